@@ -1,0 +1,87 @@
+/**
+ * Exact fixed-point money for the hot path: an amount as an integer count of
+ * nano-units (1e-9) held in a JS number. Every value we keep stays below 2^53,
+ * so the arithmetic we do on it (compare, add) is exact. Products that could
+ * pass 2^53 go through BigInt (see mulDivNano). Display goes back to decimal
+ * strings; decimal.js does the billing arithmetic (src/rating).
+ */
+export const NANO_DECIMALS = 9;
+const NANO = 1_000_000_000;
+const NANO_BIG = 1_000_000_000n;
+/** Largest amount we accept: 9,000,000 currency units keeps nano values under 2^53. */
+const MAX_INTEGER_DIGITS = 6;
+
+/** Parses a plain decimal string ("0.0250", "-1.5", "12") to nano-units; NaN when not exact at 9 decimals or out of range. */
+export function parseNano(text: string): number {
+  let i = 0;
+  let negative = false;
+  if (text.charCodeAt(0) === 45 /* - */) {
+    negative = true;
+    i = 1;
+  }
+  let whole = 0;
+  let wholeDigits = 0;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c === -2 /* . */) break;
+    if (c < 0 || c > 9) return NaN;
+    whole = whole * 10 + c;
+    wholeDigits++;
+  }
+  if (wholeDigits === 0 || wholeDigits > MAX_INTEGER_DIGITS) return NaN;
+  let fraction = 0;
+  let fractionDigits = 0;
+  if (i < text.length) {
+    i++; // skip '.'
+    if (i === text.length) return NaN;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) return NaN;
+      if (fractionDigits === NANO_DECIMALS) {
+        if (c !== 0) return NaN; // more precision than we can hold exactly
+        continue;
+      }
+      fraction = fraction * 10 + c;
+      fractionDigits++;
+    }
+  }
+  for (; fractionDigits < NANO_DECIMALS; fractionDigits++) fraction *= 10;
+  const value = whole * NANO + fraction;
+  return negative ? -value : value;
+}
+
+/** Formats nano-units as a decimal string with at least `minDecimals` decimals and no trailing zeros beyond them. */
+export function formatNano(value: number, minDecimals = 4): string {
+  const negative = value < 0;
+  const abs = negative ? -value : value;
+  const whole = Math.floor(abs / NANO);
+  let fraction = String(abs - whole * NANO).padStart(NANO_DECIMALS, '0');
+  let end = NANO_DECIMALS;
+  while (end > minDecimals && fraction.charCodeAt(end - 1) === 48) end--;
+  fraction = fraction.slice(0, end);
+  const text = end > 0 ? `${whole}.${fraction}` : String(whole);
+  return negative && abs !== 0 ? `-${text}` : text;
+}
+
+/** round(a * b / 1e9) half away from zero, exact for any inputs: the product of two nano amounts rescaled to nano. */
+export function mulNano(a: number, b: number): number {
+  const product = a * b;
+  if (Number.isSafeInteger(product) && Math.abs(product) <= Number.MAX_SAFE_INTEGER) {
+    const q = Math.trunc(product / NANO);
+    const r = product - q * NANO;
+    if (Math.abs(r) * 2 >= NANO) return q + Math.sign(product);
+    return q;
+  }
+  const p = BigInt(a) * BigInt(b);
+  const negative = p < 0n;
+  const abs = negative ? -p : p;
+  let q = abs / NANO_BIG;
+  if ((abs % NANO_BIG) * 2n >= NANO_BIG) q += 1n;
+  return Number(negative ? -q : q);
+}
+
+/** floor(value * (1 + pct/100)) where pct is given in nano-units of a percent; exact. */
+export function addPercentFloor(value: number, pctNano: number): number {
+  const extra = (BigInt(value) * BigInt(pctNano)) / (100n * NANO_BIG);
+  return value + Number(extra);
+}
