@@ -1,0 +1,52 @@
+import type { DecisionEngine } from '../engine.js';
+import { formatNano } from '../money/nano.js';
+import type { Currency, RateType } from '../snapshot/schema.js';
+
+export interface RateLookupRequest {
+  rate_deck_id: number;
+  /** Normalised digits. */
+  destination: string;
+}
+
+export interface RateLookupAnswer {
+  rate_deck_id: number;
+  prefix: string;
+  destination_name: string;
+  rate_per_minute: string;
+  rate_type: RateType;
+  currency: Currency;
+  /** Added: when the matched row took effect, and its increments (null = the trunk's). */
+  effective_at: string;
+  billing_increment_initial: number | null;
+  billing_increment_step: number | null;
+}
+
+export type RateLookupResult = { found: true; rate: RateLookupAnswer } | { found: false; reason: 'unknown_rate_deck' | 'no_match' };
+
+/** Longest prefix in force in one deck, as billing would match it. */
+export function lookupRate(engine: DecisionEngine, request: RateLookupRequest, now: number): RateLookupResult {
+  const { snapshot, lcr } = engine;
+  const deckIndex = snapshot.deckById.get(request.rate_deck_id);
+  if (deckIndex === undefined) return { found: false, reason: 'unknown_rate_deck' };
+  const { matcher } = lcr;
+  matcher.begin();
+  matcher.want(deckIndex);
+  matcher.walk(snapshot.rates, request.destination, now);
+  const row = matcher.match(deckIndex);
+  if (row < 0) return { found: false, reason: 'no_match' };
+  const rates = snapshot.rates;
+  return {
+    found: true,
+    rate: {
+      rate_deck_id: request.rate_deck_id,
+      prefix: request.destination.slice(0, matcher.matchedLength(deckIndex)),
+      destination_name: rates.destinationNames[rates.destination[row]],
+      rate_per_minute: formatNano(rates.rateNano[row]),
+      rate_type: rates.rateType[row] === 1 ? 'per_call' : 'per_minute',
+      currency: snapshot.decks[deckIndex].currency,
+      effective_at: new Date(rates.effectiveAt[row]).toISOString(),
+      billing_increment_initial: rates.incrementInitial[row] || null,
+      billing_increment_step: rates.incrementStep[row] || null,
+    },
+  };
+}

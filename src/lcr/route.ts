@@ -1,0 +1,87 @@
+import type { DecisionEngine } from '../engine.js';
+import { isRoutableDnis, normalizeAni, normalizeNumber } from '../numbers/normalize.js';
+
+/** POST /api/opensips/call/route, validated. */
+export interface RouteRequest {
+  customer_trunk_id: number;
+  /** The DNIS call/auth returned: normalised, tech prefix already stripped (it is not stripped again). */
+  dnis: string;
+  ani: string | null;
+  attempt: number;
+  previous_carrier_trunk_id: number | null;
+  previous_gateway_id: number | null;
+  previous_failure_code: number | null;
+  tried_carrier_trunk_ids: readonly number[];
+  tried_gateway_ids: readonly number[];
+}
+
+export interface RouteAllowed {
+  allowed: true;
+  customer_trunk_id: number;
+  carrier_trunk_id: number;
+  carrier_gateway_id: number;
+  destination_uri: string;
+  outbound_dnis: string;
+  cps_limit: number;
+  port_limit: number;
+  per_minute_rate_limit: number;
+  sip_trusted: boolean;
+  rtpengine_enabled: boolean;
+}
+
+export interface RouteRejected {
+  allowed: false;
+  customer_trunk_id: number;
+  reject_code: number;
+  reject_reason: string;
+}
+
+export type RouteDecision = RouteAllowed | RouteRejected;
+
+/** Outcome label for metrics and logs. */
+export type RouteOutcome = 'routed' | 'no_route' | 'unknown_trunk' | 'trunk_not_active' | 'invalid_dnis';
+
+export function routeCall(engine: DecisionEngine, request: RouteRequest, now: number): { decision: RouteDecision; outcome: RouteOutcome } {
+  const reject = (code: number, reason: string, outcome: RouteOutcome): { decision: RouteDecision; outcome: RouteOutcome } => ({
+    decision: { allowed: false, customer_trunk_id: request.customer_trunk_id, reject_code: code, reject_reason: reason },
+    outcome,
+  });
+  const trunkIndex = engine.customerTrunkIndex(request.customer_trunk_id);
+  if (trunkIndex < 0) return reject(403, 'unknown customer trunk', 'unknown_trunk');
+  const trunk = engine.snapshot.customerTrunks[trunkIndex];
+  if (!trunk.active) return reject(403, 'customer trunk not active', 'trunk_not_active');
+  const dnis = normalizeNumber(request.dnis);
+  if (dnis === null || !isRoutableDnis(dnis)) return reject(484, 'invalid dnis', 'invalid_dnis');
+
+  const lcr = engine.lcr.evaluate({
+    trunk: trunkIndex,
+    dnis,
+    ani: normalizeAni(request.ani),
+    triedCarrierIds: request.tried_carrier_trunk_ids,
+    triedGatewayIds: request.tried_gateway_ids,
+    now,
+  });
+  for (const candidate of lcr.candidates) {
+    if (candidate.status !== 'ok') break; // allowed candidates come first
+    const carrier = engine.snapshot.carriers[candidate.carrier];
+    const gateway = engine.gateways.select(candidate.carrier, carrier, request.tried_gateway_ids);
+    if (gateway === null) continue;
+    return {
+      decision: {
+        allowed: true,
+        customer_trunk_id: trunk.id,
+        carrier_trunk_id: carrier.id,
+        carrier_gateway_id: gateway.id,
+        destination_uri: `sip:${dnis}@${gateway.hostPort}`,
+        outbound_dnis: dnis,
+        cps_limit: carrier.cpsLimit,
+        port_limit: carrier.portLimit,
+        per_minute_rate_limit: carrier.perMinuteRateLimit,
+        sip_trusted: carrier.sipTrusted,
+        rtpengine_enabled: carrier.rtpengineEnabled || trunk.rtpengineEnabled,
+      },
+      outcome: 'routed',
+    };
+  }
+  return reject(404, 'no route available', 'no_route');
+}
