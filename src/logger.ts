@@ -1,0 +1,21 @@
+import pino, { type Logger } from 'pino';
+
+/** Credential material never reaches a log line, whatever object it rides in. */
+export const REDACTED_PATHS = [
+  'password_hash',
+  '*.password_hash',
+  'ha1',
+  '*.ha1',
+  'auth_response',
+  '*.auth_response',
+  'authorization',
+  '*.authorization',
+  'token',
+  '*.token',
+  'response',
+  '*.response',
+];
+
+export function createLogger(level: string, name: string): Logger {
+  return pino({ name, level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } });
+}

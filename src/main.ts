@@ -1,0 +1,61 @@
+import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildRoutes } from './app.js';
+import { loadConfig } from './config.js';
+import { startServer } from './http/server.js';
+import { CallCounters } from './limits/call-counters.js';
+import { createLogger } from './logger.js';
+import { SidecarMetrics } from './metrics/metrics.js';
+import { SnapshotService } from './snapshot/service.js';
+import { watchSnapshotDirectory } from './snapshot/watch.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.argv.slice(2), process.env);
+  const log = createLogger(config.logLevel, 'sidecar');
+  mkdirSync(config.dataDir, { recursive: true });
+  const metrics = new SidecarMetrics();
+  const snapshots = new SnapshotService(join(config.dataDir, 'sidecar.db'), log, metrics);
+
+  // Serve the last good snapshot first: routing works even if nothing else is up.
+  const restored = await snapshots.restore();
+  if (!restored) log.warn('no stored snapshot: answering 503 until one arrives');
+  if (config.snapshotFile !== null) {
+    const result = await snapshots.ingest(await readFile(config.snapshotFile), 'file');
+    if (!result.ok && result.code !== 'STALE_VERSION') throw new Error(`snapshot ${config.snapshotFile} refused: ${result.reason}`);
+  }
+
+  const server = await startServer({
+    host: config.host,
+    port: config.port,
+    routes: buildRoutes({
+      snapshots,
+      metrics,
+      counters: new CallCounters(),
+      log,
+      maxBodyBytes: config.maxBodyBytes,
+      maxSnapshotBytes: config.maxSnapshotBytes,
+      startedAt: Date.now(),
+    }),
+    observe: (route, status, seconds) => metrics.observeRequest(route, status, seconds),
+    onHandlerError: (error, route) => log.error({ err: error, route }, 'handler failed'),
+  });
+  const watcher = config.watchDir === null ? null : watchSnapshotDirectory(config.watchDir, snapshots, log);
+  log.info({ host: config.host, port: server.port, snapshot_version: snapshots.version, watch_dir: config.watchDir }, 'sidecar listening');
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    server.close();
+    void Promise.all([watcher?.close(), snapshots.close()]).finally(() => process.exit(0));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`sidecar failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,129 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+
+/** A real sidecar process on an ephemeral loopback port. */
+export class SidecarProcess {
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+    readonly dataDir: string,
+    readonly logs: string[],
+  ) {}
+
+  static async start(options: { dataDir?: string; args?: string[] } = {}): Promise<SidecarProcess> {
+    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'sidecar-test-'));
+    const child = spawn(process.execPath, [MAIN, '--port', '0', '--data-dir', dataDir, '--log-level', 'debug', ...(options.args ?? [])], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const logs: string[] = [];
+    const port = await new Promise<number>((resolve, reject) => {
+      let buffered = '';
+      const timer = setTimeout(() => reject(new Error(`sidecar did not start:\n${logs.join('\n')}`)), 30_000);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString();
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          logs.push(line);
+          try {
+            const entry = JSON.parse(line) as { msg?: string; port?: number };
+            if (entry.msg === 'sidecar listening' && typeof entry.port === 'number') {
+              clearTimeout(timer);
+              resolve(entry.port);
+            }
+          } catch {
+            // not a log line
+          }
+        }
+      });
+      child.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`sidecar exited with ${code}:\n${logs.join('\n')}`));
+      });
+    });
+    return new SidecarProcess(child, port, dataDir, logs);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+    const response = await fetch(this.url + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text === '' ? null : JSON.parse(text) };
+  }
+
+  async get(path: string): Promise<{ status: number; body: any; text: string }> {
+    const response = await fetch(this.url + path);
+    const text = await response.text();
+    let body: unknown = null;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // Prometheus text
+    }
+    return { status: response.status, body, text };
+  }
+
+  async putSnapshot(bytes: Uint8Array): Promise<{ status: number; body: any }> {
+    const response = await fetch(`${this.url}/api/snapshot`, { method: 'PUT', headers: { 'content-type': 'application/msgpack' }, body: bytes });
+    return { status: response.status, body: await response.json() };
+  }
+
+  /** Sends raw bytes on a fresh connection and returns everything the server wrote until it closed or went quiet. */
+  raw(payload: string | Buffer, options: { quietMs?: number; destroyAfterWrite?: boolean } = {}): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(this.port, '127.0.0.1');
+      let received = '';
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (): void => {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(received);
+      };
+      const arm = (): void => {
+        clearTimeout(timer);
+        timer = setTimeout(finish, options.quietMs ?? 300);
+      };
+      socket.on('connect', () => {
+        socket.write(payload);
+        if (options.destroyAfterWrite === true) finish();
+        else arm();
+      });
+      socket.on('data', (chunk) => {
+        received += chunk.toString('latin1');
+        arm();
+      });
+      socket.on('close', finish);
+      socket.on('error', (error) => (received === '' ? reject(error) : finish()));
+    });
+  }
+
+  alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.alive()) {
+        resolve();
+        return;
+      }
+      this.child.once('exit', () => resolve());
+      this.child.kill(signal);
+    });
+  }
+}
