@@ -1,0 +1,39 @@
+/**
+ * The floor: the least a uWebSockets.js server can do for one of our requests
+ * (read the body, parse the JSON, answer a fixed body of the same size). The
+ * sidecar's figures are reported as ratios to it, measured in the same run,
+ * because this VM's absolute latencies swing from run to run.
+ * It talks to uWS directly on purpose: the floor must not include our own
+ * HTTP layer (src/http/server.ts), whose cost is part of what we measure.
+ *
+ *   node dist/bench/floor-server.js --port 0 --body-bytes 330
+ */
+import { parseArgs } from 'node:util';
+import uWS from 'uWebSockets.js';
+
+const { values } = parseArgs({ options: { port: { type: 'string', default: '0' }, 'body-bytes': { type: 'string', default: '330' } } });
+const filler = Number(values['body-bytes']) - '{"allowed":true,"pad":""}'.length;
+const fixed = JSON.stringify({ allowed: true, pad: 'x'.repeat(Math.max(0, filler)) });
+
+uWS
+  .App()
+  .any('/*', (res) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    let body: Buffer | null = null;
+    res.onData((chunk, isLast) => {
+      const part = Buffer.from(new Uint8Array(chunk));
+      body = body === null ? part : Buffer.concat([body, part]);
+      if (!isLast || aborted) return;
+      JSON.parse(body.toString());
+      res.cork(() => {
+        res.writeStatus('200 OK').writeHeader('Content-Type', 'application/json').end(fixed);
+      });
+    });
+  })
+  .listen('127.0.0.1', Number(values.port), (socket) => {
+    if (!socket) process.exit(1);
+    process.stdout.write(`${JSON.stringify({ msg: 'floor listening', port: uWS.us_socket_local_port(socket) })}\n`);
+  });

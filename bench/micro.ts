@@ -1,0 +1,107 @@
+/**
+ * In-process decision time over a generated dataset: compile time, memory,
+ * and the median cost of one call/auth and one call/route decision, measured
+ * in batches (a batch's mean per call; the median over batches keeps GC and
+ * VM stalls out of the figure).
+ *
+ *   node --expose-gc dist/bench/micro.js --size wholesale
+ */
+import { parseArgs } from 'node:util';
+import { authorizeCall } from '../src/auth/call-auth.js';
+import { DecisionEngine } from '../src/engine.js';
+import { routeCall } from '../src/lcr/route.js';
+import { decodeSnapshot, encodeSnapshot } from '../src/snapshot/codec.js';
+import { compileSnapshot } from '../src/snapshot/compile.js';
+import { validateSnapshot } from '../src/snapshot/validate.js';
+import { generateDataset, SIZES } from './dataset.js';
+
+export interface MicroResult {
+  size: string;
+  rateRows: number;
+  cidrs: number;
+  snapshotMB: number;
+  decodeSeconds: number;
+  validateSeconds: number;
+  compileSeconds: number;
+  rssMB: number;
+  heapUsedMB: number;
+  authMedianMicros: number;
+  routeMedianMicros: number;
+  routeAllowedShare: number;
+}
+
+function medianOfBatches(batches: number, batchSize: number, run: (i: number) => void): number {
+  const perCall: number[] = [];
+  let i = 0;
+  for (let b = 0; b < batches; b++) {
+    const started = performance.now();
+    for (let n = 0; n < batchSize; n++) run(i++);
+    perCall.push(((performance.now() - started) * 1000) / batchSize);
+  }
+  perCall.sort((a, b) => a - b);
+  return Math.round(perCall[Math.floor(perCall.length / 2)] * 100) / 100;
+}
+
+export function runMicro(sizeName: string): MicroResult {
+  const dataset = generateDataset(SIZES[sizeName]);
+  const bytes = encodeSnapshot(dataset.tables, 1);
+  const tables = dataset.tables;
+  const rateRows = tables.rate_deck_rates.prefix.length;
+  const cidrs = tables.trunk_ip_auth.length;
+  dataset.tables = undefined as never; // let the generator's copy go before measuring memory
+
+  let started = performance.now();
+  const decoded = decodeSnapshot(bytes, 0);
+  if (!decoded.ok) throw new Error(decoded.reason);
+  const decodeSeconds = (performance.now() - started) / 1000;
+  started = performance.now();
+  const valid = validateSnapshot(decoded.snapshot.tables);
+  if (!valid.ok) throw new Error(valid.reason);
+  const validateSeconds = (performance.now() - started) / 1000;
+  started = performance.now();
+  const engine = new DecisionEngine(compileSnapshot(decoded.snapshot).compiled);
+  const compileSeconds = (performance.now() - started) / 1000;
+  (decoded as { snapshot: unknown }).snapshot = null;
+  (globalThis as { gc?: () => void }).gc?.();
+  const memory = process.memoryUsage();
+
+  const { callers, numbers } = dataset.traffic;
+  const now = Date.now();
+  const authMedianMicros = medianOfBatches(200, 2000, (i) => {
+    const [ip, techPrefix] = callers[i % callers.length];
+    authorizeCall(engine, {
+      source_ip: ip, call_id: null, ani: '61255500100', dnis: techPrefix + numbers[i % numbers.length],
+      ruri: null, pai: null, ppi: null, rpid: null, username: null, domain: null,
+    });
+  });
+  let allowed = 0;
+  let total = 0;
+  const routeMedianMicros = medianOfBatches(200, 2000, (i) => {
+    const [, , trunkId] = callers[i % callers.length];
+    const { decision } = routeCall(engine, {
+      customer_trunk_id: trunkId, dnis: numbers[(i * 7) % numbers.length], ani: '61255500100', attempt: 1,
+      previous_carrier_trunk_id: null, previous_gateway_id: null, previous_failure_code: null, tried_carrier_trunk_ids: [], tried_gateway_ids: [],
+    }, now);
+    total++;
+    if (decision.allowed) allowed++;
+  });
+  return {
+    size: sizeName,
+    rateRows,
+    cidrs,
+    snapshotMB: Math.round(bytes.byteLength / 1e5) / 10,
+    decodeSeconds: Math.round(decodeSeconds * 100) / 100,
+    validateSeconds: Math.round(validateSeconds * 100) / 100,
+    compileSeconds: Math.round(compileSeconds * 100) / 100,
+    rssMB: Math.round(memory.rss / 1e6),
+    heapUsedMB: Math.round(memory.heapUsed / 1e6),
+    authMedianMicros,
+    routeMedianMicros,
+    routeAllowedShare: Math.round((allowed / total) * 100) / 100,
+  };
+}
+
+if (process.argv[1]?.endsWith('micro.js') === true) {
+  const { values } = parseArgs({ options: { size: { type: 'string', default: 'wholesale' } } });
+  process.stdout.write(`${JSON.stringify(runMicro(values.size))}\n`);
+}
