@@ -163,7 +163,7 @@ export function generateDataset(size: DatasetSize, seed = 42): Dataset {
   }
 
   const accounts = Array.from({ length: Math.ceil(size.customerTrunks / 3) }, (_, i) => ({
-    id: i + 1, name: `Customer ${i + 1}`, status: 'active' as const, currency: 'AUD' as const, billing_mode: (random() < 0.5 ? 'prepaid' : 'postpaid') as 'prepaid' | 'postpaid',
+    id: i + 1, name: `Customer ${i + 1}`, status: 'active' as const, currency: 'AUD' as const, billing_mode: random() < 0.5 ? ('prepaid' as const) : ('postpaid' as const),
     credit_limit: '5000.00', warning_threshold: '100.00', auto_cutoff_enabled: false, auto_cutoff_behaviour: 'block_new' as const,
   }));
   const trunks: CustomerTrunkRow[] = [];
@@ -243,7 +243,7 @@ function cli(): void {
   const { values } = parseArgs({
     options: { size: { type: 'string', default: 'demo' }, out: { type: 'string' }, version: { type: 'string' }, seed: { type: 'string', default: '42' }, traffic: { type: 'string' } },
   });
-  const size = SIZES[values.size];
+  const size = SIZES[values.size] as DatasetSize | undefined;
   if (size === undefined || values.out === undefined) {
     process.stderr.write(`usage: dataset --size ${Object.keys(SIZES).join('|')} --out FILE [--version N] [--seed S] [--traffic FILE]\n`);
     process.exit(2);

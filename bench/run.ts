@@ -27,6 +27,15 @@ interface Profile {
   connections: number;
 }
 
+interface Row extends Partial<LoadResult> {
+  scenario: string;
+  cpuMicrosPerRequest?: number;
+  p50_vs_floor_us?: number;
+  p99_ratio?: number;
+  throughput_ratio?: number;
+  [detail: string]: unknown;
+}
+
 const PROFILES: Record<string, Profile> = {
   short: { size: 'wholesale', seconds: 5, rates: [10_000], connections: 32 },
   full: { size: 'wholesale', seconds: 15, rates: [2_000, 5_000, 10_000, 20_000], connections: 64 },
@@ -45,7 +54,7 @@ function startServer(script: string, args: string[], readyMessage: string): Prom
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(HERE, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       for (const line of buffered.split('\n')) {
         try {
@@ -78,7 +87,7 @@ async function load(port: number, rate: number, seconds: number, connections: nu
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { profile: { type: 'string', default: 'short' } } });
-  const profile = PROFILES[values.profile];
+  const profile = PROFILES[values.profile] as Profile | undefined;
   if (profile === undefined) throw new Error(`unknown profile ${values.profile}`);
   mkdirSync(DATA, { recursive: true });
   mkdirSync(RESULTS, { recursive: true });
@@ -113,7 +122,7 @@ async function main(): Promise<void> {
   const floor = await startServer('floor-server.js', ['--port', '0', '--body-bytes', '330'], 'floor listening');
   const sidecarRssAfterLoad = rssMB(sidecar.child.pid!);
 
-  const rows: Record<string, unknown>[] = [];
+  const rows: Row[] = [];
   const measure = async (label: string, port: number, pid: number, rate: number, file: string): Promise<LoadResult & { cpuMicrosPerRequest: number }> => {
     const cpuBefore = cpuSeconds(pid);
     const result = await load(port, rate, profile.seconds, profile.connections, file);
@@ -168,10 +177,12 @@ async function main(): Promise<void> {
     '',
     `${'scenario'.padEnd(40)} ${'rate/s'.padStart(8)} ${'p50 µs'.padStart(8)} ${'p99 µs'.padStart(8)} ${'p99.9'.padStart(8)} ${'max'.padStart(8)} ${'errors'.padStart(7)} ${'cpu µs'.padStart(7)}  vs floor`,
   ];
-  for (const row of rows as (LoadResult & Record<string, number | string>)[]) {
-    const versus = row.p99_ratio !== undefined ? `p50 +${row.p50_vs_floor_us} µs, p99 ×${row.p99_ratio}` : row.throughput_ratio !== undefined ? `throughput ×${row.throughput_ratio}` : '';
+  for (const row of rows) {
+    const versus =
+      row.p99_ratio !== undefined ? `p50 +${row.p50_vs_floor_us ?? 0} µs, p99 ×${row.p99_ratio}` : row.throughput_ratio !== undefined ? `throughput ×${row.throughput_ratio}` : '';
+    const cell = (value: number | undefined, width: number): string => (value === undefined ? '' : String(value)).padStart(width);
     lines.push(
-      `${String(row.scenario).padEnd(40)} ${String(row.achievedRate).padStart(8)} ${String(row.p50).padStart(8)} ${String(row.p99).padStart(8)} ${String(row.p999).padStart(8)} ${String(row.max).padStart(8)} ${String(row.errors).padStart(7)} ${String(row.cpuMicrosPerRequest ?? '').padStart(7)}  ${versus}`,
+      `${row.scenario.padEnd(40)} ${cell(row.achievedRate, 8)} ${cell(row.p50, 8)} ${cell(row.p99, 8)} ${cell(row.p999, 8)} ${cell(row.max, 8)} ${cell(row.errors, 7)} ${cell(row.cpuMicrosPerRequest, 7)}  ${versus}`,
     );
   }
   lines.push('', `results: ${file}`);

@@ -100,8 +100,7 @@ describe('call auth: numbers', () => {
 
   it('checks the length after stripping the tech prefix', () => {
     const decision = auth({ source_ip: '203.0.113.10', dnis: '9999123456' }).decision; // 6 digits left
-    assert.equal(decision.allowed, false);
-    assert.equal(!decision.allowed && decision.reject_code, 484);
+    assert.deepEqual(decision, { allowed: false, reject_code: 484, reject_reason: 'invalid dnis', trunk_type: 'customer', customer_trunk_id: 11 });
   });
 
   it('treats a withheld or non-numeric ANI as empty rather than refusing the call', () => {

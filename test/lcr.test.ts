@@ -101,7 +101,7 @@ describe('call route', () => {
     const view = lcrLookup(engine, 0, { customer_trunk_id: 10, dnis: '61499123456', ani: '' }, NOW);
     const carrier21 = view.carriers.find((carrier) => carrier.carrier_trunk_id === 21);
     assert.equal(carrier21?.reason, 'blocked');
-    assert.equal(carrier21?.block_rule_id, 3);
+    assert.equal(carrier21.block_rule_id, 3);
   });
 
   it('refuses unknown and inactive trunks and unusable numbers', () => {

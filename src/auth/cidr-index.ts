@@ -101,7 +101,6 @@ const pathNodes = new Int32Array(MAX_DEPTH);
 /** Walks the trie, then reports the networks found from the deepest up. */
 function collect(trie: CidrTrie, bitAt: (depth: number) => number, bits: number, out: CidrMatches): number {
   const { child, valueStart, values } = trie;
-  if (child.length === 0) return 0;
   let found = 0;
   let node = 0;
   for (let depth = 0; ; depth++) {
@@ -110,10 +109,13 @@ function collect(trie: CidrTrie, bitAt: (depth: number) => number, bits: number,
     node = child[node * 2 + bitAt(depth)];
     if (node === 0) break;
   }
+  let total = 0;
+  for (let k = 0; k < found; k++) total += valueStart[pathNodes[k] + 1] - valueStart[pathNodes[k]];
+  if (total > out.values.length) out.values = new Int32Array(total * 2); // rare: many trunks on one network
   let written = 0;
   for (let k = 0; k < found; k++) {
     const matched = pathNodes[found - 1 - k];
-    for (let v = valueStart[matched]; v < valueStart[matched + 1] && written < out.values.length; v++) out.values[written++] = values[v];
+    for (let v = valueStart[matched]; v < valueStart[matched + 1]; v++) out.values[written++] = values[v];
     out.groupEnds[k] = written;
   }
   return found;

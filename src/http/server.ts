@@ -102,7 +102,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     }
     const contentLength = req.getHeader('content-length');
     const contentType = req.getHeader('content-type');
-    const query = req.getQuery() ?? '';
+    const query = req.getQuery();
     const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
     const declared = contentLength === '' ? 0 : Number(contentLength);
     if (declared > route.maxBodyBytes) {

@@ -70,8 +70,6 @@ export interface LcrQuery {
   now: number;
 }
 
-const ONE_NANO_RATE = 1_000_000_000;
-
 export class LcrEngine {
   readonly matcher: DeckMatcher;
   private readonly blockStamp: Int32Array;
@@ -196,4 +194,3 @@ function newestInForce(snapshot: CompiledSnapshot, pair: string, now: number): {
   return null;
 }
 
-export { ONE_NANO_RATE };

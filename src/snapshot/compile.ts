@@ -316,7 +316,7 @@ function activeAssignments(rows: { trunk_id: number; rate_deck_id: number; is_ac
 function toLcrConfig(row: SnapshotTables['lcr_config'][number]): LcrConfig {
   return {
     id: row.id,
-    rateDeckId: row.rate_deck_id ?? null,
+    rateDeckId: row.rate_deck_id,
     blockIfCostExceedsSell: row.block_if_cost_exceeds_sell,
     acceptableLossPct: row.acceptable_loss_pct,
     acceptableLossPctNano: Math.max(0, parseNano(row.acceptable_loss_pct)),
@@ -328,7 +328,7 @@ function toLcrConfig(row: SnapshotTables['lcr_config'][number]): LcrConfig {
 function globalLcrConfig(tables: SnapshotTables): LcrConfig {
   let chosen: SnapshotTables['lcr_config'][number] | undefined;
   for (const row of tables.lcr_config) {
-    if ((row.rate_deck_id ?? null) === null && (chosen === undefined || row.id > chosen.id)) chosen = row;
+    if (row.rate_deck_id === null && (chosen === undefined || row.id > chosen.id)) chosen = row;
   }
   return chosen === undefined ? BUILT_IN_LCR_CONFIG : toLcrConfig(chosen);
 }
@@ -337,7 +337,7 @@ function compileDecks(tables: SnapshotTables): { decks: RateDeck[]; deckById: Ma
   const fallback = globalLcrConfig(tables);
   const overrides = new Map<number, SnapshotTables['lcr_config'][number]>();
   for (const row of tables.lcr_config) {
-    if (row.rate_deck_id === null || row.rate_deck_id === undefined) continue;
+    if (row.rate_deck_id === null) continue;
     const current = overrides.get(row.rate_deck_id);
     if (current === undefined || row.id > current.id) overrides.set(row.rate_deck_id, row);
   }

@@ -92,25 +92,25 @@ function checkField(value: unknown, kind: FieldKind): boolean {
     case 'id':
       return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_ID;
     case 'id?':
-      return value === null || value === undefined || checkField(value, 'id');
+      return value === null || checkField(value, 'id');
     case 'int':
       return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_ID;
     case 'string':
       return typeof value === 'string';
     case 'string?':
-      return value === null || value === undefined || typeof value === 'string';
+      return value === null || typeof value === 'string';
     case 'bool':
       return typeof value === 'boolean';
     case 'decimal':
       return typeof value === 'string' && !Number.isNaN(parseNano(value));
     case 'decimal?':
-      return value === null || value === undefined || checkField(value, 'decimal');
+      return value === null || checkField(value, 'decimal');
     case 'date':
       return typeof value === 'string' && !Number.isNaN(Date.parse(value));
     case 'digits':
       return typeof value === 'string' && isDigits(value);
     case 'digits?':
-      return value === null || value === undefined || value === '' || checkField(value, 'digits');
+      return value === null || value === '' || checkField(value, 'digits');
   }
 }
 
@@ -191,7 +191,7 @@ function checkValues(tables: SnapshotTables): string | null {
     if (parseDigestAlgorithm(row.hash_algorithm) === null) return `sip_registrations ${row.id}: unknown hash_algorithm ${JSON.stringify(row.hash_algorithm)}`;
   }
   for (const row of tables.block_rules) {
-    if (row.scope !== 'global' && (row.scope_id === null || row.scope_id === undefined)) return `block_rules ${row.id}: scope_id is required for scope ${row.scope}`;
+    if (row.scope !== 'global' && row.scope_id === null) return `block_rules ${row.id}: scope_id is required for scope ${row.scope}`;
     if (row.sip_response_code < 300 || row.sip_response_code > 699) return `block_rules ${row.id}: sip_response_code must be 300-699`;
   }
   for (const row of tables.exchange_rates) {
@@ -242,7 +242,7 @@ function checkReferences(tables: SnapshotTables): string | null {
     if (!carrierTrunks.has(row.carrier_trunk_id)) return `failover_rules ${row.id}: carrier trunk ${row.carrier_trunk_id} does not exist`;
   }
   for (const row of tables.lcr_config) {
-    if (row.rate_deck_id !== null && row.rate_deck_id !== undefined && !decks.has(row.rate_deck_id)) {
+    if (row.rate_deck_id !== null && !decks.has(row.rate_deck_id)) {
       return `lcr_config ${row.id}: rate deck ${row.rate_deck_id} does not exist`;
     }
   }

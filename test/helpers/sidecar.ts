@@ -25,7 +25,7 @@ export class SidecarProcess {
     const port = await new Promise<number>((resolve, reject) => {
       let buffered = '';
       const timer = setTimeout(() => reject(new Error(`sidecar did not start:\n${logs.join('\n')}`)), 30_000);
-      child.stdout!.on('data', (chunk: Buffer) => {
+      child.stdout.on('data', (chunk: Buffer) => {
         buffered += chunk.toString();
         let newline: number;
         while ((newline = buffered.indexOf('\n')) >= 0) {
@@ -43,7 +43,7 @@ export class SidecarProcess {
           }
         }
       });
-      child.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
       child.on('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`sidecar exited with ${code}:\n${logs.join('\n')}`));
