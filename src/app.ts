@@ -3,7 +3,8 @@ import { parseIPv4, parseIPv6 } from './auth/ip.js';
 import { authorizeCall } from './auth/call-auth.js';
 import { authorizeRegister } from './auth/register-auth.js';
 import type { DecisionEngine } from './engine.js';
-import { BodyReader, ID, parseJsonObject } from './http/body.js';
+import { ADDRESS_TEXT, ATTEMPT, BodyReader, ID, NUMBER_TEXT, SIP_CODE, URI_TEXT, parseJsonObject } from './http/body.js';
+import { encodeCallAuthDecision, encodeRouteDecision } from './http/encode.js';
 import { RequestError, errorBody } from './http/errors.js';
 import type { IncomingRequest, OutgoingResponse, Route } from './http/server.js';
 import { failoverAction } from './lcr/failover.js';
@@ -32,6 +33,8 @@ export interface AppContext {
 }
 
 const SIP_METHODS = ['REGISTER', 'INVITE', 'OPTIONS'] as const;
+const PER_MINUTE_LIMIT = { min: 0, max: 1_000_000_000 };
+const CALL_DURATION = { min: 0, max: 86_400 };
 const ipScratch = new Uint16Array(8);
 
 function json(status: number, body: unknown): OutgoingResponse {
@@ -87,7 +90,7 @@ export function buildRoutes(context: AppContext): Route[] {
     if (engine === null) throw new RequestError(503, 'no routing snapshot loaded');
     return engine;
   };
-  const decided = (endpoint: string, outcome: string): void => metrics.decisions.inc({ endpoint, outcome });
+  const decided = (endpoint: string, outcome: string): void => metrics.decided(endpoint, outcome);
 
   const post = (path: string, handler: (request: IncomingRequest) => OutgoingResponse): Route => ({
     method: 'POST',
@@ -105,44 +108,44 @@ export function buildRoutes(context: AppContext): Route[] {
   return [
     post('/api/opensips/call/auth', (request) => {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
-      const sourceIp = reader.requiredString('source_ip', { maxLength: 64 });
+      const sourceIp = reader.requiredString('source_ip', ADDRESS_TEXT);
       if (!isIp(sourceIp)) throw new RequestError(400, 'source_ip must be an IPv4 or IPv6 address');
-      const dnis = reader.string('dnis', { maxLength: 256 }) ?? null;
-      const ruri = reader.string('ruri', { maxLength: 1024 }) ?? null;
+      const dnis = reader.string('dnis', NUMBER_TEXT) ?? null;
+      const ruri = reader.string('ruri', URI_TEXT) ?? null;
       if ((dnis === null || dnis === '') && (ruri === null || ruri === '')) throw new RequestError(400, 'dnis is required');
       const engine = engineOrUnavailable();
       const now = Date.now();
       const { decision, outcome } = authorizeCall(engine, {
         source_ip: sourceIp,
         call_id: reader.string('call_id') ?? null,
-        ani: reader.string('ani', { maxLength: 256 }) ?? null,
+        ani: reader.string('ani', NUMBER_TEXT) ?? null,
         dnis: dnis === '' ? null : dnis,
         ruri,
         pai: reader.string('pai') ?? null,
         ppi: reader.string('ppi') ?? null,
         rpid: reader.string('rpid') ?? null,
-        username: reader.string('username', { maxLength: 256 }) ?? null,
-        domain: reader.string('domain', { maxLength: 256 }) ?? null,
+        username: reader.string('username', NUMBER_TEXT) ?? null,
+        domain: reader.string('domain', NUMBER_TEXT) ?? null,
       });
       reader.string('from');
       reader.string('to');
       reader.string('privacy');
       decided('call_auth', outcome);
       if (decision.allowed) counters.recordAttempt('customer', decision.customer_trunk_id, now);
-      return json(200, decision);
+      return { status: 200, body: encodeCallAuthDecision(decision) };
     }),
 
     post('/api/opensips/register/auth', (request) => {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
-      const method = reader.requiredString('method', { maxLength: 16 }).toUpperCase();
+      const method = reader.requiredString('method', ADDRESS_TEXT).toUpperCase();
       if (!(SIP_METHODS as readonly string[]).includes(method)) throw new RequestError(400, `method must be one of ${SIP_METHODS.join(', ')}`);
       const input = {
-        source_ip: reader.string('source_ip', { maxLength: 64 }) ?? null,
-        username: reader.requiredString('username', { maxLength: 256 }),
-        realm: reader.requiredString('realm', { maxLength: 256 }),
+        source_ip: reader.string('source_ip', ADDRESS_TEXT) ?? null,
+        username: reader.requiredString('username', NUMBER_TEXT),
+        realm: reader.requiredString('realm', NUMBER_TEXT),
         auth_response: reader.requiredString('auth_response', { maxLength: 8192 }),
         method,
-        uri: reader.string('uri', { maxLength: 1024 }) ?? null,
+        uri: reader.string('uri', URI_TEXT) ?? null,
       };
       const engine = engineOrUnavailable();
       const { decision, outcome, detail } = authorizeRegister(engine, input);
@@ -155,12 +158,12 @@ export function buildRoutes(context: AppContext): Route[] {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
       const input = {
         customer_trunk_id: reader.requiredInteger('customer_trunk_id', ID),
-        dnis: reader.requiredString('dnis', { maxLength: 256 }),
-        ani: reader.string('ani', { maxLength: 256 }) ?? null,
-        attempt: reader.integer('attempt', { min: 1, max: 100 }) ?? 1,
+        dnis: reader.requiredString('dnis', NUMBER_TEXT),
+        ani: reader.string('ani', NUMBER_TEXT) ?? null,
+        attempt: reader.integer('attempt', ATTEMPT) ?? 1,
         previous_carrier_trunk_id: reader.integer('previous_carrier_trunk_id', ID) ?? null,
         previous_gateway_id: reader.integer('previous_gateway_id', ID) ?? null,
-        previous_failure_code: reader.integer('previous_failure_code', { min: 100, max: 699 }) ?? null,
+        previous_failure_code: reader.integer('previous_failure_code', SIP_CODE) ?? null,
         tried_carrier_trunk_ids: reader.integerArray('tried_carrier_trunk_ids'),
         tried_gateway_ids: reader.integerArray('tried_gateway_ids'),
       };
@@ -169,7 +172,7 @@ export function buildRoutes(context: AppContext): Route[] {
       const { decision, outcome } = routeCall(engine, input, now);
       decided('call_route', outcome);
       if (decision.allowed) counters.recordAttempt('carrier', decision.carrier_trunk_id, now);
-      return json(200, decision);
+      return { status: 200, body: encodeRouteDecision(decision) };
     }),
 
     post('/api/opensips/call/failover', (request) => {
@@ -177,7 +180,7 @@ export function buildRoutes(context: AppContext): Route[] {
       const input = {
         customer_trunk_id: reader.integer('customer_trunk_id', ID) ?? null,
         carrier_trunk_id: reader.requiredInteger('carrier_trunk_id', ID),
-        failure_code: reader.requiredInteger('failure_code', { min: 100, max: 699 }),
+        failure_code: reader.requiredInteger('failure_code', SIP_CODE),
       };
       const answer = failoverAction(engineOrUnavailable(), input);
       decided('call_failover', answer.action);
@@ -187,8 +190,8 @@ export function buildRoutes(context: AppContext): Route[] {
     post('/api/lcr/lookup', (request) => {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
       const trunkId = reader.requiredInteger('customer_trunk_id', ID);
-      const dnis = numberField('dnis', reader.requiredString('dnis', { maxLength: 256 }));
-      const ani = normalizeAni(reader.string('ani', { maxLength: 256 }));
+      const dnis = numberField('dnis', reader.requiredString('dnis', NUMBER_TEXT));
+      const ani = normalizeAni(reader.string('ani', NUMBER_TEXT));
       const engine = engineOrUnavailable();
       const trunk = engine.customerTrunkIndex(trunkId);
       if (trunk < 0) throw new RequestError(404, `customer trunk ${trunkId} not found`);
@@ -198,7 +201,7 @@ export function buildRoutes(context: AppContext): Route[] {
     post('/api/rate-lookup', (request) => {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
       const rateDeckId = reader.requiredInteger('rate_deck_id', ID);
-      const destination = numberField('destination', reader.requiredString('destination', { maxLength: 256 }));
+      const destination = numberField('destination', reader.requiredString('destination', NUMBER_TEXT));
       const result = lookupRate(engineOrUnavailable(), { rate_deck_id: rateDeckId, destination }, Date.now());
       if (!result.found) {
         const message = result.reason === 'unknown_rate_deck' ? `rate deck ${rateDeckId} not found` : `no rate in deck ${rateDeckId} matches ${destination}`;
@@ -212,9 +215,9 @@ export function buildRoutes(context: AppContext): Route[] {
       const input = {
         customer_account_id: reader.integer('customer_account_id', ID) ?? null,
         customer_trunk_id: reader.requiredInteger('customer_trunk_id', ID),
-        ani: reader.string('ani', { maxLength: 256 }) ?? '',
-        dnis: reader.requiredString('dnis', { maxLength: 256 }),
-        duration_seconds: reader.integer('duration_seconds', { min: 0, max: 86_400 }) ?? 60,
+        ani: reader.string('ani', NUMBER_TEXT) ?? '',
+        dnis: reader.requiredString('dnis', NUMBER_TEXT),
+        duration_seconds: reader.integer('duration_seconds', CALL_DURATION) ?? 60,
       };
       return json(200, simulateRoute(engineOrUnavailable(), input, Date.now()));
     }),
@@ -222,7 +225,7 @@ export function buildRoutes(context: AppContext): Route[] {
     post('/api/metrics/per-minute/check', (request) => {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
       const trunkId = reader.requiredInteger('trunk_id', ID);
-      const limit = reader.requiredInteger('limit', { min: 0, max: 1_000_000_000 });
+      const limit = reader.requiredInteger('limit', PER_MINUTE_LIMIT);
       const result = counters.checkPerMinute(trunkId, limit, Date.now());
       decided('per_minute_check', result.allowed ? 'allowed' : 'exceeded');
       return json(result.allowed ? 200 : 429, result);

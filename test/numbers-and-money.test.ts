@@ -60,6 +60,26 @@ describe('nano-unit money', () => {
     assert.equal(mulNano(1, 499_999_999), 0);
   });
 
+  it('agrees with BigInt arithmetic on random rates and exchange rates', () => {
+    let seed = 11;
+    const random = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const reference = (a: number, b: number): number => {
+      const p = BigInt(a) * BigInt(b);
+      const abs = p < 0n ? -p : p;
+      const q = abs / 1_000_000_000n + ((abs % 1_000_000_000n) * 2n >= 1_000_000_000n ? 1n : 0n);
+      return Number(p < 0n ? -q : q);
+    };
+    for (let i = 0; i < 20_000; i++) {
+      const a = Math.floor(random() * 10 ** (1 + Math.floor(random() * 14))); // 0 .. 1e15 nano (up to 1e6 units)
+      const b = Math.floor(random() * 10 ** (1 + Math.floor(random() * 11))); // 0 .. 1e11 nano (fx up to 100)
+      const sign = random() < 0.1 ? -1 : 1;
+      assert.equal(mulNano(sign * a, b), reference(sign * a, b), `${sign * a} * ${b}`);
+    }
+  });
+
   it('computes the margin ceiling by floor', () => {
     assert.equal(addPercentFloor(25_000_000, 5_000_000_000), 26_250_000); // 0.025 * 1.05
     assert.equal(addPercentFloor(25_000_000, 3_990_000_000), 25_997_500);

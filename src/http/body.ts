@@ -27,9 +27,17 @@ export function parseJsonObject(body: Uint8Array, contentType: string): Record<s
   return value as Record<string, unknown>;
 }
 
-interface Presence {
-  required?: boolean;
+export interface IntegerBounds {
+  min: number;
+  max: number;
 }
+
+export interface StringLimit {
+  maxLength: number;
+}
+
+const ANY_INTEGER: IntegerBounds = { min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER };
+const ANY_STRING: StringLimit = { maxLength: MAX_STRING };
 
 export class BodyReader {
   constructor(
@@ -42,48 +50,40 @@ export class BodyReader {
     throw new RequestError(this.status, message);
   }
 
-  private present(name: string, options: Presence): unknown {
+  /** An optional integer: undefined when absent or null. */
+  integer(name: string, bounds: IntegerBounds = ANY_INTEGER): number | undefined {
     const value = this.fields[name];
-    if (value === undefined || value === null) {
-      if (options.required === true) this.fail(`${name} is required`);
-      return undefined;
-    }
-    return value;
-  }
-
-  integer(name: string, options: Presence & { min?: number; max?: number } = {}): number | undefined {
-    const value = this.present(name, options);
-    if (value === undefined) return undefined;
+    if (value === undefined || value === null) return undefined;
     if (typeof value !== 'number' || !Number.isSafeInteger(value)) this.fail(`${name} must be an integer`);
-    const min = options.min ?? Number.MIN_SAFE_INTEGER;
-    const max = options.max ?? Number.MAX_SAFE_INTEGER;
-    if (value < min || value > max) this.fail(`${name} must be between ${min} and ${max}`);
+    if (value < bounds.min || value > bounds.max) this.fail(`${name} must be between ${bounds.min} and ${bounds.max}`);
     return value;
   }
 
-  requiredInteger(name: string, options: { min?: number; max?: number } = {}): number {
-    return this.integer(name, { ...options, required: true })!;
+  requiredInteger(name: string, bounds: IntegerBounds = ANY_INTEGER): number {
+    const value = this.integer(name, bounds);
+    if (value === undefined) this.fail(`${name} is required`);
+    return value;
   }
 
-  string(name: string, options: Presence & { maxLength?: number } = {}): string | undefined {
-    const value = this.present(name, options);
-    if (value === undefined) return undefined;
+  /** An optional string: undefined when absent or null. */
+  string(name: string, limit: StringLimit = ANY_STRING): string | undefined {
+    const value = this.fields[name];
+    if (value === undefined || value === null) return undefined;
     if (typeof value !== 'string') this.fail(`${name} must be a string`);
-    const maxLength = options.maxLength ?? MAX_STRING;
-    if (value.length > maxLength) this.fail(`${name} is longer than ${maxLength} characters`);
+    if (value.length > limit.maxLength) this.fail(`${name} is longer than ${limit.maxLength} characters`);
     return value;
   }
 
-  requiredString(name: string, options: { maxLength?: number } = {}): string {
-    const value = this.string(name, { ...options, required: true })!;
+  requiredString(name: string, limit: StringLimit = ANY_STRING): string {
+    const value = this.string(name, limit);
+    if (value === undefined) this.fail(`${name} is required`);
     if (value.length === 0) this.fail(`${name} must not be empty`);
     return value;
   }
 
-  integerArray(name: string, options: { maxItems?: number } = {}): number[] {
-    const value = this.present(name, {});
-    if (value === undefined) return [];
-    const maxItems = options.maxItems ?? MAX_ARRAY;
+  integerArray(name: string, maxItems = MAX_ARRAY): readonly number[] {
+    const value = this.fields[name];
+    if (value === undefined || value === null) return EMPTY;
     if (!Array.isArray(value)) this.fail(`${name} must be an array of integers`);
     if (value.length > maxItems) this.fail(`${name} has more than ${maxItems} items`);
     for (const item of value) {
@@ -93,5 +93,12 @@ export class BodyReader {
   }
 }
 
-/** Positive database id (int64 in the contract; ids beyond 2^31 do not exist in a snapshot). */
-export const ID = { min: 1, max: Number.MAX_SAFE_INTEGER } as const;
+const EMPTY: readonly number[] = Object.freeze([]);
+
+/** Bounds and limits the handlers use, allocated once. */
+export const ID: IntegerBounds = { min: 1, max: Number.MAX_SAFE_INTEGER };
+export const SIP_CODE: IntegerBounds = { min: 100, max: 699 };
+export const ATTEMPT: IntegerBounds = { min: 1, max: 100 };
+export const NUMBER_TEXT: StringLimit = { maxLength: 256 };
+export const ADDRESS_TEXT: StringLimit = { maxLength: 64 };
+export const URI_TEXT: StringLimit = { maxLength: 1024 };

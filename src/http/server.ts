@@ -15,7 +15,6 @@ export interface IncomingRequest {
   path: string;
   query: string;
   contentType: string;
-  remoteAddress: string;
   body: Uint8Array;
 }
 
@@ -57,6 +56,31 @@ export interface RunningServer {
 }
 
 const JSON_TYPE = 'application/json';
+const STATUS_LINES = new Map(Object.entries(STATUS_TEXT).map(([code, text]) => [Number(code), `${code} ${text}`]));
+
+/** What one request needs after its uWS callback returned (body chunks, async handlers). */
+interface Exchange {
+  res: uWS.HttpResponse;
+  routeLabel: string;
+  started: number;
+  aborted: boolean;
+}
+
+function writeResponse(exchange: Exchange, response: OutgoingResponse, observe: RequestObserver, closeConnection = false): void {
+  if (exchange.aborted) return;
+  const { res } = exchange;
+  res.cork(() => {
+    res.writeStatus(STATUS_LINES.get(response.status) ?? `${response.status} Unknown`);
+    res.writeHeader('Content-Type', response.contentType ?? JSON_TYPE);
+    if (response.headers) for (const name in response.headers) res.writeHeader(name, response.headers[name]);
+    res.end(response.body, closeConnection);
+  });
+  observe(exchange.routeLabel, response.status, (performance.now() - exchange.started) / 1000);
+}
+
+function writeError(exchange: Exchange, status: number, message: string, observe: RequestObserver, closeConnection = false): void {
+  writeResponse(exchange, { status, body: errorBody(status, message) }, observe, closeConnection);
+}
 
 export function startServer(options: ServerOptions): Promise<RunningServer> {
   const byPath = new Map<string, Map<string, Route>>();
@@ -68,95 +92,90 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
   const observe = options.observe ?? ((): void => undefined);
   const app = uWS.App();
 
-  app.any('/*', (res, req) => {
-    const started = performance.now();
-    const path = req.getUrl();
-    const method = req.getCaseSensitiveMethod().toUpperCase();
-    const methods = byPath.get(path);
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-
-    const send = (routeLabel: string, response: OutgoingResponse, closeConnection = false): void => {
-      if (aborted) return;
-      res.cork(() => {
-        res.writeStatus(`${response.status} ${STATUS_TEXT[response.status] ?? 'Unknown'}`);
-        res.writeHeader('Content-Type', response.contentType ?? JSON_TYPE);
-        if (response.headers) for (const [name, value] of Object.entries(response.headers)) res.writeHeader(name, value);
-        res.end(response.body, closeConnection);
-      });
-      observe(routeLabel, response.status, (performance.now() - started) / 1000);
-    };
-    const fail = (routeLabel: string, status: number, message: string, closeConnection = false): void =>
-      send(routeLabel, { status, body: errorBody(status, message) }, closeConnection);
-
-    if (methods === undefined) {
-      fail('unmatched', 404, `no such endpoint: ${method} ${truncate(path)}`, true);
+  const dispatch = (exchange: Exchange, route: Route, query: string, contentType: string, body: Uint8Array): void => {
+    const request: IncomingRequest = { method: route.method, path: route.path, query, contentType, body };
+    let outcome: OutgoingResponse | Promise<OutgoingResponse>;
+    try {
+      outcome = route.handler(request);
+    } catch (error) {
+      options.onHandlerError?.(error, route.path);
+      writeError(exchange, 500, 'internal error', observe);
       return;
     }
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (response) => writeResponse(exchange, response, observe),
+        (error: unknown) => {
+          options.onHandlerError?.(error, route.path);
+          writeError(exchange, 500, 'internal error', observe);
+        },
+      );
+    } else {
+      writeResponse(exchange, outcome, observe);
+    }
+  };
+
+  app.any('/*', (res, req) => {
+    const exchange: Exchange = { res, routeLabel: 'unmatched', started: performance.now(), aborted: false };
+    res.onAborted(() => {
+      exchange.aborted = true;
+    });
+    const path = req.getUrl();
+    const method = req.getCaseSensitiveMethod(); // methods are case-sensitive (RFC 9110)
+    const methods = byPath.get(path);
+    if (methods === undefined) {
+      writeError(exchange, 404, `no such endpoint: ${truncate(method)} ${truncate(path)}`, observe, true);
+      return;
+    }
+    exchange.routeLabel = path;
     const route = methods.get(method);
     if (route === undefined) {
-      send(path, { status: 405, body: errorBody(405, `method ${truncate(method)} not allowed on ${path}`), headers: { Allow: [...methods.keys()].join(', ') } }, true);
+      const allow = [...methods.keys()].join(', ');
+      writeResponse(exchange, { status: 405, body: errorBody(405, `method ${truncate(method)} not allowed on ${path}`), headers: { Allow: allow } }, observe, true);
       return;
     }
     const contentLength = req.getHeader('content-length');
     const contentType = req.getHeader('content-type');
-    const query = req.getQuery();
-    const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const query = route.method === 'GET' ? req.getQuery() : '';
     const declared = contentLength === '' ? 0 : Number(contentLength);
     if (declared > route.maxBodyBytes) {
       // Answer before reading and close: the client may still be sending.
-      fail(path, 413, `body of ${contentLength} bytes exceeds the limit of ${route.maxBodyBytes}`, true);
+      writeError(exchange, 413, `body of ${contentLength} bytes exceeds the limit of ${route.maxBodyBytes}`, observe, true);
       return;
     }
-
-    const dispatch = (body: Uint8Array): void => {
-      const request: IncomingRequest = { method: route.method, path, query, contentType, remoteAddress, body };
-      let outcome: OutgoingResponse | Promise<OutgoingResponse>;
-      try {
-        outcome = route.handler(request);
-      } catch (error) {
-        options.onHandlerError?.(error, path);
-        fail(path, 500, 'internal error');
-        return;
-      }
-      if (outcome instanceof Promise) {
-        outcome.then(
-          (response) => send(path, response),
-          (error: unknown) => {
-            options.onHandlerError?.(error, path);
-            fail(path, 500, 'internal error');
-          },
-        );
-      } else {
-        send(path, outcome);
-      }
-    };
-
     if (method === 'GET' || (contentLength === '' && req.getHeader('transfer-encoding') === '')) {
-      dispatch(new Uint8Array(0));
+      dispatch(exchange, route, query, contentType, new Uint8Array(0));
       return;
     }
+
+    // A large body with a known length (a snapshot) is copied once into a buffer of its size: collecting
+    // chunks and concatenating them costs a second copy and garbage the event loop pays for in GC pauses.
+    const whole = declared > 64 * 1024 ? Buffer.allocUnsafeSlow(declared) : null;
     let chunks: Buffer[] | null = null;
     let received = 0;
     let refused = false;
     res.onData((chunk, isLast) => {
       if (refused) return;
+      const offset = received;
       received += chunk.byteLength;
-      if (received > route.maxBodyBytes) {
+      if (received > route.maxBodyBytes || (whole !== null && received > whole.byteLength)) {
         refused = true;
-        fail(path, 413, `body exceeds the limit of ${route.maxBodyBytes} bytes`, true);
+        writeError(exchange, 413, `body exceeds the limit of ${route.maxBodyBytes} bytes`, observe, true);
+        return;
+      }
+      if (whole !== null) {
+        whole.set(new Uint8Array(chunk), offset); // copy: uWS reuses the chunk's memory
+        if (isLast) dispatch(exchange, route, query, contentType, whole.subarray(0, received));
         return;
       }
       if (isLast && chunks === null && route.retainsBody !== true) {
         // Whole body in one chunk (nearly every OpenSIPS request): use it in place; handlers parse synchronously
         // and copy what they keep.
-        dispatch(new Uint8Array(chunk));
+        dispatch(exchange, route, query, contentType, new Uint8Array(chunk));
         return;
       }
       (chunks ??= []).push(Buffer.from(new Uint8Array(chunk))); // copy: uWS reuses the chunk's memory
-      if (isLast) dispatch(Buffer.concat(chunks));
+      if (isLast) dispatch(exchange, route, query, contentType, Buffer.concat(chunks));
     });
   });
 

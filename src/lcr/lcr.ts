@@ -8,7 +8,7 @@ import { DeckMatcher } from './rate-match.js';
  * Least-cost routing over the compiled snapshot.
  *
  * Basis of comparison: the cost of a 60-second answered call, in the customer
- * trunk's currency. For a per_minute row that is its rate, for a per_call row
+ * deck's currency. For a per_minute row that is its rate, for a per_call row
  * its flat charge, so both compare by their rate value; billing increments do
  * not change a one-minute call. Costs are exact nano-units (1e-9); conversion
  * uses the newest exchange rate in force, rounded half-up at 1e-9.
@@ -17,6 +17,10 @@ import { DeckMatcher } from './rate-match.js';
  * block at break-even): with block_if_cost_exceeds_sell and an acceptable loss
  * of 0, a carrier is excluded when cost >= sell; with a loss L > 0, when
  * cost > sell * (1 + L/100).
+ *
+ * One classification serves both callers: `evaluate` (every candidate, for
+ * lcr/lookup and the simulator) and `cheapest` (call/route's hot path, which
+ * allocates nothing and does not sort).
  */
 
 export type CandidateStatus =
@@ -43,7 +47,7 @@ export interface Candidate {
 }
 
 export interface ExchangeRateInForce {
-  /** Decimal string as configured (or its inverse's source when `inverse`). */
+  /** Decimal string as configured (of the opposite pair when `inverse`). */
   rate: string;
   rateNano: number;
   /** True when only the opposite pair exists and we divide by it. */
@@ -70,11 +74,46 @@ export interface LcrQuery {
   now: number;
 }
 
+/** Classification codes (indexes into STATUS_NAMES); 0 is ok. */
+const OK = 0;
+const STATUS_NAMES: readonly CandidateStatus[] = [
+  'ok',
+  'carrier_not_active',
+  'no_cost_deck',
+  'no_active_gateway',
+  'no_rate',
+  'no_exchange_rate',
+  'blocked',
+  'cost_exceeds_sell',
+  'already_tried',
+  'all_gateways_tried',
+];
+const ELIGIBILITY_CODE: Record<CarrierEligibility, number> = { ok: OK, carrier_not_active: 1, no_cost_deck: 2, no_active_gateway: 3 };
+const NO_RATE = 4;
+const NO_EXCHANGE_RATE = 5;
+const BLOCKED = 6;
+const COST_EXCEEDS_SELL = 7;
+const ALREADY_TRIED = 8;
+const ALL_GATEWAYS_TRIED = 9;
+
 export class LcrEngine {
   readonly matcher: DeckMatcher;
   private readonly blockStamp: Int32Array;
   private readonly blockedRule: Int32Array;
   private generation = 0;
+  // Per-call state set by prepare(), read by classify(): one decision runs at a time.
+  private sellDeck = -1;
+  private sellRow = -1;
+  private sellCurrency: Currency = 'AUD';
+  private maxCostNano = 0;
+  private anyBlocked = false;
+  private foreignCurrency: Currency | null = null;
+  private foreignRate: ExchangeRateInForce | null = null;
+  // Outputs of the last classify().
+  private costRow = -1;
+  private originalCostNano = NaN;
+  private costNano = NaN;
+  private exchangeRate: ExchangeRateInForce | null = null;
 
   constructor(private readonly snapshot: CompiledSnapshot) {
     this.matcher = new DeckMatcher(snapshot.decks.length);
@@ -82,16 +121,61 @@ export class LcrEngine {
     this.blockedRule = new Int32Array(snapshot.carriers.length);
   }
 
+  /** Every allowlisted carrier with its verdict, allowed ones first by cost. */
   evaluate(query: LcrQuery): LcrResult {
+    const noMatchReason = this.prepare(query);
+    const sellDeck = this.snapshot.customerTrunks[query.trunk].sellDeck;
+    const result: LcrResult = {
+      sellDeck,
+      sellRow: this.sellRow,
+      sellNano: this.sellRow >= 0 ? this.snapshot.rates.rateNano[this.sellRow] : NaN,
+      config: sellDeck >= 0 ? this.snapshot.decks[sellDeck].lcrConfig : null,
+      candidates: [],
+      noMatchReason,
+    };
+    if (noMatchReason !== null) return result;
+    const { carriers } = this.snapshot;
+    for (const carrier of this.snapshot.decks[sellDeck].allowedCarriers) {
+      const status = this.classify(carrier, query);
+      result.candidates.push({
+        carrier,
+        status: STATUS_NAMES[status],
+        costRow: this.costRow,
+        originalCostNano: this.originalCostNano,
+        costNano: this.costNano,
+        exchangeRate: this.exchangeRate,
+        blockRuleId: status === BLOCKED ? this.blockedRule[carrier] : null,
+      });
+    }
+    result.candidates.sort((a, b) => rankOf(a) - rankOf(b) || compareCost(a, b) || carriers[a.carrier].id - carriers[b.carrier].id);
+    if (result.candidates[0].status !== 'ok') result.noMatchReason = 'no_carrier_available';
+    return result;
+  }
+
+  /** Index of the cheapest allowed carrier (ties: lowest id), or -1. The same verdicts as evaluate(). */
+  cheapest(query: LcrQuery): number {
+    if (this.prepare(query) !== null) return -1;
+    const { carriers } = this.snapshot;
+    let best = -1;
+    let bestCost = 0;
+    for (const carrier of this.snapshot.decks[this.sellDeck].allowedCarriers) {
+      if (this.classify(carrier, query) !== OK) continue;
+      if (best < 0 || this.costNano < bestCost || (this.costNano === bestCost && carriers[carrier].id < carriers[best].id)) {
+        best = carrier;
+        bestCost = this.costNano;
+      }
+    }
+    return best;
+  }
+
+  /** Matches the sell deck and every candidate cost deck in one walk; null when routing can go on, else why not. */
+  private prepare(query: LcrQuery): string | null {
     const { snapshot, matcher } = this;
     const trunk = snapshot.customerTrunks[query.trunk];
-    const result: LcrResult = { sellDeck: trunk.sellDeck, sellRow: -1, sellNano: NaN, config: null, candidates: [], noMatchReason: null };
-    if (trunk.sellDeck < 0) {
-      result.noMatchReason = 'no_rate_deck_assigned';
-      return result;
-    }
+    this.sellDeck = trunk.sellDeck;
+    this.sellRow = -1;
+    if (trunk.sellDeck < 0) return 'no_rate_deck_assigned';
     const sellDeck = snapshot.decks[trunk.sellDeck];
-    result.config = sellDeck.lcrConfig;
     matcher.begin();
     matcher.want(trunk.sellDeck);
     const allowed = sellDeck.allowedCarriers;
@@ -100,61 +184,45 @@ export class LcrEngine {
       if (carrier.eligibility === 'ok') matcher.want(carrier.costDeck);
     }
     matcher.walk(snapshot.rates, query.dnis, query.now);
-    result.sellRow = matcher.match(trunk.sellDeck);
-    if (result.sellRow < 0) {
-      result.noMatchReason = 'no_active_rate_match';
-      return result;
-    }
-    if (allowed.length === 0) {
-      result.noMatchReason = 'empty_allowlist';
-      return result;
-    }
-    const sellNano = snapshot.rates.rateNano[result.sellRow];
-    result.sellNano = sellNano;
-    const maxCostNano = marginCeiling(sellNano, sellDeck.lcrConfig);
-    const generation = ++this.generation;
-    const anyBlocked = markCarrierBlocks(snapshot.blockRules, query.ani, query.dnis, this.blockStamp, this.blockedRule, generation);
+    this.sellRow = matcher.match(trunk.sellDeck);
+    if (this.sellRow < 0) return 'no_active_rate_match';
+    if (allowed.length === 0) return 'empty_allowlist';
+    this.sellCurrency = sellDeck.currency;
+    this.maxCostNano = marginCeiling(snapshot.rates.rateNano[this.sellRow], sellDeck.lcrConfig);
+    this.anyBlocked = markCarrierBlocks(snapshot.blockRules, query.ani, query.dnis, this.blockStamp, this.blockedRule, ++this.generation);
+    this.foreignCurrency = null;
+    this.foreignRate = null;
+    return null;
+  }
 
-    for (let i = 0; i < allowed.length; i++) {
-      const index = allowed[i];
-      const carrier = snapshot.carriers[index];
-      const candidate: Candidate = { carrier: index, status: 'ok', costRow: -1, originalCostNano: NaN, costNano: NaN, exchangeRate: null, blockRuleId: null };
-      result.candidates.push(candidate);
-      if (carrier.eligibility !== 'ok') {
-        candidate.status = carrier.eligibility;
-        continue;
+  private classify(index: number, query: LcrQuery): number {
+    const carrier = this.snapshot.carriers[index];
+    this.costRow = -1;
+    this.originalCostNano = NaN;
+    this.costNano = NaN;
+    this.exchangeRate = null;
+    if (carrier.eligibility !== 'ok') return ELIGIBILITY_CODE[carrier.eligibility];
+    const row = this.matcher.match(carrier.costDeck);
+    if (row < 0) return NO_RATE;
+    this.costRow = row;
+    this.originalCostNano = this.snapshot.rates.rateNano[row];
+    const currency = this.snapshot.decks[carrier.costDeck].currency;
+    if (currency === this.sellCurrency) {
+      this.costNano = this.originalCostNano;
+    } else {
+      if (this.foreignCurrency !== currency) {
+        this.foreignCurrency = currency;
+        this.foreignRate = exchangeRateInForce(this.snapshot, currency, this.sellCurrency, query.now);
       }
-      candidate.costRow = matcher.match(carrier.costDeck);
-      if (candidate.costRow < 0) {
-        candidate.status = 'no_rate';
-        continue;
-      }
-      candidate.originalCostNano = snapshot.rates.rateNano[candidate.costRow];
-      const costCurrency = snapshot.decks[carrier.costDeck].currency;
-      if (costCurrency === sellDeck.currency) {
-        candidate.costNano = candidate.originalCostNano;
-      } else {
-        candidate.exchangeRate = exchangeRateInForce(snapshot, costCurrency, sellDeck.currency, query.now);
-        if (candidate.exchangeRate === null) {
-          candidate.status = 'no_exchange_rate';
-          continue;
-        }
-        candidate.costNano = mulNano(candidate.originalCostNano, candidate.exchangeRate.rateNano);
-      }
-      if (anyBlocked && this.blockStamp[index] === generation) {
-        candidate.status = 'blocked';
-        candidate.blockRuleId = this.blockedRule[index];
-      } else if (candidate.costNano > maxCostNano) {
-        candidate.status = 'cost_exceeds_sell';
-      } else if (query.triedCarrierIds.includes(carrier.id)) {
-        candidate.status = 'already_tried';
-      } else if (query.triedGatewayIds.length > 0 && carrier.gateways.every((gateway) => query.triedGatewayIds.includes(gateway.id))) {
-        candidate.status = 'all_gateways_tried';
-      }
+      if (this.foreignRate === null) return NO_EXCHANGE_RATE;
+      this.exchangeRate = this.foreignRate;
+      this.costNano = mulNano(this.originalCostNano, this.foreignRate.rateNano);
     }
-    result.candidates.sort((a, b) => rankOf(a) - rankOf(b) || compareCost(a, b) || snapshot.carriers[a.carrier].id - snapshot.carriers[b.carrier].id);
-    if (result.candidates.length > 0 && result.candidates[0].status !== 'ok') result.noMatchReason = 'no_carrier_available';
-    return result;
+    if (this.anyBlocked && this.blockStamp[index] === this.generation) return BLOCKED;
+    if (this.costNano > this.maxCostNano) return COST_EXCEEDS_SELL;
+    if (query.triedCarrierIds.length > 0 && query.triedCarrierIds.includes(carrier.id)) return ALREADY_TRIED;
+    if (query.triedGatewayIds.length > 0 && carrier.gateways.every((gateway) => query.triedGatewayIds.includes(gateway.id))) return ALL_GATEWAYS_TRIED;
+    return OK;
   }
 }
 
@@ -193,4 +261,3 @@ function newestInForce(snapshot: CompiledSnapshot, pair: string, now: number): {
   for (const version of versions) if (version.effectiveAt <= now) return version;
   return null;
 }
-

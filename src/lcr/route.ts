@@ -53,7 +53,7 @@ export function routeCall(engine: DecisionEngine, request: RouteRequest, now: nu
   const dnis = normalizeNumber(request.dnis);
   if (dnis === null || !isRoutableDnis(dnis)) return reject(484, 'invalid dnis', 'invalid_dnis');
 
-  const lcr = engine.lcr.evaluate({
+  const carrierIndex = engine.lcr.cheapest({
     trunk: trunkIndex,
     dnis,
     ani: normalizeAni(request.ani),
@@ -61,11 +61,10 @@ export function routeCall(engine: DecisionEngine, request: RouteRequest, now: nu
     triedGatewayIds: request.tried_gateway_ids,
     now,
   });
-  for (const candidate of lcr.candidates) {
-    if (candidate.status !== 'ok') break; // allowed candidates come first
-    const carrier = engine.snapshot.carriers[candidate.carrier];
-    const gateway = engine.gateways.select(candidate.carrier, carrier, request.tried_gateway_ids);
-    if (gateway === null) continue;
+  if (carrierIndex >= 0) {
+    const carrier = engine.snapshot.carriers[carrierIndex];
+    // Non-null: the carrier was only eligible because it has an untried active gateway.
+    const gateway = engine.gateways.select(carrierIndex, carrier, request.tried_gateway_ids)!;
     return {
       decision: {
         allowed: true,

@@ -1,41 +1,61 @@
 /**
  * Prometheus text exposition (format 0.0.4) without a client library: a few
- * counters, gauges and fixed-bucket histograms are all the sidecar needs, and
- * the hot path only bumps numbers in pre-built maps.
+ * counters, gauges and fixed-bucket histograms are all the sidecar needs.
+ * Label sets are rendered once: the hot path keeps a handle per label set and
+ * only bumps numbers.
  */
 
 type Labels = Record<string, string>;
 
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
 function labelText(labels: Labels): string {
-  const parts = Object.entries(labels).map(([name, value]) => `${name}="${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
+  const parts = Object.entries(labels).map(([name, value]) => `${name}="${escapeLabel(value)}"`);
   return parts.length === 0 ? '' : `{${parts.join(',')}}`;
 }
 
-export class Counter {
-  private readonly values = new Map<string, { labels: Labels; value: number }>();
-  constructor(readonly name: string, readonly help: string) {}
+export interface CounterHandle {
+  value: number;
+}
 
-  inc(labels: Labels = {}, by = 1): void {
+export class Counter {
+  private readonly series = new Map<string, CounterHandle>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
+
+  /** The series for a label set; keep it to count without re-rendering labels. */
+  labels(labels: Labels = {}): CounterHandle {
     const key = labelText(labels);
-    const entry = this.values.get(key);
-    if (entry === undefined) this.values.set(key, { labels, value: by });
-    else entry.value += by;
+    let handle = this.series.get(key);
+    if (handle === undefined) {
+      handle = { value: 0 };
+      this.series.set(key, handle);
+    }
+    return handle;
   }
 
-  get(labels: Labels = {}): number {
-    return this.values.get(labelText(labels))?.value ?? 0;
+  inc(labels: Labels = {}, by = 1): void {
+    this.labels(labels).value += by;
   }
 
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
-    for (const [key, entry] of this.values) out += `${this.name}${key} ${entry.value}\n`;
+    for (const [key, handle] of this.series) out += `${this.name}${key} ${handle.value}\n`;
     return out;
   }
 }
 
 export class Gauge {
   private readonly values = new Map<string, number>();
-  constructor(readonly name: string, readonly help: string, private readonly collect?: () => number) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly collect?: () => number,
+  ) {}
 
   set(value: number, labels: Labels = {}): void {
     this.values.set(labelText(labels), value);
@@ -49,41 +69,68 @@ export class Gauge {
   }
 }
 
-export class Histogram {
-  private readonly series = new Map<string, { labels: string; counts: Float64Array; sum: number; count: number }>();
-  constructor(readonly name: string, readonly help: string, private readonly buckets: readonly number[]) {}
+export class HistogramHandle {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+  constructor(private readonly buckets: readonly number[]) {
+    this.counts = new Float64Array(buckets.length);
+  }
 
-  observe(value: number, labels: Labels = {}): void {
-    const key = labelText(labels);
-    let entry = this.series.get(key);
-    if (entry === undefined) {
-      entry = { labels: key, counts: new Float64Array(this.buckets.length), sum: 0, count: 0 };
-      this.series.set(key, entry);
-    }
-    for (let i = 0; i < this.buckets.length; i++) {
-      if (value <= this.buckets[i]) {
-        entry.counts[i]++;
+  observe(value: number): void {
+    const { buckets } = this;
+    for (let i = 0; i < buckets.length; i++) {
+      if (value <= buckets[i]) {
+        this.counts[i]++;
         break;
       }
     }
-    entry.sum += value;
-    entry.count++;
+    this.sum += value;
+    this.count++;
+  }
+}
+
+export class Histogram {
+  private readonly series = new Map<string, HistogramHandle>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly buckets: readonly number[],
+  ) {}
+
+  labels(labels: Labels = {}): HistogramHandle {
+    const key = labelText(labels);
+    let handle = this.series.get(key);
+    if (handle === undefined) {
+      handle = new HistogramHandle(this.buckets);
+      this.series.set(key, handle);
+    }
+    return handle;
+  }
+
+  observe(value: number, labels: Labels = {}): void {
+    this.labels(labels).observe(value);
   }
 
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n`;
-    for (const entry of this.series.values()) {
-      const inner = entry.labels === '' ? '' : `${entry.labels.slice(1, -1)},`;
+    for (const [key, handle] of this.series) {
+      const inner = key === '' ? '' : `${key.slice(1, -1)},`;
       let cumulative = 0;
       for (let i = 0; i < this.buckets.length; i++) {
-        cumulative += entry.counts[i];
+        cumulative += handle.counts[i];
         out += `${this.name}_bucket{${inner}le="${this.buckets[i]}"} ${cumulative}\n`;
       }
-      out += `${this.name}_bucket{${inner}le="+Inf"} ${entry.count}\n`;
-      out += `${this.name}_sum${entry.labels} ${entry.sum}\n${this.name}_count${entry.labels} ${entry.count}\n`;
+      out += `${this.name}_bucket{${inner}le="+Inf"} ${handle.count}\n`;
+      out += `${this.name}_sum${key} ${handle.sum}\n${this.name}_count${key} ${handle.count}\n`;
     }
     return out;
   }
+}
+
+interface RouteSeries {
+  latency: HistogramHandle;
+  byStatus: Map<number, CounterHandle>;
 }
 
 /** Every metric the sidecar exposes on GET /metrics. */
@@ -103,10 +150,36 @@ export class SidecarMetrics {
     0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
   ]);
   readonly rss = new Gauge('process_resident_memory_bytes', 'Resident set size.', () => process.memoryUsage.rss());
+  private readonly routes = new Map<string, RouteSeries>();
+  private readonly outcomes = new Map<string, Map<string, CounterHandle>>();
 
   observeRequest(route: string, status: number, seconds: number): void {
-    this.requests.inc({ route, status: String(status) });
-    this.latency.observe(seconds, { route });
+    let series = this.routes.get(route);
+    if (series === undefined) {
+      series = { latency: this.latency.labels({ route }), byStatus: new Map() };
+      this.routes.set(route, series);
+    }
+    let counter = series.byStatus.get(status);
+    if (counter === undefined) {
+      counter = this.requests.labels({ route, status: String(status) });
+      series.byStatus.set(status, counter);
+    }
+    counter.value++;
+    series.latency.observe(seconds);
+  }
+
+  decided(endpoint: string, outcome: string): void {
+    let byOutcome = this.outcomes.get(endpoint);
+    if (byOutcome === undefined) {
+      byOutcome = new Map();
+      this.outcomes.set(endpoint, byOutcome);
+    }
+    let counter = byOutcome.get(outcome);
+    if (counter === undefined) {
+      counter = this.decisions.labels({ endpoint, outcome });
+      byOutcome.set(outcome, counter);
+    }
+    counter.value++;
   }
 
   render(): string {

@@ -63,15 +63,38 @@ export function formatNano(value: number, minDecimals = 4): string {
   return negative && abs !== 0 ? `-${text}` : text;
 }
 
-/** round(a * b / 1e9) half away from zero, exact for any inputs: the product of two nano amounts rescaled to nano. */
+/**
+ * round(a * b / 1e9), half away from zero, exact: the product of two nano
+ * amounts rescaled to nano (a rate times an exchange rate). The products pass
+ * 2^53, so the operands are split in decimal limbs whose partial products stay
+ * exact in doubles; BigInt (slower) only for operands beyond 1e15 or a result
+ * beyond 2^53.
+ */
 export function mulNano(a: number, b: number): number {
-  const product = a * b;
-  if (Number.isSafeInteger(product) && Math.abs(product) <= Number.MAX_SAFE_INTEGER) {
-    const q = Math.trunc(product / NANO);
-    const r = product - q * NANO;
-    if (Math.abs(r) * 2 >= NANO) return q + Math.sign(product);
-    return q;
+  if (a < 0 || b < 0) {
+    const magnitude = mulNano(Math.abs(a), Math.abs(b));
+    return a < 0 !== b < 0 && magnitude !== 0 ? -magnitude : magnitude;
   }
+  if (a > 1e15 || b > 1e15) return mulNanoBig(a, b);
+  // a = aHi·1e9 + aLo, b = bHi·1e9 + bLo; a·b/1e9 = aHi·bHi·1e9 + aHi·bLo + aLo·bHi + aLo·bLo/1e9.
+  const aHi = Math.floor(a / NANO);
+  const aLo = a - aHi * NANO;
+  const bHi = Math.floor(b / NANO);
+  const bLo = b - bHi * NANO;
+  // aLo·bLo/1e9 with aLo = a1·1e5 + a0: X = a1·bLo (< 1e13), Y = a0·bLo (< 1e14), aLo·bLo = X·1e5 + Y.
+  const a1 = Math.floor(aLo / 100_000);
+  const a0 = aLo - a1 * 100_000;
+  const x = a1 * bLo;
+  const y = a0 * bLo;
+  const xq = Math.floor(x / 10_000);
+  const inner = (x - xq * 10_000) * 100_000 + y; // < 1e9 + 1e14, exact
+  const innerQ = Math.floor(inner / NANO);
+  const remainder = inner - innerQ * NANO;
+  const result = aHi * bHi * NANO + aHi * bLo + aLo * bHi + xq + innerQ + (remainder * 2 >= NANO ? 1 : 0);
+  return Number.isSafeInteger(result) ? result : mulNanoBig(a, b);
+}
+
+function mulNanoBig(a: number, b: number): number {
   const p = BigInt(a) * BigInt(b);
   const negative = p < 0n;
   const abs = negative ? -p : p;
