@@ -124,25 +124,36 @@ export function generateDataset(size: DatasetSize, seed = 42): Dataset {
 
   const rates: RateColumns = {
     rate_deck_id: new Uint32Array(rows.length),
-    prefix: new Array<string>(rows.length),
+    prefix_digits: '',
+    prefix_end: new Uint32Array(rows.length),
     destination_name: new Uint32Array(rows.length),
     destination_names: destinationNames,
-    rate_per_minute: new Array<string>(rows.length),
+    rate_text: '',
+    rate_end: new Uint32Array(rows.length),
     rate_type: new Uint8Array(rows.length),
     billing_increment_initial: new Uint16Array(rows.length),
     billing_increment_step: new Uint16Array(rows.length),
     effective_at: new Float64Array(rows.length),
   };
+  const prefixText: string[] = [];
+  const rateText: string[] = [];
+  let prefixLength = 0;
+  let rateLength = 0;
   rows.forEach((row, i) => {
     rates.rate_deck_id[i] = row.deck;
-    rates.prefix[i] = row.prefix;
+    prefixText.push(row.prefix);
+    rates.prefix_end[i] = prefixLength += row.prefix.length;
     rates.destination_name[i] = row.name;
-    rates.rate_per_minute[i] = `${Math.floor(row.rate / 1e6)}.${String(row.rate % 1e6).padStart(6, '0')}`;
+    const rate = `${Math.floor(row.rate / 1e6)}.${String(row.rate % 1e6).padStart(6, '0')}`;
+    rateText.push(rate);
+    rates.rate_end[i] = rateLength += rate.length;
     rates.rate_type[i] = row.type;
     rates.billing_increment_initial[i] = row.inc0;
     rates.billing_increment_step[i] = row.inc1;
     rates.effective_at[i] = row.effective;
   });
+  rates.prefix_digits = prefixText.join('');
+  rates.rate_text = rateText.join('');
 
   const carriers: CarrierTrunkRow[] = [];
   const gateways: CarrierGatewayRow[] = [];
@@ -255,7 +266,7 @@ function cli(): void {
   writeFileSync(values.out, bytes);
   if (values.traffic !== undefined) writeFileSync(values.traffic, JSON.stringify(dataset.traffic));
   process.stdout.write(
-    `${values.size}: ${dataset.tables.rate_deck_rates.prefix.length} rate rows, ${dataset.tables.trunk_ip_auth.length} CIDRs, ` +
+    `${values.size}: ${dataset.tables.rate_deck_rates.prefix_end.length} rate rows, ${dataset.tables.trunk_ip_auth.length} CIDRs, ` +
       `${dataset.tables.customer_trunks.length} trunks -> ${values.out} (${(bytes.byteLength / 1e6).toFixed(1)} MB, ${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
   );
 }

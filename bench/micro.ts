@@ -46,7 +46,7 @@ export function runMicro(sizeName: string): MicroResult {
   const dataset = generateDataset(SIZES[sizeName]);
   const bytes = encodeSnapshot(dataset.tables, 1);
   const tables = dataset.tables;
-  const rateRows = tables.rate_deck_rates.prefix.length;
+  const rateRows = tables.rate_deck_rates.prefix_end.length;
   const cidrs = tables.trunk_ip_auth.length;
   dataset.tables = undefined as never; // let the generator's copy go before measuring memory
 

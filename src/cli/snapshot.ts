@@ -7,7 +7,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { decodeSnapshot, descriptionToTables, encodeSnapshot } from '../snapshot/codec.js';
+import { decodeSnapshot, descriptionToTables, encodeSnapshot, rateRowCount } from '../snapshot/codec.js';
 import type { SnapshotDescription } from '../snapshot/schema.js';
 import { validateSnapshot } from '../snapshot/validate.js';
 
@@ -33,7 +33,7 @@ if (command === 'build') {
   if (!decoded.ok) fail(`${decoded.code}: ${decoded.reason}`);
   const { tables, ...header } = decoded.snapshot;
   const valid = validateSnapshot(tables);
-  const counts = Object.fromEntries(Object.entries(tables).map(([name, rows]) => [name, Array.isArray(rows) ? rows.length : (rows as { prefix: string[] }).prefix.length]));
+  const counts = Object.fromEntries(Object.entries(tables).map(([name, rows]) => [name, Array.isArray(rows) ? rows.length : rateRowCount(tables.rate_deck_rates)]));
   process.stdout.write(`${JSON.stringify({ ...header, valid: valid.ok ? true : valid.reason, counts }, null, 2)}\n`);
 } else {
   fail(`unknown command ${String(command)}`);

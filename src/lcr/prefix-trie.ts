@@ -22,17 +22,25 @@ export interface BuiltPrefixTrie {
   order: Int32Array;
 }
 
-/** Builds the trie for `count` items whose prefixes `prefixOf(i)` are non-empty digit strings. */
-export function buildPrefixTrie(count: number, prefixOf: (item: number) => string): BuiltPrefixTrie {
+/** Builds the trie for items whose prefixes are non-empty digit strings. */
+export function buildPrefixTrie(prefixes: readonly string[]): BuiltPrefixTrie {
+  const ends = new Uint32Array(prefixes.length);
+  let length = 0;
+  prefixes.forEach((prefix, i) => (ends[i] = length += prefix.length));
+  return buildPrefixTrieFromText(prefixes.join(''), ends);
+}
+
+/** The same, from concatenated digits: item i's prefix is digits[ends[i - 1] (0 for item 0), ends[i]). */
+export function buildPrefixTrieFromText(digits: string, ends: Uint32Array): BuiltPrefixTrie {
+  const count = ends.length;
   let capacity = 1024;
   let children = new Int32Array(capacity * 10);
   let nodeCount = 1;
   const nodeOf = new Int32Array(count);
   for (let item = 0; item < count; item++) {
-    const prefix = prefixOf(item);
     let node = 0;
-    for (let i = 0; i < prefix.length; i++) {
-      const slot = node * 10 + (prefix.charCodeAt(i) - 48);
+    for (let i = item === 0 ? 0 : ends[item - 1]; i < ends[item]; i++) {
+      const slot = node * 10 + (digits.charCodeAt(i) - 48);
       let child = children[slot];
       if (child === 0) {
         if (nodeCount === capacity) {

@@ -11,17 +11,20 @@ const NANO_BIG = 1_000_000_000n;
 /** Largest amount we accept: 9,000,000 currency units keeps nano values under 2^53. */
 const MAX_INTEGER_DIGITS = 6;
 
-/** Parses a plain decimal string ("0.0250", "-1.5", "12") to nano-units; NaN when not exact at 9 decimals or out of range. */
-export function parseNano(text: string): number {
-  let i = 0;
+/**
+ * Parses a plain decimal string ("0.0250", "-1.5", "12"), or text[start, end), to nano-units;
+ * NaN when not exact at 9 decimals or out of range.
+ */
+export function parseNano(text: string, start = 0, end = text.length): number {
+  let i = start;
   let negative = false;
-  if (text.charCodeAt(0) === 45 /* - */) {
+  if (i < end && text.charCodeAt(i) === 45 /* - */) {
     negative = true;
-    i = 1;
+    i++;
   }
   let whole = 0;
   let wholeDigits = 0;
-  for (; i < text.length; i++) {
+  for (; i < end; i++) {
     const c = text.charCodeAt(i) - 48;
     if (c === -2 /* . */) break;
     if (c < 0 || c > 9) return NaN;
@@ -31,10 +34,10 @@ export function parseNano(text: string): number {
   if (wholeDigits === 0 || wholeDigits > MAX_INTEGER_DIGITS) return NaN;
   let fraction = 0;
   let fractionDigits = 0;
-  if (i < text.length) {
+  if (i < end) {
     i++; // skip '.'
-    if (i === text.length) return NaN;
-    for (; i < text.length; i++) {
+    if (i === end) return NaN;
+    for (; i < end; i++) {
       const c = text.charCodeAt(i) - 48;
       if (c < 0 || c > 9) return NaN;
       if (fractionDigits === NANO_DECIMALS) {

@@ -109,19 +109,27 @@ export function rateRowsToColumns(rows: readonly RateRow[]): RateColumns {
   const names = new Map<string, number>();
   const columns: RateColumns = {
     rate_deck_id: new Uint32Array(n),
-    prefix: new Array<string>(n),
+    prefix_digits: '',
+    prefix_end: new Uint32Array(n),
     destination_name: new Uint32Array(n),
     destination_names: [],
-    rate_per_minute: new Array<string>(n),
+    rate_text: '',
+    rate_end: new Uint32Array(n),
     rate_type: new Uint8Array(n),
     billing_increment_initial: new Uint16Array(n),
     billing_increment_step: new Uint16Array(n),
     effective_at: new Float64Array(n),
   };
+  const prefixes: string[] = [];
+  const rates: string[] = [];
+  let prefixLength = 0;
+  let rateLength = 0;
   for (let i = 0; i < n; i++) {
     const row = rows[i];
     columns.rate_deck_id[i] = row.rate_deck_id;
-    columns.prefix[i] = row.prefix;
+    prefixes.push(row.prefix);
+    prefixLength += row.prefix.length;
+    columns.prefix_end[i] = prefixLength;
     let nameIndex = names.get(row.destination_name);
     if (nameIndex === undefined) {
       nameIndex = columns.destination_names.length;
@@ -129,14 +137,31 @@ export function rateRowsToColumns(rows: readonly RateRow[]): RateColumns {
       columns.destination_names.push(row.destination_name);
     }
     columns.destination_name[i] = nameIndex;
-    columns.rate_per_minute[i] = row.rate_per_minute;
+    rates.push(row.rate_per_minute);
+    rateLength += row.rate_per_minute.length;
+    columns.rate_end[i] = rateLength;
     // An unknown type becomes 255, which validateSnapshot refuses.
     columns.rate_type[i] = rateTypeCode(row.rate_type);
     columns.billing_increment_initial[i] = row.billing_increment_initial ?? 0;
     columns.billing_increment_step[i] = row.billing_increment_step ?? 0;
     columns.effective_at[i] = Date.parse(row.effective_at);
   }
+  columns.prefix_digits = prefixes.join('');
+  columns.rate_text = rates.join('');
   return columns;
+}
+
+export function rateRowCount(columns: RateColumns): number {
+  return columns.prefix_end.length;
+}
+
+/** Row i's prefix (allocates: for tools and tests, not for compile loops). */
+export function rowPrefix(columns: RateColumns, i: number): string {
+  return columns.prefix_digits.slice(i === 0 ? 0 : columns.prefix_end[i - 1], columns.prefix_end[i]);
+}
+
+export function rowRate(columns: RateColumns, i: number): string {
+  return columns.rate_text.slice(i === 0 ? 0 : columns.rate_end[i - 1], columns.rate_end[i]);
 }
 
 export function descriptionToTables(description: SnapshotDescription): SnapshotTables {

@@ -1,7 +1,7 @@
 import { createCidrIndexBuilder, type CidrIndex } from '../auth/cidr-index.js';
 import { parseIPv4 } from '../auth/ip.js';
 import { parseDigestAlgorithm, type DigestAlgorithm } from '../digest/digest.js';
-import { buildPrefixTrie, permute, type PrefixTrie } from '../lcr/prefix-trie.js';
+import { buildPrefixTrie, buildPrefixTrieFromText, permute, type PrefixTrie } from '../lcr/prefix-trie.js';
 import { parseNano } from '../money/nano.js';
 import type {
   BillingMode,
@@ -411,8 +411,8 @@ function compileCarriers(tables: SnapshotTables, deckById: Map<number, number>):
 
 function compileRates(tables: SnapshotTables, deckById: Map<number, number>): RateIndex {
   const columns = tables.rate_deck_rates;
-  const count = columns.prefix.length;
-  const { trie, order } = buildPrefixTrie(count, (i) => columns.prefix[i]);
+  const count = columns.prefix_end.length;
+  const { trie, order } = buildPrefixTrieFromText(columns.prefix_digits, columns.prefix_end);
   const deckOfRow = new Int32Array(count);
   for (let i = 0; i < count; i++) deckOfRow[i] = deckById.get(columns.rate_deck_id[i])!;
   // Within a node: by deck, newest effective_at first, so a lookup takes the first effective row per deck.
@@ -431,7 +431,11 @@ function compileRates(tables: SnapshotTables, deckById: Map<number, number>): Ra
     }
   }
   const rateNano = new Float64Array(count);
-  for (let i = 0; i < count; i++) rateNano[i] = parseNano(columns.rate_per_minute[order[i]]);
+  const { rate_text: rateText, rate_end: rateEnd } = columns;
+  for (let i = 0; i < count; i++) {
+    const row = order[i];
+    rateNano[i] = parseNano(rateText, row === 0 ? 0 : rateEnd[row - 1], rateEnd[row]);
+  }
   return {
     trie,
     deck: permute(deckOfRow, order, (n) => new Int32Array(n)),
@@ -456,7 +460,7 @@ function compileBlockRules(
 ): BlockRuleIndex {
   // 'route' scope has no defined target in the contract; such rules are kept in the store but not enforced here.
   const rules = tables.block_rules.filter((rule) => rule.is_active && rule.scope !== 'route');
-  const { trie, order } = buildPrefixTrie(rules.length, (i) => rules[i].pattern);
+  const { trie, order } = buildPrefixTrie(rules.map((rule) => rule.pattern));
   const n = rules.length;
   const index: BlockRuleIndex = {
     trie,

@@ -181,15 +181,24 @@ export interface RateRow {
   effective_at: string;
 }
 
-/** Rate rows column-wise; row i is the i-th element of every column. */
+/**
+ * Rate rows column-wise; row i is the i-th element of every column. Prefixes
+ * and rates are each one concatenated string with end offsets: two strings
+ * decode in milliseconds where four million small ones took most of a second
+ * and hundreds of MB (see rowPrefix/rowRate in codec.ts).
+ */
 export interface RateColumns {
   rate_deck_id: Uint32Array;
-  prefix: string[];
+  /** Every row's prefix digits, concatenated. */
+  prefix_digits: string;
+  /** Row i's prefix ends (exclusive) at prefix_end[i] and starts at prefix_end[i - 1] (0 for row 0). */
+  prefix_end: Uint32Array;
   /** Index into destination_names (names repeat across thousands of prefixes). */
   destination_name: Uint32Array;
   destination_names: string[];
-  /** Decimal strings, exact as entered. */
-  rate_per_minute: string[];
+  /** Every row's rate as decimal text, exact as entered, concatenated. */
+  rate_text: string;
+  rate_end: Uint32Array;
   /** 0 = per_minute, 1 = per_call. */
   rate_type: Uint8Array;
   /** 0 = not set on the row (the trunk's increments apply). */

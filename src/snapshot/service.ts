@@ -11,26 +11,24 @@ export type IngestResult =
   | { ok: false; code: string; reason: string };
 
 /**
- * Owns the serving snapshot. Ingests run one at a time in the compile worker;
- * the swap is one assignment on the main thread, so every request sees a
- * whole snapshot, old or new. A refused or failed snapshot leaves the serving
- * one untouched.
+ * Owns the serving snapshot. Ingests run one at a time, each in a fresh
+ * compile worker that exits afterwards: decoding 2M rows leaves hundreds of MB
+ * of garbage in the worker's heap, and ending the worker returns all of it to
+ * the system at once (it costs ~40 ms of start-up per snapshot). The swap is
+ * one assignment on the main thread, so every request sees a whole snapshot,
+ * old or new. A refused or failed snapshot leaves the serving one untouched.
  */
 export class SnapshotService {
   private current: DecisionEngine | null = null;
-  private worker: Worker;
+  private worker: Worker | null = null;
   private nextId = 1;
-  private readonly pending = new Map<number, (reply: WorkerReply) => void>();
   private queue: Promise<unknown> = Promise.resolve();
-  private closed = false;
 
   constructor(
     private readonly dbPath: string,
     private readonly log: Logger,
     private readonly metrics: SidecarMetrics,
-  ) {
-    this.worker = this.startWorker();
-  }
+  ) {}
 
   get engine(): DecisionEngine | null {
     return this.current;
@@ -50,9 +48,8 @@ export class SnapshotService {
     return this.run({ kind: 'ingest', id: 0, bytes, servingVersion: 0 }, source);
   }
 
-  close(): Promise<number> {
-    this.closed = true;
-    return this.worker.terminate();
+  async close(): Promise<void> {
+    await this.worker?.terminate();
   }
 
   private run(request: WorkerRequest, source: SnapshotSource): Promise<IngestResult> {
@@ -64,13 +61,7 @@ export class SnapshotService {
   private async execute(request: WorkerRequest, source: SnapshotSource): Promise<IngestResult> {
     const id = this.nextId++;
     const message: WorkerRequest = request.kind === 'ingest' ? { ...request, id, servingVersion: this.version } : { ...request, id };
-    const reply = await new Promise<WorkerReply>((resolve) => {
-      this.pending.set(id, resolve);
-      // Hand large bodies over instead of copying them when the bytes own their whole buffer.
-      const bytes = message.kind === 'ingest' ? message.bytes : null;
-      const transferable = bytes !== null && bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && bytes.byteLength === bytes.buffer.byteLength;
-      this.worker.postMessage(message, transferable ? [bytes.buffer] : []);
-    });
+    const reply = await this.runInWorker(message);
     if (!reply.ok) {
       this.metrics.snapshotLoads.inc({ source, result: reply.code.toLowerCase() });
       const level = reply.code === 'STALE_VERSION' || reply.code === 'EMPTY' ? 'info' : 'warn';
@@ -90,24 +81,26 @@ export class SnapshotService {
     return { ok: true, version, compileSeconds: reply.compileSeconds, swapSeconds };
   }
 
-  private startWorker(): Worker {
-    const worker = new Worker(new URL('./compile-worker.js', import.meta.url), { workerData: { dbPath: this.dbPath } });
-    worker.on('message', (reply: WorkerReply) => {
-      const resolve = this.pending.get(reply.id);
-      this.pending.delete(reply.id);
-      resolve?.(reply);
+  private runInWorker(message: WorkerRequest): Promise<WorkerReply> {
+    return new Promise<WorkerReply>((resolve) => {
+      const worker = new Worker(new URL('./compile-worker.js', import.meta.url), { workerData: { dbPath: this.dbPath } });
+      this.worker = worker;
+      let answered = false;
+      worker.once('message', (reply: WorkerReply) => {
+        answered = true;
+        resolve(reply);
+        void worker.terminate();
+      });
+      worker.on('error', (error) => this.log.error({ err: error }, 'compile worker failed'));
+      worker.once('exit', (code) => {
+        if (this.worker === worker) this.worker = null;
+        // A worker that died (out of memory on a huge snapshot) fails its job; the serving snapshot stays.
+        if (!answered) resolve({ id: message.id, ok: false, code: 'STORE', reason: `compile worker exited with code ${code}` });
+      });
+      // Hand large bodies over instead of copying them when the bytes own their whole buffer.
+      const bytes = message.kind === 'ingest' ? message.bytes : null;
+      const transferable = bytes !== null && bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && bytes.byteLength === bytes.buffer.byteLength;
+      worker.postMessage(message, transferable ? [bytes.buffer] : []);
     });
-    worker.on('error', (error) => {
-      this.log.error({ err: error }, 'compile worker failed');
-    });
-    worker.on('exit', (code) => {
-      // A worker that died (out of memory on a huge snapshot) fails its job; the next job gets a new worker.
-      for (const [id, resolve] of this.pending) {
-        this.pending.delete(id);
-        resolve({ id, ok: false, code: 'STORE', reason: `compile worker exited with code ${code}` });
-      }
-      if (!this.closed) this.worker = this.startWorker();
-    });
-    return worker;
   }
 }

@@ -145,11 +145,12 @@ function checkShapes(tables: SnapshotTables): string | null {
 function checkRates(tables: SnapshotTables): string | null {
   const rates = tables.rate_deck_rates as Partial<Record<keyof SnapshotTables['rate_deck_rates'], unknown>> | undefined;
   if (typeof rates !== 'object') return 'table rate_deck_rates is missing';
-  const n = Array.isArray(rates.prefix) ? rates.prefix.length : -1;
-  if (n < 0) return 'rate_deck_rates.prefix is missing';
+  if (!(rates.prefix_end instanceof Uint32Array)) return 'rate_deck_rates.prefix_end must be a Uint32Array';
+  const n = rates.prefix_end.length;
   const typed: [string, unknown, new (...args: never[]) => unknown][] = [
     ['rate_deck_id', rates.rate_deck_id, Uint32Array],
     ['destination_name', rates.destination_name, Uint32Array],
+    ['rate_end', rates.rate_end, Uint32Array],
     ['rate_type', rates.rate_type, Uint8Array],
     ['billing_increment_initial', rates.billing_increment_initial, Uint16Array],
     ['billing_increment_step', rates.billing_increment_step, Uint16Array],
@@ -158,17 +159,22 @@ function checkRates(tables: SnapshotTables): string | null {
   for (const [name, column, type] of typed) {
     if (!(column instanceof type) || (column as Uint8Array).length !== n) return `rate_deck_rates.${name} must be a ${type.name} of ${n} rows`;
   }
-  if (!Array.isArray(rates.rate_per_minute) || rates.rate_per_minute.length !== n) return `rate_deck_rates.rate_per_minute must have ${n} rows`;
+  if (typeof rates.prefix_digits !== 'string' || typeof rates.rate_text !== 'string') return 'rate_deck_rates.prefix_digits and rate_text must be strings';
   if (!Array.isArray(rates.destination_names)) return 'rate_deck_rates.destination_names is missing';
   const columns = tables.rate_deck_rates;
   const names = columns.destination_names.length;
+  const { prefix_digits: digits, prefix_end: prefixEnd, rate_text: rateText, rate_end: rateEnd } = columns;
+  if ((n > 0 && prefixEnd[n - 1] !== digits.length) || (n > 0 && rateEnd[n - 1] !== rateText.length)) return 'rate_deck_rates offsets do not cover the text';
   for (let i = 0; i < n; i++) {
-    const prefix = columns.prefix[i] as unknown;
-    if (typeof prefix !== 'string' || !isDigits(prefix)) return `rate_deck_rates[${i}].prefix must be digits`;
-    const rate = columns.rate_per_minute[i] as unknown;
-    if (typeof rate !== 'string' || Number.isNaN(parseNano(rate)) || rate.startsWith('-')) {
-      return `rate_deck_rates[${i}].rate_per_minute must be a non-negative decimal with at most 9 decimals`;
+    const prefixStart = i === 0 ? 0 : prefixEnd[i - 1];
+    if (prefixEnd[i] <= prefixStart || prefixEnd[i] - prefixStart > 32) return `rate_deck_rates[${i}].prefix must have 1 to 32 digits`;
+    for (let c = prefixStart; c < prefixEnd[i]; c++) {
+      const code = digits.charCodeAt(c);
+      if (code < 48 || code > 57) return `rate_deck_rates[${i}].prefix must be digits`;
     }
+    const rateStart = i === 0 ? 0 : rateEnd[i - 1];
+    const rate = rateEnd[i] >= rateStart ? parseNano(rateText, rateStart, rateEnd[i]) : NaN;
+    if (Number.isNaN(rate) || rate < 0) return `rate_deck_rates[${i}].rate_per_minute must be a non-negative decimal with at most 9 decimals`;
     if (columns.rate_type[i] > 1) return `rate_deck_rates[${i}].rate_type must be per_minute or per_call`;
     if (columns.destination_name[i] >= names) return `rate_deck_rates[${i}].destination_name index out of range`;
     if (!Number.isFinite(columns.effective_at[i])) return `rate_deck_rates[${i}].effective_at is invalid`;
