@@ -5,8 +5,10 @@ SIZE ?= demo
 
 .PHONY: run test build lint bench bench-full clean
 
+# `npm install` with the lockfile rather than `npm ci`: the registry this project builds from lacks the
+# darwin/win32 builds of msgpackr-extract (an optional dependency), and `npm ci` refuses a lockfile without them.
 $(NODE_MODULES): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund
 	@touch $@
 
 build: $(NODE_MODULES)
