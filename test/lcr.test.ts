@@ -130,6 +130,16 @@ describe('call route', () => {
     ]);
   });
 
+  it('routes a cost tie to the lower carrier id, as lcr/lookup orders it', () => {
+    const engine = engineFor(routingTables((description) => {
+      description.rate_deck_rates.find((row) => row.rate_deck_id === 103)!.rate_per_minute = '0.0200';
+    }));
+    const decision = route(engine, { tried_carrier_trunk_ids: [21] });
+    assert.equal(decision.allowed && decision.carrier_trunk_id, 20);
+    const next = route(engine, { tried_carrier_trunk_ids: [21, 20] });
+    assert.equal(next.allowed && next.carrier_trunk_id, 22);
+  });
+
   it('compares per_call and per_minute rows on their one-minute cost', () => {
     const engine = engineFor(routingTables());
     // 6113: carrier 20 has a 0.2000 per-call row; carrier 21 falls back to its 61 row, 0.0100 USD = 0.0150 AUD.
