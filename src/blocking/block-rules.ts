@@ -22,29 +22,37 @@ export interface BlockHit {
   number: 'ani' | 'dnis';
 }
 
-/** Best matching term for a customer call, or -1. */
-function bestCustomerTerm(index: BlockRuleIndex, digits: string, applies: number, trunk: number): { term: number; depth: number } {
+/**
+ * Calls `visit` for every rule whose pattern matches `digits` and that applies
+ * to this kind of number (exact rules only at the full length).
+ */
+function forEachMatchingRule(index: BlockRuleIndex, digits: string, applies: number, visit: (term: number, depth: number) => void): void {
   const { children, termStart } = index.trie;
   let node = 0;
-  let best = -1;
-  let bestDepth = 0;
   for (let depth = 1; depth <= digits.length; depth++) {
     node = children[node * 10 + digits.charCodeAt(depth - 1) - 48];
-    if (node === 0) break;
+    if (node === 0) return;
     const end = termStart[node + 1];
     for (let term = termStart[node]; term < end; term++) {
       if ((index.appliesTo[term] & applies) === 0) continue;
       if (index.exact[term] === 1 && depth !== digits.length) continue;
-      const scope = index.scope[term];
-      if (scope === BLOCK_SCOPE_GLOBAL || (scope === BLOCK_SCOPE_CUSTOMER_TRUNK && index.scopeIndex[term] === trunk)) {
-        if (depth > bestDepth || best < 0) {
-          best = term;
-          bestDepth = depth;
-        }
-      }
+      visit(term, depth);
     }
   }
-  return { term: best, depth: bestDepth };
+}
+
+/** The deepest global or customer-trunk rule matching `digits`. */
+function bestCustomerTerm(index: BlockRuleIndex, digits: string, applies: number, trunk: number): { term: number; depth: number } {
+  const best = { term: -1, depth: 0 };
+  forEachMatchingRule(index, digits, applies, (term, depth) => {
+    const scope = index.scope[term];
+    if (scope !== BLOCK_SCOPE_GLOBAL && !(scope === BLOCK_SCOPE_CUSTOMER_TRUNK && index.scopeIndex[term] === trunk)) return;
+    if (best.term < 0 || depth > best.depth) {
+      best.term = term;
+      best.depth = depth;
+    }
+  });
+  return best;
 }
 
 function hit(index: BlockRuleIndex, term: number, number: 'ani' | 'dnis'): BlockHit {
@@ -75,24 +83,14 @@ export function markCarrierBlocks(
 ): boolean {
   if (index.ruleId.length === 0) return false;
   let any = false;
-  const scan = (digits: string, applies: number): void => {
-    const { children, termStart } = index.trie;
-    let node = 0;
-    for (let depth = 1; depth <= digits.length; depth++) {
-      node = children[node * 10 + digits.charCodeAt(depth - 1) - 48];
-      if (node === 0) return;
-      const end = termStart[node + 1];
-      for (let term = termStart[node]; term < end; term++) {
-        if (index.scope[term] !== BLOCK_SCOPE_CARRIER_TRUNK || (index.appliesTo[term] & applies) === 0) continue;
-        if (index.exact[term] === 1 && depth !== digits.length) continue;
-        const carrier = index.scopeIndex[term];
-        stamp[carrier] = generation;
-        blockedRule[carrier] = index.ruleId[term];
-        any = true;
-      }
-    }
+  const mark = (term: number): void => {
+    if (index.scope[term] !== BLOCK_SCOPE_CARRIER_TRUNK) return;
+    const carrier = index.scopeIndex[term];
+    stamp[carrier] = generation;
+    blockedRule[carrier] = index.ruleId[term];
+    any = true;
   };
-  scan(dnis, BLOCKS_DNIS);
-  if (ani.length > 0) scan(ani, BLOCKS_ANI);
+  forEachMatchingRule(index, dnis, BLOCKS_DNIS, mark);
+  if (ani.length > 0) forEachMatchingRule(index, ani, BLOCKS_ANI, mark);
   return any;
 }

@@ -13,6 +13,7 @@ import type {
   Snapshot,
   SnapshotTables,
   Status,
+  TrunkRow,
 } from './schema.js';
 
 /**
@@ -46,18 +47,12 @@ export interface CompiledSnapshot {
   counts: Record<string, number>;
 }
 
-export interface CustomerTrunk {
+/** What customer and carrier trunks share once compiled. */
+export interface Trunk {
   id: number;
-  accountId: number;
-  accountName: string;
   name: string;
   status: Status;
-  accountStatus: Status;
-  /** Trunk and its account both active: the only trunks that may place calls. */
-  active: boolean;
   currency: Currency;
-  billingMode: BillingMode;
-  techPrefix: string;
   cpsLimit: number;
   portLimit: number;
   perMinuteRateLimit: number;
@@ -67,6 +62,16 @@ export interface CustomerTrunk {
   incrementStep: number;
   decimalPrecision: DecimalPrecision;
   roundingDirection: RoundingDirection;
+}
+
+export interface CustomerTrunk extends Trunk {
+  accountId: number;
+  accountName: string;
+  accountStatus: Status;
+  /** Trunk and its account both active: the only trunks that may place calls. */
+  active: boolean;
+  billingMode: BillingMode;
+  techPrefix: string;
   /** Index of the active sell deck, -1 when none is assigned. */
   sellDeck: number;
 }
@@ -81,21 +86,8 @@ export interface Gateway {
 
 export type CarrierEligibility = 'ok' | 'carrier_not_active' | 'no_cost_deck' | 'no_active_gateway';
 
-export interface CarrierTrunk {
-  id: number;
-  name: string;
-  status: Status;
-  currency: Currency;
-  cpsLimit: number;
-  portLimit: number;
-  perMinuteRateLimit: number;
-  sipTrusted: boolean;
-  rtpengineEnabled: boolean;
+export interface CarrierTrunk extends Trunk {
   multiIpMode: MultiIpMode;
-  incrementInitial: number;
-  incrementStep: number;
-  decimalPrecision: DecimalPrecision;
-  roundingDirection: RoundingDirection;
   /** Index of the active cost deck, -1 when none. */
   costDeck: number;
   /** Active gateways, lowest priority first, then id. */
@@ -212,25 +204,13 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
     const deckId = sellDeckOf.get(row.id);
     customerTrunkById.set(row.id, customerTrunks.length);
     customerTrunks.push({
-      id: row.id,
+      ...compileTrunk(row),
       accountId: account.id,
       accountName: account.name,
-      name: row.name,
-      status: row.status,
       accountStatus: account.status,
       active: row.status === 'active' && account.status === 'active',
-      currency: row.currency,
       billingMode: account.billing_mode,
       techPrefix: row.tech_prefix ?? '',
-      cpsLimit: row.cps_limit,
-      portLimit: row.port_limit,
-      perMinuteRateLimit: row.per_minute_rate_limit,
-      sipTrusted: row.sip_trusted,
-      rtpengineEnabled: row.rtpengine_enabled,
-      incrementInitial: row.billing_increment_initial,
-      incrementStep: row.billing_increment_step,
-      decimalPrecision: row.decimal_precision,
-      roundingDirection: row.rounding_direction,
       sellDeck: deckId === undefined ? -1 : (deckById.get(deckId) ?? -1),
     });
   }
@@ -293,6 +273,24 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
     },
   };
   return { compiled, transfer: collectBuffers(compiled) };
+}
+
+function compileTrunk(row: TrunkRow): Trunk {
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    currency: row.currency,
+    cpsLimit: row.cps_limit,
+    portLimit: row.port_limit,
+    perMinuteRateLimit: row.per_minute_rate_limit,
+    sipTrusted: row.sip_trusted,
+    rtpengineEnabled: row.rtpengine_enabled,
+    incrementInitial: row.billing_increment_initial,
+    incrementStep: row.billing_increment_step,
+    decimalPrecision: row.decimal_precision,
+    roundingDirection: row.rounding_direction,
+  };
 }
 
 export function registrationKey(username: string, domain: string): string {
@@ -386,20 +384,8 @@ function compileCarriers(tables: SnapshotTables, deckById: Map<number, number>):
     else if (gateways.length === 0) eligibility = 'no_active_gateway';
     carrierById.set(row.id, carriers.length);
     carriers.push({
-      id: row.id,
-      name: row.name,
-      status: row.status,
-      currency: row.currency,
-      cpsLimit: row.cps_limit,
-      portLimit: row.port_limit,
-      perMinuteRateLimit: row.per_minute_rate_limit,
-      sipTrusted: row.sip_trusted,
-      rtpengineEnabled: row.rtpengine_enabled,
+      ...compileTrunk(row),
       multiIpMode: row.multi_ip_mode,
-      incrementInitial: row.billing_increment_initial,
-      incrementStep: row.billing_increment_step,
-      decimalPrecision: row.decimal_precision,
-      roundingDirection: row.rounding_direction,
       costDeck,
       gateways,
       eligibility,

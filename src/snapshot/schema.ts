@@ -38,17 +38,15 @@ export interface CustomerAccountRow {
   auto_cutoff_behaviour: 'block_new' | 'terminate_all';
 }
 
-export interface CustomerTrunkRow {
+/** What customer and carrier trunks share: identity, limits, SIP policy and billing rules. */
+export interface TrunkRow {
   id: number;
-  customer_account_id: number;
   name: string;
   status: Status;
   currency: Currency;
   cps_limit: number;
   port_limit: number;
   per_minute_rate_limit: number;
-  billing_mode: BillingMode;
-  credit_limit: string | null;
   tech_prefix: string | null;
   sip_trusted: boolean;
   rtpengine_enabled: boolean;
@@ -58,22 +56,14 @@ export interface CustomerTrunkRow {
   rounding_direction: RoundingDirection;
 }
 
-export interface CarrierTrunkRow {
-  id: number;
-  name: string;
-  status: Status;
-  currency: Currency;
-  cps_limit: number;
-  port_limit: number;
-  per_minute_rate_limit: number;
-  sip_trusted: boolean;
-  rtpengine_enabled: boolean;
+export interface CustomerTrunkRow extends TrunkRow {
+  customer_account_id: number;
+  billing_mode: BillingMode;
+  credit_limit: string | null;
+}
+
+export interface CarrierTrunkRow extends TrunkRow {
   multi_ip_mode: MultiIpMode;
-  tech_prefix: string | null;
-  billing_increment_initial: number;
-  billing_increment_step: number;
-  decimal_precision: DecimalPrecision;
-  rounding_direction: RoundingDirection;
 }
 
 /** A carrier trunk's egress gateway (the contract's CarrierTrunkIP). */
