@@ -59,8 +59,10 @@ export function runMicro(sizeName: string): MicroResult {
   if (!valid.ok) throw new Error(valid.reason);
   const validateSeconds = (performance.now() - started) / 1000;
   started = performance.now();
-  const engine = new DecisionEngine(compileSnapshot(decoded.snapshot).compiled);
+  const { compiled, transfer } = compileSnapshot(decoded.snapshot);
   const compileSeconds = (performance.now() - started) / 1000;
+  // As in the sidecar: the compiled snapshot reaches the main thread through structured clone (buffers transferred).
+  const engine = new DecisionEngine(structuredClone(compiled, { transfer }));
   (decoded as { snapshot: unknown }).snapshot = null;
   (globalThis as { gc?: () => void }).gc?.();
   const memory = process.memoryUsage();
