@@ -15,7 +15,7 @@ build: $(NODE_MODULES)
 	npx tsc -p tsconfig.json
 
 lint: build
-	npx eslint src test bench
+	npx eslint src sync test bench
 
 test: build
 	node --test --test-concurrency=2 --test-timeout=120000 dist/test/

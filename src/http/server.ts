@@ -13,6 +13,10 @@ export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 export interface IncomingRequest {
   method: Method;
   path: string;
+  /** Values of the route's `{name}` segments (raw, not decoded). */
+  params: Record<string, string>;
+  /** The peer's address when the server was started with `remoteAddress: true`, else ''. */
+  remoteAddress: string;
   query: string;
   contentType: string;
   body: Uint8Array;
@@ -29,6 +33,7 @@ export type Handler = (request: IncomingRequest) => OutgoingResponse | Promise<O
 
 export interface Route {
   method: Method;
+  /** Exact path, or a template with `{name}` segments: /api/carrier-trunks/{id}/ips/{ip_id}. */
   path: string;
   handler: Handler;
   /** Larger bodies get 413 without being read. */
@@ -48,6 +53,8 @@ export interface ServerOptions {
   routes: readonly Route[];
   observe?: RequestObserver;
   onHandlerError?: (error: unknown, route: string) => void;
+  /** Read each request's peer address (the admin API's IP allowlist); off on the hot sidecar. */
+  remoteAddress?: boolean;
 }
 
 export interface RunningServer {
@@ -56,11 +63,35 @@ export interface RunningServer {
 }
 
 const JSON_TYPE = 'application/json';
+const NO_PARAMS: Record<string, string> = Object.freeze({});
+
+/** A path template compiled to its segments; `{name}` segments capture. */
+interface Template {
+  path: string;
+  segments: string[];
+  methods: Map<string, Route>;
+}
+
+function matchTemplate(template: Template, parts: string[]): Record<string, string> | null {
+  if (template.segments.length !== parts.length) return null;
+  let params: Record<string, string> | null = null;
+  for (let i = 0; i < parts.length; i++) {
+    const segment = template.segments[i];
+    if (segment.startsWith('{')) {
+      if (parts[i] === '') return null;
+      (params ??= {})[segment.slice(1, -1)] = parts[i];
+    } else if (segment !== parts[i]) {
+      return null;
+    }
+  }
+  return params ?? NO_PARAMS;
+}
 const STATUS_LINES = new Map(Object.entries(STATUS_TEXT).map(([code, text]) => [Number(code), `${code} ${text}`]));
 
 /** What one request needs after its uWS callback returned (body chunks, async handlers). */
 interface Exchange {
   res: uWS.HttpResponse;
+  remoteAddress: string;
   routeLabel: string;
   started: number;
   aborted: boolean;
@@ -83,17 +114,39 @@ function writeError(exchange: Exchange, status: number, message: string, observe
 }
 
 export function startServer(options: ServerOptions): Promise<RunningServer> {
+  // Exact paths answer with one map lookup (the OpenSIPS endpoints); templates are tried in order after.
   const byPath = new Map<string, Map<string, Route>>();
+  const templates: Template[] = [];
   for (const route of options.routes) {
+    if (route.path.includes('{')) {
+      let template = templates.find((candidate) => candidate.path === route.path);
+      if (template === undefined) {
+        template = { path: route.path, segments: route.path.split('/'), methods: new Map() };
+        templates.push(template);
+      }
+      template.methods.set(route.method, route);
+      continue;
+    }
     const methods = byPath.get(route.path) ?? new Map<string, Route>();
     methods.set(route.method, route);
     byPath.set(route.path, methods);
   }
+  const resolve = (path: string): { methods: Map<string, Route>; label: string; params: Record<string, string> } | null => {
+    const exact = byPath.get(path);
+    if (exact !== undefined) return { methods: exact, label: path, params: NO_PARAMS };
+    if (templates.length === 0) return null;
+    const parts = path.split('/');
+    for (const template of templates) {
+      const params = matchTemplate(template, parts);
+      if (params !== null) return { methods: template.methods, label: template.path, params };
+    }
+    return null;
+  };
   const observe = options.observe ?? ((): void => undefined);
   const app = uWS.App();
 
-  const dispatch = (exchange: Exchange, route: Route, query: string, contentType: string, body: Uint8Array): void => {
-    const request: IncomingRequest = { method: route.method, path: route.path, query, contentType, body };
+  const dispatch = (exchange: Exchange, route: Route, params: Record<string, string>, query: string, contentType: string, body: Uint8Array): void => {
+    const request: IncomingRequest = { method: route.method, path: route.path, params, remoteAddress: exchange.remoteAddress, query, contentType, body };
     let outcome: OutgoingResponse | Promise<OutgoingResponse>;
     try {
       outcome = route.handler(request);
@@ -116,27 +169,34 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
   };
 
   app.any('/*', (res, req) => {
-    const exchange: Exchange = { res, routeLabel: 'unmatched', started: performance.now(), aborted: false };
+    const exchange: Exchange = {
+      res,
+      remoteAddress: options.remoteAddress === true ? Buffer.from(res.getRemoteAddressAsText()).toString() : '',
+      routeLabel: 'unmatched',
+      started: performance.now(),
+      aborted: false,
+    };
     res.onAborted(() => {
       exchange.aborted = true;
     });
     const path = req.getUrl();
     const method = req.getCaseSensitiveMethod(); // methods are case-sensitive (RFC 9110)
-    const methods = byPath.get(path);
-    if (methods === undefined) {
+    const resolved = resolve(path);
+    if (resolved === null) {
       writeError(exchange, 404, `no such endpoint: ${truncate(method)} ${truncate(path)}`, observe, true);
       return;
     }
-    exchange.routeLabel = path;
+    const { methods, params } = resolved;
+    exchange.routeLabel = resolved.label;
     const route = methods.get(method);
     if (route === undefined) {
       const allow = [...methods.keys()].join(', ');
-      writeResponse(exchange, { status: 405, body: errorBody(405, `method ${truncate(method)} not allowed on ${path}`), headers: { Allow: allow } }, observe, true);
+      writeResponse(exchange, { status: 405, body: errorBody(405, `method ${truncate(method)} not allowed on ${resolved.label}`), headers: { Allow: allow } }, observe, true);
       return;
     }
     const contentLength = req.getHeader('content-length');
     const contentType = req.getHeader('content-type');
-    const query = route.method === 'GET' ? req.getQuery() : '';
+    const query = route.method === 'GET' || route.method === 'DELETE' ? req.getQuery() : '';
     const declared = contentLength === '' ? 0 : Number(contentLength);
     if (declared > route.maxBodyBytes) {
       // Answer before reading and close: the client may still be sending.
@@ -144,7 +204,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       return;
     }
     if (method === 'GET' || (contentLength === '' && req.getHeader('transfer-encoding') === '')) {
-      dispatch(exchange, route, query, contentType, new Uint8Array(0));
+      dispatch(exchange, route, params, query, contentType, new Uint8Array(0));
       return;
     }
 
@@ -165,17 +225,17 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       }
       if (whole !== null) {
         whole.set(new Uint8Array(chunk), offset); // copy: uWS reuses the chunk's memory
-        if (isLast) dispatch(exchange, route, query, contentType, whole.subarray(0, received));
+        if (isLast) dispatch(exchange, route, params, query, contentType, whole.subarray(0, received));
         return;
       }
       if (isLast && chunks === null && route.retainsBody !== true) {
         // Whole body in one chunk (nearly every OpenSIPS request): use it in place; handlers parse synchronously
         // and copy what they keep.
-        dispatch(exchange, route, query, contentType, new Uint8Array(chunk));
+        dispatch(exchange, route, params, query, contentType, new Uint8Array(chunk));
         return;
       }
       (chunks ??= []).push(Buffer.from(new Uint8Array(chunk))); // copy: uWS reuses the chunk's memory
-      if (isLast) dispatch(exchange, route, query, contentType, Buffer.concat(chunks));
+      if (isLast) dispatch(exchange, route, params, query, contentType, Buffer.concat(chunks));
     });
   });
 

@@ -86,11 +86,11 @@ export function decodeSnapshot(bytes: Uint8Array, servingVersion: number): Decod
 }
 
 /** Reads only the header (no checksum check): for logs and listings. */
-export function peekSnapshotHeader(bytes: Uint8Array): { version: number; created_at: string } | null {
+export function peekSnapshotHeader(bytes: Uint8Array): { version: number; created_at: string; checksum: string } | null {
   try {
     const envelope: unknown = packr.unpack(bytes);
-    if (!isObject(envelope) || typeof envelope.version !== 'number' || typeof envelope.created_at !== 'string') return null;
-    return { version: envelope.version, created_at: envelope.created_at };
+    if (!isObject(envelope) || typeof envelope.version !== 'number' || typeof envelope.created_at !== 'string' || typeof envelope.checksum !== 'string') return null;
+    return { version: envelope.version, created_at: envelope.created_at, checksum: envelope.checksum };
   } catch {
     return null;
   }

@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+const SIDECAR_MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+const CONTROL_MAIN = fileURLToPath(new URL('../../sync/main.js', import.meta.url));
 
-/** A real sidecar process on an ephemeral loopback port. */
+/** A real sidecar (or control plane) process on an ephemeral loopback port. */
 export class SidecarProcess {
   private constructor(
     readonly child: ChildProcess,
@@ -16,9 +17,17 @@ export class SidecarProcess {
     readonly logs: string[],
   ) {}
 
-  static async start(options: { dataDir?: string; args?: string[] } = {}): Promise<SidecarProcess> {
-    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'sidecar-test-'));
-    const child = spawn(process.execPath, [MAIN, '--port', '0', '--data-dir', dataDir, '--log-level', 'debug', ...(options.args ?? [])], {
+  static start(options: { dataDir?: string; args?: string[] } = {}): Promise<SidecarProcess> {
+    return SidecarProcess.spawn(SIDECAR_MAIN, 'sidecar listening', options);
+  }
+
+  static startControlPlane(options: { dataDir?: string; args?: string[] } = {}): Promise<SidecarProcess> {
+    return SidecarProcess.spawn(CONTROL_MAIN, 'control plane listening', options);
+  }
+
+  private static async spawn(main: string, ready: string, options: { dataDir?: string; args?: string[] }): Promise<SidecarProcess> {
+    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'service-test-'));
+    const child = spawn(process.execPath, [main, '--port', '0', '--data-dir', dataDir, '--log-level', 'debug', ...(options.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const logs: string[] = [];
@@ -34,7 +43,7 @@ export class SidecarProcess {
           logs.push(line);
           try {
             const entry = JSON.parse(line) as { msg?: string; port?: number };
-            if (entry.msg === 'sidecar listening' && typeof entry.port === 'number') {
+            if (entry.msg === ready && typeof entry.port === 'number') {
               clearTimeout(timer);
               resolve(entry.port);
             }
@@ -61,6 +70,16 @@ export class SidecarProcess {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text === '' ? null : JSON.parse(text) };
+  }
+
+  async send(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const response = await fetch(this.url + path, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await response.text();
     return { status: response.status, body: text === '' ? null : JSON.parse(text) };

@@ -1,0 +1,151 @@
+import { parseCidr, parseIPv4, parseIPv6 } from '../../src/auth/ip.js';
+import { parseDigestAlgorithm } from '../../src/digest/digest.js';
+import { RequestError } from '../../src/http/errors.js';
+import { parseNano } from '../../src/money/nano.js';
+import { CURRENCIES } from '../../src/snapshot/schema.js';
+
+/**
+ * Field definitions for the admin API's records: each field's kind, bounds,
+ * default and reference, from which one function validates a request body and
+ * turns it into store values, and another turns a store row into the API's
+ * JSON. The messages name the field.
+ */
+export type FieldKind =
+  | 'integer'
+  | 'string'
+  | 'boolean'
+  | 'decimal'
+  | 'currency'
+  | 'cidr'
+  | 'ip'
+  | 'digits'
+  | 'datetime'
+  | 'hex'
+  | 'hash_algorithm'
+  | { enum: readonly (string | number)[] };
+
+export interface Field {
+  kind: FieldKind;
+  /** Must be present when creating. */
+  required?: boolean;
+  /** May be null. */
+  nullable?: boolean;
+  /** Used when creating without the field. A function is called per record (timestamps). */
+  default?: unknown;
+  min?: number;
+  max?: number;
+  maxLength?: number;
+  /** Table whose id this field must name (checked by the CRUD layer). */
+  references?: string;
+}
+
+export type Fields = Record<string, Field>;
+
+function fail(message: string): never {
+  throw new RequestError(400, message);
+}
+
+/** One value, validated and normalised for the store; throws a 400 naming the field. */
+export function storeValue(name: string, field: Field, value: unknown): unknown {
+  if (value === null) {
+    if (field.nullable === true) return null;
+    fail(`${name} must not be null`);
+  }
+  const kind = field.kind;
+  if (typeof kind === 'object') {
+    if (!kind.enum.includes(value as string | number)) fail(`${name} must be one of ${kind.enum.join(', ')}`);
+    return value;
+  }
+  switch (kind) {
+    case 'integer': {
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) fail(`${name} must be an integer`);
+      if ((field.min !== undefined && value < field.min) || (field.max !== undefined && value > field.max)) {
+        fail(`${name} must be between ${field.min ?? '-∞'} and ${field.max ?? '∞'}`);
+      }
+      return value;
+    }
+    case 'boolean':
+      if (typeof value !== 'boolean') fail(`${name} must be true or false`);
+      return value ? 1 : 0;
+    case 'string':
+    case 'hex':
+    case 'digits':
+    case 'datetime':
+    case 'decimal':
+    case 'currency':
+    case 'cidr':
+    case 'ip':
+    case 'hash_algorithm':
+      break;
+  }
+  if (typeof value !== 'string') fail(`${name} must be a string`);
+  const maxLength = field.maxLength ?? 255;
+  if (value.length > maxLength) fail(`${name} is longer than ${maxLength} characters`);
+  switch (kind) {
+    case 'string':
+      if (field.required === true && value.trim() === '') fail(`${name} must not be empty`);
+      return value;
+    case 'hex':
+      if (!/^[0-9a-fA-F]{32,128}$/.test(value)) fail(`${name} must be a hex digest`);
+      return value.toLowerCase();
+    case 'digits':
+      if (value === '' && field.nullable === true) return null;
+      if (!/^[0-9]{1,32}$/.test(value)) fail(`${name} must be digits only`);
+      return value;
+    case 'datetime': {
+      const time = Date.parse(value);
+      if (Number.isNaN(time) || !/^\d{4}-\d{2}-\d{2}/.test(value)) fail(`${name} must be an RFC 3339 timestamp`);
+      return new Date(time).toISOString();
+    }
+    case 'decimal': {
+      const nano = parseNano(value);
+      if (Number.isNaN(nano)) fail(`${name} must be a decimal string (at most 9 decimals, no exponent)`);
+      if (field.min !== undefined && nano < field.min * 1e9) fail(`${name} must be at least ${field.min}`);
+      return value;
+    }
+    case 'currency':
+      if (!(CURRENCIES as readonly string[]).includes(value)) fail(`${name} must be one of ${CURRENCIES.join(', ')}`);
+      return value;
+    case 'cidr': {
+      const cidr = parseCidr(value);
+      if (cidr === null) fail(`${name} must be an IPv4 or IPv6 CIDR (e.g. 203.0.113.0/24)`);
+      return cidr.canonical;
+    }
+    case 'ip': {
+      const groups = new Uint16Array(8);
+      if (parseIPv4(value) < 0 && (value.startsWith('[') || !parseIPv6(value, groups))) fail(`${name} must be an IPv4 or IPv6 address`);
+      return value.toLowerCase();
+    }
+    case 'hash_algorithm': {
+      const algorithm = parseDigestAlgorithm(value);
+      if (algorithm === null) fail(`${name} must be MD5, SHA-256 or SHA-512-256`);
+      return algorithm;
+    }
+  }
+}
+
+/** Validates a create (defaults applied, required enforced) or an update (only the fields given). */
+export function storeValues(fields: Fields, body: Record<string, unknown>, mode: 'create' | 'update'): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const [name, field] of Object.entries(fields)) {
+    const given = Object.hasOwn(body, name) ? body[name] : undefined;
+    if (given === undefined) {
+      if (mode === 'update') continue;
+      if (field.required === true) fail(`${name} is required`);
+      const fallback = typeof field.default === 'function' ? (field.default as () => unknown)() : field.default;
+      values[name] = fallback === undefined ? null : storeValue(name, { ...field, nullable: true }, fallback);
+      continue;
+    }
+    values[name] = storeValue(name, field, given);
+  }
+  return values;
+}
+
+/** A store row as the API shows it: booleans as booleans. */
+export function apiRecord(fields: Fields, row: Record<string, unknown>): Record<string, unknown> {
+  const record: Record<string, unknown> = { ...row };
+  for (const [name, field] of Object.entries(fields)) {
+    if (field.kind === 'boolean' && name in record && record[name] !== null) record[name] = record[name] === 1 || record[name] === true;
+  }
+  return record;
+}

@@ -1,0 +1,315 @@
+import { STATUSES } from '../../src/snapshot/schema.js';
+import type { Field, Fields } from './fields.js';
+
+/**
+ * The admin API's records, declared once: table, path, fields with their
+ * defaults (the contract's), how lists answer, how deletes work. The CRUD
+ * layer (crud.ts) turns each into its routes.
+ */
+export interface Resource {
+  /** In messages: "carrier trunk 7 not found". */
+  noun: string;
+  table: string;
+  /** Collection path; nested resources put their parent's `{id}` in it. */
+  path: string;
+  /** The item segment's name: `{id}`, `{ip_id}`, `{rule_id}`. */
+  itemParam: string;
+  /** Nested under a parent record: the column that holds the parent's id, and the parent's table. */
+  parent?: { column: string; table: string; noun: string };
+  fields: Fields;
+  /** Query parameters that filter lists, each a field of the record. */
+  filters: readonly string[];
+  /** 'paged': {data, meta}; 'array': a bare array (as the contract shows per endpoint). */
+  list: 'paged' | 'array';
+  /** 'soft' sets status = closed, as the contract says for accounts and trunks. */
+  deletion: 'hard' | 'soft';
+  /** Operations offered (the contract has no single GET for carrier IPs, no PUT for exchange rates). */
+  operations: readonly ('list' | 'create' | 'get' | 'update' | 'delete')[];
+  /** Only a created_at column (append-only records). */
+  createdOnly?: boolean;
+}
+
+const ALL = ['list', 'create', 'get', 'update', 'delete'] as const;
+const status = (fallback = 'active'): Field => ({ kind: { enum: STATUSES }, default: fallback });
+const decimal = (extra: Partial<Field> = {}): Field => ({ kind: 'decimal', nullable: true, ...extra });
+const limit = (fallback: number): Field => ({ kind: 'integer', min: 1, max: 32767, default: fallback });
+const flag = (fallback: boolean): Field => ({ kind: 'boolean', default: fallback });
+const now = (): string => new Date().toISOString();
+
+/** What customer and carrier trunks share. */
+const trunkFields = (limits: { cps: number; ports: number; perMinute: number }): Fields => ({
+  name: { kind: 'string', required: true },
+  status: status(),
+  currency: { kind: 'currency', required: true },
+  cps_limit: limit(limits.cps),
+  port_limit: limit(limits.ports),
+  per_minute_rate_limit: limit(limits.perMinute),
+  billing_mode: { kind: { enum: ['prepaid', 'postpaid'] }, default: 'postpaid' },
+  credit_limit: decimal(),
+  warning_threshold: decimal(),
+  auto_cutoff_enabled: flag(false),
+  auto_cutoff_behaviour: { kind: { enum: ['block_new', 'terminate_all'] }, default: 'block_new' },
+  tech_prefix: { kind: 'digits', nullable: true },
+  sip_trusted: flag(false),
+  rtpengine_enabled: flag(false),
+  billing_increment_initial: limit(1),
+  billing_increment_step: limit(1),
+  decimal_precision: { kind: { enum: [4, 5, 6] }, default: 4 },
+  rounding_direction: { kind: { enum: ['up', 'down', 'standard'] }, default: 'standard' },
+  gst_applicable: flag(true),
+  gst_treatment: { kind: { enum: ['inclusive', 'exclusive'] }, nullable: true },
+});
+
+export const CUSTOMER_ACCOUNTS: Resource = {
+  noun: 'customer account',
+  table: 'customer_accounts',
+  path: '/api/customer-accounts',
+  itemParam: 'id',
+  fields: {
+    name: { kind: 'string', required: true },
+    username: { kind: 'string', nullable: true },
+    status: status(),
+    currency: { kind: 'currency', required: true },
+    billing_mode: { kind: { enum: ['prepaid', 'postpaid'] }, default: 'postpaid' },
+    credit_limit: decimal(),
+    warning_threshold: decimal(),
+    auto_cutoff_enabled: flag(false),
+    auto_cutoff_behaviour: { kind: { enum: ['block_new', 'terminate_all'] }, default: 'block_new' },
+    gst_applicable: flag(true),
+    gst_treatment: { kind: { enum: ['inclusive', 'exclusive'] }, nullable: true },
+    invoice_period_days: { kind: 'integer', min: 1, max: 32767, default: 30 },
+    payment_due_days: { kind: 'integer', min: 1, max: 32767, default: 7 },
+  },
+  filters: ['status'],
+  list: 'paged',
+  deletion: 'soft',
+  operations: ALL,
+};
+
+export const CUSTOMER_TRUNKS: Resource = {
+  noun: 'customer trunk',
+  table: 'customer_trunks',
+  path: '/api/customer-trunks',
+  itemParam: 'id',
+  fields: { customer_account_id: { kind: 'integer', required: true, min: 1, references: 'customer_accounts' }, ...trunkFields({ cps: 10, ports: 30, perMinute: 300 }) },
+  filters: ['customer_account_id', 'status'],
+  list: 'paged',
+  deletion: 'soft',
+  operations: ALL,
+};
+
+export const CARRIER_TRUNKS: Resource = {
+  noun: 'carrier trunk',
+  table: 'carrier_trunks',
+  path: '/api/carrier-trunks',
+  itemParam: 'id',
+  fields: { ...trunkFields({ cps: 10, ports: 100, perMinute: 600 }), multi_ip_mode: { kind: { enum: ['load_balance', 'failover'] }, default: 'load_balance' } },
+  filters: ['status'],
+  list: 'paged',
+  deletion: 'soft',
+  operations: ALL,
+};
+
+export const CARRIER_TRUNK_IPS: Resource = {
+  noun: 'carrier trunk IP',
+  table: 'carrier_trunk_ips',
+  path: '/api/carrier-trunks/{id}/ips',
+  itemParam: 'ip_id',
+  parent: { column: 'carrier_trunk_id', table: 'carrier_trunks', noun: 'carrier trunk' },
+  fields: {
+    ip_address: { kind: 'ip', required: true },
+    port: { kind: 'integer', min: 1, max: 65535, default: 5060 },
+    weight: { kind: 'integer', min: 0, max: 32767, default: 1 },
+    priority: { kind: 'integer', min: 0, max: 32767, default: 1 },
+    status: status(),
+  },
+  filters: [],
+  list: 'array',
+  deletion: 'hard',
+  operations: ['list', 'create', 'update', 'delete'],
+};
+
+export const FAILOVER_RULES: Resource = {
+  noun: 'failover rule',
+  table: 'carrier_sip_failover_rules',
+  path: '/api/carrier-trunks/{id}/failover-rules',
+  itemParam: 'rule_id',
+  parent: { column: 'carrier_trunk_id', table: 'carrier_trunks', noun: 'carrier trunk' },
+  fields: {
+    sip_code: { kind: 'integer', required: true, min: 100, max: 699 },
+    action: { kind: { enum: ['retry_next', 'return_to_customer', 'block_new', 'terminate_all'] }, required: true },
+    description: { kind: 'string', nullable: true },
+  },
+  filters: [],
+  list: 'array',
+  deletion: 'hard',
+  operations: ALL,
+};
+
+export const TRUNK_IP_AUTH: Resource = {
+  noun: 'trunk IP auth record',
+  table: 'trunk_ip_auth',
+  path: '/api/trunk-ip-auth',
+  itemParam: 'id',
+  fields: {
+    trunk_type: { kind: { enum: ['customer', 'carrier'] }, required: true },
+    // Which table it references depends on trunk_type: checked in crud.ts.
+    trunk_id: { kind: 'integer', required: true, min: 1 },
+    cidr: { kind: 'cidr', required: true },
+    description: { kind: 'string', nullable: true },
+  },
+  filters: ['trunk_type', 'trunk_id'],
+  list: 'array',
+  deletion: 'hard',
+  operations: ALL,
+};
+
+export const SIP_REGISTRATIONS: Resource = {
+  noun: 'SIP registration',
+  table: 'trunk_sip_registrations',
+  path: '/api/sip-registrations',
+  itemParam: 'id',
+  fields: {
+    customer_trunk_id: { kind: 'integer', required: true, min: 1, references: 'customer_trunks' },
+    username: { kind: 'string', required: true },
+    domain: { kind: 'string', required: true },
+    password_hash: { kind: 'hex', required: true },
+    hash_algorithm: { kind: 'hash_algorithm', required: true },
+    status: status(),
+  },
+  filters: ['customer_trunk_id'],
+  list: 'array',
+  deletion: 'hard',
+  operations: ALL,
+};
+
+export const BLOCK_RULES: Resource = {
+  noun: 'block rule',
+  table: 'block_rules',
+  path: '/api/block-rules',
+  itemParam: 'id',
+  fields: {
+    scope: { kind: { enum: ['global', 'customer_trunk', 'carrier_trunk', 'route'] }, required: true },
+    // Required unless scope is global, and must name a trunk of the scope's kind: checked in crud.ts.
+    scope_id: { kind: 'integer', nullable: true, min: 1 },
+    block_type: { kind: { enum: ['ani', 'dnis', 'number_code'] }, required: true },
+    pattern: { kind: 'digits', required: true },
+    match_type: { kind: { enum: ['exact', 'prefix'] }, required: true },
+    sip_response_code: { kind: 'integer', min: 300, max: 699, default: 403 },
+    description: { kind: 'string', nullable: true },
+    is_active: flag(true),
+  },
+  filters: ['scope', 'scope_id', 'block_type', 'is_active'],
+  list: 'paged',
+  deletion: 'hard',
+  operations: ALL,
+};
+
+export const RATE_DECKS: Resource = {
+  noun: 'rate deck',
+  table: 'rate_decks',
+  path: '/api/rate-decks',
+  itemParam: 'id',
+  fields: {
+    name: { kind: 'string', required: true },
+    deck_type: { kind: { enum: ['customer', 'carrier'] }, required: true },
+    currency: { kind: 'currency', required: true },
+    description: { kind: 'string', nullable: true },
+  },
+  filters: ['deck_type'],
+  list: 'paged',
+  deletion: 'hard',
+  operations: ALL,
+};
+
+export const RATE_DECK_RATES: Resource = {
+  noun: 'rate',
+  table: 'rate_deck_rates',
+  path: '/api/rate-decks/{id}/rates',
+  itemParam: 'rate_id',
+  parent: { column: 'rate_deck_id', table: 'rate_decks', noun: 'rate deck' },
+  fields: {
+    prefix: { kind: 'digits', required: true },
+    destination_name: { kind: 'string', required: true },
+    rate_per_minute: { kind: 'decimal', required: true, min: 0 },
+    rate_type: { kind: { enum: ['per_minute', 'per_call'] }, default: 'per_minute' },
+    billing_increment_initial: { kind: 'integer', nullable: true, min: 1, max: 32767 },
+    billing_increment_step: { kind: 'integer', nullable: true, min: 1, max: 32767 },
+    effective_at: { kind: 'datetime', default: now },
+  },
+  filters: ['prefix'],
+  list: 'paged',
+  deletion: 'hard',
+  operations: ['list', 'create', 'update', 'delete'],
+};
+
+export const LCR_CONFIG: Resource = {
+  noun: 'LCR config',
+  table: 'lcr_config',
+  path: '/api/lcr-config',
+  itemParam: 'id',
+  fields: {
+    rate_deck_id: { kind: 'integer', nullable: true, min: 1, references: 'rate_decks' },
+    block_if_cost_exceeds_sell: flag(true),
+    acceptable_loss_pct: { kind: 'decimal', default: '0', min: 0 },
+    cache_ttl_seconds: { kind: 'integer', min: 0, max: 86_400, default: 300 },
+  },
+  filters: [],
+  list: 'paged',
+  deletion: 'hard',
+  operations: ALL,
+};
+
+export const EXCHANGE_RATES: Resource = {
+  noun: 'exchange rate',
+  table: 'exchange_rates',
+  path: '/api/exchange-rates',
+  itemParam: 'id',
+  fields: {
+    from_currency: { kind: 'currency', required: true },
+    to_currency: { kind: 'currency', required: true },
+    rate: { kind: 'decimal', required: true, min: 0 },
+    effective_at: { kind: 'datetime', default: now },
+    created_by: { kind: 'integer', nullable: true },
+  },
+  filters: ['from_currency', 'to_currency'],
+  list: 'paged',
+  deletion: 'hard',
+  operations: ['list', 'create', 'get', 'delete'],
+  createdOnly: true,
+};
+
+export const OPENSIPS_NODES: Resource = {
+  noun: 'OpenSIPS node',
+  table: 'opensips_nodes',
+  path: '/api/opensips-nodes',
+  itemParam: 'id',
+  fields: {
+    hostname: { kind: 'string', required: true },
+    mi_socket_address: { kind: 'string', required: true, maxLength: 1024 },
+    /** Added: where this node's sidecar takes snapshots (http://host:port, or a directory path it watches). */
+    sidecar_address: { kind: 'string', nullable: true, maxLength: 1024 },
+    region: { kind: 'string', nullable: true },
+    status: { kind: { enum: ['active', 'draining', 'offline', ...STATUSES.filter((value) => value !== 'active')] }, default: 'active' },
+  },
+  filters: ['status'],
+  list: 'paged',
+  deletion: 'hard',
+  operations: ALL,
+};
+
+export const RESOURCES: readonly Resource[] = [
+  CUSTOMER_ACCOUNTS,
+  CUSTOMER_TRUNKS,
+  CARRIER_TRUNKS,
+  CARRIER_TRUNK_IPS,
+  FAILOVER_RULES,
+  TRUNK_IP_AUTH,
+  SIP_REGISTRATIONS,
+  BLOCK_RULES,
+  RATE_DECKS,
+  RATE_DECK_RATES,
+  LCR_CONFIG,
+  EXCHANGE_RATES,
+  OPENSIPS_NODES,
+];

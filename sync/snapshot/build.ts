@@ -1,0 +1,126 @@
+import { descriptionToTables } from '../../src/snapshot/codec.js';
+import type { RateRow, SnapshotDescription, SnapshotTables } from '../../src/snapshot/schema.js';
+import type { ConfigStore, Row } from '../store/config-store.js';
+
+/**
+ * Builds the sidecar's snapshot from the config store: one consistent read of
+ * every table, mapped to the snapshot schema the sidecar validates
+ * (src/snapshot/schema.ts), plus the warnings an operator should see before
+ * traffic finds the gap.
+ */
+
+const STORE_TABLES = [
+  'customer_accounts',
+  'customer_trunks',
+  'trunk_ip_auth',
+  'trunk_sip_registrations',
+  'block_rules',
+  'rate_decks',
+  'rate_deck_rates',
+  'customer_trunk_rate_decks',
+  'carrier_trunk_rate_decks',
+  'rate_deck_carrier_allowlist',
+  'carrier_trunks',
+  'carrier_trunk_ips',
+  'carrier_sip_failover_rules',
+  'lcr_config',
+  'exchange_rates',
+] as const;
+
+const bool = (value: unknown): boolean => value === 1 || value === true;
+
+function withBooleans<T>(rows: Row[], fields: readonly string[]): T[] {
+  return rows.map((row) => {
+    const copy: Row = { ...row };
+    for (const field of fields) copy[field] = bool(row[field]);
+    return copy as T;
+  });
+}
+
+export interface BuiltSnapshot {
+  tables: SnapshotTables;
+  warnings: string[];
+  counts: { gateways: number; carriers: number; customer_trunks: number; rate_rows: number };
+}
+
+export async function buildSnapshotTables(store: ConfigStore): Promise<BuiltSnapshot> {
+  const rows = await store.readAll(STORE_TABLES);
+  const description: SnapshotDescription = {
+    customer_accounts: withBooleans(rows.customer_accounts, ['auto_cutoff_enabled']),
+    customer_trunks: withBooleans(rows.customer_trunks, ['sip_trusted', 'rtpengine_enabled', 'auto_cutoff_enabled']),
+    trunk_ip_auth: rows.trunk_ip_auth as never,
+    sip_registrations: rows.trunk_sip_registrations as never,
+    block_rules: withBooleans(rows.block_rules, ['is_active']),
+    rate_decks: rows.rate_decks as never,
+    rate_deck_rates: rows.rate_deck_rates.map(
+      (row): RateRow => ({
+        rate_deck_id: row.rate_deck_id as number,
+        prefix: row.prefix as string,
+        destination_name: row.destination_name as string,
+        rate_per_minute: row.rate_per_minute as string,
+        rate_type: row.rate_type as RateRow['rate_type'],
+        billing_increment_initial: row.billing_increment_initial as number | null,
+        billing_increment_step: row.billing_increment_step as number | null,
+        effective_at: row.effective_at as string,
+      }),
+    ),
+    customer_trunk_rate_decks: withBooleans(rows.customer_trunk_rate_decks, ['is_active']),
+    carrier_trunk_rate_decks: withBooleans(rows.carrier_trunk_rate_decks, ['is_active']),
+    rate_deck_allowlist: rows.rate_deck_carrier_allowlist as never,
+    carrier_trunks: withBooleans(rows.carrier_trunks, ['sip_trusted', 'rtpengine_enabled', 'auto_cutoff_enabled']),
+    carrier_gateways: rows.carrier_trunk_ips as never,
+    failover_rules: rows.carrier_sip_failover_rules as never,
+    lcr_config: withBooleans(rows.lcr_config, ['block_if_cost_exceeds_sell']),
+    exchange_rates: rows.exchange_rates as never,
+  };
+  return { tables: descriptionToTables(description), warnings: routingWarnings(description), counts: countsOf(description) };
+}
+
+function countsOf(description: SnapshotDescription): BuiltSnapshot['counts'] {
+  return {
+    gateways: description.carrier_gateways.filter((gateway) => gateway.status === 'active').length,
+    carriers: description.carrier_trunks.filter((carrier) => carrier.status === 'active').length,
+    customer_trunks: description.customer_trunks.length,
+    rate_rows: description.rate_deck_rates.length,
+  };
+}
+
+/** What would leave calls without a route, in the operator's words. */
+export function routingWarnings(description: SnapshotDescription): string[] {
+  const warnings: string[] = [];
+  const decks = new Map(description.rate_decks.map((deck) => [deck.id, deck]));
+  const activeDeckOf = (assignments: { is_active: boolean; rate_deck_id: number }[], trunkId: number, column: 'customer_trunk_id' | 'carrier_trunk_id'): number | null =>
+    assignments.find((row) => row.is_active && (row as unknown as Record<string, number>)[column] === trunkId)?.rate_deck_id ?? null;
+  const activeGateways = new Set(description.carrier_gateways.filter((gateway) => gateway.status === 'active').map((gateway) => gateway.carrier_trunk_id));
+  const usableCarriers = new Set<number>();
+  for (const carrier of description.carrier_trunks) {
+    if (carrier.status !== 'active') continue;
+    if (!activeGateways.has(carrier.id)) warnings.push(`carrier trunk ${carrier.id} (${carrier.name}) has no active gateway`);
+    const deck = activeDeckOf(description.carrier_trunk_rate_decks, carrier.id, 'carrier_trunk_id');
+    if (deck === null) warnings.push(`carrier trunk ${carrier.id} (${carrier.name}) has no cost rate deck`);
+    if (activeGateways.has(carrier.id) && deck !== null) usableCarriers.add(carrier.id);
+  }
+  const ipAuthTrunks = new Set(description.trunk_ip_auth.filter((row) => row.trunk_type === 'customer').map((row) => row.trunk_id));
+  const registeredTrunks = new Set(description.sip_registrations.filter((row) => row.status === 'active').map((row) => row.customer_trunk_id));
+  let routableTrunks = 0;
+  for (const trunk of description.customer_trunks) {
+    if (trunk.status !== 'active') continue;
+    if (!ipAuthTrunks.has(trunk.id) && !registeredTrunks.has(trunk.id)) warnings.push(`customer trunk ${trunk.id} (${trunk.name}) has no way in: no IP auth and no SIP registration`);
+    const deckId = activeDeckOf(description.customer_trunk_rate_decks, trunk.id, 'customer_trunk_id');
+    if (deckId === null) {
+      warnings.push(`customer trunk ${trunk.id} (${trunk.name}) has no rate deck assigned`);
+      continue;
+    }
+    const deck = decks.get(deckId);
+    if (deck !== undefined && deck.currency !== trunk.currency) warnings.push(`customer trunk ${trunk.id} bills in ${trunk.currency} but its rate deck ${deck.id} is in ${deck.currency}`);
+    const allowed = description.rate_deck_allowlist.filter((row) => row.rate_deck_id === deckId);
+    if (allowed.some((row) => usableCarriers.has(row.carrier_trunk_id))) routableTrunks++;
+  }
+  for (const deck of description.rate_decks) {
+    if (deck.deck_type === 'customer' && !description.rate_deck_allowlist.some((row) => row.rate_deck_id === deck.id)) warnings.push(`rate deck ${deck.id} (${deck.name}) has an empty carrier allowlist`);
+  }
+  if (routableTrunks === 0) {
+    warnings.push('no complete routes: no active customer trunk has a rate deck whose allowlist holds an active carrier with a cost deck and an active gateway');
+  }
+  return warnings;
+}

@@ -1,0 +1,154 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { MIGRATIONS } from './migrations.js';
+
+/**
+ * The control plane's configuration store. One interface, so PostgreSQL can
+ * stand in for the embedded SQLite default; every method is one atomic unit
+ * of work, and async, as a networked database's would be.
+ */
+export type Row = Record<string, unknown>;
+
+export interface ListQuery {
+  /** Column = value filters (already validated by the caller). */
+  where: Record<string, string | number | null>;
+  limit: number | null;
+  offset: number;
+  orderBy?: string;
+}
+
+export interface ConfigStore {
+  list(table: string, query: ListQuery): Promise<{ rows: Row[]; total: number }>;
+  get(table: string, id: number): Promise<Row | null>;
+  /** Inserts and returns the stored row (id and timestamps filled in). */
+  insert(table: string, values: Row): Promise<Row>;
+  /** Updates the given columns; null when the row does not exist. */
+  update(table: string, id: number, values: Row): Promise<Row | null>;
+  remove(table: string, id: number): Promise<boolean>;
+  /** Makes `rateDeckId` the trunk's active deck; earlier active assignments are superseded, in one transaction. */
+  assignRateDeck(kind: 'customer' | 'carrier', trunkId: number, rateDeckId: number): Promise<Row>;
+  unassignRateDeck(kind: 'customer' | 'carrier', trunkId: number): Promise<boolean>;
+  /** Every table a snapshot needs, read in one transaction so they agree with each other. */
+  readAll(tables: readonly string[]): Promise<Record<string, Row[]>>;
+  /** The last snapshot version built, 0 before the first. */
+  lastSnapshotVersion(): Promise<number>;
+  recordSnapshot(version: number, createdAt: string, checksum: string, counts: Record<string, number>): Promise<void>;
+  close(): Promise<void>;
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+
+function identifier(name: string): string {
+  // Table and column names come from our resource definitions, never from requests; checked anyway.
+  if (!IDENTIFIER.test(name)) throw new Error(`invalid identifier ${name}`);
+  return name;
+}
+
+export class SqliteConfigStore implements ConfigStore {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL'); // configuration writes are rare; each must survive power loss
+    this.db.pragma('foreign_keys = ON');
+    this.migrate();
+  }
+
+  /** Applies the migrations this file has not seen yet; returns the schema version. */
+  private migrate(): number {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    const applied = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((row) => row.version));
+    for (const migration of MIGRATIONS) {
+      if (applied.has(migration.version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(migration.sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.description, new Date().toISOString());
+      })();
+    }
+    return MIGRATIONS[MIGRATIONS.length - 1].version;
+  }
+
+  schemaVersion(): number {
+    return (this.db.prepare('SELECT MAX(version) AS version FROM schema_migrations').get() as { version: number }).version;
+  }
+
+  list(table: string, query: ListQuery): Promise<{ rows: Row[]; total: number }> {
+    const columns = Object.keys(query.where).map(identifier);
+    const where = columns.length === 0 ? '' : ` WHERE ${columns.map((column) => (query.where[column] === null ? `${column} IS NULL` : `${column} = ?`)).join(' AND ')}`;
+    const values = columns.map((column) => query.where[column]).filter((value) => value !== null);
+    const from = `FROM ${identifier(table)}${where}`;
+    const total = (this.db.prepare(`SELECT COUNT(*) AS total ${from}`).get(...values) as { total: number }).total;
+    const limit = query.limit === null ? -1 : query.limit;
+    const rows = this.db.prepare(`SELECT * ${from} ORDER BY ${identifier(query.orderBy ?? 'id')} LIMIT ? OFFSET ?`).all(...values, limit, query.offset) as Row[];
+    return Promise.resolve({ rows, total });
+  }
+
+  get(table: string, id: number): Promise<Row | null> {
+    return Promise.resolve((this.db.prepare(`SELECT * FROM ${identifier(table)} WHERE id = ?`).get(id) as Row | undefined) ?? null);
+  }
+
+  insert(table: string, values: Row): Promise<Row> {
+    const columns = Object.keys(values).map(identifier);
+    const info = this.db
+      .prepare(`INSERT INTO ${identifier(table)} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`)
+      .run(...columns.map((column) => values[column]));
+    return this.get(table, Number(info.lastInsertRowid)) as Promise<Row>;
+  }
+
+  update(table: string, id: number, values: Row): Promise<Row | null> {
+    const columns = Object.keys(values).map(identifier);
+    if (columns.length > 0) {
+      const info = this.db
+        .prepare(`UPDATE ${identifier(table)} SET ${columns.map((column) => `${column} = ?`).join(', ')} WHERE id = ?`)
+        .run(...columns.map((column) => values[column]), id);
+      if (info.changes === 0) return Promise.resolve(null);
+    }
+    return this.get(table, id);
+  }
+
+  remove(table: string, id: number): Promise<boolean> {
+    return Promise.resolve(this.db.prepare(`DELETE FROM ${identifier(table)} WHERE id = ?`).run(id).changes > 0);
+  }
+
+  assignRateDeck(kind: 'customer' | 'carrier', trunkId: number, rateDeckId: number): Promise<Row> {
+    const table = `${kind}_trunk_rate_decks`;
+    const column = `${kind}_trunk_id`;
+    const now = new Date().toISOString();
+    const id = this.db.transaction(() => {
+      this.db.prepare(`UPDATE ${table} SET is_active = 0, superseded_at = ? WHERE ${column} = ? AND is_active = 1`).run(now, trunkId);
+      return this.db.prepare(`INSERT INTO ${table} (${column}, rate_deck_id, is_active, assigned_at) VALUES (?, ?, 1, ?)`).run(trunkId, rateDeckId, now).lastInsertRowid;
+    })();
+    return this.get(table, Number(id)) as Promise<Row>;
+  }
+
+  unassignRateDeck(kind: 'customer' | 'carrier', trunkId: number): Promise<boolean> {
+    const info = this.db
+      .prepare(`UPDATE ${kind}_trunk_rate_decks SET is_active = 0, superseded_at = ? WHERE ${kind}_trunk_id = ? AND is_active = 1`)
+      .run(new Date().toISOString(), trunkId);
+    return Promise.resolve(info.changes > 0);
+  }
+
+  readAll(tables: readonly string[]): Promise<Record<string, Row[]>> {
+    // A read transaction: every table from the same committed state, even while the admin API writes.
+    const read = this.db.transaction(() => Object.fromEntries(tables.map((table) => [table, this.db.prepare(`SELECT * FROM ${identifier(table)} ORDER BY id`).all() as Row[]])));
+    return Promise.resolve(read());
+  }
+
+  lastSnapshotVersion(): Promise<number> {
+    const row = this.db.prepare('SELECT MAX(version) AS version FROM snapshot_versions').get() as { version: number | null };
+    return Promise.resolve(row.version ?? 0);
+  }
+
+  recordSnapshot(version: number, createdAt: string, checksum: string, counts: Record<string, number>): Promise<void> {
+    this.db.prepare('INSERT INTO snapshot_versions (version, created_at, checksum, counts) VALUES (?, ?, ?, ?)').run(version, createdAt, checksum, JSON.stringify(counts));
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.db.close();
+    return Promise.resolve();
+  }
+}

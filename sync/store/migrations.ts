@@ -1,0 +1,88 @@
+/**
+ * The config store's schema, as numbered migrations applied in order, each
+ * once, in a transaction. Table and column names are the switch API's.
+ * Money and rates are TEXT (exact decimal strings), times ISO 8601 UTC TEXT.
+ */
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+const TIMESTAMPS = `created_at TEXT NOT NULL, updated_at TEXT NOT NULL`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'routing configuration tables',
+    sql: `
+      CREATE TABLE auth_ips (
+        id INTEGER PRIMARY KEY, ip_address TEXT NOT NULL UNIQUE, description TEXT, is_active INTEGER NOT NULL, ${TIMESTAMPS});
+      CREATE TABLE customer_accounts (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL, username TEXT UNIQUE, status TEXT NOT NULL, currency TEXT NOT NULL,
+        billing_mode TEXT NOT NULL, credit_limit TEXT, warning_threshold TEXT, auto_cutoff_enabled INTEGER NOT NULL,
+        auto_cutoff_behaviour TEXT NOT NULL, gst_applicable INTEGER NOT NULL, gst_treatment TEXT, invoice_period_days INTEGER NOT NULL,
+        payment_due_days INTEGER NOT NULL, ${TIMESTAMPS});
+      CREATE TABLE customer_trunks (
+        id INTEGER PRIMARY KEY, customer_account_id INTEGER NOT NULL REFERENCES customer_accounts(id), name TEXT NOT NULL,
+        status TEXT NOT NULL, currency TEXT NOT NULL, cps_limit INTEGER NOT NULL, port_limit INTEGER NOT NULL,
+        per_minute_rate_limit INTEGER NOT NULL, billing_mode TEXT NOT NULL, credit_limit TEXT, warning_threshold TEXT,
+        auto_cutoff_enabled INTEGER NOT NULL, auto_cutoff_behaviour TEXT NOT NULL, tech_prefix TEXT, sip_trusted INTEGER NOT NULL,
+        rtpengine_enabled INTEGER NOT NULL, billing_increment_initial INTEGER NOT NULL, billing_increment_step INTEGER NOT NULL,
+        decimal_precision INTEGER NOT NULL, rounding_direction TEXT NOT NULL, gst_applicable INTEGER NOT NULL, gst_treatment TEXT, ${TIMESTAMPS});
+      CREATE INDEX customer_trunks_account ON customer_trunks(customer_account_id);
+      CREATE TABLE carrier_trunks (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, currency TEXT NOT NULL, cps_limit INTEGER NOT NULL,
+        port_limit INTEGER NOT NULL, per_minute_rate_limit INTEGER NOT NULL, billing_mode TEXT NOT NULL, credit_limit TEXT,
+        warning_threshold TEXT, auto_cutoff_enabled INTEGER NOT NULL, auto_cutoff_behaviour TEXT NOT NULL, tech_prefix TEXT,
+        sip_trusted INTEGER NOT NULL, rtpengine_enabled INTEGER NOT NULL, multi_ip_mode TEXT NOT NULL,
+        billing_increment_initial INTEGER NOT NULL, billing_increment_step INTEGER NOT NULL, decimal_precision INTEGER NOT NULL,
+        rounding_direction TEXT NOT NULL, gst_applicable INTEGER NOT NULL, gst_treatment TEXT, ${TIMESTAMPS});
+      CREATE TABLE carrier_trunk_ips (
+        id INTEGER PRIMARY KEY, carrier_trunk_id INTEGER NOT NULL REFERENCES carrier_trunks(id), ip_address TEXT NOT NULL,
+        port INTEGER NOT NULL, weight INTEGER NOT NULL, priority INTEGER NOT NULL, status TEXT NOT NULL, ${TIMESTAMPS});
+      CREATE INDEX carrier_trunk_ips_trunk ON carrier_trunk_ips(carrier_trunk_id);
+      CREATE TABLE carrier_sip_failover_rules (
+        id INTEGER PRIMARY KEY, carrier_trunk_id INTEGER NOT NULL REFERENCES carrier_trunks(id), sip_code INTEGER NOT NULL,
+        action TEXT NOT NULL, description TEXT, ${TIMESTAMPS}, UNIQUE (carrier_trunk_id, sip_code));
+      CREATE TABLE trunk_ip_auth (
+        id INTEGER PRIMARY KEY, trunk_type TEXT NOT NULL, trunk_id INTEGER NOT NULL, cidr TEXT NOT NULL, description TEXT, ${TIMESTAMPS});
+      CREATE INDEX trunk_ip_auth_trunk ON trunk_ip_auth(trunk_type, trunk_id);
+      CREATE TABLE trunk_sip_registrations (
+        id INTEGER PRIMARY KEY, customer_trunk_id INTEGER NOT NULL REFERENCES customer_trunks(id), username TEXT NOT NULL,
+        domain TEXT NOT NULL, password_hash TEXT NOT NULL, hash_algorithm TEXT NOT NULL, status TEXT NOT NULL, ${TIMESTAMPS},
+        UNIQUE (username, domain));
+      CREATE TABLE block_rules (
+        id INTEGER PRIMARY KEY, scope TEXT NOT NULL, scope_id INTEGER, block_type TEXT NOT NULL, pattern TEXT NOT NULL,
+        match_type TEXT NOT NULL, sip_response_code INTEGER NOT NULL, description TEXT, is_active INTEGER NOT NULL, ${TIMESTAMPS});
+      CREATE TABLE rate_decks (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL, deck_type TEXT NOT NULL, currency TEXT NOT NULL, description TEXT, ${TIMESTAMPS});
+      CREATE TABLE rate_deck_rates (
+        id INTEGER PRIMARY KEY, rate_deck_id INTEGER NOT NULL REFERENCES rate_decks(id), prefix TEXT NOT NULL,
+        destination_name TEXT NOT NULL, rate_per_minute TEXT NOT NULL, rate_type TEXT NOT NULL, billing_increment_initial INTEGER,
+        billing_increment_step INTEGER, effective_at TEXT NOT NULL, ${TIMESTAMPS}, UNIQUE (rate_deck_id, prefix, effective_at));
+      CREATE TABLE customer_trunk_rate_decks (
+        id INTEGER PRIMARY KEY, customer_trunk_id INTEGER NOT NULL REFERENCES customer_trunks(id),
+        rate_deck_id INTEGER NOT NULL REFERENCES rate_decks(id), is_active INTEGER NOT NULL, assigned_at TEXT NOT NULL, superseded_at TEXT);
+      CREATE INDEX customer_trunk_rate_decks_trunk ON customer_trunk_rate_decks(customer_trunk_id, is_active);
+      CREATE TABLE carrier_trunk_rate_decks (
+        id INTEGER PRIMARY KEY, carrier_trunk_id INTEGER NOT NULL REFERENCES carrier_trunks(id),
+        rate_deck_id INTEGER NOT NULL REFERENCES rate_decks(id), is_active INTEGER NOT NULL, assigned_at TEXT NOT NULL, superseded_at TEXT);
+      CREATE INDEX carrier_trunk_rate_decks_trunk ON carrier_trunk_rate_decks(carrier_trunk_id, is_active);
+      CREATE TABLE rate_deck_carrier_allowlist (
+        id INTEGER PRIMARY KEY, rate_deck_id INTEGER NOT NULL REFERENCES rate_decks(id),
+        carrier_trunk_id INTEGER NOT NULL REFERENCES carrier_trunks(id), created_at TEXT NOT NULL, UNIQUE (rate_deck_id, carrier_trunk_id));
+      CREATE TABLE lcr_config (
+        id INTEGER PRIMARY KEY, rate_deck_id INTEGER REFERENCES rate_decks(id), block_if_cost_exceeds_sell INTEGER NOT NULL,
+        acceptable_loss_pct TEXT NOT NULL, cache_ttl_seconds INTEGER NOT NULL, ${TIMESTAMPS});
+      CREATE TABLE exchange_rates (
+        id INTEGER PRIMARY KEY, from_currency TEXT NOT NULL, to_currency TEXT NOT NULL, rate TEXT NOT NULL, effective_at TEXT NOT NULL,
+        created_by INTEGER, created_at TEXT NOT NULL);
+      CREATE TABLE opensips_nodes (
+        id INTEGER PRIMARY KEY, hostname TEXT NOT NULL UNIQUE, mi_socket_address TEXT NOT NULL, sidecar_address TEXT,
+        region TEXT, status TEXT NOT NULL, last_seen_at TEXT, ${TIMESTAMPS});
+      CREATE TABLE snapshot_versions (
+        version INTEGER PRIMARY KEY, created_at TEXT NOT NULL, checksum TEXT NOT NULL, counts TEXT NOT NULL);
+    `,
+  },
+];
