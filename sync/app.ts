@@ -4,6 +4,7 @@ import { RequestError, errorBody } from '../src/http/errors.js';
 import type { IncomingRequest, OutgoingResponse, Route } from '../src/http/server.js';
 import { NO_CONTENT, guard, json, mustExist, pathId, readBody, resourceRoutes, type AdminContext, type AdminHandler } from './admin/crud.js';
 import { apiRecord, storeValue, storeValues } from './admin/fields.js';
+import { bulkImportHandler, csvImportHandler } from './admin/rate-import.js';
 import { BLOCK_RULES, CARRIER_TRUNKS, CUSTOMER_TRUNKS, EXCHANGE_RATES, RATE_DECKS, RESOURCES } from './admin/resources.js';
 import type { ConfigStore } from './store/config-store.js';
 import type { SyncJob } from './sync-job.js';
@@ -56,6 +57,10 @@ export function buildControlPlaneRoutes(context: ControlPlaneContext): Route[] {
   const changed = (table: string): void => context.onChange?.(table);
 
   for (const resource of RESOURCES) routes.push(...resourceRoutes(resource, context));
+  // Whole rate sheets: a large body limit, as a 150k-row CSV is several MB.
+  for (const [path, handler] of [['/api/rate-decks/{id}/rates/bulk', bulkImportHandler(context)], ['/api/rate-decks/{id}/rates/csv', csvImportHandler(context)]] as const) {
+    routes.push({ method: 'POST', path, maxBodyBytes: 256 * 1024 * 1024, retainsBody: true, handler: guard(handler) });
+  }
 
   add('GET', '/api/auth/ips', async (request) => {
     const activeOnly = new URLSearchParams(request.query).get('active_only') !== 'false';
@@ -139,7 +144,7 @@ export function buildControlPlaneRoutes(context: ControlPlaneContext): Route[] {
   add('POST', '/api/block-rules/rebuild-cache', async () => {
     const report = await context.syncJob.run();
     const { rows } = await store.list(BLOCK_RULES.table, { where: { is_active: 1 }, limit: null, offset: 0 });
-    return json(200, { message: 'block rules redistributed', rules_cached: rows.length, snapshot_version: report.snapshot_version, sidecar_results: report.sidecar_results });
+    return json(200, { message: 'block rules redistributed', count: rows.length, snapshot_version: report.snapshot_version, sidecar_results: report.sidecar_results });
   });
 
   add('GET', '/api/exchange-rates/current', async (request) => {

@@ -131,6 +131,9 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     methods.set(route.method, route);
     byPath.set(route.path, methods);
   }
+  // Literal segments win: /rates/bulk before /rates/{rate_id}.
+  const paramCount = (template: Template): number => template.segments.filter((segment) => segment.startsWith('{')).length;
+  templates.sort((a, b) => paramCount(a) - paramCount(b));
   const resolve = (path: string): { methods: Map<string, Route>; label: string; params: Record<string, string> } | null => {
     const exact = byPath.get(path);
     if (exact !== undefined) return { methods: exact, label: path, params: NO_PARAMS };

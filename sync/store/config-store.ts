@@ -31,10 +31,45 @@ export interface ConfigStore {
   unassignRateDeck(kind: 'customer' | 'carrier', trunkId: number): Promise<boolean>;
   /** Every table a snapshot needs, read in one transaction so they agree with each other. */
   readAll(tables: readonly string[]): Promise<Record<string, Row[]>>;
+  /**
+   * Imports rate rows into a deck in one transaction. A conflict is an existing row with the same
+   * prefix and effective_at: 'skip' keeps it, 'overwrite' replaces it, 'error' refuses the whole import.
+   */
+  importRates(rateDeckId: number, rows: readonly ImportedRate[], onConflict: ConflictMode): Promise<ImportCounts>;
   /** The last snapshot version built, 0 before the first. */
   lastSnapshotVersion(): Promise<number>;
   recordSnapshot(version: number, createdAt: string, checksum: string, counts: Record<string, number>): Promise<void>;
   close(): Promise<void>;
+}
+
+export type ConflictMode = 'skip' | 'overwrite' | 'error';
+
+export interface ImportedRate {
+  prefix: string;
+  destination_name: string;
+  rate_per_minute: string;
+  rate_type: 'per_minute' | 'per_call';
+  billing_increment_initial: number | null;
+  billing_increment_step: number | null;
+  effective_at: string;
+}
+
+export interface ImportCounts {
+  imported: number;
+  updated: number;
+  skipped: number;
+}
+
+/** Thrown by importRates in 'error' mode; nothing was written. */
+export class RateConflictError extends Error {
+  constructor(
+    readonly prefix: string,
+    readonly effectiveAt: string,
+    readonly index: number,
+  ) {
+    super(`rate for prefix ${prefix} effective ${effectiveAt} already exists`);
+    this.name = 'RateConflictError';
+  }
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
@@ -135,6 +170,37 @@ export class SqliteConfigStore implements ConfigStore {
     // A read transaction: every table from the same committed state, even while the admin API writes.
     const read = this.db.transaction(() => Object.fromEntries(tables.map((table) => [table, this.db.prepare(`SELECT * FROM ${identifier(table)} ORDER BY id`).all() as Row[]])));
     return Promise.resolve(read());
+  }
+
+  importRates(rateDeckId: number, rows: readonly ImportedRate[], onConflict: ConflictMode): Promise<ImportCounts> {
+    const find = this.db.prepare('SELECT id FROM rate_deck_rates WHERE rate_deck_id = ? AND prefix = ? AND effective_at = ?');
+    const insert = this.db.prepare(
+      `INSERT INTO rate_deck_rates (rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial,
+        billing_increment_step, effective_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const update = this.db.prepare(
+      `UPDATE rate_deck_rates SET destination_name = ?, rate_per_minute = ?, rate_type = ?, billing_increment_initial = ?,
+        billing_increment_step = ?, updated_at = ? WHERE id = ?`,
+    );
+    const now = new Date().toISOString();
+    const counts: ImportCounts = { imported: 0, updated: 0, skipped: 0 };
+    this.db.transaction(() => {
+      rows.forEach((row, index) => {
+        const existing = find.get(rateDeckId, row.prefix, row.effective_at) as { id: number } | undefined;
+        if (existing === undefined) {
+          insert.run(rateDeckId, row.prefix, row.destination_name, row.rate_per_minute, row.rate_type, row.billing_increment_initial, row.billing_increment_step, row.effective_at, now, now);
+          counts.imported++;
+        } else if (onConflict === 'skip') {
+          counts.skipped++;
+        } else if (onConflict === 'overwrite') {
+          update.run(row.destination_name, row.rate_per_minute, row.rate_type, row.billing_increment_initial, row.billing_increment_step, now, existing.id);
+          counts.updated++;
+        } else {
+          throw new RateConflictError(row.prefix, row.effective_at, index); // rolls the transaction back
+        }
+      });
+    })();
+    return Promise.resolve(counts);
   }
 
   lastSnapshotVersion(): Promise<number> {

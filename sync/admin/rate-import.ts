@@ -1,0 +1,203 @@
+import busboy from 'busboy';
+import { parse } from 'csv-parse/sync';
+import { RequestError } from '../../src/http/errors.js';
+import type { IncomingRequest } from '../../src/http/server.js';
+import { RateConflictError, type ConflictMode, type ImportedRate } from '../store/config-store.js';
+import { pathId, readBody, mustExist, json, type AdminContext, type AdminHandler } from './crud.js';
+import { storeValue, storeValues } from './fields.js';
+import { RATE_DECK_RATES, RATE_DECKS } from './resources.js';
+
+/**
+ * Rate sheets in bulk: a JSON array, or the CSV files carriers send. Every
+ * row is validated before anything is written; one bad row refuses the whole
+ * import (naming its line), so a deck is never half-imported.
+ */
+const CONFLICT_MODES: readonly ConflictMode[] = ['skip', 'overwrite', 'error'];
+const MAX_ROWS = 500_000;
+
+function conflictMode(value: unknown): ConflictMode {
+  if (value === undefined || value === null || value === '') return 'skip';
+  if (!CONFLICT_MODES.includes(value as ConflictMode)) throw new RequestError(400, `on_conflict must be one of ${CONFLICT_MODES.join(', ')}`);
+  return value as ConflictMode;
+}
+
+async function importInto(context: AdminContext, deckId: number, rows: ImportedRate[], onConflict: ConflictMode) {
+  try {
+    const counts = await context.store.importRates(deckId, rows, onConflict);
+    context.onChange?.('rate_deck_rates');
+    return counts;
+  } catch (error) {
+    if (error instanceof RateConflictError) throw new RequestError(409, `row ${error.index + 1}: ${error.message} (on_conflict=error: nothing imported)`);
+    throw error;
+  }
+}
+
+export function bulkImportHandler(context: AdminContext): AdminHandler {
+  return async (request) => {
+    const deckId = pathId(request, 'id');
+    await mustExist(context.store, RATE_DECKS.table, deckId, RATE_DECKS.noun);
+    const body = readBody(request);
+    const onConflict = conflictMode(body.on_conflict);
+    if (!Array.isArray(body.rates) || body.rates.length === 0) throw new RequestError(400, 'rates must be a non-empty array');
+    if (body.rates.length > MAX_ROWS) throw new RequestError(400, `rates has more than ${MAX_ROWS} rows`);
+    const rows = body.rates.map((rate: unknown, index: number): ImportedRate => {
+      if (typeof rate !== 'object' || rate === null || Array.isArray(rate)) throw new RequestError(400, `rates[${index}] must be an object`);
+      try {
+        return storeValues(RATE_DECK_RATES.fields, rate as Record<string, unknown>, 'create') as unknown as ImportedRate;
+      } catch (error) {
+        if (error instanceof RequestError) throw new RequestError(400, `rates[${index}]: ${error.message}`);
+        throw error;
+      }
+    });
+    const counts = await importInto(context, deckId, rows, onConflict);
+    return json(200, { ...counts, count: counts.imported + counts.updated, message: 'rates imported' });
+  };
+}
+
+/** Header aliases seen in carriers' sheets, matched case-insensitively after trimming. */
+const HEADER_ALIASES: Record<string, readonly string[]> = {
+  prefix: ['prefix', 'code', 'dial_code', 'dialcode', 'destination_code', 'dial_prefix'],
+  destination_name: ['destination_name', 'destination', 'name', 'description', 'country'],
+  rate: ['rate', 'rate_per_minute', 'price', 'cost', 'per_minute_rate'],
+  billing_increment: ['billing_increment', 'increment', 'increments', 'billing', 'interval'],
+  rate_type: ['rate_type', 'type', 'charge_type'],
+  effective_at: ['effective_at', 'effective_date', 'effective', 'valid_from', 'date'],
+};
+
+function normaliseHeader(header: string): string {
+  return header.trim().toLowerCase().replace(/[\s-]+/g, '_');
+}
+
+/** Parses "60/60", "6/6", "1/1", "30/6"; null when malformed. */
+export function parseIncrement(text: string): [number, number] | null {
+  const match = /^\s*(\d{1,5})\s*\/\s*(\d{1,5})\s*$/.exec(text);
+  if (match === null) return null;
+  const initial = Number(match[1]);
+  const step = Number(match[2]);
+  return initial >= 1 && step >= 1 && initial <= 32767 && step <= 32767 ? [initial, step] : null;
+}
+
+/** A date (2026-02-01) or date-time, read as UTC. */
+function parseUtc(text: string): string | null {
+  const trimmed = text.trim();
+  const value = /^\d{4}-\d{2}-\d{2}$/.test(trimmed) ? `${trimmed}T00:00:00Z` : /[zZ]|[+-]\d{2}:?\d{2}$/.test(trimmed) ? trimmed : `${trimmed.replace(' ', 'T')}Z`;
+  const time = Date.parse(value);
+  return /^\d{4}-\d{2}-\d{2}/.test(trimmed) && !Number.isNaN(time) ? new Date(time).toISOString() : null;
+}
+
+export interface CsvImport {
+  rows: ImportedRate[];
+  errors: string[];
+}
+
+/** Turns a CSV rate sheet into rows; every problem is reported with its line (the header is line 1). */
+export function parseRateCsv(text: string, defaultEffectiveAt: string, forceEffectiveAt = false): CsvImport {
+  let records: string[][];
+  try {
+    records = parse(text, { bom: true, relax_column_count: true, skip_empty_lines: true, trim: true }) as string[][];
+  } catch (error) {
+    return { rows: [], errors: [`not a readable CSV file: ${(error as Error).message}`] };
+  }
+  if (records.length === 0) return { rows: [], errors: ['the file is empty'] };
+  const headers = records[0].map(normaliseHeader);
+  const column: Partial<Record<string, number>> = {};
+  for (const [name, aliases] of Object.entries(HEADER_ALIASES)) {
+    const index = headers.findIndex((header) => aliases.includes(header));
+    if (index >= 0) column[name] = index;
+  }
+  const missing = ['prefix', 'destination_name', 'rate'].filter((name) => column[name] === undefined);
+  if (missing.length > 0) return { rows: [], errors: [`line 1: missing required column(s) ${missing.join(', ')} (found: ${headers.join(', ')})`] };
+  if (records.length - 1 > MAX_ROWS) return { rows: [], errors: [`more than ${MAX_ROWS} rows`] };
+
+  const rows: ImportedRate[] = [];
+  const errors: string[] = [];
+  const cell = (record: string[], name: string): string => {
+    const index = column[name];
+    return index === undefined ? '' : (record.at(index) ?? '').trim();
+  };
+  for (let i = 1; i < records.length && errors.length < 100; i++) {
+    const record = records[i];
+    const line = i + 1;
+    const problems: string[] = [];
+    const prefix = cell(record, 'prefix').replace(/^\+/, '');
+    if (!/^[0-9]{1,32}$/.test(prefix)) problems.push(`invalid prefix ${JSON.stringify(prefix.slice(0, 40))}`);
+    const name = cell(record, 'destination_name');
+    if (name === '') problems.push('destination_name is empty');
+    const rate = cell(record, 'rate');
+    try {
+      storeValue('rate', RATE_DECK_RATES.fields.rate_per_minute, rate);
+    } catch {
+      problems.push(`invalid rate ${JSON.stringify(rate.slice(0, 40))}`);
+    }
+    const incrementText = cell(record, 'billing_increment');
+    const increment = incrementText === '' ? ([1, 1] as [number, number]) : parseIncrement(incrementText);
+    if (increment === null) problems.push(`invalid billing_increment ${JSON.stringify(incrementText.slice(0, 20))} (expected like 60/60)`);
+    const typeText = cell(record, 'rate_type').toLowerCase().replace(/[\s-]+/g, '_');
+    const rateType = typeText === '' ? 'per_minute' : typeText;
+    if (rateType !== 'per_minute' && rateType !== 'per_call') problems.push('invalid rate_type');
+    const effectiveText = cell(record, 'effective_at');
+    const effectiveAt = effectiveText === '' || forceEffectiveAt ? defaultEffectiveAt : parseUtc(effectiveText);
+    if (effectiveAt === null) problems.push(`invalid effective_at ${JSON.stringify(effectiveText.slice(0, 40))}`);
+    if (problems.length > 0) {
+      errors.push(`line ${line}: ${problems.join('; ')}`);
+      continue;
+    }
+    rows.push({
+      prefix,
+      destination_name: name,
+      rate_per_minute: rate,
+      rate_type: rateType as ImportedRate['rate_type'],
+      billing_increment_initial: increment![0],
+      billing_increment_step: increment![1],
+      effective_at: effectiveAt!,
+    });
+  }
+  if (rows.length === 0 && errors.length === 0) errors.push('the file has a header but no rows');
+  return { rows, errors };
+}
+
+/** The multipart form: the file (field `file` or `csv`) and the upload-level fields. */
+function readMultipart(request: IncomingRequest): Promise<{ file: Buffer | null; fields: Partial<Record<string, string>> }> {
+  return new Promise((resolve, reject) => {
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({ headers: { 'content-type': request.contentType }, limits: { files: 1, fields: 10, fileSize: 256 * 1024 * 1024 } });
+    } catch {
+      reject(new RequestError(400, 'expected multipart/form-data with a CSV file in field "file"'));
+      return;
+    }
+    const fields: Partial<Record<string, string>> = {};
+    let file: Buffer | null = null;
+    parser.on('file', (name, stream) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        if (name === 'file' || name === 'csv') file = Buffer.concat(chunks);
+      });
+    });
+    parser.on('field', (name, value) => (fields[name] = value));
+    parser.on('error', () => reject(new RequestError(400, 'malformed multipart body')));
+    parser.on('close', () => resolve({ file, fields }));
+    parser.end(request.body);
+  });
+}
+
+export function csvImportHandler(context: AdminContext): AdminHandler {
+  return async (request) => {
+    const deckId = pathId(request, 'id');
+    await mustExist(context.store, RATE_DECKS.table, deckId, RATE_DECKS.noun);
+    const { file, fields } = await readMultipart(request);
+    if (file === null) throw new RequestError(400, 'no CSV file in the form (field "file" or "csv")');
+    const onConflict = conflictMode(fields.on_conflict);
+    let defaultEffectiveAt = new Date().toISOString();
+    if (fields.effective_now !== 'true' && fields.effective_at !== undefined && fields.effective_at !== '') {
+      const parsed = parseUtc(fields.effective_at);
+      if (parsed === null) throw new RequestError(400, 'effective_at must be a date or RFC 3339 timestamp');
+      defaultEffectiveAt = parsed;
+    }
+    const { rows, errors } = parseRateCsv(file.toString('utf8'), defaultEffectiveAt, fields.effective_now === 'true');
+    if (errors.length > 0) return json(400, { message: 'CSV refused: nothing imported', count: 0, errors });
+    const counts = await importInto(context, deckId, rows, onConflict);
+    return json(201, { message: 'rates imported', count: counts.imported + counts.updated, errors: null, ...counts });
+  };
+}
