@@ -65,7 +65,10 @@ export interface LcrResult {
 }
 
 export interface LcrQuery {
+  /** Customer trunk index; its active sell deck is the one priced against. */
   trunk: number;
+  /** Price against this deck instead of the trunk's (drouting export, per deck). */
+  sellDeck?: number;
   /** Normalised DNIS, tech prefix already stripped. */
   dnis: string;
   ani: string;
@@ -124,7 +127,7 @@ export class LcrEngine {
   /** Every allowlisted carrier with its verdict, allowed ones first by cost. */
   evaluate(query: LcrQuery): LcrResult {
     const noMatchReason = this.prepare(query);
-    const sellDeck = this.snapshot.customerTrunks[query.trunk].sellDeck;
+    const sellDeck = this.sellDeck;
     const result: LcrResult = {
       sellDeck,
       sellRow: this.sellRow,
@@ -171,20 +174,20 @@ export class LcrEngine {
   /** Matches the sell deck and every candidate cost deck in one walk; null when routing can go on, else why not. */
   private prepare(query: LcrQuery): string | null {
     const { snapshot, matcher } = this;
-    const trunk = snapshot.customerTrunks[query.trunk];
-    this.sellDeck = trunk.sellDeck;
+    const sellDeckIndex = query.sellDeck ?? snapshot.customerTrunks[query.trunk].sellDeck;
+    this.sellDeck = sellDeckIndex;
     this.sellRow = -1;
-    if (trunk.sellDeck < 0) return 'no_rate_deck_assigned';
-    const sellDeck = snapshot.decks[trunk.sellDeck];
+    if (sellDeckIndex < 0) return 'no_rate_deck_assigned';
+    const sellDeck = snapshot.decks[sellDeckIndex];
     matcher.begin();
-    matcher.want(trunk.sellDeck);
+    matcher.want(sellDeckIndex);
     const allowed = sellDeck.allowedCarriers;
     for (let i = 0; i < allowed.length; i++) {
       const carrier = snapshot.carriers[allowed[i]];
       if (carrier.eligibility === 'ok') matcher.want(carrier.costDeck);
     }
     matcher.walk(snapshot.rates, query.dnis, query.now);
-    this.sellRow = matcher.match(trunk.sellDeck);
+    this.sellRow = matcher.match(sellDeckIndex);
     if (this.sellRow < 0) return 'no_active_rate_match';
     if (allowed.length === 0) return 'empty_allowlist';
     this.sellCurrency = sellDeck.currency;

@@ -1,0 +1,72 @@
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { DroutingData } from './rules.js';
+
+/**
+ * Writes drouting rows into a node's OpenSIPS database (SQLite), replacing
+ * the previous rows in one transaction: OpenSIPS reading the tables sees the
+ * old set or the new one. The tables and their `version` rows are created as
+ * OpenSIPS's own scripts/sqlite/drouting-create.sql does when missing, so a
+ * fresh node database works.
+ */
+
+/** The table versions OpenSIPS 3.x checks on start (identical in 3.4 to 4.0). */
+export const DROUTING_TABLE_VERSIONS: Record<string, number> = { dr_gateways: 6, dr_rules: 4, dr_carriers: 3, dr_groups: 2, dr_partitions: 1 };
+
+const CREATE_TABLES = `
+CREATE TABLE IF NOT EXISTS version (table_name CHAR(32) NOT NULL, table_version INTEGER DEFAULT 0 NOT NULL, CONSTRAINT version_t_name_idx UNIQUE (table_name));
+CREATE TABLE IF NOT EXISTS dr_gateways (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, gwid CHAR(64) NOT NULL, type INTEGER DEFAULT 0 NOT NULL, address CHAR(128) NOT NULL,
+  strip INTEGER DEFAULT 0 NOT NULL, pri_prefix CHAR(16) DEFAULT NULL, attrs CHAR(255) DEFAULT NULL, probe_mode INTEGER DEFAULT 0 NOT NULL,
+  state INTEGER DEFAULT 0 NOT NULL, socket CHAR(128) DEFAULT NULL, description CHAR(128) DEFAULT NULL, CONSTRAINT dr_gateways_dr_gw_idx UNIQUE (gwid));
+CREATE TABLE IF NOT EXISTS dr_rules (
+  ruleid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, groupid CHAR(255) NOT NULL, prefix CHAR(64) NOT NULL, timerec CHAR(255) DEFAULT NULL,
+  priority INTEGER DEFAULT 0 NOT NULL, routeid CHAR(255) DEFAULT NULL, gwlist CHAR(255), sort_alg CHAR(1) DEFAULT 'N' NOT NULL,
+  sort_profile INTEGER DEFAULT NULL, attrs CHAR(255) DEFAULT NULL, description CHAR(128) DEFAULT NULL);
+CREATE TABLE IF NOT EXISTS dr_carriers (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, carrierid CHAR(64) NOT NULL, gwlist CHAR(255) NOT NULL, flags INTEGER DEFAULT 0 NOT NULL,
+  sort_alg CHAR(1) DEFAULT 'N' NOT NULL, state INTEGER DEFAULT 0 NOT NULL, attrs CHAR(255) DEFAULT NULL, description CHAR(128) DEFAULT NULL,
+  CONSTRAINT dr_carriers_dr_carrier_idx UNIQUE (carrierid));
+CREATE TABLE IF NOT EXISTS dr_groups (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, username CHAR(64) NOT NULL, domain CHAR(128) DEFAULT NULL, groupid INTEGER DEFAULT 0 NOT NULL,
+  description CHAR(128) DEFAULT NULL);
+CREATE TABLE IF NOT EXISTS dr_partitions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, partition_name CHAR(255) NOT NULL, db_url CHAR(255) NOT NULL, drd_table CHAR(255),
+  drr_table CHAR(255), drg_table CHAR(255), drc_table CHAR(255), ruri_avp CHAR(255), gw_id_avp CHAR(255), gw_priprefix_avp CHAR(255),
+  gw_sock_avp CHAR(255), rule_id_avp CHAR(255), rule_prefix_avp CHAR(255), carrier_id_avp CHAR(255));
+`;
+
+/** A digest of the rows: equal digests mean the node already has this data (its reload can be skipped). */
+export function droutingChecksum(data: DroutingData): string {
+  return createHash('sha256').update(JSON.stringify(data)).digest('hex');
+}
+
+export function writeDrouting(path: string, data: DroutingData): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.exec(CREATE_TABLES);
+    const setVersion = db.prepare('INSERT INTO version (table_name, table_version) VALUES (?, ?) ON CONFLICT (table_name) DO UPDATE SET table_version = excluded.table_version');
+    const insertGateway = db.prepare(
+      'INSERT INTO dr_gateways (gwid, type, address, strip, pri_prefix, attrs, probe_mode, state, socket, description) VALUES (@gwid, @type, @address, @strip, @pri_prefix, @attrs, @probe_mode, @state, @socket, @description)',
+    );
+    const insertCarrier = db.prepare('INSERT INTO dr_carriers (carrierid, gwlist, flags, sort_alg, state, attrs, description) VALUES (@carrierid, @gwlist, @flags, @sort_alg, @state, @attrs, @description)');
+    const insertRule = db.prepare(
+      'INSERT INTO dr_rules (groupid, prefix, timerec, priority, routeid, gwlist, sort_alg, sort_profile, attrs, description) VALUES (@groupid, @prefix, @timerec, @priority, @routeid, @gwlist, @sort_alg, @sort_profile, @attrs, @description)',
+    );
+    const insertGroup = db.prepare('INSERT INTO dr_groups (username, domain, groupid, description) VALUES (@username, @domain, @groupid, @description)');
+    db.transaction(() => {
+      for (const [table, version] of Object.entries(DROUTING_TABLE_VERSIONS)) setVersion.run(table, version);
+      db.exec('DELETE FROM dr_gateways; DELETE FROM dr_carriers; DELETE FROM dr_rules; DELETE FROM dr_groups;');
+      for (const row of data.gateways) insertGateway.run(row);
+      for (const row of data.carriers) insertCarrier.run(row);
+      for (const row of data.rules) insertRule.run(row);
+      for (const row of data.groups) insertGroup.run(row);
+    })();
+  } finally {
+    db.close();
+  }
+}
