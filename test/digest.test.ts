@@ -78,9 +78,32 @@ describe('digest: every algorithm, session and legacy forms', () => {
     }
   }
 
-  it('refuses an algorithm other than the stored one', () => {
+  it('refuses an algorithm other than the stored one, -sess included, and an unknown one', () => {
     const header = `Digest username="u", realm="r", nonce="n", uri="sip:r", response="${'0'.repeat(64)}", algorithm=SHA-256`;
     assert.deepEqual(verifyDigest(credentialsOf(header), 'REGISTER', { ha1: '0'.repeat(32), algorithm: 'MD5' }), { ok: false, reason: 'algorithm mismatch' });
+    const sess = `${header}-sess, qop=auth, nc=00000001, cnonce="c"`;
+    assert.deepEqual(verifyDigest(credentialsOf(sess), 'REGISTER', { ha1: '0'.repeat(64), algorithm: 'SHA-512-256' }), { ok: false, reason: 'algorithm mismatch' });
+    const sha1 = header.replace('SHA-256', 'SHA-1');
+    const verdict = verifyDigest(credentialsOf(sha1), 'REGISTER', { ha1: '0'.repeat(32), algorithm: 'MD5' });
+    assert.equal(verdict.ok, false);
+    assert.match(verdict.reason, /unknown algorithm/);
+  });
+
+  it('refuses a truncated or extended response (length differs)', () => {
+    const ha1 = H('md5', 'u:r:p');
+    const response = H('md5', `${ha1}:n:${H('md5', 'REGISTER:sip:r')}`);
+    const header = (r: string): string => `Digest username="u", realm="r", nonce="n", uri="sip:r", response="${r}"`;
+    const secret = { ha1, algorithm: 'MD5' as const };
+    assert.deepEqual(verifyDigest(credentialsOf(header(response)), 'REGISTER', secret), { ok: true });
+    assert.deepEqual(verifyDigest(credentialsOf(header(response.slice(0, -1))), 'REGISTER', secret), { ok: false, reason: 'wrong response' });
+    assert.deepEqual(verifyDigest(credentialsOf(header(`${response}0`)), 'REGISTER', secret), { ok: false, reason: 'wrong response' });
+  });
+
+  it('hashes qop as the UA sent it (OpenSIPS does the same)', () => {
+    const ha1 = H('md5', 'u:r:p');
+    const response = H('md5', `${ha1}:n:00000001:c:AUTH:${H('md5', 'REGISTER:sip:r')}`);
+    const header = `Digest username="u", realm="r", nonce="n", uri="sip:r", qop=AUTH, nc=00000001, cnonce="c", response="${response}"`;
+    assert.deepEqual(verifyDigest(credentialsOf(header), 'REGISTER', { ha1, algorithm: 'MD5' }), { ok: true });
   });
 
   it('treats a missing algorithm as MD5', () => {
@@ -109,8 +132,12 @@ describe('digest: header parsing', () => {
 
   const refusals: [string, RegExp][] = [
     ['', /not a Digest/],
+    ['Basic abc', /not a Digest/],
     ['Basic YWxhZGRpbjpvcGVuc2VzYW1l', /not a Digest/],
-    ['Digest', /not a Digest/],
+    ['Digestive username="u"', /not a Digest/],
+    ['Digest', /no parameters/],
+    ['Digest   ', /no parameters/],
+    ['Digest username="u", realm=, nonce="n", uri="sip:r", response="x"', /realm has no value/],
     ['Digest username="u", realm="r", nonce="n", uri="sip:r"', /missing response/],
     ['Digest username="u", username="v", realm="r", nonce="n", uri="sip:r", response="x"', /duplicate/],
     ['Digest username="u", realm="r", nonce="n", uri="sip:r", response="x', /unterminated/],
@@ -127,10 +154,28 @@ describe('digest: header parsing', () => {
     });
   }
 
+  it('refuses 100k characters at once, and hostile input under the limit', () => {
+    const hostile = [
+      `Digest username="${'\\"'.repeat(4000)}`, // escapes all the way, never closed
+      `Digest ${', '.repeat(4000)}`, // separators only
+      `Digest username="u", realm="${'a'.repeat(8100)}`, // one long unterminated quote
+      `Digest ${'x'.repeat(8180)}`, // one long name, no '='
+    ];
+    for (const header of hostile) {
+      assert.ok(header.length <= 8192, 'under the limit, so the parser really walks it');
+      assert.equal(parseDigestHeader(header).ok, false);
+    }
+    const huge = `Digest username="${'a'.repeat(100_000)}"`;
+    // Parse time is not asserted here (timings belong in bench/); the parser is a single forward scan.
+    assert.deepEqual(parseDigestHeader(huge), { ok: false, reason: 'header too long' });
+  });
+
   it('knows the algorithm spellings of the schema and the prose', () => {
     assert.deepEqual(
-      ['md5', 'MD5', 'sha256', 'SHA-256', 'sha-256', 'SHA256', 'sha512-256', 'SHA-512-256', 'sha512_256', 'sha1', ''].map(parseDigestAlgorithm),
-      ['MD5', 'MD5', 'SHA-256', 'SHA-256', 'SHA-256', 'SHA-256', 'SHA-512-256', 'SHA-512-256', 'SHA-512-256', null, null],
+      ['md5', 'MD5', 'sha256', 'SHA-256', 'sha-256', 'SHA256', 'sha512-256', 'SHA-512-256', 'sha512_256', 'SHA512-256', 'sha-512-256', 'sha1', 'sha512', 'MD5-sess', ''].map(
+        parseDigestAlgorithm,
+      ),
+      ['MD5', 'MD5', 'SHA-256', 'SHA-256', 'SHA-256', 'SHA-256', 'SHA-512-256', 'SHA-512-256', 'SHA-512-256', 'SHA-512-256', 'SHA-512-256', null, null, null, null],
     );
   });
 });

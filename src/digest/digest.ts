@@ -52,10 +52,12 @@ export function parseDigestHeader(value: string): { ok: true; credentials: Diges
   let i = 0;
   const n = value.length;
   while (i < n && isSpace(value.charCodeAt(i))) i++;
-  if (value.slice(i, i + 6).toLowerCase() !== 'digest' || !(i + 6 < n && isSpace(value.charCodeAt(i + 6)))) {
+  // The scheme must be a whole word: "Digestive x=1" is not Digest.
+  if (value.slice(i, i + 6).toLowerCase() !== 'digest' || (i + 6 < n && !isSpace(value.charCodeAt(i + 6)))) {
     return { ok: false, reason: 'not a Digest header' };
   }
   i += 6;
+  if (value.slice(i).trim() === '') return { ok: false, reason: 'no parameters' };
   const params = new Map<string, string>();
   for (;;) {
     while (i < n && (isSpace(value.charCodeAt(i)) || value.charCodeAt(i) === 44)) i++;
@@ -91,6 +93,8 @@ export function parseDigestHeader(value: string): { ok: true; credentials: Diges
       const valueStart = i;
       while (i < n && isTokenChar(value.charCodeAt(i))) i++;
       paramValue = value.slice(valueStart, i);
+      // A token is at least one character; "nonce=," is malformed, not an empty nonce.
+      if (paramValue === '') return { ok: false, reason: `parameter ${name.slice(0, 32)} has no value` };
     }
     if (params.has(name)) return { ok: false, reason: `duplicate parameter ${name.slice(0, 32)}` };
     params.set(name, paramValue);
@@ -130,7 +134,9 @@ function hash(algorithm: DigestAlgorithm, text: string): string {
   return createHash(HASH_OF[algorithm]).update(text).digest('hex');
 }
 
+/** Recomputes the expected response from the stored HA1 and compares it in constant time. */
 export function verifyDigest(credentials: DigestCredentials, method: string, secret: StoredDigestSecret): DigestVerdict {
+  // With userhash the username is H(user:realm); we key registrations by the plain name.
   if (credentials.userhash) return { ok: false, reason: 'userhash not supported' };
   const sent = credentials.algorithm ?? 'MD5';
   const session = /-sess$/i.test(sent);
@@ -138,11 +144,17 @@ export function verifyDigest(credentials: DigestCredentials, method: string, sec
   if (algorithm === null) return { ok: false, reason: `unknown algorithm ${sent.slice(0, 32)}` };
   if (algorithm !== secret.algorithm) return { ok: false, reason: 'algorithm mismatch' };
 
+  // Hex is case-insensitive; the UA hashed the lower-case form.
   let ha1 = secret.ha1.toLowerCase();
-  const qop = credentials.qop?.toLowerCase() ?? null;
-  if (qop !== null && qop !== 'auth') return { ok: false, reason: qop === 'auth-int' ? 'qop auth-int not supported' : `unknown qop ${qop.slice(0, 32)}` };
+  // Dispatch on qop case-insensitively, but hash it exactly as sent: that is what the UA hashed.
+  const qop = credentials.qop;
+  const qopKey = qop?.toLowerCase() ?? null;
+  if (qopKey !== null && qopKey !== 'auth') {
+    return { ok: false, reason: qopKey === 'auth-int' ? 'qop auth-int not supported' : `unknown qop ${qopKey.slice(0, 32)}` };
+  }
   if ((qop !== null || session) && (credentials.cnonce === null || credentials.cnonce === '')) return { ok: false, reason: 'cnonce required' };
   if (qop !== null && (credentials.nc === null || credentials.nc === '')) return { ok: false, reason: 'nc required' };
+  // -sess (RFC 7616 3.4.2): the session key binds the stored HA1 to this nonce and cnonce.
   if (session) ha1 = hash(algorithm, `${ha1}:${credentials.nonce}:${credentials.cnonce}`);
   const ha2 = hash(algorithm, `${method}:${credentials.uri}`);
   const expected =
