@@ -21,12 +21,13 @@ async function main(): Promise<void> {
       port: { type: 'string', default: process.env.CONTROL_PORT ?? '8080' },
       'data-dir': { type: 'string', default: process.env.CONTROL_DATA_DIR ?? './data/control' },
       'log-level': { type: 'string', default: process.env.CONTROL_LOG_LEVEL ?? 'info' },
+      'mi-timeout-ms': { type: 'string', default: process.env.CONTROL_MI_TIMEOUT_MS ?? '30000' },
     },
   });
   const log = createLogger(values['log-level'], 'control-plane');
   const store = new SqliteConfigStore(join(values['data-dir'], 'config.db'));
   await seedLocalhost(store);
-  const syncJob = new SyncJob(store, log);
+  const syncJob = new SyncJob(store, log, { miTimeoutMs: Number(values['mi-timeout-ms']) });
 
   if (positionals[0] === 'sync-run') {
     const report = await syncJob.run();

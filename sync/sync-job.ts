@@ -1,5 +1,10 @@
 import type { Logger } from 'pino';
 import { encodeSnapshot, peekSnapshotHeader } from '../src/snapshot/codec.js';
+import { compileSnapshot } from '../src/snapshot/compile.js';
+import { SNAPSHOT_FORMAT_VERSION } from '../src/snapshot/schema.js';
+import { buildDroutingData } from './drouting/rules.js';
+import { droutingChecksum } from './drouting/writer.js';
+import { reloadNode, type ReloadResult } from './mi/reload.js';
 import { validateSnapshot } from '../src/snapshot/validate.js';
 import { DEFAULT_PUSH, pushToAll, type PushOptions, type SidecarResult, type SidecarTarget } from './distribute.js';
 import { buildSnapshotTables } from './snapshot/build.js';
@@ -7,7 +12,9 @@ import type { ConfigStore } from './store/config-store.js';
 
 /**
  * One routing sync: read the store consistently, build and check the
- * snapshot, push it to every active node's sidecar. Syncs never overlap: a
+ * snapshot, push it to every active node's sidecar, and write each node's
+ * drouting tables and reload them over MI (the fallback when a sidecar is
+ * down). Nodes are handled in parallel and reported one by one. Syncs never overlap: a
  * request while one runs waits for one follow-up run, shared by everyone who
  * asked meanwhile, so a burst of admin changes costs at most two builds.
  */
@@ -16,8 +23,8 @@ export interface SyncReport {
   carriers: number;
   rules: number;
   groups: number;
-  /** Per-node drouting reload results (MI); empty until the drouting writer lands. */
-  reload_results: unknown[];
+  /** Per-node drouting write + MI reload results. */
+  reload_results: ReloadResult[];
   warnings: string[];
   /** Added: the snapshot built, and each node sidecar's answer to the push. */
   snapshot_version: number;
@@ -28,11 +35,18 @@ export class SyncJob {
   private running: Promise<SyncReport> | null = null;
   private followUp: Promise<SyncReport> | null = null;
 
+  private readonly push: PushOptions;
+  private readonly miTimeoutMs: number;
+
   constructor(
     private readonly store: ConfigStore,
     private readonly log: Logger,
-    private readonly push: PushOptions = DEFAULT_PUSH,
-  ) {}
+    options: { push?: PushOptions; miTimeoutMs?: number } = {},
+  ) {
+    this.push = options.push ?? DEFAULT_PUSH;
+    // Large reloads take seconds on OpenSIPS (383k rules: 4-8 s).
+    this.miTimeoutMs = options.miTimeoutMs ?? 30_000;
+  }
 
   run(): Promise<SyncReport> {
     if (this.running === null) {
@@ -61,25 +75,50 @@ export class SyncJob {
     const bytes = encodeSnapshot(built.tables, version, createdAt);
     await this.store.recordSnapshot(version, createdAt, peekSnapshotHeader(bytes)?.checksum ?? '', built.counts);
 
+    // drouting from the same data, through the sidecar's own compiler and LCR.
+    const compiled = compileSnapshot({ format_version: SNAPSHOT_FORMAT_VERSION, version, created_at: createdAt, checksum: '', tables: built.tables }).compiled;
+    const drouting = buildDroutingData(compiled, Date.now());
+    const drChecksum = droutingChecksum(drouting);
+
     const nodes = (await this.store.list('opensips_nodes', { where: {}, limit: null, offset: 0 })).rows;
     const warnings = [...built.warnings];
     const targets: SidecarTarget[] = [];
+    const reloads: Promise<ReloadResult>[] = [];
     for (const node of nodes) {
       const label = `node ${String(node.id)} (${String(node.hostname)})`;
-      if (node.status !== 'active') warnings.push(`${label} skipped: ${String(node.status)}`);
-      else if (node.sidecar_address === null || node.sidecar_address === '') warnings.push(`${label} has no sidecar_address: not pushed`);
+      if (node.status !== 'active') {
+        warnings.push(`${label} skipped: ${String(node.status)}`);
+        continue;
+      }
+      if (node.sidecar_address === null || node.sidecar_address === '') warnings.push(`${label} has no sidecar_address: not pushed`);
       else targets.push({ nodeId: node.id as number, hostname: node.hostname as string, address: node.sidecar_address as string });
+      if (node.drouting_db === null || node.drouting_db === '') warnings.push(`${label} has no drouting_db: no drouting fallback written`);
+      else {
+        const reload = reloadNode(
+          { nodeId: node.id as number, hostname: node.hostname as string, miAddress: node.mi_socket_address as string, droutingDb: node.drouting_db as string, loadedChecksum: node.drouting_checksum as string | null },
+          drouting,
+          drChecksum,
+          this.miTimeoutMs,
+        );
+        reloads.push(
+          reload.then(async (result) => {
+            if (result.success && !result.skipped) await this.store.update('opensips_nodes', result.node_id, { drouting_checksum: drChecksum, last_seen_at: new Date().toISOString() });
+            return result;
+          }),
+        );
+      }
     }
     if (nodes.length === 0) warnings.push('no OpenSIPS nodes registered: the snapshot was built but sent nowhere');
-    const sidecarResults = await pushToAll(targets, bytes, version, this.push);
+    const [sidecarResults, reloadResults] = await Promise.all([pushToAll(targets, bytes, version, this.push), Promise.all(reloads)]);
     for (const result of sidecarResults) if (!result.success) warnings.push(`node ${result.node_id} (${result.hostname}) did not take the snapshot: ${result.error ?? 'unknown'}`);
+    for (const result of reloadResults) if (!result.success) warnings.push(`node ${result.node_id} (${result.hostname}) drouting reload failed: ${result.error ?? 'unknown'}`);
     this.log.info({ version, bytes: bytes.byteLength, seconds: (performance.now() - started) / 1000, nodes: sidecarResults.length, failed: sidecarResults.filter((result) => !result.success).length }, 'routing sync done');
     return {
-      gateways: built.counts.gateways,
-      carriers: built.counts.carriers,
-      rules: 0,
-      groups: 0,
-      reload_results: [],
+      gateways: drouting.gateways.length,
+      carriers: drouting.carriers.length,
+      rules: drouting.rules.length,
+      groups: new Set(drouting.rules.map((rule) => rule.groupid)).size,
+      reload_results: reloadResults,
       warnings,
       snapshot_version: version,
       sidecar_results: sidecarResults,

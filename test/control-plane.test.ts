@@ -4,6 +4,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { FakeOpensipsMi } from './helpers/fake-opensips-mi.js';
 import { SidecarProcess } from './helpers/sidecar.js';
 
 /** The control plane and sidecars as real processes: configure through the admin API, sync, route. */
@@ -22,12 +24,23 @@ describe('control plane', () => {
   const watchDir = mkdtempSync(join(tmpdir(), 'control-watch-'));
   let sidecarC: SidecarProcess;
   const ids: Record<string, number> = {};
+  // Each node's OpenSIPS: an MI endpoint on a different transport, and its drouting database.
+  const nodeDir = mkdtempSync(join(tmpdir(), 'control-nodes-'));
+  const droutingDb = (node: number): string => join(nodeDir, `opensips-0${node}.sqlite`);
+  const mi = [1, 2, 3].map((node) => new FakeOpensipsMi(droutingDb(node)));
+  const miAddresses: string[] = [];
 
   before(async () => {
-    [control, sidecarA, sidecarB] = await Promise.all([SidecarProcess.startControlPlane(), SidecarProcess.start(), SidecarProcess.start()]);
+    [control, sidecarA, sidecarB] = await Promise.all([
+      SidecarProcess.startControlPlane({ args: ['--mi-timeout-ms', '1500'] }),
+      SidecarProcess.start(),
+      SidecarProcess.start(),
+    ]);
     sidecarC = await SidecarProcess.start({ args: ['--watch-dir', watchDir] });
+    miAddresses.push(await mi[0].startHttp(), await mi[1].startUdp(), mi[2].startFifo(join(nodeDir, 'opensips_fifo')));
   });
   after(async () => {
+    for (const fake of mi) fake.close();
     await Promise.all([control.kill(), sidecarA.kill(), sidecarB.kill(), sidecarC.kill()]);
   });
 
@@ -81,9 +94,9 @@ describe('control plane', () => {
     await created('/api/exchange-rates', { from_currency: 'USD', to_currency: 'AUD', rate: '1.500000', effective_at: '2025-01-01T00:00:00Z' });
     await created('/api/lcr-config', { rate_deck_id: null, block_if_cost_exceeds_sell: true, acceptable_loss_pct: '5.00' });
     await created('/api/block-rules', { scope: 'global', block_type: 'dnis', pattern: '1900', match_type: 'prefix' });
-    await created('/api/opensips-nodes', { hostname: 'opensips-01', mi_socket_address: 'http://127.0.0.1:8888/mi', sidecar_address: sidecarA.url });
-    await created('/api/opensips-nodes', { hostname: 'opensips-02', mi_socket_address: 'http://127.0.0.1:8889/mi', sidecar_address: sidecarB.url });
-    await created('/api/opensips-nodes', { hostname: 'opensips-03', mi_socket_address: '/tmp/opensips_fifo', sidecar_address: watchDir });
+    await created('/api/opensips-nodes', { hostname: 'opensips-01', mi_socket_address: miAddresses[0], sidecar_address: sidecarA.url, drouting_db: droutingDb(1) });
+    await created('/api/opensips-nodes', { hostname: 'opensips-02', mi_socket_address: miAddresses[1], sidecar_address: sidecarB.url, drouting_db: droutingDb(2) });
+    await created('/api/opensips-nodes', { hostname: 'opensips-03', mi_socket_address: miAddresses[2], sidecar_address: watchDir, drouting_db: droutingDb(3) });
     await created('/api/opensips-nodes', { hostname: 'opensips-04', mi_socket_address: 'udp:127.0.0.1:8890', sidecar_address: 'http://127.0.0.1:1', status: 'draining' });
   });
 
@@ -110,7 +123,15 @@ describe('control plane', () => {
     ]);
     assert.equal(report.sidecar_results[0].version, report.snapshot_version);
     assert.ok(report.warnings.some((warning: string) => /opensips-04.*skipped: draining/.test(warning)));
-    assert.equal(report.gateways, 1);
+    // drouting: written to each node's database and reloaded over http, udp and the FIFO, confirmed by counts.
+    assert.deepEqual(report.reload_results.map((result: { hostname: string; success: boolean; skipped: boolean; error: string | null }) => [result.hostname, result.success, result.skipped, result.error]), [
+      ['opensips-01', true, false, null], ['opensips-02', true, false, null], ['opensips-03', true, false, null],
+    ]);
+    assert.deepEqual([report.gateways, report.carriers, report.rules, report.groups], [1, 1, 1, 1]);
+    assert.deepEqual(mi.map((fake) => [fake.reloads, fake.loadedRules]), [[1, 1], [1, 1], [1, 1]]);
+    const db = new Database(droutingDb(1), { readonly: true });
+    assert.deepEqual(db.prepare('SELECT groupid, prefix, gwlist FROM dr_rules').all(), [{ groupid: String(ids.sell), prefix: '614', gwlist: `#cr${ids.carrier}` }]);
+    db.close();
     for (const sidecar of [sidecarA, sidecarB]) {
       const routed = await sidecar.post('/api/opensips/call/route', { customer_trunk_id: ids.trunk, dnis: '61400123456' });
       assert.equal(routed.body.destination_uri, 'sip:61400123456@[2001:db8::50]:5080');
@@ -122,6 +143,10 @@ describe('control plane', () => {
     const deadline = Date.now() + 10_000;
     while ((await sidecarC.get('/api/health')).body.snapshot_version !== report.snapshot_version && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal((await sidecarC.get('/api/health')).body.snapshot_version, report.snapshot_version);
+    // Nothing changed: the next sync does not rewrite or reload.
+    const again = (await control.send('POST', '/api/opensips/routing/sync')).body;
+    assert.deepEqual(again.reload_results.map((result: { skipped: boolean }) => result.skipped), [true, true, true]);
+    assert.deepEqual(mi.map((fake) => fake.reloads), [1, 1, 1]);
   });
 
   it('a change reaches the nodes on the next sync', async () => {
@@ -131,6 +156,24 @@ describe('control plane', () => {
     const routed = await sidecarA.post('/api/opensips/call/route', { customer_trunk_id: ids.trunk, dnis: '61400123456' });
     assert.deepEqual([routed.body.allowed, routed.body.reject_code], [false, 404]);
     assert.equal((await control.send('PUT', `/api/carrier-trunks/${ids.carrier}/ips/${ids.gateway}`, { status: 'active' })).status, 200);
+  });
+
+  it('reports a node whose reload fails or hangs, and still reloads the others', async () => {
+    mi[1].failReload = true;
+    mi[2].delayMs = 3000; // beyond the control plane's 1.5 s MI timeout
+    try {
+      assert.equal((await control.send('POST', '/api/block-rules', { scope: 'global', block_type: 'ani', pattern: '1234567', match_type: 'exact' })).status, 201);
+      assert.equal((await control.send('PUT', `/api/carrier-trunks/${ids.carrier}`, { name: 'Carrier B - US (renamed)' })).status, 200);
+      const report = (await control.send('POST', '/api/opensips/routing/sync')).body;
+      const results = report.reload_results.map((result: { hostname: string; success: boolean; error: string | null }) => [result.hostname, result.success, result.error]);
+      assert.deepEqual(results[0], ['opensips-01', true, null]);
+      assert.match(results[1][2], /MI error 500: Failed to reload/);
+      assert.match(results[2][2], /no answer within 1500 ms/);
+      assert.ok(report.warnings.some((warning: string) => /opensips-02.*drouting reload failed/.test(warning)));
+    } finally {
+      mi[1].failReload = false;
+      mi[2].delayMs = 0;
+    }
   });
 
   it('reports a dead node per node without holding up the others', async () => {

@@ -289,6 +289,8 @@ export const OPENSIPS_NODES: Resource = {
     mi_socket_address: { kind: 'string', required: true, maxLength: 1024 },
     /** Added: where this node's sidecar takes snapshots (http://host:port, or a directory path it watches). */
     sidecar_address: { kind: 'string', nullable: true, maxLength: 1024 },
+    /** Added: the node's OpenSIPS database holding the drouting tables (an SQLite file path). */
+    drouting_db: { kind: 'string', nullable: true, maxLength: 1024 },
     region: { kind: 'string', nullable: true },
     status: { kind: { enum: ['active', 'draining', 'offline', ...STATUSES.filter((value) => value !== 'active')] }, default: 'active' },
   },

@@ -85,4 +85,12 @@ export const MIGRATIONS: readonly Migration[] = [
         version INTEGER PRIMARY KEY, created_at TEXT NOT NULL, checksum TEXT NOT NULL, counts TEXT NOT NULL);
     `,
   },
+  {
+    version: 2,
+    description: 'where each node keeps its drouting tables, and what was last loaded there',
+    sql: `
+      ALTER TABLE opensips_nodes ADD COLUMN drouting_db TEXT;
+      ALTER TABLE opensips_nodes ADD COLUMN drouting_checksum TEXT;
+    `,
+  },
 ];

@@ -1,0 +1,72 @@
+import type { DroutingData } from '../drouting/rules.js';
+import { writeDrouting } from '../drouting/writer.js';
+import { MiError, miCall, parseMiAddress } from './client.js';
+
+/**
+ * Per node: write its drouting tables, `dr_reload` over MI, then confirm what
+ * the node loaded (its gateway and carrier counts) before calling it done.
+ * A node whose data did not change is not reloaded. Reloads of one node never
+ * overlap: a second request waits for the first.
+ */
+export interface ReloadTarget {
+  nodeId: number;
+  hostname: string;
+  miAddress: string;
+  droutingDb: string;
+  /** Checksum of the drouting data the node last loaded successfully. */
+  loadedChecksum: string | null;
+}
+
+export interface ReloadResult {
+  node_id: number;
+  hostname: string;
+  success: boolean;
+  /** True when the node already had this data: nothing written, no reload. */
+  skipped: boolean;
+  error: string | null;
+  duration_ms: number;
+}
+
+const inFlight = new Map<number, Promise<unknown>>();
+
+function count(result: unknown, key: string): number | null {
+  const list = (result as Record<string, unknown> | null)?.[key];
+  return Array.isArray(list) ? list.length : null;
+}
+
+async function reload(target: ReloadTarget, data: DroutingData, checksum: string, timeoutMs: number): Promise<ReloadResult> {
+  const started = performance.now();
+  const result = (success: boolean, skipped: boolean, error: string | null): ReloadResult => ({
+    node_id: target.nodeId, hostname: target.hostname, success, skipped, error, duration_ms: Math.round(performance.now() - started),
+  });
+  if (target.loadedChecksum === checksum) return result(true, true, null);
+  const address = parseMiAddress(target.miAddress);
+  if (address === null) return result(false, false, `mi_socket_address ${JSON.stringify(target.miAddress)} is not http://host:port/path, udp:host:port or a FIFO path`);
+  try {
+    writeDrouting(target.droutingDb, data);
+  } catch (error) {
+    return result(false, false, `cannot write drouting tables to ${target.droutingDb}: ${(error as Error).message}`);
+  }
+  try {
+    const answer = await miCall(address, 'dr_reload', null, timeoutMs);
+    if (answer !== 'OK') return result(false, false, `dr_reload answered ${JSON.stringify(answer).slice(0, 100)}`);
+    const gateways = count(await miCall(address, 'dr_gw_status', null, timeoutMs), 'Gateways');
+    const carriers = count(await miCall(address, 'dr_carrier_status', null, timeoutMs), 'Carriers');
+    if (gateways !== data.gateways.length || carriers !== data.carriers.length) {
+      return result(false, false, `node loaded ${gateways ?? '?'} gateways and ${carriers ?? '?'} carriers; ${data.gateways.length} and ${data.carriers.length} were written`);
+    }
+    return result(true, false, null);
+  } catch (error) {
+    return result(false, false, error instanceof MiError ? error.message : String(error));
+  }
+}
+
+export function reloadNode(target: ReloadTarget, data: DroutingData, checksum: string, timeoutMs = 30_000): Promise<ReloadResult> {
+  const previous = inFlight.get(target.nodeId) ?? Promise.resolve();
+  const next = previous.catch(() => undefined).then(() => reload(target, data, checksum, timeoutMs));
+  inFlight.set(target.nodeId, next);
+  void next.finally(() => {
+    if (inFlight.get(target.nodeId) === next) inFlight.delete(target.nodeId);
+  });
+  return next;
+}
