@@ -1,6 +1,5 @@
 # The two commands a fresh machine needs: `make run` and `make test`.
 NODE_MODULES := node_modules/.package-lock.json
-PORT ?= 8090
 SIZE ?= demo
 
 .PHONY: run test build lint bench bench-full clean
@@ -20,11 +19,10 @@ lint: build
 test: build
 	node --test --test-concurrency=2 --test-timeout=120000 dist/test/
 
-# Starts the sidecar with a generated demo snapshot of realistic size and prints example requests.
+# The control plane and a sidecar with a demo world of realistic size loaded through the store, a first
+# sync, and example requests for both. Ctrl-C stops both. `make run SIZE=wholesale` for 2M rate rows.
 run: build
-	node dist/bench/dataset.js --size $(SIZE) --out data/demo/snapshot.msgpack --traffic data/demo/traffic.json
-	node dist/bench/print-examples.js --traffic data/demo/traffic.json --port $(PORT)
-	node dist/src/main.js --port $(PORT) --data-dir data/demo/sidecar --snapshot data/demo/snapshot.msgpack --watch-dir data/demo/incoming
+	node dist/bench/demo-stack.js --size $(SIZE)
 
 bench: build
 	node dist/bench/run.js --profile short

@@ -72,8 +72,9 @@ export async function pushToSidecar(target: SidecarTarget, bytes: Uint8Array, ve
       lastError = outcome.error;
       if (!outcome.retryable) break;
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code;
-      lastError = (error as Error).name === 'TimeoutError' ? `timed out after ${options.timeoutMs} ms` : `${(error as Error).message}${cause === undefined ? '' : ` (${cause})`}`;
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      const detail = cause?.code ?? cause?.message;
+      lastError = (error as Error).name === 'TimeoutError' ? `timed out after ${options.timeoutMs} ms` : `${(error as Error).message}${detail === undefined ? '' : ` (${detail})`}`;
     }
     if (attempt < options.attempts) await new Promise((resolve) => setTimeout(resolve, options.backoffMs * attempt));
   }

@@ -47,6 +47,6 @@ describe('MI client', () => {
   it('says so when nothing reads the FIFO or listens on the port', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'mi-')), 'missing_fifo');
     await assert.rejects(miCall({ kind: 'fifo', path }, 'dr_reload', null, 500), (error: unknown) => error instanceof MiError && error.code === 'TRANSPORT');
-    await assert.rejects(miCall({ kind: 'http', url: 'http://127.0.0.1:9/mi' }, 'dr_reload', null, 500), (error: unknown) => error instanceof MiError && error.code === 'TRANSPORT');
+    await assert.rejects(miCall({ kind: 'http', url: 'http://127.0.0.1:1/mi' }, 'dr_reload', null, 500), (error: unknown) => error instanceof MiError && error.code === 'TRANSPORT');
   });
 });

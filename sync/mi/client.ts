@@ -70,7 +70,8 @@ async function callHttp(url: string, body: string, id: number, timeoutMs: number
     response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
     if ((error as Error).name === 'TimeoutError') throw new MiError(`${url}: no answer within ${timeoutMs} ms`, 'TIMEOUT');
-    throw new MiError(`${url}: ${(error as Error).message}`, 'TRANSPORT');
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    throw new MiError(`${url}: ${cause?.code ?? cause?.message ?? (error as Error).message}`, 'TRANSPORT');
   }
   return decodeReply(await response.text(), id);
 }
