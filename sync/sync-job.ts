@@ -3,7 +3,7 @@ import { encodeSnapshot, peekSnapshotHeader } from '../src/snapshot/codec.js';
 import { compileSnapshot } from '../src/snapshot/compile.js';
 import { SNAPSHOT_FORMAT_VERSION } from '../src/snapshot/schema.js';
 import { buildDroutingData } from './drouting/rules.js';
-import { droutingChecksum } from './drouting/writer.js';
+import { copyDrouting, droutingChecksum, writeDrouting } from './drouting/writer.js';
 import { reloadNode, type ReloadResult } from './mi/reload.js';
 import { validateSnapshot } from '../src/snapshot/validate.js';
 import { DEFAULT_PUSH, pushToAll, type PushOptions, type SidecarResult, type SidecarTarget } from './distribute.js';
@@ -66,53 +66,78 @@ export class SyncJob {
 
   private async execute(): Promise<SyncReport> {
     const started = performance.now();
+    const phases: Record<string, number> = {};
+    let mark = started;
+    const phase = (name: string): void => {
+      const now = performance.now();
+      phases[name] = Math.round(now - mark);
+      mark = now;
+    };
     const built = await buildSnapshotTables(this.store);
+    phase('read_ms');
     const valid = validateSnapshot(built.tables);
     if (!valid.ok) throw new Error(`the store holds data the sidecar would refuse: ${valid.reason}`);
+    phase('validate_ms');
     // Time-based versions stay ahead of what nodes serve even if the store is rebuilt from scratch.
     const version = Math.max((await this.store.lastSnapshotVersion()) + 1, Date.now());
     const createdAt = new Date().toISOString();
     const bytes = encodeSnapshot(built.tables, version, createdAt);
     await this.store.recordSnapshot(version, createdAt, peekSnapshotHeader(bytes)?.checksum ?? '', built.counts);
-
-    // drouting from the same data, through the sidecar's own compiler and LCR.
-    const compiled = compileSnapshot({ format_version: SNAPSHOT_FORMAT_VERSION, version, created_at: createdAt, checksum: '', tables: built.tables }).compiled;
-    const drouting = buildDroutingData(compiled, Date.now());
-    const drChecksum = droutingChecksum(drouting);
+    phase('encode_ms');
 
     const nodes = (await this.store.list('opensips_nodes', { where: {}, limit: null, offset: 0 })).rows;
     const warnings = [...built.warnings];
+    const active = nodes.filter((node) => node.status === 'active');
+    for (const node of nodes) if (node.status !== 'active') warnings.push(`node ${String(node.id)} (${String(node.hostname)}) skipped: ${String(node.status)}`);
     const targets: SidecarTarget[] = [];
+    for (const node of active) {
+      if (node.sidecar_address === null || node.sidecar_address === '') warnings.push(`node ${String(node.id)} (${String(node.hostname)}) has no sidecar_address: not pushed`);
+      else targets.push({ nodeId: node.id as number, hostname: node.hostname as string, address: node.sidecar_address as string });
+    }
+    // Sidecars first: they decode and compile in their own processes while we build drouting here.
+    const pushes = pushToAll(targets, bytes, version, this.push);
+
+    // drouting from the same data, through the sidecar's own compiler and LCR.
+    const compiled = compileSnapshot({ format_version: SNAPSHOT_FORMAT_VERSION, version, created_at: createdAt, checksum: '', tables: built.tables }).compiled;
+    const drouting = await buildDroutingData(compiled, Date.now());
+    const drChecksum = droutingChecksum(drouting);
+    phase('drouting_build_ms');
+    // The first node that needs the rows gets them written; the others copy them inside SQLite.
+    let writtenAt: string | null = null;
+    const writeTables = (path: string): void => {
+      if (writtenAt === null) {
+        writeDrouting(path, drouting);
+        writtenAt = path;
+      } else {
+        copyDrouting(writtenAt, path);
+      }
+    };
     const reloads: Promise<ReloadResult>[] = [];
-    for (const node of nodes) {
-      const label = `node ${String(node.id)} (${String(node.hostname)})`;
-      if (node.status !== 'active') {
-        warnings.push(`${label} skipped: ${String(node.status)}`);
+    for (const node of active) {
+      if (node.drouting_db === null || node.drouting_db === '') {
+        warnings.push(`node ${String(node.id)} (${String(node.hostname)}) has no drouting_db: no drouting fallback written`);
         continue;
       }
-      if (node.sidecar_address === null || node.sidecar_address === '') warnings.push(`${label} has no sidecar_address: not pushed`);
-      else targets.push({ nodeId: node.id as number, hostname: node.hostname as string, address: node.sidecar_address as string });
-      if (node.drouting_db === null || node.drouting_db === '') warnings.push(`${label} has no drouting_db: no drouting fallback written`);
-      else {
-        const reload = reloadNode(
-          { nodeId: node.id as number, hostname: node.hostname as string, miAddress: node.mi_socket_address as string, droutingDb: node.drouting_db as string, loadedChecksum: node.drouting_checksum as string | null },
-          drouting,
-          drChecksum,
-          this.miTimeoutMs,
-        );
-        reloads.push(
-          reload.then(async (result) => {
-            if (result.success && !result.skipped) await this.store.update('opensips_nodes', result.node_id, { drouting_checksum: drChecksum, last_seen_at: new Date().toISOString() });
-            return result;
-          }),
-        );
-      }
+      const target = {
+        nodeId: node.id as number,
+        hostname: node.hostname as string,
+        miAddress: node.mi_socket_address as string,
+        droutingDb: node.drouting_db as string,
+        loadedChecksum: node.drouting_checksum as string | null,
+      };
+      reloads.push(
+        reloadNode(target, drouting, drChecksum, writeTables, this.miTimeoutMs).then(async (result) => {
+          if (result.success && !result.skipped) await this.store.update('opensips_nodes', result.node_id, { drouting_checksum: drChecksum, last_seen_at: new Date().toISOString() });
+          return result;
+        }),
+      );
     }
     if (nodes.length === 0) warnings.push('no OpenSIPS nodes registered: the snapshot was built but sent nowhere');
-    const [sidecarResults, reloadResults] = await Promise.all([pushToAll(targets, bytes, version, this.push), Promise.all(reloads)]);
+    const [sidecarResults, reloadResults] = await Promise.all([pushes, Promise.all(reloads)]);
     for (const result of sidecarResults) if (!result.success) warnings.push(`node ${result.node_id} (${result.hostname}) did not take the snapshot: ${result.error ?? 'unknown'}`);
     for (const result of reloadResults) if (!result.success) warnings.push(`node ${result.node_id} (${result.hostname}) drouting reload failed: ${result.error ?? 'unknown'}`);
-    this.log.info({ version, bytes: bytes.byteLength, seconds: (performance.now() - started) / 1000, nodes: sidecarResults.length, failed: sidecarResults.filter((result) => !result.success).length }, 'routing sync done');
+    phase('distribute_ms');
+    this.log.info({ version, bytes: bytes.byteLength, phases, seconds: (performance.now() - started) / 1000, nodes: sidecarResults.length, failed: sidecarResults.filter((result) => !result.success).length }, 'routing sync done');
     return {
       gateways: drouting.gateways.length,
       carriers: drouting.carriers.length,

@@ -28,11 +28,11 @@ function indexRules(data: DroutingData): DroutingData {
 describe('drouting export', () => {
   const now = Date.parse('2026-11-24T12:00:00Z');
 
-  it('routes every number of the fixture world in the sidecar\'s carrier order', () => {
+  it('routes every number of the fixture world in the sidecar\'s carrier order', async () => {
     const engine = engineFor(routingTables((description) => {
       description.block_rules = description.block_rules.filter((rule) => rule.scope !== 'carrier_trunk'); // not expressible in drouting
     }));
-    const data = buildDroutingData(engine.snapshot, now);
+    const data = await buildDroutingData(engine.snapshot, now);
     // 61: 21 (0.0100 USD = 0.0150) then 20 (0.0300). 614, 6113 and 6140 give the same order, so
     // drouting's fall-back to 61 already answers them; 1900 has no carrier at all: no rule.
     assert.deepEqual(data.rules.map((rule) => [rule.groupid, rule.prefix, rule.gwlist]), [['1', '61', '#cr21,#cr20']]);
@@ -43,10 +43,10 @@ describe('drouting export', () => {
     assert.deepEqual(data.groups, [{ username: 'acme_trunk_01', domain: 'sip.crazytel.com.au', groupid: 1, description: 'customer trunk 10' }]);
   });
 
-  it('agrees with the sidecar\'s LCR on thousands of random numbers of a generated world', () => {
+  it('agrees with the sidecar\'s LCR on thousands of random numbers of a generated world', async () => {
     const dataset = generateDataset(SIZES.small, 7);
     const engine = engineFor(dataset.tables);
-    const data = indexRules(buildDroutingData(engine.snapshot, now));
+    const data = indexRules(await buildDroutingData(engine.snapshot, now));
     const trunks = engine.snapshot.customerTrunks.map((trunk, index) => ({ trunk, index })).filter(({ trunk }) => trunk.active && trunk.sellDeck >= 0);
     let seed = 3;
     const random = (): number => {
@@ -66,9 +66,9 @@ describe('drouting export', () => {
     assert.ok(routed > 1000, `only ${routed} numbers had a route: the test would prove little`);
   });
 
-  it('writes the tables OpenSIPS reads, with their version rows, replacing the old rows', () => {
+  it('writes the tables OpenSIPS reads, with their version rows, replacing the old rows', async () => {
     const engine = engineFor(routingTables());
-    const data = buildDroutingData(engine.snapshot, now);
+    const data = await buildDroutingData(engine.snapshot, now);
     const path = join(mkdtempSync(join(tmpdir(), 'drouting-')), 'opensips.sqlite');
     writeDrouting(path, data);
     writeDrouting(path, data); // a second write replaces, not appends
@@ -82,6 +82,6 @@ describe('drouting export', () => {
     const gateway = db.prepare("SELECT address FROM dr_gateways WHERE gwid = 'gw211'").get() as { address: string };
     assert.equal(gateway.address, '[2001:db8::50]:5080');
     db.close();
-    assert.equal(droutingChecksum(data), droutingChecksum(buildDroutingData(engine.snapshot, now)));
+    assert.equal(droutingChecksum(data), droutingChecksum(await buildDroutingData(engine.snapshot, now)));
   });
 });

@@ -171,6 +171,21 @@ export class LcrEngine {
     return best;
   }
 
+  /**
+   * The allowed carriers' ids in LCR order (cost, then id), without building candidate objects:
+   * the drouting export asks this for hundreds of thousands of prefixes. Same verdicts as evaluate().
+   */
+  orderedCarrierIds(query: LcrQuery): number[] {
+    if (this.prepare(query) !== null) return [];
+    const { carriers } = this.snapshot;
+    const allowed: { id: number; cost: number }[] = [];
+    for (const carrier of this.snapshot.decks[this.sellDeck].allowedCarriers) {
+      if (this.classify(carrier, query) === OK) allowed.push({ id: carriers[carrier].id, cost: this.costNano });
+    }
+    if (allowed.length > 1) allowed.sort((a, b) => a.cost - b.cost || a.id - b.id);
+    return allowed.map((entry) => entry.id);
+  }
+
   /** Matches the sell deck and every candidate cost deck in one walk; null when routing can go on, else why not. */
   private prepare(query: LcrQuery): string | null {
     const { snapshot, matcher } = this;

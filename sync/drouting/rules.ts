@@ -76,29 +76,37 @@ export interface DroutingData {
 export const gatewayId = (id: number): string => `gw${id}`;
 export const carrierId = (id: number): string => `cr${id}`;
 
-/** Every prefix with a rate row in one of `decks`, shortest first (a depth-first walk of the shared trie). */
-function prefixesOf(snapshot: CompiledSnapshot, decks: ReadonlySet<number>): string[] {
+interface PrefixDecks {
+  prefix: string;
+  /** Decks with a rate row at exactly this prefix. */
+  decks: Set<number>;
+}
+
+/** Every prefix in the rate trie with the decks that have a row there, shortest first (one walk for all decks). */
+function allPrefixes(snapshot: CompiledSnapshot): PrefixDecks[] {
   const { children, termStart } = snapshot.rates.trie;
   const deckOf = snapshot.rates.deck;
-  const found: string[] = [];
+  const found: PrefixDecks[] = [];
   const stack: [number, string][] = [[0, '']];
   while (stack.length > 0) {
     const [node, prefix] = stack.pop()!;
-    for (let term = termStart[node]; term < termStart[node + 1]; term++) {
-      if (decks.has(deckOf[term])) {
-        found.push(prefix);
-        break;
-      }
+    if (termStart[node + 1] > termStart[node]) {
+      const decks = new Set<number>();
+      for (let term = termStart[node]; term < termStart[node + 1]; term++) decks.add(deckOf[term]);
+      found.push({ prefix, decks });
     }
     for (let digit = 9; digit >= 0; digit--) {
       const child = children[node * 10 + digit];
       if (child !== 0) stack.push([child, prefix + String(digit)]);
     }
   }
-  return found.filter((prefix) => prefix !== '').sort((a, b) => a.length - b.length || (a < b ? -1 : 1));
+  return found.sort((a, b) => a.prefix.length - b.prefix.length || (a.prefix < b.prefix ? -1 : 1));
 }
 
-export function buildDroutingData(snapshot: CompiledSnapshot, now: number): DroutingData {
+/** Lets other work (uploads to sidecars, admin requests) run during a long build. */
+const breather = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export async function buildDroutingData(snapshot: CompiledSnapshot, now: number): Promise<DroutingData> {
   const gateways: DrGateway[] = [];
   const carriers: DrCarrier[] = [];
   for (const carrier of snapshot.carriers) {
@@ -123,15 +131,21 @@ export function buildDroutingData(snapshot: CompiledSnapshot, now: number): Drou
 
   const engine = new LcrEngine(snapshot);
   const rules: DrRule[] = [];
+  const prefixes = allPrefixes(snapshot);
+  let evaluations = 0;
   const usedDecks = new Set(snapshot.customerTrunks.filter((trunk) => trunk.active && trunk.sellDeck >= 0).map((trunk) => trunk.sellDeck));
   for (const sellDeck of [...usedDecks].sort((a, b) => snapshot.decks[a].id - snapshot.decks[b].id)) {
     const deck = snapshot.decks[sellDeck];
     const relevant = new Set<number>([sellDeck]);
     for (const carrier of deck.allowedCarriers) if (snapshot.carriers[carrier].costDeck >= 0) relevant.add(snapshot.carriers[carrier].costDeck);
     const emitted = new Map<string, string>(); // prefix -> gwlist
-    for (const prefix of prefixesOf(snapshot, relevant)) {
-      const result = engine.evaluate({ trunk: -1, sellDeck, dnis: prefix, ani: '', triedCarrierIds: [], triedGatewayIds: [], now });
-      const gwlist = result.candidates.filter((candidate) => candidate.status === 'ok').map((candidate) => `#${carrierId(snapshot.carriers[candidate.carrier].id)}`).join(',');
+    for (const { prefix, decks } of prefixes) {
+      let touches = false;
+      for (const deckIndex of decks) if (relevant.has(deckIndex)) touches = true;
+      if (!touches) continue;
+      if (++evaluations % 500 === 0) await breather();
+      const ordered = engine.orderedCarrierIds({ trunk: -1, sellDeck, dnis: prefix, ani: '', triedCarrierIds: [], triedGatewayIds: [], now });
+      const gwlist = ordered.map((id) => `#${carrierId(id)}`).join(',');
       let inherited: string | undefined;
       for (let length = prefix.length - 1; length > 0 && inherited === undefined; length--) inherited = emitted.get(prefix.slice(0, length));
       if ((inherited ?? '') === gwlist) continue; // same answer as the rule drouting would fall back to

@@ -43,13 +43,42 @@ export function droutingChecksum(data: DroutingData): string {
   return createHash('sha256').update(JSON.stringify(data)).digest('hex');
 }
 
-export function writeDrouting(path: string, data: DroutingData): void {
+function openNodeDatabase(path: string): Database.Database {
   mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.exec(CREATE_TABLES);
+  const setVersion = db.prepare('INSERT INTO version (table_name, table_version) VALUES (?, ?) ON CONFLICT (table_name) DO UPDATE SET table_version = excluded.table_version');
+  for (const [table, version] of Object.entries(DROUTING_TABLE_VERSIONS)) setVersion.run(table, version);
+  return db;
+}
+
+const DR_TABLES = ['dr_gateways', 'dr_carriers', 'dr_rules', 'dr_groups'] as const;
+
+/**
+ * Copies the drouting rows of one node's database into another's, inside
+ * SQLite (ATTACH + INSERT ... SELECT): the same rows for every node without
+ * paying for JS inserts again.
+ */
+export function copyDrouting(fromPath: string, toPath: string): void {
+  const db = openNodeDatabase(toPath);
   try {
-    db.pragma('journal_mode = WAL');
-    db.exec(CREATE_TABLES);
-    const setVersion = db.prepare('INSERT INTO version (table_name, table_version) VALUES (?, ?) ON CONFLICT (table_name) DO UPDATE SET table_version = excluded.table_version');
+    db.prepare('ATTACH DATABASE ? AS source').run(fromPath);
+    db.transaction(() => {
+      for (const table of DR_TABLES) {
+        db.exec(`DELETE FROM main.${table}`);
+        db.exec(`INSERT INTO main.${table} SELECT * FROM source.${table}`);
+      }
+    })();
+    db.exec('DETACH DATABASE source');
+  } finally {
+    db.close();
+  }
+}
+
+export function writeDrouting(path: string, data: DroutingData): void {
+  const db = openNodeDatabase(path);
+  try {
     const insertGateway = db.prepare(
       'INSERT INTO dr_gateways (gwid, type, address, strip, pri_prefix, attrs, probe_mode, state, socket, description) VALUES (@gwid, @type, @address, @strip, @pri_prefix, @attrs, @probe_mode, @state, @socket, @description)',
     );
@@ -59,7 +88,6 @@ export function writeDrouting(path: string, data: DroutingData): void {
     );
     const insertGroup = db.prepare('INSERT INTO dr_groups (username, domain, groupid, description) VALUES (@username, @domain, @groupid, @description)');
     db.transaction(() => {
-      for (const [table, version] of Object.entries(DROUTING_TABLE_VERSIONS)) setVersion.run(table, version);
       db.exec('DELETE FROM dr_gateways; DELETE FROM dr_carriers; DELETE FROM dr_rules; DELETE FROM dr_groups;');
       for (const row of data.gateways) insertGateway.run(row);
       for (const row of data.carriers) insertCarrier.run(row);

@@ -1,5 +1,4 @@
 import type { DroutingData } from '../drouting/rules.js';
-import { writeDrouting } from '../drouting/writer.js';
 import { MiError, miCall, parseMiAddress } from './client.js';
 
 /**
@@ -34,7 +33,10 @@ function count(result: unknown, key: string): number | null {
   return Array.isArray(list) ? list.length : null;
 }
 
-async function reload(target: ReloadTarget, data: DroutingData, checksum: string, timeoutMs: number): Promise<ReloadResult> {
+/** Puts the drouting rows into the database at `path` (written, or copied from a node written before). */
+export type WriteTables = (path: string) => void;
+
+async function reload(target: ReloadTarget, data: DroutingData, checksum: string, writeTables: WriteTables, timeoutMs: number): Promise<ReloadResult> {
   const started = performance.now();
   const result = (success: boolean, skipped: boolean, error: string | null): ReloadResult => ({
     node_id: target.nodeId, hostname: target.hostname, success, skipped, error, duration_ms: Math.round(performance.now() - started),
@@ -43,7 +45,7 @@ async function reload(target: ReloadTarget, data: DroutingData, checksum: string
   const address = parseMiAddress(target.miAddress);
   if (address === null) return result(false, false, `mi_socket_address ${JSON.stringify(target.miAddress)} is not http://host:port/path, udp:host:port or a FIFO path`);
   try {
-    writeDrouting(target.droutingDb, data);
+    writeTables(target.droutingDb);
   } catch (error) {
     return result(false, false, `cannot write drouting tables to ${target.droutingDb}: ${(error as Error).message}`);
   }
@@ -61,9 +63,9 @@ async function reload(target: ReloadTarget, data: DroutingData, checksum: string
   }
 }
 
-export function reloadNode(target: ReloadTarget, data: DroutingData, checksum: string, timeoutMs = 30_000): Promise<ReloadResult> {
+export function reloadNode(target: ReloadTarget, data: DroutingData, checksum: string, writeTables: WriteTables, timeoutMs = 30_000): Promise<ReloadResult> {
   const previous = inFlight.get(target.nodeId) ?? Promise.resolve();
-  const next = previous.catch(() => undefined).then(() => reload(target, data, checksum, timeoutMs));
+  const next = previous.catch(() => undefined).then(() => reload(target, data, checksum, writeTables, timeoutMs));
   inFlight.set(target.nodeId, next);
   void next.finally(() => {
     if (inFlight.get(target.nodeId) === next) inFlight.delete(target.nodeId);

@@ -1,5 +1,5 @@
 import { descriptionToTables } from '../../src/snapshot/codec.js';
-import type { RateRow, SnapshotDescription, SnapshotTables } from '../../src/snapshot/schema.js';
+import type { SnapshotDescription, SnapshotTables } from '../../src/snapshot/schema.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
 
 /**
@@ -16,7 +16,6 @@ const STORE_TABLES = [
   'trunk_sip_registrations',
   'block_rules',
   'rate_decks',
-  'rate_deck_rates',
   'customer_trunk_rate_decks',
   'carrier_trunk_rate_decks',
   'rate_deck_carrier_allowlist',
@@ -44,7 +43,7 @@ export interface BuiltSnapshot {
 }
 
 export async function buildSnapshotTables(store: ConfigStore): Promise<BuiltSnapshot> {
-  const rows = await store.readAll(STORE_TABLES);
+  const { rows, rates } = await store.readRoutingData(STORE_TABLES);
   const description: SnapshotDescription = {
     customer_accounts: withBooleans(rows.customer_accounts, ['auto_cutoff_enabled']),
     customer_trunks: withBooleans(rows.customer_trunks, ['sip_trusted', 'rtpengine_enabled', 'auto_cutoff_enabled']),
@@ -52,18 +51,7 @@ export async function buildSnapshotTables(store: ConfigStore): Promise<BuiltSnap
     sip_registrations: rows.trunk_sip_registrations as never,
     block_rules: withBooleans(rows.block_rules, ['is_active']),
     rate_decks: rows.rate_decks as never,
-    rate_deck_rates: rows.rate_deck_rates.map(
-      (row): RateRow => ({
-        rate_deck_id: row.rate_deck_id as number,
-        prefix: row.prefix as string,
-        destination_name: row.destination_name as string,
-        rate_per_minute: row.rate_per_minute as string,
-        rate_type: row.rate_type as RateRow['rate_type'],
-        billing_increment_initial: row.billing_increment_initial as number | null,
-        billing_increment_step: row.billing_increment_step as number | null,
-        effective_at: row.effective_at as string,
-      }),
-    ),
+    rate_deck_rates: [],
     customer_trunk_rate_decks: withBooleans(rows.customer_trunk_rate_decks, ['is_active']),
     carrier_trunk_rate_decks: withBooleans(rows.carrier_trunk_rate_decks, ['is_active']),
     rate_deck_allowlist: rows.rate_deck_carrier_allowlist as never,
@@ -73,7 +61,11 @@ export async function buildSnapshotTables(store: ConfigStore): Promise<BuiltSnap
     lcr_config: withBooleans(rows.lcr_config, ['block_if_cost_exceeds_sell']),
     exchange_rates: rows.exchange_rates as never,
   };
-  return { tables: descriptionToTables(description), warnings: routingWarnings(description), counts: countsOf(description) };
+  return {
+    tables: { ...descriptionToTables(description), rate_deck_rates: rates },
+    warnings: routingWarnings(description),
+    counts: { ...countsOf(description), rate_rows: rates.prefix_end.length },
+  };
 }
 
 function countsOf(description: SnapshotDescription): BuiltSnapshot['counts'] {

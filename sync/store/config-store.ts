@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { RateColumns } from '../../src/snapshot/schema.js';
 import { MIGRATIONS } from './migrations.js';
 
 /**
@@ -29,8 +30,11 @@ export interface ConfigStore {
   /** Makes `rateDeckId` the trunk's active deck; earlier active assignments are superseded, in one transaction. */
   assignRateDeck(kind: 'customer' | 'carrier', trunkId: number, rateDeckId: number): Promise<Row>;
   unassignRateDeck(kind: 'customer' | 'carrier', trunkId: number): Promise<boolean>;
-  /** Every table a snapshot needs, read in one transaction so they agree with each other. */
-  readAll(tables: readonly string[]): Promise<Record<string, Row[]>>;
+  /**
+   * Every table a snapshot needs, read in one transaction so they agree with each other; rate rows
+   * come as the snapshot's columns (millions of row objects would cost seconds and gigabytes).
+   */
+  readRoutingData(tables: readonly string[]): Promise<{ rows: Record<string, Row[]>; rates: RateColumns }>;
   /**
    * Imports rate rows into a deck in one transaction. A conflict is an existing row with the same
    * prefix and effective_at: 'skip' keeps it, 'overwrite' replaces it, 'error' refuses the whole import.
@@ -166,10 +170,63 @@ export class SqliteConfigStore implements ConfigStore {
     return Promise.resolve(info.changes > 0);
   }
 
-  readAll(tables: readonly string[]): Promise<Record<string, Row[]>> {
+  readRoutingData(tables: readonly string[]): Promise<{ rows: Record<string, Row[]>; rates: RateColumns }> {
     // A read transaction: every table from the same committed state, even while the admin API writes.
-    const read = this.db.transaction(() => Object.fromEntries(tables.map((table) => [table, this.db.prepare(`SELECT * FROM ${identifier(table)} ORDER BY id`).all() as Row[]])));
+    const read = this.db.transaction(() => ({
+      rows: Object.fromEntries(tables.map((table) => [table, this.db.prepare(`SELECT * FROM ${identifier(table)} ORDER BY id`).all() as Row[]])),
+      rates: this.readRateColumns(),
+    }));
     return Promise.resolve(read());
+  }
+
+  private readRateColumns(): RateColumns {
+    const count = (this.db.prepare('SELECT COUNT(*) AS n FROM rate_deck_rates').get() as { n: number }).n;
+    const columns: RateColumns = {
+      rate_deck_id: new Uint32Array(count),
+      prefix_digits: '',
+      prefix_end: new Uint32Array(count),
+      destination_name: new Uint32Array(count),
+      destination_names: [],
+      rate_text: '',
+      rate_end: new Uint32Array(count),
+      rate_type: new Uint8Array(count),
+      billing_increment_initial: new Uint16Array(count),
+      billing_increment_step: new Uint16Array(count),
+      effective_at: new Float64Array(count),
+    };
+    const names = new Map<string, number>();
+    const prefixes: string[] = [];
+    const rates: string[] = [];
+    let prefixLength = 0;
+    let rateLength = 0;
+    let i = 0;
+    const rows = this.db
+      .prepare('SELECT rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial, billing_increment_step, effective_at FROM rate_deck_rates ORDER BY id')
+      .raw(true)
+      .iterate() as IterableIterator<[number, string, string, string, string, number | null, number | null, string]>;
+    for (const [deck, prefix, name, rate, type, initial, step, effectiveAt] of rows) {
+      if (i === count) break; // rows added since the count (not possible inside this transaction; defensive)
+      columns.rate_deck_id[i] = deck;
+      prefixes.push(prefix);
+      columns.prefix_end[i] = prefixLength += prefix.length;
+      let nameIndex = names.get(name);
+      if (nameIndex === undefined) {
+        nameIndex = columns.destination_names.length;
+        names.set(name, nameIndex);
+        columns.destination_names.push(name);
+      }
+      columns.destination_name[i] = nameIndex;
+      rates.push(rate);
+      columns.rate_end[i] = rateLength += rate.length;
+      columns.rate_type[i] = type === 'per_call' ? 1 : 0;
+      columns.billing_increment_initial[i] = initial ?? 0;
+      columns.billing_increment_step[i] = step ?? 0;
+      columns.effective_at[i] = Date.parse(effectiveAt);
+      i++;
+    }
+    columns.prefix_digits = prefixes.join('');
+    columns.rate_text = rates.join('');
+    return columns;
   }
 
   importRates(rateDeckId: number, rows: readonly ImportedRate[], onConflict: ConflictMode): Promise<ImportCounts> {
