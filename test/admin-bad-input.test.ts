@@ -49,7 +49,7 @@ describe('admin API bad input, per resource', () => {
   for (const resource of RESOURCES.filter((candidate) => candidate.operations.includes('create'))) {
     const path = (): string => resource.path.replace('{id}', String(resource.parent?.table === 'rate_decks' ? parents.deck : parents.carrier));
     const count = async (): Promise<number> => {
-      const listed = (await control.get(path())).body;
+      const listed = (await control.get(path())).body as unknown[] | { meta: { total: number } };
       return Array.isArray(listed) ? listed.length : listed.meta.total;
     };
     const required = Object.entries(resource.fields).filter(([, field]) => field.required === true);
