@@ -109,6 +109,10 @@ describe('control plane', () => {
     const ipAuth = await control.get(`/api/trunk-ip-auth?trunk_type=customer&trunk_id=${ids.trunk}`);
     assert.ok(Array.isArray(ipAuth.body));
     assert.equal(ipAuth.body.length, 2);
+    const account = (await control.get(`/api/customer-accounts/${ids.account}`)).body;
+    assert.deepEqual([account.name, account.settings.billing_mode, account.trunks.map((trunk: { id: number }) => trunk.id)], ['Acme Telecom', 'prepaid', [ids.trunk]]);
+    const carrier = (await control.get(`/api/carrier-trunks/${ids.carrier}`)).body;
+    assert.deepEqual([carrier.trunk.id, carrier.ips.map((ip: { ip_address: string; port: number }) => `${ip.ip_address}:${ip.port}`)], [ids.carrier, ['2001:db8::50:5080']]);
     const current = await control.get('/api/exchange-rates/current?from_currency=USD&to_currency=AUD');
     assert.equal(current.body.rate, '1.500000');
     assertError(await control.get('/api/customer-trunks?colour=red'), 400, /unknown query parameter/);

@@ -3,7 +3,7 @@ import { RequestError, errorBody } from '../../src/http/errors.js';
 import type { IncomingRequest, OutgoingResponse, Route } from '../../src/http/server.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
 import { apiRecord, storeValue, storeValues } from './fields.js';
-import type { Resource } from './resources.js';
+import { CARRIER_TRUNK_IPS, CUSTOMER_TRUNKS, type Resource } from './resources.js';
 
 /**
  * Routes for a declared resource: list (filters, pagination), create, get,
@@ -112,6 +112,25 @@ async function checkRecord(resource: Resource, store: ConfigStore, record: Row):
   if (resource.table === 'lcr_config' && record.cache_ttl_seconds === 0) record.cache_ttl_seconds = 300; // the contract: 0 means the default
 }
 
+const SETTINGS = ['billing_mode', 'credit_limit', 'warning_threshold', 'currency', 'gst_applicable', 'gst_treatment', 'invoice_period_days', 'payment_due_days', 'auto_cutoff_enabled', 'auto_cutoff_behaviour'];
+
+/** A read as the contract shapes it for this resource (see Resource.view). */
+async function present(resource: Resource, store: ConfigStore, record: Row, mode: 'list' | 'item'): Promise<unknown> {
+  if (resource.view === 'account_with_trunks') {
+    const { rows } = await store.list(CUSTOMER_TRUNKS.table, { where: { customer_account_id: record.id as number }, limit: null, offset: 0 });
+    return {
+      ...record,
+      settings: Object.fromEntries(SETTINGS.map((name) => [name, record[name]])),
+      trunks: rows.map((row) => apiRecord(CUSTOMER_TRUNKS.fields, row)),
+    };
+  }
+  if (resource.view === 'carrier_with_ips' && mode === 'item') {
+    const { rows } = await store.list(CARRIER_TRUNK_IPS.table, { where: { carrier_trunk_id: record.id as number }, limit: null, offset: 0 });
+    return { trunk: record, ips: rows.map((row) => apiRecord(CARRIER_TRUNK_IPS.fields, row)) };
+  }
+  return record;
+}
+
 export function resourceRoutes(resource: Resource, context: AdminContext): Route[] {
   const { store } = context;
   const itemPath = `${resource.path}/{${resource.itemParam}}`;
@@ -154,7 +173,7 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
       if (resource.parent !== undefined && parent !== null) where[resource.parent.column] = parent;
       const page = pageOf(params);
       const { rows, total } = await store.list(resource.table, { where, limit: page.limit, offset: page.offset });
-      const data = rows.map((row) => apiRecord(resource.fields, row));
+      const data = await Promise.all(rows.map((row) => present(resource, store, apiRecord(resource.fields, row), 'list')));
       if (resource.list === 'array') return json(200, data);
       return json(200, { data, meta: { page: page.page, page_size: page.pageSize ?? total, total } });
     });
@@ -174,7 +193,7 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
     });
   }
   if (resource.operations.includes('get')) {
-    add('GET', itemPath, async (request) => json(200, apiRecord(resource.fields, await item(request))));
+    add('GET', itemPath, async (request) => json(200, await present(resource, store, apiRecord(resource.fields, await item(request)), 'item')));
   }
   if (resource.operations.includes('update')) {
     add('PUT', itemPath, async (request) => {

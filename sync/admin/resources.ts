@@ -27,6 +27,11 @@ export interface Resource {
   operations: readonly ('list' | 'create' | 'get' | 'update' | 'delete')[];
   /** Only a created_at column (append-only records). */
   createdOnly?: boolean;
+  /**
+   * Shapes the contract gives reads of some records: an account with its trunks and settings
+   * (CustomerAccountWithTrunks, list and item), a carrier trunk with its IPs (CarrierTrunkWithIPs, item).
+   */
+  view?: 'account_with_trunks' | 'carrier_with_ips';
 }
 
 const ALL = ['list', 'create', 'get', 'update', 'delete'] as const;
@@ -84,6 +89,7 @@ export const CUSTOMER_ACCOUNTS: Resource = {
   list: 'paged',
   deletion: 'soft',
   operations: ALL,
+  view: 'account_with_trunks',
 };
 
 export const CUSTOMER_TRUNKS: Resource = {
@@ -108,6 +114,7 @@ export const CARRIER_TRUNKS: Resource = {
   list: 'paged',
   deletion: 'soft',
   operations: ALL,
+  view: 'carrier_with_ips',
 };
 
 export const CARRIER_TRUNK_IPS: Resource = {
