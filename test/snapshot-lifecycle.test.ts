@@ -105,7 +105,7 @@ describe('snapshot lifecycle', () => {
         () => sidecar.get('/api/health'),
         (response) => response.body.snapshot_version === 11,
       );
-      assert.equal(health.body.snapshot_version, 11);
+      assert.equal(health.body.snapshot_version, 11, `sidecar logs:\n${sidecar.logs.join('\n')}`);
       // A file with a broken snapshot is refused; the served version stays.
       writeFileSync(join(watchDir, 'broken.msgpack'), 'garbage');
       await new Promise((resolve) => setTimeout(resolve, 700));
