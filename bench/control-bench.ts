@@ -5,7 +5,6 @@
  *
  *   node dist/bench/control-bench.js [--size wholesale] [--csv-rows 150000]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,29 +14,13 @@ import { SqliteConfigStore } from '../sync/store/config-store.js';
 import { seedStore } from '../sync/store/seed.js';
 import { FakeOpensipsMi } from '../test/helpers/fake-opensips-mi.js';
 import { generateDataset, SIZES } from './dataset.js';
+import { startService, type ServiceProcess } from './service-process.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
-function start(script: string, args: string[], ready: string): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let buffered = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      for (const line of buffered.split('\n')) {
-        if (line.includes('routing sync done')) process.stderr.write(`${line}\n`); // the sync's phase timings
-        try {
-          const entry = JSON.parse(line) as { msg?: string; port?: number };
-          if (entry.msg === ready && entry.port !== undefined) resolve({ child, port: entry.port });
-        } catch {
-          // partial line
-        }
-      }
-      buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
-    });
-    child.on('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
-}
+// The control plane's "routing sync done" line carries the sync's phase timings.
+const start = (script: string, args: string[], ready: string): Promise<ServiceProcess> =>
+  startService(script, args, ready, { onLine: (line) => line.includes('routing sync done') && process.stderr.write(`${line}\n`) });
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { size: { type: 'string', default: 'wholesale' }, 'csv-rows': { type: 'string', default: '150000' } } });

@@ -5,7 +5,7 @@
  *
  *   node dist/bench/demo-stack.js [--size demo] [--control-port 8080] [--sidecar-port 8090]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,26 +13,14 @@ import { parseArgs } from 'node:util';
 import { SqliteConfigStore } from '../sync/store/config-store.js';
 import { seedStore } from '../sync/store/seed.js';
 import { generateDataset, SIZES } from './dataset.js';
+import { startService } from './service-process.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(HERE, '..', '..');
 
-function start(script: string, args: string[], ready: string): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let buffered = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        process.stdout.write(`${line}\n`); // pino JSON from both processes, as they log it
-        if (line.includes(`"msg":"${ready}"`)) resolve(child);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
+/** Starts a service, forwarding its pino lines so the operator sees both processes' logs. */
+async function start(script: string, args: string[], ready: string): Promise<ChildProcess> {
+  return (await startService(script, args, ready, { onLine: (line) => process.stdout.write(`${line}\n`) })).child;
 }
 
 async function main(): Promise<void> {

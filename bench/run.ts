@@ -7,13 +7,14 @@
  *   node dist/bench/run.js --profile short   (make bench: about two minutes)
  *   node dist/bench/run.js --profile full    (make bench-full)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from './load.js';
 import type { TrafficHints } from './dataset.js';
+import { startService, type ServiceProcess } from './service-process.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(HERE, '..', '..');
@@ -50,24 +51,8 @@ function run(command: string, args: string[]): Promise<string> {
   });
 }
 
-function startServer(script: string, args: string[], readyMessage: string): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(HERE, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let buffered = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      for (const line of buffered.split('\n')) {
-        try {
-          const entry = JSON.parse(line) as { msg?: string; port?: number };
-          if (entry.msg === readyMessage && entry.port !== undefined) resolve({ child, port: entry.port });
-        } catch {
-          // partial line
-        }
-      }
-      buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
-    });
-    child.on('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
+function startServer(script: string, args: string[], readyMessage: string): Promise<ServiceProcess> {
+  return startService(join(HERE, script), args, readyMessage);
 }
 
 /** utime + stime of a process, in seconds. */

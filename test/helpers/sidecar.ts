@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startService } from '../../bench/service-process.js';
 
 const SIDECAR_MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const CONTROL_MAIN = fileURLToPath(new URL('../../sync/main.js', import.meta.url));
@@ -27,38 +28,8 @@ export class SidecarProcess {
 
   private static async spawn(main: string, ready: string, options: { dataDir?: string; args?: string[] }): Promise<SidecarProcess> {
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'service-test-'));
-    const child = spawn(process.execPath, [main, '--port', '0', '--data-dir', dataDir, '--log-level', 'debug', ...(options.args ?? [])], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const logs: string[] = [];
-    const port = await new Promise<number>((resolve, reject) => {
-      let buffered = '';
-      const timer = setTimeout(() => reject(new Error(`sidecar did not start:\n${logs.join('\n')}`)), 30_000);
-      child.stdout.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString();
-        let newline: number;
-        while ((newline = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
-          logs.push(line);
-          try {
-            const entry = JSON.parse(line) as { msg?: string; port?: number };
-            if (entry.msg === ready && typeof entry.port === 'number') {
-              clearTimeout(timer);
-              resolve(entry.port);
-            }
-          } catch {
-            // not a log line
-          }
-        }
-      });
-      child.stderr.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`sidecar exited with ${code}:\n${logs.join('\n')}`));
-      });
-    });
-    return new SidecarProcess(child, port, dataDir, logs);
+    const service = await startService(main, ['--port', '0', '--data-dir', dataDir, '--log-level', 'debug', ...(options.args ?? [])], ready);
+    return new SidecarProcess(service.child, service.port, dataDir, service.logs);
   }
 
   get url(): string {

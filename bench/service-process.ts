@@ -1,0 +1,55 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/**
+ * Starts one of our services (sidecar, control plane, floor) as a child
+ * process and resolves once it logs its ready line with the port it bound:
+ * the one way benches, the demo stack and tests start real processes.
+ */
+export interface ServiceProcess {
+  child: ChildProcess;
+  port: number;
+  /** Every line it wrote so far (stdout and stderr), for failure messages. */
+  logs: string[];
+}
+
+export interface StartOptions {
+  /** Called with each stdout line (the demo forwards them; benches pick out log lines). */
+  onLine?: (line: string) => void;
+  timeoutMs?: number;
+}
+
+export function startService(script: string, args: readonly string[], readyMessage: string, options: StartOptions = {}): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: string[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not become ready:\n${logs.join('\n')}`)), options.timeoutMs ?? 60_000);
+    let buffered = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        logs.push(line);
+        options.onLine?.(line);
+        try {
+          const entry = JSON.parse(line) as { msg?: string; port?: number };
+          if (entry.msg === readyMessage && typeof entry.port === 'number') {
+            clearTimeout(timer);
+            resolve({ child, port: entry.port, logs });
+          }
+        } catch {
+          // not a JSON log line
+        }
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      logs.push(chunk.toString());
+      process.stderr.write(chunk);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited with ${code}:\n${logs.join('\n')}`));
+    });
+  });
+}
