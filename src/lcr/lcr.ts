@@ -98,6 +98,9 @@ const BLOCKED = 6;
 const COST_EXCEEDS_SELL = 7;
 const ALREADY_TRIED = 8;
 const ALL_GATEWAYS_TRIED = 9;
+const EMPTY_ORDER = new Int32Array(0);
+/** Bound on cached (deck, prefix) entries; beyond it the cache starts over. */
+const ROUTE_CACHE_LIMIT = 200_000;
 
 export class LcrEngine {
   readonly matcher: DeckMatcher;
@@ -112,6 +115,14 @@ export class LcrEngine {
   private anyBlocked = false;
   private foreignCurrency: Currency | null = null;
   private foreignRate: ExchangeRateInForce | null = null;
+  // call/route's cache: per (sell deck, deepest trie node the number reaches), the carriers that pass
+  // every check not tied to the call (eligibility, rate, exchange rate, margin), in LCR order. Numbers
+  // that reach the same node match the same rows in every deck, so they share the entry. Rows and
+  // exchange rates take effect over time: the cache holds for [cacheFrom, cacheUntil), the span
+  // without an effective_at, and is dropped when a call falls outside it.
+  private readonly routeCache = new Map<number, Int32Array>();
+  private cacheFrom = Number.POSITIVE_INFINITY;
+  private cacheUntil = Number.NEGATIVE_INFINITY;
   // Outputs of the last classify().
   private costRow = -1;
   private originalCostNano = NaN;
@@ -157,18 +168,63 @@ export class LcrEngine {
 
   /** Index of the cheapest allowed carrier (ties: lowest id), or -1. The same verdicts as evaluate(). */
   cheapest(query: LcrQuery): number {
-    if (this.prepare(query) !== null) return -1;
-    const { carriers } = this.snapshot;
-    let best = -1;
-    let bestCost = 0;
-    for (const carrier of this.snapshot.decks[this.sellDeck].allowedCarriers) {
-      if (this.classify(carrier, query) !== OK) continue;
-      if (best < 0 || this.costNano < bestCost || (this.costNano === bestCost && carriers[carrier].id < carriers[best].id)) {
-        best = carrier;
-        bestCost = this.costNano;
-      }
+    const { snapshot } = this;
+    const sellDeck = query.sellDeck ?? snapshot.customerTrunks[query.trunk].sellDeck;
+    if (sellDeck < 0) return -1;
+    if (query.now < this.cacheFrom || query.now >= this.cacheUntil) this.resetCache(query.now);
+    const key = sellDeck * snapshot.rates.trie.nodeCount + this.deepestNode(query.dnis);
+    let ordered = this.routeCache.get(key);
+    if (ordered === undefined) {
+      ordered = this.orderByPathChecks(query);
+      if (this.routeCache.size >= ROUTE_CACHE_LIMIT) this.routeCache.clear();
+      this.routeCache.set(key, ordered);
+    } else if (ordered.length > 0) {
+      this.anyBlocked = markCarrierBlocks(snapshot.blockRules, query.ani, query.dnis, this.blockStamp, this.blockedRule, ++this.generation);
     }
-    return best;
+    for (let i = 0; i < ordered.length; i++) {
+      if (this.passesCallChecks(ordered[i], query) === OK) return ordered[i];
+    }
+    return -1;
+  }
+
+  /** The trie node a number's digits lead to (where the rate walk would stop). */
+  private deepestNode(digits: string): number {
+    const { children } = this.snapshot.rates.trie;
+    let node = 0;
+    for (let i = 0; i < digits.length; i++) {
+      const child = children[node * 10 + digits.charCodeAt(i) - 48];
+      if (child === 0) break;
+      node = child;
+    }
+    return node;
+  }
+
+  /** Starts a cache for the span around `now` in which no rate row or exchange rate takes effect. */
+  private resetCache(now: number): void {
+    this.routeCache.clear();
+    const times = this.snapshot.effectiveTimes;
+    // First time after now (binary search over the compile worker's sorted list).
+    let low = 0;
+    let high = times.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (times[middle] <= now) low = middle + 1;
+      else high = middle;
+    }
+    this.cacheFrom = low > 0 ? times[low - 1] : Number.NEGATIVE_INFINITY;
+    this.cacheUntil = low < times.length ? times[low] : Number.POSITIVE_INFINITY;
+  }
+
+  /** Runs the walk and the call-independent checks; allowed carriers in LCR order (cost, then id). */
+  private orderByPathChecks(query: LcrQuery): Int32Array {
+    if (this.prepare(query) !== null) return EMPTY_ORDER;
+    const { carriers } = this.snapshot;
+    const passing: { carrier: number; cost: number; id: number }[] = [];
+    for (const carrier of this.snapshot.decks[this.sellDeck].allowedCarriers) {
+      if (this.classifyPath(carrier, query) === OK) passing.push({ carrier, cost: this.costNano, id: carriers[carrier].id });
+    }
+    passing.sort((a, b) => a.cost - b.cost || a.id - b.id);
+    return Int32Array.from(passing, (entry) => entry.carrier);
   }
 
   /**
@@ -214,6 +270,12 @@ export class LcrEngine {
   }
 
   private classify(index: number, query: LcrQuery): number {
+    const path = this.classifyPath(index, query);
+    return path === OK ? this.passesCallChecks(index, query) : path;
+  }
+
+  /** Checks that depend only on the number's prefix and the time: eligibility, rate, exchange rate, margin. */
+  private classifyPath(index: number, query: LcrQuery): number {
     const carrier = this.snapshot.carriers[index];
     this.costRow = -1;
     this.originalCostNano = NaN;
@@ -236,8 +298,14 @@ export class LcrEngine {
       this.exchangeRate = this.foreignRate;
       this.costNano = mulNano(this.originalCostNano, this.foreignRate.rateNano);
     }
-    if (this.anyBlocked && this.blockStamp[index] === this.generation) return BLOCKED;
     if (this.costNano > this.maxCostNano) return COST_EXCEEDS_SELL;
+    return OK;
+  }
+
+  /** Checks that depend on this call: carrier-scope block rules on its numbers, carriers and gateways already tried. */
+  private passesCallChecks(index: number, query: LcrQuery): number {
+    const carrier = this.snapshot.carriers[index];
+    if (this.anyBlocked && this.blockStamp[index] === this.generation) return BLOCKED;
     if (query.triedCarrierIds.length > 0 && query.triedCarrierIds.includes(carrier.id)) return ALREADY_TRIED;
     if (query.triedGatewayIds.length > 0 && carrier.gateways.every((gateway) => query.triedGatewayIds.includes(gateway.id))) return ALL_GATEWAYS_TRIED;
     return OK;

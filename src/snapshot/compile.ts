@@ -44,6 +44,8 @@ export interface CompiledSnapshot {
   exchangeRates: Map<string, ExchangeRateVersion[]>;
   /** Defaults when no lcr_config row applies. */
   defaultLcrConfig: LcrConfig;
+  /** Every distinct effective_at of rate rows and exchange rates, ascending: when routing answers can change. */
+  effectiveTimes: Float64Array;
   counts: Record<string, number>;
 }
 
@@ -262,6 +264,7 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
     blockRules,
     exchangeRates,
     defaultLcrConfig: globalLcrConfig(tables),
+    effectiveTimes: distinctTimes(rates.effectiveAt, exchangeRates),
     counts: {
       customer_trunks: customerTrunks.length,
       carrier_trunks: carriers.length,
@@ -477,6 +480,12 @@ function compileBlockRules(
     index.blockType[position] = BLOCK_TYPES.indexOf(rule.block_type);
   }
   return index;
+}
+
+function distinctTimes(rateTimes: Float64Array, exchangeRates: Map<string, ExchangeRateVersion[]>): Float64Array {
+  const times = new Set<number>(rateTimes);
+  for (const versions of exchangeRates.values()) for (const version of versions) times.add(version.effectiveAt);
+  return Float64Array.from(times).sort();
 }
 
 function collectBuffers(compiled: CompiledSnapshot): ArrayBuffer[] {
