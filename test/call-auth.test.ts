@@ -50,6 +50,17 @@ describe('call auth: identifying the trunk', () => {
     assert.equal(short.allowed && short.dnis, '61400123456');
   });
 
+  it('resolves two trunks with the same tech prefix on one address to the lower trunk id, whatever the row order', () => {
+    for (const order of ['forward', 'reverse']) {
+      const engineWithConflict = engineFor(routingTables((description) => {
+        description.customer_trunks.find((trunk) => trunk.id === 14)!.tech_prefix = '9999';
+        if (order === 'reverse') description.trunk_ip_auth.reverse();
+      }));
+      const decision = authorizeCall(engineWithConflict, { source_ip: '203.0.113.10', call_id: null, ani: null, dnis: '999961400123456', ruri: null, pai: null, ppi: null, rpid: null, username: null, domain: null }).decision;
+      assert.equal(decision.allowed && decision.customer_trunk_id, 11, order);
+    }
+  });
+
   it('falls back to a less specific CIDR when no trunk of the /32 fits the number', () => {
     const decision = auth({ source_ip: '203.0.113.10', dnis: '61400123456' }).decision;
     assert.equal(decision.allowed && decision.customer_trunk_id, 10);

@@ -104,6 +104,15 @@ describe('call route', () => {
     assert.equal(carrier21.block_rule_id, 3);
   });
 
+  it('reports a block rule ahead of the price when both exclude a carrier', () => {
+    const engine = engineFor(routingTables((description) => {
+      description.block_rules.push({ id: 9, scope: 'carrier_trunk', scope_id: 22, block_type: 'dnis', pattern: '614', match_type: 'prefix', sip_response_code: 403, is_active: true });
+    }));
+    const view = lcrLookup(engine, 0, { customer_trunk_id: 10, dnis: '61400123456', ani: '' }, NOW);
+    const dear = view.carriers.find((carrier) => carrier.carrier_trunk_id === 22)!;
+    assert.deepEqual([dear.reason, dear.block_rule_id, dear.margin_ok], ['blocked', 9, false]);
+  });
+
   it('refuses unknown and inactive trunks and unusable numbers', () => {
     const engine = engineFor(routingTables());
     assert.deepEqual(route(engine, { customer_trunk_id: 999 }), { allowed: false, customer_trunk_id: 999, reject_code: 403, reject_reason: 'unknown customer trunk' });

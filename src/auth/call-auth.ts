@@ -66,7 +66,8 @@ export function identifyCaller(engine: DecisionEngine, sourceIp: string, dialled
     for (let i = network === 0 ? 0 : cidrMatches.groupEnds[network - 1]; i < end; i++) {
       const trunk = cidrMatches.values[i];
       const prefix = snapshot.customerTrunks[trunk].techPrefix;
-      if (prefix.length > chosenPrefix && dialled.startsWith(prefix)) {
+      // Equal prefixes on one network are a configuration conflict: the lower trunk id (index) wins, always.
+      if ((prefix.length > chosenPrefix || (prefix.length === chosenPrefix && trunk < chosen)) && dialled.startsWith(prefix)) {
         chosen = trunk;
         chosenPrefix = prefix.length;
       }

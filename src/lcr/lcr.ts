@@ -271,7 +271,10 @@ export class LcrEngine {
 
   private classify(index: number, query: LcrQuery): number {
     const path = this.classifyPath(index, query);
-    return path === OK ? this.passesCallChecks(index, query) : path;
+    if (path === OK) return this.passesCallChecks(index, query);
+    // A block rule is the reason an operator most needs to see, even when the price would also exclude the carrier.
+    if (path === COST_EXCEEDS_SELL && this.anyBlocked && this.blockStamp[index] === this.generation) return BLOCKED;
+    return path;
   }
 
   /** Checks that depend only on the number's prefix and the time: eligibility, rate, exchange rate, margin. */
