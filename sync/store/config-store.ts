@@ -40,10 +40,35 @@ export interface ConfigStore {
    * prefix and effective_at: 'skip' keeps it, 'overwrite' replaces it, 'error' refuses the whole import.
    */
   importRates(rateDeckId: number, rows: readonly ImportedRate[], onConflict: ConflictMode): Promise<ImportCounts>;
+  /**
+   * Reads an entity's balance, lets `change` decide the new one, and writes it with its transaction
+   * record, all in one transaction (no other change to that balance interleaves). `change` throws to
+   * refuse; nothing is then written.
+   */
+  changeBalance(key: BalanceKey, change: (current: BalanceState) => BalanceChange): Promise<BalanceState>;
+  /** An entity's balance; zeros (and null id) before its first transaction. */
+  getBalance(entityType: string, entityId: number): Promise<BalanceState & { id: number | null; updated_at: string | null }>;
   /** The last snapshot version built, 0 before the first. */
   lastSnapshotVersion(): Promise<number>;
   recordSnapshot(version: number, createdAt: string, checksum: string, counts: Record<string, number>): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface BalanceKey {
+  entityType: 'customer' | 'carrier';
+  entityId: number;
+  currency: string;
+}
+
+export interface BalanceState {
+  /** Decimal strings. */
+  balance: string;
+  reserved: string;
+}
+
+export interface BalanceChange {
+  next: BalanceState;
+  transaction: { transaction_type: string; amount: string; description: string | null; cdr_id: number | null; call_id: string | null };
 }
 
 export type ConflictMode = 'skip' | 'overwrite' | 'error';
@@ -121,7 +146,9 @@ export class SqliteConfigStore implements ConfigStore {
     const from = `FROM ${identifier(table)}${where}`;
     const total = (this.db.prepare(`SELECT COUNT(*) AS total ${from}`).get(...values) as { total: number }).total;
     const limit = query.limit === null ? -1 : query.limit;
-    const rows = this.db.prepare(`SELECT * ${from} ORDER BY ${identifier(query.orderBy ?? 'id')} LIMIT ? OFFSET ?`).all(...values, limit, query.offset) as Row[];
+    const [orderColumn, direction] = (query.orderBy ?? 'id').split(' ');
+    const order = `${identifier(orderColumn)}${direction === 'DESC' ? ' DESC' : ''}`;
+    const rows = this.db.prepare(`SELECT * ${from} ORDER BY ${order} LIMIT ? OFFSET ?`).all(...values, limit, query.offset) as Row[];
     return Promise.resolve({ rows, total });
   }
 
@@ -258,6 +285,35 @@ export class SqliteConfigStore implements ConfigStore {
       });
     })();
     return Promise.resolve(counts);
+  }
+
+  changeBalance(key: BalanceKey, change: (current: BalanceState) => BalanceChange): Promise<BalanceState> {
+    const read = this.db.prepare('SELECT balance, reserved FROM balances WHERE entity_type = ? AND entity_id = ?');
+    const write = this.db.prepare(
+      `INSERT INTO balances (entity_type, entity_id, balance, reserved, currency, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (entity_type, entity_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved, updated_at = excluded.updated_at`,
+    );
+    const record = this.db.prepare(
+      `INSERT INTO balance_transactions (entity_type, entity_id, transaction_type, amount, balance_after, currency, description, cdr_id, call_id, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    // IMMEDIATE: take the write lock before reading, so a concurrent writer cannot slip in between.
+    const apply = this.db.transaction(() => {
+      const current = (read.get(key.entityType, key.entityId) as BalanceState | undefined) ?? { balance: '0', reserved: '0' };
+      const { next, transaction } = change(current);
+      const now = new Date().toISOString();
+      write.run(key.entityType, key.entityId, next.balance, next.reserved, key.currency, now);
+      record.run(key.entityType, key.entityId, transaction.transaction_type, transaction.amount, next.balance, key.currency, transaction.description, transaction.cdr_id, transaction.call_id, now);
+      return next;
+    });
+    return Promise.resolve(apply.immediate());
+  }
+
+  getBalance(entityType: string, entityId: number): Promise<BalanceState & { id: number | null; updated_at: string | null }> {
+    const row = this.db.prepare('SELECT id, balance, reserved, updated_at FROM balances WHERE entity_type = ? AND entity_id = ?').get(entityType, entityId) as
+      | { id: number; balance: string; reserved: string; updated_at: string }
+      | undefined;
+    return Promise.resolve(row ?? { id: null, balance: '0', reserved: '0', updated_at: null });
   }
 
   lastSnapshotVersion(): Promise<number> {

@@ -93,4 +93,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE opensips_nodes ADD COLUMN drouting_checksum TEXT;
     `,
   },
+  {
+    version: 3,
+    description: 'balances and their transactions',
+    sql: `
+      CREATE TABLE balances (
+        id INTEGER PRIMARY KEY, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, balance TEXT NOT NULL, reserved TEXT NOT NULL,
+        currency TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE (entity_type, entity_id));
+      CREATE TABLE balance_transactions (
+        id INTEGER PRIMARY KEY, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, transaction_type TEXT NOT NULL,
+        amount TEXT NOT NULL, balance_after TEXT NOT NULL, currency TEXT NOT NULL, description TEXT, cdr_id INTEGER, call_id TEXT,
+        created_at TEXT NOT NULL);
+      CREATE INDEX balance_transactions_entity ON balance_transactions(entity_type, entity_id, id);
+    `,
+  },
 ];
