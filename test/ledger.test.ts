@@ -73,7 +73,7 @@ describe('ledger', () => {
   it('lists transactions newest first with balance_after, paginated', async () => {
     const page = (await control.get(`/api/balances/customer/${prepaid}/transactions?page=1&page_size=2`)).body;
     assert.deepEqual(page.meta, { page: 1, page_size: 2, total: 3 });
-    assert.deepEqual(page.data.map((row: any) => [row.transaction_type, row.amount, row.balance_after]), [
+    assert.deepEqual(page.data.map((row: { transaction_type: string; amount: string; balance_after: string }) => [row.transaction_type, row.amount, row.balance_after]), [
       ['adjustment', '-25.00', '974.9675'],
       ['debit', '0.0325', '999.9675'],
     ]);
