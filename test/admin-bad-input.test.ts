@@ -81,6 +81,35 @@ describe('admin API bad input, per resource', () => {
     });
   }
 
+  it('custom endpoints: missing and mistyped fields, malformed JSON, hostile values, unknown ids', async () => {
+    const cases: [string, string, unknown, number, RegExp][] = [
+      ['POST', '/api/auth/ips', {}, 400, /ip_address is required/],
+      ['POST', '/api/auth/ips', { ip_address: '10.0.0.300' }, 400, /ip_address must be an IPv4 or IPv6 address/],
+      ['POST', '/api/auth/ips', { ip_address: '10.0.0.0/8' }, 400, /ip_address/],
+      ['POST', '/api/auth/ips', { ip_address: '10.0.0.1', is_active: 'yes' }, 400, /is_active/],
+      ['POST', '/api/auth/ips', '{"ip_address":', 400, /not valid JSON/],
+      ['PUT', `/api/customer-trunks/${parents.trunk}/rate-deck`, {}, 400, /rate_deck_id is required/],
+      ['PUT', `/api/customer-trunks/${parents.trunk}/rate-deck`, { rate_deck_id: 'one' }, 400, /rate_deck_id must be an integer/],
+      ['PUT', `/api/customer-trunks/${parents.trunk}/rate-deck`, { rate_deck_id: 987654 }, 422, /rate_deck_id 987654 does not exist/],
+      ['PUT', '/api/customer-trunks/987654/rate-deck', { rate_deck_id: parents.deck }, 404, /customer trunk 987654 not found/],
+      ['GET', `/api/customer-trunks/${parents.trunk}/rate-deck`, undefined, 404, /no rate deck assigned/],
+      ['POST', `/api/rate-decks/${parents.deck}/allowlist`, {}, 400, /carrier_trunk_id is required/],
+      ['POST', `/api/rate-decks/${parents.deck}/allowlist`, { carrier_trunk_id: 987654 }, 422, /carrier_trunk_id 987654 does not exist/],
+      ['DELETE', `/api/rate-decks/${parents.deck}/allowlist/987654`, undefined, 404, /not on rate deck/],
+      ['POST', '/api/block-rules/987654/toggle', {}, 404, /block rule 987654 not found/],
+      ['GET', '/api/exchange-rates/current?from_currency=USD', undefined, 400, /to_currency is required/],
+      ['GET', '/api/exchange-rates/current?from_currency=EUR&to_currency=AUD', undefined, 400, /from_currency must be one of/],
+      ['GET', '/api/exchange-rates/current?from_currency=AUD&to_currency=USD', undefined, 404, /no exchange rate in force/],
+    ];
+    for (const [method, path, body, status, pattern] of cases) {
+      const response = await control.send(method, path, body);
+      assert.equal(response.status, status, `${method} ${path} ${JSON.stringify(body)} -> ${JSON.stringify(response.body)}`);
+      assert.match(response.body.error, pattern);
+    }
+    const ips = (await control.get('/api/auth/ips')).body as { ip_address: string }[];
+    assert.deepEqual(ips.map((row) => row.ip_address), ['127.0.0.1'], 'no refused request added an address');
+  });
+
   it('reports a sidecar that refuses the snapshot, without retrying a refusal', async () => {
     let calls = 0;
     const refusing: Server = createServer((request, response) => {
