@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import { encodeSnapshot, peekSnapshotHeader } from '../src/snapshot/codec.js';
 import { compileSnapshot } from '../src/snapshot/compile.js';
-import { SNAPSHOT_FORMAT_VERSION } from '../src/snapshot/schema.js';
-import { buildDroutingData } from './drouting/rules.js';
+import { SNAPSHOT_FORMAT_VERSION, type SnapshotTables } from '../src/snapshot/schema.js';
+import { createHash } from 'node:crypto';
+import { buildDroutingData, type DroutingData } from './drouting/rules.js';
 import { copyDrouting, droutingChecksum, writeDrouting } from './drouting/writer.js';
 import { reloadNode, type ReloadResult } from './mi/reload.js';
 import { validateSnapshot } from '../src/snapshot/validate.js';
@@ -31,8 +32,17 @@ export interface SyncReport {
   sidecar_results: SidecarResult[];
 }
 
+/** What the drouting rows depend on: the rate columns, every other table but block rules, and what is in force. */
+interface DroutingInputs {
+  rates: object;
+  tablesDigest: string;
+  inForce: number;
+}
+
 export class SyncJob {
   private running: Promise<SyncReport> | null = null;
+  /** The drouting rows of the last sync and what they were built from: an unchanged input skips the build. */
+  private lastDrouting: { inputs: DroutingInputs; data: DroutingData; checksum: string } | null = null;
   private followUp: Promise<SyncReport> | null = null;
 
   private readonly push: PushOptions;
@@ -97,10 +107,20 @@ export class SyncJob {
     // Sidecars first: they decode and compile in their own processes while we build drouting here.
     const pushes = pushToAll(targets, bytes, version, this.push);
 
-    // drouting from the same data, through the sidecar's own compiler and LCR.
-    const compiled = compileSnapshot({ format_version: SNAPSHOT_FORMAT_VERSION, version, created_at: createdAt, checksum: '', tables: built.tables }).compiled;
-    const drouting = await buildDroutingData(compiled, Date.now());
-    const drChecksum = droutingChecksum(drouting);
+    // drouting from the same data, through the sidecar's own compiler and LCR (or as last time, if nothing it reads changed).
+    const now = Date.now();
+    const inputs = droutingInputs(built.tables, now);
+    const last = this.lastDrouting;
+    let drouting: DroutingData;
+    let drChecksum: string;
+    if (last !== null && last.inputs.rates === inputs.rates && last.inputs.tablesDigest === inputs.tablesDigest && last.inputs.inForce === inputs.inForce) {
+      ({ data: drouting, checksum: drChecksum } = last);
+    } else {
+      const compiled = compileSnapshot({ format_version: SNAPSHOT_FORMAT_VERSION, version, created_at: createdAt, checksum: '', tables: built.tables }).compiled;
+      drouting = await buildDroutingData(compiled, now);
+      drChecksum = droutingChecksum(drouting);
+      this.lastDrouting = { inputs, data: drouting, checksum: drChecksum };
+    }
     phase('drouting_build_ms');
     // The first node that needs the rows gets them written; the others copy them inside SQLite.
     let writtenAt: string | null = null;
@@ -149,4 +169,16 @@ export class SyncJob {
       sidecar_results: sidecarResults,
     };
   }
+}
+
+function droutingInputs(tables: SnapshotTables, now: number): DroutingInputs {
+  // Block rules are left out: drouting cannot express them, so they never change its rows.
+  const others: Partial<SnapshotTables> = { ...tables };
+  delete others.rate_deck_rates;
+  delete others.block_rules;
+  const rates = tables.rate_deck_rates;
+  let inForce = 0;
+  for (let i = 0; i < rates.effective_at.length; i++) if (rates.effective_at[i] <= now) inForce++;
+  for (const row of tables.exchange_rates) if (Date.parse(row.effective_at) <= now) inForce++;
+  return { rates, tablesDigest: createHash('sha256').update(JSON.stringify(others)).digest('hex'), inForce };
 }

@@ -111,6 +111,12 @@ function identifier(name: string): string {
 
 export class SqliteConfigStore implements ConfigStore {
   private readonly db: Database.Database;
+  /**
+   * The rate columns last read, reused while no rate row changed: reading 2M rows costs seconds, and
+   * most syncs follow changes elsewhere. Our own writes drop it; another connection's commit moves
+   * SQLite's data_version, which drops it too.
+   */
+  private rateCache: { columns: RateColumns; dataVersion: number } | null = null;
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -156,7 +162,12 @@ export class SqliteConfigStore implements ConfigStore {
     return Promise.resolve((this.db.prepare(`SELECT * FROM ${identifier(table)} WHERE id = ?`).get(id) as Row | undefined) ?? null);
   }
 
+  private wrote(table: string): void {
+    if (table === 'rate_deck_rates') this.rateCache = null;
+  }
+
   insert(table: string, values: Row): Promise<Row> {
+    this.wrote(table);
     const columns = Object.keys(values).map(identifier);
     const info = this.db
       .prepare(`INSERT INTO ${identifier(table)} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`)
@@ -165,6 +176,7 @@ export class SqliteConfigStore implements ConfigStore {
   }
 
   update(table: string, id: number, values: Row): Promise<Row | null> {
+    this.wrote(table);
     const columns = Object.keys(values).map(identifier);
     if (columns.length > 0) {
       const info = this.db
@@ -176,6 +188,7 @@ export class SqliteConfigStore implements ConfigStore {
   }
 
   remove(table: string, id: number): Promise<boolean> {
+    this.wrote(table);
     return Promise.resolve(this.db.prepare(`DELETE FROM ${identifier(table)} WHERE id = ?`).run(id).changes > 0);
   }
 
@@ -207,6 +220,14 @@ export class SqliteConfigStore implements ConfigStore {
   }
 
   private readRateColumns(): RateColumns {
+    const dataVersion = this.db.pragma('data_version', { simple: true }) as number;
+    if (this.rateCache !== null && this.rateCache.dataVersion === dataVersion) return this.rateCache.columns;
+    const columns = this.readRateColumnsFromDisk();
+    this.rateCache = { columns, dataVersion };
+    return columns;
+  }
+
+  private readRateColumnsFromDisk(): RateColumns {
     const count = (this.db.prepare('SELECT COUNT(*) AS n FROM rate_deck_rates').get() as { n: number }).n;
     const columns: RateColumns = {
       rate_deck_id: new Uint32Array(count),
@@ -257,6 +278,7 @@ export class SqliteConfigStore implements ConfigStore {
   }
 
   importRates(rateDeckId: number, rows: readonly ImportedRate[], onConflict: ConflictMode): Promise<ImportCounts> {
+    this.wrote('rate_deck_rates');
     const find = this.db.prepare('SELECT id FROM rate_deck_rates WHERE rate_deck_id = ? AND prefix = ? AND effective_at = ?');
     const insert = this.db.prepare(
       `INSERT INTO rate_deck_rates (rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial,
