@@ -127,6 +127,7 @@ export function buildRoutes(context: AppContext): Route[] {
         username: reader.string('username', NUMBER_TEXT) ?? null,
         domain: reader.string('domain', NUMBER_TEXT) ?? null,
       });
+      // Not used by the decision, but a wrong type there is still a malformed request.
       reader.string('from');
       reader.string('to');
       reader.string('privacy');
