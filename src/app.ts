@@ -113,6 +113,10 @@ export function buildRoutes(context: AppContext): Route[] {
       const dnis = reader.string('dnis', NUMBER_TEXT) ?? null;
       const ruri = reader.string('ruri', URI_TEXT) ?? null;
       if ((dnis === null || dnis === '') && (ruri === null || ruri === '')) throw new RequestError(400, 'dnis is required');
+      // Not used by the decision, but a wrong type there is still a malformed request.
+      reader.string('from');
+      reader.string('to');
+      reader.string('privacy');
       const engine = engineOrUnavailable();
       const now = Date.now();
       const { decision, outcome } = authorizeCall(engine, {
@@ -127,10 +131,6 @@ export function buildRoutes(context: AppContext): Route[] {
         username: reader.string('username', NUMBER_TEXT) ?? null,
         domain: reader.string('domain', NUMBER_TEXT) ?? null,
       });
-      // Not used by the decision, but a wrong type there is still a malformed request.
-      reader.string('from');
-      reader.string('to');
-      reader.string('privacy');
       decided('call_auth', outcome);
       if (decision.allowed) counters.recordAttempt('customer', decision.customer_trunk_id, now);
       return { status: 200, body: encodeCallAuthDecision(decision) };
