@@ -4,12 +4,14 @@ import { parseCidr, parseIPv4, parseIPv6 } from './ip.js';
  * Longest-prefix match over many CIDRs without scanning them: a binary trie
  * per address family (one bit per level, at most 32 or 128 steps). Each node
  * owns a slice of a flat values array (CSR layout), so identical networks keep
- * every value. Plain typed arrays only: the index crosses from the compile
- * worker to the main thread by transfer.
+ * every value. Plain objects of typed arrays only, each array owning its whole
+ * buffer: the index crosses from the compile worker to the main thread by
+ * postMessage with its buffers transferred.
  */
 export interface CidrTrie {
-  /** child[node * 2 + bit], 0 = none; node 0 is the root (/0). */
+  /** child[node * 2 + bit], 0 = none (the root, node 0, is nobody's child). */
   child: Int32Array;
+  /** Node n's values are values[valueStart[n] .. valueStart[n + 1]). */
   valueStart: Int32Array;
   values: Int32Array;
 }
@@ -21,7 +23,8 @@ export interface CidrIndex {
 
 /**
  * Matches of one lookup, most specific network first: network k's values are
- * values[k === 0 ? 0 : groupEnds[k - 1] .. groupEnds[k]). Reused across lookups.
+ * values[k === 0 ? 0 : groupEnds[k - 1] .. groupEnds[k]). Create once and reuse;
+ * `values` is replaced by a bigger array in the rare lookup that needs one.
  */
 export interface CidrMatches {
   values: Int32Array;
@@ -29,22 +32,31 @@ export interface CidrMatches {
 }
 
 export interface CidrIndexBuilder {
-  /** False when the text is not a CIDR (or address). */
+  /** False when the text is not a CIDR (or bare address). `value` must be a non-negative int32. */
   add(cidrText: string, value: number): boolean;
   build(): CidrIndex;
 }
 
+/** Networks on one path: /0 to /128. */
 const MAX_DEPTH = 129;
 
-class TrieBuilder {
-  private child = new Int32Array(2 * 1024);
-  private nodes = 1;
-  private readonly entries: { node: number; value: number }[] = [];
+/** Bit `depth` (0 = most significant) of an address held as four big-endian 32-bit words. */
+function bitAt(words: Uint32Array, depth: number): number {
+  return (words[depth >>> 5] >>> (31 - (depth & 31))) & 1;
+}
 
-  insert(bitAt: (depth: number) => number, prefixLength: number, value: number): void {
+/** Build-time only (never part of the index), so a class is fine here. */
+class TrieBuilder {
+  private child = new Int32Array(2048);
+  private nodes = 1;
+  // (node, value) pairs in insertion order, which is the order duplicates are reported in.
+  private readonly entryNodes: number[] = [];
+  private readonly entryValues: number[] = [];
+
+  insert(words: Uint32Array, prefixLength: number, value: number): void {
     let node = 0;
     for (let depth = 0; depth < prefixLength; depth++) {
-      const slot = node * 2 + bitAt(depth);
+      const slot = node * 2 + bitAt(words, depth);
       let next = this.child[slot];
       if (next === 0) {
         if (this.nodes * 2 >= this.child.length) {
@@ -57,16 +69,19 @@ class TrieBuilder {
       }
       node = next;
     }
-    this.entries.push({ node, value });
+    this.entryNodes.push(node);
+    this.entryValues.push(value);
   }
 
   build(): CidrTrie {
+    // Counting sort of the entries by node: count, prefix-sum, then place.
     const valueStart = new Int32Array(this.nodes + 1);
-    for (const entry of this.entries) valueStart[entry.node + 1]++;
+    for (const node of this.entryNodes) valueStart[node + 1]++;
     for (let node = 0; node < this.nodes; node++) valueStart[node + 1] += valueStart[node];
     const cursor = valueStart.slice(0, this.nodes);
-    const values = new Int32Array(this.entries.length);
-    for (const entry of this.entries) values[cursor[entry.node]++] = entry.value;
+    const values = new Int32Array(this.entryValues.length);
+    for (let e = 0; e < this.entryNodes.length; e++) values[cursor[this.entryNodes[e]]++] = this.entryValues[e];
+    // slice, not subarray: the trimmed copy owns its buffer, so it can be transferred.
     return { child: this.child.slice(0, this.nodes * 2), valueStart, values };
   }
 }
@@ -74,16 +89,19 @@ class TrieBuilder {
 export function createCidrIndexBuilder(): CidrIndexBuilder {
   const v4 = new TrieBuilder();
   const v6 = new TrieBuilder();
+  const words = new Uint32Array(4);
   return {
     add(cidrText, value) {
+      // Values come from the caller's own tables: a bad one is a bug there, not bad input.
+      if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) throw new RangeError(`CIDR value must be a non-negative int32, got ${value}`);
       const cidr = parseCidr(cidrText);
       if (cidr === null) return false;
-      if (cidr.family === 4) {
-        const network = cidr.v4;
-        v4.insert((depth) => Math.floor(network / 2 ** (31 - depth)) & 1, cidr.prefixLength, value);
+      if (cidr.v6 === null) {
+        words[0] = cidr.v4;
+        v4.insert(words, cidr.prefixLength, value);
       } else {
-        const groups = cidr.v6!;
-        v6.insert((depth) => (groups[depth >> 4] >> (15 - (depth & 15))) & 1, cidr.prefixLength, value);
+        for (let w = 0; w < 4; w++) words[w] = cidr.v6[w * 2] * 65536 + cidr.v6[w * 2 + 1];
+        v6.insert(words, cidr.prefixLength, value);
       }
       return true;
     },
@@ -95,23 +113,28 @@ export function createCidrMatches(): CidrMatches {
   return { values: new Int32Array(256), groupEnds: new Int32Array(MAX_DEPTH) };
 }
 
+// Module-level scratch so a lookup allocates nothing (lookups never interleave: JS is single-threaded).
 const scratchGroups = new Uint16Array(8);
+const scratchWords = new Uint32Array(4);
 const pathNodes = new Int32Array(MAX_DEPTH);
 
-/** Walks the trie, then reports the networks found from the deepest up. */
-function collect(trie: CidrTrie, bitAt: (depth: number) => number, bits: number, out: CidrMatches): number {
+/** Walks `bits` bits of scratchWords down the trie, then reports the networks found from the deepest up. */
+function collect(trie: CidrTrie, bits: number, out: CidrMatches): number {
   const { child, valueStart, values } = trie;
   let found = 0;
+  let total = 0;
   let node = 0;
   for (let depth = 0; ; depth++) {
-    if (valueStart[node + 1] > valueStart[node]) pathNodes[found++] = node;
+    const count = valueStart[node + 1] - valueStart[node];
+    if (count > 0) {
+      pathNodes[found++] = node;
+      total += count;
+    }
     if (depth === bits) break;
-    node = child[node * 2 + bitAt(depth)];
+    node = child[node * 2 + bitAt(scratchWords, depth)];
     if (node === 0) break;
   }
-  let total = 0;
-  for (let k = 0; k < found; k++) total += valueStart[pathNodes[k] + 1] - valueStart[pathNodes[k]];
-  if (total > out.values.length) out.values = new Int32Array(total * 2); // rare: many trunks on one network
+  if (total > out.values.length) out.values = new Int32Array(total * 2); // rare: very many values along one path
   let written = 0;
   for (let k = 0; k < found; k++) {
     const matched = pathNodes[found - 1 - k];
@@ -121,22 +144,24 @@ function collect(trie: CidrTrie, bitAt: (depth: number) => number, bits: number,
   return found;
 }
 
-let currentV4 = 0;
-const v4Bit = (depth: number): number => (currentV4 >>> (31 - depth)) & 1;
-const v6Bit = (depth: number): number => (scratchGroups[depth >> 4] >> (15 - (depth & 15))) & 1;
-
-/** Number of matching networks for `ipText` (0 when it is not an address); results in `out`. */
+/**
+ * Number of networks holding `ipText` (0 when it is not an address); their
+ * values land in `out`, most specific network first. An IPv4-mapped IPv6
+ * source (::ffff:a.b.c.d) is an IPv4 host on a dual-stack socket, so it is
+ * looked up as IPv4.
+ */
 export function lookupCidr(index: CidrIndex, ipText: string, out: CidrMatches): number {
   const v4 = parseIPv4(ipText);
   if (v4 >= 0) {
-    currentV4 = v4;
-    return collect(index.v4, v4Bit, 32, out);
+    scratchWords[0] = v4;
+    return collect(index.v4, 32, out);
   }
-  if (!parseIPv6(ipText, scratchGroups)) return 0;
   const g = scratchGroups;
+  if (!parseIPv6(ipText, g)) return 0;
   if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    currentV4 = g[6] * 65536 + g[7]; // IPv4-mapped: the caller is an IPv4 host
-    return collect(index.v4, v4Bit, 32, out);
+    scratchWords[0] = g[6] * 65536 + g[7];
+    return collect(index.v4, 32, out);
   }
-  return collect(index.v6, v6Bit, 128, out);
+  for (let w = 0; w < 4; w++) scratchWords[w] = g[w * 2] * 65536 + g[w * 2 + 1];
+  return collect(index.v6, 128, out);
 }
