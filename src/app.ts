@@ -5,7 +5,7 @@ import { authorizeRegister } from './auth/register-auth.js';
 import type { DecisionEngine } from './engine.js';
 import { ADDRESS_TEXT, ATTEMPT, BodyReader, ID, NUMBER_TEXT, SIP_CODE, URI_TEXT, parseJsonObject } from './http/body.js';
 import { encodeCallAuthDecision, encodeRouteDecision } from './http/encode.js';
-import { RequestError, errorBody } from './http/errors.js';
+import { RequestError, errorBody, refusalResponse } from './http/errors.js';
 import type { IncomingRequest, OutgoingResponse, Route } from './http/server.js';
 import { failoverAction } from './lcr/failover.js';
 import { lcrLookup } from './lcr/lcr-lookup.js';
@@ -47,8 +47,9 @@ function guarded(handler: (request: IncomingRequest) => OutgoingResponse): (requ
     try {
       return handler(request);
     } catch (error) {
-      if (error instanceof RequestError) return { status: error.status, body: errorBody(error.status, error.message) };
-      throw error;
+      const refused = refusalResponse(error);
+      if (refused === null) throw error;
+      return refused;
     }
   };
 }

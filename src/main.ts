@@ -5,8 +5,13 @@ import { buildRoutes } from './app.js';
 import { loadConfig } from './config.js';
 import { startServer } from './http/server.js';
 import { CallCounters } from './limits/call-counters.js';
+import type { Logger } from 'pino';
 import { createLogger } from './logger.js';
 import { SidecarMetrics } from './metrics/metrics.js';
+import { CentreLink } from './ledger/centre-link.js';
+import { MoneyJournal } from './ledger/journal.js';
+import { NodeLedger } from './ledger/node-ledger.js';
+import { moneyRoutes } from './ledger/routes.js';
 import { SnapshotService } from './snapshot/service.js';
 import { watchSnapshotDirectory } from './snapshot/watch.js';
 
@@ -25,18 +30,43 @@ async function main(): Promise<void> {
     if (!result.ok && result.code !== 'STALE_VERSION') throw new Error(`snapshot ${config.snapshotFile} refused: ${result.reason}`);
   }
 
+  const journal = new MoneyJournal(join(config.dataDir, 'money.db'), config.durability);
+  const ledger = new NodeLedger(
+    journal,
+    {
+      admissionSeconds: config.admissionSeconds,
+      reservationGraceSeconds: 300,
+      leaseChunkMicro: config.leaseChunkMicro,
+      idleReturnMs: 60_000,
+      offlinePostpaid: config.offlinePostpaid,
+    },
+    log,
+  );
+  const centre = new CentreLink(
+    { url: config.controlUrl, node: config.nodeName, timeoutMs: config.centreTimeoutMs, intervalMs: 200, maxSettlements: 1000 },
+    ledger,
+    journal,
+    metrics,
+    log,
+  );
+  centre.start();
+  const upkeep = startLedgerUpkeep(ledger, journal, metrics, log);
+
   const server = await startServer({
     host: config.host,
     port: config.port,
-    routes: buildRoutes({
-      snapshots,
-      metrics,
-      counters: new CallCounters(),
-      log,
-      maxBodyBytes: config.maxBodyBytes,
-      maxSnapshotBytes: config.maxSnapshotBytes,
-      startedAt: Date.now(),
-    }),
+    routes: [
+      ...buildRoutes({
+        snapshots,
+        metrics,
+        counters: new CallCounters(),
+        log,
+        maxBodyBytes: config.maxBodyBytes,
+        maxSnapshotBytes: config.maxSnapshotBytes,
+        startedAt: Date.now(),
+      }),
+      ...moneyRoutes({ snapshots, ledger, metrics, log, maxBodyBytes: config.maxBodyBytes }),
+    ],
     observe: (route, status, seconds) => metrics.observeRequest(route, status, seconds),
     onHandlerError: (error, route) => log.error({ err: error, route }, 'handler failed'),
   });
@@ -49,10 +79,34 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping');
     server.close();
-    void Promise.all([watcher?.close(), snapshots.close()]).finally(() => process.exit(0));
+    clearInterval(upkeep);
+    centre.stop();
+    void Promise.all([watcher?.close(), snapshots.close()])
+      .then(() => journal.close())
+      .finally(() => process.exit(0));
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+const PRUNE_AFTER_MS = 7 * 86_400_000;
+
+/** Once a second: the money gauges; every 5 s: expired reservations and idle leases; hourly: old journal rows. */
+function startLedgerUpkeep(ledger: NodeLedger, journal: MoneyJournal, metrics: SidecarMetrics, log: Logger): NodeJS.Timeout {
+  let tick = 0;
+  const timer = setInterval(() => {
+    const now = Date.now();
+    metrics.reservationsHeld.set(ledger.heldCount);
+    metrics.cdrOutbox.set(ledger.outboxSize);
+    if (++tick % 5 === 0) {
+      const expired = ledger.expire(now);
+      if (expired > 0) log.info({ expired }, 'reservations expired without a CDR');
+      ledger.returnIdleLeases(now);
+    }
+    if (tick % 3600 === 0) log.info(journal.prune(now - PRUNE_AFTER_MS), 'money journal pruned');
+  }, 1000);
+  timer.unref();
+  return timer;
 }
 
 main().catch((error: unknown) => {

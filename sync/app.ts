@@ -5,6 +5,7 @@ import type { IncomingRequest, OutgoingResponse, Route } from '../src/http/serve
 import { NO_CONTENT, guard, json, mustExist, pathId, readBody, resourceRoutes, type AdminContext, type AdminHandler } from './admin/crud.js';
 import { apiRecord, storeValue, storeValues } from './admin/fields.js';
 import { balanceRoutes } from './admin/balances.js';
+import { centreMoneyRoutes } from './admin/money.js';
 import { bulkImportHandler, csvImportHandler } from './admin/rate-import.js';
 import { BLOCK_RULES, CARRIER_TRUNKS, CUSTOMER_TRUNKS, EXCHANGE_RATES, RATE_DECKS, RESOURCES } from './admin/resources.js';
 import type { ConfigStore } from './store/config-store.js';
@@ -58,7 +59,7 @@ export function buildControlPlaneRoutes(context: ControlPlaneContext): Route[] {
   const changed = (table: string): void => context.onChange?.(table);
 
   for (const resource of RESOURCES) routes.push(...resourceRoutes(resource, context));
-  routes.push(...balanceRoutes(context));
+  routes.push(...balanceRoutes(context), ...centreMoneyRoutes(context));
   // Whole rate sheets: a large body limit, as a 150k-row CSV is several MB.
   for (const [path, handler] of [['/api/rate-decks/{id}/rates/bulk', bulkImportHandler(context)], ['/api/rate-decks/{id}/rates/csv', csvImportHandler(context)]] as const) {
     routes.push({ method: 'POST', path, maxBodyBytes: 256 * 1024 * 1024, retainsBody: true, handler: guard(handler) });

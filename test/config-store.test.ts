@@ -21,10 +21,10 @@ describe('config store', () => {
   it('migrates a new file to the latest schema, and again on reopening without harm', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'store-')), 'config.db');
     const first = new SqliteConfigStore(path);
-    assert.equal(first.schemaVersion(), 3);
+    assert.equal(first.schemaVersion(), 4);
     await first.close();
     const again = new SqliteConfigStore(path);
-    assert.equal(again.schemaVersion(), 3);
+    assert.equal(again.schemaVersion(), 4);
     await again.close();
   });
 

@@ -35,3 +35,8 @@ export class RequestError extends Error {
     this.name = 'RequestError';
   }
 }
+
+/** The contract's error response for a refused request; null for any other error (a defect: the server answers 500). */
+export function refusalResponse(error: unknown): { status: number; body: string } | null {
+  return error instanceof RequestError ? { status: error.status, body: errorBody(error.status, error.message) } : null;
+}

@@ -23,16 +23,22 @@ export interface RateLookupAnswer {
 
 export type RateLookupResult = { found: true; rate: RateLookupAnswer } | { found: false; reason: 'unknown_rate_deck' | 'no_match' };
 
+/** Row of the longest prefix of `digits` in force at `at` in one deck (by index), or -1; its length is engine.lcr.matcher.matchedLength(deck). */
+export function matchDeckRow(engine: DecisionEngine, deck: number, digits: string, at: number): number {
+  const { matcher } = engine.lcr;
+  matcher.begin();
+  matcher.want(deck);
+  matcher.walk(engine.snapshot.rates, digits, at);
+  return matcher.match(deck);
+}
+
 /** Longest prefix in force in one deck, as billing would match it. */
 export function lookupRate(engine: DecisionEngine, request: RateLookupRequest, now: number): RateLookupResult {
   const { snapshot, lcr } = engine;
   const deckIndex = snapshot.deckById.get(request.rate_deck_id);
   if (deckIndex === undefined) return { found: false, reason: 'unknown_rate_deck' };
   const { matcher } = lcr;
-  matcher.begin();
-  matcher.want(deckIndex);
-  matcher.walk(snapshot.rates, request.destination, now);
-  const row = matcher.match(deckIndex);
+  const row = matchDeckRow(engine, deckIndex, request.destination, now);
   if (row < 0) return { found: false, reason: 'no_match' };
   const rates = snapshot.rates;
   return {

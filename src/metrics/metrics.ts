@@ -150,6 +150,11 @@ export class SidecarMetrics {
     0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
   ]);
   readonly rss = new Gauge('process_resident_memory_bytes', 'Resident set size.', () => process.memoryUsage.rss());
+  /** The money path's figures, set each scrape by the ledger's owner (see main.ts). */
+  readonly reservationsHeld = new Gauge('sidecar_reservations_held', 'Reservations of calls in progress.');
+  readonly cdrOutbox = new Gauge('sidecar_cdr_outbox', 'Rated CDRs not yet settled by the control plane.');
+  readonly centreRounds = new Counter('sidecar_centre_rounds_total', 'Money rounds with the control plane, by result.');
+  readonly balanceWarnings = new Counter('sidecar_balance_warnings_total', 'Admissions that left an account below its warning threshold.');
   private readonly routes = new Map<string, RouteSeries>();
   private readonly outcomes = new Map<string, Map<string, CounterHandle>>();
 
@@ -193,6 +198,10 @@ export class SidecarMetrics {
       this.compileSeconds,
       this.swapSeconds,
       this.rss,
+      this.reservationsHeld,
+      this.cdrOutbox,
+      this.centreRounds,
+      this.balanceWarnings,
     ]
       .map((metric) => metric.render())
       .join('');

@@ -12,10 +12,10 @@ const NANO_BIG = 1_000_000_000n;
 const MAX_INTEGER_DIGITS = 6;
 
 /**
- * Parses a plain decimal string ("0.0250", "-1.5", "12"), or text[start, end), to nano-units;
- * NaN when not exact at 9 decimals or out of range.
+ * Parses a plain decimal string ("0.0250", "-1.5", "12"), or text[start, end), to an integer count of
+ * 10^-decimals units; NaN when not exact at that scale or longer than `maxIntegerDigits` before the point.
  */
-export function parseNano(text: string, start = 0, end = text.length): number {
+export function parseFixed(text: string, decimals: number, maxIntegerDigits: number, start = 0, end = text.length): number {
   let i = start;
   let negative = false;
   if (i < end && text.charCodeAt(i) === 45 /* - */) {
@@ -31,7 +31,7 @@ export function parseNano(text: string, start = 0, end = text.length): number {
     whole = whole * 10 + c;
     wholeDigits++;
   }
-  if (wholeDigits === 0 || wholeDigits > MAX_INTEGER_DIGITS) return NaN;
+  if (wholeDigits === 0 || wholeDigits > maxIntegerDigits) return NaN;
   let fraction = 0;
   let fractionDigits = 0;
   if (i < end) {
@@ -40,7 +40,7 @@ export function parseNano(text: string, start = 0, end = text.length): number {
     for (; i < end; i++) {
       const c = text.charCodeAt(i) - 48;
       if (c < 0 || c > 9) return NaN;
-      if (fractionDigits === NANO_DECIMALS) {
+      if (fractionDigits === decimals) {
         if (c !== 0) return NaN; // more precision than we can hold exactly
         continue;
       }
@@ -48,22 +48,32 @@ export function parseNano(text: string, start = 0, end = text.length): number {
       fractionDigits++;
     }
   }
-  for (; fractionDigits < NANO_DECIMALS; fractionDigits++) fraction *= 10;
-  const value = whole * NANO + fraction;
+  for (; fractionDigits < decimals; fractionDigits++) fraction *= 10;
+  const value = whole * 10 ** decimals + fraction;
   return negative ? -value : value;
 }
 
-/** Formats nano-units as a decimal string with at least `minDecimals` decimals and no trailing zeros beyond them. */
-export function formatNano(value: number, minDecimals = 4): string {
+/** Formats an integer count of 10^-decimals units with at least `minDecimals` decimals and no trailing zeros beyond them. */
+export function formatFixed(value: number, decimals: number, minDecimals: number): string {
+  const unit = 10 ** decimals;
   const negative = value < 0;
   const abs = negative ? -value : value;
-  const whole = Math.floor(abs / NANO);
-  let fraction = String(abs - whole * NANO).padStart(NANO_DECIMALS, '0');
-  let end = NANO_DECIMALS;
+  const whole = Math.floor(abs / unit);
+  let fraction = String(abs - whole * unit).padStart(decimals, '0');
+  let end = decimals;
   while (end > minDecimals && fraction.charCodeAt(end - 1) === 48) end--;
   fraction = fraction.slice(0, end);
   const text = end > 0 ? `${whole}.${fraction}` : String(whole);
   return negative && abs !== 0 ? `-${text}` : text;
+}
+
+/** Nano-units from decimal text; NaN when not exact at 9 decimals or out of range. */
+export function parseNano(text: string, start = 0, end = text.length): number {
+  return parseFixed(text, NANO_DECIMALS, MAX_INTEGER_DIGITS, start, end);
+}
+
+export function formatNano(value: number, minDecimals = 4): string {
+  return formatFixed(value, NANO_DECIMALS, minDecimals);
 }
 
 /**

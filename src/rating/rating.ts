@@ -52,9 +52,9 @@ export function rateCall(input: RateCallInput): string {
   return cost.toFixed(input.precision, ROUNDING[input.rounding]);
 }
 
-/** amount × exchangeRate, exact (no rounding). */
-export function convertAmount(amount: string, exchangeRate: string): string {
-  return new Decimal(amount).mul(exchangeRate).toFixed();
+/** amount × exchangeRate (or amount ÷ it, when only the opposite pair is configured), exact up to 40 digits; no rounding. */
+export function convertAmount(amount: string, exchangeRate: string, inverse = false): string {
+  return inverse ? new Decimal(amount).div(exchangeRate).toFixed() : new Decimal(amount).mul(exchangeRate).toFixed();
 }
 
 /** A decimal string at exactly `precision` decimals. */

@@ -3,6 +3,7 @@ import { parseIPv4 } from '../auth/ip.js';
 import { parseDigestAlgorithm, type DigestAlgorithm } from '../digest/digest.js';
 import { buildPrefixTrie, buildPrefixTrieFromText, permute, type PrefixTrie } from '../lcr/prefix-trie.js';
 import { parseNano } from '../money/nano.js';
+import { parseMicro } from '../money/micro.js';
 import type {
   BillingMode,
   Currency,
@@ -28,6 +29,8 @@ export interface CompiledSnapshot {
   createdAt: string;
   createdAtMs: number;
   checksum: string;
+  /** Customer account id -> the terms admission applies. */
+  accounts: Map<number, CustomerAccount>;
   customerTrunks: CustomerTrunk[];
   customerTrunkById: Map<number, number>;
   carriers: CarrierTrunk[];
@@ -47,6 +50,19 @@ export interface CompiledSnapshot {
   /** Every distinct effective_at of rate rows and exchange rates, ascending: when routing answers can change. */
   effectiveTimes: Float64Array;
   counts: Record<string, number>;
+}
+
+/** A customer account's billing terms: what admission and the money path read. */
+export interface CustomerAccount {
+  id: number;
+  status: Status;
+  currency: Currency;
+  billingMode: BillingMode;
+  /** Prepaid accounts always; postpaid ones when auto-cutoff is on: headroom is enforced. */
+  enforcesHeadroom: boolean;
+  autoCutoffBehaviour: 'block_new' | 'terminate_all';
+  /** Micro-units; NaN when none is set. */
+  warningThresholdMicro: number;
 }
 
 /** What customer and carrier trunks share once compiled. */
@@ -252,6 +268,7 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
     createdAt: snapshot.created_at,
     createdAtMs: Date.parse(snapshot.created_at),
     checksum: snapshot.checksum,
+    accounts: compileAccounts(tables),
     customerTrunks,
     customerTrunkById,
     carriers,
@@ -480,6 +497,22 @@ function compileBlockRules(
     index.blockType[position] = BLOCK_TYPES.indexOf(rule.block_type);
   }
   return index;
+}
+
+function compileAccounts(tables: SnapshotTables): Map<number, CustomerAccount> {
+  const accounts = new Map<number, CustomerAccount>();
+  for (const row of tables.customer_accounts) {
+    accounts.set(row.id, {
+      id: row.id,
+      status: row.status,
+      currency: row.currency,
+      billingMode: row.billing_mode,
+      enforcesHeadroom: row.billing_mode === 'prepaid' || row.auto_cutoff_enabled,
+      autoCutoffBehaviour: row.auto_cutoff_behaviour,
+      warningThresholdMicro: row.warning_threshold === null ? NaN : parseMicro(row.warning_threshold),
+    });
+  }
+  return accounts;
 }
 
 function distinctTimes(rateTimes: Float64Array, exchangeRates: Map<string, ExchangeRateVersion[]>): Float64Array {

@@ -1,5 +1,5 @@
 import { parseJsonObject } from '../../src/http/body.js';
-import { RequestError, errorBody } from '../../src/http/errors.js';
+import { RequestError, errorBody, refusalResponse } from '../../src/http/errors.js';
 import type { IncomingRequest, OutgoingResponse, Route } from '../../src/http/server.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
 import { apiRecord, storeValue, storeValues } from './fields.js';
@@ -33,7 +33,8 @@ export function guard(handler: AdminHandler): AdminHandler {
     try {
       return await handler(request);
     } catch (error) {
-      if (error instanceof RequestError) return { status: error.status, body: errorBody(error.status, error.message) };
+      const refused = refusalResponse(error);
+      if (refused !== null) return refused;
       const code = (error as { code?: unknown }).code;
       if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
         return { status: 409, body: errorBody(409, `a record with these values already exists (${(error as Error).message.replace(/^UNIQUE constraint failed: /, '')})`) };

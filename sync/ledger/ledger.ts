@@ -1,5 +1,5 @@
 import { Decimal } from 'decimal.js';
-import type { BalanceChange, BalanceState, ConfigStore } from '../store/config-store.js';
+import type { BalanceChange, BalanceState, ConfigStore, Row } from '../store/config-store.js';
 
 /**
  * Balances at the centre. A prepaid entity's balance is its funds: credit
@@ -9,7 +9,9 @@ import type { BalanceChange, BalanceState, ConfigStore } from '../store/config-s
  * usage (postpaid), less what is reserved for calls in progress. Amounts are
  * decimal strings; arithmetic is decimal.js, exact.
  */
-export type EntityType = 'customer' | 'carrier';
+import type { EntityType } from '../../src/ledger/protocol.js';
+
+export type { EntityType };
 export type Operation = 'credit' | 'debit' | 'adjustment';
 
 export interface LedgerEntity {
@@ -29,7 +31,11 @@ export class LedgerRefusal extends Error {
 }
 
 export async function findEntity(store: ConfigStore, entityType: EntityType, entityId: number): Promise<LedgerEntity | null> {
-  const row = await store.get(entityType === 'customer' ? 'customer_accounts' : 'carrier_trunks', entityId);
+  return entityFromRow(entityType, entityId, await store.get(entityType === 'customer' ? 'customer_accounts' : 'carrier_trunks', entityId));
+}
+
+/** The billing terms of a customer account or carrier trunk row. */
+export function entityFromRow(entityType: EntityType, entityId: number, row: Row | null): LedgerEntity | null {
   if (row === null) return null;
   return {
     entityType,
@@ -41,7 +47,7 @@ export async function findEntity(store: ConfigStore, entityType: EntityType, ent
 }
 
 /** Decimal places to show: at least 2 (cents), more if an operand carries them. */
-function money(value: Decimal, ...operands: Decimal[]): string {
+export function money(value: Decimal, ...operands: Decimal[]): string {
   return value.toFixed(Math.max(2, ...operands.map((operand) => operand.decimalPlaces())));
 }
 

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { SettlementCdr } from '../../src/ledger/protocol.js';
 import type { RateColumns } from '../../src/snapshot/schema.js';
 import { MIGRATIONS } from './migrations.js';
 
@@ -46,12 +47,46 @@ export interface ConfigStore {
    * refuse; nothing is then written.
    */
   changeBalance(key: BalanceKey, change: (current: BalanceState) => BalanceChange): Promise<BalanceState>;
+  /** Runs `work` as one atomic unit over the ledger's tables (balances, transactions, leases, CDRs), holding the write lock throughout. */
+  ledgerTransaction<T>(work: (tx: LedgerTx) => T): Promise<T>;
+  /** Settled CDRs, newest first. */
+  searchCdrs(filter: CdrFilter): Promise<Row[]>;
   /** An entity's balance; zeros (and null id) before its first transaction. */
   getBalance(entityType: string, entityId: number): Promise<BalanceState & { id: number | null; updated_at: string | null }>;
   /** The last snapshot version built, 0 before the first. */
   lastSnapshotVersion(): Promise<number>;
   recordSnapshot(version: number, createdAt: string, checksum: string, counts: Record<string, number>): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The ledger's reads and writes inside one transaction (see ConfigStore.ledgerTransaction). */
+export interface LedgerTx {
+  /** Current balance; zeros before the entity's first transaction. */
+  balance(entityType: string, entityId: number): BalanceState;
+  /** Writes the new balance and the transaction that explains it. */
+  applyChange(key: BalanceKey, change: BalanceChange): void;
+  /** A node's lease on an entity, decimal string ('0' when none). */
+  lease(node: string, entityType: string, entityId: number): string;
+  setLease(node: string, entityType: string, entityId: number, amount: string): void;
+  findCdr(sipCallId: string): { id: number; account_charge: string } | null;
+  /** Inserts a settled CDR and returns its id. */
+  insertCdr(node: string, cdr: SettlementCdr): number;
+  /** The last money round applied for a node, 0 before its first. */
+  lastRound(node: string): number;
+  setLastRound(node: string, seq: number): void;
+  /** Raw row of a customer account or carrier trunk, for its billing terms. */
+  entityRow(entityType: string, entityId: number): Row | null;
+  nodeExists(hostname: string): boolean;
+}
+
+export interface CdrFilter {
+  startFrom: string | null;
+  startTo: string | null;
+  customerTrunkId: number | null;
+  carrierTrunkId: number | null;
+  sipCallId: string | null;
+  limit: number;
+  offset: number;
 }
 
 export interface BalanceKey {
@@ -111,6 +146,7 @@ function identifier(name: string): string {
 
 export class SqliteConfigStore implements ConfigStore {
   private readonly db: Database.Database;
+  private ledgerTx: SqliteLedgerTx | null = null;
   /**
    * The rate columns last read, reused while no rate row changed: reading 2M rows costs seconds, and
    * most syncs follow changes elsewhere. Our own writes drop it; another connection's commit moves
@@ -310,25 +346,36 @@ export class SqliteConfigStore implements ConfigStore {
   }
 
   changeBalance(key: BalanceKey, change: (current: BalanceState) => BalanceChange): Promise<BalanceState> {
-    const read = this.db.prepare('SELECT balance, reserved FROM balances WHERE entity_type = ? AND entity_id = ?');
-    const write = this.db.prepare(
-      `INSERT INTO balances (entity_type, entity_id, balance, reserved, currency, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (entity_type, entity_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved, updated_at = excluded.updated_at`,
-    );
-    const record = this.db.prepare(
-      `INSERT INTO balance_transactions (entity_type, entity_id, transaction_type, amount, balance_after, currency, description, cdr_id, call_id, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    // IMMEDIATE: take the write lock before reading, so a concurrent writer cannot slip in between.
-    const apply = this.db.transaction(() => {
-      const current = (read.get(key.entityType, key.entityId) as BalanceState | undefined) ?? { balance: '0', reserved: '0' };
-      const { next, transaction } = change(current);
-      const now = new Date().toISOString();
-      write.run(key.entityType, key.entityId, next.balance, next.reserved, key.currency, now);
-      record.run(key.entityType, key.entityId, transaction.transaction_type, transaction.amount, next.balance, key.currency, transaction.description, transaction.cdr_id, transaction.call_id, now);
-      return next;
+    return this.ledgerTransaction((tx) => {
+      const next = change(tx.balance(key.entityType, key.entityId));
+      tx.applyChange(key, next);
+      return next.next;
     });
-    return Promise.resolve(apply.immediate());
+  }
+
+  ledgerTransaction<T>(work: (tx: LedgerTx) => T): Promise<T> {
+    this.ledgerTx ??= new SqliteLedgerTx(this.db);
+    const tx = this.ledgerTx;
+    // IMMEDIATE: take the write lock before reading, so a concurrent writer cannot slip in between.
+    return Promise.resolve(this.db.transaction(() => work(tx)).immediate());
+  }
+
+  searchCdrs(filter: CdrFilter): Promise<Row[]> {
+    const conditions: string[] = [];
+    const values: (string | number)[] = [];
+    const add = (sql: string, value: string | number | null): void => {
+      if (value === null) return;
+      conditions.push(sql);
+      values.push(value);
+    };
+    add('start_time >= ?', filter.startFrom);
+    add('start_time <= ?', filter.startTo);
+    add('customer_trunk_id = ?', filter.customerTrunkId);
+    add('carrier_trunk_id = ?', filter.carrierTrunkId);
+    add('sip_call_id = ?', filter.sipCallId);
+    const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+    const rows = this.db.prepare(`SELECT * FROM cdrs ${where} ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?`).all(...values, filter.limit, filter.offset) as Row[];
+    return Promise.resolve(rows);
   }
 
   getBalance(entityType: string, entityId: number): Promise<BalanceState & { id: number | null; updated_at: string | null }> {
@@ -351,5 +398,102 @@ export class SqliteConfigStore implements ConfigStore {
   close(): Promise<void> {
     this.db.close();
     return Promise.resolve();
+  }
+}
+
+const CDR_COLUMNS = [
+  'sip_call_id', 'node_cdr_id', 'customer_account_id', 'customer_trunk_id', 'carrier_trunk_id', 'carrier_gateway_id', 'ani', 'dnis',
+  'start_time', 'answer_time', 'end_time', 'duration_seconds', 'sip_response_code', 'billable_duration_customer', 'billable_duration_vendor',
+  'customer_rate_deck_id', 'carrier_rate_deck_id', 'customer_cost', 'customer_currency', 'customer_decimal_precision',
+  'customer_rounding_direction', 'vendor_cost', 'vendor_currency', 'vendor_decimal_precision', 'vendor_rounding_direction',
+  'account_charge', 'account_currency', 'created_at',
+] as const satisfies readonly (keyof SettlementCdr)[];
+
+/** The ledger's statements, prepared once per store. */
+class SqliteLedgerTx implements LedgerTx {
+  private readonly readBalance: Database.Statement;
+  private readonly writeBalance: Database.Statement;
+  private readonly recordTransaction: Database.Statement;
+  private readonly readLease: Database.Statement;
+  private readonly writeLease: Database.Statement;
+  private readonly readCdr: Database.Statement;
+  private readonly writeCdr: Database.Statement;
+  private readonly readRound: Database.Statement;
+  private readonly writeRound: Database.Statement;
+  private readonly readAccount: Database.Statement;
+  private readonly readCarrier: Database.Statement;
+  private readonly readNode: Database.Statement;
+
+  constructor(db: Database.Database) {
+    this.readBalance = db.prepare('SELECT balance, reserved FROM balances WHERE entity_type = ? AND entity_id = ?');
+    this.writeBalance = db.prepare(
+      `INSERT INTO balances (entity_type, entity_id, balance, reserved, currency, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (entity_type, entity_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved, updated_at = excluded.updated_at`,
+    );
+    this.recordTransaction = db.prepare(
+      `INSERT INTO balance_transactions (entity_type, entity_id, transaction_type, amount, balance_after, currency, description, cdr_id, call_id, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.readLease = db.prepare('SELECT amount FROM credit_leases WHERE node = ? AND entity_type = ? AND entity_id = ?');
+    this.writeLease = db.prepare(
+      `INSERT INTO credit_leases (node, entity_type, entity_id, amount, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (node, entity_type, entity_id) DO UPDATE SET amount = excluded.amount, updated_at = excluded.updated_at`,
+    );
+    this.readCdr = db.prepare('SELECT id, account_charge FROM cdrs WHERE sip_call_id = ?');
+    this.writeCdr = db.prepare(`INSERT INTO cdrs (node, ${CDR_COLUMNS.join(', ')}) VALUES (?, ${CDR_COLUMNS.map(() => '?').join(', ')})`);
+    this.readRound = db.prepare('SELECT last_seq FROM node_money_rounds WHERE node = ?');
+    this.writeRound = db.prepare(
+      `INSERT INTO node_money_rounds (node, last_seq, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (node) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
+    );
+    this.readAccount = db.prepare('SELECT * FROM customer_accounts WHERE id = ?');
+    this.readCarrier = db.prepare('SELECT * FROM carrier_trunks WHERE id = ?');
+    this.readNode = db.prepare('SELECT 1 FROM opensips_nodes WHERE hostname = ?');
+  }
+
+  balance(entityType: string, entityId: number): BalanceState {
+    return (this.readBalance.get(entityType, entityId) as BalanceState | undefined) ?? { balance: '0', reserved: '0' };
+  }
+
+  applyChange(key: BalanceKey, change: BalanceChange): void {
+    const now = new Date().toISOString();
+    const { next, transaction } = change;
+    this.writeBalance.run(key.entityType, key.entityId, next.balance, next.reserved, key.currency, now);
+    this.recordTransaction.run(
+      key.entityType, key.entityId, transaction.transaction_type, transaction.amount, next.balance, key.currency,
+      transaction.description, transaction.cdr_id, transaction.call_id, now,
+    );
+  }
+
+  lease(node: string, entityType: string, entityId: number): string {
+    return (this.readLease.get(node, entityType, entityId) as { amount: string } | undefined)?.amount ?? '0';
+  }
+
+  setLease(node: string, entityType: string, entityId: number, amount: string): void {
+    this.writeLease.run(node, entityType, entityId, amount, new Date().toISOString());
+  }
+
+  findCdr(sipCallId: string): { id: number; account_charge: string } | null {
+    return (this.readCdr.get(sipCallId) as { id: number; account_charge: string } | undefined) ?? null;
+  }
+
+  insertCdr(node: string, cdr: SettlementCdr): number {
+    return Number(this.writeCdr.run(node, ...CDR_COLUMNS.map((column) => cdr[column])).lastInsertRowid);
+  }
+
+  lastRound(node: string): number {
+    return (this.readRound.get(node) as { last_seq: number } | undefined)?.last_seq ?? 0;
+  }
+
+  setLastRound(node: string, seq: number): void {
+    this.writeRound.run(node, seq, new Date().toISOString());
+  }
+
+  entityRow(entityType: string, entityId: number): Row | null {
+    return ((entityType === 'customer' ? this.readAccount : this.readCarrier).get(entityId) as Row | undefined) ?? null;
+  }
+
+  nodeExists(hostname: string): boolean {
+    return this.readNode.get(hostname) !== undefined;
   }
 }

@@ -107,4 +107,28 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX balance_transactions_entity ON balance_transactions(entity_type, entity_id, id);
     `,
   },
+  {
+    version: 4,
+    description: 'credit leases held by nodes, settled CDRs, and each node\'s last money round',
+    sql: `
+      CREATE TABLE credit_leases (
+        node TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, amount TEXT NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (node, entity_type, entity_id));
+      CREATE TABLE node_money_rounds (node TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, updated_at TEXT NOT NULL);
+      CREATE TABLE cdrs (
+        id INTEGER PRIMARY KEY, sip_call_id TEXT NOT NULL UNIQUE, node TEXT NOT NULL, node_cdr_id INTEGER NOT NULL,
+        customer_account_id INTEGER NOT NULL, customer_trunk_id INTEGER NOT NULL, carrier_trunk_id INTEGER NOT NULL,
+        carrier_gateway_id INTEGER NOT NULL, ani TEXT NOT NULL, dnis TEXT NOT NULL, start_time TEXT NOT NULL, answer_time TEXT,
+        end_time TEXT NOT NULL, duration_seconds INTEGER NOT NULL, sip_response_code INTEGER,
+        billable_duration_customer INTEGER NOT NULL, billable_duration_vendor INTEGER NOT NULL,
+        customer_rate_deck_id INTEGER, carrier_rate_deck_id INTEGER,
+        customer_cost TEXT NOT NULL, customer_currency TEXT NOT NULL, customer_decimal_precision INTEGER NOT NULL,
+        customer_rounding_direction TEXT NOT NULL, vendor_cost TEXT NOT NULL, vendor_currency TEXT NOT NULL,
+        vendor_decimal_precision INTEGER NOT NULL, vendor_rounding_direction TEXT NOT NULL,
+        account_charge TEXT NOT NULL, account_currency TEXT NOT NULL, created_at TEXT NOT NULL);
+      CREATE INDEX cdrs_start ON cdrs(start_time);
+      CREATE INDEX cdrs_customer_trunk ON cdrs(customer_trunk_id, start_time);
+      CREATE INDEX cdrs_carrier_trunk ON cdrs(carrier_trunk_id, start_time);
+    `,
+  },
 ];

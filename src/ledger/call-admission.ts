@@ -1,0 +1,146 @@
+import type { Logger } from 'pino';
+import type { DecisionEngine } from '../engine.js';
+import type { SidecarMetrics } from '../metrics/metrics.js';
+import { formatMicro } from '../money/micro.js';
+import { isRoutableDnis, normalizeNumber } from '../numbers/normalize.js';
+import { affordable, priceCall } from './admission.js';
+import type { AdmitOutcome, EntityMoney, NodeLedger, Plan } from './node-ledger.js';
+import type { EntityType } from './protocol.js';
+
+/**
+ * The financial gate: POST /api/opensips/call/admit (price the call from the
+ * trunk's sell rate, reserve what the account can afford up to the admission
+ * duration, and say how long the call may last) and POST
+ * /api/call-admit/check (reserve a given amount against an entity).
+ */
+export interface AdmitCallInput {
+  customer_trunk_id: number;
+  dnis: string | null;
+  call_id: string | null;
+  /** Micro-units in the account's currency; null: priced from the sell rate. */
+  estimatedCostMicro: number | null;
+}
+
+export interface AdmitContext {
+  engine: DecisionEngine;
+  ledger: NodeLedger;
+  metrics: SidecarMetrics;
+  log: Logger;
+}
+
+export interface Answer {
+  /** The JSON body. */
+  body: string;
+  outcome: string;
+}
+
+let generatedCallIds = 0;
+/** Reservations without a Call-ID still need a key; they end by release or expiry. */
+function callIdOrGenerated(callId: string | null): string {
+  return callId ?? `no-call-id-${process.pid}-${Date.now()}-${++generatedCallIds}`;
+}
+
+function refusal(code: number, reason: string, headroom: string | null = null): Answer {
+  return { body: JSON.stringify({ allowed: false, headroom, reject_code: code, reject_reason: reason, max_duration_seconds: null }), outcome: reason };
+}
+
+const lastWarning = new Map<number, number>();
+
+export async function admitCall(context: AdmitContext, input: AdmitCallInput, now: number): Promise<Answer> {
+  const { engine, ledger } = context;
+  const trunkIndex = engine.customerTrunkIndex(input.customer_trunk_id);
+  if (trunkIndex < 0) return refusal(403, 'unknown_customer_trunk');
+  const trunk = engine.snapshot.customerTrunks[trunkIndex];
+  if (!trunk.active) return refusal(403, 'customer_trunk_not_active');
+  const account = engine.snapshot.accounts.get(trunk.accountId)!;
+
+  let plan: (availableMicro: number) => Plan | null;
+  const estimated = input.estimatedCostMicro;
+  if (estimated !== null) {
+    plan = (available) => (estimated <= available ? { amountMicro: estimated, maxDurationSeconds: null } : null);
+  } else {
+    const dnis = normalizeNumber(input.dnis ?? '');
+    if (dnis === null || !isRoutableDnis(dnis)) return refusal(484, 'invalid_dnis');
+    const priced = priceCall(engine, trunk, account.currency, dnis, now);
+    if (!priced.ok) return refusal(priced.reason === 'no_exchange_rate' ? 503 : 404, priced.reason);
+    const { price } = priced;
+    const cap = ledger.settings.admissionSeconds;
+    plan = (available) => {
+      const fit = affordable(price, available, cap);
+      return fit === null ? null : { amountMicro: fit.amountMicro, maxDurationSeconds: fit.maxDurationSeconds };
+    };
+  }
+
+  const outcome = await ledger.admit({
+    entity: { type: 'customer', id: account.id },
+    callId: callIdOrGenerated(input.call_id),
+    plan,
+    enforce: account.enforcesHeadroom,
+    admitWhenUnreachable: account.billingMode === 'postpaid' && ledger.settings.offlinePostpaid === 'allow',
+    answer: (reservation) =>
+      JSON.stringify({
+        allowed: true,
+        headroom: formatMicro(reservation.entity.headroomMicro),
+        reject_code: null,
+        reject_reason: null,
+        max_duration_seconds: reservation.maxDurationSeconds,
+      }),
+    now,
+  });
+  if (outcome.kind === 'reserved' && !Number.isNaN(account.warningThresholdMicro) && outcome.reservation.entity.headroomMicro < account.warningThresholdMicro) {
+    warnLowBalance(context, account.id, outcome.reservation.entity, now);
+  }
+  return answerOf(outcome, (entity) => refusal(402, outcome.kind === 'refused' ? outcome.reason : '', formatMicro(entity.headroomMicro)));
+}
+
+function answerOf(outcome: AdmitOutcome, refused: (entity: EntityMoney) => Answer): Answer {
+  if (outcome.kind === 'refused') return refused(outcome.entity);
+  return { body: outcome.reservation.answer, outcome: outcome.kind === 'replayed' ? 'replayed' : 'admitted' };
+}
+
+function warnLowBalance(context: AdmitContext, accountId: number, entity: EntityMoney, now: number): void {
+  context.metrics.balanceWarnings.inc();
+  if (now - (lastWarning.get(accountId) ?? 0) < 60_000) return;
+  lastWarning.set(accountId, now);
+  context.log.warn({ customer_account_id: accountId, headroom: formatMicro(entity.headroomMicro) }, 'account below its warning threshold');
+}
+
+export interface CheckInput {
+  entity_type: EntityType;
+  entity_id: number;
+  estimatedCostMicro: number;
+  call_id: string | null;
+}
+
+/** POST /api/call-admit/check: reserve exactly the estimated cost, or refuse. null: no such entity. */
+export async function checkAndReserve(context: AdmitContext, input: CheckInput, now: number): Promise<Answer | null> {
+  const { engine, ledger } = context;
+  let enforce = true;
+  let admitWhenUnreachable = false;
+  if (input.entity_type === 'customer') {
+    const account = engine.snapshot.accounts.get(input.entity_id);
+    if (account === undefined) return null;
+    enforce = account.enforcesHeadroom;
+    admitWhenUnreachable = account.billingMode === 'postpaid' && ledger.settings.offlinePostpaid === 'allow';
+  } else if (!engine.snapshot.carrierById.has(input.entity_id)) {
+    return null;
+  }
+  const amount = input.estimatedCostMicro;
+  const outcome = await ledger.admit({
+    entity: { type: input.entity_type, id: input.entity_id },
+    callId: callIdOrGenerated(input.call_id),
+    plan: (available) => (amount <= available ? { amountMicro: amount, maxDurationSeconds: null } : null),
+    enforce,
+    admitWhenUnreachable,
+    answer: (reservation) => JSON.stringify({ allowed: true, headroom: formatMicro(reservation.entity.headroomMicro), message: 'call admitted' }),
+    now,
+  });
+  return answerOf(outcome, (entity) => ({
+    body: JSON.stringify({
+      allowed: false,
+      headroom: formatMicro(entity.headroomMicro),
+      message: outcome.kind === 'refused' && outcome.reason === 'credit_unavailable' ? 'credit unavailable: control plane unreachable' : 'insufficient balance',
+    }),
+    outcome: outcome.kind === 'refused' ? outcome.reason : '',
+  }));
+}

@@ -1,0 +1,150 @@
+import type { Logger } from 'pino';
+import type { SidecarMetrics } from '../metrics/metrics.js';
+import type { MoneyJournal } from './journal.js';
+import type { NodeLedger } from './node-ledger.js';
+import type { NodeSyncReply, NodeSyncRequest } from './protocol.js';
+
+/**
+ * The node's money rounds with the control plane (POST /api/ledger/node-sync):
+ * one in flight at a time; asks made meanwhile go in the next round. Rounds
+ * are numbered (the number survives restarts, reserved in blocks in the
+ * journal) so the centre can refuse a round that arrives after a newer one.
+ * Off the hot path: admission only waits for a round when its lease does not
+ * cover a call.
+ */
+export interface CentreLinkOptions {
+  /** Control plane base URL; null: no centre (every ask fails, prepaid calls are refused). */
+  url: string | null;
+  node: string;
+  timeoutMs: number;
+  /** How often the outbox is sent while it has CDRs. */
+  intervalMs: number;
+  maxSettlements: number;
+}
+
+const SEQ_BLOCK = 1_000_000;
+const SEQ_KEY = 'round_seq';
+
+export class CentreLink {
+  private running = false;
+  private listeners: ((reached: boolean) => void)[] = [];
+  private seq: number;
+  private seqEnd: number;
+  private timer: NodeJS.Timeout | null = null;
+  private lastFailureLog = 0;
+
+  constructor(
+    private readonly options: CentreLinkOptions,
+    private readonly ledger: NodeLedger,
+    private readonly journal: MoneyJournal,
+    private readonly metrics: SidecarMetrics,
+    private readonly log: Logger,
+  ) {
+    this.seq = journal.reserveCounterBlock(SEQ_KEY, SEQ_BLOCK);
+    this.seqEnd = this.seq + SEQ_BLOCK - 1;
+    ledger.connect(() => this.round());
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.ledger.outboxSize > 0) void this.round();
+    }, this.options.intervalMs);
+    this.timer.unref();
+    this.ledger.refreshAll();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+  }
+
+  /** Runs a round soon (after the one in flight); resolves whether it reached the centre. */
+  round(): Promise<boolean> {
+    return new Promise((resolve) => {
+      this.listeners.push(resolve);
+      if (!this.running) void this.loop();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    this.running = true;
+    while (this.listeners.length > 0) {
+      const listeners = this.listeners;
+      this.listeners = [];
+      let reached = false;
+      let more = false;
+      try {
+        ({ reached, more } = await this.exchange());
+      } catch (error) {
+        this.log.error({ err: error }, 'money round failed');
+      }
+      for (const resolve of listeners) resolve(reached);
+      if (more && reached) this.listeners.push(() => undefined); // the outbox has more than one round's worth
+    }
+    this.running = false;
+  }
+
+  private nextSeq(): number {
+    if (this.seq > this.seqEnd) {
+      this.seq = this.journal.reserveCounterBlock(SEQ_KEY, SEQ_BLOCK);
+      this.seqEnd = this.seq + SEQ_BLOCK - 1;
+    }
+    return this.seq++;
+  }
+
+  private async exchange(): Promise<{ reached: boolean; more: boolean }> {
+    const round = this.ledger.takeRound(this.options.maxSettlements);
+    if (round.settlements.length === 0 && round.asks.length === 0) return { reached: true, more: false };
+    const { url } = this.options;
+    if (url === null) {
+      this.ledger.roundFailed(round);
+      return { reached: false, more: false };
+    }
+    const request: NodeSyncRequest & { seq: number } = {
+      node: this.options.node,
+      seq: this.nextSeq(),
+      settlements: round.settlements.map((entry) => entry.settlement),
+      leases: round.asks.map((entry) => entry.ask),
+    };
+    let failure: string;
+    try {
+      const response = await fetch(`${url}/api/ledger/node-sync`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(request),
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+      const text = await response.text();
+      if (response.ok) {
+        this.ledger.applyReply(round, JSON.parse(text) as NodeSyncReply, Date.now());
+        this.metrics.centreRounds.inc({ result: 'ok' });
+        return { reached: true, more: round.settlements.length === this.options.maxSettlements };
+      }
+      if (response.status === 409) this.catchUp(text);
+      failure = `HTTP ${response.status}: ${text.slice(0, 200)}`;
+    } catch (error) {
+      failure = error instanceof Error ? error.message : String(error);
+    }
+    this.ledger.roundFailed(round);
+    this.metrics.centreRounds.inc({ result: 'failed' });
+    const now = Date.now();
+    if (now - this.lastFailureLog > 5000) {
+      this.lastFailureLog = now;
+      this.log.warn({ url, reason: failure, outbox: this.ledger.outboxSize }, 'control plane unreachable for money rounds');
+    }
+    return { reached: false, more: false };
+  }
+
+  /** The centre has applied a newer round than ours (this node's journal was reset): continue after it. */
+  private catchUp(body: string): void {
+    try {
+      const lastSeq = (JSON.parse(body) as { last_seq?: unknown }).last_seq;
+      if (typeof lastSeq === 'number' && Number.isSafeInteger(lastSeq) && lastSeq >= this.seq) {
+        this.journal.raiseCounter(SEQ_KEY, lastSeq);
+        this.seq = this.journal.reserveCounterBlock(SEQ_KEY, SEQ_BLOCK);
+        this.seqEnd = this.seq + SEQ_BLOCK - 1;
+      }
+    } catch {
+      // not our error body: nothing to learn
+    }
+  }
+}

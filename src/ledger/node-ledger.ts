@@ -1,0 +1,424 @@
+import type { Logger } from 'pino';
+import { formatMicro, parseMicro } from '../money/micro.js';
+import type { MoneyJournal, StoredCdr, StoredReservation } from './journal.js';
+import type { EntityType, LeaseAsk, LeaseState, NodeSyncReply, SettlementCdr } from './protocol.js';
+
+/**
+ * The node's money: per entity (customer account, carrier trunk), the credit
+ * lease the centre granted this node, what live calls hold of it
+ * (reservations) and what finished calls spent that the centre has not
+ * settled yet. A call is admitted only within what is left:
+ *
+ *   available = granted - held - spent
+ *
+ * so the calls this node admits never exceed its lease, and the centre never
+ * grants leases beyond the entity's headroom. Everything here is in memory
+ * (admission makes no network hop and no database read); every change is
+ * journalled, and acknowledged only after its commit.
+ */
+export interface LedgerSettings {
+  /** Longest call admission reserves for, seconds. */
+  admissionSeconds: number;
+  /** A reservation with no CDR is released this long after its call's longest duration. */
+  reservationGraceSeconds: number;
+  /** Lease asked for at a time, micro-units (more when one call needs more). */
+  leaseChunkMicro: number;
+  /** Unused lease goes back to the centre after this long without admissions. */
+  idleReturnMs: number;
+  /** Postpaid calls when the centre cannot be reached and the lease is spent. */
+  offlinePostpaid: 'allow' | 'deny';
+}
+
+export interface EntityRef {
+  type: EntityType;
+  id: number;
+}
+
+export class EntityMoney {
+  grantedMicro = 0;
+  heldMicro = 0;
+  spentMicro = 0;
+  /** What the entity may spend beyond all leases, as the centre last said; NaN until it has. */
+  centreHeadroomMicro = NaN;
+  lastActivity = 0;
+  /** When an ask last came back with nothing: a dry account is not asked for again at every call. */
+  dryUntil = 0;
+  wantMicro = 0;
+  giveBackMicro = 0;
+  waiters: ((reached: boolean) => void)[] = [];
+  constructor(
+    readonly type: EntityType,
+    readonly id: number,
+  ) {}
+
+  get availableMicro(): number {
+    return this.grantedMicro - this.heldMicro - this.spentMicro;
+  }
+
+  /** The entity's headroom as this node sees it: its own unused lease plus what the centre has left. */
+  get headroomMicro(): number {
+    return this.availableMicro + (Number.isNaN(this.centreHeadroomMicro) ? 0 : this.centreHeadroomMicro);
+  }
+}
+
+export interface Reservation {
+  callId: string;
+  entity: EntityMoney;
+  amountMicro: number;
+  maxDurationSeconds: number | null;
+  expiresAt: number;
+  answer: string;
+  /** Settles when the reservation is committed. */
+  committed: Promise<void>;
+}
+
+export interface Plan {
+  amountMicro: number;
+  maxDurationSeconds: number | null;
+}
+
+export interface AdmitRequest {
+  entity: EntityRef;
+  callId: string;
+  /** What to reserve out of what is available; null when that does not cover the call. */
+  plan: (availableMicro: number) => Plan | null;
+  /** false: the entity's limit is not enforced (postpaid without auto-cutoff); the call is reserved for the record and always admitted. */
+  enforce: boolean;
+  /** Admit with the full plan when the centre cannot be reached and the lease is spent (the postpaid policy). */
+  admitWhenUnreachable: boolean;
+  /** The answer to keep for a repeated call id. */
+  answer: (reservation: Omit<Reservation, 'answer' | 'committed'>) => string;
+  now: number;
+}
+
+export type AdmitOutcome =
+  | { kind: 'reserved'; reservation: Reservation }
+  | { kind: 'replayed'; reservation: Reservation }
+  | { kind: 'refused'; reason: 'insufficient_balance' | 'credit_unavailable'; entity: EntityMoney };
+
+/** A settlement on its way to the centre. */
+export interface OutboxEntry {
+  sipCallId: string;
+  entity: EntityMoney;
+  chargeMicro: number;
+  settlement: SettlementCdr;
+}
+
+export interface Round {
+  settlements: OutboxEntry[];
+  asks: { entity: EntityMoney; ask: LeaseAsk; waiters: ((reached: boolean) => void)[] }[];
+}
+
+/** Asks the centre for a round soon; resolves true when the round reached it. */
+export type RoundTrigger = () => Promise<boolean>;
+
+const RECENT_LIMIT = 65_536;
+
+export class NodeLedger {
+  private readonly customers = new Map<number, EntityMoney>();
+  private readonly carriers = new Map<number, EntityMoney>();
+  private readonly held = new Map<string, Reservation>();
+  /** Answers to recently finished reservations, for an admit repeated after its call ended. */
+  private readonly recent = new Map<string, Reservation>();
+  private readonly outbox = new Map<string, OutboxEntry>();
+  private readonly committingCdrs = new Map<string, { cdr: StoredCdr; committed: Promise<void> }>();
+  private requestRound: RoundTrigger = () => Promise.resolve(false);
+  private nextCdrId: number;
+
+  constructor(
+    private readonly journal: MoneyJournal,
+    readonly settings: LedgerSettings,
+    private readonly log: Logger,
+  ) {
+    this.nextCdrId = journal.lastCdrId() + 1;
+    this.recover();
+  }
+
+  /** Where rounds go (the CentreLink); until set, the centre is unreachable. */
+  connect(trigger: RoundTrigger): void {
+    this.requestRound = trigger;
+  }
+
+  entity(ref: EntityRef): EntityMoney {
+    const map = ref.type === 'customer' ? this.customers : this.carriers;
+    let entity = map.get(ref.id);
+    if (entity === undefined) {
+      entity = new EntityMoney(ref.type, ref.id);
+      map.set(ref.id, entity);
+    }
+    return entity;
+  }
+
+  /** A live or recently finished reservation under this call id. */
+  reservation(callId: string): Reservation | undefined {
+    return this.held.get(callId) ?? this.recent.get(callId);
+  }
+
+  /**
+   * Admits a call: reserves what `plan` decides from what is available, asking the centre for more
+   * lease first when that does not cover the call.
+   */
+  async admit(request: AdmitRequest): Promise<AdmitOutcome> {
+    const { callId, plan, now } = request;
+    const existing = this.reservation(callId);
+    if (existing !== undefined) {
+      await existing.committed;
+      return { kind: 'replayed', reservation: existing };
+    }
+    const entity = this.entity(request.entity);
+    entity.lastActivity = now;
+    let decided = plan(request.enforce ? entity.availableMicro : Number.POSITIVE_INFINITY);
+    if (decided === null) {
+      const full = plan(Number.POSITIVE_INFINITY);
+      const reached = await this.askForLease(entity, Math.max(this.settings.leaseChunkMicro, full?.amountMicro ?? 0), now);
+      // The same call id may have been admitted while we waited.
+      const raced = this.reservation(callId);
+      if (raced !== undefined) return { kind: 'replayed', reservation: raced };
+      decided = plan(entity.availableMicro) ?? (!reached && request.admitWhenUnreachable ? full : null);
+      if (decided === null) return { kind: 'refused', reason: reached ? 'insufficient_balance' : 'credit_unavailable', entity };
+    }
+    const reservation = this.hold(entity, callId, decided, request.answer, now);
+    if (request.enforce && entity.availableMicro < this.settings.leaseChunkMicro / 4) {
+      void this.askForLease(entity, this.settings.leaseChunkMicro, now); // top up before the next call needs it
+    }
+    await reservation.committed;
+    return { kind: 'reserved', reservation };
+  }
+
+  private hold(entity: EntityMoney, callId: string, plan: Plan, answer: (reservation: Omit<Reservation, 'answer' | 'committed'>) => string, now: number): Reservation {
+    const base = {
+      callId,
+      entity,
+      amountMicro: plan.amountMicro,
+      maxDurationSeconds: plan.maxDurationSeconds,
+      expiresAt: now + ((plan.maxDurationSeconds ?? this.settings.admissionSeconds) + this.settings.reservationGraceSeconds) * 1000,
+    };
+    entity.heldMicro += plan.amountMicro;
+    const text = answer(base);
+    const stored: StoredReservation = {
+      call_id: callId,
+      entity_type: entity.type,
+      entity_id: entity.id,
+      amount_micro: plan.amountMicro,
+      max_duration: plan.maxDurationSeconds,
+      expires_at: base.expiresAt,
+      answer: text,
+    };
+    const reservation: Reservation = { ...base, answer: text, committed: this.journal.write(() => this.journal.insertReservation(stored, now)) };
+    this.held.set(callId, reservation);
+    reservation.committed.catch((error: unknown) => {
+      // Not durable, so not admitted: undo, and the caller answers 503.
+      entity.heldMicro -= plan.amountMicro;
+      this.held.delete(callId);
+      this.log.error({ err: error, call_id: callId }, 'reservation not committed');
+    });
+    return reservation;
+  }
+
+  /** Frees a live reservation (a call that never reached a carrier). */
+  async release(callId: string, now: number): Promise<boolean> {
+    const reservation = this.held.get(callId);
+    if (reservation === undefined) return false;
+    await reservation.committed;
+    if (!this.finish(reservation)) return false;
+    await this.journal.write(() => this.journal.finishReservation(callId, 'released', now));
+    return true;
+  }
+
+  /** Takes a live reservation off its entity; false when it was no longer live. */
+  private finish(reservation: Reservation): boolean {
+    if (this.held.get(reservation.callId) !== reservation) return false;
+    this.held.delete(reservation.callId);
+    reservation.entity.heldMicro -= reservation.amountMicro;
+    this.remember(reservation);
+    return true;
+  }
+
+  private remember(reservation: Reservation): void {
+    this.recent.set(reservation.callId, reservation);
+    if (this.recent.size > RECENT_LIMIT) this.recent.delete(this.recent.keys().next().value!);
+  }
+
+  /**
+   * A rated CDR: its reservation (if any) closes, its charge counts as spent until the centre settles
+   * it, and it joins the outbox. `result` builds the answer from the CDR's id and what its reservation
+   * held (null when there was none).
+   */
+  recordCdr(
+    cdr: Omit<StoredCdr, 'id' | 'settlement' | 'result'>,
+    settlement: Omit<SettlementCdr, 'node_cdr_id'>,
+    result: (id: number, reservedMicro: number | null) => string,
+    now: number,
+  ): { result: string; committed: Promise<void> } {
+    const id = this.nextCdrId++;
+    const entity = this.entity({ type: 'customer', id: cdr.account_id });
+    const reservation = this.held.get(cdr.sip_call_id);
+    let reservedMicro: number | null = null;
+    if (reservation !== undefined && this.finish(reservation)) reservedMicro = reservation.amountMicro;
+    entity.spentMicro += cdr.charge_micro;
+    const full: SettlementCdr = { ...settlement, node_cdr_id: id };
+    this.outbox.set(cdr.sip_call_id, { sipCallId: cdr.sip_call_id, entity, chargeMicro: cdr.charge_micro, settlement: full });
+    const stored: StoredCdr = { ...cdr, id, settlement: JSON.stringify(full), result: result(id, reservedMicro) };
+    const committed = this.journal.write(() => {
+      this.journal.insertCdr(stored, now);
+      if (reservedMicro !== null) this.journal.finishReservation(cdr.sip_call_id, 'settled', now);
+    });
+    this.committingCdrs.set(cdr.sip_call_id, { cdr: stored, committed });
+    void committed.finally(() => this.committingCdrs.delete(cdr.sip_call_id)).catch(() => undefined);
+    committed.catch((error: unknown) => {
+      entity.spentMicro -= cdr.charge_micro;
+      this.outbox.delete(cdr.sip_call_id);
+      if (reservation !== undefined && reservedMicro !== null) {
+        this.held.set(reservation.callId, reservation);
+        entity.heldMicro += reservation.amountMicro;
+      }
+      this.log.error({ err: error, sip_call_id: cdr.sip_call_id }, 'cdr not committed');
+    });
+    return { result: stored.result, committed };
+  }
+
+  /** A CDR already taken under this Call-ID (committed, or committing: then wait for `committed`). */
+  findCdr(sipCallId: string): { cdr: StoredCdr; committed: Promise<void> } | null {
+    const committing = this.committingCdrs.get(sipCallId);
+    if (committing !== undefined) return committing;
+    const cdr = this.journal.findCdr(sipCallId);
+    return cdr === null ? null : { cdr, committed: Promise.resolve() };
+  }
+
+  /** Releases reservations whose calls must have ended (no CDR came); returns how many. */
+  expire(now: number): number {
+    let expired = 0;
+    for (const reservation of this.held.values()) {
+      if (reservation.expiresAt > now) continue;
+      if (this.finish(reservation)) {
+        expired++;
+        void this.journal.write(() => this.journal.finishReservation(reservation.callId, 'expired', now)).catch(() => undefined);
+      }
+    }
+    return expired;
+  }
+
+  /** Hands unused lease back from entities that have been idle (no live calls, no admissions). */
+  returnIdleLeases(now: number): void {
+    let any = false;
+    for (const map of [this.customers, this.carriers]) {
+      for (const entity of map.values()) {
+        if (entity.heldMicro > 0 || now - entity.lastActivity < this.settings.idleReturnMs || entity.availableMicro <= 0) continue;
+        entity.giveBackMicro += entity.availableMicro;
+        // Counted as gone at once: if the round fails the centre still holds it, and its next answer gives it back.
+        entity.grantedMicro -= entity.availableMicro;
+        any = true;
+      }
+    }
+    if (any) void this.requestRound();
+  }
+
+  private askForLease(entity: EntityMoney, wantMicro: number, now: number): Promise<boolean> {
+    if (now < entity.dryUntil) return Promise.resolve(true);
+    entity.wantMicro = Math.max(entity.wantMicro, wantMicro);
+    return new Promise((resolve) => {
+      entity.waiters.push(resolve);
+      void this.requestRound();
+    });
+  }
+
+  /** Everything due to go to the centre now (at most `maxSettlements` CDRs). */
+  takeRound(maxSettlements: number): Round {
+    const settlements: OutboxEntry[] = [];
+    for (const entry of this.outbox.values()) {
+      if (settlements.length >= maxSettlements) break;
+      settlements.push(entry);
+    }
+    const asks: Round['asks'] = [];
+    for (const map of [this.customers, this.carriers]) {
+      for (const entity of map.values()) {
+        if (entity.wantMicro === 0 && entity.giveBackMicro === 0 && entity.waiters.length === 0) continue;
+        asks.push({
+          entity,
+          ask: { entity_type: entity.type, entity_id: entity.id, want: formatMicro(entity.wantMicro), give_back: formatMicro(entity.giveBackMicro) },
+          waiters: entity.waiters,
+        });
+        entity.wantMicro = 0;
+        entity.giveBackMicro = 0;
+        entity.waiters = [];
+      }
+    }
+    return { settlements, asks };
+  }
+
+  /** The centre's answer to a round: settled CDRs leave the outbox, leases take the centre's figures. */
+  applyReply(round: Round, reply: NodeSyncReply, now: number): void {
+    const settled = new Set(reply.settled);
+    for (const entry of round.settlements) {
+      if (!settled.has(entry.sipCallId) || this.outbox.get(entry.sipCallId) !== entry) continue;
+      this.outbox.delete(entry.sipCallId);
+      entry.entity.spentMicro -= entry.chargeMicro;
+    }
+    const leases = reply.leases.map((state) => this.applyLease(state, now));
+    void this.journal
+      .write(() => {
+        for (const sipCallId of settled) this.journal.markSettled(sipCallId, now);
+        for (const lease of leases) this.journal.saveLease(lease);
+      })
+      .catch((error: unknown) => this.log.error({ err: error }, 'settlement not journalled: the centre will answer the resend as settled'));
+    for (const { waiters } of round.asks) for (const resolve of waiters) resolve(true);
+  }
+
+  private applyLease(state: LeaseState, now: number) {
+    const entity = this.entity({ type: state.entity_type, id: state.entity_id });
+    const before = entity.availableMicro;
+    entity.grantedMicro = parseMicro(state.granted);
+    entity.centreHeadroomMicro = parseMicro(state.headroom);
+    if (entity.availableMicro <= before && entity.centreHeadroomMicro <= 0) entity.dryUntil = now + 1000;
+    return { entity_type: entity.type, entity_id: entity.id, granted_micro: entity.grantedMicro, headroom_micro: entity.centreHeadroomMicro };
+  }
+
+  roundFailed(round: Round): void {
+    for (const { entity, waiters } of round.asks) {
+      for (const resolve of waiters) resolve(false);
+      entity.dryUntil = 0;
+    }
+  }
+
+  get outboxSize(): number {
+    return this.outbox.size;
+  }
+
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  /** Entities with lease, live calls or unsettled CDRs: their figures are asked for at start-up. */
+  refreshAll(): void {
+    for (const map of [this.customers, this.carriers]) {
+      for (const entity of map.values()) if (entity.grantedMicro !== 0 || entity.heldMicro !== 0) entity.waiters.push(() => undefined);
+    }
+    void this.requestRound();
+  }
+
+  private recover(): void {
+    for (const lease of this.journal.leases()) {
+      const entity = this.entity({ type: lease.entity_type, id: lease.entity_id });
+      entity.grantedMicro = lease.granted_micro;
+      entity.centreHeadroomMicro = lease.headroom_micro ?? NaN;
+    }
+    for (const stored of this.journal.heldReservations()) {
+      const entity = this.entity({ type: stored.entity_type, id: stored.entity_id });
+      entity.heldMicro += stored.amount_micro;
+      this.held.set(stored.call_id, {
+        callId: stored.call_id,
+        entity,
+        amountMicro: stored.amount_micro,
+        maxDurationSeconds: stored.max_duration,
+        expiresAt: stored.expires_at,
+        answer: stored.answer,
+        committed: Promise.resolve(),
+      });
+    }
+    for (const stored of this.journal.unsettledCdrs()) {
+      const entity = this.entity({ type: 'customer', id: stored.account_id });
+      entity.spentMicro += stored.charge_micro;
+      this.outbox.set(stored.sip_call_id, { sipCallId: stored.sip_call_id, entity, chargeMicro: stored.charge_micro, settlement: JSON.parse(stored.settlement) as SettlementCdr });
+    }
+  }
+}

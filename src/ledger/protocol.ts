@@ -1,0 +1,78 @@
+import type { Currency, DecimalPrecision, RoundingDirection } from '../snapshot/schema.js';
+
+/**
+ * The node <-> centre money protocol, one round trip at a time per node
+ * (POST /api/ledger/node-sync on the control plane). A round carries the
+ * node's rated CDRs to settle and its lease asks; the answer says which CDRs
+ * the centre has settled and what lease the node now holds for every entity
+ * the round touched. One round at a time keeps both sides' figures exact:
+ * the node never sees a lease figure from before a settlement it already
+ * counted (see CentreLink).
+ *
+ * Amounts are decimal strings in the entity's currency.
+ */
+export type EntityType = 'customer' | 'carrier';
+
+/** A rated CDR as the node settles it with the centre (the CDR resource plus what the ledger needs). */
+export interface SettlementCdr {
+  sip_call_id: string;
+  node_cdr_id: number;
+  customer_trunk_id: number;
+  customer_account_id: number;
+  carrier_trunk_id: number;
+  carrier_gateway_id: number;
+  ani: string;
+  dnis: string;
+  start_time: string;
+  answer_time: string | null;
+  end_time: string;
+  duration_seconds: number;
+  sip_response_code: number | null;
+  billable_duration_customer: number;
+  billable_duration_vendor: number;
+  customer_rate_deck_id: number | null;
+  carrier_rate_deck_id: number | null;
+  customer_cost: string;
+  customer_currency: Currency;
+  customer_decimal_precision: DecimalPrecision;
+  customer_rounding_direction: RoundingDirection;
+  vendor_cost: string;
+  vendor_currency: Currency;
+  vendor_decimal_precision: DecimalPrecision;
+  vendor_rounding_direction: RoundingDirection;
+  /** The customer cost in the account's currency: what the account is debited. */
+  account_charge: string;
+  account_currency: Currency;
+  created_at: string;
+}
+
+export interface LeaseAsk {
+  entity_type: EntityType;
+  entity_id: number;
+  /** More lease wanted ("0" to just learn the current figures). */
+  want: string;
+  /** Unused lease handed back. */
+  give_back: string;
+}
+
+export interface NodeSyncRequest {
+  /** The node's hostname as registered in opensips_nodes. */
+  node: string;
+  settlements: SettlementCdr[];
+  leases: LeaseAsk[];
+}
+
+export interface LeaseState {
+  entity_type: EntityType;
+  entity_id: number;
+  /** The node's whole lease after this round. */
+  granted: string;
+  /** What the entity may still spend beyond every node's lease. */
+  headroom: string;
+}
+
+export interface NodeSyncReply {
+  /** sip_call_ids now settled at the centre (including ones it had settled before). */
+  settled: string[];
+  leases: LeaseState[];
+}

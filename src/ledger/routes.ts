@@ -1,0 +1,147 @@
+import type { Logger } from 'pino';
+import type { DecisionEngine } from '../engine.js';
+import { BodyReader, ID, NUMBER_TEXT, SIP_CODE, parseJsonObject, type IntegerBounds } from '../http/body.js';
+import { RequestError, refusalResponse } from '../http/errors.js';
+import type { IncomingRequest, OutgoingResponse, Route } from '../http/server.js';
+import type { SidecarMetrics } from '../metrics/metrics.js';
+import { parseMicro } from '../money/micro.js';
+import type { SnapshotService } from '../snapshot/service.js';
+import { admitCall, checkAndReserve } from './call-admission.js';
+import { ingestCdr } from './cdr-ingest.js';
+import type { CallRecord } from './cdr-rating.js';
+import type { NodeLedger } from './node-ledger.js';
+
+/**
+ * The money path's endpoints at the node: parse and validate, call the
+ * decision, write the answer. Each answer is sent after its journal commit.
+ */
+export interface MoneyRoutesContext {
+  snapshots: SnapshotService;
+  ledger: NodeLedger;
+  metrics: SidecarMetrics;
+  log: Logger;
+  maxBodyBytes: number;
+}
+
+const CALL_ID_TEXT = { maxLength: 255 };
+const DURATION: IntegerBounds = { min: 0, max: 7 * 86_400 };
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** A money amount: a decimal string (never a JSON number), >= 0, at most 6 decimals. */
+function moneyField(reader: BodyReader, name: string, required: boolean): number | null {
+  const text = required ? reader.requiredString(name, { maxLength: 32 }) : reader.string(name, { maxLength: 32 });
+  if (text === undefined) return null;
+  const micro = parseMicro(text);
+  if (Number.isNaN(micro)) throw new RequestError(400, `${name} must be a decimal string such as "0.25", with at most 6 decimals`);
+  if (micro < 0) throw new RequestError(400, `${name} must not be negative`);
+  return micro;
+}
+
+function timeField(reader: BodyReader, name: string, required: boolean): number | null {
+  const text = required ? reader.requiredString(name, { maxLength: 40 }) : reader.string(name, { maxLength: 40 });
+  if (text === undefined || (!required && text === '')) return null;
+  const ms = RFC3339.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(ms)) throw new RequestError(400, `${name} must be an RFC 3339 timestamp such as 2026-01-15T08:30:00Z`);
+  return ms;
+}
+
+/** The CDR's times must tell one story: start <= answer <= end, and the duration fits between answer and end. */
+function callRecord(reader: BodyReader): CallRecord {
+  const record: CallRecord = {
+    sip_call_id: reader.requiredString('sip_call_id', CALL_ID_TEXT),
+    customer_trunk_id: reader.requiredInteger('customer_trunk_id', ID),
+    carrier_trunk_id: reader.requiredInteger('carrier_trunk_id', ID),
+    carrier_gateway_id: reader.requiredInteger('carrier_gateway_id', ID),
+    ani: reader.requiredString('ani', NUMBER_TEXT),
+    dnis: reader.requiredString('dnis', NUMBER_TEXT),
+    startMs: timeField(reader, 'start_time', true)!,
+    answerMs: timeField(reader, 'answer_time', false),
+    endMs: timeField(reader, 'end_time', true)!,
+    duration_seconds: reader.requiredInteger('duration_seconds', DURATION),
+    sip_response_code: reader.integer('sip_response_code', SIP_CODE) ?? null,
+  };
+  if (record.endMs < record.startMs) throw new RequestError(400, 'end_time is before start_time');
+  if (record.answerMs === null) {
+    if (record.duration_seconds !== 0) throw new RequestError(400, 'duration_seconds must be 0 when answer_time is null (the call was not answered)');
+  } else {
+    if (record.answerMs < record.startMs || record.answerMs > record.endMs) throw new RequestError(400, 'answer_time must lie between start_time and end_time');
+    // One second of slack: the proxy may round its timestamps and its duration differently.
+    if (record.duration_seconds > Math.ceil((record.endMs - record.answerMs) / 1000) + 1) {
+      throw new RequestError(400, 'duration_seconds is longer than the time between answer_time and end_time');
+    }
+  }
+  return record;
+}
+
+export function moneyRoutes(context: MoneyRoutesContext): Route[] {
+  const { snapshots, ledger, metrics } = context;
+  const engine = (): DecisionEngine => {
+    const current = snapshots.engine;
+    if (current === null) throw new RequestError(503, 'no routing snapshot loaded');
+    return current;
+  };
+  const post = (path: string, handler: (request: IncomingRequest) => Promise<OutgoingResponse>): Route => ({
+    method: 'POST',
+    path,
+    maxBodyBytes: context.maxBodyBytes,
+    handler: async (request) => {
+      try {
+        return await handler(request);
+      } catch (error) {
+        const refused = refusalResponse(error);
+        if (refused === null) throw error;
+        return refused;
+      }
+    },
+  });
+  const admitContext = () => ({ engine: engine(), ledger, metrics, log: context.log });
+
+  return [
+    post('/api/opensips/call/admit', async (request) => {
+      const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
+      const input = {
+        customer_trunk_id: reader.requiredInteger('customer_trunk_id', ID),
+        dnis: reader.string('dnis', NUMBER_TEXT) ?? null,
+        call_id: reader.string('call_id', CALL_ID_TEXT) ?? null,
+        estimatedCostMicro: moneyField(reader, 'estimated_cost', false),
+      };
+      if (input.dnis === null && input.estimatedCostMicro === null) throw new RequestError(400, 'dnis is required (or estimated_cost)');
+      const answer = await admitCall(admitContext(), input, Date.now());
+      metrics.decided('call_admit', answer.outcome);
+      return { status: 200, body: answer.body };
+    }),
+
+    post('/api/opensips/call/release', async (request) => {
+      const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
+      const callId = reader.requiredString('call_id', CALL_ID_TEXT);
+      const released = await ledger.release(callId, Date.now());
+      metrics.decided('call_release', released ? 'released' : 'none');
+      return { status: 200, body: JSON.stringify({ call_id: callId, released }) };
+    }),
+
+    post('/api/call-admit/check', async (request) => {
+      const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
+      const type = reader.requiredString('entity_type', { maxLength: 32 });
+      // The contract's spelling, and the resource names operators also use.
+      const entityType = type === 'customer' || type === 'customer_account' ? 'customer' : type === 'carrier' || type === 'carrier_trunk' ? 'carrier' : null;
+      if (entityType === null) throw new RequestError(400, 'entity_type must be customer or carrier');
+      const input = {
+        entity_type: entityType,
+        entity_id: reader.requiredInteger('entity_id', ID),
+        estimatedCostMicro: moneyField(reader, 'estimated_cost', true)!,
+        call_id: reader.string('call_id', CALL_ID_TEXT) ?? null,
+      } as const;
+      const answer = await checkAndReserve(admitContext(), input, Date.now());
+      if (answer === null) throw new RequestError(404, `${entityType === 'customer' ? 'customer account' : 'carrier trunk'} ${input.entity_id} not found`);
+      metrics.decided('call_admit_check', answer.outcome);
+      return { status: 200, body: answer.body };
+    }),
+
+    post('/api/cdrs/ingest', async (request) => {
+      const record = callRecord(new BodyReader(parseJsonObject(request.body, request.contentType)));
+      const answer = await ingestCdr(engine(), ledger, record, Date.now());
+      metrics.decided('cdr_ingest', answer.status === 201 ? 'rated' : 'duplicate');
+      return answer;
+    }),
+  ];
+}

@@ -1,0 +1,164 @@
+import { RequestError } from '../../src/http/errors.js';
+import type { IncomingRequest, Route } from '../../src/http/server.js';
+import type { LeaseAsk, NodeSyncRequest, SettlementCdr } from '../../src/ledger/protocol.js';
+import { isDecimalString } from '../../src/rating/rating.js';
+import { CURRENCIES } from '../../src/snapshot/schema.js';
+import { NodeSyncRefusal, applyNodeSync } from '../ledger/settlement.js';
+import { guard, json, readBody, type AdminContext } from './crud.js';
+
+/**
+ * The money endpoints of the control plane: the nodes' money rounds
+ * (POST /api/ledger/node-sync: settle rated CDRs, grant and take back credit
+ * leases) and GET /api/cdrs/search over the settled CDRs.
+ */
+const MAX_SETTLEMENTS = 5000;
+const MAX_LEASE_ASKS = 5000;
+
+type FieldKind = 'id' | 'id?' | 'string' | 'string?' | 'money' | 'count' | 'code?' | 'currency' | 'precision' | 'rounding' | 'time' | 'time?';
+
+const SETTLEMENT_FIELDS: Record<keyof SettlementCdr, FieldKind> = {
+  sip_call_id: 'string',
+  node_cdr_id: 'id',
+  customer_trunk_id: 'id',
+  customer_account_id: 'id',
+  carrier_trunk_id: 'id',
+  carrier_gateway_id: 'id',
+  ani: 'string',
+  dnis: 'string',
+  start_time: 'time',
+  answer_time: 'time?',
+  end_time: 'time',
+  duration_seconds: 'count',
+  sip_response_code: 'code?',
+  billable_duration_customer: 'count',
+  billable_duration_vendor: 'count',
+  customer_rate_deck_id: 'id?',
+  carrier_rate_deck_id: 'id?',
+  customer_cost: 'money',
+  customer_currency: 'currency',
+  customer_decimal_precision: 'precision',
+  customer_rounding_direction: 'rounding',
+  vendor_cost: 'money',
+  vendor_currency: 'currency',
+  vendor_decimal_precision: 'precision',
+  vendor_rounding_direction: 'rounding',
+  account_charge: 'money',
+  account_currency: 'currency',
+  created_at: 'time',
+};
+
+function valid(kind: FieldKind, value: unknown): boolean {
+  const optional = kind.endsWith('?');
+  if (optional && value === null) return true;
+  const isInteger = typeof value === 'number' && Number.isSafeInteger(value);
+  switch (optional ? kind.slice(0, -1) : kind) {
+    case 'id':
+      return isInteger && value >= 1;
+    case 'count':
+      return isInteger && value >= 0;
+    case 'code':
+      return isInteger && value >= 100 && value <= 699;
+    case 'string':
+      return typeof value === 'string' && value.length > 0 && value.length <= 256;
+    case 'money':
+      return typeof value === 'string' && isDecimalString(value) && !value.startsWith('-');
+    case 'currency':
+      return (CURRENCIES as readonly unknown[]).includes(value);
+    case 'precision':
+      return value === 4 || value === 5 || value === 6;
+    case 'rounding':
+      return value === 'up' || value === 'down' || value === 'standard';
+    case 'time':
+      return typeof value === 'string' && !Number.isNaN(Date.parse(value)) && value.length <= 40;
+    default:
+      return false;
+  }
+}
+
+function checkObject<T>(value: unknown, fields: Record<string, FieldKind>, what: string): T {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new RequestError(400, `${what} must be an object`);
+  const record = value as Record<string, unknown>;
+  for (const [field, kind] of Object.entries(fields)) {
+    if (!valid(kind, record[field] ?? null)) throw new RequestError(400, `${what}.${field} is missing or not a valid ${kind.replace('?', '')}`);
+  }
+  return Object.fromEntries(Object.keys(fields).map((field) => [field, record[field] ?? null])) as T;
+}
+
+const LEASE_FIELDS: Record<keyof LeaseAsk, FieldKind> = { entity_type: 'string', entity_id: 'id', want: 'money', give_back: 'money' };
+
+function nodeSyncRequest(body: Record<string, unknown>): NodeSyncRequest & { seq: number } {
+  const { node, seq, settlements, leases } = body;
+  if (typeof node !== 'string' || node.length === 0 || node.length > 255) throw new RequestError(400, 'node must be the node hostname');
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) throw new RequestError(400, 'seq must be a positive integer');
+  if (!Array.isArray(settlements) || settlements.length > MAX_SETTLEMENTS) throw new RequestError(400, `settlements must be an array of at most ${MAX_SETTLEMENTS}`);
+  if (!Array.isArray(leases) || leases.length > MAX_LEASE_ASKS) throw new RequestError(400, `leases must be an array of at most ${MAX_LEASE_ASKS}`);
+  return {
+    node,
+    seq,
+    settlements: settlements.map((item, index) => checkObject<SettlementCdr>(item, SETTLEMENT_FIELDS, `settlements[${index}]`)),
+    leases: leases.map((item, index) => {
+      const ask = checkObject<LeaseAsk>(item, LEASE_FIELDS, `leases[${index}]`);
+      const entityType: string = ask.entity_type;
+      if (entityType !== 'customer' && entityType !== 'carrier') throw new RequestError(400, `leases[${index}].entity_type must be customer or carrier`);
+      return ask;
+    }),
+  };
+}
+
+const SEARCH_PARAMS = ['start_time_from', 'start_time_to', 'customer_trunk_id', 'carrier_trunk_id', 'sip_call_id', 'limit', 'offset'];
+
+export function centreMoneyRoutes(context: AdminContext): Route[] {
+  const { store } = context;
+  return [
+    {
+      method: 'POST',
+      path: '/api/ledger/node-sync',
+      maxBodyBytes: 16 * 1024 * 1024,
+      retainsBody: true,
+      handler: guard(async (request: IncomingRequest) => {
+        const round = nodeSyncRequest(readBody(request));
+        try {
+          return json(200, await store.ledgerTransaction((tx) => applyNodeSync(tx, round)));
+        } catch (error) {
+          if (!(error instanceof NodeSyncRefusal)) throw error;
+          const lastSeq = error.status === 409 ? await store.ledgerTransaction((tx) => tx.lastRound(round.node)) : undefined;
+          return json(error.status, { error: error.message, code: error.status === 409 ? 'Conflict' : 'Unprocessable Content', status: error.status, last_seq: lastSeq });
+        }
+      }),
+    },
+    {
+      method: 'GET',
+      path: '/api/cdrs/search',
+      maxBodyBytes: 0,
+      handler: guard(async (request: IncomingRequest) => {
+        const params = new URLSearchParams(request.query);
+        for (const key of params.keys()) if (!SEARCH_PARAMS.includes(key)) throw new RequestError(400, `unknown query parameter ${key.slice(0, 64)}`);
+        const time = (name: string): string | null => {
+          const text = params.get(name);
+          if (text === null) return null;
+          const ms = Date.parse(text);
+          if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(ms)) throw new RequestError(400, `${name} must be an RFC 3339 timestamp`);
+          return new Date(ms).toISOString();
+        };
+        const integer = (name: string, min: number, max: number, fallback: number | null): number | null => {
+          const text = params.get(name);
+          if (text === null) return fallback;
+          if (!/^[0-9]{1,9}$/.test(text) || Number(text) < min || Number(text) > max) throw new RequestError(400, `${name} must be an integer from ${min} to ${max}`);
+          return Number(text);
+        };
+        const sipCallId = params.get('sip_call_id');
+        if (sipCallId !== null && (sipCallId === '' || sipCallId.length > 256)) throw new RequestError(400, 'sip_call_id must be 1 to 256 characters');
+        const rows = await store.searchCdrs({
+          startFrom: time('start_time_from'),
+          startTo: time('start_time_to'),
+          customerTrunkId: integer('customer_trunk_id', 1, 999_999_999, null),
+          carrierTrunkId: integer('carrier_trunk_id', 1, 999_999_999, null),
+          sipCallId,
+          limit: integer('limit', 1, 1000, 1000)!,
+          offset: integer('offset', 0, 999_999_999, 0)!,
+        });
+        return json(200, rows.map((row) => ({ ...row, status: row.answer_time === null ? 'unanswered' : 'answered' })));
+      }),
+    },
+  ];
+}

@@ -1,0 +1,111 @@
+import { Decimal } from 'decimal.js';
+import type { LeaseState, NodeSyncReply, NodeSyncRequest } from '../../src/ledger/protocol.js';
+import type { LedgerTx } from '../store/config-store.js';
+import { entityFromRow, headroom, money, type EntityType, type LedgerEntity } from './ledger.js';
+
+/**
+ * One node's money round at the centre (POST /api/ledger/node-sync), applied
+ * in one transaction:
+ *  - each rated CDR is recorded once (by sip_call_id) and debited from its
+ *    account; the debit consumes the node's lease, since the node spent it;
+ *  - each lease ask hands back what the node no longer needs and grants what
+ *    it wants, never more than the entity's headroom, so the leases of all
+ *    nodes together never exceed it;
+ *  - the answer gives the node's lease and the entity's remaining headroom
+ *    for every entity the round touched.
+ * A node's balances' `reserved` is the sum of all nodes' leases on it.
+ */
+export class NodeSyncRefusal extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'NodeSyncRefusal';
+  }
+}
+
+export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: number }): NodeSyncReply {
+  const { node } = request;
+  if (!tx.nodeExists(node)) throw new NodeSyncRefusal(404, `node ${node} is not registered in opensips_nodes`);
+  // A round that arrives after a newer one (it timed out at the node and was resent) is stale: applying it
+  // late would hand back lease the node has already been told it holds.
+  if (request.seq <= tx.lastRound(node)) throw new NodeSyncRefusal(409, `round ${request.seq} is older than the last applied for node ${node}`);
+  tx.setLastRound(node, request.seq);
+
+  const entities = new Map<string, LedgerEntity>();
+  const entityOf = (type: EntityType, id: number): LedgerEntity => {
+    const key = `${type}:${id}`;
+    let entity = entities.get(key);
+    if (entity === undefined) {
+      const found = entityFromRow(type, id, tx.entityRow(type, id));
+      if (found === null) throw new NodeSyncRefusal(422, `${type} ${id} does not exist`);
+      entity = found;
+      entities.set(key, entity);
+    }
+    return entity;
+  };
+  const key = (entity: LedgerEntity) => ({ entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency });
+
+  const settled: string[] = [];
+  for (const cdr of request.settlements) {
+    settled.push(cdr.sip_call_id);
+    if (tx.findCdr(cdr.sip_call_id) !== null) continue; // settled by an earlier round whose answer was lost
+    const account = entityOf('customer', cdr.customer_account_id);
+    const cdrId = tx.insertCdr(node, cdr);
+    const charge = new Decimal(cdr.account_charge);
+    const current = tx.balance('customer', account.entityId);
+    const lease = new Decimal(tx.lease(node, 'customer', account.entityId));
+    const consumed = Decimal.min(charge, lease);
+    tx.setLease(node, 'customer', account.entityId, lease.minus(consumed).toFixed());
+    const balance = new Decimal(current.balance);
+    const reserved = new Decimal(current.reserved);
+    // Prepaid: the funds go down. Postpaid: the usage goes up.
+    const nextBalance = account.billingMode === 'prepaid' ? balance.minus(charge) : balance.plus(charge);
+    tx.applyChange(key(account), {
+      next: { balance: money(nextBalance, balance, charge), reserved: money(reserved.minus(consumed), reserved, consumed) },
+      transaction: { transaction_type: 'debit', amount: money(charge, charge), description: `call ${cdr.sip_call_id}`, cdr_id: cdrId, call_id: cdr.sip_call_id },
+    });
+  }
+
+  const touched = new Set<LedgerEntity>();
+  for (const cdr of request.settlements) touched.add(entityOf('customer', cdr.customer_account_id));
+  for (const ask of request.leases) {
+    const entity = entityOf(ask.entity_type, ask.entity_id);
+    touched.add(entity);
+    let lease = new Decimal(tx.lease(node, entity.entityType, entity.entityId));
+    const giveBack = Decimal.min(new Decimal(ask.give_back), lease);
+    if (giveBack.greaterThan(0)) {
+      lease = lease.minus(giveBack);
+      const current = tx.balance(entity.entityType, entity.entityId);
+      const reserved = new Decimal(current.reserved);
+      tx.applyChange(key(entity), {
+        next: { balance: current.balance, reserved: money(reserved.minus(giveBack), reserved, giveBack) },
+        transaction: { transaction_type: 'release', amount: money(giveBack, giveBack), description: `credit lease returned by node ${node}`, cdr_id: null, call_id: null },
+      });
+    }
+    const want = new Decimal(ask.want);
+    if (want.greaterThan(0)) {
+      const current = tx.balance(entity.entityType, entity.entityId);
+      // Whole micro-units: the node counts in them.
+      const grant = Decimal.max(0, Decimal.min(want, new Decimal(headroom(entity, current)))).toDecimalPlaces(6, Decimal.ROUND_DOWN);
+      if (grant.greaterThan(0)) {
+        lease = lease.plus(grant);
+        const reserved = new Decimal(current.reserved);
+        tx.applyChange(key(entity), {
+          next: { balance: current.balance, reserved: money(reserved.plus(grant), reserved, grant) },
+          transaction: { transaction_type: 'reserve', amount: money(grant, grant), description: `credit lease granted to node ${node}`, cdr_id: null, call_id: null },
+        });
+      }
+    }
+    tx.setLease(node, entity.entityType, entity.entityId, lease.toFixed());
+  }
+
+  const leases: LeaseState[] = [...touched].map((entity) => ({
+    entity_type: entity.entityType,
+    entity_id: entity.entityId,
+    granted: tx.lease(node, entity.entityType, entity.entityId),
+    headroom: new Decimal(headroom(entity, tx.balance(entity.entityType, entity.entityId))).toDecimalPlaces(6, Decimal.ROUND_DOWN).toFixed(),
+  }));
+  return { settled, leases };
+}
