@@ -1,0 +1,66 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { SnapshotDescription } from '../../src/snapshot/schema.js';
+import { SqliteConfigStore } from '../../sync/store/config-store.js';
+import { seedStore } from '../../sync/store/seed.js';
+import { routingSnapshotBytes, routingTables } from '../fixtures/routing.js';
+import { SidecarProcess } from './sidecar.js';
+
+/**
+ * The money path with real processes: a control plane whose store holds the
+ * fixture world and N registered nodes, and N sidecars (node-1..node-N) that
+ * serve the same world and settle with the control plane.
+ */
+export interface MoneyWorld {
+  control: SidecarProcess;
+  sidecars: SidecarProcess[];
+  snapshotFile: string;
+  sidecarArgs(index: number): string[];
+  stop(): Promise<void>;
+}
+
+export async function startMoneyWorld(options: { sidecars: number; change?: (description: SnapshotDescription) => void; sidecarArgs?: string[] }): Promise<MoneyWorld> {
+  const root = mkdtempSync(join(tmpdir(), 'money-world-'));
+  const controlDir = join(root, 'control');
+  mkdirSync(controlDir);
+  const store = new SqliteConfigStore(join(controlDir, 'config.db'));
+  await seedStore(store, routingTables(options.change));
+  const now = new Date().toISOString();
+  for (let i = 1; i <= options.sidecars; i++) {
+    await store.insert('opensips_nodes', { hostname: `node-${i}`, mi_socket_address: 'http://127.0.0.1:9/mi', region: 'test', status: 'active', created_at: now, updated_at: now });
+  }
+  await store.close();
+  const snapshotFile = join(root, 'routing.msgpack');
+  writeFileSync(snapshotFile, routingSnapshotBytes(1, options.change));
+  const control = await SidecarProcess.startControlPlane({ dataDir: controlDir });
+  const sidecarArgs = (index: number): string[] => [
+    '--node-name', `node-${index + 1}`, '--control-url', control.url, '--snapshot', snapshotFile, ...(options.sidecarArgs ?? []),
+  ];
+  const sidecars = await Promise.all(
+    Array.from({ length: options.sidecars }, (_, index) => SidecarProcess.start({ dataDir: join(root, `sidecar-${index + 1}`), args: sidecarArgs(index) })),
+  );
+  return {
+    control,
+    sidecars,
+    snapshotFile,
+    sidecarArgs,
+    stop: async () => {
+      await Promise.all([control.kill(), ...sidecars.map((sidecar) => sidecar.kill())]);
+    },
+  };
+}
+
+/** Polls until `check` passes (the outbox settles asynchronously); throws its last failure after `ms`. */
+export async function eventually(check: () => Promise<void>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
