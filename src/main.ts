@@ -91,13 +91,13 @@ async function main(): Promise<void> {
 
 const PRUNE_AFTER_MS = 7 * 86_400_000;
 
-/** Once a second: the money gauges; every 5 s: expired reservations and idle leases; hourly: old journal rows. */
+/** Every 5 s: expired reservations and idle leases; hourly: old journal rows. */
 function startLedgerUpkeep(ledger: NodeLedger, journal: MoneyJournal, metrics: SidecarMetrics, log: Logger): NodeJS.Timeout {
+  metrics.reservationsHeld.collectFrom(() => ledger.heldCount);
+  metrics.cdrOutbox.collectFrom(() => ledger.outboxSize);
   let tick = 0;
   const timer = setInterval(() => {
     const now = Date.now();
-    metrics.reservationsHeld.set(ledger.heldCount);
-    metrics.cdrOutbox.set(ledger.outboxSize);
     if (++tick % 5 === 0) {
       const expired = ledger.expire(now);
       if (expired > 0) log.info({ expired }, 'reservations expired without a CDR');

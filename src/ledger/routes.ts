@@ -5,6 +5,7 @@ import { RequestError, refusalResponse } from '../http/errors.js';
 import type { IncomingRequest, OutgoingResponse, Route } from '../http/server.js';
 import type { SidecarMetrics } from '../metrics/metrics.js';
 import { parseMicro } from '../money/micro.js';
+import { normalizeNumber } from '../numbers/normalize.js';
 import type { SnapshotService } from '../snapshot/service.js';
 import { admitCall, checkAndReserve } from './call-admission.js';
 import { ingestCdr } from './cdr-ingest.js';
@@ -24,6 +25,8 @@ export interface MoneyRoutesContext {
 }
 
 const CALL_ID_TEXT = { maxLength: 255 };
+/** RFC 3261 Call-IDs are visible ASCII (word ["@" word]); anything else is not one. */
+const CALL_ID = /^[\x21-\x7e]+$/;
 const DURATION: IntegerBounds = { min: 0, max: 7 * 86_400 };
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 
@@ -37,6 +40,19 @@ function moneyField(reader: BodyReader, name: string, required: boolean): number
   return micro;
 }
 
+function callIdField(reader: BodyReader, name: string, required: boolean): string | null {
+  const text = required ? reader.requiredString(name, CALL_ID_TEXT) : reader.string(name, CALL_ID_TEXT);
+  if (text === undefined) return null;
+  if (!CALL_ID.test(text)) throw new RequestError(400, `${name} must be a SIP Call-ID (visible ASCII, no spaces)`);
+  return text;
+}
+
+function numberField(reader: BodyReader, name: string): string {
+  const digits = normalizeNumber(reader.requiredString(name, NUMBER_TEXT));
+  if (digits === null) throw new RequestError(400, `${name} must be a telephone number (digits, optional leading +, visual separators)`);
+  return digits;
+}
+
 function timeField(reader: BodyReader, name: string, required: boolean): number | null {
   const text = required ? reader.requiredString(name, { maxLength: 40 }) : reader.string(name, { maxLength: 40 });
   if (text === undefined || (!required && text === '')) return null;
@@ -48,12 +64,12 @@ function timeField(reader: BodyReader, name: string, required: boolean): number 
 /** The CDR's times must tell one story: start <= answer <= end, and the duration fits between answer and end. */
 function callRecord(reader: BodyReader): CallRecord {
   const record: CallRecord = {
-    sip_call_id: reader.requiredString('sip_call_id', CALL_ID_TEXT),
+    sip_call_id: callIdField(reader, 'sip_call_id', true)!,
     customer_trunk_id: reader.requiredInteger('customer_trunk_id', ID),
     carrier_trunk_id: reader.requiredInteger('carrier_trunk_id', ID),
     carrier_gateway_id: reader.requiredInteger('carrier_gateway_id', ID),
-    ani: reader.requiredString('ani', NUMBER_TEXT),
-    dnis: reader.requiredString('dnis', NUMBER_TEXT),
+    ani: numberField(reader, 'ani'),
+    dnis: numberField(reader, 'dnis'),
     startMs: timeField(reader, 'start_time', true)!,
     answerMs: timeField(reader, 'answer_time', false),
     endMs: timeField(reader, 'end_time', true)!,
@@ -102,7 +118,7 @@ export function moneyRoutes(context: MoneyRoutesContext): Route[] {
       const input = {
         customer_trunk_id: reader.requiredInteger('customer_trunk_id', ID),
         dnis: reader.string('dnis', NUMBER_TEXT) ?? null,
-        call_id: reader.string('call_id', CALL_ID_TEXT) ?? null,
+        call_id: callIdField(reader, 'call_id', false),
         estimatedCostMicro: moneyField(reader, 'estimated_cost', false),
       };
       if (input.dnis === null && input.estimatedCostMicro === null) throw new RequestError(400, 'dnis is required (or estimated_cost)');
@@ -113,7 +129,7 @@ export function moneyRoutes(context: MoneyRoutesContext): Route[] {
 
     post('/api/opensips/call/release', async (request) => {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
-      const callId = reader.requiredString('call_id', CALL_ID_TEXT);
+      const callId = callIdField(reader, 'call_id', true)!;
       const released = await ledger.release(callId, Date.now());
       metrics.decided('call_release', released ? 'released' : 'none');
       return { status: 200, body: JSON.stringify({ call_id: callId, released }) };
@@ -129,7 +145,7 @@ export function moneyRoutes(context: MoneyRoutesContext): Route[] {
         entity_type: entityType,
         entity_id: reader.requiredInteger('entity_id', ID),
         estimatedCostMicro: moneyField(reader, 'estimated_cost', true)!,
-        call_id: reader.string('call_id', CALL_ID_TEXT) ?? null,
+        call_id: callIdField(reader, 'call_id', false),
       } as const;
       const answer = await checkAndReserve(admitContext(), input, Date.now());
       if (answer === null) throw new RequestError(404, `${entityType === 'customer' ? 'customer account' : 'carrier trunk'} ${input.entity_id} not found`);

@@ -54,8 +54,13 @@ export class Gauge {
   constructor(
     readonly name: string,
     readonly help: string,
-    private readonly collect?: () => number,
+    private collect?: () => number,
   ) {}
+
+  /** Read the value at each scrape from `collect`. */
+  collectFrom(collect: () => number): void {
+    this.collect = collect;
+  }
 
   set(value: number, labels: Labels = {}): void {
     this.values.set(labelText(labels), value);
@@ -150,7 +155,7 @@ export class SidecarMetrics {
     0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
   ]);
   readonly rss = new Gauge('process_resident_memory_bytes', 'Resident set size.', () => process.memoryUsage.rss());
-  /** The money path's figures, set each scrape by the ledger's owner (see main.ts). */
+  /** The money path's figures, read at each scrape from the ledger (see main.ts). */
   readonly reservationsHeld = new Gauge('sidecar_reservations_held', 'Reservations of calls in progress.');
   readonly cdrOutbox = new Gauge('sidecar_cdr_outbox', 'Rated CDRs not yet settled by the control plane.');
   readonly centreRounds = new Counter('sidecar_centre_rounds_total', 'Money rounds with the control plane, by result.');
