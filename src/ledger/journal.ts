@@ -174,8 +174,19 @@ export class MoneyJournal {
     return (this.statements.maxCdrId.get() as { id: number | null }).id ?? 0;
   }
 
-  heldReservations(): (StoredReservation & { created_at: number })[] {
-    return this.db.prepare(`SELECT * FROM reservations WHERE state = 'held'`).all() as (StoredReservation & { created_at: number })[];
+  heldReservations(): StoredReservation[] {
+    return this.db.prepare(`SELECT * FROM reservations WHERE state = 'held'`).all() as StoredReservation[];
+  }
+
+  /** Oldest first, so that the newest end up last in an insertion-ordered map. */
+  recentlyFinishedReservations(limit: number): StoredReservation[] {
+    return this.db
+      .prepare(`SELECT * FROM (SELECT * FROM reservations WHERE state != 'held' ORDER BY finished_at DESC LIMIT ?) ORDER BY finished_at`)
+      .all(limit) as StoredReservation[];
+  }
+
+  findReservation(callId: string): StoredReservation | null {
+    return (this.db.prepare('SELECT * FROM reservations WHERE call_id = ?').get(callId) as StoredReservation | undefined) ?? null;
   }
 
   leases(): StoredLease[] {

@@ -114,6 +114,11 @@ export type RoundTrigger = () => Promise<boolean>;
 
 const RECENT_LIMIT = 65_536;
 
+function isDuplicateKey(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
 export class NodeLedger {
   private readonly customers = new Map<number, EntityMoney>();
   private readonly carriers = new Map<number, EntityMoney>();
@@ -181,7 +186,14 @@ export class NodeLedger {
     if (request.enforce && entity.availableMicro < this.settings.leaseChunkMicro / 4) {
       void this.askForLease(entity, this.settings.leaseChunkMicro, now); // top up before the next call needs it
     }
-    await reservation.committed;
+    try {
+      await reservation.committed;
+    } catch (error) {
+      // Taken before this process's memory begins (a call that ended before a restart): replay what was answered then.
+      const stored = isDuplicateKey(error) ? this.journal.findReservation(callId) : null;
+      if (stored === null) throw error;
+      return { kind: 'replayed', reservation: this.fromStored(stored) };
+    }
     return { kind: 'reserved', reservation };
   }
 
@@ -210,7 +222,7 @@ export class NodeLedger {
       // Not durable, so not admitted: undo, and the caller answers 503.
       entity.heldMicro -= plan.amountMicro;
       this.held.delete(callId);
-      this.log.error({ err: error, call_id: callId }, 'reservation not committed');
+      if (!isDuplicateKey(error)) this.log.error({ err: error, call_id: callId }, 'reservation not committed');
     });
     return reservation;
   }
@@ -396,6 +408,18 @@ export class NodeLedger {
     void this.requestRound();
   }
 
+  private fromStored(stored: StoredReservation): Reservation {
+    return {
+      callId: stored.call_id,
+      entity: this.entity({ type: stored.entity_type, id: stored.entity_id }),
+      amountMicro: stored.amount_micro,
+      maxDurationSeconds: stored.max_duration,
+      expiresAt: stored.expires_at,
+      answer: stored.answer,
+      committed: Promise.resolve(),
+    };
+  }
+
   private recover(): void {
     for (const lease of this.journal.leases()) {
       const entity = this.entity({ type: lease.entity_type, id: lease.entity_id });
@@ -403,18 +427,11 @@ export class NodeLedger {
       entity.centreHeadroomMicro = lease.headroom_micro ?? NaN;
     }
     for (const stored of this.journal.heldReservations()) {
-      const entity = this.entity({ type: stored.entity_type, id: stored.entity_id });
-      entity.heldMicro += stored.amount_micro;
-      this.held.set(stored.call_id, {
-        callId: stored.call_id,
-        entity,
-        amountMicro: stored.amount_micro,
-        maxDurationSeconds: stored.max_duration,
-        expiresAt: stored.expires_at,
-        answer: stored.answer,
-        committed: Promise.resolve(),
-      });
+      const reservation = this.fromStored(stored);
+      reservation.entity.heldMicro += stored.amount_micro;
+      this.held.set(stored.call_id, reservation);
     }
+    for (const stored of this.journal.recentlyFinishedReservations(RECENT_LIMIT)) this.recent.set(stored.call_id, this.fromStored(stored));
     for (const stored of this.journal.unsettledCdrs()) {
       const entity = this.entity({ type: 'customer', id: stored.account_id });
       entity.spentMicro += stored.charge_micro;
