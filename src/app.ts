@@ -5,7 +5,8 @@ import { authorizeRegister } from './auth/register-auth.js';
 import type { DecisionEngine } from './engine.js';
 import { ADDRESS_TEXT, ATTEMPT, BodyReader, ID, NUMBER_TEXT, SIP_CODE, URI_TEXT, parseJsonObject } from './http/body.js';
 import { encodeCallAuthDecision, encodeRouteDecision } from './http/encode.js';
-import { RequestError, errorBody, refusalResponse } from './http/errors.js';
+import { RequestError, errorBody } from './http/errors.js';
+import { guard, guardAsync } from './http/guard.js';
 import type { IncomingRequest, OutgoingResponse, Route } from './http/server.js';
 import { failoverAction } from './lcr/failover.js';
 import { lcrLookup } from './lcr/lcr-lookup.js';
@@ -30,6 +31,8 @@ export interface AppContext {
   maxBodyBytes: number;
   maxSnapshotBytes: number;
   startedAt: number;
+  /** An account's headroom as admission sees it, micro-units (read-only; see NodeLedger.headroomOf). */
+  accountHeadroom: (accountId: number) => Promise<number>;
 }
 
 const SIP_METHODS = ['REGISTER', 'INVITE', 'OPTIONS'] as const;
@@ -39,19 +42,6 @@ const ipScratch = new Uint16Array(8);
 
 function json(status: number, body: unknown): OutgoingResponse {
   return { status, body: JSON.stringify(body) };
-}
-
-/** Runs a handler, turning a RequestError into the contract's error body. */
-function guarded(handler: (request: IncomingRequest) => OutgoingResponse): (request: IncomingRequest) => OutgoingResponse {
-  return (request) => {
-    try {
-      return handler(request);
-    } catch (error) {
-      const refused = refusalResponse(error);
-      if (refused === null) throw error;
-      return refused;
-    }
-  };
 }
 
 function isIp(text: string): boolean {
@@ -97,13 +87,13 @@ export function buildRoutes(context: AppContext): Route[] {
     method: 'POST',
     path,
     maxBodyBytes: small,
-    handler: guarded(handler),
+    handler: guard(handler),
   });
   const get = (path: string, handler: (request: IncomingRequest) => OutgoingResponse): Route => ({
     method: 'GET',
     path,
     maxBodyBytes: 0,
-    handler: guarded(handler),
+    handler: guard(handler),
   });
 
   return [
@@ -212,17 +202,26 @@ export function buildRoutes(context: AppContext): Route[] {
       return json(200, result.rate);
     }),
 
-    post('/api/admin/route-simulator', (request) => {
-      const reader = new BodyReader(parseJsonObject(request.body, request.contentType), 422);
-      const input = {
-        customer_account_id: reader.integer('customer_account_id', ID) ?? null,
-        customer_trunk_id: reader.requiredInteger('customer_trunk_id', ID),
-        ani: reader.string('ani', NUMBER_TEXT) ?? '',
-        dnis: reader.requiredString('dnis', NUMBER_TEXT),
-        duration_seconds: reader.integer('duration_seconds', CALL_DURATION) ?? 60,
-      };
-      return json(200, simulateRoute(engineOrUnavailable(), input, Date.now()));
-    }),
+    {
+      method: 'POST',
+      path: '/api/admin/route-simulator',
+      maxBodyBytes: small,
+      handler: guardAsync(async (request) => {
+        const reader = new BodyReader(parseJsonObject(request.body, request.contentType), 422);
+        const input = {
+          customer_account_id: reader.integer('customer_account_id', ID) ?? null,
+          customer_trunk_id: reader.requiredInteger('customer_trunk_id', ID),
+          ani: reader.string('ani', NUMBER_TEXT) ?? '',
+          dnis: reader.requiredString('dnis', NUMBER_TEXT),
+          duration_seconds: reader.integer('duration_seconds', CALL_DURATION) ?? 60,
+        };
+        const engine = engineOrUnavailable();
+        const trunk = engine.customerTrunkIndex(input.customer_trunk_id);
+        const accountId = trunk < 0 ? null : engine.snapshot.customerTrunks[trunk].accountId;
+        const headroomMicro = accountId === null ? NaN : await context.accountHeadroom(accountId);
+        return json(200, simulateRoute(engine, input, Date.now(), headroomMicro));
+      }),
+    },
 
     post('/api/metrics/per-minute/check', (request) => {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));

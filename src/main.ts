@@ -64,6 +64,7 @@ async function main(): Promise<void> {
         maxBodyBytes: config.maxBodyBytes,
         maxSnapshotBytes: config.maxSnapshotBytes,
         startedAt: Date.now(),
+        accountHeadroom: (accountId) => ledger.headroomOf({ type: 'customer', id: accountId }, Date.now()),
       }),
       ...moneyRoutes({ snapshots, ledger, metrics, log, maxBodyBytes: config.maxBodyBytes }),
     ],

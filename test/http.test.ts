@@ -103,11 +103,13 @@ describe('sidecar over HTTP', () => {
   it('simulates a call with every check and the retail cost for the duration', async () => {
     const simulation = await sidecar.post('/api/admin/route-simulator', { ...POST_ENDPOINTS['/api/admin/route-simulator'], duration_seconds: 73 });
     assert.equal(simulation.status, 200);
-    assert.equal(simulation.body.allowed, true);
     // 0.0250/min, trunk increments 6/6: 73 s bills 78 s = 0.0325.
     assert.equal(simulation.body.retail_cost, '0.0325');
     assert.equal(simulation.body.selected_carrier_trunk_id, 21);
-    assert.ok(simulation.body.checks.every((check: { passed: boolean }) => check.passed));
+    // Account 1 is prepaid and this sidecar has no control plane, so no credit: every check passes but admission.
+    const failed = simulation.body.checks.filter((check: { passed: boolean }) => !check.passed);
+    assert.deepEqual(failed, [{ name: 'admission', passed: false, reject_code: 402, reject_reason: 'insufficient balance' }]);
+    assert.deepEqual([simulation.body.allowed, simulation.body.admission_allowed, simulation.body.headroom], [false, false, '0.00']);
     // Carrier 21 bills 60/60 and rounds up: 73 s -> 120 s at 0.0120 USD = 0.0240 USD, 0.0360 AUD at 1.5.
     const usd = simulation.body.carriers.find((carrier: { carrier_trunk_id: number }) => carrier.carrier_trunk_id === 21);
     assert.deepEqual([usd.wholesale_cost, usd.converted_wholesale_cost, usd.margin_amount], ['0.0240', '0.0360', '-0.0035']);

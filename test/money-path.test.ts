@@ -112,6 +112,16 @@ describe('money path: one node and the centre', () => {
     await node.post('/api/opensips/call/release', { call_id: 'check-1' });
   });
 
+  it('simulates admission from the same figures, without reserving', async () => {
+    const simulate = (duration: number) => node.post('/api/admin/route-simulator', { customer_trunk_id: 10, dnis: MOBILE, duration_seconds: duration });
+    const short = await simulate(60);
+    assert.deepEqual([short.body.allowed, short.body.admission_allowed, short.body.headroom], [true, true, '0.9675']);
+    const long = await simulate(3600); // 1.5000 + slack: more than the account has
+    assert.deepEqual([long.body.allowed, long.body.admission_allowed], [false, false]);
+    assert.equal(long.body.reject_code, 402);
+    assert.equal((await simulate(60)).body.headroom, '0.9675'); // nothing was reserved
+  });
+
   it('refuses a stale or foreign money round at the centre', async () => {
     const round = { node: 'node-1', seq: 1, settlements: [], leases: [] };
     const stale = await world.control.post('/api/ledger/node-sync', round);

@@ -227,6 +227,16 @@ export class NodeLedger {
     return reservation;
   }
 
+  /**
+   * An entity's headroom as admission sees it (read-only: the simulator). Asks the centre for its
+   * figures (a round that grants nothing) when this node has never had them.
+   */
+  async headroomOf(ref: EntityRef, now: number): Promise<number> {
+    const entity = this.entity(ref);
+    if (Number.isNaN(entity.centreHeadroomMicro)) await this.askForLease(entity, 0, now);
+    return entity.headroomMicro;
+  }
+
   /** Frees a live reservation (a call that never reached a carrier). */
   async release(callId: string, now: number): Promise<boolean> {
     const reservation = this.held.get(callId);

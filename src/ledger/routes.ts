@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { DecisionEngine } from '../engine.js';
 import { BodyReader, ID, NUMBER_TEXT, SIP_CODE, parseJsonObject, type IntegerBounds } from '../http/body.js';
-import { RequestError, refusalResponse } from '../http/errors.js';
+import { RequestError } from '../http/errors.js';
+import { guardAsync } from '../http/guard.js';
 import type { IncomingRequest, OutgoingResponse, Route } from '../http/server.js';
 import type { SidecarMetrics } from '../metrics/metrics.js';
 import { parseMicro } from '../money/micro.js';
@@ -100,15 +101,7 @@ export function moneyRoutes(context: MoneyRoutesContext): Route[] {
     method: 'POST',
     path,
     maxBodyBytes: context.maxBodyBytes,
-    handler: async (request) => {
-      try {
-        return await handler(request);
-      } catch (error) {
-        const refused = refusalResponse(error);
-        if (refused === null) throw error;
-        return refused;
-      }
-    },
+    handler: guardAsync(handler),
   });
   const admitContext = () => ({ engine: engine(), ledger, metrics, log: context.log });
 

@@ -4,9 +4,11 @@ import { findCustomerBlock } from '../blocking/block-rules.js';
 import type { DecisionEngine } from '../engine.js';
 import { RequestError } from '../http/errors.js';
 import { candidateMarginOk, rateTypeOf } from '../lcr/lcr-lookup.js';
+import { costBoundMicro, priceCall } from '../ledger/admission.js';
+import { formatMicro } from '../money/micro.js';
 import { formatNano } from '../money/nano.js';
 import { isRoutableDnis, normalizeNumber } from '../numbers/normalize.js';
-import { convertAmount, formatMoney, rateCall } from '../rating/rating.js';
+import { billableSeconds, convertAmount, formatMoney, rateCall } from '../rating/rating.js';
 import type { Currency, RateType } from '../snapshot/schema.js';
 
 /**
@@ -57,7 +59,8 @@ interface SimulatedCarrier {
 
 const UNKNOWN = '';
 
-export function simulateRoute(engine: DecisionEngine, request: RouteSimulationRequest, now: number) {
+/** `headroomMicro`: the account's headroom as admission sees it (NaN when unknown). */
+export function simulateRoute(engine: DecisionEngine, request: RouteSimulationRequest, now: number, headroomMicro: number) {
   const { snapshot } = engine;
   const trunkIndex = engine.customerTrunkIndex(request.customer_trunk_id);
   if (trunkIndex < 0) throw new RequestError(422, `customer_trunk_id ${request.customer_trunk_id} does not exist`);
@@ -84,8 +87,12 @@ export function simulateRoute(engine: DecisionEngine, request: RouteSimulationRe
   const lcr = dnisValid ? engine.lcr.evaluate({ trunk: trunkIndex, dnis, ani, triedCarrierIds: [], triedGatewayIds: [], now }) : null;
   const sellRow = lcr?.sellRow ?? -1;
   check('customer_rate', sellRow >= 0, 404, 'no active rate for the destination');
-  // Balances and reservations arrive with the money path; until then admission is not evaluated and passes.
-  check('admission', true);
+  // The figure admission would reserve for this duration, against the headroom admission would see.
+  const account = snapshot.accounts.get(trunk.accountId)!;
+  const priced = dnisValid ? priceCall(engine, trunk, account.currency, dnis, now) : null;
+  const neededMicro = priced?.ok === true ? costBoundMicro(priced.price, billableSeconds(request.duration_seconds, priced.price)) : NaN;
+  const admissionAllowed = !account.enforcesHeadroom || neededMicro <= headroomMicro;
+  check('admission', admissionAllowed, 402, Number.isNaN(neededMicro) ? 'call cannot be priced' : 'insufficient balance');
 
   const customerCurrency = trunk.sellDeck >= 0 ? snapshot.decks[trunk.sellDeck].currency : trunk.currency;
   const rates = snapshot.rates;
@@ -158,7 +165,7 @@ export function simulateRoute(engine: DecisionEngine, request: RouteSimulationRe
   const failed = checks.find((entry) => !entry.passed) ?? null;
   return {
     allowed: failed === null,
-    admission_allowed: true,
+    admission_allowed: admissionAllowed,
     customer_account_id: trunk.accountId,
     customer_trunk_id: trunk.id,
     ani: request.ani,
@@ -170,7 +177,7 @@ export function simulateRoute(engine: DecisionEngine, request: RouteSimulationRe
     customer_rate: customerRate,
     customer_rate_type: customerRateType,
     retail_cost: retailCost,
-    headroom: '',
+    headroom: Number.isNaN(headroomMicro) ? '' : formatMicro(headroomMicro),
     selected_carrier_trunk_id: selected?.carrier_trunk_id ?? null,
     selected_gateway_id: selected?.carrier_gateway_id ?? null,
     no_match_reason: lcr?.noMatchReason ?? (dnisValid ? null : 'invalid_dnis'),
