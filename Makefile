@@ -32,3 +32,8 @@ bench-full: build
 
 clean:
 	rm -rf dist data
+
+# The OpenSIPS script rendered with the example values into dist/opensips.cfg (opensips-config/README.md).
+.PHONY: opensips-config
+opensips-config: build
+	node dist/src/cli/opensips-config.js --values opensips-config/values.example.json --out dist/opensips.cfg
