@@ -46,6 +46,8 @@ export interface TrafficHints {
   callers: [string, string, number][];
   /** Dialled numbers (no tech prefix) that match the customer decks. */
   numbers: string[];
+  /** The customer accounts, for a control plane that holds their balances. */
+  accounts: SnapshotTables['customer_accounts'];
 }
 
 export interface Dataset {
@@ -246,7 +248,7 @@ export function generateDataset(size: DatasetSize, seed = 42): Dataset {
         { id: 2, from_currency: 'USD', to_currency: 'AUD', rate: '1.545000', effective_at: new Date(now - 10 * day).toISOString() },
       ],
     },
-    traffic: { callers, numbers },
+    traffic: { callers, numbers, accounts },
   };
 }
 

@@ -15,6 +15,9 @@ import { fileURLToPath } from 'node:url';
 import type { LoadResult } from './load.js';
 import type { TrafficHints } from './dataset.js';
 import { startService, type ServiceProcess } from './service-process.js';
+import { CUSTOMER_ACCOUNTS } from '../sync/admin/resources.js';
+import { SqliteConfigStore } from '../sync/store/config-store.js';
+import { seedRows } from '../sync/store/seed.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(HERE, '..', '..');
@@ -53,6 +56,24 @@ function run(command: string, args: string[]): Promise<string> {
 
 function startServer(script: string, args: string[], readyMessage: string): Promise<ServiceProcess> {
   return startService(join(HERE, script), args, readyMessage);
+}
+
+/** A control plane that knows the accounts and this node, with every prepaid account funded. */
+async function startControlPlane(dir: string, accounts: TrafficHints['accounts']): Promise<ServiceProcess> {
+  mkdirSync(dir, { recursive: true });
+  const store = new SqliteConfigStore(join(dir, 'config.db'));
+  await seedRows(store, CUSTOMER_ACCOUNTS, accounts);
+  const now = new Date().toISOString();
+  await store.insert('opensips_nodes', { hostname: 'bench-node', mi_socket_address: 'http://127.0.0.1:9/mi', region: 'bench', status: 'active', created_at: now, updated_at: now });
+  for (const account of accounts) {
+    if (account.billing_mode !== 'prepaid') continue;
+    await store.changeBalance({ entityType: 'customer', entityId: account.id, currency: account.currency }, () => ({
+      next: { balance: '1000000.00', reserved: '0' },
+      transaction: { transaction_type: 'credit', amount: '1000000.00', description: 'bench funding', cdr_id: null, call_id: null },
+    }));
+  }
+  await store.close();
+  return startServer(join('..', 'sync', 'main.js'), ['--port', '0', '--data-dir', dir], 'control plane listening');
 }
 
 /** utime + stime of a process, in seconds. */
@@ -100,14 +121,29 @@ async function main(): Promise<void> {
   writeFileSync(routeFile, JSON.stringify(routeRequests));
   writeFileSync(authFile, JSON.stringify(authRequests));
 
+  // Admissions and CDRs: each call id once, the CDR of call i for the admission of call i.
+  const calls = Math.ceil(Math.max(...profile.rates) * profile.seconds * 1.1);
+  const callOf = (i: number): { trunkId: number; dnis: string } => ({ trunkId: traffic.callers[i % traffic.callers.length][2], dnis: traffic.numbers[i % traffic.numbers.length] });
+  const admitFile = join(DATA, 'admit-requests.json');
+  writeFileSync(admitFile, JSON.stringify(Array.from({ length: calls }, (_, i) => ['/api/opensips/call/admit', JSON.stringify({ customer_trunk_id: callOf(i).trunkId, dnis: callOf(i).dnis, call_id: `bench-${i}@opensips` })])));
+  const warmAdmitFile = join(DATA, 'admit-warm-requests.json');
+  writeFileSync(warmAdmitFile, JSON.stringify(Array.from({ length: 5000 }, (_, i) => ['/api/opensips/call/admit', JSON.stringify({ customer_trunk_id: callOf(i).trunkId, dnis: callOf(i).dnis, call_id: `warm-${i}@opensips` })])));
+
   const dataDir = join(DATA, `sidecar-${Date.now()}`);
-  process.stderr.write('starting sidecar and floor...\n');
-  // The sidecar logs no per-request lines, so info level costs nothing under load.
-  const sidecar = await startServer(join('..', 'src', 'main.js'), ['--port', '0', '--data-dir', dataDir, '--snapshot', snapshotFile], 'sidecar listening');
+  process.stderr.write('starting control plane, sidecar and floor...\n');
+  const control = await startControlPlane(join(dataDir, 'control'), traffic.accounts);
+  // The sidecar logs no per-request lines, so info level costs nothing under load. Leases of 1000.00: a node at
+  // 10k calls/s should go back to the centre for credit a few times a second, not at every call.
+  const sidecar = await startServer(
+    join('..', 'src', 'main.js'),
+    ['--port', '0', '--data-dir', join(dataDir, 'sidecar'), '--snapshot', snapshotFile, '--control-url', `http://127.0.0.1:${control.port}`, '--node-name', 'bench-node', '--lease-chunk', '1000.00'],
+    'sidecar listening',
+  );
   const floor = await startServer('floor-server.js', ['--port', '0', '--body-bytes', '330'], 'floor listening');
   const sidecarRssAfterLoad = rssMB(sidecar.child.pid!);
 
   const rows: Row[] = [];
+  const notes: string[] = [];
   const measure = async (label: string, port: number, pid: number, rate: number, file: string): Promise<LoadResult & { cpuMicrosPerRequest: number }> => {
     const cpuBefore = cpuSeconds(pid);
     const result = await load(port, rate, profile.seconds, profile.connections, file);
@@ -117,13 +153,19 @@ async function main(): Promise<void> {
   };
   // Warm both servers (JIT) before measuring.
   await load(sidecar.port, 0, 2, profile.connections, routeFile);
+  await load(sidecar.port, 2_000, 2, profile.connections, warmAdmitFile);
   await load(floor.port, 0, 2, profile.connections, routeFile);
 
   for (const rate of profile.rates) {
     const floorResult = await measure(`floor ${rate}/s`, floor.port, floor.child.pid!, rate, routeFile);
     const routeResult = await measure(`route ${rate}/s`, sidecar.port, sidecar.child.pid!, rate, routeFile);
+    const admitResult = await measure(`admit ${rate}/s`, sidecar.port, sidecar.child.pid!, rate, admitFile);
     const authResult = await measure(`auth ${rate}/s`, sidecar.port, sidecar.child.pid!, rate, authFile);
-    for (const [name, result] of [['floor', floorResult], ['route', routeResult], ['auth', authResult]] as const) {
+    const decisions = await (await fetch(`http://127.0.0.1:${sidecar.port}/metrics`)).text();
+    const count = (outcome: string): number => Number(new RegExp(`^sidecar_decisions_total\\{endpoint="call_admit",outcome="${outcome}"\\} (\\d+)$`, 'm').exec(decisions)?.[1] ?? 0);
+    notes.push(`admissions so far: ${count('admitted')} within the lease, ${count('admitted_after_lease_wait')} after waiting for the centre, ${count('insufficient_balance')} refused`);
+    notes.push(`admit p99 / route p99 @ ${rate}/s: ×${Math.round((admitResult.p99 / routeResult.p99) * 100) / 100} (target ≤ 1.5; journal synchronous=NORMAL, group commit)`);
+    for (const [name, result] of [['floor', floorResult], ['route', routeResult], ['admit', admitResult], ['auth', authResult]] as const) {
       rows.push({
         scenario: `${name} @ ${rate}/s`,
         ...result,
@@ -132,6 +174,40 @@ async function main(): Promise<void> {
       });
     }
   }
+  // CDRs of the admitted calls, each rated against the carrier its route chose, at a fixed rate.
+  const cdrRate = 5_000;
+  const cdrCount = cdrRate * profile.seconds;
+  const routed = new Map<number, { carrier: number; gateway: number }>();
+  for (let i = 0; i < Math.min(cdrCount, traffic.numbers.length, 5000); i++) {
+    const { trunkId, dnis } = callOf(i);
+    const answer = (await (await fetch(`http://127.0.0.1:${sidecar.port}/api/opensips/call/route`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ customer_trunk_id: trunkId, dnis }) })).json()) as { allowed: boolean; carrier_trunk_id: number; carrier_gateway_id: number };
+    if (answer.allowed) routed.set(i, { carrier: answer.carrier_trunk_id, gateway: answer.carrier_gateway_id });
+  }
+  const cdrRequests: [string, string][] = [];
+  const start = Date.now() - 600_000; // calls that ended minutes ago, rated by the rates in force then
+  for (let i = 0; cdrRequests.length < cdrCount && i < calls; i++) {
+    const route = routed.get(i % 5000);
+    if (route === undefined) continue;
+    const duration = (i * 37) % 300;
+    cdrRequests.push(['/api/cdrs/ingest', JSON.stringify({
+      sip_call_id: `bench-${i}@opensips`, customer_trunk_id: callOf(i).trunkId, carrier_trunk_id: route.carrier, carrier_gateway_id: route.gateway, ani: '61255500100', dnis: callOf(i).dnis,
+      start_time: new Date(start).toISOString(), answer_time: duration === 0 ? null : new Date(start + 2000).toISOString(), end_time: new Date(start + 2000 + duration * 1000).toISOString(),
+      duration_seconds: duration, sip_response_code: duration === 0 ? 487 : 200,
+    })]);
+  }
+  const cdrFile = join(DATA, 'cdr-requests.json');
+  writeFileSync(cdrFile, JSON.stringify(cdrRequests));
+  const cdrResult = await measure(`cdr ingest ${cdrRate}/s`, sidecar.port, sidecar.child.pid!, cdrRate, cdrFile);
+  const drainStarted = performance.now();
+  let outbox = Number.NaN;
+  while (performance.now() - drainStarted < 30_000) {
+    const metrics = await (await fetch(`http://127.0.0.1:${sidecar.port}/metrics`)).text();
+    outbox = Number(/^sidecar_cdr_outbox (\d+)$/m.exec(metrics)?.[1] ?? NaN);
+    if (outbox === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  rows.push({ scenario: `cdr ingest @ ${cdrRate}/s`, ...cdrResult, outbox_drained_seconds_after_load: Math.round((performance.now() - drainStarted) / 100) / 10, outbox_left: outbox });
+
   const floorClosed = await measure('floor closed loop', floor.port, floor.child.pid!, 0, routeFile);
   const routeClosed = await measure('route closed loop', sidecar.port, sidecar.child.pid!, 0, routeFile);
   rows.push({ scenario: 'floor closed loop', ...floorClosed, throughput_ratio: 1 });
@@ -150,8 +226,9 @@ async function main(): Promise<void> {
 
   sidecar.child.kill();
   floor.child.kill();
+  control.child.kill();
 
-  const report = { profile: values.profile, at: new Date().toISOString(), node: process.version, micro, sidecarRssMB: sidecarRss, sidecarRssBeforeLoadMB: sidecarRssAfterLoad, rows };
+  const report = { profile: values.profile, at: new Date().toISOString(), node: process.version, micro, sidecarRssMB: sidecarRss, sidecarRssBeforeLoadMB: sidecarRssAfterLoad, rows, notes };
   const file = join(RESULTS, `bench-${report.at.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify(report, null, 2));
 
@@ -170,7 +247,9 @@ async function main(): Promise<void> {
       `${row.scenario.padEnd(40)} ${cell(row.achievedRate, 8)} ${cell(row.p50, 8)} ${cell(row.p99, 8)} ${cell(row.p999, 8)} ${cell(row.max, 8)} ${cell(row.errors, 7)} ${cell(row.cpuMicrosPerRequest, 7)}  ${versus}`,
     );
   }
-  lines.push('', `results: ${file}`);
+  const cdrRow = rows.find((row) => row.scenario.startsWith('cdr ingest'));
+  if (cdrRow !== undefined) notes.push(`cdr outbox drained ${String(cdrRow.outbox_drained_seconds_after_load)} s after the load ended (${String(cdrRow.outbox_left)} left)`);
+  lines.push('', ...notes, '', `results: ${file}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

@@ -16,10 +16,12 @@ export interface StartOptions {
   /** Called with each stdout line (the demo forwards them; benches pick out log lines). */
   onLine?: (line: string) => void;
   timeoutMs?: number;
+  /** Node flags for the child (--cpu-prof to profile a service under load). */
+  execArgv?: readonly string[];
 }
 
 export function startService(script: string, args: readonly string[], readyMessage: string, options: StartOptions = {}): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(options.execArgv ?? []), script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${script} did not become ready:\n${logs.join('\n')}`)), options.timeoutMs ?? 60_000);

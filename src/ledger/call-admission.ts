@@ -95,7 +95,7 @@ export async function admitCall(context: AdmitContext, input: AdmitCallInput, no
 
 function answerOf(outcome: AdmitOutcome, refused: (entity: EntityMoney) => Answer): Answer {
   if (outcome.kind === 'refused') return refused(outcome.entity);
-  return { body: outcome.reservation.answer, outcome: outcome.kind === 'replayed' ? 'replayed' : 'admitted' };
+  return { body: outcome.reservation.answer, outcome: outcome.kind === 'replayed' ? 'replayed' : outcome.waited ? 'admitted_after_lease_wait' : 'admitted' };
 }
 
 function warnLowBalance(context: AdmitContext, accountId: number, entity: EntityMoney, now: number): void {

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { Worker } from 'node:worker_threads';
 import type { EntityType } from './protocol.js';
 
 /**
@@ -8,8 +9,8 @@ import type { EntityType } from './protocol.js';
  *
  * Group commit: writes queue up and commit together in one transaction at
  * the end of the event-loop turn; each caller's promise settles after the
- * commit, so an acknowledgement never precedes its commit. Each write runs
- * in its own savepoint: one that fails rolls back alone.
+ * commit, so an acknowledgement never precedes its commit. A write that
+ * fails does not fail the others: the batch is then committed one by one.
  *
  * Durability is a setting: `normal` (synchronous=NORMAL in WAL mode) survives
  * a crash of the process; `full` survives power loss too, at ~15x the cost
@@ -59,11 +60,17 @@ export class MoneyJournal {
   private pending: PendingWrite[] = [];
   private flushScheduled = false;
   private readonly statements: ReturnType<MoneyJournal['prepare']>;
+  private readonly checkpointer: Worker;
+  // Built once: better-sqlite3's transaction() wrapper is costly to build per call.
+  private readonly commitBatch: (batch: PendingWrite[]) => void;
+  private readonly commitOne: (write: () => void) => void;
 
   constructor(path: string, durability: Durability) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
+    // Checkpoints (and their fsync) run in a worker, not inside a commit on the event loop.
+    this.db.pragma('wal_autocheckpoint = 0');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS reservations (
         call_id TEXT PRIMARY KEY, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, amount_micro INTEGER NOT NULL,
@@ -81,6 +88,12 @@ export class MoneyJournal {
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
     `);
     this.statements = this.prepare();
+    this.commitBatch = this.db.transaction((batch: PendingWrite[]) => {
+      for (const entry of batch) entry.write();
+    });
+    this.commitOne = this.db.transaction((write: () => void) => write());
+    this.checkpointer = new Worker(new URL('./checkpointer.js', import.meta.url), { workerData: { path, intervalMs: 1000 } });
+    this.checkpointer.unref();
   }
 
   private prepare() {
@@ -121,26 +134,22 @@ export class MoneyJournal {
     this.flushScheduled = false;
     const batch = this.pending;
     this.pending = [];
-    const failures = new Map<PendingWrite, unknown>();
     try {
-      this.db.transaction(() => {
-        for (const entry of batch) {
-          try {
-            this.db.transaction(entry.write)(); // a savepoint: a failed write rolls back alone
-          } catch (error) {
-            failures.set(entry, error);
-          }
+      this.commitBatch(batch);
+    } catch {
+      // One write failed (a duplicate key, say) and took the batch's transaction with it: commit each alone,
+      // so only the failing one is refused.
+      for (const entry of batch) {
+        try {
+          this.commitOne(entry.write);
+          entry.resolve();
+        } catch (error) {
+          entry.reject(error);
         }
-      })();
-    } catch (error) {
-      for (const entry of batch) entry.reject(error);
+      }
       return;
     }
-    for (const entry of batch) {
-      const failure = failures.get(entry);
-      if (failure === undefined) entry.resolve();
-      else entry.reject(failure);
-    }
+    for (const entry of batch) entry.resolve();
   }
 
   // Statements for use inside write().
@@ -219,6 +228,8 @@ export class MoneyJournal {
 
   close(): void {
     if (this.pending.length > 0) this.flush();
+    this.checkpointer.postMessage('stop');
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
     this.db.close();
   }
 }

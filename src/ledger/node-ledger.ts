@@ -45,6 +45,8 @@ export class EntityMoney {
   dryUntil = 0;
   wantMicro = 0;
   giveBackMicro = 0;
+  /** An ask for this entity is in a round in flight. */
+  asking = false;
   waiters: ((reached: boolean) => void)[] = [];
   constructor(
     readonly type: EntityType,
@@ -92,7 +94,8 @@ export interface AdmitRequest {
 }
 
 export type AdmitOutcome =
-  | { kind: 'reserved'; reservation: Reservation }
+  /** waited: the lease did not cover the call and admission waited for a round with the centre. */
+  | { kind: 'reserved'; reservation: Reservation; waited: boolean }
   | { kind: 'replayed'; reservation: Reservation }
   | { kind: 'refused'; reason: 'insufficient_balance' | 'credit_unavailable'; entity: EntityMoney };
 
@@ -101,7 +104,8 @@ export interface OutboxEntry {
   sipCallId: string;
   entity: EntityMoney;
   chargeMicro: number;
-  settlement: SettlementCdr;
+  /** The SettlementCdr as JSON, as journalled and as sent. */
+  settlementJson: string;
 }
 
 export interface Round {
@@ -109,10 +113,14 @@ export interface Round {
   asks: { entity: EntityMoney; ask: LeaseAsk; waiters: ((reached: boolean) => void)[] }[];
 }
 
-/** Asks the centre for a round soon; resolves true when the round reached it. */
-export type RoundTrigger = () => Promise<boolean>;
+/** Asks the centre for a round (`urgent`: now, for an admission waiting on it; else within the background interval); resolves true when it reached the centre. */
+export type RoundTrigger = (urgent: boolean) => Promise<boolean>;
 
 const RECENT_LIMIT = 65_536;
+/** A lease ask covers this many calls like the one that prompted it ... */
+const LEASE_CALLS = 16;
+/** ... and a top-up starts when fewer than this many are left. */
+const TOP_UP_CALLS = 4;
 
 function isDuplicateKey(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
@@ -173,9 +181,10 @@ export class NodeLedger {
     const entity = this.entity(request.entity);
     entity.lastActivity = now;
     let decided = plan(request.enforce ? entity.availableMicro : Number.POSITIVE_INFINITY);
+    const waited = decided === null;
     if (decided === null) {
       const full = plan(Number.POSITIVE_INFINITY);
-      const reached = await this.askForLease(entity, Math.max(this.settings.leaseChunkMicro, full?.amountMicro ?? 0), now);
+      const reached = await this.askForLease(entity, Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * (full?.amountMicro ?? 0)), now);
       // The same call id may have been admitted while we waited.
       const raced = this.reservation(callId);
       if (raced !== undefined) return { kind: 'replayed', reservation: raced };
@@ -183,8 +192,9 @@ export class NodeLedger {
       if (decided === null) return { kind: 'refused', reason: reached ? 'insufficient_balance' : 'credit_unavailable', entity };
     }
     const reservation = this.hold(entity, callId, decided, request.answer, now);
-    if (request.enforce && entity.availableMicro < this.settings.leaseChunkMicro / 4) {
-      void this.askForLease(entity, this.settings.leaseChunkMicro, now); // top up before the next call needs it
+    // Top up before the next calls need it, sized to calls like this one, in the next background round.
+    if (request.enforce && entity.availableMicro < Math.max(this.settings.leaseChunkMicro / 4, TOP_UP_CALLS * decided.amountMicro)) {
+      this.topUp(entity, Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * decided.amountMicro), now);
     }
     try {
       await reservation.committed;
@@ -194,7 +204,7 @@ export class NodeLedger {
       if (stored === null) throw error;
       return { kind: 'replayed', reservation: this.fromStored(stored) };
     }
-    return { kind: 'reserved', reservation };
+    return { kind: 'reserved', reservation, waited };
   }
 
   private hold(entity: EntityMoney, callId: string, plan: Plan, answer: (reservation: Omit<Reservation, 'answer' | 'committed'>) => string, now: number): Reservation {
@@ -278,9 +288,9 @@ export class NodeLedger {
     let reservedMicro: number | null = null;
     if (reservation !== undefined && this.finish(reservation)) reservedMicro = reservation.amountMicro;
     entity.spentMicro += cdr.charge_micro;
-    const full: SettlementCdr = { ...settlement, node_cdr_id: id };
-    this.outbox.set(cdr.sip_call_id, { sipCallId: cdr.sip_call_id, entity, chargeMicro: cdr.charge_micro, settlement: full });
-    const stored: StoredCdr = { ...cdr, id, settlement: JSON.stringify(full), result: result(id, reservedMicro) };
+    const settlementJson = JSON.stringify({ ...settlement, node_cdr_id: id } satisfies SettlementCdr);
+    this.outbox.set(cdr.sip_call_id, { sipCallId: cdr.sip_call_id, entity, chargeMicro: cdr.charge_micro, settlementJson });
+    const stored: StoredCdr = { ...cdr, id, settlement: settlementJson, result: result(id, reservedMicro) };
     const committed = this.journal.write(() => {
       this.journal.insertCdr(stored, now);
       if (reservedMicro !== null) this.journal.finishReservation(cdr.sip_call_id, 'settled', now);
@@ -332,16 +342,24 @@ export class NodeLedger {
         any = true;
       }
     }
-    if (any) void this.requestRound();
+    if (any) void this.requestRound(false);
   }
 
+  /** Asks for lease now (a round right away) and resolves when the centre answered (true) or could not be reached. */
   private askForLease(entity: EntityMoney, wantMicro: number, now: number): Promise<boolean> {
     if (now < entity.dryUntil) return Promise.resolve(true);
     entity.wantMicro = Math.max(entity.wantMicro, wantMicro);
     return new Promise((resolve) => {
       entity.waiters.push(resolve);
-      void this.requestRound();
+      void this.requestRound(true);
     });
+  }
+
+  /** Asks for lease in the next background round, unless an ask for this entity is already on its way. */
+  private topUp(entity: EntityMoney, wantMicro: number, now: number): void {
+    if (now < entity.dryUntil || entity.asking || entity.wantMicro > 0) return;
+    entity.wantMicro = wantMicro;
+    void this.requestRound(false);
   }
 
   /** Everything due to go to the centre now (at most `maxSettlements` CDRs). */
@@ -363,6 +381,7 @@ export class NodeLedger {
         entity.wantMicro = 0;
         entity.giveBackMicro = 0;
         entity.waiters = [];
+        entity.asking = true;
       }
     }
     return { settlements, asks };
@@ -376,6 +395,7 @@ export class NodeLedger {
       this.outbox.delete(entry.sipCallId);
       entry.entity.spentMicro -= entry.chargeMicro;
     }
+    for (const { entity } of round.asks) entity.asking = false;
     const leases = reply.leases.map((state) => this.applyLease(state, now));
     void this.journal
       .write(() => {
@@ -397,6 +417,7 @@ export class NodeLedger {
 
   roundFailed(round: Round): void {
     for (const { entity, waiters } of round.asks) {
+      entity.asking = false;
       for (const resolve of waiters) resolve(false);
       entity.dryUntil = 0;
     }
@@ -415,7 +436,7 @@ export class NodeLedger {
     for (const map of [this.customers, this.carriers]) {
       for (const entity of map.values()) if (entity.grantedMicro !== 0 || entity.heldMicro !== 0) entity.waiters.push(() => undefined);
     }
-    void this.requestRound();
+    void this.requestRound(true);
   }
 
   private fromStored(stored: StoredReservation): Reservation {
@@ -445,7 +466,7 @@ export class NodeLedger {
     for (const stored of this.journal.unsettledCdrs()) {
       const entity = this.entity({ type: 'customer', id: stored.account_id });
       entity.spentMicro += stored.charge_micro;
-      this.outbox.set(stored.sip_call_id, { sipCallId: stored.sip_call_id, entity, chargeMicro: stored.charge_micro, settlement: JSON.parse(stored.settlement) as SettlementCdr });
+      this.outbox.set(stored.sip_call_id, { sipCallId: stored.sip_call_id, entity, chargeMicro: stored.charge_micro, settlementJson: stored.settlement });
     }
   }
 }

@@ -159,6 +159,9 @@ export class SidecarMetrics {
   readonly reservationsHeld = new Gauge('sidecar_reservations_held', 'Reservations of calls in progress.');
   readonly cdrOutbox = new Gauge('sidecar_cdr_outbox', 'Rated CDRs not yet settled by the control plane.');
   readonly centreRounds = new Counter('sidecar_centre_rounds_total', 'Money rounds with the control plane, by result.');
+  readonly centreRoundSeconds = new Histogram('sidecar_centre_round_seconds', 'Time of a money round with the control plane, request to answer.', [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5,
+  ]);
   readonly balanceWarnings = new Counter('sidecar_balance_warnings_total', 'Admissions that left an account below its warning threshold.');
   private readonly routes = new Map<string, RouteSeries>();
   private readonly outcomes = new Map<string, Map<string, CounterHandle>>();
@@ -206,6 +209,7 @@ export class SidecarMetrics {
       this.reservationsHeld,
       this.cdrOutbox,
       this.centreRounds,
+      this.centreRoundSeconds,
       this.balanceWarnings,
     ]
       .map((metric) => metric.render())
