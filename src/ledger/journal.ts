@@ -153,9 +153,8 @@ export class MoneyJournal {
   }
 
   // Statements for use inside write().
-  insertReservation(reservation: StoredReservation, createdAt: number): void {
-    const r = reservation;
-    this.statements.insertReservation.run(r.call_id, r.entity_type, r.entity_id, r.amount_micro, r.max_duration, createdAt, r.expires_at, r.answer);
+  insertReservation(r: { callId: string; entity: { type: EntityType; id: number }; amountMicro: number; maxDurationSeconds: number | null; expiresAt: number; answer: string }, createdAt: number): void {
+    this.statements.insertReservation.run(r.callId, r.entity.type, r.entity.id, r.amountMicro, r.maxDurationSeconds, createdAt, r.expiresAt, r.answer);
   }
 
   finishReservation(callId: string, state: Exclude<ReservationState, 'held'>, at: number): void {

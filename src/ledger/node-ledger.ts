@@ -117,6 +117,7 @@ export interface Round {
 export type RoundTrigger = (urgent: boolean) => Promise<boolean>;
 
 const RECENT_LIMIT = 65_536;
+const COMMITTED: Promise<void> = Promise.resolve();
 /** A lease ask covers this many calls like the one that prompted it ... */
 const LEASE_CALLS = 16;
 /** ... and a top-up starts when fewer than this many are left. */
@@ -208,32 +209,30 @@ export class NodeLedger {
   }
 
   private hold(entity: EntityMoney, callId: string, plan: Plan, answer: (reservation: Omit<Reservation, 'answer' | 'committed'>) => string, now: number): Reservation {
-    const base = {
+    const reservation: Reservation = {
       callId,
       entity,
       amountMicro: plan.amountMicro,
       maxDurationSeconds: plan.maxDurationSeconds,
       expiresAt: now + ((plan.maxDurationSeconds ?? this.settings.admissionSeconds) + this.settings.reservationGraceSeconds) * 1000,
+      answer: '',
+      committed: COMMITTED,
     };
     entity.heldMicro += plan.amountMicro;
-    const text = answer(base);
-    const stored: StoredReservation = {
-      call_id: callId,
-      entity_type: entity.type,
-      entity_id: entity.id,
-      amount_micro: plan.amountMicro,
-      max_duration: plan.maxDurationSeconds,
-      expires_at: base.expiresAt,
-      answer: text,
-    };
-    const reservation: Reservation = { ...base, answer: text, committed: this.journal.write(() => this.journal.insertReservation(stored, now)) };
+    reservation.answer = answer(reservation);
     this.held.set(callId, reservation);
-    reservation.committed.catch((error: unknown) => {
-      // Not durable, so not admitted: undo, and the caller answers 503.
-      entity.heldMicro -= plan.amountMicro;
-      this.held.delete(callId);
-      if (!isDuplicateKey(error)) this.log.error({ err: error, call_id: callId }, 'reservation not committed');
-    });
+    reservation.committed = this.journal.write(() => this.journal.insertReservation(reservation, now)).then(
+      () => {
+        reservation.committed = COMMITTED; // held for the whole call: keep no promise chain alive that long
+      },
+      (error: unknown) => {
+        // Not durable, so not admitted: undo, and the caller answers 503.
+        entity.heldMicro -= plan.amountMicro;
+        this.held.delete(callId);
+        if (!isDuplicateKey(error)) this.log.error({ err: error, call_id: callId }, 'reservation not committed');
+        throw error;
+      },
+    );
     return reservation;
   }
 
