@@ -10,14 +10,9 @@ import type { ConfigStore, ImportedRate } from './config-store.js';
  * admin API validates with, ids kept. For demos, benchmarks and tests.
  */
 export async function seedStore(store: ConfigStore, tables: SnapshotTables): Promise<void> {
+  const put = (resource: resources.Resource, rows: readonly object[], extra?: (row: Record<string, unknown>) => Record<string, unknown>): Promise<void> =>
+    seedRows(store, resource, rows, extra);
   const now = new Date().toISOString();
-  const put = async (resource: resources.Resource, rows: readonly object[], extra: (row: Record<string, unknown>) => Record<string, unknown> = () => ({})): Promise<void> => {
-    for (const row of rows as Record<string, unknown>[]) {
-      const values = storeValues(resource.fields, row, 'create');
-      const timestamps = resource.createdOnly === true ? { created_at: now } : { created_at: now, updated_at: now };
-      await store.insert(resource.table, { ...values, ...extra(row), id: row.id, ...timestamps });
-    }
-  };
   await put(resources.CUSTOMER_ACCOUNTS, tables.customer_accounts);
   await put(resources.CUSTOMER_TRUNKS, tables.customer_trunks);
   await put(resources.CARRIER_TRUNKS, tables.carrier_trunks);
@@ -50,4 +45,19 @@ export async function seedStore(store: ConfigStore, tables: SnapshotTables): Pro
     byDeck.set(deck, rows);
   }
   for (const [deck, rows] of byDeck) await store.importRates(deck, rows, 'error');
+}
+
+/** Rows of one resource, ids kept, validated by the admin API's field definitions. */
+export async function seedRows(
+  store: ConfigStore,
+  resource: resources.Resource,
+  rows: readonly object[],
+  extra: (row: Record<string, unknown>) => Record<string, unknown> = () => ({}),
+): Promise<void> {
+  const now = new Date().toISOString();
+  for (const row of rows as Record<string, unknown>[]) {
+    const values = storeValues(resource.fields, row, 'create');
+    const timestamps = resource.createdOnly === true ? { created_at: now } : { created_at: now, updated_at: now };
+    await store.insert(resource.table, { ...values, ...extra(row), id: row.id, ...timestamps });
+  }
 }
