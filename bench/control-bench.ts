@@ -3,9 +3,14 @@
  * to 3 local sidecars, with drouting written and reloaded on 3 nodes (MI test
  * doubles), end to end through the admin API; and a 150k-row CSV deck upload.
  *
- *   node dist/bench/control-bench.js [--size wholesale] [--csv-rows 150000]
+ * With --load-rate N, route traffic runs against the first sidecar at N
+ * requests/s (open loop, a separate process) through a second sync that
+ * follows a rate change: the sync under load.
+ *
+ *   node dist/bench/control-bench.js [--size wholesale] [--csv-rows 150000] [--load-rate 5000]
  */
-import { mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +28,9 @@ const start = (script: string, args: string[], ready: string): Promise<ServicePr
   startService(script, args, ready, { onLine: (line) => line.includes('routing sync done') && process.stderr.write(`${line}\n`) });
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: 'wholesale' }, 'csv-rows': { type: 'string', default: '150000' } } });
+  const { values } = parseArgs({
+    options: { size: { type: 'string', default: 'wholesale' }, 'csv-rows': { type: 'string', default: '150000' }, 'load-rate': { type: 'string', default: '0' } },
+  });
   const dir = mkdtempSync(join(tmpdir(), 'control-bench-'));
   const store = new SqliteConfigStore(join(dir, 'control', 'config.db'));
   let started = performance.now();
@@ -58,6 +65,30 @@ async function main(): Promise<void> {
   await (await fetch(`${base}/api/opensips/routing/sync`, { method: 'POST' })).json();
   const warmSyncSeconds = (performance.now() - started) / 1000;
 
+  // A sync under load: a rate changes (so the rate columns are read again and drouting rebuilt) while route
+  // traffic runs against a sidecar that receives the new snapshot.
+  let underLoad: Record<string, unknown> | null = null;
+  const loadRate = Number(values['load-rate']);
+  if (loadRate > 0) {
+    const requestsFile = join(dir, 'route-requests.json');
+    const { callers, numbers } = dataset.traffic;
+    writeFileSync(requestsFile, JSON.stringify(numbers.slice(0, 5000).map((dnis, i) => ['/api/opensips/call/route', JSON.stringify({ customer_trunk_id: callers[i % callers.length][2], ani: '61255500100', dnis, attempt: 1 })])));
+    const seconds = 20;
+    const load = new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, [join(HERE, 'load.js'), '--port', String(sidecars[0].port), '--rate', String(loadRate), '--seconds', String(seconds), '--connections', '32', '--requests', requestsFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`load exited with ${code}`))));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const firstRate = (await (await fetch(`${base}/api/rate-decks/1/rates?page=1&page_size=1`)).json()) as { data: { id: number }[] };
+    await fetch(`${base}/api/rate-decks/1/rates/${firstRate.data[0].id}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rate_per_minute: '0.0199' }) });
+    started = performance.now();
+    const loadedSync = (await (await fetch(`${base}/api/opensips/routing/sync`, { method: 'POST' })).json()) as { sidecar_results: { success: boolean }[] };
+    const loadedSyncSeconds = (performance.now() - started) / 1000;
+    underLoad = { load_rate: loadRate, sync_seconds: Math.round(loadedSyncSeconds * 100) / 100, sidecars_ok: loadedSync.sidecar_results.filter((node) => node.success).length, route_load: JSON.parse(await load) as unknown };
+  }
+
   // A carrier's 150k-row rate sheet as a CSV upload into a fresh deck.
   const deck = (await (await fetch(`${base}/api/rate-decks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'CSV bench', deck_type: 'carrier', currency: 'USD' }) })).json()) as { id: number };
   const lines = ['prefix,destination_name,rate,billing_increment,rate_type,effective_at'];
@@ -84,6 +115,7 @@ async function main(): Promise<void> {
     csv_rows: uploadBody.count,
     csv_status: upload.status,
     csv_seconds: Math.round(csvSeconds * 100) / 100,
+    sync_under_route_load: underLoad,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

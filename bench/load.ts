@@ -24,12 +24,16 @@ export interface LoadResult {
   p99: number;
   p999: number;
   max: number;
+  /** The same figures per path, when the requests use more than one. */
+  byPath?: Record<string, { answered: number; p50: number; p99: number; p999: number; max: number }>;
 }
 
 interface Connection {
   socket: Socket;
   busy: boolean;
   scheduledAt: number;
+  /** Index of the path of the request in flight. */
+  pathIndex: number;
   buffer: Buffer;
 }
 
@@ -37,8 +41,11 @@ export async function runLoad(options: { port: number; rate: number; seconds: nu
   const encoded = options.requests.map(([path, body]) =>
     Buffer.from(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`),
   );
+  const paths = [...new Set(options.requests.map(([path]) => path))];
+  const pathOf = Uint8Array.from(options.requests, ([path]) => paths.indexOf(path));
   const capacity = Math.max(1, Math.ceil((options.rate || 200_000) * options.seconds * 1.05));
   const latencies = new Float64Array(capacity);
+  const latencyPath = new Uint8Array(capacity);
   let answered = 0;
   let errors = 0;
   let sent = 0;
@@ -52,6 +59,7 @@ export async function runLoad(options: { port: number; rate: number; seconds: nu
   const send = (connection: Connection, scheduledAt: number): void => {
     connection.busy = true;
     connection.scheduledAt = scheduledAt;
+    connection.pathIndex = pathOf[next % encoded.length];
     connection.socket.write(encoded[next++ % encoded.length]);
     sent++;
   };
@@ -78,7 +86,10 @@ export async function runLoad(options: { port: number; rate: number; seconds: nu
       if (buffer.length < headerEnd + 4 + length) return;
       connection.buffer = buffer.subarray(headerEnd + 4 + length);
       const latency = performance.now() - connection.scheduledAt;
-      if (answered < capacity) latencies[answered] = latency;
+      if (answered < capacity) {
+        latencies[answered] = latency;
+        latencyPath[answered] = connection.pathIndex;
+      }
       answered++;
       statuses[status] = (statuses[status] ?? 0) + 1;
       if (status[0] === '5') errors++;
@@ -93,7 +104,7 @@ export async function runLoad(options: { port: number; rate: number; seconds: nu
         new Promise<Connection>((resolve, reject) => {
           const socket = connect(options.port, '127.0.0.1');
           socket.setNoDelay(true);
-          const connection: Connection = { socket, busy: false, scheduledAt: 0, buffer: Buffer.alloc(0) };
+          const connection: Connection = { socket, busy: false, scheduledAt: 0, pathIndex: 0, buffer: Buffer.alloc(0) };
           socket.on('connect', () => resolve(connection));
           socket.on('data', (chunk: Buffer) => onData(connection, chunk));
           socket.on('error', (error) => {
@@ -138,19 +149,23 @@ export async function runLoad(options: { port: number; rate: number; seconds: nu
   for (const connection of connections) connection.socket.destroy();
   errors += queue.length + connections.filter((connection) => connection.busy).length; // never answered
 
-  const samples = latencies.slice(0, Math.min(answered, capacity)).sort();
+  const measured = Math.min(answered, capacity);
+  const result: LoadResult = { sent, answered, errors, statuses, achievedRate: Math.round(answered / Math.max(elapsed, options.seconds)), ...percentiles(latencies.slice(0, measured)) };
+  if (paths.length > 1) {
+    result.byPath = {};
+    for (let index = 0; index < paths.length; index++) {
+      const mine = latencies.slice(0, measured).filter((_, i) => latencyPath[i] === index);
+      result.byPath[paths[index]] = { answered: mine.length, ...percentiles(mine) };
+    }
+  }
+  return result;
+}
+
+/** p50, p99, p99.9 and max of latencies in ms, as whole µs. */
+function percentiles(latencies: Float64Array): { p50: number; p99: number; p999: number; max: number } {
+  const samples = latencies.sort();
   const quantile = (q: number): number => (samples.length === 0 ? NaN : samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] * 1000);
-  return {
-    sent,
-    answered,
-    errors,
-    statuses,
-    achievedRate: Math.round(answered / Math.max(elapsed, options.seconds)),
-    p50: Math.round(quantile(0.5)),
-    p99: Math.round(quantile(0.99)),
-    p999: Math.round(quantile(0.999)),
-    max: Math.round((samples[samples.length - 1] ?? NaN) * 1000),
-  };
+  return { p50: Math.round(quantile(0.5)), p99: Math.round(quantile(0.99)), p999: Math.round(quantile(0.999)), max: Math.round((samples[samples.length - 1] ?? NaN) * 1000) };
 }
 
 if (process.argv[1]?.endsWith('load.js') === true) {

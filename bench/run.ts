@@ -28,6 +28,8 @@ interface Profile {
   size: string;
   seconds: number;
   rates: number[];
+  /** Calls per second of the per-call mix (each call is about five requests). */
+  callRates: number[];
   connections: number;
 }
 
@@ -41,8 +43,8 @@ interface Row extends Partial<LoadResult> {
 }
 
 const PROFILES: Record<string, Profile> = {
-  short: { size: 'wholesale', seconds: 5, rates: [10_000], connections: 32 },
-  full: { size: 'wholesale', seconds: 15, rates: [2_000, 5_000, 10_000, 20_000], connections: 64 },
+  short: { size: 'wholesale', seconds: 5, rates: [10_000], callRates: [2_000], connections: 32 },
+  full: { size: 'wholesale', seconds: 15, rates: [2_000, 5_000, 10_000, 20_000], callRates: [1_000, 2_000, 4_000], connections: 64 },
 };
 
 function run(command: string, args: string[]): Promise<string> {
@@ -207,6 +209,56 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   rows.push({ scenario: `cdr ingest @ ${cdrRate}/s`, ...cdrResult, outbox_drained_seconds_after_load: Math.round((performance.now() - drainStarted) / 100) / 10, outbox_left: outbox });
+
+  // What the OpenSIPS script sends per call: auth, admit, route; for one call in ten the carrier fails (503),
+  // so failover and a second route; and the CDR, a few hundred calls later (the call has ended by then).
+  for (const callRate of profile.callRates) {
+    const mix: [string, string][] = [];
+    const mixCalls = Math.ceil(callRate * profile.seconds * 1.1);
+    const json = (path: string, body: unknown): void => {
+      mix.push([path, JSON.stringify(body)]);
+    };
+    for (let i = 0; i < mixCalls; i++) {
+      const n = i % 5000;
+      const [ip, techPrefix, trunkId] = traffic.callers[n % traffic.callers.length];
+      const dnis = traffic.numbers[n % traffic.numbers.length];
+      const callId = `mix-${callRate}-${i}@opensips`;
+      json('/api/opensips/call/auth', { source_ip: ip, call_id: callId, ani: '61255500100', dnis: techPrefix + dnis, ruri: `sip:${techPrefix}${dnis}@sip.example.net`, from: '<sip:61255500100@example.net>', to: `<sip:${dnis}@example.net>` });
+      json('/api/opensips/call/admit', { customer_trunk_id: trunkId, dnis, call_id: callId });
+      json('/api/opensips/call/route', { customer_trunk_id: trunkId, ani: '61255500100', dnis, attempt: 1, tried_carrier_trunk_ids: [], tried_gateway_ids: [] });
+      const route = routed.get(n);
+      if (route !== undefined && i % 10 === 0) {
+        json('/api/opensips/call/failover', { customer_trunk_id: trunkId, carrier_trunk_id: route.carrier, failure_code: 503 });
+        json('/api/opensips/call/route', { customer_trunk_id: trunkId, ani: '61255500100', dnis, attempt: 2, tried_carrier_trunk_ids: [route.carrier], tried_gateway_ids: [route.gateway], previous_carrier_trunk_id: route.carrier, previous_gateway_id: route.gateway, previous_failure_code: 503 });
+      }
+      const ended = i - 300;
+      const endedRoute = routed.get(ended % 5000);
+      if (ended >= 0 && endedRoute !== undefined) {
+        const duration = (ended * 37) % 300;
+        json('/api/cdrs/ingest', {
+          sip_call_id: `mix-${callRate}-${ended}@opensips`, customer_trunk_id: traffic.callers[(ended % 5000) % traffic.callers.length][2], carrier_trunk_id: endedRoute.carrier,
+          carrier_gateway_id: endedRoute.gateway, ani: '61255500100', dnis: traffic.numbers[(ended % 5000) % traffic.numbers.length],
+          start_time: new Date(start).toISOString(), answer_time: duration === 0 ? null : new Date(start + 2000).toISOString(), end_time: new Date(start + 2000 + duration * 1000).toISOString(),
+          duration_seconds: duration, sip_response_code: duration === 0 ? 487 : 200,
+        });
+      }
+    }
+    const mixFile = join(DATA, `mix-${callRate}-requests.json`);
+    writeFileSync(mixFile, JSON.stringify(mix));
+    const requestRate = Math.round((callRate * mix.length) / mixCalls);
+    const floorMix = await measure(`floor mix ${requestRate}/s`, floor.port, floor.child.pid!, requestRate, mixFile);
+    const sidecarMix = await measure(`per-call mix ${callRate} calls/s`, sidecar.port, sidecar.child.pid!, requestRate, mixFile);
+    rows.push({ scenario: `floor, mix @ ${callRate} calls/s`, ...floorMix, p50_vs_floor_us: 0, p99_ratio: 1 });
+    rows.push({
+      scenario: `per-call mix @ ${callRate} calls/s`,
+      ...sidecarMix,
+      p50_vs_floor_us: sidecarMix.p50 - floorMix.p50,
+      p99_ratio: Math.round((sidecarMix.p99 / floorMix.p99) * 100) / 100,
+    });
+    for (const [path, figures] of Object.entries(sidecarMix.byPath ?? {})) {
+      notes.push(`  mix @ ${callRate} calls/s ${path.padEnd(28)} n=${figures.answered} p50 ${figures.p50} µs, p99 ${figures.p99} µs, p99.9 ${figures.p999} µs, max ${figures.max} µs`);
+    }
+  }
 
   const floorClosed = await measure('floor closed loop', floor.port, floor.child.pid!, 0, routeFile);
   const routeClosed = await measure('route closed loop', sidecar.port, sidecar.child.pid!, 0, routeFile);

@@ -17,6 +17,7 @@ import type { EntityType } from './protocol.js';
  * per commit.
  */
 export type Durability = 'normal' | 'full';
+const SETTLED_THROUGH = 'cdrs_settled_through';
 export type ReservationState = 'held' | 'settled' | 'released' | 'expired';
 
 export interface StoredReservation {
@@ -82,9 +83,7 @@ export class MoneyJournal {
         PRIMARY KEY (entity_type, entity_id));
       CREATE TABLE IF NOT EXISTS cdrs (
         id INTEGER PRIMARY KEY, sip_call_id TEXT NOT NULL UNIQUE, fingerprint TEXT NOT NULL, result TEXT NOT NULL,
-        settlement TEXT NOT NULL, account_id INTEGER NOT NULL, charge_micro INTEGER NOT NULL, created_at INTEGER NOT NULL,
-        settled_at INTEGER);
-      CREATE INDEX IF NOT EXISTS cdrs_unsettled ON cdrs(id) WHERE settled_at IS NULL;
+        settlement TEXT NOT NULL, account_id INTEGER NOT NULL, charge_micro INTEGER NOT NULL, created_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
     `);
     this.statements = this.prepare();
@@ -111,7 +110,6 @@ export class MoneyJournal {
       insertCdr: db.prepare(
         `INSERT INTO cdrs (id, sip_call_id, fingerprint, result, settlement, account_id, charge_micro, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      settleCdr: db.prepare('UPDATE cdrs SET settled_at = ? WHERE sip_call_id = ? AND settled_at IS NULL'),
       findCdr: db.prepare('SELECT id, sip_call_id, fingerprint, result, settlement, account_id, charge_micro FROM cdrs WHERE sip_call_id = ?'),
       maxCdrId: db.prepare('SELECT MAX(id) AS id FROM cdrs'),
       readMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
@@ -169,8 +167,12 @@ export class MoneyJournal {
     this.statements.insertCdr.run(cdr.id, cdr.sip_call_id, cdr.fingerprint, cdr.result, cdr.settlement, cdr.account_id, cdr.charge_micro, createdAt);
   }
 
-  markSettled(sipCallId: string, at: number): void {
-    this.statements.settleCdr.run(at, sipCallId);
+  /**
+   * Every CDR up to this id is settled at the centre. Rounds take the outbox in id order, so a mark
+   * (one row) replaces an update per CDR: a round settles up to a thousand.
+   */
+  markSettledThrough(id: number): void {
+    this.statements.writeMeta.run(SETTLED_THROUGH, id);
   }
 
   // Reads: start-up recovery, and the duplicate check of CDR ingest (one indexed row).
@@ -202,7 +204,11 @@ export class MoneyJournal {
   }
 
   unsettledCdrs(): StoredCdr[] {
-    return this.db.prepare('SELECT * FROM cdrs WHERE settled_at IS NULL ORDER BY id').all() as StoredCdr[];
+    return this.db.prepare('SELECT * FROM cdrs WHERE id > ? ORDER BY id').all(this.settledThrough()) as StoredCdr[];
+  }
+
+  private settledThrough(): number {
+    return (this.statements.readMeta.get(SETTLED_THROUGH) as { value: number } | undefined)?.value ?? 0;
   }
 
   /** A counter that survives restarts, handed out in blocks so it is written once per block. */
@@ -221,7 +227,7 @@ export class MoneyJournal {
   /** Drops finished reservations and settled CDRs older than `before` (epoch ms). */
   prune(before: number): { reservations: number; cdrs: number } {
     const reservations = this.db.prepare(`DELETE FROM reservations WHERE state != 'held' AND finished_at < ?`).run(before).changes;
-    const cdrs = this.db.prepare('DELETE FROM cdrs WHERE settled_at IS NOT NULL AND settled_at < ?').run(before).changes;
+    const cdrs = this.db.prepare('DELETE FROM cdrs WHERE id <= ? AND created_at < ?').run(this.settledThrough(), before).changes;
     return { reservations, cdrs };
   }
 

@@ -101,6 +101,8 @@ export type AdmitOutcome =
 
 /** A settlement on its way to the centre. */
 export interface OutboxEntry {
+  /** The CDR's id in the journal: the outbox is in id order. */
+  id: number;
   sipCallId: string;
   entity: EntityMoney;
   chargeMicro: number;
@@ -288,7 +290,7 @@ export class NodeLedger {
     if (reservation !== undefined && this.finish(reservation)) reservedMicro = reservation.amountMicro;
     entity.spentMicro += cdr.charge_micro;
     const settlementJson = JSON.stringify({ ...settlement, node_cdr_id: id } satisfies SettlementCdr);
-    this.outbox.set(cdr.sip_call_id, { sipCallId: cdr.sip_call_id, entity, chargeMicro: cdr.charge_micro, settlementJson });
+    this.outbox.set(cdr.sip_call_id, { id, sipCallId: cdr.sip_call_id, entity, chargeMicro: cdr.charge_micro, settlementJson });
     const stored: StoredCdr = { ...cdr, id, settlement: settlementJson, result: result(id, reservedMicro) };
     const committed = this.journal.write(() => {
       this.journal.insertCdr(stored, now);
@@ -396,9 +398,10 @@ export class NodeLedger {
     }
     for (const { entity } of round.asks) entity.asking = false;
     const leases = reply.leases.map((state) => this.applyLease(state, now));
+    const firstUnsettled = this.outbox.values().next().value?.id ?? this.nextCdrId;
     void this.journal
       .write(() => {
-        for (const sipCallId of settled) this.journal.markSettled(sipCallId, now);
+        this.journal.markSettledThrough(firstUnsettled - 1);
         for (const lease of leases) this.journal.saveLease(lease);
       })
       .catch((error: unknown) => this.log.error({ err: error }, 'settlement not journalled: the centre will answer the resend as settled'));
@@ -465,7 +468,7 @@ export class NodeLedger {
     for (const stored of this.journal.unsettledCdrs()) {
       const entity = this.entity({ type: 'customer', id: stored.account_id });
       entity.spentMicro += stored.charge_micro;
-      this.outbox.set(stored.sip_call_id, { sipCallId: stored.sip_call_id, entity, chargeMicro: stored.charge_micro, settlementJson: stored.settlement });
+      this.outbox.set(stored.sip_call_id, { id: stored.id, sipCallId: stored.sip_call_id, entity, chargeMicro: stored.charge_micro, settlementJson: stored.settlement });
     }
   }
 }
