@@ -283,7 +283,7 @@ describe('opensips-config: rendering', () => {
     assert.match(script, /\$var\(policy\) = "reject";/);
     assert.match(script, /\$avp\(cps_limit\) := 5;/);
     assert.match(script, /\$avp\(port_limit\) := 20;/);
-    assert.match(script, /www_challenge\("", "auth", "MD5"\);/);
+    assert.match(script, /www_challenge\("sip\.crazytel\.com\.au", "auth", "MD5"\);/);
     assert.doesNotMatch(script, /async\(/, 'sync mode makes no async() call');
     for (const line of script.split('\n').filter((l) => l.includes('rest_post('))) assert.ok(line.includes('"http://127.0.0.1:8090/api/'), line);
   });
