@@ -87,8 +87,11 @@ export async function admitCall(context: AdmitContext, input: AdmitCallInput, no
       }),
     now,
   });
-  if (outcome.kind === 'reserved' && !Number.isNaN(account.warningThresholdMicro) && outcome.reservation.entity.headroomMicro < account.warningThresholdMicro) {
-    warnLowBalance(context, account.id, outcome.reservation.entity, now);
+  if (outcome.kind === 'reserved') {
+    const { entity } = outcome.reservation;
+    // Only against figures the centre has given: a postpaid account without cutoff asks for no lease, so learn them once.
+    if (Number.isNaN(entity.centreHeadroomMicro)) ledger.learnHeadroom(entity, now);
+    else if (entity.headroomMicro < account.warningThresholdMicro) warnLowBalance(context, account.id, entity, now);
   }
   return answerOf(outcome, (entity) => refusal(402, outcome.kind === 'refused' ? outcome.reason : '', formatMicro(entity.headroomMicro)));
 }

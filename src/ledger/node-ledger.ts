@@ -356,6 +356,13 @@ export class NodeLedger {
     });
   }
 
+  /** Gets the centre's figures for an entity in the next background round (an ask that wants nothing). */
+  learnHeadroom(entity: EntityMoney, now: number): void {
+    if (entity.asking || entity.waiters.length > 0 || now < entity.dryUntil) return;
+    entity.waiters.push(() => undefined);
+    void this.requestRound(false);
+  }
+
   /** Asks for lease in the next background round, unless an ask for this entity is already on its way. */
   private topUp(entity: EntityMoney, wantMicro: number, now: number): void {
     if (now < entity.dryUntil || entity.asking || entity.wantMicro > 0) return;

@@ -6,7 +6,7 @@ import { guardAsync } from '../http/guard.js';
 import type { IncomingRequest, OutgoingResponse, Route } from '../http/server.js';
 import type { SidecarMetrics } from '../metrics/metrics.js';
 import { parseMicro } from '../money/micro.js';
-import { normalizeNumber } from '../numbers/normalize.js';
+import { normalizeAni, normalizeNumber } from '../numbers/normalize.js';
 import type { SnapshotService } from '../snapshot/service.js';
 import { admitCall, checkAndReserve } from './call-admission.js';
 import { ingestCdr } from './cdr-ingest.js';
@@ -69,7 +69,8 @@ function callRecord(reader: BodyReader): CallRecord {
     customer_trunk_id: reader.requiredInteger('customer_trunk_id', ID),
     carrier_trunk_id: reader.requiredInteger('carrier_trunk_id', ID),
     carrier_gateway_id: reader.requiredInteger('carrier_gateway_id', ID),
-    ani: numberField(reader, 'ani'),
+    // A withheld caller ("anonymous", or the "" call/auth answers for one) is billed all the same.
+    ani: normalizeAni(reader.string('ani', NUMBER_TEXT)),
     dnis: numberField(reader, 'dnis'),
     startMs: timeField(reader, 'start_time', true)!,
     answerMs: timeField(reader, 'answer_time', false),
