@@ -82,8 +82,7 @@ async function main(): Promise<void> {
     server.close();
     clearInterval(upkeep);
     centre.stop();
-    void Promise.all([watcher?.close(), snapshots.close()])
-      .then(() => journal.close())
+    void Promise.all([watcher?.close(), snapshots.close(), journal.close()])
       .finally(() => process.exit(0));
   };
   process.on('SIGINT', () => stop('SIGINT'));
@@ -104,7 +103,7 @@ function startLedgerUpkeep(ledger: NodeLedger, journal: MoneyJournal, metrics: S
       if (expired > 0) log.info({ expired }, 'reservations expired without a CDR');
       ledger.returnIdleLeases(now);
     }
-    if (tick % 3600 === 0) log.info(journal.prune(now - PRUNE_AFTER_MS), 'money journal pruned');
+    if (tick % 3600 === 0) void journal.write({ op: 'prune', before: now - PRUNE_AFTER_MS }).catch((error: unknown) => log.error({ err: error }, 'money journal prune failed'));
   }, 1000);
   timer.unref();
   return timer;

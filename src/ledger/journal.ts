@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { Worker } from 'node:worker_threads';
+import { SCHEMA, SETTLED_THROUGH, type JournalOp, type WriteFailure } from './journal-ops.js';
 import type { EntityType } from './protocol.js';
 
 /**
@@ -7,17 +8,17 @@ import type { EntityType } from './protocol.js';
  * leases and rated CDRs, so that after a crash the node knows what it
  * admitted, what it holds and what it still owes the centre.
  *
- * Group commit: writes queue up and commit together in one transaction at
- * the end of the event-loop turn; each caller's promise settles after the
- * commit, so an acknowledgement never precedes its commit. A write that
- * fails does not fail the others: the batch is then committed one by one.
+ * Group commit: writes queue up during an event-loop turn and go, as one
+ * batch, to a writer thread that commits them in one transaction; each
+ * caller's promise settles after the commit, so an acknowledgement never
+ * precedes its commit, and the event loop never waits on SQLite's writes,
+ * fsyncs or checkpoints. A write that fails does not fail the others.
  *
  * Durability is a setting: `normal` (synchronous=NORMAL in WAL mode) survives
  * a crash of the process; `full` survives power loss too, at ~15x the cost
  * per commit.
  */
 export type Durability = 'normal' | 'full';
-const SETTLED_THROUGH = 'cdrs_settled_through';
 export type ReservationState = 'held' | 'settled' | 'released' | 'expired';
 
 export interface StoredReservation {
@@ -50,66 +51,53 @@ export interface StoredLease {
   headroom_micro: number | null;
 }
 
-interface PendingWrite {
-  write: () => void;
-  resolve: () => void;
-  reject: (error: unknown) => void;
+interface Batch {
+  writes: JournalOp[][];
+  settle: { resolve: () => void; reject: (error: unknown) => void }[];
+}
+
+/** A write the writer thread refused, with SQLite's error code (a duplicate key, say). */
+export class JournalWriteError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+    this.name = 'JournalWriteError';
+  }
 }
 
 export class MoneyJournal {
+  /** For reads only (start-up recovery, the duplicate checks); the writer thread has its own connection. */
   private readonly db: Database.Database;
-  private pending: PendingWrite[] = [];
+  private readonly writer: Worker;
+  private pending: Batch = { writes: [], settle: [] };
   private flushScheduled = false;
+  private readonly inFlight = new Map<number, Batch>();
+  private nextSeq = 1;
+  private broken: Error | null = null;
   private readonly statements: ReturnType<MoneyJournal['prepare']>;
-  private readonly checkpointer: Worker;
-  // Built once: better-sqlite3's transaction() wrapper is costly to build per call.
-  private readonly commitBatch: (batch: PendingWrite[]) => void;
-  private readonly commitOne: (write: () => void) => void;
 
   constructor(path: string, durability: Durability) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
-    // Checkpoints (and their fsync) run in a worker, not inside a commit on the event loop.
-    this.db.pragma('wal_autocheckpoint = 0');
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS reservations (
-        call_id TEXT PRIMARY KEY, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, amount_micro INTEGER NOT NULL,
-        max_duration INTEGER, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, state TEXT NOT NULL,
-        finished_at INTEGER, answer TEXT NOT NULL);
-      CREATE INDEX IF NOT EXISTS reservations_held ON reservations(state) WHERE state = 'held';
-      CREATE TABLE IF NOT EXISTS leases (
-        entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, granted_micro INTEGER NOT NULL, headroom_micro INTEGER,
-        PRIMARY KEY (entity_type, entity_id));
-      CREATE TABLE IF NOT EXISTS cdrs (
-        id INTEGER PRIMARY KEY, sip_call_id TEXT NOT NULL UNIQUE, fingerprint TEXT NOT NULL, result TEXT NOT NULL,
-        settlement TEXT NOT NULL, account_id INTEGER NOT NULL, charge_micro INTEGER NOT NULL, created_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    `);
+    this.db.pragma('busy_timeout = 2000');
+    this.db.exec(SCHEMA);
     this.statements = this.prepare();
-    this.commitBatch = this.db.transaction((batch: PendingWrite[]) => {
-      for (const entry of batch) entry.write();
-    });
-    this.commitOne = this.db.transaction((write: () => void) => write());
-    this.checkpointer = new Worker(new URL('./checkpointer.js', import.meta.url), { workerData: { path, intervalMs: 1000 } });
-    this.checkpointer.unref();
+    this.writer = new Worker(new URL('./journal-writer.js', import.meta.url), { workerData: { path, durability } });
+    this.writer.on('message', (reply: { seq: number; failures: WriteFailure[] }) => this.settle(reply));
+    const fail = (error: Error): void => {
+      this.broken = error;
+      for (const batch of this.inFlight.values()) for (const { reject } of batch.settle) reject(error);
+      this.inFlight.clear();
+    };
+    this.writer.on('error', fail);
+    this.writer.on('exit', (code) => fail(new Error(`journal writer exited (${code})`)));
   }
 
   private prepare() {
     const db = this.db;
     return {
-      insertReservation: db.prepare(
-        `INSERT INTO reservations (call_id, entity_type, entity_id, amount_micro, max_duration, created_at, expires_at, state, answer)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?)`,
-      ),
-      finishReservation: db.prepare(`UPDATE reservations SET state = ?, finished_at = ? WHERE call_id = ? AND state = 'held'`),
-      upsertLease: db.prepare(
-        `INSERT INTO leases (entity_type, entity_id, granted_micro, headroom_micro) VALUES (?, ?, ?, ?)
-         ON CONFLICT (entity_type, entity_id) DO UPDATE SET granted_micro = excluded.granted_micro, headroom_micro = excluded.headroom_micro`,
-      ),
-      insertCdr: db.prepare(
-        `INSERT INTO cdrs (id, sip_call_id, fingerprint, result, settlement, account_id, charge_micro, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
       findCdr: db.prepare('SELECT id, sip_call_id, fingerprint, result, settlement, account_id, charge_micro FROM cdrs WHERE sip_call_id = ?'),
       maxCdrId: db.prepare('SELECT MAX(id) AS id FROM cdrs'),
       readMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
@@ -117,10 +105,12 @@ export class MoneyJournal {
     };
   }
 
-  /** Queues a write for the next group commit; resolves once it is committed. */
-  write(write: () => void): Promise<void> {
+  /** Queues ops to commit together in the next batch; resolves once they are durable. */
+  write(...ops: JournalOp[]): Promise<void> {
+    if (this.broken !== null) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
-      this.pending.push({ write, resolve, reject });
+      this.pending.writes.push(ops);
+      this.pending.settle.push({ resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -131,48 +121,23 @@ export class MoneyJournal {
   private flush(): void {
     this.flushScheduled = false;
     const batch = this.pending;
-    this.pending = [];
-    try {
-      this.commitBatch(batch);
-    } catch {
-      // One write failed (a duplicate key, say) and took the batch's transaction with it: commit each alone,
-      // so only the failing one is refused.
-      for (const entry of batch) {
-        try {
-          this.commitOne(entry.write);
-          entry.resolve();
-        } catch (error) {
-          entry.reject(error);
-        }
-      }
-      return;
-    }
-    for (const entry of batch) entry.resolve();
+    this.pending = { writes: [], settle: [] };
+    if (batch.writes.length === 0) return;
+    const seq = this.nextSeq++;
+    this.inFlight.set(seq, batch);
+    this.writer.postMessage({ seq, writes: batch.writes });
   }
 
-  // Statements for use inside write().
-  insertReservation(r: { callId: string; entity: { type: EntityType; id: number }; amountMicro: number; maxDurationSeconds: number | null; expiresAt: number; answer: string }, createdAt: number): void {
-    this.statements.insertReservation.run(r.callId, r.entity.type, r.entity.id, r.amountMicro, r.maxDurationSeconds, createdAt, r.expiresAt, r.answer);
-  }
-
-  finishReservation(callId: string, state: Exclude<ReservationState, 'held'>, at: number): void {
-    this.statements.finishReservation.run(state, at, callId);
-  }
-
-  saveLease(lease: StoredLease): void {
-    this.statements.upsertLease.run(lease.entity_type, lease.entity_id, lease.granted_micro, lease.headroom_micro);
-  }
-
-  insertCdr(cdr: StoredCdr, createdAt: number): void {
-    this.statements.insertCdr.run(cdr.id, cdr.sip_call_id, cdr.fingerprint, cdr.result, cdr.settlement, cdr.account_id, cdr.charge_micro, createdAt);
-  }
-
-  /**
-   * Every CDR up to this id is settled at the centre. Rounds take the outbox in id order, so a mark
-   * (one row) replaces an update per CDR: a round settles up to a thousand.
-   */
-  markSettledThrough(id: number): void {
-    this.statements.writeMeta.run(SETTLED_THROUGH, id);
+  private settle(reply: { seq: number; failures: WriteFailure[] }): void {
+    const batch = this.inFlight.get(reply.seq);
+    if (batch === undefined) return;
+    this.inFlight.delete(reply.seq);
+    const failed = new Map(reply.failures.map((failure) => [failure.index, failure]));
+    batch.settle.forEach(({ resolve, reject }, index) => {
+      const failure = failed.get(index);
+      if (failure === undefined) resolve();
+      else reject(new JournalWriteError(failure.message, failure.code));
+    });
   }
 
   // Reads: start-up recovery, and the duplicate check of CDR ingest (one indexed row).
@@ -224,17 +189,12 @@ export class MoneyJournal {
     if (value > current) this.statements.writeMeta.run(key, value);
   }
 
-  /** Drops finished reservations and settled CDRs older than `before` (epoch ms). */
-  prune(before: number): { reservations: number; cdrs: number } {
-    const reservations = this.db.prepare(`DELETE FROM reservations WHERE state != 'held' AND finished_at < ?`).run(before).changes;
-    const cdrs = this.db.prepare('DELETE FROM cdrs WHERE id <= ? AND created_at < ?').run(this.settledThrough(), before).changes;
-    return { reservations, cdrs };
-  }
-
-  close(): void {
-    if (this.pending.length > 0) this.flush();
-    this.checkpointer.postMessage('stop');
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  /** Waits for every queued write to commit, then stops the writer thread. */
+  async close(): Promise<void> {
+    if (this.pending.writes.length > 0) this.flush();
+    while (this.inFlight.size > 0 && this.broken === null) await new Promise((resolve) => setTimeout(resolve, 5));
+    this.writer.postMessage('stop');
+    await new Promise((resolve) => this.writer.once('exit', resolve));
     this.db.close();
   }
 }

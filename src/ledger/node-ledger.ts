@@ -223,7 +223,18 @@ export class NodeLedger {
     entity.heldMicro += plan.amountMicro;
     reservation.answer = answer(reservation);
     this.held.set(callId, reservation);
-    reservation.committed = this.journal.write(() => this.journal.insertReservation(reservation, now)).then(
+    const write = this.journal.write({
+      op: 'reserve',
+      callId,
+      entityType: entity.type,
+      entityId: entity.id,
+      amountMicro: plan.amountMicro,
+      maxDuration: plan.maxDurationSeconds,
+      createdAt: now,
+      expiresAt: reservation.expiresAt,
+      answer: reservation.answer,
+    });
+    reservation.committed = write.then(
       () => {
         reservation.committed = COMMITTED; // held for the whole call: keep no promise chain alive that long
       },
@@ -254,7 +265,7 @@ export class NodeLedger {
     if (reservation === undefined) return false;
     await reservation.committed;
     if (!this.finish(reservation)) return false;
-    await this.journal.write(() => this.journal.finishReservation(callId, 'released', now));
+    await this.journal.write({ op: 'finish', callId, state: 'released', at: now });
     return true;
   }
 
@@ -292,10 +303,10 @@ export class NodeLedger {
     const settlementJson = JSON.stringify({ ...settlement, node_cdr_id: id } satisfies SettlementCdr);
     this.outbox.set(cdr.sip_call_id, { id, sipCallId: cdr.sip_call_id, entity, chargeMicro: cdr.charge_micro, settlementJson });
     const stored: StoredCdr = { ...cdr, id, settlement: settlementJson, result: result(id, reservedMicro) };
-    const committed = this.journal.write(() => {
-      this.journal.insertCdr(stored, now);
-      if (reservedMicro !== null) this.journal.finishReservation(cdr.sip_call_id, 'settled', now);
-    });
+    const committed = this.journal.write(
+      { op: 'cdr', id, sipCallId: stored.sip_call_id, fingerprint: stored.fingerprint, result: stored.result, settlement: stored.settlement, accountId: stored.account_id, chargeMicro: stored.charge_micro, createdAt: now },
+      ...(reservedMicro === null ? [] : [{ op: 'finish', callId: cdr.sip_call_id, state: 'settled', at: now } as const]),
+    );
     this.committingCdrs.set(cdr.sip_call_id, { cdr: stored, committed });
     void committed.finally(() => this.committingCdrs.delete(cdr.sip_call_id)).catch(() => undefined);
     committed.catch((error: unknown) => {
@@ -325,7 +336,7 @@ export class NodeLedger {
       if (reservation.expiresAt > now) continue;
       if (this.finish(reservation)) {
         expired++;
-        void this.journal.write(() => this.journal.finishReservation(reservation.callId, 'expired', now)).catch(() => undefined);
+        void this.journal.write({ op: 'finish', callId: reservation.callId, state: 'expired', at: now }).catch(() => undefined);
       }
     }
     return expired;
@@ -407,10 +418,7 @@ export class NodeLedger {
     const leases = reply.leases.map((state) => this.applyLease(state, now));
     const firstUnsettled = this.outbox.values().next().value?.id ?? this.nextCdrId;
     void this.journal
-      .write(() => {
-        this.journal.markSettledThrough(firstUnsettled - 1);
-        for (const lease of leases) this.journal.saveLease(lease);
-      })
+      .write({ op: 'settledThrough', id: firstUnsettled - 1 }, ...leases)
       .catch((error: unknown) => this.log.error({ err: error }, 'settlement not journalled: the centre will answer the resend as settled'));
     for (const { waiters } of round.asks) for (const resolve of waiters) resolve(true);
   }
@@ -421,7 +429,7 @@ export class NodeLedger {
     entity.grantedMicro = parseMicro(state.granted);
     entity.centreHeadroomMicro = parseMicro(state.headroom);
     if (entity.availableMicro <= before && entity.centreHeadroomMicro <= 0) entity.dryUntil = now + 1000;
-    return { entity_type: entity.type, entity_id: entity.id, granted_micro: entity.grantedMicro, headroom_micro: entity.centreHeadroomMicro };
+    return { op: 'lease', entityType: entity.type, entityId: entity.id, grantedMicro: entity.grantedMicro, headroomMicro: entity.centreHeadroomMicro } as const;
   }
 
   roundFailed(round: Round): void {

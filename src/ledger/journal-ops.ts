@@ -1,0 +1,50 @@
+import type { EntityType } from './protocol.js';
+
+/**
+ * What the money journal records, as plain data: the event loop hands these
+ * to the writer thread (journal-writer.ts), which commits them. One write is
+ * a list of ops committed together.
+ */
+export type JournalOp =
+  | {
+      op: 'reserve';
+      callId: string;
+      entityType: EntityType;
+      entityId: number;
+      amountMicro: number;
+      maxDuration: number | null;
+      createdAt: number;
+      expiresAt: number;
+      answer: string;
+    }
+  | { op: 'finish'; callId: string; state: 'settled' | 'released' | 'expired'; at: number }
+  | { op: 'lease'; entityType: EntityType; entityId: number; grantedMicro: number; headroomMicro: number | null }
+  | { op: 'cdr'; id: number; sipCallId: string; fingerprint: string; result: string; settlement: string; accountId: number; chargeMicro: number; createdAt: number }
+  /** Every CDR up to `id` is settled at the centre (rounds take the outbox in id order). */
+  | { op: 'settledThrough'; id: number }
+  /** Drops finished reservations and settled CDRs older than `before`. */
+  | { op: 'prune'; before: number };
+
+export const SETTLED_THROUGH = 'cdrs_settled_through';
+
+export const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS reservations (
+    call_id TEXT PRIMARY KEY, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, amount_micro INTEGER NOT NULL,
+    max_duration INTEGER, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, state TEXT NOT NULL,
+    finished_at INTEGER, answer TEXT NOT NULL);
+  CREATE INDEX IF NOT EXISTS reservations_held ON reservations(state) WHERE state = 'held';
+  CREATE TABLE IF NOT EXISTS leases (
+    entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, granted_micro INTEGER NOT NULL, headroom_micro INTEGER,
+    PRIMARY KEY (entity_type, entity_id));
+  CREATE TABLE IF NOT EXISTS cdrs (
+    id INTEGER PRIMARY KEY, sip_call_id TEXT NOT NULL UNIQUE, fingerprint TEXT NOT NULL, result TEXT NOT NULL,
+    settlement TEXT NOT NULL, account_id INTEGER NOT NULL, charge_micro INTEGER NOT NULL, created_at INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+`;
+
+/** A failed write, as the writer thread reports it (the SQLite error code tells a duplicate key). */
+export interface WriteFailure {
+  index: number;
+  code: string | undefined;
+  message: string;
+}
