@@ -118,8 +118,10 @@ export class MoneyJournal {
     });
   }
 
+  /** Sends what is queued, unless a batch is still committing: then it goes when that one is done, so a batch is as big as a commit is slow. */
   private flush(): void {
     this.flushScheduled = false;
+    if (this.inFlight.size > 0) return;
     const batch = this.pending;
     this.pending = { writes: [], settle: [] };
     if (batch.writes.length === 0) return;
@@ -138,6 +140,7 @@ export class MoneyJournal {
       if (failure === undefined) resolve();
       else reject(new JournalWriteError(failure.message, failure.code));
     });
+    this.flush();
   }
 
   // Reads: start-up recovery, and the duplicate check of CDR ingest (one indexed row).
@@ -191,8 +194,8 @@ export class MoneyJournal {
 
   /** Waits for every queued write to commit, then stops the writer thread. */
   async close(): Promise<void> {
-    if (this.pending.writes.length > 0) this.flush();
-    while (this.inFlight.size > 0 && this.broken === null) await new Promise((resolve) => setTimeout(resolve, 5));
+    this.flush();
+    while ((this.inFlight.size > 0 || this.pending.writes.length > 0) && this.broken === null) await new Promise((resolve) => setTimeout(resolve, 5));
     this.writer.postMessage('stop');
     await new Promise((resolve) => this.writer.once('exit', resolve));
     this.db.close();
