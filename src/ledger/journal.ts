@@ -19,7 +19,6 @@ import type { EntityType } from './protocol.js';
  * per commit.
  */
 export type Durability = 'normal' | 'full';
-export type ReservationState = 'held' | 'settled' | 'released' | 'expired';
 
 export interface StoredReservation {
   call_id: string;

@@ -7,7 +7,6 @@ import { formatFixed, parseFixed } from './nano.js';
  * and up to 9,000,000,000 currency units stay below 2^53.
  */
 export const MICRO_DECIMALS = 6;
-export const MICRO = 1_000_000;
 const MAX_INTEGER_DIGITS = 9;
 
 /** Micro-units from decimal text; NaN when it has more than 6 decimals or 9 integer digits. */
