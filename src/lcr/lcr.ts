@@ -99,6 +99,7 @@ const COST_EXCEEDS_SELL = 7;
 const ALREADY_TRIED = 8;
 const ALL_GATEWAYS_TRIED = 9;
 const EMPTY_ORDER = new Int32Array(0);
+const NO_IDS: readonly number[] = Object.freeze([]);
 /** Bound on cached (deck, prefix) entries; beyond it the cache starts over. */
 const ROUTE_CACHE_LIMIT = 200_000;
 
@@ -232,7 +233,24 @@ export class LcrEngine {
    * the drouting export asks this for hundreds of thousands of prefixes. Same verdicts as evaluate().
    */
   orderedCarrierIds(query: LcrQuery): number[] {
-    if (this.prepare(query) !== null) return [];
+    return this.prepare(query) === null ? this.allowedIdsInOrder(query) : [];
+  }
+
+  /**
+   * The drouting export's question for several sell decks at once: one walk down the prefix for all of
+   * them, then each deck's allowed carrier ids in LCR order. Same verdicts as orderedCarrierIds().
+   */
+  orderedCarrierIdsByDeck(prefix: string, sellDecks: readonly number[], now: number): number[][] {
+    const { snapshot, matcher } = this;
+    matcher.begin();
+    for (const deck of sellDecks) this.wantDecksOf(deck);
+    matcher.walk(snapshot.rates, prefix, now);
+    const query: LcrQuery = { trunk: -1, dnis: prefix, ani: '', triedCarrierIds: NO_IDS, triedGatewayIds: NO_IDS, now };
+    this.anyBlocked = markCarrierBlocks(snapshot.blockRules, query.ani, prefix, this.blockStamp, this.blockedRule, ++this.generation);
+    return sellDecks.map((deck) => (this.selectSellDeck(deck) === null ? this.allowedIdsInOrder(query) : []));
+  }
+
+  private allowedIdsInOrder(query: LcrQuery): number[] {
     const { carriers } = this.snapshot;
     const allowed: { id: number; cost: number }[] = [];
     for (const carrier of this.snapshot.decks[this.sellDeck].allowedCarriers) {
@@ -249,21 +267,36 @@ export class LcrEngine {
     this.sellDeck = sellDeckIndex;
     this.sellRow = -1;
     if (sellDeckIndex < 0) return 'no_rate_deck_assigned';
-    const sellDeck = snapshot.decks[sellDeckIndex];
     matcher.begin();
+    this.wantDecksOf(sellDeckIndex);
+    matcher.walk(snapshot.rates, query.dnis, query.now);
+    const notRoutable = this.selectSellDeck(sellDeckIndex);
+    if (notRoutable !== null) return notRoutable;
+    this.anyBlocked = markCarrierBlocks(snapshot.blockRules, query.ani, query.dnis, this.blockStamp, this.blockedRule, ++this.generation);
+    return null;
+  }
+
+  /** The decks a walk must match for this sell deck: itself and its eligible carriers' cost decks. */
+  private wantDecksOf(sellDeckIndex: number): void {
+    const { snapshot, matcher } = this;
     matcher.want(sellDeckIndex);
-    const allowed = sellDeck.allowedCarriers;
+    const allowed = snapshot.decks[sellDeckIndex].allowedCarriers;
     for (let i = 0; i < allowed.length; i++) {
       const carrier = snapshot.carriers[allowed[i]];
       if (carrier.eligibility === 'ok') matcher.want(carrier.costDeck);
     }
-    matcher.walk(snapshot.rates, query.dnis, query.now);
-    this.sellRow = matcher.match(sellDeckIndex);
+  }
+
+  /** After the walk: prices against this sell deck; null when routing can go on, else why not. */
+  private selectSellDeck(sellDeckIndex: number): string | null {
+    const { snapshot } = this;
+    const sellDeck = snapshot.decks[sellDeckIndex];
+    this.sellDeck = sellDeckIndex;
+    this.sellRow = this.matcher.match(sellDeckIndex);
     if (this.sellRow < 0) return 'no_active_rate_match';
-    if (allowed.length === 0) return 'empty_allowlist';
+    if (sellDeck.allowedCarriers.length === 0) return 'empty_allowlist';
     this.sellCurrency = sellDeck.currency;
     this.maxCostNano = marginCeiling(snapshot.rates.rateNano[this.sellRow], sellDeck.lcrConfig);
-    this.anyBlocked = markCarrierBlocks(snapshot.blockRules, query.ani, query.dnis, this.blockStamp, this.blockedRule, ++this.generation);
     this.foreignCurrency = null;
     this.foreignRate = null;
     return null;

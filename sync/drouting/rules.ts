@@ -76,33 +76,6 @@ export interface DroutingData {
 export const gatewayId = (id: number): string => `gw${id}`;
 export const carrierId = (id: number): string => `cr${id}`;
 
-interface PrefixDecks {
-  prefix: string;
-  /** Decks with a rate row at exactly this prefix. */
-  decks: Set<number>;
-}
-
-/** Every prefix in the rate trie with the decks that have a row there, shortest first (one walk for all decks). */
-function allPrefixes(snapshot: CompiledSnapshot): PrefixDecks[] {
-  const { children, termStart } = snapshot.rates.trie;
-  const deckOf = snapshot.rates.deck;
-  const found: PrefixDecks[] = [];
-  const stack: [number, string][] = [[0, '']];
-  while (stack.length > 0) {
-    const [node, prefix] = stack.pop()!;
-    if (termStart[node + 1] > termStart[node]) {
-      const decks = new Set<number>();
-      for (let term = termStart[node]; term < termStart[node + 1]; term++) decks.add(deckOf[term]);
-      found.push({ prefix, decks });
-    }
-    for (let digit = 9; digit >= 0; digit--) {
-      const child = children[node * 10 + digit];
-      if (child !== 0) stack.push([child, prefix + String(digit)]);
-    }
-  }
-  return found.sort((a, b) => a.prefix.length - b.prefix.length || (a.prefix < b.prefix ? -1 : 1));
-}
-
 /** Lets other work (uploads to sidecars, admin requests) run during a long build. */
 const breather = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -129,34 +102,7 @@ export async function buildDroutingData(snapshot: CompiledSnapshot, now: number)
     });
   }
 
-  const engine = new LcrEngine(snapshot);
-  const rules: DrRule[] = [];
-  const prefixes = allPrefixes(snapshot);
-  let evaluations = 0;
-  const usedDecks = new Set(snapshot.customerTrunks.filter((trunk) => trunk.active && trunk.sellDeck >= 0).map((trunk) => trunk.sellDeck));
-  for (const sellDeck of [...usedDecks].sort((a, b) => snapshot.decks[a].id - snapshot.decks[b].id)) {
-    const deck = snapshot.decks[sellDeck];
-    const relevant = new Set<number>([sellDeck]);
-    for (const carrier of deck.allowedCarriers) if (snapshot.carriers[carrier].costDeck >= 0) relevant.add(snapshot.carriers[carrier].costDeck);
-    const emitted = new Map<string, string>(); // prefix -> gwlist
-    for (const { prefix, decks } of prefixes) {
-      let touches = false;
-      for (const deckIndex of decks) if (relevant.has(deckIndex)) touches = true;
-      if (!touches) continue;
-      if (++evaluations % 500 === 0) await breather();
-      const ordered = engine.orderedCarrierIds({ trunk: -1, sellDeck, dnis: prefix, ani: '', triedCarrierIds: [], triedGatewayIds: [], now });
-      const gwlist = ordered.map((id) => `#${carrierId(id)}`).join(',');
-      let inherited: string | undefined;
-      for (let length = prefix.length - 1; length > 0 && inherited === undefined; length--) inherited = emitted.get(prefix.slice(0, length));
-      if ((inherited ?? '') === gwlist) continue; // same answer as the rule drouting would fall back to
-      emitted.set(prefix, gwlist);
-      rules.push({
-        groupid: String(deck.id), prefix, timerec: null, priority: 0, routeid: null, gwlist, sort_alg: 'N', sort_profile: null,
-        attrs: null, description: `${deck.name} ${prefix}`,
-      });
-    }
-  }
-
+  const rules = await buildRules(snapshot, now);
   const groups: DrGroup[] = [];
   for (const [key, registration] of snapshot.registrations) {
     const trunk = snapshot.customerTrunks[registration.customerTrunk];
@@ -166,4 +112,88 @@ export async function buildDroutingData(snapshot: CompiledSnapshot, now: number)
   }
   groups.sort((a, b) => (registrationKey(a.username, a.domain ?? '') < registrationKey(b.username, b.domain ?? '') ? -1 : 1));
   return { gateways, carriers, rules, groups };
+}
+
+/**
+ * The rules of every used sell deck in one depth-first walk of the rate trie. At each prefix where some
+ * deck has a row, one LCR walk serves every sell deck that prefix concerns (its own rows or its carriers'
+ * cost rows); a deck gets a rule there unless the order equals the one inherited from its nearest ruled
+ * ancestor. Rules come out per deck (by deck id), shortest prefix first.
+ */
+async function buildRules(snapshot: CompiledSnapshot, now: number): Promise<DrRule[]> {
+  const engine = new LcrEngine(snapshot);
+  const { children, termStart, nodeCount } = snapshot.rates.trie;
+  const deckOf = snapshot.rates.deck;
+  const sellDecks = [...new Set(snapshot.customerTrunks.filter((trunk) => trunk.active && trunk.sellDeck >= 0).map((trunk) => trunk.sellDeck))].sort(
+    (a, b) => snapshot.decks[a].id - snapshot.decks[b].id,
+  );
+  // relevant[s][d]: deck d's rows can change sell deck s's order (its own rows, or an allowlisted carrier's cost deck).
+  const relevant = sellDecks.map((sellDeck) => {
+    const decks = new Uint8Array(snapshot.decks.length);
+    decks[sellDeck] = 1;
+    for (const carrier of snapshot.decks[sellDeck].allowedCarriers) if (snapshot.carriers[carrier].costDeck >= 0) decks[snapshot.carriers[carrier].costDeck] = 1;
+    return decks;
+  });
+  const rulesByDeck: DrRule[][] = sellDecks.map(() => []);
+  // Per sell deck, the ruled ancestors of the node being visited: their depths and gwlists.
+  const ruledDepths: number[][] = sellDecks.map(() => []);
+  const ruledLists: string[][] = sellDecks.map(() => []);
+  const present = new Int32Array(snapshot.decks.length).fill(-1);
+  const concerned: number[] = [];
+  const concernedIndexes: number[] = [];
+  // The walk's stack: at most nine siblings wait per level, so the trie's node count bounds it.
+  const nodes = new Int32Array(nodeCount);
+  const prefixes: string[] = [''];
+  let top = 1;
+  let evaluations = 0;
+  while (top > 0) {
+    const node = nodes[--top];
+    const prefix = prefixes[top];
+    const depth = prefix.length;
+    for (let s = 0; s < sellDecks.length; s++) {
+      const stack = ruledDepths[s];
+      while (stack.length > 0 && stack[stack.length - 1] >= depth) {
+        stack.pop();
+        ruledLists[s].pop();
+      }
+    }
+    if (termStart[node + 1] > termStart[node]) {
+      for (let term = termStart[node]; term < termStart[node + 1]; term++) present[deckOf[term]] = node;
+      concerned.length = 0;
+      concernedIndexes.length = 0;
+      for (let s = 0; s < sellDecks.length; s++) {
+        for (let deck = 0; deck < present.length; deck++) {
+          if (present[deck] === node && relevant[s][deck] === 1) {
+            concerned.push(sellDecks[s]);
+            concernedIndexes.push(s);
+            break;
+          }
+        }
+      }
+      if (concerned.length > 0) {
+        if (++evaluations % 500 === 0) await breather();
+        const orders = engine.orderedCarrierIdsByDeck(prefix, concerned, now);
+        for (let i = 0; i < concerned.length; i++) {
+          const s = concernedIndexes[i];
+          const gwlist = orders[i].map((id) => `#${carrierId(id)}`).join(',');
+          const lists = ruledLists[s];
+          if ((lists.length > 0 ? lists[lists.length - 1] : '') === gwlist) continue; // drouting falls back to the same answer
+          ruledDepths[s].push(depth);
+          lists.push(gwlist);
+          const deck = snapshot.decks[concerned[i]];
+          rulesByDeck[s].push({
+            groupid: String(deck.id), prefix, timerec: null, priority: 0, routeid: null, gwlist, sort_alg: 'N', sort_profile: null,
+            attrs: null, description: `${deck.name} ${prefix}`,
+          });
+        }
+      }
+    }
+    for (let digit = 9; digit >= 0; digit--) {
+      const child = children[node * 10 + digit];
+      if (child === 0) continue;
+      nodes[top] = child;
+      prefixes[top++] = prefix + String(digit);
+    }
+  }
+  return rulesByDeck.flatMap((rules) => rules.sort((a, b) => a.prefix.length - b.prefix.length || (a.prefix < b.prefix ? -1 : 1)));
 }
