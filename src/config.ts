@@ -24,6 +24,7 @@ export interface SidecarConfig {
   leaseChunkMicro: number;
   offlinePostpaid: 'allow' | 'deny';
   centreTimeoutMs: number;
+  leaseIdleSeconds: number;
 }
 
 const OPTIONS = {
@@ -42,6 +43,7 @@ const OPTIONS = {
   'lease-chunk': { type: 'string', env: 'SIDECAR_LEASE_CHUNK', fallback: '10.00' },
   'postpaid-offline': { type: 'string', env: 'SIDECAR_POSTPAID_OFFLINE', fallback: 'allow' },
   'centre-timeout-ms': { type: 'string', env: 'SIDECAR_CENTRE_TIMEOUT_MS', fallback: '2000' },
+  'lease-idle-seconds': { type: 'string', env: 'SIDECAR_LEASE_IDLE_SECONDS', fallback: '60' },
 } as const;
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfig {
@@ -84,5 +86,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
     leaseChunkMicro,
     offlinePostpaid: oneOf('postpaid-offline', ['allow', 'deny'] as const),
     centreTimeoutMs: integer('centre-timeout-ms', 50, 60_000),
+    leaseIdleSeconds: integer('lease-idle-seconds', 1, 86_400),
   };
 }

@@ -37,7 +37,7 @@ async function main(): Promise<void> {
       admissionSeconds: config.admissionSeconds,
       reservationGraceSeconds: 300,
       leaseChunkMicro: config.leaseChunkMicro,
-      idleReturnMs: 60_000,
+      idleReturnMs: config.leaseIdleSeconds * 1000,
       offlinePostpaid: config.offlinePostpaid,
     },
     log,
@@ -90,6 +90,7 @@ async function main(): Promise<void> {
 }
 
 const PRUNE_AFTER_MS = 7 * 86_400_000;
+const LEASE_UPKEEP_SECONDS = 5;
 
 /** Every 5 s: expired reservations and idle leases; hourly: old journal rows. */
 function startLedgerUpkeep(ledger: NodeLedger, journal: MoneyJournal, metrics: SidecarMetrics, log: Logger): NodeJS.Timeout {
@@ -98,7 +99,7 @@ function startLedgerUpkeep(ledger: NodeLedger, journal: MoneyJournal, metrics: S
   let tick = 0;
   const timer = setInterval(() => {
     const now = Date.now();
-    if (++tick % 5 === 0) {
+    if (++tick % LEASE_UPKEEP_SECONDS === 0) {
       const expired = ledger.expire(now);
       if (expired > 0) log.info({ expired }, 'reservations expired without a CDR');
       ledger.returnIdleLeases(now);

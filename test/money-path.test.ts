@@ -131,6 +131,25 @@ describe('money path: one node and the centre', () => {
   });
 });
 
+describe('money path: unused lease goes back', () => {
+  let world: MoneyWorld;
+  before(async () => {
+    world = await startMoneyWorld({ sidecars: 1, sidecarArgs: ['--lease-idle-seconds', '1'] });
+    await world.control.post('/api/balances/customer/1/balance/credit', { amount: '1.00' });
+  });
+  after(() => world.stop());
+
+  it('keeps what a live call holds and returns the rest once admissions stop', async () => {
+    const admitted = await world.sidecars[0].post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'long-call@test', estimated_cost: '0.30' });
+    assert.equal(admitted.body.allowed, true);
+    assert.equal((await world.control.get('/api/balances/customer/1/balance')).body.reserved, '1.00'); // the whole balance was leased
+    await eventually(async () => {
+      const state = (await world.control.get('/api/balances/customer/1/balance')).body;
+      assert.deepEqual([state.reserved, state.headroom], ['0.30', '0.70']);
+    }, 15_000);
+  });
+});
+
 describe('money path: the centre out of reach', () => {
   let prepaidOnly: MoneyWorld;
   let postpaidDeny: SidecarProcess;

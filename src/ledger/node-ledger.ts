@@ -342,12 +342,13 @@ export class NodeLedger {
     return expired;
   }
 
-  /** Hands unused lease back from entities that have been idle (no live calls, no admissions). */
+  /** Hands unused lease back from entities without admissions for a while (a long call keeps only what it holds). */
   returnIdleLeases(now: number): void {
     let any = false;
     for (const map of [this.customers, this.carriers]) {
       for (const entity of map.values()) {
-        if (entity.heldMicro > 0 || now - entity.lastActivity < this.settings.idleReturnMs || entity.availableMicro <= 0) continue;
+        // What live calls hold and unsettled CDRs spent stays leased; only the unused part goes back.
+        if (now - entity.lastActivity < this.settings.idleReturnMs || entity.availableMicro <= 0) continue;
         entity.giveBackMicro += entity.availableMicro;
         // Counted as gone at once: if the round fails the centre still holds it, and its next answer gives it back.
         entity.grantedMicro -= entity.availableMicro;
