@@ -18,11 +18,11 @@ const cdrFor = (callId: string, duration: number) => ({
   duration_seconds: duration, sip_response_code: 200,
 });
 
-describe('money path: kill -9 mid-stream', () => {
+for (const durability of ['normal', 'full'] as const) describe(`money path: kill -9 mid-stream (durability ${durability})`, () => {
   let world: MoneyWorld;
   let restarted: SidecarProcess | null = null;
   before(async () => {
-    world = await startMoneyWorld({ sidecars: 1, sidecarArgs: ['--admission-seconds', '120', '--lease-chunk', '5.00'] });
+    world = await startMoneyWorld({ sidecars: 1, sidecarArgs: ['--admission-seconds', '120', '--lease-chunk', '5.00', '--durability', durability] });
     assert.equal((await world.control.post('/api/balances/customer/1/balance/credit', { amount: '100.00' })).status, 200);
   });
   after(async () => {

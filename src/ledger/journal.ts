@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { Worker } from 'node:worker_threads';
+import { openJournalCommitter, type JournalCommitter } from './journal-commit.js';
 import { SCHEMA, SETTLED_THROUGH, type JournalOp, type WriteFailure } from './journal-ops.js';
 import type { EntityType } from './protocol.js';
 
@@ -8,11 +9,12 @@ import type { EntityType } from './protocol.js';
  * leases and rated CDRs, so that after a crash the node knows what it
  * admitted, what it holds and what it still owes the centre.
  *
- * Group commit: writes queue up during an event-loop turn and go, as one
- * batch, to a writer thread that commits them in one transaction; each
- * caller's promise settles after the commit, so an acknowledgement never
- * precedes its commit, and the event loop never waits on SQLite's writes,
- * fsyncs or checkpoints. A write that fails does not fail the others.
+ * Group commit: writes queue up during an event-loop turn and commit as one
+ * batch, in one transaction; each caller's promise settles after the
+ * commit, so an acknowledgement never precedes its commit. With durability
+ * `full` the commits (and their fsyncs) run in a writer thread; checkpoints
+ * always run in their own thread, so no commit waits on one. A write that
+ * fails does not fail the others.
  *
  * Durability is a setting: `normal` (synchronous=NORMAL in WAL mode) survives
  * a crash of the process; `full` survives power loss too, at ~15x the cost
@@ -67,9 +69,13 @@ export class JournalWriteError extends Error {
 }
 
 export class MoneyJournal {
-  /** For reads only (start-up recovery, the duplicate checks); the writer thread has its own connection. */
+  /** For reads (start-up recovery, the duplicate checks); writes go through the committer. */
   private readonly db: Database.Database;
-  private readonly writer: Worker;
+  /** Durability `normal`: commits on the event loop (a WAL append, no fsync, microseconds). */
+  private readonly inline: JournalCommitter | null = null;
+  /** Durability `full`: commits, and their fsyncs, in the writer thread. */
+  private readonly writer: Worker | null = null;
+  private readonly checkpointer: Worker;
   private pending: Batch = { writes: [], settle: [] };
   private flushScheduled = false;
   private readonly inFlight = new Map<number, Batch>();
@@ -83,15 +89,24 @@ export class MoneyJournal {
     this.db.pragma('busy_timeout = 2000');
     this.db.exec(SCHEMA);
     this.statements = this.prepare();
-    this.writer = new Worker(new URL('./journal-writer.js', import.meta.url), { workerData: { path, durability } });
-    this.writer.on('message', (reply: { seq: number; failures: WriteFailure[] }) => this.settle(reply));
-    const fail = (error: Error): void => {
-      this.broken = error;
-      for (const batch of this.inFlight.values()) for (const { reject } of batch.settle) reject(error);
-      this.inFlight.clear();
-    };
-    this.writer.on('error', fail);
-    this.writer.on('exit', (code) => fail(new Error(`journal writer exited (${code})`)));
+    // Measured: handing each batch to a thread and back cost more at the tail (thread wake-ups on a busy
+    // machine) than a WAL append on the event loop; an fsync per commit is another matter.
+    if (durability === 'normal') {
+      this.inline = openJournalCommitter(path, durability);
+    } else {
+      const writer = new Worker(new URL('./journal-writer.js', import.meta.url), { workerData: { path, durability } });
+      writer.on('message', (reply: { seq: number; failures: WriteFailure[] }) => this.settle(reply));
+      const fail = (error: Error): void => {
+        this.broken = error;
+        for (const batch of this.inFlight.values()) for (const { reject } of batch.settle) reject(error);
+        this.inFlight.clear();
+      };
+      writer.on('error', fail);
+      writer.on('exit', (code) => fail(new Error(`journal writer exited (${code})`)));
+      this.writer = writer;
+    }
+    this.checkpointer = new Worker(new URL('./checkpointer.js', import.meta.url), { workerData: { path, intervalMs: 1000 } });
+    this.checkpointer.unref();
   }
 
   private prepare() {
@@ -117,29 +132,40 @@ export class MoneyJournal {
     });
   }
 
-  /** Sends what is queued, unless a batch is still committing: then it goes when that one is done, so a batch is as big as a commit is slow. */
+  /**
+   * Commits what is queued. To the writer thread, one batch at a time: the next holds everything that
+   * queued meanwhile, so a batch is as big as a commit is slow.
+   */
   private flush(): void {
     this.flushScheduled = false;
     if (this.inFlight.size > 0) return;
     const batch = this.pending;
     this.pending = { writes: [], settle: [] };
     if (batch.writes.length === 0) return;
+    if (this.inline !== null) {
+      this.settleBatch(batch, this.inline.commit(batch.writes));
+      return;
+    }
     const seq = this.nextSeq++;
     this.inFlight.set(seq, batch);
-    this.writer.postMessage({ seq, writes: batch.writes });
+    this.writer!.postMessage({ seq, writes: batch.writes });
   }
 
   private settle(reply: { seq: number; failures: WriteFailure[] }): void {
     const batch = this.inFlight.get(reply.seq);
     if (batch === undefined) return;
     this.inFlight.delete(reply.seq);
-    const failed = new Map(reply.failures.map((failure) => [failure.index, failure]));
+    this.settleBatch(batch, reply.failures);
+    this.flush();
+  }
+
+  private settleBatch(batch: Batch, failures: WriteFailure[]): void {
+    const failed = new Map(failures.map((failure) => [failure.index, failure]));
     batch.settle.forEach(({ resolve, reject }, index) => {
       const failure = failed.get(index);
       if (failure === undefined) resolve();
       else reject(new JournalWriteError(failure.message, failure.code));
     });
-    this.flush();
   }
 
   // Reads: start-up recovery, and the duplicate check of CDR ingest (one indexed row).
@@ -195,8 +221,13 @@ export class MoneyJournal {
   async close(): Promise<void> {
     this.flush();
     while ((this.inFlight.size > 0 || this.pending.writes.length > 0) && this.broken === null) await new Promise((resolve) => setTimeout(resolve, 5));
-    this.writer.postMessage('stop');
-    await new Promise((resolve) => this.writer.once('exit', resolve));
+    this.checkpointer.postMessage('stop');
+    if (this.writer !== null) {
+      const writer = this.writer;
+      writer.postMessage('stop');
+      await new Promise((resolve) => writer.once('exit', resolve));
+    }
+    this.inline?.close();
     this.db.close();
   }
 }
