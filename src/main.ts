@@ -89,7 +89,10 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-const PRUNE_AFTER_MS = 7 * 86_400_000;
+/** Finished reservations answer repeated Call-IDs from memory (the newest 65,536); the journal keeps a day of them. */
+const RESERVATIONS_KEPT_MS = 86_400_000;
+/** Settled CDRs stay a week: a resend within it gets its first answer. */
+const CDRS_KEPT_MS = 7 * 86_400_000;
 const LEASE_UPKEEP_SECONDS = 5;
 
 /** Every 5 s: expired reservations and idle leases; hourly: old journal rows. */
@@ -104,7 +107,7 @@ function startLedgerUpkeep(ledger: NodeLedger, journal: MoneyJournal, metrics: S
       if (expired > 0) log.info({ expired }, 'reservations expired without a CDR');
       ledger.returnIdleLeases(now);
     }
-    if (tick % 3600 === 0) void journal.write({ op: 'prune', before: now - PRUNE_AFTER_MS }).catch((error: unknown) => log.error({ err: error }, 'money journal prune failed'));
+    if (tick % 3600 === 0) void journal.write({ op: 'prune', reservationsBefore: now - RESERVATIONS_KEPT_MS, cdrsBefore: now - CDRS_KEPT_MS }).catch((error: unknown) => log.error({ err: error }, 'money journal prune failed'));
   }, 1000);
   timer.unref();
   return timer;

@@ -23,10 +23,10 @@ export function openJournalCommitter(path: string, durability: 'normal' | 'full'
   db.exec(SCHEMA);
 
   const insertReservation = db.prepare(
-    `INSERT INTO reservations (call_id, entity_type, entity_id, amount_micro, max_duration, created_at, expires_at, state, answer)
-     VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?)`,
+    `INSERT INTO reservations (id, call_id, entity_type, entity_id, amount_micro, max_duration, created_at, expires_at, state, answer)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'held', ?)`,
   );
-  const finishReservation = db.prepare(`UPDATE reservations SET state = ?, finished_at = ? WHERE call_id = ? AND state = 'held'`);
+  const finishReservation = db.prepare(`UPDATE reservations SET state = ?, finished_at = ? WHERE id = ? AND state = 'held'`);
   const upsertLease = db.prepare(
     `INSERT INTO leases (entity_type, entity_id, granted_micro, headroom_micro) VALUES (?, ?, ?, ?)
      ON CONFLICT (entity_type, entity_id) DO UPDATE SET granted_micro = excluded.granted_micro, headroom_micro = excluded.headroom_micro`,
@@ -40,10 +40,10 @@ export function openJournalCommitter(path: string, durability: 'normal' | 'full'
   const apply = (op: JournalOp): void => {
     switch (op.op) {
       case 'reserve':
-        insertReservation.run(op.callId, op.entityType, op.entityId, op.amountMicro, op.maxDuration, op.createdAt, op.expiresAt, op.answer);
+        insertReservation.run(op.id, op.callId, op.entityType, op.entityId, op.amountMicro, op.maxDuration, op.createdAt, op.expiresAt, op.answer);
         return;
       case 'finish':
-        finishReservation.run(op.state, op.at, op.callId);
+        finishReservation.run(op.state, op.at, op.id);
         return;
       case 'lease':
         upsertLease.run(op.entityType, op.entityId, op.grantedMicro, op.headroomMicro);
@@ -55,9 +55,9 @@ export function openJournalCommitter(path: string, durability: 'normal' | 'full'
         writeMeta.run(SETTLED_THROUGH, op.id);
         return;
       case 'prune': {
-        pruneReservations.run(op.before);
+        pruneReservations.run(op.reservationsBefore);
         const settled = (readMeta.get(SETTLED_THROUGH) as { value: number } | undefined)?.value ?? 0;
-        pruneCdrs.run(settled, op.before);
+        pruneCdrs.run(settled, op.cdrsBefore);
         return;
       }
     }

@@ -8,6 +8,7 @@ import type { EntityType } from './protocol.js';
 export type JournalOp =
   | {
       op: 'reserve';
+      id: number;
       callId: string;
       entityType: EntityType;
       entityId: number;
@@ -17,22 +18,25 @@ export type JournalOp =
       expiresAt: number;
       answer: string;
     }
-  | { op: 'finish'; callId: string; state: 'settled' | 'released' | 'expired'; at: number }
+  | { op: 'finish'; id: number; state: 'settled' | 'released' | 'expired'; at: number }
   | { op: 'lease'; entityType: EntityType; entityId: number; grantedMicro: number; headroomMicro: number | null }
   | { op: 'cdr'; id: number; sipCallId: string; fingerprint: string; result: string; settlement: string; accountId: number; chargeMicro: number; createdAt: number }
   /** Every CDR up to `id` is settled at the centre (rounds take the outbox in id order). */
   | { op: 'settledThrough'; id: number }
-  /** Drops finished reservations and settled CDRs older than `before`. */
-  | { op: 'prune'; before: number };
+  /** Drops reservations finished before `reservationsBefore` and settled CDRs created before `cdrsBefore`. */
+  | { op: 'prune'; reservationsBefore: number; cdrsBefore: number };
 
 export const SETTLED_THROUGH = 'cdrs_settled_through';
 
 export const SCHEMA = `
+  -- Keyed by an id the node hands out in order, not by Call-ID: a commit then appends to the last pages
+  -- of the table and of the live-reservation index instead of touching a page anywhere in a Call-ID index.
+  -- A repeated Call-ID is answered from memory (live and recently finished reservations).
   CREATE TABLE IF NOT EXISTS reservations (
-    call_id TEXT PRIMARY KEY, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, amount_micro INTEGER NOT NULL,
+    id INTEGER PRIMARY KEY, call_id TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, amount_micro INTEGER NOT NULL,
     max_duration INTEGER, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, state TEXT NOT NULL,
     finished_at INTEGER, answer TEXT NOT NULL);
-  CREATE INDEX IF NOT EXISTS reservations_held ON reservations(state) WHERE state = 'held';
+  CREATE INDEX IF NOT EXISTS reservations_held ON reservations(id) WHERE state = 'held';
   CREATE TABLE IF NOT EXISTS leases (
     entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, granted_micro INTEGER NOT NULL, headroom_micro INTEGER,
     PRIMARY KEY (entity_type, entity_id));

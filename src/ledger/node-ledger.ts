@@ -64,6 +64,8 @@ export class EntityMoney {
 }
 
 export interface Reservation {
+  /** The journal's key: handed out in order by this node. */
+  id: number;
   callId: string;
   entity: EntityMoney;
   amountMicro: number;
@@ -89,7 +91,7 @@ export interface AdmitRequest {
   /** Admit with the full plan when the centre cannot be reached and the lease is spent (the postpaid policy). */
   admitWhenUnreachable: boolean;
   /** The answer to keep for a repeated call id. */
-  answer: (reservation: Omit<Reservation, 'answer' | 'committed'>) => string;
+  answer: (reservation: Omit<Reservation, 'id' | 'answer' | 'committed'>) => string;
   now: number;
 }
 
@@ -125,10 +127,7 @@ const LEASE_CALLS = 16;
 /** ... and a top-up starts when fewer than this many are left. */
 const TOP_UP_CALLS = 4;
 
-function isDuplicateKey(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
-}
+
 
 export class NodeLedger {
   private readonly customers = new Map<number, EntityMoney>();
@@ -140,6 +139,7 @@ export class NodeLedger {
   private readonly committingCdrs = new Map<string, { cdr: StoredCdr; committed: Promise<void> }>();
   private requestRound: RoundTrigger = () => Promise.resolve(false);
   private nextCdrId: number;
+  private nextReservationId: number;
 
   constructor(
     private readonly journal: MoneyJournal,
@@ -147,6 +147,7 @@ export class NodeLedger {
     private readonly log: Logger,
   ) {
     this.nextCdrId = journal.lastCdrId() + 1;
+    this.nextReservationId = journal.lastReservationId() + 1;
     this.recover();
   }
 
@@ -199,19 +200,13 @@ export class NodeLedger {
     if (request.enforce && entity.availableMicro < Math.max(this.settings.leaseChunkMicro / 4, TOP_UP_CALLS * decided.amountMicro)) {
       this.topUp(entity, Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * decided.amountMicro), now);
     }
-    try {
-      await reservation.committed;
-    } catch (error) {
-      // Taken before this process's memory begins (a call that ended before a restart): replay what was answered then.
-      const stored = isDuplicateKey(error) ? this.journal.findReservation(callId) : null;
-      if (stored === null) throw error;
-      return { kind: 'replayed', reservation: this.fromStored(stored) };
-    }
+    await reservation.committed;
     return { kind: 'reserved', reservation, waited };
   }
 
   private hold(entity: EntityMoney, callId: string, plan: Plan, answer: (reservation: Omit<Reservation, 'answer' | 'committed'>) => string, now: number): Reservation {
     const reservation: Reservation = {
+      id: this.nextReservationId++,
       callId,
       entity,
       amountMicro: plan.amountMicro,
@@ -225,6 +220,7 @@ export class NodeLedger {
     this.held.set(callId, reservation);
     const write = this.journal.write({
       op: 'reserve',
+      id: reservation.id,
       callId,
       entityType: entity.type,
       entityId: entity.id,
@@ -242,7 +238,7 @@ export class NodeLedger {
         // Not durable, so not admitted: undo, and the caller answers 503.
         entity.heldMicro -= plan.amountMicro;
         this.held.delete(callId);
-        if (!isDuplicateKey(error)) this.log.error({ err: error, call_id: callId }, 'reservation not committed');
+        this.log.error({ err: error, call_id: callId }, 'reservation not committed');
         throw error;
       },
     );
@@ -265,7 +261,7 @@ export class NodeLedger {
     if (reservation === undefined) return false;
     await reservation.committed;
     if (!this.finish(reservation)) return false;
-    await this.journal.write({ op: 'finish', callId, state: 'released', at: now });
+    await this.journal.write({ op: 'finish', id: reservation.id, state: 'released', at: now });
     return true;
   }
 
@@ -305,7 +301,7 @@ export class NodeLedger {
     const stored: StoredCdr = { ...cdr, id, settlement: settlementJson, result: result(id, reservedMicro) };
     const committed = this.journal.write(
       { op: 'cdr', id, sipCallId: stored.sip_call_id, fingerprint: stored.fingerprint, result: stored.result, settlement: stored.settlement, accountId: stored.account_id, chargeMicro: stored.charge_micro, createdAt: now },
-      ...(reservedMicro === null ? [] : [{ op: 'finish', callId: cdr.sip_call_id, state: 'settled', at: now } as const]),
+      ...(reservation === undefined || reservedMicro === null ? [] : [{ op: 'finish', id: reservation.id, state: 'settled', at: now } as const]),
     );
     this.committingCdrs.set(cdr.sip_call_id, { cdr: stored, committed });
     void committed.finally(() => this.committingCdrs.delete(cdr.sip_call_id)).catch(() => undefined);
@@ -336,7 +332,7 @@ export class NodeLedger {
       if (reservation.expiresAt > now) continue;
       if (this.finish(reservation)) {
         expired++;
-        void this.journal.write({ op: 'finish', callId: reservation.callId, state: 'expired', at: now }).catch(() => undefined);
+        void this.journal.write({ op: 'finish', id: reservation.id, state: 'expired', at: now }).catch(() => undefined);
       }
     }
     return expired;
@@ -459,6 +455,7 @@ export class NodeLedger {
 
   private fromStored(stored: StoredReservation): Reservation {
     return {
+      id: stored.id,
       callId: stored.call_id,
       entity: this.entity({ type: stored.entity_type, id: stored.entity_id }),
       amountMicro: stored.amount_micro,
