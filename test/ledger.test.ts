@@ -81,4 +81,22 @@ describe('ledger', () => {
     const carrierState = await balance('carrier', carrier);
     assert.deepEqual([carrierState.entity_type, carrierState.billing_mode, carrierState.headroom], ['carrier', 'postpaid', '0.00']);
   });
+
+  it('records a settled CDR for an account it does not know without billing it, rather than refuse the node\'s round', async () => {
+    const node = await control.send('POST', '/api/opensips-nodes', { hostname: 'node-unbilled', mi_socket_address: 'http://127.0.0.1:9/mi' });
+    assert.equal(node.status, 201, JSON.stringify(node.body));
+    const cdr = {
+      sip_call_id: 'unknown-account@test', node_cdr_id: 1, customer_trunk_id: 10, customer_account_id: 999_999, carrier_trunk_id: 20, carrier_gateway_id: 201,
+      ani: '61255500100', dnis: '61400123456', start_time: '2026-01-15T08:30:00.000Z', answer_time: '2026-01-15T08:30:05.000Z', end_time: '2026-01-15T08:31:18.000Z',
+      duration_seconds: 73, sip_response_code: 200, billable_duration_customer: 78, billable_duration_vendor: 120, customer_rate_deck_id: 1, carrier_rate_deck_id: 101,
+      customer_cost: '0.0325', customer_currency: 'AUD', customer_decimal_precision: 4, customer_rounding_direction: 'standard', vendor_cost: '0.0400',
+      vendor_currency: 'AUD', vendor_decimal_precision: 4, vendor_rounding_direction: 'up', account_charge: '0.0325', account_currency: 'AUD', created_at: '2026-01-15T08:31:19.000Z',
+    };
+    const round = await control.send('POST', '/api/ledger/node-sync', { node: 'node-unbilled', seq: 1, settlements: [cdr], leases: [] });
+    assert.equal(round.status, 200, JSON.stringify(round.body));
+    assert.deepEqual(round.body, { settled: ['unknown-account@test'], unbilled: ['unknown-account@test'], leases: [] });
+    const found = (await control.get('/api/cdrs/search?sip_call_id=unknown-account%40test')).body;
+    assert.equal(found.length, 1);
+    assert.equal(found[0].customer_account_id, 999_999);
+  });
 });

@@ -411,6 +411,7 @@ export class NodeLedger {
       this.outbox.delete(entry.sipCallId);
       entry.entity.spentMicro -= entry.chargeMicro;
     }
+    if (reply.unbilled.length > 0) this.log.error({ sip_call_ids: reply.unbilled.slice(0, 20), count: reply.unbilled.length }, 'the control plane recorded CDRs without billing them: it does not know their account');
     for (const { entity } of round.asks) entity.asking = false;
     const leases = reply.leases.map((state) => this.applyLease(state, now));
     const firstUnsettled = this.outbox.values().next().value?.id ?? this.nextCdrId;

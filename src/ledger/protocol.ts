@@ -74,5 +74,7 @@ export interface LeaseState {
 export interface NodeSyncReply {
   /** sip_call_ids now settled at the centre (including ones it had settled before). */
   settled: string[];
+  /** Of those, CDRs recorded without a debit: the centre does not know their account. */
+  unbilled: string[];
   leases: LeaseState[];
 }

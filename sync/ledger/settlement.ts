@@ -33,26 +33,38 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
   if (request.seq <= tx.lastRound(node)) throw new NodeSyncRefusal(409, `round ${request.seq} is older than the last applied for node ${node}`);
   tx.setLastRound(node, request.seq);
 
-  const entities = new Map<string, LedgerEntity>();
-  const entityOf = (type: EntityType, id: number): LedgerEntity => {
+  const entities = new Map<string, LedgerEntity | null>();
+  const findEntity = (type: EntityType, id: number): LedgerEntity | null => {
     const key = `${type}:${id}`;
     let entity = entities.get(key);
     if (entity === undefined) {
-      const found = entityFromRow(type, id, tx.entityRow(type, id));
-      if (found === null) throw new NodeSyncRefusal(422, `${type} ${id} does not exist`);
-      entity = found;
+      entity = entityFromRow(type, id, tx.entityRow(type, id));
       entities.set(key, entity);
     }
+    return entity;
+  };
+  const entityOf = (type: EntityType, id: number): LedgerEntity => {
+    const entity = findEntity(type, id);
+    if (entity === null) throw new NodeSyncRefusal(422, `${type} ${id} does not exist`);
     return entity;
   };
   const key = (entity: LedgerEntity) => ({ entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency });
 
   const settled: string[] = [];
+  const unbilled: string[] = [];
+  const touched = new Set<LedgerEntity>();
   for (const cdr of request.settlements) {
     settled.push(cdr.sip_call_id);
     if (tx.findCdr(cdr.sip_call_id) !== null) continue; // settled by an earlier round whose answer was lost
-    const account = entityOf('customer', cdr.customer_account_id);
     const cdrId = tx.insertCdr(node, cdr);
+    const account = findEntity('customer', cdr.customer_account_id);
+    if (account === null) {
+      // The node's snapshot knows an account this store does not (restored from an older backup?): keep
+      // the CDR, bill nothing, and say so, rather than refuse the round and stall the node's money.
+      unbilled.push(cdr.sip_call_id);
+      continue;
+    }
+    touched.add(account);
     const charge = new Decimal(cdr.account_charge);
     const current = tx.balance('customer', account.entityId);
     const lease = new Decimal(tx.lease(node, 'customer', account.entityId));
@@ -68,8 +80,6 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
     });
   }
 
-  const touched = new Set<LedgerEntity>();
-  for (const cdr of request.settlements) touched.add(entityOf('customer', cdr.customer_account_id));
   for (const ask of request.leases) {
     const entity = entityOf(ask.entity_type, ask.entity_id);
     touched.add(entity);
@@ -107,5 +117,5 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
     granted: tx.lease(node, entity.entityType, entity.entityId),
     headroom: new Decimal(headroom(entity, tx.balance(entity.entityType, entity.entityId))).toDecimalPlaces(6, Decimal.ROUND_DOWN).toFixed(),
   }));
-  return { settled, leases };
+  return { settled, unbilled, leases };
 }
