@@ -58,7 +58,7 @@ interface Batch {
   settle: { resolve: () => void; reject: (error: unknown) => void }[];
 }
 
-/** A write the writer thread refused, with SQLite's error code (a duplicate key, say). */
+/** A write that could not be made durable, with SQLite's error code: nothing it stood for may be acknowledged. */
 export class JournalWriteError extends Error {
   constructor(
     message: string,
@@ -105,8 +105,8 @@ export class MoneyJournal {
         for (const batch of this.inFlight.values()) for (const { reject } of batch.settle) reject(error);
         this.inFlight.clear();
       };
-      writer.on('error', fail);
-      writer.on('exit', (code) => fail(new Error(`journal writer exited (${code})`)));
+      writer.on('error', (error) => fail(new JournalWriteError(`journal writer failed: ${error.message}`, 'WRITER_FAILED')));
+      writer.on('exit', (code) => fail(new JournalWriteError(`journal writer exited (${code})`, 'WRITER_EXITED')));
       this.writer = writer;
     }
     this.checkpointer = new Worker(new URL('./checkpointer.js', import.meta.url), { workerData: { path, intervalMs: 1000 } });

@@ -235,7 +235,7 @@ export class NodeLedger {
         reservation.committed = COMMITTED; // held for the whole call: keep no promise chain alive that long
       },
       (error: unknown) => {
-        // Not durable, so not admitted: undo, and the caller answers 503.
+        // Not durable, so not admitted: undo; the endpoint answers 503.
         entity.heldMicro -= plan.amountMicro;
         this.held.delete(callId);
         this.log.error({ err: error, call_id: callId }, 'reservation not committed');

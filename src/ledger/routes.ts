@@ -11,6 +11,7 @@ import type { SnapshotService } from '../snapshot/service.js';
 import { admitCall, checkAndReserve } from './call-admission.js';
 import { ingestCdr } from './cdr-ingest.js';
 import type { CallRecord } from './cdr-rating.js';
+import { JournalWriteError } from './journal.js';
 import type { NodeLedger } from './node-ledger.js';
 
 /**
@@ -102,7 +103,15 @@ export function moneyRoutes(context: MoneyRoutesContext): Route[] {
     method: 'POST',
     path,
     maxBodyBytes: context.maxBodyBytes,
-    handler: guardAsync(handler),
+    handler: guardAsync(async (request) => {
+      try {
+        return await handler(request);
+      } catch (error) {
+        // The journal could not make it durable: nothing was admitted or taken, and OpenSIPS may retry.
+        if (error instanceof JournalWriteError) throw new RequestError(503, 'the money journal cannot commit; nothing was recorded');
+        throw error;
+      }
+    }),
   });
   const admitContext = () => ({ engine: engine(), ledger, metrics, log: context.log });
 
