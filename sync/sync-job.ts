@@ -117,7 +117,7 @@ export class SyncJob {
       ({ data: drouting, checksum: drChecksum } = last);
     } else {
       const compiled = compileSnapshot({ format_version: SNAPSHOT_FORMAT_VERSION, version, created_at: createdAt, checksum: '', tables: built.tables }).compiled;
-      drouting = await buildDroutingData(compiled, now);
+      drouting = await buildDroutingData(compiled, now, built.tables.trunk_ip_auth);
       drChecksum = droutingChecksum(drouting);
       this.lastDrouting = { inputs, data: drouting, checksum: drChecksum };
     }

@@ -133,7 +133,7 @@ describe('control plane', () => {
       ['opensips-01', true, false, null], ['opensips-02', true, false, null], ['opensips-03', true, false, null],
     ]);
     assert.deepEqual([report.gateways, report.carriers, report.rules, report.groups], [1, 1, 1, 1]);
-    assert.deepEqual(mi.map((fake) => [fake.reloads, fake.loadedRules]), [[1, 1], [1, 1], [1, 1]]);
+    assert.deepEqual(mi.map((fake) => [fake.reloads, fake.loadedRules, fake.addressReloads]), [[1, 1, 1], [1, 1, 1], [1, 1, 1]]);
     const db = new Database(droutingDb(1), { readonly: true });
     assert.deepEqual(db.prepare('SELECT groupid, prefix, gwlist FROM dr_rules').all(), [{ groupid: String(ids.sell), prefix: '614', gwlist: `#cr${ids.carrier}` }]);
     db.close();

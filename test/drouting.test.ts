@@ -67,14 +67,27 @@ describe('drouting export', () => {
   });
 
   it('writes the tables OpenSIPS reads, with their version rows, replacing the old rows', async () => {
-    const engine = engineFor(routingTables());
-    const data = await buildDroutingData(engine.snapshot, now);
+    const tables = routingTables();
+    const engine = engineFor(tables);
+    const data = await buildDroutingData(engine.snapshot, now, tables.trunk_ip_auth);
     const path = join(mkdtempSync(join(tmpdir(), 'drouting-')), 'opensips.sqlite');
     writeDrouting(path, data);
     writeDrouting(path, data); // a second write replaces, not appends
     const db = new Database(path, { readonly: true });
     const count = (table: string): number => (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
-    assert.deepEqual([count('dr_gateways'), count('dr_carriers'), count('dr_rules'), count('dr_groups')], [data.gateways.length, data.carriers.length, data.rules.length, data.groups.length]);
+    assert.deepEqual(
+      [count('dr_gateways'), count('dr_carriers'), count('dr_rules'), count('dr_groups'), count('address')],
+      [data.gateways.length, data.carriers.length, data.rules.length, data.groups.length, data.addresses.length],
+    );
+    // The degraded mode's source addresses: active trunks with a sell deck, most specific first; group = the sell
+    // deck, context = the trunk. Trunk 12 (suspended account) and 13 (suspended) have none; 11 and 14 share a /32.
+    const addresses = db.prepare('SELECT grp, ip, mask, port, proto, context_info FROM address ORDER BY id').all();
+    assert.deepEqual(addresses, [
+      { grp: 1, ip: '203.0.113.10', mask: 32, port: 0, proto: 'any', context_info: '11' },
+      { grp: 1, ip: '203.0.113.10', mask: 32, port: 0, proto: 'any', context_info: '14' },
+      { grp: 1, ip: '2001:db8:10::', mask: 48, port: 0, proto: 'any', context_info: '10' },
+      { grp: 1, ip: '203.0.113.0', mask: 24, port: 0, proto: 'any', context_info: '10' },
+    ].sort((a, b) => b.mask - a.mask));
     const versions = Object.fromEntries((db.prepare('SELECT table_name, table_version FROM version').all() as { table_name: string; table_version: number }[]).map((row) => [row.table_name, row.table_version]));
     assert.deepEqual(versions, DROUTING_TABLE_VERSIONS);
     const rule = db.prepare("SELECT groupid, gwlist, sort_alg FROM dr_rules WHERE prefix = '61'").get() as { groupid: string; gwlist: string; sort_alg: string };
@@ -82,6 +95,6 @@ describe('drouting export', () => {
     const gateway = db.prepare("SELECT address FROM dr_gateways WHERE gwid = 'gw211'").get() as { address: string };
     assert.equal(gateway.address, '[2001:db8::50]:5080');
     db.close();
-    assert.equal(droutingChecksum(data), droutingChecksum(await buildDroutingData(engine.snapshot, now)));
+    assert.equal(droutingChecksum(data), droutingChecksum(await buildDroutingData(engine.snapshot, now, tables.trunk_ip_auth)));
   });
 });

@@ -1,5 +1,6 @@
 import { registrationKey, type CompiledSnapshot } from '../../src/snapshot/compile.js';
 import { LcrEngine } from '../../src/lcr/lcr.js';
+import type { TrunkIpAuthRow } from '../../src/snapshot/schema.js';
 
 /**
  * OpenSIPS drouting rows that route as the sidecar's LCR does, so a node can
@@ -66,20 +67,54 @@ export interface DrGroup {
   description: string | null;
 }
 
+/**
+ * A row of the permissions module's `address` table: which drouting group (and customer trunk) a source
+ * address belongs to, so the script can route with do_routing() when the sidecar does not answer.
+ */
+export interface DrAddress {
+  grp: number;
+  ip: string;
+  mask: number;
+  port: number;
+  proto: string;
+  pattern: string | null;
+  /** The customer trunk id. */
+  context_info: string;
+}
+
 export interface DroutingData {
   gateways: DrGateway[];
   carriers: DrCarrier[];
   rules: DrRule[];
   groups: DrGroup[];
+  addresses: DrAddress[];
 }
 
 export const gatewayId = (id: number): string => `gw${id}`;
 export const carrierId = (id: number): string => `cr${id}`;
 
+function addressRows(snapshot: CompiledSnapshot, ipAuth: readonly TrunkIpAuthRow[]): DrAddress[] {
+  const rows: DrAddress[] = [];
+  for (const auth of ipAuth) {
+    if (auth.trunk_type !== 'customer') continue;
+    const index = snapshot.customerTrunkById.get(auth.trunk_id);
+    if (index === undefined) continue;
+    const trunk = snapshot.customerTrunks[index];
+    if (!trunk.active || trunk.sellDeck < 0) continue;
+    const [ip, length] = auth.cidr.split('/');
+    rows.push({ grp: snapshot.decks[trunk.sellDeck].id, ip, mask: Number(length), port: 0, proto: 'any', pattern: null, context_info: String(trunk.id) });
+  }
+  return rows.sort((a, b) => b.mask - a.mask || (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0) || Number(a.context_info) - Number(b.context_info));
+}
+
 /** Lets other work (uploads to sidecars, admin requests) run during a long build. */
 const breather = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-export async function buildDroutingData(snapshot: CompiledSnapshot, now: number): Promise<DroutingData> {
+/**
+ * `ipAuth`: the snapshot's trunk_ip_auth rows (the compiled snapshot keeps only its CIDR index), for the
+ * `address` rows: each active customer trunk's CIDRs, in its sell deck's group, most specific first.
+ */
+export async function buildDroutingData(snapshot: CompiledSnapshot, now: number, ipAuth: readonly TrunkIpAuthRow[] = []): Promise<DroutingData> {
   const gateways: DrGateway[] = [];
   const carriers: DrCarrier[] = [];
   for (const carrier of snapshot.carriers) {
@@ -111,7 +146,7 @@ export async function buildDroutingData(snapshot: CompiledSnapshot, now: number)
     groups.push({ username, domain, groupid: snapshot.decks[trunk.sellDeck].id, description: `customer trunk ${trunk.id}` });
   }
   groups.sort((a, b) => (registrationKey(a.username, a.domain ?? '') < registrationKey(b.username, b.domain ?? '') ? -1 : 1));
-  return { gateways, carriers, rules, groups };
+  return { gateways, carriers, rules, groups, addresses: addressRows(snapshot, ipAuth) };
 }
 
 /**

@@ -5,15 +5,16 @@ import { dirname } from 'node:path';
 import type { DroutingData } from './rules.js';
 
 /**
- * Writes drouting rows into a node's OpenSIPS database (SQLite), replacing
- * the previous rows in one transaction: OpenSIPS reading the tables sees the
- * old set or the new one. The tables and their `version` rows are created as
+ * Writes drouting rows, and the permissions `address` rows that give a
+ * source address its drouting group, into a node's OpenSIPS database
+ * (SQLite), replacing the previous rows in one transaction: OpenSIPS reading
+ * the tables sees the old set or the new one. The tables and their `version` rows are created as
  * OpenSIPS's own scripts/sqlite/drouting-create.sql does when missing, so a
  * fresh node database works.
  */
 
-/** The table versions OpenSIPS 3.x checks on start (identical in 3.4 to 4.0). */
-export const DROUTING_TABLE_VERSIONS: Record<string, number> = { dr_gateways: 6, dr_rules: 4, dr_carriers: 3, dr_groups: 2, dr_partitions: 1 };
+/** The table versions OpenSIPS 3.x checks on start (identical in 3.4 to 4.0; `address` from 3.6's permissions-create.sql). */
+export const DROUTING_TABLE_VERSIONS: Record<string, number> = { dr_gateways: 6, dr_rules: 4, dr_carriers: 3, dr_groups: 2, dr_partitions: 1, address: 5 };
 
 const CREATE_TABLES = `
 CREATE TABLE IF NOT EXISTS version (table_name CHAR(32) NOT NULL, table_version INTEGER DEFAULT 0 NOT NULL, CONSTRAINT version_t_name_idx UNIQUE (table_name));
@@ -36,6 +37,9 @@ CREATE TABLE IF NOT EXISTS dr_partitions (
   id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, partition_name CHAR(255) NOT NULL, db_url CHAR(255) NOT NULL, drd_table CHAR(255),
   drr_table CHAR(255), drg_table CHAR(255), drc_table CHAR(255), ruri_avp CHAR(255), gw_id_avp CHAR(255), gw_priprefix_avp CHAR(255),
   gw_sock_avp CHAR(255), rule_id_avp CHAR(255), rule_prefix_avp CHAR(255), carrier_id_avp CHAR(255));
+CREATE TABLE IF NOT EXISTS address (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, grp SMALLINT(5) DEFAULT 0 NOT NULL, ip CHAR(50) NOT NULL, mask SMALLINT DEFAULT 32 NOT NULL,
+  port SMALLINT(5) DEFAULT 0 NOT NULL, proto CHAR(4) DEFAULT 'any' NOT NULL, pattern CHAR(64) DEFAULT NULL, context_info CHAR(32) DEFAULT NULL);
 `;
 
 /** A digest of the rows: equal digests mean the node already has this data (its reload can be skipped). */
@@ -53,7 +57,7 @@ function openNodeDatabase(path: string): Database.Database {
   return db;
 }
 
-const DR_TABLES = ['dr_gateways', 'dr_carriers', 'dr_rules', 'dr_groups'] as const;
+const DR_TABLES = ['dr_gateways', 'dr_carriers', 'dr_rules', 'dr_groups', 'address'] as const;
 
 /**
  * Copies the drouting rows of one node's database into another's, inside
@@ -87,12 +91,14 @@ export function writeDrouting(path: string, data: DroutingData): void {
       'INSERT INTO dr_rules (groupid, prefix, timerec, priority, routeid, gwlist, sort_alg, sort_profile, attrs, description) VALUES (@groupid, @prefix, @timerec, @priority, @routeid, @gwlist, @sort_alg, @sort_profile, @attrs, @description)',
     );
     const insertGroup = db.prepare('INSERT INTO dr_groups (username, domain, groupid, description) VALUES (@username, @domain, @groupid, @description)');
+    const insertAddress = db.prepare('INSERT INTO address (grp, ip, mask, port, proto, pattern, context_info) VALUES (@grp, @ip, @mask, @port, @proto, @pattern, @context_info)');
     db.transaction(() => {
-      db.exec('DELETE FROM dr_gateways; DELETE FROM dr_carriers; DELETE FROM dr_rules; DELETE FROM dr_groups;');
+      for (const table of DR_TABLES) db.exec(`DELETE FROM ${table}`);
       for (const row of data.gateways) insertGateway.run(row);
       for (const row of data.carriers) insertCarrier.run(row);
       for (const row of data.rules) insertRule.run(row);
       for (const row of data.groups) insertGroup.run(row);
+      for (const row of data.addresses) insertAddress.run(row);
     })();
   } finally {
     db.close();

@@ -2,8 +2,9 @@ import type { DroutingData } from '../drouting/rules.js';
 import { MiError, miCall, parseMiAddress } from './client.js';
 
 /**
- * Per node: write its drouting tables, `dr_reload` over MI, then confirm what
- * the node loaded (its gateway and carrier counts) before calling it done.
+ * Per node: write its drouting tables, `dr_reload` over MI, confirm what
+ * the node loaded (its gateway and carrier counts), then `address_reload`
+ * (the degraded mode's source-address groups) before calling it done.
  * A node whose data did not change is not reloaded. Reloads of one node never
  * overlap: a second request waits for the first.
  */
@@ -56,6 +57,13 @@ async function reload(target: ReloadTarget, data: DroutingData, checksum: string
     const carriers = count(await miCall(address, 'dr_carrier_status', null, timeoutMs), 'Carriers');
     if (gateways !== data.gateways.length || carriers !== data.carriers.length) {
       return result(false, false, `node loaded ${gateways ?? '?'} gateways and ${carriers ?? '?'} carriers; ${data.gateways.length} and ${data.carriers.length} were written`);
+    }
+    // The address rows (degraded mode's source-address groups). A node without the permissions module has nothing to reload.
+    try {
+      const reloaded = await miCall(address, 'address_reload', null, timeoutMs);
+      if (reloaded !== 'OK') return result(false, false, `address_reload answered ${JSON.stringify(reloaded).slice(0, 100)}`);
+    } catch (error) {
+      if (!(error instanceof MiError && error.code === 'RPC' && /-32601|not found/i.test(error.message))) throw error;
     }
     return result(true, false, null);
   } catch (error) {

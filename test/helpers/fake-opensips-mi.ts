@@ -17,6 +17,7 @@ import { join } from 'node:path';
 export class FakeOpensipsMi {
   readonly calls: { method: string; params: unknown }[] = [];
   reloads = 0;
+  addressReloads = 0;
   /** Milliseconds to wait before answering (a slow node). */
   delayMs = 0;
   /** Answer dr_reload with a JSON-RPC error. */
@@ -47,6 +48,9 @@ export class FakeOpensipsMi {
         this.load();
         return reply('OK');
       }
+      case 'address_reload':
+        this.addressReloads++;
+        return reply('OK');
       case 'dr_reload_status':
         return reply({ Date: this.loaded.date });
       case 'dr_gw_status':
