@@ -279,6 +279,7 @@ export class SqliteConfigStore implements ConfigStore {
       effective_at: new Float64Array(count),
     };
     const names = new Map<string, number>();
+    const effectiveTimes = new Map<string, number>();
     const prefixes: string[] = [];
     const rates: string[] = [];
     let prefixLength = 0;
@@ -305,7 +306,13 @@ export class SqliteConfigStore implements ConfigStore {
       columns.rate_type[i] = type === 'per_call' ? 1 : 0;
       columns.billing_increment_initial[i] = initial ?? 0;
       columns.billing_increment_step[i] = step ?? 0;
-      columns.effective_at[i] = Date.parse(effectiveAt);
+      // A deck's rows share a handful of effective dates: parse each once.
+      let effectiveMs = effectiveTimes.get(effectiveAt);
+      if (effectiveMs === undefined) {
+        effectiveMs = Date.parse(effectiveAt);
+        effectiveTimes.set(effectiveAt, effectiveMs);
+      }
+      columns.effective_at[i] = effectiveMs;
       i++;
     }
     columns.prefix_digits = prefixes.join('');
