@@ -446,7 +446,7 @@ export class NodeLedger {
     return this.held.size;
   }
 
-  /** Entities with lease, live calls or unsettled CDRs: their figures are asked for at start-up. */
+  /** Entities holding lease or live calls: their figures are asked for at start-up (unsettled CDRs go in the same round). */
   refreshAll(): void {
     for (const map of [this.customers, this.carriers]) {
       for (const entity of map.values()) if (entity.grantedMicro !== 0 || entity.heldMicro !== 0) entity.waiters.push(() => undefined);
@@ -463,7 +463,7 @@ export class NodeLedger {
       maxDurationSeconds: stored.max_duration,
       expiresAt: stored.expires_at,
       answer: stored.answer,
-      committed: Promise.resolve(),
+      committed: COMMITTED,
     };
   }
 

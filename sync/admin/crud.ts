@@ -76,14 +76,17 @@ interface Page {
   pageSize: number | null;
 }
 
+/** A whole-number query parameter within bounds; null when absent, 400 when anything else. */
+export function queryInteger(params: URLSearchParams, name: string, min: number, max: number): number | null {
+  const text = params.get(name);
+  if (text === null) return null;
+  if (!/^[0-9]{1,9}$/.test(text) || Number(text) < min || Number(text) > max) throw new RequestError(400, `${name} must be an integer from ${min} to ${max}`);
+  return Number(text);
+}
+
 /** page/page_size as the contract's meta shows, or limit/offset as its query parameters say. */
 export function pageOf(params: URLSearchParams): Page {
-  const number = (name: string, min: number, max: number): number | null => {
-    const text = params.get(name);
-    if (text === null) return null;
-    if (!/^[0-9]{1,9}$/.test(text) || Number(text) < min || Number(text) > max) throw new RequestError(400, `${name} must be an integer from ${min} to ${max}`);
-    return Number(text);
-  };
+  const number = (name: string, min: number, max: number): number | null => queryInteger(params, name, min, max);
   const pageSize = number('page_size', 1, 1000);
   const page = number('page', 1, 1_000_000);
   if (pageSize !== null || page !== null) {

@@ -4,7 +4,7 @@ import type { LeaseAsk, NodeSyncRequest, SettlementCdr } from '../../src/ledger/
 import { isDecimalString } from '../../src/rating/rating.js';
 import { CURRENCIES } from '../../src/snapshot/schema.js';
 import { NodeSyncRefusal, applyNodeSync } from '../ledger/settlement.js';
-import { guard, json, readBody, type AdminContext } from './crud.js';
+import { guard, json, queryInteger, readBody, type AdminContext } from './crud.js';
 
 /**
  * The money endpoints of the control plane: the nodes' money rounds
@@ -140,22 +140,16 @@ export function centreMoneyRoutes(context: AdminContext): Route[] {
           if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(ms)) throw new RequestError(400, `${name} must be an RFC 3339 timestamp`);
           return new Date(ms).toISOString();
         };
-        const integer = (name: string, min: number, max: number, fallback: number | null): number | null => {
-          const text = params.get(name);
-          if (text === null) return fallback;
-          if (!/^[0-9]{1,9}$/.test(text) || Number(text) < min || Number(text) > max) throw new RequestError(400, `${name} must be an integer from ${min} to ${max}`);
-          return Number(text);
-        };
         const sipCallId = params.get('sip_call_id');
         if (sipCallId !== null && (sipCallId === '' || sipCallId.length > 256)) throw new RequestError(400, 'sip_call_id must be 1 to 256 characters');
         const rows = await store.searchCdrs({
           startFrom: time('start_time_from'),
           startTo: time('start_time_to'),
-          customerTrunkId: integer('customer_trunk_id', 1, 999_999_999, null),
-          carrierTrunkId: integer('carrier_trunk_id', 1, 999_999_999, null),
+          customerTrunkId: queryInteger(params, 'customer_trunk_id', 1, 999_999_999),
+          carrierTrunkId: queryInteger(params, 'carrier_trunk_id', 1, 999_999_999),
           sipCallId,
-          limit: integer('limit', 1, 1000, 1000)!,
-          offset: integer('offset', 0, 999_999_999, 0)!,
+          limit: queryInteger(params, 'limit', 1, 1000) ?? 1000,
+          offset: queryInteger(params, 'offset', 0, 999_999_999) ?? 0,
         });
         return json(200, rows.map((row) => ({ ...row, status: row.answer_time === null ? 'unanswered' : 'answered' })));
       }),

@@ -417,90 +417,85 @@ const CDR_COLUMNS = [
 ] as const satisfies readonly (keyof SettlementCdr)[];
 
 /** The ledger's statements, prepared once per store. */
-class SqliteLedgerTx implements LedgerTx {
-  private readonly readBalance: Database.Statement;
-  private readonly writeBalance: Database.Statement;
-  private readonly recordTransaction: Database.Statement;
-  private readonly readLease: Database.Statement;
-  private readonly writeLease: Database.Statement;
-  private readonly readCdr: Database.Statement;
-  private readonly writeCdr: Database.Statement;
-  private readonly readRound: Database.Statement;
-  private readonly writeRound: Database.Statement;
-  private readonly readAccount: Database.Statement;
-  private readonly readCarrier: Database.Statement;
-  private readonly readNode: Database.Statement;
-
-  constructor(db: Database.Database) {
-    this.readBalance = db.prepare('SELECT balance, reserved FROM balances WHERE entity_type = ? AND entity_id = ?');
-    this.writeBalance = db.prepare(
+function prepareLedgerStatements(db: Database.Database) {
+  return {
+    readBalance: db.prepare('SELECT balance, reserved FROM balances WHERE entity_type = ? AND entity_id = ?'),
+    writeBalance: db.prepare(
       `INSERT INTO balances (entity_type, entity_id, balance, reserved, currency, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (entity_type, entity_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved, updated_at = excluded.updated_at`,
-    );
-    this.recordTransaction = db.prepare(
+    ),
+    recordTransaction: db.prepare(
       `INSERT INTO balance_transactions (entity_type, entity_id, transaction_type, amount, balance_after, currency, description, cdr_id, call_id, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.readLease = db.prepare('SELECT amount FROM credit_leases WHERE node = ? AND entity_type = ? AND entity_id = ?');
-    this.writeLease = db.prepare(
+    ),
+    readLease: db.prepare('SELECT amount FROM credit_leases WHERE node = ? AND entity_type = ? AND entity_id = ?'),
+    writeLease: db.prepare(
       `INSERT INTO credit_leases (node, entity_type, entity_id, amount, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (node, entity_type, entity_id) DO UPDATE SET amount = excluded.amount, updated_at = excluded.updated_at`,
-    );
-    this.readCdr = db.prepare('SELECT id, account_charge FROM cdrs WHERE sip_call_id = ?');
-    this.writeCdr = db.prepare(`INSERT INTO cdrs (node, ${CDR_COLUMNS.join(', ')}) VALUES (?, ${CDR_COLUMNS.map(() => '?').join(', ')})`);
-    this.readRound = db.prepare('SELECT last_seq FROM node_money_rounds WHERE node = ?');
-    this.writeRound = db.prepare(
+    ),
+    readCdr: db.prepare('SELECT id, account_charge FROM cdrs WHERE sip_call_id = ?'),
+    writeCdr: db.prepare(`INSERT INTO cdrs (node, ${CDR_COLUMNS.join(', ')}) VALUES (?, ${CDR_COLUMNS.map(() => '?').join(', ')})`),
+    readRound: db.prepare('SELECT last_seq FROM node_money_rounds WHERE node = ?'),
+    writeRound: db.prepare(
       `INSERT INTO node_money_rounds (node, last_seq, updated_at) VALUES (?, ?, ?)
        ON CONFLICT (node) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
-    );
-    this.readAccount = db.prepare('SELECT * FROM customer_accounts WHERE id = ?');
-    this.readCarrier = db.prepare('SELECT * FROM carrier_trunks WHERE id = ?');
-    this.readNode = db.prepare('SELECT 1 FROM opensips_nodes WHERE hostname = ?');
+    ),
+    readAccount: db.prepare('SELECT * FROM customer_accounts WHERE id = ?'),
+    readCarrier: db.prepare('SELECT * FROM carrier_trunks WHERE id = ?'),
+    readNode: db.prepare('SELECT 1 FROM opensips_nodes WHERE hostname = ?'),
+  };
+}
+
+class SqliteLedgerTx implements LedgerTx {
+  private readonly sql: ReturnType<typeof prepareLedgerStatements>;
+
+  constructor(db: Database.Database) {
+    this.sql = prepareLedgerStatements(db);
   }
 
   balance(entityType: string, entityId: number): BalanceState {
-    return (this.readBalance.get(entityType, entityId) as BalanceState | undefined) ?? { balance: '0', reserved: '0' };
+    return (this.sql.readBalance.get(entityType, entityId) as BalanceState | undefined) ?? { balance: '0', reserved: '0' };
   }
 
   applyChange(key: BalanceKey, change: BalanceChange): void {
     const now = new Date().toISOString();
     const { next, transaction } = change;
-    this.writeBalance.run(key.entityType, key.entityId, next.balance, next.reserved, key.currency, now);
-    this.recordTransaction.run(
+    this.sql.writeBalance.run(key.entityType, key.entityId, next.balance, next.reserved, key.currency, now);
+    this.sql.recordTransaction.run(
       key.entityType, key.entityId, transaction.transaction_type, transaction.amount, next.balance, key.currency,
       transaction.description, transaction.cdr_id, transaction.call_id, now,
     );
   }
 
   lease(node: string, entityType: string, entityId: number): string {
-    return (this.readLease.get(node, entityType, entityId) as { amount: string } | undefined)?.amount ?? '0';
+    return (this.sql.readLease.get(node, entityType, entityId) as { amount: string } | undefined)?.amount ?? '0';
   }
 
   setLease(node: string, entityType: string, entityId: number, amount: string): void {
-    this.writeLease.run(node, entityType, entityId, amount, new Date().toISOString());
+    this.sql.writeLease.run(node, entityType, entityId, amount, new Date().toISOString());
   }
 
   findCdr(sipCallId: string): { id: number; account_charge: string } | null {
-    return (this.readCdr.get(sipCallId) as { id: number; account_charge: string } | undefined) ?? null;
+    return (this.sql.readCdr.get(sipCallId) as { id: number; account_charge: string } | undefined) ?? null;
   }
 
   insertCdr(node: string, cdr: SettlementCdr): number {
-    return Number(this.writeCdr.run(node, ...CDR_COLUMNS.map((column) => cdr[column])).lastInsertRowid);
+    return Number(this.sql.writeCdr.run(node, ...CDR_COLUMNS.map((column) => cdr[column])).lastInsertRowid);
   }
 
   lastRound(node: string): number {
-    return (this.readRound.get(node) as { last_seq: number } | undefined)?.last_seq ?? 0;
+    return (this.sql.readRound.get(node) as { last_seq: number } | undefined)?.last_seq ?? 0;
   }
 
   setLastRound(node: string, seq: number): void {
-    this.writeRound.run(node, seq, new Date().toISOString());
+    this.sql.writeRound.run(node, seq, new Date().toISOString());
   }
 
   entityRow(entityType: string, entityId: number): Row | null {
-    return ((entityType === 'customer' ? this.readAccount : this.readCarrier).get(entityId) as Row | undefined) ?? null;
+    return ((entityType === 'customer' ? this.sql.readAccount : this.sql.readCarrier).get(entityId) as Row | undefined) ?? null;
   }
 
   nodeExists(hostname: string): boolean {
-    return this.readNode.get(hostname) !== undefined;
+    return this.sql.readNode.get(hostname) !== undefined;
   }
 }
