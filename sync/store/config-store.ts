@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import type { SettlementCdr } from '../../src/ledger/protocol.js';
 import type { RateColumns } from '../../src/snapshot/schema.js';
 import { MIGRATIONS } from './migrations.js';
+import { readRateColumns } from './rate-columns.js';
 
 /**
  * The control plane's configuration store. One interface, so PostgreSQL can
@@ -258,65 +259,8 @@ export class SqliteConfigStore implements ConfigStore {
   private readRateColumns(): RateColumns {
     const dataVersion = this.db.pragma('data_version', { simple: true }) as number;
     if (this.rateCache !== null && this.rateCache.dataVersion === dataVersion) return this.rateCache.columns;
-    const columns = this.readRateColumnsFromDisk();
+    const columns = readRateColumns(this.db);
     this.rateCache = { columns, dataVersion };
-    return columns;
-  }
-
-  private readRateColumnsFromDisk(): RateColumns {
-    const count = (this.db.prepare('SELECT COUNT(*) AS n FROM rate_deck_rates').get() as { n: number }).n;
-    const columns: RateColumns = {
-      rate_deck_id: new Uint32Array(count),
-      prefix_digits: '',
-      prefix_end: new Uint32Array(count),
-      destination_name: new Uint32Array(count),
-      destination_names: [],
-      rate_text: '',
-      rate_end: new Uint32Array(count),
-      rate_type: new Uint8Array(count),
-      billing_increment_initial: new Uint16Array(count),
-      billing_increment_step: new Uint16Array(count),
-      effective_at: new Float64Array(count),
-    };
-    const names = new Map<string, number>();
-    const effectiveTimes = new Map<string, number>();
-    const prefixes: string[] = [];
-    const rates: string[] = [];
-    let prefixLength = 0;
-    let rateLength = 0;
-    let i = 0;
-    const rows = this.db
-      .prepare('SELECT rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial, billing_increment_step, effective_at FROM rate_deck_rates ORDER BY id')
-      .raw(true)
-      .iterate() as IterableIterator<[number, string, string, string, string, number | null, number | null, string]>;
-    for (const [deck, prefix, name, rate, type, initial, step, effectiveAt] of rows) {
-      if (i === count) break; // rows added since the count (not possible inside this transaction; defensive)
-      columns.rate_deck_id[i] = deck;
-      prefixes.push(prefix);
-      columns.prefix_end[i] = prefixLength += prefix.length;
-      let nameIndex = names.get(name);
-      if (nameIndex === undefined) {
-        nameIndex = columns.destination_names.length;
-        names.set(name, nameIndex);
-        columns.destination_names.push(name);
-      }
-      columns.destination_name[i] = nameIndex;
-      rates.push(rate);
-      columns.rate_end[i] = rateLength += rate.length;
-      columns.rate_type[i] = type === 'per_call' ? 1 : 0;
-      columns.billing_increment_initial[i] = initial ?? 0;
-      columns.billing_increment_step[i] = step ?? 0;
-      // A deck's rows share a handful of effective dates: parse each once.
-      let effectiveMs = effectiveTimes.get(effectiveAt);
-      if (effectiveMs === undefined) {
-        effectiveMs = Date.parse(effectiveAt);
-        effectiveTimes.set(effectiveAt, effectiveMs);
-      }
-      columns.effective_at[i] = effectiveMs;
-      i++;
-    }
-    columns.prefix_digits = prefixes.join('');
-    columns.rate_text = rates.join('');
     return columns;
   }
 
