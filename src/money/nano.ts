@@ -10,6 +10,8 @@ const NANO = 1_000_000_000;
 const NANO_BIG = 1_000_000_000n;
 /** Largest amount we accept: 9,000,000 currency units keeps nano values under 2^53. */
 const MAX_INTEGER_DIGITS = 6;
+/** 10^n for the scales we use: `10 ** n` with a variable n is a call to pow(), which showed in profiles of 2M-row compiles. */
+const POWERS_OF_TEN = Array.from({ length: 16 }, (_, n) => 10 ** n);
 
 /**
  * Parses a plain decimal string ("0.0250", "-1.5", "12"), or text[start, end), to an integer count of
@@ -49,13 +51,13 @@ export function parseFixed(text: string, decimals: number, maxIntegerDigits: num
     }
   }
   for (; fractionDigits < decimals; fractionDigits++) fraction *= 10;
-  const value = whole * 10 ** decimals + fraction;
+  const value = whole * POWERS_OF_TEN[decimals] + fraction;
   return negative ? -value : value;
 }
 
 /** Formats an integer count of 10^-decimals units with at least `minDecimals` decimals and no trailing zeros beyond them. */
 export function formatFixed(value: number, decimals: number, minDecimals: number): string {
-  const unit = 10 ** decimals;
+  const unit = POWERS_OF_TEN[decimals];
   const negative = value < 0;
   const abs = negative ? -value : value;
   const whole = Math.floor(abs / unit);
