@@ -32,6 +32,7 @@ async function main(): Promise<void> {
   if (positionals[0] === 'sync-run') {
     const report = await syncJob.run();
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    await syncJob.close();
     await store.close();
     process.exit(report.sidecar_results.every((result) => result.success) ? 0 : 1);
   }
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
   const stop = (signal: string): void => {
     log.info({ signal }, 'stopping');
     server.close();
-    void store.close().finally(() => process.exit(0));
+    void Promise.all([syncJob.close(), store.close()]).finally(() => process.exit(0));
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));

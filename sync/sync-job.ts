@@ -1,10 +1,8 @@
 import type { Logger } from 'pino';
 import { encodeSnapshot, peekSnapshotHeader } from '../src/snapshot/codec.js';
-import { compileSnapshot } from '../src/snapshot/compile.js';
-import { SNAPSHOT_FORMAT_VERSION, type SnapshotTables } from '../src/snapshot/schema.js';
+import type { SnapshotTables } from '../src/snapshot/schema.js';
 import { createHash } from 'node:crypto';
-import { buildDroutingData, type DroutingData } from './drouting/rules.js';
-import { copyDrouting, droutingChecksum, writeDrouting } from './drouting/writer.js';
+import { DroutingBuilder, type BuiltDrouting } from './drouting/builder.js';
 import { reloadNode, type ReloadResult } from './mi/reload.js';
 import { validateSnapshot } from '../src/snapshot/validate.js';
 import { DEFAULT_PUSH, pushToAll, type PushOptions, type SidecarResult, type SidecarTarget } from './distribute.js';
@@ -41,8 +39,10 @@ interface DroutingInputs {
 
 export class SyncJob {
   private running: Promise<SyncReport> | null = null;
+  /** Builds and writes the drouting rows off the event loop, which meanwhile streams the snapshot to sidecars. */
+  private readonly drouting = new DroutingBuilder();
   /** The drouting rows of the last sync and what they were built from: an unchanged input skips the build. */
-  private lastDrouting: { inputs: DroutingInputs; data: DroutingData; checksum: string } | null = null;
+  private lastDrouting: { inputs: DroutingInputs; built: BuiltDrouting } | null = null;
   private followUp: Promise<SyncReport> | null = null;
 
   private readonly push: PushOptions;
@@ -56,6 +56,11 @@ export class SyncJob {
     this.push = options.push ?? DEFAULT_PUSH;
     // Large reloads take seconds on OpenSIPS (383k rules: 4-8 s).
     this.miTimeoutMs = options.miTimeoutMs ?? 30_000;
+  }
+
+  /** Stops the drouting worker (a sync still running fails its drouting part). */
+  close(): Promise<void> {
+    return this.drouting.close();
   }
 
   run(): Promise<SyncReport> {
@@ -85,6 +90,18 @@ export class SyncJob {
     };
     const built = await buildSnapshotTables(this.store);
     phase('read_ms');
+    // drouting from the same data, through the sidecar's own compiler and LCR, in the drouting worker while
+    // this thread validates, encodes and uploads (or as last time, if nothing it reads changed).
+    const now = Date.now();
+    const inputs = droutingInputs(built.tables, now);
+    const last = this.lastDrouting;
+    const droutingBuild: Promise<BuiltDrouting | string> =
+      last !== null && last.built.generation === this.drouting.generation && sameInputs(last.inputs, inputs)
+        ? Promise.resolve(last.built)
+        : this.drouting.build(built.tables, now).then(
+            (result) => result,
+            (error: unknown) => `drouting rows not built: ${(error as Error).message}`,
+          );
     const valid = validateSnapshot(built.tables);
     if (!valid.ok) throw new Error(`the store holds data the sidecar would refuse: ${valid.reason}`);
     phase('validate_ms');
@@ -104,34 +121,15 @@ export class SyncJob {
       if (node.sidecar_address === null || node.sidecar_address === '') warnings.push(`node ${String(node.id)} (${String(node.hostname)}) has no sidecar_address: not pushed`);
       else targets.push({ nodeId: node.id as number, hostname: node.hostname as string, address: node.sidecar_address as string });
     }
-    // Sidecars first: they decode and compile in their own processes while we build drouting here.
+    // The sidecars decode and compile in their own processes while the drouting worker builds.
     const pushes = pushToAll(targets, bytes, version, this.push);
 
-    // drouting from the same data, through the sidecar's own compiler and LCR (or as last time, if nothing it reads changed).
-    const now = Date.now();
-    const inputs = droutingInputs(built.tables, now);
-    const last = this.lastDrouting;
-    let drouting: DroutingData;
-    let drChecksum: string;
-    if (last !== null && last.inputs.rates === inputs.rates && last.inputs.tablesDigest === inputs.tablesDigest && last.inputs.inForce === inputs.inForce) {
-      ({ data: drouting, checksum: drChecksum } = last);
-    } else {
-      const compiled = compileSnapshot({ format_version: SNAPSHOT_FORMAT_VERSION, version, created_at: createdAt, checksum: '', tables: built.tables }).compiled;
-      drouting = await buildDroutingData(compiled, now, built.tables.trunk_ip_auth);
-      drChecksum = droutingChecksum(drouting);
-      this.lastDrouting = { inputs, data: drouting, checksum: drChecksum };
-    }
-    phase('drouting_build_ms');
-    // The first node that needs the rows gets them written; the others copy them inside SQLite.
-    let writtenAt: string | null = null;
-    const writeTables = (path: string): void => {
-      if (writtenAt === null) {
-        writeDrouting(path, drouting);
-        writtenAt = path;
-      } else {
-        copyDrouting(writtenAt, path);
-      }
-    };
+    const builtDrouting = await droutingBuild;
+    const drouting = typeof builtDrouting === 'string' ? null : builtDrouting;
+    const droutingError = typeof builtDrouting === 'string' ? builtDrouting : null;
+    this.lastDrouting = drouting === null ? null : { inputs, built: drouting };
+    if (droutingError !== null) warnings.push(droutingError);
+    phase('drouting_build_wait_ms');
     const reloads: Promise<ReloadResult>[] = [];
     for (const node of active) {
       if (node.drouting_db === null || node.drouting_db === '') {
@@ -145,9 +143,14 @@ export class SyncJob {
         droutingDb: node.drouting_db as string,
         loadedChecksum: node.drouting_checksum as string | null,
       };
+      if (drouting === null) {
+        reloads.push(Promise.resolve({ node_id: target.nodeId, hostname: target.hostname, success: false, skipped: false, error: droutingError, duration_ms: 0 }));
+        continue;
+      }
+      const { checksum, counts } = drouting;
       reloads.push(
-        reloadNode(target, drouting, drChecksum, writeTables, this.miTimeoutMs).then(async (result) => {
-          if (result.success && !result.skipped) await this.store.update('opensips_nodes', result.node_id, { drouting_checksum: drChecksum, last_seen_at: new Date().toISOString() });
+        reloadNode(target, counts, checksum, (path) => this.drouting.write(checksum, path), this.miTimeoutMs).then(async (result) => {
+          if (result.success && !result.skipped) await this.store.update('opensips_nodes', result.node_id, { drouting_checksum: checksum, last_seen_at: new Date().toISOString() });
           return result;
         }),
       );
@@ -159,16 +162,20 @@ export class SyncJob {
     phase('distribute_ms');
     this.log.info({ version, bytes: bytes.byteLength, phases, seconds: (performance.now() - started) / 1000, nodes: sidecarResults.length, failed: sidecarResults.filter((result) => !result.success).length }, 'routing sync done');
     return {
-      gateways: drouting.gateways.length,
-      carriers: drouting.carriers.length,
-      rules: drouting.rules.length,
-      groups: new Set(drouting.rules.map((rule) => rule.groupid)).size,
+      gateways: drouting?.counts.gateways ?? 0,
+      carriers: drouting?.counts.carriers ?? 0,
+      rules: drouting?.counts.rules ?? 0,
+      groups: drouting?.counts.groups ?? 0,
       reload_results: reloadResults,
       warnings,
       snapshot_version: version,
       sidecar_results: sidecarResults,
     };
   }
+}
+
+function sameInputs(a: DroutingInputs, b: DroutingInputs): boolean {
+  return a.rates === b.rates && a.tablesDigest === b.tablesDigest && a.inForce === b.inForce;
 }
 
 function droutingInputs(tables: SnapshotTables, now: number): DroutingInputs {

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { generateDataset, SIZES } from '../bench/dataset.js';
+import { DroutingBuilder } from '../sync/drouting/builder.js';
 import { buildDroutingData, carrierId, type DroutingData } from '../sync/drouting/rules.js';
 import { DROUTING_TABLE_VERSIONS, droutingChecksum, writeDrouting } from '../sync/drouting/writer.js';
 import { routingTables } from './fixtures/routing.js';
@@ -96,5 +97,30 @@ describe('drouting export', () => {
     assert.equal(gateway.address, '[2001:db8::50]:5080');
     db.close();
     assert.equal(droutingChecksum(data), droutingChecksum(await buildDroutingData(engine.snapshot, now, tables.trunk_ip_auth)));
+  });
+
+  it('builds in its worker, writes the first node and copies to the others; a copy whose source is gone writes the rows', async () => {
+    const tables = routingTables();
+    const expected = await buildDroutingData(engineFor(tables).snapshot, now, tables.trunk_ip_auth);
+    const builder = new DroutingBuilder();
+    try {
+      const built = await builder.build(tables, now);
+      assert.equal(built.checksum, droutingChecksum(expected));
+      assert.deepEqual(built.counts, { gateways: expected.gateways.length, carriers: expected.carriers.length, rules: expected.rules.length, groups: 1 });
+      const dir = mkdtempSync(join(tmpdir(), 'drouting-builder-'));
+      const node = (n: number): string => join(dir, `opensips-${n}.sqlite`);
+      await Promise.all([1, 2, 3].map((n) => builder.write(built.checksum, node(n))));
+      for (const file of ['', '-wal', '-shm']) rmSync(`${node(1)}${file}`, { force: true });
+      await builder.write(built.checksum, node(4));
+      for (const n of [2, 3, 4]) {
+        const db = new Database(node(n), { readonly: true });
+        assert.deepEqual(db.prepare('SELECT groupid, prefix, gwlist FROM dr_rules').all(), expected.rules.map((rule) => ({ groupid: rule.groupid, prefix: rule.prefix, gwlist: rule.gwlist })), `node ${n}`);
+        assert.equal((db.prepare('SELECT COUNT(*) AS n FROM address').get() as { n: number }).n, expected.addresses.length);
+        db.close();
+      }
+      await assert.rejects(builder.write('not-the-last-build', node(5)), /not the last ones built/);
+    } finally {
+      await builder.close();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import type { DroutingData } from '../drouting/rules.js';
+import type { DroutingCounts } from '../drouting/builder.js';
 import { MiError, miCall, parseMiAddress } from './client.js';
 
 /**
@@ -35,9 +35,9 @@ function count(result: unknown, key: string): number | null {
 }
 
 /** Puts the drouting rows into the database at `path` (written, or copied from a node written before). */
-export type WriteTables = (path: string) => void;
+export type WriteTables = (path: string) => Promise<void>;
 
-async function reload(target: ReloadTarget, data: DroutingData, checksum: string, writeTables: WriteTables, timeoutMs: number): Promise<ReloadResult> {
+async function reload(target: ReloadTarget, expected: DroutingCounts, checksum: string, writeTables: WriteTables, timeoutMs: number): Promise<ReloadResult> {
   const started = performance.now();
   const result = (success: boolean, skipped: boolean, error: string | null): ReloadResult => ({
     node_id: target.nodeId, hostname: target.hostname, success, skipped, error, duration_ms: Math.round(performance.now() - started),
@@ -46,7 +46,7 @@ async function reload(target: ReloadTarget, data: DroutingData, checksum: string
   const address = parseMiAddress(target.miAddress);
   if (address === null) return result(false, false, `mi_socket_address ${JSON.stringify(target.miAddress)} is not http://host:port/path, udp:host:port or a FIFO path`);
   try {
-    writeTables(target.droutingDb);
+    await writeTables(target.droutingDb);
   } catch (error) {
     return result(false, false, `cannot write drouting tables to ${target.droutingDb}: ${(error as Error).message}`);
   }
@@ -55,8 +55,8 @@ async function reload(target: ReloadTarget, data: DroutingData, checksum: string
     if (answer !== 'OK') return result(false, false, `dr_reload answered ${JSON.stringify(answer).slice(0, 100)}`);
     const gateways = count(await miCall(address, 'dr_gw_status', null, timeoutMs), 'Gateways');
     const carriers = count(await miCall(address, 'dr_carrier_status', null, timeoutMs), 'Carriers');
-    if (gateways !== data.gateways.length || carriers !== data.carriers.length) {
-      return result(false, false, `node loaded ${gateways ?? '?'} gateways and ${carriers ?? '?'} carriers; ${data.gateways.length} and ${data.carriers.length} were written`);
+    if (gateways !== expected.gateways || carriers !== expected.carriers) {
+      return result(false, false, `node loaded ${gateways ?? '?'} gateways and ${carriers ?? '?'} carriers; ${expected.gateways} and ${expected.carriers} were written`);
     }
     // The address rows (degraded mode's source-address groups). A node without the permissions module has nothing to reload.
     try {
@@ -71,9 +71,9 @@ async function reload(target: ReloadTarget, data: DroutingData, checksum: string
   }
 }
 
-export function reloadNode(target: ReloadTarget, data: DroutingData, checksum: string, writeTables: WriteTables, timeoutMs = 30_000): Promise<ReloadResult> {
+export function reloadNode(target: ReloadTarget, expected: DroutingCounts, checksum: string, writeTables: WriteTables, timeoutMs = 30_000): Promise<ReloadResult> {
   const previous = inFlight.get(target.nodeId) ?? Promise.resolve();
-  const next = previous.catch(() => undefined).then(() => reload(target, data, checksum, writeTables, timeoutMs));
+  const next = previous.catch(() => undefined).then(() => reload(target, expected, checksum, writeTables, timeoutMs));
   inFlight.set(target.nodeId, next);
   void next.finally(() => {
     if (inFlight.get(target.nodeId) === next) inFlight.delete(target.nodeId);
