@@ -10,7 +10,7 @@
  *   node dist/bench/control-bench.js [--size wholesale] [--csv-rows 150000] [--load-rate 5000]
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,12 @@ import { generateDataset, SIZES } from './dataset.js';
 import { startService, type ServiceProcess } from './service-process.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
+
+/** [user, system] CPU seconds a process has used so far. */
+function cpuSeconds(pid: number): [number, number] {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return [Number(fields[11]) / 100, Number(fields[12]) / 100];
+}
 
 // The control plane's "routing sync done" line carries the sync's phase timings.
 const start = (script: string, args: string[], ready: string): Promise<ServiceProcess> =>
@@ -52,11 +58,20 @@ async function main(): Promise<void> {
   const control = await start(join(HERE, '..', 'sync', 'main.js'), ['--port', '0', '--data-dir', join(dir, 'control')], 'control plane listening');
   const base = `http://127.0.0.1:${control.port}`;
 
+  const processes = { control: control.child.pid!, ...Object.fromEntries(sidecars.map((sidecar, n) => [`sidecar_${n + 1}`, sidecar.child.pid!])) };
+  const cpuBefore = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid)]));
   started = performance.now();
   const sync = (await (await fetch(`${base}/api/opensips/routing/sync`, { method: 'POST' })).json()) as {
     rules: number; sidecar_results: { success: boolean; duration_ms: number }[]; reload_results: { success: boolean; duration_ms: number }[];
   };
   const syncSeconds = (performance.now() - started) / 1000;
+  // Where the cold sync's CPU went, per process: [user, system] seconds.
+  const syncCpu = Object.fromEntries(
+    Object.entries(processes).map(([name, pid]) => {
+      const [user, system] = cpuSeconds(pid);
+      return [name, [Math.round((user - cpuBefore[name][0]) * 100) / 100, Math.round((system - cpuBefore[name][1]) * 100) / 100]];
+    }),
+  );
 
   // A warm sync after an everyday change, blocking a number: no rate row changes (the store's cache serves
   // the rate columns) and drouting cannot express block rules (its rows are reused, the nodes not reloaded).
@@ -106,6 +121,7 @@ async function main(): Promise<void> {
     rate_rows: rateRows,
     seed_seconds: Math.round(seedSeconds * 10) / 10,
     sync_seconds: Math.round(syncSeconds * 100) / 100,
+    sync_cpu_user_system_seconds: syncCpu,
     warm_sync_seconds: Math.round(warmSyncSeconds * 100) / 100,
     drouting_rules: sync.rules,
     sidecars_ok: sync.sidecar_results.filter((node) => node.success).length,
