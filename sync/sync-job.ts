@@ -95,13 +95,15 @@ export class SyncJob {
     const now = Date.now();
     const inputs = droutingInputs(built.tables, now);
     const last = this.lastDrouting;
-    const droutingBuild: Promise<BuiltDrouting | string> =
-      last !== null && last.built.generation === this.drouting.generation && sameInputs(last.inputs, inputs)
-        ? Promise.resolve(last.built)
-        : this.drouting.build(built.tables, now).then(
-            (result) => result,
-            (error: unknown) => `drouting rows not built: ${(error as Error).message}`,
-          );
+    const reuse = last !== null && last.built.generation === this.drouting.generation && sameInputs(last.inputs, inputs);
+    // A new build replaces the worker's rows, whatever becomes of this sync: the last ones are no longer there to reuse.
+    if (!reuse) this.lastDrouting = null;
+    const droutingBuild: Promise<BuiltDrouting | string> = reuse
+      ? Promise.resolve(last.built)
+      : this.drouting.build(built.tables, now).then(
+          (result) => result,
+          (error: unknown) => `drouting rows not built: ${(error as Error).message}`,
+        );
     const valid = validateSnapshot(built.tables);
     if (!valid.ok) throw new Error(`the store holds data the sidecar would refuse: ${valid.reason}`);
     phase('validate_ms');

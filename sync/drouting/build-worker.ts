@@ -34,7 +34,7 @@ export type DroutingReply =
 let last: { checksum: string; data: DroutingData } | null = null;
 
 async function build(tables: SnapshotTables, now: number): Promise<{ checksum: string; counts: DroutingCounts }> {
-  // The tables the control plane validated: the version fields do not matter to drouting.
+  // The event loop validates the same tables meanwhile and drops this build if they fail. The version fields do not matter to drouting.
   const { compiled } = compileSnapshot({ format_version: SNAPSHOT_FORMAT_VERSION, version: 1, created_at: new Date(now).toISOString(), checksum: '', tables });
   const data = await buildDroutingData(compiled, now, tables.trunk_ip_auth);
   const checksum = droutingChecksum(data);

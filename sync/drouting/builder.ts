@@ -11,12 +11,7 @@ export interface BuiltDrouting {
   generation: number;
 }
 
-/**
- * The control plane's side of the drouting worker (build-worker.ts): builds
- * and writes run there, answers come back as promises. A worker that dies
- * (out of memory on a huge build, say) fails what it was doing; the next call
- * starts a new one, under a new generation, since the rows died with it.
- */
+/** Copies one node database's drouting tables into another, in a thread of its own (copy-worker.ts). */
 function copyInThread(from: string, to: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./copy-worker.js', import.meta.url), { workerData: { from, to } });
@@ -26,6 +21,12 @@ function copyInThread(from: string, to: string): Promise<void> {
   });
 }
 
+/**
+ * The control plane's side of the drouting worker (build-worker.ts): builds
+ * and writes run there, answers come back as promises. A worker that dies
+ * (out of memory on a huge build, say) fails what it was doing; the next call
+ * starts a new one, under a new generation, since the rows died with it.
+ */
 export class DroutingBuilder {
   private worker: Worker | null = null;
   private workerGeneration = 0;
