@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     if (!result.ok && result.code !== 'STALE_VERSION') throw new Error(`snapshot ${config.snapshotFile} refused: ${result.reason}`);
   }
 
-  const journal = new MoneyJournal(join(config.dataDir, 'money.db'), config.durability);
+  const journal = new MoneyJournal(join(config.dataDir, 'money.db'), config.durability, log);
   const ledger = new NodeLedger(
     journal,
     {

@@ -1,9 +1,9 @@
 import type { EntityType } from './protocol.js';
 
 /**
- * What the money journal records, as plain data: the event loop hands these
- * to the writer thread (journal-writer.ts), which commits them. One write is
- * a list of ops committed together.
+ * What the money journal records, as plain data: the log carries them
+ * (journal-log.ts) and the applier writes them into money.db
+ * (journal-store.ts). One write is a list of ops made durable together.
  */
 export type JournalOp =
   | {
@@ -45,10 +45,3 @@ export const SCHEMA = `
     settlement TEXT NOT NULL, account_id INTEGER NOT NULL, charge_micro INTEGER NOT NULL, created_at INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 `;
-
-/** A failed write, as the writer thread reports it (the SQLite error code tells a duplicate key). */
-export interface WriteFailure {
-  index: number;
-  code: string | undefined;
-  message: string;
-}

@@ -1,20 +1,27 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { JournalOp } from './journal-ops.js';
-import { openJournalCommitter } from './journal-commit.js';
+import { LogAppendError, LogAppender } from './journal-log.js';
 
 /**
- * The money journal's writer thread (durability `full`): commits each batch
- * the event loop sends and answers once it is on disk, so the event loop
- * never waits on an fsync.
+ * The money log's writer thread (durability `full`): appends each record the
+ * event loop sends and fdatasyncs it, then answers, so the event loop never
+ * waits on an fsync and nothing is acknowledged before it is on disk.
  */
-const { path, durability } = workerData as { path: string; durability: 'normal' | 'full' };
-const committer = openJournalCommitter(path, durability);
+export type WriterReply = { seq: number; failure: { message: string; code: string | undefined; intact: boolean } | null };
 
-parentPort!.on('message', (message: { seq: number; writes: JournalOp[][] } | 'stop') => {
+const { dir, segment } = workerData as { dir: string; segment: number };
+const appender = new LogAppender(dir, segment, true);
+
+parentPort!.on('message', (message: { seq: number; record: Uint8Array } | 'stop') => {
   if (message === 'stop') {
-    committer.close();
+    appender.close();
     parentPort!.close();
     return;
   }
-  parentPort!.postMessage({ seq: message.seq, failures: committer.commit(message.writes) });
+  let failure: WriterReply['failure'] = null;
+  try {
+    appender.append(Buffer.from(message.record.buffer, message.record.byteOffset, message.record.byteLength));
+  } catch (error) {
+    failure = error instanceof LogAppendError ? { message: error.message, code: error.code, intact: error.intact } : { message: String(error), code: undefined, intact: false };
+  }
+  parentPort!.postMessage({ seq: message.seq, failure } satisfies WriterReply);
 });

@@ -1,24 +1,30 @@
 import Database from 'better-sqlite3';
+import type { Logger } from 'pino';
 import { Worker } from 'node:worker_threads';
-import { openJournalCommitter, type JournalCommitter } from './journal-commit.js';
-import { SCHEMA, SETTLED_THROUGH, type JournalOp, type WriteFailure } from './journal-ops.js';
+import type { ApplierMessage } from './journal-applier.js';
+import { encodeRecord, LogAppendError, LogAppender } from './journal-log.js';
+import { SCHEMA, SETTLED_THROUGH, type JournalOp } from './journal-ops.js';
+import { recoverLog } from './journal-replay.js';
+import { JournalStore } from './journal-store.js';
+import type { WriterReply } from './journal-writer.js';
 import type { EntityType } from './protocol.js';
 
 /**
- * The node's money journal (money.db in the data directory): reservations,
- * leases and rated CDRs, so that after a crash the node knows what it
- * admitted, what it holds and what it still owes the centre.
+ * The node's money journal: reservations, leases and rated CDRs, so that
+ * after a crash the node knows what it admitted, what it holds and what it
+ * still owes the centre.
  *
- * Group commit: writes queue up during an event-loop turn and commit as one
- * batch, in one transaction; each caller's promise settles after the
- * commit, so an acknowledgement never precedes its commit. With durability
- * `full` the commits (and their fsyncs) run in a writer thread; checkpoints
- * always run in their own thread, so no commit waits on one. A write that
- * fails does not fail the others.
+ * Group commit into a log: writes queue up during an event-loop turn and are
+ * appended as one record to the money log (journal-log.ts); each caller's
+ * promise settles after the append, so an acknowledgement never precedes
+ * its durability. A thread applies the log to money.db (SQLite) behind the
+ * event loop; start-up applies whatever a crash left, before anything is
+ * read. What is in the log but not yet in money.db (CDRs, for the duplicate
+ * check) is answered from memory.
  *
- * Durability is a setting: `normal` (synchronous=NORMAL in WAL mode) survives
- * a crash of the process; `full` survives power loss too, at ~15x the cost
- * per commit.
+ * Durability is a setting: `normal` survives a crash of the process (the
+ * append is one write(), on the event loop); `full` survives power loss
+ * too (appends and their fdatasyncs in a writer thread).
  */
 export type Durability = 'normal' | 'full';
 
@@ -58,7 +64,7 @@ interface Batch {
   settle: { resolve: () => void; reject: (error: unknown) => void }[];
 }
 
-/** A write that could not be made durable, with SQLite's error code: nothing it stood for may be acknowledged. */
+/** A write that could not be made durable: nothing it stood for may be acknowledged. */
 export class JournalWriteError extends Error {
   constructor(
     message: string,
@@ -70,47 +76,54 @@ export class JournalWriteError extends Error {
 }
 
 export class MoneyJournal {
-  /** For reads (start-up recovery, the duplicate checks); writes go through the committer. */
+  /** For reads (start-up recovery, the duplicate check) and the rare counter writes; the log feeds the applier. */
   private readonly db: Database.Database;
-  /** Durability `normal`: commits on the event loop (a WAL append, no fsync, microseconds). */
-  private readonly inline: JournalCommitter | null = null;
-  /** Durability `full`: commits, and their fsyncs, in the writer thread. */
+  /** Durability `normal`: appends on the event loop. */
+  private readonly appender: LogAppender | null = null;
+  /** Durability `full`: appends and fdatasyncs in the writer thread. */
   private readonly writer: Worker | null = null;
-  private readonly checkpointer: Worker;
+  private readonly applier: Worker;
   private pending: Batch = { writes: [], settle: [] };
   private flushScheduled = false;
   private readonly inFlight = new Map<number, Batch>();
   private nextSeq = 1;
   private broken: Error | null = null;
+  /** CDRs in the log that money.db does not have yet, for the duplicate check; in id order. */
+  private readonly unappliedCdrs = new Map<string, StoredCdr>();
   private readonly statements: ReturnType<MoneyJournal['prepare']>;
 
-  constructor(path: string, durability: Durability) {
+  constructor(path: string, durability: Durability, private readonly log: Logger) {
+    const dir = `${path}-log`;
+    const store = new JournalStore(path);
+    const recovered = recoverLog(store, dir);
+    store.close();
+    for (const segment of recovered.applied) this.report(segment.skipped, segment.lostBytes, segment.position.segment - 1);
+
     this.db = new Database(path);
-    // Small pages: each commit appends every page it touched to the WAL, and a commit here is a row or two.
-    // (Takes effect when the file is created.)
-    this.db.pragma('page_size = 1024');
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 2000');
     this.db.exec(SCHEMA);
     this.statements = this.prepare();
-    // Measured: handing each batch to a thread and back cost more at the tail (thread wake-ups on a busy
-    // machine) than a WAL append on the event loop; an fsync per commit is another matter.
+
+    const segment = recovered.next.segment;
     if (durability === 'normal') {
-      this.inline = openJournalCommitter(path, durability);
+      this.appender = new LogAppender(dir, segment, false);
     } else {
-      const writer = new Worker(new URL('./journal-writer.js', import.meta.url), { workerData: { path, durability } });
-      writer.on('message', (reply: { seq: number; failures: WriteFailure[] }) => this.settle(reply));
+      const writer = new Worker(new URL('./journal-writer.js', import.meta.url), { workerData: { dir, segment } });
+      writer.on('message', (reply: WriterReply) => this.settle(reply));
       const fail = (error: Error): void => {
         this.broken = error;
-        for (const batch of this.inFlight.values()) for (const { reject } of batch.settle) reject(error);
+        for (const batch of this.inFlight.values()) this.rejectBatch(batch, error);
         this.inFlight.clear();
       };
       writer.on('error', (error) => fail(new JournalWriteError(`journal writer failed: ${error.message}`, 'WRITER_FAILED')));
       writer.on('exit', (code) => fail(new JournalWriteError(`journal writer exited (${code})`, 'WRITER_EXITED')));
       this.writer = writer;
     }
-    this.checkpointer = new Worker(new URL('./checkpointer.js', import.meta.url), { workerData: { path, intervalMs: 1000 } });
-    this.checkpointer.unref();
+    this.applier = new Worker(new URL('./journal-applier.js', import.meta.url), { workerData: { dbPath: path, dir, intervalMs: 10 } });
+    this.applier.on('message', (message: ApplierMessage) => this.applied(message));
+    this.applier.on('error', (error) => this.log.error({ err: error }, 'money journal applier failed: the log grows until a restart applies it'));
+    this.applier.unref();
   }
 
   private prepare() {
@@ -123,7 +136,7 @@ export class MoneyJournal {
     };
   }
 
-  /** Queues ops to commit together in the next batch; resolves once they are durable. */
+  /** Queues ops to be appended together in the next record; resolves once they are durable. */
   write(...ops: JournalOp[]): Promise<void> {
     if (this.broken !== null) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
@@ -137,8 +150,8 @@ export class MoneyJournal {
   }
 
   /**
-   * Commits what is queued. To the writer thread, one batch at a time: the next holds everything that
-   * queued meanwhile, so a batch is as big as a commit is slow.
+   * Appends what is queued as one record. To the writer thread, one record at a time: the next holds
+   * everything that queued meanwhile, so a record is as big as an fdatasync is slow.
    */
   private flush(): void {
     this.flushScheduled = false;
@@ -146,37 +159,81 @@ export class MoneyJournal {
     const batch = this.pending;
     this.pending = { writes: [], settle: [] };
     if (batch.writes.length === 0) return;
-    if (this.inline !== null) {
-      this.settleBatch(batch, this.inline.commit(batch.writes));
+    if (this.broken !== null) return this.rejectBatch(batch, this.broken);
+    const ops = batch.writes.length === 1 ? batch.writes[0] : batch.writes.flat();
+    const record = encodeRecord(ops);
+    this.holdCdrs(ops);
+    if (this.appender !== null) {
+      try {
+        this.appender.append(record);
+      } catch (error) {
+        this.refused(batch, ops, error as LogAppendError);
+        return;
+      }
+      for (const { resolve } of batch.settle) resolve();
       return;
     }
     const seq = this.nextSeq++;
-    this.inFlight.set(seq, batch);
-    this.writer!.postMessage({ seq, writes: batch.writes });
+    this.inFlight.set(seq, { writes: [ops], settle: batch.settle });
+    this.writer!.postMessage({ seq, record }, [record.buffer as ArrayBuffer]);
   }
 
-  private settle(reply: { seq: number; failures: WriteFailure[] }): void {
+  private settle(reply: WriterReply): void {
     const batch = this.inFlight.get(reply.seq);
     if (batch === undefined) return;
     this.inFlight.delete(reply.seq);
-    this.settleBatch(batch, reply.failures);
+    if (reply.failure === null) for (const { resolve } of batch.settle) resolve();
+    else this.refused(batch, batch.writes[0], new LogAppendError(reply.failure.message, reply.failure.code, reply.failure.intact));
     this.flush();
   }
 
-  private settleBatch(batch: Batch, failures: WriteFailure[]): void {
-    const failed = new Map(failures.map((failure) => [failure.index, failure]));
-    batch.settle.forEach(({ resolve, reject }, index) => {
-      const failure = failed.get(index);
-      if (failure === undefined) resolve();
-      else reject(new JournalWriteError(failure.message, failure.code));
-    });
+  /** The append failed: none of the batch is acknowledged. A log that could not be cut back takes nothing more. */
+  private refused(batch: Batch, ops: JournalOp[], failure: LogAppendError): void {
+    for (const op of ops) if (op.op === 'cdr') this.unappliedCdrs.delete(op.sipCallId);
+    const error = new JournalWriteError(`money log append failed: ${failure.message}`, failure.code);
+    if (!failure.intact) {
+      this.broken = error;
+      this.log.error({ err: failure }, 'money log could not be cut back after a failed append: refusing every write until a restart');
+    }
+    this.rejectBatch(batch, error);
   }
 
-  // Reads: start-up recovery, and the duplicate check of CDR ingest (one indexed row).
+  private rejectBatch(batch: Batch, error: Error): void {
+    for (const { reject } of batch.settle) reject(error);
+  }
+
+  private holdCdrs(ops: JournalOp[]): void {
+    for (const op of ops) {
+      if (op.op !== 'cdr') continue;
+      this.unappliedCdrs.set(op.sipCallId, {
+        id: op.id, sip_call_id: op.sipCallId, fingerprint: op.fingerprint, result: op.result, settlement: op.settlement, account_id: op.accountId, charge_micro: op.chargeMicro,
+      });
+    }
+  }
+
+  private applied(message: ApplierMessage): void {
+    if (message.type === 'failed') {
+      this.log.error({ reason: message.message, code: message.code }, 'money journal applier cannot write money.db: retrying; the log holds everything meanwhile');
+      return;
+    }
+    if (message.type !== 'applied') return;
+    // In id order, as appended: what money.db now has leaves memory.
+    for (const [sipCallId, cdr] of this.unappliedCdrs) {
+      if (cdr.id > message.lastCdrId) break;
+      this.unappliedCdrs.delete(sipCallId);
+    }
+    this.report(message.skipped, message.lostBytes, message.segment);
+  }
+
+  private report(skipped: { op: string; code: string | undefined; message: string }[], lostBytes: number, segment: number): void {
+    if (skipped.length > 0) this.log.error({ skipped: skipped.slice(0, 20), count: skipped.length, segment }, 'money journal ops refused by money.db');
+    if (lostBytes > 0) this.log.error({ bytes: lostBytes, segment }, 'money log segment ended in bytes that are not a whole record (a torn tail or damage): ignored');
+  }
+
+  // Reads: start-up recovery, and the duplicate check of CDR ingest (memory, else one indexed row).
   findCdr(sipCallId: string): StoredCdr | null {
-    return (this.statements.findCdr.get(sipCallId) as StoredCdr | undefined) ?? null;
+    return this.unappliedCdrs.get(sipCallId) ?? (this.statements.findCdr.get(sipCallId) as StoredCdr | undefined) ?? null;
   }
-
   lastCdrId(): number {
     return (this.statements.maxCdrId.get() as { id: number | null }).id ?? 0;
   }
@@ -221,17 +278,21 @@ export class MoneyJournal {
     if (value > current) this.statements.writeMeta.run(key, value);
   }
 
-  /** Waits for every queued write to commit, then stops the writer thread. */
+  /** Waits for every queued write to be durable, stops the writer, and lets the applier finish the log. */
   async close(): Promise<void> {
     this.flush();
     while ((this.inFlight.size > 0 || this.pending.writes.length > 0) && this.broken === null) await new Promise((resolve) => setTimeout(resolve, 5));
-    this.checkpointer.postMessage('stop');
     if (this.writer !== null) {
       const writer = this.writer;
       writer.postMessage('stop');
       await new Promise((resolve) => writer.once('exit', resolve));
     }
-    this.inline?.close();
+    this.appender?.close();
+    const applier = this.applier;
+    await new Promise<void>((resolve) => {
+      applier.once('exit', () => resolve());
+      applier.postMessage('drain');
+    });
     this.db.close();
   }
 }

@@ -1,0 +1,63 @@
+import { existsSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { segmentPath } from './journal-log.js';
+import { applySegment } from './journal-replay.js';
+import { JournalStore } from './journal-store.js';
+
+/**
+ * The applier thread: carries the money log into money.db behind the event
+ * loop, a pass every few milliseconds (each pass one transaction per
+ * segment it reads), and deletes the segments it has applied. SQLite's
+ * commits, fsyncs and checkpoints all happen here, where no request waits on
+ * them. Tells the event loop how far CDRs are applied (until then the
+ * journal answers duplicate checks from memory).
+ */
+export type ApplierMessage =
+  | { type: 'applied'; lastCdrId: number; skipped: { op: string; code: string | undefined; message: string }[]; lostBytes: number; segment: number }
+  | { type: 'failed'; message: string; code: string | undefined }
+  | { type: 'drained' };
+
+const { dbPath, dir, intervalMs } = workerData as { dbPath: string; dir: string; intervalMs: number };
+const store = new JournalStore(dbPath);
+let position = store.position();
+const post = (message: ApplierMessage): void => parentPort!.postMessage(message);
+
+function pass(): void {
+  for (;;) {
+    const segment = position.segment;
+    // Whether a later segment exists is asked before reading: if it does, the read sees this one whole.
+    const final = existsSync(segmentPath(dir, segment + 1));
+    const result = applySegment(store, dir, position, final);
+    position = result.position;
+    if (result.lastCdrId > 0 || result.skipped.length > 0 || result.lostBytes > 0) {
+      post({ type: 'applied', lastCdrId: result.lastCdrId, skipped: result.skipped, lostBytes: result.lostBytes, segment });
+    }
+    if (!final) return;
+  }
+}
+
+let lastFailure = '';
+const timer = setInterval(() => {
+  try {
+    pass();
+    lastFailure = '';
+  } catch (error) {
+    // A full disk or an I/O error: nothing of the pass was applied; the next tries again. Reported once per kind.
+    const message = error instanceof Error ? error.message : String(error);
+    if (message !== lastFailure) post({ type: 'failed', message, code: (error as { code?: string }).code });
+    lastFailure = message;
+  }
+}, intervalMs);
+
+// The only message: 'drain'.
+parentPort!.once('message', () => {
+  // The event loop has stopped writing: apply what is left, then stop.
+  clearInterval(timer);
+  try {
+    pass();
+  } finally {
+    store.close();
+    post({ type: 'drained' });
+    parentPort!.close();
+  }
+});

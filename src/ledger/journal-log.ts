@@ -1,0 +1,146 @@
+import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import type { JournalOp } from './journal-ops.js';
+
+/**
+ * The money journal's log: what the node acknowledges is first appended
+ * here, one record per group commit, in numbered segment files
+ * (`<dir>/<n>.log`). A record is one write() — a commit in SQLite took about
+ * fifteen system calls (WAL frames and their headers, shared-memory locks) —
+ * and only with durability `full` an fdatasync. A thread applies the records
+ * to money.db behind the event loop (journal-applier.ts) and deletes the
+ * segments it has applied; start-up applies whatever it left.
+ *
+ * Record: payload length (u32 LE), CRC-32 of the payload (u32 LE), payload
+ * (the ops as JSON). A record cut short by a crash, or whose CRC does not
+ * match, ends the log: everything before it was acknowledged, nothing after.
+ */
+export const HEADER_BYTES = 8;
+/** A segment is closed and a new one started once it passes this size. */
+export const SEGMENT_BYTES = 64 * 1024 * 1024;
+
+export function segmentPath(dir: string, segment: number): string {
+  return join(dir, `${String(segment).padStart(12, '0')}.log`);
+}
+
+/** The segment numbers in the directory, in order. */
+export function listSegments(dir: string): number[] {
+  mkdirSync(dir, { recursive: true });
+  return readdirSync(dir)
+    .map((name) => /^(\d{12})\.log$/.exec(name))
+    .filter((match) => match !== null)
+    .map((match) => Number(match[1]))
+    .sort((a, b) => a - b);
+}
+
+export function encodeRecord(ops: JournalOp[]): Buffer {
+  const payload = Buffer.from(JSON.stringify(ops));
+  // Not from Buffer's shared pool: with durability `full` the record's memory is handed to the writer thread.
+  const record = Buffer.allocUnsafeSlow(HEADER_BYTES + payload.length);
+  record.writeUInt32LE(payload.length, 0);
+  record.writeUInt32LE(crc32(payload), 4);
+  payload.copy(record, HEADER_BYTES);
+  return record;
+}
+
+export interface DecodedRecords {
+  ops: JournalOp[];
+  /** Offset just past the last whole record read. */
+  end: number;
+  /** Bytes after `end` that are not a whole, valid record (a torn tail, or a record still being written). */
+  trailing: number;
+}
+
+/** The whole records in `bytes` from `start`, stopping at the first that is cut short or fails its CRC. */
+export function decodeRecords(bytes: Buffer, start: number): DecodedRecords {
+  const ops: JournalOp[] = [];
+  let offset = start;
+  while (offset + HEADER_BYTES <= bytes.length) {
+    const length = bytes.readUInt32LE(offset);
+    const payloadStart = offset + HEADER_BYTES;
+    if (payloadStart + length > bytes.length) break;
+    const payload = bytes.subarray(payloadStart, payloadStart + length);
+    if (crc32(payload) !== bytes.readUInt32LE(offset + 4)) break;
+    for (const op of JSON.parse(payload.toString('utf8')) as JournalOp[]) ops.push(op);
+    offset = payloadStart + length;
+  }
+  return { ops, end: offset, trailing: bytes.length - offset };
+}
+
+/** A write to the log failed; the segment was cut back to its last whole record (`intact`), or could not be. */
+export class LogAppendError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    readonly intact: boolean,
+  ) {
+    super(message);
+    this.name = 'LogAppendError';
+  }
+}
+
+/**
+ * Appends records to the newest segment. Used on the event loop (durability `normal`: a record is
+ * acknowledged once the kernel has it, which a crash of the process does not undo) or in the writer
+ * thread (`full`: after its fdatasync).
+ */
+export class LogAppender {
+  private fd: number;
+  private offset = 0;
+
+  constructor(
+    private readonly dir: string,
+    private segment: number,
+    private readonly sync: boolean,
+  ) {
+    this.fd = this.create(segment);
+  }
+
+  /** Appends one record; throws LogAppendError, having cut back anything partly written. */
+  append(record: Buffer): void {
+    try {
+      const written = writeSync(this.fd, record, 0, record.length, this.offset);
+      if (written !== record.length) throw Object.assign(new Error(`short write to the money log (${written} of ${record.length} bytes)`), { code: 'EIO' });
+      if (this.sync) fdatasyncSync(this.fd);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      const message = error instanceof Error ? error.message : String(error);
+      try {
+        // A torn record would end the log there and hide every record after it.
+        ftruncateSync(this.fd, this.offset);
+      } catch {
+        throw new LogAppendError(message, code, false);
+      }
+      throw new LogAppendError(message, code, true);
+    }
+    this.offset += record.length;
+    if (this.offset >= SEGMENT_BYTES) this.rotate();
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  /** The applier finishes a segment once the next one exists, so the next is created only after the last append. */
+  private rotate(): void {
+    closeSync(this.fd);
+    this.segment++;
+    this.offset = 0;
+    this.fd = this.create(this.segment);
+  }
+
+  private create(segment: number): number {
+    const fd = openSync(segmentPath(this.dir, segment), 'w');
+    if (this.sync) {
+      // The new file's name must survive power loss as well as what is written in it.
+      const dirFd = openSync(this.dir, 'r');
+      try {
+        fsyncSync(dirFd);
+      } finally {
+        closeSync(dirFd);
+      }
+    }
+    return fd;
+  }
+}
