@@ -35,12 +35,13 @@ export function listSegments(dir: string): number[] {
 }
 
 export function encodeRecord(ops: JournalOp[]): Buffer {
-  const payload = Buffer.from(JSON.stringify(ops));
+  const payload = JSON.stringify(ops);
+  const length = Buffer.byteLength(payload);
   // Not from Buffer's shared pool: with durability `full` the record's memory is handed to the writer thread.
-  const record = Buffer.allocUnsafeSlow(HEADER_BYTES + payload.length);
-  record.writeUInt32LE(payload.length, 0);
-  record.writeUInt32LE(crc32(payload), 4);
-  payload.copy(record, HEADER_BYTES);
+  const record = Buffer.allocUnsafeSlow(HEADER_BYTES + length);
+  record.writeUInt32LE(length, 0);
+  record.write(payload, HEADER_BYTES);
+  record.writeUInt32LE(crc32(record.subarray(HEADER_BYTES)), 4);
   return record;
 }
 
@@ -93,7 +94,9 @@ export class LogAppender {
     private readonly dir: string,
     private segment: number,
     private readonly sync: boolean,
+    private readonly segmentBytes = SEGMENT_BYTES,
   ) {
+    mkdirSync(dir, { recursive: true });
     this.fd = this.create(segment);
   }
 
@@ -115,7 +118,7 @@ export class LogAppender {
       throw new LogAppendError(message, code, true);
     }
     this.offset += record.length;
-    if (this.offset >= SEGMENT_BYTES) this.rotate();
+    if (this.offset >= this.segmentBytes) this.rotate();
   }
 
   close(): void {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { formatMicro, parseMicro } from '../money/micro.js';
+import { HeldReservations } from './held-reservations.js';
 import type { MoneyJournal, StoredCdr, StoredReservation } from './journal.js';
 import type { EntityType, LeaseAsk, LeaseState, NodeSyncReply, SettlementCdr } from './protocol.js';
 
@@ -132,7 +133,7 @@ const TOP_UP_CALLS = 4;
 export class NodeLedger {
   private readonly customers = new Map<number, EntityMoney>();
   private readonly carriers = new Map<number, EntityMoney>();
-  private readonly held = new Map<string, Reservation>();
+  private readonly held = new HeldReservations<Reservation>();
   /** Answers to recently finished reservations, for an admit repeated after its call ended. */
   private readonly recent = new Map<string, Reservation>();
   private readonly outbox = new Map<string, OutboxEntry>();
@@ -217,7 +218,7 @@ export class NodeLedger {
     };
     entity.heldMicro += plan.amountMicro;
     reservation.answer = answer(reservation);
-    this.held.set(callId, reservation);
+    this.held.add(reservation);
     const write = this.journal.write({
       op: 'reserve',
       id: reservation.id,
@@ -237,7 +238,7 @@ export class NodeLedger {
       (error: unknown) => {
         // Not durable, so not admitted: undo; the endpoint answers 503.
         entity.heldMicro -= plan.amountMicro;
-        this.held.delete(callId);
+        this.held.remove(reservation);
         this.log.error({ err: error, call_id: callId }, 'reservation not committed');
         throw error;
       },
@@ -267,8 +268,7 @@ export class NodeLedger {
 
   /** Takes a live reservation off its entity; false when it was no longer live. */
   private finish(reservation: Reservation): boolean {
-    if (this.held.get(reservation.callId) !== reservation) return false;
-    this.held.delete(reservation.callId);
+    if (!this.held.remove(reservation)) return false;
     reservation.entity.heldMicro -= reservation.amountMicro;
     this.remember(reservation);
     return true;
@@ -309,7 +309,7 @@ export class NodeLedger {
       entity.spentMicro -= cdr.charge_micro;
       this.outbox.delete(cdr.sip_call_id);
       if (reservation !== undefined && reservedMicro !== null) {
-        this.held.set(reservation.callId, reservation);
+        this.held.add(reservation);
         entity.heldMicro += reservation.amountMicro;
       }
       this.log.error({ err: error, sip_call_id: cdr.sip_call_id }, 'cdr not committed');
@@ -328,8 +328,7 @@ export class NodeLedger {
   /** Releases reservations whose calls must have ended (no CDR came); returns how many. */
   expire(now: number): number {
     let expired = 0;
-    for (const reservation of this.held.values()) {
-      if (reservation.expiresAt > now) continue;
+    for (const reservation of this.held.due(now)) {
       if (this.finish(reservation)) {
         expired++;
         void this.journal.write({ op: 'finish', id: reservation.id, state: 'expired', at: now }).catch(() => undefined);
@@ -476,7 +475,7 @@ export class NodeLedger {
     for (const stored of this.journal.heldReservations()) {
       const reservation = this.fromStored(stored);
       reservation.entity.heldMicro += stored.amount_micro;
-      this.held.set(stored.call_id, reservation);
+      this.held.add(reservation);
     }
     for (const stored of this.journal.recentlyFinishedReservations(RECENT_LIMIT)) this.recent.set(stored.call_id, this.fromStored(stored));
     for (const stored of this.journal.unsettledCdrs()) {

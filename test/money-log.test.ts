@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import pino from 'pino';
+import { MoneyJournal } from '../src/ledger/journal.js';
+import { decodeRecords, encodeRecord, listSegments, LogAppender, segmentPath } from '../src/ledger/journal-log.js';
+import type { JournalOp } from '../src/ledger/journal-ops.js';
+import { applySegment, recoverLog } from '../src/ledger/journal-replay.js';
+import { JournalStore } from '../src/ledger/journal-store.js';
+
+/**
+ * The money log under the journal: records that a crash cut short or that
+ * were damaged end the log and nothing after them is applied; whole records
+ * reach money.db exactly once, across segments, partial passes and
+ * restarts; CDRs not yet applied are still found for the duplicate check.
+ */
+const reserve = (id: number): JournalOp => ({
+  op: 'reserve', id, callId: `call-${id}@log`, entityType: 'customer', entityId: 1, amountMicro: 1000 * id, maxDuration: 60, createdAt: 1, expiresAt: 2, answer: `{"n":${id}}`,
+});
+const cdr = (id: number): JournalOp => ({
+  op: 'cdr', id, sipCallId: `cdr-${id}@log`, fingerprint: `f${id}`, result: `{"cdr_id":${id}}`, settlement: '{}', accountId: 1, chargeMicro: 10 * id, createdAt: 1,
+});
+
+function scratch(): { dir: string; dbPath: string; logDir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'money-log-'));
+  return { dir, dbPath: join(dir, 'money.db'), logDir: join(dir, 'money.db-log') };
+}
+
+function reservationIds(dbPath: string): number[] {
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    return (db.prepare('SELECT id FROM reservations ORDER BY id').all() as { id: number }[]).map((row) => row.id);
+  } finally {
+    db.close();
+  }
+}
+
+describe('money log: records', () => {
+  it('decodes whole records and stops at one cut short', () => {
+    const records = [encodeRecord([reserve(1)]), encodeRecord([reserve(2), reserve(3)]), encodeRecord([reserve(4)])];
+    const whole = Buffer.concat(records);
+    assert.deepEqual(decodeRecords(whole, 0).ops.map((op) => (op as { id: number }).id), [1, 2, 3, 4]);
+    const torn = whole.subarray(0, whole.length - 3);
+    const decoded = decodeRecords(torn, 0);
+    assert.deepEqual(decoded.ops.map((op) => (op as { id: number }).id), [1, 2, 3]);
+    assert.equal(decoded.end, records[0].length + records[1].length);
+    assert.equal(decoded.trailing, records[2].length - 3);
+  });
+
+  it('stops at a damaged record: nothing after it counts', () => {
+    const records = [encodeRecord([reserve(1)]), encodeRecord([reserve(2)]), encodeRecord([reserve(3)])];
+    const bytes = Buffer.concat(records);
+    bytes[records[0].length + 12] ^= 0x20; // inside the second record's payload
+    const decoded = decodeRecords(bytes, 0);
+    assert.deepEqual(decoded.ops.map((op) => (op as { id: number }).id), [1]);
+    assert.equal(decoded.trailing, records[1].length + records[2].length);
+  });
+});
+
+describe('money log: into money.db', () => {
+  it('applies a crash-torn segment up to its last whole record, once, and starts the next segment after it', () => {
+    const { dir, dbPath, logDir } = scratch();
+    try {
+      const appender = new LogAppender(logDir, 0, false);
+      for (let id = 1; id <= 5; id++) appender.append(encodeRecord([reserve(id)]));
+      appender.close();
+      // The process died in the middle of the sixth append.
+      const partial = encodeRecord([reserve(6)]).subarray(0, 20);
+      writeFileSync(segmentPath(logDir, 0), Buffer.concat([readFileSync(segmentPath(logDir, 0)), partial]));
+
+      const store = new JournalStore(dbPath);
+      const first = recoverLog(store, logDir);
+      assert.deepEqual(first.next, { segment: 1, offset: 0 });
+      assert.equal(first.applied[0].lostBytes, 20);
+      assert.deepEqual(listSegments(logDir), []);
+      // A second start-up finds nothing more to apply.
+      assert.deepEqual(recoverLog(store, logDir).applied, []);
+      store.close();
+      assert.deepEqual(reservationIds(dbPath), [1, 2, 3, 4, 5]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('carries on from a partial pass without applying anything twice, across segments', () => {
+    const { dir, dbPath, logDir } = scratch();
+    try {
+      // Segments of ~300 bytes: a few records each.
+      const appender = new LogAppender(logDir, 0, false, 300);
+      for (let id = 1; id <= 4; id++) appender.append(encodeRecord([reserve(id)]));
+      const store = new JournalStore(dbPath);
+      // The applier's passes while the node runs: finished segments are applied and deleted, the current one in part.
+      let position = store.position();
+      for (;;) {
+        const final = listSegments(logDir).includes(position.segment + 1);
+        position = applySegment(store, logDir, position, final).position;
+        if (!final) break;
+      }
+      const appliedWhileRunning = reservationIds(dbPath);
+      assert.ok(appliedWhileRunning.length === 4, `applied ${appliedWhileRunning.join(',')}`);
+      assert.ok(listSegments(logDir).length === 1, 'finished segments are deleted');
+      for (let id = 5; id <= 12; id++) appender.append(encodeRecord([reserve(id)]));
+      appender.close();
+      assert.ok(listSegments(logDir).length > 2, 'the log rotated');
+      // The node stops (kill -9): start-up applies the rest, from where the applier was.
+      recoverLog(store, logDir);
+      store.close();
+      assert.deepEqual(reservationIds(dbPath), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('skips an op money.db refuses on a constraint and applies the rest of its record', () => {
+    const { dir, dbPath, logDir } = scratch();
+    try {
+      const appender = new LogAppender(logDir, 0, false);
+      appender.append(encodeRecord([reserve(1)]));
+      appender.append(encodeRecord([reserve(1), reserve(2)])); // a defect upstream: the same id twice
+      appender.close();
+      const store = new JournalStore(dbPath);
+      const { applied } = recoverLog(store, logDir);
+      store.close();
+      assert.equal(applied[0].skipped.length, 1);
+      assert.match(applied[0].skipped[0].code ?? '', /^SQLITE_CONSTRAINT/);
+      assert.deepEqual(reservationIds(dbPath), [1, 2]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+for (const durability of ['normal', 'full'] as const) {
+  describe(`money journal (durability ${durability})`, () => {
+    it('finds a CDR before and after the applier has it, and after a restart; a torn tail is ignored at start-up', async () => {
+      const { dir, dbPath, logDir } = scratch();
+      const log = pino({ level: 'silent' });
+      try {
+        const journal = new MoneyJournal(dbPath, durability, log);
+        await journal.write(reserve(1));
+        await journal.write(cdr(1), { op: 'finish', id: 1, state: 'settled', at: 3 });
+        // Acknowledged: found at once, whether or not money.db has it yet.
+        assert.equal(journal.findCdr('cdr-1@log')?.result, '{"cdr_id":1}');
+        const deadline = Date.now() + 10_000;
+        while (Date.now() < deadline) {
+          const db = new Database(dbPath, { readonly: true });
+          const row = db.prepare('SELECT result FROM cdrs WHERE sip_call_id = ?').get('cdr-1@log');
+          db.close();
+          if (row !== undefined) break;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.equal(journal.findCdr('cdr-1@log')?.id, 1);
+        await journal.write(reserve(2));
+        await journal.close();
+
+        // A crash in the middle of an append leaves a torn record behind: not acknowledged, not applied.
+        const [segment] = listSegments(logDir);
+        writeFileSync(segmentPath(logDir, segment), encodeRecord([reserve(3)]).subarray(0, 30), { flag: 'a' });
+        const reopened = new MoneyJournal(dbPath, durability, log);
+        assert.equal(reopened.findCdr('cdr-1@log')?.fingerprint, 'f1');
+        assert.deepEqual(reopened.heldReservations().map((row) => row.id), [2]);
+        assert.equal(reopened.lastReservationId(), 2);
+        await reopened.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+}
