@@ -89,13 +89,18 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-/** Finished reservations answer repeated Call-IDs from memory (the newest 65,536); the journal keeps a day of them. */
-const RESERVATIONS_KEPT_MS = 86_400_000;
-/** Settled CDRs stay a week: a resend within it gets its first answer. */
-const CDRS_KEPT_MS = 7 * 86_400_000;
+/**
+ * What the journal keeps once it is done with it: finished reservations (a repeated Call-ID is answered from
+ * memory, the newest 65,536, which start-up reads back) and settled CDRs (a resend within the hour gets its
+ * first answer; after that it is rated again and the centre, which records a Call-ID once, ignores it). An
+ * hour, because a node at 1,000 calls/s writes 3.6M of each an hour.
+ */
+const RESERVATIONS_KEPT_MS = 3_600_000;
+const CDRS_KEPT_MS = 3_600_000;
+const PRUNE_EVERY_SECONDS = 300;
 const LEASE_UPKEEP_SECONDS = 5;
 
-/** Every 5 s: expired reservations and idle leases; hourly: old journal rows. */
+/** Every 5 s: expired reservations and idle leases; every 5 min: old journal rows (in the applier thread). */
 function startLedgerUpkeep(ledger: NodeLedger, journal: MoneyJournal, metrics: SidecarMetrics, log: Logger): NodeJS.Timeout {
   metrics.reservationsHeld.collectFrom(() => ledger.heldCount);
   metrics.cdrOutbox.collectFrom(() => ledger.outboxSize);
@@ -107,7 +112,7 @@ function startLedgerUpkeep(ledger: NodeLedger, journal: MoneyJournal, metrics: S
       if (expired > 0) log.info({ expired }, 'reservations expired without a CDR');
       ledger.returnIdleLeases(now);
     }
-    if (tick % 3600 === 0) void journal.write({ op: 'prune', reservationsBefore: now - RESERVATIONS_KEPT_MS, cdrsBefore: now - CDRS_KEPT_MS }).catch((error: unknown) => log.error({ err: error }, 'money journal prune failed'));
+    if (tick % PRUNE_EVERY_SECONDS === 0) void journal.write({ op: 'prune', reservationsBefore: now - RESERVATIONS_KEPT_MS, cdrsBefore: now - CDRS_KEPT_MS }).catch((error: unknown) => log.error({ err: error }, 'money journal prune failed'));
   }, 1000);
   timer.unref();
   return timer;

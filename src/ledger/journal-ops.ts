@@ -37,11 +37,14 @@ export const SCHEMA = `
     max_duration INTEGER, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, state TEXT NOT NULL,
     finished_at INTEGER, answer TEXT NOT NULL);
   CREATE INDEX IF NOT EXISTS reservations_held ON reservations(id) WHERE state = 'held';
+  -- The prune's: without them each prune read every row kept (millions on a busy node).
+  CREATE INDEX IF NOT EXISTS reservations_finished ON reservations(finished_at) WHERE state != 'held';
   CREATE TABLE IF NOT EXISTS leases (
     entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, granted_micro INTEGER NOT NULL, headroom_micro INTEGER,
     PRIMARY KEY (entity_type, entity_id));
   CREATE TABLE IF NOT EXISTS cdrs (
     id INTEGER PRIMARY KEY, sip_call_id TEXT NOT NULL UNIQUE, fingerprint TEXT NOT NULL, result TEXT NOT NULL,
     settlement TEXT NOT NULL, account_id INTEGER NOT NULL, charge_micro INTEGER NOT NULL, created_at INTEGER NOT NULL);
+  CREATE INDEX IF NOT EXISTS cdrs_created ON cdrs(created_at);
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 `;
