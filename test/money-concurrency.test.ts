@@ -69,3 +69,26 @@ describe('money path: three nodes, one prepaid account', () => {
     assert.equal(cdrs.length, admitted.length);
   });
 });
+
+describe('money path: a small balance is not taken whole by the first node to ask', () => {
+  let world: MoneyWorld;
+  before(async () => {
+    // An hour's call at 0.0250/min reserves 1.5001; the lease chunk (10.00) is more than the whole balance.
+    world = await startMoneyWorld({ sidecars: 2, sidecarArgs: ['--admission-seconds', '3600', '--lease-chunk', '10.00'] });
+    assert.equal((await world.control.post('/api/balances/customer/1/balance/credit', { amount: '3.00' })).status, 200);
+  });
+  after(() => world.stop());
+
+  it('admits a call on the second node while the first holds what its own call needs', async () => {
+    const first = await world.sidecars[0].post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'first@fair-share' });
+    assert.equal(first.body.allowed, true);
+    assert.equal(first.body.max_duration_seconds, 3600);
+    // Before the centre kept headroom beyond a call's need, the first node took all 3.00 and this was a 402.
+    const second = await world.sidecars[1].post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'second@fair-share' });
+    assert.equal(second.body.allowed, true, JSON.stringify(second.body));
+    // What is left after the first call: all of it, or half if the first node's top-up got to the centre first.
+    assert.ok(second.body.max_duration_seconds >= 1700, `second call capped at ${second.body.max_duration_seconds} s`);
+    const centre = (await world.control.get('/api/balances/customer/1/balance')).body;
+    assert.ok(new Decimal(centre.reserved).lessThanOrEqualTo('3.00'), `leases ${centre.reserved} exceed the balance`);
+  });
+});

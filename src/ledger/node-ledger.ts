@@ -45,6 +45,8 @@ export class EntityMoney {
   /** When an ask last came back with nothing: a dry account is not asked for again at every call. */
   dryUntil = 0;
   wantMicro = 0;
+  /** What the admissions waiting on the next round need of `wantMicro` (the centre keeps some headroom for other nodes beyond it). */
+  needMicro = 0;
   giveBackMicro = 0;
   /** An ask for this entity is in a round in flight. */
   asking = false;
@@ -189,7 +191,7 @@ export class NodeLedger {
     const waited = decided === null;
     if (decided === null) {
       const full = plan(Number.POSITIVE_INFINITY);
-      const reached = await this.askForLease(entity, Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * (full?.amountMicro ?? 0)), now);
+      const reached = await this.askForLease(entity, Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * (full?.amountMicro ?? 0)), full?.amountMicro ?? 0, now);
       // The same call id may have been admitted while we waited.
       const raced = this.reservation(callId);
       if (raced !== undefined) return { kind: 'replayed', reservation: raced };
@@ -252,7 +254,7 @@ export class NodeLedger {
    */
   async headroomOf(ref: EntityRef, now: number): Promise<number> {
     const entity = this.entity(ref);
-    if (Number.isNaN(entity.centreHeadroomMicro)) await this.askForLease(entity, 0, now);
+    if (Number.isNaN(entity.centreHeadroomMicro)) await this.askForLease(entity, 0, 0, now);
     return entity.headroomMicro;
   }
 
@@ -354,9 +356,10 @@ export class NodeLedger {
   }
 
   /** Asks for lease now (a round right away) and resolves when the centre answered (true) or could not be reached. */
-  private askForLease(entity: EntityMoney, wantMicro: number, now: number): Promise<boolean> {
+  private askForLease(entity: EntityMoney, wantMicro: number, needMicro: number, now: number): Promise<boolean> {
     if (now < entity.dryUntil) return Promise.resolve(true);
     entity.wantMicro = Math.max(entity.wantMicro, wantMicro);
+    entity.needMicro = Math.max(entity.needMicro, needMicro);
     return new Promise((resolve) => {
       entity.waiters.push(resolve);
       void this.requestRound(true);
@@ -390,10 +393,11 @@ export class NodeLedger {
         if (entity.wantMicro === 0 && entity.giveBackMicro === 0 && entity.waiters.length === 0) continue;
         asks.push({
           entity,
-          ask: { entity_type: entity.type, entity_id: entity.id, want: formatMicro(entity.wantMicro), give_back: formatMicro(entity.giveBackMicro) },
+          ask: { entity_type: entity.type, entity_id: entity.id, want: formatMicro(entity.wantMicro), need: formatMicro(Math.min(entity.needMicro, entity.wantMicro)), give_back: formatMicro(entity.giveBackMicro) },
           waiters: entity.waiters,
         });
         entity.wantMicro = 0;
+        entity.needMicro = 0;
         entity.giveBackMicro = 0;
         entity.waiters = [];
         entity.asking = true;

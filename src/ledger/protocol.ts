@@ -51,6 +51,12 @@ export interface LeaseAsk {
   entity_id: number;
   /** More lease wanted ("0" to just learn the current figures). */
   want: string;
+  /**
+   * Of `want`, what a call waiting on this round needs ("0" for a top-up no call waits on). With it, the
+   * centre grants at most half of the headroom beyond it, so that a small balance is not taken whole by
+   * the first node to ask while calls on the others are refused. Absent or null: up to the whole headroom.
+   */
+  need?: string | null;
   /** Unused lease handed back. */
   give_back: string;
 }

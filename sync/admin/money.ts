@@ -14,7 +14,7 @@ import { guard, json, queryInteger, readBody, type AdminContext } from './crud.j
 const MAX_SETTLEMENTS = 5000;
 const MAX_LEASE_ASKS = 5000;
 
-type FieldKind = 'id' | 'id?' | 'string' | 'string?' | 'money' | 'count' | 'code?' | 'currency' | 'precision' | 'rounding' | 'time' | 'time?';
+type FieldKind = 'id' | 'id?' | 'string' | 'string?' | 'money' | 'count' | 'code?' | 'currency' | 'precision' | 'rounding' | 'time' | 'time?' | 'money?';
 
 const SETTLEMENT_FIELDS: Record<keyof SettlementCdr, FieldKind> = {
   sip_call_id: 'string',
@@ -84,7 +84,7 @@ function checkObject<T>(value: unknown, fields: Record<string, FieldKind>, what:
   return Object.fromEntries(Object.keys(fields).map((field) => [field, record[field] ?? null])) as T;
 }
 
-const LEASE_FIELDS: Record<keyof LeaseAsk, FieldKind> = { entity_type: 'string', entity_id: 'id', want: 'money', give_back: 'money' };
+const LEASE_FIELDS: Record<keyof LeaseAsk, FieldKind> = { entity_type: 'string', entity_id: 'id', want: 'money', give_back: 'money', need: 'money?' };
 
 function nodeSyncRequest(body: Record<string, unknown>): NodeSyncRequest & { seq: number } {
   const { node, seq, settlements, leases } = body;

@@ -98,7 +98,7 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
     if (want.greaterThan(0)) {
       const current = tx.balance(entity.entityType, entity.entityId);
       // Whole micro-units: the node counts in them.
-      const grant = Decimal.max(0, Decimal.min(want, new Decimal(headroom(entity, current)))).toDecimalPlaces(6, Decimal.ROUND_DOWN);
+      const grant = leaseGrant(want, ask.need ?? null, new Decimal(headroom(entity, current))).toDecimalPlaces(6, Decimal.ROUND_DOWN);
       if (grant.greaterThan(0)) {
         lease = lease.plus(grant);
         const reserved = new Decimal(current.reserved);
@@ -118,4 +118,19 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
     headroom: new Decimal(headroom(entity, tx.balance(entity.entityType, entity.entityId))).toDecimalPlaces(6, Decimal.ROUND_DOWN).toFixed(),
   }));
   return { settled, unbilled, leases };
+}
+
+/**
+ * What a node's ask gets out of the entity's headroom: what it wants, but with a `need` no more than that
+ * need or half the headroom, whichever is more, so that other nodes asking after it still find some (each
+ * grant halves what is left, and a node on its own still gets it all, in a few rounds). Whatever it wants
+ * when the headroom does not cover the need: the call may still fit in less.
+ */
+export function leaseGrant(want: Decimal, need: string | null, headroomLeft: Decimal): Decimal {
+  if (headroomLeft.lessThanOrEqualTo(0)) return new Decimal(0);
+  const whole = Decimal.min(want, headroomLeft);
+  if (need === null) return whole;
+  const needed = new Decimal(need);
+  if (headroomLeft.lessThanOrEqualTo(needed)) return whole;
+  return Decimal.min(whole, Decimal.max(needed, headroomLeft.div(2)));
 }
