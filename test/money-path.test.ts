@@ -142,7 +142,9 @@ describe('money path: unused lease goes back', () => {
   it('keeps what a live call holds and returns the rest once admissions stop', async () => {
     const admitted = await world.sidecars[0].post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'long-call@test', estimated_cost: '0.30' });
     assert.equal(admitted.body.allowed, true);
-    assert.equal((await world.control.get('/api/balances/customer/1/balance')).body.reserved, '1.00'); // the whole balance was leased
+    // The node holds more than the call: half the balance on its first ask (more than the call's 0.30), maybe a top-up since.
+    const leased = (await world.control.get('/api/balances/customer/1/balance')).body.reserved;
+    assert.ok(['0.50', '0.75'].includes(leased), `leased ${leased}`);
     await eventually(async () => {
       const state = (await world.control.get('/api/balances/customer/1/balance')).body;
       assert.deepEqual([state.reserved, state.headroom], ['0.30', '0.70']);
