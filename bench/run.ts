@@ -183,7 +183,7 @@ async function main(): Promise<void> {
     const decisions = await (await fetch(`http://127.0.0.1:${sidecar.port}/metrics`)).text();
     const count = (outcome: string): number => Number(new RegExp(`^sidecar_decisions_total\\{endpoint="call_admit",outcome="${outcome}"\\} (\\d+)$`, 'm').exec(decisions)?.[1] ?? 0);
     notes.push(`admissions so far: ${count('admitted')} within the lease, ${count('admitted_after_lease_wait')} after waiting for the centre, ${count('insufficient_balance')} refused`);
-    notes.push(`admit p99 / route p99 @ ${rate}/s: ×${Math.round((admitResult.p99 / routeResult.p99) * 100) / 100} (target ≤ 1.5; journal synchronous=NORMAL, group commit)`);
+    notes.push(`admit p99 / route p99 @ ${rate}/s: ×${Math.round((admitResult.p99 / routeResult.p99) * 100) / 100} (target ≤ 1.5; money log, durability normal)`);
     for (const [name, result] of [['floor', floorResult], ['route', routeResult], ['admit', admitResult], ['auth', authResult]] as const) {
       rows.push({
         scenario: `${name} @ ${rate}/s`,

@@ -1,0 +1,46 @@
+/**
+ * What one acknowledged journal write costs the event loop: writes awaited one at a time (one per turn, as
+ * admissions arrive at a moderate rate), wall time and the main thread's own CPU per write. The applier
+ * thread's work is not counted: it is what the log keeps off the event loop.
+ *
+ *   node dist/bench/journal-append.js [--writes 10000] [--durability normal|full]
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { MoneyJournal } from '../src/ledger/journal.js';
+import type { JournalOp } from '../src/ledger/journal-ops.js';
+
+function mainThreadCpuSeconds(): number {
+  const fields = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const reserve = (id: number): JournalOp => ({
+  op: 'reserve', id, callId: `bench-${id}@journal`, entityType: 'customer', entityId: 1, amountMicro: 1000, maxDuration: 7200, createdAt: Date.now(), expiresAt: Date.now() + 7_500_000,
+  answer: '{"allowed":true,"headroom":"123.4567","reject_code":null,"reject_reason":null,"max_duration_seconds":7200}',
+});
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { writes: { type: 'string', default: '10000' }, durability: { type: 'string', default: 'normal' } } });
+  const writes = Number(values.writes);
+  const durability = values.durability === 'full' ? 'full' : 'normal';
+  const dir = mkdtempSync(join(tmpdir(), 'journal-bench-'));
+  const journal = new MoneyJournal(join(dir, 'money.db'), durability, pino({ level: 'silent' }));
+  try {
+    for (let id = 1; id <= 2000; id++) await journal.write(reserve(id)); // JIT warm-up
+    const cpuBefore = mainThreadCpuSeconds();
+    const started = performance.now();
+    for (let id = 2001; id <= 2000 + writes; id++) await journal.write(reserve(id));
+    const wallMicros = ((performance.now() - started) * 1000) / writes;
+    const loopMicros = ((mainThreadCpuSeconds() - cpuBefore) * 1e6) / writes;
+    process.stdout.write(`${JSON.stringify({ durability, writes, wall_us_per_write: Math.round(wallMicros), event_loop_cpu_us_per_write: Math.round(loopMicros) })}\n`);
+  } finally {
+    await journal.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+void main();
