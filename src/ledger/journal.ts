@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { Worker } from 'node:worker_threads';
 import type { ApplierMessage } from './journal-applier.js';
 import { encodeRecord, LogAppendError, LogAppender } from './journal-log.js';
-import { SCHEMA, SETTLED_THROUGH, type JournalOp } from './journal-ops.js';
+import { SETTLED_THROUGH, type JournalOp } from './journal-ops.js';
 import { recoverLog } from './journal-replay.js';
 import { JournalStore } from './journal-store.js';
 import type { WriterReply } from './journal-writer.js';
@@ -107,8 +107,7 @@ export class MoneyJournal {
 
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 2000');
-    this.db.exec(SCHEMA);
+    this.db.pragma('busy_timeout = 2000'); // the schema is the store's, made above
     this.statements = this.prepare();
 
     const segment = recovered.next.segment;
