@@ -42,9 +42,9 @@ describe('money log: records', () => {
   it('decodes whole records and stops at one cut short', () => {
     const records = [encodeRecord([reserve(1)]), encodeRecord([reserve(2), reserve(3)]), encodeRecord([reserve(4)])];
     const whole = Buffer.concat(records);
-    assert.deepEqual(decodeRecords(whole, 0).ops.map((op) => (op as { id: number }).id), [1, 2, 3, 4]);
+    assert.deepEqual(decodeRecords(whole).ops.map((op) => (op as { id: number }).id), [1, 2, 3, 4]);
     const torn = whole.subarray(0, whole.length - 3);
-    const decoded = decodeRecords(torn, 0);
+    const decoded = decodeRecords(torn);
     assert.deepEqual(decoded.ops.map((op) => (op as { id: number }).id), [1, 2, 3]);
     assert.equal(decoded.end, records[0].length + records[1].length);
     assert.equal(decoded.trailing, records[2].length - 3);
@@ -54,7 +54,7 @@ describe('money log: records', () => {
     const records = [encodeRecord([reserve(1)]), encodeRecord([reserve(2)]), encodeRecord([reserve(3)])];
     const bytes = Buffer.concat(records);
     bytes[records[0].length + 12] ^= 0x20; // inside the second record's payload
-    const decoded = decodeRecords(bytes, 0);
+    const decoded = decodeRecords(bytes);
     assert.deepEqual(decoded.ops.map((op) => (op as { id: number }).id), [1]);
     assert.equal(decoded.trailing, records[1].length + records[2].length);
   });

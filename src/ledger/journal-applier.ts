@@ -2,20 +2,19 @@ import { existsSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { segmentPath } from './journal-log.js';
 import { applySegment } from './journal-replay.js';
-import { JournalStore } from './journal-store.js';
+import { JournalStore, type SkippedOp } from './journal-store.js';
 
 /**
  * The applier thread: carries the money log into money.db behind the event
- * loop, a pass every few milliseconds (each pass one transaction per
- * segment it reads), and deletes the segments it has applied. SQLite's
+ * loop, a pass every `intervalMs` (each pass one transaction per segment it
+ * reads), and deletes the segments it has applied. SQLite's
  * commits, fsyncs and checkpoints all happen here, where no request waits on
  * them. Tells the event loop how far CDRs are applied (until then the
  * journal answers duplicate checks from memory).
  */
 export type ApplierMessage =
-  | { type: 'applied'; lastCdrId: number; skipped: { op: string; code: string | undefined; message: string }[]; lostBytes: number; segment: number }
-  | { type: 'failed'; message: string; code: string | undefined }
-  | { type: 'drained' };
+  | { type: 'applied'; lastCdrId: number; skipped: SkippedOp[]; lostBytes: number; segment: number }
+  | { type: 'failed'; message: string; code: string | undefined };
 
 const { dbPath, dir, intervalMs } = workerData as { dbPath: string; dir: string; intervalMs: number };
 const store = new JournalStore(dbPath);
@@ -24,13 +23,12 @@ const post = (message: ApplierMessage): void => parentPort!.postMessage(message)
 
 function pass(): void {
   for (;;) {
-    const segment = position.segment;
     // Whether a later segment exists is asked before reading: if it does, the read sees this one whole.
-    const final = existsSync(segmentPath(dir, segment + 1));
+    const final = existsSync(segmentPath(dir, position.segment + 1));
     const result = applySegment(store, dir, position, final);
     position = result.position;
     if (result.lastCdrId > 0 || result.skipped.length > 0 || result.lostBytes > 0) {
-      post({ type: 'applied', lastCdrId: result.lastCdrId, skipped: result.skipped, lostBytes: result.lostBytes, segment });
+      post({ type: 'applied', lastCdrId: result.lastCdrId, skipped: result.skipped, lostBytes: result.lostBytes, segment: result.segment });
     }
     if (!final) return;
   }
@@ -49,15 +47,13 @@ const timer = setInterval(() => {
   }
 }, intervalMs);
 
-// The only message: 'drain'.
+// The only message: 'drain'. The event loop has stopped writing: apply what is left, then exit (it waits for that).
 parentPort!.once('message', () => {
-  // The event loop has stopped writing: apply what is left, then stop.
   clearInterval(timer);
   try {
     pass();
   } finally {
     store.close();
-    post({ type: 'drained' });
     parentPort!.close();
   }
 });

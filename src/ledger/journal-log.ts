@@ -53,10 +53,10 @@ export interface DecodedRecords {
   trailing: number;
 }
 
-/** The whole records in `bytes` from `start`, stopping at the first that is cut short or fails its CRC. */
-export function decodeRecords(bytes: Buffer, start: number): DecodedRecords {
+/** The whole records in `bytes`, stopping at the first that is cut short or fails its CRC. */
+export function decodeRecords(bytes: Buffer): DecodedRecords {
   const ops: JournalOp[] = [];
-  let offset = start;
+  let offset = 0;
   while (offset + HEADER_BYTES <= bytes.length) {
     const length = bytes.readUInt32LE(offset);
     const payloadStart = offset + HEADER_BYTES;

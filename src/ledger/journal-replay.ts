@@ -9,8 +9,10 @@ import type { JournalStore, LogPosition, SkippedOp } from './journal-store.js';
  * thread, applySegment).
  */
 export interface SegmentApplied {
+  /** The segment read. */
+  segment: number;
+  /** Where the applied part of the log now ends. */
   position: LogPosition;
-  ops: number;
   /** The highest CDR id among the applied ops (0: none). */
   lastCdrId: number;
   skipped: SkippedOp[];
@@ -56,9 +58,9 @@ function lastCdrIdOf(ops: JournalOp[]): number {
  */
 export function applySegment(store: JournalStore, dir: string, position: LogPosition, final: boolean): SegmentApplied {
   const path = segmentPath(dir, position.segment);
-  const decoded = decodeRecords(readFrom(path, position.offset), 0);
+  const decoded = decodeRecords(readFrom(path, position.offset));
   const next = final ? { segment: position.segment + 1, offset: 0 } : { segment: position.segment, offset: position.offset + decoded.end };
-  const applied: SegmentApplied = { position, ops: decoded.ops.length, lastCdrId: lastCdrIdOf(decoded.ops), skipped: [], lostBytes: final ? decoded.trailing : 0 };
+  const applied: SegmentApplied = { segment: position.segment, position, lastCdrId: lastCdrIdOf(decoded.ops), skipped: [], lostBytes: final ? decoded.trailing : 0 };
   if (decoded.end === 0 && !final) return applied;
   applied.skipped = store.applyOps(decoded.ops, next);
   applied.position = next;

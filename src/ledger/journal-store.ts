@@ -22,14 +22,19 @@ export interface SkippedOp {
   message: string;
 }
 
+function isConstraintError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT');
+}
+
 const SEGMENT_KEY = 'log_segment';
 const OFFSET_KEY = 'log_offset';
 
 export class JournalStore {
   private readonly db: Database.Database;
   private readonly statements: ReturnType<JournalStore['prepare']>;
-  private readonly applyAll: (ops: JournalOp[], position: LogPosition) => void;
-  private readonly applyEach: (ops: JournalOp[], position: LogPosition, skipped: SkippedOp[]) => void;
+  /** With `skipped`, an op refused on a constraint is noted there instead of failing the transaction. */
+  private readonly applyInTransaction: (ops: JournalOp[], position: LogPosition, skipped: SkippedOp[] | null) => void;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -39,18 +44,13 @@ export class JournalStore {
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
     this.statements = this.prepare();
-    this.applyAll = this.db.transaction((ops: JournalOp[], position: LogPosition) => {
-      for (const op of ops) this.apply(op);
-      this.writePosition(position);
-    });
-    this.applyEach = this.db.transaction((ops: JournalOp[], position: LogPosition, skipped: SkippedOp[]) => {
+    this.applyInTransaction = this.db.transaction((ops: JournalOp[], position: LogPosition, skipped: SkippedOp[] | null) => {
       for (const op of ops) {
         try {
           this.apply(op);
         } catch (error) {
-          const code = (error as { code?: string }).code;
-          if (code === undefined || !code.startsWith('SQLITE_CONSTRAINT')) throw error;
-          skipped.push({ op: op.op, code, message: error instanceof Error ? error.message : String(error) });
+          if (skipped === null || !isConstraintError(error)) throw error;
+          skipped.push({ op: op.op, code: (error as { code: string }).code, message: error instanceof Error ? error.message : String(error) });
         }
       }
       this.writePosition(position);
@@ -89,13 +89,12 @@ export class JournalStore {
    */
   applyOps(ops: JournalOp[], position: LogPosition): SkippedOp[] {
     try {
-      this.applyAll(ops, position);
+      this.applyInTransaction(ops, position, null);
       return [];
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code === undefined || !code.startsWith('SQLITE_CONSTRAINT')) throw error;
+      if (!isConstraintError(error)) throw error;
       const skipped: SkippedOp[] = [];
-      this.applyEach(ops, position, skipped);
+      this.applyInTransaction(ops, position, skipped);
       return skipped;
     }
   }

@@ -5,7 +5,7 @@ import type { ApplierMessage } from './journal-applier.js';
 import { encodeRecord, LogAppendError, LogAppender } from './journal-log.js';
 import { SETTLED_THROUGH, type JournalOp } from './journal-ops.js';
 import { recoverLog } from './journal-replay.js';
-import { JournalStore } from './journal-store.js';
+import { JournalStore, type SkippedOp } from './journal-store.js';
 import type { WriterReply } from './journal-writer.js';
 import type { EntityType } from './protocol.js';
 
@@ -91,7 +91,8 @@ export class MoneyJournal {
   private readonly applier: Worker;
   private pending: Batch = { writes: [], settle: [] };
   private flushScheduled = false;
-  private readonly inFlight = new Map<number, Batch>();
+  /** Records at the writer thread (durability `full`), with the ops each holds. */
+  private readonly inFlight = new Map<number, { ops: JournalOp[]; settle: Batch['settle'] }>();
   private nextSeq = 1;
   private broken: Error | null = null;
   /** CDRs in the log that money.db does not have yet, for the duplicate check; in id order. */
@@ -103,7 +104,7 @@ export class MoneyJournal {
     const store = new JournalStore(path);
     const recovered = recoverLog(store, dir);
     store.close();
-    for (const segment of recovered.applied) this.report(segment.skipped, segment.lostBytes, segment.position.segment - 1);
+    for (const applied of recovered.applied) this.report(applied.skipped, applied.lostBytes, applied.segment);
 
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -179,21 +180,21 @@ export class MoneyJournal {
       return;
     }
     const seq = this.nextSeq++;
-    this.inFlight.set(seq, { writes: [ops], settle: batch.settle });
+    this.inFlight.set(seq, { ops, settle: batch.settle });
     this.writer!.postMessage({ seq, record }, [record.buffer as ArrayBuffer]);
   }
 
   private settle(reply: WriterReply): void {
-    const batch = this.inFlight.get(reply.seq);
-    if (batch === undefined) return;
+    const record = this.inFlight.get(reply.seq);
+    if (record === undefined) return;
     this.inFlight.delete(reply.seq);
-    if (reply.failure === null) for (const { resolve } of batch.settle) resolve();
-    else this.refused(batch, batch.writes[0], new LogAppendError(reply.failure.message, reply.failure.code, reply.failure.intact));
+    if (reply.failure === null) for (const { resolve } of record.settle) resolve();
+    else this.refused(record, record.ops, new LogAppendError(reply.failure.message, reply.failure.code, reply.failure.intact));
     this.flush();
   }
 
   /** The append failed: none of the batch is acknowledged. A log that could not be cut back takes nothing more. */
-  private refused(batch: Batch, ops: JournalOp[], failure: LogAppendError): void {
+  private refused(batch: Pick<Batch, 'settle'>, ops: JournalOp[], failure: LogAppendError): void {
     for (const op of ops) if (op.op === 'cdr') this.unappliedCdrs.delete(op.sipCallId);
     const error = new JournalWriteError(`money log append failed: ${failure.message}`, failure.code);
     if (!failure.intact) {
@@ -203,7 +204,7 @@ export class MoneyJournal {
     this.rejectBatch(batch, error);
   }
 
-  private rejectBatch(batch: Batch, error: Error): void {
+  private rejectBatch(batch: Pick<Batch, 'settle'>, error: Error): void {
     for (const { reject } of batch.settle) reject(error);
   }
 
@@ -221,7 +222,6 @@ export class MoneyJournal {
       this.log.error({ reason: message.message, code: message.code }, 'money journal applier cannot write money.db: retrying; the log holds everything meanwhile');
       return;
     }
-    if (message.type !== 'applied') return;
     // In id order, as appended: what money.db now has leaves memory.
     for (const [sipCallId, cdr] of this.unappliedCdrs) {
       if (cdr.id > message.lastCdrId) break;
@@ -230,7 +230,7 @@ export class MoneyJournal {
     this.report(message.skipped, message.lostBytes, message.segment);
   }
 
-  private report(skipped: { op: string; code: string | undefined; message: string }[], lostBytes: number, segment: number): void {
+  private report(skipped: SkippedOp[], lostBytes: number, segment: number): void {
     if (skipped.length > 0) this.log.error({ skipped: skipped.slice(0, 20), count: skipped.length, segment }, 'money journal ops refused by money.db');
     if (lostBytes > 0) this.log.error({ bytes: lostBytes, segment }, 'money log segment ended in bytes that are not a whole record (a torn tail or damage): ignored');
   }
