@@ -77,18 +77,11 @@ export async function admitCall(context: AdmitContext, input: AdmitCallInput, no
     plan,
     enforce: account.enforcesHeadroom,
     admitWhenUnreachable: account.billingMode === 'postpaid' && ledger.settings.offlinePostpaid === 'allow',
-    answer: (reservation) =>
-      JSON.stringify({
-        allowed: true,
-        headroom: formatMicro(reservation.entity.headroomMicro),
-        reject_code: null,
-        reject_reason: null,
-        max_duration_seconds: reservation.maxDurationSeconds,
-      }),
+    answer: 'admit',
     now,
   });
   if (outcome.kind === 'reserved') {
-    const { entity } = outcome.reservation;
+    const { entity } = outcome;
     // Only against figures the centre has given: a postpaid account without cutoff asks for no lease, so learn them once.
     if (Number.isNaN(entity.centreHeadroomMicro)) ledger.learnHeadroom(entity, now);
     else if (entity.headroomMicro < account.warningThresholdMicro) warnLowBalance(context, account.id, entity, now);
@@ -98,7 +91,7 @@ export async function admitCall(context: AdmitContext, input: AdmitCallInput, no
 
 function answerOf(outcome: AdmitOutcome, refused: (entity: EntityMoney) => Answer): Answer {
   if (outcome.kind === 'refused') return refused(outcome.entity);
-  return { body: outcome.reservation.answer, outcome: outcome.kind === 'replayed' ? 'replayed' : outcome.waited ? 'admitted_after_lease_wait' : 'admitted' };
+  return { body: outcome.answer, outcome: outcome.kind === 'replayed' ? 'replayed' : outcome.waited ? 'admitted_after_lease_wait' : 'admitted' };
 }
 
 function warnLowBalance(context: AdmitContext, accountId: number, entity: EntityMoney, now: number): void {
@@ -135,7 +128,7 @@ export async function checkAndReserve(context: AdmitContext, input: CheckInput, 
     plan: (available) => (amount <= available ? { amountMicro: amount, maxDurationSeconds: null } : null),
     enforce,
     admitWhenUnreachable,
-    answer: (reservation) => JSON.stringify({ allowed: true, headroom: formatMicro(reservation.entity.headroomMicro), message: 'call admitted' }),
+    answer: 'check',
     now,
   });
   return answerOf(outcome, (entity) => ({

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import { formatMicro, parseMicro } from '../money/micro.js';
-import { HeldReservations } from './held-reservations.js';
+import { parseStoredAnswer, renderAnswer } from './admission-answer.js';
 import type { MoneyJournal, StoredCdr, StoredReservation } from './journal.js';
 import type { EntityType, LeaseAsk, LeaseState, NodeSyncReply, SettlementCdr } from './protocol.js';
+import { ReservationTable, type AnswerKind, type ReservationRecord } from './reservation-table.js';
 
 /**
  * The node's money: per entity (customer account, carrier trunk), the credit
@@ -54,6 +55,8 @@ export class EntityMoney {
   constructor(
     readonly type: EntityType,
     readonly id: number,
+    /** Its place in the ledger's list: reservations name their entity by it. */
+    readonly index: number,
   ) {}
 
   get availableMicro(): number {
@@ -64,19 +67,6 @@ export class EntityMoney {
   get headroomMicro(): number {
     return this.availableMicro + (Number.isNaN(this.centreHeadroomMicro) ? 0 : this.centreHeadroomMicro);
   }
-}
-
-export interface Reservation {
-  /** The journal's key: handed out in order by this node. */
-  id: number;
-  callId: string;
-  entity: EntityMoney;
-  amountMicro: number;
-  maxDurationSeconds: number | null;
-  expiresAt: number;
-  answer: string;
-  /** Settles when the reservation is committed. */
-  committed: Promise<void>;
 }
 
 export interface Plan {
@@ -93,15 +83,15 @@ export interface AdmitRequest {
   enforce: boolean;
   /** Admit with the full plan when the centre cannot be reached and the lease is spent (the postpaid policy). */
   admitWhenUnreachable: boolean;
-  /** The answer to keep for a repeated call id. */
-  answer: (reservation: Omit<Reservation, 'id' | 'answer' | 'committed'>) => string;
+  /** Which answer the call gets (and a repeated call id gets again): call/admit's or call-admit/check's. */
+  answer: AnswerKind;
   now: number;
 }
 
 export type AdmitOutcome =
   /** waited: the lease did not cover the call and admission waited for a round with the centre. */
-  | { kind: 'reserved'; reservation: Reservation; waited: boolean }
-  | { kind: 'replayed'; reservation: Reservation }
+  | { kind: 'reserved'; answer: string; entity: EntityMoney; waited: boolean }
+  | { kind: 'replayed'; answer: string }
   | { kind: 'refused'; reason: 'insufficient_balance' | 'credit_unavailable'; entity: EntityMoney };
 
 /** A settlement on its way to the centre. */
@@ -125,6 +115,7 @@ export type RoundTrigger = (urgent: boolean) => Promise<boolean>;
 
 const RECENT_LIMIT = 65_536;
 const COMMITTED: Promise<void> = Promise.resolve();
+const NO_SLOT = -1;
 /** A lease ask covers this many calls like the one that prompted it ... */
 const LEASE_CALLS = 16;
 /** ... and a top-up starts when fewer than this many are left. */
@@ -135,9 +126,12 @@ const TOP_UP_CALLS = 4;
 export class NodeLedger {
   private readonly customers = new Map<number, EntityMoney>();
   private readonly carriers = new Map<number, EntityMoney>();
-  private readonly held = new HeldReservations<Reservation>();
-  /** Answers to recently finished reservations, for an admit repeated after its call ended. */
-  private readonly recent = new Map<string, Reservation>();
+  /** Both maps' entities, by their index. */
+  private readonly entities: EntityMoney[] = [];
+  /** Live reservations, and the newest finished ones for an admit repeated after its call ended. */
+  private readonly reservations = new ReservationTable(RECENT_LIMIT);
+  /** Reservations whose journal write is in flight, by id: a repeated Call-ID waits for it too. */
+  private readonly committing = new Map<number, Promise<void>>();
   private readonly outbox = new Map<string, OutboxEntry>();
   private readonly committingCdrs = new Map<string, { cdr: StoredCdr; committed: Promise<void> }>();
   private requestRound: RoundTrigger = () => Promise.resolve(false);
@@ -163,15 +157,11 @@ export class NodeLedger {
     const map = ref.type === 'customer' ? this.customers : this.carriers;
     let entity = map.get(ref.id);
     if (entity === undefined) {
-      entity = new EntityMoney(ref.type, ref.id);
+      entity = new EntityMoney(ref.type, ref.id, this.entities.length);
       map.set(ref.id, entity);
+      this.entities.push(entity);
     }
     return entity;
-  }
-
-  /** A live or recently finished reservation under this call id. */
-  reservation(callId: string): Reservation | undefined {
-    return this.held.get(callId) ?? this.recent.get(callId);
   }
 
   /**
@@ -180,11 +170,8 @@ export class NodeLedger {
    */
   async admit(request: AdmitRequest): Promise<AdmitOutcome> {
     const { callId, plan, now } = request;
-    const existing = this.reservation(callId);
-    if (existing !== undefined) {
-      await existing.committed;
-      return { kind: 'replayed', reservation: existing };
-    }
+    const existing = this.reservations.find(callId);
+    if (existing !== NO_SLOT) return this.replay(existing);
     const entity = this.entity(request.entity);
     entity.lastActivity = now;
     let decided = plan(request.enforce ? entity.availableMicro : Number.POSITIVE_INFINITY);
@@ -193,59 +180,63 @@ export class NodeLedger {
       const full = plan(Number.POSITIVE_INFINITY);
       const reached = await this.askForLease(entity, Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * (full?.amountMicro ?? 0)), full?.amountMicro ?? 0, now);
       // The same call id may have been admitted while we waited.
-      const raced = this.reservation(callId);
-      if (raced !== undefined) return { kind: 'replayed', reservation: raced };
+      const raced = this.reservations.find(callId);
+      if (raced !== NO_SLOT) return this.replay(raced);
       decided = plan(entity.availableMicro) ?? (!reached && request.admitWhenUnreachable ? full : null);
       if (decided === null) return { kind: 'refused', reason: reached ? 'insufficient_balance' : 'credit_unavailable', entity };
     }
-    const reservation = this.hold(entity, callId, decided, request.answer, now);
+    const { answer, committed } = this.hold(entity, callId, decided, request.answer, now);
     // Top up before the next calls need it, sized to calls like this one, in the next background round.
     if (request.enforce && entity.availableMicro < Math.max(this.settings.leaseChunkMicro / 4, TOP_UP_CALLS * decided.amountMicro)) {
       this.topUp(entity, Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * decided.amountMicro), now);
     }
-    await reservation.committed;
-    return { kind: 'reserved', reservation, waited };
+    await committed;
+    return { kind: 'reserved', answer, entity, waited };
   }
 
-  private hold(entity: EntityMoney, callId: string, plan: Plan, answer: (reservation: Omit<Reservation, 'answer' | 'committed'>) => string, now: number): Reservation {
-    const reservation: Reservation = {
-      id: this.nextReservationId++,
-      callId,
-      entity,
-      amountMicro: plan.amountMicro,
-      maxDurationSeconds: plan.maxDurationSeconds,
-      expiresAt: now + ((plan.maxDurationSeconds ?? this.settings.admissionSeconds) + this.settings.reservationGraceSeconds) * 1000,
-      answer: '',
-      committed: COMMITTED,
-    };
+  /** The first answer again, once the reservation it made is durable. */
+  private async replay(slot: number): Promise<AdmitOutcome> {
+    const { id, answerKind, headroomMicro, maxDurationSeconds } = this.reservations.read(slot);
+    await (this.committing.get(id) ?? COMMITTED);
+    return { kind: 'replayed', answer: renderAnswer(answerKind, headroomMicro, maxDurationSeconds) };
+  }
+
+  private hold(entity: EntityMoney, callId: string, plan: Plan, answerKind: AnswerKind, now: number): { answer: string; committed: Promise<void> } {
+    const id = this.nextReservationId++;
+    const expiresAt = now + ((plan.maxDurationSeconds ?? this.settings.admissionSeconds) + this.settings.reservationGraceSeconds) * 1000;
     entity.heldMicro += plan.amountMicro;
-    reservation.answer = answer(reservation);
-    this.held.add(reservation);
+    const headroomMicro = entity.headroomMicro;
+    const answer = renderAnswer(answerKind, headroomMicro, plan.maxDurationSeconds);
+    const slot = this.reservations.hold({
+      id, callId, entityIndex: entity.index, amountMicro: plan.amountMicro, maxDurationSeconds: plan.maxDurationSeconds, expiresAt, answerKind, headroomMicro,
+    });
     const write = this.journal.write({
       op: 'reserve',
-      id: reservation.id,
+      id,
       callId,
       entityType: entity.type,
       entityId: entity.id,
       amountMicro: plan.amountMicro,
       maxDuration: plan.maxDurationSeconds,
       createdAt: now,
-      expiresAt: reservation.expiresAt,
-      answer: reservation.answer,
+      expiresAt,
+      answer,
     });
-    reservation.committed = write.then(
+    const committed = write.then(
       () => {
-        reservation.committed = COMMITTED; // held for the whole call: keep no promise chain alive that long
+        this.committing.delete(id);
       },
       (error: unknown) => {
         // Not durable, so not admitted: undo; the endpoint answers 503.
+        this.committing.delete(id);
         entity.heldMicro -= plan.amountMicro;
-        this.held.remove(reservation);
+        this.reservations.drop(slot, id);
         this.log.error({ err: error, call_id: callId }, 'reservation not committed');
         throw error;
       },
     );
-    return reservation;
+    this.committing.set(id, committed);
+    return { answer, committed };
   }
 
   /**
@@ -260,25 +251,23 @@ export class NodeLedger {
 
   /** Frees a live reservation (a call that never reached a carrier). */
   async release(callId: string, now: number): Promise<boolean> {
-    const reservation = this.held.get(callId);
-    if (reservation === undefined) return false;
-    await reservation.committed;
-    if (!this.finish(reservation)) return false;
-    await this.journal.write({ op: 'finish', id: reservation.id, state: 'released', at: now });
+    const slot = this.reservations.find(callId);
+    if (slot === NO_SLOT) return false;
+    const id = this.reservations.id(slot);
+    if (!this.reservations.isHeld(slot, id)) return false;
+    await (this.committing.get(id) ?? COMMITTED);
+    if (!this.finish(slot, id)) return false;
+    await this.journal.write({ op: 'finish', id, state: 'released', at: now });
     return true;
   }
 
-  /** Takes a live reservation off its entity; false when it was no longer live. */
-  private finish(reservation: Reservation): boolean {
-    if (!this.held.remove(reservation)) return false;
-    reservation.entity.heldMicro -= reservation.amountMicro;
-    this.remember(reservation);
+  /** Takes a live reservation off its entity (it stays among the recently finished); false when it was no longer live. */
+  private finish(slot: number, id: number): boolean {
+    const entity = this.entities[this.reservations.entityIndex(slot)];
+    const amountMicro = this.reservations.amountMicro(slot);
+    if (!this.reservations.finish(slot, id)) return false;
+    entity.heldMicro -= amountMicro;
     return true;
-  }
-
-  private remember(reservation: Reservation): void {
-    this.recent.set(reservation.callId, reservation);
-    if (this.recent.size > RECENT_LIMIT) this.recent.delete(this.recent.keys().next().value!);
   }
 
   /**
@@ -294,26 +283,28 @@ export class NodeLedger {
   ): { result: string; committed: Promise<void> } {
     const id = this.nextCdrId++;
     const entity = this.entity({ type: 'customer', id: cdr.account_id });
-    const reservation = this.held.get(cdr.sip_call_id);
+    const slot = this.reservations.find(cdr.sip_call_id);
+    let reservationId = 0;
     let reservedMicro: number | null = null;
-    if (reservation !== undefined && this.finish(reservation)) reservedMicro = reservation.amountMicro;
+    if (slot !== NO_SLOT) {
+      reservationId = this.reservations.id(slot);
+      const amountMicro = this.reservations.amountMicro(slot);
+      if (this.finish(slot, reservationId)) reservedMicro = amountMicro;
+    }
     entity.spentMicro += cdr.charge_micro;
     const settlementJson = JSON.stringify({ ...settlement, node_cdr_id: id } satisfies SettlementCdr);
     this.outbox.set(cdr.sip_call_id, { id, sipCallId: cdr.sip_call_id, entity, chargeMicro: cdr.charge_micro, settlementJson });
     const stored: StoredCdr = { ...cdr, id, settlement: settlementJson, result: result(id, reservedMicro) };
     const committed = this.journal.write(
       { op: 'cdr', id, sipCallId: stored.sip_call_id, fingerprint: stored.fingerprint, result: stored.result, settlement: stored.settlement, accountId: stored.account_id, chargeMicro: stored.charge_micro, createdAt: now },
-      ...(reservation === undefined || reservedMicro === null ? [] : [{ op: 'finish', id: reservation.id, state: 'settled', at: now } as const]),
+      ...(reservedMicro === null ? [] : [{ op: 'finish', id: reservationId, state: 'settled', at: now } as const]),
     );
     this.committingCdrs.set(cdr.sip_call_id, { cdr: stored, committed });
     void committed.finally(() => this.committingCdrs.delete(cdr.sip_call_id)).catch(() => undefined);
     committed.catch((error: unknown) => {
       entity.spentMicro -= cdr.charge_micro;
       this.outbox.delete(cdr.sip_call_id);
-      if (reservation !== undefined && reservedMicro !== null) {
-        this.held.add(reservation);
-        entity.heldMicro += reservation.amountMicro;
-      }
+      if (reservedMicro !== null && this.reservations.rehold(slot, reservationId)) this.entities[this.reservations.entityIndex(slot)].heldMicro += reservedMicro;
       this.log.error({ err: error, sip_call_id: cdr.sip_call_id }, 'cdr not committed');
     });
     return { result: stored.result, committed };
@@ -330,10 +321,11 @@ export class NodeLedger {
   /** Releases reservations whose calls must have ended (no CDR came); returns how many. */
   expire(now: number): number {
     let expired = 0;
-    for (const reservation of this.held.due(now)) {
-      if (this.finish(reservation)) {
+    for (const slot of this.reservations.due(now)) {
+      const id = this.reservations.id(slot);
+      if (this.finish(slot, id)) {
         expired++;
-        void this.journal.write({ op: 'finish', id: reservation.id, state: 'expired', at: now }).catch(() => undefined);
+        void this.journal.write({ op: 'finish', id, state: 'expired', at: now }).catch(() => undefined);
       }
     }
     return expired;
@@ -446,7 +438,7 @@ export class NodeLedger {
   }
 
   get heldCount(): number {
-    return this.held.size;
+    return this.reservations.size;
   }
 
   /** Entities holding lease or live calls: their figures are asked for at start-up (unsettled CDRs go in the same round). */
@@ -457,16 +449,17 @@ export class NodeLedger {
     void this.requestRound(true);
   }
 
-  private fromStored(stored: StoredReservation): Reservation {
+  private fromStored(stored: StoredReservation): ReservationRecord {
+    const { kind, headroomMicro } = parseStoredAnswer(stored.answer);
     return {
       id: stored.id,
       callId: stored.call_id,
-      entity: this.entity({ type: stored.entity_type, id: stored.entity_id }),
+      entityIndex: this.entity({ type: stored.entity_type, id: stored.entity_id }).index,
       amountMicro: stored.amount_micro,
       maxDurationSeconds: stored.max_duration,
       expiresAt: stored.expires_at,
-      answer: stored.answer,
-      committed: COMMITTED,
+      answerKind: kind,
+      headroomMicro,
     };
   }
 
@@ -477,11 +470,14 @@ export class NodeLedger {
       entity.centreHeadroomMicro = lease.headroom_micro ?? NaN;
     }
     for (const stored of this.journal.heldReservations()) {
-      const reservation = this.fromStored(stored);
-      reservation.entity.heldMicro += stored.amount_micro;
-      this.held.add(reservation);
+      const record = this.fromStored(stored);
+      this.entities[record.entityIndex].heldMicro += stored.amount_micro;
+      this.reservations.hold(record);
     }
-    for (const stored of this.journal.recentlyFinishedReservations(RECENT_LIMIT)) this.recent.set(stored.call_id, this.fromStored(stored));
+    for (const stored of this.journal.recentlyFinishedReservations(RECENT_LIMIT)) {
+      // A live reservation under the same Call-ID (admitted again after this one left memory) answers for it.
+      if (this.reservations.find(stored.call_id) === NO_SLOT) this.reservations.remember(this.fromStored(stored));
+    }
     for (const stored of this.journal.unsettledCdrs()) {
       const entity = this.entity({ type: 'customer', id: stored.account_id });
       entity.spentMicro += stored.charge_micro;
