@@ -99,4 +99,36 @@ describe('ledger', () => {
     assert.equal(found.length, 1);
     assert.equal(found[0].customer_account_id, 999_999);
   });
+
+  it('settles several CDRs of one account in a round: each debit with its own balance_after, the lease and balance written once', async () => {
+    assert.equal((await control.send('POST', '/api/opensips-nodes', { hostname: 'node-batch', mi_socket_address: 'http://127.0.0.1:9/mi' })).status, 201);
+    const account = (await control.send('POST', '/api/customer-accounts', { name: 'Batch Pty', currency: 'AUD', billing_mode: 'prepaid' })).body.id;
+    await apply('customer', account, 'credit', { amount: '10.00' });
+    const grant = await control.send('POST', '/api/ledger/node-sync', { node: 'node-batch', seq: 1, settlements: [], leases: [{ entity_type: 'customer', entity_id: account, want: '4.00', give_back: '0' }] });
+    assert.deepEqual(grant.body.leases, [{ entity_type: 'customer', entity_id: account, granted: '4', headroom: '6' }]);
+    const cdr = (n: number, charge: string) => ({
+      sip_call_id: `batch-${n}@test`, node_cdr_id: n, customer_trunk_id: 10, customer_account_id: account, carrier_trunk_id: 20, carrier_gateway_id: 201,
+      ani: '61255500100', dnis: '61400123456', start_time: '2026-01-15T08:30:00.000Z', answer_time: '2026-01-15T08:30:05.000Z', end_time: '2026-01-15T08:31:18.000Z',
+      duration_seconds: 73, sip_response_code: 200, billable_duration_customer: 78, billable_duration_vendor: 120, customer_rate_deck_id: 1, carrier_rate_deck_id: 101,
+      customer_cost: charge, customer_currency: 'AUD', customer_decimal_precision: 4, customer_rounding_direction: 'standard', vendor_cost: '0.0400',
+      vendor_currency: 'AUD', vendor_decimal_precision: 4, vendor_rounding_direction: 'up', account_charge: charge, account_currency: 'AUD', created_at: '2026-01-15T08:31:19.000Z',
+    });
+    // 1.2345 + 2.5000 + 0.0001 spent out of the 4.00 lease; then 0.2654 of it handed back.
+    const round = await control.send('POST', '/api/ledger/node-sync', {
+      node: 'node-batch', seq: 2, settlements: [cdr(1, '1.2345'), cdr(2, '2.5000'), cdr(3, '0.0001')], leases: [{ entity_type: 'customer', entity_id: account, want: '0', give_back: '0.2654' }],
+    });
+    assert.equal(round.status, 200, JSON.stringify(round.body));
+    assert.deepEqual(round.body.leases, [{ entity_type: 'customer', entity_id: account, granted: '0', headroom: '6.2654' }]);
+    const rows = (await control.get(`/api/balances/customer/${account}/transactions`)).body.data as { transaction_type: string; amount: string; balance_after: string; call_id: string | null }[];
+    assert.deepEqual(rows.map((row) => [row.transaction_type, row.amount, row.balance_after, row.call_id]).reverse(), [
+      ['credit', '10.00', '10.00', null],
+      ['reserve', '4.00', '10.00', null],
+      ['debit', '1.2345', '8.7655', 'batch-1@test'],
+      ['debit', '2.50', '6.2655', 'batch-2@test'],
+      ['debit', '0.0001', '6.2654', 'batch-3@test'],
+      ['release', '0.2654', '6.2654', null],
+    ]);
+    const state = await balance('customer', account);
+    assert.deepEqual([state.balance, state.reserved, state.headroom], ['6.2654', '0.0000', '6.2654']);
+  });
 });

@@ -66,6 +66,9 @@ export interface LedgerTx {
   balance(entityType: string, entityId: number): BalanceState;
   /** Writes the new balance and the transaction that explains it. */
   applyChange(key: BalanceKey, change: BalanceChange): void;
+  /** The two halves of applyChange, for a caller that writes a balance once after several transactions. */
+  recordTransaction(key: BalanceKey, change: BalanceChange): void;
+  writeBalance(key: BalanceKey, next: BalanceState): void;
   /** A node's lease on an entity, decimal string ('0' when none). */
   lease(node: string, entityType: string, entityId: number): string;
   setLease(node: string, entityType: string, entityId: number, amount: string): void;
@@ -402,13 +405,20 @@ class SqliteLedgerTx implements LedgerTx {
   }
 
   applyChange(key: BalanceKey, change: BalanceChange): void {
-    const now = new Date().toISOString();
+    this.writeBalance(key, change.next);
+    this.recordTransaction(key, change);
+  }
+
+  recordTransaction(key: BalanceKey, change: BalanceChange): void {
     const { next, transaction } = change;
-    this.sql.writeBalance.run(key.entityType, key.entityId, next.balance, next.reserved, key.currency, now);
     this.sql.recordTransaction.run(
       key.entityType, key.entityId, transaction.transaction_type, transaction.amount, next.balance, key.currency,
-      transaction.description, transaction.cdr_id, transaction.call_id, now,
+      transaction.description, transaction.cdr_id, transaction.call_id, new Date().toISOString(),
     );
+  }
+
+  writeBalance(key: BalanceKey, next: BalanceState): void {
+    this.sql.writeBalance.run(key.entityType, key.entityId, next.balance, next.reserved, key.currency, new Date().toISOString());
   }
 
   lease(node: string, entityType: string, entityId: number): string {
