@@ -1,0 +1,110 @@
+/**
+ * What a node's live calls cost it: admissions in-process (priced, reserved, journalled; ten per event-loop
+ * turn) until `--calls` are held, then the JavaScript heap, the RSS and the pause of a full garbage
+ * collection with that many reservations live, and the young-generation pauses seen on the way. A full GC
+ * pause is what every request waits through when it happens, so it grows the tail with the calls up.
+ *
+ *   node --expose-gc dist/bench/live-calls.js [--calls 1000000] [--size wholesale]
+ *
+ * Uses bench/data/<size>.msgpack and its traffic file when present (make bench writes them), else
+ * generates the dataset.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { DecisionEngine } from '../src/engine.js';
+import { admitCall } from '../src/ledger/call-admission.js';
+import { MoneyJournal } from '../src/ledger/journal.js';
+import { NodeLedger } from '../src/ledger/node-ledger.js';
+import { SidecarMetrics } from '../src/metrics/metrics.js';
+import { decodeSnapshot, encodeSnapshot } from '../src/snapshot/codec.js';
+import { compileSnapshot } from '../src/snapshot/compile.js';
+import { generateDataset, SIZES, type TrafficHints } from './dataset.js';
+
+const DATA = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bench', 'data');
+
+function world(size: string): { bytes: Uint8Array; traffic: TrafficHints } {
+  const snapshotFile = join(DATA, `${size}.msgpack`);
+  const trafficFile = join(DATA, `${size}-traffic.json`);
+  if (existsSync(snapshotFile) && existsSync(trafficFile)) return { bytes: readFileSync(snapshotFile), traffic: JSON.parse(readFileSync(trafficFile, 'utf8')) as TrafficHints };
+  const dataset = generateDataset(SIZES[size]);
+  return { bytes: encodeSnapshot(dataset.tables, 1), traffic: dataset.traffic };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { calls: { type: 'string', default: '1000000' }, size: { type: 'string', default: 'wholesale' } } });
+  const calls = Number(values.calls);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('run with node --expose-gc');
+  const { bytes, traffic } = world(values.size);
+  const decoded = decodeSnapshot(bytes, 0);
+  if (!decoded.ok) throw new Error(decoded.reason);
+  const engine = new DecisionEngine(compileSnapshot(decoded.snapshot).compiled);
+
+  const dir = mkdtempSync(join(tmpdir(), 'live-calls-'));
+  const log = pino({ level: 'silent' });
+  const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
+  const ledger = new NodeLedger(journal, { admissionSeconds: 7200, reservationGraceSeconds: 300, leaseChunkMicro: 1e9, idleReturnMs: 3_600_000, offlinePostpaid: 'allow' }, log);
+  // Every account holds a lease that covers the run: no round with a centre.
+  for (const account of traffic.accounts) {
+    const entity = ledger.entity({ type: 'customer', id: account.id });
+    entity.grantedMicro = 1e15;
+    entity.centreHeadroomMicro = 0;
+  }
+  const context = { engine, ledger, metrics: new SidecarMetrics(), log };
+  const admit = async (from: number, to: number): Promise<void> => {
+    for (let i = from; i < to; i += 10) {
+      const turn = [];
+      for (let k = i; k < Math.min(i + 10, to); k++) {
+        const [, , trunkId] = traffic.callers[k % traffic.callers.length];
+        turn.push(admitCall(context, { customer_trunk_id: trunkId, dnis: traffic.numbers[k % traffic.numbers.length], call_id: `live-${k}@bench`, estimatedCostMicro: null }, Date.now()));
+      }
+      await Promise.all(turn);
+    }
+  };
+
+  try {
+    await admit(0, 20_000); // JIT warm-up (these calls stay up too)
+    const scavenges: number[] = [];
+    const observer = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) if ((entry as { detail?: { kind?: number } }).detail?.kind === 1) scavenges.push(entry.duration);
+    });
+    observer.observe({ entryTypes: ['gc'] });
+    const started = performance.now();
+    await admit(20_000, calls);
+    const admitMicros = ((performance.now() - started) * 1000) / (calls - 20_000);
+    observer.disconnect();
+    const fullGcMs: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      const gcStarted = performance.now();
+      gc();
+      fullGcMs.push(Math.round((performance.now() - gcStarted) * 10) / 10);
+    }
+    const memory = process.memoryUsage();
+    scavenges.sort((a, b) => a - b);
+    const quantile = (q: number): number => Math.round((scavenges[Math.min(scavenges.length - 1, Math.floor(q * scavenges.length))] ?? NaN) * 100) / 100;
+    process.stdout.write(
+      `${JSON.stringify({
+        live_calls: ledger.heldCount,
+        admit_wall_us: Math.round(admitMicros * 10) / 10,
+        full_gc_ms: fullGcMs,
+        heap_used_mb: Math.round(memory.heapUsed / 1e6),
+        array_buffers_mb: Math.round(memory.arrayBuffers / 1e6),
+        rss_mb: Math.round(memory.rss / 1e6),
+        scavenges: { count: scavenges.length, p50_ms: quantile(0.5), p90_ms: quantile(0.9), max_ms: quantile(1) },
+      })}\n`,
+    );
+  } finally {
+    await journal.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`live-calls bench failed: ${String(error)}\n`);
+  process.exit(1);
+});
