@@ -5,7 +5,7 @@ import { rateCallRecord } from '../src/ledger/cdr-rating.js';
 import { parseMicro } from '../src/money/micro.js';
 import type { SnapshotDescription } from '../src/snapshot/schema.js';
 import { engineFor } from './helpers/engine.js';
-import { routingTables } from './fixtures/routing.js';
+import { FUTURE, routingTables } from './fixtures/routing.js';
 
 const NOW = Date.parse('2026-11-24T00:00:00Z');
 const MOBILE = '61400123456';
@@ -45,6 +45,21 @@ describe('admission pricing', () => {
     assert.equal(costBoundMicro(price, 60), costBoundMicro(price, 7200));
     assert.deepEqual(affordable(price, parseMicro('0.3301'), 7200), { maxDurationSeconds: 7200, amountMicro: 330_100 });
     assert.equal(affordable(price, parseMicro('0.3300'), 7200), null);
+  });
+
+  it('prices by the row in force at each admission, also after the cached span ends (a new rate takes effect)', () => {
+    const engine = engineFor(routingTables());
+    const trunk = engine.snapshot.customerTrunks[engine.customerTrunkIndex(10)];
+    const rate = (dnis: string, at: number): number => {
+      const result = priceCall(engine, trunk, 'AUD', dnis, at);
+      assert.ok(result.ok);
+      return result.price.rateNano;
+    };
+    const future = Date.parse(FUTURE) + 3_600_000;
+    // 614 at 0.0250 now; 6140 at 0.0100 from 2099. Numbers reaching the same trie node share the cached row.
+    assert.deepEqual([rate(MOBILE, NOW), rate('61400999999', NOW)], [25_000_000, 25_000_000]);
+    assert.deepEqual([rate(MOBILE, future), rate('61400999999', future)], [10_000_000, 10_000_000]);
+    assert.equal(rate(MOBILE, NOW), 25_000_000);
   });
 
   it('says why a call cannot be priced', () => {

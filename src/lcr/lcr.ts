@@ -122,6 +122,8 @@ export class LcrEngine {
   // exchange rates take effect over time: the cache holds for [cacheFrom, cacheUntil), the span
   // without an effective_at, and is dropped when a call falls outside it.
   private readonly routeCache = new Map<number, Int32Array>();
+  /** Admission's price lookup: the deck's row per (deck, deepest node), for the same span. */
+  private readonly rowCache = new Map<number, number>();
   private cacheFrom = Number.POSITIVE_INFINITY;
   private cacheUntil = Number.NEGATIVE_INFINITY;
   // Outputs of the last classify().
@@ -188,6 +190,25 @@ export class LcrEngine {
     return -1;
   }
 
+  /**
+   * The row of the longest prefix of `digits` in force now in one deck (what matchDeckRow finds), cached as
+   * call/route's carriers are: admission prices every INVITE from the sell deck.
+   */
+  rowNow(deck: number, digits: string, now: number): number {
+    if (now < this.cacheFrom || now >= this.cacheUntil) this.resetCache(now);
+    const key = deck * this.snapshot.rates.trie.nodeCount + this.deepestNode(digits);
+    let row = this.rowCache.get(key);
+    if (row === undefined) {
+      this.matcher.begin();
+      this.matcher.want(deck);
+      this.matcher.walk(this.snapshot.rates, digits, now);
+      row = this.matcher.match(deck);
+      if (this.rowCache.size >= ROUTE_CACHE_LIMIT) this.rowCache.clear();
+      this.rowCache.set(key, row);
+    }
+    return row;
+  }
+
   /** The trie node a number's digits lead to (where the rate walk would stop). */
   private deepestNode(digits: string): number {
     const { children } = this.snapshot.rates.trie;
@@ -203,6 +224,7 @@ export class LcrEngine {
   /** Starts a cache for the span around `now` in which no rate row or exchange rate takes effect. */
   private resetCache(now: number): void {
     this.routeCache.clear();
+    this.rowCache.clear();
     const times = this.snapshot.effectiveTimes;
     // First time after now (binary search over the compile worker's sorted list).
     let low = 0;

@@ -1,6 +1,5 @@
 import type { DecisionEngine } from '../engine.js';
 import { exchangeRateInForce } from '../lcr/lcr.js';
-import { matchDeckRow } from '../lcr/rate-lookup.js';
 import { nanoToMicroCeil } from '../money/micro.js';
 import { mulNano } from '../money/nano.js';
 import type { CustomerTrunk } from '../snapshot/compile.js';
@@ -32,7 +31,7 @@ export type PriceResult = { ok: true; price: CallPrice } | { ok: false; reason: 
 
 export function priceCall(engine: DecisionEngine, trunk: CustomerTrunk, accountCurrency: string, dnis: string, now: number): PriceResult {
   if (trunk.sellDeck < 0) return { ok: false, reason: 'no_rate_deck' };
-  const row = matchDeckRow(engine, trunk.sellDeck, dnis, now);
+  const row = engine.lcr.rowNow(trunk.sellDeck, dnis, now);
   if (row < 0) return { ok: false, reason: 'no_rate' };
   const { snapshot } = engine;
   const rates = snapshot.rates;
