@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { SidecarMetrics } from '../metrics/metrics.js';
+import { CentreClient } from './centre-client.js';
 import type { MoneyJournal } from './journal.js';
 import type { NodeLedger } from './node-ledger.js';
 import type { NodeSyncReply, NodeSyncRequest } from './protocol.js';
@@ -34,6 +35,7 @@ export class CentreLink {
   private timer: NodeJS.Timeout | null = null;
   private lastFailureLog = 0;
   private soon: Promise<boolean> | null = null;
+  private readonly client: CentreClient | null;
 
   constructor(
     private readonly options: CentreLinkOptions,
@@ -44,6 +46,7 @@ export class CentreLink {
   ) {
     this.seq = journal.reserveCounterBlock(SEQ_KEY, SEQ_BLOCK);
     this.seqEnd = this.seq + SEQ_BLOCK - 1;
+    this.client = options.url === null ? null : new CentreClient(options.url, options.timeoutMs);
     ledger.connect((urgent) => (urgent ? this.round() : this.roundSoon()));
   }
 
@@ -57,6 +60,7 @@ export class CentreLink {
 
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
+    this.client?.close();
   }
 
   /** A background round (top-ups, returns) within the interval: many asks share one round. */
@@ -110,7 +114,7 @@ export class CentreLink {
     const round = this.ledger.takeRound(this.options.maxSettlements);
     if (round.settlements.length === 0 && round.asks.length === 0) return { reached: true, more: false };
     const { url } = this.options;
-    if (url === null) {
+    if (this.client === null) {
       this.ledger.roundFailed(round);
       return { reached: false, more: false };
     }
@@ -120,21 +124,15 @@ export class CentreLink {
     let failure: string;
     const started = performance.now();
     try {
-      const response = await fetch(`${url}/api/ledger/node-sync`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-      });
-      const text = await response.text();
-      if (response.ok) {
+      const { status, text } = await this.client.post('/api/ledger/node-sync', body);
+      if (status >= 200 && status < 300) {
         this.ledger.applyReply(round, JSON.parse(text) as NodeSyncReply, Date.now());
         this.metrics.centreRounds.inc({ result: 'ok' });
         this.metrics.centreRoundSeconds.observe((performance.now() - started) / 1000);
         return { reached: true, more: round.settlements.length === this.options.maxSettlements };
       }
-      if (response.status === 409) this.catchUp(text);
-      failure = `HTTP ${response.status}: ${text.slice(0, 200)}`;
+      if (status === 409) this.catchUp(text);
+      failure = `HTTP ${status}: ${text.slice(0, 200)}`;
     } catch (error) {
       failure = error instanceof Error ? error.message : String(error);
     }
