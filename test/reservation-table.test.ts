@@ -121,7 +121,7 @@ describe('reservation table', () => {
 
   it('matches a Map model over 200k random holds, finishes, drops and lookups (index growth, deletions, page growth)', () => {
     const kept = 1000;
-    const table = new ReservationTable(kept);
+    const table = new ReservationTable(kept, 1 << 10);
     const live = new Map<string, { slot: number; id: number }>();
     const finished: string[] = []; // oldest first, at most `kept`
     let seed = 7;
