@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import { MoneyJournal } from '../src/ledger/journal.js';
-import { decodeRecords, encodeRecord, listSegments, LogAppender, segmentPath } from '../src/ledger/journal-log.js';
+import { decodeRecords, encodeRecord, listSegments, LogAppender, packPosition, segmentPath, unpackPosition } from '../src/ledger/journal-log.js';
 import type { JournalOp } from '../src/ledger/journal-ops.js';
 import { applySegment, recoverLog } from '../src/ledger/journal-replay.js';
 import { JournalStore } from '../src/ledger/journal-store.js';
@@ -109,6 +109,38 @@ describe('money log: into money.db', () => {
       recoverLog(store, logDir);
       store.close();
       assert.deepEqual(reservationIds(dbPath), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('durability full: applies only what the writer has synced, and the rest once it is', () => {
+    const { dir, dbPath, logDir } = scratch();
+    try {
+      const durable = new BigInt64Array(new SharedArrayBuffer(8));
+      const appender = new LogAppender(logDir, 7, true, 1000, durable);
+      assert.deepEqual(unpackPosition(Atomics.load(durable, 0)), { segment: 7, offset: 0 });
+      const records = [1, 2, 3].map((id) => encodeRecord([reserve(id)]));
+      appender.append(records[0]);
+      appender.append(records[1]);
+      const twoSynced = records[0].length + records[1].length;
+      assert.deepEqual(unpackPosition(Atomics.load(durable, 0)), { segment: 7, offset: twoSynced });
+      appender.append(records[2]);
+      // The applier read the synced position before the third append's fdatasync returned: two records count.
+      const store = new JournalStore(dbPath);
+      const partial = applySegment(store, logDir, { segment: 7, offset: 0 }, false, twoSynced);
+      assert.deepEqual(partial.position, { segment: 7, offset: twoSynced });
+      assert.deepEqual(reservationIds(dbPath), [1, 2]);
+      const synced = unpackPosition(Atomics.load(durable, 0));
+      assert.deepEqual(synced, { segment: 7, offset: twoSynced + records[2].length });
+      applySegment(store, logDir, partial.position, false, synced.offset);
+      store.close();
+      assert.deepEqual(reservationIds(dbPath), [1, 2, 3]);
+      // Past the segment size the appender moves on, and says so.
+      while (unpackPosition(Atomics.load(durable, 0)).segment === 7) appender.append(encodeRecord([reserve(4), reserve(5), reserve(6)]));
+      assert.deepEqual(unpackPosition(Atomics.load(durable, 0)), { segment: 8, offset: 0 });
+      appender.close();
+      assert.deepEqual(unpackPosition(packPosition(1_000_000, 64 * 1024 * 1024 + 12_345)), { segment: 1_000_000, offset: 64 * 1024 * 1024 + 12_345 });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

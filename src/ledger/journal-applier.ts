@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { segmentPath } from './journal-log.js';
+import { segmentPath, unpackPosition } from './journal-log.js';
 import { applySegment } from './journal-replay.js';
 import { JournalStore, type SkippedOp } from './journal-store.js';
 
@@ -16,16 +16,22 @@ export type ApplierMessage =
   | { type: 'applied'; lastCdrId: number; skipped: SkippedOp[]; lostBytes: number; segment: number }
   | { type: 'failed'; message: string; code: string | undefined };
 
-const { dbPath, dir, intervalMs } = workerData as { dbPath: string; dir: string; intervalMs: number };
+/** `durable`: with durability `full`, how far the writer thread has synced the log; null: every whole record counts. */
+const { dbPath, dir, intervalMs, durable } = workerData as { dbPath: string; dir: string; intervalMs: number; durable: BigInt64Array | null };
 const store = new JournalStore(dbPath);
 let position = store.position();
 const post = (message: ApplierMessage): void => parentPort!.postMessage(message);
 
 function pass(): void {
   for (;;) {
+    // Read before the files: what is synced now is on disk when they are read. The writer syncs each append
+    // before it starts the next segment, so a segment with a later one is durable whole.
+    const synced = durable === null ? null : unpackPosition(Atomics.load(durable, 0));
+    if (synced !== null && synced.segment < position.segment) return;
     // Whether a later segment exists is asked before reading: if it does, the read sees this one whole.
     const final = existsSync(segmentPath(dir, position.segment + 1));
-    const result = applySegment(store, dir, position, final);
+    const limit = synced === null || final || synced.segment > position.segment ? Number.POSITIVE_INFINITY : synced.offset;
+    const result = applySegment(store, dir, position, final, limit);
     position = result.position;
     if (result.lastCdrId > 0 || result.skipped.length > 0 || result.lostBytes > 0) {
       post({ type: 'applied', lastCdrId: result.lastCdrId, skipped: result.skipped, lostBytes: result.lostBytes, segment: result.segment });

@@ -20,6 +20,18 @@ export const HEADER_BYTES = 8;
 /** A segment is closed and a new one started once it passes this size. */
 export const SEGMENT_BYTES = 64 * 1024 * 1024;
 
+/**
+ * How far the log is durable, shared between threads as one 64-bit value (the segment, then the offset in
+ * its low 32 bits: a segment never passes 4 GB) so that a reader never sees half of it.
+ */
+export function packPosition(segment: number, offset: number): bigint {
+  return (BigInt(segment) << 32n) | BigInt(offset);
+}
+
+export function unpackPosition(packed: bigint): { segment: number; offset: number } {
+  return { segment: Number(packed >> 32n), offset: Number(packed & 0xffffffffn) };
+}
+
 export function segmentPath(dir: string, segment: number): string {
   return join(dir, `${String(segment).padStart(12, '0')}.log`);
 }
@@ -89,15 +101,20 @@ export class LogAppendError extends Error {
 export class LogAppender {
   private fd: number;
   private offset = 0;
+  /** With durability `full`: where the log is synced to, for the applier (it applies nothing beyond). */
+  private readonly durable: BigInt64Array | null;
 
   constructor(
     private readonly dir: string,
     private segment: number,
     private readonly sync: boolean,
     private readonly segmentBytes = SEGMENT_BYTES,
+    durable: BigInt64Array | null = null,
   ) {
     mkdirSync(dir, { recursive: true });
     this.fd = this.create(segment);
+    this.durable = durable;
+    this.publish();
   }
 
   /** Appends one record; throws LogAppendError, having cut back anything partly written. */
@@ -119,6 +136,11 @@ export class LogAppender {
     }
     this.offset += record.length;
     if (this.offset >= this.segmentBytes) this.rotate();
+    this.publish();
+  }
+
+  private publish(): void {
+    if (this.durable !== null) Atomics.store(this.durable, 0, packPosition(this.segment, this.offset));
   }
 
   close(): void {

@@ -20,8 +20,8 @@ export interface SegmentApplied {
   lostBytes: number;
 }
 
-/** The segment's bytes from `offset` to its end (empty when there are none, or no file). */
-function readFrom(path: string, offset: number): Buffer {
+/** The segment's bytes from `offset` to its end or to `limit` (empty when there are none, or no file). */
+function readFrom(path: string, offset: number, limit: number): Buffer {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -30,7 +30,7 @@ function readFrom(path: string, offset: number): Buffer {
     throw error;
   }
   try {
-    const length = fstatSync(fd).size - offset;
+    const length = Math.min(fstatSync(fd).size, limit) - offset;
     if (length <= 0) return Buffer.alloc(0);
     const bytes = Buffer.allocUnsafe(length);
     let read = 0;
@@ -54,11 +54,12 @@ function lastCdrIdOf(ops: JournalOp[]): number {
 /**
  * Applies the whole records of the position's segment from its offset. `final`: nothing more will be
  * written to it (a later segment exists, or the writer is gone), so the position moves to the next
- * segment and this one is deleted once that is committed.
+ * segment and this one is deleted once that is committed. `limit`: the offset the segment is durable to
+ * (durability `full`: what is written but not yet synced may still be lost, so it is not applied yet).
  */
-export function applySegment(store: JournalStore, dir: string, position: LogPosition, final: boolean): SegmentApplied {
+export function applySegment(store: JournalStore, dir: string, position: LogPosition, final: boolean, limit = Number.POSITIVE_INFINITY): SegmentApplied {
   const path = segmentPath(dir, position.segment);
-  const decoded = decodeRecords(readFrom(path, position.offset));
+  const decoded = decodeRecords(readFrom(path, position.offset, limit));
   const next = final ? { segment: position.segment + 1, offset: 0 } : { segment: position.segment, offset: position.offset + decoded.end };
   const applied: SegmentApplied = { segment: position.segment, position, lastCdrId: lastCdrIdOf(decoded.ops), skipped: [], lostBytes: final ? decoded.trailing : 0 };
   if (decoded.end === 0 && !final) return applied;

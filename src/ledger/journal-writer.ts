@@ -8,8 +8,8 @@ import { LogAppendError, LogAppender } from './journal-log.js';
  */
 export type WriterReply = { seq: number; failure: { message: string; code: string | undefined; intact: boolean } | null };
 
-const { dir, segment } = workerData as { dir: string; segment: number };
-const appender = new LogAppender(dir, segment, true);
+const { dir, segment, durable } = workerData as { dir: string; segment: number; durable: BigInt64Array };
+const appender = new LogAppender(dir, segment, true, undefined, durable);
 
 parentPort!.on('message', (message: { seq: number; record: Uint8Array } | 'stop') => {
   if (message === 'stop') {

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { Worker } from 'node:worker_threads';
 import type { ApplierMessage } from './journal-applier.js';
-import { encodeRecord, LogAppendError, LogAppender } from './journal-log.js';
+import { encodeRecord, LogAppendError, LogAppender, packPosition } from './journal-log.js';
 import { SETTLED_THROUGH, type JournalOp } from './journal-ops.js';
 import { recoverLog } from './journal-replay.js';
 import { JournalStore, type SkippedOp } from './journal-store.js';
@@ -24,7 +24,8 @@ import type { EntityType } from './protocol.js';
  *
  * Durability is a setting: `normal` survives a crash of the process (the
  * append is one write(), on the event loop); `full` survives power loss
- * too (appends and their fdatasyncs in a writer thread).
+ * too (appends and their fdatasyncs in a writer thread; the applier takes
+ * only what is synced).
  */
 export type Durability = 'normal' | 'full';
 
@@ -112,10 +113,13 @@ export class MoneyJournal {
     this.statements = this.prepare();
 
     const segment = recovered.next.segment;
+    // Durability `full`: how far the writer has synced the log; the applier applies nothing beyond it.
+    const durable = durability === 'full' ? new BigInt64Array(new SharedArrayBuffer(8)) : null;
+    if (durable !== null) durable[0] = packPosition(segment, 0);
     if (durability === 'normal') {
       this.appender = new LogAppender(dir, segment, false);
     } else {
-      const writer = new Worker(new URL('./journal-writer.js', import.meta.url), { workerData: { dir, segment } });
+      const writer = new Worker(new URL('./journal-writer.js', import.meta.url), { workerData: { dir, segment, durable } });
       writer.on('message', (reply: WriterReply) => this.settle(reply));
       const fail = (error: Error): void => {
         this.broken = error;
@@ -126,7 +130,7 @@ export class MoneyJournal {
       writer.on('exit', (code) => fail(new JournalWriteError(`journal writer exited (${code})`, 'WRITER_EXITED')));
       this.writer = writer;
     }
-    this.applier = new Worker(new URL('./journal-applier.js', import.meta.url), { workerData: { dbPath: path, dir, intervalMs: APPLY_INTERVAL_MS } });
+    this.applier = new Worker(new URL('./journal-applier.js', import.meta.url), { workerData: { dbPath: path, dir, intervalMs: APPLY_INTERVAL_MS, durable } });
     this.applier.on('message', (message: ApplierMessage) => this.applied(message));
     this.applier.on('error', (error) => this.log.error({ err: error }, 'money journal applier failed: the log grows until a restart applies it'));
     this.applier.unref();
