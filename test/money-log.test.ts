@@ -200,5 +200,27 @@ for (const durability of ['normal', 'full'] as const) {
         rmSync(dir, { recursive: true, force: true });
       }
     });
+
+    it('hands out counter blocks that survive a restart, written through the log', async () => {
+      const { dir, dbPath } = scratch();
+      const log = pino({ level: 'silent' });
+      try {
+        const journal = new MoneyJournal(dbPath, durability, log);
+        assert.equal(await journal.reserveCounterBlock('round_seq', 10), 1);
+        assert.equal(await journal.reserveCounterBlock('round_seq', 10), 11);
+        await journal.raiseCounter('round_seq', 5); // below the high mark: nothing changes
+        await journal.close();
+        const reopened = new MoneyJournal(dbPath, durability, log);
+        assert.equal(await reopened.reserveCounterBlock('round_seq', 10), 21);
+        await reopened.raiseCounter('round_seq', 100);
+        assert.equal(await reopened.reserveCounterBlock('round_seq', 10), 101);
+        await reopened.close();
+        const db = new Database(dbPath, { readonly: true });
+        assert.deepEqual(db.prepare("SELECT value FROM meta WHERE key = 'round_seq'").get(), { value: 110 });
+        db.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 }

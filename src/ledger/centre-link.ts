@@ -30,8 +30,9 @@ const SEQ_KEY = 'round_seq';
 export class CentreLink {
   private running = false;
   private listeners: ((reached: boolean) => void)[] = [];
-  private seq: number;
-  private seqEnd: number;
+  /** The next round number, and the last of the block the journal handed out (none yet). */
+  private seq = 1;
+  private seqEnd = 0;
   private timer: NodeJS.Timeout | null = null;
   private lastFailureLog = 0;
   private soon: Promise<boolean> | null = null;
@@ -44,8 +45,6 @@ export class CentreLink {
     private readonly metrics: SidecarMetrics,
     private readonly log: Logger,
   ) {
-    this.seq = journal.reserveCounterBlock(SEQ_KEY, SEQ_BLOCK);
-    this.seqEnd = this.seq + SEQ_BLOCK - 1;
     this.client = options.url === null ? null : new CentreClient(options.url, options.timeoutMs);
     ledger.connect((urgent) => (urgent ? this.round() : this.roundSoon()));
   }
@@ -102,9 +101,10 @@ export class CentreLink {
     this.running = false;
   }
 
-  private nextSeq(): number {
+  /** Rounds run one at a time, so blocks are reserved one at a time. */
+  private async nextSeq(): Promise<number> {
     if (this.seq > this.seqEnd) {
-      this.seq = this.journal.reserveCounterBlock(SEQ_KEY, SEQ_BLOCK);
+      this.seq = await this.journal.reserveCounterBlock(SEQ_KEY, SEQ_BLOCK);
       this.seqEnd = this.seq + SEQ_BLOCK - 1;
     }
     return this.seq++;
@@ -118,12 +118,12 @@ export class CentreLink {
       this.ledger.roundFailed(round);
       return { reached: false, more: false };
     }
-    // The settlements are journalled as JSON already: splice those strings rather than serialise them again.
-    const head: Omit<NodeSyncRequest, 'settlements'> & { seq: number } = { node: this.options.node, seq: this.nextSeq(), leases: round.asks.map((entry) => entry.ask) };
-    const body = `${JSON.stringify(head).slice(0, -1)},"settlements":[${round.settlements.map((entry) => entry.settlementJson).join(',')}]}`;
     let failure: string;
     const started = performance.now();
     try {
+      // The settlements are journalled as JSON already: splice those strings rather than serialise them again.
+      const head: Omit<NodeSyncRequest, 'settlements'> & { seq: number } = { node: this.options.node, seq: await this.nextSeq(), leases: round.asks.map((entry) => entry.ask) };
+      const body = `${JSON.stringify(head).slice(0, -1)},"settlements":[${round.settlements.map((entry) => entry.settlementJson).join(',')}]}`;
       const { status, text } = await this.client.post('/api/ledger/node-sync', body);
       if (status >= 200 && status < 300) {
         this.ledger.applyReply(round, JSON.parse(text) as NodeSyncReply, Date.now());
@@ -131,7 +131,7 @@ export class CentreLink {
         this.metrics.centreRoundSeconds.observe((performance.now() - started) / 1000);
         return { reached: true, more: round.settlements.length === this.options.maxSettlements };
       }
-      if (status === 409) this.catchUp(text);
+      if (status === 409) await this.catchUp(text);
       failure = `HTTP ${status}: ${text.slice(0, 200)}`;
     } catch (error) {
       failure = error instanceof Error ? error.message : String(error);
@@ -147,16 +147,17 @@ export class CentreLink {
   }
 
   /** The centre has applied a newer round than ours (this node's journal was reset): continue after it. */
-  private catchUp(body: string): void {
+  private async catchUp(body: string): Promise<void> {
+    let lastSeq: unknown;
     try {
-      const lastSeq = (JSON.parse(body) as { last_seq?: unknown }).last_seq;
-      if (typeof lastSeq === 'number' && Number.isSafeInteger(lastSeq) && lastSeq >= this.seq) {
-        this.journal.raiseCounter(SEQ_KEY, lastSeq);
-        this.seq = this.journal.reserveCounterBlock(SEQ_KEY, SEQ_BLOCK);
-        this.seqEnd = this.seq + SEQ_BLOCK - 1;
-      }
+      lastSeq = (JSON.parse(body) as { last_seq?: unknown }).last_seq;
     } catch {
-      // not our error body: nothing to learn
+      return; // not our error body: nothing to learn
+    }
+    if (typeof lastSeq === 'number' && Number.isSafeInteger(lastSeq) && lastSeq >= this.seq) {
+      await this.journal.raiseCounter(SEQ_KEY, lastSeq);
+      this.seq = await this.journal.reserveCounterBlock(SEQ_KEY, SEQ_BLOCK);
+      this.seqEnd = this.seq + SEQ_BLOCK - 1;
     }
   }
 }

@@ -24,7 +24,9 @@ export type JournalOp =
   /** Every CDR up to `id` is settled at the centre (rounds take the outbox in id order). */
   | { op: 'settledThrough'; id: number }
   /** Drops reservations finished before `reservationsBefore` and settled CDRs created before `cdrsBefore`. */
-  | { op: 'prune'; reservationsBefore: number; cdrsBefore: number };
+  | { op: 'prune'; reservationsBefore: number; cdrsBefore: number }
+  /** A counter's new high mark (the last number of the block handed out). */
+  | { op: 'counter'; key: string; value: number };
 
 export const SETTLED_THROUGH = 'cdrs_settled_through';
 

@@ -134,6 +134,9 @@ export class JournalStore {
         s.pruneReservations.run(op.reservationsBefore);
         s.pruneCdrs.run(this.meta(SETTLED_THROUGH), op.cdrsBefore);
         return;
+      case 'counter':
+        s.writeMeta.run(op.key, op.value);
+        return;
     }
   }
 }

@@ -83,7 +83,7 @@ export class JournalWriteError extends Error {
 }
 
 export class MoneyJournal {
-  /** For reads (start-up recovery, the duplicate check) and the rare counter writes; the log feeds the applier. */
+  /** For reads (start-up recovery, the duplicate check); every write goes through the log to the applier. */
   private readonly db: Database.Database;
   /** Durability `normal`: appends on the event loop. */
   private readonly appender: LogAppender | null = null;
@@ -96,6 +96,8 @@ export class MoneyJournal {
   private readonly inFlight = new Map<number, { ops: JournalOp[]; settle: Batch['settle'] }>();
   private nextSeq = 1;
   private broken: Error | null = null;
+  /** Counters' high marks (read from money.db once, then kept here: their writes go through the log). */
+  private readonly counters = new Map<string, number>();
   /** CDRs in the log that money.db does not have yet, for the duplicate check; in id order. */
   private readonly unappliedCdrs = new Map<string, StoredCdr>();
   private readonly statements: ReturnType<MoneyJournal['prepare']>;
@@ -142,7 +144,6 @@ export class MoneyJournal {
       findCdr: db.prepare('SELECT id, sip_call_id, fingerprint, result, settlement, account_id, charge_micro FROM cdrs WHERE sip_call_id = ?'),
       maxCdrId: db.prepare('SELECT MAX(id) AS id FROM cdrs'),
       readMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
-      writeMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
   }
 
@@ -274,17 +275,32 @@ export class MoneyJournal {
     return (this.statements.readMeta.get(SETTLED_THROUGH) as { value: number } | undefined)?.value ?? 0;
   }
 
-  /** A counter that survives restarts, handed out in blocks so it is written once per block. */
-  reserveCounterBlock(key: string, blockSize: number): number {
-    const start = ((this.statements.readMeta.get(key) as { value: number } | undefined)?.value ?? 0) + 1;
-    this.statements.writeMeta.run(key, start + blockSize - 1);
+  /**
+   * A counter that survives restarts, handed out in blocks so it is written once per block; resolves with
+   * the block's first number once its end is durable (through the log, like every other write).
+   */
+  async reserveCounterBlock(key: string, blockSize: number): Promise<number> {
+    const start = this.counter(key) + 1;
+    const end = start + blockSize - 1;
+    this.counters.set(key, end);
+    await this.write({ op: 'counter', key, value: end });
     return start;
   }
 
   /** Moves a counter up to at least `value`. */
-  raiseCounter(key: string, value: number): void {
-    const current = (this.statements.readMeta.get(key) as { value: number } | undefined)?.value ?? 0;
-    if (value > current) this.statements.writeMeta.run(key, value);
+  async raiseCounter(key: string, value: number): Promise<void> {
+    if (value <= this.counter(key)) return;
+    this.counters.set(key, value);
+    await this.write({ op: 'counter', key, value });
+  }
+
+  private counter(key: string): number {
+    let value = this.counters.get(key);
+    if (value === undefined) {
+      value = (this.statements.readMeta.get(key) as { value: number } | undefined)?.value ?? 0;
+      this.counters.set(key, value);
+    }
+    return value;
   }
 
   /** Waits for every queued write to be durable, stops the writer, and lets the applier finish the log. */
