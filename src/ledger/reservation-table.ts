@@ -45,6 +45,7 @@ const INDEX_SLOTS = 1 << 21;
 /** Expiry visits ten-second windows of expiry times, not every live reservation. */
 const WINDOW_MS = 10_000;
 const NONE = -1;
+const LONG_KEY = 0xffff;
 
 const FREE = 0;
 const HELD = 1;
@@ -67,6 +68,7 @@ class Page {
   readonly state = new Uint8Array(PAGE_SLOTS);
   /** 0: admit, 1: check. */
   readonly answerKind = new Uint8Array(PAGE_SLOTS);
+  /** LONG_KEY: the Call-ID is in the table's longKeys. */
   readonly keyLength = new Uint16Array(PAGE_SLOTS);
   readonly keys = new Uint8Array(PAGE_SLOTS * KEY_BYTES);
 }
@@ -255,11 +257,12 @@ export class ReservationTable {
     page.headroomMicro[offset] = record.headroomMicro;
     page.finishSeq[offset] = 0;
     const key = record.callId;
-    page.keyLength[offset] = key.length;
     if (storedInline(key)) {
+      page.keyLength[offset] = key.length;
       const base = offset * KEY_BYTES;
       for (let i = 0; i < key.length; i++) page.keys[base + i] = key.charCodeAt(i);
     } else {
+      page.keyLength[offset] = LONG_KEY;
       this.longKeys.set(slot, key);
     }
     const hash = hashOf(key);
@@ -290,20 +293,21 @@ export class ReservationTable {
   private keyEquals(slot: number, key: string): boolean {
     const page = this.page(slot);
     const offset = slot & PAGE_MASK;
-    if (page.keyLength[offset] !== key.length) return false;
-    if (!storedInline(key)) return this.longKeys.get(slot) === key;
-    if (this.longKeys.has(slot)) return false;
+    const length = page.keyLength[offset];
+    if (length === LONG_KEY) return this.longKeys.get(slot) === key;
+    // An inline key is Latin-1: a character above 0xff never equals one of its bytes.
+    if (length !== key.length) return false;
     const base = offset * KEY_BYTES;
     for (let i = 0; i < key.length; i++) if (page.keys[base + i] !== key.charCodeAt(i)) return false;
     return true;
   }
 
   private keyOf(slot: number): string {
-    const long = this.longKeys.get(slot);
-    if (long !== undefined) return long;
     const page = this.page(slot);
+    const length = page.keyLength[slot & PAGE_MASK];
+    if (length === LONG_KEY) return this.longKeys.get(slot)!;
     const base = (slot & PAGE_MASK) * KEY_BYTES;
-    return String.fromCharCode(...page.keys.subarray(base, base + page.keyLength[slot & PAGE_MASK]));
+    return String.fromCharCode(...page.keys.subarray(base, base + length));
   }
 
   /** Removes a slot from the index, shifting later entries of its probe run back (no tombstones). */
