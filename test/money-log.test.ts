@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pino from 'pino';
+import { BACKGROUND_NICE } from '../src/background-thread.js';
 import { MoneyJournal } from '../src/ledger/journal.js';
 import { decodeRecords, encodeRecord, listSegments, LogAppender, packPosition, segmentPath, unpackPosition } from '../src/ledger/journal-log.js';
 import type { JournalOp } from '../src/ledger/journal-ops.js';
@@ -224,3 +225,32 @@ for (const durability of ['normal', 'full'] as const) {
     });
   });
 }
+
+describe('money journal: the applier thread', () => {
+  /** Nice value of each thread of this process, by thread id (Linux /proc). */
+  const threadNices = (): Map<number, number> =>
+    new Map(
+      readdirSync('/proc/self/task').map((tid) => {
+        const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
+        return [Number(tid), Number(fields[16])]; // field 19 of stat(5), counted from the state field
+      }),
+    );
+
+  it('runs at the lowest CPU priority, so its passes never take the core from the event loop', { skip: process.platform !== 'linux' }, async () => {
+    const { dir, dbPath } = scratch();
+    try {
+      const before = threadNices();
+      const journal = new MoneyJournal(dbPath, 'normal', pino({ level: 'silent' }));
+      let niced: number[] = [];
+      for (let i = 0; i < 200 && niced.length === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10)); // the thread sets its priority as it starts
+        niced = [...threadNices()].filter(([tid, nice]) => !before.has(tid) && nice === BACKGROUND_NICE).map(([tid]) => tid);
+      }
+      assert.equal(niced.length, 1, 'one new thread at the background priority');
+      assert.equal(threadNices().get(process.pid), before.get(process.pid), 'the event loop keeps its priority');
+      await journal.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

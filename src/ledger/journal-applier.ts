@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { yieldToEventLoop } from '../background-thread.js';
 import { segmentPath, unpackPosition } from './journal-log.js';
 import { applySegment } from './journal-replay.js';
 import { JournalStore, type SkippedOp } from './journal-store.js';
@@ -9,8 +10,9 @@ import { JournalStore, type SkippedOp } from './journal-store.js';
  * loop, a pass every `intervalMs` (each pass one transaction per segment it
  * reads), and deletes the segments it has applied. SQLite's
  * commits, fsyncs and checkpoints all happen here, where no request waits on
- * them. Tells the event loop how far CDRs are applied (until then the
- * journal answers duplicate checks from memory).
+ * them, at the lowest CPU priority (background-thread.ts). Tells the event
+ * loop how far CDRs are applied (until then the journal answers duplicate
+ * checks from memory).
  */
 export type ApplierMessage =
   | { type: 'applied'; lastCdrId: number; skipped: SkippedOp[]; lostBytes: number; segment: number }
@@ -18,6 +20,7 @@ export type ApplierMessage =
 
 /** `durable`: with durability `full`, how far the writer thread has synced the log; null: every whole record counts. */
 const { dbPath, dir, intervalMs, durable } = workerData as { dbPath: string; dir: string; intervalMs: number; durable: BigInt64Array | null };
+yieldToEventLoop();
 const store = new JournalStore(dbPath);
 let position = store.position();
 const post = (message: ApplierMessage): void => parentPort!.postMessage(message);
