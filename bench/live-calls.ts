@@ -58,10 +58,12 @@ async function main(): Promise<void> {
   const context = { engine, ledger, metrics: new SidecarMetrics(), log };
   const admit = async (from: number, to: number): Promise<void> => {
     for (let i = from; i < to; i += 10) {
-      const turn = [];
+      const turn: Promise<unknown>[] = [];
       for (let k = i; k < Math.min(i + 10, to); k++) {
         const [, , trunkId] = traffic.callers[k % traffic.callers.length];
-        turn.push(admitCall(context, { customer_trunk_id: trunkId, dnis: traffic.numbers[k % traffic.numbers.length], call_id: `live-${k}@bench`, estimatedCostMicro: null }, Date.now()));
+        const answer = admitCall(context, { customer_trunk_id: trunkId, dnis: traffic.numbers[k % traffic.numbers.length], call_id: `live-${k}@bench`, estimatedCostMicro: null }, Date.now());
+        // Admitted once its reservation is durable, as the endpoint answers.
+        turn.push(answer instanceof Promise ? answer.then((settled) => settled.committed) : (answer.committed ?? Promise.resolve()));
       }
       await Promise.all(turn);
     }

@@ -6,7 +6,7 @@ import type { DecisionEngine } from './engine.js';
 import { ADDRESS_TEXT, ATTEMPT, BodyReader, ID, NUMBER_TEXT, SIP_CODE, URI_TEXT, parseJsonObject } from './http/body.js';
 import { encodeCallAuthDecision, encodeRouteDecision } from './http/encode.js';
 import { RequestError, errorBody } from './http/errors.js';
-import { guard, guardAsync } from './http/guard.js';
+import { guard } from './http/guard.js';
 import type { IncomingRequest, OutgoingResponse, Route } from './http/server.js';
 import { failoverAction } from './lcr/failover.js';
 import { lcrLookup } from './lcr/lcr-lookup.js';
@@ -206,7 +206,7 @@ export function buildRoutes(context: AppContext): Route[] {
       method: 'POST',
       path: '/api/admin/route-simulator',
       maxBodyBytes: small,
-      handler: guardAsync(async (request) => {
+      handler: guard(async (request) => {
         const reader = new BodyReader(parseJsonObject(request.body, request.contentType), 422);
         const input = {
           customer_account_id: reader.integer('customer_account_id', ID) ?? null,

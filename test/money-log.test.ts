@@ -6,8 +6,9 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import { BACKGROUND_NICE } from '../src/background-thread.js';
-import { MoneyJournal } from '../src/ledger/journal.js';
-import { decodeRecords, encodeRecord, listSegments, LogAppender, packPosition, segmentPath, unpackPosition } from '../src/ledger/journal-log.js';
+import { JournalWriteError, MoneyJournal } from '../src/ledger/journal.js';
+import { NodeLedger } from '../src/ledger/node-ledger.js';
+import { decodeRecords, encodeRecord, listSegments, LogAppendError, LogAppender, packPosition, segmentPath, unpackPosition } from '../src/ledger/journal-log.js';
 import type { JournalOp } from '../src/ledger/journal-ops.js';
 import { applySegment, recoverLog } from '../src/ledger/journal-replay.js';
 import { JournalStore } from '../src/ledger/journal-store.js';
@@ -248,6 +249,75 @@ describe('money journal: the applier thread', () => {
       }
       assert.equal(niced.length, 1, 'one new thread at the background priority');
       assert.equal(threadNices().get(process.pid), before.get(process.pid), 'the event loop keeps its priority');
+      await journal.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('money journal: a record the log refuses (a full disk)', () => {
+  const settings = { admissionSeconds: 3600, reservationGraceSeconds: 60, leaseChunkMicro: 0, idleReturnMs: 60_000, offlinePostpaid: 'allow' as const };
+  const plan = () => ({ amountMicro: 5_000_000, maxDurationSeconds: 60 });
+
+  it('acknowledges none of its admissions, takes their reservations back, and keeps working once the disk has room', async () => {
+    const { dir, dbPath } = scratch();
+    const log = pino({ level: 'silent' });
+    try {
+      const journal = new MoneyJournal(dbPath, 'normal', log);
+      const ledger = new NodeLedger(journal, settings, log);
+      const account = ledger.entity({ type: 'customer', id: 7 });
+      // Postpaid without cutoff: admitted without a lease, so only the journal decides.
+      const admit = (callId: string) => ledger.admit({ entity: { type: 'customer', id: 7 }, callId, plan, enforce: false, admitWhenUnreachable: true, answer: 'admit', now: Date.now() });
+      const appender = (journal as unknown as { appender: LogAppender }).appender;
+      const append = appender.append.bind(appender);
+      appender.append = () => {
+        throw new LogAppendError('no space left on device', 'ENOSPC', true);
+      };
+
+      const first = admit('a@refused');
+      const second = admit('b@refused');
+      const repeated = admit('a@refused'); // the same Call-ID before the record is written: waits for it
+      assert.ok(!(first instanceof Promise) && first.kind === 'reserved' && !(second instanceof Promise) && second.kind === 'reserved');
+      assert.ok(repeated instanceof Promise);
+      assert.equal(account.heldMicro, 10_000_000);
+      await assert.rejects(first.committed, JournalWriteError);
+      await assert.rejects(second.committed, JournalWriteError);
+      await assert.rejects(repeated, JournalWriteError);
+      assert.equal(account.heldMicro, 0, 'nothing held for calls never admitted');
+
+      appender.append = append;
+      const again = admit('a@refused');
+      assert.ok(!(again instanceof Promise) && again.kind === 'reserved', 'a new admission, not a replay of one never committed');
+      await again.committed;
+      assert.equal(account.heldMicro, 5_000_000);
+      await journal.close();
+      const db = new Database(dbPath, { readonly: true });
+      assert.deepEqual(db.prepare('SELECT call_id, amount_micro FROM reservations').all(), [{ call_id: 'a@refused', amount_micro: 5_000_000 }]);
+      db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses every later admission, holding nothing, once the log could not be cut back', async () => {
+    const { dir, dbPath } = scratch();
+    const log = pino({ level: 'silent' });
+    try {
+      const journal = new MoneyJournal(dbPath, 'normal', log);
+      const ledger = new NodeLedger(journal, settings, log);
+      const account = ledger.entity({ type: 'customer', id: 7 });
+      const admit = (callId: string) => ledger.admit({ entity: { type: 'customer', id: 7 }, callId, plan, enforce: false, admitWhenUnreachable: true, answer: 'admit', now: Date.now() });
+      (journal as unknown as { appender: LogAppender }).appender.append = () => {
+        throw new LogAppendError('input/output error', 'EIO', false);
+      };
+      const torn = admit('a@broken');
+      assert.ok(!(torn instanceof Promise) && torn.kind === 'reserved');
+      await assert.rejects(torn.committed, JournalWriteError);
+      const later = admit('b@broken'); // refused at once: the log takes nothing more until a restart
+      assert.ok(!(later instanceof Promise) && later.kind === 'reserved');
+      await assert.rejects(later.committed, JournalWriteError);
+      assert.equal(account.heldMicro, 0);
       await journal.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -2,29 +2,26 @@ import { refusalResponse } from './errors.js';
 import type { IncomingRequest, OutgoingResponse } from './server.js';
 
 /**
- * Handlers throw RequestError to refuse; these turn it into the contract's
- * error response. Anything else is a defect and reaches the server (500).
+ * Handlers throw (or reject with) RequestError to refuse; this turns it into
+ * the contract's error response. Anything else is a defect and reaches the
+ * server (500). `translate` lets a domain say which of its own errors are
+ * refusals (the money journal's: 503). A handler that answers at once stays
+ * synchronous: no promise per request on the paths that need none.
  */
-export function guard(handler: (request: IncomingRequest) => OutgoingResponse): (request: IncomingRequest) => OutgoingResponse {
+type Handler = (request: IncomingRequest) => OutgoingResponse | Promise<OutgoingResponse>;
+
+export function guard(handler: Handler, translate: (error: unknown) => unknown = (error) => error): Handler {
+  const refuse = (error: unknown): OutgoingResponse => {
+    const refused = refusalResponse(translate(error));
+    if (refused === null) throw error;
+    return refused;
+  };
   return (request) => {
     try {
-      return handler(request);
+      const outcome = handler(request);
+      return outcome instanceof Promise ? outcome.then(undefined, refuse) : outcome;
     } catch (error) {
-      const refused = refusalResponse(error);
-      if (refused === null) throw error;
-      return refused;
-    }
-  };
-}
-
-export function guardAsync(handler: (request: IncomingRequest) => Promise<OutgoingResponse>): (request: IncomingRequest) => Promise<OutgoingResponse> {
-  return async (request) => {
-    try {
-      return await handler(request);
-    } catch (error) {
-      const refused = refusalResponse(error);
-      if (refused === null) throw error;
-      return refused;
+      return refuse(error);
     }
   };
 }

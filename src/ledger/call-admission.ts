@@ -32,6 +32,8 @@ export interface Answer {
   /** The JSON body. */
   body: string;
   outcome: string;
+  /** The reservation the answer acknowledges; the answer goes out only once it is durable. null: nothing to wait for. */
+  committed: Promise<void> | null;
 }
 
 let generatedCallIds = 0;
@@ -41,12 +43,13 @@ function callIdOrGenerated(callId: string | null): string {
 }
 
 function refusal(code: number, reason: string, headroom: string | null = null): Answer {
-  return { body: JSON.stringify({ allowed: false, headroom, reject_code: code, reject_reason: reason, max_duration_seconds: null }), outcome: reason };
+  return { body: JSON.stringify({ allowed: false, headroom, reject_code: code, reject_reason: reason, max_duration_seconds: null }), outcome: reason, committed: null };
 }
 
 const lastWarning = new Map<number, number>();
 
-export async function admitCall(context: AdmitContext, input: AdmitCallInput, now: number): Promise<Answer> {
+/** Within the lease the answer is decided at once; a promise only when it waits for the centre. */
+export function admitCall(context: AdmitContext, input: AdmitCallInput, now: number): Answer | Promise<Answer> {
   const { engine, ledger } = context;
   const trunkIndex = engine.customerTrunkIndex(input.customer_trunk_id);
   if (trunkIndex < 0) return refusal(403, 'unknown_customer_trunk');
@@ -71,7 +74,7 @@ export async function admitCall(context: AdmitContext, input: AdmitCallInput, no
     };
   }
 
-  const outcome = await ledger.admit({
+  const outcome = ledger.admit({
     entity: { type: 'customer', id: account.id },
     callId: callIdOrGenerated(input.call_id),
     plan,
@@ -80,18 +83,27 @@ export async function admitCall(context: AdmitContext, input: AdmitCallInput, no
     answer: 'admit',
     now,
   });
-  if (outcome.kind === 'reserved') {
-    const { entity } = outcome;
-    // Only against figures the centre has given: a postpaid account without cutoff asks for no lease, so learn them once.
-    if (Number.isNaN(entity.centreHeadroomMicro)) ledger.learnHeadroom(entity, now);
-    else if (entity.headroomMicro < account.warningThresholdMicro) warnLowBalance(context, account.id, entity, now);
-  }
-  return answerOf(outcome, (entity) => refusal(402, outcome.kind === 'refused' ? outcome.reason : '', formatMicro(entity.headroomMicro)));
+  const answer = (settled: AdmitOutcome): Answer => {
+    if (settled.kind === 'reserved') {
+      const { entity } = settled;
+      // Only against figures the centre has given: a postpaid account without cutoff asks for no lease, so learn them once.
+      if (Number.isNaN(entity.centreHeadroomMicro)) ledger.learnHeadroom(entity, now);
+      else if (entity.headroomMicro < account.warningThresholdMicro) warnLowBalance(context, account.id, entity, now);
+    }
+    return answerOf(settled, (entity) => refusal(402, settled.kind === 'refused' ? settled.reason : '', formatMicro(entity.headroomMicro)));
+  };
+  return outcome instanceof Promise ? outcome.then(answer) : answer(outcome);
 }
 
 function answerOf(outcome: AdmitOutcome, refused: (entity: EntityMoney) => Answer): Answer {
-  if (outcome.kind === 'refused') return refused(outcome.entity);
-  return { body: outcome.answer, outcome: outcome.kind === 'replayed' ? 'replayed' : outcome.waited ? 'admitted_after_lease_wait' : 'admitted' };
+  switch (outcome.kind) {
+    case 'refused':
+      return refused(outcome.entity);
+    case 'replayed':
+      return { body: outcome.answer, outcome: 'replayed', committed: null };
+    case 'reserved':
+      return { body: outcome.answer, outcome: outcome.waited ? 'admitted_after_lease_wait' : 'admitted', committed: outcome.committed };
+  }
 }
 
 function warnLowBalance(context: AdmitContext, accountId: number, entity: EntityMoney, now: number): void {
@@ -109,7 +121,7 @@ export interface CheckInput {
 }
 
 /** POST /api/call-admit/check: reserve exactly the estimated cost, or refuse. null: no such entity. */
-export async function checkAndReserve(context: AdmitContext, input: CheckInput, now: number): Promise<Answer | null> {
+export function checkAndReserve(context: AdmitContext, input: CheckInput, now: number): Answer | Promise<Answer> | null {
   const { engine, ledger } = context;
   let enforce = true;
   let admitWhenUnreachable = false;
@@ -122,7 +134,7 @@ export async function checkAndReserve(context: AdmitContext, input: CheckInput, 
     return null;
   }
   const amount = input.estimatedCostMicro;
-  const outcome = await ledger.admit({
+  const outcome = ledger.admit({
     entity: { type: input.entity_type, id: input.entity_id },
     callId: callIdOrGenerated(input.call_id),
     plan: (available) => (amount <= available ? { amountMicro: amount, maxDurationSeconds: null } : null),
@@ -131,12 +143,15 @@ export async function checkAndReserve(context: AdmitContext, input: CheckInput, 
     answer: 'check',
     now,
   });
-  return answerOf(outcome, (entity) => ({
-    body: JSON.stringify({
-      allowed: false,
-      headroom: formatMicro(entity.headroomMicro),
-      message: outcome.kind === 'refused' && outcome.reason === 'credit_unavailable' ? 'credit unavailable: control plane unreachable' : 'insufficient balance',
-    }),
-    outcome: outcome.kind === 'refused' ? outcome.reason : '',
-  }));
+  const answer = (settled: AdmitOutcome): Answer =>
+    answerOf(settled, (entity) => ({
+      body: JSON.stringify({
+        allowed: false,
+        headroom: formatMicro(entity.headroomMicro),
+        message: settled.kind === 'refused' && settled.reason === 'credit_unavailable' ? 'credit unavailable: control plane unreachable' : 'insufficient balance',
+      }),
+      outcome: settled.kind === 'refused' ? settled.reason : '',
+      committed: null,
+    }));
+  return outcome instanceof Promise ? outcome.then(answer) : answer(outcome);
 }

@@ -46,15 +46,37 @@ export function listSegments(dir: string): number[] {
     .sort((a, b) => a - b);
 }
 
+/** Writes a record of `payload` at the start of `target`, which has room for it; returns the record's length. */
+function writeRecord(target: Buffer, payload: string): number {
+  const length = target.write(payload, HEADER_BYTES);
+  target.writeUInt32LE(length, 0);
+  target.writeUInt32LE(crc32(target.subarray(HEADER_BYTES, HEADER_BYTES + length)), 4);
+  return HEADER_BYTES + length;
+}
+
+/** A record in memory of its own (durability `full`: it is transferred to the writer thread). */
 export function encodeRecord(ops: JournalOp[]): Buffer {
   const payload = JSON.stringify(ops);
-  const length = Buffer.byteLength(payload);
-  // Not from Buffer's shared pool: with durability `full` the record's memory is handed to the writer thread.
-  const record = Buffer.allocUnsafeSlow(HEADER_BYTES + length);
-  record.writeUInt32LE(length, 0);
-  record.write(payload, HEADER_BYTES);
-  record.writeUInt32LE(crc32(record.subarray(HEADER_BYTES)), 4);
+  // Not from Buffer's shared pool: a transferred buffer takes its whole memory with it.
+  const record = Buffer.allocUnsafeSlow(HEADER_BYTES + Buffer.byteLength(payload));
+  writeRecord(record, payload);
   return record;
+}
+
+/**
+ * Encodes records into one buffer it keeps (durability `normal`: the append is done with a record before
+ * the next is encoded), so that a record leaves no memory behind for the GC.
+ */
+export class RecordEncoder {
+  private scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+  /** The record, valid until the next call. */
+  encode(ops: JournalOp[]): Buffer {
+    const payload = JSON.stringify(ops);
+    const room = HEADER_BYTES + payload.length * 3; // UTF-8 takes at most three bytes per UTF-16 code unit
+    if (room > this.scratch.length) this.scratch = Buffer.allocUnsafeSlow(room);
+    return this.scratch.subarray(0, writeRecord(this.scratch, payload));
+  }
 }
 
 export interface DecodedRecords {

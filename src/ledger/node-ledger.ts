@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { formatMicro, parseMicro } from '../money/micro.js';
 import { parseStoredAnswer, renderAnswer } from './admission-answer.js';
-import type { MoneyJournal, StoredCdr, StoredReservation } from './journal.js';
+import { JournalWriteError, type MoneyJournal, type StoredCdr, type StoredReservation } from './journal.js';
+import type { JournalOp } from './journal-ops.js';
 import type { EntityType, LeaseAsk, LeaseState, NodeSyncReply, SettlementCdr } from './protocol.js';
 import { ReservationTable, type AnswerKind, type ReservationRecord } from './reservation-table.js';
 
@@ -90,7 +91,7 @@ export interface AdmitRequest {
 
 export type AdmitOutcome =
   /** waited: the lease did not cover the call and admission waited for a round with the centre. */
-  | { kind: 'reserved'; answer: string; entity: EntityMoney; waited: boolean }
+  | { kind: 'reserved'; answer: string; entity: EntityMoney; waited: boolean; committed: Promise<void> }
   | { kind: 'replayed'; answer: string }
   | { kind: 'refused'; reason: 'insufficient_balance' | 'credit_unavailable'; entity: EntityMoney };
 
@@ -114,7 +115,6 @@ export interface Round {
 export type RoundTrigger = (urgent: boolean) => Promise<boolean>;
 
 const RECENT_LIMIT = 65_536;
-const COMMITTED: Promise<void> = Promise.resolve();
 const NO_SLOT = -1;
 /** A lease ask covers this many calls like the one that prompted it ... */
 const LEASE_CALLS = 16;
@@ -130,8 +130,6 @@ export class NodeLedger {
   private readonly entities: EntityMoney[] = [];
   /** Live reservations, and the newest finished ones for an admit repeated after its call ended. */
   private readonly reservations = new ReservationTable(RECENT_LIMIT);
-  /** Reservations whose journal write is in flight, by id: a repeated Call-ID waits for it too. */
-  private readonly committing = new Map<number, Promise<void>>();
   private readonly outbox = new Map<string, OutboxEntry>();
   private readonly committingCdrs = new Map<string, { cdr: StoredCdr; committed: Promise<void> }>();
   private requestRound: RoundTrigger = () => Promise.resolve(false);
@@ -145,6 +143,7 @@ export class NodeLedger {
   ) {
     this.nextCdrId = journal.lastCdrId() + 1;
     this.nextReservationId = journal.lastReservationId() + 1;
+    journal.onRefused((ops, error) => this.undoRefused(ops, error));
     this.recover();
   }
 
@@ -166,38 +165,48 @@ export class NodeLedger {
 
   /**
    * Admits a call: reserves what `plan` decides from what is available, asking the centre for more
-   * lease first when that does not cover the call.
+   * lease first when that does not cover the call. Within the lease it decides at once (no promise
+   * per call): a reservation is acknowledged only after its `committed`.
    */
-  async admit(request: AdmitRequest): Promise<AdmitOutcome> {
+  admit(request: AdmitRequest): AdmitOutcome | Promise<AdmitOutcome> {
     const { callId, plan, now } = request;
     const existing = this.reservations.find(callId);
     if (existing !== NO_SLOT) return this.replay(existing);
     const entity = this.entity(request.entity);
     entity.lastActivity = now;
-    let decided = plan(request.enforce ? entity.availableMicro : Number.POSITIVE_INFINITY);
-    const waited = decided === null;
-    if (decided === null) {
-      const full = plan(Number.POSITIVE_INFINITY);
-      const reached = await this.askForLease(entity, Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * (full?.amountMicro ?? 0)), full?.amountMicro ?? 0, now);
-      // The same call id may have been admitted while we waited.
-      const raced = this.reservations.find(callId);
-      if (raced !== NO_SLOT) return this.replay(raced);
-      decided = plan(entity.availableMicro) ?? (!reached && request.admitWhenUnreachable ? full : null);
-      if (decided === null) return { kind: 'refused', reason: reached ? 'insufficient_balance' : 'credit_unavailable', entity };
-    }
-    const { answer, committed } = this.hold(entity, callId, decided, request.answer, now);
+    const decided = plan(request.enforce ? entity.availableMicro : Number.POSITIVE_INFINITY);
+    if (decided === null) return this.admitAfterAsking(request, entity);
+    return this.reserve(request, entity, decided, false);
+  }
+
+  /** The lease does not cover the call: ask the centre for more, then decide. */
+  private async admitAfterAsking(request: AdmitRequest, entity: EntityMoney): Promise<AdmitOutcome> {
+    const { callId, plan, now } = request;
+    const full = plan(Number.POSITIVE_INFINITY);
+    const reached = await this.askForLease(entity, Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * (full?.amountMicro ?? 0)), full?.amountMicro ?? 0, now);
+    // The same call id may have been admitted while we waited.
+    const raced = this.reservations.find(callId);
+    if (raced !== NO_SLOT) return this.replay(raced);
+    const decided = plan(entity.availableMicro) ?? (!reached && request.admitWhenUnreachable ? full : null);
+    if (decided === null) return { kind: 'refused', reason: reached ? 'insufficient_balance' : 'credit_unavailable', entity };
+    return this.reserve(request, entity, decided, true);
+  }
+
+  private reserve(request: AdmitRequest, entity: EntityMoney, decided: Plan, waited: boolean): AdmitOutcome {
+    const { answer, committed } = this.hold(entity, request.callId, decided, request.answer, request.now);
     // Top up before the next calls need it, sized to calls like this one, in the next background round.
     if (request.enforce && entity.availableMicro < Math.max(this.settings.leaseChunkMicro / 4, TOP_UP_CALLS * decided.amountMicro)) {
-      this.topUp(entity, Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * decided.amountMicro), now);
+      this.topUp(entity, Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * decided.amountMicro), request.now);
     }
-    await committed;
-    return { kind: 'reserved', answer, entity, waited };
+    return { kind: 'reserved', answer, entity, waited, committed };
   }
 
   /** The first answer again, once the reservation it made is durable. */
   private async replay(slot: number): Promise<AdmitOutcome> {
-    const { id, answerKind, headroomMicro, maxDurationSeconds } = this.reservations.read(slot);
-    await (this.committing.get(id) ?? COMMITTED);
+    const { id, callId, answerKind, headroomMicro, maxDurationSeconds } = this.reservations.read(slot);
+    await this.journal.written();
+    // Its own record may have been refused (and the reservation dropped) while a later one was not.
+    if (this.reservations.find(callId) !== slot || this.reservations.id(slot) !== id) throw new JournalWriteError('the reservation for this call id was not committed', undefined);
     return { kind: 'replayed', answer: renderAnswer(answerKind, headroomMicro, maxDurationSeconds) };
   }
 
@@ -207,10 +216,11 @@ export class NodeLedger {
     entity.heldMicro += plan.amountMicro;
     const headroomMicro = entity.headroomMicro;
     const answer = renderAnswer(answerKind, headroomMicro, plan.maxDurationSeconds);
-    const slot = this.reservations.hold({
+    this.reservations.hold({
       id, callId, entityIndex: entity.index, amountMicro: plan.amountMicro, maxDurationSeconds: plan.maxDurationSeconds, expiresAt, answerKind, headroomMicro,
     });
-    const write = this.journal.write({
+    // If the record is refused, undoRefused() takes the reservation back.
+    const committed = this.journal.write({
       op: 'reserve',
       id,
       callId,
@@ -222,21 +232,20 @@ export class NodeLedger {
       expiresAt,
       answer,
     });
-    const committed = write.then(
-      () => {
-        this.committing.delete(id);
-      },
-      (error: unknown) => {
-        // Not durable, so not admitted: undo; the endpoint answers 503.
-        this.committing.delete(id);
-        entity.heldMicro -= plan.amountMicro;
-        this.reservations.drop(slot, id);
-        this.log.error({ err: error, call_id: callId }, 'reservation not committed');
-        throw error;
-      },
-    );
-    this.committing.set(id, committed);
     return { answer, committed };
+  }
+
+  /** A record the journal could not make durable: its reservations were never admitted (the endpoint answers 503). */
+  private undoRefused(ops: JournalOp[], error: Error): void {
+    for (const op of ops) {
+      if (op.op !== 'reserve') continue;
+      const slot = this.reservations.find(op.callId);
+      if (slot === NO_SLOT) continue;
+      const entityIndex = this.reservations.entityIndex(slot);
+      // Not held any more (a CDR or a release finished it meanwhile): what it held was already given back.
+      if (this.reservations.drop(slot, op.id)) this.entities[entityIndex].heldMicro -= op.amountMicro;
+      this.log.error({ err: error, call_id: op.callId }, 'reservation not committed');
+    }
   }
 
   /**
@@ -255,7 +264,7 @@ export class NodeLedger {
     if (slot === NO_SLOT) return false;
     const id = this.reservations.id(slot);
     if (!this.reservations.isHeld(slot, id)) return false;
-    await (this.committing.get(id) ?? COMMITTED);
+    await this.journal.written();
     if (!this.finish(slot, id)) return false;
     await this.journal.write({ op: 'finish', id, state: 'released', at: now });
     return true;

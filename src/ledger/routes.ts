@@ -2,13 +2,13 @@ import type { Logger } from 'pino';
 import type { DecisionEngine } from '../engine.js';
 import { BodyReader, ID, NUMBER_TEXT, SIP_CODE, parseJsonObject, type IntegerBounds } from '../http/body.js';
 import { RequestError } from '../http/errors.js';
-import { guardAsync } from '../http/guard.js';
+import { guard } from '../http/guard.js';
 import type { IncomingRequest, OutgoingResponse, Route } from '../http/server.js';
 import type { SidecarMetrics } from '../metrics/metrics.js';
 import { parseMicro } from '../money/micro.js';
 import { normalizeAni, normalizeNumber } from '../numbers/normalize.js';
 import type { SnapshotService } from '../snapshot/service.js';
-import { admitCall, checkAndReserve } from './call-admission.js';
+import { admitCall, checkAndReserve, type Answer } from './call-admission.js';
 import { ingestCdr } from './cdr-ingest.js';
 import type { CallRecord } from './cdr-rating.js';
 import { JournalWriteError } from './journal.js';
@@ -92,6 +92,17 @@ function callRecord(reader: BodyReader): CallRecord {
   return record;
 }
 
+/** The journal could not make it durable: nothing was admitted or taken, and OpenSIPS may retry. */
+function journalUnavailable(error: unknown): unknown {
+  return error instanceof JournalWriteError ? new RequestError(503, 'the money journal cannot commit; nothing was recorded') : error;
+}
+
+/** An answer goes out once what it acknowledges is durable; a refusal acknowledges nothing and goes out at once. */
+function whenCommitted(answer: Answer | Promise<Answer>, respond: (answer: Answer) => OutgoingResponse): OutgoingResponse | Promise<OutgoingResponse> {
+  if (answer instanceof Promise) return answer.then((settled) => whenCommitted(settled, respond));
+  return answer.committed === null ? respond(answer) : answer.committed.then(() => respond(answer));
+}
+
 export function moneyRoutes(context: MoneyRoutesContext): Route[] {
   const { snapshots, ledger, metrics } = context;
   const engine = (): DecisionEngine => {
@@ -99,24 +110,16 @@ export function moneyRoutes(context: MoneyRoutesContext): Route[] {
     if (current === null) throw new RequestError(503, 'no routing snapshot loaded');
     return current;
   };
-  const post = (path: string, handler: (request: IncomingRequest) => Promise<OutgoingResponse>): Route => ({
+  const post = (path: string, handler: (request: IncomingRequest) => OutgoingResponse | Promise<OutgoingResponse>): Route => ({
     method: 'POST',
     path,
     maxBodyBytes: context.maxBodyBytes,
-    handler: guardAsync(async (request) => {
-      try {
-        return await handler(request);
-      } catch (error) {
-        // The journal could not make it durable: nothing was admitted or taken, and OpenSIPS may retry.
-        if (error instanceof JournalWriteError) throw new RequestError(503, 'the money journal cannot commit; nothing was recorded');
-        throw error;
-      }
-    }),
+    handler: guard(handler, journalUnavailable),
   });
   const admitContext = () => ({ engine: engine(), ledger, metrics, log: context.log });
 
   return [
-    post('/api/opensips/call/admit', async (request) => {
+    post('/api/opensips/call/admit', (request) => {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
       const input = {
         customer_trunk_id: reader.requiredInteger('customer_trunk_id', ID),
@@ -125,9 +128,10 @@ export function moneyRoutes(context: MoneyRoutesContext): Route[] {
         estimatedCostMicro: moneyField(reader, 'estimated_cost', false),
       };
       if (input.dnis === null && input.estimatedCostMicro === null) throw new RequestError(400, 'dnis is required (or estimated_cost)');
-      const answer = await admitCall(admitContext(), input, Date.now());
-      metrics.decided('call_admit', answer.outcome);
-      return { status: 200, body: answer.body };
+      return whenCommitted(admitCall(admitContext(), input, Date.now()), (answer) => {
+        metrics.decided('call_admit', answer.outcome);
+        return { status: 200, body: answer.body };
+      });
     }),
 
     post('/api/opensips/call/release', async (request) => {
@@ -138,7 +142,7 @@ export function moneyRoutes(context: MoneyRoutesContext): Route[] {
       return { status: 200, body: JSON.stringify({ call_id: callId, released }) };
     }),
 
-    post('/api/call-admit/check', async (request) => {
+    post('/api/call-admit/check', (request) => {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
       const type = reader.requiredString('entity_type', { maxLength: 32 });
       // The contract's spelling, and the resource names operators also use.
@@ -150,10 +154,12 @@ export function moneyRoutes(context: MoneyRoutesContext): Route[] {
         estimatedCostMicro: moneyField(reader, 'estimated_cost', true)!,
         call_id: callIdField(reader, 'call_id', false),
       } as const;
-      const answer = await checkAndReserve(admitContext(), input, Date.now());
+      const answer = checkAndReserve(admitContext(), input, Date.now());
       if (answer === null) throw new RequestError(404, `${entityType === 'customer' ? 'customer account' : 'carrier trunk'} ${input.entity_id} not found`);
-      metrics.decided('call_admit_check', answer.outcome);
-      return { status: 200, body: answer.body };
+      return whenCommitted(answer, (settled) => {
+        metrics.decided('call_admit_check', settled.outcome);
+        return { status: 200, body: settled.body };
+      });
     }),
 
     post('/api/cdrs/ingest', async (request) => {
