@@ -203,6 +203,37 @@ for (const durability of ['normal', 'full'] as const) {
       }
     });
 
+    it('keeps finding an unsettled CDR through a prune, and forgets the settled one the prune deleted', async () => {
+      const { dir, dbPath } = scratch();
+      const log = pino({ level: 'silent' });
+      try {
+        const journal = new MoneyJournal(dbPath, durability, log);
+        await journal.write(cdr(1));
+        await journal.write(cdr(2));
+        await journal.write({ op: 'settledThrough', id: 1 });
+        await journal.write({ op: 'prune', reservationsBefore: 0, cdrsBefore: 1000 }); // both were created at 1
+        const deadline = Date.now() + 10_000;
+        let kept: number[] = [];
+        while (Date.now() < deadline) {
+          const db = new Database(dbPath, { readonly: true });
+          kept = (db.prepare('SELECT id FROM cdrs ORDER BY id').all() as { id: number }[]).map((row) => row.id);
+          db.close();
+          if (kept.length === 1) break;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.deepEqual(kept, [2]);
+        assert.equal(journal.findCdr('cdr-1@log'), null);
+        assert.equal(journal.findCdr('cdr-2@log')?.id, 2, 'unsettled: still a duplicate if it comes again');
+        await journal.close();
+        const reopened = new MoneyJournal(dbPath, durability, log);
+        assert.equal(reopened.findCdr('cdr-1@log'), null);
+        assert.equal(reopened.findCdr('cdr-2@log')?.fingerprint, 'f2');
+        await reopened.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('hands out counter blocks that survive a restart, written through the log', async () => {
       const { dir, dbPath } = scratch();
       const log = pino({ level: 'silent' });

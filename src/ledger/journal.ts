@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { Worker } from 'node:worker_threads';
 import type { ApplierMessage } from './journal-applier.js';
+import { CdrFilter } from './cdr-filter.js';
 import { encodeRecord, LogAppendError, LogAppender, packPosition, RecordEncoder } from './journal-log.js';
 import { SETTLED_THROUGH, type JournalOp } from './journal-ops.js';
 import { recoverLog } from './journal-replay.js';
@@ -126,6 +127,10 @@ export class MoneyJournal {
   private readonly counters = new Map<string, number>();
   /** CDRs in the log that money.db does not have yet, for the duplicate check; in id order. */
   private readonly unappliedCdrs = new Map<string, StoredCdr>();
+  /** Every CDR money.db or the log may have, so that a new CDR's duplicate check need not read money.db. */
+  private readonly knownCdrs = new CdrFilter();
+  /** What the log says is settled at the centre, for the filter to follow the prune. */
+  private settledThroughId = 0;
   private readonly statements: ReturnType<MoneyJournal['prepare']>;
 
   constructor(path: string, durability: Durability, private readonly log: Logger) {
@@ -139,6 +144,10 @@ export class MoneyJournal {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 2000'); // the schema is the store's, made above
     this.statements = this.prepare();
+    this.settledThroughId = this.settledThrough();
+    for (const [sipCallId, id, createdAt] of this.db.prepare('SELECT sip_call_id, id, created_at FROM cdrs ORDER BY id').raw().iterate() as IterableIterator<[string, number, number]>) {
+      this.knownCdrs.add(sipCallId, id, createdAt);
+    }
 
     const segment = recovered.next.segment;
     // Durability `full`: how far the writer has synced the log; the applier applies nothing beyond it.
@@ -224,6 +233,7 @@ export class MoneyJournal {
         this.refused(batch, ops, error as LogAppendError);
         return;
       }
+      this.followPrune(ops);
       batch.resolve();
       return;
     }
@@ -238,8 +248,10 @@ export class MoneyJournal {
     const record = this.inFlight.get(reply.seq);
     if (record === undefined) return;
     this.inFlight.delete(reply.seq);
-    if (reply.failure === null) record.batch.resolve();
-    else this.refused(record.batch, record.ops, new LogAppendError(reply.failure.message, reply.failure.code, reply.failure.intact));
+    if (reply.failure === null) {
+      this.followPrune(record.ops);
+      record.batch.resolve();
+    } else this.refused(record.batch, record.ops, new LogAppendError(reply.failure.message, reply.failure.code, reply.failure.intact));
     this.flush();
   }
 
@@ -268,6 +280,15 @@ export class MoneyJournal {
       this.unappliedCdrs.set(op.sipCallId, {
         id: op.id, sip_call_id: op.sipCallId, fingerprint: op.fingerprint, result: op.result, settlement: op.settlement, account_id: op.accountId, charge_micro: op.chargeMicro,
       });
+      this.knownCdrs.add(op.sipCallId, op.id, op.createdAt);
+    }
+  }
+
+  /** A durable prune deletes settled CDRs past their keeping; the filter forgets them with it (ops apply in log order). */
+  private followPrune(ops: JournalOp[]): void {
+    for (const op of ops) {
+      if (op.op === 'settledThrough') this.settledThroughId = op.id; // as money.db's meta takes it
+      else if (op.op === 'prune') this.knownCdrs.forget(op.cdrsBefore, this.settledThroughId);
     }
   }
 
@@ -289,9 +310,12 @@ export class MoneyJournal {
     if (lostBytes > 0) this.log.error({ bytes: lostBytes, segment }, 'money log segment ended in bytes that are not a whole record (a torn tail or damage): ignored');
   }
 
-  // Reads: start-up recovery, and the duplicate check of CDR ingest (memory, else one indexed row).
+  // Reads: start-up recovery, and the duplicate check of CDR ingest (memory; one indexed row only when the filter says it may be there).
   findCdr(sipCallId: string): StoredCdr | null {
-    return this.unappliedCdrs.get(sipCallId) ?? (this.statements.findCdr.get(sipCallId) as StoredCdr | undefined) ?? null;
+    const unapplied = this.unappliedCdrs.get(sipCallId);
+    if (unapplied !== undefined) return unapplied;
+    if (!this.knownCdrs.mightHave(sipCallId)) return null;
+    return (this.statements.findCdr.get(sipCallId) as StoredCdr | undefined) ?? null;
   }
   lastCdrId(): number {
     return (this.statements.maxCdrId.get() as { id: number | null }).id ?? 0;

@@ -1,3 +1,5 @@
+import { hashCallId } from './call-id-hash.js';
+
 /**
  * The node's reservations by Call-ID — live ones, and the most recently
  * finished ones (a repeated admit is answered from them) — kept off the
@@ -73,20 +75,6 @@ class Page {
   readonly keys = new Uint8Array(PAGE_SLOTS * KEY_BYTES);
 }
 
-/** FNV-1a over the characters, then murmur3's finaliser so that Call-IDs differing in a digit spread over the table. */
-function hashOf(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
-}
-
 function storedInline(key: string): boolean {
   if (key.length > KEY_BYTES) return false;
   for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) > 0xff) return false;
@@ -132,7 +120,7 @@ export class ReservationTable {
   /** The slot of the live or recently finished reservation under this Call-ID, or -1. */
   find(callId: string): number {
     const mask = this.index.length - 1;
-    const hash = hashOf(callId);
+    const hash = hashCallId(callId);
     for (let at = hash & mask; ; at = (at + 1) & mask) {
       const entry = this.index[at];
       if (entry === 0) return NONE;
@@ -265,7 +253,7 @@ export class ReservationTable {
       page.keyLength[offset] = LONG_KEY;
       this.longKeys.set(slot, key);
     }
-    const hash = hashOf(key);
+    const hash = hashCallId(key);
     page.hash[offset] = hash;
     if ((this.indexed + 1) * 2 > this.index.length) this.growIndex();
     const mask = this.index.length - 1;
