@@ -90,6 +90,11 @@ function cpuSeconds(pid: number, mainThreadOnly = false): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+function lcm(a: number, b: number): number {
+  const gcd = (x: number, y: number): number => (y === 0 ? x : gcd(y, x % y));
+  return (a / gcd(a, b)) * b;
+}
+
 function rssMB(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match === null ? NaN : Math.round(Number(match[1]) / 1024);
@@ -212,16 +217,23 @@ async function main(): Promise<void> {
   // CDRs of the admitted calls, each rated against the carrier its route chose, at a fixed rate.
   const cdrRate = Number(values['cdr-rate']);
   const cdrCount = cdrRate * profile.seconds;
+  // callOf(i) repeats every `distinctCalls` calls: route each distinct call once, fifty at a time.
+  const distinctCalls = Math.min(calls, lcm(traffic.callers.length, traffic.numbers.length));
   const routed = new Map<number, { carrier: number; gateway: number }>();
-  for (let i = 0; i < Math.min(cdrCount, traffic.numbers.length, 5000); i++) {
-    const { trunkId, dnis } = callOf(i);
-    const answer = (await (await fetch(`http://127.0.0.1:${sidecar.port}/api/opensips/call/route`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ customer_trunk_id: trunkId, dnis }) })).json()) as { allowed: boolean; carrier_trunk_id: number; carrier_gateway_id: number };
-    if (answer.allowed) routed.set(i, { carrier: answer.carrier_trunk_id, gateway: answer.carrier_gateway_id });
+  for (let first = 0; first < distinctCalls; first += 50) {
+    await Promise.all(
+      Array.from({ length: Math.min(50, distinctCalls - first) }, async (_, offset) => {
+        const i = first + offset;
+        const { trunkId, dnis } = callOf(i);
+        const answer = (await (await fetch(`http://127.0.0.1:${sidecar.port}/api/opensips/call/route`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ customer_trunk_id: trunkId, dnis }) })).json()) as { allowed: boolean; carrier_trunk_id: number; carrier_gateway_id: number };
+        if (answer.allowed) routed.set(i, { carrier: answer.carrier_trunk_id, gateway: answer.carrier_gateway_id });
+      }),
+    );
   }
   const cdrRequests: [string, string][] = [];
   const start = Date.now() - 600_000; // calls that ended minutes ago, rated by the rates in force then
   for (let i = 0; cdrRequests.length < cdrCount && i < calls; i++) {
-    const route = routed.get(i % 5000);
+    const route = routed.get(i % distinctCalls); // the carrier this call's own route chose: its cost deck rates the number
     if (route === undefined) continue;
     const duration = (i * 37) % 300;
     cdrRequests.push(['/api/cdrs/ingest', JSON.stringify({
