@@ -9,41 +9,24 @@
  * Uses bench/data/<size>.msgpack and its traffic file when present (make bench writes them), else
  * generates the dataset.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { DecisionEngine } from '../src/engine.js';
 import { admitCall } from '../src/ledger/call-admission.js';
 import { MoneyJournal } from '../src/ledger/journal.js';
 import { NodeLedger } from '../src/ledger/node-ledger.js';
 import { SidecarMetrics } from '../src/metrics/metrics.js';
-import { decodeSnapshot, encodeSnapshot } from '../src/snapshot/codec.js';
-import { compileSnapshot } from '../src/snapshot/compile.js';
-import { generateDataset, SIZES, type TrafficHints } from './dataset.js';
-
-const DATA = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bench', 'data');
-
-function world(size: string): { bytes: Uint8Array; traffic: TrafficHints } {
-  const snapshotFile = join(DATA, `${size}.msgpack`);
-  const trafficFile = join(DATA, `${size}-traffic.json`);
-  if (existsSync(snapshotFile) && existsSync(trafficFile)) return { bytes: readFileSync(snapshotFile), traffic: JSON.parse(readFileSync(trafficFile, 'utf8')) as TrafficHints };
-  const dataset = generateDataset(SIZES[size]);
-  return { bytes: encodeSnapshot(dataset.tables, 1), traffic: dataset.traffic };
-}
+import { loadWorld } from './bench-world.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { calls: { type: 'string', default: '1000000' }, size: { type: 'string', default: 'wholesale' } } });
   const calls = Number(values.calls);
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('run with node --expose-gc');
-  const { bytes, traffic } = world(values.size);
-  const decoded = decodeSnapshot(bytes, 0);
-  if (!decoded.ok) throw new Error(decoded.reason);
-  const engine = new DecisionEngine(compileSnapshot(decoded.snapshot).compiled);
+  const { engine, traffic } = loadWorld(values.size);
 
   const dir = mkdtempSync(join(tmpdir(), 'live-calls-'));
   const log = pino({ level: 'silent' });

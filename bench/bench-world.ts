@@ -1,0 +1,32 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DecisionEngine } from '../src/engine.js';
+import { decodeSnapshot, encodeSnapshot } from '../src/snapshot/codec.js';
+import { compileSnapshot } from '../src/snapshot/compile.js';
+import { generateDataset, SIZES, type TrafficHints } from './dataset.js';
+
+/**
+ * The in-process benches' world: the dataset `make bench` wrote under
+ * bench/data (else generated here), compiled into a decision engine, with
+ * the traffic hints (callers, numbers, accounts) that go with it.
+ */
+const DATA = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bench', 'data');
+
+export function loadWorld(size: string): { engine: DecisionEngine; traffic: TrafficHints } {
+  const snapshotFile = join(DATA, `${size}.msgpack`);
+  const trafficFile = join(DATA, `${size}-traffic.json`);
+  let bytes: Uint8Array;
+  let traffic: TrafficHints;
+  if (existsSync(snapshotFile) && existsSync(trafficFile)) {
+    bytes = readFileSync(snapshotFile);
+    traffic = JSON.parse(readFileSync(trafficFile, 'utf8')) as TrafficHints;
+  } else {
+    const dataset = generateDataset(SIZES[size]);
+    bytes = encodeSnapshot(dataset.tables, 1);
+    traffic = dataset.traffic;
+  }
+  const decoded = decodeSnapshot(bytes, 0);
+  if (!decoded.ok) throw new Error(decoded.reason);
+  return { engine: new DecisionEngine(compileSnapshot(decoded.snapshot).compiled), traffic };
+}
