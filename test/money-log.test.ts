@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import pino from 'pino';
 import { BACKGROUND_NICE } from '../src/background-thread.js';
 import { JournalWriteError, MoneyJournal } from '../src/ledger/journal.js';
-import { NodeLedger } from '../src/ledger/node-ledger.js';
+import { NodeLedger, type EntityMoney } from '../src/ledger/node-ledger.js';
 import { decodeRecords, encodeRecord, listSegments, LogAppendError, LogAppender, packPosition, segmentPath, unpackPosition } from '../src/ledger/journal-log.js';
 import type { JournalOp } from '../src/ledger/journal-ops.js';
 import { applySegment, recoverLog } from '../src/ledger/journal-replay.js';
@@ -291,21 +291,30 @@ describe('money journal: a record the log refuses (a full disk)', () => {
   const settings = { admissionSeconds: 3600, reservationGraceSeconds: 60, leaseChunkMicro: 0, idleReturnMs: 60_000, offlinePostpaid: 'allow' as const };
   const plan = () => ({ amountMicro: 5_000_000, maxDurationSeconds: 60 });
 
-  it('acknowledges none of its admissions, takes their reservations back, and keeps working once the disk has room', async () => {
+  /** A journal and ledger on a scratch directory, with the log's appender to fail on demand. */
+  async function withLedger(
+    run: (world: { journal: MoneyJournal; appender: LogAppender; account: EntityMoney; admit: (callId: string) => ReturnType<NodeLedger['admit']>; dbPath: string }) => Promise<void>,
+  ): Promise<void> {
     const { dir, dbPath } = scratch();
     const log = pino({ level: 'silent' });
     try {
       const journal = new MoneyJournal(dbPath, 'normal', log);
       const ledger = new NodeLedger(journal, settings, log);
-      const account = ledger.entity({ type: 'customer', id: 7 });
       // Postpaid without cutoff: admitted without a lease, so only the journal decides.
       const admit = (callId: string) => ledger.admit({ entity: { type: 'customer', id: 7 }, callId, plan, enforce: false, admitWhenUnreachable: true, answer: 'admit', now: Date.now() });
       const appender = (journal as unknown as { appender: LogAppender }).appender;
+      await run({ journal, appender, account: ledger.entity({ type: 'customer', id: 7 }), admit, dbPath });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('acknowledges none of its admissions, takes their reservations back, and keeps working once the disk has room', () =>
+    withLedger(async ({ journal, appender, account, admit, dbPath }) => {
       const append = appender.append.bind(appender);
       appender.append = () => {
         throw new LogAppendError('no space left on device', 'ENOSPC', true);
       };
-
       const first = admit('a@refused');
       const second = admit('b@refused');
       const repeated = admit('a@refused'); // the same Call-ID before the record is written: waits for it
@@ -326,20 +335,11 @@ describe('money journal: a record the log refuses (a full disk)', () => {
       const db = new Database(dbPath, { readonly: true });
       assert.deepEqual(db.prepare('SELECT call_id, amount_micro FROM reservations').all(), [{ call_id: 'a@refused', amount_micro: 5_000_000 }]);
       db.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('refuses every later admission, holding nothing, once the log could not be cut back', async () => {
-    const { dir, dbPath } = scratch();
-    const log = pino({ level: 'silent' });
-    try {
-      const journal = new MoneyJournal(dbPath, 'normal', log);
-      const ledger = new NodeLedger(journal, settings, log);
-      const account = ledger.entity({ type: 'customer', id: 7 });
-      const admit = (callId: string) => ledger.admit({ entity: { type: 'customer', id: 7 }, callId, plan, enforce: false, admitWhenUnreachable: true, answer: 'admit', now: Date.now() });
-      (journal as unknown as { appender: LogAppender }).appender.append = () => {
+  it('refuses every later admission, holding nothing, once the log could not be cut back', () =>
+    withLedger(async ({ journal, appender, account, admit }) => {
+      appender.append = () => {
         throw new LogAppendError('input/output error', 'EIO', false);
       };
       const torn = admit('a@broken');
@@ -350,8 +350,5 @@ describe('money journal: a record the log refuses (a full disk)', () => {
       await assert.rejects(later.committed, JournalWriteError);
       assert.equal(account.heldMicro, 0);
       await journal.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 });
