@@ -2,14 +2,16 @@
  * The central control plane: admin API over the config store, routing sync to
  * every node's sidecar.
  *
- *   node dist/sync/main.js [--host 127.0.0.1] [--port 8080] [--data-dir ./data/control]
+ *   node dist/sync/main.js [--host 127.0.0.1] [--port 8080] [--data-dir ./data/control] [--lease-valid-seconds 900]
  *   node dist/sync/main.js sync-run [--data-dir ...]     (one routing sync, for cron and scripts)
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startServer } from '../src/http/server.js';
 import { createLogger } from '../src/logger.js';
+import { DEFAULT_LEASE_VALID_SECONDS } from '../src/ledger/protocol.js';
 import { buildControlPlaneRoutes, seedLocalhost } from './app.js';
+import { startLeaseReclaim } from './ledger/lease-reclaim.js';
 import { SqliteConfigStore } from './store/config-store.js';
 import { SyncJob } from './sync-job.js';
 
@@ -22,6 +24,7 @@ async function main(): Promise<void> {
       'data-dir': { type: 'string', default: process.env.CONTROL_DATA_DIR ?? './data/control' },
       'log-level': { type: 'string', default: process.env.CONTROL_LOG_LEVEL ?? 'info' },
       'mi-timeout-ms': { type: 'string', default: process.env.CONTROL_MI_TIMEOUT_MS ?? '30000' },
+      'lease-valid-seconds': { type: 'string', default: process.env.CONTROL_LEASE_VALID_SECONDS ?? String(DEFAULT_LEASE_VALID_SECONDS) },
     },
   });
   const log = createLogger(values['log-level'], 'control-plane');
@@ -37,16 +40,20 @@ async function main(): Promise<void> {
     process.exit(report.sidecar_results.every((result) => result.success) ? 0 : 1);
   }
 
+  const leaseValidSeconds = Number(values['lease-valid-seconds']);
+  if (!Number.isFinite(leaseValidSeconds) || leaseValidSeconds < 1) throw new Error(`--lease-valid-seconds must be a number of seconds >= 1, not ${values['lease-valid-seconds']}`);
+  const leaseReclaim = startLeaseReclaim(store, log, leaseValidSeconds);
   const server = await startServer({
     host: values.host,
     port: Number(values.port),
-    routes: buildControlPlaneRoutes({ store, syncJob, log, maxBodyBytes: 1024 * 1024 }),
+    routes: buildControlPlaneRoutes({ store, syncJob, log, maxBodyBytes: 1024 * 1024, leaseValidSeconds }),
     remoteAddress: true,
     onHandlerError: (error, route) => log.error({ err: error, route }, 'handler failed'),
   });
   log.info({ host: values.host, port: server.port, data_dir: values['data-dir'], schema_version: store.schemaVersion() }, 'control plane listening');
   const stop = (signal: string): void => {
     log.info({ signal }, 'stopping');
+    leaseReclaim.stop();
     server.close();
     void Promise.all([syncJob.close(), store.close()]).finally(() => process.exit(0));
   };

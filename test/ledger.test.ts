@@ -94,7 +94,7 @@ describe('ledger', () => {
     };
     const round = await control.send('POST', '/api/ledger/node-sync', { node: 'node-unbilled', seq: 1, settlements: [cdr], leases: [] });
     assert.equal(round.status, 200, JSON.stringify(round.body));
-    assert.deepEqual(round.body, { settled: ['unknown-account@test'], unbilled: ['unknown-account@test'], leases: [] });
+    assert.deepEqual(round.body, { settled: ['unknown-account@test'], unbilled: ['unknown-account@test'], leases: [], lease_valid_seconds: 900 });
     const found = (await control.get('/api/cdrs/search?sip_call_id=unknown-account%40test')).body;
     assert.equal(found.length, 1);
     assert.equal(found[0].customer_account_id, 999_999);

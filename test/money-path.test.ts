@@ -185,3 +185,48 @@ describe('money path: the centre out of reach', () => {
     assert.equal(refused.body.reject_reason, 'credit_unavailable');
   });
 });
+
+describe('money path: leases lapse with silence', () => {
+  // Leases valid for 2 s without an answered round: the centre takes back a silent node's after 2.4 s.
+  let world: MoneyWorld;
+  const state = async (): Promise<any> => (await world.control.get('/api/balances/customer/1/balance')).body;
+  const admitted = async (node: SidecarProcess): Promise<number> =>
+    Number(/^sidecar_decisions_total\{endpoint="call_admit",outcome="admitted"\} (\d+)$/m.exec((await node.get('/metrics')).text)?.[1] ?? 0);
+  before(async () => {
+    world = await startMoneyWorld({ sidecars: 2, controlArgs: ['--lease-valid-seconds', '2'], sidecarArgs: ['--centre-timeout-ms', '300'] });
+    await world.control.post('/api/balances/customer/1/balance/credit', { amount: '1.00' });
+  });
+  after(() => world.stop());
+
+  it('gives the credit leased to a node that died back to its account', async () => {
+    const [silent, other] = world.sidecars;
+    assert.equal((await silent.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'silent-1@test', estimated_cost: '0.30' })).body.allowed, true);
+    assert.equal((await state()).reserved, '0.50'); // half the balance: the node's first ask
+    await silent.kill('SIGKILL');
+    await eventually(async () => assert.deepEqual([(await state()).reserved, (await state()).headroom], ['0.00', '1.00']), 15_000);
+    const transactions = (await world.control.get('/api/balances/customer/1/transactions?page_size=100')).body.data as { transaction_type: string; amount: string; description: string }[];
+    assert.ok(transactions.some((row) => row.transaction_type === 'release' && row.amount === '0.50' && /node-1 lapsed/.test(row.description)), JSON.stringify(transactions));
+    // The credit is the other node's to use now.
+    assert.equal((await other.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'other-1@test', estimated_cost: '0.10' })).body.allowed, true);
+  });
+
+  it('keeps a quiet node\'s leases valid with keep-alive rounds, and stops admitting on them once the centre is gone longer than they are valid', async () => {
+    const node = world.sidecars[1];
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the top-up its first call set off
+    const leased = (await state()).reserved;
+    assert.notEqual(leased, '0.00');
+    await new Promise((resolve) => setTimeout(resolve, 3000)); // idle past the validity
+    assert.equal((await state()).reserved, leased, 'the centre kept the lease of a node that keeps in touch');
+    const before = await admitted(node);
+    assert.equal((await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'other-2@test', estimated_cost: '0.10' })).body.allowed, true);
+    assert.equal(await admitted(node), before + 1, 'admitted within its lease, without a round');
+
+    await world.control.kill();
+    // Within the validity it still admits on what it holds ...
+    assert.equal((await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'other-3@test', estimated_cost: '0.10' })).body.allowed, true);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // ... and not after: the centre may have taken the lease back by now.
+    const refused = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'other-4@test', estimated_cost: '0.10' });
+    assert.deepEqual([refused.body.allowed, refused.body.reject_code, refused.body.reject_reason], [false, 402, 'credit_unavailable']);
+  });
+});

@@ -51,7 +51,7 @@ export class CentreLink {
 
   start(): void {
     this.timer = setInterval(() => {
-      if (this.ledger.outboxSize > 0) void this.roundSoon();
+      if (this.ledger.outboxSize > 0 || this.ledger.keepaliveDue(Date.now())) void this.roundSoon();
     }, this.options.intervalMs);
     this.timer.unref();
     this.ledger.refreshAll();
@@ -112,7 +112,8 @@ export class CentreLink {
 
   private async exchange(): Promise<{ reached: boolean; more: boolean }> {
     const round = this.ledger.takeRound(this.options.maxSettlements);
-    if (round.settlements.length === 0 && round.asks.length === 0) return { reached: true, more: false };
+    // An empty round still goes when it keeps this node's leases valid (the centre notes every round it applies).
+    if (round.settlements.length === 0 && round.asks.length === 0 && !this.ledger.keepaliveDue(Date.now())) return { reached: true, more: false };
     const { url } = this.options;
     if (this.client === null) {
       this.ledger.roundFailed(round);

@@ -367,7 +367,8 @@ export class MoneyJournal {
     await this.write({ op: 'counter', key, value });
   }
 
-  private counter(key: string): number {
+  /** A counter's current high mark (0 before its first write). */
+  counter(key: string): number {
     let value = this.counters.get(key);
     if (value === undefined) {
       value = (this.statements.readMeta.get(key) as { value: number } | undefined)?.value ?? 0;

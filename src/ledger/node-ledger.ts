@@ -3,7 +3,7 @@ import { formatMicro, parseMicro } from '../money/micro.js';
 import { parseStoredAnswer, renderAnswer } from './admission-answer.js';
 import { JournalWriteError, type MoneyJournal, type StoredCdr, type StoredReservation } from './journal.js';
 import type { JournalOp } from './journal-ops.js';
-import type { EntityType, LeaseAsk, LeaseState, NodeSyncReply, SettlementCdr } from './protocol.js';
+import { DEFAULT_LEASE_VALID_SECONDS, type EntityType, type LeaseAsk, type LeaseState, type NodeSyncReply, type SettlementCdr } from './protocol.js';
 import { ReservationTable, type AnswerKind, type ReservationRecord } from './reservation-table.js';
 
 /**
@@ -109,12 +109,16 @@ export interface OutboxEntry {
 export interface Round {
   settlements: OutboxEntry[];
   asks: { entity: EntityMoney; ask: LeaseAsk; waiters: ((reached: boolean) => void)[] }[];
+  /** Taken while this node's leases had lapsed: it asks for every entity, so its answer gives every lease afresh. */
+  confirmsLeases: boolean;
 }
 
 /** Asks the centre for a round (`urgent`: now, for an admission waiting on it; else within the background interval); resolves true when it reached the centre. */
 export type RoundTrigger = (urgent: boolean) => Promise<boolean>;
 
 const RECENT_LIMIT = 65_536;
+/** When this node last had an answer from the centre (epoch ms), kept across restarts. */
+const REACHED_KEY = 'centre_reached_at';
 const NO_SLOT = -1;
 /** A lease ask covers this many calls like the one that prompted it ... */
 const LEASE_CALLS = 16;
@@ -133,6 +137,11 @@ export class NodeLedger {
   private readonly outbox = new Map<string, OutboxEntry>();
   private readonly committingCdrs = new Map<string, { cdr: StoredCdr; committed: Promise<void> }>();
   private requestRound: RoundTrigger = () => Promise.resolve(false);
+  /** Leases are good for this long after the last answered round (the centre says how long). */
+  private leaseValidMs = DEFAULT_LEASE_VALID_SECONDS * 1000;
+  private reachedAt: number;
+  /** No answered round for longer than the leases are valid: admit on none until a round confirms them all. */
+  private lapsed = false;
   private nextCdrId: number;
   private nextReservationId: number;
 
@@ -143,6 +152,7 @@ export class NodeLedger {
   ) {
     this.nextCdrId = journal.lastCdrId() + 1;
     this.nextReservationId = journal.lastReservationId() + 1;
+    this.reachedAt = journal.counter(REACHED_KEY);
     journal.onRefused((ops, error) => this.undoRefused(ops, error));
     this.recover();
   }
@@ -174,9 +184,27 @@ export class NodeLedger {
     if (existing !== NO_SLOT) return this.replay(existing);
     const entity = this.entity(request.entity);
     entity.lastActivity = now;
-    const decided = plan(request.enforce ? entity.availableMicro : Number.POSITIVE_INFINITY);
+    const decided = !request.enforce ? plan(Number.POSITIVE_INFINITY) : this.leasesValid(now) ? plan(entity.availableMicro) : null;
     if (decided === null) return this.admitAfterAsking(request, entity);
     return this.reserve(request, entity, decided, false);
+  }
+
+  /**
+   * Whether this node may admit on its leases: only within their validity since its last answered round.
+   * A node cut off from the centre for longer stops, as the centre will take the leases back.
+   */
+  private leasesValid(now: number): boolean {
+    if (this.lapsed) return false;
+    if (now - this.reachedAt < this.leaseValidMs) return true;
+    this.lapsed = true;
+    this.log.warn({ last_answered_round: new Date(this.reachedAt).toISOString(), lease_valid_seconds: this.leaseValidMs / 1000 }, 'credit leases lapsed: no answered money round within their validity; admitting on none until the centre confirms them');
+    return false;
+  }
+
+  /** Keep-alive: a node holding leases has a round answered well within their validity, busy or not. */
+  keepaliveDue(now: number): boolean {
+    if (now - this.reachedAt < this.leaseValidMs / 3) return false;
+    return this.entities.some((entity) => entity.grantedMicro > 0);
   }
 
   /** The lease does not cover the call: ask the centre for more, then decide. */
@@ -187,7 +215,7 @@ export class NodeLedger {
     // The same call id may have been admitted while we waited.
     const raced = this.reservations.find(callId);
     if (raced !== NO_SLOT) return this.replay(raced);
-    const decided = plan(entity.availableMicro) ?? (!reached && request.admitWhenUnreachable ? full : null);
+    const decided = (this.leasesValid(now) ? plan(entity.availableMicro) : null) ?? (!reached && request.admitWhenUnreachable ? full : null);
     if (decided === null) return { kind: 'refused', reason: reached ? 'insufficient_balance' : 'credit_unavailable', entity };
     return this.reserve(request, entity, decided, true);
   }
@@ -389,9 +417,11 @@ export class NodeLedger {
       settlements.push(entry);
     }
     const asks: Round['asks'] = [];
+    const confirmsLeases = this.lapsed;
     for (const map of [this.customers, this.carriers]) {
       for (const entity of map.values()) {
-        if (entity.wantMicro === 0 && entity.giveBackMicro === 0 && entity.waiters.length === 0) continue;
+        const confirm = confirmsLeases && (entity.grantedMicro !== 0 || entity.heldMicro !== 0);
+        if (entity.wantMicro === 0 && entity.giveBackMicro === 0 && entity.waiters.length === 0 && !confirm) continue;
         asks.push({
           entity,
           ask: { entity_type: entity.type, entity_id: entity.id, want: formatMicro(entity.wantMicro), need: formatMicro(Math.min(entity.needMicro, entity.wantMicro)), give_back: formatMicro(entity.giveBackMicro) },
@@ -404,11 +434,18 @@ export class NodeLedger {
         entity.asking = true;
       }
     }
-    return { settlements, asks };
+    return { settlements, asks, confirmsLeases };
   }
 
   /** The centre's answer to a round: settled CDRs leave the outbox, leases take the centre's figures. */
   applyReply(round: Round, reply: NodeSyncReply, now: number): void {
+    if (reply.lease_valid_seconds !== undefined) this.leaseValidMs = reply.lease_valid_seconds * 1000;
+    // After a lapse, only a round that asked for every lease says what this node holds now (the centre may have taken them back).
+    if (!this.lapsed || round.confirmsLeases) {
+      this.lapsed = false;
+      this.reachedAt = now;
+      this.journal.raiseCounter(REACHED_KEY, now).catch((error: unknown) => this.log.error({ err: error }, 'time of the last answered round not journalled'));
+    }
     const settled = new Set(reply.settled);
     for (const entry of round.settlements) {
       if (!settled.has(entry.sipCallId) || this.outbox.get(entry.sipCallId) !== entry) continue;

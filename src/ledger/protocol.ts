@@ -83,4 +83,19 @@ export interface NodeSyncReply {
   /** Of those, CDRs recorded without a debit: the centre does not know their account. */
   unbilled: string[];
   leases: LeaseState[];
+  /**
+   * How long this node's leases stay valid without another round (seconds). The node stops admitting on
+   * them once that long has passed since its last answered round (until a round confirms them again); the
+   * centre takes back the leases of a node it has not heard from for longer (plus a grace), so credit
+   * leased to a node that died goes back to its account. Absent (an older centre): valid indefinitely.
+   */
+  lease_valid_seconds?: number;
+}
+
+/** The centre's default, and what a node assumes before its first answered round. */
+export const DEFAULT_LEASE_VALID_SECONDS = 900;
+
+/** When the centre takes back a silent node's leases: its validity, plus a fifth of it for rounds in flight. */
+export function leaseReclaimSeconds(validSeconds: number): number {
+  return validSeconds * 1.2;
 }

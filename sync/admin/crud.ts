@@ -19,6 +19,8 @@ export interface AdminContext {
   maxBodyBytes: number;
   /** Called after every successful write (the sync job marks its data stale). */
   onChange?: (table: string) => void;
+  /** How long a node's credit leases stay valid without a money round (node-sync answers say so). */
+  leaseValidSeconds?: number;
 }
 
 export function json(status: number, body: unknown): OutgoingResponse {

@@ -1,6 +1,6 @@
 import { RequestError } from '../../src/http/errors.js';
 import type { IncomingRequest, Route } from '../../src/http/server.js';
-import type { LeaseAsk, NodeSyncRequest, SettlementCdr } from '../../src/ledger/protocol.js';
+import { DEFAULT_LEASE_VALID_SECONDS, type LeaseAsk, type NodeSyncReply, type NodeSyncRequest, type SettlementCdr } from '../../src/ledger/protocol.js';
 import { isDecimalString } from '../../src/rating/rating.js';
 import { CURRENCIES } from '../../src/snapshot/schema.js';
 import { NodeSyncRefusal, applyNodeSync } from '../ledger/settlement.js';
@@ -125,7 +125,8 @@ export function centreMoneyRoutes(context: AdminContext): Route[] {
       handler: guard(async (request: IncomingRequest) => {
         const round = nodeSyncRequest(readBody(request));
         try {
-          return json(200, await store.ledgerTransaction((tx) => applyNodeSync(tx, round)));
+          const reply: NodeSyncReply = await store.ledgerTransaction((tx) => applyNodeSync(tx, round));
+          return json(200, { ...reply, lease_valid_seconds: context.leaseValidSeconds ?? DEFAULT_LEASE_VALID_SECONDS } satisfies NodeSyncReply);
         } catch (error) {
           if (!(error instanceof NodeSyncRefusal)) throw error;
           const lastSeq = error.status === 409 ? await store.ledgerTransaction((tx) => tx.lastRound(round.node)) : undefined;

@@ -198,3 +198,32 @@ export function leaseGrant(want: Decimal, need: string | null, headroomLeft: Dec
   if (headroomLeft.lessThanOrEqualTo(needed)) return whole;
   return Decimal.min(whole, Decimal.max(needed, headroomLeft.div(2)));
 }
+
+/**
+ * Credit leased to nodes the centre has not heard from since `silentSince` (ISO time) goes back to its
+ * accounts: the lease drops to zero and the entity's `reserved` with it, each with a `release`
+ * transaction. Safe because such a node stopped admitting on those leases before now (they lapse at the
+ * node after `lease_valid_seconds` without an answered round; the centre waits longer), and a node that
+ * comes back asks again. Returns what was taken back, per lease.
+ */
+export function reclaimSilentNodesLeases(tx: LedgerTx, silentSince: string): { node: string; entityType: EntityType; entityId: number; amount: string }[] {
+  const reclaimed: { node: string; entityType: EntityType; entityId: number; amount: string }[] = [];
+  for (const lease of tx.silentNodesLeases(silentSince)) {
+    const amount = new Decimal(lease.amount);
+    tx.setLease(lease.node, lease.entity_type, lease.entity_id, '0');
+    const entity = entityFromRow(lease.entity_type, lease.entity_id, tx.entityRow(lease.entity_type, lease.entity_id));
+    if (entity !== null && amount.greaterThan(0)) {
+      const current = tx.balance(entity.entityType, entity.entityId);
+      const reserved = new Decimal(current.reserved);
+      tx.applyChange(
+        { entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency },
+        {
+          next: { balance: current.balance, reserved: money(Decimal.max(0, reserved.minus(amount)), reserved, amount) },
+          transaction: { transaction_type: 'release', amount: money(amount, amount), description: `credit lease of node ${lease.node} lapsed: no money round from it since before ${silentSince}`, cdr_id: null, call_id: null },
+        },
+      );
+    }
+    reclaimed.push({ node: lease.node, entityType: lease.entity_type, entityId: lease.entity_id, amount: lease.amount });
+  }
+  return reclaimed;
+}

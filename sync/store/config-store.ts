@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { SettlementCdr } from '../../src/ledger/protocol.js';
+import type { EntityType, SettlementCdr } from '../../src/ledger/protocol.js';
 import type { RateColumns } from '../../src/snapshot/schema.js';
 import { MIGRATIONS } from './migrations.js';
 import { readRateColumns } from './rate-columns.js';
@@ -78,6 +78,8 @@ export interface LedgerTx {
   /** The last money round applied for a node, 0 before its first. */
   lastRound(node: string): number;
   setLastRound(node: string, seq: number): void;
+  /** Leases (non-zero) of nodes whose last money round was applied before `before` (ISO time). */
+  silentNodesLeases(before: string): { node: string; entity_type: EntityType; entity_id: number; amount: string }[];
   /** Raw row of a customer account or carrier trunk, for its billing terms. */
   entityRow(entityType: string, entityId: number): Row | null;
   nodeExists(hostname: string): boolean;
@@ -383,6 +385,10 @@ function prepareLedgerStatements(db: Database.Database) {
     readCdr: db.prepare('SELECT id, account_charge FROM cdrs WHERE sip_call_id = ?'),
     writeCdr: db.prepare(`INSERT INTO cdrs (node, ${CDR_COLUMNS.join(', ')}) VALUES (?, ${CDR_COLUMNS.map(() => '?').join(', ')})`),
     readRound: db.prepare('SELECT last_seq FROM node_money_rounds WHERE node = ?'),
+    silentLeases: db.prepare(
+      `SELECT l.node, l.entity_type, l.entity_id, l.amount FROM credit_leases l JOIN node_money_rounds r ON r.node = l.node
+       WHERE r.updated_at < ? AND l.amount != '0' ORDER BY l.node, l.entity_type, l.entity_id`,
+    ),
     writeRound: db.prepare(
       `INSERT INTO node_money_rounds (node, last_seq, updated_at) VALUES (?, ?, ?)
        ON CONFLICT (node) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
@@ -443,6 +449,10 @@ class SqliteLedgerTx implements LedgerTx {
 
   setLastRound(node: string, seq: number): void {
     this.sql.writeRound.run(node, seq, new Date().toISOString());
+  }
+
+  silentNodesLeases(before: string): { node: string; entity_type: EntityType; entity_id: number; amount: string }[] {
+    return this.sql.silentLeases.all(before) as { node: string; entity_type: EntityType; entity_id: number; amount: string }[];
   }
 
   entityRow(entityType: string, entityId: number): Row | null {

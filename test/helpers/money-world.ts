@@ -20,7 +20,7 @@ export interface MoneyWorld {
   stop(): Promise<void>;
 }
 
-export async function startMoneyWorld(options: { sidecars: number; change?: (description: SnapshotDescription) => void; sidecarArgs?: string[] }): Promise<MoneyWorld> {
+export async function startMoneyWorld(options: { sidecars: number; change?: (description: SnapshotDescription) => void; sidecarArgs?: string[]; controlArgs?: string[] }): Promise<MoneyWorld> {
   const root = mkdtempSync(join(tmpdir(), 'money-world-'));
   const controlDir = join(root, 'control');
   mkdirSync(controlDir);
@@ -33,7 +33,7 @@ export async function startMoneyWorld(options: { sidecars: number; change?: (des
   await store.close();
   const snapshotFile = join(root, 'routing.msgpack');
   writeFileSync(snapshotFile, routingSnapshotBytes(1, options.change));
-  const control = await SidecarProcess.startControlPlane({ dataDir: controlDir });
+  const control = await SidecarProcess.startControlPlane({ dataDir: controlDir, args: options.controlArgs });
   const sidecarArgs = (index: number): string[] => [
     '--node-name', `node-${index + 1}`, '--control-url', control.url, '--snapshot', snapshotFile, ...(options.sidecarArgs ?? []),
   ];
