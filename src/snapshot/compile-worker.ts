@@ -5,6 +5,7 @@
  * thread with their buffers transferred, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { yieldToEventLoop } from '../background-thread.js';
 import { decodeSnapshot, type SnapshotRefusal } from './codec.js';
 import { compileSnapshot, type CompiledSnapshot } from './compile.js';
 import { SnapshotStore } from './store.js';
@@ -21,6 +22,7 @@ export type WorkerReply =
 type Refusal = { ok: false; code: SnapshotRefusal | 'STORE'; reason: string };
 type Prepared = { ok: true; compiled: CompiledSnapshot; transfer: ArrayBuffer[] } | Refusal;
 
+yieldToEventLoop();
 const store = new SnapshotStore((workerData as { dbPath: string }).dbPath);
 
 function prepare(bytes: Uint8Array, servingVersion: number, persist: boolean): Prepared {
