@@ -220,6 +220,7 @@ describe('money path: leases lapse with silence', () => {
     const before = await admitted(node);
     assert.equal((await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'other-2@test', estimated_cost: '0.10' })).body.allowed, true);
     assert.equal(await admitted(node), before + 1, 'admitted within its lease, without a round');
+    assert.match((await node.get('/metrics')).text, /^sidecar_credit_leases_lapsed 0$/m);
 
     await world.control.kill();
     // Within the validity it still admits on what it holds ...
@@ -228,5 +229,8 @@ describe('money path: leases lapse with silence', () => {
     // ... and not after: the centre may have taken the lease back by now.
     const refused = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'other-4@test', estimated_cost: '0.10' });
     assert.deepEqual([refused.body.allowed, refused.body.reject_code, refused.body.reject_reason], [false, 402, 'credit_unavailable']);
+    const metrics = (await node.get('/metrics')).text;
+    assert.match(metrics, /^sidecar_credit_leases_lapsed 1$/m);
+    assert.ok(Number(/^sidecar_centre_answer_age_seconds (\S+)$/m.exec(metrics)?.[1]) >= 2, metrics);
   });
 });

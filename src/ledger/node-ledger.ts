@@ -483,6 +483,15 @@ export class NodeLedger {
     return this.outbox.size;
   }
 
+  /** When the centre last answered a round (epoch ms; 0: never, as far as this node's journal knows). */
+  get lastAnsweredRound(): number {
+    return this.reachedAt;
+  }
+
+  get leasesLapsed(): boolean {
+    return this.lapsed;
+  }
+
   get heldCount(): number {
     return this.reservations.size;
   }

@@ -162,6 +162,8 @@ export class SidecarMetrics {
   readonly centreRoundSeconds = new Histogram('sidecar_centre_round_seconds', 'Time of a money round with the control plane, request to answer.', [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5,
   ]);
+  readonly centreAnswerAge = new Gauge('sidecar_centre_answer_age_seconds', 'Seconds since the control plane last answered a money round (NaN before the first).');
+  readonly leasesLapsed = new Gauge('sidecar_credit_leases_lapsed', '1 while no leases are admitted on: no answered money round within their validity.');
   readonly balanceWarnings = new Counter('sidecar_balance_warnings_total', 'Admissions that left an account below its warning threshold.');
   private readonly routes = new Map<string, RouteSeries>();
   private readonly outcomes = new Map<string, Map<string, CounterHandle>>();
@@ -208,6 +210,8 @@ export class SidecarMetrics {
       this.rss,
       this.reservationsHeld,
       this.cdrOutbox,
+      this.centreAnswerAge,
+      this.leasesLapsed,
       this.centreRounds,
       this.centreRoundSeconds,
       this.balanceWarnings,
