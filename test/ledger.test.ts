@@ -82,6 +82,26 @@ describe('ledger', () => {
     assert.deepEqual([carrierState.entity_type, carrierState.billing_mode, carrierState.headroom], ['carrier', 'postpaid', '0.00']);
   });
 
+  it('answers a lease ask for an entity it does not know with no lease, rather than refuse the node\'s round', async () => {
+    const node = await control.send('POST', '/api/opensips-nodes', { hostname: 'node-unknown-entity', mi_socket_address: 'http://127.0.0.1:9/mi' });
+    assert.equal(node.status, 201, JSON.stringify(node.body));
+    await control.send('POST', `/api/balances/customer/${postpaid}/balance/credit`, { amount: '1.00' }); // a payment: usage 1999.50
+    const round = await control.send('POST', '/api/ledger/node-sync', {
+      node: 'node-unknown-entity',
+      seq: 1,
+      settlements: [],
+      leases: [
+        { entity_type: 'customer', entity_id: 999_999, want: '5.00', give_back: '0' },
+        { entity_type: 'customer', entity_id: postpaid, want: '0', give_back: '0' },
+      ],
+    });
+    assert.equal(round.status, 200, JSON.stringify(round.body));
+    assert.deepEqual(round.body.leases, [
+      { entity_type: 'customer', entity_id: 999_999, granted: '0', headroom: '0' },
+      { entity_type: 'customer', entity_id: postpaid, granted: '0', headroom: '3000.5' },
+    ]);
+  });
+
   it('records a settled CDR for an account it does not know without billing it, rather than refuse the node\'s round', async () => {
     const node = await control.send('POST', '/api/opensips-nodes', { hostname: 'node-unbilled', mi_socket_address: 'http://127.0.0.1:9/mi' });
     assert.equal(node.status, 201, JSON.stringify(node.body));

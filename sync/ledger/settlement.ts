@@ -106,11 +106,6 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
     }
     return entity;
   };
-  const entityOf = (type: EntityType, id: number): LedgerEntity => {
-    const entity = findEntity(type, id);
-    if (entity === null) throw new NodeSyncRefusal(422, `${type} ${id} does not exist`);
-    return entity;
-  };
   const round = new RoundBalances(tx, node);
 
   const settled: string[] = [];
@@ -143,8 +138,16 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
     });
   }
 
+  const unknown: LeaseState[] = [];
   for (const ask of request.leases) {
-    const entity = entityOf(ask.entity_type, ask.entity_id);
+    const entity = findEntity(ask.entity_type, ask.entity_id);
+    if (entity === null) {
+      // Not in this store (restored from an older backup?): no lease, rather than refuse the round, which would
+      // leave the node's other entities and its CDRs stuck behind this one.
+      tx.setLease(node, ask.entity_type, ask.entity_id, '0');
+      unknown.push({ entity_type: ask.entity_type, entity_id: ask.entity_id, granted: '0', headroom: '0' });
+      continue;
+    }
     touched.add(entity);
     let lease = new Decimal(round.lease(entity));
     const giveBack = Decimal.min(new Decimal(ask.give_back), lease);
@@ -175,12 +178,12 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
   }
   round.flush();
 
-  const leases: LeaseState[] = [...touched].map((entity) => ({
+  const leases: LeaseState[] = [...unknown, ...[...touched].map((entity) => ({
     entity_type: entity.entityType,
     entity_id: entity.entityId,
     granted: round.lease(entity),
     headroom: new Decimal(headroom(entity, round.balance(entity))).toDecimalPlaces(6, Decimal.ROUND_DOWN).toFixed(),
-  }));
+  }))];
   return { settled, unbilled, leases };
 }
 
