@@ -153,12 +153,7 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
     const giveBack = Decimal.min(new Decimal(ask.give_back), lease);
     if (giveBack.greaterThan(0)) {
       lease = lease.minus(giveBack);
-      const current = round.balance(entity);
-      const reserved = new Decimal(current.reserved);
-      round.apply(entity, {
-        next: { balance: current.balance, reserved: money(reserved.minus(giveBack), reserved, giveBack) },
-        transaction: { transaction_type: 'release', amount: money(giveBack, giveBack), description: `credit lease returned by node ${node}`, cdr_id: null, call_id: null },
-      });
+      round.apply(entity, leaseRelease(round.balance(entity), giveBack, `credit lease returned by node ${node}`));
     }
     const want = new Decimal(ask.want);
     if (want.greaterThan(0)) {
@@ -203,28 +198,40 @@ export function leaseGrant(want: Decimal, need: string | null, headroomLeft: Dec
 }
 
 /**
+ * Lease going back to the entity's headroom: `reserved` drops by `amount` (never below zero: it is the sum
+ * of the nodes' leases, and `amount` is one of them), with a `release` transaction.
+ */
+function leaseRelease(current: BalanceState, amount: Decimal, description: string): BalanceChange {
+  const reserved = new Decimal(current.reserved);
+  return {
+    next: { balance: current.balance, reserved: money(Decimal.max(0, reserved.minus(amount)), reserved, amount) },
+    transaction: { transaction_type: 'release', amount: money(amount, amount), description, cdr_id: null, call_id: null },
+  };
+}
+
+export interface ReclaimedLease {
+  node: string;
+  entityType: EntityType;
+  entityId: number;
+  amount: string;
+}
+
+/**
  * Credit leased to nodes the centre has not heard from since `silentSince` (ISO time) goes back to its
  * accounts: the lease drops to zero and the entity's `reserved` with it, each with a `release`
  * transaction. Safe because such a node stopped admitting on those leases before now (they lapse at the
  * node after `lease_valid_seconds` without an answered round; the centre waits longer), and a node that
  * comes back asks again. Returns what was taken back, per lease.
  */
-export function reclaimSilentNodesLeases(tx: LedgerTx, silentSince: string): { node: string; entityType: EntityType; entityId: number; amount: string }[] {
-  const reclaimed: { node: string; entityType: EntityType; entityId: number; amount: string }[] = [];
+export function reclaimSilentNodesLeases(tx: LedgerTx, silentSince: string): ReclaimedLease[] {
+  const reclaimed: ReclaimedLease[] = [];
   for (const lease of tx.silentNodesLeases(silentSince)) {
     const amount = new Decimal(lease.amount);
     tx.setLease(lease.node, lease.entity_type, lease.entity_id, '0');
     const entity = entityFromRow(lease.entity_type, lease.entity_id, tx.entityRow(lease.entity_type, lease.entity_id));
     if (entity !== null && amount.greaterThan(0)) {
-      const current = tx.balance(entity.entityType, entity.entityId);
-      const reserved = new Decimal(current.reserved);
-      tx.applyChange(
-        { entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency },
-        {
-          next: { balance: current.balance, reserved: money(Decimal.max(0, reserved.minus(amount)), reserved, amount) },
-          transaction: { transaction_type: 'release', amount: money(amount, amount), description: `credit lease of node ${lease.node} lapsed: no money round from it since before ${silentSince}`, cdr_id: null, call_id: null },
-        },
-      );
+      const description = `credit lease of node ${lease.node} lapsed: no money round from it since before ${silentSince}`;
+      tx.applyChange({ entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency }, leaseRelease(tx.balance(entity.entityType, entity.entityId), amount, description));
     }
     reclaimed.push({ node: lease.node, entityType: lease.entity_type, entityId: lease.entity_id, amount: lease.amount });
   }
