@@ -1,6 +1,7 @@
 import { parseJsonObject } from '../../src/http/body.js';
 import { RequestError, errorBody, refusalResponse } from '../../src/http/errors.js';
 import type { IncomingRequest, OutgoingResponse, Route } from '../../src/http/server.js';
+import type { NodeSilence } from '../ledger/lease-reclaim.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
 import { apiRecord, storeValue, storeValues } from './fields.js';
 import { CARRIER_TRUNK_IPS, CUSTOMER_TRUNKS, type Resource } from './resources.js';
@@ -21,6 +22,8 @@ export interface AdminContext {
   onChange?: (table: string) => void;
   /** How long a node's credit leases stay valid without a money round (node-sync answers say so). */
   leaseValidSeconds?: number;
+  /** Told of every answered money round (the lease reclaim's own clock). */
+  nodeSilence?: NodeSilence;
 }
 
 export function json(status: number, body: unknown): OutgoingResponse {

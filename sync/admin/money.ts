@@ -126,6 +126,7 @@ export function centreMoneyRoutes(context: AdminContext): Route[] {
         const round = nodeSyncRequest(readBody(request));
         try {
           const reply: NodeSyncReply = await store.ledgerTransaction((tx) => applyNodeSync(tx, round));
+          context.nodeSilence?.heard(round.node);
           return json(200, { ...reply, lease_valid_seconds: context.leaseValidSeconds ?? DEFAULT_LEASE_VALID_SECONDS } satisfies NodeSyncReply);
         } catch (error) {
           if (!(error instanceof NodeSyncRefusal)) throw error;

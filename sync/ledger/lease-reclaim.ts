@@ -4,15 +4,43 @@ import type { ConfigStore } from '../store/config-store.js';
 import { reclaimSilentNodesLeases } from './settlement.js';
 
 /**
+ * When this process last answered each node's money round, on the monotonic clock. The store keeps
+ * that time on the wall clock (it must outlive a restart), but a wall clock that steps forward would
+ * make a live node look silent and its leases would be taken back while it still admits on them. So a
+ * lease is taken back only when both clocks agree: silent in the store, and unheard by this process
+ * for the reclaim time (counted from its start for a node it has not heard yet).
+ */
+export class NodeSilence {
+  private readonly heardAt = new Map<string, number>();
+  private readonly startedAt: number;
+
+  constructor(
+    private readonly reclaimAfterMs: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.startedAt = now();
+  }
+
+  /** A money round of this node was answered. */
+  heard(node: string): void {
+    this.heardAt.set(node, this.now());
+  }
+
+  silent(node: string): boolean {
+    return this.now() - (this.heardAt.get(node) ?? this.startedAt) >= this.reclaimAfterMs;
+  }
+}
+
+/**
  * Takes back the leases of nodes that have gone silent (crashed, cut off,
  * decommissioned): without it, credit leased to a node that never comes
  * back stays reserved for ever and its accounts' calls elsewhere are refused
  * for want of headroom they have. Checks a few times per validity period.
  */
-export function startLeaseReclaim(store: ConfigStore, log: Logger, leaseValidSeconds: number): { stop: () => void } {
+export function startLeaseReclaim(store: ConfigStore, log: Logger, leaseValidSeconds: number, silence: NodeSilence): { stop: () => void } {
   const sweep = async (): Promise<void> => {
     const silentSince = new Date(Date.now() - leaseReclaimSeconds(leaseValidSeconds) * 1000).toISOString();
-    const reclaimed = await store.ledgerTransaction((tx) => reclaimSilentNodesLeases(tx, silentSince));
+    const reclaimed = await store.ledgerTransaction((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
     for (const lease of reclaimed) {
       log.warn({ node: lease.node, entity_type: lease.entityType, entity_id: lease.entityId, amount: lease.amount, silent_since: silentSince }, 'credit lease of a silent node taken back');
     }

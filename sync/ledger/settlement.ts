@@ -221,11 +221,13 @@ export interface ReclaimedLease {
  * accounts: the lease drops to zero and the entity's `reserved` with it, each with a `release`
  * transaction. Safe because such a node stopped admitting on those leases before now (they lapse at the
  * node after `lease_valid_seconds` without an answered round; the centre waits longer), and a node that
- * comes back asks again. Returns what was taken back, per lease.
+ * comes back asks again. `stillSilent` has the last word per node (the caller's own clock). Returns what
+ * was taken back, per lease.
  */
-export function reclaimSilentNodesLeases(tx: LedgerTx, silentSince: string): ReclaimedLease[] {
+export function reclaimSilentNodesLeases(tx: LedgerTx, silentSince: string, stillSilent: (node: string) => boolean): ReclaimedLease[] {
   const reclaimed: ReclaimedLease[] = [];
   for (const lease of tx.silentNodesLeases(silentSince)) {
+    if (!stillSilent(lease.node)) continue;
     const amount = new Decimal(lease.amount);
     tx.setLease(lease.node, lease.entity_type, lease.entity_id, '0');
     const entity = entityFromRow(lease.entity_type, lease.entity_id, tx.entityRow(lease.entity_type, lease.entity_id));
