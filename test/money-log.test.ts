@@ -352,3 +352,37 @@ describe('money journal: a record the log refuses (a full disk)', () => {
       await journal.close();
     }));
 });
+
+describe('credit lease validity: measured on the monotonic clock while the node runs', () => {
+  const settings = { admissionSeconds: 3600, reservationGraceSeconds: 60, leaseChunkMicro: 0, idleReturnMs: 60_000, offlinePostpaid: 'deny' as const };
+  const plan = () => ({ amountMicro: 5_000_000, maxDurationSeconds: 60 });
+
+  it('ends the leases after their validity even if the wall clock stepped back, and not early if it stepped forward', async () => {
+    const { dir, dbPath } = scratch();
+    const log = pino({ level: 'silent' });
+    try {
+      const journal = new MoneyJournal(dbPath, 'normal', log);
+      const ledger = new NodeLedger(journal, settings, log);
+      // The centre is unreachable from here on: every round fails.
+      ledger.connect(() => {
+        ledger.roundFailed(ledger.takeRound(0));
+        return Promise.resolve(false);
+      });
+      const wall = Date.now();
+      // The centre grants 100.00 and says the leases stay valid for 1 s without another answered round.
+      ledger.applyReply(ledger.takeRound(0), { settled: [], unbilled: [], leases: [{ entity_type: 'customer', entity_id: 7, granted: '100', headroom: '100' }], lease_valid_seconds: 1 }, wall);
+      const admit = (callId: string, now: number) => ledger.admit({ entity: { type: 'customer', id: 7 }, callId, plan, enforce: true, admitWhenUnreachable: false, answer: 'admit', now });
+
+      const ahead = admit('a@ahead', wall + 3_600_000); // the wall clock an hour ahead at once
+      assert.ok(!(ahead instanceof Promise) && ahead.kind === 'reserved', 'still within the validity: admitted on the lease');
+      await ahead.committed;
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const back = await admit('b@back', wall); // the wall clock back at the answer's time; 1.1 s have passed
+      assert.deepEqual(back.kind === 'refused' ? back.reason : back.kind, 'credit_unavailable');
+      assert.equal(ledger.leasesLapsed, true);
+      await journal.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -140,6 +140,8 @@ export class NodeLedger {
   /** Leases are good for this long after the last answered round (the centre says how long). */
   private leaseValidMs = DEFAULT_LEASE_VALID_SECONDS * 1000;
   private reachedAt: number;
+  /** performance.now() at the last answered round in this process (NaN: none since the start). */
+  private reachedAtMonotonic = Number.NaN;
   /** No answered round for longer than the leases are valid: admit on none until a round confirms them all. */
   private lapsed = false;
   private nextCdrId: number;
@@ -195,15 +197,24 @@ export class NodeLedger {
    */
   private leasesValid(now: number): boolean {
     if (this.lapsed) return false;
-    if (now - this.reachedAt < this.leaseValidMs) return true;
+    if (this.sinceAnswered(now) < this.leaseValidMs) return true;
     this.lapsed = true;
     this.log.warn({ last_answered_round: new Date(this.reachedAt).toISOString(), lease_valid_seconds: this.leaseValidMs / 1000 }, 'credit leases lapsed: no answered money round within their validity; admitting on none until the centre confirms them');
     return false;
   }
 
+  /**
+   * Milliseconds since the centre last answered a round. Within a process, on the monotonic clock: a wall
+   * clock stepped back must not stretch the leases past the time the centre takes them back, nor one
+   * stepped forward end them early. Across a restart only the journalled wall time is known.
+   */
+  private sinceAnswered(now: number): number {
+    return Number.isNaN(this.reachedAtMonotonic) ? now - this.reachedAt : performance.now() - this.reachedAtMonotonic;
+  }
+
   /** Keep-alive: a node holding leases has a round answered well within their validity, busy or not. */
   keepaliveDue(now: number): boolean {
-    if (now - this.reachedAt < this.leaseValidMs / 3) return false;
+    if (this.sinceAnswered(now) < this.leaseValidMs / 3) return false;
     return this.entities.some((entity) => entity.grantedMicro > 0);
   }
 
@@ -444,6 +455,7 @@ export class NodeLedger {
     if (!this.lapsed || round.confirmsLeases) {
       this.lapsed = false;
       this.reachedAt = now;
+      this.reachedAtMonotonic = performance.now();
       this.journal.raiseCounter(REACHED_KEY, now).catch((error: unknown) => this.log.error({ err: error }, 'time of the last answered round not journalled'));
     }
     const settled = new Set(reply.settled);
