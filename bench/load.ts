@@ -8,7 +8,7 @@
  *
  *   node dist/bench/load.js --port 8090 --rate 10000 --seconds 10 --connections 32 --requests FILE.json
  * FILE.json: [[path, body], ...], sent round-robin. A --rate of 0 means closed loop (as fast as answered).
- * Prints one JSON line: { sent, answered, errors, statuses, achievedRate, p50, p99, p999, max } (latencies in µs).
+ * Prints one JSON line: { sent, answered, errors, statuses, achievedRate, p50, p99, p999, max, driverCpuSeconds } (latencies in µs).
  */
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -24,6 +24,8 @@ export interface LoadResult {
   p99: number;
   p999: number;
   max: number;
+  /** CPU the driver itself used (user + system), in seconds: it polls without sleeping to send on time, so about a core. */
+  driverCpuSeconds: number;
   /** The same figures per path, when the requests use more than one. */
   byPath?: Record<string, { answered: number; p50: number; p99: number; p999: number; max: number }>;
 }
@@ -116,6 +118,7 @@ export async function runLoad(options: { port: number; rate: number; seconds: nu
   );
   idle.push(...connections);
 
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const end = started + options.seconds * 1000;
   if (closedLoop) {
@@ -150,7 +153,16 @@ export async function runLoad(options: { port: number; rate: number; seconds: nu
   errors += queue.length + connections.filter((connection) => connection.busy).length; // never answered
 
   const measured = Math.min(answered, capacity);
-  const result: LoadResult = { sent, answered, errors, statuses, achievedRate: Math.round(answered / Math.max(elapsed, options.seconds)), ...percentiles(latencies.slice(0, measured)) };
+  const cpu = process.cpuUsage(cpuBefore);
+  const result: LoadResult = {
+    sent,
+    answered,
+    errors,
+    statuses,
+    achievedRate: Math.round(answered / Math.max(elapsed, options.seconds)),
+    ...percentiles(latencies.slice(0, measured)),
+    driverCpuSeconds: Math.round((cpu.user + cpu.system) / 1e4) / 100,
+  };
   if (paths.length > 1) {
     result.byPath = {};
     for (let index = 0; index < paths.length; index++) {

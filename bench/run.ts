@@ -8,16 +8,18 @@
  *   node dist/bench/run.js --profile full    (make bench-full)
  *
  * --rate, --call-rate and --cdr-rate replace the profile's fixed rates (a machine that cannot carry the
- * floor at 10k/s measures nothing but its own queue there).
+ * floor at 10k/s measures nothing but its own queue there). --scenarios pairs stops after the route/admit
+ * pairs and auth (a quicker loop when working on admission's tail); --sidecar-flags='--cpu-prof ...' passes
+ * Node/V8 flags to the sidecar.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from './load.js';
 import type { TrafficHints } from './dataset.js';
-import { startService, type ServiceProcess } from './service-process.js';
+import { startService, type ServiceProcess, type StartOptions } from './service-process.js';
 import { CUSTOMER_ACCOUNTS } from '../sync/admin/resources.js';
 import { SqliteConfigStore } from '../sync/store/config-store.js';
 import { seedRows } from '../sync/store/seed.js';
@@ -62,8 +64,8 @@ function run(command: string, args: string[]): Promise<string> {
   });
 }
 
-function startServer(script: string, args: string[], readyMessage: string): Promise<ServiceProcess> {
-  return startService(join(HERE, script), args, readyMessage);
+function startServer(script: string, args: string[], readyMessage: string, options: StartOptions = {}): Promise<ServiceProcess> {
+  return startService(join(HERE, script), args, readyMessage, options);
 }
 
 /** A control plane that knows the accounts and this node, with every prepaid account funded. */
@@ -90,6 +92,27 @@ function cpuSeconds(pid: number, mainThreadOnly = false): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/**
+ * CPU seconds of a process's threads other than the event loop, by kind: `background` are the threads
+ * we lower to nice 19 (money-log applier, snapshot compile), `helpers` the rest (V8's GC and compiler
+ * helpers, libuv's pool), which run at the event loop's own priority and so compete with it for a core.
+ */
+function helperCpuSeconds(pid: number): { background: number; helpers: number } {
+  const totals = { background: 0, helpers: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    if (tid === String(pid)) continue;
+    try {
+      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
+      const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+      if (Number(fields[16]) > 0) totals.background += seconds;
+      else totals.helpers += seconds;
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return totals;
+}
+
 function lcm(a: number, b: number): number {
   const gcd = (x: number, y: number): number => (y === 0 ? x : gcd(y, x % y));
   return (a / gcd(a, b)) * b;
@@ -101,12 +124,18 @@ function rssMB(pid: number): number {
 }
 
 async function load(port: number, rate: number, seconds: number, connections: number, requestsFile: string): Promise<LoadResult> {
-  return JSON.parse(await run(join(HERE, 'load.js'), ['--port', String(port), '--rate', String(rate), '--seconds', String(seconds), '--connections', String(connections), '--requests', requestsFile])) as LoadResult;
+  const args = ['--port', String(port), '--rate', String(rate), '--seconds', String(seconds), '--connections', String(connections), '--requests', requestsFile];
+  return JSON.parse(await run(join(HERE, 'load.js'), args)) as LoadResult;
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { profile: { type: 'string', default: 'short' }, rate: { type: 'string' }, 'call-rate': { type: 'string' }, 'cdr-rate': { type: 'string', default: '5000' } },
+    options: { profile: { type: 'string', default: 'short' }, rate: { type: 'string' }, 'call-rate': { type: 'string' }, 'cdr-rate': { type: 'string', default: '5000' },
+      // Node/V8 flags for the sidecar, space-separated (e.g. --cpu-prof, or a GC setting to compare).
+      'sidecar-flags': { type: 'string', default: '' },
+      // `pairs`: stop after the route/admit pairs and auth (a quicker loop when working on admission's tail).
+      scenarios: { type: 'string', default: 'all' },
+    },
   });
   const chosen = PROFILES[values.profile] as Profile | undefined;
   if (chosen === undefined) throw new Error(`unknown profile ${values.profile}`);
@@ -163,6 +192,7 @@ async function main(): Promise<void> {
     join('..', 'src', 'main.js'),
     ['--port', '0', '--data-dir', join(dataDir, 'sidecar'), '--snapshot', snapshotFile, '--control-url', `http://127.0.0.1:${control.port}`, '--node-name', 'bench-node', '--lease-chunk', '1000.00'],
     'sidecar listening',
+    { execArgv: values['sidecar-flags'].split(' ').filter((flag) => flag !== '') },
   );
   const floor = await startServer('floor-server.js', ['--port', '0', '--body-bytes', '330'], 'floor listening');
   const sidecarRssAfterLoad = rssMB(sidecar.child.pid!);
@@ -171,15 +201,19 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   // CPU per request of the whole process and of its event loop alone: on a noisy machine the tails swing
   // between identical runs, while what a request costs the event loop does not.
-  const measure = async (label: string, port: number, pid: number, rate: number, file: string): Promise<LoadResult & { cpuMicrosPerRequest: number; loopMicrosPerRequest: number }> => {
+  const measure = async (label: string, port: number, pid: number, rate: number, file: string): Promise<LoadResult & { cpuMicrosPerRequest: number; loopMicrosPerRequest: number; backgroundMicrosPerRequest: number; helperMicrosPerRequest: number }> => {
     const cpuBefore = cpuSeconds(pid);
     const loopBefore = cpuSeconds(pid, true);
+    const threadsBefore = helperCpuSeconds(pid);
     const result = await load(port, rate, profile.seconds, profile.connections, file);
     const perRequest = (seconds: number): number => Math.round((seconds * 1e6) / Math.max(1, result.answered));
     const cpuMicrosPerRequest = perRequest(cpuSeconds(pid) - cpuBefore);
     const loopMicrosPerRequest = perRequest(cpuSeconds(pid, true) - loopBefore);
+    const threadsAfter = helperCpuSeconds(pid);
+    const backgroundMicrosPerRequest = perRequest(threadsAfter.background - threadsBefore.background);
+    const helperMicrosPerRequest = perRequest(threadsAfter.helpers - threadsBefore.helpers);
     process.stderr.write(`${label}: ${JSON.stringify(result)}\n`);
-    return { ...result, cpuMicrosPerRequest, loopMicrosPerRequest };
+    return { ...result, cpuMicrosPerRequest, loopMicrosPerRequest, backgroundMicrosPerRequest, helperMicrosPerRequest };
   };
   // Warm both servers (JIT) before measuring.
   await load(sidecar.port, 0, 2, profile.connections, routeFile);
@@ -205,6 +239,10 @@ async function main(): Promise<void> {
       `admit p99 / route p99 @ ${rate}/s, ${pairs.length} pairs in turn: ${pairs.map((pair) => `×${pair.ratio} (${pair.admit.p99}/${pair.route.p99} µs)`).join(', ')}; ` +
         `median ×${Math.round((admitResult.p99 / routeResult.p99) * 100) / 100} (target ≤ 1.5; money log, durability normal)`,
     );
+    const threads = (result: Awaited<ReturnType<typeof measure>>): string =>
+      `event loop ${result.loopMicrosPerRequest}, niced threads ${result.backgroundMicrosPerRequest}, V8/libuv helpers ${result.helperMicrosPerRequest}`;
+    notes.push(`sidecar CPU µs per request by thread @ ${rate}/s: route ${threads(routeResult)}; admit ${threads(admitResult)}`);
+    notes.push(`load driver CPU @ ${rate}/s: ${routeResult.driverCpuSeconds} s per ${profile.seconds} s run (it polls to send on time: one of the two cores)`);
     for (const [name, result] of [['floor', floorResult], ['route', routeResult], ['admit', admitResult], ['auth', authResult]] as const) {
       rows.push({
         scenario: `${name} @ ${rate}/s`,
@@ -214,111 +252,113 @@ async function main(): Promise<void> {
       });
     }
   }
-  // CDRs of the admitted calls, each rated against the carrier its route chose, at a fixed rate.
-  const cdrRate = Number(values['cdr-rate']);
-  const cdrCount = cdrRate * profile.seconds;
-  // callOf(i) repeats every `distinctCalls` calls: route each distinct call once, fifty at a time.
-  const distinctCalls = Math.min(calls, lcm(traffic.callers.length, traffic.numbers.length));
-  const routed = new Map<number, { carrier: number; gateway: number }>();
-  for (let first = 0; first < distinctCalls; first += 50) {
-    await Promise.all(
-      Array.from({ length: Math.min(50, distinctCalls - first) }, async (_, offset) => {
-        const i = first + offset;
-        const { trunkId, dnis } = callOf(i);
-        const answer = (await (await fetch(`http://127.0.0.1:${sidecar.port}/api/opensips/call/route`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ customer_trunk_id: trunkId, dnis }) })).json()) as { allowed: boolean; carrier_trunk_id: number; carrier_gateway_id: number };
-        if (answer.allowed) routed.set(i, { carrier: answer.carrier_trunk_id, gateway: answer.carrier_gateway_id });
-      }),
-    );
-  }
-  const cdrRequests: [string, string][] = [];
-  const start = Date.now() - 600_000; // calls that ended minutes ago, rated by the rates in force then
-  for (let i = 0; cdrRequests.length < cdrCount && i < calls; i++) {
-    const route = routed.get(i % distinctCalls); // the carrier this call's own route chose: its cost deck rates the number
-    if (route === undefined) continue;
-    const duration = (i * 37) % 300;
-    cdrRequests.push(['/api/cdrs/ingest', JSON.stringify({
-      sip_call_id: `bench-${i}@opensips`, customer_trunk_id: callOf(i).trunkId, carrier_trunk_id: route.carrier, carrier_gateway_id: route.gateway, ani: '61255500100', dnis: callOf(i).dnis,
-      start_time: new Date(start).toISOString(), answer_time: duration === 0 ? null : new Date(start + 2000).toISOString(), end_time: new Date(start + 2000 + duration * 1000).toISOString(),
-      duration_seconds: duration, sip_response_code: duration === 0 ? 487 : 200,
-    })]);
-  }
-  const cdrFile = join(DATA, 'cdr-requests.json');
-  writeFileSync(cdrFile, JSON.stringify(cdrRequests));
-  const cdrResult = await measure(`cdr ingest ${cdrRate}/s`, sidecar.port, sidecar.child.pid!, cdrRate, cdrFile);
-  const drainStarted = performance.now();
-  let outbox = Number.NaN;
-  while (performance.now() - drainStarted < 30_000) {
-    const metrics = await (await fetch(`http://127.0.0.1:${sidecar.port}/metrics`)).text();
-    outbox = Number(/^sidecar_cdr_outbox (\d+)$/m.exec(metrics)?.[1] ?? NaN);
-    if (outbox === 0) break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  rows.push({ scenario: `cdr ingest @ ${cdrRate}/s`, ...cdrResult, outbox_drained_seconds_after_load: Math.round((performance.now() - drainStarted) / 100) / 10, outbox_left: outbox });
+  if (values.scenarios !== 'pairs') {
+    // CDRs of the admitted calls, each rated against the carrier its route chose, at a fixed rate.
+    const cdrRate = Number(values['cdr-rate']);
+    const cdrCount = cdrRate * profile.seconds;
+    // callOf(i) repeats every `distinctCalls` calls: route each distinct call once, fifty at a time.
+    const distinctCalls = Math.min(calls, lcm(traffic.callers.length, traffic.numbers.length));
+    const routed = new Map<number, { carrier: number; gateway: number }>();
+    for (let first = 0; first < distinctCalls; first += 50) {
+      await Promise.all(
+        Array.from({ length: Math.min(50, distinctCalls - first) }, async (_, offset) => {
+          const i = first + offset;
+          const { trunkId, dnis } = callOf(i);
+          const answer = (await (await fetch(`http://127.0.0.1:${sidecar.port}/api/opensips/call/route`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ customer_trunk_id: trunkId, dnis }) })).json()) as { allowed: boolean; carrier_trunk_id: number; carrier_gateway_id: number };
+          if (answer.allowed) routed.set(i, { carrier: answer.carrier_trunk_id, gateway: answer.carrier_gateway_id });
+        }),
+      );
+    }
+    const cdrRequests: [string, string][] = [];
+    const start = Date.now() - 600_000; // calls that ended minutes ago, rated by the rates in force then
+    for (let i = 0; cdrRequests.length < cdrCount && i < calls; i++) {
+      const route = routed.get(i % distinctCalls); // the carrier this call's own route chose: its cost deck rates the number
+      if (route === undefined) continue;
+      const duration = (i * 37) % 300;
+      cdrRequests.push(['/api/cdrs/ingest', JSON.stringify({
+        sip_call_id: `bench-${i}@opensips`, customer_trunk_id: callOf(i).trunkId, carrier_trunk_id: route.carrier, carrier_gateway_id: route.gateway, ani: '61255500100', dnis: callOf(i).dnis,
+        start_time: new Date(start).toISOString(), answer_time: duration === 0 ? null : new Date(start + 2000).toISOString(), end_time: new Date(start + 2000 + duration * 1000).toISOString(),
+        duration_seconds: duration, sip_response_code: duration === 0 ? 487 : 200,
+      })]);
+    }
+    const cdrFile = join(DATA, 'cdr-requests.json');
+    writeFileSync(cdrFile, JSON.stringify(cdrRequests));
+    const cdrResult = await measure(`cdr ingest ${cdrRate}/s`, sidecar.port, sidecar.child.pid!, cdrRate, cdrFile);
+    const drainStarted = performance.now();
+    let outbox = Number.NaN;
+    while (performance.now() - drainStarted < 30_000) {
+      const metrics = await (await fetch(`http://127.0.0.1:${sidecar.port}/metrics`)).text();
+      outbox = Number(/^sidecar_cdr_outbox (\d+)$/m.exec(metrics)?.[1] ?? NaN);
+      if (outbox === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    rows.push({ scenario: `cdr ingest @ ${cdrRate}/s`, ...cdrResult, outbox_drained_seconds_after_load: Math.round((performance.now() - drainStarted) / 100) / 10, outbox_left: outbox });
 
-  // What the OpenSIPS script sends per call: auth, admit, route; for one call in ten the carrier fails (503),
-  // so failover and a second route; and the CDR, a few hundred calls later (the call has ended by then).
-  for (const callRate of profile.callRates) {
-    const mix: [string, string][] = [];
-    const mixCalls = Math.ceil(callRate * profile.seconds * 1.1);
-    const json = (path: string, body: unknown): void => {
-      mix.push([path, JSON.stringify(body)]);
-    };
-    for (let i = 0; i < mixCalls; i++) {
-      const n = i % 5000;
-      const [ip, techPrefix, trunkId] = traffic.callers[n % traffic.callers.length];
-      const dnis = traffic.numbers[n % traffic.numbers.length];
-      const callId = `mix-${callRate}-${i}@opensips`;
-      json('/api/opensips/call/auth', { source_ip: ip, call_id: callId, ani: '61255500100', dnis: techPrefix + dnis, ruri: `sip:${techPrefix}${dnis}@sip.example.net`, from: '<sip:61255500100@example.net>', to: `<sip:${dnis}@example.net>` });
-      json('/api/opensips/call/admit', { customer_trunk_id: trunkId, dnis, call_id: callId });
-      json('/api/opensips/call/route', { customer_trunk_id: trunkId, ani: '61255500100', dnis, attempt: 1, tried_carrier_trunk_ids: [], tried_gateway_ids: [] });
-      const route = routed.get(n);
-      if (route !== undefined && i % 10 === 0) {
-        json('/api/opensips/call/failover', { customer_trunk_id: trunkId, carrier_trunk_id: route.carrier, failure_code: 503 });
-        json('/api/opensips/call/route', { customer_trunk_id: trunkId, ani: '61255500100', dnis, attempt: 2, tried_carrier_trunk_ids: [route.carrier], tried_gateway_ids: [route.gateway], previous_carrier_trunk_id: route.carrier, previous_gateway_id: route.gateway, previous_failure_code: 503 });
+    // What the OpenSIPS script sends per call: auth, admit, route; for one call in ten the carrier fails (503),
+    // so failover and a second route; and the CDR, a few hundred calls later (the call has ended by then).
+    for (const callRate of profile.callRates) {
+      const mix: [string, string][] = [];
+      const mixCalls = Math.ceil(callRate * profile.seconds * 1.1);
+      const json = (path: string, body: unknown): void => {
+        mix.push([path, JSON.stringify(body)]);
+      };
+      for (let i = 0; i < mixCalls; i++) {
+        const n = i % 5000;
+        const [ip, techPrefix, trunkId] = traffic.callers[n % traffic.callers.length];
+        const dnis = traffic.numbers[n % traffic.numbers.length];
+        const callId = `mix-${callRate}-${i}@opensips`;
+        json('/api/opensips/call/auth', { source_ip: ip, call_id: callId, ani: '61255500100', dnis: techPrefix + dnis, ruri: `sip:${techPrefix}${dnis}@sip.example.net`, from: '<sip:61255500100@example.net>', to: `<sip:${dnis}@example.net>` });
+        json('/api/opensips/call/admit', { customer_trunk_id: trunkId, dnis, call_id: callId });
+        json('/api/opensips/call/route', { customer_trunk_id: trunkId, ani: '61255500100', dnis, attempt: 1, tried_carrier_trunk_ids: [], tried_gateway_ids: [] });
+        const route = routed.get(n);
+        if (route !== undefined && i % 10 === 0) {
+          json('/api/opensips/call/failover', { customer_trunk_id: trunkId, carrier_trunk_id: route.carrier, failure_code: 503 });
+          json('/api/opensips/call/route', { customer_trunk_id: trunkId, ani: '61255500100', dnis, attempt: 2, tried_carrier_trunk_ids: [route.carrier], tried_gateway_ids: [route.gateway], previous_carrier_trunk_id: route.carrier, previous_gateway_id: route.gateway, previous_failure_code: 503 });
+        }
+        const ended = i - 300;
+        const endedRoute = routed.get(ended % 5000);
+        if (ended >= 0 && endedRoute !== undefined) {
+          const duration = (ended * 37) % 300;
+          json('/api/cdrs/ingest', {
+            sip_call_id: `mix-${callRate}-${ended}@opensips`, customer_trunk_id: traffic.callers[(ended % 5000) % traffic.callers.length][2], carrier_trunk_id: endedRoute.carrier,
+            carrier_gateway_id: endedRoute.gateway, ani: '61255500100', dnis: traffic.numbers[(ended % 5000) % traffic.numbers.length],
+            start_time: new Date(start).toISOString(), answer_time: duration === 0 ? null : new Date(start + 2000).toISOString(), end_time: new Date(start + 2000 + duration * 1000).toISOString(),
+            duration_seconds: duration, sip_response_code: duration === 0 ? 487 : 200,
+          });
+        }
       }
-      const ended = i - 300;
-      const endedRoute = routed.get(ended % 5000);
-      if (ended >= 0 && endedRoute !== undefined) {
-        const duration = (ended * 37) % 300;
-        json('/api/cdrs/ingest', {
-          sip_call_id: `mix-${callRate}-${ended}@opensips`, customer_trunk_id: traffic.callers[(ended % 5000) % traffic.callers.length][2], carrier_trunk_id: endedRoute.carrier,
-          carrier_gateway_id: endedRoute.gateway, ani: '61255500100', dnis: traffic.numbers[(ended % 5000) % traffic.numbers.length],
-          start_time: new Date(start).toISOString(), answer_time: duration === 0 ? null : new Date(start + 2000).toISOString(), end_time: new Date(start + 2000 + duration * 1000).toISOString(),
-          duration_seconds: duration, sip_response_code: duration === 0 ? 487 : 200,
-        });
+      const mixFile = join(DATA, `mix-${callRate}-requests.json`);
+      writeFileSync(mixFile, JSON.stringify(mix));
+      const requestRate = Math.round((callRate * mix.length) / mixCalls);
+      const floorMix = await measure(`floor mix ${requestRate}/s`, floor.port, floor.child.pid!, requestRate, mixFile);
+      const sidecarMix = await measure(`per-call mix ${callRate} calls/s`, sidecar.port, sidecar.child.pid!, requestRate, mixFile);
+      rows.push({ scenario: `floor, mix @ ${callRate} calls/s`, ...floorMix, p50_vs_floor_us: 0, p99_ratio: 1 });
+      rows.push({
+        scenario: `per-call mix @ ${callRate} calls/s`,
+        ...sidecarMix,
+        p50_vs_floor_us: sidecarMix.p50 - floorMix.p50,
+        p99_ratio: Math.round((sidecarMix.p99 / floorMix.p99) * 100) / 100,
+      });
+      for (const [path, figures] of Object.entries(sidecarMix.byPath ?? {})) {
+        notes.push(`  mix @ ${callRate} calls/s ${path.padEnd(28)} n=${figures.answered} p50 ${figures.p50} µs, p99 ${figures.p99} µs, p99.9 ${figures.p999} µs, max ${figures.max} µs`);
       }
     }
-    const mixFile = join(DATA, `mix-${callRate}-requests.json`);
-    writeFileSync(mixFile, JSON.stringify(mix));
-    const requestRate = Math.round((callRate * mix.length) / mixCalls);
-    const floorMix = await measure(`floor mix ${requestRate}/s`, floor.port, floor.child.pid!, requestRate, mixFile);
-    const sidecarMix = await measure(`per-call mix ${callRate} calls/s`, sidecar.port, sidecar.child.pid!, requestRate, mixFile);
-    rows.push({ scenario: `floor, mix @ ${callRate} calls/s`, ...floorMix, p50_vs_floor_us: 0, p99_ratio: 1 });
-    rows.push({
-      scenario: `per-call mix @ ${callRate} calls/s`,
-      ...sidecarMix,
-      p50_vs_floor_us: sidecarMix.p50 - floorMix.p50,
-      p99_ratio: Math.round((sidecarMix.p99 / floorMix.p99) * 100) / 100,
-    });
-    for (const [path, figures] of Object.entries(sidecarMix.byPath ?? {})) {
-      notes.push(`  mix @ ${callRate} calls/s ${path.padEnd(28)} n=${figures.answered} p50 ${figures.p50} µs, p99 ${figures.p99} µs, p99.9 ${figures.p999} µs, max ${figures.max} µs`);
-    }
+
+    const floorClosed = await measure('floor closed loop', floor.port, floor.child.pid!, 0, routeFile);
+    const routeClosed = await measure('route closed loop', sidecar.port, sidecar.child.pid!, 0, routeFile);
+    rows.push({ scenario: 'floor closed loop', ...floorClosed, throughput_ratio: 1 });
+    rows.push({ scenario: 'route closed loop', ...routeClosed, throughput_ratio: Math.round((routeClosed.achievedRate / floorClosed.achievedRate) * 100) / 100 });
+
+    // Snapshot swap under load: a new version arrives while route traffic runs.
+    const swapLoad = load(sidecar.port, 5_000, profile.seconds + 4, profile.connections, routeFile);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const swapStarted = performance.now();
+    const put = await fetch(`http://127.0.0.1:${sidecar.port}/api/snapshot`, { method: 'PUT', body: readFileSync(snapshotNext) });
+    const swapBody = (await put.json()) as Record<string, unknown>;
+    const swapWallSeconds = (performance.now() - swapStarted) / 1000;
+    const swapResult = await swapLoad;
+    rows.push({ scenario: 'route @ 5000/s during snapshot swap', ...swapResult, put_status: put.status, ...swapBody, put_wall_seconds: Math.round(swapWallSeconds * 100) / 100 });
   }
-
-  const floorClosed = await measure('floor closed loop', floor.port, floor.child.pid!, 0, routeFile);
-  const routeClosed = await measure('route closed loop', sidecar.port, sidecar.child.pid!, 0, routeFile);
-  rows.push({ scenario: 'floor closed loop', ...floorClosed, throughput_ratio: 1 });
-  rows.push({ scenario: 'route closed loop', ...routeClosed, throughput_ratio: Math.round((routeClosed.achievedRate / floorClosed.achievedRate) * 100) / 100 });
-
-  // Snapshot swap under load: a new version arrives while route traffic runs.
-  const swapLoad = load(sidecar.port, 5_000, profile.seconds + 4, profile.connections, routeFile);
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  const swapStarted = performance.now();
-  const put = await fetch(`http://127.0.0.1:${sidecar.port}/api/snapshot`, { method: 'PUT', body: readFileSync(snapshotNext) });
-  const swapBody = (await put.json()) as Record<string, unknown>;
-  const swapWallSeconds = (performance.now() - swapStarted) / 1000;
-  const swapResult = await swapLoad;
-  rows.push({ scenario: 'route @ 5000/s during snapshot swap', ...swapResult, put_status: put.status, ...swapBody, put_wall_seconds: Math.round(swapWallSeconds * 100) / 100 });
   const sidecarRss = rssMB(sidecar.child.pid!);
 
   sidecar.child.kill();
