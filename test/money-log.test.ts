@@ -234,6 +234,39 @@ for (const durability of ['normal', 'full'] as const) {
       }
     });
 
+    it('answers duplicate checks while the filter of money.db\'s CDRs loads beside the event loop, and skips money.db for new CDRs once it has', async () => {
+      const { dir, dbPath } = scratch();
+      const log = pino({ level: 'silent' });
+      try {
+        const journal = new MoneyJournal(dbPath, durability, log);
+        await journal.write(...Array.from({ length: 3000 }, (_, i) => cdr(i + 1)));
+        await journal.close();
+
+        const reopened = new MoneyJournal(dbPath, durability, log);
+        let loaded = false;
+        void reopened.cdrFilterLoaded.then(() => (loaded = true));
+        const findCdr = (reopened as unknown as { statements: { findCdr: { get: (id: string) => unknown } } }).statements.findCdr;
+        const read = findCdr.get.bind(findCdr);
+        let reads = 0;
+        findCdr.get = (id: string) => {
+          reads++;
+          return read(id);
+        };
+        assert.equal(loaded, false, 'the sidecar starts answering before the filter is loaded');
+        assert.equal(reopened.findCdr('cdr-2999@log')?.id, 2999, 'meanwhile money.db answers');
+        assert.equal(reopened.findCdr('new-1@log'), null);
+        assert.equal(reads, 2);
+        await reopened.cdrFilterLoaded;
+        for (let id = 1; id <= 3000; id++) assert.equal(reopened.findCdr(`cdr-${id}@log`)?.id, id);
+        reads = 0;
+        for (let n = 0; n < 1000; n++) assert.equal(reopened.findCdr(`new-${n}@log`), null);
+        assert.ok(reads < 30, `${reads} reads of money.db for 1000 new CDRs`);
+        await reopened.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('hands out counter blocks that survive a restart, written through the log', async () => {
       const { dir, dbPath } = scratch();
       const log = pino({ level: 'silent' });

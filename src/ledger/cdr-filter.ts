@@ -19,7 +19,17 @@ const HASHES = 7;
 const GENERATION_MS = 10 * 60_000;
 const SECOND_SEED = 0x9747b28c;
 
-class Generation {
+/** A generation as plain data, to hand from the thread that loads the filter to the event loop. */
+export interface GenerationData {
+  capacity: number;
+  bits: Uint32Array;
+  count: number;
+  firstCreatedAt: number;
+  lastCreatedAt: number;
+  lastId: number;
+}
+
+class Generation implements GenerationData {
   readonly bits: Uint32Array;
   readonly mask: number;
   count = 0;
@@ -28,11 +38,23 @@ class Generation {
   lastCreatedAt = 0;
   lastId = 0;
 
-  constructor(readonly capacity: number) {
-    let bits = 1024;
-    while (bits < capacity * BITS_PER_CDR) bits *= 2; // a power of two: positions by mask
-    this.bits = new Uint32Array(bits / 32);
-    this.mask = bits - 1;
+  constructor(
+    readonly capacity: number,
+    bits?: Uint32Array,
+  ) {
+    let size = 1024;
+    while (size < capacity * BITS_PER_CDR) size *= 2; // a power of two: positions by mask
+    this.bits = bits ?? new Uint32Array(size / 32);
+    this.mask = size - 1;
+  }
+
+  static from(data: GenerationData): Generation {
+    const generation = new Generation(data.capacity, data.bits);
+    generation.count = data.count;
+    generation.firstCreatedAt = data.firstCreatedAt;
+    generation.lastCreatedAt = data.lastCreatedAt;
+    generation.lastId = data.lastId;
+    return generation;
   }
 }
 
@@ -74,6 +96,16 @@ export class CdrFilter {
   /** The prune deleted the settled CDRs (id up to `settledThrough`) created before `createdBefore`: forget generations of only those. */
   forget(createdBefore: number, settledThrough: number): void {
     this.generations = this.generations.filter((generation) => generation.lastCreatedAt >= createdBefore || generation.lastId > settledThrough);
+  }
+
+  /** The generations as plain data (their bits are shared, not copied). */
+  export(): GenerationData[] {
+    return this.generations.map(({ capacity, bits, count, firstCreatedAt, lastCreatedAt, lastId }) => ({ capacity, bits, count, firstCreatedAt, lastCreatedAt, lastId }));
+  }
+
+  /** Takes in generations of CDRs older than any this filter holds (loaded beside it at start-up). */
+  adoptOlder(generations: GenerationData[]): void {
+    this.generations = [...generations.map((data) => Generation.from(data)), ...this.generations];
   }
 
   get generationCount(): number {

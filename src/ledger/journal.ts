@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { Worker } from 'node:worker_threads';
 import type { ApplierMessage } from './journal-applier.js';
 import { CdrFilter } from './cdr-filter.js';
+import type { FilterLoaderMessage } from './cdr-filter-loader.js';
 import { encodeRecord, LogAppendError, LogAppender, packPosition, RecordEncoder } from './journal-log.js';
 import { SETTLED_THROUGH, type JournalOp } from './journal-ops.js';
 import { recoverLog } from './journal-replay.js';
@@ -129,6 +130,11 @@ export class MoneyJournal {
   private readonly unappliedCdrs = new Map<string, StoredCdr>();
   /** Every CDR money.db or the log may have, so that a new CDR's duplicate check need not read money.db. */
   private readonly knownCdrs = new CdrFilter();
+  /** Until the filter of what money.db held at start-up is loaded, every duplicate check reads money.db. */
+  private cdrFilterReady = false;
+  private cdrFilterLoader: Worker | null = null;
+  /** Settles once the start-up filter is loaded, or has failed to load (then money.db answers every check). */
+  readonly cdrFilterLoaded: Promise<void>;
   /** What the log says is settled at the centre, for the filter to follow the prune. */
   private settledThroughId = 0;
   private readonly statements: ReturnType<MoneyJournal['prepare']>;
@@ -145,9 +151,7 @@ export class MoneyJournal {
     this.db.pragma('busy_timeout = 2000'); // the schema is the store's, made above
     this.statements = this.prepare();
     this.settledThroughId = this.settledThrough();
-    for (const [sipCallId, id, createdAt] of this.db.prepare('SELECT sip_call_id, id, created_at FROM cdrs ORDER BY id').raw().iterate() as IterableIterator<[string, number, number]>) {
-      this.knownCdrs.add(sipCallId, id, createdAt);
-    }
+    this.cdrFilterLoaded = this.loadCdrFilter(path, this.lastCdrId());
 
     const segment = recovered.next.segment;
     // Durability `full`: how far the writer has synced the log; the applier applies nothing beyond it.
@@ -181,6 +185,33 @@ export class MoneyJournal {
       maxCdrId: db.prepare('SELECT MAX(id) AS id FROM cdrs'),
       readMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
     };
+  }
+
+  /** Loads the filter of money.db's CDRs (ids up to `throughId`) in a thread beside the event loop. */
+  private loadCdrFilter(path: string, throughId: number): Promise<void> {
+    if (throughId === 0) {
+      this.cdrFilterReady = true;
+      return Promise.resolve();
+    }
+    const started = performance.now();
+    const loader = new Worker(new URL('./cdr-filter-loader.js', import.meta.url), { workerData: { dbPath: path, throughId } });
+    this.cdrFilterLoader = loader;
+    loader.once('message', (message: FilterLoaderMessage) => {
+      if (message.type === 'failed') {
+        this.log.error({ reason: message.message }, 'CDR filter not loaded: every duplicate check reads money.db');
+        return;
+      }
+      this.knownCdrs.adoptOlder(message.generations);
+      this.cdrFilterReady = true;
+      this.log.info({ cdrs: message.cdrs, seconds: Math.round(performance.now() - started) / 1000 }, 'CDR filter loaded');
+    });
+    loader.once('error', (error) => this.log.error({ err: error }, 'CDR filter loader failed: every duplicate check reads money.db'));
+    return new Promise((resolve) => {
+      loader.once('exit', () => {
+        this.cdrFilterLoader = null;
+        resolve();
+      });
+    });
   }
 
   /** Where refused batches are reported (the ledger undoes what their ops stood for). */
@@ -314,7 +345,7 @@ export class MoneyJournal {
   findCdr(sipCallId: string): StoredCdr | null {
     const unapplied = this.unappliedCdrs.get(sipCallId);
     if (unapplied !== undefined) return unapplied;
-    if (!this.knownCdrs.mightHave(sipCallId)) return null;
+    if (this.cdrFilterReady && !this.knownCdrs.mightHave(sipCallId)) return null;
     return (this.statements.findCdr.get(sipCallId) as StoredCdr | undefined) ?? null;
   }
   lastCdrId(): number {
@@ -379,6 +410,7 @@ export class MoneyJournal {
 
   /** Waits for every queued write to be durable, stops the writer, and lets the applier finish the log. */
   async close(): Promise<void> {
+    await this.cdrFilterLoader?.terminate();
     this.flush();
     while ((this.inFlight.size > 0 || this.pending.writes.length > 0) && this.broken === null) await new Promise((resolve) => setTimeout(resolve, 5));
     if (this.writer !== null) {
