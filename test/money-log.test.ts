@@ -390,6 +390,36 @@ describe('credit lease validity: measured on the monotonic clock while the node 
   const settings = { admissionSeconds: 3600, reservationGraceSeconds: 60, leaseChunkMicro: 0, idleReturnMs: 60_000, offlinePostpaid: 'deny' as const };
   const plan = () => ({ amountMicro: 5_000_000, maxDurationSeconds: 60 });
 
+  it('keeps the validity the centre last gave across a restart, for the time before its next answer', async () => {
+    const { dir, dbPath } = scratch();
+    const log = pino({ level: 'silent' });
+    const unreachable = (ledger: NodeLedger) =>
+      ledger.connect(() => {
+        ledger.roundFailed(ledger.takeRound(0));
+        return Promise.resolve(false);
+      });
+    try {
+      const journal = new MoneyJournal(dbPath, 'normal', log);
+      const ledger = new NodeLedger(journal, settings, log);
+      const wall = Date.now();
+      ledger.applyReply(ledger.takeRound(0), { settled: [], unbilled: [], leases: [{ entity_type: 'customer', entity_id: 7, granted: '100', headroom: '100' }], lease_valid_seconds: 2 }, wall);
+      await journal.close();
+
+      const reopened = new MoneyJournal(dbPath, 'normal', log);
+      const restarted = new NodeLedger(reopened, settings, log);
+      unreachable(restarted);
+      const admit = (callId: string, now: number) => restarted.admit({ entity: { type: 'customer', id: 7 }, callId, plan, enforce: true, admitWhenUnreachable: false, answer: 'admit', now });
+      const within = admit('a@within', wall + 1000);
+      assert.ok(!(within instanceof Promise) && within.kind === 'reserved', 'the lease held before the restart, within its validity');
+      await within.committed;
+      const after = await admit('b@after', wall + 3000); // past 2 s, far within the default 900 s
+      assert.deepEqual(after.kind === 'refused' ? after.reason : after.kind, 'credit_unavailable');
+      await reopened.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('ends the leases after their validity even if the wall clock stepped back, and not early if it stepped forward', async () => {
     const { dir, dbPath } = scratch();
     const log = pino({ level: 'silent' });

@@ -398,6 +398,13 @@ export class MoneyJournal {
     await this.write({ op: 'counter', key, value });
   }
 
+  /** A value kept in money.db through the log, which may go down as well as up (a setting the centre sends). */
+  async setCounter(key: string, value: number): Promise<void> {
+    if (value === this.counter(key)) return;
+    this.counters.set(key, value);
+    await this.write({ op: 'counter', key, value });
+  }
+
   /** A counter's current high mark (0 before its first write). */
   counter(key: string): number {
     let value = this.counters.get(key);

@@ -119,6 +119,8 @@ export type RoundTrigger = (urgent: boolean) => Promise<boolean>;
 const RECENT_LIMIT = 65_536;
 /** When this node last had an answer from the centre (epoch ms), kept across restarts. */
 const REACHED_KEY = 'centre_reached_at';
+/** The lease validity the centre last gave, in ms, for the time after a restart before its next answer. */
+const VALIDITY_KEY = 'lease_valid_ms';
 const NO_SLOT = -1;
 /** A lease ask covers this many calls like the one that prompted it ... */
 const LEASE_CALLS = 16;
@@ -155,6 +157,7 @@ export class NodeLedger {
     this.nextCdrId = journal.lastCdrId() + 1;
     this.nextReservationId = journal.lastReservationId() + 1;
     this.reachedAt = journal.counter(REACHED_KEY);
+    this.leaseValidMs = journal.counter(VALIDITY_KEY) || this.leaseValidMs;
     journal.onRefused((ops, error) => this.undoRefused(ops, error));
     this.recover();
   }
@@ -450,7 +453,10 @@ export class NodeLedger {
 
   /** The centre's answer to a round: settled CDRs leave the outbox, leases take the centre's figures. */
   applyReply(round: Round, reply: NodeSyncReply, now: number): void {
-    if (reply.lease_valid_seconds !== undefined) this.leaseValidMs = reply.lease_valid_seconds * 1000;
+    if (reply.lease_valid_seconds !== undefined && reply.lease_valid_seconds * 1000 !== this.leaseValidMs) {
+      this.leaseValidMs = reply.lease_valid_seconds * 1000;
+      this.journal.setCounter(VALIDITY_KEY, this.leaseValidMs).catch((error: unknown) => this.log.error({ err: error }, 'lease validity not journalled'));
+    }
     // After a lapse, only a round that asked for every lease says what this node holds now (the centre may have taken them back).
     if (!this.lapsed || round.confirmsLeases) {
       this.lapsed = false;
