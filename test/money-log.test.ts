@@ -389,26 +389,31 @@ describe('money journal: a record the log refuses (a full disk)', () => {
 describe('credit lease validity: measured on the monotonic clock while the node runs', () => {
   const settings = { admissionSeconds: 3600, reservationGraceSeconds: 60, leaseChunkMicro: 0, idleReturnMs: 60_000, offlinePostpaid: 'deny' as const };
   const plan = () => ({ amountMicro: 5_000_000, maxDurationSeconds: 60 });
+  /** A ledger whose centre is unreachable: every round fails. */
+  const cutOff = (ledger: NodeLedger): NodeLedger => {
+    ledger.connect(() => {
+      ledger.roundFailed(ledger.takeRound(0));
+      return Promise.resolve(false);
+    });
+    return ledger;
+  };
+  const admitOn = (ledger: NodeLedger) => (callId: string, now: number) =>
+    ledger.admit({ entity: { type: 'customer', id: 7 }, callId, plan, enforce: true, admitWhenUnreachable: false, answer: 'admit', now });
+  /** The centre grants 100.00, valid for `validSeconds` without another answered round. */
+  const grant = (ledger: NodeLedger, validSeconds: number, now: number): void =>
+    ledger.applyReply(ledger.takeRound(0), { settled: [], unbilled: [], leases: [{ entity_type: 'customer', entity_id: 7, granted: '100', headroom: '100' }], lease_valid_seconds: validSeconds }, now);
 
   it('keeps the validity the centre last gave across a restart, for the time before its next answer', async () => {
     const { dir, dbPath } = scratch();
     const log = pino({ level: 'silent' });
-    const unreachable = (ledger: NodeLedger) =>
-      ledger.connect(() => {
-        ledger.roundFailed(ledger.takeRound(0));
-        return Promise.resolve(false);
-      });
     try {
       const journal = new MoneyJournal(dbPath, 'normal', log);
-      const ledger = new NodeLedger(journal, settings, log);
       const wall = Date.now();
-      ledger.applyReply(ledger.takeRound(0), { settled: [], unbilled: [], leases: [{ entity_type: 'customer', entity_id: 7, granted: '100', headroom: '100' }], lease_valid_seconds: 2 }, wall);
+      grant(new NodeLedger(journal, settings, log), 2, wall);
       await journal.close();
 
       const reopened = new MoneyJournal(dbPath, 'normal', log);
-      const restarted = new NodeLedger(reopened, settings, log);
-      unreachable(restarted);
-      const admit = (callId: string, now: number) => restarted.admit({ entity: { type: 'customer', id: 7 }, callId, plan, enforce: true, admitWhenUnreachable: false, answer: 'admit', now });
+      const admit = admitOn(cutOff(new NodeLedger(reopened, settings, log)));
       const within = admit('a@within', wall + 1000);
       assert.ok(!(within instanceof Promise) && within.kind === 'reserved', 'the lease held before the restart, within its validity');
       await within.committed;
@@ -425,16 +430,10 @@ describe('credit lease validity: measured on the monotonic clock while the node 
     const log = pino({ level: 'silent' });
     try {
       const journal = new MoneyJournal(dbPath, 'normal', log);
-      const ledger = new NodeLedger(journal, settings, log);
-      // The centre is unreachable from here on: every round fails.
-      ledger.connect(() => {
-        ledger.roundFailed(ledger.takeRound(0));
-        return Promise.resolve(false);
-      });
+      const ledger = cutOff(new NodeLedger(journal, settings, log));
       const wall = Date.now();
-      // The centre grants 100.00 and says the leases stay valid for 1 s without another answered round.
-      ledger.applyReply(ledger.takeRound(0), { settled: [], unbilled: [], leases: [{ entity_type: 'customer', entity_id: 7, granted: '100', headroom: '100' }], lease_valid_seconds: 1 }, wall);
-      const admit = (callId: string, now: number) => ledger.admit({ entity: { type: 'customer', id: 7 }, callId, plan, enforce: true, admitWhenUnreachable: false, answer: 'admit', now });
+      grant(ledger, 1, wall);
+      const admit = admitOn(ledger);
 
       const ahead = admit('a@ahead', wall + 3_600_000); // the wall clock an hour ahead at once
       assert.ok(!(ahead instanceof Promise) && ahead.kind === 'reserved', 'still within the validity: admitted on the lease');
