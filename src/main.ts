@@ -104,7 +104,7 @@ const LEASE_UPKEEP_SECONDS = 5;
 function startLedgerUpkeep(ledger: NodeLedger, journal: MoneyJournal, metrics: SidecarMetrics, log: Logger): NodeJS.Timeout {
   metrics.reservationsHeld.collectFrom(() => ledger.heldCount);
   metrics.cdrOutbox.collectFrom(() => ledger.outboxSize);
-  metrics.centreAnswerAge.collectFrom(() => (ledger.lastAnsweredRound === 0 ? NaN : (Date.now() - ledger.lastAnsweredRound) / 1000));
+  metrics.centreAnswerAge.collectFrom(() => ledger.centreAnswerAge(Date.now()));
   metrics.leasesLapsed.collectFrom(() => (ledger.leasesLapsed ? 1 : 0));
   let tick = 0;
   const timer = setInterval(() => {

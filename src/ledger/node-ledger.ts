@@ -501,9 +501,9 @@ export class NodeLedger {
     return this.outbox.size;
   }
 
-  /** When the centre last answered a round (epoch ms; 0: never, as far as this node's journal knows). */
-  get lastAnsweredRound(): number {
-    return this.reachedAt;
+  /** Seconds since the centre last answered a round, as lease validity counts them (NaN: never, as far as this node's journal knows). */
+  centreAnswerAge(now: number): number {
+    return this.reachedAt === 0 ? Number.NaN : this.sinceAnswered(now) / 1000;
   }
 
   get leasesLapsed(): boolean {
