@@ -1,4 +1,4 @@
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 
 /**
@@ -28,5 +28,15 @@ export function yieldToEventLoop(nice = BACKGROUND_NICE): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** The calling thread's nice value as the kernel has it (Linux), or null where that cannot be read. */
+export function threadNice(): number | null {
+  try {
+    const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
+    return Number(fields[16]);
+  } catch {
+    return null;
   }
 }

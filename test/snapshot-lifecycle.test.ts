@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Packr } from 'msgpackr';
+import { BACKGROUND_NICE } from '../src/background-thread.js';
 import { routingSnapshotBytes } from './fixtures/routing.js';
 import { SidecarProcess } from './helpers/sidecar.js';
 
@@ -68,6 +69,18 @@ describe('snapshot lifecycle', () => {
       assert.equal(health.body.snapshot_version, 5);
       const routed = await sidecar.post('/api/opensips/call/route', { customer_trunk_id: 10, dnis: '61400123456' });
       assert.equal(routed.body.carrier_trunk_id, 21);
+    } finally {
+      await sidecar.kill();
+    }
+  });
+
+  it('compiles in a thread at the lowest CPU priority, so a swap does not take the core from the event loop', { skip: process.platform !== 'linux' }, async () => {
+    const sidecar = await SidecarProcess.start();
+    try {
+      assert.equal((await sidecar.putSnapshot(routingSnapshotBytes(7))).status, 200);
+      const line = sidecar.logs.find((entry) => entry.includes('"snapshot in service"') && entry.includes('"version":7'));
+      assert.ok(line !== undefined, `sidecar logs:\n${sidecar.logs.join('\n')}`);
+      assert.equal((JSON.parse(line) as { compile_thread_nice: unknown }).compile_thread_nice, BACKGROUND_NICE);
     } finally {
       await sidecar.kill();
     }

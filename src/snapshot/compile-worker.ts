@@ -5,7 +5,7 @@
  * thread with their buffers transferred, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { yieldToEventLoop } from '../background-thread.js';
+import { threadNice, yieldToEventLoop } from '../background-thread.js';
 import { decodeSnapshot, type SnapshotRefusal } from './codec.js';
 import { compileSnapshot, type CompiledSnapshot } from './compile.js';
 import { SnapshotStore } from './store.js';
@@ -16,13 +16,15 @@ export type WorkerRequest =
   | { kind: 'restore'; id: number };
 
 export type WorkerReply =
-  | { id: number; ok: true; compiled: CompiledSnapshot; compileSeconds: number }
+  /** nice: the compiling thread's priority, as the kernel had it (null: not Linux). */
+  | { id: number; ok: true; compiled: CompiledSnapshot; compileSeconds: number; nice: number | null }
   | { id: number; ok: false; code: SnapshotRefusal | 'EMPTY' | 'STORE'; reason: string };
 
 type Refusal = { ok: false; code: SnapshotRefusal | 'STORE'; reason: string };
 type Prepared = { ok: true; compiled: CompiledSnapshot; transfer: ArrayBuffer[] } | Refusal;
 
 yieldToEventLoop();
+const nice = threadNice();
 const store = new SnapshotStore((workerData as { dbPath: string }).dbPath);
 
 function prepare(bytes: Uint8Array, servingVersion: number, persist: boolean): Prepared {
@@ -53,7 +55,7 @@ function reply(id: number, started: number, prepared: Prepared): void {
     parentPort!.postMessage({ id, ok: false, code: prepared.code, reason: prepared.reason } satisfies WorkerReply);
     return;
   }
-  const message: WorkerReply = { id, ok: true, compiled: prepared.compiled, compileSeconds: (performance.now() - started) / 1000 };
+  const message: WorkerReply = { id, ok: true, compiled: prepared.compiled, compileSeconds: (performance.now() - started) / 1000, nice };
   parentPort!.postMessage(message, prepared.transfer);
 }
 

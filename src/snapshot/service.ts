@@ -77,7 +77,7 @@ export class SnapshotService {
     this.metrics.swapSeconds.observe(swapSeconds);
     this.metrics.snapshotVersion.set(version);
     this.metrics.snapshotCreated.set(Date.parse(createdAt) / 1000);
-    this.log.info({ source, version, created_at: createdAt, compile_seconds: reply.compileSeconds, swap_seconds: swapSeconds, counts }, 'snapshot in service');
+    this.log.info({ source, version, created_at: createdAt, compile_seconds: reply.compileSeconds, compile_thread_nice: reply.nice, swap_seconds: swapSeconds, counts }, 'snapshot in service');
     return { ok: true, version, compileSeconds: reply.compileSeconds, swapSeconds };
   }
 
