@@ -393,9 +393,7 @@ export class MoneyJournal {
 
   /** Moves a counter up to at least `value`. */
   async raiseCounter(key: string, value: number): Promise<void> {
-    if (value <= this.counter(key)) return;
-    this.counters.set(key, value);
-    await this.write({ op: 'counter', key, value });
+    if (value > this.counter(key)) await this.setCounter(key, value);
   }
 
   /** A value kept in money.db through the log, which may go down as well as up (a setting the centre sends). */
