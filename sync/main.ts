@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startServer } from '../src/http/server.js';
 import { createLogger } from '../src/logger.js';
-import { DEFAULT_LEASE_VALID_SECONDS, leaseReclaimSeconds } from '../src/ledger/protocol.js';
+import { DEFAULT_LEASE_VALID_SECONDS } from '../src/ledger/protocol.js';
 import { buildControlPlaneRoutes, seedLocalhost } from './app.js';
-import { NodeSilence, startLeaseReclaim } from './ledger/lease-reclaim.js';
+import { startLeaseReclaim } from './ledger/lease-reclaim.js';
 import { SqliteConfigStore } from './store/config-store.js';
 import { SyncJob } from './sync-job.js';
 
@@ -42,12 +42,11 @@ async function main(): Promise<void> {
 
   const leaseValidSeconds = Number(values['lease-valid-seconds']);
   if (!Number.isFinite(leaseValidSeconds) || leaseValidSeconds < 1) throw new Error(`--lease-valid-seconds must be a number of seconds >= 1, not ${values['lease-valid-seconds']}`);
-  const nodeSilence = new NodeSilence(leaseReclaimSeconds(leaseValidSeconds) * 1000);
-  const leaseReclaim = startLeaseReclaim(store, log, leaseValidSeconds, nodeSilence);
+  const leaseReclaim = startLeaseReclaim(store, log, leaseValidSeconds);
   const server = await startServer({
     host: values.host,
     port: Number(values.port),
-    routes: buildControlPlaneRoutes({ store, syncJob, log, maxBodyBytes: 1024 * 1024, leaseValidSeconds, nodeSilence }),
+    routes: buildControlPlaneRoutes({ store, syncJob, log, maxBodyBytes: 1024 * 1024, leaseValidSeconds, nodeSilence: leaseReclaim.silence }),
     remoteAddress: true,
     onHandlerError: (error, route) => log.error({ err: error, route }, 'handler failed'),
   });

@@ -36,10 +36,13 @@ export class NodeSilence {
  * decommissioned): without it, credit leased to a node that never comes
  * back stays reserved for ever and its accounts' calls elsewhere are refused
  * for want of headroom they have. Checks a few times per validity period.
+ * The node-sync handler tells `silence` of every round it answers.
  */
-export function startLeaseReclaim(store: ConfigStore, log: Logger, leaseValidSeconds: number, silence: NodeSilence): { stop: () => void } {
+export function startLeaseReclaim(store: ConfigStore, log: Logger, leaseValidSeconds: number): { stop: () => void; silence: NodeSilence } {
+  const reclaimAfterMs = leaseReclaimSeconds(leaseValidSeconds) * 1000;
+  const silence = new NodeSilence(reclaimAfterMs);
   const sweep = async (): Promise<void> => {
-    const silentSince = new Date(Date.now() - leaseReclaimSeconds(leaseValidSeconds) * 1000).toISOString();
+    const silentSince = new Date(Date.now() - reclaimAfterMs).toISOString();
     const reclaimed = await store.ledgerTransaction((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
     for (const lease of reclaimed) {
       log.warn({ node: lease.node, entity_type: lease.entityType, entity_id: lease.entityId, amount: lease.amount, silent_since: silentSince }, 'credit lease of a silent node taken back');
@@ -49,5 +52,5 @@ export function startLeaseReclaim(store: ConfigStore, log: Logger, leaseValidSec
     sweep().catch((error: unknown) => log.error({ err: error }, 'lease reclaim failed'));
   }, Math.min(60_000, Math.max(1000, (leaseValidSeconds * 1000) / 4)));
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return { stop: () => clearInterval(timer), silence };
 }
