@@ -17,12 +17,12 @@ lint: build
 	npx eslint src sync test bench
 
 test: build
-	node --test --test-concurrency=2 --test-timeout=120000 dist/test/
+	node --test --test-concurrency=2 --test-timeout=120000 dist/test/unit/*.test.js dist/test/process/*.test.js
 
 # The control plane and a sidecar with a demo world of realistic size loaded through the store, a first
 # sync, and example requests for both. Ctrl-C stops both. `make run SIZE=wholesale` for 2M rate rows.
 run: build
-	node dist/bench/demo-stack.js --size $(SIZE)
+	node dist/src/devkit/demo-stack.js --size $(SIZE)
 
 bench: build
 	node dist/bench/run.js --profile short

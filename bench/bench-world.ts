@@ -1,17 +1,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DecisionEngine } from '../src/engine.js';
-import { decodeSnapshot, encodeSnapshot } from '../src/snapshot/codec.js';
-import { compileSnapshot } from '../src/snapshot/compile.js';
-import { generateDataset, SIZES, type TrafficHints } from './dataset.js';
+import { DecisionEngine } from '../src/sidecar/engine/engine.js';
+import { decodeSnapshot, encodeSnapshot } from '../src/core/snapshot/codec.js';
+import { compileSnapshot } from '../src/core/snapshot/compile.js';
+import { generateDataset, SIZES, type TrafficHints } from '../src/devkit/dataset.js';
+import { REPO } from '../src/devkit/paths.js';
 
 /**
  * The in-process benches' world: the dataset `make bench` wrote under
  * bench/data (else generated here), compiled into a decision engine, with
  * the traffic hints (callers, numbers, accounts) that go with it.
  */
-const DATA = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bench', 'data');
+const DATA = join(REPO, 'bench', 'data');
 
 export function loadWorld(size: string): { engine: DecisionEngine; traffic: TrafficHints } {
   const snapshotFile = join(DATA, `${size}.msgpack`);

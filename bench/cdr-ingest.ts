@@ -13,11 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { ingestCdr } from '../src/ledger/cdr-ingest.js';
-import type { CallRecord } from '../src/ledger/cdr-rating.js';
-import { MoneyJournal } from '../src/ledger/journal.js';
-import { NodeLedger } from '../src/ledger/node-ledger.js';
-import { routeCall } from '../src/lcr/route.js';
+import { ingestCdr } from '../src/sidecar/cdr/ingest.js';
+import type { CallRecord } from '../src/sidecar/cdr/rating.js';
+import { MoneyJournal } from '../src/sidecar/journal/journal.js';
+import { NodeCredit } from '../src/sidecar/credit/node-credit.js';
+import { routeCall } from '../src/sidecar/routing/route.js';
 import { loadWorld } from './bench-world.js';
 
 async function main(): Promise<void> {
@@ -41,14 +41,14 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cdr-ingest-'));
   const log = pino({ level: 'silent' });
   const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
-  const ledger = new NodeLedger(journal, { admissionSeconds: 7200, reservationGraceSeconds: 300, leaseChunkMicro: 1e9, idleReturnMs: 3_600_000, offlinePostpaid: 'allow' }, log);
+  const credit = new NodeCredit(journal, { admissionSeconds: 7200, reservationGraceSeconds: 300, leaseChunkMicro: 1e9, idleReturnMs: 3_600_000, offlinePostpaid: 'allow' }, log);
   const statuses: Partial<Record<number, number>> = {};
   const ingest = async (from: number, to: number): Promise<number> => {
     const begun = performance.now();
     for (let i = from; i < to; i += 10) {
       const turn: Promise<void>[] = [];
       for (let k = i; k < Math.min(i + 10, to); k++) {
-        turn.push(ingestCdr(engine, ledger, records[k], Date.now()).then((answer) => void (statuses[answer.status] = (statuses[answer.status] ?? 0) + 1)));
+        turn.push(ingestCdr(engine, credit, records[k], Date.now()).then((answer) => void (statuses[answer.status] = (statuses[answer.status] ?? 0) + 1)));
       }
       await Promise.all(turn);
     }

@@ -15,11 +15,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SqliteConfigStore } from '../sync/store/config-store.js';
-import { seedStore } from '../sync/store/seed.js';
-import { FakeOpensipsMi } from '../test/helpers/fake-opensips-mi.js';
-import { generateDataset, SIZES } from './dataset.js';
-import { startService, type ServiceProcess } from './service-process.js';
+import { openCentreStores } from '../sync/stores.js';
+import { seedStore } from '../sync/admin/seed.js';
+import { FakeOpensipsMi } from '../src/devkit/fake-opensips-mi.js';
+import { generateDataset, SIZES } from '../src/devkit/dataset.js';
+import { CONTROL_MAIN, SIDECAR_MAIN } from '../src/devkit/paths.js';
+import { startService, type ServiceProcess } from '../src/devkit/service-process.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
@@ -38,14 +39,15 @@ async function main(): Promise<void> {
     options: { size: { type: 'string', default: 'wholesale' }, 'csv-rows': { type: 'string', default: '150000' }, 'load-rate': { type: 'string', default: '0' } },
   });
   const dir = mkdtempSync(join(tmpdir(), 'control-bench-'));
-  const store = new SqliteConfigStore(join(dir, 'control', 'config.db'));
+  const stores = openCentreStores(join(dir, 'control', 'config.db'));
+  const store = stores.config;
   let started = performance.now();
   const dataset = generateDataset(SIZES[values.size]);
   await seedStore(store, dataset.tables);
   const seedSeconds = (performance.now() - started) / 1000;
   const rateRows = dataset.tables.rate_deck_rates.prefix_end.length;
 
-  const sidecars = await Promise.all([1, 2, 3].map((n) => start(join(HERE, '..', 'src', 'main.js'), ['--port', '0', '--data-dir', join(dir, `sidecar-${n}`)], 'sidecar listening')));
+  const sidecars = await Promise.all([1, 2, 3].map((n) => start(SIDECAR_MAIN, ['--port', '0', '--data-dir', join(dir, `sidecar-${n}`)], 'sidecar listening')));
   const mi = [1, 2, 3].map((n) => new FakeOpensipsMi(join(dir, `opensips-${n}.sqlite`)));
   const now = new Date().toISOString();
   for (let n = 1; n <= 3; n++) {
@@ -54,8 +56,8 @@ async function main(): Promise<void> {
       drouting_db: join(dir, `opensips-${n}.sqlite`), status: 'active', created_at: now, updated_at: now,
     });
   }
-  await store.close();
-  const control = await start(join(HERE, '..', 'sync', 'main.js'), ['--port', '0', '--data-dir', join(dir, 'control')], 'control plane listening');
+  stores.close();
+  const control = await start(CONTROL_MAIN, ['--port', '0', '--data-dir', join(dir, 'control')], 'control plane listening');
   const base = `http://127.0.0.1:${control.port}`;
 
   const processes = { control: control.child.pid!, ...Object.fromEntries(sidecars.map((sidecar, n) => [`sidecar_${n + 1}`, sidecar.child.pid!])) };

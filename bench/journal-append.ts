@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { MoneyJournal } from '../src/ledger/journal.js';
-import type { JournalOp } from '../src/ledger/journal-ops.js';
+import { MoneyJournal } from '../src/sidecar/journal/journal.js';
+import type { JournalOp } from '../src/sidecar/journal/ops.js';
 
 function mainThreadCpuSeconds(): number {
   const fields = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');

@@ -15,10 +15,10 @@ import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { admitCall } from '../src/ledger/call-admission.js';
-import { MoneyJournal } from '../src/ledger/journal.js';
-import { NodeLedger } from '../src/ledger/node-ledger.js';
-import { SidecarMetrics } from '../src/metrics/metrics.js';
+import { admitCall } from '../src/sidecar/admission/admit.js';
+import { MoneyJournal } from '../src/sidecar/journal/journal.js';
+import { NodeCredit } from '../src/sidecar/credit/node-credit.js';
+import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
 import { loadWorld } from './bench-world.js';
 
 async function main(): Promise<void> {
@@ -31,14 +31,14 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'live-calls-'));
   const log = pino({ level: 'silent' });
   const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
-  const ledger = new NodeLedger(journal, { admissionSeconds: 7200, reservationGraceSeconds: 300, leaseChunkMicro: 1e9, idleReturnMs: 3_600_000, offlinePostpaid: 'allow' }, log);
+  const credit = new NodeCredit(journal, { admissionSeconds: 7200, reservationGraceSeconds: 300, leaseChunkMicro: 1e9, idleReturnMs: 3_600_000, offlinePostpaid: 'allow' }, log);
   // Every account holds a lease that covers the run: no round with a centre.
   for (const account of traffic.accounts) {
-    const entity = ledger.entity({ type: 'customer', id: account.id });
+    const entity = credit.entity({ type: 'customer', id: account.id });
     entity.grantedMicro = 1e15;
     entity.centreHeadroomMicro = 0;
   }
-  const context = { engine, ledger, metrics: new SidecarMetrics(), log };
+  const context = { engine, credit, metrics: new SidecarMetrics(), log };
   const admit = async (from: number, to: number): Promise<void> => {
     for (let i = from; i < to; i += 10) {
       const turn: Promise<unknown>[] = [];
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     const quantile = (q: number): number => Math.round((scavenges[Math.min(scavenges.length - 1, Math.floor(q * scavenges.length))] ?? NaN) * 100) / 100;
     process.stdout.write(
       `${JSON.stringify({
-        live_calls: ledger.heldCount,
+        live_calls: credit.heldCount,
         admit_wall_us: Math.round(admitMicros * 10) / 10,
         full_gc_ms: fullGcMs,
         heap_used_mb: Math.round(memory.heapUsed / 1e6),

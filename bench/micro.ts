@@ -7,13 +7,13 @@
  *   node --expose-gc dist/bench/micro.js --size wholesale
  */
 import { parseArgs } from 'node:util';
-import { authorizeCall } from '../src/auth/call-auth.js';
-import { DecisionEngine } from '../src/engine.js';
-import { routeCall } from '../src/lcr/route.js';
-import { decodeSnapshot, encodeSnapshot } from '../src/snapshot/codec.js';
-import { compileSnapshot } from '../src/snapshot/compile.js';
-import { validateSnapshot } from '../src/snapshot/validate.js';
-import { generateDataset, SIZES } from './dataset.js';
+import { authorizeCall } from '../src/sidecar/auth/call-auth.js';
+import { DecisionEngine } from '../src/sidecar/engine/engine.js';
+import { routeCall } from '../src/sidecar/routing/route.js';
+import { decodeSnapshot, encodeSnapshot } from '../src/core/snapshot/codec.js';
+import { compileSnapshot } from '../src/core/snapshot/compile.js';
+import { validateSnapshot } from '../src/core/snapshot/validate.js';
+import { generateDataset, SIZES } from '../src/devkit/dataset.js';
 
 export interface MicroResult {
   size: string;

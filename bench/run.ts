@@ -18,16 +18,16 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from './load.js';
-import type { TrafficHints } from './dataset.js';
-import { startService, type ServiceProcess, type StartOptions } from './service-process.js';
+import type { TrafficHints } from '../src/devkit/dataset.js';
+import { CONTROL_MAIN, DATASET_CLI, REPO, SIDECAR_MAIN } from '../src/devkit/paths.js';
+import { startService, type ServiceProcess, type StartOptions } from '../src/devkit/service-process.js';
 import { CUSTOMER_ACCOUNTS } from '../sync/admin/resources.js';
-import { SqliteConfigStore } from '../sync/store/config-store.js';
-import { seedRows } from '../sync/store/seed.js';
+import { openCentreStores } from '../sync/stores.js';
+import { seedRows } from '../sync/admin/seed.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
-const ROOT = join(HERE, '..', '..');
-const DATA = join(ROOT, 'bench', 'data');
-const RESULTS = join(ROOT, 'bench', 'results');
+const DATA = join(REPO, 'bench', 'data');
+const RESULTS = join(REPO, 'bench', 'results');
 
 interface Profile {
   size: string;
@@ -71,19 +71,20 @@ function startServer(script: string, args: string[], readyMessage: string, optio
 /** A control plane that knows the accounts and this node, with every prepaid account funded. */
 async function startControlPlane(dir: string, accounts: TrafficHints['accounts']): Promise<ServiceProcess> {
   mkdirSync(dir, { recursive: true });
-  const store = new SqliteConfigStore(join(dir, 'config.db'));
+  const stores = openCentreStores(join(dir, 'config.db'));
+  const store = stores.config;
   await seedRows(store, CUSTOMER_ACCOUNTS, accounts);
   const now = new Date().toISOString();
   await store.insert('opensips_nodes', { hostname: 'bench-node', mi_socket_address: 'http://127.0.0.1:9/mi', region: 'bench', status: 'active', created_at: now, updated_at: now });
   for (const account of accounts) {
     if (account.billing_mode !== 'prepaid') continue;
-    await store.changeBalance({ entityType: 'customer', entityId: account.id, currency: account.currency }, () => ({
+    await stores.ledger.changeBalance({ entityType: 'customer', entityId: account.id, currency: account.currency }, () => ({
       next: { balance: '1000000.00', reserved: '0' },
       transaction: { transaction_type: 'credit', amount: '1000000.00', description: 'bench funding', cdr_id: null, call_id: null },
     }));
   }
-  await store.close();
-  return startServer(join('..', 'sync', 'main.js'), ['--port', '0', '--data-dir', dir], 'control plane listening');
+  stores.close();
+  return startService(CONTROL_MAIN, ['--port', '0', '--data-dir', dir], 'control plane listening');
 }
 
 /** utime + stime of a process (all its threads), or of its main thread (the event loop), in seconds. */
@@ -150,8 +151,8 @@ async function main(): Promise<void> {
   const snapshotNext = join(DATA, `${profile.size}-next.msgpack`);
   const trafficFile = join(DATA, `${profile.size}-traffic.json`);
   process.stderr.write(`generating ${profile.size} dataset...\n`);
-  await run(join(HERE, 'dataset.js'), ['--size', profile.size, '--out', snapshotFile, '--version', '1', '--traffic', trafficFile]);
-  await run(join(HERE, 'dataset.js'), ['--size', profile.size, '--out', snapshotNext, '--version', '2', '--seed', '43']);
+  await run(DATASET_CLI, ['--size', profile.size, '--out', snapshotFile, '--version', '1', '--traffic', trafficFile]);
+  await run(DATASET_CLI, ['--size', profile.size, '--out', snapshotNext, '--version', '2', '--seed', '43']);
 
   process.stderr.write('in-process decision time...\n');
   const micro = JSON.parse(await run(join(HERE, 'micro.js'), ['--size', profile.size])) as Record<string, number>;
@@ -189,7 +190,7 @@ async function main(): Promise<void> {
   // The sidecar logs no per-request lines, so info level costs nothing under load. Leases of 1000.00: a node at
   // 10k calls/s should go back to the centre for credit a few times a second, not at every call.
   const sidecar = await startServer(
-    join('..', 'src', 'main.js'),
+    SIDECAR_MAIN,
     ['--port', '0', '--data-dir', join(dataDir, 'sidecar'), '--snapshot', snapshotFile, '--control-url', `http://127.0.0.1:${control.port}`, '--node-name', 'bench-node', '--lease-chunk', '1000.00'],
     'sidecar listening',
     { execArgv: values['sidecar-flags'].split(' ').filter((flag) => flag !== '') },

@@ -1,183 +1,44 @@
 import type { Logger } from 'pino';
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../src/auth/ip.js';
-import { RequestError, errorBody } from '../src/http/errors.js';
-import type { IncomingRequest, OutgoingResponse, Route } from '../src/http/server.js';
-import { NO_CONTENT, guard, json, mustExist, pathId, readBody, resourceRoutes, type AdminContext, type AdminHandler } from './admin/crud.js';
-import { apiRecord, storeValue, storeValues } from './admin/fields.js';
-import { balanceRoutes } from './admin/balances.js';
-import { centreMoneyRoutes } from './admin/money.js';
-import { bulkImportHandler, csvImportHandler } from './admin/rate-import.js';
-import { BLOCK_RULES, CARRIER_TRUNKS, CUSTOMER_TRUNKS, EXCHANGE_RATES, RATE_DECKS, RESOURCES } from './admin/resources.js';
+import { json } from '../src/core/http/respond.js';
+import type { Route } from '../src/core/http/server.js';
+import { behindAllowlist } from './admin/access.js';
+import { resourceRoutes } from './admin/crud.js';
+import { rateImportRoutes } from './admin/rate-import.js';
+import { RESOURCES } from './admin/resources.js';
+import { adminRoutes } from './admin/routes.js';
+import type { SyncJob } from './distribution/sync-job.js';
+import { balanceRoutes } from './ledger/balance-routes.js';
+import type { NodeSilence } from './ledger/lease-reclaim.js';
+import { ledgerRoutes } from './ledger/routes.js';
+import type { LedgerStore } from './ledger/store.js';
 import type { ConfigStore } from './store/config-store.js';
-import type { SyncJob } from './sync-job.js';
 
 /**
- * The control plane's admin API: the declared resources, the endpoints that
- * are not plain records (rate-deck assignment, allowlist, toggles, current
- * exchange rate, routing sync), and the IP allowlist every route but health
- * sits behind.
+ * The control plane's HTTP surface: the declared admin resources, the admin endpoints that are not plain
+ * records, rate sheet imports, balances, the nodes' money rounds and CDR search, all behind the IP
+ * allowlist; health in front of it.
  */
-export interface ControlPlaneContext extends AdminContext {
+export interface ControlPlaneContext {
+  store: ConfigStore;
+  ledger: LedgerStore;
   syncJob: SyncJob;
   log: Logger;
-}
-
-const AUTH_IP_FIELDS = {
-  ip_address: { kind: 'ip', required: true },
-  description: { kind: 'string', nullable: true },
-  is_active: { kind: 'boolean', default: true },
-} as const;
-
-/** Canonical text of a peer address: IPv4-mapped IPv6 as IPv4. */
-export function canonicalAddress(text: string): string {
-  const v4 = parseIPv4(text);
-  if (v4 >= 0) return formatIPv4(v4);
-  const groups = new Uint16Array(8);
-  if (!parseIPv6(text, groups)) return text;
-  if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff) return formatIPv4(groups[6] * 65536 + groups[7]);
-  return formatIPv6(groups);
-}
-
-async function isAuthorised(store: ConfigStore, address: string): Promise<boolean> {
-  const { rows } = await store.list('auth_ips', { where: { ip_address: canonicalAddress(address), is_active: 1 }, limit: 1, offset: 0 });
-  return rows.length > 0;
-}
-
-export async function seedLocalhost(store: ConfigStore): Promise<void> {
-  const { rows } = await store.list('auth_ips', { where: { ip_address: '127.0.0.1' }, limit: 1, offset: 0 });
-  if (rows.length > 0) return;
-  const now = new Date().toISOString();
-  await store.insert('auth_ips', { ip_address: '127.0.0.1', description: 'localhost seed', is_active: 1, created_at: now, updated_at: now });
+  maxBodyBytes: number;
+  /** How long a node's credit leases stay valid without a money round (node-sync answers say so). */
+  leaseValidSeconds: number;
+  /** Told of every answered money round (the lease reclaim's own clock). */
+  nodeSilence: NodeSilence;
+  /** Called after every successful configuration write. */
+  onChange?: (table: string) => void;
 }
 
 export function buildControlPlaneRoutes(context: ControlPlaneContext): Route[] {
-  const { store } = context;
-  const routes: Route[] = [];
-  const add = (method: Route['method'], path: string, handler: AdminHandler): void => {
-    routes.push({ method, path, maxBodyBytes: context.maxBodyBytes, retainsBody: true, handler: guard(handler) });
-  };
-  const changed = (table: string): void => context.onChange?.(table);
-
-  for (const resource of RESOURCES) routes.push(...resourceRoutes(resource, context));
-  routes.push(...balanceRoutes(context), ...centreMoneyRoutes(context));
-  // Whole rate sheets: a large body limit, as a 150k-row CSV is several MB.
-  for (const [path, handler] of [['/api/rate-decks/{id}/rates/bulk', bulkImportHandler(context)], ['/api/rate-decks/{id}/rates/csv', csvImportHandler(context)]] as const) {
-    routes.push({ method: 'POST', path, maxBodyBytes: 256 * 1024 * 1024, retainsBody: true, handler: guard(handler) });
-  }
-
-  add('GET', '/api/auth/ips', async (request) => {
-    const activeOnly = new URLSearchParams(request.query).get('active_only') !== 'false';
-    const { rows } = await store.list('auth_ips', { where: activeOnly ? { is_active: 1 } : {}, limit: null, offset: 0 });
-    return json(200, rows.map((row) => apiRecord(AUTH_IP_FIELDS, row)));
-  });
-  add('POST', '/api/auth/ips', async (request) => {
-    const values = storeValues(AUTH_IP_FIELDS, readBody(request), 'create');
-    const ip = canonicalAddress(values.ip_address as string);
-    const now = new Date().toISOString();
-    const existing = (await store.list('auth_ips', { where: { ip_address: ip }, limit: 1, offset: 0 })).rows.at(0);
-    if (existing === undefined) await store.insert('auth_ips', { ...values, ip_address: ip, created_at: now, updated_at: now });
-    else await store.update('auth_ips', existing.id as number, { ...values, ip_address: ip, updated_at: now });
-    return json(201, { message: 'auth ip created', ip_address: ip });
-  });
-
-  for (const [kind, trunks] of [['customer', CUSTOMER_TRUNKS], ['carrier', CARRIER_TRUNKS]] as const) {
-    const table = `${kind}_trunk_rate_decks`;
-    const path = `${trunks.path}/{id}/rate-deck`;
-    add('GET', path, async (request) => {
-      const trunkId = pathId(request, 'id');
-      await mustExist(store, trunks.table, trunkId, trunks.noun);
-      const { rows } = await store.list(table, { where: { [`${kind}_trunk_id`]: trunkId, is_active: 1 }, limit: 1, offset: 0 });
-      if (rows.length === 0) throw new RequestError(404, `${trunks.noun} ${trunkId} has no rate deck assigned`);
-      return json(200, { ...rows[0], is_active: true });
-    });
-    add('PUT', path, async (request) => {
-      const trunkId = pathId(request, 'id');
-      await mustExist(store, trunks.table, trunkId, trunks.noun);
-      const deckId = storeValue('rate_deck_id', { kind: 'integer', min: 1 }, readBody(request).rate_deck_id ?? fail400('rate_deck_id is required')) as number;
-      const deck = await store.get(RATE_DECKS.table, deckId);
-      if (deck === null) throw new RequestError(422, `rate_deck_id ${deckId} does not exist`);
-      if (deck.deck_type !== kind) throw new RequestError(422, `rate deck ${deckId} is a ${String(deck.deck_type)} deck; a ${kind} trunk needs a ${kind} deck`);
-      await store.assignRateDeck(kind, trunkId, deckId);
-      changed(table);
-      return json(200, { message: 'rate deck assigned' });
-    });
-    add('DELETE', path, async (request) => {
-      const trunkId = pathId(request, 'id');
-      await mustExist(store, trunks.table, trunkId, trunks.noun);
-      if (!(await store.unassignRateDeck(kind, trunkId))) throw new RequestError(404, `${trunks.noun} ${trunkId} has no rate deck assigned`);
-      changed(table);
-      return NO_CONTENT;
-    });
-  }
-
-  add('GET', '/api/rate-decks/{id}/allowlist', async (request) => {
-    const deckId = pathId(request, 'id');
-    await mustExist(store, RATE_DECKS.table, deckId, RATE_DECKS.noun);
-    return json(200, (await store.list('rate_deck_carrier_allowlist', { where: { rate_deck_id: deckId }, limit: null, offset: 0 })).rows);
-  });
-  add('POST', '/api/rate-decks/{id}/allowlist', async (request) => {
-    const deckId = pathId(request, 'id');
-    await mustExist(store, RATE_DECKS.table, deckId, RATE_DECKS.noun);
-    const carrierId = storeValue('carrier_trunk_id', { kind: 'integer', min: 1 }, readBody(request).carrier_trunk_id ?? fail400('carrier_trunk_id is required')) as number;
-    if ((await store.get(CARRIER_TRUNKS.table, carrierId)) === null) throw new RequestError(422, `carrier_trunk_id ${carrierId} does not exist`);
-    const created = await store.insert('rate_deck_carrier_allowlist', { rate_deck_id: deckId, carrier_trunk_id: carrierId, created_at: new Date().toISOString() });
-    changed('rate_deck_carrier_allowlist');
-    return json(201, created);
-  });
-  add('DELETE', '/api/rate-decks/{id}/allowlist/{carrier_trunk_id}', async (request) => {
-    const deckId = pathId(request, 'id');
-    const carrierId = pathId(request, 'carrier_trunk_id');
-    const { rows } = await store.list('rate_deck_carrier_allowlist', { where: { rate_deck_id: deckId, carrier_trunk_id: carrierId }, limit: 1, offset: 0 });
-    if (rows.length === 0) throw new RequestError(404, `carrier trunk ${carrierId} is not on rate deck ${deckId}'s allowlist`);
-    await store.remove('rate_deck_carrier_allowlist', rows[0].id as number);
-    changed('rate_deck_carrier_allowlist');
-    return NO_CONTENT;
-  });
-
-  add('POST', '/api/block-rules/{id}/toggle', async (request) => {
-    const id = pathId(request, 'id');
-    const rule = await mustExist(store, BLOCK_RULES.table, id, BLOCK_RULES.noun);
-    const body = request.body.byteLength === 0 ? {} : readBody(request);
-    const isActive = body.is_active === undefined ? rule.is_active !== 1 : (storeValue('is_active', { kind: 'boolean' }, body.is_active) as number) === 1;
-    await store.update(BLOCK_RULES.table, id, { is_active: isActive ? 1 : 0, updated_at: new Date().toISOString() });
-    changed(BLOCK_RULES.table);
-    return json(200, { id, is_active: isActive, message: isActive ? 'block rule activated' : 'block rule deactivated' });
-  });
-  // "Rebuild cache" here means: rebuild the snapshot and send it to every node.
-  add('POST', '/api/block-rules/rebuild-cache', async () => {
-    const report = await context.syncJob.run();
-    const { rows } = await store.list(BLOCK_RULES.table, { where: { is_active: 1 }, limit: null, offset: 0 });
-    return json(200, { message: 'block rules redistributed', count: rows.length, snapshot_version: report.snapshot_version, sidecar_results: report.sidecar_results });
-  });
-
-  add('GET', '/api/exchange-rates/current', async (request) => {
-    const params = new URLSearchParams(request.query);
-    const from = storeValue('from_currency', { kind: 'currency' }, params.get('from_currency') ?? fail400('from_currency is required'));
-    const to = storeValue('to_currency', { kind: 'currency' }, params.get('to_currency') ?? fail400('to_currency is required'));
-    const { rows } = await store.list(EXCHANGE_RATES.table, { where: { from_currency: from as string, to_currency: to as string }, limit: null, offset: 0 });
-    const now = new Date().toISOString();
-    const current = rows.filter((row) => (row.effective_at as string) <= now).sort((a, b) => ((a.effective_at as string) < (b.effective_at as string) ? 1 : -1)).at(0);
-    if (current === undefined) throw new RequestError(404, `no exchange rate in force for ${String(from)} to ${String(to)}`);
-    return json(200, current);
-  });
-
-  add('POST', '/api/opensips/routing/sync', async () => json(200, await context.syncJob.run()));
-
-  // The IP allowlist in front of everything but health.
-  const protectedRoutes = routes.map((route): Route => ({
-    ...route,
-    handler: async (request: IncomingRequest): Promise<OutgoingResponse> => {
-      if (!(await isAuthorised(store, request.remoteAddress))) {
-        context.log.warn({ remote_address: request.remoteAddress, path: request.path }, 'admin request from an address not in auth_ips');
-        return { status: 403, body: errorBody(403, 'source address not authorised') };
-      }
-      return route.handler(request);
-    },
-  }));
-  protectedRoutes.push({ method: 'GET', path: '/api/health', maxBodyBytes: 0, handler: () => json(200, { status: 'ok', valkey: 'disabled' }) });
-  return protectedRoutes;
-}
-
-function fail400(message: string): never {
-  throw new RequestError(400, message);
+  const routes = [
+    ...RESOURCES.flatMap((resource) => resourceRoutes(resource, context)),
+    ...adminRoutes(context),
+    ...rateImportRoutes(context),
+    ...balanceRoutes(context),
+    ...ledgerRoutes(context),
+  ];
+  return [...behindAllowlist(routes, context.store, context.log), { method: 'GET', path: '/api/health', maxBodyBytes: 0, handler: () => json(200, { status: 'ok', valkey: 'disabled' }) }];
 }

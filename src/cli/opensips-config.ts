@@ -11,6 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CATALOGUE, type CatalogueEntry } from '../core/errors/catalogue.js';
 
 export class ConfigError extends Error {}
 
@@ -250,6 +251,14 @@ export function renderTemplate(template: string, values: OpensipsValues): string
       return sidecarPost(values, name === 'SIDECAR_POST' ? values.rest_mode : 'sync', path, resume).map((expanded) => indent + expanded);
     }
     const rendered = line.replace(/\{\{\s*([^{}]*?)\s*\}\}/g, (whole, name: string) => {
+      const [word, argument = ''] = name.split(/\s+/);
+      if (word === 'REASON_CODE') {
+        // The script compares the answers' stable codes, taken from the catalogue so that a typo cannot ship.
+        const entry = (CATALOGUE as Record<string, CatalogueEntry | undefined>)[argument];
+        if (entry !== undefined && entry.sip !== null) return argument;
+        errors.push(`${where}: ${whole} names no call refusal of the catalogue (src/core/errors/catalogue.ts)`);
+        return whole;
+      }
       if (MACROS.has(name.split(/\s+/)[0])) {
         errors.push(`${where}: ${name.split(/\s+/)[0]} must stand alone on its line as {{${name.split(/\s+/)[0]} /api/path resume_route}}`);
       } else if (!(name in plain)) {

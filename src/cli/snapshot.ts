@@ -7,9 +7,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { decodeSnapshot, descriptionToTables, encodeSnapshot, rateRowCount } from '../snapshot/codec.js';
-import type { SnapshotDescription } from '../snapshot/schema.js';
-import { validateSnapshot } from '../snapshot/validate.js';
+import { decodeSnapshot, descriptionToTables, encodeSnapshot, rateRowCount } from '../core/snapshot/codec.js';
+import type { SnapshotDescription } from '../core/snapshot/schema.js';
+import { validateSnapshot } from '../core/snapshot/validate.js';
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);

@@ -1,8 +1,8 @@
-import { parseCidr, parseIPv4, parseIPv6 } from '../../src/auth/ip.js';
-import { parseDigestAlgorithm } from '../../src/digest/digest.js';
-import { RequestError } from '../../src/http/errors.js';
-import { parseNano } from '../../src/money/nano.js';
-import { CURRENCIES } from '../../src/snapshot/schema.js';
+import { parseCidr, parseIPv4, parseIPv6 } from '../../src/core/net/ip.js';
+import { parseDigestAlgorithm } from '../../src/core/digest/digest.js';
+import { RequestError } from '../../src/core/http/errors.js';
+import { parseNano } from '../../src/core/money/nano.js';
+import { CURRENCIES } from '../../src/core/snapshot/schema.js';
 
 /**
  * Field definitions for the admin API's records: each field's kind, bounds,
@@ -42,7 +42,7 @@ export interface Field {
 export type Fields = Record<string, Field>;
 
 function fail(message: string): never {
-  throw new RequestError(400, message);
+  throw new RequestError('invalid_field', message);
 }
 
 /** One value, validated and normalised for the store; throws a 400 naming the field. */

@@ -1,9 +1,12 @@
 import busboy from 'busboy';
 import { parse } from 'csv-parse/sync';
-import { RequestError } from '../../src/http/errors.js';
-import type { IncomingRequest } from '../../src/http/server.js';
+import { RequestError } from '../../src/core/http/errors.js';
+import type { IncomingRequest } from '../../src/core/http/server.js';
 import { RateConflictError, type ConflictMode, type ImportedRate } from '../store/config-store.js';
-import { pathId, readBody, mustExist, json, type AdminContext, type AdminHandler } from './crud.js';
+import { json } from '../../src/core/http/respond.js';
+import type { Route } from '../../src/core/http/server.js';
+import { adminRoute, mustExist, pathId, readBody, type AdminHandler } from '../http/handlers.js';
+import type { AdminContext } from './crud.js';
 import { storeValue, storeValues } from './fields.js';
 import { RATE_DECK_RATES, RATE_DECKS } from './resources.js';
 
@@ -17,7 +20,7 @@ const MAX_ROWS = 500_000;
 
 function conflictMode(value: unknown): ConflictMode {
   if (value === undefined || value === null || value === '') return 'skip';
-  if (!CONFLICT_MODES.includes(value as ConflictMode)) throw new RequestError(400, `on_conflict must be one of ${CONFLICT_MODES.join(', ')}`);
+  if (!CONFLICT_MODES.includes(value as ConflictMode)) throw new RequestError('invalid_field', `on_conflict must be one of ${CONFLICT_MODES.join(', ')}`);
   return value as ConflictMode;
 }
 
@@ -27,7 +30,7 @@ async function importInto(context: AdminContext, deckId: number, rows: ImportedR
     context.onChange?.('rate_deck_rates');
     return counts;
   } catch (error) {
-    if (error instanceof RateConflictError) throw new RequestError(409, `row ${error.index + 1}: ${error.message} (on_conflict=error: nothing imported)`);
+    if (error instanceof RateConflictError) throw new RequestError('duplicate', `row ${error.index + 1}: ${error.message} (on_conflict=error: nothing imported)`);
     throw error;
   }
 }
@@ -38,14 +41,14 @@ export function bulkImportHandler(context: AdminContext): AdminHandler {
     await mustExist(context.store, RATE_DECKS.table, deckId, RATE_DECKS.noun);
     const body = readBody(request);
     const onConflict = conflictMode(body.on_conflict);
-    if (!Array.isArray(body.rates) || body.rates.length === 0) throw new RequestError(400, 'rates must be a non-empty array');
-    if (body.rates.length > MAX_ROWS) throw new RequestError(400, `rates has more than ${MAX_ROWS} rows`);
+    if (!Array.isArray(body.rates) || body.rates.length === 0) throw new RequestError('invalid_field', 'rates must be a non-empty array');
+    if (body.rates.length > MAX_ROWS) throw new RequestError('invalid_field', `rates has more than ${MAX_ROWS} rows`);
     const rows = body.rates.map((rate: unknown, index: number): ImportedRate => {
-      if (typeof rate !== 'object' || rate === null || Array.isArray(rate)) throw new RequestError(400, `rates[${index}] must be an object`);
+      if (typeof rate !== 'object' || rate === null || Array.isArray(rate)) throw new RequestError('invalid_field', `rates[${index}] must be an object`);
       try {
         return storeValues(RATE_DECK_RATES.fields, rate as Record<string, unknown>, 'create') as unknown as ImportedRate;
       } catch (error) {
-        if (error instanceof RequestError) throw new RequestError(400, `rates[${index}]: ${error.message}`);
+        if (error instanceof RequestError) throw new RequestError(error.code, `rates[${index}]: ${error.message}`);
         throw error;
       }
     });
@@ -163,7 +166,7 @@ function readMultipart(request: IncomingRequest): Promise<{ file: Buffer | null;
     try {
       parser = busboy({ headers: { 'content-type': request.contentType }, limits: { files: 1, fields: 10, fileSize: 256 * 1024 * 1024 } });
     } catch {
-      reject(new RequestError(400, 'expected multipart/form-data with a CSV file in field "file"'));
+      reject(new RequestError('invalid_rate_sheet', 'expected multipart/form-data with a CSV file in field "file"'));
       return;
     }
     const fields: Partial<Record<string, string>> = {};
@@ -176,7 +179,7 @@ function readMultipart(request: IncomingRequest): Promise<{ file: Buffer | null;
       });
     });
     parser.on('field', (name, value) => (fields[name] = value));
-    parser.on('error', () => reject(new RequestError(400, 'malformed multipart body')));
+    parser.on('error', () => reject(new RequestError('invalid_rate_sheet', 'malformed multipart body')));
     parser.on('close', () => resolve({ file, fields }));
     parser.end(request.body);
   });
@@ -187,17 +190,27 @@ export function csvImportHandler(context: AdminContext): AdminHandler {
     const deckId = pathId(request, 'id');
     await mustExist(context.store, RATE_DECKS.table, deckId, RATE_DECKS.noun);
     const { file, fields } = await readMultipart(request);
-    if (file === null) throw new RequestError(400, 'no CSV file in the form (field "file" or "csv")');
+    if (file === null) throw new RequestError('invalid_rate_sheet', 'no CSV file in the form (field "file" or "csv")');
     const onConflict = conflictMode(fields.on_conflict);
     let defaultEffectiveAt = new Date().toISOString();
     if (fields.effective_now !== 'true' && fields.effective_at !== undefined && fields.effective_at !== '') {
       const parsed = parseUtc(fields.effective_at);
-      if (parsed === null) throw new RequestError(400, 'effective_at must be a date or RFC 3339 timestamp');
+      if (parsed === null) throw new RequestError('invalid_field', 'effective_at must be a date or RFC 3339 timestamp');
       defaultEffectiveAt = parsed;
     }
     const { rows, errors } = parseRateCsv(file.toString('utf8'), defaultEffectiveAt, fields.effective_now === 'true');
-    if (errors.length > 0) return json(400, { message: 'CSV refused: nothing imported', count: 0, errors });
+    if (errors.length > 0) return json(400, { message: 'CSV refused: nothing imported', count: 0, errors, reason_code: 'invalid_rate_sheet' });
     const counts = await importInto(context, deckId, rows, onConflict);
     return json(201, { message: 'rates imported', count: counts.imported + counts.updated, errors: null, ...counts });
   };
+}
+
+/** Whole rate sheets: a large body limit, as a 150k-row CSV is several MB. */
+const RATE_SHEET_BYTES = 256 * 1024 * 1024;
+
+export function rateImportRoutes(context: AdminContext): Route[] {
+  return [
+    adminRoute('POST', '/api/rate-decks/{id}/rates/bulk', RATE_SHEET_BYTES, bulkImportHandler(context)),
+    adminRoute('POST', '/api/rate-decks/{id}/rates/csv', RATE_SHEET_BYTES, csvImportHandler(context)),
+  ];
 }

@@ -1,4 +1,4 @@
-import { STATUSES } from '../../src/snapshot/schema.js';
+import { STATUSES } from '../../src/core/snapshot/schema.js';
 import type { Field, Fields } from './fields.js';
 
 /**

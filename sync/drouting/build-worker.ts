@@ -10,8 +10,8 @@
  * Further nodes copy the first node's tables instead (builder.ts).
  */
 import { parentPort } from 'node:worker_threads';
-import { compileSnapshot } from '../../src/snapshot/compile.js';
-import { SNAPSHOT_FORMAT_VERSION, type SnapshotTables } from '../../src/snapshot/schema.js';
+import { compileSnapshot } from '../../src/core/snapshot/compile.js';
+import { SNAPSHOT_FORMAT_VERSION, type SnapshotTables } from '../../src/core/snapshot/schema.js';
 import { buildDroutingData, type DroutingData } from './rules.js';
 import { droutingChecksum, writeDrouting } from './writer.js';
 

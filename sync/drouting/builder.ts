@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { SnapshotTables } from '../../src/snapshot/schema.js';
+import type { SnapshotTables } from '../../src/core/snapshot/schema.js';
 import type { DroutingCounts, DroutingReply, DroutingRequest } from './build-worker.js';
 
 export type { DroutingCounts } from './build-worker.js';

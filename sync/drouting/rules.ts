@@ -1,6 +1,6 @@
-import { registrationKey, type CompiledSnapshot } from '../../src/snapshot/compile.js';
-import { LcrEngine } from '../../src/lcr/lcr.js';
-import type { TrunkIpAuthRow } from '../../src/snapshot/schema.js';
+import { registrationKey, type CompiledSnapshot } from '../../src/core/snapshot/model.js';
+import { LcrEngine } from '../../src/core/lcr/lcr.js';
+import type { TrunkIpAuthRow } from '../../src/core/snapshot/schema.js';
 
 /**
  * OpenSIPS drouting rows that route as the sidecar's LCR does, so a node can

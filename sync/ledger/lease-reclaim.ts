@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { leaseReclaimSeconds } from '../../src/ledger/protocol.js';
-import type { ConfigStore } from '../store/config-store.js';
+import { leaseReclaimSeconds } from '../../src/core/protocol/node-sync.js';
+import type { LedgerStore } from './store.js';
 import { reclaimSilentNodesLeases } from './settlement.js';
 
 /**
@@ -38,12 +38,12 @@ export class NodeSilence {
  * for want of headroom they have. Checks a few times per validity period.
  * The node-sync handler tells `silence` of every round it answers.
  */
-export function startLeaseReclaim(store: ConfigStore, log: Logger, leaseValidSeconds: number): { stop: () => void; silence: NodeSilence } {
+export function startLeaseReclaim(ledger: LedgerStore, log: Logger, leaseValidSeconds: number): { stop: () => void; silence: NodeSilence } {
   const reclaimAfterMs = leaseReclaimSeconds(leaseValidSeconds) * 1000;
   const silence = new NodeSilence(reclaimAfterMs);
   const sweep = async (): Promise<void> => {
     const silentSince = new Date(Date.now() - reclaimAfterMs).toISOString();
-    const reclaimed = await store.ledgerTransaction((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
+    const reclaimed = await ledger.transaction((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
     for (const lease of reclaimed) {
       log.warn({ node: lease.node, entity_type: lease.entityType, entity_id: lease.entityId, amount: lease.amount, silent_since: silentSince }, 'credit lease of a silent node taken back');
     }

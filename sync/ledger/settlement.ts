@@ -1,7 +1,7 @@
 import { Decimal } from 'decimal.js';
-import type { LeaseState, NodeSyncReply, NodeSyncRequest } from '../../src/ledger/protocol.js';
-import type { BalanceChange, BalanceKey, BalanceState, LedgerTx } from '../store/config-store.js';
-import { entityFromRow, headroom, money, type EntityType, type LedgerEntity } from './ledger.js';
+import type { LeaseState, NodeSyncReply, NodeSyncRequest } from '../../src/core/protocol/node-sync.js';
+import type { BalanceChange, BalanceKey, BalanceState, LedgerTx } from './store.js';
+import { entityFromRow, headroom, money, type EntityType, type LedgerEntity } from './balance.js';
 
 /**
  * One node's money round at the centre (POST /api/ledger/node-sync), applied
@@ -17,7 +17,7 @@ import { entityFromRow, headroom, money, type EntityType, type LedgerEntity } fr
  */
 export class NodeSyncRefusal extends Error {
   constructor(
-    readonly status: number,
+    readonly code: 'unknown_node' | 'stale_round',
     message: string,
   ) {
     super(message);
@@ -90,10 +90,10 @@ class RoundBalances {
 
 export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: number }): NodeSyncReply {
   const { node } = request;
-  if (!tx.nodeExists(node)) throw new NodeSyncRefusal(404, `node ${node} is not registered in opensips_nodes`);
+  if (!tx.nodeExists(node)) throw new NodeSyncRefusal('unknown_node', `node ${node} is not registered in opensips_nodes`);
   // A round that arrives after a newer one (it timed out at the node and was resent) is stale: applying it
   // late would hand back lease the node has already been told it holds.
-  if (request.seq <= tx.lastRound(node)) throw new NodeSyncRefusal(409, `round ${request.seq} is older than the last applied for node ${node}`);
+  if (request.seq <= tx.lastRound(node)) throw new NodeSyncRefusal('stale_round', `round ${request.seq} is older than the last applied for node ${node}`);
   tx.setLastRound(node, request.seq);
 
   const entities = new Map<string, LedgerEntity | null>();

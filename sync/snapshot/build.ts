@@ -1,5 +1,5 @@
-import { descriptionToTables } from '../../src/snapshot/codec.js';
-import type { SnapshotDescription, SnapshotTables } from '../../src/snapshot/schema.js';
+import { descriptionToTables } from '../../src/core/snapshot/codec.js';
+import type { SnapshotDescription, SnapshotTables } from '../../src/core/snapshot/schema.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
 
 /**

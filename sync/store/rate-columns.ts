@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { RateColumns } from '../../src/snapshot/schema.js';
+import type { RateColumns } from '../../src/core/snapshot/schema.js';
 
 /**
  * Reads every rate row into the snapshot's columns. Millions of rows cost

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { DecisionEngine } from '../../src/engine.js';
-import { decodeSnapshot, encodeSnapshot } from '../../src/snapshot/codec.js';
-import { compileSnapshot } from '../../src/snapshot/compile.js';
-import type { SnapshotTables } from '../../src/snapshot/schema.js';
-import { validateSnapshot } from '../../src/snapshot/validate.js';
+import { DecisionEngine } from '../../src/sidecar/engine/engine.js';
+import { decodeSnapshot, encodeSnapshot } from '../../src/core/snapshot/codec.js';
+import { compileSnapshot } from '../../src/core/snapshot/compile.js';
+import type { SnapshotTables } from '../../src/core/snapshot/schema.js';
+import { validateSnapshot } from '../../src/core/snapshot/validate.js';
 
 /** Builds an engine the way the sidecar does: encode, decode, verify, validate, compile. */
 export function engineFor(tables: SnapshotTables, version = 1): DecisionEngine {

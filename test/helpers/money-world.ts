@@ -1,9 +1,9 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SnapshotDescription } from '../../src/snapshot/schema.js';
-import { SqliteConfigStore } from '../../sync/store/config-store.js';
-import { seedStore } from '../../sync/store/seed.js';
+import type { SnapshotDescription } from '../../src/core/snapshot/schema.js';
+import { openCentreStores } from '../../sync/stores.js';
+import { seedStore } from '../../sync/admin/seed.js';
 import { routingSnapshotBytes, routingTables } from '../fixtures/routing.js';
 import { SidecarProcess } from './sidecar.js';
 
@@ -24,13 +24,14 @@ export async function startMoneyWorld(options: { sidecars: number; change?: (des
   const root = mkdtempSync(join(tmpdir(), 'money-world-'));
   const controlDir = join(root, 'control');
   mkdirSync(controlDir);
-  const store = new SqliteConfigStore(join(controlDir, 'config.db'));
+  const stores = openCentreStores(join(controlDir, 'config.db'));
+  const store = stores.config;
   await seedStore(store, routingTables(options.change));
   const now = new Date().toISOString();
   for (let i = 1; i <= options.sidecars; i++) {
     await store.insert('opensips_nodes', { hostname: `node-${i}`, mi_socket_address: 'http://127.0.0.1:9/mi', region: 'test', status: 'active', created_at: now, updated_at: now });
   }
-  await store.close();
+  stores.close();
   const snapshotFile = join(root, 'routing.msgpack');
   writeFileSync(snapshotFile, routingSnapshotBytes(1, options.change));
   const control = await SidecarProcess.startControlPlane({ dataDir: controlDir, args: options.controlArgs });

@@ -3,20 +3,34 @@ import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startService } from '../../bench/service-process.js';
+import { CONTROL_MAIN, SIDECAR_MAIN } from '../../src/devkit/paths.js';
+import { startService, type ServiceProcess } from '../../src/devkit/service-process.js';
 
-const SIDECAR_MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
-const CONTROL_MAIN = fileURLToPath(new URL('../../sync/main.js', import.meta.url));
 
 /** A real sidecar (or control plane) process on an ephemeral loopback port. */
 export class SidecarProcess {
   private constructor(
-    readonly child: ChildProcess,
-    readonly port: number,
+    private readonly service: ServiceProcess,
     readonly dataDir: string,
-    readonly logs: string[],
   ) {}
+
+  get child(): ChildProcess {
+    return this.service.child;
+  }
+
+  get port(): number {
+    return this.service.port;
+  }
+
+  /** Every line the process wrote so far. */
+  get logs(): string[] {
+    return this.service.logs;
+  }
+
+  /** The first log line, written or to come, that `matches` (see ServiceProcess.waitForLine). */
+  waitForLog(matches: (line: string) => boolean, timeoutMs?: number): Promise<string> {
+    return this.service.waitForLine(matches, timeoutMs);
+  }
 
   static start(options: { dataDir?: string; args?: string[] } = {}): Promise<SidecarProcess> {
     return SidecarProcess.spawn(SIDECAR_MAIN, 'sidecar listening', options);
@@ -29,7 +43,7 @@ export class SidecarProcess {
   private static async spawn(main: string, ready: string, options: { dataDir?: string; args?: string[] }): Promise<SidecarProcess> {
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'service-test-'));
     const service = await startService(main, ['--port', '0', '--data-dir', dataDir, '--log-level', 'debug', ...(options.args ?? [])], ready);
-    return new SidecarProcess(service.child, service.port, dataDir, service.logs);
+    return new SidecarProcess(service, dataDir);
   }
 
   get url(): string {

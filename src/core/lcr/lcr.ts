@@ -1,0 +1,407 @@
+import { markCarrierBlocks } from '../blocking/block-rules.js';
+import { addPercentFloor, mulNano } from '../money/nano.js';
+import type { CarrierEligibility, CompiledSnapshot, LcrConfig } from '../snapshot/model.js';
+import type { Currency } from '../snapshot/schema.js';
+import { DeckMatcher } from './rate-match.js';
+
+/**
+ * Least-cost routing over the compiled snapshot.
+ *
+ * Basis of comparison: the cost of a 60-second answered call, in the customer
+ * deck's currency. For a per_minute row that is its rate, for a per_call row
+ * its flat charge, so both compare by their rate value; billing increments do
+ * not change a one-minute call. Costs are exact nano-units (1e-9); conversion
+ * uses the newest exchange rate in force, rounded half-up at 1e-9.
+ *
+ * Margin protection (lcr_config for the sell deck, else the global row, else
+ * block at break-even): with block_if_cost_exceeds_sell and an acceptable loss
+ * of 0, a carrier is excluded when cost >= sell; with a loss L > 0, when
+ * cost > sell * (1 + L/100).
+ *
+ * One classification serves both callers: `evaluate` (every candidate, for
+ * lcr/lookup and the simulator) and `cheapest` (call/route's hot path, which
+ * allocates nothing and does not sort).
+ */
+
+export type CandidateStatus =
+  | 'ok'
+  | CarrierEligibility
+  | 'no_rate'
+  | 'no_exchange_rate'
+  | 'cost_exceeds_sell'
+  | 'blocked'
+  | 'already_tried'
+  | 'all_gateways_tried';
+
+export interface Candidate {
+  carrier: number;
+  status: CandidateStatus;
+  /** Position of the matched cost row in the rate index, -1 when none. */
+  costRow: number;
+  /** Cost in the carrier deck's currency, nano-units (NaN without a rate). */
+  originalCostNano: number;
+  /** Cost converted to the customer currency, nano-units (NaN when unknown). */
+  costNano: number;
+  exchangeRate: ExchangeRateInForce | null;
+  blockRuleId: number | null;
+}
+
+export interface ExchangeRateInForce {
+  /** Decimal string as configured (of the opposite pair when `inverse`). */
+  rate: string;
+  rateNano: number;
+  /** True when only the opposite pair exists and we divide by it. */
+  inverse: boolean;
+}
+
+export interface LcrResult {
+  sellDeck: number;
+  sellRow: number;
+  sellNano: number;
+  config: LcrConfig | null;
+  /** Allowed candidates first (cheapest, then lowest carrier id), then the excluded ones. */
+  candidates: Candidate[];
+  noMatchReason: string | null;
+}
+
+export interface LcrQuery {
+  /** Customer trunk index; its active sell deck is the one priced against. */
+  trunk: number;
+  /** Price against this deck instead of the trunk's (drouting export, per deck). */
+  sellDeck?: number;
+  /** Normalised DNIS, tech prefix already stripped. */
+  dnis: string;
+  ani: string;
+  triedCarrierIds: readonly number[];
+  triedGatewayIds: readonly number[];
+  now: number;
+}
+
+/** Classification codes (indexes into STATUS_NAMES); 0 is ok. */
+const OK = 0;
+const STATUS_NAMES: readonly CandidateStatus[] = [
+  'ok',
+  'carrier_not_active',
+  'no_cost_deck',
+  'no_active_gateway',
+  'no_rate',
+  'no_exchange_rate',
+  'blocked',
+  'cost_exceeds_sell',
+  'already_tried',
+  'all_gateways_tried',
+];
+const ELIGIBILITY_CODE: Record<CarrierEligibility, number> = { ok: OK, carrier_not_active: 1, no_cost_deck: 2, no_active_gateway: 3 };
+const NO_RATE = 4;
+const NO_EXCHANGE_RATE = 5;
+const BLOCKED = 6;
+const COST_EXCEEDS_SELL = 7;
+const ALREADY_TRIED = 8;
+const ALL_GATEWAYS_TRIED = 9;
+const EMPTY_ORDER = new Int32Array(0);
+const NO_IDS: readonly number[] = Object.freeze([]);
+/** Bound on cached (deck, prefix) entries; beyond it the cache starts over. */
+const ROUTE_CACHE_LIMIT = 200_000;
+
+export class LcrEngine {
+  readonly matcher: DeckMatcher;
+  private readonly blockStamp: Int32Array;
+  private readonly blockedRule: Int32Array;
+  private generation = 0;
+  // Per-call state set by prepare(), read by classify(): one decision runs at a time.
+  private sellDeck = -1;
+  private sellRow = -1;
+  private sellCurrency: Currency = 'AUD';
+  private maxCostNano = 0;
+  private anyBlocked = false;
+  private foreignCurrency: Currency | null = null;
+  private foreignRate: ExchangeRateInForce | null = null;
+  // call/route's cache: per (sell deck, deepest trie node the number reaches), the carriers that pass
+  // every check not tied to the call (eligibility, rate, exchange rate, margin), in LCR order. Numbers
+  // that reach the same node match the same rows in every deck, so they share the entry. Rows and
+  // exchange rates take effect over time: the cache holds for [cacheFrom, cacheUntil), the span
+  // without an effective_at, and is dropped when a call falls outside it.
+  private readonly routeCache = new Map<number, Int32Array>();
+  /** Admission's price lookup: the deck's row per (deck, deepest node), for the same span. */
+  private readonly rowCache = new Map<number, number>();
+  private cacheFrom = Number.POSITIVE_INFINITY;
+  private cacheUntil = Number.NEGATIVE_INFINITY;
+  // Outputs of the last classify().
+  private costRow = -1;
+  private originalCostNano = NaN;
+  private costNano = NaN;
+  private exchangeRate: ExchangeRateInForce | null = null;
+
+  constructor(private readonly snapshot: CompiledSnapshot) {
+    this.matcher = new DeckMatcher(snapshot.decks.length);
+    this.blockStamp = new Int32Array(snapshot.carriers.length);
+    this.blockedRule = new Int32Array(snapshot.carriers.length);
+  }
+
+  /** Every allowlisted carrier with its verdict, allowed ones first by cost. */
+  evaluate(query: LcrQuery): LcrResult {
+    const noMatchReason = this.prepare(query);
+    const sellDeck = this.sellDeck;
+    const result: LcrResult = {
+      sellDeck,
+      sellRow: this.sellRow,
+      sellNano: this.sellRow >= 0 ? this.snapshot.rates.rateNano[this.sellRow] : NaN,
+      config: sellDeck >= 0 ? this.snapshot.decks[sellDeck].lcrConfig : null,
+      candidates: [],
+      noMatchReason,
+    };
+    if (noMatchReason !== null) return result;
+    const { carriers } = this.snapshot;
+    for (const carrier of this.snapshot.decks[sellDeck].allowedCarriers) {
+      const status = this.classify(carrier, query);
+      result.candidates.push({
+        carrier,
+        status: STATUS_NAMES[status],
+        costRow: this.costRow,
+        originalCostNano: this.originalCostNano,
+        costNano: this.costNano,
+        exchangeRate: this.exchangeRate,
+        blockRuleId: status === BLOCKED ? this.blockedRule[carrier] : null,
+      });
+    }
+    result.candidates.sort((a, b) => rankOf(a) - rankOf(b) || compareCost(a, b) || carriers[a.carrier].id - carriers[b.carrier].id);
+    if (result.candidates[0].status !== 'ok') result.noMatchReason = 'no_carrier_available';
+    return result;
+  }
+
+  /** Index of the cheapest allowed carrier (ties: lowest id), or -1. The same verdicts as evaluate(). */
+  cheapest(query: LcrQuery): number {
+    const { snapshot } = this;
+    const sellDeck = query.sellDeck ?? snapshot.customerTrunks[query.trunk].sellDeck;
+    if (sellDeck < 0) return -1;
+    if (query.now < this.cacheFrom || query.now >= this.cacheUntil) this.resetCache(query.now);
+    const key = sellDeck * snapshot.rates.trie.nodeCount + this.deepestNode(query.dnis);
+    let ordered = this.routeCache.get(key);
+    if (ordered === undefined) {
+      ordered = this.orderByPathChecks(query);
+      if (this.routeCache.size >= ROUTE_CACHE_LIMIT) this.routeCache.clear();
+      this.routeCache.set(key, ordered);
+    } else if (ordered.length > 0) {
+      this.anyBlocked = markCarrierBlocks(snapshot.blockRules, query.ani, query.dnis, this.blockStamp, this.blockedRule, ++this.generation);
+    }
+    for (let i = 0; i < ordered.length; i++) {
+      if (this.passesCallChecks(ordered[i], query) === OK) return ordered[i];
+    }
+    return -1;
+  }
+
+  /**
+   * The row of the longest prefix of `digits` in force now in one deck (what matchDeckRow finds), cached as
+   * call/route's carriers are: admission prices every INVITE from the sell deck.
+   */
+  rowNow(deck: number, digits: string, now: number): number {
+    if (now < this.cacheFrom || now >= this.cacheUntil) this.resetCache(now);
+    const key = deck * this.snapshot.rates.trie.nodeCount + this.deepestNode(digits);
+    let row = this.rowCache.get(key);
+    if (row === undefined) {
+      this.matcher.begin();
+      this.matcher.want(deck);
+      this.matcher.walk(this.snapshot.rates, digits, now);
+      row = this.matcher.match(deck);
+      if (this.rowCache.size >= ROUTE_CACHE_LIMIT) this.rowCache.clear();
+      this.rowCache.set(key, row);
+    }
+    return row;
+  }
+
+  /** The trie node a number's digits lead to (where the rate walk would stop). */
+  private deepestNode(digits: string): number {
+    const { children } = this.snapshot.rates.trie;
+    let node = 0;
+    for (let i = 0; i < digits.length; i++) {
+      const child = children[node * 10 + digits.charCodeAt(i) - 48];
+      if (child === 0) break;
+      node = child;
+    }
+    return node;
+  }
+
+  /** Starts a cache for the span around `now` in which no rate row or exchange rate takes effect. */
+  private resetCache(now: number): void {
+    this.routeCache.clear();
+    this.rowCache.clear();
+    const times = this.snapshot.effectiveTimes;
+    // First time after now (binary search over the compile worker's sorted list).
+    let low = 0;
+    let high = times.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (times[middle] <= now) low = middle + 1;
+      else high = middle;
+    }
+    this.cacheFrom = low > 0 ? times[low - 1] : Number.NEGATIVE_INFINITY;
+    this.cacheUntil = low < times.length ? times[low] : Number.POSITIVE_INFINITY;
+  }
+
+  /** Runs the walk and the call-independent checks; allowed carriers in LCR order (cost, then id). */
+  private orderByPathChecks(query: LcrQuery): Int32Array {
+    if (this.prepare(query) !== null) return EMPTY_ORDER;
+    const { carriers } = this.snapshot;
+    const passing: { carrier: number; cost: number; id: number }[] = [];
+    for (const carrier of this.snapshot.decks[this.sellDeck].allowedCarriers) {
+      if (this.classifyPath(carrier, query) === OK) passing.push({ carrier, cost: this.costNano, id: carriers[carrier].id });
+    }
+    passing.sort((a, b) => a.cost - b.cost || a.id - b.id);
+    return Int32Array.from(passing, (entry) => entry.carrier);
+  }
+
+  /**
+   * The allowed carriers' ids in LCR order (cost, then id), without building candidate objects:
+   * the drouting export asks this for hundreds of thousands of prefixes. Same verdicts as evaluate().
+   */
+  orderedCarrierIds(query: LcrQuery): number[] {
+    return this.prepare(query) === null ? this.allowedIdsInOrder(query) : [];
+  }
+
+  /**
+   * The drouting export's question for several sell decks at once: one walk down the prefix for all of
+   * them, then each deck's allowed carrier ids in LCR order. Same verdicts as orderedCarrierIds().
+   */
+  orderedCarrierIdsByDeck(prefix: string, sellDecks: readonly number[], now: number): number[][] {
+    const { snapshot, matcher } = this;
+    matcher.begin();
+    for (const deck of sellDecks) this.wantDecksOf(deck);
+    matcher.walk(snapshot.rates, prefix, now);
+    const query: LcrQuery = { trunk: -1, dnis: prefix, ani: '', triedCarrierIds: NO_IDS, triedGatewayIds: NO_IDS, now };
+    this.anyBlocked = markCarrierBlocks(snapshot.blockRules, query.ani, prefix, this.blockStamp, this.blockedRule, ++this.generation);
+    return sellDecks.map((deck) => (this.selectSellDeck(deck) === null ? this.allowedIdsInOrder(query) : []));
+  }
+
+  private allowedIdsInOrder(query: LcrQuery): number[] {
+    const { carriers } = this.snapshot;
+    const allowed: { id: number; cost: number }[] = [];
+    for (const carrier of this.snapshot.decks[this.sellDeck].allowedCarriers) {
+      if (this.classify(carrier, query) === OK) allowed.push({ id: carriers[carrier].id, cost: this.costNano });
+    }
+    if (allowed.length > 1) allowed.sort((a, b) => a.cost - b.cost || a.id - b.id);
+    return allowed.map((entry) => entry.id);
+  }
+
+  /** Matches the sell deck and every candidate cost deck in one walk; null when routing can go on, else why not. */
+  private prepare(query: LcrQuery): string | null {
+    const { snapshot, matcher } = this;
+    const sellDeckIndex = query.sellDeck ?? snapshot.customerTrunks[query.trunk].sellDeck;
+    this.sellDeck = sellDeckIndex;
+    this.sellRow = -1;
+    if (sellDeckIndex < 0) return 'no_rate_deck_assigned';
+    matcher.begin();
+    this.wantDecksOf(sellDeckIndex);
+    matcher.walk(snapshot.rates, query.dnis, query.now);
+    const notRoutable = this.selectSellDeck(sellDeckIndex);
+    if (notRoutable !== null) return notRoutable;
+    this.anyBlocked = markCarrierBlocks(snapshot.blockRules, query.ani, query.dnis, this.blockStamp, this.blockedRule, ++this.generation);
+    return null;
+  }
+
+  /** The decks a walk must match for this sell deck: itself and its eligible carriers' cost decks. */
+  private wantDecksOf(sellDeckIndex: number): void {
+    const { snapshot, matcher } = this;
+    matcher.want(sellDeckIndex);
+    const allowed = snapshot.decks[sellDeckIndex].allowedCarriers;
+    for (let i = 0; i < allowed.length; i++) {
+      const carrier = snapshot.carriers[allowed[i]];
+      if (carrier.eligibility === 'ok') matcher.want(carrier.costDeck);
+    }
+  }
+
+  /** After the walk: prices against this sell deck; null when routing can go on, else why not. */
+  private selectSellDeck(sellDeckIndex: number): string | null {
+    const { snapshot } = this;
+    const sellDeck = snapshot.decks[sellDeckIndex];
+    this.sellDeck = sellDeckIndex;
+    this.sellRow = this.matcher.match(sellDeckIndex);
+    if (this.sellRow < 0) return 'no_active_rate_match';
+    if (sellDeck.allowedCarriers.length === 0) return 'empty_allowlist';
+    this.sellCurrency = sellDeck.currency;
+    this.maxCostNano = marginCeiling(snapshot.rates.rateNano[this.sellRow], sellDeck.lcrConfig);
+    this.foreignCurrency = null;
+    this.foreignRate = null;
+    return null;
+  }
+
+  private classify(index: number, query: LcrQuery): number {
+    const path = this.classifyPath(index, query);
+    if (path === OK) return this.passesCallChecks(index, query);
+    // A block rule is the reason an operator most needs to see, even when the price would also exclude the carrier.
+    if (path === COST_EXCEEDS_SELL && this.anyBlocked && this.blockStamp[index] === this.generation) return BLOCKED;
+    return path;
+  }
+
+  /** Checks that depend only on the number's prefix and the time: eligibility, rate, exchange rate, margin. */
+  private classifyPath(index: number, query: LcrQuery): number {
+    const carrier = this.snapshot.carriers[index];
+    this.costRow = -1;
+    this.originalCostNano = NaN;
+    this.costNano = NaN;
+    this.exchangeRate = null;
+    if (carrier.eligibility !== 'ok') return ELIGIBILITY_CODE[carrier.eligibility];
+    const row = this.matcher.match(carrier.costDeck);
+    if (row < 0) return NO_RATE;
+    this.costRow = row;
+    this.originalCostNano = this.snapshot.rates.rateNano[row];
+    const currency = this.snapshot.decks[carrier.costDeck].currency;
+    if (currency === this.sellCurrency) {
+      this.costNano = this.originalCostNano;
+    } else {
+      if (this.foreignCurrency !== currency) {
+        this.foreignCurrency = currency;
+        this.foreignRate = exchangeRateInForce(this.snapshot, currency, this.sellCurrency, query.now);
+      }
+      if (this.foreignRate === null) return NO_EXCHANGE_RATE;
+      this.exchangeRate = this.foreignRate;
+      this.costNano = mulNano(this.originalCostNano, this.foreignRate.rateNano);
+    }
+    if (this.costNano > this.maxCostNano) return COST_EXCEEDS_SELL;
+    return OK;
+  }
+
+  /** Checks that depend on this call: carrier-scope block rules on its numbers, carriers and gateways already tried. */
+  private passesCallChecks(index: number, query: LcrQuery): number {
+    const carrier = this.snapshot.carriers[index];
+    if (this.anyBlocked && this.blockStamp[index] === this.generation) return BLOCKED;
+    if (query.triedCarrierIds.length > 0 && query.triedCarrierIds.includes(carrier.id)) return ALREADY_TRIED;
+    if (query.triedGatewayIds.length > 0 && carrier.gateways.every((gateway) => query.triedGatewayIds.includes(gateway.id))) return ALL_GATEWAYS_TRIED;
+    return OK;
+  }
+}
+
+function rankOf(candidate: Candidate): number {
+  return candidate.status === 'ok' ? 0 : 1;
+}
+
+function compareCost(a: Candidate, b: Candidate): number {
+  const aKnown = !Number.isNaN(a.costNano);
+  const bKnown = !Number.isNaN(b.costNano);
+  if (aKnown && bKnown) return a.costNano - b.costNano;
+  return aKnown === bKnown ? 0 : aKnown ? -1 : 1;
+}
+
+/** The highest carrier cost (nano) the margin rules let through for this sell rate. */
+export function marginCeiling(sellNano: number, config: LcrConfig): number {
+  if (!config.blockIfCostExceedsSell) return Number.POSITIVE_INFINITY;
+  if (config.acceptableLossPctNano === 0) return sellNano - 1; // cost >= sell is blocked
+  return addPercentFloor(sellNano, config.acceptableLossPctNano);
+}
+
+/** Newest exchange rate in force for from->to, falling back to the inverse of to->from. */
+export function exchangeRateInForce(snapshot: CompiledSnapshot, from: Currency, to: Currency, now: number): ExchangeRateInForce | null {
+  const direct = newestInForce(snapshot, `${from}>${to}`, now);
+  if (direct !== null) return { rate: direct.rate, rateNano: direct.rateNano, inverse: false };
+  const opposite = newestInForce(snapshot, `${to}>${from}`, now);
+  if (opposite === null) return null;
+  // 1 / rate at nano precision, rounded half-up.
+  const inverseNano = Number((10n ** 18n + BigInt(opposite.rateNano) / 2n) / BigInt(opposite.rateNano));
+  return { rate: opposite.rate, rateNano: inverseNano, inverse: true };
+}
+
+function newestInForce(snapshot: CompiledSnapshot, pair: string, now: number): { rate: string; rateNano: number } | null {
+  const versions = snapshot.exchangeRates.get(pair);
+  if (versions === undefined) return null;
+  for (const version of versions) if (version.effectiveAt <= now) return version;
+  return null;
+}

@@ -1,0 +1,382 @@
+import { createCidrIndexBuilder } from '../net/cidr-index.js';
+import { parseIPv4 } from '../net/ip.js';
+import { parseDigestAlgorithm } from '../digest/digest.js';
+import { buildPrefixTrie, buildPrefixTrieFromText, permute } from '../trie/prefix-trie.js';
+import { parseNano } from '../money/nano.js';
+import { parseMicro } from '../money/micro.js';
+import {
+  BLOCK_SCOPE_CARRIER_TRUNK,
+  BLOCK_SCOPE_CUSTOMER_TRUNK,
+  BLOCK_SCOPE_GLOBAL,
+  BLOCK_TYPES,
+  BLOCKS_ANI,
+  BLOCKS_DNIS,
+  registrationKey,
+  type BlockRuleIndex,
+  type CarrierEligibility,
+  type CarrierTrunk,
+  type CompiledSnapshot,
+  type CustomerAccount,
+  type CustomerTrunk,
+  type ExchangeRateVersion,
+  type Gateway,
+  type LcrConfig,
+  type RateDeck,
+  type RateIndex,
+  type SipRegistration,
+  type Trunk,
+} from './model.js';
+import type { FailoverAction, Snapshot, SnapshotTables, TrunkRow } from './schema.js';
+
+/**
+ * The compiler: a validated snapshot's tables into the indexes of the compiled model (model.ts). Runs in
+ * the sidecar's compile worker and in the control plane's drouting worker.
+ */
+export interface CompileResult {
+  compiled: CompiledSnapshot;
+  /** Buffers to transfer (not copy) to the main thread. */
+  transfer: ArrayBuffer[];
+}
+
+const BUILT_IN_LCR_CONFIG: LcrConfig = {
+  id: null,
+  rateDeckId: null,
+  blockIfCostExceedsSell: true,
+  acceptableLossPct: '0',
+  acceptableLossPctNano: 0,
+  cacheTtlSeconds: 300,
+};
+
+/** Compiles a validated snapshot (see validateSnapshot). Pure: same snapshot, same result. */
+export function compileSnapshot(snapshot: Snapshot): CompileResult {
+  const tables = snapshot.tables;
+  const accounts = new Map(tables.customer_accounts.map((account) => [account.id, account]));
+  const { decks, deckById } = compileDecks(tables);
+  const { carriers, carrierById } = compileCarriers(tables, deckById);
+  for (const row of tables.rate_deck_allowlist) {
+    const carrier = carrierById.get(row.carrier_trunk_id);
+    const deck = deckById.get(row.rate_deck_id);
+    if (carrier !== undefined && deck !== undefined && !decks[deck].allowedCarriers.includes(carrier)) {
+      decks[deck].allowedCarriers.push(carrier);
+    }
+  }
+  for (const deck of decks) deck.allowedCarriers.sort((a, b) => carriers[a].id - carriers[b].id);
+
+  const sellDeckOf = activeAssignments(tables.customer_trunk_rate_decks.map((row) => ({ ...row, trunk_id: row.customer_trunk_id })));
+  const customerTrunks: CustomerTrunk[] = [];
+  const customerTrunkById = new Map<number, number>();
+  for (const row of [...tables.customer_trunks].sort((a, b) => a.id - b.id)) {
+    const account = accounts.get(row.customer_account_id)!;
+    const deckId = sellDeckOf.get(row.id);
+    customerTrunkById.set(row.id, customerTrunks.length);
+    customerTrunks.push({
+      ...compileTrunk(row),
+      accountId: account.id,
+      accountName: account.name,
+      accountStatus: account.status,
+      active: row.status === 'active' && account.status === 'active',
+      billingMode: account.billing_mode,
+      techPrefix: row.tech_prefix ?? '',
+      sellDeck: deckId === undefined ? -1 : (deckById.get(deckId) ?? -1),
+    });
+  }
+
+  const ipAuthBuilder = createCidrIndexBuilder();
+  for (const row of tables.trunk_ip_auth) {
+    if (row.trunk_type !== 'customer') continue; // carrier CIDRs identify inbound carrier traffic, not callers we route for
+    const trunk = customerTrunkById.get(row.trunk_id)!;
+    if (customerTrunks[trunk].active) ipAuthBuilder.add(row.cidr, trunk);
+  }
+
+  const registrations = new Map<string, SipRegistration>();
+  for (const row of tables.sip_registrations) {
+    const trunk = customerTrunkById.get(row.customer_trunk_id)!;
+    if (row.status !== 'active' || !customerTrunks[trunk].active) continue;
+    registrations.set(registrationKey(row.username, row.domain), {
+      id: row.id,
+      customerTrunk: trunk,
+      ha1: row.password_hash.toLowerCase(),
+      algorithm: parseDigestAlgorithm(row.hash_algorithm)!,
+    });
+  }
+
+  const rates = compileRates(tables, deckById);
+  const blockRules = compileBlockRules(tables, customerTrunkById, carrierById);
+  const exchangeRates = new Map<string, ExchangeRateVersion[]>();
+  for (const row of tables.exchange_rates) {
+    const key = `${row.from_currency}>${row.to_currency}`;
+    const versions = exchangeRates.get(key) ?? [];
+    versions.push({ effectiveAt: Date.parse(row.effective_at), rate: row.rate, rateNano: parseNano(row.rate) });
+    exchangeRates.set(key, versions);
+  }
+  for (const versions of exchangeRates.values()) versions.sort((a, b) => b.effectiveAt - a.effectiveAt);
+
+  const compiled: CompiledSnapshot = {
+    version: snapshot.version,
+    createdAt: snapshot.created_at,
+    createdAtMs: Date.parse(snapshot.created_at),
+    checksum: snapshot.checksum,
+    accounts: compileAccounts(tables),
+    customerTrunks,
+    customerTrunkById,
+    carriers,
+    carrierById,
+    decks,
+    deckById,
+    ipAuth: ipAuthBuilder.build(),
+    registrations,
+    rates,
+    blockRules,
+    exchangeRates,
+    defaultLcrConfig: globalLcrConfig(tables),
+    effectiveTimes: distinctTimes(rates.effectiveAt, exchangeRates),
+    counts: {
+      customer_trunks: customerTrunks.length,
+      carrier_trunks: carriers.length,
+      rate_decks: decks.length,
+      rate_rows: rates.deck.length,
+      trie_nodes: rates.trie.nodeCount,
+      trunk_ip_auth: tables.trunk_ip_auth.length,
+      block_rules: blockRules.ruleId.length,
+    },
+  };
+  return { compiled, transfer: collectBuffers(compiled) };
+}
+
+function compileTrunk(row: TrunkRow): Trunk {
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    currency: row.currency,
+    cpsLimit: row.cps_limit,
+    portLimit: row.port_limit,
+    perMinuteRateLimit: row.per_minute_rate_limit,
+    sipTrusted: row.sip_trusted,
+    rtpengineEnabled: row.rtpengine_enabled,
+    incrementInitial: row.billing_increment_initial,
+    incrementStep: row.billing_increment_step,
+    decimalPrecision: row.decimal_precision,
+    roundingDirection: row.rounding_direction,
+  };
+}
+
+
+/** The active assignment per trunk: the newest active row (assigned_at, then id) supersedes older ones. */
+function activeAssignments(rows: { trunk_id: number; rate_deck_id: number; is_active: boolean; assigned_at: string; id: number }[]): Map<number, number> {
+  const best = new Map<number, { at: number; id: number; deck: number }>();
+  for (const row of rows) {
+    if (!row.is_active) continue;
+    const at = Date.parse(row.assigned_at);
+    const current = best.get(row.trunk_id);
+    if (current === undefined || at > current.at || (at === current.at && row.id > current.id)) {
+      best.set(row.trunk_id, { at, id: row.id, deck: row.rate_deck_id });
+    }
+  }
+  return new Map([...best].map(([trunk, assignment]) => [trunk, assignment.deck]));
+}
+
+function toLcrConfig(row: SnapshotTables['lcr_config'][number]): LcrConfig {
+  return {
+    id: row.id,
+    rateDeckId: row.rate_deck_id,
+    blockIfCostExceedsSell: row.block_if_cost_exceeds_sell,
+    acceptableLossPct: row.acceptable_loss_pct,
+    acceptableLossPctNano: Math.max(0, parseNano(row.acceptable_loss_pct)),
+    cacheTtlSeconds: row.cache_ttl_seconds,
+  };
+}
+
+/** The system-wide row (rate_deck_id null) with the highest id, else the built-in default. */
+function globalLcrConfig(tables: SnapshotTables): LcrConfig {
+  let chosen: SnapshotTables['lcr_config'][number] | undefined;
+  for (const row of tables.lcr_config) {
+    if (row.rate_deck_id === null && (chosen === undefined || row.id > chosen.id)) chosen = row;
+  }
+  return chosen === undefined ? BUILT_IN_LCR_CONFIG : toLcrConfig(chosen);
+}
+
+function compileDecks(tables: SnapshotTables): { decks: RateDeck[]; deckById: Map<number, number> } {
+  const fallback = globalLcrConfig(tables);
+  const overrides = new Map<number, SnapshotTables['lcr_config'][number]>();
+  for (const row of tables.lcr_config) {
+    if (row.rate_deck_id === null) continue;
+    const current = overrides.get(row.rate_deck_id);
+    if (current === undefined || row.id > current.id) overrides.set(row.rate_deck_id, row);
+  }
+  const decks: RateDeck[] = [];
+  const deckById = new Map<number, number>();
+  for (const row of [...tables.rate_decks].sort((a, b) => a.id - b.id)) {
+    const override = overrides.get(row.id);
+    deckById.set(row.id, decks.length);
+    decks.push({
+      id: row.id,
+      name: row.name,
+      deckType: row.deck_type,
+      currency: row.currency,
+      allowedCarriers: [],
+      lcrConfig: override === undefined ? fallback : toLcrConfig(override),
+    });
+  }
+  return { decks, deckById };
+}
+
+function compileCarriers(tables: SnapshotTables, deckById: Map<number, number>): { carriers: CarrierTrunk[]; carrierById: Map<number, number> } {
+  const costDeckOf = activeAssignments(tables.carrier_trunk_rate_decks.map((row) => ({ ...row, trunk_id: row.carrier_trunk_id })));
+  const gatewaysOf = new Map<number, Gateway[]>();
+  for (const row of tables.carrier_gateways) {
+    if (row.status !== 'active') continue;
+    const host = parseIPv4(row.ip_address) >= 0 ? row.ip_address : `[${row.ip_address.replace(/^\[|\]$/g, '')}]`;
+    const list = gatewaysOf.get(row.carrier_trunk_id) ?? [];
+    list.push({ id: row.id, hostPort: `${host}:${row.port}`, weight: row.weight, priority: row.priority });
+    gatewaysOf.set(row.carrier_trunk_id, list);
+  }
+  const failoverOf = new Map<number, Map<number, FailoverAction>>();
+  for (const row of tables.failover_rules) {
+    const rules = failoverOf.get(row.carrier_trunk_id) ?? new Map<number, FailoverAction>();
+    rules.set(row.sip_code, row.action);
+    failoverOf.set(row.carrier_trunk_id, rules);
+  }
+  const carriers: CarrierTrunk[] = [];
+  const carrierById = new Map<number, number>();
+  for (const row of [...tables.carrier_trunks].sort((a, b) => a.id - b.id)) {
+    const gateways = (gatewaysOf.get(row.id) ?? []).sort((a, b) => a.priority - b.priority || a.id - b.id);
+    const deckId = costDeckOf.get(row.id);
+    const costDeck = deckId === undefined ? -1 : (deckById.get(deckId) ?? -1);
+    let eligibility: CarrierEligibility = 'ok';
+    if (row.status !== 'active') eligibility = 'carrier_not_active';
+    else if (costDeck < 0) eligibility = 'no_cost_deck';
+    else if (gateways.length === 0) eligibility = 'no_active_gateway';
+    carrierById.set(row.id, carriers.length);
+    carriers.push({
+      ...compileTrunk(row),
+      multiIpMode: row.multi_ip_mode,
+      costDeck,
+      gateways,
+      eligibility,
+      failoverRules: failoverOf.get(row.id) ?? new Map<number, FailoverAction>(),
+    });
+  }
+  return { carriers, carrierById };
+}
+
+function compileRates(tables: SnapshotTables, deckById: Map<number, number>): RateIndex {
+  const columns = tables.rate_deck_rates;
+  const count = columns.prefix_end.length;
+  const { trie, order } = buildPrefixTrieFromText(columns.prefix_digits, columns.prefix_end);
+  const deckOfRow = new Int32Array(count);
+  for (let i = 0; i < count; i++) deckOfRow[i] = deckById.get(columns.rate_deck_id[i])!;
+  // Within a node: by deck, newest effective_at first, so a lookup takes the first effective row per deck.
+  const { termStart } = trie;
+  for (let node = 0; node < trie.nodeCount; node++) {
+    const start = termStart[node];
+    const end = termStart[node + 1];
+    for (let i = start + 1; i < end; i++) {
+      const item = order[i];
+      let j = i - 1;
+      while (j >= start && compareRateRows(order[j], item, deckOfRow, columns.effective_at) > 0) {
+        order[j + 1] = order[j];
+        j--;
+      }
+      order[j + 1] = item;
+    }
+  }
+  const rateNano = new Float64Array(count);
+  const { rate_text: rateText, rate_end: rateEnd } = columns;
+  for (let i = 0; i < count; i++) {
+    const row = order[i];
+    rateNano[i] = parseNano(rateText, row === 0 ? 0 : rateEnd[row - 1], rateEnd[row]);
+  }
+  return {
+    trie,
+    deck: permute(deckOfRow, order, (n) => new Int32Array(n)),
+    rateNano,
+    effectiveAt: permute(columns.effective_at, order, (n) => new Float64Array(n)),
+    rateType: permute(columns.rate_type, order, (n) => new Uint8Array(n)),
+    incrementInitial: permute(columns.billing_increment_initial, order, (n) => new Uint16Array(n)),
+    incrementStep: permute(columns.billing_increment_step, order, (n) => new Uint16Array(n)),
+    destination: permute(columns.destination_name, order, (n) => new Uint32Array(n)),
+    destinationNames: columns.destination_names,
+  };
+}
+
+function compareRateRows(a: number, b: number, deckOfRow: Int32Array, effectiveAt: Float64Array): number {
+  return deckOfRow[a] - deckOfRow[b] || effectiveAt[b] - effectiveAt[a] || b - a;
+}
+
+function compileBlockRules(
+  tables: SnapshotTables,
+  customerTrunkById: Map<number, number>,
+  carrierById: Map<number, number>,
+): BlockRuleIndex {
+  // 'route' scope has no defined target in the contract; such rules are kept in the store but not enforced here.
+  const rules = tables.block_rules.filter((rule) => rule.is_active && rule.scope !== 'route');
+  const { trie, order } = buildPrefixTrie(rules.map((rule) => rule.pattern));
+  const n = rules.length;
+  const index: BlockRuleIndex = {
+    trie,
+    ruleId: new Int32Array(n),
+    scope: new Uint8Array(n),
+    scopeIndex: new Int32Array(n),
+    appliesTo: new Uint8Array(n),
+    exact: new Uint8Array(n),
+    sipCode: new Int32Array(n),
+    blockType: new Uint8Array(n),
+  };
+  for (let position = 0; position < n; position++) {
+    const rule = rules[order[position]];
+    index.ruleId[position] = rule.id;
+    if (rule.scope === 'global') {
+      index.scope[position] = BLOCK_SCOPE_GLOBAL;
+      index.scopeIndex[position] = -1;
+    } else if (rule.scope === 'customer_trunk') {
+      index.scope[position] = BLOCK_SCOPE_CUSTOMER_TRUNK;
+      index.scopeIndex[position] = customerTrunkById.get(rule.scope_id!)!;
+    } else {
+      index.scope[position] = BLOCK_SCOPE_CARRIER_TRUNK;
+      index.scopeIndex[position] = carrierById.get(rule.scope_id!)!;
+    }
+    index.appliesTo[position] = rule.block_type === 'ani' ? BLOCKS_ANI : rule.block_type === 'dnis' ? BLOCKS_DNIS : BLOCKS_ANI | BLOCKS_DNIS;
+    index.exact[position] = rule.match_type === 'exact' ? 1 : 0;
+    index.sipCode[position] = rule.sip_response_code;
+    index.blockType[position] = BLOCK_TYPES.indexOf(rule.block_type);
+  }
+  return index;
+}
+
+function compileAccounts(tables: SnapshotTables): Map<number, CustomerAccount> {
+  const accounts = new Map<number, CustomerAccount>();
+  for (const row of tables.customer_accounts) {
+    accounts.set(row.id, {
+      id: row.id,
+      status: row.status,
+      currency: row.currency,
+      billingMode: row.billing_mode,
+      enforcesHeadroom: row.billing_mode === 'prepaid' || row.auto_cutoff_enabled,
+      autoCutoffBehaviour: row.auto_cutoff_behaviour,
+      warningThresholdMicro: row.warning_threshold === null ? NaN : parseMicro(row.warning_threshold),
+    });
+  }
+  return accounts;
+}
+
+function distinctTimes(rateTimes: Float64Array, exchangeRates: Map<string, ExchangeRateVersion[]>): Float64Array {
+  const times = new Set<number>(rateTimes);
+  for (const versions of exchangeRates.values()) for (const version of versions) times.add(version.effectiveAt);
+  return Float64Array.from(times).sort();
+}
+
+function collectBuffers(compiled: CompiledSnapshot): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  const visit = (value: unknown): void => {
+    if (ArrayBuffer.isView(value)) {
+      if (value.buffer instanceof ArrayBuffer && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength) buffers.add(value.buffer);
+      return;
+    }
+    if (typeof value === 'object' && value !== null && !(value instanceof Map) && !Array.isArray(value)) {
+      for (const field of Object.values(value)) visit(field);
+    }
+  };
+  visit(compiled);
+  return [...buffers];
+}

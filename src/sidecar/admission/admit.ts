@@ -1,0 +1,164 @@
+import type { Logger } from 'pino';
+import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js';
+import type { DecisionEngine } from '../engine/engine.js';
+import type { SidecarMetrics } from '../metrics/metrics.js';
+import { formatMicro } from '../../core/money/micro.js';
+import { isRoutableDnis, normalizeNumber } from '../../core/numbers/normalize.js';
+import { affordable, priceCall } from './pricing.js';
+import type { AdmitOutcome, EntityMoney, NodeCredit, Plan } from '../credit/node-credit.js';
+import type { EntityType } from '../../core/protocol/node-sync.js';
+
+/**
+ * The financial gate: POST /api/opensips/call/admit (price the call from the
+ * trunk's sell rate, reserve what the account can afford up to the admission
+ * duration, and say how long the call may last) and POST
+ * /api/call-admit/check (reserve a given amount against an entity).
+ */
+export interface AdmitCallInput {
+  customer_trunk_id: number;
+  dnis: string | null;
+  call_id: string | null;
+  /** Micro-units in the account's currency; null: priced from the sell rate. */
+  estimatedCostMicro: number | null;
+}
+
+export interface AdmitContext {
+  engine: DecisionEngine;
+  credit: NodeCredit;
+  metrics: SidecarMetrics;
+  log: Logger;
+}
+
+export interface Answer {
+  /** The JSON body. */
+  body: string;
+  outcome: string;
+  /** The reservation the answer acknowledges; the answer goes out only once it is durable. null: nothing to wait for. */
+  committed: Promise<void> | null;
+}
+
+let generatedCallIds = 0;
+/** Reservations without a Call-ID still need a key; they end by release or expiry. */
+function callIdOrGenerated(callId: string | null): string {
+  return callId ?? `no-call-id-${process.pid}-${Date.now()}-${++generatedCallIds}`;
+}
+
+/** A refused admission: the catalogue's SIP code and reason; the metric's outcome is the code. */
+function refusal(code: RefusalCode, headroom: string | null = null): Answer {
+  return { body: JSON.stringify({ allowed: false, headroom, ...refusalFields(code), max_duration_seconds: null }), outcome: code, committed: null };
+}
+
+const lastWarning = new Map<number, number>();
+
+/** Within the lease the answer is decided at once; a promise only when it waits for the centre. */
+export function admitCall(context: AdmitContext, input: AdmitCallInput, now: number): Answer | Promise<Answer> {
+  const { engine, credit } = context;
+  const trunkIndex = engine.customerTrunkIndex(input.customer_trunk_id);
+  if (trunkIndex < 0) return refusal('unknown_customer_trunk');
+  const trunk = engine.snapshot.customerTrunks[trunkIndex];
+  if (!trunk.active) return refusal('customer_trunk_not_active');
+  const account = engine.snapshot.accounts.get(trunk.accountId)!;
+
+  let plan: (availableMicro: number) => Plan | null;
+  const estimated = input.estimatedCostMicro;
+  if (estimated !== null) {
+    plan = (available) => (estimated <= available ? { amountMicro: estimated, maxDurationSeconds: null } : null);
+  } else {
+    const dnis = normalizeNumber(input.dnis ?? '');
+    if (dnis === null || !isRoutableDnis(dnis)) return refusal('invalid_dnis');
+    const priced = priceCall(engine, trunk, account.currency, dnis, now);
+    if (!priced.ok) return refusal(priced.reason);
+    const { price } = priced;
+    const cap = credit.settings.admissionSeconds;
+    plan = (available) => {
+      const fit = affordable(price, available, cap);
+      return fit === null ? null : { amountMicro: fit.amountMicro, maxDurationSeconds: fit.maxDurationSeconds };
+    };
+  }
+
+  const outcome = credit.admit({
+    entity: { type: 'customer', id: account.id },
+    callId: callIdOrGenerated(input.call_id),
+    plan,
+    enforce: account.enforcesHeadroom,
+    admitWhenUnreachable: account.billingMode === 'postpaid' && credit.settings.offlinePostpaid === 'allow',
+    answer: 'admit',
+    now,
+  });
+  const answer = (settled: AdmitOutcome): Answer => {
+    if (settled.kind === 'reserved') {
+      const { entity } = settled;
+      // Only against figures the centre has given: a postpaid account without cutoff asks for no lease, so learn them once.
+      if (Number.isNaN(entity.centreHeadroomMicro)) credit.learnHeadroom(entity, now);
+      else if (entity.headroomMicro < account.warningThresholdMicro) warnLowBalance(context, account.id, entity, now);
+    }
+    return answerOf(settled, (entity) => refusal(settled.kind === 'refused' ? settled.reason : 'insufficient_balance', formatMicro(entity.headroomMicro)));
+  };
+  return outcome instanceof Promise ? outcome.then(answer) : answer(outcome);
+}
+
+function answerOf(outcome: AdmitOutcome, refused: (entity: EntityMoney) => Answer): Answer {
+  switch (outcome.kind) {
+    case 'refused':
+      return refused(outcome.entity);
+    case 'replayed':
+      return { body: outcome.answer, outcome: 'replayed', committed: null };
+    case 'reserved':
+      return { body: outcome.answer, outcome: outcome.waited ? 'admitted_after_lease_wait' : 'admitted', committed: outcome.committed };
+  }
+}
+
+function warnLowBalance(context: AdmitContext, accountId: number, entity: EntityMoney, now: number): void {
+  context.metrics.balanceWarnings.inc();
+  if (now - (lastWarning.get(accountId) ?? 0) < 60_000) return;
+  lastWarning.set(accountId, now);
+  context.log.warn({ customer_account_id: accountId, headroom: formatMicro(entity.headroomMicro) }, 'account below its warning threshold');
+}
+
+export interface CheckInput {
+  entity_type: EntityType;
+  entity_id: number;
+  estimatedCostMicro: number;
+  call_id: string | null;
+}
+
+/** POST /api/call-admit/check: reserve exactly the estimated cost, or refuse. null: no such entity. */
+export function checkAndReserve(context: AdmitContext, input: CheckInput, now: number): Answer | Promise<Answer> | null {
+  const { engine, credit } = context;
+  let enforce = true;
+  let admitWhenUnreachable = false;
+  if (input.entity_type === 'customer') {
+    const account = engine.snapshot.accounts.get(input.entity_id);
+    if (account === undefined) return null;
+    enforce = account.enforcesHeadroom;
+    admitWhenUnreachable = account.billingMode === 'postpaid' && credit.settings.offlinePostpaid === 'allow';
+  } else if (!engine.snapshot.carrierById.has(input.entity_id)) {
+    return null;
+  }
+  const amount = input.estimatedCostMicro;
+  const outcome = credit.admit({
+    entity: { type: input.entity_type, id: input.entity_id },
+    callId: callIdOrGenerated(input.call_id),
+    plan: (available) => (amount <= available ? { amountMicro: amount, maxDurationSeconds: null } : null),
+    enforce,
+    admitWhenUnreachable,
+    answer: 'check',
+    now,
+  });
+  const answer = (settled: AdmitOutcome): Answer =>
+    answerOf(settled, (entity) => {
+      const code = settled.kind === 'refused' ? settled.reason : 'insufficient_balance';
+      return {
+        // The contract's shape for this endpoint: a message, no SIP fields.
+        body: JSON.stringify({
+          allowed: false,
+          headroom: formatMicro(entity.headroomMicro),
+          message: code === 'credit_unavailable' ? 'credit unavailable: control plane unreachable' : 'insufficient balance',
+          reason_code: code,
+        }),
+        outcome: code,
+        committed: null,
+      };
+    });
+  return outcome instanceof Promise ? outcome.then(answer) : answer(outcome);
+}

@@ -1,0 +1,142 @@
+import { findCustomerBlock } from '../../core/blocking/block-rules.js';
+import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js';
+import type { DecisionEngine } from '../engine/engine.js';
+import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
+import { registrationKey, type CustomerTrunk } from '../../core/snapshot/model.js';
+import { lookupCidr } from '../../core/net/cidr-index.js';
+
+/** POST /api/opensips/call/auth, validated. */
+export interface CallAuthRequest {
+  source_ip: string;
+  call_id: string | null;
+  ani: string | null;
+  dnis: string | null;
+  ruri: string | null;
+  pai: string | null;
+  ppi: string | null;
+  rpid: string | null;
+  username: string | null;
+  domain: string | null;
+}
+
+export interface CallAuthAllowed {
+  allowed: true;
+  trunk_type: 'customer';
+  customer_trunk_id: number;
+  ani: string;
+  dnis: string;
+  cps_limit: number;
+  port_limit: number;
+  per_minute_rate_limit: number;
+  sip_trusted: boolean;
+  rtpengine_enabled: boolean;
+}
+
+export interface CallAuthRejected {
+  allowed: false;
+  reject_code: number;
+  reject_reason: string;
+  reason_code: RefusalCode;
+  /** Present once the trunk is known (blocked or unusable number), for the CDR of the refused call. */
+  trunk_type?: 'customer';
+  customer_trunk_id?: number;
+}
+
+export type CallAuthDecision = CallAuthAllowed | CallAuthRejected;
+export type CallAuthOutcome = 'allowed' | 'not_authorised' | 'invalid_dnis' | 'blocked';
+
+export interface CallIdentity {
+  trunk: number;
+  /** DNIS digits with the trunk's tech prefix removed. */
+  dnis: string;
+}
+
+/**
+ * Finds the calling trunk. The most specific CIDR holding the source address
+ * decides; trunks sharing it are told apart by tech prefix (the longest prefix
+ * the dialled digits start with, else the trunk without one). A less specific
+ * CIDR is consulted only when no trunk of a more specific one fits. Without an
+ * IP match, a REGISTER-authenticated trunk is identified by username/domain.
+ */
+export function identifyCaller(engine: DecisionEngine, sourceIp: string, dialled: string, username: string | null, domain: string | null): CallIdentity | null {
+  const { snapshot, cidrMatches } = engine;
+  const networks = lookupCidr(snapshot.ipAuth, sourceIp, cidrMatches);
+  for (let network = 0; network < networks; network++) {
+    let chosen = -1;
+    let chosenPrefix = -1;
+    const end = cidrMatches.groupEnds[network];
+    for (let i = network === 0 ? 0 : cidrMatches.groupEnds[network - 1]; i < end; i++) {
+      const trunk = cidrMatches.values[i];
+      const prefix = snapshot.customerTrunks[trunk].techPrefix;
+      // Equal prefixes on one network are a configuration conflict: the lower trunk id (index) wins, always.
+      if ((prefix.length > chosenPrefix || (prefix.length === chosenPrefix && trunk < chosen)) && dialled.startsWith(prefix)) {
+        chosen = trunk;
+        chosenPrefix = prefix.length;
+      }
+    }
+    if (chosen >= 0) return { trunk: chosen, dnis: dialled.slice(chosenPrefix) };
+  }
+  if (username !== null && username !== '') {
+    const registration = findRegistration(engine, username, domain);
+    if (registration !== null) {
+      const trunk = snapshot.customerTrunks[registration];
+      return { trunk: registration, dnis: dialled.startsWith(trunk.techPrefix) ? dialled.slice(trunk.techPrefix.length) : dialled };
+    }
+  }
+  return null;
+}
+
+function findRegistration(engine: DecisionEngine, username: string, domain: string | null): number | null {
+  const { registrations } = engine.snapshot;
+  if (domain !== null && domain !== '') return registrations.get(registrationKey(username, domain))?.customerTrunk ?? null;
+  return null;
+}
+
+/** The caller's number: a trusted trunk's asserted identity (PAI, then PPI, then RPID) wins over From. */
+export function callerNumber(trunk: CustomerTrunk, request: Pick<CallAuthRequest, 'ani' | 'pai' | 'ppi' | 'rpid'>): string {
+  if (trunk.sipTrusted) {
+    for (const header of [request.pai, request.ppi, request.rpid]) {
+      const asserted = normalizeAni(header);
+      if (asserted !== '') return asserted;
+    }
+  }
+  return normalizeAni(request.ani);
+}
+
+export function authorizeCall(engine: DecisionEngine, request: CallAuthRequest): { decision: CallAuthDecision; outcome: CallAuthOutcome } {
+  const dialled = normalizeNumber(request.dnis ?? request.ruri ?? '') ?? '';
+  const identity = identifyCaller(engine, request.source_ip, dialled, request.username, request.domain);
+  if (identity === null) {
+    return { decision: { allowed: false, ...refusalFields('source_ip_not_authorised') }, outcome: 'not_authorised' };
+  }
+  const trunk = engine.snapshot.customerTrunks[identity.trunk];
+  if (!isRoutableDnis(identity.dnis)) {
+    return {
+      decision: { allowed: false, ...refusalFields('invalid_dnis'), trunk_type: 'customer', customer_trunk_id: trunk.id },
+      outcome: 'invalid_dnis',
+    };
+  }
+  const ani = callerNumber(trunk, request);
+  const block = findCustomerBlock(engine.snapshot.blockRules, identity.trunk, ani, identity.dnis);
+  if (block !== null) {
+    return {
+      decision: { allowed: false, ...refusalFields(block.number === 'ani' ? 'ani_blocked' : 'dnis_blocked', block.sipCode), trunk_type: 'customer', customer_trunk_id: trunk.id },
+      outcome: 'blocked',
+    };
+  }
+  return {
+    decision: {
+      allowed: true,
+      trunk_type: 'customer',
+      customer_trunk_id: trunk.id,
+      ani,
+      dnis: identity.dnis,
+      cps_limit: trunk.cpsLimit,
+      port_limit: trunk.portLimit,
+      per_minute_rate_limit: trunk.perMinuteRateLimit,
+      sip_trusted: trunk.sipTrusted,
+      rtpengine_enabled: trunk.rtpengineEnabled,
+    },
+    outcome: 'allowed',
+  };
+}

@@ -1,0 +1,98 @@
+import type { DecisionEngine } from '../engine/engine.js';
+import { RequestError } from '../../core/http/errors.js';
+import { formatMicro, parseMicro } from '../../core/money/micro.js';
+import { rateCallRecord, type CallRecord } from './rating.js';
+import type { NodeCredit } from '../credit/node-credit.js';
+
+/**
+ * POST /api/cdrs/ingest at the node: rate the call, close its reservation,
+ * journal the CDR (durable before the answer) and queue it for settlement at
+ * the centre. Deduplicated by sip_call_id: the same CDR again gets the first
+ * answer (200); different figures under the same Call-ID are refused (409).
+ */
+export interface IngestAnswer {
+  status: 200 | 201;
+  body: string;
+}
+
+/** The figures that make a CDR what it is: a resend carries the same ones. */
+function fingerprintOf(record: CallRecord): string {
+  return JSON.stringify([
+    record.customer_trunk_id,
+    record.carrier_trunk_id,
+    record.carrier_gateway_id,
+    record.ani,
+    record.dnis,
+    record.startMs,
+    record.answerMs,
+    record.endMs,
+    record.duration_seconds,
+    record.sip_response_code,
+  ]);
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, record: CallRecord, now: number): Promise<IngestAnswer> {
+  const fingerprint = fingerprintOf(record);
+  const taken = credit.findCdr(record.sip_call_id);
+  if (taken !== null) {
+    await taken.committed;
+    if (taken.cdr.fingerprint !== fingerprint) {
+      throw new RequestError('cdr_conflict', `a different CDR was already ingested under sip_call_id ${record.sip_call_id.slice(0, 128)}`);
+    }
+    return { status: 200, body: taken.cdr.result };
+  }
+
+  const rating = rateCallRecord(engine, record);
+  if (!rating.ok) throw new RequestError('unrateable_cdr', rating.message);
+  const { rated } = rating;
+  const chargeMicro = parseMicro(rated.accountCharge); // exact: a trunk's precision is at most 6 decimals
+  const { customer, vendor } = rated;
+  const { result, committed } = credit.recordCdr(
+    { sip_call_id: record.sip_call_id, fingerprint, account_id: rated.accountId, charge_micro: chargeMicro },
+    {
+      sip_call_id: record.sip_call_id,
+      customer_trunk_id: record.customer_trunk_id,
+      customer_account_id: rated.accountId,
+      carrier_trunk_id: record.carrier_trunk_id,
+      carrier_gateway_id: record.carrier_gateway_id,
+      ani: record.ani,
+      dnis: record.dnis,
+      start_time: iso(record.startMs),
+      answer_time: record.answerMs === null ? null : iso(record.answerMs),
+      end_time: iso(record.endMs),
+      duration_seconds: record.duration_seconds,
+      sip_response_code: record.sip_response_code,
+      billable_duration_customer: customer.billableSeconds,
+      billable_duration_vendor: vendor.billableSeconds,
+      customer_rate_deck_id: customer.rateDeckId,
+      carrier_rate_deck_id: vendor.rateDeckId,
+      customer_cost: customer.cost,
+      customer_currency: customer.currency,
+      customer_decimal_precision: customer.precision,
+      customer_rounding_direction: customer.rounding,
+      vendor_cost: vendor.cost,
+      vendor_currency: vendor.currency,
+      vendor_decimal_precision: vendor.precision,
+      vendor_rounding_direction: vendor.rounding,
+      account_charge: rated.accountCharge,
+      account_currency: rated.accountCurrency,
+      created_at: iso(now),
+    },
+    (id, reservedMicro) =>
+      JSON.stringify({
+        cdr_id: id,
+        customer_cost: customer.cost,
+        customer_currency: customer.currency,
+        vendor_cost: vendor.cost,
+        vendor_currency: vendor.currency,
+        reconciled: true,
+        // The charge less what was reserved: negative when part of the reservation went back.
+        adjustment: reservedMicro === null ? null : formatMicro(chargeMicro - reservedMicro, 4),
+      }),
+    now,
+  );
+  await committed;
+  return { status: 201, body: result };
+}

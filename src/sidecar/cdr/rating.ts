@@ -1,0 +1,94 @@
+import type { DecisionEngine } from '../engine/engine.js';
+import { rateTypeOf } from '../routing/lcr-lookup.js';
+import { exchangeRateInForce } from '../../core/lcr/lcr.js';
+import { matchDeckRow } from '../routing/rate-lookup.js';
+import { formatNano } from '../../core/money/nano.js';
+import { billableSeconds, convertAmount, formatMoney, rateCall } from '../../core/rating/rating.js';
+import type { Trunk } from '../../core/snapshot/model.js';
+import type { Currency, DecimalPrecision, RoundingDirection } from '../../core/snapshot/schema.js';
+
+/**
+ * Rating one finished call (POST /api/cdrs/ingest): the customer cost from the
+ * trunk's sell deck and the vendor cost from the carrier's cost deck, each by
+ * longest prefix in force when the call started, with the rate row's billing
+ * increments (else the trunk's), charged once per answered call for per_call
+ * rows, and rounded once to the trunk's precision and direction. The account
+ * is charged the customer cost converted to its currency (rounded again, the
+ * same way). Unanswered calls cost zero.
+ */
+export interface CallRecord {
+  sip_call_id: string;
+  customer_trunk_id: number;
+  carrier_trunk_id: number;
+  carrier_gateway_id: number;
+  ani: string;
+  dnis: string;
+  /** Epoch ms. */
+  startMs: number;
+  answerMs: number | null;
+  endMs: number;
+  duration_seconds: number;
+  sip_response_code: number | null;
+}
+
+export interface RatedSide {
+  rateDeckId: number | null;
+  billableSeconds: number;
+  cost: string;
+  currency: Currency;
+  precision: DecimalPrecision;
+  rounding: RoundingDirection;
+}
+
+export interface RatedCall {
+  accountId: number;
+  customer: RatedSide;
+  vendor: RatedSide;
+  /** Customer cost in the account's currency. */
+  accountCharge: string;
+  accountCurrency: Currency;
+}
+
+export type RatingResult = { ok: true; rated: RatedCall } | { ok: false; message: string };
+
+function rateSide(engine: DecisionEngine, trunk: Trunk, deck: number, dnis: string, at: number, durationSeconds: number): RatedSide | string {
+  const { snapshot } = engine;
+  const currency = deck >= 0 ? snapshot.decks[deck].currency : trunk.currency;
+  const side = { rateDeckId: deck >= 0 ? snapshot.decks[deck].id : null, currency, precision: trunk.decimalPrecision, rounding: trunk.roundingDirection };
+  const zero = formatMoney('0', trunk.decimalPrecision, trunk.roundingDirection);
+  if (durationSeconds === 0) return { ...side, billableSeconds: 0, cost: zero };
+  if (deck < 0) return 'has no rate deck';
+  const row = matchDeckRow(engine, deck, dnis, at);
+  if (row < 0) return `has no rate for ${dnis} in deck ${snapshot.decks[deck].id} at the call's start`;
+  const rates = snapshot.rates;
+  const increments = { initial: rates.incrementInitial[row] || trunk.incrementInitial, step: rates.incrementStep[row] || trunk.incrementStep };
+  const rateType = rateTypeOf(engine, row);
+  return {
+    ...side,
+    billableSeconds: rateType === 'per_call' ? durationSeconds : billableSeconds(durationSeconds, increments),
+    cost: rateCall({ rate: formatNano(rates.rateNano[row]), rateType, durationSeconds, increments, precision: trunk.decimalPrecision, rounding: trunk.roundingDirection }),
+  };
+}
+
+export function rateCallRecord(engine: DecisionEngine, record: CallRecord): RatingResult {
+  const { snapshot } = engine;
+  const trunkIndex = snapshot.customerTrunkById.get(record.customer_trunk_id);
+  if (trunkIndex === undefined) return { ok: false, message: `customer_trunk_id ${record.customer_trunk_id} is not a known customer trunk` };
+  const carrierIndex = snapshot.carrierById.get(record.carrier_trunk_id);
+  if (carrierIndex === undefined) return { ok: false, message: `carrier_trunk_id ${record.carrier_trunk_id} is not a known carrier trunk` };
+  const trunk = snapshot.customerTrunks[trunkIndex];
+  const carrier = snapshot.carriers[carrierIndex];
+  const customer = rateSide(engine, trunk, trunk.sellDeck, record.dnis, record.startMs, record.duration_seconds);
+  if (typeof customer === 'string') return { ok: false, message: `customer trunk ${trunk.id} ${customer}` };
+  const vendor = rateSide(engine, carrier, carrier.costDeck, record.dnis, record.startMs, record.duration_seconds);
+  if (typeof vendor === 'string') return { ok: false, message: `carrier trunk ${carrier.id} ${vendor}` };
+
+  const account = snapshot.accounts.get(trunk.accountId)!;
+  let accountCharge = customer.cost;
+  if (account.currency !== customer.currency) {
+    const fx = exchangeRateInForce(snapshot, customer.currency, account.currency, record.startMs);
+    if (fx === null) return { ok: false, message: `no exchange rate ${customer.currency}->${account.currency} in force at the call's start` };
+    accountCharge = formatMoney(convertAmount(customer.cost, fx.rate, fx.inverse), trunk.decimalPrecision, trunk.roundingDirection);
+  }
+  return { ok: true, rated: { accountId: account.id, customer, vendor, accountCharge, accountCurrency: account.currency } };
+}

@@ -1,0 +1,164 @@
+import type { Logger } from 'pino';
+import type { SidecarMetrics } from '../metrics/metrics.js';
+import { CentreClient } from './client.js';
+import type { MoneyJournal } from '../journal/journal.js';
+import type { NodeCredit } from '../credit/node-credit.js';
+import type { NodeSyncReply, NodeSyncRequest } from '../../core/protocol/node-sync.js';
+
+/**
+ * The node's money rounds with the control plane (POST /api/ledger/node-sync):
+ * one in flight at a time; asks made meanwhile go in the next round. Rounds
+ * are numbered (the number survives restarts, reserved in blocks in the
+ * journal) so the centre can refuse a round that arrives after a newer one.
+ * Off the hot path: admission only waits for a round when its lease does not
+ * cover a call.
+ */
+export interface CentreLinkOptions {
+  /** Control plane base URL; null: no centre (every ask fails, prepaid calls are refused). */
+  url: string | null;
+  node: string;
+  timeoutMs: number;
+  /** How often the outbox is sent while it has CDRs. */
+  intervalMs: number;
+  maxSettlements: number;
+}
+
+const SEQ_BLOCK = 1_000_000;
+const BACKGROUND_DELAY_MS = 50;
+const SEQ_KEY = 'round_seq';
+
+export class CentreLink {
+  private running = false;
+  private listeners: ((reached: boolean) => void)[] = [];
+  /** The next round number, and the last of the block the journal handed out (none yet). */
+  private seq = 1;
+  private seqEnd = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private lastFailureLog = 0;
+  private soon: Promise<boolean> | null = null;
+  private readonly client: CentreClient | null;
+
+  constructor(
+    private readonly options: CentreLinkOptions,
+    private readonly credit: NodeCredit,
+    private readonly journal: MoneyJournal,
+    private readonly metrics: SidecarMetrics,
+    private readonly log: Logger,
+  ) {
+    this.client = options.url === null ? null : new CentreClient(options.url, options.timeoutMs);
+    credit.connect((urgent) => (urgent ? this.round() : this.roundSoon()));
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.credit.outboxSize > 0 || this.credit.keepaliveDue(Date.now())) void this.roundSoon();
+    }, this.options.intervalMs);
+    this.timer.unref();
+    this.credit.refreshAll();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.client?.close();
+  }
+
+  /** A background round (top-ups, returns) within the interval: many asks share one round. */
+  private roundSoon(): Promise<boolean> {
+    if (this.soon === null) {
+      this.soon = new Promise((resolve) => {
+        setTimeout(() => {
+          this.soon = null;
+          resolve(this.round());
+        }, BACKGROUND_DELAY_MS).unref();
+      });
+    }
+    return this.soon;
+  }
+
+  /** Runs a round now (or right after the one in flight); resolves whether it reached the centre. */
+  round(): Promise<boolean> {
+    return new Promise((resolve) => {
+      this.listeners.push(resolve);
+      if (!this.running) void this.loop();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    this.running = true;
+    while (this.listeners.length > 0) {
+      const listeners = this.listeners;
+      this.listeners = [];
+      let reached = false;
+      let more = false;
+      try {
+        ({ reached, more } = await this.exchange());
+      } catch (error) {
+        this.log.error({ err: error }, 'money round failed');
+      }
+      for (const resolve of listeners) resolve(reached);
+      if (more && reached) this.listeners.push(() => undefined); // the outbox has more than one round's worth
+    }
+    this.running = false;
+  }
+
+  /** Rounds run one at a time, so blocks are reserved one at a time. */
+  private async nextSeq(): Promise<number> {
+    if (this.seq > this.seqEnd) {
+      this.seq = await this.journal.reserveCounterBlock(SEQ_KEY, SEQ_BLOCK);
+      this.seqEnd = this.seq + SEQ_BLOCK - 1;
+    }
+    return this.seq++;
+  }
+
+  private async exchange(): Promise<{ reached: boolean; more: boolean }> {
+    const round = this.credit.takeRound(this.options.maxSettlements);
+    // An empty round still goes when it keeps this node's leases valid (the centre notes every round it applies).
+    if (round.settlements.length === 0 && round.asks.length === 0 && !this.credit.keepaliveDue(Date.now())) return { reached: true, more: false };
+    const { url } = this.options;
+    if (this.client === null) {
+      this.credit.roundFailed(round);
+      return { reached: false, more: false };
+    }
+    let failure: string;
+    const started = performance.now();
+    try {
+      // The settlements are journalled as JSON already: splice those strings rather than serialise them again.
+      const head: Omit<NodeSyncRequest, 'settlements'> & { seq: number } = { node: this.options.node, seq: await this.nextSeq(), leases: round.asks.map((entry) => entry.ask) };
+      const body = `${JSON.stringify(head).slice(0, -1)},"settlements":[${round.settlements.map((entry) => entry.settlementJson).join(',')}]}`;
+      const { status, text } = await this.client.post('/api/ledger/node-sync', body);
+      if (status >= 200 && status < 300) {
+        this.credit.applyReply(round, JSON.parse(text) as NodeSyncReply, Date.now());
+        this.metrics.centreRounds.inc({ result: 'ok' });
+        this.metrics.centreRoundSeconds.observe((performance.now() - started) / 1000);
+        return { reached: true, more: round.settlements.length === this.options.maxSettlements };
+      }
+      if (status === 409) await this.catchUp(text);
+      failure = `HTTP ${status}: ${text.slice(0, 200)}`;
+    } catch (error) {
+      failure = error instanceof Error ? error.message : String(error);
+    }
+    this.credit.roundFailed(round);
+    this.metrics.centreRounds.inc({ result: 'failed' });
+    const now = Date.now();
+    if (now - this.lastFailureLog > 5000) {
+      this.lastFailureLog = now;
+      this.log.warn({ url, reason: failure, outbox: this.credit.outboxSize }, 'control plane unreachable for money rounds');
+    }
+    return { reached: false, more: false };
+  }
+
+  /** The centre has applied a newer round than ours (this node's journal was reset): continue after it. */
+  private async catchUp(body: string): Promise<void> {
+    let lastSeq: unknown;
+    try {
+      lastSeq = (JSON.parse(body) as { last_seq?: unknown }).last_seq;
+    } catch {
+      return; // not our error body: nothing to learn
+    }
+    if (typeof lastSeq === 'number' && Number.isSafeInteger(lastSeq) && lastSeq >= this.seq) {
+      await this.journal.raiseCounter(SEQ_KEY, lastSeq);
+      this.seq = await this.journal.reserveCounterBlock(SEQ_KEY, SEQ_BLOCK);
+      this.seqEnd = this.seq + SEQ_BLOCK - 1;
+    }
+  }
+}

@@ -1,0 +1,560 @@
+import type { Logger } from 'pino';
+import { formatMicro, parseMicro } from '../../core/money/micro.js';
+import { parseStoredAnswer, renderAnswer } from './reservation-answer.js';
+import { JournalWriteError, type MoneyJournal, type StoredCdr, type StoredReservation } from '../journal/journal.js';
+import type { JournalOp } from '../journal/ops.js';
+import { DEFAULT_LEASE_VALID_SECONDS, type EntityType, type LeaseAsk, type LeaseState, type NodeSyncReply, type SettlementCdr } from '../../core/protocol/node-sync.js';
+import { ReservationTable, type AnswerKind, type ReservationRecord } from './reservation-table.js';
+
+/**
+ * The node's money: per entity (customer account, carrier trunk), the credit
+ * lease the centre granted this node, what live calls hold of it
+ * (reservations) and what finished calls spent that the centre has not
+ * settled yet. A call is admitted only within what is left:
+ *
+ *   available = granted - held - spent
+ *
+ * so the calls this node admits never exceed its lease, and the centre never
+ * grants leases beyond the entity's headroom. Everything here is in memory
+ * (admission makes no network hop and no database read); every change is
+ * journalled, and acknowledged only after its commit.
+ */
+export interface CreditSettings {
+  /** Longest call admission reserves for, seconds. */
+  admissionSeconds: number;
+  /** A reservation with no CDR is released this long after its call's longest duration. */
+  reservationGraceSeconds: number;
+  /** Lease asked for at a time, micro-units (more when one call needs more). */
+  leaseChunkMicro: number;
+  /** Unused lease goes back to the centre after this long without admissions. */
+  idleReturnMs: number;
+  /** Postpaid calls when the centre cannot be reached and the lease is spent. */
+  offlinePostpaid: 'allow' | 'deny';
+}
+
+export interface EntityRef {
+  type: EntityType;
+  id: number;
+}
+
+export class EntityMoney {
+  grantedMicro = 0;
+  heldMicro = 0;
+  spentMicro = 0;
+  /** What the entity may spend beyond all leases, as the centre last said; NaN until it has. */
+  centreHeadroomMicro = NaN;
+  lastActivity = 0;
+  /** When an ask last came back with nothing: a dry account is not asked for again at every call. */
+  dryUntil = 0;
+  wantMicro = 0;
+  /** What the admissions waiting on the next round need of `wantMicro` (the centre keeps some headroom for other nodes beyond it). */
+  needMicro = 0;
+  giveBackMicro = 0;
+  /** An ask for this entity is in a round in flight. */
+  asking = false;
+  waiters: ((reached: boolean) => void)[] = [];
+  constructor(
+    readonly type: EntityType,
+    readonly id: number,
+    /** Its place in the node's list of entities: reservations name their entity by it. */
+    readonly index: number,
+  ) {}
+
+  get availableMicro(): number {
+    return this.grantedMicro - this.heldMicro - this.spentMicro;
+  }
+
+  /** The entity's headroom as this node sees it: its own unused lease plus what the centre has left. */
+  get headroomMicro(): number {
+    return this.availableMicro + (Number.isNaN(this.centreHeadroomMicro) ? 0 : this.centreHeadroomMicro);
+  }
+}
+
+export interface Plan {
+  amountMicro: number;
+  maxDurationSeconds: number | null;
+}
+
+export interface AdmitRequest {
+  entity: EntityRef;
+  callId: string;
+  /** What to reserve out of what is available; null when that does not cover the call. */
+  plan: (availableMicro: number) => Plan | null;
+  /** false: the entity's limit is not enforced (postpaid without auto-cutoff); the call is reserved for the record and always admitted. */
+  enforce: boolean;
+  /** Admit with the full plan when the centre cannot be reached and the lease is spent (the postpaid policy). */
+  admitWhenUnreachable: boolean;
+  /** Which answer the call gets (and a repeated call id gets again): call/admit's or call-admit/check's. */
+  answer: AnswerKind;
+  now: number;
+}
+
+export type AdmitOutcome =
+  /** waited: the lease did not cover the call and admission waited for a round with the centre. */
+  | { kind: 'reserved'; answer: string; entity: EntityMoney; waited: boolean; committed: Promise<void> }
+  | { kind: 'replayed'; answer: string }
+  | { kind: 'refused'; reason: 'insufficient_balance' | 'credit_unavailable'; entity: EntityMoney };
+
+/** A settlement on its way to the centre. */
+export interface OutboxEntry {
+  /** The CDR's id in the journal: the outbox is in id order. */
+  id: number;
+  sipCallId: string;
+  entity: EntityMoney;
+  chargeMicro: number;
+  /** The SettlementCdr as JSON, as journalled and as sent. */
+  settlementJson: string;
+}
+
+export interface Round {
+  settlements: OutboxEntry[];
+  asks: { entity: EntityMoney; ask: LeaseAsk; waiters: ((reached: boolean) => void)[] }[];
+  /** Taken while this node's leases had lapsed: it asks for every entity, so its answer gives every lease afresh. */
+  confirmsLeases: boolean;
+}
+
+/** Asks the centre for a round (`urgent`: now, for an admission waiting on it; else within the background interval); resolves true when it reached the centre. */
+export type RoundTrigger = (urgent: boolean) => Promise<boolean>;
+
+const RECENT_LIMIT = 65_536;
+/** When this node last had an answer from the centre (epoch ms), kept across restarts. */
+const REACHED_KEY = 'centre_reached_at';
+/** The lease validity the centre last gave, in ms, for the time after a restart before its next answer. */
+const VALIDITY_KEY = 'lease_valid_ms';
+const NO_SLOT = -1;
+/** A lease ask covers this many calls like the one that prompted it ... */
+const LEASE_CALLS = 16;
+/** ... and a top-up starts when fewer than this many are left. */
+const TOP_UP_CALLS = 4;
+
+
+
+export class NodeCredit {
+  private readonly customers = new Map<number, EntityMoney>();
+  private readonly carriers = new Map<number, EntityMoney>();
+  /** Both maps' entities, by their index. */
+  private readonly entities: EntityMoney[] = [];
+  /** Live reservations, and the newest finished ones for an admit repeated after its call ended. */
+  private readonly reservations = new ReservationTable(RECENT_LIMIT);
+  private readonly outbox = new Map<string, OutboxEntry>();
+  private readonly committingCdrs = new Map<string, { cdr: StoredCdr; committed: Promise<void> }>();
+  private requestRound: RoundTrigger = () => Promise.resolve(false);
+  /** Leases are good for this long after the last answered round (the centre says how long). */
+  private leaseValidMs = DEFAULT_LEASE_VALID_SECONDS * 1000;
+  private reachedAt: number;
+  /** performance.now() at the last answered round in this process (NaN: none since the start). */
+  private reachedAtMonotonic = Number.NaN;
+  /** No answered round for longer than the leases are valid: admit on none until a round confirms them all. */
+  private lapsed = false;
+  private nextCdrId: number;
+  private nextReservationId: number;
+
+  constructor(
+    private readonly journal: MoneyJournal,
+    readonly settings: CreditSettings,
+    private readonly log: Logger,
+  ) {
+    this.nextCdrId = journal.lastCdrId() + 1;
+    this.nextReservationId = journal.lastReservationId() + 1;
+    this.reachedAt = journal.counter(REACHED_KEY);
+    this.leaseValidMs = journal.counter(VALIDITY_KEY) || this.leaseValidMs;
+    journal.onRefused((ops, error) => this.undoRefused(ops, error));
+    this.recover();
+  }
+
+  /** Where rounds go (the CentreLink); until set, the centre is unreachable. */
+  connect(trigger: RoundTrigger): void {
+    this.requestRound = trigger;
+  }
+
+  entity(ref: EntityRef): EntityMoney {
+    const map = ref.type === 'customer' ? this.customers : this.carriers;
+    let entity = map.get(ref.id);
+    if (entity === undefined) {
+      entity = new EntityMoney(ref.type, ref.id, this.entities.length);
+      map.set(ref.id, entity);
+      this.entities.push(entity);
+    }
+    return entity;
+  }
+
+  /**
+   * Admits a call: reserves what `plan` decides from what is available, asking the centre for more
+   * lease first when that does not cover the call. Within the lease it decides at once (no promise
+   * per call): a reservation is acknowledged only after its `committed`.
+   */
+  admit(request: AdmitRequest): AdmitOutcome | Promise<AdmitOutcome> {
+    const { callId, plan, now } = request;
+    const existing = this.reservations.find(callId);
+    if (existing !== NO_SLOT) return this.replay(existing);
+    const entity = this.entity(request.entity);
+    entity.lastActivity = now;
+    const decided = !request.enforce ? plan(Number.POSITIVE_INFINITY) : this.leasesValid(now) ? plan(entity.availableMicro) : null;
+    if (decided === null) return this.admitAfterAsking(request, entity);
+    return this.reserve(request, entity, decided, false);
+  }
+
+  /**
+   * Whether this node may admit on its leases: only within their validity since its last answered round.
+   * A node cut off from the centre for longer stops, as the centre will take the leases back.
+   */
+  private leasesValid(now: number): boolean {
+    if (this.lapsed) return false;
+    if (this.sinceAnswered(now) < this.leaseValidMs) return true;
+    this.lapsed = true;
+    this.log.warn({ last_answered_round: new Date(this.reachedAt).toISOString(), lease_valid_seconds: this.leaseValidMs / 1000 }, 'credit leases lapsed: no answered money round within their validity; admitting on none until the centre confirms them');
+    return false;
+  }
+
+  /**
+   * Milliseconds since the centre last answered a round. Within a process, on the monotonic clock: a wall
+   * clock stepped back must not stretch the leases past the time the centre takes them back, nor one
+   * stepped forward end them early. Across a restart only the journalled wall time is known.
+   */
+  private sinceAnswered(now: number): number {
+    return Number.isNaN(this.reachedAtMonotonic) ? now - this.reachedAt : performance.now() - this.reachedAtMonotonic;
+  }
+
+  /** Keep-alive: a node holding leases has a round answered well within their validity, busy or not. */
+  keepaliveDue(now: number): boolean {
+    if (this.sinceAnswered(now) < this.leaseValidMs / 3) return false;
+    return this.entities.some((entity) => entity.grantedMicro > 0);
+  }
+
+  /** The lease does not cover the call: ask the centre for more, then decide. */
+  private async admitAfterAsking(request: AdmitRequest, entity: EntityMoney): Promise<AdmitOutcome> {
+    const { callId, plan, now } = request;
+    const full = plan(Number.POSITIVE_INFINITY);
+    const reached = await this.askForLease(entity, Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * (full?.amountMicro ?? 0)), full?.amountMicro ?? 0, now);
+    // The same call id may have been admitted while we waited.
+    const raced = this.reservations.find(callId);
+    if (raced !== NO_SLOT) return this.replay(raced);
+    const decided = (this.leasesValid(now) ? plan(entity.availableMicro) : null) ?? (!reached && request.admitWhenUnreachable ? full : null);
+    if (decided === null) return { kind: 'refused', reason: reached ? 'insufficient_balance' : 'credit_unavailable', entity };
+    return this.reserve(request, entity, decided, true);
+  }
+
+  private reserve(request: AdmitRequest, entity: EntityMoney, decided: Plan, waited: boolean): AdmitOutcome {
+    const { answer, committed } = this.hold(entity, request.callId, decided, request.answer, request.now);
+    // Top up before the next calls need it, sized to calls like this one, in the next background round.
+    if (request.enforce && entity.availableMicro < Math.max(this.settings.leaseChunkMicro / 4, TOP_UP_CALLS * decided.amountMicro)) {
+      this.topUp(entity, Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * decided.amountMicro), request.now);
+    }
+    return { kind: 'reserved', answer, entity, waited, committed };
+  }
+
+  /** The first answer again, once the reservation it made is durable. */
+  private async replay(slot: number): Promise<AdmitOutcome> {
+    const { id, callId, answerKind, headroomMicro, maxDurationSeconds } = this.reservations.read(slot);
+    await this.journal.written();
+    // Its own record may have been refused (and the reservation dropped) while a later one was not.
+    if (this.reservations.find(callId) !== slot || this.reservations.id(slot) !== id) throw new JournalWriteError('the reservation for this call id was not committed', undefined);
+    return { kind: 'replayed', answer: renderAnswer(answerKind, headroomMicro, maxDurationSeconds) };
+  }
+
+  private hold(entity: EntityMoney, callId: string, plan: Plan, answerKind: AnswerKind, now: number): { answer: string; committed: Promise<void> } {
+    const id = this.nextReservationId++;
+    const expiresAt = now + ((plan.maxDurationSeconds ?? this.settings.admissionSeconds) + this.settings.reservationGraceSeconds) * 1000;
+    entity.heldMicro += plan.amountMicro;
+    const headroomMicro = entity.headroomMicro;
+    const answer = renderAnswer(answerKind, headroomMicro, plan.maxDurationSeconds);
+    this.reservations.hold({
+      id, callId, entityIndex: entity.index, amountMicro: plan.amountMicro, maxDurationSeconds: plan.maxDurationSeconds, expiresAt, answerKind, headroomMicro,
+    });
+    // If the record is refused, undoRefused() takes the reservation back.
+    const committed = this.journal.write({
+      op: 'reserve',
+      id,
+      callId,
+      entityType: entity.type,
+      entityId: entity.id,
+      amountMicro: plan.amountMicro,
+      maxDuration: plan.maxDurationSeconds,
+      createdAt: now,
+      expiresAt,
+      answer,
+    });
+    return { answer, committed };
+  }
+
+  /** A record the journal could not make durable: its reservations were never admitted (the endpoint answers 503). */
+  private undoRefused(ops: JournalOp[], error: Error): void {
+    for (const op of ops) {
+      if (op.op !== 'reserve') continue;
+      const slot = this.reservations.find(op.callId);
+      if (slot === NO_SLOT) continue;
+      const entityIndex = this.reservations.entityIndex(slot);
+      // Not held any more (a CDR or a release finished it meanwhile): what it held was already given back.
+      if (this.reservations.drop(slot, op.id)) this.entities[entityIndex].heldMicro -= op.amountMicro;
+      this.log.error({ err: error, call_id: op.callId }, 'reservation not committed');
+    }
+  }
+
+  /**
+   * An entity's headroom as admission sees it (read-only: the simulator). Asks the centre for its
+   * figures (a round that grants nothing) when this node has never had them.
+   */
+  async headroomOf(ref: EntityRef, now: number): Promise<number> {
+    const entity = this.entity(ref);
+    if (Number.isNaN(entity.centreHeadroomMicro)) await this.askForLease(entity, 0, 0, now);
+    return entity.headroomMicro;
+  }
+
+  /** Frees a live reservation (a call that never reached a carrier). */
+  async release(callId: string, now: number): Promise<boolean> {
+    const slot = this.reservations.find(callId);
+    if (slot === NO_SLOT) return false;
+    const id = this.reservations.id(slot);
+    if (!this.reservations.isHeld(slot, id)) return false;
+    await this.journal.written();
+    if (!this.finish(slot, id)) return false;
+    await this.journal.write({ op: 'finish', id, state: 'released', at: now });
+    return true;
+  }
+
+  /** Takes a live reservation off its entity (it stays among the recently finished); false when it was no longer live. */
+  private finish(slot: number, id: number): boolean {
+    const entity = this.entities[this.reservations.entityIndex(slot)];
+    const amountMicro = this.reservations.amountMicro(slot);
+    if (!this.reservations.finish(slot, id)) return false;
+    entity.heldMicro -= amountMicro;
+    return true;
+  }
+
+  /**
+   * A rated CDR: its reservation (if any) closes, its charge counts as spent until the centre settles
+   * it, and it joins the outbox. `result` builds the answer from the CDR's id and what its reservation
+   * held (null when there was none).
+   */
+  recordCdr(
+    cdr: Omit<StoredCdr, 'id' | 'settlement' | 'result'>,
+    settlement: Omit<SettlementCdr, 'node_cdr_id'>,
+    result: (id: number, reservedMicro: number | null) => string,
+    now: number,
+  ): { result: string; committed: Promise<void> } {
+    const id = this.nextCdrId++;
+    const entity = this.entity({ type: 'customer', id: cdr.account_id });
+    const slot = this.reservations.find(cdr.sip_call_id);
+    let reservationId = 0;
+    let reservedMicro: number | null = null;
+    if (slot !== NO_SLOT) {
+      reservationId = this.reservations.id(slot);
+      const amountMicro = this.reservations.amountMicro(slot);
+      if (this.finish(slot, reservationId)) reservedMicro = amountMicro;
+    }
+    entity.spentMicro += cdr.charge_micro;
+    const settlementJson = JSON.stringify({ ...settlement, node_cdr_id: id } satisfies SettlementCdr);
+    this.outbox.set(cdr.sip_call_id, { id, sipCallId: cdr.sip_call_id, entity, chargeMicro: cdr.charge_micro, settlementJson });
+    const stored: StoredCdr = { ...cdr, id, settlement: settlementJson, result: result(id, reservedMicro) };
+    const committed = this.journal.write(
+      { op: 'cdr', id, sipCallId: stored.sip_call_id, fingerprint: stored.fingerprint, result: stored.result, settlement: stored.settlement, accountId: stored.account_id, chargeMicro: stored.charge_micro, createdAt: now },
+      ...(reservedMicro === null ? [] : [{ op: 'finish', id: reservationId, state: 'settled', at: now } as const]),
+    );
+    this.committingCdrs.set(cdr.sip_call_id, { cdr: stored, committed });
+    void committed.finally(() => this.committingCdrs.delete(cdr.sip_call_id)).catch(() => undefined);
+    committed.catch((error: unknown) => {
+      entity.spentMicro -= cdr.charge_micro;
+      this.outbox.delete(cdr.sip_call_id);
+      if (reservedMicro !== null && this.reservations.rehold(slot, reservationId)) this.entities[this.reservations.entityIndex(slot)].heldMicro += reservedMicro;
+      this.log.error({ err: error, sip_call_id: cdr.sip_call_id }, 'cdr not committed');
+    });
+    return { result: stored.result, committed };
+  }
+
+  /** A CDR already taken under this Call-ID (committed, or committing: then wait for `committed`). */
+  findCdr(sipCallId: string): { cdr: StoredCdr; committed: Promise<void> } | null {
+    const committing = this.committingCdrs.get(sipCallId);
+    if (committing !== undefined) return committing;
+    const cdr = this.journal.findCdr(sipCallId);
+    return cdr === null ? null : { cdr, committed: Promise.resolve() };
+  }
+
+  /** Releases reservations whose calls must have ended (no CDR came); returns how many. */
+  expire(now: number): number {
+    let expired = 0;
+    for (const slot of this.reservations.due(now)) {
+      const id = this.reservations.id(slot);
+      if (this.finish(slot, id)) {
+        expired++;
+        void this.journal.write({ op: 'finish', id, state: 'expired', at: now }).catch(() => undefined);
+      }
+    }
+    return expired;
+  }
+
+  /** Hands unused lease back from entities without admissions for a while (a long call keeps only what it holds). */
+  returnIdleLeases(now: number): void {
+    let any = false;
+    for (const map of [this.customers, this.carriers]) {
+      for (const entity of map.values()) {
+        // What live calls hold and unsettled CDRs spent stays leased; only the unused part goes back.
+        if (now - entity.lastActivity < this.settings.idleReturnMs || entity.availableMicro <= 0) continue;
+        entity.giveBackMicro += entity.availableMicro;
+        // Counted as gone at once: if the round fails the centre still holds it, and its next answer gives it back.
+        entity.grantedMicro -= entity.availableMicro;
+        any = true;
+      }
+    }
+    if (any) void this.requestRound(false);
+  }
+
+  /** Asks for lease now (a round right away) and resolves when the centre answered (true) or could not be reached. */
+  private askForLease(entity: EntityMoney, wantMicro: number, needMicro: number, now: number): Promise<boolean> {
+    if (now < entity.dryUntil) return Promise.resolve(true);
+    entity.wantMicro = Math.max(entity.wantMicro, wantMicro);
+    entity.needMicro = Math.max(entity.needMicro, needMicro);
+    return new Promise((resolve) => {
+      entity.waiters.push(resolve);
+      void this.requestRound(true);
+    });
+  }
+
+  /** Gets the centre's figures for an entity in the next background round (an ask that wants nothing). */
+  learnHeadroom(entity: EntityMoney, now: number): void {
+    if (entity.asking || entity.waiters.length > 0 || now < entity.dryUntil) return;
+    entity.waiters.push(() => undefined);
+    void this.requestRound(false);
+  }
+
+  /** Asks for lease in the next background round, unless an ask for this entity is already on its way. */
+  private topUp(entity: EntityMoney, wantMicro: number, now: number): void {
+    if (now < entity.dryUntil || entity.asking || entity.wantMicro > 0) return;
+    entity.wantMicro = wantMicro;
+    void this.requestRound(false);
+  }
+
+  /** Everything due to go to the centre now (at most `maxSettlements` CDRs). */
+  takeRound(maxSettlements: number): Round {
+    const settlements: OutboxEntry[] = [];
+    for (const entry of this.outbox.values()) {
+      if (settlements.length >= maxSettlements) break;
+      settlements.push(entry);
+    }
+    const asks: Round['asks'] = [];
+    const confirmsLeases = this.lapsed;
+    for (const map of [this.customers, this.carriers]) {
+      for (const entity of map.values()) {
+        const confirm = confirmsLeases && (entity.grantedMicro !== 0 || entity.heldMicro !== 0);
+        if (entity.wantMicro === 0 && entity.giveBackMicro === 0 && entity.waiters.length === 0 && !confirm) continue;
+        asks.push({
+          entity,
+          ask: { entity_type: entity.type, entity_id: entity.id, want: formatMicro(entity.wantMicro), need: formatMicro(Math.min(entity.needMicro, entity.wantMicro)), give_back: formatMicro(entity.giveBackMicro) },
+          waiters: entity.waiters,
+        });
+        entity.wantMicro = 0;
+        entity.needMicro = 0;
+        entity.giveBackMicro = 0;
+        entity.waiters = [];
+        entity.asking = true;
+      }
+    }
+    return { settlements, asks, confirmsLeases };
+  }
+
+  /** The centre's answer to a round: settled CDRs leave the outbox, leases take the centre's figures. */
+  applyReply(round: Round, reply: NodeSyncReply, now: number): void {
+    if (reply.lease_valid_seconds !== undefined && reply.lease_valid_seconds * 1000 !== this.leaseValidMs) {
+      this.leaseValidMs = reply.lease_valid_seconds * 1000;
+      this.journal.setCounter(VALIDITY_KEY, this.leaseValidMs).catch((error: unknown) => this.log.error({ err: error }, 'lease validity not journalled'));
+    }
+    // After a lapse, only a round that asked for every lease says what this node holds now (the centre may have taken them back).
+    if (!this.lapsed || round.confirmsLeases) {
+      this.lapsed = false;
+      this.reachedAt = now;
+      this.reachedAtMonotonic = performance.now();
+      this.journal.raiseCounter(REACHED_KEY, now).catch((error: unknown) => this.log.error({ err: error }, 'time of the last answered round not journalled'));
+    }
+    const settled = new Set(reply.settled);
+    for (const entry of round.settlements) {
+      if (!settled.has(entry.sipCallId) || this.outbox.get(entry.sipCallId) !== entry) continue;
+      this.outbox.delete(entry.sipCallId);
+      entry.entity.spentMicro -= entry.chargeMicro;
+    }
+    if (reply.unbilled.length > 0) this.log.error({ sip_call_ids: reply.unbilled.slice(0, 20), count: reply.unbilled.length }, 'the control plane recorded CDRs without billing them: it does not know their account');
+    for (const { entity } of round.asks) entity.asking = false;
+    const leases = reply.leases.map((state) => this.applyLease(state, now));
+    const firstUnsettled = this.outbox.values().next().value?.id ?? this.nextCdrId;
+    void this.journal
+      .write({ op: 'settledThrough', id: firstUnsettled - 1 }, ...leases)
+      .catch((error: unknown) => this.log.error({ err: error }, 'settlement not journalled: the centre will answer the resend as settled'));
+    for (const { waiters } of round.asks) for (const resolve of waiters) resolve(true);
+  }
+
+  private applyLease(state: LeaseState, now: number) {
+    const entity = this.entity({ type: state.entity_type, id: state.entity_id });
+    const before = entity.availableMicro;
+    entity.grantedMicro = parseMicro(state.granted);
+    entity.centreHeadroomMicro = parseMicro(state.headroom);
+    if (entity.availableMicro <= before && entity.centreHeadroomMicro <= 0) entity.dryUntil = now + 1000;
+    return { op: 'lease', entityType: entity.type, entityId: entity.id, grantedMicro: entity.grantedMicro, headroomMicro: entity.centreHeadroomMicro } as const;
+  }
+
+  roundFailed(round: Round): void {
+    for (const { entity, waiters } of round.asks) {
+      entity.asking = false;
+      for (const resolve of waiters) resolve(false);
+      entity.dryUntil = 0;
+    }
+  }
+
+  get outboxSize(): number {
+    return this.outbox.size;
+  }
+
+  /** Seconds since the centre last answered a round, as lease validity counts them (NaN: never, as far as this node's journal knows). */
+  centreAnswerAge(now: number): number {
+    return this.reachedAt === 0 ? Number.NaN : this.sinceAnswered(now) / 1000;
+  }
+
+  get leasesLapsed(): boolean {
+    return this.lapsed;
+  }
+
+  get heldCount(): number {
+    return this.reservations.size;
+  }
+
+  /** Entities holding lease or live calls: their figures are asked for at start-up (unsettled CDRs go in the same round). */
+  refreshAll(): void {
+    for (const map of [this.customers, this.carriers]) {
+      for (const entity of map.values()) if (entity.grantedMicro !== 0 || entity.heldMicro !== 0) entity.waiters.push(() => undefined);
+    }
+    void this.requestRound(true);
+  }
+
+  private fromStored(stored: StoredReservation): ReservationRecord {
+    const { kind, headroomMicro } = parseStoredAnswer(stored.answer);
+    return {
+      id: stored.id,
+      callId: stored.call_id,
+      entityIndex: this.entity({ type: stored.entity_type, id: stored.entity_id }).index,
+      amountMicro: stored.amount_micro,
+      maxDurationSeconds: stored.max_duration,
+      expiresAt: stored.expires_at,
+      answerKind: kind,
+      headroomMicro,
+    };
+  }
+
+  private recover(): void {
+    for (const lease of this.journal.leases()) {
+      const entity = this.entity({ type: lease.entity_type, id: lease.entity_id });
+      entity.grantedMicro = lease.granted_micro;
+      entity.centreHeadroomMicro = lease.headroom_micro ?? NaN;
+    }
+    for (const stored of this.journal.heldReservations()) {
+      const record = this.fromStored(stored);
+      this.entities[record.entityIndex].heldMicro += stored.amount_micro;
+      this.reservations.hold(record);
+    }
+    for (const stored of this.journal.recentlyFinishedReservations(RECENT_LIMIT)) {
+      // A live reservation under the same Call-ID (admitted again after this one left memory) answers for it.
+      if (this.reservations.find(stored.call_id) === NO_SLOT) this.reservations.remember(this.fromStored(stored));
+    }
+    for (const stored of this.journal.unsettledCdrs()) {
+      const entity = this.entity({ type: 'customer', id: stored.account_id });
+      entity.spentMicro += stored.charge_micro;
+      this.outbox.set(stored.sip_call_id, { id: stored.id, sipCallId: stored.sip_call_id, entity, chargeMicro: stored.charge_micro, settlementJson: stored.settlement });
+    }
+  }
+}

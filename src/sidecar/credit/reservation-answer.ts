@@ -1,0 +1,24 @@
+import { formatMicro, parseMicro } from '../../core/money/micro.js';
+import type { AnswerKind } from './reservation-table.js';
+
+/**
+ * What an admission answered, rendered from the reservation's figures: the
+ * node keeps those figures (not the text) for every live and recently
+ * finished call, and a repeated Call-ID gets the same bytes again.
+ * `call/admit` answers the schema's CallAdmitResult plus
+ * `max_duration_seconds`; `call-admit/check` its own shape.
+ */
+export function renderAnswer(kind: AnswerKind, headroomMicro: number, maxDurationSeconds: number | null): string {
+  const headroom = formatMicro(headroomMicro);
+  return kind === 'admit'
+    ? JSON.stringify({ allowed: true, headroom, reject_code: null, reject_reason: null, max_duration_seconds: maxDurationSeconds })
+    : JSON.stringify({ allowed: true, headroom, message: 'call admitted' });
+}
+
+/** The figures back from an answer the journal stored (start-up). */
+export function parseStoredAnswer(text: string): { kind: AnswerKind; headroomMicro: number } {
+  const answer = JSON.parse(text) as { headroom?: unknown; message?: unknown };
+  const headroomMicro = typeof answer.headroom === 'string' ? parseMicro(answer.headroom) : NaN;
+  if (Number.isNaN(headroomMicro)) throw new Error(`stored admission answer without a headroom: ${text.slice(0, 200)}`);
+  return { kind: 'message' in answer ? 'check' : 'admit', headroomMicro };
+}

@@ -1,0 +1,23 @@
+import { createCidrMatches, type CidrMatches } from '../../core/net/cidr-index.js';
+import { GatewaySelector } from './gateway-select.js';
+import { LcrEngine } from '../../core/lcr/lcr.js';
+import type { CompiledSnapshot } from '../../core/snapshot/model.js';
+
+/**
+ * One compiled snapshot with the scratch space and per-node state its
+ * decisions use. Swapping snapshots swaps the whole engine in one assignment,
+ * so a request sees either the old snapshot or the new one, never a mix.
+ */
+export class DecisionEngine {
+  readonly lcr: LcrEngine;
+  readonly gateways = new GatewaySelector();
+  readonly cidrMatches: CidrMatches = createCidrMatches();
+
+  constructor(readonly snapshot: CompiledSnapshot) {
+    this.lcr = new LcrEngine(snapshot);
+  }
+
+  customerTrunkIndex(id: number): number {
+    return this.snapshot.customerTrunkById.get(id) ?? -1;
+  }
+}

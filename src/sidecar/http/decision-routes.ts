@@ -1,0 +1,150 @@
+import { ADDRESS_TEXT, ATTEMPT, BodyReader, ID, NUMBER_TEXT, SIP_CODE, URI_TEXT, parseJsonObject } from '../../core/http/body.js';
+import { RequestError } from '../../core/http/errors.js';
+import { json } from '../../core/http/respond.js';
+import type { Route } from '../../core/http/server.js';
+import { MAX_NUMBER_DIGITS, normalizeAni } from '../../core/numbers/normalize.js';
+import { authorizeCall } from '../auth/call-auth.js';
+import { authorizeRegister } from '../auth/register-auth.js';
+import { failoverAction } from '../routing/failover.js';
+import { lcrLookup } from '../routing/lcr-lookup.js';
+import { lookupRate } from '../routing/rate-lookup.js';
+import { routeCall } from '../routing/route.js';
+import { simulateRoute } from '../simulator/route-simulator.js';
+import type { SidecarContext } from './context.js';
+import { encodeCallAuthDecision, encodeRouteDecision } from './encode.js';
+import { isIpAddress, numberField, servingEngine } from './fields.js';
+
+/**
+ * The per-call decisions OpenSIPS asks for (call/auth, register/auth, call/route, call/failover) and the
+ * operator's read-only views of them (lcr/lookup, rate-lookup, the route simulator). Each handler parses
+ * and validates, calls one decision function, and writes the answer.
+ */
+const SIP_METHODS = ['REGISTER', 'INVITE', 'OPTIONS'] as const;
+const CALL_DURATION = { min: 0, max: 86_400 };
+
+export function decisionRoutes(context: SidecarContext): Route[] {
+  const { snapshots, metrics, counters, post } = context;
+  const decided = (endpoint: string, outcome: string): void => metrics.decided(endpoint, outcome);
+
+  return [
+    post('/api/opensips/call/auth', (request) => {
+      const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
+      const sourceIp = reader.requiredString('source_ip', ADDRESS_TEXT);
+      if (!isIpAddress(sourceIp)) throw new RequestError('invalid_field', 'source_ip must be an IPv4 or IPv6 address');
+      const dnis = reader.string('dnis', NUMBER_TEXT) ?? null;
+      const ruri = reader.string('ruri', URI_TEXT) ?? null;
+      if ((dnis === null || dnis === '') && (ruri === null || ruri === '')) throw new RequestError('invalid_field', 'dnis is required');
+      // Not used by the decision, but a wrong type there is still a malformed request.
+      reader.string('from');
+      reader.string('to');
+      reader.string('privacy');
+      const engine = servingEngine(snapshots);
+      const now = Date.now();
+      const { decision, outcome } = authorizeCall(engine, {
+        source_ip: sourceIp,
+        call_id: reader.string('call_id') ?? null,
+        ani: reader.string('ani', NUMBER_TEXT) ?? null,
+        dnis: dnis === '' ? null : dnis,
+        ruri,
+        pai: reader.string('pai') ?? null,
+        ppi: reader.string('ppi') ?? null,
+        rpid: reader.string('rpid') ?? null,
+        username: reader.string('username', NUMBER_TEXT) ?? null,
+        domain: reader.string('domain', NUMBER_TEXT) ?? null,
+      });
+      decided('call_auth', outcome);
+      if (decision.allowed) counters.recordAttempt('customer', decision.customer_trunk_id, now);
+      return { status: 200, body: encodeCallAuthDecision(decision) };
+    }),
+
+    post('/api/opensips/register/auth', (request) => {
+      const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
+      const method = reader.requiredString('method', ADDRESS_TEXT).toUpperCase();
+      if (!(SIP_METHODS as readonly string[]).includes(method)) throw new RequestError('invalid_field', `method must be one of ${SIP_METHODS.join(', ')}`);
+      const input = {
+        source_ip: reader.string('source_ip', ADDRESS_TEXT) ?? null,
+        username: reader.requiredString('username', NUMBER_TEXT),
+        realm: reader.requiredString('realm', NUMBER_TEXT),
+        auth_response: reader.requiredString('auth_response', { maxLength: 8192 }),
+        method,
+        uri: reader.string('uri', URI_TEXT) ?? null,
+      };
+      const { decision, outcome, detail } = authorizeRegister(servingEngine(snapshots), input);
+      decided('register_auth', outcome);
+      if (!decision.allowed) context.log.debug({ username: input.username, realm: input.realm, source_ip: input.source_ip, outcome, detail }, 'register refused');
+      return json(200, decision);
+    }),
+
+    post('/api/opensips/call/route', (request) => {
+      const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
+      const input = {
+        customer_trunk_id: reader.requiredInteger('customer_trunk_id', ID),
+        dnis: reader.requiredString('dnis', NUMBER_TEXT),
+        ani: reader.string('ani', NUMBER_TEXT) ?? null,
+        attempt: reader.integer('attempt', ATTEMPT) ?? 1,
+        previous_carrier_trunk_id: reader.integer('previous_carrier_trunk_id', ID) ?? null,
+        previous_gateway_id: reader.integer('previous_gateway_id', ID) ?? null,
+        previous_failure_code: reader.integer('previous_failure_code', SIP_CODE) ?? null,
+        tried_carrier_trunk_ids: reader.integerArray('tried_carrier_trunk_ids'),
+        tried_gateway_ids: reader.integerArray('tried_gateway_ids'),
+      };
+      const engine = servingEngine(snapshots);
+      const now = Date.now();
+      const { decision, outcome } = routeCall(engine, input, now);
+      decided('call_route', outcome);
+      if (decision.allowed) counters.recordAttempt('carrier', decision.carrier_trunk_id, now);
+      return { status: 200, body: encodeRouteDecision(decision) };
+    }),
+
+    post('/api/opensips/call/failover', (request) => {
+      const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
+      const input = {
+        customer_trunk_id: reader.integer('customer_trunk_id', ID) ?? null,
+        carrier_trunk_id: reader.requiredInteger('carrier_trunk_id', ID),
+        failure_code: reader.requiredInteger('failure_code', SIP_CODE),
+      };
+      const answer = failoverAction(servingEngine(snapshots), input);
+      decided('call_failover', answer.action);
+      return json(200, answer);
+    }),
+
+    post('/api/lcr/lookup', (request) => {
+      const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
+      const trunkId = reader.requiredInteger('customer_trunk_id', ID);
+      const dnis = numberField(reader, 'dnis', MAX_NUMBER_DIGITS);
+      const ani = normalizeAni(reader.string('ani', NUMBER_TEXT));
+      const engine = servingEngine(snapshots);
+      const trunk = engine.customerTrunkIndex(trunkId);
+      if (trunk < 0) throw new RequestError('not_found', `customer trunk ${trunkId} not found`);
+      return json(200, lcrLookup(engine, trunk, { customer_trunk_id: trunkId, dnis, ani }, Date.now()));
+    }),
+
+    post('/api/rate-lookup', (request) => {
+      const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
+      const rateDeckId = reader.requiredInteger('rate_deck_id', ID);
+      const destination = numberField(reader, 'destination', MAX_NUMBER_DIGITS);
+      const result = lookupRate(servingEngine(snapshots), { rate_deck_id: rateDeckId, destination }, Date.now());
+      if (!result.found) {
+        if (result.reason === 'unknown_rate_deck') throw new RequestError('not_found', `rate deck ${rateDeckId} not found`);
+        throw new RequestError('no_rate', `no rate in deck ${rateDeckId} matches ${destination}`);
+      }
+      return json(200, result.rate);
+    }),
+
+    post('/api/admin/route-simulator', async (request) => {
+      const reader = new BodyReader(parseJsonObject(request.body, request.contentType), 'validation_failed');
+      const input = {
+        customer_account_id: reader.integer('customer_account_id', ID) ?? null,
+        customer_trunk_id: reader.requiredInteger('customer_trunk_id', ID),
+        ani: reader.string('ani', NUMBER_TEXT) ?? '',
+        dnis: reader.requiredString('dnis', NUMBER_TEXT),
+        duration_seconds: reader.integer('duration_seconds', CALL_DURATION) ?? 60,
+      };
+      const engine = servingEngine(snapshots);
+      const trunk = engine.customerTrunkIndex(input.customer_trunk_id);
+      const accountId = trunk < 0 ? null : engine.snapshot.customerTrunks[trunk].accountId;
+      const headroomMicro = accountId === null ? NaN : await context.credit.headroomOf({ type: 'customer', id: accountId }, Date.now());
+      return json(200, simulateRoute(engine, input, Date.now(), headroomMicro));
+    }),
+  ];
+}

@@ -1,0 +1,93 @@
+import { BodyReader, ID, parseJsonObject } from '../../core/http/body.js';
+import { RequestError, errorBody, statusOf } from '../../core/http/errors.js';
+import { parseQuery, queryInteger } from '../../core/http/query.js';
+import { json } from '../../core/http/respond.js';
+import type { Route } from '../../core/http/server.js';
+import type { TrunkType } from '../limits/call-counters.js';
+import type { SnapshotRefusalCode } from '../snapshot/service.js';
+import type { SidecarContext } from './context.js';
+import { servingEngine } from './fields.js';
+
+/**
+ * What the node reports and takes in besides calls: per-trunk counters, health, Prometheus metrics, and
+ * the routing snapshot (what serves, and a new one from the control plane).
+ */
+const PER_MINUTE_LIMIT = { min: 0, max: 1_000_000_000 };
+const TRUNK_ID_MAX = Number.MAX_SAFE_INTEGER;
+
+export function statusRoutes(context: SidecarContext): Route[] {
+  const { snapshots, metrics, counters, post, get } = context;
+  return [
+    post('/api/metrics/per-minute/check', (request) => {
+      const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
+      const trunkId = reader.requiredInteger('trunk_id', ID);
+      const limit = reader.requiredInteger('limit', PER_MINUTE_LIMIT);
+      const result = counters.checkPerMinute(trunkId, limit, Date.now());
+      metrics.decided('per_minute_check', result.allowed ? 'allowed' : 'exceeded');
+      return json(result.allowed ? 200 : 429, result);
+    }),
+
+    get('/api/metrics/per-minute', (request) => {
+      const trunkId = queryInteger(parseQuery(request.query, ['trunk_id']), 'trunk_id', 1, TRUNK_ID_MAX);
+      const now = Date.now();
+      const timestamp = new Date(now).toISOString();
+      const entry = (id: number) => ({ trunk_id: id, per_minute_current: counters.perMinuteCurrent(id, now), timestamp });
+      return json(200, trunkId === null ? counters.perMinuteTrunks(now).map(entry) : entry(trunkId));
+    }),
+
+    get('/api/metrics/cps', (request) => {
+      const params = parseQuery(request.query, ['trunk_id', 'trunk_type']);
+      const trunkId = queryInteger(params, 'trunk_id', 1, TRUNK_ID_MAX);
+      const typeText = params.get('trunk_type');
+      if (typeText !== null && typeText !== 'customer' && typeText !== 'carrier') throw new RequestError('invalid_parameter', 'trunk_type must be customer or carrier');
+      const now = Date.now();
+      const timestamp = new Date(now).toISOString();
+      // ports_current needs call-end events (the money path's CDRs); until then it reads 0.
+      const entry = (type: TrunkType, id: number) => ({
+        trunk_type: type,
+        trunk_id: id,
+        cps_current: counters.cpsCurrent(type, id, now),
+        ports_current: 0,
+        per_minute_current: counters.perMinuteCurrent(id, now),
+        timestamp,
+      });
+      if (trunkId !== null) return json(200, entry(typeText ?? 'customer', trunkId));
+      const types: TrunkType[] = typeText === null ? ['customer', 'carrier'] : [typeText];
+      return json(200, types.flatMap((type) => counters.cpsTrunks(type).map((id) => entry(type, id))));
+    }),
+
+    get('/api/health', () => {
+      const engine = snapshots.engine;
+      const now = Date.now();
+      return json(200, {
+        status: engine === null ? 'no_snapshot' : 'ok',
+        valkey: 'disabled',
+        snapshot_version: engine?.snapshot.version ?? null,
+        snapshot_created_at: engine?.snapshot.createdAt ?? null,
+        snapshot_age_seconds: engine === null ? null : Math.max(0, Math.round((now - engine.snapshot.createdAtMs) / 1000)),
+        uptime_seconds: Math.round((now - context.startedAt) / 1000),
+      });
+    }),
+
+    get('/metrics', () => ({ status: 200, body: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' })),
+
+    get('/api/snapshot', () => {
+      const { version, createdAt, checksum, counts } = servingEngine(snapshots).snapshot;
+      return json(200, { version, created_at: createdAt, checksum, counts });
+    }),
+
+    {
+      method: 'PUT',
+      path: '/api/snapshot',
+      maxBodyBytes: context.maxSnapshotBytes,
+      retainsBody: true,
+      handler: async (request) => {
+        if (request.body.byteLength === 0) return { status: statusOf('snapshot_empty'), body: errorBody('snapshot_empty') };
+        const result = await snapshots.ingest(request.body, 'http');
+        if (result.ok) return json(200, { version: result.version, compile_seconds: result.compileSeconds, swap_seconds: result.swapSeconds });
+        const code: SnapshotRefusalCode = result.code;
+        return { status: statusOf(code), body: errorBody(code, result.reason, { serving_version: snapshots.version }) };
+      },
+    },
+  ];
+}

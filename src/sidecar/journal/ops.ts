@@ -1,0 +1,52 @@
+import type { EntityType } from '../../core/protocol/node-sync.js';
+
+/**
+ * What the money journal records, as plain data: the log carries them
+ * (journal-log.ts) and the applier writes them into money.db
+ * (journal-store.ts). One write is a list of ops made durable together.
+ */
+export type JournalOp =
+  | {
+      op: 'reserve';
+      id: number;
+      callId: string;
+      entityType: EntityType;
+      entityId: number;
+      amountMicro: number;
+      maxDuration: number | null;
+      createdAt: number;
+      expiresAt: number;
+      answer: string;
+    }
+  | { op: 'finish'; id: number; state: 'settled' | 'released' | 'expired'; at: number }
+  | { op: 'lease'; entityType: EntityType; entityId: number; grantedMicro: number; headroomMicro: number | null }
+  | { op: 'cdr'; id: number; sipCallId: string; fingerprint: string; result: string; settlement: string; accountId: number; chargeMicro: number; createdAt: number }
+  /** Every CDR up to `id` is settled at the centre (rounds take the outbox in id order). */
+  | { op: 'settledThrough'; id: number }
+  /** Drops reservations finished before `reservationsBefore` and settled CDRs created before `cdrsBefore`. */
+  | { op: 'prune'; reservationsBefore: number; cdrsBefore: number }
+  /** A counter's new high mark (the last number of the block handed out). */
+  | { op: 'counter'; key: string; value: number };
+
+export const SETTLED_THROUGH = 'cdrs_settled_through';
+
+export const SCHEMA = `
+  -- Keyed by an id the node hands out in order, not by Call-ID: a commit then appends to the last pages
+  -- of the table and of the live-reservation index instead of touching a page anywhere in a Call-ID index.
+  -- A repeated Call-ID is answered from memory (live and recently finished reservations).
+  CREATE TABLE IF NOT EXISTS reservations (
+    id INTEGER PRIMARY KEY, call_id TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, amount_micro INTEGER NOT NULL,
+    max_duration INTEGER, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, state TEXT NOT NULL,
+    finished_at INTEGER, answer TEXT NOT NULL);
+  CREATE INDEX IF NOT EXISTS reservations_held ON reservations(id) WHERE state = 'held';
+  -- The prune's: without them each prune read every row kept (millions on a busy node).
+  CREATE INDEX IF NOT EXISTS reservations_finished ON reservations(finished_at) WHERE state != 'held';
+  CREATE TABLE IF NOT EXISTS leases (
+    entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, granted_micro INTEGER NOT NULL, headroom_micro INTEGER,
+    PRIMARY KEY (entity_type, entity_id));
+  CREATE TABLE IF NOT EXISTS cdrs (
+    id INTEGER PRIMARY KEY, sip_call_id TEXT NOT NULL UNIQUE, fingerprint TEXT NOT NULL, result TEXT NOT NULL,
+    settlement TEXT NOT NULL, account_id INTEGER NOT NULL, charge_micro INTEGER NOT NULL, created_at INTEGER NOT NULL);
+  CREATE INDEX IF NOT EXISTS cdrs_created ON cdrs(created_at);
+  CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+`;

@@ -1,0 +1,99 @@
+/**
+ * The sidecar: one per OpenSIPS node. Serves the last good snapshot first, then opens the money journal,
+ * the node's credit and its link to the centre, then listens.
+ *
+ *   node dist/src/sidecar/main.js [--port 8090] [--data-dir ./data/sidecar] [--control-url http://centre:8080] …
+ *
+ * Options: src/sidecar/config.ts, documented in docs/operations.md.
+ */
+import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startServer } from '../core/http/server.js';
+import { createLogger } from '../core/logger.js';
+import { buildSidecarRoutes } from './app.js';
+import { CentreLink } from './centre/link.js';
+import { loadConfig } from './config.js';
+import { NodeCredit } from './credit/node-credit.js';
+import { startCreditUpkeep } from './credit/upkeep.js';
+import { MoneyJournal } from './journal/journal.js';
+import { CallCounters } from './limits/call-counters.js';
+import { SidecarMetrics } from './metrics/metrics.js';
+import { SnapshotService } from './snapshot/service.js';
+import { watchSnapshotDirectory } from './snapshot/watch.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.argv.slice(2), process.env);
+  const log = createLogger(config.logLevel, 'sidecar');
+  mkdirSync(config.dataDir, { recursive: true });
+  const metrics = new SidecarMetrics();
+  const snapshots = new SnapshotService(join(config.dataDir, 'sidecar.db'), log, metrics);
+
+  // Serve the last good snapshot first: routing works even if nothing else is up.
+  const restored = await snapshots.restore();
+  if (!restored) log.warn('no stored snapshot: answering 503 until one arrives');
+  if (config.snapshotFile !== null) {
+    const result = await snapshots.ingest(await readFile(config.snapshotFile), 'file');
+    if (!result.ok && result.code !== 'snapshot_stale_version') throw new Error(`snapshot ${config.snapshotFile} refused: ${result.reason}`);
+  }
+
+  const journal = new MoneyJournal(join(config.dataDir, 'money.db'), config.durability, log);
+  const credit = new NodeCredit(
+    journal,
+    {
+      admissionSeconds: config.admissionSeconds,
+      reservationGraceSeconds: 300,
+      leaseChunkMicro: config.leaseChunkMicro,
+      idleReturnMs: config.leaseIdleSeconds * 1000,
+      offlinePostpaid: config.offlinePostpaid,
+    },
+    log,
+  );
+  const centre = new CentreLink(
+    { url: config.controlUrl, node: config.nodeName, timeoutMs: config.centreTimeoutMs, intervalMs: 200, maxSettlements: 1000 },
+    credit,
+    journal,
+    metrics,
+    log,
+  );
+  centre.start();
+  const upkeep = startCreditUpkeep(credit, journal, metrics, log);
+
+  const server = await startServer({
+    host: config.host,
+    port: config.port,
+    routes: buildSidecarRoutes({
+      snapshots,
+      credit,
+      metrics,
+      counters: new CallCounters(),
+      log,
+      maxBodyBytes: config.maxBodyBytes,
+      maxSnapshotBytes: config.maxSnapshotBytes,
+      startedAt: Date.now(),
+    }),
+    observe: (route, status, seconds) => metrics.observeRequest(route, status, seconds),
+    onHandlerError: (error, route) => log.error({ err: error, route }, 'handler failed'),
+  });
+  const watcher = config.watchDir === null ? null : watchSnapshotDirectory(config.watchDir, snapshots, log);
+  log.info({ host: config.host, port: server.port, snapshot_version: snapshots.version, watch_dir: config.watchDir }, 'sidecar listening');
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    server.close();
+    clearInterval(upkeep);
+    centre.stop();
+    void Promise.all([watcher?.close(), snapshots.close(), journal.close()])
+      .finally(() => process.exit(0));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`sidecar failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,88 @@
+import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js';
+import type { DecisionEngine } from '../engine/engine.js';
+import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
+
+/** POST /api/opensips/call/route, validated. */
+export interface RouteRequest {
+  customer_trunk_id: number;
+  /** The DNIS call/auth returned: normalised, tech prefix already stripped (it is not stripped again). */
+  dnis: string;
+  ani: string | null;
+  attempt: number;
+  previous_carrier_trunk_id: number | null;
+  previous_gateway_id: number | null;
+  previous_failure_code: number | null;
+  tried_carrier_trunk_ids: readonly number[];
+  tried_gateway_ids: readonly number[];
+}
+
+export interface RouteAllowed {
+  allowed: true;
+  customer_trunk_id: number;
+  carrier_trunk_id: number;
+  carrier_gateway_id: number;
+  destination_uri: string;
+  outbound_dnis: string;
+  cps_limit: number;
+  port_limit: number;
+  per_minute_rate_limit: number;
+  sip_trusted: boolean;
+  rtpengine_enabled: boolean;
+}
+
+export interface RouteRejected {
+  allowed: false;
+  customer_trunk_id: number;
+  reject_code: number;
+  reject_reason: string;
+  reason_code: RefusalCode;
+}
+
+export type RouteDecision = RouteAllowed | RouteRejected;
+
+/** Outcome label for metrics and logs. */
+export type RouteOutcome = 'routed' | 'no_route' | 'unknown_trunk' | 'trunk_not_active' | 'invalid_dnis';
+
+export function routeCall(engine: DecisionEngine, request: RouteRequest, now: number): { decision: RouteDecision; outcome: RouteOutcome } {
+  const reject = (code: RefusalCode, outcome: RouteOutcome): { decision: RouteDecision; outcome: RouteOutcome } => ({
+    decision: { allowed: false, customer_trunk_id: request.customer_trunk_id, ...refusalFields(code) },
+    outcome,
+  });
+  const trunkIndex = engine.customerTrunkIndex(request.customer_trunk_id);
+  if (trunkIndex < 0) return reject('unknown_customer_trunk', 'unknown_trunk');
+  const trunk = engine.snapshot.customerTrunks[trunkIndex];
+  if (!trunk.active) return reject('customer_trunk_not_active', 'trunk_not_active');
+  const dnis = normalizeNumber(request.dnis);
+  if (dnis === null || !isRoutableDnis(dnis)) return reject('invalid_dnis', 'invalid_dnis');
+
+  const carrierIndex = engine.lcr.cheapest({
+    trunk: trunkIndex,
+    dnis,
+    ani: normalizeAni(request.ani),
+    triedCarrierIds: request.tried_carrier_trunk_ids,
+    triedGatewayIds: request.tried_gateway_ids,
+    now,
+  });
+  if (carrierIndex >= 0) {
+    const carrier = engine.snapshot.carriers[carrierIndex];
+    // Non-null: the carrier was only eligible because it has an untried active gateway.
+    const gateway = engine.gateways.select(carrierIndex, carrier, request.tried_gateway_ids)!;
+    return {
+      decision: {
+        allowed: true,
+        customer_trunk_id: trunk.id,
+        carrier_trunk_id: carrier.id,
+        carrier_gateway_id: gateway.id,
+        destination_uri: `sip:${dnis}@${gateway.hostPort}`,
+        outbound_dnis: dnis,
+        cps_limit: carrier.cpsLimit,
+        port_limit: carrier.portLimit,
+        per_minute_rate_limit: carrier.perMinuteRateLimit,
+        sip_trusted: carrier.sipTrusted,
+        rtpengine_enabled: carrier.rtpengineEnabled || trunk.rtpengineEnabled,
+      },
+      outcome: 'routed',
+    };
+  }
+  return reject('no_route', 'no_route');
+}

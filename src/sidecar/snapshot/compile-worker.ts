@@ -1,0 +1,80 @@
+/**
+ * Compile worker: decoding, verifying, compiling and persisting a snapshot
+ * take seconds of CPU for wholesale-sized data; here they run beside the
+ * event loop that answers OpenSIPS. The compiled indexes go back to the main
+ * thread with their buffers transferred, not copied.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { threadNice, yieldToEventLoop } from '../threads/background-thread.js';
+import { decodeSnapshot, type SnapshotRefusal } from '../../core/snapshot/codec.js';
+import { type CompiledSnapshot } from '../../core/snapshot/model.js';
+import { compileSnapshot } from '../../core/snapshot/compile.js';
+import { SnapshotStore } from './store.js';
+import { validateSnapshot } from '../../core/snapshot/validate.js';
+
+export type WorkerRequest =
+  | { kind: 'ingest'; id: number; bytes: Uint8Array; servingVersion: number }
+  | { kind: 'restore'; id: number };
+
+export type WorkerReply =
+  /** nice: the compiling thread's priority, as the kernel had it (null: not Linux). */
+  | { id: number; ok: true; compiled: CompiledSnapshot; compileSeconds: number; nice: number | null }
+  /** no_snapshot: a restore found none that verifies. */
+  | { id: number; ok: false; code: SnapshotRefusal | 'no_snapshot' | 'snapshot_store'; reason: string };
+
+type Refusal = { ok: false; code: SnapshotRefusal | 'snapshot_store'; reason: string };
+type Prepared = { ok: true; compiled: CompiledSnapshot; transfer: ArrayBuffer[] } | Refusal;
+
+yieldToEventLoop();
+const nice = threadNice();
+const store = new SnapshotStore((workerData as { dbPath: string }).dbPath);
+
+function prepare(bytes: Uint8Array, servingVersion: number, persist: boolean): Prepared {
+  const decoded = decodeSnapshot(bytes, servingVersion);
+  if (!decoded.ok) return decoded;
+  const valid = validateSnapshot(decoded.snapshot.tables);
+  if (!valid.ok) return { ok: false, code: 'snapshot_integrity', reason: valid.reason };
+  let result: ReturnType<typeof compileSnapshot>;
+  try {
+    result = compileSnapshot(decoded.snapshot);
+  } catch (error) {
+    // validateSnapshot should make this unreachable; a compile bug must still only refuse the snapshot.
+    return { ok: false, code: 'snapshot_integrity', reason: `compile failed: ${(error as Error).message}` };
+  }
+  const { compiled, transfer } = result;
+  if (persist) {
+    try {
+      store.save(decoded.snapshot.version, decoded.snapshot.created_at, decoded.snapshot.checksum, bytes);
+    } catch (error) {
+      return { ok: false, code: 'snapshot_store', reason: `cannot persist snapshot: ${(error as Error).message}` };
+    }
+  }
+  return { ok: true, compiled, transfer };
+}
+
+function reply(id: number, started: number, prepared: Prepared): void {
+  if (!prepared.ok) {
+    parentPort!.postMessage({ id, ok: false, code: prepared.code, reason: prepared.reason } satisfies WorkerReply);
+    return;
+  }
+  const message: WorkerReply = { id, ok: true, compiled: prepared.compiled, compileSeconds: (performance.now() - started) / 1000, nice };
+  parentPort!.postMessage(message, prepared.transfer);
+}
+
+parentPort!.on('message', (request: WorkerRequest) => {
+  const started = performance.now();
+  if (request.kind === 'ingest') {
+    reply(request.id, started, prepare(request.bytes, request.servingVersion, true));
+    return;
+  }
+  let last: Refusal = { ok: false, code: 'snapshot_store', reason: 'no stored snapshot' };
+  for (const stored of store.list()) {
+    const prepared = prepare(stored.bytes, 0, false);
+    if (prepared.ok) {
+      reply(request.id, started, prepared);
+      return;
+    }
+    last = prepared;
+  }
+  parentPort!.postMessage({ id: request.id, ok: false, code: 'no_snapshot', reason: last.reason } satisfies WorkerReply);
+});

@@ -1,0 +1,110 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { DecisionEngine } from '../engine/engine.js';
+import type { SidecarMetrics } from '../metrics/metrics.js';
+import type { SnapshotRefusal } from '../../core/snapshot/codec.js';
+import type { WorkerReply, WorkerRequest } from './compile-worker.js';
+
+export type SnapshotSource = 'http' | 'file' | 'store';
+
+/** Why an ingest was refused: the error catalogue's snapshot codes. */
+export type SnapshotRefusalCode = SnapshotRefusal | 'snapshot_store' | 'no_snapshot';
+
+export type IngestResult =
+  | { ok: true; version: number; compileSeconds: number; swapSeconds: number }
+  | { ok: false; code: SnapshotRefusalCode; reason: string };
+
+/**
+ * Owns the serving snapshot. Ingests run one at a time, each in a fresh
+ * compile worker that exits afterwards: decoding 2M rows leaves hundreds of MB
+ * of garbage in the worker's heap, and ending the worker returns all of it to
+ * the system at once (it costs ~40 ms of start-up per snapshot). The swap is
+ * one assignment on the main thread, so every request sees a whole snapshot,
+ * old or new. A refused or failed snapshot leaves the serving one untouched.
+ */
+export class SnapshotService {
+  private current: DecisionEngine | null = null;
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly dbPath: string,
+    private readonly log: Logger,
+    private readonly metrics: SidecarMetrics,
+  ) {}
+
+  get engine(): DecisionEngine | null {
+    return this.current;
+  }
+
+  get version(): number {
+    return this.current?.snapshot.version ?? 0;
+  }
+
+  /** Serves the newest stored snapshot that still verifies; false when there is none. */
+  async restore(): Promise<boolean> {
+    const result = await this.run({ kind: 'restore', id: 0 }, 'store');
+    return result.ok;
+  }
+
+  ingest(bytes: Uint8Array, source: SnapshotSource): Promise<IngestResult> {
+    return this.run({ kind: 'ingest', id: 0, bytes, servingVersion: 0 }, source);
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.terminate();
+  }
+
+  private run(request: WorkerRequest, source: SnapshotSource): Promise<IngestResult> {
+    const job = this.queue.then(() => this.execute(request, source));
+    this.queue = job.catch(() => undefined);
+    return job;
+  }
+
+  private async execute(request: WorkerRequest, source: SnapshotSource): Promise<IngestResult> {
+    const id = this.nextId++;
+    const message: WorkerRequest = request.kind === 'ingest' ? { ...request, id, servingVersion: this.version } : { ...request, id };
+    const reply = await this.runInWorker(message);
+    if (!reply.ok) {
+      this.metrics.snapshotLoads.inc({ source, result: reply.code.replace(/^snapshot_/, '') });
+      const level = reply.code === 'snapshot_stale_version' || reply.code === 'no_snapshot' ? 'info' : 'warn';
+      this.log[level]({ source, code: reply.code, reason: reply.reason, serving_version: this.version }, 'snapshot refused');
+      return { ok: false, code: reply.code, reason: reply.reason };
+    }
+    const swapStarted = performance.now();
+    this.current = new DecisionEngine(reply.compiled);
+    const swapSeconds = (performance.now() - swapStarted) / 1000;
+    const { version, createdAt, counts } = reply.compiled;
+    this.metrics.snapshotLoads.inc({ source, result: 'ok' });
+    this.metrics.compileSeconds.observe(reply.compileSeconds);
+    this.metrics.swapSeconds.observe(swapSeconds);
+    this.metrics.snapshotVersion.set(version);
+    this.metrics.snapshotCreated.set(Date.parse(createdAt) / 1000);
+    this.log.info({ source, version, created_at: createdAt, compile_seconds: reply.compileSeconds, compile_thread_nice: reply.nice, swap_seconds: swapSeconds, counts }, 'snapshot in service');
+    return { ok: true, version, compileSeconds: reply.compileSeconds, swapSeconds };
+  }
+
+  private runInWorker(message: WorkerRequest): Promise<WorkerReply> {
+    return new Promise<WorkerReply>((resolve) => {
+      const worker = new Worker(new URL('./compile-worker.js', import.meta.url), { workerData: { dbPath: this.dbPath } });
+      this.worker = worker;
+      let answered = false;
+      worker.once('message', (reply: WorkerReply) => {
+        answered = true;
+        resolve(reply);
+        void worker.terminate();
+      });
+      worker.on('error', (error) => this.log.error({ err: error }, 'compile worker failed'));
+      worker.once('exit', (code) => {
+        if (this.worker === worker) this.worker = null;
+        // A worker that died (out of memory on a huge snapshot) fails its job; the serving snapshot stays.
+        if (!answered) resolve({ id: message.id, ok: false, code: 'snapshot_store', reason: `compile worker exited with code ${code}` });
+      });
+      // Hand large bodies over instead of copying them when the bytes own their whole buffer.
+      const bytes = message.kind === 'ingest' ? message.bytes : null;
+      const transferable = bytes !== null && bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && bytes.byteLength === bytes.buffer.byteLength;
+      worker.postMessage(message, transferable ? [bytes.buffer] : []);
+    });
+  }
+}

@@ -1,0 +1,42 @@
+import { LOG_LEVELS, OptionReader, type OptionTable } from '../src/core/config/options.js';
+import { DEFAULT_LEASE_VALID_SECONDS } from '../src/core/protocol/node-sync.js';
+
+/** Control-plane settings: command-line flags, else CONTROL_* environment variables, else defaults. */
+export interface ControlConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  logLevel: string;
+  miTimeoutMs: number;
+  leaseValidSeconds: number;
+  /** `sync-run`: one routing sync, its report on stdout, then exit. */
+  command: 'serve' | 'sync-run';
+}
+
+export const CONTROL_OPTIONS = {
+  host: { env: 'CONTROL_HOST', fallback: '127.0.0.1', doc: 'address to listen on; the admin API answers only addresses in `auth_ips` (127.0.0.1 is seeded)' },
+  port: { env: 'CONTROL_PORT', fallback: '8080', doc: '`0` picks a free port (logged)' },
+  'data-dir': { env: 'CONTROL_DATA_DIR', fallback: './data/control', doc: 'holds `config.db`, the store (SQLite, WAL)' },
+  'log-level': { env: 'CONTROL_LOG_LEVEL', fallback: 'info', doc: 'pino JSON logs (`fatal` … `trace`, `silent`); credentials are redacted' },
+  'mi-timeout-ms': { env: 'CONTROL_MI_TIMEOUT_MS', fallback: '30000', doc: "timeout of an MI call to a node's OpenSIPS (`dr_reload` of 383k rules takes 4–8 s)" },
+  'lease-valid-seconds': {
+    env: 'CONTROL_LEASE_VALID_SECONDS',
+    fallback: String(DEFAULT_LEASE_VALID_SECONDS),
+    doc: "how long a node's credit leases stay valid without a money round; a node silent for 1.2 times this has its leases taken back",
+  },
+} as const satisfies OptionTable;
+
+export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): ControlConfig {
+  const options = new OptionReader(CONTROL_OPTIONS, argv, env, { allowPositionals: true });
+  const [command = 'serve', ...extra] = options.positionals;
+  if ((command !== 'serve' && command !== 'sync-run') || extra.length > 0) throw new Error(`unknown command ${JSON.stringify(options.positionals.join(' '))}: the only command is sync-run`);
+  return {
+    host: options.host('host'),
+    port: options.integer('port', 0, 65535),
+    dataDir: options.string('data-dir'),
+    logLevel: options.oneOf('log-level', LOG_LEVELS),
+    miTimeoutMs: options.integer('mi-timeout-ms', 100, 600_000),
+    leaseValidSeconds: options.integer('lease-valid-seconds', 1, 7 * 86_400),
+    command,
+  };
+}

@@ -1,0 +1,193 @@
+import type { Logger } from 'pino';
+import { encodeSnapshot, peekSnapshotHeader } from '../../src/core/snapshot/codec.js';
+import type { SnapshotTables } from '../../src/core/snapshot/schema.js';
+import { createHash } from 'node:crypto';
+import { DroutingBuilder, type BuiltDrouting } from '../drouting/builder.js';
+import { reloadNode, type ReloadResult } from '../mi/reload.js';
+import { validateSnapshot } from '../../src/core/snapshot/validate.js';
+import { DEFAULT_PUSH, pushToAll, type PushOptions, type SidecarResult, type SidecarTarget } from './push.js';
+import { buildSnapshotTables } from '../snapshot/build.js';
+import type { ConfigStore } from '../store/config-store.js';
+
+/**
+ * One routing sync: read the store consistently, build and check the
+ * snapshot, push it to every active node's sidecar, and write each node's
+ * drouting tables and reload them over MI (the fallback when a sidecar is
+ * down). Nodes are handled in parallel and reported one by one. Syncs never overlap: a
+ * request while one runs waits for one follow-up run, shared by everyone who
+ * asked meanwhile, so a burst of admin changes costs at most two builds.
+ */
+export interface SyncReport {
+  gateways: number;
+  carriers: number;
+  rules: number;
+  groups: number;
+  /** Per-node drouting write + MI reload results. */
+  reload_results: ReloadResult[];
+  warnings: string[];
+  /** Added: the snapshot built, and each node sidecar's answer to the push. */
+  snapshot_version: number;
+  sidecar_results: SidecarResult[];
+}
+
+/** What the drouting rows depend on: the rate columns, every other table but block rules, and what is in force. */
+interface DroutingInputs {
+  rates: object;
+  tablesDigest: string;
+  inForce: number;
+}
+
+export class SyncJob {
+  private running: Promise<SyncReport> | null = null;
+  /** Builds and writes the drouting rows off the event loop, which meanwhile streams the snapshot to sidecars. */
+  private readonly drouting = new DroutingBuilder();
+  /** The drouting rows of the last sync and what they were built from: an unchanged input skips the build. */
+  private lastDrouting: { inputs: DroutingInputs; built: BuiltDrouting } | null = null;
+  private followUp: Promise<SyncReport> | null = null;
+
+  private readonly push: PushOptions;
+  private readonly miTimeoutMs: number;
+
+  constructor(
+    private readonly store: ConfigStore,
+    private readonly log: Logger,
+    options: { push?: PushOptions; miTimeoutMs?: number } = {},
+  ) {
+    this.push = options.push ?? DEFAULT_PUSH;
+    // Large reloads take seconds on OpenSIPS (383k rules: 4-8 s).
+    this.miTimeoutMs = options.miTimeoutMs ?? 30_000;
+  }
+
+  /** Stops the drouting worker (a sync still running fails its drouting part). */
+  close(): Promise<void> {
+    return this.drouting.close();
+  }
+
+  run(): Promise<SyncReport> {
+    if (this.running === null) {
+      this.running = this.execute().finally(() => {
+        this.running = null;
+      });
+      return this.running;
+    }
+    this.followUp ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.followUp = null;
+        return this.run();
+      });
+    return this.followUp;
+  }
+
+  private async execute(): Promise<SyncReport> {
+    const started = performance.now();
+    const phases: Record<string, number> = {};
+    let mark = started;
+    const phase = (name: string): void => {
+      const now = performance.now();
+      phases[name] = Math.round(now - mark);
+      mark = now;
+    };
+    const built = await buildSnapshotTables(this.store);
+    phase('read_ms');
+    // drouting from the same data, through the sidecar's own compiler and LCR, in the drouting worker while
+    // this thread validates, encodes and uploads (or as last time, if nothing it reads changed).
+    const now = Date.now();
+    const inputs = droutingInputs(built.tables, now);
+    const last = this.lastDrouting;
+    const reuse = last !== null && last.built.generation === this.drouting.generation && sameInputs(last.inputs, inputs);
+    // A new build replaces the worker's rows, whatever becomes of this sync: the last ones are no longer there to reuse.
+    if (!reuse) this.lastDrouting = null;
+    const droutingBuild: Promise<BuiltDrouting | string> = reuse
+      ? Promise.resolve(last.built)
+      : this.drouting.build(built.tables, now).then(
+          (result) => result,
+          (error: unknown) => `drouting rows not built: ${(error as Error).message}`,
+        );
+    const valid = validateSnapshot(built.tables);
+    if (!valid.ok) throw new Error(`the store holds data the sidecar would refuse: ${valid.reason}`);
+    phase('validate_ms');
+    // Time-based versions stay ahead of what nodes serve even if the store is rebuilt from scratch.
+    const version = Math.max((await this.store.lastSnapshotVersion()) + 1, Date.now());
+    const createdAt = new Date().toISOString();
+    const bytes = encodeSnapshot(built.tables, version, createdAt);
+    await this.store.recordSnapshot(version, createdAt, peekSnapshotHeader(bytes)?.checksum ?? '', built.counts);
+    phase('encode_ms');
+
+    const nodes = (await this.store.list('opensips_nodes', { where: {}, limit: null, offset: 0 })).rows;
+    const warnings = [...built.warnings];
+    const active = nodes.filter((node) => node.status === 'active');
+    for (const node of nodes) if (node.status !== 'active') warnings.push(`node ${String(node.id)} (${String(node.hostname)}) skipped: ${String(node.status)}`);
+    const targets: SidecarTarget[] = [];
+    for (const node of active) {
+      if (node.sidecar_address === null || node.sidecar_address === '') warnings.push(`node ${String(node.id)} (${String(node.hostname)}) has no sidecar_address: not pushed`);
+      else targets.push({ nodeId: node.id as number, hostname: node.hostname as string, address: node.sidecar_address as string });
+    }
+    // The sidecars decode and compile in their own processes while the drouting worker builds.
+    const pushes = pushToAll(targets, bytes, version, this.push);
+
+    const builtDrouting = await droutingBuild;
+    const drouting = typeof builtDrouting === 'string' ? null : builtDrouting;
+    const droutingError = typeof builtDrouting === 'string' ? builtDrouting : null;
+    this.lastDrouting = drouting === null ? null : { inputs, built: drouting };
+    if (droutingError !== null) warnings.push(droutingError);
+    phase('drouting_build_wait_ms');
+    const reloads: Promise<ReloadResult>[] = [];
+    for (const node of active) {
+      if (node.drouting_db === null || node.drouting_db === '') {
+        warnings.push(`node ${String(node.id)} (${String(node.hostname)}) has no drouting_db: no drouting fallback written`);
+        continue;
+      }
+      const target = {
+        nodeId: node.id as number,
+        hostname: node.hostname as string,
+        miAddress: node.mi_socket_address as string,
+        droutingDb: node.drouting_db as string,
+        loadedChecksum: node.drouting_checksum as string | null,
+      };
+      if (drouting === null) {
+        reloads.push(Promise.resolve({ node_id: target.nodeId, hostname: target.hostname, success: false, skipped: false, error: droutingError, duration_ms: 0 }));
+        continue;
+      }
+      const { checksum, counts } = drouting;
+      reloads.push(
+        reloadNode(target, counts, checksum, (path) => this.drouting.write(checksum, path), this.miTimeoutMs).then(async (result) => {
+          if (result.success && !result.skipped) await this.store.update('opensips_nodes', result.node_id, { drouting_checksum: checksum, last_seen_at: new Date().toISOString() });
+          return result;
+        }),
+      );
+    }
+    if (nodes.length === 0) warnings.push('no OpenSIPS nodes registered: the snapshot was built but sent nowhere');
+    const [sidecarResults, reloadResults] = await Promise.all([pushes, Promise.all(reloads)]);
+    for (const result of sidecarResults) if (!result.success) warnings.push(`node ${result.node_id} (${result.hostname}) did not take the snapshot: ${result.error ?? 'unknown'}`);
+    for (const result of reloadResults) if (!result.success) warnings.push(`node ${result.node_id} (${result.hostname}) drouting reload failed: ${result.error ?? 'unknown'}`);
+    phase('distribute_ms');
+    this.log.info({ version, bytes: bytes.byteLength, phases, seconds: (performance.now() - started) / 1000, nodes: sidecarResults.length, failed: sidecarResults.filter((result) => !result.success).length }, 'routing sync done');
+    return {
+      gateways: drouting?.counts.gateways ?? 0,
+      carriers: drouting?.counts.carriers ?? 0,
+      rules: drouting?.counts.rules ?? 0,
+      groups: drouting?.counts.groups ?? 0,
+      reload_results: reloadResults,
+      warnings,
+      snapshot_version: version,
+      sidecar_results: sidecarResults,
+    };
+  }
+}
+
+function sameInputs(a: DroutingInputs, b: DroutingInputs): boolean {
+  return a.rates === b.rates && a.tablesDigest === b.tablesDigest && a.inForce === b.inForce;
+}
+
+function droutingInputs(tables: SnapshotTables, now: number): DroutingInputs {
+  // Block rules are left out: drouting cannot express them, so they never change its rows.
+  const others: Partial<SnapshotTables> = { ...tables };
+  delete others.rate_deck_rates;
+  delete others.block_rules;
+  const rates = tables.rate_deck_rates;
+  let inForce = 0;
+  for (let i = 0; i < rates.effective_at.length; i++) if (rates.effective_at[i] <= now) inForce++;
+  for (const row of tables.exchange_rates) if (Date.parse(row.effective_at) <= now) inForce++;
+  return { rates, tablesDigest: createHash('sha256').update(JSON.stringify(others)).digest('hex'), inForce };
+}

@@ -1,0 +1,89 @@
+import { RequestError } from '../../src/core/http/errors.js';
+import type { IncomingRequest, OutgoingResponse, Route } from '../../src/core/http/server.js';
+import { isDecimalString } from '../../src/core/rating/rating.js';
+import { LedgerRefusal, findEntity, headroom, operationChange, type LedgerEntity, type Operation } from './balance.js';
+import { json } from '../../src/core/http/respond.js';
+import { parseQuery } from '../../src/core/http/query.js';
+import type { ConfigStore } from '../store/config-store.js';
+import { adminRoute, PAGE_PARAMS, pageOf, readBody } from '../http/handlers.js';
+import type { LedgerStore } from './store.js';
+
+/** The balance endpoints: read a balance, credit, debit, adjust, list its transactions. */
+
+interface BalanceRoutesContext {
+  store: ConfigStore;
+  ledger: LedgerStore;
+  maxBodyBytes: number;
+}
+
+async function entityOf(context: BalanceRoutesContext, request: IncomingRequest): Promise<LedgerEntity> {
+  const type = request.params.entity_type;
+  if (type !== 'customer' && type !== 'carrier') throw new RequestError('invalid_parameter', 'entity_type must be customer or carrier');
+  const idText = request.params.entity_id;
+  if (!/^[1-9][0-9]{0,15}$/.test(idText)) throw new RequestError('invalid_parameter', 'entity_id must be a positive integer');
+  const entity = await findEntity(context.store, type, Number(idText));
+  if (entity === null) throw new RequestError('not_found', `${type === 'customer' ? 'customer account' : 'carrier trunk'} ${idText} not found`);
+  return entity;
+}
+
+const MESSAGES: Record<Operation, string> = { credit: 'credit applied', debit: 'debit applied', adjustment: 'adjustment applied' };
+
+export function balanceRoutes(context: BalanceRoutesContext): Route[] {
+  const base = '/api/balances/{entity_type}/{entity_id}';
+  const route = (method: Route['method'], path: string, handler: (request: IncomingRequest) => Promise<OutgoingResponse>): Route =>
+    adminRoute(method, path, context.maxBodyBytes, handler);
+
+  const operation = (kind: Operation): Route =>
+    route('POST', `${base}/balance/${kind === 'adjustment' ? 'adjust' : kind}`, async (request) => {
+      const entity = await entityOf(context, request);
+      const body = readBody(request);
+      const amount = body.amount;
+      if (typeof amount !== 'string' || !isDecimalString(amount)) throw new RequestError('invalid_field', 'amount must be a decimal string such as "10.00"');
+      const negative = amount.startsWith('-');
+      const zero = /^-?0+(\.0+)?$/.test(amount);
+      if (kind !== 'adjustment' && (negative || zero)) throw new RequestError('invalid_field', `amount must be positive for a ${kind}`);
+      if (kind === 'adjustment' && zero) throw new RequestError('invalid_field', 'an adjustment of zero changes nothing');
+      const description = body.description ?? null;
+      if (description !== null && (typeof description !== 'string' || description.length > 1024)) throw new RequestError('invalid_field', 'description must be a string of at most 1024 characters');
+      const cdrId = body.cdr_id ?? null;
+      if (cdrId !== null && (typeof cdrId !== 'number' || !Number.isSafeInteger(cdrId) || cdrId < 1)) throw new RequestError('invalid_field', 'cdr_id must be a positive integer');
+      try {
+        await context.ledger.changeBalance(
+          { entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency },
+          operationChange(entity, kind, { amount, description, cdrId, callId: null }),
+        );
+      } catch (error) {
+        if (error instanceof LedgerRefusal) throw new RequestError('insufficient_balance', error.message);
+        throw error;
+      }
+      return json(200, { message: MESSAGES[kind] });
+    });
+
+  return [
+    route('GET', `${base}/balance`, async (request) => {
+      const entity = await entityOf(context, request);
+      const state = await context.ledger.getBalance(entity.entityType, entity.entityId);
+      return json(200, {
+        id: state.id,
+        entity_type: entity.entityType,
+        entity_id: entity.entityId,
+        balance: state.balance,
+        reserved: state.reserved,
+        currency: entity.currency,
+        billing_mode: entity.billingMode,
+        credit_limit: entity.creditLimit,
+        headroom: headroom(entity, state),
+        updated_at: state.updated_at,
+      });
+    }),
+    operation('credit'),
+    operation('debit'),
+    operation('adjustment'),
+    route('GET', `${base}/transactions`, async (request) => {
+      const entity = await entityOf(context, request);
+      const page = pageOf(parseQuery(request.query, PAGE_PARAMS));
+      const { rows, total } = await context.ledger.listTransactions(entity.entityType, entity.entityId, page.limit ?? 20, page.offset);
+      return json(200, { data: rows, meta: { page: page.page, page_size: page.pageSize ?? 20, total } });
+    }),
+  ];
+}

@@ -1,0 +1,240 @@
+import type Database from 'better-sqlite3';
+import type { EntityType, SettlementCdr } from '../../src/core/protocol/node-sync.js';
+import type { Row } from '../store/config-store.js';
+
+/**
+ * The ledger's tables at the centre (balances, their transactions, the nodes' credit leases and money
+ * rounds, settled CDRs) and every SQL statement that touches them. Settlement (settlement.ts) and the
+ * balance endpoints decide; this store reads and writes, each call one transaction. It shares the control
+ * plane's database with the configuration store (sync/store/), so a round reads an account's billing
+ * terms in the same transaction it debits the account in.
+ */
+export interface LedgerStore {
+  /**
+   * Reads an entity's balance, lets `change` decide the new one, and writes it with its transaction
+   * record, all in one transaction (no other change to that balance interleaves). `change` throws to
+   * refuse; nothing is then written.
+   */
+  changeBalance(key: BalanceKey, change: (current: BalanceState) => BalanceChange): Promise<BalanceState>;
+  /** Runs `work` as one atomic unit over the ledger's tables, holding the write lock throughout. */
+  transaction<T>(work: (tx: LedgerTx) => T): Promise<T>;
+  /** Settled CDRs, newest first. */
+  searchCdrs(filter: CdrFilter): Promise<Row[]>;
+  /** An entity's balance; zeros (and null id) before its first transaction. */
+  getBalance(entityType: string, entityId: number): Promise<BalanceState & { id: number | null; updated_at: string | null }>;
+  /** An entity's balance transactions, newest first, and how many it has. */
+  listTransactions(entityType: string, entityId: number, limit: number, offset: number): Promise<{ rows: Row[]; total: number }>;
+}
+
+/** The ledger's reads and writes inside one transaction (see LedgerStore.transaction). */
+export interface LedgerTx {
+  /** Current balance; zeros before the entity's first transaction. */
+  balance(entityType: string, entityId: number): BalanceState;
+  /** Writes the new balance and the transaction that explains it. */
+  applyChange(key: BalanceKey, change: BalanceChange): void;
+  /** The two halves of applyChange, for a caller that writes a balance once after several transactions. */
+  recordTransaction(key: BalanceKey, change: BalanceChange): void;
+  writeBalance(key: BalanceKey, next: BalanceState): void;
+  /** A node's lease on an entity, decimal string ('0' when none). */
+  lease(node: string, entityType: string, entityId: number): string;
+  setLease(node: string, entityType: string, entityId: number, amount: string): void;
+  findCdr(sipCallId: string): { id: number; account_charge: string } | null;
+  /** Inserts a settled CDR and returns its id. */
+  insertCdr(node: string, cdr: SettlementCdr): number;
+  /** The last money round applied for a node, 0 before its first. */
+  lastRound(node: string): number;
+  setLastRound(node: string, seq: number): void;
+  /** Leases (non-zero) of nodes whose last money round was applied before `before` (ISO time). */
+  silentNodesLeases(before: string): { node: string; entity_type: EntityType; entity_id: number; amount: string }[];
+  /** Raw row of a customer account or carrier trunk, for its billing terms. */
+  entityRow(entityType: string, entityId: number): Row | null;
+  nodeExists(hostname: string): boolean;
+}
+
+export interface CdrFilter {
+  startFrom: string | null;
+  startTo: string | null;
+  customerTrunkId: number | null;
+  carrierTrunkId: number | null;
+  sipCallId: string | null;
+  limit: number;
+  offset: number;
+}
+
+export interface BalanceKey {
+  entityType: 'customer' | 'carrier';
+  entityId: number;
+  currency: string;
+}
+
+export interface BalanceState {
+  /** Decimal strings. */
+  balance: string;
+  reserved: string;
+}
+
+export interface BalanceChange {
+  next: BalanceState;
+  transaction: { transaction_type: string; amount: string; description: string | null; cdr_id: number | null; call_id: string | null };
+}
+
+
+export class SqliteLedgerStore implements LedgerStore {
+  private tx: SqliteLedgerTx | null = null;
+
+  constructor(private readonly db: Database.Database) {}
+
+  changeBalance(key: BalanceKey, change: (current: BalanceState) => BalanceChange): Promise<BalanceState> {
+    return this.transaction((tx) => {
+      const next = change(tx.balance(key.entityType, key.entityId));
+      tx.applyChange(key, next);
+      return next.next;
+    });
+  }
+
+  transaction<T>(work: (tx: LedgerTx) => T): Promise<T> {
+    this.tx ??= new SqliteLedgerTx(this.db);
+    const tx = this.tx;
+    // IMMEDIATE: take the write lock before reading, so a concurrent writer cannot slip in between.
+    return Promise.resolve(this.db.transaction(() => work(tx)).immediate());
+  }
+
+  searchCdrs(filter: CdrFilter): Promise<Row[]> {
+    const conditions: string[] = [];
+    const values: (string | number)[] = [];
+    const add = (sql: string, value: string | number | null): void => {
+      if (value === null) return;
+      conditions.push(sql);
+      values.push(value);
+    };
+    add('start_time >= ?', filter.startFrom);
+    add('start_time <= ?', filter.startTo);
+    add('customer_trunk_id = ?', filter.customerTrunkId);
+    add('carrier_trunk_id = ?', filter.carrierTrunkId);
+    add('sip_call_id = ?', filter.sipCallId);
+    const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+    const rows = this.db.prepare(`SELECT * FROM cdrs ${where} ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?`).all(...values, filter.limit, filter.offset) as Row[];
+    return Promise.resolve(rows);
+  }
+
+  getBalance(entityType: string, entityId: number): Promise<BalanceState & { id: number | null; updated_at: string | null }> {
+    const row = this.db.prepare('SELECT id, balance, reserved, updated_at FROM balances WHERE entity_type = ? AND entity_id = ?').get(entityType, entityId) as
+      | { id: number; balance: string; reserved: string; updated_at: string }
+      | undefined;
+    return Promise.resolve(row ?? { id: null, balance: '0', reserved: '0', updated_at: null });
+  }
+
+  listTransactions(entityType: string, entityId: number, limit: number, offset: number): Promise<{ rows: Row[]; total: number }> {
+    const where = 'FROM balance_transactions WHERE entity_type = ? AND entity_id = ?';
+    const total = (this.db.prepare(`SELECT COUNT(*) AS total ${where}`).get(entityType, entityId) as { total: number }).total;
+    const rows = this.db.prepare(`SELECT * ${where} ORDER BY id DESC LIMIT ? OFFSET ?`).all(entityType, entityId, limit, offset) as Row[];
+    return Promise.resolve({ rows, total });
+  }
+}
+
+const CDR_COLUMNS = [
+  'sip_call_id', 'node_cdr_id', 'customer_account_id', 'customer_trunk_id', 'carrier_trunk_id', 'carrier_gateway_id', 'ani', 'dnis',
+  'start_time', 'answer_time', 'end_time', 'duration_seconds', 'sip_response_code', 'billable_duration_customer', 'billable_duration_vendor',
+  'customer_rate_deck_id', 'carrier_rate_deck_id', 'customer_cost', 'customer_currency', 'customer_decimal_precision',
+  'customer_rounding_direction', 'vendor_cost', 'vendor_currency', 'vendor_decimal_precision', 'vendor_rounding_direction',
+  'account_charge', 'account_currency', 'created_at',
+] as const satisfies readonly (keyof SettlementCdr)[];
+
+/** The ledger's statements, prepared once per store. */
+function prepareLedgerStatements(db: Database.Database) {
+  return {
+    readBalance: db.prepare('SELECT balance, reserved FROM balances WHERE entity_type = ? AND entity_id = ?'),
+    writeBalance: db.prepare(
+      `INSERT INTO balances (entity_type, entity_id, balance, reserved, currency, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (entity_type, entity_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved, updated_at = excluded.updated_at`,
+    ),
+    recordTransaction: db.prepare(
+      `INSERT INTO balance_transactions (entity_type, entity_id, transaction_type, amount, balance_after, currency, description, cdr_id, call_id, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    readLease: db.prepare('SELECT amount FROM credit_leases WHERE node = ? AND entity_type = ? AND entity_id = ?'),
+    writeLease: db.prepare(
+      `INSERT INTO credit_leases (node, entity_type, entity_id, amount, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (node, entity_type, entity_id) DO UPDATE SET amount = excluded.amount, updated_at = excluded.updated_at`,
+    ),
+    readCdr: db.prepare('SELECT id, account_charge FROM cdrs WHERE sip_call_id = ?'),
+    writeCdr: db.prepare(`INSERT INTO cdrs (node, ${CDR_COLUMNS.join(', ')}) VALUES (?, ${CDR_COLUMNS.map(() => '?').join(', ')})`),
+    readRound: db.prepare('SELECT last_seq FROM node_money_rounds WHERE node = ?'),
+    silentLeases: db.prepare(
+      `SELECT l.node, l.entity_type, l.entity_id, l.amount FROM credit_leases l JOIN node_money_rounds r ON r.node = l.node
+       WHERE r.updated_at < ? AND l.amount != '0' ORDER BY l.node, l.entity_type, l.entity_id`,
+    ),
+    writeRound: db.prepare(
+      `INSERT INTO node_money_rounds (node, last_seq, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (node) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
+    ),
+    readAccount: db.prepare('SELECT * FROM customer_accounts WHERE id = ?'),
+    readCarrier: db.prepare('SELECT * FROM carrier_trunks WHERE id = ?'),
+    readNode: db.prepare('SELECT 1 FROM opensips_nodes WHERE hostname = ?'),
+  };
+}
+
+class SqliteLedgerTx implements LedgerTx {
+  private readonly sql: ReturnType<typeof prepareLedgerStatements>;
+
+  constructor(db: Database.Database) {
+    this.sql = prepareLedgerStatements(db);
+  }
+
+  balance(entityType: string, entityId: number): BalanceState {
+    return (this.sql.readBalance.get(entityType, entityId) as BalanceState | undefined) ?? { balance: '0', reserved: '0' };
+  }
+
+  applyChange(key: BalanceKey, change: BalanceChange): void {
+    this.writeBalance(key, change.next);
+    this.recordTransaction(key, change);
+  }
+
+  recordTransaction(key: BalanceKey, change: BalanceChange): void {
+    const { next, transaction } = change;
+    this.sql.recordTransaction.run(
+      key.entityType, key.entityId, transaction.transaction_type, transaction.amount, next.balance, key.currency,
+      transaction.description, transaction.cdr_id, transaction.call_id, new Date().toISOString(),
+    );
+  }
+
+  writeBalance(key: BalanceKey, next: BalanceState): void {
+    this.sql.writeBalance.run(key.entityType, key.entityId, next.balance, next.reserved, key.currency, new Date().toISOString());
+  }
+
+  lease(node: string, entityType: string, entityId: number): string {
+    return (this.sql.readLease.get(node, entityType, entityId) as { amount: string } | undefined)?.amount ?? '0';
+  }
+
+  setLease(node: string, entityType: string, entityId: number, amount: string): void {
+    this.sql.writeLease.run(node, entityType, entityId, amount, new Date().toISOString());
+  }
+
+  findCdr(sipCallId: string): { id: number; account_charge: string } | null {
+    return (this.sql.readCdr.get(sipCallId) as { id: number; account_charge: string } | undefined) ?? null;
+  }
+
+  insertCdr(node: string, cdr: SettlementCdr): number {
+    return Number(this.sql.writeCdr.run(node, ...CDR_COLUMNS.map((column) => cdr[column])).lastInsertRowid);
+  }
+
+  lastRound(node: string): number {
+    return (this.sql.readRound.get(node) as { last_seq: number } | undefined)?.last_seq ?? 0;
+  }
+
+  setLastRound(node: string, seq: number): void {
+    this.sql.writeRound.run(node, seq, new Date().toISOString());
+  }
+
+  silentNodesLeases(before: string): { node: string; entity_type: EntityType; entity_id: number; amount: string }[] {
+    return this.sql.silentLeases.all(before) as { node: string; entity_type: EntityType; entity_id: number; amount: string }[];
+  }
+
+  entityRow(entityType: string, entityId: number): Row | null {
+    return ((entityType === 'customer' ? this.sql.readAccount : this.sql.readCarrier).get(entityId) as Row | undefined) ?? null;
+  }
+
+  nodeExists(hostname: string): boolean {
+    return this.sql.readNode.get(hostname) !== undefined;
+  }
+}

@@ -1,0 +1,44 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { MIGRATIONS } from './migrations.js';
+
+/**
+ * The control plane's SQLite database (WAL), with every migration applied: the configuration store and
+ * the ledger store both work over this one connection, so a ledger transaction can read the accounts'
+ * billing terms in the same snapshot it writes balances in.
+ */
+export function openDatabase(path: string): Database.Database {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL'); // configuration and money writes are each acknowledged: they must survive power loss
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return db;
+}
+
+/** Applies the migrations this file has not seen yet, each in its own transaction. */
+function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  const applied = new Set((db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((row) => row.version));
+  for (const migration of MIGRATIONS) {
+    if (applied.has(migration.version)) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.description, new Date().toISOString());
+    })();
+  }
+}
+
+export function schemaVersion(db: Database.Database): number {
+  return (db.prepare('SELECT MAX(version) AS version FROM schema_migrations').get() as { version: number }).version;
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+
+/** A table or column name in SQL text. They come from our resource definitions, never from requests; checked anyway. */
+export function identifier(name: string): string {
+  if (!IDENTIFIER.test(name)) throw new Error(`invalid identifier ${name}`);
+  return name;
+}

@@ -1,0 +1,236 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { SnapshotDescription } from '../../src/core/snapshot/schema.js';
+import { SidecarProcess } from '../helpers/sidecar.js';
+import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+
+const MOBILE = '61400123456';
+const cdr = (sipCallId: string, durationSeconds: number, extra: Record<string, unknown> = {}) => ({
+  sip_call_id: sipCallId,
+  customer_trunk_id: 10,
+  carrier_trunk_id: 20,
+  carrier_gateway_id: 201,
+  ani: '61255500100',
+  dnis: MOBILE,
+  start_time: '2026-01-15T08:30:00Z',
+  answer_time: durationSeconds === 0 ? null : '2026-01-15T08:30:05Z',
+  end_time: new Date(Date.parse('2026-01-15T08:30:05Z') + durationSeconds * 1000).toISOString(),
+  duration_seconds: durationSeconds,
+  sip_response_code: durationSeconds === 0 ? 487 : 200,
+  ...extra,
+});
+
+describe('money path: one node and the centre', () => {
+  let world: MoneyWorld;
+  let node: SidecarProcess;
+  const balance = async (): Promise<any> => (await world.control.get('/api/balances/customer/1/balance')).body;
+
+  before(async () => {
+    world = await startMoneyWorld({ sidecars: 1 });
+    node = world.sidecars[0];
+    const credit = await world.control.post('/api/balances/customer/1/balance/credit', { amount: '1.00', description: 'top-up' });
+    assert.equal(credit.status, 200);
+  });
+  after(() => world.stop());
+
+  it('admits within the lease, caps the call at what the balance affords, and replays a repeated Call-ID', async () => {
+    const first = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'call-a@test' });
+    assert.equal(first.status, 200);
+    // 1.00 at 0.0250/min, 6/6: 2394 s (0.9975 + 0.0001 rounding slack), not the 7200 s admission cap.
+    assert.deepEqual(first.body, { allowed: true, headroom: '0.0024', reject_code: null, reject_reason: null, max_duration_seconds: 2394 });
+    const again = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'call-a@test' });
+    assert.deepEqual(again.body, first.body);
+    // The centre leased the whole balance to this node: nothing is left for anyone else.
+    const state = await balance();
+    assert.equal(state.balance, '1.00');
+    assert.equal(state.reserved, '1.00');
+    assert.equal(state.headroom, '0.00');
+  });
+
+  it('refuses the next call with 402 when the rest does not cover the first increment', async () => {
+    const refused = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'call-b@test' });
+    assert.deepEqual(refused.body, { allowed: false, headroom: '0.0024', reject_code: 402, reject_reason: 'insufficient balance', reason_code: 'insufficient_balance', max_duration_seconds: null });
+  });
+
+  it('rates the CDR, turns the reservation into a debit at the centre, and bills a resend once', async () => {
+    const ingested = await node.post('/api/cdrs/ingest', cdr('call-a@test', 73));
+    assert.equal(ingested.status, 201);
+    assert.deepEqual(ingested.body, {
+      cdr_id: 1, customer_cost: '0.0325', customer_currency: 'AUD', vendor_cost: '0.0400', vendor_currency: 'AUD', reconciled: true,
+      adjustment: '-0.9651', // 0.0325 charged, 0.9976 was reserved
+    });
+    const resent = await node.post('/api/cdrs/ingest', cdr('call-a@test', 73));
+    assert.equal(resent.status, 200);
+    assert.deepEqual(resent.body, ingested.body);
+    const conflicting = await node.post('/api/cdrs/ingest', cdr('call-a@test', 74));
+    assert.equal(conflicting.status, 409);
+    assert.match(conflicting.body.error, /different CDR/);
+
+    await eventually(async () => {
+      const state = await balance();
+      assert.equal(state.balance, '0.9675');
+    });
+    const transactions = (await world.control.get('/api/balances/customer/1/transactions')).body.data;
+    const debits = transactions.filter((row: any) => row.transaction_type === 'debit');
+    assert.equal(debits.length, 1);
+    assert.equal(debits[0].amount, '0.0325');
+    assert.equal(debits[0].call_id, 'call-a@test');
+    assert.ok(transactions.some((row: any) => row.transaction_type === 'reserve' && row.amount === '1.00'));
+
+    const found = await world.control.get('/api/cdrs/search?sip_call_id=call-a%40test');
+    assert.equal(found.status, 200);
+    assert.equal(found.body.length, 1);
+    assert.equal(found.body[0].id, debits[0].cdr_id);
+    assert.equal(found.body[0].customer_cost, '0.0325');
+    assert.equal(found.body[0].vendor_cost, '0.0400');
+    assert.equal(found.body[0].billable_duration_customer, 78);
+    assert.equal(found.body[0].billable_duration_vendor, 120);
+    assert.equal(found.body[0].status, 'answered');
+    const byTrunk = await world.control.get('/api/cdrs/search?customer_trunk_id=10&start_time_from=2026-01-15T00:00:00Z&start_time_to=2026-01-16T00:00:00Z&limit=10');
+    assert.equal(byTrunk.body.length, 1);
+    assert.equal((await world.control.get('/api/cdrs/search?carrier_trunk_id=21')).body.length, 0);
+  });
+
+  it('releases a reservation for a call that never reached a carrier, once', async () => {
+    const admitted = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'call-c@test' });
+    assert.equal(admitted.body.allowed, true);
+    assert.deepEqual((await node.post('/api/opensips/call/release', { call_id: 'call-c@test' })).body, { call_id: 'call-c@test', released: true });
+    assert.deepEqual((await node.post('/api/opensips/call/release', { call_id: 'call-c@test' })).body, { call_id: 'call-c@test', released: false });
+    // With call-c released the whole lease is free again: a new call gets the full affordable duration.
+    const next = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'call-d@test' });
+    assert.equal(next.body.allowed, true);
+    assert.equal(next.body.max_duration_seconds, 2316); // 0.9675 covers 2316 s (0.9650 + 0.0001)
+    await node.post('/api/opensips/call/release', { call_id: 'call-d@test' });
+  });
+
+  it('checks and reserves a given amount for an entity (call-admit/check)', async () => {
+    const allowed = await node.post('/api/call-admit/check', { entity_type: 'customer', entity_id: 1, estimated_cost: '0.50', call_id: 'check-1' });
+    assert.deepEqual(allowed.body, { allowed: true, headroom: '0.4675', message: 'call admitted' });
+    const refused = await node.post('/api/call-admit/check', { entity_type: 'customer', entity_id: 1, estimated_cost: '0.50' });
+    assert.deepEqual(refused.body, { allowed: false, headroom: '0.4675', message: 'insufficient balance', reason_code: 'insufficient_balance' });
+    assert.equal((await node.post('/api/call-admit/check', { entity_type: 'customer', entity_id: 999, estimated_cost: '0.50' })).status, 404);
+    await node.post('/api/opensips/call/release', { call_id: 'check-1' });
+  });
+
+  it('simulates admission from the same figures, without reserving', async () => {
+    const simulate = (duration: number) => node.post('/api/admin/route-simulator', { customer_trunk_id: 10, dnis: MOBILE, duration_seconds: duration });
+    const short = await simulate(60);
+    assert.deepEqual([short.body.allowed, short.body.admission_allowed, short.body.headroom], [true, true, '0.9675']);
+    const long = await simulate(3600); // 1.5000 + slack: more than the account has
+    assert.deepEqual([long.body.allowed, long.body.admission_allowed], [false, false]);
+    assert.equal(long.body.reject_code, 402);
+    assert.equal((await simulate(60)).body.headroom, '0.9675'); // nothing was reserved
+  });
+
+  it('refuses a stale or foreign money round at the centre', async () => {
+    const round = { node: 'node-1', seq: 1, settlements: [], leases: [] };
+    const stale = await world.control.post('/api/ledger/node-sync', round);
+    assert.equal(stale.status, 409);
+    assert.ok(stale.body.last_seq > 1);
+    assert.equal((await world.control.post('/api/ledger/node-sync', { ...round, node: 'node-9', seq: 10 ** 12 })).status, 404);
+  });
+});
+
+describe('money path: unused lease goes back', () => {
+  let world: MoneyWorld;
+  before(async () => {
+    world = await startMoneyWorld({ sidecars: 1, sidecarArgs: ['--lease-idle-seconds', '1'] });
+    await world.control.post('/api/balances/customer/1/balance/credit', { amount: '1.00' });
+  });
+  after(() => world.stop());
+
+  it('keeps what a live call holds and returns the rest once admissions stop', async () => {
+    const admitted = await world.sidecars[0].post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'long-call@test', estimated_cost: '0.30' });
+    assert.equal(admitted.body.allowed, true);
+    // The node holds more than the call: half the balance on its first ask (more than the call's 0.30), maybe a top-up since.
+    const leased = (await world.control.get('/api/balances/customer/1/balance')).body.reserved;
+    assert.ok(['0.50', '0.75'].includes(leased), `leased ${leased}`);
+    await eventually(async () => {
+      const state = (await world.control.get('/api/balances/customer/1/balance')).body;
+      assert.deepEqual([state.reserved, state.headroom], ['0.30', '0.70']);
+    }, 15_000);
+  });
+});
+
+describe('money path: the centre out of reach', () => {
+  let prepaidOnly: MoneyWorld;
+  let postpaidDeny: SidecarProcess;
+  const postpaid = (d: SnapshotDescription): void => {
+    Object.assign(d.customer_accounts[1], { status: 'active', billing_mode: 'postpaid', credit_limit: '100.00', auto_cutoff_enabled: true });
+    d.customer_trunk_rate_decks.push({ id: 4, customer_trunk_id: 12, rate_deck_id: 1, is_active: true, assigned_at: '2025-01-01T00:00:00.000Z' });
+  };
+  before(async () => {
+    prepaidOnly = await startMoneyWorld({ sidecars: 1, change: postpaid, sidecarArgs: ['--centre-timeout-ms', '300'] });
+    await prepaidOnly.control.kill(); // the centre is gone before any lease was granted
+    postpaidDeny = await SidecarProcess.start({ args: [...prepaidOnly.sidecarArgs(0).slice(0, -2), '--centre-timeout-ms', '300', '--postpaid-offline', 'deny'] });
+  });
+  after(async () => {
+    await Promise.all([prepaidOnly.stop(), postpaidDeny.kill()]);
+  });
+
+  it('refuses prepaid calls (402) and admits postpaid ones by the default policy', async () => {
+    const node = prepaidOnly.sidecars[0];
+    const prepaid = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'offline-1' });
+    assert.equal(prepaid.body.allowed, false);
+    assert.equal(prepaid.body.reject_code, 402);
+    assert.equal(prepaid.body.reason_code, 'credit_unavailable');
+    const admitted = await node.post('/api/opensips/call/admit', { customer_trunk_id: 12, dnis: MOBILE, call_id: 'offline-2' });
+    assert.equal(admitted.body.allowed, true);
+    assert.equal(admitted.body.max_duration_seconds, 7200);
+  });
+
+  it('refuses postpaid calls too when the policy says deny', async () => {
+    const refused = await postpaidDeny.post('/api/opensips/call/admit', { customer_trunk_id: 12, dnis: MOBILE, call_id: 'offline-3' });
+    assert.equal(refused.body.allowed, false);
+    assert.equal(refused.body.reason_code, 'credit_unavailable');
+  });
+});
+
+describe('money path: leases lapse with silence', () => {
+  // Leases valid for 2 s without an answered round: the centre takes back a silent node's after 2.4 s.
+  let world: MoneyWorld;
+  const state = async (): Promise<any> => (await world.control.get('/api/balances/customer/1/balance')).body;
+  const admitted = async (node: SidecarProcess): Promise<number> =>
+    Number(/^sidecar_decisions_total\{endpoint="call_admit",outcome="admitted"\} (\d+)$/m.exec((await node.get('/metrics')).text)?.[1] ?? 0);
+  before(async () => {
+    world = await startMoneyWorld({ sidecars: 2, controlArgs: ['--lease-valid-seconds', '2'], sidecarArgs: ['--centre-timeout-ms', '300'] });
+    await world.control.post('/api/balances/customer/1/balance/credit', { amount: '1.00' });
+  });
+  after(() => world.stop());
+
+  it('gives the credit leased to a node that died back to its account', async () => {
+    const [silent, other] = world.sidecars;
+    assert.equal((await silent.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'silent-1@test', estimated_cost: '0.30' })).body.allowed, true);
+    assert.equal((await state()).reserved, '0.50'); // half the balance: the node's first ask
+    await silent.kill('SIGKILL');
+    await eventually(async () => assert.deepEqual([(await state()).reserved, (await state()).headroom], ['0.00', '1.00']), 15_000);
+    const transactions = (await world.control.get('/api/balances/customer/1/transactions?page_size=100')).body.data as { transaction_type: string; amount: string; description: string }[];
+    assert.ok(transactions.some((row) => row.transaction_type === 'release' && row.amount === '0.50' && /node-1 lapsed/.test(row.description)), JSON.stringify(transactions));
+    // The credit is the other node's to use now.
+    assert.equal((await other.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'other-1@test', estimated_cost: '0.10' })).body.allowed, true);
+  });
+
+  it('keeps a quiet node\'s leases valid with keep-alive rounds, and stops admitting on them once the centre is gone longer than they are valid', async () => {
+    const node = world.sidecars[1];
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the top-up its first call set off
+    const leased = (await state()).reserved;
+    assert.notEqual(leased, '0.00');
+    await new Promise((resolve) => setTimeout(resolve, 3000)); // idle past the validity
+    assert.equal((await state()).reserved, leased, 'the centre kept the lease of a node that keeps in touch');
+    const before = await admitted(node);
+    assert.equal((await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'other-2@test', estimated_cost: '0.10' })).body.allowed, true);
+    assert.equal(await admitted(node), before + 1, 'admitted within its lease, without a round');
+    assert.match((await node.get('/metrics')).text, /^sidecar_credit_leases_lapsed 0$/m);
+
+    await world.control.kill();
+    // Within the validity it still admits on what it holds ...
+    assert.equal((await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'other-3@test', estimated_cost: '0.10' })).body.allowed, true);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // ... and not after: the centre may have taken the lease back by now.
+    const refused = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'other-4@test', estimated_cost: '0.10' });
+    assert.deepEqual([refused.body.allowed, refused.body.reject_code, refused.body.reason_code], [false, 402, 'credit_unavailable']);
+    const metrics = (await node.get('/metrics')).text;
+    assert.match(metrics, /^sidecar_credit_leases_lapsed 1$/m);
+    assert.ok(Number(/^sidecar_centre_answer_age_seconds (\S+)$/m.exec(metrics)?.[1]) >= 2, metrics);
+  });
+});

@@ -1,0 +1,628 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { ConfigError, DEFAULT_TEMPLATE, loadValues, renderTemplate, type OpensipsValues } from '../../src/cli/opensips-config.js';
+import { REPO } from '../../src/devkit/paths.js';
+import { routingSnapshotBytes } from '../fixtures/routing.js';
+import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { SidecarProcess } from '../helpers/sidecar.js';
+
+/**
+ * The OpenSIPS script (opensips-config/) against the real sidecar: render it,
+ * read back what it calls and what it reads, and replay the exact request
+ * bodies it builds (taken from the script text, filled with sample values)
+ * against real processes.
+ */
+
+const CLI = fileURLToPath(new URL('../../src/cli/opensips-config.js', import.meta.url));
+const EXAMPLE_VALUES = join(REPO, 'opensips-config', 'values.example.json');
+const TEMPLATE = readFileSync(DEFAULT_TEMPLATE, 'utf8');
+const exampleFile = (): Record<string, unknown> => JSON.parse(readFileSync(EXAMPLE_VALUES, 'utf8')) as Record<string, unknown>;
+const render = (change: Record<string, unknown> = {}): { values: OpensipsValues; script: string } => {
+  const values = loadValues({ ...exampleFile(), ...change });
+  return { values, script: renderTemplate(TEMPLATE, values) };
+};
+
+// ---------------------------------------------------------------- script model
+
+/** Route bodies by name ("main" for the unnamed request route), braces matched outside strings and comments. */
+function routeBodies(script: string): Map<string, string> {
+  const routes = new Map<string, string>();
+  const header = /^(?:(failure_|onreply_|branch_)?route)(?:\[([A-Za-z0-9_]+)\])?\s*\{/gm;
+  for (const match of script.matchAll(header)) {
+    const [, kind, routeName] = match as unknown as [string, string | undefined, string | undefined];
+    const name = routeName === undefined ? 'main' : `${kind ?? ''}${routeName}`;
+    let depth = 0;
+    let i = match.index + match[0].length - 1;
+    const start = i + 1;
+    for (; i < script.length; i++) {
+      const c = script[i];
+      if (c === '"') {
+        for (i++; i < script.length && script[i] !== '"'; i++) if (script[i] === '\\') i++;
+      } else if (c === '#') {
+        while (i < script.length && script[i] !== '\n') i++;
+      } else if (c === '{') {
+        depth++;
+      } else if (c === '}' && --depth === 0) {
+        break;
+      }
+    }
+    routes.set(name, script.slice(start, i));
+  }
+  return routes;
+}
+
+interface SidecarCall {
+  path: string;
+  /** The route that reads the answer; null for launch()ed calls. */
+  resume: string | null;
+  kind: 'sync' | 'async' | 'launch';
+  /** The route whose text makes the call. */
+  caller: string;
+}
+
+function sidecarCalls(script: string, sidecarUrl: string): SidecarCall[] {
+  const calls: SidecarCall[] = [];
+  for (const [caller, body] of routeBodies(script)) {
+    const lines = body.split('\n');
+    lines.forEach((line, i) => {
+      const match = /rest_post\("([^"]+)"/.exec(line);
+      if (match === null) return;
+      assert.ok(match[1].startsWith(sidecarUrl), `${caller}: rest_post to ${match[1]}, not the sidecar`);
+      const path = match[1].slice(sidecarUrl.length);
+      if (line.includes('launch(')) calls.push({ path, resume: null, kind: 'launch', caller });
+      else if (line.includes('async(')) calls.push({ path, resume: /\), ([a-z_]+), \d+\);/.exec(line)![1], kind: 'async', caller });
+      else calls.push({ path, resume: /^\s*route\(([a-z_]+)\);/.exec(lines[i + 1])![1], kind: 'sync', caller });
+    });
+  }
+  return calls;
+}
+
+/** Routes each route calls, by route(), t_on_failure(), dlg_on_*() or as a resume route. */
+function routeGraph(script: string, calls: SidecarCall[]): Map<string, Set<string>> {
+  const graph = new Map<string, Set<string>>();
+  for (const [name, body] of routeBodies(script)) {
+    const targets = new Set<string>();
+    for (const match of body.matchAll(/\broute\(([a-z_0-9]+)[,)]/g)) targets.add(match[1]);
+    for (const match of body.matchAll(/t_on_failure\("([a-z_]+)"\)/g)) targets.add(`failure_${match[1]}`);
+    for (const match of body.matchAll(/dlg_on_[a-z]+\("([a-z_]+)"\)/g)) targets.add(match[1]);
+    for (const match of body.matchAll(/launch\(.*\), ([a-z_]+)(?:, "[^"]*")?\);/g)) targets.add(match[1]);
+    for (const call of calls) if (call.caller === name && call.resume !== null) targets.add(call.resume);
+    graph.set(name, targets);
+  }
+  return graph;
+}
+
+function reachable(graph: Map<string, Set<string>>, from: string): Set<string> {
+  const seen = new Set<string>([from]);
+  const stack = [from];
+  while (stack.length > 0) {
+    for (const next of graph.get(stack.pop()!) ?? []) {
+      if (!seen.has(next)) {
+        seen.add(next);
+        stack.push(next);
+      }
+    }
+  }
+  return seen;
+}
+
+/** The `# BODY path` blocks: field assignments to $json(req), exactly as written. */
+interface BodyLine {
+  field: string;
+  op: '=' | ':=';
+  expr: string;
+}
+
+function bodyBlocks(script: string): Map<string, BodyLine[]> {
+  const blocks = new Map<string, BodyLine[]>();
+  for (const match of script.matchAll(/# BODY (\S+)\n([\s\S]*?)# END BODY/g)) {
+    const lines: BodyLine[] = [];
+    const statements = match[2].split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+    assert.equal(statements[0], '$json(req) := "{}";', `body ${match[1]} starts from an empty object`);
+    assert.equal(statements.at(-1), '$var(sc_req) = $json(req);', `body ${match[1]} ends in $var(sc_req)`);
+    for (const statement of statements.slice(1, -1)) {
+      const field = /^\$json\(req\/([a-z_]+)\) (=|:=) (.+);$/.exec(statement);
+      assert.ok(field !== null, `body ${match[1]}: only field assignments belong in a body block, found: ${statement}`);
+      lines.push({ field: field[1], op: field[2] as '=' | ':=', expr: field[3] });
+    }
+    const previous = blocks.get(match[1]);
+    if (previous !== undefined) assert.deepEqual(lines, previous, `the two ${match[1]} bodies are built alike`);
+    blocks.set(match[1], lines);
+  }
+  return blocks;
+}
+
+/**
+ * A body as OpenSIPS's json module builds it: `=` stores an integer value as
+ * a number and anything else as a string, NULL removes the key, `:=` parses
+ * JSON text. Every expression needs a sample value (null: absent).
+ */
+type Sample = string | number | null;
+
+function buildBody(lines: BodyLine[], samples: Record<string, Sample>): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const { field, op, expr } of lines) {
+    const literal = /^"(.*)"$/.exec(expr);
+    assert.ok(literal !== null || Object.hasOwn(samples, expr), `no sample value for ${expr} (field ${field}): add it to the scenario`);
+    const value = literal !== null ? literal[1] : samples[expr];
+    if (value === null) delete body[field];
+    else if (op === ':=') body[field] = JSON.parse(String(value));
+    else body[field] = value;
+  }
+  return body;
+}
+
+/** The `$avp(x) := $json(res/field)` assignments of a resume route: which answer field feeds which AVP. */
+function avpsFromAnswer(routeBody: string, answer: Record<string, unknown>): Record<string, Sample> {
+  const avps: Record<string, Sample> = {};
+  for (const match of routeBody.matchAll(/\$avp\(([a-z_]+)\) := \$json\(res\/([a-z_]+)\);/g)) {
+    const value = answer[match[2]];
+    avps[`$avp(${match[1]})`] = value === undefined || value === null ? null : typeof value === 'boolean' ? String(value) : (value as string | number);
+  }
+  return avps;
+}
+
+const jsonReads = (routeBody: string): string[] => [...new Set([...routeBody.matchAll(/\$json\(res\/([a-z_]+)\)/g)].map((match) => match[1]))];
+
+/**
+ * Runs route[rfc3339] as OpenSIPS would: one statement per line, + - * / %
+ * at one precedence level, left to right, integer division; string + joins.
+ */
+function runRfc3339(routeBody: string, unix: number): string {
+  const vars = new Map<string, number | string>();
+  const operand = (token: string): number | string => {
+    if (/^-?\d+$/.test(token)) return Number(token);
+    if (token === '$param(1)') return unix;
+    const string = /^"(.*)"$/.exec(token);
+    if (string !== null) return string[1];
+    const fill = /^\$\(var\(([a-z_]+)\)\{s\.fill\.left,0,(\d+)\}\)$/.exec(token);
+    if (fill !== null) return String(vars.get(fill[1])).padStart(Number(fill[2]), '0');
+    const variable = /^\$var\(([a-z_]+)\)$/.exec(token);
+    assert.ok(variable !== null && vars.has(variable[1]), `rfc3339: unknown operand ${token}`);
+    return vars.get(variable[1])!;
+  };
+  const evaluate = (expression: string): number | string => {
+    const tokens = expression.match(/\$\([^)]*\)[^)]*\)|\$[a-z]+\([a-z_0-9]+\)|"[^"]*"|-?\d+|[-+*/%]/g)!;
+    let value = operand(tokens[0]);
+    for (let i = 1; i < tokens.length; i += 2) {
+      const right = operand(tokens[i + 1]);
+      if (typeof value === 'string') {
+        assert.equal(tokens[i], '+', 'only + applies to strings');
+        value += String(right);
+        continue;
+      }
+      assert.equal(typeof right, 'number', `rfc3339: ${expression} adds a string to a number`);
+      const r = right as number;
+      value = tokens[i] === '+' ? value + r : tokens[i] === '-' ? value - r : tokens[i] === '*' ? value * r : tokens[i] === '/' ? Math.trunc(value / r) : value % r;
+    }
+    return value;
+  };
+  const assign = (statement: string): void => {
+    const match = /^\$var\(([a-z_0-9]+)\) = (.+)$/.exec(statement.trim());
+    assert.ok(match !== null, `rfc3339: unsupported statement ${statement}`);
+    vars.set(match[1], evaluate(match[2]));
+  };
+  for (const raw of routeBody.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const branch = /^if \(\$var\(([a-z_]+)\) < (\d+)\) ([^;]+);(?: else ([^;]+);)?$/.exec(line) as [string, string, string, string, string | undefined] | null;
+    if (branch !== null) {
+      if ((vars.get(branch[1]) as number) < Number(branch[2])) assign(branch[3]);
+      else if (branch[4] !== undefined) assign(branch[4]);
+      continue;
+    }
+    assert.ok(line.endsWith(';'), `rfc3339: ${line}`);
+    assign(line.slice(0, -1));
+  }
+  return String(vars.get('rfc3339'));
+}
+
+// ---------------------------------------------------------------- samples
+
+const md5 = (text: string): string => createHash('md5').update(text).digest('hex');
+
+/** A REGISTER (or INVITE) Authorization header as a UA computes it for the fixture registration. */
+function digestHeader(method: string, uri: string): string {
+  const [username, realm, password, nonce, cnonce, nc] = ['acme_trunk_01', 'sip.crazytel.com.au', 's3cret', 'bm9uY2UtZnJvbS1vcGVuc2lwcw', 'c0ffee', '00000001'];
+  const response = md5(`${md5(`${username}:${realm}:${password}`)}:${nonce}:${nc}:${cnonce}:auth:${md5(`${method}:${uri}`)}`);
+  return `Digest username="${username}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5, cnonce="${cnonce}", qop=auth, nc=${nc}`;
+}
+
+/** An INVITE from the fixture's customer CIDR (trunk 10) to an Australian mobile. */
+const invite = (sourceIp = '203.0.113.77', callId = 'cfg-1@203.0.113.77'): Record<string, Sample> => ({
+  $si: sourceIp,
+  $ci: callId,
+  $fU: '6125550100',
+  $rU: '61400123456',
+  $ru: 'sip:61400123456@203.0.113.5',
+  '$hdr(From)': '"Alice \\"A\\" O\'Neil" <sip:6125550100@203.0.113.77>;tag=a1',
+  '$hdr(To)': '<sip:61400123456@203.0.113.5>',
+  '$hdr(P-Asserted-Identity)': '<sip:+61255500100@203.0.113.77>',
+  '$hdr(P-Preferred-Identity)': null,
+  '$hdr(Remote-Party-ID)': null,
+  '$hdr(Privacy)': null,
+  '$avp(auth_user)': null,
+  '$avp(auth_domain)': null,
+});
+
+const firstAttempt = (): Record<string, Sample> => ({
+  '$avp(attempt)': 1,
+  '$avp(tried_carriers)': '[]',
+  '$avp(tried_gateways)': '[]',
+  '$avp(prev_carrier)': null,
+  '$avp(prev_gateway)': null,
+  '$avp(prev_code)': null,
+});
+
+// ---------------------------------------------------------------- rendering
+
+describe('opensips-config: rendering', () => {
+  it('renders the example values with no placeholder left and every value in place', () => {
+    const { values, script } = render();
+    assert.doesNotMatch(script, /\{\{|\}\}/);
+    assert.match(script, /^# Sidecar: http:\/\/127\.0\.0\.1:8090 {3}REST mode: sync$/m);
+    for (const listener of values.listeners) assert.match(script, new RegExp(`^socket=${listener.proto}:${listener.host.replaceAll('.', '\\.')}:${listener.port}$`, 'm'));
+    assert.match(script, /^loadmodule "proto_tcp\.so"$/m, 'a TCP listener loads proto_tcp');
+    assert.match(script, /^udp_workers=4$/m);
+    assert.match(script, /^tcp_workers=4$/m);
+    assert.match(script, /^mpath="\/usr\/lib\/x86_64-linux-gnu\/opensips\/modules\/"$/m);
+    assert.match(script, /^log_level=3$/m);
+    assert.match(script, /^loadmodule "db_sqlite\.so"$/m);
+    assert.equal(script.split('"sqlite:///var/lib/opensips/drouting.db"').length - 1, 2, 'drouting and permissions read the same database');
+    assert.match(script, /^modparam\("httpd", "ip", "127\.0\.0\.1"\)$/m);
+    assert.match(script, /^modparam\("httpd", "port", 8888\)$/m);
+    assert.match(script, /^modparam\("rest_client", "connection_timeout", 1\)$/m);
+    assert.match(script, /^modparam\("rest_client", "curl_timeout", 1\)$/m);
+    assert.match(script, /^modparam\("dialog", "default_timeout", 14400\)$/m);
+    assert.match(script, /\$avp\(attempt\) >= 3\)/);
+    assert.match(script, /\$var\(policy\) = "reject";/);
+    assert.match(script, /\$avp\(cps_limit\) := 5;/);
+    assert.match(script, /\$avp\(port_limit\) := 20;/);
+    assert.match(script, /www_challenge\("sip\.crazytel\.com\.au", "auth", "MD5"\);/);
+    assert.doesNotMatch(script, /async\(/, 'sync mode makes no async() call');
+    for (const line of script.split('\n').filter((l) => l.includes('rest_post('))) assert.ok(line.includes('"http://127.0.0.1:8090/api/'), line);
+  });
+
+  it('every route the script names exists, and async mode never suspends where OpenSIPS forbids it', () => {
+    for (const mode of ['sync', 'async']) {
+      const { script } = render({ rest_mode: mode, listeners: ['udp:[2001:db8::5]:5060'], sidecar_host: '::1', drouting_db_url: 'mysql://opensips:pw@127.0.0.1/opensips' });
+      assert.match(script, /^socket=udp:\[2001:db8::5\]:5060$/m);
+      assert.match(script, /^# no TCP listener/m);
+      assert.doesNotMatch(script, /^tcp_workers/m);
+      assert.match(script, /^loadmodule "db_mysql\.so"$/m);
+      const calls = sidecarCalls(script, 'http://[::1]:8090');
+      const routes = routeBodies(script);
+      const graph = routeGraph(script, calls);
+      for (const [from, targets] of graph) for (const target of targets) assert.ok(routes.has(target), `${from} names route ${target}, which does not exist`);
+      // async() is allowed in request routes only: nothing the failure route reaches may use it.
+      for (const name of reachable(graph, 'failure_carrier_failure')) assert.doesNotMatch(routes.get(name)!, /\basync\(/, `${name} is reachable from the failure route`);
+      const suspended = calls.filter((call) => call.kind === 'async');
+      if (mode === 'async') {
+        assert.ok(suspended.length >= 4, 'auth, admit, route and register calls are asynchronous');
+        for (const call of suspended) assert.match(routes.get(call.caller)!, new RegExp(`async\\(rest_post\\("[^"]+${call.path}", .*\\), ${call.resume}, 1\\);`));
+      } else {
+        assert.equal(suspended.length, 0);
+      }
+    }
+  });
+
+  it('computes UTC timestamps in the script itself, whatever the time zone', () => {
+    const rfc3339 = routeBodies(render().script).get('rfc3339')!;
+    const samples = [0, 951_782_400 /* 2000-02-29 */, 1_700_000_000, 1_767_225_599 /* 2025-12-31T23:59:59 */, 2_147_483_647];
+    for (let i = 0; i < 200; i++) samples.push(946_684_800 + Math.floor(Math.random() * 1_200_000_000));
+    for (const unix of samples) assert.equal(runRfc3339(rfc3339, unix), new Date(unix * 1000).toISOString().replace('.000Z', 'Z'), `unix ${unix}`);
+  });
+});
+
+describe('opensips-config: render command refuses bad input', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'opensips-config-'));
+  const run = (values: Record<string, unknown> | null, options: { env?: Record<string, string>; template?: string } = {}) => {
+    const valuesFile = join(dir, `values-${Math.random().toString(36).slice(2)}.json`);
+    const out = join(dir, `out-${Math.random().toString(36).slice(2)}.cfg`);
+    if (values !== null) writeFileSync(valuesFile, JSON.stringify(values));
+    const args = [CLI, ...(values === null ? [] : ['--values', valuesFile]), '--out', out, ...(options.template === undefined ? [] : ['--template', options.template])];
+    const result = spawnSync(process.execPath, args, { encoding: 'utf8', env: { PATH: process.env.PATH, ...options.env } });
+    return { status: result.status, stderr: result.stderr, stdout: result.stdout, out, written: existsSync(out) };
+  };
+  const without = (key: string): Record<string, unknown> => {
+    const values = exampleFile();
+    delete values[key];
+    return values;
+  };
+
+  it('renders the example values from the command line', () => {
+    const result = run(exampleFile());
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /rendered .* \(sidecar http:\/\/127\.0\.0\.1:8090, sync REST calls\)/);
+    assert.doesNotMatch(readFileSync(result.out, 'utf8'), /\{\{/);
+  });
+
+  it('takes values from the environment, over the file', () => {
+    const result = run(without('sidecar_port'), { env: { OPENSIPS_CFG_SIDECAR_PORT: '9191', OPENSIPS_CFG_LISTENERS: 'udp:198.51.100.7:5080' } });
+    assert.equal(result.status, 0, result.stderr);
+    const script = readFileSync(result.out, 'utf8');
+    assert.match(script, /"http:\/\/127\.0\.0\.1:9191\/api\/opensips\/call\/auth"/);
+    assert.match(script, /^socket=udp:198\.51\.100\.7:5080$/m);
+    assert.doesNotMatch(script, /socket=udp:203\.0\.113\.5/);
+  });
+
+  const refusals: [name: string, values: () => Record<string, unknown> | null, message: RegExp, env?: Record<string, string>][] = [
+    ['a missing value', () => without('sidecar_port'), /missing value sidecar_port \(set in the values file or as OPENSIPS_CFG_SIDECAR_PORT\)/],
+    ['no values at all', () => null, /missing values sidecar_host, sidecar_port, listeners/],
+    ['an unknown value', () => ({ ...exampleFile(), sidcar_port: 8090 }), /unknown value "sidcar_port"/],
+    ['an unknown environment variable', () => exampleFile(), /unknown environment variable OPENSIPS_CFG_SIDECAR_PROT/, { OPENSIPS_CFG_SIDECAR_PROT: '1' }],
+    ['a bad sidecar address', () => ({ ...exampleFile(), sidecar_host: '256.1.1.1' }), /sidecar_host must be an IPv4 or IPv6 address, got "256\.1\.1\.1"/],
+    ['a host name for the sidecar', () => ({ ...exampleFile(), sidecar_host: 'localhost' }), /sidecar_host must be an IPv4 or IPv6 address/],
+    ['a malformed listener', () => ({ ...exampleFile(), listeners: ['203.0.113.5:5060'] }), /listeners\[0\] must look like udp:203\.0\.113\.5:5060/],
+    ['an unbracketed IPv6 listener', () => ({ ...exampleFile(), listeners: ['udp:2001:db8::5:5060'] }), /listeners\[0\] must look like/],
+    ['a wildcard listener', () => ({ ...exampleFile(), listeners: ['udp:0.0.0.0:5060'] }), /bind a real address, not 0\.0\.0\.0/],
+    ['a port out of range', () => ({ ...exampleFile(), mi_http_port: 70000 }), /mi_http_port must be a whole number from 1 to 65535/],
+    ['a fractional timeout', () => ({ ...exampleFile(), rest_curl_timeout: 0.5 }), /rest_curl_timeout must be a whole number from 1 to 60/],
+    ['a connect timeout above the transfer timeout', () => ({ ...exampleFile(), rest_connection_timeout: 3, rest_curl_timeout: 2 }), /rest_connection_timeout must not exceed rest_curl_timeout/],
+    ['an unknown REST mode', () => ({ ...exampleFile(), rest_mode: 'parallel' }), /rest_mode must be one of sync, async/],
+    ['an unknown degraded policy', () => ({ ...exampleFile(), admission_degraded_policy: 'maybe' }), /admission_degraded_policy must be one of allow, reject/],
+    ['a database URL without a driver', () => ({ ...exampleFile(), drouting_db_url: '/var/lib/opensips/drouting.db' }), /drouting_db_url must be sqlite:\/\/\/absolute\/path\.db/],
+    ['an unknown digest algorithm', () => ({ ...exampleFile(), digest_algorithms: 'MD5,SHA-1' }), /digest_algorithms must be a comma-separated list/],
+  ];
+  for (const [name, values, message, env] of refusals) {
+    it(`refuses ${name}, writing nothing`, () => {
+      const result = run(values(), { env });
+      assert.equal(result.status, 2, result.stdout);
+      assert.match(result.stderr, /^opensips-config: /);
+      assert.match(result.stderr, message);
+      assert.equal(result.written, false);
+    });
+  }
+
+  it('refuses a placeholder it does not know, naming its line', () => {
+    const template = join(dir, 'bad.tmpl');
+    writeFileSync(template, `${TEMPLATE}\n# {{SIDECAR_URL}} and {{NOT_A_THING}}\n`);
+    const result = run(exampleFile(), { template });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, new RegExp(`template line ${TEMPLATE.split('\n').length + 1}: unknown placeholder \\{\\{NOT_A_THING\\}\\}`));
+    assert.equal(result.written, false);
+  });
+
+  it('refuses a sidecar call whose answer route does not exist, or that does not stand alone', () => {
+    assert.throws(() => renderTemplate('route {\n\t{{SIDECAR_POST /api/opensips/call/auth nowhere}}\n}\n', loadValues(exampleFile())), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /template line 2: SIDECAR_POST resumes in route\[nowhere\], which the template does not define/);
+      return true;
+    });
+    assert.throws(() => renderTemplate('route[x] {\n\tif (1) {{SIDECAR_POST /api/x x}}\n}\n', loadValues(exampleFile())), /must stand alone on its line/);
+    assert.throws(() => renderTemplate('route[x] {\n\t# {{SIDECAR_URL}\n}\n', loadValues(exampleFile())), /template line 2: unbalanced placeholder braces/);
+  });
+});
+
+// ---------------------------------------------------------------- against the sidecar
+
+describe('opensips-config: the script against a real sidecar', () => {
+  const { script } = render();
+  const routes = routeBodies(script);
+  const calls = sidecarCalls(script, 'http://127.0.0.1:8090');
+  const bodies = bodyBlocks(script);
+  let sidecar: SidecarProcess;
+  /** Every answer seen per path, to check the fields the script reads. */
+  const answers = new Map<string, Record<string, unknown>[]>();
+
+  const ask = async (path: string, samples: Record<string, Sample>): Promise<{ status: number; body: any }> => {
+    const lines = bodies.get(path);
+    assert.ok(lines !== undefined, `the script builds no body for ${path}`);
+    const answer = await sidecar.post(path, buildBody(lines, samples));
+    if (answer.body !== null && typeof answer.body === 'object') answers.set(path, [...(answers.get(path) ?? []), answer.body]);
+    return answer;
+  };
+  const resumeOf = (path: string): string => calls.find((call) => call.path === path && call.resume !== null)!.resume!;
+
+  before(async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'opensips-config-snapshot-')), 'routing.msgpack');
+    writeFileSync(file, routingSnapshotBytes(1));
+    sidecar = await SidecarProcess.start({ args: ['--snapshot', file] });
+  });
+  after(async () => {
+    await sidecar.kill();
+  });
+
+  it('calls only endpoints the sidecar has, and builds a body for each', async () => {
+    const paths = [...new Set(calls.map((call) => call.path))].sort();
+    assert.deepEqual(paths, [
+      '/api/cdrs/ingest', '/api/opensips/call/admit', '/api/opensips/call/auth', '/api/opensips/call/failover',
+      '/api/opensips/call/release', '/api/opensips/call/route', '/api/opensips/register/auth',
+    ]);
+    assert.deepEqual([...bodies.keys()].sort(), paths);
+    for (const path of paths) {
+      const answer = await sidecar.post(path, {});
+      assert.notEqual(answer.status, 404, `${path}: ${JSON.stringify(answer.body)}`);
+      assert.notEqual(answer.status, 405, path);
+    }
+  });
+
+  it('call/auth: the INVITE body is accepted; a fixture source is allowed with the fields the script keeps', async () => {
+    const answer = await ask('/api/opensips/call/auth', invite());
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal(answer.body.allowed, true);
+    assert.equal(answer.body.customer_trunk_id, 10);
+    assert.equal(answer.body.dnis, '61400123456');
+    const kept = avpsFromAnswer(routes.get(resumeOf('/api/opensips/call/auth'))!, answer.body);
+    assert.deepEqual(kept, { '$avp(ctid)': 10, '$avp(ani)': '6125550100', '$avp(dnis)': '61400123456', '$avp(cps_limit)': 10, '$avp(port_limit)': 30 });
+  });
+
+  it('call/auth: an unknown source gets exactly the refusal the script answers with a digest challenge', async () => {
+    const answer = await ask('/api/opensips/call/auth', invite('198.18.0.1'));
+    assert.equal(answer.body.allowed, false);
+    const condition = /\$json\(res\/reason_code\) == "([^"]+)"/.exec(routes.get('call_auth_answer')!);
+    assert.ok(condition !== null);
+    assert.equal(answer.body.reason_code, condition[1]);
+  });
+
+  it('register/auth: the REGISTER body is verified; a wrong response is refused', async () => {
+    const uri = 'sip:sip.crazytel.com.au';
+    const register = { $si: '198.18.0.1', $aU: 'acme_trunk_01', $ar: 'sip.crazytel.com.au', $adu: uri, $rm: 'REGISTER', '$var(auth_header)': digestHeader('REGISTER', uri) };
+    const allowed = await ask('/api/opensips/register/auth', register);
+    assert.deepEqual(allowed.body, { allowed: true, customer_trunk_id: 10 });
+    const refused = await ask('/api/opensips/register/auth', { ...register, '$var(auth_header)': digestHeader('REGISTER', uri).replace('c0ffee', 'decade') });
+    assert.equal(refused.body.allowed, false);
+    assert.equal(refused.body.reject_code, 403);
+  });
+
+  it('a registered trunk: the INVITE digest is verified, then call/auth identifies it by username and realm', async () => {
+    const uri = 'sip:61400123456@203.0.113.5';
+    const digest = await ask('/api/opensips/register/auth', {
+      $si: '198.18.0.1', $aU: 'acme_trunk_01', $ar: 'sip.crazytel.com.au', $adu: uri, $rm: 'INVITE', '$var(auth_header)': digestHeader('INVITE', uri),
+    });
+    assert.deepEqual(digest.body, { allowed: true, customer_trunk_id: 10 });
+    const auth = await ask('/api/opensips/call/auth', { ...invite('198.18.0.1'), '$avp(auth_user)': 'acme_trunk_01', '$avp(auth_domain)': 'sip.crazytel.com.au' });
+    assert.equal(auth.body.allowed, true, JSON.stringify(auth.body));
+    assert.equal(auth.body.customer_trunk_id, 10);
+  });
+
+  it('call/route then call/failover: LCR order, failover actions, attempts with the tried carriers and gateways', async () => {
+    const auth = await ask('/api/opensips/call/auth', invite());
+    const state: Record<string, Sample> = { ...invite(), ...avpsFromAnswer(routes.get('call_auth_answer')!, auth.body), ...firstAttempt() };
+    const first = await ask('/api/opensips/call/route', state);
+    assert.equal(first.body.allowed, true, JSON.stringify(first.body));
+    assert.equal(first.body.destination_uri, 'sip:61400123456@[2001:db8::50]:5080');
+    Object.assign(state, avpsFromAnswer(routes.get('route_answer')!, first.body));
+    assert.equal(state['$avp(carrier)'], 21);
+    assert.equal(state['$avp(gateway)'], 211);
+    assert.equal(state['$avp(dest)'], first.body.destination_uri);
+
+    const failover = await ask('/api/opensips/call/failover', { ...state, '$avp(prev_code)': 503 });
+    assert.deepEqual(failover.body, { action: 'retry_next' });
+    assert.match(routes.get('failover_answer')!, /\$var\(action\) != "retry_next"/);
+
+    // The failure route's bookkeeping after carrier 21 answered 503 (as the script serialises its lists).
+    Object.assign(state, { '$avp(attempt)': 2, '$avp(tried_carriers)': '[ 21 ]', '$avp(tried_gateways)': '[ 211 ]', '$avp(prev_carrier)': 21, '$avp(prev_gateway)': 211, '$avp(prev_code)': 503 });
+    const second = await ask('/api/opensips/call/route', state);
+    assert.equal(second.body.allowed, true, JSON.stringify(second.body));
+    assert.equal(second.body.carrier_trunk_id, 20);
+    Object.assign(state, avpsFromAnswer(routes.get('route_answer')!, second.body));
+
+    const busy = await ask('/api/opensips/call/failover', { ...state, '$avp(prev_code)': 486 });
+    assert.deepEqual(busy.body, { action: 'return_to_customer' });
+
+    Object.assign(state, { '$avp(attempt)': 3, '$avp(tried_carriers)': '[ 21, 20 ]', '$avp(tried_gateways)': `[ 211, ${String(state['$avp(gateway)'])} ]` });
+    const none = await ask('/api/opensips/call/route', state);
+    assert.deepEqual(none.body, { allowed: false, customer_trunk_id: 10, reject_code: 404, reject_reason: 'no route available', reason_code: 'no_route' });
+  });
+
+  it('reads only fields the answers carry, and reads answers only in the routes that receive them', () => {
+    const resumeRoutes = new Map(calls.filter((call) => call.resume !== null).map((call) => [call.resume!, call.path]));
+    for (const [name, body] of routes) {
+      const reads = jsonReads(body);
+      if (reads.length === 0) continue;
+      const path = resumeRoutes.get(name);
+      assert.ok(path !== undefined, `route ${name} reads $json(res/…) but receives no sidecar answer`);
+      const seen = answers.get(path);
+      if (seen === undefined) continue; // money-path answers: checked in the next suite
+      const fields = new Set(seen.flatMap((answer) => Object.keys(answer)));
+      for (const field of reads) assert.ok(fields.has(field), `route ${name} reads ${field}, which no ${path} answer carries (${[...fields].join(', ')})`);
+    }
+  });
+});
+
+/**
+ * The money path (call/admit, cdrs/ingest, call/release) needs a control plane
+ * that leases credit: a real one, with the fixture world in its store.
+ */
+describe('opensips-config: the money path against real processes', () => {
+  const { script } = render();
+  const routes = routeBodies(script);
+  const bodies = bodyBlocks(script);
+  let world: MoneyWorld;
+  let node: SidecarProcess;
+  const answers = new Map<string, Record<string, unknown>[]>();
+  const ask = async (path: string, samples: Record<string, Sample>): Promise<{ status: number; body: any }> => {
+    const answer = await node.post(path, buildBody(bodies.get(path)!, samples));
+    if (answer.body !== null && typeof answer.body === 'object') answers.set(path, [...(answers.get(path) ?? []), answer.body]);
+    return answer;
+  };
+  const rfc3339 = (unix: number): string => runRfc3339(routes.get('rfc3339')!, unix);
+
+  before(async () => {
+    world = await startMoneyWorld({ sidecars: 1 });
+    node = world.sidecars[0];
+    const credit = await world.control.post('/api/balances/customer/1/balance/credit', { amount: '5.00', description: 'opensips-config test' });
+    assert.equal(credit.status, 200, JSON.stringify(credit.body));
+  });
+  after(() => world.stop());
+
+  /** auth and route as the script does them, for one call. */
+  const authAndRoute = async (callId: string): Promise<Record<string, Sample>> => {
+    const auth = await ask('/api/opensips/call/auth', invite('203.0.113.77', callId));
+    assert.equal(auth.body.allowed, true, JSON.stringify(auth.body));
+    const state: Record<string, Sample> = { ...invite('203.0.113.77', callId), ...avpsFromAnswer(routes.get('call_auth_answer')!, auth.body), ...firstAttempt() };
+    const admit = await ask('/api/opensips/call/admit', state);
+    assert.equal(admit.status, 200, JSON.stringify(admit.body));
+    assert.equal(admit.body.allowed, true, JSON.stringify(admit.body));
+    assert.equal(typeof admit.body.headroom, 'string');
+    assert.ok(Number.isInteger(admit.body.max_duration_seconds) && admit.body.max_duration_seconds > 0, 'the script caps the dialog with it');
+    const route = await ask('/api/opensips/call/route', state);
+    assert.equal(route.body.allowed, true, JSON.stringify(route.body));
+    return { ...state, ...avpsFromAnswer(routes.get('route_answer')!, route.body) };
+  };
+
+  it('call/admit then cdrs/ingest: an answered call is admitted, capped, rated and reconciled', async () => {
+    const state = await authAndRoute('cfg-money-1@203.0.113.77');
+    const start = Math.floor(Date.now() / 1000) - 120;
+    const answer = start + 5;
+    const end = answer + 73;
+    // What route[cdr_answered] and route[cdr_send] put in their variables.
+    const ingest = await ask('/api/cdrs/ingest', {
+      '$var(c_call_id)': 'cfg-money-1@203.0.113.77', '$var(c_ctid)': state['$avp(ctid)'], '$var(c_carrier)': state['$avp(carrier)'], '$var(c_gateway)': state['$avp(gateway)'],
+      '$var(c_ani)': state['$avp(ani)'], '$var(c_dnis)': state['$avp(dnis)'], '$var(c_start_time)': rfc3339(start), '$var(c_answer_time)': rfc3339(answer),
+      '$var(c_end_time)': rfc3339(end), '$var(c_duration)': end - answer, '$var(c_code)': 200,
+    });
+    assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
+    for (const field of ['cdr_id', 'customer_cost', 'customer_currency', 'vendor_cost', 'vendor_currency', 'reconciled', 'adjustment']) assert.ok(field in ingest.body, field);
+    assert.equal(ingest.body.reconciled, true);
+    assert.match(routes.get('cdr_report')!, new RegExp(`\\$var\\(cdr_code\\) != ${ingest.status}\\b`), 'the report route takes this answer as delivered');
+  });
+
+  it('cdrs/ingest: an unanswered call from a withheld number (answer_time left out) closes its reservation', async () => {
+    const state = await authAndRoute('cfg-money-2@203.0.113.77');
+    const withheld = /\$avp\(ani\) == ""\)\s*\$dlg_val\(ani\) = "([^"]*)";/.exec(routes.get('store_call_vals')!);
+    assert.ok(withheld !== null, 'the script records a withheld caller with a stand-in number');
+    const start = Math.floor(Date.now() / 1000) - 30;
+    const ingest = await ask('/api/cdrs/ingest', {
+      '$var(c_call_id)': 'cfg-money-2@203.0.113.77', '$var(c_ctid)': state['$avp(ctid)'], '$var(c_carrier)': state['$avp(carrier)'], '$var(c_gateway)': state['$avp(gateway)'],
+      '$var(c_ani)': withheld[1], '$var(c_dnis)': state['$avp(dnis)'], '$var(c_start_time)': rfc3339(start), '$var(c_answer_time)': null,
+      '$var(c_end_time)': rfc3339(start + 20), '$var(c_duration)': 0, '$var(c_code)': 486,
+    });
+    assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
+    assert.equal(ingest.body.reconciled, true);
+  });
+
+  it('call/release: an admitted call that never reached a carrier gives its reservation back', async () => {
+    await authAndRoute('cfg-money-3@203.0.113.77');
+    const release = await ask('/api/opensips/call/release', { $ci: 'cfg-money-3@203.0.113.77' });
+    assert.equal(release.status, 200, JSON.stringify(release.body));
+    assert.equal(release.body.released, true);
+    assert.match(routes.get('release_report')!, new RegExp(`\\$var\\(release_code\\) != ${release.status}\\b`));
+    const again = await ask('/api/opensips/call/release', { $ci: 'cfg-money-3@203.0.113.77' });
+    assert.equal(again.body.released, false);
+  });
+
+  it('call/admit: a refusal carries what the script relays to the caller', async () => {
+    const auth = await ask('/api/opensips/call/auth', invite('203.0.113.77', 'cfg-money-4@203.0.113.77'));
+    // 1900 numbers are blocked at auth; a number the sell deck does not price is refused by admission.
+    const refused = await ask('/api/opensips/call/admit', { ...avpsFromAnswer(routes.get('call_auth_answer')!, auth.body), $ci: 'cfg-money-4@203.0.113.77', '$avp(dnis)': '4420712345678' });
+    assert.equal(refused.status, 200, JSON.stringify(refused.body));
+    assert.equal(refused.body.allowed, false);
+    assert.equal(typeof refused.body.reject_code, 'number');
+    assert.equal(typeof refused.body.reject_reason, 'string');
+  });
+
+  it('reads only fields the admission answers carry', () => {
+    const reads = jsonReads(routes.get('admit_answer')!);
+    const fields = new Set((answers.get('/api/opensips/call/admit') ?? []).flatMap((answer) => Object.keys(answer)));
+    assert.ok(fields.size > 0);
+    for (const field of reads) assert.ok(fields.has(field), `admit_answer reads ${field}; answers carry ${[...fields].join(', ')}`);
+  });
+});

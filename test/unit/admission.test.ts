@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { affordable, costBoundMicro, priceCall, type CallPrice } from '../../src/sidecar/admission/pricing.js';
+import { rateCallRecord } from '../../src/sidecar/cdr/rating.js';
+import { parseMicro } from '../../src/core/money/micro.js';
+import type { SnapshotDescription } from '../../src/core/snapshot/schema.js';
+import { engineFor } from '../helpers/engine.js';
+import { FUTURE, routingTables } from '../fixtures/routing.js';
+
+const NOW = Date.parse('2026-11-24T00:00:00Z');
+const MOBILE = '61400123456';
+
+function priced(change?: (description: SnapshotDescription) => void, dnis = MOBILE): { price: CallPrice; engine: ReturnType<typeof engineFor> } {
+  const engine = engineFor(routingTables(change));
+  const trunk = engine.snapshot.customerTrunks[engine.customerTrunkIndex(10)];
+  const account = engine.snapshot.accounts.get(trunk.accountId)!;
+  const result = priceCall(engine, trunk, account.currency, dnis, NOW);
+  assert.ok(result.ok);
+  return { price: result.price, engine };
+}
+
+describe('admission pricing', () => {
+  it('reserves for the admission duration when the account can afford it', () => {
+    const { price } = priced();
+    // 0.0250/min for 7200 s = 3.0000, plus one unit of the trunk's 4 decimals for rounding.
+    assert.deepEqual(affordable(price, parseMicro('5.00'), 7200), { maxDurationSeconds: 7200, amountMicro: 3_000_100 });
+  });
+
+  it('caps the call at the longest 6/6 boundary the balance covers', () => {
+    const { price } = priced();
+    // 1.00 at 0.0250/min: 2400 s would cost 1.0000 + 0.0001 slack; 2394 s costs 0.9975 + 0.0001.
+    assert.deepEqual(affordable(price, parseMicro('1.00'), 7200), { maxDurationSeconds: 2394, amountMicro: 997_600 });
+  });
+
+  it('refuses when not even the first increment fits', () => {
+    const { price } = priced();
+    // 6 s at 0.0250/min = 0.0025, + 0.0001.
+    assert.equal(affordable(price, 2_599, 7200), null);
+    assert.deepEqual(affordable(price, 2_600, 7200), { maxDurationSeconds: 6, amountMicro: 2_600 });
+  });
+
+  it('prices a per_call destination once, whatever the duration', () => {
+    const { price } = priced(undefined, '6113555000');
+    assert.equal(price.perCall, true);
+    assert.equal(costBoundMicro(price, 60), costBoundMicro(price, 7200));
+    assert.deepEqual(affordable(price, parseMicro('0.3301'), 7200), { maxDurationSeconds: 7200, amountMicro: 330_100 });
+    assert.equal(affordable(price, parseMicro('0.3300'), 7200), null);
+  });
+
+  it('prices by the row in force at each admission, also after the cached span ends (a new rate takes effect)', () => {
+    const engine = engineFor(routingTables());
+    const trunk = engine.snapshot.customerTrunks[engine.customerTrunkIndex(10)];
+    const rate = (dnis: string, at: number): number => {
+      const result = priceCall(engine, trunk, 'AUD', dnis, at);
+      assert.ok(result.ok);
+      return result.price.rateNano;
+    };
+    const future = Date.parse(FUTURE) + 3_600_000;
+    // 614 at 0.0250 now; 6140 at 0.0100 from 2099. Numbers reaching the same trie node share the cached row.
+    assert.deepEqual([rate(MOBILE, NOW), rate('61400999999', NOW)], [25_000_000, 25_000_000]);
+    assert.deepEqual([rate(MOBILE, future), rate('61400999999', future)], [10_000_000, 10_000_000]);
+    assert.equal(rate(MOBILE, NOW), 25_000_000);
+  });
+
+  it('says why a call cannot be priced', () => {
+    const engine = engineFor(routingTables());
+    const trunk = engine.snapshot.customerTrunks[engine.customerTrunkIndex(10)];
+    assert.deepEqual(priceCall(engine, trunk, 'AUD', '4420', NOW), { ok: false, reason: 'no_rate' });
+    assert.deepEqual(priceCall(engine, trunk, 'USD', MOBILE, NOW).ok, true); // USD>AUD exists: its inverse converts
+    const noFx = engineFor(routingTables((d) => (d.exchange_rates = [])));
+    const noFxTrunk = noFx.snapshot.customerTrunks[noFx.customerTrunkIndex(10)];
+    assert.deepEqual(priceCall(noFx, noFxTrunk, 'USD', MOBILE, NOW), { ok: false, reason: 'no_exchange_rate' });
+  });
+
+  // The prepaid promise: a call that lasts no longer than admission said never costs more than was reserved.
+  for (const [label, change] of [
+    ['AUD account, 6/6, standard', undefined],
+    ['USD account (converted), 1/1, up, 6 decimals', (d: SnapshotDescription) => {
+      d.customer_accounts[0].currency = 'USD';
+      Object.assign(d.customer_trunks[0], { billing_increment_initial: 1, billing_increment_step: 1, decimal_precision: 6, rounding_direction: 'up' });
+    }],
+    ['AUD account, 30/6, down, 5 decimals, odd rate', (d: SnapshotDescription) => {
+      Object.assign(d.customer_trunks[0], { billing_increment_initial: 30, billing_increment_step: 6, decimal_precision: 5, rounding_direction: 'down' });
+      d.rate_deck_rates.find((row) => row.rate_deck_id === 1 && row.prefix === '614')!.rate_per_minute = '0.0333337';
+    }],
+  ] as const) {
+    it(`never lets a capped call cost more than its reservation: ${label}`, () => {
+      const { price, engine } = priced(change);
+      let seed = 7;
+      const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      for (let i = 0; i < 400; i++) {
+        const balance = 1 + Math.floor(random() * 3_000_000);
+        const fit = affordable(price, balance, 7200);
+        if (fit === null) continue;
+        assert.ok(fit.amountMicro <= balance);
+        const duration = i % 2 === 0 ? fit.maxDurationSeconds : Math.floor(random() * (fit.maxDurationSeconds + 1));
+        const rated = rateCallRecord(engine, {
+          sip_call_id: `c${i}`, customer_trunk_id: 10, carrier_trunk_id: 20, carrier_gateway_id: 201, ani: '61255500100', dnis: MOBILE,
+          startMs: NOW, answerMs: duration === 0 ? null : NOW, endMs: NOW + duration * 1000, duration_seconds: duration, sip_response_code: 200,
+        });
+        assert.ok(rated.ok, rated.ok ? '' : rated.message);
+        assert.ok(parseMicro(rated.rated.accountCharge) <= fit.amountMicro, `${duration} s cost ${rated.rated.accountCharge}, reserved ${fit.amountMicro}`);
+      }
+    });
+  }
+});

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { authorizeCall, type CallAuthRequest } from '../../src/sidecar/auth/call-auth.js';
+import { routingTables } from '../fixtures/routing.js';
+import { engineFor } from '../helpers/engine.js';
+
+const engine = engineFor(routingTables());
+
+function auth(fields: Partial<CallAuthRequest>) {
+  return authorizeCall(engine, {
+    source_ip: '203.0.113.77',
+    call_id: 'abc123@opensips',
+    ani: '6125550100',
+    dnis: '61400123456',
+    ruri: null,
+    pai: null,
+    ppi: null,
+    rpid: null,
+    username: null,
+    domain: null,
+    ...fields,
+  });
+}
+
+describe('call auth: identifying the trunk', () => {
+  it('answers the contract example with the trunk limits', () => {
+    assert.deepEqual(auth({}).decision, {
+      allowed: true,
+      trunk_type: 'customer',
+      customer_trunk_id: 10,
+      ani: '6125550100',
+      dnis: '61400123456',
+      cps_limit: 10,
+      port_limit: 30,
+      per_minute_rate_limit: 300,
+      sip_trusted: false,
+      rtpengine_enabled: false,
+    });
+  });
+
+  it('tells trunks sharing an address apart by the longest tech prefix and strips it', () => {
+    const long = auth({ source_ip: '203.0.113.10', dnis: '999961400123456' }).decision;
+    assert.equal(long.allowed && long.customer_trunk_id, 11);
+    assert.equal(long.allowed && long.dnis, '61400123456');
+    assert.equal(long.allowed && long.cps_limit, 5);
+    assert.equal(long.allowed && long.sip_trusted, true);
+    assert.equal(long.allowed && long.rtpengine_enabled, true);
+    const short = auth({ source_ip: '203.0.113.10', dnis: '9961400123456' }).decision;
+    assert.equal(short.allowed && short.customer_trunk_id, 14);
+    assert.equal(short.allowed && short.dnis, '61400123456');
+  });
+
+  it('resolves two trunks with the same tech prefix on one address to the lower trunk id, whatever the row order', () => {
+    for (const order of ['forward', 'reverse']) {
+      const engineWithConflict = engineFor(routingTables((description) => {
+        description.customer_trunks.find((trunk) => trunk.id === 14)!.tech_prefix = '9999';
+        if (order === 'reverse') description.trunk_ip_auth.reverse();
+      }));
+      const decision = authorizeCall(engineWithConflict, { source_ip: '203.0.113.10', call_id: null, ani: null, dnis: '999961400123456', ruri: null, pai: null, ppi: null, rpid: null, username: null, domain: null }).decision;
+      assert.equal(decision.allowed && decision.customer_trunk_id, 11, order);
+    }
+  });
+
+  it('falls back to a less specific CIDR when no trunk of the /32 fits the number', () => {
+    const decision = auth({ source_ip: '203.0.113.10', dnis: '61400123456' }).decision;
+    assert.equal(decision.allowed && decision.customer_trunk_id, 10);
+    assert.equal(decision.allowed && decision.dnis, '61400123456');
+  });
+
+  it('matches IPv6 networks and IPv4-mapped sources', () => {
+    const v6 = auth({ source_ip: '2001:db8:10:ffff::1' }).decision;
+    assert.equal(v6.allowed && v6.customer_trunk_id, 10);
+    const mapped = auth({ source_ip: '::ffff:203.0.113.9' }).decision;
+    assert.equal(mapped.allowed && mapped.customer_trunk_id, 10);
+  });
+
+  it('refuses unknown sources, suspended trunks and trunks of suspended accounts', () => {
+    const refused = { allowed: false, reject_code: 403, reject_reason: 'source ip not authorised', reason_code: 'source_ip_not_authorised' };
+    assert.deepEqual(auth({ source_ip: '10.1.2.3' }).decision, refused);
+    assert.deepEqual(auth({ source_ip: '198.51.100.5' }).decision, refused); // account 2 suspended
+    assert.deepEqual(auth({ source_ip: '192.0.2.1' }).decision, refused); // trunk 13 suspended
+    assert.deepEqual(auth({ source_ip: '2001:db8:11::1' }).decision, refused);
+  });
+
+  it('identifies a REGISTER-authenticated trunk by username and domain when the IP is unknown', () => {
+    const decision = auth({ source_ip: '10.1.2.3', username: 'acme_trunk_01', domain: 'SIP.crazytel.com.au' }).decision;
+    assert.equal(decision.allowed && decision.customer_trunk_id, 10);
+    assert.equal(auth({ source_ip: '10.1.2.3', username: 'acme_off', domain: 'sip.crazytel.com.au' }).decision.allowed, false);
+    assert.equal(auth({ source_ip: '10.1.2.3', username: 'acme_trunk_01', domain: 'other.example' }).decision.allowed, false);
+  });
+});
+
+describe('call auth: numbers', () => {
+  it('normalises +, separators and SIP URIs to digits', () => {
+    for (const dnis of ['+61 (400) 123-456', '+61.400.123.456', 'sip:+61400123456@sip.example.net;user=phone', '<tel:+61-400-123-456>']) {
+      const decision = auth({ dnis }).decision;
+      assert.equal(decision.allowed && decision.dnis, '61400123456', dnis);
+    }
+  });
+
+  it('takes the DNIS from the Request-URI when OpenSIPS sends no dnis', () => {
+    const decision = auth({ dnis: null, ruri: 'sip:61400123456@sip.crazytel.com.au' }).decision;
+    assert.equal(decision.allowed && decision.dnis, '61400123456');
+  });
+
+  it('answers 484 for a number that is not an E.164 length or not a number', () => {
+    for (const dnis of ['12345', '6140012345678901', 'abc', '61400*123', '+']) {
+      assert.deepEqual(auth({ dnis }).decision, { allowed: false, reject_code: 484, reject_reason: 'invalid dnis', reason_code: 'invalid_dnis', trunk_type: 'customer', customer_trunk_id: 10 }, dnis);
+    }
+  });
+
+  it('checks the length after stripping the tech prefix', () => {
+    const decision = auth({ source_ip: '203.0.113.10', dnis: '9999123456' }).decision; // 6 digits left
+    assert.deepEqual(decision, { allowed: false, reject_code: 484, reject_reason: 'invalid dnis', reason_code: 'invalid_dnis', trunk_type: 'customer', customer_trunk_id: 11 });
+  });
+
+  it('treats a withheld or non-numeric ANI as empty rather than refusing the call', () => {
+    const decision = auth({ ani: 'anonymous' }).decision;
+    assert.equal(decision.allowed && decision.ani, '');
+  });
+
+  it('takes the caller from PAI, then PPI, then RPID only on a trusted trunk', () => {
+    const trusted = auth({ source_ip: '203.0.113.10', dnis: '999961400123456', ani: '6125550100', pai: '', ppi: '<sip:+61255501111@carrier.example>', rpid: '<sip:61299999999@x>' }).decision;
+    assert.equal(trusted.allowed && trusted.ani, '61255501111');
+    const untrusted = auth({ ani: '6125550100', pai: '<sip:+61255501111@carrier.example>' }).decision;
+    assert.equal(untrusted.allowed && untrusted.ani, '6125550100');
+  });
+});
+
+describe('call auth: block rules', () => {
+  it('blocks a global DNIS prefix with the rule code', () => {
+    assert.deepEqual(auth({ dnis: '19001234567' }).decision, { allowed: false, reject_code: 403, reject_reason: 'dnis blocked', reason_code: 'dnis_blocked', trunk_type: 'customer', customer_trunk_id: 10 });
+  });
+
+  it('blocks an exact ANI on the trunk the rule is scoped to, and only there', () => {
+    const blocked = auth({ ani: '+61-2-5550-199' }).decision;
+    assert.deepEqual(blocked, { allowed: false, reject_code: 603, reject_reason: 'ani blocked', reason_code: 'ani_blocked', trunk_type: 'customer', customer_trunk_id: 10 });
+    assert.equal(auth({ ani: '61255501990' }).decision.allowed, true, 'exact rule must not match a longer number');
+    assert.equal(auth({ source_ip: '203.0.113.10', dnis: '999961400123456', ani: '6125550199' }).decision.allowed, true, 'other trunk');
+  });
+
+  it('applies number_code rules to both numbers', () => {
+    const onAni = auth({ ani: '61881234567' }).decision;
+    assert.equal(!onAni.allowed && onAni.reject_reason, 'ani blocked');
+    assert.equal(!onAni.allowed && onAni.reject_code, 488);
+    const onDnis = auth({ dnis: '61881234567' }).decision;
+    assert.equal(!onDnis.allowed && onDnis.reject_reason, 'dnis blocked');
+  });
+
+  it('ignores inactive rules', () => {
+    assert.equal(auth({ dnis: '61411000000' }).decision.allowed, true);
+  });
+});

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { CentreClient } from '../../src/sidecar/centre/client.js';
+
+/** The node's HTTP client for money rounds, against a real server on loopback. */
+describe('centre client', () => {
+  let server: Server;
+  let base: string;
+  let connections = 0;
+  const bodies: string[] = [];
+  let handle: (request: IncomingMessage, response: ServerResponse, body: string) => void = () => undefined;
+
+  before(async () => {
+    server = createServer((request, response) => {
+      let body = '';
+      request.setEncoding('utf8');
+      request.on('data', (chunk: string) => (body += chunk));
+      request.on('end', () => {
+        bodies.push(`${request.method} ${request.url} ${request.headers['content-type']} ${body}`);
+        handle(request, response, body);
+      });
+    });
+    server.on('connection', () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => server.close());
+
+  it('posts JSON and gives back the status and body, over one kept-alive connection', async () => {
+    handle = (_request, response, body) => response.writeHead(body === '{"n":3}' ? 409 : 200, { 'content-type': 'application/json' }).end(`{"echo":${body}}`);
+    const client = new CentreClient(base, 2000);
+    const before = connections;
+    bodies.length = 0;
+    const replies = [];
+    for (const n of [1, 2, 3]) replies.push(await client.post('/api/ledger/node-sync', `{"n":${n}}`));
+    assert.deepEqual(replies, [
+      { status: 200, text: '{"echo":{"n":1}}' },
+      { status: 200, text: '{"echo":{"n":2}}' },
+      { status: 409, text: '{"echo":{"n":3}}' },
+    ]);
+    assert.deepEqual(bodies, ['POST /api/ledger/node-sync application/json {"n":1}', 'POST /api/ledger/node-sync application/json {"n":2}', 'POST /api/ledger/node-sync application/json {"n":3}']);
+    assert.equal(connections - before, 1);
+    client.close();
+  });
+
+  it('gives up on a control plane that does not answer, after its timeout', async () => {
+    handle = () => undefined; // never answers
+    const client = new CentreClient(base, 200);
+    const started = performance.now();
+    await assert.rejects(client.post('/api/ledger/node-sync', '{}'), /within 200 ms/);
+    assert.ok(performance.now() - started < 2000);
+    client.close();
+  });
+
+  it('refuses a reply cut short', async () => {
+    handle = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      response.write('{"settled":');
+      setTimeout(() => response.destroy(), 20);
+    };
+    const client = new CentreClient(base, 2000);
+    await assert.rejects(client.post('/api/ledger/node-sync', '{}'));
+    client.close();
+  });
+
+  it('rejects at once when nothing listens', async () => {
+    const client = new CentreClient('http://127.0.0.1:9', 2000);
+    await assert.rejects(client.post('/api/ledger/node-sync', '{}'), /ECONNREFUSED/);
+    client.close();
+  });
+});

@@ -1,0 +1,450 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import pino from 'pino';
+import { BACKGROUND_NICE } from '../../src/sidecar/threads/background-thread.js';
+import { JournalWriteError, MoneyJournal } from '../../src/sidecar/journal/journal.js';
+import { NodeCredit, type EntityMoney } from '../../src/sidecar/credit/node-credit.js';
+import { decodeRecords, encodeRecord, listSegments, LogAppendError, LogAppender, packPosition, segmentPath, unpackPosition } from '../../src/sidecar/journal/log.js';
+import type { JournalOp } from '../../src/sidecar/journal/ops.js';
+import { applySegment, recoverLog } from '../../src/sidecar/journal/replay.js';
+import { JournalStore } from '../../src/sidecar/journal/store.js';
+
+/**
+ * The money log under the journal: records that a crash cut short or that
+ * were damaged end the log and nothing after them is applied; whole records
+ * reach money.db exactly once, across segments, partial passes and
+ * restarts; CDRs not yet applied are still found for the duplicate check.
+ */
+const reserve = (id: number): JournalOp => ({
+  op: 'reserve', id, callId: `call-${id}@log`, entityType: 'customer', entityId: 1, amountMicro: 1000 * id, maxDuration: 60, createdAt: 1, expiresAt: 2, answer: `{"n":${id}}`,
+});
+const cdr = (id: number): JournalOp => ({
+  op: 'cdr', id, sipCallId: `cdr-${id}@log`, fingerprint: `f${id}`, result: `{"cdr_id":${id}}`, settlement: '{}', accountId: 1, chargeMicro: 10 * id, createdAt: 1,
+});
+
+function scratch(): { dir: string; dbPath: string; logDir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'money-log-'));
+  return { dir, dbPath: join(dir, 'money.db'), logDir: join(dir, 'money.db-log') };
+}
+
+function reservationIds(dbPath: string): number[] {
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    return (db.prepare('SELECT id FROM reservations ORDER BY id').all() as { id: number }[]).map((row) => row.id);
+  } finally {
+    db.close();
+  }
+}
+
+describe('money log: records', () => {
+  it('decodes whole records and stops at one cut short', () => {
+    const records = [encodeRecord([reserve(1)]), encodeRecord([reserve(2), reserve(3)]), encodeRecord([reserve(4)])];
+    const whole = Buffer.concat(records);
+    assert.deepEqual(decodeRecords(whole).ops.map((op) => (op as { id: number }).id), [1, 2, 3, 4]);
+    const torn = whole.subarray(0, whole.length - 3);
+    const decoded = decodeRecords(torn);
+    assert.deepEqual(decoded.ops.map((op) => (op as { id: number }).id), [1, 2, 3]);
+    assert.equal(decoded.end, records[0].length + records[1].length);
+    assert.equal(decoded.trailing, records[2].length - 3);
+  });
+
+  it('stops at a damaged record: nothing after it counts', () => {
+    const records = [encodeRecord([reserve(1)]), encodeRecord([reserve(2)]), encodeRecord([reserve(3)])];
+    const bytes = Buffer.concat(records);
+    bytes[records[0].length + 12] ^= 0x20; // inside the second record's payload
+    const decoded = decodeRecords(bytes);
+    assert.deepEqual(decoded.ops.map((op) => (op as { id: number }).id), [1]);
+    assert.equal(decoded.trailing, records[1].length + records[2].length);
+  });
+});
+
+describe('money log: into money.db', () => {
+  it('applies a crash-torn segment up to its last whole record, once, and starts the next segment after it', () => {
+    const { dir, dbPath, logDir } = scratch();
+    try {
+      const appender = new LogAppender(logDir, 0, false);
+      for (let id = 1; id <= 5; id++) appender.append(encodeRecord([reserve(id)]));
+      appender.close();
+      // The process died in the middle of the sixth append.
+      const partial = encodeRecord([reserve(6)]).subarray(0, 20);
+      writeFileSync(segmentPath(logDir, 0), Buffer.concat([readFileSync(segmentPath(logDir, 0)), partial]));
+
+      const store = new JournalStore(dbPath);
+      const first = recoverLog(store, logDir);
+      assert.deepEqual(first.next, { segment: 1, offset: 0 });
+      assert.equal(first.applied[0].lostBytes, 20);
+      assert.deepEqual(listSegments(logDir), []);
+      // A second start-up finds nothing more to apply.
+      assert.deepEqual(recoverLog(store, logDir).applied, []);
+      store.close();
+      assert.deepEqual(reservationIds(dbPath), [1, 2, 3, 4, 5]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('carries on from a partial pass without applying anything twice, across segments', () => {
+    const { dir, dbPath, logDir } = scratch();
+    try {
+      // Segments of ~300 bytes: a few records each.
+      const appender = new LogAppender(logDir, 0, false, 300);
+      for (let id = 1; id <= 4; id++) appender.append(encodeRecord([reserve(id)]));
+      const store = new JournalStore(dbPath);
+      // The applier's passes while the node runs: finished segments are applied and deleted, the current one in part.
+      let position = store.position();
+      for (;;) {
+        const final = listSegments(logDir).includes(position.segment + 1);
+        position = applySegment(store, logDir, position, final).position;
+        if (!final) break;
+      }
+      const appliedWhileRunning = reservationIds(dbPath);
+      assert.ok(appliedWhileRunning.length === 4, `applied ${appliedWhileRunning.join(',')}`);
+      assert.ok(listSegments(logDir).length === 1, 'finished segments are deleted');
+      for (let id = 5; id <= 12; id++) appender.append(encodeRecord([reserve(id)]));
+      appender.close();
+      assert.ok(listSegments(logDir).length > 2, 'the log rotated');
+      // The node stops (kill -9): start-up applies the rest, from where the applier was.
+      recoverLog(store, logDir);
+      store.close();
+      assert.deepEqual(reservationIds(dbPath), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('durability full: applies only what the writer has synced, and the rest once it is', () => {
+    const { dir, dbPath, logDir } = scratch();
+    try {
+      const durable = new BigInt64Array(new SharedArrayBuffer(8));
+      const appender = new LogAppender(logDir, 7, true, 1000, durable);
+      assert.deepEqual(unpackPosition(Atomics.load(durable, 0)), { segment: 7, offset: 0 });
+      const records = [1, 2, 3].map((id) => encodeRecord([reserve(id)]));
+      appender.append(records[0]);
+      appender.append(records[1]);
+      const twoSynced = records[0].length + records[1].length;
+      assert.deepEqual(unpackPosition(Atomics.load(durable, 0)), { segment: 7, offset: twoSynced });
+      appender.append(records[2]);
+      // The applier read the synced position before the third append's fdatasync returned: two records count.
+      const store = new JournalStore(dbPath);
+      const partial = applySegment(store, logDir, { segment: 7, offset: 0 }, false, twoSynced);
+      assert.deepEqual(partial.position, { segment: 7, offset: twoSynced });
+      assert.deepEqual(reservationIds(dbPath), [1, 2]);
+      const synced = unpackPosition(Atomics.load(durable, 0));
+      assert.deepEqual(synced, { segment: 7, offset: twoSynced + records[2].length });
+      applySegment(store, logDir, partial.position, false, synced.offset);
+      store.close();
+      assert.deepEqual(reservationIds(dbPath), [1, 2, 3]);
+      // Past the segment size the appender moves on, and says so.
+      while (unpackPosition(Atomics.load(durable, 0)).segment === 7) appender.append(encodeRecord([reserve(4), reserve(5), reserve(6)]));
+      assert.deepEqual(unpackPosition(Atomics.load(durable, 0)), { segment: 8, offset: 0 });
+      appender.close();
+      assert.deepEqual(unpackPosition(packPosition(1_000_000, 64 * 1024 * 1024 + 12_345)), { segment: 1_000_000, offset: 64 * 1024 * 1024 + 12_345 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('skips an op money.db refuses on a constraint and applies the rest of its record', () => {
+    const { dir, dbPath, logDir } = scratch();
+    try {
+      const appender = new LogAppender(logDir, 0, false);
+      appender.append(encodeRecord([reserve(1)]));
+      appender.append(encodeRecord([reserve(1), reserve(2)])); // a defect upstream: the same id twice
+      appender.close();
+      const store = new JournalStore(dbPath);
+      const { applied } = recoverLog(store, logDir);
+      store.close();
+      assert.equal(applied[0].skipped.length, 1);
+      assert.match(applied[0].skipped[0].code ?? '', /^SQLITE_CONSTRAINT/);
+      assert.deepEqual(reservationIds(dbPath), [1, 2]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+for (const durability of ['normal', 'full'] as const) {
+  describe(`money journal (durability ${durability})`, () => {
+    it('finds a CDR before and after the applier has it, and after a restart; a torn tail is ignored at start-up', async () => {
+      const { dir, dbPath, logDir } = scratch();
+      const log = pino({ level: 'silent' });
+      try {
+        const journal = new MoneyJournal(dbPath, durability, log);
+        await journal.write(reserve(1));
+        await journal.write(cdr(1), { op: 'finish', id: 1, state: 'settled', at: 3 });
+        // Acknowledged: found at once, whether or not money.db has it yet.
+        assert.equal(journal.findCdr('cdr-1@log')?.result, '{"cdr_id":1}');
+        const deadline = Date.now() + 10_000;
+        while (Date.now() < deadline) {
+          const db = new Database(dbPath, { readonly: true });
+          const row = db.prepare('SELECT result FROM cdrs WHERE sip_call_id = ?').get('cdr-1@log');
+          db.close();
+          if (row !== undefined) break;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.equal(journal.findCdr('cdr-1@log')?.id, 1);
+        await journal.write(reserve(2));
+        await journal.close();
+
+        // A crash in the middle of an append leaves a torn record behind: not acknowledged, not applied.
+        const [segment] = listSegments(logDir);
+        writeFileSync(segmentPath(logDir, segment), encodeRecord([reserve(3)]).subarray(0, 30), { flag: 'a' });
+        const reopened = new MoneyJournal(dbPath, durability, log);
+        assert.equal(reopened.findCdr('cdr-1@log')?.fingerprint, 'f1');
+        assert.deepEqual(reopened.heldReservations().map((row) => row.id), [2]);
+        assert.equal(reopened.lastReservationId(), 2);
+        await reopened.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('keeps finding an unsettled CDR through a prune, and forgets the settled one the prune deleted', async () => {
+      const { dir, dbPath } = scratch();
+      const log = pino({ level: 'silent' });
+      try {
+        const journal = new MoneyJournal(dbPath, durability, log);
+        await journal.write(cdr(1));
+        await journal.write(cdr(2));
+        await journal.write({ op: 'settledThrough', id: 1 });
+        await journal.write({ op: 'prune', reservationsBefore: 0, cdrsBefore: 1000 }); // both were created at 1
+        const deadline = Date.now() + 10_000;
+        let kept: number[] = [];
+        while (Date.now() < deadline) {
+          const db = new Database(dbPath, { readonly: true });
+          kept = (db.prepare('SELECT id FROM cdrs ORDER BY id').all() as { id: number }[]).map((row) => row.id);
+          db.close();
+          if (kept.length === 1) break;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.deepEqual(kept, [2]);
+        assert.equal(journal.findCdr('cdr-1@log'), null);
+        assert.equal(journal.findCdr('cdr-2@log')?.id, 2, 'unsettled: still a duplicate if it comes again');
+        await journal.close();
+        const reopened = new MoneyJournal(dbPath, durability, log);
+        assert.equal(reopened.findCdr('cdr-1@log'), null);
+        assert.equal(reopened.findCdr('cdr-2@log')?.fingerprint, 'f2');
+        await reopened.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('answers duplicate checks while the filter of money.db\'s CDRs loads beside the event loop, and skips money.db for new CDRs once it has', async () => {
+      const { dir, dbPath } = scratch();
+      const log = pino({ level: 'silent' });
+      try {
+        const journal = new MoneyJournal(dbPath, durability, log);
+        await journal.write(...Array.from({ length: 3000 }, (_, i) => cdr(i + 1)));
+        await journal.close();
+
+        const reopened = new MoneyJournal(dbPath, durability, log);
+        let loaded = false;
+        void reopened.cdrFilterLoaded.then(() => (loaded = true));
+        const findCdr = (reopened as unknown as { statements: { findCdr: { get: (id: string) => unknown } } }).statements.findCdr;
+        const read = findCdr.get.bind(findCdr);
+        let reads = 0;
+        findCdr.get = (id: string) => {
+          reads++;
+          return read(id);
+        };
+        assert.equal(loaded, false, 'the sidecar starts answering before the filter is loaded');
+        assert.equal(reopened.findCdr('cdr-2999@log')?.id, 2999, 'meanwhile money.db answers');
+        assert.equal(reopened.findCdr('new-1@log'), null);
+        assert.equal(reads, 2);
+        await reopened.cdrFilterLoaded;
+        for (let id = 1; id <= 3000; id++) assert.equal(reopened.findCdr(`cdr-${id}@log`)?.id, id);
+        reads = 0;
+        for (let n = 0; n < 1000; n++) assert.equal(reopened.findCdr(`new-${n}@log`), null);
+        assert.ok(reads < 30, `${reads} reads of money.db for 1000 new CDRs`);
+        await reopened.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('hands out counter blocks that survive a restart, written through the log', async () => {
+      const { dir, dbPath } = scratch();
+      const log = pino({ level: 'silent' });
+      try {
+        const journal = new MoneyJournal(dbPath, durability, log);
+        assert.equal(await journal.reserveCounterBlock('round_seq', 10), 1);
+        assert.equal(await journal.reserveCounterBlock('round_seq', 10), 11);
+        await journal.raiseCounter('round_seq', 5); // below the high mark: nothing changes
+        await journal.close();
+        const reopened = new MoneyJournal(dbPath, durability, log);
+        assert.equal(await reopened.reserveCounterBlock('round_seq', 10), 21);
+        await reopened.raiseCounter('round_seq', 100);
+        assert.equal(await reopened.reserveCounterBlock('round_seq', 10), 101);
+        await reopened.close();
+        const db = new Database(dbPath, { readonly: true });
+        assert.deepEqual(db.prepare("SELECT value FROM meta WHERE key = 'round_seq'").get(), { value: 110 });
+        db.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+}
+
+describe('money journal: the applier thread', () => {
+  /** Nice value of each thread of this process, by thread id (Linux /proc). */
+  const threadNices = (): Map<number, number> =>
+    new Map(
+      readdirSync('/proc/self/task').map((tid) => {
+        const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
+        return [Number(tid), Number(fields[16])]; // field 19 of stat(5), counted from the state field
+      }),
+    );
+
+  it('runs at the lowest CPU priority, so its passes never take the core from the event loop', { skip: process.platform !== 'linux' }, async () => {
+    const { dir, dbPath } = scratch();
+    try {
+      const before = threadNices();
+      const journal = new MoneyJournal(dbPath, 'normal', pino({ level: 'silent' }));
+      let niced: number[] = [];
+      for (let i = 0; i < 200 && niced.length === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10)); // the thread sets its priority as it starts
+        niced = [...threadNices()].filter(([tid, nice]) => !before.has(tid) && nice === BACKGROUND_NICE).map(([tid]) => tid);
+      }
+      assert.equal(niced.length, 1, 'one new thread at the background priority');
+      assert.equal(threadNices().get(process.pid), before.get(process.pid), 'the event loop keeps its priority');
+      await journal.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('money journal: a record the log refuses (a full disk)', () => {
+  const settings = { admissionSeconds: 3600, reservationGraceSeconds: 60, leaseChunkMicro: 0, idleReturnMs: 60_000, offlinePostpaid: 'allow' as const };
+  const plan = () => ({ amountMicro: 5_000_000, maxDurationSeconds: 60 });
+
+  /** A journal and credit on a scratch directory, with the log's appender to fail on demand. */
+  async function withCredit(
+    run: (world: { journal: MoneyJournal; appender: LogAppender; account: EntityMoney; admit: (callId: string) => ReturnType<NodeCredit['admit']>; dbPath: string }) => Promise<void>,
+  ): Promise<void> {
+    const { dir, dbPath } = scratch();
+    const log = pino({ level: 'silent' });
+    try {
+      const journal = new MoneyJournal(dbPath, 'normal', log);
+      const credit = new NodeCredit(journal, settings, log);
+      // Postpaid without cutoff: admitted without a lease, so only the journal decides.
+      const admit = (callId: string) => credit.admit({ entity: { type: 'customer', id: 7 }, callId, plan, enforce: false, admitWhenUnreachable: true, answer: 'admit', now: Date.now() });
+      const appender = (journal as unknown as { appender: LogAppender }).appender;
+      await run({ journal, appender, account: credit.entity({ type: 'customer', id: 7 }), admit, dbPath });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('acknowledges none of its admissions, takes their reservations back, and keeps working once the disk has room', () =>
+    withCredit(async ({ journal, appender, account, admit, dbPath }) => {
+      const append = appender.append.bind(appender);
+      appender.append = () => {
+        throw new LogAppendError('no space left on device', 'ENOSPC', true);
+      };
+      const first = admit('a@refused');
+      const second = admit('b@refused');
+      const repeated = admit('a@refused'); // the same Call-ID before the record is written: waits for it
+      assert.ok(!(first instanceof Promise) && first.kind === 'reserved' && !(second instanceof Promise) && second.kind === 'reserved');
+      assert.ok(repeated instanceof Promise);
+      assert.equal(account.heldMicro, 10_000_000);
+      await assert.rejects(first.committed, JournalWriteError);
+      await assert.rejects(second.committed, JournalWriteError);
+      await assert.rejects(repeated, JournalWriteError);
+      assert.equal(account.heldMicro, 0, 'nothing held for calls never admitted');
+
+      appender.append = append;
+      const again = admit('a@refused');
+      assert.ok(!(again instanceof Promise) && again.kind === 'reserved', 'a new admission, not a replay of one never committed');
+      await again.committed;
+      assert.equal(account.heldMicro, 5_000_000);
+      await journal.close();
+      const db = new Database(dbPath, { readonly: true });
+      assert.deepEqual(db.prepare('SELECT call_id, amount_micro FROM reservations').all(), [{ call_id: 'a@refused', amount_micro: 5_000_000 }]);
+      db.close();
+    }));
+
+  it('refuses every later admission, holding nothing, once the log could not be cut back', () =>
+    withCredit(async ({ journal, appender, account, admit }) => {
+      appender.append = () => {
+        throw new LogAppendError('input/output error', 'EIO', false);
+      };
+      const torn = admit('a@broken');
+      assert.ok(!(torn instanceof Promise) && torn.kind === 'reserved');
+      await assert.rejects(torn.committed, JournalWriteError);
+      const later = admit('b@broken'); // refused at once: the log takes nothing more until a restart
+      assert.ok(!(later instanceof Promise) && later.kind === 'reserved');
+      await assert.rejects(later.committed, JournalWriteError);
+      assert.equal(account.heldMicro, 0);
+      await journal.close();
+    }));
+});
+
+describe('credit lease validity: measured on the monotonic clock while the node runs', () => {
+  const settings = { admissionSeconds: 3600, reservationGraceSeconds: 60, leaseChunkMicro: 0, idleReturnMs: 60_000, offlinePostpaid: 'deny' as const };
+  const plan = () => ({ amountMicro: 5_000_000, maxDurationSeconds: 60 });
+  /** A credit whose centre is unreachable: every round fails. */
+  const cutOff = (credit: NodeCredit): NodeCredit => {
+    credit.connect(() => {
+      credit.roundFailed(credit.takeRound(0));
+      return Promise.resolve(false);
+    });
+    return credit;
+  };
+  const admitOn = (credit: NodeCredit) => (callId: string, now: number) =>
+    credit.admit({ entity: { type: 'customer', id: 7 }, callId, plan, enforce: true, admitWhenUnreachable: false, answer: 'admit', now });
+  /** The centre grants 100.00, valid for `validSeconds` without another answered round. */
+  const grant = (credit: NodeCredit, validSeconds: number, now: number): void =>
+    credit.applyReply(credit.takeRound(0), { settled: [], unbilled: [], leases: [{ entity_type: 'customer', entity_id: 7, granted: '100', headroom: '100' }], lease_valid_seconds: validSeconds }, now);
+
+  it('keeps the validity the centre last gave across a restart, for the time before its next answer', async () => {
+    const { dir, dbPath } = scratch();
+    const log = pino({ level: 'silent' });
+    try {
+      const journal = new MoneyJournal(dbPath, 'normal', log);
+      const wall = Date.now();
+      grant(new NodeCredit(journal, settings, log), 2, wall);
+      await journal.close();
+
+      const reopened = new MoneyJournal(dbPath, 'normal', log);
+      const admit = admitOn(cutOff(new NodeCredit(reopened, settings, log)));
+      const within = admit('a@within', wall + 1000);
+      assert.ok(!(within instanceof Promise) && within.kind === 'reserved', 'the lease held before the restart, within its validity');
+      await within.committed;
+      const after = await admit('b@after', wall + 3000); // past 2 s, far within the default 900 s
+      assert.deepEqual(after.kind === 'refused' ? after.reason : after.kind, 'credit_unavailable');
+      await reopened.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ends the leases after their validity even if the wall clock stepped back, and not early if it stepped forward', async () => {
+    const { dir, dbPath } = scratch();
+    const log = pino({ level: 'silent' });
+    try {
+      const journal = new MoneyJournal(dbPath, 'normal', log);
+      const credit = cutOff(new NodeCredit(journal, settings, log));
+      const wall = Date.now();
+      grant(credit, 1, wall);
+      const admit = admitOn(credit);
+
+      const ahead = admit('a@ahead', wall + 3_600_000); // the wall clock an hour ahead at once
+      assert.ok(!(ahead instanceof Promise) && ahead.kind === 'reserved', 'still within the validity: admitted on the lease');
+      await ahead.committed;
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const back = await admit('b@back', wall); // the wall clock back at the answer's time; 1.1 s have passed
+      assert.deepEqual(back.kind === 'refused' ? back.reason : back.kind, 'credit_unavailable');
+      assert.equal(credit.leasesLapsed, true);
+      await journal.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { addPercentFloor, formatNano, mulNano, parseNano } from '../../src/core/money/nano.js';
+import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../src/core/numbers/normalize.js';
+
+describe('number normalisation', () => {
+  const cases: [string, string | null][] = [
+    ['61400123456', '61400123456'],
+    ['+61400123456', '61400123456'],
+    ['+61 (400) 123-456', '61400123456'],
+    ['61.400.123.456', '61400123456'],
+    ['sip:+61400123456@sip.example.net;user=phone', '61400123456'],
+    ['sips:61400123456@host', '61400123456'],
+    ['tel:+61-400-123-456', '61400123456'],
+    ['"Alice" <sip:6125550100@sip.example.net>', '6125550100'],
+    ['<sip:6125550100;npdi@host>', '6125550100'],
+    ['anonymous', null],
+    ['sip:anonymous@anonymous.invalid', null],
+    ['http:61400123456', null],
+    ['6140+0123456', null],
+    ['614001*23456', null],
+    ['', null],
+    ['+', null],
+    ['1'.repeat(600), null],
+  ];
+  for (const [raw, expected] of cases) {
+    it(`${JSON.stringify(raw.slice(0, 40))} -> ${String(expected)}`, () => assert.equal(normalizeNumber(raw), expected));
+  }
+
+  it('accepts DNIS lengths of 7 to 15 digits', () => {
+    assert.deepEqual(['123456', '1234567', '123456789012345', '1234567890123456'].map(isRoutableDnis), [false, true, true, false]);
+  });
+
+  it('turns a withheld or unusable ANI into an empty string', () => {
+    assert.deepEqual([normalizeAni(null), normalizeAni(''), normalizeAni('anonymous'), normalizeAni('1'.repeat(16)), normalizeAni('+612 5550 0100')], ['', '', '', '', '61255500100']);
+  });
+});
+
+describe('nano-unit money', () => {
+  it('parses decimal strings exactly and refuses anything else', () => {
+    assert.equal(parseNano('0.0250'), 25_000_000);
+    assert.equal(parseNano('12'), 12_000_000_000);
+    assert.equal(parseNano('-1.5'), -1_500_000_000);
+    assert.equal(parseNano('0.123456789'), 123_456_789);
+    assert.equal(parseNano('0.1234567890000'), 123_456_789); // trailing zeros past 9 decimals are exact
+    for (const bad of ['0.1234567891', '1e3', '', '.5', '1.', '-', '1,5', '1234567.0', 'NaN', ' 1']) assert.ok(Number.isNaN(parseNano(bad)), bad);
+  });
+
+  it('formats with at least four decimals and no noise', () => {
+    assert.deepEqual([formatNano(25_000_000), formatNano(123_456_789), formatNano(12_000_000_000), formatNano(-1_500_000_000), formatNano(0), formatNano(1_520_000_000, 6)], [
+      '0.0250', '0.123456789', '12.0000', '-1.5000', '0.0000', '1.520000',
+    ]);
+  });
+
+  it('multiplies exactly past 2^53 and rounds half away from zero', () => {
+    assert.equal(mulNano(12_000_000, 1_500_000_000), 18_000_000); // 0.012 * 1.5
+    // 999999999999 * 1999999999 = 1999999998998000000001, / 1e9 = 1999999998998.000000001
+    assert.equal(mulNano(999_999_999_999, 1_999_999_999), 1_999_999_998_998); // needs BigInt
+    assert.equal(mulNano(1, 500_000_000), 1); // 0.5 nano rounds up
+    assert.equal(mulNano(1, 499_999_999), 0);
+  });
+
+  it('agrees with BigInt arithmetic on random rates and exchange rates', () => {
+    let seed = 11;
+    const random = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const reference = (a: number, b: number): number => {
+      const p = BigInt(a) * BigInt(b);
+      const abs = p < 0n ? -p : p;
+      const q = abs / 1_000_000_000n + ((abs % 1_000_000_000n) * 2n >= 1_000_000_000n ? 1n : 0n);
+      return Number(p < 0n ? -q : q);
+    };
+    for (let i = 0; i < 20_000; i++) {
+      const a = Math.floor(random() * 10 ** (1 + Math.floor(random() * 14))); // 0 .. 1e15 nano (up to 1e6 units)
+      const b = Math.floor(random() * 10 ** (1 + Math.floor(random() * 11))); // 0 .. 1e11 nano (fx up to 100)
+      const sign = random() < 0.1 ? -1 : 1;
+      assert.equal(mulNano(sign * a, b), reference(sign * a, b), `${sign * a} * ${b}`);
+    }
+  });
+
+  it('computes the margin ceiling by floor', () => {
+    assert.equal(addPercentFloor(25_000_000, 5_000_000_000), 26_250_000); // 0.025 * 1.05
+    assert.equal(addPercentFloor(25_000_000, 3_990_000_000), 25_997_500);
+    assert.equal(addPercentFloor(3, 50_000_000_000), 4); // 3 * 1.5 = 4.5 -> 4
+  });
+});
