@@ -29,6 +29,11 @@ function tierOf(path) {
   return TIERS.find((entry) => inRepo.startsWith(entry.folder)) ?? (inRepo.startsWith('src/') ? { tier: 'unplaced', may: [], says: 'every file under src/ belongs to core, sidecar, cli or devkit' } : null);
 }
 
+// uWebSockets.js lives behind one module: moving off it changes that file alone.
+const UWS_ONLY_IN_SERVER = { name: 'uWebSockets.js', message: 'only src/core/http/server.ts talks to uWebSockets.js' };
+// Money has one decimal type, configured once.
+const ONE_DECIMAL_TYPE = { name: 'decimal.js', message: 'use Decimal from src/core/money/decimal.ts' };
+
 const tiersPlugin = {
   rules: {
     imports: {
@@ -78,12 +83,12 @@ export default tseslint.config(
       'no-self-compare': 'error',
       'no-constant-binary-expression': 'error',
       eqeqeq: ['error', 'always'],
-      // uWebSockets.js lives behind one module: moving off it changes that file alone.
-      'no-restricted-imports': ['error', { paths: [{ name: 'uWebSockets.js', message: 'only src/core/http/server.ts talks to uWebSockets.js' }] }],
+      'no-restricted-imports': ['error', { paths: [UWS_ONLY_IN_SERVER, ONE_DECIMAL_TYPE] }],
     },
   },
   // The floor the benchmark compares against is a bare uWebSockets.js server by design.
-  { files: ['src/core/http/server.ts', 'bench/floor-server.ts'], rules: { 'no-restricted-imports': 'off' } },
+  { files: ['src/core/http/server.ts', 'bench/floor-server.ts'], rules: { 'no-restricted-imports': ['error', { paths: [ONE_DECIMAL_TYPE] }] } },
+  { files: ['src/core/money/decimal.ts'], rules: { 'no-restricted-imports': ['error', { paths: [UWS_ONLY_IN_SERVER] }] } },
   {
     // Tests read JSON answers from the wire: untyped by nature.
     files: ['test/**/*.ts'],

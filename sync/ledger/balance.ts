@@ -1,4 +1,4 @@
-import { Decimal } from 'decimal.js';
+import { Decimal } from '../../src/core/money/decimal.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
 import type { BalanceChange, BalanceState } from './store.js';
 

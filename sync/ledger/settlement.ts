@@ -1,4 +1,4 @@
-import { Decimal } from 'decimal.js';
+import { Decimal } from '../../src/core/money/decimal.js';
 import type { LeaseState, NodeSyncReply, NodeSyncRequest } from '../../src/core/protocol/node-sync.js';
 import type { BalanceChange, BalanceKey, BalanceState, LedgerTx } from './store.js';
 import { entityFromRow, headroom, money, type EntityType, type LedgerEntity } from './balance.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Decimal } from 'decimal.js';
+import { Decimal } from '../../src/core/money/decimal.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
 
 /**

@@ -21,7 +21,7 @@ async function lintImport(file: string, specifier: string): Promise<string[]> {
   const linter = new Linter({ configType: 'flat' });
   const messages = linter.verify(
     `import { x } from '${specifier}';\nexport const y = x;\n`,
-    [{ files: ['**/*.ts'], languageOptions: { parser: tseslint.parser as Linter.Parser }, plugins: { tiers: await tiersRule() }, rules: { 'tiers/imports': 'error' } }],
+    [{ files: ['**/*.ts'], languageOptions: { parser: tseslint.parser }, plugins: { tiers: await tiersRule() }, rules: { 'tiers/imports': 'error' } }],
     { filename: join(REPO, file) },
   );
   return messages.map((message) => message.message);

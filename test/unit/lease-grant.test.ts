@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { Decimal } from 'decimal.js';
+import { Decimal } from '../../src/core/money/decimal.js';
 import { leaseGrant } from '../../sync/ledger/settlement.js';
 
 /** The centre's share of an entity's headroom per ask: the whole want when there is plenty, never more than half beyond a call's need when there is not. */

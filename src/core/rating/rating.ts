@@ -1,11 +1,9 @@
-import { Decimal as BaseDecimal } from 'decimal.js';
+import { Decimal, type Rounding } from '../money/decimal.js';
 
 /**
  * Rating one call: billing increments, then the rate, then one rounding at the
- * end to the trunk's precision and direction. decimal.js throughout; our own
- * clone so no other code's Decimal settings can change a bill.
+ * end to the trunk's precision and direction, in the one decimal type (money/decimal.ts).
  */
-const Decimal = BaseDecimal.clone({ precision: 40, toExpNeg: -40, toExpPos: 40 });
 
 export type RateType = 'per_minute' | 'per_call';
 export type RoundingDirection = 'up' | 'down' | 'standard';
@@ -18,7 +16,7 @@ export interface BillingIncrements {
   step: number;
 }
 
-const ROUNDING: Record<RoundingDirection, BaseDecimal.Rounding> = {
+const ROUNDING: Record<RoundingDirection, Rounding> = {
   up: Decimal.ROUND_UP,
   down: Decimal.ROUND_DOWN,
   standard: Decimal.ROUND_HALF_UP,
@@ -45,7 +43,7 @@ export interface RateCallInput {
 /** The call's cost, with exactly `precision` decimals. per_call: the rate once per answered call. */
 export function rateCall(input: RateCallInput): string {
   const billable = billableSeconds(input.durationSeconds, input.increments);
-  let cost: BaseDecimal;
+  let cost: Decimal;
   if (billable === 0) cost = new Decimal(0);
   else if (input.rateType === 'per_call') cost = new Decimal(input.rate);
   else cost = new Decimal(input.rate).mul(billable).div(60);

@@ -1,4 +1,4 @@
-import { Decimal } from 'decimal.js';
+import { Decimal } from '../../core/money/decimal.js';
 import type { DecisionEngine } from '../engine/engine.js';
 import { formatNano } from '../../core/money/nano.js';
 import type { Currency, RateType } from '../../core/snapshot/schema.js';

@@ -1,4 +1,4 @@
-import { Decimal } from 'decimal.js';
+import { Decimal } from '../../core/money/decimal.js';
 import { callerNumber } from '../auth/call-auth.js';
 import { findCustomerBlock } from '../../core/blocking/block-rules.js';
 import type { DecisionEngine } from '../engine/engine.js';
