@@ -18,15 +18,35 @@ const TIERS = [
   { tier: 'core', folder: 'src/core/', may: ['core'], says: 'src/core/ is what both processes share: it imports only itself' },
   { tier: 'sidecar', folder: 'src/sidecar/', may: ['core', 'sidecar'], says: 'the sidecar imports src/core/ and itself' },
   { tier: 'cli', folder: 'src/cli/', may: ['core', 'cli'], says: "the operator's commands import src/core/ and themselves" },
-  { tier: 'devkit', folder: 'src/devkit/', may: ['core', 'sidecar', 'centre', 'cli', 'devkit'], says: 'the devkit is for tests, benches and the demo' },
+  {
+    tier: 'devkit',
+    folder: 'src/devkit/',
+    may: ['core', 'sidecar', 'centre', 'cli', 'devkit'],
+    says: 'the devkit is for tests, benches and the demo',
+  },
   { tier: 'centre', folder: 'sync/', may: ['core', 'centre'], says: 'the control plane (sync/) imports only src/core/ of src/' },
-  { tier: 'test', folder: 'test/', may: ['core', 'sidecar', 'cli', 'devkit', 'centre', 'test'], says: 'tests take shared helpers from src/devkit/, not from bench/' },
-  { tier: 'bench', folder: 'bench/', may: ['core', 'sidecar', 'cli', 'devkit', 'centre', 'bench'], says: 'benches take shared helpers from src/devkit/, not from test/' },
+  {
+    tier: 'test',
+    folder: 'test/',
+    may: ['core', 'sidecar', 'cli', 'devkit', 'centre', 'test'],
+    says: 'tests take shared helpers from src/devkit/, not from bench/',
+  },
+  {
+    tier: 'bench',
+    folder: 'bench/',
+    may: ['core', 'sidecar', 'cli', 'devkit', 'centre', 'bench'],
+    says: 'benches take shared helpers from src/devkit/, not from test/',
+  },
 ];
 
 function tierOf(path) {
   const inRepo = relative(ROOT, path).split(sep).join('/');
-  return TIERS.find((entry) => inRepo.startsWith(entry.folder)) ?? (inRepo.startsWith('src/') ? { tier: 'unplaced', may: [], says: 'every file under src/ belongs to core, sidecar, cli or devkit' } : null);
+  return (
+    TIERS.find((entry) => inRepo.startsWith(entry.folder)) ??
+    (inRepo.startsWith('src/')
+      ? { tier: 'unplaced', may: [], says: 'every file under src/ belongs to core, sidecar, cli or devkit' }
+      : null)
+  );
 }
 
 // uWebSockets.js lives behind one module: moving off it changes that file alone.
@@ -87,7 +107,10 @@ export default tseslint.config(
     },
   },
   // The floor the benchmark compares against is a bare uWebSockets.js server by design.
-  { files: ['src/core/http/server.ts', 'bench/floor-server.ts'], rules: { 'no-restricted-imports': ['error', { paths: [ONE_DECIMAL_TYPE] }] } },
+  {
+    files: ['src/core/http/server.ts', 'bench/floor-server.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [ONE_DECIMAL_TYPE] }] },
+  },
   { files: ['src/core/money/decimal.ts'], rules: { 'no-restricted-imports': ['error', { paths: [UWS_ONLY_IN_SERVER] }] } },
   {
     // Tests read JSON answers from the wire: untyped by nature.

@@ -21,7 +21,9 @@ import { routeCall } from '../src/sidecar/routing/route.js';
 import { loadWorld } from './bench-world.js';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { cdrs: { type: 'string', default: '100000' }, size: { type: 'string', default: 'wholesale' } } });
+  const { values } = parseArgs({
+    options: { cdrs: { type: 'string', default: '100000' }, size: { type: 'string', default: 'wholesale' } },
+  });
   const count = Number(values.cdrs);
   const { engine, traffic } = loadWorld(values.size);
   const started = Date.now() - 600_000; // calls that ended minutes ago, rated by the rates in force then
@@ -29,26 +31,57 @@ async function main(): Promise<void> {
   for (let i = 0; records.length < count; i++) {
     const [, , trunkId] = traffic.callers[i % traffic.callers.length];
     const dnis = traffic.numbers[i % traffic.numbers.length];
-    const { decision } = routeCall(engine, { customer_trunk_id: trunkId, dnis, ani: null, attempt: 1, previous_carrier_trunk_id: null, previous_gateway_id: null, previous_failure_code: null, tried_carrier_trunk_ids: [], tried_gateway_ids: [] }, started);
+    const { decision } = routeCall(
+      engine,
+      {
+        customer_trunk_id: trunkId,
+        dnis,
+        ani: null,
+        attempt: 1,
+        previous_carrier_trunk_id: null,
+        previous_gateway_id: null,
+        previous_failure_code: null,
+        tried_carrier_trunk_ids: [],
+        tried_gateway_ids: [],
+      },
+      started,
+    );
     if (!decision.allowed) continue;
     const duration = (i * 37) % 300;
     records.push({
-      sip_call_id: `cdr-${i}@bench`, customer_trunk_id: trunkId, carrier_trunk_id: decision.carrier_trunk_id, carrier_gateway_id: decision.carrier_gateway_id, ani: '61255500100', dnis,
-      startMs: started, answerMs: duration === 0 ? null : started + 2000, endMs: started + 2000 + duration * 1000, duration_seconds: duration, sip_response_code: duration === 0 ? 487 : 200,
+      sip_call_id: `cdr-${i}@bench`,
+      customer_trunk_id: trunkId,
+      carrier_trunk_id: decision.carrier_trunk_id,
+      carrier_gateway_id: decision.carrier_gateway_id,
+      ani: '61255500100',
+      dnis,
+      startMs: started,
+      answerMs: duration === 0 ? null : started + 2000,
+      endMs: started + 2000 + duration * 1000,
+      duration_seconds: duration,
+      sip_response_code: duration === 0 ? 487 : 200,
     });
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'cdr-ingest-'));
   const log = pino({ level: 'silent' });
   const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
-  const credit = new NodeCredit(journal, { admissionSeconds: 7200, reservationGraceSeconds: 300, leaseChunkMicro: 1e9, idleReturnMs: 3_600_000, offlinePostpaid: 'allow' }, log);
+  const credit = new NodeCredit(
+    journal,
+    { admissionSeconds: 7200, reservationGraceSeconds: 300, leaseChunkMicro: 1e9, idleReturnMs: 3_600_000, offlinePostpaid: 'allow' },
+    log,
+  );
   const statuses: Partial<Record<number, number>> = {};
   const ingest = async (from: number, to: number): Promise<number> => {
     const begun = performance.now();
     for (let i = from; i < to; i += 10) {
       const turn: Promise<void>[] = [];
       for (let k = i; k < Math.min(i + 10, to); k++) {
-        turn.push(ingestCdr(engine, credit, records[k], Date.now()).then((answer) => void (statuses[answer.status] = (statuses[answer.status] ?? 0) + 1)));
+        turn.push(
+          ingestCdr(engine, credit, records[k], Date.now()).then(
+            (answer) => void (statuses[answer.status] = (statuses[answer.status] ?? 0) + 1),
+          ),
+        );
       }
       await Promise.all(turn);
     }

@@ -36,7 +36,11 @@ const start = (script: string, args: string[], ready: string): Promise<ServicePr
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { size: { type: 'string', default: 'wholesale' }, 'csv-rows': { type: 'string', default: '150000' }, 'load-rate': { type: 'string', default: '0' } },
+    options: {
+      size: { type: 'string', default: 'wholesale' },
+      'csv-rows': { type: 'string', default: '150000' },
+      'load-rate': { type: 'string', default: '0' },
+    },
   });
   const dir = mkdtempSync(join(tmpdir(), 'control-bench-'));
   const stores = openCentreStores(join(dir, 'control', 'config.db'));
@@ -47,24 +51,36 @@ async function main(): Promise<void> {
   const seedSeconds = (performance.now() - started) / 1000;
   const rateRows = dataset.tables.rate_deck_rates.prefix_end.length;
 
-  const sidecars = await Promise.all([1, 2, 3].map((n) => start(SIDECAR_MAIN, ['--port', '0', '--data-dir', join(dir, `sidecar-${n}`)], 'sidecar listening')));
+  const sidecars = await Promise.all(
+    [1, 2, 3].map((n) => start(SIDECAR_MAIN, ['--port', '0', '--data-dir', join(dir, `sidecar-${n}`)], 'sidecar listening')),
+  );
   const mi = [1, 2, 3].map((n) => new FakeOpensipsMi(join(dir, `opensips-${n}.sqlite`)));
   const now = new Date().toISOString();
   for (let n = 1; n <= 3; n++) {
     await store.insert('opensips_nodes', {
-      hostname: `opensips-0${n}`, mi_socket_address: await mi[n - 1].startHttp(), sidecar_address: `http://127.0.0.1:${sidecars[n - 1].port}`,
-      drouting_db: join(dir, `opensips-${n}.sqlite`), status: 'active', created_at: now, updated_at: now,
+      hostname: `opensips-0${n}`,
+      mi_socket_address: await mi[n - 1].startHttp(),
+      sidecar_address: `http://127.0.0.1:${sidecars[n - 1].port}`,
+      drouting_db: join(dir, `opensips-${n}.sqlite`),
+      status: 'active',
+      created_at: now,
+      updated_at: now,
     });
   }
   stores.close();
   const control = await start(CONTROL_MAIN, ['--port', '0', '--data-dir', join(dir, 'control')], 'control plane listening');
   const base = `http://127.0.0.1:${control.port}`;
 
-  const processes = { control: control.child.pid!, ...Object.fromEntries(sidecars.map((sidecar, n) => [`sidecar_${n + 1}`, sidecar.child.pid!])) };
+  const processes = {
+    control: control.child.pid!,
+    ...Object.fromEntries(sidecars.map((sidecar, n) => [`sidecar_${n + 1}`, sidecar.child.pid!])),
+  };
   const cpuBefore = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid)]));
   started = performance.now();
   const sync = (await (await fetch(`${base}/api/opensips/routing/sync`, { method: 'POST' })).json()) as {
-    rules: number; sidecar_results: { success: boolean; duration_ms: number }[]; reload_results: { success: boolean; duration_ms: number }[];
+    rules: number;
+    sidecar_results: { success: boolean; duration_ms: number }[];
+    reload_results: { success: boolean; duration_ms: number }[];
   };
   const syncSeconds = (performance.now() - started) / 1000;
   // Where the cold sync's CPU went, per process: [user, system] seconds.
@@ -77,7 +93,11 @@ async function main(): Promise<void> {
 
   // A warm sync after an everyday change, blocking a number: no rate row changes (the store's cache serves
   // the rate columns) and drouting cannot express block rules (its rows are reused, the nodes not reloaded).
-  await fetch(`${base}/api/block-rules`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ scope: 'global', block_type: 'dnis', pattern: '61299999999', match_type: 'exact' }) });
+  await fetch(`${base}/api/block-rules`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ scope: 'global', block_type: 'dnis', pattern: '61299999999', match_type: 'exact' }),
+  });
   started = performance.now();
   await (await fetch(`${base}/api/opensips/routing/sync`, { method: 'POST' })).json();
   const warmSyncSeconds = (performance.now() - started) / 1000;
@@ -89,27 +109,73 @@ async function main(): Promise<void> {
   if (loadRate > 0) {
     const requestsFile = join(dir, 'route-requests.json');
     const { callers, numbers } = dataset.traffic;
-    writeFileSync(requestsFile, JSON.stringify(numbers.slice(0, 5000).map((dnis, i) => ['/api/opensips/call/route', JSON.stringify({ customer_trunk_id: callers[i % callers.length][2], ani: '61255500100', dnis, attempt: 1 })])));
+    writeFileSync(
+      requestsFile,
+      JSON.stringify(
+        numbers
+          .slice(0, 5000)
+          .map((dnis, i) => [
+            '/api/opensips/call/route',
+            JSON.stringify({ customer_trunk_id: callers[i % callers.length][2], ani: '61255500100', dnis, attempt: 1 }),
+          ]),
+      ),
+    );
     const seconds = 20;
     const load = new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [join(HERE, 'load.js'), '--port', String(sidecars[0].port), '--rate', String(loadRate), '--seconds', String(seconds), '--connections', '32', '--requests', requestsFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(
+        process.execPath,
+        [
+          join(HERE, 'load.js'),
+          '--port',
+          String(sidecars[0].port),
+          '--rate',
+          String(loadRate),
+          '--seconds',
+          String(seconds),
+          '--connections',
+          '32',
+          '--requests',
+          requestsFile,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
       child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`load exited with ${code}`))));
     });
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const firstRate = (await (await fetch(`${base}/api/rate-decks/1/rates?page=1&page_size=1`)).json()) as { data: { id: number }[] };
-    await fetch(`${base}/api/rate-decks/1/rates/${firstRate.data[0].id}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rate_per_minute: '0.0199' }) });
+    await fetch(`${base}/api/rate-decks/1/rates/${firstRate.data[0].id}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ rate_per_minute: '0.0199' }),
+    });
     started = performance.now();
-    const loadedSync = (await (await fetch(`${base}/api/opensips/routing/sync`, { method: 'POST' })).json()) as { sidecar_results: { success: boolean }[] };
+    const loadedSync = (await (await fetch(`${base}/api/opensips/routing/sync`, { method: 'POST' })).json()) as {
+      sidecar_results: { success: boolean }[];
+    };
     const loadedSyncSeconds = (performance.now() - started) / 1000;
-    underLoad = { load_rate: loadRate, sync_seconds: Math.round(loadedSyncSeconds * 100) / 100, sidecars_ok: loadedSync.sidecar_results.filter((node) => node.success).length, route_load: JSON.parse(await load) as unknown };
+    underLoad = {
+      load_rate: loadRate,
+      sync_seconds: Math.round(loadedSyncSeconds * 100) / 100,
+      sidecars_ok: loadedSync.sidecar_results.filter((node) => node.success).length,
+      route_load: JSON.parse(await load) as unknown,
+    };
   }
 
   // A carrier's 150k-row rate sheet as a CSV upload into a fresh deck.
-  const deck = (await (await fetch(`${base}/api/rate-decks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'CSV bench', deck_type: 'carrier', currency: 'USD' }) })).json()) as { id: number };
+  const deck = (await (
+    await fetch(`${base}/api/rate-decks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'CSV bench', deck_type: 'carrier', currency: 'USD' }),
+    })
+  ).json()) as { id: number };
   const lines = ['prefix,destination_name,rate,billing_increment,rate_type,effective_at'];
-  for (let i = 0; i < Number(values['csv-rows']); i++) lines.push(`${1000000 + i},"Destination ${i % 5000}, Mobile",0.${String(100 + (i % 9000)).padStart(4, '0')},${i % 3 === 0 ? '60/60' : '6/6'},${i % 100 === 0 ? 'per_call' : 'per_minute'},2026-01-01`);
+  for (let i = 0; i < Number(values['csv-rows']); i++)
+    lines.push(
+      `${1000000 + i},"Destination ${i % 5000}, Mobile",0.${String(100 + (i % 9000)).padStart(4, '0')},${i % 3 === 0 ? '60/60' : '6/6'},${i % 100 === 0 ? 'per_call' : 'per_minute'},2026-01-01`,
+    );
   const form = new FormData();
   form.append('file', new Blob([lines.join('\n')], { type: 'text/csv' }), 'deck.csv');
   started = performance.now();

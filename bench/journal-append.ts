@@ -19,12 +19,22 @@ function mainThreadCpuSeconds(): number {
 }
 
 const reserve = (id: number): JournalOp => ({
-  op: 'reserve', id, callId: `bench-${id}@journal`, entityType: 'customer', entityId: 1, amountMicro: 1000, maxDuration: 7200, createdAt: Date.now(), expiresAt: Date.now() + 7_500_000,
+  op: 'reserve',
+  id,
+  callId: `bench-${id}@journal`,
+  entityType: 'customer',
+  entityId: 1,
+  amountMicro: 1000,
+  maxDuration: 7200,
+  createdAt: Date.now(),
+  expiresAt: Date.now() + 7_500_000,
   answer: '{"allowed":true,"headroom":"123.4567","reject_code":null,"reject_reason":null,"max_duration_seconds":7200}',
 });
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { writes: { type: 'string', default: '10000' }, durability: { type: 'string', default: 'normal' } } });
+  const { values } = parseArgs({
+    options: { writes: { type: 'string', default: '10000' }, durability: { type: 'string', default: 'normal' } },
+  });
   const writes = Number(values.writes);
   const durability = values.durability === 'full' ? 'full' : 'normal';
   const dir = mkdtempSync(join(tmpdir(), 'journal-bench-'));
@@ -36,7 +46,9 @@ async function main(): Promise<void> {
     for (let id = 2001; id <= 2000 + writes; id++) await journal.write(reserve(id));
     const wallMicros = ((performance.now() - started) * 1000) / writes;
     const loopMicros = ((mainThreadCpuSeconds() - cpuBefore) * 1e6) / writes;
-    process.stdout.write(`${JSON.stringify({ durability, writes, wall_us_per_write: Math.round(wallMicros), event_loop_cpu_us_per_write: Math.round(loopMicros) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ durability, writes, wall_us_per_write: Math.round(wallMicros), event_loop_cpu_us_per_write: Math.round(loopMicros) })}\n`,
+    );
   } finally {
     await journal.close();
     rmSync(dir, { recursive: true, force: true });

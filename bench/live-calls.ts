@@ -22,7 +22,9 @@ import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
 import { loadWorld } from './bench-world.js';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { calls: { type: 'string', default: '1000000' }, size: { type: 'string', default: 'wholesale' } } });
+  const { values } = parseArgs({
+    options: { calls: { type: 'string', default: '1000000' }, size: { type: 'string', default: 'wholesale' } },
+  });
   const calls = Number(values.calls);
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('run with node --expose-gc');
@@ -31,7 +33,11 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'live-calls-'));
   const log = pino({ level: 'silent' });
   const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
-  const credit = new NodeCredit(journal, { admissionSeconds: 7200, reservationGraceSeconds: 300, leaseChunkMicro: 1e9, idleReturnMs: 3_600_000, offlinePostpaid: 'allow' }, log);
+  const credit = new NodeCredit(
+    journal,
+    { admissionSeconds: 7200, reservationGraceSeconds: 300, leaseChunkMicro: 1e9, idleReturnMs: 3_600_000, offlinePostpaid: 'allow' },
+    log,
+  );
   // Every account holds a lease that covers the run: no round with a centre.
   for (const account of traffic.accounts) {
     const entity = credit.entity({ type: 'customer', id: account.id });
@@ -44,7 +50,16 @@ async function main(): Promise<void> {
       const turn: Promise<unknown>[] = [];
       for (let k = i; k < Math.min(i + 10, to); k++) {
         const [, , trunkId] = traffic.callers[k % traffic.callers.length];
-        const answer = admitCall(context, { customer_trunk_id: trunkId, dnis: traffic.numbers[k % traffic.numbers.length], call_id: `live-${k}@bench`, estimatedCostMicro: null }, Date.now());
+        const answer = admitCall(
+          context,
+          {
+            customer_trunk_id: trunkId,
+            dnis: traffic.numbers[k % traffic.numbers.length],
+            call_id: `live-${k}@bench`,
+            estimatedCostMicro: null,
+          },
+          Date.now(),
+        );
         // Admitted once its reservation is durable, as the endpoint answers.
         turn.push(answer instanceof Promise ? answer.then((settled) => settled.committed) : (answer.committed ?? Promise.resolve()));
       }
@@ -56,7 +71,8 @@ async function main(): Promise<void> {
     await admit(0, 20_000); // JIT warm-up (these calls stay up too)
     const scavenges: number[] = [];
     const observer = new PerformanceObserver((list) => {
-      for (const entry of list.getEntries()) if ((entry as { detail?: { kind?: number } }).detail?.kind === 1) scavenges.push(entry.duration);
+      for (const entry of list.getEntries())
+        if ((entry as { detail?: { kind?: number } }).detail?.kind === 1) scavenges.push(entry.duration);
     });
     observer.observe({ entryTypes: ['gc'] });
     const started = performance.now();
@@ -71,7 +87,8 @@ async function main(): Promise<void> {
     }
     const memory = process.memoryUsage();
     scavenges.sort((a, b) => a - b);
-    const quantile = (q: number): number => Math.round((scavenges[Math.min(scavenges.length - 1, Math.floor(q * scavenges.length))] ?? NaN) * 100) / 100;
+    const quantile = (q: number): number =>
+      Math.round((scavenges[Math.min(scavenges.length - 1, Math.floor(q * scavenges.length))] ?? NaN) * 100) / 100;
     process.stdout.write(
       `${JSON.stringify({
         live_calls: credit.heldCount,

@@ -39,9 +39,17 @@ interface Connection {
   buffer: Buffer;
 }
 
-export async function runLoad(options: { port: number; rate: number; seconds: number; connections: number; requests: [string, string][] }): Promise<LoadResult> {
+export async function runLoad(options: {
+  port: number;
+  rate: number;
+  seconds: number;
+  connections: number;
+  requests: [string, string][];
+}): Promise<LoadResult> {
   const encoded = options.requests.map(([path, body]) =>
-    Buffer.from(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`),
+    Buffer.from(
+      `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    ),
   );
   const paths = [...new Set(options.requests.map(([path]) => path))];
   const pathOf = Uint8Array.from(options.requests, ([path]) => paths.indexOf(path));
@@ -176,8 +184,14 @@ export async function runLoad(options: { port: number; rate: number; seconds: nu
 /** p50, p99, p99.9 and max of latencies in ms, as whole µs. */
 function percentiles(latencies: Float64Array): { p50: number; p99: number; p999: number; max: number } {
   const samples = latencies.sort();
-  const quantile = (q: number): number => (samples.length === 0 ? NaN : samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] * 1000);
-  return { p50: Math.round(quantile(0.5)), p99: Math.round(quantile(0.99)), p999: Math.round(quantile(0.999)), max: Math.round((samples[samples.length - 1] ?? NaN) * 1000) };
+  const quantile = (q: number): number =>
+    samples.length === 0 ? NaN : samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] * 1000;
+  return {
+    p50: Math.round(quantile(0.5)),
+    p99: Math.round(quantile(0.99)),
+    p999: Math.round(quantile(0.999)),
+    max: Math.round((samples[samples.length - 1] ?? NaN) * 1000),
+  };
 }
 
 if (process.argv[1]?.endsWith('load.js') === true) {
@@ -191,7 +205,13 @@ if (process.argv[1]?.endsWith('load.js') === true) {
     },
   });
   const requests = JSON.parse(readFileSync(values.requests!, 'utf8')) as [string, string][];
-  runLoad({ port: Number(values.port), rate: Number(values.rate), seconds: Number(values.seconds), connections: Number(values.connections), requests }).then(
+  runLoad({
+    port: Number(values.port),
+    rate: Number(values.rate),
+    seconds: Number(values.seconds),
+    connections: Number(values.connections),
+    requests,
+  }).then(
     (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
     (error: unknown) => {
       process.stderr.write(`${String(error)}\n`);

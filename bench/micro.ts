@@ -72,18 +72,37 @@ export function runMicro(sizeName: string): MicroResult {
   const authMedianMicros = medianOfBatches(200, 2000, (i) => {
     const [ip, techPrefix] = callers[i % callers.length];
     authorizeCall(engine, {
-      source_ip: ip, call_id: null, ani: '61255500100', dnis: techPrefix + numbers[i % numbers.length],
-      ruri: null, pai: null, ppi: null, rpid: null, username: null, domain: null,
+      source_ip: ip,
+      call_id: null,
+      ani: '61255500100',
+      dnis: techPrefix + numbers[i % numbers.length],
+      ruri: null,
+      pai: null,
+      ppi: null,
+      rpid: null,
+      username: null,
+      domain: null,
     });
   });
   let allowed = 0;
   let total = 0;
   const routeMedianMicros = medianOfBatches(200, 2000, (i) => {
     const [, , trunkId] = callers[i % callers.length];
-    const { decision } = routeCall(engine, {
-      customer_trunk_id: trunkId, dnis: numbers[(i * 7) % numbers.length], ani: '61255500100', attempt: 1,
-      previous_carrier_trunk_id: null, previous_gateway_id: null, previous_failure_code: null, tried_carrier_trunk_ids: [], tried_gateway_ids: [],
-    }, now);
+    const { decision } = routeCall(
+      engine,
+      {
+        customer_trunk_id: trunkId,
+        dnis: numbers[(i * 7) % numbers.length],
+        ani: '61255500100',
+        attempt: 1,
+        previous_carrier_trunk_id: null,
+        previous_gateway_id: null,
+        previous_failure_code: null,
+        tried_carrier_trunk_ids: [],
+        tried_gateway_ids: [],
+      },
+      now,
+    );
     total++;
     if (decision.allowed) allowed++;
   });

@@ -52,7 +52,14 @@ interface Row extends Partial<LoadResult> {
 
 const PROFILES: Record<string, Profile> = {
   short: { size: 'wholesale', seconds: 5, rates: [10_000], pairs: 3, callRates: [2_000], connections: 32 },
-  full: { size: 'wholesale', seconds: 15, rates: [2_000, 5_000, 10_000, 20_000], pairs: 3, callRates: [1_000, 2_000, 4_000], connections: 64 },
+  full: {
+    size: 'wholesale',
+    seconds: 15,
+    rates: [2_000, 5_000, 10_000, 20_000],
+    pairs: 3,
+    callRates: [1_000, 2_000, 4_000],
+    connections: 64,
+  },
 };
 
 function run(command: string, args: string[]): Promise<string> {
@@ -75,7 +82,14 @@ async function startControlPlane(dir: string, accounts: TrafficHints['accounts']
   const store = stores.config;
   await seedRows(store, CUSTOMER_ACCOUNTS, accounts);
   const now = new Date().toISOString();
-  await store.insert('opensips_nodes', { hostname: 'bench-node', mi_socket_address: 'http://127.0.0.1:9/mi', region: 'bench', status: 'active', created_at: now, updated_at: now });
+  await store.insert('opensips_nodes', {
+    hostname: 'bench-node',
+    mi_socket_address: 'http://127.0.0.1:9/mi',
+    region: 'bench',
+    status: 'active',
+    created_at: now,
+    updated_at: now,
+  });
   for (const account of accounts) {
     if (account.billing_mode !== 'prepaid') continue;
     await stores.ledger.changeBalance({ entityType: 'customer', entityId: account.id, currency: account.currency }, () => ({
@@ -89,7 +103,9 @@ async function startControlPlane(dir: string, accounts: TrafficHints['accounts']
 
 /** utime + stime of a process (all its threads), or of its main thread (the event loop), in seconds. */
 function cpuSeconds(pid: number, mainThreadOnly = false): number {
-  const fields = readFileSync(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const fields = readFileSync(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8')
+    .split(') ')[1]
+    .split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
@@ -125,13 +141,28 @@ function rssMB(pid: number): number {
 }
 
 async function load(port: number, rate: number, seconds: number, connections: number, requestsFile: string): Promise<LoadResult> {
-  const args = ['--port', String(port), '--rate', String(rate), '--seconds', String(seconds), '--connections', String(connections), '--requests', requestsFile];
+  const args = [
+    '--port',
+    String(port),
+    '--rate',
+    String(rate),
+    '--seconds',
+    String(seconds),
+    '--connections',
+    String(connections),
+    '--requests',
+    requestsFile,
+  ];
   return JSON.parse(await run(join(HERE, 'load.js'), args)) as LoadResult;
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { profile: { type: 'string', default: 'short' }, rate: { type: 'string' }, 'call-rate': { type: 'string' }, 'cdr-rate': { type: 'string', default: '5000' },
+    options: {
+      profile: { type: 'string', default: 'short' },
+      rate: { type: 'string' },
+      'call-rate': { type: 'string' },
+      'cdr-rate': { type: 'string', default: '5000' },
       // Node/V8 flags for the sidecar, space-separated (e.g. --cpu-prof, or a GC setting to compare).
       'sidecar-flags': { type: 'string', default: '' },
       // `pairs`: stop after the route/admit pairs and auth (a quicker loop when working on admission's tail).
@@ -160,11 +191,25 @@ async function main(): Promise<void> {
   const traffic = JSON.parse(readFileSync(trafficFile, 'utf8')) as TrafficHints;
   const routeRequests = traffic.numbers.slice(0, 5000).map((number, i) => {
     const [, , trunkId] = traffic.callers[i % traffic.callers.length];
-    return ['/api/opensips/call/route', JSON.stringify({ customer_trunk_id: trunkId, ani: '61255500100', dnis: number, attempt: 1, tried_carrier_trunk_ids: [] })];
+    return [
+      '/api/opensips/call/route',
+      JSON.stringify({ customer_trunk_id: trunkId, ani: '61255500100', dnis: number, attempt: 1, tried_carrier_trunk_ids: [] }),
+    ];
   });
   const authRequests = traffic.numbers.slice(0, 5000).map((number, i) => {
     const [ip, techPrefix] = traffic.callers[i % traffic.callers.length];
-    return ['/api/opensips/call/auth', JSON.stringify({ source_ip: ip, call_id: `bench-${i}@opensips`, ani: '61255500100', dnis: techPrefix + number, ruri: `sip:${techPrefix}${number}@sip.example.net`, from: '<sip:61255500100@example.net>', to: `<sip:${number}@example.net>` })];
+    return [
+      '/api/opensips/call/auth',
+      JSON.stringify({
+        source_ip: ip,
+        call_id: `bench-${i}@opensips`,
+        ani: '61255500100',
+        dnis: techPrefix + number,
+        ruri: `sip:${techPrefix}${number}@sip.example.net`,
+        from: '<sip:61255500100@example.net>',
+        to: `<sip:${number}@example.net>`,
+      }),
+    ];
   });
   const routeFile = join(DATA, 'route-requests.json');
   const authFile = join(DATA, 'auth-requests.json');
@@ -173,16 +218,35 @@ async function main(): Promise<void> {
 
   // Admissions and CDRs: each call id once, the CDR of call i for the admission of call i.
   const calls = Math.ceil(Math.max(...profile.rates) * profile.seconds * 1.1);
-  const callOf = (i: number): { trunkId: number; dnis: string } => ({ trunkId: traffic.callers[i % traffic.callers.length][2], dnis: traffic.numbers[i % traffic.numbers.length] });
+  const callOf = (i: number): { trunkId: number; dnis: string } => ({
+    trunkId: traffic.callers[i % traffic.callers.length][2],
+    dnis: traffic.numbers[i % traffic.numbers.length],
+  });
   // The first pair's admissions are the calls the CDR scenario ends; each later pair admits new calls.
   const admitFiles = Array.from({ length: profile.pairs }, (_, pair) => {
     const file = join(DATA, `admit-requests-${pair}.json`);
     const callId = (i: number): string => (pair === 0 ? `bench-${i}@opensips` : `bench-${pair}-${i}@opensips`);
-    writeFileSync(file, JSON.stringify(Array.from({ length: calls }, (_, i) => ['/api/opensips/call/admit', JSON.stringify({ customer_trunk_id: callOf(i).trunkId, dnis: callOf(i).dnis, call_id: callId(i) })])));
+    writeFileSync(
+      file,
+      JSON.stringify(
+        Array.from({ length: calls }, (_, i) => [
+          '/api/opensips/call/admit',
+          JSON.stringify({ customer_trunk_id: callOf(i).trunkId, dnis: callOf(i).dnis, call_id: callId(i) }),
+        ]),
+      ),
+    );
     return file;
   });
   const warmAdmitFile = join(DATA, 'admit-warm-requests.json');
-  writeFileSync(warmAdmitFile, JSON.stringify(Array.from({ length: 5000 }, (_, i) => ['/api/opensips/call/admit', JSON.stringify({ customer_trunk_id: callOf(i).trunkId, dnis: callOf(i).dnis, call_id: `warm-${i}@opensips` })])));
+  writeFileSync(
+    warmAdmitFile,
+    JSON.stringify(
+      Array.from({ length: 5000 }, (_, i) => [
+        '/api/opensips/call/admit',
+        JSON.stringify({ customer_trunk_id: callOf(i).trunkId, dnis: callOf(i).dnis, call_id: `warm-${i}@opensips` }),
+      ]),
+    ),
+  );
 
   const dataDir = join(DATA, `sidecar-${Date.now()}`);
   process.stderr.write('starting control plane, sidecar and floor...\n');
@@ -191,7 +255,20 @@ async function main(): Promise<void> {
   // 10k calls/s should go back to the centre for credit a few times a second, not at every call.
   const sidecar = await startServer(
     SIDECAR_MAIN,
-    ['--port', '0', '--data-dir', join(dataDir, 'sidecar'), '--snapshot', snapshotFile, '--control-url', `http://127.0.0.1:${control.port}`, '--node-name', 'bench-node', '--lease-chunk', '1000.00'],
+    [
+      '--port',
+      '0',
+      '--data-dir',
+      join(dataDir, 'sidecar'),
+      '--snapshot',
+      snapshotFile,
+      '--control-url',
+      `http://127.0.0.1:${control.port}`,
+      '--node-name',
+      'bench-node',
+      '--lease-chunk',
+      '1000.00',
+    ],
     'sidecar listening',
     { execArgv: values['sidecar-flags'].split(' ').filter((flag) => flag !== '') },
   );
@@ -202,7 +279,20 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   // CPU per request of the whole process and of its event loop alone: on a noisy machine the tails swing
   // between identical runs, while what a request costs the event loop does not.
-  const measure = async (label: string, port: number, pid: number, rate: number, file: string): Promise<LoadResult & { cpuMicrosPerRequest: number; loopMicrosPerRequest: number; backgroundMicrosPerRequest: number; helperMicrosPerRequest: number }> => {
+  const measure = async (
+    label: string,
+    port: number,
+    pid: number,
+    rate: number,
+    file: string,
+  ): Promise<
+    LoadResult & {
+      cpuMicrosPerRequest: number;
+      loopMicrosPerRequest: number;
+      backgroundMicrosPerRequest: number;
+      helperMicrosPerRequest: number;
+    }
+  > => {
     const cpuBefore = cpuSeconds(pid);
     const loopBefore = cpuSeconds(pid, true);
     const threadsBefore = helperCpuSeconds(pid);
@@ -234,8 +324,11 @@ async function main(): Promise<void> {
     const { route: routeResult, admit: admitResult } = [...pairs].sort((a, b) => a.ratio - b.ratio)[Math.floor(pairs.length / 2)];
     const authResult = await measure(`auth ${rate}/s`, sidecar.port, sidecar.child.pid!, rate, authFile);
     const decisions = await (await fetch(`http://127.0.0.1:${sidecar.port}/metrics`)).text();
-    const count = (outcome: string): number => Number(new RegExp(`^sidecar_decisions_total\\{endpoint="call_admit",outcome="${outcome}"\\} (\\d+)$`, 'm').exec(decisions)?.[1] ?? 0);
-    notes.push(`admissions so far: ${count('admitted')} within the lease, ${count('admitted_after_lease_wait')} after waiting for the centre, ${count('insufficient_balance')} refused`);
+    const count = (outcome: string): number =>
+      Number(new RegExp(`^sidecar_decisions_total\\{endpoint="call_admit",outcome="${outcome}"\\} (\\d+)$`, 'm').exec(decisions)?.[1] ?? 0);
+    notes.push(
+      `admissions so far: ${count('admitted')} within the lease, ${count('admitted_after_lease_wait')} after waiting for the centre, ${count('insufficient_balance')} refused`,
+    );
     notes.push(
       `admit p99 / route p99 @ ${rate}/s, ${pairs.length} pairs in turn: ${pairs.map((pair) => `×${pair.ratio} (${pair.admit.p99}/${pair.route.p99} µs)`).join(', ')}; ` +
         `median ×${Math.round((admitResult.p99 / routeResult.p99) * 100) / 100} (target ≤ 1.5; money log, durability normal)`,
@@ -243,8 +336,15 @@ async function main(): Promise<void> {
     const threads = (result: Awaited<ReturnType<typeof measure>>): string =>
       `event loop ${result.loopMicrosPerRequest}, niced threads ${result.backgroundMicrosPerRequest}, V8/libuv helpers ${result.helperMicrosPerRequest}`;
     notes.push(`sidecar CPU µs per request by thread @ ${rate}/s: route ${threads(routeResult)}; admit ${threads(admitResult)}`);
-    notes.push(`load driver CPU @ ${rate}/s: ${routeResult.driverCpuSeconds} s per ${profile.seconds} s run (it polls to send on time: one of the two cores)`);
-    for (const [name, result] of [['floor', floorResult], ['route', routeResult], ['admit', admitResult], ['auth', authResult]] as const) {
+    notes.push(
+      `load driver CPU @ ${rate}/s: ${routeResult.driverCpuSeconds} s per ${profile.seconds} s run (it polls to send on time: one of the two cores)`,
+    );
+    for (const [name, result] of [
+      ['floor', floorResult],
+      ['route', routeResult],
+      ['admit', admitResult],
+      ['auth', authResult],
+    ] as const) {
       rows.push({
         scenario: `${name} @ ${rate}/s`,
         ...result,
@@ -265,7 +365,13 @@ async function main(): Promise<void> {
         Array.from({ length: Math.min(50, distinctCalls - first) }, async (_, offset) => {
           const i = first + offset;
           const { trunkId, dnis } = callOf(i);
-          const answer = (await (await fetch(`http://127.0.0.1:${sidecar.port}/api/opensips/call/route`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ customer_trunk_id: trunkId, dnis }) })).json()) as { allowed: boolean; carrier_trunk_id: number; carrier_gateway_id: number };
+          const answer = (await (
+            await fetch(`http://127.0.0.1:${sidecar.port}/api/opensips/call/route`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ customer_trunk_id: trunkId, dnis }),
+            })
+          ).json()) as { allowed: boolean; carrier_trunk_id: number; carrier_gateway_id: number };
           if (answer.allowed) routed.set(i, { carrier: answer.carrier_trunk_id, gateway: answer.carrier_gateway_id });
         }),
       );
@@ -276,11 +382,22 @@ async function main(): Promise<void> {
       const route = routed.get(i % distinctCalls); // the carrier this call's own route chose: its cost deck rates the number
       if (route === undefined) continue;
       const duration = (i * 37) % 300;
-      cdrRequests.push(['/api/cdrs/ingest', JSON.stringify({
-        sip_call_id: `bench-${i}@opensips`, customer_trunk_id: callOf(i).trunkId, carrier_trunk_id: route.carrier, carrier_gateway_id: route.gateway, ani: '61255500100', dnis: callOf(i).dnis,
-        start_time: new Date(start).toISOString(), answer_time: duration === 0 ? null : new Date(start + 2000).toISOString(), end_time: new Date(start + 2000 + duration * 1000).toISOString(),
-        duration_seconds: duration, sip_response_code: duration === 0 ? 487 : 200,
-      })]);
+      cdrRequests.push([
+        '/api/cdrs/ingest',
+        JSON.stringify({
+          sip_call_id: `bench-${i}@opensips`,
+          customer_trunk_id: callOf(i).trunkId,
+          carrier_trunk_id: route.carrier,
+          carrier_gateway_id: route.gateway,
+          ani: '61255500100',
+          dnis: callOf(i).dnis,
+          start_time: new Date(start).toISOString(),
+          answer_time: duration === 0 ? null : new Date(start + 2000).toISOString(),
+          end_time: new Date(start + 2000 + duration * 1000).toISOString(),
+          duration_seconds: duration,
+          sip_response_code: duration === 0 ? 487 : 200,
+        }),
+      ]);
     }
     const cdrFile = join(DATA, 'cdr-requests.json');
     writeFileSync(cdrFile, JSON.stringify(cdrRequests));
@@ -293,7 +410,12 @@ async function main(): Promise<void> {
       if (outbox === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    rows.push({ scenario: `cdr ingest @ ${cdrRate}/s`, ...cdrResult, outbox_drained_seconds_after_load: Math.round((performance.now() - drainStarted) / 100) / 10, outbox_left: outbox });
+    rows.push({
+      scenario: `cdr ingest @ ${cdrRate}/s`,
+      ...cdrResult,
+      outbox_drained_seconds_after_load: Math.round((performance.now() - drainStarted) / 100) / 10,
+      outbox_left: outbox,
+    });
 
     // What the OpenSIPS script sends per call: auth, admit, route; for one call in ten the carrier fails (503),
     // so failover and a second route; and the CDR, a few hundred calls later (the call has ended by then).
@@ -308,23 +430,55 @@ async function main(): Promise<void> {
         const [ip, techPrefix, trunkId] = traffic.callers[n % traffic.callers.length];
         const dnis = traffic.numbers[n % traffic.numbers.length];
         const callId = `mix-${callRate}-${i}@opensips`;
-        json('/api/opensips/call/auth', { source_ip: ip, call_id: callId, ani: '61255500100', dnis: techPrefix + dnis, ruri: `sip:${techPrefix}${dnis}@sip.example.net`, from: '<sip:61255500100@example.net>', to: `<sip:${dnis}@example.net>` });
+        json('/api/opensips/call/auth', {
+          source_ip: ip,
+          call_id: callId,
+          ani: '61255500100',
+          dnis: techPrefix + dnis,
+          ruri: `sip:${techPrefix}${dnis}@sip.example.net`,
+          from: '<sip:61255500100@example.net>',
+          to: `<sip:${dnis}@example.net>`,
+        });
         json('/api/opensips/call/admit', { customer_trunk_id: trunkId, dnis, call_id: callId });
-        json('/api/opensips/call/route', { customer_trunk_id: trunkId, ani: '61255500100', dnis, attempt: 1, tried_carrier_trunk_ids: [], tried_gateway_ids: [] });
+        json('/api/opensips/call/route', {
+          customer_trunk_id: trunkId,
+          ani: '61255500100',
+          dnis,
+          attempt: 1,
+          tried_carrier_trunk_ids: [],
+          tried_gateway_ids: [],
+        });
         const route = routed.get(n);
         if (route !== undefined && i % 10 === 0) {
           json('/api/opensips/call/failover', { customer_trunk_id: trunkId, carrier_trunk_id: route.carrier, failure_code: 503 });
-          json('/api/opensips/call/route', { customer_trunk_id: trunkId, ani: '61255500100', dnis, attempt: 2, tried_carrier_trunk_ids: [route.carrier], tried_gateway_ids: [route.gateway], previous_carrier_trunk_id: route.carrier, previous_gateway_id: route.gateway, previous_failure_code: 503 });
+          json('/api/opensips/call/route', {
+            customer_trunk_id: trunkId,
+            ani: '61255500100',
+            dnis,
+            attempt: 2,
+            tried_carrier_trunk_ids: [route.carrier],
+            tried_gateway_ids: [route.gateway],
+            previous_carrier_trunk_id: route.carrier,
+            previous_gateway_id: route.gateway,
+            previous_failure_code: 503,
+          });
         }
         const ended = i - 300;
         const endedRoute = routed.get(ended % 5000);
         if (ended >= 0 && endedRoute !== undefined) {
           const duration = (ended * 37) % 300;
           json('/api/cdrs/ingest', {
-            sip_call_id: `mix-${callRate}-${ended}@opensips`, customer_trunk_id: traffic.callers[(ended % 5000) % traffic.callers.length][2], carrier_trunk_id: endedRoute.carrier,
-            carrier_gateway_id: endedRoute.gateway, ani: '61255500100', dnis: traffic.numbers[(ended % 5000) % traffic.numbers.length],
-            start_time: new Date(start).toISOString(), answer_time: duration === 0 ? null : new Date(start + 2000).toISOString(), end_time: new Date(start + 2000 + duration * 1000).toISOString(),
-            duration_seconds: duration, sip_response_code: duration === 0 ? 487 : 200,
+            sip_call_id: `mix-${callRate}-${ended}@opensips`,
+            customer_trunk_id: traffic.callers[(ended % 5000) % traffic.callers.length][2],
+            carrier_trunk_id: endedRoute.carrier,
+            carrier_gateway_id: endedRoute.gateway,
+            ani: '61255500100',
+            dnis: traffic.numbers[(ended % 5000) % traffic.numbers.length],
+            start_time: new Date(start).toISOString(),
+            answer_time: duration === 0 ? null : new Date(start + 2000).toISOString(),
+            end_time: new Date(start + 2000 + duration * 1000).toISOString(),
+            duration_seconds: duration,
+            sip_response_code: duration === 0 ? 487 : 200,
           });
         }
       }
@@ -341,14 +495,20 @@ async function main(): Promise<void> {
         p99_ratio: Math.round((sidecarMix.p99 / floorMix.p99) * 100) / 100,
       });
       for (const [path, figures] of Object.entries(sidecarMix.byPath ?? {})) {
-        notes.push(`  mix @ ${callRate} calls/s ${path.padEnd(28)} n=${figures.answered} p50 ${figures.p50} µs, p99 ${figures.p99} µs, p99.9 ${figures.p999} µs, max ${figures.max} µs`);
+        notes.push(
+          `  mix @ ${callRate} calls/s ${path.padEnd(28)} n=${figures.answered} p50 ${figures.p50} µs, p99 ${figures.p99} µs, p99.9 ${figures.p999} µs, max ${figures.max} µs`,
+        );
       }
     }
 
     const floorClosed = await measure('floor closed loop', floor.port, floor.child.pid!, 0, routeFile);
     const routeClosed = await measure('route closed loop', sidecar.port, sidecar.child.pid!, 0, routeFile);
     rows.push({ scenario: 'floor closed loop', ...floorClosed, throughput_ratio: 1 });
-    rows.push({ scenario: 'route closed loop', ...routeClosed, throughput_ratio: Math.round((routeClosed.achievedRate / floorClosed.achievedRate) * 100) / 100 });
+    rows.push({
+      scenario: 'route closed loop',
+      ...routeClosed,
+      throughput_ratio: Math.round((routeClosed.achievedRate / floorClosed.achievedRate) * 100) / 100,
+    });
 
     // Snapshot swap under load: a new version arrives while route traffic runs.
     const swapLoad = load(sidecar.port, 5_000, profile.seconds + 4, profile.connections, routeFile);
@@ -358,7 +518,13 @@ async function main(): Promise<void> {
     const swapBody = (await put.json()) as Record<string, unknown>;
     const swapWallSeconds = (performance.now() - swapStarted) / 1000;
     const swapResult = await swapLoad;
-    rows.push({ scenario: 'route @ 5000/s during snapshot swap', ...swapResult, put_status: put.status, ...swapBody, put_wall_seconds: Math.round(swapWallSeconds * 100) / 100 });
+    rows.push({
+      scenario: 'route @ 5000/s during snapshot swap',
+      ...swapResult,
+      put_status: put.status,
+      ...swapBody,
+      put_wall_seconds: Math.round(swapWallSeconds * 100) / 100,
+    });
   }
   const sidecarRss = rssMB(sidecar.child.pid!);
 
@@ -366,7 +532,16 @@ async function main(): Promise<void> {
   floor.child.kill();
   control.child.kill();
 
-  const report = { profile: values.profile, at: new Date().toISOString(), node: process.version, micro, sidecarRssMB: sidecarRss, sidecarRssBeforeLoadMB: sidecarRssAfterLoad, rows, notes };
+  const report = {
+    profile: values.profile,
+    at: new Date().toISOString(),
+    node: process.version,
+    micro,
+    sidecarRssMB: sidecarRss,
+    sidecarRssBeforeLoadMB: sidecarRssAfterLoad,
+    rows,
+    notes,
+  };
   const file = join(RESULTS, `bench-${report.at.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify(report, null, 2));
 
@@ -379,14 +554,21 @@ async function main(): Promise<void> {
   ];
   for (const row of rows) {
     const versus =
-      row.p99_ratio !== undefined ? `p50 +${row.p50_vs_floor_us ?? 0} µs, p99 ×${row.p99_ratio}` : row.throughput_ratio !== undefined ? `throughput ×${row.throughput_ratio}` : '';
+      row.p99_ratio !== undefined
+        ? `p50 +${row.p50_vs_floor_us ?? 0} µs, p99 ×${row.p99_ratio}`
+        : row.throughput_ratio !== undefined
+          ? `throughput ×${row.throughput_ratio}`
+          : '';
     const cell = (value: number | undefined, width: number): string => (value === undefined ? '' : String(value)).padStart(width);
     lines.push(
       `${row.scenario.padEnd(40)} ${cell(row.achievedRate, 8)} ${cell(row.p50, 8)} ${cell(row.p99, 8)} ${cell(row.p999, 8)} ${cell(row.max, 8)} ${cell(row.errors, 7)} ${cell(row.cpuMicrosPerRequest, 7)} ${cell(row.loopMicrosPerRequest, 7)}  ${versus}`,
     );
   }
   const cdrRow = rows.find((row) => row.scenario.startsWith('cdr ingest'));
-  if (cdrRow !== undefined) notes.push(`cdr outbox drained ${String(cdrRow.outbox_drained_seconds_after_load)} s after the load ended (${String(cdrRow.outbox_left)} left)`);
+  if (cdrRow !== undefined)
+    notes.push(
+      `cdr outbox drained ${String(cdrRow.outbox_drained_seconds_after_load)} s after the load ended (${String(cdrRow.outbox_left)} left)`,
+    );
   lines.push('', ...notes, '', `results: ${file}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -40,5 +40,8 @@ export function buildControlPlaneRoutes(context: ControlPlaneContext): Route[] {
     ...balanceRoutes(context),
     ...ledgerRoutes(context),
   ];
-  return [...behindAllowlist(routes, context.store, context.log), { method: 'GET', path: '/api/health', maxBodyBytes: 0, handler: () => json(200, { status: 'ok', valkey: 'disabled' }) }];
+  return [
+    ...behindAllowlist(routes, context.store, context.log),
+    { method: 'GET', path: '/api/health', maxBodyBytes: 0, handler: () => json(200, { status: 'ok', valkey: 'disabled' }) },
+  ];
 }

@@ -14,11 +14,23 @@ export interface ControlConfig {
 }
 
 export const CONTROL_OPTIONS = {
-  host: { env: 'CONTROL_HOST', fallback: '127.0.0.1', doc: 'address to listen on; the admin API answers only addresses in `auth_ips` (127.0.0.1 is seeded)' },
+  host: {
+    env: 'CONTROL_HOST',
+    fallback: '127.0.0.1',
+    doc: 'address to listen on; the admin API answers only addresses in `auth_ips` (127.0.0.1 is seeded)',
+  },
   port: { env: 'CONTROL_PORT', fallback: '8080', doc: '`0` picks a free port (logged)' },
   'data-dir': { env: 'CONTROL_DATA_DIR', fallback: './data/control', doc: 'holds `config.db`, the store (SQLite, WAL)' },
-  'log-level': { env: 'CONTROL_LOG_LEVEL', fallback: 'info', doc: 'pino JSON logs (`fatal` … `trace`, `silent`); credentials are redacted' },
-  'mi-timeout-ms': { env: 'CONTROL_MI_TIMEOUT_MS', fallback: '30000', doc: "timeout of an MI call to a node's OpenSIPS (`dr_reload` of 383k rules takes 4–8 s)" },
+  'log-level': {
+    env: 'CONTROL_LOG_LEVEL',
+    fallback: 'info',
+    doc: 'pino JSON logs (`fatal` … `trace`, `silent`); credentials are redacted',
+  },
+  'mi-timeout-ms': {
+    env: 'CONTROL_MI_TIMEOUT_MS',
+    fallback: '30000',
+    doc: "timeout of an MI call to a node's OpenSIPS (`dr_reload` of 383k rules takes 4–8 s)",
+  },
   'lease-valid-seconds': {
     env: 'CONTROL_LEASE_VALID_SECONDS',
     fallback: String(DEFAULT_LEASE_VALID_SECONDS),
@@ -29,7 +41,8 @@ export const CONTROL_OPTIONS = {
 export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): ControlConfig {
   const options = new OptionReader(CONTROL_OPTIONS, argv, env, { allowPositionals: true });
   const [command = 'serve', ...extra] = options.positionals;
-  if ((command !== 'serve' && command !== 'sync-run') || extra.length > 0) throw new Error(`unknown command ${JSON.stringify(options.positionals.join(' '))}: the only command is sync-run`);
+  if ((command !== 'serve' && command !== 'sync-run') || extra.length > 0)
+    throw new Error(`unknown command ${JSON.stringify(options.positionals.join(' '))}: the only command is sync-run`);
   return {
     host: options.host('host'),
     port: options.integer('port', 0, 65535),

@@ -47,7 +47,10 @@ async function main(): Promise<void> {
     remoteAddress: true,
     onHandlerError: (error, route) => log.error({ err: error, route }, 'handler failed'),
   });
-  log.info({ host: config.host, port: server.port, data_dir: config.dataDir, schema_version: stores.schemaVersion() }, 'control plane listening');
+  log.info(
+    { host: config.host, port: server.port, data_dir: config.dataDir, schema_version: stores.schemaVersion() },
+    'control plane listening',
+  );
   const stop = (signal: string): void => {
     log.info({ signal }, 'stopping');
     leaseReclaim.stop();

@@ -66,7 +66,8 @@ function text(key: string, raw: unknown): string {
 
 function oneOf<T extends string>(key: string, raw: unknown, allowed: readonly T[]): T {
   const value = text(key, raw);
-  if (!(allowed as readonly string[]).includes(value)) throw new ConfigError(`${key} must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`);
+  if (!(allowed as readonly string[]).includes(value))
+    throw new ConfigError(`${key} must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`);
   return value as T;
 }
 
@@ -82,16 +83,19 @@ const hostPort = (host: string, port: number): string => (isIP(host) === 6 ? `[$
 function listener(key: string, raw: unknown): Listener {
   const value = text(key, raw);
   const match = /^(udp|tcp):(\[[^\]]*\]|[^:[\]]+):(\d+)$/.exec(value);
-  if (match === null) throw new ConfigError(`${key} must look like udp:203.0.113.5:5060 or tcp:[2001:db8::5]:5060, got ${JSON.stringify(raw)}`);
+  if (match === null)
+    throw new ConfigError(`${key} must look like udp:203.0.113.5:5060 or tcp:[2001:db8::5]:5060, got ${JSON.stringify(raw)}`);
   const host = ipAddress(key, match[2]);
   // Via and Record-Route carry the socket's address: a wildcard would advertise 0.0.0.0.
-  if (host === '0.0.0.0' || host === '::') throw new ConfigError(`${key}: bind a real address, not ${host} (OpenSIPS puts it in Via and Record-Route)`);
+  if (host === '0.0.0.0' || host === '::')
+    throw new ConfigError(`${key}: bind a real address, not ${host} (OpenSIPS puts it in Via and Record-Route)`);
   return { proto: match[1] as 'udp' | 'tcp', host, port: integer(key, match[3], 1, 65535) };
 }
 
 function listeners(key: string, raw: unknown): Listener[] {
   const items = typeof raw === 'string' ? raw.split(',').filter((item) => item.trim() !== '') : raw;
-  if (!Array.isArray(items) || items.length === 0) throw new ConfigError(`${key} must be a non-empty list such as ["udp:203.0.113.5:5060"]`);
+  if (!Array.isArray(items) || items.length === 0)
+    throw new ConfigError(`${key} must be a non-empty list such as ["udp:203.0.113.5:5060"]`);
   const parsed = items.map((item, i) => listener(`${key}[${i}]`, item));
   const seen = new Set<string>();
   for (const item of parsed) {
@@ -113,10 +117,13 @@ function databaseUrl(key: string, raw: unknown): string {
 const ALGORITHMS = ['MD5', 'MD5-sess', 'SHA-256', 'SHA-256-sess', 'SHA-512-256', 'SHA-512-256-sess'];
 
 function digestAlgorithms(key: string, raw: unknown): string {
-  const names = text(key, raw).split(',').map((name) => name.trim());
+  const names = text(key, raw)
+    .split(',')
+    .map((name) => name.trim());
   const canonical = names.map((name) => ALGORITHMS.find((known) => known.toLowerCase() === name.toLowerCase()));
   const bad = names.filter((_, i) => canonical[i] === undefined);
-  if (names.length === 0 || bad.length > 0) throw new ConfigError(`${key} must be a comma-separated list of ${ALGORITHMS.join(', ')}, got ${JSON.stringify(raw)}`);
+  if (names.length === 0 || bad.length > 0)
+    throw new ConfigError(`${key} must be a comma-separated list of ${ALGORITHMS.join(', ')}, got ${JSON.stringify(raw)}`);
   return canonical.join(',');
 }
 
@@ -136,7 +143,8 @@ const PARSERS: { [K in Key]: (key: string, raw: unknown) => OpensipsValues[K] } 
   degraded_port_limit: (key, raw) => integer(key, raw, 0, 1_000_000),
   sip_realm: (key, raw) => {
     const value = text(key, raw);
-    if (value !== '' && !/^[A-Za-z0-9.-]+$/.test(value)) throw new ConfigError(`${key} must be a domain name, or "" to take it from the request, got ${JSON.stringify(raw)}`);
+    if (value !== '' && !/^[A-Za-z0-9.-]+$/.test(value))
+      throw new ConfigError(`${key} must be a domain name, or "" to take it from the request, got ${JSON.stringify(raw)}`);
     return value;
   },
   digest_algorithms: digestAlgorithms,
@@ -169,12 +177,17 @@ export function loadValues(file: unknown, env: NodeJS.ProcessEnv = {}): Opensips
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
     const key = name.slice(ENV_PREFIX.length).toLowerCase();
-    if (!(key in PARSERS)) throw new ConfigError(`unknown environment variable ${name} (known: ${VALUE_KEYS.map((k) => ENV_PREFIX + k.toUpperCase()).join(', ')})`);
+    if (!(key in PARSERS))
+      throw new ConfigError(
+        `unknown environment variable ${name} (known: ${VALUE_KEYS.map((k) => ENV_PREFIX + k.toUpperCase()).join(', ')})`,
+      );
     raw[key] = value;
   }
   const missing = VALUE_KEYS.filter((key) => raw[key] === undefined || raw[key] === null);
   if (missing.length > 0) {
-    throw new ConfigError(`missing value${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (set in the values file or as ${missing.map((key) => ENV_PREFIX + key.toUpperCase()).join(', ')})`);
+    throw new ConfigError(
+      `missing value${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (set in the values file or as ${missing.map((key) => ENV_PREFIX + key.toUpperCase()).join(', ')})`,
+    );
   }
   const values = {} as Record<Key, unknown>;
   for (const key of VALUE_KEYS) values[key] = PARSERS[key](key, raw[key]);
@@ -306,7 +319,12 @@ function main(): void {
   try {
     const { values } = parseArgs({ options: { values: { type: 'string' }, out: { type: 'string' }, template: { type: 'string' } } });
     if (values.out === undefined) throw new ConfigError(`--out is required\n${usage}`);
-    const rendered = renderFiles({ template: values.template ?? DEFAULT_TEMPLATE, values: values.values ?? null, out: values.out, env: process.env });
+    const rendered = renderFiles({
+      template: values.template ?? DEFAULT_TEMPLATE,
+      values: values.values ?? null,
+      out: values.out,
+      env: process.env,
+    });
     process.stdout.write(`rendered ${values.out} (sidecar ${placeholderValues(rendered).SIDECAR_URL}, ${rendered.rest_mode} REST calls)\n`);
   } catch (error) {
     const message = error instanceof ConfigError || (error instanceof TypeError && 'code' in error) ? error.message : String(error);

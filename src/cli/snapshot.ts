@@ -18,11 +18,13 @@ function fail(message: string): never {
 
 const [command, ...rest] = process.argv.slice(2);
 const { values } = parseArgs({ args: rest, options: { in: { type: 'string' }, out: { type: 'string' }, version: { type: 'string' } } });
-if (values.in === undefined) fail('usage: snapshot build --in FILE.json --out FILE.msgpack --version N | snapshot inspect --in FILE.msgpack');
+if (values.in === undefined)
+  fail('usage: snapshot build --in FILE.json --out FILE.msgpack --version N | snapshot inspect --in FILE.msgpack');
 
 if (command === 'build') {
   const version = Number(values.version);
-  if (!Number.isSafeInteger(version) || version < 1 || values.out === undefined) fail('build needs --out FILE and --version N (a positive integer)');
+  if (!Number.isSafeInteger(version) || version < 1 || values.out === undefined)
+    fail('build needs --out FILE and --version N (a positive integer)');
   const tables = descriptionToTables(JSON.parse(readFileSync(values.in, 'utf8')) as SnapshotDescription);
   const valid = validateSnapshot(tables);
   if (!valid.ok) fail(`invalid description: ${valid.reason}`);
@@ -33,7 +35,9 @@ if (command === 'build') {
   if (!decoded.ok) fail(`${decoded.code}: ${decoded.reason}`);
   const { tables, ...header } = decoded.snapshot;
   const valid = validateSnapshot(tables);
-  const counts = Object.fromEntries(Object.entries(tables).map(([name, rows]) => [name, Array.isArray(rows) ? rows.length : rateRowCount(tables.rate_deck_rates)]));
+  const counts = Object.fromEntries(
+    Object.entries(tables).map(([name, rows]) => [name, Array.isArray(rows) ? rows.length : rateRowCount(tables.rate_deck_rates)]),
+  );
   process.stdout.write(`${JSON.stringify({ ...header, valid: valid.ok ? true : valid.reason, counts }, null, 2)}\n`);
 } else {
   fail(`unknown command ${String(command)}`);

@@ -67,12 +67,109 @@ function mulberry32(seed: number): () => number {
 }
 
 const COUNTRY_CODES = [
-  '1', '7', '20', '27', '30', '31', '32', '33', '34', '36', '39', '40', '41', '43', '44', '45', '46', '47', '48', '49',
-  '51', '52', '53', '54', '55', '56', '57', '58', '60', '61', '62', '63', '64', '65', '66', '81', '82', '84', '86', '90',
-  '91', '92', '93', '94', '95', '98', '212', '213', '216', '218', '220', '221', '225', '233', '234', '254', '255', '256',
-  '263', '351', '352', '353', '354', '355', '356', '357', '358', '359', '370', '371', '372', '380', '381', '385', '386',
-  '420', '421', '852', '853', '855', '856', '880', '886', '960', '961', '962', '963', '964', '965', '966', '971', '972',
-  '973', '974', '975', '976', '977', '992', '993', '994', '995', '996', '998',
+  '1',
+  '7',
+  '20',
+  '27',
+  '30',
+  '31',
+  '32',
+  '33',
+  '34',
+  '36',
+  '39',
+  '40',
+  '41',
+  '43',
+  '44',
+  '45',
+  '46',
+  '47',
+  '48',
+  '49',
+  '51',
+  '52',
+  '53',
+  '54',
+  '55',
+  '56',
+  '57',
+  '58',
+  '60',
+  '61',
+  '62',
+  '63',
+  '64',
+  '65',
+  '66',
+  '81',
+  '82',
+  '84',
+  '86',
+  '90',
+  '91',
+  '92',
+  '93',
+  '94',
+  '95',
+  '98',
+  '212',
+  '213',
+  '216',
+  '218',
+  '220',
+  '221',
+  '225',
+  '233',
+  '234',
+  '254',
+  '255',
+  '256',
+  '263',
+  '351',
+  '352',
+  '353',
+  '354',
+  '355',
+  '356',
+  '357',
+  '358',
+  '359',
+  '370',
+  '371',
+  '372',
+  '380',
+  '381',
+  '385',
+  '386',
+  '420',
+  '421',
+  '852',
+  '853',
+  '855',
+  '856',
+  '880',
+  '886',
+  '960',
+  '961',
+  '962',
+  '963',
+  '964',
+  '965',
+  '966',
+  '971',
+  '972',
+  '973',
+  '974',
+  '975',
+  '976',
+  '977',
+  '992',
+  '993',
+  '994',
+  '995',
+  '996',
+  '998',
 ];
 
 export function generateDataset(size: DatasetSize, seed = 42): Dataset {
@@ -97,7 +194,8 @@ export function generateDataset(size: DatasetSize, seed = 42): Dataset {
   const rateDecks: RateDeckRow[] = [];
   const now = Date.now();
   const day = 86_400_000;
-  const rows: { deck: number; prefix: string; rate: number; type: number; inc0: number; inc1: number; effective: number; name: number }[] = [];
+  const rows: { deck: number; prefix: string; rate: number; type: number; inc0: number; inc1: number; effective: number; name: number }[] =
+    [];
   const destinationNames = COUNTRY_CODES.map((code) => `Country ${code}`);
   const countryOf = (prefix: string): number => {
     for (let length = 3; length >= 1; length--) {
@@ -115,8 +213,23 @@ export function generateDataset(size: DatasetSize, seed = 42): Dataset {
       let rate = Math.round((baseRate.get(prefix)! * markup * noise) / (currency === 'USD' ? 1.5 : 1));
       const perCall = random() < 0.01;
       if (perCall) rate = 50_000 + Math.floor(random() * 200_000);
-      const increments = pick([[1, 1], [6, 6], [30, 6], [60, 60], [0, 0]]);
-      const row = { deck: id, prefix, rate, type: perCall ? 1 : 0, inc0: increments[0], inc1: increments[1], effective: now - 30 * day, name: countryOf(prefix) };
+      const increments = pick([
+        [1, 1],
+        [6, 6],
+        [30, 6],
+        [60, 60],
+        [0, 0],
+      ]);
+      const row = {
+        deck: id,
+        prefix,
+        rate,
+        type: perCall ? 1 : 0,
+        inc0: increments[0],
+        inc1: increments[1],
+        effective: now - 30 * day,
+        name: countryOf(prefix),
+      };
       rows.push(row);
       if (random() < 0.02) rows.push({ ...row, rate: Math.round(rate * 1.1), effective: now + 7 * day }); // announced price change
     }
@@ -162,22 +275,46 @@ export function generateDataset(size: DatasetSize, seed = 42): Dataset {
   for (let i = 1; i <= size.carrierDecks; i++) {
     const id = 1000 + i;
     carriers.push({
-      id, name: `Carrier ${i}`, status: random() < 0.05 ? 'suspended' : 'active', currency: 'AUD', cps_limit: 50, port_limit: 500,
-      per_minute_rate_limit: 3000, sip_trusted: false, rtpengine_enabled: false, multi_ip_mode: random() < 0.5 ? 'load_balance' : 'failover',
-      tech_prefix: null, billing_increment_initial: 1, billing_increment_step: 1, decimal_precision: 4, rounding_direction: 'standard',
+      id,
+      name: `Carrier ${i}`,
+      status: random() < 0.05 ? 'suspended' : 'active',
+      currency: 'AUD',
+      cps_limit: 50,
+      port_limit: 500,
+      per_minute_rate_limit: 3000,
+      sip_trusted: false,
+      rtpengine_enabled: false,
+      multi_ip_mode: random() < 0.5 ? 'load_balance' : 'failover',
+      tech_prefix: null,
+      billing_increment_initial: 1,
+      billing_increment_step: 1,
+      decimal_precision: 4,
+      rounding_direction: 'standard',
     });
     const gatewayCount = 1 + Math.floor(random() * 3);
     for (let g = 0; g < gatewayCount; g++) {
       gateways.push({
-        id: id * 10 + g, carrier_trunk_id: id, ip_address: random() < 0.1 ? `2001:db8:${i.toString(16)}::${g + 1}` : `198.51.${i}.${10 + g}`,
-        port: 5060, weight: 1 + Math.floor(random() * 3), priority: g + 1, status: 'active',
+        id: id * 10 + g,
+        carrier_trunk_id: id,
+        ip_address: random() < 0.1 ? `2001:db8:${i.toString(16)}::${g + 1}` : `198.51.${i}.${10 + g}`,
+        port: 5060,
+        weight: 1 + Math.floor(random() * 3),
+        priority: g + 1,
+        status: 'active',
       });
     }
   }
 
   const accounts = Array.from({ length: Math.ceil(size.customerTrunks / 3) }, (_, i) => ({
-    id: i + 1, name: `Customer ${i + 1}`, status: 'active' as const, currency: 'AUD' as const, billing_mode: random() < 0.5 ? ('prepaid' as const) : ('postpaid' as const),
-    credit_limit: '5000.00', warning_threshold: '100.00', auto_cutoff_enabled: false, auto_cutoff_behaviour: 'block_new' as const,
+    id: i + 1,
+    name: `Customer ${i + 1}`,
+    status: 'active' as const,
+    currency: 'AUD' as const,
+    billing_mode: random() < 0.5 ? ('prepaid' as const) : ('postpaid' as const),
+    credit_limit: '5000.00',
+    warning_threshold: '100.00',
+    auto_cutoff_enabled: false,
+    auto_cutoff_behaviour: 'block_new' as const,
   }));
   const trunks: CustomerTrunkRow[] = [];
   const ipAuth: TrunkIpAuthRow[] = [];
@@ -185,10 +322,23 @@ export function generateDataset(size: DatasetSize, seed = 42): Dataset {
   for (let i = 1; i <= size.customerTrunks; i++) {
     const techPrefix = i % 4 === 0 ? String(1000 + (i % 9000)) : null;
     trunks.push({
-      id: 10_000 + i, customer_account_id: 1 + Math.floor((i - 1) / 3), name: `Trunk ${i}`, status: random() < 0.03 ? 'suspended' : 'active',
-      currency: 'AUD', cps_limit: 20, port_limit: 60, per_minute_rate_limit: 600, billing_mode: 'postpaid', credit_limit: null,
-      tech_prefix: techPrefix, sip_trusted: random() < 0.2, rtpengine_enabled: random() < 0.1, billing_increment_initial: pick([1, 6, 60]),
-      billing_increment_step: pick([1, 6, 60]), decimal_precision: pick([4, 5, 6]), rounding_direction: pick(['up', 'down', 'standard']),
+      id: 10_000 + i,
+      customer_account_id: 1 + Math.floor((i - 1) / 3),
+      name: `Trunk ${i}`,
+      status: random() < 0.03 ? 'suspended' : 'active',
+      currency: 'AUD',
+      cps_limit: 20,
+      port_limit: 60,
+      per_minute_rate_limit: 600,
+      billing_mode: 'postpaid',
+      credit_limit: null,
+      tech_prefix: techPrefix,
+      sip_trusted: random() < 0.2,
+      rtpengine_enabled: random() < 0.1,
+      billing_increment_initial: pick([1, 6, 60]),
+      billing_increment_step: pick([1, 6, 60]),
+      decimal_precision: pick([4, 5, 6]),
+      rounding_direction: pick(['up', 'down', 'standard']),
     });
   }
   let ipAuthId = 1;
@@ -199,14 +349,21 @@ export function generateDataset(size: DatasetSize, seed = 42): Dataset {
     const length = pick([32, 32, 30, 29, 28, 24]);
     const cidr = `${octets.join('.')}/${length}`;
     ipAuth.push({ id: ipAuthId++, trunk_type: 'customer', trunk_id: trunk.id, cidr });
-    if (trunk.status === 'active' && length === 32 && callers.length < 5000) callers.push([octets.join('.'), trunk.tech_prefix ?? '', trunk.id]);
+    if (trunk.status === 'active' && length === 32 && callers.length < 5000)
+      callers.push([octets.join('.'), trunk.tech_prefix ?? '', trunk.id]);
   }
   const blockRules: BlockRuleRow[] = [];
   for (let i = 1; i <= size.blockRules; i++) {
     const scoped = random() < 0.7;
     blockRules.push({
-      id: i, scope: scoped ? 'customer_trunk' : 'global', scope_id: scoped ? pick(trunks).id : null, block_type: pick(['ani', 'dnis', 'number_code']),
-      pattern: pick(prefixes) + digits(4 + Math.floor(random() * 4)), match_type: random() < 0.5 ? 'exact' : 'prefix', sip_response_code: 403, is_active: true,
+      id: i,
+      scope: scoped ? 'customer_trunk' : 'global',
+      scope_id: scoped ? pick(trunks).id : null,
+      block_type: pick(['ani', 'dnis', 'number_code']),
+      pattern: pick(prefixes) + digits(4 + Math.floor(random() * 4)),
+      match_type: random() < 0.5 ? 'exact' : 'prefix',
+      sip_response_code: 403,
+      is_active: true,
     });
   }
   const allowlist = [];
@@ -226,14 +383,31 @@ export function generateDataset(size: DatasetSize, seed = 42): Dataset {
       customer_trunks: trunks,
       trunk_ip_auth: ipAuth,
       sip_registrations: trunks.slice(0, 50).map((trunk, i) => ({
-        id: i + 1, customer_trunk_id: trunk.id, username: `trunk${trunk.id}`, domain: 'sip.example.net', password_hash: '0'.repeat(32),
-        hash_algorithm: 'MD5', status: 'active',
+        id: i + 1,
+        customer_trunk_id: trunk.id,
+        username: `trunk${trunk.id}`,
+        domain: 'sip.example.net',
+        password_hash: '0'.repeat(32),
+        hash_algorithm: 'MD5',
+        status: 'active',
       })),
       block_rules: blockRules,
       rate_decks: rateDecks,
       rate_deck_rates: rates,
-      customer_trunk_rate_decks: trunks.map((trunk, i) => ({ id: i + 1, customer_trunk_id: trunk.id, rate_deck_id: 1 + (i % size.customerDecks), is_active: true, assigned_at: assignedAt })),
-      carrier_trunk_rate_decks: carriers.map((carrier, i) => ({ id: i + 1, carrier_trunk_id: carrier.id, rate_deck_id: 101 + i, is_active: true, assigned_at: assignedAt })),
+      customer_trunk_rate_decks: trunks.map((trunk, i) => ({
+        id: i + 1,
+        customer_trunk_id: trunk.id,
+        rate_deck_id: 1 + (i % size.customerDecks),
+        is_active: true,
+        assigned_at: assignedAt,
+      })),
+      carrier_trunk_rate_decks: carriers.map((carrier, i) => ({
+        id: i + 1,
+        carrier_trunk_id: carrier.id,
+        rate_deck_id: 101 + i,
+        is_active: true,
+        assigned_at: assignedAt,
+      })),
       rate_deck_allowlist: allowlist,
       carrier_trunks: carriers,
       carrier_gateways: gateways,
@@ -254,7 +428,13 @@ export function generateDataset(size: DatasetSize, seed = 42): Dataset {
 
 function cli(): void {
   const { values } = parseArgs({
-    options: { size: { type: 'string', default: 'demo' }, out: { type: 'string' }, version: { type: 'string' }, seed: { type: 'string', default: '42' }, traffic: { type: 'string' } },
+    options: {
+      size: { type: 'string', default: 'demo' },
+      out: { type: 'string' },
+      version: { type: 'string' },
+      seed: { type: 'string', default: '42' },
+      traffic: { type: 'string' },
+    },
   });
   const size = SIZES[values.size] as DatasetSize | undefined;
   if (size === undefined || values.out === undefined) {

@@ -15,7 +15,6 @@ import { generateDataset, SIZES } from './dataset.js';
 import { CONTROL_MAIN, REPO, SIDECAR_MAIN } from './paths.js';
 import { startService } from './service-process.js';
 
-
 /** Starts a service, forwarding its pino lines so the operator sees both processes' logs. */
 async function start(script: string, args: string[], ready: string): Promise<ChildProcess> {
   return (await startService(script, args, ready, { onLine: (line) => process.stdout.write(`${line}\n`) })).child;
@@ -40,13 +39,19 @@ async function main(): Promise<void> {
     if (size === undefined) throw new Error(`unknown size ${values.size} (${Object.keys(SIZES).join(', ')})`);
     process.stderr.write(`loading the ${values.size} world into ${controlDb}...\n`);
     const stores = openCentreStores(controlDb);
-  const store = stores.config;
+    const store = stores.config;
     const world = generateDataset(size);
     await seedStore(store, world.tables);
     const now = new Date().toISOString();
     await store.insert('opensips_nodes', {
-      hostname: 'opensips-demo-01', mi_socket_address: 'http://127.0.0.1:8888/mi', sidecar_address: sidecarUrl,
-      drouting_db: join(dataDir, 'opensips', 'opensips.sqlite'), region: 'local', status: 'active', created_at: now, updated_at: now,
+      hostname: 'opensips-demo-01',
+      mi_socket_address: 'http://127.0.0.1:8888/mi',
+      sidecar_address: sidecarUrl,
+      drouting_db: join(dataDir, 'opensips', 'opensips.sqlite'),
+      region: 'local',
+      status: 'active',
+      created_at: now,
+      updated_at: now,
     });
     // Prepaid accounts start with 50.00 so that admission has something to lease.
     for (const account of world.tables.customer_accounts) {
@@ -66,20 +71,52 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  children.push(await start(CONTROL_MAIN, ['--port', values['control-port'], '--data-dir', join(dataDir, 'control'), '--mi-timeout-ms', '2000'], 'control plane listening'));
   children.push(
-    await start(SIDECAR_MAIN, ['--port', values['sidecar-port'], '--data-dir', join(dataDir, 'sidecar'), '--node-name', 'opensips-demo-01', '--control-url', controlUrl], 'sidecar listening'),
+    await start(
+      CONTROL_MAIN,
+      ['--port', values['control-port'], '--data-dir', join(dataDir, 'control'), '--mi-timeout-ms', '2000'],
+      'control plane listening',
+    ),
+  );
+  children.push(
+    await start(
+      SIDECAR_MAIN,
+      [
+        '--port',
+        values['sidecar-port'],
+        '--data-dir',
+        join(dataDir, 'sidecar'),
+        '--node-name',
+        'opensips-demo-01',
+        '--control-url',
+        controlUrl,
+      ],
+      'sidecar listening',
+    ),
   );
 
   const sync = (await (await fetch(`${controlUrl}/api/opensips/routing/sync`, { method: 'POST' })).json()) as {
-    snapshot_version: number; rules: number; gateways: number; warnings: string[]; sidecar_results: { success: boolean; error: string | null }[]; reload_results: { success: boolean; error: string | null }[];
+    snapshot_version: number;
+    rules: number;
+    gateways: number;
+    warnings: string[];
+    sidecar_results: { success: boolean; error: string | null }[];
+    reload_results: { success: boolean; error: string | null }[];
   };
   // A real route for the examples, so the CDR example names the carrier and gateway the call would take.
-  const route = (await (await fetch(`${sidecarUrl}/api/opensips/call/route`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ customer_trunk_id: 10001, dnis: '61400123456' }) })).json()) as {
-    carrier_trunk_id?: number; carrier_gateway_id?: number;
+  const route = (await (
+    await fetch(`${sidecarUrl}/api/opensips/call/route`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ customer_trunk_id: 10001, dnis: '61400123456' }),
+    })
+  ).json()) as {
+    carrier_trunk_id?: number;
+    carrier_gateway_id?: number;
   };
   const end = Date.now() - 60_000;
-  const post = (base: string, path: string, body: unknown): string => `curl -s ${base}${path} -H 'Content-Type: application/json' -d '${JSON.stringify(body)}'`;
+  const post = (base: string, path: string, body: unknown): string =>
+    `curl -s ${base}${path} -H 'Content-Type: application/json' -d '${JSON.stringify(body)}'`;
   process.stdout.write(
     [
       '',
@@ -100,8 +137,17 @@ async function main(): Promise<void> {
       `  ${post(sidecarUrl, '/api/opensips/call/route', { customer_trunk_id: 10001, ani: '61255500100', dnis: '61400123456', attempt: 1, tried_carrier_trunk_ids: [] })}`,
       `  ${post(sidecarUrl, '/api/opensips/call/admit', { customer_trunk_id: 10001, dnis: '61400123456', call_id: 'demo-1@opensips' })}`,
       `  ${post(sidecarUrl, '/api/cdrs/ingest', {
-        sip_call_id: 'demo-1@opensips', customer_trunk_id: 10001, carrier_trunk_id: route.carrier_trunk_id ?? 1, carrier_gateway_id: route.carrier_gateway_id ?? 1, ani: '61255500100', dnis: '61400123456',
-        start_time: new Date(end - 78_000).toISOString(), answer_time: new Date(end - 73_000).toISOString(), end_time: new Date(end).toISOString(), duration_seconds: 73, sip_response_code: 200,
+        sip_call_id: 'demo-1@opensips',
+        customer_trunk_id: 10001,
+        carrier_trunk_id: route.carrier_trunk_id ?? 1,
+        carrier_gateway_id: route.carrier_gateway_id ?? 1,
+        ani: '61255500100',
+        dnis: '61400123456',
+        start_time: new Date(end - 78_000).toISOString(),
+        answer_time: new Date(end - 73_000).toISOString(),
+        end_time: new Date(end).toISOString(),
+        duration_seconds: 73,
+        sip_response_code: 200,
       })}`,
       `  ${post(sidecarUrl, '/api/lcr/lookup', { customer_trunk_id: 10001, dnis: '61400123456' })}`,
       `  ${post(sidecarUrl, '/api/admin/route-simulator', { customer_trunk_id: 10001, ani: '61255500100', dnis: '61400123456', duration_seconds: 73 })}`,

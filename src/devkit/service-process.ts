@@ -26,7 +26,12 @@ export interface StartOptions {
   execArgv?: readonly string[];
 }
 
-export function startService(script: string, args: readonly string[], readyMessage: string, options: StartOptions = {}): Promise<ServiceProcess> {
+export function startService(
+  script: string,
+  args: readonly string[],
+  readyMessage: string,
+  options: StartOptions = {},
+): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [...(options.execArgv ?? []), script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const lines = new EventEmitter();

@@ -34,7 +34,8 @@ async function main(): Promise<void> {
   if (!restored) log.warn('no stored snapshot: answering 503 until one arrives');
   if (config.snapshotFile !== null) {
     const result = await snapshots.ingest(await readFile(config.snapshotFile), 'file');
-    if (!result.ok && result.code !== 'snapshot_stale_version') throw new Error(`snapshot ${config.snapshotFile} refused: ${result.reason}`);
+    if (!result.ok && result.code !== 'snapshot_stale_version')
+      throw new Error(`snapshot ${config.snapshotFile} refused: ${result.reason}`);
   }
 
   const journal = new MoneyJournal(join(config.dataDir, 'money.db'), config.durability, log);
@@ -86,8 +87,7 @@ async function main(): Promise<void> {
     server.close();
     clearInterval(upkeep);
     centre.stop();
-    void Promise.all([watcher?.close(), snapshots.close(), journal.close()])
-      .finally(() => process.exit(0));
+    void Promise.all([watcher?.close(), snapshots.close(), journal.close()]).finally(() => process.exit(0));
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -12,7 +12,8 @@ export function canonicalAddress(text: string): string {
   if (v4 >= 0) return formatIPv4(v4);
   const groups = new Uint16Array(8);
   if (!parseIPv6(text, groups)) return text;
-  if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff) return formatIPv4(groups[6] * 65536 + groups[7]);
+  if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff)
+    return formatIPv4(groups[6] * 65536 + groups[7]);
   return formatIPv6(groups);
 }
 
@@ -26,7 +27,13 @@ export async function seedLocalhost(store: ConfigStore): Promise<void> {
   const { rows } = await store.list('auth_ips', { where: { ip_address: '127.0.0.1' }, limit: 1, offset: 0 });
   if (rows.length > 0) return;
   const now = new Date().toISOString();
-  await store.insert('auth_ips', { ip_address: '127.0.0.1', description: 'localhost seed', is_active: 1, created_at: now, updated_at: now });
+  await store.insert('auth_ips', {
+    ip_address: '127.0.0.1',
+    description: 'localhost seed',
+    is_active: 1,
+    created_at: now,
+    updated_at: now,
+  });
 }
 
 /** Each route answers only callers from an active `auth_ips` address; the others get 403 and a warning in the log. */

@@ -24,7 +24,8 @@ export interface AdminContext {
 /** A referenced record named in a body must exist: 422, as it is the body that is wrong. */
 async function mustReference(store: ConfigStore, table: string, id: unknown, field: string): Promise<void> {
   if (id === null || id === undefined) return;
-  if ((await store.get(table, id as number)) === null) throw new RequestError('unknown_reference', `${field} ${id as number} does not exist`);
+  if ((await store.get(table, id as number)) === null)
+    throw new RequestError('unknown_reference', `${field} ${id as number} does not exist`);
 }
 
 /** Checks a resource needs beyond single fields. */
@@ -36,21 +37,39 @@ async function checkRecord(resource: Resource, store: ConfigStore, record: Row):
     await mustReference(store, record.trunk_type === 'carrier' ? 'carrier_trunks' : 'customer_trunks', record.trunk_id, 'trunk_id');
   }
   if (resource.table === 'block_rules') {
-    if (record.scope !== 'global' && (record.scope_id === null || record.scope_id === undefined)) throw new RequestError('invalid_field', `scope_id is required when scope is ${String(record.scope)}`);
-    if (record.scope === 'global' && record.scope_id !== null && record.scope_id !== undefined) throw new RequestError('invalid_field', 'scope_id must be null when scope is global');
+    if (record.scope !== 'global' && (record.scope_id === null || record.scope_id === undefined))
+      throw new RequestError('invalid_field', `scope_id is required when scope is ${String(record.scope)}`);
+    if (record.scope === 'global' && record.scope_id !== null && record.scope_id !== undefined)
+      throw new RequestError('invalid_field', 'scope_id must be null when scope is global');
     if (record.scope === 'customer_trunk') await mustReference(store, 'customer_trunks', record.scope_id, 'scope_id');
     if (record.scope === 'carrier_trunk') await mustReference(store, 'carrier_trunks', record.scope_id, 'scope_id');
   }
-  if (resource.table === 'exchange_rates' && record.from_currency === record.to_currency) throw new RequestError('invalid_field', 'from_currency and to_currency must differ');
+  if (resource.table === 'exchange_rates' && record.from_currency === record.to_currency)
+    throw new RequestError('invalid_field', 'from_currency and to_currency must differ');
   if (resource.table === 'lcr_config' && record.cache_ttl_seconds === 0) record.cache_ttl_seconds = 300; // the contract: 0 means the default
 }
 
-const SETTINGS = ['billing_mode', 'credit_limit', 'warning_threshold', 'currency', 'gst_applicable', 'gst_treatment', 'invoice_period_days', 'payment_due_days', 'auto_cutoff_enabled', 'auto_cutoff_behaviour'];
+const SETTINGS = [
+  'billing_mode',
+  'credit_limit',
+  'warning_threshold',
+  'currency',
+  'gst_applicable',
+  'gst_treatment',
+  'invoice_period_days',
+  'payment_due_days',
+  'auto_cutoff_enabled',
+  'auto_cutoff_behaviour',
+];
 
 /** A read as the contract shapes it for this resource (see Resource.view). */
 async function present(resource: Resource, store: ConfigStore, record: Row, mode: 'list' | 'item'): Promise<unknown> {
   if (resource.view === 'account_with_trunks') {
-    const { rows } = await store.list(CUSTOMER_TRUNKS.table, { where: { customer_account_id: record.id as number }, limit: null, offset: 0 });
+    const { rows } = await store.list(CUSTOMER_TRUNKS.table, {
+      where: { customer_account_id: record.id as number },
+      limit: null,
+      offset: 0,
+    });
     return {
       ...record,
       settings: Object.fromEntries(SETTINGS.map((name) => [name, record[name]])),
@@ -58,7 +77,11 @@ async function present(resource: Resource, store: ConfigStore, record: Row, mode
     };
   }
   if (resource.view === 'carrier_with_ips' && mode === 'item') {
-    const { rows } = await store.list(CARRIER_TRUNK_IPS.table, { where: { carrier_trunk_id: record.id as number }, limit: null, offset: 0 });
+    const { rows } = await store.list(CARRIER_TRUNK_IPS.table, {
+      where: { carrier_trunk_id: record.id as number },
+      limit: null,
+      offset: 0,
+    });
     return { trunk: record, ips: rows.map((row) => apiRecord(CARRIER_TRUNK_IPS.fields, row)) };
   }
   return record;
@@ -81,7 +104,8 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
     const parent = await parentId(request);
     const id = pathId(request, resource.itemParam);
     const row = await store.get(resource.table, id);
-    if (row === null || (resource.parent !== undefined && row[resource.parent.column] !== parent)) throw new RequestError('not_found', `${resource.noun} ${id} not found`);
+    if (row === null || (resource.parent !== undefined && row[resource.parent.column] !== parent))
+      throw new RequestError('not_found', `${resource.noun} ${id} not found`);
     return row;
   };
   const changed = (): void => context.onChange?.(resource.table);
@@ -96,7 +120,8 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
         if (text === null) continue;
         const field = resource.fields[filter];
         let value: unknown = text;
-        if (field.kind === 'integer' || (typeof field.kind === 'object' && typeof field.kind.enum[0] === 'number')) value = /^-?[0-9]{1,15}$/.test(text) ? Number(text) : text;
+        if (field.kind === 'integer' || (typeof field.kind === 'object' && typeof field.kind.enum[0] === 'number'))
+          value = /^-?[0-9]{1,15}$/.test(text) ? Number(text) : text;
         if (field.kind === 'boolean') value = text === 'true' ? true : text === 'false' ? false : text;
         where[filter] = storeValue(filter, field, value) as string | number;
       }
@@ -123,7 +148,9 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
     });
   }
   if (resource.operations.includes('get')) {
-    add('GET', itemPath, async (request) => json(200, await present(resource, store, apiRecord(resource.fields, await item(request)), 'item')));
+    add('GET', itemPath, async (request) =>
+      json(200, await present(resource, store, apiRecord(resource.fields, await item(request)), 'item')),
+    );
   }
   if (resource.operations.includes('update')) {
     add('PUT', itemPath, async (request) => {
@@ -139,7 +166,8 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
   if (resource.operations.includes('delete')) {
     add('DELETE', itemPath, async (request) => {
       const current = await item(request);
-      if (resource.deletion === 'soft') await store.update(resource.table, current.id as number, { status: 'closed', updated_at: new Date().toISOString() });
+      if (resource.deletion === 'soft')
+        await store.update(resource.table, current.id as number, { status: 'closed', updated_at: new Date().toISOString() });
       else await store.remove(resource.table, current.id as number);
       changed();
       return NO_CONTENT;

@@ -20,7 +20,8 @@ const MAX_ROWS = 500_000;
 
 function conflictMode(value: unknown): ConflictMode {
   if (value === undefined || value === null || value === '') return 'skip';
-  if (!CONFLICT_MODES.includes(value as ConflictMode)) throw new RequestError('invalid_field', `on_conflict must be one of ${CONFLICT_MODES.join(', ')}`);
+  if (!CONFLICT_MODES.includes(value as ConflictMode))
+    throw new RequestError('invalid_field', `on_conflict must be one of ${CONFLICT_MODES.join(', ')}`);
   return value as ConflictMode;
 }
 
@@ -30,7 +31,8 @@ async function importInto(context: AdminContext, deckId: number, rows: ImportedR
     context.onChange?.('rate_deck_rates');
     return counts;
   } catch (error) {
-    if (error instanceof RateConflictError) throw new RequestError('duplicate', `row ${error.index + 1}: ${error.message} (on_conflict=error: nothing imported)`);
+    if (error instanceof RateConflictError)
+      throw new RequestError('duplicate', `row ${error.index + 1}: ${error.message} (on_conflict=error: nothing imported)`);
     throw error;
   }
 }
@@ -44,7 +46,8 @@ export function bulkImportHandler(context: AdminContext): AdminHandler {
     if (!Array.isArray(body.rates) || body.rates.length === 0) throw new RequestError('invalid_field', 'rates must be a non-empty array');
     if (body.rates.length > MAX_ROWS) throw new RequestError('invalid_field', `rates has more than ${MAX_ROWS} rows`);
     const rows = body.rates.map((rate: unknown, index: number): ImportedRate => {
-      if (typeof rate !== 'object' || rate === null || Array.isArray(rate)) throw new RequestError('invalid_field', `rates[${index}] must be an object`);
+      if (typeof rate !== 'object' || rate === null || Array.isArray(rate))
+        throw new RequestError('invalid_field', `rates[${index}] must be an object`);
       try {
         return storeValues(RATE_DECK_RATES.fields, rate as Record<string, unknown>, 'create') as unknown as ImportedRate;
       } catch (error) {
@@ -68,7 +71,10 @@ const HEADER_ALIASES: Record<string, readonly string[]> = {
 };
 
 function normaliseHeader(header: string): string {
-  return header.trim().toLowerCase().replace(/[\s-]+/g, '_');
+  return header
+    .trim()
+    .toLowerCase()
+    .replace(/[\s-]+/g, '_');
 }
 
 /** Parses "60/60", "6/6", "1/1", "30/6"; null when malformed. */
@@ -83,7 +89,11 @@ export function parseIncrement(text: string): [number, number] | null {
 /** A date (2026-02-01) or date-time, read as UTC. */
 function parseUtc(text: string): string | null {
   const trimmed = text.trim();
-  const value = /^\d{4}-\d{2}-\d{2}$/.test(trimmed) ? `${trimmed}T00:00:00Z` : /[zZ]|[+-]\d{2}:?\d{2}$/.test(trimmed) ? trimmed : `${trimmed.replace(' ', 'T')}Z`;
+  const value = /^\d{4}-\d{2}-\d{2}$/.test(trimmed)
+    ? `${trimmed}T00:00:00Z`
+    : /[zZ]|[+-]\d{2}:?\d{2}$/.test(trimmed)
+      ? trimmed
+      : `${trimmed.replace(' ', 'T')}Z`;
   const time = Date.parse(value);
   return /^\d{4}-\d{2}-\d{2}/.test(trimmed) && !Number.isNaN(time) ? new Date(time).toISOString() : null;
 }
@@ -109,7 +119,8 @@ export function parseRateCsv(text: string, defaultEffectiveAt: string, forceEffe
     if (index >= 0) column[name] = index;
   }
   const missing = ['prefix', 'destination_name', 'rate'].filter((name) => column[name] === undefined);
-  if (missing.length > 0) return { rows: [], errors: [`line 1: missing required column(s) ${missing.join(', ')} (found: ${headers.join(', ')})`] };
+  if (missing.length > 0)
+    return { rows: [], errors: [`line 1: missing required column(s) ${missing.join(', ')} (found: ${headers.join(', ')})`] };
   if (records.length - 1 > MAX_ROWS) return { rows: [], errors: [`more than ${MAX_ROWS} rows`] };
 
   const rows: ImportedRate[] = [];
@@ -135,7 +146,9 @@ export function parseRateCsv(text: string, defaultEffectiveAt: string, forceEffe
     const incrementText = cell(record, 'billing_increment');
     const increment = incrementText === '' ? ([1, 1] as [number, number]) : parseIncrement(incrementText);
     if (increment === null) problems.push(`invalid billing_increment ${JSON.stringify(incrementText.slice(0, 20))} (expected like 60/60)`);
-    const typeText = cell(record, 'rate_type').toLowerCase().replace(/[\s-]+/g, '_');
+    const typeText = cell(record, 'rate_type')
+      .toLowerCase()
+      .replace(/[\s-]+/g, '_');
     const rateType = typeText === '' ? 'per_minute' : typeText;
     if (rateType !== 'per_minute' && rateType !== 'per_call') problems.push('invalid rate_type');
     const effectiveText = cell(record, 'effective_at');
@@ -199,7 +212,8 @@ export function csvImportHandler(context: AdminContext): AdminHandler {
       defaultEffectiveAt = parsed;
     }
     const { rows, errors } = parseRateCsv(file.toString('utf8'), defaultEffectiveAt, fields.effective_now === 'true');
-    if (errors.length > 0) return json(400, { message: 'CSV refused: nothing imported', count: 0, errors, reason_code: 'invalid_rate_sheet' });
+    if (errors.length > 0)
+      return json(400, { message: 'CSV refused: nothing imported', count: 0, errors, reason_code: 'invalid_rate_sheet' });
     const counts = await importInto(context, deckId, rows, onConflict);
     return json(201, { message: 'rates imported', count: counts.imported + counts.updated, errors: null, ...counts });
   };

@@ -97,7 +97,10 @@ export const CUSTOMER_TRUNKS: Resource = {
   table: 'customer_trunks',
   path: '/api/customer-trunks',
   itemParam: 'id',
-  fields: { customer_account_id: { kind: 'integer', required: true, min: 1, references: 'customer_accounts' }, ...trunkFields({ cps: 10, ports: 30, perMinute: 300 }) },
+  fields: {
+    customer_account_id: { kind: 'integer', required: true, min: 1, references: 'customer_accounts' },
+    ...trunkFields({ cps: 10, ports: 30, perMinute: 300 }),
+  },
   filters: ['customer_account_id', 'status'],
   list: 'paged',
   deletion: 'soft',
@@ -109,7 +112,10 @@ export const CARRIER_TRUNKS: Resource = {
   table: 'carrier_trunks',
   path: '/api/carrier-trunks',
   itemParam: 'id',
-  fields: { ...trunkFields({ cps: 10, ports: 100, perMinute: 600 }), multi_ip_mode: { kind: { enum: ['load_balance', 'failover'] }, default: 'load_balance' } },
+  fields: {
+    ...trunkFields({ cps: 10, ports: 100, perMinute: 600 }),
+    multi_ip_mode: { kind: { enum: ['load_balance', 'failover'] }, default: 'load_balance' },
+  },
   filters: ['status'],
   list: 'paged',
   deletion: 'soft',

@@ -33,7 +33,10 @@ export function adminRoutes(context: AdminContext & { syncJob: SyncJob }): Route
   add('GET', '/api/auth/ips', async (request) => {
     const activeOnly = new URLSearchParams(request.query).get('active_only') !== 'false';
     const { rows } = await store.list('auth_ips', { where: activeOnly ? { is_active: 1 } : {}, limit: null, offset: 0 });
-    return json(200, rows.map((row) => apiRecord(AUTH_IP_FIELDS, row)));
+    return json(
+      200,
+      rows.map((row) => apiRecord(AUTH_IP_FIELDS, row)),
+    );
   });
   add('POST', '/api/auth/ips', async (request) => {
     const values = storeValues(AUTH_IP_FIELDS, readBody(request), 'create');
@@ -45,7 +48,10 @@ export function adminRoutes(context: AdminContext & { syncJob: SyncJob }): Route
     return json(201, { message: 'auth ip created', ip_address: ip });
   });
 
-  for (const [kind, trunks] of [['customer', CUSTOMER_TRUNKS], ['carrier', CARRIER_TRUNKS]] as const) {
+  for (const [kind, trunks] of [
+    ['customer', CUSTOMER_TRUNKS],
+    ['carrier', CARRIER_TRUNKS],
+  ] as const) {
     const table = `${kind}_trunk_rate_decks`;
     const path = `${trunks.path}/{id}/rate-deck`;
     add('GET', path, async (request) => {
@@ -58,10 +64,18 @@ export function adminRoutes(context: AdminContext & { syncJob: SyncJob }): Route
     add('PUT', path, async (request) => {
       const trunkId = pathId(request, 'id');
       await mustExist(store, trunks.table, trunkId, trunks.noun);
-      const deckId = storeValue('rate_deck_id', { kind: 'integer', min: 1 }, readBody(request).rate_deck_id ?? required('rate_deck_id')) as number;
+      const deckId = storeValue(
+        'rate_deck_id',
+        { kind: 'integer', min: 1 },
+        readBody(request).rate_deck_id ?? required('rate_deck_id'),
+      ) as number;
       const deck = await store.get(RATE_DECKS.table, deckId);
       if (deck === null) throw new RequestError('unknown_reference', `rate_deck_id ${deckId} does not exist`);
-      if (deck.deck_type !== kind) throw new RequestError('reference_mismatch', `rate deck ${deckId} is a ${String(deck.deck_type)} deck; a ${kind} trunk needs a ${kind} deck`);
+      if (deck.deck_type !== kind)
+        throw new RequestError(
+          'reference_mismatch',
+          `rate deck ${deckId} is a ${String(deck.deck_type)} deck; a ${kind} trunk needs a ${kind} deck`,
+        );
       await store.assignRateDeck(kind, trunkId, deckId);
       changed(table);
       return json(200, { message: 'rate deck assigned' });
@@ -69,7 +83,8 @@ export function adminRoutes(context: AdminContext & { syncJob: SyncJob }): Route
     add('DELETE', path, async (request) => {
       const trunkId = pathId(request, 'id');
       await mustExist(store, trunks.table, trunkId, trunks.noun);
-      if (!(await store.unassignRateDeck(kind, trunkId))) throw new RequestError('not_found', `${trunks.noun} ${trunkId} has no rate deck assigned`);
+      if (!(await store.unassignRateDeck(kind, trunkId)))
+        throw new RequestError('not_found', `${trunks.noun} ${trunkId} has no rate deck assigned`);
       changed(table);
       return NO_CONTENT;
     });
@@ -83,16 +98,29 @@ export function adminRoutes(context: AdminContext & { syncJob: SyncJob }): Route
   add('POST', '/api/rate-decks/{id}/allowlist', async (request) => {
     const deckId = pathId(request, 'id');
     await mustExist(store, RATE_DECKS.table, deckId, RATE_DECKS.noun);
-    const carrierId = storeValue('carrier_trunk_id', { kind: 'integer', min: 1 }, readBody(request).carrier_trunk_id ?? required('carrier_trunk_id')) as number;
-    if ((await store.get(CARRIER_TRUNKS.table, carrierId)) === null) throw new RequestError('unknown_reference', `carrier_trunk_id ${carrierId} does not exist`);
-    const created = await store.insert('rate_deck_carrier_allowlist', { rate_deck_id: deckId, carrier_trunk_id: carrierId, created_at: new Date().toISOString() });
+    const carrierId = storeValue(
+      'carrier_trunk_id',
+      { kind: 'integer', min: 1 },
+      readBody(request).carrier_trunk_id ?? required('carrier_trunk_id'),
+    ) as number;
+    if ((await store.get(CARRIER_TRUNKS.table, carrierId)) === null)
+      throw new RequestError('unknown_reference', `carrier_trunk_id ${carrierId} does not exist`);
+    const created = await store.insert('rate_deck_carrier_allowlist', {
+      rate_deck_id: deckId,
+      carrier_trunk_id: carrierId,
+      created_at: new Date().toISOString(),
+    });
     changed('rate_deck_carrier_allowlist');
     return json(201, created);
   });
   add('DELETE', '/api/rate-decks/{id}/allowlist/{carrier_trunk_id}', async (request) => {
     const deckId = pathId(request, 'id');
     const carrierId = pathId(request, 'carrier_trunk_id');
-    const { rows } = await store.list('rate_deck_carrier_allowlist', { where: { rate_deck_id: deckId, carrier_trunk_id: carrierId }, limit: 1, offset: 0 });
+    const { rows } = await store.list('rate_deck_carrier_allowlist', {
+      where: { rate_deck_id: deckId, carrier_trunk_id: carrierId },
+      limit: 1,
+      offset: 0,
+    });
     if (rows.length === 0) throw new RequestError('not_found', `carrier trunk ${carrierId} is not on rate deck ${deckId}'s allowlist`);
     await store.remove('rate_deck_carrier_allowlist', rows[0].id as number);
     changed('rate_deck_carrier_allowlist');
@@ -103,7 +131,8 @@ export function adminRoutes(context: AdminContext & { syncJob: SyncJob }): Route
     const id = pathId(request, 'id');
     const rule = await mustExist(store, BLOCK_RULES.table, id, BLOCK_RULES.noun);
     const body = request.body.byteLength === 0 ? {} : readBody(request);
-    const isActive = body.is_active === undefined ? rule.is_active !== 1 : (storeValue('is_active', { kind: 'boolean' }, body.is_active) as number) === 1;
+    const isActive =
+      body.is_active === undefined ? rule.is_active !== 1 : (storeValue('is_active', { kind: 'boolean' }, body.is_active) as number) === 1;
     await store.update(BLOCK_RULES.table, id, { is_active: isActive ? 1 : 0, updated_at: new Date().toISOString() });
     changed(BLOCK_RULES.table);
     return json(200, { id, is_active: isActive, message: isActive ? 'block rule activated' : 'block rule deactivated' });
@@ -112,16 +141,28 @@ export function adminRoutes(context: AdminContext & { syncJob: SyncJob }): Route
   add('POST', '/api/block-rules/rebuild-cache', async () => {
     const report = await context.syncJob.run();
     const { rows } = await store.list(BLOCK_RULES.table, { where: { is_active: 1 }, limit: null, offset: 0 });
-    return json(200, { message: 'block rules redistributed', count: rows.length, snapshot_version: report.snapshot_version, sidecar_results: report.sidecar_results });
+    return json(200, {
+      message: 'block rules redistributed',
+      count: rows.length,
+      snapshot_version: report.snapshot_version,
+      sidecar_results: report.sidecar_results,
+    });
   });
 
   add('GET', '/api/exchange-rates/current', async (request) => {
     const params = new URLSearchParams(request.query);
     const from = storeValue('from_currency', { kind: 'currency' }, params.get('from_currency') ?? required('from_currency'));
     const to = storeValue('to_currency', { kind: 'currency' }, params.get('to_currency') ?? required('to_currency'));
-    const { rows } = await store.list(EXCHANGE_RATES.table, { where: { from_currency: from as string, to_currency: to as string }, limit: null, offset: 0 });
+    const { rows } = await store.list(EXCHANGE_RATES.table, {
+      where: { from_currency: from as string, to_currency: to as string },
+      limit: null,
+      offset: 0,
+    });
     const now = new Date().toISOString();
-    const current = rows.filter((row) => (row.effective_at as string) <= now).sort((a, b) => ((a.effective_at as string) < (b.effective_at as string) ? 1 : -1)).at(0);
+    const current = rows
+      .filter((row) => (row.effective_at as string) <= now)
+      .sort((a, b) => ((a.effective_at as string) < (b.effective_at as string) ? 1 : -1))
+      .at(0);
     if (current === undefined) throw new RequestError('not_found', `no exchange rate in force for ${String(from)} to ${String(to)}`);
     return json(200, current);
   });

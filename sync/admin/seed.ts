@@ -10,8 +10,11 @@ import type { ConfigStore, ImportedRate } from '../store/config-store.js';
  * admin API validates with, ids kept. For demos, benchmarks and tests.
  */
 export async function seedStore(store: ConfigStore, tables: SnapshotTables): Promise<void> {
-  const put = (resource: resources.Resource, rows: readonly object[], extra?: (row: Record<string, unknown>) => Record<string, unknown>): Promise<void> =>
-    seedRows(store, resource, rows, extra);
+  const put = (
+    resource: resources.Resource,
+    rows: readonly object[],
+    extra?: (row: Record<string, unknown>) => Record<string, unknown>,
+  ): Promise<void> => seedRows(store, resource, rows, extra);
   const now = new Date().toISOString();
   await put(resources.CUSTOMER_ACCOUNTS, tables.customer_accounts);
   await put(resources.CUSTOMER_TRUNKS, tables.customer_trunks);
@@ -25,8 +28,10 @@ export async function seedStore(store: ConfigStore, tables: SnapshotTables): Pro
   await put(resources.LCR_CONFIG, tables.lcr_config);
   await put(resources.EXCHANGE_RATES, tables.exchange_rates);
   for (const row of tables.rate_deck_allowlist) await store.insert('rate_deck_carrier_allowlist', { ...row, created_at: now });
-  for (const row of tables.customer_trunk_rate_decks) if (row.is_active) await store.assignRateDeck('customer', row.customer_trunk_id, row.rate_deck_id);
-  for (const row of tables.carrier_trunk_rate_decks) if (row.is_active) await store.assignRateDeck('carrier', row.carrier_trunk_id, row.rate_deck_id);
+  for (const row of tables.customer_trunk_rate_decks)
+    if (row.is_active) await store.assignRateDeck('customer', row.customer_trunk_id, row.rate_deck_id);
+  for (const row of tables.carrier_trunk_rate_decks)
+    if (row.is_active) await store.assignRateDeck('carrier', row.carrier_trunk_id, row.rate_deck_id);
 
   const columns = tables.rate_deck_rates;
   const byDeck = new Map<number, ImportedRate[]>();

@@ -35,7 +35,12 @@ export interface PushOptions {
 
 export const DEFAULT_PUSH: PushOptions = { timeoutMs: 15_000, attempts: 3, backoffMs: 500 };
 
-async function pushOnce(target: SidecarTarget, bytes: Uint8Array, version: number, timeoutMs: number): Promise<{ version: number | null; retryable: boolean; error: string | null }> {
+async function pushOnce(
+  target: SidecarTarget,
+  bytes: Uint8Array,
+  version: number,
+  timeoutMs: number,
+): Promise<{ version: number | null; retryable: boolean; error: string | null }> {
   if (!/^https?:\/\//.test(target.address)) {
     await mkdir(target.address, { recursive: true });
     const temporary = join(target.address, `.routing-${version}.msgpack.tmp`);
@@ -49,16 +54,27 @@ async function pushOnce(target: SidecarTarget, bytes: Uint8Array, version: numbe
     body: bytes,
     signal: AbortSignal.timeout(timeoutMs),
   });
-  const answer = (await response.json().catch(() => ({}))) as { version?: number; error?: string; reason_code?: string; serving_version?: number };
+  const answer = (await response.json().catch(() => ({}))) as {
+    version?: number;
+    error?: string;
+    reason_code?: string;
+    serving_version?: number;
+  };
   if (response.ok) return { version: answer.version ?? null, retryable: false, error: null };
   // The node already serves this version or a newer one: nothing to do.
-  if (response.status === 409 && (answer.serving_version ?? 0) >= version) return { version: answer.serving_version ?? null, retryable: false, error: null };
+  if (response.status === 409 && (answer.serving_version ?? 0) >= version)
+    return { version: answer.serving_version ?? null, retryable: false, error: null };
   const error = `HTTP ${response.status}${answer.reason_code === undefined ? '' : ` ${answer.reason_code}`}: ${answer.error ?? 'no reason given'}`;
   // A refused snapshot (422) will be refused again; a busy or failing node (5xx) may take it on retry.
   return { version: null, retryable: response.status >= 500, error };
 }
 
-export async function pushToSidecar(target: SidecarTarget, bytes: Uint8Array, version: number, options: PushOptions = DEFAULT_PUSH): Promise<SidecarResult> {
+export async function pushToSidecar(
+  target: SidecarTarget,
+  bytes: Uint8Array,
+  version: number,
+  options: PushOptions = DEFAULT_PUSH,
+): Promise<SidecarResult> {
   const started = performance.now();
   let lastError = 'not attempted';
   let attempt = 0;
@@ -67,20 +83,44 @@ export async function pushToSidecar(target: SidecarTarget, bytes: Uint8Array, ve
     try {
       const outcome = await pushOnce(target, bytes, version, options.timeoutMs);
       if (outcome.error === null) {
-        return { node_id: target.nodeId, hostname: target.hostname, success: true, version: outcome.version, attempts: attempt, duration_ms: Math.round(performance.now() - started), error: null };
+        return {
+          node_id: target.nodeId,
+          hostname: target.hostname,
+          success: true,
+          version: outcome.version,
+          attempts: attempt,
+          duration_ms: Math.round(performance.now() - started),
+          error: null,
+        };
       }
       lastError = outcome.error;
       if (!outcome.retryable) break;
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       const detail = cause?.code ?? cause?.message;
-      lastError = (error as Error).name === 'TimeoutError' ? `timed out after ${options.timeoutMs} ms` : `${(error as Error).message}${detail === undefined ? '' : ` (${detail})`}`;
+      lastError =
+        (error as Error).name === 'TimeoutError'
+          ? `timed out after ${options.timeoutMs} ms`
+          : `${(error as Error).message}${detail === undefined ? '' : ` (${detail})`}`;
     }
     if (attempt < options.attempts) await new Promise((resolve) => setTimeout(resolve, options.backoffMs * attempt));
   }
-  return { node_id: target.nodeId, hostname: target.hostname, success: false, version: null, attempts: attempt, duration_ms: Math.round(performance.now() - started), error: lastError };
+  return {
+    node_id: target.nodeId,
+    hostname: target.hostname,
+    success: false,
+    version: null,
+    attempts: attempt,
+    duration_ms: Math.round(performance.now() - started),
+    error: lastError,
+  };
 }
 
-export function pushToAll(targets: readonly SidecarTarget[], bytes: Uint8Array, version: number, options: PushOptions = DEFAULT_PUSH): Promise<SidecarResult[]> {
+export function pushToAll(
+  targets: readonly SidecarTarget[],
+  bytes: Uint8Array,
+  version: number,
+  options: PushOptions = DEFAULT_PUSH,
+): Promise<SidecarResult[]> {
   return Promise.all(targets.map((target) => pushToSidecar(target, bytes, version, options)));
 }

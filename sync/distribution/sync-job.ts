@@ -117,10 +117,12 @@ export class SyncJob {
     const nodes = (await this.store.list('opensips_nodes', { where: {}, limit: null, offset: 0 })).rows;
     const warnings = [...built.warnings];
     const active = nodes.filter((node) => node.status === 'active');
-    for (const node of nodes) if (node.status !== 'active') warnings.push(`node ${String(node.id)} (${String(node.hostname)}) skipped: ${String(node.status)}`);
+    for (const node of nodes)
+      if (node.status !== 'active') warnings.push(`node ${String(node.id)} (${String(node.hostname)}) skipped: ${String(node.status)}`);
     const targets: SidecarTarget[] = [];
     for (const node of active) {
-      if (node.sidecar_address === null || node.sidecar_address === '') warnings.push(`node ${String(node.id)} (${String(node.hostname)}) has no sidecar_address: not pushed`);
+      if (node.sidecar_address === null || node.sidecar_address === '')
+        warnings.push(`node ${String(node.id)} (${String(node.hostname)}) has no sidecar_address: not pushed`);
       else targets.push({ nodeId: node.id as number, hostname: node.hostname as string, address: node.sidecar_address as string });
     }
     // The sidecars decode and compile in their own processes while the drouting worker builds.
@@ -146,23 +148,50 @@ export class SyncJob {
         loadedChecksum: node.drouting_checksum as string | null,
       };
       if (drouting === null) {
-        reloads.push(Promise.resolve({ node_id: target.nodeId, hostname: target.hostname, success: false, skipped: false, error: droutingError, duration_ms: 0 }));
+        reloads.push(
+          Promise.resolve({
+            node_id: target.nodeId,
+            hostname: target.hostname,
+            success: false,
+            skipped: false,
+            error: droutingError,
+            duration_ms: 0,
+          }),
+        );
         continue;
       }
       const { checksum, counts } = drouting;
       reloads.push(
         reloadNode(target, counts, checksum, (path) => this.drouting.write(checksum, path), this.miTimeoutMs).then(async (result) => {
-          if (result.success && !result.skipped) await this.store.update('opensips_nodes', result.node_id, { drouting_checksum: checksum, last_seen_at: new Date().toISOString() });
+          if (result.success && !result.skipped)
+            await this.store.update('opensips_nodes', result.node_id, {
+              drouting_checksum: checksum,
+              last_seen_at: new Date().toISOString(),
+            });
           return result;
         }),
       );
     }
     if (nodes.length === 0) warnings.push('no OpenSIPS nodes registered: the snapshot was built but sent nowhere');
     const [sidecarResults, reloadResults] = await Promise.all([pushes, Promise.all(reloads)]);
-    for (const result of sidecarResults) if (!result.success) warnings.push(`node ${result.node_id} (${result.hostname}) did not take the snapshot: ${result.error ?? 'unknown'}`);
-    for (const result of reloadResults) if (!result.success) warnings.push(`node ${result.node_id} (${result.hostname}) drouting reload failed: ${result.error ?? 'unknown'}`);
+    for (const result of sidecarResults)
+      if (!result.success)
+        warnings.push(`node ${result.node_id} (${result.hostname}) did not take the snapshot: ${result.error ?? 'unknown'}`);
+    for (const result of reloadResults)
+      if (!result.success)
+        warnings.push(`node ${result.node_id} (${result.hostname}) drouting reload failed: ${result.error ?? 'unknown'}`);
     phase('distribute_ms');
-    this.log.info({ version, bytes: bytes.byteLength, phases, seconds: (performance.now() - started) / 1000, nodes: sidecarResults.length, failed: sidecarResults.filter((result) => !result.success).length }, 'routing sync done');
+    this.log.info(
+      {
+        version,
+        bytes: bytes.byteLength,
+        phases,
+        seconds: (performance.now() - started) / 1000,
+        nodes: sidecarResults.length,
+        failed: sidecarResults.filter((result) => !result.success).length,
+      },
+      'routing sync done',
+    );
     return {
       gateways: drouting?.counts.gateways ?? 0,
       carriers: drouting?.counts.carriers ?? 0,

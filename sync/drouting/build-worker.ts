@@ -16,8 +16,7 @@ import { buildDroutingData, type DroutingData } from './rules.js';
 import { droutingChecksum, writeDrouting } from './writer.js';
 
 export type DroutingRequest =
-  | { kind: 'build'; id: number; tables: SnapshotTables; now: number }
-  | { kind: 'write'; id: number; checksum: string; path: string };
+  { kind: 'build'; id: number; tables: SnapshotTables; now: number } | { kind: 'write'; id: number; checksum: string; path: string };
 
 export interface DroutingCounts {
   gateways: number;
@@ -35,10 +34,21 @@ let last: { checksum: string; data: DroutingData } | null = null;
 
 async function build(tables: SnapshotTables, now: number): Promise<{ checksum: string; counts: DroutingCounts }> {
   // The event loop validates the same tables meanwhile and drops this build if they fail. The version fields do not matter to drouting.
-  const { compiled } = compileSnapshot({ format_version: SNAPSHOT_FORMAT_VERSION, version: 1, created_at: new Date(now).toISOString(), checksum: '', tables });
+  const { compiled } = compileSnapshot({
+    format_version: SNAPSHOT_FORMAT_VERSION,
+    version: 1,
+    created_at: new Date(now).toISOString(),
+    checksum: '',
+    tables,
+  });
   const data = await buildDroutingData(compiled, now, tables.trunk_ip_auth);
   const checksum = droutingChecksum(data);
-  const counts = { gateways: data.gateways.length, carriers: data.carriers.length, rules: data.rules.length, groups: new Set(data.rules.map((rule) => rule.groupid)).size };
+  const counts = {
+    gateways: data.gateways.length,
+    carriers: data.carriers.length,
+    rules: data.rules.length,
+    groups: new Set(data.rules.map((rule) => rule.groupid)).size,
+  };
   last = { checksum, data };
   return { checksum, counts };
 }

@@ -66,7 +66,15 @@ export class DroutingBuilder {
     const done = this.ask({ kind: 'write', id: 0, checksum, path }).then((reply) => {
       if (!reply.ok) throw new Error(reply.error);
     });
-    if (first === null) this.firstWritten = { checksum, path, done: done.then(() => true, () => false) };
+    if (first === null)
+      this.firstWritten = {
+        checksum,
+        path,
+        done: done.then(
+          () => true,
+          () => false,
+        ),
+      };
     await done;
   }
 

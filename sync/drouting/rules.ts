@@ -102,9 +102,19 @@ function addressRows(snapshot: CompiledSnapshot, ipAuth: readonly TrunkIpAuthRow
     const trunk = snapshot.customerTrunks[index];
     if (!trunk.active || trunk.sellDeck < 0) continue;
     const [ip, length] = auth.cidr.split('/');
-    rows.push({ grp: snapshot.decks[trunk.sellDeck].id, ip, mask: Number(length), port: 0, proto: 'any', pattern: null, context_info: String(trunk.id) });
+    rows.push({
+      grp: snapshot.decks[trunk.sellDeck].id,
+      ip,
+      mask: Number(length),
+      port: 0,
+      proto: 'any',
+      pattern: null,
+      context_info: String(trunk.id),
+    });
   }
-  return rows.sort((a, b) => b.mask - a.mask || (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0) || Number(a.context_info) - Number(b.context_info));
+  return rows.sort(
+    (a, b) => b.mask - a.mask || (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0) || Number(a.context_info) - Number(b.context_info),
+  );
 }
 
 /** Lets other work (uploads to sidecars, admin requests) run during a long build. */
@@ -114,21 +124,35 @@ const breather = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * `ipAuth`: the snapshot's trunk_ip_auth rows (the compiled snapshot keeps only its CIDR index), for the
  * `address` rows: each active customer trunk's CIDRs, in its sell deck's group, most specific first.
  */
-export async function buildDroutingData(snapshot: CompiledSnapshot, now: number, ipAuth: readonly TrunkIpAuthRow[] = []): Promise<DroutingData> {
+export async function buildDroutingData(
+  snapshot: CompiledSnapshot,
+  now: number,
+  ipAuth: readonly TrunkIpAuthRow[] = [],
+): Promise<DroutingData> {
   const gateways: DrGateway[] = [];
   const carriers: DrCarrier[] = [];
   for (const carrier of snapshot.carriers) {
     if (carrier.gateways.length === 0) continue;
     for (const gateway of carrier.gateways) {
       gateways.push({
-        gwid: gatewayId(gateway.id), type: 0, address: gateway.hostPort, strip: 0, pri_prefix: null,
-        attrs: String(carrier.id), probe_mode: 0, state: 0, socket: null, description: carrier.name,
+        gwid: gatewayId(gateway.id),
+        type: 0,
+        address: gateway.hostPort,
+        strip: 0,
+        pri_prefix: null,
+        attrs: String(carrier.id),
+        probe_mode: 0,
+        state: 0,
+        socket: null,
+        description: carrier.name,
       });
     }
     const weighted = carrier.multiIpMode === 'load_balance';
     carriers.push({
       carrierid: carrierId(carrier.id),
-      gwlist: carrier.gateways.map((gateway) => (weighted ? `${gatewayId(gateway.id)}=${gateway.weight}` : gatewayId(gateway.id))).join(','),
+      gwlist: carrier.gateways
+        .map((gateway) => (weighted ? `${gatewayId(gateway.id)}=${gateway.weight}` : gatewayId(gateway.id)))
+        .join(','),
       flags: 0,
       sort_alg: weighted ? 'W' : 'N',
       state: carrier.status === 'active' ? 0 : 1,
@@ -159,14 +183,15 @@ async function buildRules(snapshot: CompiledSnapshot, now: number): Promise<DrRu
   const engine = new LcrEngine(snapshot);
   const { children, termStart, nodeCount } = snapshot.rates.trie;
   const deckOf = snapshot.rates.deck;
-  const sellDecks = [...new Set(snapshot.customerTrunks.filter((trunk) => trunk.active && trunk.sellDeck >= 0).map((trunk) => trunk.sellDeck))].sort(
-    (a, b) => snapshot.decks[a].id - snapshot.decks[b].id,
-  );
+  const sellDecks = [
+    ...new Set(snapshot.customerTrunks.filter((trunk) => trunk.active && trunk.sellDeck >= 0).map((trunk) => trunk.sellDeck)),
+  ].sort((a, b) => snapshot.decks[a].id - snapshot.decks[b].id);
   // relevant[s][d]: deck d's rows can change sell deck s's order (its own rows, or an allowlisted carrier's cost deck).
   const relevant = sellDecks.map((sellDeck) => {
     const decks = new Uint8Array(snapshot.decks.length);
     decks[sellDeck] = 1;
-    for (const carrier of snapshot.decks[sellDeck].allowedCarriers) if (snapshot.carriers[carrier].costDeck >= 0) decks[snapshot.carriers[carrier].costDeck] = 1;
+    for (const carrier of snapshot.decks[sellDeck].allowedCarriers)
+      if (snapshot.carriers[carrier].costDeck >= 0) decks[snapshot.carriers[carrier].costDeck] = 1;
     return decks;
   });
   const rulesByDeck: DrRule[][] = sellDecks.map(() => []);
@@ -217,8 +242,16 @@ async function buildRules(snapshot: CompiledSnapshot, now: number): Promise<DrRu
           lists.push(gwlist);
           const deck = snapshot.decks[concerned[i]];
           rulesByDeck[s].push({
-            groupid: String(deck.id), prefix, timerec: null, priority: 0, routeid: null, gwlist, sort_alg: 'N', sort_profile: null,
-            attrs: null, description: `${deck.name} ${prefix}`,
+            groupid: String(deck.id),
+            prefix,
+            timerec: null,
+            priority: 0,
+            routeid: null,
+            gwlist,
+            sort_alg: 'N',
+            sort_profile: null,
+            attrs: null,
+            description: `${deck.name} ${prefix}`,
           });
         }
       }

@@ -14,7 +14,14 @@ import type { DroutingData } from './rules.js';
  */
 
 /** The table versions OpenSIPS 3.x checks on start (identical in 3.4 to 4.0; `address` from 3.6's permissions-create.sql). */
-export const DROUTING_TABLE_VERSIONS: Record<string, number> = { dr_gateways: 6, dr_rules: 4, dr_carriers: 3, dr_groups: 2, dr_partitions: 1, address: 5 };
+export const DROUTING_TABLE_VERSIONS: Record<string, number> = {
+  dr_gateways: 6,
+  dr_rules: 4,
+  dr_carriers: 3,
+  dr_groups: 2,
+  dr_partitions: 1,
+  address: 5,
+};
 
 const CREATE_TABLES = `
 CREATE TABLE IF NOT EXISTS version (table_name CHAR(32) NOT NULL, table_version INTEGER DEFAULT 0 NOT NULL, CONSTRAINT version_t_name_idx UNIQUE (table_name));
@@ -67,7 +74,9 @@ function openNodeDatabase(path: string): Database.Database {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.exec(CREATE_TABLES);
-  const setVersion = db.prepare('INSERT INTO version (table_name, table_version) VALUES (?, ?) ON CONFLICT (table_name) DO UPDATE SET table_version = excluded.table_version');
+  const setVersion = db.prepare(
+    'INSERT INTO version (table_name, table_version) VALUES (?, ?) ON CONFLICT (table_name) DO UPDATE SET table_version = excluded.table_version',
+  );
   for (const [table, version] of Object.entries(DROUTING_TABLE_VERSIONS)) setVersion.run(table, version);
   return db;
 }
@@ -103,17 +112,36 @@ export function writeDrouting(path: string, data: DroutingData): void {
     const insertGateway = db.prepare(
       'INSERT INTO dr_gateways (gwid, type, address, strip, pri_prefix, attrs, probe_mode, state, socket, description) VALUES (@gwid, @type, @address, @strip, @pri_prefix, @attrs, @probe_mode, @state, @socket, @description)',
     );
-    const insertCarrier = db.prepare('INSERT INTO dr_carriers (carrierid, gwlist, flags, sort_alg, state, attrs, description) VALUES (@carrierid, @gwlist, @flags, @sort_alg, @state, @attrs, @description)');
+    const insertCarrier = db.prepare(
+      'INSERT INTO dr_carriers (carrierid, gwlist, flags, sort_alg, state, attrs, description) VALUES (@carrierid, @gwlist, @flags, @sort_alg, @state, @attrs, @description)',
+    );
     // Positional: binding by name from an object costs more, and there are hundreds of thousands of rules.
-    const insertRule = db.prepare('INSERT INTO dr_rules (groupid, prefix, timerec, priority, routeid, gwlist, sort_alg, sort_profile, attrs, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
-    const insertGroup = db.prepare('INSERT INTO dr_groups (username, domain, groupid, description) VALUES (@username, @domain, @groupid, @description)');
-    const insertAddress = db.prepare('INSERT INTO address (grp, ip, mask, port, proto, pattern, context_info) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const insertRule = db.prepare(
+      'INSERT INTO dr_rules (groupid, prefix, timerec, priority, routeid, gwlist, sort_alg, sort_profile, attrs, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    const insertGroup = db.prepare(
+      'INSERT INTO dr_groups (username, domain, groupid, description) VALUES (@username, @domain, @groupid, @description)',
+    );
+    const insertAddress = db.prepare(
+      'INSERT INTO address (grp, ip, mask, port, proto, pattern, context_info) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
     db.transaction(() => {
       for (const table of DR_TABLES) db.exec(`DELETE FROM ${table}`);
       for (const row of data.gateways) insertGateway.run(row);
       for (const row of data.carriers) insertCarrier.run(row);
       for (const rule of data.rules) {
-        insertRule.run(rule.groupid, rule.prefix, rule.timerec, rule.priority, rule.routeid, rule.gwlist, rule.sort_alg, rule.sort_profile, rule.attrs, rule.description);
+        insertRule.run(
+          rule.groupid,
+          rule.prefix,
+          rule.timerec,
+          rule.priority,
+          rule.routeid,
+          rule.gwlist,
+          rule.sort_alg,
+          rule.sort_profile,
+          rule.attrs,
+          rule.description,
+        );
       }
       for (const row of data.groups) insertGroup.run(row);
       for (const row of data.addresses) insertAddress.run(row.grp, row.ip, row.mask, row.port, row.proto, row.pattern, row.context_info);

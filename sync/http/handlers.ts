@@ -25,7 +25,13 @@ export function guard(handler: AdminHandler): AdminHandler {
       if (refused !== null) return refused;
       const code = (error as { code?: unknown }).code;
       if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-        return { status: 409, body: errorBody('duplicate', `a record with these values already exists (${(error as Error).message.replace(/^UNIQUE constraint failed: /, '')})`) };
+        return {
+          status: 409,
+          body: errorBody(
+            'duplicate',
+            `a record with these values already exists (${(error as Error).message.replace(/^UNIQUE constraint failed: /, '')})`,
+          ),
+        };
       }
       if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return { status: 409, body: errorBody('still_referenced') };
       throw error;

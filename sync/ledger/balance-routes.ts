@@ -22,7 +22,8 @@ async function entityOf(context: BalanceRoutesContext, request: IncomingRequest)
   const idText = request.params.entity_id;
   if (!/^[1-9][0-9]{0,15}$/.test(idText)) throw new RequestError('invalid_parameter', 'entity_id must be a positive integer');
   const entity = await findEntity(context.store, type, Number(idText));
-  if (entity === null) throw new RequestError('not_found', `${type === 'customer' ? 'customer account' : 'carrier trunk'} ${idText} not found`);
+  if (entity === null)
+    throw new RequestError('not_found', `${type === 'customer' ? 'customer account' : 'carrier trunk'} ${idText} not found`);
   return entity;
 }
 
@@ -38,15 +39,18 @@ export function balanceRoutes(context: BalanceRoutesContext): Route[] {
       const entity = await entityOf(context, request);
       const body = readBody(request);
       const amount = body.amount;
-      if (typeof amount !== 'string' || !isDecimalString(amount)) throw new RequestError('invalid_field', 'amount must be a decimal string such as "10.00"');
+      if (typeof amount !== 'string' || !isDecimalString(amount))
+        throw new RequestError('invalid_field', 'amount must be a decimal string such as "10.00"');
       const negative = amount.startsWith('-');
       const zero = /^-?0+(\.0+)?$/.test(amount);
       if (kind !== 'adjustment' && (negative || zero)) throw new RequestError('invalid_field', `amount must be positive for a ${kind}`);
       if (kind === 'adjustment' && zero) throw new RequestError('invalid_field', 'an adjustment of zero changes nothing');
       const description = body.description ?? null;
-      if (description !== null && (typeof description !== 'string' || description.length > 1024)) throw new RequestError('invalid_field', 'description must be a string of at most 1024 characters');
+      if (description !== null && (typeof description !== 'string' || description.length > 1024))
+        throw new RequestError('invalid_field', 'description must be a string of at most 1024 characters');
       const cdrId = body.cdr_id ?? null;
-      if (cdrId !== null && (typeof cdrId !== 'number' || !Number.isSafeInteger(cdrId) || cdrId < 1)) throw new RequestError('invalid_field', 'cdr_id must be a positive integer');
+      if (cdrId !== null && (typeof cdrId !== 'number' || !Number.isSafeInteger(cdrId) || cdrId < 1))
+        throw new RequestError('invalid_field', 'cdr_id must be a positive integer');
       try {
         await context.ledger.changeBalance(
           { entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency },

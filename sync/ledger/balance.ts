@@ -72,7 +72,11 @@ export interface OperationInput {
  * the store inside its transaction). A manual prepaid debit may not take the
  * balance below zero; an adjustment may (it is a correction).
  */
-export function operationChange(entity: LedgerEntity, operation: Operation, input: OperationInput): (current: BalanceState) => BalanceChange {
+export function operationChange(
+  entity: LedgerEntity,
+  operation: Operation,
+  input: OperationInput,
+): (current: BalanceState) => BalanceChange {
   const amount = new Decimal(input.amount);
   return (current) => {
     const balance = new Decimal(current.balance);
@@ -87,7 +91,13 @@ export function operationChange(entity: LedgerEntity, operation: Operation, inpu
     }
     return {
       next: { balance: money(next, balance, amount), reserved: current.reserved },
-      transaction: { transaction_type: operation, amount: money(amount, amount), description: input.description, cdr_id: input.cdrId, call_id: input.callId },
+      transaction: {
+        transaction_type: operation,
+        amount: money(amount, amount),
+        description: input.description,
+        cdr_id: input.cdrId,
+        call_id: input.callId,
+      },
     };
   };
 }

@@ -45,12 +45,18 @@ export function startLeaseReclaim(ledger: LedgerStore, log: Logger, leaseValidSe
     const silentSince = new Date(Date.now() - reclaimAfterMs).toISOString();
     const reclaimed = await ledger.transaction((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
     for (const lease of reclaimed) {
-      log.warn({ node: lease.node, entity_type: lease.entityType, entity_id: lease.entityId, amount: lease.amount, silent_since: silentSince }, 'credit lease of a silent node taken back');
+      log.warn(
+        { node: lease.node, entity_type: lease.entityType, entity_id: lease.entityId, amount: lease.amount, silent_since: silentSince },
+        'credit lease of a silent node taken back',
+      );
     }
   };
-  const timer = setInterval(() => {
-    sweep().catch((error: unknown) => log.error({ err: error }, 'lease reclaim failed'));
-  }, Math.min(60_000, Math.max(1000, (leaseValidSeconds * 1000) / 4)));
+  const timer = setInterval(
+    () => {
+      sweep().catch((error: unknown) => log.error({ err: error }, 'lease reclaim failed'));
+    },
+    Math.min(60_000, Math.max(1000, (leaseValidSeconds * 1000) / 4)),
+  );
   timer.unref();
   return { stop: () => clearInterval(timer), silence };
 }

@@ -18,7 +18,8 @@ import type { LedgerStore } from './store.js';
 const MAX_SETTLEMENTS = 5000;
 const MAX_LEASE_ASKS = 5000;
 
-type FieldKind = 'id' | 'id?' | 'string' | 'string?' | 'money' | 'count' | 'code?' | 'currency' | 'precision' | 'rounding' | 'time' | 'time?' | 'money?';
+type FieldKind =
+  'id' | 'id?' | 'string' | 'string?' | 'money' | 'count' | 'code?' | 'currency' | 'precision' | 'rounding' | 'time' | 'time?' | 'money?';
 
 const SETTLEMENT_FIELD_KINDS: Record<keyof SettlementCdr, FieldKind> = {
   sip_call_id: 'string',
@@ -83,26 +84,38 @@ function compileFields(fields: Record<string, FieldKind>): FieldCheck[] {
 }
 
 function checkObject<T>(value: unknown, fields: readonly FieldCheck[], what: string): T {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new RequestError('invalid_field', `${what} must be an object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new RequestError('invalid_field', `${what} must be an object`);
   const record = value as Record<string, unknown>;
   const checked: Record<string, unknown> = {};
   for (const { field, kind, optional, check } of fields) {
     const fieldValue = record[field] ?? null;
-    if (!(optional && fieldValue === null) && !check(fieldValue)) throw new RequestError('invalid_field', `${what}.${field} is missing or not a valid ${kind}`);
+    if (!(optional && fieldValue === null) && !check(fieldValue))
+      throw new RequestError('invalid_field', `${what}.${field} is missing or not a valid ${kind}`);
     checked[field] = fieldValue;
   }
   return checked as T;
 }
 
 const SETTLEMENT_FIELDS = compileFields(SETTLEMENT_FIELD_KINDS);
-const LEASE_FIELDS = compileFields({ entity_type: 'string', entity_id: 'id', want: 'money', give_back: 'money', need: 'money?' } satisfies Record<keyof LeaseAsk, FieldKind>);
+const LEASE_FIELDS = compileFields({
+  entity_type: 'string',
+  entity_id: 'id',
+  want: 'money',
+  give_back: 'money',
+  need: 'money?',
+} satisfies Record<keyof LeaseAsk, FieldKind>);
 
 function nodeSyncRequest(body: Record<string, unknown>): NodeSyncRequest & { seq: number } {
   const { node, seq, settlements, leases } = body;
-  if (typeof node !== 'string' || node.length === 0 || node.length > 255) throw new RequestError('invalid_field', 'node must be the node hostname');
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) throw new RequestError('invalid_field', 'seq must be a positive integer');
-  if (!Array.isArray(settlements) || settlements.length > MAX_SETTLEMENTS) throw new RequestError('invalid_field', `settlements must be an array of at most ${MAX_SETTLEMENTS}`);
-  if (!Array.isArray(leases) || leases.length > MAX_LEASE_ASKS) throw new RequestError('invalid_field', `leases must be an array of at most ${MAX_LEASE_ASKS}`);
+  if (typeof node !== 'string' || node.length === 0 || node.length > 255)
+    throw new RequestError('invalid_field', 'node must be the node hostname');
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1)
+    throw new RequestError('invalid_field', 'seq must be a positive integer');
+  if (!Array.isArray(settlements) || settlements.length > MAX_SETTLEMENTS)
+    throw new RequestError('invalid_field', `settlements must be an array of at most ${MAX_SETTLEMENTS}`);
+  if (!Array.isArray(leases) || leases.length > MAX_LEASE_ASKS)
+    throw new RequestError('invalid_field', `leases must be an array of at most ${MAX_LEASE_ASKS}`);
   return {
     node,
     seq,
@@ -110,7 +123,8 @@ function nodeSyncRequest(body: Record<string, unknown>): NodeSyncRequest & { seq
     leases: leases.map((item, index) => {
       const ask = checkObject<LeaseAsk>(item, LEASE_FIELDS, `leases[${index}]`);
       const entityType: string = ask.entity_type;
-      if (entityType !== 'customer' && entityType !== 'carrier') throw new RequestError('invalid_field', `leases[${index}].entity_type must be customer or carrier`);
+      if (entityType !== 'customer' && entityType !== 'carrier')
+        throw new RequestError('invalid_field', `leases[${index}].entity_type must be customer or carrier`);
       return ask;
     }),
   };
@@ -143,26 +157,31 @@ export function ledgerRoutes(context: LedgerRoutesContext): Route[] {
       }
     }),
     adminRoute('GET', '/api/cdrs/search', 0, async (request: IncomingRequest) => {
-        const params = parseQuery(request.query, SEARCH_PARAMS);
-        const time = (name: string): string | null => {
-          const text = params.get(name);
-          if (text === null) return null;
-          const ms = Date.parse(text);
-          if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(ms)) throw new RequestError('invalid_parameter', `${name} must be an RFC 3339 timestamp`);
-          return new Date(ms).toISOString();
-        };
-        const sipCallId = params.get('sip_call_id');
-        if (sipCallId !== null && (sipCallId === '' || sipCallId.length > 256)) throw new RequestError('invalid_parameter', 'sip_call_id must be 1 to 256 characters');
-        const rows = await ledger.searchCdrs({
-          startFrom: time('start_time_from'),
-          startTo: time('start_time_to'),
-          customerTrunkId: queryInteger(params, 'customer_trunk_id', 1, 999_999_999),
-          carrierTrunkId: queryInteger(params, 'carrier_trunk_id', 1, 999_999_999),
-          sipCallId,
-          limit: queryInteger(params, 'limit', 1, 1000) ?? 1000,
-          offset: queryInteger(params, 'offset', 0, 999_999_999) ?? 0,
-        });
-        return json(200, rows.map((row) => ({ ...row, status: row.answer_time === null ? 'unanswered' : 'answered' })));
+      const params = parseQuery(request.query, SEARCH_PARAMS);
+      const time = (name: string): string | null => {
+        const text = params.get(name);
+        if (text === null) return null;
+        const ms = Date.parse(text);
+        if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(ms))
+          throw new RequestError('invalid_parameter', `${name} must be an RFC 3339 timestamp`);
+        return new Date(ms).toISOString();
+      };
+      const sipCallId = params.get('sip_call_id');
+      if (sipCallId !== null && (sipCallId === '' || sipCallId.length > 256))
+        throw new RequestError('invalid_parameter', 'sip_call_id must be 1 to 256 characters');
+      const rows = await ledger.searchCdrs({
+        startFrom: time('start_time_from'),
+        startTo: time('start_time_to'),
+        customerTrunkId: queryInteger(params, 'customer_trunk_id', 1, 999_999_999),
+        carrierTrunkId: queryInteger(params, 'carrier_trunk_id', 1, 999_999_999),
+        sipCallId,
+        limit: queryInteger(params, 'limit', 1, 1000) ?? 1000,
+        offset: queryInteger(params, 'offset', 0, 999_999_999) ?? 0,
+      });
+      return json(
+        200,
+        rows.map((row) => ({ ...row, status: row.answer_time === null ? 'unanswered' : 'answered' })),
+      );
     }),
   ];
 }

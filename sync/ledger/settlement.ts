@@ -71,7 +71,11 @@ class RoundBalances {
     const id = `${entity.entityType}:${entity.entityId}`;
     let entry = this.balances.get(id);
     if (entry === undefined) {
-      entry = { key: { entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency }, state: this.tx.balance(entity.entityType, entity.entityId), dirty: false };
+      entry = {
+        key: { entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency },
+        state: this.tx.balance(entity.entityType, entity.entityId),
+        dirty: false,
+      };
       this.balances.set(id, entry);
     }
     return entry;
@@ -81,7 +85,12 @@ class RoundBalances {
     const id = `${entity.entityType}:${entity.entityId}`;
     let entry = this.leases.get(id);
     if (entry === undefined) {
-      entry = { entityType: entity.entityType, entityId: entity.entityId, amount: this.tx.lease(this.node, entity.entityType, entity.entityId), dirty: false };
+      entry = {
+        entityType: entity.entityType,
+        entityId: entity.entityId,
+        amount: this.tx.lease(this.node, entity.entityType, entity.entityId),
+        dirty: false,
+      };
       this.leases.set(id, entry);
     }
     return entry;
@@ -93,7 +102,8 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
   if (!tx.nodeExists(node)) throw new NodeSyncRefusal('unknown_node', `node ${node} is not registered in opensips_nodes`);
   // A round that arrives after a newer one (it timed out at the node and was resent) is stale: applying it
   // late would hand back lease the node has already been told it holds.
-  if (request.seq <= tx.lastRound(node)) throw new NodeSyncRefusal('stale_round', `round ${request.seq} is older than the last applied for node ${node}`);
+  if (request.seq <= tx.lastRound(node))
+    throw new NodeSyncRefusal('stale_round', `round ${request.seq} is older than the last applied for node ${node}`);
   tx.setLastRound(node, request.seq);
 
   const entities = new Map<string, LedgerEntity | null>();
@@ -134,7 +144,13 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
     const nextBalance = account.billingMode === 'prepaid' ? balance.minus(charge) : balance.plus(charge);
     round.apply(account, {
       next: { balance: money(nextBalance, balance, charge), reserved: money(reserved.minus(consumed), reserved, consumed) },
-      transaction: { transaction_type: 'debit', amount: money(charge, charge), description: `call ${cdr.sip_call_id}`, cdr_id: cdrId, call_id: cdr.sip_call_id },
+      transaction: {
+        transaction_type: 'debit',
+        amount: money(charge, charge),
+        description: `call ${cdr.sip_call_id}`,
+        cdr_id: cdrId,
+        call_id: cdr.sip_call_id,
+      },
     });
   }
 
@@ -165,7 +181,13 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
         const reserved = new Decimal(current.reserved);
         round.apply(entity, {
           next: { balance: current.balance, reserved: money(reserved.plus(grant), reserved, grant) },
-          transaction: { transaction_type: 'reserve', amount: money(grant, grant), description: `credit lease granted to node ${node}`, cdr_id: null, call_id: null },
+          transaction: {
+            transaction_type: 'reserve',
+            amount: money(grant, grant),
+            description: `credit lease granted to node ${node}`,
+            cdr_id: null,
+            call_id: null,
+          },
         });
       }
     }
@@ -173,12 +195,15 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
   }
   round.flush();
 
-  const leases: LeaseState[] = [...unknown, ...[...touched].map((entity) => ({
-    entity_type: entity.entityType,
-    entity_id: entity.entityId,
-    granted: round.lease(entity),
-    headroom: new Decimal(headroom(entity, round.balance(entity))).toDecimalPlaces(6, Decimal.ROUND_DOWN).toFixed(),
-  }))];
+  const leases: LeaseState[] = [
+    ...unknown,
+    ...[...touched].map((entity) => ({
+      entity_type: entity.entityType,
+      entity_id: entity.entityId,
+      granted: round.lease(entity),
+      headroom: new Decimal(headroom(entity, round.balance(entity))).toDecimalPlaces(6, Decimal.ROUND_DOWN).toFixed(),
+    })),
+  ];
   return { settled, unbilled, leases };
 }
 
@@ -233,7 +258,10 @@ export function reclaimSilentNodesLeases(tx: LedgerTx, silentSince: string, stil
     const entity = entityFromRow(lease.entity_type, lease.entity_id, tx.entityRow(lease.entity_type, lease.entity_id));
     if (entity !== null && amount.greaterThan(0)) {
       const description = `credit lease of node ${lease.node} lapsed: no money round from it since before ${silentSince}`;
-      tx.applyChange({ entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency }, leaseRelease(tx.balance(entity.entityType, entity.entityId), amount, description));
+      tx.applyChange(
+        { entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency },
+        leaseRelease(tx.balance(entity.entityType, entity.entityId), amount, description),
+      );
     }
     reclaimed.push({ node: lease.node, entityType: lease.entity_type, entityId: lease.entity_id, amount: lease.amount });
   }

@@ -78,7 +78,6 @@ export interface BalanceChange {
   transaction: { transaction_type: string; amount: string; description: string | null; cdr_id: number | null; call_id: string | null };
 }
 
-
 export class SqliteLedgerStore implements LedgerStore {
   private tx: SqliteLedgerTx | null = null;
 
@@ -113,14 +112,16 @@ export class SqliteLedgerStore implements LedgerStore {
     add('carrier_trunk_id = ?', filter.carrierTrunkId);
     add('sip_call_id = ?', filter.sipCallId);
     const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
-    const rows = this.db.prepare(`SELECT * FROM cdrs ${where} ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?`).all(...values, filter.limit, filter.offset) as Row[];
+    const rows = this.db
+      .prepare(`SELECT * FROM cdrs ${where} ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?`)
+      .all(...values, filter.limit, filter.offset) as Row[];
     return Promise.resolve(rows);
   }
 
   getBalance(entityType: string, entityId: number): Promise<BalanceState & { id: number | null; updated_at: string | null }> {
-    const row = this.db.prepare('SELECT id, balance, reserved, updated_at FROM balances WHERE entity_type = ? AND entity_id = ?').get(entityType, entityId) as
-      | { id: number; balance: string; reserved: string; updated_at: string }
-      | undefined;
+    const row = this.db
+      .prepare('SELECT id, balance, reserved, updated_at FROM balances WHERE entity_type = ? AND entity_id = ?')
+      .get(entityType, entityId) as { id: number; balance: string; reserved: string; updated_at: string } | undefined;
     return Promise.resolve(row ?? { id: null, balance: '0', reserved: '0', updated_at: null });
   }
 
@@ -133,11 +134,34 @@ export class SqliteLedgerStore implements LedgerStore {
 }
 
 const CDR_COLUMNS = [
-  'sip_call_id', 'node_cdr_id', 'customer_account_id', 'customer_trunk_id', 'carrier_trunk_id', 'carrier_gateway_id', 'ani', 'dnis',
-  'start_time', 'answer_time', 'end_time', 'duration_seconds', 'sip_response_code', 'billable_duration_customer', 'billable_duration_vendor',
-  'customer_rate_deck_id', 'carrier_rate_deck_id', 'customer_cost', 'customer_currency', 'customer_decimal_precision',
-  'customer_rounding_direction', 'vendor_cost', 'vendor_currency', 'vendor_decimal_precision', 'vendor_rounding_direction',
-  'account_charge', 'account_currency', 'created_at',
+  'sip_call_id',
+  'node_cdr_id',
+  'customer_account_id',
+  'customer_trunk_id',
+  'carrier_trunk_id',
+  'carrier_gateway_id',
+  'ani',
+  'dnis',
+  'start_time',
+  'answer_time',
+  'end_time',
+  'duration_seconds',
+  'sip_response_code',
+  'billable_duration_customer',
+  'billable_duration_vendor',
+  'customer_rate_deck_id',
+  'carrier_rate_deck_id',
+  'customer_cost',
+  'customer_currency',
+  'customer_decimal_precision',
+  'customer_rounding_direction',
+  'vendor_cost',
+  'vendor_currency',
+  'vendor_decimal_precision',
+  'vendor_rounding_direction',
+  'account_charge',
+  'account_currency',
+  'created_at',
 ] as const satisfies readonly (keyof SettlementCdr)[];
 
 /** The ledger's statements, prepared once per store. */
@@ -193,8 +217,16 @@ class SqliteLedgerTx implements LedgerTx {
   recordTransaction(key: BalanceKey, change: BalanceChange): void {
     const { next, transaction } = change;
     this.sql.recordTransaction.run(
-      key.entityType, key.entityId, transaction.transaction_type, transaction.amount, next.balance, key.currency,
-      transaction.description, transaction.cdr_id, transaction.call_id, new Date().toISOString(),
+      key.entityType,
+      key.entityId,
+      transaction.transaction_type,
+      transaction.amount,
+      next.balance,
+      key.currency,
+      transaction.description,
+      transaction.cdr_id,
+      transaction.call_id,
+      new Date().toISOString(),
     );
   }
 

@@ -49,7 +49,8 @@ function decodeReply(text: string, id: number): unknown {
     throw new MiError(`not a JSON-RPC reply: ${text.slice(0, 120)}`, 'PROTOCOL');
   }
   if (reply.error !== undefined) throw new MiError(`MI error ${reply.error.code ?? '?'}: ${reply.error.message ?? 'unknown'}`, 'RPC');
-  if (reply.id !== undefined && reply.id !== id && reply.id !== String(id)) throw new MiError(`reply for another request (id ${JSON.stringify(reply.id)})`, 'PROTOCOL');
+  if (reply.id !== undefined && reply.id !== id && reply.id !== String(id))
+    throw new MiError(`reply for another request (id ${JSON.stringify(reply.id)})`, 'PROTOCOL');
   return reply.result;
 }
 
@@ -67,7 +68,12 @@ function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: string, clean
 async function callHttp(url: string, body: string, id: number, timeoutMs: number): Promise<unknown> {
   let response: Response;
   try {
-    response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(timeoutMs) });
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
   } catch (error) {
     if ((error as Error).name === 'TimeoutError') throw new MiError(`${url}: no answer within ${timeoutMs} ms`, 'TIMEOUT');
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
@@ -108,7 +114,10 @@ async function callFifo(path: string, body: string, id: number, timeoutMs: numbe
     try {
       server = await fs.open(path, constants.O_WRONLY | constants.O_NONBLOCK);
     } catch (error) {
-      throw new MiError(`${path}: ${(error as NodeJS.ErrnoException).code === 'ENXIO' ? 'no OpenSIPS reading the FIFO' : (error as Error).message}`, 'TRANSPORT');
+      throw new MiError(
+        `${path}: ${(error as NodeJS.ErrnoException).code === 'ENXIO' ? 'no OpenSIPS reading the FIFO' : (error as Error).message}`,
+        'TRANSPORT',
+      );
     }
     try {
       await server.write(`:${name}:${body}\n`);
@@ -138,7 +147,12 @@ async function callFifo(path: string, body: string, id: number, timeoutMs: numbe
 }
 
 /** One MI command; resolves with its `result`, rejects with an MiError saying what went wrong. */
-export function miCall(address: MiAddress, method: string, params: Record<string, unknown> | null = null, timeoutMs = 5000): Promise<unknown> {
+export function miCall(
+  address: MiAddress,
+  method: string,
+  params: Record<string, unknown> | null = null,
+  timeoutMs = 5000,
+): Promise<unknown> {
   const id = nextId++;
   const body = JSON.stringify(params === null ? { jsonrpc: '2.0', method, id } : { jsonrpc: '2.0', method, params, id });
   switch (address.kind) {

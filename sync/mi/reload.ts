@@ -37,14 +37,30 @@ function count(result: unknown, key: string): number | null {
 /** Puts the drouting rows into the database at `path` (written, or copied from a node written before). */
 export type WriteTables = (path: string) => Promise<void>;
 
-async function reload(target: ReloadTarget, expected: DroutingCounts, checksum: string, writeTables: WriteTables, timeoutMs: number): Promise<ReloadResult> {
+async function reload(
+  target: ReloadTarget,
+  expected: DroutingCounts,
+  checksum: string,
+  writeTables: WriteTables,
+  timeoutMs: number,
+): Promise<ReloadResult> {
   const started = performance.now();
   const result = (success: boolean, skipped: boolean, error: string | null): ReloadResult => ({
-    node_id: target.nodeId, hostname: target.hostname, success, skipped, error, duration_ms: Math.round(performance.now() - started),
+    node_id: target.nodeId,
+    hostname: target.hostname,
+    success,
+    skipped,
+    error,
+    duration_ms: Math.round(performance.now() - started),
   });
   if (target.loadedChecksum === checksum) return result(true, true, null);
   const address = parseMiAddress(target.miAddress);
-  if (address === null) return result(false, false, `mi_socket_address ${JSON.stringify(target.miAddress)} is not http://host:port/path, udp:host:port or a FIFO path`);
+  if (address === null)
+    return result(
+      false,
+      false,
+      `mi_socket_address ${JSON.stringify(target.miAddress)} is not http://host:port/path, udp:host:port or a FIFO path`,
+    );
   try {
     await writeTables(target.droutingDb);
   } catch (error) {
@@ -56,7 +72,11 @@ async function reload(target: ReloadTarget, expected: DroutingCounts, checksum: 
     const gateways = count(await miCall(address, 'dr_gw_status', null, timeoutMs), 'Gateways');
     const carriers = count(await miCall(address, 'dr_carrier_status', null, timeoutMs), 'Carriers');
     if (gateways !== expected.gateways || carriers !== expected.carriers) {
-      return result(false, false, `node loaded ${gateways ?? '?'} gateways and ${carriers ?? '?'} carriers; ${expected.gateways} and ${expected.carriers} were written`);
+      return result(
+        false,
+        false,
+        `node loaded ${gateways ?? '?'} gateways and ${carriers ?? '?'} carriers; ${expected.gateways} and ${expected.carriers} were written`,
+      );
     }
     // The address rows (degraded mode's source-address groups). A node without the permissions module has nothing to reload.
     try {
@@ -71,7 +91,13 @@ async function reload(target: ReloadTarget, expected: DroutingCounts, checksum: 
   }
 }
 
-export function reloadNode(target: ReloadTarget, expected: DroutingCounts, checksum: string, writeTables: WriteTables, timeoutMs = 30_000): Promise<ReloadResult> {
+export function reloadNode(
+  target: ReloadTarget,
+  expected: DroutingCounts,
+  checksum: string,
+  writeTables: WriteTables,
+  timeoutMs = 30_000,
+): Promise<ReloadResult> {
   const previous = inFlight.get(target.nodeId) ?? Promise.resolve();
   const next = previous.catch(() => undefined).then(() => reload(target, expected, checksum, writeTables, timeoutMs));
   inFlight.set(target.nodeId, next);

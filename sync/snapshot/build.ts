@@ -81,9 +81,15 @@ function countsOf(description: SnapshotDescription): BuiltSnapshot['counts'] {
 export function routingWarnings(description: SnapshotDescription): string[] {
   const warnings: string[] = [];
   const decks = new Map(description.rate_decks.map((deck) => [deck.id, deck]));
-  const activeDeckOf = (assignments: { is_active: boolean; rate_deck_id: number }[], trunkId: number, column: 'customer_trunk_id' | 'carrier_trunk_id'): number | null =>
+  const activeDeckOf = (
+    assignments: { is_active: boolean; rate_deck_id: number }[],
+    trunkId: number,
+    column: 'customer_trunk_id' | 'carrier_trunk_id',
+  ): number | null =>
     assignments.find((row) => row.is_active && (row as unknown as Record<string, number>)[column] === trunkId)?.rate_deck_id ?? null;
-  const activeGateways = new Set(description.carrier_gateways.filter((gateway) => gateway.status === 'active').map((gateway) => gateway.carrier_trunk_id));
+  const activeGateways = new Set(
+    description.carrier_gateways.filter((gateway) => gateway.status === 'active').map((gateway) => gateway.carrier_trunk_id),
+  );
   const usableCarriers = new Set<number>();
   for (const carrier of description.carrier_trunks) {
     if (carrier.status !== 'active') continue;
@@ -93,26 +99,33 @@ export function routingWarnings(description: SnapshotDescription): string[] {
     if (activeGateways.has(carrier.id) && deck !== null) usableCarriers.add(carrier.id);
   }
   const ipAuthTrunks = new Set(description.trunk_ip_auth.filter((row) => row.trunk_type === 'customer').map((row) => row.trunk_id));
-  const registeredTrunks = new Set(description.sip_registrations.filter((row) => row.status === 'active').map((row) => row.customer_trunk_id));
+  const registeredTrunks = new Set(
+    description.sip_registrations.filter((row) => row.status === 'active').map((row) => row.customer_trunk_id),
+  );
   let routableTrunks = 0;
   for (const trunk of description.customer_trunks) {
     if (trunk.status !== 'active') continue;
-    if (!ipAuthTrunks.has(trunk.id) && !registeredTrunks.has(trunk.id)) warnings.push(`customer trunk ${trunk.id} (${trunk.name}) has no way in: no IP auth and no SIP registration`);
+    if (!ipAuthTrunks.has(trunk.id) && !registeredTrunks.has(trunk.id))
+      warnings.push(`customer trunk ${trunk.id} (${trunk.name}) has no way in: no IP auth and no SIP registration`);
     const deckId = activeDeckOf(description.customer_trunk_rate_decks, trunk.id, 'customer_trunk_id');
     if (deckId === null) {
       warnings.push(`customer trunk ${trunk.id} (${trunk.name}) has no rate deck assigned`);
       continue;
     }
     const deck = decks.get(deckId);
-    if (deck !== undefined && deck.currency !== trunk.currency) warnings.push(`customer trunk ${trunk.id} bills in ${trunk.currency} but its rate deck ${deck.id} is in ${deck.currency}`);
+    if (deck !== undefined && deck.currency !== trunk.currency)
+      warnings.push(`customer trunk ${trunk.id} bills in ${trunk.currency} but its rate deck ${deck.id} is in ${deck.currency}`);
     const allowed = description.rate_deck_allowlist.filter((row) => row.rate_deck_id === deckId);
     if (allowed.some((row) => usableCarriers.has(row.carrier_trunk_id))) routableTrunks++;
   }
   for (const deck of description.rate_decks) {
-    if (deck.deck_type === 'customer' && !description.rate_deck_allowlist.some((row) => row.rate_deck_id === deck.id)) warnings.push(`rate deck ${deck.id} (${deck.name}) has an empty carrier allowlist`);
+    if (deck.deck_type === 'customer' && !description.rate_deck_allowlist.some((row) => row.rate_deck_id === deck.id))
+      warnings.push(`rate deck ${deck.id} (${deck.name}) has an empty carrier allowlist`);
   }
   if (routableTrunks === 0) {
-    warnings.push('no complete routes: no active customer trunk has a rate deck whose allowlist holds an active carrier with a cost deck and an active gateway');
+    warnings.push(
+      'no complete routes: no active customer trunk has a rate deck whose allowlist holds an active carrier with a cost deck and an active gateway',
+    );
   }
   return warnings;
 }

@@ -75,7 +75,6 @@ export class RateConflictError extends Error {
   }
 }
 
-
 export class SqliteConfigStore implements ConfigStore {
   /**
    * The rate columns last read, reused while no rate row changed: reading 2M rows costs seconds, and
@@ -88,7 +87,10 @@ export class SqliteConfigStore implements ConfigStore {
 
   list(table: string, query: ListQuery): Promise<{ rows: Row[]; total: number }> {
     const columns = Object.keys(query.where).map(identifier);
-    const where = columns.length === 0 ? '' : ` WHERE ${columns.map((column) => (query.where[column] === null ? `${column} IS NULL` : `${column} = ?`)).join(' AND ')}`;
+    const where =
+      columns.length === 0
+        ? ''
+        : ` WHERE ${columns.map((column) => (query.where[column] === null ? `${column} IS NULL` : `${column} = ?`)).join(' AND ')}`;
     const values = columns.map((column) => query.where[column]).filter((value) => value !== null);
     const from = `FROM ${identifier(table)}${where}`;
     const total = (this.db.prepare(`SELECT COUNT(*) AS total ${from}`).get(...values) as { total: number }).total;
@@ -139,7 +141,9 @@ export class SqliteConfigStore implements ConfigStore {
     const now = new Date().toISOString();
     const id = this.db.transaction(() => {
       this.db.prepare(`UPDATE ${table} SET is_active = 0, superseded_at = ? WHERE ${column} = ? AND is_active = 1`).run(now, trunkId);
-      return this.db.prepare(`INSERT INTO ${table} (${column}, rate_deck_id, is_active, assigned_at) VALUES (?, ?, 1, ?)`).run(trunkId, rateDeckId, now).lastInsertRowid;
+      return this.db
+        .prepare(`INSERT INTO ${table} (${column}, rate_deck_id, is_active, assigned_at) VALUES (?, ?, 1, ?)`)
+        .run(trunkId, rateDeckId, now).lastInsertRowid;
     })();
     return this.get(table, Number(id)) as Promise<Row>;
   }
@@ -154,7 +158,9 @@ export class SqliteConfigStore implements ConfigStore {
   readRoutingData(tables: readonly string[]): Promise<{ rows: Record<string, Row[]>; rates: RateColumns }> {
     // A read transaction: every table from the same committed state, even while the admin API writes.
     const read = this.db.transaction(() => ({
-      rows: Object.fromEntries(tables.map((table) => [table, this.db.prepare(`SELECT * FROM ${identifier(table)} ORDER BY id`).all() as Row[]])),
+      rows: Object.fromEntries(
+        tables.map((table) => [table, this.db.prepare(`SELECT * FROM ${identifier(table)} ORDER BY id`).all() as Row[]]),
+      ),
       rates: this.readRateColumns(),
     }));
     return Promise.resolve(read());
@@ -185,12 +191,31 @@ export class SqliteConfigStore implements ConfigStore {
       rows.forEach((row, index) => {
         const existing = find.get(rateDeckId, row.prefix, row.effective_at) as { id: number } | undefined;
         if (existing === undefined) {
-          insert.run(rateDeckId, row.prefix, row.destination_name, row.rate_per_minute, row.rate_type, row.billing_increment_initial, row.billing_increment_step, row.effective_at, now, now);
+          insert.run(
+            rateDeckId,
+            row.prefix,
+            row.destination_name,
+            row.rate_per_minute,
+            row.rate_type,
+            row.billing_increment_initial,
+            row.billing_increment_step,
+            row.effective_at,
+            now,
+            now,
+          );
           counts.imported++;
         } else if (onConflict === 'skip') {
           counts.skipped++;
         } else if (onConflict === 'overwrite') {
-          update.run(row.destination_name, row.rate_per_minute, row.rate_type, row.billing_increment_initial, row.billing_increment_step, now, existing.id);
+          update.run(
+            row.destination_name,
+            row.rate_per_minute,
+            row.rate_type,
+            row.billing_increment_initial,
+            row.billing_increment_step,
+            now,
+            existing.id,
+          );
           counts.updated++;
         } else {
           throw new RateConflictError(row.prefix, row.effective_at, index); // rolls the transaction back
@@ -206,7 +231,9 @@ export class SqliteConfigStore implements ConfigStore {
   }
 
   recordSnapshot(version: number, createdAt: string, checksum: string, counts: Record<string, number>): Promise<void> {
-    this.db.prepare('INSERT INTO snapshot_versions (version, created_at, checksum, counts) VALUES (?, ?, ?, ?)').run(version, createdAt, checksum, JSON.stringify(counts));
+    this.db
+      .prepare('INSERT INTO snapshot_versions (version, created_at, checksum, counts) VALUES (?, ?, ?, ?)')
+      .run(version, createdAt, checksum, JSON.stringify(counts));
     return Promise.resolve();
   }
 }

@@ -109,7 +109,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 4,
-    description: 'credit leases held by nodes, settled CDRs, and each node\'s last money round',
+    description: "credit leases held by nodes, settled CDRs, and each node's last money round",
     sql: `
       CREATE TABLE credit_leases (
         node TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, amount TEXT NOT NULL, updated_at TEXT NOT NULL,

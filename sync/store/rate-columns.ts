@@ -200,7 +200,9 @@ export function readRateColumnsByRow(db: Database.Database): RateColumns {
   const columns = new Columns(count);
   const { columns: target } = columns;
   const rows = db
-    .prepare('SELECT rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial, billing_increment_step, effective_at FROM rate_deck_rates ORDER BY id')
+    .prepare(
+      'SELECT rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial, billing_increment_step, effective_at FROM rate_deck_rates ORDER BY id',
+    )
     .raw(true)
     .iterate() as IterableIterator<[number, string, string, string, string, number | null, number | null, string]>;
   for (const [deck, prefix, name, rate, type, initial, step, effectiveAt] of rows) {

@@ -20,7 +20,12 @@ export interface MoneyWorld {
   stop(): Promise<void>;
 }
 
-export async function startMoneyWorld(options: { sidecars: number; change?: (description: SnapshotDescription) => void; sidecarArgs?: string[]; controlArgs?: string[] }): Promise<MoneyWorld> {
+export async function startMoneyWorld(options: {
+  sidecars: number;
+  change?: (description: SnapshotDescription) => void;
+  sidecarArgs?: string[];
+  controlArgs?: string[];
+}): Promise<MoneyWorld> {
   const root = mkdtempSync(join(tmpdir(), 'money-world-'));
   const controlDir = join(root, 'control');
   mkdirSync(controlDir);
@@ -29,17 +34,32 @@ export async function startMoneyWorld(options: { sidecars: number; change?: (des
   await seedStore(store, routingTables(options.change));
   const now = new Date().toISOString();
   for (let i = 1; i <= options.sidecars; i++) {
-    await store.insert('opensips_nodes', { hostname: `node-${i}`, mi_socket_address: 'http://127.0.0.1:9/mi', region: 'test', status: 'active', created_at: now, updated_at: now });
+    await store.insert('opensips_nodes', {
+      hostname: `node-${i}`,
+      mi_socket_address: 'http://127.0.0.1:9/mi',
+      region: 'test',
+      status: 'active',
+      created_at: now,
+      updated_at: now,
+    });
   }
   stores.close();
   const snapshotFile = join(root, 'routing.msgpack');
   writeFileSync(snapshotFile, routingSnapshotBytes(1, options.change));
   const control = await SidecarProcess.startControlPlane({ dataDir: controlDir, args: options.controlArgs });
   const sidecarArgs = (index: number): string[] => [
-    '--node-name', `node-${index + 1}`, '--control-url', control.url, '--snapshot', snapshotFile, ...(options.sidecarArgs ?? []),
+    '--node-name',
+    `node-${index + 1}`,
+    '--control-url',
+    control.url,
+    '--snapshot',
+    snapshotFile,
+    ...(options.sidecarArgs ?? []),
   ];
   const sidecars = await Promise.all(
-    Array.from({ length: options.sidecars }, (_, index) => SidecarProcess.start({ dataDir: join(root, `sidecar-${index + 1}`), args: sidecarArgs(index) })),
+    Array.from({ length: options.sidecars }, (_, index) =>
+      SidecarProcess.start({ dataDir: join(root, `sidecar-${index + 1}`), args: sidecarArgs(index) }),
+    ),
   );
   return {
     control,

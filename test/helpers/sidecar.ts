@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { CONTROL_MAIN, SIDECAR_MAIN } from '../../src/devkit/paths.js';
 import { startService, type ServiceProcess } from '../../src/devkit/service-process.js';
 
-
 /** A real sidecar (or control plane) process on an ephemeral loopback port. */
 export class SidecarProcess {
   private constructor(
@@ -42,7 +41,11 @@ export class SidecarProcess {
 
   private static async spawn(main: string, ready: string, options: { dataDir?: string; args?: string[] }): Promise<SidecarProcess> {
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'service-test-'));
-    const service = await startService(main, ['--port', '0', '--data-dir', dataDir, '--log-level', 'debug', ...(options.args ?? [])], ready);
+    const service = await startService(
+      main,
+      ['--port', '0', '--data-dir', dataDir, '--log-level', 'debug', ...(options.args ?? [])],
+      ready,
+    );
     return new SidecarProcess(service, dataDir);
   }
 
@@ -83,7 +86,11 @@ export class SidecarProcess {
   }
 
   async putSnapshot(bytes: Uint8Array): Promise<{ status: number; body: any }> {
-    const response = await fetch(`${this.url}/api/snapshot`, { method: 'PUT', headers: { 'content-type': 'application/msgpack' }, body: bytes });
+    const response = await fetch(`${this.url}/api/snapshot`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/msgpack' },
+      body: bytes,
+    });
     return { status: response.status, body: await response.json() };
   }
 

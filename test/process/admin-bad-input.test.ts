@@ -25,7 +25,9 @@ describe('admin API bad input, per resource', () => {
     parents.carrier = (await control.send('POST', '/api/carrier-trunks', { name: 'Parent carrier', currency: 'AUD' })).body.id;
     parents.deck = (await control.send('POST', '/api/rate-decks', { name: 'Parent deck', deck_type: 'carrier', currency: 'AUD' })).body.id;
     parents.account = (await control.send('POST', '/api/customer-accounts', { name: 'Parent account', currency: 'AUD' })).body.id;
-    parents.trunk = (await control.send('POST', '/api/customer-trunks', { customer_account_id: parents.account, name: 'Parent trunk', currency: 'AUD' })).body.id;
+    parents.trunk = (
+      await control.send('POST', '/api/customer-trunks', { customer_account_id: parents.account, name: 'Parent trunk', currency: 'AUD' })
+    ).body.id;
   });
 
   /** A body each resource accepts, so one broken field is the only thing wrong. */
@@ -37,7 +39,13 @@ describe('admin API bad input, per resource', () => {
       carrier_trunk_ips: { ip_address: '192.0.2.10' },
       carrier_sip_failover_rules: { sip_code: 503, action: 'retry_next' },
       trunk_ip_auth: { trunk_type: 'customer', trunk_id: parents.trunk, cidr: '192.0.2.0/24' },
-      trunk_sip_registrations: { customer_trunk_id: parents.trunk, username: 'u', domain: 'd', password_hash: '0'.repeat(32), hash_algorithm: 'MD5' },
+      trunk_sip_registrations: {
+        customer_trunk_id: parents.trunk,
+        username: 'u',
+        domain: 'd',
+        password_hash: '0'.repeat(32),
+        hash_algorithm: 'MD5',
+      },
       block_rules: { scope: 'global', block_type: 'dnis', pattern: '1900', match_type: 'prefix' },
       rate_decks: { name: 'D', deck_type: 'customer', currency: 'AUD' },
       rate_deck_rates: { prefix: '61', destination_name: 'Australia', rate_per_minute: '0.01' },
@@ -48,7 +56,8 @@ describe('admin API bad input, per resource', () => {
   after(() => control.kill());
 
   for (const resource of RESOURCES.filter((candidate) => candidate.operations.includes('create'))) {
-    const path = (): string => resource.path.replace('{id}', String(resource.parent?.table === 'rate_decks' ? parents.deck : parents.carrier));
+    const path = (): string =>
+      resource.path.replace('{id}', String(resource.parent?.table === 'rate_decks' ? parents.deck : parents.carrier));
     const count = async (): Promise<number> => {
       const listed = (await control.get(path())).body as unknown[] | { meta: { total: number } };
       return Array.isArray(listed) ? listed.length : listed.meta.total;
@@ -69,13 +78,18 @@ describe('admin API bad input, per resource', () => {
         delete body[name];
         await expect4xx(body, 400, new RegExp(`${name} is required`));
       }
-      for (const [name, field] of Object.entries(resource.fields)) await expect4xx({ ...validBody(resource.table), [name]: wrongValue(field) }, 400, new RegExp(name));
+      for (const [name, field] of Object.entries(resource.fields))
+        await expect4xx({ ...validBody(resource.table), [name]: wrongValue(field) }, 400, new RegExp(name));
       for (const value of ['\u0000', 'x'.repeat(5000), '"; DROP TABLE customer_trunks; --']) {
         const body = Object.fromEntries(Object.entries(resource.fields).map(([name]) => [name, value]));
         const response = await control.send('POST', path(), body);
         assert.ok(response.status >= 400 && response.status < 500, `hostile ${JSON.stringify(value).slice(0, 20)} -> ${response.status}`);
       }
-      const big = await fetch(control.url + path(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ padding: 'x'.repeat(2 * 1024 * 1024) }) }).catch(() => null);
+      const big = await fetch(control.url + path(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ padding: 'x'.repeat(2 * 1024 * 1024) }),
+      }).catch(() => null);
       if (big !== null) assert.equal(big.status, 413);
       assert.equal(await count(), before, 'nothing was written');
     });
@@ -105,7 +119,11 @@ describe('admin API bad input, per resource', () => {
       assertErrorResponse(await control.send(method, path, body), status, pattern);
     }
     const ips = (await control.get('/api/auth/ips')).body as { ip_address: string }[];
-    assert.deepEqual(ips.map((row) => row.ip_address), ['127.0.0.1'], 'no refused request added an address');
+    assert.deepEqual(
+      ips.map((row) => row.ip_address),
+      ['127.0.0.1'],
+      'no refused request added an address',
+    );
   });
 
   it('reports a sidecar that refuses the snapshot, without retrying a refusal', async () => {
@@ -115,13 +133,30 @@ describe('admin API bad input, per resource', () => {
       request.resume();
       request.on('end', () => {
         response.writeHead(422, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ error: 'customer_trunks 3: customer_account_id 9 does not exist', code: 'Unprocessable Content', status: 422, reason_code: 'snapshot_integrity', serving_version: 0 }));
+        response.end(
+          JSON.stringify({
+            error: 'customer_trunks 3: customer_account_id 9 does not exist',
+            code: 'Unprocessable Content',
+            status: 422,
+            reason_code: 'snapshot_integrity',
+            serving_version: 0,
+          }),
+        );
       });
     });
     await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
     try {
       const address = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`;
-      assert.equal((await control.send('POST', '/api/opensips-nodes', { hostname: 'refuser', mi_socket_address: 'udp:127.0.0.1:9', sidecar_address: address })).status, 201);
+      assert.equal(
+        (
+          await control.send('POST', '/api/opensips-nodes', {
+            hostname: 'refuser',
+            mi_socket_address: 'udp:127.0.0.1:9',
+            sidecar_address: address,
+          })
+        ).status,
+        201,
+      );
       const report = (await control.send('POST', '/api/opensips/routing/sync')).body;
       const result = report.sidecar_results.find((entry: { hostname: string }) => entry.hostname === 'refuser');
       assert.equal(result.success, false);

@@ -51,7 +51,10 @@ describe('control plane', () => {
     assert.deepEqual((await control.get('/api/health')).body, { status: 'ok', valkey: 'disabled' });
     const ips = await control.get('/api/auth/ips');
     assert.equal(ips.status, 200);
-    assert.deepEqual(ips.body.map((row: { ip_address: string }) => row.ip_address), ['127.0.0.1']);
+    assert.deepEqual(
+      ips.body.map((row: { ip_address: string }) => row.ip_address),
+      ['127.0.0.1'],
+    );
   });
 
   it('creates records with the contract defaults and normalised values', async () => {
@@ -59,25 +62,51 @@ describe('control plane', () => {
     ids.account = account.id;
     assert.equal(account.status, 'active');
     assert.equal(account.auto_cutoff_enabled, false);
-    const trunk = await created('/api/customer-trunks', { customer_account_id: account.id, name: 'Acme Primary', currency: 'AUD', tech_prefix: '9999' });
+    const trunk = await created('/api/customer-trunks', {
+      customer_account_id: account.id,
+      name: 'Acme Primary',
+      currency: 'AUD',
+      tech_prefix: '9999',
+    });
     ids.trunk = trunk.id;
     assert.deepEqual(
-      [trunk.cps_limit, trunk.port_limit, trunk.per_minute_rate_limit, trunk.billing_mode, trunk.decimal_precision, trunk.rounding_direction, trunk.sip_trusted],
+      [
+        trunk.cps_limit,
+        trunk.port_limit,
+        trunk.per_minute_rate_limit,
+        trunk.billing_mode,
+        trunk.decimal_precision,
+        trunk.rounding_direction,
+        trunk.sip_trusted,
+      ],
       [10, 30, 300, 'postpaid', 4, 'standard', false],
     );
     const ipAuth = await created('/api/trunk-ip-auth', { trunk_type: 'customer', trunk_id: trunk.id, cidr: '203.0.113.77/24' });
     assert.equal(ipAuth.cidr, '203.0.113.0/24');
     await created('/api/trunk-ip-auth', { trunk_type: 'customer', trunk_id: trunk.id, cidr: '2001:DB8:10::1/48' });
     const registration = await created('/api/sip-registrations', {
-      customer_trunk_id: trunk.id, username: 'acme_trunk_01', domain: 'sip.crazytel.com.au',
-      password_hash: createHash('md5').update('acme_trunk_01:sip.crazytel.com.au:s3cret').digest('hex').toUpperCase(), hash_algorithm: 'md5',
+      customer_trunk_id: trunk.id,
+      username: 'acme_trunk_01',
+      domain: 'sip.crazytel.com.au',
+      password_hash: createHash('md5').update('acme_trunk_01:sip.crazytel.com.au:s3cret').digest('hex').toUpperCase(),
+      hash_algorithm: 'md5',
     });
     assert.equal(registration.hash_algorithm, 'MD5');
     const sell = await created('/api/rate-decks', { name: 'Sell A', deck_type: 'customer', currency: 'AUD' });
     const cost = await created('/api/rate-decks', { name: 'Cost USD', deck_type: 'carrier', currency: 'USD' });
     ids.sell = sell.id;
-    await created(`/api/rate-decks/${sell.id}/rates`, { prefix: '614', destination_name: 'Australia Mobile', rate_per_minute: '0.0250', effective_at: '2025-01-01T00:00:00Z' });
-    const rate = await created(`/api/rate-decks/${cost.id}/rates`, { prefix: '61', destination_name: 'Australia', rate_per_minute: '0.0100', effective_at: '2025-01-01T00:00:00Z' });
+    await created(`/api/rate-decks/${sell.id}/rates`, {
+      prefix: '614',
+      destination_name: 'Australia Mobile',
+      rate_per_minute: '0.0250',
+      effective_at: '2025-01-01T00:00:00Z',
+    });
+    const rate = await created(`/api/rate-decks/${cost.id}/rates`, {
+      prefix: '61',
+      destination_name: 'Australia',
+      rate_per_minute: '0.0100',
+      effective_at: '2025-01-01T00:00:00Z',
+    });
     assert.equal(rate.rate_type, 'per_minute');
     const carrier = await created('/api/carrier-trunks', { name: 'Carrier B - US', currency: 'USD', multi_ip_mode: 'failover' });
     ids.carrier = carrier.id;
@@ -88,13 +117,38 @@ describe('control plane', () => {
     assert.equal((await control.send('PUT', `/api/customer-trunks/${trunk.id}/rate-deck`, { rate_deck_id: sell.id })).status, 200);
     assert.equal((await control.send('PUT', `/api/carrier-trunks/${carrier.id}/rate-deck`, { rate_deck_id: cost.id })).status, 200);
     await created(`/api/rate-decks/${sell.id}/allowlist`, { carrier_trunk_id: carrier.id });
-    await created('/api/exchange-rates', { from_currency: 'USD', to_currency: 'AUD', rate: '1.500000', effective_at: '2025-01-01T00:00:00Z' });
+    await created('/api/exchange-rates', {
+      from_currency: 'USD',
+      to_currency: 'AUD',
+      rate: '1.500000',
+      effective_at: '2025-01-01T00:00:00Z',
+    });
     await created('/api/lcr-config', { rate_deck_id: null, block_if_cost_exceeds_sell: true, acceptable_loss_pct: '5.00' });
     await created('/api/block-rules', { scope: 'global', block_type: 'dnis', pattern: '1900', match_type: 'prefix' });
-    await created('/api/opensips-nodes', { hostname: 'opensips-01', mi_socket_address: miAddresses[0], sidecar_address: sidecarA.url, drouting_db: droutingDb(1) });
-    await created('/api/opensips-nodes', { hostname: 'opensips-02', mi_socket_address: miAddresses[1], sidecar_address: sidecarB.url, drouting_db: droutingDb(2) });
-    await created('/api/opensips-nodes', { hostname: 'opensips-03', mi_socket_address: miAddresses[2], sidecar_address: watchDir, drouting_db: droutingDb(3) });
-    await created('/api/opensips-nodes', { hostname: 'opensips-04', mi_socket_address: 'udp:127.0.0.1:8890', sidecar_address: 'http://127.0.0.1:1', status: 'draining' });
+    await created('/api/opensips-nodes', {
+      hostname: 'opensips-01',
+      mi_socket_address: miAddresses[0],
+      sidecar_address: sidecarA.url,
+      drouting_db: droutingDb(1),
+    });
+    await created('/api/opensips-nodes', {
+      hostname: 'opensips-02',
+      mi_socket_address: miAddresses[1],
+      sidecar_address: sidecarB.url,
+      drouting_db: droutingDb(2),
+    });
+    await created('/api/opensips-nodes', {
+      hostname: 'opensips-03',
+      mi_socket_address: miAddresses[2],
+      sidecar_address: watchDir,
+      drouting_db: droutingDb(3),
+    });
+    await created('/api/opensips-nodes', {
+      hostname: 'opensips-04',
+      mi_socket_address: 'udp:127.0.0.1:8890',
+      sidecar_address: 'http://127.0.0.1:1',
+      status: 'draining',
+    });
   });
 
   it('pages lists as {data, meta} where the contract does, and filters', async () => {
@@ -106,9 +160,15 @@ describe('control plane', () => {
     assert.ok(Array.isArray(ipAuth.body));
     assert.equal(ipAuth.body.length, 2);
     const account = (await control.get(`/api/customer-accounts/${ids.account}`)).body;
-    assert.deepEqual([account.name, account.settings.billing_mode, account.trunks.map((trunk: { id: number }) => trunk.id)], ['Acme Telecom', 'prepaid', [ids.trunk]]);
+    assert.deepEqual(
+      [account.name, account.settings.billing_mode, account.trunks.map((trunk: { id: number }) => trunk.id)],
+      ['Acme Telecom', 'prepaid', [ids.trunk]],
+    );
     const carrier = (await control.get(`/api/carrier-trunks/${ids.carrier}`)).body;
-    assert.deepEqual([carrier.trunk.id, carrier.ips.map((ip: { ip_address: string; port: number }) => `${ip.ip_address}:${ip.port}`)], [ids.carrier, ['2001:db8::50:5080']]);
+    assert.deepEqual(
+      [carrier.trunk.id, carrier.ips.map((ip: { ip_address: string; port: number }) => `${ip.ip_address}:${ip.port}`)],
+      [ids.carrier, ['2001:db8::50:5080']],
+    );
     const current = await control.get('/api/exchange-rates/current?from_currency=USD&to_currency=AUD');
     assert.equal(current.body.rate, '1.500000');
     assertError(await control.get('/api/customer-trunks?colour=red'), 400, /unknown query parameter/);
@@ -119,19 +179,43 @@ describe('control plane', () => {
     assert.equal(sync.status, 200, JSON.stringify(sync.body));
     const report = sync.body;
     assert.equal(typeof report.snapshot_version, 'number');
-    assert.deepEqual(report.sidecar_results.map((result: { hostname: string; success: boolean }) => [result.hostname, result.success]), [
-      ['opensips-01', true], ['opensips-02', true], ['opensips-03', true],
-    ]);
+    assert.deepEqual(
+      report.sidecar_results.map((result: { hostname: string; success: boolean }) => [result.hostname, result.success]),
+      [
+        ['opensips-01', true],
+        ['opensips-02', true],
+        ['opensips-03', true],
+      ],
+    );
     assert.equal(report.sidecar_results[0].version, report.snapshot_version);
     assert.ok(report.warnings.some((warning: string) => /opensips-04.*skipped: draining/.test(warning)));
     // drouting: written to each node's database and reloaded over http, udp and the FIFO, confirmed by counts.
-    assert.deepEqual(report.reload_results.map((result: { hostname: string; success: boolean; skipped: boolean; error: string | null }) => [result.hostname, result.success, result.skipped, result.error]), [
-      ['opensips-01', true, false, null], ['opensips-02', true, false, null], ['opensips-03', true, false, null],
-    ]);
+    assert.deepEqual(
+      report.reload_results.map((result: { hostname: string; success: boolean; skipped: boolean; error: string | null }) => [
+        result.hostname,
+        result.success,
+        result.skipped,
+        result.error,
+      ]),
+      [
+        ['opensips-01', true, false, null],
+        ['opensips-02', true, false, null],
+        ['opensips-03', true, false, null],
+      ],
+    );
     assert.deepEqual([report.gateways, report.carriers, report.rules, report.groups], [1, 1, 1, 1]);
-    assert.deepEqual(mi.map((fake) => [fake.reloads, fake.loadedRules, fake.addressReloads]), [[1, 1, 1], [1, 1, 1], [1, 1, 1]]);
+    assert.deepEqual(
+      mi.map((fake) => [fake.reloads, fake.loadedRules, fake.addressReloads]),
+      [
+        [1, 1, 1],
+        [1, 1, 1],
+        [1, 1, 1],
+      ],
+    );
     const db = new Database(droutingDb(1), { readonly: true });
-    assert.deepEqual(db.prepare('SELECT groupid, prefix, gwlist FROM dr_rules').all(), [{ groupid: String(ids.sell), prefix: '614', gwlist: `#cr${ids.carrier}` }]);
+    assert.deepEqual(db.prepare('SELECT groupid, prefix, gwlist FROM dr_rules').all(), [
+      { groupid: String(ids.sell), prefix: '614', gwlist: `#cr${ids.carrier}` },
+    ]);
     db.close();
     for (const sidecar of [sidecarA, sidecarB]) {
       const routed = await sidecar.post('/api/opensips/call/route', { customer_trunk_id: ids.trunk, dnis: '61400123456' });
@@ -142,12 +226,19 @@ describe('control plane', () => {
     }
     // The watched-directory node takes the file drop.
     const deadline = Date.now() + 10_000;
-    while ((await sidecarC.get('/api/health')).body.snapshot_version !== report.snapshot_version && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while ((await sidecarC.get('/api/health')).body.snapshot_version !== report.snapshot_version && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal((await sidecarC.get('/api/health')).body.snapshot_version, report.snapshot_version);
     // Nothing changed: the next sync does not rewrite or reload.
     const again = (await control.send('POST', '/api/opensips/routing/sync')).body;
-    assert.deepEqual(again.reload_results.map((result: { skipped: boolean }) => result.skipped), [true, true, true]);
-    assert.deepEqual(mi.map((fake) => fake.reloads), [1, 1, 1]);
+    assert.deepEqual(
+      again.reload_results.map((result: { skipped: boolean }) => result.skipped),
+      [true, true, true],
+    );
+    assert.deepEqual(
+      mi.map((fake) => fake.reloads),
+      [1, 1, 1],
+    );
   });
 
   it('a change reaches the nodes on the next sync', async () => {
@@ -163,10 +254,18 @@ describe('control plane', () => {
     mi[1].failReload = true;
     mi[2].delayMs = 3000; // beyond the control plane's 1.5 s MI timeout
     try {
-      assert.equal((await control.send('POST', '/api/block-rules', { scope: 'global', block_type: 'ani', pattern: '1234567', match_type: 'exact' })).status, 201);
+      assert.equal(
+        (await control.send('POST', '/api/block-rules', { scope: 'global', block_type: 'ani', pattern: '1234567', match_type: 'exact' }))
+          .status,
+        201,
+      );
       assert.equal((await control.send('PUT', `/api/carrier-trunks/${ids.carrier}`, { name: 'Carrier B - US (renamed)' })).status, 200);
       const report = (await control.send('POST', '/api/opensips/routing/sync')).body;
-      const results = report.reload_results.map((result: { hostname: string; success: boolean; error: string | null }) => [result.hostname, result.success, result.error]);
+      const results = report.reload_results.map((result: { hostname: string; success: boolean; error: string | null }) => [
+        result.hostname,
+        result.success,
+        result.error,
+      ]);
       assert.deepEqual(results[0], ['opensips-01', true, null]);
       assert.match(results[1][2], /MI error 500: Failed to reload/);
       assert.match(results[2][2], /no answer within 1500 ms/);
@@ -183,7 +282,11 @@ describe('control plane', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const closedPort = (probe.address() as AddressInfo).port;
     await new Promise((resolve) => probe.close(resolve));
-    const dead = await created('/api/opensips-nodes', { hostname: 'opensips-dead', mi_socket_address: 'udp:127.0.0.1:9', sidecar_address: `http://127.0.0.1:${closedPort}` });
+    const dead = await created('/api/opensips-nodes', {
+      hostname: 'opensips-dead',
+      mi_socket_address: 'udp:127.0.0.1:9',
+      sidecar_address: `http://127.0.0.1:${closedPort}`,
+    });
     const sync = await control.send('POST', '/api/opensips/routing/sync');
     const results = new Map(sync.body.sidecar_results.map((result: { hostname: string }) => [result.hostname, result]));
     assert.equal((results.get('opensips-01') as { success: boolean }).success, true);
@@ -197,21 +300,87 @@ describe('control plane', () => {
   it('validates bodies and names the field, changing nothing', async () => {
     const before = (await control.get('/api/customer-trunks')).body.meta.total;
     assertError(await control.send('POST', '/api/customer-trunks', { name: 'x', currency: 'AUD' }), 400, /customer_account_id is required/);
-    assertError(await control.send('POST', '/api/customer-trunks', { customer_account_id: 999, name: 'x', currency: 'AUD' }), 422, /customer_account_id 999 does not exist/);
-    assertError(await control.send('POST', '/api/customer-trunks', { customer_account_id: ids.account, name: 'x', currency: 'EUR' }), 400, /currency must be one of AUD, USD/);
-    assertError(await control.send('POST', '/api/customer-trunks', { customer_account_id: ids.account, name: 'x', currency: 'AUD', tech_prefix: '99a' }), 400, /tech_prefix must be digits/);
-    assertError(await control.send('POST', '/api/customer-trunks', { customer_account_id: ids.account, name: 'x', currency: 'AUD', decimal_precision: 7 }), 400, /decimal_precision/);
+    assertError(
+      await control.send('POST', '/api/customer-trunks', { customer_account_id: 999, name: 'x', currency: 'AUD' }),
+      422,
+      /customer_account_id 999 does not exist/,
+    );
+    assertError(
+      await control.send('POST', '/api/customer-trunks', { customer_account_id: ids.account, name: 'x', currency: 'EUR' }),
+      400,
+      /currency must be one of AUD, USD/,
+    );
+    assertError(
+      await control.send('POST', '/api/customer-trunks', {
+        customer_account_id: ids.account,
+        name: 'x',
+        currency: 'AUD',
+        tech_prefix: '99a',
+      }),
+      400,
+      /tech_prefix must be digits/,
+    );
+    assertError(
+      await control.send('POST', '/api/customer-trunks', {
+        customer_account_id: ids.account,
+        name: 'x',
+        currency: 'AUD',
+        decimal_precision: 7,
+      }),
+      400,
+      /decimal_precision/,
+    );
     assertError(await control.send('POST', '/api/customer-trunks', '{"name":'), 400, /not valid JSON/);
     assert.equal((await control.get('/api/customer-trunks')).body.meta.total, before);
-    assertError(await control.send('POST', '/api/trunk-ip-auth', { trunk_type: 'customer', trunk_id: ids.trunk, cidr: '203.0.113.0/33' }), 400, /cidr/);
-    assertError(await control.send('POST', '/api/trunk-ip-auth', { trunk_type: 'carrier', trunk_id: ids.trunk + 1000, cidr: '10.0.0.0/8' }), 422, /trunk_id/);
-    assertError(await control.send('POST', `/api/rate-decks/${ids.sell}/rates`, { prefix: '61 4', destination_name: 'x', rate_per_minute: '0.1' }), 400, /prefix must be digits/);
-    assertError(await control.send('POST', `/api/rate-decks/${ids.sell}/rates`, { prefix: '614', destination_name: 'x', rate_per_minute: '1e-3' }), 400, /rate_per_minute/);
-    assertError(await control.send('POST', `/api/rate-decks/${ids.sell}/rates`, { prefix: '614', destination_name: 'x', rate_per_minute: 0.025 }), 400, /rate_per_minute must be a string/);
-    assertError(await control.send('POST', `/api/rate-decks/${ids.sell}/rates`, { prefix: '614', destination_name: 'dup', rate_per_minute: '0.03', effective_at: '2025-01-01T00:00:00Z' }), 409);
-    assertError(await control.send('POST', '/api/block-rules', { scope: 'customer_trunk', block_type: 'ani', pattern: '1', match_type: 'exact' }), 400, /scope_id is required/);
-    assertError(await control.send('PUT', `/api/customer-trunks/${ids.trunk}/rate-deck`, { rate_deck_id: ids.sell + 1 }), 422, /carrier deck/);
-    assertError(await control.send('POST', '/api/exchange-rates', { from_currency: 'USD', to_currency: 'USD', rate: '1' }), 400, /must differ/);
+    assertError(
+      await control.send('POST', '/api/trunk-ip-auth', { trunk_type: 'customer', trunk_id: ids.trunk, cidr: '203.0.113.0/33' }),
+      400,
+      /cidr/,
+    );
+    assertError(
+      await control.send('POST', '/api/trunk-ip-auth', { trunk_type: 'carrier', trunk_id: ids.trunk + 1000, cidr: '10.0.0.0/8' }),
+      422,
+      /trunk_id/,
+    );
+    assertError(
+      await control.send('POST', `/api/rate-decks/${ids.sell}/rates`, { prefix: '61 4', destination_name: 'x', rate_per_minute: '0.1' }),
+      400,
+      /prefix must be digits/,
+    );
+    assertError(
+      await control.send('POST', `/api/rate-decks/${ids.sell}/rates`, { prefix: '614', destination_name: 'x', rate_per_minute: '1e-3' }),
+      400,
+      /rate_per_minute/,
+    );
+    assertError(
+      await control.send('POST', `/api/rate-decks/${ids.sell}/rates`, { prefix: '614', destination_name: 'x', rate_per_minute: 0.025 }),
+      400,
+      /rate_per_minute must be a string/,
+    );
+    assertError(
+      await control.send('POST', `/api/rate-decks/${ids.sell}/rates`, {
+        prefix: '614',
+        destination_name: 'dup',
+        rate_per_minute: '0.03',
+        effective_at: '2025-01-01T00:00:00Z',
+      }),
+      409,
+    );
+    assertError(
+      await control.send('POST', '/api/block-rules', { scope: 'customer_trunk', block_type: 'ani', pattern: '1', match_type: 'exact' }),
+      400,
+      /scope_id is required/,
+    );
+    assertError(
+      await control.send('PUT', `/api/customer-trunks/${ids.trunk}/rate-deck`, { rate_deck_id: ids.sell + 1 }),
+      422,
+      /carrier deck/,
+    );
+    assertError(
+      await control.send('POST', '/api/exchange-rates', { from_currency: 'USD', to_currency: 'USD', rate: '1' }),
+      400,
+      /must differ/,
+    );
   });
 
   it('answers 404 for unknown ids and 400 for ids that are not ids', async () => {

@@ -12,7 +12,8 @@ const POST_ENDPOINTS: Record<string, Record<string, unknown>> = {
     source_ip: '203.0.113.10',
     username: 'acme_trunk_01',
     realm: 'sip.crazytel.com.au',
-    auth_response: 'Digest username="acme_trunk_01", realm="sip.crazytel.com.au", nonce="abc", uri="sip:sip.crazytel.com.au", response="00000000000000000000000000000000"',
+    auth_response:
+      'Digest username="acme_trunk_01", realm="sip.crazytel.com.au", nonce="abc", uri="sip:sip.crazytel.com.au", response="00000000000000000000000000000000"',
     method: 'REGISTER',
     uri: 'sip:sip.crazytel.com.au',
   },
@@ -20,7 +21,13 @@ const POST_ENDPOINTS: Record<string, Record<string, unknown>> = {
   '/api/opensips/call/failover': { customer_trunk_id: 10, carrier_trunk_id: 20, failure_code: 503 },
   '/api/lcr/lookup': { customer_trunk_id: 10, dnis: '61400123456' },
   '/api/rate-lookup': { rate_deck_id: 1, destination: '61400123456' },
-  '/api/admin/route-simulator': { customer_account_id: 1, customer_trunk_id: 10, ani: '61400111222', dnis: '61400123456', duration_seconds: 60 },
+  '/api/admin/route-simulator': {
+    customer_account_id: 1,
+    customer_trunk_id: 10,
+    ani: '61400111222',
+    dnis: '61400123456',
+    duration_seconds: 60,
+  },
   '/api/metrics/per-minute/check': { trunk_id: 10, limit: 1000000 },
 };
 
@@ -91,19 +98,27 @@ describe('sidecar over HTTP', () => {
     const noRate = await sidecar.post('/api/rate-lookup', { rate_deck_id: 1, destination: '4420123' });
     assertError(noRate, 404, /no rate/);
     const lcr = await sidecar.post('/api/lcr/lookup', POST_ENDPOINTS['/api/lcr/lookup']);
-    assert.deepEqual(lcr.body.carriers.map((carrier: { carrier_trunk_id: number }) => carrier.carrier_trunk_id), [21, 20, 22, 23, 24]);
+    assert.deepEqual(
+      lcr.body.carriers.map((carrier: { carrier_trunk_id: number }) => carrier.carrier_trunk_id),
+      [21, 20, 22, 23, 24],
+    );
     assertError(await sidecar.post('/api/lcr/lookup', { customer_trunk_id: 999, dnis: '61400123456' }), 404);
   });
 
   it('simulates a call with every check and the retail cost for the duration', async () => {
-    const simulation = await sidecar.post('/api/admin/route-simulator', { ...POST_ENDPOINTS['/api/admin/route-simulator'], duration_seconds: 73 });
+    const simulation = await sidecar.post('/api/admin/route-simulator', {
+      ...POST_ENDPOINTS['/api/admin/route-simulator'],
+      duration_seconds: 73,
+    });
     assert.equal(simulation.status, 200);
     // 0.0250/min, trunk increments 6/6: 73 s bills 78 s = 0.0325.
     assert.equal(simulation.body.retail_cost, '0.0325');
     assert.equal(simulation.body.selected_carrier_trunk_id, 21);
     // Account 1 is prepaid and this sidecar has no control plane, so no credit: every check passes but admission.
     const failed = simulation.body.checks.filter((check: { passed: boolean }) => !check.passed);
-    assert.deepEqual(failed, [{ name: 'admission', passed: false, reject_code: 402, reject_reason: 'insufficient balance', reason_code: 'insufficient_balance' }]);
+    assert.deepEqual(failed, [
+      { name: 'admission', passed: false, reject_code: 402, reject_reason: 'insufficient balance', reason_code: 'insufficient_balance' },
+    ]);
     assert.deepEqual([simulation.body.allowed, simulation.body.admission_allowed, simulation.body.headroom], [false, false, '0.00']);
     // Carrier 21 bills 60/60 and rounds up: 73 s -> 120 s at 0.0120 USD = 0.0240 USD, 0.0360 AUD at 1.5.
     const usd = simulation.body.carriers.find((carrier: { carrier_trunk_id: number }) => carrier.carrier_trunk_id === 21);
@@ -111,7 +126,11 @@ describe('sidecar over HTTP', () => {
     const blocked = await sidecar.post('/api/admin/route-simulator', { customer_trunk_id: 10, ani: '', dnis: '19001234567' });
     assert.equal(blocked.body.allowed, false);
     assert.deepEqual([blocked.body.reject_code, blocked.body.reject_reason], [403, 'dnis blocked']);
-    assertError(await sidecar.post('/api/admin/route-simulator', { customer_account_id: 2, customer_trunk_id: 10, dnis: '61400123456' }), 422, /does not belong/);
+    assertError(
+      await sidecar.post('/api/admin/route-simulator', { customer_account_id: 2, customer_trunk_id: 10, dnis: '61400123456' }),
+      422,
+      /does not belong/,
+    );
   });
 
   it('enforces the per-minute limit with 429 and reports the counters', async () => {
@@ -154,11 +173,15 @@ describe('sidecar over HTTP', () => {
 
       it('refuses an oversized body with 413, declared or chunked', async () => {
         const big = JSON.stringify({ ...valid, padding: 'x'.repeat(70 * 1024) });
-        const reply = await sidecar.raw(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${big.length}\r\n\r\n${big}`);
+        const reply = await sidecar.raw(
+          `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${big.length}\r\n\r\n${big}`,
+        );
         assert.match(reply, /^HTTP\/1\.1 413 /);
         assert.match(reply, /"status":413/);
         // Chunked, so no Content-Length to refuse early: counted while reading.
-        const chunked = await sidecar.raw(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${big.length.toString(16)}\r\n${big}\r\n0\r\n\r\n`);
+        const chunked = await sidecar.raw(
+          `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${big.length.toString(16)}\r\n${big}\r\n0\r\n\r\n`,
+        );
         assert.match(chunked, /^HTTP\/1\.1 413 /);
       });
 
@@ -166,7 +189,10 @@ describe('sidecar over HTTP', () => {
         const hostile = ['\u0000\u0001', '"; DROP TABLE trunks; --', '𝔘𝔫𝔦𝔠𝔬𝔡𝔢', 'A'.repeat(5000), '../../etc/passwd', '%00%0d%0a'];
         for (const value of hostile) {
           for (const field of Object.keys(valid)) {
-            const body = JSON.stringify({ ...valid, [field]: value }).replace(/^\{/, '{"__proto__":{"polluted":true},"constructor":{"prototype":1},');
+            const body = JSON.stringify({ ...valid, [field]: value }).replace(
+              /^\{/,
+              '{"__proto__":{"polluted":true},"constructor":{"prototype":1},',
+            );
             const response = await sidecar.post(path, body);
             assert.ok(response.status < 500, `${field}=${JSON.stringify(value).slice(0, 40)} gave ${response.status}`);
           }
@@ -176,7 +202,11 @@ describe('sidecar over HTTP', () => {
       });
 
       it('refuses a non-JSON content type with 415', async () => {
-        const response = await fetch(sidecar.url + path, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify(valid) });
+        const response = await fetch(sidecar.url + path, {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain' },
+          body: JSON.stringify(valid),
+        });
         assert.equal(response.status, 415);
       });
     });
@@ -202,7 +232,10 @@ describe('sidecar over HTTP', () => {
 
   it('survives clients that disconnect mid-request', async () => {
     for (let i = 0; i < 20; i++) {
-      await sidecar.raw(`POST /api/opensips/call/auth HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"source_ip":`, { destroyAfterWrite: true });
+      await sidecar.raw(
+        `POST /api/opensips/call/auth HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"source_ip":`,
+        { destroyAfterWrite: true },
+      );
       await sidecar.raw('PUT /api/snapshot HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc', { destroyAfterWrite: true });
     }
     assert.ok(sidecar.alive());

@@ -12,23 +12,42 @@ describe('ledger', () => {
 
   before(async () => {
     control = await SidecarProcess.startControlPlane();
-    prepaid = (await control.send('POST', '/api/customer-accounts', { name: 'Prepaid Pty', currency: 'AUD', billing_mode: 'prepaid' })).body.id;
-    postpaid = (await control.send('POST', '/api/customer-accounts', { name: 'Postpaid Ltd', currency: 'USD', billing_mode: 'postpaid', credit_limit: '5000.00' })).body.id;
+    prepaid = (await control.send('POST', '/api/customer-accounts', { name: 'Prepaid Pty', currency: 'AUD', billing_mode: 'prepaid' })).body
+      .id;
+    postpaid = (
+      await control.send('POST', '/api/customer-accounts', {
+        name: 'Postpaid Ltd',
+        currency: 'USD',
+        billing_mode: 'postpaid',
+        credit_limit: '5000.00',
+      })
+    ).body.id;
     carrier = (await control.send('POST', '/api/carrier-trunks', { name: 'Carrier', currency: 'AUD' })).body.id;
   });
   after(() => control.kill());
 
   const balance = async (type: string, id: number): Promise<any> => (await control.get(`/api/balances/${type}/${id}/balance`)).body;
-  const apply = (type: string, id: number, operation: string, body: unknown) => control.send('POST', `/api/balances/${type}/${id}/balance/${operation}`, body);
+  const apply = (type: string, id: number, operation: string, body: unknown) =>
+    control.send('POST', `/api/balances/${type}/${id}/balance/${operation}`, body);
 
   it('starts at zero and keeps prepaid funds to the cent', async () => {
     assert.deepEqual((await balance('customer', prepaid)).balance, '0');
-    assert.deepEqual((await apply('customer', prepaid, 'credit', { amount: '1000.00', description: 'Top-up January 2026' })).body, { message: 'credit applied' });
-    assert.deepEqual((await apply('customer', prepaid, 'debit', { amount: '0.0325', description: 'Call to 61400123456', cdr_id: 12345 })).body, { message: 'debit applied' });
-    assert.deepEqual((await apply('customer', prepaid, 'adjust', { amount: '-25.00', description: 'Write-off' })).body, { message: 'adjustment applied' });
+    assert.deepEqual((await apply('customer', prepaid, 'credit', { amount: '1000.00', description: 'Top-up January 2026' })).body, {
+      message: 'credit applied',
+    });
+    assert.deepEqual(
+      (await apply('customer', prepaid, 'debit', { amount: '0.0325', description: 'Call to 61400123456', cdr_id: 12345 })).body,
+      { message: 'debit applied' },
+    );
+    assert.deepEqual((await apply('customer', prepaid, 'adjust', { amount: '-25.00', description: 'Write-off' })).body, {
+      message: 'adjustment applied',
+    });
     const state = await balance('customer', prepaid);
     // 1000.00 - 0.0325 - 25.00 = 974.9675, exactly
-    assert.deepEqual([state.balance, state.headroom, state.billing_mode, state.currency, state.credit_limit], ['974.9675', '974.9675', 'prepaid', 'AUD', null]);
+    assert.deepEqual(
+      [state.balance, state.headroom, state.billing_mode, state.currency, state.credit_limit],
+      ['974.9675', '974.9675', 'prepaid', 'AUD', null],
+    );
   });
 
   it('keeps postpaid usage against the credit limit', async () => {
@@ -73,17 +92,27 @@ describe('ledger', () => {
   it('lists transactions newest first with balance_after, paginated', async () => {
     const page = (await control.get(`/api/balances/customer/${prepaid}/transactions?page=1&page_size=2`)).body;
     assert.deepEqual(page.meta, { page: 1, page_size: 2, total: 3 });
-    assert.deepEqual(page.data.map((row: { transaction_type: string; amount: string; balance_after: string }) => [row.transaction_type, row.amount, row.balance_after]), [
-      ['adjustment', '-25.00', '974.9675'],
-      ['debit', '0.0325', '999.9675'],
-    ]);
+    assert.deepEqual(
+      page.data.map((row: { transaction_type: string; amount: string; balance_after: string }) => [
+        row.transaction_type,
+        row.amount,
+        row.balance_after,
+      ]),
+      [
+        ['adjustment', '-25.00', '974.9675'],
+        ['debit', '0.0325', '999.9675'],
+      ],
+    );
     assert.equal(page.data[1].cdr_id, 12345);
     const carrierState = await balance('carrier', carrier);
     assert.deepEqual([carrierState.entity_type, carrierState.billing_mode, carrierState.headroom], ['carrier', 'postpaid', '0.00']);
   });
 
-  it('answers a lease ask for an entity it does not know with no lease, rather than refuse the node\'s round', async () => {
-    const node = await control.send('POST', '/api/opensips-nodes', { hostname: 'node-unknown-entity', mi_socket_address: 'http://127.0.0.1:9/mi' });
+  it("answers a lease ask for an entity it does not know with no lease, rather than refuse the node's round", async () => {
+    const node = await control.send('POST', '/api/opensips-nodes', {
+      hostname: 'node-unknown-entity',
+      mi_socket_address: 'http://127.0.0.1:9/mi',
+    });
     assert.equal(node.status, 201, JSON.stringify(node.body));
     await control.send('POST', `/api/balances/customer/${postpaid}/balance/credit`, { amount: '1.00' }); // a payment: usage 1999.50
     const round = await control.send('POST', '/api/ledger/node-sync', {
@@ -102,44 +131,115 @@ describe('ledger', () => {
     ]);
   });
 
-  it('records a settled CDR for an account it does not know without billing it, rather than refuse the node\'s round', async () => {
-    const node = await control.send('POST', '/api/opensips-nodes', { hostname: 'node-unbilled', mi_socket_address: 'http://127.0.0.1:9/mi' });
+  it("records a settled CDR for an account it does not know without billing it, rather than refuse the node's round", async () => {
+    const node = await control.send('POST', '/api/opensips-nodes', {
+      hostname: 'node-unbilled',
+      mi_socket_address: 'http://127.0.0.1:9/mi',
+    });
     assert.equal(node.status, 201, JSON.stringify(node.body));
     const cdr = {
-      sip_call_id: 'unknown-account@test', node_cdr_id: 1, customer_trunk_id: 10, customer_account_id: 999_999, carrier_trunk_id: 20, carrier_gateway_id: 201,
-      ani: '61255500100', dnis: '61400123456', start_time: '2026-01-15T08:30:00.000Z', answer_time: '2026-01-15T08:30:05.000Z', end_time: '2026-01-15T08:31:18.000Z',
-      duration_seconds: 73, sip_response_code: 200, billable_duration_customer: 78, billable_duration_vendor: 120, customer_rate_deck_id: 1, carrier_rate_deck_id: 101,
-      customer_cost: '0.0325', customer_currency: 'AUD', customer_decimal_precision: 4, customer_rounding_direction: 'standard', vendor_cost: '0.0400',
-      vendor_currency: 'AUD', vendor_decimal_precision: 4, vendor_rounding_direction: 'up', account_charge: '0.0325', account_currency: 'AUD', created_at: '2026-01-15T08:31:19.000Z',
+      sip_call_id: 'unknown-account@test',
+      node_cdr_id: 1,
+      customer_trunk_id: 10,
+      customer_account_id: 999_999,
+      carrier_trunk_id: 20,
+      carrier_gateway_id: 201,
+      ani: '61255500100',
+      dnis: '61400123456',
+      start_time: '2026-01-15T08:30:00.000Z',
+      answer_time: '2026-01-15T08:30:05.000Z',
+      end_time: '2026-01-15T08:31:18.000Z',
+      duration_seconds: 73,
+      sip_response_code: 200,
+      billable_duration_customer: 78,
+      billable_duration_vendor: 120,
+      customer_rate_deck_id: 1,
+      carrier_rate_deck_id: 101,
+      customer_cost: '0.0325',
+      customer_currency: 'AUD',
+      customer_decimal_precision: 4,
+      customer_rounding_direction: 'standard',
+      vendor_cost: '0.0400',
+      vendor_currency: 'AUD',
+      vendor_decimal_precision: 4,
+      vendor_rounding_direction: 'up',
+      account_charge: '0.0325',
+      account_currency: 'AUD',
+      created_at: '2026-01-15T08:31:19.000Z',
     };
     const round = await control.send('POST', '/api/ledger/node-sync', { node: 'node-unbilled', seq: 1, settlements: [cdr], leases: [] });
     assert.equal(round.status, 200, JSON.stringify(round.body));
-    assert.deepEqual(round.body, { settled: ['unknown-account@test'], unbilled: ['unknown-account@test'], leases: [], lease_valid_seconds: 900 });
+    assert.deepEqual(round.body, {
+      settled: ['unknown-account@test'],
+      unbilled: ['unknown-account@test'],
+      leases: [],
+      lease_valid_seconds: 900,
+    });
     const found = (await control.get('/api/cdrs/search?sip_call_id=unknown-account%40test')).body;
     assert.equal(found.length, 1);
     assert.equal(found[0].customer_account_id, 999_999);
   });
 
   it('settles several CDRs of one account in a round: each debit with its own balance_after, the lease and balance written once', async () => {
-    assert.equal((await control.send('POST', '/api/opensips-nodes', { hostname: 'node-batch', mi_socket_address: 'http://127.0.0.1:9/mi' })).status, 201);
-    const account = (await control.send('POST', '/api/customer-accounts', { name: 'Batch Pty', currency: 'AUD', billing_mode: 'prepaid' })).body.id;
+    assert.equal(
+      (await control.send('POST', '/api/opensips-nodes', { hostname: 'node-batch', mi_socket_address: 'http://127.0.0.1:9/mi' })).status,
+      201,
+    );
+    const account = (await control.send('POST', '/api/customer-accounts', { name: 'Batch Pty', currency: 'AUD', billing_mode: 'prepaid' }))
+      .body.id;
     await apply('customer', account, 'credit', { amount: '10.00' });
-    const grant = await control.send('POST', '/api/ledger/node-sync', { node: 'node-batch', seq: 1, settlements: [], leases: [{ entity_type: 'customer', entity_id: account, want: '4.00', give_back: '0' }] });
+    const grant = await control.send('POST', '/api/ledger/node-sync', {
+      node: 'node-batch',
+      seq: 1,
+      settlements: [],
+      leases: [{ entity_type: 'customer', entity_id: account, want: '4.00', give_back: '0' }],
+    });
     assert.deepEqual(grant.body.leases, [{ entity_type: 'customer', entity_id: account, granted: '4', headroom: '6' }]);
     const cdr = (n: number, charge: string) => ({
-      sip_call_id: `batch-${n}@test`, node_cdr_id: n, customer_trunk_id: 10, customer_account_id: account, carrier_trunk_id: 20, carrier_gateway_id: 201,
-      ani: '61255500100', dnis: '61400123456', start_time: '2026-01-15T08:30:00.000Z', answer_time: '2026-01-15T08:30:05.000Z', end_time: '2026-01-15T08:31:18.000Z',
-      duration_seconds: 73, sip_response_code: 200, billable_duration_customer: 78, billable_duration_vendor: 120, customer_rate_deck_id: 1, carrier_rate_deck_id: 101,
-      customer_cost: charge, customer_currency: 'AUD', customer_decimal_precision: 4, customer_rounding_direction: 'standard', vendor_cost: '0.0400',
-      vendor_currency: 'AUD', vendor_decimal_precision: 4, vendor_rounding_direction: 'up', account_charge: charge, account_currency: 'AUD', created_at: '2026-01-15T08:31:19.000Z',
+      sip_call_id: `batch-${n}@test`,
+      node_cdr_id: n,
+      customer_trunk_id: 10,
+      customer_account_id: account,
+      carrier_trunk_id: 20,
+      carrier_gateway_id: 201,
+      ani: '61255500100',
+      dnis: '61400123456',
+      start_time: '2026-01-15T08:30:00.000Z',
+      answer_time: '2026-01-15T08:30:05.000Z',
+      end_time: '2026-01-15T08:31:18.000Z',
+      duration_seconds: 73,
+      sip_response_code: 200,
+      billable_duration_customer: 78,
+      billable_duration_vendor: 120,
+      customer_rate_deck_id: 1,
+      carrier_rate_deck_id: 101,
+      customer_cost: charge,
+      customer_currency: 'AUD',
+      customer_decimal_precision: 4,
+      customer_rounding_direction: 'standard',
+      vendor_cost: '0.0400',
+      vendor_currency: 'AUD',
+      vendor_decimal_precision: 4,
+      vendor_rounding_direction: 'up',
+      account_charge: charge,
+      account_currency: 'AUD',
+      created_at: '2026-01-15T08:31:19.000Z',
     });
     // 1.2345 + 2.5000 + 0.0001 spent out of the 4.00 lease; then 0.2654 of it handed back.
     const round = await control.send('POST', '/api/ledger/node-sync', {
-      node: 'node-batch', seq: 2, settlements: [cdr(1, '1.2345'), cdr(2, '2.5000'), cdr(3, '0.0001')], leases: [{ entity_type: 'customer', entity_id: account, want: '0', give_back: '0.2654' }],
+      node: 'node-batch',
+      seq: 2,
+      settlements: [cdr(1, '1.2345'), cdr(2, '2.5000'), cdr(3, '0.0001')],
+      leases: [{ entity_type: 'customer', entity_id: account, want: '0', give_back: '0.2654' }],
     });
     assert.equal(round.status, 200, JSON.stringify(round.body));
     assert.deepEqual(round.body.leases, [{ entity_type: 'customer', entity_id: account, granted: '0', headroom: '6.2654' }]);
-    const rows = (await control.get(`/api/balances/customer/${account}/transactions`)).body.data as { transaction_type: string; amount: string; balance_after: string; call_id: string | null }[];
+    const rows = (await control.get(`/api/balances/customer/${account}/transactions`)).body.data as {
+      transaction_type: string;
+      amount: string;
+      balance_after: string;
+      call_id: string | null;
+    }[];
     assert.deepEqual(rows.map((row) => [row.transaction_type, row.amount, row.balance_after, row.call_id]).reverse(), [
       ['credit', '10.00', '10.00', null],
       ['reserve', '4.00', '10.00', null],

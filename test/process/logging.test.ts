@@ -16,10 +16,26 @@ describe('logs keep secrets out', () => {
       },
     });
     const log = createLogger('info', 'test', sink);
-    log.info({ password_hash: 'ha1secret', registration: { password_hash: 'ha1secret2', username: 'alice' }, auth_response: 'Digest response="abc"', token: 't0k', request: { authorization: 'Bearer t0k2' } }, 'something');
+    log.info(
+      {
+        password_hash: 'ha1secret',
+        registration: { password_hash: 'ha1secret2', username: 'alice' },
+        auth_response: 'Digest response="abc"',
+        token: 't0k',
+        request: { authorization: 'Bearer t0k2' },
+      },
+      'something',
+    );
     const entry = JSON.parse(lines[0]) as Record<string, any>;
     assert.deepEqual(
-      [entry.password_hash, entry.registration.password_hash, entry.registration.username, entry.auth_response, entry.token, entry.request.authorization],
+      [
+        entry.password_hash,
+        entry.registration.password_hash,
+        entry.registration.username,
+        entry.auth_response,
+        entry.token,
+        entry.request.authorization,
+      ],
       ['[redacted]', '[redacted]', 'alice', '[redacted]', '[redacted]', '[redacted]'],
     );
     assert.doesNotMatch(lines[0], /ha1secret|t0k|abc/);
@@ -36,10 +52,19 @@ describe('logs keep secrets out', () => {
     it('is logged with who and why, never the response or the stored HA1', async () => {
       const response = createHash('md5').update('a-very-recognisable-wrong-response').digest('hex');
       const answer = await sidecar.post('/api/opensips/register/auth', {
-        source_ip: '203.0.113.10', username: 'acme_trunk_01', realm: 'sip.crazytel.com.au', method: 'REGISTER', uri: 'sip:sip.crazytel.com.au',
+        source_ip: '203.0.113.10',
+        username: 'acme_trunk_01',
+        realm: 'sip.crazytel.com.au',
+        method: 'REGISTER',
+        uri: 'sip:sip.crazytel.com.au',
         auth_response: `Digest username="acme_trunk_01", realm="sip.crazytel.com.au", nonce="n1", uri="sip:sip.crazytel.com.au", response="${response}"`,
       });
-      assert.deepEqual(answer.body, { allowed: false, reject_code: 403, reject_reason: 'invalid credentials', reason_code: 'invalid_credentials' });
+      assert.deepEqual(answer.body, {
+        allowed: false,
+        reject_code: 403,
+        reject_reason: 'invalid credentials',
+        reason_code: 'invalid_credentials',
+      });
       const refused = await sidecar.waitForLog((line) => line.includes('register refused'));
       assert.match(refused, /"username":"acme_trunk_01"/);
       assert.match(refused, /"outcome":"bad_response"/);

@@ -9,13 +9,30 @@ import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
  */
 const MOBILE = '61400123456';
 const CDR = {
-  sip_call_id: 'bad-input@test', customer_trunk_id: 10, carrier_trunk_id: 20, carrier_gateway_id: 201, ani: '61255500100', dnis: MOBILE,
-  start_time: '2026-01-15T08:30:00Z', answer_time: '2026-01-15T08:30:05Z', end_time: '2026-01-15T08:31:35Z', duration_seconds: 90, sip_response_code: 200,
+  sip_call_id: 'bad-input@test',
+  customer_trunk_id: 10,
+  carrier_trunk_id: 20,
+  carrier_gateway_id: 201,
+  ani: '61255500100',
+  dnis: MOBILE,
+  start_time: '2026-01-15T08:30:00Z',
+  answer_time: '2026-01-15T08:30:05Z',
+  end_time: '2026-01-15T08:31:35Z',
+  duration_seconds: 90,
+  sip_response_code: 200,
 };
 const ENDPOINTS: Record<string, { valid: Record<string, unknown>; required: string; typed: [string, unknown] }> = {
-  '/api/opensips/call/admit': { valid: { customer_trunk_id: 10, dnis: MOBILE, call_id: 'bad-input@test' }, required: 'customer_trunk_id', typed: ['customer_trunk_id', '10'] },
+  '/api/opensips/call/admit': {
+    valid: { customer_trunk_id: 10, dnis: MOBILE, call_id: 'bad-input@test' },
+    required: 'customer_trunk_id',
+    typed: ['customer_trunk_id', '10'],
+  },
   '/api/opensips/call/release': { valid: { call_id: 'bad-input@test' }, required: 'call_id', typed: ['call_id', 5] },
-  '/api/call-admit/check': { valid: { entity_type: 'customer', entity_id: 1, estimated_cost: '0.10' }, required: 'estimated_cost', typed: ['estimated_cost', 0.1] },
+  '/api/call-admit/check': {
+    valid: { entity_type: 'customer', entity_id: 1, estimated_cost: '0.10' },
+    required: 'estimated_cost',
+    typed: ['estimated_cost', 0.1],
+  },
   '/api/cdrs/ingest': { valid: CDR, required: 'end_time', typed: ['duration_seconds', '90'] },
 };
 
@@ -42,7 +59,9 @@ describe('money endpoints: bad input', () => {
       await refused(path, missing, 400, new RegExp(required));
       await refused(path, { ...valid, [typed[0]]: typed[1] }, 400, new RegExp(typed[0]));
       const big = JSON.stringify({ ...valid, padding: 'x'.repeat(70 * 1024) });
-      const reply = await world.sidecars[0].raw(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${big.length}\r\n\r\n${big}`);
+      const reply = await world.sidecars[0].raw(
+        `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${big.length}\r\n\r\n${big}`,
+      );
       assert.match(reply, /^HTTP\/1\.1 413 /);
     });
 
@@ -55,7 +74,10 @@ describe('money endpoints: bad input', () => {
           const response = await post(path, body);
           // call/admit answers 200 for every well-formed request (the contract): a refusal is allowed=false.
           const refusedInBody = path === '/api/opensips/call/admit' && response.status === 200 && response.body.allowed === false;
-          assert.ok(refusedInBody || (response.status >= 400 && response.status < 500), `${path} ${field}=${JSON.stringify(value).slice(0, 30)} gave ${response.status}`);
+          assert.ok(
+            refusedInBody || (response.status >= 400 && response.status < 500),
+            `${path} ${field}=${JSON.stringify(value).slice(0, 30)} gave ${response.status}`,
+          );
         }
       }
     });
@@ -70,7 +92,12 @@ describe('money endpoints: bad input', () => {
   });
 
   it('refuses a CDR whose times do not tell one story, or that cannot be rated', async () => {
-    await refused('/api/cdrs/ingest', { ...CDR, end_time: '2026-01-15T08:29:00Z', answer_time: null, duration_seconds: 0 }, 400, /end_time is before start_time/);
+    await refused(
+      '/api/cdrs/ingest',
+      { ...CDR, end_time: '2026-01-15T08:29:00Z', answer_time: null, duration_seconds: 0 },
+      400,
+      /end_time is before start_time/,
+    );
     await refused('/api/cdrs/ingest', { ...CDR, answer_time: '2026-01-15T08:40:00Z' }, 400, /answer_time must lie between/);
     await refused('/api/cdrs/ingest', { ...CDR, answer_time: null }, 400, /duration_seconds must be 0/);
     await refused('/api/cdrs/ingest', { ...CDR, duration_seconds: 200 }, 400, /longer than the time/);
@@ -86,7 +113,10 @@ describe('money endpoints: bad input', () => {
     assert.equal(balance.balance, '5.00');
     assert.equal(balance.reserved, '0');
     const transactions = (await world.control.get('/api/balances/customer/1/transactions')).body.data;
-    assert.deepEqual(transactions.map((row: { transaction_type: string }) => row.transaction_type), ['credit']);
+    assert.deepEqual(
+      transactions.map((row: { transaction_type: string }) => row.transaction_type),
+      ['credit'],
+    );
     assert.deepEqual((await world.control.get('/api/cdrs/search')).body, []);
     const metrics = await world.sidecars[0].get('/metrics');
     assert.match(metrics.text, /^sidecar_reservations_held 0$/m);

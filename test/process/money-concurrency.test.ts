@@ -29,7 +29,11 @@ describe('money path: three nodes, one prepaid account', () => {
         for (let i = 0; i < 8; i++) {
           const node = (worker + i) % 3;
           const callId = `w${worker}-c${i}@concurrency`;
-          const answer = await world.sidecars[node].post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: callId });
+          const answer = await world.sidecars[node].post('/api/opensips/call/admit', {
+            customer_trunk_id: 10,
+            dnis: MOBILE,
+            call_id: callId,
+          });
           assert.equal(answer.status, 200);
           if (answer.body.allowed) admitted.push({ node, callId, maxDuration: answer.body.max_duration_seconds });
           else {
@@ -40,21 +44,35 @@ describe('money path: three nodes, one prepaid account', () => {
       }),
     );
     // What each admission reserved: the cost of its longest call at 0.0250/min (6/6), plus one unit of rounding slack.
-    const reserved = admitted.reduce((sum, call) => sum.plus(new Decimal('0.025').mul(call.maxDuration).div(60).toDecimalPlaces(4, Decimal.ROUND_UP).plus('0.0001')), new Decimal(0));
+    const reserved = admitted.reduce(
+      (sum, call) => sum.plus(new Decimal('0.025').mul(call.maxDuration).div(60).toDecimalPlaces(4, Decimal.ROUND_UP).plus('0.0001')),
+      new Decimal(0),
+    );
     assert.ok(reserved.lessThanOrEqualTo(2), `admitted calls reserve ${reserved.toFixed()} of a 2.00 balance`);
     assert.ok(admitted.length > 0 && refused > 0, `${admitted.length} admitted, ${refused} refused`);
     assert.ok(new Set(admitted.map((call) => call.node)).size >= 2, 'more than one node admitted calls');
     const centre = (await world.control.get('/api/balances/customer/1/balance')).body;
-    assert.ok(new Decimal(centre.reserved).lessThanOrEqualTo(centre.balance), `leases ${centre.reserved} exceed the balance ${centre.balance}`);
+    assert.ok(
+      new Decimal(centre.reserved).lessThanOrEqualTo(centre.balance),
+      `leases ${centre.reserved} exceed the balance ${centre.balance}`,
+    );
 
     // Every admitted call runs its full allowed length: the worst case for the account.
     let billed = new Decimal(0);
     await Promise.all(
       admitted.map(async (call) => {
         const ingested = await world.sidecars[call.node].post('/api/cdrs/ingest', {
-          sip_call_id: call.callId, customer_trunk_id: 10, carrier_trunk_id: 20, carrier_gateway_id: 201, ani: '61255500100', dnis: MOBILE,
-          start_time: new Date(START).toISOString(), answer_time: new Date(START).toISOString(), end_time: new Date(START + call.maxDuration * 1000).toISOString(),
-          duration_seconds: call.maxDuration, sip_response_code: 200,
+          sip_call_id: call.callId,
+          customer_trunk_id: 10,
+          carrier_trunk_id: 20,
+          carrier_gateway_id: 201,
+          ani: '61255500100',
+          dnis: MOBILE,
+          start_time: new Date(START).toISOString(),
+          answer_time: new Date(START).toISOString(),
+          end_time: new Date(START + call.maxDuration * 1000).toISOString(),
+          duration_seconds: call.maxDuration,
+          sip_response_code: 200,
         });
         assert.equal(ingested.status, 201, JSON.stringify(ingested.body));
         billed = billed.plus(ingested.body.customer_cost);
@@ -80,11 +98,19 @@ describe('money path: a small balance is not taken whole by the first node to as
   after(() => world.stop());
 
   it('admits a call on the second node while the first holds what its own call needs', async () => {
-    const first = await world.sidecars[0].post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'first@fair-share' });
+    const first = await world.sidecars[0].post('/api/opensips/call/admit', {
+      customer_trunk_id: 10,
+      dnis: MOBILE,
+      call_id: 'first@fair-share',
+    });
     assert.equal(first.body.allowed, true);
     assert.equal(first.body.max_duration_seconds, 3600);
     // Before the centre kept headroom beyond a call's need, the first node took all 3.00 and this was a 402.
-    const second = await world.sidecars[1].post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'second@fair-share' });
+    const second = await world.sidecars[1].post('/api/opensips/call/admit', {
+      customer_trunk_id: 10,
+      dnis: MOBILE,
+      call_id: 'second@fair-share',
+    });
     assert.equal(second.body.allowed, true, JSON.stringify(second.body));
     // What is left after the first call: all of it, or half if the first node's top-up got to the centre first.
     assert.ok(second.body.max_duration_seconds >= 1700, `second call capped at ${second.body.max_duration_seconds} s`);

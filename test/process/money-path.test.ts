@@ -49,14 +49,26 @@ describe('money path: one node and the centre', () => {
 
   it('refuses the next call with 402 when the rest does not cover the first increment', async () => {
     const refused = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'call-b@test' });
-    assert.deepEqual(refused.body, { allowed: false, headroom: '0.0024', reject_code: 402, reject_reason: 'insufficient balance', reason_code: 'insufficient_balance', max_duration_seconds: null });
+    assert.deepEqual(refused.body, {
+      allowed: false,
+      headroom: '0.0024',
+      reject_code: 402,
+      reject_reason: 'insufficient balance',
+      reason_code: 'insufficient_balance',
+      max_duration_seconds: null,
+    });
   });
 
   it('rates the CDR, turns the reservation into a debit at the centre, and bills a resend once', async () => {
     const ingested = await node.post('/api/cdrs/ingest', cdr('call-a@test', 73));
     assert.equal(ingested.status, 201);
     assert.deepEqual(ingested.body, {
-      cdr_id: 1, customer_cost: '0.0325', customer_currency: 'AUD', vendor_cost: '0.0400', vendor_currency: 'AUD', reconciled: true,
+      cdr_id: 1,
+      customer_cost: '0.0325',
+      customer_currency: 'AUD',
+      vendor_cost: '0.0400',
+      vendor_currency: 'AUD',
+      reconciled: true,
       adjustment: '-0.9651', // 0.0325 charged, 0.9976 was reserved
     });
     const resent = await node.post('/api/cdrs/ingest', cdr('call-a@test', 73));
@@ -86,7 +98,9 @@ describe('money path: one node and the centre', () => {
     assert.equal(found.body[0].billable_duration_customer, 78);
     assert.equal(found.body[0].billable_duration_vendor, 120);
     assert.equal(found.body[0].status, 'answered');
-    const byTrunk = await world.control.get('/api/cdrs/search?customer_trunk_id=10&start_time_from=2026-01-15T00:00:00Z&start_time_to=2026-01-16T00:00:00Z&limit=10');
+    const byTrunk = await world.control.get(
+      '/api/cdrs/search?customer_trunk_id=10&start_time_from=2026-01-15T00:00:00Z&start_time_to=2026-01-16T00:00:00Z&limit=10',
+    );
     assert.equal(byTrunk.body.length, 1);
     assert.equal((await world.control.get('/api/cdrs/search?carrier_trunk_id=21')).body.length, 0);
   });
@@ -94,8 +108,14 @@ describe('money path: one node and the centre', () => {
   it('releases a reservation for a call that never reached a carrier, once', async () => {
     const admitted = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'call-c@test' });
     assert.equal(admitted.body.allowed, true);
-    assert.deepEqual((await node.post('/api/opensips/call/release', { call_id: 'call-c@test' })).body, { call_id: 'call-c@test', released: true });
-    assert.deepEqual((await node.post('/api/opensips/call/release', { call_id: 'call-c@test' })).body, { call_id: 'call-c@test', released: false });
+    assert.deepEqual((await node.post('/api/opensips/call/release', { call_id: 'call-c@test' })).body, {
+      call_id: 'call-c@test',
+      released: true,
+    });
+    assert.deepEqual((await node.post('/api/opensips/call/release', { call_id: 'call-c@test' })).body, {
+      call_id: 'call-c@test',
+      released: false,
+    });
     // With call-c released the whole lease is free again: a new call gets the full affordable duration.
     const next = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'call-d@test' });
     assert.equal(next.body.allowed, true);
@@ -104,16 +124,30 @@ describe('money path: one node and the centre', () => {
   });
 
   it('checks and reserves a given amount for an entity (call-admit/check)', async () => {
-    const allowed = await node.post('/api/call-admit/check', { entity_type: 'customer', entity_id: 1, estimated_cost: '0.50', call_id: 'check-1' });
+    const allowed = await node.post('/api/call-admit/check', {
+      entity_type: 'customer',
+      entity_id: 1,
+      estimated_cost: '0.50',
+      call_id: 'check-1',
+    });
     assert.deepEqual(allowed.body, { allowed: true, headroom: '0.4675', message: 'call admitted' });
     const refused = await node.post('/api/call-admit/check', { entity_type: 'customer', entity_id: 1, estimated_cost: '0.50' });
-    assert.deepEqual(refused.body, { allowed: false, headroom: '0.4675', message: 'insufficient balance', reason_code: 'insufficient_balance' });
-    assert.equal((await node.post('/api/call-admit/check', { entity_type: 'customer', entity_id: 999, estimated_cost: '0.50' })).status, 404);
+    assert.deepEqual(refused.body, {
+      allowed: false,
+      headroom: '0.4675',
+      message: 'insufficient balance',
+      reason_code: 'insufficient_balance',
+    });
+    assert.equal(
+      (await node.post('/api/call-admit/check', { entity_type: 'customer', entity_id: 999, estimated_cost: '0.50' })).status,
+      404,
+    );
     await node.post('/api/opensips/call/release', { call_id: 'check-1' });
   });
 
   it('simulates admission from the same figures, without reserving', async () => {
-    const simulate = (duration: number) => node.post('/api/admin/route-simulator', { customer_trunk_id: 10, dnis: MOBILE, duration_seconds: duration });
+    const simulate = (duration: number) =>
+      node.post('/api/admin/route-simulator', { customer_trunk_id: 10, dnis: MOBILE, duration_seconds: duration });
     const short = await simulate(60);
     assert.deepEqual([short.body.allowed, short.body.admission_allowed, short.body.headroom], [true, true, '0.9675']);
     const long = await simulate(3600); // 1.5000 + slack: more than the account has
@@ -140,7 +174,12 @@ describe('money path: unused lease goes back', () => {
   after(() => world.stop());
 
   it('keeps what a live call holds and returns the rest once admissions stop', async () => {
-    const admitted = await world.sidecars[0].post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'long-call@test', estimated_cost: '0.30' });
+    const admitted = await world.sidecars[0].post('/api/opensips/call/admit', {
+      customer_trunk_id: 10,
+      dnis: MOBILE,
+      call_id: 'long-call@test',
+      estimated_cost: '0.30',
+    });
     assert.equal(admitted.body.allowed, true);
     // The node holds more than the call: half the balance on its first ask (more than the call's 0.30), maybe a top-up since.
     const leased = (await world.control.get('/api/balances/customer/1/balance')).body.reserved;
@@ -156,13 +195,26 @@ describe('money path: the centre out of reach', () => {
   let prepaidOnly: MoneyWorld;
   let postpaidDeny: SidecarProcess;
   const postpaid = (d: SnapshotDescription): void => {
-    Object.assign(d.customer_accounts[1], { status: 'active', billing_mode: 'postpaid', credit_limit: '100.00', auto_cutoff_enabled: true });
-    d.customer_trunk_rate_decks.push({ id: 4, customer_trunk_id: 12, rate_deck_id: 1, is_active: true, assigned_at: '2025-01-01T00:00:00.000Z' });
+    Object.assign(d.customer_accounts[1], {
+      status: 'active',
+      billing_mode: 'postpaid',
+      credit_limit: '100.00',
+      auto_cutoff_enabled: true,
+    });
+    d.customer_trunk_rate_decks.push({
+      id: 4,
+      customer_trunk_id: 12,
+      rate_deck_id: 1,
+      is_active: true,
+      assigned_at: '2025-01-01T00:00:00.000Z',
+    });
   };
   before(async () => {
     prepaidOnly = await startMoneyWorld({ sidecars: 1, change: postpaid, sidecarArgs: ['--centre-timeout-ms', '300'] });
     await prepaidOnly.control.kill(); // the centre is gone before any lease was granted
-    postpaidDeny = await SidecarProcess.start({ args: [...prepaidOnly.sidecarArgs(0).slice(0, -2), '--centre-timeout-ms', '300', '--postpaid-offline', 'deny'] });
+    postpaidDeny = await SidecarProcess.start({
+      args: [...prepaidOnly.sidecarArgs(0).slice(0, -2), '--centre-timeout-ms', '300', '--postpaid-offline', 'deny'],
+    });
   });
   after(async () => {
     await Promise.all([prepaidOnly.stop(), postpaidDeny.kill()]);
@@ -191,26 +243,59 @@ describe('money path: leases lapse with silence', () => {
   let world: MoneyWorld;
   const state = async (): Promise<any> => (await world.control.get('/api/balances/customer/1/balance')).body;
   const admitted = async (node: SidecarProcess): Promise<number> =>
-    Number(/^sidecar_decisions_total\{endpoint="call_admit",outcome="admitted"\} (\d+)$/m.exec((await node.get('/metrics')).text)?.[1] ?? 0);
+    Number(
+      /^sidecar_decisions_total\{endpoint="call_admit",outcome="admitted"\} (\d+)$/m.exec((await node.get('/metrics')).text)?.[1] ?? 0,
+    );
   before(async () => {
-    world = await startMoneyWorld({ sidecars: 2, controlArgs: ['--lease-valid-seconds', '2'], sidecarArgs: ['--centre-timeout-ms', '300'] });
+    world = await startMoneyWorld({
+      sidecars: 2,
+      controlArgs: ['--lease-valid-seconds', '2'],
+      sidecarArgs: ['--centre-timeout-ms', '300'],
+    });
     await world.control.post('/api/balances/customer/1/balance/credit', { amount: '1.00' });
   });
   after(() => world.stop());
 
   it('gives the credit leased to a node that died back to its account', async () => {
     const [silent, other] = world.sidecars;
-    assert.equal((await silent.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'silent-1@test', estimated_cost: '0.30' })).body.allowed, true);
+    assert.equal(
+      (
+        await silent.post('/api/opensips/call/admit', {
+          customer_trunk_id: 10,
+          dnis: MOBILE,
+          call_id: 'silent-1@test',
+          estimated_cost: '0.30',
+        })
+      ).body.allowed,
+      true,
+    );
     assert.equal((await state()).reserved, '0.50'); // half the balance: the node's first ask
     await silent.kill('SIGKILL');
     await eventually(async () => assert.deepEqual([(await state()).reserved, (await state()).headroom], ['0.00', '1.00']), 15_000);
-    const transactions = (await world.control.get('/api/balances/customer/1/transactions?page_size=100')).body.data as { transaction_type: string; amount: string; description: string }[];
-    assert.ok(transactions.some((row) => row.transaction_type === 'release' && row.amount === '0.50' && /node-1 lapsed/.test(row.description)), JSON.stringify(transactions));
+    const transactions = (await world.control.get('/api/balances/customer/1/transactions?page_size=100')).body.data as {
+      transaction_type: string;
+      amount: string;
+      description: string;
+    }[];
+    assert.ok(
+      transactions.some((row) => row.transaction_type === 'release' && row.amount === '0.50' && /node-1 lapsed/.test(row.description)),
+      JSON.stringify(transactions),
+    );
     // The credit is the other node's to use now.
-    assert.equal((await other.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'other-1@test', estimated_cost: '0.10' })).body.allowed, true);
+    assert.equal(
+      (
+        await other.post('/api/opensips/call/admit', {
+          customer_trunk_id: 10,
+          dnis: MOBILE,
+          call_id: 'other-1@test',
+          estimated_cost: '0.10',
+        })
+      ).body.allowed,
+      true,
+    );
   });
 
-  it('keeps a quiet node\'s leases valid with keep-alive rounds, and stops admitting on them once the centre is gone longer than they are valid', async () => {
+  it("keeps a quiet node's leases valid with keep-alive rounds, and stops admitting on them once the centre is gone longer than they are valid", async () => {
     const node = world.sidecars[1];
     await new Promise((resolve) => setTimeout(resolve, 500)); // the top-up its first call set off
     const leased = (await state()).reserved;
@@ -218,16 +303,41 @@ describe('money path: leases lapse with silence', () => {
     await new Promise((resolve) => setTimeout(resolve, 3000)); // idle past the validity
     assert.equal((await state()).reserved, leased, 'the centre kept the lease of a node that keeps in touch');
     const before = await admitted(node);
-    assert.equal((await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'other-2@test', estimated_cost: '0.10' })).body.allowed, true);
+    assert.equal(
+      (
+        await node.post('/api/opensips/call/admit', {
+          customer_trunk_id: 10,
+          dnis: MOBILE,
+          call_id: 'other-2@test',
+          estimated_cost: '0.10',
+        })
+      ).body.allowed,
+      true,
+    );
     assert.equal(await admitted(node), before + 1, 'admitted within its lease, without a round');
     assert.match((await node.get('/metrics')).text, /^sidecar_credit_leases_lapsed 0$/m);
 
     await world.control.kill();
     // Within the validity it still admits on what it holds ...
-    assert.equal((await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'other-3@test', estimated_cost: '0.10' })).body.allowed, true);
+    assert.equal(
+      (
+        await node.post('/api/opensips/call/admit', {
+          customer_trunk_id: 10,
+          dnis: MOBILE,
+          call_id: 'other-3@test',
+          estimated_cost: '0.10',
+        })
+      ).body.allowed,
+      true,
+    );
     await new Promise((resolve) => setTimeout(resolve, 2500));
     // ... and not after: the centre may have taken the lease back by now.
-    const refused = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'other-4@test', estimated_cost: '0.10' });
+    const refused = await node.post('/api/opensips/call/admit', {
+      customer_trunk_id: 10,
+      dnis: MOBILE,
+      call_id: 'other-4@test',
+      estimated_cost: '0.10',
+    });
     assert.deepEqual([refused.body.allowed, refused.body.reject_code, refused.body.reason_code], [false, 402, 'credit_unavailable']);
     const metrics = (await node.get('/metrics')).text;
     assert.match(metrics, /^sidecar_credit_leases_lapsed 1$/m);

@@ -123,7 +123,10 @@ function bodyBlocks(script: string): Map<string, BodyLine[]> {
   const blocks = new Map<string, BodyLine[]>();
   for (const match of script.matchAll(/# BODY (\S+)\n([\s\S]*?)# END BODY/g)) {
     const lines: BodyLine[] = [];
-    const statements = match[2].split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+    const statements = match[2]
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'));
     assert.equal(statements[0], '$json(req) := "{}";', `body ${match[1]} starts from an empty object`);
     assert.equal(statements.at(-1), '$var(sc_req) = $json(req);', `body ${match[1]} ends in $var(sc_req)`);
     for (const statement of statements.slice(1, -1)) {
@@ -163,12 +166,15 @@ function avpsFromAnswer(routeBody: string, answer: Record<string, unknown>): Rec
   const avps: Record<string, Sample> = {};
   for (const match of routeBody.matchAll(/\$avp\(([a-z_]+)\) := \$json\(res\/([a-z_]+)\);/g)) {
     const value = answer[match[2]];
-    avps[`$avp(${match[1]})`] = value === undefined || value === null ? null : typeof value === 'boolean' ? String(value) : (value as string | number);
+    avps[`$avp(${match[1]})`] =
+      value === undefined || value === null ? null : typeof value === 'boolean' ? String(value) : (value as string | number);
   }
   return avps;
 }
 
-const jsonReads = (routeBody: string): string[] => [...new Set([...routeBody.matchAll(/\$json\(res\/([a-z_]+)\)/g)].map((match) => match[1]))];
+const jsonReads = (routeBody: string): string[] => [
+  ...new Set([...routeBody.matchAll(/\$json\(res\/([a-z_]+)\)/g)].map((match) => match[1])),
+];
 
 /**
  * Runs route[rfc3339] as OpenSIPS would: one statement per line, + - * / %
@@ -199,7 +205,16 @@ function runRfc3339(routeBody: string, unix: number): string {
       }
       assert.equal(typeof right, 'number', `rfc3339: ${expression} adds a string to a number`);
       const r = right as number;
-      value = tokens[i] === '+' ? value + r : tokens[i] === '-' ? value - r : tokens[i] === '*' ? value * r : tokens[i] === '/' ? Math.trunc(value / r) : value % r;
+      value =
+        tokens[i] === '+'
+          ? value + r
+          : tokens[i] === '-'
+            ? value - r
+            : tokens[i] === '*'
+              ? value * r
+              : tokens[i] === '/'
+                ? Math.trunc(value / r)
+                : value % r;
     }
     return value;
   };
@@ -211,7 +226,8 @@ function runRfc3339(routeBody: string, unix: number): string {
   for (const raw of routeBody.split('\n')) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
-    const branch = /^if \(\$var\(([a-z_]+)\) < (\d+)\) ([^;]+);(?: else ([^;]+);)?$/.exec(line) as [string, string, string, string, string | undefined] | null;
+    const branch = /^if \(\$var\(([a-z_]+)\) < (\d+)\) ([^;]+);(?: else ([^;]+);)?$/.exec(line) as
+      [string, string, string, string, string | undefined] | null;
     if (branch !== null) {
       if ((vars.get(branch[1]) as number) < Number(branch[2])) assign(branch[3]);
       else if (branch[4] !== undefined) assign(branch[4]);
@@ -229,7 +245,14 @@ const md5 = (text: string): string => createHash('md5').update(text).digest('hex
 
 /** A REGISTER (or INVITE) Authorization header as a UA computes it for the fixture registration. */
 function digestHeader(method: string, uri: string): string {
-  const [username, realm, password, nonce, cnonce, nc] = ['acme_trunk_01', 'sip.crazytel.com.au', 's3cret', 'bm9uY2UtZnJvbS1vcGVuc2lwcw', 'c0ffee', '00000001'];
+  const [username, realm, password, nonce, cnonce, nc] = [
+    'acme_trunk_01',
+    'sip.crazytel.com.au',
+    's3cret',
+    'bm9uY2UtZnJvbS1vcGVuc2lwcw',
+    'c0ffee',
+    '00000001',
+  ];
   const response = md5(`${md5(`${username}:${realm}:${password}`)}:${nonce}:${nc}:${cnonce}:auth:${md5(`${method}:${uri}`)}`);
   return `Digest username="${username}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5, cnonce="${cnonce}", qop=auth, nc=${nc}`;
 }
@@ -267,7 +290,8 @@ describe('opensips-config: rendering', () => {
     const { values, script } = render();
     assert.doesNotMatch(script, /\{\{|\}\}/);
     assert.match(script, /^# Sidecar: http:\/\/127\.0\.0\.1:8090 {3}REST mode: sync$/m);
-    for (const listener of values.listeners) assert.match(script, new RegExp(`^socket=${listener.proto}:${listener.host.replaceAll('.', '\\.')}:${listener.port}$`, 'm'));
+    for (const listener of values.listeners)
+      assert.match(script, new RegExp(`^socket=${listener.proto}:${listener.host.replaceAll('.', '\\.')}:${listener.port}$`, 'm'));
     assert.match(script, /^loadmodule "proto_tcp\.so"$/m, 'a TCP listener loads proto_tcp');
     assert.match(script, /^udp_workers=4$/m);
     assert.match(script, /^tcp_workers=4$/m);
@@ -286,12 +310,18 @@ describe('opensips-config: rendering', () => {
     assert.match(script, /\$avp\(port_limit\) := 20;/);
     assert.match(script, /www_challenge\("sip\.crazytel\.com\.au", "auth", "MD5"\);/);
     assert.doesNotMatch(script, /async\(/, 'sync mode makes no async() call');
-    for (const line of script.split('\n').filter((l) => l.includes('rest_post('))) assert.ok(line.includes('"http://127.0.0.1:8090/api/'), line);
+    for (const line of script.split('\n').filter((l) => l.includes('rest_post(')))
+      assert.ok(line.includes('"http://127.0.0.1:8090/api/'), line);
   });
 
   it('every route the script names exists, and async mode never suspends where OpenSIPS forbids it', () => {
     for (const mode of ['sync', 'async']) {
-      const { script } = render({ rest_mode: mode, listeners: ['udp:[2001:db8::5]:5060'], sidecar_host: '::1', drouting_db_url: 'mysql://opensips:pw@127.0.0.1/opensips' });
+      const { script } = render({
+        rest_mode: mode,
+        listeners: ['udp:[2001:db8::5]:5060'],
+        sidecar_host: '::1',
+        drouting_db_url: 'mysql://opensips:pw@127.0.0.1/opensips',
+      });
       assert.match(script, /^socket=udp:\[2001:db8::5\]:5060$/m);
       assert.match(script, /^# no TCP listener/m);
       assert.doesNotMatch(script, /^tcp_workers/m);
@@ -299,13 +329,16 @@ describe('opensips-config: rendering', () => {
       const calls = sidecarCalls(script, 'http://[::1]:8090');
       const routes = routeBodies(script);
       const graph = routeGraph(script, calls);
-      for (const [from, targets] of graph) for (const target of targets) assert.ok(routes.has(target), `${from} names route ${target}, which does not exist`);
+      for (const [from, targets] of graph)
+        for (const target of targets) assert.ok(routes.has(target), `${from} names route ${target}, which does not exist`);
       // async() is allowed in request routes only: nothing the failure route reaches may use it.
-      for (const name of reachable(graph, 'failure_carrier_failure')) assert.doesNotMatch(routes.get(name)!, /\basync\(/, `${name} is reachable from the failure route`);
+      for (const name of reachable(graph, 'failure_carrier_failure'))
+        assert.doesNotMatch(routes.get(name)!, /\basync\(/, `${name} is reachable from the failure route`);
       const suspended = calls.filter((call) => call.kind === 'async');
       if (mode === 'async') {
         assert.ok(suspended.length >= 4, 'auth, admit, route and register calls are asynchronous');
-        for (const call of suspended) assert.match(routes.get(call.caller)!, new RegExp(`async\\(rest_post\\("[^"]+${call.path}", .*\\), ${call.resume}, 1\\);`));
+        for (const call of suspended)
+          assert.match(routes.get(call.caller)!, new RegExp(`async\\(rest_post\\("[^"]+${call.path}", .*\\), ${call.resume}, 1\\);`));
       } else {
         assert.equal(suspended.length, 0);
       }
@@ -316,7 +349,8 @@ describe('opensips-config: rendering', () => {
     const rfc3339 = routeBodies(render().script).get('rfc3339')!;
     const samples = [0, 951_782_400 /* 2000-02-29 */, 1_700_000_000, 1_767_225_599 /* 2025-12-31T23:59:59 */, 2_147_483_647];
     for (let i = 0; i < 200; i++) samples.push(946_684_800 + Math.floor(Math.random() * 1_200_000_000));
-    for (const unix of samples) assert.equal(runRfc3339(rfc3339, unix), new Date(unix * 1000).toISOString().replace('.000Z', 'Z'), `unix ${unix}`);
+    for (const unix of samples)
+      assert.equal(runRfc3339(rfc3339, unix), new Date(unix * 1000).toISOString().replace('.000Z', 'Z'), `unix ${unix}`);
   });
 });
 
@@ -326,7 +360,13 @@ describe('opensips-config: render command refuses bad input', () => {
     const valuesFile = join(dir, `values-${Math.random().toString(36).slice(2)}.json`);
     const out = join(dir, `out-${Math.random().toString(36).slice(2)}.cfg`);
     if (values !== null) writeFileSync(valuesFile, JSON.stringify(values));
-    const args = [CLI, ...(values === null ? [] : ['--values', valuesFile]), '--out', out, ...(options.template === undefined ? [] : ['--template', options.template])];
+    const args = [
+      CLI,
+      ...(values === null ? [] : ['--values', valuesFile]),
+      '--out',
+      out,
+      ...(options.template === undefined ? [] : ['--template', options.template]),
+    ];
     const result = spawnSync(process.execPath, args, { encoding: 'utf8', env: { PATH: process.env.PATH, ...options.env } });
     return { status: result.status, stderr: result.stderr, stdout: result.stdout, out, written: existsSync(out) };
   };
@@ -344,7 +384,9 @@ describe('opensips-config: render command refuses bad input', () => {
   });
 
   it('takes values from the environment, over the file', () => {
-    const result = run(without('sidecar_port'), { env: { OPENSIPS_CFG_SIDECAR_PORT: '9191', OPENSIPS_CFG_LISTENERS: 'udp:198.51.100.7:5080' } });
+    const result = run(without('sidecar_port'), {
+      env: { OPENSIPS_CFG_SIDECAR_PORT: '9191', OPENSIPS_CFG_LISTENERS: 'udp:198.51.100.7:5080' },
+    });
     assert.equal(result.status, 0, result.stderr);
     const script = readFileSync(result.out, 'utf8');
     assert.match(script, /"http:\/\/127\.0\.0\.1:9191\/api\/opensips\/call\/auth"/);
@@ -353,22 +395,59 @@ describe('opensips-config: render command refuses bad input', () => {
   });
 
   const refusals: [name: string, values: () => Record<string, unknown> | null, message: RegExp, env?: Record<string, string>][] = [
-    ['a missing value', () => without('sidecar_port'), /missing value sidecar_port \(set in the values file or as OPENSIPS_CFG_SIDECAR_PORT\)/],
+    [
+      'a missing value',
+      () => without('sidecar_port'),
+      /missing value sidecar_port \(set in the values file or as OPENSIPS_CFG_SIDECAR_PORT\)/,
+    ],
     ['no values at all', () => null, /missing values sidecar_host, sidecar_port, listeners/],
     ['an unknown value', () => ({ ...exampleFile(), sidcar_port: 8090 }), /unknown value "sidcar_port"/],
-    ['an unknown environment variable', () => exampleFile(), /unknown environment variable OPENSIPS_CFG_SIDECAR_PROT/, { OPENSIPS_CFG_SIDECAR_PROT: '1' }],
-    ['a bad sidecar address', () => ({ ...exampleFile(), sidecar_host: '256.1.1.1' }), /sidecar_host must be an IPv4 or IPv6 address, got "256\.1\.1\.1"/],
-    ['a host name for the sidecar', () => ({ ...exampleFile(), sidecar_host: 'localhost' }), /sidecar_host must be an IPv4 or IPv6 address/],
-    ['a malformed listener', () => ({ ...exampleFile(), listeners: ['203.0.113.5:5060'] }), /listeners\[0\] must look like udp:203\.0\.113\.5:5060/],
+    [
+      'an unknown environment variable',
+      () => exampleFile(),
+      /unknown environment variable OPENSIPS_CFG_SIDECAR_PROT/,
+      { OPENSIPS_CFG_SIDECAR_PROT: '1' },
+    ],
+    [
+      'a bad sidecar address',
+      () => ({ ...exampleFile(), sidecar_host: '256.1.1.1' }),
+      /sidecar_host must be an IPv4 or IPv6 address, got "256\.1\.1\.1"/,
+    ],
+    [
+      'a host name for the sidecar',
+      () => ({ ...exampleFile(), sidecar_host: 'localhost' }),
+      /sidecar_host must be an IPv4 or IPv6 address/,
+    ],
+    [
+      'a malformed listener',
+      () => ({ ...exampleFile(), listeners: ['203.0.113.5:5060'] }),
+      /listeners\[0\] must look like udp:203\.0\.113\.5:5060/,
+    ],
     ['an unbracketed IPv6 listener', () => ({ ...exampleFile(), listeners: ['udp:2001:db8::5:5060'] }), /listeners\[0\] must look like/],
     ['a wildcard listener', () => ({ ...exampleFile(), listeners: ['udp:0.0.0.0:5060'] }), /bind a real address, not 0\.0\.0\.0/],
     ['a port out of range', () => ({ ...exampleFile(), mi_http_port: 70000 }), /mi_http_port must be a whole number from 1 to 65535/],
     ['a fractional timeout', () => ({ ...exampleFile(), rest_curl_timeout: 0.5 }), /rest_curl_timeout must be a whole number from 1 to 60/],
-    ['a connect timeout above the transfer timeout', () => ({ ...exampleFile(), rest_connection_timeout: 3, rest_curl_timeout: 2 }), /rest_connection_timeout must not exceed rest_curl_timeout/],
+    [
+      'a connect timeout above the transfer timeout',
+      () => ({ ...exampleFile(), rest_connection_timeout: 3, rest_curl_timeout: 2 }),
+      /rest_connection_timeout must not exceed rest_curl_timeout/,
+    ],
     ['an unknown REST mode', () => ({ ...exampleFile(), rest_mode: 'parallel' }), /rest_mode must be one of sync, async/],
-    ['an unknown degraded policy', () => ({ ...exampleFile(), admission_degraded_policy: 'maybe' }), /admission_degraded_policy must be one of allow, reject/],
-    ['a database URL without a driver', () => ({ ...exampleFile(), drouting_db_url: '/var/lib/opensips/drouting.db' }), /drouting_db_url must be sqlite:\/\/\/absolute\/path\.db/],
-    ['an unknown digest algorithm', () => ({ ...exampleFile(), digest_algorithms: 'MD5,SHA-1' }), /digest_algorithms must be a comma-separated list/],
+    [
+      'an unknown degraded policy',
+      () => ({ ...exampleFile(), admission_degraded_policy: 'maybe' }),
+      /admission_degraded_policy must be one of allow, reject/,
+    ],
+    [
+      'a database URL without a driver',
+      () => ({ ...exampleFile(), drouting_db_url: '/var/lib/opensips/drouting.db' }),
+      /drouting_db_url must be sqlite:\/\/\/absolute\/path\.db/,
+    ],
+    [
+      'an unknown digest algorithm',
+      () => ({ ...exampleFile(), digest_algorithms: 'MD5,SHA-1' }),
+      /digest_algorithms must be a comma-separated list/,
+    ],
   ];
   for (const [name, values, message, env] of refusals) {
     it(`refuses ${name}, writing nothing`, () => {
@@ -385,18 +464,30 @@ describe('opensips-config: render command refuses bad input', () => {
     writeFileSync(template, `${TEMPLATE}\n# {{SIDECAR_URL}} and {{NOT_A_THING}}\n`);
     const result = run(exampleFile(), { template });
     assert.equal(result.status, 2);
-    assert.match(result.stderr, new RegExp(`template line ${TEMPLATE.split('\n').length + 1}: unknown placeholder \\{\\{NOT_A_THING\\}\\}`));
+    assert.match(
+      result.stderr,
+      new RegExp(`template line ${TEMPLATE.split('\n').length + 1}: unknown placeholder \\{\\{NOT_A_THING\\}\\}`),
+    );
     assert.equal(result.written, false);
   });
 
   it('refuses a sidecar call whose answer route does not exist, or that does not stand alone', () => {
-    assert.throws(() => renderTemplate('route {\n\t{{SIDECAR_POST /api/opensips/call/auth nowhere}}\n}\n', loadValues(exampleFile())), (error: unknown) => {
-      assert.ok(error instanceof ConfigError);
-      assert.match(error.message, /template line 2: SIDECAR_POST resumes in route\[nowhere\], which the template does not define/);
-      return true;
-    });
-    assert.throws(() => renderTemplate('route[x] {\n\tif (1) {{SIDECAR_POST /api/x x}}\n}\n', loadValues(exampleFile())), /must stand alone on its line/);
-    assert.throws(() => renderTemplate('route[x] {\n\t# {{SIDECAR_URL}\n}\n', loadValues(exampleFile())), /template line 2: unbalanced placeholder braces/);
+    assert.throws(
+      () => renderTemplate('route {\n\t{{SIDECAR_POST /api/opensips/call/auth nowhere}}\n}\n', loadValues(exampleFile())),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /template line 2: SIDECAR_POST resumes in route\[nowhere\], which the template does not define/);
+        return true;
+      },
+    );
+    assert.throws(
+      () => renderTemplate('route[x] {\n\tif (1) {{SIDECAR_POST /api/x x}}\n}\n', loadValues(exampleFile())),
+      /must stand alone on its line/,
+    );
+    assert.throws(
+      () => renderTemplate('route[x] {\n\t# {{SIDECAR_URL}\n}\n', loadValues(exampleFile())),
+      /template line 2: unbalanced placeholder braces/,
+    );
   });
 });
 
@@ -432,8 +523,13 @@ describe('opensips-config: the script against a real sidecar', () => {
   it('calls only endpoints the sidecar has, and builds a body for each', async () => {
     const paths = [...new Set(calls.map((call) => call.path))].sort();
     assert.deepEqual(paths, [
-      '/api/cdrs/ingest', '/api/opensips/call/admit', '/api/opensips/call/auth', '/api/opensips/call/failover',
-      '/api/opensips/call/release', '/api/opensips/call/route', '/api/opensips/register/auth',
+      '/api/cdrs/ingest',
+      '/api/opensips/call/admit',
+      '/api/opensips/call/auth',
+      '/api/opensips/call/failover',
+      '/api/opensips/call/release',
+      '/api/opensips/call/route',
+      '/api/opensips/register/auth',
     ]);
     assert.deepEqual([...bodies.keys()].sort(), paths);
     for (const path of paths) {
@@ -450,7 +546,13 @@ describe('opensips-config: the script against a real sidecar', () => {
     assert.equal(answer.body.customer_trunk_id, 10);
     assert.equal(answer.body.dnis, '61400123456');
     const kept = avpsFromAnswer(routes.get(resumeOf('/api/opensips/call/auth'))!, answer.body);
-    assert.deepEqual(kept, { '$avp(ctid)': 10, '$avp(ani)': '6125550100', '$avp(dnis)': '61400123456', '$avp(cps_limit)': 10, '$avp(port_limit)': 30 });
+    assert.deepEqual(kept, {
+      '$avp(ctid)': 10,
+      '$avp(ani)': '6125550100',
+      '$avp(dnis)': '61400123456',
+      '$avp(cps_limit)': 10,
+      '$avp(port_limit)': 30,
+    });
   });
 
   it('call/auth: an unknown source gets exactly the refusal the script answers with a digest challenge', async () => {
@@ -463,10 +565,20 @@ describe('opensips-config: the script against a real sidecar', () => {
 
   it('register/auth: the REGISTER body is verified; a wrong response is refused', async () => {
     const uri = 'sip:sip.crazytel.com.au';
-    const register = { $si: '198.18.0.1', $aU: 'acme_trunk_01', $ar: 'sip.crazytel.com.au', $adu: uri, $rm: 'REGISTER', '$var(auth_header)': digestHeader('REGISTER', uri) };
+    const register = {
+      $si: '198.18.0.1',
+      $aU: 'acme_trunk_01',
+      $ar: 'sip.crazytel.com.au',
+      $adu: uri,
+      $rm: 'REGISTER',
+      '$var(auth_header)': digestHeader('REGISTER', uri),
+    };
     const allowed = await ask('/api/opensips/register/auth', register);
     assert.deepEqual(allowed.body, { allowed: true, customer_trunk_id: 10 });
-    const refused = await ask('/api/opensips/register/auth', { ...register, '$var(auth_header)': digestHeader('REGISTER', uri).replace('c0ffee', 'decade') });
+    const refused = await ask('/api/opensips/register/auth', {
+      ...register,
+      '$var(auth_header)': digestHeader('REGISTER', uri).replace('c0ffee', 'decade'),
+    });
     assert.equal(refused.body.allowed, false);
     assert.equal(refused.body.reject_code, 403);
   });
@@ -474,10 +586,19 @@ describe('opensips-config: the script against a real sidecar', () => {
   it('a registered trunk: the INVITE digest is verified, then call/auth identifies it by username and realm', async () => {
     const uri = 'sip:61400123456@203.0.113.5';
     const digest = await ask('/api/opensips/register/auth', {
-      $si: '198.18.0.1', $aU: 'acme_trunk_01', $ar: 'sip.crazytel.com.au', $adu: uri, $rm: 'INVITE', '$var(auth_header)': digestHeader('INVITE', uri),
+      $si: '198.18.0.1',
+      $aU: 'acme_trunk_01',
+      $ar: 'sip.crazytel.com.au',
+      $adu: uri,
+      $rm: 'INVITE',
+      '$var(auth_header)': digestHeader('INVITE', uri),
     });
     assert.deepEqual(digest.body, { allowed: true, customer_trunk_id: 10 });
-    const auth = await ask('/api/opensips/call/auth', { ...invite('198.18.0.1'), '$avp(auth_user)': 'acme_trunk_01', '$avp(auth_domain)': 'sip.crazytel.com.au' });
+    const auth = await ask('/api/opensips/call/auth', {
+      ...invite('198.18.0.1'),
+      '$avp(auth_user)': 'acme_trunk_01',
+      '$avp(auth_domain)': 'sip.crazytel.com.au',
+    });
     assert.equal(auth.body.allowed, true, JSON.stringify(auth.body));
     assert.equal(auth.body.customer_trunk_id, 10);
   });
@@ -498,7 +619,14 @@ describe('opensips-config: the script against a real sidecar', () => {
     assert.match(routes.get('failover_answer')!, /\$var\(action\) != "retry_next"/);
 
     // The failure route's bookkeeping after carrier 21 answered 503 (as the script serialises its lists).
-    Object.assign(state, { '$avp(attempt)': 2, '$avp(tried_carriers)': '[ 21 ]', '$avp(tried_gateways)': '[ 211 ]', '$avp(prev_carrier)': 21, '$avp(prev_gateway)': 211, '$avp(prev_code)': 503 });
+    Object.assign(state, {
+      '$avp(attempt)': 2,
+      '$avp(tried_carriers)': '[ 21 ]',
+      '$avp(tried_gateways)': '[ 211 ]',
+      '$avp(prev_carrier)': 21,
+      '$avp(prev_gateway)': 211,
+      '$avp(prev_code)': 503,
+    });
     const second = await ask('/api/opensips/call/route', state);
     assert.equal(second.body.allowed, true, JSON.stringify(second.body));
     assert.equal(second.body.carrier_trunk_id, 20);
@@ -507,9 +635,19 @@ describe('opensips-config: the script against a real sidecar', () => {
     const busy = await ask('/api/opensips/call/failover', { ...state, '$avp(prev_code)': 486 });
     assert.deepEqual(busy.body, { action: 'return_to_customer' });
 
-    Object.assign(state, { '$avp(attempt)': 3, '$avp(tried_carriers)': '[ 21, 20 ]', '$avp(tried_gateways)': `[ 211, ${String(state['$avp(gateway)'])} ]` });
+    Object.assign(state, {
+      '$avp(attempt)': 3,
+      '$avp(tried_carriers)': '[ 21, 20 ]',
+      '$avp(tried_gateways)': `[ 211, ${String(state['$avp(gateway)'])} ]`,
+    });
     const none = await ask('/api/opensips/call/route', state);
-    assert.deepEqual(none.body, { allowed: false, customer_trunk_id: 10, reject_code: 404, reject_reason: 'no route available', reason_code: 'no_route' });
+    assert.deepEqual(none.body, {
+      allowed: false,
+      customer_trunk_id: 10,
+      reject_code: 404,
+      reject_reason: 'no route available',
+      reason_code: 'no_route',
+    });
   });
 
   it('reads only fields the answers carry, and reads answers only in the routes that receive them', () => {
@@ -522,7 +660,8 @@ describe('opensips-config: the script against a real sidecar', () => {
       const seen = answers.get(path);
       if (seen === undefined) continue; // money-path answers: checked in the next suite
       const fields = new Set(seen.flatMap((answer) => Object.keys(answer)));
-      for (const field of reads) assert.ok(fields.has(field), `route ${name} reads ${field}, which no ${path} answer carries (${[...fields].join(', ')})`);
+      for (const field of reads)
+        assert.ok(fields.has(field), `route ${name} reads ${field}, which no ${path} answer carries (${[...fields].join(', ')})`);
     }
   });
 });
@@ -548,7 +687,10 @@ describe('opensips-config: the money path against real processes', () => {
   before(async () => {
     world = await startMoneyWorld({ sidecars: 1 });
     node = world.sidecars[0];
-    const credit = await world.control.post('/api/balances/customer/1/balance/credit', { amount: '5.00', description: 'opensips-config test' });
+    const credit = await world.control.post('/api/balances/customer/1/balance/credit', {
+      amount: '5.00',
+      description: 'opensips-config test',
+    });
     assert.equal(credit.status, 200, JSON.stringify(credit.body));
   });
   after(() => world.stop());
@@ -557,12 +699,19 @@ describe('opensips-config: the money path against real processes', () => {
   const authAndRoute = async (callId: string): Promise<Record<string, Sample>> => {
     const auth = await ask('/api/opensips/call/auth', invite('203.0.113.77', callId));
     assert.equal(auth.body.allowed, true, JSON.stringify(auth.body));
-    const state: Record<string, Sample> = { ...invite('203.0.113.77', callId), ...avpsFromAnswer(routes.get('call_auth_answer')!, auth.body), ...firstAttempt() };
+    const state: Record<string, Sample> = {
+      ...invite('203.0.113.77', callId),
+      ...avpsFromAnswer(routes.get('call_auth_answer')!, auth.body),
+      ...firstAttempt(),
+    };
     const admit = await ask('/api/opensips/call/admit', state);
     assert.equal(admit.status, 200, JSON.stringify(admit.body));
     assert.equal(admit.body.allowed, true, JSON.stringify(admit.body));
     assert.equal(typeof admit.body.headroom, 'string');
-    assert.ok(Number.isInteger(admit.body.max_duration_seconds) && admit.body.max_duration_seconds > 0, 'the script caps the dialog with it');
+    assert.ok(
+      Number.isInteger(admit.body.max_duration_seconds) && admit.body.max_duration_seconds > 0,
+      'the script caps the dialog with it',
+    );
     const route = await ask('/api/opensips/call/route', state);
     assert.equal(route.body.allowed, true, JSON.stringify(route.body));
     return { ...state, ...avpsFromAnswer(routes.get('route_answer')!, route.body) };
@@ -575,14 +724,27 @@ describe('opensips-config: the money path against real processes', () => {
     const end = answer + 73;
     // What route[cdr_answered] and route[cdr_send] put in their variables.
     const ingest = await ask('/api/cdrs/ingest', {
-      '$var(c_call_id)': 'cfg-money-1@203.0.113.77', '$var(c_ctid)': state['$avp(ctid)'], '$var(c_carrier)': state['$avp(carrier)'], '$var(c_gateway)': state['$avp(gateway)'],
-      '$var(c_ani)': state['$avp(ani)'], '$var(c_dnis)': state['$avp(dnis)'], '$var(c_start_time)': rfc3339(start), '$var(c_answer_time)': rfc3339(answer),
-      '$var(c_end_time)': rfc3339(end), '$var(c_duration)': end - answer, '$var(c_code)': 200,
+      '$var(c_call_id)': 'cfg-money-1@203.0.113.77',
+      '$var(c_ctid)': state['$avp(ctid)'],
+      '$var(c_carrier)': state['$avp(carrier)'],
+      '$var(c_gateway)': state['$avp(gateway)'],
+      '$var(c_ani)': state['$avp(ani)'],
+      '$var(c_dnis)': state['$avp(dnis)'],
+      '$var(c_start_time)': rfc3339(start),
+      '$var(c_answer_time)': rfc3339(answer),
+      '$var(c_end_time)': rfc3339(end),
+      '$var(c_duration)': end - answer,
+      '$var(c_code)': 200,
     });
     assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
-    for (const field of ['cdr_id', 'customer_cost', 'customer_currency', 'vendor_cost', 'vendor_currency', 'reconciled', 'adjustment']) assert.ok(field in ingest.body, field);
+    for (const field of ['cdr_id', 'customer_cost', 'customer_currency', 'vendor_cost', 'vendor_currency', 'reconciled', 'adjustment'])
+      assert.ok(field in ingest.body, field);
     assert.equal(ingest.body.reconciled, true);
-    assert.match(routes.get('cdr_report')!, new RegExp(`\\$var\\(cdr_code\\) != ${ingest.status}\\b`), 'the report route takes this answer as delivered');
+    assert.match(
+      routes.get('cdr_report')!,
+      new RegExp(`\\$var\\(cdr_code\\) != ${ingest.status}\\b`),
+      'the report route takes this answer as delivered',
+    );
   });
 
   it('cdrs/ingest: an unanswered call from a withheld number (answer_time left out) closes its reservation', async () => {
@@ -591,9 +753,17 @@ describe('opensips-config: the money path against real processes', () => {
     assert.ok(withheld !== null, 'the script records a withheld caller with a stand-in number');
     const start = Math.floor(Date.now() / 1000) - 30;
     const ingest = await ask('/api/cdrs/ingest', {
-      '$var(c_call_id)': 'cfg-money-2@203.0.113.77', '$var(c_ctid)': state['$avp(ctid)'], '$var(c_carrier)': state['$avp(carrier)'], '$var(c_gateway)': state['$avp(gateway)'],
-      '$var(c_ani)': withheld[1], '$var(c_dnis)': state['$avp(dnis)'], '$var(c_start_time)': rfc3339(start), '$var(c_answer_time)': null,
-      '$var(c_end_time)': rfc3339(start + 20), '$var(c_duration)': 0, '$var(c_code)': 486,
+      '$var(c_call_id)': 'cfg-money-2@203.0.113.77',
+      '$var(c_ctid)': state['$avp(ctid)'],
+      '$var(c_carrier)': state['$avp(carrier)'],
+      '$var(c_gateway)': state['$avp(gateway)'],
+      '$var(c_ani)': withheld[1],
+      '$var(c_dnis)': state['$avp(dnis)'],
+      '$var(c_start_time)': rfc3339(start),
+      '$var(c_answer_time)': null,
+      '$var(c_end_time)': rfc3339(start + 20),
+      '$var(c_duration)': 0,
+      '$var(c_code)': 486,
     });
     assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
     assert.equal(ingest.body.reconciled, true);
@@ -612,7 +782,11 @@ describe('opensips-config: the money path against real processes', () => {
   it('call/admit: a refusal carries what the script relays to the caller', async () => {
     const auth = await ask('/api/opensips/call/auth', invite('203.0.113.77', 'cfg-money-4@203.0.113.77'));
     // 1900 numbers are blocked at auth; a number the sell deck does not price is refused by admission.
-    const refused = await ask('/api/opensips/call/admit', { ...avpsFromAnswer(routes.get('call_auth_answer')!, auth.body), $ci: 'cfg-money-4@203.0.113.77', '$avp(dnis)': '4420712345678' });
+    const refused = await ask('/api/opensips/call/admit', {
+      ...avpsFromAnswer(routes.get('call_auth_answer')!, auth.body),
+      $ci: 'cfg-money-4@203.0.113.77',
+      '$avp(dnis)': '4420712345678',
+    });
     assert.equal(refused.status, 200, JSON.stringify(refused.body));
     assert.equal(refused.body.allowed, false);
     assert.equal(typeof refused.body.reject_code, 'number');

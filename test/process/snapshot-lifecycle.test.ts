@@ -74,17 +74,21 @@ describe('snapshot lifecycle', () => {
     }
   });
 
-  it('compiles in a thread at the lowest CPU priority, so a swap does not take the core from the event loop', { skip: process.platform !== 'linux' }, async () => {
-    const sidecar = await SidecarProcess.start();
-    try {
-      assert.equal((await sidecar.putSnapshot(routingSnapshotBytes(7))).status, 200);
-      // The answer can overtake the log line on its way through the pipe: wait for the line.
-      const line = await sidecar.waitForLog((entry) => entry.includes('"snapshot in service"') && entry.includes('"version":7'));
-      assert.equal((JSON.parse(line) as { compile_thread_nice: unknown }).compile_thread_nice, BACKGROUND_NICE);
-    } finally {
-      await sidecar.kill();
-    }
-  });
+  it(
+    'compiles in a thread at the lowest CPU priority, so a swap does not take the core from the event loop',
+    { skip: process.platform !== 'linux' },
+    async () => {
+      const sidecar = await SidecarProcess.start();
+      try {
+        assert.equal((await sidecar.putSnapshot(routingSnapshotBytes(7))).status, 200);
+        // The answer can overtake the log line on its way through the pipe: wait for the line.
+        const line = await sidecar.waitForLog((entry) => entry.includes('"snapshot in service"') && entry.includes('"version":7'));
+        assert.equal((JSON.parse(line) as { compile_thread_nice: unknown }).compile_thread_nice, BACKGROUND_NICE);
+      } finally {
+        await sidecar.kill();
+      }
+    },
+  );
 
   it('keeps an acknowledged snapshot through kill -9 and serves it after restart with nothing else running', async () => {
     const first = await SidecarProcess.start();

@@ -10,7 +10,10 @@ import { FUTURE, routingTables } from '../fixtures/routing.js';
 const NOW = Date.parse('2026-11-24T00:00:00Z');
 const MOBILE = '61400123456';
 
-function priced(change?: (description: SnapshotDescription) => void, dnis = MOBILE): { price: CallPrice; engine: ReturnType<typeof engineFor> } {
+function priced(
+  change?: (description: SnapshotDescription) => void,
+  dnis = MOBILE,
+): { price: CallPrice; engine: ReturnType<typeof engineFor> } {
   const engine = engineFor(routingTables(change));
   const trunk = engine.snapshot.customerTrunks[engine.customerTrunkIndex(10)];
   const account = engine.snapshot.accounts.get(trunk.accountId)!;
@@ -75,19 +78,35 @@ describe('admission pricing', () => {
   // The prepaid promise: a call that lasts no longer than admission said never costs more than was reserved.
   for (const [label, change] of [
     ['AUD account, 6/6, standard', undefined],
-    ['USD account (converted), 1/1, up, 6 decimals', (d: SnapshotDescription) => {
-      d.customer_accounts[0].currency = 'USD';
-      Object.assign(d.customer_trunks[0], { billing_increment_initial: 1, billing_increment_step: 1, decimal_precision: 6, rounding_direction: 'up' });
-    }],
-    ['AUD account, 30/6, down, 5 decimals, odd rate', (d: SnapshotDescription) => {
-      Object.assign(d.customer_trunks[0], { billing_increment_initial: 30, billing_increment_step: 6, decimal_precision: 5, rounding_direction: 'down' });
-      d.rate_deck_rates.find((row) => row.rate_deck_id === 1 && row.prefix === '614')!.rate_per_minute = '0.0333337';
-    }],
+    [
+      'USD account (converted), 1/1, up, 6 decimals',
+      (d: SnapshotDescription) => {
+        d.customer_accounts[0].currency = 'USD';
+        Object.assign(d.customer_trunks[0], {
+          billing_increment_initial: 1,
+          billing_increment_step: 1,
+          decimal_precision: 6,
+          rounding_direction: 'up',
+        });
+      },
+    ],
+    [
+      'AUD account, 30/6, down, 5 decimals, odd rate',
+      (d: SnapshotDescription) => {
+        Object.assign(d.customer_trunks[0], {
+          billing_increment_initial: 30,
+          billing_increment_step: 6,
+          decimal_precision: 5,
+          rounding_direction: 'down',
+        });
+        d.rate_deck_rates.find((row) => row.rate_deck_id === 1 && row.prefix === '614')!.rate_per_minute = '0.0333337';
+      },
+    ],
   ] as const) {
     it(`never lets a capped call cost more than its reservation: ${label}`, () => {
       const { price, engine } = priced(change);
       let seed = 7;
-      const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
       for (let i = 0; i < 400; i++) {
         const balance = 1 + Math.floor(random() * 3_000_000);
         const fit = affordable(price, balance, 7200);
@@ -95,11 +114,23 @@ describe('admission pricing', () => {
         assert.ok(fit.amountMicro <= balance);
         const duration = i % 2 === 0 ? fit.maxDurationSeconds : Math.floor(random() * (fit.maxDurationSeconds + 1));
         const rated = rateCallRecord(engine, {
-          sip_call_id: `c${i}`, customer_trunk_id: 10, carrier_trunk_id: 20, carrier_gateway_id: 201, ani: '61255500100', dnis: MOBILE,
-          startMs: NOW, answerMs: duration === 0 ? null : NOW, endMs: NOW + duration * 1000, duration_seconds: duration, sip_response_code: 200,
+          sip_call_id: `c${i}`,
+          customer_trunk_id: 10,
+          carrier_trunk_id: 20,
+          carrier_gateway_id: 201,
+          ani: '61255500100',
+          dnis: MOBILE,
+          startMs: NOW,
+          answerMs: duration === 0 ? null : NOW,
+          endMs: NOW + duration * 1000,
+          duration_seconds: duration,
+          sip_response_code: 200,
         });
         assert.ok(rated.ok, rated.ok ? '' : rated.message);
-        assert.ok(parseMicro(rated.rated.accountCharge) <= fit.amountMicro, `${duration} s cost ${rated.rated.accountCharge}, reserved ${fit.amountMicro}`);
+        assert.ok(
+          parseMicro(rated.rated.accountCharge) <= fit.amountMicro,
+          `${duration} s cost ${rated.rated.accountCharge}, reserved ${fit.amountMicro}`,
+        );
       }
     });
   }

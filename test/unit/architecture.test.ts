@@ -21,7 +21,14 @@ async function lintImport(file: string, specifier: string): Promise<string[]> {
   const linter = new Linter({ configType: 'flat' });
   const messages = linter.verify(
     `import { x } from '${specifier}';\nexport const y = x;\n`,
-    [{ files: ['**/*.ts'], languageOptions: { parser: tseslint.parser }, plugins: { tiers: await tiersRule() }, rules: { 'tiers/imports': 'error' } }],
+    [
+      {
+        files: ['**/*.ts'],
+        languageOptions: { parser: tseslint.parser },
+        plugins: { tiers: await tiersRule() },
+        rules: { 'tiers/imports': 'error' },
+      },
+    ],
     { filename: join(REPO, file) },
   );
   return messages.map((message) => message.message);
@@ -50,7 +57,11 @@ describe('architecture', () => {
 
   it('has no import loop between folders', () => {
     const edges = new Map<string, Set<string>>();
-    const sources = [join(REPO, 'src'), join(REPO, 'sync')].flatMap((root) => readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.ts')).map((name) => join(root, name)));
+    const sources = [join(REPO, 'src'), join(REPO, 'sync')].flatMap((root) =>
+      readdirSync(root, { recursive: true, encoding: 'utf8' })
+        .filter((name) => name.endsWith('.ts'))
+        .map((name) => join(root, name)),
+    );
     for (const file of sources) {
       const from = relative(REPO, dirname(file));
       for (const [, specifier] of readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
@@ -64,7 +75,8 @@ describe('architecture', () => {
     const visit = (folder: string, path: string[]): void => {
       state.set(folder, 'open');
       for (const next of edges.get(folder) ?? []) {
-        if (state.get(next) === 'open') loops.push([...path, folder, next].slice(path.indexOf(next) >= 0 ? path.indexOf(next) : path.length).join(' -> '));
+        if (state.get(next) === 'open')
+          loops.push([...path, folder, next].slice(path.indexOf(next) >= 0 ? path.indexOf(next) : path.length).join(' -> '));
         else if (state.get(next) === undefined) visit(next, [...path, folder]);
       }
       state.set(folder, 'done');

@@ -52,11 +52,24 @@ describe('call auth: identifying the trunk', () => {
 
   it('resolves two trunks with the same tech prefix on one address to the lower trunk id, whatever the row order', () => {
     for (const order of ['forward', 'reverse']) {
-      const engineWithConflict = engineFor(routingTables((description) => {
-        description.customer_trunks.find((trunk) => trunk.id === 14)!.tech_prefix = '9999';
-        if (order === 'reverse') description.trunk_ip_auth.reverse();
-      }));
-      const decision = authorizeCall(engineWithConflict, { source_ip: '203.0.113.10', call_id: null, ani: null, dnis: '999961400123456', ruri: null, pai: null, ppi: null, rpid: null, username: null, domain: null }).decision;
+      const engineWithConflict = engineFor(
+        routingTables((description) => {
+          description.customer_trunks.find((trunk) => trunk.id === 14)!.tech_prefix = '9999';
+          if (order === 'reverse') description.trunk_ip_auth.reverse();
+        }),
+      );
+      const decision = authorizeCall(engineWithConflict, {
+        source_ip: '203.0.113.10',
+        call_id: null,
+        ani: null,
+        dnis: '999961400123456',
+        ruri: null,
+        pai: null,
+        ppi: null,
+        rpid: null,
+        username: null,
+        domain: null,
+      }).decision;
       assert.equal(decision.allowed && decision.customer_trunk_id, 11, order);
     }
   });
@@ -75,7 +88,12 @@ describe('call auth: identifying the trunk', () => {
   });
 
   it('refuses unknown sources, suspended trunks and trunks of suspended accounts', () => {
-    const refused = { allowed: false, reject_code: 403, reject_reason: 'source ip not authorised', reason_code: 'source_ip_not_authorised' };
+    const refused = {
+      allowed: false,
+      reject_code: 403,
+      reject_reason: 'source ip not authorised',
+      reason_code: 'source_ip_not_authorised',
+    };
     assert.deepEqual(auth({ source_ip: '10.1.2.3' }).decision, refused);
     assert.deepEqual(auth({ source_ip: '198.51.100.5' }).decision, refused); // account 2 suspended
     assert.deepEqual(auth({ source_ip: '192.0.2.1' }).decision, refused); // trunk 13 suspended
@@ -105,13 +123,31 @@ describe('call auth: numbers', () => {
 
   it('answers 484 for a number that is not an E.164 length or not a number', () => {
     for (const dnis of ['12345', '6140012345678901', 'abc', '61400*123', '+']) {
-      assert.deepEqual(auth({ dnis }).decision, { allowed: false, reject_code: 484, reject_reason: 'invalid dnis', reason_code: 'invalid_dnis', trunk_type: 'customer', customer_trunk_id: 10 }, dnis);
+      assert.deepEqual(
+        auth({ dnis }).decision,
+        {
+          allowed: false,
+          reject_code: 484,
+          reject_reason: 'invalid dnis',
+          reason_code: 'invalid_dnis',
+          trunk_type: 'customer',
+          customer_trunk_id: 10,
+        },
+        dnis,
+      );
     }
   });
 
   it('checks the length after stripping the tech prefix', () => {
     const decision = auth({ source_ip: '203.0.113.10', dnis: '9999123456' }).decision; // 6 digits left
-    assert.deepEqual(decision, { allowed: false, reject_code: 484, reject_reason: 'invalid dnis', reason_code: 'invalid_dnis', trunk_type: 'customer', customer_trunk_id: 11 });
+    assert.deepEqual(decision, {
+      allowed: false,
+      reject_code: 484,
+      reject_reason: 'invalid dnis',
+      reason_code: 'invalid_dnis',
+      trunk_type: 'customer',
+      customer_trunk_id: 11,
+    });
   });
 
   it('treats a withheld or non-numeric ANI as empty rather than refusing the call', () => {
@@ -120,7 +156,14 @@ describe('call auth: numbers', () => {
   });
 
   it('takes the caller from PAI, then PPI, then RPID only on a trusted trunk', () => {
-    const trusted = auth({ source_ip: '203.0.113.10', dnis: '999961400123456', ani: '6125550100', pai: '', ppi: '<sip:+61255501111@carrier.example>', rpid: '<sip:61299999999@x>' }).decision;
+    const trusted = auth({
+      source_ip: '203.0.113.10',
+      dnis: '999961400123456',
+      ani: '6125550100',
+      pai: '',
+      ppi: '<sip:+61255501111@carrier.example>',
+      rpid: '<sip:61299999999@x>',
+    }).decision;
     assert.equal(trusted.allowed && trusted.ani, '61255501111');
     const untrusted = auth({ ani: '6125550100', pai: '<sip:+61255501111@carrier.example>' }).decision;
     assert.equal(untrusted.allowed && untrusted.ani, '6125550100');
@@ -129,12 +172,26 @@ describe('call auth: numbers', () => {
 
 describe('call auth: block rules', () => {
   it('blocks a global DNIS prefix with the rule code', () => {
-    assert.deepEqual(auth({ dnis: '19001234567' }).decision, { allowed: false, reject_code: 403, reject_reason: 'dnis blocked', reason_code: 'dnis_blocked', trunk_type: 'customer', customer_trunk_id: 10 });
+    assert.deepEqual(auth({ dnis: '19001234567' }).decision, {
+      allowed: false,
+      reject_code: 403,
+      reject_reason: 'dnis blocked',
+      reason_code: 'dnis_blocked',
+      trunk_type: 'customer',
+      customer_trunk_id: 10,
+    });
   });
 
   it('blocks an exact ANI on the trunk the rule is scoped to, and only there', () => {
     const blocked = auth({ ani: '+61-2-5550-199' }).decision;
-    assert.deepEqual(blocked, { allowed: false, reject_code: 603, reject_reason: 'ani blocked', reason_code: 'ani_blocked', trunk_type: 'customer', customer_trunk_id: 10 });
+    assert.deepEqual(blocked, {
+      allowed: false,
+      reject_code: 603,
+      reject_reason: 'ani blocked',
+      reason_code: 'ani_blocked',
+      trunk_type: 'customer',
+      customer_trunk_id: 10,
+    });
     assert.equal(auth({ ani: '61255501990' }).decision.allowed, true, 'exact rule must not match a longer number');
     assert.equal(auth({ source_ip: '203.0.113.10', dnis: '999961400123456', ani: '6125550199' }).decision.allowed, true, 'other trunk');
   });

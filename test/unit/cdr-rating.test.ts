@@ -16,15 +16,27 @@ const START = Date.parse('2026-01-15T08:30:00Z');
 
 function call(duration: number, extra: Partial<CallRecord> = {}): CallRecord {
   return {
-    sip_call_id: 'case@test', customer_trunk_id: 10, carrier_trunk_id: 20, carrier_gateway_id: 201, ani: '61255500100', dnis: '61400123456',
-    startMs: START, answerMs: duration === 0 ? null : START + 5000, endMs: START + 5000 + duration * 1000, duration_seconds: duration, sip_response_code: duration === 0 ? 486 : 200,
+    sip_call_id: 'case@test',
+    customer_trunk_id: 10,
+    carrier_trunk_id: 20,
+    carrier_gateway_id: 201,
+    ani: '61255500100',
+    dnis: '61400123456',
+    startMs: START,
+    answerMs: duration === 0 ? null : START + 5000,
+    endMs: START + 5000 + duration * 1000,
+    duration_seconds: duration,
+    sip_response_code: duration === 0 ? 486 : 200,
     ...extra,
   };
 }
 
 const trunk10 = (fields: Record<string, unknown>) => (d: SnapshotDescription) => Object.assign(d.customer_trunks[0], fields);
 const sell614 = (fields: Record<string, unknown>) => (d: SnapshotDescription) =>
-  Object.assign(d.rate_deck_rates.find((row) => row.rate_deck_id === 1 && row.prefix === '614')!, fields);
+  Object.assign(
+    d.rate_deck_rates.find((row) => row.rate_deck_id === 1 && row.prefix === '614')!,
+    fields,
+  );
 
 interface Case {
   name: string;
@@ -36,24 +48,136 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'the contract example: 73 s at 6/6 bills 78 s; the carrier at 60/60 bills 120 s', record: call(73), customer: ['0.0325', 'AUD', 78], vendor: ['0.0400', 'AUD', 120] },
-  { name: 'unanswered: zero on both sides, at each side\'s precision', record: call(0), customer: ['0.0000', 'AUD', 0], vendor: ['0.0000', 'AUD', 0] },
-  { name: 'per_call rows: charged once, whatever the length', record: call(1000, { dnis: '6113555000' }), customer: ['0.3300', 'AUD', 1000], vendor: ['0.2000', 'AUD', 1000] },
-  { name: 'per_call unanswered: nothing', record: call(0, { dnis: '6113555000' }), customer: ['0.0000', 'AUD', 0], vendor: ['0.0000', 'AUD', 0] },
-  { name: '60/60: 61 s bills two minutes', change: trunk10({ billing_increment_initial: 60, billing_increment_step: 60 }), record: call(61), customer: ['0.0500', 'AUD', 120], vendor: ['0.0400', 'AUD', 120] },
-  { name: '1/1: 7 s bills 7 s, 0.0029166.. standard -> 0.0029', change: trunk10({ billing_increment_initial: 1, billing_increment_step: 1 }), record: call(7), customer: ['0.0029', 'AUD', 7], vendor: ['0.0200', 'AUD', 60] },
-  { name: '1/1 up', change: trunk10({ billing_increment_initial: 1, billing_increment_step: 1, rounding_direction: 'up' }), record: call(7), customer: ['0.0030', 'AUD', 7], vendor: ['0.0200', 'AUD', 60] },
-  { name: '1/1 down', change: trunk10({ billing_increment_initial: 1, billing_increment_step: 1, rounding_direction: 'down' }), record: call(7), customer: ['0.0029', 'AUD', 7], vendor: ['0.0200', 'AUD', 60] },
-  { name: '5 decimals standard', change: trunk10({ billing_increment_initial: 1, billing_increment_step: 1, decimal_precision: 5 }), record: call(7), customer: ['0.00292', 'AUD', 7], vendor: ['0.0200', 'AUD', 60] },
-  { name: '5 decimals down', change: trunk10({ billing_increment_initial: 1, billing_increment_step: 1, decimal_precision: 5, rounding_direction: 'down' }), record: call(7), customer: ['0.00291', 'AUD', 7], vendor: ['0.0200', 'AUD', 60] },
-  { name: '6 decimals up', change: trunk10({ billing_increment_initial: 1, billing_increment_step: 1, decimal_precision: 6, rounding_direction: 'up' }), record: call(7), customer: ['0.002917', 'AUD', 7], vendor: ['0.0200', 'AUD', 60] },
-  { name: '6 decimals down', change: trunk10({ billing_increment_initial: 1, billing_increment_step: 1, decimal_precision: 6, rounding_direction: 'down' }), record: call(7), customer: ['0.002916', 'AUD', 7], vendor: ['0.0200', 'AUD', 60] },
-  { name: 'the rate row\'s 30/6 wins over the trunk\'s 6/6: 31 s bills 36 s', change: sell614({ billing_increment_initial: 30, billing_increment_step: 6 }), record: call(31), customer: ['0.0150', 'AUD', 36], vendor: ['0.0200', 'AUD', 60] },
-  { name: '30/6: 1 s bills 30 s', change: sell614({ billing_increment_initial: 30, billing_increment_step: 6 }), record: call(1), customer: ['0.0125', 'AUD', 30], vendor: ['0.0200', 'AUD', 60] },
-  { name: 'the rate in force at the call\'s start: 0.0220 before 2025', change: sell614({ effective_at: '2023-01-01T00:00:00.000Z' }), record: call(73, { startMs: Date.parse('2024-06-01T00:00:00Z'), answerMs: Date.parse('2024-06-01T00:00:05Z'), endMs: Date.parse('2024-06-01T00:01:18Z') }), customer: ['0.0325', 'AUD', 78], vendor: ['0.0440', 'AUD', 120] },
-  { name: 'a USD carrier: vendor cost in USD, 73 s at 60/60 up', record: call(73, { carrier_trunk_id: 21, carrier_gateway_id: 212 }), customer: ['0.0325', 'AUD', 78], vendor: ['0.0240', 'USD', 120] },
-  { name: 'a USD account on an AUD deck: 0.0325 / 1.5 = 0.021666.. -> 0.0217', change: (d) => (d.customer_accounts[0].currency = 'USD'), record: call(73), customer: ['0.0325', 'AUD', 78], vendor: ['0.0400', 'AUD', 120], charge: ['0.0217', 'USD'] },
-  { name: 'a USD account, rounding down after conversion', change: (d) => { d.customer_accounts[0].currency = 'USD'; trunk10({ rounding_direction: 'down' })(d); }, record: call(73), customer: ['0.0325', 'AUD', 78], vendor: ['0.0400', 'AUD', 120], charge: ['0.0216', 'USD'] },
+  {
+    name: 'the contract example: 73 s at 6/6 bills 78 s; the carrier at 60/60 bills 120 s',
+    record: call(73),
+    customer: ['0.0325', 'AUD', 78],
+    vendor: ['0.0400', 'AUD', 120],
+  },
+  {
+    name: "unanswered: zero on both sides, at each side's precision",
+    record: call(0),
+    customer: ['0.0000', 'AUD', 0],
+    vendor: ['0.0000', 'AUD', 0],
+  },
+  {
+    name: 'per_call rows: charged once, whatever the length',
+    record: call(1000, { dnis: '6113555000' }),
+    customer: ['0.3300', 'AUD', 1000],
+    vendor: ['0.2000', 'AUD', 1000],
+  },
+  {
+    name: 'per_call unanswered: nothing',
+    record: call(0, { dnis: '6113555000' }),
+    customer: ['0.0000', 'AUD', 0],
+    vendor: ['0.0000', 'AUD', 0],
+  },
+  {
+    name: '60/60: 61 s bills two minutes',
+    change: trunk10({ billing_increment_initial: 60, billing_increment_step: 60 }),
+    record: call(61),
+    customer: ['0.0500', 'AUD', 120],
+    vendor: ['0.0400', 'AUD', 120],
+  },
+  {
+    name: '1/1: 7 s bills 7 s, 0.0029166.. standard -> 0.0029',
+    change: trunk10({ billing_increment_initial: 1, billing_increment_step: 1 }),
+    record: call(7),
+    customer: ['0.0029', 'AUD', 7],
+    vendor: ['0.0200', 'AUD', 60],
+  },
+  {
+    name: '1/1 up',
+    change: trunk10({ billing_increment_initial: 1, billing_increment_step: 1, rounding_direction: 'up' }),
+    record: call(7),
+    customer: ['0.0030', 'AUD', 7],
+    vendor: ['0.0200', 'AUD', 60],
+  },
+  {
+    name: '1/1 down',
+    change: trunk10({ billing_increment_initial: 1, billing_increment_step: 1, rounding_direction: 'down' }),
+    record: call(7),
+    customer: ['0.0029', 'AUD', 7],
+    vendor: ['0.0200', 'AUD', 60],
+  },
+  {
+    name: '5 decimals standard',
+    change: trunk10({ billing_increment_initial: 1, billing_increment_step: 1, decimal_precision: 5 }),
+    record: call(7),
+    customer: ['0.00292', 'AUD', 7],
+    vendor: ['0.0200', 'AUD', 60],
+  },
+  {
+    name: '5 decimals down',
+    change: trunk10({ billing_increment_initial: 1, billing_increment_step: 1, decimal_precision: 5, rounding_direction: 'down' }),
+    record: call(7),
+    customer: ['0.00291', 'AUD', 7],
+    vendor: ['0.0200', 'AUD', 60],
+  },
+  {
+    name: '6 decimals up',
+    change: trunk10({ billing_increment_initial: 1, billing_increment_step: 1, decimal_precision: 6, rounding_direction: 'up' }),
+    record: call(7),
+    customer: ['0.002917', 'AUD', 7],
+    vendor: ['0.0200', 'AUD', 60],
+  },
+  {
+    name: '6 decimals down',
+    change: trunk10({ billing_increment_initial: 1, billing_increment_step: 1, decimal_precision: 6, rounding_direction: 'down' }),
+    record: call(7),
+    customer: ['0.002916', 'AUD', 7],
+    vendor: ['0.0200', 'AUD', 60],
+  },
+  {
+    name: "the rate row's 30/6 wins over the trunk's 6/6: 31 s bills 36 s",
+    change: sell614({ billing_increment_initial: 30, billing_increment_step: 6 }),
+    record: call(31),
+    customer: ['0.0150', 'AUD', 36],
+    vendor: ['0.0200', 'AUD', 60],
+  },
+  {
+    name: '30/6: 1 s bills 30 s',
+    change: sell614({ billing_increment_initial: 30, billing_increment_step: 6 }),
+    record: call(1),
+    customer: ['0.0125', 'AUD', 30],
+    vendor: ['0.0200', 'AUD', 60],
+  },
+  {
+    name: "the rate in force at the call's start: 0.0220 before 2025",
+    change: sell614({ effective_at: '2023-01-01T00:00:00.000Z' }),
+    record: call(73, {
+      startMs: Date.parse('2024-06-01T00:00:00Z'),
+      answerMs: Date.parse('2024-06-01T00:00:05Z'),
+      endMs: Date.parse('2024-06-01T00:01:18Z'),
+    }),
+    customer: ['0.0325', 'AUD', 78],
+    vendor: ['0.0440', 'AUD', 120],
+  },
+  {
+    name: 'a USD carrier: vendor cost in USD, 73 s at 60/60 up',
+    record: call(73, { carrier_trunk_id: 21, carrier_gateway_id: 212 }),
+    customer: ['0.0325', 'AUD', 78],
+    vendor: ['0.0240', 'USD', 120],
+  },
+  {
+    name: 'a USD account on an AUD deck: 0.0325 / 1.5 = 0.021666.. -> 0.0217',
+    change: (d) => (d.customer_accounts[0].currency = 'USD'),
+    record: call(73),
+    customer: ['0.0325', 'AUD', 78],
+    vendor: ['0.0400', 'AUD', 120],
+    charge: ['0.0217', 'USD'],
+  },
+  {
+    name: 'a USD account, rounding down after conversion',
+    change: (d) => {
+      d.customer_accounts[0].currency = 'USD';
+      trunk10({ rounding_direction: 'down' })(d);
+    },
+    record: call(73),
+    customer: ['0.0325', 'AUD', 78],
+    vendor: ['0.0400', 'AUD', 120],
+    charge: ['0.0216', 'USD'],
+  },
 ];
 
 describe('CDR rating', () => {

@@ -29,7 +29,8 @@ describe('centre client', () => {
   after(() => server.close());
 
   it('posts JSON and gives back the status and body, over one kept-alive connection', async () => {
-    handle = (_request, response, body) => response.writeHead(body === '{"n":3}' ? 409 : 200, { 'content-type': 'application/json' }).end(`{"echo":${body}}`);
+    handle = (_request, response, body) =>
+      response.writeHead(body === '{"n":3}' ? 409 : 200, { 'content-type': 'application/json' }).end(`{"echo":${body}}`);
     const client = new CentreClient(base, 2000);
     const before = connections;
     bodies.length = 0;
@@ -40,7 +41,11 @@ describe('centre client', () => {
       { status: 200, text: '{"echo":{"n":2}}' },
       { status: 409, text: '{"echo":{"n":3}}' },
     ]);
-    assert.deepEqual(bodies, ['POST /api/ledger/node-sync application/json {"n":1}', 'POST /api/ledger/node-sync application/json {"n":2}', 'POST /api/ledger/node-sync application/json {"n":3}']);
+    assert.deepEqual(bodies, [
+      'POST /api/ledger/node-sync application/json {"n":1}',
+      'POST /api/ledger/node-sync application/json {"n":2}',
+      'POST /api/ledger/node-sync application/json {"n":3}',
+    ]);
     assert.equal(connections - before, 1);
     client.close();
   });

@@ -36,7 +36,20 @@ function byLengthDescending<T extends { length: number }>(networks: T[], matches
   return [...groups.entries()].sort((a, b) => b[0] - a[0]).map(([, values]) => values);
 }
 
-const hostile = ['', ' ', '.', ':', '1.2.3.4 ', ' 1.2.3.4', '1.2.3.4\n', '1.2.3.4%eth0', 'a'.repeat(100_000), '1.'.repeat(50_000), ':'.repeat(100_000), '\u0661.2.3.4'];
+const hostile = [
+  '',
+  ' ',
+  '.',
+  ':',
+  '1.2.3.4 ',
+  ' 1.2.3.4',
+  '1.2.3.4\n',
+  '1.2.3.4%eth0',
+  'a'.repeat(100_000),
+  '1.'.repeat(50_000),
+  ':'.repeat(100_000),
+  '\u0661.2.3.4',
+];
 
 describe('IP parsing', () => {
   it('parses IPv4 and refuses what is not exactly four plain decimal octets', () => {
@@ -44,7 +57,23 @@ describe('IP parsing', () => {
     assert.equal(parseIPv4('255.255.255.255'), 2 ** 32 - 1);
     assert.equal(parseIPv4('0.0.0.0'), 0);
     assert.equal(parseIPv4('10.0.100.0'), 10 * 2 ** 24 + 100 * 256);
-    const bad = ['1.2.3', '1.2.3.4.5', '256.1.1.1', '1.2.3.256', '1.2.3.4/33', '01.2.3.4', '1.2.3.00', '1..2.3', '1.2.3.', '.1.2.3', 'a.b.c.d', '1.2.3.-4', '+1.2.3.4', '1.2.3.4444', '::1'];
+    const bad = [
+      '1.2.3',
+      '1.2.3.4.5',
+      '256.1.1.1',
+      '1.2.3.256',
+      '1.2.3.4/33',
+      '01.2.3.4',
+      '1.2.3.00',
+      '1..2.3',
+      '1.2.3.',
+      '.1.2.3',
+      'a.b.c.d',
+      '1.2.3.-4',
+      '+1.2.3.4',
+      '1.2.3.4444',
+      '::1',
+    ];
     for (const text of [...bad, ...hostile]) assert.equal(parseIPv4(text), -1, JSON.stringify(text.slice(0, 20)));
   });
 
@@ -64,7 +93,30 @@ describe('IP parsing', () => {
   });
 
   it('refuses malformed IPv6', () => {
-    const bad = [':::', '::1::2', 'gggg::', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7::8', '::1:2:3:4:5:6:7:8', '12345::', '1:2:3:4:5:6:7', 'fe80::1%eth0', '1:', ':1', '1::2:', '1:::2', '::1.2.3', '::1.2.3.4:5', '1:2:3:4:5:6:7:1.2.3.4', '::ffff:01.2.3.4', '[::1', '::1]', '[]', '[[::1]]', '1.2.3.4'];
+    const bad = [
+      ':::',
+      '::1::2',
+      'gggg::',
+      '1:2:3:4:5:6:7:8:9',
+      '1:2:3:4:5:6:7::8',
+      '::1:2:3:4:5:6:7:8',
+      '12345::',
+      '1:2:3:4:5:6:7',
+      'fe80::1%eth0',
+      '1:',
+      ':1',
+      '1::2:',
+      '1:::2',
+      '::1.2.3',
+      '::1.2.3.4:5',
+      '1:2:3:4:5:6:7:1.2.3.4',
+      '::ffff:01.2.3.4',
+      '[::1',
+      '::1]',
+      '[]',
+      '[[::1]]',
+      '1.2.3.4',
+    ];
     for (const text of [...bad, ...hostile]) assert.equal(groupsOf(text), null, JSON.stringify(text.slice(0, 20)));
   });
 
@@ -97,7 +149,23 @@ describe('IP parsing', () => {
     assert.equal(mapped?.family, 6); // stays IPv6, not silently turned into 1.2.3.4/32
     assert.equal(mapped.canonical, '::ffff:1.2.3.4/128');
     assert.equal(parseCidr('::ffff:1.2.3.4/96')?.canonical, '::ffff:0.0.0.0/96');
-    const bad = ['1.2.3.4/33', '1.2.3.4/', '1.2.3.4/08', '1.2.3.4/00', '1.2.3.4/-1', '1.2.3.4/+8', '1.2.3.4/8 ', '1.2.3.4/1000', '::/129', '::/0128', 'x/8', '/8', '1.2.3.4/8/8', '[::1]/128', '01.2.3.4/8'];
+    const bad = [
+      '1.2.3.4/33',
+      '1.2.3.4/',
+      '1.2.3.4/08',
+      '1.2.3.4/00',
+      '1.2.3.4/-1',
+      '1.2.3.4/+8',
+      '1.2.3.4/8 ',
+      '1.2.3.4/1000',
+      '::/129',
+      '::/0128',
+      'x/8',
+      '/8',
+      '1.2.3.4/8/8',
+      '[::1]/128',
+      '01.2.3.4/8',
+    ];
     for (const text of [...bad, ...hostile]) assert.equal(parseCidr(text), null, JSON.stringify(text.slice(0, 20)));
   });
 });
@@ -158,7 +226,8 @@ describe('CIDR index', () => {
     assert.deepEqual(matches(small, '2001:db9::1'), []);
     assert.deepEqual(matches(small, '::ffff:11.0.0.1'), []);
     assert.deepEqual(matches(createCidrIndexBuilder().build(), '10.0.0.1'), []);
-    for (const text of ['localhost', '10.0.0.0/8', '10.1.2.3 ', 'fe80::1%eth0', ...hostile]) assert.deepEqual(matches(index, text), [], JSON.stringify(text.slice(0, 20)));
+    for (const text of ['localhost', '10.0.0.0/8', '10.1.2.3 ', 'fe80::1%eth0', ...hostile])
+      assert.deepEqual(matches(index, text), [], JSON.stringify(text.slice(0, 20)));
   });
 
   it('reuses one matches struct across lookups and grows it when one path holds many values', () => {
@@ -207,7 +276,7 @@ describe('CIDR index', () => {
     const randomIndex = randomBuilder.build();
     for (let i = 0; i < 5000; i++) {
       const ip = randomAddress();
-      const expected = byLengthDescending(networks, (n) => ((ip & maskOf(n.length)) >>> 0) === n.network);
+      const expected = byLengthDescending(networks, (n) => (ip & maskOf(n.length)) >>> 0 === n.network);
       assert.deepEqual(matches(randomIndex, formatIPv4(ip)), expected, formatIPv4(ip));
     }
   });
@@ -215,7 +284,11 @@ describe('CIDR index', () => {
   it('agrees with a brute-force IPv6 matcher on random networks and addresses', () => {
     const random = prng(11);
     // 2001:db8:: plus groups often 0 or 1, so that networks nest and collide.
-    const randomGroups = (): number[] => [0x2001, 0xdb8, ...Array.from({ length: 6 }, () => (random() < 0.6 ? Math.floor(random() * 2) : Math.floor(random() * 65536)))];
+    const randomGroups = (): number[] => [
+      0x2001,
+      0xdb8,
+      ...Array.from({ length: 6 }, () => (random() < 0.6 ? Math.floor(random() * 2) : Math.floor(random() * 65536))),
+    ];
     const toBig = (groups: number[]): bigint => groups.reduce((sum, g) => (sum << 16n) | BigInt(g), 0n);
     const maskOf = (length: number): bigint => ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - length)) - 1n);
     const networks: { network: bigint; length: number }[] = [];

@@ -29,7 +29,7 @@ describe('config store', () => {
     again.close();
   });
 
-  it('reuses the rate columns until a rate changes, here or in another process\'s connection', async () => {
+  it("reuses the rate columns until a rate changes, here or in another process's connection", async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'store-')), 'config.db');
     const stores = openCentreStores(path);
     const store = stores.config;

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { parseDigestAlgorithm, parseDigestHeader, verifyDigest, type DigestAlgorithm, type DigestCredentials } from '../../src/core/digest/digest.js';
+import {
+  parseDigestAlgorithm,
+  parseDigestHeader,
+  verifyDigest,
+  type DigestAlgorithm,
+  type DigestCredentials,
+} from '../../src/core/digest/digest.js';
 
 const H = (algorithm: string, text: string): string => createHash(algorithm).update(text).digest('hex');
 
@@ -32,10 +38,14 @@ describe('digest: published examples', () => {
       algorithm: 'MD5',
     });
     assert.deepEqual(md5, { ok: true });
-    const sha256 = verifyDigest(credentialsOf(rfc7616('SHA-256', '753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1')), 'GET', {
-      ha1: H('sha256', 'Mufasa:http-auth@example.org:Circle of Life'),
-      algorithm: 'SHA-256',
-    });
+    const sha256 = verifyDigest(
+      credentialsOf(rfc7616('SHA-256', '753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1')),
+      'GET',
+      {
+        ha1: H('sha256', 'Mufasa:http-auth@example.org:Circle of Life'),
+        algorithm: 'SHA-256',
+      },
+    );
     assert.deepEqual(sha256, { ok: true });
   });
 
@@ -71,8 +81,16 @@ describe('digest: every algorithm, session and legacy forms', () => {
           const secret = { ha1: storedHa1, algorithm };
           assert.deepEqual(verifyDigest(credentialsOf(header), 'REGISTER', secret), { ok: true });
           assert.equal(verifyDigest(credentialsOf(header), 'INVITE', secret).ok, false, 'other method');
-          assert.equal(verifyDigest(credentialsOf(header.replace(nonce, nonce.replace('b', 'c'))), 'REGISTER', secret).ok, false, 'tampered nonce');
-          assert.equal(verifyDigest(credentialsOf(header), 'REGISTER', { ha1: h(`${user}:${realm}:wrong`), algorithm }).ok, false, 'wrong password');
+          assert.equal(
+            verifyDigest(credentialsOf(header.replace(nonce, nonce.replace('b', 'c'))), 'REGISTER', secret).ok,
+            false,
+            'tampered nonce',
+          );
+          assert.equal(
+            verifyDigest(credentialsOf(header), 'REGISTER', { ha1: h(`${user}:${realm}:wrong`), algorithm }).ok,
+            false,
+            'wrong password',
+          );
         });
       }
     }
@@ -80,9 +98,15 @@ describe('digest: every algorithm, session and legacy forms', () => {
 
   it('refuses an algorithm other than the stored one, -sess included, and an unknown one', () => {
     const header = `Digest username="u", realm="r", nonce="n", uri="sip:r", response="${'0'.repeat(64)}", algorithm=SHA-256`;
-    assert.deepEqual(verifyDigest(credentialsOf(header), 'REGISTER', { ha1: '0'.repeat(32), algorithm: 'MD5' }), { ok: false, reason: 'algorithm mismatch' });
+    assert.deepEqual(verifyDigest(credentialsOf(header), 'REGISTER', { ha1: '0'.repeat(32), algorithm: 'MD5' }), {
+      ok: false,
+      reason: 'algorithm mismatch',
+    });
     const sess = `${header}-sess, qop=auth, nc=00000001, cnonce="c"`;
-    assert.deepEqual(verifyDigest(credentialsOf(sess), 'REGISTER', { ha1: '0'.repeat(64), algorithm: 'SHA-512-256' }), { ok: false, reason: 'algorithm mismatch' });
+    assert.deepEqual(verifyDigest(credentialsOf(sess), 'REGISTER', { ha1: '0'.repeat(64), algorithm: 'SHA-512-256' }), {
+      ok: false,
+      reason: 'algorithm mismatch',
+    });
     const sha1 = header.replace('SHA-256', 'SHA-1');
     const verdict = verifyDigest(credentialsOf(sha1), 'REGISTER', { ha1: '0'.repeat(32), algorithm: 'MD5' });
     assert.equal(verdict.ok, false);
@@ -95,7 +119,10 @@ describe('digest: every algorithm, session and legacy forms', () => {
     const header = (r: string): string => `Digest username="u", realm="r", nonce="n", uri="sip:r", response="${r}"`;
     const secret = { ha1, algorithm: 'MD5' as const };
     assert.deepEqual(verifyDigest(credentialsOf(header(response)), 'REGISTER', secret), { ok: true });
-    assert.deepEqual(verifyDigest(credentialsOf(header(response.slice(0, -1))), 'REGISTER', secret), { ok: false, reason: 'wrong response' });
+    assert.deepEqual(verifyDigest(credentialsOf(header(response.slice(0, -1))), 'REGISTER', secret), {
+      ok: false,
+      reason: 'wrong response',
+    });
     assert.deepEqual(verifyDigest(credentialsOf(header(`${response}0`)), 'REGISTER', secret), { ok: false, reason: 'wrong response' });
   });
 
@@ -109,21 +136,35 @@ describe('digest: every algorithm, session and legacy forms', () => {
   it('treats a missing algorithm as MD5', () => {
     const ha1 = H('md5', 'u:r:p');
     const response = H('md5', `${ha1}:n:${H('md5', 'REGISTER:sip:r')}`);
-    assert.deepEqual(verifyDigest(credentialsOf(`Digest username="u", realm="r", nonce="n", uri="sip:r", response="${response}"`), 'REGISTER', { ha1, algorithm: 'MD5' }), { ok: true });
+    assert.deepEqual(
+      verifyDigest(credentialsOf(`Digest username="u", realm="r", nonce="n", uri="sip:r", response="${response}"`), 'REGISTER', {
+        ha1,
+        algorithm: 'MD5',
+      }),
+      { ok: true },
+    );
   });
 
   it('refuses auth-int, userhash, and qop=auth without nc/cnonce', () => {
     const base = 'Digest username="u", realm="r", nonce="n", uri="sip:r", response="00"';
     const secret = { ha1: '00', algorithm: 'MD5' as const };
-    assert.deepEqual(verifyDigest(credentialsOf(`${base}, qop=auth-int, nc=1, cnonce="c"`), 'REGISTER', secret), { ok: false, reason: 'qop auth-int not supported' });
-    assert.deepEqual(verifyDigest(credentialsOf(`${base}, userhash=true`), 'REGISTER', secret), { ok: false, reason: 'userhash not supported' });
+    assert.deepEqual(verifyDigest(credentialsOf(`${base}, qop=auth-int, nc=1, cnonce="c"`), 'REGISTER', secret), {
+      ok: false,
+      reason: 'qop auth-int not supported',
+    });
+    assert.deepEqual(verifyDigest(credentialsOf(`${base}, userhash=true`), 'REGISTER', secret), {
+      ok: false,
+      reason: 'userhash not supported',
+    });
     assert.deepEqual(verifyDigest(credentialsOf(`${base}, qop=auth`), 'REGISTER', secret), { ok: false, reason: 'cnonce required' });
   });
 });
 
 describe('digest: header parsing', () => {
   it('reads quoted and unquoted parameters in any order, with escapes and spacing', () => {
-    const credentials = credentialsOf('digest   response = "abc" ,uri=sip:host, realm="a \\"quoted\\" realm",nonce="n1",  username="alice", qop=auth, nc=00000002, cnonce="x"');
+    const credentials = credentialsOf(
+      'digest   response = "abc" ,uri=sip:host, realm="a \\"quoted\\" realm",nonce="n1",  username="alice", qop=auth, nc=00000002, cnonce="x"',
+    );
     assert.deepEqual(
       [credentials.username, credentials.realm, credentials.uri, credentials.response, credentials.nonce, credentials.qop, credentials.nc],
       ['alice', 'a "quoted" realm', 'sip:host', 'abc', 'n1', 'auth', '00000002'],
@@ -172,10 +213,40 @@ describe('digest: header parsing', () => {
 
   it('knows the algorithm spellings of the schema and the prose', () => {
     assert.deepEqual(
-      ['md5', 'MD5', 'sha256', 'SHA-256', 'sha-256', 'SHA256', 'sha512-256', 'SHA-512-256', 'sha512_256', 'SHA512-256', 'sha-512-256', 'sha1', 'sha512', 'MD5-sess', ''].map(
-        parseDigestAlgorithm,
-      ),
-      ['MD5', 'MD5', 'SHA-256', 'SHA-256', 'SHA-256', 'SHA-256', 'SHA-512-256', 'SHA-512-256', 'SHA-512-256', 'SHA-512-256', 'SHA-512-256', null, null, null, null],
+      [
+        'md5',
+        'MD5',
+        'sha256',
+        'SHA-256',
+        'sha-256',
+        'SHA256',
+        'sha512-256',
+        'SHA-512-256',
+        'sha512_256',
+        'SHA512-256',
+        'sha-512-256',
+        'sha1',
+        'sha512',
+        'MD5-sess',
+        '',
+      ].map(parseDigestAlgorithm),
+      [
+        'MD5',
+        'MD5',
+        'SHA-256',
+        'SHA-256',
+        'SHA-256',
+        'SHA-256',
+        'SHA-512-256',
+        'SHA-512-256',
+        'SHA-512-256',
+        'SHA-512-256',
+        'SHA-512-256',
+        null,
+        null,
+        null,
+        null,
+      ],
     );
   });
 });

@@ -23,32 +23,46 @@ function droutingCarriers(data: DroutingData, groupId: number, number: string): 
 function indexRules(data: DroutingData): DroutingData {
   // Same data, with rules looked up through a map (the random test asks many numbers).
   const byKey = new Map(data.rules.map((rule) => [`${rule.groupid}|${rule.prefix}`, rule]));
-  return { ...data, rules: Object.assign([...data.rules], { find: (predicate: (rule: DroutingData['rules'][number]) => boolean) => [...byKey.values()].find(predicate) }) };
+  return {
+    ...data,
+    rules: Object.assign([...data.rules], {
+      find: (predicate: (rule: DroutingData['rules'][number]) => boolean) => [...byKey.values()].find(predicate),
+    }),
+  };
 }
 
 describe('drouting export', () => {
   const now = Date.parse('2026-11-24T12:00:00Z');
 
-  it('routes every number of the fixture world in the sidecar\'s carrier order', async () => {
-    const engine = engineFor(routingTables((description) => {
-      description.block_rules = description.block_rules.filter((rule) => rule.scope !== 'carrier_trunk'); // not expressible in drouting
-    }));
+  it("routes every number of the fixture world in the sidecar's carrier order", async () => {
+    const engine = engineFor(
+      routingTables((description) => {
+        description.block_rules = description.block_rules.filter((rule) => rule.scope !== 'carrier_trunk'); // not expressible in drouting
+      }),
+    );
     const data = await buildDroutingData(engine.snapshot, now);
     // 61: 21 (0.0100 USD = 0.0150) then 20 (0.0300). 614, 6113 and 6140 give the same order, so
     // drouting's fall-back to 61 already answers them; 1900 has no carrier at all: no rule.
-    assert.deepEqual(data.rules.map((rule) => [rule.groupid, rule.prefix, rule.gwlist]), [['1', '61', '#cr21,#cr20']]);
+    assert.deepEqual(
+      data.rules.map((rule) => [rule.groupid, rule.prefix, rule.gwlist]),
+      [['1', '61', '#cr21,#cr20']],
+    );
     const carrier20 = data.carriers.find((carrier) => carrier.carrierid === 'cr20')!;
     assert.deepEqual([carrier20.gwlist, carrier20.sort_alg], ['gw201=1,gw202=3', 'W']);
     const carrier21 = data.carriers.find((carrier) => carrier.carrierid === 'cr21')!;
     assert.deepEqual([carrier21.gwlist, carrier21.sort_alg], ['gw211,gw212', 'N']);
-    assert.deepEqual(data.groups, [{ username: 'acme_trunk_01', domain: 'sip.crazytel.com.au', groupid: 1, description: 'customer trunk 10' }]);
+    assert.deepEqual(data.groups, [
+      { username: 'acme_trunk_01', domain: 'sip.crazytel.com.au', groupid: 1, description: 'customer trunk 10' },
+    ]);
   });
 
-  it('agrees with the sidecar\'s LCR on thousands of random numbers of a generated world', async () => {
+  it("agrees with the sidecar's LCR on thousands of random numbers of a generated world", async () => {
     const dataset = generateDataset(SIZES.small, 7);
     const engine = engineFor(dataset.tables);
     const data = indexRules(await buildDroutingData(engine.snapshot, now));
-    const trunks = engine.snapshot.customerTrunks.map((trunk, index) => ({ trunk, index })).filter(({ trunk }) => trunk.active && trunk.sellDeck >= 0);
+    const trunks = engine.snapshot.customerTrunks
+      .map((trunk, index) => ({ trunk, index }))
+      .filter(({ trunk }) => trunk.active && trunk.sellDeck >= 0);
     let seed = 3;
     const random = (): number => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -60,9 +74,15 @@ describe('drouting export', () => {
       const base = dataset.traffic.numbers[Math.floor(random() * dataset.traffic.numbers.length)];
       const number = random() < 0.2 ? String(Math.floor(random() * 1e11)).padStart(11, '9') : base;
       const lcr = engine.lcr.evaluate({ trunk: index, dnis: number, ani: '', triedCarrierIds: [], triedGatewayIds: [], now });
-      const expected = lcr.candidates.filter((candidate) => candidate.status === 'ok').map((candidate) => carrierId(engine.snapshot.carriers[candidate.carrier].id));
+      const expected = lcr.candidates
+        .filter((candidate) => candidate.status === 'ok')
+        .map((candidate) => carrierId(engine.snapshot.carriers[candidate.carrier].id));
       if (expected.length > 0) routed++;
-      assert.deepEqual(droutingCarriers(data, engine.snapshot.decks[trunk.sellDeck].id, number), expected, `trunk ${trunk.id} number ${number}`);
+      assert.deepEqual(
+        droutingCarriers(data, engine.snapshot.decks[trunk.sellDeck].id, number),
+        expected,
+        `trunk ${trunk.id} number ${number}`,
+      );
     }
     assert.ok(routed > 1000, `only ${routed} numbers had a route: the test would prove little`);
   });
@@ -83,15 +103,27 @@ describe('drouting export', () => {
     // The degraded mode's source addresses: active trunks with a sell deck, most specific first; group = the sell
     // deck, context = the trunk. Trunk 12 (suspended account) and 13 (suspended) have none; 11 and 14 share a /32.
     const addresses = db.prepare('SELECT grp, ip, mask, port, proto, context_info FROM address ORDER BY id').all();
-    assert.deepEqual(addresses, [
-      { grp: 1, ip: '203.0.113.10', mask: 32, port: 0, proto: 'any', context_info: '11' },
-      { grp: 1, ip: '203.0.113.10', mask: 32, port: 0, proto: 'any', context_info: '14' },
-      { grp: 1, ip: '2001:db8:10::', mask: 48, port: 0, proto: 'any', context_info: '10' },
-      { grp: 1, ip: '203.0.113.0', mask: 24, port: 0, proto: 'any', context_info: '10' },
-    ].sort((a, b) => b.mask - a.mask));
-    const versions = Object.fromEntries((db.prepare('SELECT table_name, table_version FROM version').all() as { table_name: string; table_version: number }[]).map((row) => [row.table_name, row.table_version]));
+    assert.deepEqual(
+      addresses,
+      [
+        { grp: 1, ip: '203.0.113.10', mask: 32, port: 0, proto: 'any', context_info: '11' },
+        { grp: 1, ip: '203.0.113.10', mask: 32, port: 0, proto: 'any', context_info: '14' },
+        { grp: 1, ip: '2001:db8:10::', mask: 48, port: 0, proto: 'any', context_info: '10' },
+        { grp: 1, ip: '203.0.113.0', mask: 24, port: 0, proto: 'any', context_info: '10' },
+      ].sort((a, b) => b.mask - a.mask),
+    );
+    const versions = Object.fromEntries(
+      (db.prepare('SELECT table_name, table_version FROM version').all() as { table_name: string; table_version: number }[]).map((row) => [
+        row.table_name,
+        row.table_version,
+      ]),
+    );
     assert.deepEqual(versions, DROUTING_TABLE_VERSIONS);
-    const rule = db.prepare("SELECT groupid, gwlist, sort_alg FROM dr_rules WHERE prefix = '61'").get() as { groupid: string; gwlist: string; sort_alg: string };
+    const rule = db.prepare("SELECT groupid, gwlist, sort_alg FROM dr_rules WHERE prefix = '61'").get() as {
+      groupid: string;
+      gwlist: string;
+      sort_alg: string;
+    };
     assert.deepEqual(rule, { groupid: '1', gwlist: '#cr21,#cr20', sort_alg: 'N' });
     const gateway = db.prepare("SELECT address FROM dr_gateways WHERE gwid = 'gw211'").get() as { address: string };
     assert.equal(gateway.address, '[2001:db8::50]:5080');
@@ -106,7 +138,12 @@ describe('drouting export', () => {
     try {
       const built = await builder.build(tables, now);
       assert.equal(built.checksum, droutingChecksum(expected));
-      assert.deepEqual(built.counts, { gateways: expected.gateways.length, carriers: expected.carriers.length, rules: expected.rules.length, groups: 1 });
+      assert.deepEqual(built.counts, {
+        gateways: expected.gateways.length,
+        carriers: expected.carriers.length,
+        rules: expected.rules.length,
+        groups: 1,
+      });
       const dir = mkdtempSync(join(tmpdir(), 'drouting-builder-'));
       const node = (n: number): string => join(dir, `opensips-${n}.sqlite`);
       await Promise.all([1, 2, 3].map((n) => builder.write(built.checksum, node(n))));
@@ -114,7 +151,11 @@ describe('drouting export', () => {
       await builder.write(built.checksum, node(4));
       for (const n of [2, 3, 4]) {
         const db = new Database(node(n), { readonly: true });
-        assert.deepEqual(db.prepare('SELECT groupid, prefix, gwlist FROM dr_rules').all(), expected.rules.map((rule) => ({ groupid: rule.groupid, prefix: rule.prefix, gwlist: rule.gwlist })), `node ${n}`);
+        assert.deepEqual(
+          db.prepare('SELECT groupid, prefix, gwlist FROM dr_rules').all(),
+          expected.rules.map((rule) => ({ groupid: rule.groupid, prefix: rule.prefix, gwlist: rule.gwlist })),
+          `node ${n}`,
+        );
         assert.equal((db.prepare('SELECT COUNT(*) AS n FROM address').get() as { n: number }).n, expected.addresses.length);
         db.close();
       }

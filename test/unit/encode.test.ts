@@ -16,10 +16,21 @@ describe('hot-path encoders write the same bytes as JSON.stringify', () => {
     for (const trunk of [10, 11, 13, 999]) {
       for (const dnis of dnisList) {
         for (const triedCarriers of tried) {
-          const { decision } = routeCall(engine, {
-            customer_trunk_id: trunk, dnis, ani: '6125550100', attempt: 1, previous_carrier_trunk_id: null, previous_gateway_id: null,
-            previous_failure_code: null, tried_carrier_trunk_ids: triedCarriers, tried_gateway_ids: [],
-          }, Date.parse('2026-11-24T12:00:00Z'));
+          const { decision } = routeCall(
+            engine,
+            {
+              customer_trunk_id: trunk,
+              dnis,
+              ani: '6125550100',
+              attempt: 1,
+              previous_carrier_trunk_id: null,
+              previous_gateway_id: null,
+              previous_failure_code: null,
+              tried_carrier_trunk_ids: triedCarriers,
+              tried_gateway_ids: [],
+            },
+            Date.parse('2026-11-24T12:00:00Z'),
+          );
           if (decision.allowed) allowed++;
           assert.equal(encodeRouteDecision(decision), JSON.stringify(decision));
         }
@@ -29,11 +40,38 @@ describe('hot-path encoders write the same bytes as JSON.stringify', () => {
   });
 
   it('for call auth answers, including strings that need escaping', () => {
-    for (const [sourceIp, dnis, ani] of [['203.0.113.77', '61400123456', '6125550100'], ['203.0.113.10', '999961400123456', ''], ['10.0.0.1', '61400123456', ''], ['203.0.113.77', '19001234567', '']]) {
-      const { decision } = authorizeCall(engine, { source_ip: sourceIp, call_id: null, ani, dnis, ruri: null, pai: null, ppi: null, rpid: null, username: null, domain: null });
+    for (const [sourceIp, dnis, ani] of [
+      ['203.0.113.77', '61400123456', '6125550100'],
+      ['203.0.113.10', '999961400123456', ''],
+      ['10.0.0.1', '61400123456', ''],
+      ['203.0.113.77', '19001234567', ''],
+    ]) {
+      const { decision } = authorizeCall(engine, {
+        source_ip: sourceIp,
+        call_id: null,
+        ani,
+        dnis,
+        ruri: null,
+        pai: null,
+        ppi: null,
+        rpid: null,
+        username: null,
+        domain: null,
+      });
       assert.equal(encodeCallAuthDecision(decision), JSON.stringify(decision));
     }
-    const odd = { allowed: true as const, trunk_type: 'customer' as const, customer_trunk_id: 1, ani: 'a"b\\c\u0001', dnis: '1\n2', cps_limit: 1, port_limit: 2, per_minute_rate_limit: 3, sip_trusted: true, rtpengine_enabled: false };
+    const odd = {
+      allowed: true as const,
+      trunk_type: 'customer' as const,
+      customer_trunk_id: 1,
+      ani: 'a"b\\c\u0001',
+      dnis: '1\n2',
+      cps_limit: 1,
+      port_limit: 2,
+      per_minute_rate_limit: 3,
+      sip_trusted: true,
+      rtpengine_enabled: false,
+    };
     assert.equal(encodeCallAuthDecision(odd), JSON.stringify(odd));
   });
 });

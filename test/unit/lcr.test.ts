@@ -106,9 +106,20 @@ describe('call route', () => {
   });
 
   it('reports a block rule ahead of the price when both exclude a carrier', () => {
-    const engine = engineFor(routingTables((description) => {
-      description.block_rules.push({ id: 9, scope: 'carrier_trunk', scope_id: 22, block_type: 'dnis', pattern: '614', match_type: 'prefix', sip_response_code: 403, is_active: true });
-    }));
+    const engine = engineFor(
+      routingTables((description) => {
+        description.block_rules.push({
+          id: 9,
+          scope: 'carrier_trunk',
+          scope_id: 22,
+          block_type: 'dnis',
+          pattern: '614',
+          match_type: 'prefix',
+          sip_response_code: 403,
+          is_active: true,
+        });
+      }),
+    );
     const view = lcrLookup(engine, 0, { customer_trunk_id: 10, dnis: '61400123456', ani: '' }, NOW);
     const dear = view.carriers.find((carrier) => carrier.carrier_trunk_id === 22)!;
     assert.deepEqual([dear.reason, dear.block_rule_id, dear.margin_ok], ['blocked', 9, false]);
@@ -116,9 +127,27 @@ describe('call route', () => {
 
   it('refuses unknown and inactive trunks and unusable numbers', () => {
     const engine = engineFor(routingTables());
-    assert.deepEqual(route(engine, { customer_trunk_id: 999 }), { allowed: false, customer_trunk_id: 999, reject_code: 403, reject_reason: 'unknown customer trunk', reason_code: 'unknown_customer_trunk' });
-    assert.deepEqual(route(engine, { customer_trunk_id: 13 }), { allowed: false, customer_trunk_id: 13, reject_code: 403, reject_reason: 'customer trunk not active', reason_code: 'customer_trunk_not_active' });
-    assert.deepEqual(route(engine, { dnis: '123' }), { allowed: false, customer_trunk_id: 10, reject_code: 484, reject_reason: 'invalid dnis', reason_code: 'invalid_dnis' });
+    assert.deepEqual(route(engine, { customer_trunk_id: 999 }), {
+      allowed: false,
+      customer_trunk_id: 999,
+      reject_code: 403,
+      reject_reason: 'unknown customer trunk',
+      reason_code: 'unknown_customer_trunk',
+    });
+    assert.deepEqual(route(engine, { customer_trunk_id: 13 }), {
+      allowed: false,
+      customer_trunk_id: 13,
+      reject_code: 403,
+      reject_reason: 'customer trunk not active',
+      reason_code: 'customer_trunk_not_active',
+    });
+    assert.deepEqual(route(engine, { dnis: '123' }), {
+      allowed: false,
+      customer_trunk_id: 10,
+      reject_code: 484,
+      reject_reason: 'invalid dnis',
+      reason_code: 'invalid_dnis',
+    });
   });
 
   it('answers 404 when the sell deck has no rate for the destination', () => {
@@ -130,20 +159,31 @@ describe('call route', () => {
   });
 
   it('breaks cost ties by the lower carrier id, every time', () => {
-    const engine = engineFor(routingTables((description) => {
-      description.rate_deck_rates.find((row) => row.rate_deck_id === 103)!.rate_per_minute = '0.0200';
-      description.lcr_config[0].acceptable_loss_pct = '5.00';
-    }));
+    const engine = engineFor(
+      routingTables((description) => {
+        description.rate_deck_rates.find((row) => row.rate_deck_id === 103)!.rate_per_minute = '0.0200';
+        description.lcr_config[0].acceptable_loss_pct = '5.00';
+      }),
+    );
     const view = lcrLookup(engine, 0, { customer_trunk_id: 10, dnis: '61400123456', ani: '' }, NOW);
-    assert.deepEqual(view.carriers.map((carrier) => [carrier.carrier_trunk_id, carrier.reason]), [
-      [21, 'ok'], [20, 'ok'], [22, 'ok'], [23, 'no_active_gateway'], [24, 'carrier_not_active'],
-    ]);
+    assert.deepEqual(
+      view.carriers.map((carrier) => [carrier.carrier_trunk_id, carrier.reason]),
+      [
+        [21, 'ok'],
+        [20, 'ok'],
+        [22, 'ok'],
+        [23, 'no_active_gateway'],
+        [24, 'carrier_not_active'],
+      ],
+    );
   });
 
   it('routes a cost tie to the lower carrier id, as lcr/lookup orders it', () => {
-    const engine = engineFor(routingTables((description) => {
-      description.rate_deck_rates.find((row) => row.rate_deck_id === 103)!.rate_per_minute = '0.0200';
-    }));
+    const engine = engineFor(
+      routingTables((description) => {
+        description.rate_deck_rates.find((row) => row.rate_deck_id === 103)!.rate_per_minute = '0.0200';
+      }),
+    );
     const decision = route(engine, { tried_carrier_trunk_ids: [21] });
     assert.equal(decision.allowed && decision.carrier_trunk_id, 20);
     const next = route(engine, { tried_carrier_trunk_ids: [21, 20] });
@@ -155,24 +195,40 @@ describe('call route', () => {
     // 6113: carrier 20 has a 0.2000 per-call row; carrier 21 falls back to its 61 row, 0.0100 USD = 0.0150 AUD.
     const view = lcrLookup(engine, 0, { customer_trunk_id: 10, dnis: '61130000000', ani: '' }, NOW);
     assert.equal(view.customer_rate_type, 'per_call');
-    assert.deepEqual(view.carriers.slice(0, 2).map((carrier) => [carrier.carrier_trunk_id, carrier.converted_cost, carrier.original_rate_type]), [
-      [21, '0.0150', 'per_minute'],
-      [20, '0.2000', 'per_call'],
-    ]);
+    assert.deepEqual(
+      view.carriers.slice(0, 2).map((carrier) => [carrier.carrier_trunk_id, carrier.converted_cost, carrier.original_rate_type]),
+      [
+        [21, '0.0150', 'per_minute'],
+        [20, '0.2000', 'per_call'],
+      ],
+    );
   });
 });
 
 describe('margin protection', () => {
   const lookup = (config: { block: boolean; loss: string; deck?: number }) => {
-    const engine = engineFor(routingTables((description) => {
-      description.lcr_config.push({ id: 2, rate_deck_id: config.deck ?? 1, block_if_cost_exceeds_sell: config.block, acceptable_loss_pct: config.loss, cache_ttl_seconds: 60 });
-    }));
-    return lcrLookup(engine, 0, { customer_trunk_id: 10, dnis: '61400123456', ani: '' }, NOW).carriers.find((carrier) => carrier.carrier_trunk_id === 22)!;
+    const engine = engineFor(
+      routingTables((description) => {
+        description.lcr_config.push({
+          id: 2,
+          rate_deck_id: config.deck ?? 1,
+          block_if_cost_exceeds_sell: config.block,
+          acceptable_loss_pct: config.loss,
+          cache_ttl_seconds: 60,
+        });
+      }),
+    );
+    return lcrLookup(engine, 0, { customer_trunk_id: 10, dnis: '61400123456', ani: '' }, NOW).carriers.find(
+      (carrier) => carrier.carrier_trunk_id === 22,
+    )!;
   };
 
   it('blocks cost above sell when the loss allowance is 0, and reports the margin', () => {
     const dear = lookup({ block: true, loss: '0' });
-    assert.deepEqual([dear.allowed, dear.reason, dear.margin_ok, dear.margin_pct, dear.cost, dear.sell], [false, 'cost_exceeds_sell', false, '-4.00', '0.0260', '0.0250']);
+    assert.deepEqual(
+      [dear.allowed, dear.reason, dear.margin_ok, dear.margin_pct, dear.cost, dear.sell],
+      [false, 'cost_exceeds_sell', false, '-4.00', '0.0260', '0.0250'],
+    );
   });
 
   it('lets a loss within acceptable_loss_pct through (0.0260 <= 0.0250 * 1.05)', () => {
@@ -191,9 +247,11 @@ describe('margin protection', () => {
   });
 
   it('blocks break-even cost when the loss allowance is 0 (cost >= sell)', () => {
-    const engine = engineFor(routingTables((description) => {
-      description.rate_deck_rates.find((row) => row.rate_deck_id === 103)!.rate_per_minute = '0.0250';
-    }));
+    const engine = engineFor(
+      routingTables((description) => {
+        description.rate_deck_rates.find((row) => row.rate_deck_id === 103)!.rate_per_minute = '0.0250';
+      }),
+    );
     const view = lcrLookup(engine, 0, { customer_trunk_id: 10, dnis: '61400123456', ani: '' }, NOW);
     assert.equal(view.carriers.find((carrier) => carrier.carrier_trunk_id === 22)?.reason, 'cost_exceeds_sell');
   });
@@ -201,9 +259,13 @@ describe('margin protection', () => {
 
 describe('exchange rates', () => {
   it('falls back to the inverse of the opposite pair', () => {
-    const engine = engineFor(routingTables((description) => {
-      description.exchange_rates = [{ id: 9, from_currency: 'AUD', to_currency: 'USD', rate: '0.800000', effective_at: '2024-01-01T00:00:00Z' }];
-    }));
+    const engine = engineFor(
+      routingTables((description) => {
+        description.exchange_rates = [
+          { id: 9, from_currency: 'AUD', to_currency: 'USD', rate: '0.800000', effective_at: '2024-01-01T00:00:00Z' },
+        ];
+      }),
+    );
     const view = lcrLookup(engine, 0, { customer_trunk_id: 10, dnis: '61400123456', ani: '' }, NOW);
     const usd = view.carriers.find((carrier) => carrier.carrier_trunk_id === 21)!;
     assert.equal(usd.converted_cost, '0.0150'); // 0.0120 / 0.8
@@ -211,9 +273,11 @@ describe('exchange rates', () => {
   });
 
   it('excludes a foreign-currency carrier when no rate exists', () => {
-    const engine = engineFor(routingTables((description) => {
-      description.exchange_rates = [];
-    }));
+    const engine = engineFor(
+      routingTables((description) => {
+        description.exchange_rates = [];
+      }),
+    );
     const view = lcrLookup(engine, 0, { customer_trunk_id: 10, dnis: '61400123456', ani: '' }, NOW);
     assert.equal(view.carriers.find((carrier) => carrier.carrier_trunk_id === 21)?.reason, 'no_exchange_rate');
   });
@@ -225,7 +289,13 @@ describe('rate lookup', () => {
     const result = lookupRate(engine, { rate_deck_id: 1, destination: '61400123456' }, NOW);
     assert.ok(result.found);
     assert.deepEqual(
-      { prefix: result.rate.prefix, name: result.rate.destination_name, rate: result.rate.rate_per_minute, type: result.rate.rate_type, currency: result.rate.currency },
+      {
+        prefix: result.rate.prefix,
+        name: result.rate.destination_name,
+        rate: result.rate.rate_per_minute,
+        type: result.rate.rate_type,
+        currency: result.rate.currency,
+      },
       { prefix: '614', name: 'Australia Mobile', rate: '0.0250', type: 'per_minute', currency: 'AUD' },
     );
     const usd = lookupRate(engine, { rate_deck_id: 102, destination: '61212345678' }, NOW);
@@ -242,10 +312,16 @@ describe('rate lookup', () => {
 describe('failover', () => {
   const engine = engineFor(routingTables());
   it('follows the carrier rule, and retries the next carrier without one', () => {
-    assert.deepEqual(failoverAction(engine, { customer_trunk_id: 10, carrier_trunk_id: 20, failure_code: 486 }), { action: 'return_to_customer' });
+    assert.deepEqual(failoverAction(engine, { customer_trunk_id: 10, carrier_trunk_id: 20, failure_code: 486 }), {
+      action: 'return_to_customer',
+    });
     assert.deepEqual(failoverAction(engine, { customer_trunk_id: 10, carrier_trunk_id: 20, failure_code: 503 }), { action: 'retry_next' });
     assert.deepEqual(failoverAction(engine, { customer_trunk_id: 10, carrier_trunk_id: 20, failure_code: 500 }), { action: 'retry_next' });
-    assert.deepEqual(failoverAction(engine, { customer_trunk_id: null, carrier_trunk_id: 21, failure_code: 486 }), { action: 'retry_next' });
-    assert.deepEqual(failoverAction(engine, { customer_trunk_id: null, carrier_trunk_id: 9999, failure_code: 486 }), { action: 'retry_next' });
+    assert.deepEqual(failoverAction(engine, { customer_trunk_id: null, carrier_trunk_id: 21, failure_code: 486 }), {
+      action: 'retry_next',
+    });
+    assert.deepEqual(failoverAction(engine, { customer_trunk_id: null, carrier_trunk_id: 9999, failure_code: 486 }), {
+      action: 'retry_next',
+    });
   });
 });

@@ -17,6 +17,10 @@ it('grants a lease ask by want, need and headroom', () => {
     ['10', '1', '-2', '0'], // a postpaid account over its limit
   ];
   for (const [want, need, headroom, grant] of cases) {
-    assert.equal(leaseGrant(new Decimal(want), need, new Decimal(headroom)).toFixed(), grant, `want ${want}, need ${need}, headroom ${headroom}`);
+    assert.equal(
+      leaseGrant(new Decimal(want), need, new Decimal(headroom)).toFixed(),
+      grant,
+      `want ${want}, need ${need}, headroom ${headroom}`,
+    );
   }
 });

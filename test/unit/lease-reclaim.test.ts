@@ -15,22 +15,44 @@ import { seedRows } from '../../sync/admin/seed.js';
  * of the node's last round then looks old, but this process heard the node moments ago on its own
  * monotonic clock, and the lease is reclaimed only once that clock agrees.
  */
-it('takes back a node\'s lease only when its own monotonic clock agrees the node is silent, whatever the wall clock did', async () => {
+it("takes back a node's lease only when its own monotonic clock agrees the node is silent, whatever the wall clock did", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lease-reclaim-'));
   const path = join(dir, 'config.db');
   const stores = openCentreStores(path);
   const store = stores.config;
   const now = new Date().toISOString();
   await seedRows(store, CUSTOMER_ACCOUNTS, [
-    { id: 1, name: 'Prepaid', status: 'active', currency: 'AUD', billing_mode: 'prepaid', credit_limit: null, warning_threshold: null, auto_cutoff_enabled: false, auto_cutoff_behaviour: 'block_new' },
+    {
+      id: 1,
+      name: 'Prepaid',
+      status: 'active',
+      currency: 'AUD',
+      billing_mode: 'prepaid',
+      credit_limit: null,
+      warning_threshold: null,
+      auto_cutoff_enabled: false,
+      auto_cutoff_behaviour: 'block_new',
+    },
   ]);
-  await store.insert('opensips_nodes', { hostname: 'node-a', mi_socket_address: 'http://127.0.0.1:9/mi', region: 'test', status: 'active', created_at: now, updated_at: now });
+  await store.insert('opensips_nodes', {
+    hostname: 'node-a',
+    mi_socket_address: 'http://127.0.0.1:9/mi',
+    region: 'test',
+    status: 'active',
+    created_at: now,
+    updated_at: now,
+  });
   await stores.ledger.changeBalance({ entityType: 'customer', entityId: 1, currency: 'AUD' }, () => ({
     next: { balance: '10.00', reserved: '0' },
     transaction: { transaction_type: 'credit', amount: '10.00', description: 'funding', cdr_id: null, call_id: null },
   }));
   const reply = await stores.ledger.transaction((tx) =>
-    applyNodeSync(tx, { node: 'node-a', seq: 1, settlements: [], leases: [{ entity_type: 'customer', entity_id: 1, want: '4.00', give_back: '0' }] }),
+    applyNodeSync(tx, {
+      node: 'node-a',
+      seq: 1,
+      settlements: [],
+      leases: [{ entity_type: 'customer', entity_id: 1, want: '4.00', give_back: '0' }],
+    }),
   );
   assert.equal(reply.leases[0].granted, '4');
 

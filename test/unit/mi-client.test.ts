@@ -21,14 +21,22 @@ describe('MI client', () => {
 
   for (const transport of ['http', 'udp', 'fifo'] as const) {
     it(`reloads and reads status over ${transport}`, async () => {
-      const text = transport === 'http' ? await fake.startHttp() : transport === 'udp' ? await fake.startUdp() : fake.startFifo(join(mkdtempSync(join(tmpdir(), 'mi-')), 'opensips_fifo'));
+      const text =
+        transport === 'http'
+          ? await fake.startHttp()
+          : transport === 'udp'
+            ? await fake.startUdp()
+            : fake.startFifo(join(mkdtempSync(join(tmpdir(), 'mi-')), 'opensips_fifo'));
       const address = parseMiAddress(text) as MiAddress;
       const before = fake.reloads;
       assert.equal(await miCall(address, 'dr_reload'), 'OK');
       assert.equal(fake.reloads, before + 1);
       const status = (await miCall(address, 'dr_reload_status')) as { Date: string };
       assert.match(status.Date, /GMT$/);
-      await assert.rejects(miCall(address, 'no_such_command'), (error: unknown) => error instanceof MiError && error.code === 'RPC' && /-32601/.test(error.message));
+      await assert.rejects(
+        miCall(address, 'no_such_command'),
+        (error: unknown) => error instanceof MiError && error.code === 'RPC' && /-32601/.test(error.message),
+      );
       assert.deepEqual(fake.calls.at(-1), { method: 'no_such_command', params: undefined });
     });
   }
@@ -37,7 +45,10 @@ describe('MI client', () => {
     fake.delayMs = 1000;
     try {
       for (const text of [await fake.startHttp(), await fake.startUdp()]) {
-        await assert.rejects(miCall(parseMiAddress(text)!, 'dr_reload', null, 200), (error: unknown) => error instanceof MiError && error.code === 'TIMEOUT');
+        await assert.rejects(
+          miCall(parseMiAddress(text)!, 'dr_reload', null, 200),
+          (error: unknown) => error instanceof MiError && error.code === 'TIMEOUT',
+        );
       }
     } finally {
       fake.delayMs = 0;
@@ -46,7 +57,13 @@ describe('MI client', () => {
 
   it('says so when nothing reads the FIFO or listens on the port', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'mi-')), 'missing_fifo');
-    await assert.rejects(miCall({ kind: 'fifo', path }, 'dr_reload', null, 500), (error: unknown) => error instanceof MiError && error.code === 'TRANSPORT');
-    await assert.rejects(miCall({ kind: 'http', url: 'http://127.0.0.1:1/mi' }, 'dr_reload', null, 500), (error: unknown) => error instanceof MiError && error.code === 'TRANSPORT');
+    await assert.rejects(
+      miCall({ kind: 'fifo', path }, 'dr_reload', null, 500),
+      (error: unknown) => error instanceof MiError && error.code === 'TRANSPORT',
+    );
+    await assert.rejects(
+      miCall({ kind: 'http', url: 'http://127.0.0.1:1/mi' }, 'dr_reload', null, 500),
+      (error: unknown) => error instanceof MiError && error.code === 'TRANSPORT',
+    );
   });
 });

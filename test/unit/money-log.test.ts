@@ -8,7 +8,16 @@ import pino from 'pino';
 import { BACKGROUND_NICE } from '../../src/sidecar/threads/background-thread.js';
 import { JournalWriteError, MoneyJournal } from '../../src/sidecar/journal/journal.js';
 import { NodeCredit, type EntityMoney } from '../../src/sidecar/credit/node-credit.js';
-import { decodeRecords, encodeRecord, listSegments, LogAppendError, LogAppender, packPosition, segmentPath, unpackPosition } from '../../src/sidecar/journal/log.js';
+import {
+  decodeRecords,
+  encodeRecord,
+  listSegments,
+  LogAppendError,
+  LogAppender,
+  packPosition,
+  segmentPath,
+  unpackPosition,
+} from '../../src/sidecar/journal/log.js';
 import type { JournalOp } from '../../src/sidecar/journal/ops.js';
 import { applySegment, recoverLog } from '../../src/sidecar/journal/replay.js';
 import { JournalStore } from '../../src/sidecar/journal/store.js';
@@ -20,10 +29,27 @@ import { JournalStore } from '../../src/sidecar/journal/store.js';
  * restarts; CDRs not yet applied are still found for the duplicate check.
  */
 const reserve = (id: number): JournalOp => ({
-  op: 'reserve', id, callId: `call-${id}@log`, entityType: 'customer', entityId: 1, amountMicro: 1000 * id, maxDuration: 60, createdAt: 1, expiresAt: 2, answer: `{"n":${id}}`,
+  op: 'reserve',
+  id,
+  callId: `call-${id}@log`,
+  entityType: 'customer',
+  entityId: 1,
+  amountMicro: 1000 * id,
+  maxDuration: 60,
+  createdAt: 1,
+  expiresAt: 2,
+  answer: `{"n":${id}}`,
 });
 const cdr = (id: number): JournalOp => ({
-  op: 'cdr', id, sipCallId: `cdr-${id}@log`, fingerprint: `f${id}`, result: `{"cdr_id":${id}}`, settlement: '{}', accountId: 1, chargeMicro: 10 * id, createdAt: 1,
+  op: 'cdr',
+  id,
+  sipCallId: `cdr-${id}@log`,
+  fingerprint: `f${id}`,
+  result: `{"cdr_id":${id}}`,
+  settlement: '{}',
+  accountId: 1,
+  chargeMicro: 10 * id,
+  createdAt: 1,
 });
 
 function scratch(): { dir: string; dbPath: string; logDir: string } {
@@ -44,10 +70,16 @@ describe('money log: records', () => {
   it('decodes whole records and stops at one cut short', () => {
     const records = [encodeRecord([reserve(1)]), encodeRecord([reserve(2), reserve(3)]), encodeRecord([reserve(4)])];
     const whole = Buffer.concat(records);
-    assert.deepEqual(decodeRecords(whole).ops.map((op) => (op as { id: number }).id), [1, 2, 3, 4]);
+    assert.deepEqual(
+      decodeRecords(whole).ops.map((op) => (op as { id: number }).id),
+      [1, 2, 3, 4],
+    );
     const torn = whole.subarray(0, whole.length - 3);
     const decoded = decodeRecords(torn);
-    assert.deepEqual(decoded.ops.map((op) => (op as { id: number }).id), [1, 2, 3]);
+    assert.deepEqual(
+      decoded.ops.map((op) => (op as { id: number }).id),
+      [1, 2, 3],
+    );
     assert.equal(decoded.end, records[0].length + records[1].length);
     assert.equal(decoded.trailing, records[2].length - 3);
   });
@@ -57,7 +89,10 @@ describe('money log: records', () => {
     const bytes = Buffer.concat(records);
     bytes[records[0].length + 12] ^= 0x20; // inside the second record's payload
     const decoded = decodeRecords(bytes);
-    assert.deepEqual(decoded.ops.map((op) => (op as { id: number }).id), [1]);
+    assert.deepEqual(
+      decoded.ops.map((op) => (op as { id: number }).id),
+      [1],
+    );
     assert.equal(decoded.trailing, records[1].length + records[2].length);
   });
 });
@@ -142,7 +177,10 @@ describe('money log: into money.db', () => {
       while (unpackPosition(Atomics.load(durable, 0)).segment === 7) appender.append(encodeRecord([reserve(4), reserve(5), reserve(6)]));
       assert.deepEqual(unpackPosition(Atomics.load(durable, 0)), { segment: 8, offset: 0 });
       appender.close();
-      assert.deepEqual(unpackPosition(packPosition(1_000_000, 64 * 1024 * 1024 + 12_345)), { segment: 1_000_000, offset: 64 * 1024 * 1024 + 12_345 });
+      assert.deepEqual(unpackPosition(packPosition(1_000_000, 64 * 1024 * 1024 + 12_345)), {
+        segment: 1_000_000,
+        offset: 64 * 1024 * 1024 + 12_345,
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -195,7 +233,10 @@ for (const durability of ['normal', 'full'] as const) {
         writeFileSync(segmentPath(logDir, segment), encodeRecord([reserve(3)]).subarray(0, 30), { flag: 'a' });
         const reopened = new MoneyJournal(dbPath, durability, log);
         assert.equal(reopened.findCdr('cdr-1@log')?.fingerprint, 'f1');
-        assert.deepEqual(reopened.heldReservations().map((row) => row.id), [2]);
+        assert.deepEqual(
+          reopened.heldReservations().map((row) => row.id),
+          [2],
+        );
         assert.equal(reopened.lastReservationId(), 2);
         await reopened.close();
       } finally {
@@ -234,7 +275,7 @@ for (const durability of ['normal', 'full'] as const) {
       }
     });
 
-    it('answers duplicate checks while the filter of money.db\'s CDRs loads beside the event loop, and skips money.db for new CDRs once it has', async () => {
+    it("answers duplicate checks while the filter of money.db's CDRs loads beside the event loop, and skips money.db for new CDRs once it has", async () => {
       const { dir, dbPath } = scratch();
       const log = pino({ level: 'silent' });
       try {
@@ -301,32 +342,48 @@ describe('money journal: the applier thread', () => {
       }),
     );
 
-  it('runs at the lowest CPU priority, so its passes never take the core from the event loop', { skip: process.platform !== 'linux' }, async () => {
-    const { dir, dbPath } = scratch();
-    try {
-      const before = threadNices();
-      const journal = new MoneyJournal(dbPath, 'normal', pino({ level: 'silent' }));
-      let niced: number[] = [];
-      for (let i = 0; i < 200 && niced.length === 0; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 10)); // the thread sets its priority as it starts
-        niced = [...threadNices()].filter(([tid, nice]) => !before.has(tid) && nice === BACKGROUND_NICE).map(([tid]) => tid);
+  it(
+    'runs at the lowest CPU priority, so its passes never take the core from the event loop',
+    { skip: process.platform !== 'linux' },
+    async () => {
+      const { dir, dbPath } = scratch();
+      try {
+        const before = threadNices();
+        const journal = new MoneyJournal(dbPath, 'normal', pino({ level: 'silent' }));
+        let niced: number[] = [];
+        for (let i = 0; i < 200 && niced.length === 0; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 10)); // the thread sets its priority as it starts
+          niced = [...threadNices()].filter(([tid, nice]) => !before.has(tid) && nice === BACKGROUND_NICE).map(([tid]) => tid);
+        }
+        assert.equal(niced.length, 1, 'one new thread at the background priority');
+        assert.equal(threadNices().get(process.pid), before.get(process.pid), 'the event loop keeps its priority');
+        await journal.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
-      assert.equal(niced.length, 1, 'one new thread at the background priority');
-      assert.equal(threadNices().get(process.pid), before.get(process.pid), 'the event loop keeps its priority');
-      await journal.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 });
 
 describe('money journal: a record the log refuses (a full disk)', () => {
-  const settings = { admissionSeconds: 3600, reservationGraceSeconds: 60, leaseChunkMicro: 0, idleReturnMs: 60_000, offlinePostpaid: 'allow' as const };
+  const settings = {
+    admissionSeconds: 3600,
+    reservationGraceSeconds: 60,
+    leaseChunkMicro: 0,
+    idleReturnMs: 60_000,
+    offlinePostpaid: 'allow' as const,
+  };
   const plan = () => ({ amountMicro: 5_000_000, maxDurationSeconds: 60 });
 
   /** A journal and credit on a scratch directory, with the log's appender to fail on demand. */
   async function withCredit(
-    run: (world: { journal: MoneyJournal; appender: LogAppender; account: EntityMoney; admit: (callId: string) => ReturnType<NodeCredit['admit']>; dbPath: string }) => Promise<void>,
+    run: (world: {
+      journal: MoneyJournal;
+      appender: LogAppender;
+      account: EntityMoney;
+      admit: (callId: string) => ReturnType<NodeCredit['admit']>;
+      dbPath: string;
+    }) => Promise<void>,
   ): Promise<void> {
     const { dir, dbPath } = scratch();
     const log = pino({ level: 'silent' });
@@ -334,7 +391,16 @@ describe('money journal: a record the log refuses (a full disk)', () => {
       const journal = new MoneyJournal(dbPath, 'normal', log);
       const credit = new NodeCredit(journal, settings, log);
       // Postpaid without cutoff: admitted without a lease, so only the journal decides.
-      const admit = (callId: string) => credit.admit({ entity: { type: 'customer', id: 7 }, callId, plan, enforce: false, admitWhenUnreachable: true, answer: 'admit', now: Date.now() });
+      const admit = (callId: string) =>
+        credit.admit({
+          entity: { type: 'customer', id: 7 },
+          callId,
+          plan,
+          enforce: false,
+          admitWhenUnreachable: true,
+          answer: 'admit',
+          now: Date.now(),
+        });
       const appender = (journal as unknown as { appender: LogAppender }).appender;
       await run({ journal, appender, account: credit.entity({ type: 'customer', id: 7 }), admit, dbPath });
     } finally {
@@ -366,7 +432,9 @@ describe('money journal: a record the log refuses (a full disk)', () => {
       assert.equal(account.heldMicro, 5_000_000);
       await journal.close();
       const db = new Database(dbPath, { readonly: true });
-      assert.deepEqual(db.prepare('SELECT call_id, amount_micro FROM reservations').all(), [{ call_id: 'a@refused', amount_micro: 5_000_000 }]);
+      assert.deepEqual(db.prepare('SELECT call_id, amount_micro FROM reservations').all(), [
+        { call_id: 'a@refused', amount_micro: 5_000_000 },
+      ]);
       db.close();
     }));
 
@@ -387,7 +455,13 @@ describe('money journal: a record the log refuses (a full disk)', () => {
 });
 
 describe('credit lease validity: measured on the monotonic clock while the node runs', () => {
-  const settings = { admissionSeconds: 3600, reservationGraceSeconds: 60, leaseChunkMicro: 0, idleReturnMs: 60_000, offlinePostpaid: 'deny' as const };
+  const settings = {
+    admissionSeconds: 3600,
+    reservationGraceSeconds: 60,
+    leaseChunkMicro: 0,
+    idleReturnMs: 60_000,
+    offlinePostpaid: 'deny' as const,
+  };
   const plan = () => ({ amountMicro: 5_000_000, maxDurationSeconds: 60 });
   /** A credit whose centre is unreachable: every round fails. */
   const cutOff = (credit: NodeCredit): NodeCredit => {
@@ -401,7 +475,16 @@ describe('credit lease validity: measured on the monotonic clock while the node 
     credit.admit({ entity: { type: 'customer', id: 7 }, callId, plan, enforce: true, admitWhenUnreachable: false, answer: 'admit', now });
   /** The centre grants 100.00, valid for `validSeconds` without another answered round. */
   const grant = (credit: NodeCredit, validSeconds: number, now: number): void =>
-    credit.applyReply(credit.takeRound(0), { settled: [], unbilled: [], leases: [{ entity_type: 'customer', entity_id: 7, granted: '100', headroom: '100' }], lease_valid_seconds: validSeconds }, now);
+    credit.applyReply(
+      credit.takeRound(0),
+      {
+        settled: [],
+        unbilled: [],
+        leases: [{ entity_type: 'customer', entity_id: 7, granted: '100', headroom: '100' }],
+        lease_valid_seconds: validSeconds,
+      },
+      now,
+    );
 
   it('keeps the validity the centre last gave across a restart, for the time before its next answer', async () => {
     const { dir, dbPath } = scratch();

@@ -32,7 +32,10 @@ describe('number normalisation', () => {
   });
 
   it('turns a withheld or unusable ANI into an empty string', () => {
-    assert.deepEqual([normalizeAni(null), normalizeAni(''), normalizeAni('anonymous'), normalizeAni('1'.repeat(16)), normalizeAni('+612 5550 0100')], ['', '', '', '', '61255500100']);
+    assert.deepEqual(
+      [normalizeAni(null), normalizeAni(''), normalizeAni('anonymous'), normalizeAni('1'.repeat(16)), normalizeAni('+612 5550 0100')],
+      ['', '', '', '', '61255500100'],
+    );
   });
 });
 
@@ -43,13 +46,22 @@ describe('nano-unit money', () => {
     assert.equal(parseNano('-1.5'), -1_500_000_000);
     assert.equal(parseNano('0.123456789'), 123_456_789);
     assert.equal(parseNano('0.1234567890000'), 123_456_789); // trailing zeros past 9 decimals are exact
-    for (const bad of ['0.1234567891', '1e3', '', '.5', '1.', '-', '1,5', '1234567.0', 'NaN', ' 1']) assert.ok(Number.isNaN(parseNano(bad)), bad);
+    for (const bad of ['0.1234567891', '1e3', '', '.5', '1.', '-', '1,5', '1234567.0', 'NaN', ' 1'])
+      assert.ok(Number.isNaN(parseNano(bad)), bad);
   });
 
   it('formats with at least four decimals and no noise', () => {
-    assert.deepEqual([formatNano(25_000_000), formatNano(123_456_789), formatNano(12_000_000_000), formatNano(-1_500_000_000), formatNano(0), formatNano(1_520_000_000, 6)], [
-      '0.0250', '0.123456789', '12.0000', '-1.5000', '0.0000', '1.520000',
-    ]);
+    assert.deepEqual(
+      [
+        formatNano(25_000_000),
+        formatNano(123_456_789),
+        formatNano(12_000_000_000),
+        formatNano(-1_500_000_000),
+        formatNano(0),
+        formatNano(1_520_000_000, 6),
+      ],
+      ['0.0250', '0.123456789', '12.0000', '-1.5000', '0.0000', '1.520000'],
+    );
   });
 
   it('multiplies exactly past 2^53 and rounds half away from zero', () => {

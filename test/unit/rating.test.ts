@@ -1,14 +1,42 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { billableSeconds, convertAmount, formatMoney, isDecimalString, rateCall, type RateCallInput } from '../../src/core/rating/rating.js';
+import {
+  billableSeconds,
+  convertAmount,
+  formatMoney,
+  isDecimalString,
+  rateCall,
+  type RateCallInput,
+} from '../../src/core/rating/rating.js';
 
 describe('billable seconds', () => {
   const cases: [initial: number, step: number, duration: number, billable: number][] = [
-    [60, 60, 0, 0], [60, 60, 1, 60], [60, 60, 59, 60], [60, 60, 60, 60], [60, 60, 61, 120], [60, 60, 3599, 3600], [60, 60, 3601, 3660],
-    [6, 6, 1, 6], [6, 6, 5, 6], [6, 6, 6, 6], [6, 6, 7, 12], [6, 6, 29, 30], [6, 6, 31, 36],
-    [1, 1, 1, 1], [1, 1, 7, 7], [1, 1, 3601, 3601],
-    [30, 6, 1, 30], [30, 6, 29, 30], [30, 6, 30, 30], [30, 6, 31, 36], [30, 6, 36, 36], [30, 6, 37, 42],
-    [1, 60, 1, 1], [1, 60, 2, 61], [1, 60, 61, 61], [1, 60, 62, 121],
+    [60, 60, 0, 0],
+    [60, 60, 1, 60],
+    [60, 60, 59, 60],
+    [60, 60, 60, 60],
+    [60, 60, 61, 120],
+    [60, 60, 3599, 3600],
+    [60, 60, 3601, 3660],
+    [6, 6, 1, 6],
+    [6, 6, 5, 6],
+    [6, 6, 6, 6],
+    [6, 6, 7, 12],
+    [6, 6, 29, 30],
+    [6, 6, 31, 36],
+    [1, 1, 1, 1],
+    [1, 1, 7, 7],
+    [1, 1, 3601, 3601],
+    [30, 6, 1, 30],
+    [30, 6, 29, 30],
+    [30, 6, 30, 30],
+    [30, 6, 31, 36],
+    [30, 6, 36, 36],
+    [30, 6, 37, 42],
+    [1, 60, 1, 1],
+    [1, 60, 2, 61],
+    [1, 60, 61, 61],
+    [1, 60, 62, 121],
   ];
   for (const [initial, step, duration, billable] of cases) {
     it(`${initial}/${step}: ${duration} s bills ${billable} s`, () => {
@@ -22,8 +50,15 @@ describe('billable seconds', () => {
 });
 
 describe('rating a call', () => {
-  const call = (rate: string, durationSeconds: number, initial: number, step: number, precision: 4 | 5 | 6, rounding: 'up' | 'down' | 'standard', rateType: RateCallInput['rateType'] = 'per_minute'): string =>
-    rateCall({ rate, rateType, durationSeconds, increments: { initial, step }, precision, rounding });
+  const call = (
+    rate: string,
+    durationSeconds: number,
+    initial: number,
+    step: number,
+    precision: 4 | 5 | 6,
+    rounding: 'up' | 'down' | 'standard',
+    rateType: RateCallInput['rateType'] = 'per_minute',
+  ): string => rateCall({ rate, rateType, durationSeconds, increments: { initial, step }, precision, rounding });
 
   const cases: [string, string, number, number, number, 4 | 5 | 6, 'up' | 'down' | 'standard', string, ('per_minute' | 'per_call')?][] = [
     // 6/6, 73 s bills 78 s: 0.0250 * 78 / 60 = 0.0325 exactly

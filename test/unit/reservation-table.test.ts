@@ -10,7 +10,17 @@ const NOW = Date.parse('2026-12-01T12:00:00Z');
 let nextId = 1;
 
 function record(callId: string, expiresAt = NOW + 60_000, extra: Partial<ReservationRecord> = {}): ReservationRecord {
-  return { id: nextId++, callId, entityIndex: 3, amountMicro: 1_250_000, maxDurationSeconds: 7200, expiresAt, answerKind: 'admit', headroomMicro: 98_765_432, ...extra };
+  return {
+    id: nextId++,
+    callId,
+    entityIndex: 3,
+    amountMicro: 1_250_000,
+    maxDurationSeconds: 7200,
+    expiresAt,
+    answerKind: 'admit',
+    headroomMicro: 98_765_432,
+    ...extra,
+  };
 }
 
 function expireAll(table: ReservationTable, now: number): string[] {
@@ -22,8 +32,23 @@ function expireAll(table: ReservationTable, now: number): string[] {
 describe('reservation table', () => {
   it('gives back every field as held, for short, long and non-Latin-1 Call-IDs', () => {
     const table = new ReservationTable(16);
-    const ids = ['a84b4c76e66710@pc33.atlanta.com', 'x'.repeat(48), 'y'.repeat(49), `${'z'.repeat(200)}@long`, 'caf\u00e9@latin1', 'call-\u263a@not-latin1', ''];
-    const held = ids.map((callId, i) => record(callId, NOW + i, { maxDurationSeconds: i === 0 ? null : i, answerKind: i % 2 === 0 ? 'admit' : 'check', amountMicro: i * 1_000_001, headroomMicro: -i }));
+    const ids = [
+      'a84b4c76e66710@pc33.atlanta.com',
+      'x'.repeat(48),
+      'y'.repeat(49),
+      `${'z'.repeat(200)}@long`,
+      'caf\u00e9@latin1',
+      'call-\u263a@not-latin1',
+      '',
+    ];
+    const held = ids.map((callId, i) =>
+      record(callId, NOW + i, {
+        maxDurationSeconds: i === 0 ? null : i,
+        answerKind: i % 2 === 0 ? 'admit' : 'check',
+        amountMicro: i * 1_000_001,
+        headroomMicro: -i,
+      }),
+    );
     const slots = held.map((entry) => table.hold(entry));
     assert.equal(table.size, ids.length);
     held.forEach((entry, i) => {
@@ -87,7 +112,10 @@ describe('reservation table', () => {
       return slot;
     });
     assert.equal(table.find('f1'), -1);
-    assert.deepEqual(['f2', 'f3', 'f4'].map((callId) => table.find(callId)), slots.slice(1));
+    assert.deepEqual(
+      ['f2', 'f3', 'f4'].map((callId) => table.find(callId)),
+      slots.slice(1),
+    );
     // f1's slot is free again: the next reservation takes it, and f1's old figures are not found under it.
     const next = record('n1');
     assert.equal(table.hold(next), slots[0]);

@@ -9,11 +9,29 @@ import { engineFor } from '../helpers/engine.js';
 
 const NOW = Date.parse('2026-11-24T12:00:00Z');
 
-function routeCarrier(engine: ReturnType<typeof engineFor>, trunkId: number, dnis: string, now: number, tried: number[] = [], ani = ''): number | null {
-  const { decision } = routeCall(engine, {
-    customer_trunk_id: trunkId, dnis, ani, attempt: 1, previous_carrier_trunk_id: null, previous_gateway_id: null,
-    previous_failure_code: null, tried_carrier_trunk_ids: tried, tried_gateway_ids: [],
-  }, now);
+function routeCarrier(
+  engine: ReturnType<typeof engineFor>,
+  trunkId: number,
+  dnis: string,
+  now: number,
+  tried: number[] = [],
+  ani = '',
+): number | null {
+  const { decision } = routeCall(
+    engine,
+    {
+      customer_trunk_id: trunkId,
+      dnis,
+      ani,
+      attempt: 1,
+      previous_carrier_trunk_id: null,
+      previous_gateway_id: null,
+      previous_failure_code: null,
+      tried_carrier_trunk_ids: tried,
+      tried_gateway_ids: [],
+    },
+    now,
+  );
   return decision.allowed ? decision.carrier_trunk_id : null;
 }
 
@@ -21,7 +39,9 @@ describe('route cache', () => {
   it('answers as the uncached evaluation does, cold and warm, with tried carriers', () => {
     const dataset = generateDataset(SIZES.small, 11);
     const engine = engineFor(dataset.tables);
-    const trunks = engine.snapshot.customerTrunks.map((trunk, index) => ({ trunk, index })).filter(({ trunk }) => trunk.active && trunk.sellDeck >= 0);
+    const trunks = engine.snapshot.customerTrunks
+      .map((trunk, index) => ({ trunk, index }))
+      .filter(({ trunk }) => trunk.active && trunk.sellDeck >= 0);
     let seed = 5;
     const random = (): number => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -34,7 +54,9 @@ describe('route cache', () => {
     let routed = 0;
     for (const pass of ['cold', 'warm']) {
       for (const { trunk, index, dnis } of cases) {
-        const ordered = engine.lcr.evaluate({ trunk: index, dnis, ani: '', triedCarrierIds: [], triedGatewayIds: [], now: NOW }).candidates.filter((candidate) => candidate.status === 'ok');
+        const ordered = engine.lcr
+          .evaluate({ trunk: index, dnis, ani: '', triedCarrierIds: [], triedGatewayIds: [], now: NOW })
+          .candidates.filter((candidate) => candidate.status === 'ok');
         const ids = ordered.map((candidate) => engine.snapshot.carriers[candidate.carrier].id);
         assert.equal(routeCarrier(engine, trunk.id, dnis, NOW), ids[0] ?? null, `${pass} ${trunk.id} ${dnis}`);
         assert.equal(routeCarrier(engine, trunk.id, dnis, NOW, ids.slice(0, 1)), ids[1] ?? null, `${pass} tried ${trunk.id} ${dnis}`);
@@ -45,9 +67,11 @@ describe('route cache', () => {
   });
 
   it('moves on when a rate row or exchange rate takes effect, and back for an earlier time', () => {
-    const engine = engineFor(routingTables((description) => {
-      description.block_rules = [];
-    }));
+    const engine = engineFor(
+      routingTables((description) => {
+        description.block_rules = [];
+      }),
+    );
     // Before FUTURE: 21 at 0.0120 USD x 1.5 = 0.0180 beats 20 at 0.0200 (sell 0.0250).
     assert.equal(routeCarrier(engine, 10, '61451234567', NOW), 21);
     // After: 20's 0.0150 row applies and USD is 1.6 (21 = 0.0192).

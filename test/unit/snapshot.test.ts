@@ -50,18 +50,54 @@ describe('snapshot validation', () => {
   });
 
   it('names the row and field that breaks a rule', () => {
-    assert.match(refusal((d) => void (d.customer_trunks[1].customer_account_id = 9)), /customer_trunks 11: customer_account_id 9 does not exist/);
-    assert.match(refusal((d) => void (d.carrier_gateways[0].ip_address = '203.0.113.300')), /carrier_gateways 201: invalid ip_address/);
-    assert.match(refusal((d) => void (d.rate_deck_rates[2].prefix = '61a')), /rate_deck_rates\[\d+\]\.prefix must be digits/);
-    assert.match(refusal((d) => void (d.customer_trunk_rate_decks[0].rate_deck_id = 101)), /rate deck 101 is not a customer deck/);
-    assert.match(refusal((d) => void (d.carrier_trunks[0].currency = 'EUR' as 'AUD')), /carrier_trunks\[0\]\.currency is invalid/);
-    assert.match(refusal((d) => void (d.block_rules[1].scope_id = null)), /scope_id is required/);
-    assert.match(refusal((d) => void (d.sip_registrations[0].hash_algorithm = 'sha1')), /unknown hash_algorithm/);
-    assert.match(refusal((d) => void (d.exchange_rates[0].rate = '0')), /rate must be positive/);
-    assert.match(refusal((d) => void d.rate_deck_allowlist.push({ id: 99, rate_deck_id: 1, carrier_trunk_id: 77 })), /carrier trunk 77 does not exist/);
-    assert.match(refusal((d) => void d.customer_trunks.push({ ...d.customer_trunks[0] })), /duplicate id 10/);
-    assert.match(refusal((d) => void (d.rate_deck_rates[0].rate_type = 'per_second' as 'per_call')), /rate_type/);
-    assert.match(refusal((d) => void (d.rate_deck_rates[0].effective_at = 'yesterday')), /effective_at/);
+    assert.match(
+      refusal((d) => void (d.customer_trunks[1].customer_account_id = 9)),
+      /customer_trunks 11: customer_account_id 9 does not exist/,
+    );
+    assert.match(
+      refusal((d) => void (d.carrier_gateways[0].ip_address = '203.0.113.300')),
+      /carrier_gateways 201: invalid ip_address/,
+    );
+    assert.match(
+      refusal((d) => void (d.rate_deck_rates[2].prefix = '61a')),
+      /rate_deck_rates\[\d+\]\.prefix must be digits/,
+    );
+    assert.match(
+      refusal((d) => void (d.customer_trunk_rate_decks[0].rate_deck_id = 101)),
+      /rate deck 101 is not a customer deck/,
+    );
+    assert.match(
+      refusal((d) => void (d.carrier_trunks[0].currency = 'EUR' as 'AUD')),
+      /carrier_trunks\[0\]\.currency is invalid/,
+    );
+    assert.match(
+      refusal((d) => void (d.block_rules[1].scope_id = null)),
+      /scope_id is required/,
+    );
+    assert.match(
+      refusal((d) => void (d.sip_registrations[0].hash_algorithm = 'sha1')),
+      /unknown hash_algorithm/,
+    );
+    assert.match(
+      refusal((d) => void (d.exchange_rates[0].rate = '0')),
+      /rate must be positive/,
+    );
+    assert.match(
+      refusal((d) => void d.rate_deck_allowlist.push({ id: 99, rate_deck_id: 1, carrier_trunk_id: 77 })),
+      /carrier trunk 77 does not exist/,
+    );
+    assert.match(
+      refusal((d) => void d.customer_trunks.push({ ...d.customer_trunks[0] })),
+      /duplicate id 10/,
+    );
+    assert.match(
+      refusal((d) => void (d.rate_deck_rates[0].rate_type = 'per_second' as 'per_call')),
+      /rate_type/,
+    );
+    assert.match(
+      refusal((d) => void (d.rate_deck_rates[0].effective_at = 'yesterday')),
+      /effective_at/,
+    );
   });
 
   it('refuses a missing table', () => {
@@ -77,7 +113,13 @@ describe('snapshot compile', () => {
     const decoded = decodeSnapshot(
       encodeSnapshot(
         routingTables((d) => {
-          d.customer_trunk_rate_decks.push({ id: 9, customer_trunk_id: 10, rate_deck_id: 1, is_active: false, assigned_at: '2030-01-01T00:00:00Z' });
+          d.customer_trunk_rate_decks.push({
+            id: 9,
+            customer_trunk_id: 10,
+            rate_deck_id: 1,
+            is_active: false,
+            assigned_at: '2030-01-01T00:00:00Z',
+          });
         }),
         1,
       ),
@@ -89,8 +131,15 @@ describe('snapshot compile', () => {
     assert.equal(compiled.customerTrunks.find((trunk) => trunk.id === 10)?.sellDeck, compiled.deckById.get(1));
     assert.equal(compiled.counts.rate_rows, 14);
     assert.ok(transfer.length > 10, 'typed arrays are handed over, not copied');
-    assert.deepEqual(compiled.carriers.map((carrier) => [carrier.id, carrier.eligibility]), [
-      [20, 'ok'], [21, 'ok'], [22, 'ok'], [23, 'no_active_gateway'], [24, 'carrier_not_active'],
-    ]);
+    assert.deepEqual(
+      compiled.carriers.map((carrier) => [carrier.id, carrier.eligibility]),
+      [
+        [20, 'ok'],
+        [21, 'ok'],
+        [22, 'ok'],
+        [23, 'no_active_gateway'],
+        [24, 'carrier_not_active'],
+      ],
+    );
   });
 });

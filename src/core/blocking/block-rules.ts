@@ -1,4 +1,12 @@
-import { BLOCK_SCOPE_CARRIER_TRUNK, BLOCK_SCOPE_CUSTOMER_TRUNK, BLOCK_SCOPE_GLOBAL, BLOCK_TYPES, BLOCKS_ANI, BLOCKS_DNIS, type BlockRuleIndex } from '../snapshot/model.js';
+import {
+  BLOCK_SCOPE_CARRIER_TRUNK,
+  BLOCK_SCOPE_CUSTOMER_TRUNK,
+  BLOCK_SCOPE_GLOBAL,
+  BLOCK_TYPES,
+  BLOCKS_ANI,
+  BLOCKS_DNIS,
+  type BlockRuleIndex,
+} from '../snapshot/model.js';
 
 /**
  * Block rules: ANI/DNIS deny lists by scope (global, a customer trunk, a

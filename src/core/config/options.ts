@@ -55,20 +55,23 @@ export class OptionReader<Table extends OptionTable> {
   integer(name: keyof Table & string, min: number, max: number): number {
     const text = this.string(name);
     const value = /^-?[0-9]+$/.test(text.trim()) ? Number(text) : NaN;
-    if (!Number.isSafeInteger(value) || value < min || value > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(text)}`);
+    if (!Number.isSafeInteger(value) || value < min || value > max)
+      throw new Error(`--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(text)}`);
     return value;
   }
 
   oneOf<T extends string>(name: keyof Table & string, allowed: readonly T[]): T {
     const value = this.string(name);
-    if (!(allowed as readonly string[]).includes(value)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(value)}`);
+    if (!(allowed as readonly string[]).includes(value))
+      throw new Error(`--${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(value)}`);
     return value as T;
   }
 
   /** A host to listen on: a name or an address, no spaces, no scheme. */
   host(name: keyof Table & string): string {
     const value = this.string(name);
-    if (!/^[A-Za-z0-9.:_-]{1,253}$/.test(value)) throw new Error(`--${name} must be a host name or an IP address, not ${JSON.stringify(value)}`);
+    if (!/^[A-Za-z0-9.:_-]{1,253}$/.test(value))
+      throw new Error(`--${name} must be a host name or an IP address, not ${JSON.stringify(value)}`);
     return value;
   }
 }

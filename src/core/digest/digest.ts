@@ -39,7 +39,7 @@ const REQUIRED = ['username', 'realm', 'nonce', 'uri', 'response'] as const;
 
 function isTokenChar(c: number): boolean {
   // RFC 7230 tchar, plus '/' and ':' seen unquoted in the wild (uri, nonce values).
-  return c > 32 && c < 127 && c !== 44 /* , */ && c !== 34 /* " */ && c !== 61 /* = */ && c !== 59 /* ; */;
+  return c > 32 && c < 127 && c !== 44 /* , */ && c !== 34 /* " */ && c !== 61 /* = */ && c !== 59; /* ; */
 }
 
 function isSpace(c: number): boolean {
@@ -152,7 +152,8 @@ export function verifyDigest(credentials: DigestCredentials, method: string, sec
   if (qopKey !== null && qopKey !== 'auth') {
     return { ok: false, reason: qopKey === 'auth-int' ? 'qop auth-int not supported' : `unknown qop ${qopKey.slice(0, 32)}` };
   }
-  if ((qop !== null || session) && (credentials.cnonce === null || credentials.cnonce === '')) return { ok: false, reason: 'cnonce required' };
+  if ((qop !== null || session) && (credentials.cnonce === null || credentials.cnonce === ''))
+    return { ok: false, reason: 'cnonce required' };
   if (qop !== null && (credentials.nc === null || credentials.nc === '')) return { ok: false, reason: 'nc required' };
   // -sess (RFC 7616 3.4.2): the session key binds the stored HA1 to this nonce and cnonce.
   if (session) ha1 = hash(algorithm, `${ha1}:${credentials.nonce}:${credentials.cnonce}`);

@@ -87,7 +87,10 @@ export type ErrorCode = { [Code in ReasonCode]: (typeof CATALOGUE)[Code]['http']
 export type RefusalCode = { [Code in ReasonCode]: (typeof CATALOGUE)[Code]['sip'] extends number ? Code : never }[ReasonCode];
 
 /** A refused call's fields, as every decision endpoint answers them. `sip` overrides the catalogue's (a block rule's own code). */
-export function refusalFields<Code extends RefusalCode>(code: Code, sip?: number): { reject_code: number; reject_reason: string; reason_code: Code } {
+export function refusalFields<Code extends RefusalCode>(
+  code: Code,
+  sip?: number,
+): { reject_code: number; reject_reason: string; reason_code: Code } {
   const entry: CatalogueEntry = CATALOGUE[code];
   return { reject_code: sip ?? entry.sip!, reject_reason: entry.reason, reason_code: code };
 }

@@ -13,6 +13,7 @@ export function parseQuery(query: string, allowed: readonly string[]): URLSearch
 export function queryInteger(params: URLSearchParams, name: string, min: number, max: number): number | null {
   const text = params.get(name);
   if (text === null) return null;
-  if (!/^[0-9]{1,15}$/.test(text) || Number(text) < min || Number(text) > max) throw new RequestError('invalid_parameter', `${name} must be an integer from ${min} to ${max}`);
+  if (!/^[0-9]{1,15}$/.test(text) || Number(text) < min || Number(text) > max)
+    throw new RequestError('invalid_parameter', `${name} must be an integer from ${min} to ${max}`);
   return Number(text);
 }

@@ -149,8 +149,23 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
   const observe = options.observe ?? ((): void => undefined);
   const app = uWS.App();
 
-  const dispatch = (exchange: Exchange, route: Route, params: Record<string, string>, query: string, contentType: string, body: Uint8Array): void => {
-    const request: IncomingRequest = { method: route.method, path: route.path, params, remoteAddress: exchange.remoteAddress, query, contentType, body };
+  const dispatch = (
+    exchange: Exchange,
+    route: Route,
+    params: Record<string, string>,
+    query: string,
+    contentType: string,
+    body: Uint8Array,
+  ): void => {
+    const request: IncomingRequest = {
+      method: route.method,
+      path: route.path,
+      params,
+      remoteAddress: exchange.remoteAddress,
+      query,
+      contentType,
+      body,
+    };
     let outcome: OutgoingResponse | Promise<OutgoingResponse>;
     try {
       outcome = route.handler(request);
@@ -195,7 +210,16 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     const route = methods.get(method);
     if (route === undefined) {
       const allow = [...methods.keys()].join(', ');
-      writeResponse(exchange, { status: 405, body: errorBody('method_not_allowed', `method ${truncate(method)} not allowed on ${resolved.label}`), headers: { Allow: allow } }, observe, true);
+      writeResponse(
+        exchange,
+        {
+          status: 405,
+          body: errorBody('method_not_allowed', `method ${truncate(method)} not allowed on ${resolved.label}`),
+          headers: { Allow: allow },
+        },
+        observe,
+        true,
+      );
       return;
     }
     const contentLength = req.getHeader('content-length');

@@ -24,14 +24,7 @@ import { DeckMatcher } from './rate-match.js';
  */
 
 export type CandidateStatus =
-  | 'ok'
-  | CarrierEligibility
-  | 'no_rate'
-  | 'no_exchange_rate'
-  | 'cost_exceeds_sell'
-  | 'blocked'
-  | 'already_tried'
-  | 'all_gateways_tried';
+  'ok' | CarrierEligibility | 'no_rate' | 'no_exchange_rate' | 'cost_exceeds_sell' | 'blocked' | 'already_tried' | 'all_gateways_tried';
 
 export interface Candidate {
   carrier: number;
@@ -365,7 +358,8 @@ export class LcrEngine {
     const carrier = this.snapshot.carriers[index];
     if (this.anyBlocked && this.blockStamp[index] === this.generation) return BLOCKED;
     if (query.triedCarrierIds.length > 0 && query.triedCarrierIds.includes(carrier.id)) return ALREADY_TRIED;
-    if (query.triedGatewayIds.length > 0 && carrier.gateways.every((gateway) => query.triedGatewayIds.includes(gateway.id))) return ALL_GATEWAYS_TRIED;
+    if (query.triedGatewayIds.length > 0 && carrier.gateways.every((gateway) => query.triedGatewayIds.includes(gateway.id)))
+      return ALL_GATEWAYS_TRIED;
     return OK;
   }
 }

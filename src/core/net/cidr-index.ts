@@ -93,7 +93,8 @@ export function createCidrIndexBuilder(): CidrIndexBuilder {
   return {
     add(cidrText, value) {
       // Values come from the caller's own tables: a bad one is a bug there, not bad input.
-      if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) throw new RangeError(`CIDR value must be a non-negative int32, got ${value}`);
+      if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff)
+        throw new RangeError(`CIDR value must be a non-negative int32, got ${value}`);
       const cidr = parseCidr(cidrText);
       if (cidr === null) return false;
       if (cidr.v6 === null) {

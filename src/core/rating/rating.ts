@@ -24,7 +24,8 @@ const ROUNDING: Record<RoundingDirection, Rounding> = {
 
 /** Billable seconds: 0 when unanswered; else at least `initial`, then whole `step`s (30/6: 31 s bills 36). */
 export function billableSeconds(durationSeconds: number, increments: BillingIncrements): number {
-  if (!Number.isInteger(durationSeconds) || durationSeconds < 0) throw new RangeError(`duration must be a whole number of seconds >= 0, got ${durationSeconds}`);
+  if (!Number.isInteger(durationSeconds) || durationSeconds < 0)
+    throw new RangeError(`duration must be a whole number of seconds >= 0, got ${durationSeconds}`);
   if (durationSeconds === 0) return 0;
   if (durationSeconds <= increments.initial) return increments.initial;
   return increments.initial + Math.ceil((durationSeconds - increments.initial) / increments.step) * increments.step;

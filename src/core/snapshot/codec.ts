@@ -30,12 +30,11 @@ export function encodeSnapshot(tables: SnapshotTables, version: number, createdA
   return packr.pack(envelope);
 }
 
-export type DecodeResult =
-  | { ok: true; snapshot: Snapshot }
-  | { ok: false; code: SnapshotRefusal; reason: string };
+export type DecodeResult = { ok: true; snapshot: Snapshot } | { ok: false; code: SnapshotRefusal; reason: string };
 
 /** Why a snapshot is refused, as the error catalogue names it (src/core/errors/catalogue.ts). */
-export type SnapshotRefusal = 'snapshot_malformed' | 'snapshot_format_version' | 'snapshot_checksum' | 'snapshot_stale_version' | 'snapshot_integrity';
+export type SnapshotRefusal =
+  'snapshot_malformed' | 'snapshot_format_version' | 'snapshot_checksum' | 'snapshot_stale_version' | 'snapshot_integrity';
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -56,7 +55,11 @@ export function decodeSnapshot(bytes: Uint8Array, servingVersion: number): Decod
   if (!isObject(envelope)) return { ok: false, code: 'snapshot_malformed', reason: 'snapshot envelope is not a map' };
   const { format_version: formatVersion, version, created_at: createdAt, checksum, payload } = envelope;
   if (formatVersion !== SNAPSHOT_FORMAT_VERSION) {
-    return { ok: false, code: 'snapshot_format_version', reason: `format_version ${String(formatVersion)} is not supported (expected ${SNAPSHOT_FORMAT_VERSION})` };
+    return {
+      ok: false,
+      code: 'snapshot_format_version',
+      reason: `format_version ${String(formatVersion)} is not supported (expected ${SNAPSHOT_FORMAT_VERSION})`,
+    };
   }
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
     return { ok: false, code: 'snapshot_malformed', reason: 'version must be a positive integer' };
@@ -71,7 +74,11 @@ export function decodeSnapshot(bytes: Uint8Array, servingVersion: number): Decod
     return { ok: false, code: 'snapshot_checksum', reason: 'checksum does not match the payload' };
   }
   if (version <= servingVersion) {
-    return { ok: false, code: 'snapshot_stale_version', reason: `version ${version} is not newer than the serving version ${servingVersion}` };
+    return {
+      ok: false,
+      code: 'snapshot_stale_version',
+      reason: `version ${version} is not newer than the serving version ${servingVersion}`,
+    };
   }
   let tables: unknown;
   try {
@@ -90,13 +97,18 @@ export function decodeSnapshot(bytes: Uint8Array, servingVersion: number): Decod
 export function peekSnapshotHeader(bytes: Uint8Array): { version: number; created_at: string; checksum: string } | null {
   try {
     const envelope: unknown = packr.unpack(bytes);
-    if (!isObject(envelope) || typeof envelope.version !== 'number' || typeof envelope.created_at !== 'string' || typeof envelope.checksum !== 'string') return null;
+    if (
+      !isObject(envelope) ||
+      typeof envelope.version !== 'number' ||
+      typeof envelope.created_at !== 'string' ||
+      typeof envelope.checksum !== 'string'
+    )
+      return null;
     return { version: envelope.version, created_at: envelope.created_at, checksum: envelope.checksum };
   } catch {
     return null;
   }
 }
-
 
 function rateTypeCode(rateType: string): number {
   if (rateType === 'per_minute') return 0;

@@ -161,9 +161,10 @@ function compileTrunk(row: TrunkRow): Trunk {
   };
 }
 
-
 /** The active assignment per trunk: the newest active row (assigned_at, then id) supersedes older ones. */
-function activeAssignments(rows: { trunk_id: number; rate_deck_id: number; is_active: boolean; assigned_at: string; id: number }[]): Map<number, number> {
+function activeAssignments(
+  rows: { trunk_id: number; rate_deck_id: number; is_active: boolean; assigned_at: string; id: number }[],
+): Map<number, number> {
   const best = new Map<number, { at: number; id: number; deck: number }>();
   for (const row of rows) {
     if (!row.is_active) continue;
@@ -221,7 +222,10 @@ function compileDecks(tables: SnapshotTables): { decks: RateDeck[]; deckById: Ma
   return { decks, deckById };
 }
 
-function compileCarriers(tables: SnapshotTables, deckById: Map<number, number>): { carriers: CarrierTrunk[]; carrierById: Map<number, number> } {
+function compileCarriers(
+  tables: SnapshotTables,
+  deckById: Map<number, number>,
+): { carriers: CarrierTrunk[]; carrierById: Map<number, number> } {
   const costDeckOf = activeAssignments(tables.carrier_trunk_rate_decks.map((row) => ({ ...row, trunk_id: row.carrier_trunk_id })));
   const gatewaysOf = new Map<number, Gateway[]>();
   for (const row of tables.carrier_gateways) {
@@ -336,7 +340,8 @@ function compileBlockRules(
       index.scope[position] = BLOCK_SCOPE_CARRIER_TRUNK;
       index.scopeIndex[position] = carrierById.get(rule.scope_id!)!;
     }
-    index.appliesTo[position] = rule.block_type === 'ani' ? BLOCKS_ANI : rule.block_type === 'dnis' ? BLOCKS_DNIS : BLOCKS_ANI | BLOCKS_DNIS;
+    index.appliesTo[position] =
+      rule.block_type === 'ani' ? BLOCKS_ANI : rule.block_type === 'dnis' ? BLOCKS_DNIS : BLOCKS_ANI | BLOCKS_DNIS;
     index.exact[position] = rule.match_type === 'exact' ? 1 : 0;
     index.sipCode[position] = rule.sip_response_code;
     index.blockType[position] = BLOCK_TYPES.indexOf(rule.block_type);
@@ -370,7 +375,8 @@ function collectBuffers(compiled: CompiledSnapshot): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
   const visit = (value: unknown): void => {
     if (ArrayBuffer.isView(value)) {
-      if (value.buffer instanceof ArrayBuffer && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength) buffers.add(value.buffer);
+      if (value.buffer instanceof ArrayBuffer && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength)
+        buffers.add(value.buffer);
       return;
     }
     if (typeof value === 'object' && value !== null && !(value instanceof Map) && !Array.isArray(value)) {

@@ -11,18 +11,7 @@ import { CURRENCIES, STATUSES, type SnapshotTables } from './schema.js';
  */
 
 type FieldKind =
-  | 'id'
-  | 'id?'
-  | 'int'
-  | 'string'
-  | 'string?'
-  | 'bool'
-  | 'decimal'
-  | 'decimal?'
-  | 'date'
-  | 'digits'
-  | 'digits?'
-  | readonly string[];
+  'id' | 'id?' | 'int' | 'string' | 'string?' | 'bool' | 'decimal' | 'decimal?' | 'date' | 'digits' | 'digits?' | readonly string[];
 
 type TableName = Exclude<keyof SnapshotTables, 'rate_deck_rates'>;
 
@@ -31,46 +20,97 @@ const PRECISION = ['4', '5', '6'] as const;
 
 const TABLE_FIELDS: Record<TableName, Record<string, FieldKind>> = {
   customer_accounts: {
-    id: 'id', name: 'string', status: STATUSES, currency: CURRENCIES, billing_mode: ['prepaid', 'postpaid'],
-    credit_limit: 'decimal?', warning_threshold: 'decimal?', auto_cutoff_enabled: 'bool',
+    id: 'id',
+    name: 'string',
+    status: STATUSES,
+    currency: CURRENCIES,
+    billing_mode: ['prepaid', 'postpaid'],
+    credit_limit: 'decimal?',
+    warning_threshold: 'decimal?',
+    auto_cutoff_enabled: 'bool',
     auto_cutoff_behaviour: ['block_new', 'terminate_all'],
   },
   customer_trunks: {
-    id: 'id', customer_account_id: 'id', name: 'string', status: STATUSES, currency: CURRENCIES,
-    cps_limit: 'int', port_limit: 'int', per_minute_rate_limit: 'int', billing_mode: ['prepaid', 'postpaid'],
-    credit_limit: 'decimal?', tech_prefix: 'digits?', sip_trusted: 'bool', rtpengine_enabled: 'bool',
-    billing_increment_initial: 'int', billing_increment_step: 'int', decimal_precision: PRECISION,
+    id: 'id',
+    customer_account_id: 'id',
+    name: 'string',
+    status: STATUSES,
+    currency: CURRENCIES,
+    cps_limit: 'int',
+    port_limit: 'int',
+    per_minute_rate_limit: 'int',
+    billing_mode: ['prepaid', 'postpaid'],
+    credit_limit: 'decimal?',
+    tech_prefix: 'digits?',
+    sip_trusted: 'bool',
+    rtpengine_enabled: 'bool',
+    billing_increment_initial: 'int',
+    billing_increment_step: 'int',
+    decimal_precision: PRECISION,
     rounding_direction: ROUNDING,
   },
   carrier_trunks: {
-    id: 'id', name: 'string', status: STATUSES, currency: CURRENCIES, cps_limit: 'int', port_limit: 'int',
-    per_minute_rate_limit: 'int', sip_trusted: 'bool', rtpengine_enabled: 'bool',
-    multi_ip_mode: ['load_balance', 'failover'], tech_prefix: 'digits?', billing_increment_initial: 'int',
-    billing_increment_step: 'int', decimal_precision: PRECISION, rounding_direction: ROUNDING,
+    id: 'id',
+    name: 'string',
+    status: STATUSES,
+    currency: CURRENCIES,
+    cps_limit: 'int',
+    port_limit: 'int',
+    per_minute_rate_limit: 'int',
+    sip_trusted: 'bool',
+    rtpengine_enabled: 'bool',
+    multi_ip_mode: ['load_balance', 'failover'],
+    tech_prefix: 'digits?',
+    billing_increment_initial: 'int',
+    billing_increment_step: 'int',
+    decimal_precision: PRECISION,
+    rounding_direction: ROUNDING,
   },
   carrier_gateways: {
-    id: 'id', carrier_trunk_id: 'id', ip_address: 'string', port: 'int', weight: 'int', priority: 'int', status: STATUSES,
+    id: 'id',
+    carrier_trunk_id: 'id',
+    ip_address: 'string',
+    port: 'int',
+    weight: 'int',
+    priority: 'int',
+    status: STATUSES,
   },
   trunk_ip_auth: { id: 'id', trunk_type: ['customer', 'carrier'], trunk_id: 'id', cidr: 'string' },
   sip_registrations: {
-    id: 'id', customer_trunk_id: 'id', username: 'string', domain: 'string', password_hash: 'string',
-    hash_algorithm: 'string', status: STATUSES,
+    id: 'id',
+    customer_trunk_id: 'id',
+    username: 'string',
+    domain: 'string',
+    password_hash: 'string',
+    hash_algorithm: 'string',
+    status: STATUSES,
   },
   block_rules: {
-    id: 'id', scope: ['global', 'customer_trunk', 'carrier_trunk', 'route'], scope_id: 'id?',
-    block_type: ['ani', 'dnis', 'number_code'], pattern: 'digits', match_type: ['exact', 'prefix'],
-    sip_response_code: 'int', is_active: 'bool',
+    id: 'id',
+    scope: ['global', 'customer_trunk', 'carrier_trunk', 'route'],
+    scope_id: 'id?',
+    block_type: ['ani', 'dnis', 'number_code'],
+    pattern: 'digits',
+    match_type: ['exact', 'prefix'],
+    sip_response_code: 'int',
+    is_active: 'bool',
   },
   rate_decks: { id: 'id', name: 'string', deck_type: ['customer', 'carrier'], currency: CURRENCIES },
   customer_trunk_rate_decks: { id: 'id', customer_trunk_id: 'id', rate_deck_id: 'id', is_active: 'bool', assigned_at: 'date' },
   carrier_trunk_rate_decks: { id: 'id', carrier_trunk_id: 'id', rate_deck_id: 'id', is_active: 'bool', assigned_at: 'date' },
   rate_deck_allowlist: { id: 'id', rate_deck_id: 'id', carrier_trunk_id: 'id' },
   failover_rules: {
-    id: 'id', carrier_trunk_id: 'id', sip_code: 'int',
+    id: 'id',
+    carrier_trunk_id: 'id',
+    sip_code: 'int',
     action: ['retry_next', 'return_to_customer', 'block_new', 'terminate_all'],
   },
   lcr_config: {
-    id: 'id', rate_deck_id: 'id?', block_if_cost_exceeds_sell: 'bool', acceptable_loss_pct: 'decimal', cache_ttl_seconds: 'int',
+    id: 'id',
+    rate_deck_id: 'id?',
+    block_if_cost_exceeds_sell: 'bool',
+    acceptable_loss_pct: 'decimal',
+    cache_ttl_seconds: 'int',
   },
   exchange_rates: { id: 'id', from_currency: CURRENCIES, to_currency: CURRENCIES, rate: 'decimal', effective_at: 'date' },
 };
@@ -157,14 +197,17 @@ function checkRates(tables: SnapshotTables): string | null {
     ['effective_at', rates.effective_at, Float64Array],
   ];
   for (const [name, column, type] of typed) {
-    if (!(column instanceof type) || (column as Uint8Array).length !== n) return `rate_deck_rates.${name} must be a ${type.name} of ${n} rows`;
+    if (!(column instanceof type) || (column as Uint8Array).length !== n)
+      return `rate_deck_rates.${name} must be a ${type.name} of ${n} rows`;
   }
-  if (typeof rates.prefix_digits !== 'string' || typeof rates.rate_text !== 'string') return 'rate_deck_rates.prefix_digits and rate_text must be strings';
+  if (typeof rates.prefix_digits !== 'string' || typeof rates.rate_text !== 'string')
+    return 'rate_deck_rates.prefix_digits and rate_text must be strings';
   if (!Array.isArray(rates.destination_names)) return 'rate_deck_rates.destination_names is missing';
   const columns = tables.rate_deck_rates;
   const names = columns.destination_names.length;
   const { prefix_digits: digits, prefix_end: prefixEnd, rate_text: rateText, rate_end: rateEnd } = columns;
-  if ((n > 0 && prefixEnd[n - 1] !== digits.length) || (n > 0 && rateEnd[n - 1] !== rateText.length)) return 'rate_deck_rates offsets do not cover the text';
+  if ((n > 0 && prefixEnd[n - 1] !== digits.length) || (n > 0 && rateEnd[n - 1] !== rateText.length))
+    return 'rate_deck_rates offsets do not cover the text';
   for (let i = 0; i < n; i++) {
     const prefixStart = i === 0 ? 0 : prefixEnd[i - 1];
     if (prefixEnd[i] <= prefixStart || prefixEnd[i] - prefixStart > 32) return `rate_deck_rates[${i}].prefix must have 1 to 32 digits`;
@@ -174,7 +217,8 @@ function checkRates(tables: SnapshotTables): string | null {
     }
     const rateStart = i === 0 ? 0 : rateEnd[i - 1];
     const rate = rateEnd[i] >= rateStart ? parseNano(rateText, rateStart, rateEnd[i]) : NaN;
-    if (Number.isNaN(rate) || rate < 0) return `rate_deck_rates[${i}].rate_per_minute must be a non-negative decimal with at most 9 decimals`;
+    if (Number.isNaN(rate) || rate < 0)
+      return `rate_deck_rates[${i}].rate_per_minute must be a non-negative decimal with at most 9 decimals`;
     if (columns.rate_type[i] > 1) return `rate_deck_rates[${i}].rate_type must be per_minute or per_call`;
     if (columns.destination_name[i] >= names) return `rate_deck_rates[${i}].destination_name index out of range`;
     if (!Number.isFinite(columns.effective_at[i])) return `rate_deck_rates[${i}].effective_at is invalid`;
@@ -194,7 +238,8 @@ function checkValues(tables: SnapshotTables): string | null {
     if (row.port < 1 || row.port > 65535) return `carrier_gateways ${row.id}: port out of range`;
   }
   for (const row of tables.sip_registrations) {
-    if (parseDigestAlgorithm(row.hash_algorithm) === null) return `sip_registrations ${row.id}: unknown hash_algorithm ${JSON.stringify(row.hash_algorithm)}`;
+    if (parseDigestAlgorithm(row.hash_algorithm) === null)
+      return `sip_registrations ${row.id}: unknown hash_algorithm ${JSON.stringify(row.hash_algorithm)}`;
   }
   for (const row of tables.block_rules) {
     if (row.scope !== 'global' && row.scope_id === null) return `block_rules ${row.id}: scope_id is required for scope ${row.scope}`;
@@ -216,30 +261,39 @@ function checkReferences(tables: SnapshotTables): string | null {
   const carrierTrunks = ids(tables.carrier_trunks);
   const decks = new Map(tables.rate_decks.map((deck) => [deck.id, deck.deck_type]));
   for (const row of tables.customer_trunks) {
-    if (!accounts.has(row.customer_account_id)) return `customer_trunks ${row.id}: customer_account_id ${row.customer_account_id} does not exist`;
+    if (!accounts.has(row.customer_account_id))
+      return `customer_trunks ${row.id}: customer_account_id ${row.customer_account_id} does not exist`;
   }
   for (const row of tables.trunk_ip_auth) {
     const known = row.trunk_type === 'customer' ? customerTrunks : carrierTrunks;
     if (!known.has(row.trunk_id)) return `trunk_ip_auth ${row.id}: ${row.trunk_type} trunk ${row.trunk_id} does not exist`;
   }
   for (const row of tables.sip_registrations) {
-    if (!customerTrunks.has(row.customer_trunk_id)) return `sip_registrations ${row.id}: customer trunk ${row.customer_trunk_id} does not exist`;
+    if (!customerTrunks.has(row.customer_trunk_id))
+      return `sip_registrations ${row.id}: customer trunk ${row.customer_trunk_id} does not exist`;
   }
   for (const row of tables.block_rules) {
-    if (row.scope === 'customer_trunk' && !customerTrunks.has(row.scope_id ?? 0)) return `block_rules ${row.id}: customer trunk ${row.scope_id} does not exist`;
-    if (row.scope === 'carrier_trunk' && !carrierTrunks.has(row.scope_id ?? 0)) return `block_rules ${row.id}: carrier trunk ${row.scope_id} does not exist`;
+    if (row.scope === 'customer_trunk' && !customerTrunks.has(row.scope_id ?? 0))
+      return `block_rules ${row.id}: customer trunk ${row.scope_id} does not exist`;
+    if (row.scope === 'carrier_trunk' && !carrierTrunks.has(row.scope_id ?? 0))
+      return `block_rules ${row.id}: carrier trunk ${row.scope_id} does not exist`;
   }
   for (const row of tables.customer_trunk_rate_decks) {
-    if (!customerTrunks.has(row.customer_trunk_id)) return `customer_trunk_rate_decks ${row.id}: customer trunk ${row.customer_trunk_id} does not exist`;
-    if (decks.get(row.rate_deck_id) !== 'customer') return `customer_trunk_rate_decks ${row.id}: rate deck ${row.rate_deck_id} is not a customer deck`;
+    if (!customerTrunks.has(row.customer_trunk_id))
+      return `customer_trunk_rate_decks ${row.id}: customer trunk ${row.customer_trunk_id} does not exist`;
+    if (decks.get(row.rate_deck_id) !== 'customer')
+      return `customer_trunk_rate_decks ${row.id}: rate deck ${row.rate_deck_id} is not a customer deck`;
   }
   for (const row of tables.carrier_trunk_rate_decks) {
-    if (!carrierTrunks.has(row.carrier_trunk_id)) return `carrier_trunk_rate_decks ${row.id}: carrier trunk ${row.carrier_trunk_id} does not exist`;
-    if (decks.get(row.rate_deck_id) !== 'carrier') return `carrier_trunk_rate_decks ${row.id}: rate deck ${row.rate_deck_id} is not a carrier deck`;
+    if (!carrierTrunks.has(row.carrier_trunk_id))
+      return `carrier_trunk_rate_decks ${row.id}: carrier trunk ${row.carrier_trunk_id} does not exist`;
+    if (decks.get(row.rate_deck_id) !== 'carrier')
+      return `carrier_trunk_rate_decks ${row.id}: rate deck ${row.rate_deck_id} is not a carrier deck`;
   }
   for (const row of tables.rate_deck_allowlist) {
     if (!decks.has(row.rate_deck_id)) return `rate_deck_allowlist ${row.id}: rate deck ${row.rate_deck_id} does not exist`;
-    if (!carrierTrunks.has(row.carrier_trunk_id)) return `rate_deck_allowlist ${row.id}: carrier trunk ${row.carrier_trunk_id} does not exist`;
+    if (!carrierTrunks.has(row.carrier_trunk_id))
+      return `rate_deck_allowlist ${row.id}: carrier trunk ${row.carrier_trunk_id} does not exist`;
   }
   for (const row of tables.carrier_gateways) {
     if (!carrierTrunks.has(row.carrier_trunk_id)) return `carrier_gateways ${row.id}: carrier trunk ${row.carrier_trunk_id} does not exist`;

@@ -67,7 +67,11 @@ export function buildPrefixTrieFromText(digits: string, ends: Uint32Array): Buil
 }
 
 /** Permutes a payload column into CSR order. */
-export function permute<T extends Int32Array | Uint32Array | Uint16Array | Uint8Array | Float64Array>(column: T, order: Int32Array, make: (n: number) => T): T {
+export function permute<T extends Int32Array | Uint32Array | Uint16Array | Uint8Array | Float64Array>(
+  column: T,
+  order: Int32Array,
+  make: (n: number) => T,
+): T {
   const out = make(order.length);
   for (let i = 0; i < order.length; i++) out[i] = column[order[i]];
   return out;

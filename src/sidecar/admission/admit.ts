@@ -45,7 +45,11 @@ function callIdOrGenerated(callId: string | null): string {
 
 /** A refused admission: the catalogue's SIP code and reason; the metric's outcome is the code. */
 function refusal(code: RefusalCode, headroom: string | null = null): Answer {
-  return { body: JSON.stringify({ allowed: false, headroom, ...refusalFields(code), max_duration_seconds: null }), outcome: code, committed: null };
+  return {
+    body: JSON.stringify({ allowed: false, headroom, ...refusalFields(code), max_duration_seconds: null }),
+    outcome: code,
+    committed: null,
+  };
 }
 
 const lastWarning = new Map<number, number>();
@@ -92,7 +96,9 @@ export function admitCall(context: AdmitContext, input: AdmitCallInput, now: num
       if (Number.isNaN(entity.centreHeadroomMicro)) credit.learnHeadroom(entity, now);
       else if (entity.headroomMicro < account.warningThresholdMicro) warnLowBalance(context, account.id, entity, now);
     }
-    return answerOf(settled, (entity) => refusal(settled.kind === 'refused' ? settled.reason : 'insufficient_balance', formatMicro(entity.headroomMicro)));
+    return answerOf(settled, (entity) =>
+      refusal(settled.kind === 'refused' ? settled.reason : 'insufficient_balance', formatMicro(entity.headroomMicro)),
+    );
   };
   return outcome instanceof Promise ? outcome.then(answer) : answer(outcome);
 }

@@ -58,7 +58,13 @@ export interface CallIdentity {
  * CIDR is consulted only when no trunk of a more specific one fits. Without an
  * IP match, a REGISTER-authenticated trunk is identified by username/domain.
  */
-export function identifyCaller(engine: DecisionEngine, sourceIp: string, dialled: string, username: string | null, domain: string | null): CallIdentity | null {
+export function identifyCaller(
+  engine: DecisionEngine,
+  sourceIp: string,
+  dialled: string,
+  username: string | null,
+  domain: string | null,
+): CallIdentity | null {
   const { snapshot, cidrMatches } = engine;
   const networks = lookupCidr(snapshot.ipAuth, sourceIp, cidrMatches);
   for (let network = 0; network < networks; network++) {
@@ -120,7 +126,12 @@ export function authorizeCall(engine: DecisionEngine, request: CallAuthRequest):
   const block = findCustomerBlock(engine.snapshot.blockRules, identity.trunk, ani, identity.dnis);
   if (block !== null) {
     return {
-      decision: { allowed: false, ...refusalFields(block.number === 'ani' ? 'ani_blocked' : 'dnis_blocked', block.sipCode), trunk_type: 'customer', customer_trunk_id: trunk.id },
+      decision: {
+        allowed: false,
+        ...refusalFields(block.number === 'ani' ? 'ani_blocked' : 'dnis_blocked', block.sipCode),
+        trunk_type: 'customer',
+        customer_trunk_id: trunk.id,
+      },
       outcome: 'blocked',
     };
   }

@@ -29,15 +29,22 @@ const INVALID: RegisterAuthDecision = { allowed: false, ...refusalFields('invali
  * The realm must be the registration's domain; the header's username, realm
  * and uri must agree with what OpenSIPS says it challenged.
  */
-export function authorizeRegister(engine: DecisionEngine, request: RegisterAuthRequest): { decision: RegisterAuthDecision; outcome: RegisterAuthOutcome; detail: string } {
+export function authorizeRegister(
+  engine: DecisionEngine,
+  request: RegisterAuthRequest,
+): { decision: RegisterAuthDecision; outcome: RegisterAuthOutcome; detail: string } {
   const parsed = parseDigestHeader(request.auth_response);
   if (!parsed.ok) return { decision: INVALID, outcome: 'malformed_header', detail: parsed.reason };
   const credentials = parsed.credentials;
-  if (credentials.username !== request.username) return { decision: INVALID, outcome: 'identity_mismatch', detail: 'username differs from the header' };
-  if (credentials.realm.toLowerCase() !== request.realm.toLowerCase()) return { decision: INVALID, outcome: 'identity_mismatch', detail: 'realm differs from the header' };
-  if (request.uri !== null && request.uri !== '' && credentials.uri !== request.uri) return { decision: INVALID, outcome: 'identity_mismatch', detail: 'uri differs from the header' };
+  if (credentials.username !== request.username)
+    return { decision: INVALID, outcome: 'identity_mismatch', detail: 'username differs from the header' };
+  if (credentials.realm.toLowerCase() !== request.realm.toLowerCase())
+    return { decision: INVALID, outcome: 'identity_mismatch', detail: 'realm differs from the header' };
+  if (request.uri !== null && request.uri !== '' && credentials.uri !== request.uri)
+    return { decision: INVALID, outcome: 'identity_mismatch', detail: 'uri differs from the header' };
   const registration = engine.snapshot.registrations.get(registrationKey(request.username, request.realm));
-  if (registration === undefined) return { decision: INVALID, outcome: 'unknown_user', detail: 'no active registration for username and realm' };
+  if (registration === undefined)
+    return { decision: INVALID, outcome: 'unknown_user', detail: 'no active registration for username and realm' };
   const verdict = verifyDigest(credentials, request.method, { ha1: registration.ha1, algorithm: registration.algorithm });
   if (!verdict.ok) return { decision: INVALID, outcome: 'bad_response', detail: verdict.reason };
   const trunk = engine.snapshot.customerTrunks[registration.customerTrunk];

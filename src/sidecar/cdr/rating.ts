@@ -51,29 +51,52 @@ export interface RatedCall {
 
 export type RatingResult = { ok: true; rated: RatedCall } | { ok: false; message: string };
 
-function rateSide(engine: DecisionEngine, trunk: Trunk, deck: number, dnis: string, at: number, durationSeconds: number): RatedSide | string {
+function rateSide(
+  engine: DecisionEngine,
+  trunk: Trunk,
+  deck: number,
+  dnis: string,
+  at: number,
+  durationSeconds: number,
+): RatedSide | string {
   const { snapshot } = engine;
   const currency = deck >= 0 ? snapshot.decks[deck].currency : trunk.currency;
-  const side = { rateDeckId: deck >= 0 ? snapshot.decks[deck].id : null, currency, precision: trunk.decimalPrecision, rounding: trunk.roundingDirection };
+  const side = {
+    rateDeckId: deck >= 0 ? snapshot.decks[deck].id : null,
+    currency,
+    precision: trunk.decimalPrecision,
+    rounding: trunk.roundingDirection,
+  };
   const zero = formatMoney('0', trunk.decimalPrecision, trunk.roundingDirection);
   if (durationSeconds === 0) return { ...side, billableSeconds: 0, cost: zero };
   if (deck < 0) return 'has no rate deck';
   const row = matchDeckRow(engine, deck, dnis, at);
   if (row < 0) return `has no rate for ${dnis} in deck ${snapshot.decks[deck].id} at the call's start`;
   const rates = snapshot.rates;
-  const increments = { initial: rates.incrementInitial[row] || trunk.incrementInitial, step: rates.incrementStep[row] || trunk.incrementStep };
+  const increments = {
+    initial: rates.incrementInitial[row] || trunk.incrementInitial,
+    step: rates.incrementStep[row] || trunk.incrementStep,
+  };
   const rateType = rateTypeOf(engine, row);
   return {
     ...side,
     billableSeconds: rateType === 'per_call' ? durationSeconds : billableSeconds(durationSeconds, increments),
-    cost: rateCall({ rate: formatNano(rates.rateNano[row]), rateType, durationSeconds, increments, precision: trunk.decimalPrecision, rounding: trunk.roundingDirection }),
+    cost: rateCall({
+      rate: formatNano(rates.rateNano[row]),
+      rateType,
+      durationSeconds,
+      increments,
+      precision: trunk.decimalPrecision,
+      rounding: trunk.roundingDirection,
+    }),
   };
 }
 
 export function rateCallRecord(engine: DecisionEngine, record: CallRecord): RatingResult {
   const { snapshot } = engine;
   const trunkIndex = snapshot.customerTrunkById.get(record.customer_trunk_id);
-  if (trunkIndex === undefined) return { ok: false, message: `customer_trunk_id ${record.customer_trunk_id} is not a known customer trunk` };
+  if (trunkIndex === undefined)
+    return { ok: false, message: `customer_trunk_id ${record.customer_trunk_id} is not a known customer trunk` };
   const carrierIndex = snapshot.carrierById.get(record.carrier_trunk_id);
   if (carrierIndex === undefined) return { ok: false, message: `carrier_trunk_id ${record.carrier_trunk_id} is not a known carrier trunk` };
   const trunk = snapshot.customerTrunks[trunkIndex];
@@ -87,7 +110,8 @@ export function rateCallRecord(engine: DecisionEngine, record: CallRecord): Rati
   let accountCharge = customer.cost;
   if (account.currency !== customer.currency) {
     const fx = exchangeRateInForce(snapshot, customer.currency, account.currency, record.startMs);
-    if (fx === null) return { ok: false, message: `no exchange rate ${customer.currency}->${account.currency} in force at the call's start` };
+    if (fx === null)
+      return { ok: false, message: `no exchange rate ${customer.currency}->${account.currency} in force at the call's start` };
     accountCharge = formatMoney(convertAmount(customer.cost, fx.rate, fx.inverse), trunk.decimalPrecision, trunk.roundingDirection);
   }
   return { ok: true, rated: { accountId: account.id, customer, vendor, accountCharge, accountCurrency: account.currency } };

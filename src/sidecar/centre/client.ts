@@ -37,7 +37,8 @@ export class CentreClient {
       return await this.send(path, body);
     } catch (error) {
       // A kept connection the server closed as we wrote: the request never reached it, so send it once more.
-      if ((error as { reusedSocket?: boolean; code?: string }).reusedSocket === true && (error as { code?: string }).code === 'ECONNRESET') return this.send(path, body);
+      if ((error as { reusedSocket?: boolean; code?: string }).reusedSocket === true && (error as { code?: string }).code === 'ECONNRESET')
+        return this.send(path, body);
       throw error;
     }
   }
@@ -61,7 +62,10 @@ export class CentreClient {
         if (error === null) resolve(reply!);
         else reject(error);
       };
-      const timer = setTimeout(() => request.destroy(new Error(`no answer from the control plane within ${this.timeoutMs} ms`)), this.timeoutMs);
+      const timer = setTimeout(
+        () => request.destroy(new Error(`no answer from the control plane within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
       request.on('error', (error: Error) => finish(Object.assign(error, { reusedSocket: request.reusedSocket })));
       request.on('response', (response) => {
         const chunks: Buffer[] = [];

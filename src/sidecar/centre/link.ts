@@ -113,7 +113,8 @@ export class CentreLink {
   private async exchange(): Promise<{ reached: boolean; more: boolean }> {
     const round = this.credit.takeRound(this.options.maxSettlements);
     // An empty round still goes when it keeps this node's leases valid (the centre notes every round it applies).
-    if (round.settlements.length === 0 && round.asks.length === 0 && !this.credit.keepaliveDue(Date.now())) return { reached: true, more: false };
+    if (round.settlements.length === 0 && round.asks.length === 0 && !this.credit.keepaliveDue(Date.now()))
+      return { reached: true, more: false };
     const { url } = this.options;
     if (this.client === null) {
       this.credit.roundFailed(round);
@@ -123,7 +124,11 @@ export class CentreLink {
     const started = performance.now();
     try {
       // The settlements are journalled as JSON already: splice those strings rather than serialise them again.
-      const head: Omit<NodeSyncRequest, 'settlements'> & { seq: number } = { node: this.options.node, seq: await this.nextSeq(), leases: round.asks.map((entry) => entry.ask) };
+      const head: Omit<NodeSyncRequest, 'settlements'> & { seq: number } = {
+        node: this.options.node,
+        seq: await this.nextSeq(),
+        leases: round.asks.map((entry) => entry.ask),
+      };
       const body = `${JSON.stringify(head).slice(0, -1)},"settlements":[${round.settlements.map((entry) => entry.settlementJson).join(',')}]}`;
       const { status, text } = await this.client.post('/api/ledger/node-sync', body);
       if (status >= 200 && status < 300) {

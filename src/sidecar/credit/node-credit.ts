@@ -3,7 +3,14 @@ import { formatMicro, parseMicro } from '../../core/money/micro.js';
 import { parseStoredAnswer, renderAnswer } from './reservation-answer.js';
 import { JournalWriteError, type MoneyJournal, type StoredCdr, type StoredReservation } from '../journal/journal.js';
 import type { JournalOp } from '../journal/ops.js';
-import { DEFAULT_LEASE_VALID_SECONDS, type EntityType, type LeaseAsk, type LeaseState, type NodeSyncReply, type SettlementCdr } from '../../core/protocol/node-sync.js';
+import {
+  DEFAULT_LEASE_VALID_SECONDS,
+  type EntityType,
+  type LeaseAsk,
+  type LeaseState,
+  type NodeSyncReply,
+  type SettlementCdr,
+} from '../../core/protocol/node-sync.js';
 import { ReservationTable, type AnswerKind, type ReservationRecord } from './reservation-table.js';
 
 /**
@@ -127,8 +134,6 @@ const LEASE_CALLS = 16;
 /** ... and a top-up starts when fewer than this many are left. */
 const TOP_UP_CALLS = 4;
 
-
-
 export class NodeCredit {
   private readonly customers = new Map<number, EntityMoney>();
   private readonly carriers = new Map<number, EntityMoney>();
@@ -202,7 +207,10 @@ export class NodeCredit {
     if (this.lapsed) return false;
     if (this.sinceAnswered(now) < this.leaseValidMs) return true;
     this.lapsed = true;
-    this.log.warn({ last_answered_round: new Date(this.reachedAt).toISOString(), lease_valid_seconds: this.leaseValidMs / 1000 }, 'credit leases lapsed: no answered money round within their validity; admitting on none until the centre confirms them');
+    this.log.warn(
+      { last_answered_round: new Date(this.reachedAt).toISOString(), lease_valid_seconds: this.leaseValidMs / 1000 },
+      'credit leases lapsed: no answered money round within their validity; admitting on none until the centre confirms them',
+    );
     return false;
   }
 
@@ -225,11 +233,17 @@ export class NodeCredit {
   private async admitAfterAsking(request: AdmitRequest, entity: EntityMoney): Promise<AdmitOutcome> {
     const { callId, plan, now } = request;
     const full = plan(Number.POSITIVE_INFINITY);
-    const reached = await this.askForLease(entity, Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * (full?.amountMicro ?? 0)), full?.amountMicro ?? 0, now);
+    const reached = await this.askForLease(
+      entity,
+      Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * (full?.amountMicro ?? 0)),
+      full?.amountMicro ?? 0,
+      now,
+    );
     // The same call id may have been admitted while we waited.
     const raced = this.reservations.find(callId);
     if (raced !== NO_SLOT) return this.replay(raced);
-    const decided = (this.leasesValid(now) ? plan(entity.availableMicro) : null) ?? (!reached && request.admitWhenUnreachable ? full : null);
+    const decided =
+      (this.leasesValid(now) ? plan(entity.availableMicro) : null) ?? (!reached && request.admitWhenUnreachable ? full : null);
     if (decided === null) return { kind: 'refused', reason: reached ? 'insufficient_balance' : 'credit_unavailable', entity };
     return this.reserve(request, entity, decided, true);
   }
@@ -248,18 +262,32 @@ export class NodeCredit {
     const { id, callId, answerKind, headroomMicro, maxDurationSeconds } = this.reservations.read(slot);
     await this.journal.written();
     // Its own record may have been refused (and the reservation dropped) while a later one was not.
-    if (this.reservations.find(callId) !== slot || this.reservations.id(slot) !== id) throw new JournalWriteError('the reservation for this call id was not committed', undefined);
+    if (this.reservations.find(callId) !== slot || this.reservations.id(slot) !== id)
+      throw new JournalWriteError('the reservation for this call id was not committed', undefined);
     return { kind: 'replayed', answer: renderAnswer(answerKind, headroomMicro, maxDurationSeconds) };
   }
 
-  private hold(entity: EntityMoney, callId: string, plan: Plan, answerKind: AnswerKind, now: number): { answer: string; committed: Promise<void> } {
+  private hold(
+    entity: EntityMoney,
+    callId: string,
+    plan: Plan,
+    answerKind: AnswerKind,
+    now: number,
+  ): { answer: string; committed: Promise<void> } {
     const id = this.nextReservationId++;
     const expiresAt = now + ((plan.maxDurationSeconds ?? this.settings.admissionSeconds) + this.settings.reservationGraceSeconds) * 1000;
     entity.heldMicro += plan.amountMicro;
     const headroomMicro = entity.headroomMicro;
     const answer = renderAnswer(answerKind, headroomMicro, plan.maxDurationSeconds);
     this.reservations.hold({
-      id, callId, entityIndex: entity.index, amountMicro: plan.amountMicro, maxDurationSeconds: plan.maxDurationSeconds, expiresAt, answerKind, headroomMicro,
+      id,
+      callId,
+      entityIndex: entity.index,
+      amountMicro: plan.amountMicro,
+      maxDurationSeconds: plan.maxDurationSeconds,
+      expiresAt,
+      answerKind,
+      headroomMicro,
     });
     // If the record is refused, undoRefused() takes the reservation back.
     const committed = this.journal.write({
@@ -347,7 +375,17 @@ export class NodeCredit {
     this.outbox.set(cdr.sip_call_id, { id, sipCallId: cdr.sip_call_id, entity, chargeMicro: cdr.charge_micro, settlementJson });
     const stored: StoredCdr = { ...cdr, id, settlement: settlementJson, result: result(id, reservedMicro) };
     const committed = this.journal.write(
-      { op: 'cdr', id, sipCallId: stored.sip_call_id, fingerprint: stored.fingerprint, result: stored.result, settlement: stored.settlement, accountId: stored.account_id, chargeMicro: stored.charge_micro, createdAt: now },
+      {
+        op: 'cdr',
+        id,
+        sipCallId: stored.sip_call_id,
+        fingerprint: stored.fingerprint,
+        result: stored.result,
+        settlement: stored.settlement,
+        accountId: stored.account_id,
+        chargeMicro: stored.charge_micro,
+        createdAt: now,
+      },
       ...(reservedMicro === null ? [] : [{ op: 'finish', id: reservationId, state: 'settled', at: now } as const]),
     );
     this.committingCdrs.set(cdr.sip_call_id, { cdr: stored, committed });
@@ -355,7 +393,8 @@ export class NodeCredit {
     committed.catch((error: unknown) => {
       entity.spentMicro -= cdr.charge_micro;
       this.outbox.delete(cdr.sip_call_id);
-      if (reservedMicro !== null && this.reservations.rehold(slot, reservationId)) this.entities[this.reservations.entityIndex(slot)].heldMicro += reservedMicro;
+      if (reservedMicro !== null && this.reservations.rehold(slot, reservationId))
+        this.entities[this.reservations.entityIndex(slot)].heldMicro += reservedMicro;
       this.log.error({ err: error, sip_call_id: cdr.sip_call_id }, 'cdr not committed');
     });
     return { result: stored.result, committed };
@@ -438,7 +477,13 @@ export class NodeCredit {
         if (entity.wantMicro === 0 && entity.giveBackMicro === 0 && entity.waiters.length === 0 && !confirm) continue;
         asks.push({
           entity,
-          ask: { entity_type: entity.type, entity_id: entity.id, want: formatMicro(entity.wantMicro), need: formatMicro(Math.min(entity.needMicro, entity.wantMicro)), give_back: formatMicro(entity.giveBackMicro) },
+          ask: {
+            entity_type: entity.type,
+            entity_id: entity.id,
+            want: formatMicro(entity.wantMicro),
+            need: formatMicro(Math.min(entity.needMicro, entity.wantMicro)),
+            give_back: formatMicro(entity.giveBackMicro),
+          },
           waiters: entity.waiters,
         });
         entity.wantMicro = 0;
@@ -455,14 +500,18 @@ export class NodeCredit {
   applyReply(round: Round, reply: NodeSyncReply, now: number): void {
     if (reply.lease_valid_seconds !== undefined && reply.lease_valid_seconds * 1000 !== this.leaseValidMs) {
       this.leaseValidMs = reply.lease_valid_seconds * 1000;
-      this.journal.setCounter(VALIDITY_KEY, this.leaseValidMs).catch((error: unknown) => this.log.error({ err: error }, 'lease validity not journalled'));
+      this.journal
+        .setCounter(VALIDITY_KEY, this.leaseValidMs)
+        .catch((error: unknown) => this.log.error({ err: error }, 'lease validity not journalled'));
     }
     // After a lapse, only a round that asked for every lease says what this node holds now (the centre may have taken them back).
     if (!this.lapsed || round.confirmsLeases) {
       this.lapsed = false;
       this.reachedAt = now;
       this.reachedAtMonotonic = performance.now();
-      this.journal.raiseCounter(REACHED_KEY, now).catch((error: unknown) => this.log.error({ err: error }, 'time of the last answered round not journalled'));
+      this.journal
+        .raiseCounter(REACHED_KEY, now)
+        .catch((error: unknown) => this.log.error({ err: error }, 'time of the last answered round not journalled'));
     }
     const settled = new Set(reply.settled);
     for (const entry of round.settlements) {
@@ -470,7 +519,11 @@ export class NodeCredit {
       this.outbox.delete(entry.sipCallId);
       entry.entity.spentMicro -= entry.chargeMicro;
     }
-    if (reply.unbilled.length > 0) this.log.error({ sip_call_ids: reply.unbilled.slice(0, 20), count: reply.unbilled.length }, 'the control plane recorded CDRs without billing them: it does not know their account');
+    if (reply.unbilled.length > 0)
+      this.log.error(
+        { sip_call_ids: reply.unbilled.slice(0, 20), count: reply.unbilled.length },
+        'the control plane recorded CDRs without billing them: it does not know their account',
+      );
     for (const { entity } of round.asks) entity.asking = false;
     const leases = reply.leases.map((state) => this.applyLease(state, now));
     const firstUnsettled = this.outbox.values().next().value?.id ?? this.nextCdrId;
@@ -486,7 +539,13 @@ export class NodeCredit {
     entity.grantedMicro = parseMicro(state.granted);
     entity.centreHeadroomMicro = parseMicro(state.headroom);
     if (entity.availableMicro <= before && entity.centreHeadroomMicro <= 0) entity.dryUntil = now + 1000;
-    return { op: 'lease', entityType: entity.type, entityId: entity.id, grantedMicro: entity.grantedMicro, headroomMicro: entity.centreHeadroomMicro } as const;
+    return {
+      op: 'lease',
+      entityType: entity.type,
+      entityId: entity.id,
+      grantedMicro: entity.grantedMicro,
+      headroomMicro: entity.centreHeadroomMicro,
+    } as const;
   }
 
   roundFailed(round: Round): void {
@@ -554,7 +613,13 @@ export class NodeCredit {
     for (const stored of this.journal.unsettledCdrs()) {
       const entity = this.entity({ type: 'customer', id: stored.account_id });
       entity.spentMicro += stored.charge_micro;
-      this.outbox.set(stored.sip_call_id, { id: stored.id, sipCallId: stored.sip_call_id, entity, chargeMicro: stored.charge_micro, settlementJson: stored.settlement });
+      this.outbox.set(stored.sip_call_id, {
+        id: stored.id,
+        sipCallId: stored.sip_call_id,
+        entity,
+        chargeMicro: stored.charge_micro,
+        settlementJson: stored.settlement,
+      });
     }
   }
 }

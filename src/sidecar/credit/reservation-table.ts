@@ -188,7 +188,7 @@ export class ReservationTable {
         : [...this.windows.keys()].filter((window) => window <= last).sort((a, b) => a - b);
     const due: number[] = [];
     for (const window of windows) {
-      for (let slot = this.windows.get(window) ?? NONE; slot !== NONE; ) {
+      for (let slot = this.windows.get(window) ?? NONE; slot !== NONE;) {
         const page = this.page(slot);
         const offset = slot & PAGE_MASK;
         if (page.expiresAt[offset] <= now) due.push(slot);

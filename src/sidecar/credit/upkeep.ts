@@ -28,7 +28,10 @@ export function startCreditUpkeep(credit: NodeCredit, journal: MoneyJournal, met
       if (expired > 0) log.info({ expired }, 'reservations expired without a CDR');
       credit.returnIdleLeases(now);
     }
-    if (tick % PRUNE_EVERY_SECONDS === 0) void journal.write({ op: 'prune', reservationsBefore: now - RESERVATIONS_KEPT_MS, cdrsBefore: now - CDRS_KEPT_MS }).catch((error: unknown) => log.error({ err: error }, 'money journal prune failed'));
+    if (tick % PRUNE_EVERY_SECONDS === 0)
+      void journal
+        .write({ op: 'prune', reservationsBefore: now - RESERVATIONS_KEPT_MS, cdrsBefore: now - CDRS_KEPT_MS })
+        .catch((error: unknown) => log.error({ err: error }, 'money journal prune failed'));
   }, 1000);
   timer.unref();
   return timer;

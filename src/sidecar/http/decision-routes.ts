@@ -60,7 +60,8 @@ export function decisionRoutes(context: SidecarContext): Route[] {
     post('/api/opensips/register/auth', (request) => {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
       const method = reader.requiredString('method', ADDRESS_TEXT).toUpperCase();
-      if (!(SIP_METHODS as readonly string[]).includes(method)) throw new RequestError('invalid_field', `method must be one of ${SIP_METHODS.join(', ')}`);
+      if (!(SIP_METHODS as readonly string[]).includes(method))
+        throw new RequestError('invalid_field', `method must be one of ${SIP_METHODS.join(', ')}`);
       const input = {
         source_ip: reader.string('source_ip', ADDRESS_TEXT) ?? null,
         username: reader.requiredString('username', NUMBER_TEXT),
@@ -71,7 +72,11 @@ export function decisionRoutes(context: SidecarContext): Route[] {
       };
       const { decision, outcome, detail } = authorizeRegister(servingEngine(snapshots), input);
       decided('register_auth', outcome);
-      if (!decision.allowed) context.log.debug({ username: input.username, realm: input.realm, source_ip: input.source_ip, outcome, detail }, 'register refused');
+      if (!decision.allowed)
+        context.log.debug(
+          { username: input.username, realm: input.realm, source_ip: input.source_ip, outcome, detail },
+          'register refused',
+        );
       return json(200, decision);
     }),
 

@@ -49,7 +49,8 @@ export function moneyField(reader: BodyReader, name: string, required: boolean):
   const text = required ? reader.requiredString(name, { maxLength: 32 }) : reader.string(name, { maxLength: 32 });
   if (text === undefined) return null;
   const micro = parseMicro(text);
-  if (Number.isNaN(micro)) throw new RequestError('invalid_field', `${name} must be a decimal string such as "0.25", with at most 6 decimals`);
+  if (Number.isNaN(micro))
+    throw new RequestError('invalid_field', `${name} must be a decimal string such as "0.25", with at most 6 decimals`);
   if (micro < 0) throw new RequestError('invalid_field', `${name} must not be negative`);
   return micro;
 }

@@ -32,9 +32,11 @@ function callRecord(reader: BodyReader): CallRecord {
   };
   if (record.endMs < record.startMs) throw new RequestError('invalid_field', 'end_time is before start_time');
   if (record.answerMs === null) {
-    if (record.duration_seconds !== 0) throw new RequestError('invalid_field', 'duration_seconds must be 0 when answer_time is null (the call was not answered)');
+    if (record.duration_seconds !== 0)
+      throw new RequestError('invalid_field', 'duration_seconds must be 0 when answer_time is null (the call was not answered)');
   } else {
-    if (record.answerMs < record.startMs || record.answerMs > record.endMs) throw new RequestError('invalid_field', 'answer_time must lie between start_time and end_time');
+    if (record.answerMs < record.startMs || record.answerMs > record.endMs)
+      throw new RequestError('invalid_field', 'answer_time must lie between start_time and end_time');
     // One second of slack: the proxy may round its timestamps and its duration differently.
     if (record.duration_seconds > Math.ceil((record.endMs - record.answerMs) / 1000) + 1) {
       throw new RequestError('invalid_field', 'duration_seconds is longer than the time between answer_time and end_time');
@@ -44,7 +46,10 @@ function callRecord(reader: BodyReader): CallRecord {
 }
 
 /** An answer goes out once what it acknowledges is durable; a refusal acknowledges nothing and goes out at once. */
-function whenCommitted(answer: Answer | Promise<Answer>, respond: (answer: Answer) => OutgoingResponse): OutgoingResponse | Promise<OutgoingResponse> {
+function whenCommitted(
+  answer: Answer | Promise<Answer>,
+  respond: (answer: Answer) => OutgoingResponse,
+): OutgoingResponse | Promise<OutgoingResponse> {
   if (answer instanceof Promise) return answer.then((settled) => whenCommitted(settled, respond));
   return answer.committed === null ? respond(answer) : answer.committed.then(() => respond(answer));
 }
@@ -62,7 +67,8 @@ export function moneyRoutes(context: SidecarContext): Route[] {
         call_id: callIdField(reader, 'call_id', false),
         estimatedCostMicro: moneyField(reader, 'estimated_cost', false),
       };
-      if (input.dnis === null && input.estimatedCostMicro === null) throw new RequestError('invalid_field', 'dnis is required (or estimated_cost)');
+      if (input.dnis === null && input.estimatedCostMicro === null)
+        throw new RequestError('invalid_field', 'dnis is required (or estimated_cost)');
       return whenCommitted(admitCall(admitContext(), input, Date.now()), (answer) => {
         metrics.decided('call_admit', answer.outcome);
         return { status: 200, body: answer.body };
@@ -81,7 +87,8 @@ export function moneyRoutes(context: SidecarContext): Route[] {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
       const type = reader.requiredString('entity_type', { maxLength: 32 });
       // The contract's spelling, and the resource names operators also use.
-      const entityType = type === 'customer' || type === 'customer_account' ? 'customer' : type === 'carrier' || type === 'carrier_trunk' ? 'carrier' : null;
+      const entityType =
+        type === 'customer' || type === 'customer_account' ? 'customer' : type === 'carrier' || type === 'carrier_trunk' ? 'carrier' : null;
       if (entityType === null) throw new RequestError('invalid_field', 'entity_type must be customer or carrier');
       const input = {
         entity_type: entityType,
@@ -90,7 +97,11 @@ export function moneyRoutes(context: SidecarContext): Route[] {
         call_id: callIdField(reader, 'call_id', false),
       } as const;
       const answer = checkAndReserve(admitContext(), input, Date.now());
-      if (answer === null) throw new RequestError('not_found', `${entityType === 'customer' ? 'customer account' : 'carrier trunk'} ${input.entity_id} not found`);
+      if (answer === null)
+        throw new RequestError(
+          'not_found',
+          `${entityType === 'customer' ? 'customer account' : 'carrier trunk'} ${input.entity_id} not found`,
+        );
       return whenCommitted(answer, (settled) => {
         metrics.decided('call_admit_check', settled.outcome);
         return { status: 200, body: settled.body };

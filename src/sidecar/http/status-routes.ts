@@ -39,7 +39,8 @@ export function statusRoutes(context: SidecarContext): Route[] {
       const params = parseQuery(request.query, ['trunk_id', 'trunk_type']);
       const trunkId = queryInteger(params, 'trunk_id', 1, TRUNK_ID_MAX);
       const typeText = params.get('trunk_type');
-      if (typeText !== null && typeText !== 'customer' && typeText !== 'carrier') throw new RequestError('invalid_parameter', 'trunk_type must be customer or carrier');
+      if (typeText !== null && typeText !== 'customer' && typeText !== 'carrier')
+        throw new RequestError('invalid_parameter', 'trunk_type must be customer or carrier');
       const now = Date.now();
       const timestamp = new Date(now).toISOString();
       // ports_current needs call-end events (the money path's CDRs); until then it reads 0.
@@ -53,7 +54,10 @@ export function statusRoutes(context: SidecarContext): Route[] {
       });
       if (trunkId !== null) return json(200, entry(typeText ?? 'customer', trunkId));
       const types: TrunkType[] = typeText === null ? ['customer', 'carrier'] : [typeText];
-      return json(200, types.flatMap((type) => counters.cpsTrunks(type).map((id) => entry(type, id))));
+      return json(
+        200,
+        types.flatMap((type) => counters.cpsTrunks(type).map((id) => entry(type, id))),
+      );
     }),
 
     get('/api/health', () => {
@@ -84,7 +88,8 @@ export function statusRoutes(context: SidecarContext): Route[] {
       handler: async (request) => {
         if (request.body.byteLength === 0) return { status: statusOf('snapshot_empty'), body: errorBody('snapshot_empty') };
         const result = await snapshots.ingest(request.body, 'http');
-        if (result.ok) return json(200, { version: result.version, compile_seconds: result.compileSeconds, swap_seconds: result.swapSeconds });
+        if (result.ok)
+          return json(200, { version: result.version, compile_seconds: result.compileSeconds, swap_seconds: result.swapSeconds });
         const code: SnapshotRefusalCode = result.code;
         return { status: statusOf(code), body: errorBody(code, result.reason, { serving_version: snapshots.version }) };
       },

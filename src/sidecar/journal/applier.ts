@@ -19,7 +19,12 @@ export type ApplierMessage =
   | { type: 'failed'; message: string; code: string | undefined };
 
 /** `durable`: with durability `full`, how far the writer thread has synced the log; null: every whole record counts. */
-const { dbPath, dir, intervalMs, durable } = workerData as { dbPath: string; dir: string; intervalMs: number; durable: BigInt64Array | null };
+const { dbPath, dir, intervalMs, durable } = workerData as {
+  dbPath: string;
+  dir: string;
+  intervalMs: number;
+  durable: BigInt64Array | null;
+};
 yieldToEventLoop();
 const store = new JournalStore(dbPath);
 let position = store.position();

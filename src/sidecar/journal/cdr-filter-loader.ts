@@ -17,14 +17,23 @@ try {
   const db = new Database(dbPath, { readonly: true });
   const filter = new CdrFilter();
   let cdrs = 0;
-  const rows = db.prepare('SELECT sip_call_id, id, created_at FROM cdrs WHERE id <= ? ORDER BY id').raw().iterate(throughId) as IterableIterator<[string, number, number]>;
+  const rows = db
+    .prepare('SELECT sip_call_id, id, created_at FROM cdrs WHERE id <= ? ORDER BY id')
+    .raw()
+    .iterate(throughId) as IterableIterator<[string, number, number]>;
   for (const [sipCallId, id, createdAt] of rows) {
     filter.add(sipCallId, id, createdAt);
     cdrs++;
   }
   db.close();
   const generations = filter.export();
-  parentPort!.postMessage({ type: 'loaded', generations, cdrs } satisfies FilterLoaderMessage, generations.map((generation) => generation.bits.buffer as ArrayBuffer));
+  parentPort!.postMessage(
+    { type: 'loaded', generations, cdrs } satisfies FilterLoaderMessage,
+    generations.map((generation) => generation.bits.buffer as ArrayBuffer),
+  );
 } catch (error) {
-  parentPort!.postMessage({ type: 'failed', message: error instanceof Error ? error.message : String(error) } satisfies FilterLoaderMessage);
+  parentPort!.postMessage({
+    type: 'failed',
+    message: error instanceof Error ? error.message : String(error),
+  } satisfies FilterLoaderMessage);
 }

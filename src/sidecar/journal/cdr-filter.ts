@@ -95,12 +95,21 @@ export class CdrFilter {
 
   /** The prune deleted the settled CDRs (id up to `settledThrough`) created before `createdBefore`: forget generations of only those. */
   forget(createdBefore: number, settledThrough: number): void {
-    this.generations = this.generations.filter((generation) => generation.lastCreatedAt >= createdBefore || generation.lastId > settledThrough);
+    this.generations = this.generations.filter(
+      (generation) => generation.lastCreatedAt >= createdBefore || generation.lastId > settledThrough,
+    );
   }
 
   /** The generations as plain data (their bits are shared, not copied). */
   export(): GenerationData[] {
-    return this.generations.map(({ capacity, bits, count, firstCreatedAt, lastCreatedAt, lastId }) => ({ capacity, bits, count, firstCreatedAt, lastCreatedAt, lastId }));
+    return this.generations.map(({ capacity, bits, count, firstCreatedAt, lastCreatedAt, lastId }) => ({
+      capacity,
+      bits,
+      count,
+      firstCreatedAt,
+      lastCreatedAt,
+      lastId,
+    }));
   }
 
   /** Takes in generations of CDRs older than any this filter holds (loaded beside it at start-up). */

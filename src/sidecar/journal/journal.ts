@@ -139,7 +139,11 @@ export class MoneyJournal {
   private settledThroughId = 0;
   private readonly statements: ReturnType<MoneyJournal['prepare']>;
 
-  constructor(path: string, durability: Durability, private readonly log: Logger) {
+  constructor(
+    path: string,
+    durability: Durability,
+    private readonly log: Logger,
+  ) {
     const dir = `${path}-log`;
     const store = new JournalStore(path);
     const recovered = recoverLog(store, dir);
@@ -172,16 +176,22 @@ export class MoneyJournal {
       writer.on('exit', (code) => fail(new JournalWriteError(`journal writer exited (${code})`, 'WRITER_EXITED')));
       this.writer = writer;
     }
-    this.applier = new Worker(new URL('./applier.js', import.meta.url), { workerData: { dbPath: path, dir, intervalMs: APPLY_INTERVAL_MS, durable } });
+    this.applier = new Worker(new URL('./applier.js', import.meta.url), {
+      workerData: { dbPath: path, dir, intervalMs: APPLY_INTERVAL_MS, durable },
+    });
     this.applier.on('message', (message: ApplierMessage) => this.applied(message));
-    this.applier.on('error', (error) => this.log.error({ err: error }, 'money journal applier failed: the log grows until a restart applies it'));
+    this.applier.on('error', (error) =>
+      this.log.error({ err: error }, 'money journal applier failed: the log grows until a restart applies it'),
+    );
     this.applier.unref();
   }
 
   private prepare() {
     const db = this.db;
     return {
-      findCdr: db.prepare('SELECT id, sip_call_id, fingerprint, result, settlement, account_id, charge_micro FROM cdrs WHERE sip_call_id = ?'),
+      findCdr: db.prepare(
+        'SELECT id, sip_call_id, fingerprint, result, settlement, account_id, charge_micro FROM cdrs WHERE sip_call_id = ?',
+      ),
       maxCdrId: db.prepare('SELECT MAX(id) AS id FROM cdrs'),
       readMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
     };
@@ -309,7 +319,13 @@ export class MoneyJournal {
     for (const op of ops) {
       if (op.op !== 'cdr') continue;
       this.unappliedCdrs.set(op.sipCallId, {
-        id: op.id, sip_call_id: op.sipCallId, fingerprint: op.fingerprint, result: op.result, settlement: op.settlement, account_id: op.accountId, charge_micro: op.chargeMicro,
+        id: op.id,
+        sip_call_id: op.sipCallId,
+        fingerprint: op.fingerprint,
+        result: op.result,
+        settlement: op.settlement,
+        account_id: op.accountId,
+        charge_micro: op.chargeMicro,
       });
       this.knownCdrs.add(op.sipCallId, op.id, op.createdAt);
     }
@@ -318,14 +334,18 @@ export class MoneyJournal {
   /** A durable prune deletes settled CDRs past their keeping; the filter forgets them with it (ops apply in log order). */
   private followPrune(ops: JournalOp[]): void {
     for (const op of ops) {
-      if (op.op === 'settledThrough') this.settledThroughId = op.id; // as money.db's meta takes it
+      if (op.op === 'settledThrough')
+        this.settledThroughId = op.id; // as money.db's meta takes it
       else if (op.op === 'prune') this.knownCdrs.forget(op.cdrsBefore, this.settledThroughId);
     }
   }
 
   private applied(message: ApplierMessage): void {
     if (message.type === 'failed') {
-      this.log.error({ reason: message.message, code: message.code }, 'money journal applier cannot write money.db: retrying; the log holds everything meanwhile');
+      this.log.error(
+        { reason: message.message, code: message.code },
+        'money journal applier cannot write money.db: retrying; the log holds everything meanwhile',
+      );
       return;
     }
     // In id order, as appended: what money.db now has leaves memory.
@@ -337,8 +357,13 @@ export class MoneyJournal {
   }
 
   private report(skipped: SkippedOp[], lostBytes: number, segment: number): void {
-    if (skipped.length > 0) this.log.error({ skipped: skipped.slice(0, 20), count: skipped.length, segment }, 'money journal ops refused by money.db');
-    if (lostBytes > 0) this.log.error({ bytes: lostBytes, segment }, 'money log segment ended in bytes that are not a whole record (a torn tail or damage): ignored');
+    if (skipped.length > 0)
+      this.log.error({ skipped: skipped.slice(0, 20), count: skipped.length, segment }, 'money journal ops refused by money.db');
+    if (lostBytes > 0)
+      this.log.error(
+        { bytes: lostBytes, segment },
+        'money log segment ended in bytes that are not a whole record (a torn tail or damage): ignored',
+      );
   }
 
   // Reads: start-up recovery, and the duplicate check of CDR ingest (memory; one indexed row only when the filter says it may be there).
@@ -417,7 +442,8 @@ export class MoneyJournal {
   async close(): Promise<void> {
     await this.cdrFilterLoader?.terminate();
     this.flush();
-    while ((this.inFlight.size > 0 || this.pending.writes.length > 0) && this.broken === null) await new Promise((resolve) => setTimeout(resolve, 5));
+    while ((this.inFlight.size > 0 || this.pending.writes.length > 0) && this.broken === null)
+      await new Promise((resolve) => setTimeout(resolve, 5));
     if (this.writer !== null) {
       const writer = this.writer;
       writer.postMessage('stop');

@@ -143,7 +143,8 @@ export class LogAppender {
   append(record: Buffer): void {
     try {
       const written = writeSync(this.fd, record, 0, record.length, this.offset);
-      if (written !== record.length) throw Object.assign(new Error(`short write to the money log (${written} of ${record.length} bytes)`), { code: 'EIO' });
+      if (written !== record.length)
+        throw Object.assign(new Error(`short write to the money log (${written} of ${record.length} bytes)`), { code: 'EIO' });
       if (this.sync) fdatasyncSync(this.fd);
     } catch (error) {
       const code = (error as { code?: string }).code;

@@ -20,7 +20,17 @@ export type JournalOp =
     }
   | { op: 'finish'; id: number; state: 'settled' | 'released' | 'expired'; at: number }
   | { op: 'lease'; entityType: EntityType; entityId: number; grantedMicro: number; headroomMicro: number | null }
-  | { op: 'cdr'; id: number; sipCallId: string; fingerprint: string; result: string; settlement: string; accountId: number; chargeMicro: number; createdAt: number }
+  | {
+      op: 'cdr';
+      id: number;
+      sipCallId: string;
+      fingerprint: string;
+      result: string;
+      settlement: string;
+      accountId: number;
+      chargeMicro: number;
+      createdAt: number;
+    }
   /** Every CDR up to `id` is settled at the centre (rounds take the outbox in id order). */
   | { op: 'settledThrough'; id: number }
   /** Drops reservations finished before `reservationsBefore` and settled CDRs created before `cdrsBefore`. */

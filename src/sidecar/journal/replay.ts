@@ -57,11 +57,23 @@ function lastCdrIdOf(ops: JournalOp[]): number {
  * segment and this one is deleted once that is committed. `limit`: the offset the segment is durable to
  * (durability `full`: what is written but not yet synced may still be lost, so it is not applied yet).
  */
-export function applySegment(store: JournalStore, dir: string, position: LogPosition, final: boolean, limit = Number.POSITIVE_INFINITY): SegmentApplied {
+export function applySegment(
+  store: JournalStore,
+  dir: string,
+  position: LogPosition,
+  final: boolean,
+  limit = Number.POSITIVE_INFINITY,
+): SegmentApplied {
   const path = segmentPath(dir, position.segment);
   const decoded = decodeRecords(readFrom(path, position.offset, limit));
   const next = final ? { segment: position.segment + 1, offset: 0 } : { segment: position.segment, offset: position.offset + decoded.end };
-  const applied: SegmentApplied = { segment: position.segment, position, lastCdrId: lastCdrIdOf(decoded.ops), skipped: [], lostBytes: final ? decoded.trailing : 0 };
+  const applied: SegmentApplied = {
+    segment: position.segment,
+    position,
+    lastCdrId: lastCdrIdOf(decoded.ops),
+    skipped: [],
+    lostBytes: final ? decoded.trailing : 0,
+  };
   if (decoded.end === 0 && !final) return applied;
   applied.skipped = store.applyOps(decoded.ops, next);
   applied.position = next;

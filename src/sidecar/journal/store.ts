@@ -50,7 +50,11 @@ export class JournalStore {
           this.apply(op);
         } catch (error) {
           if (skipped === null || !isConstraintError(error)) throw error;
-          skipped.push({ op: op.op, code: (error as { code: string }).code, message: error instanceof Error ? error.message : String(error) });
+          skipped.push({
+            op: op.op,
+            code: (error as { code: string }).code,
+            message: error instanceof Error ? error.message : String(error),
+          });
         }
       }
       this.writePosition(position);
@@ -69,7 +73,9 @@ export class JournalStore {
         `INSERT INTO leases (entity_type, entity_id, granted_micro, headroom_micro) VALUES (?, ?, ?, ?)
          ON CONFLICT (entity_type, entity_id) DO UPDATE SET granted_micro = excluded.granted_micro, headroom_micro = excluded.headroom_micro`,
       ),
-      insertCdr: db.prepare(`INSERT INTO cdrs (id, sip_call_id, fingerprint, result, settlement, account_id, charge_micro, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertCdr: db.prepare(
+        `INSERT INTO cdrs (id, sip_call_id, fingerprint, result, settlement, account_id, charge_micro, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
       writeMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
       readMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
       pruneReservations: db.prepare(`DELETE FROM reservations WHERE state != 'held' AND finished_at < ?`),
@@ -116,7 +122,17 @@ export class JournalStore {
     const s = this.statements;
     switch (op.op) {
       case 'reserve':
-        s.insertReservation.run(op.id, op.callId, op.entityType, op.entityId, op.amountMicro, op.maxDuration, op.createdAt, op.expiresAt, op.answer);
+        s.insertReservation.run(
+          op.id,
+          op.callId,
+          op.entityType,
+          op.entityId,
+          op.amountMicro,
+          op.maxDuration,
+          op.createdAt,
+          op.expiresAt,
+          op.answer,
+        );
         return;
       case 'finish':
         s.finishReservation.run(op.state, op.at, op.id);

@@ -21,7 +21,10 @@ parentPort!.on('message', (message: { seq: number; record: Uint8Array } | 'stop'
   try {
     appender.append(Buffer.from(message.record.buffer, message.record.byteOffset, message.record.byteLength));
   } catch (error) {
-    failure = error instanceof LogAppendError ? { message: error.message, code: error.code, intact: error.intact } : { message: String(error), code: undefined, intact: false };
+    failure =
+      error instanceof LogAppendError
+        ? { message: error.message, code: error.code, intact: error.intact }
+        : { message: String(error), code: undefined, intact: false };
   }
   parentPort!.postMessage({ seq: message.seq, failure } satisfies WriterReply);
 });

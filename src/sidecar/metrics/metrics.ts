@@ -141,29 +141,43 @@ interface RouteSeries {
 /** Every metric the sidecar exposes on GET /metrics. */
 export class SidecarMetrics {
   readonly requests = new Counter('sidecar_http_requests_total', 'HTTP requests answered, by endpoint and status.');
-  readonly latency = new Histogram('sidecar_http_request_duration_seconds', 'Time from request arrival to response, by endpoint.', [
-    0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1,
-  ]);
+  readonly latency = new Histogram(
+    'sidecar_http_request_duration_seconds',
+    'Time from request arrival to response, by endpoint.',
+    [0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1],
+  );
   readonly decisions = new Counter('sidecar_decisions_total', 'Decisions by endpoint and outcome.');
   readonly snapshotVersion = new Gauge('sidecar_snapshot_version', 'Version of the snapshot being served (0 = none).');
   readonly snapshotCreated = new Gauge('sidecar_snapshot_created_timestamp_seconds', 'Creation time of the snapshot being served.');
   readonly snapshotLoads = new Counter('sidecar_snapshot_loads_total', 'Snapshot ingest attempts by source and result.');
-  readonly compileSeconds = new Histogram('sidecar_snapshot_compile_seconds', 'Snapshot verify + compile + persist time (in the compile worker).', [
-    0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30,
-  ]);
-  readonly swapSeconds = new Histogram('sidecar_snapshot_swap_seconds', 'Main-thread time to take a compiled snapshot into service.', [
-    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
-  ]);
+  readonly compileSeconds = new Histogram(
+    'sidecar_snapshot_compile_seconds',
+    'Snapshot verify + compile + persist time (in the compile worker).',
+    [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30],
+  );
+  readonly swapSeconds = new Histogram(
+    'sidecar_snapshot_swap_seconds',
+    'Main-thread time to take a compiled snapshot into service.',
+    [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5],
+  );
   readonly rss = new Gauge('process_resident_memory_bytes', 'Resident set size.', () => process.memoryUsage.rss());
   /** The money path's figures, read at each scrape from the ledger (see main.ts). */
   readonly reservationsHeld = new Gauge('sidecar_reservations_held', 'Reservations of calls in progress.');
   readonly cdrOutbox = new Gauge('sidecar_cdr_outbox', 'Rated CDRs not yet settled by the control plane.');
   readonly centreRounds = new Counter('sidecar_centre_rounds_total', 'Money rounds with the control plane, by result.');
-  readonly centreRoundSeconds = new Histogram('sidecar_centre_round_seconds', 'Time of a money round with the control plane, request to answer.', [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5,
-  ]);
-  readonly centreAnswerAge = new Gauge('sidecar_centre_answer_age_seconds', 'Seconds since the control plane last answered a money round (NaN before the first).');
-  readonly leasesLapsed = new Gauge('sidecar_credit_leases_lapsed', '1 while no leases are admitted on: no answered money round within their validity.');
+  readonly centreRoundSeconds = new Histogram(
+    'sidecar_centre_round_seconds',
+    'Time of a money round with the control plane, request to answer.',
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+  );
+  readonly centreAnswerAge = new Gauge(
+    'sidecar_centre_answer_age_seconds',
+    'Seconds since the control plane last answered a money round (NaN before the first).',
+  );
+  readonly leasesLapsed = new Gauge(
+    'sidecar_credit_leases_lapsed',
+    '1 while no leases are admitted on: no answered money round within their validity.',
+  );
   readonly balanceWarnings = new Counter('sidecar_balance_warnings_total', 'Admissions that left an account below its warning threshold.');
   private readonly routes = new Map<string, RouteSeries>();
   private readonly outcomes = new Map<string, Map<string, CounterHandle>>();

@@ -73,7 +73,14 @@ export function candidateMarginOk(result: LcrResult, candidate: Candidate): bool
 export function lcrLookup(engine: DecisionEngine, trunkIndex: number, request: LcrLookupRequest, now: number): LcrLookupView {
   const { snapshot } = engine;
   const trunk = snapshot.customerTrunks[trunkIndex];
-  const result = engine.lcr.evaluate({ trunk: trunkIndex, dnis: request.dnis, ani: request.ani, triedCarrierIds: [], triedGatewayIds: [], now });
+  const result = engine.lcr.evaluate({
+    trunk: trunkIndex,
+    dnis: request.dnis,
+    ani: request.ani,
+    triedCarrierIds: [],
+    triedGatewayIds: [],
+    now,
+  });
   const rates = snapshot.rates;
   const sell = result.sellRow >= 0 ? formatNano(result.sellNano) : null;
   const config = result.config;
@@ -83,7 +90,8 @@ export function lcrLookup(engine: DecisionEngine, trunkIndex: number, request: L
     customer_currency: trunk.sellDeck >= 0 ? snapshot.decks[trunk.sellDeck].currency : trunk.currency,
     customer_rate: sell,
     customer_rate_type: result.sellRow >= 0 ? rateTypeOf(engine, result.sellRow) : null,
-    customer_billing_increment_initial: result.sellRow >= 0 ? rates.incrementInitial[result.sellRow] || trunk.incrementInitial : trunk.incrementInitial,
+    customer_billing_increment_initial:
+      result.sellRow >= 0 ? rates.incrementInitial[result.sellRow] || trunk.incrementInitial : trunk.incrementInitial,
     customer_billing_increment_step: result.sellRow >= 0 ? rates.incrementStep[result.sellRow] || trunk.incrementStep : trunk.incrementStep,
     matched_prefix: result.sellRow >= 0 ? request.dnis.slice(0, engine.lcr.matcher.matchedLength(trunk.sellDeck)) : null,
     config:

@@ -68,12 +68,17 @@ export function simulateRoute(engine: DecisionEngine, request: RouteSimulationRe
   if (trunkIndex < 0) throw new RequestError('unknown_reference', `customer_trunk_id ${request.customer_trunk_id} does not exist`);
   const trunk = snapshot.customerTrunks[trunkIndex];
   if (request.customer_account_id !== null && request.customer_account_id !== trunk.accountId) {
-    throw new RequestError('reference_mismatch', `customer trunk ${trunk.id} does not belong to customer account ${request.customer_account_id}`);
+    throw new RequestError(
+      'reference_mismatch',
+      `customer trunk ${trunk.id} does not belong to customer account ${request.customer_account_id}`,
+    );
   }
   const checks: Check[] = [];
   // A failed check answers as the live path would refuse the call: the catalogue's SIP code and reason.
   const check = (name: string, passed: boolean, code: RefusalCode, sip?: number): boolean => {
-    checks.push(passed ? { name, passed, reject_code: null, reject_reason: null, reason_code: null } : { name, passed, ...refusalFields(code, sip) });
+    checks.push(
+      passed ? { name, passed, reject_code: null, reject_reason: null, reason_code: null } : { name, passed, ...refusalFields(code, sip) },
+    );
     return passed;
   };
 
@@ -107,7 +112,10 @@ export function simulateRoute(engine: DecisionEngine, request: RouteSimulationRe
           rate: customerRate,
           rateType: customerRateType,
           durationSeconds: request.duration_seconds,
-          increments: { initial: rates.incrementInitial[sellRow] || trunk.incrementInitial, step: rates.incrementStep[sellRow] || trunk.incrementStep },
+          increments: {
+            initial: rates.incrementInitial[sellRow] || trunk.incrementInitial,
+            step: rates.incrementStep[sellRow] || trunk.incrementStep,
+          },
           precision: trunk.decimalPrecision,
           rounding: trunk.roundingDirection,
         })
@@ -127,7 +135,10 @@ export function simulateRoute(engine: DecisionEngine, request: RouteSimulationRe
         rate,
         rateType: rateTypeOf(engine, row),
         durationSeconds: request.duration_seconds,
-        increments: { initial: rates.incrementInitial[row] || carrier.incrementInitial, step: rates.incrementStep[row] || carrier.incrementStep },
+        increments: {
+          initial: rates.incrementInitial[row] || carrier.incrementInitial,
+          step: rates.incrementStep[row] || carrier.incrementStep,
+        },
         precision: carrier.decimalPrecision,
         rounding: carrier.roundingDirection,
       });
@@ -157,7 +168,10 @@ export function simulateRoute(engine: DecisionEngine, request: RouteSimulationRe
       converted_wholesale_rate: converted,
       converted_wholesale_cost: convertedCost,
       // Both operands carry the trunk's precision, so the difference is exact at that precision.
-      margin_amount: convertedCost === null || retailCost === UNKNOWN ? null : new Decimal(retailCost).minus(convertedCost).toFixed(trunk.decimalPrecision),
+      margin_amount:
+        convertedCost === null || retailCost === UNKNOWN
+          ? null
+          : new Decimal(retailCost).minus(convertedCost).toFixed(trunk.decimalPrecision),
       margin_ok: lcr !== null && candidateMarginOk(lcr, candidate),
       excluded_reason: allowed ? null : candidate.status,
       reject_code: allowed ? null : 404,

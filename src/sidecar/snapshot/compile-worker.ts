@@ -12,9 +12,7 @@ import { compileSnapshot } from '../../core/snapshot/compile.js';
 import { SnapshotStore } from './store.js';
 import { validateSnapshot } from '../../core/snapshot/validate.js';
 
-export type WorkerRequest =
-  | { kind: 'ingest'; id: number; bytes: Uint8Array; servingVersion: number }
-  | { kind: 'restore'; id: number };
+export type WorkerRequest = { kind: 'ingest'; id: number; bytes: Uint8Array; servingVersion: number } | { kind: 'restore'; id: number };
 
 export type WorkerReply =
   /** nice: the compiling thread's priority, as the kernel had it (null: not Linux). */

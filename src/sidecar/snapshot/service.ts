@@ -11,8 +11,7 @@ export type SnapshotSource = 'http' | 'file' | 'store';
 export type SnapshotRefusalCode = SnapshotRefusal | 'snapshot_store' | 'no_snapshot';
 
 export type IngestResult =
-  | { ok: true; version: number; compileSeconds: number; swapSeconds: number }
-  | { ok: false; code: SnapshotRefusalCode; reason: string };
+  { ok: true; version: number; compileSeconds: number; swapSeconds: number } | { ok: false; code: SnapshotRefusalCode; reason: string };
 
 /**
  * Owns the serving snapshot. Ingests run one at a time, each in a fresh
@@ -81,7 +80,18 @@ export class SnapshotService {
     this.metrics.swapSeconds.observe(swapSeconds);
     this.metrics.snapshotVersion.set(version);
     this.metrics.snapshotCreated.set(Date.parse(createdAt) / 1000);
-    this.log.info({ source, version, created_at: createdAt, compile_seconds: reply.compileSeconds, compile_thread_nice: reply.nice, swap_seconds: swapSeconds, counts }, 'snapshot in service');
+    this.log.info(
+      {
+        source,
+        version,
+        created_at: createdAt,
+        compile_seconds: reply.compileSeconds,
+        compile_thread_nice: reply.nice,
+        swap_seconds: swapSeconds,
+        counts,
+      },
+      'snapshot in service',
+    );
     return { ok: true, version, compileSeconds: reply.compileSeconds, swapSeconds };
   }
 
@@ -103,7 +113,8 @@ export class SnapshotService {
       });
       // Hand large bodies over instead of copying them when the bytes own their whole buffer.
       const bytes = message.kind === 'ingest' ? message.bytes : null;
-      const transferable = bytes !== null && bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && bytes.byteLength === bytes.buffer.byteLength;
+      const transferable =
+        bytes !== null && bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && bytes.byteLength === bytes.buffer.byteLength;
       worker.postMessage(message, transferable ? [bytes.buffer] : []);
     });
   }

@@ -31,8 +31,12 @@ export class SnapshotStore {
   }
 
   save(version: number, createdAt: string, checksum: string, bytes: Uint8Array): void {
-    const insert = this.db.prepare('INSERT OR REPLACE INTO snapshots (version, created_at, checksum, received_at, bytes) VALUES (?, ?, ?, ?, ?)');
-    const prune = this.db.prepare('DELETE FROM snapshots WHERE version NOT IN (SELECT version FROM snapshots ORDER BY version DESC LIMIT ?)');
+    const insert = this.db.prepare(
+      'INSERT OR REPLACE INTO snapshots (version, created_at, checksum, received_at, bytes) VALUES (?, ?, ?, ?, ?)',
+    );
+    const prune = this.db.prepare(
+      'DELETE FROM snapshots WHERE version NOT IN (SELECT version FROM snapshots ORDER BY version DESC LIMIT ?)',
+    );
     this.db.transaction(() => {
       insert.run(version, createdAt, checksum, new Date().toISOString(), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       prune.run(KEEP);
@@ -41,8 +45,14 @@ export class SnapshotStore {
 
   /** Newest first. */
   list(): StoredSnapshot[] {
-    const rows = this.db.prepare('SELECT version, bytes FROM snapshots ORDER BY version DESC').all() as { version: number; bytes: Buffer }[];
-    return rows.map((row) => ({ version: row.version, bytes: new Uint8Array(row.bytes.buffer, row.bytes.byteOffset, row.bytes.byteLength) }));
+    const rows = this.db.prepare('SELECT version, bytes FROM snapshots ORDER BY version DESC').all() as {
+      version: number;
+      bytes: Buffer;
+    }[];
+    return rows.map((row) => ({
+      version: row.version,
+      bytes: new Uint8Array(row.bytes.buffer, row.bytes.byteOffset, row.bytes.byteLength),
+    }));
   }
 
   close(): void {
