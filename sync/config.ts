@@ -13,29 +13,14 @@ export interface ControlConfig {
   command: 'serve' | 'sync-run';
 }
 
+/** Every option, as docs/operations.md explains it. */
 export const CONTROL_OPTIONS = {
-  host: {
-    env: 'CONTROL_HOST',
-    fallback: '127.0.0.1',
-    doc: 'address to listen on; the admin API answers only addresses in `auth_ips` (127.0.0.1 is seeded)',
-  },
-  port: { env: 'CONTROL_PORT', fallback: '8080', doc: '`0` picks a free port (logged)' },
-  'data-dir': { env: 'CONTROL_DATA_DIR', fallback: './data/control', doc: 'holds `config.db`, the store (SQLite, WAL)' },
-  'log-level': {
-    env: 'CONTROL_LOG_LEVEL',
-    fallback: 'info',
-    doc: 'pino JSON logs (`fatal` … `trace`, `silent`); credentials are redacted',
-  },
-  'mi-timeout-ms': {
-    env: 'CONTROL_MI_TIMEOUT_MS',
-    fallback: '30000',
-    doc: "timeout of an MI call to a node's OpenSIPS (`dr_reload` of 383k rules takes 4–8 s)",
-  },
-  'lease-valid-seconds': {
-    env: 'CONTROL_LEASE_VALID_SECONDS',
-    fallback: String(DEFAULT_LEASE_VALID_SECONDS),
-    doc: "how long a node's credit leases stay valid without a money round; a node silent for 1.2 times this has its leases taken back",
-  },
+  host: { env: 'CONTROL_HOST', fallback: '127.0.0.1' },
+  port: { env: 'CONTROL_PORT', fallback: '8080' },
+  'data-dir': { env: 'CONTROL_DATA_DIR', fallback: './data/control' },
+  'log-level': { env: 'CONTROL_LOG_LEVEL', fallback: 'info' },
+  'mi-timeout-ms': { env: 'CONTROL_MI_TIMEOUT_MS', fallback: '30000' },
+  'lease-valid-seconds': { env: 'CONTROL_LEASE_VALID_SECONDS', fallback: String(DEFAULT_LEASE_VALID_SECONDS) },
 } as const satisfies OptionTable;
 
 export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): ControlConfig {

@@ -27,18 +27,25 @@ describe('error catalogue', () => {
     for (const [code, entry] of Object.entries(catalogue)) {
       const row = documented.get(code);
       assert.ok(row !== undefined, `${code} is not documented in docs/errors.md`);
-      assert.deepEqual(row, { http: entry.http, sip: entry.sip, reason: entry.reason }, `docs/errors.md disagrees with the catalogue on ${code}`);
+      assert.deepEqual(
+        row,
+        { http: entry.http, sip: entry.sip, reason: entry.reason },
+        `docs/errors.md disagrees with the catalogue on ${code}`,
+      );
     }
   });
 
   it('documents no code the catalogue does not have', () => {
-    assert.deepEqual([...documented.keys()].filter((code) => !(code in catalogue)), []);
+    assert.deepEqual(
+      [...documented.keys()].filter((code) => !(code in catalogue)),
+      [],
+    );
   });
 
   it('gives every code a way to be answered, with a status the server can write', () => {
     for (const [code, entry] of Object.entries(catalogue)) {
       assert.ok(entry.http !== null || entry.sip !== null, `${code} is neither an error nor a refusal`);
-      if (entry.http !== null) assert.ok(STATUS_TEXT[entry.http] !== undefined, `${code}: HTTP ${entry.http} has no status line`);
+      if (entry.http !== null) assert.ok(entry.http in STATUS_TEXT, `${code}: HTTP ${entry.http} has no status line`);
       if (entry.sip !== null) assert.ok(entry.sip >= 400 && entry.sip <= 699, `${code}: SIP ${entry.sip} is not a final refusal`);
       assert.match(code, /^[a-z][a-z0-9_]*$/);
     }

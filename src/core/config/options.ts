@@ -2,18 +2,16 @@ import { parseArgs } from 'node:util';
 
 /**
  * Command-line options of our processes, declared once per process as a table: each flag's environment
- * variable, default and meaning. Flags win over the environment, the environment over the default.
- * docs/operations.md lists every option of both tables; test/unit/operations-doc.test.ts holds the doc
- * to them.
+ * variable and default. Flags win over the environment, the environment over the default.
+ * docs/operations.md explains every option of both tables; test/unit/operations-doc.test.ts holds the
+ * doc to them.
  */
 export interface OptionSpec {
   env: string;
-  /** The value when neither the flag nor the environment gives one. */
+  /** The value when neither the flag nor the environment gives one ('' for none). */
   fallback: string;
-  /** How the docs show the default when it is computed at start (the host name). */
+  /** How the docs show a default that is none, or computed at start (the host name). */
   shownDefault?: string;
-  /** One line for the docs. */
-  doc: string;
 }
 
 export type OptionTable = Readonly<Record<string, OptionSpec>>;

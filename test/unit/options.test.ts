@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../src/sidecar/config.js';
+import { loadControlConfig } from '../../sync/config.js';
+
+/** Both processes check every option at start and name the flag that is wrong. */
+describe('options', () => {
+  it('reads the control plane from flags, else CONTROL_* variables, else defaults', () => {
+    const defaults = loadControlConfig([], {});
+    assert.deepEqual(defaults, {
+      host: '127.0.0.1',
+      port: 8080,
+      dataDir: './data/control',
+      logLevel: 'info',
+      miTimeoutMs: 30_000,
+      leaseValidSeconds: 900,
+      command: 'serve',
+    });
+    const fromEnv = loadControlConfig(['--port', '0'], {
+      CONTROL_PORT: '9000',
+      CONTROL_LOG_LEVEL: 'debug',
+      CONTROL_LEASE_VALID_SECONDS: '2',
+    });
+    assert.deepEqual([fromEnv.port, fromEnv.logLevel, fromEnv.leaseValidSeconds], [0, 'debug', 2]);
+    assert.equal(loadControlConfig(['sync-run', '--data-dir', '/tmp/x'], {}).command, 'sync-run');
+  });
+
+  it('refuses a control plane option out of range, unknown, or of the wrong kind', () => {
+    const refused: [string[], NodeJS.ProcessEnv, RegExp][] = [
+      [['--port', '99999'], {}, /--port must be an integer from 0 to 65535/],
+      [['--port', '80x'], {}, /--port must be an integer/],
+      [[], { CONTROL_PORT: '' }, /--port must be an integer/],
+      [['--mi-timeout-ms', '0'], {}, /--mi-timeout-ms must be an integer from 100/],
+      [['--mi-timeout-ms', '1e3'], {}, /--mi-timeout-ms must be an integer/],
+      [['--lease-valid-seconds', '2.5'], {}, /--lease-valid-seconds must be an integer/],
+      [['--log-level', 'verbose'], {}, /--log-level must be one of fatal, error/],
+      [['--host', 'http://x'], {}, /--host must be a host name or an IP address/],
+      [['--colour', 'red'], {}, /Unknown option '--colour'/],
+      [['sync-now'], {}, /unknown command "sync-now"/],
+      [['sync-run', 'twice'], {}, /unknown command "sync-run twice"/],
+    ];
+    for (const [argv, env, message] of refused) assert.throws(() => loadControlConfig(argv, env), message, argv.join(' '));
+  });
+
+  it('refuses a sidecar option out of range, unknown, or of the wrong kind', () => {
+    assert.equal(loadConfig([], {}).port, 8090);
+    const refused: [string[], RegExp][] = [
+      [['--port=-1'], /--port must be an integer from 0 to 65535/],
+      [['--max-body-bytes', '10'], /--max-body-bytes must be an integer from 1024/],
+      [['--durability', 'sometimes'], /--durability must be one of normal, full/],
+      [['--lease-chunk', '0'], /--lease-chunk must be a positive decimal amount/],
+      [['--control-url', 'http://centre:8080/api'], /--control-url must be http\(s\):\/\/host:port with no path/],
+      [['--log-level', 'loud'], /--log-level must be one of/],
+      [['--nope'], /Unknown option '--nope'/],
+    ];
+    for (const [argv, message] of refused) assert.throws(() => loadConfig(argv, {}), message, argv.join(' '));
+  });
+});
