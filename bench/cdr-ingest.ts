@@ -19,6 +19,7 @@ import { MoneyJournal } from '../src/sidecar/journal/journal.js';
 import { NodeCredit } from '../src/sidecar/credit/node-credit.js';
 import { routeCall } from '../src/sidecar/routing/route.js';
 import { loadWorld } from './bench-world.js';
+import { reportResult } from './results.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -94,16 +95,14 @@ async function main(): Promise<void> {
     const wallMicros = await ingest(warmUp, count);
     const cpu = process.cpuUsage(cpuBefore);
     const duplicateMicros = await ingest(0, Math.min(1000, count)); // resends: each answered from the journal
-    process.stdout.write(
-      `${JSON.stringify({
-        cdrs: count,
-        ingest_wall_us: Math.round(wallMicros * 10) / 10,
-        // The whole process: the event loop and the applier thread writing money.db.
-        ingest_cpu_us: Math.round(((cpu.user + cpu.system) / (count - warmUp)) * 10) / 10,
-        duplicate_wall_us: Math.round(duplicateMicros * 10) / 10,
-        statuses,
-      })}\n`,
-    );
+    reportResult('cdr-ingest', `node dist/bench/cdr-ingest.js ${process.argv.slice(2).join(' ')}`.trim(), {
+      cdrs: count,
+      ingest_wall_us: Math.round(wallMicros * 10) / 10,
+      // The whole process: the event loop and the applier thread writing money.db.
+      ingest_cpu_us: Math.round(((cpu.user + cpu.system) / (count - warmUp)) * 10) / 10,
+      duplicate_wall_us: Math.round(duplicateMicros * 10) / 10,
+      statuses,
+    });
   } finally {
     await journal.close();
     rmSync(dir, { recursive: true, force: true });

@@ -20,6 +20,7 @@ import { seedStore } from '../sync/admin/seed.js';
 import { FakeOpensipsMi } from '../src/devkit/fake-opensips-mi.js';
 import { generateDataset, SIZES } from '../src/devkit/dataset.js';
 import { CONTROL_MAIN, SIDECAR_MAIN } from '../src/devkit/paths.js';
+import { reportResult } from './results.js';
 import { startService, type ServiceProcess } from '../src/devkit/service-process.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -201,7 +202,7 @@ async function main(): Promise<void> {
     csv_seconds: Math.round(csvSeconds * 100) / 100,
     sync_under_route_load: underLoad,
   };
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  reportResult('control', `node dist/bench/control-bench.js ${process.argv.slice(2).join(' ')}`.trim(), result);
 }
 
 main().catch((error: unknown) => {

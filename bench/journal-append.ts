@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { MoneyJournal } from '../src/sidecar/journal/journal.js';
 import type { JournalOp } from '../src/sidecar/journal/ops.js';
+import { reportResult } from './results.js';
 
 function mainThreadCpuSeconds(): number {
   const fields = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -46,9 +47,12 @@ async function main(): Promise<void> {
     for (let id = 2001; id <= 2000 + writes; id++) await journal.write(reserve(id));
     const wallMicros = ((performance.now() - started) * 1000) / writes;
     const loopMicros = ((mainThreadCpuSeconds() - cpuBefore) * 1e6) / writes;
-    process.stdout.write(
-      `${JSON.stringify({ durability, writes, wall_us_per_write: Math.round(wallMicros), event_loop_cpu_us_per_write: Math.round(loopMicros) })}\n`,
-    );
+    reportResult(`journal-append-${durability}`, `node dist/bench/journal-append.js ${process.argv.slice(2).join(' ')}`.trim(), {
+      durability,
+      writes,
+      wall_us_per_write: Math.round(wallMicros),
+      event_loop_cpu_us_per_write: Math.round(loopMicros),
+    });
   } finally {
     await journal.close();
     rmSync(dir, { recursive: true, force: true });

@@ -20,6 +20,7 @@ import { MoneyJournal } from '../src/sidecar/journal/journal.js';
 import { NodeCredit } from '../src/sidecar/credit/node-credit.js';
 import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
 import { loadWorld } from './bench-world.js';
+import { reportResult } from './results.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -89,17 +90,15 @@ async function main(): Promise<void> {
     scavenges.sort((a, b) => a - b);
     const quantile = (q: number): number =>
       Math.round((scavenges[Math.min(scavenges.length - 1, Math.floor(q * scavenges.length))] ?? NaN) * 100) / 100;
-    process.stdout.write(
-      `${JSON.stringify({
-        live_calls: credit.heldCount,
-        admit_wall_us: Math.round(admitMicros * 10) / 10,
-        full_gc_ms: fullGcMs,
-        heap_used_mb: Math.round(memory.heapUsed / 1e6),
-        array_buffers_mb: Math.round(memory.arrayBuffers / 1e6),
-        rss_mb: Math.round(memory.rss / 1e6),
-        scavenges: { count: scavenges.length, p50_ms: quantile(0.5), p90_ms: quantile(0.9), max_ms: quantile(1) },
-      })}\n`,
-    );
+    reportResult('live-calls', `node --expose-gc dist/bench/live-calls.js ${process.argv.slice(2).join(' ')}`.trim(), {
+      live_calls: credit.heldCount,
+      admit_wall_us: Math.round(admitMicros * 10) / 10,
+      full_gc_ms: fullGcMs,
+      heap_used_mb: Math.round(memory.heapUsed / 1e6),
+      array_buffers_mb: Math.round(memory.arrayBuffers / 1e6),
+      rss_mb: Math.round(memory.rss / 1e6),
+      scavenges: { count: scavenges.length, p50_ms: quantile(0.5), p90_ms: quantile(0.9), max_ms: quantile(1) },
+    });
   } finally {
     await journal.close();
     rmSync(dir, { recursive: true, force: true });

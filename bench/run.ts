@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from './load.js';
+import { saveResult } from './results.js';
 import type { TrafficHints } from '../src/devkit/dataset.js';
 import { CONTROL_MAIN, DATASET_CLI, REPO, SIDECAR_MAIN } from '../src/devkit/paths.js';
 import { startService, type ServiceProcess, type StartOptions } from '../src/devkit/service-process.js';
@@ -27,7 +28,6 @@ import { seedRows } from '../sync/admin/seed.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const DATA = join(REPO, 'bench', 'data');
-const RESULTS = join(REPO, 'bench', 'results');
 
 interface Profile {
   size: string;
@@ -177,7 +177,6 @@ async function main(): Promise<void> {
     callRates: values['call-rate'] === undefined ? chosen.callRates : [Number(values['call-rate'])],
   };
   mkdirSync(DATA, { recursive: true });
-  mkdirSync(RESULTS, { recursive: true });
   const snapshotFile = join(DATA, `${profile.size}.msgpack`);
   const snapshotNext = join(DATA, `${profile.size}-next.msgpack`);
   const trafficFile = join(DATA, `${profile.size}-traffic.json`);
@@ -532,18 +531,14 @@ async function main(): Promise<void> {
   floor.child.kill();
   control.child.kill();
 
-  const report = {
+  const file = saveResult('bench', `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(), {
     profile: values.profile,
-    at: new Date().toISOString(),
-    node: process.version,
     micro,
     sidecarRssMB: sidecarRss,
     sidecarRssBeforeLoadMB: sidecarRssAfterLoad,
     rows,
     notes,
-  };
-  const file = join(RESULTS, `bench-${report.at.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify(report, null, 2));
+  });
 
   const lines = [
     `in-process (${micro.size}: ${micro.rateRows} rate rows, ${micro.cidrs} CIDRs): compile ${micro.compileSeconds} s (decode ${micro.decodeSeconds} s, validate ${micro.validateSeconds} s), ` +

@@ -1,0 +1,145 @@
+/**
+ * Writes docs/performance.md from the newest result of each bench in bench/results/ (make perf-doc).
+ * The page is generated: the figures, the command and the machine that made each of them. What was
+ * tried, and why the code is as it is, is in docs/performance-log.md, by hand.
+ *
+ *   node dist/bench/report.js [--out docs/performance.md]
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { REPO } from '../src/devkit/paths.js';
+import { newestResults, type SavedResult } from './results.js';
+
+interface Row {
+  scenario: string;
+  achievedRate?: number;
+  p50?: number;
+  p99?: number;
+  p999?: number;
+  max?: number;
+  errors?: number;
+  cpuMicrosPerRequest?: number;
+  loopMicrosPerRequest?: number;
+  p50_vs_floor_us?: number;
+  p99_ratio?: number;
+  throughput_ratio?: number;
+}
+
+/** What each bench measures and how, in the order the page shows them. */
+const BENCHES: { kind: string; title: string; what: string }[] = [
+  {
+    kind: 'bench',
+    title: 'The sidecar under load (`make bench`)',
+    what:
+      'Generates the `wholesale` world (1.99M rate rows over 40 carrier and 6 customer decks, 100k CIDRs, 4,000 trunks, ' +
+      '5,000 block rules), measures decisions in-process, then drives the real sidecar and a trivial uWebSockets.js server ' +
+      '(the floor, `bench/floor-server.ts`: parse the JSON body, answer a fixed body of the same size) the same way in the ' +
+      'same run: open loop at a fixed rate, latency from the scheduled send time, and closed loop. With a control plane ' +
+      'holding the accounts it drives admission at the same rate as route (pairs in turn: the table shows the median pair, ' +
+      'the notes every pair), CDR ingest, and the per-call mix the OpenSIPS script sends (auth, admit, route; one call in ten ' +
+      'fails over; the CDR a few hundred calls later) beside the floor driven with the same requests. CPU per request is the ' +
+      "sidecar's, over the scenario; on this shared 2-core machine it is the figure to compare across runs, tails are not.",
+  },
+  {
+    kind: 'control',
+    title: 'The control plane (`node dist/bench/control-bench.js`)',
+    what:
+      'A routing sync of the wholesale world to 3 sidecar processes, with drouting written and reloaded on 3 nodes (MI test ' +
+      'doubles), end to end through the admin API: cold (rates read), then warm (an everyday change); a 150k-row CSV upload; ' +
+      'with `--load-rate N`, a second cold sync while one sidecar takes N routes/s.',
+  },
+  {
+    kind: 'live-calls',
+    title: 'Live calls in memory (`node --expose-gc dist/bench/live-calls.js`)',
+    what: 'Admissions in-process until that many calls are up: the heap, the RSS, a full GC pause with them live, the scavenges on the way.',
+  },
+  {
+    kind: 'cdr-ingest',
+    title: 'CDR ingest in-process (`node dist/bench/cdr-ingest.js`)',
+    what: 'What a CDR costs: rating, settlement bookkeeping, the journal.',
+  },
+  {
+    kind: 'journal-append-normal',
+    title: 'Journal appends, durability normal (`node dist/bench/journal-append.js`)',
+    what: 'One acknowledged money-log write per event-loop turn: wall time and the event loop’s CPU per write.',
+  },
+  {
+    kind: 'journal-append-full',
+    title: 'Journal appends, durability full (`node dist/bench/journal-append.js --durability full`)',
+    what: 'The same with an fdatasync per append, in the writer thread.',
+  },
+];
+
+/** A figure for a table cell: numbers and words as they are, anything structured as compact JSON. */
+function cell(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return `\`${JSON.stringify(value)}\``;
+}
+
+function provenance(saved: SavedResult & { file: string }): string {
+  return `\`${saved.command}\`, ${saved.at.slice(0, 16).replace('T', ' ')} UTC, Node ${saved.node}, ${saved.machine.cpus} × ${saved.machine.model} (\`bench/results/${saved.file}\`)`;
+}
+
+function sidecarSection(result: Record<string, unknown>): string[] {
+  const micro = result.micro as Record<string, unknown>;
+  const rows = result.rows as Row[];
+  const lines = [
+    `In-process (${cell(micro.size)}: ${cell(micro.rateRows)} rate rows, ${cell(micro.cidrs)} CIDRs): snapshot compile ${cell(micro.compileSeconds)} s ` +
+      `(decode ${cell(micro.decodeSeconds)} s, validate ${cell(micro.validateSeconds)} s); call/auth median ${cell(micro.authMedianMicros)} µs, ` +
+      `call/route median ${cell(micro.routeMedianMicros)} µs. Sidecar RSS ${cell(result.sidecarRssBeforeLoadMB)} MB after start, ${cell(result.sidecarRssMB)} MB after the load and a swap.`,
+    '',
+    '| scenario | rate/s | p50 µs | p99 µs | p99.9 µs | max µs | errors | CPU µs/req | event loop µs/req | against the floor |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const row of rows) {
+    const versus =
+      row.p99_ratio !== undefined
+        ? `p50 +${row.p50_vs_floor_us ?? 0} µs, p99 ×${row.p99_ratio}`
+        : row.throughput_ratio !== undefined
+          ? `throughput ×${row.throughput_ratio}`
+          : '';
+    lines.push(
+      `| ${row.scenario} | ${cell(row.achievedRate)} | ${cell(row.p50)} | ${cell(row.p99)} | ${cell(row.p999)} | ${cell(row.max)} | ${cell(row.errors)} | ${cell(row.cpuMicrosPerRequest)} | ${cell(row.loopMicrosPerRequest)} | ${versus} |`,
+    );
+  }
+  const notes = result.notes as string[];
+  if (notes.length > 0) lines.push('', ...notes.map((note) => `- ${note.trim()}`));
+  return lines;
+}
+
+function figuresSection(result: Record<string, unknown>): string[] {
+  return ['| figure | value |', '| --- | --- |', ...Object.entries(result).map(([name, value]) => `| ${name} | ${cell(value)} |`)];
+}
+
+export function renderPerformanceDoc(results: Map<string, SavedResult & { file: string }>): string {
+  const lines = [
+    '# Performance',
+    '',
+    'Generated by `make perf-doc` (`bench/report.ts`) from the newest result of each bench in `bench/results/`: do not edit',
+    'by hand, run the bench and the command. Each section names the command, the time and the machine. What was tried, and why',
+    'the code is as it is, is in [performance-log.md](performance-log.md).',
+  ];
+  const missing: string[] = [];
+  for (const bench of BENCHES) {
+    const saved = results.get(bench.kind);
+    if (saved === undefined) {
+      missing.push(bench.title);
+      continue;
+    }
+    lines.push('', `## ${bench.title}`, '', bench.what, '', `From ${provenance(saved)}.`, '');
+    lines.push(...(bench.kind === 'bench' ? sidecarSection(saved.result) : figuresSection(saved.result)));
+  }
+  if (missing.length > 0) lines.push('', '## Not measured for this page', '', ...missing.map((title) => `- ${title}`));
+  return `${lines.join('\n')}\n`;
+}
+
+function main(): void {
+  const { values } = parseArgs({ options: { out: { type: 'string', default: join(REPO, 'docs', 'performance.md') } } });
+  const results = newestResults();
+  writeFileSync(values.out, renderPerformanceDoc(results));
+  process.stdout.write(`wrote ${values.out} from ${results.size} result${results.size === 1 ? '' : 's'}\n`);
+}
+
+main();
