@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO } from '../src/devkit/paths.js';
-import { newestResults, type SavedResult } from './results.js';
+import { againstFloor, newestResults, type SavedResult } from './results.js';
 
 interface Row {
   scenario: string;
@@ -94,12 +94,7 @@ function sidecarSection(result: Record<string, unknown>): string[] {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const row of rows) {
-    const versus =
-      row.p99_ratio !== undefined
-        ? `p50 +${row.p50_vs_floor_us ?? 0} µs, p99 ×${row.p99_ratio}`
-        : row.throughput_ratio !== undefined
-          ? `throughput ×${row.throughput_ratio}`
-          : '';
+    const versus = againstFloor(row);
     lines.push(
       `| ${row.scenario} | ${cell(row.achievedRate)} | ${cell(row.p50)} | ${cell(row.p99)} | ${cell(row.p999)} | ${cell(row.max)} | ${cell(row.errors)} | ${cell(row.cpuMicrosPerRequest)} | ${cell(row.loopMicrosPerRequest)} | ${versus} |`,
     );

@@ -60,3 +60,9 @@ export function newestResults(): Map<string, SavedResult & { file: string }> {
   }
   return newest;
 }
+
+/** A scenario against the floor driven the same way in the same run: latency for open loops, throughput for closed ones. */
+export function againstFloor(row: { p99_ratio?: number; p50_vs_floor_us?: number; throughput_ratio?: number }): string {
+  if (row.p99_ratio !== undefined) return `p50 +${row.p50_vs_floor_us ?? 0} µs, p99 ×${row.p99_ratio}`;
+  return row.throughput_ratio !== undefined ? `throughput ×${row.throughput_ratio}` : '';
+}

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from './load.js';
-import { saveResult } from './results.js';
+import { againstFloor, saveResult } from './results.js';
 import type { TrafficHints } from '../src/devkit/dataset.js';
 import { CONTROL_MAIN, DATASET_CLI, REPO, SIDECAR_MAIN } from '../src/devkit/paths.js';
 import { startService, type ServiceProcess, type StartOptions } from '../src/devkit/service-process.js';
@@ -548,12 +548,7 @@ async function main(): Promise<void> {
     `${'scenario'.padEnd(40)} ${'rate/s'.padStart(8)} ${'p50 µs'.padStart(8)} ${'p99 µs'.padStart(8)} ${'p99.9'.padStart(8)} ${'max'.padStart(8)} ${'errors'.padStart(7)} ${'cpu µs'.padStart(7)} ${'loop µs'.padStart(7)}  vs floor`,
   ];
   for (const row of rows) {
-    const versus =
-      row.p99_ratio !== undefined
-        ? `p50 +${row.p50_vs_floor_us ?? 0} µs, p99 ×${row.p99_ratio}`
-        : row.throughput_ratio !== undefined
-          ? `throughput ×${row.throughput_ratio}`
-          : '';
+    const versus = againstFloor(row);
     const cell = (value: number | undefined, width: number): string => (value === undefined ? '' : String(value)).padStart(width);
     lines.push(
       `${row.scenario.padEnd(40)} ${cell(row.achievedRate, 8)} ${cell(row.p50, 8)} ${cell(row.p99, 8)} ${cell(row.p999, 8)} ${cell(row.max, 8)} ${cell(row.errors, 7)} ${cell(row.cpuMicrosPerRequest, 7)} ${cell(row.loopMicrosPerRequest, 7)}  ${versus}`,
