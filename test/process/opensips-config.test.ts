@@ -471,6 +471,22 @@ describe('opensips-config: render command refuses bad input', () => {
     assert.equal(result.written, false);
   });
 
+  it('renders the reason codes the script compares from the catalogue, and refuses one it does not have', () => {
+    const values = loadValues(exampleFile());
+    assert.equal(
+      renderTemplate('$json(res/reason_code) == "{{REASON_CODE no_route}}"\n', values),
+      '$json(res/reason_code) == "no_route"\n',
+    );
+    for (const code of ['source_ip_not_authorized', 'invalid_json', '']) {
+      assert.throws(
+        () => renderTemplate(`if ($json(res/reason_code) == "{{REASON_CODE ${code}}}") exit;\n`, values),
+        (error: unknown) =>
+          error instanceof ConfigError && /template line 1: .* names no call refusal of the catalogue/.test(error.message),
+        code,
+      );
+    }
+  });
+
   it('refuses a sidecar call whose answer route does not exist, or that does not stand alone', () => {
     assert.throws(
       () => renderTemplate('route {\n\t{{SIDECAR_POST /api/opensips/call/auth nowhere}}\n}\n', loadValues(exampleFile())),
