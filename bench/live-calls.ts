@@ -39,12 +39,18 @@ async function main(): Promise<void> {
     { admissionSeconds: 7200, reservationGraceSeconds: 300, leaseChunkMicro: 1e9, idleReturnMs: 3_600_000, offlinePostpaid: 'allow' },
     log,
   );
-  // Every account holds a lease that covers the run: no round with a centre.
-  for (const account of traffic.accounts) {
-    const entity = credit.entity({ type: 'customer', id: account.id });
-    entity.grantedMicro = 1e15;
-    entity.centreHeadroomMicro = 0;
-  }
+  // As if the centre had just answered a round granting every account a lease that covers the run: no round
+  // with a centre during it, and the leases are valid (a node that never heard from a centre admits on none).
+  credit.applyReply(
+    credit.takeRound(0),
+    {
+      settled: [],
+      unbilled: [],
+      leases: traffic.accounts.map((account) => ({ entity_type: 'customer', entity_id: account.id, granted: '999999999', headroom: '0' })),
+      lease_valid_seconds: 86_400,
+    },
+    Date.now(),
+  );
   const context = { engine, credit, metrics: new SidecarMetrics(), log };
   const admit = async (from: number, to: number): Promise<void> => {
     for (let i = from; i < to; i += 10) {
@@ -105,7 +111,17 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`live-calls bench failed: ${String(error)}\n`);
+let finished = false;
+// An admission waiting on a centre that is not there would leave nothing to run: say so rather than exit quietly.
+process.on('beforeExit', () => {
+  if (finished) return;
+  process.stderr.write('live-calls bench failed: admissions waited for a centre round that never came\n');
   process.exit(1);
 });
+main().then(
+  () => (finished = true),
+  (error: unknown) => {
+    process.stderr.write(`live-calls bench failed: ${String(error)}\n`);
+    process.exit(1);
+  },
+);

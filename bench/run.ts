@@ -21,7 +21,7 @@ import type { LoadResult } from './load.js';
 import { againstFloor, saveResult } from './results.js';
 import type { TrafficHints } from '../src/devkit/dataset.js';
 import { CONTROL_MAIN, DATASET_CLI, REPO, SIDECAR_MAIN } from '../src/devkit/paths.js';
-import { startService, type ServiceProcess, type StartOptions } from '../src/devkit/service-process.js';
+import { startService, type ServiceProcess } from '../src/devkit/service-process.js';
 import { CUSTOMER_ACCOUNTS } from '../sync/admin/resources.js';
 import { openCentreStores } from '../sync/stores.js';
 import { seedRows } from '../sync/admin/seed.js';
@@ -69,10 +69,6 @@ function run(command: string, args: string[]): Promise<string> {
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} exited with ${code}`))));
   });
-}
-
-function startServer(script: string, args: string[], readyMessage: string, options: StartOptions = {}): Promise<ServiceProcess> {
-  return startService(join(HERE, script), args, readyMessage, options);
 }
 
 /** A control plane that knows the accounts and this node, with every prepaid account funded. */
@@ -252,7 +248,7 @@ async function main(): Promise<void> {
   const control = await startControlPlane(join(dataDir, 'control'), traffic.accounts);
   // The sidecar logs no per-request lines, so info level costs nothing under load. Leases of 1000.00: a node at
   // 10k calls/s should go back to the centre for credit a few times a second, not at every call.
-  const sidecar = await startServer(
+  const sidecar = await startService(
     SIDECAR_MAIN,
     [
       '--port',
@@ -271,7 +267,7 @@ async function main(): Promise<void> {
     'sidecar listening',
     { execArgv: values['sidecar-flags'].split(' ').filter((flag) => flag !== '') },
   );
-  const floor = await startServer('floor-server.js', ['--port', '0', '--body-bytes', '330'], 'floor listening');
+  const floor = await startService(join(HERE, 'floor-server.js'), ['--port', '0', '--body-bytes', '330'], 'floor listening');
   const sidecarRssAfterLoad = rssMB(sidecar.child.pid!);
 
   const rows: Row[] = [];
