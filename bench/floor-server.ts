@@ -4,7 +4,7 @@
  * sidecar's figures are reported as ratios to it, measured in the same run,
  * because this VM's absolute latencies swing from run to run.
  * It talks to uWS directly on purpose: the floor must not include our own
- * HTTP layer (src/http/server.ts), whose cost is part of what we measure.
+ * HTTP layer (src/core/http/server.ts), whose cost is part of what we measure.
  *
  *   node dist/bench/floor-server.js --port 0 --body-bytes 330
  */

@@ -3,7 +3,7 @@
  * routing world of realistic size loaded into the control plane's store, a
  * first sync, and example requests for both. Ctrl-C stops both.
  *
- *   node dist/bench/demo-stack.js [--size demo] [--control-port 8080] [--sidecar-port 8090]
+ *   node dist/src/devkit/demo-stack.js [--size demo] [--control-port 8080] [--sidecar-port 8090]
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';

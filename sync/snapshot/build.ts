@@ -5,7 +5,7 @@ import type { ConfigStore, Row } from '../store/config-store.js';
 /**
  * Builds the sidecar's snapshot from the config store: one consistent read of
  * every table, mapped to the snapshot schema the sidecar validates
- * (src/snapshot/schema.ts), plus the warnings an operator should see before
+ * (src/core/snapshot/schema.ts), plus the warnings an operator should see before
  * traffic finds the gap.
  */
 

@@ -5,7 +5,7 @@ import type { RouteDecision } from '../routing/route.js';
  * Encoders for the two answers OpenSIPS asks for on every call. Their shape
  * is fixed, so a template beats JSON.stringify's generic walk (about a
  * microsecond a call). Strings still go through JSON.stringify, so escaping
- * stays correct; test/encode.test.ts pins the bytes to JSON.stringify's.
+ * stays correct; test/unit/encode.test.ts pins the bytes to JSON.stringify's.
  */
 const str = JSON.stringify;
 
