@@ -1,42 +1,32 @@
 import { parseJsonObject } from '../../src/core/http/body.js';
-import { RequestError, errorBody, refusalResponse } from '../../src/core/http/errors.js';
+import { RequestError } from '../../src/core/http/errors.js';
+import { guard } from '../../src/core/http/guard.js';
 import type { IncomingRequest, OutgoingResponse, Route } from '../../src/core/http/server.js';
 import { queryInteger } from '../../src/core/http/query.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
 
 /**
- * What every control-plane endpoint shares: the handler shape, turning refusals (and the store's
- * constraint violations) into error responses, and reading path ids, bodies and pages.
+ * What every control-plane endpoint shares: the handler shape, refusals (and the store's constraint
+ * violations) as error responses, and reading path ids, bodies and pages.
  */
 export type AdminHandler = (request: IncomingRequest) => Promise<OutgoingResponse>;
 
-/** A route whose handler is guarded; `maxBodyBytes` as the endpoint takes. Bodies are read after an await, so they are kept. */
+/** A route whose refusals become error responses; `maxBodyBytes` as the endpoint takes. Bodies are read after an await, so they are kept. */
 export function adminRoute(method: Route['method'], path: string, maxBodyBytes: number, handler: AdminHandler): Route {
-  return { method, path, maxBodyBytes, retainsBody: true, handler: guard(handler) };
+  return { method, path, maxBodyBytes, retainsBody: true, handler: guard(handler, constraintRefusal) };
 }
 
-/** Turns a RequestError (or a store constraint violation) into its error response. */
-export function guard(handler: AdminHandler): AdminHandler {
-  return async (request) => {
-    try {
-      return await handler(request);
-    } catch (error) {
-      const refused = refusalResponse(error);
-      if (refused !== null) return refused;
-      const code = (error as { code?: unknown }).code;
-      if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-        return {
-          status: 409,
-          body: errorBody(
-            'duplicate',
-            `a record with these values already exists (${(error as Error).message.replace(/^UNIQUE constraint failed: /, '')})`,
-          ),
-        };
-      }
-      if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return { status: 409, body: errorBody('still_referenced') };
-      throw error;
-    }
-  };
+/** The store's constraint violations are refusals of the request (409), not defects. */
+function constraintRefusal(error: unknown): unknown {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+    return new RequestError(
+      'duplicate',
+      `a record with these values already exists (${(error as Error).message.replace(/^UNIQUE constraint failed: /, '')})`,
+    );
+  }
+  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new RequestError('still_referenced');
+  return error;
 }
 
 export function pathId(request: IncomingRequest, name: string): number {

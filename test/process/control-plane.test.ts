@@ -366,6 +366,9 @@ describe('control plane', () => {
       }),
       409,
     );
+    const referenced = await control.send('DELETE', `/api/rate-decks/${ids.sell}`);
+    assertError(referenced, 409, /other records still refer to this one/);
+    assert.equal(referenced.body.reason_code, 'still_referenced');
     assertError(
       await control.send('POST', '/api/block-rules', { scope: 'customer_trunk', block_type: 'ani', pattern: '1', match_type: 'exact' }),
       400,
