@@ -64,6 +64,7 @@ async function main(): Promise<void> {
             dnis: traffic.numbers[k % traffic.numbers.length],
             call_id: `live-${k}@bench`,
             estimatedCostMicro: null,
+            dialogId: null,
           },
           Date.now(),
         );

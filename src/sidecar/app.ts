@@ -1,4 +1,5 @@
 import type { Route } from '../core/http/server.js';
+import { callRoutes } from './http/call-routes.js';
 import { sidecarContext, type SidecarContext } from './http/context.js';
 import { decisionRoutes } from './http/decision-routes.js';
 import { moneyRoutes } from './http/money-routes.js';
@@ -10,5 +11,5 @@ import { statusRoutes } from './http/status-routes.js';
  */
 export function buildSidecarRoutes(parts: Omit<SidecarContext, 'post' | 'get'>): Route[] {
   const context = sidecarContext(parts);
-  return [...decisionRoutes(context), ...moneyRoutes(context), ...statusRoutes(context)];
+  return [...callRoutes(context), ...decisionRoutes(context), ...moneyRoutes(context), ...statusRoutes(context)];
 }

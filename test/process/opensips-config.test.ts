@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, DEFAULT_TEMPLATE, loadValues, renderTemplate, type OpensipsValues } from '../../src/cli/opensips-config.js';
 import { REPO } from '../../src/devkit/paths.js';
-import { routingSnapshotBytes } from '../fixtures/routing.js';
 import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 
@@ -161,19 +160,29 @@ function buildBody(lines: BodyLine[], samples: Record<string, Sample>): Record<s
   return body;
 }
 
-/** The `$avp(x) := $json(res/field)` assignments of a resume route: which answer field feeds which AVP. */
-function avpsFromAnswer(routeBody: string, answer: Record<string, unknown>): Record<string, Sample> {
+/** The `$avp(x) := $json(<root>/path)` assignments of a route: which answer field feeds which AVP (paths may go into sub-objects). */
+function avpsFromAnswer(routeBody: string, answer: Record<string, unknown>, root = 'res'): Record<string, Sample> {
   const avps: Record<string, Sample> = {};
-  for (const match of routeBody.matchAll(/\$avp\(([a-z_]+)\) := \$json\(res\/([a-z_]+)\);/g)) {
-    const value = answer[match[2]];
+  for (const match of routeBody.matchAll(/\$avp\(([a-z_]+)\) := \$json\(([a-z]+)\/([a-z_/]+)\);/g)) {
+    if (match[2] !== root) continue;
+    const value = at(answer, match[3]);
     avps[`$avp(${match[1]})`] =
       value === undefined || value === null ? null : typeof value === 'boolean' ? String(value) : (value as string | number);
   }
   return avps;
 }
 
-const jsonReads = (routeBody: string): string[] => [
-  ...new Set([...routeBody.matchAll(/\$json\(res\/([a-z_]+)\)/g)].map((match) => match[1])),
+/** A json-module path (`auth/customer_trunk_id`) in an answer. */
+function at(answer: unknown, path: string): unknown {
+  let value = answer;
+  for (const key of path.split('/'))
+    value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+  return value;
+}
+
+/** The answer paths a route reads under `root` ($json(res/…) for an answer, $json(route/…) for a route decision). */
+const jsonReads = (routeBody: string, root = 'res'): string[] => [
+  ...new Set([...routeBody.matchAll(new RegExp(`\\$json\\(${root}\\/([a-z_/]+)\\)`, 'g'))].map((match) => match[1])),
 ];
 
 /**
@@ -270,8 +279,12 @@ const invite = (sourceIp = '203.0.113.77', callId = 'cfg-1@203.0.113.77'): Recor
   '$hdr(P-Preferred-Identity)': null,
   '$hdr(Remote-Party-ID)': null,
   '$hdr(Privacy)': null,
+  $DLG_id: '3123123123',
   '$avp(auth_user)': null,
-  '$avp(auth_domain)': null,
+  '$avp(auth_realm)': null,
+  '$avp(auth_header)': null,
+  '$avp(auth_method)': null,
+  '$avp(auth_uri)': null,
 });
 
 const firstAttempt = (): Record<string, Sample> => ({
@@ -336,7 +349,7 @@ describe('opensips-config: rendering', () => {
         assert.doesNotMatch(routes.get(name)!, /\basync\(/, `${name} is reachable from the failure route`);
       const suspended = calls.filter((call) => call.kind === 'async');
       if (mode === 'async') {
-        assert.ok(suspended.length >= 4, 'auth, admit, route and register calls are asynchronous');
+        assert.ok(suspended.length >= 2, 'call/decide and register/auth are asynchronous');
         for (const call of suspended)
           assert.match(routes.get(call.caller)!, new RegExp(`async\\(rest_post\\("[^"]+${call.path}", .*\\), ${call.resume}, 1\\);`));
       } else {
@@ -389,7 +402,7 @@ describe('opensips-config: render command refuses bad input', () => {
     });
     assert.equal(result.status, 0, result.stderr);
     const script = readFileSync(result.out, 'utf8');
-    assert.match(script, /"http:\/\/127\.0\.0\.1:9191\/api\/opensips\/call\/auth"/);
+    assert.match(script, /"http:\/\/127\.0\.0\.1:9191\/api\/opensips\/call\/decide"/);
     assert.match(script, /^socket=udp:198\.51\.100\.7:5080$/m);
     assert.doesNotMatch(script, /socket=udp:203\.0\.113\.5/);
   });
@@ -509,74 +522,94 @@ describe('opensips-config: render command refuses bad input', () => {
 
 // ---------------------------------------------------------------- against the sidecar
 
-describe('opensips-config: the script against a real sidecar', () => {
+// ---------------------------------------------------------------- against real processes
+
+/**
+ * The script's requests against a real node and control plane (the money path needs a centre that
+ * leases credit), with the fixture world in its store.
+ */
+describe('opensips-config: the script against real processes', () => {
   const { script } = render();
   const routes = routeBodies(script);
   const calls = sidecarCalls(script, 'http://127.0.0.1:8090');
   const bodies = bodyBlocks(script);
-  let sidecar: SidecarProcess;
+  let world: MoneyWorld;
+  let node: SidecarProcess;
   /** Every answer seen per path, to check the fields the script reads. */
   const answers = new Map<string, Record<string, unknown>[]>();
 
   const ask = async (path: string, samples: Record<string, Sample>): Promise<{ status: number; body: any }> => {
     const lines = bodies.get(path);
     assert.ok(lines !== undefined, `the script builds no body for ${path}`);
-    const answer = await sidecar.post(path, buildBody(lines, samples));
+    const answer = await node.post(path, buildBody(lines, samples));
     if (answer.body !== null && typeof answer.body === 'object') answers.set(path, [...(answers.get(path) ?? []), answer.body]);
     return answer;
   };
-  const resumeOf = (path: string): string => calls.find((call) => call.path === path && call.resume !== null)!.resume!;
+  const rfc3339 = (unix: number): string => runRfc3339(routes.get('rfc3339')!, unix);
 
   before(async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'opensips-config-snapshot-')), 'routing.msgpack');
-    writeFileSync(file, routingSnapshotBytes(1));
-    sidecar = await SidecarProcess.start({ args: ['--snapshot', file] });
+    world = await startMoneyWorld({ sidecars: 1 });
+    node = world.sidecars[0];
+    const credit = await world.control.post('/api/balances/customer/1/balance/credit', {
+      amount: '50.00',
+      description: 'opensips-config test',
+    });
+    assert.equal(credit.status, 200, JSON.stringify(credit.body));
   });
-  after(async () => {
-    await sidecar.kill();
-  });
+  after(() => world.stop());
+
+  /** call/decide as the script sends it, and what the script keeps of an allowed answer. */
+  const decide = async (samples: Record<string, Sample>): Promise<{ body: any; state: Record<string, Sample> }> => {
+    const answer = await ask('/api/opensips/call/decide', samples);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const state = { ...samples, ...firstAttempt() };
+    if (answer.body.allowed !== true) return { body: answer.body, state };
+    Object.assign(state, avpsFromAnswer(routes.get('call_decide_answer')!, answer.body));
+    Object.assign(state, avpsFromAnswer(routes.get('route_answer')!, answer.body.route, 'route'));
+    return { body: answer.body, state };
+  };
 
   it('calls only endpoints the sidecar has, and builds a body for each', async () => {
     const paths = [...new Set(calls.map((call) => call.path))].sort();
     assert.deepEqual(paths, [
       '/api/cdrs/ingest',
-      '/api/opensips/call/admit',
-      '/api/opensips/call/auth',
-      '/api/opensips/call/failover',
+      '/api/opensips/call/decide',
       '/api/opensips/call/release',
-      '/api/opensips/call/route',
+      '/api/opensips/call/reroute',
       '/api/opensips/register/auth',
     ]);
     assert.deepEqual([...bodies.keys()].sort(), paths);
     for (const path of paths) {
-      const answer = await sidecar.post(path, {});
+      const answer = await node.post(path, {});
       assert.notEqual(answer.status, 404, `${path}: ${JSON.stringify(answer.body)}`);
       assert.notEqual(answer.status, 405, path);
     }
   });
 
-  it('call/auth: the INVITE body is accepted; a fixture source is allowed with the fields the script keeps', async () => {
-    const answer = await ask('/api/opensips/call/auth', invite());
-    assert.equal(answer.status, 200, JSON.stringify(answer.body));
-    assert.equal(answer.body.allowed, true);
-    assert.equal(answer.body.customer_trunk_id, 10);
-    assert.equal(answer.body.dnis, '61400123456');
-    const kept = avpsFromAnswer(routes.get(resumeOf('/api/opensips/call/auth'))!, answer.body);
-    assert.deepEqual(kept, {
-      '$avp(ctid)': 10,
-      '$avp(ani)': '6125550100',
-      '$avp(dnis)': '61400123456',
-      '$avp(cps_limit)': 10,
-      '$avp(port_limit)': 30,
-    });
+  it('call/decide: an INVITE from a customer address is identified, admitted and routed in one request', async () => {
+    const { body, state } = await decide(invite('203.0.113.77', 'cfg-1@203.0.113.77'));
+    assert.equal(body.allowed, true, JSON.stringify(body));
+    assert.equal(body.stage, 'route');
+    assert.equal(state['$avp(ctid)'], 10);
+    assert.equal(state['$avp(ani)'], '6125550100');
+    assert.equal(state['$avp(dnis)'], '61400123456');
+    assert.equal(state['$avp(cps_limit)'], 10);
+    assert.equal(state['$avp(port_limit)'], 30);
+    assert.ok(Number.isInteger(state['$avp(max_duration)']) && (state['$avp(max_duration)'] as number) > 0, 'the script caps the dialog');
+    assert.equal(state['$avp(carrier)'], 21);
+    assert.equal(state['$avp(gateway)'], 211);
+    assert.equal(state['$avp(dest)'], 'sip:61400123456@[2001:db8::50]:5080');
   });
 
-  it('call/auth: an unknown source gets exactly the refusal the script answers with a digest challenge', async () => {
-    const answer = await ask('/api/opensips/call/auth', invite('198.18.0.1'));
-    assert.equal(answer.body.allowed, false);
-    const condition = /\$json\(res\/reason_code\) == "([^"]+)"/.exec(routes.get('call_auth_answer')!);
+  it('call/decide: an unknown source gets exactly the refusal the script answers with a digest challenge', async () => {
+    const { body } = await decide(invite('198.18.0.1', 'cfg-2@198.18.0.1'));
+    assert.equal(body.allowed, false);
+    assert.equal(body.stage, 'auth');
+    const refusal = routes.get('call_refused')!;
+    assert.match(refusal, /\$json\(res\/stage\) == "auth"/);
+    const condition = /\$json\(res\/reason_code\) == "([^"]+)"/.exec(refusal);
     assert.ok(condition !== null);
-    assert.equal(answer.body.reason_code, condition[1]);
+    assert.equal(body.reason_code, condition[1]);
   });
 
   it('register/auth: the REGISTER body is verified; a wrong response is refused', async () => {
@@ -599,41 +632,32 @@ describe('opensips-config: the script against a real sidecar', () => {
     assert.equal(refused.body.reject_code, 403);
   });
 
-  it('a registered trunk: the INVITE digest is verified, then call/auth identifies it by username and realm', async () => {
+  it('a registered trunk: the INVITE digest is verified and the call decided in the same request', async () => {
     const uri = 'sip:61400123456@203.0.113.5';
-    const digest = await ask('/api/opensips/register/auth', {
-      $si: '198.18.0.1',
-      $aU: 'acme_trunk_01',
-      $ar: 'sip.crazytel.com.au',
-      $adu: uri,
-      $rm: 'INVITE',
-      '$var(auth_header)': digestHeader('INVITE', uri),
-    });
-    assert.deepEqual(digest.body, { allowed: true, customer_trunk_id: 10 });
-    const auth = await ask('/api/opensips/call/auth', {
-      ...invite('198.18.0.1'),
+    const credentials = {
       '$avp(auth_user)': 'acme_trunk_01',
-      '$avp(auth_domain)': 'sip.crazytel.com.au',
+      '$avp(auth_realm)': 'sip.crazytel.com.au',
+      '$avp(auth_header)': digestHeader('INVITE', uri),
+      '$avp(auth_method)': 'INVITE',
+      '$avp(auth_uri)': uri,
+    };
+    const { body } = await decide({ ...invite('198.18.0.1', 'cfg-3@198.18.0.1'), ...credentials });
+    assert.equal(body.allowed, true, JSON.stringify(body));
+    assert.deepEqual(body.digest, { allowed: true, customer_trunk_id: 10 });
+    assert.equal(body.auth.customer_trunk_id, 10);
+    const wrong = await decide({
+      ...invite('198.18.0.1', 'cfg-4@198.18.0.1'),
+      ...credentials,
+      '$avp(auth_header)': digestHeader('INVITE', uri).replace('c0ffee', 'decade'),
     });
-    assert.equal(auth.body.allowed, true, JSON.stringify(auth.body));
-    assert.equal(auth.body.customer_trunk_id, 10);
+    assert.equal(wrong.body.allowed, false);
+    assert.equal(wrong.body.stage, 'digest');
+    assert.equal(wrong.body.admit, null, 'nothing is reserved for a caller who did not prove who they are');
   });
 
-  it('call/route then call/failover: LCR order, failover actions, attempts with the tried carriers and gateways', async () => {
-    const auth = await ask('/api/opensips/call/auth', invite());
-    const state: Record<string, Sample> = { ...invite(), ...avpsFromAnswer(routes.get('call_auth_answer')!, auth.body), ...firstAttempt() };
-    const first = await ask('/api/opensips/call/route', state);
-    assert.equal(first.body.allowed, true, JSON.stringify(first.body));
-    assert.equal(first.body.destination_uri, 'sip:61400123456@[2001:db8::50]:5080');
-    Object.assign(state, avpsFromAnswer(routes.get('route_answer')!, first.body));
+  it('call/reroute: failover rules and the next carriers, with the tried carriers and gateways', async () => {
+    const { state } = await decide(invite('203.0.113.77', 'cfg-5@203.0.113.77'));
     assert.equal(state['$avp(carrier)'], 21);
-    assert.equal(state['$avp(gateway)'], 211);
-    assert.equal(state['$avp(dest)'], first.body.destination_uri);
-
-    const failover = await ask('/api/opensips/call/failover', { ...state, '$avp(prev_code)': 503 });
-    assert.deepEqual(failover.body, { action: 'retry_next' });
-    assert.match(routes.get('failover_answer')!, /\$var\(action\) != "retry_next"/);
-
     // The failure route's bookkeeping after carrier 21 answered 503 (as the script serialises its lists).
     Object.assign(state, {
       '$avp(attempt)': 2,
@@ -642,99 +666,41 @@ describe('opensips-config: the script against a real sidecar', () => {
       '$avp(prev_carrier)': 21,
       '$avp(prev_gateway)': 211,
       '$avp(prev_code)': 503,
+      '$avp(failure_code)': 503,
     });
-    const second = await ask('/api/opensips/call/route', state);
-    assert.equal(second.body.allowed, true, JSON.stringify(second.body));
-    assert.equal(second.body.carrier_trunk_id, 20);
-    Object.assign(state, avpsFromAnswer(routes.get('route_answer')!, second.body));
+    const second = await ask('/api/opensips/call/reroute', state);
+    assert.equal(second.body.action, 'retry_next', JSON.stringify(second.body));
+    assert.match(routes.get('reroute_answer')!, /\$json\(res\/action\) != "retry_next"/);
+    assert.equal(second.body.route.allowed, true);
+    Object.assign(state, avpsFromAnswer(routes.get('route_answer')!, second.body.route, 'route'));
+    assert.equal(state['$avp(carrier)'], 20);
 
-    const busy = await ask('/api/opensips/call/failover', { ...state, '$avp(prev_code)': 486 });
-    assert.deepEqual(busy.body, { action: 'return_to_customer' });
+    const busy = await ask('/api/opensips/call/reroute', {
+      ...state,
+      '$avp(attempt)': 3,
+      '$avp(prev_carrier)': 20,
+      '$avp(prev_code)': 486,
+      '$avp(failure_code)': 486,
+    });
+    assert.deepEqual(busy.body, { allowed: false, action: 'return_to_customer', route: null });
 
-    Object.assign(state, {
+    // A carrier skipped at its limits: no failure, so no rule; nothing left to try.
+    const none = await ask('/api/opensips/call/reroute', {
+      ...state,
       '$avp(attempt)': 3,
       '$avp(tried_carriers)': '[ 21, 20 ]',
       '$avp(tried_gateways)': `[ 211, ${String(state['$avp(gateway)'])} ]`,
+      '$avp(failure_code)': null,
     });
-    const none = await ask('/api/opensips/call/route', state);
     assert.deepEqual(none.body, {
       allowed: false,
-      customer_trunk_id: 10,
-      reject_code: 404,
-      reject_reason: 'no route available',
-      reason_code: 'no_route',
+      action: 'retry_next',
+      route: { allowed: false, customer_trunk_id: 10, reject_code: 404, reject_reason: 'no route available', reason_code: 'no_route' },
     });
   });
 
-  it('reads only fields the answers carry, and reads answers only in the routes that receive them', () => {
-    const resumeRoutes = new Map(calls.filter((call) => call.resume !== null).map((call) => [call.resume!, call.path]));
-    for (const [name, body] of routes) {
-      const reads = jsonReads(body);
-      if (reads.length === 0) continue;
-      const path = resumeRoutes.get(name);
-      assert.ok(path !== undefined, `route ${name} reads $json(res/…) but receives no sidecar answer`);
-      const seen = answers.get(path);
-      if (seen === undefined) continue; // money-path answers: checked in the next suite
-      const fields = new Set(seen.flatMap((answer) => Object.keys(answer)));
-      for (const field of reads)
-        assert.ok(fields.has(field), `route ${name} reads ${field}, which no ${path} answer carries (${[...fields].join(', ')})`);
-    }
-  });
-});
-
-/**
- * The money path (call/admit, cdrs/ingest, call/release) needs a control plane
- * that leases credit: a real one, with the fixture world in its store.
- */
-describe('opensips-config: the money path against real processes', () => {
-  const { script } = render();
-  const routes = routeBodies(script);
-  const bodies = bodyBlocks(script);
-  let world: MoneyWorld;
-  let node: SidecarProcess;
-  const answers = new Map<string, Record<string, unknown>[]>();
-  const ask = async (path: string, samples: Record<string, Sample>): Promise<{ status: number; body: any }> => {
-    const answer = await node.post(path, buildBody(bodies.get(path)!, samples));
-    if (answer.body !== null && typeof answer.body === 'object') answers.set(path, [...(answers.get(path) ?? []), answer.body]);
-    return answer;
-  };
-  const rfc3339 = (unix: number): string => runRfc3339(routes.get('rfc3339')!, unix);
-
-  before(async () => {
-    world = await startMoneyWorld({ sidecars: 1 });
-    node = world.sidecars[0];
-    const credit = await world.control.post('/api/balances/customer/1/balance/credit', {
-      amount: '5.00',
-      description: 'opensips-config test',
-    });
-    assert.equal(credit.status, 200, JSON.stringify(credit.body));
-  });
-  after(() => world.stop());
-
-  /** auth and route as the script does them, for one call. */
-  const authAndRoute = async (callId: string): Promise<Record<string, Sample>> => {
-    const auth = await ask('/api/opensips/call/auth', invite('203.0.113.77', callId));
-    assert.equal(auth.body.allowed, true, JSON.stringify(auth.body));
-    const state: Record<string, Sample> = {
-      ...invite('203.0.113.77', callId),
-      ...avpsFromAnswer(routes.get('call_auth_answer')!, auth.body),
-      ...firstAttempt(),
-    };
-    const admit = await ask('/api/opensips/call/admit', state);
-    assert.equal(admit.status, 200, JSON.stringify(admit.body));
-    assert.equal(admit.body.allowed, true, JSON.stringify(admit.body));
-    assert.equal(typeof admit.body.headroom, 'string');
-    assert.ok(
-      Number.isInteger(admit.body.max_duration_seconds) && admit.body.max_duration_seconds > 0,
-      'the script caps the dialog with it',
-    );
-    const route = await ask('/api/opensips/call/route', state);
-    assert.equal(route.body.allowed, true, JSON.stringify(route.body));
-    return { ...state, ...avpsFromAnswer(routes.get('route_answer')!, route.body) };
-  };
-
-  it('call/admit then cdrs/ingest: an answered call is admitted, capped, rated and reconciled', async () => {
-    const state = await authAndRoute('cfg-money-1@203.0.113.77');
+  it('call/decide then cdrs/ingest: an answered call is admitted, capped, rated and reconciled', async () => {
+    const { state } = await decide(invite('203.0.113.77', 'cfg-money-1@203.0.113.77'));
     const start = Math.floor(Date.now() / 1000) - 120;
     const answer = start + 5;
     const end = answer + 73;
@@ -764,7 +730,7 @@ describe('opensips-config: the money path against real processes', () => {
   });
 
   it('cdrs/ingest: an unanswered call from a withheld number (answer_time left out) closes its reservation', async () => {
-    const state = await authAndRoute('cfg-money-2@203.0.113.77');
+    const { state } = await decide(invite('203.0.113.77', 'cfg-money-2@203.0.113.77'));
     const withheld = /\$avp\(ani\) == ""\)\s*\$dlg_val\(ani\) = "([^"]*)";/.exec(routes.get('store_call_vals')!);
     assert.ok(withheld !== null, 'the script records a withheld caller with a stand-in number');
     const start = Math.floor(Date.now() / 1000) - 30;
@@ -785,8 +751,10 @@ describe('opensips-config: the money path against real processes', () => {
     assert.equal(ingest.body.reconciled, true);
   });
 
-  it('call/release: an admitted call that never reached a carrier gives its reservation back', async () => {
-    await authAndRoute('cfg-money-3@203.0.113.77');
+  it('call/release: a call the node refuses at its own limits gives its reservation back', async () => {
+    await decide(invite('203.0.113.77', 'cfg-money-3@203.0.113.77'));
+    assert.match(routes.get('customer_limits')!, /route\(release\);\s*send_reply\(503, "CPS Limit Exceeded"\)/);
+    assert.match(routes.get('customer_limits')!, /route\(release\);\s*send_reply\(503, "Channel Limit Reached"\)/);
     const release = await ask('/api/opensips/call/release', { $ci: 'cfg-money-3@203.0.113.77' });
     assert.equal(release.status, 200, JSON.stringify(release.body));
     assert.equal(release.body.released, true);
@@ -795,24 +763,41 @@ describe('opensips-config: the money path against real processes', () => {
     assert.equal(again.body.released, false);
   });
 
-  it('call/admit: a refusal carries what the script relays to the caller', async () => {
-    const auth = await ask('/api/opensips/call/auth', invite('203.0.113.77', 'cfg-money-4@203.0.113.77'));
-    // 1900 numbers are blocked at auth; a number the sell deck does not price is refused by admission.
-    const refused = await ask('/api/opensips/call/admit', {
-      ...avpsFromAnswer(routes.get('call_auth_answer')!, auth.body),
-      $ci: 'cfg-money-4@203.0.113.77',
-      '$avp(dnis)': '4420712345678',
-    });
-    assert.equal(refused.status, 200, JSON.stringify(refused.body));
-    assert.equal(refused.body.allowed, false);
-    assert.equal(typeof refused.body.reject_code, 'number');
-    assert.equal(typeof refused.body.reject_reason, 'string');
+  it('call/decide: an admission refusal carries what the script relays to the caller', async () => {
+    // A number the sell deck does not price is refused by admission.
+    const { body } = await decide({ ...invite('203.0.113.77', 'cfg-money-4@203.0.113.77'), $rU: '4420712345678' });
+    assert.equal(body.allowed, false);
+    assert.equal(body.stage, 'admit');
+    assert.equal(typeof body.reject_code, 'number');
+    assert.equal(typeof body.reject_reason, 'string');
+    assert.equal(body.route, null);
   });
 
-  it('reads only fields the admission answers carry', () => {
-    const reads = jsonReads(routes.get('admit_answer')!);
-    const fields = new Set((answers.get('/api/opensips/call/admit') ?? []).flatMap((answer) => Object.keys(answer)));
-    assert.ok(fields.size > 0);
-    for (const field of reads) assert.ok(fields.has(field), `admit_answer reads ${field}; answers carry ${[...fields].join(', ')}`);
+  it('reads only fields the answers carry, and reads answers only in the routes that receive them', () => {
+    const resumeRoutes = new Map(calls.filter((call) => call.resume !== null).map((call) => [call.resume!, call.path]));
+    const graph = routeGraph(script, calls);
+    /** The answer a route reads: its own as a resume route, or the one resume route that calls it. */
+    const answerOf = (name: string): string | undefined => {
+      const own = resumeRoutes.get(name);
+      if (own !== undefined) return own;
+      const callers = [...graph].filter(([, targets]) => targets.has(name)).map(([caller]) => caller);
+      return callers.length === 1 ? resumeRoutes.get(callers[0]) : undefined;
+    };
+    const has = (seen: unknown[], path: string): boolean => seen.some((answer) => at(answer, path) !== undefined);
+    for (const [name, body] of routes) {
+      const reads = jsonReads(body);
+      if (reads.length === 0) continue;
+      const path = answerOf(name);
+      assert.ok(path !== undefined, `route ${name} reads $json(res/…) but receives no sidecar answer`);
+      const seen = answers.get(path) ?? [];
+      assert.ok(seen.length > 0, `no ${path} answer was seen`);
+      for (const field of reads) assert.ok(has(seen, field), `route ${name} reads ${field}, which no ${path} answer carries`);
+    }
+    // route[route_answer] reads a route decision, from call/decide's answer and from call/reroute's.
+    const decisions = [...(answers.get('/api/opensips/call/decide') ?? []), ...(answers.get('/api/opensips/call/reroute') ?? [])]
+      .map((answer) => answer.route)
+      .filter((route) => route !== null && route !== undefined);
+    for (const field of jsonReads(routes.get('route_answer')!, 'route'))
+      assert.ok(has(decisions, field), `route_answer reads ${field}, which no route decision carries`);
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { authorizeCall } from '../../src/sidecar/auth/call-auth.js';
-import { encodeCallAuthDecision, encodeRouteDecision } from '../../src/sidecar/http/encode.js';
+import { encodeCallAuthDecision, encodeRouteDecision } from '../../src/sidecar/call/encode.js';
 import { routeCall } from '../../src/sidecar/routing/route.js';
 import { routingTables } from '../fixtures/routing.js';
 import { engineFor } from '../helpers/engine.js';

@@ -20,6 +20,8 @@ export interface AdmitCallInput {
   call_id: string | null;
   /** Micro-units in the account's currency; null: priced from the sell rate. */
   estimatedCostMicro: number | null;
+  /** OpenSIPS's dialog id ($DLG_id): with it the call can be ended over MI, so credit is reserved slice by slice. */
+  dialogId: string | null;
 }
 
 export interface AdmitContext {
@@ -33,6 +35,8 @@ export interface Answer {
   /** The JSON body. */
   body: string;
   outcome: string;
+  /** Why the call was refused; null: admitted. */
+  refusal: RefusalCode | null;
   /** The reservation the answer acknowledges; the answer goes out only once it is durable. null: nothing to wait for. */
   committed: Promise<void> | null;
 }
@@ -48,6 +52,7 @@ function refusal(code: RefusalCode, headroom: string | null = null): Answer {
   return {
     body: JSON.stringify({ allowed: false, headroom, ...refusalFields(code), max_duration_seconds: null }),
     outcome: code,
+    refusal: code,
     committed: null,
   };
 }
@@ -108,9 +113,14 @@ function answerOf(outcome: AdmitOutcome, refused: (entity: EntityMoney) => Answe
     case 'refused':
       return refused(outcome.entity);
     case 'replayed':
-      return { body: outcome.answer, outcome: 'replayed', committed: null };
+      return { body: outcome.answer, outcome: 'replayed', refusal: null, committed: null };
     case 'reserved':
-      return { body: outcome.answer, outcome: outcome.waited ? 'admitted_after_lease_wait' : 'admitted', committed: outcome.committed };
+      return {
+        body: outcome.answer,
+        outcome: outcome.waited ? 'admitted_after_lease_wait' : 'admitted',
+        refusal: null,
+        committed: outcome.committed,
+      };
   }
 }
 
@@ -163,6 +173,7 @@ export function checkAndReserve(context: AdmitContext, input: CheckInput, now: n
           reason_code: code,
         }),
         outcome: code,
+        refusal: code,
         committed: null,
       };
     });

@@ -1,4 +1,4 @@
-import { ADDRESS_TEXT, ATTEMPT, BodyReader, ID, NUMBER_TEXT, SIP_CODE, URI_TEXT, parseJsonObject } from '../../core/http/body.js';
+import { BodyReader, ID, NUMBER_TEXT, SIP_CODE, parseJsonObject } from '../../core/http/body.js';
 import { RequestError } from '../../core/http/errors.js';
 import { json } from '../../core/http/respond.js';
 import type { Route } from '../../core/http/server.js';
@@ -11,15 +11,15 @@ import { lookupRate } from '../routing/rate-lookup.js';
 import { routeCall } from '../routing/route.js';
 import { simulateRoute } from '../simulator/route-simulator.js';
 import type { SidecarContext } from './context.js';
-import { encodeCallAuthDecision, encodeRouteDecision } from './encode.js';
-import { isIpAddress, numberField, servingEngine } from './fields.js';
+import { encodeCallAuthDecision, encodeRouteDecision } from '../call/encode.js';
+import { readCallAuth, readDigest, readRoute } from './call-requests.js';
+import { numberField, servingEngine } from './fields.js';
 
 /**
  * The per-call decisions OpenSIPS asks for (call/auth, register/auth, call/route, call/failover) and the
  * operator's read-only views of them (lcr/lookup, rate-lookup, the route simulator). Each handler parses
  * and validates, calls one decision function, and writes the answer.
  */
-const SIP_METHODS = ['REGISTER', 'INVITE', 'OPTIONS'] as const;
 const CALL_DURATION = { min: 0, max: 86_400 };
 
 export function decisionRoutes(context: SidecarContext): Route[] {
@@ -28,30 +28,10 @@ export function decisionRoutes(context: SidecarContext): Route[] {
 
   return [
     post('/api/opensips/call/auth', (request) => {
-      const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
-      const sourceIp = reader.requiredString('source_ip', ADDRESS_TEXT);
-      if (!isIpAddress(sourceIp)) throw new RequestError('invalid_field', 'source_ip must be an IPv4 or IPv6 address');
-      const dnis = reader.string('dnis', NUMBER_TEXT) ?? null;
-      const ruri = reader.string('ruri', URI_TEXT) ?? null;
-      if ((dnis === null || dnis === '') && (ruri === null || ruri === '')) throw new RequestError('invalid_field', 'dnis is required');
-      // Not used by the decision, but a wrong type there is still a malformed request.
-      reader.string('from');
-      reader.string('to');
-      reader.string('privacy');
+      const input = readCallAuth(new BodyReader(parseJsonObject(request.body, request.contentType)));
       const engine = servingEngine(snapshots);
       const now = Date.now();
-      const { decision, outcome } = authorizeCall(engine, {
-        source_ip: sourceIp,
-        call_id: reader.string('call_id') ?? null,
-        ani: reader.string('ani', NUMBER_TEXT) ?? null,
-        dnis: dnis === '' ? null : dnis,
-        ruri,
-        pai: reader.string('pai') ?? null,
-        ppi: reader.string('ppi') ?? null,
-        rpid: reader.string('rpid') ?? null,
-        username: reader.string('username', NUMBER_TEXT) ?? null,
-        domain: reader.string('domain', NUMBER_TEXT) ?? null,
-      });
+      const { decision, outcome } = authorizeCall(engine, input);
       decided('call_auth', outcome);
       if (decision.allowed) counters.recordAttempt('customer', decision.customer_trunk_id, now);
       return { status: 200, body: encodeCallAuthDecision(decision) };
@@ -59,17 +39,7 @@ export function decisionRoutes(context: SidecarContext): Route[] {
 
     post('/api/opensips/register/auth', (request) => {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
-      const method = reader.requiredString('method', ADDRESS_TEXT).toUpperCase();
-      if (!(SIP_METHODS as readonly string[]).includes(method))
-        throw new RequestError('invalid_field', `method must be one of ${SIP_METHODS.join(', ')}`);
-      const input = {
-        source_ip: reader.string('source_ip', ADDRESS_TEXT) ?? null,
-        username: reader.requiredString('username', NUMBER_TEXT),
-        realm: reader.requiredString('realm', NUMBER_TEXT),
-        auth_response: reader.requiredString('auth_response', { maxLength: 8192 }),
-        method,
-        uri: reader.string('uri', URI_TEXT) ?? null,
-      };
+      const input = readDigest(reader);
       const { decision, outcome, detail } = authorizeRegister(servingEngine(snapshots), input);
       decided('register_auth', outcome);
       if (!decision.allowed)
@@ -82,17 +52,7 @@ export function decisionRoutes(context: SidecarContext): Route[] {
 
     post('/api/opensips/call/route', (request) => {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
-      const input = {
-        customer_trunk_id: reader.requiredInteger('customer_trunk_id', ID),
-        dnis: reader.requiredString('dnis', NUMBER_TEXT),
-        ani: reader.string('ani', NUMBER_TEXT) ?? null,
-        attempt: reader.integer('attempt', ATTEMPT) ?? 1,
-        previous_carrier_trunk_id: reader.integer('previous_carrier_trunk_id', ID) ?? null,
-        previous_gateway_id: reader.integer('previous_gateway_id', ID) ?? null,
-        previous_failure_code: reader.integer('previous_failure_code', SIP_CODE) ?? null,
-        tried_carrier_trunk_ids: reader.integerArray('tried_carrier_trunk_ids'),
-        tried_gateway_ids: reader.integerArray('tried_gateway_ids'),
-      };
+      const input = readRoute(reader);
       const engine = servingEngine(snapshots);
       const now = Date.now();
       const { decision, outcome } = routeCall(engine, input, now);

@@ -5,6 +5,7 @@ import { normalizeAni } from '../../core/numbers/normalize.js';
 import { admitCall, checkAndReserve, type Answer } from '../admission/admit.js';
 import { ingestCdr } from '../cdr/ingest.js';
 import type { CallRecord } from '../cdr/rating.js';
+import { readDialogId } from './call-requests.js';
 import type { SidecarContext } from './context.js';
 import { DURATION, callIdField, moneyField, numberField, servingEngine, timeField } from './fields.js';
 
@@ -66,6 +67,7 @@ export function moneyRoutes(context: SidecarContext): Route[] {
         dnis: reader.string('dnis', NUMBER_TEXT) ?? null,
         call_id: callIdField(reader, 'call_id', false),
         estimatedCostMicro: moneyField(reader, 'estimated_cost', false),
+        dialogId: readDialogId(reader),
       };
       if (input.dnis === null && input.estimatedCostMicro === null)
         throw new RequestError('invalid_field', 'dnis is required (or estimated_cost)');
