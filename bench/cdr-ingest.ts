@@ -69,7 +69,14 @@ async function main(): Promise<void> {
   const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
   const credit = new NodeCredit(
     journal,
-    { admissionSeconds: 7200, reservationGraceSeconds: 300, leaseChunkMicro: 1e9, idleReturnMs: 3_600_000, offlinePostpaid: 'allow' },
+    {
+      admissionSeconds: 7200,
+      reservationGraceSeconds: 300,
+      leaseChunkMicro: 1e9,
+      idleReturnMs: 3_600_000,
+      offlinePostpaid: 'allow',
+      sliceSeconds: null,
+    },
     log,
   );
   const statuses: Partial<Record<number, number>> = {};

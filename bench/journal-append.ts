@@ -30,6 +30,7 @@ const reserve = (id: number): JournalOp => ({
   createdAt: Date.now(),
   expiresAt: Date.now() + 7_500_000,
   answer: '{"allowed":true,"headroom":"123.4567","reject_code":null,"reject_reason":null,"max_duration_seconds":7200}',
+  slice: null,
 });
 
 async function main(): Promise<void> {

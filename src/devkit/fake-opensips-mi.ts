@@ -13,7 +13,14 @@ import { join } from 'node:path';
  * mi_fifo (`:reply_fifo:{json}` lines, answers written to /tmp/reply_fifo).
  * dr_reload loads the drouting tables from the node's SQLite file, as
  * OpenSIPS does, so status commands report what was really written.
+ * Dialogs: `dlg_list` with a callid and `dlg_end_dlg` with a dialog_id (the
+ * $DLG_did, or a Call-ID) answer as OpenSIPS 3.6's dialog module does,
+ * 404 included, for the dialogs a test opens with openDialog().
  */
+/** Dialog states as dlg_list prints them (modules/dialog/dlg_hash.h). */
+const CONFIRMED = 4;
+const DELETED = 5;
+
 export class FakeOpensipsMi {
   readonly calls: { method: string; params: unknown }[] = [];
   reloads = 0;
@@ -23,6 +30,8 @@ export class FakeOpensipsMi {
   /** Answer dr_reload with a JSON-RPC error. */
   failReload = false;
   private loaded = { gateways: 0, carriers: 0, rules: 0, date: '' };
+  /** Dialogs by Call-ID; `endedAt` is when dlg_end_dlg ended one (epoch ms). */
+  readonly dialogs = new Map<string, { did: string; state: number; endedAt: number | null }>();
   private readonly closers: (() => void)[] = [];
 
   constructor(private readonly droutingDb: string | null) {}
@@ -55,6 +64,20 @@ export class FakeOpensipsMi {
         return reply({ Date: this.loaded.date });
       case 'dr_gw_status':
         return reply({ Gateways: Array.from({ length: this.loaded.gateways }, (_, i) => ({ ID: `gw${i}`, State: 'Active' })) });
+      case 'dlg_list': {
+        const callid = (request.params as { callid?: unknown } | undefined)?.callid;
+        const dialog = typeof callid === 'string' ? this.dialogs.get(callid) : undefined;
+        if (dialog === undefined || dialog.state === DELETED) return error(404, 'No such dialog');
+        return reply({ Dialog: { ID: dialog.did, state: dialog.state, callid } });
+      }
+      case 'dlg_end_dlg': {
+        const id = (request.params as { dialog_id?: unknown } | undefined)?.dialog_id;
+        const found = [...this.dialogs].find(([callid, dialog]) => dialog.state !== DELETED && (dialog.did === id || callid === id));
+        if (found === undefined) return error(404, 'Requested Dialog not found');
+        found[1].state = DELETED;
+        found[1].endedAt = Date.now();
+        return reply('OK');
+      }
       case 'dr_carrier_status':
         return reply({ Carriers: Array.from({ length: this.loaded.carriers }, (_, i) => ({ ID: `cr${i}`, Enabled: 'yes' })) });
       default:
@@ -69,6 +92,17 @@ export class FakeOpensipsMi {
     const count = (table: string): number => (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
     this.loaded = { gateways: count('dr_gateways'), carriers: count('dr_carriers'), rules: count('dr_rules'), date: this.loaded.date };
     db.close();
+  }
+
+  /** A confirmed dialog (state 4), as create_dialog and a 200 OK leave it. */
+  openDialog(callId: string, did: string): void {
+    this.dialogs.set(callId, { did, state: CONFIRMED, endedAt: null });
+  }
+
+  /** The caller hung up: OpenSIPS no longer lists the dialog. */
+  hangUp(callId: string): void {
+    const dialog = this.dialogs.get(callId);
+    if (dialog !== undefined) dialog.state = DELETED;
   }
 
   get loadedRules(): number {

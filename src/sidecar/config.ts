@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 import { LOG_LEVELS, OptionReader, type OptionTable } from '../core/config/options.js';
+import { parseMiAddress, type MiAddress } from '../core/mi/client.js';
 import { parseMicro } from '../core/money/micro.js';
+import { DEFAULT_SLICE_SECONDS } from './credit/slices.js';
 import type { Durability } from './journal/journal.js';
 
 /** Sidecar settings: command-line flags, else SIDECAR_* environment variables, else defaults. */
@@ -25,6 +27,9 @@ export interface SidecarConfig {
   offlinePostpaid: 'allow' | 'deny';
   centreTimeoutMs: number;
   leaseIdleSeconds: number;
+  /** This node's OpenSIPS MI (to end calls whose credit ran out); null: none, so calls are reserved whole. */
+  opensipsMi: MiAddress | null;
+  sliceSeconds: number;
 }
 
 /** Every option, as docs/operations.md explains it. */
@@ -45,12 +50,18 @@ export const SIDECAR_OPTIONS = {
   'postpaid-offline': { env: 'SIDECAR_POSTPAID_OFFLINE', fallback: 'allow' },
   'centre-timeout-ms': { env: 'SIDECAR_CENTRE_TIMEOUT_MS', fallback: '2000' },
   'lease-idle-seconds': { env: 'SIDECAR_LEASE_IDLE_SECONDS', fallback: '60' },
+  'opensips-mi': { env: 'SIDECAR_OPENSIPS_MI', fallback: '', shownDefault: 'none' },
+  'slice-seconds': { env: 'SIDECAR_SLICE_SECONDS', fallback: String(DEFAULT_SLICE_SECONDS) },
 } as const satisfies OptionTable;
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfig {
   const options = new OptionReader(SIDECAR_OPTIONS, argv, env);
   const leaseChunkMicro = parseMicro(options.string('lease-chunk'));
   if (!(leaseChunkMicro > 0)) throw new Error('--lease-chunk must be a positive decimal amount such as 10.00');
+  const mi = options.optional('opensips-mi');
+  const opensipsMi = mi === null ? null : parseMiAddress(mi);
+  if (opensipsMi === null && mi !== null)
+    throw new Error('--opensips-mi must be http://host:port/mi (mi_http), udp:host:port (mi_datagram) or /path/to/fifo (mi_fifo)');
   const controlUrl = options.optional('control-url');
   if (controlUrl !== null && !/^https?:\/\/[^/]+$/.test(controlUrl))
     throw new Error('--control-url must be http(s)://host:port with no path');
@@ -71,5 +82,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
     offlinePostpaid: options.oneOf('postpaid-offline', ['allow', 'deny'] as const),
     centreTimeoutMs: options.integer('centre-timeout-ms', 50, 60_000),
     leaseIdleSeconds: options.integer('lease-idle-seconds', 1, 86_400),
+    opensipsMi,
+    sliceSeconds: options.integer('slice-seconds', 4, 86_400),
   };
 }

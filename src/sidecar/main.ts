@@ -15,6 +15,7 @@ import { buildSidecarRoutes } from './app.js';
 import { CentreLink } from './centre/link.js';
 import { loadConfig } from './config.js';
 import { NodeCredit } from './credit/node-credit.js';
+import { SliceKeeper } from './credit/slices.js';
 import { startCreditUpkeep } from './credit/upkeep.js';
 import { MoneyJournal } from './journal/journal.js';
 import { CallCounters } from './limits/call-counters.js';
@@ -47,9 +48,12 @@ async function main(): Promise<void> {
       leaseChunkMicro: config.leaseChunkMicro,
       idleReturnMs: config.leaseIdleSeconds * 1000,
       offlinePostpaid: config.offlinePostpaid,
+      sliceSeconds: config.opensipsMi === null ? null : config.sliceSeconds,
     },
     log,
   );
+  if (config.opensipsMi === null) log.info('no --opensips-mi: prepaid calls are reserved whole, not in slices (credit/slices.ts)');
+  const slices = config.opensipsMi === null ? null : new SliceKeeper(credit, config.opensipsMi, metrics, log);
   const centre = new CentreLink(
     { url: config.controlUrl, node: config.nodeName, timeoutMs: config.centreTimeoutMs, intervalMs: 200, maxSettlements: 1000 },
     credit,
@@ -58,7 +62,7 @@ async function main(): Promise<void> {
     log,
   );
   centre.start();
-  const upkeep = startCreditUpkeep(credit, journal, metrics, log);
+  const upkeep = startCreditUpkeep(credit, journal, slices, metrics, log);
 
   const server = await startServer({
     host: config.host,

@@ -1,5 +1,5 @@
 import type { DroutingCounts } from '../drouting/builder.js';
-import { MiError, miCall, parseMiAddress } from './client.js';
+import { MiError, miCall, parseMiAddress } from '../../src/core/mi/client.js';
 
 /**
  * Per node: write its drouting tables, `dr_reload` over MI, confirm what

@@ -24,6 +24,8 @@ export async function startMoneyWorld(options: {
   sidecars: number;
   change?: (description: SnapshotDescription) => void;
   sidecarArgs?: string[];
+  /** Arguments for one node only (its own OpenSIPS MI, say). */
+  nodeArgs?: (index: number) => string[];
   controlArgs?: string[];
 }): Promise<MoneyWorld> {
   const root = mkdtempSync(join(tmpdir(), 'money-world-'));
@@ -55,6 +57,7 @@ export async function startMoneyWorld(options: {
     '--snapshot',
     snapshotFile,
     ...(options.sidecarArgs ?? []),
+    ...(options.nodeArgs?.(index) ?? []),
   ];
   const sidecars = await Promise.all(
     Array.from({ length: options.sidecars }, (_, index) =>

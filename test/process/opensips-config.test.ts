@@ -279,7 +279,7 @@ const invite = (sourceIp = '203.0.113.77', callId = 'cfg-1@203.0.113.77'): Recor
   '$hdr(P-Preferred-Identity)': null,
   '$hdr(Remote-Party-ID)': null,
   '$hdr(Privacy)': null,
-  $DLG_id: '3123123123',
+  $DLG_did: '2a1.5',
   '$avp(auth_user)': null,
   '$avp(auth_realm)': null,
   '$avp(auth_header)': null,

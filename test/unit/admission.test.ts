@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { affordable, costBoundMicro, priceCall, type CallPrice } from '../../src/sidecar/admission/pricing.js';
+import { affordable, costBoundMicro, type CallPrice } from '../../src/core/rating/cost-bound.js';
+import { priceCall } from '../../src/sidecar/admission/pricing.js';
 import { rateCallRecord } from '../../src/sidecar/cdr/rating.js';
 import { parseMicro } from '../../src/core/money/micro.js';
 import type { SnapshotDescription } from '../../src/core/snapshot/schema.js';

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { MiError, miCall, parseMiAddress, type MiAddress } from '../../sync/mi/client.js';
+import { MiError, miCall, parseMiAddress, type MiAddress } from '../../src/core/mi/client.js';
 import { FakeOpensipsMi } from '../../src/devkit/fake-opensips-mi.js';
 
 describe('MI client', () => {

@@ -39,6 +39,7 @@ const reserve = (id: number): JournalOp => ({
   createdAt: 1,
   expiresAt: 2,
   answer: `{"n":${id}}`,
+  slice: null,
 });
 const cdr = (id: number): JournalOp => ({
   op: 'cdr',
@@ -374,8 +375,9 @@ describe('money journal: a record the log refuses (a full disk)', () => {
     leaseChunkMicro: 0,
     idleReturnMs: 60_000,
     offlinePostpaid: 'allow' as const,
+    sliceSeconds: null,
   };
-  const plan = () => ({ amountMicro: 5_000_000, maxDurationSeconds: 60 });
+  const plan = () => ({ amountMicro: 5_000_000, maxDurationSeconds: 60, slice: null });
 
   /** A journal and credit on a scratch directory, with the log's appender to fail on demand. */
   async function withCredit(
@@ -463,8 +465,9 @@ describe('credit lease validity: measured on the monotonic clock while the node 
     leaseChunkMicro: 0,
     idleReturnMs: 60_000,
     offlinePostpaid: 'deny' as const,
+    sliceSeconds: null,
   };
-  const plan = () => ({ amountMicro: 5_000_000, maxDurationSeconds: 60 });
+  const plan = () => ({ amountMicro: 5_000_000, maxDurationSeconds: 60, slice: null });
   /** A credit whose centre is unreachable: every round fails. */
   const cutOff = (credit: NodeCredit): NodeCredit => {
     credit.connect(() => {

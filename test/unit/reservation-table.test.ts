@@ -19,6 +19,7 @@ function record(callId: string, expiresAt = NOW + 60_000, extra: Partial<Reserva
     expiresAt,
     answerKind: 'admit',
     headroomMicro: 98_765_432,
+    slice: null,
     ...extra,
   };
 }

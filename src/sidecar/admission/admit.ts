@@ -4,7 +4,8 @@ import type { DecisionEngine } from '../engine/engine.js';
 import type { SidecarMetrics } from '../metrics/metrics.js';
 import { formatMicro } from '../../core/money/micro.js';
 import { isRoutableDnis, normalizeNumber } from '../../core/numbers/normalize.js';
-import { affordable, priceCall } from './pricing.js';
+import { affordable, affordableBillable, type CallPrice } from '../../core/rating/cost-bound.js';
+import { priceCall } from './pricing.js';
 import type { AdmitOutcome, EntityMoney, NodeCredit, Plan } from '../credit/node-credit.js';
 import type { EntityType } from '../../core/protocol/node-sync.js';
 
@@ -20,7 +21,7 @@ export interface AdmitCallInput {
   call_id: string | null;
   /** Micro-units in the account's currency; null: priced from the sell rate. */
   estimatedCostMicro: number | null;
-  /** OpenSIPS's dialog id ($DLG_id): with it the call can be ended over MI, so credit is reserved slice by slice. */
+  /** OpenSIPS's dialog id ($DLG_did): with it the call can be ended over MI, so credit is reserved slice by slice. */
   dialogId: string | null;
 }
 
@@ -59,6 +60,48 @@ function refusal(code: RefusalCode, headroom: string | null = null): Answer {
 
 const lastWarning = new Map<number, number>();
 
+/** Reserve exactly the estimated cost (call-admit/check, and call/admit with `estimated_cost`): the call is not capped. */
+function exactly(amountMicro: number): (availableMicro: number) => Plan | null {
+  return (available) => (amountMicro <= available ? { amountMicro, maxDurationSeconds: null, slice: null } : null);
+}
+
+/** The longest call the lease affords, up to the admission cap, reserved at once. */
+function wholeCall(price: CallPrice, capSeconds: number): (availableMicro: number) => Plan | null {
+  return (available) => {
+    const fit = affordable(price, available, capSeconds);
+    return fit === null ? null : { amountMicro: fit.amountMicro, maxDurationSeconds: fit.maxDurationSeconds, slice: null };
+  };
+}
+
+/**
+ * The first slice reserved (credit/slices.ts); the dialog is capped at what the account affords in all
+ * (its lease and the centre's headroom), which the slices then enforce as the balance moves.
+ */
+function inSlices(
+  price: CallPrice,
+  capSeconds: number,
+  sliceSeconds: number,
+  dialogId: string,
+): (available: number, headroom: number) => Plan | null {
+  return (available, headroom) => {
+    const first = affordableBillable(price, available, Math.min(sliceSeconds, capSeconds));
+    if (first === null) return null;
+    const whole = affordable(price, Math.max(available, headroom), capSeconds);
+    return {
+      amountMicro: first.amountMicro,
+      maxDurationSeconds: Math.max(whole?.maxDurationSeconds ?? 0, Math.min(first.billable, capSeconds)),
+      slice: {
+        paidBillable: first.billable,
+        rateNano: price.rateNano,
+        slackMicro: price.slackMicro,
+        initial: price.initial,
+        step: price.step,
+        dialogId,
+      },
+    };
+  };
+}
+
 /** Within the lease the answer is decided at once; a promise only when it waits for the centre. */
 export function admitCall(context: AdmitContext, input: AdmitCallInput, now: number): Answer | Promise<Answer> {
   const { engine, credit } = context;
@@ -68,21 +111,21 @@ export function admitCall(context: AdmitContext, input: AdmitCallInput, now: num
   if (!trunk.active) return refusal('customer_trunk_not_active');
   const account = engine.snapshot.accounts.get(trunk.accountId)!;
 
-  let plan: (availableMicro: number) => Plan | null;
+  let plan: (availableMicro: number, headroomMicro: number) => Plan | null;
   const estimated = input.estimatedCostMicro;
   if (estimated !== null) {
-    plan = (available) => (estimated <= available ? { amountMicro: estimated, maxDurationSeconds: null } : null);
+    plan = exactly(estimated);
   } else {
     const dnis = normalizeNumber(input.dnis ?? '');
     if (dnis === null || !isRoutableDnis(dnis)) return refusal('invalid_dnis');
     const priced = priceCall(engine, trunk, account.currency, dnis, now);
     if (!priced.ok) return refusal(priced.reason);
-    const { price } = priced;
-    const cap = credit.settings.admissionSeconds;
-    plan = (available) => {
-      const fit = affordable(price, available, cap);
-      return fit === null ? null : { amountMicro: fit.amountMicro, maxDurationSeconds: fit.maxDurationSeconds };
-    };
+    const sliceSeconds = credit.settings.sliceSeconds;
+    // Slices need a way to end the call (the dialog, over MI) and a limit to enforce; a per-call price is paid once.
+    const sliced = sliceSeconds !== null && input.dialogId !== null && account.enforcesHeadroom && !priced.price.perCall;
+    plan = sliced
+      ? inSlices(priced.price, credit.settings.admissionSeconds, sliceSeconds, input.dialogId!)
+      : wholeCall(priced.price, credit.settings.admissionSeconds);
   }
 
   const outcome = credit.admit({
@@ -151,11 +194,10 @@ export function checkAndReserve(context: AdmitContext, input: CheckInput, now: n
   } else if (!engine.snapshot.carrierById.has(input.entity_id)) {
     return null;
   }
-  const amount = input.estimatedCostMicro;
   const outcome = credit.admit({
     entity: { type: input.entity_type, id: input.entity_id },
     callId: callIdOrGenerated(input.call_id),
-    plan: (available) => (amount <= available ? { amountMicro: amount, maxDurationSeconds: null } : null),
+    plan: exactly(input.estimatedCostMicro),
     enforce,
     admitWhenUnreachable,
     answer: 'check',

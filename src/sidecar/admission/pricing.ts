@@ -1,31 +1,14 @@
 import type { DecisionEngine } from '../engine/engine.js';
 import { exchangeRateInForce } from '../../core/lcr/lcr.js';
-import { nanoToMicroCeil } from '../../core/money/micro.js';
 import { mulNano } from '../../core/money/nano.js';
 import type { CustomerTrunk } from '../../core/snapshot/model.js';
-import { billableSeconds } from '../../core/rating/rating.js';
+import type { CallPrice } from '../../core/rating/cost-bound.js';
 
 /**
- * What a call may cost, for admission: the trunk's sell rate for the DNIS,
- * converted to the account's currency, as an upper bound on what rating will
- * charge for a given duration (rating rounds once in the deck's currency and
- * once more after conversion, each by at most one unit of the trunk's
- * precision: the bound adds those units). Integer micro/nano arithmetic: this
- * runs on every INVITE.
- *
- * Prepaid platforms reserve for a capped call and tell the proxy how long the
- * reservation lasts: `affordable` gives the longest billable duration whose
- * bound fits in what the account has, up to the admission duration.
+ * A call's price for admission: the trunk's sell rate for the DNIS, converted to the account's currency,
+ * with the rounding slack that makes its cost bound (core/rating/cost-bound.ts) an upper bound on what
+ * rating will charge. Integer micro/nano arithmetic: this runs on every INVITE.
  */
-export interface CallPrice {
-  /** Rate in the account's currency, nano-units per minute (per_minute) or per call (per_call). */
-  rateNano: number;
-  perCall: boolean;
-  initial: number;
-  step: number;
-  /** Worst-case rounding, micro-units. */
-  slackMicro: number;
-}
 
 export type PriceResult = { ok: true; price: CallPrice } | { ok: false; reason: 'no_rate_deck' | 'no_rate' | 'no_exchange_rate' };
 
@@ -57,34 +40,4 @@ export function priceCall(engine: DecisionEngine, trunk: CustomerTrunk, accountC
       slackMicro,
     },
   };
-}
-
-/** Upper bound, micro-units, of what a call billed for `billable` seconds costs. */
-export function costBoundMicro(price: CallPrice, billable: number): number {
-  if (billable === 0) return 0;
-  const nano = price.perCall ? price.rateNano : Math.ceil((price.rateNano * billable) / 60);
-  return nanoToMicroCeil(nano) + price.slackMicro;
-}
-
-export interface Affordable {
-  /** Longest call, seconds (a billable boundary). */
-  maxDurationSeconds: number;
-  /** What to reserve for it, micro-units. */
-  amountMicro: number;
-}
-
-/** The longest call up to `capSeconds` whose cost bound fits in `availableMicro`; null when not even the first increment does. */
-export function affordable(price: CallPrice, availableMicro: number, capSeconds: number): Affordable | null {
-  const capBillable = billableSeconds(capSeconds, price);
-  const capCost = costBoundMicro(price, capBillable);
-  if (capCost <= availableMicro || price.perCall || price.rateNano === 0) {
-    return capCost <= availableMicro ? { maxDurationSeconds: capSeconds, amountMicro: capCost } : null;
-  }
-  if (costBoundMicro(price, price.initial) > availableMicro) return null;
-  // Largest billable B = initial + k*step with costBound(B) <= available; the estimate is exact up to float error, so step down to be sure.
-  const seconds = Math.floor(((availableMicro - price.slackMicro) * 1000 * 60) / price.rateNano);
-  let k = Math.max(0, Math.floor((seconds - price.initial) / price.step));
-  while (k > 0 && costBoundMicro(price, price.initial + k * price.step) > availableMicro) k--;
-  const billable = price.initial + k * price.step;
-  return { maxDurationSeconds: Math.min(billable, capSeconds), amountMicro: costBoundMicro(price, billable) };
 }

@@ -11,7 +11,9 @@ import {
   type NodeSyncReply,
   type SettlementCdr,
 } from '../../core/protocol/node-sync.js';
-import { ReservationTable, type AnswerKind, type ReservationRecord } from './reservation-table.js';
+import { affordableBillable } from '../../core/rating/cost-bound.js';
+import { DEFAULT_SLICE_SECONDS, SLICE_RETRY_MS, endAt, renewAt } from './slices.js';
+import { ReservationTable, type AnswerKind, type ReservationRecord, type SliceTerms } from './reservation-table.js';
 
 /**
  * The node's money: per entity (customer account, carrier trunk), the credit
@@ -37,6 +39,8 @@ export interface CreditSettings {
   idleReturnMs: number;
   /** Postpaid calls when the centre cannot be reached and the lease is spent. */
   offlinePostpaid: 'allow' | 'deny';
+  /** Seconds of call a slice pays for (credit/slices.ts); null: admission reserves the whole call (no MI to end calls with). */
+  sliceSeconds: number | null;
 }
 
 export interface EntityRef {
@@ -80,13 +84,25 @@ export class EntityMoney {
 export interface Plan {
   amountMicro: number;
   maxDurationSeconds: number | null;
+  /** Reserve slice by slice: the first slice's terms (its paidUntil counts from the admission); null: the whole call. */
+  slice: Omit<SliceTerms, 'paidUntil' | 'ending'> | null;
+}
+
+/** What the slice keeper (credit/slices.ts) must do for a sliced call: look for its dialog, or end it. */
+export interface SliceAction {
+  kind: 'check' | 'end';
+  slot: number;
+  id: number;
+  callId: string;
+  dialogId: string;
+  paidUntil: number;
 }
 
 export interface AdmitRequest {
   entity: EntityRef;
   callId: string;
-  /** What to reserve out of what is available; null when that does not cover the call. */
-  plan: (availableMicro: number) => Plan | null;
+  /** What to reserve out of what is available (headroom: that and what the centre has left); null when that does not cover the call. */
+  plan: (availableMicro: number, headroomMicro: number) => Plan | null;
   /** false: the entity's limit is not enforced (postpaid without auto-cutoff); the call is reserved for the record and always admitted. */
   enforce: boolean;
   /** Admit with the full plan when the centre cannot be reached and the lease is spent (the postpaid policy). */
@@ -194,7 +210,11 @@ export class NodeCredit {
     if (existing !== NO_SLOT) return this.replay(existing);
     const entity = this.entity(request.entity);
     entity.lastActivity = now;
-    const decided = !request.enforce ? plan(Number.POSITIVE_INFINITY) : this.leasesValid(now) ? plan(entity.availableMicro) : null;
+    const decided = !request.enforce
+      ? plan(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY)
+      : this.leasesValid(now)
+        ? plan(entity.availableMicro, entity.headroomMicro)
+        : null;
     if (decided === null) return this.admitAfterAsking(request, entity);
     return this.reserve(request, entity, decided, false);
   }
@@ -232,7 +252,7 @@ export class NodeCredit {
   /** The lease does not cover the call: ask the centre for more, then decide. */
   private async admitAfterAsking(request: AdmitRequest, entity: EntityMoney): Promise<AdmitOutcome> {
     const { callId, plan, now } = request;
-    const full = plan(Number.POSITIVE_INFINITY);
+    const full = plan(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
     const reached = await this.askForLease(
       entity,
       Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * (full?.amountMicro ?? 0)),
@@ -243,7 +263,8 @@ export class NodeCredit {
     const raced = this.reservations.find(callId);
     if (raced !== NO_SLOT) return this.replay(raced);
     const decided =
-      (this.leasesValid(now) ? plan(entity.availableMicro) : null) ?? (!reached && request.admitWhenUnreachable ? full : null);
+      (this.leasesValid(now) ? plan(entity.availableMicro, entity.headroomMicro) : null) ??
+      (!reached && request.admitWhenUnreachable ? full : null);
     if (decided === null) return { kind: 'refused', reason: reached ? 'insufficient_balance' : 'credit_unavailable', entity };
     return this.reserve(request, entity, decided, true);
   }
@@ -275,7 +296,12 @@ export class NodeCredit {
     now: number,
   ): { answer: string; committed: Promise<void> } {
     const id = this.nextReservationId++;
-    const expiresAt = now + ((plan.maxDurationSeconds ?? this.settings.admissionSeconds) + this.settings.reservationGraceSeconds) * 1000;
+    const slice: SliceTerms | null =
+      plan.slice === null ? null : { ...plan.slice, paidUntil: now + plan.slice.paidBillable * 1000, ending: false };
+    const expiresAt =
+      slice !== null
+        ? renewAt(slice, this.settings.sliceSeconds!)
+        : now + ((plan.maxDurationSeconds ?? this.settings.admissionSeconds) + this.settings.reservationGraceSeconds) * 1000;
     entity.heldMicro += plan.amountMicro;
     const headroomMicro = entity.headroomMicro;
     const answer = renderAnswer(answerKind, headroomMicro, plan.maxDurationSeconds);
@@ -288,6 +314,7 @@ export class NodeCredit {
       expiresAt,
       answerKind,
       headroomMicro,
+      slice,
     });
     // If the record is refused, undoRefused() takes the reservation back.
     const committed = this.journal.write({
@@ -301,6 +328,7 @@ export class NodeCredit {
       createdAt: now,
       expiresAt,
       answer,
+      slice: slice === null ? null : JSON.stringify(slice),
     });
     return { answer, committed };
   }
@@ -408,17 +436,76 @@ export class NodeCredit {
     return cdr === null ? null : { cdr, committed: Promise.resolve() };
   }
 
-  /** Releases reservations whose calls must have ended (no CDR came); returns how many. */
-  expire(now: number): number {
+  /**
+   * Reservations due: whole-call ones whose calls must have ended without a CDR are released (`expired`
+   * counts them); sliced calls buy their next slice, or are to be ended (`slices`: what the keeper must do).
+   */
+  expire(now: number): { expired: number; slices: SliceAction[] } {
     let expired = 0;
+    const slices: SliceAction[] = [];
     for (const slot of this.reservations.due(now)) {
       const id = this.reservations.id(slot);
-      if (this.finish(slot, id)) {
+      const terms = this.reservations.slice(slot);
+      if (terms !== null && !terms.ending) {
+        const action = this.renewSlice(slot, id, terms, now);
+        if (action !== null) slices.push(action);
+      } else if (this.finish(slot, id)) {
         expired++;
         void this.journal.write({ op: 'finish', id, state: 'expired', at: now }).catch(() => undefined);
       }
     }
-    return expired;
+    return { expired, slices };
+  }
+
+  /**
+   * A sliced call's next slice, from this node's lease: a whole slice, else as much as there is, while the
+   * centre is asked for more. When its paid time is about to run out with nothing more to buy, the call is to
+   * be ended (it keeps its reservation until the CDR, or expiry after the grace period).
+   */
+  private renewSlice(slot: number, id: number, terms: SliceTerms, now: number): SliceAction | null {
+    const entity = this.entities[this.reservations.entityIndex(slot)];
+    const sliceSeconds = this.settings.sliceSeconds ?? DEFAULT_SLICE_SECONDS;
+    let amountMicro = this.reservations.amountMicro(slot);
+    const target = terms.paidBillable + sliceSeconds;
+    const spare = this.leasesValid(now) ? Math.max(0, entity.availableMicro) : 0;
+    const fit = affordableBillable({ ...terms, perCall: false }, amountMicro + spare, target);
+    const bought = fit !== null && fit.billable > terms.paidBillable;
+    if (bought) {
+      entity.heldMicro += fit.amountMicro - amountMicro;
+      amountMicro = fit.amountMicro;
+      terms.paidUntil += (fit.billable - terms.paidBillable) * 1000;
+      terms.paidBillable = fit.billable;
+    }
+    const whole = fit !== null && fit.billable >= target;
+    // Less than a whole slice left in the lease: ask the centre now (the call is retried until its paid time is nearly up).
+    if (!whole) void this.askForLease(entity, this.settings.leaseChunkMicro, 0, now);
+    else if (entity.availableMicro < this.settings.leaseChunkMicro / 4) this.topUp(entity, this.settings.leaseChunkMicro, now);
+    let expiresAt: number;
+    let action: SliceAction['kind'] | null = null;
+    if (whole) {
+      expiresAt = renewAt(terms, sliceSeconds);
+      action = 'check';
+    } else if (now < endAt(terms, sliceSeconds)) {
+      expiresAt = Math.min(now + SLICE_RETRY_MS, endAt(terms, sliceSeconds));
+    } else {
+      terms.ending = true;
+      expiresAt = terms.paidUntil + this.settings.reservationGraceSeconds * 1000;
+      action = 'end';
+    }
+    this.reservations.update(slot, amountMicro, terms, expiresAt);
+    if (bought || terms.ending)
+      this.journal
+        .write({ op: 'extend', id, amountMicro, expiresAt, slice: JSON.stringify(terms) })
+        .catch((error: unknown) => this.log.error({ err: error, reservation: id }, 'slice not journalled'));
+    if (action === null) return null;
+    return { kind: action, slot, id, callId: this.reservations.read(slot).callId, dialogId: terms.dialogId, paidUntil: terms.paidUntil };
+  }
+
+  /** OpenSIPS no longer has the call's dialog and no CDR came: its reservation ends now. */
+  dialogGone(slot: number, id: number, now: number): boolean {
+    if (!this.finish(slot, id)) return false;
+    void this.journal.write({ op: 'finish', id, state: 'ended', at: now }).catch(() => undefined);
+    return true;
   }
 
   /** Hands unused lease back from entities without admissions for a while (a long call keeps only what it holds). */
@@ -592,6 +679,7 @@ export class NodeCredit {
       expiresAt: stored.expires_at,
       answerKind: kind,
       headroomMicro,
+      slice: stored.slice === null ? null : (JSON.parse(stored.slice) as SliceTerms),
     };
   }
 

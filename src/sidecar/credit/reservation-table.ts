@@ -20,6 +20,26 @@ import { hashCallId } from '../journal/call-id-hash.js';
  */
 export type AnswerKind = 'admit' | 'check';
 
+/**
+ * A call whose credit is reserved slice by slice (credit/slices.ts): what it has paid for so far, the price
+ * the next slice is bought at, and the OpenSIPS dialog to end when it cannot be.
+ */
+export interface SliceTerms {
+  /** Epoch ms until which the reservation pays for the call: its admission plus `paidBillable` seconds. */
+  paidUntil: number;
+  /** Billable seconds (a billing-increment boundary) the reservation's amount covers. */
+  paidBillable: number;
+  /** The call's rate in the account's currency, nano-units per minute, and its rounding slack (core/rating/cost-bound.ts). */
+  rateNano: number;
+  slackMicro: number;
+  initial: number;
+  step: number;
+  /** OpenSIPS's $DLG_did ("2a1.5"). */
+  dialogId: string;
+  /** The next slice could not be paid: the dialog is being ended at `paidUntil`. */
+  ending: boolean;
+}
+
 export interface ReservationRecord {
   /** The journal's key, handed out in order by this node. */
   id: number;
@@ -32,6 +52,8 @@ export interface ReservationRecord {
   /** What the admission answered, to answer a repeated Call-ID the same. */
   answerKind: AnswerKind;
   headroomMicro: number;
+  /** null: the whole call was reserved at admission. */
+  slice: SliceTerms | null;
 }
 
 const PAGE_BITS = 16;
@@ -73,7 +95,26 @@ class Page {
   /** LONG_KEY: the Call-ID is in the table's longKeys. */
   readonly keyLength = new Uint16Array(PAGE_SLOTS);
   readonly keys = new Uint8Array(PAGE_SLOTS * KEY_BYTES);
+  // Sliced calls' terms (SliceTerms); sliceState WHOLE for the others.
+  readonly sliceState = new Uint8Array(PAGE_SLOTS);
+  readonly paidUntil = new Float64Array(PAGE_SLOTS);
+  readonly paidBillable = new Int32Array(PAGE_SLOTS);
+  readonly rateNano = new Float64Array(PAGE_SLOTS);
+  readonly slackMicro = new Float64Array(PAGE_SLOTS);
+  readonly initial = new Int32Array(PAGE_SLOTS);
+  readonly step = new Int32Array(PAGE_SLOTS);
+  /** The dialog id's two numbers (h_entry, h_id); see dialogIdText. */
+  readonly dialogEntry = new Uint32Array(PAGE_SLOTS);
+  readonly dialogNumber = new Uint32Array(PAGE_SLOTS);
 }
+
+const WHOLE = 0;
+const SLICED = 1;
+const ENDING = 2;
+
+/** OpenSIPS prints a dialog id's numbers in hex, lowest digit first ("2a1.5" is h_entry 0x1a2, h_id 5). */
+const reversedHex = (value: number): string => [...value.toString(16)].reverse().join('');
+const fromReversedHex = (text: string): number => Number.parseInt([...text].reverse().join(''), 16);
 
 function storedInline(key: string): boolean {
   if (key.length > KEY_BYTES) return false;
@@ -225,7 +266,64 @@ export class ReservationTable {
       expiresAt: page.expiresAt[offset],
       answerKind: page.answerKind[offset] === 0 ? 'admit' : 'check',
       headroomMicro: page.headroomMicro[offset],
+      slice: this.slice(slot),
     };
+  }
+
+  /** A sliced call's terms; null for a call reserved whole. */
+  slice(slot: number): SliceTerms | null {
+    const page = this.page(slot);
+    const offset = slot & PAGE_MASK;
+    const state = page.sliceState[offset];
+    if (state === WHOLE) return null;
+    const dialogId = `${reversedHex(page.dialogEntry[offset])}.${reversedHex(page.dialogNumber[offset])}`;
+    return {
+      paidUntil: page.paidUntil[offset],
+      paidBillable: page.paidBillable[offset],
+      rateNano: page.rateNano[offset],
+      slackMicro: page.slackMicro[offset],
+      initial: page.initial[offset],
+      step: page.step[offset],
+      dialogId,
+      ending: state === ENDING,
+    };
+  }
+
+  isSliced(slot: number): boolean {
+    return this.page(slot).sliceState[slot & PAGE_MASK] !== WHOLE;
+  }
+
+  /** A live reservation's new amount, terms and next wake-up (its expiry window changes with it). */
+  update(slot: number, amountMicro: number, slice: SliceTerms | null, expiresAt: number): void {
+    const page = this.page(slot);
+    const offset = slot & PAGE_MASK;
+    page.amountMicro[offset] = amountMicro;
+    this.writeSlice(page, offset, slice);
+    if (page.state[offset] !== HELD) {
+      page.expiresAt[offset] = expiresAt;
+      return;
+    }
+    this.unlink(slot);
+    page.expiresAt[offset] = expiresAt;
+    this.link(slot);
+  }
+
+  private writeSlice(page: Page, offset: number, slice: SliceTerms | null): void {
+    if (slice === null) {
+      page.sliceState[offset] = WHOLE;
+      return;
+    }
+    page.sliceState[offset] = slice.ending ? ENDING : SLICED;
+    page.paidUntil[offset] = slice.paidUntil;
+    page.paidBillable[offset] = slice.paidBillable;
+    page.rateNano[offset] = slice.rateNano;
+    page.slackMicro[offset] = slice.slackMicro;
+    page.initial[offset] = slice.initial;
+    page.step[offset] = slice.step;
+    // Checked at the door (http/call-requests.ts): two canonical reversed-hex numbers.
+    const dot = slice.dialogId.indexOf('.');
+    page.dialogEntry[offset] = fromReversedHex(slice.dialogId.slice(0, dot));
+    page.dialogNumber[offset] = fromReversedHex(slice.dialogId.slice(dot + 1));
   }
 
   private page(slot: number): Page {
@@ -244,6 +342,7 @@ export class ReservationTable {
     page.answerKind[offset] = record.answerKind === 'admit' ? 0 : 1;
     page.headroomMicro[offset] = record.headroomMicro;
     page.finishSeq[offset] = 0;
+    this.writeSlice(page, offset, record.slice);
     const key = record.callId;
     if (storedInline(key)) {
       page.keyLength[offset] = key.length;

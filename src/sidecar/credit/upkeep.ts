@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { MoneyJournal } from '../journal/journal.js';
 import type { SidecarMetrics } from '../metrics/metrics.js';
 import type { NodeCredit } from './node-credit.js';
+import type { SliceKeeper } from './slices.js';
 
 /**
  * What the journal keeps once it is done with it: finished reservations (a repeated Call-ID is answered from
@@ -11,11 +12,22 @@ import type { NodeCredit } from './node-credit.js';
  */
 const RESERVATIONS_KEPT_MS = 3_600_000;
 const CDRS_KEPT_MS = 3_600_000;
-const PRUNE_EVERY_SECONDS = 300;
-const LEASE_UPKEEP_SECONDS = 5;
+/** Sliced calls are ended ahead of their paid time by less than a second: the reservations due are looked at this often. */
+const TICK_MS = 250;
+const PRUNE_EVERY_TICKS = 300_000 / TICK_MS;
+const LEASE_UPKEEP_TICKS = 5_000 / TICK_MS;
 
-/** Every 5 s: expired reservations and idle leases; every 5 min: old journal rows (in the applier thread). */
-export function startCreditUpkeep(credit: NodeCredit, journal: MoneyJournal, metrics: SidecarMetrics, log: Logger): NodeJS.Timeout {
+/**
+ * Every 250 ms: reservations due (sliced calls' next slices, whole calls past their expiry); every 5 s: idle
+ * leases; every 5 min: old journal rows (in the applier thread).
+ */
+export function startCreditUpkeep(
+  credit: NodeCredit,
+  journal: MoneyJournal,
+  slices: SliceKeeper | null,
+  metrics: SidecarMetrics,
+  log: Logger,
+): NodeJS.Timeout {
   metrics.reservationsHeld.collectFrom(() => credit.heldCount);
   metrics.cdrOutbox.collectFrom(() => credit.outboxSize);
   metrics.centreAnswerAge.collectFrom(() => credit.centreAnswerAge(Date.now()));
@@ -23,16 +35,15 @@ export function startCreditUpkeep(credit: NodeCredit, journal: MoneyJournal, met
   let tick = 0;
   const timer = setInterval(() => {
     const now = Date.now();
-    if (++tick % LEASE_UPKEEP_SECONDS === 0) {
-      const expired = credit.expire(now);
-      if (expired > 0) log.info({ expired }, 'reservations expired without a CDR');
-      credit.returnIdleLeases(now);
-    }
-    if (tick % PRUNE_EVERY_SECONDS === 0)
+    const due = credit.expire(now);
+    if (due.expired > 0) log.info({ expired: due.expired }, 'reservations expired without a CDR');
+    if (due.slices.length > 0) slices?.act(due.slices);
+    if (++tick % LEASE_UPKEEP_TICKS === 0) credit.returnIdleLeases(now);
+    if (tick % PRUNE_EVERY_TICKS === 0)
       void journal
         .write({ op: 'prune', reservationsBefore: now - RESERVATIONS_KEPT_MS, cdrsBefore: now - CDRS_KEPT_MS })
         .catch((error: unknown) => log.error({ err: error }, 'money journal prune failed'));
-  }, 1000);
+  }, TICK_MS);
   timer.unref();
   return timer;
 }

@@ -11,8 +11,11 @@ import { isIpAddress } from './fields.js';
  * call/reroute) read the same fields the same way, so a call decided either way sees the same input.
  */
 const SIP_METHODS = ['REGISTER', 'INVITE', 'OPTIONS'] as const;
-/** OpenSIPS's $DLG_id: the dialog's id as the MI's dlg_end_dlg takes it (decimal digits, or h_entry:h_id in older releases). */
-const DIALOG_ID = /^[0-9]{1,20}(:[0-9]{1,10})?$/;
+/**
+ * OpenSIPS's $DLG_did, the dialog id MI's dlg_end_dlg takes: h_entry "." h_id, each a 32-bit number in hex
+ * written lowest digit first without trailing zeros (int2reverse_hex in OpenSIPS's ut.h).
+ */
+const DIALOG_ID = /^(0|[0-9a-f]{0,7}[1-9a-f])\.(0|[0-9a-f]{0,7}[1-9a-f])$/;
 
 export function readCallAuth(reader: BodyReader): CallAuthRequest {
   const sourceIp = reader.requiredString('source_ip', ADDRESS_TEXT);
@@ -71,6 +74,6 @@ export function readRoute(reader: BodyReader): RouteRequest {
 export function readDialogId(reader: BodyReader): string | null {
   const text = reader.string('dialog_id', { maxLength: 32 });
   if (text === undefined || text === '') return null;
-  if (!DIALOG_ID.test(text)) throw new RequestError('invalid_field', 'dialog_id must be the dialog id OpenSIPS gives ($DLG_id)');
+  if (!DIALOG_ID.test(text)) throw new RequestError('invalid_field', 'dialog_id must be the dialog id OpenSIPS gives ($DLG_did)');
   return text;
 }

@@ -41,6 +41,8 @@ export interface StoredReservation {
   expires_at: number;
   /** The admission answer as sent, replayed for a repeated call id. */
   answer: string;
+  /** A sliced call's SliceTerms as JSON; null for a whole-call reservation (and rows from before slices). */
+  slice: string | null;
 }
 
 export interface StoredCdr {

@@ -17,8 +17,13 @@ export type JournalOp =
       createdAt: number;
       expiresAt: number;
       answer: string;
+      /** A sliced call's SliceTerms as JSON; null: the whole call is reserved. */
+      slice: string | null;
     }
-  | { op: 'finish'; id: number; state: 'settled' | 'released' | 'expired'; at: number }
+  /** A sliced call bought its next slice (or is being ended: the terms say so). */
+  | { op: 'extend'; id: number; amountMicro: number; expiresAt: number; slice: string }
+  /** `ended`: OpenSIPS no longer has the call's dialog, and no CDR came. */
+  | { op: 'finish'; id: number; state: 'settled' | 'released' | 'expired' | 'ended'; at: number }
   | { op: 'lease'; entityType: EntityType; entityId: number; grantedMicro: number; headroomMicro: number | null }
   | {
       op: 'cdr';
@@ -47,7 +52,7 @@ export const SCHEMA = `
   CREATE TABLE IF NOT EXISTS reservations (
     id INTEGER PRIMARY KEY, call_id TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, amount_micro INTEGER NOT NULL,
     max_duration INTEGER, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, state TEXT NOT NULL,
-    finished_at INTEGER, answer TEXT NOT NULL);
+    finished_at INTEGER, answer TEXT NOT NULL, slice TEXT);
   CREATE INDEX IF NOT EXISTS reservations_held ON reservations(id) WHERE state = 'held';
   -- The prune's: without them each prune read every row kept (millions on a busy node).
   CREATE INDEX IF NOT EXISTS reservations_finished ON reservations(finished_at) WHERE state != 'held';
@@ -60,3 +65,10 @@ export const SCHEMA = `
   CREATE INDEX IF NOT EXISTS cdrs_created ON cdrs(created_at);
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 `;
+
+/** money.db files made before a column existed get it (CREATE TABLE IF NOT EXISTS leaves an old table as it was). */
+export function migrateSchema(db: { exec(sql: string): unknown; prepare(sql: string): { all(): unknown[] } }): void {
+  db.exec(SCHEMA);
+  const columns = (db.prepare('PRAGMA table_info(reservations)').all() as { name: string }[]).map((column) => column.name);
+  if (!columns.includes('slice')) db.exec('ALTER TABLE reservations ADD COLUMN slice TEXT');
+}

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { SCHEMA, SETTLED_THROUGH, type JournalOp } from './ops.js';
+import { SETTLED_THROUGH, migrateSchema, type JournalOp } from './ops.js';
 
 /**
  * money.db's writing side: applies the log's ops (journal-log.ts), together
@@ -42,7 +42,7 @@ export class JournalStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    migrateSchema(this.db);
     this.statements = this.prepare();
     this.applyInTransaction = this.db.transaction((ops: JournalOp[], position: LogPosition, skipped: SkippedOp[] | null) => {
       for (const op of ops) {
@@ -65,9 +65,10 @@ export class JournalStore {
     const db = this.db;
     return {
       insertReservation: db.prepare(
-        `INSERT INTO reservations (id, call_id, entity_type, entity_id, amount_micro, max_duration, created_at, expires_at, state, answer)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'held', ?)`,
+        `INSERT INTO reservations (id, call_id, entity_type, entity_id, amount_micro, max_duration, created_at, expires_at, state, answer, slice)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?)`,
       ),
+      extendReservation: db.prepare(`UPDATE reservations SET amount_micro = ?, expires_at = ?, slice = ? WHERE id = ? AND state = 'held'`),
       finishReservation: db.prepare(`UPDATE reservations SET state = ?, finished_at = ? WHERE id = ? AND state = 'held'`),
       upsertLease: db.prepare(
         `INSERT INTO leases (entity_type, entity_id, granted_micro, headroom_micro) VALUES (?, ?, ?, ?)
@@ -132,7 +133,11 @@ export class JournalStore {
           op.createdAt,
           op.expiresAt,
           op.answer,
+          op.slice,
         );
+        return;
+      case 'extend':
+        s.extendReservation.run(op.amountMicro, op.expiresAt, op.slice, op.id);
         return;
       case 'finish':
         s.finishReservation.run(op.state, op.at, op.id);

@@ -179,6 +179,10 @@ export class SidecarMetrics {
     '1 while no leases are admitted on: no answered money round within their validity.',
   );
   readonly balanceWarnings = new Counter('sidecar_balance_warnings_total', 'Admissions that left an account below its warning threshold.');
+  readonly sliceEvents = new Counter(
+    'sidecar_call_slices_total',
+    'Sliced calls at their slice boundaries, by event: ended (next slice unaffordable, ended over MI), end_failed (MI could not end it), gone (dialog no longer in OpenSIPS).',
+  );
   private readonly routes = new Map<string, RouteSeries>();
   private readonly outcomes = new Map<string, Map<string, CounterHandle>>();
 
@@ -229,6 +233,7 @@ export class SidecarMetrics {
       this.centreRounds,
       this.centreRoundSeconds,
       this.balanceWarnings,
+      this.sliceEvents,
     ]
       .map((metric) => metric.render())
       .join('');

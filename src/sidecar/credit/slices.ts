@@ -1,0 +1,104 @@
+import type { Logger } from 'pino';
+import { MiError, miCall, type MiAddress } from '../../core/mi/client.js';
+import type { SidecarMetrics } from '../metrics/metrics.js';
+import type { NodeCredit, SliceAction } from './node-credit.js';
+import type { SliceTerms } from './reservation-table.js';
+
+/**
+ * Prepaid in slices, as Diameter credit control and CGRateS sessions grant usage: admission reserves what
+ * the first few minutes cost (the slice), not the longest call the balance allows, so one account's
+ * balance is not tied up for hours by each call it makes. While the call lasts the node buys the next
+ * slice from its lease ahead of time (NodeCredit.renewSlice); when the next one cannot be paid, the call
+ * is ended through the node's OpenSIPS MI (`dlg_end_dlg`, with the dialog id, $DLG_did, the script
+ * sent at admission) before its paid time runs out. OpenSIPS then sends BYE both ways and runs the
+ * script's hangup route, which sends the CDR. Paid time counts from the admission, so ringing uses some
+ * of it and the answered call can never outlast what is reserved: no overspend.
+ *
+ * Each slice also asks OpenSIPS whether the call's dialog still exists (`dlg_list`): a call whose CDR
+ * never reached the node gives its reservation back within a slice, not hours later.
+ *
+ * Slices need the MI: without one (or without a dialog id) admission reserves the whole call as before.
+ */
+export const DEFAULT_SLICE_SECONDS = 300;
+/** A call short of its next slice asks the centre again this often until its paid time is nearly up. */
+export const SLICE_RETRY_MS = 1000;
+const MI_TIMEOUT_MS = 1000;
+const END_RETRY_MS = 250;
+
+/** When a sliced call buys its next slice: early enough for a round with the centre when the lease is short. */
+export function renewAt(terms: Pick<SliceTerms, 'paidUntil'>, sliceSeconds: number): number {
+  return terms.paidUntil - Math.min(30_000, (sliceSeconds * 1000) / 2);
+}
+
+/**
+ * When a call that could not buy its next slice is ended: ahead of its paid time by the upkeep tick, the MI
+ * round trip and the BYEs (the CDR's end is when OpenSIPS has them answered; a party that does not answer
+ * holds it for tm's fr_timeout, 5 s in the shipped script), and the whole-second timestamps of the CDR.
+ */
+export function endAt(terms: Pick<SliceTerms, 'paidUntil'>, sliceSeconds: number): number {
+  return terms.paidUntil - Math.min(6_000, (sliceSeconds * 1000) / 4);
+}
+
+/**
+ * OpenSIPS 3.6 answers a dialog it does not have with MI error 404 ("No such dialog" from dlg_list,
+ * "Requested Dialog not found" from dlg_end_dlg; modules/dialog/dlg_hash.c, dlg_req_within.c).
+ */
+function notFound(error: unknown): boolean {
+  return error instanceof MiError && error.code === 'RPC' && /^MI error 404\b/.test(error.message);
+}
+
+/** dlg_list with a callid answers {"Dialog": {..., "state": n}}; state 5 is a deleted dialog. */
+function ended(result: unknown): boolean {
+  const dialog = result !== null && typeof result === 'object' ? (result as { Dialog?: { state?: unknown } }).Dialog : undefined;
+  return dialog === undefined || dialog.state === 5;
+}
+
+/** Talks to the node's OpenSIPS for NodeCredit's sliced calls: ends those out of credit, finds those already gone. */
+export class SliceKeeper {
+  constructor(
+    private readonly credit: NodeCredit,
+    private readonly mi: MiAddress,
+    private readonly metrics: SidecarMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  act(actions: SliceAction[]): void {
+    for (const action of actions) void (action.kind === 'end' ? this.end(action) : this.check(action));
+  }
+
+  private async check(action: SliceAction): Promise<void> {
+    let gone: boolean;
+    try {
+      gone = ended(await miCall(this.mi, 'dlg_list', { callid: action.callId }, MI_TIMEOUT_MS));
+    } catch (error) {
+      gone = notFound(error);
+      // Unreachable MI: the call keeps its slices (they are paid for); it ends with its CDR or its credit.
+      if (!gone) this.log.warn({ err: error, call_id: action.callId }, 'could not ask OpenSIPS for a sliced call');
+    }
+    if (gone && this.credit.dialogGone(action.slot, action.id, Date.now())) {
+      this.metrics.sliceEvents.inc({ event: 'gone' });
+      this.log.info({ call_id: action.callId }, 'sliced call no longer in OpenSIPS and no CDR came: reservation ended');
+    }
+  }
+
+  /** Ends the call, retrying a failed MI call until its paid time is up. */
+  private async end(action: SliceAction): Promise<void> {
+    const fields = { call_id: action.callId, dialog_id: action.dialogId, paid_until: new Date(action.paidUntil).toISOString() };
+    for (;;) {
+      try {
+        await miCall(this.mi, 'dlg_end_dlg', { dialog_id: action.dialogId }, MI_TIMEOUT_MS);
+        this.metrics.sliceEvents.inc({ event: 'ended' });
+        this.log.info(fields, 'call ended over MI: its next slice could not be paid');
+        return;
+      } catch (error) {
+        if (notFound(error)) return; // it ended on its own meanwhile
+        if (Date.now() + END_RETRY_MS >= action.paidUntil) {
+          this.metrics.sliceEvents.inc({ event: 'end_failed' });
+          this.log.error({ ...fields, err: error }, 'could not end a call whose credit ran out: its CDR is charged all the same');
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, END_RETRY_MS));
+      }
+    }
+  }
+}

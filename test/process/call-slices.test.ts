@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Decimal } from '../../src/core/money/decimal.js';
+import { FakeOpensipsMi } from '../../src/devkit/fake-opensips-mi.js';
+import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import type { SidecarProcess } from '../helpers/sidecar.js';
+
+/**
+ * Prepaid in slices with real processes: a control plane, nodes started with --opensips-mi pointing at the
+ * MI test double (it speaks OpenSIPS 3.6's dlg_list and dlg_end_dlg) and 4-second slices. Calls come in
+ * through call/decide with the dialog id the script sends; CDRs go in as OpenSIPS would send them when the
+ * dialog ends. The mobile rate is 0.0250/min billed 6/6 with one 0.0001 of rounding slack: a slice of 4 s
+ * is 6 billable seconds, 0.0026 reserved.
+ */
+const SLICE_ARGS = ['--slice-seconds', '4'];
+const SLICE_COST = new Decimal('0.0026');
+
+interface Admitted {
+  node: number;
+  callId: string;
+  admittedAt: number;
+  maxDuration: number;
+}
+
+const invite = (callId: string, dialogId: string): Record<string, unknown> => ({
+  source_ip: '203.0.113.77',
+  call_id: callId,
+  dialog_id: dialogId,
+  ani: '6125550100',
+  dnis: '61400123456',
+});
+
+/** The CDR OpenSIPS sends when the dialog ends: answered at once (the worst case for the account), ended when MI ended it. */
+function cdr(call: Admitted, endedAt: number): Record<string, unknown> {
+  // OpenSIPS stamps whole seconds ($Ts): the answer's second floored, the end's second floored.
+  const answer = Math.floor(call.admittedAt / 1000);
+  const end = Math.floor(endedAt / 1000);
+  return {
+    sip_call_id: call.callId,
+    customer_trunk_id: 10,
+    carrier_trunk_id: 21,
+    carrier_gateway_id: 211,
+    ani: '6125550100',
+    dnis: '61400123456',
+    start_time: new Date(answer * 1000).toISOString(),
+    answer_time: new Date(answer * 1000).toISOString(),
+    end_time: new Date(end * 1000).toISOString(),
+    duration_seconds: end - answer,
+    sip_response_code: 200,
+  };
+}
+
+async function credit(world: MoneyWorld, amount: string): Promise<void> {
+  const answer = await world.control.post('/api/balances/customer/1/balance/credit', { amount, description: 'slices test' });
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+}
+
+async function balance(world: MoneyWorld): Promise<{ balance: string; reserved: string }> {
+  return (await world.control.get('/api/balances/customer/1/balance')).body as { balance: string; reserved: string };
+}
+
+async function decide(node: SidecarProcess, mi: FakeOpensipsMi, index: number, callId: string, dialogId: string): Promise<Admitted | null> {
+  mi.openDialog(callId, dialogId);
+  const admittedAt = Date.now();
+  const answer = await node.post('/api/opensips/call/decide', invite(callId, dialogId));
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  if (answer.body.allowed !== true) {
+    assert.equal(answer.body.stage, 'admit', JSON.stringify(answer.body));
+    mi.hangUp(callId);
+    return null;
+  }
+  return { node: index, callId, admittedAt, maxDuration: answer.body.admit.max_duration_seconds as number };
+}
+
+describe('prepaid in slices: a call that outlives its balance', () => {
+  const mi = new FakeOpensipsMi(null);
+  let world: MoneyWorld;
+  let node: SidecarProcess;
+
+  before(async () => {
+    const url = await mi.startHttp();
+    world = await startMoneyWorld({ sidecars: 1, sidecarArgs: ['--opensips-mi', url, ...SLICE_ARGS] });
+    node = world.sidecars[0];
+  });
+  after(async () => {
+    await world.stop();
+    mi.close();
+  });
+
+  it('is ended over MI before its paid time runs out, and its CDR costs no more than was reserved', async () => {
+    await credit(world, '0.0060'); // 12 billable seconds: 0.0050 + slack
+    const call = await decide(node, mi, 0, 'outlives@slices', '2a1.5');
+    assert.ok(call !== null, 'admitted');
+    assert.equal(call.maxDuration, 12, 'the dialog is capped at what the whole balance affords');
+
+    await eventually(() => {
+      assert.notEqual(mi.dialogs.get(call.callId)!.endedAt, null, 'ended over MI');
+      return Promise.resolve();
+    }, 20_000);
+    const endedAt = mi.dialogs.get(call.callId)!.endedAt!;
+    assert.ok(endedAt - call.admittedAt < 12_000, `ended ${endedAt - call.admittedAt} ms after admission, with 12 s paid`);
+    const ends = mi.calls.filter((request) => request.method === 'dlg_end_dlg');
+    assert.deepEqual(
+      ends.map((request) => request.params),
+      [{ dialog_id: '2a1.5' }],
+      'the dialog id the script sent',
+    );
+    assert.ok(
+      mi.calls.some((request) => request.method === 'dlg_list' && (request.params as { callid: string }).callid === call.callId),
+      'each whole slice looked for the dialog',
+    );
+
+    const ingest = await node.post('/api/cdrs/ingest', cdr(call, endedAt));
+    assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
+    assert.ok(
+      new Decimal(ingest.body.adjustment as string).lessThanOrEqualTo(0),
+      `charged beyond the reservation: ${ingest.body.adjustment}`,
+    );
+    await eventually(async () => {
+      const now = await balance(world);
+      assert.equal(new Decimal(now.balance).toFixed(4), new Decimal('0.0060').minus(ingest.body.customer_cost as string).toFixed(4));
+    });
+    assert.ok(new Decimal((await balance(world)).balance).greaterThanOrEqualTo(0));
+  });
+
+  it('gives its reservation back within a slice when OpenSIPS no longer has the dialog and no CDR came', async () => {
+    await credit(world, '1.00');
+    const call = await decide(node, mi, 0, 'gone@slices', '3.1');
+    assert.ok(call !== null);
+    mi.hangUp(call.callId); // the call ended; its CDR never reached the node
+    await eventually(async () => {
+      const metrics = (await node.get('/metrics')).text;
+      assert.match(metrics, /sidecar_call_slices_total\{event="gone"\} 1\b/);
+    }, 10_000);
+    const release = await node.post('/api/opensips/call/release', { call_id: call.callId });
+    assert.equal(release.body.released, false, 'nothing left held for it');
+  });
+});
+
+describe('prepaid in slices: three nodes, one account', () => {
+  const mis = [new FakeOpensipsMi(null), new FakeOpensipsMi(null), new FakeOpensipsMi(null)];
+  let world: MoneyWorld;
+  const BALANCE = '0.1000';
+
+  before(async () => {
+    const urls = await Promise.all(mis.map((mi) => mi.startHttp()));
+    // Small leases, so that the nodes come back to the centre for each few slices; each node its own OpenSIPS.
+    world = await startMoneyWorld({
+      sidecars: 3,
+      sidecarArgs: [...SLICE_ARGS, '--lease-chunk', '0.03'],
+      nodeArgs: (index) => ['--opensips-mi', urls[index]],
+    });
+    await credit(world, BALANCE);
+  });
+  after(async () => {
+    await world.stop();
+    for (const mi of mis) mi.close();
+  });
+
+  it('carries a call per slice the balance affords, ends each when the balance is spent, and bills no more than it had', async () => {
+    const admitted = (
+      await Promise.all(
+        Array.from({ length: 45 }, (_, i) =>
+          decide(world.sidecars[i % 3], mis[i % 3], i % 3, `c${i}@three-nodes`, `${[...(i + 1).toString(16)].reverse().join('')}.1`),
+        ),
+      )
+    ).filter((call): call is Admitted => call !== null);
+    // One slice each: 0.10 affords 38 of them (a whole 2-hour reservation would have let one call in).
+    assert.ok(admitted.length >= 15, `${admitted.length} calls admitted on 0.10`);
+    assert.ok(SLICE_COST.mul(admitted.length).lessThanOrEqualTo(BALANCE), `${admitted.length} slices of 0.0026 exceed 0.10`);
+
+    // Every call keeps going until its node ends it: the balance runs out for all of them.
+    await eventually(() => {
+      const running = admitted.filter((call) => mis[call.node].dialogs.get(call.callId)!.endedAt === null);
+      assert.equal(running.length, 0, `${running.length} calls still running`);
+      return Promise.resolve();
+    }, 60_000);
+
+    let charged = new Decimal(0);
+    for (const call of admitted) {
+      const endedAt = mis[call.node].dialogs.get(call.callId)!.endedAt!;
+      const ingest = await world.sidecars[call.node].post('/api/cdrs/ingest', cdr(call, endedAt));
+      assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
+      assert.ok(new Decimal(ingest.body.adjustment as string).lessThanOrEqualTo(0), `${call.callId} charged beyond its reservation`);
+      charged = charged.plus(ingest.body.customer_cost as string);
+    }
+    assert.ok(charged.lessThanOrEqualTo(BALANCE), `charged ${charged.toFixed()} of ${BALANCE}`);
+    await eventually(async () => {
+      const now = await balance(world);
+      assert.equal(new Decimal(now.balance).toFixed(4), new Decimal(BALANCE).minus(charged).toFixed(4));
+    }, 10_000);
+  });
+});

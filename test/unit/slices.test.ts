@@ -1,0 +1,181 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import { costBoundMicro, type CallPrice } from '../../src/core/rating/cost-bound.js';
+import { NodeCredit, type Plan, type SliceAction } from '../../src/sidecar/credit/node-credit.js';
+import { endAt, renewAt } from '../../src/sidecar/credit/slices.js';
+import { MoneyJournal } from '../../src/sidecar/journal/journal.js';
+
+/**
+ * Prepaid in slices at the node (NodeCredit): a call holds what its paid time costs, buys the next slice
+ * from the lease ahead of time, and is to be ended before its paid time runs out when the next cannot be
+ * bought; what the calls hold never exceeds the lease. The clock is the `now` each step is given.
+ */
+const SLICE = 60;
+const GRACE = 60;
+/** 0.0600 per minute, billed per second, one 1e-4 unit of rounding slack: a second costs 1000 micro. */
+const PRICE: CallPrice = { rateNano: 60_000_000, perCall: false, initial: 1, step: 1, slackMicro: 100 };
+const log = pino({ level: 'silent' });
+const settings = {
+  admissionSeconds: 3600,
+  reservationGraceSeconds: GRACE,
+  leaseChunkMicro: 0,
+  idleReturnMs: 3_600_000,
+  offlinePostpaid: 'deny' as const,
+  sliceSeconds: SLICE,
+};
+
+/** The first slice of a call, as call/admit's sliced plan makes it. */
+const firstSlice =
+  (dialogId: string) =>
+  (available: number): Plan | null => {
+    const amountMicro = costBoundMicro(PRICE, SLICE);
+    if (amountMicro > available) return null;
+    return {
+      amountMicro,
+      maxDurationSeconds: 3600,
+      slice: { paidBillable: SLICE, rateNano: PRICE.rateNano, slackMicro: PRICE.slackMicro, initial: 1, step: 1, dialogId },
+    };
+  };
+
+async function withCredit(run: (credit: NodeCredit, reopen: () => Promise<NodeCredit>) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'slices-'));
+  let journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
+  const open = (): NodeCredit => {
+    const credit = new NodeCredit(journal, settings, log);
+    // The centre cannot be reached for more: only the lease granted below is there.
+    credit.connect(() => {
+      credit.roundFailed(credit.takeRound(0));
+      return Promise.resolve(false);
+    });
+    return credit;
+  };
+  try {
+    await run(open(), async () => {
+      await journal.close();
+      journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
+      return open();
+    });
+  } finally {
+    await journal.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The centre grants `granted` micro-units of lease to account 7. */
+function grant(credit: NodeCredit, granted: number, now: number): void {
+  credit.applyReply(
+    credit.takeRound(0),
+    {
+      settled: [],
+      unbilled: [],
+      leases: [{ entity_type: 'customer', entity_id: 7, granted: (granted / 1e6).toFixed(6), headroom: '0' }],
+      lease_valid_seconds: 86_400,
+    },
+    now,
+  );
+}
+
+async function admit(credit: NodeCredit, callId: string, dialogId: string, now: number): Promise<void> {
+  const outcome = await credit.admit({
+    entity: { type: 'customer', id: 7 },
+    callId,
+    plan: firstSlice(dialogId),
+    enforce: true,
+    admitWhenUnreachable: false,
+    answer: 'admit',
+    now,
+  });
+  if (outcome.kind !== 'reserved') assert.fail(`not admitted: ${outcome.kind}`);
+  await outcome.committed;
+}
+
+const T0 = Date.parse('2026-12-04T12:00:00Z');
+
+describe('prepaid in slices (NodeCredit)', () => {
+  it('buys slice after slice from the lease, then asks for the call to end before its paid time runs out', () =>
+    withCredit(async (credit) => {
+      const lease = 1_000_000; // 1.00: 999 seconds at 0.06/min after the slack
+      grant(credit, lease, T0);
+      await admit(credit, 'c1@t', '2a1.5', T0);
+      const account = credit.entity({ type: 'customer', id: 7 });
+      assert.equal(account.heldMicro, costBoundMicro(PRICE, SLICE), 'admission holds one slice, not the longest call');
+
+      let now = T0;
+      let paidUntil = T0 + SLICE * 1000;
+      const actions: SliceAction[] = [];
+      // Nothing is due before the renewal point.
+      assert.deepEqual(credit.expire(renewAt({ paidUntil }, SLICE) - 1).slices, []);
+      for (let step = 0; step < 100; step++) {
+        now = renewAt({ paidUntil }, SLICE);
+        let slices = credit.expire(now).slices;
+        assert.ok(account.heldMicro <= lease, `held ${account.heldMicro} of a ${lease} lease`);
+        // Short of a whole slice: tried again every second until the end is due.
+        for (let retry = now + 250; slices.length === 0 && retry <= now + 2 * SLICE * 1000; retry += 250)
+          slices = credit.expire(retry).slices;
+        actions.push(...slices);
+        if (slices.some((action) => action.kind === 'end')) break;
+        paidUntil = slices[0].paidUntil;
+      }
+      const end = actions.at(-1)!;
+      assert.equal(end.kind, 'end');
+      assert.equal(end.dialogId, '2a1.5');
+      assert.equal(end.callId, 'c1@t');
+      // The lease paid for 999 seconds from the admission: the call holds exactly that, and is ended ahead of it.
+      assert.equal(end.paidUntil, T0 + 999_000);
+      assert.equal(account.heldMicro, costBoundMicro(PRICE, 999));
+      assert.ok(account.heldMicro <= lease);
+      assert.equal(actions.filter((action) => action.kind === 'check').length, 15, 'a dialog check with each whole slice bought');
+
+      // Ending: nothing more happens until the grace period is over, then the reservation expires.
+      assert.deepEqual(credit.expire(end.paidUntil + GRACE * 1000 - 1), { expired: 0, slices: [] });
+      assert.deepEqual(credit.expire(end.paidUntil + GRACE * 1000), { expired: 1, slices: [] });
+      assert.equal(account.heldMicro, 0);
+    }));
+
+  it('is ended no later than the end margin before its paid time, however the upkeep ticks fall', () =>
+    withCredit(async (credit) => {
+      grant(credit, costBoundMicro(PRICE, 90), T0); // one slice and half of the next
+      await admit(credit, 'c2@t', '1.1', T0);
+      const paidUntil = T0 + SLICE * 1000;
+      let ended: SliceAction | undefined;
+      for (let now = renewAt({ paidUntil }, SLICE); ended === undefined && now < T0 + 200_000; now += 250) {
+        ended = credit.expire(now).slices.find((action) => action.kind === 'end');
+        if (ended !== undefined) assert.ok(now <= endAt({ paidUntil: ended.paidUntil }, SLICE) + 250, `ended at +${now - T0} ms`);
+      }
+      assert.ok(ended !== undefined);
+      assert.equal(ended.paidUntil, T0 + 90_000, 'it bought the half slice the lease still had');
+    }));
+
+  it('gives the reservation back at once when OpenSIPS no longer has the dialog', () =>
+    withCredit(async (credit) => {
+      grant(credit, 1_000_000, T0);
+      await admit(credit, 'c3@t', '3.1', T0);
+      const [check] = credit.expire(renewAt({ paidUntil: T0 + SLICE * 1000 }, SLICE)).slices;
+      assert.equal(check.kind, 'check');
+      assert.equal(credit.dialogGone(check.slot, check.id, T0 + 31_000), true);
+      assert.equal(credit.entity({ type: 'customer', id: 7 }).heldMicro, 0);
+      assert.equal(credit.dialogGone(check.slot, check.id, T0 + 31_000), false, 'only once');
+      assert.equal(await credit.release('c3@t', T0 + 32_000), false, 'nothing left to release');
+    }));
+
+  it('keeps a sliced call’s terms across a restart: the next slice is bought where it left off', () =>
+    withCredit(async (credit, reopen) => {
+      grant(credit, 1_000_000, T0);
+      await admit(credit, 'c4@t', 'f67d52b7.322', T0);
+      const [first] = credit.expire(renewAt({ paidUntil: T0 + SLICE * 1000 }, SLICE)).slices;
+      assert.equal(first.paidUntil, T0 + 2 * SLICE * 1000);
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the extension's journal write
+
+      const restarted = await reopen();
+      assert.equal(restarted.entity({ type: 'customer', id: 7 }).heldMicro, costBoundMicro(PRICE, 2 * SLICE));
+      assert.deepEqual(restarted.expire(renewAt({ paidUntil: first.paidUntil }, SLICE) - 1).slices, []);
+      const [second] = restarted.expire(renewAt({ paidUntil: first.paidUntil }, SLICE)).slices;
+      assert.equal(second.kind, 'check');
+      assert.equal(second.dialogId, 'f67d52b7.322');
+      assert.equal(second.paidUntil, T0 + 3 * SLICE * 1000);
+    }));
+});
