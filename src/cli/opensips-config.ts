@@ -46,7 +46,9 @@ export interface OpensipsValues {
   tcp_workers: number;
   module_path: string;
   log_level: number;
+  log_target: 'syslog' | 'stderr';
   max_call_duration_seconds: number;
+  spool_db_path: string;
 }
 
 type Key = keyof OpensipsValues;
@@ -156,7 +158,13 @@ const PARSERS: { [K in Key]: (key: string, raw: unknown) => OpensipsValues[K] } 
     return value.endsWith('/') ? value : `${value}/`;
   },
   log_level: (key, raw) => integer(key, raw, -3, 4),
+  log_target: (key, raw) => oneOf(key, raw, ['syslog', 'stderr'] as const),
   max_call_duration_seconds: (key, raw) => integer(key, raw, 60, 7 * 86_400),
+  spool_db_path: (key, raw) => {
+    const value = text(key, raw);
+    if (!/^\/[^"'\s]*[^/"'\s]$/.test(value)) throw new ConfigError(`${key} must be an absolute file path, got ${JSON.stringify(raw)}`);
+    return value;
+  },
 };
 
 export const VALUE_KEYS = Object.keys(PARSERS) as Key[];
@@ -214,7 +222,13 @@ export function placeholderValues(values: OpensipsValues): Record<string, string
     TRANSPORT_MODULES: tcp ? 'loadmodule "proto_tcp.so"' : '# no TCP listener: proto_tcp not loaded',
     MODULE_PATH: values.module_path,
     LOG_LEVEL: String(values.log_level),
-    DB_MODULE: `loadmodule "${DB_MODULES[scheme]}"`,
+    LOG_TARGET:
+      values.log_target === 'stderr'
+        ? 'stderror_enabled=yes\nsyslog_enabled=no'
+        : 'stderror_enabled=no\nsyslog_enabled=yes\nsyslog_facility=LOG_LOCAL0',
+    // drouting's driver, and SQLite for the spool (once if drouting is on SQLite too).
+    DB_MODULES: [...new Set([DB_MODULES[scheme], DB_MODULES.sqlite])].map((module) => `loadmodule "${module}"`).join('\n'),
+    SPOOL_DB_URL: `sqlite://${values.spool_db_path}`,
     DROUTING_DB_URL: values.drouting_db_url,
     MI_HTTP_HOST: values.mi_http_host,
     MI_HTTP_PORT: String(values.mi_http_port),

@@ -30,6 +30,8 @@ export interface SidecarConfig {
   /** This node's OpenSIPS MI (to end calls whose credit ran out); null: none, so calls are reserved whole. */
   opensipsMi: MiAddress | null;
   sliceSeconds: number;
+  /** The SQLite file the OpenSIPS script spools undelivered CDRs and releases into; null: none. */
+  opensipsSpool: string | null;
 }
 
 /** Every option, as docs/operations.md explains it. */
@@ -52,6 +54,7 @@ export const SIDECAR_OPTIONS = {
   'lease-idle-seconds': { env: 'SIDECAR_LEASE_IDLE_SECONDS', fallback: '60' },
   'opensips-mi': { env: 'SIDECAR_OPENSIPS_MI', fallback: '', shownDefault: 'none' },
   'slice-seconds': { env: 'SIDECAR_SLICE_SECONDS', fallback: String(DEFAULT_SLICE_SECONDS) },
+  'opensips-spool': { env: 'SIDECAR_OPENSIPS_SPOOL', fallback: '', shownDefault: 'none' },
 } as const satisfies OptionTable;
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfig {
@@ -84,5 +87,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
     leaseIdleSeconds: options.integer('lease-idle-seconds', 1, 86_400),
     opensipsMi,
     sliceSeconds: options.integer('slice-seconds', 4, 86_400),
+    opensipsSpool: options.optional('opensips-spool'),
   };
 }

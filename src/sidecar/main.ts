@@ -15,7 +15,9 @@ import { buildSidecarRoutes } from './app.js';
 import { CentreLink } from './centre/link.js';
 import { loadConfig } from './config.js';
 import { NodeCredit } from './credit/node-credit.js';
+import { OpensipsSpool } from './cdr/spool.js';
 import { SliceKeeper } from './credit/slices.js';
+import { spoolHandlers } from './http/money-routes.js';
 import { startCreditUpkeep } from './credit/upkeep.js';
 import { MoneyJournal } from './journal/journal.js';
 import { CallCounters } from './limits/call-counters.js';
@@ -81,6 +83,12 @@ async function main(): Promise<void> {
     onHandlerError: (error, route) => log.error({ err: error, route }, 'handler failed'),
   });
   const watcher = config.watchDir === null ? null : watchSnapshotDirectory(config.watchDir, snapshots, log);
+  // After the server is up: what OpenSIPS spooled while this sidecar was down goes through the same ingest.
+  const spool =
+    config.opensipsSpool === null
+      ? null
+      : new OpensipsSpool(config.opensipsSpool, spoolHandlers({ snapshots, credit, metrics }), config.maxBodyBytes, log);
+  spool?.start();
   log.info({ host: config.host, port: server.port, snapshot_version: snapshots.version, watch_dir: config.watchDir }, 'sidecar listening');
 
   let stopping = false;
@@ -90,6 +98,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping');
     server.close();
     clearInterval(upkeep);
+    spool?.close();
     centre.stop();
     void Promise.all([watcher?.close(), snapshots.close(), journal.close()]).finally(() => process.exit(0));
   };

@@ -101,6 +101,9 @@ function addressRows(snapshot: CompiledSnapshot, ipAuth: readonly TrunkIpAuthRow
     if (index === undefined) continue;
     const trunk = snapshot.customerTrunks[index];
     if (!trunk.active || trunk.sellDeck < 0) continue;
+    // Only accounts whose spending is not limited: without the sidecar nothing can hold a prepaid (or
+    // cut-off) account to its balance, so their calls get 503 in degraded mode instead of going through free.
+    if (snapshot.accounts.get(trunk.accountId)?.enforcesHeadroom !== false) continue;
     const [ip, length] = auth.cidr.split('/');
     rows.push({
       grp: snapshot.decks[trunk.sellDeck].id,
@@ -122,7 +125,8 @@ const breather = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 
 /**
  * `ipAuth`: the snapshot's trunk_ip_auth rows (the compiled snapshot keeps only its CIDR index), for the
- * `address` rows: each active customer trunk's CIDRs, in its sell deck's group, most specific first.
+ * `address` rows: the CIDRs of each active customer trunk of an account without a spending limit, in its
+ * sell deck's group, most specific first.
  */
 export async function buildDroutingData(
   snapshot: CompiledSnapshot,

@@ -87,6 +87,14 @@ async function reload(
     }
     return result(true, false, null);
   } catch (error) {
+    if (error instanceof MiError && (error.code === 'TRANSPORT' || error.code === 'TIMEOUT'))
+      // Typically the first sync of a new node, before OpenSIPS runs: the rows are in place, and OpenSIPS reads them at start.
+      return result(
+        false,
+        false,
+        `drouting tables written to ${target.droutingDb}, but OpenSIPS did not answer over MI (${error.message}): ` +
+          'a node not running yet loads them when it starts; the next sync reloads a running one',
+      );
     return result(false, false, error instanceof MiError ? error.message : String(error));
   }
 }

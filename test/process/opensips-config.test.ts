@@ -773,6 +773,25 @@ describe('opensips-config: the script against real processes', () => {
     assert.equal(body.route, null);
   });
 
+  it('spools a CDR or release the sidecar does not take, also when the connection is refused', () => {
+    // launch() to a refused connection never runs its report route and leaves the code at 0 (OpenSIPS 3.6.8's async.c).
+    for (const [route, code, kind] of [
+      ['cdr_send', 'cdr_code', 'cdr'],
+      ['release', 'release_code', 'release'],
+    ] as const) {
+      const body = routes.get(route)!;
+      assert.match(body, new RegExp(`\\$var\\(${code}\\) = -1;(\\s*#[^\\n]*)*\\s*launch\\(`), `${route} marks the code before launch()`);
+      assert.match(body, new RegExp(`if \\(\\$var\\(${code}\\) == 0\\)\\s*route\\(spool, "${kind}", \\$var\\(sc_req\\)\\);`));
+    }
+    assert.match(
+      routes.get('cdr_report')!,
+      /if \(\$var\(cdr_code\) != 201 && \$var\(cdr_code\) != 200\)\s*route\(spool, "cdr", \$param\(1\)\);/,
+    );
+    assert.match(routes.get('release_report')!, /if \(\$var\(release_code\) != 200\)\s*route\(spool, "release", \$param\(1\)\);/);
+    assert.match(routes.get('release')!, /release_report, "\$var\(sc_req\)"\);/, 'the report route gets the body to spool');
+    assert.match(script, /^modparam\("sqlops", "db_url", "sqlite:\/\/\/var\/lib\/opensips\/spool\.db"\)$/m);
+  });
+
   it('reads only fields the answers carry, and reads answers only in the routes that receive them', () => {
     const resumeRoutes = new Map(calls.filter((call) => call.resume !== null).map((call) => [call.resume!, call.path]));
     const graph = routeGraph(script, calls);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { SnapshotDescription } from '../../src/core/snapshot/schema.js';
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,8 +88,30 @@ describe('drouting export', () => {
     assert.ok(routed > 1000, `only ${routed} numbers had a route: the test would prove little`);
   });
 
+  it('gives prepaid and cut-off accounts no address rows: without the sidecar nothing holds them to their balance', async () => {
+    for (const change of [
+      () => undefined, // account 1 prepaid
+      (description: SnapshotDescription) => {
+        description.customer_accounts[0] = {
+          ...description.customer_accounts[0],
+          billing_mode: 'postpaid',
+          credit_limit: '500.00',
+          auto_cutoff_enabled: true,
+        };
+      },
+    ]) {
+      const tables = routingTables(change);
+      const data = await buildDroutingData(engineFor(tables).snapshot, now, tables.trunk_ip_auth);
+      assert.deepEqual(data.addresses, []);
+      assert.ok(data.rules.length > 0, 'their routes are still written');
+    }
+  });
+
   it('writes the tables OpenSIPS reads, with their version rows, replacing the old rows', async () => {
-    const tables = routingTables();
+    // Account 1 postpaid without a cutoff: nothing limits its spending, so its trunks route in degraded mode.
+    const tables = routingTables((description) => {
+      description.customer_accounts[0] = { ...description.customer_accounts[0], billing_mode: 'postpaid', credit_limit: '500.00' };
+    });
     const engine = engineFor(tables);
     const data = await buildDroutingData(engine.snapshot, now, tables.trunk_ip_auth);
     const path = join(mkdtempSync(join(tmpdir(), 'drouting-')), 'opensips.sqlite');
@@ -100,8 +123,9 @@ describe('drouting export', () => {
       [count('dr_gateways'), count('dr_carriers'), count('dr_rules'), count('dr_groups'), count('address')],
       [data.gateways.length, data.carriers.length, data.rules.length, data.groups.length, data.addresses.length],
     );
-    // The degraded mode's source addresses: active trunks with a sell deck, most specific first; group = the sell
-    // deck, context = the trunk. Trunk 12 (suspended account) and 13 (suspended) have none; 11 and 14 share a /32.
+    // The degraded mode's source addresses: active trunks with a sell deck of unlimited accounts, most specific
+    // first; group = the sell deck, context = the trunk. Trunk 12 (suspended account) and 13 (suspended) have
+    // none; 11 and 14 share a /32.
     const addresses = db.prepare('SELECT grp, ip, mask, port, proto, context_info FROM address ORDER BY id').all();
     assert.deepEqual(
       addresses,

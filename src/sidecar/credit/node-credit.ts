@@ -227,10 +227,14 @@ export class NodeCredit {
     if (this.lapsed) return false;
     if (this.sinceAnswered(now) < this.leaseValidMs) return true;
     this.lapsed = true;
-    this.log.warn(
-      { last_answered_round: new Date(this.reachedAt).toISOString(), lease_valid_seconds: this.leaseValidMs / 1000 },
-      'credit leases lapsed: no answered money round within their validity; admitting on none until the centre confirms them',
-    );
+    if (this.reachedAt === 0)
+      // A new node: nothing lapsed, there is nothing yet (this used to be logged as a lapse "since 1970").
+      this.log.info('no money round answered yet: admissions wait for the control plane to grant the first leases');
+    else
+      this.log.warn(
+        { last_answered_round: new Date(this.reachedAt).toISOString(), lease_valid_seconds: this.leaseValidMs / 1000 },
+        'credit leases lapsed: no answered money round within their validity; admitting on none until the centre confirms them',
+      );
     return false;
   }
 

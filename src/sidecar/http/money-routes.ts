@@ -1,10 +1,12 @@
 import { BodyReader, ID, NUMBER_TEXT, SIP_CODE, parseJsonObject } from '../../core/http/body.js';
-import { RequestError } from '../../core/http/errors.js';
+import { RequestError, statusOf } from '../../core/http/errors.js';
 import type { OutgoingResponse, Route } from '../../core/http/server.js';
 import { normalizeAni } from '../../core/numbers/normalize.js';
 import { admitCall, checkAndReserve, type Answer } from '../admission/admit.js';
 import { ingestCdr } from '../cdr/ingest.js';
 import type { CallRecord } from '../cdr/rating.js';
+import { SpoolRetry, type SpoolHandler, type SpoolKind } from '../cdr/spool.js';
+import { JournalWriteError } from '../journal/journal.js';
 import { readDialogId } from './call-requests.js';
 import type { SidecarContext } from './context.js';
 import { DURATION, callIdField, moneyField, numberField, servingEngine, timeField } from './fields.js';
@@ -55,6 +57,42 @@ function whenCommitted(
   return answer.committed === null ? respond(answer) : answer.committed.then(() => respond(answer));
 }
 
+/** The ingest as POST /api/cdrs/ingest does it, from a parsed body. */
+async function ingestBody(context: SpoolContext, body: Record<string, unknown>): Promise<{ status: number; body: string }> {
+  const record = callRecord(new BodyReader(body));
+  const answer = await ingestCdr(servingEngine(context.snapshots), context.credit, record, Date.now());
+  context.metrics.decided('cdr_ingest', answer.status === 201 ? 'rated' : 'duplicate');
+  return answer;
+}
+
+async function releaseBody(context: SpoolContext, body: Record<string, unknown>): Promise<{ status: number; body: string }> {
+  const callId = callIdField(new BodyReader(body), 'call_id', true)!;
+  const released = await context.credit.release(callId, Date.now());
+  context.metrics.decided('call_release', released ? 'released' : 'none');
+  return { status: 200, body: JSON.stringify({ call_id: callId, released }) };
+}
+
+type SpoolContext = Pick<SidecarContext, 'snapshots' | 'credit' | 'metrics'>;
+
+/**
+ * What OpenSIPS spooled while this sidecar was down (cdr/spool.ts), taken with the same checks, ingest and
+ * release as the endpoints. A refusal the endpoint answers with 503 (no snapshot yet, the journal refusing
+ * writes) keeps the row for later; any other refusal would come again, so it drops it.
+ */
+export function spoolHandlers(context: SpoolContext): Record<SpoolKind, SpoolHandler> {
+  const retryLater =
+    (take: (context: SpoolContext, body: Record<string, unknown>) => Promise<unknown>): SpoolHandler =>
+    async (body) => {
+      try {
+        await take(context, body);
+      } catch (error) {
+        const unavailable = error instanceof JournalWriteError || (error instanceof RequestError && statusOf(error.code) === 503);
+        throw unavailable ? new SpoolRetry(String(error)) : error;
+      }
+    };
+  return { cdr: retryLater(ingestBody), release: retryLater(releaseBody) };
+}
+
 export function moneyRoutes(context: SidecarContext): Route[] {
   const { snapshots, credit, metrics, post } = context;
   const admitContext = () => ({ engine: servingEngine(snapshots), credit, metrics, log: context.log });
@@ -77,13 +115,7 @@ export function moneyRoutes(context: SidecarContext): Route[] {
       });
     }),
 
-    post('/api/opensips/call/release', async (request) => {
-      const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
-      const callId = callIdField(reader, 'call_id', true)!;
-      const released = await credit.release(callId, Date.now());
-      metrics.decided('call_release', released ? 'released' : 'none');
-      return { status: 200, body: JSON.stringify({ call_id: callId, released }) };
-    }),
+    post('/api/opensips/call/release', (request) => releaseBody(context, parseJsonObject(request.body, request.contentType))),
 
     post('/api/call-admit/check', (request) => {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
@@ -110,11 +142,6 @@ export function moneyRoutes(context: SidecarContext): Route[] {
       });
     }),
 
-    post('/api/cdrs/ingest', async (request) => {
-      const record = callRecord(new BodyReader(parseJsonObject(request.body, request.contentType)));
-      const answer = await ingestCdr(servingEngine(snapshots), credit, record, Date.now());
-      metrics.decided('cdr_ingest', answer.status === 201 ? 'rated' : 'duplicate');
-      return answer;
-    }),
+    post('/api/cdrs/ingest', (request) => ingestBody(context, parseJsonObject(request.body, request.contentType))),
   ];
 }
