@@ -3,9 +3,11 @@ import { describe, it } from 'node:test';
 import {
   billableSeconds,
   convertAmount,
+  convertMoney,
   formatMoney,
   isDecimalString,
   rateCall,
+  rateCallDecimal,
   type RateCallInput,
 } from '../../src/core/rating/rating.js';
 
@@ -58,7 +60,13 @@ describe('rating a call', () => {
     precision: 4 | 5 | 6,
     rounding: 'up' | 'down' | 'standard',
     rateType: RateCallInput['rateType'] = 'per_minute',
-  ): string => rateCall({ rate, rateType, durationSeconds, increments: { initial, step }, precision, rounding });
+  ): string => {
+    const input = { rate, rateType, durationSeconds, increments: { initial, step }, precision, rounding };
+    const integer = rateCall(input);
+    // The table holds for both paths: the integer one the CDR path uses, and decimal.js, its reference.
+    assert.equal(integer, rateCallDecimal(input), `integer and decimal rating differ for ${JSON.stringify(input)}`);
+    return integer;
+  };
 
   const cases: [string, string, number, number, number, 4 | 5 | 6, 'up' | 'down' | 'standard', string, ('per_minute' | 'per_call')?][] = [
     // 6/6, 73 s bills 78 s: 0.0250 * 78 / 60 = 0.0325 exactly
@@ -121,6 +129,11 @@ describe('money helpers', () => {
     assert.equal(formatMoney('0.01578948', 4, 'standard'), '0.0158');
     assert.equal(formatMoney('0.01578948', 4, 'down'), '0.0157');
     assert.equal(formatMoney('-0.00015', 4, 'up'), '-0.0002');
+    // The same in integers, as the CDR path converts an account's charge.
+    assert.equal(convertMoney('0.0240', '0.657895', false, 4, 'standard'), '0.0158');
+    assert.equal(convertMoney('0.0240', '0.657895', false, 4, 'down'), '0.0157');
+    assert.equal(convertMoney('0.0240', '0.657895', true, 4, 'up'), '0.0365'); // 0.0240 / 0.657895 = 0.036480...
+    assert.equal(convertMoney('-0.0001', '1.5', false, 4, 'up'), '-0.0002');
   });
 
   it('accepts only plain decimal strings', () => {

@@ -2,8 +2,8 @@ import type { DecisionEngine } from '../engine/engine.js';
 import { rateTypeOf } from '../routing/lcr-lookup.js';
 import { exchangeRateInForce } from '../../core/lcr/lcr.js';
 import { matchDeckRow } from '../routing/rate-lookup.js';
-import { formatNano } from '../../core/money/nano.js';
-import { billableSeconds, convertAmount, formatMoney, rateCall } from '../../core/rating/rating.js';
+import { formatFixed } from '../../core/money/nano.js';
+import { billableSeconds, convertMoney, rateCallNano } from '../../core/rating/rating.js';
 import type { Trunk } from '../../core/snapshot/model.js';
 import type { Currency, DecimalPrecision, RoundingDirection } from '../../core/snapshot/schema.js';
 
@@ -14,7 +14,8 @@ import type { Currency, DecimalPrecision, RoundingDirection } from '../../core/s
  * increments (else the trunk's), charged once per answered call for per_call
  * rows, and rounded once to the trunk's precision and direction. The account
  * is charged the customer cost converted to its currency (rounded again, the
- * same way). Unanswered calls cost zero.
+ * same way). Unanswered calls cost zero. Integer arithmetic throughout
+ * (core/rating/rating.ts), proven equal to the decimal path by test.
  */
 export interface CallRecord {
   sip_call_id: string;
@@ -67,8 +68,7 @@ function rateSide(
     precision: trunk.decimalPrecision,
     rounding: trunk.roundingDirection,
   };
-  const zero = formatMoney('0', trunk.decimalPrecision, trunk.roundingDirection);
-  if (durationSeconds === 0) return { ...side, billableSeconds: 0, cost: zero };
+  if (durationSeconds === 0) return { ...side, billableSeconds: 0, cost: formatFixed(0, trunk.decimalPrecision, trunk.decimalPrecision) };
   if (deck < 0) return 'has no rate deck';
   const row = matchDeckRow(engine, deck, dnis, at);
   if (row < 0) return `has no rate for ${dnis} in deck ${snapshot.decks[deck].id} at the call's start`;
@@ -81,14 +81,7 @@ function rateSide(
   return {
     ...side,
     billableSeconds: rateType === 'per_call' ? durationSeconds : billableSeconds(durationSeconds, increments),
-    cost: rateCall({
-      rate: formatNano(rates.rateNano[row]),
-      rateType,
-      durationSeconds,
-      increments,
-      precision: trunk.decimalPrecision,
-      rounding: trunk.roundingDirection,
-    }),
+    cost: rateCallNano(rates.rateNano[row], rateType, durationSeconds, increments, trunk.decimalPrecision, trunk.roundingDirection),
   };
 }
 
@@ -112,7 +105,7 @@ export function rateCallRecord(engine: DecisionEngine, record: CallRecord): Rati
     const fx = exchangeRateInForce(snapshot, customer.currency, account.currency, record.startMs);
     if (fx === null)
       return { ok: false, message: `no exchange rate ${customer.currency}->${account.currency} in force at the call's start` };
-    accountCharge = formatMoney(convertAmount(customer.cost, fx.rate, fx.inverse), trunk.decimalPrecision, trunk.roundingDirection);
+    accountCharge = convertMoney(customer.cost, fx.rate, fx.inverse, trunk.decimalPrecision, trunk.roundingDirection);
   }
   return { ok: true, rated: { accountId: account.id, customer, vendor, accountCharge, accountCurrency: account.currency } };
 }

@@ -10,7 +10,7 @@ import { priceCall } from '../admission/pricing.js';
 import { formatMicro } from '../../core/money/micro.js';
 import { formatNano } from '../../core/money/nano.js';
 import { isRoutableDnis, normalizeNumber } from '../../core/numbers/normalize.js';
-import { billableSeconds, convertAmount, formatMoney, rateCall } from '../../core/rating/rating.js';
+import { billableSeconds, convertMoney, rateCall } from '../../core/rating/rating.js';
 import type { Currency, RateType } from '../../core/snapshot/schema.js';
 
 /**
@@ -146,7 +146,7 @@ export function simulateRoute(engine: DecisionEngine, request: RouteSimulationRe
       if (!Number.isNaN(candidate.costNano)) {
         const fx = candidate.exchangeRate === null ? '1' : formatNano(candidate.exchangeRate.rateNano);
         converted = formatNano(candidate.costNano);
-        convertedCost = formatMoney(convertAmount(wholesaleCost, fx), trunk.decimalPrecision, trunk.roundingDirection);
+        convertedCost = convertMoney(wholesaleCost, fx, false, trunk.decimalPrecision, trunk.roundingDirection);
       }
     }
     return {
