@@ -35,7 +35,7 @@ interface Profile {
   rates: number[];
   /** Route and admit are measured this many times in turn at each rate: the VM's tails swing between runs, pairs show by how much. */
   pairs: number;
-  /** Calls per second of the per-call mix (each call is about five requests). */
+  /** Calls per second of the per-call mix (each call is about two requests: decide and the CDR). */
   callRates: number[];
   connections: number;
 }
@@ -412,8 +412,8 @@ async function main(): Promise<void> {
       outbox_left: outbox,
     });
 
-    // What the OpenSIPS script sends per call: auth, admit, route; for one call in ten the carrier fails (503),
-    // so failover and a second route; and the CDR, a few hundred calls later (the call has ended by then).
+    // What the OpenSIPS script sends per call: call/decide (auth, admit, route in one); for one call in ten the
+    // carrier fails (503), so call/reroute; and the CDR, a few hundred calls later (the call has ended by then).
     for (const callRate of profile.callRates) {
       const mix: [string, string][] = [];
       const mixCalls = Math.ceil(callRate * profile.seconds * 1.1);
@@ -425,7 +425,7 @@ async function main(): Promise<void> {
         const [ip, techPrefix, trunkId] = traffic.callers[n % traffic.callers.length];
         const dnis = traffic.numbers[n % traffic.numbers.length];
         const callId = `mix-${callRate}-${i}@opensips`;
-        json('/api/opensips/call/auth', {
+        json('/api/opensips/call/decide', {
           source_ip: ip,
           call_id: callId,
           ani: '61255500100',
@@ -434,19 +434,9 @@ async function main(): Promise<void> {
           from: '<sip:61255500100@example.net>',
           to: `<sip:${dnis}@example.net>`,
         });
-        json('/api/opensips/call/admit', { customer_trunk_id: trunkId, dnis, call_id: callId });
-        json('/api/opensips/call/route', {
-          customer_trunk_id: trunkId,
-          ani: '61255500100',
-          dnis,
-          attempt: 1,
-          tried_carrier_trunk_ids: [],
-          tried_gateway_ids: [],
-        });
         const route = routed.get(n);
         if (route !== undefined && i % 10 === 0) {
-          json('/api/opensips/call/failover', { customer_trunk_id: trunkId, carrier_trunk_id: route.carrier, failure_code: 503 });
-          json('/api/opensips/call/route', {
+          json('/api/opensips/call/reroute', {
             customer_trunk_id: trunkId,
             ani: '61255500100',
             dnis,
@@ -456,6 +446,7 @@ async function main(): Promise<void> {
             previous_carrier_trunk_id: route.carrier,
             previous_gateway_id: route.gateway,
             previous_failure_code: 503,
+            failure_code: 503,
           });
         }
         const ended = i - 300;

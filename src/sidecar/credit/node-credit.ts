@@ -9,10 +9,10 @@ import {
   type LeaseAsk,
   type LeaseState,
   type NodeSyncReply,
-  type SettlementCdr,
 } from '../../core/protocol/node-sync.js';
 import { affordableBillable } from '../../core/rating/cost-bound.js';
 import { DEFAULT_SLICE_SECONDS, SLICE_RETRY_MS, endAt, renewAt } from './slices.js';
+import { encodeSettlement, type Settlement } from './settlement.js';
 import { ReservationTable, type AnswerKind, type ReservationRecord, type SliceTerms } from './reservation-table.js';
 
 /**
@@ -388,7 +388,7 @@ export class NodeCredit {
    */
   recordCdr(
     cdr: Omit<StoredCdr, 'id' | 'settlement' | 'result'>,
-    settlement: Omit<SettlementCdr, 'node_cdr_id'>,
+    settlement: Settlement,
     result: (id: number, reservedMicro: number | null) => string,
     now: number,
   ): { result: string; committed: Promise<void> } {
@@ -403,7 +403,7 @@ export class NodeCredit {
       if (this.finish(slot, reservationId)) reservedMicro = amountMicro;
     }
     entity.spentMicro += cdr.charge_micro;
-    const settlementJson = JSON.stringify({ ...settlement, node_cdr_id: id } satisfies SettlementCdr);
+    const settlementJson = encodeSettlement(settlement, id);
     this.outbox.set(cdr.sip_call_id, { id, sipCallId: cdr.sip_call_id, entity, chargeMicro: cdr.charge_micro, settlementJson });
     const stored: StoredCdr = { ...cdr, id, settlement: settlementJson, result: result(id, reservedMicro) };
     const committed = this.journal.write(
