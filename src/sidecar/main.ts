@@ -99,8 +99,10 @@ async function main(): Promise<void> {
     server.close();
     clearInterval(upkeep);
     spool?.close();
-    centre.stop();
-    void Promise.all([watcher?.close(), snapshots.close(), journal.close()]).finally(() => process.exit(0));
+    void centre
+      .finish(2000)
+      .then(() => Promise.all([watcher?.close(), snapshots.close(), journal.close()]))
+      .finally(() => process.exit(0));
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -62,6 +62,22 @@ export class CentreLink {
     this.client?.close();
   }
 
+  /**
+   * A node that stops hands back the lease its live calls do not hold, and settles what it can, in one last
+   * round (at most `timeoutMs`): otherwise that credit stays leased to a node that is gone, and refused to
+   * every other, until the centre takes it back after the lease validity.
+   */
+  async finish(timeoutMs: number): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.credit.returnAllLeases(Date.now());
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const reached = await Promise.race([this.round(), late]);
+    clearTimeout(timer);
+    if (!reached) this.log.warn('stopping without a last round: unused leases go back to the centre when they lapse');
+    this.client?.close();
+  }
+
   /** A background round (top-ups, returns) within the interval: many asks share one round. */
   private roundSoon(): Promise<boolean> {
     if (this.soon === null) {

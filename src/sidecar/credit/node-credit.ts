@@ -512,13 +512,16 @@ export class NodeCredit {
     return true;
   }
 
-  /** Hands unused lease back from entities without admissions for a while (a long call keeps only what it holds). */
-  returnIdleLeases(now: number): void {
+  /**
+   * Hands unused lease back from entities without admissions for `idleMs` (a long call keeps only what it
+   * holds); 0: from every entity, as a node that stops does.
+   */
+  returnIdleLeases(now: number, idleMs = this.settings.idleReturnMs): void {
     let any = false;
     for (const map of [this.customers, this.carriers]) {
       for (const entity of map.values()) {
         // What live calls hold and unsettled CDRs spent stays leased; only the unused part goes back.
-        if (now - entity.lastActivity < this.settings.idleReturnMs || entity.availableMicro <= 0) continue;
+        if (now - entity.lastActivity < idleMs || entity.availableMicro <= 0) continue;
         entity.giveBackMicro += entity.availableMicro;
         // Counted as gone at once: if the round fails the centre still holds it, and its next answer gives it back.
         entity.grantedMicro -= entity.availableMicro;
@@ -526,6 +529,15 @@ export class NodeCredit {
       }
     }
     if (any) void this.requestRound(false);
+  }
+
+  /** A node that stops: it asks for nothing more and hands back all the lease its live calls do not hold. */
+  returnAllLeases(now: number): void {
+    for (const entity of this.entities) {
+      entity.wantMicro = 0;
+      entity.needMicro = 0;
+    }
+    this.returnIdleLeases(now, 0);
   }
 
   /** Asks for lease now (a round right away) and resolves when the centre answered (true) or could not be reached. */
