@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CreditSettings } from '../src/sidecar/credit/node-credit.js';
 import { DecisionEngine } from '../src/sidecar/engine/engine.js';
 import { decodeSnapshot, encodeSnapshot } from '../src/core/snapshot/codec.js';
 import { compileSnapshot } from '../src/core/snapshot/compile.js';
@@ -30,3 +31,13 @@ export function loadWorld(size: string): { engine: DecisionEngine; traffic: Traf
   if (!decoded.ok) throw new Error(decoded.reason);
   return { engine: new DecisionEngine(compileSnapshot(decoded.snapshot).compiled), traffic };
 }
+
+/** The in-process benches' node credit: a lease that never runs out, whole-call reservations, nothing returned while they run. */
+export const BENCH_CREDIT: CreditSettings = {
+  admissionSeconds: 7200,
+  reservationGraceSeconds: 300,
+  leaseChunkMicro: 1e9,
+  idleReturnMs: 3_600_000,
+  offlinePostpaid: 'allow',
+  sliceSeconds: null,
+};

@@ -18,7 +18,7 @@ import type { CallRecord } from '../src/sidecar/cdr/rating.js';
 import { MoneyJournal } from '../src/sidecar/journal/journal.js';
 import { NodeCredit } from '../src/sidecar/credit/node-credit.js';
 import { routeCall } from '../src/sidecar/routing/route.js';
-import { loadWorld } from './bench-world.js';
+import { BENCH_CREDIT, loadWorld } from './bench-world.js';
 import { reportResult } from './results.js';
 
 async function main(): Promise<void> {
@@ -67,18 +67,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cdr-ingest-'));
   const log = pino({ level: 'silent' });
   const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
-  const credit = new NodeCredit(
-    journal,
-    {
-      admissionSeconds: 7200,
-      reservationGraceSeconds: 300,
-      leaseChunkMicro: 1e9,
-      idleReturnMs: 3_600_000,
-      offlinePostpaid: 'allow',
-      sliceSeconds: null,
-    },
-    log,
-  );
+  const credit = new NodeCredit(journal, BENCH_CREDIT, log);
   const statuses: Partial<Record<number, number>> = {};
   const ingest = async (from: number, to: number): Promise<number> => {
     const begun = performance.now();

@@ -19,7 +19,7 @@ import { admitCall } from '../src/sidecar/admission/admit.js';
 import { MoneyJournal } from '../src/sidecar/journal/journal.js';
 import { NodeCredit } from '../src/sidecar/credit/node-credit.js';
 import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
-import { loadWorld } from './bench-world.js';
+import { BENCH_CREDIT, loadWorld } from './bench-world.js';
 import { reportResult } from './results.js';
 
 async function main(): Promise<void> {
@@ -34,18 +34,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'live-calls-'));
   const log = pino({ level: 'silent' });
   const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
-  const credit = new NodeCredit(
-    journal,
-    {
-      admissionSeconds: 7200,
-      reservationGraceSeconds: 300,
-      leaseChunkMicro: 1e9,
-      idleReturnMs: 3_600_000,
-      offlinePostpaid: 'allow',
-      sliceSeconds: null,
-    },
-    log,
-  );
+  const credit = new NodeCredit(journal, BENCH_CREDIT, log);
   // As if the centre had just answered a round granting every account a lease that covers the run: no round
   // with a centre during it, and the leases are valid (a node that never heard from a centre admits on none).
   credit.applyReply(
