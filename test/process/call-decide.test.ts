@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { SnapshotDescription } from '../../src/core/snapshot/schema.js';
 import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
 import type { SidecarProcess } from '../helpers/sidecar.js';
+import { assertErrorResponse } from '../helpers/errors.js';
 
 /**
  * call/decide and call/reroute against the contract's separate endpoints: two identical worlds (a control
@@ -175,6 +176,29 @@ describe('call/decide and call/reroute answer as the separate endpoints do', () 
       );
       assert.deepEqual(a.body, b.body, call.name);
     }
+  });
+
+  it('refuses malformed and hostile bodies with a 400 naming the field, and reserves nothing for them', async () => {
+    const node = oneTrip!.sidecars[0];
+    const call = { source_ip: '203.0.113.77', call_id: 'hostile@t', dnis: '61400123456' };
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ ...call, call_id: undefined }, /call_id is required/],
+      [{ ...call, call_id: 'a b' }, /call_id must be a SIP Call-ID/],
+      [{ ...call, call_id: 'x'.repeat(256) }, /call_id is longer than 255/],
+      [{ ...call, dialog_id: "1.1'; DROP TABLE x;--" }, /dialog_id must be the dialog id/],
+      [{ ...call, dialog_id: '10.1' }, /dialog_id must be the dialog id/], // not OpenSIPS's reversed hex (no trailing zero)
+      [{ ...call, dialog_id: 7 }, /dialog_id must be a string/],
+      [{ ...call, source_ip: '../../etc/passwd' }, /source_ip must be an IPv4 or IPv6 address/],
+      [{ ...call, auth_response: 'Digest x' }, /method is required/],
+    ];
+    for (const [body, message] of bad) assertErrorResponse(await node.post('/api/opensips/call/decide', body), 400, message);
+    assertErrorResponse(
+      await node.post('/api/opensips/call/reroute', { customer_trunk_id: 10, dnis: '614', failure_code: 99 }),
+      400,
+      /failure_code/,
+    );
+    const release = await node.post('/api/opensips/call/release', { call_id: 'hostile@t' });
+    assert.equal(release.body.released, false, 'no refused request left a reservation');
   });
 
   it('call/reroute: the failover rule and the next carrier, as call/failover then call/route', async () => {
