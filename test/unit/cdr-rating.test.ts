@@ -192,6 +192,23 @@ describe('CDR rating', () => {
     });
   }
 
+  it('one engine rates calls either side of a rate change by the rate in force at each start, in any order', () => {
+    // The engine caches rate rows for the span without a rate change that "now" is in; an older call must not be
+    // answered from that cache, nor drop it.
+    const engine = engineFor(routingTables(sell614({ effective_at: '2023-01-01T00:00:00.000Z' })));
+    const before = call(73, {
+      startMs: Date.parse('2024-06-01T00:00:00Z'),
+      answerMs: Date.parse('2024-06-01T00:00:05Z'),
+      endMs: Date.parse('2024-06-01T00:01:18Z'),
+    });
+    const vendorCost = (record: CallRecord): string => {
+      const result = rateCallRecord(engine, record);
+      assert.ok(result.ok);
+      return result.rated.vendor.cost;
+    };
+    assert.deepEqual([call(73), before, call(73), before].map(vendorCost), ['0.0400', '0.0440', '0.0400', '0.0440']);
+  });
+
   it('refuses what it cannot rate, naming why', () => {
     const engine = engineFor(routingTables());
     const refused = (record: CallRecord): string => {

@@ -202,6 +202,19 @@ export class LcrEngine {
     return row;
   }
 
+  /**
+   * rowNow for a past moment (a CDR's start): from the cache when it falls in the span the cache holds for,
+   * else walked without touching the cache, so that rating a call from before the last rate change does
+   * not drop the caches the live calls are routed from.
+   */
+  rowAt(deck: number, digits: string, at: number): number {
+    if (this.cacheFrom === Number.POSITIVE_INFINITY || (at >= this.cacheFrom && at < this.cacheUntil)) return this.rowNow(deck, digits, at);
+    this.matcher.begin();
+    this.matcher.want(deck);
+    this.matcher.walk(this.snapshot.rates, digits, at);
+    return this.matcher.match(deck);
+  }
+
   /** The trie node a number's digits lead to (where the rate walk would stop). */
   private deepestNode(digits: string): number {
     const { children } = this.snapshot.rates.trie;

@@ -1,7 +1,6 @@
 import type { DecisionEngine } from '../engine/engine.js';
 import { rateTypeOf } from '../routing/lcr-lookup.js';
 import { exchangeRateInForce } from '../../core/lcr/lcr.js';
-import { matchDeckRow } from '../routing/rate-lookup.js';
 import { formatFixed } from '../../core/money/nano.js';
 import { billableSeconds, convertMoney, rateCallNano } from '../../core/rating/rating.js';
 import type { Trunk } from '../../core/snapshot/model.js';
@@ -70,7 +69,7 @@ function rateSide(
   };
   if (durationSeconds === 0) return { ...side, billableSeconds: 0, cost: formatFixed(0, trunk.decimalPrecision, trunk.decimalPrecision) };
   if (deck < 0) return 'has no rate deck';
-  const row = matchDeckRow(engine, deck, dnis, at);
+  const row = engine.lcr.rowAt(deck, dnis, at);
   if (row < 0) return `has no rate for ${dnis} in deck ${snapshot.decks[deck].id} at the call's start`;
   const rates = snapshot.rates;
   const increments = {

@@ -421,14 +421,18 @@ export class NodeCredit {
       ...(reservedMicro === null ? [] : [{ op: 'finish', id: reservationId, state: 'settled', at: now } as const]),
     );
     this.committingCdrs.set(cdr.sip_call_id, { cdr: stored, committed });
-    void committed.finally(() => this.committingCdrs.delete(cdr.sip_call_id)).catch(() => undefined);
-    committed.catch((error: unknown) => {
-      entity.spentMicro -= cdr.charge_micro;
-      this.outbox.delete(cdr.sip_call_id);
-      if (reservedMicro !== null && this.reservations.rehold(slot, reservationId))
-        this.entities[this.reservations.entityIndex(slot)].heldMicro += reservedMicro;
-      this.log.error({ err: error, sip_call_id: cdr.sip_call_id }, 'cdr not committed');
-    });
+    // One reaction for both outcomes: this runs for every CDR.
+    void committed.then(
+      () => this.committingCdrs.delete(cdr.sip_call_id),
+      (error: unknown) => {
+        this.committingCdrs.delete(cdr.sip_call_id);
+        entity.spentMicro -= cdr.charge_micro;
+        this.outbox.delete(cdr.sip_call_id);
+        if (reservedMicro !== null && this.reservations.rehold(slot, reservationId))
+          this.entities[this.reservations.entityIndex(slot)].heldMicro += reservedMicro;
+        this.log.error({ err: error, sip_call_id: cdr.sip_call_id }, 'cdr not committed');
+      },
+    );
     return { result: stored.result, committed };
   }
 
