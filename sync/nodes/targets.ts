@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import type { Stats } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 import { parseMiAddress, type MiAddress } from '../../src/core/mi/client.js';
 import type { ErrorCode } from '../../src/core/errors/catalogue.js';
 import { hostAllowed, type HostAllowlist } from './hosts.js';
@@ -71,6 +72,7 @@ function urlHostAllowed(field: NodeTargetRefusal['field'], text: string, hosts: 
 }
 
 async function underRoots(field: NodeTargetRefusal['field'], text: string, files: FileRoots): Promise<string> {
+  if (!isAbsolute(text)) throw new Refused(field, 'invalid_field', `${field} must be an absolute path`);
   const resolved = await pathUnderRoots(files, text);
   if ('refused' in resolved) throw new Refused(field, 'node_target_not_allowed', `${field} ${resolved.refused}`);
   return resolved.path;
