@@ -1,7 +1,7 @@
 import { LOG_LEVELS, OptionReader, type OptionTable } from '../src/core/config/options.js';
 import { join } from 'node:path';
 import { DEFAULT_LEASE_VALID_SECONDS } from '../src/core/protocol/node-sync.js';
-import { DEFAULT_NODE_HOSTS } from './nodes/hosts.js';
+import { DEFAULT_NODE_HOSTS, parseHostAllowlist } from './nodes/hosts.js';
 
 /** Control-plane settings: command-line flags, else CONTROL_* environment variables, else defaults. */
 export interface ControlConfig {
@@ -44,10 +44,16 @@ export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): Contr
     dataDir,
     // A comma list; none given: a folder of the control plane's own, so that nothing else is in reach.
     nodeFilesRoots: roots.trim() === '' ? [join(dataDir, 'nodes')] : roots.split(',').map((root) => root.trim()).filter((root) => root !== ''),
-    nodeHosts: options.string('node-hosts'),
+    nodeHosts: checkedHosts(options.string('node-hosts')),
     logLevel: options.oneOf('log-level', LOG_LEVELS),
     miTimeoutMs: options.integer('mi-timeout-ms', 100, 600_000),
     leaseValidSeconds: options.integer('lease-valid-seconds', 1, 7 * 86_400),
     command,
   };
+}
+
+/** Refused at start, naming the flag, rather than at the first node. */
+function checkedHosts(text: string): string {
+  parseHostAllowlist(text);
+  return text;
 }
