@@ -43,7 +43,13 @@ export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): Contr
     port: options.integer('port', 0, 65535),
     dataDir,
     // A comma list; none given: a folder of the control plane's own, so that nothing else is in reach.
-    nodeFilesRoots: roots.trim() === '' ? [join(dataDir, 'nodes')] : roots.split(',').map((root) => root.trim()).filter((root) => root !== ''),
+    nodeFilesRoots:
+      roots.trim() === ''
+        ? [join(dataDir, 'nodes')]
+        : roots
+            .split(',')
+            .map((root) => root.trim())
+            .filter((root) => root !== ''),
     nodeHosts: checkedHosts(options.string('node-hosts')),
     logLevel: options.oneOf('log-level', LOG_LEVELS),
     miTimeoutMs: options.integer('mi-timeout-ms', 100, 600_000),

@@ -33,7 +33,11 @@ async function mustReference(store: ConfigStore, table: string, id: unknown, fie
 }
 
 /** Checks a resource needs beyond single fields. */
-async function checkRecord(resource: Resource, context: AdminContext, record: Row): Promise<void> {
+/** The fields of an OpenSIPS node that make the control plane write files or send requests. */
+const NODE_ADDRESSES = ['sidecar_address', 'mi_socket_address', 'drouting_db'];
+
+/** `changes`: an update's fields (a create checks everything). */
+async function checkRecord(resource: Resource, context: AdminContext, record: Row, changes?: Row): Promise<void> {
   const { store } = context;
   for (const [name, field] of Object.entries(resource.fields)) {
     if (field.references !== undefined) await mustReference(store, field.references, record[name], name);
@@ -51,7 +55,9 @@ async function checkRecord(resource: Resource, context: AdminContext, record: Ro
   }
   if (resource.table === 'exchange_rates' && record.from_currency === record.to_currency)
     throw new RequestError('invalid_field', 'from_currency and to_currency must differ');
-  if (resource.table === 'opensips_nodes') {
+  // An update that sets none of the addresses (a status change) is not refused for a row stored before these
+  // rules: the sync refuses that row's node until its addresses are fixed.
+  if (resource.table === 'opensips_nodes' && (changes === undefined || NODE_ADDRESSES.some((name) => Object.hasOwn(changes, name)))) {
     // Paths only under the node files roots, hosts only the node hosts: the admin API is no way to write files or send requests elsewhere.
     const check = await checkNodeTargets(context.nodePolicy, record);
     if (!check.ok) throw new RequestError(check.code, check.message);
@@ -102,7 +108,10 @@ function revealed(resource: Resource, params: URLSearchParams): Set<string> {
   const asked = params.getAll('include').flatMap((value) => value.split(','));
   for (const name of asked)
     if (!(resource.secret ?? []).includes(name))
-      throw new RequestError('invalid_parameter', `include takes ${(resource.secret ?? []).join(', ') || 'nothing here'}, not ${name.slice(0, 64)}`);
+      throw new RequestError(
+        'invalid_parameter',
+        `include takes ${(resource.secret ?? []).join(', ') || 'nothing here'}, not ${name.slice(0, 64)}`,
+      );
   return new Set(asked);
 }
 
@@ -192,7 +201,7 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
     add('PUT', itemPath, async (request) => {
       const current = await item(request);
       const changes: Row = storeValues(resource.fields, readBody(request), 'update');
-      await checkRecord(resource, context, { ...current, ...changes });
+      await checkRecord(resource, context, { ...current, ...changes }, changes);
       changes.updated_at = new Date().toISOString();
       const updated = await store.update(resource.table, current.id as number, changes);
       changed();

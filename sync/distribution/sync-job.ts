@@ -146,7 +146,8 @@ export class SyncJob {
     });
     const targets: SidecarTarget[] = [];
     for (const { node, targets: addresses } of allowed) {
-      if (addresses.sidecar === null) warnings.push(`node ${String(node.id)} (${String(node.hostname)}) has no sidecar_address: not pushed`);
+      if (addresses.sidecar === null)
+        warnings.push(`node ${String(node.id)} (${String(node.hostname)}) has no sidecar_address: not pushed`);
       else targets.push({ nodeId: node.id as number, hostname: node.hostname as string, address: addresses.sidecar });
     }
     // The sidecars decode and compile in their own processes while the drouting worker builds.

@@ -48,10 +48,12 @@ export async function realTarget(text: string): Promise<string> {
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
       // A symlink whose target is missing: mkdir or open through it would land wherever it points.
-      if (await lstat(current).then(
-        (info) => info.isSymbolicLink(),
-        () => false,
-      ))
+      if (
+        await lstat(current).then(
+          (info) => info.isSymbolicLink(),
+          () => false,
+        )
+      )
         throw Object.assign(new Error(`${current} is a symlink to nothing`), { code: 'EDANGLING' });
       const parent = resolve(current, '..');
       if (parent === current) throw error;

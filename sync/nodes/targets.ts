@@ -39,7 +39,17 @@ const DROUTING_TABLES = ['dr_gateways', 'dr_rules'];
  * Tables of our own databases (the centre's config.db, a sidecar's sidecar.db and money.db, the OpenSIPS
  * spool): a file holding any of them is never a node's drouting database, whatever else it has.
  */
-const OUR_TABLES = ['schema_migrations', 'opensips_nodes', 'balances', 'snapshots', 'reservations', 'leases', 'leaves', 'cdrs', 'opensips_spool'];
+const OUR_TABLES = [
+  'schema_migrations',
+  'opensips_nodes',
+  'balances',
+  'snapshots',
+  'reservations',
+  'leases',
+  'leaves',
+  'cdrs',
+  'opensips_spool',
+];
 const SQLITE_HEADER = 'SQLite format 3\0';
 
 class Refused extends Error {
@@ -151,13 +161,17 @@ async function droutingDb(text: string | null, policy: NodePolicy): Promise<stri
     throw new Refused('drouting_db', 'node_target_not_allowed', `drouting_db ${path} ${why}`);
   };
   if (!info.isFile()) refuse('exists and is not a regular file');
-  const header = await readHeader(path).catch((error: unknown) => refuse(`cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`));
+  const header = await readHeader(path).catch((error: unknown) =>
+    refuse(`cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`),
+  );
   if (header !== SQLITE_HEADER) refuse('exists and is not an SQLite database');
   let tables: Set<string>;
   try {
     const db = new Database(path, { readonly: true, fileMustExist: true });
     try {
-      tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
+      tables = new Set(
+        (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name),
+      );
     } finally {
       db.close();
     }

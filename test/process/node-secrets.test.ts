@@ -62,7 +62,10 @@ describe('secrets at rest and in answers', () => {
     assert.equal('password_hash' in (await control.get(`/api/sip-registrations/${registrationId}`)).body, false);
     const updated = await control.send('PUT', `/api/sip-registrations/${registrationId}`, { status: 'active' });
     assert.equal('password_hash' in updated.body, false, 'the update answer');
-    assert.equal(((await control.get('/api/sip-registrations?include=password_hash')).body as { password_hash: string }[])[0].password_hash, hash);
+    assert.equal(
+      ((await control.get('/api/sip-registrations?include=password_hash')).body as { password_hash: string }[])[0].password_hash,
+      hash,
+    );
     assert.equal((await control.get(`/api/sip-registrations/${registrationId}?include=password_hash`)).body.password_hash, hash);
     assertErrorResponse(await control.get('/api/sip-registrations?include=domain'), 400, /include takes password_hash/);
   });

@@ -71,7 +71,11 @@ describe('node addresses stay where the operator allowed', () => {
 
   /** Each a node body with one primitive in it, the field it is in, and what the refusal says. */
   const hostile = (): [string, Record<string, unknown>, RegExp][] => [
-    ['a regular file outside the root as the MI FIFO', { mi_socket_address: hostsFile }, /mi_socket_address leads to .*outside the node files roots/],
+    [
+      'a regular file outside the root as the MI FIFO',
+      { mi_socket_address: hostsFile },
+      /mi_socket_address leads to .*outside the node files roots/,
+    ],
     ['a symlink in the root to a file outside', { mi_socket_address: join(root, 'hosts-link') }, /mi_socket_address leads to .*outside/],
     ['a regular file in the root as the MI FIFO', { mi_socket_address: plainFile }, /mi_socket_address .* is not a FIFO/],
     ['a drop directory up and out with ..', { sidecar_address: join(root, '..', 'outside', 'drop') }, /sidecar_address leads to .*outside/],
@@ -80,8 +84,16 @@ describe('node addresses stay where the operator allowed', () => {
     ["a sidecar's money.db as the drouting database", { drouting_db: moneyDb }, /drouting_db .* one of this system's own databases/],
     ['a drouting database outside the root', { drouting_db: join(outside, 'opensips.sqlite') }, /drouting_db leads to .*outside/],
     ['a drouting database that is not SQLite', { drouting_db: plainFile }, /drouting_db .* is not an SQLite database/],
-    ['a sidecar URL on another host', { sidecar_address: `http://127.0.0.2:${httpPort}` }, /sidecar_address host 127\.0\.0\.2 is not one of the node hosts/],
-    ['a sidecar URL on another host, as an IPv4-mapped literal', { sidecar_address: `http://[::ffff:127.0.0.2]:${httpPort}` }, /sidecar_address host/],
+    [
+      'a sidecar URL on another host',
+      { sidecar_address: `http://127.0.0.2:${httpPort}` },
+      /sidecar_address host 127\.0\.0\.2 is not one of the node hosts/,
+    ],
+    [
+      'a sidecar URL on another host, as an IPv4-mapped literal',
+      { sidecar_address: `http://[::ffff:127.0.0.2]:${httpPort}` },
+      /sidecar_address host/,
+    ],
     ['an MI URL on another host', { mi_socket_address: `http://127.0.0.2:${httpPort}/mi` }, /mi_socket_address host 127\.0\.0\.2/],
     ['an MI datagram to another host', { mi_socket_address: `udp:127.0.0.2:${udpPort}` }, /mi_socket_address host 127\.0\.0\.2/],
   ];
@@ -94,7 +106,7 @@ describe('node addresses stay where the operator allowed', () => {
     assert.equal(existsSync(join(outside, 'opensips.sqlite')), false);
     assert.equal(existsSync(join(root, 'planted.sqlite')), false);
     const money = new Database(moneyDb, { readonly: true });
-    const tables = (money.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'dr_%'").all() as unknown[]).length;
+    const tables = money.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'dr_%'").all().length;
     money.close();
     assert.equal(tables, 0, 'no drouting tables written into money.db');
     assert.equal(received, 0, 'no request reached a host the control plane was not allowed');
@@ -118,12 +130,20 @@ describe('node addresses stay where the operator allowed', () => {
       assertErrorResponse(updated, 422, pattern);
     }
     assertErrorResponse(
-      await control.send('POST', '/api/opensips-nodes', { hostname: 'relative', mi_socket_address: 'udp:127.0.0.1:9', drouting_db: 'x.sqlite' }),
+      await control.send('POST', '/api/opensips-nodes', {
+        hostname: 'relative',
+        mi_socket_address: 'udp:127.0.0.1:9',
+        drouting_db: 'x.sqlite',
+      }),
       400,
       /drouting_db must be an absolute path/,
     );
     assertErrorResponse(
-      await control.send('POST', '/api/opensips-nodes', { hostname: 'scheme', mi_socket_address: 'udp:127.0.0.1:9', sidecar_address: 'file:///etc' }),
+      await control.send('POST', '/api/opensips-nodes', {
+        hostname: 'scheme',
+        mi_socket_address: 'udp:127.0.0.1:9',
+        sidecar_address: 'file:///etc',
+      }),
       400,
       /sidecar_address must be an http/,
     );
@@ -148,10 +168,10 @@ describe('node addresses stay where the operator allowed', () => {
     const planted = hostile().map(([what, fields]) => {
       insert.run(
         `planted ${what}`,
-        (fields.mi_socket_address as string | undefined) ?? 'udp:127.0.0.1:9',
-        (fields.sidecar_address as string | undefined) ?? null,
+        fields.mi_socket_address ?? 'udp:127.0.0.1:9',
+        fields.sidecar_address ?? null,
         // A drouting file the node would otherwise get: it must not be created either.
-        (fields.drouting_db as string | undefined) ?? join(root, 'planted.sqlite'),
+        fields.drouting_db ?? join(root, 'planted.sqlite'),
         now,
         now,
       );

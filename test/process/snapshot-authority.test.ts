@@ -21,7 +21,9 @@ describe('snapshot versions have one authority', () => {
     assert.equal(response.status, 200, JSON.stringify(response.body));
     return response.body;
   };
-  const results = (report: any): [string, boolean, number | null][] =>
+  const results = (report: {
+    sidecar_results: { hostname: string; success: boolean; version: number | null }[];
+  }): [string, boolean, number | null][] =>
     report.sidecar_results.map((result: { hostname: string; success: boolean; version: number | null }) => [
       result.hostname,
       result.success,
@@ -64,7 +66,10 @@ describe('snapshot versions have one authority', () => {
       ['node-1', false, null],
       ['node-2', true, refused.snapshot_version],
     ]);
-    assert.match(refused.sidecar_results[0].error, new RegExp(`serves version ${ahead}, ahead of the control plane's ${refused.snapshot_version}`));
+    assert.match(
+      refused.sidecar_results[0].error,
+      new RegExp(`serves version ${ahead}, ahead of the control plane's ${refused.snapshot_version}`),
+    );
     assert.match(refused.sidecar_results[0].error, /force=1/);
     assert.ok(refused.warnings.some((warning: string) => /node-1.*did not take the snapshot/.test(warning)));
     // The block holds on node-2 only: node-1 still serves the rules it was handed.

@@ -35,7 +35,9 @@ describe('node policy', () => {
     assert.deepEqual(await pathUnderRoots(roots, join(base, 'root', 'node-1', 'new', 'opensips.sqlite')), {
       path: join(roots.roots[0], 'node-1', 'new', 'opensips.sqlite'),
     });
-    assert.deepEqual(await pathUnderRoots(roots, `${join(base, 'root')}/node-1/../node-1/fifo`), { path: join(roots.roots[0], 'node-1', 'fifo') });
+    assert.deepEqual(await pathUnderRoots(roots, `${join(base, 'root')}/node-1/../node-1/fifo`), {
+      path: join(roots.roots[0], 'node-1', 'fifo'),
+    });
     for (const path of [
       join(base, 'root', 'escape', 'file'),
       `${join(base, 'root')}/../outside/x`,

@@ -14,8 +14,7 @@ import { validateSnapshot } from '../../core/snapshot/validate.js';
 
 /** `force`: take the snapshot whatever version serves, and forget stored ones above it (the centre's recovery). */
 export type WorkerRequest =
-  | { kind: 'ingest'; id: number; bytes: Uint8Array; servingVersion: number; force: boolean }
-  | { kind: 'restore'; id: number };
+  { kind: 'ingest'; id: number; bytes: Uint8Array; servingVersion: number; force: boolean } | { kind: 'restore'; id: number };
 
 export type WorkerReply =
   /** nice: the compiling thread's priority, as the kernel had it (null: not Linux). */
