@@ -69,7 +69,12 @@ async function main(): Promise<void> {
     });
   }
   stores.close();
-  const control = await start(CONTROL_MAIN, ['--port', '0', '--data-dir', join(dir, 'control')], 'control plane listening');
+  // The nodes' drouting databases are in `dir`: the control plane may touch node files under its roots only.
+  const control = await start(
+    CONTROL_MAIN,
+    ['--port', '0', '--data-dir', join(dir, 'control'), '--node-files-root', dir],
+    'control plane listening',
+  );
   const base = `http://127.0.0.1:${control.port}`;
 
   const processes = {

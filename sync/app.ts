@@ -11,6 +11,7 @@ import { balanceRoutes } from './ledger/balance-routes.js';
 import type { NodeSilence } from './ledger/lease-reclaim.js';
 import { ledgerRoutes } from './ledger/routes.js';
 import type { LedgerStore } from './ledger/store.js';
+import type { NodePolicy } from './nodes/policy.js';
 import type { ConfigStore } from './store/config-store.js';
 
 /**
@@ -28,6 +29,8 @@ export interface ControlPlaneContext {
   leaseValidSeconds: number;
   /** Told of every answered money round (the lease reclaim's own clock). */
   nodeSilence: NodeSilence;
+  /** Where node addresses may lead (node files roots, node hosts): checked on every write of a node. */
+  nodePolicy: NodePolicy;
   /** Called after every successful configuration write. */
   onChange?: (table: string) => void;
 }

@@ -1,7 +1,8 @@
 /**
  * The central control plane: admin API over the config store, the ledger, routing sync to every node.
  *
- *   node dist/sync/main.js [--host 127.0.0.1] [--port 8080] [--data-dir ./data/control] [--lease-valid-seconds 900] …
+ *   node dist/sync/main.js [--host 127.0.0.1] [--port 8080] [--data-dir ./data/control] [--lease-valid-seconds 900]
+ *                          [--node-files-root /var/lib/opensips,…] [--node-hosts 10.1.0.0/16,…] …
  *   node dist/sync/main.js sync-run [--data-dir ...]     (one routing sync, for cron and scripts)
  *
  * Options: sync/config.ts, documented in docs/operations.md.
@@ -14,14 +15,16 @@ import { buildControlPlaneRoutes } from './app.js';
 import { loadControlConfig } from './config.js';
 import { SyncJob } from './distribution/sync-job.js';
 import { startLeaseReclaim } from './ledger/lease-reclaim.js';
+import { loadNodePolicy } from './nodes/policy.js';
 import { openCentreStores } from './stores.js';
 
 async function main(): Promise<void> {
   const config = loadControlConfig(process.argv.slice(2), process.env);
   const log = createLogger(config.logLevel, 'control-plane');
+  const nodePolicy = loadNodePolicy(config.nodeFilesRoots, config.nodeHosts);
   const stores = openCentreStores(join(config.dataDir, 'config.db'));
   await seedLocalhost(stores.config);
-  const syncJob = new SyncJob(stores.config, log, { miTimeoutMs: config.miTimeoutMs });
+  const syncJob = new SyncJob(stores.config, log, nodePolicy, { miTimeoutMs: config.miTimeoutMs });
 
   if (config.command === 'sync-run') {
     const report = await syncJob.run();
@@ -43,12 +46,20 @@ async function main(): Promise<void> {
       maxBodyBytes: 1024 * 1024,
       leaseValidSeconds: config.leaseValidSeconds,
       nodeSilence: leaseReclaim.silence,
+      nodePolicy,
     }),
     remoteAddress: true,
     onHandlerError: (error, route) => log.error({ err: error, route }, 'handler failed'),
   });
   log.info(
-    { host: config.host, port: server.port, data_dir: config.dataDir, schema_version: stores.schemaVersion() },
+    {
+      host: config.host,
+      port: server.port,
+      data_dir: config.dataDir,
+      schema_version: stores.schemaVersion(),
+      node_files_roots: nodePolicy.files.roots,
+      node_hosts: nodePolicy.hosts.text,
+    },
     'control plane listening',
   );
   const stop = (signal: string): void => {

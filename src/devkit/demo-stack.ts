@@ -74,7 +74,17 @@ async function main(): Promise<void> {
   children.push(
     await start(
       CONTROL_MAIN,
-      ['--port', values['control-port'], '--data-dir', join(dataDir, 'control'), '--mi-timeout-ms', '2000'],
+      [
+        '--port',
+        values['control-port'],
+        '--data-dir',
+        join(dataDir, 'control'),
+        '--mi-timeout-ms',
+        '2000',
+        // The demo node's drouting database lives here (the control plane touches node files under its roots only).
+        '--node-files-root',
+        join(dataDir, 'opensips'),
+      ],
       'control plane listening',
     ),
   );

@@ -6,6 +6,8 @@ import { adminRoute, mustExist, PAGE_PARAMS, pageOf, pathId, readBody, type Admi
 import type { ConfigStore, Row } from '../store/config-store.js';
 import { apiRecord, storeValue, storeValues } from './fields.js';
 import { CARRIER_TRUNK_IPS, CUSTOMER_TRUNKS, type Resource } from './resources.js';
+import { checkNodeTargets } from '../nodes/targets.js';
+import type { NodePolicy } from '../nodes/policy.js';
 
 /**
  * Routes for a declared resource: list (filters, pagination), create, get,
@@ -17,6 +19,8 @@ import { CARRIER_TRUNK_IPS, CUSTOMER_TRUNKS, type Resource } from './resources.j
 export interface AdminContext {
   store: ConfigStore;
   maxBodyBytes: number;
+  /** Where a node's addresses may lead (sync/nodes/). */
+  nodePolicy: NodePolicy;
   /** Called after every successful write (the sync job marks its data stale). */
   onChange?: (table: string) => void;
 }
@@ -29,7 +33,12 @@ async function mustReference(store: ConfigStore, table: string, id: unknown, fie
 }
 
 /** Checks a resource needs beyond single fields. */
-async function checkRecord(resource: Resource, store: ConfigStore, record: Row): Promise<void> {
+/** The fields of an OpenSIPS node that make the control plane write files or send requests. */
+const NODE_ADDRESSES = ['sidecar_address', 'mi_socket_address', 'drouting_db'];
+
+/** `changes`: an update's fields (a create checks everything). */
+async function checkRecord(resource: Resource, context: AdminContext, record: Row, changes?: Row): Promise<void> {
+  const { store } = context;
   for (const [name, field] of Object.entries(resource.fields)) {
     if (field.references !== undefined) await mustReference(store, field.references, record[name], name);
   }
@@ -46,6 +55,13 @@ async function checkRecord(resource: Resource, store: ConfigStore, record: Row):
   }
   if (resource.table === 'exchange_rates' && record.from_currency === record.to_currency)
     throw new RequestError('invalid_field', 'from_currency and to_currency must differ');
+  // An update that sets none of the addresses (a status change) is not refused for a row stored before these
+  // rules: the sync refuses that row's node until its addresses are fixed.
+  if (resource.table === 'opensips_nodes' && (changes === undefined || NODE_ADDRESSES.some((name) => Object.hasOwn(changes, name)))) {
+    // Paths only under the node files roots, hosts only the node hosts: the admin API is no way to write files or send requests elsewhere.
+    const check = await checkNodeTargets(context.nodePolicy, record);
+    if (!check.ok) throw new RequestError(check.code, check.message);
+  }
   if (resource.table === 'lcr_config' && record.cache_ttl_seconds === 0) record.cache_ttl_seconds = 300; // the contract: 0 means the default
 }
 
@@ -87,6 +103,26 @@ async function present(resource: Resource, store: ConfigStore, record: Row, mode
   return record;
 }
 
+/** The secret fields a read asked for by name (`?include=password_hash`); others named are refused. */
+function revealed(resource: Resource, params: URLSearchParams): Set<string> {
+  const asked = params.getAll('include').flatMap((value) => value.split(','));
+  for (const name of asked)
+    if (!(resource.secret ?? []).includes(name))
+      throw new RequestError(
+        'invalid_parameter',
+        `include takes ${(resource.secret ?? []).join(', ') || 'nothing here'}, not ${name.slice(0, 64)}`,
+      );
+  return new Set(asked);
+}
+
+/** The record without the secret fields not asked for. */
+function conceal(resource: Resource, record: Row, reveal: ReadonlySet<string> = new Set()): Row {
+  if (resource.secret === undefined) return record;
+  const shown = { ...record };
+  for (const name of resource.secret) if (!reveal.has(name)) delete shown[name];
+  return shown;
+}
+
 export function resourceRoutes(resource: Resource, context: AdminContext): Route[] {
   const { store } = context;
   const itemPath = `${resource.path}/{${resource.itemParam}}`;
@@ -113,7 +149,13 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
   if (resource.operations.includes('list')) {
     add('GET', resource.path, async (request) => {
       const parent = await parentId(request);
-      const params = parseQuery(request.query, [...resource.filters, ...PAGE_PARAMS, 'active_only']);
+      const params = parseQuery(request.query, [
+        ...resource.filters,
+        ...PAGE_PARAMS,
+        'active_only',
+        ...(resource.secret === undefined ? [] : ['include']),
+      ]);
+      const reveal = revealed(resource, params);
       const where: Record<string, string | number | null> = {};
       for (const filter of resource.filters) {
         const text = params.get(filter);
@@ -128,7 +170,9 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
       if (resource.parent !== undefined && parent !== null) where[resource.parent.column] = parent;
       const page = pageOf(params);
       const { rows, total } = await store.list(resource.table, { where, limit: page.limit, offset: page.offset });
-      const data = await Promise.all(rows.map((row) => present(resource, store, apiRecord(resource.fields, row), 'list')));
+      const data = await Promise.all(
+        rows.map((row) => present(resource, store, conceal(resource, apiRecord(resource.fields, row), reveal), 'list')),
+      );
       if (resource.list === 'array') return json(200, data);
       return json(200, { data, meta: { page: page.page, page_size: page.pageSize ?? total, total } });
     });
@@ -138,29 +182,30 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
       const parent = await parentId(request);
       const record: Row = storeValues(resource.fields, readBody(request), 'create');
       if (resource.parent !== undefined) record[resource.parent.column] = parent;
-      await checkRecord(resource, store, record);
+      await checkRecord(resource, context, record);
       const now = new Date().toISOString();
       record.created_at = now;
       if (resource.createdOnly !== true) record.updated_at = now;
       const created = await store.insert(resource.table, record);
       changed();
-      return json(201, apiRecord(resource.fields, created));
+      return json(201, conceal(resource, apiRecord(resource.fields, created)));
     });
   }
   if (resource.operations.includes('get')) {
-    add('GET', itemPath, async (request) =>
-      json(200, await present(resource, store, apiRecord(resource.fields, await item(request)), 'item')),
-    );
+    add('GET', itemPath, async (request) => {
+      const reveal = resource.secret === undefined ? new Set<string>() : revealed(resource, parseQuery(request.query, ['include']));
+      return json(200, await present(resource, store, conceal(resource, apiRecord(resource.fields, await item(request)), reveal), 'item'));
+    });
   }
   if (resource.operations.includes('update')) {
     add('PUT', itemPath, async (request) => {
       const current = await item(request);
       const changes: Row = storeValues(resource.fields, readBody(request), 'update');
-      await checkRecord(resource, store, { ...current, ...changes });
+      await checkRecord(resource, context, { ...current, ...changes }, changes);
       changes.updated_at = new Date().toISOString();
       const updated = await store.update(resource.table, current.id as number, changes);
       changed();
-      return json(200, apiRecord(resource.fields, updated!));
+      return json(200, conceal(resource, apiRecord(resource.fields, updated!)));
     });
   }
   if (resource.operations.includes('delete')) {

@@ -32,6 +32,11 @@ export interface Resource {
    * (CustomerAccountWithTrunks, list and item), a carrier trunk with its IPs (CarrierTrunkWithIPs, item).
    */
   view?: 'account_with_trunks' | 'carrier_with_ips';
+  /**
+   * Credential fields no answer shows unless the read asks for them by name (`?include=password_hash`):
+   * the contract calls them credential material not to be exposed unnecessarily.
+   */
+  secret?: readonly string[];
 }
 
 const ALL = ['list', 'create', 'get', 'update', 'delete'] as const;
@@ -194,6 +199,7 @@ export const SIP_REGISTRATIONS: Resource = {
   list: 'array',
   deletion: 'hard',
   operations: ALL,
+  secret: ['password_hash'],
 };
 
 export const BLOCK_RULES: Resource = {
@@ -300,6 +306,7 @@ export const OPENSIPS_NODES: Resource = {
   fields: {
     hostname: { kind: 'string', required: true },
     mi_socket_address: { kind: 'string', required: true, maxLength: 1024 },
+    // The three addresses below are also held to the node policy (sync/nodes/targets.ts), in crud.ts and at every sync.
     /** Added: where this node's sidecar takes snapshots (http://host:port, or a directory path it watches). */
     sidecar_address: { kind: 'string', nullable: true, maxLength: 1024 },
     /** Added: the node's OpenSIPS database holding the drouting tables (an SQLite file path). */

@@ -1,4 +1,5 @@
 import { RequestError } from '../../src/core/http/errors.js';
+import { parseQuery, queryFlag } from '../../src/core/http/query.js';
 import { json, NO_CONTENT } from '../../src/core/http/respond.js';
 import type { Route } from '../../src/core/http/server.js';
 import type { SyncJob } from '../distribution/sync-job.js';
@@ -167,7 +168,11 @@ export function adminRoutes(context: AdminContext & { syncJob: SyncJob }): Route
     return json(200, current);
   });
 
-  add('POST', '/api/opensips/routing/sync', async () => json(200, await context.syncJob.run()));
+  // force=1: every sidecar takes this snapshot even if it serves a newer version (one put to it directly).
+  const sync: Route = adminRoute('POST', '/api/opensips/routing/sync', context.maxBodyBytes, async (request) =>
+    json(200, await context.syncJob.run({ force: queryFlag(parseQuery(request.query, ['force']), 'force') })),
+  );
+  routes.push({ ...sync, readsQuery: true });
 
   return routes;
 }

@@ -1,5 +1,7 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writePrivateFile } from '../../src/core/files/private-file.js';
+import type { SidecarAddress } from '../nodes/targets.js';
 
 /**
  * Sends a snapshot to every node's sidecar: an HTTP PUT to
@@ -11,8 +13,8 @@ import { join } from 'node:path';
 export interface SidecarTarget {
   nodeId: number;
   hostname: string;
-  /** http(s)://host:port, or an absolute directory path. */
-  address: string;
+  /** Checked against the node policy (sync/nodes/targets.ts): an allowed URL, or a resolved directory under a root. */
+  address: SidecarAddress;
 }
 
 export interface SidecarResult {
@@ -31,6 +33,11 @@ export interface PushOptions {
   attempts: number;
   /** Delay before retry n (1-based): backoffMs * n. */
   backoffMs: number;
+  /**
+   * `PUT /api/snapshot?force=1`: the node takes this version even when it serves a newer one, and drops
+   * its stored newer ones. The way back for a node that was handed a version ahead of the centre's.
+   */
+  force?: boolean;
 }
 
 export const DEFAULT_PUSH: PushOptions = { timeoutMs: 15_000, attempts: 3, backoffMs: 500 };
@@ -39,20 +46,24 @@ async function pushOnce(
   target: SidecarTarget,
   bytes: Uint8Array,
   version: number,
-  timeoutMs: number,
+  options: PushOptions,
 ): Promise<{ version: number | null; retryable: boolean; error: string | null }> {
-  if (!/^https?:\/\//.test(target.address)) {
-    await mkdir(target.address, { recursive: true });
-    const temporary = join(target.address, `.routing-${version}.msgpack.tmp`);
-    await writeFile(temporary, bytes);
-    await rename(temporary, join(target.address, 'routing.msgpack')); // the sidecar sees a whole file or none
+  const address = target.address;
+  if (address.kind === 'directory') {
+    // Under a node files root (checked before the push); the drop carries every HA1, so owner-only.
+    await mkdir(address.path, { recursive: true });
+    const temporary = join(address.path, `.routing-${version}.msgpack.tmp`);
+    await writePrivateFile(temporary, bytes);
+    await rename(temporary, join(address.path, 'routing.msgpack')); // the sidecar sees a whole file or none
     return { version: null, retryable: false, error: null };
   }
-  const response = await fetch(`${target.address.replace(/\/$/, '')}/api/snapshot`, {
+  const response = await fetch(`${address.url.replace(/\/$/, '')}/api/snapshot${options.force === true ? '?force=1' : ''}`, {
     method: 'PUT',
     headers: { 'content-type': 'application/msgpack' },
     body: bytes,
-    signal: AbortSignal.timeout(timeoutMs),
+    signal: AbortSignal.timeout(options.timeoutMs),
+    // The host was checked; a redirect would send the snapshot (HA1s included) to one that was not.
+    redirect: 'error',
   });
   const answer = (await response.json().catch(() => ({}))) as {
     version?: number;
@@ -60,10 +71,20 @@ async function pushOnce(
     reason_code?: string;
     serving_version?: number;
   };
-  if (response.ok) return { version: answer.version ?? null, retryable: false, error: null };
-  // The node already serves this version or a newer one: nothing to do.
-  if (response.status === 409 && (answer.serving_version ?? 0) >= version)
-    return { version: answer.serving_version ?? null, retryable: false, error: null };
+  // Taken only when the node says it serves the version pushed: the centre's versions are the only authority.
+  if (response.ok) {
+    if (answer.version === version) return { version, retryable: false, error: null };
+    return { version: null, retryable: false, error: `the node answered version ${String(answer.version)} to a push of ${version}` };
+  }
+  if (response.status === 409 && answer.serving_version === version) return { version, retryable: false, error: null }; // an earlier attempt got there
+  if (response.status === 409 && (answer.serving_version ?? 0) > version)
+    return {
+      version: null,
+      retryable: false,
+      error:
+        `the node serves version ${answer.serving_version}, ahead of the control plane's ${version}, and refuses the control plane's snapshots ` +
+        '(a snapshot was put to it directly): POST /api/opensips/routing/sync?force=1 makes it take this one',
+    };
   const error = `HTTP ${response.status}${answer.reason_code === undefined ? '' : ` ${answer.reason_code}`}: ${answer.error ?? 'no reason given'}`;
   // A refused snapshot (422) will be refused again; a busy or failing node (5xx) may take it on retry.
   return { version: null, retryable: response.status >= 500, error };
@@ -81,7 +102,7 @@ export async function pushToSidecar(
   while (attempt < options.attempts) {
     attempt++;
     try {
-      const outcome = await pushOnce(target, bytes, version, options.timeoutMs);
+      const outcome = await pushOnce(target, bytes, version, options);
       if (outcome.error === null) {
         return {
           node_id: target.nodeId,

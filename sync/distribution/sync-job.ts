@@ -7,7 +7,9 @@ import { reloadNode, type ReloadResult } from '../mi/reload.js';
 import { validateSnapshot } from '../../src/core/snapshot/validate.js';
 import { DEFAULT_PUSH, pushToAll, type PushOptions, type SidecarResult, type SidecarTarget } from './push.js';
 import { buildSnapshotTables } from '../snapshot/build.js';
-import type { ConfigStore } from '../store/config-store.js';
+import type { ConfigStore, Row } from '../store/config-store.js';
+import type { NodePolicy } from '../nodes/policy.js';
+import { checkNodeTargets, type NodeTargets } from '../nodes/targets.js';
 
 /**
  * One routing sync: read the store consistently, build and check the
@@ -44,6 +46,8 @@ export class SyncJob {
   /** The drouting rows of the last sync and what they were built from: an unchanged input skips the build. */
   private lastDrouting: { inputs: DroutingInputs; built: BuiltDrouting } | null = null;
   private followUp: Promise<SyncReport> | null = null;
+  /** Someone waiting on the follow-up asked for force: the follow-up forces. */
+  private followUpForce = false;
 
   private readonly push: PushOptions;
   private readonly miTimeoutMs: number;
@@ -51,6 +55,8 @@ export class SyncJob {
   constructor(
     private readonly store: ConfigStore,
     private readonly log: Logger,
+    /** Every node's addresses are held to it again at each sync: a row stored before the rule fails its node. */
+    private readonly policy: NodePolicy,
     options: { push?: PushOptions; miTimeoutMs?: number } = {},
   ) {
     this.push = options.push ?? DEFAULT_PUSH;
@@ -63,23 +69,28 @@ export class SyncJob {
     return this.drouting.close();
   }
 
-  run(): Promise<SyncReport> {
+  /** `force`: every sidecar takes this snapshot even if it serves a newer version (PushOptions.force). */
+  run(options: { force?: boolean } = {}): Promise<SyncReport> {
+    const force = options.force === true;
     if (this.running === null) {
-      this.running = this.execute().finally(() => {
+      this.running = this.execute(force).finally(() => {
         this.running = null;
       });
       return this.running;
     }
+    this.followUpForce ||= force;
     this.followUp ??= this.running
       .catch(() => undefined)
       .then(() => {
+        const forced = this.followUpForce;
         this.followUp = null;
-        return this.run();
+        this.followUpForce = false;
+        return this.run({ force: forced });
       });
     return this.followUp;
   }
 
-  private async execute(): Promise<SyncReport> {
+  private async execute(force: boolean): Promise<SyncReport> {
     const started = performance.now();
     const phases: Record<string, number> = {};
     let mark = started;
@@ -119,14 +130,31 @@ export class SyncJob {
     const active = nodes.filter((node) => node.status === 'active');
     for (const node of nodes)
       if (node.status !== 'active') warnings.push(`node ${String(node.id)} (${String(node.hostname)}) skipped: ${String(node.status)}`);
+    // Each node's addresses, held to the node policy again: a refused node gets nothing, pushed or written.
+    const checked = await Promise.all(active.map((node) => checkNodeTargets(this.policy, node)));
+    const refused: { nodeId: number; hostname: string; error: string }[] = [];
+    const allowed: { node: Row; targets: NodeTargets }[] = [];
+    active.forEach((node, index) => {
+      const check = checked[index];
+      if (check.ok) allowed.push({ node, targets: check.targets });
+      else
+        refused.push({
+          nodeId: node.id as number,
+          hostname: node.hostname as string,
+          error: `refused by the node policy, nothing pushed or written: ${check.message}`,
+        });
+    });
     const targets: SidecarTarget[] = [];
-    for (const node of active) {
-      if (node.sidecar_address === null || node.sidecar_address === '')
+    for (const { node, targets: addresses } of allowed) {
+      if (addresses.sidecar === null)
         warnings.push(`node ${String(node.id)} (${String(node.hostname)}) has no sidecar_address: not pushed`);
-      else targets.push({ nodeId: node.id as number, hostname: node.hostname as string, address: node.sidecar_address as string });
+      else targets.push({ nodeId: node.id as number, hostname: node.hostname as string, address: addresses.sidecar });
     }
     // The sidecars decode and compile in their own processes while the drouting worker builds.
-    const pushes = pushToAll(targets, bytes, version, this.push);
+    const pushes = pushToAll(targets, bytes, version, { ...this.push, force }).then((results) => [
+      ...results,
+      ...refused.map((node) => refusedPush(node.nodeId, node.hostname, node.error)),
+    ]);
 
     const builtDrouting = await droutingBuild;
     const drouting = typeof builtDrouting === 'string' ? null : builtDrouting;
@@ -134,17 +162,19 @@ export class SyncJob {
     this.lastDrouting = drouting === null ? null : { inputs, built: drouting };
     if (droutingError !== null) warnings.push(droutingError);
     phase('drouting_build_wait_ms');
-    const reloads: Promise<ReloadResult>[] = [];
-    for (const node of active) {
-      if (node.drouting_db === null || node.drouting_db === '') {
+    const reloads: Promise<ReloadResult>[] = refused.map((node) =>
+      Promise.resolve({ node_id: node.nodeId, hostname: node.hostname, success: false, skipped: false, error: node.error, duration_ms: 0 }),
+    );
+    for (const { node, targets: addresses } of allowed) {
+      if (addresses.droutingDb === null) {
         warnings.push(`node ${String(node.id)} (${String(node.hostname)}) has no drouting_db: no drouting fallback written`);
         continue;
       }
       const target = {
         nodeId: node.id as number,
         hostname: node.hostname as string,
-        miAddress: node.mi_socket_address as string,
-        droutingDb: node.drouting_db as string,
+        miAddress: addresses.mi,
+        droutingDb: addresses.droutingDb,
         loadedChecksum: node.drouting_checksum as string | null,
       };
       if (drouting === null) {
@@ -203,6 +233,10 @@ export class SyncJob {
       sidecar_results: sidecarResults,
     };
   }
+}
+
+function refusedPush(nodeId: number, hostname: string, error: string): SidecarResult {
+  return { node_id: nodeId, hostname, success: false, version: null, attempts: 0, duration_ms: 0, error };
 }
 
 function sameInputs(a: DroutingInputs, b: DroutingInputs): boolean {

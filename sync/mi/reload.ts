@@ -1,5 +1,5 @@
 import type { DroutingCounts } from '../drouting/builder.js';
-import { MiError, miCall, parseMiAddress } from '../../src/core/mi/client.js';
+import { MiError, miCall, type MiAddress } from '../../src/core/mi/client.js';
 
 /**
  * Per node: write its drouting tables, `dr_reload` over MI, confirm what
@@ -11,7 +11,9 @@ import { MiError, miCall, parseMiAddress } from '../../src/core/mi/client.js';
 export interface ReloadTarget {
   nodeId: number;
   hostname: string;
-  miAddress: string;
+  /** Parsed and checked against the node policy (sync/nodes/targets.ts). */
+  miAddress: MiAddress;
+  /** Resolved under a node files root (sync/nodes/targets.ts). */
   droutingDb: string;
   /** Checksum of the drouting data the node last loaded successfully. */
   loadedChecksum: string | null;
@@ -54,13 +56,7 @@ async function reload(
     duration_ms: Math.round(performance.now() - started),
   });
   if (target.loadedChecksum === checksum) return result(true, true, null);
-  const address = parseMiAddress(target.miAddress);
-  if (address === null)
-    return result(
-      false,
-      false,
-      `mi_socket_address ${JSON.stringify(target.miAddress)} is not http://host:port/path, udp:host:port or a FIFO path`,
-    );
+  const address = target.miAddress;
   try {
     await writeTables(target.droutingDb);
   } catch (error) {

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { makePrivateDatabaseFile } from '../../src/core/files/private-file.js';
 import { MIGRATIONS } from './migrations.js';
 
 /**
@@ -10,6 +11,8 @@ import { MIGRATIONS } from './migrations.js';
  */
 export function openDatabase(path: string): Database.Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  // Registrations' HA1s and the ledger: owner-only, like its WAL (see private-file.ts).
+  makePrivateDatabaseFile(path);
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL'); // configuration and money writes are each acknowledged: they must survive power loss

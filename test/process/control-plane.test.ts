@@ -29,7 +29,8 @@ describe('control plane', () => {
 
   before(async () => {
     [control, sidecarA, sidecarB] = await Promise.all([
-      SidecarProcess.startControlPlane({ args: ['--mi-timeout-ms', '1500'] }),
+      // The nodes' FIFO, drouting databases and drop directory are in these two: the node files roots.
+      SidecarProcess.startControlPlane({ args: ['--mi-timeout-ms', '1500', '--node-files-root', `${nodeDir},${watchDir}`] }),
       SidecarProcess.start(),
       SidecarProcess.start(),
     ]);

@@ -14,8 +14,12 @@ describe('options', () => {
       logLevel: 'info',
       miTimeoutMs: 30_000,
       leaseValidSeconds: 900,
+      nodeFilesRoots: ['data/control/nodes'],
+      nodeHosts: '127.0.0.0/8,::1,localhost',
       command: 'serve',
     });
+    const nodes = loadControlConfig(['--node-files-root', '/srv/a, /srv/b'], { CONTROL_NODE_HOSTS: '10.1.0.0/16,opensips-01' });
+    assert.deepEqual([nodes.nodeFilesRoots, nodes.nodeHosts], [['/srv/a', '/srv/b'], '10.1.0.0/16,opensips-01']);
     const fromEnv = loadControlConfig(['--port', '0'], {
       CONTROL_PORT: '9000',
       CONTROL_LOG_LEVEL: 'debug',
@@ -36,6 +40,7 @@ describe('options', () => {
       [['--log-level', 'verbose'], {}, /--log-level must be one of fatal, error/],
       [['--host', 'http://x'], {}, /--host must be a host name or an IP address/],
       [['--colour', 'red'], {}, /Unknown option '--colour'/],
+      [['--node-hosts', 'http://x'], {}, /--node-hosts: "http:\/\/x" is neither a host name nor an IP address or network/],
       [['sync-now'], {}, /unknown command "sync-now"/],
       [['sync-run', 'twice'], {}, /unknown command "sync-run twice"/],
     ];

@@ -76,6 +76,7 @@ export const CATALOGUE = {
   snapshot_stale_version: error(409, 'the snapshot is not newer than the one serving'),
   snapshot_store: error(503, 'the snapshot could not be stored or compiled'),
   internal_error: error(500, 'internal error'),
+  node_target_not_allowed: error(422, "a node's path or host is outside what the control plane was started to allow"),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ReasonCode = keyof typeof CATALOGUE;

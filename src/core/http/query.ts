@@ -17,3 +17,11 @@ export function queryInteger(params: URLSearchParams, name: string, min: number,
     throw new RequestError('invalid_parameter', `${name} must be an integer from ${min} to ${max}`);
   return Number(text);
 }
+
+/** A yes/no query parameter (`force=1`): `1` or `true` is yes, `0` or `false` or absent is no, anything else is refused. */
+export function queryFlag(params: URLSearchParams, name: string): boolean {
+  const text = params.get(name);
+  if (text === null || text === '0' || text === 'false') return false;
+  if (text === '1' || text === 'true') return true;
+  throw new RequestError('invalid_parameter', `${name} must be 1 or 0`);
+}

@@ -41,6 +41,11 @@ export interface Route {
   maxBodyBytes: number;
   /** The handler keeps the body past its synchronous part (it awaits): the body is copied out of uWS memory. */
   retainsBody?: boolean;
+  /**
+   * A PUT or POST handler that reads the query string (`PUT /api/snapshot?force=1`). GET and DELETE always
+   * get it; the hot POSTs do not, so they skip copying it out of uWS.
+   */
+  readsQuery?: boolean;
 }
 
 export interface RequestObserver {
@@ -224,7 +229,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     }
     const contentLength = req.getHeader('content-length');
     const contentType = req.getHeader('content-type');
-    const query = route.method === 'GET' || route.method === 'DELETE' ? req.getQuery() : '';
+    const query = route.method === 'GET' || route.method === 'DELETE' || route.readsQuery === true ? req.getQuery() : '';
     const declared = contentLength === '' ? 0 : Number(contentLength);
     if (declared > route.maxBodyBytes) {
       // Answer before reading and close: the client may still be sending.

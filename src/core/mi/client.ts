@@ -73,6 +73,8 @@ async function callHttp(url: string, body: string, id: number, timeoutMs: number
       headers: { 'content-type': 'application/json' },
       body,
       signal: AbortSignal.timeout(timeoutMs),
+      // The address was checked by whoever configured it; a redirect would send the request somewhere that was not.
+      redirect: 'error',
     });
   } catch (error) {
     if ((error as Error).name === 'TimeoutError') throw new MiError(`${url}: no answer within ${timeoutMs} ms`, 'TIMEOUT');
@@ -120,6 +122,8 @@ async function callFifo(path: string, body: string, id: number, timeoutMs: numbe
       );
     }
     try {
+      // Only ever a FIFO: written to, a regular file or a device would take the request as its new first bytes.
+      if (!(await server.stat()).isFIFO()) throw new MiError(`${path}: not a FIFO, nothing written`, 'PROTOCOL');
       await server.write(`:${name}:${body}\n`);
     } finally {
       await server.close();

@@ -1,6 +1,6 @@
 import { BodyReader, ID, parseJsonObject } from '../../core/http/body.js';
 import { RequestError, errorBody, statusOf } from '../../core/http/errors.js';
-import { parseQuery, queryInteger } from '../../core/http/query.js';
+import { parseQuery, queryFlag, queryInteger } from '../../core/http/query.js';
 import { json } from '../../core/http/respond.js';
 import type { Route } from '../../core/http/server.js';
 import type { TrunkType } from '../limits/call-counters.js';
@@ -85,9 +85,17 @@ export function statusRoutes(context: SidecarContext): Route[] {
       path: '/api/snapshot',
       maxBodyBytes: context.maxSnapshotBytes,
       retainsBody: true,
+      readsQuery: true,
       handler: async (request) => {
+        let force: boolean;
+        try {
+          force = queryFlag(parseQuery(request.query, ['force']), 'force');
+        } catch (error) {
+          if (!(error instanceof RequestError)) throw error;
+          return { status: statusOf(error.code), body: errorBody(error.code, error.message) };
+        }
         if (request.body.byteLength === 0) return { status: statusOf('snapshot_empty'), body: errorBody('snapshot_empty') };
-        const result = await snapshots.ingest(request.body, 'http');
+        const result = await snapshots.ingest(request.body, 'http', { force });
         if (result.ok)
           return json(200, { version: result.version, compile_seconds: result.compileSeconds, swap_seconds: result.swapSeconds });
         const code: SnapshotRefusalCode = result.code;

@@ -12,7 +12,9 @@ import { compileSnapshot } from '../../core/snapshot/compile.js';
 import { SnapshotStore } from './store.js';
 import { validateSnapshot } from '../../core/snapshot/validate.js';
 
-export type WorkerRequest = { kind: 'ingest'; id: number; bytes: Uint8Array; servingVersion: number } | { kind: 'restore'; id: number };
+/** `force`: take the snapshot whatever version serves, and forget stored ones above it (the centre's recovery). */
+export type WorkerRequest =
+  { kind: 'ingest'; id: number; bytes: Uint8Array; servingVersion: number; force: boolean } | { kind: 'restore'; id: number };
 
 export type WorkerReply =
   /** nice: the compiling thread's priority, as the kernel had it (null: not Linux). */
@@ -27,8 +29,8 @@ yieldToEventLoop();
 const nice = threadNice();
 const store = new SnapshotStore((workerData as { dbPath: string }).dbPath);
 
-function prepare(bytes: Uint8Array, servingVersion: number, persist: boolean): Prepared {
-  const decoded = decodeSnapshot(bytes, servingVersion);
+function prepare(bytes: Uint8Array, servingVersion: number, persist: boolean, force = false): Prepared {
+  const decoded = decodeSnapshot(bytes, force ? 0 : servingVersion);
   if (!decoded.ok) return decoded;
   const valid = validateSnapshot(decoded.snapshot.tables);
   if (!valid.ok) return { ok: false, code: 'snapshot_integrity', reason: valid.reason };
@@ -42,7 +44,7 @@ function prepare(bytes: Uint8Array, servingVersion: number, persist: boolean): P
   const { compiled, transfer } = result;
   if (persist) {
     try {
-      store.save(decoded.snapshot.version, decoded.snapshot.created_at, decoded.snapshot.checksum, bytes);
+      store.save(decoded.snapshot.version, decoded.snapshot.created_at, decoded.snapshot.checksum, bytes, force);
     } catch (error) {
       return { ok: false, code: 'snapshot_store', reason: `cannot persist snapshot: ${(error as Error).message}` };
     }
@@ -62,7 +64,7 @@ function reply(id: number, started: number, prepared: Prepared): void {
 parentPort!.on('message', (request: WorkerRequest) => {
   const started = performance.now();
   if (request.kind === 'ingest') {
-    reply(request.id, started, prepare(request.bytes, request.servingVersion, true));
+    reply(request.id, started, prepare(request.bytes, request.servingVersion, true, request.force));
     return;
   }
   let last: Refusal = { ok: false, code: 'snapshot_store', reason: 'no stored snapshot' };

@@ -47,8 +47,14 @@ export class SnapshotService {
     return result.ok;
   }
 
-  ingest(bytes: Uint8Array, source: SnapshotSource): Promise<IngestResult> {
-    return this.run({ kind: 'ingest', id: 0, bytes, servingVersion: 0 }, source);
+  /**
+   * A snapshot newer than the serving one goes into service. `force` (only the control plane's
+   * `PUT /api/snapshot?force=1`): any version does, and stored snapshots above it are dropped, so a node
+   * that was handed a version ahead of the centre's (by a PUT straight to it) takes the centre's again,
+   * restarts included. The centre's versions are the only authority.
+   */
+  ingest(bytes: Uint8Array, source: SnapshotSource, options: { force?: boolean } = {}): Promise<IngestResult> {
+    return this.run({ kind: 'ingest', id: 0, bytes, servingVersion: 0, force: options.force === true }, source);
   }
 
   async close(): Promise<void> {
@@ -71,6 +77,7 @@ export class SnapshotService {
       this.log[level]({ source, code: reply.code, reason: reply.reason, serving_version: this.version }, 'snapshot refused');
       return { ok: false, code: reply.code, reason: reply.reason };
     }
+    const replaced = this.version;
     const swapStarted = performance.now();
     this.current = new DecisionEngine(reply.compiled);
     const swapSeconds = (performance.now() - swapStarted) / 1000;
@@ -92,6 +99,8 @@ export class SnapshotService {
       },
       'snapshot in service',
     );
+    if (reply.compiled.version < replaced)
+      this.log.warn({ version: reply.compiled.version, replaced_version: replaced }, 'snapshot forced in below the version that served');
     return { ok: true, version, compileSeconds: reply.compileSeconds, swapSeconds };
   }
 

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { makePrivateDatabaseFile } from '../../core/files/private-file.js';
 
 /**
  * The node's last good snapshots in its local SQLite file, so a restarted
@@ -17,6 +18,8 @@ export class SnapshotStore {
   private readonly db: Database.Database;
 
   constructor(path: string) {
+    // Snapshots carry every registration's HA1: owner-only (see private-file.ts).
+    makePrivateDatabaseFile(path);
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     // FULL: a snapshot acknowledged to the control plane survives power loss, not only a crash.
@@ -30,7 +33,12 @@ export class SnapshotStore {
     )`);
   }
 
-  save(version: number, createdAt: string, checksum: string, bytes: Uint8Array): void {
+  /**
+   * `replaceNewer`: the control plane forced this version (the node had been given one ahead of the
+   * centre's); the stored snapshots above it go, or a restart would serve them again.
+   */
+  save(version: number, createdAt: string, checksum: string, bytes: Uint8Array, replaceNewer = false): void {
+    const dropNewer = this.db.prepare('DELETE FROM snapshots WHERE version > ?');
     const insert = this.db.prepare(
       'INSERT OR REPLACE INTO snapshots (version, created_at, checksum, received_at, bytes) VALUES (?, ?, ?, ?, ?)',
     );
@@ -38,6 +46,7 @@ export class SnapshotStore {
       'DELETE FROM snapshots WHERE version NOT IN (SELECT version FROM snapshots ORDER BY version DESC LIMIT ?)',
     );
     this.db.transaction(() => {
+      if (replaceNewer) dropNewer.run(version);
       insert.run(version, createdAt, checksum, new Date().toISOString(), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       prune.run(KEEP);
     })();
