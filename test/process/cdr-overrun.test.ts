@@ -129,7 +129,12 @@ describe('CDRs billed beyond their reservation (prepaid)', () => {
       // 0.01 buys 18 s at 0.0250 a minute (0.0075 + 0.0001); 24 s would cost 0.0101.
       assert.equal(admitted.body.max_duration_seconds, 18);
     });
-    await ingestUncovered('estimated@test', 36_000, { cost: '15.0000', uncovered: '14.9900', adjustment: '14.9900', kind: 'beyond_reservation' });
+    await ingestUncovered('estimated@test', 36_000, {
+      cost: '15.0000',
+      uncovered: '14.9900',
+      adjustment: '14.9900',
+      kind: 'beyond_reservation',
+    });
   });
 
   it('does not flag a CDR its reservation covers', async () => {

@@ -74,7 +74,13 @@ function capped(terms: EstimatedCostTerms): (availableMicro: number) => Plan | n
 }
 
 /** The route's price for an estimated call, when its dialled number has one; null: the estimate is all there is to go on. */
-function estimatePrice(context: AdmitContext, trunk: CustomerTrunk, currency: string, dnisText: string | null, now: number): CallPrice | null {
+function estimatePrice(
+  context: AdmitContext,
+  trunk: CustomerTrunk,
+  currency: string,
+  dnisText: string | null,
+  now: number,
+): CallPrice | null {
   const dnis = normalizeNumber(dnisText ?? '');
   if (dnis === null || !isRoutableDnis(dnis)) return null;
   const priced = priceCall(context.engine, trunk, currency, dnis, now);
@@ -133,11 +139,7 @@ export function admitCall(context: AdmitContext, input: AdmitCallInput, now: num
     // Held to a limit (prepaid, or postpaid with cutoff): the call is capped, or it could run past what was reserved.
     plan = account.enforcesHeadroom
       ? capped(
-          estimatedCostTerms(
-            estimatePrice(context, trunk, account.currency, input.dnis, now),
-            estimated,
-            credit.settings.admissionSeconds,
-          ),
+          estimatedCostTerms(estimatePrice(context, trunk, account.currency, input.dnis, now), estimated, credit.settings.admissionSeconds),
         )
       : exactly(estimated);
   } else {

@@ -18,7 +18,8 @@ export interface EstimatedCostTerms {
 
 export function estimatedCostTerms(price: CallPrice | null, estimatedMicro: number, admissionSeconds: number): EstimatedCostTerms {
   if (price === null) return { amountMicro: estimatedMicro, maxDurationSeconds: admissionSeconds };
-  const fit = affordable(price, estimatedMicro, admissionSeconds) ?? affordable(price, costBoundMicro(price, price.initial), admissionSeconds);
+  const fit =
+    affordable(price, estimatedMicro, admissionSeconds) ?? affordable(price, costBoundMicro(price, price.initial), admissionSeconds);
   // A zero-length first increment or a free route: nothing bounds the call but the admission seconds.
   if (fit === null) return { amountMicro: estimatedMicro, maxDurationSeconds: admissionSeconds };
   // The contract reserves the estimate itself; more only when the estimate is short of the first increment.
