@@ -2,8 +2,8 @@ import { affordable, costBoundMicro, type CallPrice } from '../../core/rating/co
 
 /**
  * call/admit with `estimated_cost`: what to reserve and how long the call may last. An admission that
- * holds an account to a limit always caps the call (issue 17, finding 6): uncapped, a call reserved at
- * 0.10 ran ten hours and took the balance to -59.00.
+ * holds an account to a limit always caps the call (issue 17, finding 6): uncapped, a call admitted on its
+ * estimate ran ten hours and took a prepaid balance to -59.00.
  *
  * With the route's price known (a dialled number with a sell rate), the cap is the longest call whose
  * cost bound the reservation pays for, a billing-increment boundary, so the CDR can never cost more than
@@ -20,7 +20,7 @@ export function estimatedCostTerms(price: CallPrice | null, estimatedMicro: numb
   if (price === null) return { amountMicro: estimatedMicro, maxDurationSeconds: admissionSeconds };
   const fit =
     affordable(price, estimatedMicro, admissionSeconds) ?? affordable(price, costBoundMicro(price, price.initial), admissionSeconds);
-  // A zero-length first increment or a free route: nothing bounds the call but the admission seconds.
+  // Not reached with a well-formed price (the first increment's bound pays for itself); never leave the call uncapped.
   if (fit === null) return { amountMicro: estimatedMicro, maxDurationSeconds: admissionSeconds };
   // The contract reserves the estimate itself; more only when the estimate is short of the first increment.
   return { amountMicro: Math.max(estimatedMicro, fit.amountMicro), maxDurationSeconds: fit.maxDurationSeconds };
