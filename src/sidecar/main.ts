@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   const spool =
     config.opensipsSpool === null
       ? null
-      : new OpensipsSpool(config.opensipsSpool, spoolHandlers({ snapshots, credit, metrics }), config.maxBodyBytes, log);
+      : new OpensipsSpool(config.opensipsSpool, spoolHandlers({ snapshots, credit, metrics, log }), config.maxBodyBytes, log);
   spool?.start();
   log.info({ host: config.host, port: server.port, snapshot_version: snapshots.version, watch_dir: config.watchDir }, 'sidecar listening');
 

@@ -67,6 +67,7 @@ export function balanceRoutes(context: BalanceRoutesContext): Route[] {
     route('GET', `${base}/balance`, async (request) => {
       const entity = await entityOf(context, request);
       const state = await context.ledger.getBalance(entity.entityType, entity.entityId);
+      const overrun = await context.ledger.getOverrun(entity.entityType, entity.entityId);
       return json(200, {
         id: state.id,
         entity_type: entity.entityType,
@@ -78,6 +79,10 @@ export function balanceRoutes(context: BalanceRoutesContext): Route[] {
         credit_limit: entity.creditLimit,
         headroom: headroom(entity, state),
         updated_at: state.updated_at,
+        // Charged beyond what nodes had reserved (calls not admitted, or longer than admitted): contract note 40.
+        uncovered: overrun.uncovered,
+        uncovered_cdrs: overrun.cdrs,
+        last_uncovered_call_id: overrun.last_call_id,
       });
     }),
     operation('credit'),

@@ -50,6 +50,7 @@ const SETTLEMENT_FIELD_KINDS: Record<keyof SettlementCdr, FieldKind> = {
   account_charge: 'money',
   account_currency: 'currency',
   created_at: 'time',
+  uncovered: 'money?',
 };
 
 const isInteger = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value);

@@ -152,6 +152,14 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
         call_id: cdr.sip_call_id,
       },
     });
+    // Billed beyond what the node had reserved for it: recorded per account for the operator (GET balance).
+    // The debit above already lowered the headroom every later lease comes out of by the whole charge, so the
+    // next leases are smaller by the uncovered part without a second deduction (docs/decisions.md).
+    const uncovered = new Decimal(cdr.uncovered ?? '0');
+    if (uncovered.greaterThan(0)) {
+      const total = new Decimal(tx.overrun(account.entityType, account.entityId)).plus(uncovered);
+      tx.addOverrunCdr(account.entityType, account.entityId, money(total, total, uncovered), cdr.sip_call_id);
+    }
   }
 
   const unknown: LeaseState[] = [];

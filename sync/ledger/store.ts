@@ -22,6 +22,8 @@ export interface LedgerStore {
   searchCdrs(filter: CdrFilter): Promise<Row[]>;
   /** An entity's balance; zeros (and null id) before its first transaction. */
   getBalance(entityType: string, entityId: number): Promise<BalanceState & { id: number | null; updated_at: string | null }>;
+  /** What an entity's CDRs charged beyond their reservations at the nodes, in all (zero and null before the first). */
+  getOverrun(entityType: string, entityId: number): Promise<Overrun>;
   /** An entity's balance transactions, newest first, and how many it has. */
   listTransactions(entityType: string, entityId: number, limit: number, offset: number): Promise<{ rows: Row[]; total: number }>;
 }
@@ -39,6 +41,10 @@ export interface LedgerTx {
   lease(node: string, entityType: string, entityId: number): string;
   setLease(node: string, entityType: string, entityId: number, amount: string): void;
   findCdr(sipCallId: string): { id: number; account_charge: string } | null;
+  /** An account's overrun so far, decimal string ('0' before the first). */
+  overrun(entityType: string, entityId: number): string;
+  /** Writes an account's new overrun total after one more CDR (`callId`) added to it. */
+  addOverrunCdr(entityType: string, entityId: number, total: string, callId: string): void;
   /** Inserts a settled CDR and returns its id. */
   insertCdr(node: string, cdr: SettlementCdr): number;
   /** The last money round applied for a node, 0 before its first. */
@@ -59,6 +65,14 @@ export interface CdrFilter {
   sipCallId: string | null;
   limit: number;
   offset: number;
+}
+
+/** The running total of an account's overruns (issue 17, finding 6): decimal string, in the account's currency. */
+export interface Overrun {
+  uncovered: string;
+  cdrs: number;
+  last_call_id: string | null;
+  updated_at: string | null;
 }
 
 export interface BalanceKey {
@@ -125,6 +139,13 @@ export class SqliteLedgerStore implements LedgerStore {
     return Promise.resolve(row ?? { id: null, balance: '0', reserved: '0', updated_at: null });
   }
 
+  getOverrun(entityType: string, entityId: number): Promise<Overrun> {
+    const row = this.db
+      .prepare('SELECT uncovered, cdrs, last_call_id, updated_at FROM account_overruns WHERE entity_type = ? AND entity_id = ?')
+      .get(entityType, entityId) as Overrun | undefined;
+    return Promise.resolve(row ?? { uncovered: '0.00', cdrs: 0, last_call_id: null, updated_at: null });
+  }
+
   listTransactions(entityType: string, entityId: number, limit: number, offset: number): Promise<{ rows: Row[]; total: number }> {
     const where = 'FROM balance_transactions WHERE entity_type = ? AND entity_id = ?';
     const total = (this.db.prepare(`SELECT COUNT(*) AS total ${where}`).get(entityType, entityId) as { total: number }).total;
@@ -162,6 +183,7 @@ const CDR_COLUMNS = [
   'account_charge',
   'account_currency',
   'created_at',
+  'uncovered',
 ] as const satisfies readonly (keyof SettlementCdr)[];
 
 /** The ledger's statements, prepared once per store. */
@@ -183,6 +205,12 @@ function prepareLedgerStatements(db: Database.Database) {
     ),
     readCdr: db.prepare('SELECT id, account_charge FROM cdrs WHERE sip_call_id = ?'),
     writeCdr: db.prepare(`INSERT INTO cdrs (node, ${CDR_COLUMNS.join(', ')}) VALUES (?, ${CDR_COLUMNS.map(() => '?').join(', ')})`),
+    readOverrun: db.prepare('SELECT uncovered FROM account_overruns WHERE entity_type = ? AND entity_id = ?'),
+    writeOverrun: db.prepare(
+      `INSERT INTO account_overruns (entity_type, entity_id, uncovered, cdrs, last_call_id, updated_at) VALUES (?, ?, ?, 1, ?, ?)
+       ON CONFLICT (entity_type, entity_id) DO UPDATE SET uncovered = excluded.uncovered, cdrs = cdrs + 1,
+         last_call_id = excluded.last_call_id, updated_at = excluded.updated_at`,
+    ),
     readRound: db.prepare('SELECT last_seq FROM node_money_rounds WHERE node = ?'),
     silentLeases: db.prepare(
       `SELECT l.node, l.entity_type, l.entity_id, l.amount FROM credit_leases l JOIN node_money_rounds r ON r.node = l.node
@@ -247,7 +275,16 @@ class SqliteLedgerTx implements LedgerTx {
   }
 
   insertCdr(node: string, cdr: SettlementCdr): number {
-    return Number(this.sql.writeCdr.run(node, ...CDR_COLUMNS.map((column) => cdr[column])).lastInsertRowid);
+    // `uncovered` is absent from older nodes' settlements: NULL, not known.
+    return Number(this.sql.writeCdr.run(node, ...CDR_COLUMNS.map((column) => cdr[column] ?? null)).lastInsertRowid);
+  }
+
+  overrun(entityType: string, entityId: number): string {
+    return (this.sql.readOverrun.get(entityType, entityId) as { uncovered: string } | undefined)?.uncovered ?? '0';
+  }
+
+  addOverrunCdr(entityType: string, entityId: number, total: string, callId: string): void {
+    this.sql.writeOverrun.run(entityType, entityId, total, callId, new Date().toISOString());
   }
 
   lastRound(node: string): number {

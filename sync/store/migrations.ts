@@ -131,4 +131,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX cdrs_carrier_trunk ON cdrs(carrier_trunk_id, start_time);
     `,
   },
+  {
+    version: 5,
+    description: 'what CDRs charged beyond their reservations at the node, per CDR and per account',
+    sql: `
+      ALTER TABLE cdrs ADD COLUMN uncovered TEXT;
+      CREATE TABLE account_overruns (
+        entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, uncovered TEXT NOT NULL, cdrs INTEGER NOT NULL,
+        last_call_id TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (entity_type, entity_id));
+    `,
+  },
 ];

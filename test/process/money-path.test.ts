@@ -70,6 +70,7 @@ describe('money path: one node and the centre', () => {
       vendor_currency: 'AUD',
       reconciled: true,
       adjustment: '-0.9651', // 0.0325 charged, 0.9976 was reserved
+      uncovered: '0.0000',
     });
     const resent = await node.post('/api/cdrs/ingest', cdr('call-a@test', 73));
     assert.equal(resent.status, 200);

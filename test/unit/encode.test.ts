@@ -117,6 +117,7 @@ describe('the settlement encoder writes the same bytes as JSON.stringify', () =>
       duration_seconds: 0,
     };
     for (const settlement of [base, unanswered])
-      assert.equal(encodeSettlement(settlement, 42), JSON.stringify({ ...settlement, node_cdr_id: 42 }));
+      for (const uncovered of ['0.00', '0.0325'])
+        assert.equal(encodeSettlement(settlement, 42, uncovered), JSON.stringify({ ...settlement, uncovered, node_cdr_id: 42 }));
   });
 });

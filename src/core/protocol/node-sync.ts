@@ -44,6 +44,13 @@ export interface SettlementCdr {
   account_charge: string;
   account_currency: Currency;
   created_at: string;
+  /**
+   * Of `account_charge`, what no reservation at the node covered (issue 17, finding 6): all of it for a CDR
+   * with no live reservation (never admitted, refused, or expired), the charge beyond it for a call that ran
+   * past what was reserved; "0.00" when covered, and for accounts not held to a limit. Billed all the same;
+   * the centre records it per account. Absent from nodes older than the field: not known.
+   */
+  uncovered?: string | null;
 }
 
 export interface LeaseAsk {

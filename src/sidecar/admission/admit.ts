@@ -5,7 +5,9 @@ import type { SidecarMetrics } from '../metrics/metrics.js';
 import { formatMicro } from '../../core/money/micro.js';
 import { isRoutableDnis, normalizeNumber } from '../../core/numbers/normalize.js';
 import { affordable, affordableBillable, type CallPrice } from '../../core/rating/cost-bound.js';
+import type { CustomerTrunk } from '../../core/snapshot/model.js';
 import { priceCall } from './pricing.js';
+import { estimatedCostTerms, type EstimatedCostTerms } from './estimated-cost.js';
 import type { AdmitOutcome, EntityMoney, NodeCredit, Plan } from '../credit/node-credit.js';
 import type { EntityType } from '../../core/protocol/node-sync.js';
 
@@ -60,9 +62,29 @@ function refusal(code: RefusalCode, headroom: string | null = null): Answer {
 
 const lastWarning = new Map<number, number>();
 
-/** Reserve exactly the estimated cost (call-admit/check, and call/admit with `estimated_cost`): the call is not capped. */
+/** Reserve exactly the estimated cost (call-admit/check, and call/admit with `estimated_cost` for an account without a limit): no cap. */
 function exactly(amountMicro: number): (availableMicro: number) => Plan | null {
   return (available) => (amountMicro <= available ? { amountMicro, maxDurationSeconds: null, slice: null } : null);
+}
+
+/** call/admit with `estimated_cost` for an account held to a limit: the estimate, and the cap it pays for (estimated-cost.ts). */
+function capped(terms: EstimatedCostTerms): (availableMicro: number) => Plan | null {
+  return (available) =>
+    terms.amountMicro <= available ? { amountMicro: terms.amountMicro, maxDurationSeconds: terms.maxDurationSeconds, slice: null } : null;
+}
+
+/** The route's price for an estimated call, when its dialled number has one; null: the estimate is all there is to go on. */
+function estimatePrice(
+  context: AdmitContext,
+  trunk: CustomerTrunk,
+  currency: string,
+  dnisText: string | null,
+  now: number,
+): CallPrice | null {
+  const dnis = normalizeNumber(dnisText ?? '');
+  if (dnis === null || !isRoutableDnis(dnis)) return null;
+  const priced = priceCall(context.engine, trunk, currency, dnis, now);
+  return priced.ok ? priced.price : null;
 }
 
 /** The longest call the lease affords, up to the admission cap, reserved at once. */
@@ -114,7 +136,12 @@ export function admitCall(context: AdmitContext, input: AdmitCallInput, now: num
   let plan: (availableMicro: number, headroomMicro: number) => Plan | null;
   const estimated = input.estimatedCostMicro;
   if (estimated !== null) {
-    plan = exactly(estimated);
+    // Held to a limit (prepaid, or postpaid with cutoff): the call is capped, or it could run past what was reserved.
+    plan = account.enforcesHeadroom
+      ? capped(
+          estimatedCostTerms(estimatePrice(context, trunk, account.currency, input.dnis, now), estimated, credit.settings.admissionSeconds),
+        )
+      : exactly(estimated);
   } else {
     const dnis = normalizeNumber(input.dnis ?? '');
     if (dnis === null || !isRoutableDnis(dnis)) return refusal('invalid_dnis');

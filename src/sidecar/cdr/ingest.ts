@@ -13,6 +13,18 @@ import type { NodeCredit } from '../credit/node-credit.js';
 export interface IngestAnswer {
   status: 200 | 201;
   body: string;
+  /** A new CDR its reservation did not cover (only on the first answer, so it is counted once); null: covered. */
+  overrun: Overrun | null;
+}
+
+/** A CDR billed beyond what was reserved for it (issue 17, finding 6). */
+export interface Overrun {
+  sipCallId: string;
+  accountId: number;
+  currency: string;
+  /** unadmitted: no live reservation (never admitted, refused with 402, or expired); beyond_reservation: it ran past it. */
+  kind: 'unadmitted' | 'beyond_reservation';
+  uncoveredMicro: number;
 }
 
 /** The figures that make a CDR what it is: a resend carries the same ones. */
@@ -41,7 +53,7 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
     if (taken.cdr.fingerprint !== fingerprint) {
       throw new RequestError('cdr_conflict', `a different CDR was already ingested under sip_call_id ${record.sip_call_id.slice(0, 128)}`);
     }
-    return { status: 200, body: taken.cdr.result };
+    return { status: 200, body: taken.cdr.result, overrun: null };
   }
 
   const rating = rateCallRecord(engine, record);
@@ -49,7 +61,8 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
   const { rated } = rating;
   const chargeMicro = parseMicro(rated.accountCharge); // exact: a trunk's precision is at most 6 decimals
   const { customer, vendor } = rated;
-  const { result, committed } = credit.recordCdr(
+  const account = engine.snapshot.accounts.get(rated.accountId)!;
+  const recorded = credit.recordCdr(
     { sip_call_id: record.sip_call_id, fingerprint, account_id: rated.accountId, charge_micro: chargeMicro },
     {
       sip_call_id: record.sip_call_id,
@@ -80,19 +93,33 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
       account_currency: rated.accountCurrency,
       created_at: iso(now),
     },
-    (id, reservedMicro) =>
+    // Only an account held to a limit can be overrun; one without is billed whatever it spends.
+    account.enforcesHeadroom,
+    (id, reservedMicro, uncoveredMicro) =>
       JSON.stringify({
         cdr_id: id,
         customer_cost: customer.cost,
         customer_currency: customer.currency,
         vendor_cost: vendor.cost,
         vendor_currency: vendor.currency,
-        reconciled: true,
+        // false: billed, but beyond what was reserved for it (`uncovered`, in the account's currency).
+        reconciled: uncoveredMicro === 0,
         // The charge less what was reserved: negative when part of the reservation went back.
         adjustment: reservedMicro === null ? null : formatMicro(chargeMicro - reservedMicro, 4),
+        uncovered: formatMicro(uncoveredMicro, 4),
       }),
     now,
   );
-  await committed;
-  return { status: 201, body: result };
+  await recorded.committed;
+  const overrun: Overrun | null =
+    recorded.uncoveredMicro === 0
+      ? null
+      : {
+          sipCallId: record.sip_call_id,
+          accountId: rated.accountId,
+          currency: rated.accountCurrency,
+          kind: recorded.reservedMicro === null ? 'unadmitted' : 'beyond_reservation',
+          uncoveredMicro: recorded.uncoveredMicro,
+        };
+  return { status: 201, body: recorded.result, overrun };
 }

@@ -383,15 +383,20 @@ export class NodeCredit {
 
   /**
    * A rated CDR: its reservation (if any) closes, its charge counts as spent until the centre settles
-   * it, and it joins the outbox. `result` builds the answer from the CDR's id and what its reservation
-   * held (null when there was none).
+   * it, and it joins the outbox. For an account held to a limit (`heldToLimit`), what the reservation did
+   * not cover (all of the charge without one) is `uncoveredMicro`: billed all the same (the call happened),
+   * but said in the answer and carried to the centre with the settlement. It needs no separate deduction
+   * here: `spentMicro` takes the whole charge while `heldMicro` gave back only the reservation, so what the
+   * lease has left for the next calls is already smaller by it. `result` builds the answer from the CDR's
+   * id, what its reservation held (null when there was none) and the uncovered amount.
    */
   recordCdr(
     cdr: Omit<StoredCdr, 'id' | 'settlement' | 'result'>,
     settlement: Settlement,
-    result: (id: number, reservedMicro: number | null) => string,
+    heldToLimit: boolean,
+    result: (id: number, reservedMicro: number | null, uncoveredMicro: number) => string,
     now: number,
-  ): { result: string; committed: Promise<void> } {
+  ): { result: string; committed: Promise<void>; reservedMicro: number | null; uncoveredMicro: number } {
     const id = this.nextCdrId++;
     const entity = this.entity({ type: 'customer', id: cdr.account_id });
     const slot = this.reservations.find(cdr.sip_call_id);
@@ -402,10 +407,11 @@ export class NodeCredit {
       const amountMicro = this.reservations.amountMicro(slot);
       if (this.finish(slot, reservationId)) reservedMicro = amountMicro;
     }
+    const uncoveredMicro = heldToLimit ? Math.max(0, cdr.charge_micro - (reservedMicro ?? 0)) : 0;
     entity.spentMicro += cdr.charge_micro;
-    const settlementJson = encodeSettlement(settlement, id);
+    const settlementJson = encodeSettlement(settlement, id, formatMicro(uncoveredMicro));
     this.outbox.set(cdr.sip_call_id, { id, sipCallId: cdr.sip_call_id, entity, chargeMicro: cdr.charge_micro, settlementJson });
-    const stored: StoredCdr = { ...cdr, id, settlement: settlementJson, result: result(id, reservedMicro) };
+    const stored: StoredCdr = { ...cdr, id, settlement: settlementJson, result: result(id, reservedMicro, uncoveredMicro) };
     const committed = this.journal.write(
       {
         op: 'cdr',
@@ -433,7 +439,7 @@ export class NodeCredit {
         this.log.error({ err: error, sip_call_id: cdr.sip_call_id }, 'cdr not committed');
       },
     );
-    return { result: stored.result, committed };
+    return { result: stored.result, committed, reservedMicro, uncoveredMicro };
   }
 
   /** A CDR already taken under this Call-ID (committed, or committing: then wait for `committed`). */

@@ -6,12 +6,13 @@ import type { SettlementCdr } from '../../core/protocol/node-sync.js';
  * a tenth of a CDR's time on the event loop. Strings still go through JSON.stringify, so escaping stays
  * right; test/unit/encode.test.ts pins the bytes to JSON.stringify's.
  */
-export type Settlement = Omit<SettlementCdr, 'node_cdr_id'>;
+export type Settlement = Omit<SettlementCdr, 'node_cdr_id' | 'uncovered'>;
 
 const str = JSON.stringify;
 const nullable = (value: string | null): string => (value === null ? 'null' : str(value));
 
-export function encodeSettlement(s: Settlement, nodeCdrId: number): string {
+/** `uncovered`: decided with the CDR's id, when its reservation closes (NodeCredit.recordCdr). */
+export function encodeSettlement(s: Settlement, nodeCdrId: number, uncovered: string): string {
   return (
     `{"sip_call_id":${str(s.sip_call_id)},"customer_trunk_id":${s.customer_trunk_id},"customer_account_id":${s.customer_account_id},` +
     `"carrier_trunk_id":${s.carrier_trunk_id},"carrier_gateway_id":${s.carrier_gateway_id},"ani":${str(s.ani)},"dnis":${str(s.dnis)},` +
@@ -24,6 +25,6 @@ export function encodeSettlement(s: Settlement, nodeCdrId: number): string {
     `"vendor_cost":${str(s.vendor_cost)},"vendor_currency":${str(s.vendor_currency)},` +
     `"vendor_decimal_precision":${s.vendor_decimal_precision},"vendor_rounding_direction":${str(s.vendor_rounding_direction)},` +
     `"account_charge":${str(s.account_charge)},"account_currency":${str(s.account_currency)},"created_at":${str(s.created_at)},` +
-    `"node_cdr_id":${nodeCdrId}}`
+    `"uncovered":${str(uncovered)},"node_cdr_id":${nodeCdrId}}`
   );
 }

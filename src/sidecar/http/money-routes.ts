@@ -4,6 +4,7 @@ import type { OutgoingResponse, Route } from '../../core/http/server.js';
 import { normalizeAni } from '../../core/numbers/normalize.js';
 import { admitCall, checkAndReserve, type Answer } from '../admission/admit.js';
 import { ingestCdr } from '../cdr/ingest.js';
+import { reportOverrun } from '../cdr/overrun.js';
 import type { CallRecord } from '../cdr/rating.js';
 import { SpoolRetry, type SpoolHandler, type SpoolKind } from '../cdr/spool.js';
 import { JournalWriteError } from '../journal/journal.js';
@@ -62,7 +63,8 @@ async function ingestBody(context: SpoolContext, body: Record<string, unknown>):
   const record = callRecord(new BodyReader(body));
   const answer = await ingestCdr(servingEngine(context.snapshots), context.credit, record, Date.now());
   context.metrics.decided('cdr_ingest', answer.status === 201 ? 'rated' : 'duplicate');
-  return answer;
+  if (answer.overrun !== null) reportOverrun(context.metrics, context.log, answer.overrun);
+  return { status: answer.status, body: answer.body };
 }
 
 async function releaseBody(context: SpoolContext, body: Record<string, unknown>): Promise<{ status: number; body: string }> {
@@ -72,7 +74,7 @@ async function releaseBody(context: SpoolContext, body: Record<string, unknown>)
   return { status: 200, body: JSON.stringify({ call_id: callId, released }) };
 }
 
-type SpoolContext = Pick<SidecarContext, 'snapshots' | 'credit' | 'metrics'>;
+type SpoolContext = Pick<SidecarContext, 'snapshots' | 'credit' | 'metrics' | 'log'>;
 
 /**
  * What OpenSIPS spooled while this sidecar was down (cdr/spool.ts), taken with the same checks, ingest and

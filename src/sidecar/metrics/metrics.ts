@@ -183,6 +183,14 @@ export class SidecarMetrics {
     'sidecar_call_slices_total',
     'Sliced calls at their slice boundaries, by event: ended (next slice unaffordable, ended over MI), end_failed (MI could not end it), gone (dialog no longer in OpenSIPS).',
   );
+  readonly cdrOverruns = new Counter(
+    'sidecar_cdr_overrun_total',
+    'CDRs of accounts held to a limit billed beyond their reservation, by kind: unadmitted (no live reservation), beyond_reservation (cost more than it held).',
+  );
+  readonly cdrUncoveredMicro = new Counter(
+    'sidecar_cdr_uncovered_micro_total',
+    'What those CDRs charged beyond their reservations, micro-units (1e-6) of the account currency, by currency.',
+  );
   private readonly routes = new Map<string, RouteSeries>();
   private readonly outcomes = new Map<string, Map<string, CounterHandle>>();
 
@@ -234,6 +242,8 @@ export class SidecarMetrics {
       this.centreRoundSeconds,
       this.balanceWarnings,
       this.sliceEvents,
+      this.cdrOverruns,
+      this.cdrUncoveredMicro,
     ]
       .map((metric) => metric.render())
       .join('');
