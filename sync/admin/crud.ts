@@ -4,6 +4,7 @@ import { json, NO_CONTENT } from '../../src/core/http/respond.js';
 import type { IncomingRequest, Route } from '../../src/core/http/server.js';
 import { adminRoute, mustExist, PAGE_PARAMS, pageOf, pathId, readBody, type AdminHandler } from '../http/handlers.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
+import { ha1Problem } from '../../src/core/snapshot/field-rules.js';
 import { apiRecord, storeValue, storeValues } from './fields.js';
 import { CARRIER_TRUNK_IPS, CUSTOMER_TRUNKS, type Resource } from './resources.js';
 
@@ -43,6 +44,11 @@ async function checkRecord(resource: Resource, store: ConfigStore, record: Row):
       throw new RequestError('invalid_field', 'scope_id must be null when scope is global');
     if (record.scope === 'customer_trunk') await mustReference(store, 'customer_trunks', record.scope_id, 'scope_id');
     if (record.scope === 'carrier_trunk') await mustReference(store, 'carrier_trunks', record.scope_id, 'scope_id');
+  }
+  if (resource.table === 'trunk_sip_registrations') {
+    // The HA1's length is its algorithm's digest's: the sidecar's snapshot validation refuses any other.
+    const problem = ha1Problem(String(record.password_hash), String(record.hash_algorithm));
+    if (problem !== null) throw new RequestError('invalid_field', `password_hash ${problem}`);
   }
   if (resource.table === 'exchange_rates' && record.from_currency === record.to_currency)
     throw new RequestError('invalid_field', 'from_currency and to_currency must differ');

@@ -76,6 +76,7 @@ export const CATALOGUE = {
   snapshot_stale_version: error(409, 'the snapshot is not newer than the one serving'),
   snapshot_store: error(503, 'the snapshot could not be stored or compiled'),
   internal_error: error(500, 'internal error'),
+  store_unsyncable: error(422, 'the store holds a record the snapshot validation refuses; nothing was synced'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ReasonCode = keyof typeof CATALOGUE;
