@@ -6,6 +6,7 @@ import { adminRoute, mustExist, PAGE_PARAMS, pageOf, pathId, readBody, type Admi
 import type { ConfigStore, Row } from '../store/config-store.js';
 import { ha1Problem } from '../../src/core/snapshot/field-rules.js';
 import { apiRecord, storeValue, storeValues } from './fields.js';
+import { RATE_HISTORY_COLUMNS, reviseRate } from './rate-revision.js';
 import { CARRIER_TRUNK_IPS, CUSTOMER_TRUNKS, type Resource } from './resources.js';
 
 /**
@@ -112,7 +113,14 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
     const row = await store.get(resource.table, id);
     if (row === null || (resource.parent !== undefined && row[resource.parent.column] !== parent))
       throw new RequestError('not_found', `${resource.noun} ${id} not found`);
+    if (resource.history === true && row.superseded_by !== null) throw new RequestError('not_found', `${resource.noun} ${id} not found`);
     return row;
+  };
+  /** A stored row as the API shows it; history columns are the store's business. */
+  const shown = (row: Row): Record<string, unknown> => {
+    const record = apiRecord(resource.fields, row);
+    if (resource.history === true) for (const column of RATE_HISTORY_COLUMNS) delete record[column];
+    return record;
   };
   const changed = (): void => context.onChange?.(resource.table);
 
@@ -132,9 +140,10 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
         where[filter] = storeValue(filter, field, value) as string | number;
       }
       if (resource.parent !== undefined && parent !== null) where[resource.parent.column] = parent;
+      if (resource.history === true) where.superseded_by = null;
       const page = pageOf(params);
       const { rows, total } = await store.list(resource.table, { where, limit: page.limit, offset: page.offset });
-      const data = await Promise.all(rows.map((row) => present(resource, store, apiRecord(resource.fields, row), 'list')));
+      const data = await Promise.all(rows.map((row) => present(resource, store, shown(row), 'list')));
       if (resource.list === 'array') return json(200, data);
       return json(200, { data, meta: { page: page.page, page_size: page.pageSize ?? total, total } });
     });
@@ -150,13 +159,11 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
       if (resource.createdOnly !== true) record.updated_at = now;
       const created = await store.insert(resource.table, record);
       changed();
-      return json(201, apiRecord(resource.fields, created));
+      return json(201, shown(created));
     });
   }
   if (resource.operations.includes('get')) {
-    add('GET', itemPath, async (request) =>
-      json(200, await present(resource, store, apiRecord(resource.fields, await item(request)), 'item')),
-    );
+    add('GET', itemPath, async (request) => json(200, await present(resource, store, shown(await item(request)), 'item')));
   }
   if (resource.operations.includes('update')) {
     add('PUT', itemPath, async (request) => {
@@ -164,9 +171,12 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
       const changes: Row = storeValues(resource.fields, readBody(request), 'update');
       await checkRecord(resource, store, { ...current, ...changes });
       changes.updated_at = new Date().toISOString();
-      const updated = await store.update(resource.table, current.id as number, changes);
+      const updated =
+        resource.history === true
+          ? await reviseRate(store, current, changes)
+          : await store.update(resource.table, current.id as number, changes);
       changed();
-      return json(200, apiRecord(resource.fields, updated!));
+      return json(200, shown(updated!));
     });
   }
   if (resource.operations.includes('delete')) {
@@ -174,6 +184,7 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
       const current = await item(request);
       if (resource.deletion === 'soft')
         await store.update(resource.table, current.id as number, { status: 'closed', updated_at: new Date().toISOString() });
+      else if (resource.history === true) await store.removeRate(current.id as number);
       else await store.remove(resource.table, current.id as number);
       changed();
       return NO_CONTENT;

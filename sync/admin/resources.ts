@@ -32,6 +32,11 @@ export interface Resource {
    * (CustomerAccountWithTrunks, list and item), a carrier trunk with its IPs (CarrierTrunkWithIPs, item).
    */
   view?: 'account_with_trunks' | 'carrier_with_ips';
+  /**
+   * Rates keep the terms they had before an edit as history rows (rate-revision.ts): lists, gets and
+   * edits see only the rates themselves, a delete takes the history with it.
+   */
+  history?: boolean;
 }
 
 const ALL = ['list', 'create', 'get', 'update', 'delete'] as const;
@@ -255,6 +260,7 @@ export const RATE_DECK_RATES: Resource = {
   list: 'paged',
   deletion: 'hard',
   operations: ['list', 'create', 'update', 'delete'],
+  history: true,
 };
 
 export const LCR_CONFIG: Resource = {
