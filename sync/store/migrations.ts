@@ -132,7 +132,8 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    version: 5,
+    // 5 is what CDRs charged beyond their reservations (written alongside, on another branch).
+    version: 6,
     description: 'rate history: the prices a rate had before an edit, kept so that calls made then are rated at them',
     sql: `
       ALTER TABLE rate_deck_rates ADD COLUMN superseded_by INTEGER;
