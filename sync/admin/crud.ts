@@ -4,7 +4,9 @@ import { json, NO_CONTENT } from '../../src/core/http/respond.js';
 import type { IncomingRequest, Route } from '../../src/core/http/server.js';
 import { adminRoute, mustExist, PAGE_PARAMS, pageOf, pathId, readBody, type AdminHandler } from '../http/handlers.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
+import { ha1Problem } from '../../src/core/snapshot/field-rules.js';
 import { apiRecord, storeValue, storeValues } from './fields.js';
+import { RATE_HISTORY_COLUMNS, reviseRate } from './rate-revision.js';
 import { CARRIER_TRUNK_IPS, CUSTOMER_TRUNKS, type Resource } from './resources.js';
 import { checkNodeTargets } from '../nodes/targets.js';
 import type { NodePolicy } from '../nodes/policy.js';
@@ -52,6 +54,11 @@ async function checkRecord(resource: Resource, context: AdminContext, record: Ro
       throw new RequestError('invalid_field', 'scope_id must be null when scope is global');
     if (record.scope === 'customer_trunk') await mustReference(store, 'customer_trunks', record.scope_id, 'scope_id');
     if (record.scope === 'carrier_trunk') await mustReference(store, 'carrier_trunks', record.scope_id, 'scope_id');
+  }
+  if (resource.table === 'trunk_sip_registrations') {
+    // The HA1's length is its algorithm's digest's: the sidecar's snapshot validation refuses any other.
+    const problem = ha1Problem(String(record.password_hash), String(record.hash_algorithm));
+    if (problem !== null) throw new RequestError('invalid_field', `password_hash ${problem}`);
   }
   if (resource.table === 'exchange_rates' && record.from_currency === record.to_currency)
     throw new RequestError('invalid_field', 'from_currency and to_currency must differ');
@@ -142,7 +149,14 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
     const row = await store.get(resource.table, id);
     if (row === null || (resource.parent !== undefined && row[resource.parent.column] !== parent))
       throw new RequestError('not_found', `${resource.noun} ${id} not found`);
+    if (resource.history === true && row.superseded_by !== null) throw new RequestError('not_found', `${resource.noun} ${id} not found`);
     return row;
+  };
+  /** A stored row as the API shows it; history columns are the store's business. */
+  const shown = (row: Row): Record<string, unknown> => {
+    const record = apiRecord(resource.fields, row);
+    if (resource.history === true) for (const column of RATE_HISTORY_COLUMNS) delete record[column];
+    return record;
   };
   const changed = (): void => context.onChange?.(resource.table);
 
@@ -168,11 +182,10 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
         where[filter] = storeValue(filter, field, value) as string | number;
       }
       if (resource.parent !== undefined && parent !== null) where[resource.parent.column] = parent;
+      if (resource.history === true) where.superseded_by = null;
       const page = pageOf(params);
       const { rows, total } = await store.list(resource.table, { where, limit: page.limit, offset: page.offset });
-      const data = await Promise.all(
-        rows.map((row) => present(resource, store, conceal(resource, apiRecord(resource.fields, row), reveal), 'list')),
-      );
+      const data = await Promise.all(rows.map((row) => present(resource, store, conceal(resource, shown(row), reveal), 'list')));
       if (resource.list === 'array') return json(200, data);
       return json(200, { data, meta: { page: page.page, page_size: page.pageSize ?? total, total } });
     });
@@ -188,13 +201,13 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
       if (resource.createdOnly !== true) record.updated_at = now;
       const created = await store.insert(resource.table, record);
       changed();
-      return json(201, conceal(resource, apiRecord(resource.fields, created)));
+      return json(201, conceal(resource, shown(created)));
     });
   }
   if (resource.operations.includes('get')) {
     add('GET', itemPath, async (request) => {
       const reveal = resource.secret === undefined ? new Set<string>() : revealed(resource, parseQuery(request.query, ['include']));
-      return json(200, await present(resource, store, conceal(resource, apiRecord(resource.fields, await item(request)), reveal), 'item'));
+      return json(200, await present(resource, store, conceal(resource, shown(await item(request)), reveal), 'item'));
     });
   }
   if (resource.operations.includes('update')) {
@@ -203,9 +216,12 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
       const changes: Row = storeValues(resource.fields, readBody(request), 'update');
       await checkRecord(resource, context, { ...current, ...changes }, changes);
       changes.updated_at = new Date().toISOString();
-      const updated = await store.update(resource.table, current.id as number, changes);
+      const updated =
+        resource.history === true
+          ? await reviseRate(store, current, changes)
+          : await store.update(resource.table, current.id as number, changes);
       changed();
-      return json(200, conceal(resource, apiRecord(resource.fields, updated!)));
+      return json(200, conceal(resource, shown(updated!)));
     });
   }
   if (resource.operations.includes('delete')) {
@@ -213,6 +229,7 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
       const current = await item(request);
       if (resource.deletion === 'soft')
         await store.update(resource.table, current.id as number, { status: 'closed', updated_at: new Date().toISOString() });
+      else if (resource.history === true) await store.removeRate(current.id as number);
       else await store.remove(resource.table, current.id as number);
       changed();
       return NO_CONTENT;

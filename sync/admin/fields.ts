@@ -1,7 +1,7 @@
 import { parseCidr, parseIPv4, parseIPv6 } from '../../src/core/net/ip.js';
 import { parseDigestAlgorithm } from '../../src/core/digest/digest.js';
 import { RequestError } from '../../src/core/http/errors.js';
-import { parseNano } from '../../src/core/money/nano.js';
+import { moneyProblem, nanoProblem } from '../../src/core/snapshot/field-rules.js';
 import { CURRENCIES } from '../../src/core/snapshot/schema.js';
 
 /**
@@ -15,6 +15,7 @@ export type FieldKind =
   | 'string'
   | 'boolean'
   | 'decimal'
+  | 'money'
   | 'currency'
   | 'cidr'
   | 'ip'
@@ -34,6 +35,8 @@ export interface Field {
   default?: unknown;
   min?: number;
   max?: number;
+  /** A decimal that must be above zero (an exchange rate); decimals are otherwise only refused below zero. */
+  positive?: boolean;
   maxLength?: number;
   /** Table whose id this field must name (checked by the CRUD layer). */
   references?: string;
@@ -72,6 +75,7 @@ export function storeValue(name: string, field: Field, value: unknown): unknown 
     case 'digits':
     case 'datetime':
     case 'decimal':
+    case 'money':
     case 'currency':
     case 'cidr':
     case 'ip':
@@ -86,7 +90,8 @@ export function storeValue(name: string, field: Field, value: unknown): unknown 
       if (field.required === true && value.trim() === '') fail(`${name} must not be empty`);
       return value;
     case 'hex':
-      if (!/^[0-9a-fA-F]{32,128}$/.test(value)) fail(`${name} must be a hex digest`);
+      // The length depends on the algorithm, a second field: checked on the whole record (crud.ts).
+      if (!/^[0-9a-fA-F]{1,128}$/.test(value)) fail(`${name} must be a hex digest`);
       return value.toLowerCase();
     case 'digits':
       if (value === '' && field.nullable === true) return null;
@@ -97,10 +102,15 @@ export function storeValue(name: string, field: Field, value: unknown): unknown 
       if (Number.isNaN(time) || !/^\d{4}-\d{2}-\d{2}/.test(value)) fail(`${name} must be an RFC 3339 timestamp`);
       return new Date(time).toISOString();
     }
+    // The rules the snapshot validation applies too (src/core/snapshot/field-rules.ts): what is accepted here syncs.
     case 'decimal': {
-      const nano = parseNano(value);
-      if (Number.isNaN(nano)) fail(`${name} must be a decimal string (at most 9 decimals, no exponent)`);
-      if (field.min !== undefined && nano < field.min * 1e9) fail(`${name} must be at least ${field.min}`);
+      const problem = nanoProblem(value, field.positive === true ? 'positive' : 'non_negative');
+      if (problem !== null) fail(`${name} ${problem}`);
+      return value;
+    }
+    case 'money': {
+      const problem = moneyProblem(value);
+      if (problem !== null) fail(`${name} ${problem}`);
       return value;
     }
     case 'currency':

@@ -37,11 +37,17 @@ export interface Resource {
    * the contract calls them credential material not to be exposed unnecessarily.
    */
   secret?: readonly string[];
+  /**
+   * Rates keep the terms they had before an edit as history rows (rate-revision.ts): lists, gets and
+   * edits see only the rates themselves, a delete takes the history with it.
+   */
+  history?: boolean;
 }
 
 const ALL = ['list', 'create', 'get', 'update', 'delete'] as const;
 const status = (fallback = 'active'): Field => ({ kind: { enum: STATUSES }, default: fallback });
-const decimal = (extra: Partial<Field> = {}): Field => ({ kind: 'decimal', nullable: true, ...extra });
+/** An amount an account holds or may owe: what the ledger holds exactly (field-rules.ts moneyProblem). */
+const money = (): Field => ({ kind: 'money', nullable: true });
 const limit = (fallback: number): Field => ({ kind: 'integer', min: 1, max: 32767, default: fallback });
 const flag = (fallback: boolean): Field => ({ kind: 'boolean', default: fallback });
 const now = (): string => new Date().toISOString();
@@ -55,8 +61,8 @@ const trunkFields = (limits: { cps: number; ports: number; perMinute: number }):
   port_limit: limit(limits.ports),
   per_minute_rate_limit: limit(limits.perMinute),
   billing_mode: { kind: { enum: ['prepaid', 'postpaid'] }, default: 'postpaid' },
-  credit_limit: decimal(),
-  warning_threshold: decimal(),
+  credit_limit: money(),
+  warning_threshold: money(),
   auto_cutoff_enabled: flag(false),
   auto_cutoff_behaviour: { kind: { enum: ['block_new', 'terminate_all'] }, default: 'block_new' },
   tech_prefix: { kind: 'digits', nullable: true },
@@ -81,8 +87,8 @@ export const CUSTOMER_ACCOUNTS: Resource = {
     status: status(),
     currency: { kind: 'currency', required: true },
     billing_mode: { kind: { enum: ['prepaid', 'postpaid'] }, default: 'postpaid' },
-    credit_limit: decimal(),
-    warning_threshold: decimal(),
+    credit_limit: money(),
+    warning_threshold: money(),
     auto_cutoff_enabled: flag(false),
     auto_cutoff_behaviour: { kind: { enum: ['block_new', 'terminate_all'] }, default: 'block_new' },
     gst_applicable: flag(true),
@@ -250,7 +256,7 @@ export const RATE_DECK_RATES: Resource = {
   fields: {
     prefix: { kind: 'digits', required: true },
     destination_name: { kind: 'string', required: true },
-    rate_per_minute: { kind: 'decimal', required: true, min: 0 },
+    rate_per_minute: { kind: 'decimal', required: true },
     rate_type: { kind: { enum: ['per_minute', 'per_call'] }, default: 'per_minute' },
     billing_increment_initial: { kind: 'integer', nullable: true, min: 1, max: 32767 },
     billing_increment_step: { kind: 'integer', nullable: true, min: 1, max: 32767 },
@@ -260,6 +266,7 @@ export const RATE_DECK_RATES: Resource = {
   list: 'paged',
   deletion: 'hard',
   operations: ['list', 'create', 'update', 'delete'],
+  history: true,
 };
 
 export const LCR_CONFIG: Resource = {
@@ -270,7 +277,7 @@ export const LCR_CONFIG: Resource = {
   fields: {
     rate_deck_id: { kind: 'integer', nullable: true, min: 1, references: 'rate_decks' },
     block_if_cost_exceeds_sell: flag(true),
-    acceptable_loss_pct: { kind: 'decimal', default: '0', min: 0 },
+    acceptable_loss_pct: { kind: 'decimal', default: '0' },
     cache_ttl_seconds: { kind: 'integer', min: 0, max: 86_400, default: 300 },
   },
   filters: [],
@@ -287,7 +294,8 @@ export const EXCHANGE_RATES: Resource = {
   fields: {
     from_currency: { kind: 'currency', required: true },
     to_currency: { kind: 'currency', required: true },
-    rate: { kind: 'decimal', required: true, min: 0 },
+    // An exchange rate of 0 would make every conversion 0 or infinite: the snapshot refuses it, so the API does.
+    rate: { kind: 'decimal', required: true, positive: true },
     effective_at: { kind: 'datetime', default: now },
     created_by: { kind: 'integer', nullable: true },
   },

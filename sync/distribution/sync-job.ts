@@ -7,6 +7,7 @@ import { reloadNode, type ReloadResult } from '../mi/reload.js';
 import { validateSnapshot } from '../../src/core/snapshot/validate.js';
 import { DEFAULT_PUSH, pushToAll, type PushOptions, type SidecarResult, type SidecarTarget } from './push.js';
 import { buildSnapshotTables } from '../snapshot/build.js';
+import { unsyncable } from '../snapshot/unsyncable.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
 import type { NodePolicy } from '../nodes/policy.js';
 import { checkNodeTargets, type NodeTargets } from '../nodes/targets.js';
@@ -101,8 +102,13 @@ export class SyncJob {
     };
     const built = await buildSnapshotTables(this.store);
     phase('read_ms');
+    // Checked before anything is built or sent: a row the sidecar would refuse is named to the operator (422),
+    // and every node keeps the snapshot it serves (and its drouting rows) until the row is fixed.
+    const valid = validateSnapshot(built.tables);
+    if (!valid.ok) throw await unsyncable(this.store, valid.reason, valid.row);
+    phase('validate_ms');
     // drouting from the same data, through the sidecar's own compiler and LCR, in the drouting worker while
-    // this thread validates, encodes and uploads (or as last time, if nothing it reads changed).
+    // this thread encodes and uploads (or as last time, if nothing it reads changed).
     const now = Date.now();
     const inputs = droutingInputs(built.tables, now);
     const last = this.lastDrouting;
@@ -115,9 +121,6 @@ export class SyncJob {
           (result) => result,
           (error: unknown) => `drouting rows not built: ${(error as Error).message}`,
         );
-    const valid = validateSnapshot(built.tables);
-    if (!valid.ok) throw new Error(`the store holds data the sidecar would refuse: ${valid.reason}`);
-    phase('validate_ms');
     // Time-based versions stay ahead of what nodes serve even if the store is rebuilt from scratch.
     const version = Math.max((await this.store.lastSnapshotVersion()) + 1, Date.now());
     const createdAt = new Date().toISOString();

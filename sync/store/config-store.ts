@@ -27,6 +27,15 @@ export interface ConfigStore {
   /** Updates the given columns; null when the row does not exist. */
   update(table: string, id: number, values: Row): Promise<Row | null>;
   remove(table: string, id: number): Promise<boolean>;
+  /**
+   * Gives rate `id` new terms (`changes`, whose effective_at is when they take effect) and keeps the terms
+   * it had as a history row of the same deck and prefix (superseded_by = id, superseded_at = when the new
+   * terms take effect), in one transaction: a call that started before is still rated at the old terms,
+   * whenever its CDR arrives. Null when the rate does not exist.
+   */
+  reviseRate(id: number, changes: Row): Promise<Row | null>;
+  /** Deletes a rate and its history (left alone, the newest history row would be in force again). */
+  removeRate(id: number): Promise<boolean>;
   /** Makes `rateDeckId` the trunk's active deck; earlier active assignments are superseded, in one transaction. */
   assignRateDeck(kind: 'customer' | 'carrier', trunkId: number, rateDeckId: number): Promise<Row>;
   unassignRateDeck(kind: 'customer' | 'carrier', trunkId: number): Promise<boolean>;
@@ -133,6 +142,51 @@ export class SqliteConfigStore implements ConfigStore {
   remove(table: string, id: number): Promise<boolean> {
     this.wrote(table);
     return Promise.resolve(this.db.prepare(`DELETE FROM ${identifier(table)} WHERE id = ?`).run(id).changes > 0);
+  }
+
+  reviseRate(id: number, changes: Row): Promise<Row | null> {
+    this.wrote('rate_deck_rates');
+    const revise = this.db.transaction((): boolean => {
+      const old = this.db.prepare('SELECT * FROM rate_deck_rates WHERE id = ?').get(id) as Row | undefined;
+      if (old === undefined) return false;
+      // The rate keeps its id (what operators and the API know it by) and takes the new terms first: the
+      // history row holds the old ones under the old effective_at, which the rate no longer has.
+      const columns = Object.keys(changes).map(identifier);
+      this.db
+        .prepare(`UPDATE rate_deck_rates SET ${columns.map((column) => `${column} = ?`).join(', ')} WHERE id = ?`)
+        .run(...columns.map((column) => changes[column]), id);
+      this.db
+        .prepare(
+          `INSERT INTO rate_deck_rates (rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial,
+            billing_increment_step, effective_at, created_at, updated_at, superseded_by, superseded_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          old.rate_deck_id,
+          old.prefix,
+          old.destination_name,
+          old.rate_per_minute,
+          old.rate_type,
+          old.billing_increment_initial,
+          old.billing_increment_step,
+          old.effective_at,
+          old.created_at,
+          changes.updated_at ?? old.updated_at,
+          id,
+          changes.effective_at ?? old.effective_at,
+        );
+      return true;
+    });
+    return revise() ? this.get('rate_deck_rates', id) : Promise.resolve(null);
+  }
+
+  removeRate(id: number): Promise<boolean> {
+    this.wrote('rate_deck_rates');
+    const remove = this.db.transaction((): boolean => {
+      this.db.prepare('DELETE FROM rate_deck_rates WHERE superseded_by = ?').run(id);
+      return this.db.prepare('DELETE FROM rate_deck_rates WHERE id = ?').run(id).changes > 0;
+    });
+    return Promise.resolve(remove());
   }
 
   assignRateDeck(kind: 'customer' | 'carrier', trunkId: number, rateDeckId: number): Promise<Row> {

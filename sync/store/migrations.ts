@@ -141,4 +141,13 @@ export const MIGRATIONS: readonly Migration[] = [
         last_call_id TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (entity_type, entity_id));
     `,
   },
+  {
+    version: 6,
+    description: 'rate history: the prices a rate had before an edit, kept so that calls made then are rated at them',
+    sql: `
+      ALTER TABLE rate_deck_rates ADD COLUMN superseded_by INTEGER;
+      ALTER TABLE rate_deck_rates ADD COLUMN superseded_at TEXT;
+      CREATE INDEX rate_deck_rates_superseded_by ON rate_deck_rates(superseded_by) WHERE superseded_by IS NOT NULL;
+    `,
+  },
 ];

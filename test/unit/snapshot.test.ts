@@ -8,6 +8,8 @@ import { validateSnapshot } from '../../src/core/snapshot/validate.js';
 import { routingTables } from '../fixtures/routing.js';
 
 const packr = new Packr({ moreTypes: true, useRecords: false });
+/** The fixture's first customer account id. */
+const d0 = (): number => routingTables().customer_accounts[0].id;
 
 function refusal(change: (description: SnapshotDescription) => void): string {
   const result = validateSnapshot(routingTables(change));
@@ -97,6 +99,39 @@ describe('snapshot validation', () => {
     assert.match(
       refusal((d) => void (d.rate_deck_rates[0].effective_at = 'yesterday')),
       /effective_at/,
+    );
+  });
+
+  it('holds values to the rules the admin API applies (field-rules.ts), and names the row', () => {
+    for (const rate of ['0', '0.000', '-0', '-0.000'])
+      assert.match(
+        refusal((d) => void (d.exchange_rates[2].rate = rate)),
+        /exchange_rates 3: rate must be positive/,
+      );
+    assert.match(
+      refusal((d) => void (d.sip_registrations[0].password_hash = 'abc123')),
+      /sip_registrations \d+: password_hash must be 32 hex digits for MD5/,
+    );
+    assert.match(
+      refusal((d) => void (d.sip_registrations[0].hash_algorithm = 'SHA-256')),
+      /password_hash must be 64 hex digits for SHA-256/,
+    );
+    const result = validateSnapshot(routingTables((d) => void (d.customer_accounts[0].credit_limit = '-1')));
+    assert.deepEqual(result.ok ? null : result.row, { table: 'customer_accounts', id: d0(), index: 0, field: 'credit_limit' });
+    // What the node's ledger holds: a million as a credit limit, micro-unit precision.
+    assert.deepEqual(
+      validateSnapshot(
+        routingTables((d) => {
+          d.customer_accounts[0].credit_limit = '1000000';
+          d.customer_accounts[0].warning_threshold = '999999999.123456';
+          d.customer_trunks[0].credit_limit = '2500000.50';
+        }),
+      ),
+      { ok: true },
+    );
+    assert.match(
+      refusal((d) => void (d.customer_accounts[0].warning_threshold = '1.0000001')),
+      /customer_accounts\[0\]\.warning_threshold is invalid/,
     );
   });
 

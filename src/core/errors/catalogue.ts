@@ -77,6 +77,8 @@ export const CATALOGUE = {
   snapshot_store: error(503, 'the snapshot could not be stored or compiled'),
   internal_error: error(500, 'internal error'),
   node_target_not_allowed: error(422, "a node's path or host is outside what the control plane was started to allow"),
+
+  store_unsyncable: error(422, 'the store holds a record the snapshot validation refuses; nothing was synced'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ReasonCode = keyof typeof CATALOGUE;

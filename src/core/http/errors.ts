@@ -43,6 +43,8 @@ export class RequestError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string = reasonOf(code),
+    /** Fields the body carries besides the ErrorResponse's (the record a refused sync names). */
+    readonly extra?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'RequestError';
@@ -55,5 +57,5 @@ export class RequestError extends Error {
 
 /** The error response for a refused request; null for any other error (a defect: the server answers 500). */
 export function refusalResponse(error: unknown): { status: number; body: string } | null {
-  return error instanceof RequestError ? { status: error.status, body: errorBody(error.code, error.message) } : null;
+  return error instanceof RequestError ? { status: error.status, body: errorBody(error.code, error.message, error.extra) } : null;
 }

@@ -2,6 +2,7 @@ import { parseCidr } from '../net/ip.js';
 import { parseIPv4, parseIPv6 } from '../net/ip.js';
 import { parseDigestAlgorithm } from '../digest/digest.js';
 import { parseNano } from '../money/nano.js';
+import { ha1Problem, moneyProblem, nanoProblem } from './field-rules.js';
 import { CURRENCIES, STATUSES, type SnapshotTables } from './schema.js';
 
 /**
@@ -11,7 +12,19 @@ import { CURRENCIES, STATUSES, type SnapshotTables } from './schema.js';
  */
 
 type FieldKind =
-  'id' | 'id?' | 'int' | 'string' | 'string?' | 'bool' | 'decimal' | 'decimal?' | 'date' | 'digits' | 'digits?' | readonly string[];
+  | 'id'
+  | 'id?'
+  | 'int'
+  | 'string'
+  | 'string?'
+  | 'bool'
+  | 'decimal'
+  | 'decimal?'
+  | 'money?'
+  | 'date'
+  | 'digits'
+  | 'digits?'
+  | readonly string[];
 
 type TableName = Exclude<keyof SnapshotTables, 'rate_deck_rates'>;
 
@@ -25,8 +38,8 @@ const TABLE_FIELDS: Record<TableName, Record<string, FieldKind>> = {
     status: STATUSES,
     currency: CURRENCIES,
     billing_mode: ['prepaid', 'postpaid'],
-    credit_limit: 'decimal?',
-    warning_threshold: 'decimal?',
+    credit_limit: 'money?',
+    warning_threshold: 'money?',
     auto_cutoff_enabled: 'bool',
     auto_cutoff_behaviour: ['block_new', 'terminate_all'],
   },
@@ -40,7 +53,7 @@ const TABLE_FIELDS: Record<TableName, Record<string, FieldKind>> = {
     port_limit: 'int',
     per_minute_rate_limit: 'int',
     billing_mode: ['prepaid', 'postpaid'],
-    credit_limit: 'decimal?',
+    credit_limit: 'money?',
     tech_prefix: 'digits?',
     sip_trusted: 'bool',
     rtpengine_enabled: 'bool',
@@ -145,6 +158,8 @@ function checkField(value: unknown, kind: FieldKind): boolean {
       return typeof value === 'string' && !Number.isNaN(parseNano(value));
     case 'decimal?':
       return value === null || checkField(value, 'decimal');
+    case 'money?':
+      return value === null || (typeof value === 'string' && moneyProblem(value) === null);
     case 'date':
       return typeof value === 'string' && !Number.isNaN(Date.parse(value));
     case 'digits':
@@ -154,38 +169,70 @@ function checkField(value: unknown, kind: FieldKind): boolean {
   }
 }
 
-export type ValidationResult = { ok: true } | { ok: false; reason: string };
+/**
+ * The row a refusal is about, so that the control plane can name the record an operator must fix:
+ * the snapshot table, the row's id (null when the id itself is broken, or for rate rows, which carry
+ * none), its position (rate rows: the column index, which follows the store's id order) and the field.
+ */
+export interface OffendingRow {
+  table: string;
+  id: number | null;
+  index: number | null;
+  field: string | null;
+}
+
+export type ValidationResult = { ok: true } | { ok: false; reason: string; row?: OffendingRow };
+
+type Problem = { reason: string; row?: OffendingRow };
+
+/** A problem with one row: `reason` reads as before ("exchange_rates 3: rate must be positive"). */
+function at(table: string, id: number | null, field: string | null, reason: string, index: number | null = null): Problem {
+  return { reason, row: { table, id, index, field } };
+}
+
+function whole(reason: string): Problem {
+  return { reason };
+}
 
 export function validateSnapshot(tables: SnapshotTables): ValidationResult {
   const problem = checkShapes(tables) ?? checkRates(tables) ?? checkValues(tables) ?? checkReferences(tables);
-  return problem === null ? { ok: true } : { ok: false, reason: problem };
+  return problem === null ? { ok: true } : { ok: false, ...problem };
 }
 
-function checkShapes(tables: SnapshotTables): string | null {
+/** What a field's kind asks for, in the words of the refusal. */
+function expected(kind: FieldKind): string {
+  if (typeof kind !== 'string') return `one of ${kind.join('|')}`;
+  if (kind === 'money?') return 'null or a non-negative amount with at most 9 integer digits and 6 decimals';
+  return kind;
+}
+
+function checkShapes(tables: SnapshotTables): Problem | null {
   for (const [table, fields] of Object.entries(TABLE_FIELDS) as [TableName, Record<string, FieldKind>][]) {
     const rows: unknown = (tables as unknown as Record<string, unknown>)[table];
-    if (!Array.isArray(rows)) return `table ${table} is missing`;
+    if (!Array.isArray(rows)) return whole(`table ${table} is missing`);
     const seen = new Set<number>();
     for (let i = 0; i < rows.length; i++) {
       const row: unknown = rows[i];
-      if (typeof row !== 'object' || row === null) return `${table}[${i}] is not a record`;
+      if (typeof row !== 'object' || row === null) return at(table, null, null, `${table}[${i}] is not a record`, i);
+      const rawId = (row as Record<string, unknown>).id;
+      const knownId = checkField(rawId, 'id') ? (rawId as number) : null;
       for (const [field, kind] of Object.entries(fields)) {
         const value = (row as Record<string, unknown>)[field];
-        const wanted = typeof kind === 'string' ? kind : `one of ${kind.join('|')}`;
-        if (!checkField(value, kind)) return `${table}[${i}].${field} is invalid (expected ${wanted})`;
+        if (!checkField(value, kind))
+          return at(table, knownId, field, `${table}[${i}].${field} is invalid (expected ${expected(kind)})`, i);
       }
-      const id = (row as { id: number }).id;
-      if (seen.has(id)) return `${table} has duplicate id ${id}`;
+      const id = rawId as number;
+      if (seen.has(id)) return at(table, id, 'id', `${table} has duplicate id ${id}`, i);
       seen.add(id);
     }
   }
   return null;
 }
 
-function checkRates(tables: SnapshotTables): string | null {
+function checkRates(tables: SnapshotTables): Problem | null {
   const rates = tables.rate_deck_rates as Partial<Record<keyof SnapshotTables['rate_deck_rates'], unknown>> | undefined;
-  if (typeof rates !== 'object') return 'table rate_deck_rates is missing';
-  if (!(rates.prefix_end instanceof Uint32Array)) return 'rate_deck_rates.prefix_end must be a Uint32Array';
+  if (typeof rates !== 'object') return whole('table rate_deck_rates is missing');
+  if (!(rates.prefix_end instanceof Uint32Array)) return whole('rate_deck_rates.prefix_end must be a Uint32Array');
   const n = rates.prefix_end.length;
   const typed: [string, unknown, new (...args: never[]) => unknown][] = [
     ['rate_deck_id', rates.rate_deck_id, Uint32Array],
@@ -198,63 +245,94 @@ function checkRates(tables: SnapshotTables): string | null {
   ];
   for (const [name, column, type] of typed) {
     if (!(column instanceof type) || (column as Uint8Array).length !== n)
-      return `rate_deck_rates.${name} must be a ${type.name} of ${n} rows`;
+      return whole(`rate_deck_rates.${name} must be a ${type.name} of ${n} rows`);
   }
   if (typeof rates.prefix_digits !== 'string' || typeof rates.rate_text !== 'string')
-    return 'rate_deck_rates.prefix_digits and rate_text must be strings';
-  if (!Array.isArray(rates.destination_names)) return 'rate_deck_rates.destination_names is missing';
+    return whole('rate_deck_rates.prefix_digits and rate_text must be strings');
+  if (!Array.isArray(rates.destination_names)) return whole('rate_deck_rates.destination_names is missing');
   const columns = tables.rate_deck_rates;
   const names = columns.destination_names.length;
   const { prefix_digits: digits, prefix_end: prefixEnd, rate_text: rateText, rate_end: rateEnd } = columns;
   if ((n > 0 && prefixEnd[n - 1] !== digits.length) || (n > 0 && rateEnd[n - 1] !== rateText.length))
-    return 'rate_deck_rates offsets do not cover the text';
+    return whole('rate_deck_rates offsets do not cover the text');
+  const rateRow = (i: number, field: string, reason: string): Problem => at('rate_deck_rates', null, field, reason, i);
   for (let i = 0; i < n; i++) {
     const prefixStart = i === 0 ? 0 : prefixEnd[i - 1];
-    if (prefixEnd[i] <= prefixStart || prefixEnd[i] - prefixStart > 32) return `rate_deck_rates[${i}].prefix must have 1 to 32 digits`;
+    if (prefixEnd[i] <= prefixStart || prefixEnd[i] - prefixStart > 32)
+      return rateRow(i, 'prefix', `rate_deck_rates[${i}].prefix must have 1 to 32 digits`);
     for (let c = prefixStart; c < prefixEnd[i]; c++) {
       const code = digits.charCodeAt(c);
-      if (code < 48 || code > 57) return `rate_deck_rates[${i}].prefix must be digits`;
+      if (code < 48 || code > 57) return rateRow(i, 'prefix', `rate_deck_rates[${i}].prefix must be digits`);
     }
     const rateStart = i === 0 ? 0 : rateEnd[i - 1];
     const rate = rateEnd[i] >= rateStart ? parseNano(rateText, rateStart, rateEnd[i]) : NaN;
     if (Number.isNaN(rate) || rate < 0)
-      return `rate_deck_rates[${i}].rate_per_minute must be a non-negative decimal with at most 9 decimals`;
-    if (columns.rate_type[i] > 1) return `rate_deck_rates[${i}].rate_type must be per_minute or per_call`;
-    if (columns.destination_name[i] >= names) return `rate_deck_rates[${i}].destination_name index out of range`;
-    if (!Number.isFinite(columns.effective_at[i])) return `rate_deck_rates[${i}].effective_at is invalid`;
+      return rateRow(i, 'rate_per_minute', `rate_deck_rates[${i}].rate_per_minute must be a non-negative decimal with at most 9 decimals`);
+    if (columns.rate_type[i] > 1) return rateRow(i, 'rate_type', `rate_deck_rates[${i}].rate_type must be per_minute or per_call`);
+    if (columns.destination_name[i] >= names)
+      return rateRow(i, 'destination_name', `rate_deck_rates[${i}].destination_name index out of range`);
+    if (!Number.isFinite(columns.effective_at[i])) return rateRow(i, 'effective_at', `rate_deck_rates[${i}].effective_at is invalid`);
   }
   return null;
 }
 
-function checkValues(tables: SnapshotTables): string | null {
+function checkValues(tables: SnapshotTables): Problem | null {
   for (const row of tables.trunk_ip_auth) {
-    if (parseCidr(row.cidr) === null) return `trunk_ip_auth ${row.id}: invalid cidr ${JSON.stringify(row.cidr)}`;
+    if (parseCidr(row.cidr) === null)
+      return at('trunk_ip_auth', row.id, 'cidr', `trunk_ip_auth ${row.id}: invalid cidr ${JSON.stringify(row.cidr)}`);
   }
   const scratch = new Uint16Array(8);
   for (const row of tables.carrier_gateways) {
     if (parseIPv4(row.ip_address) < 0 && !parseIPv6(row.ip_address, scratch)) {
-      return `carrier_gateways ${row.id}: invalid ip_address ${JSON.stringify(row.ip_address)}`;
+      return at(
+        'carrier_gateways',
+        row.id,
+        'ip_address',
+        `carrier_gateways ${row.id}: invalid ip_address ${JSON.stringify(row.ip_address)}`,
+      );
     }
-    if (row.port < 1 || row.port > 65535) return `carrier_gateways ${row.id}: port out of range`;
+    if (row.port < 1 || row.port > 65535) return at('carrier_gateways', row.id, 'port', `carrier_gateways ${row.id}: port out of range`);
   }
   for (const row of tables.sip_registrations) {
     if (parseDigestAlgorithm(row.hash_algorithm) === null)
-      return `sip_registrations ${row.id}: unknown hash_algorithm ${JSON.stringify(row.hash_algorithm)}`;
+      return at(
+        'sip_registrations',
+        row.id,
+        'hash_algorithm',
+        `sip_registrations ${row.id}: unknown hash_algorithm ${JSON.stringify(row.hash_algorithm)}`,
+      );
+    const ha1 = ha1Problem(row.password_hash, row.hash_algorithm);
+    if (ha1 !== null) return at('sip_registrations', row.id, 'password_hash', `sip_registrations ${row.id}: password_hash ${ha1}`);
   }
   for (const row of tables.block_rules) {
-    if (row.scope !== 'global' && row.scope_id === null) return `block_rules ${row.id}: scope_id is required for scope ${row.scope}`;
-    if (row.sip_response_code < 300 || row.sip_response_code > 699) return `block_rules ${row.id}: sip_response_code must be 300-699`;
+    if (row.scope !== 'global' && row.scope_id === null)
+      return at('block_rules', row.id, 'scope_id', `block_rules ${row.id}: scope_id is required for scope ${row.scope}`);
+    if (row.sip_response_code < 300 || row.sip_response_code > 699)
+      return at('block_rules', row.id, 'sip_response_code', `block_rules ${row.id}: sip_response_code must be 300-699`);
   }
   for (const row of tables.exchange_rates) {
-    if (parseNano(row.rate) <= 0) return `exchange_rates ${row.id}: rate must be positive`;
+    if (nanoProblem(row.rate, 'positive') !== null)
+      return at('exchange_rates', row.id, 'rate', `exchange_rates ${row.id}: rate must be positive`);
   }
-  for (const row of [...tables.customer_trunks, ...tables.carrier_trunks]) {
-    if (row.billing_increment_initial < 1 || row.billing_increment_step < 1) return `trunk ${row.id}: billing increments must be >= 1`;
+  for (const row of tables.lcr_config) {
+    const problem = nanoProblem(row.acceptable_loss_pct, 'non_negative');
+    if (problem !== null) return at('lcr_config', row.id, 'acceptable_loss_pct', `lcr_config ${row.id}: acceptable_loss_pct ${problem}`);
+  }
+  for (const [table, rows] of [
+    ['customer_trunks', tables.customer_trunks],
+    ['carrier_trunks', tables.carrier_trunks],
+  ] as const) {
+    for (const row of rows) {
+      if (row.billing_increment_initial < 1)
+        return at(table, row.id, 'billing_increment_initial', `trunk ${row.id}: billing increments must be >= 1`);
+      if (row.billing_increment_step < 1)
+        return at(table, row.id, 'billing_increment_step', `trunk ${row.id}: billing increments must be >= 1`);
+    }
   }
   return null;
 }
 
-function checkReferences(tables: SnapshotTables): string | null {
+function checkReferences(tables: SnapshotTables): Problem | null {
   const ids = (rows: readonly { id: number }[]): Set<number> => new Set(rows.map((row) => row.id));
   const accounts = ids(tables.customer_accounts);
   const customerTrunks = ids(tables.customer_trunks);
@@ -262,53 +340,78 @@ function checkReferences(tables: SnapshotTables): string | null {
   const decks = new Map(tables.rate_decks.map((deck) => [deck.id, deck.deck_type]));
   for (const row of tables.customer_trunks) {
     if (!accounts.has(row.customer_account_id))
-      return `customer_trunks ${row.id}: customer_account_id ${row.customer_account_id} does not exist`;
+      return at(
+        'customer_trunks',
+        row.id,
+        'customer_account_id',
+        `customer_trunks ${row.id}: customer_account_id ${row.customer_account_id} does not exist`,
+      );
   }
   for (const row of tables.trunk_ip_auth) {
     const known = row.trunk_type === 'customer' ? customerTrunks : carrierTrunks;
-    if (!known.has(row.trunk_id)) return `trunk_ip_auth ${row.id}: ${row.trunk_type} trunk ${row.trunk_id} does not exist`;
+    if (!known.has(row.trunk_id))
+      return at('trunk_ip_auth', row.id, 'trunk_id', `trunk_ip_auth ${row.id}: ${row.trunk_type} trunk ${row.trunk_id} does not exist`);
   }
   for (const row of tables.sip_registrations) {
     if (!customerTrunks.has(row.customer_trunk_id))
-      return `sip_registrations ${row.id}: customer trunk ${row.customer_trunk_id} does not exist`;
+      return at(
+        'sip_registrations',
+        row.id,
+        'customer_trunk_id',
+        `sip_registrations ${row.id}: customer trunk ${row.customer_trunk_id} does not exist`,
+      );
   }
   for (const row of tables.block_rules) {
     if (row.scope === 'customer_trunk' && !customerTrunks.has(row.scope_id ?? 0))
-      return `block_rules ${row.id}: customer trunk ${row.scope_id} does not exist`;
+      return at('block_rules', row.id, 'scope_id', `block_rules ${row.id}: customer trunk ${row.scope_id} does not exist`);
     if (row.scope === 'carrier_trunk' && !carrierTrunks.has(row.scope_id ?? 0))
-      return `block_rules ${row.id}: carrier trunk ${row.scope_id} does not exist`;
+      return at('block_rules', row.id, 'scope_id', `block_rules ${row.id}: carrier trunk ${row.scope_id} does not exist`);
   }
-  for (const row of tables.customer_trunk_rate_decks) {
-    if (!customerTrunks.has(row.customer_trunk_id))
-      return `customer_trunk_rate_decks ${row.id}: customer trunk ${row.customer_trunk_id} does not exist`;
-    if (decks.get(row.rate_deck_id) !== 'customer')
-      return `customer_trunk_rate_decks ${row.id}: rate deck ${row.rate_deck_id} is not a customer deck`;
-  }
-  for (const row of tables.carrier_trunk_rate_decks) {
-    if (!carrierTrunks.has(row.carrier_trunk_id))
-      return `carrier_trunk_rate_decks ${row.id}: carrier trunk ${row.carrier_trunk_id} does not exist`;
-    if (decks.get(row.rate_deck_id) !== 'carrier')
-      return `carrier_trunk_rate_decks ${row.id}: rate deck ${row.rate_deck_id} is not a carrier deck`;
+  for (const [table, rows, trunks, column, kind] of [
+    ['customer_trunk_rate_decks', tables.customer_trunk_rate_decks, customerTrunks, 'customer_trunk_id', 'customer'],
+    ['carrier_trunk_rate_decks', tables.carrier_trunk_rate_decks, carrierTrunks, 'carrier_trunk_id', 'carrier'],
+  ] as const) {
+    for (const row of rows) {
+      const trunkId = (row as unknown as Record<string, number>)[column];
+      if (!trunks.has(trunkId)) return at(table, row.id, column, `${table} ${row.id}: ${kind} trunk ${trunkId} does not exist`);
+      if (decks.get(row.rate_deck_id) !== kind)
+        return at(table, row.id, 'rate_deck_id', `${table} ${row.id}: rate deck ${row.rate_deck_id} is not a ${kind} deck`);
+    }
   }
   for (const row of tables.rate_deck_allowlist) {
-    if (!decks.has(row.rate_deck_id)) return `rate_deck_allowlist ${row.id}: rate deck ${row.rate_deck_id} does not exist`;
+    if (!decks.has(row.rate_deck_id))
+      return at(
+        'rate_deck_allowlist',
+        row.id,
+        'rate_deck_id',
+        `rate_deck_allowlist ${row.id}: rate deck ${row.rate_deck_id} does not exist`,
+      );
     if (!carrierTrunks.has(row.carrier_trunk_id))
-      return `rate_deck_allowlist ${row.id}: carrier trunk ${row.carrier_trunk_id} does not exist`;
+      return at(
+        'rate_deck_allowlist',
+        row.id,
+        'carrier_trunk_id',
+        `rate_deck_allowlist ${row.id}: carrier trunk ${row.carrier_trunk_id} does not exist`,
+      );
   }
-  for (const row of tables.carrier_gateways) {
-    if (!carrierTrunks.has(row.carrier_trunk_id)) return `carrier_gateways ${row.id}: carrier trunk ${row.carrier_trunk_id} does not exist`;
-  }
-  for (const row of tables.failover_rules) {
-    if (!carrierTrunks.has(row.carrier_trunk_id)) return `failover_rules ${row.id}: carrier trunk ${row.carrier_trunk_id} does not exist`;
+  for (const [table, rows] of [
+    ['carrier_gateways', tables.carrier_gateways],
+    ['failover_rules', tables.failover_rules],
+  ] as const) {
+    for (const row of rows) {
+      if (!carrierTrunks.has(row.carrier_trunk_id))
+        return at(table, row.id, 'carrier_trunk_id', `${table} ${row.id}: carrier trunk ${row.carrier_trunk_id} does not exist`);
+    }
   }
   for (const row of tables.lcr_config) {
     if (row.rate_deck_id !== null && !decks.has(row.rate_deck_id)) {
-      return `lcr_config ${row.id}: rate deck ${row.rate_deck_id} does not exist`;
+      return at('lcr_config', row.id, 'rate_deck_id', `lcr_config ${row.id}: rate deck ${row.rate_deck_id} does not exist`);
     }
   }
   const rateDecks = tables.rate_deck_rates.rate_deck_id;
   for (let i = 0; i < rateDecks.length; i++) {
-    if (!decks.has(rateDecks[i])) return `rate_deck_rates[${i}]: rate deck ${rateDecks[i]} does not exist`;
+    if (!decks.has(rateDecks[i]))
+      return at('rate_deck_rates', null, 'rate_deck_id', `rate_deck_rates[${i}]: rate deck ${rateDecks[i]} does not exist`, i);
   }
   return null;
 }
