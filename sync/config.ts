@@ -1,4 +1,5 @@
 import { LOG_LEVELS, OptionReader, type OptionTable } from '../src/core/config/options.js';
+import { DEFAULT_BODY_BUDGET_BYTES } from '../src/core/http/body-budget.js';
 import { DEFAULT_LEASE_VALID_SECONDS } from '../src/core/protocol/node-sync.js';
 
 /** Control-plane settings: command-line flags, else CONTROL_* environment variables, else defaults. */
@@ -9,6 +10,8 @@ export interface ControlConfig {
   logLevel: string;
   miTimeoutMs: number;
   leaseValidSeconds: number;
+  /** Bytes all request bodies being read may hold together (503 server_busy past it). */
+  maxInflightBodyBytes: number;
   /** `sync-run`: one routing sync, its report on stdout, then exit. */
   command: 'serve' | 'sync-run';
 }
@@ -21,6 +24,11 @@ export const CONTROL_OPTIONS = {
   'log-level': { env: 'CONTROL_LOG_LEVEL', fallback: 'info' },
   'mi-timeout-ms': { env: 'CONTROL_MI_TIMEOUT_MS', fallback: '30000' },
   'lease-valid-seconds': { env: 'CONTROL_LEASE_VALID_SECONDS', fallback: String(DEFAULT_LEASE_VALID_SECONDS) },
+  'max-inflight-body-bytes': {
+    env: 'CONTROL_MAX_INFLIGHT_BODY_BYTES',
+    fallback: String(DEFAULT_BODY_BUDGET_BYTES),
+    shownDefault: '268435456 (256 MiB)',
+  },
 } as const satisfies OptionTable;
 
 export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): ControlConfig {
@@ -35,6 +43,7 @@ export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): Contr
     logLevel: options.oneOf('log-level', LOG_LEVELS),
     miTimeoutMs: options.integer('mi-timeout-ms', 100, 600_000),
     leaseValidSeconds: options.integer('lease-valid-seconds', 1, 7 * 86_400),
+    maxInflightBodyBytes: options.integer('max-inflight-body-bytes', 1024, 64 * 1024 * 1024 * 1024),
     command,
   };
 }

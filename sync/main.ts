@@ -45,6 +45,7 @@ async function main(): Promise<void> {
       nodeSilence: leaseReclaim.silence,
     }),
     remoteAddress: true,
+    bodyBudgetBytes: config.maxInflightBodyBytes,
     onHandlerError: (error, route) => log.error({ err: error, route }, 'handler failed'),
   });
   log.info(

@@ -14,6 +14,7 @@ describe('options', () => {
       logLevel: 'info',
       miTimeoutMs: 30_000,
       leaseValidSeconds: 900,
+      maxInflightBodyBytes: 256 * 1024 * 1024,
       command: 'serve',
     });
     const fromEnv = loadControlConfig(['--port', '0'], {

@@ -76,6 +76,9 @@ export const CATALOGUE = {
   snapshot_stale_version: error(409, 'the snapshot is not newer than the one serving'),
   snapshot_store: error(503, 'the snapshot could not be stored or compiled'),
   internal_error: error(500, 'internal error'),
+  server_busy: error(503, 'the server holds as many request bodies as it may; retry later'),
+  invalid_content_length: error(400, 'the Content-Length header is malformed or given twice with different values'),
+  snapshot_queue_full: error(503, 'too many snapshots are waiting to compile; retry later'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ReasonCode = keyof typeof CATALOGUE;
