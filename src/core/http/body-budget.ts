@@ -46,6 +46,8 @@ export type AppendOutcome = 'ok' | 'too_large' | 'busy';
  */
 export class GrowingBody {
   private buffer: Buffer | null = null;
+  /** Bytes taken from the budget; kept apart from the buffer, whose memory a handler may transfer (detach). */
+  private capacity = 0;
   private length = 0;
   private released = false;
 
@@ -65,7 +67,7 @@ export class GrowingBody {
     if (chunk.byteLength === 0) return 'ok'; // uWS ends some bodies with an empty last chunk
     const needed = this.length + chunk.byteLength;
     if (needed > this.limitBytes || (this.declaredBytes > 0 && needed > this.declaredBytes)) return 'too_large';
-    const capacity = this.buffer?.byteLength ?? 0;
+    const capacity = this.capacity;
     if (needed > capacity) {
       let next = Math.max(needed, Math.min(this.limitBytes, Math.max(INITIAL_BYTES, capacity * 2)));
       if (this.declaredBytes > 0) next = Math.min(next, this.declaredBytes);
@@ -80,6 +82,7 @@ export class GrowingBody {
       }
       if (this.buffer !== null) this.buffer.copy(grown, 0, 0, this.length);
       this.buffer = grown;
+      this.capacity = next;
     }
     this.buffer!.set(chunk, this.length);
     this.length = needed;
@@ -95,7 +98,8 @@ export class GrowingBody {
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.budget.give(this.buffer?.byteLength ?? 0);
+    this.budget.give(this.capacity);
+    this.capacity = 0;
     this.buffer = null;
   }
 }
