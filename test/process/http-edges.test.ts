@@ -132,6 +132,18 @@ describe('HTTP edges: the control plane', () => {
     allowed.close();
   });
 
+  it('keeps reading a keep-alive connection after an admitted request whose body came with its headers', async () => {
+    // Admission pauses reading while auth_ips is consulted; a guard that the connection is resumed afterwards.
+    const one = JSON.stringify({ name: 'Keep', deck_type: 'carrier', currency: 'AUD' });
+    const two = JSON.stringify({ name: 'Alive', deck_type: 'carrier', currency: 'AUD' });
+    const exchange = new RawExchange(control.port, head('POST', '/api/rate-decks', { 'Content-Type': 'application/json', 'Content-Length': one.length }), Buffer.from(one));
+    assert.equal((await exchange.answer).status, 201);
+    const answered = new Promise<string>((resolve) => exchange.socket.on('data', (chunk: Buffer) => resolve(chunk.toString('latin1'))));
+    await exchange.send(Buffer.from(head('POST', '/api/rate-decks', { 'Content-Type': 'application/json', 'Content-Length': two.length }) + two));
+    assert.match(await answered, /^HTTP\/1\.1 201 /);
+    exchange.close();
+  });
+
   it('reserves nothing for 20 rate sheet uploads declaring 256 MB each, and answers 413 just over the limit', async () => {
     const before = memoryOf(control.child.pid!);
     const path = '/api/rate-decks/1/rates/bulk'; // the control plane's largest limit: 256 MiB

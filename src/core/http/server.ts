@@ -320,8 +320,10 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
             return;
           }
           admitted = true;
+          // Resume even when the body is complete: the socket stays paused otherwise, and the next request on
+          // this keep-alive connection would never be read.
+          res.resume();
           if (complete) finish();
-          else res.resume();
         },
         (error: unknown) => {
           options.onHandlerError?.(error, route.path);
