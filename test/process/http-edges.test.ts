@@ -188,11 +188,15 @@ describe('HTTP edges: the sidecar', () => {
       () =>
         new RawExchange(sidecar.port, head('PUT', '/api/snapshot', { 'Content-Type': 'application/msgpack', 'Content-Length': declared }), Buffer.alloc(1024, 0x80)),
     );
-    // Each holds its first buffer (64 KiB), not its declared 900 MB (20 of them: 18 GB of address space before).
-    await untilHeld(sidecar, (held) => held === 20 * 64 * 1024);
+    await Promise.all(uploads.map((upload) => upload.send(Buffer.alloc(0))));
+    // Answered after the 20 uploads' headers and first bytes were taken in (they were on the wire first).
+    assert.equal((await sidecar.get('/api/health')).status, 200);
     const during = memoryOf(sidecar.child.pid!);
+    // Before: 20 x 900 MB of address space at header time.
     assert.ok(during.virtual - before.virtual < 256 * MiB, `virtual size grew by ${during.virtual - before.virtual} bytes`);
     assert.ok(during.resident - before.resident < 64 * MiB, `resident size grew by ${during.resident - before.resident} bytes`);
+    // Each holds its first buffer (64 KiB), not its declared size.
+    await untilHeld(sidecar, (held) => held === 20 * 64 * 1024);
     for (const upload of uploads) upload.close();
     await untilHeld(sidecar, (held) => held === 0);
     assert.ok(sidecar.alive());
