@@ -126,7 +126,10 @@ describe('HTTP edges: the control plane', () => {
     assert.equal(refused.body.reason_code, 'address_not_allowed');
     assert.equal(refused.headers.connection, 'close');
     // The same request from an allowed address is not refused at the headers: it waits for its body.
-    const allowed = new RawExchange(control.port, head('POST', '/api/rate-decks', { 'Content-Type': 'application/json', 'Content-Length': 2 }));
+    const allowed = new RawExchange(
+      control.port,
+      head('POST', '/api/rate-decks', { 'Content-Type': 'application/json', 'Content-Length': 2 }),
+    );
     await allowed.send(Buffer.from('{}'));
     assert.equal((await allowed.answer).body.reason_code, 'invalid_field');
     allowed.close();
@@ -136,10 +139,16 @@ describe('HTTP edges: the control plane', () => {
     // Admission pauses reading while auth_ips is consulted; a guard that the connection is resumed afterwards.
     const one = JSON.stringify({ name: 'Keep', deck_type: 'carrier', currency: 'AUD' });
     const two = JSON.stringify({ name: 'Alive', deck_type: 'carrier', currency: 'AUD' });
-    const exchange = new RawExchange(control.port, head('POST', '/api/rate-decks', { 'Content-Type': 'application/json', 'Content-Length': one.length }), Buffer.from(one));
+    const exchange = new RawExchange(
+      control.port,
+      head('POST', '/api/rate-decks', { 'Content-Type': 'application/json', 'Content-Length': one.length }),
+      Buffer.from(one),
+    );
     assert.equal((await exchange.answer).status, 201);
     const answered = new Promise<string>((resolve) => exchange.socket.on('data', (chunk: Buffer) => resolve(chunk.toString('latin1'))));
-    await exchange.send(Buffer.from(head('POST', '/api/rate-decks', { 'Content-Type': 'application/json', 'Content-Length': two.length }) + two));
+    await exchange.send(
+      Buffer.from(head('POST', '/api/rate-decks', { 'Content-Type': 'application/json', 'Content-Length': two.length }) + two),
+    );
     assert.match(await answered, /^HTTP\/1\.1 201 /);
     exchange.close();
   });
@@ -149,7 +158,12 @@ describe('HTTP edges: the control plane', () => {
     const path = '/api/rate-decks/1/rates/bulk'; // the control plane's largest limit: 256 MiB
     const uploads = Array.from(
       { length: 20 },
-      () => new RawExchange(control.port, head('POST', path, { 'Content-Type': 'application/json', 'Content-Length': 268435455 }), Buffer.from('[')),
+      () =>
+        new RawExchange(
+          control.port,
+          head('POST', path, { 'Content-Type': 'application/json', 'Content-Length': 268435455 }),
+          Buffer.from('['),
+        ),
     );
     await Promise.all(uploads.map((upload) => upload.send(Buffer.alloc(0))));
     // Answered after the 20 uploads' headers and first bytes were taken in (they were on the wire first).
@@ -186,7 +200,11 @@ describe('HTTP edges: the sidecar', () => {
     const uploads = Array.from(
       { length: 20 },
       () =>
-        new RawExchange(sidecar.port, head('PUT', '/api/snapshot', { 'Content-Type': 'application/msgpack', 'Content-Length': declared }), Buffer.alloc(1024, 0x80)),
+        new RawExchange(
+          sidecar.port,
+          head('PUT', '/api/snapshot', { 'Content-Type': 'application/msgpack', 'Content-Length': declared }),
+          Buffer.alloc(1024, 0x80),
+        ),
     );
     await Promise.all(uploads.map((upload) => upload.send(Buffer.alloc(0))));
     // Answered after the 20 uploads' headers and first bytes were taken in (they were on the wire first).
@@ -246,7 +264,11 @@ describe('HTTP edges: the sidecar', () => {
   it('takes application/json with parameters and refuses application/jsonx with 415', async () => {
     const body = Buffer.from(JSON.stringify({ customer_trunk_id: 10, dnis: '61400123456' }));
     const ask = async (type: string): Promise<RawResponse> => {
-      const exchange = new RawExchange(sidecar.port, head('POST', '/api/lcr/lookup', { 'Content-Type': type, 'Content-Length': body.length }), body);
+      const exchange = new RawExchange(
+        sidecar.port,
+        head('POST', '/api/lcr/lookup', { 'Content-Type': type, 'Content-Length': body.length }),
+        body,
+      );
       const answer = await exchange.answer;
       exchange.close();
       return answer;

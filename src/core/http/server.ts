@@ -388,7 +388,7 @@ function guardAdmission(admit: Admission, remoteAddress: string, path: string): 
   try {
     return admit(remoteAddress, path);
   } catch (error) {
-    return Promise.reject(error);
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
   }
 }
 
