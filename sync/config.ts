@@ -1,5 +1,6 @@
 import { LOG_LEVELS, OptionReader, type OptionTable } from '../src/core/config/options.js';
 import { join } from 'node:path';
+import { DEFAULT_BODY_BUDGET_BYTES } from '../src/core/http/body-budget.js';
 import { DEFAULT_LEASE_VALID_SECONDS } from '../src/core/protocol/node-sync.js';
 import { DEFAULT_NODE_HOSTS, parseHostAllowlist } from './nodes/hosts.js';
 
@@ -15,6 +16,8 @@ export interface ControlConfig {
   nodeFilesRoots: string[];
   /** Hosts (names, addresses, networks) the control plane may send a node's requests to, comma-separated. */
   nodeHosts: string;
+  /** Bytes all request bodies being read may hold together (503 server_busy past it). */
+  maxInflightBodyBytes: number;
   /** `sync-run`: one routing sync, its report on stdout, then exit. */
   command: 'serve' | 'sync-run';
 }
@@ -29,6 +32,11 @@ export const CONTROL_OPTIONS = {
   'lease-valid-seconds': { env: 'CONTROL_LEASE_VALID_SECONDS', fallback: String(DEFAULT_LEASE_VALID_SECONDS) },
   'node-files-root': { env: 'CONTROL_NODE_FILES_ROOT', fallback: '', shownDefault: '<data-dir>/nodes' },
   'node-hosts': { env: 'CONTROL_NODE_HOSTS', fallback: DEFAULT_NODE_HOSTS },
+  'max-inflight-body-bytes': {
+    env: 'CONTROL_MAX_INFLIGHT_BODY_BYTES',
+    fallback: String(DEFAULT_BODY_BUDGET_BYTES),
+    shownDefault: '268435456 (256 MiB)',
+  },
 } as const satisfies OptionTable;
 
 export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): ControlConfig {
@@ -54,6 +62,7 @@ export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): Contr
     logLevel: options.oneOf('log-level', LOG_LEVELS),
     miTimeoutMs: options.integer('mi-timeout-ms', 100, 600_000),
     leaseValidSeconds: options.integer('lease-valid-seconds', 1, 7 * 86_400),
+    maxInflightBodyBytes: options.integer('max-inflight-body-bytes', 1024, 64 * 1024 * 1024 * 1024),
     command,
   };
 }

@@ -49,6 +49,7 @@ async function main(): Promise<void> {
       nodePolicy,
     }),
     remoteAddress: true,
+    bodyBudgetBytes: config.maxInflightBodyBytes,
     onHandlerError: (error, route) => log.error({ err: error, route }, 'handler failed'),
   });
   log.info(

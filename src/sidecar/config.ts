@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { LOG_LEVELS, OptionReader, type OptionTable } from '../core/config/options.js';
+import { DEFAULT_BODY_BUDGET_BYTES } from '../core/http/body-budget.js';
 import { parseMiAddress, type MiAddress } from '../core/mi/client.js';
 import { parseMicro } from '../core/money/micro.js';
 import { DEFAULT_SLICE_SECONDS } from './credit/slices.js';
@@ -17,6 +18,10 @@ export interface SidecarConfig {
   logLevel: string;
   maxBodyBytes: number;
   maxSnapshotBytes: number;
+  /** Bytes all request bodies being read may hold together (503 server_busy past it). */
+  maxInflightBodyBytes: number;
+  /** Snapshots that may wait for the compile worker behind the one compiling (503 snapshot_queue_full past it). */
+  maxQueuedSnapshots: number;
   /** This node's hostname as registered at the control plane (opensips_nodes). */
   nodeName: string;
   /** Control plane base URL for credit leases and CDR settlement; null: none (prepaid calls are refused). */
@@ -44,6 +49,12 @@ export const SIDECAR_OPTIONS = {
   'log-level': { env: 'SIDECAR_LOG_LEVEL', fallback: 'info' },
   'max-body-bytes': { env: 'SIDECAR_MAX_BODY_BYTES', fallback: String(64 * 1024) },
   'max-snapshot-bytes': { env: 'SIDECAR_MAX_SNAPSHOT_BYTES', fallback: String(1024 * 1024 * 1024), shownDefault: '1073741824 (1 GiB)' },
+  'max-inflight-body-bytes': {
+    env: 'SIDECAR_MAX_INFLIGHT_BODY_BYTES',
+    fallback: String(DEFAULT_BODY_BUDGET_BYTES),
+    shownDefault: '268435456 (256 MiB)',
+  },
+  'max-queued-snapshots': { env: 'SIDECAR_MAX_QUEUED_SNAPSHOTS', fallback: '2' },
   'node-name': { env: 'SIDECAR_NODE_NAME', fallback: hostname(), shownDefault: 'the host name' },
   'control-url': { env: 'SIDECAR_CONTROL_URL', fallback: '', shownDefault: 'none' },
   durability: { env: 'SIDECAR_DURABILITY', fallback: 'normal' },
@@ -77,6 +88,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
     logLevel: options.oneOf('log-level', LOG_LEVELS),
     maxBodyBytes: options.integer('max-body-bytes', 1024, 16 * 1024 * 1024),
     maxSnapshotBytes: options.integer('max-snapshot-bytes', 1024, 4 * 1024 * 1024 * 1024),
+    maxInflightBodyBytes: options.integer('max-inflight-body-bytes', 1024, 64 * 1024 * 1024 * 1024),
+    maxQueuedSnapshots: options.integer('max-queued-snapshots', 0, 1000),
     nodeName: options.string('node-name'),
     controlUrl,
     durability: options.oneOf('durability', ['normal', 'full'] as const),

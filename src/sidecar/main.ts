@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel, 'sidecar');
   mkdirSync(config.dataDir, { recursive: true });
   const metrics = new SidecarMetrics();
-  const snapshots = new SnapshotService(join(config.dataDir, 'sidecar.db'), log, metrics);
+  const snapshots = new SnapshotService(join(config.dataDir, 'sidecar.db'), log, metrics, config.maxQueuedSnapshots);
 
   // Serve the last good snapshot first: routing works even if nothing else is up.
   const restored = await snapshots.restore();
@@ -73,15 +73,17 @@ async function main(): Promise<void> {
       snapshots,
       credit,
       metrics,
-      counters: new CallCounters(),
+      counters: new CallCounters((trunkId) => snapshots.engine?.knowsTrunk(trunkId) === true),
       log,
       maxBodyBytes: config.maxBodyBytes,
       maxSnapshotBytes: config.maxSnapshotBytes,
       startedAt: Date.now(),
     }),
     observe: (route, status, seconds) => metrics.observeRequest(route, status, seconds),
+    bodyBudgetBytes: config.maxInflightBodyBytes,
     onHandlerError: (error, route) => log.error({ err: error, route }, 'handler failed'),
   });
+  metrics.bodyBytesHeld.collectFrom(() => server.bodyBytesHeld);
   const watcher = config.watchDir === null ? null : watchSnapshotDirectory(config.watchDir, snapshots, log);
   // After the server is up: what OpenSIPS spooled while this sidecar was down goes through the same ingest.
   const spool =

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { errorBody } from '../../src/core/http/errors.js';
-import type { IncomingRequest, OutgoingResponse, Route } from '../../src/core/http/server.js';
+import type { OutgoingResponse, Route } from '../../src/core/http/server.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../../src/core/net/ip.js';
 import type { ConfigStore } from '../store/config-store.js';
 
@@ -36,16 +36,16 @@ export async function seedLocalhost(store: ConfigStore): Promise<void> {
   });
 }
 
-/** Each route answers only callers from an active `auth_ips` address; the others get 403 and a warning in the log. */
+/**
+ * Each route answers only callers from an active `auth_ips` address; the others get 403 and a warning in the
+ * log. The check is the route's admission, run from the connection at header time: a caller that may not call
+ * gets its 403 before the server buffers one byte of its body.
+ */
 export function behindAllowlist(routes: readonly Route[], store: ConfigStore, log: Logger): Route[] {
-  return routes.map((route): Route => ({
-    ...route,
-    handler: async (request: IncomingRequest): Promise<OutgoingResponse> => {
-      if (!(await isAuthorised(store, request.remoteAddress))) {
-        log.warn({ remote_address: request.remoteAddress, path: request.path }, 'admin request from an address not in auth_ips');
-        return { status: 403, body: errorBody('address_not_allowed') };
-      }
-      return route.handler(request);
-    },
-  }));
+  const admit = async (remoteAddress: string, path: string): Promise<OutgoingResponse | null> => {
+    if (await isAuthorised(store, remoteAddress)) return null;
+    log.warn({ remote_address: remoteAddress, path }, 'admin request from an address not in auth_ips');
+    return { status: 403, body: errorBody('address_not_allowed') };
+  };
+  return routes.map((route): Route => ({ ...route, admit }));
 }

@@ -16,6 +16,7 @@ describe('options', () => {
       leaseValidSeconds: 900,
       nodeFilesRoots: ['data/control/nodes'],
       nodeHosts: '127.0.0.0/8,::1,localhost',
+      maxInflightBodyBytes: 256 * 1024 * 1024,
       command: 'serve',
     });
     const nodes = loadControlConfig(['--node-files-root', '/srv/a, /srv/b'], { CONTROL_NODE_HOSTS: '10.1.0.0/16,opensips-01' });

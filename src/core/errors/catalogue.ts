@@ -77,8 +77,10 @@ export const CATALOGUE = {
   snapshot_store: error(503, 'the snapshot could not be stored or compiled'),
   internal_error: error(500, 'internal error'),
   node_target_not_allowed: error(422, "a node's path or host is outside what the control plane was started to allow"),
-
   store_unsyncable: error(422, 'the store holds a record the snapshot validation refuses; nothing was synced'),
+  server_busy: error(503, 'the server holds as many request bodies as it may; retry later'),
+  invalid_content_length: error(400, 'the Content-Length header is malformed or given twice with different values'),
+  snapshot_queue_full: error(503, 'too many snapshots are waiting to compile; retry later'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ReasonCode = keyof typeof CATALOGUE;

@@ -11,8 +11,15 @@ const MAX_STRING = 1024;
 const MAX_ARRAY = 64;
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+/** The media type of a Content-Type, without its parameters (`; charset=utf-8`), lower-cased. */
+export function mediaType(contentType: string): string {
+  const semicolon = contentType.indexOf(';');
+  return (semicolon < 0 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
+}
+
 export function parseJsonObject(body: Uint8Array, contentType: string): Record<string, unknown> {
-  if (contentType !== '' && !contentType.toLowerCase().startsWith('application/json')) {
+  // The exact type: a prefix test let application/jsonx (or application/json-seq) through as JSON.
+  if (contentType !== '' && contentType !== 'application/json' && mediaType(contentType) !== 'application/json') {
     throw new RequestError('unsupported_media_type', `content-type must be application/json, got ${contentType.slice(0, 64)}`);
   }
   if (body.byteLength === 0) throw new RequestError('invalid_json', 'request body is empty; expected a JSON object');

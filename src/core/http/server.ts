@@ -7,6 +7,8 @@
  */
 import uWS from 'uWebSockets.js';
 import type { ErrorCode } from '../errors/catalogue.js';
+import { BodyBudget, DEFAULT_BODY_BUDGET_BYTES, GrowingBody, type AppendOutcome } from './body-budget.js';
+import { declaredLength } from './content-length.js';
 import { STATUS_TEXT, errorBody, statusOf } from './errors.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -46,7 +48,14 @@ export interface Route {
    * get it; the hot POSTs do not, so they skip copying it out of uWS.
    */
   readsQuery?: boolean;
+  /**
+   * Who may call, decided from the connection at header time, before any body byte is buffered: null admits,
+   * a response refuses (and the connection is closed). The control plane's auth_ips check.
+   */
+  admit?: Admission;
 }
+
+export type Admission = (remoteAddress: string, path: string) => OutgoingResponse | null | Promise<OutgoingResponse | null>;
 
 export interface RequestObserver {
   /** Called once per answered request; `route` is the registered path or 'unmatched'. */
@@ -61,12 +70,19 @@ export interface ServerOptions {
   onHandlerError?: (error: unknown, route: string) => void;
   /** Read each request's peer address (the admin API's IP allowlist); off on the hot sidecar. */
   remoteAddress?: boolean;
+  /** Bytes all bodies being read may hold together; past it 503 server_busy (default 256 MiB). */
+  bodyBudgetBytes?: number;
 }
 
 export interface RunningServer {
   port: number;
+  /** Bytes of request bodies held right now. */
+  readonly bodyBytesHeld: number;
   close(): void;
 }
+
+/** Seconds a client refused for memory (server_busy) is asked to wait. */
+const BUSY_RETRY_SECONDS = '1';
 
 const JSON_TYPE = 'application/json';
 const NO_PARAMS: Record<string, string> = Object.freeze({});
@@ -161,6 +177,8 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     query: string,
     contentType: string,
     body: Uint8Array,
+    /** Called once the response is written (or the handler failed): the body's memory is given back. */
+    done?: () => void,
   ): void => {
     const request: IncomingRequest = {
       method: route.method,
@@ -175,22 +193,30 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     try {
       outcome = route.handler(request);
     } catch (error) {
+      done?.();
       options.onHandlerError?.(error, route.path);
       writeError(exchange, 'internal_error', 'internal error', observe);
       return;
     }
     if (outcome instanceof Promise) {
       outcome.then(
-        (response) => writeResponse(exchange, response, observe),
+        (response) => {
+          done?.();
+          writeResponse(exchange, response, observe);
+        },
         (error: unknown) => {
+          done?.();
           options.onHandlerError?.(error, route.path);
           writeError(exchange, 'internal_error', 'internal error', observe);
         },
       );
     } else {
+      done?.();
       writeResponse(exchange, outcome, observe);
     }
   };
+
+  const budget = new BodyBudget(options.bodyBudgetBytes ?? DEFAULT_BODY_BUDGET_BYTES);
 
   app.any('/*', (res, req) => {
     const exchange: Exchange = {
@@ -200,8 +226,13 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       started: performance.now(),
       aborted: false,
     };
+    let body: GrowingBody | null = null;
+    let handedOver = false;
     res.onAborted(() => {
       exchange.aborted = true;
+      // A client that went away mid-upload holds nothing; a body its handler still works on is given back when
+      // the handler is done.
+      if (!handedOver) body?.release();
     });
     const path = req.getUrl();
     const method = req.getCaseSensitiveMethod(); // methods are case-sensitive (RFC 9110)
@@ -230,45 +261,113 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     const contentLength = req.getHeader('content-length');
     const contentType = req.getHeader('content-type');
     const query = route.method === 'GET' || route.method === 'DELETE' || route.readsQuery === true ? req.getQuery() : '';
-    const declared = contentLength === '' ? 0 : Number(contentLength);
-    if (declared > route.maxBodyBytes) {
+    const chunked = req.getHeader('transfer-encoding') !== '';
+    // Every Content-Length, not just the first: uWS frames the body by one of them, and a request whose
+    // copies disagree must be refused rather than read by a length the client may not have meant.
+    const lengths: string[] = [];
+    if (contentLength !== '')
+      req.forEach((name, value) => {
+        if (name === 'content-length') lengths.push(value);
+      });
+    const declared = declaredLength(lengths);
+    if (!declared.ok) {
+      writeError(exchange, 'invalid_content_length', declared.reason, observe, true);
+      return;
+    }
+    if (declared.bytes !== null && declared.bytes > route.maxBodyBytes) {
       // Answer before reading and close: the client may still be sending.
       writeError(exchange, 'body_too_large', `body of ${contentLength} bytes exceeds the limit of ${route.maxBodyBytes}`, observe, true);
       return;
     }
-    if (method === 'GET' || (contentLength === '' && req.getHeader('transfer-encoding') === '')) {
+    const expectsBody = method !== 'GET' && (chunked || (declared.bytes ?? 0) > 0);
+    const admission = route.admit === undefined ? null : guardAdmission(route.admit, exchange.remoteAddress, path);
+    if (admission !== null && !(admission instanceof Promise)) {
+      writeResponse(exchange, admission, observe, true);
+      return;
+    }
+    if (!expectsBody && admission === null) {
       dispatch(exchange, route, params, query, contentType, new Uint8Array(0));
       return;
     }
 
-    // A large body with a known length (a snapshot) is copied once into a buffer of its size: collecting
-    // chunks and concatenating them costs a second copy and garbage the event loop pays for in GC pauses.
-    const whole = declared > 64 * 1024 ? Buffer.allocUnsafeSlow(declared) : null;
-    let chunks: Buffer[] | null = null;
-    let received = 0;
+    let admitted = admission === null;
+    let complete = !expectsBody;
     let refused = false;
-    res.onData((chunk, isLast) => {
-      if (refused) return;
-      const offset = received;
-      received += chunk.byteLength;
-      if (received > route.maxBodyBytes || (whole !== null && received > whole.byteLength)) {
-        refused = true;
+    const finish = (): void => {
+      handedOver = true;
+      const bytes = body?.bytes() ?? new Uint8Array(0);
+      dispatch(exchange, route, params, query, contentType, bytes, () => body?.release());
+    };
+    const refuse = (outcome: AppendOutcome): void => {
+      refused = true;
+      body?.release();
+      if (outcome === 'too_large')
         writeError(exchange, 'body_too_large', `body exceeds the limit of ${route.maxBodyBytes} bytes`, observe, true);
-        return;
-      }
-      if (whole !== null) {
-        whole.set(new Uint8Array(chunk), offset); // copy: uWS reuses the chunk's memory
-        if (isLast) dispatch(exchange, route, params, query, contentType, whole.subarray(0, received));
-        return;
-      }
-      if (isLast && chunks === null && route.retainsBody !== true) {
+      else
+        writeResponse(
+          exchange,
+          { status: statusOf('server_busy'), body: errorBody('server_busy'), headers: { 'Retry-After': BUSY_RETRY_SECONDS } },
+          observe,
+          true,
+        );
+    };
+    if (admission instanceof Promise) {
+      // Whatever bytes came with the headers still arrive (and are held, within the budget); nothing more is
+      // read from the socket until the caller is admitted.
+      res.pause();
+      admission.then(
+        (refusal) => {
+          if (exchange.aborted || refused) return;
+          if (refusal !== null) {
+            refused = true;
+            body?.release();
+            writeResponse(exchange, refusal, observe, true);
+            return;
+          }
+          admitted = true;
+          // Resume even when the body is complete: the socket stays paused otherwise, and the next request on
+          // this keep-alive connection would never be read.
+          res.resume();
+          if (complete) finish();
+        },
+        (error: unknown) => {
+          options.onHandlerError?.(error, route.path);
+          refused = true;
+          body?.release();
+          writeError(exchange, 'internal_error', 'internal error', observe, true);
+        },
+      );
+    }
+    if (!expectsBody) return;
+
+    const receive = (chunk: ArrayBuffer, isLast: boolean): void => {
+      if (refused || exchange.aborted) return;
+      if (isLast && body === null && admitted && route.retainsBody !== true) {
         // Whole body in one chunk (nearly every OpenSIPS request): use it in place; handlers parse synchronously
         // and copy what they keep.
         dispatch(exchange, route, params, query, contentType, new Uint8Array(chunk));
         return;
       }
-      (chunks ??= []).push(Buffer.from(new Uint8Array(chunk))); // copy: uWS reuses the chunk's memory
-      if (isLast) dispatch(exchange, route, params, query, contentType, Buffer.concat(chunks));
+      body ??= new GrowingBody(budget, route.maxBodyBytes, declared.bytes ?? 0);
+      const outcome = body.append(new Uint8Array(chunk)); // a copy: uWS reuses the chunk's memory
+      if (outcome !== 'ok') {
+        refuse(outcome);
+        return;
+      }
+      if (!isLast) return;
+      complete = true;
+      if (admitted) finish();
+    };
+    res.onData((chunk, isLast) => {
+      try {
+        receive(chunk, isLast);
+      } catch (error) {
+        // Never throw into uWS (it ends the process): a defect here costs this request, not the server.
+        options.onHandlerError?.(error, route.path);
+        refused = true;
+        body?.release();
+        writeError(exchange, 'internal_error', 'internal error', observe, true);
+      }
     });
   });
 
@@ -280,10 +379,22 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       }
       resolve({
         port: uWS.us_socket_local_port(socket),
+        get bodyBytesHeld() {
+          return budget.heldBytes;
+        },
         close: () => uWS.us_listen_socket_close(socket),
       });
     });
   });
+}
+
+/** Runs an admission hook; a hook that throws refuses with 500 rather than throwing into uWS. */
+function guardAdmission(admit: Admission, remoteAddress: string, path: string): OutgoingResponse | null | Promise<OutgoingResponse | null> {
+  try {
+    return admit(remoteAddress, path);
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  }
 }
 
 function truncate(text: string): string {

@@ -93,6 +93,18 @@ export function decodeSnapshot(bytes: Uint8Array, servingVersion: number): Decod
   };
 }
 
+/**
+ * What can be told from the first byte, before any worker or decoding is paid for: a snapshot is a msgpack
+ * map (fixmap 0x80-0x8f, map16 0xde, map32 0xdf), so text, JSON, HTML or an empty body are refused at once.
+ * null: worth decoding.
+ */
+export function snapshotShapeRefusal(bytes: Uint8Array): string | null {
+  if (bytes.byteLength === 0) return 'snapshot body is empty';
+  const first = bytes[0];
+  if ((first & 0xf0) === 0x80 || first === 0xde || first === 0xdf) return null;
+  return `not a msgpack snapshot: it starts with byte 0x${first.toString(16).padStart(2, '0')}, not a map`;
+}
+
 /** Reads only the header (no checksum check): for logs and listings. */
 export function peekSnapshotHeader(bytes: Uint8Array): { version: number; created_at: string; checksum: string } | null {
   try {

@@ -20,4 +20,9 @@ export class DecisionEngine {
   customerTrunkIndex(id: number): number {
     return this.snapshot.customerTrunkById.get(id) ?? -1;
   }
+
+  /** A customer or carrier trunk with this id is in the snapshot (per-trunk counters take no other ids). */
+  knowsTrunk(id: number): boolean {
+    return this.snapshot.customerTrunkById.has(id) || this.snapshot.carrierById.has(id);
+  }
 }

@@ -14,6 +14,7 @@ import { servingEngine } from './fields.js';
  */
 const PER_MINUTE_LIMIT = { min: 0, max: 1_000_000_000 };
 const TRUNK_ID_MAX = Number.MAX_SAFE_INTEGER;
+const QUEUE_RETRY_SECONDS = '2';
 
 export function statusRoutes(context: SidecarContext): Route[] {
   const { snapshots, metrics, counters, post, get } = context;
@@ -99,7 +100,12 @@ export function statusRoutes(context: SidecarContext): Route[] {
         if (result.ok)
           return json(200, { version: result.version, compile_seconds: result.compileSeconds, swap_seconds: result.swapSeconds });
         const code: SnapshotRefusalCode = result.code;
-        return { status: statusOf(code), body: errorBody(code, result.reason, { serving_version: snapshots.version }) };
+        return {
+          status: statusOf(code),
+          body: errorBody(code, result.reason, { serving_version: snapshots.version }),
+          // A full compile queue clears within a compile or two: say when to push again.
+          headers: code === 'snapshot_queue_full' ? { 'Retry-After': QUEUE_RETRY_SECONDS } : undefined,
+        };
       },
     },
   ];

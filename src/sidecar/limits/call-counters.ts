@@ -8,6 +8,9 @@
  *   refused for exceeding the limit is not counted.
  * - CPS: attempts seen by call/auth (customer) and call/route (carrier) in the
  *   current wall-clock second.
+ *
+ * Only trunks the serving snapshot knows are counted: trunk_id comes from the request, and a map keyed by any
+ * id a client sends grows without bound (100k made-up ids once cost 23 MB and a 649 ms listing).
  */
 export type TrunkType = 'customer' | 'carrier';
 
@@ -27,8 +30,16 @@ export class CallCounters {
   private readonly perMinute = new Map<number, Window>();
   private readonly cps = { customer: new Map<number, SecondCounter>(), carrier: new Map<number, SecondCounter>() };
 
-  /** Counts the call if the trunk is under its limit; `current` is the count after the decision. */
+  /** `isKnownTrunk`: whether the serving snapshot has a customer or carrier trunk with this id. */
+  constructor(private readonly isKnownTrunk: (trunkId: number) => boolean) {}
+
+  /**
+   * Counts the call if the trunk is under its limit; `current` is the count after the decision. A trunk the
+   * snapshot does not know is not counted (nor stored): it is answered as an empty window would be, without the
+   * call, so `current` stays 0.
+   */
   checkPerMinute(trunkId: number, limit: number, now: number): { allowed: boolean; current: number; limit: number } {
+    if (!this.isKnownTrunk(trunkId)) return { allowed: limit > 0, current: 0, limit };
     let window = this.perMinute.get(trunkId);
     if (window === undefined || now - window.startedAt >= WINDOW_MS) {
       window = { startedAt: now, count: 0 };

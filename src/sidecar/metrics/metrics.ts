@@ -161,6 +161,11 @@ export class SidecarMetrics {
     [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5],
   );
   readonly rss = new Gauge('process_resident_memory_bytes', 'Resident set size.', () => process.memoryUsage.rss());
+  /** Read from the HTTP server once it listens (main.ts). */
+  readonly bodyBytesHeld = new Gauge(
+    'sidecar_http_body_bytes_held',
+    'Bytes of request bodies being read, counted against --max-inflight-body-bytes.',
+  );
   /** The money path's figures, read at each scrape from the ledger (see main.ts). */
   readonly reservationsHeld = new Gauge('sidecar_reservations_held', 'Reservations of calls in progress.');
   readonly cdrOutbox = new Gauge('sidecar_cdr_outbox', 'Rated CDRs not yet settled by the control plane.');
@@ -234,6 +239,7 @@ export class SidecarMetrics {
       this.compileSeconds,
       this.swapSeconds,
       this.rss,
+      this.bodyBytesHeld,
       this.reservationsHeld,
       this.cdrOutbox,
       this.centreAnswerAge,

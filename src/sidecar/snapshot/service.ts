@@ -2,13 +2,16 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { DecisionEngine } from '../engine/engine.js';
 import type { SidecarMetrics } from '../metrics/metrics.js';
-import type { SnapshotRefusal } from '../../core/snapshot/codec.js';
+import { snapshotShapeRefusal, type SnapshotRefusal } from '../../core/snapshot/codec.js';
 import type { WorkerReply, WorkerRequest } from './compile-worker.js';
 
 export type SnapshotSource = 'http' | 'file' | 'store';
 
 /** Why an ingest was refused: the error catalogue's snapshot codes. */
-export type SnapshotRefusalCode = SnapshotRefusal | 'snapshot_store' | 'no_snapshot';
+export type SnapshotRefusalCode = SnapshotRefusal | 'snapshot_store' | 'no_snapshot' | 'snapshot_queue_full';
+
+/** Snapshots that may wait behind the one compiling, by default: a push and a retry, not a backlog. */
+export const DEFAULT_MAX_QUEUED_SNAPSHOTS = 2;
 
 export type IngestResult =
   { ok: true; version: number; compileSeconds: number; swapSeconds: number } | { ok: false; code: SnapshotRefusalCode; reason: string };
@@ -20,17 +23,24 @@ export type IngestResult =
  * the system at once (it costs ~40 ms of start-up per snapshot). The swap is
  * one assignment on the main thread, so every request sees a whole snapshot,
  * old or new. A refused or failed snapshot leaves the serving one untouched.
+ *
+ * Bytes that cannot be a snapshot are refused before a worker is started, and at most `maxQueued` ingests
+ * wait behind the compiling one; more are refused at once (snapshot_queue_full) rather than queued, so a
+ * burst of bad pushes cannot hold a good one past the control plane's timeout.
  */
 export class SnapshotService {
   private current: DecisionEngine | null = null;
   private worker: Worker | null = null;
   private nextId = 1;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Jobs accepted and not finished: the one compiling and those waiting behind it. */
+  private pending = 0;
 
   constructor(
     private readonly dbPath: string,
     private readonly log: Logger,
     private readonly metrics: SidecarMetrics,
+    private readonly maxQueued: number = DEFAULT_MAX_QUEUED_SNAPSHOTS,
   ) {}
 
   get engine(): DecisionEngine | null {
@@ -54,6 +64,13 @@ export class SnapshotService {
    * restarts included. The centre's versions are the only authority.
    */
   ingest(bytes: Uint8Array, source: SnapshotSource, options: { force?: boolean } = {}): Promise<IngestResult> {
+    const shape = snapshotShapeRefusal(bytes);
+    if (shape !== null) return Promise.resolve(this.refused(source, 'snapshot_malformed', shape));
+    // One compiles; up to maxQueued wait behind it.
+    if (this.pending > this.maxQueued)
+      return Promise.resolve(
+        this.refused(source, 'snapshot_queue_full', `${this.pending - 1} snapshots already wait behind the one compiling`),
+      );
     return this.run({ kind: 'ingest', id: 0, bytes, servingVersion: 0, force: options.force === true }, source);
   }
 
@@ -62,9 +79,16 @@ export class SnapshotService {
   }
 
   private run(request: WorkerRequest, source: SnapshotSource): Promise<IngestResult> {
-    const job = this.queue.then(() => this.execute(request, source));
+    this.pending++;
+    const job = this.queue.then(() => this.execute(request, source)).finally(() => this.pending--);
     this.queue = job.catch(() => undefined);
     return job;
+  }
+
+  private refused(source: SnapshotSource, code: SnapshotRefusalCode, reason: string): IngestResult {
+    this.metrics.snapshotLoads.inc({ source, result: code.replace(/^snapshot_/, '') });
+    this.log.warn({ source, code, reason, serving_version: this.version }, 'snapshot refused');
+    return { ok: false, code, reason };
   }
 
   private async execute(request: WorkerRequest, source: SnapshotSource): Promise<IngestResult> {
