@@ -76,6 +76,8 @@ export const CATALOGUE = {
   snapshot_stale_version: error(409, 'the snapshot is not newer than the one serving'),
   snapshot_store: error(503, 'the snapshot could not be stored or compiled'),
   internal_error: error(500, 'internal error'),
+  node_unauthenticated: error(401, "the request does not carry the node's credential"),
+  round_out_of_sequence: error(409, 'the money round number jumps too far past the last one applied for this node'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ReasonCode = keyof typeof CATALOGUE;

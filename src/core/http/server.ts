@@ -21,6 +21,8 @@ export interface IncomingRequest {
   query: string;
   contentType: string;
   body: Uint8Array;
+  /** The Authorization header, on routes declared with `readsAuthorization` (else absent). */
+  authorization?: string;
 }
 
 export interface OutgoingResponse {
@@ -41,6 +43,8 @@ export interface Route {
   maxBodyBytes: number;
   /** The handler keeps the body past its synchronous part (it awaits): the body is copied out of uWS memory. */
   retainsBody?: boolean;
+  /** The handler checks a credential: the Authorization header is read (the hot-path routes skip it). */
+  readsAuthorization?: boolean;
 }
 
 export interface RequestObserver {
@@ -96,6 +100,7 @@ interface Exchange {
   routeLabel: string;
   started: number;
   aborted: boolean;
+  authorization?: string;
 }
 
 function writeResponse(exchange: Exchange, response: OutgoingResponse, observe: RequestObserver, closeConnection = false): void {
@@ -162,6 +167,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       path: route.path,
       params,
       remoteAddress: exchange.remoteAddress,
+      authorization: exchange.authorization,
       query,
       contentType,
       body,
@@ -222,6 +228,8 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       );
       return;
     }
+    // Headers can only be read now, before the body arrives.
+    if (route.readsAuthorization === true) exchange.authorization = req.getHeader('authorization');
     const contentLength = req.getHeader('content-length');
     const contentType = req.getHeader('content-type');
     const query = route.method === 'GET' || route.method === 'DELETE' ? req.getQuery() : '';
