@@ -5,7 +5,8 @@ import type { IncomingRequest, Route } from '../../src/core/http/server.js';
 import { adminRoute, mustExist, PAGE_PARAMS, pageOf, pathId, readBody, type AdminHandler } from '../http/handlers.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
 import { apiRecord, storeValue, storeValues } from './fields.js';
-import { CARRIER_TRUNK_IPS, CUSTOMER_TRUNKS, type Resource } from './resources.js';
+import { issueNodeSecret } from './node-credentials.js';
+import { CARRIER_TRUNK_IPS, CUSTOMER_TRUNKS, OPENSIPS_NODES, type Resource } from './resources.js';
 
 /**
  * Routes for a declared resource: list (filters, pagination), create, get,
@@ -144,6 +145,11 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
       if (resource.createdOnly !== true) record.updated_at = now;
       const created = await store.insert(resource.table, record);
       changed();
+      if (resource.table === OPENSIPS_NODES.table) {
+        // The node's credential for its money rounds, answered this once (contract note 39).
+        const { secret } = await issueNodeSecret(store, created.id as number, false);
+        return json(201, { ...apiRecord(resource.fields, created), node_secret: secret });
+      }
       return json(201, apiRecord(resource.fields, created));
     });
   }

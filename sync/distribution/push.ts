@@ -13,6 +13,11 @@ export interface SidecarTarget {
   hostname: string;
   /** http(s)://host:port, or an absolute directory path. */
   address: string;
+  /**
+   * Bearer tokens the sidecar may check the push against (the node's push token, then the previous one
+   * while a rotation is under way: the node may still hold the old secret). Empty: none issued, sent bare.
+   */
+  pushTokens?: readonly string[];
 }
 
 export interface SidecarResult {
@@ -48,12 +53,20 @@ async function pushOnce(
     await rename(temporary, join(target.address, 'routing.msgpack')); // the sidecar sees a whole file or none
     return { version: null, retryable: false, error: null };
   }
-  const response = await fetch(`${target.address.replace(/\/$/, '')}/api/snapshot`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/msgpack' },
-    body: bytes,
-    signal: AbortSignal.timeout(timeoutMs),
-  });
+  const tokens = target.pushTokens ?? [];
+  let response: Response;
+  for (let index = 0; ; index++) {
+    const token = tokens.at(index);
+    response = await fetch(`${target.address.replace(/\/$/, '')}/api/snapshot`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/msgpack', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+      body: bytes,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    // Refused with the current token during a rotation: the node still holds the previous secret.
+    if (response.status !== 401 || index + 1 >= tokens.length) break;
+    await response.body?.cancel();
+  }
   const answer = (await response.json().catch(() => ({}))) as {
     version?: number;
     error?: string;

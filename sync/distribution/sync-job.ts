@@ -8,6 +8,7 @@ import { validateSnapshot } from '../../src/core/snapshot/validate.js';
 import { DEFAULT_PUSH, pushToAll, type PushOptions, type SidecarResult, type SidecarTarget } from './push.js';
 import { buildSnapshotTables } from '../snapshot/build.js';
 import type { ConfigStore } from '../store/config-store.js';
+import { pushTokens } from '../admin/node-credentials.js';
 
 /**
  * One routing sync: read the store consistently, build and check the
@@ -123,7 +124,13 @@ export class SyncJob {
     for (const node of active) {
       if (node.sidecar_address === null || node.sidecar_address === '')
         warnings.push(`node ${String(node.id)} (${String(node.hostname)}) has no sidecar_address: not pushed`);
-      else targets.push({ nodeId: node.id as number, hostname: node.hostname as string, address: node.sidecar_address as string });
+      else
+        targets.push({
+          nodeId: node.id as number,
+          hostname: node.hostname as string,
+          address: node.sidecar_address as string,
+          pushTokens: await pushTokens(this.store, node.id as number),
+        });
     }
     // The sidecars decode and compile in their own processes while the drouting worker builds.
     const pushes = pushToAll(targets, bytes, version, this.push);

@@ -49,6 +49,17 @@ export interface LedgerTx {
   /** Raw row of a customer account or carrier trunk, for its billing terms. */
   entityRow(entityType: string, entityId: number): Row | null;
   nodeExists(hostname: string): boolean;
+  /** The node's credential digests; null when no node has this hostname. */
+  nodeCredential(hostname: string): NodeCredentialDigests | null;
+  /** The node has used its new secret: its previous one is refused from now on. */
+  forgetPreviousSecret(nodeId: number): void;
+}
+
+/** What the centre keeps of a node's secret (sync/admin/node-credentials.ts); null hashes: none issued. */
+export interface NodeCredentialDigests {
+  nodeId: number;
+  secretHash: string | null;
+  previousSecretHash: string | null;
 }
 
 export interface CdrFilter {
@@ -195,6 +206,13 @@ function prepareLedgerStatements(db: Database.Database) {
     readAccount: db.prepare('SELECT * FROM customer_accounts WHERE id = ?'),
     readCarrier: db.prepare('SELECT * FROM carrier_trunks WHERE id = ?'),
     readNode: db.prepare('SELECT 1 FROM opensips_nodes WHERE hostname = ?'),
+    readCredential: db.prepare(
+      `SELECT n.id AS node_id, c.secret_hash, c.previous_secret_hash FROM opensips_nodes n
+       LEFT JOIN node_credentials c ON c.id = n.id WHERE n.hostname = ?`,
+    ),
+    forgetPrevious: db.prepare(
+      'UPDATE node_credentials SET previous_secret_hash = NULL, previous_push_token = NULL WHERE id = ? AND previous_secret_hash IS NOT NULL',
+    ),
   };
 }
 
@@ -268,5 +286,16 @@ class SqliteLedgerTx implements LedgerTx {
 
   nodeExists(hostname: string): boolean {
     return this.sql.readNode.get(hostname) !== undefined;
+  }
+
+  nodeCredential(hostname: string): NodeCredentialDigests | null {
+    const row = this.sql.readCredential.get(hostname) as
+      { node_id: number; secret_hash: string | null; previous_secret_hash: string | null } | undefined;
+    if (row === undefined) return null;
+    return { nodeId: row.node_id, secretHash: row.secret_hash, previousSecretHash: row.previous_secret_hash };
+  }
+
+  forgetPreviousSecret(nodeId: number): void {
+    this.sql.forgetPrevious.run(nodeId);
   }
 }

@@ -22,10 +22,10 @@ describe('config store', () => {
   it('migrates a new file to the latest schema, and again on reopening without harm', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'store-')), 'config.db');
     const first = openCentreStores(path);
-    assert.equal(first.schemaVersion(), 4);
+    assert.equal(first.schemaVersion(), 5);
     first.close();
     const again = openCentreStores(path);
-    assert.equal(again.schemaVersion(), 4);
+    assert.equal(again.schemaVersion(), 5);
     again.close();
   });
 
