@@ -1,0 +1,256 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { snapshotPushToken } from '../../src/core/protocol/node-credential.js';
+import { routingSnapshotBytes } from '../fixtures/routing.js';
+import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { SidecarProcess } from '../helpers/sidecar.js';
+
+/**
+ * Nodes authenticate to the centre (issue 17, finding 5): a money round and a snapshot push are taken only
+ * with the node's credential, and a forged round changes nothing, however absurd its round number.
+ */
+const MOBILE = '61400123456';
+const bearer = (secret: string): Record<string, string> => ({ authorization: `Bearer ${secret}` });
+
+const cdr = (sipCallId: string, durationSeconds: number) => ({
+  sip_call_id: sipCallId,
+  customer_trunk_id: 10,
+  carrier_trunk_id: 20,
+  carrier_gateway_id: 201,
+  ani: '61255500100',
+  dnis: MOBILE,
+  start_time: '2026-01-15T08:30:00Z',
+  answer_time: '2026-01-15T08:30:05Z',
+  end_time: new Date(Date.parse('2026-01-15T08:30:05Z') + durationSeconds * 1000).toISOString(),
+  duration_seconds: durationSeconds,
+  sip_response_code: 200,
+});
+
+/** A settlement as a node sends it: a forger's attempt to bill the account. */
+const forgedSettlement = (sipCallId: string) => ({
+  sip_call_id: sipCallId,
+  node_cdr_id: 1,
+  customer_trunk_id: 10,
+  customer_account_id: 1,
+  carrier_trunk_id: 20,
+  carrier_gateway_id: 201,
+  ani: '61255500100',
+  dnis: MOBILE,
+  start_time: '2026-01-15T08:30:00.000Z',
+  answer_time: '2026-01-15T08:30:05.000Z',
+  end_time: '2026-01-15T08:31:18.000Z',
+  duration_seconds: 73,
+  sip_response_code: 200,
+  billable_duration_customer: 78,
+  billable_duration_vendor: 120,
+  customer_rate_deck_id: 1,
+  carrier_rate_deck_id: 101,
+  customer_cost: '0.5000',
+  customer_currency: 'AUD',
+  customer_decimal_precision: 4,
+  customer_rounding_direction: 'standard',
+  vendor_cost: '0.0400',
+  vendor_currency: 'AUD',
+  vendor_decimal_precision: 4,
+  vendor_rounding_direction: 'up',
+  account_charge: '0.5000',
+  account_currency: 'AUD',
+  created_at: '2026-01-15T08:31:19.000Z',
+});
+
+describe('node authentication: money rounds', () => {
+  let world: MoneyWorld;
+  let node: SidecarProcess;
+  /** What a forged round must leave as it was: the account's balance and transactions, and the CDRs. */
+  const ledgerState = async (): Promise<unknown> => ({
+    balance: (await world.control.get('/api/balances/customer/1/balance')).body,
+    transactions: (await world.control.get('/api/balances/customer/1/transactions')).body,
+    cdrs: (await world.control.get('/api/cdrs/search')).body,
+  });
+  const settled = async (sipCallId: string): Promise<void> => {
+    const found = (await world.control.get(`/api/cdrs/search?sip_call_id=${encodeURIComponent(sipCallId)}`)).body;
+    assert.equal(found.length, 1, `${sipCallId} not settled yet`);
+  };
+
+  before(async () => {
+    world = await startMoneyWorld({ sidecars: 1 });
+    node = world.sidecars[0];
+    assert.equal((await world.control.post('/api/balances/customer/1/balance/credit', { amount: '5.00' })).status, 200);
+    // A first call settled, so the node has a lease and a last round at the centre.
+    assert.equal((await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'first@test' })).status, 200);
+    assert.equal((await node.post('/api/cdrs/ingest', cdr('first@test', 30))).status, 201);
+    await eventually(() => settled('first@test'));
+  });
+  after(() => world.stop());
+
+  it('refuses a round with no secret or the wrong one (401), before anything is applied', async () => {
+    const before = await ledgerState();
+    const round = { node: 'node-1', seq: 5_000_000, settlements: [forgedSettlement('forged-1@test')], leases: [] };
+    const bare = await world.control.post('/api/ledger/node-sync', round);
+    assert.equal(bare.status, 401);
+    assert.equal(bare.body.reason_code, 'node_unauthenticated');
+    for (const header of [
+      bearer('A'.repeat(43)),
+      bearer(`${world.secrets[0]}x`),
+      { authorization: world.secrets[0] }, // the secret, but not as a Bearer
+      { authorization: `Basic ${Buffer.from(`node-1:${world.secrets[0]}`).toString('base64')}` },
+    ]) {
+      const wrong = await world.control.post('/api/ledger/node-sync', round, header);
+      assert.equal(wrong.status, 401, JSON.stringify(header));
+      assert.equal(wrong.body.reason_code, 'node_unauthenticated');
+    }
+    // A lease ask with no secret takes nothing either.
+    const grab = await world.control.post('/api/ledger/node-sync', {
+      node: 'node-1',
+      seq: 5_000_001,
+      settlements: [],
+      leases: [{ entity_type: 'customer', entity_id: 1, want: '4.00', give_back: '0' }],
+    });
+    assert.equal(grab.status, 401);
+    assert.deepEqual(await ledgerState(), before);
+  });
+
+  it('refuses a forged round numbered 2^53-1 for the right node without its secret, and the node keeps settling and admitting', async () => {
+    const before = await ledgerState();
+    const forged = await world.control.post('/api/ledger/node-sync', {
+      node: 'node-1',
+      seq: Number.MAX_SAFE_INTEGER,
+      settlements: [forgedSettlement('forged-2@test')],
+      leases: [{ entity_type: 'customer', entity_id: 1, want: '0', give_back: '100.00' }],
+    });
+    assert.equal(forged.status, 401);
+    assert.deepEqual(await ledgerState(), before);
+    // The genuine node's next rounds are not stale: its CDRs settle and its calls are admitted.
+    const admitted = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'after-forgery@test' });
+    assert.equal(admitted.body.allowed, true, JSON.stringify(admitted.body));
+    assert.equal((await node.post('/api/cdrs/ingest', cdr('after-forgery@test', 60))).status, 201);
+    await eventually(() => settled('after-forgery@test'));
+  });
+
+  it("refuses even the node's own secret on a round numbered absurdly far ahead (409), without wedging the node", async () => {
+    const before = await ledgerState();
+    const ahead = await world.control.post(
+      '/api/ledger/node-sync',
+      { node: 'node-1', seq: Number.MAX_SAFE_INTEGER, settlements: [forgedSettlement('forged-3@test')], leases: [] },
+      bearer(world.secrets[0]),
+    );
+    assert.equal(ahead.status, 409);
+    assert.equal(ahead.body.reason_code, 'round_out_of_sequence');
+    assert.ok(Number.isSafeInteger(ahead.body.last_seq) && ahead.body.last_seq >= 1);
+    assert.deepEqual(await ledgerState(), before);
+    assert.equal((await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'after-jump@test' })).status, 200);
+    assert.equal((await node.post('/api/cdrs/ingest', cdr('after-jump@test', 45))).status, 201);
+    await eventually(() => settled('after-jump@test'));
+  });
+
+  it("rotates the node's secret: the sidecar picks up the new file, and the old secret is refused once the new one was used", async () => {
+    const old = world.secrets[0];
+    const rotated = await world.control.post('/api/opensips-nodes/1/rotate-secret', {});
+    assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
+    assert.equal(rotated.body.previous_secret_accepted, true);
+    const fresh: string = rotated.body.node_secret;
+    assert.match(fresh, /^[A-Za-z0-9_-]{43}$/);
+    assert.notEqual(fresh, old);
+    // The operator writes the new secret where the sidecar reads it; no restart.
+    writeFileSync(world.secretFile(0), `${fresh}\n`);
+    assert.equal((await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'rotated@test' })).status, 200);
+    assert.equal((await node.post('/api/cdrs/ingest', cdr('rotated@test', 20))).status, 201);
+    await eventually(() => settled('rotated@test'));
+    // The settled CDR went in a round that carried the old secret or the new one; keep sending CDRs until the
+    // old one is refused (the sidecar re-reads the file within a second, and its next round retires the old).
+    let n = 0;
+    await eventually(async () => {
+      const probe = await world.control.post('/api/ledger/node-sync', { node: 'node-1', seq: 1, settlements: [], leases: [] }, bearer(old));
+      if (probe.status !== 401) {
+        n++;
+        await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: `nudge-${n}@test` });
+        await node.post('/api/cdrs/ingest', cdr(`nudge-${n}@test`, 10));
+      }
+      assert.equal(probe.status, 401);
+    }, 20_000);
+    assert.equal((await node.post('/api/cdrs/ingest', cdr('after-rotation@test', 25))).status, 201);
+    await eventually(() => settled('after-rotation@test'));
+  });
+});
+
+describe('node authentication: secrets through the admin API', () => {
+  let control: SidecarProcess;
+  before(async () => {
+    control = await SidecarProcess.startControlPlane();
+  });
+  after(() => control.kill());
+
+  const round = (seq: number, secret: string | null) =>
+    control.post('/api/ledger/node-sync', { node: 'node-rotating', seq, settlements: [], leases: [] }, secret === null ? {} : bearer(secret));
+
+  it('answers the secret once when the node is created, never in reads', async () => {
+    const created = await control.post('/api/opensips-nodes', { hostname: 'node-rotating', mi_socket_address: 'udp:127.0.0.1:9' });
+    assert.equal(created.status, 201);
+    const secret: string = created.body.node_secret;
+    assert.match(secret, /^[A-Za-z0-9_-]{43}$/); // 32 random bytes, base64url
+    const read = JSON.stringify([
+      (await control.get(`/api/opensips-nodes/${created.body.id}`)).body,
+      (await control.get('/api/opensips-nodes')).body,
+    ]);
+    assert.ok(!read.includes(secret));
+    assert.ok(!/secret|push_token/.test(read), read);
+    assert.equal((await round(1, secret)).status, 200);
+  });
+
+  it('keeps the previous secret until the node first uses the new one, then refuses it; keep_previous false refuses it at once', async () => {
+    const id = (await control.get('/api/opensips-nodes')).body.data.find((node: any) => node.hostname === 'node-rotating').id;
+    const first = (await control.post(`/api/opensips-nodes/${id}/rotate-secret`, {})).body.node_secret;
+    const second = (await control.post(`/api/opensips-nodes/${id}/rotate-secret`, {})).body.node_secret;
+    assert.equal((await round(2, first)).status, 200); // the node has not switched yet
+    assert.equal((await round(3, second)).status, 200); // it has: the previous goes
+    assert.equal((await round(4, first)).status, 401);
+    assert.equal((await round(4, null)).status, 401);
+    assert.equal((await round(4, second)).status, 200);
+
+    const third = await control.post(`/api/opensips-nodes/${id}/rotate-secret`, { keep_previous: false });
+    assert.equal(third.body.previous_secret_accepted, false);
+    assert.equal((await round(5, second)).status, 401);
+    assert.equal((await round(5, third.body.node_secret)).status, 200);
+    // The retry of an applied round is stale, not applied twice.
+    assert.equal((await round(5, third.body.node_secret)).status, 409);
+
+    assert.equal((await control.post('/api/opensips-nodes/999/rotate-secret', {})).status, 404);
+    assert.equal((await control.post(`/api/opensips-nodes/${id}/rotate-secret`, { keep_previous: 'no' })).status, 400);
+  });
+});
+
+describe('node authentication: snapshot pushes', () => {
+  let world: MoneyWorld;
+  before(async () => {
+    world = await startMoneyWorld({ sidecars: 1 });
+  });
+  after(() => world.stop());
+
+  it('a sidecar given a secret refuses a push without the push token (401) and keeps serving what it had', async () => {
+    const sidecar = world.sidecars[0];
+    const serving = (await sidecar.get('/api/snapshot')).body.version;
+    const bare = await sidecar.putSnapshot(routingSnapshotBytes(serving + 1));
+    assert.equal(bare.status, 401);
+    assert.equal(bare.body.reason_code, 'node_unauthenticated');
+    // The node's own secret is not the push token: a push proves the centre holds it, not that it was sniffed.
+    for (const header of [bearer(world.secrets[0]), bearer(snapshotPushToken('B'.repeat(43)))])
+      assert.equal((await sidecar.putSnapshot(routingSnapshotBytes(serving + 1), header)).status, 401);
+    assert.equal((await sidecar.get('/api/snapshot')).body.version, serving);
+    const pushed = await sidecar.putSnapshot(routingSnapshotBytes(serving + 1), bearer(snapshotPushToken(world.secrets[0])));
+    assert.equal(pushed.status, 200, JSON.stringify(pushed.body));
+    assert.equal((await sidecar.get('/api/snapshot')).body.version, serving + 1);
+  });
+
+  it("the centre's routing sync carries the push token, and the node takes it", async () => {
+    const sidecar = world.sidecars[0];
+    assert.equal((await world.control.send('PUT', '/api/opensips-nodes/1', { sidecar_address: sidecar.url })).status, 200);
+    const sync = await world.control.post('/api/opensips/routing/sync', {});
+    assert.equal(sync.status, 200, JSON.stringify(sync.body));
+    assert.deepEqual(
+      sync.body.sidecar_results.map((result: any) => [result.success, result.error]),
+      [[true, null]],
+    );
+    assert.equal((await sidecar.get('/api/snapshot')).body.version, sync.body.snapshot_version);
+  });
+});
