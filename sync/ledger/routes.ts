@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { RequestError, errorBody, statusOf } from '../../src/core/http/errors.js';
 import { parseQuery, queryInteger } from '../../src/core/http/query.js';
 import { json } from '../../src/core/http/respond.js';
@@ -152,9 +153,16 @@ export function ledgerRoutes(context: LedgerRoutesContext): Route[] {
     nodeSyncRoute(async (request: IncomingRequest) => {
       const round = nodeSyncRequest(readBody(request));
       try {
+        // A resend of the last applied round, byte for byte (its answer was lost), gets that round's answer
+        // again and applies nothing: the node then counts what the centre counted.
+        const digest = createHash('sha256').update(request.body).digest('hex');
         const reply: NodeSyncReply = await ledger.transaction((tx) => {
           authenticateRound(tx, round.node, request.authorization);
-          return applyNodeSync(tx, round);
+          const kept = tx.lastRoundReply(round.node, round.seq, digest);
+          if (kept !== null) return JSON.parse(kept) as NodeSyncReply;
+          const applied = applyNodeSync(tx, round);
+          tx.recordRoundReply(round.node, digest, JSON.stringify(applied));
+          return applied;
         });
         context.nodeSilence.heard(round.node);
         return json(200, { ...reply, lease_valid_seconds: context.leaseValidSeconds } satisfies NodeSyncReply);

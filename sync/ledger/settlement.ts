@@ -266,6 +266,7 @@ export function reclaimSilentNodesLeases(tx: LedgerTx, silentSince: string, stil
     if (!stillSilent(lease.node)) continue;
     const amount = new Decimal(lease.amount);
     tx.setLease(lease.node, lease.entity_type, lease.entity_id, '0');
+    tx.forgetRoundReply(lease.node); // it names the lease taken back
     const entity = entityFromRow(lease.entity_type, lease.entity_id, tx.entityRow(lease.entity_type, lease.entity_id));
     if (entity !== null && amount.greaterThan(0)) {
       const description = `credit lease of node ${lease.node} lapsed: no money round from it since before ${silentSince}`;

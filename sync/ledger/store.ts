@@ -44,6 +44,12 @@ export interface LedgerTx {
   /** The last money round applied for a node, 0 before its first. */
   lastRound(node: string): number;
   setLastRound(node: string, seq: number): void;
+  /** The answer to the node's last applied round, when `seq` is that round's and `digest` its body's; else null. */
+  lastRoundReply(node: string, seq: number, digest: string): string | null;
+  /** Keeps the answer to the round just applied (after setLastRound), for a resend of it. */
+  recordRoundReply(node: string, digest: string, reply: string): void;
+  /** The kept answer no longer tells the node's leases (they were taken back): a resend is then stale. */
+  forgetRoundReply(node: string): void;
   /** Leases (non-zero) of nodes whose last money round was applied before `before` (ISO time). */
   silentNodesLeases(before: string): { node: string; entity_type: EntityType; entity_id: number; amount: string }[];
   /** Raw row of a customer account or carrier trunk, for its billing terms. */
@@ -195,6 +201,8 @@ function prepareLedgerStatements(db: Database.Database) {
     readCdr: db.prepare('SELECT id, account_charge FROM cdrs WHERE sip_call_id = ?'),
     writeCdr: db.prepare(`INSERT INTO cdrs (node, ${CDR_COLUMNS.join(', ')}) VALUES (?, ${CDR_COLUMNS.map(() => '?').join(', ')})`),
     readRound: db.prepare('SELECT last_seq FROM node_money_rounds WHERE node = ?'),
+    readRoundReply: db.prepare('SELECT last_reply FROM node_money_rounds WHERE node = ? AND last_seq = ? AND last_digest = ?'),
+    writeRoundReply: db.prepare('UPDATE node_money_rounds SET last_digest = ?, last_reply = ? WHERE node = ?'),
     silentLeases: db.prepare(
       `SELECT l.node, l.entity_type, l.entity_id, l.amount FROM credit_leases l JOIN node_money_rounds r ON r.node = l.node
        WHERE r.updated_at < ? AND l.amount != '0' ORDER BY l.node, l.entity_type, l.entity_id`,
@@ -274,6 +282,18 @@ class SqliteLedgerTx implements LedgerTx {
 
   setLastRound(node: string, seq: number): void {
     this.sql.writeRound.run(node, seq, new Date().toISOString());
+  }
+
+  lastRoundReply(node: string, seq: number, digest: string): string | null {
+    return (this.sql.readRoundReply.get(node, seq, digest) as { last_reply: string | null } | undefined)?.last_reply ?? null;
+  }
+
+  recordRoundReply(node: string, digest: string, reply: string): void {
+    this.sql.writeRoundReply.run(digest, reply, node);
+  }
+
+  forgetRoundReply(node: string): void {
+    this.sql.writeRoundReply.run(null, null, node);
   }
 
   silentNodesLeases(before: string): { node: string; entity_type: EntityType; entity_id: number; amount: string }[] {

@@ -212,11 +212,53 @@ describe('node authentication: secrets through the admin API', () => {
     assert.equal(third.body.previous_secret_accepted, false);
     assert.equal((await round(5, second)).status, 401);
     assert.equal((await round(5, third.body.node_secret)).status, 200);
-    // The retry of an applied round is stale, not applied twice.
-    assert.equal((await round(5, third.body.node_secret)).status, 409);
+    // Another round under an applied round's number is stale, not applied.
+    const other = await control.post(
+      '/api/ledger/node-sync',
+      { node: 'node-rotating', seq: 5, settlements: [], leases: [{ entity_type: 'customer', entity_id: 1, want: '1.00', give_back: '0' }] },
+      bearer(third.body.node_secret),
+    );
+    assert.equal(other.status, 409);
+    assert.equal(other.body.reason_code, 'stale_round');
 
     assert.equal((await control.post('/api/opensips-nodes/999/rotate-secret', {})).status, 404);
     assert.equal((await control.post(`/api/opensips-nodes/${id}/rotate-secret`, { keep_previous: 'no' })).status, 400);
+  });
+});
+
+describe('money rounds: the resend of the last applied round', () => {
+  let control: SidecarProcess;
+  before(async () => {
+    control = await SidecarProcess.startControlPlane();
+  });
+  after(() => control.kill());
+
+  it('answers a byte-for-byte resend of the last round as it did, and applies nothing twice', async () => {
+    const secret: string = (await control.post('/api/opensips-nodes', { hostname: 'node-resend', mi_socket_address: 'udp:127.0.0.1:9' })).body
+      .node_secret;
+    const account = (await control.post('/api/customer-accounts', { name: 'Resend Pty', currency: 'AUD', billing_mode: 'prepaid' })).body.id;
+    await control.post(`/api/balances/customer/${account}/balance/credit`, { amount: '10.00' });
+    const body = JSON.stringify({
+      node: 'node-resend',
+      seq: 1,
+      settlements: [{ ...forgedSettlement('resend-1@test'), customer_account_id: account }],
+      leases: [{ entity_type: 'customer', entity_id: account, want: '4.00', give_back: '0' }],
+    });
+    const first = await control.post('/api/ledger/node-sync', body, bearer(secret));
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    const state = async (): Promise<unknown> => ({
+      balance: (await control.get(`/api/balances/customer/${account}/balance`)).body,
+      transactions: (await control.get(`/api/balances/customer/${account}/transactions`)).body,
+    });
+    const after = await state();
+    const resent = await control.post('/api/ledger/node-sync', body, bearer(secret));
+    assert.equal(resent.status, 200);
+    assert.deepEqual(resent.body, first.body);
+    assert.deepEqual(await state(), after);
+    // The round settles its CDR before its lease ask: 0.50 debited from 10.00, then 4.00 leased.
+    assert.deepEqual([(after as any).balance.balance, (after as any).balance.reserved], ['9.50', '4.00']);
+    // Without the secret the resend is refused like any round, kept answer or not.
+    assert.equal((await control.post('/api/ledger/node-sync', body)).status, 401);
   });
 });
 
