@@ -133,7 +133,8 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 5,
-    description: "each node's credential (the SHA-256 of its secret, the push token, the previous pair during a rotation), and its last round's answer",
+    description:
+      "each node's credential (the SHA-256 of its secret, the push token, the previous pair during a rotation), and its last round's answer",
     // A table of its own, not columns of opensips_nodes: the admin API answers node rows whole, and these must
     // never be in an answer. id is the node's id; ON DELETE CASCADE takes the credential with its node.
     sql: `

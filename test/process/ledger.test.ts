@@ -202,7 +202,12 @@ describe('ledger', () => {
     const grant = await control.send(
       'POST',
       '/api/ledger/node-sync',
-      { node: 'node-batch', seq: 1, settlements: [], leases: [{ entity_type: 'customer', entity_id: account, want: '4.00', give_back: '0' }] },
+      {
+        node: 'node-batch',
+        seq: 1,
+        settlements: [],
+        leases: [{ entity_type: 'customer', entity_id: account, want: '4.00', give_back: '0' }],
+      },
       bearer(node.body.node_secret),
     );
     assert.deepEqual(grant.body.leases, [{ entity_type: 'customer', entity_id: account, granted: '4', headroom: '6' }]);

@@ -139,7 +139,10 @@ describe('node authentication: money rounds', () => {
     assert.equal(ahead.body.reason_code, 'round_out_of_sequence');
     assert.ok(Number.isSafeInteger(ahead.body.last_seq) && ahead.body.last_seq >= 1);
     assert.deepEqual(await ledgerState(), before);
-    assert.equal((await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'after-jump@test' })).status, 200);
+    assert.equal(
+      (await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'after-jump@test' })).status,
+      200,
+    );
     assert.equal((await node.post('/api/cdrs/ingest', cdr('after-jump@test', 45))).status, 201);
     await eventually(() => settled('after-jump@test'));
   });
@@ -154,7 +157,10 @@ describe('node authentication: money rounds', () => {
     assert.notEqual(fresh, old);
     // The operator writes the new secret where the sidecar reads it; no restart.
     writeFileSync(world.secretFile(0), `${fresh}\n`);
-    assert.equal((await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'rotated@test' })).status, 200);
+    assert.equal(
+      (await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'rotated@test' })).status,
+      200,
+    );
     assert.equal((await node.post('/api/cdrs/ingest', cdr('rotated@test', 20))).status, 201);
     await eventually(() => settled('rotated@test'));
     // The settled CDR went in a round that carried the old secret or the new one; keep sending CDRs until the
@@ -182,7 +188,11 @@ describe('node authentication: secrets through the admin API', () => {
   after(() => control.kill());
 
   const round = (seq: number, secret: string | null) =>
-    control.post('/api/ledger/node-sync', { node: 'node-rotating', seq, settlements: [], leases: [] }, secret === null ? {} : bearer(secret));
+    control.post(
+      '/api/ledger/node-sync',
+      { node: 'node-rotating', seq, settlements: [], leases: [] },
+      secret === null ? {} : bearer(secret),
+    );
 
   it('answers the secret once when the node is created, never in reads', async () => {
     const created = await control.post('/api/opensips-nodes', { hostname: 'node-rotating', mi_socket_address: 'udp:127.0.0.1:9' });
@@ -234,9 +244,10 @@ describe('money rounds: the resend of the last applied round', () => {
   after(() => control.kill());
 
   it('answers a byte-for-byte resend of the last round as it did, and applies nothing twice', async () => {
-    const secret: string = (await control.post('/api/opensips-nodes', { hostname: 'node-resend', mi_socket_address: 'udp:127.0.0.1:9' })).body
-      .node_secret;
-    const account = (await control.post('/api/customer-accounts', { name: 'Resend Pty', currency: 'AUD', billing_mode: 'prepaid' })).body.id;
+    const secret: string = (await control.post('/api/opensips-nodes', { hostname: 'node-resend', mi_socket_address: 'udp:127.0.0.1:9' }))
+      .body.node_secret;
+    const account = (await control.post('/api/customer-accounts', { name: 'Resend Pty', currency: 'AUD', billing_mode: 'prepaid' })).body
+      .id;
     await control.post(`/api/balances/customer/${account}/balance/credit`, { amount: '10.00' });
     const body = JSON.stringify({
       node: 'node-resend',
@@ -290,7 +301,7 @@ describe('node authentication: snapshot pushes', () => {
     const sync = await world.control.post('/api/opensips/routing/sync', {});
     assert.equal(sync.status, 200, JSON.stringify(sync.body));
     assert.deepEqual(
-      sync.body.sidecar_results.map((result: any) => [result.success, result.error]),
+      (sync.body.sidecar_results as { success: boolean; error: string | null }[]).map((result) => [result.success, result.error]),
       [[true, null]],
     );
     assert.equal((await sidecar.get('/api/snapshot')).body.version, sync.body.snapshot_version);

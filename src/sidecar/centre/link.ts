@@ -50,7 +50,9 @@ export class CentreLink {
   ) {
     const credential = options.credential ?? null;
     this.client =
-      options.url === null ? null : new CentreClient(options.url, options.timeoutMs, credential === null ? null : () => credential.authorization());
+      options.url === null
+        ? null
+        : new CentreClient(options.url, options.timeoutMs, credential === null ? null : () => credential.authorization());
     credit.connect((urgent) => (urgent ? this.round() : this.roundSoon()));
   }
 
@@ -161,7 +163,7 @@ export class CentreLink {
       if (status === 409) await this.catchUp(text);
       failure =
         status === 401
-          ? 'the control plane refused this node\'s credential (--centre-secret-file, CENTRE_SECRET): HTTP 401'
+          ? "the control plane refused this node's credential (--centre-secret-file, CENTRE_SECRET): HTTP 401"
           : `HTTP ${status}: ${text.slice(0, 200)}`;
     } catch (error) {
       failure = error instanceof Error ? error.message : String(error);

@@ -89,7 +89,7 @@ export function statusRoutes(context: SidecarContext): Route[] {
       handler: async (request) => {
         // Only the centre that issued this node's secret may replace what it routes with.
         if (context.admitsSnapshotPush !== undefined && !context.admitsSnapshotPush(request.authorization)) {
-          context.log.warn('snapshot push refused: it does not carry the push token for this node\'s secret');
+          context.log.warn("snapshot push refused: it does not carry the push token for this node's secret");
           return { status: statusOf('node_unauthenticated'), body: errorBody('node_unauthenticated') };
         }
         if (request.body.byteLength === 0) return { status: statusOf('snapshot_empty'), body: errorBody('snapshot_empty') };
