@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openCentreStores } from '../../sync/stores.js';
-import { issueNodeSecret } from '../../sync/admin/node-credentials.js';
+import { issueNodeSecret } from '../../sync/store/node-credentials.js';
 import { seedStore } from '../../sync/admin/seed.js';
 import { generateDataset, SIZES } from './dataset.js';
 import { CONTROL_MAIN, REPO, SIDECAR_MAIN } from './paths.js';

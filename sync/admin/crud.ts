@@ -5,7 +5,7 @@ import type { IncomingRequest, Route } from '../../src/core/http/server.js';
 import { adminRoute, mustExist, PAGE_PARAMS, pageOf, pathId, readBody, type AdminHandler } from '../http/handlers.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
 import { apiRecord, storeValue, storeValues } from './fields.js';
-import { issueNodeSecret } from './node-credentials.js';
+import { issueNodeSecret } from '../store/node-credentials.js';
 import { CARRIER_TRUNK_IPS, CUSTOMER_TRUNKS, OPENSIPS_NODES, type Resource } from './resources.js';
 
 /**

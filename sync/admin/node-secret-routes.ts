@@ -3,7 +3,7 @@ import type { Route } from '../../src/core/http/server.js';
 import { storeValue } from './fields.js';
 import { adminRoute, mustExist, pathId, readBody } from '../http/handlers.js';
 import type { AdminContext } from './crud.js';
-import { issueNodeSecret } from './node-credentials.js';
+import { issueNodeSecret } from '../store/node-credentials.js';
 import { OPENSIPS_NODES } from './resources.js';
 
 /**

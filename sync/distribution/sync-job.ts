@@ -8,7 +8,7 @@ import { validateSnapshot } from '../../src/core/snapshot/validate.js';
 import { DEFAULT_PUSH, pushToAll, type PushOptions, type SidecarResult, type SidecarTarget } from './push.js';
 import { buildSnapshotTables } from '../snapshot/build.js';
 import type { ConfigStore } from '../store/config-store.js';
-import { pushTokens } from '../admin/node-credentials.js';
+import { pushTokens } from '../store/node-credentials.js';
 
 /**
  * One routing sync: read the store consistently, build and check the

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SnapshotDescription } from '../../src/core/snapshot/schema.js';
 import { openCentreStores } from '../../sync/stores.js';
-import { issueNodeSecret } from '../../sync/admin/node-credentials.js';
+import { issueNodeSecret } from '../../sync/store/node-credentials.js';
 import { seedStore } from '../../sync/admin/seed.js';
 import { routingSnapshotBytes, routingTables } from '../fixtures/routing.js';
 import { SidecarProcess } from './sidecar.js';

@@ -1,5 +1,5 @@
 import { newNodeSecret, secretDigest, snapshotPushToken } from '../../src/core/protocol/node-credential.js';
-import type { ConfigStore } from '../store/config-store.js';
+import type { ConfigStore } from './config-store.js';
 
 /**
  * Issuing nodes their credentials (src/core/protocol/node-credential.ts): a new node gets one in its create
