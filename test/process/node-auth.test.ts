@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { snapshotPushToken } from '../../src/core/protocol/node-credential.js';
 import { routingSnapshotBytes } from '../fixtures/routing.js';
@@ -177,6 +179,45 @@ describe('node authentication: money rounds', () => {
     }, 20_000);
     assert.equal((await node.post('/api/cdrs/ingest', cdr('after-rotation@test', 25))).status, 201);
     await eventually(() => settled('after-rotation@test'));
+  });
+});
+
+describe('money rounds: a node whose round numbers ran far ahead', () => {
+  let world: MoneyWorld;
+  let restarted: SidecarProcess | null = null;
+  before(async () => {
+    world = await startMoneyWorld({ sidecars: 1 });
+    assert.equal((await world.control.post('/api/balances/customer/1/balance/credit', { amount: '5.00' })).status, 200);
+  });
+  after(() => Promise.all([world.stop(), restarted?.kill()]));
+
+  it('is told round_out_of_sequence, comes back down to just after its last applied round, and settles again', async () => {
+    const node = world.sidecars[0];
+    assert.equal(
+      (await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'before-jump@test' })).status,
+      200,
+    );
+    assert.equal((await node.post('/api/cdrs/ingest', cdr('before-jump@test', 30))).status, 201);
+    await eventually(async () => {
+      assert.equal((await world.control.get('/api/cdrs/search?sip_call_id=before-jump%40test')).body.length, 1);
+    });
+    await node.kill();
+    // The node's round counter, as a corrupt or hand-edited money.db would have it: far past the centre's.
+    const db = new Database(join(node.dataDir, 'money.db'));
+    db.prepare("INSERT INTO meta (key, value) VALUES ('round_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(
+      5_000_000_000_000_000,
+    );
+    db.close();
+    restarted = await SidecarProcess.start({ dataDir: node.dataDir, args: world.sidecarArgs(0) });
+    assert.equal(
+      (await restarted.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'after-restart@test' })).status,
+      200,
+    );
+    assert.equal((await restarted.post('/api/cdrs/ingest', cdr('after-restart@test', 30))).status, 201);
+    await eventually(async () => {
+      assert.equal((await world.control.get('/api/cdrs/search?sip_call_id=after-restart%40test')).body.length, 1);
+    });
+    assert.ok(restarted.logs.some((line) => line.includes('round_out_of_sequence')));
   });
 });
 
