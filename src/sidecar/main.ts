@@ -60,7 +60,9 @@ async function main(): Promise<void> {
   const credential = config.centreSecret === null ? null : new CentreCredential(config.centreSecret);
   if (credential === null)
     log.warn(
-      "no --centre-secret-file or CENTRE_SECRET: the control plane refuses this node's money rounds, and snapshot pushes are taken from anyone",
+      config.controlUrl === null
+        ? 'no --centre-secret-file or CENTRE_SECRET: snapshot pushes are taken from anyone'
+        : "no --centre-secret-file or CENTRE_SECRET: the control plane refuses this node's money rounds, and snapshot pushes are taken from anyone",
     );
   const centre = new CentreLink(
     {
