@@ -74,7 +74,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
     throw new Error('--control-url must be http(s)://host:port with no path');
   // The secret itself is never an option: flags show in the process table. A file, or the environment.
   const secretFile = options.optional('centre-secret-file');
-  const secretValue = env.CENTRE_SECRET ?? '';
+  const secretValue = env.CENTRE_SECRET?.trim() ?? '';
   const centreSecret: CentreSecretSource | null =
     secretFile !== null ? { file: secretFile } : secretValue !== '' ? { value: secretValue } : null;
   return {

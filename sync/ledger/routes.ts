@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
 import { RequestError, errorBody, statusOf } from '../../src/core/http/errors.js';
 import { parseQuery, queryInteger } from '../../src/core/http/query.js';
 import { json } from '../../src/core/http/respond.js';
@@ -140,6 +141,8 @@ export interface LedgerRoutesContext {
   leaseValidSeconds: number;
   /** Told of every answered money round (the lease reclaim's own clock). */
   nodeSilence: NodeSilence;
+  /** Where refused credentials are reported (a forgery, or a node given the wrong secret). */
+  log: Logger;
 }
 
 /** The money round's route: it reads the node's credential from the Authorization header. */
@@ -168,6 +171,11 @@ export function ledgerRoutes(context: LedgerRoutesContext): Route[] {
         return json(200, { ...reply, lease_valid_seconds: context.leaseValidSeconds } satisfies NodeSyncReply);
       } catch (error) {
         if (!(error instanceof NodeSyncRefusal)) throw error;
+        if (error.code === 'node_unauthenticated')
+          context.log.warn(
+            { node: round.node, seq: round.seq, remote_address: request.remoteAddress },
+            "money round refused: it does not carry the node's secret",
+          );
         // A node whose journal was reset learns where to continue its round numbers.
         const lastSeq =
           error.code === 'stale_round' || error.code === 'round_out_of_sequence'

@@ -179,6 +179,10 @@ describe('node authentication: money rounds', () => {
     }, 20_000);
     assert.equal((await node.post('/api/cdrs/ingest', cdr('after-rotation@test', 25))).status, 201);
     await eventually(() => settled('after-rotation@test'));
+    // Neither process ever logs a secret (both log at debug here); the centre does log the refused rounds.
+    const logs = [...world.control.logs, ...node.logs].join('\n');
+    assert.ok(!logs.includes(old) && !logs.includes(fresh));
+    assert.ok(world.control.logs.some((line) => line.includes("money round refused: it does not carry the node's secret")));
   });
 });
 
