@@ -251,6 +251,9 @@ describe('node authentication: secrets through the admin API', () => {
     assert.ok(!read.includes(secret));
     assert.ok(!/secret|push_token/.test(read), read);
     assert.equal((await round(1, secret)).status, 200);
+    // Another node's secret is not this node's.
+    const other = await control.post('/api/opensips-nodes', { hostname: 'node-other', mi_socket_address: 'udp:127.0.0.1:9' });
+    assert.equal((await round(2, other.body.node_secret as string)).status, 401);
   });
 
   it('keeps the previous secret until the node first uses the new one, then refuses it; keep_previous false refuses it at once', async () => {
