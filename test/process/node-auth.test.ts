@@ -354,4 +354,16 @@ describe('node authentication: snapshot pushes', () => {
     );
     assert.equal((await sidecar.get('/api/snapshot')).body.version, sync.body.snapshot_version);
   });
+
+  it('pushes with the previous token while the node still holds the secret a rotation replaced', async () => {
+    const sidecar = world.sidecars[0];
+    assert.equal((await world.control.post('/api/opensips-nodes/1/rotate-secret', {})).status, 200);
+    // The node's secret file is not rewritten yet: it proves only the old secret.
+    const sync = await world.control.post('/api/opensips/routing/sync', {});
+    assert.deepEqual(
+      (sync.body.sidecar_results as { success: boolean; error: string | null }[]).map((result) => [result.success, result.error]),
+      [[true, null]],
+    );
+    assert.equal((await sidecar.get('/api/snapshot')).body.version, sync.body.snapshot_version);
+  });
 });
