@@ -25,6 +25,7 @@ import { startService, type ServiceProcess } from '../src/devkit/service-process
 import { CUSTOMER_ACCOUNTS } from '../sync/admin/resources.js';
 import { openCentreStores } from '../sync/stores.js';
 import { seedRows } from '../sync/admin/seed.js';
+import { issueNodeSecret } from '../sync/store/node-credentials.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const DATA = join(REPO, 'bench', 'data');
@@ -78,7 +79,7 @@ async function startControlPlane(dir: string, accounts: TrafficHints['accounts']
   const store = stores.config;
   await seedRows(store, CUSTOMER_ACCOUNTS, accounts);
   const now = new Date().toISOString();
-  await store.insert('opensips_nodes', {
+  const node = await store.insert('opensips_nodes', {
     hostname: 'bench-node',
     mi_socket_address: 'http://127.0.0.1:9/mi',
     region: 'bench',
@@ -86,6 +87,9 @@ async function startControlPlane(dir: string, accounts: TrafficHints['accounts']
     created_at: now,
     updated_at: now,
   });
+  // The node's secret, where the sidecar reads it: the centre refuses money rounds without it.
+  const { secret } = await issueNodeSecret(store, node.id as number, false);
+  writeFileSync(join(dir, 'bench-node.secret'), `${secret}\n`, { mode: 0o600 });
   for (const account of accounts) {
     if (account.billing_mode !== 'prepaid') continue;
     await stores.ledger.changeBalance({ entityType: 'customer', entityId: account.id, currency: account.currency }, () => ({
@@ -261,6 +265,8 @@ async function main(): Promise<void> {
       `http://127.0.0.1:${control.port}`,
       '--node-name',
       'bench-node',
+      '--centre-secret-file',
+      join(dataDir, 'control', 'bench-node.secret'),
       '--lease-chunk',
       '1000.00',
     ],

@@ -3,6 +3,7 @@ import { json } from '../src/core/http/respond.js';
 import type { Route } from '../src/core/http/server.js';
 import { behindAllowlist } from './admin/access.js';
 import { resourceRoutes } from './admin/crud.js';
+import { nodeSecretRoutes } from './admin/node-secret-routes.js';
 import { rateImportRoutes } from './admin/rate-import.js';
 import { RESOURCES } from './admin/resources.js';
 import { adminRoutes } from './admin/routes.js';
@@ -39,6 +40,7 @@ export function buildControlPlaneRoutes(context: ControlPlaneContext): Route[] {
   const routes = [
     ...RESOURCES.flatMap((resource) => resourceRoutes(resource, context)),
     ...adminRoutes(context),
+    ...nodeSecretRoutes(context),
     ...rateImportRoutes(context),
     ...balanceRoutes(context),
     ...ledgerRoutes(context),

@@ -14,6 +14,13 @@ export const REDACTED_PATHS = [
   '*.token',
   'response',
   '*.response',
+  // A node's secret with the centre (sidecar config, the admin API's create and rotate answers).
+  'centreSecret',
+  '*.centreSecret',
+  'node_secret',
+  '*.node_secret',
+  'secret',
+  '*.secret',
 ];
 
 export function createLogger(level: string, name: string, destination?: pino.DestinationStream): Logger {

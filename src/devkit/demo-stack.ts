@@ -6,10 +6,11 @@
  *   node dist/src/devkit/demo-stack.js [--size demo] [--control-port 8080] [--sidecar-port 8090]
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openCentreStores } from '../../sync/stores.js';
+import { issueNodeSecret } from '../../sync/store/node-credentials.js';
 import { seedStore } from '../../sync/admin/seed.js';
 import { generateDataset, SIZES } from './dataset.js';
 import { CONTROL_MAIN, REPO, SIDECAR_MAIN } from './paths.js';
@@ -64,6 +65,18 @@ async function main(): Promise<void> {
     stores.close();
   }
 
+  // A fresh secret for the demo node at every start (a data directory from before node credentials has
+  // none), written where the sidecar reads it: the centre refuses money rounds without one.
+  const secretFile = join(dataDir, 'sidecar-centre.secret');
+  {
+    const stores = openCentreStores(controlDb);
+    const node = (await stores.config.list('opensips_nodes', { where: { hostname: 'opensips-demo-01' }, limit: 1, offset: 0 })).rows.at(0);
+    if (node === undefined) throw new Error(`${controlDb} has no node opensips-demo-01: remove ${dataDir} to start over`);
+    const { secret } = await issueNodeSecret(stores.config, node.id as number, false);
+    stores.close();
+    writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+  }
+
   const children: ChildProcess[] = [];
   const stop = (): void => {
     for (const child of children) child.kill('SIGTERM');
@@ -100,6 +113,8 @@ async function main(): Promise<void> {
         'opensips-demo-01',
         '--control-url',
         controlUrl,
+        '--centre-secret-file',
+        secretFile,
       ],
       'sidecar listening',
     ),

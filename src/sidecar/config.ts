@@ -3,6 +3,7 @@ import { LOG_LEVELS, OptionReader, type OptionTable } from '../core/config/optio
 import { DEFAULT_BODY_BUDGET_BYTES } from '../core/http/body-budget.js';
 import { parseMiAddress, type MiAddress } from '../core/mi/client.js';
 import { parseMicro } from '../core/money/micro.js';
+import type { CentreSecretSource } from './centre/credential.js';
 import { DEFAULT_SLICE_SECONDS } from './credit/slices.js';
 import type { Durability } from './journal/journal.js';
 
@@ -37,6 +38,8 @@ export interface SidecarConfig {
   sliceSeconds: number;
   /** The SQLite file the OpenSIPS script spools undelivered CDRs and releases into; null: none. */
   opensipsSpool: string | null;
+  /** Where this node's secret with the centre comes from (a file, else CENTRE_SECRET); null: none given. */
+  centreSecret: CentreSecretSource | null;
 }
 
 /** Every option, as docs/operations.md explains it. */
@@ -66,6 +69,7 @@ export const SIDECAR_OPTIONS = {
   'opensips-mi': { env: 'SIDECAR_OPENSIPS_MI', fallback: '', shownDefault: 'none' },
   'slice-seconds': { env: 'SIDECAR_SLICE_SECONDS', fallback: String(DEFAULT_SLICE_SECONDS) },
   'opensips-spool': { env: 'SIDECAR_OPENSIPS_SPOOL', fallback: '', shownDefault: 'none' },
+  'centre-secret-file': { env: 'SIDECAR_CENTRE_SECRET_FILE', fallback: '', shownDefault: 'none (CENTRE_SECRET)' },
 } as const satisfies OptionTable;
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfig {
@@ -79,6 +83,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
   const controlUrl = options.optional('control-url');
   if (controlUrl !== null && !/^https?:\/\/[^/]+$/.test(controlUrl))
     throw new Error('--control-url must be http(s)://host:port with no path');
+  // The secret itself is never an option: flags show in the process table. A file, or the environment.
+  const secretFile = options.optional('centre-secret-file');
+  const secretValue = env.CENTRE_SECRET?.trim() ?? '';
+  const centreSecret: CentreSecretSource | null =
+    secretFile !== null ? { file: secretFile } : secretValue !== '' ? { value: secretValue } : null;
   return {
     host: options.host('host'),
     port: options.integer('port', 0, 65535),
@@ -101,5 +110,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
     opensipsMi,
     sliceSeconds: options.integer('slice-seconds', 4, 86_400),
     opensipsSpool: options.optional('opensips-spool'),
+    centreSecret,
   };
 }

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { startServer } from '../core/http/server.js';
 import { createLogger } from '../core/logger.js';
 import { buildSidecarRoutes } from './app.js';
+import { CentreCredential } from './centre/credential.js';
 import { CentreLink } from './centre/link.js';
 import { loadConfig } from './config.js';
 import { NodeCredit } from './credit/node-credit.js';
@@ -56,8 +57,22 @@ async function main(): Promise<void> {
   );
   if (config.opensipsMi === null) log.info('no --opensips-mi: prepaid calls are reserved whole, not in slices (credit/slices.ts)');
   const slices = config.opensipsMi === null ? null : new SliceKeeper(credit, config.opensipsMi, metrics, log);
+  const credential = config.centreSecret === null ? null : new CentreCredential(config.centreSecret);
+  if (credential === null)
+    log.warn(
+      config.controlUrl === null
+        ? 'no --centre-secret-file or CENTRE_SECRET: snapshot pushes are taken from anyone'
+        : "no --centre-secret-file or CENTRE_SECRET: the control plane refuses this node's money rounds, and snapshot pushes are taken from anyone",
+    );
   const centre = new CentreLink(
-    { url: config.controlUrl, node: config.nodeName, timeoutMs: config.centreTimeoutMs, intervalMs: 200, maxSettlements: 1000 },
+    {
+      url: config.controlUrl,
+      node: config.nodeName,
+      timeoutMs: config.centreTimeoutMs,
+      intervalMs: 200,
+      maxSettlements: 1000,
+      credential,
+    },
     credit,
     journal,
     metrics,
@@ -78,6 +93,7 @@ async function main(): Promise<void> {
       maxBodyBytes: config.maxBodyBytes,
       maxSnapshotBytes: config.maxSnapshotBytes,
       startedAt: Date.now(),
+      ...(credential === null ? {} : { admitsSnapshotPush: (authorization: string | undefined) => credential.admitsPush(authorization) }),
     }),
     observe: (route, status, seconds) => metrics.observeRequest(route, status, seconds),
     bodyBudgetBytes: config.maxInflightBodyBytes,

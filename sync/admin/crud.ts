@@ -7,9 +7,10 @@ import type { ConfigStore, Row } from '../store/config-store.js';
 import { ha1Problem } from '../../src/core/snapshot/field-rules.js';
 import { apiRecord, storeValue, storeValues } from './fields.js';
 import { RATE_HISTORY_COLUMNS, reviseRate } from './rate-revision.js';
-import { CARRIER_TRUNK_IPS, CUSTOMER_TRUNKS, type Resource } from './resources.js';
+import { CARRIER_TRUNK_IPS, CUSTOMER_TRUNKS, OPENSIPS_NODES, type Resource } from './resources.js';
 import { checkNodeTargets } from '../nodes/targets.js';
 import type { NodePolicy } from '../nodes/policy.js';
+import { issueNodeSecret } from '../store/node-credentials.js';
 
 /**
  * Routes for a declared resource: list (filters, pagination), create, get,
@@ -201,6 +202,11 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
       if (resource.createdOnly !== true) record.updated_at = now;
       const created = await store.insert(resource.table, record);
       changed();
+      if (resource.table === OPENSIPS_NODES.table) {
+        // The node's credential for its money rounds, answered this once (contract note 39).
+        const { secret } = await issueNodeSecret(store, created.id as number, false);
+        return json(201, { ...shown(created), node_secret: secret });
+      }
       return json(201, conceal(resource, shown(created)));
     });
   }

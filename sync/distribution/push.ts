@@ -15,6 +15,11 @@ export interface SidecarTarget {
   hostname: string;
   /** Checked against the node policy (sync/nodes/targets.ts): an allowed URL, or a resolved directory under a root. */
   address: SidecarAddress;
+  /**
+   * Bearer tokens the sidecar may check the push against (the node's push token, then the previous one
+   * while a rotation is under way: the node may still hold the old secret). Empty: none issued, sent bare.
+   */
+  pushTokens?: readonly string[];
 }
 
 export interface SidecarResult {
@@ -57,14 +62,22 @@ async function pushOnce(
     await rename(temporary, join(address.path, 'routing.msgpack')); // the sidecar sees a whole file or none
     return { version: null, retryable: false, error: null };
   }
-  const response = await fetch(`${address.url.replace(/\/$/, '')}/api/snapshot${options.force === true ? '?force=1' : ''}`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/msgpack' },
-    body: bytes,
-    signal: AbortSignal.timeout(options.timeoutMs),
-    // The host was checked; a redirect would send the snapshot (HA1s included) to one that was not.
-    redirect: 'error',
-  });
+  const tokens = target.pushTokens ?? [];
+  let response: Response;
+  for (let index = 0; ; index++) {
+    const token = tokens.at(index);
+    response = await fetch(`${address.url.replace(/\/$/, '')}/api/snapshot${options.force === true ? '?force=1' : ''}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/msgpack', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+      body: bytes,
+      signal: AbortSignal.timeout(options.timeoutMs),
+      // The host was checked; a redirect would send the snapshot (HA1s included) to one that was not.
+      redirect: 'error',
+    });
+    // Refused with the current token during a rotation: the node still holds the previous secret.
+    if (response.status !== 401 || index + 1 >= tokens.length) break;
+    await response.body?.cancel();
+  }
   const answer = (await response.json().catch(() => ({}))) as {
     version?: number;
     error?: string;

@@ -11,6 +11,7 @@ import { unsyncable } from '../snapshot/unsyncable.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
 import type { NodePolicy } from '../nodes/policy.js';
 import { checkNodeTargets, type NodeTargets } from '../nodes/targets.js';
+import { pushTokens } from '../store/node-credentials.js';
 
 /**
  * One routing sync: read the store consistently, build and check the
@@ -151,7 +152,13 @@ export class SyncJob {
     for (const { node, targets: addresses } of allowed) {
       if (addresses.sidecar === null)
         warnings.push(`node ${String(node.id)} (${String(node.hostname)}) has no sidecar_address: not pushed`);
-      else targets.push({ nodeId: node.id as number, hostname: node.hostname as string, address: addresses.sidecar });
+      else
+        targets.push({
+          nodeId: node.id as number,
+          hostname: node.hostname as string,
+          address: addresses.sidecar,
+          pushTokens: await pushTokens(this.store, node.id as number),
+        });
     }
     // The sidecars decode and compile in their own processes while the drouting worker builds.
     const pushes = pushToAll(targets, bytes, version, { ...this.push, force }).then((results) => [

@@ -1,10 +1,13 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
 import { RequestError, errorBody, statusOf } from '../../src/core/http/errors.js';
 import { parseQuery, queryInteger } from '../../src/core/http/query.js';
 import { json } from '../../src/core/http/respond.js';
-import type { IncomingRequest, Route } from '../../src/core/http/server.js';
+import type { IncomingRequest, OutgoingResponse, Route } from '../../src/core/http/server.js';
 import { type LeaseAsk, type NodeSyncReply, type NodeSyncRequest, type SettlementCdr } from '../../src/core/protocol/node-sync.js';
 import { isDecimalString } from '../../src/core/rating/rating.js';
 import { CURRENCIES } from '../../src/core/snapshot/schema.js';
+import { authenticateRound } from './node-auth.js';
 import { NodeSyncRefusal, applyNodeSync } from './settlement.js';
 import { adminRoute, readBody } from '../http/handlers.js';
 import type { NodeSilence } from './lease-reclaim.js';
@@ -139,21 +142,46 @@ export interface LedgerRoutesContext {
   leaseValidSeconds: number;
   /** Told of every answered money round (the lease reclaim's own clock). */
   nodeSilence: NodeSilence;
+  /** Where refused credentials are reported (a forgery, or a node given the wrong secret). */
+  log: Logger;
+}
+
+/** The money round's route: it reads the node's credential from the Authorization header. */
+function nodeSyncRoute(handler: (request: IncomingRequest) => Promise<OutgoingResponse>): Route {
+  return { ...adminRoute('POST', '/api/ledger/node-sync', 16 * 1024 * 1024, handler), readsAuthorization: true };
 }
 
 export function ledgerRoutes(context: LedgerRoutesContext): Route[] {
   const { ledger } = context;
   return [
-    adminRoute('POST', '/api/ledger/node-sync', 16 * 1024 * 1024, async (request: IncomingRequest) => {
+    nodeSyncRoute(async (request: IncomingRequest) => {
       const round = nodeSyncRequest(readBody(request));
       try {
-        const reply: NodeSyncReply = await ledger.transaction((tx) => applyNodeSync(tx, round));
+        // A resend of the last applied round, byte for byte (its answer was lost), gets that round's answer
+        // again and applies nothing: the node then counts what the centre counted.
+        const digest = createHash('sha256').update(request.body).digest('hex');
+        const reply: NodeSyncReply = await ledger.transaction((tx) => {
+          authenticateRound(tx, round.node, request.authorization);
+          const kept = tx.lastRoundReply(round.node, round.seq, digest);
+          if (kept !== null) return JSON.parse(kept) as NodeSyncReply;
+          const applied = applyNodeSync(tx, round);
+          tx.recordRoundReply(round.node, digest, JSON.stringify(applied));
+          return applied;
+        });
         context.nodeSilence.heard(round.node);
         return json(200, { ...reply, lease_valid_seconds: context.leaseValidSeconds } satisfies NodeSyncReply);
       } catch (error) {
         if (!(error instanceof NodeSyncRefusal)) throw error;
+        if (error.code === 'node_unauthenticated')
+          context.log.warn(
+            { node: round.node, seq: round.seq, remote_address: request.remoteAddress },
+            "money round refused: it does not carry the node's secret",
+          );
         // A node whose journal was reset learns where to continue its round numbers.
-        const lastSeq = error.code === 'stale_round' ? await ledger.transaction((tx) => tx.lastRound(round.node)) : undefined;
+        const lastSeq =
+          error.code === 'stale_round' || error.code === 'round_out_of_sequence'
+            ? await ledger.transaction((tx) => tx.lastRound(round.node))
+            : undefined;
         return { status: statusOf(error.code), body: errorBody(error.code, error.message, { last_seq: lastSeq }) };
       }
     }),

@@ -17,7 +17,7 @@ import { entityFromRow, headroom, money, type EntityType, type LedgerEntity } fr
  */
 export class NodeSyncRefusal extends Error {
   constructor(
-    readonly code: 'unknown_node' | 'stale_round',
+    readonly code: 'unknown_node' | 'stale_round' | 'round_out_of_sequence' | 'node_unauthenticated',
     message: string,
   ) {
     super(message);
@@ -97,13 +97,24 @@ class RoundBalances {
   }
 }
 
+/** How far past the node's last applied round a round's number may be (see applyNodeSync). */
+export const MAX_ROUND_JUMP = 1_000_000_000;
+
 export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: number }): NodeSyncReply {
   const { node } = request;
   if (!tx.nodeExists(node)) throw new NodeSyncRefusal('unknown_node', `node ${node} is not registered in opensips_nodes`);
   // A round that arrives after a newer one (it timed out at the node and was resent) is stale: applying it
   // late would hand back lease the node has already been told it holds.
-  if (request.seq <= tx.lastRound(node))
+  const lastSeq = tx.lastRound(node);
+  if (request.seq <= lastSeq)
     throw new NodeSyncRefusal('stale_round', `round ${request.seq} is older than the last applied for node ${node}`);
+  // A round numbered far past the last would, once applied, make every genuine round after it stale: the
+  // node's money would stop for good. A node moves its numbers on by at most a block (1,000,000) per restart.
+  if (request.seq > lastSeq + MAX_ROUND_JUMP)
+    throw new NodeSyncRefusal(
+      'round_out_of_sequence',
+      `round ${request.seq} is more than ${MAX_ROUND_JUMP} past the last applied for node ${node} (${lastSeq})`,
+    );
   tx.setLastRound(node, request.seq);
 
   const entities = new Map<string, LedgerEntity | null>();
@@ -263,6 +274,7 @@ export function reclaimSilentNodesLeases(tx: LedgerTx, silentSince: string, stil
     if (!stillSilent(lease.node)) continue;
     const amount = new Decimal(lease.amount);
     tx.setLease(lease.node, lease.entity_type, lease.entity_id, '0');
+    tx.forgetRoundReply(lease.node); // it names the lease taken back
     const entity = entityFromRow(lease.entity_type, lease.entity_id, tx.entityRow(lease.entity_type, lease.entity_id));
     if (entity !== null && amount.greaterThan(0)) {
       const description = `credit lease of node ${lease.node} lapsed: no money round from it since before ${silentSince}`;

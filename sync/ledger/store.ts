@@ -50,11 +50,28 @@ export interface LedgerTx {
   /** The last money round applied for a node, 0 before its first. */
   lastRound(node: string): number;
   setLastRound(node: string, seq: number): void;
+  /** The answer to the node's last applied round, when `seq` is that round's and `digest` its body's; else null. */
+  lastRoundReply(node: string, seq: number, digest: string): string | null;
+  /** Keeps the answer to the round just applied (after setLastRound), for a resend of it. */
+  recordRoundReply(node: string, digest: string, reply: string): void;
+  /** The kept answer no longer tells the node's leases (they were taken back): a resend is then stale. */
+  forgetRoundReply(node: string): void;
   /** Leases (non-zero) of nodes whose last money round was applied before `before` (ISO time). */
   silentNodesLeases(before: string): { node: string; entity_type: EntityType; entity_id: number; amount: string }[];
   /** Raw row of a customer account or carrier trunk, for its billing terms. */
   entityRow(entityType: string, entityId: number): Row | null;
   nodeExists(hostname: string): boolean;
+  /** The node's credential digests; null when no node has this hostname. */
+  nodeCredential(hostname: string): NodeCredentialDigests | null;
+  /** The node has used its new secret: its previous one is refused from now on. */
+  forgetPreviousSecret(nodeId: number): void;
+}
+
+/** What the centre keeps of a node's secret (sync/admin/node-credentials.ts); null hashes: none issued. */
+export interface NodeCredentialDigests {
+  nodeId: number;
+  secretHash: string | null;
+  previousSecretHash: string | null;
 }
 
 export interface CdrFilter {
@@ -212,6 +229,8 @@ function prepareLedgerStatements(db: Database.Database) {
          last_call_id = excluded.last_call_id, updated_at = excluded.updated_at`,
     ),
     readRound: db.prepare('SELECT last_seq FROM node_money_rounds WHERE node = ?'),
+    readRoundReply: db.prepare('SELECT last_reply FROM node_money_rounds WHERE node = ? AND last_seq = ? AND last_digest = ?'),
+    writeRoundReply: db.prepare('UPDATE node_money_rounds SET last_digest = ?, last_reply = ? WHERE node = ?'),
     silentLeases: db.prepare(
       `SELECT l.node, l.entity_type, l.entity_id, l.amount FROM credit_leases l JOIN node_money_rounds r ON r.node = l.node
        WHERE r.updated_at < ? AND l.amount != '0' ORDER BY l.node, l.entity_type, l.entity_id`,
@@ -223,6 +242,13 @@ function prepareLedgerStatements(db: Database.Database) {
     readAccount: db.prepare('SELECT * FROM customer_accounts WHERE id = ?'),
     readCarrier: db.prepare('SELECT * FROM carrier_trunks WHERE id = ?'),
     readNode: db.prepare('SELECT 1 FROM opensips_nodes WHERE hostname = ?'),
+    readCredential: db.prepare(
+      `SELECT n.id AS node_id, c.secret_hash, c.previous_secret_hash FROM opensips_nodes n
+       LEFT JOIN node_credentials c ON c.id = n.id WHERE n.hostname = ?`,
+    ),
+    forgetPrevious: db.prepare(
+      'UPDATE node_credentials SET previous_secret_hash = NULL, previous_push_token = NULL WHERE id = ? AND previous_secret_hash IS NOT NULL',
+    ),
   };
 }
 
@@ -295,6 +321,18 @@ class SqliteLedgerTx implements LedgerTx {
     this.sql.writeRound.run(node, seq, new Date().toISOString());
   }
 
+  lastRoundReply(node: string, seq: number, digest: string): string | null {
+    return (this.sql.readRoundReply.get(node, seq, digest) as { last_reply: string | null } | undefined)?.last_reply ?? null;
+  }
+
+  recordRoundReply(node: string, digest: string, reply: string): void {
+    this.sql.writeRoundReply.run(digest, reply, node);
+  }
+
+  forgetRoundReply(node: string): void {
+    this.sql.writeRoundReply.run(null, null, node);
+  }
+
   silentNodesLeases(before: string): { node: string; entity_type: EntityType; entity_id: number; amount: string }[] {
     return this.sql.silentLeases.all(before) as { node: string; entity_type: EntityType; entity_id: number; amount: string }[];
   }
@@ -305,5 +343,16 @@ class SqliteLedgerTx implements LedgerTx {
 
   nodeExists(hostname: string): boolean {
     return this.sql.readNode.get(hostname) !== undefined;
+  }
+
+  nodeCredential(hostname: string): NodeCredentialDigests | null {
+    const row = this.sql.readCredential.get(hostname) as
+      { node_id: number; secret_hash: string | null; previous_secret_hash: string | null } | undefined;
+    if (row === undefined) return null;
+    return { nodeId: row.node_id, secretHash: row.secret_hash, previousSecretHash: row.previous_secret_hash };
+  }
+
+  forgetPreviousSecret(nodeId: number): void {
+    this.sql.forgetPrevious.run(nodeId);
   }
 }

@@ -150,4 +150,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rate_deck_rates_superseded_by ON rate_deck_rates(superseded_by) WHERE superseded_by IS NOT NULL;
     `,
   },
+  {
+    version: 7,
+    description:
+      "each node's credential (the SHA-256 of its secret, the push token, the previous pair during a rotation), and its last round's answer",
+    // A table of its own, not columns of opensips_nodes: the admin API answers node rows whole, and these must
+    // never be in an answer. id is the node's id; ON DELETE CASCADE takes the credential with its node.
+    sql: `
+      CREATE TABLE node_credentials (
+        id INTEGER PRIMARY KEY REFERENCES opensips_nodes(id) ON DELETE CASCADE, secret_hash TEXT NOT NULL, push_token TEXT NOT NULL,
+        previous_secret_hash TEXT, previous_push_token TEXT, issued_at TEXT NOT NULL);
+      ALTER TABLE node_money_rounds ADD COLUMN last_digest TEXT;
+      ALTER TABLE node_money_rounds ADD COLUMN last_reply TEXT;
+    `,
+  },
 ];

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SnapshotDescription } from '../../src/core/snapshot/schema.js';
 import { openCentreStores } from '../../sync/stores.js';
+import { issueNodeSecret } from '../../sync/store/node-credentials.js';
 import { seedStore } from '../../sync/admin/seed.js';
 import { routingSnapshotBytes, routingTables } from '../fixtures/routing.js';
 import { SidecarProcess } from './sidecar.js';
@@ -16,6 +17,10 @@ export interface MoneyWorld {
   control: SidecarProcess;
   sidecars: SidecarProcess[];
   snapshotFile: string;
+  /** Each node's secret with the centre (node-1 first): what its sidecar sends as a Bearer on money rounds. */
+  secrets: string[];
+  /** Where node-(index+1)'s sidecar reads its secret from (--centre-secret-file). */
+  secretFile(index: number): string;
   sidecarArgs(index: number): string[];
   stop(): Promise<void>;
 }
@@ -35,8 +40,9 @@ export async function startMoneyWorld(options: {
   const store = stores.config;
   await seedStore(store, routingTables(options.change));
   const now = new Date().toISOString();
+  const secrets: string[] = [];
   for (let i = 1; i <= options.sidecars; i++) {
-    await store.insert('opensips_nodes', {
+    const node = await store.insert('opensips_nodes', {
       hostname: `node-${i}`,
       mi_socket_address: 'http://127.0.0.1:9/mi',
       region: 'test',
@@ -44,6 +50,10 @@ export async function startMoneyWorld(options: {
       created_at: now,
       updated_at: now,
     });
+    // Each node its own credential, as the admin API issues one when a node is created.
+    const { secret } = await issueNodeSecret(store, node.id as number, false);
+    secrets.push(secret);
+    writeFileSync(join(root, `node-${i}.secret`), `${secret}\n`, { mode: 0o600 });
   }
   stores.close();
   const snapshotFile = join(root, 'routing.msgpack');
@@ -56,6 +66,8 @@ export async function startMoneyWorld(options: {
     control.url,
     '--snapshot',
     snapshotFile,
+    '--centre-secret-file',
+    join(root, `node-${index + 1}.secret`),
     ...(options.sidecarArgs ?? []),
     ...(options.nodeArgs?.(index) ?? []),
   ];
@@ -68,6 +80,8 @@ export async function startMoneyWorld(options: {
     control,
     sidecars,
     snapshotFile,
+    secrets,
+    secretFile: (index: number) => join(root, `node-${index + 1}.secret`),
     sidecarArgs,
     stop: async () => {
       await Promise.all([control.kill(), ...sidecars.map((sidecar) => sidecar.kill())]);

@@ -63,10 +63,10 @@ export class SidecarProcess {
     return { status: response.status, body: text === '' ? null : JSON.parse(text) };
   }
 
-  async send(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  async send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
     const response = await fetch(this.url + path, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await response.text();
@@ -85,10 +85,10 @@ export class SidecarProcess {
     return { status: response.status, body, text };
   }
 
-  async putSnapshot(bytes: Uint8Array): Promise<{ status: number; body: any }> {
+  async putSnapshot(bytes: Uint8Array, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
     const response = await fetch(`${this.url}/api/snapshot`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/msgpack' },
+      headers: { 'content-type': 'application/msgpack', ...headers },
       body: bytes,
     });
     return { status: response.status, body: await response.json() };

@@ -4,6 +4,9 @@ import { SidecarProcess } from '../helpers/sidecar.js';
 
 /** Balances at the centre, over HTTP against the real control plane. */
 
+/** A node's money round carries the secret the centre answered when the node was created. */
+const bearer = (secret: string): Record<string, string> => ({ authorization: `Bearer ${secret}` });
+
 describe('ledger', () => {
   let control: SidecarProcess;
   let prepaid: number;
@@ -115,15 +118,20 @@ describe('ledger', () => {
     });
     assert.equal(node.status, 201, JSON.stringify(node.body));
     await control.send('POST', `/api/balances/customer/${postpaid}/balance/credit`, { amount: '1.00' }); // a payment: usage 1999.50
-    const round = await control.send('POST', '/api/ledger/node-sync', {
-      node: 'node-unknown-entity',
-      seq: 1,
-      settlements: [],
-      leases: [
-        { entity_type: 'customer', entity_id: 999_999, want: '5.00', give_back: '0' },
-        { entity_type: 'customer', entity_id: postpaid, want: '0', give_back: '0' },
-      ],
-    });
+    const round = await control.send(
+      'POST',
+      '/api/ledger/node-sync',
+      {
+        node: 'node-unknown-entity',
+        seq: 1,
+        settlements: [],
+        leases: [
+          { entity_type: 'customer', entity_id: 999_999, want: '5.00', give_back: '0' },
+          { entity_type: 'customer', entity_id: postpaid, want: '0', give_back: '0' },
+        ],
+      },
+      bearer(node.body.node_secret),
+    );
     assert.equal(round.status, 200, JSON.stringify(round.body));
     assert.deepEqual(round.body.leases, [
       { entity_type: 'customer', entity_id: 999_999, granted: '0', headroom: '0' },
@@ -167,7 +175,12 @@ describe('ledger', () => {
       account_currency: 'AUD',
       created_at: '2026-01-15T08:31:19.000Z',
     };
-    const round = await control.send('POST', '/api/ledger/node-sync', { node: 'node-unbilled', seq: 1, settlements: [cdr], leases: [] });
+    const round = await control.send(
+      'POST',
+      '/api/ledger/node-sync',
+      { node: 'node-unbilled', seq: 1, settlements: [cdr], leases: [] },
+      bearer(node.body.node_secret),
+    );
     assert.equal(round.status, 200, JSON.stringify(round.body));
     assert.deepEqual(round.body, {
       settled: ['unknown-account@test'],
@@ -181,19 +194,22 @@ describe('ledger', () => {
   });
 
   it('settles several CDRs of one account in a round: each debit with its own balance_after, the lease and balance written once', async () => {
-    assert.equal(
-      (await control.send('POST', '/api/opensips-nodes', { hostname: 'node-batch', mi_socket_address: 'http://127.0.0.1:9/mi' })).status,
-      201,
-    );
+    const node = await control.send('POST', '/api/opensips-nodes', { hostname: 'node-batch', mi_socket_address: 'http://127.0.0.1:9/mi' });
+    assert.equal(node.status, 201);
     const account = (await control.send('POST', '/api/customer-accounts', { name: 'Batch Pty', currency: 'AUD', billing_mode: 'prepaid' }))
       .body.id;
     await apply('customer', account, 'credit', { amount: '10.00' });
-    const grant = await control.send('POST', '/api/ledger/node-sync', {
-      node: 'node-batch',
-      seq: 1,
-      settlements: [],
-      leases: [{ entity_type: 'customer', entity_id: account, want: '4.00', give_back: '0' }],
-    });
+    const grant = await control.send(
+      'POST',
+      '/api/ledger/node-sync',
+      {
+        node: 'node-batch',
+        seq: 1,
+        settlements: [],
+        leases: [{ entity_type: 'customer', entity_id: account, want: '4.00', give_back: '0' }],
+      },
+      bearer(node.body.node_secret),
+    );
     assert.deepEqual(grant.body.leases, [{ entity_type: 'customer', entity_id: account, granted: '4', headroom: '6' }]);
     const cdr = (n: number, charge: string) => ({
       sip_call_id: `batch-${n}@test`,
@@ -226,12 +242,17 @@ describe('ledger', () => {
       created_at: '2026-01-15T08:31:19.000Z',
     });
     // 1.2345 + 2.5000 + 0.0001 spent out of the 4.00 lease; then 0.2654 of it handed back.
-    const round = await control.send('POST', '/api/ledger/node-sync', {
-      node: 'node-batch',
-      seq: 2,
-      settlements: [cdr(1, '1.2345'), cdr(2, '2.5000'), cdr(3, '0.0001')],
-      leases: [{ entity_type: 'customer', entity_id: account, want: '0', give_back: '0.2654' }],
-    });
+    const round = await control.send(
+      'POST',
+      '/api/ledger/node-sync',
+      {
+        node: 'node-batch',
+        seq: 2,
+        settlements: [cdr(1, '1.2345'), cdr(2, '2.5000'), cdr(3, '0.0001')],
+        leases: [{ entity_type: 'customer', entity_id: account, want: '0', give_back: '0.2654' }],
+      },
+      bearer(node.body.node_secret),
+    );
     assert.equal(round.status, 200, JSON.stringify(round.body));
     assert.deepEqual(round.body.leases, [{ entity_type: 'customer', entity_id: account, granted: '0', headroom: '6.2654' }]);
     const rows = (await control.get(`/api/balances/customer/${account}/transactions`)).body.data as {

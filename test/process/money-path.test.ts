@@ -159,7 +159,7 @@ describe('money path: one node and the centre', () => {
 
   it('refuses a stale or foreign money round at the centre', async () => {
     const round = { node: 'node-1', seq: 1, settlements: [], leases: [] };
-    const stale = await world.control.post('/api/ledger/node-sync', round);
+    const stale = await world.control.post('/api/ledger/node-sync', round, { authorization: `Bearer ${world.secrets[0]}` });
     assert.equal(stale.status, 409);
     assert.ok(stale.body.last_seq > 1);
     assert.equal((await world.control.post('/api/ledger/node-sync', { ...round, node: 'node-9', seq: 10 ** 12 })).status, 404);

@@ -22,10 +22,10 @@ describe('config store', () => {
   it('migrates a new file to the latest schema, and again on reopening without harm', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'store-')), 'config.db');
     const first = openCentreStores(path);
-    assert.equal(first.schemaVersion(), 6);
+    assert.equal(first.schemaVersion(), 7);
     first.close();
     const again = openCentreStores(path);
-    assert.equal(again.schemaVersion(), 6);
+    assert.equal(again.schemaVersion(), 7);
     again.close();
   });
 

@@ -81,6 +81,8 @@ export const CATALOGUE = {
   server_busy: error(503, 'the server holds as many request bodies as it may; retry later'),
   invalid_content_length: error(400, 'the Content-Length header is malformed or given twice with different values'),
   snapshot_queue_full: error(503, 'too many snapshots are waiting to compile; retry later'),
+  node_unauthenticated: error(401, "the request does not carry the node's credential"),
+  round_out_of_sequence: error(409, 'the money round number jumps too far past the last one applied for this node'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ReasonCode = keyof typeof CATALOGUE;

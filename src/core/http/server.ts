@@ -23,6 +23,8 @@ export interface IncomingRequest {
   query: string;
   contentType: string;
   body: Uint8Array;
+  /** The Authorization header, on routes declared with `readsAuthorization` (else absent). */
+  authorization?: string;
 }
 
 export interface OutgoingResponse {
@@ -53,6 +55,8 @@ export interface Route {
    * a response refuses (and the connection is closed). The control plane's auth_ips check.
    */
   admit?: Admission;
+  /** The handler checks a credential: the Authorization header is read (the hot-path routes skip it). */
+  readsAuthorization?: boolean;
 }
 
 export type Admission = (remoteAddress: string, path: string) => OutgoingResponse | null | Promise<OutgoingResponse | null>;
@@ -117,6 +121,7 @@ interface Exchange {
   routeLabel: string;
   started: number;
   aborted: boolean;
+  authorization?: string;
 }
 
 function writeResponse(exchange: Exchange, response: OutgoingResponse, observe: RequestObserver, closeConnection = false): void {
@@ -185,6 +190,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       path: route.path,
       params,
       remoteAddress: exchange.remoteAddress,
+      authorization: exchange.authorization,
       query,
       contentType,
       body,
@@ -258,6 +264,8 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       );
       return;
     }
+    // Headers can only be read now, before the body arrives.
+    if (route.readsAuthorization === true) exchange.authorization = req.getHeader('authorization');
     const contentLength = req.getHeader('content-length');
     const contentType = req.getHeader('content-type');
     const query = route.method === 'GET' || route.method === 'DELETE' || route.readsQuery === true ? req.getQuery() : '';

@@ -25,6 +25,8 @@ export class CentreClient {
   constructor(
     private readonly base: string,
     private readonly timeoutMs: number,
+    /** The Authorization header for each request (the node's secret); null: none sent. */
+    private readonly authorization: (() => string) | null = null,
   ) {
     const secure = new URL(base).protocol === 'https:';
     this.transport = secure ? https : http;
@@ -52,7 +54,11 @@ export class CentreClient {
       const request = this.transport.request(`${this.base}${path}`, {
         method: 'POST',
         agent: this.agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          ...(this.authorization === null ? {} : { authorization: this.authorization() }),
+        },
       });
       let settled = false;
       const finish = (error: Error | null, reply?: CentreReply): void => {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { SidecarMetrics } from '../metrics/metrics.js';
 import { CentreClient } from './client.js';
+import type { CentreCredential } from './credential.js';
 import type { MoneyJournal } from '../journal/journal.js';
 import type { NodeCredit } from '../credit/node-credit.js';
 import type { NodeSyncReply, NodeSyncRequest } from '../../core/protocol/node-sync.js';
@@ -21,6 +22,8 @@ export interface CentreLinkOptions {
   /** How often the outbox is sent while it has CDRs. */
   intervalMs: number;
   maxSettlements: number;
+  /** This node's secret with the centre, sent on every round; null: none (the centre refuses the rounds). */
+  credential?: CentreCredential | null;
 }
 
 const SEQ_BLOCK = 1_000_000;
@@ -45,7 +48,11 @@ export class CentreLink {
     private readonly metrics: SidecarMetrics,
     private readonly log: Logger,
   ) {
-    this.client = options.url === null ? null : new CentreClient(options.url, options.timeoutMs);
+    const credential = options.credential ?? null;
+    this.client =
+      options.url === null
+        ? null
+        : new CentreClient(options.url, options.timeoutMs, credential === null ? null : () => credential.authorization());
     credit.connect((urgent) => (urgent ? this.round() : this.roundSoon()));
   }
 
@@ -154,7 +161,10 @@ export class CentreLink {
         return { reached: true, more: round.settlements.length === this.options.maxSettlements };
       }
       if (status === 409) await this.catchUp(text);
-      failure = `HTTP ${status}: ${text.slice(0, 200)}`;
+      failure =
+        status === 401
+          ? "the control plane refused this node's credential (--centre-secret-file, CENTRE_SECRET): HTTP 401"
+          : `HTTP ${status}: ${text.slice(0, 200)}`;
     } catch (error) {
       failure = error instanceof Error ? error.message : String(error);
     }
@@ -168,15 +178,26 @@ export class CentreLink {
     return { reached: false, more: false };
   }
 
-  /** The centre has applied a newer round than ours (this node's journal was reset): continue after it. */
+  /**
+   * The centre has applied a newer round than ours (this node's journal was reset): continue after it. Or
+   * ours is too far past its last (round_out_of_sequence): come back down to just after it.
+   */
   private async catchUp(body: string): Promise<void> {
     let lastSeq: unknown;
+    let reason: unknown;
     try {
-      lastSeq = (JSON.parse(body) as { last_seq?: unknown }).last_seq;
+      ({ last_seq: lastSeq, reason_code: reason } = JSON.parse(body) as { last_seq?: unknown; reason_code?: unknown });
     } catch {
       return; // not our error body: nothing to learn
     }
-    if (typeof lastSeq === 'number' && Number.isSafeInteger(lastSeq) && lastSeq >= this.seq) {
+    if (typeof lastSeq !== 'number' || !Number.isSafeInteger(lastSeq) || lastSeq < 0) return;
+    if (reason === 'round_out_of_sequence') {
+      await this.journal.setCounter(SEQ_KEY, lastSeq);
+      this.seq = await this.journal.reserveCounterBlock(SEQ_KEY, SEQ_BLOCK);
+      this.seqEnd = this.seq + SEQ_BLOCK - 1;
+      return;
+    }
+    if (lastSeq >= this.seq) {
       await this.journal.raiseCounter(SEQ_KEY, lastSeq);
       this.seq = await this.journal.reserveCounterBlock(SEQ_KEY, SEQ_BLOCK);
       this.seqEnd = this.seq + SEQ_BLOCK - 1;

@@ -18,6 +18,11 @@ export interface SidecarContext {
   maxBodyBytes: number;
   maxSnapshotBytes: number;
   startedAt: number;
+  /**
+   * Checks a snapshot push's Authorization header (the centre's push token for this node's secret); absent:
+   * no secret was given, and any push is taken (a warning at start).
+   */
+  admitsSnapshotPush?: (authorization: string | undefined) => boolean;
   /** A POST endpoint with a JSON body of at most maxBodyBytes; refusals become error responses. */
   post: (path: string, handler: Handler) => Route;
   get: (path: string, handler: Handler) => Route;

@@ -87,7 +87,13 @@ export function statusRoutes(context: SidecarContext): Route[] {
       maxBodyBytes: context.maxSnapshotBytes,
       retainsBody: true,
       readsQuery: true,
+      readsAuthorization: true,
       handler: async (request) => {
+        // Only the centre that issued this node's secret may replace what it routes with.
+        if (context.admitsSnapshotPush !== undefined && !context.admitsSnapshotPush(request.authorization)) {
+          context.log.warn("snapshot push refused: it does not carry the push token for this node's secret");
+          return { status: statusOf('node_unauthenticated'), body: errorBody('node_unauthenticated') };
+        }
         let force: boolean;
         try {
           force = queryFlag(parseQuery(request.query, ['force']), 'force');

@@ -1,0 +1,26 @@
+import { bearerToken, matchesDigest } from '../../src/core/protocol/node-credential.js';
+import { NodeSyncRefusal } from './settlement.js';
+import type { LedgerTx } from './store.js';
+
+/**
+ * A money round is the node's own only when it carries the secret the centre issued that node
+ * (`Authorization: Bearer`, checked against the stored SHA-256 in time that does not depend on the
+ * secret). Checked in the round's transaction before anything is read for settling, so a refused round
+ * changes nothing, not even the node's last round number. A node with no secret issued is refused too: an
+ * unauthenticated node would be anyone on an `auth_ips` host.
+ *
+ * During a rotation the previous secret is accepted until the node first presents the new one; from that
+ * round on the previous is forgotten.
+ */
+export function authenticateRound(tx: LedgerTx, node: string, authorization: string | undefined): void {
+  const credential = tx.nodeCredential(node);
+  if (credential === null) throw new NodeSyncRefusal('unknown_node', `node ${node} is not registered in opensips_nodes`);
+  const presented = bearerToken(authorization);
+  const refused = new NodeSyncRefusal('node_unauthenticated', `the round does not carry node ${node}'s secret`);
+  if (presented === null || credential.secretHash === null) throw refused;
+  // Both compares run whichever matches, so the answer's timing says nothing about which secret it was.
+  const current = matchesDigest(presented, credential.secretHash);
+  const previous = credential.previousSecretHash !== null && matchesDigest(presented, credential.previousSecretHash);
+  if (!current && !previous) throw refused;
+  if (current && credential.previousSecretHash !== null) tx.forgetPreviousSecret(credential.nodeId);
+}
