@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { snapshotPushToken } from '../../src/core/protocol/node-credential.js';
 import { routingSnapshotBytes } from '../fixtures/routing.js';
 import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
@@ -49,9 +50,12 @@ describe('snapshot versions have one authority', () => {
       ['node-1', true, first.snapshot_version],
       ['node-2', true, first.snapshot_version],
     ]);
-    // Ten years of milliseconds ahead of the centre's time-based versions, put straight to node-1.
+    // Ten years of milliseconds ahead of the centre's time-based versions, put straight to node-1 by someone
+    // holding its secret (an operator's script): the node takes it, being pushed with its credential.
     const ahead = first.snapshot_version + 10 * 365 * 86_400_000;
-    const put = await world.sidecars[0].putSnapshot(routingSnapshotBytes(ahead));
+    const put = await world.sidecars[0].putSnapshot(routingSnapshotBytes(ahead), {
+      authorization: `Bearer ${snapshotPushToken(world.secrets[0])}`,
+    });
     assert.equal(put.status, 200, JSON.stringify(put.body));
 
     const block = await world.control.send('POST', '/api/block-rules', {
