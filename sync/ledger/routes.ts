@@ -8,6 +8,7 @@ import { CURRENCIES } from '../../src/core/snapshot/schema.js';
 import { NodeSyncRefusal, applyNodeSync } from './settlement.js';
 import { adminRoute, readBody } from '../http/handlers.js';
 import type { NodeSilence } from './lease-reclaim.js';
+import { LeaseRecalls } from './lease-recall.js';
 import type { LedgerStore } from './store.js';
 
 /**
@@ -104,6 +105,7 @@ const LEASE_FIELDS = compileFields({
   want: 'money',
   give_back: 'money',
   need: 'money?',
+  per_call: 'money?',
 } satisfies Record<keyof LeaseAsk, FieldKind>);
 
 function nodeSyncRequest(body: Record<string, unknown>): NodeSyncRequest & { seq: number } {
@@ -142,13 +144,19 @@ export interface LedgerRoutesContext {
 
 export function ledgerRoutes(context: LedgerRoutesContext): Route[] {
   const { ledger } = context;
+  const recalls = new LeaseRecalls();
   return [
     adminRoute('POST', '/api/ledger/node-sync', 16 * 1024 * 1024, async (request: IncomingRequest) => {
       const round = nodeSyncRequest(readBody(request));
       try {
-        const reply: NodeSyncReply = await ledger.transaction((tx) => applyNodeSync(tx, round));
+        const reply: NodeSyncReply = await ledger.transaction((tx) => applyNodeSync(tx, round, recalls));
         context.nodeSilence.heard(round.node);
-        return json(200, { ...reply, lease_valid_seconds: context.leaseValidSeconds } satisfies NodeSyncReply);
+        const recall = recalls.take(round.node);
+        return json(200, {
+          ...reply,
+          lease_valid_seconds: context.leaseValidSeconds,
+          ...(recall.length > 0 ? { recall } : {}),
+        } satisfies NodeSyncReply);
       } catch (error) {
         if (!(error instanceof NodeSyncRefusal)) throw error;
         // A node whose journal was reset learns where to continue its round numbers.

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { EntityType, SettlementCdr } from '../../src/core/protocol/node-sync.js';
+import { Decimal } from '../../src/core/money/decimal.js';
 import type { Row } from '../store/config-store.js';
 
 /**
@@ -49,6 +50,10 @@ export interface LedgerTx {
   /** Raw row of a customer account or carrier trunk, for its billing terms. */
   entityRow(entityType: string, entityId: number): Row | null;
   nodeExists(hostname: string): boolean;
+  /** Nodes registered as active (taking calls): the most that may share an entity's headroom. */
+  activeNodes(): number;
+  /** The nodes holding a non-zero lease on an entity. */
+  leaseHolders(entityType: string, entityId: number): string[];
 }
 
 export interface CdrFilter {
@@ -195,6 +200,9 @@ function prepareLedgerStatements(db: Database.Database) {
     readAccount: db.prepare('SELECT * FROM customer_accounts WHERE id = ?'),
     readCarrier: db.prepare('SELECT * FROM carrier_trunks WHERE id = ?'),
     readNode: db.prepare('SELECT 1 FROM opensips_nodes WHERE hostname = ?'),
+    countActiveNodes: db.prepare("SELECT COUNT(*) AS count FROM opensips_nodes WHERE status = 'active'"),
+    // Read only when a round finds an entity short (to recall), so a scan of the leases is no per-round cost.
+    leaseHolders: db.prepare('SELECT node, amount FROM credit_leases WHERE entity_type = ? AND entity_id = ?'),
   };
 }
 
@@ -268,5 +276,15 @@ class SqliteLedgerTx implements LedgerTx {
 
   nodeExists(hostname: string): boolean {
     return this.sql.readNode.get(hostname) !== undefined;
+  }
+
+  activeNodes(): number {
+    return (this.sql.countActiveNodes.get() as { count: number }).count;
+  }
+
+  leaseHolders(entityType: string, entityId: number): string[] {
+    return (this.sql.leaseHolders.all(entityType, entityId) as { node: string; amount: string }[])
+      .filter((row) => new Decimal(row.amount).greaterThan(0))
+      .map((row) => row.node);
   }
 }

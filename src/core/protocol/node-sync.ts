@@ -57,6 +57,12 @@ export interface LeaseAsk {
    * the first node to ask while calls on the others are refused. Absent or null: up to the whole headroom.
    */
   need?: string | null;
+  /**
+   * What one call of those the node is admitting on this entity reserves (its last). The centre leases in
+   * whole calls of this size, and leases a node nothing beyond a waiting call's need once the headroom is
+   * short of a few such calls per node (docs/money-path.md). Absent or null (an older node): as before.
+   */
+  per_call?: string | null;
   /** Unused lease handed back. */
   give_back: string;
 }
@@ -90,6 +96,18 @@ export interface NodeSyncReply {
    * leased to a node that died goes back to its account. Absent (an older centre): valid indefinitely.
    */
   lease_valid_seconds?: number;
+  /**
+   * Entities whose unused lease this node is to hand back in its next round: a call on another node could
+   * not be leased what it needed while this node held some. What this node's live calls hold stays. Absent:
+   * none (and from an older centre).
+   */
+  recall?: LeaseRecall[];
+}
+
+/** An entity the centre wants this node's unused lease of back. */
+export interface LeaseRecall {
+  entity_type: EntityType;
+  entity_id: number;
 }
 
 /** The centre's default, and what a node assumes before its first answered round. */
