@@ -35,8 +35,9 @@ describe('lease sharing: three nodes, a balance for exactly ten calls', () => {
   after(() => world.stop());
 
   it('admits all ten calls alternating across the nodes, each for its whole length, and refuses the eleventh', async () => {
-    // Before leases were shared by call, the first node was leased half the balance and kept what it did not
-    // use, so the seventh or eighth call (on another node) was refused with most of the balance unspent.
+    // Before leases were shared by call, the first node was leased half the balance and each next one half of
+    // what was left, and kept what they did not use: the sixth call found its node holding only part of a call
+    // (admitted for 1,794 s), and later calls were refused with credit still leased, unused, to other nodes.
     for (let call = 0; call < 10; call++) {
       const answer = await admit(world, call % 3, `call-${call}@sharing`);
       assert.equal(answer.allowed, true, `call ${call + 1} on node ${(call % 3) + 1}: ${JSON.stringify(answer)}`);
@@ -50,18 +51,29 @@ describe('lease sharing: three nodes, a balance for exactly ten calls', () => {
     assert.equal(new Decimal(state.reserved).toFixed(4), CALL.mul(10).toFixed(4));
     assert.equal(new Decimal(state.headroom).toFixed(4), '0.0000');
   });
+});
 
-  it('admits the next call after a top-up at once, on the node that was just refused', async () => {
+describe('lease sharing: a top-up', () => {
+  let world: MoneyWorld;
+  before(async () => {
+    world = await startMoneyWorld({ sidecars: 3 });
     await credit(world, CALL);
-    // The node refused the eleventh call a moment ago, with the centre saying nothing was left; it used to
-    // refuse again for a second without asking (it took the account for dry).
-    const next = await admit(world, 10 % 3, 'call-11@sharing');
+  });
+  after(() => world.stop());
+
+  it('is usable at the next admission, on the node that was just refused', async () => {
+    assert.equal((await admit(world, 0, 'paid@top-up')).allowed, true);
+    const refused = await admit(world, 1, 'refused@top-up');
+    assert.deepEqual([refused.allowed, refused.reason_code], [false, 'insufficient_balance']);
+    await credit(world, CALL);
+    // Node 2 was told a moment ago that nothing was left; it used to take the account for dry and refuse
+    // again for a second without asking the centre.
+    const next = await admit(world, 1, 'next@top-up');
     assert.equal(next.allowed, true, JSON.stringify(next));
     assert.equal(next.max_duration_seconds, 7200);
-    const after = await admit(world, 0, 'call-12@sharing');
-    assert.equal(after.allowed, false, 'the top-up paid for one call');
     const state = await balance(world);
-    assert.ok(new Decimal(state.reserved).lessThanOrEqualTo(state.balance), `leases ${state.reserved} exceed the balance ${state.balance}`);
+    assert.equal(new Decimal(state.reserved).toFixed(4), CALL.mul(2).toFixed(4));
+    assert.equal(new Decimal(state.balance).toFixed(4), CALL.mul(2).toFixed(4));
   });
 });
 
