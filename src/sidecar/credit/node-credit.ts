@@ -529,9 +529,13 @@ export class NodeCredit {
       terms.paidBillable = fit.billable;
     }
     const whole = fit !== null && fit.billable >= target;
-    // Less than a whole slice left in the lease: ask the centre now (the call is retried until its paid time is nearly up).
-    if (!whole) void this.askForLease(entity, this.settings.leaseChunkMicro, 0, now);
-    else if (entity.availableMicro < this.settings.leaseChunkMicro / 4) this.topUp(entity, this.settings.leaseChunkMicro, now);
+    // Less than a whole slice left in the lease: ask the centre now (the call is retried until its paid time is nearly up),
+    // for the rest of the slice as a waiting call's need: when the headroom is short the centre leases no more than that.
+    if (!whole) {
+      const slice = affordableBillable({ ...terms, perCall: false }, Number.MAX_SAFE_INTEGER, target);
+      const needMicro = slice === null ? 0 : Math.max(0, slice.amountMicro - amountMicro);
+      void this.askForLease(entity, Math.max(this.settings.leaseChunkMicro, needMicro), needMicro, now);
+    } else if (entity.availableMicro < this.settings.leaseChunkMicro / 4) this.topUp(entity, this.settings.leaseChunkMicro, now);
     let expiresAt: number;
     let action: SliceAction['kind'] | null = null;
     if (whole) {
