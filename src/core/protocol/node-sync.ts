@@ -53,8 +53,10 @@ export interface LeaseAsk {
   want: string;
   /**
    * Of `want`, what a call waiting on this round needs ("0" for a top-up no call waits on). With it, the
-   * centre grants at most half of the headroom beyond it, so that a small balance is not taken whole by
-   * the first node to ask while calls on the others are refused. Absent or null: up to the whole headroom.
+   * centre grants the need (if the headroom has it) and beyond it at most this node's share of the headroom
+   * (with `per_call`; without, half), so that a small balance is not taken whole by the first node to ask
+   * while calls on the others are refused; an ask it cannot fill recalls other nodes' unused lease. Absent
+   * or null: up to the whole headroom.
    */
   need?: string | null;
   /**
