@@ -201,8 +201,13 @@ function prepareLedgerStatements(db: Database.Database) {
     readCarrier: db.prepare('SELECT * FROM carrier_trunks WHERE id = ?'),
     readNode: db.prepare('SELECT 1 FROM opensips_nodes WHERE hostname = ?'),
     countActiveNodes: db.prepare("SELECT COUNT(*) AS count FROM opensips_nodes WHERE status = 'active'"),
-    // Read only when a round finds an entity short (to recall), so a scan of the leases is no per-round cost.
-    leaseHolders: db.prepare('SELECT node, amount FROM credit_leases WHERE entity_type = ? AND entity_id = ?'),
+    // By node: credit_leases is keyed (node, entity), so each registered node is one key lookup, not a scan of
+    // every lease (a round leasing call by call reads this for each ask; CROSS JOIN keeps that loop order).
+    // A node no longer registered is not asked to give back; its leases lapse with its silence.
+    leaseHolders: db.prepare(
+      `SELECT l.node, l.amount FROM opensips_nodes n CROSS JOIN credit_leases l
+       ON l.node = n.hostname AND l.entity_type = ? AND l.entity_id = ?`,
+    ),
   };
 }
 
