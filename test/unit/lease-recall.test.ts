@@ -131,3 +131,30 @@ it('asks the centre before refusing a call, even right after it said the account
     assert.equal((await next).kind, 'reserved');
   });
 });
+
+it('journals a lease handed back before the round that hands it back is sent, so a restart does not admit on it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lease-return-'));
+  let journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
+  try {
+    const credit = new NodeCredit(journal, settings, log);
+    credit.connect(() => Promise.resolve(true));
+    answer(credit, credit.takeRound(0), { leases: [lease(10_000, 0)] });
+    assert.equal((await admit(credit, 'e@return', 1000)).kind, 'reserved');
+    credit.returnIdleLeases(NOW + 1, 0);
+    const round = credit.takeRound(0);
+    assert.deepEqual(
+      round.asks.map((entry) => micro(entry.ask.give_back)),
+      [9000],
+    );
+    // The link sends the round once this resolves; the node is killed right after (before any answer).
+    await round.durable;
+    await journal.close();
+    journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
+    const restarted = new NodeCredit(journal, settings, log);
+    assert.equal(restarted.entity(ACCOUNT).grantedMicro, 1000, 'the lease its live call holds, not the 10,000 before the return');
+    assert.equal(restarted.entity(ACCOUNT).availableMicro, 0);
+  } finally {
+    await journal.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -166,6 +166,11 @@ export interface Round {
   asks: { entity: EntityMoney; ask: LeaseAsk; waiters: ((reached: boolean) => void)[] }[];
   /** Taken while this node's leases had lapsed: it asks for every entity, so its answer gives every lease afresh. */
   confirmsLeases: boolean;
+  /**
+   * The journal record of the smaller leases this round gives back (idle or recalled), or null: the round is
+   * sent only once it is durable, so a node killed meanwhile does not restart on a lease the centre took back.
+   */
+  durable: Promise<void> | null;
 }
 
 /** Asks the centre for a round (`urgent`: now, for an admission waiting on it; else within the background interval); resolves true when it reached the centre. */
@@ -628,6 +633,7 @@ export class NodeCredit {
       settlements.push(entry);
     }
     const asks: Round['asks'] = [];
+    const returned: JournalOp[] = [];
     const confirmsLeases = this.lapsed;
     for (const map of [this.customers, this.carriers]) {
       for (const entity of map.values()) {
@@ -645,6 +651,14 @@ export class NodeCredit {
           }
         }
         if (entity.wantMicro === 0 && entity.giveBackMicro === 0 && entity.waiters.length === 0 && !confirm) continue;
+        if (entity.giveBackMicro > 0)
+          returned.push({
+            op: 'lease',
+            entityType: entity.type,
+            entityId: entity.id,
+            grantedMicro: entity.grantedMicro,
+            headroomMicro: Number.isNaN(entity.centreHeadroomMicro) ? null : entity.centreHeadroomMicro,
+          });
         asks.push({
           entity,
           ask: {
@@ -664,7 +678,8 @@ export class NodeCredit {
         entity.asking = true;
       }
     }
-    return { settlements, asks, confirmsLeases };
+    const durable = returned.length === 0 ? null : this.journal.write(...returned);
+    return { settlements, asks, confirmsLeases, durable };
   }
 
   /** The centre's answer to a round: settled CDRs leave the outbox, leases take the centre's figures. */
