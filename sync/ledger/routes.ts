@@ -11,6 +11,7 @@ import { authenticateRound } from './node-auth.js';
 import { NodeSyncRefusal, applyNodeSync } from './settlement.js';
 import { adminRoute, readBody } from '../http/handlers.js';
 import type { NodeSilence } from './lease-reclaim.js';
+import { LeaseRecalls } from './lease-recall.js';
 import type { LedgerStore } from './store.js';
 
 /**
@@ -108,6 +109,7 @@ const LEASE_FIELDS = compileFields({
   want: 'money',
   give_back: 'money',
   need: 'money?',
+  per_call: 'money?',
 } satisfies Record<keyof LeaseAsk, FieldKind>);
 
 function nodeSyncRequest(body: Record<string, unknown>): NodeSyncRequest & { seq: number } {
@@ -153,6 +155,7 @@ function nodeSyncRoute(handler: (request: IncomingRequest) => Promise<OutgoingRe
 
 export function ledgerRoutes(context: LedgerRoutesContext): Route[] {
   const { ledger } = context;
+  const recalls = new LeaseRecalls();
   return [
     nodeSyncRoute(async (request: IncomingRequest) => {
       const round = nodeSyncRequest(readBody(request));
@@ -164,12 +167,17 @@ export function ledgerRoutes(context: LedgerRoutesContext): Route[] {
           authenticateRound(tx, round.node, request.authorization);
           const kept = tx.lastRoundReply(round.node, round.seq, digest);
           if (kept !== null) return JSON.parse(kept) as NodeSyncReply;
-          const applied = applyNodeSync(tx, round);
+          const applied = applyNodeSync(tx, round, recalls);
           tx.recordRoundReply(round.node, digest, JSON.stringify(applied));
           return applied;
         });
         context.nodeSilence.heard(round.node);
-        return json(200, { ...reply, lease_valid_seconds: context.leaseValidSeconds } satisfies NodeSyncReply);
+        const recall = recalls.take(round.node);
+        return json(200, {
+          ...reply,
+          lease_valid_seconds: context.leaseValidSeconds,
+          ...(recall.length > 0 ? { recall } : {}),
+        } satisfies NodeSyncReply);
       } catch (error) {
         if (!(error instanceof NodeSyncRefusal)) throw error;
         if (error.code === 'node_unauthenticated')

@@ -2,6 +2,7 @@ import { Decimal } from '../../src/core/money/decimal.js';
 import type { LeaseState, NodeSyncReply, NodeSyncRequest } from '../../src/core/protocol/node-sync.js';
 import type { BalanceChange, BalanceKey, BalanceState, LedgerTx } from './store.js';
 import { entityFromRow, headroom, money, type EntityType, type LedgerEntity } from './balance.js';
+import type { LeaseRecalls } from './lease-recall.js';
 
 /**
  * One node's money round at the centre (POST /api/ledger/node-sync), applied
@@ -100,7 +101,11 @@ class RoundBalances {
 /** How far past the node's last applied round a round's number may be (see applyNodeSync). */
 export const MAX_ROUND_JUMP = 1_000_000_000;
 
-export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: number }): NodeSyncReply {
+/**
+ * `recalls`: where a round that finds an entity short marks the other nodes holding lease on it (their next
+ * answers tell them to hand back what their calls do not hold).
+ */
+export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: number }, recalls?: LeaseRecalls): NodeSyncReply {
   const { node } = request;
   if (!tx.nodeExists(node)) throw new NodeSyncRefusal('unknown_node', `node ${node} is not registered in opensips_nodes`);
   // A round that arrives after a newer one (it timed out at the node and was resent) is stale: applying it
@@ -174,6 +179,7 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
   }
 
   const unknown: LeaseState[] = [];
+  let activeNodes: number | undefined;
   for (const ask of request.leases) {
     const entity = findEntity(ask.entity_type, ask.entity_id);
     if (entity === null) {
@@ -193,8 +199,17 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
     const want = new Decimal(ask.want);
     if (want.greaterThan(0)) {
       const current = round.balance(entity);
+      activeNodes ??= tx.activeNodes();
+      const share = leaseShare(want, ask.need ?? null, new Decimal(headroom(entity, current)), {
+        nodes: activeNodes,
+        perCall: ask.per_call ?? null,
+      });
+      // The other nodes' unused lease of this entity comes back at their next rounds, for the calls to come.
+      if (share.short && recalls !== undefined)
+        for (const holder of tx.leaseHolders(entity.entityType, entity.entityId))
+          if (holder !== node) recalls.mark(holder, entity.entityType, entity.entityId);
       // Whole micro-units: the node counts in them.
-      const grant = leaseGrant(want, ask.need ?? null, new Decimal(headroom(entity, current))).toDecimalPlaces(6, Decimal.ROUND_DOWN);
+      const grant = share.grant.toDecimalPlaces(6, Decimal.ROUND_DOWN);
       if (grant.greaterThan(0)) {
         lease = lease.plus(grant);
         const reserved = new Decimal(current.reserved);
@@ -226,19 +241,52 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
   return { settled, unbilled, leases };
 }
 
+/** How many nodes may share an entity's headroom, and the size of one call of the asking node's. */
+export interface LeaseSharing {
+  /** Nodes registered as active: any of them may take the entity's next call. */
+  nodes: number;
+  /** What one of the asking node's calls reserves (the ask's need, else its per_call); null: not known. */
+  perCall: string | null;
+}
+
 /**
- * What a node's ask gets out of the entity's headroom: what it wants, but with a `need` no more than that
- * need or half the headroom, whichever is more, so that other nodes asking after it still find some (each
- * grant halves what is left, and a node on its own still gets it all, in a few rounds). Whatever it wants
- * when the headroom does not cover the need: the call may still fit in less.
+ * Below this many calls per active node left in the headroom, a node is leased only what a waiting call needs
+ * (a round per call): with so little left, spare lease on one node is a call refused on another.
  */
-export function leaseGrant(want: Decimal, need: string | null, headroomLeft: Decimal): Decimal {
-  if (headroomLeft.lessThanOrEqualTo(0)) return new Decimal(0);
+export const SCARCE_CALLS_PER_NODE = 4;
+
+/**
+ * What a node's ask gets out of the entity's headroom, and whether the headroom is short (the centre then
+ * recalls the unused lease of the other nodes holding some):
+ *  - not even the waiting call's `need` is left: all there is (the call may still fit in less);
+ *  - with `sharing` known: the headroom split among the active nodes is this node's share; beyond the need
+ *    it gets up to its share, in whole calls (so no fraction of a call is stranded on one node), as much as
+ *    it wants (its recent demand); when the share is less than SCARCE_CALLS_PER_NODE calls, only the need;
+ *  - else (an older node that sends no call size): the need or half the headroom, whichever is more;
+ *  - no need at all (an older node): up to the whole headroom.
+ */
+export function leaseShare(
+  want: Decimal,
+  need: string | null,
+  headroomLeft: Decimal,
+  sharing?: LeaseSharing,
+): { grant: Decimal; short: boolean } {
+  if (headroomLeft.lessThanOrEqualTo(0)) return { grant: new Decimal(0), short: need !== null && new Decimal(need).greaterThan(0) };
   const whole = Decimal.min(want, headroomLeft);
-  if (need === null) return whole;
+  if (need === null) return { grant: whole, short: false };
   const needed = new Decimal(need);
-  if (headroomLeft.lessThanOrEqualTo(needed)) return whole;
-  return Decimal.min(whole, Decimal.max(needed, headroomLeft.div(2)));
+  if (headroomLeft.lessThanOrEqualTo(needed)) return { grant: whole, short: needed.greaterThan(0) };
+  const unit = needed.greaterThan(0) ? needed : sharing !== undefined && sharing.perCall !== null ? new Decimal(sharing.perCall) : null;
+  if (sharing === undefined || unit === null || unit.lessThanOrEqualTo(0))
+    return { grant: Decimal.min(whole, Decimal.max(needed, headroomLeft.div(2))), short: false };
+  const share = headroomLeft.div(Math.max(1, sharing.nodes));
+  if (share.lessThan(unit.mul(SCARCE_CALLS_PER_NODE))) return { grant: Decimal.min(whole, needed), short: needed.greaterThan(0) };
+  return { grant: Decimal.min(whole, Decimal.max(needed, share.div(unit).floor().mul(unit))), short: false };
+}
+
+/** What a node's ask gets out of the entity's headroom (see leaseShare). */
+export function leaseGrant(want: Decimal, need: string | null, headroomLeft: Decimal, sharing?: LeaseSharing): Decimal {
+  return leaseShare(want, need, headroomLeft, sharing).grant;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { EntityType, SettlementCdr } from '../../src/core/protocol/node-sync.js';
+import { Decimal } from '../../src/core/money/decimal.js';
 import type { Row } from '../store/config-store.js';
 
 /**
@@ -61,6 +62,10 @@ export interface LedgerTx {
   /** Raw row of a customer account or carrier trunk, for its billing terms. */
   entityRow(entityType: string, entityId: number): Row | null;
   nodeExists(hostname: string): boolean;
+  /** Nodes registered as active (taking calls): the most that may share an entity's headroom. */
+  activeNodes(): number;
+  /** The nodes holding a non-zero lease on an entity. */
+  leaseHolders(entityType: string, entityId: number): string[];
   /** The node's credential digests; null when no node has this hostname. */
   nodeCredential(hostname: string): NodeCredentialDigests | null;
   /** The node has used its new secret: its previous one is refused from now on. */
@@ -249,6 +254,14 @@ function prepareLedgerStatements(db: Database.Database) {
     forgetPrevious: db.prepare(
       'UPDATE node_credentials SET previous_secret_hash = NULL, previous_push_token = NULL WHERE id = ? AND previous_secret_hash IS NOT NULL',
     ),
+    countActiveNodes: db.prepare("SELECT COUNT(*) AS count FROM opensips_nodes WHERE status = 'active'"),
+    // By node: credit_leases is keyed (node, entity), so each registered node is one key lookup, not a scan of
+    // every lease (a round leasing call by call reads this for each ask; CROSS JOIN keeps that loop order).
+    // A node no longer registered is not asked to give back; its leases lapse with its silence.
+    leaseHolders: db.prepare(
+      `SELECT l.node, l.amount FROM opensips_nodes n CROSS JOIN credit_leases l
+       ON l.node = n.hostname AND l.entity_type = ? AND l.entity_id = ?`,
+    ),
   };
 }
 
@@ -354,5 +367,15 @@ class SqliteLedgerTx implements LedgerTx {
 
   forgetPreviousSecret(nodeId: number): void {
     this.sql.forgetPrevious.run(nodeId);
+  }
+
+  activeNodes(): number {
+    return (this.sql.countActiveNodes.get() as { count: number }).count;
+  }
+
+  leaseHolders(entityType: string, entityId: number): string[] {
+    return (this.sql.leaseHolders.all(entityType, entityId) as { node: string; amount: string }[])
+      .filter((row) => new Decimal(row.amount).greaterThan(0))
+      .map((row) => row.node);
   }
 }

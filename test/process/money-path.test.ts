@@ -170,7 +170,8 @@ describe('money path: unused lease goes back', () => {
   let world: MoneyWorld;
   before(async () => {
     world = await startMoneyWorld({ sidecars: 1, sidecarArgs: ['--lease-idle-seconds', '1'] });
-    await world.control.post('/api/balances/customer/1/balance/credit', { amount: '1.00' });
+    // Plenty for a node on its own: it is leased a batch (a small balance would be leased call by call).
+    await world.control.post('/api/balances/customer/1/balance/credit', { amount: '10.00' });
   });
   after(() => world.stop());
 
@@ -182,12 +183,12 @@ describe('money path: unused lease goes back', () => {
       estimated_cost: '0.30',
     });
     assert.equal(admitted.body.allowed, true);
-    // The node holds more than the call: half the balance on its first ask (more than the call's 0.30), maybe a top-up since.
+    // The node holds more than the call: its ask (--lease-chunk, 10.00) in whole calls like this one, 33 of them.
     const leased = (await world.control.get('/api/balances/customer/1/balance')).body.reserved;
-    assert.ok(['0.50', '0.75'].includes(leased), `leased ${leased}`);
+    assert.equal(leased, '9.90');
     await eventually(async () => {
       const state = (await world.control.get('/api/balances/customer/1/balance')).body;
-      assert.deepEqual([state.reserved, state.headroom], ['0.30', '0.70']);
+      assert.deepEqual([state.reserved, state.headroom], ['0.30', '9.70']);
     }, 15_000);
   });
 });
@@ -270,7 +271,8 @@ describe('money path: leases lapse with silence', () => {
       ).body.allowed,
       true,
     );
-    assert.equal((await state()).reserved, '0.50'); // half the balance: the node's first ask
+    // Two nodes, 1.00 left: under four such calls each, so the node is leased what its call needs.
+    assert.equal((await state()).reserved, '0.30');
     await silent.kill('SIGKILL');
     await eventually(async () => assert.deepEqual([(await state()).reserved, (await state()).headroom], ['0.00', '1.00']), 15_000);
     const transactions = (await world.control.get('/api/balances/customer/1/transactions?page_size=100')).body.data as {
@@ -279,7 +281,7 @@ describe('money path: leases lapse with silence', () => {
       description: string;
     }[];
     assert.ok(
-      transactions.some((row) => row.transaction_type === 'release' && row.amount === '0.50' && /node-1 lapsed/.test(row.description)),
+      transactions.some((row) => row.transaction_type === 'release' && row.amount === '0.30' && /node-1 lapsed/.test(row.description)),
       JSON.stringify(transactions),
     );
     // The credit is the other node's to use now.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { Decimal } from '../../src/core/money/decimal.js';
-import { leaseGrant } from '../../sync/ledger/settlement.js';
+import { leaseGrant, leaseShare } from '../../sync/ledger/settlement.js';
 
 /** The centre's share of an entity's headroom per ask: the whole want when there is plenty, never more than half beyond a call's need when there is not. */
 it('grants a lease ask by want, need and headroom', () => {
@@ -21,6 +21,34 @@ it('grants a lease ask by want, need and headroom', () => {
       leaseGrant(new Decimal(want), need, new Decimal(headroom)).toFixed(),
       grant,
       `want ${want}, need ${need}, headroom ${headroom}`,
+    );
+  }
+});
+
+/**
+ * With the number of active nodes and the asking node's call size known: up to the node's share of the headroom
+ * in whole calls, and only the waiting call's need once the share is under SCARCE_CALLS_PER_NODE calls.
+ */
+it('shares an entity’s headroom among the active nodes, in whole calls, and call by call when it is short', () => {
+  const cases: [want: string, need: string, perCall: string | null, headroom: string, nodes: number, grant: string, short: boolean][] = [
+    ['10', '1', null, '100', 3, '10', false], // plenty: the whole want (the node's demand)
+    ['50', '1', null, '100', 3, '33', false], // more than its share wanted: its share, 33.33 in whole calls
+    ['50', '1.5', null, '100', 3, '33', false], // 22 whole calls of 1.5
+    ['16', '1', null, '10', 3, '1', true], // 3.33 calls per node left: only the waiting call, and recall the others' spare
+    ['16', '0', '1', '10', 3, '0', false], // a top-up then gets nothing (no call waits: nothing to recall for)
+    ['16', '0', '1', '100', 3, '16', false], // a top-up with plenty
+    ['10', '0', null, '3', 3, '1.5', false], // a top-up of an older node (no call size): half, as before
+    ['10', '2', null, '1.5', 3, '1.5', true], // not even the need is left: all there is, and recall
+    ['10', '1', null, '0', 3, '0', true],
+    ['16', '1', null, '10', 1, '10', false], // a single active node: no one to keep any for
+    ['16', '1', null, '10', 0, '10', false], // none registered as active (all draining): as one
+  ];
+  for (const [want, need, perCall, headroom, nodes, grant, short] of cases) {
+    const share = leaseShare(new Decimal(want), need, new Decimal(headroom), { nodes, perCall });
+    assert.deepEqual(
+      [share.grant.toFixed(), share.short],
+      [grant, short],
+      `want ${want}, need ${need}, per call ${perCall}, headroom ${headroom}, ${nodes} nodes`,
     );
   }
 });

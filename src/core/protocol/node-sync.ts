@@ -60,10 +60,18 @@ export interface LeaseAsk {
   want: string;
   /**
    * Of `want`, what a call waiting on this round needs ("0" for a top-up no call waits on). With it, the
-   * centre grants at most half of the headroom beyond it, so that a small balance is not taken whole by
-   * the first node to ask while calls on the others are refused. Absent or null: up to the whole headroom.
+   * centre grants the need (if the headroom has it) and beyond it at most this node's share of the headroom
+   * (with `per_call`; without, half), so that a small balance is not taken whole by the first node to ask
+   * while calls on the others are refused; an ask it cannot fill recalls other nodes' unused lease. Absent
+   * or null: up to the whole headroom.
    */
   need?: string | null;
+  /**
+   * What one call of those the node is admitting on this entity reserves (its last). The centre leases in
+   * whole calls of this size, and leases a node nothing beyond a waiting call's need once the headroom is
+   * short of a few such calls per node (docs/money-path.md). Absent or null (an older node): as before.
+   */
+  per_call?: string | null;
   /** Unused lease handed back. */
   give_back: string;
 }
@@ -97,6 +105,18 @@ export interface NodeSyncReply {
    * leased to a node that died goes back to its account. Absent (an older centre): valid indefinitely.
    */
   lease_valid_seconds?: number;
+  /**
+   * Entities whose unused lease this node is to hand back in its next round: a call on another node could
+   * not be leased what it needed while this node held some. What this node's live calls hold stays. Absent:
+   * none (and from an older centre).
+   */
+  recall?: LeaseRecall[];
+}
+
+/** An entity the centre wants this node's unused lease of back. */
+export interface LeaseRecall {
+  entity_type: EntityType;
+  entity_id: number;
 }
 
 /** The centre's default, and what a node assumes before its first answered round. */

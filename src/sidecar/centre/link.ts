@@ -146,6 +146,8 @@ export class CentreLink {
     let failure: string;
     const started = performance.now();
     try {
+      // Lease handed back is first journalled as gone (a restart must not admit on it once the centre has it back).
+      if (round.durable !== null) await round.durable;
       // The settlements are journalled as JSON already: splice those strings rather than serialise them again.
       const head: Omit<NodeSyncRequest, 'settlements'> & { seq: number } = {
         node: this.options.node,

@@ -55,8 +55,20 @@ export class EntityMoney {
   /** What the entity may spend beyond all leases, as the centre last said; NaN until it has. */
   centreHeadroomMicro = NaN;
   lastActivity = 0;
-  /** When an ask last came back with nothing: a dry account is not asked for again at every call. */
+  /**
+   * When an ask last came back with nothing: background top-ups and slice renewals do not ask again before
+   * then. An admission the lease does not cover asks the centre at once regardless (a top-up there is
+   * usable by the next call), sharing the round with every other admission waiting.
+   */
   dryUntil = 0;
+  /** The centre wants this node's unused lease back (a call elsewhere was short): it goes in the next round. */
+  recalled = false;
+  /** What the last call admitted on this entity reserved (or needed): the centre leases in calls of this size. */
+  perCallMicro = 0;
+  /** Reservations made in the current demand window and the one before it: what a lease ask is sized to. */
+  demandMicro = 0;
+  demandBeforeMicro = 0;
+  demandWindowStart = 0;
   wantMicro = 0;
   /** What the admissions waiting on the next round need of `wantMicro` (the centre keeps some headroom for other nodes beyond it). */
   needMicro = 0;
@@ -70,6 +82,26 @@ export class EntityMoney {
     /** Its place in the node's list of entities: reservations name their entity by it. */
     readonly index: number,
   ) {}
+
+  /** Reservations made over the last one to two demand windows, micro-units. */
+  recentDemandMicro(now: number): number {
+    this.rollDemand(now);
+    return this.demandMicro + this.demandBeforeMicro;
+  }
+
+  recordDemand(amountMicro: number, now: number): void {
+    this.rollDemand(now);
+    this.demandMicro += amountMicro;
+    this.perCallMicro = amountMicro;
+  }
+
+  private rollDemand(now: number): void {
+    const since = now - this.demandWindowStart;
+    if (since < DEMAND_WINDOW_MS) return;
+    this.demandBeforeMicro = since < 2 * DEMAND_WINDOW_MS ? this.demandMicro : 0;
+    this.demandMicro = 0;
+    this.demandWindowStart = now;
+  }
 
   get availableMicro(): number {
     return this.grantedMicro - this.heldMicro - this.spentMicro;
@@ -134,6 +166,11 @@ export interface Round {
   asks: { entity: EntityMoney; ask: LeaseAsk; waiters: ((reached: boolean) => void)[] }[];
   /** Taken while this node's leases had lapsed: it asks for every entity, so its answer gives every lease afresh. */
   confirmsLeases: boolean;
+  /**
+   * The journal record of the smaller leases this round gives back (idle or recalled), or null: the round is
+   * sent only once it is durable, so a node killed meanwhile does not restart on a lease the centre took back.
+   */
+  durable: Promise<void> | null;
 }
 
 /** Asks the centre for a round (`urgent`: now, for an admission waiting on it; else within the background interval); resolves true when it reached the centre. */
@@ -145,9 +182,13 @@ const REACHED_KEY = 'centre_reached_at';
 /** The lease validity the centre last gave, in ms, for the time after a restart before its next answer. */
 const VALIDITY_KEY = 'lease_valid_ms';
 const NO_SLOT = -1;
-/** A lease ask covers this many calls like the one that prompted it ... */
-const LEASE_CALLS = 16;
-/** ... and a top-up starts when fewer than this many are left. */
+/**
+ * A lease ask is sized to the node's own demand: what it reserved on the entity over the last demand window
+ * or two, at least twice TOP_UP_CALLS calls like the one that prompted it (and --lease-chunk); the centre
+ * grants at most this node's share of the headroom (sync/ledger/settlement.ts) ...
+ */
+const DEMAND_WINDOW_MS = 10_000;
+/** ... and a top-up starts when fewer than this many calls (or a quarter of the demand) are left. */
 const TOP_UP_CALLS = 4;
 
 export class NodeCredit {
@@ -257,12 +298,10 @@ export class NodeCredit {
   private async admitAfterAsking(request: AdmitRequest, entity: EntityMoney): Promise<AdmitOutcome> {
     const { callId, plan, now } = request;
     const full = plan(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
-    const reached = await this.askForLease(
-      entity,
-      Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * (full?.amountMicro ?? 0)),
-      full?.amountMicro ?? 0,
-      now,
-    );
+    const needMicro = full?.amountMicro ?? 0;
+    if (needMicro > 0) entity.perCallMicro = needMicro;
+    // At once, whatever an earlier answer said (dryUntil): the centre may have been topped up since.
+    const reached = await this.askForLease(entity, this.wantFor(entity, needMicro, now), needMicro, now, true);
     // The same call id may have been admitted while we waited.
     const raced = this.reservations.find(callId);
     if (raced !== NO_SLOT) return this.replay(raced);
@@ -275,11 +314,20 @@ export class NodeCredit {
 
   private reserve(request: AdmitRequest, entity: EntityMoney, decided: Plan, waited: boolean): AdmitOutcome {
     const { answer, committed } = this.hold(entity, request.callId, decided, request.answer, request.now);
-    // Top up before the next calls need it, sized to calls like this one, in the next background round.
-    if (request.enforce && entity.availableMicro < Math.max(this.settings.leaseChunkMicro / 4, TOP_UP_CALLS * decided.amountMicro)) {
-      this.topUp(entity, Math.max(this.settings.leaseChunkMicro, LEASE_CALLS * decided.amountMicro), request.now);
+    // Top up before the next calls need it, sized to this node's demand, in the next background round.
+    const demand = entity.recentDemandMicro(request.now);
+    if (
+      request.enforce &&
+      entity.availableMicro < Math.max(this.settings.leaseChunkMicro / 4, TOP_UP_CALLS * decided.amountMicro, demand / 4)
+    ) {
+      this.topUp(entity, this.wantFor(entity, decided.amountMicro, request.now), request.now);
     }
     return { kind: 'reserved', answer, entity, waited, committed };
+  }
+
+  /** Lease to ask for: this node's recent demand on the entity, at least a few calls like this one and --lease-chunk. */
+  private wantFor(entity: EntityMoney, callMicro: number, now: number): number {
+    return Math.max(this.settings.leaseChunkMicro, 2 * TOP_UP_CALLS * callMicro, entity.recentDemandMicro(now));
   }
 
   /** The first answer again, once the reservation it made is durable. */
@@ -307,6 +355,7 @@ export class NodeCredit {
         ? renewAt(slice, this.settings.sliceSeconds!)
         : now + ((plan.maxDurationSeconds ?? this.settings.admissionSeconds) + this.settings.reservationGraceSeconds) * 1000;
     entity.heldMicro += plan.amountMicro;
+    entity.recordDemand(plan.amountMicro, now);
     const headroomMicro = entity.headroomMicro;
     const answer = renderAnswer(answerKind, headroomMicro, plan.maxDurationSeconds);
     this.reservations.hold({
@@ -491,9 +540,13 @@ export class NodeCredit {
       terms.paidBillable = fit.billable;
     }
     const whole = fit !== null && fit.billable >= target;
-    // Less than a whole slice left in the lease: ask the centre now (the call is retried until its paid time is nearly up).
-    if (!whole) void this.askForLease(entity, this.settings.leaseChunkMicro, 0, now);
-    else if (entity.availableMicro < this.settings.leaseChunkMicro / 4) this.topUp(entity, this.settings.leaseChunkMicro, now);
+    // Less than a whole slice left in the lease: ask the centre now (the call is retried until its paid time is nearly up),
+    // for the rest of the slice as a waiting call's need: when the headroom is short the centre leases no more than that.
+    if (!whole) {
+      const slice = affordableBillable({ ...terms, perCall: false }, Number.MAX_SAFE_INTEGER, target);
+      const needMicro = slice === null ? 0 : Math.max(0, slice.amountMicro - amountMicro);
+      void this.askForLease(entity, Math.max(this.settings.leaseChunkMicro, needMicro), needMicro, now);
+    } else if (entity.availableMicro < this.settings.leaseChunkMicro / 4) this.topUp(entity, this.settings.leaseChunkMicro, now);
     let expiresAt: number;
     let action: SliceAction['kind'] | null = null;
     if (whole) {
@@ -550,9 +603,12 @@ export class NodeCredit {
     this.returnIdleLeases(now, 0);
   }
 
-  /** Asks for lease now (a round right away) and resolves when the centre answered (true) or could not be reached. */
-  private askForLease(entity: EntityMoney, wantMicro: number, needMicro: number, now: number): Promise<boolean> {
-    if (now < entity.dryUntil) return Promise.resolve(true);
+  /**
+   * Asks for lease now (a round right away) and resolves when the centre answered (true) or could not be
+   * reached. `despiteDry`: even within dryUntil (an admission waiting; the others only retry).
+   */
+  private askForLease(entity: EntityMoney, wantMicro: number, needMicro: number, now: number, despiteDry = false): Promise<boolean> {
+    if (!despiteDry && now < entity.dryUntil) return Promise.resolve(true);
     entity.wantMicro = Math.max(entity.wantMicro, wantMicro);
     entity.needMicro = Math.max(entity.needMicro, needMicro);
     return new Promise((resolve) => {
@@ -583,11 +639,32 @@ export class NodeCredit {
       settlements.push(entry);
     }
     const asks: Round['asks'] = [];
+    const returned: JournalOp[] = [];
     const confirmsLeases = this.lapsed;
     for (const map of [this.customers, this.carriers]) {
       for (const entity of map.values()) {
         const confirm = confirmsLeases && (entity.grantedMicro !== 0 || entity.heldMicro !== 0);
+        // A recall is acted on now, not when it arrived: the admissions that waited on that round have reserved
+        // their share since. A node with calls waiting for more keeps what it has for them.
+        if (entity.recalled && entity.waiters.length === 0) {
+          entity.recalled = false;
+          entity.wantMicro = 0;
+          entity.needMicro = 0;
+          if (entity.availableMicro > 0) {
+            entity.giveBackMicro += entity.availableMicro;
+            // Counted as gone at once, as an idle return is.
+            entity.grantedMicro -= entity.availableMicro;
+          }
+        }
         if (entity.wantMicro === 0 && entity.giveBackMicro === 0 && entity.waiters.length === 0 && !confirm) continue;
+        if (entity.giveBackMicro > 0)
+          returned.push({
+            op: 'lease',
+            entityType: entity.type,
+            entityId: entity.id,
+            grantedMicro: entity.grantedMicro,
+            headroomMicro: Number.isNaN(entity.centreHeadroomMicro) ? null : entity.centreHeadroomMicro,
+          });
         asks.push({
           entity,
           ask: {
@@ -595,6 +672,7 @@ export class NodeCredit {
             entity_id: entity.id,
             want: formatMicro(entity.wantMicro),
             need: formatMicro(Math.min(entity.needMicro, entity.wantMicro)),
+            per_call: entity.perCallMicro > 0 ? formatMicro(entity.perCallMicro) : null,
             give_back: formatMicro(entity.giveBackMicro),
           },
           waiters: entity.waiters,
@@ -606,7 +684,8 @@ export class NodeCredit {
         entity.asking = true;
       }
     }
-    return { settlements, asks, confirmsLeases };
+    const durable = returned.length === 0 ? null : this.journal.write(...returned);
+    return { settlements, asks, confirmsLeases, durable };
   }
 
   /** The centre's answer to a round: settled CDRs leave the outbox, leases take the centre's figures. */
@@ -644,6 +723,10 @@ export class NodeCredit {
       .write({ op: 'settledThrough', id: firstUnsettled - 1 }, ...leases)
       .catch((error: unknown) => this.log.error({ err: error }, 'settlement not journalled: the centre will answer the resend as settled'));
     for (const { waiters } of round.asks) for (const resolve of waiters) resolve(true);
+    if (reply.recall !== undefined && reply.recall.length > 0) {
+      for (const recall of reply.recall) this.entity({ type: recall.entity_type, id: recall.entity_id }).recalled = true;
+      void this.requestRound(false);
+    }
   }
 
   private applyLease(state: LeaseState, now: number) {

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import pino from 'pino';
+import type { LeaseState, NodeSyncReply } from '../../src/core/protocol/node-sync.js';
+import { NodeCredit, type AdmitOutcome, type Plan, type Round } from '../../src/sidecar/credit/node-credit.js';
+import { MoneyJournal } from '../../src/sidecar/journal/journal.js';
+import { parseMicro } from '../../src/core/money/micro.js';
+
+/**
+ * The node's side of sharing a balance (NodeCredit, the rounds driven by hand): a recalled entity's unused
+ * lease goes back in the next round while what live calls hold, and what a waiting call was just leased,
+ * stays; and an admission the lease does not cover asks the centre even right after it said the account was
+ * empty, so a top-up there reaches the next call.
+ */
+const log = pino({ level: 'silent' });
+const settings = {
+  admissionSeconds: 3600,
+  reservationGraceSeconds: 60,
+  leaseChunkMicro: 0,
+  idleReturnMs: 3_600_000,
+  offlinePostpaid: 'deny' as const,
+  sliceSeconds: null,
+};
+const ACCOUNT = { type: 'customer' as const, id: 7 };
+const NOW = 1_800_000_000_000;
+
+async function withCredit(run: (credit: NodeCredit, rounds: { asked: boolean[] }) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'lease-recall-'));
+  const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
+  const credit = new NodeCredit(journal, settings, log);
+  const rounds = { asked: [] as boolean[] };
+  // The test takes and answers each round itself; this only notes that one was asked for (urgent or not).
+  credit.connect((urgent) => {
+    rounds.asked.push(urgent);
+    return Promise.resolve(true);
+  });
+  try {
+    await run(credit, rounds);
+  } finally {
+    await journal.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const exactly =
+  (amountMicro: number) =>
+  (available: number): Plan | null =>
+    amountMicro <= available ? { amountMicro, maxDurationSeconds: null, slice: null } : null;
+
+function admit(credit: NodeCredit, callId: string, amountMicro: number, now = NOW): AdmitOutcome | Promise<AdmitOutcome> {
+  return credit.admit({
+    entity: ACCOUNT,
+    callId,
+    plan: exactly(amountMicro),
+    enforce: true,
+    admitWhenUnreachable: false,
+    answer: 'check',
+    now,
+  });
+}
+
+const micro = (amount: string | null | undefined): number => parseMicro(amount ?? '0');
+
+function lease(grantedMicro: number, headroomMicro: number): LeaseState {
+  return { entity_type: 'customer', entity_id: 7, granted: (grantedMicro / 1e6).toFixed(6), headroom: (headroomMicro / 1e6).toFixed(6) };
+}
+
+function answer(credit: NodeCredit, round: Round, reply: Partial<NodeSyncReply>, now = NOW): void {
+  credit.applyReply(round, { settled: [], unbilled: [], leases: [], lease_valid_seconds: 86_400, ...reply }, now);
+}
+
+it('gives back a recalled lease but what its live calls hold, at the next round', async () => {
+  await withCredit(async (credit) => {
+    const first = admit(credit, 'a@recall', 1000);
+    assert.ok(first instanceof Promise, 'no lease yet: it asks');
+    const ask = credit.takeRound(0);
+    assert.deepEqual(
+      ask.asks.map((entry) => [micro(entry.ask.need), micro(entry.ask.per_call)]),
+      [[1000, 1000]],
+    );
+    answer(credit, ask, { leases: [lease(10_000, 90_000)] });
+    assert.equal((await first).kind, 'reserved');
+
+    // Another node was short: this node's next answer recalls the account.
+    answer(credit, credit.takeRound(0), { recall: [{ entity_type: 'customer', entity_id: 7 }] });
+    const back = credit.takeRound(0).asks.map((entry) => [micro(entry.ask.want), micro(entry.ask.give_back)]);
+    assert.deepEqual(back, [[0, 9000]], 'all but the live call’s 1000');
+    assert.equal(credit.entity(ACCOUNT).availableMicro, 0);
+    assert.equal(credit.entity(ACCOUNT).heldMicro, 1000);
+  });
+});
+
+it('keeps a recalled lease for a call waiting on the entity, and gives back the rest once it has reserved', async () => {
+  await withCredit(async (credit) => {
+    answer(credit, credit.takeRound(0), { leases: [lease(500, 0)], recall: [{ entity_type: 'customer', entity_id: 7 }] });
+    const waiting = admit(credit, 'b@recall', 1000);
+    assert.ok(waiting instanceof Promise);
+    const round = credit.takeRound(0);
+    assert.deepEqual(
+      round.asks.map((entry) => [micro(entry.ask.need), micro(entry.ask.give_back)]),
+      [[1000, 0]],
+      'the 500 it holds is kept for the waiting call',
+    );
+    answer(credit, round, { leases: [lease(1500, 0)] });
+    assert.equal((await waiting).kind, 'reserved');
+    assert.deepEqual(
+      credit.takeRound(0).asks.map((entry) => micro(entry.ask.give_back)),
+      [500],
+      'the recall, acted on after the call reserved its 1000',
+    );
+  });
+});
+
+it('asks the centre before refusing a call, even right after it said the account was empty', async () => {
+  await withCredit(async (credit, rounds) => {
+    const first = admit(credit, 'c@dry', 1000);
+    const empty = credit.takeRound(0);
+    answer(credit, empty, { leases: [lease(0, 0)] });
+    assert.equal((await first).kind, 'refused');
+    assert.ok(credit.entity(ACCOUNT).dryUntil > NOW, 'taken for empty for a while');
+
+    // The account is topped up at the centre; the next call, 10 ms later, asks rather than trusting that reading.
+    rounds.asked.length = 0;
+    const next = admit(credit, 'd@dry', 1000, NOW + 10);
+    assert.ok(next instanceof Promise, 'it waits for the centre');
+    assert.deepEqual(rounds.asked, [true], 'a round at once');
+    answer(credit, credit.takeRound(0), { leases: [lease(1000, 4000)] }, NOW + 20);
+    assert.equal((await next).kind, 'reserved');
+  });
+});
+
+it('journals a lease handed back before the round that hands it back is sent, so a restart does not admit on it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lease-return-'));
+  let journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
+  try {
+    const credit = new NodeCredit(journal, settings, log);
+    credit.connect(() => Promise.resolve(true));
+    answer(credit, credit.takeRound(0), { leases: [lease(10_000, 0)] });
+    assert.equal((await admit(credit, 'e@return', 1000)).kind, 'reserved');
+    credit.returnIdleLeases(NOW + 1, 0);
+    const round = credit.takeRound(0);
+    assert.deepEqual(
+      round.asks.map((entry) => micro(entry.ask.give_back)),
+      [9000],
+    );
+    // The link sends the round once this resolves; the node is killed right after (before any answer).
+    await round.durable;
+    await journal.close();
+    journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
+    const restarted = new NodeCredit(journal, settings, log);
+    assert.equal(restarted.entity(ACCOUNT).grantedMicro, 1000, 'the lease its live call holds, not the 10,000 before the return');
+    assert.equal(restarted.entity(ACCOUNT).availableMicro, 0);
+  } finally {
+    await journal.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
