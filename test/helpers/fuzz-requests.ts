@@ -277,6 +277,8 @@ export function fuzzRequest(seed: number, index: number, route: FuzzRoute, world
     'oversized',
     ...(hasParams ? ['path'] : []),
     ...(sample.raw !== undefined ? ['raw-bytes'] : []),
+    // An update names what it changes: a PUT naming none of its record's fields is refused, not an empty write.
+    ...(route.method === 'PUT' && sample.body !== undefined ? ['no-known-field'] : []),
     ...(writes ? [] : ['none', 'none', 'query', 'odd-method']),
   ];
   let defect = dice.pick(defects);
@@ -316,6 +318,14 @@ export function fuzzRequest(seed: number, index: number, route: FuzzRoute, world
       const over = oversized(route, dice, kinds);
       framing = over.framing;
       body = over.body;
+      break;
+    }
+    case 'no-known-field': {
+      const unknown: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(odd))
+        if (!Object.hasOwn(fields, key)) Object.defineProperty(unknown, key, { value, enumerable: true });
+      body = Buffer.from(JSON.stringify(unknown));
+      kinds.push(`no-known-field:${Object.keys(unknown).join('|')}`);
       break;
     }
     case 'path':
