@@ -156,6 +156,10 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
     add('PUT', itemPath, async (request) => {
       const current = await item(request);
       const changes: Row = storeValues(resource.fields, readBody(request), 'update');
+      // A body naming none of the record's fields is a mistake (a misspelt field, the wrong resource), not an
+      // update of nothing: writing it would bump updated_at and mark the snapshot stale for no change.
+      if (Object.keys(changes).length === 0)
+        throw new RequestError('invalid_field', `the body names no field of a ${resource.noun}; fields: ${Object.keys(resource.fields).join(', ')}`);
       await checkRecord(resource, store, { ...current, ...changes });
       changes.updated_at = new Date().toISOString();
       const updated = await store.update(resource.table, current.id as number, changes);
