@@ -52,6 +52,7 @@ export interface FuzzRequest {
   mustRefuse: boolean;
   /** A method token uWebSockets.js does not know: it drops the connection before any handler runs. */
   unknownMethod: boolean;
+  mode: FuzzMode;
   /** The mutations applied, for the failure message. */
   kinds: string[];
 }
@@ -253,10 +254,17 @@ function oversized(route: FuzzRoute, dice: Dice, kinds: string[]): { framing: Fr
     : { framing: 'declared-over', body: Buffer.from('{"padding":"') };
 }
 
-/** Request `index` for `route`: always the same for the same seed. */
-export function fuzzRequest(seed: number, index: number, route: FuzzRoute, world: FuzzWorld): FuzzRequest {
-  const dice = new Dice(mulberry32((seed ^ Math.imul(index + 1, 0x9e3779b9)) >>> 0));
-  const writes = route.method !== 'GET';
+/**
+ * 'refused': a route that may write gets only requests it must refuse (the state must not move).
+ * 'open': every route is fuzzed as a read is, odd-but-valid requests included, so they reach the decisions
+ * behind the validation; some are accepted and write.
+ */
+export type FuzzMode = 'refused' | 'open';
+
+/** Request `index` for `route`: always the same for the same seed and mode. */
+export function fuzzRequest(seed: number, index: number, route: FuzzRoute, world: FuzzWorld, mode: FuzzMode = 'refused'): FuzzRequest {
+  const dice = new Dice(mulberry32((seed ^ Math.imul(index + 1, 0x9e3779b9) ^ (mode === 'open' ? 0x5bd1e995 : 0)) >>> 0));
+  const writes = mode === 'refused' && route.method !== 'GET';
   const sample = world.sample(route);
   const fields = sample.body ?? {};
   const hasParams = route.path.includes('{');
@@ -353,14 +361,17 @@ export function fuzzRequest(seed: number, index: number, route: FuzzRoute, world
       kinds.push(`method:${method}`);
       break;
     default:
-      body = route.method === 'GET' ? Buffer.alloc(0) : Buffer.from(JSON.stringify(odd));
+      if (route.method === 'GET') body = Buffer.alloc(0);
+      else if (sample.raw !== undefined) body = Buffer.from(sample.raw.bytes);
+      else body = Buffer.from(JSON.stringify(odd));
       kinds.push('odd-values-only');
   }
-  if (!writes && query === '' && dice.chance(0.3)) query = oddQuery(dice, fields, kinds);
+  if (route.method === 'GET' && query === '' && dice.chance(0.3)) query = oddQuery(dice, fields, kinds);
   const target = fillPath(dice, world, route.path, hostilePath, kinds) + query;
   const headers: Record<string, string> = body.byteLength > 0 || framing !== 'length' ? { 'Content-Type': contentType } : {};
   return {
     index,
+    mode,
     route: `${route.method} ${route.path}`,
     method,
     target,
@@ -368,22 +379,22 @@ export function fuzzRequest(seed: number, index: number, route: FuzzRoute, world
     body,
     framing,
     limit: route.maxBodyBytes,
-    mustRefuse: writes && method === route.method,
+    mustRefuse: writes && route.method !== 'GET' && method === route.method,
     unknownMethod: !KNOWN_METHODS.includes(method),
     kinds: [defect, ...kinds],
   };
 }
 
 /** `count` requests spread evenly over `routes` (each route gets its turn in order), for one seed. */
-export function fuzzRequests(seed: number, count: number, routes: readonly FuzzRoute[], world: FuzzWorld): FuzzRequest[] {
-  return Array.from({ length: count }, (_, index) => fuzzRequest(seed, index, routes[index % routes.length], world));
+export function fuzzRequests(seed: number, count: number, routes: readonly FuzzRoute[], world: FuzzWorld, mode: FuzzMode = 'refused'): FuzzRequest[] {
+  return Array.from({ length: count }, (_, index) => fuzzRequest(seed, index, routes[index % routes.length], world, mode));
 }
 
 /** How to run the same requests again: the seed and index of one, and what it was. */
 export function describe(seed: number, request: FuzzRequest): string {
   const preview = request.body.subarray(0, 200).toString('latin1');
   return (
-    `FUZZ_SEED=${seed} index ${request.index}: ${request.method} ${request.target.slice(0, 200)} (route ${request.route}; ` +
+ `FUZZ_SEED=${seed} ${request.mode} index ${request.index}: ${request.method} ${request.target.slice(0, 200)} (route ${request.route}; ` +
     `${request.kinds.join(', ')}; ${request.framing}, ${request.body.byteLength} bytes: ${JSON.stringify(preview)})`
   );
 }
