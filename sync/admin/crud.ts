@@ -1,5 +1,6 @@
 import { RequestError } from '../../src/core/http/errors.js';
 import { parseQuery } from '../../src/core/http/query.js';
+import { mustFitAssignments } from './deck-assignments.js';
 import { json, NO_CONTENT } from '../../src/core/http/respond.js';
 import type { IncomingRequest, Route } from '../../src/core/http/server.js';
 import { adminRoute, mustExist, PAGE_PARAMS, pageOf, pathId, readBody, type AdminHandler } from '../http/handlers.js';
@@ -28,21 +29,6 @@ async function mustReference(store: ConfigStore, table: string, id: unknown, fie
     throw new RequestError('unknown_reference', `${field} ${id as number} does not exist`);
 }
 
-/**
- * A deck assigned to trunks keeps the kind those trunks need: a carrier deck turned customer while a carrier
- * trunk holds it makes a store every snapshot build refuses, and every sync after it fail. Every assignment
- * row counts, active or not, as every one goes into the snapshot.
- */
-async function mustFitAssignments(store: ConfigStore, deck: Row): Promise<void> {
-  const other = deck.deck_type === 'customer' ? 'carrier' : 'customer';
-  const { rows } = await store.list(`${other}_trunk_rate_decks`, { where: { rate_deck_id: deck.id as number }, limit: 1, offset: 0 });
-  if (rows.length > 0)
-    throw new RequestError(
-      'reference_mismatch',
-      `rate deck ${deck.id as number} is assigned to ${other} trunk ${rows[0][`${other}_trunk_id`] as number}; it stays a ${other} deck while assigned`,
-    );
-}
-
 /** Checks a resource needs beyond single fields. */
 async function checkRecord(resource: Resource, store: ConfigStore, record: Row): Promise<void> {
   for (const [name, field] of Object.entries(resource.fields)) {
@@ -59,10 +45,10 @@ async function checkRecord(resource: Resource, store: ConfigStore, record: Row):
     if (record.scope === 'customer_trunk') await mustReference(store, 'customer_trunks', record.scope_id, 'scope_id');
     if (record.scope === 'carrier_trunk') await mustReference(store, 'carrier_trunks', record.scope_id, 'scope_id');
   }
-  if (resource.table === 'rate_decks' && record.id !== undefined) await mustFitAssignments(store, record);
   if (resource.table === 'exchange_rates' && record.from_currency === record.to_currency)
     throw new RequestError('invalid_field', 'from_currency and to_currency must differ');
   if (resource.table === 'lcr_config' && record.cache_ttl_seconds === 0) record.cache_ttl_seconds = 300; // the contract: 0 means the default
+  if (resource.table === 'rate_decks' && record.id !== undefined) await mustFitAssignments(store, record);
 }
 
 const SETTINGS = [
@@ -172,10 +158,6 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
     add('PUT', itemPath, async (request) => {
       const current = await item(request);
       const changes: Row = storeValues(resource.fields, readBody(request), 'update');
-      // A body naming none of the record's fields is a mistake (a misspelt field, the wrong resource), not an
-      // update of nothing: writing it would bump updated_at and mark the snapshot stale for no change.
-      if (Object.keys(changes).length === 0)
-        throw new RequestError('invalid_field', `the body names no field of a ${resource.noun}; fields: ${Object.keys(resource.fields).join(', ')}`);
       await checkRecord(resource, store, { ...current, ...changes });
       changes.updated_at = new Date().toISOString();
       const updated = await store.update(resource.table, current.id as number, changes);

@@ -23,7 +23,7 @@ describe('admin updates refuse what they cannot honestly write', () => {
     const before = (await world.control.get('/api/rate-decks/1')).body;
     for (const body of [{}, { nmae: 'typo' }, { constructor: { polluted: true } }]) {
       const answer = await world.control.send('PUT', '/api/rate-decks/1', body);
-      assertErrorResponse(answer, 400, /names no field of a rate deck/);
+      assertErrorResponse(answer, 400, /the body names none of the fields: name, deck_type/);
       assert.equal(answer.body.reason_code, 'invalid_field');
     }
     assert.deepEqual((await world.control.get('/api/rate-decks/1')).body, before);
