@@ -23,6 +23,11 @@ export interface RouteSample {
   body?: Record<string, unknown>;
   /** A non-JSON body the route takes (a snapshot's msgpack), mutated byte-wise. */
   raw?: { bytes: Uint8Array; contentType: string };
+  /**
+   * Fields whose accepted values make the process act outside itself (a file to write, a host to call):
+   * kept at their sample's value in odd-but-valid requests, so a fuzz run never writes anywhere else.
+   */
+  pinned?: readonly string[];
   /** The route reads no body at all: only its size limit (413) or a bad path can refuse it. */
   ignoresBody?: boolean;
 }
@@ -180,9 +185,9 @@ function brokenEnvelope(dice: Dice, sample: Record<string, unknown>): { text: Bu
 }
 
 /** A copy of `sample` with odd values and keys; may be accepted. */
-function oddFields(dice: Dice, sample: Record<string, unknown>, kinds: string[]): Record<string, unknown> {
+function oddFields(dice: Dice, sample: Record<string, unknown>, pinned: readonly string[], kinds: string[]): Record<string, unknown> {
   const body: Record<string, unknown> = { ...sample };
-  const names = Object.keys(body);
+  const names = Object.keys(body).filter((name) => !pinned.includes(name));
   const rounds = 1 + dice.int(3);
   for (let i = 0; i < rounds; i++) {
     const roll = dice.int(4);
@@ -296,7 +301,7 @@ export function fuzzRequest(seed: number, index: number, route: FuzzRoute, world
   // Field-level defects need fields; without a sample, break the envelope instead.
   if (Object.keys(fields).length === 0 && (defect === 'structured-field' || defect === 'duplicate-key')) defect = 'envelope';
 
-  const odd = dice.chance(0.7) ? oddFields(dice, fields, kinds) : { ...fields };
+  const odd = dice.chance(0.7) ? oddFields(dice, fields, sample.pinned ?? [], kinds) : { ...fields };
   switch (defect) {
     case 'envelope': {
       const broken = brokenEnvelope(dice, odd);

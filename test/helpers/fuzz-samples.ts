@@ -7,6 +7,7 @@
  * Every field in a sample is one its handler reads unconditionally, so a wrong-typed value in it is a
  * defect the handler must refuse (fuzz-requests.ts relies on that for the routes that write).
  */
+import { join } from 'node:path';
 import type { Field, Fields } from '../../sync/admin/fields.js';
 import { RESOURCES } from '../../sync/admin/resources.js';
 import { routingSnapshotBytes } from '../fixtures/routing.js';
@@ -129,13 +130,26 @@ const EXISTING: Record<string, readonly string[]> = {
   carrier_trunk_id: ['20', '21'],
 };
 
-export function fixtureWorld(): FuzzWorld {
+/** A node's fields the control plane acts on: a directory it writes snapshots to, a database file, an MI address. */
+const NODE_ADDRESSES = ['sidecar_address', 'drouting_db', 'mi_socket_address'];
+
+/** `nodeFiles`: a scratch directory for what accepted OpenSIPS nodes make the control plane write. */
+export function fixtureWorld(nodeFiles: string): FuzzWorld {
   const snapshot = { bytes: routingSnapshotBytes(2), contentType: 'application/msgpack' };
+  const nodeAddresses = {
+    sidecar_address: join(nodeFiles, 'snapshots'),
+    drouting_db: join(nodeFiles, 'drouting.db'),
+    // Refused at once. Not a UDP address nobody answers: a routing sync waits for each node's drouting
+    // reload up to the MI timeout (30 s), which the 2 s hang detector would report as a hang.
+    mi_socket_address: 'http://127.0.0.1:9/mi',
+  };
   return {
     sample(route: FuzzRoute): RouteSample {
       const key = `${route.method} ${route.path}`;
       if (IGNORE_BODY.has(key)) return { ignoresBody: true };
       if (key === 'PUT /api/snapshot') return { raw: snapshot };
+      if (route.path.startsWith('/api/opensips-nodes') && BODIES[key] !== undefined)
+        return { body: { ...BODIES[key], ...nodeAddresses }, pinned: NODE_ADDRESSES };
       return { body: BODIES[key] };
     },
     existing: (param) => EXISTING[param] ?? [],

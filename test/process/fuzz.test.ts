@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { Route } from '../../src/core/http/server.js';
@@ -28,7 +29,7 @@ import type { SidecarProcess } from '../helpers/sidecar.js';
  * number per process. The default runs in about half a minute on a shared two-core machine.
  */
 const SEED = Number(process.env.FUZZ_SEED ?? 17);
-const COUNT = Number(process.env.FUZZ_COUNT ?? 1000);
+const COUNT = Number(process.env.FUZZ_COUNT ?? 2000);
 const ANSWER_WITHIN_MS = 2000;
 const PARALLEL = 4;
 /** The sidecar's limits, given on its command line so the generator knows where "just over" is. */
@@ -93,8 +94,13 @@ function report(context: TestContext, requests: readonly FuzzRequest[], statuses
   context.diagnostic(`FUZZ_SEED=${SEED}, ${requests.length} requests; answers ${counts.join(', ')}`);
 }
 
-async function fuzzProcess(context: TestContext, world: MoneyWorld, target: SidecarProcess, routes: readonly FuzzRoute[]): Promise<void> {
-  const fixture = fixtureWorld();
+async function fuzzProcess(
+  context: TestContext,
+  world: MoneyWorld,
+  fixture: FuzzWorld,
+  target: SidecarProcess,
+  routes: readonly FuzzRoute[],
+): Promise<void> {
   const requests = fuzzRequests(SEED, COUNT, routes, fixture, 'refused');
   const before = await stateOf(target, routes, fixture);
   const { failures, accepted, statuses } = await fuzz(target, requests);
@@ -112,8 +118,10 @@ async function fuzzProcess(context: TestContext, world: MoneyWorld, target: Side
 
 describe('fuzz: every endpoint of both processes', { concurrency: false }, () => {
   let world: MoneyWorld;
+  let fixture: FuzzWorld;
 
   before(async () => {
+    fixture = fixtureWorld(mkdtempSync(join(tmpdir(), 'fuzz-node-files-')));
     world = await startMoneyWorld({
       sidecars: 1,
       sidecarArgs: ['--max-body-bytes', String(SIDECAR_BODY_BYTES), '--max-snapshot-bytes', String(SNAPSHOT_BYTES)],
@@ -133,18 +141,17 @@ describe('fuzz: every endpoint of both processes', { concurrency: false }, () =>
   });
 
   test('control plane: no 5xx, no hang, no crash, refused writes change nothing', async (t) => {
-    await fuzzProcess(t, world, world.control, controlPlaneRoutes());
+    await fuzzProcess(t, world, fixture, world.control, controlPlaneRoutes());
   });
 
   test('sidecar: no 5xx, no hang, no crash, refused writes change nothing', async (t) => {
-    await fuzzProcess(t, world, world.sidecars[0], sidecarRoutes());
+    await fuzzProcess(t, world, fixture, world.sidecars[0], sidecarRoutes());
   });
 
   // Last, as it changes the world: odd-but-valid requests get past validation into the decisions, the
   // money path and the store, and some are accepted; what they may change is not asserted, only that
   // nothing answers 5xx, hangs or dies.
   test('both processes, requests that may be accepted: no 5xx, no hang, no crash', async (t) => {
-    const fixture = fixtureWorld();
     for (const [target, routes] of [
       [world.control, controlPlaneRoutes()],
       [world.sidecars[0], sidecarRoutes()],
