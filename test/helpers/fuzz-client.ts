@@ -73,7 +73,8 @@ export function sendFuzz(port: number, request: FuzzRequest, timeoutMs: number):
 
 /** The request's bytes. An `over` framing is cut short: the server must answer once it is past the limit. */
 function wire(request: FuzzRequest): Buffer {
-  if (request.framing === 'length') return Buffer.concat([Buffer.from(requestHead(request, String(request.body.byteLength)), 'latin1'), request.body]);
+  if (request.framing === 'length')
+    return Buffer.concat([Buffer.from(requestHead(request, String(request.body.byteLength)), 'latin1'), request.body]);
   if (request.framing === 'declared-over') {
     // One byte past the limit announced, at most the limit sent: answering must not wait for the rest.
     return Buffer.concat([Buffer.from(requestHead(request, String(request.limit + 1)), 'latin1'), request.body.subarray(0, request.limit)]);

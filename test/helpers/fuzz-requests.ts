@@ -153,13 +153,33 @@ const HOSTILE_SEGMENTS = [
   'constructor',
 ];
 
-const ODD_QUERY_VALUES = ['', '-1', '0', '1e309', 'NaN', '%00', '%', '%zz', '%E2%98%83', 'true', 'null', '99999999999999999999', 'x'.repeat(3000)];
+const ODD_QUERY_VALUES = [
+  '',
+  '-1',
+  '0',
+  '1e309',
+  'NaN',
+  '%00',
+  '%',
+  '%zz',
+  '%E2%98%83',
+  'true',
+  'null',
+  '99999999999999999999',
+  'x'.repeat(3000),
+];
 
 /** The methods uWebSockets.js parses; it closes the connection on any other token (lowercase too), answering nothing. */
 const KNOWN_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'CONNECT', 'TRACE'];
 
 /** Content types that are not JSON. */
-const WRONG_TYPES = ['text/plain', 'application/xml', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=fuzz', 'application/msgpack'];
+const WRONG_TYPES = [
+  'text/plain',
+  'application/xml',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=fuzz',
+  'application/msgpack',
+];
 
 function nested(depth: number): string {
   return '['.repeat(depth) + ']'.repeat(depth);
@@ -391,7 +411,13 @@ export function fuzzRequest(seed: number, index: number, route: FuzzRoute, world
 }
 
 /** `count` requests spread evenly over `routes` (each route gets its turn in order), for one seed. */
-export function fuzzRequests(seed: number, count: number, routes: readonly FuzzRoute[], world: FuzzWorld, mode: FuzzMode = 'refused'): FuzzRequest[] {
+export function fuzzRequests(
+  seed: number,
+  count: number,
+  routes: readonly FuzzRoute[],
+  world: FuzzWorld,
+  mode: FuzzMode = 'refused',
+): FuzzRequest[] {
   return Array.from({ length: count }, (_, index) => fuzzRequest(seed, index, routes[index % routes.length], world, mode));
 }
 
@@ -399,7 +425,7 @@ export function fuzzRequests(seed: number, count: number, routes: readonly FuzzR
 export function describe(seed: number, request: FuzzRequest): string {
   const preview = request.body.subarray(0, 200).toString('latin1');
   return (
- `FUZZ_SEED=${seed} ${request.mode} index ${request.index}: ${request.method} ${request.target.slice(0, 200)} (route ${request.route}; ` +
+    `FUZZ_SEED=${seed} ${request.mode} index ${request.index}: ${request.method} ${request.target.slice(0, 200)} (route ${request.route}; ` +
     `${request.kinds.join(', ')}; ${request.framing}, ${request.body.byteLength} bytes: ${JSON.stringify(preview)})`
   );
 }

@@ -52,11 +52,10 @@ function plain(routes: Route[]): FuzzRoute[] {
 }
 
 async function stateOf(process: SidecarProcess, routes: readonly FuzzRoute[], world: FuzzWorld): Promise<Record<string, string>> {
-  const databases = readdirSync(process.dataDir).filter((name) => name.endsWith('.db'));
-  return {
-    ...(await readRouteState(process.port, routes, world)),
-    ...Object.assign({}, ...databases.map((name) => databaseState(join(process.dataDir, name)))),
-  };
+  const state = await readRouteState(process.port, routes, world);
+  for (const name of readdirSync(process.dataDir).filter((file) => file.endsWith('.db')))
+    Object.assign(state, databaseState(join(process.dataDir, name)));
+  return state;
 }
 
 /** Sends every request, PARALLEL at a time; returns one line per broken promise. */
