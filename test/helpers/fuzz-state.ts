@@ -6,7 +6,8 @@
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import type { FuzzRoute, FuzzWorld } from './fuzz-requests.js';
 
@@ -79,4 +80,17 @@ export function databaseState(file: string): Record<string, string> {
   } finally {
     db.close();
   }
+}
+
+/**
+ * The sizes of the append-only logs under `dir` (the sidecar's money log, `money.db-log/*.log`): an answer
+ * that acknowledges money is journalled there first, so a refused request must leave them as they were.
+ */
+export function logFilesState(dir: string): Record<string, string> {
+  const state: Record<string, string> = {};
+  for (const entry of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    const path = join(dir, entry);
+    if (entry.endsWith('.log') && statSync(path).isFile()) state[path] = `${statSync(path).size} bytes`;
+  }
+  return state;
 }

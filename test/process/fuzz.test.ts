@@ -9,7 +9,7 @@ import { ADMIN_MAX_BODY_BYTES, buildControlPlaneRoutes, type ControlPlaneContext
 import { sendFuzz } from '../helpers/fuzz-client.js';
 import { describe as describeRequest, fuzzRequests, type FuzzRequest, type FuzzRoute, type FuzzWorld } from '../helpers/fuzz-requests.js';
 import { fixtureWorld } from '../helpers/fuzz-samples.js';
-import { databaseState, readRouteState } from '../helpers/fuzz-state.js';
+import { databaseState, logFilesState, readRouteState } from '../helpers/fuzz-state.js';
 import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
 import type { SidecarProcess } from '../helpers/sidecar.js';
 
@@ -21,9 +21,9 @@ import type { SidecarProcess } from '../helpers/sidecar.js';
  *
  * "State as it was" can only be promised for requests that were refused, so every request to a route that
  * may write (any method but GET) carries a defect it must refuse (fuzz-requests.ts), and the state compared
- * is everything either process shows or keeps: the answers of every read route, and every row of their
- * SQLite databases. Clock-driven values (uptime, "now" timestamps) and Prometheus text (it counts these very
- * requests) are left out.
+ * is everything either process shows or keeps: the answers of every read route, every row of their SQLite
+ * databases, and the size of the sidecar's money log. Clock-driven values (uptime, "now" timestamps) and
+ * Prometheus text (it counts these very requests) are left out.
  *
  * FUZZ_SEED picks the requests (a failure names its seed and index, so it reproduces); FUZZ_COUNT is the
  * number per process. The default runs in about half a minute on a shared two-core machine.
@@ -55,7 +55,7 @@ async function stateOf(process: SidecarProcess, routes: readonly FuzzRoute[], wo
   const state = await readRouteState(process.port, routes, world);
   for (const name of readdirSync(process.dataDir).filter((file) => file.endsWith('.db')))
     Object.assign(state, databaseState(join(process.dataDir, name)));
-  return state;
+  return Object.assign(state, logFilesState(process.dataDir));
 }
 
 /** Sends every request, PARALLEL at a time; returns one line per broken promise. */
