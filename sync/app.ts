@@ -36,6 +36,9 @@ export interface ControlPlaneContext {
   onChange?: (table: string) => void;
 }
 
+/** The admin API's body limit (rate sheets and money rounds declare their own). */
+export const ADMIN_MAX_BODY_BYTES = 1024 * 1024;
+
 export function buildControlPlaneRoutes(context: ControlPlaneContext): Route[] {
   const routes = [
     ...RESOURCES.flatMap((resource) => resourceRoutes(resource, context)),

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { startServer } from '../src/core/http/server.js';
 import { createLogger } from '../src/core/logger.js';
 import { seedLocalhost } from './admin/access.js';
-import { buildControlPlaneRoutes } from './app.js';
+import { ADMIN_MAX_BODY_BYTES, buildControlPlaneRoutes } from './app.js';
 import { loadControlConfig } from './config.js';
 import { SyncJob } from './distribution/sync-job.js';
 import { startLeaseReclaim } from './ledger/lease-reclaim.js';
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
       ledger: stores.ledger,
       syncJob,
       log,
-      maxBodyBytes: 1024 * 1024,
+      maxBodyBytes: ADMIN_MAX_BODY_BYTES,
       leaseValidSeconds: config.leaseValidSeconds,
       nodeSilence: leaseReclaim.silence,
       nodePolicy,

@@ -148,6 +148,9 @@ export function storeValues(fields: Fields, body: Record<string, unknown>, mode:
     }
     values[name] = storeValue(name, field, given);
   }
+  // An update naming none of the fields is a mistake (a misspelt field, the wrong resource), not an update of
+  // nothing: writing it would bump updated_at and mark the snapshot stale for no change.
+  if (mode === 'update' && Object.keys(values).length === 0) fail(`the body names none of the fields: ${Object.keys(fields).join(', ')}`);
   return values;
 }
 
