@@ -28,6 +28,8 @@ function sampleValue(field: Field): unknown {
       return true;
     case 'decimal':
       return '1.25';
+    case 'money':
+      return '100.00';
     case 'currency':
       return 'AUD';
     case 'cidr':
