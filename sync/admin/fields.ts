@@ -3,6 +3,7 @@ import { parseDigestAlgorithm } from '../../src/core/digest/digest.js';
 import { RequestError } from '../../src/core/http/errors.js';
 import { moneyProblem, nanoProblem } from '../../src/core/snapshot/field-rules.js';
 import { CURRENCIES } from '../../src/core/snapshot/schema.js';
+import { normaliseUsername, usernameProblem } from '../portal/username.js';
 
 /**
  * Field definitions for the admin API's records: each field's kind, bounds,
@@ -23,6 +24,8 @@ export type FieldKind =
   | 'datetime'
   | 'hex'
   | 'hash_algorithm'
+  /** A portal login: stored with the @wholesale suffix (sync/portal/username.ts). */
+  | 'username'
   | { enum: readonly (string | number)[] };
 
 export interface Field {
@@ -80,6 +83,7 @@ export function storeValue(name: string, field: Field, value: unknown): unknown 
     case 'cidr':
     case 'ip':
     case 'hash_algorithm':
+    case 'username':
       break;
   }
   if (typeof value !== 'string') fail(`${name} must be a string`);
@@ -125,6 +129,11 @@ export function storeValue(name: string, field: Field, value: unknown): unknown 
       const groups = new Uint16Array(8);
       if (parseIPv4(value) < 0 && (value.startsWith('[') || !parseIPv6(value, groups))) fail(`${name} must be an IPv4 or IPv6 address`);
       return value.toLowerCase();
+    }
+    case 'username': {
+      const problem = usernameProblem(value);
+      if (problem !== null) fail(`${name} ${problem}`);
+      return normaliseUsername(value);
     }
     case 'hash_algorithm': {
       const algorithm = parseDigestAlgorithm(value);
