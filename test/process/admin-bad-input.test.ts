@@ -24,7 +24,7 @@ describe('admin API bad input, per resource', () => {
     control = await SidecarProcess.startControlPlane();
     parents.carrier = (await control.send('POST', '/api/carrier-trunks', { name: 'Parent carrier', currency: 'AUD' })).body.id;
     parents.deck = (await control.send('POST', '/api/rate-decks', { name: 'Parent deck', deck_type: 'carrier', currency: 'AUD' })).body.id;
-    parents.account = (await control.send('POST', '/api/customer-accounts', { name: 'Parent account', currency: 'AUD' })).body.id;
+    parents.account = (await control.send('POST', '/api/customer-accounts', { name: 'Parent account', currency: 'AUD', username: 'parent', password: 'parent-pass-1' })).body.id;
     parents.trunk = (
       await control.send('POST', '/api/customer-trunks', { customer_account_id: parents.account, name: 'Parent trunk', currency: 'AUD' })
     ).body.id;
