@@ -233,7 +233,9 @@ describe('customer portal', () => {
     );
     assert.equal('vendor_cost' in cdrs[0], false, 'what the carrier cost is the operator’s');
     assert.deepEqual(
-      (await alpha.send('GET', `/api/cdrs/search?customer_account_id=${ids.beta}`)).body.map((cdr: any) => cdr.sip_call_id),
+      (await alpha.send('GET', `/api/cdrs/search?customer_account_id=${ids.beta}`)).body.map(
+        (cdr: { sip_call_id: string }) => cdr.sip_call_id,
+      ),
       ['alpha-call'],
     );
     assert.deepEqual((await alpha.send('GET', `/api/cdrs/search?customer_trunk_id=${ids.betaTrunk}`)).body, []);
