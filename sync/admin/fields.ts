@@ -3,7 +3,6 @@ import { parseDigestAlgorithm } from '../../src/core/digest/digest.js';
 import { RequestError } from '../../src/core/http/errors.js';
 import { moneyProblem, nanoProblem } from '../../src/core/snapshot/field-rules.js';
 import { CURRENCIES } from '../../src/core/snapshot/schema.js';
-import { normaliseUsername, usernameProblem } from '../portal/username.js';
 
 /**
  * Field definitions for the admin API's records: each field's kind, bounds,
@@ -24,8 +23,6 @@ export type FieldKind =
   | 'datetime'
   | 'hex'
   | 'hash_algorithm'
-  /** A portal login: stored with the @wholesale suffix (sync/portal/username.ts). */
-  | 'username'
   | { enum: readonly (string | number)[] };
 
 export interface Field {
@@ -43,6 +40,8 @@ export interface Field {
   maxLength?: number;
   /** Table whose id this field must name (checked by the CRUD layer). */
   references?: string;
+  /** A string with rules of its own (a portal username): why it is refused, else the form it is stored in. */
+  text?: { problem: (value: string) => string | null; normalise: (value: string) => string };
 }
 
 export type Fields = Record<string, Field>;
@@ -83,16 +82,19 @@ export function storeValue(name: string, field: Field, value: unknown): unknown 
     case 'cidr':
     case 'ip':
     case 'hash_algorithm':
-    case 'username':
       break;
   }
   if (typeof value !== 'string') fail(`${name} must be a string`);
   const maxLength = field.maxLength ?? 255;
   if (value.length > maxLength) fail(`${name} is longer than ${maxLength} characters`);
   switch (kind) {
-    case 'string':
+    case 'string': {
       if (field.required === true && value.trim() === '') fail(`${name} must not be empty`);
-      return value;
+      if (field.text === undefined) return value;
+      const problem = field.text.problem(value);
+      if (problem !== null) fail(`${name} ${problem}`);
+      return field.text.normalise(value);
+    }
     case 'hex':
       // The length depends on the algorithm, a second field: checked on the whole record (crud.ts).
       if (!/^[0-9a-fA-F]{1,128}$/.test(value)) fail(`${name} must be a hex digest`);
@@ -129,11 +131,6 @@ export function storeValue(name: string, field: Field, value: unknown): unknown 
       const groups = new Uint16Array(8);
       if (parseIPv4(value) < 0 && (value.startsWith('[') || !parseIPv6(value, groups))) fail(`${name} must be an IPv4 or IPv6 address`);
       return value.toLowerCase();
-    }
-    case 'username': {
-      const problem = usernameProblem(value);
-      if (problem !== null) fail(`${name} ${problem}`);
-      return normaliseUsername(value);
     }
     case 'hash_algorithm': {
       const algorithm = parseDigestAlgorithm(value);

@@ -1,5 +1,6 @@
 import { STATUSES } from '../../src/core/snapshot/schema.js';
 import { PORTAL_FLAGS } from '../portal/access-rules.js';
+import { normaliseUsername, usernameProblem } from '../portal/username.js';
 import type { Field, Fields } from './fields.js';
 
 /**
@@ -90,7 +91,7 @@ export const CUSTOMER_ACCOUNTS: Resource = {
   fields: {
     name: { kind: 'string', required: true },
     // The portal login (the schema requires it on create); its password is kept apart (see portalLogin).
-    username: { kind: 'username', required: true },
+    username: { kind: 'string', required: true, text: { problem: usernameProblem, normalise: normaliseUsername } },
     status: status(),
     currency: { kind: 'currency', required: true },
     billing_mode: { kind: { enum: ['prepaid', 'postpaid'] }, default: 'postpaid' },
