@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { json } from '../src/core/http/respond.js';
 import type { Route } from '../src/core/http/server.js';
-import { behindAllowlist } from './admin/access.js';
+import { guardAdminApi, isAllowlisted } from './admin/access.js';
 import { resourceRoutes } from './admin/crud.js';
 import { nodeSecretRoutes } from './admin/node-secret-routes.js';
 import { rateImportRoutes } from './admin/rate-import.js';
@@ -13,12 +13,14 @@ import type { NodeSilence } from './ledger/lease-reclaim.js';
 import { ledgerRoutes } from './ledger/routes.js';
 import type { LedgerStore } from './ledger/store.js';
 import type { NodePolicy } from './nodes/policy.js';
+import { authRoutes } from './portal/auth-routes.js';
+import { LoginThrottle } from './portal/throttle.js';
 import type { ConfigStore } from './store/config-store.js';
 
 /**
  * The control plane's HTTP surface: the declared admin resources, the admin endpoints that are not plain
- * records, rate sheet imports, balances, the nodes' money rounds and CDR search, all behind the IP
- * allowlist; health in front of it.
+ * records, rate sheet imports, balances, the nodes' money rounds and CDR search, behind the IP allowlist
+ * or a customer's portal session (admin/access.ts); portal login and logout and health in front of it.
  */
 export interface ControlPlaneContext {
   store: ConfigStore;
@@ -49,7 +51,15 @@ export function buildControlPlaneRoutes(context: ControlPlaneContext): Route[] {
     ...ledgerRoutes(context),
   ];
   return [
-    ...behindAllowlist(routes, context.store, context.log),
+    ...guardAdminApi(routes, context.store, context.log),
+    // Open to any address: how a customer gets (and ends) a portal session.
+    ...authRoutes({
+      store: context.store,
+      log: context.log,
+      maxBodyBytes: context.maxBodyBytes,
+      throttle: new LoginThrottle(),
+      allowlisted: (address) => isAllowlisted(context.store, address),
+    }),
     { method: 'GET', path: '/api/health', maxBodyBytes: 0, handler: () => json(200, { status: 'ok', valkey: 'disabled' }) },
   ];
 }

@@ -4,6 +4,9 @@ import pino, { type Logger } from 'pino';
 export const REDACTED_PATHS = [
   'password_hash',
   '*.password_hash',
+  // A portal login's password (the admin API's account bodies, the login body), should one ever ride in a log object.
+  'password',
+  '*.password',
   'ha1',
   '*.ha1',
   'auth_response',

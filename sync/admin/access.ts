@@ -1,10 +1,13 @@
 import type { Logger } from 'pino';
-import { errorBody } from '../../src/core/http/errors.js';
+import { RequestError, errorBody } from '../../src/core/http/errors.js';
+import { guard } from '../../src/core/http/guard.js';
 import type { OutgoingResponse, Route } from '../../src/core/http/server.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../../src/core/net/ip.js';
+import { PORTAL_RULES, type PortalCustomer } from '../portal/access-rules.js';
+import { bearerToken, findSession } from '../portal/sessions.js';
 import type { ConfigStore } from '../store/config-store.js';
 
-/** The admin API's IP allowlist (`auth_ips`): who may call the control plane at all. */
+/** The admin API's IP allowlist (`auth_ips`) and the portal's sessions: who may call the control plane at all. */
 
 /** Canonical text of a peer address: IPv4-mapped IPv6 as IPv4. */
 export function canonicalAddress(text: string): string {
@@ -37,15 +40,72 @@ export async function seedLocalhost(store: ConfigStore): Promise<void> {
 }
 
 /**
- * Each route answers only callers from an active `auth_ips` address; the others get 403 and a warning in the
- * log. The check is the route's admission, run from the connection at header time: a caller that may not call
- * gets its 403 before the server buffers one byte of its body.
+ * Who may call the admin API, decided for each request at header time, before one byte of its body is
+ * buffered:
+ *
+ * - a request with `Authorization: Bearer <token>` is a customer's portal request, whatever its address: the
+ *   token must open a live session (else 401 session_expired, and it is not tried as an operator's), and the
+ *   handler then runs only as the portal's rules allow (sync/portal/access-rules.ts);
+ * - any other request is the operator's: its address must be an active `auth_ips` entry (else 403).
+ *
+ * A route that reads its own credential from the header (a node's money round) is left to it: only the
+ * allowlist guards it, and its Bearer is the node's secret, not a portal token.
  */
-export function behindAllowlist(routes: readonly Route[], store: ConfigStore, log: Logger): Route[] {
-  const admit = async (remoteAddress: string, path: string): Promise<OutgoingResponse | null> => {
+export function guardAdminApi(routes: readonly Route[], store: ConfigStore, log: Logger): Route[] {
+  const allowlist = async (remoteAddress: string, path: string): Promise<OutgoingResponse | null> => {
     if (await isAuthorised(store, remoteAddress)) return null;
     log.warn({ remote_address: remoteAddress, path }, 'admin request from an address not in auth_ips');
     return { status: 403, body: errorBody('address_not_allowed') };
   };
-  return routes.map((route): Route => ({ ...route, admit }));
+  const admit = async (remoteAddress: string, path: string, authorization?: string): Promise<OutgoingResponse | null> => {
+    const token = bearerToken(authorization);
+    if (token === null) return allowlist(remoteAddress, path);
+    if ((await findSession(store, token)).ok) return null;
+    log.info({ remote_address: remoteAddress, path }, 'portal request with an unknown, expired or ended session');
+    return { status: 401, body: errorBody('session_expired') };
+  };
+  return routes.map((route): Route => {
+    if (route.readsAuthorization === true) return { ...route, admit: allowlist };
+    return { ...route, admit, readsAuthorization: true, handler: portalAware(route, store, log) };
+  });
+}
+
+/** The route's handler for operators; for a portal request, the same handler behind the portal's rule for it. */
+function portalAware(route: Route, store: ConfigStore, log: Logger): Route['handler'] {
+  const rule = PORTAL_RULES.get(`${route.method} ${route.path}`);
+  return guard(async (request) => {
+    const token = bearerToken(request.authorization);
+    if (token === null) return route.handler(request);
+    const customer = await portalCustomer(store, token);
+    if (rule === undefined) throw new RequestError('permission_denied', `a portal session may not call ${route.method} ${route.path}`);
+    if (rule.flag !== null && customer.account[rule.flag] !== 1)
+      throw new RequestError('permission_denied', `${rule.flag} is not granted to this account`);
+    const passed = await rule.check(request, customer, store);
+    const response = await route.handler(passed.request);
+    if (response.status >= 200 && response.status < 300 && passed.narrow !== undefined && typeof response.body === 'string')
+      return { ...response, body: JSON.stringify(passed.narrow(JSON.parse(response.body))) };
+    if (route.method !== 'GET' && response.status < 300)
+      log.info(
+        { customer_account_id: customer.account.id, method: route.method, path: route.path, status: response.status },
+        'portal change',
+      );
+    return response;
+  });
+}
+
+/** The account a portal token acts for; the session is looked up again (it may have ended since admission). */
+async function portalCustomer(store: ConfigStore, token: string): Promise<PortalCustomer> {
+  const found = await findSession(store, token);
+  if (!found.ok) throw new RequestError('session_expired');
+  const account = await store.get('customer_accounts', found.session.customerAccountId);
+  if (account === null) throw new RequestError('session_expired');
+  // An account suspended or closed since login acts no more, though its session has not expired.
+  if (account.status !== 'active') throw new RequestError('login_account_not_active', `customer account is ${String(account.status)}`);
+  const { rows } = await store.list('customer_trunks', { where: { customer_account_id: account.id as number }, limit: null, offset: 0 });
+  return { account, trunkIds: new Set(rows.map((row) => row.id as number)) };
+}
+
+/** Whether the address is an active auth_ips entry (an operator's). */
+export function isAllowlisted(store: ConfigStore, address: string): Promise<boolean> {
+  return isAuthorised(store, address);
 }

@@ -12,6 +12,8 @@ import { CARRIER_TRUNK_IPS, CUSTOMER_TRUNKS, OPENSIPS_NODES, type Resource } fro
 import { checkNodeTargets } from '../nodes/targets.js';
 import type { NodePolicy } from '../nodes/policy.js';
 import { issueNodeSecret } from '../store/node-credentials.js';
+import { setPassword } from '../portal/credentials.js';
+import { passwordProblem } from '../portal/password.js';
 
 /**
  * Routes for a declared resource: list (filters, pagination), create, get,
@@ -133,6 +135,22 @@ function conceal(resource: Resource, record: Row, reveal: ReadonlySet<string> = 
   return shown;
 }
 
+/**
+ * The portal password a create or update gives (see Resource.portalLogin), checked before the store is touched:
+ * required on create; on update, absent or null keeps the current one.
+ */
+function portalPassword(resource: Resource, body: Record<string, unknown>, mode: 'create' | 'update'): string | null {
+  if (resource.portalLogin !== true) return null;
+  const value = body.password;
+  if (value === undefined || value === null) {
+    if (mode === 'create') throw new RequestError('invalid_field', 'password is required');
+    return null;
+  }
+  const problem = passwordProblem(value);
+  if (problem !== null) throw new RequestError('invalid_field', `password ${problem}`);
+  return value as string;
+}
+
 export function resourceRoutes(resource: Resource, context: AdminContext): Route[] {
   const { store } = context;
   const itemPath = `${resource.path}/{${resource.itemParam}}`;
@@ -196,13 +214,16 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
   if (resource.operations.includes('create')) {
     add('POST', resource.path, async (request) => {
       const parent = await parentId(request);
-      const record: Row = storeValues(resource.fields, readBody(request), 'create');
+      const body = readBody(request);
+      const record: Row = storeValues(resource.fields, body, 'create');
+      const password = portalPassword(resource, body, 'create');
       if (resource.parent !== undefined) record[resource.parent.column] = parent;
       await checkRecord(resource, context, record);
       const now = new Date().toISOString();
       record.created_at = now;
       if (resource.createdOnly !== true) record.updated_at = now;
       const created = await store.insert(resource.table, record);
+      if (password !== null) await setPassword(store, created.id as number, password);
       changed();
       if (resource.table === OPENSIPS_NODES.table) {
         // The node's credential for its money rounds, answered this once (contract note 39).
@@ -221,13 +242,16 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
   if (resource.operations.includes('update')) {
     add('PUT', itemPath, async (request) => {
       const current = await item(request);
-      const changes: Row = storeValues(resource.fields, readBody(request), 'update');
+      const body = readBody(request);
+      const changes: Row = storeValues(resource.fields, body, 'update');
+      const password = portalPassword(resource, body, 'update');
       await checkRecord(resource, context, { ...current, ...changes }, changes);
       changes.updated_at = new Date().toISOString();
       const updated =
         resource.history === true
           ? await reviseRate(store, current, changes)
           : await store.update(resource.table, current.id as number, changes);
+      if (password !== null) await setPassword(store, current.id as number, password);
       changed();
       return json(200, conceal(resource, shown(updated!)));
     });

@@ -40,6 +40,8 @@ export interface Field {
   maxLength?: number;
   /** Table whose id this field must name (checked by the CRUD layer). */
   references?: string;
+  /** A string with rules of its own (a portal username): why it is refused, else the form it is stored in. */
+  text?: { problem: (value: string) => string | null; normalise: (value: string) => string };
 }
 
 export type Fields = Record<string, Field>;
@@ -86,9 +88,13 @@ export function storeValue(name: string, field: Field, value: unknown): unknown 
   const maxLength = field.maxLength ?? 255;
   if (value.length > maxLength) fail(`${name} is longer than ${maxLength} characters`);
   switch (kind) {
-    case 'string':
+    case 'string': {
       if (field.required === true && value.trim() === '') fail(`${name} must not be empty`);
-      return value;
+      if (field.text === undefined) return value;
+      const problem = field.text.problem(value);
+      if (problem !== null) fail(`${name} ${problem}`);
+      return field.text.normalise(value);
+    }
     case 'hex':
       // The length depends on the algorithm, a second field: checked on the whole record (crud.ts).
       if (!/^[0-9a-fA-F]{1,128}$/.test(value)) fail(`${name} must be a hex digest`);

@@ -1,4 +1,6 @@
 import { STATUSES } from '../../src/core/snapshot/schema.js';
+import { PORTAL_FLAGS } from '../portal/access-rules.js';
+import { normaliseUsername, usernameProblem } from '../portal/username.js';
 import type { Field, Fields } from './fields.js';
 
 /**
@@ -42,6 +44,11 @@ export interface Resource {
    * edits see only the rates themselves, a delete takes the history with it.
    */
   history?: boolean;
+  /**
+   * The record is a portal login: `password` is required on create and optional on update, kept only as a slow
+   * hash apart from the row (sync/portal/credentials.ts), and never answered.
+   */
+  portalLogin?: boolean;
 }
 
 const ALL = ['list', 'create', 'get', 'update', 'delete'] as const;
@@ -83,7 +90,8 @@ export const CUSTOMER_ACCOUNTS: Resource = {
   itemParam: 'id',
   fields: {
     name: { kind: 'string', required: true },
-    username: { kind: 'string', nullable: true },
+    // The portal login (the schema requires it on create); its password is kept apart (see portalLogin).
+    username: { kind: 'string', required: true, text: { problem: usernameProblem, normalise: normaliseUsername } },
     status: status(),
     currency: { kind: 'currency', required: true },
     billing_mode: { kind: { enum: ['prepaid', 'postpaid'] }, default: 'postpaid' },
@@ -95,12 +103,15 @@ export const CUSTOMER_ACCOUNTS: Resource = {
     gst_treatment: { kind: { enum: ['inclusive', 'exclusive'] }, nullable: true },
     invoice_period_days: { kind: 'integer', min: 1, max: 32767, default: 30 },
     payment_due_days: { kind: 'integer', min: 1, max: 32767, default: 7 },
+    // What the customer's portal session may do (sync/portal/access-rules.ts); nothing until the operator grants it.
+    ...Object.fromEntries(PORTAL_FLAGS.map((name) => [name, flag(false)])),
   },
   filters: ['status'],
   list: 'paged',
   deletion: 'soft',
   operations: ALL,
   view: 'account_with_trunks',
+  portalLogin: true,
 };
 
 export const CUSTOMER_TRUNKS: Resource = {

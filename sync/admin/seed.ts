@@ -61,7 +61,10 @@ export async function seedRows(
 ): Promise<void> {
   const now = new Date().toISOString();
   for (const row of rows as Record<string, unknown>[]) {
-    const values = storeValues(resource.fields, row, 'create');
+    // Generated and fixture worlds have no portal logins: each account gets a username from its id and no
+    // password, so nobody logs in to a seeded account until the operator sets one.
+    const given = resource.portalLogin === true && row.username === undefined ? { ...row, username: `account-${String(row.id)}` } : row;
+    const values = storeValues(resource.fields, given, 'create');
     const timestamps = resource.createdOnly === true ? { created_at: now } : { created_at: now, updated_at: now };
     await store.insert(resource.table, { ...values, ...extra(row), id: row.id, ...timestamps });
   }

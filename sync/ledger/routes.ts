@@ -136,7 +136,16 @@ function nodeSyncRequest(body: Record<string, unknown>): NodeSyncRequest & { seq
   };
 }
 
-const SEARCH_PARAMS = ['start_time_from', 'start_time_to', 'customer_trunk_id', 'carrier_trunk_id', 'sip_call_id', 'limit', 'offset'];
+const SEARCH_PARAMS = [
+  'start_time_from',
+  'start_time_to',
+  'customer_account_id',
+  'customer_trunk_id',
+  'carrier_trunk_id',
+  'sip_call_id',
+  'limit',
+  'offset',
+];
 
 export interface LedgerRoutesContext {
   ledger: LedgerStore;
@@ -209,6 +218,7 @@ export function ledgerRoutes(context: LedgerRoutesContext): Route[] {
       const rows = await ledger.searchCdrs({
         startFrom: time('start_time_from'),
         startTo: time('start_time_to'),
+        customerAccountId: queryInteger(params, 'customer_account_id', 1, 999_999_999),
         customerTrunkId: queryInteger(params, 'customer_trunk_id', 1, 999_999_999),
         carrierTrunkId: queryInteger(params, 'carrier_trunk_id', 1, 999_999_999),
         sipCallId,

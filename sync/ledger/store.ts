@@ -82,6 +82,8 @@ export interface NodeCredentialDigests {
 export interface CdrFilter {
   startFrom: string | null;
   startTo: string | null;
+  /** One account's CDRs (a portal session sees only its own: sync/portal/access-rules.ts). */
+  customerAccountId?: number | null;
   customerTrunkId: number | null;
   carrierTrunkId: number | null;
   sipCallId: string | null;
@@ -144,6 +146,7 @@ export class SqliteLedgerStore implements LedgerStore {
     };
     add('start_time >= ?', filter.startFrom);
     add('start_time <= ?', filter.startTo);
+    add('customer_account_id = ?', filter.customerAccountId ?? null);
     add('customer_trunk_id = ?', filter.customerTrunkId);
     add('carrier_trunk_id = ?', filter.carrierTrunkId);
     add('sip_call_id = ?', filter.sipCallId);

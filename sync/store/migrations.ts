@@ -164,4 +164,32 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE node_money_rounds ADD COLUMN last_reply TEXT;
     `,
   },
+  {
+    version: 8,
+    description: "the customer portal: each account's twelve can_* permissions, its password's slow hash, its sessions",
+    // The password hash and the sessions are tables of their own, not columns of customer_accounts: the admin
+    // API answers account rows whole and the snapshot carries them to every node, and neither may ever hold
+    // these. Sessions keep only the SHA-256 of their token (customer_auth_tokens, as the contract names it).
+    // The permissions default to 0: an account created before the portal grants nothing until the operator says.
+    sql: `
+      ALTER TABLE customer_accounts ADD COLUMN can_view_trunks INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE customer_accounts ADD COLUMN can_create_trunks INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE customer_accounts ADD COLUMN can_modify_trunks INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE customer_accounts ADD COLUMN can_delete_trunks INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE customer_accounts ADD COLUMN can_view_trunk_ips INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE customer_accounts ADD COLUMN can_create_trunk_ips INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE customer_accounts ADD COLUMN can_modify_trunk_ips INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE customer_accounts ADD COLUMN can_delete_trunk_ips INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE customer_accounts ADD COLUMN can_view_sip_registrations INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE customer_accounts ADD COLUMN can_create_sip_registrations INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE customer_accounts ADD COLUMN can_modify_sip_registrations INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE customer_accounts ADD COLUMN can_delete_sip_registrations INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE customer_portal_credentials (
+        id INTEGER PRIMARY KEY REFERENCES customer_accounts(id) ON DELETE CASCADE, password_hash TEXT NOT NULL, updated_at TEXT NOT NULL);
+      CREATE TABLE customer_auth_tokens (
+        id INTEGER PRIMARY KEY, customer_account_id INTEGER NOT NULL REFERENCES customer_accounts(id) ON DELETE CASCADE,
+        token_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, expires_at TEXT NOT NULL);
+      CREATE INDEX customer_auth_tokens_account ON customer_auth_tokens(customer_account_id);
+    `,
+  },
 ];

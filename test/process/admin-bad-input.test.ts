@@ -24,7 +24,14 @@ describe('admin API bad input, per resource', () => {
     control = await SidecarProcess.startControlPlane();
     parents.carrier = (await control.send('POST', '/api/carrier-trunks', { name: 'Parent carrier', currency: 'AUD' })).body.id;
     parents.deck = (await control.send('POST', '/api/rate-decks', { name: 'Parent deck', deck_type: 'carrier', currency: 'AUD' })).body.id;
-    parents.account = (await control.send('POST', '/api/customer-accounts', { name: 'Parent account', currency: 'AUD' })).body.id;
+    parents.account = (
+      await control.send('POST', '/api/customer-accounts', {
+        name: 'Parent account',
+        currency: 'AUD',
+        username: 'parent',
+        password: 'parent-pass-1',
+      })
+    ).body.id;
     parents.trunk = (
       await control.send('POST', '/api/customer-trunks', { customer_account_id: parents.account, name: 'Parent trunk', currency: 'AUD' })
     ).body.id;
@@ -33,7 +40,7 @@ describe('admin API bad input, per resource', () => {
   /** A body each resource accepts, so one broken field is the only thing wrong. */
   const validBody = (table: string): Record<string, unknown> =>
     ({
-      customer_accounts: { name: 'Acme', currency: 'AUD' },
+      customer_accounts: { name: 'Acme', currency: 'AUD', username: 'acme', password: 'acme-pass-1' },
       customer_trunks: { customer_account_id: parents.account, name: 'T', currency: 'AUD' },
       carrier_trunks: { name: 'C', currency: 'USD' },
       carrier_trunk_ips: { ip_address: '192.0.2.10' },

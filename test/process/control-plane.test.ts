@@ -59,7 +59,13 @@ describe('control plane', () => {
   });
 
   it('creates records with the contract defaults and normalised values', async () => {
-    const account = await created('/api/customer-accounts', { name: 'Acme Telecom', currency: 'AUD', billing_mode: 'prepaid' });
+    const account = await created('/api/customer-accounts', {
+      name: 'Acme Telecom',
+      currency: 'AUD',
+      billing_mode: 'prepaid',
+      username: 'acme',
+      password: 'acme-pass-1',
+    });
     ids.account = account.id;
     assert.equal(account.status, 'active');
     assert.equal(account.auto_cutoff_enabled, false);

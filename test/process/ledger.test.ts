@@ -15,11 +15,20 @@ describe('ledger', () => {
 
   before(async () => {
     control = await SidecarProcess.startControlPlane();
-    prepaid = (await control.send('POST', '/api/customer-accounts', { name: 'Prepaid Pty', currency: 'AUD', billing_mode: 'prepaid' })).body
-      .id;
+    prepaid = (
+      await control.send('POST', '/api/customer-accounts', {
+        name: 'Prepaid Pty',
+        currency: 'AUD',
+        billing_mode: 'prepaid',
+        username: 'prepaid',
+        password: 'prepaid-pass-1',
+      })
+    ).body.id;
     postpaid = (
       await control.send('POST', '/api/customer-accounts', {
         name: 'Postpaid Ltd',
+        username: 'postpaid',
+        password: 'postpaid-pass-1',
         currency: 'USD',
         billing_mode: 'postpaid',
         credit_limit: '5000.00',
@@ -196,8 +205,15 @@ describe('ledger', () => {
   it('settles several CDRs of one account in a round: each debit with its own balance_after, the lease and balance written once', async () => {
     const node = await control.send('POST', '/api/opensips-nodes', { hostname: 'node-batch', mi_socket_address: 'http://127.0.0.1:9/mi' });
     assert.equal(node.status, 201);
-    const account = (await control.send('POST', '/api/customer-accounts', { name: 'Batch Pty', currency: 'AUD', billing_mode: 'prepaid' }))
-      .body.id;
+    const account = (
+      await control.send('POST', '/api/customer-accounts', {
+        name: 'Batch Pty',
+        currency: 'AUD',
+        billing_mode: 'prepaid',
+        username: 'batch',
+        password: 'batch-pass-1',
+      })
+    ).body.id;
     await apply('customer', account, 'credit', { amount: '10.00' });
     const grant = await control.send(
       'POST',

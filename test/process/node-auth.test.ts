@@ -294,8 +294,15 @@ describe('money rounds: the resend of the last applied round', () => {
   it('answers a byte-for-byte resend of the last round as it did, and applies nothing twice', async () => {
     const secret: string = (await control.post('/api/opensips-nodes', { hostname: 'node-resend', mi_socket_address: 'udp:127.0.0.1:9' }))
       .body.node_secret;
-    const account = (await control.post('/api/customer-accounts', { name: 'Resend Pty', currency: 'AUD', billing_mode: 'prepaid' })).body
-      .id;
+    const account = (
+      await control.post('/api/customer-accounts', {
+        name: 'Resend Pty',
+        currency: 'AUD',
+        billing_mode: 'prepaid',
+        username: 'resend',
+        password: 'resend-pass-1',
+      })
+    ).body.id;
     await control.post(`/api/balances/customer/${account}/balance/credit`, { amount: '10.00' });
     const body = JSON.stringify({
       node: 'node-resend',

@@ -42,7 +42,7 @@ describe('secrets at rest and in answers', () => {
   };
 
   it('keeps password_hash out of every answer unless ?include=password_hash asks for it', async () => {
-    const account = await created('/api/customer-accounts', { name: 'Acme', currency: 'AUD' });
+    const account = await created('/api/customer-accounts', { name: 'Acme', currency: 'AUD', username: 'acme', password: 'acme-pass-1' });
     const trunk = await created('/api/customer-trunks', { customer_account_id: account.id, name: 'Acme 1', currency: 'AUD' });
     const hash = 'a'.repeat(32);
     const registration = await created('/api/sip-registrations', {

@@ -77,6 +77,8 @@ describe('field rules shared by the admin API and the snapshot', () => {
   it('takes the amounts the ledger holds (a credit limit of a million) and refuses what it cannot', async () => {
     const account = await world.control.send('POST', '/api/customer-accounts', {
       name: 'Big spender',
+      username: 'big-spender',
+      password: 'big-spender-1',
       currency: 'AUD',
       credit_limit: '1000000',
       warning_threshold: '999999999.123456',

@@ -83,6 +83,12 @@ export const CATALOGUE = {
   snapshot_queue_full: error(503, 'too many snapshots are waiting to compile; retry later'),
   node_unauthenticated: error(401, "the request does not carry the node's credential"),
   round_out_of_sequence: error(409, 'the money round number jumps too far past the last one applied for this node'),
+  login_failed: error(401, 'unknown username or wrong password'),
+  login_account_not_active: error(403, 'the customer account is not active'),
+  too_many_attempts: error(429, 'too many failed logins; retry later'),
+  authentication_required: error(401, 'no portal session given'),
+  session_expired: error(401, 'the portal session has expired or ended'),
+  permission_denied: error(403, 'the portal session may not do this'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ReasonCode = keyof typeof CATALOGUE;

@@ -52,14 +52,19 @@ export interface Route {
   readsQuery?: boolean;
   /**
    * Who may call, decided from the connection at header time, before any body byte is buffered: null admits,
-   * a response refuses (and the connection is closed). The control plane's auth_ips check.
+   * a response refuses (and the connection is closed). The control plane's auth_ips check, or its portal
+   * session check when the route `readsAuthorization` (the header is read before the admission runs).
    */
   admit?: Admission;
   /** The handler checks a credential: the Authorization header is read (the hot-path routes skip it). */
   readsAuthorization?: boolean;
 }
 
-export type Admission = (remoteAddress: string, path: string) => OutgoingResponse | null | Promise<OutgoingResponse | null>;
+export type Admission = (
+  remoteAddress: string,
+  path: string,
+  authorization?: string,
+) => OutgoingResponse | null | Promise<OutgoingResponse | null>;
 
 export interface RequestObserver {
   /** Called once per answered request; `route` is the registered path or 'unmatched'. */
@@ -288,7 +293,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       return;
     }
     const expectsBody = method !== 'GET' && (chunked || (declared.bytes ?? 0) > 0);
-    const admission = route.admit === undefined ? null : guardAdmission(route.admit, exchange.remoteAddress, path);
+    const admission = route.admit === undefined ? null : guardAdmission(route.admit, exchange.remoteAddress, path, exchange.authorization);
     if (admission !== null && !(admission instanceof Promise)) {
       writeResponse(exchange, admission, observe, true);
       return;
@@ -397,9 +402,14 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
 }
 
 /** Runs an admission hook; a hook that throws refuses with 500 rather than throwing into uWS. */
-function guardAdmission(admit: Admission, remoteAddress: string, path: string): OutgoingResponse | null | Promise<OutgoingResponse | null> {
+function guardAdmission(
+  admit: Admission,
+  remoteAddress: string,
+  path: string,
+  authorization: string | undefined,
+): OutgoingResponse | null | Promise<OutgoingResponse | null> {
   try {
-    return admit(remoteAddress, path);
+    return admit(remoteAddress, path, authorization);
   } catch (error) {
     return Promise.reject(error instanceof Error ? error : new Error(String(error)));
   }
