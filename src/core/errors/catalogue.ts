@@ -83,6 +83,7 @@ export const CATALOGUE = {
   snapshot_queue_full: error(503, 'too many snapshots are waiting to compile; retry later'),
   node_unauthenticated: error(401, "the request does not carry the node's credential"),
   round_out_of_sequence: error(409, 'the money round number jumps too far past the last one applied for this node'),
+  update_not_pending: error(400, 'only a pending rate deck update can be deleted'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ReasonCode = keyof typeof CATALOGUE;
