@@ -167,11 +167,18 @@ export class RateDeckUpdateStore {
         'INSERT INTO rate_deck_customer_notifications (rate_deck_update_id, customer_trunk_id, notified_at, suspended_at) VALUES (?, ?, ?, ?)',
       );
       const suspend = this.db.prepare("UPDATE customer_trunks SET status = 'suspended', updated_at = ? WHERE id = ? AND status = 'active'");
+      const waiting = this.db.prepare(
+        `SELECT 1 FROM rate_deck_customer_notifications
+         WHERE customer_trunk_id = ? AND suspended_at IS NOT NULL AND reinstated_at IS NULL LIMIT 1`,
+      );
       const suspended: number[] = [];
       for (const trunk of trunks) {
-        // Only an active trunk is suspended for this reason: one the operator suspended stays the operator's
-        // to reinstate, and its download does not lift the operator's suspension.
-        const suspends = update.suspend_until_downloaded === 1 && suspend.run(now, trunk.id).changes > 0;
+        // An active trunk is suspended for this reason; one already suspended for an earlier update's download
+        // now waits for this one's too. One the operator suspended stays the operator's to reinstate: a
+        // download does not lift the operator's suspension.
+        const suspends =
+          update.suspend_until_downloaded === 1 &&
+          (suspend.run(now, trunk.id).changes > 0 || (trunk.status === 'suspended' && waiting.get(trunk.id) !== undefined));
         if (suspends) suspended.push(trunk.id);
         notify.run(id, trunk.id, now, suspends ? now : null);
       }
@@ -191,16 +198,22 @@ export class RateDeckUpdateStore {
   }
 
   /**
-   * After a download: if this notification's update suspended the trunk, the suspension is lifted, and the
-   * trunk made active unless another update's suspension of it still waits for its download.
+   * After a download: the suspensions it answers are lifted (this update's, and those of the same deck's
+   * earlier updates: the trunk now holds a newer deck than they asked for), and the trunk is made active
+   * unless a suspension it does not answer (a newer update's, another deck's) still waits for a download.
    */
   reinstate(notification: Row, now: string): Reinstatement {
     if (notification.suspended_at === null || notification.reinstated_at !== null) return { reinstated: false, stillSuspendedBy: [] };
     const trunkId = notification.customer_trunk_id as number;
+    const update = this.get(notification.rate_deck_update_id as number)!;
     return this.db.transaction((): Reinstatement => {
       const lifted = this.db
-        .prepare('UPDATE rate_deck_customer_notifications SET reinstated_at = ? WHERE id = ? AND reinstated_at IS NULL')
-        .run(now, notification.id);
+        .prepare(
+          `UPDATE rate_deck_customer_notifications SET reinstated_at = ?
+           WHERE customer_trunk_id = ? AND suspended_at IS NOT NULL AND reinstated_at IS NULL AND rate_deck_update_id IN (
+             SELECT id FROM rate_deck_updates WHERE rate_deck_id = ? AND (effective_at < ? OR (effective_at = ? AND id <= ?)))`,
+        )
+        .run(now, trunkId, update.rate_deck_id, update.effective_at, update.effective_at, update.id);
       if (lifted.changes === 0) return { reinstated: false, stillSuspendedBy: [] };
       const others = (
         this.db

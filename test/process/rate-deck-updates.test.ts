@@ -121,7 +121,7 @@ describe('rate-deck updates', () => {
     await eventually(async () => {
       const auth = await authTrunk10();
       assert.equal(auth.allowed, false, JSON.stringify(auth));
-      // A suspended trunk's addresses leave the sidecar's index, as for any suspended trunk (decisions.md).
+      // A suspended trunk's addresses leave the sidecar's index (compile.ts), as for any trunk not active.
       assert.deepEqual([auth.reject_code, auth.reason_code], [403, 'source_ip_not_authorised']);
     }, 30_000);
 
