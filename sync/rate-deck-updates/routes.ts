@@ -64,7 +64,8 @@ function ratesIn(body: Record<string, unknown>): Omit<ImportedRate, 'effective_a
   const given = body.rates;
   if (given === undefined || given === null) return [];
   if (!Array.isArray(given)) throw new RequestError('invalid_field', 'rates must be an array of rates');
-  if (given.length > MAX_RATES) throw new RequestError('invalid_field', `rates takes at most ${MAX_RATES} rates; import larger sheets first`);
+  if (given.length > MAX_RATES)
+    throw new RequestError('invalid_field', `rates takes at most ${MAX_RATES} rates; import larger sheets first`);
   const prefixes = new Set<string>();
   return given.map((item: unknown, index) => {
     if (typeof item !== 'object' || item === null || Array.isArray(item))
@@ -77,7 +78,8 @@ function ratesIn(body: Record<string, unknown>): Omit<ImportedRate, 'effective_a
       throw error;
     }
     // Two rows for one prefix at one time would make the deck ambiguous (and break its unique key).
-    if (prefixes.has(values.prefix as string)) throw new RequestError('invalid_field', `rates[${index}]: prefix ${String(values.prefix)} is given twice`);
+    if (prefixes.has(values.prefix as string))
+      throw new RequestError('invalid_field', `rates[${index}]: prefix ${String(values.prefix)} is given twice`);
     prefixes.add(values.prefix as string);
     return values as unknown as Omit<ImportedRate, 'effective_at'>;
   });
@@ -103,7 +105,12 @@ export function rateDeckUpdateRoutes(context: RateDeckUpdateContext): Route[] {
       throw new RequestError('invalid_parameter', `status must be one of ${STATUSES.join(', ')}`);
     const page = pageOf(params);
     const rows = deckUpdates.list(status as UpdateStatus | null, page.limit, page.offset);
-    return Promise.resolve(json(200, rows.map((row) => shown(row, deckUpdates.ratesOf(row.id as number)))));
+    return Promise.resolve(
+      json(
+        200,
+        rows.map((row) => shown(row, deckUpdates.ratesOf(row.id as number))),
+      ),
+    );
   });
 
   add('POST', PATH, async (request) => {
@@ -160,7 +167,10 @@ export function rateDeckUpdateRoutes(context: RateDeckUpdateContext): Route[] {
     const outcome = deckUpdates.removePending(id);
     if (outcome === 'not_found') throw new RequestError('not_found', `rate deck update ${id} not found`);
     if (outcome === 'not_pending')
-      throw new RequestError('update_not_pending', `rate deck update ${id} is ${String(mustFind(id).status)}; only a pending update can be deleted`);
+      throw new RequestError(
+        'update_not_pending',
+        `rate deck update ${id} is ${String(mustFind(id).status)}; only a pending update can be deleted`,
+      );
     if (rates > 0) context.requestSync(`rate deck update ${id} deleted with its ${rates} rates`);
     scheduler.rearm();
     return Promise.resolve(NO_CONTENT);
@@ -195,4 +205,3 @@ export function rateDeckUpdateRoutes(context: RateDeckUpdateContext): Route[] {
 
   return routes;
 }
-

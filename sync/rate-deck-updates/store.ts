@@ -149,12 +149,14 @@ export class RateDeckUpdateStore {
       const update = this.get(id)!;
       const deckId = update.rate_deck_id as number;
       const superseded = (
-        this.db
-          .prepare("SELECT id FROM rate_deck_updates WHERE rate_deck_id = ? AND status = 'active' AND id <> ?")
-          .all(deckId, id) as { id: number }[]
+        this.db.prepare("SELECT id FROM rate_deck_updates WHERE rate_deck_id = ? AND status = 'active' AND id <> ?").all(deckId, id) as {
+          id: number;
+        }[]
       ).map((row) => row.id);
       this.db
-        .prepare("UPDATE rate_deck_updates SET status = 'superseded', superseded_at = ? WHERE rate_deck_id = ? AND status = 'active' AND id <> ?")
+        .prepare(
+          "UPDATE rate_deck_updates SET status = 'superseded', superseded_at = ? WHERE rate_deck_id = ? AND status = 'active' AND id <> ?",
+        )
         .run(now, deckId, id);
       // Every customer trunk the deck is assigned to now; a closed trunk (deleted) is not told anything.
       const trunks = this.db

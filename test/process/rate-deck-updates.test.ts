@@ -108,7 +108,7 @@ describe('rate-deck updates', () => {
     assert.equal(active.status, 'active');
     assert.ok(active.activated_at >= effectiveAt, `activated at ${active.activated_at as string}, due ${effectiveAt}`);
     assert.deepEqual(
-      active.notifications.map((n: any) => [n.customer_trunk_id, n.suspended_at !== null, n.downloaded_at]),
+      (active.notifications as Record<string, unknown>[]).map((n) => [n.customer_trunk_id, n.suspended_at !== null, n.downloaded_at]),
       [
         [10, true, null],
         [11, true, null],
@@ -172,7 +172,7 @@ describe('rate-deck updates', () => {
     assert.equal(await trunkStatus(10), 'active', 'not suspending: this update did not ask to');
     const listed = await control.get('/api/rate-deck-updates?status=superseded');
     assert.deepEqual(
-      (listed.body as any[]).map((row) => row.id),
+      (listed.body as { id: number }[]).map((row) => row.id),
       [id],
     );
     await eventually(async () => {
@@ -195,18 +195,29 @@ describe('rate-deck updates', () => {
     assertErrorResponse(await control.get(`/api/rate-deck-updates/${created.body.id}`), 404);
     assert.deepEqual((await control.get('/api/rate-decks/1/rates?prefix=6178')).body.data, [], 'its rates went with it');
 
-    assertErrorResponse(await control.send('POST', '/api/rate-deck-updates', { update_type: 'incremental', effective_at: '2099-01-01T00:00:00Z' }), 400);
+    assertErrorResponse(
+      await control.send('POST', '/api/rate-deck-updates', { update_type: 'incremental', effective_at: '2099-01-01T00:00:00Z' }),
+      400,
+    );
     assertErrorResponse(
       await control.send('POST', '/api/rate-deck-updates', { rate_deck_id: 1, update_type: 'incremental', effective_at: 'soon' }),
       400,
       /effective_at/,
     );
     assertErrorResponse(
-      await control.send('POST', '/api/rate-deck-updates', { rate_deck_id: 999, update_type: 'incremental', effective_at: '2099-01-01T00:00:00Z' }),
+      await control.send('POST', '/api/rate-deck-updates', {
+        rate_deck_id: 999,
+        update_type: 'incremental',
+        effective_at: '2099-01-01T00:00:00Z',
+      }),
       422,
     );
     assertErrorResponse(
-      await control.send('POST', '/api/rate-deck-updates', { rate_deck_id: 1, update_type: 'carrier', effective_at: '2099-01-01T00:00:00Z' }),
+      await control.send('POST', '/api/rate-deck-updates', {
+        rate_deck_id: 1,
+        update_type: 'carrier',
+        effective_at: '2099-01-01T00:00:00Z',
+      }),
       422,
       /customer deck/,
     );

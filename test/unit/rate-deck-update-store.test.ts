@@ -18,7 +18,13 @@ import { routingTables } from '../fixtures/routing.js';
 const T0 = '2026-03-01T12:00:00.000Z';
 const T1 = '2026-03-01T12:05:00.000Z';
 const T2 = '2026-03-01T12:10:00.000Z';
-const mobile = { prefix: '614', destination_name: 'Mobile', rate_type: 'per_minute' as const, billing_increment_initial: 6, billing_increment_step: 6 };
+const mobile = {
+  prefix: '614',
+  destination_name: 'Mobile',
+  rate_type: 'per_minute' as const,
+  billing_increment_initial: 6,
+  billing_increment_step: 6,
+};
 
 describe('rate-deck update store', () => {
   let path: string;
@@ -41,7 +47,13 @@ describe('rate-deck update store', () => {
       T0,
     );
     const late = updates.create(
-      { rate_deck_id: 1, update_type: 'incremental', effective_at: '2020-01-01T00:00:00.000Z', suspend_until_downloaded: false, created_by: null },
+      {
+        rate_deck_id: 1,
+        update_type: 'incremental',
+        effective_at: '2020-01-01T00:00:00.000Z',
+        suspend_until_downloaded: false,
+        created_by: null,
+      },
       [{ ...mobile, prefix: '6141', rate_per_minute: '0.0300' }],
       T0,
     );
@@ -53,7 +65,10 @@ describe('rate-deck update store', () => {
     assert.equal(after.tables.rate_deck_rates.rate_deck_id.length, before.tables.rate_deck_rates.rate_deck_id.length + 2);
     assert.equal(updates.removePending(late.id as number), 'removed');
     assert.equal(updates.removePending(future.id as number), 'removed');
-    assert.equal((await buildSnapshotTables(stores.config)).tables.rate_deck_rates.rate_deck_id.length, before.tables.rate_deck_rates.rate_deck_id.length);
+    assert.equal(
+      (await buildSnapshotTables(stores.config)).tables.rate_deck_rates.rate_deck_id.length,
+      before.tables.rate_deck_rates.rate_deck_id.length,
+    );
   });
 
   it('activates due updates once, in effective order, notifying and suspending only active trunks on the deck', async () => {
@@ -87,7 +102,8 @@ describe('rate-deck update store', () => {
     assert.equal(updates.removePending(first.id as number), 'not_pending');
 
     // Trunk 14 was the operator's to suspend: its download does not lift that.
-    const download = (update: Row, trunk: number): Reinstatement => updates.reinstate(updates.recordDownload(update.id as number, trunk, T2)!, T2);
+    const download = (update: Row, trunk: number): Reinstatement =>
+      updates.reinstate(updates.recordDownload(update.id as number, trunk, T2)!, T2);
     assert.deepEqual(download(first, 14), { reinstated: false, stillSuspendedBy: [] });
     assert.equal(await trunkStatus(14), 'suspended');
     assert.equal(updates.notifications(first.id as number).find((row) => row.customer_trunk_id === 14)!.downloaded_at, T2);
