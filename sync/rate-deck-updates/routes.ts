@@ -142,8 +142,9 @@ export function rateDeckUpdateRoutes(context: RateDeckUpdateContext): Route[] {
     );
     // Sidecars hold the new rates ahead of their time, so they switch at it even if this process is down then.
     if (rates.length > 0) context.requestSync(`rate deck update ${String(created.id)} brought ${rates.length} rates`);
+    // One already due is activated here, before the answer, which then shows it as it is (active).
     scheduler.rearm();
-    return json(201, shown(created, rates.length));
+    return json(201, shown(deckUpdates.get(created.id as number) ?? created, rates.length));
   });
 
   add('GET', `${PATH}/{id}`, (request) => {

@@ -183,6 +183,7 @@ export const MIGRATIONS: readonly Migration[] = [
         downloaded_at TEXT, reinstated_at TEXT, UNIQUE (rate_deck_update_id, customer_trunk_id));
       CREATE INDEX rate_deck_customer_notifications_trunk ON rate_deck_customer_notifications(customer_trunk_id);
       ALTER TABLE rate_deck_rates ADD COLUMN rate_deck_update_id INTEGER REFERENCES rate_deck_updates(id);
+      CREATE INDEX rate_deck_rates_update ON rate_deck_rates(rate_deck_update_id) WHERE rate_deck_update_id IS NOT NULL;
     `,
   },
 ];

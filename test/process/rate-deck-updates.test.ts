@@ -232,6 +232,16 @@ describe('rate-deck updates', () => {
       /rates\[0\]/,
     );
     assertErrorResponse(await control.send('DELETE', '/api/rate-deck-updates/424242'), 404);
+
+    // An effective_at already past: activated at once, before the answer.
+    const late = await control.send('POST', '/api/rate-deck-updates', {
+      rate_deck_id: 1,
+      update_type: 'incremental',
+      effective_at: '2020-01-01T00:00:00Z',
+    });
+    assert.equal(late.status, 201, JSON.stringify(late.body));
+    assert.equal(late.body.status, 'active');
+    assert.notEqual(late.body.activated_at, null);
     assertErrorResponse(await control.post('/api/rate-deck-updates/1/download/12', {}), 404, /not notified/);
     assertErrorResponse(await control.get('/api/rate-deck-updates?status=closed'), 400);
   });
