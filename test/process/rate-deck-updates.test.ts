@@ -84,7 +84,7 @@ describe('rate-deck updates', () => {
   });
 
   it('activates once at its time across a restart, suspends until download, and prices calls from its time on', async () => {
-    const effectiveAt = new Date(Date.now() + 3_000).toISOString();
+    const effectiveAt = new Date(Date.now() + 5_000).toISOString();
     const created = await control.send('POST', '/api/rate-deck-updates', {
       rate_deck_id: 1,
       update_type: 'customer', // the prose's spelling: a customer deck's update
@@ -157,7 +157,7 @@ describe('rate-deck updates', () => {
     assert.equal(await trunkStatus(10), 'active');
 
     // A later update, left to the running scheduler's timer: it supersedes the first at its own time.
-    const nextAt = new Date(Date.now() + 1_500).toISOString();
+    const nextAt = new Date(Date.now() + 3_000).toISOString();
     const next = await control.send('POST', '/api/rate-deck-updates', {
       rate_deck_id: 1,
       update_type: 'full_replace',
