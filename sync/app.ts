@@ -11,6 +11,9 @@ import type { SyncJob } from './distribution/sync-job.js';
 import { balanceRoutes } from './ledger/balance-routes.js';
 import type { NodeSilence } from './ledger/lease-reclaim.js';
 import { ledgerRoutes } from './ledger/routes.js';
+import { rateDeckUpdateRoutes } from './rate-deck-updates/routes.js';
+import type { RateDeckScheduler } from './rate-deck-updates/scheduler.js';
+import type { RateDeckUpdateStore } from './rate-deck-updates/store.js';
 import type { LedgerStore } from './ledger/store.js';
 import type { NodePolicy } from './nodes/policy.js';
 import { authRoutes } from './portal/auth-routes.js';
@@ -19,8 +22,8 @@ import type { ConfigStore } from './store/config-store.js';
 
 /**
  * The control plane's HTTP surface: the declared admin resources, the admin endpoints that are not plain
- * records, rate sheet imports, balances, the nodes' money rounds and CDR search, behind the IP allowlist
- * or a customer's portal session (admin/access.ts); portal login and logout and health in front of it.
+ * records, rate sheet imports, rate-deck updates, balances, the nodes' money rounds and CDR search, behind the IP
+ * allowlist or a customer's portal session (admin/access.ts); portal login and logout and health in front of it.
  */
 export interface ControlPlaneContext {
   store: ConfigStore;
@@ -34,6 +37,11 @@ export interface ControlPlaneContext {
   nodeSilence: NodeSilence;
   /** Where node addresses may lead (node files roots, node hosts): checked on every write of a node. */
   nodePolicy: NodePolicy;
+  /** Rate-deck updates and the scheduler that activates them (started and stopped with the process). */
+  deckUpdates: RateDeckUpdateStore;
+  scheduler: RateDeckScheduler;
+  /** A routing sync in the background, for changes that must reach the sidecars without an operator's sync. */
+  requestSync: (reason: string) => void;
   /** Called after every successful configuration write. */
   onChange?: (table: string) => void;
 }
@@ -47,6 +55,7 @@ export function buildControlPlaneRoutes(context: ControlPlaneContext): Route[] {
     ...adminRoutes(context),
     ...nodeSecretRoutes(context),
     ...rateImportRoutes(context),
+    ...rateDeckUpdateRoutes(context),
     ...balanceRoutes(context),
     ...ledgerRoutes(context),
   ];

@@ -16,6 +16,7 @@ import { loadControlConfig } from './config.js';
 import { SyncJob } from './distribution/sync-job.js';
 import { startLeaseReclaim } from './ledger/lease-reclaim.js';
 import { loadNodePolicy } from './nodes/policy.js';
+import { RateDeckScheduler } from './rate-deck-updates/scheduler.js';
 import { openCentreStores } from './stores.js';
 
 async function main(): Promise<void> {
@@ -35,6 +36,21 @@ async function main(): Promise<void> {
   }
 
   const leaseReclaim = startLeaseReclaim(stores.ledger, log, config.leaseValidSeconds);
+  // What the scheduler and the rate-deck update routes change (a trunk suspended or reinstated, rates brought
+  // or taken away) reaches the sidecars by a sync of its own, as an operator's sync would carry it.
+  const requestSync = (reason: string): void => {
+    syncJob.run().then(
+      (report) => {
+        const failed = report.sidecar_results.filter((result) => !result.success);
+        if (failed.length === 0) log.info({ reason, version: report.snapshot_version }, 'sync after a rate deck update done');
+        else log.warn({ reason, version: report.snapshot_version, failed }, 'sync after a rate deck update did not reach every sidecar');
+      },
+      (error: unknown) => log.error({ err: error, reason }, 'sync after a rate deck update failed'),
+    );
+  };
+  const scheduler = new RateDeckScheduler(stores.deckUpdates, log, requestSync);
+  // Before the server listens: updates that fell due while the control plane was down are activated first.
+  scheduler.start();
   const server = await startServer({
     host: config.host,
     port: config.port,
@@ -47,6 +63,9 @@ async function main(): Promise<void> {
       leaseValidSeconds: config.leaseValidSeconds,
       nodeSilence: leaseReclaim.silence,
       nodePolicy,
+      deckUpdates: stores.deckUpdates,
+      scheduler,
+      requestSync,
     }),
     remoteAddress: true,
     bodyBudgetBytes: config.maxInflightBodyBytes,
@@ -66,6 +85,7 @@ async function main(): Promise<void> {
   const stop = (signal: string): void => {
     log.info({ signal }, 'stopping');
     leaseReclaim.stop();
+    scheduler.stop();
     server.close();
     void syncJob.close().finally(() => {
       stores.close();

@@ -1,20 +1,24 @@
 import { SqliteLedgerStore } from './ledger/store.js';
 import { SqliteConfigStore } from './store/config-store.js';
 import { openDatabase, schemaVersion } from './store/database.js';
+import { RateDeckUpdateStore } from './rate-deck-updates/store.js';
 
-/** The control plane's two stores over its one database: the configuration, and the ledger. */
+/** The control plane's stores over its one database: the configuration, the ledger, and rate-deck updates. */
 export interface CentreStores {
   config: SqliteConfigStore;
   ledger: SqliteLedgerStore;
+  deckUpdates: RateDeckUpdateStore;
   schemaVersion(): number;
   close(): void;
 }
 
 export function openCentreStores(path: string): CentreStores {
   const db = openDatabase(path);
+  const config = new SqliteConfigStore(db);
   return {
-    config: new SqliteConfigStore(db),
+    config,
     ledger: new SqliteLedgerStore(db),
+    deckUpdates: new RateDeckUpdateStore(db, () => config.ratesWrittenElsewhere()),
     schemaVersion: () => schemaVersion(db),
     close: () => db.close(),
   };

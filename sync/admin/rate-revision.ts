@@ -14,7 +14,8 @@ import type { ConfigStore, Row } from '../store/config-store.js';
 const PRICE_TERMS = ['rate_per_minute', 'rate_type', 'billing_increment_initial', 'billing_increment_step', 'effective_at'] as const;
 
 /** Columns only the store uses: the API shows a rate as the contract does. */
-export const RATE_HISTORY_COLUMNS = ['superseded_by', 'superseded_at'] as const;
+/** (rate_deck_update_id: the rate-deck update that brought the rate, sync/rate-deck-updates/.) */
+export const RATE_HISTORY_COLUMNS = ['superseded_by', 'superseded_at', 'rate_deck_update_id'] as const;
 
 export async function reviseRate(store: ConfigStore, current: Row, changes: Row, now: Date = new Date()): Promise<Row> {
   const id = current.id as number;

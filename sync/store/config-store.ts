@@ -118,6 +118,14 @@ export class SqliteConfigStore implements ConfigStore {
     if (table === 'rate_deck_rates') this.rateCache = null;
   }
 
+  /**
+   * Rate rows were written over this connection by another store (a rate-deck update's rates): SQLite's
+   * data_version moves only for other connections' commits, so the cached columns must be dropped by hand.
+   */
+  ratesWrittenElsewhere(): void {
+    this.rateCache = null;
+  }
+
   insert(table: string, values: Row): Promise<Row> {
     this.wrote(table);
     const columns = Object.keys(values).map(identifier);

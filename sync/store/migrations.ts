@@ -192,4 +192,26 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX customer_auth_tokens_account ON customer_auth_tokens(customer_account_id);
     `,
   },
+  {
+    version: 9,
+    description: 'rate-deck updates: scheduled revisions of a deck, the rates each brings, and the customer trunks notified of each',
+    // The rates an update brings are ordinary rate rows of its deck, written when the update is created with
+    // its effective time, so that sidecars hold them ahead of it and switch on time; rate_deck_update_id
+    // ties them to the update, so deleting a pending update takes them with it. A notification is one per
+    // update and trunk: suspended_at says the workflow suspended it (only then does a download reinstate it).
+    sql: `
+      CREATE TABLE rate_deck_updates (
+        id INTEGER PRIMARY KEY, rate_deck_id INTEGER NOT NULL REFERENCES rate_decks(id), update_type TEXT NOT NULL,
+        status TEXT NOT NULL, effective_at TEXT NOT NULL, suspend_until_downloaded INTEGER NOT NULL, activated_at TEXT,
+        superseded_at TEXT, created_by INTEGER, created_at TEXT NOT NULL);
+      CREATE INDEX rate_deck_updates_due ON rate_deck_updates(status, effective_at);
+      CREATE TABLE rate_deck_customer_notifications (
+        id INTEGER PRIMARY KEY, rate_deck_update_id INTEGER NOT NULL REFERENCES rate_deck_updates(id),
+        customer_trunk_id INTEGER NOT NULL REFERENCES customer_trunks(id), notified_at TEXT NOT NULL, suspended_at TEXT,
+        downloaded_at TEXT, reinstated_at TEXT, UNIQUE (rate_deck_update_id, customer_trunk_id));
+      CREATE INDEX rate_deck_customer_notifications_trunk ON rate_deck_customer_notifications(customer_trunk_id);
+      ALTER TABLE rate_deck_rates ADD COLUMN rate_deck_update_id INTEGER REFERENCES rate_deck_updates(id);
+      CREATE INDEX rate_deck_rates_update ON rate_deck_rates(rate_deck_update_id) WHERE rate_deck_update_id IS NOT NULL;
+    `,
+  },
 ];

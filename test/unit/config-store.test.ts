@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { rowRate } from '../../src/core/snapshot/codec.js';
 import type { ConfigStore } from '../../sync/store/config-store.js';
+import { MIGRATIONS } from '../../sync/store/migrations.js';
 import { openCentreStores } from '../../sync/stores.js';
 import { seedStore } from '../../sync/admin/seed.js';
 import { routingTables } from '../fixtures/routing.js';
-import { MIGRATIONS } from '../../sync/store/migrations.js';
 
 const rateOf = async (store: ConfigStore, prefix: string, deck: number): Promise<string | null> => {
   const { rates } = await store.readRoutingData([]);
@@ -25,6 +25,7 @@ const LATEST = MIGRATIONS[MIGRATIONS.length - 1].version;
 describe('config store', () => {
   it('migrates a new file to the latest schema, and again on reopening without harm', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'store-')), 'config.db');
+    // The last migration's number, whatever it is: branches that each add one are renumbered when merged.
     const first = openCentreStores(path);
     assert.equal(first.schemaVersion(), LATEST);
     first.close();

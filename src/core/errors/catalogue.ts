@@ -89,6 +89,7 @@ export const CATALOGUE = {
   authentication_required: error(401, 'no portal session given'),
   session_expired: error(401, 'the portal session has expired or ended'),
   permission_denied: error(403, 'the portal session may not do this'),
+  update_not_pending: error(400, 'only a pending rate deck update can be deleted'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ReasonCode = keyof typeof CATALOGUE;
