@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { authorizeCall, type CallAuthRequest } from '../../src/sidecar/auth/call-auth.js';
+import { LivePorts } from '../../src/sidecar/limits/live-ports.js';
 import { routingTables } from '../fixtures/routing.js';
 import { engineFor } from '../helpers/engine.js';
 
 const engine = engineFor(routingTables());
 
-function auth(fields: Partial<CallAuthRequest>) {
-  return authorizeCall(engine, {
+function auth(fields: Partial<CallAuthRequest>, ports = new LivePorts()) {
+  return authorizeCall(
+    engine,
+    {
     source_ip: '203.0.113.77',
     call_id: 'abc123@opensips',
     ani: '6125550100',
@@ -19,7 +22,9 @@ function auth(fields: Partial<CallAuthRequest>) {
     username: null,
     domain: null,
     ...fields,
-  });
+    },
+    ports,
+  );
 }
 
 describe('call auth: identifying the trunk', () => {
@@ -69,7 +74,7 @@ describe('call auth: identifying the trunk', () => {
         rpid: null,
         username: null,
         domain: null,
-      }).decision;
+      }, new LivePorts()).decision;
       assert.equal(decision.allowed && decision.customer_trunk_id, 11, order);
     }
   });

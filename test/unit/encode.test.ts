@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { authorizeCall } from '../../src/sidecar/auth/call-auth.js';
+import { LivePorts } from '../../src/sidecar/limits/live-ports.js';
 import { encodeCallAuthDecision, encodeRouteDecision } from '../../src/sidecar/call/encode.js';
 import { encodeSettlement, type Settlement } from '../../src/sidecar/credit/settlement.js';
 import { routeCall } from '../../src/sidecar/routing/route.js';
@@ -58,7 +59,7 @@ describe('hot-path encoders write the same bytes as JSON.stringify', () => {
         rpid: null,
         username: null,
         domain: null,
-      });
+      }, new LivePorts());
       assert.equal(encodeCallAuthDecision(decision), JSON.stringify(decision));
     }
     const odd = {
