@@ -73,18 +73,22 @@ export function runMicro(sizeName: string): MicroResult {
   const ports = new LivePorts();
   const authMedianMicros = medianOfBatches(200, 2000, (i) => {
     const [ip, techPrefix] = callers[i % callers.length];
-    authorizeCall(engine, {
-      source_ip: ip,
-      call_id: null,
-      ani: '61255500100',
-      dnis: techPrefix + numbers[i % numbers.length],
-      ruri: null,
-      pai: null,
-      ppi: null,
-      rpid: null,
-      username: null,
-      domain: null,
-    }, ports);
+    authorizeCall(
+      engine,
+      {
+        source_ip: ip,
+        call_id: null,
+        ani: '61255500100',
+        dnis: techPrefix + numbers[i % numbers.length],
+        ruri: null,
+        pai: null,
+        ppi: null,
+        rpid: null,
+        username: null,
+        domain: null,
+      },
+      ports,
+    );
   });
   let allowed = 0;
   let total = 0;

@@ -442,12 +442,15 @@ function cli(): void {
   });
   const size = SIZES[values.size] as DatasetSize | undefined;
   if (size === undefined || values.out === undefined) {
-    process.stderr.write(`usage: dataset --size ${Object.keys(SIZES).join('|')} --out FILE [--version N] [--seed S] [--traffic FILE] [--port-limit N]\n`);
+    process.stderr.write(
+      `usage: dataset --size ${Object.keys(SIZES).join('|')} --out FILE [--version N] [--seed S] [--traffic FILE] [--port-limit N]\n`,
+    );
     process.exit(2);
   }
   const started = performance.now();
   const dataset = generateDataset(size, Number(values.seed));
-  if (values['port-limit'] !== undefined) for (const trunk of dataset.tables.customer_trunks) trunk.port_limit = Number(values['port-limit']);
+  if (values['port-limit'] !== undefined)
+    for (const trunk of dataset.tables.customer_trunks) trunk.port_limit = Number(values['port-limit']);
   const bytes = encodeSnapshot(dataset.tables, Number(values.version ?? Math.floor(Date.now() / 1000)));
   mkdirSync(dirname(values.out), { recursive: true });
   writeFileSync(values.out, bytes);

@@ -11,17 +11,17 @@ function auth(fields: Partial<CallAuthRequest>, ports = new LivePorts()) {
   return authorizeCall(
     engine,
     {
-    source_ip: '203.0.113.77',
-    call_id: 'abc123@opensips',
-    ani: '6125550100',
-    dnis: '61400123456',
-    ruri: null,
-    pai: null,
-    ppi: null,
-    rpid: null,
-    username: null,
-    domain: null,
-    ...fields,
+      source_ip: '203.0.113.77',
+      call_id: 'abc123@opensips',
+      ani: '6125550100',
+      dnis: '61400123456',
+      ruri: null,
+      pai: null,
+      ppi: null,
+      rpid: null,
+      username: null,
+      domain: null,
+      ...fields,
     },
     ports,
   );
@@ -63,18 +63,22 @@ describe('call auth: identifying the trunk', () => {
           if (order === 'reverse') description.trunk_ip_auth.reverse();
         }),
       );
-      const decision = authorizeCall(engineWithConflict, {
-        source_ip: '203.0.113.10',
-        call_id: null,
-        ani: null,
-        dnis: '999961400123456',
-        ruri: null,
-        pai: null,
-        ppi: null,
-        rpid: null,
-        username: null,
-        domain: null,
-      }, new LivePorts()).decision;
+      const decision = authorizeCall(
+        engineWithConflict,
+        {
+          source_ip: '203.0.113.10',
+          call_id: null,
+          ani: null,
+          dnis: '999961400123456',
+          ruri: null,
+          pai: null,
+          ppi: null,
+          rpid: null,
+          username: null,
+          domain: null,
+        },
+        new LivePorts(),
+      ).decision;
       assert.equal(decision.allowed && decision.customer_trunk_id, 11, order);
     }
   });

@@ -48,18 +48,22 @@ describe('hot-path encoders write the same bytes as JSON.stringify', () => {
       ['10.0.0.1', '61400123456', ''],
       ['203.0.113.77', '19001234567', ''],
     ]) {
-      const { decision } = authorizeCall(engine, {
-        source_ip: sourceIp,
-        call_id: null,
-        ani,
-        dnis,
-        ruri: null,
-        pai: null,
-        ppi: null,
-        rpid: null,
-        username: null,
-        domain: null,
-      }, new LivePorts());
+      const { decision } = authorizeCall(
+        engine,
+        {
+          source_ip: sourceIp,
+          call_id: null,
+          ani,
+          dnis,
+          ruri: null,
+          pai: null,
+          ppi: null,
+          rpid: null,
+          username: null,
+          domain: null,
+        },
+        new LivePorts(),
+      );
       assert.equal(encodeCallAuthDecision(decision), JSON.stringify(decision));
     }
     const odd = {

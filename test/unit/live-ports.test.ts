@@ -72,8 +72,8 @@ function admit(credit: NodeCredit, callId: string, now = NOW): AdmitOutcome | Pr
 
 async function admitted(credit: NodeCredit, callId: string, now = NOW): Promise<void> {
   const outcome = await admit(credit, callId, now);
-  assert.equal(outcome.kind, 'reserved', callId);
-  if (outcome.kind === 'reserved') await outcome.committed;
+  if (outcome.kind !== 'reserved') assert.fail(`${callId} not admitted: ${outcome.kind}`);
+  await outcome.committed;
 }
 
 async function refusedFor(credit: NodeCredit, callId: string): Promise<string> {

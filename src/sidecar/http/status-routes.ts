@@ -58,7 +58,9 @@ export function statusRoutes(context: SidecarContext): Route[] {
       const types: TrunkType[] = typeText === null ? ['customer', 'carrier'] : [typeText];
       // A customer trunk with live calls is listed even before its first attempt since a restart.
       const trunksOf = (type: TrunkType): number[] =>
-        type === 'carrier' ? counters.cpsTrunks(type) : [...new Set([...counters.cpsTrunks(type), ...ports.trunks()])].sort((a, b) => a - b);
+        type === 'carrier'
+          ? counters.cpsTrunks(type)
+          : [...new Set([...counters.cpsTrunks(type), ...ports.trunks()])].sort((a, b) => a - b);
       return json(
         200,
         types.flatMap((type) => trunksOf(type).map((id) => entry(type, id))),
