@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import pino from 'pino';
 import { NodeCredit, type AdmitOutcome, type Plan } from '../../src/sidecar/credit/node-credit.js';
 import { MoneyJournal } from '../../src/sidecar/journal/journal.js';
@@ -170,6 +171,36 @@ describe('ports held by reservations', () => {
         });
         assert.equal(outcome.kind, 'reserved');
         assert.deepEqual(credit.ports.trunks(), []);
+      } finally {
+        await journal.close();
+      }
+    }));
+});
+
+describe('ports after an upgrade', () => {
+  it('opens a money.db from before ports were counted: its live calls hold none, new ones do', () =>
+    withJournal(async (dir) => {
+      const path = join(dir, 'money.db');
+      // The reservations table as it was, with a call still live when the node was upgraded.
+      const old = new Database(path);
+      old.exec(`CREATE TABLE reservations (
+        id INTEGER PRIMARY KEY, call_id TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, amount_micro INTEGER NOT NULL,
+        max_duration INTEGER, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, state TEXT NOT NULL,
+        finished_at INTEGER, answer TEXT NOT NULL, slice TEXT)`);
+      old
+        .prepare(`INSERT INTO reservations VALUES (1, 'old@upgrade', 'customer', 7, 1000, 60, ?, ?, 'held', NULL, ?, NULL)`)
+        .run(NOW, NOW + 120_000, '{"allowed":true,"headroom":"1.0000","max_duration_seconds":60}');
+      old.close();
+
+      const journal = new MoneyJournal(path, 'normal', log);
+      try {
+        const credit = new NodeCredit(journal, settings, log);
+        assert.equal(credit.heldCount, 1, 'the old live call is recovered');
+        assert.deepEqual(credit.ports.trunks(), [], 'but holds no port: its trunk was never recorded');
+        await admitted(credit, 'new@upgrade');
+        assert.equal(credit.ports.current(TRUNK), 1);
+        assert.equal(await credit.release('old@upgrade', NOW + 1000), true);
+        assert.equal(credit.ports.current(TRUNK), 1, 'ending the old call gives back no port it did not take');
       } finally {
         await journal.close();
       }

@@ -821,7 +821,7 @@ export class NodeCredit {
       answerKind: kind,
       headroomMicro,
       slice: stored.slice === null ? null : (JSON.parse(stored.slice) as SliceTerms),
-      trunkId: stored.customer_trunk_id,
+      trunkId: stored.customer_trunk_id ?? null,
     };
   }
 
