@@ -92,6 +92,13 @@ describe('live calls per trunk: port_limit on a real node', () => {
     assert.equal(admit.body.reason_code, 'port_limit_reached');
     assert.equal(admit.body.reject_code, 503);
     assert.equal(await portsOf(node), 2);
+    // The route simulator says so among its checks, as call/auth would refuse it now.
+    const simulated = await node.post('/api/admin/route-simulator', { customer_trunk_id: 10, dnis: MOBILE });
+    assert.equal(simulated.status, 200, JSON.stringify(simulated.body));
+    assert.deepEqual(
+      (simulated.body.checks as { name: string }[]).find((check) => check.name === 'ports'),
+      { name: 'ports', passed: false, reject_code: 503, reject_reason: 'port limit reached', reason_code: 'port_limit_reached' },
+    );
 
     // A CDR ends a call and frees its port.
     const cdr = await node.post('/api/cdrs/ingest', cdrFor('a@ports'));

@@ -109,7 +109,7 @@ export function decisionRoutes(context: SidecarContext): Route[] {
       const trunk = engine.customerTrunkIndex(input.customer_trunk_id);
       const accountId = trunk < 0 ? null : engine.snapshot.customerTrunks[trunk].accountId;
       const headroomMicro = accountId === null ? NaN : await context.credit.headroomOf({ type: 'customer', id: accountId }, Date.now());
-      return json(200, simulateRoute(engine, input, Date.now(), headroomMicro));
+      return json(200, simulateRoute(engine, input, Date.now(), headroomMicro, context.credit.ports));
     }),
   ];
 }
