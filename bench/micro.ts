@@ -8,6 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { authorizeCall } from '../src/sidecar/auth/call-auth.js';
+import { LivePorts } from '../src/sidecar/limits/live-ports.js';
 import { DecisionEngine } from '../src/sidecar/engine/engine.js';
 import { routeCall } from '../src/sidecar/routing/route.js';
 import { decodeSnapshot, encodeSnapshot } from '../src/core/snapshot/codec.js';
@@ -69,20 +70,25 @@ export function runMicro(sizeName: string): MicroResult {
 
   const { callers, numbers } = dataset.traffic;
   const now = Date.now();
+  const ports = new LivePorts();
   const authMedianMicros = medianOfBatches(200, 2000, (i) => {
     const [ip, techPrefix] = callers[i % callers.length];
-    authorizeCall(engine, {
-      source_ip: ip,
-      call_id: null,
-      ani: '61255500100',
-      dnis: techPrefix + numbers[i % numbers.length],
-      ruri: null,
-      pai: null,
-      ppi: null,
-      rpid: null,
-      username: null,
-      domain: null,
-    });
+    authorizeCall(
+      engine,
+      {
+        source_ip: ip,
+        call_id: null,
+        ani: '61255500100',
+        dnis: techPrefix + numbers[i % numbers.length],
+        ruri: null,
+        pai: null,
+        ppi: null,
+        rpid: null,
+        username: null,
+        domain: null,
+      },
+      ports,
+    );
   });
   let allowed = 0;
   let total = 0;

@@ -181,8 +181,11 @@ async function main(): Promise<void> {
   const snapshotNext = join(DATA, `${profile.size}-next.msgpack`);
   const trafficFile = join(DATA, `${profile.size}-traffic.json`);
   process.stderr.write(`generating ${profile.size} dataset...\n`);
-  await run(DATASET_CLI, ['--size', profile.size, '--out', snapshotFile, '--version', '1', '--traffic', trafficFile]);
-  await run(DATASET_CLI, ['--size', profile.size, '--out', snapshotNext, '--version', '2', '--seed', '43']);
+  // Admissions here never hang up (hundreds of thousands stay live): trunks get the largest port_limit the
+  // admin API takes, so they are measured admitted, not refused for their ports.
+  const ports = ['--port-limit', '32767'];
+  await run(DATASET_CLI, ['--size', profile.size, '--out', snapshotFile, '--version', '1', '--traffic', trafficFile, ...ports]);
+  await run(DATASET_CLI, ['--size', profile.size, '--out', snapshotNext, '--version', '2', '--seed', '43', ...ports]);
 
   process.stderr.write('in-process decision time...\n');
   const micro = JSON.parse(await run(join(HERE, 'micro.js'), ['--size', profile.size])) as Record<string, number>;
@@ -328,7 +331,7 @@ async function main(): Promise<void> {
     const count = (outcome: string): number =>
       Number(new RegExp(`^sidecar_decisions_total\\{endpoint="call_admit",outcome="${outcome}"\\} (\\d+)$`, 'm').exec(decisions)?.[1] ?? 0);
     notes.push(
-      `admissions so far: ${count('admitted')} within the lease, ${count('admitted_after_lease_wait')} after waiting for the centre, ${count('insufficient_balance')} refused`,
+      `admissions so far: ${count('admitted')} within the lease, ${count('admitted_after_lease_wait')} after waiting for the centre, ${count('insufficient_balance')} refused, ${count('port_limit_reached')} refused for the trunk's ports`,
     );
     notes.push(
       `admit p99 / route p99 @ ${rate}/s, ${pairs.length} pairs in turn: ${pairs.map((pair) => `×${pair.ratio} (${pair.admit.p99}/${pair.route.p99} µs)`).join(', ')}; ` +

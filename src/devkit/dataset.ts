@@ -5,7 +5,10 @@
  * future, shared customer IPs told apart by tech prefix, block rules.
  * Deterministic for a given seed, so runs compare.
  *
- *   node dist/bench/dataset.js --size demo --out data/demo.msgpack [--version N] [--seed S] [--traffic file.json]
+ *   node dist/bench/dataset.js --size demo --out data/demo.msgpack [--version N] [--seed S] [--traffic file.json] [--port-limit N]
+ *
+ * --port-limit gives every customer trunk that port_limit: the benchmark's admissions never hang up, and at
+ * the generated limits most of them would be refused for the trunk's ports instead of measured admitted.
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -434,15 +437,20 @@ function cli(): void {
       version: { type: 'string' },
       seed: { type: 'string', default: '42' },
       traffic: { type: 'string' },
+      'port-limit': { type: 'string' },
     },
   });
   const size = SIZES[values.size] as DatasetSize | undefined;
   if (size === undefined || values.out === undefined) {
-    process.stderr.write(`usage: dataset --size ${Object.keys(SIZES).join('|')} --out FILE [--version N] [--seed S] [--traffic FILE]\n`);
+    process.stderr.write(
+      `usage: dataset --size ${Object.keys(SIZES).join('|')} --out FILE [--version N] [--seed S] [--traffic FILE] [--port-limit N]\n`,
+    );
     process.exit(2);
   }
   const started = performance.now();
   const dataset = generateDataset(size, Number(values.seed));
+  if (values['port-limit'] !== undefined)
+    for (const trunk of dataset.tables.customer_trunks) trunk.port_limit = Number(values['port-limit']);
   const bytes = encodeSnapshot(dataset.tables, Number(values.version ?? Math.floor(Date.now() / 1000)));
   mkdirSync(dirname(values.out), { recursive: true });
   writeFileSync(values.out, bytes);

@@ -79,6 +79,8 @@ const CALLS: Call[] = [
       uri: 'sip:61400123456@203.0.113.5',
     },
   },
+  // Trunk 14 has one port (withUnroutedDestination), held since before() by a call admitted in both worlds.
+  { name: 'a call to a trunk with every port taken', source_ip: '203.0.113.10', dnis: '9961400123456', call_id: 'eq-port@t' },
   ...Array.from({ length: 6 }, (_, i) => ({
     name: `mobile call ${i + 1} on a thin balance`,
     source_ip: '203.0.113.77',
@@ -117,8 +119,9 @@ async function stepByStep(node: SidecarProcess, call: Call): Promise<Record<stri
   return { stage: 'route', ...parts };
 }
 
-/** A priced destination that no carrier deck has: admitted, then refused at routing. */
+/** A priced destination that no carrier deck has: admitted, then refused at routing. Trunk 14 has one port. */
 const withUnroutedDestination = (description: SnapshotDescription): void => {
+  description.customer_trunks.find((trunk) => trunk.id === 14)!.port_limit = 1;
   const template = description.rate_deck_rates.find((row) => row.rate_deck_id === 1)!;
   description.rate_deck_rates.push({ ...template, prefix: '44', destination_name: 'United Kingdom', rate_per_minute: '0.1000' });
 };
@@ -135,6 +138,14 @@ describe('call/decide and call/reroute answer as the separate endpoints do', () 
     for (const world of [oneTrip, separate] as MoneyWorld[]) {
       const credit = await world.control.post('/api/balances/customer/1/balance/credit', { amount: '2.50', description: 'decide test' });
       assert.equal(credit.status, 200, JSON.stringify(credit.body));
+      // Trunk 14's one port, taken in both worlds alike (for a cent, so the balance still covers the calls).
+      const holder = await world.sidecars[0].post('/api/opensips/call/admit', {
+        customer_trunk_id: 14,
+        dnis: '61400123456',
+        call_id: 'port-holder@t',
+        estimated_cost: '0.0100',
+      });
+      assert.equal(holder.body.allowed, true, JSON.stringify(holder.body));
     }
   });
   after(async () => {
@@ -143,6 +154,7 @@ describe('call/decide and call/reroute answer as the separate endpoints do', () 
 
   it('every call: the same stage, and each step the same answer', async () => {
     const stages: string[] = [];
+    const reasons: string[] = [];
     for (const call of CALLS) {
       const decided = await oneTrip!.sidecars[0].post('/api/opensips/call/decide', { ...invite(call), ...digestFields(call) });
       assert.equal(decided.status, 200, `${call.name}: ${JSON.stringify(decided.body)}`);
@@ -161,10 +173,12 @@ describe('call/decide and call/reroute answer as the separate endpoints do', () 
         call.name,
       );
       stages.push(`${decided.body.stage}:${String(allowed)}`);
+      reasons.push(String(reason_code));
     }
     // The scenarios reach every stage, allowed and refused (a scenario list that stopped doing so would prove less).
     for (const stage of ['digest:false', 'auth:false', 'admit:false', 'route:false', 'route:true'])
       assert.ok(stages.includes(stage), `no call ended at ${stage}: ${stages.join(' ')}`);
+    assert.ok(reasons.includes('port_limit_reached'), `no call was refused for its trunk's ports: ${reasons.join(' ')}`);
   });
 
   it('leaves the same reservations held: a release of each call finds the same', async () => {

@@ -1,25 +1,30 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { authorizeCall, type CallAuthRequest } from '../../src/sidecar/auth/call-auth.js';
+import { LivePorts } from '../../src/sidecar/limits/live-ports.js';
 import { routingTables } from '../fixtures/routing.js';
 import { engineFor } from '../helpers/engine.js';
 
 const engine = engineFor(routingTables());
 
-function auth(fields: Partial<CallAuthRequest>) {
-  return authorizeCall(engine, {
-    source_ip: '203.0.113.77',
-    call_id: 'abc123@opensips',
-    ani: '6125550100',
-    dnis: '61400123456',
-    ruri: null,
-    pai: null,
-    ppi: null,
-    rpid: null,
-    username: null,
-    domain: null,
-    ...fields,
-  });
+function auth(fields: Partial<CallAuthRequest>, ports = new LivePorts()) {
+  return authorizeCall(
+    engine,
+    {
+      source_ip: '203.0.113.77',
+      call_id: 'abc123@opensips',
+      ani: '6125550100',
+      dnis: '61400123456',
+      ruri: null,
+      pai: null,
+      ppi: null,
+      rpid: null,
+      username: null,
+      domain: null,
+      ...fields,
+    },
+    ports,
+  );
 }
 
 describe('call auth: identifying the trunk', () => {
@@ -58,18 +63,22 @@ describe('call auth: identifying the trunk', () => {
           if (order === 'reverse') description.trunk_ip_auth.reverse();
         }),
       );
-      const decision = authorizeCall(engineWithConflict, {
-        source_ip: '203.0.113.10',
-        call_id: null,
-        ani: null,
-        dnis: '999961400123456',
-        ruri: null,
-        pai: null,
-        ppi: null,
-        rpid: null,
-        username: null,
-        domain: null,
-      }).decision;
+      const decision = authorizeCall(
+        engineWithConflict,
+        {
+          source_ip: '203.0.113.10',
+          call_id: null,
+          ani: null,
+          dnis: '999961400123456',
+          ruri: null,
+          pai: null,
+          ppi: null,
+          rpid: null,
+          username: null,
+          domain: null,
+        },
+        new LivePorts(),
+      ).decision;
       assert.equal(decision.allowed && decision.customer_trunk_id, 11, order);
     }
   });
@@ -206,5 +215,62 @@ describe('call auth: block rules', () => {
 
   it('ignores inactive rules', () => {
     assert.equal(auth({ dnis: '61411000000' }).decision.allowed, true);
+  });
+});
+
+describe('call auth: ports', () => {
+  const withLiveCalls = (trunkId: number, calls: number): LivePorts => {
+    const ports = new LivePorts();
+    for (let i = 0; i < calls; i++) ports.take(trunkId);
+    return ports;
+  };
+
+  it('refuses a trunk with port_limit live calls with 503 port_limit_reached, naming the trunk', () => {
+    // Trunk 10's port_limit is 30.
+    assert.equal(auth({}, withLiveCalls(10, 29)).decision.allowed, true);
+    const { decision, outcome } = auth({}, withLiveCalls(10, 30));
+    assert.equal(outcome, 'port_limit');
+    assert.deepEqual(decision, {
+      allowed: false,
+      reject_code: 503,
+      reject_reason: 'port limit reached',
+      reason_code: 'port_limit_reached',
+      trunk_type: 'customer',
+      customer_trunk_id: 10,
+    });
+  });
+
+  it("counts only the calling trunk's own calls", () => {
+    assert.equal(auth({}, withLiveCalls(11, 30)).decision.allowed, true);
+  });
+
+  it('answers a blocked number as blocked even when the trunk is full: the block is for good, the port only for now', () => {
+    const { decision } = auth({ dnis: '19001234567' }, withLiveCalls(10, 30));
+    assert.equal(!decision.allowed && decision.reason_code, 'dnis_blocked');
+  });
+
+  it('reads a port_limit of 0 as no limit', () => {
+    const unlimited = engineFor(
+      routingTables((description) => {
+        description.customer_trunks.find((trunk) => trunk.id === 10)!.port_limit = 0;
+      }),
+    );
+    const decision = authorizeCall(
+      unlimited,
+      {
+        source_ip: '203.0.113.77',
+        call_id: null,
+        ani: '6125550100',
+        dnis: '61400123456',
+        ruri: null,
+        pai: null,
+        ppi: null,
+        rpid: null,
+        username: null,
+        domain: null,
+      },
+      withLiveCalls(10, 1000),
+    ).decision;
+    assert.equal(decision.allowed, true);
   });
 });

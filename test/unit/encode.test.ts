@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { authorizeCall } from '../../src/sidecar/auth/call-auth.js';
+import { LivePorts } from '../../src/sidecar/limits/live-ports.js';
 import { encodeCallAuthDecision, encodeRouteDecision } from '../../src/sidecar/call/encode.js';
 import { encodeSettlement, type Settlement } from '../../src/sidecar/credit/settlement.js';
 import { routeCall } from '../../src/sidecar/routing/route.js';
@@ -47,18 +48,22 @@ describe('hot-path encoders write the same bytes as JSON.stringify', () => {
       ['10.0.0.1', '61400123456', ''],
       ['203.0.113.77', '19001234567', ''],
     ]) {
-      const { decision } = authorizeCall(engine, {
-        source_ip: sourceIp,
-        call_id: null,
-        ani,
-        dnis,
-        ruri: null,
-        pai: null,
-        ppi: null,
-        rpid: null,
-        username: null,
-        domain: null,
-      });
+      const { decision } = authorizeCall(
+        engine,
+        {
+          source_ip: sourceIp,
+          call_id: null,
+          ani,
+          dnis,
+          ruri: null,
+          pai: null,
+          ppi: null,
+          rpid: null,
+          username: null,
+          domain: null,
+        },
+        new LivePorts(),
+      );
       assert.equal(encodeCallAuthDecision(decision), JSON.stringify(decision));
     }
     const odd = {

@@ -58,6 +58,7 @@ function admit(credit: NodeCredit, callId: string, amountMicro: number, now = NO
     enforce: true,
     admitWhenUnreachable: false,
     answer: 'check',
+    port: null,
     now,
   });
 }

@@ -403,6 +403,7 @@ describe('money journal: a record the log refuses (a full disk)', () => {
           enforce: false,
           admitWhenUnreachable: true,
           answer: 'admit',
+          port: null,
           now: Date.now(),
         });
       const appender = (journal as unknown as { appender: LogAppender }).appender;
@@ -477,7 +478,16 @@ describe('credit lease validity: measured on the monotonic clock while the node 
     return credit;
   };
   const admitOn = (credit: NodeCredit) => (callId: string, now: number) =>
-    credit.admit({ entity: { type: 'customer', id: 7 }, callId, plan, enforce: true, admitWhenUnreachable: false, answer: 'admit', now });
+    credit.admit({
+      entity: { type: 'customer', id: 7 },
+      callId,
+      plan,
+      enforce: true,
+      admitWhenUnreachable: false,
+      answer: 'admit',
+      port: null,
+      now,
+    });
   /** The centre grants 100.00, valid for `validSeconds` without another answered round. */
   const grant = (credit: NodeCredit, validSeconds: number, now: number): void =>
     credit.applyReply(

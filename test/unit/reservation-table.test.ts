@@ -20,6 +20,7 @@ function record(callId: string, expiresAt = NOW + 60_000, extra: Partial<Reserva
     answerKind: 'admit',
     headroomMicro: 98_765_432,
     slice: null,
+    trunkId: null,
     ...extra,
   };
 }

@@ -87,6 +87,7 @@ async function admit(credit: NodeCredit, callId: string, dialogId: string, now: 
     enforce: true,
     admitWhenUnreachable: false,
     answer: 'admit',
+    port: null,
     now,
   });
   if (outcome.kind !== 'reserved') assert.fail(`not admitted: ${outcome.kind}`);

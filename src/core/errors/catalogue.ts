@@ -45,6 +45,7 @@ export const CATALOGUE = {
   no_exchange_rate: refusal(503, 'no exchange rate'),
   insufficient_balance: refusal(402, 'insufficient balance', 400),
   credit_unavailable: refusal(402, 'credit unavailable'),
+  port_limit_reached: refusal(503, 'port limit reached'),
 
   // Requests refused as a whole.
   invalid_json: error(400, 'the body must be a JSON object'),

@@ -162,6 +162,7 @@ export function admitCall(context: AdmitContext, input: AdmitCallInput, now: num
     enforce: account.enforcesHeadroom,
     admitWhenUnreachable: account.billingMode === 'postpaid' && credit.settings.offlinePostpaid === 'allow',
     answer: 'admit',
+    port: { trunkId: trunk.id, limit: trunk.portLimit },
     now,
   });
   const answer = (settled: AdmitOutcome): Answer => {
@@ -228,6 +229,8 @@ export function checkAndReserve(context: AdmitContext, input: CheckInput, now: n
     enforce,
     admitWhenUnreachable,
     answer: 'check',
+    // Names an account or a carrier, not the trunk a call came in on: no port to take.
+    port: null,
     now,
   });
   const answer = (settled: AdmitOutcome): Answer =>

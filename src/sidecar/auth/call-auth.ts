@@ -4,6 +4,7 @@ import type { DecisionEngine } from '../engine/engine.js';
 import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
 import { registrationKey, type CustomerTrunk } from '../../core/snapshot/model.js';
 import { lookupCidr } from '../../core/net/cidr-index.js';
+import type { LivePorts } from '../limits/live-ports.js';
 
 /** POST /api/opensips/call/auth, validated. */
 export interface CallAuthRequest {
@@ -37,13 +38,13 @@ export interface CallAuthRejected {
   reject_code: number;
   reject_reason: string;
   reason_code: RefusalCode;
-  /** Present once the trunk is known (blocked or unusable number), for the CDR of the refused call. */
+  /** Present once the trunk is known (blocked, unusable number, ports full), for the CDR of the refused call. */
   trunk_type?: 'customer';
   customer_trunk_id?: number;
 }
 
 export type CallAuthDecision = CallAuthAllowed | CallAuthRejected;
-export type CallAuthOutcome = 'allowed' | 'not_authorised' | 'invalid_dnis' | 'blocked';
+export type CallAuthOutcome = 'allowed' | 'not_authorised' | 'invalid_dnis' | 'blocked' | 'port_limit';
 
 export interface CallIdentity {
   trunk: number;
@@ -109,7 +110,16 @@ export function callerNumber(trunk: CustomerTrunk, request: Pick<CallAuthRequest
   return normalizeAni(request.ani);
 }
 
-export function authorizeCall(engine: DecisionEngine, request: CallAuthRequest): { decision: CallAuthDecision; outcome: CallAuthOutcome } {
+/**
+ * `ports`: the node's live calls per trunk. A trunk with all its ports taken is refused here (503, so the
+ * customer can try elsewhere) after the block rules, which refuse for good; admission checks again where
+ * the port is taken (credit/node-credit.ts).
+ */
+export function authorizeCall(
+  engine: DecisionEngine,
+  request: CallAuthRequest,
+  ports: LivePorts,
+): { decision: CallAuthDecision; outcome: CallAuthOutcome } {
   const dialled = normalizeNumber(request.dnis ?? request.ruri ?? '') ?? '';
   const identity = identifyCaller(engine, request.source_ip, dialled, request.username, request.domain);
   if (identity === null) {
@@ -133,6 +143,12 @@ export function authorizeCall(engine: DecisionEngine, request: CallAuthRequest):
         customer_trunk_id: trunk.id,
       },
       outcome: 'blocked',
+    };
+  }
+  if (ports.full(trunk.id, trunk.portLimit)) {
+    return {
+      decision: { allowed: false, ...refusalFields('port_limit_reached'), trunk_type: 'customer', customer_trunk_id: trunk.id },
+      outcome: 'port_limit',
     };
   }
   return {

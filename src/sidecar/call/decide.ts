@@ -78,7 +78,7 @@ export function decideCall(context: CallContext, request: DecideRequest, now: nu
     call = { ...call, username: request.digest.username, domain: request.digest.realm };
   }
 
-  const auth = authorizeCall(engine, call);
+  const auth = authorizeCall(engine, call, context.credit.ports);
   metrics.decided('call_auth', auth.outcome);
   parts.auth = encodeCallAuthDecision(auth.decision);
   if (!auth.decision.allowed) {

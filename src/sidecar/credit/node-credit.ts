@@ -14,6 +14,7 @@ import { affordableBillable } from '../../core/rating/cost-bound.js';
 import { DEFAULT_SLICE_SECONDS, SLICE_RETRY_MS, endAt, renewAt } from './slices.js';
 import { encodeSettlement, type Settlement } from './settlement.js';
 import { ReservationTable, type AnswerKind, type ReservationRecord, type SliceTerms } from './reservation-table.js';
+import { LivePorts } from '../limits/live-ports.js';
 
 /**
  * The node's money: per entity (customer account, carrier trunk), the credit
@@ -141,6 +142,11 @@ export interface AdmitRequest {
   admitWhenUnreachable: boolean;
   /** Which answer the call gets (and a repeated call id gets again): call/admit's or call-admit/check's. */
   answer: AnswerKind;
+  /**
+   * The customer trunk whose port the call takes, and the trunk's port_limit (0 or less: none); null: the
+   * call takes no port (call-admit/check names no trunk).
+   */
+  port: { trunkId: number; limit: number } | null;
   now: number;
 }
 
@@ -148,7 +154,7 @@ export type AdmitOutcome =
   /** waited: the lease did not cover the call and admission waited for a round with the centre. */
   | { kind: 'reserved'; answer: string; entity: EntityMoney; waited: boolean; committed: Promise<void> }
   | { kind: 'replayed'; answer: string }
-  | { kind: 'refused'; reason: 'insufficient_balance' | 'credit_unavailable'; entity: EntityMoney };
+  | { kind: 'refused'; reason: 'insufficient_balance' | 'credit_unavailable' | 'port_limit_reached'; entity: EntityMoney };
 
 /** A settlement on its way to the centre. */
 export interface OutboxEntry {
@@ -198,6 +204,8 @@ export class NodeCredit {
   private readonly entities: EntityMoney[] = [];
   /** Live reservations, and the newest finished ones for an admit repeated after its call ended. */
   private readonly reservations = new ReservationTable(RECENT_LIMIT);
+  /** Live calls per customer trunk: a port lives as long as its call's reservation (limits/live-ports.ts). */
+  readonly ports = new LivePorts();
   private readonly outbox = new Map<string, OutboxEntry>();
   private readonly committingCdrs = new Map<string, { cdr: StoredCdr; committed: Promise<void> }>();
   private requestRound: RoundTrigger = () => Promise.resolve(false);
@@ -250,6 +258,9 @@ export class NodeCredit {
     const existing = this.reservations.find(callId);
     if (existing !== NO_SLOT) return this.replay(existing);
     const entity = this.entity(request.entity);
+    // call/auth refuses a full trunk before this; checked again where the port is taken, as calls admitted
+    // after waiting for the centre were all authorised while none of them held a port yet.
+    if (this.portsFull(request)) return { kind: 'refused', reason: 'port_limit_reached', entity };
     entity.lastActivity = now;
     const decided = !request.enforce
       ? plan(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY)
@@ -305,6 +316,8 @@ export class NodeCredit {
     // The same call id may have been admitted while we waited.
     const raced = this.reservations.find(callId);
     if (raced !== NO_SLOT) return this.replay(raced);
+    // Calls that did not wait may have taken the trunk's last ports meanwhile.
+    if (this.portsFull(request)) return { kind: 'refused', reason: 'port_limit_reached', entity };
     const decided =
       (this.leasesValid(now) ? plan(entity.availableMicro, entity.headroomMicro) : null) ??
       (!reached && request.admitWhenUnreachable ? full : null);
@@ -312,8 +325,13 @@ export class NodeCredit {
     return this.reserve(request, entity, decided, true);
   }
 
+  private portsFull(request: AdmitRequest): boolean {
+    return request.port !== null && this.ports.full(request.port.trunkId, request.port.limit);
+  }
+
   private reserve(request: AdmitRequest, entity: EntityMoney, decided: Plan, waited: boolean): AdmitOutcome {
-    const { answer, committed } = this.hold(entity, request.callId, decided, request.answer, request.now);
+    const trunkId = request.port?.trunkId ?? null;
+    const { answer, committed } = this.hold(entity, request.callId, decided, request.answer, trunkId, request.now);
     // Top up before the next calls need it, sized to this node's demand, in the next background round.
     const demand = entity.recentDemandMicro(request.now);
     if (
@@ -345,6 +363,7 @@ export class NodeCredit {
     callId: string,
     plan: Plan,
     answerKind: AnswerKind,
+    trunkId: number | null,
     now: number,
   ): { answer: string; committed: Promise<void> } {
     const id = this.nextReservationId++;
@@ -368,7 +387,9 @@ export class NodeCredit {
       answerKind,
       headroomMicro,
       slice,
+      trunkId,
     });
+    if (trunkId !== null) this.ports.take(trunkId);
     // If the record is refused, undoRefused() takes the reservation back.
     const committed = this.journal.write({
       op: 'reserve',
@@ -382,6 +403,7 @@ export class NodeCredit {
       expiresAt,
       answer,
       slice: slice === null ? null : JSON.stringify(slice),
+      trunkId,
     });
     return { answer, committed };
   }
@@ -393,8 +415,12 @@ export class NodeCredit {
       const slot = this.reservations.find(op.callId);
       if (slot === NO_SLOT) continue;
       const entityIndex = this.reservations.entityIndex(slot);
+      const trunkId = this.reservations.trunkId(slot);
       // Not held any more (a CDR or a release finished it meanwhile): what it held was already given back.
-      if (this.reservations.drop(slot, op.id)) this.entities[entityIndex].heldMicro -= op.amountMicro;
+      if (this.reservations.drop(slot, op.id)) {
+        this.entities[entityIndex].heldMicro -= op.amountMicro;
+        if (trunkId !== 0) this.ports.giveBack(trunkId);
+      }
       this.log.error({ err: error, call_id: op.callId }, 'reservation not committed');
     }
   }
@@ -427,6 +453,8 @@ export class NodeCredit {
     const amountMicro = this.reservations.amountMicro(slot);
     if (!this.reservations.finish(slot, id)) return false;
     entity.heldMicro -= amountMicro;
+    const trunkId = this.reservations.trunkId(slot);
+    if (trunkId !== 0) this.ports.giveBack(trunkId);
     return true;
   }
 
@@ -483,8 +511,12 @@ export class NodeCredit {
         this.committingCdrs.delete(cdr.sip_call_id);
         entity.spentMicro -= cdr.charge_micro;
         this.outbox.delete(cdr.sip_call_id);
-        if (reservedMicro !== null && this.reservations.rehold(slot, reservationId))
+        if (reservedMicro !== null && this.reservations.rehold(slot, reservationId)) {
           this.entities[this.reservations.entityIndex(slot)].heldMicro += reservedMicro;
+          // The call is live again: its port with it (even past the limit: it was admitted within it).
+          const trunkId = this.reservations.trunkId(slot);
+          if (trunkId !== 0) this.ports.take(trunkId);
+        }
         this.log.error({ err: error, sip_call_id: cdr.sip_call_id }, 'cdr not committed');
       },
     );
@@ -789,6 +821,7 @@ export class NodeCredit {
       answerKind: kind,
       headroomMicro,
       slice: stored.slice === null ? null : (JSON.parse(stored.slice) as SliceTerms),
+      trunkId: stored.customer_trunk_id ?? null,
     };
   }
 
@@ -802,6 +835,8 @@ export class NodeCredit {
       const record = this.fromStored(stored);
       this.entities[record.entityIndex].heldMicro += stored.amount_micro;
       this.reservations.hold(record);
+      // The live calls a restarted node counts are the ones it still holds reservations for.
+      if (record.trunkId !== null) this.ports.take(record.trunkId);
     }
     for (const stored of this.journal.recentlyFinishedReservations(RECENT_LIMIT)) {
       // A live reservation under the same Call-ID (admitted again after this one left memory) answers for it.

@@ -54,6 +54,8 @@ export interface ReservationRecord {
   headroomMicro: number;
   /** null: the whole call was reserved at admission. */
   slice: SliceTerms | null;
+  /** The customer trunk whose port the call holds (limits/live-ports.ts); null: none (call-admit/check names no trunk). */
+  trunkId: number | null;
 }
 
 const PAGE_BITS = 16;
@@ -78,6 +80,8 @@ const FINISHED = 2;
 class Page {
   readonly id = new Float64Array(PAGE_SLOTS);
   readonly amountMicro = new Float64Array(PAGE_SLOTS);
+  /** The customer trunk whose port the call holds; 0: none (trunk ids start at 1). */
+  readonly trunkId = new Float64Array(PAGE_SLOTS);
   readonly expiresAt = new Float64Array(PAGE_SLOTS);
   readonly headroomMicro = new Float64Array(PAGE_SLOTS);
   /** Which entry of the finished ring stands for this slot (a slot held again and finished again gets a new one). */
@@ -251,6 +255,10 @@ export class ReservationTable {
   amountMicro(slot: number): number {
     return this.page(slot).amountMicro[slot & PAGE_MASK];
   }
+  /** The customer trunk whose port the call holds; 0: none. */
+  trunkId(slot: number): number {
+    return this.page(slot).trunkId[slot & PAGE_MASK];
+  }
 
   /** Everything about a slot, as an object (for the paths that are not per call: replay, tests). */
   read(slot: number): ReservationRecord {
@@ -267,6 +275,7 @@ export class ReservationTable {
       answerKind: page.answerKind[offset] === 0 ? 'admit' : 'check',
       headroomMicro: page.headroomMicro[offset],
       slice: this.slice(slot),
+      trunkId: page.trunkId[offset] === 0 ? null : page.trunkId[offset],
     };
   }
 
@@ -337,6 +346,7 @@ export class ReservationTable {
     page.id[offset] = record.id;
     page.entityIndex[offset] = record.entityIndex;
     page.amountMicro[offset] = record.amountMicro;
+    page.trunkId[offset] = record.trunkId ?? 0;
     page.maxDuration[offset] = record.maxDurationSeconds ?? -1;
     page.expiresAt[offset] = record.expiresAt;
     page.answerKind[offset] = record.answerKind === 'admit' ? 0 : 1;

@@ -31,7 +31,7 @@ export function decisionRoutes(context: SidecarContext): Route[] {
       const input = readCallAuth(new BodyReader(parseJsonObject(request.body, request.contentType)));
       const engine = servingEngine(snapshots);
       const now = Date.now();
-      const { decision, outcome } = authorizeCall(engine, input);
+      const { decision, outcome } = authorizeCall(engine, input, context.credit.ports);
       decided('call_auth', outcome);
       if (decision.allowed) counters.recordAttempt('customer', decision.customer_trunk_id, now);
       return { status: 200, body: encodeCallAuthDecision(decision) };
@@ -109,7 +109,7 @@ export function decisionRoutes(context: SidecarContext): Route[] {
       const trunk = engine.customerTrunkIndex(input.customer_trunk_id);
       const accountId = trunk < 0 ? null : engine.snapshot.customerTrunks[trunk].accountId;
       const headroomMicro = accountId === null ? NaN : await context.credit.headroomOf({ type: 'customer', id: accountId }, Date.now());
-      return json(200, simulateRoute(engine, input, Date.now(), headroomMicro));
+      return json(200, simulateRoute(engine, input, Date.now(), headroomMicro, context.credit.ports));
     }),
   ];
 }

@@ -44,20 +44,26 @@ export function statusRoutes(context: SidecarContext): Route[] {
         throw new RequestError('invalid_parameter', 'trunk_type must be customer or carrier');
       const now = Date.now();
       const timestamp = new Date(now).toISOString();
-      // ports_current needs call-end events (the money path's CDRs); until then it reads 0.
+      const ports = context.credit.ports;
+      // Live calls are counted per customer trunk, from admissions; a carrier's are not (contract note 44).
       const entry = (type: TrunkType, id: number) => ({
         trunk_type: type,
         trunk_id: id,
         cps_current: counters.cpsCurrent(type, id, now),
-        ports_current: 0,
+        ports_current: type === 'customer' ? ports.current(id) : 0,
         per_minute_current: counters.perMinuteCurrent(id, now),
         timestamp,
       });
       if (trunkId !== null) return json(200, entry(typeText ?? 'customer', trunkId));
       const types: TrunkType[] = typeText === null ? ['customer', 'carrier'] : [typeText];
+      // A customer trunk with live calls is listed even before its first attempt since a restart.
+      const trunksOf = (type: TrunkType): number[] =>
+        type === 'carrier'
+          ? counters.cpsTrunks(type)
+          : [...new Set([...counters.cpsTrunks(type), ...ports.trunks()])].sort((a, b) => a - b);
       return json(
         200,
-        types.flatMap((type) => counters.cpsTrunks(type).map((id) => entry(type, id))),
+        types.flatMap((type) => trunksOf(type).map((id) => entry(type, id))),
       );
     }),
 

@@ -43,6 +43,8 @@ export interface StoredReservation {
   answer: string;
   /** A sliced call's SliceTerms as JSON; null for a whole-call reservation (and rows from before slices). */
   slice: string | null;
+  /** The customer trunk whose port the call holds; null: none (and rows from before ports were counted). */
+  customer_trunk_id: number | null;
 }
 
 export interface StoredCdr {

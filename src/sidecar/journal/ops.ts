@@ -19,6 +19,8 @@ export type JournalOp =
       answer: string;
       /** A sliced call's SliceTerms as JSON; null: the whole call is reserved. */
       slice: string | null;
+      /** The customer trunk whose port the call holds; null (or absent, in logs from before ports): none. */
+      trunkId?: number | null;
     }
   /** A sliced call bought its next slice (or is being ended: the terms say so). */
   | { op: 'extend'; id: number; amountMicro: number; expiresAt: number; slice: string }
@@ -52,7 +54,7 @@ export const SCHEMA = `
   CREATE TABLE IF NOT EXISTS reservations (
     id INTEGER PRIMARY KEY, call_id TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, amount_micro INTEGER NOT NULL,
     max_duration INTEGER, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, state TEXT NOT NULL,
-    finished_at INTEGER, answer TEXT NOT NULL, slice TEXT);
+    finished_at INTEGER, answer TEXT NOT NULL, slice TEXT, customer_trunk_id INTEGER);
   CREATE INDEX IF NOT EXISTS reservations_held ON reservations(id) WHERE state = 'held';
   -- The prune's: without them each prune read every row kept (millions on a busy node).
   CREATE INDEX IF NOT EXISTS reservations_finished ON reservations(finished_at) WHERE state != 'held';
@@ -71,4 +73,6 @@ export function migrateSchema(db: { exec(sql: string): unknown; prepare(sql: str
   db.exec(SCHEMA);
   const columns = (db.prepare('PRAGMA table_info(reservations)').all() as { name: string }[]).map((column) => column.name);
   if (!columns.includes('slice')) db.exec('ALTER TABLE reservations ADD COLUMN slice TEXT');
+  // Live calls per trunk are counted from held reservations at start-up; rows from before hold no port.
+  if (!columns.includes('customer_trunk_id')) db.exec('ALTER TABLE reservations ADD COLUMN customer_trunk_id INTEGER');
 }

@@ -65,8 +65,8 @@ export class JournalStore {
     const db = this.db;
     return {
       insertReservation: db.prepare(
-        `INSERT INTO reservations (id, call_id, entity_type, entity_id, amount_micro, max_duration, created_at, expires_at, state, answer, slice)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?)`,
+        `INSERT INTO reservations (id, call_id, entity_type, entity_id, amount_micro, max_duration, created_at, expires_at, state, answer, slice, customer_trunk_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?)`,
       ),
       extendReservation: db.prepare(`UPDATE reservations SET amount_micro = ?, expires_at = ?, slice = ? WHERE id = ? AND state = 'held'`),
       finishReservation: db.prepare(`UPDATE reservations SET state = ?, finished_at = ? WHERE id = ? AND state = 'held'`),
@@ -134,6 +134,7 @@ export class JournalStore {
           op.expiresAt,
           op.answer,
           op.slice,
+          op.trunkId ?? null,
         );
         return;
       case 'extend':

@@ -12,6 +12,7 @@ import { formatNano } from '../../core/money/nano.js';
 import { isRoutableDnis, normalizeNumber } from '../../core/numbers/normalize.js';
 import { billableSeconds, convertMoney, rateCall } from '../../core/rating/rating.js';
 import type { Currency, RateType } from '../../core/snapshot/schema.js';
+import type { LivePorts } from '../limits/live-ports.js';
 
 /**
  * POST /api/admin/route-simulator: every check the live path makes, each with
@@ -62,8 +63,17 @@ interface SimulatedCarrier {
 
 const UNKNOWN = '';
 
-/** `headroomMicro`: the account's headroom as admission sees it (NaN when unknown). */
-export function simulateRoute(engine: DecisionEngine, request: RouteSimulationRequest, now: number, headroomMicro: number) {
+/**
+ * `headroomMicro`: the account's headroom as admission sees it (NaN when unknown); `ports`: the node's live
+ * calls per trunk, to say whether call/auth would refuse the trunk as full now.
+ */
+export function simulateRoute(
+  engine: DecisionEngine,
+  request: RouteSimulationRequest,
+  now: number,
+  headroomMicro: number,
+  ports: LivePorts,
+) {
   const { snapshot } = engine;
   const trunkIndex = engine.customerTrunkIndex(request.customer_trunk_id);
   if (trunkIndex < 0) throw new RequestError('unknown_reference', `customer_trunk_id ${request.customer_trunk_id} does not exist`);
@@ -91,6 +101,7 @@ export function simulateRoute(engine: DecisionEngine, request: RouteSimulationRe
   const ani = callerNumber(trunk, { ani: request.ani, pai: null, ppi: null, rpid: null });
   const block = dnisValid ? findCustomerBlock(snapshot.blockRules, trunkIndex, ani, dnis) : null;
   check('block_rules', block === null, block?.number === 'ani' ? 'ani_blocked' : 'dnis_blocked', block?.sipCode);
+  check('ports', !ports.full(trunk.id, trunk.portLimit), 'port_limit_reached');
   check('rate_deck_assigned', trunk.sellDeck >= 0, 'no_rate_deck');
 
   const lcr = dnisValid ? engine.lcr.evaluate({ trunk: trunkIndex, dnis, ani, triedCarrierIds: [], triedGatewayIds: [], now }) : null;
