@@ -243,7 +243,7 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
     add('PUT', itemPath, async (request) => {
       const current = await item(request);
       const body = readBody(request);
-      const changes: Row = storeValues(resource.fields, body, 'update');
+      const changes: Row = storeValues(resource.fields, body, 'update', resource.portalLogin === true ? ['password'] : []);
       const password = portalPassword(resource, body, 'update');
       await checkRecord(resource, context, { ...current, ...changes }, changes);
       changes.updated_at = new Date().toISOString();

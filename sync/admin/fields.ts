@@ -141,7 +141,16 @@ export function storeValue(name: string, field: Field, value: unknown): unknown 
 }
 
 /** Validates a create (defaults applied, required enforced) or an update (only the fields given). */
-export function storeValues(fields: Fields, body: Record<string, unknown>, mode: 'create' | 'update'): Record<string, unknown> {
+/**
+ * `keptElsewhere`: body fields the caller stores apart from the record (an account's portal password): an update
+ * naming only those is an update.
+ */
+export function storeValues(
+  fields: Fields,
+  body: Record<string, unknown>,
+  mode: 'create' | 'update',
+  keptElsewhere: readonly string[] = [],
+): Record<string, unknown> {
   const values: Record<string, unknown> = {};
   for (const [name, field] of Object.entries(fields)) {
     const given = Object.hasOwn(body, name) ? body[name] : undefined;
@@ -156,7 +165,8 @@ export function storeValues(fields: Fields, body: Record<string, unknown>, mode:
   }
   // An update naming none of the fields is a mistake (a misspelt field, the wrong resource), not an update of
   // nothing: writing it would bump updated_at and mark the snapshot stale for no change.
-  if (mode === 'update' && Object.keys(values).length === 0) fail(`the body names none of the fields: ${Object.keys(fields).join(', ')}`);
+  if (mode === 'update' && Object.keys(values).length === 0 && !keptElsewhere.some((name) => Object.hasOwn(body, name)))
+    fail(`the body names none of the fields: ${Object.keys(fields).join(', ')}`);
   return values;
 }
 

@@ -71,6 +71,12 @@ export function authRoutes(context: AuthRoutesContext): Route[] {
   });
   const logout: Route = {
     ...adminRoute('POST', '/api/auth/logout', context.maxBodyBytes, async (request) => {
+      // The contract's logout has no body: one that is sent must be an empty JSON object, so a client sending
+      // something else (a misrouted request, a wrong content type) hears so instead of a success.
+      if (request.body.byteLength > 0) {
+        const fields = Object.keys(readBody(request));
+        if (fields.length > 0) throw new RequestError('invalid_field', `logout takes no fields (given: ${fields.join(', ')})`);
+      }
       const token = bearerToken(request.authorization);
       if (token === null) {
         if (!(await context.allowlisted(request.remoteAddress))) throw new RequestError('authentication_required');
