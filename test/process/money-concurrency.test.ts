@@ -16,7 +16,14 @@ describe('money path: three nodes, one prepaid account', () => {
   let world: MoneyWorld;
   before(async () => {
     // Short calls and small leases, so that the nodes run out and come back to the centre many times.
-    world = await startMoneyWorld({ sidecars: 3, sidecarArgs: ['--admission-seconds', '60', '--lease-chunk', '0.30'] });
+    // Calls are admitted and never end until the CDRs below: trunk 10's ports must not be what refuses them.
+    world = await startMoneyWorld({
+      sidecars: 3,
+      sidecarArgs: ['--admission-seconds', '60', '--lease-chunk', '0.30'],
+      change: (description) => {
+        description.customer_trunks.find((trunk) => trunk.id === 10)!.port_limit = 10_000;
+      },
+    });
     assert.equal((await world.control.post('/api/balances/customer/1/balance/credit', { amount: '2.00' })).status, 200);
   });
   after(() => world.stop());
