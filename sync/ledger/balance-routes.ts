@@ -70,7 +70,11 @@ export function balanceRoutes(context: BalanceRoutesContext): Route[] {
   return [
     route('GET', `${base}/balance`, async (request) => {
       const entity = await entityOf(context, request);
-      const state = await context.ledger.openBalance({ entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency });
+      const state = await context.ledger.openBalance({
+        entityType: entity.entityType,
+        entityId: entity.entityId,
+        currency: entity.currency,
+      });
       const overrun = await context.ledger.getOverrun(entity.entityType, entity.entityId);
       return json(200, {
         id: state.id,

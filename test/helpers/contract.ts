@@ -48,7 +48,7 @@ function toJsonSchema(node: Json): Json {
     if (typeof out.type === 'string') out.type = [out.type, 'null'];
     else if (Array.isArray(out.type) && !out.type.includes('null')) out.type = [...out.type, 'null'];
     if (Array.isArray(out.enum) && !out.enum.includes(null)) out.enum = [...out.enum, null];
-    if (out.type === undefined && out.$ref !== undefined) return { anyOf: [{ $ref: out.$ref }, { type: 'null' }] };
+    if (!('type' in out) && '$ref' in out) return { anyOf: [{ $ref: out.$ref }, { type: 'null' }] };
   }
   return out;
 }
@@ -60,7 +60,7 @@ export class Contract {
 
   constructor(file = CONTRACT_FILE) {
     const document = JSON.parse(readFileSync(file, 'utf8')) as {
-      paths: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema?: Json }> }> }>>;
+      paths: Record<string, Partial<Record<string, { responses?: Record<string, { content?: Record<string, { schema?: Json }> }> }>>>;
       components: { schemas: Record<string, Json> };
     };
     this.schemas = document.components.schemas;
@@ -101,6 +101,8 @@ export class Contract {
     const validate = this.validators.get(`${key} ${status}`);
     if (validate === undefined) return body === null ? [] : [`${key} ${status} declares no body, got ${JSON.stringify(body)}`];
     if (validate(body)) return [];
-    return (validate.errors ?? []).map((error) => `${key} ${status}: body${error.instancePath} ${error.message ?? ''} ${JSON.stringify(error.params)}`);
+    return (validate.errors ?? []).map(
+      (error) => `${key} ${status}: body${error.instancePath} ${error.message ?? ''} ${JSON.stringify(error.params)}`,
+    );
   }
 }

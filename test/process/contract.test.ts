@@ -39,7 +39,8 @@ const CONTRACT_SELF_CONTRADICTIONS: { answer: RegExp; problem: RegExp; reason: s
     reason: 'every delete declares 204 No Content with an object body, which HTTP forbids: we send no body (note 18)',
   },
   {
-    answer: /^GET \/api\/(customer-accounts|customer-trunks|carrier-trunks|rate-decks|rate-decks\/\{id\}\/rates|block-rules|exchange-rates|lcr-config|opensips-nodes|balances\/\{entity_type\}\/\{entity_id\}\/transactions) 200$/,
+    answer:
+      /^GET \/api\/(customer-accounts|customer-trunks|carrier-trunks|rate-decks|rate-decks\/\{id\}\/rates|block-rules|exchange-rates|lcr-config|opensips-nodes|balances\/\{entity_type\}\/\{entity_id\}\/transactions) 200$/,
     problem: /: body must be array/,
     reason: 'the prose shows these lists as {data, meta: {page, page_size, total}}, the schema as a bare array (note 17)',
   },
@@ -99,33 +100,84 @@ const CALLS: [string, Call][] = [
   ['POST /api/auth/logout', ({ control }) => control.send('POST', '/api/auth/logout', {})],
 
   ['GET /api/customer-accounts', ({ control }) => control.get('/api/customer-accounts')],
-  ['POST /api/customer-accounts', ({ control }) => control.send('POST', '/api/customer-accounts', { name: 'Contract Pty', currency: 'AUD', billing_mode: 'prepaid' })],
+  [
+    'POST /api/customer-accounts',
+    ({ control }) => control.send('POST', '/api/customer-accounts', { name: 'Contract Pty', currency: 'AUD', billing_mode: 'prepaid' }),
+  ],
   ['GET /api/customer-accounts/{id}', ({ control }, ids) => control.get(`/api/customer-accounts/${ids.account}`)],
-  ['PUT /api/customer-accounts/{id}', ({ control }, ids) => control.send('PUT', `/api/customer-accounts/${ids.account}`, { name: 'Contract Pty Ltd' })],
+  [
+    'PUT /api/customer-accounts/{id}',
+    ({ control }, ids) => control.send('PUT', `/api/customer-accounts/${ids.account}`, { name: 'Contract Pty Ltd' }),
+  ],
   ['GET /api/customer-trunks', ({ control }) => control.get('/api/customer-trunks')],
-  ['POST /api/customer-trunks', ({ control }, ids) => control.send('POST', '/api/customer-trunks', { customer_account_id: ids.account, name: 'Contract trunk', currency: 'AUD' })],
+  [
+    'POST /api/customer-trunks',
+    ({ control }, ids) =>
+      control.send('POST', '/api/customer-trunks', { customer_account_id: ids.account, name: 'Contract trunk', currency: 'AUD' }),
+  ],
   ['GET /api/customer-trunks/{id}', ({ control }, ids) => control.get(`/api/customer-trunks/${ids.customerTrunk}`)],
-  ['PUT /api/customer-trunks/{id}', ({ control }, ids) => control.send('PUT', `/api/customer-trunks/${ids.customerTrunk}`, { cps_limit: 20 })],
+  [
+    'PUT /api/customer-trunks/{id}',
+    ({ control }, ids) => control.send('PUT', `/api/customer-trunks/${ids.customerTrunk}`, { cps_limit: 20 }),
+  ],
   ['GET /api/carrier-trunks', ({ control }) => control.get('/api/carrier-trunks')],
   ['POST /api/carrier-trunks', ({ control }) => control.send('POST', '/api/carrier-trunks', { name: 'Contract carrier', currency: 'AUD' })],
   ['GET /api/carrier-trunks/{id}', ({ control }, ids) => control.get(`/api/carrier-trunks/${ids.carrierTrunk}`)],
   ['PUT /api/carrier-trunks/{id}', ({ control }, ids) => control.send('PUT', `/api/carrier-trunks/${ids.carrierTrunk}`, { cps_limit: 20 })],
   ['GET /api/carrier-trunks/{id}/ips', ({ control }, ids) => control.get(`/api/carrier-trunks/${ids.carrierTrunk}/ips`)],
-  ['POST /api/carrier-trunks/{id}/ips', ({ control }, ids) => control.send('POST', `/api/carrier-trunks/${ids.carrierTrunk}/ips`, ex('AddCarrierTrunkIPRequest', { ip_address: '192.0.2.80' }))],
-  ['PUT /api/carrier-trunks/{id}/ips/{ip_id}', ({ control }, ids) => control.send('PUT', `/api/carrier-trunks/${ids.carrierTrunk}/ips/${ids.carrierIp}`, { weight: 2 })],
-  ['GET /api/carrier-trunks/{id}/failover-rules', ({ control }, ids) => control.get(`/api/carrier-trunks/${ids.carrierTrunk}/failover-rules`)],
-  ['POST /api/carrier-trunks/{id}/failover-rules', ({ control }, ids) => control.send('POST', `/api/carrier-trunks/${ids.carrierTrunk}/failover-rules`, ex('CreateCarrierSIPFailoverRuleRequest'))],
-  ['GET /api/carrier-trunks/{id}/failover-rules/{rule_id}', ({ control }, ids) => control.get(`/api/carrier-trunks/${ids.carrierTrunk}/failover-rules/${ids.failoverRule}`)],
-  ['PUT /api/carrier-trunks/{id}/failover-rules/{rule_id}', ({ control }, ids) => control.send('PUT', `/api/carrier-trunks/${ids.carrierTrunk}/failover-rules/${ids.failoverRule}`, { action: 'return_to_customer' })],
+  [
+    'POST /api/carrier-trunks/{id}/ips',
+    ({ control }, ids) =>
+      control.send('POST', `/api/carrier-trunks/${ids.carrierTrunk}/ips`, ex('AddCarrierTrunkIPRequest', { ip_address: '192.0.2.80' })),
+  ],
+  [
+    'PUT /api/carrier-trunks/{id}/ips/{ip_id}',
+    ({ control }, ids) => control.send('PUT', `/api/carrier-trunks/${ids.carrierTrunk}/ips/${ids.carrierIp}`, { weight: 2 }),
+  ],
+  [
+    'GET /api/carrier-trunks/{id}/failover-rules',
+    ({ control }, ids) => control.get(`/api/carrier-trunks/${ids.carrierTrunk}/failover-rules`),
+  ],
+  [
+    'POST /api/carrier-trunks/{id}/failover-rules',
+    ({ control }, ids) =>
+      control.send('POST', `/api/carrier-trunks/${ids.carrierTrunk}/failover-rules`, ex('CreateCarrierSIPFailoverRuleRequest')),
+  ],
+  [
+    'GET /api/carrier-trunks/{id}/failover-rules/{rule_id}',
+    ({ control }, ids) => control.get(`/api/carrier-trunks/${ids.carrierTrunk}/failover-rules/${ids.failoverRule}`),
+  ],
+  [
+    'PUT /api/carrier-trunks/{id}/failover-rules/{rule_id}',
+    ({ control }, ids) =>
+      control.send('PUT', `/api/carrier-trunks/${ids.carrierTrunk}/failover-rules/${ids.failoverRule}`, { action: 'return_to_customer' }),
+  ],
 
   ['GET /api/rate-decks', ({ control }) => control.get('/api/rate-decks')],
-  ['POST /api/rate-decks', ({ control }) => control.send('POST', '/api/rate-decks', { name: 'Contract sell', deck_type: 'customer', currency: 'AUD' })],
+  [
+    'POST /api/rate-decks',
+    ({ control }) => control.send('POST', '/api/rate-decks', { name: 'Contract sell', deck_type: 'customer', currency: 'AUD' }),
+  ],
   ['GET /api/rate-decks/{id}', ({ control }, ids) => control.get(`/api/rate-decks/${ids.deck}`)],
   ['PUT /api/rate-decks/{id}', ({ control }, ids) => control.send('PUT', `/api/rate-decks/${ids.deck}`, { name: 'Contract sell 2' })],
   ['GET /api/rate-decks/{id}/rates', ({ control }, ids) => control.get(`/api/rate-decks/${ids.deck}/rates`)],
-  ['POST /api/rate-decks/{id}/rates', ({ control }, ids) => control.send('POST', `/api/rate-decks/${ids.deck}/rates`, ex('CreateRateDeckRateRequest'))],
-  ['PUT /api/rate-decks/{id}/rates/{rate_id}', ({ control }, ids) => control.send('PUT', `/api/rate-decks/${ids.deck}/rates/${ids.rate}`, { destination_name: 'AU Mobile' })],
-  ['POST /api/rate-decks/{id}/rates/bulk', ({ control }, ids) => control.send('POST', `/api/rate-decks/${ids.deck}/rates/bulk`, ex('BulkCreateRateDeckRateRequest', { rates: [ex('CreateRateDeckRateRequest', { prefix: '612' })] }))],
+  [
+    'POST /api/rate-decks/{id}/rates',
+    ({ control }, ids) => control.send('POST', `/api/rate-decks/${ids.deck}/rates`, ex('CreateRateDeckRateRequest')),
+  ],
+  [
+    'PUT /api/rate-decks/{id}/rates/{rate_id}',
+    ({ control }, ids) => control.send('PUT', `/api/rate-decks/${ids.deck}/rates/${ids.rate}`, { destination_name: 'AU Mobile' }),
+  ],
+  [
+    'POST /api/rate-decks/{id}/rates/bulk',
+    ({ control }, ids) =>
+      control.send(
+        'POST',
+        `/api/rate-decks/${ids.deck}/rates/bulk`,
+        ex('BulkCreateRateDeckRateRequest', { rates: [ex('CreateRateDeckRateRequest', { prefix: '612' })] }),
+      ),
+  ],
   [
     'POST /api/rate-decks/{id}/rates/csv',
     async ({ control }, ids) => {
@@ -136,55 +188,138 @@ const CALLS: [string, Call][] = [
     },
   ],
   ['GET /api/rate-decks/{id}/allowlist', ({ control }, ids) => control.get(`/api/rate-decks/${ids.deck}/allowlist`)],
-  ['POST /api/rate-decks/{id}/allowlist', ({ control }, ids) => control.send('POST', `/api/rate-decks/${ids.deck}/allowlist`, { carrier_trunk_id: ids.carrierTrunk })],
-  ['PUT /api/customer-trunks/{id}/rate-deck', ({ control }, ids) => control.send('PUT', `/api/customer-trunks/${ids.customerTrunk}/rate-deck`, { rate_deck_id: ids.deck })],
+  [
+    'POST /api/rate-decks/{id}/allowlist',
+    ({ control }, ids) => control.send('POST', `/api/rate-decks/${ids.deck}/allowlist`, { carrier_trunk_id: ids.carrierTrunk }),
+  ],
+  [
+    'PUT /api/customer-trunks/{id}/rate-deck',
+    ({ control }, ids) => control.send('PUT', `/api/customer-trunks/${ids.customerTrunk}/rate-deck`, { rate_deck_id: ids.deck }),
+  ],
   ['GET /api/customer-trunks/{id}/rate-deck', ({ control }, ids) => control.get(`/api/customer-trunks/${ids.customerTrunk}/rate-deck`)],
-  ['PUT /api/carrier-trunks/{id}/rate-deck', ({ control }, ids) => control.send('PUT', `/api/carrier-trunks/${ids.carrierTrunk}/rate-deck`, { rate_deck_id: 101 })],
+  [
+    'PUT /api/carrier-trunks/{id}/rate-deck',
+    ({ control }, ids) => control.send('PUT', `/api/carrier-trunks/${ids.carrierTrunk}/rate-deck`, { rate_deck_id: 101 }),
+  ],
   ['GET /api/carrier-trunks/{id}/rate-deck', ({ control }, ids) => control.get(`/api/carrier-trunks/${ids.carrierTrunk}/rate-deck`)],
   ['GET /api/rate-deck-updates', ({ control }) => control.get('/api/rate-deck-updates')],
-  ['POST /api/rate-deck-updates', ({ control }, ids) => control.send('POST', '/api/rate-deck-updates', ex('CreateRateDeckUpdateRequest', { rate_deck_id: ids.deck, effective_at: '2099-02-01T00:00:00Z' }))],
+  [
+    'POST /api/rate-deck-updates',
+    ({ control }, ids) =>
+      control.send(
+        'POST',
+        '/api/rate-deck-updates',
+        ex('CreateRateDeckUpdateRequest', { rate_deck_id: ids.deck, effective_at: '2099-02-01T00:00:00Z' }),
+      ),
+  ],
   ['GET /api/rate-deck-updates/{id}', ({ control }, ids) => control.get(`/api/rate-deck-updates/${ids.deckUpdate}`)],
-  ['POST /api/rate-deck-updates/{id}/download/{trunk_id}', ({ control }, ids) => control.send('POST', `/api/rate-deck-updates/${ids.deckUpdate}/download/${ids.customerTrunk}`, {})],
+  [
+    'POST /api/rate-deck-updates/{id}/download/{trunk_id}',
+    ({ control }, ids) => control.send('POST', `/api/rate-deck-updates/${ids.deckUpdate}/download/${ids.customerTrunk}`, {}),
+  ],
 
   ['GET /api/block-rules', ({ control }) => control.get('/api/block-rules')],
-  ['POST /api/block-rules', ({ control }) => control.send('POST', '/api/block-rules', ex('CreateBlockRuleRequest', { scope_id: null, sip_response_code: 403, pattern: '1901' }))],
+  [
+    'POST /api/block-rules',
+    ({ control }) =>
+      control.send('POST', '/api/block-rules', ex('CreateBlockRuleRequest', { scope_id: null, sip_response_code: 403, pattern: '1901' })),
+  ],
   ['GET /api/block-rules/{id}', ({ control }, ids) => control.get(`/api/block-rules/${ids.blockRule}`)],
   ['PUT /api/block-rules/{id}', ({ control }, ids) => control.send('PUT', `/api/block-rules/${ids.blockRule}`, { pattern: '1902' })],
-  ['POST /api/block-rules/{id}/toggle', ({ control }, ids) => control.send('POST', `/api/block-rules/${ids.blockRule}/toggle`, ex('ToggleActiveRequest', { is_active: false }))],
+  [
+    'POST /api/block-rules/{id}/toggle',
+    ({ control }, ids) => control.send('POST', `/api/block-rules/${ids.blockRule}/toggle`, ex('ToggleActiveRequest', { is_active: false })),
+  ],
   ['GET /api/exchange-rates', ({ control }) => control.get('/api/exchange-rates')],
-  ['POST /api/exchange-rates', ({ control }) => control.send('POST', '/api/exchange-rates', ex('CreateExchangeRateRequest', { effective_at: '2099-06-01T00:00:00Z' }))],
+  [
+    'POST /api/exchange-rates',
+    ({ control }) => control.send('POST', '/api/exchange-rates', ex('CreateExchangeRateRequest', { effective_at: '2099-06-01T00:00:00Z' })),
+  ],
   ['GET /api/exchange-rates/current', ({ control }) => control.get('/api/exchange-rates/current?from_currency=USD&to_currency=AUD')],
   ['GET /api/exchange-rates/{id}', ({ control }, ids) => control.get(`/api/exchange-rates/${ids.exchangeRate}`)],
   ['GET /api/lcr-config', ({ control }) => control.get('/api/lcr-config')],
-  ['POST /api/lcr-config', ({ control }, ids) => control.send('POST', '/api/lcr-config', ex('CreateLCRConfigRequest', { rate_deck_id: ids.deck }))],
+  [
+    'POST /api/lcr-config',
+    ({ control }, ids) => control.send('POST', '/api/lcr-config', ex('CreateLCRConfigRequest', { rate_deck_id: ids.deck })),
+  ],
   ['GET /api/lcr-config/{id}', ({ control }, ids) => control.get(`/api/lcr-config/${ids.lcrConfig}`)],
   ['PUT /api/lcr-config/{id}', ({ control }, ids) => control.send('PUT', `/api/lcr-config/${ids.lcrConfig}`, { cache_ttl_seconds: 60 })],
   ['GET /api/opensips-nodes', ({ control }) => control.get('/api/opensips-nodes')],
-  ['POST /api/opensips-nodes', ({ control }) => control.send('POST', '/api/opensips-nodes', ex('CreateOpensipsNodeRequest', { status: 'suspended' }))],
+  [
+    'POST /api/opensips-nodes',
+    ({ control }) => control.send('POST', '/api/opensips-nodes', ex('CreateOpensipsNodeRequest', { status: 'suspended' })),
+  ],
   ['GET /api/opensips-nodes/{id}', ({ control }, ids) => control.get(`/api/opensips-nodes/${ids.node}`)],
   ['PUT /api/opensips-nodes/{id}', ({ control }, ids) => control.send('PUT', `/api/opensips-nodes/${ids.node}`, { region: 'melbourne' })],
   ['GET /api/sip-registrations', ({ control }) => control.get('/api/sip-registrations')],
-  ['POST /api/sip-registrations', ({ control }, ids) => control.send('POST', '/api/sip-registrations', ex('CreateTrunkSIPRegistrationRequest', { customer_trunk_id: ids.customerTrunk }))],
+  [
+    'POST /api/sip-registrations',
+    ({ control }, ids) =>
+      control.send('POST', '/api/sip-registrations', ex('CreateTrunkSIPRegistrationRequest', { customer_trunk_id: ids.customerTrunk })),
+  ],
   ['GET /api/sip-registrations/{id}', ({ control }, ids) => control.get(`/api/sip-registrations/${ids.registration}`)],
-  ['PUT /api/sip-registrations/{id}', ({ control }, ids) => control.send('PUT', `/api/sip-registrations/${ids.registration}`, { hash_algorithm: 'MD5' })],
+  [
+    'PUT /api/sip-registrations/{id}',
+    ({ control }, ids) => control.send('PUT', `/api/sip-registrations/${ids.registration}`, { hash_algorithm: 'MD5' }),
+  ],
   ['GET /api/trunk-ip-auth', ({ control }) => control.get('/api/trunk-ip-auth')],
-  ['POST /api/trunk-ip-auth', ({ control }, ids) => control.send('POST', '/api/trunk-ip-auth', ex('CreateTrunkIPAuthRequest', { trunk_id: ids.customerTrunk, cidr: '192.0.2.128/25' }))],
+  [
+    'POST /api/trunk-ip-auth',
+    ({ control }, ids) =>
+      control.send('POST', '/api/trunk-ip-auth', ex('CreateTrunkIPAuthRequest', { trunk_id: ids.customerTrunk, cidr: '192.0.2.128/25' })),
+  ],
   ['GET /api/trunk-ip-auth/{id}', ({ control }, ids) => control.get(`/api/trunk-ip-auth/${ids.trunkIpAuth}`)],
-  ['PUT /api/trunk-ip-auth/{id}', ({ control }, ids) => control.send('PUT', `/api/trunk-ip-auth/${ids.trunkIpAuth}`, { description: 'Melbourne' })],
+  [
+    'PUT /api/trunk-ip-auth/{id}',
+    ({ control }, ids) => control.send('PUT', `/api/trunk-ip-auth/${ids.trunkIpAuth}`, { description: 'Melbourne' }),
+  ],
 
   // A balance read before its first transaction, then the fixture's account 1 funded for the calls below.
-  ['GET /api/balances/{entity_type}/{entity_id}/balance', ({ control }, ids) => control.get(`/api/balances/customer/${ids.account}/balance`)],
-  ['POST /api/balances/{entity_type}/{entity_id}/balance/credit', ({ control }) => control.send('POST', '/api/balances/customer/1/balance/credit', ex('CreditRequest', { amount: '100.00' }))],
-  ['POST /api/balances/{entity_type}/{entity_id}/balance/debit', ({ control }) => control.send('POST', '/api/balances/customer/1/balance/debit', ex('DebitRequest', { amount: '1.00', cdr_id: null }))],
-  ['POST /api/balances/{entity_type}/{entity_id}/balance/adjust', ({ control }) => control.send('POST', '/api/balances/customer/1/balance/adjust', ex('AdjustRequest', { amount: '-0.50' }))],
+  [
+    'GET /api/balances/{entity_type}/{entity_id}/balance',
+    ({ control }, ids) => control.get(`/api/balances/customer/${ids.account}/balance`),
+  ],
+  [
+    'POST /api/balances/{entity_type}/{entity_id}/balance/credit',
+    ({ control }) => control.send('POST', '/api/balances/customer/1/balance/credit', ex('CreditRequest', { amount: '100.00' })),
+  ],
+  [
+    'POST /api/balances/{entity_type}/{entity_id}/balance/debit',
+    ({ control }) => control.send('POST', '/api/balances/customer/1/balance/debit', ex('DebitRequest', { amount: '1.00', cdr_id: null })),
+  ],
+  [
+    'POST /api/balances/{entity_type}/{entity_id}/balance/adjust',
+    ({ control }) => control.send('POST', '/api/balances/customer/1/balance/adjust', ex('AdjustRequest', { amount: '-0.50' })),
+  ],
   ['GET /api/balances/{entity_type}/{entity_id}/transactions', ({ control }) => control.get('/api/balances/customer/1/transactions')],
 
   // The sidecar's decisions, on the fixture world it serves.
-  ['POST /api/opensips/call/auth', ({ sidecar }) => sidecar.post('/api/opensips/call/auth', { source_ip: '203.0.113.5', ani: '61255500100', dnis: '61400123456' })],
-  ['POST /api/opensips/register/auth', ({ sidecar }) => sidecar.post('/api/opensips/register/auth', ex('RegisterAuthRequest', { username: 'acme_trunk_01', realm: 'sip.crazytel.com.au', uri: 'sip:sip.crazytel.com.au', auth_response: registerDigest() }))],
-  ['POST /api/opensips/call/route', ({ sidecar }) => sidecar.post('/api/opensips/call/route', { customer_trunk_id: 10, dnis: '61400123456' })],
+  [
+    'POST /api/opensips/call/auth',
+    ({ sidecar }) => sidecar.post('/api/opensips/call/auth', { source_ip: '203.0.113.5', ani: '61255500100', dnis: '61400123456' }),
+  ],
+  [
+    'POST /api/opensips/register/auth',
+    ({ sidecar }) =>
+      sidecar.post(
+        '/api/opensips/register/auth',
+        ex('RegisterAuthRequest', {
+          username: 'acme_trunk_01',
+          realm: 'sip.crazytel.com.au',
+          uri: 'sip:sip.crazytel.com.au',
+          auth_response: registerDigest(),
+        }),
+      ),
+  ],
+  [
+    'POST /api/opensips/call/route',
+    ({ sidecar }) => sidecar.post('/api/opensips/call/route', { customer_trunk_id: 10, dnis: '61400123456' }),
+  ],
   ['POST /api/opensips/call/failover', ({ sidecar }) => sidecar.post('/api/opensips/call/failover', ex('FailoverRequest'))],
-  ['POST /api/opensips/call/admit', ({ sidecar }) => sidecar.post('/api/opensips/call/admit', ex('OpensipsAdmitRequest', { call_id: 'contract-admit@test' }))],
+  [
+    'POST /api/opensips/call/admit',
+    ({ sidecar }) => sidecar.post('/api/opensips/call/admit', ex('OpensipsAdmitRequest', { call_id: 'contract-admit@test' })),
+  ],
   ['POST /api/call-admit/check', ({ sidecar }) => sidecar.post('/api/call-admit/check', ex('CallAdmitCheckRequest'))],
   ['POST /api/lcr/lookup', ({ sidecar }) => sidecar.post('/api/lcr/lookup', { customer_trunk_id: 10, dnis: '61400123456' })],
   ['POST /api/rate-lookup', ({ sidecar }) => sidecar.post('/api/rate-lookup', { rate_deck_id: 1, destination: '61400123456' })],
@@ -192,11 +327,26 @@ const CALLS: [string, Call][] = [
   [
     'POST /api/cdrs/ingest',
     ({ sidecar }) =>
-      sidecar.post('/api/cdrs/ingest', ex('IngestCDRRequest', { sip_call_id: 'contract-admit@test', carrier_gateway_id: 201, start_time: at(0), answer_time: at(5), end_time: at(78) })),
+      sidecar.post(
+        '/api/cdrs/ingest',
+        ex('IngestCDRRequest', {
+          sip_call_id: 'contract-admit@test',
+          carrier_gateway_id: 201,
+          start_time: at(0),
+          answer_time: at(5),
+          end_time: at(78),
+        }),
+      ),
   ],
   // Every trunk (the schema's array), and one trunk (the prose's object).
-  ['GET /api/metrics/cps', async ({ sidecar }) => [await sidecar.get('/api/metrics/cps'), await sidecar.get('/api/metrics/cps?trunk_id=10')]],
-  ['GET /api/metrics/per-minute', async ({ sidecar }) => [await sidecar.get('/api/metrics/per-minute'), await sidecar.get('/api/metrics/per-minute?trunk_id=10')]],
+  [
+    'GET /api/metrics/cps',
+    async ({ sidecar }) => [await sidecar.get('/api/metrics/cps'), await sidecar.get('/api/metrics/cps?trunk_id=10')],
+  ],
+  [
+    'GET /api/metrics/per-minute',
+    async ({ sidecar }) => [await sidecar.get('/api/metrics/per-minute'), await sidecar.get('/api/metrics/per-minute?trunk_id=10')],
+  ],
   // A call within the limit and one over it: both are answers the schema must hold (200 only).
   [
     'POST /api/metrics/per-minute/check',
@@ -211,12 +361,30 @@ const CALLS: [string, Call][] = [
 
   // Deletes, each of a record made above, dependants first.
   ['DELETE /api/rate-deck-updates/{id}', ({ control }, ids) => control.send('DELETE', `/api/rate-deck-updates/${ids.deckUpdate}`)],
-  ['DELETE /api/rate-decks/{id}/rates/{rate_id}', ({ control }, ids) => control.send('DELETE', `/api/rate-decks/${ids.deck}/rates/${ids.rate}`)],
-  ['DELETE /api/rate-decks/{id}/allowlist/{carrier_trunk_id}', ({ control }, ids) => control.send('DELETE', `/api/rate-decks/${ids.deck}/allowlist/${ids.carrierTrunk}`)],
-  ['DELETE /api/carrier-trunks/{id}/ips/{ip_id}', ({ control }, ids) => control.send('DELETE', `/api/carrier-trunks/${ids.carrierTrunk}/ips/${ids.carrierIp}`)],
-  ['DELETE /api/carrier-trunks/{id}/failover-rules/{rule_id}', ({ control }, ids) => control.send('DELETE', `/api/carrier-trunks/${ids.carrierTrunk}/failover-rules/${ids.failoverRule}`)],
-  ['DELETE /api/customer-trunks/{id}/rate-deck', ({ control }, ids) => control.send('DELETE', `/api/customer-trunks/${ids.customerTrunk}/rate-deck`)],
-  ['DELETE /api/carrier-trunks/{id}/rate-deck', ({ control }, ids) => control.send('DELETE', `/api/carrier-trunks/${ids.carrierTrunk}/rate-deck`)],
+  [
+    'DELETE /api/rate-decks/{id}/rates/{rate_id}',
+    ({ control }, ids) => control.send('DELETE', `/api/rate-decks/${ids.deck}/rates/${ids.rate}`),
+  ],
+  [
+    'DELETE /api/rate-decks/{id}/allowlist/{carrier_trunk_id}',
+    ({ control }, ids) => control.send('DELETE', `/api/rate-decks/${ids.deck}/allowlist/${ids.carrierTrunk}`),
+  ],
+  [
+    'DELETE /api/carrier-trunks/{id}/ips/{ip_id}',
+    ({ control }, ids) => control.send('DELETE', `/api/carrier-trunks/${ids.carrierTrunk}/ips/${ids.carrierIp}`),
+  ],
+  [
+    'DELETE /api/carrier-trunks/{id}/failover-rules/{rule_id}',
+    ({ control }, ids) => control.send('DELETE', `/api/carrier-trunks/${ids.carrierTrunk}/failover-rules/${ids.failoverRule}`),
+  ],
+  [
+    'DELETE /api/customer-trunks/{id}/rate-deck',
+    ({ control }, ids) => control.send('DELETE', `/api/customer-trunks/${ids.customerTrunk}/rate-deck`),
+  ],
+  [
+    'DELETE /api/carrier-trunks/{id}/rate-deck',
+    ({ control }, ids) => control.send('DELETE', `/api/carrier-trunks/${ids.carrierTrunk}/rate-deck`),
+  ],
   ['DELETE /api/block-rules/{id}', ({ control }, ids) => control.send('DELETE', `/api/block-rules/${ids.blockRule}`)],
   ['DELETE /api/exchange-rates/{id}', ({ control }, ids) => control.send('DELETE', `/api/exchange-rates/${ids.exchangeRate}`)],
   ['DELETE /api/lcr-config/{id}', ({ control }, ids) => control.send('DELETE', `/api/lcr-config/${ids.lcrConfig}`)],
@@ -237,7 +405,7 @@ const CALLS: [string, Call][] = [
 ];
 
 /** Which id a create's answer gives to the calls after it. */
-const CREATED_ID: Record<string, string> = {
+const CREATED_ID: Partial<Record<string, string>> = {
   'POST /api/customer-accounts': 'account',
   'POST /api/customer-trunks': 'customerTrunk',
   'POST /api/carrier-trunks': 'carrierTrunk',
@@ -285,7 +453,9 @@ describe('the switch API answers every operation as its contract declares', () =
       for (const answer of answers) {
         assert.ok(answer.status < 400, `${key} refused a valid request: ${answer.status} ${JSON.stringify(answer.body)}`);
         const excused = CONTRACT_SELF_CONTRADICTIONS.filter((entry) => entry.answer.test(`${key} ${answer.status}`));
-        const problems = contract.problems(key, answer.status, answer.body).filter((problem) => !excused.some((entry) => entry.problem.test(problem)));
+        const problems = contract
+          .problems(key, answer.status, answer.body)
+          .filter((problem) => !excused.some((entry) => entry.problem.test(problem)));
         assert.deepEqual(problems, [], JSON.stringify(answer.body));
       }
     });
