@@ -88,6 +88,8 @@ function registerDigest(): string {
 const contract = new Contract();
 const ex = contract.example.bind(contract);
 const RECENT = new Date(Date.now() - 60_000);
+/** The portal token login gave, for logout. */
+const tokens: Record<string, string> = {};
 const at = (seconds: number): string => new Date(RECENT.getTime() + seconds * 1000).toISOString();
 
 /** Calls in an order that lets each find what an earlier one made (`ids`); deletes come last. */
@@ -96,13 +98,35 @@ const CALLS: [string, Call][] = [
   ['GET /api/health', async ({ control, sidecar }) => [await sidecar.get('/api/health'), await control.get('/api/health')]],
   ['GET /api/auth/ips', ({ control }) => control.get('/api/auth/ips')],
   ['POST /api/auth/ips', ({ control }) => control.send('POST', '/api/auth/ips', ex('CreateRequest', { ip_address: '192.0.2.99' }))],
-  ['POST /api/auth/login', ({ control }) => control.send('POST', '/api/auth/login', ex('LoginRequest'))],
-  ['POST /api/auth/logout', ({ control }) => control.send('POST', '/api/auth/logout', {})],
 
   ['GET /api/customer-accounts', ({ control }) => control.get('/api/customer-accounts')],
   [
     'POST /api/customer-accounts',
-    ({ control }) => control.send('POST', '/api/customer-accounts', { name: 'Contract Pty', currency: 'AUD', billing_mode: 'prepaid' }),
+    ({ control }) =>
+      control.send(
+        'POST',
+        '/api/customer-accounts',
+        ex('CreateCustomerAccountRequest', {
+          name: 'Contract Pty',
+          currency: 'AUD',
+          billing_mode: 'prepaid',
+          credit_limit: null,
+          warning_threshold: null,
+        }),
+      ),
+  ],
+  // The portal's session, for the account just made with the contract's example credentials.
+  [
+    'POST /api/auth/login',
+    async ({ control }) => {
+      const answer = await control.send('POST', '/api/auth/login', ex('LoginRequest'));
+      tokens.portal = (answer.body as { token?: string } | null)?.token ?? '';
+      return answer;
+    },
+  ],
+  [
+    'POST /api/auth/logout',
+    ({ control }) => control.send('POST', '/api/auth/logout', undefined, { authorization: `Bearer ${tokens.portal}` }),
   ],
   ['GET /api/customer-accounts/{id}', ({ control }, ids) => control.get(`/api/customer-accounts/${ids.account}`)],
   [
