@@ -60,6 +60,12 @@ const CONTRACT_SELF_CONTRADICTIONS: { answer: RegExp; problem: RegExp; reason: s
     reason: 'CarrierTrunkIP.ip_address has format byte (base64); its own example and the prose are a dotted IP address',
   },
   {
+    answer: /^POST \/api\/(admin\/route-simulator (400|422)|auth\/login 401)$/,
+    problem: /: body\/status must be (integer|equal to one of the allowed values)/,
+    reason:
+      'the error schemas type status as an integer restricted to record-status strings, which no body can be; we send the integer status (note 1)',
+  },
+  {
     answer: /^POST \/api\/cdrs\/ingest 201$/,
     problem: /answered 201; declared: 200/,
     reason: 'the prose answers a new CDR 201 Created and a resend 200; the schema declares only 200 (note 29)',
@@ -428,6 +434,37 @@ const CALLS: [string, Call][] = [
   ],
 ];
 
+/** The refusals the contract declares with a body (the others fall under `default`, which declares none). */
+const DECLARED_REFUSALS: [string, number, Call][] = [
+  // Not JSON: 400. Valid JSON the simulator cannot use (a type, an unknown trunk): 422, as its contract says.
+  ['POST /api/admin/route-simulator', 400, ({ sidecar }) => sidecar.post('/api/admin/route-simulator', '{"customer_trunk_id":')],
+  [
+    'POST /api/admin/route-simulator',
+    422,
+    ({ sidecar }) => sidecar.post('/api/admin/route-simulator', ex('RouteSimulationRequest', { duration_seconds: 'long' })),
+  ],
+  [
+    'POST /api/admin/route-simulator',
+    422,
+    ({ sidecar }) => sidecar.post('/api/admin/route-simulator', ex('RouteSimulationRequest', { customer_trunk_id: 987654 })),
+  ],
+  [
+    'POST /api/rate-decks/{id}/rates/csv',
+    400,
+    async ({ control }) => {
+      const form = new FormData();
+      form.append('file', new Blob(['prefix,destination_name,rate\n613,Australia Fixed,cheap\n'], { type: 'text/csv' }), 'deck.csv');
+      const response = await fetch(`${control.url}/api/rate-decks/1/rates/csv`, { method: 'POST', body: form });
+      return { status: response.status, body: await response.json() };
+    },
+  ],
+  [
+    'POST /api/auth/login',
+    401,
+    ({ control }) => control.send('POST', '/api/auth/login', ex('LoginRequest', { password: 'not the password' })),
+  ],
+];
+
 /** Which id a create's answer gives to the calls after it. */
 const CREATED_ID: Partial<Record<string, string>> = {
   'POST /api/customer-accounts': 'account',
@@ -445,6 +482,15 @@ const CREATED_ID: Partial<Record<string, string>> = {
   'POST /api/sip-registrations': 'registration',
   'POST /api/trunk-ip-auth': 'trunkIpAuth',
 };
+
+/** The answer's status is declared for `key` and its body validates, but for the listed self-contradictions. */
+function assertAsDeclared(key: string, answer: Answer): void {
+  const excused = CONTRACT_SELF_CONTRADICTIONS.filter((entry) => entry.answer.test(`${key} ${answer.status}`));
+  const problems = contract
+    .problems(key, answer.status, answer.body)
+    .filter((problem) => !excused.some((entry) => entry.problem.test(problem)));
+  assert.deepEqual(problems, [], JSON.stringify(answer.body));
+}
 
 describe('the switch API answers every operation as its contract declares', () => {
   let world: MoneyWorld;
@@ -476,12 +522,16 @@ describe('the switch API answers every operation as its contract declares', () =
       if (created !== undefined && answers[0].status < 300) ids[created] = (answers[0].body as { id: number }).id;
       for (const answer of answers) {
         assert.ok(answer.status < 400, `${key} refused a valid request: ${answer.status} ${JSON.stringify(answer.body)}`);
-        const excused = CONTRACT_SELF_CONTRADICTIONS.filter((entry) => entry.answer.test(`${key} ${answer.status}`));
-        const problems = contract
-          .problems(key, answer.status, answer.body)
-          .filter((problem) => !excused.some((entry) => entry.problem.test(problem)));
-        assert.deepEqual(problems, [], JSON.stringify(answer.body));
+        assertAsDeclared(key, answer);
       }
+    });
+  }
+
+  for (const [key, status, call] of DECLARED_REFUSALS) {
+    it(`${key} refused with ${status}`, { skip: NOT_SERVED_ON_THIS_BRANCH.has(key) ? 'not served on this branch' : false }, async () => {
+      const [answer] = [await call({ control: world.control, sidecar: world.sidecars[0] }, ids)].flat();
+      assert.equal(answer.status, status, JSON.stringify(answer.body));
+      assertAsDeclared(key, answer);
     });
   }
 });
