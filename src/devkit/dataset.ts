@@ -391,7 +391,7 @@ export function generateDataset(size: DatasetSize, seed = 42): Dataset {
         username: `trunk${trunk.id}`,
         domain: 'sip.example.net',
         password_hash: '0'.repeat(32),
-        hash_algorithm: 'MD5',
+        hash_algorithm: 'md5',
         status: 'active',
       })),
       block_rules: blockRules,

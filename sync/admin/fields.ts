@@ -1,5 +1,5 @@
 import { parseCidr, parseIPv4, parseIPv6 } from '../../src/core/net/ip.js';
-import { parseDigestAlgorithm } from '../../src/core/digest/digest.js';
+import { contractAlgorithmName, parseDigestAlgorithm } from '../../src/core/digest/digest.js';
 import { RequestError } from '../../src/core/http/errors.js';
 import { moneyProblem, nanoProblem } from '../../src/core/snapshot/field-rules.js';
 import { CURRENCIES } from '../../src/core/snapshot/schema.js';
@@ -134,8 +134,9 @@ export function storeValue(name: string, field: Field, value: unknown): unknown 
     }
     case 'hash_algorithm': {
       const algorithm = parseDigestAlgorithm(value);
-      if (algorithm === null) fail(`${name} must be MD5, SHA-256 or SHA-512-256`);
-      return algorithm;
+      if (algorithm === null) fail(`${name} must be md5, sha256 or sha512-256`);
+      // Stored (and so answered) as the schema spells it; any spelling is accepted (contract notes 3, 45).
+      return contractAlgorithmName(algorithm);
     }
   }
 }

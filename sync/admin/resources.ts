@@ -331,7 +331,8 @@ export const OPENSIPS_NODES: Resource = {
     /** Added: the node's OpenSIPS database holding the drouting tables (an SQLite file path). */
     drouting_db: { kind: 'string', nullable: true, maxLength: 1024 },
     region: { kind: 'string', nullable: true },
-    status: { kind: { enum: ['active', 'draining', 'offline', ...STATUSES.filter((value) => value !== 'active')] }, default: 'active' },
+    // The contract's enum only (note 45): a node that is not `active` is not synced, whatever else it is.
+    status: status(),
   },
   filters: ['status'],
   list: 'paged',

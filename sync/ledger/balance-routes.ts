@@ -1,7 +1,8 @@
 import { RequestError } from '../../src/core/http/errors.js';
 import type { IncomingRequest, OutgoingResponse, Route } from '../../src/core/http/server.js';
+import { Decimal } from '../../src/core/money/decimal.js';
 import { isDecimalString } from '../../src/core/rating/rating.js';
-import { LedgerRefusal, findEntity, headroom, operationChange, type LedgerEntity, type Operation } from './balance.js';
+import { LedgerRefusal, findEntity, headroom, money, operationChange, type LedgerEntity, type Operation } from './balance.js';
 import { json } from '../../src/core/http/respond.js';
 import { parseQuery } from '../../src/core/http/query.js';
 import type { ConfigStore } from '../store/config-store.js';
@@ -26,6 +27,9 @@ async function entityOf(context: BalanceRoutesContext, request: IncomingRequest)
     throw new RequestError('not_found', `${type === 'customer' ? 'customer account' : 'carrier trunk'} ${idText} not found`);
   return entity;
 }
+
+/** An amount as stored, padded to two decimals when it has fewer (a stored "0.0000" keeps its four). */
+const cents = (amount: string): string => (/\.[0-9]{2,}$/.test(amount) ? amount : money(new Decimal(amount)));
 
 const MESSAGES: Record<Operation, string> = { credit: 'credit applied', debit: 'debit applied', adjustment: 'adjustment applied' };
 
@@ -66,14 +70,19 @@ export function balanceRoutes(context: BalanceRoutesContext): Route[] {
   return [
     route('GET', `${base}/balance`, async (request) => {
       const entity = await entityOf(context, request);
-      const state = await context.ledger.getBalance(entity.entityType, entity.entityId);
+      const state = await context.ledger.openBalance({
+        entityType: entity.entityType,
+        entityId: entity.entityId,
+        currency: entity.currency,
+      });
       const overrun = await context.ledger.getOverrun(entity.entityType, entity.entityId);
       return json(200, {
         id: state.id,
         entity_type: entity.entityType,
         entity_id: entity.entityId,
-        balance: state.balance,
-        reserved: state.reserved,
+        // At least two decimals, as every amount the ledger prints (the README's "0.00", never "0").
+        balance: cents(state.balance),
+        reserved: cents(state.reserved),
         currency: entity.currency,
         billing_mode: entity.billingMode,
         credit_limit: entity.creditLimit,

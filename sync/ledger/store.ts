@@ -23,6 +23,11 @@ export interface LedgerStore {
   searchCdrs(filter: CdrFilter): Promise<Row[]>;
   /** An entity's balance; zeros (and null id) before its first transaction. */
   getBalance(entityType: string, entityId: number): Promise<BalanceState & { id: number | null; updated_at: string | null }>;
+  /**
+   * An entity's balance row, opened at zero the first time it is read: the contract's Balance has an integer
+   * `id` and a date-time `updated_at` (neither nullable), so a balance that is shown exists (contract note 45).
+   */
+  openBalance(key: BalanceKey): Promise<BalanceState & { id: number; updated_at: string }>;
   /** What an entity's CDRs charged beyond their reservations at the nodes, in all (zero and null before the first). */
   getOverrun(entityType: string, entityId: number): Promise<Overrun>;
   /** An entity's balance transactions, newest first, and how many it has. */
@@ -162,6 +167,20 @@ export class SqliteLedgerStore implements LedgerStore {
       .prepare('SELECT id, balance, reserved, updated_at FROM balances WHERE entity_type = ? AND entity_id = ?')
       .get(entityType, entityId) as { id: number; balance: string; reserved: string; updated_at: string } | undefined;
     return Promise.resolve(row ?? { id: null, balance: '0', reserved: '0', updated_at: null });
+  }
+
+  openBalance(key: BalanceKey): Promise<BalanceState & { id: number; updated_at: string }> {
+    this.db
+      .prepare(
+        `INSERT INTO balances (entity_type, entity_id, balance, reserved, currency, updated_at) VALUES (?, ?, '0.00', '0.00', ?, ?)
+         ON CONFLICT (entity_type, entity_id) DO NOTHING`,
+      )
+      .run(key.entityType, key.entityId, key.currency, new Date().toISOString());
+    return Promise.resolve(
+      this.db
+        .prepare('SELECT id, balance, reserved, updated_at FROM balances WHERE entity_type = ? AND entity_id = ?')
+        .get(key.entityType, key.entityId) as { id: number; balance: string; reserved: string; updated_at: string },
+    );
   }
 
   getOverrun(entityType: string, entityId: number): Promise<Overrun> {

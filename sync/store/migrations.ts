@@ -214,4 +214,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rate_deck_rates_update ON rate_deck_rates(rate_deck_update_id) WHERE rate_deck_update_id IS NOT NULL;
     `,
   },
+  {
+    version: 10,
+    description: "the contract's spellings: hash_algorithm lowercase as its enum, node statuses within its enum",
+    // Nodes were accepted as draining/offline (note 21, withdrawn by note 45): neither is synced, as a
+    // suspended or disabled node is not, so the statuses keep their effect.
+    sql: `
+      UPDATE trunk_sip_registrations SET hash_algorithm = CASE upper(replace(replace(hash_algorithm, '-', ''), '_', ''))
+        WHEN 'MD5' THEN 'md5' WHEN 'SHA256' THEN 'sha256' WHEN 'SHA512256' THEN 'sha512-256' ELSE hash_algorithm END;
+      UPDATE opensips_nodes SET status = 'suspended' WHERE status = 'draining';
+      UPDATE opensips_nodes SET status = 'disabled' WHERE status = 'offline';
+    `,
+  },
 ];

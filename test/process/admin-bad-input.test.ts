@@ -121,6 +121,15 @@ describe('admin API bad input, per resource', () => {
       ['GET', '/api/exchange-rates/current?from_currency=USD', undefined, 400, /to_currency is required/],
       ['GET', '/api/exchange-rates/current?from_currency=EUR&to_currency=AUD', undefined, 400, /from_currency must be one of/],
       ['GET', '/api/exchange-rates/current?from_currency=AUD&to_currency=USD', undefined, 404, /no exchange rate in force/],
+      // Node statuses are the contract's enum (note 45): draining/offline were accepted before and are no longer.
+      [
+        'POST',
+        '/api/opensips-nodes',
+        { hostname: 'n-draining', mi_socket_address: 'udp:127.0.0.1:8890', status: 'draining' },
+        400,
+        /status/,
+      ],
+      ['POST', '/api/opensips-nodes', { hostname: 'n-offline', mi_socket_address: 'udp:127.0.0.1:8890', status: 'offline' }, 400, /status/],
     ];
     for (const [method, path, body, status, pattern] of cases) {
       assertErrorResponse(await control.send(method, path, body), status, pattern);

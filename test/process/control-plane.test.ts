@@ -98,7 +98,7 @@ describe('control plane', () => {
       password_hash: createHash('md5').update('acme_trunk_01:sip.crazytel.com.au:s3cret').digest('hex').toUpperCase(),
       hash_algorithm: 'md5',
     });
-    assert.equal(registration.hash_algorithm, 'MD5');
+    assert.equal(registration.hash_algorithm, 'md5');
     const sell = await created('/api/rate-decks', { name: 'Sell A', deck_type: 'customer', currency: 'AUD' });
     const cost = await created('/api/rate-decks', { name: 'Cost USD', deck_type: 'carrier', currency: 'USD' });
     ids.sell = sell.id;
@@ -154,7 +154,7 @@ describe('control plane', () => {
       hostname: 'opensips-04',
       mi_socket_address: 'udp:127.0.0.1:8890',
       sidecar_address: 'http://127.0.0.1:1',
-      status: 'draining',
+      status: 'suspended',
     });
   });
 
@@ -181,7 +181,7 @@ describe('control plane', () => {
     assertError(await control.get('/api/customer-trunks?colour=red'), 400, /unknown query parameter/);
   });
 
-  it('syncs: builds the snapshot and every active node serves it; draining nodes are skipped', async () => {
+  it('syncs: builds the snapshot and every active node serves it; suspended nodes are skipped', async () => {
     const sync = await control.send('POST', '/api/opensips/routing/sync');
     assert.equal(sync.status, 200, JSON.stringify(sync.body));
     const report = sync.body;
@@ -195,7 +195,7 @@ describe('control plane', () => {
       ],
     );
     assert.equal(report.sidecar_results[0].version, report.snapshot_version);
-    assert.ok(report.warnings.some((warning: string) => /opensips-04.*skipped: draining/.test(warning)));
+    assert.ok(report.warnings.some((warning: string) => /opensips-04.*skipped: suspended/.test(warning)));
     // drouting: written to each node's database and reloaded over http, udp and the FIFO, confirmed by counts.
     assert.deepEqual(
       report.reload_results.map((result: { hostname: string; success: boolean; skipped: boolean; error: string | null }) => [

@@ -133,13 +133,13 @@ describe('sidecar over HTTP', () => {
     );
   });
 
-  it('enforces the per-minute limit with 429 and reports the counters', async () => {
+  it('enforces the per-minute limit with 200 allowed:false (the only status the schema declares) and reports the counters', async () => {
     // Trunk 13 is in the snapshot (suspended, and checked nowhere else here): only known trunks are counted.
     const check = (): Promise<{ status: number; body: any }> => sidecar.post('/api/metrics/per-minute/check', { trunk_id: 13, limit: 2 });
     assert.deepEqual((await check()).body, { allowed: true, current: 1, limit: 2 });
     assert.deepEqual((await check()).body, { allowed: true, current: 2, limit: 2 });
     const refused = await check();
-    assert.equal(refused.status, 429);
+    assert.equal(refused.status, 200);
     assert.deepEqual(refused.body, { allowed: false, current: 2, limit: 2 });
     const metrics = await sidecar.get('/api/metrics/per-minute?trunk_id=13');
     assert.equal(metrics.body.per_minute_current, 2);

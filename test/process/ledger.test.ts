@@ -43,7 +43,14 @@ describe('ledger', () => {
     control.send('POST', `/api/balances/${type}/${id}/balance/${operation}`, body);
 
   it('starts at zero and keeps prepaid funds to the cent', async () => {
-    assert.deepEqual((await balance('customer', prepaid)).balance, '0');
+    // Before the first transaction the balance is shown as the contract's Balance: an id, a time, two decimals.
+    const opened = await balance('customer', prepaid);
+    assert.equal(opened.balance, '0.00');
+    assert.equal(opened.reserved, '0.00');
+    assert.equal(opened.headroom, '0.00');
+    assert.ok(Number.isSafeInteger(opened.id) && opened.id > 0, `id ${String(opened.id)}`);
+    assert.ok(!Number.isNaN(Date.parse(opened.updated_at)), `updated_at ${String(opened.updated_at)}`);
+    assert.equal((await balance('customer', prepaid)).id, opened.id, 'the balance read again is the same balance');
     assert.deepEqual((await apply('customer', prepaid, 'credit', { amount: '1000.00', description: 'Top-up January 2026' })).body, {
       message: 'credit applied',
     });

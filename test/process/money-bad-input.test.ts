@@ -111,7 +111,7 @@ describe('money endpoints: bad input', () => {
   it('left the ledger as it was', async () => {
     const balance = (await world.control.get('/api/balances/customer/1/balance')).body;
     assert.equal(balance.balance, '5.00');
-    assert.equal(balance.reserved, '0');
+    assert.equal(balance.reserved, '0.00');
     const transactions = (await world.control.get('/api/balances/customer/1/transactions')).body.data;
     assert.deepEqual(
       transactions.map((row: { transaction_type: string }) => row.transaction_type),

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { rowRate } from '../../src/core/snapshot/codec.js';
 import type { ConfigStore } from '../../sync/store/config-store.js';
 import { MIGRATIONS } from '../../sync/store/migrations.js';
@@ -32,6 +33,44 @@ describe('config store', () => {
     const again = openCentreStores(path);
     assert.equal(again.schemaVersion(), LATEST);
     again.close();
+  });
+
+  it("migration 10 rewrites stored spellings to the contract's: hash_algorithm lowercase, node statuses within its enum", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'store-')), 'config.db');
+    const stores = openCentreStores(path);
+    await seedStore(stores.config, routingTables());
+    stores.close();
+    // A store as version 9 left it: the spellings it accepted then, and migration 10 not yet applied.
+    const raw = new Database(path);
+    raw.prepare("UPDATE trunk_sip_registrations SET hash_algorithm = 'MD5' WHERE id = 1").run();
+    raw.prepare("UPDATE trunk_sip_registrations SET hash_algorithm = 'SHA-512-256' WHERE id = 2").run();
+    const now = new Date().toISOString();
+    const node = raw.prepare(
+      "INSERT INTO opensips_nodes (hostname, mi_socket_address, status, created_at, updated_at) VALUES (?, 'udp:127.0.0.1:8890', ?, ?, ?)",
+    );
+    node.run('n-draining', 'draining', now, now);
+    node.run('n-offline', 'offline', now, now);
+    raw.prepare('DELETE FROM schema_migrations WHERE version = 10').run();
+    raw.close();
+    const reopened = openCentreStores(path);
+    assert.equal(reopened.schemaVersion(), LATEST);
+    const registrations = (await reopened.config.list('trunk_sip_registrations', { where: {}, limit: 10, offset: 0 })).rows;
+    assert.deepEqual(
+      registrations.map((row) => [row.id, row.hash_algorithm]),
+      [
+        [1, 'md5'],
+        [2, 'sha512-256'],
+      ],
+    );
+    const nodes = (await reopened.config.list('opensips_nodes', { where: {}, limit: 10, offset: 0 })).rows;
+    assert.deepEqual(
+      nodes.map((row) => [row.hostname, row.status]),
+      [
+        ['n-draining', 'suspended'],
+        ['n-offline', 'disabled'],
+      ],
+    );
+    reopened.close();
   });
 
   it("reuses the rate columns until a rate changes, here or in another process's connection", async () => {

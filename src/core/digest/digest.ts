@@ -10,6 +10,14 @@ export type DigestAlgorithm = 'MD5' | 'SHA-256' | 'SHA-512-256';
 
 const HASH_OF: Record<DigestAlgorithm, string> = { MD5: 'md5', 'SHA-256': 'sha256', 'SHA-512-256': 'sha512-256' };
 
+/**
+ * The contract's spelling of an algorithm (the TrunkSIPRegistration enum is lowercase `md5`/`sha256`; SHA-512-256,
+ * which the enum lacks, follows the same pattern): what the admin API stores and answers.
+ */
+export function contractAlgorithmName(algorithm: DigestAlgorithm): string {
+  return HASH_OF[algorithm];
+}
+
 /** Accepts the spellings in use: md5, MD5, sha256, SHA-256, sha512-256, SHA-512-256, sha512_256 (any case). */
 export function parseDigestAlgorithm(name: string): DigestAlgorithm | null {
   const key = name.toUpperCase().replace(/[-_]/g, '');

@@ -25,7 +25,9 @@ export function statusRoutes(context: SidecarContext): Route[] {
       const limit = reader.requiredInteger('limit', PER_MINUTE_LIMIT);
       const result = counters.checkPerMinute(trunkId, limit, Date.now());
       metrics.decided('per_minute_check', result.allowed ? 'allowed' : 'exceeded');
-      return json(result.allowed ? 200 : 429, result);
+      // 200 either way: the schema declares only 200, and `allowed` is the answer (contract note 45); the
+      // prose's 429 would make a refusal look like an HTTP failure to a caller that checks the status.
+      return json(200, result);
     }),
 
     get('/api/metrics/per-minute', (request) => {

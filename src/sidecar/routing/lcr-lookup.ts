@@ -17,7 +17,8 @@ export interface LcrCandidateView {
   carrier_name: string;
   original_cost: string | null;
   original_currency: Currency;
-  original_rate_type: RateType | null;
+  /** Absent for a carrier without a rate: the schema types it as a rate type, never null (contract note 45). */
+  original_rate_type?: RateType;
   converted_cost: string | null;
   billing_increment_initial: number;
   billing_increment_step: number;
@@ -108,12 +109,12 @@ export function lcrLookup(engine: DecisionEngine, trunkIndex: number, request: L
       const carrier = snapshot.carriers[candidate.carrier];
       const row = candidate.costRow;
       const converted = Number.isNaN(candidate.costNano) ? null : formatNano(candidate.costNano);
-      return {
+      const view: LcrCandidateView = {
         carrier_trunk_id: carrier.id,
         carrier_name: carrier.name,
         original_cost: row >= 0 ? formatNano(candidate.originalCostNano) : null,
         original_currency: carrier.costDeck >= 0 ? snapshot.decks[carrier.costDeck].currency : carrier.currency,
-        original_rate_type: row >= 0 ? rateTypeOf(engine, row) : null,
+        original_rate_type: row >= 0 ? rateTypeOf(engine, row) : undefined,
         converted_cost: converted,
         billing_increment_initial: row >= 0 ? rates.incrementInitial[row] || carrier.incrementInitial : carrier.incrementInitial,
         billing_increment_step: row >= 0 ? rates.incrementStep[row] || carrier.incrementStep : carrier.incrementStep,
@@ -126,6 +127,8 @@ export function lcrLookup(engine: DecisionEngine, trunkIndex: number, request: L
         exchange_rate: candidate.exchangeRate === null ? null : formatNano(candidate.exchangeRate.rateNano, 6),
         block_rule_id: candidate.blockRuleId,
       };
+      if (view.original_rate_type === undefined) delete view.original_rate_type;
+      return view;
     }),
     no_match_reason: result.noMatchReason,
   };

@@ -49,19 +49,27 @@ interface SimulatedCarrier {
   customer_rate: string;
   customer_rate_type: RateType;
   retail_cost: string;
-  wholesale_rate: string | null;
-  wholesale_rate_type: RateType | null;
+  wholesale_rate?: string;
+  wholesale_rate_type?: RateType;
   wholesale_currency: Currency;
-  wholesale_cost: string | null;
-  converted_wholesale_rate: string | null;
-  converted_wholesale_cost: string | null;
-  margin_amount: string | null;
+  wholesale_cost?: string;
+  converted_wholesale_rate?: string;
+  converted_wholesale_cost?: string;
+  margin_amount?: string;
   margin_ok: boolean;
   excluded_reason: string | null;
   reject_code: number | null;
 }
 
 const UNKNOWN = '';
+const UNPRICED_FIELDS = [
+  'wholesale_rate',
+  'wholesale_rate_type',
+  'wholesale_cost',
+  'converted_wholesale_rate',
+  'converted_wholesale_cost',
+  'margin_amount',
+] as const satisfies readonly (keyof SimulatedCarrier)[];
 
 /**
  * `headroomMicro`: the account's headroom as admission sees it (NaN when unknown); `ports`: the node's live
@@ -160,7 +168,7 @@ export function simulateRoute(
         convertedCost = convertMoney(wholesaleCost, fx, false, trunk.decimalPrecision, trunk.roundingDirection);
       }
     }
-    return {
+    const view: SimulatedCarrier = {
       carrier_trunk_id: carrier.id,
       carrier_name: carrier.name,
       allowed,
@@ -173,21 +181,25 @@ export function simulateRoute(
       customer_rate: customerRate,
       customer_rate_type: customerRateType,
       retail_cost: retailCost,
-      wholesale_rate: row >= 0 ? formatNano(candidate.originalCostNano) : null,
-      wholesale_rate_type: row >= 0 ? rateTypeOf(engine, row) : null,
+      wholesale_rate: row >= 0 ? formatNano(candidate.originalCostNano) : undefined,
+      wholesale_rate_type: row >= 0 ? rateTypeOf(engine, row) : undefined,
       wholesale_currency: carrier.costDeck >= 0 ? snapshot.decks[carrier.costDeck].currency : carrier.currency,
-      wholesale_cost: wholesaleCost,
-      converted_wholesale_rate: converted,
-      converted_wholesale_cost: convertedCost,
+      wholesale_cost: wholesaleCost ?? undefined,
+      converted_wholesale_rate: converted ?? undefined,
+      converted_wholesale_cost: convertedCost ?? undefined,
       // Both operands carry the trunk's precision, so the difference is exact at that precision.
       margin_amount:
         convertedCost === null || retailCost === UNKNOWN
-          ? null
+          ? undefined
           : new Decimal(retailCost).minus(convertedCost).toFixed(trunk.decimalPrecision),
       margin_ok: lcr !== null && candidateMarginOk(lcr, candidate),
       excluded_reason: allowed ? null : candidate.status,
       reject_code: allowed ? null : 404,
     };
+    // A carrier without a rate (or an exchange rate) has none of these figures: the schema types each as a
+    // string, never null, so they are left out rather than sent as null (contract note 45).
+    for (const key of UNPRICED_FIELDS) if (view[key] === undefined) delete view[key];
+    return view;
   });
   const selected = carriers.find((carrier) => carrier.allowed && carrier.carrier_gateway_id !== null) ?? null;
   check('carrier_route', selected !== null, 'no_route');
