@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { SidecarProcess } from '../helpers/sidecar.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { MOBILE, trunk10Cdr } from '../helpers/cdrs.js';
 
 /**
  * Issue 17, finding 6: CDRs billed beyond what was reserved for them drove prepaid balances below zero
@@ -10,21 +11,7 @@ import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-w
  * reservation did not cover, the node counts and logs it, the centre records it against the account, and
  * the headroom the account's next leases come out of is smaller by exactly that amount.
  */
-const MOBILE = '61400123456';
-const START = Date.parse('2026-01-15T08:30:05Z');
-const cdr = (sipCallId: string, durationSeconds: number) => ({
-  sip_call_id: sipCallId,
-  customer_trunk_id: 10,
-  carrier_trunk_id: 20,
-  carrier_gateway_id: 201,
-  ani: '61255500100',
-  dnis: MOBILE,
-  start_time: '2026-01-15T08:30:00Z',
-  answer_time: '2026-01-15T08:30:05Z',
-  end_time: new Date(START + durationSeconds * 1000).toISOString(),
-  duration_seconds: durationSeconds,
-  sip_response_code: 200,
-});
+const cdr = (sipCallId: string, durationSeconds: number) => trunk10Cdr(sipCallId, durationSeconds);
 const micro = (amount: string): number => Math.round(Number(amount) * 1e6); // test arithmetic on 4-decimal figures only
 
 describe('CDRs billed beyond their reservation (prepaid)', () => {

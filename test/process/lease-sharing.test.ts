@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Decimal } from '../../src/core/money/decimal.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { MOBILE, trunk10Cdr } from '../helpers/cdrs.js';
 
 /**
  * One prepaid balance, three nodes: the credit goes to the node whose call needs it, not to the first node
@@ -9,7 +10,6 @@ import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-w
  * plus 0.0001 of rounding slack), so every admitted call reserves the same 3.0001 and a balance of 30.0010
  * pays for exactly ten of them.
  */
-const MOBILE = '61400123456';
 const CALL = new Decimal('3.0001');
 
 async function balance(world: MoneyWorld): Promise<{ balance: string; reserved: string; headroom: string }> {
@@ -98,19 +98,7 @@ describe('lease sharing: a node holding more than its calls need gives the rest 
     assert.equal((await admit(world, 1, 'short@recall')).allowed, false);
     // Node 1's next round (here the one that settles its call's CDR) carries the recall, and it gives back all
     // it does not hold for a live call: here all of it.
-    const ingested = await world.sidecars[0].post('/api/cdrs/ingest', {
-      sip_call_id: 'first@recall',
-      customer_trunk_id: 10,
-      carrier_trunk_id: 20,
-      carrier_gateway_id: 201,
-      ani: '61255500100',
-      dnis: MOBILE,
-      start_time: '2026-01-15T08:30:00Z',
-      answer_time: '2026-01-15T08:30:05Z',
-      end_time: '2026-01-15T08:31:05Z',
-      duration_seconds: 60,
-      sip_response_code: 200,
-    });
+    const ingested = await world.sidecars[0].post('/api/cdrs/ingest', trunk10Cdr('first@recall', 60));
     assert.equal(ingested.status, 201, JSON.stringify(ingested.body));
     await eventually(async () => assert.equal(new Decimal((await balance(world)).reserved).toFixed(4), '0.0000'), 20_000);
     const retried = await admit(world, 1, 'retried@recall');

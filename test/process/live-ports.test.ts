@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SidecarProcess } from '../helpers/sidecar.js';
 import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { MOBILE, trunk10Cdr } from '../helpers/cdrs.js';
 
 /**
  * Live calls per customer trunk on a real node: trunk 10 with port_limit 2 admits two calls and refuses the
@@ -9,7 +10,6 @@ import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
  * frees a port; GET /api/metrics/cps reports the live calls; and a node killed with SIGKILL counts the same
  * live calls after its restart, so it does not admit past the limit.
  */
-const MOBILE = '61400123456';
 const START = Date.parse('2026-01-15T08:30:00Z');
 
 const invite = (callId: string): Record<string, unknown> => ({
@@ -22,19 +22,7 @@ const invite = (callId: string): Record<string, unknown> => ({
   to: `<sip:${MOBILE}@203.0.113.5>`,
 });
 
-const cdrFor = (callId: string): Record<string, unknown> => ({
-  sip_call_id: callId,
-  customer_trunk_id: 10,
-  carrier_trunk_id: 20,
-  carrier_gateway_id: 201,
-  ani: '61255500100',
-  dnis: MOBILE,
-  start_time: new Date(START).toISOString(),
-  answer_time: new Date(START).toISOString(),
-  end_time: new Date(START + 30_000).toISOString(),
-  duration_seconds: 30,
-  sip_response_code: 200,
-});
+const cdrFor = (callId: string): Record<string, unknown> => trunk10Cdr(callId, 30, { startMs: START, ringMs: 0 });
 
 const FULL = { allowed: false, reject_code: 503, reject_reason: 'port limit reached', reason_code: 'port_limit_reached' };
 

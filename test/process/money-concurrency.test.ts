@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Decimal } from '../../src/core/money/decimal.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { MOBILE, trunk10Cdr } from '../helpers/cdrs.js';
 
 /**
  * Three nodes admitting calls of one prepaid account at once, each within the
@@ -9,7 +10,6 @@ import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-w
  * the balance, and once every call is billed the balance is exactly what it
  * was less the rated costs.
  */
-const MOBILE = '61400123456';
 const START = Date.parse('2026-01-15T08:30:00Z');
 
 describe('money path: three nodes, one prepaid account', () => {
@@ -68,19 +68,10 @@ describe('money path: three nodes, one prepaid account', () => {
     let billed = new Decimal(0);
     await Promise.all(
       admitted.map(async (call) => {
-        const ingested = await world.sidecars[call.node].post('/api/cdrs/ingest', {
-          sip_call_id: call.callId,
-          customer_trunk_id: 10,
-          carrier_trunk_id: 20,
-          carrier_gateway_id: 201,
-          ani: '61255500100',
-          dnis: MOBILE,
-          start_time: new Date(START).toISOString(),
-          answer_time: new Date(START).toISOString(),
-          end_time: new Date(START + call.maxDuration * 1000).toISOString(),
-          duration_seconds: call.maxDuration,
-          sip_response_code: 200,
-        });
+        const ingested = await world.sidecars[call.node].post(
+          '/api/cdrs/ingest',
+          trunk10Cdr(call.callId, call.maxDuration, { startMs: START, ringMs: 0 }),
+        );
         assert.equal(ingested.status, 201, JSON.stringify(ingested.body));
         billed = billed.plus(ingested.body.customer_cost);
       }),

@@ -3,22 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import type { SnapshotDescription } from '../../src/core/snapshot/schema.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { MOBILE, trunk10Cdr } from '../helpers/cdrs.js';
 
-const MOBILE = '61400123456';
-const cdr = (sipCallId: string, durationSeconds: number, extra: Record<string, unknown> = {}) => ({
-  sip_call_id: sipCallId,
-  customer_trunk_id: 10,
-  carrier_trunk_id: 20,
-  carrier_gateway_id: 201,
-  ani: '61255500100',
-  dnis: MOBILE,
-  start_time: '2026-01-15T08:30:00Z',
-  answer_time: durationSeconds === 0 ? null : '2026-01-15T08:30:05Z',
-  end_time: new Date(Date.parse('2026-01-15T08:30:05Z') + durationSeconds * 1000).toISOString(),
-  duration_seconds: durationSeconds,
-  sip_response_code: durationSeconds === 0 ? 487 : 200,
-  ...extra,
-});
+const cdr = (sipCallId: string, durationSeconds: number, extra: Record<string, unknown> = {}) =>
+  trunk10Cdr(sipCallId, durationSeconds, {}, extra);
 
 describe('money path: one node and the centre', () => {
   let world: MoneyWorld;

@@ -7,27 +7,15 @@ import { snapshotPushToken } from '../../src/core/protocol/node-credential.js';
 import { routingSnapshotBytes } from '../fixtures/routing.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
+import { MOBILE, trunk10Cdr } from '../helpers/cdrs.js';
 
 /**
  * Nodes authenticate to the centre (issue 17, finding 5): a money round and a snapshot push are taken only
  * with the node's credential, and a forged round changes nothing, however absurd its round number.
  */
-const MOBILE = '61400123456';
 const bearer = (secret: string): Record<string, string> => ({ authorization: `Bearer ${secret}` });
 
-const cdr = (sipCallId: string, durationSeconds: number) => ({
-  sip_call_id: sipCallId,
-  customer_trunk_id: 10,
-  carrier_trunk_id: 20,
-  carrier_gateway_id: 201,
-  ani: '61255500100',
-  dnis: MOBILE,
-  start_time: '2026-01-15T08:30:00Z',
-  answer_time: '2026-01-15T08:30:05Z',
-  end_time: new Date(Date.parse('2026-01-15T08:30:05Z') + durationSeconds * 1000).toISOString(),
-  duration_seconds: durationSeconds,
-  sip_response_code: 200,
-});
+const cdr = (sipCallId: string, durationSeconds: number) => trunk10Cdr(sipCallId, durationSeconds);
 
 /** A settlement as a node sends it: a forger's attempt to bill the account. */
 const forgedSettlement = (sipCallId: string) => ({

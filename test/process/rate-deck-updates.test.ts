@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { assertErrorResponse } from '../helpers/errors.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
+import { MOBILE, trunk10Cdr } from '../helpers/cdrs.js';
 
 /**
  * The rate-deck update workflow (issue 20) with a real control plane and sidecar: an update created with a
@@ -12,27 +13,11 @@ import { SidecarProcess } from '../helpers/sidecar.js';
  * download reinstating it, the new rate pricing calls from its time and not before, a later update
  * superseding it at its own time, and another restart activating nothing twice.
  */
-const MOBILE = '61400123456';
 /** Trunk 10's addresses (203.0.113.0/24); deck 1 is on trunks 10, 11 and 14. */
 const TRUNK_10_SOURCE = '203.0.113.77';
 
 /** A 73-second answered call from trunk 10 to MOBILE, billed 78 s on the 6/6 increments the rates below carry. */
-function cdr(sipCallId: string, startMs: number): Record<string, unknown> {
-  const answerMs = startMs + 5_000;
-  return {
-    sip_call_id: sipCallId,
-    customer_trunk_id: 10,
-    carrier_trunk_id: 20,
-    carrier_gateway_id: 201,
-    ani: '61255500100',
-    dnis: MOBILE,
-    start_time: new Date(startMs).toISOString(),
-    answer_time: new Date(answerMs).toISOString(),
-    end_time: new Date(answerMs + 73_000).toISOString(),
-    duration_seconds: 73,
-    sip_response_code: 200,
-  };
-}
+const cdr = (sipCallId: string, startMs: number): Record<string, unknown> => trunk10Cdr(sipCallId, 73, { startMs });
 
 const mobileRate = (price: string): Record<string, unknown> => ({
   prefix: '614',

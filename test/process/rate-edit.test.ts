@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { assertErrorResponse } from '../helpers/errors.js';
 import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { trunk10Cdr } from '../helpers/cdrs.js';
 
 /**
  * A rate edited in place must not reprice calls already made (issue 17, finding 9): the contract says an
@@ -9,25 +10,9 @@ import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
  * future calls only." With a real control plane and sidecar: the CDR of a call made before the edit
  * arrives after the edit's sync and is billed at the old price; a call started after it, at the new one.
  */
-const MOBILE = '61400123456';
 
 /** A 73-second answered call from trunk 10 to MOBILE; billed 78 s (6/6 increments on deck 1's 614 row). */
-function cdr(sipCallId: string, startMs: number): Record<string, unknown> {
-  const answerMs = startMs + 5_000;
-  return {
-    sip_call_id: sipCallId,
-    customer_trunk_id: 10,
-    carrier_trunk_id: 20,
-    carrier_gateway_id: 201,
-    ani: '61255500100',
-    dnis: MOBILE,
-    start_time: new Date(startMs).toISOString(),
-    answer_time: new Date(answerMs).toISOString(),
-    end_time: new Date(answerMs + 73_000).toISOString(),
-    duration_seconds: 73,
-    sip_response_code: 200,
-  };
-}
+const cdr = (sipCallId: string, startMs: number): Record<string, unknown> => trunk10Cdr(sipCallId, 73, { startMs });
 
 describe('editing a rate in force', () => {
   let world: MoneyWorld;
