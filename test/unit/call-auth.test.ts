@@ -7,9 +7,9 @@ import { engineFor } from '../helpers/engine.js';
 
 const engine = engineFor(routingTables());
 
-function auth(fields: Partial<CallAuthRequest>, ports = new LivePorts()) {
+function auth(fields: Partial<CallAuthRequest>, ports = new LivePorts(), over = engine) {
   return authorizeCall(
-    engine,
+    over,
     {
       source_ip: '203.0.113.77',
       call_id: 'abc123@opensips',
@@ -255,22 +255,7 @@ describe('call auth: ports', () => {
         description.customer_trunks.find((trunk) => trunk.id === 10)!.port_limit = 0;
       }),
     );
-    const decision = authorizeCall(
-      unlimited,
-      {
-        source_ip: '203.0.113.77',
-        call_id: null,
-        ani: '6125550100',
-        dnis: '61400123456',
-        ruri: null,
-        pai: null,
-        ppi: null,
-        rpid: null,
-        username: null,
-        domain: null,
-      },
-      withLiveCalls(10, 1000),
-    ).decision;
+    const decision = auth({ call_id: null }, withLiveCalls(10, 1000), unlimited).decision;
     assert.equal(decision.allowed, true);
   });
 });
