@@ -1,0 +1,468 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { SignJWT, UnsecuredJWT, exportJWK, exportSPKI, generateKeyPair, type JWK, type KeyLike } from 'jose';
+import { SidecarProcess } from '../helpers/sidecar.js';
+
+/**
+ * The partner API (issue 19, first part) against a real control plane: a JWKS served by this test over
+ * HTTP, RS256 keys made here with jose, tokens shaped as Cognito ID tokens. Every built operation's happy
+ * path, two tenants kept apart, idempotent replay, conflict and concurrency, bad tokens and bad bodies
+ * each a clear 4xx that changes nothing, and a kill -9 in a stream of top-ups.
+ */
+const ISSUER = 'https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_test';
+const AUDIENCE = 'partner-app-client';
+const STAGE = '/prod';
+
+interface Keys {
+  privateKey: KeyLike;
+  publicKey: KeyLike;
+  jwk: JWK;
+}
+
+async function makeKey(kid: string): Promise<Keys> {
+  const { privateKey, publicKey } = await generateKeyPair('RS256');
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
+  return { privateKey, publicKey, jwk };
+}
+
+interface TokenShape {
+  tenant?: string | null;
+  key?: Keys;
+  kid?: string;
+  issuer?: string;
+  audience?: string;
+  tokenUse?: string;
+  expiresIn?: number;
+  notBefore?: number;
+}
+
+let signing: Keys;
+let stranger: Keys;
+
+async function token(shape: TokenShape = {}): Promise<string> {
+  const key = shape.key ?? signing;
+  const now = Math.floor(Date.now() / 1000);
+  const claims: Record<string, unknown> = { token_use: shape.tokenUse ?? 'id', 'cognito:username': 'partner-user' };
+  if (shape.tenant !== null) claims['custom:tenant_id'] = shape.tenant ?? 'acme';
+  const jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: 'RS256', kid: shape.kid ?? key.jwk.kid! })
+    .setIssuer(shape.issuer ?? ISSUER)
+    .setAudience(shape.audience ?? AUDIENCE)
+    .setSubject('partner-user')
+    .setIssuedAt(now - 10)
+    .setExpirationTime(now + (shape.expiresIn ?? 3600));
+  if (shape.notBefore !== undefined) jwt.setNotBefore(now + shape.notBefore);
+  return jwt.sign(key.privateKey);
+}
+
+describe('partner API', { timeout: 300_000 }, () => {
+  let control: SidecarProcess;
+  let jwks: Server;
+  let partnerUrl: string;
+  let keySet: JWK[];
+
+  const startControl = async (dataDir?: string): Promise<void> => {
+    const address = jwks.address() as { port: number };
+    control = await SidecarProcess.startControlPlane({
+      dataDir,
+      args: [
+        '--partner-port',
+        '0',
+        '--partner-stage-prefix',
+        STAGE,
+        '--partner-jwt-issuer',
+        ISSUER,
+        '--partner-jwt-audience',
+        AUDIENCE,
+        '--partner-jwks-url',
+        `http://127.0.0.1:${address.port}/.well-known/jwks.json`,
+      ],
+    });
+    const line = control.logs.find((entry) => entry.includes('partner API listening'));
+    assert.ok(line !== undefined, 'the control plane logs where the partner API listens');
+    partnerUrl = `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}${STAGE}`;
+  };
+
+  before(async () => {
+    signing = await makeKey('key-1');
+    stranger = await makeKey('key-unknown');
+    keySet = [signing.jwk];
+    jwks = createServer((_request, response) => {
+      response.setHeader('content-type', 'application/json');
+      response.end(JSON.stringify({ keys: keySet }));
+    });
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    await startControl();
+    // Two tenants, each with a product; acme may call everything, globex only reads balances and tops up.
+    const acme = await control.post('/api/partner-tenants', { tenant_id: 'acme', name: 'Acme' });
+    assert.equal(acme.status, 201, JSON.stringify(acme.body));
+    const globex = await control.post('/api/partner-tenants', { tenant_id: 'globex', name: 'Globex', operations: 'get_balance,topup,create_account' });
+    assert.equal(globex.status, 201, JSON.stringify(globex.body));
+    const products = [
+      { partner_tenant_id: acme.body.id, product_id: 'prepaid_au', currency: 'AUD', access_numbers: '+61280000000' },
+      { partner_tenant_id: acme.body.id, product_id: 'prepaid_us', currency: 'USD', requires_pin: false },
+      { partner_tenant_id: globex.body.id, product_id: 'globex_au', currency: 'AUD' },
+    ];
+    for (const product of products) {
+      const created = await control.post('/api/partner-products', product);
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+    }
+  });
+
+  after(async () => {
+    await control?.kill();
+    jwks?.close();
+  });
+
+  interface Reply {
+    status: number;
+    body: any;
+    text: string;
+    headers: Headers;
+  }
+
+  let keyCounter = 0;
+  const freshKey = (): string => `key-${process.pid}-${++keyCounter}`;
+
+  /** A partner call; writes get a fresh Idempotency-Key unless one is given (or `null`: none sent). */
+  const call = async (
+    operation: string,
+    body: unknown,
+    options: { bearer?: string | null; key?: string | null; correlation?: string; contentType?: string } = {},
+  ): Promise<Reply> => {
+    const headers: Record<string, string> = { 'content-type': options.contentType ?? 'application/json' };
+    const bearer = options.bearer === undefined ? await token() : options.bearer;
+    if (bearer !== null) headers.authorization = `Bearer ${bearer}`;
+    const key = options.key === undefined ? freshKey() : options.key;
+    if (key !== null) headers['idempotency-key'] = key;
+    if (options.correlation !== undefined) headers['x-correlation-id'] = options.correlation;
+    const response = await fetch(`${partnerUrl}/${operation}`, {
+      method: 'POST',
+      headers,
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let parsed: unknown = null;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // asserted by the caller
+    }
+    return { status: response.status, body: parsed, text, headers: response.headers };
+  };
+
+  const createAccount = async (body: Record<string, unknown> = {}, bearer?: string): Promise<string> => {
+    const created = await call('create_account', { product_id: 'prepaid_au', ...body }, { bearer });
+    assert.equal(created.status, 201, created.text);
+    return created.body.account_code_12 as string;
+  };
+
+  const balanceOf = async (account: string, product = 'prepaid_au'): Promise<string> => {
+    const reply = await call('get_balance', { account, product_id: product });
+    assert.equal(reply.status, 200, reply.text);
+    return /"total_balance":(-?[0-9.]+)/.exec(reply.text)![1];
+  };
+
+  /** What the database holds: every refused request below must leave it as it was. */
+  const database = (): Database.Database => new Database(join(control.dataDir, 'config.db'), { readonly: true });
+  const ledgerRows = (): number => {
+    const db = database();
+    try {
+      return (db.prepare("SELECT COUNT(*) AS n FROM balance_transactions WHERE entity_type = 'retail'").get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  };
+  const accountRows = (): number => {
+    const db = database();
+    try {
+      return (db.prepare('SELECT COUNT(*) AS n FROM retail_accounts').get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  };
+
+  it('serves every built operation: create, top up, read, debit, change the CLI, deactivate', async () => {
+    const created = await call('create_account', { product_id: 'prepaid_au', initial_balance: 5.5, external_user_id: '+61400000001' }, { correlation: 'corr-1' });
+    assert.equal(created.status, 201, created.text);
+    assert.match(created.body.account_code_12, /^[0-9]{12}$/);
+    assert.match(created.body.pin_12, /^[0-9]{12}$/, 'the product requires PINs by default: one is returned once');
+    assert.equal(created.body.requires_pin, true);
+    assert.equal(created.body.currency, 'AUD');
+    assert.equal(created.body.tenant_id, 'acme');
+    assert.equal(created.headers.get('x-correlation-id'), 'corr-1');
+    assert.equal(created.body.correlation_id, 'corr-1');
+    assert.ok(created.headers.get('x-transaction-id'));
+    assert.match(created.text, /"initial_balance":5\.50/);
+    const account = created.body.account_code_12 as string;
+
+    // The PIN is stored only as a slow hash, and the answer kept for replays does not hold it.
+    const db = database();
+    const row = db.prepare('SELECT pin_hash FROM retail_accounts WHERE account_code = ?').get(account) as { pin_hash: string };
+    assert.match(row.pin_hash, /^scrypt\$/);
+    assert.ok(!row.pin_hash.includes(created.body.pin_12));
+    const kept = db.prepare("SELECT body FROM partner_idempotency WHERE operation = 'create_account'").all() as { body: string }[];
+    assert.ok(kept.every((entry) => !entry.body.includes(created.body.pin_12)));
+    db.close();
+
+    const topup = await call('topup', { account, amount: 10.1, product_id: 'prepaid_au', currency: 'AUD' });
+    assert.equal(topup.status, 200, topup.text);
+    assert.match(topup.text, /"balance_before":5\.50,/);
+    assert.match(topup.text, /"balance_after":15\.60,/);
+    assert.equal(topup.body.transaction_id, topup.headers.get('x-transaction-id'));
+    assert.equal(topup.body.ledger_logged, true);
+
+    const debit = await call('debit_balance', { account, amount: 0.1, product_id: 'prepaid_au' });
+    assert.equal(debit.status, 200, debit.text);
+    assert.match(debit.text, /"balance_after":15\.50,/);
+    assert.equal(await balanceOf(account), '15.50');
+
+    // More than there is: refused, nothing changes.
+    const over = await call('debit_balance', { account, amount: 15.51, product_id: 'prepaid_au' });
+    assert.equal(over.status, 400, over.text);
+    assert.equal(over.body.reason_code, 'insufficient_balance');
+    assert.equal(await balanceOf(account), '15.50');
+
+    // Fewer digits are left-padded to 12.
+    const short = await createAccount({ requires_pin: false });
+    const padded = await call('get_balance', { account: short.replace(/^0+/, '') || '0', product_id: 'prepaid_au' });
+    assert.equal(padded.status, 200, padded.text);
+    assert.equal(padded.body.account_code_12, short);
+
+    const cli = await call('change_cli', { account, product_id: 'prepaid_au', cli: '+61400000002' });
+    assert.equal(cli.status, 200, cli.text);
+    assert.equal(cli.body.external_user_id, '+61400000002');
+    const taken = await call('create_account', { product_id: 'prepaid_au', external_user_id: '+61400000002' });
+    assert.equal(taken.status, 409, taken.text);
+    assert.equal(taken.body.reason_code, 'external_user_id_taken');
+    const mismatch = await call('change_cli', { account, product_id: 'prepaid_au', cli: '+1', external_user_id: '+2' });
+    assert.equal(mismatch.status, 400, mismatch.text);
+
+    const deleted = await call('delete_account', { account, product_id: 'prepaid_au', reason: 'closure' });
+    assert.equal(deleted.status, 200, deleted.text);
+    assert.equal(deleted.body.status, 'deactivated');
+    const again = await call('delete_account', { account, product_id: 'prepaid_au' });
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.body.deactivated_at, deleted.body.deactivated_at, 'a repeat reports the first deactivation');
+    const afterDelete = await call('topup', { account, amount: 1, product_id: 'prepaid_au' });
+    assert.equal(afterDelete.status, 409, afterDelete.text);
+    assert.equal(afterDelete.body.reason_code, 'account_deactivated');
+    assert.equal(await balanceOf(account), '15.50');
+
+    // A product without PINs by default; the only product named by the token is not needed when given.
+    const noPin = await call('create_account', { product_id: 'prepaid_us' });
+    assert.equal(noPin.status, 201, noPin.text);
+    assert.equal(noPin.body.pin_12, null);
+    assert.equal(noPin.body.currency, 'USD');
+  });
+
+  it('keeps two tenants apart: neither sees nor touches the other one’s accounts or products', async () => {
+    const acmeAccount = await createAccount();
+    await call('topup', { account: acmeAccount, amount: 3, product_id: 'prepaid_au' });
+    const globex = await token({ tenant: 'globex' });
+    const globexCreated = await call('create_account', { product_id: 'globex_au' }, { bearer: globex });
+    assert.equal(globexCreated.status, 201, globexCreated.text);
+    const rows = ledgerRows();
+
+    const viaOwnProduct = await call('get_balance', { account: acmeAccount, product_id: 'globex_au' }, { bearer: globex });
+    assert.equal(viaOwnProduct.status, 404, viaOwnProduct.text);
+    assert.equal(viaOwnProduct.body.reason_code, 'account_not_found');
+    const viaTheirProduct = await call('topup', { account: acmeAccount, amount: 1, product_id: 'prepaid_au' }, { bearer: globex });
+    assert.equal(viaTheirProduct.status, 403, viaTheirProduct.text);
+    assert.equal(viaTheirProduct.body.reason_code, 'partner_out_of_scope');
+    const notAllowed = await call('debit_balance', { account: globexCreated.body.account_code_12, amount: 1 }, { bearer: globex });
+    assert.equal(notAllowed.status, 403, notAllowed.text);
+    assert.equal(notAllowed.body.reason_code, 'partner_operation_not_allowed');
+    const wrongCurrency = await call('get_balance', { account: acmeAccount, product_id: 'prepaid_au', currency: 'USD' });
+    assert.equal(wrongCurrency.status, 403, wrongCurrency.text);
+    const unknownTenant = await call('get_balance', { account: acmeAccount, product_id: 'prepaid_au' }, { bearer: await token({ tenant: 'initech' }) });
+    assert.equal(unknownTenant.status, 403, unknownTenant.text);
+    assert.equal(unknownTenant.body.reason_code, 'partner_tenant_not_active');
+
+    assert.equal(ledgerRows(), rows, 'nothing was written');
+    assert.equal(await balanceOf(acmeAccount), '3.00');
+  });
+
+  it('replays a write with the same key and body, refuses another body with 409, and runs concurrent repeats once', async () => {
+    const account = await createAccount();
+    const key = freshKey();
+    const first = await call('topup', { account, amount: 2.25, product_id: 'prepaid_au' }, { key, correlation: 'first' });
+    assert.equal(first.status, 200, first.text);
+    // Same request, keys reordered and spaced differently: the same request.
+    const replay = await call('topup', `{ "product_id": "prepaid_au", "amount": 2.25, "account": "${account}" }`, { key, correlation: 'second' });
+    assert.equal(replay.status, 200, replay.text);
+    assert.equal(replay.text, first.text, 'the first answer, byte for byte');
+    assert.equal(replay.headers.get('x-transaction-id'), first.headers.get('x-transaction-id'));
+    assert.equal(replay.headers.get('x-correlation-id'), 'second');
+    assert.equal(await balanceOf(account), '2.25');
+
+    const conflict = await call('topup', { account, amount: 2.26, product_id: 'prepaid_au' }, { key });
+    assert.equal(conflict.status, 409, conflict.text);
+    assert.equal(conflict.body.reason_code, 'idempotency_conflict');
+    assert.equal(conflict.body.error, 'Idempotency key already used with a different request');
+    assert.equal(await balanceOf(account), '2.25');
+
+    // The same key for another operation is another request.
+    const debit = await call('debit_balance', { account, amount: 0.25, product_id: 'prepaid_au' }, { key });
+    assert.equal(debit.status, 200, debit.text);
+    assert.equal(await balanceOf(account), '2.00');
+
+    const concurrentKey = freshKey();
+    const bearer = await token();
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () => call('topup', { account, amount: 1, product_id: 'prepaid_au' }, { key: concurrentKey, bearer })),
+    );
+    assert.ok(answers.every((answer) => answer.status === 200 && answer.text === answers[0].text), answers.map((a) => a.text).join('\n'));
+    assert.equal(await balanceOf(account), '3.00', 'twelve concurrent requests with one key top up once');
+
+    const creates = await Promise.all(
+      Array.from({ length: 4 }, () => call('create_account', { product_id: 'prepaid_au' }, { key: 'one-create', bearer })),
+    );
+    assert.ok(creates.every((answer) => answer.status === 201));
+    assert.equal(new Set(creates.map((answer) => answer.body.account_code_12)).size, 1, 'one account created');
+  });
+
+  it('refuses bad tokens with 403 and changes nothing', async () => {
+    const account = await createAccount();
+    const rows = ledgerRows();
+    const accounts = accountRows();
+    const { publicKey } = signing;
+    const publicPem = await exportSPKI(publicKey);
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { token_use: 'id', 'custom:tenant_id': 'acme' };
+    const bad: Record<string, string | null> = {
+      missing: null,
+      garbage: 'not-a-jwt',
+      expired: await token({ expiresIn: -3600 }),
+      'not yet valid': await token({ notBefore: 3600 }),
+      'wrong audience': await token({ audience: 'another-client' }),
+      'wrong issuer': await token({ issuer: 'https://cognito-idp.eu-west-2.amazonaws.com/other' }),
+      'unknown kid': await token({ key: stranger }),
+      'known kid, other key': await token({ key: stranger, kid: 'key-1' }),
+      'access token': await token({ tokenUse: 'access' }),
+      'no tenant': await token({ tenant: null }),
+      'alg none': new UnsecuredJWT(claims).setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime(now + 3600).encode(),
+      'HS256 with the public key': await new SignJWT(claims)
+        .setProtectedHeader({ alg: 'HS256', kid: 'key-1' })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setExpirationTime(now + 3600)
+        .sign(new TextEncoder().encode(publicPem)),
+    };
+    for (const [name, bearer] of Object.entries(bad)) {
+      for (const operation of ['topup', 'create_account', 'get_balance']) {
+        const reply = await call(operation, { account, amount: 1, product_id: 'prepaid_au' }, { bearer });
+        assert.equal(reply.status, 403, `${name} on ${operation}: ${reply.text}`);
+        assert.equal(reply.body.reason_code, 'partner_token_invalid', name);
+        assert.ok(typeof reply.body.error === 'string' && reply.body.correlation_id, name);
+      }
+    }
+    assert.equal(ledgerRows(), rows);
+    assert.equal(accountRows(), accounts);
+    assert.equal(await balanceOf(account), '0.00');
+  });
+
+  it('refuses malformed bodies, bad amounts, bad codes and missing keys with 400 and changes nothing', async () => {
+    const account = await createAccount();
+    const rows = ledgerRows();
+    const accounts = accountRows();
+    const cases: [string, string | Record<string, unknown>, string, { key?: string | null; contentType?: string }?][] = [
+      ['not JSON', '{"account": ', 'invalid_json'],
+      ['an array', '[1,2]', 'invalid_json'],
+      ['duplicate key', `{"account":"${account}","amount":1,"amount":1000}`, 'invalid_json'],
+      ['unknown field', { account, amount: 1, product_id: 'prepaid_au', note: 'x' }, 'unknown_field'],
+      ['tenant_id', { account, amount: 1, product_id: 'prepaid_au', tenant_id: 'globex' }, 'tenant_id_in_body'],
+      ['amount as a string', { account, amount: '1.00', product_id: 'prepaid_au' }, 'invalid_amount'],
+      ['zero', { account, amount: 0, product_id: 'prepaid_au' }, 'invalid_amount'],
+      ['negative', { account, amount: -5, product_id: 'prepaid_au' }, 'invalid_amount'],
+      ['three decimals', `{"account":"${account}","amount":1.001,"product_id":"prepaid_au"}`, 'invalid_amount'],
+      ['huge', `{"account":"${account}","amount":1e400,"product_id":"prepaid_au"}`, 'invalid_amount'],
+      ['huge digits', `{"account":"${account}","amount":123456789012345678901234567890,"product_id":"prepaid_au"}`, 'invalid_amount'],
+      ['tiny', `{"account":"${account}","amount":1e-30,"product_id":"prepaid_au"}`, 'invalid_amount'],
+      ['missing amount', { account, product_id: 'prepaid_au' }, 'invalid_amount'],
+      ['13-digit code', { account: `1${account}`, amount: 1, product_id: 'prepaid_au' }, 'invalid_account_code'],
+      ['code with letters', { account: '12345abc', amount: 1, product_id: 'prepaid_au' }, 'invalid_account_code'],
+      ['code as a number', { account: 123, amount: 1, product_id: 'prepaid_au' }, 'invalid_account_code'],
+      ['no Idempotency-Key', { account, amount: 1, product_id: 'prepaid_au' }, 'idempotency_key_invalid', { key: null }],
+      ['key too long', { account, amount: 1, product_id: 'prepaid_au' }, 'idempotency_key_invalid', { key: 'k'.repeat(129) }],
+      ['bad currency', { account, amount: 1, product_id: 'prepaid_au', currency: 'aud' }, 'invalid_field'],
+    ];
+    for (const [name, body, code, options] of cases) {
+      const reply = await call('topup', body, options ?? {});
+      assert.equal(reply.status, 400, `${name}: ${reply.text}`);
+      assert.equal(reply.body.reason_code, code, `${name}: ${reply.text}`);
+    }
+    const createCases: [string, Record<string, unknown>, string][] = [
+      ['negative opening balance', { product_id: 'prepaid_au', initial_balance: -1 }, 'invalid_amount'],
+      ['opening balance with decimals', { product_id: 'prepaid_au', initial_balance: 0.005 }, 'invalid_amount'],
+      ['no product', { initial_balance: 1 }, 'invalid_field'],
+      ['requires_pin not a boolean', { product_id: 'prepaid_au', requires_pin: 'yes' }, 'invalid_field'],
+      ['cli and external_user_id differ', { product_id: 'prepaid_au', cli: '+1', external_user_id: '+2' }, 'invalid_field'],
+    ];
+    for (const [name, body, code] of createCases) {
+      const reply = await call('create_account', body);
+      assert.equal(reply.status, 400, `${name}: ${reply.text}`);
+      assert.equal(reply.body.reason_code, code, `${name}: ${reply.text}`);
+    }
+    const media = await call('topup', { account, amount: 1 }, { contentType: 'text/plain' });
+    assert.equal(media.status, 415, media.text);
+    assert.equal(ledgerRows(), rows);
+    assert.equal(accountRows(), accounts);
+    assert.equal(await balanceOf(account), '0.00');
+
+    // Exact amounts: no float arithmetic on the way (0.1 + 0.2 is 0.3 here).
+    await call('topup', `{"account":"${account}","amount":0.1,"product_id":"prepaid_au"}`);
+    await call('topup', `{"account":"${account}","amount":0.2,"product_id":"prepaid_au"}`);
+    await call('topup', `{"account":"${account}","amount":99999999999999.99,"product_id":"prepaid_au"}`);
+    assert.equal(await balanceOf(account), '100000000000000.29');
+  });
+
+  it('serves only its own routes on its listener', async () => {
+    const admin = await fetch(`${partnerUrl.replace(STAGE, '')}/api/partner-tenants`);
+    assert.equal(admin.status, 404);
+    const unprefixed = await fetch(`${partnerUrl.replace(STAGE, '')}/topup`, { method: 'POST', body: '{}' });
+    assert.equal(unprefixed.status, 404);
+  });
+
+  it('after a kill -9 in a stream of top-ups, every acknowledged top-up is there once and every retried key replays', async () => {
+    const account = await createAccount();
+    const bearer = await token();
+    const acknowledged = new Map<string, string>();
+    const sent: string[] = [];
+    const stream = (async () => {
+      for (let i = 0; i < 400; i++) {
+        const key = `stream-${i}`;
+        sent.push(key);
+        try {
+          const reply = await call('topup', { account, amount: 1, product_id: 'prepaid_au' }, { key, bearer });
+          if (reply.status === 200) acknowledged.set(key, reply.text);
+        } catch {
+          return; // the control plane is gone
+        }
+      }
+    })();
+    // Killed once some top-ups were acknowledged (a count, not a time): the stream is mid-flight.
+    while (acknowledged.size < 25) await new Promise((resolve) => setImmediate(resolve));
+    await control.kill('SIGKILL');
+    await stream;
+    const dataDir = control.dataDir;
+    await startControl(dataDir);
+
+    // Retry every key the stream sent: an acknowledged one replays its first answer, any other applies now.
+    for (const key of sent) {
+      const reply = await call('topup', { account, amount: 1, product_id: 'prepaid_au' }, { key, bearer });
+      assert.equal(reply.status, 200, reply.text);
+      if (acknowledged.has(key)) assert.equal(reply.text, acknowledged.get(key), `${key} replayed, not applied again`);
+    }
+    assert.equal(await balanceOf(account), `${sent.length}.00`, 'each key applied exactly once');
+    const db = database();
+    const applied = db
+      .prepare("SELECT description, COUNT(*) AS n FROM balance_transactions WHERE entity_type = 'retail' AND description LIKE 'partner topup stream-%' GROUP BY description HAVING n > 1")
+      .all();
+    db.close();
+    assert.deepEqual(applied, []);
+  });
+});
