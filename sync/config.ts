@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DEFAULT_BODY_BUDGET_BYTES } from '../src/core/http/body-budget.js';
 import { DEFAULT_LEASE_VALID_SECONDS } from '../src/core/protocol/node-sync.js';
 import { DEFAULT_NODE_HOSTS, parseHostAllowlist } from './nodes/hosts.js';
+import type { PartnerApiConfig } from './partner/config.js';
 
 /** Control-plane settings: command-line flags, else CONTROL_* environment variables, else defaults. */
 export interface ControlConfig {
@@ -22,19 +23,6 @@ export interface ControlConfig {
   partner: PartnerApiConfig | null;
   /** `sync-run`: one routing sync, its report on stdout, then exit. */
   command: 'serve' | 'sync-run';
-}
-
-/** The partner API (issue 19): where it listens and whose ID tokens it takes. */
-export interface PartnerApiConfig {
-  host: string;
-  port: number;
-  /** '' or a path prefix such as '/prod' (the API Gateway stage the contract's URLs carry). */
-  stagePrefix: string;
-  issuer: string;
-  audience: string;
-  /** Exactly one of the two: an https (or loopback http) URL, or a file holding the JWKS. */
-  jwksUrl: string | null;
-  jwksFile: string | null;
 }
 
 /** Every option, as docs/operations.md explains it. */

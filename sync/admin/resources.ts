@@ -361,7 +361,9 @@ const normaliseOperations = (value: string): string => [...new Set(value.split('
 
 /** Access numbers: a comma list of E.164 digits, as the caller dials them. */
 function accessNumbersProblem(value: string): string | null {
-  return value.split(',').every((number) => /^\+?[0-9]{4,20}$/.test(number.trim())) ? null : 'must be a comma list of numbers (digits, a leading + allowed)';
+  return value.split(',').every((number) => /^\+?[0-9]{4,20}$/.test(number.trim()))
+    ? null
+    : 'must be a comma list of numbers (digits, a leading + allowed)';
 }
 const normaliseAccessNumbers = (value: string): string =>
   value
@@ -379,7 +381,11 @@ export const PARTNER_TENANTS: Resource = {
     tenant_id: { kind: 'string', required: true, maxLength: 64 },
     name: { kind: 'string', required: true },
     status: status(),
-    operations: { kind: 'string', default: PARTNER_OPERATIONS.join(','), text: { problem: operationsProblem, normalise: normaliseOperations } },
+    operations: {
+      kind: 'string',
+      default: PARTNER_OPERATIONS.join(','),
+      text: { problem: operationsProblem, normalise: normaliseOperations },
+    },
   },
   filters: ['status', 'tenant_id'],
   list: 'paged',
@@ -399,7 +405,12 @@ export const PARTNER_PRODUCTS: Resource = {
     currency: { kind: 'currency', required: true },
     customer_trunk_id: { kind: 'integer', nullable: true, min: 1, references: 'customer_trunks' },
     rate_deck_id: { kind: 'integer', nullable: true, min: 1, references: 'rate_decks' },
-    access_numbers: { kind: 'string', nullable: true, maxLength: 4096, text: { problem: accessNumbersProblem, normalise: normaliseAccessNumbers } },
+    access_numbers: {
+      kind: 'string',
+      nullable: true,
+      maxLength: 4096,
+      text: { problem: accessNumbersProblem, normalise: normaliseAccessNumbers },
+    },
     requires_pin: flag(true),
     status: status(),
   },

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import type { PartnerApiConfig } from '../config.js';
+import type { PartnerApiConfig } from './config.js';
 
 /**
  * A partner's credential, checked as API Gateway's Cognito authorizer checks an ID token: `Authorization:
@@ -29,7 +29,11 @@ export class PartnerAuthenticator {
     if (config.jwksUrl !== null) {
       // jose caches the set, fetches it again when a token names a kid it does not hold (at most every 30 s),
       // and times a fetch out: a token signed with a freshly rotated key verifies without a restart.
-      this.keys = createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000, timeoutDuration: 5000 });
+      this.keys = createRemoteJWKSet(new URL(config.jwksUrl), {
+        cooldownDuration: 30_000,
+        cacheMaxAge: 10 * 60_000,
+        timeoutDuration: 5000,
+      });
     } else {
       this.keys = createLocalJWKSet(JSON.parse(readFileSync(config.jwksFile!, 'utf8')) as Parameters<typeof createLocalJWKSet>[0]);
     }

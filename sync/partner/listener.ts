@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import { json } from '../../src/core/http/respond.js';
 import { startServer, type RunningServer } from '../../src/core/http/server.js';
-import type { PartnerApiConfig } from '../config.js';
-import type { CentreStores } from '../stores.js';
+import type { PartnerApiConfig } from './config.js';
+import type { LedgerStore } from '../ledger/store.js';
 import { PartnerAuthenticator } from './auth.js';
 import { partnerRoutes } from './routes.js';
+import type { PartnerStore } from './store.js';
 
 /**
  * The partner API's own listener: its own route table, no admin route reachable through it, and the
@@ -12,7 +13,7 @@ import { partnerRoutes } from './routes.js';
  */
 export async function startPartnerApi(
   config: PartnerApiConfig,
-  stores: Pick<CentreStores, 'partner' | 'ledger'>,
+  stores: { partner: PartnerStore; ledger: LedgerStore },
   log: Logger,
   bodyBudgetBytes: number,
 ): Promise<RunningServer> {
@@ -33,6 +34,9 @@ export async function startPartnerApi(
     bodyBudgetBytes,
     onHandlerError: (error, route) => partnerLog.error({ err: error, route }, 'partner handler failed'),
   });
-  partnerLog.info({ host: config.host, port: server.port, stage_prefix: config.stagePrefix, issuer: config.issuer }, 'partner API listening');
+  partnerLog.info(
+    { host: config.host, port: server.port, stage_prefix: config.stagePrefix, issuer: config.issuer },
+    'partner API listening',
+  );
   return server;
 }

@@ -7,7 +7,7 @@ import { ExactJsonError, JsonNumber, parseExactJson, type ExactJson } from './ex
  * contract's (additionalProperties: false), no `tenant_id` (the token says whose it is), an
  * `Idempotency-Key` on writes, and an `X-Correlation-Id` (ours when the caller gives none).
  */
-export type Body = Record<string, ExactJson>;
+export type Body = Partial<Record<string, ExactJson>>;
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -16,7 +16,8 @@ export function partnerBody(bytes: Uint8Array, allowed: readonly string[]): Body
   try {
     value = parseExactJson(decoder.decode(bytes));
   } catch (error) {
-    if (error instanceof ExactJsonError || error instanceof TypeError) throw new RequestError('invalid_json', `the body is not JSON: ${error.message}`);
+    if (error instanceof ExactJsonError || error instanceof TypeError)
+      throw new RequestError('invalid_json', `the body is not JSON: ${error.message}`);
     throw error;
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof JsonNumber)
@@ -24,14 +25,16 @@ export function partnerBody(bytes: Uint8Array, allowed: readonly string[]): Body
   // The contract: tenant scope comes from the credential; a body naming a tenant is refused, not ignored.
   if ('tenant_id' in value) throw new RequestError('tenant_id_in_body', 'tenant_id is not accepted in a body: the token names the tenant');
   const unknown = Object.keys(value).filter((key) => !allowed.includes(key));
-  if (unknown.length > 0) throw new RequestError('unknown_field', `unknown field${unknown.length > 1 ? 's' : ''}: ${unknown.slice(0, 5).join(', ')}`);
+  if (unknown.length > 0)
+    throw new RequestError('unknown_field', `unknown field${unknown.length > 1 ? 's' : ''}: ${unknown.slice(0, 5).join(', ')}`);
   return value;
 }
 
 /** A 12-digit account code: 1 to 12 digits, left-padded with zeros; anything else is refused. */
 export function accountCode(name: string, value: ExactJson | undefined): string {
   const text = typeof value === 'string' ? value : null;
-  if (text === null || !/^[0-9]{1,12}$/.test(text)) throw new RequestError('invalid_account_code', `${name} must be a string of 1 to 12 digits`);
+  if (text === null || !/^[0-9]{1,12}$/.test(text))
+    throw new RequestError('invalid_account_code', `${name} must be a string of 1 to 12 digits`);
   return text.padStart(12, '0');
 }
 

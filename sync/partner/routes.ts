@@ -11,7 +11,7 @@ import { hashPassword } from '../portal/password.js';
 import { exactAmount } from './amount.js';
 import { PartnerAuthenticator, TokenRefusal, type PartnerIdentity } from './auth.js';
 import { newAccountCode, twelveDigits } from './codes.js';
-import { RawNumber, canonicalJson, stringifyWithRawNumbers } from './exact-json.js';
+import { RawNumber, canonicalJson, stringifyWithRawNumbers, type ExactJson } from './exact-json.js';
 import {
   accountCode,
   correlationId,
@@ -191,7 +191,8 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
         if (body.product_id === undefined && scope.identity.productId === null)
           throw new RequestError('invalid_field', 'product_id is required');
         const product = productOf(body, scope);
-        const initial = body.initial_balance === undefined ? '0' : exactAmount('initial_balance', body.initial_balance, product.currency, true);
+        const initial =
+          body.initial_balance === undefined ? '0' : exactAmount('initial_balance', body.initial_balance, product.currency, true);
         const requiresPin = optionalBoolean(body, 'requires_pin') ?? product.requires_pin === 1;
         const externalUserId = callerId(body, true);
         // The PIN is shown once, in this answer; only its scrypt hash is stored (hashed before the transaction:
@@ -209,7 +210,13 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
               { entityType: RETAIL, entityId: id, currency: product.currency },
               {
                 next: { balance: initial, reserved: '0' },
-                transaction: { transaction_type: 'credit', amount: initial, description: 'partner create_account initial_balance', cdr_id: null, call_id: null },
+                transaction: {
+                  transaction_type: 'credit',
+                  amount: initial,
+                  description: 'partner create_account initial_balance',
+                  cdr_id: null,
+                  call_id: null,
+                },
               },
             );
           else tx.writeBalance({ entityType: RETAIL, entityId: id, currency: product.currency }, { balance: zero, reserved: '0' });
@@ -318,7 +325,8 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
       throw new RequestError('partner_token_invalid', 'missing or invalid authorization');
     }
     const tenant = context.partner.tenant(identity.tenantId);
-    if (tenant === null || tenant.status !== 'active') throw new RequestError('partner_tenant_not_active', 'the tenant is unknown or not active');
+    if (tenant === null || tenant.status !== 'active')
+      throw new RequestError('partner_tenant_not_active', 'the tenant is unknown or not active');
     if (!tenant.operations.split(',').includes(spec.name))
       throw new RequestError('partner_operation_not_allowed', `the tenant may not call ${spec.name}`);
     const contentType = request.contentType;
@@ -331,7 +339,9 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
       const answer = await spec.read(body, scope);
       return respond(answer.status, { ...answer.body, correlation_id: correlation }, headers);
     }
-    const digest = createHash('sha256').update(canonicalJson(body)).digest('hex');
+    const digest = createHash('sha256')
+      .update(canonicalJson(body as Record<string, ExactJson>))
+      .digest('hex');
     const work = await spec.write!(body, scope, key!);
     const outcome = await context.ledger.transaction((tx): { kept: KeptAnswer } | { fresh: { status: number; text: string } } => {
       // Checked inside the transaction that writes it: two requests with one key cannot both pass here.
@@ -355,7 +365,10 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
       context.log.info({ correlation_id: correlation, operation: spec.name, tenant: tenant.tenant_id }, 'partner write replayed');
       return { status: kept.status, body: kept.body, headers: { ...headers, 'X-Transaction-Id': kept.transaction_id } };
     }
-    context.log.info({ correlation_id: correlation, operation: spec.name, tenant: tenant.tenant_id, transaction_id: key }, 'partner write done');
+    context.log.info(
+      { correlation_id: correlation, operation: spec.name, tenant: tenant.tenant_id, transaction_id: key },
+      'partner write done',
+    );
     return { status: outcome.fresh.status, body: outcome.fresh.text, headers: { ...headers, 'X-Transaction-Id': key! } };
   } catch (error) {
     const refusal = refusalResponse(error);

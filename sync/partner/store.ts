@@ -59,7 +59,9 @@ export class PartnerStore {
         `INSERT INTO retail_accounts (partner_product_id, account_code, external_user_id, requires_pin, pin_hash, status, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, 'active', ?, ?)`,
       ),
-      deactivate: db.prepare("UPDATE retail_accounts SET status = 'deactivated', deactivated_at = ?, deactivation_reason = ?, updated_at = ? WHERE id = ?"),
+      deactivate: db.prepare(
+        "UPDATE retail_accounts SET status = 'deactivated', deactivated_at = ?, deactivation_reason = ?, updated_at = ? WHERE id = ?",
+      ),
       changeCli: db.prepare('UPDATE retail_accounts SET external_user_id = ?, updated_at = ? WHERE id = ?'),
       kept: db.prepare(
         'SELECT request_digest, status, body, transaction_id FROM partner_idempotency WHERE tenant_id = ? AND operation = ? AND idempotency_key = ?',
@@ -114,6 +116,15 @@ export class PartnerStore {
   }
 
   keep(tenantId: string, operation: string, key: string, answer: KeptAnswer): void {
-    this.sql.keep.run(tenantId, operation, key, answer.request_digest, answer.status, answer.body, answer.transaction_id, new Date().toISOString());
+    this.sql.keep.run(
+      tenantId,
+      operation,
+      key,
+      answer.request_digest,
+      answer.status,
+      answer.body,
+      answer.transaction_id,
+      new Date().toISOString(),
+    );
   }
 }

@@ -99,7 +99,11 @@ describe('partner API', { timeout: 300_000 }, () => {
     // Two tenants, each with a product; acme may call everything, globex only reads balances and tops up.
     const acme = await control.post('/api/partner-tenants', { tenant_id: 'acme', name: 'Acme' });
     assert.equal(acme.status, 201, JSON.stringify(acme.body));
-    const globex = await control.post('/api/partner-tenants', { tenant_id: 'globex', name: 'Globex', operations: 'get_balance,topup,create_account' });
+    const globex = await control.post('/api/partner-tenants', {
+      tenant_id: 'globex',
+      name: 'Globex',
+      operations: 'get_balance,topup,create_account',
+    });
     assert.equal(globex.status, 201, JSON.stringify(globex.body));
     const products = [
       { partner_tenant_id: acme.body.id, product_id: 'prepaid_au', currency: 'AUD', access_numbers: '+61280000000' },
@@ -113,8 +117,9 @@ describe('partner API', { timeout: 300_000 }, () => {
   });
 
   after(async () => {
-    await control?.kill();
-    jwks?.close();
+    // Both may be missing when before() failed part-way (its own failure is the one to read).
+    await (control as SidecarProcess | undefined)?.kill();
+    (jwks as Server | undefined)?.close();
   });
 
   interface Reply {
@@ -186,7 +191,11 @@ describe('partner API', { timeout: 300_000 }, () => {
   };
 
   it('serves every built operation: create, top up, read, debit, change the CLI, deactivate', async () => {
-    const created = await call('create_account', { product_id: 'prepaid_au', initial_balance: 5.5, external_user_id: '+61400000001' }, { correlation: 'corr-1' });
+    const created = await call(
+      'create_account',
+      { product_id: 'prepaid_au', initial_balance: 5.5, external_user_id: '+61400000001' },
+      { correlation: 'corr-1' },
+    );
     assert.equal(created.status, 201, created.text);
     assert.match(created.body.account_code_12, /^[0-9]{12}$/);
     assert.match(created.body.pin_12, /^[0-9]{12}$/, 'the product requires PINs by default: one is returned once');
@@ -278,7 +287,11 @@ describe('partner API', { timeout: 300_000 }, () => {
     assert.equal(notAllowed.body.reason_code, 'partner_operation_not_allowed');
     const wrongCurrency = await call('get_balance', { account: acmeAccount, product_id: 'prepaid_au', currency: 'USD' });
     assert.equal(wrongCurrency.status, 403, wrongCurrency.text);
-    const unknownTenant = await call('get_balance', { account: acmeAccount, product_id: 'prepaid_au' }, { bearer: await token({ tenant: 'initech' }) });
+    const unknownTenant = await call(
+      'get_balance',
+      { account: acmeAccount, product_id: 'prepaid_au' },
+      { bearer: await token({ tenant: 'initech' }) },
+    );
     assert.equal(unknownTenant.status, 403, unknownTenant.text);
     assert.equal(unknownTenant.body.reason_code, 'partner_tenant_not_active');
 
@@ -292,7 +305,10 @@ describe('partner API', { timeout: 300_000 }, () => {
     const first = await call('topup', { account, amount: 2.25, product_id: 'prepaid_au' }, { key, correlation: 'first' });
     assert.equal(first.status, 200, first.text);
     // Same request, keys reordered and spaced differently: the same request.
-    const replay = await call('topup', `{ "product_id": "prepaid_au", "amount": 2.25, "account": "${account}" }`, { key, correlation: 'second' });
+    const replay = await call('topup', `{ "product_id": "prepaid_au", "amount": 2.25, "account": "${account}" }`, {
+      key,
+      correlation: 'second',
+    });
     assert.equal(replay.status, 200, replay.text);
     assert.equal(replay.text, first.text, 'the first answer, byte for byte');
     assert.equal(replay.headers.get('x-transaction-id'), first.headers.get('x-transaction-id'));
@@ -315,14 +331,17 @@ describe('partner API', { timeout: 300_000 }, () => {
     const answers = await Promise.all(
       Array.from({ length: 12 }, () => call('topup', { account, amount: 1, product_id: 'prepaid_au' }, { key: concurrentKey, bearer })),
     );
-    assert.ok(answers.every((answer) => answer.status === 200 && answer.text === answers[0].text), answers.map((a) => a.text).join('\n'));
+    assert.ok(
+      answers.every((answer) => answer.status === 200 && answer.text === answers[0].text),
+      answers.map((a) => a.text).join('\n'),
+    );
     assert.equal(await balanceOf(account), '3.00', 'twelve concurrent requests with one key top up once');
 
     const creates = await Promise.all(
       Array.from({ length: 4 }, () => call('create_account', { product_id: 'prepaid_au' }, { key: 'one-create', bearer })),
     );
     assert.ok(creates.every((answer) => answer.status === 201));
-    assert.equal(new Set(creates.map((answer) => answer.body.account_code_12)).size, 1, 'one account created');
+    assert.equal(new Set(creates.map((answer): string => answer.body.account_code_12 as string)).size, 1, 'one account created');
   });
 
   it('refuses bad tokens with 403 and changes nothing', async () => {
@@ -344,7 +363,11 @@ describe('partner API', { timeout: 300_000 }, () => {
       'known kid, other key': await token({ key: stranger, kid: 'key-1' }),
       'access token': await token({ tokenUse: 'access' }),
       'no tenant': await token({ tenant: null }),
-      'alg none': new UnsecuredJWT(claims).setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime(now + 3600).encode(),
+      'alg none': new UnsecuredJWT(claims)
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setExpirationTime(now + 3600)
+        .encode(),
       'HS256 with the public key': await new SignJWT(claims)
         .setProtectedHeader({ alg: 'HS256', kid: 'key-1' })
         .setIssuer(ISSUER)
@@ -460,7 +483,9 @@ describe('partner API', { timeout: 300_000 }, () => {
     assert.equal(await balanceOf(account), `${sent.length}.00`, 'each key applied exactly once');
     const db = database();
     const applied = db
-      .prepare("SELECT description, COUNT(*) AS n FROM balance_transactions WHERE entity_type = 'retail' AND description LIKE 'partner topup stream-%' GROUP BY description HAVING n > 1")
+      .prepare(
+        "SELECT description, COUNT(*) AS n FROM balance_transactions WHERE entity_type = 'retail' AND description LIKE 'partner topup stream-%' GROUP BY description HAVING n > 1",
+      )
       .all();
     db.close();
     assert.deepEqual(applied, []);
