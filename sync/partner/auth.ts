@@ -19,6 +19,15 @@ export interface PartnerIdentity {
 /** Why a token was refused: logged, and named in the 403's message (never which key or claim value we expected). */
 export class TokenRefusal extends Error {}
 
+/**
+ * The keys could not be had (the JWKS URL unreachable, timed out, not 200, not a key set): not the caller's
+ * fault, so not a 403 they might act on; answered 503 and logged for the operator.
+ */
+export class KeysUnavailable extends Error {}
+
+/** JOSE errors that say the key set could not be fetched, not that the token is bad. */
+const FETCH_FAILURES = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID']);
+
 /** Clocks of the issuer and this box may differ by this much. */
 const LEEWAY_SECONDS = 30;
 
@@ -52,8 +61,9 @@ export class PartnerAuthenticator {
         requiredClaims: ['exp'],
       }));
     } catch (error) {
-      if (error instanceof errors.JOSEError) throw new TokenRefusal(`token refused: ${error.code}`);
-      throw error;
+      if (!(error instanceof errors.JOSEError) || FETCH_FAILURES.has(error.code) || error.message.startsWith('Expected 200 OK'))
+        throw new KeysUnavailable(`the JWKS could not be fetched: ${error instanceof Error ? error.message : String(error)}`);
+      throw new TokenRefusal(`token refused: ${error.code}`);
     }
     if (payload.token_use !== 'id') throw new TokenRefusal('not an ID token (token_use must be id)');
     const tenant = payload['custom:tenant_id'];

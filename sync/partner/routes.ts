@@ -9,7 +9,7 @@ import { money } from '../ledger/balance.js';
 import type { BalanceKey, LedgerStore, LedgerTx } from '../ledger/store.js';
 import { hashPassword } from '../portal/password.js';
 import { exactAmount } from './amount.js';
-import { PartnerAuthenticator, TokenRefusal, type PartnerIdentity } from './auth.js';
+import { KeysUnavailable, PartnerAuthenticator, TokenRefusal, type PartnerIdentity } from './auth.js';
 import { newAccountCode, twelveDigits } from './codes.js';
 import { RawNumber, canonicalJson, stringifyWithRawNumbers, type ExactJson } from './exact-json.js';
 import {
@@ -320,6 +320,10 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
     try {
       identity = await context.auth.identify(request.authorization);
     } catch (error) {
+      if (error instanceof KeysUnavailable) {
+        context.log.error({ correlation_id: correlation, operation: spec.name, reason: error.message }, 'partner signing keys unavailable');
+        throw new RequestError('partner_keys_unavailable', 'the signing keys cannot be fetched; retry later');
+      }
       if (!(error instanceof TokenRefusal)) throw error;
       context.log.info({ correlation_id: correlation, operation: spec.name, reason: error.message }, 'partner token refused');
       throw new RequestError('partner_token_invalid', 'missing or invalid authorization');

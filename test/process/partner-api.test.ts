@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -441,6 +443,48 @@ describe('partner API', { timeout: 300_000 }, () => {
     await call('topup', `{"account":"${account}","amount":0.2,"product_id":"prepaid_au"}`);
     await call('topup', `{"account":"${account}","amount":99999999999999.99,"product_id":"prepaid_au"}`);
     assert.equal(await balanceOf(account), '100000000000000.29');
+  });
+
+  it('takes keys from a local JWKS file, and answers 503 when the JWKS URL cannot be reached', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'partner-jwks-'));
+    const file = join(dir, 'jwks.json');
+    writeFileSync(file, JSON.stringify({ keys: [signing.jwk] }));
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const deadPort = (closed.address() as { port: number }).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    for (const [source, expected] of [
+      [['--partner-jwks-file', file], 'file'],
+      [['--partner-jwks-url', `http://127.0.0.1:${deadPort}/jwks.json`], 'unreachable'],
+    ] as const) {
+      const other = await SidecarProcess.startControlPlane({
+        args: ['--partner-port', '0', '--partner-jwt-issuer', ISSUER, '--partner-jwt-audience', AUDIENCE, ...source],
+      });
+      try {
+        const line = other.logs.find((entry) => entry.includes('partner API listening'))!;
+        const url = `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}/get_balance`;
+        const ask = async (bearer: string): Promise<{ status: number; body: any }> => {
+          const response = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+            body: JSON.stringify({ account: '1' }),
+          });
+          return { status: response.status, body: await response.json() };
+        };
+        const good = await ask(await token());
+        const foreign = await ask(await token({ key: stranger }));
+        if (expected === 'file') {
+          // The token passed: this control plane has no tenants, so the refusal is the tenant's.
+          assert.equal(good.body.reason_code, 'partner_tenant_not_active', JSON.stringify(good.body));
+          assert.equal(foreign.body.reason_code, 'partner_token_invalid', JSON.stringify(foreign.body));
+        } else {
+          assert.equal(good.status, 503, JSON.stringify(good.body));
+          assert.equal(good.body.reason_code, 'partner_keys_unavailable');
+        }
+      } finally {
+        await other.kill();
+      }
+    }
   });
 
   it('serves only its own routes on its listener', async () => {

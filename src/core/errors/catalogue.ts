@@ -104,6 +104,7 @@ export const CATALOGUE = {
   account_not_found: error(404, 'no such account in this product'),
   external_user_id_taken: error(409, 'another account of this product has this external_user_id'),
   account_deactivated: error(409, 'the account is deactivated'),
+  partner_keys_unavailable: error(503, 'the token signing keys cannot be fetched; retry later'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ReasonCode = keyof typeof CATALOGUE;
