@@ -314,6 +314,8 @@ function callerId(body: Body, optional: boolean): string | null {
 async function handle(context: PartnerApiContext, spec: OperationSpec, request: IncomingRequest): Promise<OutgoingResponse> {
   const correlation = correlationId(request.headers?.['x-correlation-id']);
   const headers: Record<string, string> = { 'X-Correlation-Id': correlation };
+  // Set once the write's Idempotency-Key is known valid: its refusals name it, as the contract's ErrorResponse allows.
+  let transactionId: string | null = null;
   try {
     // The authorizer first, as at API Gateway: an unauthenticated caller learns nothing about its body.
     let identity: PartnerIdentity;
@@ -337,6 +339,7 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
     if (contentType !== '' && mediaType(contentType) !== 'application/json')
       throw new RequestError('unsupported_media_type', 'content-type must be application/json');
     const key = spec.write === undefined ? null : idempotencyKey(request.headers?.['idempotency-key']);
+    transactionId = key;
     const body = partnerBody(request.body, spec.fields);
     const scope: Scope = { tenant, identity, correlation };
     if (spec.read !== undefined) {
@@ -377,10 +380,11 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
   } catch (error) {
     const refusal = refusalResponse(error);
     if (refusal === null) throw error;
-    const code = (error as RequestError).code;
+    const { code, message } = error as RequestError;
+    context.log.info({ correlation_id: correlation, operation: spec.name, reason_code: code, message }, 'partner request refused');
     return {
       status: refusal.status,
-      body: errorBody(code, (error as RequestError).message, { correlation_id: correlation }),
+      body: errorBody(code, message, { correlation_id: correlation, ...(transactionId === null ? {} : { transaction_id: transactionId }) }),
       headers,
     };
   }

@@ -321,6 +321,7 @@ describe('partner API', { timeout: 300_000 }, () => {
     assert.equal(conflict.status, 409, conflict.text);
     assert.equal(conflict.body.reason_code, 'idempotency_conflict');
     assert.equal(conflict.body.error, 'Idempotency key already used with a different request');
+    assert.equal(conflict.body.transaction_id, key);
     assert.equal(await balanceOf(account), '2.25');
 
     // The same key for another operation is another request.
@@ -484,6 +485,37 @@ describe('partner API', { timeout: 300_000 }, () => {
       } finally {
         await other.kill();
       }
+    }
+  });
+
+  it('answers bodies mangled at random with a coded 4xx, never a 5xx', async () => {
+    const account = await createAccount();
+    // A seeded generator: the same requests every run (a failure names its index).
+    let seed = 0x2f6e2b1;
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const values = [null, true, 0, -1, 1.005, 1e309, '', 'x'.repeat(300), [], {}, { a: 1 }, '\u0000', '123456789012345', account];
+    const base = `{"account":"${account}","amount":1.5,"product_id":"prepaid_au"}`;
+    const bearer = await token();
+    for (let i = 0; i < 200; i++) {
+      let body: string;
+      const kind = next(3);
+      if (kind === 0) {
+        // A byte of a valid body cut, doubled or replaced.
+        const at = next(base.length);
+        body = base.slice(0, at) + ['', '"', '{', '}', ',', '\\', '1e', '-'][next(8)] + base.slice(at + next(2));
+      } else {
+        const fields: Record<string, unknown> = { account, amount: 1.5, product_id: 'prepaid_au' };
+        const name = ['account', 'amount', 'product_id', 'currency', 'reason'][next(5)];
+        fields[name] = values[next(values.length)];
+        body = JSON.stringify(fields);
+      }
+      const reply = await call(['topup', 'debit_balance', 'change_cli', 'delete_account'][next(4)], body, { bearer, key: `mangled-${i}` });
+      assert.ok(reply.status < 500, `request ${i} (${body}): ${reply.status} ${reply.text}`);
+      // Some mangled bodies are still valid requests (a field set to what it was): those may succeed.
+      if (reply.status >= 400) assert.ok(typeof reply.body.reason_code === 'string', `request ${i}: ${reply.text}`);
     }
   });
 
