@@ -519,6 +519,49 @@ describe('partner API', { timeout: 300_000 }, () => {
     }
   });
 
+  it('admin API: a product must fit its trunk and deck (currency, a customer deck), and tenant ids are unique', async () => {
+    const tenant = await control.post('/api/partner-tenants', { tenant_id: 'fitcheck', name: 'Fit', operations: 'topup,nonsense' });
+    assert.equal(tenant.status, 400, JSON.stringify(tenant.body));
+    const created = await control.post('/api/partner-tenants', {
+      tenant_id: 'fitcheck',
+      name: 'Fit',
+      operations: 'topup, get_balance,topup',
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.operations, 'get_balance,topup');
+    const again = await control.post('/api/partner-tenants', { tenant_id: 'fitcheck', name: 'Fit again' });
+    assert.equal(again.status, 409, JSON.stringify(again.body));
+    const customer = await control.post('/api/customer-accounts', {
+      name: 'Retail',
+      currency: 'USD',
+      username: 'retail',
+      password: 'retail-pass-1',
+    });
+    const trunk = await control.post('/api/customer-trunks', { customer_account_id: customer.body.id, name: 'Retail', currency: 'USD' });
+    const carrierDeck = await control.post('/api/rate-decks', { name: 'Cost', deck_type: 'carrier', currency: 'AUD' });
+    const base = { partner_tenant_id: created.body.id, product_id: 'fit', currency: 'AUD' };
+    for (const extra of [{ customer_trunk_id: trunk.body.id }, { rate_deck_id: carrierDeck.body.id }]) {
+      const refused = await control.post('/api/partner-products', { ...base, ...extra });
+      assert.equal(refused.status, 422, JSON.stringify(refused.body));
+      assert.equal(refused.body.reason_code, 'reference_mismatch');
+    }
+    const fits = await control.post('/api/partner-products', {
+      ...base,
+      currency: 'USD',
+      customer_trunk_id: trunk.body.id,
+      access_numbers: '+1 555 0100',
+    });
+    assert.equal(fits.status, 400, 'an access number with spaces is refused');
+    const ok = await control.post('/api/partner-products', {
+      ...base,
+      currency: 'USD',
+      customer_trunk_id: trunk.body.id,
+      access_numbers: '+15550100,15550101',
+    });
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    assert.equal(ok.body.access_numbers, '15550100,15550101');
+  });
+
   it('serves only its own routes on its listener', async () => {
     const admin = await fetch(`${partnerUrl.replace(STAGE, '')}/api/partner-tenants`);
     assert.equal(admin.status, 404);
