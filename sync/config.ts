@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DEFAULT_BODY_BUDGET_BYTES } from '../src/core/http/body-budget.js';
 import { DEFAULT_LEASE_VALID_SECONDS } from '../src/core/protocol/node-sync.js';
 import { DEFAULT_NODE_HOSTS, parseHostAllowlist } from './nodes/hosts.js';
+import type { PartnerApiConfig } from './partner/config.js';
 
 /** Control-plane settings: command-line flags, else CONTROL_* environment variables, else defaults. */
 export interface ControlConfig {
@@ -18,6 +19,8 @@ export interface ControlConfig {
   nodeHosts: string;
   /** Bytes all request bodies being read may hold together (503 server_busy past it). */
   maxInflightBodyBytes: number;
+  /** The partner API's listener and its token checks (sync/partner/); null when no issuer is configured. */
+  partner: PartnerApiConfig | null;
   /** `sync-run`: one routing sync, its report on stdout, then exit. */
   command: 'serve' | 'sync-run';
 }
@@ -37,6 +40,13 @@ export const CONTROL_OPTIONS = {
     fallback: String(DEFAULT_BODY_BUDGET_BYTES),
     shownDefault: '268435456 (256 MiB)',
   },
+  'partner-host': { env: 'CONTROL_PARTNER_HOST', fallback: '127.0.0.1' },
+  'partner-port': { env: 'CONTROL_PARTNER_PORT', fallback: '8081' },
+  'partner-stage-prefix': { env: 'CONTROL_PARTNER_STAGE_PREFIX', fallback: '', shownDefault: 'none' },
+  'partner-jwt-issuer': { env: 'CONTROL_PARTNER_JWT_ISSUER', fallback: '', shownDefault: 'none (partner API off)' },
+  'partner-jwt-audience': { env: 'CONTROL_PARTNER_JWT_AUDIENCE', fallback: '', shownDefault: 'none' },
+  'partner-jwks-url': { env: 'CONTROL_PARTNER_JWKS_URL', fallback: '', shownDefault: 'none' },
+  'partner-jwks-file': { env: 'CONTROL_PARTNER_JWKS_FILE', fallback: '', shownDefault: 'none' },
 } as const satisfies OptionTable;
 
 export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): ControlConfig {
@@ -63,6 +73,7 @@ export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): Contr
     miTimeoutMs: options.integer('mi-timeout-ms', 100, 600_000),
     leaseValidSeconds: options.integer('lease-valid-seconds', 1, 7 * 86_400),
     maxInflightBodyBytes: options.integer('max-inflight-body-bytes', 1024, 64 * 1024 * 1024 * 1024),
+    partner: partnerConfig(options),
     command,
   };
 }
@@ -71,4 +82,45 @@ export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): Contr
 function checkedHosts(text: string): string {
   parseHostAllowlist(text);
   return text;
+}
+
+/**
+ * The partner API is internet-facing and can only authenticate against an issuer the operator names, so it
+ * listens only when one is configured; then the audience and one JWKS source are required, and refused at
+ * start when missing, rather than answering every partner 403.
+ */
+function partnerConfig(options: OptionReader<typeof CONTROL_OPTIONS>): PartnerApiConfig | null {
+  const issuer = options.string('partner-jwt-issuer').trim();
+  if (issuer === '') return null;
+  const audience = options.string('partner-jwt-audience').trim();
+  if (audience === '') throw new Error('--partner-jwt-audience (the app client id) is required with --partner-jwt-issuer');
+  const url = options.string('partner-jwks-url').trim();
+  const file = options.string('partner-jwks-file').trim();
+  if ((url === '') === (file === '')) throw new Error('give exactly one of --partner-jwks-url and --partner-jwks-file');
+  if (url !== '') checkJwksUrl(url);
+  const prefix = options.string('partner-stage-prefix').trim().replace(/\/+$/, '');
+  if (prefix !== '' && !/^(\/[A-Za-z0-9_-]+)+$/.test(prefix))
+    throw new Error(`--partner-stage-prefix must be a path such as /prod, not ${JSON.stringify(prefix)}`);
+  return {
+    host: options.host('partner-host'),
+    port: options.integer('partner-port', 0, 65535),
+    stagePrefix: prefix,
+    issuer,
+    audience,
+    jwksUrl: url === '' ? null : url,
+    jwksFile: file === '' ? null : file,
+  };
+}
+
+/** Keys come only from where the operator said, over TLS unless the host is this machine (tests, a local proxy). */
+function checkJwksUrl(text: string): void {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`--partner-jwks-url is not a URL: ${JSON.stringify(text)}`);
+  }
+  const loopback = url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback))
+    throw new Error('--partner-jwks-url must be https:// (http:// only to this machine)');
 }

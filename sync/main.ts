@@ -17,6 +17,7 @@ import { SyncJob } from './distribution/sync-job.js';
 import { startLeaseReclaim } from './ledger/lease-reclaim.js';
 import { loadNodePolicy } from './nodes/policy.js';
 import { RateDeckScheduler } from './rate-deck-updates/scheduler.js';
+import { startPartnerApi } from './partner/listener.js';
 import { openCentreStores } from './stores.js';
 
 async function main(): Promise<void> {
@@ -71,6 +72,8 @@ async function main(): Promise<void> {
     bodyBudgetBytes: config.maxInflightBodyBytes,
     onHandlerError: (error, route) => log.error({ err: error, route }, 'handler failed'),
   });
+  // The internet-facing partner API, on a listener of its own (never behind the admin allowlist's routes).
+  const partnerServer = config.partner === null ? null : await startPartnerApi(config.partner, stores, log, config.maxInflightBodyBytes);
   log.info(
     {
       host: config.host,
@@ -79,6 +82,7 @@ async function main(): Promise<void> {
       schema_version: stores.schemaVersion(),
       node_files_roots: nodePolicy.files.roots,
       node_hosts: nodePolicy.hosts.text,
+      partner_api: partnerServer === null ? 'off' : `${config.partner!.host}:${partnerServer.port}${config.partner!.stagePrefix}`,
     },
     'control plane listening',
   );
@@ -87,6 +91,7 @@ async function main(): Promise<void> {
     leaseReclaim.stop();
     scheduler.stop();
     server.close();
+    partnerServer?.close();
     void syncJob.close().finally(() => {
       stores.close();
       process.exit(0);

@@ -75,6 +75,29 @@ async function checkRecord(resource: Resource, context: AdminContext, record: Ro
   }
   if (resource.table === 'lcr_config' && record.cache_ttl_seconds === 0) record.cache_ttl_seconds = 300; // the contract: 0 means the default
   if (resource.table === 'rate_decks' && record.id !== undefined) await mustFitAssignments(store, record);
+  if (resource.table === 'partner_products') await mustFitProduct(store, record);
+}
+
+/**
+ * A partner product's calls are routed on its customer trunk and rated with its sell deck, and billed to
+ * accounts in its currency: a trunk or deck in another currency, or a carrier deck, cannot carry them.
+ */
+async function mustFitProduct(store: ConfigStore, record: Row): Promise<void> {
+  for (const [name, table] of [
+    ['customer_trunk_id', 'customer_trunks'],
+    ['rate_deck_id', 'rate_decks'],
+  ] as const) {
+    const id = record[name];
+    if (typeof id !== 'number') continue;
+    const row = await store.get(table, id);
+    if (row !== null && row.currency !== record.currency)
+      throw new RequestError(
+        'reference_mismatch',
+        `${name} ${id} is in ${String(row.currency)}, the product in ${String(record.currency)}`,
+      );
+    if (row !== null && table === 'rate_decks' && row.deck_type !== 'customer')
+      throw new RequestError('reference_mismatch', `rate_deck_id ${id} is a carrier deck; a product sells with a customer deck`);
+  }
 }
 
 const SETTINGS = [

@@ -340,6 +340,87 @@ export const OPENSIPS_NODES: Resource = {
   operations: ALL,
 };
 
+/** The partner API's operations (sync/partner/routes.ts), each of which a tenant may be allowed. */
+export const PARTNER_OPERATIONS = [
+  'get_balance',
+  'call_history',
+  'topup',
+  'debit_balance',
+  'create_account',
+  'delete_account',
+  'change_cli',
+  'setup_call',
+] as const;
+
+/** A comma list of partner operations, stored sorted and without repeats. */
+function operationsProblem(value: string): string | null {
+  const names = value.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(PARTNER_OPERATIONS as readonly string[]).includes(name));
+  return unknown.length === 0 ? null : `must be a comma list of ${PARTNER_OPERATIONS.join(', ')}; unknown: ${unknown.join(', ')}`;
+}
+const normaliseOperations = (value: string): string => [...new Set(value.split(',').map((name) => name.trim()))].sort().join(',');
+
+/** Access numbers: a comma list of E.164 digits, as the caller dials them. */
+function accessNumbersProblem(value: string): string | null {
+  return value.split(',').every((number) => /^\+?[0-9]{4,20}$/.test(number.trim()))
+    ? null
+    : 'must be a comma list of numbers (digits, a leading + allowed)';
+}
+const normaliseAccessNumbers = (value: string): string =>
+  value
+    .split(',')
+    .map((number) => number.trim().replace(/^\+/, ''))
+    .join(',');
+
+/** A partner company: `tenant_id` is the token's `custom:tenant_id`; `operations` what its partners may call. */
+export const PARTNER_TENANTS: Resource = {
+  noun: 'partner tenant',
+  table: 'partner_tenants',
+  path: '/api/partner-tenants',
+  itemParam: 'id',
+  fields: {
+    tenant_id: { kind: 'string', required: true, maxLength: 64 },
+    name: { kind: 'string', required: true },
+    status: status(),
+    operations: {
+      kind: 'string',
+      default: PARTNER_OPERATIONS.join(','),
+      text: { problem: operationsProblem, normalise: normaliseOperations },
+    },
+  },
+  filters: ['status', 'tenant_id'],
+  list: 'paged',
+  deletion: 'soft',
+  operations: ALL,
+};
+
+/** A retail product of a tenant: its currency, the trunk and sell deck its calls use, its access numbers. */
+export const PARTNER_PRODUCTS: Resource = {
+  noun: 'partner product',
+  table: 'partner_products',
+  path: '/api/partner-products',
+  itemParam: 'id',
+  fields: {
+    partner_tenant_id: { kind: 'integer', required: true, min: 1, references: 'partner_tenants' },
+    product_id: { kind: 'string', required: true, maxLength: 64 },
+    currency: { kind: 'currency', required: true },
+    customer_trunk_id: { kind: 'integer', nullable: true, min: 1, references: 'customer_trunks' },
+    rate_deck_id: { kind: 'integer', nullable: true, min: 1, references: 'rate_decks' },
+    access_numbers: {
+      kind: 'string',
+      nullable: true,
+      maxLength: 4096,
+      text: { problem: accessNumbersProblem, normalise: normaliseAccessNumbers },
+    },
+    requires_pin: flag(true),
+    status: status(),
+  },
+  filters: ['partner_tenant_id', 'status'],
+  list: 'paged',
+  deletion: 'soft',
+  operations: ALL,
+};
+
 export const RESOURCES: readonly Resource[] = [
   CUSTOMER_ACCOUNTS,
   CUSTOMER_TRUNKS,
@@ -354,4 +435,6 @@ export const RESOURCES: readonly Resource[] = [
   LCR_CONFIG,
   EXCHANGE_RATES,
   OPENSIPS_NODES,
+  PARTNER_TENANTS,
+  PARTNER_PRODUCTS,
 ];

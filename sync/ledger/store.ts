@@ -105,7 +105,8 @@ export interface Overrun {
 }
 
 export interface BalanceKey {
-  entityType: 'customer' | 'carrier';
+  /** 'retail': a partner API retail account (sync/partner/), whose money is kept here like a customer's. */
+  entityType: EntityType | 'retail';
   entityId: number;
   currency: string;
 }

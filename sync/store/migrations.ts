@@ -226,4 +226,30 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE opensips_nodes SET status = 'disabled' WHERE status = 'offline';
     `,
   },
+  {
+    version: 11,
+    description: 'the partner API: tenants, their products, retail accounts, and the answers kept for idempotent writes',
+    // Retail accounts are a table of their own (not customer_accounts): they are owned by a partner tenant's
+    // product, keyed by a 12-digit code, and their PIN hash must never be in an admin answer or a snapshot.
+    // Their money is in balances with entity_type 'retail'. partner_idempotency holds each write's answer,
+    // written in the same transaction as the change it describes.
+    sql: `
+      CREATE TABLE partner_tenants (
+        id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, status TEXT NOT NULL,
+        operations TEXT NOT NULL, ${TIMESTAMPS});
+      CREATE TABLE partner_products (
+        id INTEGER PRIMARY KEY, partner_tenant_id INTEGER NOT NULL REFERENCES partner_tenants(id), product_id TEXT NOT NULL,
+        currency TEXT NOT NULL, customer_trunk_id INTEGER REFERENCES customer_trunks(id), rate_deck_id INTEGER REFERENCES rate_decks(id),
+        access_numbers TEXT, requires_pin INTEGER NOT NULL, status TEXT NOT NULL, ${TIMESTAMPS},
+        UNIQUE (partner_tenant_id, product_id));
+      CREATE TABLE retail_accounts (
+        id INTEGER PRIMARY KEY, partner_product_id INTEGER NOT NULL REFERENCES partner_products(id), account_code TEXT NOT NULL UNIQUE,
+        external_user_id TEXT, requires_pin INTEGER NOT NULL, pin_hash TEXT, status TEXT NOT NULL, deactivated_at TEXT,
+        deactivation_reason TEXT, ${TIMESTAMPS}, UNIQUE (partner_product_id, external_user_id));
+      CREATE TABLE partner_idempotency (
+        tenant_id TEXT NOT NULL, operation TEXT NOT NULL, idempotency_key TEXT NOT NULL, request_digest TEXT NOT NULL,
+        status INTEGER NOT NULL, body TEXT NOT NULL, transaction_id TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, operation, idempotency_key));
+    `,
+  },
 ];

@@ -35,6 +35,7 @@ describe('admin API bad input, per resource', () => {
     parents.trunk = (
       await control.send('POST', '/api/customer-trunks', { customer_account_id: parents.account, name: 'Parent trunk', currency: 'AUD' })
     ).body.id;
+    parents.tenant = (await control.send('POST', '/api/partner-tenants', { tenant_id: 'parent', name: 'Parent tenant' })).body.id;
   });
 
   /** A body each resource accepts, so one broken field is the only thing wrong. */
@@ -59,6 +60,8 @@ describe('admin API bad input, per resource', () => {
       lcr_config: { rate_deck_id: null },
       exchange_rates: { from_currency: 'USD', to_currency: 'AUD', rate: '1.5' },
       opensips_nodes: { hostname: 'n', mi_socket_address: 'udp:127.0.0.1:9' },
+      partner_tenants: { tenant_id: 'acme', name: 'Acme' },
+      partner_products: { partner_tenant_id: parents.tenant, product_id: 'prepaid_au', currency: 'AUD' },
     })[table] ?? {};
   after(() => control.kill());
 

@@ -91,6 +91,20 @@ export const CATALOGUE = {
   session_expired: error(401, 'the portal session has expired or ended'),
   permission_denied: error(403, 'the portal session may not do this'),
   update_not_pending: error(400, 'only a pending rate deck update can be deleted'),
+  partner_token_invalid: error(403, 'missing or invalid authorization'),
+  partner_tenant_not_active: error(403, 'the tenant is unknown or not active'),
+  partner_operation_not_allowed: error(403, 'the tenant may not call this operation'),
+  partner_out_of_scope: error(403, "the product or currency is not one of the tenant's"),
+  unknown_field: error(400, 'the body has a field the operation does not take'),
+  tenant_id_in_body: error(400, 'tenant_id is not accepted in a body'),
+  invalid_amount: error(400, 'the amount is not a positive number the currency can hold'),
+  invalid_account_code: error(400, 'the account code is not 1 to 12 digits'),
+  idempotency_key_invalid: error(400, 'Idempotency-Key is missing or malformed'),
+  idempotency_conflict: error(409, 'Idempotency key already used with a different request'),
+  account_not_found: error(404, 'no such account in this product'),
+  external_user_id_taken: error(409, 'another account of this product has this external_user_id'),
+  account_deactivated: error(409, 'the account is deactivated'),
+  partner_keys_unavailable: error(503, 'the token signing keys cannot be fetched; retry later'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ReasonCode = keyof typeof CATALOGUE;

@@ -25,6 +25,8 @@ export interface IncomingRequest {
   body: Uint8Array;
   /** The Authorization header, on routes declared with `readsAuthorization` (else absent). */
   authorization?: string;
+  /** The headers a route names in `readsHeaders`, by their lower-case names ('' when not sent). */
+  headers?: Record<string, string>;
 }
 
 export interface OutgoingResponse {
@@ -58,6 +60,11 @@ export interface Route {
   admit?: Admission;
   /** The handler checks a credential: the Authorization header is read (the hot-path routes skip it). */
   readsAuthorization?: boolean;
+  /**
+   * Further headers the handler reads (lower-case names: the partner API's Idempotency-Key, X-Correlation-Id).
+   * uWS offers headers only during its callback, so they are copied out then; other routes copy nothing.
+   */
+  readsHeaders?: readonly string[];
 }
 
 export type Admission = (
@@ -127,6 +134,7 @@ interface Exchange {
   started: number;
   aborted: boolean;
   authorization?: string;
+  headers?: Record<string, string>;
 }
 
 function writeResponse(exchange: Exchange, response: OutgoingResponse, observe: RequestObserver, closeConnection = false): void {
@@ -196,6 +204,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       params,
       remoteAddress: exchange.remoteAddress,
       authorization: exchange.authorization,
+      headers: exchange.headers,
       query,
       contentType,
       body,
@@ -271,6 +280,11 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     }
     // Headers can only be read now, before the body arrives.
     if (route.readsAuthorization === true) exchange.authorization = req.getHeader('authorization');
+    if (route.readsHeaders !== undefined) {
+      const headers: Record<string, string> = {};
+      for (const name of route.readsHeaders) headers[name] = req.getHeader(name);
+      exchange.headers = headers;
+    }
     const contentLength = req.getHeader('content-length');
     const contentType = req.getHeader('content-type');
     const query = route.method === 'GET' || route.method === 'DELETE' || route.readsQuery === true ? req.getQuery() : '';

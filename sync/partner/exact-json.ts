@@ -1,0 +1,145 @@
+/**
+ * JSON with its numbers kept as the text the client sent. The partner contract types amounts as JSON
+ * numbers; JSON.parse would turn `0.1` or `12345678901234567.01` into the nearest double and lose the
+ * exact amount before we could look at it. This parser keeps every number as its literal (validated
+ * against the JSON grammar) so that money is converted from the text, never through a float.
+ */
+export class JsonNumber {
+  constructor(readonly text: string) {}
+}
+
+export type ExactJson = null | boolean | string | JsonNumber | ExactJson[] | { [key: string]: ExactJson };
+
+export class ExactJsonError extends Error {}
+
+const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+/** How deep objects and arrays may nest: a partner body is flat, and deep input must not exhaust the stack. */
+const MAX_DEPTH = 32;
+
+export function parseExactJson(text: string): ExactJson {
+  let at = 0;
+  const space = (): void => {
+    while (at < text.length && ' \t\n\r'.includes(text[at])) at++;
+  };
+  const fail = (what: string): never => {
+    throw new ExactJsonError(`${what} at character ${at}`);
+  };
+  const value = (depth: number): ExactJson => {
+    space();
+    const c = text[at];
+    if (c === '{') {
+      if (depth >= MAX_DEPTH) fail('nested too deep');
+      at++;
+      const object: Record<string, ExactJson> = {};
+      space();
+      if (text[at] === '}') {
+        at++;
+        return object;
+      }
+      for (;;) {
+        space();
+        if (text[at] !== '"') fail('expected a key');
+        const key = string();
+        // A key twice is ambiguous (which one counts?): refused rather than read one way.
+        if (Object.prototype.hasOwnProperty.call(object, key)) fail(`duplicate key ${JSON.stringify(key)}`);
+        space();
+        if (text[at] !== ':') fail('expected ":"');
+        at++;
+        Object.defineProperty(object, key, { value: value(depth + 1), enumerable: true, writable: true, configurable: true });
+        space();
+        if (text[at] === ',') {
+          at++;
+          continue;
+        }
+        if (text[at] === '}') {
+          at++;
+          return object;
+        }
+        fail('expected "," or "}"');
+      }
+    }
+    if (c === '[') {
+      if (depth >= MAX_DEPTH) fail('nested too deep');
+      at++;
+      const array: ExactJson[] = [];
+      space();
+      if (text[at] === ']') {
+        at++;
+        return array;
+      }
+      for (;;) {
+        array.push(value(depth + 1));
+        space();
+        if (text[at] === ',') {
+          at++;
+          continue;
+        }
+        if (text[at] === ']') {
+          at++;
+          return array;
+        }
+        fail('expected "," or "]"');
+      }
+    }
+    if (c === '"') return string();
+    if (text.startsWith('true', at)) {
+      at += 4;
+      return true;
+    }
+    if (text.startsWith('false', at)) {
+      at += 5;
+      return false;
+    }
+    if (text.startsWith('null', at)) {
+      at += 4;
+      return null;
+    }
+    NUMBER.lastIndex = at;
+    const match = NUMBER.exec(text);
+    if (match === null) return fail('unexpected character');
+    at += match[0].length;
+    return new JsonNumber(match[0]);
+  };
+  const string = (): string => {
+    // From the opening quote to the closing one, escapes included; JSON.parse decodes it by the grammar.
+    const start = at;
+    at++;
+    while (at < text.length && text[at] !== '"') at += text[at] === '\\' ? 2 : 1;
+    if (at >= text.length) fail('unterminated string');
+    at++;
+    try {
+      return JSON.parse(text.slice(start, at)) as string;
+    } catch {
+      return fail('malformed string');
+    }
+  };
+  const result = value(0);
+  space();
+  if (at !== text.length) fail('text after the JSON value');
+  return result;
+}
+
+/** The canonical text of a body: keys sorted, numbers as sent. Two bodies are "the same request" when theirs are equal. */
+export function canonicalJson(value: ExactJson): string {
+  if (value instanceof JsonNumber) return value.text;
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object')
+    return `{${Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`)
+      .join(',')}}`;
+  return JSON.stringify(value);
+}
+
+/** An exact decimal string as a JSON number in an answer (the contract's balances are numbers). */
+export class RawNumber {
+  constructor(readonly text: string) {}
+}
+
+const MARK = '\u0001num:';
+
+/** JSON.stringify, with each RawNumber written as its digits (never through a double). */
+export function stringifyWithRawNumbers(value: unknown): string {
+  const text = JSON.stringify(value, (_key, item: unknown) => (item instanceof RawNumber ? `${MARK}${item.text}` : item));
+  return text.replace(/"\\u0001num:(-?[0-9]+(?:\.[0-9]+)?)"/g, '$1');
+}

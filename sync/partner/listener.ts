@@ -1,0 +1,42 @@
+import type { Logger } from 'pino';
+import { json } from '../../src/core/http/respond.js';
+import { startServer, type RunningServer } from '../../src/core/http/server.js';
+import type { PartnerApiConfig } from './config.js';
+import type { LedgerStore } from '../ledger/store.js';
+import { PartnerAuthenticator } from './auth.js';
+import { partnerRoutes } from './routes.js';
+import type { PartnerStore } from './store.js';
+
+/**
+ * The partner API's own listener: its own route table, no admin route reachable through it, and the
+ * admin API's allowlist not applied (partners are on the internet; their token is their credential).
+ */
+export async function startPartnerApi(
+  config: PartnerApiConfig,
+  stores: { partner: PartnerStore; ledger: LedgerStore },
+  log: Logger,
+  bodyBudgetBytes: number,
+): Promise<RunningServer> {
+  const partnerLog = log.child({ api: 'partner' });
+  const server = await startServer({
+    host: config.host,
+    port: config.port,
+    routes: [
+      ...partnerRoutes({
+        partner: stores.partner,
+        ledger: stores.ledger,
+        auth: new PartnerAuthenticator(config),
+        log: partnerLog,
+        stagePrefix: config.stagePrefix,
+      }),
+      { method: 'GET', path: `${config.stagePrefix}/health`, maxBodyBytes: 0, handler: () => json(200, { status: 'ok' }) },
+    ],
+    bodyBudgetBytes,
+    onHandlerError: (error, route) => partnerLog.error({ err: error, route }, 'partner handler failed'),
+  });
+  partnerLog.info(
+    { host: config.host, port: server.port, stage_prefix: config.stagePrefix, issuer: config.issuer },
+    'partner API listening',
+  );
+  return server;
+}

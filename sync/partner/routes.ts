@@ -1,0 +1,395 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { mediaType } from '../../src/core/http/body.js';
+import { RequestError, errorBody, refusalResponse } from '../../src/core/http/errors.js';
+import type { IncomingRequest, OutgoingResponse, Route } from '../../src/core/http/server.js';
+import { Decimal } from '../../src/core/money/decimal.js';
+import type { PARTNER_OPERATIONS } from '../admin/resources.js';
+import { money } from '../ledger/balance.js';
+import type { BalanceKey, LedgerStore, LedgerTx } from '../ledger/store.js';
+import { hashPassword } from '../portal/password.js';
+import { exactAmount } from './amount.js';
+import { KeysUnavailable, PartnerAuthenticator, TokenRefusal, type PartnerIdentity } from './auth.js';
+import { newAccountCode, twelveDigits } from './codes.js';
+import { RawNumber, canonicalJson, stringifyWithRawNumbers, type ExactJson } from './exact-json.js';
+import {
+  accountCode,
+  correlationId,
+  idempotencyKey,
+  optionalBoolean,
+  optionalCurrency,
+  optionalString,
+  partnerBody,
+  type Body,
+} from './request.js';
+import type { KeptAnswer, PartnerProduct, PartnerStore, PartnerTenant, RetailAccount } from './store.js';
+
+/**
+ * The partner API (../shared/spec/partner-api.openapi.yaml): JSON POSTs under an optional stage prefix,
+ * each authenticated by a Cognito ID token (auth.ts), scoped to the token's tenant and the product (and
+ * currency) the body or the token names. Writes are idempotent by tenant, operation and Idempotency-Key:
+ * the answer is kept in the same transaction as the change, and a repeat replays it.
+ *
+ * Built here: get_balance, topup, debit_balance, create_account, delete_account, change_cli.
+ * call_history and setup_call need the access-number call path (issue 19's second part) and are not served.
+ */
+export type PartnerOperation = (typeof PARTNER_OPERATIONS)[number];
+
+export interface PartnerApiContext {
+  partner: PartnerStore;
+  ledger: LedgerStore;
+  auth: PartnerAuthenticator;
+  log: Logger;
+  stagePrefix: string;
+}
+
+/** Partner bodies are a handful of short fields. */
+export const PARTNER_MAX_BODY_BYTES = 16 * 1024;
+
+const RETAIL = 'retail' as const;
+
+interface Scope {
+  tenant: PartnerTenant;
+  identity: PartnerIdentity;
+  correlation: string;
+}
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** What a write does inside its transaction; it throws a RequestError to refuse (then nothing is written). */
+type WriteWork = (tx: LedgerTx) => Answer;
+
+interface OperationSpec {
+  name: PartnerOperation;
+  fields: readonly string[];
+  /** Reads answer directly; writes return the work to run in the idempotent transaction. */
+  read?: (body: Body, scope: Scope) => Promise<Answer>;
+  write?: (body: Body, scope: Scope, transactionId: string) => Promise<WriteWork>;
+}
+
+const SCOPE_FIELDS = ['account', 'product_id', 'currency'] as const;
+
+export function partnerRoutes(context: PartnerApiContext): Route[] {
+  const { partner, ledger } = context;
+
+  /** The product the request is about: the body's, else the token's, else the tenant's only active one. */
+  const productOf = (body: Body, scope: Scope, nullable = false): PartnerProduct => {
+    const named = optionalString(body, 'product_id', 64, nullable) ?? scope.identity.productId;
+    let product: PartnerProduct | null;
+    if (named !== null) product = partner.product(scope.tenant.id, named);
+    else {
+      const active = partner.activeProducts(scope.tenant.id);
+      if (active.length !== 1) throw new RequestError('invalid_field', 'product_id is required: the tenant has more than one product');
+      product = active[0];
+    }
+    if (product === null || product.status !== 'active')
+      throw new RequestError('partner_out_of_scope', `product ${JSON.stringify(named)} is not one of this tenant's active products`);
+    const currency = optionalCurrency(body);
+    if (currency !== null && currency !== product.currency)
+      throw new RequestError('partner_out_of_scope', `product ${product.product_id} is in ${product.currency}, not ${currency}`);
+    return product;
+  };
+
+  const accountOf = (body: Body, product: PartnerProduct): RetailAccount => {
+    const code = accountCode('account', body.account);
+    const account = partner.account(product.id, code);
+    // Another tenant's or product's account is answered exactly as one that does not exist: never visible.
+    if (account === null) throw new RequestError('account_not_found', `no account ${code} in product ${product.product_id}`);
+    return account;
+  };
+
+  const scopeFields = (scope: Scope, product: PartnerProduct, code: string): Record<string, unknown> => ({
+    tenant_id: scope.tenant.tenant_id,
+    product_id: product.product_id,
+    currency: product.currency,
+    account_code_12: code,
+  });
+
+  const balanceKey = (account: RetailAccount, product: PartnerProduct): BalanceKey => ({
+    entityType: RETAIL,
+    entityId: account.id,
+    currency: product.currency,
+  });
+
+  /** topup and debit_balance: one ledger transaction on the retail account's balance. */
+  const moneyWrite =
+    (kind: 'credit' | 'debit') =>
+    (body: Body, scope: Scope, transactionId: string): Promise<WriteWork> => {
+      const product = productOf(body, scope);
+      const amount = exactAmount('amount', body.amount, product.currency);
+      return Promise.resolve((tx) => {
+        const account = accountOf(body, product);
+        if (account.status !== 'active') throw new RequestError('account_deactivated', `account ${account.account_code} is deactivated`);
+        const current = tx.balance(RETAIL, account.id);
+        const before = new Decimal(current.balance);
+        const change = new Decimal(amount);
+        // Available is what nodes do not hold in credit leases for calls (reserved): a debit may not take that.
+        if (kind === 'debit' && before.minus(new Decimal(current.reserved)).lessThan(change))
+          throw new RequestError(
+            'insufficient_balance',
+            `insufficient balance: ${money(before.minus(new Decimal(current.reserved)))} available, ${amount} asked`,
+          );
+        const after = money(kind === 'credit' ? before.plus(change) : before.minus(change), before, change);
+        tx.applyChange(balanceKey(account, product), {
+          next: { balance: after, reserved: current.reserved },
+          transaction: {
+            transaction_type: kind,
+            amount,
+            description: `partner ${kind === 'credit' ? 'topup' : 'debit_balance'} ${transactionId}`,
+            cdr_id: null,
+            call_id: null,
+          },
+        });
+        return {
+          status: 200,
+          body: {
+            result: 'OK',
+            error: null,
+            ...scopeFields(scope, product, account.account_code),
+            balance_before: new RawNumber(money(before)),
+            balance_after: new RawNumber(after),
+            ledger_logged: true,
+          },
+        };
+      });
+    };
+
+  const operations: OperationSpec[] = [
+    {
+      name: 'get_balance',
+      fields: SCOPE_FIELDS,
+      read: async (body, scope) => {
+        const product = productOf(body, scope);
+        const account = accountOf(body, product);
+        const state = await ledger.getBalance(RETAIL, account.id);
+        const balance = new RawNumber(money(new Decimal(state.balance)));
+        const available = money(new Decimal(state.balance).minus(new Decimal(state.reserved)));
+        return {
+          status: 200,
+          body: {
+            ...scopeFields(scope, product, account.account_code),
+            account: account.account_code,
+            tenant: scope.tenant.tenant_id,
+            total_balance: balance,
+            balances: [{ id: 'monetary', value: balance, weight: 0 }],
+            balance_map: { '*monetary': balance },
+            available_balance: new RawNumber(available),
+            status: account.status,
+          },
+        };
+      },
+    },
+    { name: 'topup', fields: [...SCOPE_FIELDS, 'amount'], write: moneyWrite('credit') },
+    { name: 'debit_balance', fields: [...SCOPE_FIELDS, 'amount'], write: moneyWrite('debit') },
+    {
+      name: 'create_account',
+      fields: ['product_id', 'initial_balance', 'requires_pin', 'external_user_id', 'cli'],
+      write: async (body, scope) => {
+        if (body.product_id === undefined && scope.identity.productId === null)
+          throw new RequestError('invalid_field', 'product_id is required');
+        const product = productOf(body, scope);
+        const initial =
+          body.initial_balance === undefined ? '0' : exactAmount('initial_balance', body.initial_balance, product.currency, true);
+        const requiresPin = optionalBoolean(body, 'requires_pin') ?? product.requires_pin === 1;
+        const externalUserId = callerId(body, true);
+        // The PIN is shown once, in this answer; only its scrypt hash is stored (hashed before the transaction:
+        // scrypt runs off the event loop, the transaction may not wait for it).
+        const pin = requiresPin ? twelveDigits() : null;
+        const pinHash = pin === null ? null : await hashPassword(pin);
+        return (tx) => {
+          if (externalUserId !== null && partner.holderOf(product.id, externalUserId) !== null)
+            throw new RequestError('external_user_id_taken', 'another account of this product has this external_user_id');
+          const code = newAccountCode((candidate) => partner.codeTaken(candidate));
+          const id = partner.createAccount(product.id, code, externalUserId, pinHash);
+          const zero = money(new Decimal(0));
+          if (new Decimal(initial).greaterThan(0))
+            tx.applyChange(
+              { entityType: RETAIL, entityId: id, currency: product.currency },
+              {
+                next: { balance: initial, reserved: '0' },
+                transaction: {
+                  transaction_type: 'credit',
+                  amount: initial,
+                  description: 'partner create_account initial_balance',
+                  cdr_id: null,
+                  call_id: null,
+                },
+              },
+            );
+          else tx.writeBalance({ entityType: RETAIL, entityId: id, currency: product.currency }, { balance: zero, reserved: '0' });
+          return {
+            status: 201,
+            body: {
+              ...scopeFields(scope, product, code),
+              initial_balance: new RawNumber(money(new Decimal(initial))),
+              requires_pin: requiresPin,
+              external_user_id: externalUserId,
+              pin_12: pin,
+            },
+          };
+        };
+      },
+    },
+    {
+      name: 'delete_account',
+      fields: ['account', 'product_id', 'reason'],
+      write: (body, scope) => {
+        const product = productOf(body, scope, true);
+        const reason = optionalString(body, 'reason', 500, true);
+        accountCode('account', body.account);
+        return Promise.resolve((tx) => {
+          void tx;
+          const account = accountOf(body, product);
+          // A repeat is 200 with the first deactivation's time and reason: deleting is soft and happens once.
+          const at = account.deactivated_at ?? new Date().toISOString();
+          if (account.deactivated_at === null) partner.deactivate(account.id, at, reason);
+          return {
+            status: 200,
+            body: {
+              tenant_id: scope.tenant.tenant_id,
+              account_code_12: account.account_code,
+              product_id: product.product_id,
+              status: 'deactivated',
+              deactivated_at: at,
+              reason: account.deactivated_at === null ? reason : account.deactivation_reason,
+            },
+          };
+        });
+      },
+    },
+    {
+      name: 'change_cli',
+      fields: ['account', 'product_id', 'external_user_id', 'cli'],
+      write: (body, scope) => {
+        const product = productOf(body, scope, true);
+        accountCode('account', body.account);
+        const externalUserId = callerId(body, false)!;
+        return Promise.resolve((tx) => {
+          void tx;
+          const account = accountOf(body, product);
+          if (account.status !== 'active') throw new RequestError('account_deactivated', `account ${account.account_code} is deactivated`);
+          const holder = partner.holderOf(product.id, externalUserId);
+          if (holder !== null && holder !== account.id)
+            throw new RequestError('external_user_id_taken', 'another account of this product has this external_user_id');
+          partner.changeCli(account.id, externalUserId);
+          return {
+            status: 200,
+            body: {
+              tenant_id: scope.tenant.tenant_id,
+              account_code_12: account.account_code,
+              product_id: product.product_id,
+              external_user_id: externalUserId,
+            },
+          };
+        });
+      },
+    },
+  ];
+
+  return operations.map((spec) => ({
+    method: 'POST',
+    path: `${context.stagePrefix}/${spec.name}`,
+    maxBodyBytes: PARTNER_MAX_BODY_BYTES,
+    retainsBody: true,
+    readsAuthorization: true,
+    readsHeaders: ['idempotency-key', 'x-correlation-id'],
+    handler: (request) => handle(context, spec, request),
+  }));
+}
+
+/** external_user_id, or its alias cli: either may be sent; when both are, they must be equal. */
+function callerId(body: Body, optional: boolean): string | null {
+  const primary = optionalString(body, 'external_user_id', 255, optional);
+  const alias = optionalString(body, 'cli', 255, optional);
+  if (primary !== null && alias !== null && primary !== alias) throw new RequestError('invalid_field', 'external_user_id and cli differ');
+  const value = primary ?? alias;
+  if (value === null && !optional) throw new RequestError('invalid_field', 'external_user_id (or cli) is required');
+  if (value !== null && value.trim() === '') throw new RequestError('invalid_field', 'external_user_id must not be empty');
+  return value;
+}
+
+async function handle(context: PartnerApiContext, spec: OperationSpec, request: IncomingRequest): Promise<OutgoingResponse> {
+  const correlation = correlationId(request.headers?.['x-correlation-id']);
+  const headers: Record<string, string> = { 'X-Correlation-Id': correlation };
+  // Set once the write's Idempotency-Key is known valid: its refusals name it, as the contract's ErrorResponse allows.
+  let transactionId: string | null = null;
+  try {
+    // The authorizer first, as at API Gateway: an unauthenticated caller learns nothing about its body.
+    let identity: PartnerIdentity;
+    try {
+      identity = await context.auth.identify(request.authorization);
+    } catch (error) {
+      if (error instanceof KeysUnavailable) {
+        context.log.error({ correlation_id: correlation, operation: spec.name, reason: error.message }, 'partner signing keys unavailable');
+        throw new RequestError('partner_keys_unavailable', 'the signing keys cannot be fetched; retry later');
+      }
+      if (!(error instanceof TokenRefusal)) throw error;
+      context.log.info({ correlation_id: correlation, operation: spec.name, reason: error.message }, 'partner token refused');
+      throw new RequestError('partner_token_invalid', 'missing or invalid authorization');
+    }
+    const tenant = context.partner.tenant(identity.tenantId);
+    if (tenant === null || tenant.status !== 'active')
+      throw new RequestError('partner_tenant_not_active', 'the tenant is unknown or not active');
+    if (!tenant.operations.split(',').includes(spec.name))
+      throw new RequestError('partner_operation_not_allowed', `the tenant may not call ${spec.name}`);
+    const contentType = request.contentType;
+    if (contentType !== '' && mediaType(contentType) !== 'application/json')
+      throw new RequestError('unsupported_media_type', 'content-type must be application/json');
+    const key = spec.write === undefined ? null : idempotencyKey(request.headers?.['idempotency-key']);
+    transactionId = key;
+    const body = partnerBody(request.body, spec.fields);
+    const scope: Scope = { tenant, identity, correlation };
+    if (spec.read !== undefined) {
+      const answer = await spec.read(body, scope);
+      return respond(answer.status, { ...answer.body, correlation_id: correlation }, headers);
+    }
+    const digest = createHash('sha256')
+      .update(canonicalJson(body as Record<string, ExactJson>))
+      .digest('hex');
+    const work = await spec.write!(body, scope, key!);
+    const outcome = await context.ledger.transaction((tx): { kept: KeptAnswer } | { fresh: { status: number; text: string } } => {
+      // Checked inside the transaction that writes it: two requests with one key cannot both pass here.
+      const kept = context.partner.kept(tenant.tenant_id, spec.name, key!);
+      if (kept !== null) return { kept };
+      const answer = work(tx);
+      const text = stringifyWithRawNumbers({ ...answer.body, correlation_id: correlation, transaction_id: key });
+      context.partner.keep(tenant.tenant_id, spec.name, key!, {
+        request_digest: digest,
+        status: answer.status,
+        // A PIN is shown once: the kept answer (replayed to a retry) never holds it.
+        body: 'pin_12' in answer.body && answer.body.pin_12 !== null ? text.replace(/"pin_12":"[0-9]{12}"/, '"pin_12":null') : text,
+        transaction_id: key!,
+      });
+      return { fresh: { status: answer.status, text } };
+    });
+    if ('kept' in outcome) {
+      const { kept } = outcome;
+      if (kept.request_digest !== digest)
+        throw new RequestError('idempotency_conflict', 'Idempotency key already used with a different request');
+      context.log.info({ correlation_id: correlation, operation: spec.name, tenant: tenant.tenant_id }, 'partner write replayed');
+      return { status: kept.status, body: kept.body, headers: { ...headers, 'X-Transaction-Id': kept.transaction_id } };
+    }
+    context.log.info(
+      { correlation_id: correlation, operation: spec.name, tenant: tenant.tenant_id, transaction_id: key },
+      'partner write done',
+    );
+    return { status: outcome.fresh.status, body: outcome.fresh.text, headers: { ...headers, 'X-Transaction-Id': key! } };
+  } catch (error) {
+    const refusal = refusalResponse(error);
+    if (refusal === null) throw error;
+    const { code, message } = error as RequestError;
+    context.log.info({ correlation_id: correlation, operation: spec.name, reason_code: code, message }, 'partner request refused');
+    return {
+      status: refusal.status,
+      body: errorBody(code, message, { correlation_id: correlation, ...(transactionId === null ? {} : { transaction_id: transactionId }) }),
+      headers,
+    };
+  }
+}
+
+function respond(status: number, body: Record<string, unknown>, headers: Record<string, string>): OutgoingResponse {
+  return { status, body: stringifyWithRawNumbers(body), headers };
+}

@@ -1,0 +1,130 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * The partner API's tables (migration 11): tenants and products as the admin API wrote them, retail
+ * accounts, and the answers kept for idempotent writes. Every method is synchronous so that a write's
+ * checks, its change and its kept answer run inside one ledger transaction (LedgerStore.transaction, the
+ * same database connection): nothing can interleave, and a crash leaves all of it or none.
+ */
+export interface PartnerTenant {
+  id: number;
+  tenant_id: string;
+  status: string;
+  operations: string;
+}
+
+export interface PartnerProduct {
+  id: number;
+  partner_tenant_id: number;
+  product_id: string;
+  currency: string;
+  requires_pin: number;
+  status: string;
+}
+
+export interface RetailAccount {
+  id: number;
+  partner_product_id: number;
+  account_code: string;
+  external_user_id: string | null;
+  requires_pin: number;
+  status: string;
+  deactivated_at: string | null;
+  deactivation_reason: string | null;
+}
+
+export interface KeptAnswer {
+  request_digest: string;
+  status: number;
+  body: string;
+  transaction_id: string;
+}
+
+export class PartnerStore {
+  private readonly sql;
+
+  constructor(db: Database.Database) {
+    this.sql = {
+      tenant: db.prepare('SELECT id, tenant_id, status, operations FROM partner_tenants WHERE tenant_id = ?'),
+      product: db.prepare(
+        'SELECT id, partner_tenant_id, product_id, currency, requires_pin, status FROM partner_products WHERE partner_tenant_id = ? AND product_id = ?',
+      ),
+      activeProducts: db.prepare(
+        "SELECT id, partner_tenant_id, product_id, currency, requires_pin, status FROM partner_products WHERE partner_tenant_id = ? AND status = 'active'",
+      ),
+      account: db.prepare('SELECT * FROM retail_accounts WHERE partner_product_id = ? AND account_code = ?'),
+      codeTaken: db.prepare('SELECT 1 FROM retail_accounts WHERE account_code = ?'),
+      holderOf: db.prepare('SELECT id FROM retail_accounts WHERE partner_product_id = ? AND external_user_id = ?'),
+      insertAccount: db.prepare(
+        `INSERT INTO retail_accounts (partner_product_id, account_code, external_user_id, requires_pin, pin_hash, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, 'active', ?, ?)`,
+      ),
+      deactivate: db.prepare(
+        "UPDATE retail_accounts SET status = 'deactivated', deactivated_at = ?, deactivation_reason = ?, updated_at = ? WHERE id = ?",
+      ),
+      changeCli: db.prepare('UPDATE retail_accounts SET external_user_id = ?, updated_at = ? WHERE id = ?'),
+      kept: db.prepare(
+        'SELECT request_digest, status, body, transaction_id FROM partner_idempotency WHERE tenant_id = ? AND operation = ? AND idempotency_key = ?',
+      ),
+      keep: db.prepare(
+        `INSERT INTO partner_idempotency (tenant_id, operation, idempotency_key, request_digest, status, body, transaction_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+    };
+  }
+
+  tenant(tenantId: string): PartnerTenant | null {
+    return (this.sql.tenant.get(tenantId) as PartnerTenant | undefined) ?? null;
+  }
+
+  product(tenant: number, productId: string): PartnerProduct | null {
+    return (this.sql.product.get(tenant, productId) as PartnerProduct | undefined) ?? null;
+  }
+
+  activeProducts(tenant: number): PartnerProduct[] {
+    return this.sql.activeProducts.all(tenant) as PartnerProduct[];
+  }
+
+  account(product: number, code: string): RetailAccount | null {
+    return (this.sql.account.get(product, code) as RetailAccount | undefined) ?? null;
+  }
+
+  codeTaken(code: string): boolean {
+    return this.sql.codeTaken.get(code) !== undefined;
+  }
+
+  /** The account of this product whose external_user_id (CLI) this is, if any. */
+  holderOf(product: number, externalUserId: string): number | null {
+    return (this.sql.holderOf.get(product, externalUserId) as { id: number } | undefined)?.id ?? null;
+  }
+
+  createAccount(product: number, code: string, externalUserId: string | null, pinHash: string | null): number {
+    const now = new Date().toISOString();
+    return Number(this.sql.insertAccount.run(product, code, externalUserId, pinHash === null ? 0 : 1, pinHash, now, now).lastInsertRowid);
+  }
+
+  deactivate(account: number, at: string, reason: string | null): void {
+    this.sql.deactivate.run(at, reason, at, account);
+  }
+
+  changeCli(account: number, externalUserId: string): void {
+    this.sql.changeCli.run(externalUserId, new Date().toISOString(), account);
+  }
+
+  kept(tenantId: string, operation: string, key: string): KeptAnswer | null {
+    return (this.sql.kept.get(tenantId, operation, key) as KeptAnswer | undefined) ?? null;
+  }
+
+  keep(tenantId: string, operation: string, key: string, answer: KeptAnswer): void {
+    this.sql.keep.run(
+      tenantId,
+      operation,
+      key,
+      answer.request_digest,
+      answer.status,
+      answer.body,
+      answer.transaction_id,
+      new Date().toISOString(),
+    );
+  }
+}

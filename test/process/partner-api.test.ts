@@ -1,0 +1,612 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { SignJWT, UnsecuredJWT, exportJWK, exportSPKI, generateKeyPair, type JWK, type KeyLike } from 'jose';
+import { SidecarProcess } from '../helpers/sidecar.js';
+
+/**
+ * The partner API (issue 19, first part) against a real control plane: a JWKS served by this test over
+ * HTTP, RS256 keys made here with jose, tokens shaped as Cognito ID tokens. Every built operation's happy
+ * path, two tenants kept apart, idempotent replay, conflict and concurrency, bad tokens and bad bodies
+ * each a clear 4xx that changes nothing, and a kill -9 in a stream of top-ups.
+ */
+const ISSUER = 'https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_test';
+const AUDIENCE = 'partner-app-client';
+const STAGE = '/prod';
+
+interface Keys {
+  privateKey: KeyLike;
+  publicKey: KeyLike;
+  jwk: JWK;
+}
+
+async function makeKey(kid: string): Promise<Keys> {
+  const { privateKey, publicKey } = await generateKeyPair('RS256');
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
+  return { privateKey, publicKey, jwk };
+}
+
+interface TokenShape {
+  tenant?: string | null;
+  key?: Keys;
+  kid?: string;
+  issuer?: string;
+  audience?: string;
+  tokenUse?: string;
+  expiresIn?: number;
+  notBefore?: number;
+}
+
+let signing: Keys;
+let stranger: Keys;
+
+async function token(shape: TokenShape = {}): Promise<string> {
+  const key = shape.key ?? signing;
+  const now = Math.floor(Date.now() / 1000);
+  const claims: Record<string, unknown> = { token_use: shape.tokenUse ?? 'id', 'cognito:username': 'partner-user' };
+  if (shape.tenant !== null) claims['custom:tenant_id'] = shape.tenant ?? 'acme';
+  const jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: 'RS256', kid: shape.kid ?? key.jwk.kid! })
+    .setIssuer(shape.issuer ?? ISSUER)
+    .setAudience(shape.audience ?? AUDIENCE)
+    .setSubject('partner-user')
+    .setIssuedAt(now - 10)
+    .setExpirationTime(now + (shape.expiresIn ?? 3600));
+  if (shape.notBefore !== undefined) jwt.setNotBefore(now + shape.notBefore);
+  return jwt.sign(key.privateKey);
+}
+
+describe('partner API', { timeout: 300_000 }, () => {
+  let control: SidecarProcess;
+  let jwks: Server;
+  let partnerUrl: string;
+  let keySet: JWK[];
+
+  const startControl = async (dataDir?: string): Promise<void> => {
+    const address = jwks.address() as { port: number };
+    control = await SidecarProcess.startControlPlane({
+      dataDir,
+      args: [
+        '--partner-port',
+        '0',
+        '--partner-stage-prefix',
+        STAGE,
+        '--partner-jwt-issuer',
+        ISSUER,
+        '--partner-jwt-audience',
+        AUDIENCE,
+        '--partner-jwks-url',
+        `http://127.0.0.1:${address.port}/.well-known/jwks.json`,
+      ],
+    });
+    const line = control.logs.find((entry) => entry.includes('partner API listening'));
+    assert.ok(line !== undefined, 'the control plane logs where the partner API listens');
+    partnerUrl = `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}${STAGE}`;
+  };
+
+  before(async () => {
+    signing = await makeKey('key-1');
+    stranger = await makeKey('key-unknown');
+    keySet = [signing.jwk];
+    jwks = createServer((_request, response) => {
+      response.setHeader('content-type', 'application/json');
+      response.end(JSON.stringify({ keys: keySet }));
+    });
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    await startControl();
+    // Two tenants, each with a product; acme may call everything, globex only reads balances and tops up.
+    const acme = await control.post('/api/partner-tenants', { tenant_id: 'acme', name: 'Acme' });
+    assert.equal(acme.status, 201, JSON.stringify(acme.body));
+    const globex = await control.post('/api/partner-tenants', {
+      tenant_id: 'globex',
+      name: 'Globex',
+      operations: 'get_balance,topup,create_account',
+    });
+    assert.equal(globex.status, 201, JSON.stringify(globex.body));
+    const products = [
+      { partner_tenant_id: acme.body.id, product_id: 'prepaid_au', currency: 'AUD', access_numbers: '+61280000000' },
+      { partner_tenant_id: acme.body.id, product_id: 'prepaid_us', currency: 'USD', requires_pin: false },
+      { partner_tenant_id: globex.body.id, product_id: 'globex_au', currency: 'AUD' },
+    ];
+    for (const product of products) {
+      const created = await control.post('/api/partner-products', product);
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+    }
+  });
+
+  after(async () => {
+    // Both may be missing when before() failed part-way (its own failure is the one to read).
+    await (control as SidecarProcess | undefined)?.kill();
+    (jwks as Server | undefined)?.close();
+  });
+
+  interface Reply {
+    status: number;
+    body: any;
+    text: string;
+    headers: Headers;
+  }
+
+  let keyCounter = 0;
+  const freshKey = (): string => `key-${process.pid}-${++keyCounter}`;
+
+  /** A partner call; writes get a fresh Idempotency-Key unless one is given (or `null`: none sent). */
+  const call = async (
+    operation: string,
+    body: unknown,
+    options: { bearer?: string | null; key?: string | null; correlation?: string; contentType?: string } = {},
+  ): Promise<Reply> => {
+    const headers: Record<string, string> = { 'content-type': options.contentType ?? 'application/json' };
+    const bearer = options.bearer === undefined ? await token() : options.bearer;
+    if (bearer !== null) headers.authorization = `Bearer ${bearer}`;
+    const key = options.key === undefined ? freshKey() : options.key;
+    if (key !== null) headers['idempotency-key'] = key;
+    if (options.correlation !== undefined) headers['x-correlation-id'] = options.correlation;
+    const response = await fetch(`${partnerUrl}/${operation}`, {
+      method: 'POST',
+      headers,
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let parsed: unknown = null;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // asserted by the caller
+    }
+    return { status: response.status, body: parsed, text, headers: response.headers };
+  };
+
+  const createAccount = async (body: Record<string, unknown> = {}, bearer?: string): Promise<string> => {
+    const created = await call('create_account', { product_id: 'prepaid_au', ...body }, { bearer });
+    assert.equal(created.status, 201, created.text);
+    return created.body.account_code_12 as string;
+  };
+
+  const balanceOf = async (account: string, product = 'prepaid_au'): Promise<string> => {
+    const reply = await call('get_balance', { account, product_id: product });
+    assert.equal(reply.status, 200, reply.text);
+    return /"total_balance":(-?[0-9.]+)/.exec(reply.text)![1];
+  };
+
+  /** What the database holds: every refused request below must leave it as it was. */
+  const database = (): Database.Database => new Database(join(control.dataDir, 'config.db'), { readonly: true });
+  const ledgerRows = (): number => {
+    const db = database();
+    try {
+      return (db.prepare("SELECT COUNT(*) AS n FROM balance_transactions WHERE entity_type = 'retail'").get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  };
+  const accountRows = (): number => {
+    const db = database();
+    try {
+      return (db.prepare('SELECT COUNT(*) AS n FROM retail_accounts').get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  };
+
+  it('serves every built operation: create, top up, read, debit, change the CLI, deactivate', async () => {
+    const created = await call(
+      'create_account',
+      { product_id: 'prepaid_au', initial_balance: 5.5, external_user_id: '+61400000001' },
+      { correlation: 'corr-1' },
+    );
+    assert.equal(created.status, 201, created.text);
+    assert.match(created.body.account_code_12, /^[0-9]{12}$/);
+    assert.match(created.body.pin_12, /^[0-9]{12}$/, 'the product requires PINs by default: one is returned once');
+    assert.equal(created.body.requires_pin, true);
+    assert.equal(created.body.currency, 'AUD');
+    assert.equal(created.body.tenant_id, 'acme');
+    assert.equal(created.headers.get('x-correlation-id'), 'corr-1');
+    assert.equal(created.body.correlation_id, 'corr-1');
+    assert.ok(created.headers.get('x-transaction-id'));
+    assert.match(created.text, /"initial_balance":5\.50/);
+    const account = created.body.account_code_12 as string;
+
+    // The PIN is stored only as a slow hash, and the answer kept for replays does not hold it.
+    const db = database();
+    const row = db.prepare('SELECT pin_hash FROM retail_accounts WHERE account_code = ?').get(account) as { pin_hash: string };
+    assert.match(row.pin_hash, /^scrypt\$/);
+    assert.ok(!row.pin_hash.includes(created.body.pin_12));
+    const kept = db.prepare("SELECT body FROM partner_idempotency WHERE operation = 'create_account'").all() as { body: string }[];
+    assert.ok(kept.every((entry) => !entry.body.includes(created.body.pin_12)));
+    db.close();
+
+    const topup = await call('topup', { account, amount: 10.1, product_id: 'prepaid_au', currency: 'AUD' });
+    assert.equal(topup.status, 200, topup.text);
+    assert.match(topup.text, /"balance_before":5\.50,/);
+    assert.match(topup.text, /"balance_after":15\.60,/);
+    assert.equal(topup.body.transaction_id, topup.headers.get('x-transaction-id'));
+    assert.equal(topup.body.ledger_logged, true);
+
+    const debit = await call('debit_balance', { account, amount: 0.1, product_id: 'prepaid_au' });
+    assert.equal(debit.status, 200, debit.text);
+    assert.match(debit.text, /"balance_after":15\.50,/);
+    assert.equal(await balanceOf(account), '15.50');
+
+    // More than there is: refused, nothing changes.
+    const over = await call('debit_balance', { account, amount: 15.51, product_id: 'prepaid_au' });
+    assert.equal(over.status, 400, over.text);
+    assert.equal(over.body.reason_code, 'insufficient_balance');
+    assert.equal(await balanceOf(account), '15.50');
+
+    // Fewer digits are left-padded to 12.
+    const short = await createAccount({ requires_pin: false });
+    const padded = await call('get_balance', { account: short.replace(/^0+/, '') || '0', product_id: 'prepaid_au' });
+    assert.equal(padded.status, 200, padded.text);
+    assert.equal(padded.body.account_code_12, short);
+
+    const cli = await call('change_cli', { account, product_id: 'prepaid_au', cli: '+61400000002' });
+    assert.equal(cli.status, 200, cli.text);
+    assert.equal(cli.body.external_user_id, '+61400000002');
+    const taken = await call('create_account', { product_id: 'prepaid_au', external_user_id: '+61400000002' });
+    assert.equal(taken.status, 409, taken.text);
+    assert.equal(taken.body.reason_code, 'external_user_id_taken');
+    const mismatch = await call('change_cli', { account, product_id: 'prepaid_au', cli: '+1', external_user_id: '+2' });
+    assert.equal(mismatch.status, 400, mismatch.text);
+
+    const deleted = await call('delete_account', { account, product_id: 'prepaid_au', reason: 'closure' });
+    assert.equal(deleted.status, 200, deleted.text);
+    assert.equal(deleted.body.status, 'deactivated');
+    const again = await call('delete_account', { account, product_id: 'prepaid_au' });
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.body.deactivated_at, deleted.body.deactivated_at, 'a repeat reports the first deactivation');
+    const afterDelete = await call('topup', { account, amount: 1, product_id: 'prepaid_au' });
+    assert.equal(afterDelete.status, 409, afterDelete.text);
+    assert.equal(afterDelete.body.reason_code, 'account_deactivated');
+    assert.equal(await balanceOf(account), '15.50');
+
+    // A product without PINs by default; the only product named by the token is not needed when given.
+    const noPin = await call('create_account', { product_id: 'prepaid_us' });
+    assert.equal(noPin.status, 201, noPin.text);
+    assert.equal(noPin.body.pin_12, null);
+    assert.equal(noPin.body.currency, 'USD');
+  });
+
+  it('keeps two tenants apart: neither sees nor touches the other one’s accounts or products', async () => {
+    const acmeAccount = await createAccount();
+    await call('topup', { account: acmeAccount, amount: 3, product_id: 'prepaid_au' });
+    const globex = await token({ tenant: 'globex' });
+    const globexCreated = await call('create_account', { product_id: 'globex_au' }, { bearer: globex });
+    assert.equal(globexCreated.status, 201, globexCreated.text);
+    const rows = ledgerRows();
+
+    const viaOwnProduct = await call('get_balance', { account: acmeAccount, product_id: 'globex_au' }, { bearer: globex });
+    assert.equal(viaOwnProduct.status, 404, viaOwnProduct.text);
+    assert.equal(viaOwnProduct.body.reason_code, 'account_not_found');
+    const viaTheirProduct = await call('topup', { account: acmeAccount, amount: 1, product_id: 'prepaid_au' }, { bearer: globex });
+    assert.equal(viaTheirProduct.status, 403, viaTheirProduct.text);
+    assert.equal(viaTheirProduct.body.reason_code, 'partner_out_of_scope');
+    const notAllowed = await call('debit_balance', { account: globexCreated.body.account_code_12, amount: 1 }, { bearer: globex });
+    assert.equal(notAllowed.status, 403, notAllowed.text);
+    assert.equal(notAllowed.body.reason_code, 'partner_operation_not_allowed');
+    const wrongCurrency = await call('get_balance', { account: acmeAccount, product_id: 'prepaid_au', currency: 'USD' });
+    assert.equal(wrongCurrency.status, 403, wrongCurrency.text);
+    const unknownTenant = await call(
+      'get_balance',
+      { account: acmeAccount, product_id: 'prepaid_au' },
+      { bearer: await token({ tenant: 'initech' }) },
+    );
+    assert.equal(unknownTenant.status, 403, unknownTenant.text);
+    assert.equal(unknownTenant.body.reason_code, 'partner_tenant_not_active');
+
+    assert.equal(ledgerRows(), rows, 'nothing was written');
+    assert.equal(await balanceOf(acmeAccount), '3.00');
+  });
+
+  it('replays a write with the same key and body, refuses another body with 409, and runs concurrent repeats once', async () => {
+    const account = await createAccount();
+    const key = freshKey();
+    const first = await call('topup', { account, amount: 2.25, product_id: 'prepaid_au' }, { key, correlation: 'first' });
+    assert.equal(first.status, 200, first.text);
+    // Same request, keys reordered and spaced differently: the same request.
+    const replay = await call('topup', `{ "product_id": "prepaid_au", "amount": 2.25, "account": "${account}" }`, {
+      key,
+      correlation: 'second',
+    });
+    assert.equal(replay.status, 200, replay.text);
+    assert.equal(replay.text, first.text, 'the first answer, byte for byte');
+    assert.equal(replay.headers.get('x-transaction-id'), first.headers.get('x-transaction-id'));
+    assert.equal(replay.headers.get('x-correlation-id'), 'second');
+    assert.equal(await balanceOf(account), '2.25');
+
+    const conflict = await call('topup', { account, amount: 2.26, product_id: 'prepaid_au' }, { key });
+    assert.equal(conflict.status, 409, conflict.text);
+    assert.equal(conflict.body.reason_code, 'idempotency_conflict');
+    assert.equal(conflict.body.error, 'Idempotency key already used with a different request');
+    assert.equal(conflict.body.transaction_id, key);
+    assert.equal(await balanceOf(account), '2.25');
+
+    // The same key for another operation is another request.
+    const debit = await call('debit_balance', { account, amount: 0.25, product_id: 'prepaid_au' }, { key });
+    assert.equal(debit.status, 200, debit.text);
+    assert.equal(await balanceOf(account), '2.00');
+
+    const concurrentKey = freshKey();
+    const bearer = await token();
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () => call('topup', { account, amount: 1, product_id: 'prepaid_au' }, { key: concurrentKey, bearer })),
+    );
+    assert.ok(
+      answers.every((answer) => answer.status === 200 && answer.text === answers[0].text),
+      answers.map((a) => a.text).join('\n'),
+    );
+    assert.equal(await balanceOf(account), '3.00', 'twelve concurrent requests with one key top up once');
+
+    const creates = await Promise.all(
+      Array.from({ length: 4 }, () => call('create_account', { product_id: 'prepaid_au' }, { key: 'one-create', bearer })),
+    );
+    assert.ok(creates.every((answer) => answer.status === 201));
+    assert.equal(new Set(creates.map((answer): string => answer.body.account_code_12 as string)).size, 1, 'one account created');
+  });
+
+  it('refuses bad tokens with 403 and changes nothing', async () => {
+    const account = await createAccount();
+    const rows = ledgerRows();
+    const accounts = accountRows();
+    const { publicKey } = signing;
+    const publicPem = await exportSPKI(publicKey);
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { token_use: 'id', 'custom:tenant_id': 'acme' };
+    const bad: Record<string, string | null> = {
+      missing: null,
+      garbage: 'not-a-jwt',
+      expired: await token({ expiresIn: -3600 }),
+      'not yet valid': await token({ notBefore: 3600 }),
+      'wrong audience': await token({ audience: 'another-client' }),
+      'wrong issuer': await token({ issuer: 'https://cognito-idp.eu-west-2.amazonaws.com/other' }),
+      'unknown kid': await token({ key: stranger }),
+      'known kid, other key': await token({ key: stranger, kid: 'key-1' }),
+      'access token': await token({ tokenUse: 'access' }),
+      'no tenant': await token({ tenant: null }),
+      'alg none': new UnsecuredJWT(claims)
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setExpirationTime(now + 3600)
+        .encode(),
+      'HS256 with the public key': await new SignJWT(claims)
+        .setProtectedHeader({ alg: 'HS256', kid: 'key-1' })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setExpirationTime(now + 3600)
+        .sign(new TextEncoder().encode(publicPem)),
+    };
+    for (const [name, bearer] of Object.entries(bad)) {
+      for (const operation of ['topup', 'create_account', 'get_balance']) {
+        const reply = await call(operation, { account, amount: 1, product_id: 'prepaid_au' }, { bearer });
+        assert.equal(reply.status, 403, `${name} on ${operation}: ${reply.text}`);
+        assert.equal(reply.body.reason_code, 'partner_token_invalid', name);
+        assert.ok(typeof reply.body.error === 'string' && reply.body.correlation_id, name);
+      }
+    }
+    assert.equal(ledgerRows(), rows);
+    assert.equal(accountRows(), accounts);
+    assert.equal(await balanceOf(account), '0.00');
+  });
+
+  it('refuses malformed bodies, bad amounts, bad codes and missing keys with 400 and changes nothing', async () => {
+    const account = await createAccount();
+    const rows = ledgerRows();
+    const accounts = accountRows();
+    const cases: [string, string | Record<string, unknown>, string, { key?: string | null; contentType?: string }?][] = [
+      ['not JSON', '{"account": ', 'invalid_json'],
+      ['an array', '[1,2]', 'invalid_json'],
+      ['duplicate key', `{"account":"${account}","amount":1,"amount":1000}`, 'invalid_json'],
+      ['unknown field', { account, amount: 1, product_id: 'prepaid_au', note: 'x' }, 'unknown_field'],
+      ['tenant_id', { account, amount: 1, product_id: 'prepaid_au', tenant_id: 'globex' }, 'tenant_id_in_body'],
+      ['amount as a string', { account, amount: '1.00', product_id: 'prepaid_au' }, 'invalid_amount'],
+      ['zero', { account, amount: 0, product_id: 'prepaid_au' }, 'invalid_amount'],
+      ['negative', { account, amount: -5, product_id: 'prepaid_au' }, 'invalid_amount'],
+      ['three decimals', `{"account":"${account}","amount":1.001,"product_id":"prepaid_au"}`, 'invalid_amount'],
+      ['huge', `{"account":"${account}","amount":1e400,"product_id":"prepaid_au"}`, 'invalid_amount'],
+      ['huge digits', `{"account":"${account}","amount":123456789012345678901234567890,"product_id":"prepaid_au"}`, 'invalid_amount'],
+      ['tiny', `{"account":"${account}","amount":1e-30,"product_id":"prepaid_au"}`, 'invalid_amount'],
+      ['missing amount', { account, product_id: 'prepaid_au' }, 'invalid_amount'],
+      ['13-digit code', { account: `1${account}`, amount: 1, product_id: 'prepaid_au' }, 'invalid_account_code'],
+      ['code with letters', { account: '12345abc', amount: 1, product_id: 'prepaid_au' }, 'invalid_account_code'],
+      ['code as a number', { account: 123, amount: 1, product_id: 'prepaid_au' }, 'invalid_account_code'],
+      ['no Idempotency-Key', { account, amount: 1, product_id: 'prepaid_au' }, 'idempotency_key_invalid', { key: null }],
+      ['key too long', { account, amount: 1, product_id: 'prepaid_au' }, 'idempotency_key_invalid', { key: 'k'.repeat(129) }],
+      ['bad currency', { account, amount: 1, product_id: 'prepaid_au', currency: 'aud' }, 'invalid_field'],
+    ];
+    for (const [name, body, code, options] of cases) {
+      const reply = await call('topup', body, options ?? {});
+      assert.equal(reply.status, 400, `${name}: ${reply.text}`);
+      assert.equal(reply.body.reason_code, code, `${name}: ${reply.text}`);
+    }
+    const createCases: [string, Record<string, unknown>, string][] = [
+      ['negative opening balance', { product_id: 'prepaid_au', initial_balance: -1 }, 'invalid_amount'],
+      ['opening balance with decimals', { product_id: 'prepaid_au', initial_balance: 0.005 }, 'invalid_amount'],
+      ['no product', { initial_balance: 1 }, 'invalid_field'],
+      ['requires_pin not a boolean', { product_id: 'prepaid_au', requires_pin: 'yes' }, 'invalid_field'],
+      ['cli and external_user_id differ', { product_id: 'prepaid_au', cli: '+1', external_user_id: '+2' }, 'invalid_field'],
+    ];
+    for (const [name, body, code] of createCases) {
+      const reply = await call('create_account', body);
+      assert.equal(reply.status, 400, `${name}: ${reply.text}`);
+      assert.equal(reply.body.reason_code, code, `${name}: ${reply.text}`);
+    }
+    const media = await call('topup', { account, amount: 1 }, { contentType: 'text/plain' });
+    assert.equal(media.status, 415, media.text);
+    assert.equal(ledgerRows(), rows);
+    assert.equal(accountRows(), accounts);
+    assert.equal(await balanceOf(account), '0.00');
+
+    // Exact amounts: no float arithmetic on the way (0.1 + 0.2 is 0.3 here).
+    await call('topup', `{"account":"${account}","amount":0.1,"product_id":"prepaid_au"}`);
+    await call('topup', `{"account":"${account}","amount":0.2,"product_id":"prepaid_au"}`);
+    await call('topup', `{"account":"${account}","amount":99999999999999.99,"product_id":"prepaid_au"}`);
+    assert.equal(await balanceOf(account), '100000000000000.29');
+  });
+
+  it('takes keys from a local JWKS file, and answers 503 when the JWKS URL cannot be reached', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'partner-jwks-'));
+    const file = join(dir, 'jwks.json');
+    writeFileSync(file, JSON.stringify({ keys: [signing.jwk] }));
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const deadPort = (closed.address() as { port: number }).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    for (const [source, expected] of [
+      [['--partner-jwks-file', file], 'file'],
+      [['--partner-jwks-url', `http://127.0.0.1:${deadPort}/jwks.json`], 'unreachable'],
+    ] as const) {
+      const other = await SidecarProcess.startControlPlane({
+        args: ['--partner-port', '0', '--partner-jwt-issuer', ISSUER, '--partner-jwt-audience', AUDIENCE, ...source],
+      });
+      try {
+        const line = other.logs.find((entry) => entry.includes('partner API listening'))!;
+        const url = `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}/get_balance`;
+        const ask = async (bearer: string): Promise<{ status: number; body: any }> => {
+          const response = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+            body: JSON.stringify({ account: '1' }),
+          });
+          return { status: response.status, body: await response.json() };
+        };
+        const good = await ask(await token());
+        const foreign = await ask(await token({ key: stranger }));
+        if (expected === 'file') {
+          // The token passed: this control plane has no tenants, so the refusal is the tenant's.
+          assert.equal(good.body.reason_code, 'partner_tenant_not_active', JSON.stringify(good.body));
+          assert.equal(foreign.body.reason_code, 'partner_token_invalid', JSON.stringify(foreign.body));
+        } else {
+          assert.equal(good.status, 503, JSON.stringify(good.body));
+          assert.equal(good.body.reason_code, 'partner_keys_unavailable');
+        }
+      } finally {
+        await other.kill();
+      }
+    }
+  });
+
+  it('answers bodies mangled at random with a coded 4xx, never a 5xx', async () => {
+    const account = await createAccount();
+    // A seeded generator: the same requests every run (a failure names its index).
+    let seed = 0x2f6e2b1;
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const values = [null, true, 0, -1, 1.005, 1e21, '', 'x'.repeat(300), [], {}, { a: 1 }, '\u0000', '123456789012345', account];
+    const base = `{"account":"${account}","amount":1.5,"product_id":"prepaid_au"}`;
+    const bearer = await token();
+    for (let i = 0; i < 200; i++) {
+      let body: string;
+      const kind = next(3);
+      if (kind === 0) {
+        // A byte of a valid body cut, doubled or replaced.
+        const at = next(base.length);
+        body = base.slice(0, at) + ['', '"', '{', '}', ',', '\\', '1e', '-'][next(8)] + base.slice(at + next(2));
+      } else {
+        const fields: Record<string, unknown> = { account, amount: 1.5, product_id: 'prepaid_au' };
+        const name = ['account', 'amount', 'product_id', 'currency', 'reason'][next(5)];
+        fields[name] = values[next(values.length)];
+        body = JSON.stringify(fields);
+      }
+      const reply = await call(['topup', 'debit_balance', 'change_cli', 'delete_account'][next(4)], body, { bearer, key: `mangled-${i}` });
+      assert.ok(reply.status < 500, `request ${i} (${body}): ${reply.status} ${reply.text}`);
+      // Some mangled bodies are still valid requests (a field set to what it was): those may succeed.
+      if (reply.status >= 400) assert.ok(typeof reply.body.reason_code === 'string', `request ${i}: ${reply.text}`);
+    }
+  });
+
+  it('admin API: a product must fit its trunk and deck (currency, a customer deck), and tenant ids are unique', async () => {
+    const tenant = await control.post('/api/partner-tenants', { tenant_id: 'fitcheck', name: 'Fit', operations: 'topup,nonsense' });
+    assert.equal(tenant.status, 400, JSON.stringify(tenant.body));
+    const created = await control.post('/api/partner-tenants', {
+      tenant_id: 'fitcheck',
+      name: 'Fit',
+      operations: 'topup, get_balance,topup',
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.operations, 'get_balance,topup');
+    const again = await control.post('/api/partner-tenants', { tenant_id: 'fitcheck', name: 'Fit again' });
+    assert.equal(again.status, 409, JSON.stringify(again.body));
+    const customer = await control.post('/api/customer-accounts', {
+      name: 'Retail',
+      currency: 'USD',
+      username: 'retail',
+      password: 'retail-pass-1',
+    });
+    const trunk = await control.post('/api/customer-trunks', { customer_account_id: customer.body.id, name: 'Retail', currency: 'USD' });
+    const carrierDeck = await control.post('/api/rate-decks', { name: 'Cost', deck_type: 'carrier', currency: 'AUD' });
+    const base = { partner_tenant_id: created.body.id, product_id: 'fit', currency: 'AUD' };
+    for (const extra of [{ customer_trunk_id: trunk.body.id }, { rate_deck_id: carrierDeck.body.id }]) {
+      const refused = await control.post('/api/partner-products', { ...base, ...extra });
+      assert.equal(refused.status, 422, JSON.stringify(refused.body));
+      assert.equal(refused.body.reason_code, 'reference_mismatch');
+    }
+    const fits = await control.post('/api/partner-products', {
+      ...base,
+      currency: 'USD',
+      customer_trunk_id: trunk.body.id,
+      access_numbers: '+1 555 0100',
+    });
+    assert.equal(fits.status, 400, 'an access number with spaces is refused');
+    const ok = await control.post('/api/partner-products', {
+      ...base,
+      currency: 'USD',
+      customer_trunk_id: trunk.body.id,
+      access_numbers: '+15550100,15550101',
+    });
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    assert.equal(ok.body.access_numbers, '15550100,15550101');
+  });
+
+  it('serves only its own routes on its listener', async () => {
+    const admin = await fetch(`${partnerUrl.replace(STAGE, '')}/api/partner-tenants`);
+    assert.equal(admin.status, 404);
+    const unprefixed = await fetch(`${partnerUrl.replace(STAGE, '')}/topup`, { method: 'POST', body: '{}' });
+    assert.equal(unprefixed.status, 404);
+  });
+
+  it('after a kill -9 in a stream of top-ups, every acknowledged top-up is there once and every retried key replays', async () => {
+    const account = await createAccount();
+    const bearer = await token();
+    const acknowledged = new Map<string, string>();
+    const sent: string[] = [];
+    const stream = (async () => {
+      for (let i = 0; i < 400; i++) {
+        const key = `stream-${i}`;
+        sent.push(key);
+        try {
+          const reply = await call('topup', { account, amount: 1, product_id: 'prepaid_au' }, { key, bearer });
+          if (reply.status === 200) acknowledged.set(key, reply.text);
+        } catch {
+          return; // the control plane is gone
+        }
+      }
+    })();
+    // Killed once some top-ups were acknowledged (a count, not a time): the stream is mid-flight.
+    while (acknowledged.size < 25) await new Promise((resolve) => setImmediate(resolve));
+    await control.kill('SIGKILL');
+    await stream;
+    const dataDir = control.dataDir;
+    await startControl(dataDir);
+
+    // Retry every key the stream sent: an acknowledged one replays its first answer, any other applies now.
+    for (const key of sent) {
+      const reply = await call('topup', { account, amount: 1, product_id: 'prepaid_au' }, { key, bearer });
+      assert.equal(reply.status, 200, reply.text);
+      if (acknowledged.has(key)) assert.equal(reply.text, acknowledged.get(key), `${key} replayed, not applied again`);
+    }
+    assert.equal(await balanceOf(account), `${sent.length}.00`, 'each key applied exactly once');
+    const db = database();
+    const applied = db
+      .prepare(
+        "SELECT description, COUNT(*) AS n FROM balance_transactions WHERE entity_type = 'retail' AND description LIKE 'partner topup stream-%' GROUP BY description HAVING n > 1",
+      )
+      .all();
+    db.close();
+    assert.deepEqual(applied, []);
+  });
+});
