@@ -17,6 +17,7 @@ describe('options', () => {
       nodeFilesRoots: ['data/control/nodes'],
       nodeHosts: '127.0.0.0/8,::1,localhost',
       maxInflightBodyBytes: 256 * 1024 * 1024,
+      partner: null, // no partner listener without --partner-jwt-issuer
       command: 'serve',
     });
     const nodes = loadControlConfig(['--node-files-root', '/srv/a, /srv/b'], { CONTROL_NODE_HOSTS: '10.1.0.0/16,opensips-01' });
