@@ -1,0 +1,255 @@
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { OUR_TABLES } from '../nodes/targets.js';
+import type { DroutingDatabase } from './node-database.js';
+import type { DroutingData } from './rules.js';
+import { MYSQL_TABLES, POSTGRES_TABLES } from './sql-schema.js';
+import { DROUTING_TABLE_VERSIONS } from './writer.js';
+
+/**
+ * Writes drouting rows (and the permissions `address` rows) into a node's MySQL/MariaDB or PostgreSQL
+ * database, as writer.ts does into SQLite: tables created as OpenSIPS's scripts create them when missing,
+ * an existing table checked for every column we write before anything is changed, then one transaction
+ * that empties the tables, inserts the new rows in batches and sets the `version` rows. OpenSIPS reading
+ * the tables sees the old set or the new one, and a database that refuses any step keeps the old set.
+ */
+
+type ColumnType = 'text' | 'int';
+interface TableRows {
+  table: string;
+  columns: [name: string, type: ColumnType][];
+  rows: unknown[][];
+}
+
+function tableRows(data: DroutingData): TableRows[] {
+  return [
+    {
+      table: 'dr_gateways',
+      columns: [
+        ['gwid', 'text'],
+        ['type', 'int'],
+        ['address', 'text'],
+        ['strip', 'int'],
+        ['pri_prefix', 'text'],
+        ['attrs', 'text'],
+        ['probe_mode', 'int'],
+        ['state', 'int'],
+        ['socket', 'text'],
+        ['description', 'text'],
+      ],
+      rows: data.gateways.map((g) => [
+        g.gwid,
+        g.type,
+        g.address,
+        g.strip,
+        g.pri_prefix,
+        g.attrs,
+        g.probe_mode,
+        g.state,
+        g.socket,
+        g.description,
+      ]),
+    },
+    {
+      table: 'dr_carriers',
+      columns: [
+        ['carrierid', 'text'],
+        ['gwlist', 'text'],
+        ['flags', 'int'],
+        ['sort_alg', 'text'],
+        ['state', 'int'],
+        ['attrs', 'text'],
+        ['description', 'text'],
+      ],
+      rows: data.carriers.map((c) => [c.carrierid, c.gwlist, c.flags, c.sort_alg, c.state, c.attrs, c.description]),
+    },
+    {
+      table: 'dr_rules',
+      columns: [
+        ['groupid', 'text'],
+        ['prefix', 'text'],
+        ['timerec', 'text'],
+        ['priority', 'int'],
+        ['routeid', 'text'],
+        ['gwlist', 'text'],
+        ['sort_alg', 'text'],
+        ['sort_profile', 'int'],
+        ['attrs', 'text'],
+        ['description', 'text'],
+      ],
+      rows: data.rules.map((r) => [
+        r.groupid,
+        r.prefix,
+        r.timerec,
+        r.priority,
+        r.routeid,
+        r.gwlist,
+        r.sort_alg,
+        r.sort_profile,
+        r.attrs,
+        r.description,
+      ]),
+    },
+    {
+      table: 'dr_groups',
+      columns: [
+        ['username', 'text'],
+        ['domain', 'text'],
+        ['groupid', 'int'],
+        ['description', 'text'],
+      ],
+      rows: data.groups.map((g) => [g.username, g.domain, g.groupid, g.description]),
+    },
+    {
+      table: 'address',
+      columns: [
+        ['grp', 'int'],
+        ['ip', 'text'],
+        ['mask', 'int'],
+        ['port', 'int'],
+        ['proto', 'text'],
+        ['pattern', 'text'],
+        ['context_info', 'text'],
+      ],
+      rows: data.addresses.map((a) => [a.grp, a.ip, a.mask, a.port, a.proto, a.pattern, a.context_info]),
+    },
+  ];
+}
+
+/** Rows per INSERT: 5,000 rules are about 0.5 MB of SQL, well under MariaDB's default 16 MB max_allowed_packet. */
+const BATCH = 5_000;
+
+/** The columns a node database must have in each table we write (version included: we set its rows). */
+function requiredColumns(tables: TableRows[]): Map<string, string[]> {
+  const required = new Map(tables.map((t) => [t.table, t.columns.map(([name]) => name)]));
+  required.set('version', ['table_name', 'table_version']);
+  return required;
+}
+
+/**
+ * The same guards as for an SQLite file (sync/nodes/targets.ts): a database holding this system's own
+ * tables is never a node's drouting database, and a table missing a column we write is refused before
+ * the transaction starts, so nothing in it is changed.
+ */
+function checkSchema(present: { table_name: string; column_name: string }[], tables: TableRows[]): void {
+  const columns = new Map<string, Set<string>>();
+  for (const row of present) {
+    const table = row.table_name.toLowerCase();
+    if (!columns.has(table)) columns.set(table, new Set());
+    columns.get(table)!.add(row.column_name.toLowerCase());
+  }
+  const ours = OUR_TABLES.filter((table) => columns.has(table));
+  if (ours.length > 0) throw new Error(`the database is one of this system's own (it has ${ours.join(', ')}), not OpenSIPS's`);
+  for (const [table, needed] of requiredColumns(tables)) {
+    const have = columns.get(table);
+    if (have === undefined) throw new Error(`table ${table} is missing`);
+    const missing = needed.filter((column) => !have.has(column));
+    if (missing.length > 0) throw new Error(`table ${table} has no column ${missing.join(', ')} (not OpenSIPS's definition)`);
+  }
+}
+
+async function writeMysql(url: string, tables: TableRows[]): Promise<void> {
+  const connection = await mysql.createConnection({ uri: url, connectTimeout: 10_000, multipleStatements: false });
+  try {
+    // DDL commits by itself in MySQL: the tables are made (empty) before the transaction, never inside it.
+    for (const statement of MYSQL_TABLES) await connection.query(statement);
+    const [present] = await connection.query(
+      'SELECT table_name AS table_name, column_name AS column_name FROM information_schema.columns WHERE table_schema = DATABASE()',
+    );
+    checkSchema(present as { table_name: string; column_name: string }[], tables);
+    await connection.beginTransaction();
+    try {
+      // DELETE, not TRUNCATE: TRUNCATE is DDL in MySQL and would commit the transaction half-way.
+      for (const { table } of tables) await connection.query(`DELETE FROM ${table}`);
+      for (const { table, columns, rows } of tables)
+        for (let start = 0; start < rows.length; start += BATCH)
+          await connection.query(`INSERT INTO ${table} (${columns.map(([name]) => name).join(', ')}) VALUES ?`, [
+            rows.slice(start, start + BATCH),
+          ]);
+      const versions = Object.entries(DROUTING_TABLE_VERSIONS);
+      await connection.query('DELETE FROM version WHERE table_name IN (?)', [versions.map(([table]) => table)]);
+      await connection.query('INSERT INTO version (table_name, table_version) VALUES ?', [versions]);
+      await connection.commit();
+    } catch (error) {
+      await connection.rollback().catch(() => undefined);
+      throw error;
+    }
+  } finally {
+    await connection.end().catch(() => undefined);
+  }
+}
+
+async function writePostgres(url: string, tables: TableRows[]): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  // An error on an idle client (the server going away) would otherwise be an uncaught 'error' event.
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    // PostgreSQL's DDL is transactional, but tables made apart keep the write's transaction about rows only, as on MySQL.
+    const existing = await client.query<{ table_name: string }>(
+      'SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()',
+    );
+    const had = new Set(existing.rows.map((row) => row.table_name));
+    for (const statement of POSTGRES_TABLES) {
+      // The sequence cap runs only right after its table was made here: an operator's existing sequence is theirs.
+      const made = /^ALTER SEQUENCE (\w+?)_(id|ruleid)_seq/.exec(statement);
+      if (made !== null && had.has(made[1])) continue;
+      await client.query(statement);
+    }
+    const present = await client.query<{ table_name: string; column_name: string }>(
+      'SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()',
+    );
+    checkSchema(present.rows, tables);
+    await client.query('BEGIN');
+    try {
+      for (const { table } of tables) await client.query(`DELETE FROM ${table}`);
+      for (const { table, columns, rows } of tables) {
+        // One array parameter per column (unnest): 10 parameters per batch however many rows, where a
+        // VALUES list would hit PostgreSQL's 65,535-parameter limit at 6,553 rules.
+        const sql =
+          `INSERT INTO ${table} (${columns.map(([name]) => name).join(', ')}) SELECT * FROM unnest(` +
+          columns.map(([, type], index) => `$${index + 1}::${type === 'int' ? 'integer' : 'text'}[]`).join(', ') +
+          ')';
+        for (let start = 0; start < rows.length; start += BATCH * 4) {
+          const batch = rows.slice(start, start + BATCH * 4);
+          await client.query(
+            sql,
+            columns.map((_, index) => batch.map((row) => row[index])),
+          );
+        }
+      }
+      const versions = Object.entries(DROUTING_TABLE_VERSIONS);
+      await client.query('DELETE FROM version WHERE table_name = ANY($1::text[])', [versions.map(([table]) => table)]);
+      await client.query('INSERT INTO version (table_name, table_version) SELECT * FROM unnest($1::text[], $2::integer[])', [
+        versions.map(([table]) => table),
+        versions.map(([, version]) => version),
+      ]);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Takes the password out of a driver's message, in case one ever quotes the URL it was given. */
+function redacted(error: unknown, url: string): Error {
+  let message = error instanceof Error ? error.message : String(error);
+  const password = decodeURIComponent(new URL(url).password);
+  if (password !== '') message = message.split(password).join('***');
+  return new Error(message);
+}
+
+export async function writeDroutingSql(
+  target: Extract<DroutingDatabase, { kind: 'mysql' | 'postgres' }>,
+  data: DroutingData,
+): Promise<void> {
+  const tables = tableRows(data);
+  try {
+    await (target.kind === 'mysql' ? writeMysql(target.url, tables) : writePostgres(target.url, tables));
+  } catch (error) {
+    throw redacted(error, target.url);
+  }
+}
