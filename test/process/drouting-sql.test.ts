@@ -254,8 +254,11 @@ describe('drouting into MariaDB and PostgreSQL node databases', () => {
     // Nothing of a refusing database's write was left behind: its transaction never committed.
     assert.deepEqual(await counts((table) => mariaRows(names.narrow, table)), { gateways: 0, carriers: 0, rules: 0 });
     const noColumn = await postgres(names.noColumn);
-    assert.deepEqual((await noColumn.query('SELECT count(*)::integer AS n FROM dr_rules')).rows, [{ n: 0 }]);
-    await noColumn.end();
+    try {
+      assert.deepEqual((await noColumn.query('SELECT count(*)::integer AS n FROM dr_rules')).rows, [{ n: 0 }]);
+    } finally {
+      await noColumn.end();
+    }
     assert.equal(mi.badPassword.reloads + mi.narrow.reloads + mi.noColumn.reloads, 0, 'a node whose write failed is not reloaded');
     assert.deepEqual([mi.sqlite.reloads, mi.maria.reloads, mi.pg.reloads], [1, 1, 1]);
     assert.equal(report.rules, 2);
@@ -276,9 +279,12 @@ describe('drouting into MariaDB and PostgreSQL node databases', () => {
   it('a second sync replaces the rows, and a refused write leaves the rows already there', async () => {
     // What the refusing databases held before: now they must keep it through the failing write.
     const narrow = await mariadb(names.narrow);
-    await narrow.query("INSERT INTO dr_gateways (gwid, address) VALUES ('old-gw', '192.0.2.1')");
-    await narrow.query("INSERT INTO dr_rules (groupid, prefix, gwlist) VALUES ('1', '9', 'old-gw')");
-    await narrow.end();
+    try {
+      await narrow.query("INSERT INTO dr_gateways (gwid, address) VALUES ('old-gw', '192.0.2.1')");
+      await narrow.query("INSERT INTO dr_rules (groupid, prefix, gwlist) VALUES ('1', '9', 'old-gw')");
+    } finally {
+      await narrow.end();
+    }
     const before = await counts((table) => mariaRows(names.narrow, table));
     await created(`/api/rate-decks/${sellDeck}/rates`, {
       prefix: '6141',
