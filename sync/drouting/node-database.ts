@@ -7,7 +7,7 @@
 export type DroutingDatabase = { kind: 'sqlite'; path: string } | { kind: 'mysql' | 'postgres'; url: string; shown: string };
 
 /** The engines a `drouting_db` URL may name, by URL scheme. */
-export const SQL_SCHEMES: Record<string, 'mysql' | 'postgres'> = {
+export const SQL_SCHEMES: Partial<Record<string, 'mysql' | 'postgres'>> = {
   'mysql:': 'mysql',
   'postgres:': 'postgres',
   'postgresql:': 'postgres',

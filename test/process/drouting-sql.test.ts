@@ -86,7 +86,7 @@ async function counts(read: (table: string) => Promise<string[]>): Promise<{ gat
 describe('drouting into MariaDB and PostgreSQL node databases', () => {
   const nodeDir = mkdtempSync(join(tmpdir(), 'drouting-sql-'));
   const sqliteDb = join(nodeDir, 'opensips.sqlite');
-  const sqliteRows = async (table: string): Promise<string[]> => {
+  const sqliteRows = (table: string): string[] => {
     const db = new Database(sqliteDb, { readonly: true });
     try {
       return rowSet(db.prepare(`SELECT ${COLUMNS[table]} FROM ${table}`).all() as Row[]);
@@ -136,7 +136,7 @@ describe('drouting into MariaDB and PostgreSQL node databases', () => {
 
   after(async () => {
     for (const fake of Object.values(mi)) fake.close();
-    await control?.kill();
+    await control.kill();
     const admin = await mariadb('test');
     for (const name of [names.maria, names.narrow]) await admin.query(`DROP DATABASE IF EXISTS ${name}`);
     await admin.end();
@@ -264,7 +264,7 @@ describe('drouting into MariaDB and PostgreSQL node databases', () => {
     assert.equal(report.rules, 2);
 
     for (const table of Object.keys(COLUMNS)) {
-      const expected = await sqliteRows(table);
+      const expected = sqliteRows(table);
       assert.ok(expected.length > 0, `${table} has rows`);
       assert.deepEqual(await mariaRows(names.maria, table), expected, `MariaDB ${table}`);
       assert.deepEqual(await pgRows(names.pg, table), expected, `PostgreSQL ${table}`);
@@ -314,11 +314,11 @@ describe('drouting into MariaDB and PostgreSQL node databases', () => {
       }),
     ]);
 
-    const gateways = await sqliteRows('dr_gateways');
+    const gateways = sqliteRows('dr_gateways');
     assert.equal(gateways.length, 3);
-    assert.ok((await sqliteRows('dr_rules')).some((row) => row.includes('"prefix":"6141"')));
+    assert.ok(sqliteRows('dr_rules').some((row) => row.includes('"prefix":"6141"')));
     for (const table of Object.keys(COLUMNS)) {
-      const expected = await sqliteRows(table);
+      const expected = sqliteRows(table);
       assert.deepEqual(await mariaRows(names.maria, table), expected, `MariaDB ${table}`);
       assert.deepEqual(await pgRows(names.pg, table), expected, `PostgreSQL ${table}`);
     }
