@@ -225,7 +225,12 @@ describe('drouting into MariaDB and PostgreSQL node databases', () => {
       rate_per_minute: '0.0100',
       effective_at: '2025-01-01T00:00:00Z',
     });
-    const carrier = await created('/api/carrier-trunks', { name: 'Carrier B', currency: 'AUD', multi_ip_mode: 'failover' });
+    // A name with what LOAD DATA and SQL would misread if not escaped: a backslash, a literal \\N, a quote.
+    const carrier = await created('/api/carrier-trunks', {
+      name: 'Carrier B \\N O\'Brien \\ "tab"',
+      currency: 'AUD',
+      multi_ip_mode: 'failover',
+    });
     carrierId = carrier.id;
     await created(`/api/carrier-trunks/${carrier.id}/ips`, { ip_address: '198.51.100.50', port: 5060 });
     await created(`/api/carrier-trunks/${carrier.id}/ips`, { ip_address: '198.51.100.51', port: 5080 });
