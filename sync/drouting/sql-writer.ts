@@ -15,11 +15,12 @@ import { DROUTING_TABLE_VERSIONS } from './writer.js';
  * the tables sees the old set or the new one, and a database that refuses any step keeps the old set.
  */
 
+type Value = string | number | null;
 type ColumnType = 'text' | 'int';
 interface TableRows {
   table: string;
   columns: [name: string, type: ColumnType][];
-  rows: unknown[][];
+  rows: Value[][];
 }
 
 function tableRows(data: DroutingData): TableRows[] {
@@ -150,14 +151,14 @@ function checkSchema(present: { table_name: string; column_name: string }[], tab
 }
 
 /** A value as LOAD DATA's default format reads it: tab-separated, backslash escapes, NULL as a backslash and N. */
-function tsvValue(value: unknown): string {
-  if (value === null || value === undefined) return '\\N';
+function tsvValue(value: Value): string {
+  if (value === null) return '\\N';
   return String(value).replace(/[\\\t\n\r\0]/g, (c) =>
     c === '\0' ? '\\0' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\\\',
   );
 }
 
-function* tsvChunks(rows: unknown[][]): Generator<Buffer> {
+function* tsvChunks(rows: Value[][]): Generator<Buffer> {
   let text = '';
   for (const row of rows) {
     text += `${row.map(tsvValue).join('\t')}\n`;
@@ -178,7 +179,7 @@ const LOCAL_INFILE_REFUSED = new Set([1148, 3948, 4166]);
  * the caller inserts in batches instead. With LOCAL the server turns a value it cannot store (too long,
  * not a number) into a warning and goes on, so any warning is taken as the refusal it would have been.
  */
-async function loadRows(connection: mysql.Connection, table: string, columns: string[], rows: unknown[][]): Promise<boolean> {
+async function loadRows(connection: mysql.Connection, table: string, columns: string[], rows: Value[][]): Promise<boolean> {
   try {
     const [result] = await connection.query({
       sql: `LOAD DATA LOCAL INFILE 'drouting' INTO TABLE ${table} CHARACTER SET utf8mb4 (${columns.join(', ')})`,
