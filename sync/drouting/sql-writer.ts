@@ -198,8 +198,8 @@ async function loadRows(connection: mysql.Connection, table: string, columns: st
   }
 }
 
-async function writeMysql(url: string, tables: TableRows[]): Promise<void> {
-  const connection = await mysql.createConnection({ uri: url, connectTimeout: 10_000, multipleStatements: false });
+async function writeMysql(url: string, tables: TableRows[], flags: string[]): Promise<void> {
+  const connection = await mysql.createConnection({ uri: url, connectTimeout: 10_000, multipleStatements: false, flags });
   try {
     // DDL commits by itself in MySQL: the tables are made (empty) before the transaction, never inside it.
     for (const statement of MYSQL_TABLES) await connection.query(statement);
@@ -296,13 +296,22 @@ function redacted(error: unknown, url: string): Error {
   return new Error(message);
 }
 
+export interface SqlWriteOptions {
+  /**
+   * MySQL client flags. `['-LOCAL_FILES']` makes the server refuse LOAD DATA LOCAL as one with
+   * `local_infile` off does, which is how the tests reach the batched-INSERT path on a server that allows it.
+   */
+  mysqlFlags?: string[];
+}
+
 export async function writeDroutingSql(
   target: Extract<DroutingDatabase, { kind: 'mysql' | 'postgres' }>,
   data: DroutingData,
+  options: SqlWriteOptions = {},
 ): Promise<void> {
   const tables = tableRows(data);
   try {
-    await (target.kind === 'mysql' ? writeMysql(target.url, tables) : writePostgres(target.url, tables));
+    await (target.kind === 'mysql' ? writeMysql(target.url, tables, options.mysqlFlags ?? []) : writePostgres(target.url, tables));
   } catch (error) {
     throw redacted(error, target.url);
   }
