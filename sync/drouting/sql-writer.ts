@@ -118,6 +118,9 @@ function tableRows(data: DroutingData): TableRows[] {
   ];
 }
 
+/** Seconds a write waits for a lock on a node's table before failing that node. */
+const LOCK_WAIT_S = 10;
+
 /** Rows per INSERT: 5,000 rules are about 0.5 MB of SQL, well under MariaDB's default 16 MB max_allowed_packet. */
 const BATCH = 5_000;
 
@@ -201,6 +204,9 @@ async function loadRows(connection: mysql.Connection, table: string, columns: st
 async function writeMysql(url: string, tables: TableRows[], flags: string[]): Promise<void> {
   const connection = await mysql.createConnection({ uri: url, connectTimeout: 10_000, multipleStatements: false, flags });
   try {
+    // A table someone else holds locked fails this node after LOCK_WAIT_S rather than InnoDB's 50 s:
+    // the drouting worker writes one node at a time, and every other node waits behind this one.
+    await connection.query(`SET SESSION innodb_lock_wait_timeout = ${LOCK_WAIT_S}`);
     // DDL commits by itself in MySQL: the tables are made (empty) before the transaction, never inside it.
     for (const statement of MYSQL_TABLES) await connection.query(statement);
     const [present] = await connection.query(
@@ -234,7 +240,8 @@ async function writeMysql(url: string, tables: TableRows[], flags: string[]): Pr
 }
 
 async function writePostgres(url: string, tables: TableRows[]): Promise<void> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  // PostgreSQL waits for a lock forever by default; the same bound as on MySQL.
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, lock_timeout: LOCK_WAIT_S * 1000 });
   // An error on an idle client (the server going away) would otherwise be an uncaught 'error' event.
   client.on('error', () => undefined);
   await client.connect();
