@@ -34,7 +34,11 @@ export class FakeOpensipsMi {
   readonly dialogs = new Map<string, { did: string; state: number; endedAt: number | null }>();
   private readonly closers: (() => void)[] = [];
 
-  constructor(private readonly droutingDb: string | null) {}
+  /**
+   * `droutingDb`: the SQLite file this node reads drouting from, or, for a node on MySQL/PostgreSQL, a
+   * function that counts its tables' rows (the devkit does not speak those servers itself).
+   */
+  constructor(private readonly droutingDb: string | null | (() => Promise<{ gateways: number; carriers: number; rules: number }>)) {}
 
   private async answer(text: string): Promise<string | null> {
     let request: { method?: unknown; params?: unknown; id?: unknown };
@@ -54,7 +58,7 @@ export class FakeOpensipsMi {
       case 'dr_reload': {
         if (this.failReload) return error(500, 'Failed to reload');
         this.reloads++;
-        this.load();
+        await this.load();
         return reply('OK');
       }
       case 'address_reload':
@@ -85,9 +89,13 @@ export class FakeOpensipsMi {
     }
   }
 
-  private load(): void {
+  private async load(): Promise<void> {
     this.loaded.date = new Date().toUTCString();
     if (this.droutingDb === null) return;
+    if (typeof this.droutingDb === 'function') {
+      this.loaded = { ...(await this.droutingDb()), date: this.loaded.date };
+      return;
+    }
     const db = new Database(this.droutingDb, { readonly: true });
     const count = (table: string): number => (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
     this.loaded = { gateways: count('dr_gateways'), carriers: count('dr_carriers'), rules: count('dr_rules'), date: this.loaded.date };

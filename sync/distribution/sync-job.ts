@@ -202,14 +202,16 @@ export class SyncJob {
       }
       const { checksum, counts } = drouting;
       reloads.push(
-        reloadNode(target, counts, checksum, (path) => this.drouting.write(checksum, path), this.miTimeoutMs).then(async (result) => {
-          if (result.success && !result.skipped)
-            await this.store.update('opensips_nodes', result.node_id, {
-              drouting_checksum: checksum,
-              last_seen_at: new Date().toISOString(),
-            });
-          return result;
-        }),
+        reloadNode(target, counts, checksum, (database) => this.drouting.write(checksum, database), this.miTimeoutMs).then(
+          async (result) => {
+            if (result.success && !result.skipped)
+              await this.store.update('opensips_nodes', result.node_id, {
+                drouting_checksum: checksum,
+                last_seen_at: new Date().toISOString(),
+              });
+            return result;
+          },
+        ),
       );
     }
     if (nodes.length === 0) warnings.push('no OpenSIPS nodes registered: the snapshot was built but sent nowhere');

@@ -13,10 +13,13 @@ import { parentPort } from 'node:worker_threads';
 import { compileSnapshot } from '../../src/core/snapshot/compile.js';
 import { SNAPSHOT_FORMAT_VERSION, type SnapshotTables } from '../../src/core/snapshot/schema.js';
 import { buildDroutingData, type DroutingData } from './rules.js';
+import type { DroutingDatabase } from './node-database.js';
+import { writeDroutingSql } from './sql-writer.js';
 import { droutingChecksum, writeDrouting } from './writer.js';
 
 export type DroutingRequest =
-  { kind: 'build'; id: number; tables: SnapshotTables; now: number } | { kind: 'write'; id: number; checksum: string; path: string };
+  | { kind: 'build'; id: number; tables: SnapshotTables; now: number }
+  | { kind: 'write'; id: number; checksum: string; target: DroutingDatabase };
 
 export interface DroutingCounts {
   gateways: number;
@@ -53,15 +56,16 @@ async function build(tables: SnapshotTables, now: number): Promise<{ checksum: s
   return { checksum, counts };
 }
 
-function write(checksum: string, path: string): void {
+async function write(checksum: string, target: DroutingDatabase): Promise<void> {
   if (last === null || last.checksum !== checksum) throw new Error('the drouting rows to write are not the last ones built');
-  writeDrouting(path, last.data);
+  if (target.kind === 'sqlite') writeDrouting(target.path, last.data);
+  else await writeDroutingSql(target, last.data);
 }
 
 async function answer(request: DroutingRequest): Promise<DroutingReply> {
   try {
     if (request.kind === 'build') return { id: request.id, ok: true, ...(await build(request.tables, request.now)) };
-    write(request.checksum, request.path);
+    await write(request.checksum, request.target);
     return { id: request.id, ok: true, written: true };
   } catch (error) {
     return { id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) };

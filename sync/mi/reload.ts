@@ -1,4 +1,5 @@
 import type { DroutingCounts } from '../drouting/builder.js';
+import { describeDatabase, type DroutingDatabase } from '../drouting/node-database.js';
 import { MiError, miCall, type MiAddress } from '../../src/core/mi/client.js';
 
 /**
@@ -13,8 +14,8 @@ export interface ReloadTarget {
   hostname: string;
   /** Parsed and checked against the node policy (sync/nodes/targets.ts). */
   miAddress: MiAddress;
-  /** Resolved under a node files root (sync/nodes/targets.ts). */
-  droutingDb: string;
+  /** A file resolved under a node files root, or a database URL to an allowed host (sync/nodes/targets.ts). */
+  droutingDb: DroutingDatabase;
   /** Checksum of the drouting data the node last loaded successfully. */
   loadedChecksum: string | null;
 }
@@ -36,8 +37,8 @@ function count(result: unknown, key: string): number | null {
   return Array.isArray(list) ? list.length : null;
 }
 
-/** Puts the drouting rows into the database at `path` (written, or copied from a node written before). */
-export type WriteTables = (path: string) => Promise<void>;
+/** Puts the drouting rows into the node's database (written, or copied from a node written before). */
+export type WriteTables = (target: DroutingDatabase) => Promise<void>;
 
 async function reload(
   target: ReloadTarget,
@@ -60,7 +61,7 @@ async function reload(
   try {
     await writeTables(target.droutingDb);
   } catch (error) {
-    return result(false, false, `cannot write drouting tables to ${target.droutingDb}: ${(error as Error).message}`);
+    return result(false, false, `cannot write drouting tables to ${describeDatabase(target.droutingDb)}: ${(error as Error).message}`);
   }
   try {
     const answer = await miCall(address, 'dr_reload', null, timeoutMs);
@@ -88,7 +89,7 @@ async function reload(
       return result(
         false,
         false,
-        `drouting tables written to ${target.droutingDb}, but OpenSIPS did not answer over MI (${error.message}): ` +
+        `drouting tables written to ${describeDatabase(target.droutingDb)}, but OpenSIPS did not answer over MI (${error.message}): ` +
           'a node not running yet loads them when it starts; the next sync reloads a running one',
       );
     return result(false, false, error instanceof MiError ? error.message : String(error));

@@ -4,6 +4,7 @@ import { open, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { parseMiAddress, type MiAddress } from '../../src/core/mi/client.js';
 import type { ErrorCode } from '../../src/core/errors/catalogue.js';
+import { redactDatabaseUrl, SQL_SCHEMES, type DroutingDatabase } from '../drouting/node-database.js';
 import { hostAllowed, type HostAllowlist } from './hosts.js';
 import { pathUnderRoots, type FileRoots } from './paths.js';
 import type { NodePolicy } from './policy.js';
@@ -20,8 +21,8 @@ export type SidecarAddress = { kind: 'http'; url: string } | { kind: 'directory'
 export interface NodeTargets {
   sidecar: SidecarAddress | null;
   mi: MiAddress;
-  /** The drouting SQLite file, resolved; null: none configured. */
-  droutingDb: string | null;
+  /** The drouting SQLite file, resolved, or a MySQL/PostgreSQL database; null: none configured. */
+  droutingDb: DroutingDatabase | null;
 }
 
 export interface NodeTargetRefusal {
@@ -39,7 +40,7 @@ const DROUTING_TABLES = ['dr_gateways', 'dr_rules'];
  * Tables of our own databases (the centre's config.db, a sidecar's sidecar.db and money.db, the OpenSIPS
  * spool): a file holding any of them is never a node's drouting database, whatever else it has.
  */
-const OUR_TABLES = [
+export const OUR_TABLES = [
   'schema_migrations',
   'opensips_nodes',
   'balances',
@@ -152,11 +153,43 @@ async function readHeader(path: string): Promise<string> {
   }
 }
 
-async function droutingDb(text: string | null, policy: NodePolicy): Promise<string | null> {
+/**
+ * A MySQL/MariaDB or PostgreSQL `drouting_db` URL: held to `--node-hosts` like every other URL. Unlike an
+ * HTTP address it may carry a user and password (OpenSIPS's own db_url needs them); messages name it
+ * without the password.
+ */
+function databaseUrl(text: string, hosts: HostAllowlist): DroutingDatabase {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Refused('drouting_db', 'invalid_field', 'drouting_db is neither an absolute path nor a valid database URL');
+  }
+  const kind = SQL_SCHEMES[url.protocol];
+  if (kind === undefined)
+    throw new Refused('drouting_db', 'invalid_field', 'drouting_db must be an absolute path, a mysql:// URL or a postgres:// URL');
+  const shown = redactDatabaseUrl(url);
+  if (url.hostname === '') throw new Refused('drouting_db', 'invalid_field', `drouting_db ${shown} names no host`);
+  if (!/^\/[^/]+$/.test(url.pathname))
+    throw new Refused('drouting_db', 'invalid_field', `drouting_db ${shown} must name one database (/name)`);
+  if (url.search !== '' || url.hash !== '')
+    // Driver options in the query (a socket path, TLS files) are the operator's to set, not an admin-API caller's.
+    throw new Refused('drouting_db', 'invalid_field', `drouting_db ${shown} must not carry query options`);
+  if (!hostAllowed(hosts, url.hostname))
+    throw new Refused(
+      'drouting_db',
+      'node_target_not_allowed',
+      `drouting_db host ${url.hostname} is not one of the node hosts the control plane was started with (${hosts.text})`,
+    );
+  return { kind, url: url.toString(), shown };
+}
+
+async function droutingDb(text: string | null, policy: NodePolicy): Promise<DroutingDatabase | null> {
   if (text === null || text === '') return null;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(text)) return databaseUrl(text, policy.hosts);
   const path = await underRoots('drouting_db', text, policy.files);
   const info = await existing('drouting_db', path);
-  if (info === null) return path; // created under the root at the first sync
+  if (info === null) return { kind: 'sqlite', path }; // created under the root at the first sync
   const refuse = (why: string): never => {
     throw new Refused('drouting_db', 'node_target_not_allowed', `drouting_db ${path} ${why}`);
   };
@@ -182,7 +215,7 @@ async function droutingDb(text: string | null, policy: NodePolicy): Promise<stri
   if (ours.length > 0) refuse(`is one of this system's own databases (it has ${ours.join(', ')}), not OpenSIPS's`);
   const missing = DROUTING_TABLES.filter((table) => !tables.has(table));
   if (missing.length > 0) refuse(`exists without OpenSIPS's drouting tables (no ${missing.join(', ')})`);
-  return path;
+  return { kind: 'sqlite', path };
 }
 
 export async function checkNodeTargets(

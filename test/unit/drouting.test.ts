@@ -169,12 +169,12 @@ describe('drouting export', () => {
         groups: 1,
       });
       const dir = mkdtempSync(join(tmpdir(), 'drouting-builder-'));
-      const node = (n: number): string => join(dir, `opensips-${n}.sqlite`);
+      const node = (n: number) => ({ kind: 'sqlite' as const, path: join(dir, `opensips-${n}.sqlite`) });
       await Promise.all([1, 2, 3].map((n) => builder.write(built.checksum, node(n))));
-      for (const file of ['', '-wal', '-shm']) rmSync(`${node(1)}${file}`, { force: true });
+      for (const file of ['', '-wal', '-shm']) rmSync(`${node(1).path}${file}`, { force: true });
       await builder.write(built.checksum, node(4));
       for (const n of [2, 3, 4]) {
-        const db = new Database(node(n), { readonly: true });
+        const db = new Database(node(n).path, { readonly: true });
         assert.deepEqual(
           db.prepare('SELECT groupid, prefix, gwlist FROM dr_rules').all(),
           expected.rules.map((rule) => ({ groupid: rule.groupid, prefix: rule.prefix, gwlist: rule.gwlist })),

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DEFAULT_NODE_HOSTS, hostAllowed, parseHostAllowlist } from '../../sync/nodes/hosts.js';
 import { pathUnderRoots, prepareFileRoots } from '../../sync/nodes/paths.js';
+import { loadNodePolicy } from '../../sync/nodes/policy.js';
+import { checkNodeTargets } from '../../sync/nodes/targets.js';
 
 /** The two rules behind every node address: which hosts, which directories (sync/nodes/). */
 describe('node policy', () => {
@@ -51,5 +53,41 @@ describe('node policy', () => {
     const dangling = await pathUnderRoots(roots, join(base, 'root', 'dangling', 'x'));
     assert.ok('refused' in dangling && /symlink to nothing|EDANGLING/.test(dangling.refused), JSON.stringify(dangling));
     assert.deepEqual(await pathUnderRoots(roots, 'relative/path'), { refused: 'must be an absolute path' });
+  });
+
+  it('takes a MySQL or PostgreSQL drouting_db URL to an allowed host, credentials and all, and shows it without the password', async () => {
+    const policy = loadNodePolicy([mkdtempSync(join(tmpdir(), 'node-policy-db-'))], '10.0.0.5,db.example.net');
+    const check = (drouting_db: string) => checkNodeTargets(policy, { mi_socket_address: 'udp:10.0.0.5:8080', drouting_db });
+    assert.deepEqual(await check('mysql://opensips:s3cr%40t@10.0.0.5:3306/opensips'), {
+      ok: true,
+      targets: {
+        sidecar: null,
+        mi: { kind: 'udp', host: '10.0.0.5', port: 8080 },
+        droutingDb: {
+          kind: 'mysql',
+          url: 'mysql://opensips:s3cr%40t@10.0.0.5:3306/opensips',
+          shown: 'mysql://opensips:***@10.0.0.5:3306/opensips',
+        },
+      },
+    });
+    for (const url of ['postgres://opensips@db.example.net/opensips', 'postgresql://opensips:pw@db.example.net:5432/opensips']) {
+      const result = await check(url);
+      assert.ok(result.ok && result.targets.droutingDb?.kind === 'postgres', url);
+    }
+    const refusals: [string, string, RegExp][] = [
+      ['mysql://root:pw@10.0.0.6:3306/opensips', 'node_target_not_allowed', /host 10\.0\.0\.6 is not one of the node hosts/],
+      ['http://10.0.0.5/opensips', 'invalid_field', /mysql:\/\/ URL or a postgres:\/\/ URL/],
+      ['mysql://root:pw@10.0.0.5:3306/', 'invalid_field', /must name one database/],
+      ['mysql://root:pw@10.0.0.5:3306/a/b', 'invalid_field', /must name one database/],
+      ['mysql://root:pw@10.0.0.5:3306/opensips?socketPath=/tmp/x', 'invalid_field', /must not carry query options/],
+      ['relative/opensips.sqlite', 'invalid_field', /absolute path/],
+    ];
+    for (const [url, code, pattern] of refusals) {
+      const result = await check(url);
+      assert.ok(!result.ok, url);
+      assert.equal(result.code, code, url);
+      assert.match(result.message, pattern, url);
+      assert.doesNotMatch(result.message, /:pw@/, `${url}: the password stays out of the message`);
+    }
   });
 });

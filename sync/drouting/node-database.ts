@@ -1,0 +1,27 @@
+/**
+ * Where a node's OpenSIPS reads drouting from: an SQLite file under a node files root, or a MySQL/MariaDB
+ * or PostgreSQL database given by URL (checked against the node policy in sync/nodes/targets.ts). A
+ * database URL carries the password OpenSIPS's own `db_url` needs, so what goes into log lines and sync
+ * report messages is always `shown`, never `url`.
+ */
+export type DroutingDatabase = { kind: 'sqlite'; path: string } | { kind: 'mysql' | 'postgres'; url: string; shown: string };
+
+/** The engines a `drouting_db` URL may name, by URL scheme. */
+export const SQL_SCHEMES: Partial<Record<string, 'mysql' | 'postgres'>> = {
+  'mysql:': 'mysql',
+  'postgres:': 'postgres',
+  'postgresql:': 'postgres',
+};
+
+/** The URL with its password replaced by `***` (the user name stays: it tells the operator which login failed). */
+export function redactDatabaseUrl(url: URL): string {
+  if (url.password === '') return url.toString();
+  const copy = new URL(url.toString());
+  copy.password = '***';
+  return copy.toString();
+}
+
+/** How a node database is named to the operator: its path, or its URL without the password. */
+export function describeDatabase(target: DroutingDatabase): string {
+  return target.kind === 'sqlite' ? target.path : target.shown;
+}

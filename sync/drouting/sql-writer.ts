@@ -1,0 +1,325 @@
+import { Readable } from 'node:stream';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { OUR_TABLES } from '../nodes/targets.js';
+import type { DroutingDatabase } from './node-database.js';
+import type { DroutingData } from './rules.js';
+import { MYSQL_TABLES, POSTGRES_TABLES } from './sql-schema.js';
+import { DROUTING_TABLE_VERSIONS } from './writer.js';
+
+/**
+ * Writes drouting rows (and the permissions `address` rows) into a node's MySQL/MariaDB or PostgreSQL
+ * database, as writer.ts does into SQLite: tables created as OpenSIPS's scripts create them when missing,
+ * an existing table checked for every column we write before anything is changed, then one transaction
+ * that empties the tables, inserts the new rows in batches and sets the `version` rows. OpenSIPS reading
+ * the tables sees the old set or the new one, and a database that refuses any step keeps the old set.
+ */
+
+type Value = string | number | null;
+type ColumnType = 'text' | 'int';
+interface TableRows {
+  table: string;
+  columns: [name: string, type: ColumnType][];
+  rows: Value[][];
+}
+
+function tableRows(data: DroutingData): TableRows[] {
+  return [
+    {
+      table: 'dr_gateways',
+      columns: [
+        ['gwid', 'text'],
+        ['type', 'int'],
+        ['address', 'text'],
+        ['strip', 'int'],
+        ['pri_prefix', 'text'],
+        ['attrs', 'text'],
+        ['probe_mode', 'int'],
+        ['state', 'int'],
+        ['socket', 'text'],
+        ['description', 'text'],
+      ],
+      rows: data.gateways.map((g) => [
+        g.gwid,
+        g.type,
+        g.address,
+        g.strip,
+        g.pri_prefix,
+        g.attrs,
+        g.probe_mode,
+        g.state,
+        g.socket,
+        g.description,
+      ]),
+    },
+    {
+      table: 'dr_carriers',
+      columns: [
+        ['carrierid', 'text'],
+        ['gwlist', 'text'],
+        ['flags', 'int'],
+        ['sort_alg', 'text'],
+        ['state', 'int'],
+        ['attrs', 'text'],
+        ['description', 'text'],
+      ],
+      rows: data.carriers.map((c) => [c.carrierid, c.gwlist, c.flags, c.sort_alg, c.state, c.attrs, c.description]),
+    },
+    {
+      table: 'dr_rules',
+      columns: [
+        ['groupid', 'text'],
+        ['prefix', 'text'],
+        ['timerec', 'text'],
+        ['priority', 'int'],
+        ['routeid', 'text'],
+        ['gwlist', 'text'],
+        ['sort_alg', 'text'],
+        ['sort_profile', 'int'],
+        ['attrs', 'text'],
+        ['description', 'text'],
+      ],
+      rows: data.rules.map((r) => [
+        r.groupid,
+        r.prefix,
+        r.timerec,
+        r.priority,
+        r.routeid,
+        r.gwlist,
+        r.sort_alg,
+        r.sort_profile,
+        r.attrs,
+        r.description,
+      ]),
+    },
+    {
+      table: 'dr_groups',
+      columns: [
+        ['username', 'text'],
+        ['domain', 'text'],
+        ['groupid', 'int'],
+        ['description', 'text'],
+      ],
+      rows: data.groups.map((g) => [g.username, g.domain, g.groupid, g.description]),
+    },
+    {
+      table: 'address',
+      columns: [
+        ['grp', 'int'],
+        ['ip', 'text'],
+        ['mask', 'int'],
+        ['port', 'int'],
+        ['proto', 'text'],
+        ['pattern', 'text'],
+        ['context_info', 'text'],
+      ],
+      rows: data.addresses.map((a) => [a.grp, a.ip, a.mask, a.port, a.proto, a.pattern, a.context_info]),
+    },
+  ];
+}
+
+/** Seconds a write waits for a lock on a node's table before failing that node. */
+const LOCK_WAIT_S = 10;
+
+/** Rows per INSERT: 5,000 rules are about 0.5 MB of SQL, well under MariaDB's default 16 MB max_allowed_packet. */
+const BATCH = 5_000;
+
+/** The columns a node database must have in each table we write (version included: we set its rows). */
+function requiredColumns(tables: TableRows[]): Map<string, string[]> {
+  const required = new Map(tables.map((t) => [t.table, t.columns.map(([name]) => name)]));
+  required.set('version', ['table_name', 'table_version']);
+  return required;
+}
+
+/**
+ * The same guards as for an SQLite file (sync/nodes/targets.ts): a database holding this system's own
+ * tables is never a node's drouting database, and a table missing a column we write is refused before
+ * the transaction starts, so nothing in it is changed.
+ */
+function checkSchema(present: { table_name: string; column_name: string }[], tables: TableRows[]): void {
+  const columns = new Map<string, Set<string>>();
+  for (const row of present) {
+    const table = row.table_name.toLowerCase();
+    if (!columns.has(table)) columns.set(table, new Set());
+    columns.get(table)!.add(row.column_name.toLowerCase());
+  }
+  const ours = OUR_TABLES.filter((table) => columns.has(table));
+  if (ours.length > 0) throw new Error(`the database is one of this system's own (it has ${ours.join(', ')}), not OpenSIPS's`);
+  for (const [table, needed] of requiredColumns(tables)) {
+    const have = columns.get(table);
+    if (have === undefined) throw new Error(`table ${table} is missing`);
+    const missing = needed.filter((column) => !have.has(column));
+    if (missing.length > 0) throw new Error(`table ${table} has no column ${missing.join(', ')} (not OpenSIPS's definition)`);
+  }
+}
+
+/** A value as LOAD DATA's default format reads it: tab-separated, backslash escapes, NULL as a backslash and N. */
+function tsvValue(value: Value): string {
+  if (value === null) return '\\N';
+  return String(value).replace(/[\\\t\n\r\0]/g, (c) =>
+    c === '\0' ? '\\0' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\\\',
+  );
+}
+
+function* tsvChunks(rows: Value[][]): Generator<Buffer> {
+  let text = '';
+  for (const row of rows) {
+    text += `${row.map(tsvValue).join('\t')}\n`;
+    if (text.length >= 1 << 16) {
+      yield Buffer.from(text);
+      text = '';
+    }
+  }
+  if (text !== '') yield Buffer.from(text);
+}
+
+/** The server (or the client library) does not take LOAD DATA LOCAL: MySQL 1148 and 3948, MariaDB 4166. */
+const LOCAL_INFILE_REFUSED = new Set([1148, 3948, 4166]);
+
+/**
+ * Streams the rows in with LOAD DATA LOCAL INFILE (300k rules: 1.2-2 s where batched INSERTs took 4-6 s
+ * on this machine); false when the server does not allow it (MySQL 8 ships with local_infile off), and
+ * the caller inserts in batches instead. With LOCAL the server turns a value it cannot store (too long,
+ * not a number) into a warning and goes on, so any warning is taken as the refusal it would have been.
+ */
+async function loadRows(connection: mysql.Connection, table: string, columns: string[], rows: Value[][]): Promise<boolean> {
+  try {
+    const [result] = await connection.query({
+      sql: `LOAD DATA LOCAL INFILE 'drouting' INTO TABLE ${table} CHARACTER SET utf8mb4 (${columns.join(', ')})`,
+      infileStreamFactory: () => Readable.from(tsvChunks(rows)),
+    });
+    const warnings = (result as mysql.ResultSetHeader).warningStatus;
+    if (warnings > 0) {
+      const [shown] = await connection.query('SHOW WARNINGS LIMIT 1');
+      const first = (shown as { Message?: string }[])[0]?.Message ?? 'unknown';
+      throw new Error(`${table}: the database did not take every row as written (${warnings} warnings, first: ${first})`);
+    }
+    return true;
+  } catch (error) {
+    if (LOCAL_INFILE_REFUSED.has((error as { errno?: number }).errno ?? 0)) return false;
+    throw error;
+  }
+}
+
+async function writeMysql(url: string, tables: TableRows[], flags: string[]): Promise<void> {
+  const connection = await mysql.createConnection({ uri: url, connectTimeout: 10_000, multipleStatements: false, flags });
+  try {
+    // A table someone else holds locked fails this node after LOCK_WAIT_S rather than InnoDB's 50 s:
+    // the drouting worker writes one node at a time, and every other node waits behind this one.
+    await connection.query(`SET SESSION innodb_lock_wait_timeout = ${LOCK_WAIT_S}`);
+    // DDL commits by itself in MySQL: the tables are made (empty) before the transaction, never inside it.
+    for (const statement of MYSQL_TABLES) await connection.query(statement);
+    const [present] = await connection.query(
+      'SELECT table_name AS table_name, column_name AS column_name FROM information_schema.columns WHERE table_schema = DATABASE()',
+    );
+    checkSchema(present as { table_name: string; column_name: string }[], tables);
+    await connection.beginTransaction();
+    try {
+      // DELETE, not TRUNCATE: TRUNCATE is DDL in MySQL and would commit the transaction half-way.
+      for (const { table } of tables) await connection.query(`DELETE FROM ${table}`);
+      let load = true;
+      for (const { table, columns, rows } of tables) {
+        const names = columns.map(([name]) => name);
+        if (rows.length === 0) continue;
+        if (load && (await loadRows(connection, table, names, rows))) continue;
+        load = false;
+        for (let start = 0; start < rows.length; start += BATCH)
+          await connection.query(`INSERT INTO ${table} (${names.join(', ')}) VALUES ?`, [rows.slice(start, start + BATCH)]);
+      }
+      const versions = Object.entries(DROUTING_TABLE_VERSIONS);
+      await connection.query('DELETE FROM version WHERE table_name IN (?)', [versions.map(([table]) => table)]);
+      await connection.query('INSERT INTO version (table_name, table_version) VALUES ?', [versions]);
+      await connection.commit();
+    } catch (error) {
+      await connection.rollback().catch(() => undefined);
+      throw error;
+    }
+  } finally {
+    await connection.end().catch(() => undefined);
+  }
+}
+
+async function writePostgres(url: string, tables: TableRows[]): Promise<void> {
+  // PostgreSQL waits for a lock forever by default; the same bound as on MySQL.
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, lock_timeout: LOCK_WAIT_S * 1000 });
+  // An error on an idle client (the server going away) would otherwise be an uncaught 'error' event.
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    // PostgreSQL's DDL is transactional, but tables made apart keep the write's transaction about rows only, as on MySQL.
+    const existing = await client.query<{ table_name: string }>(
+      'SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()',
+    );
+    const had = new Set(existing.rows.map((row) => row.table_name));
+    for (const statement of POSTGRES_TABLES) {
+      // The sequence cap runs only right after its table was made here: an operator's existing sequence is theirs.
+      const made = /^ALTER SEQUENCE (\w+?)_(id|ruleid)_seq/.exec(statement);
+      if (made !== null && had.has(made[1])) continue;
+      await client.query(statement);
+    }
+    const present = await client.query<{ table_name: string; column_name: string }>(
+      'SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()',
+    );
+    checkSchema(present.rows, tables);
+    await client.query('BEGIN');
+    try {
+      for (const { table } of tables) await client.query(`DELETE FROM ${table}`);
+      for (const { table, columns, rows } of tables) {
+        // One array parameter per column (unnest): 10 parameters per batch however many rows, where a
+        // VALUES list would hit PostgreSQL's 65,535-parameter limit at 6,553 rules.
+        const sql =
+          `INSERT INTO ${table} (${columns.map(([name]) => name).join(', ')}) SELECT * FROM unnest(` +
+          columns.map(([, type], index) => `$${index + 1}::${type === 'int' ? 'integer' : 'text'}[]`).join(', ') +
+          ')';
+        for (let start = 0; start < rows.length; start += BATCH * 4) {
+          const batch = rows.slice(start, start + BATCH * 4);
+          await client.query(
+            sql,
+            columns.map((_, index) => batch.map((row) => row[index])),
+          );
+        }
+      }
+      const versions = Object.entries(DROUTING_TABLE_VERSIONS);
+      await client.query('DELETE FROM version WHERE table_name = ANY($1::text[])', [versions.map(([table]) => table)]);
+      await client.query('INSERT INTO version (table_name, table_version) SELECT * FROM unnest($1::text[], $2::integer[])', [
+        versions.map(([table]) => table),
+        versions.map(([, version]) => version),
+      ]);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Takes the password out of a driver's message, in case one ever quotes the URL it was given. */
+function redacted(error: unknown, url: string): Error {
+  let message = error instanceof Error ? error.message : String(error);
+  const password = decodeURIComponent(new URL(url).password);
+  if (password !== '') message = message.split(password).join('***');
+  return new Error(message);
+}
+
+export interface SqlWriteOptions {
+  /**
+   * MySQL client flags. `['-LOCAL_FILES']` makes the server refuse LOAD DATA LOCAL as one with
+   * `local_infile` off does, which is how the tests reach the batched-INSERT path on a server that allows it.
+   */
+  mysqlFlags?: string[];
+}
+
+export async function writeDroutingSql(
+  target: Extract<DroutingDatabase, { kind: 'mysql' | 'postgres' }>,
+  data: DroutingData,
+  options: SqlWriteOptions = {},
+): Promise<void> {
+  const tables = tableRows(data);
+  try {
+    await (target.kind === 'mysql' ? writeMysql(target.url, tables, options.mysqlFlags ?? []) : writePostgres(target.url, tables));
+  } catch (error) {
+    throw redacted(error, target.url);
+  }
+}

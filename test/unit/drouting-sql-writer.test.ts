@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import type { DroutingData } from '../../sync/drouting/rules.js';
+import { writeDroutingSql } from '../../sync/drouting/sql-writer.js';
+
+/**
+ * The SQL writer against the machine's real MariaDB and PostgreSQL (a scratch database each, dropped
+ * after): MariaDB's two ways in, LOAD DATA LOCAL and the batched INSERTs used when the server refuses
+ * LOCAL (made to refuse here with the client flag a server with local_infile off amounts to), store the
+ * same rows, values needing escapes included, and so does PostgreSQL; a row the database cannot hold
+ * rolls the whole write back on either path.
+ */
+
+const suffix = randomBytes(4).toString('hex');
+const loaded = `dr_unit_${suffix}_l`;
+const inserted = `dr_unit_${suffix}_i`;
+const onPostgres = `dr_unit_${suffix}_p`;
+const mysqlTarget = (database: string) => ({ kind: 'mysql' as const, url: `mysql://root@127.0.0.1:3306/${database}`, shown: database });
+const pgTarget = { kind: 'postgres' as const, url: `postgres://postgres@127.0.0.1:5432/${onPostgres}`, shown: onPostgres };
+const NO_LOCAL_INFILE = { mysqlFlags: ['-LOCAL_FILES'] };
+
+function data(prefix: string): DroutingData {
+  const awkward = 'tab\there, new\nline, back\\slash, \\N, quote \' and "';
+  return {
+    gateways: [
+      {
+        gwid: 'gw1',
+        type: 0,
+        address: '198.51.100.1:5060',
+        strip: 0,
+        pri_prefix: null,
+        attrs: null,
+        probe_mode: 0,
+        state: 0,
+        socket: null,
+        description: awkward,
+      },
+      {
+        gwid: 'gw2',
+        type: 0,
+        address: '[2001:db8::2]:5080',
+        strip: 2,
+        pri_prefix: '00',
+        attrs: 'a=1',
+        probe_mode: 1,
+        state: 1,
+        socket: null,
+        description: null,
+      },
+    ],
+    carriers: [{ carrierid: 'cr1', gwlist: 'gw1,gw2', flags: 0, sort_alg: 'N', state: 0, attrs: null, description: awkward }],
+    rules: Array.from({ length: 12_000 }, (_, i) => ({
+      groupid: String(i % 3),
+      prefix: `${prefix}${i}`,
+      timerec: null,
+      priority: i % 5,
+      routeid: null,
+      gwlist: '#cr1',
+      sort_alg: 'N',
+      sort_profile: i % 2 === 0 ? null : i,
+      attrs: null,
+      description: i === 7 ? awkward : `rule ${i}`,
+    })),
+    groups: [{ username: 'acme', domain: 'sip.example.com', groupid: 1, description: null }],
+    addresses: [{ grp: 1, ip: '203.0.113.0', mask: 24, port: 0, proto: 'any', pattern: null, context_info: 'trunk 1' }],
+  };
+}
+
+const COLUMNS: Record<string, string> = {
+  dr_gateways: 'gwid, type, address, strip, pri_prefix, attrs, probe_mode, state, socket, description',
+  dr_carriers: 'carrierid, gwlist, flags, sort_alg, state, attrs, description',
+  dr_rules: 'groupid, prefix, timerec, priority, routeid, gwlist, sort_alg, sort_profile, attrs, description',
+  dr_groups: 'username, domain, groupid, description',
+  address: 'grp, ip, mask, port, proto, pattern, context_info',
+};
+const TABLE_OF: Record<string, keyof DroutingData> = {
+  dr_gateways: 'gateways',
+  dr_carriers: 'carriers',
+  dr_rules: 'rules',
+  dr_groups: 'groups',
+  address: 'addresses',
+};
+
+const sorted = (rows: object[]): string[] => rows.map((row) => JSON.stringify(row)).sort();
+
+async function mariaTables(database: string): Promise<Record<string, string[]>> {
+  const connection = await mysql.createConnection({ uri: `mysql://root@127.0.0.1:3306/${database}` });
+  try {
+    const tables: Record<string, string[]> = {};
+    for (const [table, columns] of Object.entries(COLUMNS))
+      tables[table] = sorted((await connection.query(`SELECT ${columns} FROM ${table}`))[0] as object[]);
+    return tables;
+  } finally {
+    await connection.end();
+  }
+}
+
+async function pgTables(): Promise<Record<string, string[]>> {
+  const client = new pg.Client({ connectionString: pgTarget.url });
+  await client.connect();
+  try {
+    const tables: Record<string, string[]> = {};
+    for (const [table, columns] of Object.entries(COLUMNS))
+      tables[table] = sorted((await client.query(`SELECT ${columns} FROM ${table}`)).rows);
+    return tables;
+  } finally {
+    await client.end();
+  }
+}
+
+const expected = (rows: DroutingData): Record<string, string[]> =>
+  Object.fromEntries(Object.entries(TABLE_OF).map(([table, key]) => [table, sorted(rows[key])]));
+
+describe('drouting SQL writer on real MariaDB and PostgreSQL', () => {
+  before(async () => {
+    const admin = await mysql.createConnection({ uri: 'mysql://root@127.0.0.1:3306/test' });
+    for (const name of [loaded, inserted]) await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const pgAdmin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
+    await pgAdmin.connect();
+    await pgAdmin.query(`CREATE DATABASE ${onPostgres}`);
+    await pgAdmin.end();
+  });
+  after(async () => {
+    const admin = await mysql.createConnection({ uri: 'mysql://root@127.0.0.1:3306/test' });
+    for (const name of [loaded, inserted]) await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+    await admin.end();
+    const pgAdmin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
+    await pgAdmin.connect();
+    await pgAdmin.query(`DROP DATABASE IF EXISTS ${onPostgres} WITH (FORCE)`);
+    await pgAdmin.end();
+  });
+
+  it('stores exactly the rows given, by LOAD DATA, by batched INSERT and on PostgreSQL, and replaces them', async () => {
+    for (const prefix of ['61', '44']) {
+      const rows = data(prefix);
+      await writeDroutingSql(mysqlTarget(loaded), rows);
+      await writeDroutingSql(mysqlTarget(inserted), rows, NO_LOCAL_INFILE);
+      await writeDroutingSql(pgTarget, rows);
+      const want = expected(rows);
+      assert.deepEqual(await mariaTables(loaded), want, `LOAD DATA, prefix ${prefix}`);
+      assert.deepEqual(await mariaTables(inserted), want, `INSERT, prefix ${prefix}`);
+      assert.deepEqual(await pgTables(), want, `PostgreSQL, prefix ${prefix}`);
+    }
+  });
+
+  it('rolls the whole write back when a row does not fit, on either MariaDB path and on PostgreSQL', async () => {
+    const before = { loaded: await mariaTables(loaded), inserted: await mariaTables(inserted), pg: await pgTables() };
+    const bad = data('33');
+    bad.rules[9_000].prefix = '9'.repeat(65); // dr_rules.prefix is CHAR(64)/VARCHAR(64)
+    await assert.rejects(writeDroutingSql(mysqlTarget(loaded), bad), /dr_rules|prefix/);
+    await assert.rejects(writeDroutingSql(mysqlTarget(inserted), bad, NO_LOCAL_INFILE), /prefix|too long/i);
+    await assert.rejects(writeDroutingSql(pgTarget, bad), /too long/);
+    assert.deepEqual(await mariaTables(loaded), before.loaded);
+    assert.deepEqual(await mariaTables(inserted), before.inserted);
+    assert.deepEqual(await pgTables(), before.pg);
+  });
+});
