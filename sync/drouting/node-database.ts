@@ -25,3 +25,19 @@ export function redactDatabaseUrl(url: URL): string {
 export function describeDatabase(target: DroutingDatabase): string {
   return target.kind === 'sqlite' ? target.path : target.shown;
 }
+
+/**
+ * Tables of our own databases (the centre's config.db, a sidecar's sidecar.db and money.db, the OpenSIPS
+ * spool): a file holding any of them is never a node's drouting database, whatever else it has.
+ */
+export const OUR_TABLES = [
+  'schema_migrations',
+  'opensips_nodes',
+  'balances',
+  'snapshots',
+  'reservations',
+  'leases',
+  'leaves',
+  'cdrs',
+  'opensips_spool',
+];

@@ -1,8 +1,7 @@
 import { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { OUR_TABLES } from '../nodes/targets.js';
-import type { DroutingDatabase } from './node-database.js';
+import { OUR_TABLES, type DroutingDatabase } from './node-database.js';
 import type { DroutingData } from './rules.js';
 import { MYSQL_TABLES, POSTGRES_TABLES } from './sql-schema.js';
 import { DROUTING_TABLE_VERSIONS } from './writer.js';

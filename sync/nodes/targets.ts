@@ -4,7 +4,7 @@ import { open, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { parseMiAddress, type MiAddress } from '../../src/core/mi/client.js';
 import type { ErrorCode } from '../../src/core/errors/catalogue.js';
-import { redactDatabaseUrl, SQL_SCHEMES, type DroutingDatabase } from '../drouting/node-database.js';
+import { OUR_TABLES, redactDatabaseUrl, SQL_SCHEMES, type DroutingDatabase } from '../drouting/node-database.js';
 import { hostAllowed, type HostAllowlist } from './hosts.js';
 import { pathUnderRoots, type FileRoots } from './paths.js';
 import type { NodePolicy } from './policy.js';
@@ -36,21 +36,6 @@ export type NodeTargetCheck = { ok: true; targets: NodeTargets } | ({ ok: false 
 
 /** Tables a drouting database must have: OpenSIPS's own (scripts/sqlite/drouting-create.sql). */
 const DROUTING_TABLES = ['dr_gateways', 'dr_rules'];
-/**
- * Tables of our own databases (the centre's config.db, a sidecar's sidecar.db and money.db, the OpenSIPS
- * spool): a file holding any of them is never a node's drouting database, whatever else it has.
- */
-export const OUR_TABLES = [
-  'schema_migrations',
-  'opensips_nodes',
-  'balances',
-  'snapshots',
-  'reservations',
-  'leases',
-  'leaves',
-  'cdrs',
-  'opensips_spool',
-];
 const SQLITE_HEADER = 'SQLite format 3\0';
 
 class Refused extends Error {
