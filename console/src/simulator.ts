@@ -120,7 +120,7 @@ export function showSimulator(root: HTMLElement): () => void {
     field('Node', node),
     field('Customer trunk', input('customer_trunk_id', { type: 'number', min: '1', required: '', inputmode: 'numeric' })),
     field('Number dialled', input('dnis', { type: 'text', required: '', inputmode: 'tel', autocomplete: 'off' })),
-    field('Caller number', input('ani', { type: 'text', inputmode: 'tel', autocomplete: 'off' }), 'optional'),
+    field('Caller number (optional)', input('ani', { type: 'text', inputmode: 'tel', autocomplete: 'off' })),
     field('Duration (seconds)', input('duration_seconds', { type: 'number', min: '1', value: '60', required: '' })),
     el('button', { type: 'submit' }, 'Simulate'),
   );
