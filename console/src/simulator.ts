@@ -37,15 +37,8 @@ interface NodeRow {
   hostname: string;
 }
 
-function field(label: string, input: HTMLInputElement | HTMLSelectElement, hint?: string): HTMLElement {
-  const id = input.id;
-  return el(
-    'div',
-    { class: 'field' },
-    el('label', { for: id }, label),
-    input,
-    hint === undefined ? null : el('small', { id: `${id}-hint` }, hint),
-  );
+function field(label: string, input: HTMLInputElement | HTMLSelectElement): HTMLElement {
+  return el('div', { class: 'field' }, el('label', { for: input.id }, label), input);
 }
 
 function input(id: string, attributes: Record<string, string>): HTMLInputElement {

@@ -6,6 +6,13 @@ import type { NodePolicy } from '../nodes/policy.js';
 import type { ConfigStore } from '../store/config-store.js';
 import { sidecarRequest } from './sidecar-client.js';
 
+/** Why the sidecar could not be asked, as the operator is told: the node's configuration (4xx) or its sidecar (502). */
+const REFUSALS = {
+  not_allowed: 'node_target_not_allowed',
+  not_http: 'sidecar_not_http',
+  unreachable: 'sidecar_unreachable',
+} as const;
+
 /** A simulation request is a handful of fields; anything larger is not one. */
 const SIMULATION_MAX_BODY_BYTES = 16 * 1024;
 
@@ -33,7 +40,7 @@ export function simulatorRoutes(context: { store: ConfigStore; nodePolicy: NodeP
             body: request.body,
           },
         );
-        if (!reach.ok) throw new RequestError('sidecar_unreachable', `node ${String(node.hostname)}: ${reach.error}`);
+        if (!reach.ok) throw new RequestError(REFUSALS[reach.why], `node ${String(node.hostname)}: ${reach.error}`);
         return { status: reach.status, body: JSON.stringify(reach.body) };
       }),
     },

@@ -28,8 +28,8 @@ describe('operator console', () => {
   });
 
   after(async () => {
-    await browser?.close();
-    await world?.stop();
+    await browser.close();
+    await world.stop();
   });
 
   it('serves its files with content types and nothing outside its directory', async () => {
@@ -41,6 +41,17 @@ describe('operator console', () => {
     assert.match(script.headers.get('content-type') ?? '', /^text\/javascript/);
     for (const path of ['/console/..%2F..%2Fpackage.json', '/console/%2e%2e', '/console/.tsbuildinfo', '/console/app.js.map'])
       assert.equal((await fetch(world.control.url + path)).status, 404, path);
+  });
+
+  it('refuses to simulate on a node it cannot ask, naming why', async () => {
+    const created = await world.control.post('/api/opensips-nodes', { hostname: 'node-dark', mi_socket_address: 'http://127.0.0.1:9/mi' });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const dark = await world.control.post(`/api/console/nodes/${created.body.id}/route-simulator`, { customer_trunk_id: 10, dnis: MOBILE });
+    assert.equal(dark.status, 409);
+    assert.equal(dark.body.reason_code, 'sidecar_not_http');
+    const missing = await world.control.post('/api/console/nodes/999/route-simulator', { customer_trunk_id: 10, dnis: MOBILE });
+    assert.equal(missing.status, 404);
+    assert.equal((await world.control.send('DELETE', `/api/opensips-nodes/${created.body.id}`)).status, 204);
   });
 
   it('shows every node with its sidecar and last sync, and a stopped sidecar as down within the refresh', async () => {
@@ -59,6 +70,9 @@ describe('operator console', () => {
     assert.match(await page.getByRole('status').innerText(), /1 of 2 sidecars down/);
     assert.equal(await page.locator('tr[data-node="node-1"]').getAttribute('data-state'), 'up');
     await screenshot(page, 'network-node-down');
+    const unreachable = await world.control.post('/api/console/nodes/2/route-simulator', { customer_trunk_id: 10, dnis: MOBILE });
+    assert.equal(unreachable.status, 502);
+    assert.equal(unreachable.body.reason_code, 'sidecar_unreachable');
     assert.deepEqual(errors, []);
     await page.close();
   });
@@ -82,7 +96,7 @@ describe('operator console', () => {
     // Submitted from the keyboard, as an operator would.
     await page.getByLabel('Duration (seconds)').press('Enter');
     await page.locator('#carriers').waitFor();
-    const shown = await page.locator('#carriers tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-carrier')));
+    const shown = await Promise.all((await page.locator('#carriers tbody tr').all()).map((row) => row.getAttribute('data-carrier')));
     assert.deepEqual(shown, order);
     // The fixture world's order for a mobile number: the US carrier is cheaper once converted to AUD.
     assert.deepEqual(shown.slice(0, 2), ['Carrier B - US', 'Carrier A - Sydney']);

@@ -91,7 +91,8 @@ export const CATALOGUE = {
   session_expired: error(401, 'the portal session has expired or ended'),
   permission_denied: error(403, 'the portal session may not do this'),
   update_not_pending: error(400, 'only a pending rate deck update can be deleted'),
-  sidecar_unreachable: error(502, "the node's sidecar has no HTTP address or did not answer"),
+  sidecar_not_http: error(409, 'the node has no HTTP sidecar address to ask'),
+  sidecar_unreachable: error(502, "the node's sidecar did not answer"),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ReasonCode = keyof typeof CATALOGUE;
