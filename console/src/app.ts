@@ -10,7 +10,7 @@ const PAGES: Record<string, { title: string; show: (root: HTMLElement) => () => 
 
 let leave: () => void = () => undefined;
 
-function route(): void {
+function route(moveFocus: boolean): void {
   const name = location.hash.replace(/^#/, '') in PAGES ? location.hash.replace(/^#/, '') : 'network';
   const page = PAGES[name];
   leave();
@@ -21,9 +21,12 @@ function route(): void {
   });
   const main = document.getElementById('main') as HTMLElement;
   const content = el('div', {});
-  main.replaceChildren(el('h1', { tabindex: '-1' }, page.title), content);
+  const heading = el('h1', { tabindex: '-1' }, page.title);
+  main.replaceChildren(heading, content);
+  // A keyboard or screen-reader user who chose a page lands on its heading, not back at the top of the nav.
+  if (moveFocus) heading.focus();
   leave = page.show(content);
 }
 
-window.addEventListener('hashchange', route);
-route();
+window.addEventListener('hashchange', () => route(true));
+route(false);

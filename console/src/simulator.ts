@@ -1,6 +1,6 @@
 import { api } from './api.js';
 import { badge, el, table } from './dom.js';
-import { money } from './format.js';
+import { money, timeElement } from './format.js';
 
 /** The sidecar's route simulator answer (src/sidecar/simulator/route-simulator.ts), the parts the page shows. */
 interface Carrier {
@@ -45,7 +45,7 @@ function input(id: string, attributes: Record<string, string>): HTMLInputElement
   return el('input', { id, name: id, ...attributes });
 }
 
-function renderResult(result: Simulation): Node {
+function renderResult(result: Simulation, askedAt: string): Node {
   const chosen = result.carriers.find((carrier) => carrier.carrier_trunk_id === result.selected_carrier_trunk_id);
   const verdict = result.allowed
     ? el(
@@ -97,7 +97,9 @@ function renderResult(result: Simulation): Node {
     el(
       'p',
       { class: 'muted' },
-      `${result.normalized_dnis} for ${result.duration_seconds} s at ${money(result.customer_rate, result.customer_currency)}/min: ${money(result.retail_cost, result.customer_currency)}`,
+      `${result.normalized_dnis} for ${result.duration_seconds} s at ${money(result.customer_rate, result.customer_currency)}/min: ${money(result.retail_cost, result.customer_currency)} · simulated `,
+      // The sidecar simulates as of the moment it is asked (its API takes no time): that moment is shown.
+      timeElement(askedAt),
     ),
     checks,
     carriers,
@@ -144,11 +146,12 @@ export function showSimulator(root: HTMLElement): () => void {
       duration_seconds: Number(data.get('duration_seconds')),
     };
     output.replaceChildren(el('p', { role: 'status' }, 'Asking the sidecar…'));
+    const askedAt = new Date().toISOString();
     void api<Simulation>('POST', `/api/console/nodes/${encodeURIComponent(String(data.get('node')))}/route-simulator`, body).then(
       (answer) => {
         output.replaceChildren(
           answer.ok
-            ? renderResult(answer.body)
+            ? renderResult(answer.body, askedAt)
             : el(
                 'p',
                 { role: 'alert', class: 'alert', id: 'simulate-error' },

@@ -62,6 +62,8 @@ describe('operator console', () => {
     const row = await page.locator('tr[data-node="node-1"]').innerText();
     assert.match(row, new RegExp(`\\tv${version}\\t`), 'the snapshot version the sidecar serves');
     assert.match(row, new RegExp(`ok v${version} in \\d+ ms`), 'the last sync reached it');
+    // Times in the operator's zone (the page runs in Australia/Sydney), the UTC instant on hover.
+    assert.match((await page.locator('time').first().getAttribute('title')) ?? '', /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
     await screenshot(page, 'network');
 
     await world.sidecars[1].kill();
