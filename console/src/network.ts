@@ -37,6 +37,14 @@ function sidecarCell(node: NetworkNode): Node {
   return el('span', {}, badge('down', 'bad'), ' ', el('small', {}, node.sidecar.error ?? ''));
 }
 
+/** The last sync's drouting write and MI reload on the node's OpenSIPS (separate from the sidecar's push). */
+function droutingCell(node: NetworkNode): Node {
+  const reload = node.last_sync.reload;
+  if (reload === null) return el('span', { class: 'muted' }, '—');
+  if (reload.success) return badge(reload.skipped ? 'unchanged' : 'reloaded', 'good');
+  return el('span', {}, badge('failed', 'bad'), ' ', el('small', {}, reload.error ?? ''));
+}
+
 function lastSyncCell(node: NetworkNode): Node {
   const result = node.last_sync.sidecar;
   if (result === null) return el('span', { class: 'muted' }, 'not in a sync since start');
@@ -66,10 +74,16 @@ function render(root: HTMLElement, network: Network): void {
     document.createTextNode(seconds(node.sidecar.health?.snapshot_age_seconds)),
     document.createTextNode(seconds(node.sidecar.health?.uptime_seconds)),
     lastSyncCell(node),
+    droutingCell(node),
   ]);
-  const nodes = table('OpenSIPS nodes', ['Node', 'Region', 'Status', 'Sidecar', 'Snapshot', 'Snapshot age', 'Uptime', 'Last sync'], rows, {
-    id: 'nodes',
-  });
+  const nodes = table(
+    'OpenSIPS nodes',
+    ['Node', 'Region', 'Status', 'Sidecar', 'Snapshot', 'Snapshot age', 'Uptime', 'Last sync', 'Drouting reload'],
+    rows,
+    {
+      id: 'nodes',
+    },
+  );
   // A row per node, marked so a down node stands out (and tests can find it by name).
   nodes.querySelectorAll('tbody tr').forEach((row, index) => {
     const node = network.nodes[index];
