@@ -4,6 +4,9 @@ import type { Route } from '../src/core/http/server.js';
 import { guardAdminApi, isAllowlisted } from './admin/access.js';
 import { resourceRoutes } from './admin/crud.js';
 import { nodeSecretRoutes } from './admin/node-secret-routes.js';
+import { networkRoutes } from './console/network-routes.js';
+import { simulatorRoutes } from './console/simulator-routes.js';
+import { consoleFileRoutes } from './console/static-files.js';
 import { rateImportRoutes } from './admin/rate-import.js';
 import { RESOURCES } from './admin/resources.js';
 import { adminRoutes } from './admin/routes.js';
@@ -58,6 +61,10 @@ export function buildControlPlaneRoutes(context: ControlPlaneContext): Route[] {
     ...rateDeckUpdateRoutes(context),
     ...balanceRoutes(context),
     ...ledgerRoutes(context),
+    // The operator console: its files and the reads its pages make, behind the same allowlist as the rest.
+    ...consoleFileRoutes(),
+    ...networkRoutes(context),
+    ...simulatorRoutes(context),
   ];
   return [
     ...guardAdminApi(routes, context.store, context.log),

@@ -50,6 +50,8 @@ export class SyncJob {
   private followUp: Promise<SyncReport> | null = null;
   /** Someone waiting on the follow-up asked for force: the follow-up forces. */
   private followUpForce = false;
+  /** The last sync that finished with a report, and when: what the console's Network page shows per node. */
+  private last: { report: SyncReport; finishedAt: string } | null = null;
 
   private readonly push: PushOptions;
   private readonly miTimeoutMs: number;
@@ -71,13 +73,23 @@ export class SyncJob {
     return this.drouting.close();
   }
 
+  /** The last finished sync's report (null before the first since start: it is kept in memory only). */
+  lastRun(): { report: SyncReport; finishedAt: string } | null {
+    return this.last;
+  }
+
   /** `force`: every sidecar takes this snapshot even if it serves a newer version (PushOptions.force). */
   run(options: { force?: boolean } = {}): Promise<SyncReport> {
     const force = options.force === true;
     if (this.running === null) {
-      this.running = this.execute(force).finally(() => {
-        this.running = null;
-      });
+      this.running = this.execute(force)
+        .then((report) => {
+          this.last = { report, finishedAt: new Date().toISOString() };
+          return report;
+        })
+        .finally(() => {
+          this.running = null;
+        });
       return this.running;
     }
     this.followUpForce ||= force;

@@ -221,3 +221,16 @@ export async function checkNodeTargets(
     throw error;
   }
 }
+
+/** A node's sidecar address alone, checked as a sync checks it: where the console may send a read. */
+export async function checkSidecarAddress(
+  policy: NodePolicy,
+  text: string | null,
+): Promise<{ ok: true; sidecar: SidecarAddress | null } | ({ ok: false } & NodeTargetRefusal)> {
+  try {
+    return { ok: true, sidecar: await sidecarAddress(text, policy) };
+  } catch (error) {
+    if (error instanceof Refused) return { ok: false, field: error.field, code: error.code, message: error.message };
+    throw error;
+  }
+}

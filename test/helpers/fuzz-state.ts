@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import type { FuzzRoute, FuzzWorld } from './fuzz-requests.js';
 
-const CLOCK_FIELDS = new Set(['timestamp', 'uptime_seconds', 'snapshot_age_seconds']);
+// checked_at: when the console's Network read asked the sidecars (GET /api/console/network).
+const CLOCK_FIELDS = new Set(['timestamp', 'uptime_seconds', 'snapshot_age_seconds', 'checked_at']);
 
 function withoutClock(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutClock);

@@ -105,6 +105,8 @@ export const CATALOGUE = {
   external_user_id_taken: error(409, 'another account of this product has this external_user_id'),
   account_deactivated: error(409, 'the account is deactivated'),
   partner_keys_unavailable: error(503, 'the token signing keys cannot be fetched; retry later'),
+  sidecar_not_http: error(409, 'the node has no HTTP sidecar address to ask'),
+  sidecar_unreachable: error(502, "the node's sidecar did not answer"),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ReasonCode = keyof typeof CATALOGUE;
