@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BodyBudget, GrowingBody } from '../../src/core/http/body-budget.js';
-import { declaredLength } from '../../src/core/http/content-length.js';
+import { declaredLength, plainLength } from '../../src/core/http/content-length.js';
 import { mediaType } from '../../src/core/http/body.js';
 
 describe('request body buffers', () => {
@@ -45,6 +45,13 @@ describe('Content-Length and Content-Type', () => {
     assert.equal(declaredLength(['4 2']).ok, false);
     assert.equal(declaredLength(['-1']).ok, false);
     assert.equal(declaredLength(['0x10']).ok, false);
+  });
+
+  it('reads a plain number the way the general parser does, and leaves everything else to it', () => {
+    for (const value of ['0', '7', '42', '000042', '1048576', '999999999999999'])
+      assert.deepEqual({ ok: true, bytes: plainLength(value) }, declaredLength([value]), value);
+    for (const value of ['', ' 42', '42 ', '42, 42', '4 2', '-1', '+1', '0x10', '1e3', '4.2', '1234567890123456'])
+      assert.equal(plainLength(value), -1, JSON.stringify(value));
   });
 
   it('reads the media type without parameters', () => {

@@ -21,3 +21,18 @@ export function declaredLength(values: readonly string[]): DeclaredLength {
   }
   return { ok: true, bytes };
 }
+
+/**
+ * One Content-Length of 1 to 15 digits as a number, else -1 (a list, spaces, signs, anything for
+ * declaredLength to judge). The common case, read without splitting or a regular expression.
+ */
+export function plainLength(value: string): number {
+  if (value.length === 0 || value.length > 15) return -1;
+  let bytes = 0;
+  for (let i = 0; i < value.length; i++) {
+    const digit = value.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    bytes = bytes * 10 + digit;
+  }
+  return bytes;
+}

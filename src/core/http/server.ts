@@ -8,7 +8,7 @@
 import uWS from 'uWebSockets.js';
 import type { ErrorCode } from '../errors/catalogue.js';
 import { BodyBudget, DEFAULT_BODY_BUDGET_BYTES, GrowingBody, type AppendOutcome } from './body-budget.js';
-import { declaredLength } from './content-length.js';
+import { declaredLength, plainLength, type DeclaredLength } from './content-length.js';
 import { STATUS_TEXT, errorBody, statusOf } from './errors.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -290,13 +290,18 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     const query = route.method === 'GET' || route.method === 'DELETE' || route.readsQuery === true ? req.getQuery() : '';
     const chunked = req.getHeader('transfer-encoding') !== '';
     // Every Content-Length, not just the first: uWS frames the body by one of them, and a request whose
-    // copies disagree must be refused rather than read by a length the client may not have meant.
-    const lengths: string[] = [];
-    if (contentLength !== '')
+    // copies disagree must be refused rather than read by a length the client may not have meant. Nearly every
+    // request has one plain number: that is read without the general parser's allocations (it is on every
+    // OpenSIPS request); anything else goes through declaredLength for its verdict and message.
+    let declared: DeclaredLength = NO_LENGTH;
+    if (contentLength !== '') {
+      let repeatsDiffer = false as boolean; // set inside the forEach callback, which narrowing does not follow
       req.forEach((name, value) => {
-        if (name === 'content-length') lengths.push(value);
+        if (name === 'content-length' && value !== contentLength) repeatsDiffer = true;
       });
-    const declared = declaredLength(lengths);
+      const plain = repeatsDiffer ? -1 : plainLength(contentLength);
+      declared = plain >= 0 ? { ok: true, bytes: plain } : declaredLength(contentLengths(req));
+    }
     if (!declared.ok) {
       writeError(exchange, 'invalid_content_length', declared.reason, observe, true);
       return;
@@ -431,4 +436,15 @@ function guardAdmission(
 
 function truncate(text: string): string {
   return text.length > 64 ? `${text.slice(0, 64)}...` : text;
+}
+
+const NO_LENGTH: DeclaredLength = Object.freeze({ ok: true, bytes: null });
+
+/** Every Content-Length header of the request, in order (read only when the first is not a plain number). */
+function contentLengths(req: uWS.HttpRequest): string[] {
+  const lengths: string[] = [];
+  req.forEach((name, value) => {
+    if (name === 'content-length') lengths.push(value);
+  });
+  return lengths;
 }
