@@ -414,13 +414,11 @@ export class NodeCredit {
       if (op.op !== 'reserve') continue;
       const slot = this.reservations.find(op.callId);
       if (slot === NO_SLOT) continue;
+      // Read before drop() frees the slot.
       const entityIndex = this.reservations.entityIndex(slot);
       const trunkId = this.reservations.trunkId(slot);
       // Not held any more (a CDR or a release finished it meanwhile): what it held was already given back.
-      if (this.reservations.drop(slot, op.id)) {
-        this.entities[entityIndex].heldMicro -= op.amountMicro;
-        if (trunkId !== 0) this.ports.giveBack(trunkId);
-      }
+      if (this.reservations.drop(slot, op.id)) this.letGo(entityIndex, trunkId, op.amountMicro);
       this.log.error({ err: error, call_id: op.callId }, 'reservation not committed');
     }
   }
@@ -449,13 +447,19 @@ export class NodeCredit {
 
   /** Takes a live reservation off its entity (it stays among the recently finished); false when it was no longer live. */
   private finish(slot: number, id: number): boolean {
-    const entity = this.entities[this.reservations.entityIndex(slot)];
-    const amountMicro = this.reservations.amountMicro(slot);
-    if (!this.reservations.finish(slot, id)) return false;
-    entity.heldMicro -= amountMicro;
-    const trunkId = this.reservations.trunkId(slot);
-    if (trunkId !== 0) this.ports.giveBack(trunkId);
+    const { reservations } = this;
+    const entityIndex = reservations.entityIndex(slot);
+    const trunkId = reservations.trunkId(slot);
+    const amountMicro = reservations.amountMicro(slot);
+    if (!reservations.finish(slot, id)) return false;
+    this.letGo(entityIndex, trunkId, amountMicro);
     return true;
+  }
+
+  /** A reservation no longer holds: its amount goes back to its entity, its port (if it took one) to its trunk. */
+  private letGo(entityIndex: number, trunkId: number | null, amountMicro: number): void {
+    this.entities[entityIndex].heldMicro -= amountMicro;
+    if (trunkId !== null) this.ports.giveBack(trunkId);
   }
 
   /**
@@ -515,7 +519,7 @@ export class NodeCredit {
           this.entities[this.reservations.entityIndex(slot)].heldMicro += reservedMicro;
           // The call is live again: its port with it (even past the limit: it was admitted within it).
           const trunkId = this.reservations.trunkId(slot);
-          if (trunkId !== 0) this.ports.take(trunkId);
+          if (trunkId !== null) this.ports.take(trunkId);
         }
         this.log.error({ err: error, sip_call_id: cdr.sip_call_id }, 'cdr not committed');
       },

@@ -255,9 +255,10 @@ export class ReservationTable {
   amountMicro(slot: number): number {
     return this.page(slot).amountMicro[slot & PAGE_MASK];
   }
-  /** The customer trunk whose port the call holds; 0: none. */
-  trunkId(slot: number): number {
-    return this.page(slot).trunkId[slot & PAGE_MASK];
+  /** The customer trunk whose port the call holds; null: none (stored as 0, as `read` answers it). */
+  trunkId(slot: number): number | null {
+    const trunkId = this.page(slot).trunkId[slot & PAGE_MASK];
+    return trunkId === 0 ? null : trunkId;
   }
 
   /** Everything about a slot, as an object (for the paths that are not per call: replay, tests). */
