@@ -1,6 +1,7 @@
 import type { DecisionEngine } from '../engine/engine.js';
 import { RequestError } from '../../core/http/errors.js';
 import { formatMicro, parseMicro } from '../../core/money/micro.js';
+import { isoInstant as iso } from '../../core/time/iso-instant.js';
 import { rateCallRecord, type CallRecord } from './rating.js';
 import type { NodeCredit } from '../credit/node-credit.js';
 
@@ -42,8 +43,6 @@ function fingerprintOf(record: CallRecord): string {
     record.sip_response_code,
   ]);
 }
-
-const iso = (ms: number): string => new Date(ms).toISOString();
 
 export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, record: CallRecord, now: number): Promise<IngestAnswer> {
   const fingerprint = fingerprintOf(record);
