@@ -2,6 +2,7 @@ import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { JournalOp } from './ops.js';
+import { decodeOps, encodeOps } from './op-encoding.js';
 
 /**
  * The money journal's log: what the node acknowledges is first appended
@@ -13,7 +14,7 @@ import type { JournalOp } from './ops.js';
  * segments it has applied; start-up applies whatever it left.
  *
  * Record: payload length (u32 LE), CRC-32 of the payload (u32 LE), payload
- * (the ops as JSON). A record cut short by a crash, or whose CRC does not
+ * (the ops as JSON, op-encoding.ts). A record cut short by a crash, or whose CRC does not
  * match, ends the log: everything before it was acknowledged, nothing after.
  */
 export const HEADER_BYTES = 8;
@@ -56,7 +57,7 @@ function writeRecord(target: Buffer, payload: string): number {
 
 /** A record in memory of its own (durability `full`: it is transferred to the writer thread). */
 export function encodeRecord(ops: JournalOp[]): Buffer {
-  const payload = JSON.stringify(ops);
+  const payload = encodeOps(ops);
   // Not from Buffer's shared pool: a transferred buffer takes its whole memory with it.
   const record = Buffer.allocUnsafeSlow(HEADER_BYTES + Buffer.byteLength(payload));
   writeRecord(record, payload);
@@ -72,7 +73,7 @@ export class RecordEncoder {
 
   /** The record, valid until the next call. */
   encode(ops: JournalOp[]): Buffer {
-    const payload = JSON.stringify(ops);
+    const payload = encodeOps(ops);
     const room = HEADER_BYTES + payload.length * 3; // UTF-8 takes at most three bytes per UTF-16 code unit
     if (room > this.scratch.length) this.scratch = Buffer.allocUnsafeSlow(room);
     return this.scratch.subarray(0, writeRecord(this.scratch, payload));
@@ -97,7 +98,7 @@ export function decodeRecords(bytes: Buffer): DecodedRecords {
     if (payloadStart + length > bytes.length) break;
     const payload = bytes.subarray(payloadStart, payloadStart + length);
     if (crc32(payload) !== bytes.readUInt32LE(offset + 4)) break;
-    for (const op of JSON.parse(payload.toString('utf8')) as JournalOp[]) ops.push(op);
+    for (const op of decodeOps(payload.toString('utf8'))) ops.push(op);
     offset = payloadStart + length;
   }
   return { ops, end: offset, trailing: bytes.length - offset };

@@ -1,0 +1,84 @@
+import type { JournalOp } from './ops.js';
+
+/**
+ * The ops of a log record as JSON text, and back. The hot ops (a CDR, a reservation, its finish) are
+ * written by templates rather than JSON.stringify's generic walk, and the fields that already hold JSON
+ * text (a CDR's fingerprint, answer and settlement; a reservation's answer and slice terms) go into the
+ * record as JSON values, not as strings inside it: escaping the settlement's sixty quotes again, for every
+ * CDR, was most of what encoding a record cost the event loop. Reading a record turns those values back
+ * into the very text they were (every such field is made by JSON.stringify or a template pinned to its
+ * bytes, so JSON.stringify of the parsed value gives it again), and records written before this, with
+ * those fields as strings, read as they always did. test/unit/op-encoding.test.ts pins both.
+ *
+ * A field embedded as JSON must be JSON: every one is produced by this process's encoders (never taken
+ * from a request as text), and `embedded` refuses a value that could not be (empty, or not starting like
+ * an object, array or null) by writing it as a string instead.
+ */
+const str = JSON.stringify;
+
+/** A number as JSON.stringify writes it (NaN and ±Infinity as null), so a record is always valid JSON. */
+const num = (value: number): string => (Number.isFinite(value) ? String(value) : 'null');
+
+const numOrNull = (value: number | null | undefined): string => (value === null || value === undefined ? 'null' : num(value));
+
+/** JSON text as a value of the record; anything that does not look like an object or array is written as a string. */
+function embedded(json: string): string {
+  const first = json.charCodeAt(0);
+  const last = json.charCodeAt(json.length - 1);
+  return (first === 0x7b && last === 0x7d) || (first === 0x5b && last === 0x5d) ? json : str(json);
+}
+
+function encodeOp(op: JournalOp): string {
+  switch (op.op) {
+    case 'cdr':
+      return (
+        `{"op":"cdr","id":${num(op.id)},"sipCallId":${str(op.sipCallId)},"fingerprint":${embedded(op.fingerprint)},` +
+        `"result":${embedded(op.result)},"settlement":${embedded(op.settlement)},"accountId":${num(op.accountId)},` +
+        `"chargeMicro":${num(op.chargeMicro)},"createdAt":${num(op.createdAt)}}`
+      );
+    case 'finish':
+      return `{"op":"finish","id":${num(op.id)},"state":${str(op.state)},"at":${num(op.at)}}`;
+    case 'reserve':
+      return (
+        `{"op":"reserve","id":${num(op.id)},"callId":${str(op.callId)},"entityType":${str(op.entityType)},` +
+        `"entityId":${num(op.entityId)},"amountMicro":${num(op.amountMicro)},"maxDuration":${numOrNull(op.maxDuration)},` +
+        `"createdAt":${num(op.createdAt)},"expiresAt":${num(op.expiresAt)},"answer":${embedded(op.answer)},` +
+        `"slice":${op.slice === null ? 'null' : embedded(op.slice)}` +
+        (op.trunkId === undefined ? '}' : `,"trunkId":${numOrNull(op.trunkId)}}`)
+      );
+    // The rest are rare (rounds, leases, counters): the generic walk is fine for them.
+    case 'extend':
+    case 'lease':
+    case 'settledThrough':
+    case 'prune':
+    case 'counter':
+      return str(op);
+  }
+}
+
+/** The record's payload: the ops as a JSON array. */
+export function encodeOps(ops: JournalOp[]): string {
+  if (ops.length === 1) return `[${encodeOp(ops[0])}]`;
+  let text = '[';
+  for (let i = 0; i < ops.length; i++) text += i === 0 ? encodeOp(ops[i]) : `,${encodeOp(ops[i])}`;
+  return `${text}]`;
+}
+
+/** An embedded field back to the JSON text it was; a string (a record from before, or `embedded`'s fallback) as it is. */
+const text = (value: unknown): string => (typeof value === 'string' ? value : str(value));
+
+/** Ops parsed from a record's payload, with their JSON-text fields as the text they were written from. */
+export function decodeOps(payload: string): JournalOp[] {
+  const ops = JSON.parse(payload) as JournalOp[];
+  for (const op of ops) {
+    if (op.op === 'cdr') {
+      op.fingerprint = text(op.fingerprint);
+      op.result = text(op.result);
+      op.settlement = text(op.settlement);
+    } else if (op.op === 'reserve') {
+      op.answer = text(op.answer);
+      if (op.slice !== null) op.slice = text(op.slice);
+    }
+  }
+  return ops;
+}

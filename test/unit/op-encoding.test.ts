@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { encodeSettlement, type Settlement } from '../../src/sidecar/credit/settlement.js';
+import { renderAnswer } from '../../src/sidecar/credit/reservation-answer.js';
+import { decodeRecords, encodeRecord } from '../../src/sidecar/journal/log.js';
+import { decodeOps, encodeOps } from '../../src/sidecar/journal/op-encoding.js';
+import type { JournalOp } from '../../src/sidecar/journal/ops.js';
+
+/**
+ * The log's op encoding: the hot ops' templates, with their JSON-text fields embedded as JSON, read back
+ * as the very ops that were written, and records written before (plain JSON.stringify, those fields as
+ * strings) read as they always did.
+ */
+const settlement: Settlement = {
+  sip_call_id: 'a"b\\c\u2028\u00e9@host',
+  customer_trunk_id: 10,
+  customer_account_id: 1,
+  carrier_trunk_id: 21,
+  carrier_gateway_id: 211,
+  ani: '61"255\n50100',
+  dnis: '61400123456',
+  start_time: '2026-12-04T10:00:00.000Z',
+  answer_time: null,
+  end_time: '2026-12-04T10:01:18.000Z',
+  duration_seconds: 73,
+  sip_response_code: null,
+  billable_duration_customer: 78,
+  billable_duration_vendor: 73,
+  customer_rate_deck_id: null,
+  carrier_rate_deck_id: 102,
+  customer_cost: '0.0325',
+  customer_currency: 'AUD',
+  customer_decimal_precision: 4,
+  customer_rounding_direction: 'standard',
+  vendor_cost: '0.014600',
+  vendor_currency: 'USD',
+  vendor_decimal_precision: 6,
+  vendor_rounding_direction: 'up',
+  account_charge: '0.0325',
+  account_currency: 'AUD',
+  created_at: '2026-12-04T10:01:19.123Z',
+};
+
+/** One of every op, the hot ones as the node makes them (strings that need escaping included). */
+function everyOp(): JournalOp[] {
+  return [
+    {
+      op: 'cdr',
+      id: 7,
+      sipCallId: settlement.sip_call_id,
+      fingerprint: JSON.stringify([10, 21, 211, settlement.ani, '61400123456', 1, null, 3, 73, null]),
+      result: JSON.stringify({ cdr_id: 7, customer_cost: '0.0325', reconciled: false, adjustment: null, uncovered: '0.0325' }),
+      settlement: encodeSettlement(settlement, 7, '0.0325'),
+      accountId: 1,
+      chargeMicro: 32_500,
+      createdAt: 1_733_400_000_123,
+    },
+    { op: 'finish', id: 3, state: 'settled', at: 1_733_400_000_123 },
+    {
+      op: 'reserve',
+      id: 3,
+      callId: 'call-"3"@x',
+      entityType: 'customer',
+      entityId: 1,
+      amountMicro: 1_000_000,
+      maxDuration: 7200,
+      createdAt: 1,
+      expiresAt: 2,
+      answer: renderAnswer('admit', -5, 7200),
+      slice: JSON.stringify({ seconds: 300, paidUntil: 1_733_400_300_000, dialogId: 'd"1' }),
+      trunkId: 10,
+    },
+    {
+      op: 'reserve',
+      id: 4,
+      callId: 'call-4',
+      entityType: 'customer',
+      entityId: 2,
+      amountMicro: 5,
+      maxDuration: null,
+      createdAt: 1,
+      expiresAt: 2,
+      answer: renderAnswer('check', 0, null),
+      slice: null,
+    },
+    {
+      op: 'reserve',
+      id: 5,
+      callId: 'c5',
+      entityType: 'carrier',
+      entityId: 3,
+      amountMicro: 1,
+      maxDuration: 1,
+      createdAt: 1,
+      expiresAt: 2,
+      answer: '{}',
+      slice: null,
+      trunkId: null,
+    },
+    { op: 'extend', id: 3, amountMicro: 9, expiresAt: 10, slice: '{"seconds":300}' },
+    { op: 'lease', entityType: 'customer', entityId: 1, grantedMicro: 5, headroomMicro: null },
+    { op: 'settledThrough', id: 6 },
+    { op: 'prune', reservationsBefore: 1, cdrsBefore: 2 },
+    { op: 'counter', key: 'k"ey', value: 12 },
+  ];
+}
+
+describe('journal op encoding', () => {
+  it('reads back every op exactly as written, the JSON-text fields byte for byte', () => {
+    const ops = everyOp();
+    const decoded = decodeOps(encodeOps(ops));
+    assert.deepEqual(decoded, ops);
+    for (const [i, op] of ops.entries()) {
+      if (op.op === 'cdr') assert.equal((decoded[i] as typeof op).settlement, op.settlement);
+      if (op.op === 'reserve') assert.equal((decoded[i] as typeof op).answer, op.answer);
+    }
+    for (const op of ops) assert.deepEqual(decodeOps(encodeOps([op])), [op]);
+  });
+
+  it('writes what JSON.stringify writes once the JSON-text fields are values', () => {
+    const asValues = everyOp().map((op) =>
+      op.op === 'cdr'
+        ? { ...op, fingerprint: JSON.parse(op.fingerprint), result: JSON.parse(op.result), settlement: JSON.parse(op.settlement) }
+        : op.op === 'reserve'
+          ? { ...op, answer: JSON.parse(op.answer), slice: op.slice === null ? null : JSON.parse(op.slice) }
+          : op,
+    );
+    assert.equal(encodeOps(everyOp()), JSON.stringify(asValues));
+  });
+
+  it('reads records written before, with those fields as strings, unchanged', () => {
+    const ops = everyOp();
+    assert.deepEqual(decodeOps(JSON.stringify(ops)), ops);
+  });
+
+  it('writes a field that is not JSON text of an object or array as a string, and reads it back the same', () => {
+    const odd: JournalOp = { ...(everyOp()[0] as Extract<JournalOp, { op: 'cdr' }>), result: 'not json {', settlement: '' };
+    const text = encodeOps([odd]);
+    assert.doesNotThrow(() => JSON.parse(text));
+    assert.deepEqual(decodeOps(text), [odd]);
+  });
+
+  it('keeps a record valid JSON whatever a number field holds', () => {
+    const op: JournalOp = { op: 'finish', id: NaN, state: 'released', at: Infinity };
+    assert.deepEqual(JSON.parse(encodeOps([op])), [{ op: 'finish', id: null, state: 'released', at: null }]);
+  });
+
+  it('round-trips through a whole log record', () => {
+    const ops = everyOp();
+    assert.deepEqual(decodeRecords(encodeRecord(ops)).ops, ops);
+  });
+});
