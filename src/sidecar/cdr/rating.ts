@@ -60,14 +60,13 @@ function rateSide(
   durationSeconds: number,
 ): RatedSide | string {
   const { snapshot } = engine;
+  // One object per side, its fields in one order (no spread of a partial one): this runs twice per CDR.
+  const rateDeckId = deck >= 0 ? snapshot.decks[deck].id : null;
   const currency = deck >= 0 ? snapshot.decks[deck].currency : trunk.currency;
-  const side = {
-    rateDeckId: deck >= 0 ? snapshot.decks[deck].id : null,
-    currency,
-    precision: trunk.decimalPrecision,
-    rounding: trunk.roundingDirection,
-  };
-  if (durationSeconds === 0) return { ...side, billableSeconds: 0, cost: formatFixed(0, trunk.decimalPrecision, trunk.decimalPrecision) };
+  const precision = trunk.decimalPrecision;
+  const rounding = trunk.roundingDirection;
+  if (durationSeconds === 0)
+    return { rateDeckId, billableSeconds: 0, cost: formatFixed(0, precision, precision), currency, precision, rounding };
   if (deck < 0) return 'has no rate deck';
   const row = engine.lcr.rowAt(deck, dnis, at);
   if (row < 0) return `has no rate for ${dnis} in deck ${snapshot.decks[deck].id} at the call's start`;
@@ -78,9 +77,12 @@ function rateSide(
   };
   const rateType = rateTypeOf(engine, row);
   return {
-    ...side,
+    rateDeckId,
     billableSeconds: rateType === 'per_call' ? durationSeconds : billableSeconds(durationSeconds, increments),
-    cost: rateCallNano(rates.rateNano[row], rateType, durationSeconds, increments, trunk.decimalPrecision, trunk.roundingDirection),
+    cost: rateCallNano(rates.rateNano[row], rateType, durationSeconds, increments, precision, rounding),
+    currency,
+    precision,
+    rounding,
   };
 }
 
