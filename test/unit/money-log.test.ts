@@ -387,6 +387,7 @@ describe('money journal: a record the log refuses (a full disk)', () => {
       account: EntityMoney;
       admit: (callId: string) => ReturnType<NodeCredit['admit']>;
       dbPath: string;
+      credit: NodeCredit;
     }) => Promise<void>,
   ): Promise<void> {
     const { dir, dbPath } = scratch();
@@ -407,7 +408,7 @@ describe('money journal: a record the log refuses (a full disk)', () => {
           now: Date.now(),
         });
       const appender = (journal as unknown as { appender: LogAppender }).appender;
-      await run({ journal, appender, account: credit.entity({ type: 'customer', id: 7 }), admit, dbPath });
+      await run({ journal, appender, account: credit.entity({ type: 'customer', id: 7 }), admit, dbPath, credit });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -441,6 +442,71 @@ describe('money journal: a record the log refuses (a full disk)', () => {
         { call_id: 'a@refused', amount_micro: 5_000_000 },
       ]);
       db.close();
+    }));
+
+  it('takes back a CDR whose record it refuses: not billed, not in the outbox, its call live again; a resend is taken once the disk has room', () =>
+    withCredit(async ({ journal, appender, account, admit, credit }) => {
+      const admitted = admit('c@refused');
+      assert.ok(!(admitted instanceof Promise) && admitted.kind === 'reserved');
+      await admitted.committed;
+      const record = () =>
+        credit.recordCdr(
+          { sip_call_id: 'c@refused', fingerprint: '[1]', account_id: 7, charge_micro: 1_200_000 },
+          {
+            sip_call_id: 'c@refused',
+            customer_trunk_id: 1,
+            customer_account_id: 7,
+            carrier_trunk_id: 2,
+            carrier_gateway_id: 3,
+            ani: '1',
+            dnis: '2',
+            start_time: '2026-12-05T10:00:00.000Z',
+            answer_time: '2026-12-05T10:00:01.000Z',
+            end_time: '2026-12-05T10:01:01.000Z',
+            duration_seconds: 60,
+            sip_response_code: 200,
+            billable_duration_customer: 60,
+            billable_duration_vendor: 60,
+            customer_rate_deck_id: 1,
+            carrier_rate_deck_id: 2,
+            customer_cost: '1.2000',
+            customer_currency: 'AUD',
+            customer_decimal_precision: 4,
+            customer_rounding_direction: 'up',
+            vendor_cost: '0.5000',
+            vendor_currency: 'AUD',
+            vendor_decimal_precision: 4,
+            vendor_rounding_direction: 'up',
+            account_charge: '1.2000',
+            account_currency: 'AUD',
+            created_at: '2026-12-05T10:01:02.000Z',
+          },
+          false,
+          (id) => JSON.stringify({ cdr_id: id }),
+          Date.now(),
+        );
+      const append = appender.append.bind(appender);
+      appender.append = () => {
+        throw new LogAppendError('no space left on device', 'ENOSPC', true);
+      };
+      const refused = record();
+      assert.equal(refused.reservedMicro, 5_000_000);
+      assert.equal(account.heldMicro, 0, 'the reservation closed with the CDR');
+      assert.ok(credit.findCdr('c@refused') !== null, 'a resend meanwhile waits for the record');
+      await assert.rejects(refused.committed, JournalWriteError);
+      assert.equal(account.heldMicro, 5_000_000, 'the call is live again');
+      assert.equal(account.spentMicro, 0, 'nothing billed');
+      assert.equal(credit.outboxSize, 0, 'nothing to settle at the centre');
+      assert.equal(credit.findCdr('c@refused'), null, 'a resend is a new CDR');
+
+      appender.append = append;
+      const taken = record();
+      assert.equal(taken.reservedMicro, 5_000_000);
+      await taken.committed;
+      assert.equal(account.heldMicro, 0);
+      assert.equal(account.spentMicro, 1_200_000);
+      assert.equal(credit.outboxSize, 1);
+      await journal.close();
     }));
 
   it('refuses every later admission, holding nothing, once the log could not be cut back', () =>

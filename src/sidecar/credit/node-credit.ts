@@ -156,6 +156,9 @@ export type AdmitOutcome =
   | { kind: 'replayed'; answer: string }
   | { kind: 'refused'; reason: 'insufficient_balance' | 'credit_unavailable' | 'port_limit_reached'; entity: EntityMoney };
 
+/** A committing CDR's promise until its write is queued (replaced at once; read by nothing in between). */
+const NOT_YET_WRITTEN: Promise<void> = Promise.resolve();
+
 /** A settlement on its way to the centre. */
 export interface OutboxEntry {
   /** The CDR's id in the journal: the outbox is in id order. */
@@ -208,6 +211,11 @@ export class NodeCredit {
   readonly ports = new LivePorts();
   private readonly outbox = new Map<string, OutboxEntry>();
   private readonly committingCdrs = new Map<string, { cdr: StoredCdr; committed: Promise<void> }>();
+  /**
+   * The CDRs of the record being filled, to leave `committingCdrs` once it settles: one reaction per
+   * record, not two closures and a reaction per CDR (a refused record's CDRs are undone by undoRefused).
+   */
+  private committingRecord: { durable: Promise<void>; sipCallIds: string[] } | null = null;
   private requestRound: RoundTrigger = () => Promise.resolve(false);
   /** Leases are good for this long after the last answered round (the centre says how long). */
   private leaseValidMs = DEFAULT_LEASE_VALID_SECONDS * 1000;
@@ -410,7 +418,14 @@ export class NodeCredit {
 
   /** A record the journal could not make durable: its reservations were never admitted (the endpoint answers 503). */
   private undoRefused(ops: JournalOp[], error: Error): void {
-    for (const op of ops) {
+    for (const [i, op] of ops.entries()) {
+      if (op.op === 'cdr') {
+        // recordCdr writes the finish of the reservation the CDR closed right after it, in the same write.
+        const next = ops[i + 1] as JournalOp | undefined;
+        const closed = next?.op === 'finish' && next.state === 'settled' ? next.id : null;
+        this.undoRefusedCdr(op.sipCallId, op.accountId, op.chargeMicro, closed, error);
+        continue;
+      }
       if (op.op !== 'reserve') continue;
       const slot = this.reservations.find(op.callId);
       if (slot === NO_SLOT) continue;
@@ -421,6 +436,27 @@ export class NodeCredit {
       if (this.reservations.drop(slot, op.id)) this.letGo(entityIndex, trunkId, op.amountMicro);
       this.log.error({ err: error, call_id: op.callId }, 'reservation not committed');
     }
+  }
+
+  /** A CDR whose record was refused: not billed here, not sent to the centre, and the call it closed is live again. */
+  private undoRefusedCdr(sipCallId: string, accountId: number, chargeMicro: number, reservationId: number | null, error: Error): void {
+    const committing = this.committingCdrs.get(sipCallId);
+    if (committing === undefined) return; // not this process's CDR in the making (nothing of it was counted)
+    this.committingCdrs.delete(sipCallId);
+    this.entity({ type: 'customer', id: accountId }).spentMicro -= chargeMicro;
+    this.outbox.delete(sipCallId);
+    const slot = this.reservations.find(sipCallId);
+    if (reservationId !== null && slot !== NO_SLOT) {
+      const amountMicro = this.reservations.amountMicro(slot);
+      // False when the slot no longer holds that reservation (rehold checks its id).
+      if (this.reservations.rehold(slot, reservationId)) {
+        this.entities[this.reservations.entityIndex(slot)].heldMicro += amountMicro;
+        // The call is live again: its port with it (even past the limit: it was admitted within it).
+        const trunkId = this.reservations.trunkId(slot);
+        if (trunkId !== null) this.ports.take(trunkId);
+      }
+    }
+    this.log.error({ err: error, sip_call_id: sipCallId }, 'cdr not committed');
   }
 
   /**
@@ -493,6 +529,10 @@ export class NodeCredit {
     const settlementJson = encodeSettlement(settlement, id, formatMicro(uncoveredMicro));
     this.outbox.set(cdr.sip_call_id, { id, sipCallId: cdr.sip_call_id, entity, chargeMicro: cdr.charge_micro, settlementJson });
     const stored: StoredCdr = { ...cdr, id, settlement: settlementJson, result: result(id, reservedMicro, uncoveredMicro) };
+    // Registered before the write: a journal that refuses at once calls undoRefused from inside write().
+    const committing = { cdr: stored, committed: NOT_YET_WRITTEN };
+    this.committingCdrs.set(cdr.sip_call_id, committing);
+    // If the record is refused, undoRefused() takes the CDR back (and makes its reservation live again).
     const committed = this.journal.write(
       {
         op: 'cdr',
@@ -507,24 +547,24 @@ export class NodeCredit {
       },
       ...(reservedMicro === null ? [] : [{ op: 'finish', id: reservationId, state: 'settled', at: now } as const]),
     );
-    this.committingCdrs.set(cdr.sip_call_id, { cdr: stored, committed });
-    // One reaction for both outcomes: this runs for every CDR.
-    void committed.then(
-      () => this.committingCdrs.delete(cdr.sip_call_id),
-      (error: unknown) => {
-        this.committingCdrs.delete(cdr.sip_call_id);
-        entity.spentMicro -= cdr.charge_micro;
-        this.outbox.delete(cdr.sip_call_id);
-        if (reservedMicro !== null && this.reservations.rehold(slot, reservationId)) {
-          this.entities[this.reservations.entityIndex(slot)].heldMicro += reservedMicro;
-          // The call is live again: its port with it (even past the limit: it was admitted within it).
-          const trunkId = this.reservations.trunkId(slot);
-          if (trunkId !== null) this.ports.take(trunkId);
-        }
-        this.log.error({ err: error, sip_call_id: cdr.sip_call_id }, 'cdr not committed');
-      },
-    );
+    committing.committed = committed;
+    this.forgetOnceSettled(committed, cdr.sip_call_id);
     return { result: stored.result, committed, reservedMicro, uncoveredMicro };
+  }
+
+  /** `sipCallId` leaves `committingCdrs` once its record settles (then the journal answers for it, or it was undone). */
+  private forgetOnceSettled(committed: Promise<void>, sipCallId: string): void {
+    let record = this.committingRecord;
+    if (record === null || record.durable !== committed) {
+      const settling = { durable: committed, sipCallIds: [] as string[] };
+      const forget = (): void => {
+        if (this.committingRecord === settling) this.committingRecord = null;
+        for (const id of settling.sipCallIds) if (this.committingCdrs.get(id)?.committed === committed) this.committingCdrs.delete(id);
+      };
+      committed.then(forget, forget);
+      record = this.committingRecord = settling;
+    }
+    record.sipCallIds.push(sipCallId);
   }
 
   /** A CDR already taken under this Call-ID (committed, or committing: then wait for `committed`). */
