@@ -120,7 +120,7 @@ describe('journal op encoding', () => {
   it('writes what JSON.stringify writes once the JSON-text fields are values', () => {
     const asValues = everyOp().map((op) =>
       op.op === 'cdr'
-        ? { ...op, fingerprint: JSON.parse(op.fingerprint), result: JSON.parse(op.result), settlement: JSON.parse(op.settlement) }
+        ? { ...op, result: JSON.parse(op.result), settlement: JSON.parse(op.settlement) }
         : op.op === 'reserve'
           ? { ...op, answer: JSON.parse(op.answer), slice: op.slice === null ? null : JSON.parse(op.slice) }
           : op,
@@ -143,6 +143,12 @@ describe('journal op encoding', () => {
   it('keeps a record valid JSON whatever a number field holds', () => {
     const op: JournalOp = { op: 'finish', id: NaN, state: 'released', at: Infinity };
     assert.deepEqual(JSON.parse(encodeOps([op])), [{ op: 'finish', id: null, state: 'released', at: null }]);
+  });
+
+  it('embeds a settlement as valid JSON whatever its numbers hold', () => {
+    const odd = { ...settlement, duration_seconds: NaN, customer_rate_deck_id: Infinity, sip_response_code: null };
+    const op: JournalOp = { ...(everyOp()[0] as Extract<JournalOp, { op: 'cdr' }>), settlement: encodeSettlement(odd, NaN, '0.00') };
+    assert.deepEqual(decodeOps(encodeOps([op])), [op]);
   });
 
   it('round-trips through a whole log record', () => {

@@ -3,16 +3,17 @@ import type { JournalOp } from './ops.js';
 /**
  * The ops of a log record as JSON text, and back. The hot ops (a CDR, a reservation, its finish) are
  * written by templates rather than JSON.stringify's generic walk, and the fields that already hold JSON
- * text (a CDR's fingerprint, answer and settlement; a reservation's answer and slice terms) go into the
+ * text (a CDR's answer and settlement; a reservation's answer and slice terms) go into the
  * record as JSON values, not as strings inside it: escaping the settlement's sixty quotes again, for every
  * CDR, was most of what encoding a record cost the event loop. Reading a record turns those values back
  * into the very text they were (every such field is made by JSON.stringify or a template pinned to its
  * bytes, so JSON.stringify of the parsed value gives it again), and records written before this, with
  * those fields as strings, read as they always did. test/unit/op-encoding.test.ts pins both.
  *
- * A field embedded as JSON must be JSON: every one is produced by this process's encoders (never taken
- * from a request as text), and `embedded` refuses a value that could not be (empty, or not starting like
- * an object, array or null) by writing it as a string instead.
+ * A field embedded as JSON must be JSON, or the record would not parse and the log would end there: every
+ * one is written by this process (JSON.stringify, or settlement.ts's template, which escapes what a request
+ * supplied and writes a non-finite number as null), never taken from a request as text, and `embedded`
+ * writes anything not shaped like an object or array as a string instead.
  */
 const str = JSON.stringify;
 
@@ -32,7 +33,7 @@ function encodeOp(op: JournalOp): string {
   switch (op.op) {
     case 'cdr':
       return (
-        `{"op":"cdr","id":${num(op.id)},"sipCallId":${str(op.sipCallId)},"fingerprint":${embedded(op.fingerprint)},` +
+        `{"op":"cdr","id":${num(op.id)},"sipCallId":${str(op.sipCallId)},"fingerprint":${str(op.fingerprint)},` +
         `"result":${embedded(op.result)},"settlement":${embedded(op.settlement)},"accountId":${num(op.accountId)},` +
         `"chargeMicro":${num(op.chargeMicro)},"createdAt":${num(op.createdAt)}}`
       );
@@ -72,7 +73,6 @@ export function decodeOps(payload: string): JournalOp[] {
   const ops = JSON.parse(payload) as JournalOp[];
   for (const op of ops) {
     if (op.op === 'cdr') {
-      op.fingerprint = text(op.fingerprint);
       op.result = text(op.result);
       op.settlement = text(op.settlement);
     } else if (op.op === 'reserve') {
