@@ -90,6 +90,8 @@ class Batch {
   }
 }
 
+type CdrOp = Extract<JournalOp, { op: 'cdr' }>;
+
 /** Told of every batch the log refused, before its writers hear of it: what the ops stood for must be undone. */
 export type RefusalListener = (ops: JournalOp[], error: JournalWriteError) => void;
 
@@ -130,8 +132,11 @@ export class MoneyJournal {
   private broken: JournalWriteError | null = null;
   /** Counters' high marks (read from money.db once, then kept here: their writes go through the log). */
   private readonly counters = new Map<string, number>();
-  /** CDRs in the log that money.db does not have yet, for the duplicate check; in id order. */
-  private readonly unappliedCdrs = new Map<string, StoredCdr>();
+  /**
+   * CDRs in the log that money.db does not have yet, for the duplicate check; in id order. The ops
+   * themselves: a StoredCdr is made only for a resend that finds one (one object less per CDR).
+   */
+  private readonly unappliedCdrs = new Map<string, CdrOp>();
   /** Every CDR money.db or the log may have, so that a new CDR's duplicate check need not read money.db. */
   private readonly knownCdrs = new CdrFilter();
   /** Until the filter of what money.db held at start-up is loaded, every duplicate check reads money.db. */
@@ -322,15 +327,7 @@ export class MoneyJournal {
   private holdCdrs(ops: JournalOp[]): void {
     for (const op of ops) {
       if (op.op !== 'cdr') continue;
-      this.unappliedCdrs.set(op.sipCallId, {
-        id: op.id,
-        sip_call_id: op.sipCallId,
-        fingerprint: op.fingerprint,
-        result: op.result,
-        settlement: op.settlement,
-        account_id: op.accountId,
-        charge_micro: op.chargeMicro,
-      });
+      this.unappliedCdrs.set(op.sipCallId, op);
       this.knownCdrs.add(op.sipCallId, op.id, op.createdAt);
     }
   }
@@ -373,7 +370,16 @@ export class MoneyJournal {
   // Reads: start-up recovery, and the duplicate check of CDR ingest (memory; one indexed row only when the filter says it may be there).
   findCdr(sipCallId: string): StoredCdr | null {
     const unapplied = this.unappliedCdrs.get(sipCallId);
-    if (unapplied !== undefined) return unapplied;
+    if (unapplied !== undefined)
+      return {
+        id: unapplied.id,
+        sip_call_id: unapplied.sipCallId,
+        fingerprint: unapplied.fingerprint,
+        result: unapplied.result,
+        settlement: unapplied.settlement,
+        account_id: unapplied.accountId,
+        charge_micro: unapplied.chargeMicro,
+      };
     if (this.cdrFilterReady && !this.knownCdrs.mightHave(sipCallId)) return null;
     return (this.statements.findCdr.get(sipCallId) as StoredCdr | undefined) ?? null;
   }
