@@ -28,16 +28,23 @@ function read(path: string, handler: (request: IncomingRequest) => Promise<Outgo
   return { method: 'GET', path, maxBodyBytes: 0, handler: guard(handler) };
 }
 
-/** The current row of each deck with the longest prefix of `digits` (history rows, superseded, are left out). */
-async function ratesFor(store: ConfigStore, digits: string): Promise<Map<number, Row>> {
+/**
+ * Each deck's rate for `digits` as routing would use it now: the longest prefix with terms in force (a rate
+ * whose terms start later does not match yet; a revised rate's earlier terms, kept as a history row, still do).
+ */
+async function ratesFor(store: ConfigStore, digits: string, now: number): Promise<Map<number, Row>> {
   const best = new Map<number, Row>();
   for (let length = digits.length; length >= 1; length--) {
     const { rows } = await store.list('rate_deck_rates', { where: { prefix: digits.slice(0, length) }, limit: null, offset: 0 });
+    const found = new Map<number, Row>();
     for (const row of rows) {
-      if (row.superseded_by !== null && row.superseded_by !== undefined) continue;
       const deck = row.rate_deck_id as number;
-      if (!best.has(deck)) best.set(deck, row);
+      const from = Date.parse(String(row.effective_at));
+      if (best.has(deck) || !(from <= now)) continue;
+      const held = found.get(deck);
+      if (held === undefined || Date.parse(String(held.effective_at)) < from) found.set(deck, row);
     }
+    for (const [deck, row] of found) best.set(deck, row);
   }
   return best;
 }
@@ -45,7 +52,9 @@ async function ratesFor(store: ConfigStore, digits: string): Promise<Map<number,
 export function consoleReadRoutes(context: ConsoleReadContext): Route[] {
   return [
     read('/api/console/syncs', (request) => {
-      const limit = queryInteger(parseQuery(request.query, ['limit']), 'limit', 1, SYNC_HISTORY_SIZE) ?? SYNC_HISTORY_SIZE;
+      const params = parseQuery(request.query, ['limit']);
+      if (params.getAll('limit').length > 1) throw new RequestError('invalid_parameter', 'limit given more than once');
+      const limit = queryInteger(params, 'limit', 1, SYNC_HISTORY_SIZE) ?? SYNC_HISTORY_SIZE;
       return json(200, { running: context.syncJob.history.running(), data: context.syncJob.history.list(limit) });
     }),
 
@@ -65,11 +74,12 @@ export function consoleReadRoutes(context: ConsoleReadContext): Route[] {
 
     read('/api/console/rates', async (request) => {
       const params = parseQuery(request.query, ['number']);
-      const match = NUMBER.exec(params.get('number') ?? '');
+      const given = params.getAll('number');
+      const match = given.length === 1 ? NUMBER.exec(given[0]) : null;
       if (match === null) throw new RequestError('invalid_parameter', 'number must be 1 to 20 digits, optionally after a +');
       const [{ rows: decks }, rates] = await Promise.all([
         context.store.list('rate_decks', { where: {}, limit: null, offset: 0, orderBy: 'id' }),
-        ratesFor(context.store, match[1]),
+        ratesFor(context.store, match[1], Date.now()),
       ]);
       return json(200, {
         number: match[1],
