@@ -83,7 +83,8 @@ function moneyCell(node: NetworkNode, leaseValidSeconds: number, now: number): {
       silent ? badge('silent', 'bad') : '',
       silent ? ' ' : '',
       timeElement(node.money.updated_at),
-      el('small', {}, ` #${node.money.last_seq} · ${node.money.leases_held} lease${node.money.leases_held === 1 ? '' : 's'}`),
+      el('br', {}),
+      el('small', {}, `round #${node.money.last_seq} · ${node.money.leases_held} lease${node.money.leases_held === 1 ? '' : 's'}`),
     ),
     silent,
   };

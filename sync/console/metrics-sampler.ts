@@ -102,7 +102,8 @@ export class MetricsSampler {
   figures(hostname: string): NodeFigures {
     const ring = this.rings.get(hostname);
     const none = { decisions_per_second: null, p99_ms: null, p99_over: false, sampled_at: null, error: ring?.error ?? null };
-    if (ring === undefined || ring.samples.length < 2) return none;
+    // A node whose last scrape failed has no current figures: the last ones it gave would look live.
+    if (ring === undefined || ring.error !== null || ring.samples.length < 2) return none;
     const last = ring.samples[ring.samples.length - 1];
     let first = ring.samples.findIndex((sample) => sample.at >= last.at - RATE_WINDOW_MS);
     if (first >= ring.samples.length - 1) first = ring.samples.length - 2;

@@ -174,8 +174,10 @@ describe('operator console', () => {
       call_id: 'console-lease-1',
     });
     assert.equal(admitted.body.allowed, true, JSON.stringify(admitted.body));
-    await row.filter({ hasText: /#\d+ · [1-9]\d* leases?/ }).waitFor({ timeout: 20_000 });
+    await row.filter({ hasText: /round #\d+ · [1-9]\d* leases?/ }).waitFor({ timeout: 20_000 });
     assert.equal(await page.locator('tr[data-node="node-2"]').getAttribute('data-state'), 'down');
+    // The stopped node's last figures are not shown as if they were current.
+    assert.match(await page.locator('tr[data-node="node-2"]').innerText(), /no metrics/);
     await screenshot(page, 'network-load');
     assert.deepEqual(errors, []);
     await page.close();
