@@ -5,9 +5,10 @@ import { growth, p99Between, parseNodeMetrics, type NodeSample } from './node-me
 import { sidecarRequest } from './sidecar-client.js';
 
 /**
- * The centre reads every node's sidecar metrics on a timer and keeps the last hour of them in memory, a
- * bounded ring per node: the Network page's decisions per second and p99, and the Live page's charts, come
- * from it. Sampled here rather than in the page so that the hour is there when an operator opens the page
+ * The centre reads every node's sidecar metrics on a timer and keeps the last hour of them in memory: each
+ * counter's growth in one-minute bins summed over the nodes (the Live page's charts; at most 60 bins, each
+ * a map of the series that grew in that minute), and each node's readings of the last minute (the Network
+ * page's decisions per second and p99). Sampled here rather than in the page so that the hour is there when an operator opens the page
  * during an incident, and every browser open on the console costs the sidecars nothing more
  * (docs/decisions.md). Lost on restart: the charts then start from that moment.
  */
@@ -18,6 +19,7 @@ export const LIVE_BIN_MS = 60_000;
 const RATE_WINDOW_MS = 60_000;
 
 interface NodeRing {
+  /** The readings of the last RATE_WINDOW_MS, and the one before (the window's start). */
   samples: NodeSample[];
   /** Why the last scrape failed (null when it succeeded). */
   error: string | null;
@@ -39,18 +41,17 @@ export interface LiveSeries {
 
 export class MetricsSampler {
   private readonly rings = new Map<string, NodeRing>();
+  /** Minute (ms since the epoch / LIVE_BIN_MS) → series key → growth in that minute, over every node. */
+  private readonly bins = new Map<number, Map<string, number>>();
   private timer: NodeJS.Timeout | null = null;
   private ticking = false;
-  private readonly capacity: number;
 
   constructor(
     private readonly store: ConfigStore,
     private readonly policy: NodePolicy,
     private readonly intervalMs: number,
     private readonly log: Logger,
-  ) {
-    this.capacity = Math.ceil(LIVE_WINDOW_MS / intervalMs) + 2;
-  }
+  ) {}
 
   start(): void {
     void this.tick();
@@ -80,15 +81,11 @@ export class MetricsSampler {
             timeoutMs: Math.min(this.intervalMs, 5_000),
           });
           const hostname = node.hostname as string;
-          let ring = this.rings.get(hostname);
-          if (ring === undefined) this.rings.set(hostname, (ring = { samples: [], error: null }));
           if (!reach.ok || reach.status !== 200 || typeof reach.body !== 'string') {
-            ring.error = reach.ok ? `the sidecar answered ${reach.status}` : reach.error;
+            this.ringOf(hostname).error = reach.ok ? `the sidecar answered ${reach.status}` : reach.error;
             return;
           }
-          ring.error = null;
-          ring.samples.push(parseNodeMetrics(reach.body, Date.now()));
-          if (ring.samples.length > this.capacity) ring.samples.splice(0, ring.samples.length - this.capacity);
+          this.record(hostname, parseNodeMetrics(reach.body, Date.now()));
         }),
       );
     } catch (error) {
@@ -96,6 +93,35 @@ export class MetricsSampler {
     } finally {
       this.ticking = false;
     }
+  }
+
+  private ringOf(hostname: string): NodeRing {
+    let ring = this.rings.get(hostname);
+    if (ring === undefined) this.rings.set(hostname, (ring = { samples: [], error: null }));
+    return ring;
+  }
+
+  /** Counts a reading's growth since the node's previous one into its minute, and keeps the last minute's. */
+  record(hostname: string, sample: NodeSample): void {
+    const ring = this.ringOf(hostname);
+    ring.error = null;
+    const previous = ring.samples.at(-1);
+    if (previous !== undefined) {
+      const minute = Math.floor(sample.at / LIVE_BIN_MS);
+      let bin = this.bins.get(minute);
+      if (bin === undefined) this.bins.set(minute, (bin = new Map<string, number>()));
+      // A counter lower than before, or gone, means the sidecar restarted: every counter then counts from zero.
+      const restarted = Object.entries(previous.counters).some(([key, value]) => (sample.counters[key] ?? 0) < value);
+      for (const [key, value] of Object.entries(sample.counters)) {
+        const added = key === 'requests' ? 0 : restarted ? value : growth(previous.counters[key], value);
+        if (added > 0) bin.set(key, (bin.get(key) ?? 0) + added);
+      }
+      const oldest = minute - LIVE_WINDOW_MS / LIVE_BIN_MS;
+      for (const kept of this.bins.keys()) if (kept <= oldest) this.bins.delete(kept);
+    }
+    ring.samples.push(sample);
+    const start = ring.samples.findIndex((kept) => kept.at >= sample.at - RATE_WINDOW_MS);
+    if (start > 1) ring.samples.splice(0, start - 1);
   }
 
   /** A node's decisions per second and p99 over the last minute (null until two samples are in). */
@@ -120,33 +146,28 @@ export class MetricsSampler {
   }
 
   /**
-   * The last hour in minute bins, summed over every node: each counter's growth between a node's consecutive
-   * samples, counted in the bin of the later one. Keys by group (`calls`, `carrier`, `failover`).
+   * The last hour in minute bins (the current minute last), summed over every node: each counter's growth
+   * between a node's consecutive readings, counted in the minute of the later one. Keys by group (`calls`,
+   * `carrier`, `failover`).
    */
   live(now: number): { from: string; bin_seconds: number; groups: Partial<Record<string, LiveSeries[]>> } {
     const bins = LIVE_WINDOW_MS / LIVE_BIN_MS;
-    const end = Math.ceil(now / LIVE_BIN_MS) * LIVE_BIN_MS;
-    const from = end - LIVE_WINDOW_MS;
+    const first = Math.floor(now / LIVE_BIN_MS) - bins + 1;
     const totals = new Map<string, number[]>();
-    for (const ring of this.rings.values())
-      for (let i = 1; i < ring.samples.length; i++) {
-        const [before, after] = [ring.samples[i - 1], ring.samples[i]];
-        const bin = Math.floor((after.at - from) / LIVE_BIN_MS);
-        if (bin < 0 || bin >= bins) continue;
-        for (const [key, value] of Object.entries(after.counters)) {
-          if (key === 'requests') continue;
-          const added = growth(before.counters[key], value);
-          if (added === 0) continue;
-          let series = totals.get(key);
-          if (series === undefined) totals.set(key, (series = new Array<number>(bins).fill(0)));
-          series[bin] += added;
-        }
+    for (const [minute, bin] of this.bins) {
+      const index = minute - first;
+      if (index < 0 || index >= bins) continue;
+      for (const [key, added] of bin) {
+        let series = totals.get(key);
+        if (series === undefined) totals.set(key, (series = new Array<number>(bins).fill(0)));
+        series[index] += added;
       }
+    }
     const groups: Partial<Record<string, LiveSeries[]>> = { calls: [], carrier: [], failover: [] };
     for (const [key, values] of [...totals].sort(([a], [b]) => a.localeCompare(b))) {
       const colon = key.indexOf(':');
       groups[key.slice(0, colon)]?.push({ key: key.slice(colon + 1), values });
     }
-    return { from: new Date(from).toISOString(), bin_seconds: LIVE_BIN_MS / 1000, groups };
+    return { from: new Date(first * LIVE_BIN_MS).toISOString(), bin_seconds: LIVE_BIN_MS / 1000, groups };
   }
 }

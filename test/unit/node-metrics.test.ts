@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SidecarMetrics } from '../../src/sidecar/metrics/metrics.js';
-import { growth, p99Between, parseNodeMetrics } from '../../sync/console/node-metrics.js';
+import { LIVE_BIN_MS, MetricsSampler } from '../../sync/console/metrics-sampler.js';
+import { growth, p99Between, parseNodeMetrics, type NodeSample } from '../../sync/console/node-metrics.js';
+import type { NodePolicy } from '../../sync/nodes/policy.js';
+import type { ConfigStore } from '../../sync/store/config-store.js';
 
 /** What the centre reads from a sidecar's own exposition (rendered here by the sidecar's own code). */
 describe('console: reading a sidecar’s metrics', () => {
@@ -78,5 +81,45 @@ describe('console: reading a sidecar’s metrics', () => {
   it('keeps at most a bounded number of series from one scrape', () => {
     const lines = Array.from({ length: 5000 }, (_, i) => `sidecar_carrier_routes_total{carrier_trunk_id="${i + 1}"} 1`);
     assert.equal(Object.keys(parseNodeMetrics(lines.join('\n'), 0).counters).length, 2000);
+  });
+
+  it('bins each node’s growth by minute over the last hour, and gives decisions per second over the last minute', () => {
+    const sampler = new MetricsSampler({} as ConfigStore, {} as NodePolicy, 10_000, {} as never);
+    const at = (minute: number, second: number): number => minute * LIVE_BIN_MS + second * 1000;
+    const sample = (time: number, counters: Record<string, number>): NodeSample => ({
+      at: time,
+      counters,
+      latency: { le: [0.001, Infinity], counts: [counters.requests, counters.requests] },
+    });
+    const start = 29_000_000; // a minute number, as Date.now() / 60000 is
+    sampler.record('node-1', sample(at(start, 0), { requests: 100, 'carrier:21': 10 }));
+    sampler.record('node-1', sample(at(start, 30), { requests: 160, 'carrier:21': 15, 'failover:503': 2 }));
+    sampler.record('node-2', sample(at(start, 10), { requests: 5, 'carrier:21': 1 }));
+    sampler.record('node-2', sample(at(start + 1, 10), { requests: 2, 'carrier:21': 3 })); // restarted: 3 since
+    const live = sampler.live(at(start + 1, 20));
+    assert.equal(live.from, new Date(at(start - 58, 0)).toISOString());
+    const carrier = live.groups.carrier?.find((series) => series.key === '21')?.values ?? [];
+    assert.equal(carrier.length, 60);
+    assert.deepEqual(carrier.slice(-2), [5, 3], 'node-1 grew 5 in the first minute, node-2 3 (after its restart) in the next');
+    assert.deepEqual(
+      live.groups.failover?.map((series) => [series.key, series.values.at(-2)]),
+      [['503', 2]],
+    );
+    assert.deepEqual(live.groups.calls, []);
+    assert.deepEqual(sampler.figures('node-1'), {
+      decisions_per_second: 2,
+      p99_ms: 1,
+      p99_over: false,
+      sampled_at: new Date(at(start, 30)).toISOString(),
+      error: null,
+    });
+    // An hour on, the first minutes have left the window.
+    sampler.record('node-1', sample(at(start + 61, 0), { requests: 160, 'carrier:21': 16, 'failover:503': 2 }));
+    const later = sampler.live(at(start + 61, 0));
+    assert.deepEqual(
+      later.groups.carrier?.[0].values.reduce((a, b) => a + b, 0),
+      1,
+    );
+    assert.deepEqual(later.groups.failover, []);
   });
 });
