@@ -4,6 +4,7 @@ import type { Browser } from 'playwright-core';
 import { launchBrowser, screenshot, watchedPage } from '../helpers/browser.js';
 import { MOBILE } from '../helpers/cdrs.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { SidecarProcess } from '../helpers/sidecar.js';
 
 /**
  * The operator console in a real headless Chromium, against a real control plane and two sidecars serving the
@@ -199,6 +200,21 @@ describe('operator console', () => {
     assert.match(await newest.innerText(), /node 2 \(node-2\) did not take the snapshot/);
     assert.equal(await newest.getAttribute('class'), 'down');
     await screenshot(page, 'sync');
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  it('shows a sidecar back up but serving an older snapshot than the last sync as behind', async () => {
+    // node-2 missed the syncs since it stopped: restarted from its own store, it serves the version it had.
+    const stopped = world.sidecars[1];
+    world.sidecars[1] = await SidecarProcess.start({ dataDir: stopped.dataDir, args: world.sidecarArgs(1) });
+    assert.equal((await world.control.send('PUT', '/api/opensips-nodes/2', { sidecar_address: world.sidecars[1].url })).status, 200);
+    const { page, errors } = await watchedPage(browser);
+    await page.goto(`${world.control.url}/console/#network`);
+    await page.locator('tr[data-node="node-2"][data-state="up"][data-behind="true"]').waitFor({ timeout: 20_000 });
+    assert.equal(await page.locator('tr[data-node="node-2"]').getAttribute('class'), 'behind');
+    assert.equal(await page.locator('tr[data-node="node-1"]').getAttribute('data-behind'), null);
+    await screenshot(page, 'network-node-behind');
     assert.deepEqual(errors, []);
     await page.close();
   });
