@@ -110,13 +110,19 @@ function render(root: HTMLElement, network: Network): void {
       node.sidecar.health !== null &&
       (node.sidecar.health.snapshot_version ?? 0) < network.last_sync.snapshot_version,
   );
+  const behindCount = behind.filter(Boolean).length;
   const rows = network.nodes.map((node, index) => [
     el('strong', {}, node.hostname),
     document.createTextNode(node.region ?? '—'),
     document.createTextNode(node.status),
     sidecarCell(node),
-    document.createTextNode(
+    el(
+      'span',
+      {},
       node.sidecar.health?.snapshot_version === null || node.sidecar.health === null ? '—' : `v${node.sidecar.health.snapshot_version}`,
+      // Said in words too, not by the row's colour alone.
+      behind[index] ? ' ' : '',
+      behind[index] ? badge('behind', 'bad') : '',
     ),
     document.createTextNode(seconds(node.sidecar.health?.snapshot_age_seconds)),
     document.createTextNode(seconds(node.sidecar.health?.uptime_seconds)),
@@ -158,8 +164,9 @@ function render(root: HTMLElement, network: Network): void {
     summary,
     el(
       'p',
-      { role: 'status', class: down > 0 ? 'alert' : 'ok' },
-      down > 0 ? `${down} of ${network.nodes.length} sidecars down` : `All ${network.nodes.length} sidecars up`,
+      { role: 'status', class: down > 0 || behindCount > 0 ? 'alert' : 'ok' },
+      (down > 0 ? `${down} of ${network.nodes.length} sidecars down` : `All ${network.nodes.length} sidecars up`) +
+        (behindCount > 0 ? ` · ${behindCount} behind the last sync` : ''),
     ),
     nodes,
   );

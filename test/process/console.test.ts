@@ -213,6 +213,8 @@ describe('operator console', () => {
     await page.goto(`${world.control.url}/console/#network`);
     await page.locator('tr[data-node="node-2"][data-state="up"][data-behind="true"]').waitFor({ timeout: 20_000 });
     assert.equal(await page.locator('tr[data-node="node-2"]').getAttribute('class'), 'behind');
+    assert.match(await page.locator('tr[data-node="node-2"]').innerText(), /\tv\d+ behind\t/);
+    assert.match(await page.getByRole('status').innerText(), /All 2 sidecars up · 1 behind the last sync/);
     assert.equal(await page.locator('tr[data-node="node-1"]').getAttribute('data-behind'), null);
     await screenshot(page, 'network-node-behind');
     assert.deepEqual(errors, []);
