@@ -4,7 +4,9 @@ import type { Route } from '../src/core/http/server.js';
 import { guardAdminApi, isAllowlisted } from './admin/access.js';
 import { resourceRoutes } from './admin/crud.js';
 import { nodeSecretRoutes } from './admin/node-secret-routes.js';
+import type { MetricsSampler } from './console/metrics-sampler.js';
 import { networkRoutes } from './console/network-routes.js';
+import { consoleReadRoutes } from './console/read-routes.js';
 import { simulatorRoutes } from './console/simulator-routes.js';
 import { consoleFileRoutes } from './console/static-files.js';
 import { rateImportRoutes } from './admin/rate-import.js';
@@ -45,6 +47,8 @@ export interface ControlPlaneContext {
   scheduler: RateDeckScheduler;
   /** A routing sync in the background, for changes that must reach the sidecars without an operator's sync. */
   requestSync: (reason: string) => void;
+  /** The sidecars' metrics, sampled by the centre for the console's Network and Live pages. */
+  metricsSampler: MetricsSampler;
   /** Called after every successful configuration write. */
   onChange?: (table: string) => void;
 }
@@ -65,6 +69,7 @@ export function buildControlPlaneRoutes(context: ControlPlaneContext): Route[] {
     ...consoleFileRoutes(),
     ...networkRoutes(context),
     ...simulatorRoutes(context),
+    ...consoleReadRoutes(context),
   ];
   return [
     ...guardAdminApi(routes, context.store, context.log),

@@ -13,6 +13,8 @@ export interface ControlConfig {
   logLevel: string;
   miTimeoutMs: number;
   leaseValidSeconds: number;
+  /** How often the centre reads every sidecar's metrics for the console (decisions per second, Live charts). */
+  consoleSampleSeconds: number;
   /** Directories under which node files (snapshot drops, MI FIFOs, drouting databases) may be; see sync/nodes/. */
   nodeFilesRoots: string[];
   /** Hosts (names, addresses, networks) the control plane may send a node's requests to, comma-separated. */
@@ -35,6 +37,7 @@ export const CONTROL_OPTIONS = {
   'lease-valid-seconds': { env: 'CONTROL_LEASE_VALID_SECONDS', fallback: String(DEFAULT_LEASE_VALID_SECONDS) },
   'node-files-root': { env: 'CONTROL_NODE_FILES_ROOT', fallback: '', shownDefault: '<data-dir>/nodes' },
   'node-hosts': { env: 'CONTROL_NODE_HOSTS', fallback: DEFAULT_NODE_HOSTS },
+  'console-sample-seconds': { env: 'CONTROL_CONSOLE_SAMPLE_SECONDS', fallback: '10' },
   'max-inflight-body-bytes': {
     env: 'CONTROL_MAX_INFLIGHT_BODY_BYTES',
     fallback: String(DEFAULT_BODY_BUDGET_BYTES),
@@ -72,6 +75,7 @@ export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): Contr
     logLevel: options.oneOf('log-level', LOG_LEVELS),
     miTimeoutMs: options.integer('mi-timeout-ms', 100, 600_000),
     leaseValidSeconds: options.integer('lease-valid-seconds', 1, 7 * 86_400),
+    consoleSampleSeconds: options.integer('console-sample-seconds', 1, 300),
     maxInflightBodyBytes: options.integer('max-inflight-body-bytes', 1024, 64 * 1024 * 1024 * 1024),
     partner: partnerConfig(options),
     command,

@@ -13,6 +13,7 @@ import { createLogger } from '../src/core/logger.js';
 import { seedLocalhost } from './admin/access.js';
 import { ADMIN_MAX_BODY_BYTES, buildControlPlaneRoutes } from './app.js';
 import { loadControlConfig } from './config.js';
+import { MetricsSampler } from './console/metrics-sampler.js';
 import { SyncJob } from './distribution/sync-job.js';
 import { startLeaseReclaim } from './ledger/lease-reclaim.js';
 import { loadNodePolicy } from './nodes/policy.js';
@@ -52,6 +53,8 @@ async function main(): Promise<void> {
   const scheduler = new RateDeckScheduler(stores.deckUpdates, log, requestSync);
   // Before the server listens: updates that fell due while the control plane was down are activated first.
   scheduler.start();
+  const metricsSampler = new MetricsSampler(stores.config, nodePolicy, config.consoleSampleSeconds * 1000, log);
+  metricsSampler.start();
   const server = await startServer({
     host: config.host,
     port: config.port,
@@ -67,6 +70,7 @@ async function main(): Promise<void> {
       deckUpdates: stores.deckUpdates,
       scheduler,
       requestSync,
+      metricsSampler,
     }),
     remoteAddress: true,
     bodyBudgetBytes: config.maxInflightBodyBytes,
@@ -90,6 +94,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping');
     leaseReclaim.stop();
     scheduler.stop();
+    metricsSampler.stop();
     server.close();
     partnerServer?.close();
     void syncJob.close().finally(() => {

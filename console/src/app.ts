@@ -1,11 +1,19 @@
 import { el } from './dom.js';
+import { showAccounts } from './accounts.js';
+import { showLive } from './live.js';
 import { showNetwork } from './network.js';
+import { showRates } from './rates.js';
 import { showSimulator } from './simulator.js';
+import { showSync } from './sync.js';
 
-/** The console's pages, one per hash (#network, #simulator): links work with the keyboard and the back button. */
+/** The console's pages, one per hash (#network, #sync, …): links work with the keyboard and the back button. */
 const PAGES: Record<string, { title: string; show: (root: HTMLElement) => () => void }> = {
   network: { title: 'Network', show: showNetwork },
+  sync: { title: 'Sync', show: showSync },
   simulator: { title: 'Route simulator', show: showSimulator },
+  accounts: { title: 'Accounts', show: showAccounts },
+  rates: { title: 'Rates', show: showRates },
+  live: { title: 'Live', show: showLive },
 };
 
 let leave: () => void = () => undefined;

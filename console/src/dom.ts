@@ -12,7 +12,12 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   return element;
 }
 
-export function table(caption: string, headings: string[], rows: Node[][], attributes: Record<string, string> = {}): HTMLTableElement {
+export function table(
+  caption: string,
+  headings: string[],
+  rows: (Node | string)[][],
+  attributes: Record<string, string> = {},
+): HTMLTableElement {
   return el(
     'table',
     attributes,

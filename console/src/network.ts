@@ -14,6 +14,14 @@ interface NetworkNode {
     error: string | null;
     health: { status: string; snapshot_version: number | null; snapshot_age_seconds: number | null; uptime_seconds: number } | null;
   };
+  metrics: {
+    decisions_per_second: number | null;
+    p99_ms: number | null;
+    p99_over: boolean;
+    sampled_at: string | null;
+    error: string | null;
+  };
+  money: { last_seq: number; updated_at: string; leases_held: number } | null;
   last_sync: {
     sidecar: { success: boolean; version: number | null; duration_ms: number; error: string | null } | null;
     reload: { success: boolean; skipped: boolean; error: string | null } | null;
@@ -21,6 +29,7 @@ interface NetworkNode {
 }
 interface Network {
   checked_at: string;
+  lease_valid_seconds: number;
   last_sync: { finished_at: string; snapshot_version: number; warnings: string[] } | null;
   nodes: NetworkNode[];
 }
@@ -52,6 +61,35 @@ function lastSyncCell(node: NetworkNode): Node {
   return el('span', {}, badge('failed', 'bad'), ' ', el('small', {}, result.error ?? ''));
 }
 
+/** Decisions per second and p99 over the last minute, from the centre's samples of the node's metrics. */
+function loadCell(node: NetworkNode): Node {
+  const figures = node.metrics;
+  if (figures.decisions_per_second === null) return el('span', { class: 'muted' }, figures.error === null ? 'sampling…' : 'no metrics');
+  const p99 =
+    figures.p99_ms === null
+      ? 'no requests'
+      : `p99 ${figures.p99_over ? '>' : '≤'} ${figures.p99_ms < 1 ? figures.p99_ms.toFixed(3) : figures.p99_ms} ms`;
+  return el('span', {}, `${figures.decisions_per_second}/s `, el('small', {}, p99));
+}
+
+/** The node's last money round as the centre's ledger has it; silent past the lease validity (its leases lapse). */
+function moneyCell(node: NetworkNode, leaseValidSeconds: number, now: number): { cell: Node; silent: boolean } {
+  if (node.money === null) return { cell: el('span', { class: 'muted' }, 'no round yet'), silent: false };
+  const silent = now - Date.parse(node.money.updated_at) > leaseValidSeconds * 1000;
+  return {
+    cell: el(
+      'span',
+      {},
+      silent ? badge('silent', 'bad') : '',
+      silent ? ' ' : '',
+      timeElement(node.money.updated_at),
+      el('br', {}),
+      el('small', {}, `round #${node.money.last_seq} · ${node.money.leases_held} lease${node.money.leases_held === 1 ? '' : 's'}`),
+    ),
+    silent,
+  };
+}
+
 function render(root: HTMLElement, network: Network): void {
   const summary = el(
     'p',
@@ -63,22 +101,51 @@ function render(root: HTMLElement, network: Network): void {
       : el('span', {}, ` · last sync: snapshot v${network.last_sync.snapshot_version}, `, timeElement(network.last_sync.finished_at)),
   );
   const down = network.nodes.filter((node) => !node.sidecar.up).length;
-  const rows = network.nodes.map((node) => [
+  const now = Date.parse(network.checked_at);
+  const money = network.nodes.map((node) => moneyCell(node, network.lease_valid_seconds, now));
+  // Behind: up, but serving an older snapshot than the last sync pushed.
+  const behind = network.nodes.map(
+    (node) =>
+      network.last_sync !== null &&
+      node.sidecar.health !== null &&
+      (node.sidecar.health.snapshot_version ?? 0) < network.last_sync.snapshot_version,
+  );
+  const behindCount = behind.filter(Boolean).length;
+  const rows = network.nodes.map((node, index) => [
     el('strong', {}, node.hostname),
     document.createTextNode(node.region ?? '—'),
     document.createTextNode(node.status),
     sidecarCell(node),
-    document.createTextNode(
+    el(
+      'span',
+      {},
       node.sidecar.health?.snapshot_version === null || node.sidecar.health === null ? '—' : `v${node.sidecar.health.snapshot_version}`,
+      // Said in words too, not by the row's colour alone.
+      behind[index] ? ' ' : '',
+      behind[index] ? badge('behind', 'bad') : '',
     ),
     document.createTextNode(seconds(node.sidecar.health?.snapshot_age_seconds)),
     document.createTextNode(seconds(node.sidecar.health?.uptime_seconds)),
+    loadCell(node),
+    money[index].cell,
     lastSyncCell(node),
     droutingCell(node),
   ]);
   const nodes = table(
     'OpenSIPS nodes',
-    ['Node', 'Region', 'Status', 'Sidecar', 'Snapshot', 'Snapshot age', 'Uptime', 'Last sync', 'Drouting reload'],
+    [
+      'Node',
+      'Region',
+      'Status',
+      'Sidecar',
+      'Snapshot',
+      'Snapshot age',
+      'Uptime',
+      'Decisions',
+      'Money round',
+      'Last sync',
+      'Drouting reload',
+    ],
     rows,
     {
       id: 'nodes',
@@ -89,14 +156,17 @@ function render(root: HTMLElement, network: Network): void {
     const node = network.nodes[index];
     row.setAttribute('data-node', node.hostname);
     row.setAttribute('data-state', node.sidecar.up ? 'up' : 'down');
-    if (!node.sidecar.up) row.classList.add('down');
+    if (!node.sidecar.up || money[index].silent) row.classList.add('down');
+    else if (behind[index]) row.classList.add('behind');
+    if (behind[index]) row.setAttribute('data-behind', 'true');
   });
   root.replaceChildren(
     summary,
     el(
       'p',
-      { role: 'status', class: down > 0 ? 'alert' : 'ok' },
-      down > 0 ? `${down} of ${network.nodes.length} sidecars down` : `All ${network.nodes.length} sidecars up`,
+      { role: 'status', class: down > 0 || behindCount > 0 ? 'alert' : 'ok' },
+      (down > 0 ? `${down} of ${network.nodes.length} sidecars down` : `All ${network.nodes.length} sidecars up`) +
+        (behindCount > 0 ? ` · ${behindCount} behind the last sync` : ''),
     ),
     nodes,
   );

@@ -20,7 +20,8 @@ export async function sidecarRequest(
   policy: NodePolicy,
   address: string | null,
   path: string,
-  init: { method: 'GET' | 'POST'; body?: Uint8Array; timeoutMs?: number } = { method: 'GET' },
+  /** `text`: the body is handed back as text (the sidecar's Prometheus metrics), not parsed as JSON. */
+  init: { method: 'GET' | 'POST'; body?: Uint8Array; timeoutMs?: number; text?: boolean } = { method: 'GET' },
 ): Promise<SidecarReach> {
   const checked = await checkSidecarAddress(policy, address);
   if (!checked.ok) return { ok: false, why: 'not_allowed', error: checked.message };
@@ -37,6 +38,7 @@ export async function sidecarRequest(
       signal: AbortSignal.timeout(init.timeoutMs ?? SIDECAR_READ_TIMEOUT_MS),
     });
     const text = await response.text();
+    if (init.text === true) return { ok: true, status: response.status, body: text };
     let body: unknown;
     try {
       body = JSON.parse(text);

@@ -12,6 +12,7 @@ import type { ConfigStore, Row } from '../store/config-store.js';
 import type { NodePolicy } from '../nodes/policy.js';
 import { checkNodeTargets, type NodeTargets } from '../nodes/targets.js';
 import { pushTokens } from '../store/node-credentials.js';
+import { SyncHistory } from './sync-history.js';
 
 /**
  * One routing sync: read the store consistently, build and check the
@@ -52,6 +53,8 @@ export class SyncJob {
   private followUpForce = false;
   /** The last sync that finished with a report, and when: what the console's Network page shows per node. */
   private last: { report: SyncReport; finishedAt: string } | null = null;
+  /** Every sync since start (bounded), and the one running: the console's Sync page. */
+  readonly history = new SyncHistory();
 
   private readonly push: PushOptions;
   private readonly miTimeoutMs: number;
@@ -82,11 +85,19 @@ export class SyncJob {
   run(options: { force?: boolean } = {}): Promise<SyncReport> {
     const force = options.force === true;
     if (this.running === null) {
+      this.history.started(force);
       this.running = this.execute(force)
-        .then((report) => {
-          this.last = { report, finishedAt: new Date().toISOString() };
-          return report;
-        })
+        .then(
+          (report) => {
+            const record = this.history.finished({ report });
+            this.last = { report, finishedAt: record?.finished_at ?? new Date().toISOString() };
+            return report;
+          },
+          (error: unknown) => {
+            this.history.finished({ error: error instanceof Error ? error.message : String(error) });
+            throw error;
+          },
+        )
         .finally(() => {
           this.running = null;
         });
@@ -112,6 +123,7 @@ export class SyncJob {
       const now = performance.now();
       phases[name] = Math.round(now - mark);
       mark = now;
+      this.history.phase(PHASE_AFTER[name] ?? name);
     };
     const built = await buildSnapshotTables(this.store);
     phase('read_ms');
@@ -258,6 +270,15 @@ export class SyncJob {
     };
   }
 }
+
+/** What a sync does after each measured phase, as the Sync page shows its progress. */
+const PHASE_AFTER: Record<string, string> = {
+  read_ms: 'checking the snapshot',
+  validate_ms: 'encoding the snapshot',
+  encode_ms: 'pushing to sidecars and building drouting rows',
+  drouting_build_wait_ms: 'pushing to sidecars and reloading drouting',
+  distribute_ms: 'done',
+};
 
 function refusedPush(nodeId: number, hostname: string, error: string): SidecarResult {
   return { node_id: nodeId, hostname, success: false, version: null, attempts: 0, duration_ms: 0, error };

@@ -32,6 +32,10 @@ export interface LedgerStore {
   getOverrun(entityType: string, entityId: number): Promise<Overrun>;
   /** An entity's balance transactions, newest first, and how many it has. */
   listTransactions(entityType: string, entityId: number, limit: number, offset: number): Promise<{ rows: Row[]; total: number }>;
+  /** The non-zero leases nodes hold on an entity (the console's Accounts page). */
+  leasesOf(entityType: string, entityId: number): Promise<{ node: string; amount: string; updated_at: string }[]>;
+  /** Each node's last applied money round and how many non-zero leases it holds (the console's Network page). */
+  moneyRounds(): Promise<{ node: string; last_seq: number; updated_at: string; leases_held: number }[]>;
 }
 
 /** The ledger's reads and writes inside one transaction (see LedgerStore.transaction). */
@@ -122,6 +126,9 @@ export interface BalanceChange {
   transaction: { transaction_type: string; amount: string; description: string | null; cdr_id: number | null; call_id: string | null };
 }
 
+/** A lease amount that is not zero, however many zeros it is written with ("0", "0.00"), read as text: no float. */
+const NON_ZERO = "amount GLOB '*[1-9]*'";
+
 export class SqliteLedgerStore implements LedgerStore {
   private tx: SqliteLedgerTx | null = null;
 
@@ -140,6 +147,26 @@ export class SqliteLedgerStore implements LedgerStore {
     const tx = this.tx;
     // IMMEDIATE: take the write lock before reading, so a concurrent writer cannot slip in between.
     return Promise.resolve(this.db.transaction(() => work(tx)).immediate());
+  }
+
+  leasesOf(entityType: string, entityId: number): Promise<{ node: string; amount: string; updated_at: string }[]> {
+    return Promise.resolve(
+      this.db
+        .prepare(`SELECT node, amount, updated_at FROM credit_leases WHERE entity_type = ? AND entity_id = ? AND ${NON_ZERO} ORDER BY node`)
+        .all(entityType, entityId) as { node: string; amount: string; updated_at: string }[],
+    );
+  }
+
+  moneyRounds(): Promise<{ node: string; last_seq: number; updated_at: string; leases_held: number }[]> {
+    return Promise.resolve(
+      this.db
+        .prepare(
+          `SELECT r.node, r.last_seq, r.updated_at,
+             (SELECT COUNT(*) FROM credit_leases WHERE node = r.node AND ${NON_ZERO}) AS leases_held
+           FROM node_money_rounds r ORDER BY r.node`,
+        )
+        .all() as { node: string; last_seq: number; updated_at: string; leases_held: number }[],
+    );
   }
 
   searchCdrs(filter: CdrFilter): Promise<Row[]> {

@@ -251,5 +251,8 @@ describe('sidecar over HTTP', () => {
     assert.match(metrics.text, /^sidecar_decisions_total\{endpoint="call_route",outcome="routed"\} \d+$/m);
     assert.match(metrics.text, /^sidecar_snapshot_version 1$/m);
     assert.match(metrics.text, /^sidecar_snapshot_loads_total\{source="http",result="ok"\} 1$/m);
+    // The console's Live charts: routes by carrier, failovers by SIP code (the 486 asked above).
+    assert.match(metrics.text, /^sidecar_carrier_routes_total\{carrier_trunk_id="\d+"\} [1-9]\d*$/m);
+    assert.match(metrics.text, /^sidecar_failovers_total\{sip_code="486",action="[a-z_]+"\} [1-9]\d*$/m);
   });
 });

@@ -14,6 +14,7 @@ describe('options', () => {
       logLevel: 'info',
       miTimeoutMs: 30_000,
       leaseValidSeconds: 900,
+      consoleSampleSeconds: 10,
       nodeFilesRoots: ['data/control/nodes'],
       nodeHosts: '127.0.0.0/8,::1,localhost',
       maxInflightBodyBytes: 256 * 1024 * 1024,

@@ -121,6 +121,7 @@ function afterAdmission(
   parts.route = encodeRouteDecision(route.decision);
   if (route.decision.allowed) {
     context.counters.recordAttempt('carrier', route.decision.carrier_trunk_id, now);
+    context.metrics.routedTo(route.decision.carrier_trunk_id);
     return { body: decided('route', null, parts), stage: 'route', committed: admission.committed };
   }
   // Nowhere to send it: the reservation goes back before the caller hears so (after it is durable, as a release would).
@@ -160,10 +161,14 @@ export function rerouteCall(context: CallContext, request: RouteRequest, failure
       failure_code: failureCode,
     }).action;
     metrics.decided('call_failover', action);
+    metrics.failedOver(failureCode, action);
     if (action !== 'retry_next') return `{"allowed":false,"action":"${action}","route":null}`;
   }
   const route = routeCall(engine, request, now);
   metrics.decided('call_route', route.outcome);
-  if (route.decision.allowed) context.counters.recordAttempt('carrier', route.decision.carrier_trunk_id, now);
+  if (route.decision.allowed) {
+    context.counters.recordAttempt('carrier', route.decision.carrier_trunk_id, now);
+    metrics.routedTo(route.decision.carrier_trunk_id);
+  }
   return `{"allowed":${route.decision.allowed},"action":"${action}","route":${encodeRouteDecision(route.decision)}}`;
 }

@@ -57,7 +57,10 @@ export function decisionRoutes(context: SidecarContext): Route[] {
       const now = Date.now();
       const { decision, outcome } = routeCall(engine, input, now);
       decided('call_route', outcome);
-      if (decision.allowed) counters.recordAttempt('carrier', decision.carrier_trunk_id, now);
+      if (decision.allowed) {
+        counters.recordAttempt('carrier', decision.carrier_trunk_id, now);
+        metrics.routedTo(decision.carrier_trunk_id);
+      }
       return { status: 200, body: encodeRouteDecision(decision) };
     }),
 
@@ -70,6 +73,7 @@ export function decisionRoutes(context: SidecarContext): Route[] {
       };
       const answer = failoverAction(servingEngine(snapshots), input);
       decided('call_failover', answer.action);
+      metrics.failedOver(input.failure_code, answer.action);
       return json(200, answer);
     }),
 

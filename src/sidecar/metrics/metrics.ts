@@ -196,8 +196,19 @@ export class SidecarMetrics {
     'sidecar_cdr_uncovered_micro_total',
     'What those CDRs charged beyond their reservations, micro-units (1e-6) of the account currency, by currency.',
   );
+  /** The console's Live page: where calls were sent, and which SIP failures sent them on. */
+  readonly carrierRoutes = new Counter(
+    'sidecar_carrier_routes_total',
+    'Calls routed to a carrier (first choice or failover), by carrier trunk.',
+  );
+  readonly failovers = new Counter(
+    'sidecar_failovers_total',
+    'Carrier failures asked about by OpenSIPS, by SIP code and the action taken.',
+  );
   private readonly routes = new Map<string, RouteSeries>();
   private readonly outcomes = new Map<string, Map<string, CounterHandle>>();
+  private readonly byCarrier = new Map<number, CounterHandle>();
+  private readonly byFailure = new Map<string, CounterHandle>();
 
   observeRequest(route: string, status: number, seconds: number): void {
     let series = this.routes.get(route);
@@ -228,6 +239,27 @@ export class SidecarMetrics {
     counter.value++;
   }
 
+  /** A call sent to this carrier trunk (a handle per trunk, so the hot path only bumps a number). */
+  routedTo(carrierTrunkId: number): void {
+    let counter = this.byCarrier.get(carrierTrunkId);
+    if (counter === undefined) {
+      counter = this.carrierRoutes.labels({ carrier_trunk_id: String(carrierTrunkId) });
+      this.byCarrier.set(carrierTrunkId, counter);
+    }
+    counter.value++;
+  }
+
+  /** A carrier failed with this SIP code and its failover rule chose `action`. */
+  failedOver(sipCode: number, action: string): void {
+    const key = `${sipCode} ${action}`;
+    let counter = this.byFailure.get(key);
+    if (counter === undefined) {
+      counter = this.failovers.labels({ sip_code: String(sipCode), action });
+      this.byFailure.set(key, counter);
+    }
+    counter.value++;
+  }
+
   render(): string {
     return [
       this.requests,
@@ -250,6 +282,8 @@ export class SidecarMetrics {
       this.sliceEvents,
       this.cdrOverruns,
       this.cdrUncoveredMicro,
+      this.carrierRoutes,
+      this.failovers,
     ]
       .map((metric) => metric.render())
       .join('');
