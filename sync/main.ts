@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const config = loadControlConfig(process.argv.slice(2), process.env);
   const log = createLogger(config.logLevel, 'control-plane');
   const nodePolicy = loadNodePolicy(config.nodeFilesRoots, config.nodeHosts);
-  const stores = openCentreStores(join(config.dataDir, 'config.db'));
+  const stores = openCentreStores(join(config.dataDir, 'config.db'), config.deltaRetention);
   await seedLocalhost(stores.config);
   const syncJob = new SyncJob(stores.config, log, nodePolicy, { miTimeoutMs: config.miTimeoutMs });
 
@@ -49,6 +49,10 @@ async function main(): Promise<void> {
       (error: unknown) => log.error({ err: error, reason }, 'sync after a rate deck update failed'),
     );
   };
+  // Deltas past the retention's age go (the count is held as each is appended).
+  stores.deltas.trimByAge();
+  const deltaTrim = setInterval(() => stores.deltas.trimByAge(), 60_000);
+  deltaTrim.unref();
   const scheduler = new RateDeckScheduler(stores.deckUpdates, log, requestSync);
   // Before the server listens: updates that fell due while the control plane was down are activated first.
   scheduler.start();
@@ -67,6 +71,7 @@ async function main(): Promise<void> {
       deckUpdates: stores.deckUpdates,
       scheduler,
       requestSync,
+      deltas: stores.deltas,
     }),
     remoteAddress: true,
     bodyBudgetBytes: config.maxInflightBodyBytes,
@@ -89,6 +94,7 @@ async function main(): Promise<void> {
   const stop = (signal: string): void => {
     log.info({ signal }, 'stopping');
     leaseReclaim.stop();
+    clearInterval(deltaTrim);
     scheduler.stop();
     server.close();
     partnerServer?.close();

@@ -35,7 +35,8 @@ export function applyDeltas(state: LiveState, deltas: readonly Delta[]): ApplyRe
   const copies = new Map<LiveTable, { id: number }[]>();
   for (const delta of pending) {
     if (delta.seq !== seq + 1) return { ok: false, code: 'gap', reason: `delta ${delta.seq} does not follow ${seq}` };
-    if (!isLiveTable(delta.table)) return { ok: false, code: 'invalid', reason: `delta ${delta.seq}: ${String(delta.table)} is not a live table` };
+    if (!isLiveTable(delta.table))
+      return { ok: false, code: 'invalid', reason: `delta ${delta.seq}: ${String(delta.table)} is not a live table` };
     let rows = copies.get(delta.table);
     if (rows === undefined) {
       rows = [...(state.tables[delta.table] as { id: number }[])];
@@ -46,7 +47,10 @@ export function applyDeltas(state: LiveState, deltas: readonly Delta[]): ApplyRe
   }
   const tables: SmallTables = { ...state.tables, ...(Object.fromEntries(copies) as Partial<SmallTables>) };
   // The rate rows are not looked at (rates: false): a placeholder stands in for them.
-  const valid = validateSnapshot({ ...tables, rate_deck_rates: undefined as unknown as SnapshotTables['rate_deck_rates'] }, { rates: false });
+  const valid = validateSnapshot(
+    { ...tables, rate_deck_rates: undefined as unknown as SnapshotTables['rate_deck_rates'] },
+    { rates: false },
+  );
   if (!valid.ok) return { ok: false, code: 'invalid', reason: `deltas up to ${seq} refused: ${valid.reason}` };
   const compiled = recompileLive(state.compiled, tables, new Set(copies.keys()), seq);
   return { ok: true, state: { compiled, tables }, applied: pending.length };

@@ -200,8 +200,7 @@ function whole(reason: string): Problem {
  */
 export function validateSnapshot(tables: SnapshotTables, options: { rates?: boolean } = {}): ValidationResult {
   const rates = options.rates !== false;
-  const problem =
-    checkShapes(tables) ?? (rates ? checkRates(tables) : null) ?? checkValues(tables) ?? checkReferences(tables, rates);
+  const problem = checkShapes(tables) ?? (rates ? checkRates(tables) : null) ?? checkValues(tables) ?? checkReferences(tables, rates);
   return problem === null ? { ok: true } : { ok: false, ...problem };
 }
 
@@ -214,7 +213,8 @@ function expected(kind: FieldKind): string {
 
 function checkShapes(tables: SnapshotTables): Problem | null {
   const deltaSeq = tables.delta_seq;
-  if (deltaSeq !== undefined && !(Number.isSafeInteger(deltaSeq) && deltaSeq >= 0)) return whole('delta_seq must be a non-negative integer');
+  if (deltaSeq !== undefined && !(Number.isSafeInteger(deltaSeq) && deltaSeq >= 0))
+    return whole('delta_seq must be a non-negative integer');
   for (const [table, fields] of Object.entries(TABLE_FIELDS) as [TableName, Record<string, FieldKind>][]) {
     const rows: unknown = (tables as unknown as Record<string, unknown>)[table];
     if (!Array.isArray(rows)) return whole(`table ${table} is missing`);
