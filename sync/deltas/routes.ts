@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { RequestError } from '../../src/core/http/errors.js';
 import { errorBody, statusOf } from '../../src/core/http/errors.js';
-import { parseQuery, queryInteger } from '../../src/core/http/query.js';
+import { parseQuery, queryFlag, queryInteger } from '../../src/core/http/query.js';
 import { json } from '../../src/core/http/respond.js';
 import type { IncomingRequest, Route } from '../../src/core/http/server.js';
 import type { DeltaBatch } from '../../src/core/protocol/deltas.js';
@@ -20,12 +20,14 @@ import type { DeltaLog } from './log.js';
  * applied: the centre keeps it per node for the sync status (`GET /api/opensips/deltas`).
  *
  * A node whose `after` the log no longer reaches gets `snapshot_required` and the centre starts a sync, which
- * pushes a snapshot to every node with a sidecar address (at most one such sync per node per SNAPSHOT_ASK_MS).
+ * pushes a snapshot to every node with a sidecar address (at most one such sync per node per SNAPSHOT_ASK_MS);
+ * so does a node that asks with `snapshot=1` (it could not apply a delta: one names a row only a sync carries,
+ * a carrier trunk created since its snapshot, say).
  */
 export const MAX_BATCH = 1000;
 /** The longest a node's ask is held: under uWebSockets.js's ~10 s idle close of a silent connection. */
 export const MAX_WAIT_MS = 8000;
-const SNAPSHOT_ASK_MS = 2000;
+const SNAPSHOT_ASK_MS = 5000;
 
 export interface NodeProgress {
   applied_seq: number;
@@ -51,7 +53,7 @@ export function deltaRoutes(context: DeltaRoutesContext): Route[] {
   const snapshotAsked = new Map<string, number>();
 
   const ask = async (request: IncomingRequest) => {
-    const params = parseQuery(request.query, ['node', 'after', 'wait_ms']);
+    const params = parseQuery(request.query, ['node', 'after', 'wait_ms', 'snapshot']);
     const node = params.get('node');
     if (node === null || node.length === 0 || node.length > 255)
       throw new RequestError('invalid_parameter', 'node must be the node hostname');
@@ -68,7 +70,8 @@ export function deltaRoutes(context: DeltaRoutesContext): Route[] {
     }
     const seen: NodeProgress = { applied_seq: after, seen_at: new Date().toISOString(), waiting: false, snapshot_required: false };
     progress.set(node, seen);
-    let batch = deltas.read(after, MAX_BATCH);
+    // snapshot=1: the node cannot apply what follows its sequence (a delta names a row only a sync carries).
+    let batch = queryFlag(params, 'snapshot') ? null : deltas.read(after, MAX_BATCH);
     if (batch !== null && batch.length === 0 && waitMs > 0) {
       seen.waiting = true;
       await deltas.waitPast(after, waitMs);

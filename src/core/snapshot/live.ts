@@ -83,6 +83,7 @@ function applyRow(rows: { id: number }[], delta: Delta): void {
 
 /** The tables a node keeps beside its compiled snapshot: the snapshot's, without the rate rows. */
 export function smallTablesOf(tables: SnapshotTables): SmallTables {
-  const { rate_deck_rates: _rates, ...small } = tables;
-  return small;
+  const small: Partial<SnapshotTables> = { ...tables };
+  delete small.rate_deck_rates;
+  return small as SmallTables;
 }
