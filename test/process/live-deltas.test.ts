@@ -195,8 +195,14 @@ describe('live changes: three sidecars follow the delta log', () => {
         }
       }
     };
-    const hammers = [hammer(), hammer(), hammer(), hammer()];
-    for (let i = 0; i < 40; i++) {
+    let failure: unknown = null;
+    const hammers = Array.from({ length: 4 }, () =>
+      hammer().catch((error: unknown) => {
+        failure ??= error;
+        stop = true;
+      }),
+    );
+    for (let i = 0; i < 40 && failure === null; i++) {
       await admin(world, 'PUT', '/api/customer-trunks/10', { status: 'suspended', cps_limit: 11 });
       const suspended = await lastSeq(world);
       await eventually(async () => assert.ok((await deltaSeq(node)) >= suspended));
@@ -206,6 +212,7 @@ describe('live changes: three sidecars follow the delta log', () => {
     }
     stop = true;
     await Promise.all(hammers);
+    assert.ifError(failure);
     assert.ok(seen.allowed > 0 && seen.refused > 0, `both states were seen: ${JSON.stringify(seen)}`);
   });
 
