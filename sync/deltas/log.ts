@@ -1,7 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Delta, LiveTable } from '../../src/core/protocol/deltas.js';
 import { snapshotRow } from '../snapshot/build.js';
-import type { Row } from '../store/config-store.js';
 
 /**
  * The centre's delta log (issue 18; wire format: src/core/protocol/deltas.ts). The config store appends to it
@@ -30,6 +29,8 @@ const LIVE_STORE_TABLES: Record<string, LiveTable> = {
   exchange_rates: 'exchange_rates',
   rate_deck_carrier_allowlist: 'rate_deck_allowlist',
 };
+
+type Row = Record<string, unknown>;
 
 export class DeltaLog {
   private readonly sql;

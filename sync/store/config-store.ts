@@ -2,7 +2,6 @@ import type Database from 'better-sqlite3';
 import type { RateColumns } from '../../src/core/snapshot/schema.js';
 import { identifier } from './database.js';
 import { readRateColumns } from './rate-columns.js';
-import type { DeltaLog } from '../deltas/log.js';
 
 /**
  * The control plane's configuration store: the admin API's records, the rate rows, and the snapshot
@@ -57,6 +56,19 @@ export interface ConfigStore {
   recordSnapshot(version: number, createdAt: string, checksum: string, counts: Record<string, number>, deltaSeq?: number): Promise<void>;
 }
 
+/**
+ * Where a write to a live table records its delta, in the write's transaction (sync/deltas/log.ts is the one
+ * there is; declared here so the store does not depend on it).
+ */
+export interface ChangeLog {
+  isLive(table: string): boolean;
+  /** Inside the write's transaction: the row after the write, null when it deleted `id`. */
+  append(table: string, id: number, row: Row | null): number;
+  /** After the commit: wakes whoever waits for deltas. */
+  committed(): void;
+  lastSeq(): number;
+}
+
 export type ConflictMode = 'skip' | 'overwrite' | 'error';
 
 export interface ImportedRate {
@@ -101,7 +113,7 @@ export class SqliteConfigStore implements ConfigStore {
      * The delta log (sync/deltas/log.ts): a write to a live table appends its delta in the write's own
      * transaction. Null: no log (a store opened for a one-off job).
      */
-    private readonly deltas: DeltaLog | null = null,
+    private readonly deltas: ChangeLog | null = null,
   ) {}
 
   /**

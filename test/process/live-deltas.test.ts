@@ -284,6 +284,10 @@ describe('live changes: three sidecars follow the delta log', () => {
     world.sidecars[2] = restarted;
     // It served the deltas it had stored before anything else: never behind where it was killed.
     assert.ok((await deltaSeq(restarted)) >= killedAt, 'the restart serves the stored deltas');
+    assert.ok(
+      restarted.logs.some((line) => line.includes('stored deltas applied to the snapshot')),
+      'the stored snapshot came back with its deltas',
+    );
     await allCaughtUp(world);
     const expected = new Map<number, boolean>();
     for (const rule of rules)

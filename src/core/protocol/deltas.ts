@@ -1,7 +1,10 @@
-import type { SnapshotTables } from '../snapshot/schema.js';
+import { isLiveTable, type Delta } from '../snapshot/delta.js';
+
+export type { Delta, LiveTable } from '../snapshot/delta.js';
+export { LIVE_TABLES, isLiveTable } from '../snapshot/delta.js';
 
 /**
- * Live changes, centre -> node (issue 18). Every admin change to a table below is written to the centre's
+ * Live changes, centre -> node (issue 18). Every admin change to a live table (src/core/snapshot/delta.ts) is written to the centre's
  * delta log in the transaction that makes it, under one global sequence: 1, 2, 3… with no gap, the order the
  * changes committed in. A snapshot records the sequence it includes (`SnapshotTables.delta_seq`); a node
  * applies, in order, the deltas after it. The node asks for them with
@@ -11,27 +14,6 @@ import type { SnapshotTables } from '../snapshot/schema.js';
  * A delta carries the whole row as the snapshot has it (booleans as booleans), or only the id of a deleted
  * one, so applying it never needs anything the node does not hold.
  */
-
-/** The snapshot tables whose changes travel as deltas (the "live" kinds); every other change still needs a sync. */
-export const LIVE_TABLES = [
-  'customer_accounts',
-  'customer_trunks',
-  'trunk_ip_auth',
-  'block_rules',
-  'exchange_rates',
-  'rate_deck_allowlist',
-] as const satisfies readonly (keyof SnapshotTables)[];
-
-export type LiveTable = (typeof LIVE_TABLES)[number];
-
-export interface Delta {
-  seq: number;
-  table: LiveTable;
-  op: 'upsert' | 'delete';
-  id: number;
-  /** The row after the change (upsert); null for a delete. */
-  row: Record<string, unknown> | null;
-}
 
 /** The answer to a node's ask. */
 export interface DeltaBatch {
@@ -44,10 +26,6 @@ export interface DeltaBatch {
    * centre's store was replaced): it must take a snapshot. The centre starts a sync that sends one.
    */
   snapshot_required: boolean;
-}
-
-export function isLiveTable(name: string): name is LiveTable {
-  return (LIVE_TABLES as readonly string[]).includes(name);
 }
 
 /**

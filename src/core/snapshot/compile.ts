@@ -27,7 +27,7 @@ import {
   type Trunk,
 } from './model.js';
 import type { CidrIndex } from '../net/cidr-index.js';
-import type { LiveTable } from '../protocol/deltas.js';
+import type { LiveTable } from './delta.js';
 import type { FailoverAction, SmallTables, Snapshot, SnapshotTables, TrunkRow } from './schema.js';
 
 /**

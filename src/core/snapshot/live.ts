@@ -1,4 +1,4 @@
-import { isLiveTable, type Delta, type LiveTable } from '../protocol/deltas.js';
+import { isLiveTable, type Delta, type LiveTable } from './delta.js';
 import { recompileLive } from './compile.js';
 import type { CompiledSnapshot } from './model.js';
 import type { SmallTables, SnapshotTables } from './schema.js';

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { SnapshotService } from '../snapshot/service.js';
+import type { Delta } from '../../core/protocol/deltas.js';
+import type { ApplyResult } from '../../core/snapshot/live.js';
 import type { DeltaChannel } from './channel.js';
 
 /**
@@ -9,6 +10,13 @@ import type { DeltaChannel } from './channel.js';
  * node's applied sequence, which is how the centre learns its lag. When the centre says the node is behind
  * its log, the centre sends a snapshot (its sync); the follower keeps asking until one has brought it back.
  */
+/** What serves the node's state (the SnapshotService): its sequence, the apply, and word of every snapshot swap. */
+export interface LiveStateHolder {
+  readonly deltaSeq: number | null;
+  applyDeltas(deltas: readonly Delta[]): ApplyResult;
+  onSnapshot(listener: () => void): void;
+}
+
 const RETRY_MS = 1000;
 const NO_SNAPSHOT_MS = 500;
 /** A failing channel is logged at most this often (a centre down for an hour is one line a minute). */
@@ -24,7 +32,7 @@ export class DeltaFollower {
 
   constructor(
     private readonly channel: DeltaChannel,
-    private readonly snapshots: SnapshotService,
+    private readonly snapshots: LiveStateHolder,
     private readonly log: Logger,
   ) {
     // A snapshot moved the sequence: the ask held open names the old one, so it is dropped and made again.
