@@ -29,6 +29,8 @@ export class DeltaFollower {
   private done: Promise<void> | null = null;
   /** A batch was refused as invalid: the centre is asked for a snapshot until one comes. */
   private wantSnapshot = false;
+  /** Wakes a follower that waits for the node's first snapshot. */
+  private snapshotCame: (() => void) | null = null;
 
   constructor(
     private readonly channel: DeltaChannel,
@@ -39,6 +41,7 @@ export class DeltaFollower {
     snapshots.onSnapshot(() => {
       this.wantSnapshot = false;
       this.asking?.abort();
+      this.snapshotCame?.();
     });
   }
 
@@ -57,7 +60,12 @@ export class DeltaFollower {
     while (!this.stopped) {
       const after = this.snapshots.deltaSeq;
       if (after === null) {
-        await pause(NO_SNAPSHOT_MS);
+        // Nothing to apply deltas to before the first snapshot: asked again the moment one is in service.
+        await new Promise<void>((resolve) => {
+          this.snapshotCame = resolve;
+          setTimeout(resolve, NO_SNAPSHOT_MS).unref();
+        });
+        this.snapshotCame = null;
         continue;
       }
       const asking = new AbortController();
