@@ -109,14 +109,20 @@ export function recompileLive(
   const next: CompiledSnapshot = { ...previous, deltaSeq, counts: { ...previous.counts } };
   const trunksChanged = changed.has('customer_accounts') || changed.has('customer_trunks');
   if (changed.has('customer_accounts')) next.accounts = compileAccounts(tables);
+  // The CIDR index and the registrations hold the active trunks by dense index: unchanged while no trunk came,
+  // went or changed whether it may call (a limit or a name changed), they are kept, not rebuilt.
+  let callersChanged = false;
   if (trunksChanged) {
     const { customerTrunks, customerTrunkById } = compileCustomerTrunks(tables, previous.deckById);
+    callersChanged =
+      !sameIndexes(previous.customerTrunkById, customerTrunkById) ||
+      customerTrunks.some((trunk, index) => trunk.active !== previous.customerTrunks[index].active);
     next.customerTrunks = customerTrunks;
     next.customerTrunkById = customerTrunkById;
-    next.registrations = compileRegistrations(tables, customerTrunks, customerTrunkById);
+    if (callersChanged) next.registrations = compileRegistrations(tables, customerTrunks, customerTrunkById);
     next.counts.customer_trunks = customerTrunks.length;
   }
-  if (trunksChanged || changed.has('trunk_ip_auth')) next.ipAuth = compileIpAuth(tables, next.customerTrunks, next.customerTrunkById);
+  if (callersChanged || changed.has('trunk_ip_auth')) next.ipAuth = compileIpAuth(tables, next.customerTrunks, next.customerTrunkById);
   // Block rules hold customer trunks by dense index: rebuilt when a trunk came or went, as well as when a rule changed.
   if (changed.has('block_rules') || !sameIndexes(previous.customerTrunkById, next.customerTrunkById))
     next.blockRules = compileBlockRules(tables, next.customerTrunkById, next.carrierById);
