@@ -38,15 +38,16 @@ async function main(): Promise<void> {
 
   const leaseReclaim = startLeaseReclaim(stores.ledger, log, config.leaseValidSeconds);
   // What the scheduler and the rate-deck update routes change (a trunk suspended or reinstated, rates brought
-  // or taken away) reaches the sidecars by a sync of its own, as an operator's sync would carry it.
+  // or taken away) reaches the sidecars by a sync of its own, as an operator's sync would carry it; so does
+  // the snapshot a node behind the delta log needs (sync/deltas/routes.ts).
   const requestSync = (reason: string): void => {
     syncJob.run().then(
       (report) => {
         const failed = report.sidecar_results.filter((result) => !result.success);
-        if (failed.length === 0) log.info({ reason, version: report.snapshot_version }, 'sync after a rate deck update done');
-        else log.warn({ reason, version: report.snapshot_version, failed }, 'sync after a rate deck update did not reach every sidecar');
+        if (failed.length === 0) log.info({ reason, version: report.snapshot_version }, 'background sync done');
+        else log.warn({ reason, version: report.snapshot_version, failed }, 'background sync did not reach every sidecar');
       },
-      (error: unknown) => log.error({ err: error, reason }, 'sync after a rate deck update failed'),
+      (error: unknown) => log.error({ err: error, reason }, 'background sync failed'),
     );
   };
   // Deltas past the retention's age go (the count is held as each is appended).

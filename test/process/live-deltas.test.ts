@@ -31,6 +31,19 @@ async function lcrCarriers(node: SidecarProcess): Promise<number[]> {
   return (answer.body.carriers as { carrier_trunk_id: number }[]).map((carrier) => carrier.carrier_trunk_id);
 }
 
+/** The carrier call/route picks first: answered from the route cache once warm. */
+async function routedCarrier(node: SidecarProcess): Promise<number> {
+  const answer = await node.post('/api/opensips/call/route', {
+    customer_trunk_id: 10,
+    ani: '6125550100',
+    dnis: MOBILE,
+    attempt: 1,
+    tried_carrier_trunk_ids: [],
+  });
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  return answer.body.carrier_trunk_id as number;
+}
+
 async function deltaSeq(node: SidecarProcess): Promise<number> {
   const health = await node.get('/api/health');
   return health.body.delta_seq as number;
@@ -153,6 +166,8 @@ describe('live changes: three sidecars follow the delta log', () => {
 
     // Exchange rates: USD at 3 AUD makes the US carrier (0.0120 USD) dearer than the sell rate, so no longer first.
     await onEvery(nodes, async (node) => assert.equal((await lcrCarriers(node))[0], 21));
+    // The route cache holds the US carrier first now; the change must not be answered from it.
+    for (const node of nodes) assert.equal(await routedCarrier(node), 21);
     const rate = await admin(world, 'POST', '/api/exchange-rates', {
       from_currency: 'USD',
       to_currency: 'AUD',
@@ -160,6 +175,7 @@ describe('live changes: three sidecars follow the delta log', () => {
       effective_at: new Date(Date.now() - 1000).toISOString(),
     });
     await onEvery(nodes, async (node) => assert.notEqual((await lcrCarriers(node))[0], 21));
+    for (const node of nodes) assert.notEqual(await routedCarrier(node), 21, 'the route cache did not serve the old answer');
     await admin(world, 'DELETE', `/api/exchange-rates/${rate.id}`);
     await onEvery(nodes, async (node) => assert.equal((await lcrCarriers(node))[0], 21));
 
