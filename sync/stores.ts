@@ -26,7 +26,7 @@ export function openCentreStores(path: string, deltaRetention: DeltaRetention = 
   return {
     config,
     ledger: new SqliteLedgerStore(db),
-    deckUpdates: new RateDeckUpdateStore(db, () => config.ratesWrittenElsewhere()),
+    deckUpdates: new RateDeckUpdateStore(db, () => config.ratesWrittenElsewhere(), deltas),
     partner: new PartnerStore(db),
     deltas,
     schemaVersion: () => schemaVersion(db),
