@@ -13,6 +13,8 @@ import { rateImportRoutes } from './admin/rate-import.js';
 import { RESOURCES } from './admin/resources.js';
 import { adminRoutes } from './admin/routes.js';
 import type { SyncJob } from './distribution/sync-job.js';
+import type { DeltaLog } from './deltas/log.js';
+import { deltaRoutes } from './deltas/routes.js';
 import { balanceRoutes } from './ledger/balance-routes.js';
 import type { NodeSilence } from './ledger/lease-reclaim.js';
 import { ledgerRoutes } from './ledger/routes.js';
@@ -49,6 +51,8 @@ export interface ControlPlaneContext {
   requestSync: (reason: string) => void;
   /** The sidecars' metrics, sampled by the centre for the console's Network and Live pages. */
   metricsSampler: MetricsSampler;
+  /** The delta log the nodes follow (sync/deltas/). */
+  deltas: DeltaLog;
   /** Called after every successful configuration write. */
   onChange?: (table: string) => void;
 }
@@ -65,6 +69,7 @@ export function buildControlPlaneRoutes(context: ControlPlaneContext): Route[] {
     ...rateDeckUpdateRoutes(context),
     ...balanceRoutes(context),
     ...ledgerRoutes(context),
+    ...deltaRoutes(context),
     // The operator console: its files and the reads its pages make, behind the same allowlist as the rest.
     ...consoleFileRoutes(),
     ...networkRoutes(context),

@@ -4,6 +4,7 @@ import { DEFAULT_BODY_BUDGET_BYTES } from '../src/core/http/body-budget.js';
 import { DEFAULT_LEASE_VALID_SECONDS } from '../src/core/protocol/node-sync.js';
 import { DEFAULT_NODE_HOSTS, parseHostAllowlist } from './nodes/hosts.js';
 import type { PartnerApiConfig } from './partner/config.js';
+import { DEFAULT_DELTA_RETENTION, type DeltaRetention } from './deltas/log.js';
 
 /** Control-plane settings: command-line flags, else CONTROL_* environment variables, else defaults. */
 export interface ControlConfig {
@@ -23,6 +24,8 @@ export interface ControlConfig {
   maxInflightBodyBytes: number;
   /** The partner API's listener and its token checks (sync/partner/); null when no issuer is configured. */
   partner: PartnerApiConfig | null;
+  /** How much of the delta log is kept (sync/deltas/log.ts): the newest `count` deltas, none older than `seconds`. */
+  deltaRetention: DeltaRetention;
   /** `sync-run`: one routing sync, its report on stdout, then exit. */
   command: 'serve' | 'sync-run';
 }
@@ -43,6 +46,8 @@ export const CONTROL_OPTIONS = {
     fallback: String(DEFAULT_BODY_BUDGET_BYTES),
     shownDefault: '268435456 (256 MiB)',
   },
+  'delta-retention-count': { env: 'CONTROL_DELTA_RETENTION_COUNT', fallback: String(DEFAULT_DELTA_RETENTION.count) },
+  'delta-retention-seconds': { env: 'CONTROL_DELTA_RETENTION_SECONDS', fallback: String(DEFAULT_DELTA_RETENTION.seconds) },
   'partner-host': { env: 'CONTROL_PARTNER_HOST', fallback: '127.0.0.1' },
   'partner-port': { env: 'CONTROL_PARTNER_PORT', fallback: '8081' },
   'partner-stage-prefix': { env: 'CONTROL_PARTNER_STAGE_PREFIX', fallback: '', shownDefault: 'none' },
@@ -78,6 +83,10 @@ export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): Contr
     consoleSampleSeconds: options.integer('console-sample-seconds', 1, 300),
     maxInflightBodyBytes: options.integer('max-inflight-body-bytes', 1024, 64 * 1024 * 1024 * 1024),
     partner: partnerConfig(options),
+    deltaRetention: {
+      count: options.integer('delta-retention-count', 1, 100_000_000),
+      seconds: options.integer('delta-retention-seconds', 1, 365 * 86_400),
+    },
     command,
   };
 }

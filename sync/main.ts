@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const config = loadControlConfig(process.argv.slice(2), process.env);
   const log = createLogger(config.logLevel, 'control-plane');
   const nodePolicy = loadNodePolicy(config.nodeFilesRoots, config.nodeHosts);
-  const stores = openCentreStores(join(config.dataDir, 'config.db'));
+  const stores = openCentreStores(join(config.dataDir, 'config.db'), config.deltaRetention);
   await seedLocalhost(stores.config);
   const syncJob = new SyncJob(stores.config, log, nodePolicy, { miTimeoutMs: config.miTimeoutMs });
 
@@ -39,17 +39,22 @@ async function main(): Promise<void> {
 
   const leaseReclaim = startLeaseReclaim(stores.ledger, log, config.leaseValidSeconds);
   // What the scheduler and the rate-deck update routes change (a trunk suspended or reinstated, rates brought
-  // or taken away) reaches the sidecars by a sync of its own, as an operator's sync would carry it.
+  // or taken away) reaches the sidecars by a sync of its own, as an operator's sync would carry it; so does
+  // the snapshot a node behind the delta log needs (sync/deltas/routes.ts).
   const requestSync = (reason: string): void => {
     syncJob.run().then(
       (report) => {
         const failed = report.sidecar_results.filter((result) => !result.success);
-        if (failed.length === 0) log.info({ reason, version: report.snapshot_version }, 'sync after a rate deck update done');
-        else log.warn({ reason, version: report.snapshot_version, failed }, 'sync after a rate deck update did not reach every sidecar');
+        if (failed.length === 0) log.info({ reason, version: report.snapshot_version }, 'background sync done');
+        else log.warn({ reason, version: report.snapshot_version, failed }, 'background sync did not reach every sidecar');
       },
-      (error: unknown) => log.error({ err: error, reason }, 'sync after a rate deck update failed'),
+      (error: unknown) => log.error({ err: error, reason }, 'background sync failed'),
     );
   };
+  // Deltas past the retention's age go (the count is held as each is appended).
+  stores.deltas.trimByAge();
+  const deltaTrim = setInterval(() => stores.deltas.trimByAge(), 60_000);
+  deltaTrim.unref();
   const scheduler = new RateDeckScheduler(stores.deckUpdates, log, requestSync);
   // Before the server listens: updates that fell due while the control plane was down are activated first.
   scheduler.start();
@@ -71,6 +76,7 @@ async function main(): Promise<void> {
       scheduler,
       requestSync,
       metricsSampler,
+      deltas: stores.deltas,
     }),
     remoteAddress: true,
     bodyBudgetBytes: config.maxInflightBodyBytes,
@@ -93,6 +99,7 @@ async function main(): Promise<void> {
   const stop = (signal: string): void => {
     log.info({ signal }, 'stopping');
     leaseReclaim.stop();
+    clearInterval(deltaTrim);
     scheduler.stop();
     metricsSampler.stop();
     server.close();

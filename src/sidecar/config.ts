@@ -38,6 +38,8 @@ export interface SidecarConfig {
   sliceSeconds: number;
   /** The SQLite file the OpenSIPS script spools undelivered CDRs and releases into; null: none. */
   opensipsSpool: string | null;
+  /** How long the centre may hold the node's ask for live changes (the delta channel's long poll). */
+  deltaWaitMs: number;
   /** Where this node's secret with the centre comes from (a file, else CENTRE_SECRET); null: none given. */
   centreSecret: CentreSecretSource | null;
 }
@@ -69,6 +71,7 @@ export const SIDECAR_OPTIONS = {
   'opensips-mi': { env: 'SIDECAR_OPENSIPS_MI', fallback: '', shownDefault: 'none' },
   'slice-seconds': { env: 'SIDECAR_SLICE_SECONDS', fallback: String(DEFAULT_SLICE_SECONDS) },
   'opensips-spool': { env: 'SIDECAR_OPENSIPS_SPOOL', fallback: '', shownDefault: 'none' },
+  'delta-wait-ms': { env: 'SIDECAR_DELTA_WAIT_MS', fallback: '8000' },
   'centre-secret-file': { env: 'SIDECAR_CENTRE_SECRET_FILE', fallback: '', shownDefault: 'none (CENTRE_SECRET)' },
 } as const satisfies OptionTable;
 
@@ -110,6 +113,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
     opensipsMi,
     sliceSeconds: options.integer('slice-seconds', 4, 86_400),
     opensipsSpool: options.optional('opensips-spool'),
+    // The centre holds an ask at most 8 s (under uWebSockets.js's idle close): more is refused there.
+    deltaWaitMs: options.integer('delta-wait-ms', 0, 8000),
     centreSecret,
   };
 }

@@ -14,6 +14,8 @@ import { createLogger } from '../core/logger.js';
 import { buildSidecarRoutes } from './app.js';
 import { CentreCredential } from './centre/credential.js';
 import { CentreLink } from './centre/link.js';
+import { LongPollChannel } from './deltas/channel.js';
+import { DeltaFollower } from './deltas/follower.js';
 import { loadConfig } from './config.js';
 import { NodeCredit } from './credit/node-credit.js';
 import { OpensipsSpool } from './cdr/spool.js';
@@ -79,6 +81,22 @@ async function main(): Promise<void> {
     log,
   );
   centre.start();
+  // Live changes from the centre's delta log, on a connection of their own (issue 18).
+  const follower =
+    config.controlUrl === null
+      ? null
+      : new DeltaFollower(
+          new LongPollChannel(
+            config.controlUrl,
+            config.nodeName,
+            config.deltaWaitMs,
+            config.centreTimeoutMs,
+            credential === null ? null : () => credential.authorization(),
+          ),
+          snapshots,
+          log,
+        );
+  follower?.start();
   const upkeep = startCreditUpkeep(credit, journal, slices, metrics, log);
 
   const server = await startServer({
@@ -117,8 +135,7 @@ async function main(): Promise<void> {
     server.close();
     clearInterval(upkeep);
     spool?.close();
-    void centre
-      .finish(2000)
+    void Promise.all([centre.finish(2000), follower?.stop()])
       .then(() => Promise.all([watcher?.close(), snapshots.close(), journal.close()]))
       .finally(() => process.exit(0));
   };

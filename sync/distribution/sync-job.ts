@@ -150,7 +150,7 @@ export class SyncJob {
     const version = Math.max((await this.store.lastSnapshotVersion()) + 1, Date.now());
     const createdAt = new Date().toISOString();
     const bytes = encodeSnapshot(built.tables, version, createdAt);
-    await this.store.recordSnapshot(version, createdAt, peekSnapshotHeader(bytes)?.checksum ?? '', built.counts);
+    await this.store.recordSnapshot(version, createdAt, peekSnapshotHeader(bytes)?.checksum ?? '', built.counts, built.tables.delta_seq);
     phase('encode_ms');
 
     const nodes = (await this.store.list('opensips_nodes', { where: {}, limit: null, offset: 0 })).rows;
@@ -293,6 +293,7 @@ function droutingInputs(tables: SnapshotTables, now: number): DroutingInputs {
   const others: Partial<SnapshotTables> = { ...tables };
   delete others.rate_deck_rates;
   delete others.block_rules;
+  delete others.delta_seq; // moves with every live change, block rules' too
   const rates = tables.rate_deck_rates;
   let inForce = 0;
   for (let i = 0; i < rates.effective_at.length; i++) if (rates.effective_at[i] <= now) inForce++;

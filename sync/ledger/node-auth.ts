@@ -13,14 +13,27 @@ import type { LedgerTx } from './store.js';
  * round on the previous is forgotten.
  */
 export function authenticateRound(tx: LedgerTx, node: string, authorization: string | undefined): void {
+  const { nodeId, current, previousKept } = authenticateNode(tx, node, authorization);
+  if (current && previousKept) tx.forgetPreviousSecret(nodeId);
+}
+
+/**
+ * Whether a request carries the node's secret (current or, during a rotation, previous), read-only: the
+ * money round above forgets the previous one; other node requests (the delta channel, sync/deltas/) only ask.
+ */
+export function authenticateNode(
+  tx: LedgerTx,
+  node: string,
+  authorization: string | undefined,
+): { nodeId: number; current: boolean; previousKept: boolean } {
   const credential = tx.nodeCredential(node);
   if (credential === null) throw new NodeSyncRefusal('unknown_node', `node ${node} is not registered in opensips_nodes`);
   const presented = bearerToken(authorization);
-  const refused = new NodeSyncRefusal('node_unauthenticated', `the round does not carry node ${node}'s secret`);
+  const refused = new NodeSyncRefusal('node_unauthenticated', `the request does not carry node ${node}'s secret`);
   if (presented === null || credential.secretHash === null) throw refused;
   // Both compares run whichever matches, so the answer's timing says nothing about which secret it was.
   const current = matchesDigest(presented, credential.secretHash);
   const previous = credential.previousSecretHash !== null && matchesDigest(presented, credential.previousSecretHash);
   if (!current && !previous) throw refused;
-  if (current && credential.previousSecretHash !== null) tx.forgetPreviousSecret(credential.nodeId);
+  return { nodeId: credential.nodeId, current, previousKept: credential.previousSecretHash !== null };
 }

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { ImportedRate, Row } from '../store/config-store.js';
+import type { ChangeLog, ImportedRate, Row } from '../store/config-store.js';
 
 /**
  * Rate-deck updates in the control plane's database: the update records, the rates each brings, and the
@@ -40,7 +40,15 @@ export class RateDeckUpdateStore {
     private readonly db: Database.Database,
     /** Told when this store wrote rate rows: the configuration store caches the rate columns it reads. */
     private readonly ratesWritten: () => void = () => undefined,
+    /** The delta log: a trunk this store suspends or reinstates reaches the nodes as a live change too. */
+    private readonly changes: ChangeLog | null = null,
   ) {}
+
+  /** Inside the transaction that changed trunk `id`'s status: its delta, the row as it now is. */
+  private trunkChanged(id: number): void {
+    if (this.changes === null) return;
+    this.changes.append('customer_trunks', id, this.db.prepare('SELECT * FROM customer_trunks WHERE id = ?').get(id) as Row);
+  }
 
   /**
    * Records a pending update and writes the rates it brings into its deck, in force from the later of its
@@ -140,7 +148,7 @@ export class RateDeckUpdateStore {
 
   /** One update made active, its deck's previous active update superseded, its trunks notified (and suspended). Null if it was not pending. */
   private activate(id: number, now: string): Activation | null {
-    return this.db.transaction((): Activation | null => {
+    const activation = this.db.transaction((): Activation | null => {
       // The guard: a second scheduler (or this one after a restart) finds nothing left to do.
       const claimed = this.db
         .prepare("UPDATE rate_deck_updates SET status = 'active', activated_at = ? WHERE id = ? AND status = 'pending'")
@@ -180,12 +188,15 @@ export class RateDeckUpdateStore {
         // download does not lift the operator's suspension.
         const suspends =
           update.suspend_until_downloaded === 1 &&
-          (suspend.run(now, trunk.id).changes > 0 || (trunk.status === 'suspended' && waiting.get(trunk.id) !== undefined));
+          (this.suspended(suspend.run(now, trunk.id).changes > 0, trunk.id) ||
+            (trunk.status === 'suspended' && waiting.get(trunk.id) !== undefined));
         if (suspends) suspended.push(trunk.id);
         notify.run(id, trunk.id, now, suspends ? now : null);
       }
       return { id, rate_deck_id: deckId, notified: trunks.map((trunk) => trunk.id), suspended, superseded };
     })();
+    this.changes?.committed(); // nodes waiting for deltas read again
+    return activation;
   }
 
   /** Records trunk `trunkId`'s download of update `updateId` (the first one counts); null when the trunk was not notified of it. */
@@ -208,7 +219,7 @@ export class RateDeckUpdateStore {
     if (notification.suspended_at === null || notification.reinstated_at !== null) return { reinstated: false, stillSuspendedBy: [] };
     const trunkId = notification.customer_trunk_id as number;
     const update = this.get(notification.rate_deck_update_id as number)!;
-    return this.db.transaction((): Reinstatement => {
+    const reinstatement = this.db.transaction((): Reinstatement => {
       const lifted = this.db
         .prepare(
           `UPDATE rate_deck_customer_notifications SET reinstated_at = ?
@@ -229,7 +240,16 @@ export class RateDeckUpdateStore {
       const info = this.db
         .prepare("UPDATE customer_trunks SET status = 'active', updated_at = ? WHERE id = ? AND status = 'suspended'")
         .run(now, trunkId);
+      if (info.changes > 0) this.trunkChanged(trunkId);
       return { reinstated: info.changes > 0, stillSuspendedBy: [] };
     })();
+    this.changes?.committed(); // nodes waiting for deltas read again
+    return reinstatement;
+  }
+
+  /** `changed`: the trunk was suspended just now (its delta is logged); passed through. */
+  private suspended(changed: boolean, trunkId: number): boolean {
+    if (changed) this.trunkChanged(trunkId);
+    return changed;
   }
 }

@@ -28,12 +28,27 @@ const STORE_TABLES = [
 
 const bool = (value: unknown): boolean => value === 1 || value === true;
 
-function withBooleans<T>(rows: Row[], fields: readonly string[]): T[] {
-  return rows.map((row) => {
-    const copy: Row = { ...row };
-    for (const field of fields) copy[field] = bool(row[field]);
-    return copy as T;
-  });
+/** The store's 0/1 columns the snapshot carries as booleans, per store table. */
+const BOOLEAN_COLUMNS: Partial<Record<(typeof STORE_TABLES)[number], readonly string[]>> = {
+  customer_accounts: ['auto_cutoff_enabled'],
+  customer_trunks: ['sip_trusted', 'rtpengine_enabled', 'auto_cutoff_enabled'],
+  block_rules: ['is_active'],
+  customer_trunk_rate_decks: ['is_active'],
+  carrier_trunk_rate_decks: ['is_active'],
+  carrier_trunks: ['sip_trusted', 'rtpengine_enabled', 'auto_cutoff_enabled'],
+  lcr_config: ['block_if_cost_exceeds_sell'],
+};
+
+/** A store row as the snapshot carries it (a delta's row is the same: sync/deltas/log.ts). */
+export function snapshotRow(storeTable: string, row: Row): Row {
+  const fields = BOOLEAN_COLUMNS[storeTable as (typeof STORE_TABLES)[number]] ?? [];
+  const copy: Row = { ...row };
+  for (const field of fields) copy[field] = bool(row[field]);
+  return copy;
+}
+
+function withBooleans<T>(rows: Row[], storeTable: (typeof STORE_TABLES)[number]): T[] {
+  return rows.map((row) => snapshotRow(storeTable, row) as T);
 }
 
 export interface BuiltSnapshot {
@@ -43,26 +58,27 @@ export interface BuiltSnapshot {
 }
 
 export async function buildSnapshotTables(store: ConfigStore): Promise<BuiltSnapshot> {
-  const { rows, rates } = await store.readRoutingData(STORE_TABLES);
+  const { rows, rates, deltaSeq } = await store.readRoutingData(STORE_TABLES);
   const description: SnapshotDescription = {
-    customer_accounts: withBooleans(rows.customer_accounts, ['auto_cutoff_enabled']),
-    customer_trunks: withBooleans(rows.customer_trunks, ['sip_trusted', 'rtpengine_enabled', 'auto_cutoff_enabled']),
+    customer_accounts: withBooleans(rows.customer_accounts, 'customer_accounts'),
+    customer_trunks: withBooleans(rows.customer_trunks, 'customer_trunks'),
     trunk_ip_auth: rows.trunk_ip_auth as never,
     sip_registrations: rows.trunk_sip_registrations as never,
-    block_rules: withBooleans(rows.block_rules, ['is_active']),
+    block_rules: withBooleans(rows.block_rules, 'block_rules'),
     rate_decks: rows.rate_decks as never,
     rate_deck_rates: [],
-    customer_trunk_rate_decks: withBooleans(rows.customer_trunk_rate_decks, ['is_active']),
-    carrier_trunk_rate_decks: withBooleans(rows.carrier_trunk_rate_decks, ['is_active']),
+    customer_trunk_rate_decks: withBooleans(rows.customer_trunk_rate_decks, 'customer_trunk_rate_decks'),
+    carrier_trunk_rate_decks: withBooleans(rows.carrier_trunk_rate_decks, 'carrier_trunk_rate_decks'),
     rate_deck_allowlist: rows.rate_deck_carrier_allowlist as never,
-    carrier_trunks: withBooleans(rows.carrier_trunks, ['sip_trusted', 'rtpengine_enabled', 'auto_cutoff_enabled']),
+    carrier_trunks: withBooleans(rows.carrier_trunks, 'carrier_trunks'),
     carrier_gateways: rows.carrier_trunk_ips as never,
     failover_rules: rows.carrier_sip_failover_rules as never,
-    lcr_config: withBooleans(rows.lcr_config, ['block_if_cost_exceeds_sell']),
+    lcr_config: withBooleans(rows.lcr_config, 'lcr_config'),
     exchange_rates: rows.exchange_rates as never,
   };
   return {
-    tables: { ...descriptionToTables(description), rate_deck_rates: rates },
+    // The deltas read in the same transaction: a node applies those after it, and none before.
+    tables: { ...descriptionToTables(description), rate_deck_rates: rates, delta_seq: deltaSeq },
     warnings: routingWarnings(description),
     counts: { ...countsOf(description), rate_rows: rates.prefix_end.length },
   };

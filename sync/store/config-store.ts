@@ -41,9 +41,10 @@ export interface ConfigStore {
   unassignRateDeck(kind: 'customer' | 'carrier', trunkId: number): Promise<boolean>;
   /**
    * Every table a snapshot needs, read in one transaction so they agree with each other; rate rows
-   * come as the snapshot's columns (millions of row objects would cost seconds and gigabytes).
+   * come as the snapshot's columns (millions of row objects would cost seconds and gigabytes). `deltaSeq`:
+   * the last delta-log sequence those rows include (read in the same transaction), 0 without a log.
    */
-  readRoutingData(tables: readonly string[]): Promise<{ rows: Record<string, Row[]>; rates: RateColumns }>;
+  readRoutingData(tables: readonly string[]): Promise<{ rows: Record<string, Row[]>; rates: RateColumns; deltaSeq: number }>;
   /**
    * Imports rate rows into a deck in one transaction. A conflict is an existing row with the same
    * prefix and effective_at: 'skip' keeps it, 'overwrite' replaces it, 'error' refuses the whole import.
@@ -51,7 +52,21 @@ export interface ConfigStore {
   importRates(rateDeckId: number, rows: readonly ImportedRate[], onConflict: ConflictMode): Promise<ImportCounts>;
   /** The last snapshot version built, 0 before the first. */
   lastSnapshotVersion(): Promise<number>;
-  recordSnapshot(version: number, createdAt: string, checksum: string, counts: Record<string, number>): Promise<void>;
+  /** `deltaSeq`: the delta sequence the snapshot includes (its base). */
+  recordSnapshot(version: number, createdAt: string, checksum: string, counts: Record<string, number>, deltaSeq?: number): Promise<void>;
+}
+
+/**
+ * Where a write to a live table records its delta, in the write's transaction (sync/deltas/log.ts is the one
+ * there is; declared here so the store does not depend on it).
+ */
+export interface ChangeLog {
+  isLive(table: string): boolean;
+  /** Inside the write's transaction: the row after the write, null when it deleted `id`. */
+  append(table: string, id: number, row: Row | null): number;
+  /** After the commit: wakes whoever waits for deltas. */
+  committed(): void;
+  lastSeq(): number;
 }
 
 export type ConflictMode = 'skip' | 'overwrite' | 'error';
@@ -92,7 +107,34 @@ export class SqliteConfigStore implements ConfigStore {
    */
   private rateCache: { columns: RateColumns; dataVersion: number } | null = null;
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(
+    private readonly db: Database.Database,
+    /**
+     * The delta log (sync/deltas/log.ts): a write to a live table appends its delta in the write's own
+     * transaction. Null: no log (a store opened for a one-off job).
+     */
+    private readonly deltas: ChangeLog | null = null,
+  ) {}
+
+  /**
+   * Runs a write; for a live table, in one transaction with its delta (the row after the write, or null when
+   * it deleted `id`), then wakes the nodes waiting for deltas. No row (nothing matched): no delta.
+   */
+  private recorded<T>(table: string, write: () => { result: T; id: number; row: Row | null; changed: boolean }): T {
+    const deltas = this.deltas;
+    if (deltas === null || !deltas.isLive(table)) return write().result;
+    const result = this.db.transaction(() => {
+      const outcome = write();
+      if (outcome.changed) deltas.append(table, outcome.id, outcome.row);
+      return outcome;
+    })();
+    if (result.changed) deltas.committed();
+    return result.result;
+  }
+
+  private row(table: string, id: number): Row | null {
+    return (this.db.prepare(`SELECT * FROM ${identifier(table)} WHERE id = ?`).get(id) as Row | undefined) ?? null;
+  }
 
   list(table: string, query: ListQuery): Promise<{ rows: Row[]; total: number }> {
     const columns = Object.keys(query.where).map(identifier);
@@ -111,7 +153,7 @@ export class SqliteConfigStore implements ConfigStore {
   }
 
   get(table: string, id: number): Promise<Row | null> {
-    return Promise.resolve((this.db.prepare(`SELECT * FROM ${identifier(table)} WHERE id = ?`).get(id) as Row | undefined) ?? null);
+    return Promise.resolve(this.row(table, id));
   }
 
   private wrote(table: string): void {
@@ -129,27 +171,44 @@ export class SqliteConfigStore implements ConfigStore {
   insert(table: string, values: Row): Promise<Row> {
     this.wrote(table);
     const columns = Object.keys(values).map(identifier);
-    const info = this.db
-      .prepare(`INSERT INTO ${identifier(table)} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`)
-      .run(...columns.map((column) => values[column]));
-    return this.get(table, Number(info.lastInsertRowid)) as Promise<Row>;
+    const insert = this.db.prepare(
+      `INSERT INTO ${identifier(table)} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+    );
+    return Promise.resolve(
+      this.recorded(table, () => {
+        const id = Number(insert.run(...columns.map((column) => values[column])).lastInsertRowid);
+        const row = this.row(table, id)!;
+        return { result: row, id, row, changed: true };
+      }),
+    );
   }
 
   update(table: string, id: number, values: Row): Promise<Row | null> {
     this.wrote(table);
     const columns = Object.keys(values).map(identifier);
-    if (columns.length > 0) {
-      const info = this.db
-        .prepare(`UPDATE ${identifier(table)} SET ${columns.map((column) => `${column} = ?`).join(', ')} WHERE id = ?`)
-        .run(...columns.map((column) => values[column]), id);
-      if (info.changes === 0) return Promise.resolve(null);
-    }
-    return this.get(table, id);
+    return Promise.resolve(
+      this.recorded(table, () => {
+        if (columns.length > 0) {
+          const info = this.db
+            .prepare(`UPDATE ${identifier(table)} SET ${columns.map((column) => `${column} = ?`).join(', ')} WHERE id = ?`)
+            .run(...columns.map((column) => values[column]), id);
+          if (info.changes === 0) return { result: null, id, row: null, changed: false };
+        }
+        const row = this.row(table, id);
+        return { result: row, id, row, changed: row !== null && columns.length > 0 };
+      }),
+    );
   }
 
   remove(table: string, id: number): Promise<boolean> {
     this.wrote(table);
-    return Promise.resolve(this.db.prepare(`DELETE FROM ${identifier(table)} WHERE id = ?`).run(id).changes > 0);
+    const remove = this.db.prepare(`DELETE FROM ${identifier(table)} WHERE id = ?`);
+    return Promise.resolve(
+      this.recorded(table, () => {
+        const removed = remove.run(id).changes > 0;
+        return { result: removed, id, row: null, changed: removed };
+      }),
+    );
   }
 
   reviseRate(id: number, changes: Row): Promise<Row | null> {
@@ -217,9 +276,10 @@ export class SqliteConfigStore implements ConfigStore {
     return Promise.resolve(info.changes > 0);
   }
 
-  readRoutingData(tables: readonly string[]): Promise<{ rows: Record<string, Row[]>; rates: RateColumns }> {
+  readRoutingData(tables: readonly string[]): Promise<{ rows: Record<string, Row[]>; rates: RateColumns; deltaSeq: number }> {
     // A read transaction: every table from the same committed state, even while the admin API writes.
     const read = this.db.transaction(() => ({
+      deltaSeq: this.deltas?.lastSeq() ?? 0,
       rows: Object.fromEntries(
         tables.map((table) => [table, this.db.prepare(`SELECT * FROM ${identifier(table)} ORDER BY id`).all() as Row[]]),
       ),
@@ -292,10 +352,10 @@ export class SqliteConfigStore implements ConfigStore {
     return Promise.resolve(row.version ?? 0);
   }
 
-  recordSnapshot(version: number, createdAt: string, checksum: string, counts: Record<string, number>): Promise<void> {
+  recordSnapshot(version: number, createdAt: string, checksum: string, counts: Record<string, number>, deltaSeq?: number): Promise<void> {
     this.db
-      .prepare('INSERT INTO snapshot_versions (version, created_at, checksum, counts) VALUES (?, ?, ?, ?)')
-      .run(version, createdAt, checksum, JSON.stringify(counts));
+      .prepare('INSERT INTO snapshot_versions (version, created_at, checksum, counts, delta_seq) VALUES (?, ?, ?, ?, ?)')
+      .run(version, createdAt, checksum, JSON.stringify(counts), deltaSeq ?? null);
     return Promise.resolve();
   }
 }

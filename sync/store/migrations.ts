@@ -252,4 +252,20 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (tenant_id, operation, idempotency_key));
     `,
   },
+  {
+    version: 12,
+    description: 'the delta log: every live change under one gap-free sequence, and the sequence each snapshot includes',
+    // delta_sequence holds the last sequence handed out, moved in the transaction of the change it numbers:
+    // a rolled-back change takes its number back, so the log never has a gap, and trimming old rows never
+    // lets a number come round again. row is the changed row as the snapshot carries it (JSON), null for a
+    // delete (sync/deltas/log.ts).
+    sql: `
+      CREATE TABLE delta_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), last_seq INTEGER NOT NULL);
+      INSERT INTO delta_sequence (id, last_seq) VALUES (1, 0);
+      CREATE TABLE delta_log (
+        seq INTEGER PRIMARY KEY, committed_at TEXT NOT NULL, table_name TEXT NOT NULL, op TEXT NOT NULL,
+        row_id INTEGER NOT NULL, row TEXT);
+      ALTER TABLE snapshot_versions ADD COLUMN delta_seq INTEGER;
+    `,
+  },
 ];

@@ -19,6 +19,7 @@ describe('options', () => {
       nodeHosts: '127.0.0.0/8,::1,localhost',
       maxInflightBodyBytes: 256 * 1024 * 1024,
       partner: null, // no partner listener without --partner-jwt-issuer
+      deltaRetention: { count: 100_000, seconds: 86_400 },
       command: 'serve',
     });
     const nodes = loadControlConfig(['--node-files-root', '/srv/a, /srv/b'], { CONTROL_NODE_HOSTS: '10.1.0.0/16,opensips-01' });
@@ -30,6 +31,10 @@ describe('options', () => {
     });
     assert.deepEqual([fromEnv.port, fromEnv.logLevel, fromEnv.leaseValidSeconds], [0, 'debug', 2]);
     assert.equal(loadControlConfig(['sync-run', '--data-dir', '/tmp/x'], {}).command, 'sync-run');
+    assert.deepEqual(loadControlConfig(['--delta-retention-count', '5'], { CONTROL_DELTA_RETENTION_SECONDS: '60' }).deltaRetention, {
+      count: 5,
+      seconds: 60,
+    });
   });
 
   it('refuses a control plane option out of range, unknown, or of the wrong kind', () => {

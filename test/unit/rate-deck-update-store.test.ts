@@ -118,5 +118,13 @@ describe('rate-deck update store', () => {
     assert.equal(await trunkStatus(11), 'active');
     // Trunk 12 is on another deck: never notified.
     assert.equal(updates.recordDownload(first.id as number, 12, T2), null);
+    // Each suspension and reinstatement is a live change too, in the order it happened (sync/deltas/log.ts).
+    const statuses = (trunk: number): unknown[] =>
+      stores.deltas
+        .read(0, 100_000)!
+        .filter((delta) => delta.table === 'customer_trunks' && delta.id === trunk)
+        .map((delta) => delta.row!.status);
+    assert.deepEqual(statuses(10).slice(-2), ['suspended', 'active']);
+    assert.deepEqual(statuses(11).slice(-2), ['suspended', 'active']);
   });
 });

@@ -26,7 +26,9 @@ import {
   type SipRegistration,
   type Trunk,
 } from './model.js';
-import type { FailoverAction, Snapshot, SnapshotTables, TrunkRow } from './schema.js';
+import type { CidrIndex } from '../net/cidr-index.js';
+import type { LiveTable } from './delta.js';
+import type { FailoverAction, SmallTables, Snapshot, SnapshotTables, TrunkRow } from './schema.js';
 
 /**
  * The compiler: a validated snapshot's tables into the indexes of the compiled model (model.ts). Runs in
@@ -50,9 +52,108 @@ const BUILT_IN_LCR_CONFIG: LcrConfig = {
 /** Compiles a validated snapshot (see validateSnapshot). Pure: same snapshot, same result. */
 export function compileSnapshot(snapshot: Snapshot): CompileResult {
   const tables = snapshot.tables;
-  const accounts = new Map(tables.customer_accounts.map((account) => [account.id, account]));
   const { decks, deckById } = compileDecks(tables);
   const { carriers, carrierById } = compileCarriers(tables, deckById);
+  fillAllowlists(decks, tables, carriers, carrierById);
+  const { customerTrunks, customerTrunkById } = compileCustomerTrunks(tables, deckById);
+  const rates = compileRates(tables, deckById);
+  const blockRules = compileBlockRules(tables, customerTrunkById, carrierById);
+  const exchangeRates = compileExchangeRates(tables);
+  const ipAuth = compileIpAuth(tables, customerTrunks, customerTrunkById);
+  const compiled: CompiledSnapshot = {
+    version: snapshot.version,
+    createdAt: snapshot.created_at,
+    createdAtMs: Date.parse(snapshot.created_at),
+    checksum: snapshot.checksum,
+    deltaSeq: tables.delta_seq ?? 0,
+    accounts: compileAccounts(tables),
+    customerTrunks,
+    customerTrunkById,
+    carriers,
+    carrierById,
+    decks,
+    deckById,
+    ipAuth,
+    registrations: compileRegistrations(tables, customerTrunks, customerTrunkById),
+    rates,
+    blockRules,
+    exchangeRates,
+    defaultLcrConfig: globalLcrConfig(tables),
+    effectiveTimes: distinctTimes(rates.effectiveAt, exchangeRates),
+    counts: {
+      customer_trunks: customerTrunks.length,
+      carrier_trunks: carriers.length,
+      rate_decks: decks.length,
+      rate_rows: rates.deck.length,
+      trie_nodes: rates.trie.nodeCount,
+      trunk_ip_auth: tables.trunk_ip_auth.length,
+      block_rules: blockRules.ruleId.length,
+    },
+  };
+  return { compiled, transfer: collectBuffers(compiled) };
+}
+
+/**
+ * A compiled snapshot after live changes to `changed` (src/core/snapshot/live.ts): a new object sharing every
+ * index the change does not reach with `previous` (the rate trie above all), and new ones for those it does,
+ * rebuilt from `tables` (the node's copy of every table but the rates, the change applied). `previous` is
+ * left as it was: requests holding it keep a whole, consistent snapshot. No live table names a deck or a
+ * carrier's dense index differently, so the rate index and the carriers stay valid.
+ */
+export function recompileLive(
+  previous: CompiledSnapshot,
+  tables: SmallTables,
+  changed: ReadonlySet<LiveTable>,
+  deltaSeq: number,
+): CompiledSnapshot {
+  const next: CompiledSnapshot = { ...previous, deltaSeq, counts: { ...previous.counts } };
+  const trunksChanged = changed.has('customer_accounts') || changed.has('customer_trunks');
+  if (changed.has('customer_accounts')) next.accounts = compileAccounts(tables);
+  // The CIDR index and the registrations hold the active trunks by dense index: unchanged while no trunk came,
+  // went or changed whether it may call (a limit or a name changed), they are kept, not rebuilt.
+  let callersChanged = false;
+  if (trunksChanged) {
+    const { customerTrunks, customerTrunkById } = compileCustomerTrunks(tables, previous.deckById);
+    callersChanged =
+      !sameIndexes(previous.customerTrunkById, customerTrunkById) ||
+      customerTrunks.some((trunk, index) => trunk.active !== previous.customerTrunks[index].active);
+    next.customerTrunks = customerTrunks;
+    next.customerTrunkById = customerTrunkById;
+    if (callersChanged) next.registrations = compileRegistrations(tables, customerTrunks, customerTrunkById);
+    next.counts.customer_trunks = customerTrunks.length;
+  }
+  if (callersChanged || changed.has('trunk_ip_auth')) next.ipAuth = compileIpAuth(tables, next.customerTrunks, next.customerTrunkById);
+  // Block rules hold customer trunks by dense index: rebuilt when a trunk came or went, as well as when a rule changed.
+  if (changed.has('block_rules') || !sameIndexes(previous.customerTrunkById, next.customerTrunkById))
+    next.blockRules = compileBlockRules(tables, next.customerTrunkById, next.carrierById);
+  if (changed.has('exchange_rates')) {
+    next.exchangeRates = compileExchangeRates(tables);
+    // A time no longer any rate's only makes the route cache start over once more than it needs: harmless.
+    next.effectiveTimes = distinctTimes(previous.effectiveTimes, next.exchangeRates);
+  }
+  if (changed.has('rate_deck_allowlist')) {
+    next.decks = previous.decks.map((deck) => ({ ...deck, allowedCarriers: [] }));
+    fillAllowlists(next.decks, tables, next.carriers, next.carrierById);
+  }
+  next.counts.trunk_ip_auth = tables.trunk_ip_auth.length;
+  next.counts.block_rules = next.blockRules.ruleId.length;
+  return next;
+}
+
+function sameIndexes(a: Map<number, number>, b: Map<number, number>): boolean {
+  if (a === b) return true;
+  if (a.size !== b.size) return false;
+  for (const [id, index] of a) if (b.get(id) !== index) return false;
+  return true;
+}
+
+function fillAllowlists(
+  decks: RateDeck[],
+  tables: Pick<SnapshotTables, 'rate_deck_allowlist'>,
+  carriers: CarrierTrunk[],
+  carrierById: Map<number, number>,
+): void {
+  const deckById = new Map(decks.map((deck, index) => [deck.id, index]));
   for (const row of tables.rate_deck_allowlist) {
     const carrier = carrierById.get(row.carrier_trunk_id);
     const deck = deckById.get(row.rate_deck_id);
@@ -61,7 +162,13 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
     }
   }
   for (const deck of decks) deck.allowedCarriers.sort((a, b) => carriers[a].id - carriers[b].id);
+}
 
+function compileCustomerTrunks(
+  tables: Pick<SnapshotTables, 'customer_accounts' | 'customer_trunks' | 'customer_trunk_rate_decks'>,
+  deckById: Map<number, number>,
+): { customerTrunks: CustomerTrunk[]; customerTrunkById: Map<number, number> } {
+  const accounts = new Map(tables.customer_accounts.map((account) => [account.id, account]));
   const sellDeckOf = activeAssignments(tables.customer_trunk_rate_decks.map((row) => ({ ...row, trunk_id: row.customer_trunk_id })));
   const customerTrunks: CustomerTrunk[] = [];
   const customerTrunkById = new Map<number, number>();
@@ -80,14 +187,28 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
       sellDeck: deckId === undefined ? -1 : (deckById.get(deckId) ?? -1),
     });
   }
+  return { customerTrunks, customerTrunkById };
+}
 
+function compileIpAuth(
+  tables: Pick<SnapshotTables, 'trunk_ip_auth'>,
+  customerTrunks: CustomerTrunk[],
+  customerTrunkById: Map<number, number>,
+): CidrIndex {
   const ipAuthBuilder = createCidrIndexBuilder();
   for (const row of tables.trunk_ip_auth) {
     if (row.trunk_type !== 'customer') continue; // carrier CIDRs identify inbound carrier traffic, not callers we route for
     const trunk = customerTrunkById.get(row.trunk_id)!;
     if (customerTrunks[trunk].active) ipAuthBuilder.add(row.cidr, trunk);
   }
+  return ipAuthBuilder.build();
+}
 
+function compileRegistrations(
+  tables: Pick<SnapshotTables, 'sip_registrations'>,
+  customerTrunks: CustomerTrunk[],
+  customerTrunkById: Map<number, number>,
+): Map<string, SipRegistration> {
   const registrations = new Map<string, SipRegistration>();
   for (const row of tables.sip_registrations) {
     const trunk = customerTrunkById.get(row.customer_trunk_id)!;
@@ -99,9 +220,10 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
       algorithm: parseDigestAlgorithm(row.hash_algorithm)!,
     });
   }
+  return registrations;
+}
 
-  const rates = compileRates(tables, deckById);
-  const blockRules = compileBlockRules(tables, customerTrunkById, carrierById);
+function compileExchangeRates(tables: Pick<SnapshotTables, 'exchange_rates'>): Map<string, ExchangeRateVersion[]> {
   const exchangeRates = new Map<string, ExchangeRateVersion[]>();
   for (const row of tables.exchange_rates) {
     const key = `${row.from_currency}>${row.to_currency}`;
@@ -110,37 +232,7 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
     exchangeRates.set(key, versions);
   }
   for (const versions of exchangeRates.values()) versions.sort((a, b) => b.effectiveAt - a.effectiveAt);
-
-  const compiled: CompiledSnapshot = {
-    version: snapshot.version,
-    createdAt: snapshot.created_at,
-    createdAtMs: Date.parse(snapshot.created_at),
-    checksum: snapshot.checksum,
-    accounts: compileAccounts(tables),
-    customerTrunks,
-    customerTrunkById,
-    carriers,
-    carrierById,
-    decks,
-    deckById,
-    ipAuth: ipAuthBuilder.build(),
-    registrations,
-    rates,
-    blockRules,
-    exchangeRates,
-    defaultLcrConfig: globalLcrConfig(tables),
-    effectiveTimes: distinctTimes(rates.effectiveAt, exchangeRates),
-    counts: {
-      customer_trunks: customerTrunks.length,
-      carrier_trunks: carriers.length,
-      rate_decks: decks.length,
-      rate_rows: rates.deck.length,
-      trie_nodes: rates.trie.nodeCount,
-      trunk_ip_auth: tables.trunk_ip_auth.length,
-      block_rules: blockRules.ruleId.length,
-    },
-  };
-  return { compiled, transfer: collectBuffers(compiled) };
+  return exchangeRates;
 }
 
 function compileTrunk(row: TrunkRow): Trunk {
@@ -309,7 +401,7 @@ function compareRateRows(a: number, b: number, deckOfRow: Int32Array, effectiveA
 }
 
 function compileBlockRules(
-  tables: SnapshotTables,
+  tables: Pick<SnapshotTables, 'block_rules'>,
   customerTrunkById: Map<number, number>,
   carrierById: Map<number, number>,
 ): BlockRuleIndex {
@@ -349,7 +441,7 @@ function compileBlockRules(
   return index;
 }
 
-function compileAccounts(tables: SnapshotTables): Map<number, CustomerAccount> {
+function compileAccounts(tables: Pick<SnapshotTables, 'customer_accounts'>): Map<number, CustomerAccount> {
   const accounts = new Map<number, CustomerAccount>();
   for (const row of tables.customer_accounts) {
     accounts.set(row.id, {

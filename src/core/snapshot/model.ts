@@ -15,6 +15,8 @@ export interface CompiledSnapshot {
   createdAt: string;
   createdAtMs: number;
   checksum: string;
+  /** The last delta-log sequence applied: the snapshot's own, then each live change's (src/core/snapshot/live.ts). */
+  deltaSeq: number;
   /** Customer account id -> the terms admission applies. */
   accounts: Map<number, CustomerAccount>;
   customerTrunks: CustomerTrunk[];

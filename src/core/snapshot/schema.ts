@@ -214,7 +214,15 @@ export interface SnapshotTables {
   failover_rules: FailoverRuleRow[];
   lcr_config: LcrConfigRow[];
   exchange_rates: ExchangeRateRow[];
+  /**
+   * Not a table: the last delta-log sequence this snapshot includes (src/core/protocol/deltas.ts); the node
+   * applies the deltas after it. Absent (0) in snapshots built without a delta log (files, fixtures).
+   */
+  delta_seq?: number;
 }
+
+/** Every table but the rate rows: what a node keeps beside the compiled snapshot to apply deltas to. */
+export type SmallTables = Omit<SnapshotTables, 'rate_deck_rates'>;
 
 /** The readable description (JSON) the CLI turns into a snapshot: rates as rows. */
 export type SnapshotDescription = Omit<SnapshotTables, 'rate_deck_rates'> & { rate_deck_rates: RateRow[] };

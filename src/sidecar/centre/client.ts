@@ -35,12 +35,21 @@ export class CentreClient {
 
   /** Resolves with the status and body, or rejects (unreachable, reset, timed out after timeoutMs). */
   async post(path: string, body: string): Promise<CentreReply> {
+    return this.request('POST', path, body);
+  }
+
+  /** A GET (the delta channel's ask); `signal` abandons it (the request is destroyed, the promise rejects). */
+  async get(path: string, signal?: AbortSignal): Promise<CentreReply> {
+    return this.request('GET', path, null, signal);
+  }
+
+  private async request(method: 'GET' | 'POST', path: string, body: string | null, signal?: AbortSignal): Promise<CentreReply> {
     try {
-      return await this.send(path, body);
+      return await this.send(method, path, body, signal);
     } catch (error) {
       // A kept connection the server closed as we wrote: the request never reached it, so send it once more.
       if ((error as { reusedSocket?: boolean; code?: string }).reusedSocket === true && (error as { code?: string }).code === 'ECONNRESET')
-        return this.send(path, body);
+        return this.send(method, path, body, signal);
       throw error;
     }
   }
@@ -49,16 +58,16 @@ export class CentreClient {
     this.agent.destroy();
   }
 
-  private send(path: string, body: string): Promise<CentreReply> {
+  private send(method: 'GET' | 'POST', path: string, body: string | null, signal?: AbortSignal): Promise<CentreReply> {
     return new Promise((resolve, reject) => {
       const request = this.transport.request(`${this.base}${path}`, {
-        method: 'POST',
+        method,
         agent: this.agent,
         headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
+          ...(body === null ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
           ...(this.authorization === null ? {} : { authorization: this.authorization() }),
         },
+        ...(signal === undefined ? {} : { signal }),
       });
       let settled = false;
       const finish = (error: Error | null, reply?: CentreReply): void => {
@@ -86,7 +95,7 @@ export class CentreClient {
         // After 'end' this does nothing; before it, the reply was cut short.
         response.on('close', () => finish(new Error('the control plane closed the connection before its reply ended')));
       });
-      request.end(body);
+      request.end(body ?? undefined);
     });
   }
 }

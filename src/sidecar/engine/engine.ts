@@ -2,6 +2,7 @@ import { createCidrMatches, type CidrMatches } from '../../core/net/cidr-index.j
 import { GatewaySelector } from './gateway-select.js';
 import { LcrEngine } from '../../core/lcr/lcr.js';
 import type { CompiledSnapshot } from '../../core/snapshot/model.js';
+import type { SmallTables } from '../../core/snapshot/schema.js';
 
 /**
  * One compiled snapshot with the scratch space and per-node state its
@@ -13,7 +14,14 @@ export class DecisionEngine {
   readonly gateways = new GatewaySelector();
   readonly cidrMatches: CidrMatches = createCidrMatches();
 
-  constructor(readonly snapshot: CompiledSnapshot) {
+  constructor(
+    readonly snapshot: CompiledSnapshot,
+    /**
+     * Every table but the rates as of `snapshot.deltaSeq`: what the next live change applies to (null: an
+     * engine built for a test or a bench, which takes none). Part of the engine so that both swap together.
+     */
+    readonly tables: SmallTables | null = null,
+  ) {
     this.lcr = new LcrEngine(snapshot);
   }
 

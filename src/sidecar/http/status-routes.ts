@@ -76,6 +76,7 @@ export function statusRoutes(context: SidecarContext): Route[] {
         status: engine === null ? 'no_snapshot' : 'ok',
         valkey: 'disabled',
         snapshot_version: engine?.snapshot.version ?? null,
+        delta_seq: engine?.snapshot.deltaSeq ?? null,
         snapshot_created_at: engine?.snapshot.createdAt ?? null,
         snapshot_age_seconds: engine === null ? null : Math.max(0, Math.round((now - engine.snapshot.createdAtMs) / 1000)),
         uptime_seconds: Math.round((now - context.startedAt) / 1000),
@@ -85,8 +86,8 @@ export function statusRoutes(context: SidecarContext): Route[] {
     get('/metrics', () => ({ status: 200, body: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' })),
 
     get('/api/snapshot', () => {
-      const { version, createdAt, checksum, counts } = servingEngine(snapshots).snapshot;
-      return json(200, { version, created_at: createdAt, checksum, counts });
+      const { version, createdAt, checksum, counts, deltaSeq } = servingEngine(snapshots).snapshot;
+      return json(200, { version, created_at: createdAt, checksum, counts, delta_seq: deltaSeq });
     }),
 
     {

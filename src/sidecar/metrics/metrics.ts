@@ -148,6 +148,12 @@ export class SidecarMetrics {
   );
   readonly decisions = new Counter('sidecar_decisions_total', 'Decisions by endpoint and outcome.');
   readonly snapshotVersion = new Gauge('sidecar_snapshot_version', 'Version of the snapshot being served (0 = none).');
+  readonly deltaSeq = new Gauge('sidecar_delta_seq', 'Last delta-log sequence the serving state includes (issue 18).');
+  readonly deltaApplySeconds = new Histogram(
+    'sidecar_delta_apply_seconds',
+    'Event-loop time to apply a batch of live changes (deltas) and swap it into service.',
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1],
+  );
   readonly snapshotCreated = new Gauge('sidecar_snapshot_created_timestamp_seconds', 'Creation time of the snapshot being served.');
   readonly snapshotLoads = new Counter('sidecar_snapshot_loads_total', 'Snapshot ingest attempts by source and result.');
   readonly compileSeconds = new Histogram(
@@ -266,6 +272,8 @@ export class SidecarMetrics {
       this.latency,
       this.decisions,
       this.snapshotVersion,
+      this.deltaSeq,
+      this.deltaApplySeconds,
       this.snapshotCreated,
       this.snapshotLoads,
       this.compileSeconds,

@@ -9,6 +9,8 @@ import { threadNice, yieldToEventLoop } from '../threads/background-thread.js';
 import { decodeSnapshot, type SnapshotRefusal } from '../../core/snapshot/codec.js';
 import { type CompiledSnapshot } from '../../core/snapshot/model.js';
 import { compileSnapshot } from '../../core/snapshot/compile.js';
+import { smallTablesOf } from '../../core/snapshot/live.js';
+import type { SmallTables } from '../../core/snapshot/schema.js';
 import { SnapshotStore } from './store.js';
 import { validateSnapshot } from '../../core/snapshot/validate.js';
 
@@ -18,12 +20,13 @@ export type WorkerRequest =
 
 export type WorkerReply =
   /** nice: the compiling thread's priority, as the kernel had it (null: not Linux). */
-  | { id: number; ok: true; compiled: CompiledSnapshot; compileSeconds: number; nice: number | null }
+  /** tables: every table but the rates, for the main thread to apply deltas to (src/core/snapshot/live.ts). */
+  | { id: number; ok: true; compiled: CompiledSnapshot; tables: SmallTables; compileSeconds: number; nice: number | null }
   /** no_snapshot: a restore found none that verifies. */
   | { id: number; ok: false; code: SnapshotRefusal | 'no_snapshot' | 'snapshot_store'; reason: string };
 
 type Refusal = { ok: false; code: SnapshotRefusal | 'snapshot_store'; reason: string };
-type Prepared = { ok: true; compiled: CompiledSnapshot; transfer: ArrayBuffer[] } | Refusal;
+type Prepared = { ok: true; compiled: CompiledSnapshot; tables: SmallTables; transfer: ArrayBuffer[] } | Refusal;
 
 yieldToEventLoop();
 const nice = threadNice();
@@ -49,7 +52,7 @@ function prepare(bytes: Uint8Array, servingVersion: number, persist: boolean, fo
       return { ok: false, code: 'snapshot_store', reason: `cannot persist snapshot: ${(error as Error).message}` };
     }
   }
-  return { ok: true, compiled, transfer };
+  return { ok: true, compiled, tables: smallTablesOf(decoded.snapshot.tables), transfer };
 }
 
 function reply(id: number, started: number, prepared: Prepared): void {
@@ -57,7 +60,14 @@ function reply(id: number, started: number, prepared: Prepared): void {
     parentPort!.postMessage({ id, ok: false, code: prepared.code, reason: prepared.reason } satisfies WorkerReply);
     return;
   }
-  const message: WorkerReply = { id, ok: true, compiled: prepared.compiled, compileSeconds: (performance.now() - started) / 1000, nice };
+  const message: WorkerReply = {
+    id,
+    ok: true,
+    compiled: prepared.compiled,
+    tables: prepared.tables,
+    compileSeconds: (performance.now() - started) / 1000,
+    nice,
+  };
   parentPort!.postMessage(message, prepared.transfer);
 }
 

@@ -4,6 +4,9 @@ import { DecisionEngine } from '../engine/engine.js';
 import type { SidecarMetrics } from '../metrics/metrics.js';
 import { snapshotShapeRefusal, type SnapshotRefusal } from '../../core/snapshot/codec.js';
 import type { WorkerReply, WorkerRequest } from './compile-worker.js';
+import type { Delta } from '../../core/protocol/deltas.js';
+import { applyDeltas, type ApplyResult } from '../../core/snapshot/live.js';
+import { DeltaStore } from '../deltas/store.js';
 
 export type SnapshotSource = 'http' | 'file' | 'store';
 
@@ -35,13 +38,18 @@ export class SnapshotService {
   private queue: Promise<unknown> = Promise.resolve();
   /** Jobs accepted and not finished: the one compiling and those waiting behind it. */
   private pending = 0;
+  /** The deltas applied on top of the serving snapshot (issue 18), kept for a restart and the next snapshot. */
+  private readonly deltaStore: DeltaStore;
+  private readonly swapListeners: (() => void)[] = [];
 
   constructor(
     private readonly dbPath: string,
     private readonly log: Logger,
     private readonly metrics: SidecarMetrics,
     private readonly maxQueued: number = DEFAULT_MAX_QUEUED_SNAPSHOTS,
-  ) {}
+  ) {
+    this.deltaStore = new DeltaStore(dbPath);
+  }
 
   get engine(): DecisionEngine | null {
     return this.current;
@@ -49,6 +57,35 @@ export class SnapshotService {
 
   get version(): number {
     return this.current?.snapshot.version ?? 0;
+  }
+
+  /** The last delta sequence the serving state includes; null before the first snapshot. */
+  get deltaSeq(): number | null {
+    return this.current?.snapshot.deltaSeq ?? null;
+  }
+
+  /** Called after every snapshot swap (the delta channel then asks from the new state's sequence). */
+  onSnapshot(listener: () => void): void {
+    this.swapListeners.push(listener);
+  }
+
+  /**
+   * Live changes into service: applied to the serving state copy-on-write (src/core/snapshot/live.ts), stored,
+   * then swapped in with one assignment. On the event loop, synchronously: nothing else runs between the check of
+   * the sequence and the swap. A refused batch changes nothing.
+   */
+  applyDeltas(deltas: readonly Delta[]): ApplyResult {
+    const engine = this.current;
+    if (engine === null || engine.tables === null) return { ok: false, code: 'gap', reason: 'no snapshot in service to apply deltas to' };
+    const started = performance.now();
+    const result = applyDeltas({ compiled: engine.snapshot, tables: engine.tables }, deltas);
+    if (!result.ok || result.applied === 0) return result;
+    this.deltaStore.save(deltas.filter((delta) => delta.seq > engine.snapshot.deltaSeq));
+    this.current = new DecisionEngine(result.state.compiled, result.state.tables);
+    this.metrics.deltaSeq.set(result.state.compiled.deltaSeq);
+    this.metrics.deltaApplySeconds.observe((performance.now() - started) / 1000);
+    this.log.debug({ applied: result.applied, delta_seq: result.state.compiled.deltaSeq }, 'deltas in service');
+    return result;
   }
 
   /** Serves the newest stored snapshot that still verifies; false when there is none. */
@@ -76,6 +113,7 @@ export class SnapshotService {
 
   async close(): Promise<void> {
     await this.worker?.terminate();
+    this.deltaStore.close();
   }
 
   private run(request: WorkerRequest, source: SnapshotSource): Promise<IngestResult> {
@@ -103,8 +141,10 @@ export class SnapshotService {
     }
     const replaced = this.version;
     const swapStarted = performance.now();
-    this.current = new DecisionEngine(reply.compiled);
+    this.current = this.withStoredDeltas(new DecisionEngine(reply.compiled, reply.tables), request.kind === 'ingest' && request.force);
     const swapSeconds = (performance.now() - swapStarted) / 1000;
+    this.metrics.deltaSeq.set(this.current.snapshot.deltaSeq);
+    for (const listener of this.swapListeners) listener();
     const { version, createdAt, counts } = reply.compiled;
     this.metrics.snapshotLoads.inc({ source, result: 'ok' });
     this.metrics.compileSeconds.observe(reply.compileSeconds);
@@ -126,6 +166,34 @@ export class SnapshotService {
     if (reply.compiled.version < replaced)
       this.log.warn({ version: reply.compiled.version, replaced_version: replaced }, 'snapshot forced in below the version that served');
     return { ok: true, version, compileSeconds: reply.compileSeconds, swapSeconds };
+  }
+
+  /**
+   * A snapshot coming into service, with the deltas this node holds past the snapshot's own sequence applied
+   * first (a restart; a snapshot built before deltas the node already serves): a request never sees the node
+   * go back. Deltas it includes are dropped. Stored deltas that do not follow on (a gap) are dropped too: the
+   * centre sends them again. A forced snapshot drops them all: the node takes the centre's state as it is.
+   */
+  private withStoredDeltas(engine: DecisionEngine, forced: boolean): DecisionEngine {
+    const base = engine.snapshot.deltaSeq;
+    if (forced) {
+      this.deltaStore.dropAll();
+      return engine;
+    }
+    const stored = this.deltaStore.after(base);
+    this.deltaStore.dropUpTo(base);
+    if (stored.length === 0) return engine;
+    const result = applyDeltas({ compiled: engine.snapshot, tables: engine.tables! }, stored);
+    if (!result.ok) {
+      this.log.warn(
+        { delta_seq: base, stored: stored.length, reason: result.reason },
+        'stored deltas not applied: the centre sends them again',
+      );
+      this.deltaStore.dropAll();
+      return engine;
+    }
+    this.log.info({ snapshot_delta_seq: base, delta_seq: result.state.compiled.deltaSeq }, 'stored deltas applied to the snapshot');
+    return new DecisionEngine(result.state.compiled, result.state.tables);
   }
 
   private runInWorker(message: WorkerRequest): Promise<WorkerReply> {

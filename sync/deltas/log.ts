@@ -1,0 +1,134 @@
+import type Database from 'better-sqlite3';
+import type { Delta, LiveTable } from '../../src/core/protocol/deltas.js';
+import { snapshotRow } from '../snapshot/build.js';
+
+/**
+ * The centre's delta log (issue 18; wire format: src/core/protocol/deltas.ts). The config store appends to it
+ * inside the transaction of the change itself (append), so a change and its delta commit together or not at
+ * all; the sequence comes from one counter row moved in that transaction, so it is gap-free and in commit
+ * order however many admin requests write at once (SQLite runs one write transaction at a time). After the
+ * commit the store calls committed(), which wakes the nodes' waiting asks.
+ *
+ * Retention: the newest `retentionCount` deltas are kept, trimmed as each is appended, and none older than
+ * `retentionSeconds`, trimmed by trimByAge (the centre runs it every minute). A node behind what is kept takes a
+ * snapshot instead.
+ */
+export interface DeltaRetention {
+  count: number;
+  seconds: number;
+}
+
+export const DEFAULT_DELTA_RETENTION: DeltaRetention = { count: 100_000, seconds: 86_400 };
+
+/** The store tables whose changes are live, and the snapshot table each becomes. */
+const LIVE_STORE_TABLES: Record<string, LiveTable> = {
+  customer_accounts: 'customer_accounts',
+  customer_trunks: 'customer_trunks',
+  trunk_ip_auth: 'trunk_ip_auth',
+  block_rules: 'block_rules',
+  exchange_rates: 'exchange_rates',
+  rate_deck_carrier_allowlist: 'rate_deck_allowlist',
+};
+
+type Row = Record<string, unknown>;
+
+export class DeltaLog {
+  private readonly sql;
+  private waiters = new Set<() => void>();
+
+  constructor(
+    db: Database.Database,
+    readonly retention: DeltaRetention = DEFAULT_DELTA_RETENTION,
+  ) {
+    this.sql = {
+      next: db.prepare('UPDATE delta_sequence SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq'),
+      last: db.prepare('SELECT last_seq FROM delta_sequence WHERE id = 1'),
+      insert: db.prepare('INSERT INTO delta_log (seq, committed_at, table_name, op, row_id, row) VALUES (?, ?, ?, ?, ?, ?)'),
+      oldest: db.prepare('SELECT MIN(seq) AS seq FROM delta_log'),
+      read: db.prepare('SELECT seq, table_name, op, row_id, row FROM delta_log WHERE seq > ? ORDER BY seq LIMIT ?'),
+      trimBelow: db.prepare('DELETE FROM delta_log WHERE seq <= ?'),
+      trimBefore: db.prepare('DELETE FROM delta_log WHERE committed_at < ?'),
+    };
+  }
+
+  /** Whether a change to this store table travels as a delta. */
+  isLive(storeTable: string): boolean {
+    return Object.hasOwn(LIVE_STORE_TABLES, storeTable);
+  }
+
+  /**
+   * Records a change to a live table; call inside the change's own transaction. `row`: the row as stored
+   * after the change, null for a delete. Returns the delta's sequence.
+   */
+  append(storeTable: string, id: number, row: Row | null): number {
+    const table = LIVE_STORE_TABLES[storeTable];
+    const seq = (this.sql.next.get() as { last_seq: number }).last_seq;
+    const body = row === null ? null : JSON.stringify(snapshotRow(storeTable, row));
+    this.sql.insert.run(seq, new Date().toISOString(), table, row === null ? 'delete' : 'upsert', id, body);
+    if (seq > this.retention.count) this.sql.trimBelow.run(seq - this.retention.count);
+    return seq;
+  }
+
+  /** A transaction that appended has committed: every waiting ask reads again. */
+  committed(): void {
+    const waiters = this.waiters;
+    this.waiters = new Set();
+    for (const wake of waiters) wake();
+  }
+
+  lastSeq(): number {
+    return (this.sql.last.get() as { last_seq: number }).last_seq;
+  }
+
+  /** The oldest sequence still held; null when the log holds none (all trimmed, or none yet). */
+  oldestSeq(): number | null {
+    return (this.sql.oldest.get() as { seq: number | null }).seq;
+  }
+
+  /**
+   * The deltas after `after`, oldest first, at most `limit`; null when some of them are no longer held (the
+   * node must take a snapshot) or `after` is past the last one handed out (the node is ahead of this store).
+   */
+  read(after: number, limit: number): Delta[] | null {
+    const last = this.lastSeq();
+    if (after > last) return null;
+    if (after === last) return [];
+    const oldest = this.oldestSeq();
+    if (oldest === null || oldest > after + 1) return null;
+    const rows = this.sql.read.all(after, limit) as {
+      seq: number;
+      table_name: LiveTable;
+      op: 'upsert' | 'delete';
+      row_id: number;
+      row: string | null;
+    }[];
+    return rows.map((row) => ({
+      seq: row.seq,
+      table: row.table_name,
+      op: row.op,
+      id: row.row_id,
+      row: row.row === null ? null : (JSON.parse(row.row) as Record<string, unknown>),
+    }));
+  }
+
+  /** Resolves when a delta past `after` has committed, or after `ms`, or when `signal` aborts (whichever first). */
+  waitPast(after: number, ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.lastSeq() > after || ms <= 0 || signal?.aborted === true) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** Drops deltas older than the retention's age; returns how many. */
+  trimByAge(now: number = Date.now()): number {
+    return this.sql.trimBefore.run(new Date(now - this.retention.seconds * 1000).toISOString()).changes;
+  }
+}

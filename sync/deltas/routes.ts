@@ -1,0 +1,122 @@
+import type { Logger } from 'pino';
+import { RequestError } from '../../src/core/http/errors.js';
+import { errorBody, statusOf } from '../../src/core/http/errors.js';
+import { parseQuery, queryFlag, queryInteger } from '../../src/core/http/query.js';
+import { json } from '../../src/core/http/respond.js';
+import type { IncomingRequest, Route } from '../../src/core/http/server.js';
+import type { DeltaBatch } from '../../src/core/protocol/deltas.js';
+import { adminRoute } from '../http/handlers.js';
+import { authenticateNode } from '../ledger/node-auth.js';
+import { NodeSyncRefusal } from '../ledger/settlement.js';
+import type { LedgerStore } from '../ledger/store.js';
+import type { ConfigStore } from '../store/config-store.js';
+import type { DeltaLog } from './log.js';
+
+/**
+ * The live channel's centre end (issue 18), the embedded transport: a node asks
+ * `GET /api/nodes/deltas?node=<hostname>&after=<seq>[&wait_ms=<ms>]` with its secret as Bearer; the answer is
+ * every delta past `after` the log holds (up to MAX_BATCH, in order), at once if there are any, else as soon
+ * as one commits, else an empty batch after `wait_ms`. `after` is also the node's report of what it has
+ * applied: the centre keeps it per node for the sync status (`GET /api/opensips/deltas`).
+ *
+ * A node whose `after` the log no longer reaches gets `snapshot_required` and the centre starts a sync, which
+ * pushes a snapshot to every node with a sidecar address (at most one such sync per node per SNAPSHOT_ASK_MS);
+ * so does a node that asks with `snapshot=1` (it could not apply a delta: one names a row only a sync carries,
+ * a carrier trunk created since its snapshot, say).
+ */
+export const MAX_BATCH = 1000;
+/** The longest a node's ask is held: under uWebSockets.js's ~10 s idle close of a silent connection. */
+export const MAX_WAIT_MS = 8000;
+const SNAPSHOT_ASK_MS = 5000;
+
+export interface NodeProgress {
+  applied_seq: number;
+  /** When the node last asked (ISO 8601). */
+  seen_at: string;
+  /** The node's ask is held open now, waiting for the next delta. */
+  waiting: boolean;
+  snapshot_required: boolean;
+}
+
+export interface DeltaRoutesContext {
+  store: ConfigStore;
+  ledger: LedgerStore;
+  deltas: DeltaLog;
+  log: Logger;
+  /** A routing sync in the background (sync/main.ts). */
+  requestSync: (reason: string) => void;
+}
+
+export function deltaRoutes(context: DeltaRoutesContext): Route[] {
+  const { deltas, ledger, log } = context;
+  const progress = new Map<string, NodeProgress>();
+  const snapshotAsked = new Map<string, number>();
+
+  const ask = async (request: IncomingRequest) => {
+    const params = parseQuery(request.query, ['node', 'after', 'wait_ms', 'snapshot']);
+    const node = params.get('node');
+    if (node === null || node.length === 0 || node.length > 255)
+      throw new RequestError('invalid_parameter', 'node must be the node hostname');
+    const after = queryInteger(params, 'after', 0, Number.MAX_SAFE_INTEGER);
+    if (after === null) throw new RequestError('invalid_parameter', 'after is required: the last delta sequence the node applied');
+    const waitMs = queryInteger(params, 'wait_ms', 0, MAX_WAIT_MS) ?? MAX_WAIT_MS;
+    try {
+      await ledger.transaction((tx) => authenticateNode(tx, node, request.authorization));
+    } catch (error) {
+      if (!(error instanceof NodeSyncRefusal)) throw error;
+      if (error.code === 'node_unauthenticated')
+        log.warn({ node, remote_address: request.remoteAddress }, "delta ask refused: it does not carry the node's secret");
+      return { status: statusOf(error.code), body: errorBody(error.code, error.message) };
+    }
+    const seen: NodeProgress = { applied_seq: after, seen_at: new Date().toISOString(), waiting: false, snapshot_required: false };
+    progress.set(node, seen);
+    // snapshot=1: the node cannot apply what follows its sequence (a delta names a row only a sync carries).
+    let batch = queryFlag(params, 'snapshot') ? null : deltas.read(after, MAX_BATCH);
+    if (batch !== null && batch.length === 0 && waitMs > 0) {
+      seen.waiting = true;
+      await deltas.waitPast(after, waitMs);
+      seen.waiting = false;
+      batch = deltas.read(after, MAX_BATCH);
+    }
+    if (batch === null) {
+      seen.snapshot_required = true;
+      const last = snapshotAsked.get(node) ?? 0;
+      if (Date.now() - last >= SNAPSHOT_ASK_MS) {
+        snapshotAsked.set(node, Date.now());
+        log.info(
+          { node, after, last_seq: deltas.lastSeq(), oldest_seq: deltas.oldestSeq() },
+          'node behind the delta log: a sync sends it a snapshot',
+        );
+        context.requestSync(`node ${node} is behind the delta log`);
+      }
+    }
+    const answer: DeltaBatch = { deltas: batch ?? [], last_seq: deltas.lastSeq(), snapshot_required: batch === null };
+    return json(200, answer);
+  };
+
+  return [
+    { ...adminRoute('GET', '/api/nodes/deltas', 0, ask), readsAuthorization: true },
+    adminRoute('GET', '/api/opensips/deltas', 0, async () => {
+      const last = deltas.lastSeq();
+      const { rows } = await context.store.list('opensips_nodes', { where: {}, limit: null, offset: 0 });
+      return json(200, {
+        last_seq: last,
+        oldest_seq: deltas.oldestSeq(),
+        retention: { count: deltas.retention.count, seconds: deltas.retention.seconds },
+        nodes: rows.map((node) => {
+          const seen = progress.get(node.hostname as string);
+          return {
+            id: node.id,
+            hostname: node.hostname,
+            status: node.status,
+            applied_seq: seen?.applied_seq ?? null,
+            lag: seen === undefined ? null : Math.max(0, last - seen.applied_seq),
+            seen_at: seen?.seen_at ?? null,
+            waiting: seen?.waiting ?? false,
+            snapshot_required: seen?.snapshot_required ?? false,
+          };
+        }),
+      });
+    }),
+  ];
+}

@@ -1,0 +1,387 @@
+import assert from 'node:assert/strict';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { SidecarProcess } from '../helpers/sidecar.js';
+
+/**
+ * Live changes (issue 18) with real processes: a control plane and three sidecars following its delta log.
+ * Every check waits for a condition (a sidecar's delta_seq, an answer), never for time.
+ */
+
+const TRUNK_10_SOURCE = '203.0.113.5';
+const MOBILE = '61400123456';
+
+async function auth(node: SidecarProcess, sourceIp: string, dnis = MOBILE): Promise<Record<string, any>> {
+  const answer = await node.post('/api/opensips/call/auth', {
+    source_ip: sourceIp,
+    call_id: `live-${Math.random()}`,
+    ani: '6125550100',
+    dnis,
+  });
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  return answer.body as Record<string, any>;
+}
+
+async function lcrCarriers(node: SidecarProcess): Promise<number[]> {
+  const answer = await node.post('/api/lcr/lookup', { customer_trunk_id: 10, dnis: MOBILE });
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  return (answer.body.carriers as { carrier_trunk_id: number }[]).map((carrier) => carrier.carrier_trunk_id);
+}
+
+/** The carrier call/route picks first: answered from the route cache once warm. */
+async function routedCarrier(node: SidecarProcess): Promise<number> {
+  const answer = await node.post('/api/opensips/call/route', {
+    customer_trunk_id: 10,
+    ani: '6125550100',
+    dnis: MOBILE,
+    attempt: 1,
+    tried_carrier_trunk_ids: [],
+  });
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  return answer.body.carrier_trunk_id as number;
+}
+
+async function deltaSeq(node: SidecarProcess): Promise<number> {
+  const health = await node.get('/api/health');
+  return health.body.delta_seq as number;
+}
+
+async function lastSeq(world: MoneyWorld): Promise<number> {
+  const status = await world.control.get('/api/opensips/deltas');
+  assert.equal(status.status, 200, status.text);
+  return status.body.last_seq as number;
+}
+
+/** Every node has applied everything the centre has committed. */
+async function allCaughtUp(world: MoneyWorld, nodes: SidecarProcess[] = world.sidecars, ms = 20_000): Promise<number> {
+  const last = await lastSeq(world);
+  await eventually(async () => {
+    for (const node of nodes) assert.equal(await deltaSeq(node), last, `${node.url} at the centre's last delta`);
+  }, ms);
+  return last;
+}
+
+/** Each of `nodes` answers `check` (waited for: a delta takes a round trip). */
+async function onEvery(nodes: SidecarProcess[], check: (node: SidecarProcess) => Promise<void>): Promise<void> {
+  await Promise.all(nodes.map((node) => eventually(() => check(node), 10_000)));
+}
+
+async function admin(world: MoneyWorld, method: string, path: string, body?: unknown): Promise<any> {
+  const answer = await world.control.send(method, path, body);
+  assert.ok(answer.status >= 200 && answer.status < 300, `${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer.body;
+}
+
+/** A TCP proxy in front of the control plane that the test can cut and restore: a node's channel partitioned. */
+class CuttableProxy {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(private readonly target: number) {}
+
+  async open(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = connect(this.target, '127.0.0.1');
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+        socket.on('error', () => socket.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+    this.port = (server.address() as { port: number }).port;
+    this.server = server;
+  }
+
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const socket of this.sockets) socket.destroy();
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+describe('live changes: three sidecars follow the delta log', () => {
+  let world: MoneyWorld;
+
+  before(async () => {
+    world = await startMoneyWorld({ sidecars: 3 });
+    // The seeded world's own deltas first: every node starts where the centre is.
+    await allCaughtUp(world);
+  });
+  after(async () => {
+    await world.stop();
+  });
+
+  it('each live kind reaches all three sidecars after one admin call', async () => {
+    const nodes = world.sidecars;
+    // Block rules: create, toggle, delete.
+    const rule = await admin(world, 'POST', '/api/block-rules', {
+      scope: 'global',
+      block_type: 'dnis',
+      pattern: '61400999',
+      match_type: 'prefix',
+    });
+    await onEvery(nodes, async (node) => assert.equal((await auth(node, TRUNK_10_SOURCE, '61400999123')).reason_code, 'dnis_blocked'));
+    await admin(world, 'POST', `/api/block-rules/${rule.id}/toggle`);
+    await onEvery(nodes, async (node) => assert.equal((await auth(node, TRUNK_10_SOURCE, '61400999123')).allowed, true));
+    await admin(world, 'POST', `/api/block-rules/${rule.id}/toggle`);
+    await onEvery(nodes, async (node) => assert.equal((await auth(node, TRUNK_10_SOURCE, '61400999123')).reason_code, 'dnis_blocked'));
+    await admin(world, 'DELETE', `/api/block-rules/${rule.id}`);
+    await onEvery(nodes, async (node) => assert.equal((await auth(node, TRUNK_10_SOURCE, '61400999123')).allowed, true));
+
+    // A customer account suspended takes its trunks' calls away, and back.
+    await admin(world, 'PUT', '/api/customer-accounts/1', { status: 'suspended' });
+    await onEvery(nodes, async (node) => assert.equal((await auth(node, TRUNK_10_SOURCE)).reason_code, 'source_ip_not_authorised'));
+    await admin(world, 'PUT', '/api/customer-accounts/1', { status: 'active' });
+    await onEvery(nodes, async (node) => assert.equal((await auth(node, TRUNK_10_SOURCE)).allowed, true));
+
+    // A customer trunk's status and limits.
+    await admin(world, 'PUT', '/api/customer-trunks/10', { cps_limit: 17 });
+    await onEvery(nodes, async (node) => assert.equal((await auth(node, TRUNK_10_SOURCE)).cps_limit, 17));
+    await admin(world, 'PUT', '/api/customer-trunks/10', { status: 'suspended' });
+    await onEvery(nodes, async (node) => assert.equal((await auth(node, TRUNK_10_SOURCE)).reason_code, 'source_ip_not_authorised'));
+    await admin(world, 'PUT', '/api/customer-trunks/10', { status: 'active', cps_limit: 10 });
+    await onEvery(nodes, async (node) => assert.equal((await auth(node, TRUNK_10_SOURCE)).cps_limit, 10));
+
+    // Trunk IP auth: a CIDR added lets its addresses in, removed shuts them out.
+    const cidr = await admin(world, 'POST', '/api/trunk-ip-auth', { trunk_type: 'customer', trunk_id: 10, cidr: '100.64.7.0/24' });
+    await onEvery(nodes, async (node) => assert.equal((await auth(node, '100.64.7.9')).customer_trunk_id, 10));
+    await admin(world, 'DELETE', `/api/trunk-ip-auth/${cidr.id}`);
+    await onEvery(nodes, async (node) => assert.equal((await auth(node, '100.64.7.9')).reason_code, 'source_ip_not_authorised'));
+
+    // The rate deck's carrier allowlist.
+    await onEvery(nodes, async (node) => assert.ok((await lcrCarriers(node)).includes(23)));
+    await admin(world, 'DELETE', '/api/rate-decks/1/allowlist/23');
+    await onEvery(nodes, async (node) => assert.ok(!(await lcrCarriers(node)).includes(23)));
+    await admin(world, 'POST', '/api/rate-decks/1/allowlist', { carrier_trunk_id: 23 });
+    await onEvery(nodes, async (node) => assert.ok((await lcrCarriers(node)).includes(23)));
+
+    // Exchange rates: USD at 3 AUD makes the US carrier (0.0120 USD) dearer than the sell rate, so no longer first.
+    await onEvery(nodes, async (node) => assert.equal((await lcrCarriers(node))[0], 21));
+    // The route cache holds the US carrier first now; the change must not be answered from it.
+    for (const node of nodes) assert.equal(await routedCarrier(node), 21);
+    const rate = await admin(world, 'POST', '/api/exchange-rates', {
+      from_currency: 'USD',
+      to_currency: 'AUD',
+      rate: '3.0',
+      effective_at: new Date(Date.now() - 1000).toISOString(),
+    });
+    await onEvery(nodes, async (node) => assert.notEqual((await lcrCarriers(node))[0], 21));
+    for (const node of nodes) assert.notEqual(await routedCarrier(node), 21, 'the route cache did not serve the old answer');
+    await admin(world, 'DELETE', `/api/exchange-rates/${rate.id}`);
+    await onEvery(nodes, async (node) => assert.equal((await lcrCarriers(node))[0], 21));
+
+    // The centre's status shows each node's applied sequence and lag.
+    const last = await allCaughtUp(world);
+    const status = await world.control.get('/api/opensips/deltas');
+    await eventually(async () => {
+      const again = await world.control.get('/api/opensips/deltas');
+      for (const node of again.body.nodes as { applied_seq: number; lag: number }[]) {
+        assert.equal(node.applied_seq, last);
+        assert.equal(node.lag, 0);
+      }
+    });
+    assert.equal(status.body.nodes.length, 3);
+  });
+
+  it('a request during a stream of deltas sees the state before or after each, never a mix', async () => {
+    // One change alters two indexes at once: trunk 10's limits (the trunk list) and whether its CIDR admits it
+    // (the CIDR index). Allowed answers must carry cps_limit 10, the only limit it has while active; a torn
+    // swap (the CIDR index of one state, the trunks of the other) would answer allowed with 11.
+    const node = world.sidecars[0];
+    let stop = false;
+    const seen = { allowed: 0, refused: 0 };
+    const hammer = async (): Promise<void> => {
+      while (!stop) {
+        const answer = await auth(node, TRUNK_10_SOURCE);
+        if (answer.allowed === true) {
+          assert.equal(answer.cps_limit, 10, `a mixed state: ${JSON.stringify(answer)}`);
+          seen.allowed++;
+        } else {
+          assert.equal(answer.reason_code, 'source_ip_not_authorised', JSON.stringify(answer));
+          seen.refused++;
+        }
+      }
+    };
+    let failure: unknown = null;
+    const hammers = Array.from({ length: 4 }, () =>
+      hammer().catch((error: unknown) => {
+        failure ??= error;
+        stop = true;
+      }),
+    );
+    for (let i = 0; i < 40 && failure === null; i++) {
+      await admin(world, 'PUT', '/api/customer-trunks/10', { status: 'suspended', cps_limit: 11 });
+      const suspended = await lastSeq(world);
+      await eventually(async () => assert.ok((await deltaSeq(node)) >= suspended));
+      await admin(world, 'PUT', '/api/customer-trunks/10', { status: 'active', cps_limit: 10 });
+      const active = await lastSeq(world);
+      await eventually(async () => assert.ok((await deltaSeq(node)) >= active));
+    }
+    stop = true;
+    await Promise.all(hammers);
+    assert.ifError(failure);
+    assert.ok(seen.allowed > 0 && seen.refused > 0, `both states were seen: ${JSON.stringify(seen)}`);
+  });
+
+  it('concurrent admin writes get one gap-free order, and every node ends where the centre is', async () => {
+    const first = (await lastSeq(world)) + 1;
+    const created = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        admin(world, 'POST', '/api/block-rules', {
+          scope: 'global',
+          block_type: 'dnis',
+          pattern: `6140055${String(i).padStart(2, '0')}`,
+          match_type: 'exact',
+        }),
+      ),
+    );
+    await Promise.all(created.filter((_, i) => i % 3 === 0).map((rule) => admin(world, 'POST', `/api/block-rules/${rule.id}/toggle`)));
+    const last = await allCaughtUp(world);
+    assert.equal(last - first + 1, 40, 'one delta per write');
+    const db = new Database(join(world.control.dataDir, 'config.db'), { readonly: true });
+    try {
+      const rows = db.prepare('SELECT seq, op, row_id FROM delta_log WHERE seq >= ? ORDER BY seq').all(first) as {
+        seq: number;
+        row_id: number;
+      }[];
+      assert.deepEqual(
+        rows.map((row) => row.seq),
+        Array.from({ length: 40 }, (_, i) => first + i),
+        'no gap',
+      );
+      // Ids are handed out in commit order: the creates' deltas carry increasing ids, so seq order is commit order.
+      const creates = rows.slice(0, 30).map((row) => row.row_id);
+      assert.deepEqual(
+        creates,
+        [...creates].sort((a, b) => a - b),
+      );
+    } finally {
+      db.close();
+    }
+    for (const node of world.sidecars)
+      for (let i = 0; i < 30; i++) {
+        const answer = await auth(node, TRUNK_10_SOURCE, `6140055${String(i).padStart(2, '0')}`);
+        assert.equal(answer.allowed, i % 3 === 0, `pattern ${i} on ${node.url}`);
+      }
+  });
+
+  it('a sidecar killed -9 during a burst of 200 changes comes back to the latest state, in order, without a gap', async () => {
+    const rules = [];
+    for (let i = 0; i < 10; i++)
+      rules.push(
+        await admin(world, 'POST', '/api/block-rules', {
+          scope: 'global',
+          block_type: 'dnis',
+          pattern: `6140066${i}`,
+          match_type: 'prefix',
+        }),
+      );
+    await allCaughtUp(world);
+    const victim = world.sidecars[2];
+    let killedAt = 0;
+    for (let i = 0; i < 200; i++) {
+      // Toggles of ten rules: the final state depends on every one of them, in order.
+      await admin(world, 'POST', `/api/block-rules/${rules[(i * 7) % 10].id as number}/toggle`);
+      if (i === 80) {
+        killedAt = await deltaSeq(victim);
+        await victim.kill('SIGKILL');
+      }
+    }
+    const restarted = await SidecarProcess.start({ dataDir: victim.dataDir, args: world.sidecarArgs(2) });
+    world.sidecars[2] = restarted;
+    // It served the deltas it had stored before anything else: never behind where it was killed.
+    assert.ok((await deltaSeq(restarted)) >= killedAt, 'the restart serves the stored deltas');
+    assert.ok(
+      restarted.logs.some((line) => line.includes('stored deltas applied to the snapshot')),
+      'the stored snapshot came back with its deltas',
+    );
+    await allCaughtUp(world);
+    const expected = new Map<number, boolean>();
+    for (const rule of rules)
+      expected.set(rule.id as number, (await admin(world, 'GET', `/api/block-rules/${rule.id as number}`)).is_active as boolean);
+    for (const node of world.sidecars)
+      for (let i = 0; i < 10; i++) {
+        const answer = await auth(node, TRUNK_10_SOURCE, `6140066${i}55`);
+        assert.equal(answer.allowed, !expected.get(rules[i].id as number), `rule ${i} on ${node.url}`);
+      }
+  });
+
+  it('a sidecar whose channel is cut catches up when it is restored', async () => {
+    const proxy = new CuttableProxy(world.control.port);
+    await proxy.open();
+    const node = world.sidecars[1];
+    await node.kill();
+    const args = world.sidecarArgs(1).map((arg) => (arg === world.control.url ? `http://127.0.0.1:${proxy.port}` : arg));
+    const partitioned = await SidecarProcess.start({ dataDir: node.dataDir, args });
+    world.sidecars[1] = partitioned;
+    await allCaughtUp(world);
+    await proxy.cut();
+    const rule = await admin(world, 'POST', '/api/block-rules', {
+      scope: 'global',
+      block_type: 'dnis',
+      pattern: '61400777',
+      match_type: 'prefix',
+    });
+    await onEvery([world.sidecars[0], world.sidecars[2]], async (other) =>
+      assert.equal((await auth(other, TRUNK_10_SOURCE, '61400777000')).reason_code, 'dnis_blocked'),
+    );
+    // Cut off, it still answers from what it has.
+    assert.equal((await auth(partitioned, TRUNK_10_SOURCE, '61400777000')).allowed, true);
+    await admin(world, 'POST', `/api/block-rules/${rule.id as number}/toggle`);
+    await proxy.open();
+    await allCaughtUp(world);
+    assert.equal((await auth(partitioned, TRUNK_10_SOURCE, '61400777000')).allowed, true, 'created then deactivated, in order');
+    await proxy.cut();
+  });
+});
+
+describe('live changes: a node behind the trimmed delta log takes a snapshot', () => {
+  let world: MoneyWorld;
+
+  before(async () => {
+    world = await startMoneyWorld({ sidecars: 2, controlArgs: ['--delta-retention-count', '5', '--node-hosts', '127.0.0.1'] });
+  });
+  after(async () => {
+    await world.stop();
+  });
+
+  it('is sent a snapshot by a sync, then follows the log from its sequence', async () => {
+    // The seeded world's deltas are trimmed to five: the fixture snapshot's sequence (0) is behind the log.
+    for (const [index, node] of world.sidecars.entries())
+      await admin(world, 'PUT', `/api/opensips-nodes/${index + 1}`, { sidecar_address: node.url });
+    await allCaughtUp(world, world.sidecars, 30_000);
+    const node = world.sidecars[1];
+    const before = (await node.get('/api/snapshot')).body.version as number;
+    await node.kill('SIGKILL');
+    const patterns = Array.from({ length: 8 }, (_, i) => `614008${i}`);
+    for (const pattern of patterns)
+      await admin(world, 'POST', '/api/block-rules', { scope: 'global', block_type: 'dnis', pattern, match_type: 'prefix' });
+    const status = await world.control.get('/api/opensips/deltas');
+    assert.ok(status.body.oldest_seq > (await lastSeq(world)) - 8, 'the log no longer holds what the node missed');
+    const restarted = await SidecarProcess.start({ dataDir: node.dataDir, args: world.sidecarArgs(1) });
+    world.sidecars[1] = restarted;
+    await admin(world, 'PUT', '/api/opensips-nodes/2', { sidecar_address: restarted.url });
+    await allCaughtUp(world, world.sidecars, 30_000);
+    assert.ok((await restarted.get('/api/snapshot')).body.version > before, 'a new snapshot was taken');
+    for (const pattern of patterns) assert.equal((await auth(restarted, TRUNK_10_SOURCE, `${pattern}11`)).reason_code, 'dnis_blocked');
+    // And from there it follows the log again.
+    const rule = await admin(world, 'POST', '/api/block-rules', {
+      scope: 'global',
+      block_type: 'dnis',
+      pattern: '61400899',
+      match_type: 'prefix',
+    });
+    await onEvery(world.sidecars, async (other) =>
+      assert.equal((await auth(other, TRUNK_10_SOURCE, '61400899000')).reason_code, 'dnis_blocked', String(rule.id)),
+    );
+  });
+});
