@@ -13,6 +13,7 @@ import { adminRoutes } from './admin/routes.js';
 import type { SyncJob } from './distribution/sync-job.js';
 import { balanceRoutes } from './ledger/balance-routes.js';
 import type { NodeSilence } from './ledger/lease-reclaim.js';
+import type { LeaseRecalls } from './ledger/lease-recall.js';
 import { ledgerRoutes } from './ledger/routes.js';
 import { rateDeckUpdateRoutes } from './rate-deck-updates/routes.js';
 import type { RateDeckScheduler } from './rate-deck-updates/scheduler.js';
@@ -45,6 +46,8 @@ export interface ControlPlaneContext {
   scheduler: RateDeckScheduler;
   /** A routing sync in the background, for changes that must reach the sidecars without an operator's sync. */
   requestSync: (reason: string) => void;
+  /** Lease recalls shared by the money rounds and the partner API (absent: the money rounds keep their own). */
+  recalls?: LeaseRecalls;
   /** Called after every successful configuration write. */
   onChange?: (table: string) => void;
 }

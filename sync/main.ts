@@ -14,6 +14,7 @@ import { seedLocalhost } from './admin/access.js';
 import { ADMIN_MAX_BODY_BYTES, buildControlPlaneRoutes } from './app.js';
 import { loadControlConfig } from './config.js';
 import { SyncJob } from './distribution/sync-job.js';
+import { LeaseRecalls } from './ledger/lease-recall.js';
 import { startLeaseReclaim } from './ledger/lease-reclaim.js';
 import { loadNodePolicy } from './nodes/policy.js';
 import { RateDeckScheduler } from './rate-deck-updates/scheduler.js';
@@ -49,6 +50,8 @@ async function main(): Promise<void> {
       (error: unknown) => log.error({ err: error, reason }, 'sync after a rate deck update failed'),
     );
   };
+  // One set of lease recalls: the money rounds carry them to the nodes, delete_account marks them too.
+  const recalls = new LeaseRecalls();
   const scheduler = new RateDeckScheduler(stores.deckUpdates, log, requestSync);
   // Before the server listens: updates that fell due while the control plane was down are activated first.
   scheduler.start();
@@ -67,13 +70,15 @@ async function main(): Promise<void> {
       deckUpdates: stores.deckUpdates,
       scheduler,
       requestSync,
+      recalls,
     }),
     remoteAddress: true,
     bodyBudgetBytes: config.maxInflightBodyBytes,
     onHandlerError: (error, route) => log.error({ err: error, route }, 'handler failed'),
   });
   // The internet-facing partner API, on a listener of its own (never behind the admin allowlist's routes).
-  const partnerServer = config.partner === null ? null : await startPartnerApi(config.partner, stores, log, config.maxInflightBodyBytes);
+  const partnerServer =
+    config.partner === null ? null : await startPartnerApi(config.partner, { ...stores, recalls }, log, config.maxInflightBodyBytes);
   log.info(
     {
       host: config.host,
