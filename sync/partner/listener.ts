@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { json } from '../../src/core/http/respond.js';
 import { startServer, type RunningServer } from '../../src/core/http/server.js';
 import type { PartnerApiConfig } from './config.js';
+import type { LeaseRecalls } from '../ledger/lease-recall.js';
 import type { LedgerStore } from '../ledger/store.js';
 import { PartnerAuthenticator } from './auth.js';
 import { partnerRoutes } from './routes.js';
@@ -13,7 +14,7 @@ import type { PartnerStore } from './store.js';
  */
 export async function startPartnerApi(
   config: PartnerApiConfig,
-  stores: { partner: PartnerStore; ledger: LedgerStore },
+  stores: { partner: PartnerStore; ledger: LedgerStore; recalls: LeaseRecalls },
   log: Logger,
   bodyBudgetBytes: number,
 ): Promise<RunningServer> {
@@ -25,6 +26,7 @@ export async function startPartnerApi(
       ...partnerRoutes({
         partner: stores.partner,
         ledger: stores.ledger,
+        recalls: stores.recalls,
         auth: new PartnerAuthenticator(config),
         log: partnerLog,
         stagePrefix: config.stagePrefix,

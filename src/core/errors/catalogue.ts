@@ -104,6 +104,8 @@ export const CATALOGUE = {
   account_not_found: error(404, 'no such account in this product'),
   external_user_id_taken: error(409, 'another account of this product has this external_user_id'),
   account_deactivated: error(409, 'the account is deactivated'),
+  account_out_of_scope: error(403, "the account is not one of the tenant's product's"),
+  invalid_access_number: error(400, "the access number is not one of the product's"),
   partner_keys_unavailable: error(503, 'the token signing keys cannot be fetched; retry later'),
   sidecar_not_http: error(409, 'the node has no HTTP sidecar address to ask'),
   sidecar_unreachable: error(502, "the node's sidecar did not answer"),
