@@ -350,7 +350,7 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
           if (account.status !== 'active') throw new RequestError('account_deactivated', `account ${account.account_code} is deactivated`);
           const now = Date.now();
           const insertId = partner.addTranslation(
-            account.id,
+            account,
             aNumber,
             accessNumber,
             bNumber,

@@ -42,16 +42,6 @@ export interface RetailCall {
   account_charge: string;
 }
 
-/** A setup_call translation: calls from a_number to access_number go to b_number, for the account, until expires_at. */
-export interface CallTranslation {
-  id: number;
-  retail_account_id: number;
-  a_number: string;
-  access_number: string;
-  b_number: string;
-  expires_at: string;
-}
-
 export interface KeptAnswer {
   request_digest: string;
   status: number;
@@ -89,14 +79,10 @@ export class PartnerStore {
          ORDER BY r.start_time DESC, r.cdr_id DESC LIMIT ?`,
       ),
       insertTranslation: db.prepare(
-        `INSERT INTO call_translations (retail_account_id, a_number, access_number, b_number, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO call_translations (retail_account_id, partner_product_id, a_number, access_number, b_number, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
       endTranslations: db.prepare('UPDATE call_translations SET expires_at = ? WHERE retail_account_id = ? AND expires_at > ?'),
-      liveTranslations: db.prepare(
-        `SELECT t.id, t.retail_account_id, t.a_number, t.access_number, t.b_number, t.expires_at FROM call_translations t
-         JOIN retail_accounts r ON r.id = t.retail_account_id WHERE t.expires_at > ? AND r.status = 'active' ORDER BY t.id`,
-      ),
       pruneTranslations: db.prepare('DELETE FROM call_translations WHERE expires_at <= ?'),
       kept: db.prepare(
         'SELECT request_digest, status, body, transaction_id FROM partner_idempotency WHERE tenant_id = ? AND operation = ? AND idempotency_key = ?',
@@ -152,18 +138,14 @@ export class PartnerStore {
   }
 
   /** Stores a translation living until `expiresAt`; its id is setup_call's insertId. */
-  addTranslation(account: number, aNumber: string, accessNumber: string, bNumber: string, now: string, expiresAt: string): number {
-    return Number(this.sql.insertTranslation.run(account, aNumber, accessNumber, bNumber, now, expiresAt).lastInsertRowid);
+  addTranslation(account: RetailAccount, aNumber: string, accessNumber: string, bNumber: string, now: string, expiresAt: string): number {
+    const { id, partner_product_id: product } = account;
+    return Number(this.sql.insertTranslation.run(id, product, aNumber, accessNumber, bNumber, now, expiresAt).lastInsertRowid);
   }
 
   /** Ends the account's live translations now (a deactivated account places no call through them). */
   endTranslations(account: number, now: string): void {
     this.sql.endTranslations.run(now, account, now);
-  }
-
-  /** Translations still live at `now`, of accounts still active: what the routing snapshot carries. */
-  liveTranslations(now: string): CallTranslation[] {
-    return this.sql.liveTranslations.all(now) as CallTranslation[];
   }
 
   /** Forgets translations that ended before `before`: nothing reads them again. */

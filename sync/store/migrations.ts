@@ -265,7 +265,8 @@ export const MIGRATIONS: readonly Migration[] = [
         start_time TEXT NOT NULL);
       CREATE INDEX retail_call_cdrs_account ON retail_call_cdrs(retail_account_id, start_time);
       CREATE TABLE call_translations (
-        id INTEGER PRIMARY KEY, retail_account_id INTEGER NOT NULL REFERENCES retail_accounts(id), a_number TEXT NOT NULL,
+        id INTEGER PRIMARY KEY, retail_account_id INTEGER NOT NULL REFERENCES retail_accounts(id),
+        partner_product_id INTEGER NOT NULL REFERENCES partner_products(id), a_number TEXT NOT NULL,
         access_number TEXT NOT NULL, b_number TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL);
       CREATE INDEX call_translations_caller ON call_translations(a_number, access_number, expires_at);
       CREATE INDEX call_translations_expiry ON call_translations(expires_at);

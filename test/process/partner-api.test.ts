@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { SignJWT, UnsecuredJWT, exportJWK, exportSPKI, generateKeyPair, type JWK, type KeyLike } from 'jose';
+import { eventually } from '../helpers/money-world.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 
 /**
@@ -763,6 +764,64 @@ describe('partner API', { timeout: 300_000 }, () => {
     assert.match(after.text, /"total_balance":19\.70/);
     assert.match(after.text, /"available_balance":19\.70/);
     assert.equal(after.body.status, 'deactivated');
+  });
+
+  it("carries the products' access numbers and live translations to a sidecar in the routing snapshot", async () => {
+    const sidecar = await SidecarProcess.start();
+    try {
+      const node = await control.post('/api/opensips-nodes', {
+        hostname: 'partner-snapshot-node',
+        mi_socket_address: 'http://127.0.0.1:9/mi',
+        sidecar_address: sidecar.url,
+      });
+      assert.equal(node.status, 201, JSON.stringify(node.body));
+      /** Syncs (as the brief's interim: the live change channel is to carry translations) and reads what the sidecar serves. */
+      const served = async (): Promise<Record<string, number>> => {
+        const sync = await control.post('/api/opensips/routing/sync', {});
+        const result = (sync.body.sidecar_results as { hostname: string; success: boolean; error: string | null }[]).find(
+          (entry) => entry.hostname === 'partner-snapshot-node',
+        );
+        assert.ok(result?.success, JSON.stringify(sync.body));
+        return (await sidecar.get('/api/snapshot')).body.counts as Record<string, number>;
+      };
+      const before = await served();
+      const tenant = (await control.get('/api/partner-tenants?tenant_id=acme')).body.data[0].id as number;
+      const product = await control.post('/api/partner-products', {
+        partner_tenant_id: tenant,
+        product_id: 'access_check',
+        currency: 'AUD',
+        access_numbers: '+61280000010,61280000011',
+      });
+      assert.equal(product.status, 201, JSON.stringify(product.body));
+      const account = await createAccount({ requires_pin: false });
+      const setup = (aNumber: string, ttl: number) =>
+        call('setup_call', {
+          a_number: aNumber,
+          b_number: '61298765432',
+          access_number: '61280000000',
+          account_number: account,
+          ttl,
+          product_id: 'prepaid_au',
+        });
+      assert.equal((await setup('+61400222333', 600)).status, 200);
+      assert.equal((await setup('+61400222444', 1)).status, 200);
+      // Once the one-second translation has expired at the centre, only the other one is carried.
+      const db = database();
+      const ends = (
+        db.prepare('SELECT MAX(expires_at) AS at FROM call_translations WHERE a_number = ?').get('61400222444') as { at: string }
+      ).at;
+      db.close();
+      await eventually(() => Promise.resolve(assert.ok(Date.now() > Date.parse(ends))), 5_000);
+      const carried = await served();
+      assert.equal(carried.access_numbers, before.access_numbers + 2, "the new product's two access numbers");
+      assert.equal(carried.call_translations, before.call_translations + 1);
+      // delete_account ends the account's translations: the next snapshot carries none of them.
+      assert.equal((await call('delete_account', { account, product_id: 'prepaid_au' })).status, 200);
+      assert.equal((await served()).call_translations, before.call_translations);
+      await control.send('DELETE', `/api/opensips-nodes/${node.body.id as number}`);
+    } finally {
+      await sidecar.kill();
+    }
   });
 
   it('serves only its own routes on its listener', async () => {

@@ -27,6 +27,7 @@ import {
   type Trunk,
 } from './model.js';
 import type { FailoverAction, Snapshot, SnapshotTables, TrunkRow } from './schema.js';
+import { compileRetail } from './retail.js';
 
 /**
  * The compiler: a validated snapshot's tables into the indexes of the compiled model (model.ts). Runs in
@@ -111,6 +112,7 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
   }
   for (const versions of exchangeRates.values()) versions.sort((a, b) => b.effectiveAt - a.effectiveAt);
 
+  const retail = compileRetail(tables);
   const compiled: CompiledSnapshot = {
     version: snapshot.version,
     createdAt: snapshot.created_at,
@@ -130,6 +132,7 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
     exchangeRates,
     defaultLcrConfig: globalLcrConfig(tables),
     effectiveTimes: distinctTimes(rates.effectiveAt, exchangeRates),
+    retail,
     counts: {
       customer_trunks: customerTrunks.length,
       carrier_trunks: carriers.length,
@@ -138,6 +141,8 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
       trie_nodes: rates.trie.nodeCount,
       trunk_ip_auth: tables.trunk_ip_auth.length,
       block_rules: blockRules.ruleId.length,
+      access_numbers: retail.accessNumbers.size,
+      call_translations: retail.translations.size,
     },
   };
   return { compiled, transfer: collectBuffers(compiled) };

@@ -3,6 +3,7 @@ import { parseIPv4, parseIPv6 } from '../net/ip.js';
 import { parseDigestAlgorithm } from '../digest/digest.js';
 import { parseNano } from '../money/nano.js';
 import { ha1Problem, moneyProblem, nanoProblem } from './field-rules.js';
+import { retailProblem, type RetailTables } from './retail.js';
 import { CURRENCIES, STATUSES, type SnapshotTables } from './schema.js';
 
 /**
@@ -26,7 +27,8 @@ type FieldKind =
   | 'digits?'
   | readonly string[];
 
-type TableName = Exclude<keyof SnapshotTables, 'rate_deck_rates'>;
+// The retail tables are optional and checked on their own (retail.ts).
+type TableName = Exclude<keyof SnapshotTables, 'rate_deck_rates' | keyof RetailTables>;
 
 const ROUNDING = ['up', 'down', 'standard'] as const;
 const PRECISION = ['4', '5', '6'] as const;
@@ -195,7 +197,9 @@ function whole(reason: string): Problem {
 }
 
 export function validateSnapshot(tables: SnapshotTables): ValidationResult {
-  const problem = checkShapes(tables) ?? checkRates(tables) ?? checkValues(tables) ?? checkReferences(tables);
+  const retail = retailProblem(tables);
+  const problem =
+    checkShapes(tables) ?? checkRates(tables) ?? checkValues(tables) ?? checkReferences(tables) ?? (retail === null ? null : whole(retail));
   return problem === null ? { ok: true } : { ok: false, ...problem };
 }
 
