@@ -40,5 +40,21 @@ export async function startPartnerApi(
     { host: config.host, port: server.port, stage_prefix: config.stagePrefix, issuer: config.issuer },
     'partner API listening',
   );
+  startPruning(stores.partner, config.retentionHours, partnerLog);
   return server;
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * Kept answers and ended translations older than the retention go, at start and every hour after (the timer
+ * does not hold the process up: it ends with the control plane).
+ */
+function startPruning(partner: PartnerStore, retentionHours: number, log: Logger): void {
+  const prune = (): void => {
+    const pruned = partner.prune(new Date(Date.now() - retentionHours * HOUR_MS).toISOString());
+    if (pruned.kept + pruned.translations > 0) log.info({ ...pruned, retention_hours: retentionHours }, 'partner records pruned');
+  };
+  prune();
+  setInterval(prune, HOUR_MS).unref();
 }

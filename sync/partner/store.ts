@@ -83,7 +83,8 @@ export class PartnerStore {
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
       endTranslations: db.prepare('UPDATE call_translations SET expires_at = ? WHERE retail_account_id = ? AND expires_at > ?'),
-      pruneTranslations: db.prepare('DELETE FROM call_translations WHERE expires_at <= ?'),
+      pruneTranslations: db.prepare('DELETE FROM call_translations WHERE expires_at < ?'),
+      pruneKept: db.prepare('DELETE FROM partner_idempotency WHERE created_at < ?'),
       kept: db.prepare(
         'SELECT request_digest, status, body, transaction_id FROM partner_idempotency WHERE tenant_id = ? AND operation = ? AND idempotency_key = ?',
       ),
@@ -148,9 +149,12 @@ export class PartnerStore {
     this.sql.endTranslations.run(now, account, now);
   }
 
-  /** Forgets translations that ended before `before`: nothing reads them again. */
-  pruneTranslations(before: string): number {
-    return this.sql.pruneTranslations.run(before).changes;
+  /**
+   * Forgets what is older than `before` (ISO time): kept answers written before it (a retry of such a key
+   * runs as a new request) and translations that ended before it (nothing reads them again).
+   */
+  prune(before: string): { kept: number; translations: number } {
+    return { kept: this.sql.pruneKept.run(before).changes, translations: this.sql.pruneTranslations.run(before).changes };
   }
 
   kept(tenantId: string, operation: string, key: string): KeptAnswer | null {
