@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { SignJWT, UnsecuredJWT, exportJWK, exportSPKI, generateKeyPair, type JWK, type KeyLike } from 'jose';
+import { SignJWT, UnsecuredJWT, exportSPKI, type JWK } from 'jose';
 import { eventually } from '../helpers/money-world.js';
+import { PARTNER_AUDIENCE, PARTNER_ISSUER, makePartnerKey, partnerToken, type PartnerKey, type TokenShape } from '../helpers/partner.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 
 /**
@@ -15,50 +16,18 @@ import { SidecarProcess } from '../helpers/sidecar.js';
  * path, two tenants kept apart, idempotent replay, conflict and concurrency, bad tokens and bad bodies
  * each a clear 4xx that changes nothing, and a kill -9 in a stream of top-ups.
  */
-const ISSUER = 'https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_test';
-const AUDIENCE = 'partner-app-client';
+const ISSUER = PARTNER_ISSUER;
+const AUDIENCE = PARTNER_AUDIENCE;
 const STAGE = '/prod';
 
-interface Keys {
-  privateKey: KeyLike;
-  publicKey: KeyLike;
-  jwk: JWK;
-}
-
-async function makeKey(kid: string): Promise<Keys> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256');
-  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
-  return { privateKey, publicKey, jwk };
-}
-
-interface TokenShape {
-  tenant?: string | null;
-  key?: Keys;
-  kid?: string;
-  issuer?: string;
-  audience?: string;
-  tokenUse?: string;
-  expiresIn?: number;
-  notBefore?: number;
-}
+type Keys = PartnerKey;
+const makeKey = makePartnerKey;
 
 let signing: Keys;
 let stranger: Keys;
 
-async function token(shape: TokenShape = {}): Promise<string> {
-  const key = shape.key ?? signing;
-  const now = Math.floor(Date.now() / 1000);
-  const claims: Record<string, unknown> = { token_use: shape.tokenUse ?? 'id', 'cognito:username': 'partner-user' };
-  if (shape.tenant !== null) claims['custom:tenant_id'] = shape.tenant ?? 'acme';
-  const jwt = new SignJWT(claims)
-    .setProtectedHeader({ alg: 'RS256', kid: shape.kid ?? key.jwk.kid! })
-    .setIssuer(shape.issuer ?? ISSUER)
-    .setAudience(shape.audience ?? AUDIENCE)
-    .setSubject('partner-user')
-    .setIssuedAt(now - 10)
-    .setExpirationTime(now + (shape.expiresIn ?? 3600));
-  if (shape.notBefore !== undefined) jwt.setNotBefore(now + shape.notBefore);
-  return jwt.sign(key.privateKey);
+function token(shape: TokenShape & { key?: Keys } = {}): Promise<string> {
+  return partnerToken(shape.key ?? signing, shape);
 }
 
 describe('partner API', { timeout: 300_000 }, () => {
