@@ -171,7 +171,7 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
             result: 'OK',
             error: null,
             ...scopeFields(scope, product, account.account_code),
-            balance_before: new RawNumber(money(before)),
+            balance_before: new RawNumber(money(before, before)),
             balance_after: new RawNumber(after),
             ledger_logged: true,
           },
@@ -187,8 +187,12 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
         const product = productOf(body, scope);
         const account = accountOf(body, product);
         const state = await ledger.getBalance(RETAIL, account.id);
-        const balance = new RawNumber(money(new Decimal(state.balance)));
-        const available = money(new Decimal(state.balance).minus(new Decimal(state.reserved)));
+        // Never rounded: a call's charge can carry up to 6 decimals (the trunk's precision), and a balance shown
+        // to the cent would not be the one the ledger holds.
+        const held = new Decimal(state.balance);
+        const reserved = new Decimal(state.reserved);
+        const balance = new RawNumber(money(held, held));
+        const available = money(held.minus(reserved), held, reserved);
         return {
           status: 200,
           body: {

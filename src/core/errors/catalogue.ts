@@ -46,6 +46,7 @@ export const CATALOGUE = {
   insufficient_balance: refusal(402, 'insufficient balance', 400),
   credit_unavailable: refusal(402, 'credit unavailable'),
   port_limit_reached: refusal(503, 'port limit reached'),
+  no_call_translation: refusal(404, 'no call set up for this caller'),
 
   // Requests refused as a whole.
   invalid_json: error(400, 'the body must be a JSON object'),

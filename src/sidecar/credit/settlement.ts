@@ -25,6 +25,8 @@ export function encodeSettlement(s: Settlement, nodeCdrId: number, uncovered: st
     `"vendor_cost":${str(s.vendor_cost)},"vendor_currency":${str(s.vendor_currency)},` +
     `"vendor_decimal_precision":${s.vendor_decimal_precision},"vendor_rounding_direction":${str(s.vendor_rounding_direction)},` +
     `"account_charge":${str(s.account_charge)},"account_currency":${str(s.account_currency)},"created_at":${str(s.created_at)},` +
-    `"uncovered":${str(uncovered)},"node_cdr_id":${nodeCdrId}}`
+    `"uncovered":${str(uncovered)},"node_cdr_id":${nodeCdrId}` +
+    // Only on a call through an access number: every other settlement's bytes stay as they were.
+    (s.retail_account_id === undefined || s.retail_account_id === null ? '}' : `,"retail_account_id":${s.retail_account_id}}`)
   );
 }
