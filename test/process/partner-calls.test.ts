@@ -179,6 +179,29 @@ describe('calls through a partner access number', { timeout: 300_000 }, () => {
       [exhausted.allowed, exhausted.stage, exhausted.reason_code, exhausted.reject_code],
       [false, 'admit', 'insufficient_balance', 402],
     );
+    // The contract's separate endpoints, as a script without call/decide asks them: call/auth names the retail
+    // account, call/admit given it reserves against it (trunk 10's own account has the money; the retail one not).
+    assert.equal((await world.control.post('/api/balances/customer/1/balance/credit', { amount: '10.00' })).status, 200);
+    const auth = await world.sidecars[0].post('/api/opensips/call/auth', {
+      source_ip: '203.0.113.77',
+      call_id: 'retail-separate@test',
+      ani: '61255500311',
+      dnis: ACCESS_NUMBER,
+    });
+    assert.deepEqual([auth.body.allowed, auth.body.customer_trunk_id, auth.body.dnis], [true, 10, MOBILE], JSON.stringify(auth.body));
+    const admit = (retail: number | undefined) =>
+      world.sidecars[0].post('/api/opensips/call/admit', {
+        customer_trunk_id: 10,
+        dnis: MOBILE,
+        call_id: 'retail-separate@test',
+        ...(retail === undefined ? {} : { retail_account_id: retail }),
+      });
+    const separate = await admit(auth.body.retail_account_id as number);
+    assert.deepEqual([separate.body.allowed, separate.body.reason_code], [false, 'insufficient_balance'], JSON.stringify(separate.body));
+    const wholesale = await admit(undefined);
+    assert.equal(wholesale.body.allowed, true, 'the same call as a wholesale one is admitted on the trunk account');
+    assert.equal((await world.sidecars[0].post('/api/opensips/call/release', { call_id: 'retail-separate@test' })).status, 200);
+
     const live = await dial('61255500411', 'retail-closing@test');
     assert.equal(live.allowed, true, JSON.stringify(live));
     assert.equal((await world.sidecars[0].post('/api/opensips/call/release', { call_id: 'retail-closing@test' })).status, 200);
