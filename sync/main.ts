@@ -39,15 +39,16 @@ async function main(): Promise<void> {
 
   const leaseReclaim = startLeaseReclaim(stores.ledger, log, config.leaseValidSeconds);
   // What the scheduler and the rate-deck update routes change (a trunk suspended or reinstated, rates brought
-  // or taken away) reaches the sidecars by a sync of its own, as an operator's sync would carry it.
+  // or taken away), and a partner's delete_account that ended translations, reaches the sidecars by a sync of
+  // its own, as an operator's sync would carry it.
   const requestSync = (reason: string): void => {
     syncJob.run().then(
       (report) => {
         const failed = report.sidecar_results.filter((result) => !result.success);
-        if (failed.length === 0) log.info({ reason, version: report.snapshot_version }, 'sync after a rate deck update done');
-        else log.warn({ reason, version: report.snapshot_version, failed }, 'sync after a rate deck update did not reach every sidecar');
+        if (failed.length === 0) log.info({ reason, version: report.snapshot_version }, 'background sync done');
+        else log.warn({ reason, version: report.snapshot_version, failed }, 'background sync did not reach every sidecar');
       },
-      (error: unknown) => log.error({ err: error, reason }, 'sync after a rate deck update failed'),
+      (error: unknown) => log.error({ err: error, reason }, 'background sync failed'),
     );
   };
   // One set of lease recalls: the money rounds carry them to the nodes, delete_account marks them too.
@@ -78,7 +79,9 @@ async function main(): Promise<void> {
   });
   // The internet-facing partner API, on a listener of its own (never behind the admin allowlist's routes).
   const partnerServer =
-    config.partner === null ? null : await startPartnerApi(config.partner, { ...stores, recalls }, log, config.maxInflightBodyBytes);
+    config.partner === null
+      ? null
+      : await startPartnerApi(config.partner, { ...stores, recalls, requestSync }, log, config.maxInflightBodyBytes);
   log.info(
     {
       host: config.host,

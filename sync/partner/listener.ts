@@ -14,7 +14,7 @@ import type { PartnerStore } from './store.js';
  */
 export async function startPartnerApi(
   config: PartnerApiConfig,
-  stores: { partner: PartnerStore; ledger: LedgerStore; recalls: LeaseRecalls },
+  stores: { partner: PartnerStore; ledger: LedgerStore; recalls: LeaseRecalls; requestSync: (reason: string) => void },
   log: Logger,
   bodyBudgetBytes: number,
 ): Promise<RunningServer> {
@@ -27,6 +27,7 @@ export async function startPartnerApi(
         partner: stores.partner,
         ledger: stores.ledger,
         recalls: stores.recalls,
+        requestSync: stores.requestSync,
         auth: new PartnerAuthenticator(config),
         log: partnerLog,
         stagePrefix: config.stagePrefix,

@@ -43,6 +43,11 @@ export interface PartnerApiContext {
   ledger: LedgerStore;
   /** Where delete_account marks the leases nodes hold on the account, to be handed back at their next rounds. */
   recalls: LeaseRecalls;
+  /**
+   * A routing sync in the background: delete_account asks for one when it ended live translations, so that no
+   * node keeps routing the account's calls until the next operator sync (until issue 18's channel carries them).
+   */
+  requestSync: (reason: string) => void;
   auth: PartnerAuthenticator;
   log: Logger;
   stagePrefix: string;
@@ -293,7 +298,8 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
             partner.deactivate(account.id, at, reason);
             // No call through a translation set up before, and the credit nodes hold for it comes back at their
             // next money rounds (what a live call holds stays until it ends; the centre leases it nothing more).
-            partner.endTranslations(account.id, at);
+            // The sync runs after this transaction has committed (setImmediate), and reads what it wrote.
+            if (partner.endTranslations(account.id, at) > 0) setImmediate(() => context.requestSync('partner delete_account'));
             for (const node of tx.leaseHolders(RETAIL, account.id)) recalls.mark(node, RETAIL, account.id);
           }
           return {

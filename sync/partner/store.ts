@@ -144,9 +144,9 @@ export class PartnerStore {
     return Number(this.sql.insertTranslation.run(id, product, aNumber, accessNumber, bNumber, now, expiresAt).lastInsertRowid);
   }
 
-  /** Ends the account's live translations now (a deactivated account places no call through them). */
-  endTranslations(account: number, now: string): void {
-    this.sql.endTranslations.run(now, account, now);
+  /** Ends the account's live translations now (a deactivated account places no call through them); how many. */
+  endTranslations(account: number, now: string): number {
+    return this.sql.endTranslations.run(now, account, now).changes;
   }
 
   /**

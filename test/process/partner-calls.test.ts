@@ -213,7 +213,13 @@ describe('calls through a partner access number', { timeout: 300_000 }, () => {
     assert.deepEqual([expired.allowed, expired.stage, expired.reason_code], [false, 'auth', 'no_call_translation']);
 
     assert.equal((await partner('delete_account', { account: closing })).status, 200);
-    await sync();
+    // No operator sync: delete_account asks for one in the background, and the node stops taking the call.
+    await eventually(async () => {
+      const refused = await dial('61255500411', 'retail-closed-probe@test');
+      assert.equal(refused.reason_code, 'no_call_translation', JSON.stringify(refused));
+    }, 30_000);
+    // Had a probe been admitted before the sync landed, it holds nothing after this.
+    assert.equal((await world.sidecars[0].post('/api/opensips/call/release', { call_id: 'retail-closed-probe@test' })).status, 200);
     const closed = await dial('61255500411', 'retail-closed@test');
     assert.deepEqual([closed.allowed, closed.stage, closed.reason_code], [false, 'auth', 'no_call_translation']);
     assert.equal(await balance(poor), '0.00');
