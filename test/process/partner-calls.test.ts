@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { Decimal } from '../../src/core/money/decimal.js';
 import { MOBILE, trunk10Cdr } from '../helpers/cdrs.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { SidecarProcess } from '../helpers/sidecar.js';
 import { PARTNER_AUDIENCE, PARTNER_ISSUER, makePartnerKey, partnerToken, type PartnerKey } from '../helpers/partner.js';
 
 /**
@@ -60,8 +61,9 @@ describe('calls through a partner access number', { timeout: 300_000 }, () => {
     assert.equal(node.status, 200, JSON.stringify(node.body));
   });
 
+  let restarted: SidecarProcess | null = null;
   after(async () => {
-    await (world as MoneyWorld | undefined)?.stop();
+    await Promise.all([(world as MoneyWorld | undefined)?.stop(), restarted?.kill()]);
   });
 
   const partner = async (operation: string, body: Record<string, unknown>): Promise<{ status: number; body: any; text: string }> => {
@@ -223,5 +225,57 @@ describe('calls through a partner access number', { timeout: 300_000 }, () => {
     const closed = await dial('61255500411', 'retail-closed@test');
     assert.deepEqual([closed.allowed, closed.stage, closed.reason_code], [false, 'auth', 'no_call_translation']);
     assert.equal(await balance(poor), '0.00');
+  });
+
+  it('after a kill -9 of the node in a stream of retail calls, every acknowledged CDR is billed to the account once', async () => {
+    const code = await account(50);
+    const caller = '61255500511';
+    await setup(code, caller);
+    await sync();
+    const node = world.sidecars[0];
+    const attempted = new Map<string, Record<string, unknown>>();
+    const acknowledged = new Map<string, unknown>();
+    let stop = false;
+    const worker = async (id: number): Promise<void> => {
+      for (let i = 0; !stop; i++) {
+        const callId = `retail-k${id}-${i}@durability`;
+        try {
+          const decided = await dial(caller, callId);
+          if (!decided.allowed) continue;
+          const figures = trunk10Cdr(callId, 1 + ((id * 7 + i) % 90), { startMs: Date.now() - 120_000 }, { ani: caller });
+          attempted.set(callId, figures);
+          const ingested = await node.post('/api/cdrs/ingest', figures);
+          if (ingested.status === 201) acknowledged.set(callId, ingested.body);
+        } catch {
+          return; // the node is gone: this request was never acknowledged
+        }
+      }
+    };
+    const workers = Array.from({ length: 4 }, (_, id) => worker(id));
+    // By count, not by time: a slow machine only takes longer.
+    while (acknowledged.size < 30) await new Promise((resolve) => setTimeout(resolve, 20));
+    await node.kill('SIGKILL');
+    stop = true;
+    await Promise.all(workers);
+
+    // Every CDR sent again, as OpenSIPS retries: an acknowledged one is a duplicate with its first answer; one
+    // whose answer was lost is either (it was durable) or is taken now. Each is billed once either way.
+    restarted = await SidecarProcess.start({ dataDir: node.dataDir, args: world.sidecarArgs(0) });
+    let total = new Decimal(0);
+    for (const [callId, figures] of attempted) {
+      const resent = await restarted.post('/api/cdrs/ingest', figures);
+      const first = acknowledged.get(callId);
+      if (first !== undefined) {
+        assert.equal(resent.status, 200, `${callId}: ${JSON.stringify(resent.body)}`);
+        assert.deepEqual(resent.body, first);
+      } else assert.ok(resent.status === 200 || resent.status === 201, `${callId}: ${JSON.stringify(resent.body)}`);
+      total = total.plus(resent.body.customer_cost as string);
+    }
+    await eventually(async () => {
+      const shown = await balance(code);
+      assert.ok(new Decimal(shown).equals(new Decimal(50).minus(total)), `balance ${shown}, 50 less ${total.toFixed()}`);
+      const history = await partner('call_history', { account: code });
+      assert.equal(history.body.calls.length, 10, history.text);
+    }, 30_000);
   });
 });
