@@ -17,6 +17,7 @@ import type { DeltaLog } from './deltas/log.js';
 import { deltaRoutes } from './deltas/routes.js';
 import { balanceRoutes } from './ledger/balance-routes.js';
 import type { NodeSilence } from './ledger/lease-reclaim.js';
+import type { LeaseRecalls } from './ledger/lease-recall.js';
 import { ledgerRoutes } from './ledger/routes.js';
 import { rateDeckUpdateRoutes } from './rate-deck-updates/routes.js';
 import type { RateDeckScheduler } from './rate-deck-updates/scheduler.js';
@@ -53,6 +54,8 @@ export interface ControlPlaneContext {
   metricsSampler: MetricsSampler;
   /** The delta log the nodes follow (sync/deltas/). */
   deltas: DeltaLog;
+  /** Lease recalls shared by the money rounds and the partner API (absent: the money rounds keep their own). */
+  recalls?: LeaseRecalls;
   /** Called after every successful configuration write. */
   onChange?: (table: string) => void;
 }

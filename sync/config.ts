@@ -55,6 +55,7 @@ export const CONTROL_OPTIONS = {
   'partner-jwt-audience': { env: 'CONTROL_PARTNER_JWT_AUDIENCE', fallback: '', shownDefault: 'none' },
   'partner-jwks-url': { env: 'CONTROL_PARTNER_JWKS_URL', fallback: '', shownDefault: 'none' },
   'partner-jwks-file': { env: 'CONTROL_PARTNER_JWKS_FILE', fallback: '', shownDefault: 'none' },
+  'partner-retention-hours': { env: 'CONTROL_PARTNER_RETENTION_HOURS', fallback: '168' },
 } as const satisfies OptionTable;
 
 export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): ControlConfig {
@@ -122,6 +123,7 @@ function partnerConfig(options: OptionReader<typeof CONTROL_OPTIONS>): PartnerAp
     audience,
     jwksUrl: url === '' ? null : url,
     jwksFile: file === '' ? null : file,
+    retentionHours: options.integer('partner-retention-hours', 1, 24 * 366),
   };
 }
 

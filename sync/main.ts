@@ -15,6 +15,7 @@ import { ADMIN_MAX_BODY_BYTES, buildControlPlaneRoutes } from './app.js';
 import { loadControlConfig } from './config.js';
 import { MetricsSampler } from './console/metrics-sampler.js';
 import { SyncJob } from './distribution/sync-job.js';
+import { LeaseRecalls } from './ledger/lease-recall.js';
 import { startLeaseReclaim } from './ledger/lease-reclaim.js';
 import { loadNodePolicy } from './nodes/policy.js';
 import { RateDeckScheduler } from './rate-deck-updates/scheduler.js';
@@ -39,8 +40,9 @@ async function main(): Promise<void> {
 
   const leaseReclaim = startLeaseReclaim(stores.ledger, log, config.leaseValidSeconds);
   // What the scheduler and the rate-deck update routes change (a trunk suspended or reinstated, rates brought
-  // or taken away) reaches the sidecars by a sync of its own, as an operator's sync would carry it; so does
-  // the snapshot a node behind the delta log needs (sync/deltas/routes.ts).
+  // or taken away), and a partner's delete_account that ended translations, reaches the sidecars by a sync of
+  // its own, as an operator's sync would carry it; so does the snapshot a node behind the delta log needs
+  // (sync/deltas/routes.ts).
   const requestSync = (reason: string): void => {
     syncJob.run().then(
       (report) => {
@@ -55,6 +57,8 @@ async function main(): Promise<void> {
   stores.deltas.trimByAge();
   const deltaTrim = setInterval(() => stores.deltas.trimByAge(), 60_000);
   deltaTrim.unref();
+  // One set of lease recalls: the money rounds carry them to the nodes, delete_account marks them too.
+  const recalls = new LeaseRecalls();
   const scheduler = new RateDeckScheduler(stores.deckUpdates, log, requestSync);
   // Before the server listens: updates that fell due while the control plane was down are activated first.
   scheduler.start();
@@ -77,13 +81,17 @@ async function main(): Promise<void> {
       requestSync,
       metricsSampler,
       deltas: stores.deltas,
+      recalls,
     }),
     remoteAddress: true,
     bodyBudgetBytes: config.maxInflightBodyBytes,
     onHandlerError: (error, route) => log.error({ err: error, route }, 'handler failed'),
   });
   // The internet-facing partner API, on a listener of its own (never behind the admin allowlist's routes).
-  const partnerServer = config.partner === null ? null : await startPartnerApi(config.partner, stores, log, config.maxInflightBodyBytes);
+  const partnerServer =
+    config.partner === null
+      ? null
+      : await startPartnerApi(config.partner, { ...stores, recalls, requestSync }, log, config.maxInflightBodyBytes);
   log.info(
     {
       host: config.host,

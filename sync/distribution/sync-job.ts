@@ -294,6 +294,9 @@ function droutingInputs(tables: SnapshotTables, now: number): DroutingInputs {
   delete others.rate_deck_rates;
   delete others.block_rules;
   delete others.delta_seq; // moves with every live change, block rules' too
+  // Nor do the partner API's access numbers and translations (a setup_call must not rebuild drouting).
+  delete others.retail_products;
+  delete others.call_translations;
   const rates = tables.rate_deck_rates;
   let inForce = 0;
   for (let i = 0; i < rates.effective_at.length; i++) if (rates.effective_at[i] <= now) inForce++;

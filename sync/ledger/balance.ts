@@ -22,6 +22,8 @@ export interface LedgerEntity {
   currency: string;
   billingMode: 'prepaid' | 'postpaid';
   creditLimit: string | null;
+  /** A deactivated retail account: what it owes is still settled, but no node is leased more for it. */
+  closed?: boolean;
 }
 
 export class LedgerRefusal extends Error {
@@ -32,6 +34,8 @@ export class LedgerRefusal extends Error {
 }
 
 export async function findEntity(store: ConfigStore, entityType: EntityType, entityId: number): Promise<LedgerEntity | null> {
+  // Retail accounts are the partner API's (sync/partner/), not an admin balance resource.
+  if (entityType === 'retail') return null;
   return entityFromRow(entityType, entityId, await store.get(entityType === 'customer' ? 'customer_accounts' : 'carrier_trunks', entityId));
 }
 
@@ -44,6 +48,7 @@ export function entityFromRow(entityType: EntityType, entityId: number, row: Row
     currency: row.currency as string,
     billingMode: row.billing_mode as 'prepaid' | 'postpaid',
     creditLimit: row.credit_limit as string | null,
+    ...(row.status === 'deactivated' ? { closed: true } : {}),
   };
 }
 

@@ -55,6 +55,7 @@ const SETTLEMENT_FIELD_KINDS: Record<keyof SettlementCdr, FieldKind> = {
   account_currency: 'currency',
   created_at: 'time',
   uncovered: 'money?',
+  retail_account_id: 'id?',
 };
 
 const isInteger = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value);
@@ -129,8 +130,8 @@ function nodeSyncRequest(body: Record<string, unknown>): NodeSyncRequest & { seq
     leases: leases.map((item, index) => {
       const ask = checkObject<LeaseAsk>(item, LEASE_FIELDS, `leases[${index}]`);
       const entityType: string = ask.entity_type;
-      if (entityType !== 'customer' && entityType !== 'carrier')
-        throw new RequestError('invalid_field', `leases[${index}].entity_type must be customer or carrier`);
+      if (entityType !== 'customer' && entityType !== 'carrier' && entityType !== 'retail')
+        throw new RequestError('invalid_field', `leases[${index}].entity_type must be customer, carrier or retail`);
       return ask;
     }),
   };
@@ -155,6 +156,8 @@ export interface LedgerRoutesContext {
   nodeSilence: NodeSilence;
   /** Where refused credentials are reported (a forgery, or a node given the wrong secret). */
   log: Logger;
+  /** Lease the centre wants back, told to nodes in their round answers; shared with the partner API (delete_account). */
+  recalls?: LeaseRecalls;
 }
 
 /** The money round's route: it reads the node's credential from the Authorization header. */
@@ -164,7 +167,7 @@ function nodeSyncRoute(handler: (request: IncomingRequest) => Promise<OutgoingRe
 
 export function ledgerRoutes(context: LedgerRoutesContext): Route[] {
   const { ledger } = context;
-  const recalls = new LeaseRecalls();
+  const recalls = context.recalls ?? new LeaseRecalls();
   return [
     nodeSyncRoute(async (request: IncomingRequest) => {
       const round = nodeSyncRequest(readBody(request));

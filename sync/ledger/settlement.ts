@@ -141,7 +141,9 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
     settled.push(cdr.sip_call_id);
     if (tx.findCdr(cdr.sip_call_id) !== null) continue; // settled by an earlier round whose answer was lost
     const cdrId = tx.insertCdr(node, cdr);
-    const account = findEntity('customer', cdr.customer_account_id);
+    // A call through a partner product's access number is billed to the retail account, not the trunk's account.
+    const retail = cdr.retail_account_id ?? null;
+    const account = retail === null ? findEntity('customer', cdr.customer_account_id) : findEntity('retail', retail);
     if (account === null) {
       // The node's snapshot knows an account this store does not (restored from an older backup?): keep
       // the CDR, bill nothing, and say so, rather than refuse the round and stall the node's money.
@@ -197,7 +199,8 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
       round.apply(entity, leaseRelease(round.balance(entity), giveBack, `credit lease returned by node ${node}`));
     }
     const want = new Decimal(ask.want);
-    if (want.greaterThan(0)) {
+    // A deactivated retail account is leased nothing more: no node may admit a new call on it.
+    if (want.greaterThan(0) && entity.closed !== true) {
       const current = round.balance(entity);
       activeNodes ??= tx.activeNodes();
       const share = leaseShare(want, ask.need ?? null, new Decimal(headroom(entity, current)), {

@@ -68,7 +68,7 @@ export interface LedgerTx {
   forgetRoundReply(node: string): void;
   /** Leases (non-zero) of nodes whose last money round was applied before `before` (ISO time). */
   silentNodesLeases(before: string): { node: string; entity_type: EntityType; entity_id: number; amount: string }[];
-  /** Raw row of a customer account or carrier trunk, for its billing terms. */
+  /** Raw row of a customer account, carrier trunk or retail account (currency, billing_mode, credit_limit, status), for its billing terms. */
   entityRow(entityType: string, entityId: number): Row | null;
   nodeExists(hostname: string): boolean;
   /** Nodes registered as active (taking calls): the most that may share an entity's headroom. */
@@ -296,6 +296,13 @@ function prepareLedgerStatements(db: Database.Database) {
     ),
     readAccount: db.prepare('SELECT * FROM customer_accounts WHERE id = ?'),
     readCarrier: db.prepare('SELECT * FROM carrier_trunks WHERE id = ?'),
+    // A retail account's billing terms: always prepaid, in its product's currency (deactivated or not: a call
+    // that ran before the deactivation is still billed; new leases are refused by settlement's status check).
+    readRetail: db.prepare(
+      `SELECT p.currency, 'prepaid' AS billing_mode, NULL AS credit_limit, r.status FROM retail_accounts r
+       JOIN partner_products p ON p.id = r.partner_product_id WHERE r.id = ?`,
+    ),
+    writeRetailCdr: db.prepare('INSERT INTO retail_call_cdrs (cdr_id, retail_account_id, start_time) VALUES (?, ?, ?)'),
     readNode: db.prepare('SELECT 1 FROM opensips_nodes WHERE hostname = ?'),
     readCredential: db.prepare(
       `SELECT n.id AS node_id, c.secret_hash, c.previous_secret_hash FROM opensips_nodes n
@@ -365,7 +372,10 @@ class SqliteLedgerTx implements LedgerTx {
 
   insertCdr(node: string, cdr: SettlementCdr): number {
     // `uncovered` is absent from older nodes' settlements: NULL, not known.
-    return Number(this.sql.writeCdr.run(node, ...CDR_COLUMNS.map((column) => cdr[column] ?? null)).lastInsertRowid);
+    const id = Number(this.sql.writeCdr.run(node, ...CDR_COLUMNS.map((column) => cdr[column] ?? null)).lastInsertRowid);
+    if (cdr.retail_account_id !== undefined && cdr.retail_account_id !== null)
+      this.sql.writeRetailCdr.run(id, cdr.retail_account_id, new Date(cdr.start_time).toISOString());
+    return id;
   }
 
   overrun(entityType: string, entityId: number): string {
@@ -401,7 +411,9 @@ class SqliteLedgerTx implements LedgerTx {
   }
 
   entityRow(entityType: string, entityId: number): Row | null {
-    return ((entityType === 'customer' ? this.sql.readAccount : this.sql.readCarrier).get(entityId) as Row | undefined) ?? null;
+    const statement =
+      entityType === 'customer' ? this.sql.readAccount : entityType === 'retail' ? this.sql.readRetail : this.sql.readCarrier;
+    return (statement.get(entityId) as Row | undefined) ?? null;
   }
 
   nodeExists(hostname: string): boolean {

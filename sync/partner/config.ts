@@ -9,4 +9,6 @@ export interface PartnerApiConfig {
   /** Exactly one of the two: an https (or loopback http) URL, or a file holding the JWKS. */
   jwksUrl: string | null;
   jwksFile: string | null;
+  /** How long a write's kept answer is replayed, and an expired translation kept, before they are pruned. */
+  retentionHours: number;
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { json } from '../../src/core/http/respond.js';
 import { startServer, type RunningServer } from '../../src/core/http/server.js';
 import type { PartnerApiConfig } from './config.js';
+import type { LeaseRecalls } from '../ledger/lease-recall.js';
 import type { LedgerStore } from '../ledger/store.js';
 import { PartnerAuthenticator } from './auth.js';
 import { partnerRoutes } from './routes.js';
@@ -13,7 +14,7 @@ import type { PartnerStore } from './store.js';
  */
 export async function startPartnerApi(
   config: PartnerApiConfig,
-  stores: { partner: PartnerStore; ledger: LedgerStore },
+  stores: { partner: PartnerStore; ledger: LedgerStore; recalls: LeaseRecalls; requestSync: (reason: string) => void },
   log: Logger,
   bodyBudgetBytes: number,
 ): Promise<RunningServer> {
@@ -25,6 +26,8 @@ export async function startPartnerApi(
       ...partnerRoutes({
         partner: stores.partner,
         ledger: stores.ledger,
+        recalls: stores.recalls,
+        requestSync: stores.requestSync,
         auth: new PartnerAuthenticator(config),
         log: partnerLog,
         stagePrefix: config.stagePrefix,
@@ -38,5 +41,21 @@ export async function startPartnerApi(
     { host: config.host, port: server.port, stage_prefix: config.stagePrefix, issuer: config.issuer },
     'partner API listening',
   );
+  startPruning(stores.partner, config.retentionHours, partnerLog);
   return server;
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * Kept answers and ended translations older than the retention go, at start and every hour after (the timer
+ * does not hold the process up: it ends with the control plane).
+ */
+function startPruning(partner: PartnerStore, retentionHours: number, log: Logger): void {
+  const prune = (): void => {
+    const pruned = partner.prune(new Date(Date.now() - retentionHours * HOUR_MS).toISOString());
+    if (pruned.kept + pruned.translations > 0) log.info({ ...pruned, retention_hours: retentionHours }, 'partner records pruned');
+  };
+  prune();
+  setInterval(prune, HOUR_MS).unref();
 }

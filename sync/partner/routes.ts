@@ -8,10 +8,11 @@ import type { PARTNER_OPERATIONS } from '../admin/resources.js';
 import { money } from '../ledger/balance.js';
 import type { BalanceKey, LedgerStore, LedgerTx } from '../ledger/store.js';
 import { hashPassword } from '../portal/password.js';
-import { exactAmount } from './amount.js';
+import type { LeaseRecalls } from '../ledger/lease-recall.js';
+import { decimalsOf, exactAmount } from './amount.js';
 import { KeysUnavailable, PartnerAuthenticator, TokenRefusal, type PartnerIdentity } from './auth.js';
 import { newAccountCode, twelveDigits } from './codes.js';
-import { RawNumber, canonicalJson, stringifyWithRawNumbers, type ExactJson } from './exact-json.js';
+import { JsonNumber, RawNumber, canonicalJson, stringifyWithRawNumbers, type ExactJson } from './exact-json.js';
 import {
   accountCode,
   correlationId,
@@ -30,14 +31,23 @@ import type { KeptAnswer, PartnerProduct, PartnerStore, PartnerTenant, RetailAcc
  * currency) the body or the token names. Writes are idempotent by tenant, operation and Idempotency-Key:
  * the answer is kept in the same transaction as the change, and a repeat replays it.
  *
- * Built here: get_balance, topup, debit_balance, create_account, delete_account, change_cli.
- * call_history and setup_call need the access-number call path (issue 19's second part) and are not served.
+ * Every operation of the contract is served. call_history lists the CDRs the centre settled against the
+ * retail account; setup_call stores a translation the routing snapshot carries to the sidecars
+ * (src/sidecar/retail/access-numbers.ts); delete_account ends the account's translations and recalls the
+ * credit nodes hold for it.
  */
 export type PartnerOperation = (typeof PARTNER_OPERATIONS)[number];
 
 export interface PartnerApiContext {
   partner: PartnerStore;
   ledger: LedgerStore;
+  /** Where delete_account marks the leases nodes hold on the account, to be handed back at their next rounds. */
+  recalls: LeaseRecalls;
+  /**
+   * A routing sync in the background: delete_account asks for one when it ended live translations, so that no
+   * node keeps routing the account's calls until the next operator sync (until issue 18's channel carries them).
+   */
+  requestSync: (reason: string) => void;
   auth: PartnerAuthenticator;
   log: Logger;
   stagePrefix: string;
@@ -72,8 +82,16 @@ interface OperationSpec {
 
 const SCOPE_FIELDS = ['account', 'product_id', 'currency'] as const;
 
+/** call_history: the contract's "up to 10 most recent" calls of the "last 30 days". */
+const HISTORY_CALLS = 10;
+const HISTORY_DAYS = 30;
+const DAY_MS = 86_400_000;
+
+/** setup_call's ttl bounds, in seconds (the contract's SetupCallRequest.ttl). */
+const MAX_TTL_SECONDS = 86_400;
+
 export function partnerRoutes(context: PartnerApiContext): Route[] {
-  const { partner, ledger } = context;
+  const { partner, ledger, recalls } = context;
 
   /** The product the request is about: the body's, else the token's, else the tenant's only active one. */
   const productOf = (body: Body, scope: Scope, nullable = false): PartnerProduct => {
@@ -98,6 +116,15 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
     const account = partner.account(product.id, code);
     // Another tenant's or product's account is answered exactly as one that does not exist: never visible.
     if (account === null) throw new RequestError('account_not_found', `no account ${code} in product ${product.product_id}`);
+    return account;
+  };
+
+  /** call_history and setup_call list 403, not 404, for an account outside the tenant's product. */
+  const scopedAccountOf = (body: Body, product: PartnerProduct, name = 'account'): RetailAccount => {
+    const code = accountCode(name, body[name]);
+    const account = partner.account(product.id, code);
+    if (account === null)
+      throw new RequestError('account_out_of_scope', `no account ${code} in this tenant's product ${product.product_id}`);
     return account;
   };
 
@@ -149,7 +176,7 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
             result: 'OK',
             error: null,
             ...scopeFields(scope, product, account.account_code),
-            balance_before: new RawNumber(money(before)),
+            balance_before: new RawNumber(money(before, before)),
             balance_after: new RawNumber(after),
             ledger_logged: true,
           },
@@ -165,8 +192,12 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
         const product = productOf(body, scope);
         const account = accountOf(body, product);
         const state = await ledger.getBalance(RETAIL, account.id);
-        const balance = new RawNumber(money(new Decimal(state.balance)));
-        const available = money(new Decimal(state.balance).minus(new Decimal(state.reserved)));
+        // Never rounded: a call's charge can carry up to 6 decimals (the trunk's precision), and a balance shown
+        // to the cent would not be the one the ledger holds.
+        const held = new Decimal(state.balance);
+        const reserved = new Decimal(state.reserved);
+        const balance = new RawNumber(money(held, held));
+        const available = money(held.minus(reserved), held, reserved);
         return {
           status: 200,
           body: {
@@ -180,6 +211,25 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
             status: account.status,
           },
         };
+      },
+    },
+    {
+      name: 'call_history',
+      fields: SCOPE_FIELDS,
+      read: (body, scope) => {
+        const product = productOf(body, scope);
+        const account = scopedAccountOf(body, product);
+        const since = new Date(Date.now() - HISTORY_DAYS * DAY_MS).toISOString();
+        const decimals = decimalsOf(product.currency);
+        const calls = partner.calls(account.id, since, HISTORY_CALLS).map((call) => ({
+          called_number: call.dnis,
+          duration_seconds: call.billable_duration_customer,
+          // The charge as the ledger debited it, written with the currency's decimals (never through a double).
+          amount_charged: new RawNumber(
+            new Decimal(call.account_charge).toFixed(Math.max(decimals, new Decimal(call.account_charge).decimalPlaces())),
+          ),
+        }));
+        return Promise.resolve({ status: 200, body: { ...scopeFields(scope, product, account.account_code), calls } });
       },
     },
     { name: 'topup', fields: [...SCOPE_FIELDS, 'amount'], write: moneyWrite('credit') },
@@ -241,11 +291,17 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
         const reason = optionalString(body, 'reason', 500, true);
         accountCode('account', body.account);
         return Promise.resolve((tx) => {
-          void tx;
           const account = accountOf(body, product);
           // A repeat is 200 with the first deactivation's time and reason: deleting is soft and happens once.
           const at = account.deactivated_at ?? new Date().toISOString();
-          if (account.deactivated_at === null) partner.deactivate(account.id, at, reason);
+          if (account.deactivated_at === null) {
+            partner.deactivate(account.id, at, reason);
+            // No call through a translation set up before, and the credit nodes hold for it comes back at their
+            // next money rounds (what a live call holds stays until it ends; the centre leases it nothing more).
+            // The sync runs after this transaction has committed (setImmediate), and reads what it wrote.
+            if (partner.endTranslations(account.id, at) > 0) setImmediate(() => context.requestSync('partner delete_account'));
+            for (const node of tx.leaseHolders(RETAIL, account.id)) recalls.mark(node, RETAIL, account.id);
+          }
           return {
             status: 200,
             body: {
@@ -287,6 +343,37 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
         });
       },
     },
+    {
+      name: 'setup_call',
+      fields: ['a_number', 'b_number', 'access_number', 'account_number', 'ttl', 'product_id', 'currency'],
+      write: (body, scope) => {
+        const aNumber = phoneNumber(body, 'a_number');
+        const bNumber = phoneNumber(body, 'b_number');
+        const accessNumber = phoneNumber(body, 'access_number');
+        const ttl = ttlSeconds(body.ttl);
+        const product = productOf(body, scope);
+        if (!(product.access_numbers ?? '').split(',').includes(accessNumber))
+          throw new RequestError('invalid_access_number', `access_number is not one of product ${product.product_id}'s access numbers`);
+        accountCode('account_number', body.account_number);
+        return Promise.resolve(() => {
+          const account = scopedAccountOf(body, product, 'account_number');
+          if (account.status !== 'active') throw new RequestError('account_deactivated', `account ${account.account_code} is deactivated`);
+          const now = Date.now();
+          const insertId = partner.addTranslation(
+            account,
+            aNumber,
+            accessNumber,
+            bNumber,
+            new Date(now).toISOString(),
+            new Date(now + ttl * 1000).toISOString(),
+          );
+          return {
+            status: 200,
+            body: { message: 'Call setup saved successfully', insertId, ...scopeFields(scope, product, account.account_code) },
+          };
+        });
+      },
+    },
   ];
 
   return operations.map((spec) => ({
@@ -309,6 +396,21 @@ function callerId(body: Body, optional: boolean): string | null {
   if (value === null && !optional) throw new RequestError('invalid_field', 'external_user_id (or cli) is required');
   if (value !== null && value.trim() === '') throw new RequestError('invalid_field', 'external_user_id must not be empty');
   return value;
+}
+
+/** A caller's, destination or access number: digits, a leading + allowed; kept as digits (how calls present them). */
+function phoneNumber(body: Body, name: string): string {
+  const value = body[name];
+  if (typeof value !== 'string' || !/^\+?[0-9]{4,20}$/.test(value))
+    throw new RequestError('invalid_field', `${name} must be 4 to 20 digits, a leading + allowed`);
+  return value.replace(/^\+/, '');
+}
+
+/** setup_call's ttl: a JSON integer of seconds, 1 to 86400. */
+function ttlSeconds(value: ExactJson | undefined): number {
+  if (!(value instanceof JsonNumber) || !/^[0-9]{1,5}$/.test(value.text) || Number(value.text) < 1 || Number(value.text) > MAX_TTL_SECONDS)
+    throw new RequestError('invalid_field', `ttl must be a whole number of seconds from 1 to ${MAX_TTL_SECONDS}`);
+  return Number(value.text);
 }
 
 async function handle(context: PartnerApiContext, spec: OperationSpec, request: IncomingRequest): Promise<OutgoingResponse> {

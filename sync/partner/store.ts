@@ -20,6 +20,8 @@ export interface PartnerProduct {
   currency: string;
   requires_pin: number;
   status: string;
+  /** Comma list of digits (the admin API drops a leading +), or null. */
+  access_numbers: string | null;
 }
 
 export interface RetailAccount {
@@ -31,6 +33,13 @@ export interface RetailAccount {
   status: string;
   deactivated_at: string | null;
   deactivation_reason: string | null;
+}
+
+/** One billed call of a retail account, as call_history shows it. */
+export interface RetailCall {
+  dnis: string;
+  billable_duration_customer: number;
+  account_charge: string;
 }
 
 export interface KeptAnswer {
@@ -47,10 +56,10 @@ export class PartnerStore {
     this.sql = {
       tenant: db.prepare('SELECT id, tenant_id, status, operations FROM partner_tenants WHERE tenant_id = ?'),
       product: db.prepare(
-        'SELECT id, partner_tenant_id, product_id, currency, requires_pin, status FROM partner_products WHERE partner_tenant_id = ? AND product_id = ?',
+        'SELECT id, partner_tenant_id, product_id, currency, requires_pin, status, access_numbers FROM partner_products WHERE partner_tenant_id = ? AND product_id = ?',
       ),
       activeProducts: db.prepare(
-        "SELECT id, partner_tenant_id, product_id, currency, requires_pin, status FROM partner_products WHERE partner_tenant_id = ? AND status = 'active'",
+        "SELECT id, partner_tenant_id, product_id, currency, requires_pin, status, access_numbers FROM partner_products WHERE partner_tenant_id = ? AND status = 'active'",
       ),
       account: db.prepare('SELECT * FROM retail_accounts WHERE partner_product_id = ? AND account_code = ?'),
       codeTaken: db.prepare('SELECT 1 FROM retail_accounts WHERE account_code = ?'),
@@ -63,6 +72,19 @@ export class PartnerStore {
         "UPDATE retail_accounts SET status = 'deactivated', deactivated_at = ?, deactivation_reason = ?, updated_at = ? WHERE id = ?",
       ),
       changeCli: db.prepare('UPDATE retail_accounts SET external_user_id = ?, updated_at = ? WHERE id = ?'),
+      // The account's answered calls since `since`, newest first (retail_call_cdrs is indexed by account and start).
+      calls: db.prepare(
+        `SELECT c.dnis, c.billable_duration_customer, c.account_charge FROM retail_call_cdrs r JOIN cdrs c ON c.id = r.cdr_id
+         WHERE r.retail_account_id = ? AND r.start_time >= ? AND c.answer_time IS NOT NULL
+         ORDER BY r.start_time DESC, r.cdr_id DESC LIMIT ?`,
+      ),
+      insertTranslation: db.prepare(
+        `INSERT INTO call_translations (retail_account_id, partner_product_id, a_number, access_number, b_number, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      endTranslations: db.prepare('UPDATE call_translations SET expires_at = ? WHERE retail_account_id = ? AND expires_at > ?'),
+      pruneTranslations: db.prepare('DELETE FROM call_translations WHERE expires_at < ?'),
+      pruneKept: db.prepare('DELETE FROM partner_idempotency WHERE created_at < ?'),
       kept: db.prepare(
         'SELECT request_digest, status, body, transaction_id FROM partner_idempotency WHERE tenant_id = ? AND operation = ? AND idempotency_key = ?',
       ),
@@ -109,6 +131,30 @@ export class PartnerStore {
 
   changeCli(account: number, externalUserId: string): void {
     this.sql.changeCli.run(externalUserId, new Date().toISOString(), account);
+  }
+
+  /** Up to `limit` answered calls billed to the account that started at or after `since` (ISO time), newest first. */
+  calls(account: number, since: string, limit: number): RetailCall[] {
+    return this.sql.calls.all(account, since, limit) as RetailCall[];
+  }
+
+  /** Stores a translation living until `expiresAt`; its id is setup_call's insertId. */
+  addTranslation(account: RetailAccount, aNumber: string, accessNumber: string, bNumber: string, now: string, expiresAt: string): number {
+    const { id, partner_product_id: product } = account;
+    return Number(this.sql.insertTranslation.run(id, product, aNumber, accessNumber, bNumber, now, expiresAt).lastInsertRowid);
+  }
+
+  /** Ends the account's live translations now (a deactivated account places no call through them); how many. */
+  endTranslations(account: number, now: string): number {
+    return this.sql.endTranslations.run(now, account, now).changes;
+  }
+
+  /**
+   * Forgets what is older than `before` (ISO time): kept answers written before it (a retry of such a key
+   * runs as a new request) and translations that ended before it (nothing reads them again).
+   */
+  prune(before: string): { kept: number; translations: number } {
+    return { kept: this.sql.pruneKept.run(before).changes, translations: this.sql.pruneTranslations.run(before).changes };
   }
 
   kept(tenantId: string, operation: string, key: string): KeptAnswer | null {

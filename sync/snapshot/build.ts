@@ -1,5 +1,6 @@
 import { descriptionToTables } from '../../src/core/snapshot/codec.js';
-import type { SnapshotDescription, SnapshotTables } from '../../src/core/snapshot/schema.js';
+import type { RetailTables } from '../../src/core/snapshot/retail.js';
+import type { Currency, SnapshotDescription, SnapshotTables } from '../../src/core/snapshot/schema.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
 
 /**
@@ -24,6 +25,10 @@ const STORE_TABLES = [
   'carrier_sip_failover_rules',
   'lcr_config',
   'exchange_rates',
+  // The partner API's (issue 19): products with their access numbers, and setup_call's translations.
+  'partner_tenants',
+  'partner_products',
+  'call_translations',
 ] as const;
 
 const bool = (value: unknown): boolean => value === 1 || value === true;
@@ -78,7 +83,7 @@ export async function buildSnapshotTables(store: ConfigStore): Promise<BuiltSnap
   };
   return {
     // The deltas read in the same transaction: a node applies those after it, and none before.
-    tables: { ...descriptionToTables(description), rate_deck_rates: rates, delta_seq: deltaSeq },
+    tables: { ...descriptionToTables(description), rate_deck_rates: rates, ...retailTables(rows, Date.now()), delta_seq: deltaSeq },
     warnings: routingWarnings(description),
     counts: { ...countsOf(description), rate_rows: rates.prefix_end.length },
   };
@@ -144,4 +149,34 @@ export function routingWarnings(description: SnapshotDescription): string[] {
     );
   }
   return warnings;
+}
+
+/**
+ * The access numbers of active products of active tenants, and the translations still live at `now` (an
+ * ended one, and every one of a deactivated account, has expired: delete_account ends them).
+ */
+function retailTables(rows: Record<string, Row[]>, now: number): Required<RetailTables> {
+  const activeTenants = new Set(rows.partner_tenants.filter((tenant) => tenant.status === 'active').map((tenant) => tenant.id));
+  const products = rows.partner_products.filter((product) => product.status === 'active' && activeTenants.has(product.partner_tenant_id));
+  const live = new Set(products.map((product) => product.id));
+  return {
+    retail_products: products.map((product) => ({
+      id: product.id as number,
+      customer_trunk_id: product.customer_trunk_id as number | null,
+      rate_deck_id: product.rate_deck_id as number | null,
+      currency: product.currency as Currency,
+      access_numbers: typeof product.access_numbers === 'string' && product.access_numbers !== '' ? product.access_numbers.split(',') : [],
+    })),
+    call_translations: rows.call_translations
+      .filter((row) => Date.parse(row.expires_at as string) > now && live.has(row.partner_product_id))
+      .map((row) => ({
+        id: row.id as number,
+        retail_account_id: row.retail_account_id as number,
+        partner_product_id: row.partner_product_id as number,
+        a_number: row.a_number as string,
+        access_number: row.access_number as string,
+        b_number: row.b_number as string,
+        expires_at: row.expires_at as string,
+      })),
+  };
 }

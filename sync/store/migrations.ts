@@ -268,4 +268,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE snapshot_versions ADD COLUMN delta_seq INTEGER;
     `,
   },
+  {
+    version: 13,
+    description: "the partner API's calls: setup_call's number translations, and which settled CDRs a retail account was billed",
+    // retail_call_cdrs links a settled CDR to the retail account it was billed to (call_history reads it), a
+    // table of its own so the admin CDR resource keeps the switch contract's shape. call_translations are
+    // setup_call's rows: (a_number, access_number) -> b_number for one account until expires_at; the id is
+    // the contract's insertId.
+    sql: `
+      CREATE TABLE retail_call_cdrs (
+        cdr_id INTEGER PRIMARY KEY REFERENCES cdrs(id), retail_account_id INTEGER NOT NULL REFERENCES retail_accounts(id),
+        start_time TEXT NOT NULL);
+      CREATE INDEX retail_call_cdrs_account ON retail_call_cdrs(retail_account_id, start_time);
+      CREATE TABLE call_translations (
+        id INTEGER PRIMARY KEY, retail_account_id INTEGER NOT NULL REFERENCES retail_accounts(id),
+        partner_product_id INTEGER NOT NULL REFERENCES partner_products(id), a_number TEXT NOT NULL,
+        access_number TEXT NOT NULL, b_number TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL);
+      CREATE INDEX call_translations_caller ON call_translations(a_number, access_number, expires_at);
+      CREATE INDEX call_translations_expiry ON call_translations(expires_at);
+    `,
+  },
 ];

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { SignJWT, UnsecuredJWT, exportJWK, exportSPKI, generateKeyPair, type JWK, type KeyLike } from 'jose';
+import { SignJWT, UnsecuredJWT, exportSPKI, type JWK } from 'jose';
+import { eventually } from '../helpers/money-world.js';
+import { PARTNER_AUDIENCE, PARTNER_ISSUER, makePartnerKey, partnerToken, type PartnerKey, type TokenShape } from '../helpers/partner.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 
 /**
@@ -14,50 +16,18 @@ import { SidecarProcess } from '../helpers/sidecar.js';
  * path, two tenants kept apart, idempotent replay, conflict and concurrency, bad tokens and bad bodies
  * each a clear 4xx that changes nothing, and a kill -9 in a stream of top-ups.
  */
-const ISSUER = 'https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_test';
-const AUDIENCE = 'partner-app-client';
+const ISSUER = PARTNER_ISSUER;
+const AUDIENCE = PARTNER_AUDIENCE;
 const STAGE = '/prod';
 
-interface Keys {
-  privateKey: KeyLike;
-  publicKey: KeyLike;
-  jwk: JWK;
-}
-
-async function makeKey(kid: string): Promise<Keys> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256');
-  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
-  return { privateKey, publicKey, jwk };
-}
-
-interface TokenShape {
-  tenant?: string | null;
-  key?: Keys;
-  kid?: string;
-  issuer?: string;
-  audience?: string;
-  tokenUse?: string;
-  expiresIn?: number;
-  notBefore?: number;
-}
+type Keys = PartnerKey;
+const makeKey = makePartnerKey;
 
 let signing: Keys;
 let stranger: Keys;
 
-async function token(shape: TokenShape = {}): Promise<string> {
-  const key = shape.key ?? signing;
-  const now = Math.floor(Date.now() / 1000);
-  const claims: Record<string, unknown> = { token_use: shape.tokenUse ?? 'id', 'cognito:username': 'partner-user' };
-  if (shape.tenant !== null) claims['custom:tenant_id'] = shape.tenant ?? 'acme';
-  const jwt = new SignJWT(claims)
-    .setProtectedHeader({ alg: 'RS256', kid: shape.kid ?? key.jwk.kid! })
-    .setIssuer(shape.issuer ?? ISSUER)
-    .setAudience(shape.audience ?? AUDIENCE)
-    .setSubject('partner-user')
-    .setIssuedAt(now - 10)
-    .setExpirationTime(now + (shape.expiresIn ?? 3600));
-  if (shape.notBefore !== undefined) jwt.setNotBefore(now + shape.notBefore);
-  return jwt.sign(key.privateKey);
+function token(shape: TokenShape & { key?: Keys } = {}): Promise<string> {
+  return partnerToken(shape.key ?? signing, shape);
 }
 
 describe('partner API', { timeout: 300_000 }, () => {
@@ -560,6 +530,267 @@ describe('partner API', { timeout: 300_000 }, () => {
     });
     assert.equal(ok.status, 201, JSON.stringify(ok.body));
     assert.equal(ok.body.access_numbers, '15550100,15550101');
+  });
+
+  /** The retail account's row id at the centre (what nodes name it by). */
+  const retailId = (code: string): number => {
+    const db = database();
+    try {
+      return (db.prepare('SELECT id FROM retail_accounts WHERE account_code = ?').get(code) as { id: number }).id;
+    } finally {
+      db.close();
+    }
+  };
+
+  /** A node registered at the centre, posting its money rounds (settlements, lease asks) as a sidecar does. */
+  const registerNode = async (hostname: string) => {
+    const node = await control.post('/api/opensips-nodes', { hostname, mi_socket_address: 'http://127.0.0.1:9/mi' });
+    assert.equal(node.status, 201, JSON.stringify(node.body));
+    let seq = 0;
+    return async (settlements: unknown[], leases: unknown[] = []): Promise<any> => {
+      const round = await control.post(
+        '/api/ledger/node-sync',
+        { node: hostname, seq: ++seq, settlements, leases },
+        { authorization: `Bearer ${node.body.node_secret as string}` },
+      );
+      assert.equal(round.status, 200, JSON.stringify(round.body));
+      return round.body;
+    };
+  };
+
+  /** A rated CDR of a call through an access number, billed to retail account `retail` (null: a wholesale call). */
+  const retailCdr = (callId: string, retail: number | null, dnis: string, seconds: number, charge: string, startMs: number) => ({
+    sip_call_id: callId,
+    node_cdr_id: 1,
+    customer_trunk_id: 10,
+    // An account this centre does not have: a wholesale CDR is recorded unbilled, so it cannot be mistaken for billed.
+    customer_account_id: 999_999,
+    carrier_trunk_id: 20,
+    carrier_gateway_id: 201,
+    ani: '61255500100',
+    dnis,
+    start_time: new Date(startMs).toISOString(),
+    answer_time: seconds === 0 ? null : new Date(startMs + 5000).toISOString(),
+    end_time: new Date(startMs + 5000 + seconds * 1000).toISOString(),
+    duration_seconds: seconds,
+    sip_response_code: seconds === 0 ? 487 : 200,
+    billable_duration_customer: seconds === 0 ? 0 : Math.ceil(seconds / 6) * 6,
+    billable_duration_vendor: seconds,
+    customer_rate_deck_id: 1,
+    carrier_rate_deck_id: 101,
+    customer_cost: charge,
+    customer_currency: 'AUD',
+    customer_decimal_precision: 4,
+    customer_rounding_direction: 'standard',
+    vendor_cost: '0.0000',
+    vendor_currency: 'AUD',
+    vendor_decimal_precision: 4,
+    vendor_rounding_direction: 'up',
+    account_charge: charge,
+    account_currency: 'AUD',
+    created_at: new Date(startMs + 6000 + seconds * 1000).toISOString(),
+    ...(retail === null ? {} : { retail_account_id: retail }),
+  });
+
+  it('call_history: the 10 newest answered calls of the last 30 days settled against the account, charges exact', async () => {
+    const account = await createAccount({ initial_balance: 10, requires_pin: false });
+    const id = retailId(account);
+    const round = await registerNode('partner-history-node');
+    const minute = 60_000;
+    const start = Date.now() - 2 * 86_400_000;
+    const calls = Array.from({ length: 12 }, (_, index) =>
+      retailCdr(`history-${index}@test`, id, `6140000${String(index).padStart(4, '0')}`, 60 + index, '0.0325', start + index * minute),
+    );
+    const old = retailCdr('history-old@test', id, '61400009999', 30, '1.00', Date.now() - 31 * 86_400_000);
+    const unanswered = retailCdr('history-cancelled@test', id, '61400008888', 0, '0.00', start + 30 * minute);
+    const wholesale = retailCdr('history-wholesale@test', null, '61400007777', 60, '0.0325', start + 31 * minute);
+    const settled = await round([...calls, old, unanswered, wholesale]);
+    // The wholesale call is its trunk's account's (unknown here: recorded unbilled), never the retail account's.
+    assert.deepEqual(settled.unbilled, ['history-wholesale@test']);
+
+    const history = await call('call_history', { account, product_id: 'prepaid_au', currency: 'AUD' }, { correlation: 'history-1' });
+    assert.equal(history.status, 200, history.text);
+    assert.deepEqual(Object.keys(history.body).sort(), [
+      'account_code_12',
+      'calls',
+      'correlation_id',
+      'currency',
+      'product_id',
+      'tenant_id',
+    ]);
+    assert.equal(history.body.account_code_12, account);
+    assert.equal(history.body.tenant_id, 'acme');
+    // Newest first, the two oldest of the twelve beyond the ten, the 31-day-old call and the cancelled one not shown.
+    assert.deepEqual(
+      history.body.calls.map((row: { called_number: string }) => row.called_number),
+      Array.from({ length: 10 }, (_, index) => `6140000${String(11 - index).padStart(4, '0')}`),
+    );
+    assert.deepEqual(history.body.calls[0], { called_number: '61400000011', duration_seconds: 72, amount_charged: 0.0325 });
+    // The charge is written from the decimal the ledger debited, not from a double.
+    assert.equal((history.text.match(/"amount_charged":0\.0325[,}]/g) ?? []).length, 10);
+    // The balance is down by exactly what was billed to it: 12 x 0.0325 + 1.00 (the old call is billed too).
+    assert.equal(await balanceOf(account), '8.61');
+
+    const empty = await call('call_history', { account: await createAccount(), product_id: 'prepaid_au' });
+    assert.equal(empty.status, 200, empty.text);
+    assert.deepEqual(empty.body.calls, []);
+    // Outside the tenant's product: 403 as the contract lists for call_history (not 404), whether it exists or not.
+    for (const body of [
+      { account, product_id: 'prepaid_us' },
+      { account: '999999999999', product_id: 'prepaid_au' },
+    ]) {
+      const refused = await call('call_history', body);
+      assert.equal(refused.status, 403, refused.text);
+      assert.equal(refused.body.reason_code, 'account_out_of_scope');
+    }
+    const globex = await call('call_history', { account, product_id: 'prepaid_au' }, { bearer: await token({ tenant: 'globex' }) });
+    assert.equal(globex.status, 403, globex.text);
+    assert.equal((await call('call_history', { account, extra: 1 })).status, 400);
+  });
+
+  it('setup_call stores a translation for the ttl, replays it, and refuses bad numbers, ttls and accounts', async () => {
+    const account = await createAccount({ requires_pin: false });
+    const body = {
+      a_number: '+61400111222',
+      b_number: '+61298765432',
+      access_number: '+61280000000',
+      account_number: account,
+      ttl: 300,
+      product_id: 'prepaid_au',
+      currency: 'AUD',
+    };
+    const saved = await call('setup_call', body, { key: `setup-${process.pid}` });
+    assert.equal(saved.status, 200, saved.text);
+    assert.equal(saved.body.message, 'Call setup saved successfully');
+    assert.ok(Number.isSafeInteger(saved.body.insertId) && saved.body.insertId > 0, saved.text);
+    assert.equal(saved.body.account_code_12, account);
+    assert.equal(saved.headers.get('x-transaction-id'), `setup-${process.pid}`);
+    const replay = await call('setup_call', body, { key: `setup-${process.pid}` });
+    assert.equal(replay.text.replace(/"correlation_id":"[^"]*"/, ''), saved.text.replace(/"correlation_id":"[^"]*"/, ''));
+
+    const db = database();
+    const rows = db.prepare('SELECT * FROM call_translations WHERE id = ?').all(saved.body.insertId) as any[];
+    db.close();
+    assert.equal(rows.length, 1, 'the replay stored nothing more');
+    assert.deepEqual([rows[0].a_number, rows[0].access_number, rows[0].b_number], ['61400111222', '61280000000', '61298765432']);
+    const lives = Date.parse(rows[0].expires_at) - Date.parse(rows[0].created_at);
+    assert.equal(lives, 300_000, 'it lives ttl seconds');
+
+    const refusals: [Record<string, unknown>, number, string][] = [
+      [{ ...body, access_number: '+61280000001' }, 400, 'invalid_access_number'],
+      [{ ...body, ttl: 0 }, 400, 'invalid_field'],
+      [{ ...body, ttl: 86_401 }, 400, 'invalid_field'],
+      [{ ...body, ttl: 1.5 }, 400, 'invalid_field'],
+      [{ ...body, ttl: '300' }, 400, 'invalid_field'],
+      [{ ...body, a_number: '+44 20 7123' }, 400, 'invalid_field'],
+      [{ ...body, b_number: undefined }, 400, 'invalid_field'],
+      [{ ...body, account_number: '1234567890123' }, 400, 'invalid_account_code'],
+      [{ ...body, account_number: '999999999999' }, 403, 'account_out_of_scope'],
+      [{ ...body, product_id: 'prepaid_us', currency: undefined }, 400, 'invalid_access_number'],
+      [{ ...body, tenant_id: 'acme' }, 400, 'tenant_id_in_body'],
+    ];
+    for (const [refusedBody, status, code] of refusals) {
+      const refused = await call('setup_call', refusedBody);
+      assert.equal(refused.status, status, `${JSON.stringify(refusedBody)}: ${refused.text}`);
+      assert.equal(refused.body.reason_code, code, refused.text);
+    }
+    const other = await call('setup_call', body, { bearer: await token({ tenant: 'globex' }) });
+    assert.equal(other.status, 403, other.text);
+
+    assert.equal((await call('delete_account', { account, product_id: 'prepaid_au' })).status, 200);
+    const closed = await call('setup_call', body);
+    assert.equal(closed.status, 409, closed.text);
+    assert.equal(closed.body.reason_code, 'account_deactivated');
+    const after = database();
+    const ended = after.prepare('SELECT expires_at FROM call_translations WHERE id = ?').get(saved.body.insertId) as { expires_at: string };
+    const account_ = after.prepare('SELECT deactivated_at FROM retail_accounts WHERE account_code = ?').get(account) as {
+      deactivated_at: string;
+    };
+    after.close();
+    assert.equal(ended.expires_at, account_.deactivated_at, 'delete_account ended the translation then');
+  });
+
+  it('delete_account takes back the credit nodes hold for the account, leases it no more, and keeps its balance exact', async () => {
+    const account = await createAccount({ initial_balance: 20, requires_pin: false });
+    const id = retailId(account);
+    const round = await registerNode('partner-lease-node');
+    const leased = await round([], [{ entity_type: 'retail', entity_id: id, want: '5.00', need: '0.50', give_back: '0' }]);
+    assert.deepEqual(leased.leases, [{ entity_type: 'retail', entity_id: id, granted: '5', headroom: '15' }]);
+    const held = await call('get_balance', { account, product_id: 'prepaid_au' });
+    assert.match(held.text, /"available_balance":15\.00/);
+
+    assert.equal((await call('delete_account', { account, product_id: 'prepaid_au', reason: 'closed' })).status, 200);
+    // The node's next round is told to hand its unused lease of the account back.
+    const told = await round([]);
+    assert.deepEqual(told.recall, [{ entity_type: 'retail', entity_id: id }]);
+    // A call that ran before the deactivation is still billed; the rest of the lease comes back; nothing more is leased.
+    const back = await round(
+      [retailCdr('lease-call@test', id, '61298765432', 60, '0.3000', Date.now() - 120_000)],
+      [{ entity_type: 'retail', entity_id: id, want: '5.00', need: '0.50', give_back: '4.70' }],
+    );
+    assert.deepEqual(back.leases, [{ entity_type: 'retail', entity_id: id, granted: '0', headroom: '19.7' }]);
+    const after = await call('get_balance', { account, product_id: 'prepaid_au' });
+    assert.match(after.text, /"total_balance":19\.70/);
+    assert.match(after.text, /"available_balance":19\.70/);
+    assert.equal(after.body.status, 'deactivated');
+  });
+
+  it("carries the products' access numbers and live translations to a sidecar in the routing snapshot", async () => {
+    const sidecar = await SidecarProcess.start();
+    try {
+      const node = await control.post('/api/opensips-nodes', {
+        hostname: 'partner-snapshot-node',
+        mi_socket_address: 'http://127.0.0.1:9/mi',
+        sidecar_address: sidecar.url,
+      });
+      assert.equal(node.status, 201, JSON.stringify(node.body));
+      /** Syncs (as the brief's interim: the live change channel is to carry translations) and reads what the sidecar serves. */
+      const served = async (): Promise<Record<string, number>> => {
+        const sync = await control.post('/api/opensips/routing/sync', {});
+        const result = (sync.body.sidecar_results as { hostname: string; success: boolean; error: string | null }[]).find(
+          (entry) => entry.hostname === 'partner-snapshot-node',
+        );
+        assert.ok(result?.success, JSON.stringify(sync.body));
+        return (await sidecar.get('/api/snapshot')).body.counts as Record<string, number>;
+      };
+      const before = await served();
+      const tenant = (await control.get('/api/partner-tenants?tenant_id=acme')).body.data[0].id as number;
+      const product = await control.post('/api/partner-products', {
+        partner_tenant_id: tenant,
+        product_id: 'access_check',
+        currency: 'AUD',
+        access_numbers: '+61280000010,61280000011',
+      });
+      assert.equal(product.status, 201, JSON.stringify(product.body));
+      const account = await createAccount({ requires_pin: false });
+      const setup = (aNumber: string, ttl: number) =>
+        call('setup_call', {
+          a_number: aNumber,
+          b_number: '61298765432',
+          access_number: '61280000000',
+          account_number: account,
+          ttl,
+          product_id: 'prepaid_au',
+        });
+      assert.equal((await setup('+61400222333', 600)).status, 200);
+      assert.equal((await setup('+61400222444', 1)).status, 200);
+      // Once the one-second translation has expired at the centre, only the other one is carried.
+      const db = database();
+      const ends = (
+        db.prepare('SELECT MAX(expires_at) AS at FROM call_translations WHERE a_number = ?').get('61400222444') as { at: string }
+      ).at;
+      db.close();
+      await eventually(() => Promise.resolve(assert.ok(Date.now() > Date.parse(ends))), 5_000);
+      const carried = await served();
+      assert.equal(carried.access_numbers, before.access_numbers + 2, "the new product's two access numbers");
+      assert.equal(carried.call_translations, before.call_translations + 1);
+      // delete_account ends the account's translations: the next snapshot carries none of them.
+      assert.equal((await call('delete_account', { account, product_id: 'prepaid_au' })).status, 200);
+      assert.equal((await served()).call_translations, before.call_translations);
+      await control.send('DELETE', `/api/opensips-nodes/${node.body.id as number}`);
+    } finally {
+      await sidecar.kill();
+    }
   });
 
   it('serves only its own routes on its listener', async () => {

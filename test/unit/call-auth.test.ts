@@ -259,3 +259,61 @@ describe('call auth: ports', () => {
     assert.equal(decision.allowed, true);
   });
 });
+
+describe('call auth: a partner access number', () => {
+  const future = new Date(Date.now() + 3_600_000).toISOString();
+  const withAccess = (productTrunk: number) =>
+    engineFor(
+      routingTables((description) => {
+        description.retail_products = [
+          { id: 7, customer_trunk_id: productTrunk, rate_deck_id: 1, currency: 'AUD', access_numbers: ['61280000000'] },
+        ];
+        description.call_translations = [
+          {
+            id: 1,
+            retail_account_id: 42,
+            partner_product_id: 7,
+            a_number: '6125550100',
+            access_number: '61280000000',
+            b_number: '61400123456',
+            expires_at: future,
+          },
+          // The trunk-10 block rule on this caller applies to the translated call as to any of the trunk's.
+          {
+            id: 2,
+            retail_account_id: 42,
+            partner_product_id: 7,
+            a_number: '6125550199',
+            access_number: '61280000000',
+            b_number: '61400123456',
+            expires_at: future,
+          },
+        ];
+      }),
+    );
+  const dialAccess = (ani: string, over: ReturnType<typeof engineFor>, ports = new LivePorts()) =>
+    auth({ source_ip: '203.0.113.77', ani, dnis: '61280000000' }, ports, over);
+  const refusal = (answer: ReturnType<typeof auth>): [string, number] | null =>
+    answer.decision.allowed ? null : [answer.decision.reason_code, answer.decision.reject_code];
+
+  it("answers a translated call as the product trunk's call to the translated number, naming the retail account", () => {
+    const { decision, outcome } = dialAccess('6125550100', withAccess(10));
+    assert.equal(outcome, 'allowed');
+    assert.ok(decision.allowed);
+    assert.deepEqual([decision.customer_trunk_id, decision.dnis, decision.retail_account_id], [10, '61400123456', 42]);
+  });
+
+  it('refuses a caller without a translation, a blocked caller, a full product trunk and a product trunk not active', () => {
+    const engine10 = withAccess(10);
+    assert.deepEqual(refusal(dialAccess('6125550111', engine10)), ['no_call_translation', 404]);
+    assert.deepEqual(refusal(dialAccess('6125550199', engine10)), ['ani_blocked', 603]);
+    const full = new LivePorts();
+    for (let i = 0; i < 30; i++) full.take(10);
+    assert.deepEqual(refusal(dialAccess('6125550100', engine10, full)), ['port_limit_reached', 503]);
+    assert.deepEqual(refusal(dialAccess('6125550100', withAccess(13))), ['customer_trunk_not_active', 403]);
+    // The same caller dialling an ordinary number is an ordinary call of its own trunk.
+    const ordinary = auth({ ani: '6125550100' }, new LivePorts(), engine10).decision;
+    assert.ok(ordinary.allowed);
+    assert.equal(ordinary.retail_account_id, undefined);
+  });
+});

@@ -46,6 +46,7 @@ export const CATALOGUE = {
   insufficient_balance: refusal(402, 'insufficient balance', 400),
   credit_unavailable: refusal(402, 'credit unavailable'),
   port_limit_reached: refusal(503, 'port limit reached'),
+  no_call_translation: refusal(404, 'no call set up for this caller'),
 
   // Requests refused as a whole.
   invalid_json: error(400, 'the body must be a JSON object'),
@@ -104,6 +105,8 @@ export const CATALOGUE = {
   account_not_found: error(404, 'no such account in this product'),
   external_user_id_taken: error(409, 'another account of this product has this external_user_id'),
   account_deactivated: error(409, 'the account is deactivated'),
+  account_out_of_scope: error(403, "the account is not one of the tenant's product's"),
+  invalid_access_number: error(400, "the access number is not one of the product's"),
   partner_keys_unavailable: error(503, 'the token signing keys cannot be fetched; retry later'),
   sidecar_not_http: error(409, 'the node has no HTTP sidecar address to ask'),
   sidecar_unreachable: error(502, "the node's sidecar did not answer"),

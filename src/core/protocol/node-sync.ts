@@ -11,7 +11,11 @@ import type { Currency, DecimalPrecision, RoundingDirection } from '../snapshot/
  *
  * Amounts are decimal strings in the entity's currency.
  */
-export type EntityType = 'customer' | 'carrier';
+/**
+ * 'retail': a partner API retail account (issue 19), billed for calls through its product's access numbers;
+ * the centre settles and leases it like a prepaid customer account, in its product's currency.
+ */
+export type EntityType = 'customer' | 'carrier' | 'retail';
 
 /** A rated CDR as the node settles it with the centre (the CDR resource plus what the ledger needs). */
 export interface SettlementCdr {
@@ -51,6 +55,12 @@ export interface SettlementCdr {
    * the centre records it per account. Absent from nodes older than the field: not known.
    */
   uncovered?: string | null;
+  /**
+   * The partner retail account the call is billed to (a call through a product's access number): the centre
+   * debits it, not `customer_account_id` (the product's trunk's account), and lists the CDR in its
+   * call_history. Absent or null: a wholesale call.
+   */
+  retail_account_id?: number | null;
 }
 
 export interface LeaseAsk {

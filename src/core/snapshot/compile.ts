@@ -29,6 +29,7 @@ import {
 import type { CidrIndex } from '../net/cidr-index.js';
 import type { LiveTable } from './delta.js';
 import type { FailoverAction, SmallTables, Snapshot, SnapshotTables, TrunkRow } from './schema.js';
+import { compileRetail } from './retail.js';
 
 /**
  * The compiler: a validated snapshot's tables into the indexes of the compiled model (model.ts). Runs in
@@ -60,6 +61,7 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
   const blockRules = compileBlockRules(tables, customerTrunkById, carrierById);
   const exchangeRates = compileExchangeRates(tables);
   const ipAuth = compileIpAuth(tables, customerTrunks, customerTrunkById);
+  const retail = compileRetail(tables);
   const compiled: CompiledSnapshot = {
     version: snapshot.version,
     createdAt: snapshot.created_at,
@@ -80,6 +82,7 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
     exchangeRates,
     defaultLcrConfig: globalLcrConfig(tables),
     effectiveTimes: distinctTimes(rates.effectiveAt, exchangeRates),
+    retail,
     counts: {
       customer_trunks: customerTrunks.length,
       carrier_trunks: carriers.length,
@@ -88,6 +91,8 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
       trie_nodes: rates.trie.nodeCount,
       trunk_ip_auth: tables.trunk_ip_auth.length,
       block_rules: blockRules.ruleId.length,
+      access_numbers: retail.accessNumbers.size,
+      call_translations: retail.translations.size,
     },
   };
   return { compiled, transfer: collectBuffers(compiled) };

@@ -1,3 +1,4 @@
+import type { RetailTables } from './retail.js';
 /**
  * The routing snapshot: every table the per-call decisions read, as the control
  * plane exported it at one instant. Field names are the switch API's
@@ -198,7 +199,8 @@ export interface RateColumns {
   effective_at: Float64Array;
 }
 
-export interface SnapshotTables {
+/** The partner API's retail tables (retail.ts) are optional: snapshots from before them stay whole. */
+export interface SnapshotTables extends RetailTables {
   customer_accounts: CustomerAccountRow[];
   customer_trunks: CustomerTrunkRow[];
   trunk_ip_auth: TrunkIpAuthRow[];

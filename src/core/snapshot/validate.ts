@@ -3,6 +3,7 @@ import { parseIPv4, parseIPv6 } from '../net/ip.js';
 import { parseDigestAlgorithm } from '../digest/digest.js';
 import { parseNano } from '../money/nano.js';
 import { ha1Problem, moneyProblem, nanoProblem } from './field-rules.js';
+import { retailProblem, type RetailTables } from './retail.js';
 import { CURRENCIES, STATUSES, type SnapshotTables } from './schema.js';
 
 /**
@@ -26,7 +27,8 @@ type FieldKind =
   | 'digits?'
   | readonly string[];
 
-type TableName = Exclude<keyof SnapshotTables, 'rate_deck_rates' | 'delta_seq'>;
+// The retail tables are optional and checked on their own (retail.ts).
+type TableName = Exclude<keyof SnapshotTables, 'rate_deck_rates' | 'delta_seq' | keyof RetailTables>;
 
 const ROUNDING = ['up', 'down', 'standard'] as const;
 const PRECISION = ['4', '5', '6'] as const;
@@ -194,6 +196,11 @@ function whole(reason: string): Problem {
   return { reason };
 }
 
+function retailTablesProblem(tables: SnapshotTables): Problem | null {
+  const reason = retailProblem(tables);
+  return reason === null ? null : whole(reason);
+}
+
 /**
  * `rates: false`: the rate rows are not looked at (a node applying deltas to the other tables: the rows it
  * compiled were checked when their snapshot came, and no delta touches them or the decks they name).
@@ -205,7 +212,8 @@ export function validateSnapshot(tables: SnapshotTables, options: { rates?: bool
     checkShapes(tables) ??
     (rates ? checkRates(tables) : null) ??
     checkValues(tables) ??
-    (options.references === false ? null : checkReferences(tables, rates));
+    (options.references === false ? null : checkReferences(tables, rates)) ??
+    retailTablesProblem(tables);
   return problem === null ? { ok: true } : { ok: false, ...problem };
 }
 

@@ -5,7 +5,7 @@ import type { SidecarMetrics } from '../metrics/metrics.js';
 import { formatMicro } from '../../core/money/micro.js';
 import { isRoutableDnis, normalizeNumber } from '../../core/numbers/normalize.js';
 import { affordable, affordableBillable, type CallPrice } from '../../core/rating/cost-bound.js';
-import type { CustomerTrunk } from '../../core/snapshot/model.js';
+import type { CustomerAccount, CustomerTrunk } from '../../core/snapshot/model.js';
 import { priceCall } from './pricing.js';
 import { estimatedCostTerms, type EstimatedCostTerms } from './estimated-cost.js';
 import type { AdmitOutcome, EntityMoney, NodeCredit, Plan } from '../credit/node-credit.js';
@@ -25,6 +25,11 @@ export interface AdmitCallInput {
   estimatedCostMicro: number | null;
   /** OpenSIPS's dialog id ($DLG_did): with it the call can be ended over MI, so credit is reserved slice by slice. */
   dialogId: string | null;
+  /**
+   * A call through a partner product's access number (call/auth's `retail_account_id`): reserved against the
+   * retail account (prepaid, in the product's currency, which is its trunk's), not the trunk's customer account.
+   */
+  retailAccountId?: number | null;
 }
 
 export interface AdmitContext {
@@ -131,7 +136,8 @@ export function admitCall(context: AdmitContext, input: AdmitCallInput, now: num
   if (trunkIndex < 0) return refusal('unknown_customer_trunk');
   const trunk = engine.snapshot.customerTrunks[trunkIndex];
   if (!trunk.active) return refusal('customer_trunk_not_active');
-  const account = engine.snapshot.accounts.get(trunk.accountId)!;
+  const retail = input.retailAccountId ?? null;
+  const account = retail === null ? engine.snapshot.accounts.get(trunk.accountId)! : retailTerms(retail, trunk);
 
   let plan: (availableMicro: number, headroomMicro: number) => Plan | null;
   const estimated = input.estimatedCostMicro;
@@ -156,7 +162,7 @@ export function admitCall(context: AdmitContext, input: AdmitCallInput, now: num
   }
 
   const outcome = credit.admit({
-    entity: { type: 'customer', id: account.id },
+    entity: { type: retail === null ? 'customer' : 'retail', id: account.id },
     callId: callIdOrGenerated(input.call_id),
     plan,
     enforce: account.enforcesHeadroom,
@@ -177,6 +183,19 @@ export function admitCall(context: AdmitContext, input: AdmitCallInput, now: num
     );
   };
   return outcome instanceof Promise ? outcome.then(answer) : answer(outcome);
+}
+
+/** A retail account's terms for admission: prepaid, so held to its balance, in its product's (trunk's) currency. */
+function retailTerms(id: number, trunk: CustomerTrunk): CustomerAccount {
+  return {
+    id,
+    status: 'active',
+    currency: trunk.currency,
+    billingMode: 'prepaid',
+    enforcesHeadroom: true,
+    autoCutoffBehaviour: 'block_new',
+    warningThresholdMicro: NaN,
+  };
 }
 
 function answerOf(outcome: AdmitOutcome, refused: (entity: EntityMoney) => Answer): Answer {

@@ -5,6 +5,7 @@ import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/number
 import { registrationKey, type CustomerTrunk } from '../../core/snapshot/model.js';
 import { lookupCidr } from '../../core/net/cidr-index.js';
 import type { LivePorts } from '../limits/live-ports.js';
+import { lookupAccessNumber } from '../retail/access-numbers.js';
 
 /** POST /api/opensips/call/auth, validated. */
 export interface CallAuthRequest {
@@ -31,6 +32,11 @@ export interface CallAuthAllowed {
   per_minute_rate_limit: number;
   sip_trusted: boolean;
   rtpengine_enabled: boolean;
+  /**
+   * A call to a partner product's access number with a live setup_call translation: the retail account
+   * billed for it. `customer_trunk_id` is then the product's trunk and `dnis` the translated number.
+   */
+  retail_account_id?: number;
 }
 
 export interface CallAuthRejected {
@@ -44,7 +50,7 @@ export interface CallAuthRejected {
 }
 
 export type CallAuthDecision = CallAuthAllowed | CallAuthRejected;
-export type CallAuthOutcome = 'allowed' | 'not_authorised' | 'invalid_dnis' | 'blocked' | 'port_limit';
+export type CallAuthOutcome = 'allowed' | 'not_authorised' | 'invalid_dnis' | 'blocked' | 'port_limit' | 'no_call_translation';
 
 export interface CallIdentity {
   trunk: number;
@@ -119,6 +125,8 @@ export function authorizeCall(
   engine: DecisionEngine,
   request: CallAuthRequest,
   ports: LivePorts,
+  /** When a translation's expiry is judged (the request's time; callers pass theirs). */
+  now: number = Date.now(),
 ): { decision: CallAuthDecision; outcome: CallAuthOutcome } {
   const dialled = normalizeNumber(request.dnis ?? request.ruri ?? '') ?? '';
   const identity = identifyCaller(engine, request.source_ip, dialled, request.username, request.domain);
@@ -133,7 +141,35 @@ export function authorizeCall(
     };
   }
   const ani = callerNumber(trunk, request);
-  const block = findCustomerBlock(engine.snapshot.blockRules, identity.trunk, ani, identity.dnis);
+  // A partner product's access number: the call goes where the caller's live translation says, as a call of
+  // the product's trunk billed to the retail account; without one (unknown caller, expired, account closed) it
+  // goes nowhere.
+  const access = lookupAccessNumber(engine.snapshot.retail, ani, identity.dnis, now);
+  if (access.kind === 'no_translation')
+    return {
+      decision: { allowed: false, ...refusalFields('no_call_translation'), trunk_type: 'customer', customer_trunk_id: trunk.id },
+      outcome: 'no_call_translation',
+    };
+  if (access.kind === 'translated') {
+    const productTrunk = engine.customerTrunkIndex(access.product.customerTrunkId ?? 0);
+    if (productTrunk < 0 || !engine.snapshot.customerTrunks[productTrunk].active)
+      return { decision: { allowed: false, ...refusalFields('customer_trunk_not_active') }, outcome: 'not_authorised' };
+    return allowOn(engine, productTrunk, ani, access.translation.bNumber, ports, access.translation.retailAccountId);
+  }
+  return allowOn(engine, identity.trunk, ani, identity.dnis, ports, null);
+}
+
+/** The call may go on as trunk `index`'s, to `dnis`, unless a block rule or the trunk's ports say no. */
+function allowOn(
+  engine: DecisionEngine,
+  index: number,
+  ani: string,
+  dnis: string,
+  ports: LivePorts,
+  retailAccountId: number | null,
+): { decision: CallAuthDecision; outcome: CallAuthOutcome } {
+  const trunk = engine.snapshot.customerTrunks[index];
+  const block = findCustomerBlock(engine.snapshot.blockRules, index, ani, dnis);
   if (block !== null) {
     return {
       decision: {
@@ -157,12 +193,13 @@ export function authorizeCall(
       trunk_type: 'customer',
       customer_trunk_id: trunk.id,
       ani,
-      dnis: identity.dnis,
+      dnis,
       cps_limit: trunk.cpsLimit,
       port_limit: trunk.portLimit,
       per_minute_rate_limit: trunk.perMinuteRateLimit,
       sip_trusted: trunk.sipTrusted,
       rtpengine_enabled: trunk.rtpengineEnabled,
+      ...(retailAccountId === null ? {} : { retail_account_id: retailAccountId }),
     },
     outcome: 'allowed',
   };

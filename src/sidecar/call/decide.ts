@@ -78,7 +78,7 @@ export function decideCall(context: CallContext, request: DecideRequest, now: nu
     call = { ...call, username: request.digest.username, domain: request.digest.realm };
   }
 
-  const auth = authorizeCall(engine, call, context.credit.ports);
+  const auth = authorizeCall(engine, call, context.credit.ports, now);
   metrics.decided('call_auth', auth.outcome);
   parts.auth = encodeCallAuthDecision(auth.decision);
   if (!auth.decision.allowed) {
@@ -96,6 +96,7 @@ export function decideCall(context: CallContext, request: DecideRequest, now: nu
       call_id: call.call_id,
       estimatedCostMicro: null,
       dialogId: request.dialogId,
+      retailAccountId: caller.retail_account_id ?? null,
     },
     now,
   );

@@ -55,8 +55,14 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
   const rating = rateCallRecord(engine, record);
   if (!rating.ok) throw new RequestError('unrateable_cdr', rating.message);
   const { rated } = rating;
-  const chargeMicro = parseMicro(rated.accountCharge); // exact: a trunk's precision is at most 6 decimals
   const { customer, vendor } = rated;
+  // A call admitted through an access number is the retail account's: billed the sell cost in its product's
+  // (its trunk's) currency, held to its balance. Known by the reservation the call holds.
+  const reserved = credit.reservedEntity(record.sip_call_id);
+  const retail = reserved !== null && reserved.type === 'retail' ? reserved.id : null;
+  const accountCharge = retail === null ? rated.accountCharge : customer.cost;
+  const accountCurrency = retail === null ? rated.accountCurrency : customer.currency;
+  const chargeMicro = parseMicro(accountCharge); // exact: a trunk's precision is at most 6 decimals
   const account = engine.snapshot.accounts.get(rated.accountId)!;
   const recorded = credit.recordCdr(
     { sip_call_id: record.sip_call_id, fingerprint, account_id: rated.accountId, charge_micro: chargeMicro },
@@ -85,12 +91,13 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
       vendor_currency: vendor.currency,
       vendor_decimal_precision: vendor.precision,
       vendor_rounding_direction: vendor.rounding,
-      account_charge: rated.accountCharge,
-      account_currency: rated.accountCurrency,
+      account_charge: accountCharge,
+      account_currency: accountCurrency,
       created_at: iso(now),
+      ...(retail === null ? {} : { retail_account_id: retail }),
     },
-    // Only an account held to a limit can be overrun; one without is billed whatever it spends.
-    account.enforcesHeadroom,
+    // Only an account held to a limit can be overrun; one without is billed whatever it spends (retail: prepaid).
+    retail !== null || account.enforcesHeadroom,
     (id, reservedMicro, uncoveredMicro) =>
       JSON.stringify({
         cdr_id: id,
@@ -113,7 +120,7 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
       : {
           sipCallId: record.sip_call_id,
           accountId: rated.accountId,
-          currency: rated.accountCurrency,
+          currency: accountCurrency,
           kind: recorded.reservedMicro === null ? 'unadmitted' : 'beyond_reservation',
           uncoveredMicro: recorded.uncoveredMicro,
         };

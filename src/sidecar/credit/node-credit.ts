@@ -203,6 +203,8 @@ const TOP_UP_CALLS = 4;
 export class NodeCredit {
   private readonly customers = new Map<number, EntityMoney>();
   private readonly carriers = new Map<number, EntityMoney>();
+  /** Partner retail accounts (calls through access numbers), settled and leased like customers. */
+  private readonly retails = new Map<number, EntityMoney>();
   /** Both maps' entities, by their index. */
   private readonly entities: EntityMoney[] = [];
   /** Live reservations, and the newest finished ones for an admit repeated after its call ended. */
@@ -246,7 +248,7 @@ export class NodeCredit {
   }
 
   entity(ref: EntityRef): EntityMoney {
-    const map = ref.type === 'customer' ? this.customers : this.carriers;
+    const map = ref.type === 'customer' ? this.customers : ref.type === 'retail' ? this.retails : this.carriers;
     let entity = map.get(ref.id);
     if (entity === undefined) {
       entity = new EntityMoney(ref.type, ref.id, this.entities.length);
@@ -498,6 +500,14 @@ export class NodeCredit {
     if (trunkId !== null) this.ports.giveBack(trunkId);
   }
 
+  /** Whom the call's live reservation is held against; null: the call holds none (never admitted, or ended). */
+  reservedEntity(callId: string): EntityRef | null {
+    const slot = this.reservations.find(callId);
+    if (slot === NO_SLOT) return null;
+    const entity = this.entities[this.reservations.entityIndex(slot)];
+    return { type: entity.type, id: entity.id };
+  }
+
   /**
    * A rated CDR: its reservation (if any) closes, its charge counts as spent until the centre settles
    * it, and it joins the outbox. For an account held to a limit (`heldToLimit`), what the reservation did
@@ -515,7 +525,9 @@ export class NodeCredit {
     now: number,
   ): { result: string; committed: Promise<void>; reservedMicro: number | null; uncoveredMicro: number } {
     const id = this.nextCdrId++;
-    const entity = this.entity({ type: 'customer', id: cdr.account_id });
+    // A call through an access number is the retail account's (its settlement names it); any other, its account's.
+    const retail = settlement.retail_account_id ?? null;
+    const entity = this.entity(retail === null ? { type: 'customer', id: cdr.account_id } : { type: 'retail', id: retail });
     const slot = this.reservations.find(cdr.sip_call_id);
     let reservationId = 0;
     let reservedMicro: number | null = null;
@@ -657,7 +669,7 @@ export class NodeCredit {
    */
   returnIdleLeases(now: number, idleMs = this.settings.idleReturnMs): void {
     let any = false;
-    for (const map of [this.customers, this.carriers]) {
+    for (const map of [this.customers, this.carriers, this.retails]) {
       for (const entity of map.values()) {
         // What live calls hold and unsettled CDRs spent stays leased; only the unused part goes back.
         if (now - entity.lastActivity < idleMs || entity.availableMicro <= 0) continue;
@@ -717,7 +729,7 @@ export class NodeCredit {
     const asks: Round['asks'] = [];
     const returned: JournalOp[] = [];
     const confirmsLeases = this.lapsed;
-    for (const map of [this.customers, this.carriers]) {
+    for (const map of [this.customers, this.carriers, this.retails]) {
       for (const entity of map.values()) {
         const confirm = confirmsLeases && (entity.grantedMicro !== 0 || entity.heldMicro !== 0);
         // A recall is acted on now, not when it arrived: the admissions that waited on that round have reserved
@@ -847,7 +859,7 @@ export class NodeCredit {
 
   /** Entities holding lease or live calls: their figures are asked for at start-up (unsettled CDRs go in the same round). */
   refreshAll(): void {
-    for (const map of [this.customers, this.carriers]) {
+    for (const map of [this.customers, this.carriers, this.retails]) {
       for (const entity of map.values()) if (entity.grantedMicro !== 0 || entity.heldMicro !== 0) entity.waiters.push(() => undefined);
     }
     void this.requestRound(true);
@@ -887,7 +899,8 @@ export class NodeCredit {
       if (this.reservations.find(stored.call_id) === NO_SLOT) this.reservations.remember(this.fromStored(stored));
     }
     for (const stored of this.journal.unsettledCdrs()) {
-      const entity = this.entity({ type: 'customer', id: stored.account_id });
+      const retail = retailAccountOf(stored.settlement);
+      const entity = this.entity(retail === null ? { type: 'customer', id: stored.account_id } : { type: 'retail', id: retail });
       entity.spentMicro += stored.charge_micro;
       this.outbox.set(stored.sip_call_id, {
         id: stored.id,
@@ -898,4 +911,11 @@ export class NodeCredit {
       });
     }
   }
+}
+
+/** The retail account a journalled settlement names (read once per unsettled CDR at start), else null. */
+function retailAccountOf(settlementJson: string): number | null {
+  if (!settlementJson.includes('"retail_account_id"')) return null;
+  const id = (JSON.parse(settlementJson) as { retail_account_id?: unknown }).retail_account_id;
+  return typeof id === 'number' ? id : null;
 }

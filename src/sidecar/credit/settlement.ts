@@ -33,6 +33,8 @@ export function encodeSettlement(s: Settlement, nodeCdrId: number, uncovered: st
     `"vendor_cost":${q(s.vendor_cost)},"vendor_currency":${q(s.vendor_currency)},` +
     `"vendor_decimal_precision":${num(s.vendor_decimal_precision)},"vendor_rounding_direction":${q(s.vendor_rounding_direction)},` +
     `"account_charge":${q(s.account_charge)},"account_currency":${q(s.account_currency)},"created_at":${q(s.created_at)},` +
-    `"uncovered":${q(uncovered)},"node_cdr_id":${num(nodeCdrId)}}`
+    `"uncovered":${q(uncovered)},"node_cdr_id":${num(nodeCdrId)}` +
+    // Only on a call through an access number: every other settlement's bytes stay as they were.
+    (s.retail_account_id === undefined || s.retail_account_id === null ? '}' : `,"retail_account_id":${num(s.retail_account_id)}}`)
   );
 }

@@ -31,7 +31,7 @@ export function decisionRoutes(context: SidecarContext): Route[] {
       const input = readCallAuth(new BodyReader(parseJsonObject(request.body, request.contentType)));
       const engine = servingEngine(snapshots);
       const now = Date.now();
-      const { decision, outcome } = authorizeCall(engine, input, context.credit.ports);
+      const { decision, outcome } = authorizeCall(engine, input, context.credit.ports, now);
       decided('call_auth', outcome);
       if (decision.allowed) counters.recordAttempt('customer', decision.customer_trunk_id, now);
       return { status: 200, body: encodeCallAuthDecision(decision) };

@@ -108,6 +108,8 @@ export function moneyRoutes(context: SidecarContext): Route[] {
         call_id: callIdField(reader, 'call_id', false),
         estimatedCostMicro: moneyField(reader, 'estimated_cost', false),
         dialogId: readDialogId(reader),
+        // call/auth's answer for a call through a partner access number (the script passes it on): billed to it.
+        retailAccountId: reader.integer('retail_account_id', ID) ?? null,
       };
       if (input.dnis === null && input.estimatedCostMicro === null)
         throw new RequestError('invalid_field', 'dnis is required (or estimated_cost)');

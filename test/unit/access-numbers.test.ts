@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { compileRetail, retailProblem, type CallTranslationRow, type RetailTables } from '../../src/core/snapshot/retail.js';
+import { applyTranslationChange, lookupAccessNumber } from '../../src/sidecar/retail/access-numbers.js';
+
+/** The access-number lookup the sidecar answers calls with, and the change entry point the live channel is to use. */
+const NOW = Date.parse('2026-12-05T12:00:00Z');
+const translation = (id: number, aNumber: string, expiresAt: string, product = 1): CallTranslationRow => ({
+  id,
+  retail_account_id: 100 + id,
+  partner_product_id: product,
+  a_number: aNumber,
+  access_number: '61280000000',
+  b_number: `6129876543${id}`,
+  expires_at: expiresAt,
+});
+const tables = (): RetailTables => ({
+  retail_products: [
+    { id: 1, customer_trunk_id: 10, rate_deck_id: 1, currency: 'AUD', access_numbers: ['61280000000', '61280000001'] },
+    { id: 2, customer_trunk_id: null, rate_deck_id: null, currency: 'USD', access_numbers: [] },
+  ],
+  call_translations: [
+    translation(1, '61400111222', '2026-12-05T12:05:00Z'),
+    translation(2, '61400111222', '2026-12-05T12:10:00Z'),
+    translation(3, '61400333444', '2026-12-05T11:59:59Z'),
+  ],
+});
+
+describe('access numbers', () => {
+  it('translates a live caller to the newest translation, and tells an access number without one from an ordinary call', () => {
+    const index = compileRetail(tables());
+    const found = lookupAccessNumber(index, '61400111222', '61280000000', NOW);
+    assert.ok(found.kind === 'translated');
+    assert.equal(found.translation.bNumber, '61298765432');
+    assert.equal(found.translation.retailAccountId, 102);
+    assert.equal(found.product.customerTrunkId, 10);
+    assert.equal(lookupAccessNumber(index, '61400333444', '61280000000', NOW).kind, 'no_translation', 'expired');
+    assert.equal(lookupAccessNumber(index, '61400111222', '61280000001', NOW).kind, 'no_translation', 'another access number');
+    assert.equal(lookupAccessNumber(index, '61499999999', '61280000000', NOW).kind, 'no_translation', 'unknown caller');
+    assert.equal(lookupAccessNumber(index, '61400111222', '61298765432', NOW).kind, 'not_access_number');
+    assert.equal(lookupAccessNumber(index, '61400111222', '61280000000', Date.parse('2026-12-05T12:10:00Z')).kind, 'no_translation');
+  });
+
+  it('applies a translation set or ended between snapshots, and ignores one already superseded', () => {
+    const index = compileRetail(tables());
+    applyTranslationChange(index, { op: 'set', translation: translation(4, '61400555666', '2026-12-05T12:30:00Z') });
+    assert.equal(lookupAccessNumber(index, '61400555666', '61280000000', NOW).kind, 'translated');
+    applyTranslationChange(index, { op: 'set', translation: translation(1, '61400111222', '2026-12-05T13:00:00Z') });
+    const kept = lookupAccessNumber(index, '61400111222', '61280000000', NOW);
+    assert.ok(kept.kind === 'translated');
+    assert.equal(kept.translation.id, 2, 'an older translation does not replace a newer one');
+    applyTranslationChange(index, { op: 'end', id: 1, a_number: '61400111222', access_number: '61280000000' });
+    assert.equal(lookupAccessNumber(index, '61400111222', '61280000000', NOW).kind, 'translated', 'ending another id leaves it');
+    applyTranslationChange(index, { op: 'end', id: 2, a_number: '61400111222', access_number: '61280000000' });
+    assert.equal(lookupAccessNumber(index, '61400111222', '61280000000', NOW).kind, 'no_translation');
+  });
+
+  it('takes a snapshot without the retail tables as one without access numbers, and refuses malformed ones', () => {
+    const empty = compileRetail({});
+    assert.equal(empty.accessNumbers.size + empty.translations.size, 0);
+    assert.equal(retailProblem({}), null);
+    assert.equal(retailProblem(tables()), null);
+    const shared = tables();
+    shared.retail_products![1].access_numbers = ['61280000001'];
+    assert.match(retailProblem(shared) ?? '', /belongs to products 1 and 2/);
+    const badNumber = tables();
+    badNumber.call_translations![0].b_number = '+6129';
+    assert.match(retailProblem(badNumber) ?? '', /digit strings/);
+    const badTime = tables();
+    badTime.call_translations![0].expires_at = 'soon';
+    assert.match(retailProblem(badTime) ?? '', /expires_at/);
+  });
+});
