@@ -187,51 +187,46 @@ export class PgConfigStore implements ConfigStore {
   async importRates(rateDeckId: number, rows: readonly ImportedRate[], onConflict: ConflictMode): Promise<ImportCounts> {
     const plan = planImport(rows);
     const now = new Date().toISOString();
+    const overwrite = onConflict === 'overwrite';
+    // A stored key keeps its row on skip and error; on overwrite it takes the file's last terms for that key,
+    // as the row-by-row import would leave it (each row after the key's first write an update).
+    const conflict = overwrite
+      ? `DO UPDATE SET destination_name = EXCLUDED.destination_name, rate_per_minute = EXCLUDED.rate_per_minute,
+           rate_type = EXCLUDED.rate_type, billing_increment_initial = EXCLUDED.billing_increment_initial,
+           billing_increment_step = EXCLUDED.billing_increment_step, updated_at = EXCLUDED.updated_at`
+      : 'DO NOTHING';
     return inPgTransaction(this.pool, async (client) => {
       const counts: ImportCounts = { imported: 0, updated: 0, skipped: 0 };
-      const stored: number[] = []; // indexes (into plan.unique) of keys that were already stored
+      let stored = 0;
+      let firstStored = Infinity; // the first row, in the file's order, whose key was already stored
       for (let start = 0; start < plan.unique.length; start += IMPORT_BATCH) {
         const batch = plan.unique.slice(start, start + IMPORT_BATCH);
-        const inserted = await client.query<{ ordinal: number }>(
+        const terms = batch.map((index) => rows[overwrite ? plan.last.get(keyOf(rows[index]))! : index]);
+        // One statement per batch; xmax is 0 on a row this statement inserted, not on one it updated.
+        const result = await client.query<{ inserted: boolean; prefix: string; effective_at: string }>(
           `INSERT INTO rate_deck_rates (rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial,
              billing_increment_step, effective_at, created_at, updated_at)
            SELECT $1, prefix, destination_name, rate_per_minute, rate_type, initial, step, effective_at, $2, $2
              FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[])
                AS r(prefix, destination_name, rate_per_minute, rate_type, initial, step, effective_at)
-           ON CONFLICT (rate_deck_id, prefix, effective_at) DO NOTHING
-           RETURNING prefix, effective_at`,
-          [rateDeckId, now, ...columnsOf(batch.map((index) => rows[index]))],
+           ON CONFLICT (rate_deck_id, prefix, effective_at) ${conflict}
+           RETURNING (xmax = 0) AS inserted, prefix, effective_at`,
+          [rateDeckId, now, ...columnsOf(terms)],
         );
-        const added = new Set(inserted.rows.map((row) => keyOf(row as unknown as ImportedRate)));
-        for (let i = 0; i < batch.length; i++) if (!added.has(keyOf(rows[batch[i]]))) stored.push(start + i);
-        counts.imported += inserted.rows.length;
+        const added = new Set(result.rows.filter((row) => row.inserted).map(keyOf));
+        counts.imported += added.size;
+        stored += batch.length - added.size;
+        if (firstStored === Infinity && added.size < batch.length)
+          firstStored = batch.find((index) => !added.has(keyOf(rows[index]))) ?? Infinity;
       }
       if (onConflict === 'error') {
         // The first row, in the file's order, that meets a stored row or an earlier row of the file.
-        let first = plan.firstRepeat ?? Infinity;
-        for (const i of stored) first = Math.min(first, plan.unique[i]);
+        const first = Math.min(plan.firstRepeat ?? Infinity, firstStored);
         if (first !== Infinity) throw new RateConflictError(rows[first].prefix, rows[first].effective_at, first); // rolls back
-        return counts;
-      }
-      const storedKeys = new Set(stored.map((i) => plan.unique[i]));
-      if (onConflict === 'skip') {
-        counts.skipped = stored.length + plan.repeats;
-        return counts;
-      }
-      // 'overwrite': each stored key, and each repeat, takes the file's last terms for it, as the row-by-row
-      // import would have left it; every row after a key's first write counts as an update.
-      counts.updated = stored.length + plan.repeats;
-      const rewrites = plan.unique.filter((index) => storedKeys.has(index) || plan.last.get(keyOf(rows[index])) !== index);
-      for (let start = 0; start < rewrites.length; start += IMPORT_BATCH) {
-        const batch = rewrites.slice(start, start + IMPORT_BATCH).map((index) => rows[plan.last.get(keyOf(rows[index]))!]);
-        await client.query(
-          `UPDATE rate_deck_rates AS t SET destination_name = r.destination_name, rate_per_minute = r.rate_per_minute,
-             rate_type = r.rate_type, billing_increment_initial = r.initial, billing_increment_step = r.step, updated_at = $2
-           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[])
-             AS r(prefix, destination_name, rate_per_minute, rate_type, initial, step, effective_at)
-           WHERE t.rate_deck_id = $1 AND t.prefix = r.prefix AND t.effective_at = r.effective_at`,
-          [rateDeckId, now, ...columnsOf(batch)],
-        );
+      } else if (overwrite) {
+        counts.updated = stored + plan.repeats;
+      } else {
+        counts.skipped = stored + plan.repeats;
       }
       return counts;
     });

@@ -5,19 +5,37 @@ import { addRow, BY_ROW_COLUMNS, CHUNK_ROWS, Columns, LENGTH_BASE, readChunk, ty
 /**
  * Every rate row into the snapshot's columns, from PostgreSQL: the same chunked read as SQLite's
  * (rate-columns.ts explains why), the server concatenating each column of a chunk into one string, and the
- * same parsing. string_agg is given the order explicitly: a sorted subquery's order is not promised to
- * survive aggregation. Call inside a REPEATABLE READ transaction: the chunks must see one state of the table.
+ * same parsing. Call inside a REPEATABLE READ transaction: the chunks must see one state of the table.
+ *
+ * The aggregates take their rows in the sorted subquery's order rather than each sorting its own input
+ * (`string_agg(… ORDER BY id)`: PostgreSQL 15 then sorts once per aggregate, 2M rows in 12.6 s against 4.0 s
+ * here). That order is usual, not promised, so the ids come along, concatenated in the same pass: a chunk
+ * whose ids are not in ascending order is read row by row instead.
  */
 const CHUNK_SQL = `
   SELECT count(*), max(id),
-    string_agg(rate_deck_id::text, ',' ORDER BY id),
-    string_agg(prefix, '' ORDER BY id), string_agg(chr(${LENGTH_BASE} + length(prefix)), '' ORDER BY id),
-    string_agg(rate_per_minute, '' ORDER BY id), string_agg(chr(${LENGTH_BASE} + length(rate_per_minute)), '' ORDER BY id),
-    string_agg(CASE rate_type WHEN 'per_call' THEN '1' ELSE '0' END, '' ORDER BY id),
-    string_agg(coalesce(billing_increment_initial, 0) || '/' || coalesce(billing_increment_step, 0), ',' ORDER BY id),
-    string_agg(destination_name, chr(1) ORDER BY id),
-    string_agg(effective_at, chr(1) ORDER BY id)
+    string_agg(rate_deck_id::text, ','),
+    string_agg(prefix, ''), string_agg(chr(${LENGTH_BASE} + length(prefix)), ''),
+    string_agg(rate_per_minute, ''), string_agg(chr(${LENGTH_BASE} + length(rate_per_minute)), ''),
+    string_agg(CASE rate_type WHEN 'per_call' THEN '1' ELSE '0' END, ''),
+    string_agg(coalesce(billing_increment_initial, 0) || '/' || coalesce(billing_increment_step, 0), ','),
+    string_agg(destination_name, chr(1)),
+    string_agg(effective_at, chr(1)),
+    string_agg(id::text, ',')
   FROM (SELECT * FROM rate_deck_rates WHERE id > $1 ORDER BY id LIMIT $2) AS chunk`;
+
+/** Whether `text` is `count` comma-separated integers, each greater than the one before. */
+export function ascendingIds(text: string, count: number): boolean {
+  let previous = -Infinity;
+  let seen = 0;
+  for (const piece of text.split(',')) {
+    const id = Number(piece);
+    if (!Number.isSafeInteger(id) || id <= previous) return false;
+    previous = id;
+    seen++;
+  }
+  return seen === count;
+}
 
 export async function readPgRateColumns(client: pg.PoolClient, chunkRows = CHUNK_ROWS): Promise<RateColumns> {
   return (await readChunked(client, chunkRows)) ?? (await readByRow(client, chunkRows));
@@ -32,13 +50,13 @@ async function readChunked(client: pg.PoolClient, chunkRows: number): Promise<Ra
   const columns = new Columns(count);
   let afterId = Number.MIN_SAFE_INTEGER;
   while (columns.row < count) {
-    const { rows } = await client.query<ChunkRow>({
+    const { rows } = await client.query<[...ChunkRow, string]>({
       text: CHUNK_SQL,
       values: [afterId, Math.min(chunkRows, count - columns.row)],
       rowMode: 'array',
     });
     const chunk = rows[0];
-    if (chunk[0] === 0 || !readChunk(columns, chunk)) return null;
+    if (chunk[0] === 0 || !ascendingIds(chunk[11], chunk[0]) || !readChunk(columns, chunk.slice(0, 11) as ChunkRow)) return null;
     afterId = chunk[1]!;
   }
   return columns.finish();

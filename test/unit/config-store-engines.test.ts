@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { rowPrefix, rowRate } from '../../src/core/snapshot/codec.js';
 import { seedStore } from '../../sync/admin/seed.js';
 import { buildSnapshotTables } from '../../sync/snapshot/build.js';
 import { RateConflictError, type ConfigStore, type ImportedRate, type Row } from '../../sync/store/config-store.js';
@@ -191,6 +192,31 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       assert.equal(await store.unassignRateDeck('customer', 11), false);
     });
 
+    it("leaves exactly one active deck when a trunk's deck is assigned many times at once, and revisions at once each keep their own history", async () => {
+      const decks = await Promise.all(Array.from({ length: 6 }, (_, i) => newDeck(store, `Race ${i}`)));
+      await Promise.all(decks.map((deck) => store.assignRateDeck('carrier', 20, deck)));
+      const active = await store.list('carrier_trunk_rate_decks', {
+        where: { carrier_trunk_id: 20, is_active: 1 },
+        limit: null,
+        offset: 0,
+      });
+      assert.equal(active.total, 1, JSON.stringify(active.rows));
+
+      await store.importRates(decks[0], [rate('4470', '0.0100')], 'error');
+      const original = (await store.list('rate_deck_rates', { where: { rate_deck_id: decks[0] }, limit: null, offset: 0 })).rows[0];
+      const prices = ['0.0201', '0.0202', '0.0203', '0.0204', '0.0205'];
+      await Promise.all(
+        prices.map((price, i) =>
+          store.reviseRate(original.id as number, { rate_per_minute: price, effective_at: `2026-02-0${i + 1}T00:00:00.000Z` }),
+        ),
+      );
+      const current = (await store.get('rate_deck_rates', original.id as number))!.rate_per_minute as string;
+      const history = (await store.list('rate_deck_rates', { where: { superseded_by: original.id as number }, limit: null, offset: 0 }))
+        .rows;
+      // Each revision kept the terms it replaced: the old price once, and every new price but the last once.
+      assert.deepEqual([...history.map((row) => row.rate_per_minute as string), current].sort(), ['0.0100', ...prices].sort());
+    });
+
     it('imports rates: skip keeps, overwrite replaces (a repeat within the file included), error refuses the whole file', async () => {
       const deck = await newDeck(store, 'Imported');
       assert.deepEqual(await store.importRates(deck, [rate('331', '0.0100'), rate('332', '0.0200')], 'error'), {
@@ -230,6 +256,21 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         (error: unknown) => error instanceof RateConflictError && error.index === 1 && error.prefix === '332',
       );
       assert.deepEqual(await deckPrices(store, deck), before, 'a refused import writes nothing');
+    });
+
+    it('reads every rate row, row by row, when a name holds the text the chunked read cuts at', async () => {
+      const deck = await newDeck(store, 'Awkward');
+      await store.importRates(deck, [{ ...rate('4480', '0.0100'), destination_name: 'Odd\u0001Name' }, rate('4481', '0.0200')], 'error');
+      const { rates } = await store.readRoutingData([]);
+      const total = (await store.list('rate_deck_rates', { where: {}, limit: 0, offset: 0 })).total;
+      assert.equal(rates.prefix_end.length, total);
+      const names = Array.from(rates.rate_deck_id.keys())
+        .filter((i) => rates.rate_deck_id[i] === deck)
+        .map((i) => [rowPrefix(rates, i), rates.destination_names[rates.destination_name[i]], rowRate(rates, i)]);
+      assert.deepEqual(names, [
+        ['4480', 'Odd\u0001Name', '0.0100'],
+        ['4481', 'Dest 4481', '0.0200'],
+      ]);
     });
 
     it('keeps snapshot versions', async () => {
