@@ -260,6 +260,22 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (tenant_id, operation, idempotency_key));
     `,
   },
+  {
+    version: 12,
+    description: "a count of the rate rows' changes, on PostgreSQL, so that a snapshot reuses the rates it last read while none changed",
+    // SQLite's data_version gives the config store this for free (config-store.ts); PostgreSQL has no
+    // counterpart that also sees other servers' commits. A statement trigger moves the count in the writing
+    // transaction, so a reader sees it move exactly when it sees the rows change. Nothing on SQLite.
+    sql: 'SELECT 1',
+    postgres: `
+      CREATE TABLE rate_rows_changes (id INTEGER PRIMARY KEY CHECK (id = 1), changes BIGINT NOT NULL);
+      INSERT INTO rate_rows_changes (id, changes) VALUES (1, 0);
+      CREATE FUNCTION count_rate_rows_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN UPDATE rate_rows_changes SET changes = changes + 1 WHERE id = 1; RETURN NULL; END $$;
+      CREATE TRIGGER rate_rows_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rate_deck_rates
+        FOR EACH STATEMENT EXECUTE FUNCTION count_rate_rows_change();
+    `,
+  },
 ];
 
 /**

@@ -23,11 +23,14 @@ type Queryable = pg.Pool | pg.PoolClient;
  * method one transaction. Where SQLite serialises writers on its one connection, here concurrent writers
  * (two control planes, the admin API's parallel requests) are kept apart by row locks: a rate revised, a
  * trunk's deck assignment, each locks the row it changes first.
- *
- * The rate columns are read afresh for every snapshot: SQLite's data_version has no PostgreSQL counterpart
- * that also sees other servers' commits cheaply (see docs/decisions.md).
  */
 export class PgConfigStore implements ConfigStore {
+  /**
+   * The rate columns last read, reused while no rate row changed (2M rows cost seconds to read), keyed by
+   * the count migration 12's trigger moves with every statement that writes rate rows, on any server.
+   */
+  private rateCache: { columns: RateColumns; changes: number } | null = null;
+
   constructor(private readonly pool: pg.Pool) {}
 
   async list(table: string, query: ListQuery): Promise<{ rows: Row[]; total: number }> {
@@ -69,7 +72,7 @@ export class PgConfigStore implements ConfigStore {
 
   async insert(table: string, values: Row): Promise<Row> {
     const columns = Object.keys(values).map(identifier);
-    return inPgTransaction(this.pool, async (client) => {
+    return this.write(table, async (client) => {
       const sql =
         columns.length === 0
           ? `INSERT INTO ${identifier(table)} DEFAULT VALUES RETURNING *`
@@ -91,19 +94,37 @@ export class PgConfigStore implements ConfigStore {
   async update(table: string, id: number, values: Row): Promise<Row | null> {
     const columns = Object.keys(values).map(identifier);
     if (columns.length === 0) return this.get(table, id);
-    const { rows } = await this.pool.query<Row>(
-      `UPDATE ${identifier(table)} SET ${columns.map((column, i) => `${column} = $${i + 1}`).join(', ')} WHERE id = $${columns.length + 1} RETURNING *`,
-      [...columns.map((column) => values[column]), id],
-    );
-    return rows[0] ?? null;
+    return this.write(table, async (client) => {
+      const { rows } = await client.query<Row>(
+        `UPDATE ${identifier(table)} SET ${columns.map((column, i) => `${column} = $${i + 1}`).join(', ')} WHERE id = $${columns.length + 1} RETURNING *`,
+        [...columns.map((column) => values[column]), id],
+      );
+      return rows.at(0) ?? null;
+    });
   }
 
   async remove(table: string, id: number): Promise<boolean> {
-    return ((await this.pool.query(`DELETE FROM ${identifier(table)} WHERE id = $1`, [id])).rowCount ?? 0) > 0;
+    return this.write(
+      table,
+      async (client) => ((await client.query(`DELETE FROM ${identifier(table)} WHERE id = $1`, [id])).rowCount ?? 0) > 0,
+    );
+  }
+
+  /**
+   * A transaction writing `table`. One writing rate rows takes the row of their change count first: the
+   * trigger would take it at its first rate statement anyway, and a transaction holding it while waiting
+   * for a rate row another holds (who then waits for the count) would deadlock. Rate writes are admin-paced:
+   * one at a time costs nothing that matters.
+   */
+  private write<T>(table: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inPgTransaction(this.pool, async (client) => {
+      if (table === 'rate_deck_rates') await client.query('SELECT changes FROM rate_rows_changes WHERE id = 1 FOR UPDATE');
+      return work(client);
+    });
   }
 
   async reviseRate(id: number, changes: Row): Promise<Row | null> {
-    return inPgTransaction(this.pool, async (client) => {
+    return this.write('rate_deck_rates', async (client) => {
       // Locked: two revisions of one rate at once would each keep the same old terms as history.
       const old = (await client.query<Row>('SELECT * FROM rate_deck_rates WHERE id = $1 FOR UPDATE', [id])).rows.at(0);
       if (old === undefined) return null;
@@ -139,7 +160,7 @@ export class PgConfigStore implements ConfigStore {
   }
 
   async removeRate(id: number): Promise<boolean> {
-    return inPgTransaction(this.pool, async (client) => {
+    return this.write('rate_deck_rates', async (client) => {
       await client.query('DELETE FROM rate_deck_rates WHERE superseded_by = $1', [id]);
       return ((await client.query('DELETE FROM rate_deck_rates WHERE id = $1', [id])).rowCount ?? 0) > 0;
     });
@@ -178,7 +199,11 @@ export class PgConfigStore implements ConfigStore {
       async (client) => {
         const rows: Record<string, Row[]> = {};
         for (const table of tables) rows[table] = (await client.query<Row>(`SELECT * FROM ${identifier(table)} ORDER BY id`)).rows;
-        return { rows, rates: await readPgRateColumns(client) };
+        // Read in the same snapshot as the rows: the count moved exactly when the rows it counts did.
+        const { changes } = (await client.query<{ changes: number }>('SELECT changes FROM rate_rows_changes WHERE id = 1')).rows[0];
+        const rates = this.rateCache?.changes === changes ? this.rateCache.columns : await readPgRateColumns(client);
+        this.rateCache = { columns: rates, changes };
+        return { rows, rates };
       },
       'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
     );
@@ -195,7 +220,7 @@ export class PgConfigStore implements ConfigStore {
            rate_type = EXCLUDED.rate_type, billing_increment_initial = EXCLUDED.billing_increment_initial,
            billing_increment_step = EXCLUDED.billing_increment_step, updated_at = EXCLUDED.updated_at`
       : 'DO NOTHING';
-    return inPgTransaction(this.pool, async (client) => {
+    return this.write('rate_deck_rates', async (client) => {
       const counts: ImportCounts = { imported: 0, updated: 0, skipped: 0 };
       let stored = 0;
       let firstStored = Infinity; // the first row, in the file's order, whose key was already stored

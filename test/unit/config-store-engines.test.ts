@@ -273,6 +273,25 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       ]);
     });
 
+    it("reuses the rate columns until a rate changes, here or over another connection (another control plane's)", async () => {
+      const first = (await store.readRoutingData([])).rates;
+      assert.equal((await store.readRoutingData([])).rates, first, 'unchanged: the same columns');
+      const row = (
+        await store.list('rate_deck_rates', { where: { rate_deck_id: 1, prefix: '614', superseded_by: null }, limit: 1, offset: 0 })
+      ).rows[0];
+      await store.update('rate_deck_rates', row.id as number, { rate_per_minute: '0.0261' });
+      const mine = (await store.readRoutingData([])).rates;
+      assert.notEqual(mine, first);
+      assert.ok(mine.rate_text.includes('0.0261'));
+      const other = await openConfigStore(parseStoreLocation(location));
+      await other.config.update('rate_deck_rates', row.id as number, { rate_per_minute: '0.0271' });
+      await other.close();
+      const theirs = (await store.readRoutingData([])).rates;
+      assert.ok(theirs.rate_text.includes('0.0271') && !theirs.rate_text.includes('0.0261'));
+      await store.update('customer_trunks', 10, { name: 'Renamed' });
+      assert.equal((await store.readRoutingData([])).rates, theirs, 'a write elsewhere leaves the columns alone');
+    });
+
     it('keeps snapshot versions', async () => {
       const last = await store.lastSnapshotVersion();
       await store.recordSnapshot(last + 1, new Date().toISOString(), 'abc', { rate_rows: 1 });
