@@ -18,6 +18,7 @@ import { startLeaseReclaim } from './ledger/lease-reclaim.js';
 import { loadNodePolicy } from './nodes/policy.js';
 import { RateDeckScheduler } from './rate-deck-updates/scheduler.js';
 import { startPartnerApi } from './partner/listener.js';
+import { PgSyncLock } from './store/pg-sync-lock.js';
 import { openCentreStores, openConfigStore } from './stores.js';
 
 async function main(): Promise<void> {
@@ -32,11 +33,18 @@ async function main(): Promise<void> {
       await handle.close();
       return;
     }
+    // On a store other control planes share, one sync at a time: another's running sync is left alone.
+    const lock = config.store.engine === 'postgres' ? await PgSyncLock.tryTake(config.store.url) : null;
+    if (config.store.engine === 'postgres' && lock === null) {
+      await handle.close();
+      throw new Error(`another control plane is running the sync on ${config.store.shown} (it holds the sync lock): nothing done`);
+    }
     await seedLocalhost(handle.config);
     const syncJob = new SyncJob(handle.config, log, nodePolicy, { miTimeoutMs: config.miTimeoutMs });
     const report = await syncJob.run();
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     await syncJob.close();
+    await lock?.release();
     await handle.close();
     process.exit(report.sidecar_results.every((result) => result.success) ? 0 : 1);
   }

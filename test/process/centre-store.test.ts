@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { MIGRATIONS } from '../../sync/store/migrations.js';
+import { SYNC_LOCK_CLASS } from '../../sync/store/pg-sync-lock.js';
 import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
 
 /**
@@ -15,6 +18,7 @@ import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpe
  */
 const LATEST = MIGRATIONS[MIGRATIONS.length - 1].version;
 const MAIN = join(import.meta.dirname, '../../sync/main.js');
+const LOCK_MODULE = join(import.meta.dirname, '../../sync/store/pg-sync-lock.js');
 const unreachable = await postgresUnreachable();
 
 function control(args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -64,6 +68,48 @@ describe('the centre on a PostgreSQL store', { skip: unreachable ?? false }, () 
     assert.equal(run.status, 0, run.stderr);
     const report = JSON.parse(run.stdout) as { snapshot_version: number };
     assert.ok(report.snapshot_version >= 1);
+  });
+
+  it('runs one sync at a time on a shared store: refused while another control plane holds the sync lock, run once it is killed', async () => {
+    // The holder: another process that took the lock as a sync-run does, then hangs.
+    const holder = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { PgSyncLock } from ${JSON.stringify(pathToFileURL(LOCK_MODULE).href)};
+         const lock = await PgSyncLock.tryTake(${JSON.stringify(scratch.url)});
+         console.log(lock === null ? 'refused' : 'held');
+         setInterval(() => {}, 60_000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const [said] = (await once(holder.stdout, 'data')) as [Buffer];
+    assert.equal(said.toString().trim(), 'held');
+    const refused = control(['sync-run', '--store', url]);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /another control plane is running the sync .* nothing done/);
+    assert.ok(!refused.stderr.includes('hunter2'));
+    const watcher = new pg.Client({ connectionString: scratch.url });
+    await watcher.connect();
+    const held = async (): Promise<boolean> =>
+      (
+        await watcher.query(
+          "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::oid AND objid::int8 = (hashtext(current_schema())::int8 & 4294967295)",
+          [SYNC_LOCK_CLASS],
+        )
+      ).rows.length > 0;
+    assert.equal(await held(), true, 'the holder holds it, as pg_locks shows');
+    // kill -9: the server sees the connection close and frees the lock; waited for, then the next sync runs.
+    holder.kill('SIGKILL');
+    await once(holder, 'exit');
+    for (let tries = 0; await held(); tries++) {
+      assert.ok(tries < 200, 'the lock of a killed holder is freed within seconds');
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    await watcher.end();
+    const run = control(['sync-run', '--store', url]);
+    assert.equal(run.status, 0, run.stderr);
   });
 
   it('refuses to serve on PostgreSQL before the ledger is ported, naming the store without its password', () => {
