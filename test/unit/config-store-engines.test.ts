@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rowPrefix, rowRate } from '../../src/core/snapshot/codec.js';
+import { RequestError } from '../../src/core/http/errors.js';
+import { constraintRefusal } from '../../sync/http/handlers.js';
 import { seedStore } from '../../sync/admin/seed.js';
 import { buildSnapshotTables } from '../../sync/snapshot/build.js';
 import { RateConflictError, type ConfigStore, type ImportedRate, type Row } from '../../sync/store/config-store.js';
@@ -290,6 +292,17 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       assert.ok(theirs.rate_text.includes('0.0271') && !theirs.rate_text.includes('0.0261'));
       await store.update('customer_trunks', 10, { name: 'Renamed' });
       assert.equal((await store.readRoutingData([])).rates, theirs, 'a write elsewhere leaves the columns alone');
+    });
+
+    it("refuses a duplicate key and a removal of a referenced record as the admin API's 409s", async () => {
+      const now = new Date().toISOString();
+      const ip = { ip_address: '198.51.100.77', description: null, is_active: 1, created_at: now, updated_at: now };
+      await store.insert('auth_ips', ip);
+      // As the admin routes meet it: SQLite's store throws at once, PostgreSQL's rejects.
+      const duplicate = await (async () => store.insert('auth_ips', ip))().then(undefined, constraintRefusal);
+      assert.ok(duplicate instanceof RequestError && duplicate.code === 'duplicate', String(duplicate));
+      const referenced = await (async () => store.remove('customer_accounts', 1))().then(undefined, constraintRefusal);
+      assert.ok(referenced instanceof RequestError && referenced.code === 'still_referenced', String(referenced));
     });
 
     it('keeps snapshot versions', async () => {
