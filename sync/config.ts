@@ -5,12 +5,15 @@ import { DEFAULT_LEASE_VALID_SECONDS } from '../src/core/protocol/node-sync.js';
 import { DEFAULT_NODE_HOSTS, parseHostAllowlist } from './nodes/hosts.js';
 import type { PartnerApiConfig } from './partner/config.js';
 import { DEFAULT_DELTA_RETENTION, type DeltaRetention } from './deltas/log.js';
+import { parseStoreLocation, type StoreLocation } from './store/store-location.js';
 
 /** Control-plane settings: command-line flags, else CONTROL_* environment variables, else defaults. */
 export interface ControlConfig {
   host: string;
   port: number;
   dataDir: string;
+  /** Where the stores are: `--store`, default `<data-dir>/config.db` (SQLite). */
+  store: StoreLocation;
   logLevel: string;
   miTimeoutMs: number;
   leaseValidSeconds: number;
@@ -26,8 +29,8 @@ export interface ControlConfig {
   partner: PartnerApiConfig | null;
   /** How much of the delta log is kept (sync/deltas/log.ts): the newest `count` deltas, none older than `seconds`. */
   deltaRetention: DeltaRetention;
-  /** `sync-run`: one routing sync, its report on stdout, then exit. */
-  command: 'serve' | 'sync-run';
+  /** `sync-run`: one routing sync, its report on stdout, then exit. `migrate`: the schema brought up to date, then exit. */
+  command: 'serve' | 'sync-run' | 'migrate';
 }
 
 /** Every option, as docs/operations.md explains it. */
@@ -35,6 +38,7 @@ export const CONTROL_OPTIONS = {
   host: { env: 'CONTROL_HOST', fallback: '127.0.0.1' },
   port: { env: 'CONTROL_PORT', fallback: '8080' },
   'data-dir': { env: 'CONTROL_DATA_DIR', fallback: './data/control' },
+  store: { env: 'CONTROL_STORE', fallback: '', shownDefault: '<data-dir>/config.db' },
   'log-level': { env: 'CONTROL_LOG_LEVEL', fallback: 'info' },
   'mi-timeout-ms': { env: 'CONTROL_MI_TIMEOUT_MS', fallback: '30000' },
   'lease-valid-seconds': { env: 'CONTROL_LEASE_VALID_SECONDS', fallback: String(DEFAULT_LEASE_VALID_SECONDS) },
@@ -63,12 +67,14 @@ export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): Contr
   const dataDir = options.string('data-dir');
   const roots = options.string('node-files-root');
   const [command = 'serve', ...extra] = options.positionals;
-  if ((command !== 'serve' && command !== 'sync-run') || extra.length > 0)
-    throw new Error(`unknown command ${JSON.stringify(options.positionals.join(' '))}: the only command is sync-run`);
+  if ((command !== 'serve' && command !== 'sync-run' && command !== 'migrate') || extra.length > 0)
+    throw new Error(`unknown command ${JSON.stringify(options.positionals.join(' '))}: the commands are sync-run and migrate`);
+  const store = options.string('store');
   return {
     host: options.host('host'),
     port: options.integer('port', 0, 65535),
     dataDir,
+    store: parseStoreLocation(store.trim() === '' ? join(dataDir, 'config.db') : store),
     // A comma list; none given: a folder of the control plane's own, so that nothing else is in reach.
     nodeFilesRoots:
       roots.trim() === ''

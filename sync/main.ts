@@ -4,10 +4,10 @@
  *   node dist/sync/main.js [--host 127.0.0.1] [--port 8080] [--data-dir ./data/control] [--lease-valid-seconds 900]
  *                          [--node-files-root /var/lib/opensips,…] [--node-hosts 10.1.0.0/16,…] …
  *   node dist/sync/main.js sync-run [--data-dir ...]     (one routing sync, for cron and scripts)
+ *   node dist/sync/main.js migrate --store postgres://…  (creates or updates the schema, then exits)
  *
  * Options: sync/config.ts, documented in docs/operations.md.
  */
-import { join } from 'node:path';
 import { startServer } from '../src/core/http/server.js';
 import { createLogger } from '../src/core/logger.js';
 import { seedLocalhost } from './admin/access.js';
@@ -20,23 +20,45 @@ import { startLeaseReclaim } from './ledger/lease-reclaim.js';
 import { loadNodePolicy } from './nodes/policy.js';
 import { RateDeckScheduler } from './rate-deck-updates/scheduler.js';
 import { startPartnerApi } from './partner/listener.js';
-import { openCentreStores } from './stores.js';
+import { PgSyncLock } from './store/pg-sync-lock.js';
+import { openCentreStores, openConfigStore } from './stores.js';
 
 async function main(): Promise<void> {
   const config = loadControlConfig(process.argv.slice(2), process.env);
   const log = createLogger(config.logLevel, 'control-plane');
   const nodePolicy = loadNodePolicy(config.nodeFilesRoots, config.nodeHosts);
-  const stores = openCentreStores(join(config.dataDir, 'config.db'), config.deltaRetention);
-  await seedLocalhost(stores.config);
-  const syncJob = new SyncJob(stores.config, log, nodePolicy, { miTimeoutMs: config.miTimeoutMs });
-
-  if (config.command === 'sync-run') {
+  if (config.command !== 'serve') {
+    // migrate and sync-run need the configuration store alone, which both engines have.
+    const handle = await openConfigStore(config.store);
+    if (config.command === 'migrate') {
+      process.stdout.write(`${JSON.stringify({ store: config.store.shown, schema_version: await handle.schemaVersion() })}\n`);
+      await handle.close();
+      return;
+    }
+    // On a store other control planes share, one sync at a time: another's running sync is left alone.
+    const lock = config.store.engine === 'postgres' ? await PgSyncLock.tryTake(config.store.url) : null;
+    if (config.store.engine === 'postgres' && lock === null) {
+      await handle.close();
+      throw new Error(`another control plane is running the sync on ${config.store.shown} (it holds the sync lock): nothing done`);
+    }
+    await seedLocalhost(handle.config);
+    const syncJob = new SyncJob(handle.config, log, nodePolicy, { miTimeoutMs: config.miTimeoutMs });
     const report = await syncJob.run();
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     await syncJob.close();
-    stores.close();
+    await lock?.release();
+    await handle.close();
     process.exit(report.sidecar_results.every((result) => result.success) ? 0 : 1);
   }
+  // Serving needs the ledger, the partner API's store and rate-deck updates too: refused whole on an engine
+  // that lacks any of them, rather than an admin API whose money endpoints fail.
+  if (config.store.engine !== 'sqlite')
+    throw new Error(
+      `serving on PostgreSQL (${config.store.shown}) is not available yet: the configuration store is ported, the ledger, partner and rate-deck update stores are not (issue 21). Use a SQLite --store for serve; migrate and sync-run work on PostgreSQL`,
+    );
+  const stores = openCentreStores(config.store.path, config.deltaRetention);
+  await seedLocalhost(stores.config);
+  const syncJob = new SyncJob(stores.config, log, nodePolicy, { miTimeoutMs: config.miTimeoutMs });
 
   const leaseReclaim = startLeaseReclaim(stores.ledger, log, config.leaseValidSeconds);
   // What the scheduler and the rate-deck update routes change (a trunk suspended or reinstated, rates brought
@@ -97,6 +119,7 @@ async function main(): Promise<void> {
       host: config.host,
       port: server.port,
       data_dir: config.dataDir,
+      store: config.store.shown,
       schema_version: stores.schemaVersion(),
       node_files_roots: nodePolicy.files.roots,
       node_hosts: nodePolicy.hosts.text,

@@ -1,9 +1,12 @@
 import { SqliteLedgerStore } from './ledger/store.js';
-import { SqliteConfigStore } from './store/config-store.js';
+import { SqliteConfigStore, type ConfigStore } from './store/config-store.js';
 import { openDatabase, schemaVersion } from './store/database.js';
 import { RateDeckUpdateStore } from './rate-deck-updates/store.js';
 import { PartnerStore } from './partner/store.js';
 import { DEFAULT_DELTA_RETENTION, DeltaLog, type DeltaRetention } from './deltas/log.js';
+import { PgConfigStore } from './store/pg-config-store.js';
+import { openPgDatabase, pgSchemaVersion } from './store/pg-database.js';
+import type { StoreLocation } from './store/store-location.js';
 
 /** The control plane's stores over its one database: the configuration, the ledger, and rate-deck updates. */
 export interface CentreStores {
@@ -32,4 +35,31 @@ export function openCentreStores(path: string, deltaRetention: DeltaRetention = 
     schemaVersion: () => schemaVersion(db),
     close: () => db.close(),
   };
+}
+
+/**
+ * The configuration store alone, on either engine, migrated: what `migrate` and `sync-run` need. (The
+ * ledger, the partner API's store and rate-deck updates are on SQLite only so far: openCentreStores.)
+ */
+export interface ConfigStoreHandle {
+  config: ConfigStore;
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function openConfigStore(location: StoreLocation): Promise<ConfigStoreHandle> {
+  if (location.engine === 'sqlite') {
+    const db = openDatabase(location.path);
+    return {
+      // With the delta log: a snapshot must carry the sequence of the live changes it includes.
+      config: new SqliteConfigStore(db, new DeltaLog(db, DEFAULT_DELTA_RETENTION)),
+      schemaVersion: () => Promise.resolve(schemaVersion(db)),
+      close: () => {
+        db.close();
+        return Promise.resolve();
+      },
+    };
+  }
+  const pool = await openPgDatabase(location.url);
+  return { config: new PgConfigStore(pool), schemaVersion: () => pgSchemaVersion(pool), close: () => pool.end() };
 }

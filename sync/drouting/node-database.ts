@@ -13,13 +13,7 @@ export const SQL_SCHEMES: Partial<Record<string, 'mysql' | 'postgres'>> = {
   'postgresql:': 'postgres',
 };
 
-/** The URL with its password replaced by `***` (the user name stays: it tells the operator which login failed). */
-export function redactDatabaseUrl(url: URL): string {
-  if (url.password === '') return url.toString();
-  const copy = new URL(url.toString());
-  copy.password = '***';
-  return copy.toString();
-}
+export { redactDatabaseUrl } from '../store/database-url.js';
 
 /** How a node database is named to the operator: its path, or its URL without the password. */
 export function describeDatabase(target: DroutingDatabase): string {

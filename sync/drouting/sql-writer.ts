@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { redactedError } from '../store/database-url.js';
 import { OUR_TABLES, type DroutingDatabase } from './node-database.js';
 import type { DroutingData } from './rules.js';
 import { MYSQL_TABLES, POSTGRES_TABLES } from './sql-schema.js';
@@ -294,14 +295,6 @@ async function writePostgres(url: string, tables: TableRows[]): Promise<void> {
   }
 }
 
-/** Takes the password out of a driver's message, in case one ever quotes the URL it was given. */
-function redacted(error: unknown, url: string): Error {
-  let message = error instanceof Error ? error.message : String(error);
-  const password = decodeURIComponent(new URL(url).password);
-  if (password !== '') message = message.split(password).join('***');
-  return new Error(message);
-}
-
 export interface SqlWriteOptions {
   /**
    * MySQL client flags. `['-LOCAL_FILES']` makes the server refuse LOAD DATA LOCAL as one with
@@ -319,6 +312,6 @@ export async function writeDroutingSql(
   try {
     await (target.kind === 'mysql' ? writeMysql(target.url, tables, options.mysqlFlags ?? []) : writePostgres(target.url, tables));
   } catch (error) {
-    throw redacted(error, target.url);
+    throw redactedError(error, target.url);
   }
 }

@@ -16,8 +16,8 @@ export function adminRoute(method: Route['method'], path: string, maxBodyBytes: 
   return { method, path, maxBodyBytes, retainsBody: true, handler: guard(handler, constraintRefusal) };
 }
 
-/** The store's constraint violations are refusals of the request (409), not defects. */
-function constraintRefusal(error: unknown): unknown {
+/** The store's constraint violations are refusals of the request (409), not defects, on either engine. */
+export function constraintRefusal(error: unknown): unknown {
   const code = (error as { code?: unknown }).code;
   if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
     return new RequestError(
@@ -25,7 +25,15 @@ function constraintRefusal(error: unknown): unknown {
       `a record with these values already exists (${(error as Error).message.replace(/^UNIQUE constraint failed: /, '')})`,
     );
   }
-  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new RequestError('still_referenced');
+  // PostgreSQL's SQLSTATEs: unique_violation, foreign_key_violation. Its detail names the key ("Key (a)=(b) already exists.").
+  if (code === '23505') {
+    const detail = (error as { detail?: unknown }).detail;
+    return new RequestError(
+      'duplicate',
+      `a record with these values already exists (${typeof detail === 'string' ? detail : 'unique key'})`,
+    );
+  }
+  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503') return new RequestError('still_referenced');
   return error;
 }
 

@@ -15,11 +15,11 @@ import type { RateColumns } from '../../src/core/snapshot/schema.js';
  *
  * Call inside a read transaction: the chunks must see one state of the table.
  */
-const CHUNK_ROWS = 100_000;
+export const CHUNK_ROWS = 100_000;
 /** Separates variable-length text (destination names, dates); lengths are carried as one character each for the digit columns. */
 const SEPARATOR = '\u0001';
 /** char(LENGTH_BASE + n) carries a length n < 65,000 as one UTF-16 unit. */
-const LENGTH_BASE = 48;
+export const LENGTH_BASE = 48;
 const COMMA = 44;
 const SLASH = 47;
 
@@ -34,9 +34,11 @@ const CHUNK_SQL = `
     group_concat(effective_at, char(1))
   FROM (SELECT * FROM rate_deck_rates WHERE id > ? ORDER BY id LIMIT ?)`;
 
-type ChunkRow = [number, number | null, string, string, string, string, string, string, string, string, string];
+/** One chunk's aggregates, in CHUNK_SQL's order (PostgreSQL's read builds the same: pg-rate-columns.ts). */
+export type ChunkRow = [number, number | null, string, string, string, string, string, string, string, string, string];
 
-class Columns {
+/** The columns being filled, chunk by chunk or row by row, whichever engine the rows come from. */
+export class Columns {
   readonly columns: RateColumns;
   private readonly names = new Map<string, number>();
   private readonly effectiveTimes = new Map<string, number>();
@@ -144,7 +146,7 @@ function parseIntegers(text: string, separators: readonly number[], count: numbe
   return index === count;
 }
 
-function readChunk(into: Columns, chunk: ChunkRow): boolean {
+export function readChunk(into: Columns, chunk: ChunkRow): boolean {
   const [count, , decks, prefixes, prefixLengths, rates, rateLengths, types, increments, names, effectiveAts] = chunk;
   const { columns } = into;
   const base = into.row;
@@ -198,27 +200,34 @@ export function readRateColumnsChunked(db: Database.Database, chunkRows = CHUNK_
 export function readRateColumnsByRow(db: Database.Database): RateColumns {
   const count = (db.prepare('SELECT COUNT(*) AS n FROM rate_deck_rates').get() as { n: number }).n;
   const columns = new Columns(count);
-  const { columns: target } = columns;
   const rows = db
-    .prepare(
-      'SELECT rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial, billing_increment_step, effective_at FROM rate_deck_rates ORDER BY id',
-    )
+    .prepare(`SELECT ${BY_ROW_COLUMNS} FROM rate_deck_rates ORDER BY id`)
     .raw(true)
-    .iterate() as IterableIterator<[number, string, string, string, string, number | null, number | null, string]>;
-  for (const [deck, prefix, name, rate, type, initial, step, effectiveAt] of rows) {
-    const i = columns.row;
-    if (i === count) break;
-    target.rate_deck_id[i] = deck;
-    columns.addPrefixes(prefix);
-    target.prefix_end[i] = columns.endPrefix(prefix.length);
-    target.destination_name[i] = columns.nameIndex(name);
-    columns.addRates(rate);
-    target.rate_end[i] = columns.endRate(rate.length);
-    target.rate_type[i] = type === 'per_call' ? 1 : 0;
-    target.billing_increment_initial[i] = initial ?? 0;
-    target.billing_increment_step[i] = step ?? 0;
-    target.effective_at[i] = columns.effectiveMs(effectiveAt);
-    columns.row++;
+    .iterate() as IterableIterator<RateRowValues>;
+  for (const row of rows) {
+    if (columns.row === count) break;
+    addRow(columns, row);
   }
   return columns.finish();
+}
+
+/** A rate row as BY_ROW_COLUMNS selects it. */
+export type RateRowValues = [number, string, string, string, string, number | null, number | null, string];
+export const BY_ROW_COLUMNS =
+  'rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial, billing_increment_step, effective_at';
+
+export function addRow(columns: Columns, [deck, prefix, name, rate, type, initial, step, effectiveAt]: RateRowValues): void {
+  const { columns: target } = columns;
+  const i = columns.row;
+  target.rate_deck_id[i] = deck;
+  columns.addPrefixes(prefix);
+  target.prefix_end[i] = columns.endPrefix(prefix.length);
+  target.destination_name[i] = columns.nameIndex(name);
+  columns.addRates(rate);
+  target.rate_end[i] = columns.endRate(rate.length);
+  target.rate_type[i] = type === 'per_call' ? 1 : 0;
+  target.billing_increment_initial[i] = initial ?? 0;
+  target.billing_increment_step[i] = step ?? 0;
+  target.effective_at[i] = columns.effectiveMs(effectiveAt);
+  columns.row++;
 }

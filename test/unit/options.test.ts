@@ -20,6 +20,7 @@ describe('options', () => {
       maxInflightBodyBytes: 256 * 1024 * 1024,
       partner: null, // no partner listener without --partner-jwt-issuer
       deltaRetention: { count: 100_000, seconds: 86_400 },
+      store: { engine: 'sqlite', path: 'data/control/config.db', shown: 'data/control/config.db' },
       command: 'serve',
     });
     const nodes = loadControlConfig(['--node-files-root', '/srv/a, /srv/b'], { CONTROL_NODE_HOSTS: '10.1.0.0/16,opensips-01' });
@@ -35,6 +36,31 @@ describe('options', () => {
       count: 5,
       seconds: 60,
     });
+    assert.equal(loadControlConfig(['migrate'], {}).command, 'migrate');
+  });
+
+  it('reads the store location: config.db in the data directory by default, a path, sqlite:, or postgres:// shown without its password', () => {
+    assert.deepEqual(loadControlConfig(['--data-dir', '/tmp/x'], {}).store, {
+      engine: 'sqlite',
+      path: '/tmp/x/config.db',
+      shown: '/tmp/x/config.db',
+    });
+    assert.deepEqual(loadControlConfig(['--store', 'sqlite:/srv/centre.db'], {}).store, {
+      engine: 'sqlite',
+      path: '/srv/centre.db',
+      shown: '/srv/centre.db',
+    });
+    assert.deepEqual(loadControlConfig([], { CONTROL_STORE: 'postgres://centre:s3cret@db:5432/centre' }).store, {
+      engine: 'postgres',
+      url: 'postgres://centre:s3cret@db:5432/centre',
+      shown: 'postgres://centre:***@db:5432/centre',
+    });
+    const refused: [string, RegExp][] = [
+      ['mysql://root:pw@db/centre', /--store "mysql:\/\/\*\*\*@db\/centre" is neither a file path/],
+      ['postgres://db:5432', /names no host or no database/],
+      ['sqlite:', /is neither a file path/],
+    ];
+    for (const [store, message] of refused) assert.throws(() => loadControlConfig(['--store', store], {}), message, store);
   });
 
   it('refuses a control plane option out of range, unknown, or of the wrong kind', () => {

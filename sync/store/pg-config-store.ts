@@ -1,0 +1,331 @@
+import type pg from 'pg';
+import type { RateColumns } from '../../src/core/snapshot/schema.js';
+import {
+  RateConflictError,
+  type ConfigStore,
+  type ConflictMode,
+  type ImportCounts,
+  type ImportedRate,
+  type ListQuery,
+  type Row,
+} from './config-store.js';
+import { identifier } from './database.js';
+import { inPgTransaction } from './pg-database.js';
+import { readPgRateColumns } from './pg-rate-columns.js';
+
+/** Rows an import sends per INSERT: one array parameter per column (unnest), so the count is not bound by parameters. */
+const IMPORT_BATCH = 20_000;
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+/**
+ * The configuration store on PostgreSQL: the same semantics as SqliteConfigStore, method for method, each
+ * method one transaction. Where SQLite serialises writers on its one connection, here concurrent writers
+ * (two control planes, the admin API's parallel requests) are kept apart by row locks: a rate revised, a
+ * trunk's deck assignment, each locks the row it changes first.
+ */
+export class PgConfigStore implements ConfigStore {
+  /**
+   * The rate columns last read, reused while no rate row changed (2M rows cost seconds to read), keyed by
+   * the count migration 14's trigger moves with every statement that writes rate rows, on any server.
+   */
+  private rateCache: { columns: RateColumns; changes: number } | null = null;
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  async list(table: string, query: ListQuery): Promise<{ rows: Row[]; total: number }> {
+    const columns = Object.keys(query.where).map(identifier);
+    const values = columns.map((column) => query.where[column]).filter((value) => value !== null);
+    let next = 0;
+    const where =
+      columns.length === 0
+        ? ''
+        : ` WHERE ${columns.map((column) => (query.where[column] === null ? `${column} IS NULL` : `${column} = $${++next}`)).join(' AND ')}`;
+    const from = `FROM ${identifier(table)}${where}`;
+    const [orderColumn, direction] = (query.orderBy ?? 'id').split(' ');
+    const order = `${identifier(orderColumn)}${direction === 'DESC' ? ' DESC' : ''}`;
+    // Both reads in one snapshot, so the total agrees with the page.
+    return inPgTransaction(
+      this.pool,
+      async (client) => {
+        const total = (await client.query<{ total: number }>(`SELECT COUNT(*) AS total ${from}`, values)).rows[0].total;
+        const rows = (
+          await client.query<Row>(`SELECT * ${from} ORDER BY ${order} LIMIT $${next + 1} OFFSET $${next + 2}`, [
+            ...values,
+            query.limit,
+            query.offset,
+          ])
+        ).rows;
+        return { rows, total };
+      },
+      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+    );
+  }
+
+  async get(table: string, id: number): Promise<Row | null> {
+    return getRow(this.pool, table, id);
+  }
+
+  ratesWrittenElsewhere(): void {
+    // Nothing cached here to drop.
+  }
+
+  async insert(table: string, values: Row): Promise<Row> {
+    const columns = Object.keys(values).map(identifier);
+    return this.write(table, async (client) => {
+      const sql =
+        columns.length === 0
+          ? `INSERT INTO ${identifier(table)} DEFAULT VALUES RETURNING *`
+          : `INSERT INTO ${identifier(table)} (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING *`;
+      const row = (
+        await client.query<Row>(
+          sql,
+          columns.map((column) => values[column]),
+        )
+      ).rows[0];
+      // An id given (the seed, a node's credential keyed by its node's id) does not move the identity
+      // sequence: moved here, so that the next row numbered by the database does not collide with it.
+      if (values.id !== undefined && values.id !== null)
+        await client.query(`SELECT setval(pg_get_serial_sequence($1, 'id'), (SELECT MAX(id) FROM ${identifier(table)}))`, [table]);
+      return row;
+    });
+  }
+
+  async update(table: string, id: number, values: Row): Promise<Row | null> {
+    const columns = Object.keys(values).map(identifier);
+    if (columns.length === 0) return this.get(table, id);
+    return this.write(table, async (client) => {
+      const { rows } = await client.query<Row>(
+        `UPDATE ${identifier(table)} SET ${columns.map((column, i) => `${column} = $${i + 1}`).join(', ')} WHERE id = $${columns.length + 1} RETURNING *`,
+        [...columns.map((column) => values[column]), id],
+      );
+      return rows.at(0) ?? null;
+    });
+  }
+
+  async remove(table: string, id: number): Promise<boolean> {
+    return this.write(
+      table,
+      async (client) => ((await client.query(`DELETE FROM ${identifier(table)} WHERE id = $1`, [id])).rowCount ?? 0) > 0,
+    );
+  }
+
+  /**
+   * A transaction writing `table`. One writing rate rows takes the row of their change count first: the
+   * trigger would take it at its first rate statement anyway, and a transaction holding it while waiting
+   * for a rate row another holds (who then waits for the count) would deadlock. Rate writes are admin-paced:
+   * one at a time costs nothing that matters.
+   */
+  private write<T>(table: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inPgTransaction(this.pool, async (client) => {
+      if (table === 'rate_deck_rates') await client.query('SELECT changes FROM rate_rows_changes WHERE id = 1 FOR UPDATE');
+      return work(client);
+    });
+  }
+
+  async reviseRate(id: number, changes: Row): Promise<Row | null> {
+    return this.write('rate_deck_rates', async (client) => {
+      // Locked: two revisions of one rate at once would each keep the same old terms as history.
+      const old = (await client.query<Row>('SELECT * FROM rate_deck_rates WHERE id = $1 FOR UPDATE', [id])).rows.at(0);
+      if (old === undefined) return null;
+      // The rate keeps its id and takes the new terms first; the history row holds the old ones (as SqliteConfigStore).
+      const columns = Object.keys(changes).map(identifier);
+      const updated = (
+        await client.query<Row>(
+          `UPDATE rate_deck_rates SET ${columns.map((column, i) => `${column} = $${i + 1}`).join(', ')} WHERE id = $${columns.length + 1} RETURNING *`,
+          [...columns.map((column) => changes[column]), id],
+        )
+      ).rows[0];
+      await client.query(
+        `INSERT INTO rate_deck_rates (rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial,
+          billing_increment_step, effective_at, created_at, updated_at, superseded_by, superseded_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+        [
+          old.rate_deck_id,
+          old.prefix,
+          old.destination_name,
+          old.rate_per_minute,
+          old.rate_type,
+          old.billing_increment_initial,
+          old.billing_increment_step,
+          old.effective_at,
+          old.created_at,
+          changes.updated_at ?? old.updated_at,
+          id,
+          changes.effective_at ?? old.effective_at,
+        ],
+      );
+      return updated;
+    });
+  }
+
+  async removeRate(id: number): Promise<boolean> {
+    return this.write('rate_deck_rates', async (client) => {
+      await client.query('DELETE FROM rate_deck_rates WHERE superseded_by = $1', [id]);
+      return ((await client.query('DELETE FROM rate_deck_rates WHERE id = $1', [id])).rowCount ?? 0) > 0;
+    });
+  }
+
+  async assignRateDeck(kind: 'customer' | 'carrier', trunkId: number, rateDeckId: number): Promise<Row> {
+    const table = `${kind}_trunk_rate_decks`;
+    const column = `${kind}_trunk_id`;
+    const now = new Date().toISOString();
+    return inPgTransaction(this.pool, async (client) => {
+      // The trunk's row is the lock: two assignments at once would otherwise each supersede the old one
+      // and both stay active (READ COMMITTED sees neither's insert).
+      await client.query(`SELECT id FROM ${kind}_trunks WHERE id = $1 FOR UPDATE`, [trunkId]);
+      await client.query(`UPDATE ${table} SET is_active = 0, superseded_at = $1 WHERE ${column} = $2 AND is_active = 1`, [now, trunkId]);
+      return (
+        await client.query<Row>(
+          `INSERT INTO ${table} (${column}, rate_deck_id, is_active, assigned_at) VALUES ($1, $2, 1, $3) RETURNING *`,
+          [trunkId, rateDeckId, now],
+        )
+      ).rows[0];
+    });
+  }
+
+  async unassignRateDeck(kind: 'customer' | 'carrier', trunkId: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE ${kind}_trunk_rate_decks SET is_active = 0, superseded_at = $1 WHERE ${kind}_trunk_id = $2 AND is_active = 1`,
+      [new Date().toISOString(), trunkId],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  async readRoutingData(tables: readonly string[]): Promise<{ rows: Record<string, Row[]>; rates: RateColumns; deltaSeq: number }> {
+    // One snapshot for every table, even while the admin API (or another control plane) writes.
+    return inPgTransaction(
+      this.pool,
+      async (client) => {
+        const rows: Record<string, Row[]> = {};
+        for (const table of tables) rows[table] = (await client.query<Row>(`SELECT * FROM ${identifier(table)} ORDER BY id`)).rows;
+        // Read in the same snapshot as the rows: the count moved exactly when the rows it counts did.
+        const { changes } = (await client.query<{ changes: number }>('SELECT changes FROM rate_rows_changes WHERE id = 1')).rows[0];
+        const rates = this.rateCache?.changes === changes ? this.rateCache.columns : await readPgRateColumns(client);
+        this.rateCache = { columns: rates, changes };
+        // The live changes' sequence, in the same snapshot. This store does not append deltas yet (serving on
+        // PostgreSQL is refused until the ledger is ported, issue 21): the sequence stays where SQLite left it.
+        const { last_seq: deltaSeq } = (await client.query<{ last_seq: number }>('SELECT last_seq FROM delta_sequence WHERE id = 1'))
+          .rows[0];
+        return { rows, rates, deltaSeq };
+      },
+      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+    );
+  }
+
+  async importRates(rateDeckId: number, rows: readonly ImportedRate[], onConflict: ConflictMode): Promise<ImportCounts> {
+    const plan = planImport(rows);
+    const now = new Date().toISOString();
+    const overwrite = onConflict === 'overwrite';
+    // A stored key keeps its row on skip and error; on overwrite it takes the file's last terms for that key,
+    // as the row-by-row import would leave it (each row after the key's first write an update).
+    const conflict = overwrite
+      ? `DO UPDATE SET destination_name = EXCLUDED.destination_name, rate_per_minute = EXCLUDED.rate_per_minute,
+           rate_type = EXCLUDED.rate_type, billing_increment_initial = EXCLUDED.billing_increment_initial,
+           billing_increment_step = EXCLUDED.billing_increment_step, updated_at = EXCLUDED.updated_at`
+      : 'DO NOTHING';
+    return this.write('rate_deck_rates', async (client) => {
+      const counts: ImportCounts = { imported: 0, updated: 0, skipped: 0 };
+      let stored = 0;
+      let firstStored = Infinity; // the first row, in the file's order, whose key was already stored
+      for (let start = 0; start < plan.unique.length; start += IMPORT_BATCH) {
+        const batch = plan.unique.slice(start, start + IMPORT_BATCH);
+        const terms = batch.map((index) => rows[overwrite ? plan.last.get(keyOf(rows[index]))! : index]);
+        // One statement per batch; xmax is 0 on a row this statement inserted, not on one it updated.
+        const result = await client.query<{ inserted: boolean; prefix: string; effective_at: string }>(
+          `INSERT INTO rate_deck_rates (rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial,
+             billing_increment_step, effective_at, created_at, updated_at)
+           SELECT $1, prefix, destination_name, rate_per_minute, rate_type, initial, step, effective_at, $2, $2
+             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[])
+               AS r(prefix, destination_name, rate_per_minute, rate_type, initial, step, effective_at)
+           ON CONFLICT (rate_deck_id, prefix, effective_at) ${conflict}
+           RETURNING (xmax = 0) AS inserted, prefix, effective_at`,
+          [rateDeckId, now, ...columnsOf(terms)],
+        );
+        const added = new Set(result.rows.filter((row) => row.inserted).map(keyOf));
+        counts.imported += added.size;
+        stored += batch.length - added.size;
+        if (firstStored === Infinity && added.size < batch.length)
+          firstStored = batch.find((index) => !added.has(keyOf(rows[index]))) ?? Infinity;
+      }
+      if (onConflict === 'error') {
+        // The first row, in the file's order, that meets a stored row or an earlier row of the file.
+        const first = Math.min(plan.firstRepeat ?? Infinity, firstStored);
+        if (first !== Infinity) throw new RateConflictError(rows[first].prefix, rows[first].effective_at, first); // rolls back
+      } else if (overwrite) {
+        counts.updated = stored + plan.repeats;
+      } else {
+        counts.skipped = stored + plan.repeats;
+      }
+      return counts;
+    });
+  }
+
+  async lastSnapshotVersion(): Promise<number> {
+    return (
+      (await this.pool.query<{ version: number | null }>('SELECT MAX(version) AS version FROM snapshot_versions')).rows[0].version ?? 0
+    );
+  }
+
+  async recordSnapshot(
+    version: number,
+    createdAt: string,
+    checksum: string,
+    counts: Record<string, number>,
+    deltaSeq?: number,
+  ): Promise<void> {
+    await this.pool.query('INSERT INTO snapshot_versions (version, created_at, checksum, counts, delta_seq) VALUES ($1, $2, $3, $4, $5)', [
+      version,
+      createdAt,
+      checksum,
+      JSON.stringify(counts),
+      deltaSeq ?? null,
+    ]);
+  }
+}
+
+async function getRow(db: Queryable, table: string, id: number): Promise<Row | null> {
+  return (await db.query<Row>(`SELECT * FROM ${identifier(table)} WHERE id = $1`, [id])).rows[0] ?? null;
+}
+
+const keyOf = (row: Pick<ImportedRate, 'prefix' | 'effective_at'>): string => `${row.prefix}\u0000${row.effective_at}`;
+
+/**
+ * An import as the row-by-row one sees it: a key (prefix and effective_at) met again later in the same file
+ * is a conflict with the row the file itself just wrote. `unique` holds each key's first row, `last` each
+ * key's last row, `repeats` how many rows repeat an earlier key, `firstRepeat` the first of them.
+ */
+function planImport(rows: readonly ImportedRate[]): {
+  unique: number[];
+  last: Map<string, number>;
+  repeats: number;
+  firstRepeat: number | null;
+} {
+  const last = new Map<string, number>();
+  const unique: number[] = [];
+  let repeats = 0;
+  let firstRepeat: number | null = null;
+  rows.forEach((row, index) => {
+    const key = keyOf(row);
+    if (last.has(key)) {
+      repeats++;
+      firstRepeat ??= index;
+    } else {
+      unique.push(index);
+    }
+    last.set(key, index);
+  });
+  return { unique, last, repeats, firstRepeat };
+}
+
+function columnsOf(rows: readonly ImportedRate[]): unknown[] {
+  return [
+    rows.map((row) => row.prefix),
+    rows.map((row) => row.destination_name),
+    rows.map((row) => row.rate_per_minute),
+    rows.map((row) => row.rate_type),
+    rows.map((row) => row.billing_increment_initial),
+    rows.map((row) => row.billing_increment_step),
+    rows.map((row) => row.effective_at),
+  ];
+}

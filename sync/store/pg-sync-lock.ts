@@ -1,0 +1,39 @@
+import pg from 'pg';
+import { redactedError } from './database-url.js';
+
+/**
+ * The lock that makes one control plane at a time run the routing sync (the snapshot build, the pushes, the
+ * drouting writes) against a PostgreSQL store that several share. A session-level advisory lock, held on a
+ * connection of its own for as long as the holder runs: when the holder dies, even by kill -9, the server
+ * sees its connection close and the lock is free again at once. Keyed by the store's schema (the second
+ * half of the key), so centres on different schemas of one database, tests' scratch schemas among them,
+ * never hold each other up.
+ */
+export const SYNC_LOCK_CLASS = 0x5eed_0022;
+
+export class PgSyncLock {
+  private constructor(private readonly client: pg.Client) {}
+
+  /** The lock when it was free, null when another control plane holds it. */
+  static async tryTake(url: string): Promise<PgSyncLock | null> {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ taken: boolean }>('SELECT pg_try_advisory_lock($1, hashtext(current_schema())) AS taken', [
+        SYNC_LOCK_CLASS,
+      ]);
+      if (rows[0].taken) return new PgSyncLock(client);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw redactedError(error, url);
+    }
+    await client.end().catch(() => undefined);
+    return null;
+  }
+
+  /** Closing the connection releases the lock. */
+  async release(): Promise<void> {
+    await this.client.end().catch(() => undefined);
+  }
+}
