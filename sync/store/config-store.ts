@@ -71,6 +71,27 @@ export interface ChangeLog {
 
 export type ConflictMode = 'skip' | 'overwrite' | 'error';
 
+/** A revised rate's history row (reviseRate, on either engine): its columns, and their values from the old terms. */
+export const HISTORY_ROW_COLUMNS =
+  'rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial, billing_increment_step, effective_at, created_at, updated_at, superseded_by, superseded_at';
+
+export function historyRowValues(old: Row, changes: Row, id: number): unknown[] {
+  return [
+    old.rate_deck_id,
+    old.prefix,
+    old.destination_name,
+    old.rate_per_minute,
+    old.rate_type,
+    old.billing_increment_initial,
+    old.billing_increment_step,
+    old.effective_at,
+    old.created_at,
+    changes.updated_at ?? old.updated_at,
+    id,
+    changes.effective_at ?? old.effective_at,
+  ];
+}
+
 export interface ImportedRate {
   prefix: string;
   destination_name: string;
@@ -223,25 +244,8 @@ export class SqliteConfigStore implements ConfigStore {
         .prepare(`UPDATE rate_deck_rates SET ${columns.map((column) => `${column} = ?`).join(', ')} WHERE id = ?`)
         .run(...columns.map((column) => changes[column]), id);
       this.db
-        .prepare(
-          `INSERT INTO rate_deck_rates (rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial,
-            billing_increment_step, effective_at, created_at, updated_at, superseded_by, superseded_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          old.rate_deck_id,
-          old.prefix,
-          old.destination_name,
-          old.rate_per_minute,
-          old.rate_type,
-          old.billing_increment_initial,
-          old.billing_increment_step,
-          old.effective_at,
-          old.created_at,
-          changes.updated_at ?? old.updated_at,
-          id,
-          changes.effective_at ?? old.effective_at,
-        );
+        .prepare(`INSERT INTO rate_deck_rates (${HISTORY_ROW_COLUMNS}) VALUES (${HISTORY_ROW_COLUMNS.split(',').fill('?').join(', ')})`)
+        .run(...historyRowValues(old, changes, id));
       return true;
     });
     return revise() ? this.get('rate_deck_rates', id) : Promise.resolve(null);

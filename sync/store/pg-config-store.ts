@@ -1,6 +1,8 @@
 import type pg from 'pg';
 import type { RateColumns } from '../../src/core/snapshot/schema.js';
 import {
+  HISTORY_ROW_COLUMNS,
+  historyRowValues,
   RateConflictError,
   type ConfigStore,
   type ConflictMode,
@@ -137,23 +139,10 @@ export class PgConfigStore implements ConfigStore {
         )
       ).rows[0];
       await client.query(
-        `INSERT INTO rate_deck_rates (rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial,
-          billing_increment_step, effective_at, created_at, updated_at, superseded_by, superseded_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        [
-          old.rate_deck_id,
-          old.prefix,
-          old.destination_name,
-          old.rate_per_minute,
-          old.rate_type,
-          old.billing_increment_initial,
-          old.billing_increment_step,
-          old.effective_at,
-          old.created_at,
-          changes.updated_at ?? old.updated_at,
-          id,
-          changes.effective_at ?? old.effective_at,
-        ],
+        `INSERT INTO rate_deck_rates (${HISTORY_ROW_COLUMNS}) VALUES (${HISTORY_ROW_COLUMNS.split(',')
+          .map((_, i) => `$${i + 1}`)
+          .join(', ')})`,
+        historyRowValues(old, changes, id),
       );
       return updated;
     });
