@@ -12,7 +12,13 @@ interface NetworkNode {
   sidecar: {
     up: boolean;
     error: string | null;
-    health: { status: string; snapshot_version: number | null; snapshot_age_seconds: number | null; uptime_seconds: number } | null;
+    health: {
+      status: string;
+      snapshot_version: number | null;
+      snapshot_age_seconds: number | null;
+      uptime_seconds: number;
+      delta_seq?: number | null;
+    } | null;
   };
   metrics: {
     decisions_per_second: number | null;
@@ -31,6 +37,8 @@ interface Network {
   checked_at: string;
   lease_valid_seconds: number;
   last_sync: { finished_at: string; snapshot_version: number; warnings: string[] } | null;
+  /** The centre's last live change (issue 18). */
+  delta_seq: number;
   nodes: NetworkNode[];
 }
 
@@ -125,6 +133,7 @@ function render(root: HTMLElement, network: Network): void {
       behind[index] ? badge('behind', 'bad') : '',
     ),
     document.createTextNode(seconds(node.sidecar.health?.snapshot_age_seconds)),
+    liveChangesCell(node, network.delta_seq),
     document.createTextNode(seconds(node.sidecar.health?.uptime_seconds)),
     loadCell(node),
     money[index].cell,
@@ -140,6 +149,7 @@ function render(root: HTMLElement, network: Network): void {
       'Sidecar',
       'Snapshot',
       'Snapshot age',
+      'Live changes',
       'Uptime',
       'Decisions',
       'Money round',
@@ -170,6 +180,17 @@ function render(root: HTMLElement, network: Network): void {
     ),
     nodes,
   );
+}
+
+/**
+ * The live change the node has applied, and how far behind the centre's last one it is: a lag seen at one
+ * refresh is usually a change in flight; one that stays is a node whose channel is cut.
+ */
+function liveChangesCell(node: NetworkNode, centreSeq: number): Node {
+  const applied = node.sidecar.health?.delta_seq;
+  if (applied === undefined || applied === null) return document.createTextNode('—');
+  if (applied >= centreSeq) return document.createTextNode(`#${applied}`);
+  return el('span', {}, `#${applied} `, badge(`${centreSeq - applied} behind`, 'bad'));
 }
 
 /** Shows the Network page in `root` and refreshes it until the returned function is called. */

@@ -1,5 +1,6 @@
 import { json } from '../../src/core/http/respond.js';
 import type { Route } from '../../src/core/http/server.js';
+import type { DeltaLog } from '../deltas/log.js';
 import type { SyncJob } from '../distribution/sync-job.js';
 import type { LedgerStore } from '../ledger/store.js';
 import type { NodePolicy } from '../nodes/policy.js';
@@ -11,7 +12,8 @@ import { sidecarRequest } from './sidecar-client.js';
  * GET /api/console/network: the Network page's one read. Every OpenSIPS node with its sidecar's health as the
  * sidecar answers it now (asked in parallel, each bounded by a timeout, so one silent node shows as down
  * without holding the others), the last sync's result for that node, its decisions per second and p99 from
- * the centre's samples of its metrics, and its money rounds as the centre's ledger has them.
+ * the centre's samples of its metrics, and its money rounds as the centre's ledger has them. `delta_seq` is the
+ * centre's last live change; each sidecar's health says the one it has applied.
  */
 export function networkRoutes(context: {
   store: ConfigStore;
@@ -19,6 +21,7 @@ export function networkRoutes(context: {
   syncJob: SyncJob;
   nodePolicy: NodePolicy;
   metricsSampler: MetricsSampler;
+  deltas: DeltaLog;
   leaseValidSeconds: number;
 }): Route[] {
   return [
@@ -58,6 +61,7 @@ export function networkRoutes(context: {
           checked_at: new Date().toISOString(),
           // A node's leases lapse after this long without a money round: the page marks a node silent that long.
           lease_valid_seconds: context.leaseValidSeconds,
+          delta_seq: context.deltas.lastSeq(),
           last_sync:
             last === null
               ? null

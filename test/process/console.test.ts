@@ -74,6 +74,11 @@ describe('operator console', () => {
     const row = await page.locator('tr[data-node="node-1"]').innerText();
     assert.match(row, new RegExp(`\\tv${version}\\t`), 'the snapshot version the sidecar serves');
     assert.match(row, new RegExp(`ok v${version} in \\d+ ms`), 'the last sync reached it');
+    // The seeded world's live rows are changes in the delta log; each node shows the last it applied, the centre's.
+    const network = await world.control.get('/api/console/network');
+    const centreSeq = network.body.delta_seq as number;
+    assert.ok(centreSeq > 0, 'the seed went through the delta log');
+    await page.locator('tr[data-node="node-1"] td', { hasText: new RegExp(`^#${centreSeq}$`) }).waitFor();
     // Times in the operator's zone (the page runs in Australia/Sydney), the UTC instant on hover.
     assert.match((await page.locator('time').first().getAttribute('title')) ?? '', /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
     await screenshot(page, 'network');
