@@ -4,6 +4,7 @@ import { openDatabase, schemaVersion } from './store/database.js';
 import { RateDeckUpdateStore } from './rate-deck-updates/store.js';
 import { PartnerStore } from './partner/store.js';
 import { DEFAULT_DELTA_RETENTION, DeltaLog, type DeltaRetention } from './deltas/log.js';
+import { PgDeltaLog } from './deltas/pg-log.js';
 import { PgConfigStore } from './store/pg-config-store.js';
 import { openPgDatabase, pgSchemaVersion } from './store/pg-database.js';
 import type { StoreLocation } from './store/store-location.js';
@@ -61,5 +62,9 @@ export async function openConfigStore(location: StoreLocation): Promise<ConfigSt
     };
   }
   const pool = await openPgDatabase(location.url);
-  return { config: new PgConfigStore(pool), schemaVersion: () => pgSchemaVersion(pool), close: () => pool.end() };
+  return {
+    config: new PgConfigStore(pool, new PgDeltaLog(DEFAULT_DELTA_RETENTION)),
+    schemaVersion: () => pgSchemaVersion(pool),
+    close: () => pool.end(),
+  };
 }

@@ -32,6 +32,19 @@ const LIVE_STORE_TABLES: Record<string, LiveTable> = {
 
 type Row = Record<string, unknown>;
 
+export function isLiveStoreTable(storeTable: string): boolean {
+  return Object.hasOwn(LIVE_STORE_TABLES, storeTable);
+}
+
+/** A live change as the log holds it: the snapshot table it becomes, the operation, the row as the snapshot carries it (JSON). */
+export function deltaLogRow(storeTable: string, row: Row | null): { table: LiveTable; op: 'upsert' | 'delete'; body: string | null } {
+  return {
+    table: LIVE_STORE_TABLES[storeTable],
+    op: row === null ? 'delete' : 'upsert',
+    body: row === null ? null : JSON.stringify(snapshotRow(storeTable, row)),
+  };
+}
+
 export class DeltaLog {
   private readonly sql;
   private waiters = new Set<() => void>();
@@ -53,7 +66,7 @@ export class DeltaLog {
 
   /** Whether a change to this store table travels as a delta. */
   isLive(storeTable: string): boolean {
-    return Object.hasOwn(LIVE_STORE_TABLES, storeTable);
+    return isLiveStoreTable(storeTable);
   }
 
   /**
@@ -61,10 +74,9 @@ export class DeltaLog {
    * after the change, null for a delete. Returns the delta's sequence.
    */
   append(storeTable: string, id: number, row: Row | null): number {
-    const table = LIVE_STORE_TABLES[storeTable];
+    const { table, op, body } = deltaLogRow(storeTable, row);
     const seq = (this.sql.next.get() as { last_seq: number }).last_seq;
-    const body = row === null ? null : JSON.stringify(snapshotRow(storeTable, row));
-    this.sql.insert.run(seq, new Date().toISOString(), table, row === null ? 'delete' : 'upsert', id, body);
+    this.sql.insert.run(seq, new Date().toISOString(), table, op, id, body);
     if (seq > this.retention.count) this.sql.trimBelow.run(seq - this.retention.count);
     return seq;
   }

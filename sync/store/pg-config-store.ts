@@ -21,6 +21,16 @@ const IMPORT_BATCH = 20_000;
 type Queryable = pg.Pool | pg.PoolClient;
 
 /**
+ * Where a write to a live table records its delta on PostgreSQL, inside the write's transaction (the one there
+ * is: sync/deltas/pg-log.ts; declared here so the store does not depend on it, as ChangeLog for SQLite).
+ */
+export interface PgChangeLog {
+  isLive(table: string): boolean;
+  /** `row`: the row after the write, null when it deleted `id`. Returns the delta's sequence. */
+  append(client: pg.PoolClient, table: string, id: number, row: Row | null): Promise<number>;
+}
+
+/**
  * The configuration store on PostgreSQL: the same semantics as SqliteConfigStore, method for method, each
  * method one transaction. Where SQLite serialises writers on its one connection, here concurrent writers
  * (two control planes, the admin API's parallel requests) are kept apart by row locks: a rate revised, a
@@ -33,7 +43,15 @@ export class PgConfigStore implements ConfigStore {
    */
   private rateCache: { columns: RateColumns; changes: number } | null = null;
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly deltas: PgChangeLog | null = null,
+  ) {}
+
+  /** The write's delta, in its transaction, when the table is live (issue 18). */
+  private async logged(client: pg.PoolClient, table: string, id: number, row: Row | null): Promise<void> {
+    if (this.deltas?.isLive(table) === true) await this.deltas.append(client, table, id, row);
+  }
 
   async list(table: string, query: ListQuery): Promise<{ rows: Row[]; total: number }> {
     const columns = Object.keys(query.where).map(identifier);
@@ -89,6 +107,7 @@ export class PgConfigStore implements ConfigStore {
       // sequence: moved here, so that the next row numbered by the database does not collide with it.
       if (values.id !== undefined && values.id !== null)
         await client.query(`SELECT setval(pg_get_serial_sequence($1, 'id'), (SELECT MAX(id) FROM ${identifier(table)}))`, [table]);
+      await this.logged(client, table, row.id as number, row);
       return row;
     });
   }
@@ -101,15 +120,18 @@ export class PgConfigStore implements ConfigStore {
         `UPDATE ${identifier(table)} SET ${columns.map((column, i) => `${column} = $${i + 1}`).join(', ')} WHERE id = $${columns.length + 1} RETURNING *`,
         [...columns.map((column) => values[column]), id],
       );
-      return rows.at(0) ?? null;
+      const row = rows.at(0) ?? null;
+      if (row !== null) await this.logged(client, table, id, row);
+      return row;
     });
   }
 
   async remove(table: string, id: number): Promise<boolean> {
-    return this.write(
-      table,
-      async (client) => ((await client.query(`DELETE FROM ${identifier(table)} WHERE id = $1`, [id])).rowCount ?? 0) > 0,
-    );
+    return this.write(table, async (client) => {
+      const removed = ((await client.query(`DELETE FROM ${identifier(table)} WHERE id = $1`, [id])).rowCount ?? 0) > 0;
+      if (removed) await this.logged(client, table, id, null);
+      return removed;
+    });
   }
 
   /**
@@ -192,8 +214,7 @@ export class PgConfigStore implements ConfigStore {
         const { changes } = (await client.query<{ changes: number }>('SELECT changes FROM rate_rows_changes WHERE id = 1')).rows[0];
         const rates = this.rateCache?.changes === changes ? this.rateCache.columns : await readPgRateColumns(client);
         this.rateCache = { columns: rates, changes };
-        // The live changes' sequence, in the same snapshot. This store does not append deltas yet (serving on
-        // PostgreSQL is refused until the ledger is ported, issue 21): the sequence stays where SQLite left it.
+        // The live changes' sequence, in the same snapshot: the deltas this snapshot includes are those up to it.
         const { last_seq: deltaSeq } = (await client.query<{ last_seq: number }>('SELECT last_seq FROM delta_sequence WHERE id = 1'))
           .rows[0];
         return { rows, rates, deltaSeq };
