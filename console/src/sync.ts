@@ -25,6 +25,68 @@ interface Syncs {
   data: SyncRecord[];
 }
 
+/** What GET /api/opensips/deltas answers (sync/deltas/routes.ts): the live changes and how far each node has applied them. */
+interface LiveChanges {
+  last_seq: number;
+  oldest_seq: number | null;
+  recent: { seq: number; committed_at: string; table: string; op: 'upsert' | 'delete'; id: number }[];
+  nodes: {
+    hostname: string;
+    applied_seq: number | null;
+    lag: number | null;
+    seen_at: string | null;
+    waiting: boolean;
+    snapshot_required: boolean;
+  }[];
+}
+
+/**
+ * A following node always has an ask held at the centre but for a moment between asks (at most 8 s each): one
+ * not waiting and not heard from for longer is not following, whatever it last applied.
+ */
+const SILENT_AFTER_MS = 10_000;
+
+function channelCell(node: LiveChanges['nodes'][number]): Node {
+  if (node.snapshot_required) return badge('needs a snapshot', 'bad');
+  if (node.waiting) return document.createTextNode('connected, waiting for the next change');
+  if (node.seen_at !== null && Date.now() - Date.parse(node.seen_at) > SILENT_AFTER_MS) return badge('silent', 'bad');
+  return document.createTextNode(node.seen_at === null ? '—' : 'between asks');
+}
+
+/** Live changes travel between syncs (issue 18): per node what it has applied, and the newest changes. */
+function renderLiveChanges(target: HTMLElement, live: LiveChanges): void {
+  const nodes = table(
+    `Live changes: the centre is at #${live.last_seq}`,
+    ['Node', 'Applied', 'Behind', 'Last asked', 'Channel'],
+    live.nodes.map((node) => [
+      el('strong', {}, node.hostname),
+      document.createTextNode(node.applied_seq === null ? '—' : `#${node.applied_seq}`),
+      node.lag === null
+        ? el('span', { class: 'muted' }, 'not seen since start')
+        : node.lag === 0
+          ? badge('up to date', 'good')
+          : badge(`${node.lag} behind`, 'bad'),
+      node.seen_at === null ? document.createTextNode('—') : timeElement(node.seen_at),
+      channelCell(node),
+    ]),
+    { id: 'live-nodes' },
+  );
+  nodes.querySelectorAll('tbody tr').forEach((row, index) => row.setAttribute('data-node', live.nodes[index].hostname));
+  const recent = table(
+    'Newest live changes',
+    ['#', 'Committed', 'Table', 'Change', 'Row'],
+    live.recent.map((delta) => [
+      document.createTextNode(`#${delta.seq}`),
+      timeElement(delta.committed_at),
+      document.createTextNode(delta.table),
+      document.createTextNode(delta.op === 'delete' ? 'deleted' : 'created or changed'),
+      document.createTextNode(String(delta.id)),
+    ]),
+    { id: 'live-changes' },
+  );
+  target.replaceChildren(nodes, recent);
+}
+
 /** While a sync runs the page asks this often for its phase; otherwise it refreshes at the Network page's pace. */
 const RUNNING_POLL_MS = 500;
 const IDLE_POLL_MS = 5_000;
@@ -91,12 +153,13 @@ function render(history: HTMLElement, status: HTMLElement, button: HTMLButtonEle
   history.replaceChildren(syncTable);
 }
 
-/** Shows the Sync page: the history of syncs, and a button that runs one with its progress while it runs. */
+/** Shows the Sync page: the history of syncs and the live changes between them, and a button that runs one with its progress while it runs. */
 export function showSync(root: HTMLElement): () => void {
   const button = el('button', { type: 'button', id: 'run-sync' }, 'Run a full sync');
   const status = el('p', { role: 'status', id: 'sync-status' });
   const outcome = el('div', { id: 'sync-outcome', 'aria-live': 'polite' });
   const history = el('div', {}, el('p', {}, 'Loading…'));
+  const liveChanges = el('div', { id: 'live' });
   root.replaceChildren(
     el(
       'p',
@@ -107,12 +170,15 @@ export function showSync(root: HTMLElement): () => void {
     status,
     outcome,
     history,
+    liveChanges,
   );
   let stopped = false;
   let timer = 0;
   const refresh = async (): Promise<void> => {
-    const answer = await api<Syncs>('GET', '/api/console/syncs');
+    const [answer, live] = await Promise.all([api<Syncs>('GET', '/api/console/syncs'), api<LiveChanges>('GET', '/api/opensips/deltas')]);
     if (stopped) return;
+    if (live.ok) renderLiveChanges(liveChanges, live.body);
+    else liveChanges.replaceChildren(el('p', { role: 'alert', class: 'alert' }, `Cannot read the live changes: ${live.error.error}`));
     if (answer.ok) render(history, status, button, answer.body);
     else history.replaceChildren(el('p', { role: 'alert', class: 'alert' }, `Cannot read the syncs: ${answer.error.error}`));
     window.clearTimeout(timer);

@@ -61,6 +61,7 @@ export class DeltaLog {
       read: db.prepare('SELECT seq, table_name, op, row_id, row FROM delta_log WHERE seq > ? ORDER BY seq LIMIT ?'),
       trimBelow: db.prepare('DELETE FROM delta_log WHERE seq <= ?'),
       trimBefore: db.prepare('DELETE FROM delta_log WHERE committed_at < ?'),
+      recent: db.prepare('SELECT seq, committed_at, table_name AS "table", op, row_id AS id FROM delta_log ORDER BY seq DESC LIMIT ?'),
     };
   }
 
@@ -90,6 +91,11 @@ export class DeltaLog {
 
   lastSeq(): number {
     return (this.sql.last.get() as { last_seq: number }).last_seq;
+  }
+
+  /** The newest `limit` deltas, newest first, without their rows: what changed and when, for operators. */
+  recent(limit: number): { seq: number; committed_at: string; table: LiveTable; op: 'upsert' | 'delete'; id: number }[] {
+    return this.sql.recent.all(limit) as { seq: number; committed_at: string; table: LiveTable; op: 'upsert' | 'delete'; id: number }[];
   }
 
   /** The oldest sequence still held; null when the log holds none (all trimmed, or none yet). */

@@ -28,6 +28,8 @@ export const MAX_BATCH = 1000;
 /** The longest a node's ask is held: under uWebSockets.js's ~10 s idle close of a silent connection. */
 export const MAX_WAIT_MS = 8000;
 const SNAPSHOT_ASK_MS = 5000;
+/** The newest deltas the status answer lists. */
+const RECENT_SHOWN = 20;
 
 export interface NodeProgress {
   applied_seq: number;
@@ -103,6 +105,8 @@ export function deltaRoutes(context: DeltaRoutesContext): Route[] {
         last_seq: last,
         oldest_seq: deltas.oldestSeq(),
         retention: { count: deltas.retention.count, seconds: deltas.retention.seconds },
+        // What changed last (the console's Sync page): the rows themselves are in the snapshot and the nodes.
+        recent: deltas.recent(RECENT_SHOWN),
         nodes: rows.map((node) => {
           const seen = progress.get(node.hostname as string);
           return {

@@ -204,6 +204,13 @@ describe('operator console', () => {
     assert.match(await newest.locator('li[data-node="node-2"]').innerText(), /failed/);
     assert.match(await newest.innerText(), /node 2 \(node-2\) did not take the snapshot/);
     assert.equal(await newest.getAttribute('class'), 'down');
+    // The live changes between syncs: node-1 follows the centre's delta log, the newest change listed first.
+    const centreSeq = (await world.control.get('/api/opensips/deltas')).body.last_seq as number;
+    assert.match(await page.locator('#live-nodes caption').innerText(), new RegExp(`#${centreSeq}$`));
+    await page.locator('#live-nodes tr[data-node="node-1"]', { hasText: 'up to date' }).waitFor();
+    // node-2's sidecar was stopped by an earlier test: whatever it applied, its channel is shown silent.
+    await page.locator('#live-nodes tr[data-node="node-2"]', { hasText: 'silent' }).waitFor({ timeout: 30_000 });
+    assert.match(await page.locator('#live-changes tbody tr').first().innerText(), new RegExp(`^#${centreSeq}\t`));
     await screenshot(page, 'sync');
     assert.deepEqual(errors, []);
     await page.close();
