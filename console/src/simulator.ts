@@ -98,7 +98,7 @@ function renderResult(result: Simulation, askedAt: string): Node {
       'p',
       { class: 'muted' },
       `${result.normalized_dnis} for ${result.duration_seconds} s at ${money(result.customer_rate, result.customer_currency)}/min: ${money(result.retail_cost, result.customer_currency)} · simulated `,
-      // The sidecar simulates as of the moment it is asked (its API takes no time): that moment is shown.
+      // The moment simulated: the one asked for, or now.
       timeElement(askedAt),
     ),
     checks,
@@ -117,6 +117,8 @@ export function showSimulator(root: HTMLElement): () => void {
     field('Number dialled', input('dnis', { type: 'text', required: '', inputmode: 'tel', autocomplete: 'off' })),
     field('Caller number (optional)', input('ani', { type: 'text', inputmode: 'tel', autocomplete: 'off' })),
     field('Duration (seconds)', input('duration_seconds', { type: 'number', min: '1', value: '60', required: '' })),
+    // In the operator's zone, as every time on the console; empty: now.
+    field('Time (optional, your time zone)', input('at', { type: 'datetime-local', step: '1' })),
     el('button', { type: 'submit' }, 'Simulate'),
   );
   const output = el('div', {});
@@ -145,8 +147,10 @@ export function showSimulator(root: HTMLElement): () => void {
       ani: String(data.get('ani') ?? '').trim(),
       duration_seconds: Number(data.get('duration_seconds')),
     };
+    const at = String(data.get('at') ?? '');
+    if (at !== '') Object.assign(body, { at: new Date(at).toISOString() });
     output.replaceChildren(el('p', { role: 'status' }, 'Asking the sidecar…'));
-    const askedAt = new Date().toISOString();
+    const askedAt = at === '' ? new Date().toISOString() : new Date(at).toISOString();
     void api<Simulation>('POST', `/api/console/nodes/${encodeURIComponent(String(data.get('node')))}/route-simulator`, body).then(
       (answer) => {
         output.replaceChildren(

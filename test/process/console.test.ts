@@ -122,6 +122,12 @@ describe('operator console', () => {
     assert.match(await page.locator('#verdict').innerText(), /routed via Carrier B - US/);
     assert.ok((await page.locator('#checks tbody tr').count()) > 0);
     await screenshot(page, 'route-simulator');
+    // At a time of the operator's choosing (the page runs in Australia/Sydney: 10:00 there is midnight UTC in
+    // June): deck 1's 6140 price from 2099 is the one simulated, and the moment is shown with its UTC instant.
+    await page.getByLabel('Time (optional, your time zone)').fill('2099-06-01T10:00:00');
+    await page.getByLabel('Duration (seconds)').press('Enter');
+    await page.locator('#result p.muted', { hasText: '$0.01 AUD/min' }).waitFor();
+    assert.equal(await page.locator('#result p.muted time').getAttribute('title'), '2099-06-01 00:00:00 UTC');
     assert.deepEqual(errors, []);
     await page.close();
   });

@@ -123,6 +123,24 @@ describe('sidecar over HTTP', () => {
     // Carrier 21 bills 60/60 and rounds up: 73 s -> 120 s at 0.0120 USD = 0.0240 USD, 0.0360 AUD at 1.5.
     const usd = simulation.body.carriers.find((carrier: { carrier_trunk_id: number }) => carrier.carrier_trunk_id === 21);
     assert.deepEqual([usd.wholesale_cost, usd.converted_wholesale_cost, usd.margin_amount], ['0.0240', '0.0360', '-0.0035']);
+    // At a moment given: the rates in force then (deck 1's 6140 at 0.0100 from 2099); the next answer is today's again.
+    const ahead = await sidecar.post('/api/admin/route-simulator', {
+      ...POST_ENDPOINTS['/api/admin/route-simulator'],
+      duration_seconds: 73,
+      at: '2099-06-01T00:00:00Z',
+    });
+    assert.equal(ahead.status, 200, JSON.stringify(ahead.body));
+    assert.deepEqual([ahead.body.customer_rate, ahead.body.retail_cost], ['0.0100', '0.0130']);
+    const today = await sidecar.post('/api/admin/route-simulator', {
+      ...POST_ENDPOINTS['/api/admin/route-simulator'],
+      duration_seconds: 73,
+    });
+    assert.deepEqual([today.body.customer_rate, today.body.retail_cost], ['0.0250', '0.0325']);
+    assertError(
+      await sidecar.post('/api/admin/route-simulator', { ...POST_ENDPOINTS['/api/admin/route-simulator'], at: 'next tuesday' }),
+      400,
+      /RFC 3339/,
+    );
     const blocked = await sidecar.post('/api/admin/route-simulator', { customer_trunk_id: 10, ani: '', dnis: '19001234567' });
     assert.equal(blocked.body.allowed, false);
     assert.deepEqual([blocked.body.reject_code, blocked.body.reject_reason], [403, 'dnis blocked']);

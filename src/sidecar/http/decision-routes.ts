@@ -10,10 +10,11 @@ import { lcrLookup } from '../routing/lcr-lookup.js';
 import { lookupRate } from '../routing/rate-lookup.js';
 import { routeCall } from '../routing/route.js';
 import { simulateRoute } from '../simulator/route-simulator.js';
+import { DecisionEngine } from '../engine/engine.js';
 import type { SidecarContext } from './context.js';
 import { encodeCallAuthDecision, encodeRouteDecision } from '../call/encode.js';
 import { readCallAuth, readDigest, readRoute } from './call-requests.js';
-import { numberField, servingEngine } from './fields.js';
+import { numberField, servingEngine, timeField } from './fields.js';
 
 /**
  * The per-call decisions OpenSIPS asks for (call/auth, register/auth, call/route, call/failover) and the
@@ -109,11 +110,18 @@ export function decisionRoutes(context: SidecarContext): Route[] {
         dnis: reader.requiredString('dnis', NUMBER_TEXT),
         duration_seconds: reader.integer('duration_seconds', CALL_DURATION) ?? 60,
       };
-      const engine = servingEngine(snapshots);
+      // Beyond the contract (note 55): the moment to simulate, for a price change announced ahead; now by default.
+      const at = timeField(reader, 'at', false);
+      const now = Date.now();
+      const serving = servingEngine(snapshots);
+      // Another moment gets an LCR engine of its own: the live one's route cache holds one span of time, and
+      // moving it to 2099 and back would cost the calls flowing through it.
+      const engine = at === null ? serving : new DecisionEngine(serving.snapshot);
       const trunk = engine.customerTrunkIndex(input.customer_trunk_id);
       const accountId = trunk < 0 ? null : engine.snapshot.customerTrunks[trunk].accountId;
-      const headroomMicro = accountId === null ? NaN : await context.credit.headroomOf({ type: 'customer', id: accountId }, Date.now());
-      return json(200, simulateRoute(engine, input, Date.now(), headroomMicro, context.credit.ports));
+      // Headroom is the account's now, whatever moment the call is simulated at: credit is not forecast.
+      const headroomMicro = accountId === null ? NaN : await context.credit.headroomOf({ type: 'customer', id: accountId }, now);
+      return json(200, simulateRoute(engine, input, at ?? now, headroomMicro, context.credit.ports));
     }),
   ];
 }
