@@ -1,20 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rowPrefix, rowRate } from '../../src/core/snapshot/codec.js';
 import type { SnapshotTables } from '../../src/core/snapshot/schema.js';
 import { RequestError } from '../../src/core/http/errors.js';
 import { constraintRefusal } from '../../sync/http/handlers.js';
-import { seedStore } from '../../sync/admin/seed.js';
 import { buildSnapshotTables } from '../../sync/snapshot/build.js';
 import { RateConflictError, type ConfigStore, type ImportedRate, type Row } from '../../sync/store/config-store.js';
 import { MIGRATIONS } from '../../sync/store/migrations.js';
 import { parseStoreLocation } from '../../sync/store/store-location.js';
 import { openConfigStore, type ConfigStoreHandle } from '../../sync/stores.js';
-import { routingTables } from '../fixtures/routing.js';
-import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
+import { postgresUnreachable } from '../helpers/postgres.js';
+import { openSeededStore, type SeededStore } from '../helpers/seeded-store.js';
 
 /**
  * The ConfigStore contract, run on each engine: SQLite (a temporary file) and PostgreSQL (a scratch schema
@@ -68,34 +64,23 @@ function withoutTimes(value: unknown): unknown {
 
 /** The snapshot every engine must build from the fixture: SQLite's, the reference. */
 async function referenceSnapshot(): Promise<SnapshotTables> {
-  const handle = await openConfigStore(parseStoreLocation(join(mkdtempSync(join(tmpdir(), 'store-ref-')), 'config.db')));
-  await seedStore(handle.config, routingTables());
-  const built = await buildSnapshotTables(handle.config);
-  await handle.close();
+  const reference = await openSeededStore('sqlite', 'store-ref');
+  const built = await buildSnapshotTables(reference.store);
+  await reference.close();
   return built.tables;
 }
 
 for (const engine of ['sqlite', 'postgres'] as const) {
   describe(`config store on ${engine}`, { skip: engine === 'postgres' ? (unreachable ?? false) : false }, () => {
+    let seeded: SeededStore;
     let location: string;
-    let scratch: ScratchSchema | null = null;
     let handle: ConfigStoreHandle;
     let store: ConfigStore;
     before(async () => {
-      if (engine === 'postgres') {
-        scratch = await scratchSchema('config');
-        location = scratch.url;
-      } else {
-        location = `sqlite:${join(mkdtempSync(join(tmpdir(), 'store-')), 'config.db')}`;
-      }
-      handle = await openConfigStore(parseStoreLocation(location));
-      store = handle.config;
-      await seedStore(store, routingTables());
+      seeded = await openSeededStore(engine, 'config');
+      ({ location, handle, store } = seeded);
     });
-    after(async () => {
-      await handle.close();
-      await scratch?.drop();
-    });
+    after(() => seeded.close());
 
     it('migrates to the latest schema, and reopening applies nothing again', async () => {
       assert.equal(await handle.schemaVersion(), LATEST);

@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { reviseRate } from '../../sync/admin/rate-revision.js';
-import { seedStore } from '../../sync/admin/seed.js';
 import { buildSnapshotTables } from '../../sync/snapshot/build.js';
 import type { ConfigStore, Row } from '../../sync/store/config-store.js';
-import { parseStoreLocation } from '../../sync/store/store-location.js';
-import { openConfigStore, type ConfigStoreHandle } from '../../sync/stores.js';
 import { engineFor } from '../helpers/engine.js';
-import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
-import { routingTables } from '../fixtures/routing.js';
+import { postgresUnreachable } from '../helpers/postgres.js';
+import { openSeededStore, type SeededStore } from '../helpers/seeded-store.js';
 
 /**
  * Rate edits with the clock given (sync/admin/rate-revision.ts), read back the way CDR rating reads them:
@@ -26,20 +20,13 @@ for (const engine of ['sqlite', 'postgres'] as const) describeOn(engine);
 
 function describeOn(engine: 'sqlite' | 'postgres'): void {
   describe(`rate revision on ${engine}`, { skip: engine === 'postgres' ? (unreachable ?? false) : false }, () => {
-    let handle: ConfigStoreHandle;
-    let scratch: ScratchSchema | null = null;
+    let seeded: SeededStore;
     let store: ConfigStore;
     before(async () => {
-      scratch = engine === 'postgres' ? await scratchSchema('revision') : null;
-      const location = scratch?.url ?? join(mkdtempSync(join(tmpdir(), 'rate-revision-')), 'config.db');
-      handle = await openConfigStore(parseStoreLocation(location));
-      store = handle.config;
-      await seedStore(store, routingTables());
+      seeded = await openSeededStore(engine, 'revision');
+      store = seeded.store;
     });
-    after(async () => {
-      await handle.close();
-      await scratch?.drop();
-    });
+    after(() => seeded.close());
 
     const rateRow = async (deck: number, prefix: string): Promise<Row> => {
       const { rows } = await store.list('rate_deck_rates', {
