@@ -41,3 +41,41 @@ export function trunk10Cdr(
     ...extra,
   };
 }
+
+/**
+ * The same call as a node settles it in a money round (`settlements` of POST /api/ledger/node-sync): rated as
+ * the fixture world rates it, deck 1 selling at 6/6 increments and deck 101 costing at 60/60, all in AUD,
+ * `charge` the customer cost and the account's charge. `extra` replaces any field (the account billed, the
+ * carrier's cost, a retail account).
+ */
+export function trunk10Settlement(
+  sipCallId: string,
+  durationSeconds: number,
+  charge: string,
+  times: CallTimes = {},
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const call = trunk10Cdr(sipCallId, durationSeconds, times);
+  return {
+    ...call,
+    node_cdr_id: 1,
+    customer_account_id: 1,
+    billable_duration_customer: Math.ceil(durationSeconds / 6) * 6,
+    billable_duration_vendor: Math.ceil(durationSeconds / 60) * 60,
+    customer_rate_deck_id: 1,
+    carrier_rate_deck_id: 101,
+    customer_cost: charge,
+    customer_currency: 'AUD',
+    customer_decimal_precision: 4,
+    customer_rounding_direction: 'standard',
+    vendor_cost: '0.0400',
+    vendor_currency: 'AUD',
+    vendor_decimal_precision: 4,
+    vendor_rounding_direction: 'up',
+    account_charge: charge,
+    account_currency: 'AUD',
+    // A second after the call ended: when the node rated it.
+    created_at: new Date(Date.parse(call.end_time as string) + 1000).toISOString(),
+    ...extra,
+  };
+}

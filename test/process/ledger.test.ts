@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { trunk10Settlement } from '../helpers/cdrs.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 
 /** Balances at the centre, over HTTP against the real control plane. */
@@ -161,36 +162,7 @@ describe('ledger', () => {
       mi_socket_address: 'http://127.0.0.1:9/mi',
     });
     assert.equal(node.status, 201, JSON.stringify(node.body));
-    const cdr = {
-      sip_call_id: 'unknown-account@test',
-      node_cdr_id: 1,
-      customer_trunk_id: 10,
-      customer_account_id: 999_999,
-      carrier_trunk_id: 20,
-      carrier_gateway_id: 201,
-      ani: '61255500100',
-      dnis: '61400123456',
-      start_time: '2026-01-15T08:30:00.000Z',
-      answer_time: '2026-01-15T08:30:05.000Z',
-      end_time: '2026-01-15T08:31:18.000Z',
-      duration_seconds: 73,
-      sip_response_code: 200,
-      billable_duration_customer: 78,
-      billable_duration_vendor: 120,
-      customer_rate_deck_id: 1,
-      carrier_rate_deck_id: 101,
-      customer_cost: '0.0325',
-      customer_currency: 'AUD',
-      customer_decimal_precision: 4,
-      customer_rounding_direction: 'standard',
-      vendor_cost: '0.0400',
-      vendor_currency: 'AUD',
-      vendor_decimal_precision: 4,
-      vendor_rounding_direction: 'up',
-      account_charge: '0.0325',
-      account_currency: 'AUD',
-      created_at: '2026-01-15T08:31:19.000Z',
-    };
+    const cdr = trunk10Settlement('unknown-account@test', 73, '0.0325', {}, { customer_account_id: 999_999 });
     const round = await control.send(
       'POST',
       '/api/ledger/node-sync',

@@ -7,7 +7,7 @@ import { snapshotPushToken } from '../../src/core/protocol/node-credential.js';
 import { routingSnapshotBytes } from '../fixtures/routing.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
-import { MOBILE, trunk10Cdr } from '../helpers/cdrs.js';
+import { MOBILE, trunk10Cdr, trunk10Settlement } from '../helpers/cdrs.js';
 
 /**
  * Nodes authenticate to the centre (issue 17, finding 5): a money round and a snapshot push are taken only
@@ -18,36 +18,7 @@ const bearer = (secret: string): Record<string, string> => ({ authorization: `Be
 const cdr = (sipCallId: string, durationSeconds: number) => trunk10Cdr(sipCallId, durationSeconds);
 
 /** A settlement as a node sends it: a forger's attempt to bill the account. */
-const forgedSettlement = (sipCallId: string) => ({
-  sip_call_id: sipCallId,
-  node_cdr_id: 1,
-  customer_trunk_id: 10,
-  customer_account_id: 1,
-  carrier_trunk_id: 20,
-  carrier_gateway_id: 201,
-  ani: '61255500100',
-  dnis: MOBILE,
-  start_time: '2026-01-15T08:30:00.000Z',
-  answer_time: '2026-01-15T08:30:05.000Z',
-  end_time: '2026-01-15T08:31:18.000Z',
-  duration_seconds: 73,
-  sip_response_code: 200,
-  billable_duration_customer: 78,
-  billable_duration_vendor: 120,
-  customer_rate_deck_id: 1,
-  carrier_rate_deck_id: 101,
-  customer_cost: '0.5000',
-  customer_currency: 'AUD',
-  customer_decimal_precision: 4,
-  customer_rounding_direction: 'standard',
-  vendor_cost: '0.0400',
-  vendor_currency: 'AUD',
-  vendor_decimal_precision: 4,
-  vendor_rounding_direction: 'up',
-  account_charge: '0.5000',
-  account_currency: 'AUD',
-  created_at: '2026-01-15T08:31:19.000Z',
-});
+const forgedSettlement = (sipCallId: string) => trunk10Settlement(sipCallId, 73, '0.5000');
 
 describe('node authentication: money rounds', () => {
   let world: MoneyWorld;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { SignJWT, UnsecuredJWT, exportSPKI, type JWK } from 'jose';
+import { trunk10Settlement } from '../helpers/cdrs.js';
 import { eventually } from '../helpers/money-world.js';
 import { PARTNER_AUDIENCE, PARTNER_ISSUER, makePartnerKey, partnerToken, type PartnerKey, type TokenShape } from '../helpers/partner.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
@@ -559,38 +560,21 @@ describe('partner API', { timeout: 300_000 }, () => {
   };
 
   /** A rated CDR of a call through an access number, billed to retail account `retail` (null: a wholesale call). */
-  const retailCdr = (callId: string, retail: number | null, dnis: string, seconds: number, charge: string, startMs: number) => ({
-    sip_call_id: callId,
-    node_cdr_id: 1,
-    customer_trunk_id: 10,
-    // An account this centre does not have: a wholesale CDR is recorded unbilled, so it cannot be mistaken for billed.
-    customer_account_id: 999_999,
-    carrier_trunk_id: 20,
-    carrier_gateway_id: 201,
-    ani: '61255500100',
-    dnis,
-    start_time: new Date(startMs).toISOString(),
-    answer_time: seconds === 0 ? null : new Date(startMs + 5000).toISOString(),
-    end_time: new Date(startMs + 5000 + seconds * 1000).toISOString(),
-    duration_seconds: seconds,
-    sip_response_code: seconds === 0 ? 487 : 200,
-    billable_duration_customer: seconds === 0 ? 0 : Math.ceil(seconds / 6) * 6,
-    billable_duration_vendor: seconds,
-    customer_rate_deck_id: 1,
-    carrier_rate_deck_id: 101,
-    customer_cost: charge,
-    customer_currency: 'AUD',
-    customer_decimal_precision: 4,
-    customer_rounding_direction: 'standard',
-    vendor_cost: '0.0000',
-    vendor_currency: 'AUD',
-    vendor_decimal_precision: 4,
-    vendor_rounding_direction: 'up',
-    account_charge: charge,
-    account_currency: 'AUD',
-    created_at: new Date(startMs + 6000 + seconds * 1000).toISOString(),
-    ...(retail === null ? {} : { retail_account_id: retail }),
-  });
+  const retailCdr = (callId: string, retail: number | null, dnis: string, seconds: number, charge: string, startMs: number) =>
+    trunk10Settlement(
+      callId,
+      seconds,
+      charge,
+      { startMs },
+      {
+        // An account this centre does not have: a wholesale CDR is recorded unbilled, so it cannot be mistaken for billed.
+        customer_account_id: 999_999,
+        dnis,
+        billable_duration_vendor: seconds,
+        vendor_cost: '0.0000',
+        ...(retail === null ? {} : { retail_account_id: retail }),
+      },
+    );
 
   it('call_history: the 10 newest answered calls of the last 30 days settled against the account, charges exact', async () => {
     const account = await createAccount({ initial_balance: 10, requires_pin: false });
