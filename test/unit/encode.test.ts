@@ -6,6 +6,7 @@ import { encodeCallAuthDecision, encodeRouteDecision } from '../../src/sidecar/c
 import { encodeSettlement, type Settlement } from '../../src/sidecar/credit/settlement.js';
 import { routeCall } from '../../src/sidecar/routing/route.js';
 import { routingTables } from '../fixtures/routing.js';
+import { ANSWERED_SETTLEMENT } from '../fixtures/settlement.js';
 import { engineFor } from '../helpers/engine.js';
 
 const engine = engineFor(routingTables());
@@ -84,35 +85,7 @@ describe('hot-path encoders write the same bytes as JSON.stringify', () => {
 
 describe('the settlement encoder writes the same bytes as JSON.stringify', () => {
   it('for answered and unanswered CDRs, with strings that need escaping', () => {
-    const base: Settlement = {
-      sip_call_id: 'a"b\\c\u2028@host',
-      customer_trunk_id: 10,
-      customer_account_id: 1,
-      carrier_trunk_id: 21,
-      carrier_gateway_id: 211,
-      ani: '6125550100',
-      dnis: '61400123456',
-      start_time: '2026-12-04T10:00:00.000Z',
-      answer_time: '2026-12-04T10:00:05.000Z',
-      end_time: '2026-12-04T10:01:18.000Z',
-      duration_seconds: 73,
-      sip_response_code: 200,
-      billable_duration_customer: 78,
-      billable_duration_vendor: 73,
-      customer_rate_deck_id: 1,
-      carrier_rate_deck_id: 102,
-      customer_cost: '0.0325',
-      customer_currency: 'AUD',
-      customer_decimal_precision: 4,
-      customer_rounding_direction: 'standard',
-      vendor_cost: '0.014600',
-      vendor_currency: 'USD',
-      vendor_decimal_precision: 6,
-      vendor_rounding_direction: 'up',
-      account_charge: '0.0325',
-      account_currency: 'AUD',
-      created_at: '2026-12-04T10:01:19.123Z',
-    };
+    const base = ANSWERED_SETTLEMENT;
     const unanswered: Settlement = {
       ...base,
       answer_time: null,

@@ -5,6 +5,7 @@ import { renderAnswer } from '../../src/sidecar/credit/reservation-answer.js';
 import { decodeRecords, encodeRecord } from '../../src/sidecar/journal/log.js';
 import { decodeOps, encodeOps } from '../../src/sidecar/journal/op-encoding.js';
 import type { JournalOp } from '../../src/sidecar/journal/ops.js';
+import { ANSWERED_SETTLEMENT } from '../fixtures/settlement.js';
 
 /**
  * The log's op encoding: the hot ops' templates, with their JSON-text fields embedded as JSON, read back
@@ -12,33 +13,12 @@ import type { JournalOp } from '../../src/sidecar/journal/ops.js';
  * strings) read as they always did.
  */
 const settlement: Settlement = {
+  ...ANSWERED_SETTLEMENT,
   sip_call_id: 'a"b\\c\u2028\u00e9@host',
-  customer_trunk_id: 10,
-  customer_account_id: 1,
-  carrier_trunk_id: 21,
-  carrier_gateway_id: 211,
   ani: '61"255\n50100',
-  dnis: '61400123456',
-  start_time: '2026-12-04T10:00:00.000Z',
   answer_time: null,
-  end_time: '2026-12-04T10:01:18.000Z',
-  duration_seconds: 73,
   sip_response_code: null,
-  billable_duration_customer: 78,
-  billable_duration_vendor: 73,
   customer_rate_deck_id: null,
-  carrier_rate_deck_id: 102,
-  customer_cost: '0.0325',
-  customer_currency: 'AUD',
-  customer_decimal_precision: 4,
-  customer_rounding_direction: 'standard',
-  vendor_cost: '0.014600',
-  vendor_currency: 'USD',
-  vendor_decimal_precision: 6,
-  vendor_rounding_direction: 'up',
-  account_charge: '0.0325',
-  account_currency: 'AUD',
-  created_at: '2026-12-04T10:01:19.123Z',
 };
 
 /** One of every op, the hot ones as the node makes them (strings that need escaping included). */
