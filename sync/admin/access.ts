@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
+import { bearerToken } from '../../src/core/http/bearer.js';
 import { RequestError, errorBody } from '../../src/core/http/errors.js';
 import { guard } from '../../src/core/http/guard.js';
 import type { OutgoingResponse, Route } from '../../src/core/http/server.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../../src/core/net/ip.js';
 import { PORTAL_RULES, type PortalCustomer } from '../portal/access-rules.js';
-import { bearerToken, findSession } from '../portal/sessions.js';
+import { findSession } from '../portal/sessions.js';
 import type { ConfigStore } from '../store/config-store.js';
 
 /** The admin API's IP allowlist (`auth_ips`) and the portal's sessions: who may call the control plane at all. */

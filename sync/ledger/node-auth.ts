@@ -1,4 +1,5 @@
-import { bearerToken, matchesDigest } from '../../src/core/protocol/node-credential.js';
+import { bearerToken } from '../../src/core/http/bearer.js';
+import { matchesDigest } from '../../src/core/protocol/node-credential.js';
 import { NodeSyncRefusal } from './settlement.js';
 import type { LedgerTx } from './store.js';
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { JWT_BEARER_MAX, bearerToken } from '../../src/core/http/bearer.js';
 import type { PartnerApiConfig } from './config.js';
 
 /**
@@ -49,11 +50,11 @@ export class PartnerAuthenticator {
   }
 
   async identify(authorization: string | undefined): Promise<PartnerIdentity> {
-    const match = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(authorization ?? '');
-    if (match === null) throw new TokenRefusal('no Bearer token');
+    const token = bearerToken(authorization, JWT_BEARER_MAX);
+    if (token === null) throw new TokenRefusal('no Bearer token');
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(match[1], this.keys, {
+      ({ payload } = await jwtVerify(token, this.keys, {
         algorithms: ['RS256'],
         issuer: this.config.issuer,
         audience: this.config.audience,

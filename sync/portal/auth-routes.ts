@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
+import { bearerToken } from '../../src/core/http/bearer.js';
 import { RequestError, errorBody, statusOf } from '../../src/core/http/errors.js';
 import { json } from '../../src/core/http/respond.js';
 import type { Route } from '../../src/core/http/server.js';
 import { adminRoute, readBody } from '../http/handlers.js';
 import type { ConfigStore } from '../store/config-store.js';
 import { passwordMatches } from './credentials.js';
-import { bearerToken, endSession, issueSession } from './sessions.js';
+import { endSession, issueSession } from './sessions.js';
 import type { LoginThrottle } from './throttle.js';
 import { normaliseUsername } from './username.js';
 

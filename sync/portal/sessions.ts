@@ -20,13 +20,6 @@ export type SessionLookup = { ok: true; session: PortalSession } | { ok: false }
 
 const tokenHash = (token: string): string => createHash('sha256').update(token).digest('hex');
 
-/** The token in `Authorization: Bearer <token>`; null when the header is absent or another scheme. */
-export function bearerToken(authorization: string | undefined): string | null {
-  if (authorization === undefined) return null;
-  const match = /^Bearer[ \t]+(\S{1,512})[ \t]*$/i.exec(authorization);
-  return match === null ? null : match[1];
-}
-
 export async function issueSession(
   store: ConfigStore,
   customerAccountId: number,

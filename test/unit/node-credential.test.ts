@@ -3,7 +3,7 @@ import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { bearerToken, matchesDigest, newNodeSecret, secretDigest, snapshotPushToken } from '../../src/core/protocol/node-credential.js';
+import { matchesDigest, newNodeSecret, secretDigest, snapshotPushToken } from '../../src/core/protocol/node-credential.js';
 import { CentreCredential } from '../../src/sidecar/centre/credential.js';
 import { loadConfig } from '../../src/sidecar/config.js';
 
@@ -19,13 +19,6 @@ describe('node credential', () => {
     assert.ok(!matchesDigest(secret, 'not hex'));
     assert.notEqual(snapshotPushToken(secret), secret);
     assert.equal(snapshotPushToken(secret), snapshotPushToken(secret));
-  });
-
-  it('reads a Bearer token and nothing else', () => {
-    assert.equal(bearerToken('Bearer abc_-123'), 'abc_-123');
-    assert.equal(bearerToken('bearer abc'), 'abc');
-    for (const header of [undefined, '', 'Bearer', 'Bearer ', 'Basic abc', 'Bearer a b', 'abc', `Bearer ${'a'.repeat(513)}`])
-      assert.equal(bearerToken(header), null, String(header));
   });
 
   it('takes the secret from the file before CENTRE_SECRET, and re-reads the file when it changes', () => {

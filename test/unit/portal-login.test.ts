@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { hashPassword, verifyPassword } from '../../sync/portal/password.js';
-import { bearerToken } from '../../sync/portal/sessions.js';
 import { LoginThrottle } from '../../sync/portal/throttle.js';
 import { normaliseUsername, usernameProblem } from '../../sync/portal/username.js';
 
@@ -60,10 +59,5 @@ describe('portal login', () => {
     assert.equal(usernameProblem('@wholesale'), 'must not be empty');
     assert.equal(usernameProblem('two words'), 'must not contain spaces or control characters');
     assert.equal(usernameProblem('acme'), null);
-    assert.equal(bearerToken('Bearer abc_DEF-1'), 'abc_DEF-1');
-    assert.equal(bearerToken('bearer abc'), 'abc');
-    assert.equal(bearerToken('Basic YTpi'), null);
-    assert.equal(bearerToken(''), null);
-    assert.equal(bearerToken(undefined), null);
   });
 });

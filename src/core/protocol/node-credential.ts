@@ -27,13 +27,6 @@ export function snapshotPushToken(secret: string): string {
   return createHmac('sha256', secret).update(PUSH_LABEL, 'utf8').digest('base64url');
 }
 
-/** The token of an `Authorization: Bearer <token>` header; null for any other header or none. */
-export function bearerToken(header: string | undefined): string | null {
-  if (header === undefined) return null;
-  const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,512})$/i.exec(header.trim());
-  return match === null ? null : match[1];
-}
-
 /**
  * Equal strings, in time that does not depend on where they first differ: both sides are hashed first, so
  * the compare runs over equal lengths whatever was sent.

@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
-import { bearerToken, sameSecret, snapshotPushToken } from '../../core/protocol/node-credential.js';
+import { bearerToken } from '../../core/http/bearer.js';
+import { sameSecret, snapshotPushToken } from '../../core/protocol/node-credential.js';
 
 /**
  * This node's secret with the centre (src/core/protocol/node-credential.ts): sent as a Bearer on every money
