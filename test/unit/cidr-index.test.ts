@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createCidrIndexBuilder, createCidrMatches, lookupCidr, type CidrIndex } from '../../src/core/net/cidr-index.js';
-import { formatIPv4, formatIPv6, parseCidr, parseIPv4, parseIPv6 } from '../../src/core/net/ip.js';
+import { addressGroups, cidrContains, formatIPv4, formatIPv6, parseCidr, parseIPv4, parseIPv6 } from '../../src/core/net/ip.js';
 
 function groupsOf(text: string): number[] | null {
   const out = new Uint16Array(8);
@@ -167,6 +167,22 @@ describe('IP parsing', () => {
       '01.2.3.4/8',
     ];
     for (const text of [...bad, ...hostile]) assert.equal(parseCidr(text), null, JSON.stringify(text.slice(0, 20)));
+  });
+
+  it('says whether a network holds an address: IPv4 networks hold IPv4-mapped addresses, never other IPv6', () => {
+    const holds = (network: string, address: string): boolean => cidrContains(parseCidr(network)!, addressGroups(address)!);
+    assert.equal(holds('10.0.0.0/8', '10.200.1.1'), true);
+    assert.equal(holds('10.0.0.0/8', '11.0.0.1'), false);
+    assert.equal(holds('10.0.0.0/8', '::ffff:10.0.0.1'), true);
+    assert.equal(holds('0.0.0.0/0', '203.0.113.9'), true);
+    assert.equal(holds('0.0.0.0/0', '2001:db8::1'), false);
+    assert.equal(holds('203.0.113.10/32', '203.0.113.10'), true);
+    assert.equal(holds('203.0.113.10/32', '203.0.113.11'), false);
+    assert.equal(holds('2001:db8::/33', '2001:db8:7fff::1'), true);
+    assert.equal(holds('2001:db8::/33', '2001:db8:8000::1'), false);
+    assert.equal(holds('::/0', '10.0.0.1'), true); // as the mapped address it is
+    assert.equal(addressGroups('10.0.0.1/8'), null);
+    assert.equal(addressGroups('not an address'), null);
   });
 });
 

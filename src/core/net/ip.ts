@@ -201,3 +201,33 @@ export function parseCidr(text: string): ParsedCidr | null {
   }
   return { family: 6, prefixLength: length, canonical: `${formatIPv6(groups)}/${length}`, v4: -1, v6: groups };
 }
+
+/** The address's eight IPv6 groups, IPv4 as IPv4-mapped; null when the text is not an address. */
+export function addressGroups(text: string): Uint16Array | null {
+  const groups = new Uint16Array(8);
+  const v4 = parseIPv4(text);
+  if (v4 >= 0) {
+    groups[5] = 0xffff;
+    groups[6] = v4 >>> 16;
+    groups[7] = v4 & 0xffff;
+    return groups;
+  }
+  return parseIPv6(text, groups) ? groups : null;
+}
+
+/** Whether the network holds the address (as `addressGroups` gives it): an IPv4 network holds only IPv4 and IPv4-mapped addresses. */
+export function cidrContains(network: ParsedCidr, groups: Uint16Array): boolean {
+  const mapped = groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff;
+  if (network.family === 4) {
+    if (!mapped) return false;
+    const value = groups[6] * 65536 + groups[7];
+    const mask = network.prefixLength === 0 ? 0 : (0xffffffff << (32 - network.prefixLength)) >>> 0;
+    return (value & mask) >>> 0 === network.v4;
+  }
+  for (let g = 0; g < 8; g++) {
+    const keep = Math.max(0, Math.min(16, network.prefixLength - g * 16));
+    const mask = (0xffff << (16 - keep)) & 0xffff;
+    if ((groups[g] & mask) !== network.v6![g]) return false;
+  }
+  return true;
+}
