@@ -25,8 +25,11 @@ export interface SidecarConfig {
   maxQueuedSnapshots: number;
   /** This node's hostname as registered at the control plane (opensips_nodes). */
   nodeName: string;
-  /** Control plane base URL for credit leases and CDR settlement; null: none (prepaid calls are refused). */
-  controlUrl: string | null;
+  /**
+   * Control plane base URLs for credit leases, CDR settlement and live changes, in the order tried (several
+   * control planes on one PostgreSQL store); null: none (prepaid calls are refused).
+   */
+  controlUrls: readonly string[] | null;
   durability: Durability;
   admissionSeconds: number;
   leaseChunkMicro: number;
@@ -84,8 +87,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
   if (opensipsMi === null && mi !== null)
     throw new Error('--opensips-mi must be http://host:port/mi (mi_http), udp:host:port (mi_datagram) or /path/to/fifo (mi_fifo)');
   const controlUrl = options.optional('control-url');
-  if (controlUrl !== null && !/^https?:\/\/[^/]+$/.test(controlUrl))
-    throw new Error('--control-url must be http(s)://host:port with no path');
+  const controlUrls = controlUrl === null ? null : controlUrl.split(',').map((url) => url.trim());
+  if (controlUrls !== null && (controlUrls.length > 8 || controlUrls.some((url) => !/^https?:\/\/[^/,\s]+$/.test(url))))
+    throw new Error('--control-url must be http(s)://host:port with no path, or up to 8 of them separated by commas');
   // The secret itself is never an option: flags show in the process table. A file, or the environment.
   const secretFile = options.optional('centre-secret-file');
   const secretValue = env.CENTRE_SECRET?.trim() ?? '';
@@ -103,7 +107,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
     maxInflightBodyBytes: options.integer('max-inflight-body-bytes', 1024, 64 * 1024 * 1024 * 1024),
     maxQueuedSnapshots: options.integer('max-queued-snapshots', 0, 1000),
     nodeName: options.string('node-name'),
-    controlUrl,
+    controlUrls,
     durability: options.oneOf('durability', ['normal', 'full'] as const),
     admissionSeconds: options.integer('admission-seconds', 1, 86_400),
     leaseChunkMicro,

@@ -62,13 +62,13 @@ async function main(): Promise<void> {
   const credential = config.centreSecret === null ? null : new CentreCredential(config.centreSecret);
   if (credential === null)
     log.warn(
-      config.controlUrl === null
+      config.controlUrls === null
         ? 'no --centre-secret-file or CENTRE_SECRET: snapshot pushes are taken from anyone'
         : "no --centre-secret-file or CENTRE_SECRET: the control plane refuses this node's money rounds, and snapshot pushes are taken from anyone",
     );
   const centre = new CentreLink(
     {
-      url: config.controlUrl,
+      urls: config.controlUrls,
       node: config.nodeName,
       timeoutMs: config.centreTimeoutMs,
       intervalMs: 200,
@@ -83,11 +83,11 @@ async function main(): Promise<void> {
   centre.start();
   // Live changes from the centre's delta log, on a connection of their own (issue 18).
   const follower =
-    config.controlUrl === null
+    config.controlUrls === null
       ? null
       : new DeltaFollower(
           new LongPollChannel(
-            config.controlUrl,
+            config.controlUrls,
             config.nodeName,
             config.deltaWaitMs,
             config.centreTimeoutMs,

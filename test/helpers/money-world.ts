@@ -32,6 +32,8 @@ export async function startMoneyWorld(options: {
   /** Arguments for one node only (its own OpenSIPS MI, say). */
   nodeArgs?: (index: number) => string[];
   controlArgs?: string[];
+  /** The nodes' --control-url, given the control plane's URL (a list with other centres, say); the URL itself by default. */
+  controlUrl?: (control: string) => string;
 }): Promise<MoneyWorld> {
   const root = mkdtempSync(join(tmpdir(), 'money-world-'));
   const controlDir = join(root, 'control');
@@ -63,7 +65,7 @@ export async function startMoneyWorld(options: {
     '--node-name',
     `node-${index + 1}`,
     '--control-url',
-    control.url,
+    options.controlUrl?.(control.url) ?? control.url,
     '--snapshot',
     snapshotFile,
     '--centre-secret-file',

@@ -75,4 +75,45 @@ describe('centre client', () => {
     await assert.rejects(client.post('/api/ledger/node-sync', '{}'), /ECONNREFUSED/);
     client.close();
   });
+
+  it('sends a request that could not connect to the next control plane at once, and stays there', async () => {
+    handle = (request, response) =>
+      response.writeHead(request.url === '/stopping' ? 503 : 200, { 'content-type': 'application/json' }).end('{"from":"second"}');
+    const dead = 'http://127.0.0.1:9';
+    const client = new CentreClient([dead, base], 2000);
+    assert.equal(client.base, dead);
+    assert.deepEqual(await client.post('/api/ledger/node-sync', '{}'), { status: 200, text: '{"from":"second"}' });
+    assert.equal(client.base, base);
+    assert.deepEqual(await client.get('/api/nodes/deltas'), { status: 200, text: '{"from":"second"}' });
+    assert.equal(client.base, base, 'a centre that answers is kept');
+    // 503 from the second (it is stopping): its answer is given back, and the next request tries the first again.
+    assert.equal((await client.post('/stopping', '{}')).status, 503);
+    assert.equal(client.base, dead);
+    // Every centre down: the last failure, once each was tried.
+    const none = new CentreClient([dead, 'http://127.0.0.1:7'], 2000);
+    await assert.rejects(none.post('/api/ledger/node-sync', '{}'), /ECONNREFUSED/);
+    none.close();
+    client.close();
+  });
+
+  it('does not send a request the centre may have taken to another one: only the next request goes there', async () => {
+    handle = (_request, response) => response.destroy(); // took the request, then failed
+    const client = new CentreClient([base, 'http://127.0.0.1:9'], 2000);
+    const seen = bodies.length;
+    await assert.rejects(client.post('/api/ledger/node-sync', '{"seq":7}'), /socket hang up|ECONNRESET/);
+    assert.equal(bodies.length - seen, 1, 'sent once');
+    assert.equal(client.base, 'http://127.0.0.1:9');
+    client.close();
+  });
+
+  it('stays with its control plane when the caller abandons a request', async () => {
+    handle = () => undefined; // never answers
+    const client = new CentreClient([base, 'http://127.0.0.1:9'], 2000);
+    const abandon = new AbortController();
+    const asked = client.get('/api/nodes/deltas', abandon.signal);
+    setTimeout(() => abandon.abort(), 50);
+    await assert.rejects(asked);
+    assert.equal(client.base, base);
+    client.close();
+  });
 });

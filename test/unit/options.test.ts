@@ -83,12 +83,16 @@ describe('options', () => {
 
   it('refuses a sidecar option out of range, unknown, or of the wrong kind', () => {
     assert.equal(loadConfig([], {}).port, 8090);
+    assert.deepEqual(loadConfig(['--control-url', 'http://a:8080, https://b:8443'], {}).controlUrls, ['http://a:8080', 'https://b:8443']);
     const refused: [string[], RegExp][] = [
       [['--port=-1'], /--port must be an integer from 0 to 65535/],
       [['--max-body-bytes', '10'], /--max-body-bytes must be an integer from 1024/],
       [['--durability', 'sometimes'], /--durability must be one of normal, full/],
       [['--lease-chunk', '0'], /--lease-chunk must be a positive decimal amount/],
       [['--control-url', 'http://centre:8080/api'], /--control-url must be http\(s\):\/\/host:port with no path/],
+      [['--control-url', 'http://a:8080,'], /--control-url must be/],
+      [['--control-url', 'http://a:8080,file:///etc/passwd'], /--control-url must be/],
+      [['--control-url', Array.from({ length: 9 }, (_, i) => `http://c${i}:8080`).join(',')], /up to 8 of them/],
       [['--log-level', 'loud'], /--log-level must be one of/],
       [['--nope'], /Unknown option '--nope'/],
     ];

@@ -3,7 +3,7 @@ import https from 'node:https';
 
 /**
  * JSON POSTs from the node to the control plane over one kept-alive
- * connection. Not fetch: in Node 20 a fetch costs the event loop 0.4–0.7 ms
+ * connection (to the first of its control planes that answers: --control-url may list several). Not fetch: in Node 20 a fetch costs the event loop 0.4–0.7 ms
  * of CPU (Request, Headers, body streams, an abort signal), node:http a
  * fifth of that, and a node admitting 10k calls/s makes a money round every
  * 50 ms, each a pause every admission behind it waits through.
@@ -18,19 +18,42 @@ const MAX_REPLY_BYTES = 16 * 1024 * 1024;
 /** Below uWebSockets.js's ~10 s idle close, so a kept connection is not reused as the server drops it. */
 const IDLE_SOCKET_MS = 4000;
 
+/** One control plane the node may talk to: its base URL and its kept connection. */
+interface Centre {
+  base: string;
+  transport: typeof http | typeof https;
+  agent: http.Agent;
+}
+
+/**
+ * Answers that say this control plane cannot serve now (a proxy in front of a stopped one, a centre
+ * starting or stopping), where another may: the next request goes to the next centre.
+ */
+const NOT_SERVING = new Set([502, 503, 504]);
+/** Errors before the request was sent: it certainly did not reach that centre. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
 export class CentreClient {
-  private readonly transport: typeof http | typeof https;
-  private readonly agent: http.Agent;
+  private readonly centres: Centre[];
+  /** The centre requests go to until it fails; then the next in the list (issue 21: two centres on one PostgreSQL). */
+  private current = 0;
 
   constructor(
-    private readonly base: string,
+    bases: string | readonly string[],
     private readonly timeoutMs: number,
     /** The Authorization header for each request (the node's secret); null: none sent. */
     private readonly authorization: (() => string) | null = null,
   ) {
-    const secure = new URL(base).protocol === 'https:';
-    this.transport = secure ? https : http;
-    this.agent = new this.transport.Agent({ keepAlive: true, maxSockets: 1, timeout: IDLE_SOCKET_MS });
+    this.centres = (typeof bases === 'string' ? [bases] : bases).map((base) => {
+      const transport = new URL(base).protocol === 'https:' ? https : http;
+      return { base, transport, agent: new transport.Agent({ keepAlive: true, maxSockets: 1, timeout: IDLE_SOCKET_MS }) };
+    });
+    if (this.centres.length === 0) throw new Error('CentreClient needs at least one control plane URL');
+  }
+
+  /** The control plane requests go to now. */
+  get base(): string {
+    return this.centres[this.current].base;
   }
 
   /** Resolves with the status and body, or rejects (unreachable, reset, timed out after timeoutMs). */
@@ -43,26 +66,59 @@ export class CentreClient {
     return this.request('GET', path, null, signal);
   }
 
+  /**
+   * A request that could not connect (nothing listens, no route, no such host) never reached its centre, so it
+   * goes to the next one at once: a node whose first centre is down loses no admission to it. Any other
+   * failure is not sent again elsewhere here: the caller retries it as after a lost reply from one centre
+   * (money rounds are numbered, CDRs keyed, the delta ask names its sequence), since that centre may have
+   * taken it. Either way the next request goes to the next centre.
+   */
   private async request(method: 'GET' | 'POST', path: string, body: string | null, signal?: AbortSignal): Promise<CentreReply> {
+    for (let tried = 1; ; tried++) {
+      const centre = this.centres[this.current];
+      try {
+        const reply = await this.sendOnce(centre, method, path, body, signal);
+        if (NOT_SERVING.has(reply.status)) this.moveOn(centre);
+        return reply;
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        this.moveOn(centre);
+        if (tried >= this.centres.length || !NOT_CONNECTED.has((error as { code?: string }).code ?? '')) throw error;
+      }
+    }
+  }
+
+  private async sendOnce(
+    centre: Centre,
+    method: 'GET' | 'POST',
+    path: string,
+    body: string | null,
+    signal?: AbortSignal,
+  ): Promise<CentreReply> {
     try {
-      return await this.send(method, path, body, signal);
+      return await this.send(centre, method, path, body, signal);
     } catch (error) {
       // A kept connection the server closed as we wrote: the request never reached it, so send it once more.
       if ((error as { reusedSocket?: boolean; code?: string }).reusedSocket === true && (error as { code?: string }).code === 'ECONNRESET')
-        return this.send(method, path, body, signal);
+        return this.send(centre, method, path, body, signal);
       throw error;
     }
   }
 
-  close(): void {
-    this.agent.destroy();
+  /** After a failure at `centre`, the next request goes to the next one (unless another request moved on already). */
+  private moveOn(centre: Centre): void {
+    if (this.centres[this.current] === centre) this.current = (this.current + 1) % this.centres.length;
   }
 
-  private send(method: 'GET' | 'POST', path: string, body: string | null, signal?: AbortSignal): Promise<CentreReply> {
+  close(): void {
+    for (const centre of this.centres) centre.agent.destroy();
+  }
+
+  private send(centre: Centre, method: 'GET' | 'POST', path: string, body: string | null, signal?: AbortSignal): Promise<CentreReply> {
     return new Promise((resolve, reject) => {
-      const request = this.transport.request(`${this.base}${path}`, {
+      const request = centre.transport.request(`${centre.base}${path}`, {
         method,
-        agent: this.agent,
+        agent: centre.agent,
         headers: {
           ...(body === null ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
           ...(this.authorization === null ? {} : { authorization: this.authorization() }),

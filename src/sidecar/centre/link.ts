@@ -15,8 +15,8 @@ import type { NodeSyncReply, NodeSyncRequest } from '../../core/protocol/node-sy
  * cover a call.
  */
 export interface CentreLinkOptions {
-  /** Control plane base URL; null: no centre (every ask fails, prepaid calls are refused). */
-  url: string | null;
+  /** Control plane base URLs, tried in turn; null: no centre (every ask fails, prepaid calls are refused). */
+  urls: readonly string[] | null;
   node: string;
   timeoutMs: number;
   /** How often the outbox is sent while it has CDRs. */
@@ -50,9 +50,9 @@ export class CentreLink {
   ) {
     const credential = options.credential ?? null;
     this.client =
-      options.url === null
+      options.urls === null
         ? null
-        : new CentreClient(options.url, options.timeoutMs, credential === null ? null : () => credential.authorization());
+        : new CentreClient(options.urls, options.timeoutMs, credential === null ? null : () => credential.authorization());
     credit.connect((urgent) => (urgent ? this.round() : this.roundSoon()));
   }
 
@@ -138,12 +138,13 @@ export class CentreLink {
     // An empty round still goes when it keeps this node's leases valid (the centre notes every round it applies).
     if (round.settlements.length === 0 && round.asks.length === 0 && !this.credit.keepaliveDue(Date.now()))
       return { reached: true, more: false };
-    const { url } = this.options;
     if (this.client === null) {
       this.credit.roundFailed(round);
       return { reached: false, more: false };
     }
     let failure: string;
+    // Where this round goes: a failure names it (the client moves on to the next control plane after one).
+    const url = this.client.base;
     const started = performance.now();
     try {
       // Lease handed back is first journalled as gone (a restart must not admit on it once the centre has it back).

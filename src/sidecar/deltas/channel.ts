@@ -28,13 +28,13 @@ export class LongPollChannel implements DeltaChannel {
   private readonly client: CentreClient;
 
   constructor(
-    base: string,
+    bases: readonly string[],
     private readonly node: string,
     private readonly waitMs: number,
     timeoutMs: number,
     authorization: (() => string) | null,
   ) {
-    this.client = new CentreClient(base, waitMs + timeoutMs, authorization);
+    this.client = new CentreClient(bases, waitMs + timeoutMs, authorization);
   }
 
   async next(after: number, signal: AbortSignal, wantSnapshot: boolean): Promise<DeltaBatch> {
