@@ -1,0 +1,97 @@
+/**
+ * The world the live-change benches share: a control plane seeded with a generated dataset and three
+ * registered nodes, three sidecars following its delta log (the embedded long poll), and one full sync
+ * as the base every node starts from (it records the delta sequence it includes).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { issueNodeSecret } from '../sync/store/node-credentials.js';
+import { openCentreStores } from '../sync/stores.js';
+import { seedStore } from '../sync/admin/seed.js';
+import { generateDataset, SIZES, type Dataset } from '../src/devkit/dataset.js';
+import { CONTROL_MAIN, SIDECAR_MAIN } from '../src/devkit/paths.js';
+import { startService, type ServiceProcess } from '../src/devkit/service-process.js';
+
+export type Answer = Record<string, unknown>;
+
+export async function send(url: string, method: string, body?: unknown): Promise<Answer> {
+  const response = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${url}: ${response.status} ${text}`);
+  return text === '' ? {} : (JSON.parse(text) as Answer);
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+export interface LiveWorld {
+  dataset: Dataset;
+  /** The control plane's base URL. */
+  base: string;
+  control: ServiceProcess;
+  sidecars: ServiceProcess[];
+  /** Starts node `index`'s sidecar again (after a kill) on its data directory, as it was started. */
+  restart: (index: number) => Promise<ServiceProcess>;
+  /** The centre's last committed delta, and a sidecar's applied one. */
+  lastSeq: () => Promise<number>;
+  appliedSeq: (sidecar: ServiceProcess) => Promise<number>;
+  stop: () => void;
+}
+
+export async function startLiveWorld(size: string, sidecarCount = 3): Promise<LiveWorld> {
+  const dir = mkdtempSync(join(tmpdir(), 'live-bench-'));
+  const stores = openCentreStores(join(dir, 'control', 'config.db'));
+  const dataset = generateDataset(SIZES[size]);
+  await seedStore(stores.config, dataset.tables);
+  const now = new Date().toISOString();
+  const nodes: { name: string; id: number; secretFile: string }[] = [];
+  for (let n = 1; n <= sidecarCount; n++) {
+    const node = await stores.config.insert('opensips_nodes', {
+      hostname: `node-${n}`,
+      mi_socket_address: 'http://127.0.0.1:9/mi',
+      status: 'active',
+      created_at: now,
+      updated_at: now,
+    });
+    const { secret } = await issueNodeSecret(stores.config, node.id as number, false);
+    const secretFile = join(dir, `node-${n}.secret`);
+    writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+    nodes.push({ name: `node-${n}`, id: node.id as number, secretFile });
+  }
+  stores.close();
+  const control = await startService(CONTROL_MAIN, ['--port', '0', '--data-dir', join(dir, 'control')], 'control plane listening');
+  const base = `http://127.0.0.1:${control.port}`;
+  const startSidecar = async (index: number, port: number): Promise<ServiceProcess> => {
+    const node = nodes[index];
+    const args = ['--port', String(port), '--data-dir', join(dir, node.name), '--node-name', node.name];
+    return startService(SIDECAR_MAIN, [...args, '--control-url', base, '--centre-secret-file', node.secretFile], 'sidecar listening');
+  };
+  const sidecars: ServiceProcess[] = [];
+  for (const [index, node] of nodes.entries()) {
+    const sidecar = await startSidecar(index, 0);
+    sidecars.push(sidecar);
+    await send(`${base}/api/opensips-nodes/${node.id}`, 'PUT', { sidecar_address: `http://127.0.0.1:${sidecar.port}` });
+  }
+  const sync = (await send(`${base}/api/opensips/routing/sync`, 'POST')) as unknown as { sidecar_results: { success: boolean }[] };
+  if (!sync.sidecar_results.every((result) => result.success)) throw new Error(`the base sync failed: ${JSON.stringify(sync)}`);
+  return {
+    dataset,
+    base,
+    control,
+    sidecars,
+    // The same port: the centre knows the node's sidecar by its address.
+    restart: async (index) => (sidecars[index] = await startSidecar(index, sidecars[index].port)),
+    lastSeq: async () => (await send(`${base}/api/opensips/deltas`, 'GET')).last_seq as number,
+    appliedSeq: async (sidecar) => (await send(`http://127.0.0.1:${sidecar.port}/api/health`, 'GET')).delta_seq as number,
+    stop: () => {
+      for (const service of [...sidecars, control]) service.child.kill('SIGTERM');
+    },
+  };
+}
