@@ -96,6 +96,26 @@ const NO_IDS: readonly number[] = Object.freeze([]);
 /** Bound on cached (deck, prefix) entries; beyond it the cache starts over. */
 const ROUTE_CACHE_LIMIT = 200_000;
 
+/**
+ * The live tables the route and row caches do not read. The caches hold, per sell deck and prefix, what
+ * depends only on rates, decks, carriers, allowlists, LCR config and exchange rates; the customer trunk (its
+ * sell deck is looked up per call), its account, who may call and block rules are checked per call against
+ * the serving snapshot. A change to anything else, or to a table added later, starts the caches afresh.
+ */
+const TABLES_THE_CACHES_DO_NOT_READ: ReadonlySet<string> = new Set([
+  'customer_accounts',
+  'customer_trunks',
+  'trunk_ip_auth',
+  'sip_registrations',
+  'block_rules',
+]);
+
+/** Whether the caches of an engine stay right after live changes to `changedTables` (see LcrEngine's constructor). */
+export function routeCachesOutlive(changedTables: Iterable<string>): boolean {
+  for (const table of changedTables) if (!TABLES_THE_CACHES_DO_NOT_READ.has(table)) return false;
+  return true;
+}
+
 export class LcrEngine {
   readonly matcher: DeckMatcher;
   private readonly blockStamp: Int32Array;
@@ -114,9 +134,9 @@ export class LcrEngine {
   // that reach the same node match the same rows in every deck, so they share the entry. Rows and
   // exchange rates take effect over time: the cache holds for [cacheFrom, cacheUntil), the span
   // without an effective_at, and is dropped when a call falls outside it.
-  private readonly routeCache = new Map<number, Int32Array>();
+  private readonly routeCache: Map<number, Int32Array>;
   /** Admission's price lookup: the deck's row per (deck, deepest node), for the same span. */
-  private readonly rowCache = new Map<number, number>();
+  private readonly rowCache: Map<number, number>;
   private cacheFrom = Number.POSITIVE_INFINITY;
   private cacheUntil = Number.NEGATIVE_INFINITY;
   // Outputs of the last classify().
@@ -125,10 +145,29 @@ export class LcrEngine {
   private costNano = NaN;
   private exchangeRate: ExchangeRateInForce | null = null;
 
-  constructor(private readonly snapshot: CompiledSnapshot) {
+  /**
+   * `carryCachesFrom`: the engine of the snapshot this one replaced, when only tables the caches do not read
+   * changed between them (routeCachesOutlive): its caches are taken over rather than started empty, so a
+   * stream of live changes to block rules or trunks does not send every route back to the trie walk.
+   */
+  constructor(
+    private readonly snapshot: CompiledSnapshot,
+    carryCachesFrom: LcrEngine | null = null,
+  ) {
     this.matcher = new DeckMatcher(snapshot.decks.length);
     this.blockStamp = new Int32Array(snapshot.carriers.length);
     this.blockedRule = new Int32Array(snapshot.carriers.length);
+    this.routeCache = carryCachesFrom?.routeCache ?? new Map();
+    this.rowCache = carryCachesFrom?.rowCache ?? new Map();
+    if (carryCachesFrom !== null) {
+      this.cacheFrom = carryCachesFrom.cacheFrom;
+      this.cacheUntil = carryCachesFrom.cacheUntil;
+    }
+  }
+
+  /** Entries in call/route's cache (for tests and metrics). */
+  get routeCacheSize(): number {
+    return this.routeCache.size;
   }
 
   /** Every allowlisted carrier with its verdict, allowed ones first by cost. */

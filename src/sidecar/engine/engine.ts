@@ -21,8 +21,10 @@ export class DecisionEngine {
      * engine built for a test or a bench, which takes none). Part of the engine so that both swap together.
      */
     readonly tables: SmallTables | null = null,
+    /** The engine this one replaces after live changes that left the route caches right (routeCachesOutlive). */
+    carryRouteCachesFrom: DecisionEngine | null = null,
   ) {
-    this.lcr = new LcrEngine(snapshot);
+    this.lcr = new LcrEngine(snapshot, carryRouteCachesFrom?.lcr ?? null);
   }
 
   customerTrunkIndex(id: number): number {

@@ -5,6 +5,7 @@ import type { SidecarMetrics } from '../metrics/metrics.js';
 import { snapshotShapeRefusal, type SnapshotRefusal } from '../../core/snapshot/codec.js';
 import type { WorkerReply, WorkerRequest } from './compile-worker.js';
 import type { Delta } from '../../core/protocol/deltas.js';
+import { routeCachesOutlive } from '../../core/lcr/lcr.js';
 import { applyDeltas, type ApplyResult } from '../../core/snapshot/live.js';
 import { DeltaStore } from '../deltas/store.js';
 
@@ -80,8 +81,10 @@ export class SnapshotService {
     const started = performance.now();
     const result = applyDeltas({ compiled: engine.snapshot, tables: engine.tables }, deltas);
     if (!result.ok || result.applied === 0) return result;
-    this.deltaStore.save(deltas.filter((delta) => delta.seq > engine.snapshot.deltaSeq));
-    this.current = new DecisionEngine(result.state.compiled, result.state.tables);
+    const applied = deltas.filter((delta) => delta.seq > engine.snapshot.deltaSeq);
+    this.deltaStore.save(applied);
+    const cachesOutlive = routeCachesOutlive(applied.map((delta) => delta.table));
+    this.current = new DecisionEngine(result.state.compiled, result.state.tables, cachesOutlive ? engine : null);
     this.metrics.deltaSeq.set(result.state.compiled.deltaSeq);
     this.metrics.deltaApplySeconds.observe((performance.now() - started) / 1000);
     this.log.debug({ applied: result.applied, delta_seq: result.state.compiled.deltaSeq }, 'deltas in service');
