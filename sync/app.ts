@@ -17,7 +17,7 @@ import type { DeltaLog } from './deltas/log.js';
 import { deltaRoutes } from './deltas/routes.js';
 import { balanceRoutes } from './ledger/balance-routes.js';
 import type { NodeSilence } from './ledger/lease-reclaim.js';
-import type { LeaseRecalls } from './ledger/lease-recall.js';
+import { LeaseRecalls } from './ledger/lease-recall.js';
 import { ledgerRoutes } from './ledger/routes.js';
 import { rateDeckUpdateRoutes } from './rate-deck-updates/routes.js';
 import type { RateDeckScheduler } from './rate-deck-updates/scheduler.js';
@@ -54,7 +54,7 @@ export interface ControlPlaneContext {
   metricsSampler: MetricsSampler;
   /** The delta log the nodes follow (sync/deltas/). */
   deltas: DeltaLog;
-  /** Lease recalls shared by the money rounds and the partner API (absent: the money rounds keep their own). */
+  /** Lease recalls and money signals shared by the money rounds, the balances, the nodes' channel and the partner API (absent: one of their own). */
   recalls?: LeaseRecalls;
   /** Called after every successful configuration write. */
   onChange?: (table: string) => void;
@@ -63,7 +63,9 @@ export interface ControlPlaneContext {
 /** The admin API's body limit (rate sheets and money rounds declare their own). */
 export const ADMIN_MAX_BODY_BYTES = 1024 * 1024;
 
-export function buildControlPlaneRoutes(context: ControlPlaneContext): Route[] {
+export function buildControlPlaneRoutes(given: ControlPlaneContext): Route[] {
+  // One set of recalls and money signals for the rounds, the balances and the nodes' channel.
+  const context = { ...given, recalls: given.recalls ?? new LeaseRecalls() };
   const routes = [
     ...RESOURCES.flatMap((resource) => resourceRoutes(resource, context)),
     ...adminRoutes(context),

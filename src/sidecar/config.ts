@@ -43,6 +43,8 @@ export interface SidecarConfig {
   opensipsSpool: string | null;
   /** How long the centre may hold the node's ask for live changes (the delta channel's long poll). */
   deltaWaitMs: number;
+  /** How long an admission may wait while the centre recalls other nodes' unused lease for it (0: not at all). */
+  recallWaitMs: number;
   /** Where this node's secret with the centre comes from (a file, else CENTRE_SECRET); null: none given. */
   centreSecret: CentreSecretSource | null;
 }
@@ -75,6 +77,7 @@ export const SIDECAR_OPTIONS = {
   'slice-seconds': { env: 'SIDECAR_SLICE_SECONDS', fallback: String(DEFAULT_SLICE_SECONDS) },
   'opensips-spool': { env: 'SIDECAR_OPENSIPS_SPOOL', fallback: '', shownDefault: 'none' },
   'delta-wait-ms': { env: 'SIDECAR_DELTA_WAIT_MS', fallback: '8000' },
+  'recall-wait-ms': { env: 'SIDECAR_RECALL_WAIT_MS', fallback: '300' },
   'centre-secret-file': { env: 'SIDECAR_CENTRE_SECRET_FILE', fallback: '', shownDefault: 'none (CENTRE_SECRET)' },
 } as const satisfies OptionTable;
 
@@ -119,6 +122,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
     opensipsSpool: options.optional('opensips-spool'),
     // The centre holds an ask at most 8 s (under uWebSockets.js's idle close): more is refused there.
     deltaWaitMs: options.integer('delta-wait-ms', 0, 8000),
+    // A waiting admission holds an OpenSIPS worker (synchronous rest_client): kept short.
+    recallWaitMs: options.integer('recall-wait-ms', 0, 300),
     centreSecret,
   };
 }

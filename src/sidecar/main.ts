@@ -54,6 +54,8 @@ async function main(): Promise<void> {
       idleReturnMs: config.leaseIdleSeconds * 1000,
       offlinePostpaid: config.offlinePostpaid,
       sliceSeconds: config.opensipsMi === null ? null : config.sliceSeconds,
+      // Only with the live channel: the refresh a recall ends with comes over it.
+      recallWaitMs: config.controlUrls === null ? 0 : config.recallWaitMs,
     },
     log,
   );
@@ -81,7 +83,8 @@ async function main(): Promise<void> {
     log,
   );
   centre.start();
-  // Live changes from the centre's delta log, on a connection of their own (issue 18).
+  // Live changes from the centre's delta log, on a connection of their own (issue 18), and the money signals
+  // (recall, refresh) that ride the same answers.
   const follower =
     config.controlUrls === null
       ? null
@@ -95,6 +98,7 @@ async function main(): Promise<void> {
           ),
           snapshots,
           log,
+          (signals) => credit.moneySignals(signals, Date.now()),
         );
   follower?.start();
   const upkeep = startCreditUpkeep(credit, journal, slices, metrics, log);

@@ -8,6 +8,7 @@ import type { DeltaBatch } from '../../src/core/protocol/deltas.js';
 import { adminRoute } from '../http/handlers.js';
 import { authenticateNode } from '../ledger/node-auth.js';
 import { NodeSyncRefusal } from '../ledger/settlement.js';
+import type { LeaseRecalls } from '../ledger/lease-recall.js';
 import type { LedgerStore } from '../ledger/store.js';
 import type { ConfigStore } from '../store/config-store.js';
 import type { DeltaLog } from './log.js';
@@ -23,6 +24,9 @@ import type { DeltaLog } from './log.js';
  * pushes a snapshot to every node with a sidecar address (at most one such sync per node per SNAPSHOT_ASK_MS);
  * so does a node that asks with `snapshot=1` (it could not apply a delta: one names a row only a sync carries,
  * a carrier trunk created since its snapshot, say).
+ *
+ * Money rides the same answers: a node's pending money signals (lease-recall.ts: recall, refresh) wake its held
+ * ask and go in the answer as `money`, so a recall or a top-up reaches the node within a round trip.
  */
 export const MAX_BATCH = 1000;
 /** The longest a node's ask is held: under uWebSockets.js's ~10 s idle close of a silent connection. */
@@ -47,10 +51,12 @@ export interface DeltaRoutesContext {
   log: Logger;
   /** A routing sync in the background (sync/main.ts). */
   requestSync: (reason: string) => void;
+  /** Money signals for the nodes (recall, refresh), carried by the same answers (sync/ledger/lease-recall.ts). */
+  recalls?: LeaseRecalls;
 }
 
 export function deltaRoutes(context: DeltaRoutesContext): Route[] {
-  const { deltas, ledger, log } = context;
+  const { deltas, ledger, log, recalls: money } = context;
   const progress = new Map<string, NodeProgress>();
   const snapshotAsked = new Map<string, number>();
 
@@ -74,9 +80,17 @@ export function deltaRoutes(context: DeltaRoutesContext): Route[] {
     progress.set(node, seen);
     // snapshot=1: the node cannot apply what follows its sequence (a delta names a row only a sync carries).
     let batch = queryFlag(params, 'snapshot') ? null : deltas.read(after, MAX_BATCH);
-    if (batch !== null && batch.length === 0 && waitMs > 0) {
+    // Held until a delta commits or a money signal for this node comes (or the wait ends).
+    let superseded = false;
+    if (batch !== null && batch.length === 0 && waitMs > 0 && money?.hasSignals(node) !== true) {
       seen.waiting = true;
-      await deltas.waitPast(after, waitMs);
+      const woken = new AbortController();
+      const listener = money?.listen(node, () => woken.abort());
+      await deltas.waitPast(after, waitMs, woken.signal);
+      if (listener !== undefined) {
+        money!.unlisten(node, listener);
+        superseded = listener.superseded;
+      }
       seen.waiting = false;
       batch = deltas.read(after, MAX_BATCH);
     }
@@ -92,7 +106,14 @@ export function deltaRoutes(context: DeltaRoutesContext): Route[] {
         context.requestSync(`node ${node} is behind the delta log`);
       }
     }
-    const answer: DeltaBatch = { deltas: batch ?? [], last_seq: deltas.lastSeq(), snapshot_required: batch === null };
+    // An ask superseded by the node's newer one (its connection is likely gone) leaves the signals to that one.
+    const signals = superseded ? undefined : money?.takeSignals(node);
+    const answer: DeltaBatch = {
+      deltas: batch ?? [],
+      last_seq: deltas.lastSeq(),
+      snapshot_required: batch === null,
+      ...(signals === undefined ? {} : { money: signals }),
+    };
     return json(200, answer);
   };
 

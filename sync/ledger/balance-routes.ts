@@ -2,7 +2,18 @@ import { RequestError } from '../../src/core/http/errors.js';
 import type { IncomingRequest, OutgoingResponse, Route } from '../../src/core/http/server.js';
 import { Decimal } from '../../src/core/money/decimal.js';
 import { isDecimalString } from '../../src/core/rating/rating.js';
-import { LedgerRefusal, findEntity, headroom, money, operationChange, type LedgerEntity, type Operation } from './balance.js';
+import { debitRecallingLeases } from './debit-recall.js';
+import type { LeaseRecalls } from './lease-recall.js';
+import {
+  LedgerRefusal,
+  findEntity,
+  headroom,
+  money,
+  operationChange,
+  type EntityType,
+  type LedgerEntity,
+  type Operation,
+} from './balance.js';
 import { json } from '../../src/core/http/respond.js';
 import { parseQuery } from '../../src/core/http/query.js';
 import type { ConfigStore } from '../store/config-store.js';
@@ -15,6 +26,22 @@ interface BalanceRoutesContext {
   store: ConfigStore;
   ledger: LedgerStore;
   maxBodyBytes: number;
+  /** Where a changed balance is told to the nodes, and a debit recalls lease (lease-recall.ts). */
+  recalls: LeaseRecalls;
+}
+
+/** A balance changed: the nodes holding lease of it, and those waiting for it, are refreshed over the channel. */
+export async function tellNodes(
+  context: { ledger: LedgerStore; recalls: LeaseRecalls },
+  entityType: EntityType,
+  entityId: number,
+): Promise<void> {
+  const holders = await context.ledger.leasesOf(entityType, entityId);
+  context.recalls.balanceChanged(
+    entityType,
+    entityId,
+    holders.map((holder) => holder.node),
+  );
 }
 
 async function entityOf(context: BalanceRoutesContext, request: IncomingRequest): Promise<LedgerEntity> {
@@ -55,15 +82,21 @@ export function balanceRoutes(context: BalanceRoutesContext): Route[] {
       const cdrId = body.cdr_id ?? null;
       if (cdrId !== null && (typeof cdrId !== 'number' || !Number.isSafeInteger(cdrId) || cdrId < 1))
         throw new RequestError('invalid_field', 'cdr_id must be a positive integer');
+      const { entityType, entityId } = entity;
+      const change = operationChange(entity, kind, { amount, description, cdrId, callId: null });
       try {
-        await context.ledger.changeBalance(
-          { entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency },
-          operationChange(entity, kind, { amount, description, cdrId, callId: null }),
+        // A debit the balance covers but the nodes' leases hold: they are recalled, and it is tried again.
+        await debitRecallingLeases(
+          context,
+          () => context.ledger.changeBalance({ entityType, entityId, currency: entity.currency }, change),
+          (error) => (error instanceof LedgerRefusal && error.heldInLeases ? { entityType, entityId, amount: new Decimal(amount) } : null),
         );
       } catch (error) {
         if (error instanceof LedgerRefusal) throw new RequestError('insufficient_balance', error.message);
         throw error;
       }
+      // Committed: the nodes holding or waiting for this balance ask again (a top-up is leased at once).
+      await tellNodes(context, entityType, entityId);
       return json(200, { message: MESSAGES[kind] });
     });
 

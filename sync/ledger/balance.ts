@@ -27,7 +27,11 @@ export interface LedgerEntity {
 }
 
 export class LedgerRefusal extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The balance itself has the amount: what stands in the way is credit leased to nodes (debit-recall.ts). */
+    readonly heldInLeases = false,
+  ) {
     super(message);
     this.name = 'LedgerRefusal';
   }
@@ -92,7 +96,10 @@ export function operationChange(
     else if (operation === 'credit') next = prepaid ? balance.plus(amount) : balance.minus(amount);
     else next = prepaid ? balance.minus(amount) : balance.plus(amount);
     if (operation === 'debit' && prepaid && next.lessThan(new Decimal(current.reserved))) {
-      throw new LedgerRefusal(`insufficient balance: ${headroom(entity, current)} available, ${input.amount} asked`);
+      throw new LedgerRefusal(
+        `insufficient balance: ${headroom(entity, current)} available, ${input.amount} asked`,
+        next.greaterThanOrEqualTo(0),
+      );
     }
     return {
       next: { balance: money(next, balance, amount), reserved: current.reserved },

@@ -184,6 +184,8 @@ export function ledgerRoutes(context: LedgerRoutesContext): Route[] {
           return applied;
         });
         context.nodeSilence.heard(round.node);
+        // Committed: lease handed back (or a recalled node's answer) refreshes the nodes waiting for it.
+        recalls.roundApplied(round.node, round.leases, reply.leases);
         const recall = recalls.take(round.node);
         return json(200, {
           ...reply,

@@ -181,6 +181,7 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
   }
 
   const unknown: LeaseState[] = [];
+  const recalling = new Set<LedgerEntity>();
   let activeNodes: number | undefined;
   for (const ask of request.leases) {
     const entity = findEntity(ask.entity_type, ask.entity_id);
@@ -203,14 +204,14 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
     if (want.greaterThan(0) && entity.closed !== true) {
       const current = round.balance(entity);
       activeNodes ??= tx.activeNodes();
-      const share = leaseShare(want, ask.need ?? null, new Decimal(headroom(entity, current)), {
+      // A debit waiting on recalled lease comes first (lease-recall.ts withhold).
+      const withheld = recalls?.withheldFrom(entity.entityType, entity.entityId) ?? new Decimal(0);
+      const share = leaseShare(want, ask.need ?? null, new Decimal(headroom(entity, current)).minus(withheld), {
         nodes: activeNodes,
         perCall: ask.per_call ?? null,
       });
-      // The other nodes' unused lease of this entity comes back at their next rounds, for the calls to come.
-      if (share.short && recalls !== undefined)
-        for (const holder of tx.leaseHolders(entity.entityType, entity.entityId))
-          if (holder !== node) recalls.mark(holder, entity.entityType, entity.entityId);
+      if (share.short && recalls !== undefined && recallOthers(tx, recalls, node, entity, share.grant, ask.need ?? null))
+        recalling.add(entity);
       // Whole micro-units: the node counts in them.
       const grant = share.grant.toDecimalPlaces(6, Decimal.ROUND_DOWN);
       if (grant.greaterThan(0)) {
@@ -239,9 +240,36 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
       entity_id: entity.entityId,
       granted: round.lease(entity),
       headroom: new Decimal(headroom(entity, round.balance(entity))).toDecimalPlaces(6, Decimal.ROUND_DOWN).toFixed(),
+      ...(recalling.has(entity) ? { recalling: true } : {}),
     })),
   ];
   return { settled, unbilled, leases };
+}
+
+/**
+ * An ask found the entity's headroom short: the other nodes' unused lease of it comes back. When the ask got
+ * less than its waiting call needs, at once over the live channel (the node is then refreshed when it comes
+ * back, and its call may wait for that: the answer says `recalling`); else at the holders' next rounds, for
+ * the calls to come. Returns whether a recall is under way for the asking node's call.
+ */
+function recallOthers(
+  tx: LedgerTx,
+  recalls: LeaseRecalls,
+  node: string,
+  entity: LedgerEntity,
+  grant: Decimal,
+  need: string | null,
+): boolean {
+  const { entityType, entityId } = entity;
+  const urgent = need !== null && grant.lessThan(new Decimal(need));
+  for (const holder of tx.leaseHolders(entityType, entityId)) {
+    if (holder === node) continue;
+    if (urgent) recalls.recallNow(holder, entityType, entityId, tx.lease(holder, entityType, entityId));
+    else recalls.mark(holder, entityType, entityId);
+  }
+  if (!urgent) return false;
+  recalls.want(node, entityType, entityId);
+  return recalls.recalling(entityType, entityId);
 }
 
 /** How many nodes may share an entity's headroom, and the size of one call of the asking node's. */

@@ -8,6 +8,8 @@ import type { PARTNER_OPERATIONS } from '../admin/resources.js';
 import { money } from '../ledger/balance.js';
 import type { BalanceKey, LedgerStore, LedgerTx } from '../ledger/store.js';
 import { hashPassword } from '../portal/password.js';
+import { tellNodes } from '../ledger/balance-routes.js';
+import { debitRecallingLeases } from '../ledger/debit-recall.js';
 import type { LeaseRecalls } from '../ledger/lease-recall.js';
 import { decimalsOf, exactAmount } from './amount.js';
 import { KeysUnavailable, PartnerAuthenticator, TokenRefusal, type PartnerIdentity } from './auth.js';
@@ -41,7 +43,10 @@ export type PartnerOperation = (typeof PARTNER_OPERATIONS)[number];
 export interface PartnerApiContext {
   partner: PartnerStore;
   ledger: LedgerStore;
-  /** Where delete_account marks the leases nodes hold on the account, to be handed back at their next rounds. */
+  /**
+   * Where delete_account marks the leases nodes hold on the account, to be handed back at their next rounds, a
+   * debit_balance recalls them at once, and a top-up or debit is told to the nodes (lease-recall.ts).
+   */
   recalls: LeaseRecalls;
   /**
    * A routing sync in the background: delete_account asks for one when it ended live translations, so that no
@@ -67,6 +72,19 @@ interface Scope {
 interface Answer {
   status: number;
   body: Record<string, unknown>;
+  /** The retail account whose balance the write changed: the nodes holding or waiting for it are told once it commits. */
+  balanceChanged?: number;
+}
+
+/** debit_balance beyond what is not leased, while the balance itself has it: the leases are recalled and it is tried again. */
+class HeldInLeasesRefusal extends RequestError {
+  constructor(
+    message: string,
+    readonly accountId: number,
+    readonly amount: Decimal,
+  ) {
+    super('insufficient_balance', message);
+  }
 }
 
 /** What a write does inside its transaction; it throws a RequestError to refuse (then nothing is written). */
@@ -154,11 +172,12 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
         const before = new Decimal(current.balance);
         const change = new Decimal(amount);
         // Available is what nodes do not hold in credit leases for calls (reserved): a debit may not take that.
-        if (kind === 'debit' && before.minus(new Decimal(current.reserved)).lessThan(change))
-          throw new RequestError(
-            'insufficient_balance',
-            `insufficient balance: ${money(before.minus(new Decimal(current.reserved)))} available, ${amount} asked`,
-          );
+        if (kind === 'debit' && before.minus(new Decimal(current.reserved)).lessThan(change)) {
+          const message = `insufficient balance: ${money(before.minus(new Decimal(current.reserved)))} available, ${amount} asked`;
+          throw before.greaterThanOrEqualTo(change)
+            ? new HeldInLeasesRefusal(message, account.id, change)
+            : new RequestError('insufficient_balance', message);
+        }
         const after = money(kind === 'credit' ? before.plus(change) : before.minus(change), before, change);
         tx.applyChange(balanceKey(account, product), {
           next: { balance: after, reserved: current.reserved },
@@ -180,6 +199,7 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
             balance_after: new RawNumber(after),
             ledger_logged: true,
           },
+          balanceChanged: account.id,
         };
       });
     };
@@ -452,21 +472,26 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
       .update(canonicalJson(body as Record<string, ExactJson>))
       .digest('hex');
     const work = await spec.write!(body, scope, key!);
-    const outcome = await context.ledger.transaction((tx): { kept: KeptAnswer } | { fresh: { status: number; text: string } } => {
-      // Checked inside the transaction that writes it: two requests with one key cannot both pass here.
-      const kept = context.partner.kept(tenant.tenant_id, spec.name, key!);
-      if (kept !== null) return { kept };
-      const answer = work(tx);
-      const text = stringifyWithRawNumbers({ ...answer.body, correlation_id: correlation, transaction_id: key });
-      context.partner.keep(tenant.tenant_id, spec.name, key!, {
-        request_digest: digest,
-        status: answer.status,
-        // A PIN is shown once: the kept answer (replayed to a retry) never holds it.
-        body: 'pin_12' in answer.body && answer.body.pin_12 !== null ? text.replace(/"pin_12":"[0-9]{12}"/, '"pin_12":null') : text,
-        transaction_id: key!,
+    const attempt = () =>
+      context.ledger.transaction((tx): { kept: KeptAnswer } | { fresh: { status: number; text: string; balanceChanged?: number } } => {
+        // Checked inside the transaction that writes it: two requests with one key cannot both pass here.
+        const kept = context.partner.kept(tenant.tenant_id, spec.name, key!);
+        if (kept !== null) return { kept };
+        const answer = work(tx);
+        const text = stringifyWithRawNumbers({ ...answer.body, correlation_id: correlation, transaction_id: key });
+        context.partner.keep(tenant.tenant_id, spec.name, key!, {
+          request_digest: digest,
+          status: answer.status,
+          // A PIN is shown once: the kept answer (replayed to a retry) never holds it.
+          body: 'pin_12' in answer.body && answer.body.pin_12 !== null ? text.replace(/"pin_12":"[0-9]{12}"/, '"pin_12":null') : text,
+          transaction_id: key!,
+        });
+        return { fresh: { status: answer.status, text, balanceChanged: answer.balanceChanged } };
       });
-      return { fresh: { status: answer.status, text } };
-    });
+    // A debit the leases stand in the way of recalls them and is tried again (each try its own transaction).
+    const outcome = await debitRecallingLeases(context, attempt, (error) =>
+      error instanceof HeldInLeasesRefusal ? { entityType: RETAIL, entityId: error.accountId, amount: error.amount } : null,
+    );
     if ('kept' in outcome) {
       const { kept } = outcome;
       if (kept.request_digest !== digest)
@@ -478,6 +503,7 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
       { correlation_id: correlation, operation: spec.name, tenant: tenant.tenant_id, transaction_id: key },
       'partner write done',
     );
+    if (outcome.fresh.balanceChanged !== undefined) await tellNodes(context, RETAIL, outcome.fresh.balanceChanged);
     return { status: outcome.fresh.status, body: outcome.fresh.text, headers: { ...headers, 'X-Transaction-Id': key! } };
   } catch (error) {
     const refusal = refusalResponse(error);

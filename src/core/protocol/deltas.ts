@@ -1,4 +1,5 @@
 import { isLiveTable, type Delta } from '../snapshot/delta.js';
+import type { EntityType } from './node-sync.js';
 
 export type { Delta, LiveTable } from '../snapshot/delta.js';
 export { LIVE_TABLES, isLiveTable } from '../snapshot/delta.js';
@@ -26,6 +27,25 @@ export interface DeltaBatch {
    * centre's store was replaced): it must take a snapshot. The centre starts a sync that sends one.
    */
   snapshot_required: boolean;
+  /**
+   * Money signals for this node (issue 18, "money rides the same channel"), absent when there are none: the
+   * centre wakes a node's held ask for them as it wakes it for a delta. The node answers each with a money
+   * round at once (docs/money-path.md, "The money channel").
+   */
+  money?: MoneySignals;
+}
+
+/** What the centre wants a node to do about its credit now, by entity. */
+export interface MoneySignals {
+  /** Hand back the unused lease of these entities now: a call or a debit elsewhere needs it. */
+  recall: MoneyEntity[];
+  /** Ask again for these entities: their headroom changed (a top-up, a debit, lease handed back by another node). */
+  refresh: MoneyEntity[];
+}
+
+export interface MoneyEntity {
+  entity_type: EntityType;
+  entity_id: number;
 }
 
 /**
@@ -44,8 +64,34 @@ export function parseDeltaBatch(value: unknown): DeltaBatch | null {
     if (op === 'delete' ? row !== null : op !== 'upsert' || typeof row !== 'object' || row === null || Array.isArray(row)) return null;
     if (op === 'upsert' && (row as Record<string, unknown>).id !== id) return null;
   }
-  return { deltas: deltas as Delta[], last_seq: lastSeq, snapshot_required: snapshotRequired };
+  const money = parseMoneySignals((value as Record<string, unknown>).money);
+  if (money === null) return null;
+  return { deltas: deltas as Delta[], last_seq: lastSeq, snapshot_required: snapshotRequired, ...(money === undefined ? {} : { money }) };
 }
+
+/** undefined: none sent; null: malformed (the whole batch is refused). */
+function parseMoneySignals(value: unknown): MoneySignals | undefined | null {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) return null;
+  const { recall, refresh } = value as Record<string, unknown>;
+  const entities = (list: unknown): MoneyEntity[] | null => {
+    if (!Array.isArray(list) || list.length > MAX_MONEY_ENTITIES) return null;
+    for (const item of list as unknown[]) {
+      if (typeof item !== 'object' || item === null) return null;
+      const { entity_type: type, entity_id: id } = item as Record<string, unknown>;
+      if (type !== 'customer' && type !== 'carrier' && type !== 'retail') return null;
+      if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) return null;
+    }
+    return list as MoneyEntity[];
+  };
+  const recalled = entities(recall);
+  const refreshed = entities(refresh);
+  if (recalled === null || refreshed === null) return null;
+  return { recall: recalled, refresh: refreshed };
+}
+
+/** More than any centre sends at once (it sends a node's pending signals, one per entity). */
+const MAX_MONEY_ENTITIES = 100_000;
 
 function isSeq(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;

@@ -100,6 +100,12 @@ export interface LeaseState {
   granted: string;
   /** What the entity may still spend beyond every node's lease. */
   headroom: string;
+  /**
+   * The ask was short of its need and the centre has recalled other nodes' unused lease of the entity at once
+   * (over the live channel): a call waiting on this round may wait a moment for the `refresh` that follows
+   * (docs/money-path.md, "The money channel"). Absent: no recall under way.
+   */
+  recalling?: boolean;
 }
 
 export interface NodeSyncReply {

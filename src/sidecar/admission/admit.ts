@@ -207,7 +207,8 @@ function answerOf(outcome: AdmitOutcome, refused: (entity: EntityMoney) => Answe
     case 'reserved':
       return {
         body: outcome.answer,
-        outcome: outcome.waited ? 'admitted_after_lease_wait' : 'admitted',
+        outcome:
+          outcome.waited === 'recall' ? 'admitted_after_recall' : outcome.waited === 'lease' ? 'admitted_after_lease_wait' : 'admitted',
         refusal: null,
         committed: outcome.committed,
       };

@@ -10,6 +10,7 @@ import {
   type LeaseState,
   type NodeSyncReply,
 } from '../../core/protocol/node-sync.js';
+import type { MoneySignals } from '../../core/protocol/deltas.js';
 import { affordableBillable } from '../../core/rating/cost-bound.js';
 import { DEFAULT_SLICE_SECONDS, SLICE_RETRY_MS, endAt, renewAt } from './slices.js';
 import { encodeSettlement, type Settlement } from './settlement.js';
@@ -42,6 +43,12 @@ export interface CreditSettings {
   offlinePostpaid: 'allow' | 'deny';
   /** Seconds of call a slice pays for (credit/slices.ts); null: admission reserves the whole call (no MI to end calls with). */
   sliceSeconds: number | null;
+  /**
+   * How long an admission the centre could not lease for may wait while the centre recalls other nodes'
+   * unused lease for it (the answer says `recalling`), for the refresh that follows over the live channel;
+   * 0 or absent: refused at once, as before the channel.
+   */
+  recallWaitMs?: number;
 }
 
 export interface EntityRef {
@@ -64,6 +71,14 @@ export class EntityMoney {
   dryUntil = 0;
   /** The centre wants this node's unused lease back (a call elsewhere was short): it goes in the next round. */
   recalled = false;
+  /** The recall came over the live channel: the next round names the entity even with nothing to give back, as the answer the centre waits for. */
+  recallSignalled = false;
+  /** The last answer said the centre is recalling other nodes' lease of this entity for this node's call. */
+  recallPending = false;
+  /** Counts the centre's refreshes of this entity (live channel): an admission waiting for one sees it move. */
+  refreshCount = 0;
+  /** Admissions waiting for the next refresh (at most --recall-wait-ms each). */
+  refreshWaiters: (() => void)[] = [];
   /** What the last call admitted on this entity reserved (or needed): the centre leases in calls of this size. */
   perCallMicro = 0;
   /** Reservations made in the current demand window and the one before it: what a lease ask is sized to. */
@@ -150,9 +165,14 @@ export interface AdmitRequest {
   now: number;
 }
 
+/**
+ * What an admission waited for: 'lease', a round with the centre (the lease did not cover the call); 'recall',
+ * also other nodes' lease recalled for it (the live channel); null: nothing.
+ */
+export type AdmitWait = 'lease' | 'recall' | null;
+
 export type AdmitOutcome =
-  /** waited: the lease did not cover the call and admission waited for a round with the centre. */
-  | { kind: 'reserved'; answer: string; entity: EntityMoney; waited: boolean; committed: Promise<void> }
+  | { kind: 'reserved'; answer: string; entity: EntityMoney; waited: AdmitWait; committed: Promise<void> }
   | { kind: 'replayed'; answer: string }
   | { kind: 'refused'; reason: 'insufficient_balance' | 'credit_unavailable' | 'port_limit_reached'; entity: EntityMoney };
 
@@ -278,7 +298,7 @@ export class NodeCredit {
         ? plan(entity.availableMicro, entity.headroomMicro)
         : null;
     if (decided === null) return this.admitAfterAsking(request, entity);
-    return this.reserve(request, entity, decided, false);
+    return this.reserve(request, entity, decided, null);
   }
 
   /**
@@ -321,25 +341,82 @@ export class NodeCredit {
     const full = plan(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
     const needMicro = full?.amountMicro ?? 0;
     if (needMicro > 0) entity.perCallMicro = needMicro;
+    const waitUntil = performance.now() + (this.settings.recallWaitMs ?? 0);
+    let refreshes = entity.refreshCount;
     // At once, whatever an earlier answer said (dryUntil): the centre may have been topped up since.
-    const reached = await this.askForLease(entity, this.wantFor(entity, needMicro, now), needMicro, now, true);
-    // The same call id may have been admitted while we waited.
-    const raced = this.reservations.find(callId);
-    if (raced !== NO_SLOT) return this.replay(raced);
-    // Calls that did not wait may have taken the trunk's last ports meanwhile.
-    if (this.portsFull(request)) return { kind: 'refused', reason: 'port_limit_reached', entity };
-    const decided =
-      (this.leasesValid(now) ? plan(entity.availableMicro, entity.headroomMicro) : null) ??
-      (!reached && request.admitWhenUnreachable ? full : null);
-    if (decided === null) return { kind: 'refused', reason: reached ? 'insufficient_balance' : 'credit_unavailable', entity };
-    return this.reserve(request, entity, decided, true);
+    let reached = await this.askForLease(entity, this.wantFor(entity, needMicro, now), needMicro, now, true);
+    let recalled = false;
+    for (;;) {
+      // The same call id may have been admitted while we waited.
+      const raced = this.reservations.find(callId);
+      if (raced !== NO_SLOT) return this.replay(raced);
+      // Calls that did not wait may have taken the trunk's last ports meanwhile.
+      if (this.portsFull(request)) return { kind: 'refused', reason: 'port_limit_reached', entity };
+      const decided =
+        (this.leasesValid(now) ? plan(entity.availableMicro, entity.headroomMicro) : null) ??
+        (!reached && request.admitWhenUnreachable ? full : null);
+      if (decided !== null) return this.reserve(request, entity, decided, recalled ? 'recall' : 'lease');
+      // Short, while the centre recalls other nodes' unused lease for this call: wait (a bounded moment) for the
+      // refresh it sends once that lease is back, and ask again. Nothing blocks meanwhile: a timer and a promise.
+      const left = waitUntil - performance.now();
+      if (!reached || !entity.recallPending || left <= 0) break;
+      if (entity.refreshCount === refreshes && !(await this.refreshed(entity, left))) break;
+      refreshes = entity.refreshCount;
+      recalled = true;
+      reached = await this.askForLease(entity, this.wantFor(entity, needMicro, now), needMicro, now, true);
+    }
+    return { kind: 'refused', reason: reached ? 'insufficient_balance' : 'credit_unavailable', entity };
+  }
+
+  /** Resolves true at the entity's next refresh from the centre, false after `ms` without one. */
+  private refreshed(entity: EntityMoney, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const came = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        entity.refreshWaiters = entity.refreshWaiters.filter((waiter) => waiter !== came);
+        resolve(false);
+      }, ms);
+      entity.refreshWaiters.push(came);
+    });
+  }
+
+  /**
+   * Money signals from the centre over the live channel (issue 18): a recall hands back this node's unused
+   * lease of the entity, a refresh asks for its figures (and lease, where this node has calls on it) again;
+   * either in one round at once, shared with whatever else is due.
+   */
+  moneySignals(signals: MoneySignals, now: number): void {
+    for (const ref of signals.recall) {
+      const entity = this.entity({ type: ref.entity_type, id: ref.entity_id });
+      entity.recalled = true;
+      entity.recallSignalled = true;
+    }
+    for (const ref of signals.refresh) {
+      const entity = this.entity({ type: ref.entity_type, id: ref.entity_id });
+      entity.refreshCount++;
+      entity.dryUntil = 0;
+      if (entity.refreshWaiters.length > 0) {
+        // The admissions waiting on it ask again themselves, each with what its call needs.
+        const waiters = entity.refreshWaiters;
+        entity.refreshWaiters = [];
+        for (const resolve of waiters) resolve();
+        continue;
+      }
+      // Nobody waits: this node takes the new figures, and a lease sized to its demand if it has calls on the entity.
+      if (entity.perCallMicro > 0) entity.wantMicro = Math.max(entity.wantMicro, this.wantFor(entity, entity.perCallMicro, now));
+      entity.waiters.push(() => undefined);
+    }
+    if (signals.recall.length > 0 || signals.refresh.length > 0) void this.requestRound(true);
   }
 
   private portsFull(request: AdmitRequest): boolean {
     return request.port !== null && this.ports.full(request.port.trunkId, request.port.limit);
   }
 
-  private reserve(request: AdmitRequest, entity: EntityMoney, decided: Plan, waited: boolean): AdmitOutcome {
+  private reserve(request: AdmitRequest, entity: EntityMoney, decided: Plan, waited: AdmitWait): AdmitOutcome {
     const trunkId = request.port?.trunkId ?? null;
     const { answer, committed } = this.hold(entity, request.callId, decided, request.answer, trunkId, request.now);
     // Top up before the next calls need it, sized to this node's demand, in the next background round.
@@ -744,7 +821,10 @@ export class NodeCredit {
             entity.grantedMicro -= entity.availableMicro;
           }
         }
-        if (entity.wantMicro === 0 && entity.giveBackMicro === 0 && entity.waiters.length === 0 && !confirm) continue;
+        // A recall that came over the channel is answered even with nothing to give back: the centre waits for it.
+        const answersRecall = entity.recallSignalled;
+        entity.recallSignalled = false;
+        if (entity.wantMicro === 0 && entity.giveBackMicro === 0 && entity.waiters.length === 0 && !confirm && !answersRecall) continue;
         if (entity.giveBackMicro > 0)
           returned.push({
             op: 'lease',
@@ -822,6 +902,7 @@ export class NodeCredit {
     const before = entity.availableMicro;
     entity.grantedMicro = parseMicro(state.granted);
     entity.centreHeadroomMicro = parseMicro(state.headroom);
+    entity.recallPending = state.recalling === true;
     if (entity.availableMicro <= before && entity.centreHeadroomMicro <= 0) entity.dryUntil = now + 1000;
     return {
       op: 'lease',

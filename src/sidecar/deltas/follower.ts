@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Delta } from '../../core/protocol/deltas.js';
+import type { Delta, MoneySignals } from '../../core/protocol/deltas.js';
 import type { ApplyResult } from '../../core/snapshot/live.js';
 import type { DeltaChannel } from './channel.js';
 
@@ -36,6 +36,8 @@ export class DeltaFollower {
     private readonly channel: DeltaChannel,
     private readonly snapshots: LiveStateHolder,
     private readonly log: Logger,
+    /** Where the money signals a batch carries go (NodeCredit.moneySignals); whatever becomes of its deltas. */
+    private readonly onMoney: ((signals: MoneySignals) => void) | null = null,
   ) {
     // A snapshot moved the sequence: the ask held open names the old one, so it is dropped and made again.
     snapshots.onSnapshot(() => {
@@ -73,6 +75,7 @@ export class DeltaFollower {
       try {
         const batch = await this.channel.next(after, asking.signal, this.wantSnapshot);
         if (this.isStopped()) return;
+        if (batch.money !== undefined) this.onMoney?.(batch.money);
         if (batch.snapshot_required) {
           this.failed(`the control plane's delta log no longer reaches sequence ${after}: waiting for its snapshot`, null);
           await pause(RETRY_MS);
