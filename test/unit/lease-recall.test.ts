@@ -27,10 +27,13 @@ const settings = {
 const ACCOUNT = { type: 'customer' as const, id: 7 };
 const NOW = 1_800_000_000_000;
 
-async function withCredit(run: (credit: NodeCredit, rounds: { asked: boolean[] }) => Promise<void>): Promise<void> {
+async function withCredit(
+  run: (credit: NodeCredit, rounds: { asked: boolean[] }) => Promise<void>,
+  overrides: Partial<typeof settings> & { recallWaitMs?: number } = {},
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'lease-recall-'));
   const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
-  const credit = new NodeCredit(journal, settings, log);
+  const credit = new NodeCredit(journal, { ...settings, ...overrides }, log);
   const rounds = { asked: [] as boolean[] };
   // The test takes and answers each round itself; this only notes that one was asked for (urgent or not).
   credit.connect((urgent) => {
@@ -158,4 +161,72 @@ it('journals a lease handed back before the round that hands it back is sent, so
     await journal.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** The live channel (issue 18): the centre's money signals, and an admission waiting while a recall is under way. */
+const SIGNALLED = { entity_type: 'customer' as const, entity_id: 7 };
+
+/** Lets the admission waiting on a round reach its next await (the wait for a refresh, or for the next round). */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+it('a call short while the centre recalls other nodes’ lease waits for the refresh and is admitted on what came back', async () => {
+  await withCredit(
+    async (credit) => {
+      const call = admit(credit, 'f@channel', 1000);
+      assert.ok(call instanceof Promise);
+      answer(credit, credit.takeRound(0), { leases: [{ ...lease(0, 0), recalling: true }] });
+      await settle();
+      // Another node handed its lease back; the centre refreshes this node, and the call asks again.
+      credit.moneySignals({ recall: [], refresh: [SIGNALLED] }, NOW);
+      await settle();
+      const again = credit.takeRound(0);
+      assert.deepEqual(
+        again.asks.map((entry) => micro(entry.ask.need)),
+        [1000],
+        'asked again for what the call needs',
+      );
+      answer(credit, again, { leases: [lease(1000, 0)] });
+      const outcome = await call;
+      assert.equal(outcome.kind, 'reserved');
+      assert.equal(outcome.kind === 'reserved' && outcome.waited, 'recall');
+    },
+    { recallWaitMs: 60_000 },
+  );
+});
+
+it('a short call waits for no refresh when no recall is under way, nor beyond --recall-wait-ms', async () => {
+  await withCredit(
+    async (credit) => {
+      const plain = admit(credit, 'g@channel', 1000);
+      answer(credit, credit.takeRound(0), { leases: [lease(0, 0)] });
+      assert.equal((await plain).kind, 'refused', 'nothing recalled: refused at once');
+
+      const waiting = admit(credit, 'h@channel', 1000);
+      answer(credit, credit.takeRound(0), { leases: [{ ...lease(0, 0), recalling: true }] });
+      const started = performance.now();
+      const outcome = await waiting;
+      assert.deepEqual([outcome.kind, outcome.kind === 'refused' && outcome.reason], ['refused', 'insufficient_balance']);
+      assert.ok(performance.now() - started >= 15, 'it did wait for the refresh');
+      assert.deepEqual(credit.entity(ACCOUNT).refreshWaiters, [], 'and left nothing behind');
+    },
+    { recallWaitMs: 20 },
+  );
+});
+
+it('answers a recall from the channel with a round at once, naming the entity even with nothing to give back', async () => {
+  await withCredit(async (credit, rounds) => {
+    answer(credit, credit.takeRound(0), { leases: [lease(4000, 0)] });
+    assert.equal((await admit(credit, 'i@channel', 4000)).kind, 'reserved');
+    rounds.asked.length = 0;
+    credit.moneySignals({ recall: [SIGNALLED], refresh: [] }, NOW);
+    assert.deepEqual(rounds.asked, [true], 'a round at once');
+    assert.deepEqual(
+      credit.takeRound(0).asks.map((entry) => [micro(entry.ask.want), micro(entry.ask.give_back)]),
+      [[0, 0]],
+      'its live call holds it all: the answer the centre waits for, with nothing in it',
+    );
+    // A refresh with no call waiting: the node takes the new figures, and lease sized to its demand.
+    credit.moneySignals({ recall: [], refresh: [SIGNALLED] }, NOW);
+    assert.ok(micro(credit.takeRound(0).asks[0].ask.want) >= 4000);
+  });
 });
