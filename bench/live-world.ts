@@ -45,7 +45,8 @@ export interface LiveWorld {
   stop: () => void;
 }
 
-export async function startLiveWorld(size: string, sidecarCount = 3): Promise<LiveWorld> {
+/** `sidecarArgs`: more options for every sidecar (the money bench keeps idle leases: --lease-idle-seconds). */
+export async function startLiveWorld(size: string, sidecarCount = 3, sidecarArgs: string[] = []): Promise<LiveWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'live-bench-'));
   const stores = openCentreStores(join(dir, 'control', 'config.db'));
   const dataset = generateDataset(SIZES[size]);
@@ -71,7 +72,11 @@ export async function startLiveWorld(size: string, sidecarCount = 3): Promise<Li
   const startSidecar = async (index: number, port: number): Promise<ServiceProcess> => {
     const node = nodes[index];
     const args = ['--port', String(port), '--data-dir', join(dir, node.name), '--node-name', node.name];
-    return startService(SIDECAR_MAIN, [...args, '--control-url', base, '--centre-secret-file', node.secretFile], 'sidecar listening');
+    return startService(
+      SIDECAR_MAIN,
+      [...args, '--control-url', base, '--centre-secret-file', node.secretFile, ...sidecarArgs],
+      'sidecar listening',
+    );
   };
   const sidecars: ServiceProcess[] = [];
   for (const [index, node] of nodes.entries()) {
