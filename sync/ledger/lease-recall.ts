@@ -22,6 +22,15 @@ import type { EntityType, LeaseAsk, LeaseRecall, LeaseState } from '../../src/co
  */
 /** A node waiting for credit on an entity is refreshed for this long after its short ask, no longer. */
 const WANT_TTL_MS = 60_000;
+/**
+ * A recalled node that has not answered within this long is not waited for any more (its channel is down, or
+ * it died: its lease comes back when it lapses): calls elsewhere stop waiting for it.
+ */
+const RECALL_ANSWER_MS = 2_000;
+/** "Nothing to spare" is remembered this long at most (its calls end; a node's lease may move unseen). */
+const NOTHING_SPARE_MS = 600_000;
+/** How often the memory of old wants, recalls and answers is swept (on the next call that adds one). */
+const SWEEP_MS = 60_000;
 
 interface NodeSignals {
   recall: Map<string, MoneyEntity>;
@@ -40,15 +49,16 @@ export class LeaseRecalls {
   private readonly marks = new Map<string, Map<string, LeaseRecall>>();
   private readonly signals = new Map<string, NodeSignals>();
   private readonly listeners = new Map<string, SignalListener>();
-  /** By entity: the nodes recalled over the channel that have not answered yet. */
-  private readonly outstanding = new Map<string, Set<string>>();
+  /** By entity: the nodes recalled over the channel that have not answered yet, and when they were recalled (ms). */
+  private readonly outstanding = new Map<string, Map<string, number>>();
   /** By entity: the nodes whose ask was short of its need, and since when (ms). */
   private readonly wanting = new Map<string, Map<string, number>>();
   /**
    * `node|entity` -> the node's lease when it answered a recall with nothing to spare: recalling it again is
    * pointless until its lease has moved (its live calls hold it all).
    */
-  private readonly nothingSpare = new Map<string, string>();
+  private readonly nothingSpare = new Map<string, { lease: string; at: number }>();
+  private sweptAt = Date.now();
   /** By entity: what debits waiting on recalled lease take before any node is granted more. */
   private readonly withheld = new Map<string, Decimal[]>();
   /** By entity: debits waiting for lease to come back. */
@@ -82,25 +92,31 @@ export class LeaseRecalls {
    */
   recallNow(node: string, entityType: EntityType, entityId: number, lease: string, force = false): boolean {
     const key = keyOf(entityType, entityId);
-    if (!force && this.nothingSpare.get(`${node}|${key}`) === lease) return false;
+    this.sweep();
+    if (!force && this.nothingSpare.get(`${node}|${key}`)?.lease === lease) return false;
     this.signal(node, 'recall', key, entityType, entityId);
     this.marks.get(node)?.delete(key); // the channel carries it: the round answer need not again
     let nodes = this.outstanding.get(key);
     if (nodes === undefined) {
-      nodes = new Set();
+      nodes = new Map();
       this.outstanding.set(key, nodes);
     }
-    nodes.add(node);
+    nodes.set(node, Date.now());
     return true;
   }
 
   /** Whether recalled nodes have yet to answer for the entity (a short call may wait for their lease). */
   recalling(entityType: EntityType, entityId: number): boolean {
-    return (this.outstanding.get(keyOf(entityType, entityId))?.size ?? 0) > 0;
+    const nodes = this.outstanding.get(keyOf(entityType, entityId));
+    if (nodes === undefined) return false;
+    const now = Date.now();
+    for (const at of nodes.values()) if (now - at < RECALL_ANSWER_MS) return true;
+    return false;
   }
 
   /** `node`'s ask for the entity was short of what its waiting call needs: it is refreshed when credit comes back. */
   want(node: string, entityType: EntityType, entityId: number, now = Date.now()): void {
+    this.sweep();
     const key = keyOf(entityType, entityId);
     let nodes = this.wanting.get(key);
     if (nodes === undefined) {
@@ -124,8 +140,8 @@ export class LeaseRecalls {
       const answered = recalled?.delete(node) === true;
       if (recalled !== undefined && recalled.size === 0) this.outstanding.delete(key);
       const lease = granted.get(key);
-      if (answered && !gaveBack && lease !== undefined) this.nothingSpare.set(`${node}|${key}`, lease);
-      else if (this.nothingSpare.get(`${node}|${key}`) !== lease) this.nothingSpare.delete(`${node}|${key}`);
+      if (answered && !gaveBack && lease !== undefined) this.nothingSpare.set(`${node}|${key}`, { lease, at: Date.now() });
+      else if (this.nothingSpare.get(`${node}|${key}`)?.lease !== lease) this.nothingSpare.delete(`${node}|${key}`);
       // Credit came back, or the last recalled node had none: the waiting nodes ask again (and learn either way).
       if (gaveBack || (answered && !this.outstanding.has(key))) {
         this.refreshWanting(key, ask.entity_type, ask.entity_id, node);
@@ -218,6 +234,20 @@ export class LeaseRecalls {
 
   unlisten(node: string, listener: SignalListener): void {
     if (this.listeners.get(node) === listener) this.listeners.delete(node);
+  }
+
+  /** Forgets wants, recalls and "nothing to spare" past their time, at most once a SWEEP_MS: bounded memory. */
+  private sweep(now = Date.now()): void {
+    if (now - this.sweptAt < SWEEP_MS) return;
+    this.sweptAt = now;
+    const drop = <K, V>(map: Map<K, V>, old: (value: V) => boolean): void => {
+      for (const [key, value] of map) if (old(value)) map.delete(key);
+    };
+    for (const nodes of this.wanting.values()) drop(nodes, (since) => now - since > WANT_TTL_MS);
+    drop(this.wanting, (nodes) => nodes.size === 0);
+    for (const nodes of this.outstanding.values()) drop(nodes, (at) => now - at > RECALL_ANSWER_MS);
+    drop(this.outstanding, (nodes) => nodes.size === 0);
+    drop(this.nothingSpare, (entry) => now - entry.at > NOTHING_SPARE_MS);
   }
 
   private refreshWanting(key: string, entityType: EntityType, entityId: number, except: string | null): void {

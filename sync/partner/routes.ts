@@ -316,11 +316,12 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
           const at = account.deactivated_at ?? new Date().toISOString();
           if (account.deactivated_at === null) {
             partner.deactivate(account.id, at, reason);
-            // No call through a translation set up before, and the credit nodes hold for it comes back at their
-            // next money rounds (what a live call holds stays until it ends; the centre leases it nothing more).
+            // No call through a translation set up before, and the credit nodes hold for it comes back at once, over
+            // the live channel (what a live call holds stays until it ends; the centre leases it nothing more).
             // The sync runs after this transaction has committed (setImmediate), and reads what it wrote.
             if (partner.endTranslations(account.id, at) > 0) setImmediate(() => context.requestSync('partner delete_account'));
-            for (const node of tx.leaseHolders(RETAIL, account.id)) recalls.mark(node, RETAIL, account.id);
+            for (const node of tx.leaseHolders(RETAIL, account.id))
+              recalls.recallNow(node, RETAIL, account.id, tx.lease(node, RETAIL, account.id), true);
           }
           return {
             status: 200,

@@ -50,6 +50,21 @@ describe('lease recalls on the channel', () => {
     assert.equal(recalls.recallNow('node-1', 'customer', 7, '6.00'), true, 'leased more since');
   });
 
+  it('stops waiting for a recalled node that does not answer (its channel is down, or it died)', () => {
+    const realNow = Date.now;
+    let now = realNow();
+    Date.now = () => now;
+    try {
+      const recalls = new LeaseRecalls();
+      recalls.recallNow('node-1', 'customer', 7, '5.00');
+      assert.equal(recalls.recalling('customer', 7), true);
+      now += 2_000;
+      assert.equal(recalls.recalling('customer', 7), false, 'a short call elsewhere no longer waits for it');
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
   it('refreshes the holders and the waiting nodes of a balance an operator changed', () => {
     const recalls = new LeaseRecalls();
     recalls.want('node-3', 'customer', 7);
