@@ -227,6 +227,29 @@ describe('calls through a partner access number', { timeout: 300_000 }, () => {
     assert.equal(await balance(poor), '0.00');
   });
 
+  it('debit_balance of credit the node holds leased recalls it over the live channel and debits exactly', async () => {
+    const code = await account(5);
+    await setup(code, '61255500511');
+    await sync();
+    // A call leases the node what it needs (3.0001 of the 5), then ends without a CDR: the node holds it unused.
+    const call = await dial('61255500511', 'retail-leased@test');
+    assert.equal(call.allowed, true, JSON.stringify(call));
+    assert.equal((await world.sidecars[0].post('/api/opensips/call/release', { call_id: 'retail-leased@test' })).status, 200);
+    const before = await partner('get_balance', { account: code });
+    assert.match(before.text, /"available_balance":1\.9999\b/, before.text);
+
+    // The whole balance: more than is available, which the node's lease stands in the way of until it is recalled.
+    const debited = await partner('debit_balance', { account: code, amount: 5 });
+    assert.equal(debited.status, 200, debited.text);
+    assert.match(debited.text, /"balance_after":0\.00\b/);
+    const after = await partner('get_balance', { account: code });
+    assert.match(after.text, /"total_balance":0\.00\b.*"available_balance":0\.00\b/, after.text);
+    // Nothing more to take: refused, and nothing changes.
+    const refused = await partner('debit_balance', { account: code, amount: 0.01 });
+    assert.equal(refused.status, 400, refused.text);
+    assert.equal(await balance(code), '0.00');
+  });
+
   it('after a kill -9 of the node in a stream of retail calls, every acknowledged CDR is billed to the account once', async () => {
     const code = await account(50);
     const caller = '61255500511';
