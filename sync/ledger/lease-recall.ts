@@ -82,6 +82,9 @@ export class LeaseRecalls {
     const entities = this.marks.get(node);
     if (entities === undefined) return [];
     this.marks.delete(node);
+    const pending = this.signals.get(node);
+    for (const key of entities.keys()) pending?.recall.delete(key);
+    if (pending?.recall.size === 0 && pending.refresh.size === 0) this.signals.delete(node);
     return [...entities.values()];
   }
 
@@ -95,7 +98,8 @@ export class LeaseRecalls {
     this.sweep();
     if (!force && this.nothingSpare.get(`${node}|${key}`)?.lease === lease) return false;
     this.signal(node, 'recall', key, entityType, entityId);
-    this.marks.get(node)?.delete(key); // the channel carries it: the round answer need not again
+    // Marked too, for a node that does not follow the channel: whichever reaches it first clears the other.
+    this.mark(node, entityType, entityId);
     let nodes = this.outstanding.get(key);
     if (nodes === undefined) {
       nodes = new Map();
@@ -214,6 +218,9 @@ export class LeaseRecalls {
     const pending = this.signals.get(node);
     if (pending === undefined) return undefined;
     this.signals.delete(node);
+    const marks = this.marks.get(node);
+    for (const key of pending.recall.keys()) marks?.delete(key);
+    if (marks?.size === 0) this.marks.delete(node);
     return { recall: [...pending.recall.values()], refresh: [...pending.refresh.values()] };
   }
 

@@ -31,11 +31,19 @@ describe('lease recalls on the channel', () => {
     recalls.unlisten('node-1', listener);
     assert.deepEqual(recalls.takeSignals('node-1'), { recall: [ACCOUNT], refresh: [] });
     assert.equal(recalls.takeSignals('node-1'), undefined, 'taken once');
+    assert.deepEqual(recalls.take('node-1'), [], 'the channel carried it: the round answer does not again');
 
     recalls.roundApplied('node-1', [ask('4.00')], [state('1.00')]);
     assert.equal(recalls.recalling('customer', 7), false);
     assert.deepEqual(recalls.takeSignals('node-2'), { recall: [], refresh: [ACCOUNT] });
     assert.equal(recalls.takeSignals('node-1'), undefined, 'the node that gave back is not refreshed');
+  });
+
+  it('tells a node that does not follow the channel at its next round instead', () => {
+    const recalls = new LeaseRecalls();
+    recalls.recallNow('node-3', 'customer', 7, '2.00');
+    assert.deepEqual(recalls.take('node-3'), [ACCOUNT]);
+    assert.equal(recalls.takeSignals('node-3'), undefined, 'the round answer carried it: the channel does not again');
   });
 
   it('does not recall again a node that had nothing to spare, until its lease moves', () => {
