@@ -98,7 +98,11 @@ async function main(): Promise<void> {
           ),
           snapshots,
           log,
-          (signals) => credit.moneySignals(signals, Date.now()),
+          (signals) => {
+            if (signals.recall.length > 0) metrics.moneySignals.inc({ kind: 'recall' }, signals.recall.length);
+            if (signals.refresh.length > 0) metrics.moneySignals.inc({ kind: 'refresh' }, signals.refresh.length);
+            credit.moneySignals(signals, Date.now());
+          },
         );
   follower?.start();
   const upkeep = startCreditUpkeep(credit, journal, slices, metrics, log);

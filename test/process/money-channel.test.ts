@@ -79,6 +79,7 @@ describe('money channel: a small balance stranded on one node', () => {
     assert.equal(call.allowed, true, JSON.stringify(call));
     assert.ok(call.max_duration_seconds > 0 && call.max_duration_seconds < 7200, JSON.stringify(call));
     assert.equal(await admitted(world.sidecars[1], 'admitted_after_recall'), 1);
+    assert.match((await world.sidecars[0].get('/metrics')).text, /^sidecar_money_signals_total\{kind="recall"\} 1$/m);
 
     // No overspend: the whole of what is left is node 2's, node 1 holds nothing.
     const state = await balance(world);

@@ -176,6 +176,10 @@ export class SidecarMetrics {
   readonly reservationsHeld = new Gauge('sidecar_reservations_held', 'Reservations of calls in progress.');
   readonly cdrOutbox = new Gauge('sidecar_cdr_outbox', 'Rated CDRs not yet settled by the control plane.');
   readonly centreRounds = new Counter('sidecar_centre_rounds_total', 'Money rounds with the control plane, by result.');
+  readonly moneySignals = new Counter(
+    'sidecar_money_signals_total',
+    'Money signals from the control plane over the live channel, by kind (recall, refresh), one per entity.',
+  );
   readonly centreRoundSeconds = new Histogram(
     'sidecar_centre_round_seconds',
     'Time of a money round with the control plane, request to answer.',
@@ -285,6 +289,7 @@ export class SidecarMetrics {
       this.centreAnswerAge,
       this.leasesLapsed,
       this.centreRounds,
+      this.moneySignals,
       this.centreRoundSeconds,
       this.balanceWarnings,
       this.sliceEvents,
