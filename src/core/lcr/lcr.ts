@@ -157,8 +157,8 @@ export class LcrEngine {
     this.matcher = new DeckMatcher(snapshot.decks.length);
     this.blockStamp = new Int32Array(snapshot.carriers.length);
     this.blockedRule = new Int32Array(snapshot.carriers.length);
-    this.routeCache = carryCachesFrom?.routeCache ?? new Map();
-    this.rowCache = carryCachesFrom?.rowCache ?? new Map();
+    this.routeCache = carryCachesFrom?.routeCache ?? new Map<number, Int32Array>();
+    this.rowCache = carryCachesFrom?.rowCache ?? new Map<number, number>();
     if (carryCachesFrom !== null) {
       this.cacheFrom = carryCachesFrom.cacheFrom;
       this.cacheUntil = carryCachesFrom.cacheUntil;
