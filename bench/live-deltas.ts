@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { ServiceProcess } from '../src/devkit/service-process.js';
-import { percentile, send, startLiveWorld, type Answer } from './live-world.js';
+import { medianAndTail, send, startLiveWorld, type Answer } from './live-world.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { size: { type: 'string', default: 'small' }, changes: { type: 'string', default: '50' } } });
@@ -63,8 +63,7 @@ async function main(): Promise<void> {
       {
         changes: ms.length,
         max_at: ms.indexOf(Math.max(...ms)),
-        p50_ms: Math.round(percentile(ms, 50) * 10) / 10,
-        p99_ms: Math.round(percentile(ms, 99) * 10) / 10,
+        ...medianAndTail(ms),
       },
     ]),
   );

@@ -31,6 +31,11 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
+/** Median and 99th percentile of a list of milliseconds, to a tenth, as the live benches report them. */
+export function medianAndTail(ms: number[]): { p50_ms: number; p99_ms: number } {
+  return { p50_ms: Math.round(percentile(ms, 50) * 10) / 10, p99_ms: Math.round(percentile(ms, 99) * 10) / 10 };
+}
+
 export interface LiveWorld {
   dataset: Dataset;
   /** The control plane's base URL. */
