@@ -15,6 +15,7 @@ import { adminRoutes } from './admin/routes.js';
 import type { SyncJob } from './distribution/sync-job.js';
 import type { DeltaLog } from './deltas/log.js';
 import { deltaRoutes } from './deltas/routes.js';
+import { answeredWhenDurable } from './http/durable.js';
 import { balanceRoutes } from './ledger/balance-routes.js';
 import type { NodeSilence } from './ledger/lease-reclaim.js';
 import { LeaseRecalls } from './ledger/lease-recall.js';
@@ -56,6 +57,8 @@ export interface ControlPlaneContext {
   deltas: DeltaLog;
   /** Lease recalls and money signals shared by the money rounds, the balances, the nodes' channel and the partner API (absent: one of their own). */
   recalls?: LeaseRecalls;
+  /** The store's group commit (store/wal-flush.ts): a write is answered once it is on disk. Absent: nothing to wait for. */
+  flushed?: () => Promise<void>;
   /** Called after every successful configuration write. */
   onChange?: (table: string) => void;
 }
@@ -81,16 +84,20 @@ export function buildControlPlaneRoutes(given: ControlPlaneContext): Route[] {
     ...simulatorRoutes(context),
     ...consoleReadRoutes(context),
   ];
-  return [
-    ...guardAdminApi(routes, context.store, context.log),
-    // Open to any address: how a customer gets (and ends) a portal session.
-    ...authRoutes({
-      store: context.store,
-      log: context.log,
-      maxBodyBytes: context.maxBodyBytes,
-      throttle: new LoginThrottle(),
-      allowlisted: (address) => isAllowlisted(context.store, address),
-    }),
-    { method: 'GET', path: '/api/health', maxBodyBytes: 0, handler: () => json(200, { status: 'ok', valkey: 'disabled' }) },
-  ];
+  const flushed = context.flushed ?? (() => Promise.resolve());
+  return answeredWhenDurable(
+    [
+      ...guardAdminApi(routes, context.store, context.log),
+      // Open to any address: how a customer gets (and ends) a portal session.
+      ...authRoutes({
+        store: context.store,
+        log: context.log,
+        maxBodyBytes: context.maxBodyBytes,
+        throttle: new LoginThrottle(),
+        allowlisted: (address) => isAllowlisted(context.store, address),
+      }),
+      { method: 'GET', path: '/api/health', maxBodyBytes: 0, handler: () => json(200, { status: 'ok', valkey: 'disabled' }) },
+    ],
+    flushed,
+  );
 }

@@ -56,9 +56,13 @@ async function main(): Promise<void> {
     throw new Error(
       `serving on PostgreSQL (${config.store.shown}) is not available yet: the configuration store is ported, the ledger, partner and rate-deck update stores are not (issue 21). Use a SQLite --store for serve; migrate and sync-run work on PostgreSQL`,
     );
-  const stores = openCentreStores(config.store.path, config.deltaRetention);
+  // A failed WAL fdatasync is final (store/wal-flush.ts): stop rather than acknowledge writes the disk may not hold.
+  const stores = openCentreStores(config.store.path, config.deltaRetention, (error) => {
+    log.fatal({ err: error }, 'the database could not be synced to disk: stopping');
+    process.exit(70);
+  });
   await seedLocalhost(stores.config);
-  const syncJob = new SyncJob(stores.config, log, nodePolicy, { miTimeoutMs: config.miTimeoutMs });
+  const syncJob = new SyncJob(stores.config, log, nodePolicy, { miTimeoutMs: config.miTimeoutMs, flushed: stores.flushed });
 
   const leaseReclaim = startLeaseReclaim(stores.ledger, log, config.leaseValidSeconds);
   // What the scheduler and the rate-deck update routes change (a trunk suspended or reinstated, rates brought
@@ -104,6 +108,7 @@ async function main(): Promise<void> {
       metricsSampler,
       deltas: stores.deltas,
       recalls,
+      flushed: stores.flushed,
     }),
     remoteAddress: true,
     bodyBudgetBytes: config.maxInflightBodyBytes,

@@ -1,6 +1,7 @@
 import { SqliteLedgerStore } from './ledger/store.js';
 import { SqliteConfigStore, type ConfigStore } from './store/config-store.js';
-import { openDatabase, schemaVersion } from './store/database.js';
+import { openDatabase, schemaVersion, walPathOf } from './store/database.js';
+import { WalFlusher } from './store/wal-flush.js';
 import { RateDeckUpdateStore } from './rate-deck-updates/store.js';
 import { PartnerStore } from './partner/store.js';
 import { DEFAULT_DELTA_RETENTION, DeltaLog, type DeltaRetention } from './deltas/log.js';
@@ -18,13 +19,20 @@ export interface CentreStores {
   partner: PartnerStore;
   /** The live changes the nodes follow (issue 18). */
   deltas: DeltaLog;
+  /** Resolves once every commit made before the call is on disk (group commit, store/wal-flush.ts): await it before acknowledging a write. */
+  flushed: () => Promise<void>;
   schemaVersion(): number;
   close(): void;
 }
 
 /** `deltaRetention`: how much of the delta log is kept (sync/deltas/log.ts). */
-export function openCentreStores(path: string, deltaRetention: DeltaRetention = DEFAULT_DELTA_RETENTION): CentreStores {
+export function openCentreStores(
+  path: string,
+  deltaRetention: DeltaRetention = DEFAULT_DELTA_RETENTION,
+  onFlushFailure?: (error: Error) => void,
+): CentreStores {
   const db = openDatabase(path);
+  const flusher = new WalFlusher(walPathOf(path), onFlushFailure);
   const deltas = new DeltaLog(db, deltaRetention);
   const config = new SqliteConfigStore(db, deltas);
   return {
@@ -33,6 +41,7 @@ export function openCentreStores(path: string, deltaRetention: DeltaRetention = 
     deckUpdates: new RateDeckUpdateStore(db, () => config.ratesWrittenElsewhere(), deltas),
     partner: new PartnerStore(db),
     deltas,
+    flushed: () => flusher.flushed(),
     schemaVersion: () => schemaVersion(db),
     close: () => db.close(),
   };

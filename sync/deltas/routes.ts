@@ -53,6 +53,8 @@ export interface DeltaRoutesContext {
   requestSync: (reason: string) => void;
   /** Money signals for the nodes (recall, refresh), carried by the same answers (sync/ledger/lease-recall.ts). */
   recalls?: LeaseRecalls;
+  /** The store's group commit (store/wal-flush.ts). */
+  flushed?: () => Promise<void>;
 }
 
 export function deltaRoutes(context: DeltaRoutesContext): Route[] {
@@ -106,6 +108,9 @@ export function deltaRoutes(context: DeltaRoutesContext): Route[] {
         context.requestSync(`node ${node} is behind the delta log`);
       }
     }
+    // A node never applies a delta a power cut could take back: the centre would reuse its sequence for
+    // another change, and the node, past it, would never see that one.
+    if (batch !== null && batch.length > 0) await context.flushed?.();
     // An ask superseded by the node's newer one (its connection is likely gone) leaves the signals to that one.
     const signals = superseded ? undefined : money?.takeSignals(node);
     const answer: DeltaBatch = {

@@ -58,15 +58,18 @@ export class SyncJob {
 
   private readonly push: PushOptions;
   private readonly miTimeoutMs: number;
+  private readonly flushed: () => Promise<void>;
 
   constructor(
     private readonly store: ConfigStore,
     private readonly log: Logger,
     /** Every node's addresses are held to it again at each sync: a row stored before the rule fails its node. */
     private readonly policy: NodePolicy,
-    options: { push?: PushOptions; miTimeoutMs?: number } = {},
+    /** `flushed`: the store's group commit (store/wal-flush.ts), awaited before anything read is sent. */
+    options: { push?: PushOptions; miTimeoutMs?: number; flushed?: () => Promise<void> } = {},
   ) {
     this.push = options.push ?? DEFAULT_PUSH;
+    this.flushed = options.flushed ?? (() => Promise.resolve());
     // Large reloads take seconds on OpenSIPS (383k rules: 4-8 s).
     this.miTimeoutMs = options.miTimeoutMs ?? 30_000;
   }
@@ -126,6 +129,9 @@ export class SyncJob {
       this.history.phase(PHASE_AFTER[name] ?? name);
     };
     const built = await buildSnapshotTables(this.store);
+    // What a node is sent must not be lost by a power cut after it: a background write (lease reclaim, the
+    // rate-deck scheduler) is acknowledged to nobody, so nothing else waited for it to reach the disk.
+    await this.flushed();
     phase('read_ms');
     // Checked before anything is built or sent: a row the sidecar would refuse is named to the operator (422),
     // and every node keeps the snapshot it serves (and its drouting rows) until the row is fixed.

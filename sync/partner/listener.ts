@@ -14,7 +14,13 @@ import type { PartnerStore } from './store.js';
  */
 export async function startPartnerApi(
   config: PartnerApiConfig,
-  stores: { partner: PartnerStore; ledger: LedgerStore; recalls: LeaseRecalls; requestSync: (reason: string) => void },
+  stores: {
+    partner: PartnerStore;
+    ledger: LedgerStore;
+    recalls: LeaseRecalls;
+    requestSync: (reason: string) => void;
+    flushed: () => Promise<void>;
+  },
   log: Logger,
   bodyBudgetBytes: number,
 ): Promise<RunningServer> {
@@ -31,6 +37,7 @@ export async function startPartnerApi(
         auth: new PartnerAuthenticator(config),
         log: partnerLog,
         stagePrefix: config.stagePrefix,
+        flushed: stores.flushed,
       }),
       { method: 'GET', path: `${config.stagePrefix}/health`, maxBodyBytes: 0, handler: () => json(200, { status: 'ok' }) },
     ],

@@ -56,6 +56,8 @@ export interface PartnerApiContext {
   auth: PartnerAuthenticator;
   log: Logger;
   stagePrefix: string;
+  /** The store's group commit (store/wal-flush.ts): a write, or the replay of a kept one, is answered once it is on disk. */
+  flushed: () => Promise<void>;
 }
 
 /** Partner bodies are a handful of short fields. */
@@ -493,6 +495,8 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
     const outcome = await debitRecallingLeases(context, attempt, (error) =>
       error instanceof HeldInLeasesRefusal ? { entityType: RETAIL, entityId: error.accountId, amount: error.amount } : null,
     );
+    // A replay too: the first attempt's answer may have been committed a moment ago and not yet be on disk.
+    await context.flushed();
     if ('kept' in outcome) {
       const { kept } = outcome;
       if (kept.request_digest !== digest)

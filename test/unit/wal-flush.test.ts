@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { IncomingRequest, Route } from '../../src/core/http/server.js';
+import { answeredWhenDurable } from '../../sync/http/durable.js';
+import { openDatabase, walPathOf } from '../../sync/store/database.js';
+import { WalFlusher } from '../../sync/store/wal-flush.js';
+
+/** A sync that finishes when the test says so. */
+function controlledSyncs(): { syncFile: () => Promise<void>; started: number; finish: (error?: Error) => void } {
+  const pending: { resolve: () => void; reject: (error: Error) => void }[] = [];
+  const control = {
+    started: 0,
+    syncFile: () =>
+      new Promise<void>((resolve, reject) => {
+        control.started += 1;
+        pending.push({ resolve, reject });
+      }),
+    finish: (error?: Error) => {
+      const next = pending.shift()!;
+      if (error === undefined) next.resolve();
+      else next.reject(error);
+    },
+  };
+  return control;
+}
+
+const settled = async (promise: Promise<unknown>): Promise<boolean> => {
+  let done = false;
+  promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await new Promise((resolve) => setImmediate(resolve));
+  return done;
+};
+
+describe('group commit (WalFlusher)', () => {
+  it('shares one fdatasync among the callers waiting, and makes a caller who came during a sync wait for the next one', async () => {
+    const syncs = controlledSyncs();
+    const flusher = new WalFlusher('/db-wal', undefined, syncs.syncFile);
+    const first = flusher.flushed();
+    const second = flusher.flushed();
+    const third = flusher.flushed();
+    assert.equal(syncs.started, 1);
+    syncs.finish();
+    await first;
+    // The running sync may have begun before second's and third's commits: they wait for one more, shared.
+    assert.equal(await settled(second), false);
+    assert.equal(syncs.started, 2);
+    syncs.finish();
+    await Promise.all([second, third]);
+    assert.equal(syncs.started, 2);
+    assert.equal(flusher.syncs, 2);
+  });
+
+  it('refuses every waiter after a failed fdatasync, tells the owner once, and never syncs again', async () => {
+    const syncs = controlledSyncs();
+    const failures: Error[] = [];
+    const flusher = new WalFlusher('/db-wal', (error) => failures.push(error), syncs.syncFile);
+    const first = flusher.flushed();
+    const queued = flusher.flushed();
+    syncs.finish(new Error('EIO'));
+    await assert.rejects(first, /EIO/);
+    await assert.rejects(queued, /EIO/);
+    await assert.rejects(flusher.flushed(), /EIO/);
+    assert.equal(syncs.started, 1);
+    assert.equal(failures.length, 1);
+  });
+
+  it('syncs the real WAL of a database opened NORMAL, and has nothing to do in memory or before the WAL exists', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wal-flush-'));
+    try {
+      const path = join(dir, 'centre.db');
+      const db = openDatabase(path);
+      // 1 = NORMAL: a commit does not fsync on the event loop; the flusher does it for the acknowledgement.
+      assert.equal(db.pragma('synchronous', { simple: true }), 1);
+      db.exec('CREATE TABLE t (x)');
+      const flusher = new WalFlusher(walPathOf(path));
+      await flusher.flushed();
+      assert.equal(flusher.syncs, 1);
+      db.close();
+      const missing = new WalFlusher(join(dir, 'none.db-wal'));
+      await missing.flushed();
+      assert.equal(walPathOf(':memory:'), null);
+      const memory = new WalFlusher(null, undefined, () => Promise.reject(new Error('never called')));
+      await memory.flushed();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('answeredWhenDurable', () => {
+  const request = {} as IncomingRequest;
+  const route = (method: Route['method'], status: number): Route => ({
+    method,
+    path: '/x',
+    maxBodyBytes: 0,
+    handler: () => ({ status, body: '{}' }),
+  });
+
+  it('holds a write’s answer until the flush, answers refusals and reads at once', async () => {
+    let release!: () => void;
+    const flush = new Promise<void>((resolve) => (release = resolve));
+    const [write, refused, read] = answeredWhenDurable([route('POST', 201), route('PUT', 409), route('GET', 200)], () => flush);
+    const answer = Promise.resolve(write.handler(request));
+    assert.equal(await settled(answer), false);
+    assert.equal(((await refused.handler(request)) as { status: number }).status, 409);
+    assert.equal((read.handler(request) as { status: number }).status, 200);
+    release();
+    assert.equal((await answer).status, 201);
+  });
+});
