@@ -44,3 +44,45 @@ export async function partnerToken(key: PartnerKey, shape: TokenShape = {}): Pro
   if (shape.notBefore !== undefined) jwt.setNotBefore(now + shape.notBefore);
   return jwt.sign(key.privateKey);
 }
+
+/** The partner API's flags for a control plane that reads its keys from `jwksFile`. */
+export function partnerControlArgs(jwksFile: string): string[] {
+  return [
+    '--partner-port',
+    '0',
+    '--partner-jwt-issuer',
+    PARTNER_ISSUER,
+    '--partner-jwt-audience',
+    PARTNER_AUDIENCE,
+    '--partner-jwks-file',
+    jwksFile,
+  ];
+}
+
+/** Where the control plane's partner API listens, from its start-up log line. */
+export function partnerUrlOf(logs: string[], stagePrefix = ''): string {
+  const line = logs.find((entry) => entry.includes('partner API listening'));
+  if (line === undefined) throw new Error('the control plane logged no partner API listener');
+  return `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}${stagePrefix}`;
+}
+
+/** A partner app's POST: a fresh token and a fresh Idempotency-Key each time. */
+export function partnerCaller(
+  baseUrl: string,
+  key: PartnerKey,
+): (operation: string, body: Record<string, unknown>) => Promise<{ status: number; body: any; text: string }> {
+  let counter = 0;
+  return async (operation, body) => {
+    const response = await fetch(`${baseUrl}/${operation}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${await partnerToken(key)}`,
+        'idempotency-key': `caller-${process.pid}-${++counter}`,
+      },
+      body: JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: JSON.parse(text), text };
+  };
+}

@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, DEFAULT_TEMPLATE, loadValues, renderTemplate, type OpensipsValues } from '../../src/cli/opensips-config.js';
 import { REPO } from '../../src/devkit/paths.js';
-import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { Decimal } from '../../src/core/money/decimal.js';
+import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { makePartnerKey, partnerCaller, partnerControlArgs, partnerUrlOf } from '../helpers/partner.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 
 /**
@@ -562,14 +564,55 @@ describe('opensips-config: the script against real processes', () => {
   };
   const rfc3339 = (unix: number): string => runRfc3339(routes.get('rfc3339')!, unix);
 
+  /** A partner product on trunk 10 with this access number, and a caller with a live translation to it. */
+  const ACCESS_NUMBER = '61280000000';
+  const RETAIL_CALLER = '61255500100';
+  let partner: ReturnType<typeof partnerCaller>;
+  let retailCode: string;
+
   before(async () => {
-    world = await startMoneyWorld({ sidecars: 1 });
+    const key = await makePartnerKey('opensips-config');
+    const jwks = join(mkdtempSync(join(tmpdir(), 'opensips-config-')), 'jwks.json');
+    writeFileSync(jwks, JSON.stringify({ keys: [key.jwk] }));
+    world = await startMoneyWorld({ sidecars: 1, controlArgs: partnerControlArgs(jwks) });
     node = world.sidecars[0];
     const credit = await world.control.post('/api/balances/customer/1/balance/credit', {
       amount: '50.00',
       description: 'opensips-config test',
     });
     assert.equal(credit.status, 200, JSON.stringify(credit.body));
+    // The access-number call's answers carry the retail account, which the script keeps for the CDR.
+    const tenant = await world.control.post('/api/partner-tenants', { tenant_id: 'acme', name: 'Acme' });
+    assert.equal(tenant.status, 201, JSON.stringify(tenant.body));
+    const product = await world.control.post('/api/partner-products', {
+      partner_tenant_id: tenant.body.id,
+      product_id: 'prepaid_au',
+      currency: 'AUD',
+      customer_trunk_id: 10,
+      rate_deck_id: 1,
+      access_numbers: `+${ACCESS_NUMBER}`,
+      requires_pin: false,
+    });
+    assert.equal(product.status, 201, JSON.stringify(product.body));
+    partner = partnerCaller(partnerUrlOf(world.control.logs), key);
+    const account = await partner('create_account', { product_id: 'prepaid_au' });
+    assert.equal(account.status, 201, account.text);
+    const code = (retailCode = account.body.account_code_12 as string);
+    assert.equal((await partner('topup', { account: code, amount: 5 })).status, 200);
+    const translation = await partner('setup_call', {
+      a_number: `+${RETAIL_CALLER}`,
+      b_number: '+61400123456',
+      access_number: `+${ACCESS_NUMBER}`,
+      account_number: code,
+      ttl: 3600,
+    });
+    assert.equal(translation.status, 200, translation.text);
+    assert.equal((await world.control.send('PUT', '/api/opensips-nodes/1', { sidecar_address: node.url })).status, 200);
+    const sync = await world.control.post('/api/opensips/routing/sync', {});
+    assert.ok(
+      (sync.body.sidecar_results as { success: boolean }[]).every((result) => result.success),
+      JSON.stringify(sync.body),
+    );
   });
   after(() => world.stop());
 
@@ -728,7 +771,8 @@ describe('opensips-config: the script against real processes', () => {
       '$var(c_ani)': state['$avp(ani)'],
       '$var(c_dnis)': state['$avp(dnis)'],
       '$var(c_start_time)': rfc3339(start),
-      '$var(c_answer_time)': rfc3339(answer),
+      '$avp(c_answer_time)': rfc3339(answer),
+      '$avp(c_retail)': state['$avp(retail)'],
       '$var(c_end_time)': rfc3339(end),
       '$var(c_duration)': end - answer,
       '$var(c_code)': 200,
@@ -757,13 +801,58 @@ describe('opensips-config: the script against real processes', () => {
       '$var(c_ani)': withheld[1],
       '$var(c_dnis)': state['$avp(dnis)'],
       '$var(c_start_time)': rfc3339(start),
-      '$var(c_answer_time)': null,
+      '$avp(c_answer_time)': null,
+      '$avp(c_retail)': state['$avp(retail)'],
       '$var(c_end_time)': rfc3339(start + 20),
       '$var(c_duration)': 0,
       '$var(c_code)': 486,
     });
     assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
     assert.equal(ingest.body.reconciled, true);
+  });
+
+  it('call/decide then cdrs/ingest: a call to an access number keeps its retail account for the CDR, which bills it', async () => {
+    const { body, state } = await decide({
+      ...invite('203.0.113.77', 'cfg-retail-1@203.0.113.77'),
+      $rU: ACCESS_NUMBER,
+      $ru: `sip:${ACCESS_NUMBER}@203.0.113.5`,
+      '$hdr(To)': `<sip:${ACCESS_NUMBER}@203.0.113.5>`,
+      $fU: RETAIL_CALLER,
+      '$hdr(From)': `<sip:${RETAIL_CALLER}@203.0.113.77>;tag=r1`,
+      '$hdr(P-Asserted-Identity)': `<sip:${RETAIL_CALLER}@203.0.113.77>`,
+    });
+    assert.equal(body.allowed, true, JSON.stringify(body));
+    assert.equal(state['$avp(dnis)'], '61400123456', 'routed to the translated number');
+    assert.ok(Number.isSafeInteger(state['$avp(retail)']), 'the script keeps the retail account');
+    assert.match(routes.get('store_call_vals')!, /\$dlg_val\(retail\) = \$avp\(retail\);/);
+    assert.match(routes.get('cdr_send')!, /\$avp\(c_retail\) := \$\(dlg_val\(retail\)\{s\.int\}\);/);
+    // Released before its CDR comes (the reservation could also have expired): the CDR's own field says whose it is.
+    assert.equal((await ask('/api/opensips/call/release', { $ci: 'cfg-retail-1@203.0.113.77' })).body.released, true);
+    const start = Math.floor(Date.now() / 1000) - 60;
+    const ingest = await ask('/api/cdrs/ingest', {
+      '$var(c_call_id)': 'cfg-retail-1@203.0.113.77',
+      '$var(c_ctid)': state['$avp(ctid)'],
+      '$var(c_carrier)': state['$avp(carrier)'],
+      '$var(c_gateway)': state['$avp(gateway)'],
+      '$var(c_ani)': state['$avp(ani)'],
+      '$var(c_dnis)': state['$avp(dnis)'],
+      '$var(c_start_time)': rfc3339(start),
+      '$avp(c_answer_time)': rfc3339(start + 2),
+      '$var(c_end_time)': rfc3339(start + 32),
+      '$var(c_duration)': 30,
+      '$var(c_code)': 200,
+      '$avp(c_retail)': state['$avp(retail)'],
+    });
+    assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
+    // Settled to the retail account, not the product trunk's own: its balance is down by exactly the cost.
+    await eventually(async () => {
+      const balance = await partner('get_balance', { account: retailCode });
+      const shown = /"total_balance":(-?[0-9.]+)/.exec(balance.text)![1];
+      assert.ok(
+        new Decimal(shown).equals(new Decimal(5).minus(ingest.body.customer_cost as string)),
+        `${shown}: 5 less ${ingest.body.customer_cost}`,
+      );
+    }, 20_000);
   });
 
   it('call/release: a call the node refuses at its own limits gives its reservation back', async () => {

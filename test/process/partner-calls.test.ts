@@ -250,6 +250,32 @@ describe('calls through a partner access number', { timeout: 300_000 }, () => {
     assert.equal(await balance(code), '0.00');
   });
 
+  it('a CDR that comes after its reservation is gone is still billed to the retail account it names', async () => {
+    const code = await account(5);
+    const caller = '61255500611';
+    await setup(code, caller);
+    await sync();
+    const decided = await dial(caller, 'retail-late@test');
+    assert.equal(decided.allowed, true, JSON.stringify(decided));
+    // The reservation ends first (released, or expired on a long call): nothing at the node says whose the call was.
+    assert.equal((await world.sidecars[0].post('/api/opensips/call/release', { call_id: 'retail-late@test' })).status, 200);
+    const cdr = {
+      ...trunk10Cdr('retail-late@test', 40, { startMs: Date.now() - 60_000 }, { ani: caller }),
+      retail_account_id: decided.auth.retail_account_id as number,
+    };
+    const ingested = await world.sidecars[0].post('/api/cdrs/ingest', cdr);
+    assert.equal(ingested.status, 201, JSON.stringify(ingested.body));
+    const cost = ingested.body.customer_cost as string;
+    assert.equal(ingested.body.reconciled, false, 'billed beyond a reservation it no longer held');
+    await eventually(async () => {
+      const shown = await balance(code);
+      assert.ok(new Decimal(shown).equals(new Decimal(5).minus(cost)), `balance ${shown}, 5 less ${cost}`);
+    }, 20_000);
+    // The same CDR naming another account is a different CDR under that Call-ID.
+    const other = await world.sidecars[0].post('/api/cdrs/ingest', { ...cdr, retail_account_id: cdr.retail_account_id + 1 });
+    assert.equal(other.status, 409, JSON.stringify(other.body));
+  });
+
   it('after a kill -9 of the node in a stream of retail calls, every acknowledged CDR is billed to the account once', async () => {
     const code = await account(50);
     const caller = '61255500511';

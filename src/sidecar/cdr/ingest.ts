@@ -37,7 +37,9 @@ function fingerprintOf(record: CallRecord): string {
   const str = JSON.stringify;
   return (
     `[${record.customer_trunk_id},${record.carrier_trunk_id},${record.carrier_gateway_id},${str(record.ani)},${str(record.dnis)},` +
-    `${record.startMs},${record.answerMs},${record.endMs},${record.duration_seconds},${record.sip_response_code}]`
+    `${record.startMs},${record.answerMs},${record.endMs},${record.duration_seconds},${record.sip_response_code}` +
+    // Only when named, so a wholesale CDR's fingerprint is what it was before the field existed (journals keep them).
+    (record.retail_account_id === undefined || record.retail_account_id === null ? ']' : `,${record.retail_account_id}]`)
   );
 }
 
@@ -57,9 +59,11 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
   const { rated } = rating;
   const { customer, vendor } = rated;
   // A call admitted through an access number is the retail account's: billed the sell cost in its product's
-  // (its trunk's) currency, held to its balance. Known by the reservation the call holds.
+  // (its trunk's) currency, held to its balance. Known by the reservation the call holds; once that is gone
+  // (released, or expired before a late CDR), by the account the CDR names, or the call would be billed to
+  // the product trunk's own account.
   const reserved = credit.reservedEntity(record.sip_call_id);
-  const retail = reserved !== null && reserved.type === 'retail' ? reserved.id : null;
+  const retail = reserved !== null ? (reserved.type === 'retail' ? reserved.id : null) : (record.retail_account_id ?? null);
   const accountCharge = retail === null ? rated.accountCharge : customer.cost;
   const accountCurrency = retail === null ? rated.accountCurrency : customer.currency;
   const chargeMicro = parseMicro(accountCharge); // exact: a trunk's precision is at most 6 decimals

@@ -29,6 +29,12 @@ export interface CallRecord {
   endMs: number;
   duration_seconds: number;
   sip_response_code: number | null;
+  /**
+   * A call through a partner product's access number: the retail account call/decide (or call/auth) named,
+   * which the script keeps with the dialog. Needed when the call no longer holds its reservation (released,
+   * or expired) by the time its CDR comes: the reservation is otherwise what says whose the call is.
+   */
+  retail_account_id?: number | null;
 }
 
 export interface RatedSide {

@@ -33,6 +33,7 @@ function callRecord(reader: BodyReader): CallRecord {
     endMs: timeField(reader, 'end_time', true)!,
     duration_seconds: reader.requiredInteger('duration_seconds', DURATION),
     sip_response_code: reader.integer('sip_response_code', SIP_CODE) ?? null,
+    retail_account_id: reader.integer('retail_account_id', ID) ?? null,
   };
   if (record.endMs < record.startMs) throw new RequestError('invalid_field', 'end_time is before start_time');
   if (record.answerMs === null) {
