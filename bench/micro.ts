@@ -14,7 +14,7 @@ import { routeCall } from '../src/sidecar/routing/route.js';
 import { decodeSnapshot, encodeSnapshot } from '../src/core/snapshot/codec.js';
 import { compileSnapshot } from '../src/core/snapshot/compile.js';
 import { validateSnapshot } from '../src/core/snapshot/validate.js';
-import { generateDataset, SIZES } from '../src/devkit/dataset.js';
+import { generateDataset, SIZES, type Dataset } from '../src/devkit/dataset.js';
 
 export interface MicroResult {
   size: string;
@@ -27,6 +27,8 @@ export interface MicroResult {
   rssMB: number;
   heapUsedMB: number;
   authMedianMicros: number;
+  /** call/auth of a call through a partner product's access number (RETAIL_TRANSLATIONS live), same run. */
+  retailAuthMedianMicros: number;
   routeMedianMicros: number;
   routeAllowedShare: number;
 }
@@ -43,8 +45,33 @@ function medianOfBatches(batches: number, batchSize: number, run: (i: number) =>
   return Math.round(perCall[Math.floor(perCall.length / 2)] * 100) / 100;
 }
 
+/** A partner with many callers set up at once: what a retail call's lookups run against. */
+const RETAIL_TRANSLATIONS = 100_000;
+const ACCESS_NUMBER = '61280000000';
+const retailCaller = (i: number): string => `6125${String(5_000_000 + (i % RETAIL_TRANSLATIONS))}`;
+
+/** One partner product on the first caller's trunk, and RETAIL_TRANSLATIONS live translations through it. */
+function addRetail(dataset: Dataset): void {
+  const [, , trunkId] = dataset.traffic.callers[0];
+  const trunk = dataset.tables.customer_trunks.find((row) => row.id === trunkId)!;
+  dataset.tables.retail_products = [
+    { id: 1, customer_trunk_id: trunkId, rate_deck_id: null, currency: trunk.currency, access_numbers: [ACCESS_NUMBER] },
+  ];
+  const expires = new Date(Date.now() + 86_400_000).toISOString();
+  dataset.tables.call_translations = Array.from({ length: RETAIL_TRANSLATIONS }, (_, i) => ({
+    id: i + 1,
+    retail_account_id: 1 + (i % 5_000),
+    partner_product_id: 1,
+    a_number: retailCaller(i),
+    access_number: ACCESS_NUMBER,
+    b_number: dataset.traffic.numbers[i % dataset.traffic.numbers.length],
+    expires_at: expires,
+  }));
+}
+
 export function runMicro(sizeName: string): MicroResult {
   const dataset = generateDataset(SIZES[sizeName]);
+  addRetail(dataset);
   const bytes = encodeSnapshot(dataset.tables, 1);
   const tables = dataset.tables;
   const rateRows = tables.rate_deck_rates.prefix_end.length;
@@ -71,24 +98,22 @@ export function runMicro(sizeName: string): MicroResult {
   const { callers, numbers } = dataset.traffic;
   const now = Date.now();
   const ports = new LivePorts();
-  const authMedianMicros = medianOfBatches(200, 2000, (i) => {
-    const [ip, techPrefix] = callers[i % callers.length];
+  const auth = (ip: string, ani: string, dnis: string): boolean =>
     authorizeCall(
       engine,
-      {
-        source_ip: ip,
-        call_id: null,
-        ani: '61255500100',
-        dnis: techPrefix + numbers[i % numbers.length],
-        ruri: null,
-        pai: null,
-        ppi: null,
-        rpid: null,
-        username: null,
-        domain: null,
-      },
+      { source_ip: ip, call_id: null, ani, dnis, ruri: null, pai: null, ppi: null, rpid: null, username: null, domain: null },
       ports,
-    );
+      now,
+    ).decision.allowed;
+  const authMedianMicros = medianOfBatches(200, 2000, (i) => {
+    const [ip, techPrefix] = callers[i % callers.length];
+    auth(ip, '61255500100', techPrefix + numbers[i % numbers.length]);
+  });
+  // The same trunk's network dialling the access number, a different set-up caller each time.
+  const [retailIp, retailPrefix] = callers[0];
+  const retailAuthMedianMicros = medianOfBatches(200, 2000, (i) => {
+    // Every one is translated: a refusal would be measuring the cheaper path.
+    if (!auth(retailIp, retailCaller(i * 7919), retailPrefix + ACCESS_NUMBER)) throw new Error('a set-up retail call was refused');
   });
   let allowed = 0;
   let total = 0;
@@ -123,6 +148,7 @@ export function runMicro(sizeName: string): MicroResult {
     rssMB: Math.round(memory.rss / 1e6),
     heapUsedMB: Math.round(memory.heapUsed / 1e6),
     authMedianMicros,
+    retailAuthMedianMicros,
     routeMedianMicros,
     routeAllowedShare: Math.round((allowed / total) * 100) / 100,
   };
