@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Delta, LiveTable } from '../../src/core/protocol/deltas.js';
 import { snapshotRow } from '../snapshot/build.js';
+import { DeltaWaiters } from './waiters.js';
 
 /**
  * The centre's delta log (issue 18; wire format: src/core/protocol/deltas.ts). The config store appends to it
@@ -45,9 +46,40 @@ export function deltaLogRow(storeTable: string, row: Row | null): { table: LiveT
   };
 }
 
+/** A delta_log row as both engines read it. */
+export interface DeltaLogRow {
+  seq: number;
+  table_name: LiveTable;
+  op: 'upsert' | 'delete';
+  row_id: number;
+  row: string | null;
+}
+
+export function deltaOfRow(row: DeltaLogRow): Delta {
+  return {
+    seq: row.seq,
+    table: row.table_name,
+    op: row.op,
+    id: row.row_id,
+    row: row.row === null ? null : (JSON.parse(row.row) as Record<string, unknown>),
+  };
+}
+
+/**
+ * What the log can answer a node that has applied up to `after`: nothing yet (`up_to_date`), the deltas after
+ * it (`readable`), or a snapshot (`snapshot_required`: some of them are trimmed, or the node is ahead of the
+ * store, as after a restore). `oldest` is asked only when it matters.
+ */
+export function logReach(after: number, last: number, oldest: () => number | null): 'up_to_date' | 'readable' | 'snapshot_required' {
+  if (after > last) return 'snapshot_required';
+  if (after === last) return 'up_to_date';
+  const held = oldest();
+  return held === null || held > after + 1 ? 'snapshot_required' : 'readable';
+}
+
 export class DeltaLog {
   private readonly sql;
-  private waiters = new Set<() => void>();
+  private readonly waiters = new DeltaWaiters();
 
   constructor(
     db: Database.Database,
@@ -84,9 +116,7 @@ export class DeltaLog {
 
   /** A transaction that appended has committed: every waiting ask reads again. */
   committed(): void {
-    const waiters = this.waiters;
-    this.waiters = new Set();
-    for (const wake of waiters) wake();
+    this.waiters.wakeAll();
   }
 
   lastSeq(): number {
@@ -109,40 +139,15 @@ export class DeltaLog {
    */
   read(after: number, limit: number): Delta[] | null {
     const last = this.lastSeq();
-    if (after > last) return null;
-    if (after === last) return [];
-    const oldest = this.oldestSeq();
-    if (oldest === null || oldest > after + 1) return null;
-    const rows = this.sql.read.all(after, limit) as {
-      seq: number;
-      table_name: LiveTable;
-      op: 'upsert' | 'delete';
-      row_id: number;
-      row: string | null;
-    }[];
-    return rows.map((row) => ({
-      seq: row.seq,
-      table: row.table_name,
-      op: row.op,
-      id: row.row_id,
-      row: row.row === null ? null : (JSON.parse(row.row) as Record<string, unknown>),
-    }));
+    const reach = logReach(after, last, () => this.oldestSeq());
+    if (reach !== 'readable') return reach === 'up_to_date' ? [] : null;
+    return (this.sql.read.all(after, limit) as DeltaLogRow[]).map(deltaOfRow);
   }
 
   /** Resolves when a delta past `after` has committed, or after `ms`, or when `signal` aborts (whichever first). */
   waitPast(after: number, ms: number, signal?: AbortSignal): Promise<void> {
     if (this.lastSeq() > after || ms <= 0 || signal?.aborted === true) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.waiters.add(done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
+    return this.waiters.wait(ms, signal);
   }
 
   /** Drops deltas older than the retention's age; returns how many. */

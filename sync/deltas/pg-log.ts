@@ -1,14 +1,32 @@
-import type pg from 'pg';
+import pg from 'pg';
+import type { Delta, LiveTable } from '../../src/core/protocol/deltas.js';
+import { redactedError } from '../store/database-url.js';
 import type { PgChangeLog } from '../store/pg-config-store.js';
-import { DEFAULT_DELTA_RETENTION, deltaLogRow, isLiveStoreTable, type DeltaRetention } from './log.js';
+import {
+  DEFAULT_DELTA_RETENTION,
+  deltaLogRow,
+  deltaOfRow,
+  isLiveStoreTable,
+  logReach,
+  type DeltaLogRow,
+  type DeltaRetention,
+} from './log.js';
+import { DeltaWaiters } from './waiters.js';
+
+/**
+ * The channel a live change's commit is announced on. PostgreSQL delivers a NOTIFY at commit, and only if the
+ * transaction commits, to every session that LISTENs: every control plane on the database hears every
+ * change, whichever of them wrote it. The payload is `<schema> <seq>`: centres on other schemas of the same
+ * database (tests' scratch schemas) ignore it.
+ */
+export const DELTA_CHANNEL = 'delta_log';
 
 /**
  * The delta log's write side on PostgreSQL (issue 18 on issue 21's store): each live change's delta goes into
  * `delta_log` in the change's own transaction, as DeltaLog does on SQLite. The sequence is the one counter
  * row, moved by an UPDATE whose row lock is held until commit: concurrent writers of live tables, on one
  * control plane or two, take their numbers one after another in commit order, and a rolled-back change gives
- * its number back, so the log stays gap-free. Reading the log for nodes stays with DeltaLog until serving on
- * PostgreSQL is ported.
+ * its number back, so the log stays gap-free.
  */
 export class PgDeltaLog implements PgChangeLog {
   constructor(readonly retention: DeltaRetention = DEFAULT_DELTA_RETENTION) {}
@@ -31,6 +49,120 @@ export class PgDeltaLog implements PgChangeLog {
       body,
     ]);
     if (seq > this.retention.count) await client.query('DELETE FROM delta_log WHERE seq <= $1', [seq - this.retention.count]);
+    await client.query("SELECT pg_notify($1, current_schema() || ' ' || $2)", [DELTA_CHANNEL, String(seq)]);
     return seq;
+  }
+}
+
+const RECONNECT_MS = 1000;
+
+/**
+ * The delta log's read side on PostgreSQL: what the nodes' long poll reads (sync/deltas/routes.ts), with the
+ * SQLite DeltaLog's semantics, method for method, but async. A held ask wakes on the commit's NOTIFY, heard
+ * on a connection of its own; `heard` is the highest sequence announced, so an ask that starts waiting after
+ * its commit was announced returns at once. If that connection drops, it is made again every second, and
+ * every held ask reads again once it is back (what committed meanwhile was not heard).
+ */
+export class PgDeltaFeed {
+  private readonly waiters = new DeltaWaiters();
+  private listener: pg.Client | null = null;
+  private closed = false;
+  private schema = '';
+  private heard = 0;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly url: string,
+    readonly retention: DeltaRetention,
+  ) {}
+
+  static async open(pool: pg.Pool, url: string, retention: DeltaRetention = DEFAULT_DELTA_RETENTION): Promise<PgDeltaFeed> {
+    const feed = new PgDeltaFeed(pool, url, retention);
+    await feed.listen();
+    return feed;
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 10_000 });
+    client.on('error', () => undefined);
+    client.on('notification', (message) => {
+      if (message.channel !== DELTA_CHANNEL || message.payload === undefined) return;
+      const [schema, seq] = message.payload.split(' ');
+      if (schema !== this.schema) return;
+      this.heard = Math.max(this.heard, Number(seq));
+      this.waiters.wakeAll();
+    });
+    client.on('end', () => {
+      if (this.listener === client) this.listener = null;
+      if (!this.closed) setTimeout(() => void this.reconnect(), RECONNECT_MS).unref();
+    });
+    try {
+      await client.connect();
+      this.schema = (await client.query<{ schema: string }>('SELECT current_schema() AS schema')).rows[0].schema;
+      await client.query(`LISTEN ${DELTA_CHANNEL}`);
+      // Listening from here: what committed before (while the connection was down, say) is read once.
+      const { rows } = await client.query<{ last_seq: number }>('SELECT last_seq FROM delta_sequence WHERE id = 1');
+      this.heard = Math.max(this.heard, rows[0].last_seq);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw redactedError(error, this.url);
+    }
+    this.listener = client;
+    this.waiters.wakeAll();
+  }
+
+  private async reconnect(): Promise<void> {
+    if (this.closed || this.listener !== null) return;
+    // A failed attempt ends its client, whose 'end' schedules the next one.
+    await this.listen().catch(() => undefined);
+  }
+
+  async lastSeq(): Promise<number> {
+    return (await this.pool.query<{ last_seq: number }>('SELECT last_seq FROM delta_sequence WHERE id = 1')).rows[0].last_seq;
+  }
+
+  async oldestSeq(): Promise<number | null> {
+    return (await this.pool.query<{ seq: number | null }>('SELECT MIN(seq) AS seq FROM delta_log')).rows[0].seq;
+  }
+
+  async recent(limit: number): Promise<{ seq: number; committed_at: string; table: LiveTable; op: 'upsert' | 'delete'; id: number }[]> {
+    const { rows } = await this.pool.query(
+      'SELECT seq, committed_at, table_name AS "table", op, row_id AS id FROM delta_log ORDER BY seq DESC LIMIT $1',
+      [limit],
+    );
+    return rows as { seq: number; committed_at: string; table: LiveTable; op: 'upsert' | 'delete'; id: number }[];
+  }
+
+  /** As DeltaLog.read. Commits become visible in sequence order (the counter row's lock), so what is read is never gapped. */
+  async read(after: number, limit: number): Promise<Delta[] | null> {
+    const { rows: ends } = await this.pool.query<{ last: number; oldest: number | null }>(
+      'SELECT (SELECT last_seq FROM delta_sequence WHERE id = 1) AS last, (SELECT MIN(seq) FROM delta_log) AS oldest',
+    );
+    const reach = logReach(after, ends[0].last, () => ends[0].oldest);
+    if (reach !== 'readable') return reach === 'up_to_date' ? [] : null;
+    const { rows } = await this.pool.query<DeltaLogRow>(
+      'SELECT seq, table_name, op, row_id, row FROM delta_log WHERE seq > $1 ORDER BY seq LIMIT $2',
+      [after, limit],
+    );
+    return rows.map(deltaOfRow);
+  }
+
+  /** As DeltaLog.waitPast: a commit past `after` announced (by any control plane), `ms`, or `signal`. */
+  waitPast(after: number, ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.heard > after || ms <= 0 || signal?.aborted === true) return Promise.resolve();
+    return this.waiters.wait(ms, signal);
+  }
+
+  async trimByAge(now: number = Date.now()): Promise<number> {
+    const result = await this.pool.query('DELETE FROM delta_log WHERE committed_at < $1', [
+      new Date(now - this.retention.seconds * 1000).toISOString(),
+    ]);
+    return result.rowCount ?? 0;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.waiters.wakeAll();
+    await this.listener?.end().catch(() => undefined);
   }
 }
