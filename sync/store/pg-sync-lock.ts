@@ -12,10 +12,15 @@ import { redactedError } from './database-url.js';
 export const SYNC_LOCK_CLASS = 0x5eed_0022;
 
 export class PgSyncLock {
+  private released = false;
+
   private constructor(private readonly client: pg.Client) {}
 
-  /** The lock when it was free, null when another control plane holds it. */
-  static async tryTake(url: string): Promise<PgSyncLock | null> {
+  /**
+   * The lock when it was free, null when another control plane holds it. `onLost`: its connection ended
+   * other than by release() (the server restarted or dropped it): the lock is no longer held.
+   */
+  static async tryTake(url: string, onLost?: () => void): Promise<PgSyncLock | null> {
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
     client.on('error', () => undefined);
     try {
@@ -23,7 +28,13 @@ export class PgSyncLock {
       const { rows } = await client.query<{ taken: boolean }>('SELECT pg_try_advisory_lock($1, hashtext(current_schema())) AS taken', [
         SYNC_LOCK_CLASS,
       ]);
-      if (rows[0].taken) return new PgSyncLock(client);
+      if (rows[0].taken) {
+        const lock = new PgSyncLock(client);
+        client.on('end', () => {
+          if (!lock.released) onLost?.();
+        });
+        return lock;
+      }
     } catch (error) {
       await client.end().catch(() => undefined);
       throw redactedError(error, url);
@@ -34,6 +45,7 @@ export class PgSyncLock {
 
   /** Closing the connection releases the lock. */
   async release(): Promise<void> {
+    this.released = true;
     await this.client.end().catch(() => undefined);
   }
 }

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import pino from 'pino';
+import { PgLeadership } from '../../sync/store/pg-leadership.js';
+import { SYNC_LOCK_CLASS } from '../../sync/store/pg-sync-lock.js';
+import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
+
+/**
+ * Two control planes on one PostgreSQL store: exactly one leads (holds the sync lock); the other takes the
+ * lead when the first gives it up; a leader whose lock connection the server ends stops leading, and the
+ * lead is taken again.
+ */
+const unreachable = await postgresUnreachable();
+const RETRY_MS = 100;
+
+/** Resolves with the next leadership change of `leadership`. */
+const nextChange = (leadership: PgLeadership): Promise<boolean> =>
+  new Promise((resolve) => {
+    const stop = leadership.onChange((leading) => {
+      stop();
+      resolve(leading);
+    });
+  });
+
+describe('leadership of the routing sync on PostgreSQL', { skip: unreachable ?? false }, () => {
+  let scratch: ScratchSchema | undefined;
+  let admin: pg.Client | undefined;
+  const log = pino({ level: 'silent' });
+  const started: PgLeadership[] = [];
+  const start = async (): Promise<PgLeadership> => {
+    const leadership = await PgLeadership.start(scratch!.url, log, RETRY_MS);
+    started.push(leadership);
+    return leadership;
+  };
+
+  before(async () => {
+    scratch = await scratchSchema('leadership');
+    admin = new pg.Client({ connectionString: scratch.url });
+    await admin.connect();
+  });
+
+  after(async () => {
+    await Promise.all(started.map((leadership) => leadership.stop()));
+    await admin?.end();
+    await scratch?.drop();
+  });
+
+  /** The server session holding this schema's sync lock. */
+  const holder = async (): Promise<number | null> => {
+    const { rows } = await admin!.query<{ pid: number }>(
+      `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1::bigint::oid
+         AND objid = (hashtext(current_schema())::bigint & 4294967295)::oid AND objsubid = 2`,
+      [SYNC_LOCK_CLASS],
+    );
+    return rows[0]?.pid ?? null;
+  };
+
+  it('lets one centre lead, and hands the lead to the other when the first gives it up', async () => {
+    const first = await start();
+    const second = await start();
+    assert.equal(first.isLeading(), true);
+    assert.equal(second.isLeading(), false);
+    const taken = nextChange(second);
+    await first.stop();
+    assert.equal(await taken, true);
+    assert.equal(second.isLeading(), true);
+    assert.notEqual(await holder(), null);
+  });
+
+  it('stops leading when the server ends the lock session, and the lead is taken again', async () => {
+    const leader = started.find((leadership) => leadership.isLeading())!;
+    const standby = await start();
+    const lost = nextChange(leader);
+    const pid = await holder();
+    assert.notEqual(pid, null);
+    await admin!.query('SELECT pg_terminate_backend($1)', [pid]);
+    assert.equal(await lost, false, 'the old leader hears it no longer leads');
+    // Whichever takes the lock next leads, and only one does.
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (leader.isLeading() || standby.isLeading()) resolve();
+        else setTimeout(check, RETRY_MS);
+      };
+      check();
+    });
+    assert.equal([leader, standby].filter((leadership) => leadership.isLeading()).length, 1);
+    assert.notEqual(await holder(), pid);
+  });
+});
