@@ -69,6 +69,11 @@ const BENCHES: { kind: string; title: string; what: string }[] = [
     title: 'Journal appends, durability full (`node dist/bench/journal-append.js --durability full`)',
     what: 'The same with an fdatasync per append, in the writer thread.',
   },
+  {
+    kind: 'partner-ops',
+    title: 'Partner API at a fixed rate (`node dist/bench/partner-ops.js`)',
+    what: 'get_balance, then topup, each open-loop at the rate for the time given, against a control plane on its embedded store; latency from each request’s scheduled send.',
+  },
 ];
 
 /** A figure for a table cell: numbers and words as they are, anything structured as compact JSON. */
