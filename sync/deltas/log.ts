@@ -29,6 +29,12 @@ const LIVE_STORE_TABLES: Record<string, LiveTable> = {
   block_rules: 'block_rules',
   exchange_rates: 'exchange_rates',
   rate_deck_carrier_allowlist: 'rate_deck_allowlist',
+  // Routing kinds (carriers, gateways, failover, LCR config, registrations).
+  trunk_sip_registrations: 'sip_registrations',
+  carrier_trunks: 'carrier_trunks',
+  carrier_trunk_ips: 'carrier_gateways',
+  carrier_sip_failover_rules: 'failover_rules',
+  lcr_config: 'lcr_config',
 };
 
 type Row = Record<string, unknown>;

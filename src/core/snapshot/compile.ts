@@ -80,7 +80,7 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
     rates,
     blockRules,
     exchangeRates,
-    defaultLcrConfig: globalLcrConfig(tables),
+    defaultLcrConfig: lcrConfigs(tables)(null),
     effectiveTimes: distinctTimes(rates.effectiveAt, exchangeRates),
     retail,
     counts: {
@@ -107,8 +107,9 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
  */
 export function recompileLive(
   previous: CompiledSnapshot,
+  previousTables: SmallTables,
   tables: SmallTables,
-  changed: ReadonlySet<LiveTable>,
+  changed: ReadonlyMap<LiveTable, ReadonlySet<number>>,
   deltaSeq: number,
 ): CompiledSnapshot {
   const next: CompiledSnapshot = { ...previous, deltaSeq, counts: { ...previous.counts } };
@@ -118,31 +119,79 @@ export function recompileLive(
   // went or changed whether it may call (a limit or a name changed), they are kept, not rebuilt.
   let callersChanged = false;
   if (trunksChanged) {
-    const { customerTrunks, customerTrunkById } = compileCustomerTrunks(tables, previous.deckById);
+    const { customerTrunks, customerTrunkById } =
+      changed.has('customer_accounts') || !sameIdsAfter(previous.customerTrunkById, tables.customer_trunks, changed.get('customer_trunks'))
+        ? compileCustomerTrunks(tables, previous.deckById)
+        : recompileCustomerTrunks(previous, tables, changed.get('customer_trunks')!);
     callersChanged =
       !sameIndexes(previous.customerTrunkById, customerTrunkById) ||
       customerTrunks.some((trunk, index) => trunk.active !== previous.customerTrunks[index].active);
     next.customerTrunks = customerTrunks;
     next.customerTrunkById = customerTrunkById;
-    if (callersChanged) next.registrations = compileRegistrations(tables, customerTrunks, customerTrunkById);
     next.counts.customer_trunks = customerTrunks.length;
   }
+  if (callersChanged || changed.has('sip_registrations'))
+    next.registrations = compileRegistrations(tables, next.customerTrunks, next.customerTrunkById);
   if (callersChanged || changed.has('trunk_ip_auth')) next.ipAuth = compileIpAuth(tables, next.customerTrunks, next.customerTrunkById);
-  // Block rules hold customer trunks by dense index: rebuilt when a trunk came or went, as well as when a rule changed.
-  if (changed.has('block_rules') || !sameIndexes(previous.customerTrunkById, next.customerTrunkById))
+  // A carrier's trunk row, gateways and failover rules make one compiled carrier; carriers nothing touched are reused.
+  if (changed.has('carrier_trunks') || changed.has('carrier_gateways') || changed.has('failover_rules')) {
+    const { carriers, carrierById } = compileCarriers(tables, previous.deckById, { previousTables, compiled: previous });
+    next.carriers = carriers;
+    next.carrierById = carrierById;
+    next.counts.carrier_trunks = carriers.length;
+  }
+  // Block rules and allowlists hold trunks and carriers by dense index: rebuilt when one came or went, as well
+  // as when a rule or an allowlist row changed; a carrier's limit or gateway change leaves them as they were.
+  const carriersMoved = !sameIndexes(previous.carrierById, next.carrierById);
+  if (changed.has('block_rules') || carriersMoved || !sameIndexes(previous.customerTrunkById, next.customerTrunkById))
     next.blockRules = compileBlockRules(tables, next.customerTrunkById, next.carrierById);
   if (changed.has('exchange_rates')) {
     next.exchangeRates = compileExchangeRates(tables);
     // A time no longer any rate's only makes the route cache start over once more than it needs: harmless.
     next.effectiveTimes = distinctTimes(previous.effectiveTimes, next.exchangeRates);
   }
-  if (changed.has('rate_deck_allowlist')) {
-    next.decks = previous.decks.map((deck) => ({ ...deck, allowedCarriers: [] }));
-    fillAllowlists(next.decks, tables, next.carriers, next.carrierById);
+  const allowlistsChanged = changed.has('rate_deck_allowlist') || carriersMoved;
+  if (allowlistsChanged || changed.has('lcr_config')) {
+    // New deck objects (the old snapshot's stay as they were); the rate index names decks by the same dense index.
+    const lcrConfigOf = lcrConfigs(tables);
+    next.defaultLcrConfig = lcrConfigOf(null);
+    next.decks = previous.decks.map((deck) => ({
+      ...deck,
+      allowedCarriers: allowlistsChanged ? [] : deck.allowedCarriers,
+      lcrConfig: changed.has('lcr_config') ? lcrConfigOf(deck.id) : deck.lcrConfig,
+    }));
+    if (allowlistsChanged) fillAllowlists(next.decks, tables, next.carriers, next.carrierById);
   }
   next.counts.trunk_ip_auth = tables.trunk_ip_auth.length;
   next.counts.block_rules = next.blockRules.ruleId.length;
   return next;
+}
+
+/** Whether the trunks after a change are the same ids as before (`touched` only updated, none came or went). */
+function sameIdsAfter(before: Map<number, number>, rows: readonly { id: number }[], touched: ReadonlySet<number> | undefined): boolean {
+  if (rows.length !== before.size) return false;
+  for (const id of touched ?? []) if (!before.has(id) || !rows.some((row) => row.id === id)) return false;
+  return true;
+}
+
+/**
+ * The customer trunks after changes to `touched` rows only (no account changed, none came or went): the
+ * others' compiled entries are reused, each touched one compiled again. A limit change on a world of many
+ * trunks then costs its own row, not every trunk's.
+ */
+function recompileCustomerTrunks(
+  previous: CompiledSnapshot,
+  tables: Pick<SnapshotTables, 'customer_accounts' | 'customer_trunks'>,
+  touched: ReadonlySet<number>,
+): { customerTrunks: CustomerTrunk[]; customerTrunkById: Map<number, number> } {
+  const customerTrunks = previous.customerTrunks.slice();
+  for (const id of touched) {
+    const index = previous.customerTrunkById.get(id)!;
+    const row = tables.customer_trunks.find((trunk) => trunk.id === id)!;
+    const account = tables.customer_accounts.find((candidate) => candidate.id === row.customer_account_id)!;
+    customerTrunks[index] = compileCustomerTrunk(row, account, previous.customerTrunks[index].sellDeck);
+  }
+  return { customerTrunks, customerTrunkById: previous.customerTrunkById };
 }
 
 function sameIndexes(a: Map<number, number>, b: Map<number, number>): boolean {
@@ -178,21 +227,30 @@ function compileCustomerTrunks(
   const customerTrunks: CustomerTrunk[] = [];
   const customerTrunkById = new Map<number, number>();
   for (const row of [...tables.customer_trunks].sort((a, b) => a.id - b.id)) {
-    const account = accounts.get(row.customer_account_id)!;
     const deckId = sellDeckOf.get(row.id);
     customerTrunkById.set(row.id, customerTrunks.length);
-    customerTrunks.push({
-      ...compileTrunk(row),
-      accountId: account.id,
-      accountName: account.name,
-      accountStatus: account.status,
-      active: row.status === 'active' && account.status === 'active',
-      billingMode: account.billing_mode,
-      techPrefix: row.tech_prefix ?? '',
-      sellDeck: deckId === undefined ? -1 : (deckById.get(deckId) ?? -1),
-    });
+    customerTrunks.push(
+      compileCustomerTrunk(row, accounts.get(row.customer_account_id)!, deckId === undefined ? -1 : (deckById.get(deckId) ?? -1)),
+    );
   }
   return { customerTrunks, customerTrunkById };
+}
+
+function compileCustomerTrunk(
+  row: SnapshotTables['customer_trunks'][number],
+  account: SnapshotTables['customer_accounts'][number],
+  sellDeck: number,
+): CustomerTrunk {
+  return {
+    ...compileTrunk(row),
+    accountId: account.id,
+    accountName: account.name,
+    accountStatus: account.status,
+    active: row.status === 'active' && account.status === 'active',
+    billingMode: account.billing_mode,
+    techPrefix: row.tech_prefix ?? '',
+    sellDeck,
+  };
 }
 
 function compileIpAuth(
@@ -285,27 +343,33 @@ function toLcrConfig(row: SnapshotTables['lcr_config'][number]): LcrConfig {
   };
 }
 
-/** The system-wide row (rate_deck_id null) with the highest id, else the built-in default. */
-function globalLcrConfig(tables: SnapshotTables): LcrConfig {
-  let chosen: SnapshotTables['lcr_config'][number] | undefined;
-  for (const row of tables.lcr_config) {
-    if (row.rate_deck_id === null && (chosen === undefined || row.id > chosen.id)) chosen = row;
-  }
-  return chosen === undefined ? BUILT_IN_LCR_CONFIG : toLcrConfig(chosen);
-}
-
-function compileDecks(tables: SnapshotTables): { decks: RateDeck[]; deckById: Map<number, number> } {
-  const fallback = globalLcrConfig(tables);
+/**
+ * The LCR config in force per deck id (null: the system-wide one): a deck's own row with the highest id, else
+ * the system-wide row with the highest id, else the built-in default.
+ */
+function lcrConfigs(tables: Pick<SnapshotTables, 'lcr_config'>): (deckId: number | null) => LcrConfig {
+  let global: SnapshotTables['lcr_config'][number] | undefined;
   const overrides = new Map<number, SnapshotTables['lcr_config'][number]>();
   for (const row of tables.lcr_config) {
-    if (row.rate_deck_id === null) continue;
+    if (row.rate_deck_id === null) {
+      if (global === undefined || row.id > global.id) global = row;
+      continue;
+    }
     const current = overrides.get(row.rate_deck_id);
     if (current === undefined || row.id > current.id) overrides.set(row.rate_deck_id, row);
   }
+  const fallback = global === undefined ? BUILT_IN_LCR_CONFIG : toLcrConfig(global);
+  return (deckId) => {
+    const override = deckId === null ? undefined : overrides.get(deckId);
+    return override === undefined ? fallback : toLcrConfig(override);
+  };
+}
+
+function compileDecks(tables: SnapshotTables): { decks: RateDeck[]; deckById: Map<number, number> } {
+  const lcrConfigOf = lcrConfigs(tables);
   const decks: RateDeck[] = [];
   const deckById = new Map<number, number>();
   for (const row of [...tables.rate_decks].sort((a, b) => a.id - b.id)) {
-    const override = overrides.get(row.id);
     deckById.set(row.id, decks.length);
     decks.push({
       id: row.id,
@@ -313,52 +377,86 @@ function compileDecks(tables: SnapshotTables): { decks: RateDeck[]; deckById: Ma
       deckType: row.deck_type,
       currency: row.currency,
       allowedCarriers: [],
-      lcrConfig: override === undefined ? fallback : toLcrConfig(override),
+      lcrConfig: lcrConfigOf(row.id),
     });
   }
   return { decks, deckById };
 }
 
+/**
+ * The carriers, in id order. `reuse`: a compiled snapshot whose carriers were compiled from the same rows
+ * (the cost deck assignments are not live): a carrier whose trunk row, gateways and failover rules are the
+ * same objects as then is taken over, not compiled again (a live change copies only the rows it changes).
+ */
 function compileCarriers(
-  tables: SnapshotTables,
+  tables: Pick<SnapshotTables, 'carrier_trunks' | 'carrier_gateways' | 'failover_rules' | 'carrier_trunk_rate_decks'>,
   deckById: Map<number, number>,
+  reuse: { previousTables: SmallTables; compiled: CompiledSnapshot } | null = null,
 ): { carriers: CarrierTrunk[]; carrierById: Map<number, number> } {
   const costDeckOf = activeAssignments(tables.carrier_trunk_rate_decks.map((row) => ({ ...row, trunk_id: row.carrier_trunk_id })));
-  const gatewaysOf = new Map<number, Gateway[]>();
-  for (const row of tables.carrier_gateways) {
-    if (row.status !== 'active') continue;
-    const host = parseIPv4(row.ip_address) >= 0 ? row.ip_address : `[${row.ip_address.replace(/^\[|\]$/g, '')}]`;
-    const list = gatewaysOf.get(row.carrier_trunk_id) ?? [];
-    list.push({ id: row.id, hostPort: `${host}:${row.port}`, weight: row.weight, priority: row.priority });
-    gatewaysOf.set(row.carrier_trunk_id, list);
-  }
-  const failoverOf = new Map<number, Map<number, FailoverAction>>();
-  for (const row of tables.failover_rules) {
-    const rules = failoverOf.get(row.carrier_trunk_id) ?? new Map<number, FailoverAction>();
-    rules.set(row.sip_code, row.action);
-    failoverOf.set(row.carrier_trunk_id, rules);
-  }
+  const gatewayRowsOf = rowsByCarrier(tables.carrier_gateways);
+  const failoverRowsOf = rowsByCarrier(tables.failover_rules);
+  const unchanged = reuse === null ? null : unchangedCarriers(reuse.previousTables, tables, gatewayRowsOf, failoverRowsOf);
   const carriers: CarrierTrunk[] = [];
   const carrierById = new Map<number, number>();
   for (const row of [...tables.carrier_trunks].sort((a, b) => a.id - b.id)) {
-    const gateways = (gatewaysOf.get(row.id) ?? []).sort((a, b) => a.priority - b.priority || a.id - b.id);
+    carrierById.set(row.id, carriers.length);
+    if (unchanged?.has(row) === true) {
+      carriers.push(reuse!.compiled.carriers[reuse!.compiled.carrierById.get(row.id)!]);
+      continue;
+    }
+    const gateways: Gateway[] = [];
+    for (const gateway of gatewayRowsOf.get(row.id) ?? []) {
+      if (gateway.status !== 'active') continue;
+      const host = parseIPv4(gateway.ip_address) >= 0 ? gateway.ip_address : `[${gateway.ip_address.replace(/^\[|\]$/g, '')}]`;
+      gateways.push({ id: gateway.id, hostPort: `${host}:${gateway.port}`, weight: gateway.weight, priority: gateway.priority });
+    }
+    gateways.sort((a, b) => a.priority - b.priority || a.id - b.id);
+    const failoverRules = new Map<number, FailoverAction>();
+    for (const rule of failoverRowsOf.get(row.id) ?? []) failoverRules.set(rule.sip_code, rule.action);
     const deckId = costDeckOf.get(row.id);
     const costDeck = deckId === undefined ? -1 : (deckById.get(deckId) ?? -1);
     let eligibility: CarrierEligibility = 'ok';
     if (row.status !== 'active') eligibility = 'carrier_not_active';
     else if (costDeck < 0) eligibility = 'no_cost_deck';
     else if (gateways.length === 0) eligibility = 'no_active_gateway';
-    carrierById.set(row.id, carriers.length);
-    carriers.push({
-      ...compileTrunk(row),
-      multiIpMode: row.multi_ip_mode,
-      costDeck,
-      gateways,
-      eligibility,
-      failoverRules: failoverOf.get(row.id) ?? new Map<number, FailoverAction>(),
-    });
+    carriers.push({ ...compileTrunk(row), multiIpMode: row.multi_ip_mode, costDeck, gateways, eligibility, failoverRules });
   }
   return { carriers, carrierById };
+}
+
+function rowsByCarrier<Row extends { carrier_trunk_id: number }>(rows: readonly Row[]): Map<number, Row[]> {
+  const byCarrier = new Map<number, Row[]>();
+  for (const row of rows) {
+    const list = byCarrier.get(row.carrier_trunk_id);
+    if (list === undefined) byCarrier.set(row.carrier_trunk_id, [row]);
+    else list.push(row);
+  }
+  return byCarrier;
+}
+
+/** The carrier trunk rows (by identity) whose row, gateway rows and failover rows are all as in `before`. */
+function unchangedCarriers(
+  before: SmallTables,
+  after: Pick<SnapshotTables, 'carrier_trunks' | 'carrier_gateways' | 'failover_rules'>,
+  gatewaysAfter: Map<number, SnapshotTables['carrier_gateways']>,
+  failoverAfter: Map<number, SnapshotTables['failover_rules']>,
+): Set<unknown> {
+  const gatewaysBefore = rowsByCarrier(before.carrier_gateways);
+  const failoverBefore = rowsByCarrier(before.failover_rules);
+  const same = (a: readonly unknown[] = [], b: readonly unknown[] = []): boolean =>
+    a.length === b.length && a.every((row, i) => row === b[i]);
+  const rowsBefore = new Set<unknown>(before.carrier_trunks);
+  const unchanged = new Set<unknown>();
+  for (const row of after.carrier_trunks) {
+    if (
+      rowsBefore.has(row) &&
+      same(gatewaysBefore.get(row.id), gatewaysAfter.get(row.id)) &&
+      same(failoverBefore.get(row.id), failoverAfter.get(row.id))
+    )
+      unchanged.add(row);
+  }
+  return unchanged;
 }
 
 function compileRates(tables: SnapshotTables, deckById: Map<number, number>): RateIndex {

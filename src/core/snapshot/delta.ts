@@ -11,6 +11,12 @@ export const LIVE_TABLES = [
   'block_rules',
   'exchange_rates',
   'rate_deck_allowlist',
+  // Routing kinds: what a carrier is, where it sends calls, how it fails over, the margin rules, who registers.
+  'sip_registrations',
+  'carrier_trunks',
+  'carrier_gateways',
+  'failover_rules',
+  'lcr_config',
 ] as const;
 
 export type LiveTable = (typeof LIVE_TABLES)[number];

@@ -34,6 +34,7 @@ export function applyDeltas(state: LiveState, deltas: readonly Delta[]): ApplyRe
   if (pending.length === 0) return { ok: true, state, applied: 0 };
   const copies = new Map<LiveTable, { id: number }[]>();
   const upserted = new Map<LiveTable, Map<number, unknown>>();
+  const touched = new Map<LiveTable, Set<number>>();
   let deletesReferenced = false;
   for (const delta of pending) {
     if (delta.seq !== seq + 1) return { ok: false, code: 'gap', reason: `delta ${delta.seq} does not follow ${seq}` };
@@ -49,16 +50,20 @@ export function applyDeltas(state: LiveState, deltas: readonly Delta[]): ApplyRe
     if (delta.op === 'upsert') changed.set(delta.id, delta.row);
     else changed.delete(delta.id);
     upserted.set(delta.table, changed);
+    touched.set(delta.table, (touched.get(delta.table) ?? new Set<number>()).add(delta.id));
     // Accounts and trunks are what other rows name: deleting one is checked against every table.
-    if (delta.op === 'delete' && (delta.table === 'customer_accounts' || delta.table === 'customer_trunks')) deletesReferenced = true;
+    if (delta.op === 'delete' && NAMED_BY_OTHER_ROWS.has(delta.table)) deletesReferenced = true;
     seq = delta.seq;
   }
   const tables: SmallTables = { ...state.tables, ...(Object.fromEntries(copies) as Partial<SmallTables>) };
   const problem = changeProblem(tables, upserted, deletesReferenced);
   if (problem !== null) return { ok: false, code: 'invalid', reason: `deltas up to ${seq} refused: ${problem}` };
-  const compiled = recompileLive(state.compiled, tables, new Set(copies.keys()), seq);
+  const compiled = recompileLive(state.compiled, state.tables, tables, touched, seq);
   return { ok: true, state: { compiled, tables }, applied: pending.length };
 }
+
+/** The live tables other rows name (trunk IP auth, registrations, block rules, gateways, failover, allowlists). */
+const NAMED_BY_OTHER_ROWS: ReadonlySet<LiveTable> = new Set(['customer_accounts', 'customer_trunks', 'carrier_trunks']);
 
 const NO_ROWS: SmallTables = {
   customer_accounts: [],
@@ -107,6 +112,19 @@ function changeProblem(tables: SmallTables, upserted: Map<LiveTable, Map<number,
     if (row.scope === 'carrier_trunk' && !has(tables.carrier_trunks, row.scope_id))
       return `block_rules ${row.id}: carrier trunk ${row.scope_id} does not exist`;
   }
+  for (const row of rows.sip_registrations as SmallTables['sip_registrations'])
+    if (!has(tables.customer_trunks, row.customer_trunk_id))
+      return `sip_registrations ${row.id}: customer trunk ${row.customer_trunk_id} does not exist`;
+  for (const [table, list] of [
+    ['carrier_gateways', rows.carrier_gateways as SmallTables['carrier_gateways']],
+    ['failover_rules', rows.failover_rules as SmallTables['failover_rules']],
+  ] as const)
+    for (const row of list)
+      if (!has(tables.carrier_trunks, row.carrier_trunk_id))
+        return `${table} ${row.id}: carrier trunk ${row.carrier_trunk_id} does not exist`;
+  for (const row of rows.lcr_config as SmallTables['lcr_config'])
+    if (row.rate_deck_id !== null && !has(tables.rate_decks, row.rate_deck_id))
+      return `lcr_config ${row.id}: rate deck ${row.rate_deck_id} does not exist`;
   for (const row of rows.rate_deck_allowlist as SmallTables['rate_deck_allowlist']) {
     if (!has(tables.rate_decks, row.rate_deck_id)) return `rate_deck_allowlist ${row.id}: rate deck ${row.rate_deck_id} does not exist`;
     if (!has(tables.carrier_trunks, row.carrier_trunk_id))
