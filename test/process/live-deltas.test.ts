@@ -192,6 +192,72 @@ describe('live changes: three sidecars follow the delta log', () => {
     assert.equal(status.body.nodes.length, 3);
   });
 
+  it('each routing kind (carriers, gateways, failover, LCR config, registrations) reaches all three sidecars', async () => {
+    const nodes = world.sidecars;
+    const lookup = async (node: SidecarProcess): Promise<Record<string, any>> => {
+      const answer = await node.post('/api/lcr/lookup', { customer_trunk_id: 10, dnis: MOBILE });
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      return answer.body as Record<string, any>;
+    };
+    const reasonOf = async (node: SidecarProcess, carrierId: number): Promise<string | undefined> =>
+      ((await lookup(node)).carriers as { carrier_trunk_id: number; reason: string }[]).find((c) => c.carrier_trunk_id === carrierId)
+        ?.reason;
+
+    // A carrier trunk suspended stops taking calls, and the route cache must not keep answering with it.
+    for (const node of nodes) assert.equal(await routedCarrier(node), 21);
+    await admin(world, 'PUT', '/api/carrier-trunks/21', { status: 'suspended' });
+    await onEvery(nodes, async (node) => assert.equal(await reasonOf(node, 21), 'carrier_not_active'));
+    for (const node of nodes) assert.notEqual(await routedCarrier(node), 21, 'the route cache did not serve the old carrier');
+    await admin(world, 'PUT', '/api/carrier-trunks/21', { status: 'active' });
+    await onEvery(nodes, async (node) => assert.equal(await routedCarrier(node), 21));
+
+    // A gateway: carrier 23 has none active until one is added, and none again once it is deleted.
+    await onEvery(nodes, async (node) => assert.equal(await reasonOf(node, 23), 'no_active_gateway'));
+    const ip = await admin(world, 'POST', '/api/carrier-trunks/23/ips', { ip_address: '192.0.2.123' });
+    await onEvery(nodes, async (node) => assert.notEqual(await reasonOf(node, 23), 'no_active_gateway'));
+    await admin(world, 'DELETE', `/api/carrier-trunks/23/ips/${ip.id}`);
+    await onEvery(nodes, async (node) => assert.equal(await reasonOf(node, 23), 'no_active_gateway'));
+
+    // A failover rule: what a 488 from carrier 21 means.
+    const failover = async (node: SidecarProcess): Promise<string> =>
+      (await node.post('/api/opensips/call/failover', { customer_trunk_id: 10, carrier_trunk_id: 21, failure_code: 488 })).body
+        .action as string;
+    const rule = await admin(world, 'POST', '/api/carrier-trunks/21/failover-rules', { sip_code: 488, action: 'return_to_customer' });
+    await onEvery(nodes, async (node) => assert.equal(await failover(node), 'return_to_customer'));
+    await admin(world, 'DELETE', `/api/carrier-trunks/21/failover-rules/${rule.id}`);
+    await onEvery(nodes, async (node) => assert.equal(await failover(node), 'retry_next'));
+
+    // LCR config: a newer system-wide row is the one in force.
+    const config = await admin(world, 'POST', '/api/lcr-config', { rate_deck_id: null, acceptable_loss_pct: '7.5' });
+    await onEvery(nodes, async (node) => assert.equal((await lookup(node)).config?.acceptable_loss_pct, '7.5'));
+    await admin(world, 'DELETE', `/api/lcr-config/${config.id}`);
+    await onEvery(nodes, async (node) => assert.notEqual((await lookup(node)).config?.acceptable_loss_pct, '7.5'));
+
+    // A SIP registration identifies a caller from an address no CIDR admits; disabled, it no longer does.
+    const registered = async (node: SidecarProcess): Promise<Record<string, any>> =>
+      (
+        await node.post('/api/opensips/call/auth', {
+          source_ip: '198.18.0.9',
+          call_id: `live-${Math.random()}`,
+          ani: '6125550100',
+          dnis: MOBILE,
+          username: 'live_reg',
+          domain: 'sip.example.net',
+        })
+      ).body as Record<string, any>;
+    const registration = await admin(world, 'POST', '/api/sip-registrations', {
+      customer_trunk_id: 10,
+      username: 'live_reg',
+      domain: 'sip.example.net',
+      password_hash: 'a'.repeat(32),
+      hash_algorithm: 'MD5',
+    });
+    await onEvery(nodes, async (node) => assert.equal((await registered(node)).customer_trunk_id, 10));
+    await admin(world, 'PUT', `/api/sip-registrations/${registration.id}`, { status: 'disabled' });
+    await onEvery(nodes, async (node) => assert.equal((await registered(node)).reason_code, 'source_ip_not_authorised'));
+    await allCaughtUp(world);
+  });
+
   it('a request during a stream of deltas sees the state before or after each, never a mix', async () => {
     // One change alters two indexes at once: trunk 10's limits (the trunk list) and whether its CIDR admits it
     // (the CIDR index). Allowed answers must carry cps_limit 10, the only limit it has while active; a torn
