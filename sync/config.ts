@@ -29,6 +29,8 @@ export interface ControlConfig {
   partner: PartnerApiConfig | null;
   /** How much of the delta log is kept (sync/deltas/log.ts): the newest `count` deltas, none older than `seconds`. */
   deltaRetention: DeltaRetention;
+  /** drouting follows live changes at most once per this many seconds (sync/distribution/drouting-follow.ts); 0: off. */
+  droutingFollowSeconds: number;
   /** `sync-run`: one routing sync, its report on stdout, then exit. `migrate`: the schema brought up to date, then exit. */
   command: 'serve' | 'sync-run' | 'migrate';
 }
@@ -52,6 +54,7 @@ export const CONTROL_OPTIONS = {
   },
   'delta-retention-count': { env: 'CONTROL_DELTA_RETENTION_COUNT', fallback: String(DEFAULT_DELTA_RETENTION.count) },
   'delta-retention-seconds': { env: 'CONTROL_DELTA_RETENTION_SECONDS', fallback: String(DEFAULT_DELTA_RETENTION.seconds) },
+  'drouting-follow-seconds': { env: 'CONTROL_DROUTING_FOLLOW_SECONDS', fallback: '5' },
   'partner-host': { env: 'CONTROL_PARTNER_HOST', fallback: '127.0.0.1' },
   'partner-port': { env: 'CONTROL_PARTNER_PORT', fallback: '8081' },
   'partner-stage-prefix': { env: 'CONTROL_PARTNER_STAGE_PREFIX', fallback: '', shownDefault: 'none' },
@@ -94,6 +97,7 @@ export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): Contr
       count: options.integer('delta-retention-count', 1, 100_000_000),
       seconds: options.integer('delta-retention-seconds', 1, 365 * 86_400),
     },
+    droutingFollowSeconds: options.integer('drouting-follow-seconds', 0, 3600),
     command,
   };
 }

@@ -15,6 +15,7 @@ import { ADMIN_MAX_BODY_BYTES, buildControlPlaneRoutes } from './app.js';
 import { loadControlConfig } from './config.js';
 import { MetricsSampler } from './console/metrics-sampler.js';
 import { SyncJob } from './distribution/sync-job.js';
+import { DroutingFollow } from './distribution/drouting-follow.js';
 import { LeaseRecalls } from './ledger/lease-recall.js';
 import { startLeaseReclaim } from './ledger/lease-reclaim.js';
 import { loadNodePolicy } from './nodes/policy.js';
@@ -79,6 +80,9 @@ async function main(): Promise<void> {
       (error: unknown) => log.error({ err: error, reason }, 'background sync failed'),
     );
   };
+  // OpenSIPS's drouting tables follow live changes too, coalesced (they are the path calls take without a sidecar).
+  const droutingFollow = new DroutingFollow(syncJob, config.droutingFollowSeconds, log);
+  stores.deltas.onCommitted((tables) => droutingFollow.committed(tables));
   // Deltas past the retention's age go (the count is held as each is appended).
   stores.deltas.trimByAge();
   const deltaTrim = setInterval(() => stores.deltas.trimByAge(), 60_000);
@@ -136,6 +140,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping');
     leaseReclaim.stop();
     clearInterval(deltaTrim);
+    droutingFollow.close();
     scheduler.stop();
     metricsSampler.stop();
     server.close();

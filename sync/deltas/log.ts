@@ -86,6 +86,9 @@ export function logReach(after: number, last: number, oldest: () => number | nul
 export class DeltaLog {
   private readonly sql;
   private readonly waiters = new DeltaWaiters();
+  /** The live tables appended to since the last commit was announced (a rolled-back one stays until the next: one drouting follow more at worst). */
+  private appended = new Set<LiveTable>();
+  private readonly committedListeners: ((tables: ReadonlySet<LiveTable>) => void)[] = [];
 
   constructor(
     db: Database.Database,
@@ -116,13 +119,22 @@ export class DeltaLog {
     const { table, op, body } = deltaLogRow(storeTable, row);
     const seq = (this.sql.next.get() as { last_seq: number }).last_seq;
     this.sql.insert.run(seq, new Date().toISOString(), table, op, id, body);
+    this.appended.add(table);
     if (seq > this.retention.count) this.sql.trimBelow.run(seq - this.retention.count);
     return seq;
   }
 
-  /** A transaction that appended has committed: every waiting ask reads again. */
+  /** A transaction that appended has committed: every waiting ask reads again, and the listeners hear which tables. */
   committed(): void {
     this.waiters.wakeAll();
+    const tables = this.appended;
+    this.appended = new Set();
+    for (const listener of this.committedListeners) listener(tables);
+  }
+
+  /** Calls `listener` after each commit of live changes, with the live tables they changed (drouting follows them). */
+  onCommitted(listener: (tables: ReadonlySet<LiveTable>) => void): void {
+    this.committedListeners.push(listener);
   }
 
   lastSeq(): number {

@@ -13,6 +13,7 @@ import type { NodePolicy } from '../nodes/policy.js';
 import { checkNodeTargets, type NodeTargets } from '../nodes/targets.js';
 import { pushTokens } from '../store/node-credentials.js';
 import { SyncHistory } from './sync-history.js';
+import { LIVE_TABLES } from '../../src/core/snapshot/delta.js';
 
 /**
  * One routing sync: read the store consistently, build and check the
@@ -21,6 +22,12 @@ import { SyncHistory } from './sync-history.js';
  * down). Nodes are handled in parallel and reported one by one. Syncs never overlap: a
  * request while one runs waits for one follow-up run, shared by everyone who
  * asked meanwhile, so a burst of admin changes costs at most two builds.
+ *
+ * A `followLive` run (drouting follows live changes, sync/distribution/drouting-follow.ts) rewrites and reloads
+ * the nodes' drouting tables only: the last sync's tables with the live tables as they stand now laid over
+ * them, which is what the sidecars serve once they applied the deltas. Nothing is pushed (the sidecars have
+ * the changes already), so a change that is not live still waits for a sync, in drouting as on the sidecars.
+ * It queues with the syncs like any run.
  */
 export interface SyncReport {
   gateways: number;
@@ -51,6 +58,10 @@ export class SyncJob {
   private followUp: Promise<SyncReport> | null = null;
   /** Someone waiting on the follow-up asked for force: the follow-up forces. */
   private followUpForce = false;
+  /** Someone waiting on the follow-up asked for a whole sync, not only drouting following live changes. */
+  private followUpWhole = false;
+  /** The tables of the last snapshot built: what a followLive run lays the live tables over. */
+  private syncedTables: SnapshotTables | null = null;
   /** The last sync that finished with a report, and when: what the console's Network page shows per node. */
   private last: { report: SyncReport; finishedAt: string } | null = null;
   /** Every sync since start (bounded), and the one running: the console's Sync page. */
@@ -84,20 +95,25 @@ export class SyncJob {
     return this.last;
   }
 
-  /** `force`: every sidecar takes this snapshot even if it serves a newer version (PushOptions.force). */
-  run(options: { force?: boolean } = {}): Promise<SyncReport> {
+  /**
+   * `force`: every sidecar takes this snapshot even if it serves a newer version (PushOptions.force).
+   * `followLive`: drouting only, following live changes (see the class comment); not in the sync history.
+   */
+  run(options: { force?: boolean; followLive?: boolean } = {}): Promise<SyncReport> {
     const force = options.force === true;
+    const followLive = options.followLive === true && !force;
     if (this.running === null) {
-      this.history.started(force);
-      this.running = this.execute(force)
+      if (!followLive) this.history.started(force);
+      this.running = this.execute(force, followLive)
         .then(
           (report) => {
+            if (followLive) return report;
             const record = this.history.finished({ report });
             this.last = { report, finishedAt: record?.finished_at ?? new Date().toISOString() };
             return report;
           },
           (error: unknown) => {
-            this.history.finished({ error: error instanceof Error ? error.message : String(error) });
+            if (!followLive) this.history.finished({ error: error instanceof Error ? error.message : String(error) });
             throw error;
           },
         )
@@ -107,18 +123,21 @@ export class SyncJob {
       return this.running;
     }
     this.followUpForce ||= force;
+    this.followUpWhole ||= !followLive;
     this.followUp ??= this.running
       .catch(() => undefined)
       .then(() => {
         const forced = this.followUpForce;
+        const whole = this.followUpWhole;
         this.followUp = null;
         this.followUpForce = false;
-        return this.run({ force: forced });
+        this.followUpWhole = false;
+        return this.run({ force: forced, followLive: !whole });
       });
     return this.followUp;
   }
 
-  private async execute(force: boolean): Promise<SyncReport> {
+  private async execute(force: boolean, followLive: boolean): Promise<SyncReport> {
     const started = performance.now();
     const phases: Record<string, number> = {};
     let mark = started;
@@ -132,31 +151,37 @@ export class SyncJob {
     // What a node is sent must not be lost by a power cut after it: a background write (lease reclaim, the
     // rate-deck scheduler) is acknowledged to nobody, so nothing else waited for it to reach the disk.
     await this.flushed();
+    const tables = followLive && this.syncedTables !== null ? withLiveTables(this.syncedTables, built.tables) : built.tables;
     phase('read_ms');
     // Checked before anything is built or sent: a row the sidecar would refuse is named to the operator (422),
     // and every node keeps the snapshot it serves (and its drouting rows) until the row is fixed.
-    const valid = validateSnapshot(built.tables);
+    const valid = validateSnapshot(tables);
     if (!valid.ok) throw await unsyncable(this.store, valid.reason, valid.row);
     phase('validate_ms');
     // drouting from the same data, through the sidecar's own compiler and LCR, in the drouting worker while
     // this thread encodes and uploads (or as last time, if nothing it reads changed).
     const now = Date.now();
-    const inputs = droutingInputs(built.tables, now);
+    const inputs = droutingInputs(tables, now);
     const last = this.lastDrouting;
     const reuse = last !== null && last.built.generation === this.drouting.generation && sameInputs(last.inputs, inputs);
     // A new build replaces the worker's rows, whatever becomes of this sync: the last ones are no longer there to reuse.
     if (!reuse) this.lastDrouting = null;
     const droutingBuild: Promise<BuiltDrouting | string> = reuse
       ? Promise.resolve(last.built)
-      : this.drouting.build(built.tables, now).then(
+      : this.drouting.build(tables, now).then(
           (result) => result,
           (error: unknown) => `drouting rows not built: ${(error as Error).message}`,
         );
-    // Time-based versions stay ahead of what nodes serve even if the store is rebuilt from scratch.
-    const version = Math.max((await this.store.lastSnapshotVersion()) + 1, Date.now());
-    const createdAt = new Date().toISOString();
-    const bytes = encodeSnapshot(built.tables, version, createdAt);
-    await this.store.recordSnapshot(version, createdAt, peekSnapshotHeader(bytes)?.checksum ?? '', built.counts, built.tables.delta_seq);
+    let version = await this.store.lastSnapshotVersion();
+    let bytes: Uint8Array | null = null;
+    if (!followLive) {
+      // Time-based versions stay ahead of what nodes serve even if the store is rebuilt from scratch.
+      version = Math.max(version + 1, Date.now());
+      const createdAt = new Date().toISOString();
+      bytes = encodeSnapshot(built.tables, version, createdAt);
+      await this.store.recordSnapshot(version, createdAt, peekSnapshotHeader(bytes)?.checksum ?? '', built.counts, built.tables.delta_seq);
+      this.syncedTables = built.tables;
+    }
     phase('encode_ms');
 
     const nodes = (await this.store.list('opensips_nodes', { where: {}, limit: null, offset: 0 })).rows;
@@ -191,10 +216,13 @@ export class SyncJob {
         });
     }
     // The sidecars decode and compile in their own processes while the drouting worker builds.
-    const pushes = pushToAll(targets, bytes, version, { ...this.push, force }).then((results) => [
-      ...results,
-      ...refused.map((node) => refusedPush(node.nodeId, node.hostname, node.error)),
-    ]);
+    const pushes =
+      bytes === null
+        ? Promise.resolve([])
+        : pushToAll(targets, bytes, version, { ...this.push, force }).then((results) => [
+            ...results,
+            ...refused.map((node) => refusedPush(node.nodeId, node.hostname, node.error)),
+          ]);
 
     const builtDrouting = await droutingBuild;
     const drouting = typeof builtDrouting === 'string' ? null : builtDrouting;
@@ -256,13 +284,14 @@ export class SyncJob {
     this.log.info(
       {
         version,
-        bytes: bytes.byteLength,
+        bytes: bytes?.byteLength ?? 0,
+        follow_live: followLive,
         phases,
         seconds: (performance.now() - started) / 1000,
         nodes: sidecarResults.length,
         failed: sidecarResults.filter((result) => !result.success).length,
       },
-      'routing sync done',
+      followLive ? 'drouting followed live changes' : 'routing sync done',
     );
     return {
       gateways: drouting?.counts.gateways ?? 0,
@@ -288,6 +317,13 @@ const PHASE_AFTER: Record<string, string> = {
 
 function refusedPush(nodeId: number, hostname: string, error: string): SidecarResult {
   return { node_id: nodeId, hostname, success: false, version: null, attempts: 0, duration_ms: 0, error };
+}
+
+/** The last snapshot's tables with the live ones (and the delta sequence) as `now` holds them. */
+function withLiveTables(synced: SnapshotTables, now: SnapshotTables): SnapshotTables {
+  const tables: Record<string, unknown> = { ...synced, delta_seq: now.delta_seq };
+  for (const table of LIVE_TABLES) tables[table] = now[table];
+  return tables as unknown as SnapshotTables;
 }
 
 function sameInputs(a: DroutingInputs, b: DroutingInputs): boolean {

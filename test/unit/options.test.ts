@@ -20,6 +20,7 @@ describe('options', () => {
       maxInflightBodyBytes: 256 * 1024 * 1024,
       partner: null, // no partner listener without --partner-jwt-issuer
       deltaRetention: { count: 100_000, seconds: 86_400 },
+      droutingFollowSeconds: 5,
       store: { engine: 'sqlite', path: 'data/control/config.db', shown: 'data/control/config.db' },
       command: 'serve',
     });
@@ -37,6 +38,8 @@ describe('options', () => {
       seconds: 60,
     });
     assert.equal(loadControlConfig(['migrate'], {}).command, 'migrate');
+    assert.equal(loadControlConfig(['--drouting-follow-seconds', '0'], { CONTROL_DROUTING_FOLLOW_SECONDS: '9' }).droutingFollowSeconds, 0);
+    assert.equal(loadControlConfig([], { CONTROL_DROUTING_FOLLOW_SECONDS: '9' }).droutingFollowSeconds, 9);
   });
 
   it('reads the store location: config.db in the data directory by default, a path, sqlite:, or postgres:// shown without its password', () => {
