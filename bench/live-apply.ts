@@ -1,0 +1,100 @@
+/**
+ * What one live change costs the sidecar to apply (issue 18), in process, per kind: applyDeltas on the
+ * dataset's compiled snapshot (copy the changed table, check the changed rows, recompileLive), timed alone,
+ * without HTTP or the delta store. The figure the process bench's sidecar_delta_apply_seconds adds to.
+ *
+ *   node dist/bench/live-apply.js [--size small|demo|wholesale] [--changes 50]
+ */
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { generateDataset, SIZES } from '../src/devkit/dataset.js';
+import { compileSnapshot } from '../src/core/snapshot/compile.js';
+import type { Delta } from '../src/core/protocol/deltas.js';
+import { applyDeltas, smallTablesOf, type LiveState } from '../src/core/snapshot/live.js';
+import { medianAndTail } from './live-world.js';
+
+function main(): void {
+  const { values } = parseArgs({ options: { size: { type: 'string', default: 'small' }, changes: { type: 'string', default: '50' } } });
+  const changes = Number(values.changes);
+  const { tables } = generateDataset(SIZES[values.size]);
+  let state: LiveState = {
+    compiled: compileSnapshot({ format_version: 1, version: 1, created_at: new Date().toISOString(), checksum: 'x', tables }).compiled,
+    tables: smallTablesOf(tables),
+  };
+  let seq = state.compiled.deltaSeq;
+  const trunk = tables.customer_trunks[0];
+  const carrier = tables.carrier_trunks[0];
+  const gateway = tables.carrier_gateways.find((row) => row.carrier_trunk_id === carrier.id)!;
+  const registration = tables.sip_registrations.at(0);
+  const config = tables.lcr_config.at(0);
+  /** Each kind's i-th change: one delta (its sequence is filled in when applied). */
+  const kinds: Record<string, ((i: number) => Omit<Delta, 'seq'>) | null> = {
+    customer_trunk_limit: (i) => ({ table: 'customer_trunks', op: 'upsert', id: trunk.id, row: { ...trunk, cps_limit: 100 + i } }),
+    carrier_trunk_limit: (i) => ({ table: 'carrier_trunks', op: 'upsert', id: carrier.id, row: { ...carrier, cps_limit: 100 + i } }),
+    carrier_trunk_status: (i) => ({
+      table: 'carrier_trunks',
+      op: 'upsert',
+      id: carrier.id,
+      row: { ...carrier, status: i % 2 === 0 ? 'suspended' : 'active' },
+    }),
+    gateway_status: (i) => ({
+      table: 'carrier_gateways',
+      op: 'upsert',
+      id: gateway.id,
+      row: { ...gateway, status: i % 2 === 0 ? 'disabled' : 'active' },
+    }),
+    failover_rule: (i) => ({
+      table: 'failover_rules',
+      op: 'upsert',
+      id: 9_000_000,
+      row: { id: 9_000_000, carrier_trunk_id: carrier.id, sip_code: 488, action: i % 2 === 0 ? 'return_to_customer' : 'retry_next' },
+    }),
+    lcr_config:
+      config === undefined
+        ? null
+        : (i) => ({ table: 'lcr_config', op: 'upsert', id: config.id, row: { ...config, acceptable_loss_pct: String(i) } }),
+    sip_registration:
+      registration === undefined
+        ? null
+        : (i) => ({
+            table: 'sip_registrations',
+            op: 'upsert',
+            id: registration.id,
+            row: { ...registration, status: i % 2 === 0 ? 'disabled' : 'active' },
+          }),
+    block_rule_created: (i) => ({
+      table: 'block_rules',
+      op: 'upsert',
+      id: 9_000_000 + i,
+      row: {
+        id: 9_000_000 + i,
+        scope: 'global',
+        scope_id: null,
+        block_type: 'dnis',
+        pattern: `6129${String(i).padStart(7, '0')}`,
+        match_type: 'exact',
+        sip_response_code: 403,
+        is_active: true,
+      },
+    }),
+  };
+  const summary: Record<string, unknown> = {};
+  for (const [kind, delta] of Object.entries(kinds)) {
+    if (delta === null) {
+      summary[kind] = 'not in this dataset';
+      continue;
+    }
+    const ms: number[] = [];
+    for (let i = 0; i < changes; i++) {
+      const started = performance.now();
+      const result = applyDeltas(state, [{ ...delta(i), seq: ++seq }]);
+      ms.push(performance.now() - started);
+      if (!result.ok) throw new Error(`${kind}: ${result.reason}`);
+      state = result.state;
+    }
+    summary[kind] = medianAndTail(ms);
+  }
+  process.stdout.write(`${JSON.stringify({ size: values.size, changes, apply_ms: summary, uptime: loadavg() }, null, 2)}\n`);
+}
+
+main();
