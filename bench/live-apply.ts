@@ -27,46 +27,32 @@ function main(): void {
   const gateway = tables.carrier_gateways.find((row) => row.carrier_trunk_id === carrier.id)!;
   const registration = tables.sip_registrations.at(0);
   const config = tables.lcr_config.at(0);
-  /** Each kind's i-th change: one delta (its sequence is filled in when applied). */
+  /** A delta upserting `row` into `table` (its sequence is filled in when applied). */
+  const upsert = (table: Delta['table'], row: { id: number } & Record<string, unknown>): Omit<Delta, 'seq'> => ({
+    table,
+    op: 'upsert',
+    id: row.id,
+    row,
+  });
+  const either = <T>(i: number, a: T, b: T): T => (i % 2 === 0 ? a : b);
+  /** Each kind's i-th change. */
   const kinds: Record<string, ((i: number) => Omit<Delta, 'seq'>) | null> = {
-    customer_trunk_limit: (i) => ({ table: 'customer_trunks', op: 'upsert', id: trunk.id, row: { ...trunk, cps_limit: 100 + i } }),
-    carrier_trunk_limit: (i) => ({ table: 'carrier_trunks', op: 'upsert', id: carrier.id, row: { ...carrier, cps_limit: 100 + i } }),
-    carrier_trunk_status: (i) => ({
-      table: 'carrier_trunks',
-      op: 'upsert',
-      id: carrier.id,
-      row: { ...carrier, status: i % 2 === 0 ? 'suspended' : 'active' },
-    }),
-    gateway_status: (i) => ({
-      table: 'carrier_gateways',
-      op: 'upsert',
-      id: gateway.id,
-      row: { ...gateway, status: i % 2 === 0 ? 'disabled' : 'active' },
-    }),
-    failover_rule: (i) => ({
-      table: 'failover_rules',
-      op: 'upsert',
-      id: 9_000_000,
-      row: { id: 9_000_000, carrier_trunk_id: carrier.id, sip_code: 488, action: i % 2 === 0 ? 'return_to_customer' : 'retry_next' },
-    }),
-    lcr_config:
-      config === undefined
-        ? null
-        : (i) => ({ table: 'lcr_config', op: 'upsert', id: config.id, row: { ...config, acceptable_loss_pct: String(i) } }),
+    customer_trunk_limit: (i) => upsert('customer_trunks', { ...trunk, cps_limit: 100 + i }),
+    carrier_trunk_limit: (i) => upsert('carrier_trunks', { ...carrier, cps_limit: 100 + i }),
+    carrier_trunk_status: (i) => upsert('carrier_trunks', { ...carrier, status: either(i, 'suspended', 'active') }),
+    gateway_status: (i) => upsert('carrier_gateways', { ...gateway, status: either(i, 'disabled', 'active') }),
+    failover_rule: (i) =>
+      upsert('failover_rules', {
+        id: 9_000_000,
+        carrier_trunk_id: carrier.id,
+        sip_code: 488,
+        action: either(i, 'return_to_customer', 'retry_next'),
+      }),
+    lcr_config: config === undefined ? null : (i) => upsert('lcr_config', { ...config, acceptable_loss_pct: String(i) }),
     sip_registration:
-      registration === undefined
-        ? null
-        : (i) => ({
-            table: 'sip_registrations',
-            op: 'upsert',
-            id: registration.id,
-            row: { ...registration, status: i % 2 === 0 ? 'disabled' : 'active' },
-          }),
-    block_rule_created: (i) => ({
-      table: 'block_rules',
-      op: 'upsert',
-      id: 9_000_000 + i,
-      row: {
+      registration === undefined ? null : (i) => upsert('sip_registrations', { ...registration, status: either(i, 'disabled', 'active') }),
+    block_rule_created: (i) =>
+      upsert('block_rules', {
         id: 9_000_000 + i,
         scope: 'global',
         scope_id: null,
@@ -75,8 +61,7 @@ function main(): void {
         match_type: 'exact',
         sip_response_code: 403,
         is_active: true,
-      },
-    }),
+      }),
   };
   const summary: Record<string, unknown> = {};
   for (const [kind, delta] of Object.entries(kinds)) {

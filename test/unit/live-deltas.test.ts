@@ -2,27 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Delta } from '../../src/core/protocol/deltas.js';
 import { parseDeltaBatch } from '../../src/core/protocol/deltas.js';
-import { compileSnapshot } from '../../src/core/snapshot/compile.js';
-import { applyDeltas, smallTablesOf, type LiveState } from '../../src/core/snapshot/live.js';
+import { applyDeltas } from '../../src/core/snapshot/live.js';
 import type { CompiledSnapshot } from '../../src/core/snapshot/model.js';
 import type { SnapshotTables } from '../../src/core/snapshot/schema.js';
 import { routingTables } from '../fixtures/routing.js';
+import { compiledTables, liveStateOf } from '../helpers/live-state.js';
 
 /** The pure half of live changes: deltas applied copy-on-write agree with a compile of the same tables from scratch. */
-
-function compiled(tables: SnapshotTables, deltaSeq = 0): CompiledSnapshot {
-  return compileSnapshot({
-    format_version: 1,
-    version: 1,
-    created_at: '2026-01-01T00:00:00.000Z',
-    checksum: 'x',
-    tables: { ...tables, delta_seq: deltaSeq },
-  }).compiled;
-}
-
-function stateOf(tables: SnapshotTables): LiveState {
-  return { compiled: compiled(tables), tables: smallTablesOf(tables) };
-}
 
 const blockRule = (id: number, pattern: string, isActive = true): Record<string, unknown> => ({
   id,
@@ -69,7 +55,7 @@ describe('applying deltas', () => {
       },
       { seq: 8, table: 'rate_deck_allowlist', op: 'delete', id: 2, row: null },
     ];
-    const result = applyDeltas(stateOf(tables), deltas);
+    const result = applyDeltas(liveStateOf(tables), deltas);
     assert.ok(result.ok, result.ok ? '' : result.reason);
     assert.equal(result.applied, 8);
     assert.equal(result.state.compiled.deltaSeq, 8);
@@ -89,12 +75,12 @@ describe('applying deltas', () => {
       ],
       rate_deck_allowlist: tables.rate_deck_allowlist.filter((row) => row.id !== 2),
     };
-    assert.deepEqual(indexes(result.state.compiled), indexes(compiled(expected, 8)));
+    assert.deepEqual(indexes(result.state.compiled), indexes(compiledTables(expected, 8)));
   });
 
   it('leaves the state it started from untouched and shares what the change does not reach', () => {
     const tables = routingTables();
-    const state = stateOf(tables);
+    const state = liveStateOf(tables);
     const rulesBefore = state.compiled.blockRules;
     const tableBefore = state.tables.block_rules;
     const result = applyDeltas(state, [{ seq: 1, table: 'block_rules', op: 'upsert', id: 50, row: blockRule(50, '61477') }]);
@@ -109,7 +95,7 @@ describe('applying deltas', () => {
   });
 
   it('skips what it already has, and refuses a gap or an invalid row whole', () => {
-    const state = stateOf(routingTables());
+    const state = liveStateOf(routingTables());
     const first = applyDeltas(state, [{ seq: 1, table: 'block_rules', op: 'upsert', id: 50, row: blockRule(50, '61477') }]);
     assert.ok(first.ok);
     const again = applyDeltas(first.state, [{ seq: 1, table: 'block_rules', op: 'upsert', id: 50, row: blockRule(50, '9') }]);

@@ -1,32 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Delta } from '../../src/core/protocol/deltas.js';
-import { compileSnapshot } from '../../src/core/snapshot/compile.js';
-import { applyDeltas, smallTablesOf, type LiveState } from '../../src/core/snapshot/live.js';
+import { applyDeltas, type LiveState } from '../../src/core/snapshot/live.js';
 import type { CompiledSnapshot } from '../../src/core/snapshot/model.js';
 import type { SnapshotTables } from '../../src/core/snapshot/schema.js';
 import { routeCachesOutlive } from '../../src/core/lcr/lcr.js';
 import { routingTables } from '../fixtures/routing.js';
+import { compiledTables, liveStateOf } from '../helpers/live-state.js';
 
 /**
  * The routing kinds of live change (carriers, gateways, failover rules, LCR config, SIP registrations): applied
  * copy-on-write they agree with a compile from scratch, rebuild the dense-indexed indexes only when a carrier's
  * index moved, and leave the state a request may still hold exactly as it was.
  */
-
-function compiled(tables: SnapshotTables, deltaSeq = 0): CompiledSnapshot {
-  return compileSnapshot({
-    format_version: 1,
-    version: 1,
-    created_at: '2026-01-01T00:00:00.000Z',
-    checksum: 'x',
-    tables: { ...tables, delta_seq: deltaSeq },
-  }).compiled;
-}
-
-function stateOf(tables: SnapshotTables): LiveState {
-  return { compiled: compiled(tables), tables: smallTablesOf(tables) };
-}
 
 /** What routing reads of a compiled snapshot, as plain data to compare. */
 function routing(snapshot: CompiledSnapshot): unknown {
@@ -48,14 +34,14 @@ function appliedAgrees(
   deltas: Omit<Delta, 'seq'>[],
   expected: SnapshotTables,
 ): { before: LiveState; after: LiveState } {
-  const before = stateOf(tables);
+  const before = liveStateOf(tables);
   const beforeRouting = structuredClone(routing(before.compiled));
   const result = applyDeltas(
     before,
     deltas.map((delta, i) => ({ ...delta, seq: i + 1 })),
   );
   assert.ok(result.ok, result.ok ? '' : result.reason);
-  assert.deepEqual(routing(result.state.compiled), routing(compiled(expected, deltas.length)));
+  assert.deepEqual(routing(result.state.compiled), routing(compiledTables(expected, deltas.length)));
   assert.deepEqual(routing(before.compiled), beforeRouting, 'a request holding the old state sees it whole, as it was');
   return { before, after: result.state };
 }
@@ -173,7 +159,7 @@ describe('live routing changes', () => {
   });
 
   it('refuses a change naming a carrier, trunk or deck the node does not hold, and a carrier delete still named', () => {
-    const state = stateOf(routingTables());
+    const state = liveStateOf(routingTables());
     for (const delta of [
       { table: 'carrier_gateways', op: 'upsert', id: 299, row: gateway(299, 99, '192.0.2.99') },
       { table: 'failover_rules', op: 'upsert', id: 9, row: { id: 9, carrier_trunk_id: 99, sip_code: 500, action: 'retry_next' } },
