@@ -742,7 +742,7 @@ describe('partner API', { timeout: 300_000 }, () => {
         sidecar_address: sidecar.url,
       });
       assert.equal(node.status, 201, JSON.stringify(node.body));
-      /** Syncs (as the brief's interim: the live change channel is to carry translations) and reads what the sidecar serves. */
+      /** Syncs and reads what the sidecar serves: this test checks the snapshot carries them (partner-live.test.ts: the live channel). */
       const served = async (): Promise<Record<string, number>> => {
         const sync = await control.post('/api/opensips/routing/sync', {});
         const result = (sync.body.sidecar_results as { hostname: string; success: boolean; error: string | null }[]).find(
