@@ -50,8 +50,16 @@ export interface LiveWorld {
   stop: () => void;
 }
 
-/** `sidecarArgs`: more options for every sidecar (the money bench keeps idle leases: --lease-idle-seconds). */
-export async function startLiveWorld(size: string, sidecarCount = 3, sidecarArgs: string[] = []): Promise<LiveWorld> {
+/**
+ * `sidecarArgs`: more options for every sidecar (the money bench keeps idle leases: --lease-idle-seconds);
+ * `controlArgs`: for the control plane (the partner bench turns its API on).
+ */
+export async function startLiveWorld(
+  size: string,
+  sidecarCount = 3,
+  sidecarArgs: string[] = [],
+  controlArgs: string[] = [],
+): Promise<LiveWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'live-bench-'));
   const stores = openCentreStores(join(dir, 'control', 'config.db'));
   const dataset = generateDataset(SIZES[size]);
@@ -72,7 +80,11 @@ export async function startLiveWorld(size: string, sidecarCount = 3, sidecarArgs
     nodes.push({ name: `node-${n}`, id: node.id as number, secretFile });
   }
   stores.close();
-  const control = await startService(CONTROL_MAIN, ['--port', '0', '--data-dir', join(dir, 'control')], 'control plane listening');
+  const control = await startService(
+    CONTROL_MAIN,
+    ['--port', '0', '--data-dir', join(dir, 'control'), ...controlArgs],
+    'control plane listening',
+  );
   const base = `http://127.0.0.1:${control.port}`;
   const startSidecar = async (index: number, port: number): Promise<ServiceProcess> => {
     const node = nodes[index];

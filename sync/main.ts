@@ -120,9 +120,7 @@ async function main(): Promise<void> {
   });
   // The internet-facing partner API, on a listener of its own (never behind the admin allowlist's routes).
   const partnerServer =
-    config.partner === null
-      ? null
-      : await startPartnerApi(config.partner, { ...stores, recalls, requestSync }, log, config.maxInflightBodyBytes);
+    config.partner === null ? null : await startPartnerApi(config.partner, { ...stores, recalls }, log, config.maxInflightBodyBytes);
   log.info(
     {
       host: config.host,

@@ -39,7 +39,7 @@ export function openCentreStores(
     config,
     ledger: new SqliteLedgerStore(db),
     deckUpdates: new RateDeckUpdateStore(db, () => config.ratesWrittenElsewhere(), deltas),
-    partner: new PartnerStore(db),
+    partner: new PartnerStore(db, deltas),
     deltas,
     flushed: () => flusher.flushed(),
     schemaVersion: () => schemaVersion(db),

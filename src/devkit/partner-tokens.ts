@@ -65,3 +65,30 @@ export function partnerUrlOf(logs: string[], stagePrefix = ''): string {
   if (line === undefined) throw new Error('the control plane logged no partner API listener');
   return `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}${stagePrefix}`;
 }
+
+export interface PartnerAnswer<Body = unknown> {
+  status: number;
+  body: Body;
+  text: string;
+}
+
+/** A partner app's POST: a fresh token and a fresh Idempotency-Key each time. */
+export function partnerCaller(
+  baseUrl: string,
+  key: PartnerKey,
+): (operation: string, body: Record<string, unknown>) => Promise<PartnerAnswer> {
+  let counter = 0;
+  return async (operation, body) => {
+    const response = await fetch(`${baseUrl}/${operation}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${await partnerToken(key)}`,
+        'idempotency-key': `caller-${process.pid}-${++counter}`,
+      },
+      body: JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: JSON.parse(text) as unknown, text };
+  };
+}

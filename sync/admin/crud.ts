@@ -75,7 +75,30 @@ async function checkRecord(resource: Resource, context: AdminContext, record: Ro
   }
   if (resource.table === 'lcr_config' && record.cache_ttl_seconds === 0) record.cache_ttl_seconds = 300; // the contract: 0 means the default
   if (resource.table === 'rate_decks' && record.id !== undefined) await mustFitAssignments(store, record);
-  if (resource.table === 'partner_products') await mustFitProduct(store, record);
+  if (resource.table === 'partner_products') {
+    await mustFitProduct(store, record);
+    await mustOwnAccessNumbers(store, record);
+  }
+}
+
+/**
+ * An access number takes a caller to one product: a number another product that is not closed already has is
+ * refused (409 duplicate), so a node never holds two products for one number (the snapshot and the live
+ * channel refuse that whole).
+ */
+async function mustOwnAccessNumbers(store: ConfigStore, record: Row): Promise<void> {
+  if (record.status === 'closed' || typeof record.access_numbers !== 'string' || record.access_numbers === '') return;
+  const numbers = new Set(record.access_numbers.split(','));
+  const { rows } = await store.list('partner_products', { where: {}, limit: null, offset: 0 });
+  for (const other of rows) {
+    if (other.id === record.id || other.status === 'closed' || typeof other.access_numbers !== 'string') continue;
+    const shared = other.access_numbers.split(',').find((number) => numbers.has(number));
+    if (shared !== undefined)
+      throw new RequestError(
+        'duplicate',
+        `access number ${shared} is partner product ${other.id as number}'s (${String(other.product_id)})`,
+      );
+  }
 }
 
 /**

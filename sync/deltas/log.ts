@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Delta, LiveTable } from '../../src/core/protocol/deltas.js';
 import { snapshotRow } from '../snapshot/build.js';
+import { callTranslationRow, retailProductRow } from '../snapshot/retail-rows.js';
 import { DeltaWaiters } from './waiters.js';
 
 /**
@@ -21,7 +22,10 @@ export interface DeltaRetention {
 
 export const DEFAULT_DELTA_RETENTION: DeltaRetention = { count: 100_000, seconds: 86_400 };
 
-/** The store tables whose changes are live, and the snapshot table each becomes. */
+/**
+ * The store tables whose changes are live, and the snapshot table each becomes. A partner product becomes its
+ * retail product, and a tenant each of its products: a product is live while it and its tenant are active.
+ */
 const LIVE_STORE_TABLES: Record<string, LiveTable> = {
   customer_accounts: 'customer_accounts',
   customer_trunks: 'customer_trunks',
@@ -35,6 +39,10 @@ const LIVE_STORE_TABLES: Record<string, LiveTable> = {
   carrier_trunk_ips: 'carrier_gateways',
   carrier_sip_failover_rules: 'failover_rules',
   lcr_config: 'lcr_config',
+  // The partner API's (issue 19): a product becomes its retail product, a tenant each of its products.
+  partner_products: 'retail_products',
+  partner_tenants: 'retail_products',
+  call_translations: 'call_translations',
 };
 
 type Row = Record<string, unknown>;
@@ -43,13 +51,40 @@ export function isLiveStoreTable(storeTable: string): boolean {
   return Object.hasOwn(LIVE_STORE_TABLES, storeTable);
 }
 
-/** A live change as the log holds it: the snapshot table it becomes, the operation, the row as the snapshot carries it (JSON). */
-export function deltaLogRow(storeTable: string, row: Row | null): { table: LiveTable; op: 'upsert' | 'delete'; body: string | null } {
-  return {
-    table: LIVE_STORE_TABLES[storeTable],
-    op: row === null ? 'delete' : 'upsert',
-    body: row === null ? null : JSON.stringify(snapshotRow(storeTable, row)),
+/** A live change as the log holds it: the snapshot table, the operation, the row id, the row as the snapshot carries it (JSON). */
+export interface LogRow {
+  table: LiveTable;
+  op: 'upsert' | 'delete';
+  id: number;
+  body: string | null;
+}
+
+/**
+ * The rows a change to `storeTable` needs read beside it to become its deltas, as one query with one `?`
+ * parameter (both engines' logs run it in the change's transaction); null when it needs none.
+ */
+export function relatedRowsQuery(storeTable: string, id: number, row: Row | null): { sql: string; param: number } | null {
+  if (storeTable === 'partner_products' && row !== null)
+    return { sql: 'SELECT status FROM partner_tenants WHERE id = ?', param: row.partner_tenant_id as number };
+  if (storeTable === 'partner_tenants') return { sql: 'SELECT * FROM partner_products WHERE partner_tenant_id = ? ORDER BY id', param: id };
+  return null;
+}
+
+/** The deltas one stored change becomes; `related`: what relatedRowsQuery read (the product's tenant, the tenant's products). */
+export function deltaLogRows(storeTable: string, id: number, row: Row | null, related: Row[]): LogRow[] {
+  const table = LIVE_STORE_TABLES[storeTable];
+  const product = (productRow: Row, tenantActive: boolean): LogRow => {
+    const live = retailProductRow(productRow, tenantActive);
+    const productId = productRow.id as number;
+    return live === null
+      ? { table, op: 'delete', id: productId, body: null }
+      : { table, op: 'upsert', id: productId, body: JSON.stringify(live) };
   };
+  if (row === null) return [{ table, op: 'delete', id, body: null }];
+  if (storeTable === 'partner_products') return [product(row, related[0]?.status === 'active')];
+  if (storeTable === 'partner_tenants') return related.map((productRow) => product(productRow, row.status === 'active'));
+  const body = storeTable === 'call_translations' ? callTranslationRow(row) : snapshotRow(storeTable, row);
+  return [{ table, op: 'upsert', id, body: JSON.stringify(body) }];
 }
 
 /** A delta_log row as both engines read it. */
@@ -91,7 +126,7 @@ export class DeltaLog {
   private readonly committedListeners: ((tables: ReadonlySet<LiveTable>) => void)[] = [];
 
   constructor(
-    db: Database.Database,
+    private readonly db: Database.Database,
     readonly retention: DeltaRetention = DEFAULT_DELTA_RETENTION,
   ) {
     this.sql = {
@@ -113,13 +148,17 @@ export class DeltaLog {
 
   /**
    * Records a change to a live table; call inside the change's own transaction. `row`: the row as stored
-   * after the change, null for a delete. Returns the delta's sequence.
+   * after the change, null for a delete. Returns the last delta's sequence (a tenant's change is one delta per product).
    */
   append(storeTable: string, id: number, row: Row | null): number {
-    const { table, op, body } = deltaLogRow(storeTable, row);
-    const seq = (this.sql.next.get() as { last_seq: number }).last_seq;
-    this.sql.insert.run(seq, new Date().toISOString(), table, op, id, body);
-    this.appended.add(table);
+    const query = relatedRowsQuery(storeTable, id, row);
+    const related = query === null ? [] : (this.db.prepare(query.sql).all(query.param) as Row[]);
+    let seq = this.lastSeq();
+    for (const { table, op, id: rowId, body } of deltaLogRows(storeTable, id, row, related)) {
+      seq = (this.sql.next.get() as { last_seq: number }).last_seq;
+      this.sql.insert.run(seq, new Date().toISOString(), table, op, rowId, body);
+      this.appended.add(table);
+    }
     if (seq > this.retention.count) this.sql.trimBelow.run(seq - this.retention.count);
     return seq;
   }

@@ -4,10 +4,11 @@ import { redactedError } from '../store/database-url.js';
 import type { PgChangeLog } from '../store/pg-config-store.js';
 import {
   DEFAULT_DELTA_RETENTION,
-  deltaLogRow,
+  deltaLogRows,
   deltaOfRow,
   isLiveStoreTable,
   logReach,
+  relatedRowsQuery,
   type DeltaLogRow,
   type DeltaRetention,
 } from './log.js';
@@ -36,18 +37,23 @@ export class PgDeltaLog implements PgChangeLog {
   }
 
   async append(client: pg.PoolClient, storeTable: string, id: number, row: Record<string, unknown> | null): Promise<number> {
-    const { table, op, body } = deltaLogRow(storeTable, row);
-    const seq = (
-      await client.query<{ last_seq: number }>('UPDATE delta_sequence SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq')
-    ).rows[0].last_seq;
-    await client.query('INSERT INTO delta_log (seq, committed_at, table_name, op, row_id, row) VALUES ($1, $2, $3, $4, $5, $6)', [
-      seq,
-      new Date().toISOString(),
-      table,
-      op,
-      id,
-      body,
-    ]);
+    const query = relatedRowsQuery(storeTable, id, row);
+    const related = query === null ? [] : (await client.query<Record<string, unknown>>(query.sql.replace('?', '$1'), [query.param])).rows;
+    let seq = 0;
+    for (const { table, op, id: rowId, body } of deltaLogRows(storeTable, id, row, related)) {
+      seq = (await client.query<{ last_seq: number }>('UPDATE delta_sequence SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq'))
+        .rows[0].last_seq;
+      await client.query('INSERT INTO delta_log (seq, committed_at, table_name, op, row_id, row) VALUES ($1, $2, $3, $4, $5, $6)', [
+        seq,
+        new Date().toISOString(),
+        table,
+        op,
+        rowId,
+        body,
+      ]);
+    }
+    // A tenant without products changed nothing the nodes hold: no delta, nothing to announce.
+    if (seq === 0) return 0;
     if (seq > this.retention.count) await client.query('DELETE FROM delta_log WHERE seq <= $1', [seq - this.retention.count]);
     await client.query("SELECT pg_notify($1, current_schema() || ' ' || $2)", [DELTA_CHANNEL, String(seq)]);
     return seq;

@@ -18,7 +18,6 @@ export async function startPartnerApi(
     partner: PartnerStore;
     ledger: LedgerStore;
     recalls: LeaseRecalls;
-    requestSync: (reason: string) => void;
     flushed: () => Promise<void>;
   },
   log: Logger,
@@ -33,7 +32,6 @@ export async function startPartnerApi(
         partner: stores.partner,
         ledger: stores.ledger,
         recalls: stores.recalls,
-        requestSync: stores.requestSync,
         auth: new PartnerAuthenticator(config),
         log: partnerLog,
         stagePrefix: config.stagePrefix,

@@ -34,9 +34,9 @@ import type { KeptAnswer, PartnerProduct, PartnerStore, PartnerTenant, RetailAcc
  * the answer is kept in the same transaction as the change, and a repeat replays it.
  *
  * Every operation of the contract is served. call_history lists the CDRs the centre settled against the
- * retail account; setup_call stores a translation the routing snapshot carries to the sidecars
- * (src/sidecar/retail/access-numbers.ts); delete_account ends the account's translations and recalls the
- * credit nodes hold for it.
+ * retail account; setup_call stores a translation, which reaches the sidecars as a live delta committed with
+ * it (src/sidecar/retail/access-numbers.ts); delete_account ends the account's translations, each a delta
+ * too, and recalls the credit nodes hold for it.
  */
 export type PartnerOperation = (typeof PARTNER_OPERATIONS)[number];
 
@@ -48,11 +48,6 @@ export interface PartnerApiContext {
    * debit_balance recalls them at once, and a top-up or debit is told to the nodes (lease-recall.ts).
    */
   recalls: LeaseRecalls;
-  /**
-   * A routing sync in the background: delete_account asks for one when it ended live translations, so that no
-   * node keeps routing the account's calls until the next operator sync (until issue 18's channel carries them).
-   */
-  requestSync: (reason: string) => void;
   auth: PartnerAuthenticator;
   log: Logger;
   stagePrefix: string;
@@ -318,10 +313,10 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
           const at = account.deactivated_at ?? new Date().toISOString();
           if (account.deactivated_at === null) {
             partner.deactivate(account.id, at, reason);
-            // No call through a translation set up before, and the credit nodes hold for it comes back at once, over
-            // the live channel (what a live call holds stays until it ends; the centre leases it nothing more).
-            // The sync runs after this transaction has committed (setImmediate), and reads what it wrote.
-            if (partner.endTranslations(account.id, at) > 0) setImmediate(() => context.requestSync('partner delete_account'));
+            // No call through a translation set up before (each ended one is a delta in this transaction), and the
+            // credit nodes hold for it comes back at once, over the live channel (what a live call holds stays until
+            // it ends; the centre leases it nothing more).
+            partner.endTranslations(account.id, at);
             for (const node of tx.leaseHolders(RETAIL, account.id))
               recalls.recallNow(node, RETAIL, account.id, tx.lease(node, RETAIL, account.id), true);
           }
@@ -495,6 +490,9 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
     const outcome = await debitRecallingLeases(context, attempt, (error) =>
       error instanceof HeldInLeasesRefusal ? { entityType: RETAIL, entityId: error.accountId, amount: error.amount } : null,
     );
+    // Committed: the nodes waiting on the delta channel read the translations it set up or ended (their answer
+    // waits for the same flush as this one).
+    context.partner.committed();
     // A replay too: the first attempt's answer may have been committed a moment ago and not yet be on disk.
     await context.flushed();
     if ('kept' in outcome) {

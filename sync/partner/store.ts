@@ -1,10 +1,15 @@
 import type Database from 'better-sqlite3';
+import type { ChangeLog } from '../store/config-store.js';
 
 /**
  * The partner API's tables (migration 11): tenants and products as the admin API wrote them, retail
  * accounts, and the answers kept for idempotent writes. Every method is synchronous so that a write's
  * checks, its change and its kept answer run inside one ledger transaction (LedgerStore.transaction, the
  * same database connection): nothing can interleave, and a crash leaves all of it or none.
+ *
+ * A translation set up or ended is a live change (issue 18): its delta is appended in that same transaction,
+ * and the caller calls committed() after the commit, which wakes the nodes' waiting asks, so a node can route
+ * through it within a round trip of the answer, without a sync.
  */
 export interface PartnerTenant {
   id: number;
@@ -51,8 +56,14 @@ export interface KeptAnswer {
 
 export class PartnerStore {
   private readonly sql;
+  /** Deltas appended since the last committed(): only then is there anything to wake the nodes for. */
+  private appended = false;
 
-  constructor(db: Database.Database) {
+  constructor(
+    db: Database.Database,
+    /** The delta log (sync/deltas/log.ts); null: no live changes (a store opened for a one-off job). */
+    private readonly deltas: ChangeLog | null = null,
+  ) {
     this.sql = {
       tenant: db.prepare('SELECT id, tenant_id, status, operations FROM partner_tenants WHERE tenant_id = ?'),
       product: db.prepare(
@@ -82,7 +93,10 @@ export class PartnerStore {
         `INSERT INTO call_translations (retail_account_id, partner_product_id, a_number, access_number, b_number, created_at, expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
-      endTranslations: db.prepare('UPDATE call_translations SET expires_at = ? WHERE retail_account_id = ? AND expires_at > ?'),
+      translation: db.prepare('SELECT * FROM call_translations WHERE id = ?'),
+      // One translation per caller and access number (partner contract note 57): a new one ends those before it.
+      supersede: db.prepare('UPDATE call_translations SET expires_at = ? WHERE a_number = ? AND access_number = ? AND expires_at > ?'),
+      endTranslations: db.prepare('UPDATE call_translations SET expires_at = ? WHERE retail_account_id = ? AND expires_at > ? RETURNING *'),
       pruneTranslations: db.prepare('DELETE FROM call_translations WHERE expires_at < ?'),
       pruneKept: db.prepare('DELETE FROM partner_idempotency WHERE created_at < ?'),
       kept: db.prepare(
@@ -138,15 +152,40 @@ export class PartnerStore {
     return this.sql.calls.all(account, since, limit) as RetailCall[];
   }
 
-  /** Stores a translation living until `expiresAt`; its id is setup_call's insertId. */
+  /**
+   * Stores a translation living until `expiresAt`, ending any earlier one for the same caller and access number,
+   * and appends its delta; its id is setup_call's insertId. The ones it ends need no delta: on a node the newer
+   * translation replaces them (src/core/snapshot/retail-index.ts).
+   */
   addTranslation(account: RetailAccount, aNumber: string, accessNumber: string, bNumber: string, now: string, expiresAt: string): number {
     const { id, partner_product_id: product } = account;
-    return Number(this.sql.insertTranslation.run(id, product, aNumber, accessNumber, bNumber, now, expiresAt).lastInsertRowid);
+    this.sql.supersede.run(now, aNumber, accessNumber, now);
+    const insertId = Number(this.sql.insertTranslation.run(id, product, aNumber, accessNumber, bNumber, now, expiresAt).lastInsertRowid);
+    this.live(insertId, this.sql.translation.get(insertId) as Record<string, unknown>);
+    return insertId;
   }
 
-  /** Ends the account's live translations now (a deactivated account places no call through them); how many. */
+  /**
+   * Ends the account's live translations now (a deactivated account places no call through them), each a delta
+   * that carries its end as expires_at; how many.
+   */
   endTranslations(account: number, now: string): number {
-    return this.sql.endTranslations.run(now, account, now).changes;
+    const ended = this.sql.endTranslations.all(now, account, now) as Record<string, unknown>[];
+    for (const row of ended) this.live(row.id as number, row);
+    return ended.length;
+  }
+
+  /** After the transaction that changed translations has committed: wakes the nodes waiting for deltas. */
+  committed(): void {
+    if (!this.appended) return;
+    this.appended = false;
+    this.deltas?.committed();
+  }
+
+  private live(id: number, row: Record<string, unknown>): void {
+    if (this.deltas === null) return;
+    this.deltas.append('call_translations', id, row);
+    this.appended = true;
   }
 
   /**

@@ -1,7 +1,8 @@
 import { descriptionToTables } from '../../src/core/snapshot/codec.js';
 import type { RetailTables } from '../../src/core/snapshot/retail.js';
-import type { Currency, SnapshotDescription, SnapshotTables } from '../../src/core/snapshot/schema.js';
+import type { SnapshotDescription, SnapshotTables } from '../../src/core/snapshot/schema.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
+import { callTranslationRow, retailProductRow } from './retail-rows.js';
 
 /**
  * Builds the sidecar's snapshot from the config store: one consistent read of
@@ -157,26 +158,14 @@ export function routingWarnings(description: SnapshotDescription): string[] {
  */
 function retailTables(rows: Record<string, Row[]>, now: number): Required<RetailTables> {
   const activeTenants = new Set(rows.partner_tenants.filter((tenant) => tenant.status === 'active').map((tenant) => tenant.id));
-  const products = rows.partner_products.filter((product) => product.status === 'active' && activeTenants.has(product.partner_tenant_id));
+  const products = rows.partner_products
+    .map((product) => retailProductRow(product, activeTenants.has(product.partner_tenant_id)))
+    .filter((product) => product !== null);
   const live = new Set(products.map((product) => product.id));
   return {
-    retail_products: products.map((product) => ({
-      id: product.id as number,
-      customer_trunk_id: product.customer_trunk_id as number | null,
-      rate_deck_id: product.rate_deck_id as number | null,
-      currency: product.currency as Currency,
-      access_numbers: typeof product.access_numbers === 'string' && product.access_numbers !== '' ? product.access_numbers.split(',') : [],
-    })),
+    retail_products: products,
     call_translations: rows.call_translations
-      .filter((row) => Date.parse(row.expires_at as string) > now && live.has(row.partner_product_id))
-      .map((row) => ({
-        id: row.id as number,
-        retail_account_id: row.retail_account_id as number,
-        partner_product_id: row.partner_product_id as number,
-        a_number: row.a_number as string,
-        access_number: row.access_number as string,
-        b_number: row.b_number as string,
-        expires_at: row.expires_at as string,
-      })),
+      .filter((row) => Date.parse(row.expires_at as string) > now && live.has(row.partner_product_id as number))
+      .map(callTranslationRow),
   };
 }

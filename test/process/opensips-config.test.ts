@@ -9,8 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { ConfigError, DEFAULT_TEMPLATE, loadValues, renderTemplate, type OpensipsValues } from '../../src/cli/opensips-config.js';
 import { REPO } from '../../src/devkit/paths.js';
 import { Decimal } from '../../src/core/money/decimal.js';
-import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
-import { makePartnerKey, partnerCaller, partnerControlArgs, partnerUrlOf } from '../helpers/partner.js';
+import { eventually, type MoneyWorld } from '../helpers/money-world.js';
+import { startPartnerWorld, type PartnerWorld } from '../helpers/partner-world.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 
 /**
@@ -567,14 +567,12 @@ describe('opensips-config: the script against real processes', () => {
   /** A partner product on trunk 10 with this access number, and a caller with a live translation to it. */
   const ACCESS_NUMBER = '61280000000';
   const RETAIL_CALLER = '61255500100';
-  let partner: ReturnType<typeof partnerCaller>;
+  let partner: PartnerWorld['partner'];
   let retailCode: string;
 
   before(async () => {
-    const key = await makePartnerKey('opensips-config');
-    const jwks = join(mkdtempSync(join(tmpdir(), 'opensips-config-')), 'jwks.json');
-    writeFileSync(jwks, JSON.stringify({ keys: [key.jwk] }));
-    world = await startMoneyWorld({ sidecars: 1, controlArgs: partnerControlArgs(jwks) });
+    const started = await startPartnerWorld(ACCESS_NUMBER, 1);
+    ({ world, partner } = started);
     node = world.sidecars[0];
     const credit = await world.control.post('/api/balances/customer/1/balance/credit', {
       amount: '50.00',
@@ -582,23 +580,7 @@ describe('opensips-config: the script against real processes', () => {
     });
     assert.equal(credit.status, 200, JSON.stringify(credit.body));
     // The access-number call's answers carry the retail account, which the script keeps for the CDR.
-    const tenant = await world.control.post('/api/partner-tenants', { tenant_id: 'acme', name: 'Acme' });
-    assert.equal(tenant.status, 201, JSON.stringify(tenant.body));
-    const product = await world.control.post('/api/partner-products', {
-      partner_tenant_id: tenant.body.id,
-      product_id: 'prepaid_au',
-      currency: 'AUD',
-      customer_trunk_id: 10,
-      rate_deck_id: 1,
-      access_numbers: `+${ACCESS_NUMBER}`,
-      requires_pin: false,
-    });
-    assert.equal(product.status, 201, JSON.stringify(product.body));
-    partner = partnerCaller(partnerUrlOf(world.control.logs), key);
-    const account = await partner('create_account', { product_id: 'prepaid_au' });
-    assert.equal(account.status, 201, account.text);
-    const code = (retailCode = account.body.account_code_12 as string);
-    assert.equal((await partner('topup', { account: code, amount: 5 })).status, 200);
+    const code = (retailCode = await started.account(5));
     const translation = await partner('setup_call', {
       a_number: `+${RETAIL_CALLER}`,
       b_number: '+61400123456',

@@ -531,6 +531,20 @@ describe('partner API', { timeout: 300_000 }, () => {
     });
     assert.equal(ok.status, 201, JSON.stringify(ok.body));
     assert.equal(ok.body.access_numbers, '15550100,15550101');
+    // One product per access number: another product may not take one, by create or update, until the first is closed.
+    const other = { ...base, product_id: 'fit_2', currency: 'USD', customer_trunk_id: trunk.body.id };
+    const taken = await control.post('/api/partner-products', { ...other, access_numbers: '15550199,+15550101' });
+    assert.equal(taken.status, 409, JSON.stringify(taken.body));
+    assert.equal(taken.body.reason_code, 'duplicate');
+    assert.match(String(taken.body.error), /15550101/);
+    const second = await control.post('/api/partner-products', { ...other, access_numbers: '15550199' });
+    assert.equal(second.status, 201, JSON.stringify(second.body));
+    const moved = await control.send('PUT', `/api/partner-products/${second.body.id}`, { access_numbers: '15550199,15550100' });
+    assert.equal(moved.status, 409, JSON.stringify(moved.body));
+    assert.equal(moved.body.reason_code, 'duplicate');
+    assert.equal((await control.send('PUT', `/api/partner-products/${ok.body.id}`, { status: 'closed' })).status, 200);
+    const afterClose = await control.send('PUT', `/api/partner-products/${second.body.id}`, { access_numbers: '15550199,15550100' });
+    assert.equal(afterClose.status, 200, JSON.stringify(afterClose.body));
   });
 
   /** The retail account's row id at the centre (what nodes name it by). */
@@ -728,7 +742,7 @@ describe('partner API', { timeout: 300_000 }, () => {
         sidecar_address: sidecar.url,
       });
       assert.equal(node.status, 201, JSON.stringify(node.body));
-      /** Syncs (as the brief's interim: the live change channel is to carry translations) and reads what the sidecar serves. */
+      /** Syncs and reads what the sidecar serves: this test checks the snapshot carries them (partner-live.test.ts: the live channel). */
       const served = async (): Promise<Record<string, number>> => {
         const sync = await control.post('/api/opensips/routing/sync', {});
         const result = (sync.body.sidecar_results as { hostname: string; success: boolean; error: string | null }[]).find(

@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Decimal } from '../../src/core/money/decimal.js';
 import { MOBILE, trunk10Cdr } from '../helpers/cdrs.js';
-import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { eventually, type MoneyWorld } from '../helpers/money-world.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
-import { PARTNER_AUDIENCE, PARTNER_ISSUER, makePartnerKey, partnerToken, type PartnerKey } from '../helpers/partner.js';
+import { startPartnerWorld, type PartnerWorld } from '../helpers/partner-world.js';
 
 /**
  * Issue 19's call path end to end, with real processes: a control plane serving the partner API (tokens from a
@@ -21,42 +18,11 @@ const ACCESS_NUMBER = '61280000000';
 
 describe('calls through a partner access number', { timeout: 300_000 }, () => {
   let world: MoneyWorld;
-  let key: PartnerKey;
-  let partnerUrl: string;
-  let keyCounter = 0;
+  let partner: PartnerWorld['partner'];
+  let account: PartnerWorld['account'];
 
   before(async () => {
-    key = await makePartnerKey('calls-key');
-    const jwks = join(mkdtempSync(join(tmpdir(), 'partner-calls-')), 'jwks.json');
-    writeFileSync(jwks, JSON.stringify({ keys: [key.jwk] }));
-    world = await startMoneyWorld({
-      sidecars: 1,
-      controlArgs: [
-        '--partner-port',
-        '0',
-        '--partner-jwt-issuer',
-        PARTNER_ISSUER,
-        '--partner-jwt-audience',
-        PARTNER_AUDIENCE,
-        '--partner-jwks-file',
-        jwks,
-      ],
-    });
-    const line = world.control.logs.find((entry) => entry.includes('partner API listening'))!;
-    partnerUrl = `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}`;
-    const tenant = await world.control.post('/api/partner-tenants', { tenant_id: 'acme', name: 'Acme' });
-    assert.equal(tenant.status, 201, JSON.stringify(tenant.body));
-    // The product's calls use the fixture world's trunk 10 and its sell deck 1 (AUD).
-    const product = await world.control.post('/api/partner-products', {
-      partner_tenant_id: tenant.body.id,
-      product_id: 'prepaid_au',
-      currency: 'AUD',
-      customer_trunk_id: 10,
-      rate_deck_id: 1,
-      access_numbers: `+${ACCESS_NUMBER}`,
-      requires_pin: false,
-    });
-    assert.equal(product.status, 201, JSON.stringify(product.body));
+    ({ world, partner, account } = await startPartnerWorld(ACCESS_NUMBER, 1));
     const node = await world.control.send('PUT', '/api/opensips-nodes/1', { sidecar_address: world.sidecars[0].url });
     assert.equal(node.status, 200, JSON.stringify(node.body));
   });
@@ -65,28 +31,6 @@ describe('calls through a partner access number', { timeout: 300_000 }, () => {
   after(async () => {
     await Promise.all([(world as MoneyWorld | undefined)?.stop(), restarted?.kill()]);
   });
-
-  const partner = async (operation: string, body: Record<string, unknown>): Promise<{ status: number; body: any; text: string }> => {
-    const response = await fetch(`${partnerUrl}/${operation}`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        authorization: `Bearer ${await partnerToken(key)}`,
-        'idempotency-key': `calls-${process.pid}-${++keyCounter}`,
-      },
-      body: JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: JSON.parse(text), text };
-  };
-
-  const account = async (topup: number | null): Promise<string> => {
-    const created = await partner('create_account', { product_id: 'prepaid_au' });
-    assert.equal(created.status, 201, created.text);
-    const code = created.body.account_code_12 as string;
-    if (topup !== null) assert.equal((await partner('topup', { account: code, amount: topup })).status, 200);
-    return code;
-  };
 
   const setup = async (code: string, caller: string, ttl = 600): Promise<void> => {
     const saved = await partner('setup_call', {
@@ -99,7 +43,7 @@ describe('calls through a partner access number', { timeout: 300_000 }, () => {
     assert.equal(saved.status, 200, saved.text);
   };
 
-  /** The interim until the live change channel carries translations: a routing sync, checked to have reached the node. */
+  /** A routing sync, checked to have reached the node: these tests take translations by snapshot (partner-live.test.ts: by delta). */
   const sync = async (): Promise<void> => {
     const report = await world.control.post('/api/opensips/routing/sync', {});
     const pushed = (report.body.sidecar_results as { hostname: string; success: boolean }[]).find((entry) => entry.hostname === 'node-1');

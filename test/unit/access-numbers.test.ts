@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compileRetail, retailProblem, type CallTranslationRow, type RetailTables } from '../../src/core/snapshot/retail.js';
-import { applyTranslationChange, lookupAccessNumber } from '../../src/sidecar/retail/access-numbers.js';
+import { retailProblem, type CallTranslationRow, type RetailTables } from '../../src/core/snapshot/retail.js';
+import { compileRetail } from '../../src/core/snapshot/retail-index.js';
+import { lookupAccessNumber } from '../../src/sidecar/retail/access-numbers.js';
 
-/** The access-number lookup the sidecar answers calls with, and the change entry point the live channel is to use. */
+/** The access-number lookup the sidecar answers calls with (live changes to the index: retail-index.test.ts). */
 const NOW = Date.parse('2026-12-05T12:00:00Z');
 const translation = (id: number, aNumber: string, expiresAt: string, product = 1): CallTranslationRow => ({
   id,
@@ -41,23 +42,9 @@ describe('access numbers', () => {
     assert.equal(lookupAccessNumber(index, '61400111222', '61280000000', Date.parse('2026-12-05T12:10:00Z')).kind, 'no_translation');
   });
 
-  it('applies a translation set or ended between snapshots, and ignores one already superseded', () => {
-    const index = compileRetail(tables());
-    applyTranslationChange(index, { op: 'set', translation: translation(4, '61400555666', '2026-12-05T12:30:00Z') });
-    assert.equal(lookupAccessNumber(index, '61400555666', '61280000000', NOW).kind, 'translated');
-    applyTranslationChange(index, { op: 'set', translation: translation(1, '61400111222', '2026-12-05T13:00:00Z') });
-    const kept = lookupAccessNumber(index, '61400111222', '61280000000', NOW);
-    assert.ok(kept.kind === 'translated');
-    assert.equal(kept.translation.id, 2, 'an older translation does not replace a newer one');
-    applyTranslationChange(index, { op: 'end', id: 1, a_number: '61400111222', access_number: '61280000000' });
-    assert.equal(lookupAccessNumber(index, '61400111222', '61280000000', NOW).kind, 'translated', 'ending another id leaves it');
-    applyTranslationChange(index, { op: 'end', id: 2, a_number: '61400111222', access_number: '61280000000' });
-    assert.equal(lookupAccessNumber(index, '61400111222', '61280000000', NOW).kind, 'no_translation');
-  });
-
   it('takes a snapshot without the retail tables as one without access numbers, and refuses malformed ones', () => {
     const empty = compileRetail({});
-    assert.equal(empty.accessNumbers.size + empty.translations.size, 0);
+    assert.equal(empty.accessNumbers.size + empty.translationCount, 0);
     assert.equal(retailProblem({}), null);
     assert.equal(retailProblem(tables()), null);
     const shared = tables();

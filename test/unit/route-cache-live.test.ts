@@ -90,4 +90,10 @@ describe('the route cache across live changes', () => {
     assert.equal(routeCachesOutlive(['rate_deck_allowlist']), false);
     assert.equal(routeCachesOutlive(['a_table_added_later']), false);
   });
+
+  it('keeps the caches through a batch of setup_call translations and product changes', () => {
+    // The partner API's changes are frequent (one per setup_call): a batch of only those must not empty the caches.
+    assert.equal(routeCachesOutlive(['call_translations', 'retail_products', 'call_translations']), true);
+    assert.equal(routeCachesOutlive(['call_translations', 'exchange_rates']), false);
+  });
 });

@@ -108,6 +108,9 @@ const TABLES_THE_CACHES_DO_NOT_READ: ReadonlySet<string> = new Set([
   'trunk_ip_auth',
   'sip_registrations',
   'block_rules',
+  // Calls through an access number are routed on the product's trunk, looked up per call like any trunk's.
+  'retail_products',
+  'call_translations',
 ]);
 
 /** Whether the caches of an engine stay right after live changes to `changedTables` (see LcrEngine's constructor). */

@@ -29,7 +29,7 @@ import {
 import type { CidrIndex } from '../net/cidr-index.js';
 import type { LiveTable } from './delta.js';
 import type { FailoverAction, SmallTables, Snapshot, SnapshotTables, TrunkRow } from './schema.js';
-import { compileRetail } from './retail.js';
+import { compileRetail } from './retail-index.js';
 
 /**
  * The compiler: a validated snapshot's tables into the indexes of the compiled model (model.ts). Runs in
@@ -92,7 +92,7 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
       trunk_ip_auth: tables.trunk_ip_auth.length,
       block_rules: blockRules.ruleId.length,
       access_numbers: retail.accessNumbers.size,
-      call_translations: retail.translations.size,
+      call_translations: retail.translationCount,
     },
   };
   return { compiled, transfer: collectBuffers(compiled) };

@@ -17,6 +17,9 @@ export const LIVE_TABLES = [
   'carrier_gateways',
   'failover_rules',
   'lcr_config',
+  // The partner API's (issue 19): a product's access numbers, live while it and its tenant are active, and setup_call's translations.
+  'retail_products',
+  'call_translations',
 ] as const;
 
 export type LiveTable = (typeof LIVE_TABLES)[number];

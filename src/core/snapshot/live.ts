@@ -1,5 +1,6 @@
 import { isLiveTable, type Delta, type LiveTable } from './delta.js';
 import { recompileLive } from './compile.js';
+import { applyRetailDeltas } from './retail-index.js';
 import type { CompiledSnapshot } from './model.js';
 import type { SmallTables, SnapshotTables } from './schema.js';
 import { validateSnapshot } from './validate.js';
@@ -9,7 +10,11 @@ import { validateSnapshot } from './validate.js';
  * world: the changed tables are copied with the change (copy-on-write: the old arrays are left as they were),
  * checked as a snapshot's tables are, and only the indexes they feed are rebuilt (recompileLive). The result
  * is a new state; the caller swaps it in with one assignment, so a request sees the state before the batch
- * or after it, never a mix. Pure: no clock, no I/O.
+ * or after it, never a mix. Pure: no I/O, and the time (which translations have expired) is the caller's.
+ *
+ * The retail tables (retail_products, call_translations) are not kept as rows: their deltas go straight into
+ * the compiled retail index, copy-on-write by bucket (retail-index.ts), since a node may hold hundreds of
+ * thousands of translations and copying them all per setup_call costs milliseconds.
  */
 export interface LiveState {
   compiled: CompiledSnapshot;
@@ -28,18 +33,24 @@ export type ApplyResult =
  * exactly one more, or nothing is applied. A batch whose result fails the snapshot checks (a row of a shape
  * the node refuses, a reference to something it does not hold) is refused whole.
  */
-export function applyDeltas(state: LiveState, deltas: readonly Delta[]): ApplyResult {
+export function applyDeltas(state: LiveState, deltas: readonly Delta[], nowMs: number = Date.now()): ApplyResult {
   let seq = state.compiled.deltaSeq;
   const pending = deltas.filter((delta) => delta.seq > seq);
   if (pending.length === 0) return { ok: true, state, applied: 0 };
   const copies = new Map<LiveTable, { id: number }[]>();
   const upserted = new Map<LiveTable, Map<number, unknown>>();
   const touched = new Map<LiveTable, Set<number>>();
+  const retail: Delta[] = [];
   let deletesReferenced = false;
   for (const delta of pending) {
     if (delta.seq !== seq + 1) return { ok: false, code: 'gap', reason: `delta ${delta.seq} does not follow ${seq}` };
     if (!isLiveTable(delta.table))
       return { ok: false, code: 'invalid', reason: `delta ${delta.seq}: ${String(delta.table)} is not a live table` };
+    seq = delta.seq;
+    if (RETAIL_TABLES.has(delta.table)) {
+      retail.push(delta);
+      continue;
+    }
     let rows = copies.get(delta.table);
     if (rows === undefined) {
       rows = [...(state.tables[delta.table] as { id: number }[])];
@@ -53,17 +64,25 @@ export function applyDeltas(state: LiveState, deltas: readonly Delta[]): ApplyRe
     touched.set(delta.table, (touched.get(delta.table) ?? new Set<number>()).add(delta.id));
     // Accounts and trunks are what other rows name: deleting one is checked against every table.
     if (delta.op === 'delete' && NAMED_BY_OTHER_ROWS.has(delta.table)) deletesReferenced = true;
-    seq = delta.seq;
   }
   const tables: SmallTables = { ...state.tables, ...(Object.fromEntries(copies) as Partial<SmallTables>) };
   const problem = changeProblem(tables, upserted, deletesReferenced);
   if (problem !== null) return { ok: false, code: 'invalid', reason: `deltas up to ${seq} refused: ${problem}` };
+  const retailApplied = retail.length === 0 ? null : applyRetailDeltas(state.compiled.retail, retail, nowMs);
+  if (retailApplied?.ok === false) return { ok: false, code: 'invalid', reason: `deltas up to ${seq} refused: ${retailApplied.reason}` };
   const compiled = recompileLive(state.compiled, state.tables, tables, touched, seq);
+  if (retailApplied !== null) {
+    compiled.retail = retailApplied.index;
+    compiled.counts.access_numbers = retailApplied.index.accessNumbers.size;
+    compiled.counts.call_translations = retailApplied.index.translationCount;
+  }
   return { ok: true, state: { compiled, tables }, applied: pending.length };
 }
 
 /** The live tables other rows name (trunk IP auth, registrations, block rules, gateways, failover, allowlists). */
 const NAMED_BY_OTHER_ROWS: ReadonlySet<LiveTable> = new Set(['customer_accounts', 'customer_trunks', 'carrier_trunks']);
+
+const RETAIL_TABLES: ReadonlySet<LiveTable> = new Set(['retail_products', 'call_translations']);
 
 const NO_ROWS: SmallTables = {
   customer_accounts: [],
@@ -158,9 +177,14 @@ function applyRow(rows: { id: number }[], delta: Delta): void {
   rows.splice(low, 0, row);
 }
 
-/** The tables a node keeps beside its compiled snapshot: the snapshot's, without the rate rows. */
+/**
+ * The tables a node keeps beside its compiled snapshot: the snapshot's, without the rate rows and the retail
+ * rows (their deltas change the compiled index only: rows kept here would go stale).
+ */
 export function smallTablesOf(tables: SnapshotTables): SmallTables {
   const small: Partial<SnapshotTables> = { ...tables };
   delete small.rate_deck_rates;
+  delete small.retail_products;
+  delete small.call_translations;
   return small as SmallTables;
 }

@@ -1,4 +1,4 @@
-import type { RetailIndex } from './retail.js';
+import type { RetailIndex } from './retail-index.js';
 import type { CidrIndex } from '../net/cidr-index.js';
 import type { DigestAlgorithm } from '../digest/digest.js';
 import type { PrefixTrie } from '../trie/prefix-trie.js';
@@ -38,7 +38,7 @@ export interface CompiledSnapshot {
   defaultLcrConfig: LcrConfig;
   /** Every distinct effective_at of rate rows and exchange rates, ascending: when routing answers can change. */
   effectiveTimes: Float64Array;
-  /** Access numbers and live setup_call translations (retail.ts); empty without the partner API. */
+  /** Access numbers and live setup_call translations (retail-index.ts); empty without the partner API. */
   retail: RetailIndex;
   counts: Record<string, number>;
 }

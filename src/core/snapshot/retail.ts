@@ -4,7 +4,7 @@ import { CURRENCIES, type Currency } from './schema.js';
  * The partner API's part of the routing snapshot (issue 19): each active product's access numbers and the
  * trunk and sell deck its calls use, and the setup_call translations live when the snapshot was built.
  * Both tables are optional, so a snapshot from before them (and a test's fixture) is still whole: it then
- * has no access numbers. What the sidecar does with them is src/sidecar/retail/access-numbers.ts.
+ * has no access numbers. Compiled into retail-index.ts; what the sidecar does with them is src/sidecar/retail/access-numbers.ts.
  */
 export interface RetailProductRow {
   /** partner_products.id. */
@@ -49,14 +49,6 @@ export interface CallTranslation {
   expiresAtMs: number;
 }
 
-/** Compiled: plain Maps, so the compile worker can post them to the main thread. */
-export interface RetailIndex {
-  /** Access number digits -> its product. */
-  accessNumbers: Map<string, RetailProduct>;
-  /** translationKey(a_number, access_number) -> the newest translation set up for that caller and number. */
-  translations: Map<string, CallTranslation>;
-}
-
 export function translationKey(aNumber: string, accessNumber: string): string {
   return `${aNumber}\u0000${accessNumber}`;
 }
@@ -72,20 +64,8 @@ export function compileTranslation(row: CallTranslationRow): CallTranslation {
   };
 }
 
-export function compileRetail(tables: RetailTables): RetailIndex {
-  const accessNumbers = new Map<string, RetailProduct>();
-  for (const row of tables.retail_products ?? []) {
-    const product = { id: row.id, customerTrunkId: row.customer_trunk_id, rateDeckId: row.rate_deck_id, currency: row.currency };
-    for (const number of row.access_numbers) accessNumbers.set(number, product);
-  }
-  const translations = new Map<string, CallTranslation>();
-  for (const row of tables.call_translations ?? []) {
-    const key = translationKey(row.a_number, row.access_number);
-    const held = translations.get(key);
-    // setup_call again for the same caller and access number replaces the earlier translation.
-    if (held === undefined || held.id < row.id) translations.set(key, compileTranslation(row));
-  }
-  return { accessNumbers, translations };
+export function compileProduct(row: RetailProductRow): RetailProduct {
+  return { id: row.id, customerTrunkId: row.customer_trunk_id, rateDeckId: row.rate_deck_id, currency: row.currency };
 }
 
 const DIGITS = /^[0-9]{1,32}$/;

@@ -1,11 +1,5 @@
-import {
-  compileTranslation,
-  translationKey,
-  type CallTranslation,
-  type CallTranslationRow,
-  type RetailIndex,
-  type RetailProduct,
-} from '../../core/snapshot/retail.js';
+import type { CallTranslation, RetailProduct } from '../../core/snapshot/retail.js';
+import { translationFor, type RetailIndex } from '../../core/snapshot/retail-index.js';
 
 /**
  * Calls through a partner product's access number (issue 19): who may call it, and where the call goes.
@@ -14,10 +8,9 @@ import {
  * the translations live when it was built (src/core/snapshot/retail.ts).
  *
  * `lookup` is pure: the index and the time in, the answer out; nothing on the call path but two Map reads.
- * `apply` is the one place a translation changes between snapshots: the live change channel (issue 18)
- * is to call it with each translation the centre sets up or ends; until it does, a translation reaches a
- * node with the next routing sync (docs/operations.md#partner-api). Each change is one Map write, so a
- * call sees the translation before or after it, never half of it.
+ * Between snapshots the index changes only by the live channel's deltas (issue 18: a setup_call, an account
+ * or product that stops being live), applied copy-on-write into a new index that is swapped in whole
+ * (src/core/snapshot/retail-index.ts), so a call sees a change before or after it, never half of it.
  */
 export type AccessLookup =
   /** The dialled number is no product's access number: an ordinary call. */
@@ -31,25 +24,9 @@ const NOT_ACCESS_NUMBER: AccessLookup = Object.freeze({ kind: 'not_access_number
 export function lookupAccessNumber(index: RetailIndex, ani: string, dialled: string, nowMs: number): AccessLookup {
   const product = index.accessNumbers.get(dialled);
   if (product === undefined) return NOT_ACCESS_NUMBER;
-  const translation = index.translations.get(translationKey(ani, dialled));
+  const translation = translationFor(index, ani, dialled);
   // Expired is checked here, per call: the snapshot holds what was live when it was built, not what is live now.
   if (translation === undefined || translation.expiresAtMs <= nowMs || translation.productId !== product.id)
     return { kind: 'no_translation', product };
   return { kind: 'translated', product, translation };
-}
-
-/** A translation set up (or replaced) at the centre, or ended there (its account was deactivated). */
-export type TranslationChange =
-  { op: 'set'; translation: CallTranslationRow } | { op: 'end'; id: number; a_number: string; access_number: string };
-
-export function applyTranslationChange(index: RetailIndex, change: TranslationChange): void {
-  if (change.op === 'set') {
-    const key = translationKey(change.translation.a_number, change.translation.access_number);
-    const held = index.translations.get(key);
-    // A change that arrives after a newer one (or after a snapshot that holds a newer one) is already superseded.
-    if (held === undefined || held.id <= change.translation.id) index.translations.set(key, compileTranslation(change.translation));
-    return;
-  }
-  const key = translationKey(change.a_number, change.access_number);
-  if (index.translations.get(key)?.id === change.id) index.translations.delete(key);
 }
