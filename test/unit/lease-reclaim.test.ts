@@ -46,7 +46,7 @@ it("takes back a node's lease only when its own monotonic clock agrees the node 
     next: { balance: '10.00', reserved: '0' },
     transaction: { transaction_type: 'credit', amount: '10.00', description: 'funding', cdr_id: null, call_id: null },
   }));
-  const reply = await stores.ledger.transaction((tx) =>
+  const reply = await stores.ledger.run((tx) =>
     applyNodeSync(tx, {
       node: 'node-a',
       seq: 1,
@@ -66,13 +66,13 @@ it("takes back a node's lease only when its own monotonic clock agrees the node 
   const silentSince = new Date(Date.now() - 2400).toISOString();
 
   clock = 1000; // heard a second ago
-  const early = await stores.ledger.transaction((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
+  const early = await stores.ledger.run((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
   assert.deepEqual(early, []);
   assert.equal(await stores.ledger.transaction((tx) => tx.lease('node-a', 'customer', 1)), '4');
   assert.equal((await stores.ledger.getBalance('customer', 1)).reserved, '4.00');
 
   clock = 2400; // unheard for the whole reclaim time: both clocks agree
-  const late = await stores.ledger.transaction((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
+  const late = await stores.ledger.run((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
   assert.deepEqual(late, [{ node: 'node-a', entityType: 'customer', entityId: 1, amount: '4' }]);
   assert.equal(await stores.ledger.transaction((tx) => tx.lease('node-a', 'customer', 1)), '0');
   const balance = await stores.ledger.getBalance('customer', 1);
