@@ -1,5 +1,5 @@
 import { Decimal } from '../../src/core/money/decimal.js';
-import type { LeaseState, NodeSyncReply, NodeSyncRequest } from '../../src/core/protocol/node-sync.js';
+import type { LeaseState, NodeSyncReply, NodeSyncRequest, SettlementCdr } from '../../src/core/protocol/node-sync.js';
 import type { BalanceChange, BalanceKey, BalanceState } from './store.js';
 import type { Steps } from './sql-steps.js';
 import type { LedgerSteps } from './steps.js';
@@ -29,19 +29,38 @@ export class NodeSyncRefusal extends Error {
 }
 
 /**
- * The balances and this node's leases a round touches, each read once and written once when the round is
- * done: a round settles up to a thousand CDRs, mostly of a few accounts, and a balance and a lease written
- * per CDR were four of its seven statements. Every transaction row is still written as it happens, with
- * the balance after it.
+ * The balances and this node's leases a round touches, all read in one statement each and written in one
+ * each when the round is done, with the round's transaction rows (each with the balance after it, in the
+ * order they happened): a round settles up to a thousand CDRs, mostly of a few accounts, and on PostgreSQL
+ * every statement is a round trip.
  */
 class RoundBalances {
   private readonly balances = new Map<string, { key: BalanceKey; state: BalanceState; dirty: boolean }>();
   private readonly leases = new Map<string, { entityType: EntityType; entityId: number; amount: string; dirty: boolean }>();
+  private readonly transactions: { key: BalanceKey; change: BalanceChange }[] = [];
 
   constructor(
     private readonly tx: LedgerSteps,
     private readonly node: string,
   ) {}
+
+  /** Reads the balances of `entities` and the node's leases on them, two statements for all. */
+  *read(entities: readonly LedgerEntity[]): Steps<void> {
+    if (entities.length === 0) return;
+    const keys = entities.map(balanceKey);
+    const balances = yield* this.tx.balances(keys);
+    const leases = yield* this.tx.leases(this.node, keys);
+    for (const key of keys) {
+      const id = `${key.entityType}:${key.entityId}`;
+      this.balances.set(id, { key, state: balances.get(id) ?? { balance: '0', reserved: '0' }, dirty: false });
+      this.leases.set(id, {
+        entityType: key.entityType,
+        entityId: key.entityId,
+        amount: leases.get(id) ?? '0',
+        dirty: false,
+      });
+    }
+  }
 
   *balance(entity: LedgerEntity): Steps<BalanceState> {
     return (yield* this.balanceEntry(entity)).state;
@@ -49,7 +68,7 @@ class RoundBalances {
 
   *apply(entity: LedgerEntity, change: BalanceChange): Steps<void> {
     const entry = yield* this.balanceEntry(entity);
-    yield* this.tx.recordTransaction(entry.key, change);
+    this.transactions.push({ key: entry.key, change });
     entry.state = change.next;
     entry.dirty = true;
   }
@@ -66,9 +85,14 @@ class RoundBalances {
 
   /** Writes what changed; the round's transaction commits it with the transaction rows. */
   *flush(): Steps<void> {
-    for (const entry of this.balances.values()) if (entry.dirty) yield* this.tx.writeBalance(entry.key, entry.state);
-    for (const entry of this.leases.values())
-      if (entry.dirty) yield* this.tx.setLease(this.node, entry.entityType, entry.entityId, entry.amount);
+    yield* this.tx.recordTransactions(this.transactions);
+    yield* this.tx.writeBalances(
+      [...this.balances.values()].filter((entry) => entry.dirty).map((entry) => ({ key: entry.key, next: entry.state })),
+    );
+    yield* this.tx.setLeases(
+      this.node,
+      [...this.leases.values()].filter((entry) => entry.dirty),
+    );
   }
 
   private *balanceEntry(entity: LedgerEntity) {
@@ -140,16 +164,25 @@ export function* applyNodeSync(tx: LedgerSteps, request: NodeSyncRequest & { seq
     const key = `${type}:${id}`;
     if (!entities.has(key)) entities.set(key, entityFromRow(type, id, yield* tx.entityRow(type, id)));
   }
-  yield* tx.lockBalances([...entities.values()].filter((entity) => entity !== null).map(balanceKey));
+  const known = [...entities.values()].filter((entity) => entity !== null);
+  yield* tx.lockBalances(known.map(balanceKey));
   const round = new RoundBalances(tx, node);
+  yield* round.read(known);
+
+  // The round's CDRs not settled before (by an earlier round whose answer was lost), once each, inserted together.
+  const fresh = new Map<string, SettlementCdr>();
+  const before = yield* tx.settledCdrs(request.settlements.map((cdr) => cdr.sip_call_id));
+  for (const cdr of request.settlements) if (!before.has(cdr.sip_call_id) && !fresh.has(cdr.sip_call_id)) fresh.set(cdr.sip_call_id, cdr);
+  const cdrIds = yield* tx.insertCdrs(node, [...fresh.values()]);
 
   const settled: string[] = [];
   const unbilled: string[] = [];
   const touched = new Set<LedgerEntity>();
   for (const cdr of request.settlements) {
     settled.push(cdr.sip_call_id);
-    if ((yield* tx.findCdr(cdr.sip_call_id)) !== null) continue; // settled by an earlier round whose answer was lost
-    const cdrId = yield* tx.insertCdr(node, cdr);
+    const cdrId = cdrIds.get(cdr.sip_call_id);
+    if (cdrId === undefined) continue; // settled before, or earlier in this round
+    cdrIds.delete(cdr.sip_call_id);
     // A call through a partner product's access number is billed to the retail account, not the trunk's account.
     const retail = cdr.retail_account_id ?? null;
     const account = retail === null ? findEntity('customer', cdr.customer_account_id) : findEntity('retail', retail);

@@ -1,7 +1,7 @@
 import type { EntityType, SettlementCdr } from '../../src/core/protocol/node-sync.js';
 import { Decimal } from '../../src/core/money/decimal.js';
 import type { Row } from '../store/config-store.js';
-import { allRows, getRow, runSql, type Steps } from './sql-steps.js';
+import { allRows, getRow, runSql, type SqlText, type Steps } from './sql-steps.js';
 import type { BalanceChange, BalanceKey, BalanceState, CdrFilter, NodeCredentialDigests, Overrun } from './store.js';
 
 /**
@@ -43,20 +43,71 @@ export const CDR_COLUMNS = [
   'uncovered',
 ] as const satisfies readonly (keyof SettlementCdr)[];
 
+/**
+ * Many rows in one statement, passed as one JSON array of objects (a round's CDRs, its transactions, its
+ * balances): a statement per row costs PostgreSQL a round trip each, a thousand of them per round.
+ * SQLite reads the array with json_each, PostgreSQL with json_populate_recordset over the table's row type.
+ */
+function fromJson(table: string, columns: readonly string[], as = 'k'): { sql: string; postgres: string } {
+  return {
+    sql: `SELECT ${columns.map((column) => `json_extract(${as}.value, '$.${column}') AS ${column}`).join(', ')} FROM json_each(?) ${as}`,
+    postgres: `SELECT ${columns.map((column) => `${as}.${column}`).join(', ')} FROM json_populate_recordset(NULL::${table}, ?::json) ${as}`,
+  };
+}
+
+function insertFromJson(table: string, columns: readonly string[], tail = ''): SqlText {
+  const rows = fromJson(table, columns);
+  const insert = `INSERT INTO ${table} (${columns.join(', ')}) `;
+  // WHERE true: SQLite's parser needs it before an ON CONFLICT after INSERT ... SELECT.
+  return { sql: `${insert}${rows.sql} WHERE true ${tail}`, postgres: `${insert}${rows.postgres} WHERE true ${tail}` };
+}
+
+/** Rows of `table` matching the JSON array's keys (`keys`), joined as `t`. */
+function joinJson(select: string, table: string, keys: readonly string[]): SqlText {
+  const on = (value: (key: string) => string) => keys.map((key) => `t.${key} = ${value(key)}`).join(' AND ');
+  return {
+    sql: `${select} FROM ${table} t JOIN json_each(?) k ON ${on((key) => `json_extract(k.value, '$.${key}')`)}`,
+    postgres: `${select} FROM ${table} t JOIN json_populate_recordset(NULL::${table}, ?::json) k ON ${on((key) => `k.${key}`)}`,
+  };
+}
+
+const TRANSACTION_COLUMNS = [
+  'entity_type',
+  'entity_id',
+  'transaction_type',
+  'amount',
+  'balance_after',
+  'currency',
+  'description',
+  'cdr_id',
+  'call_id',
+  'created_at',
+] as const;
+
 export const LEDGER_SQL = {
+  settledCdrs: {
+    sql: 'SELECT sip_call_id FROM cdrs WHERE sip_call_id IN (SELECT value FROM json_each(?))',
+    postgres: 'SELECT sip_call_id FROM cdrs WHERE sip_call_id IN (SELECT json_array_elements_text(?::json))',
+  },
+  insertCdrs: insertFromJson('cdrs', ['node', ...CDR_COLUMNS], 'RETURNING id, sip_call_id'),
+  insertRetailCdrs: insertFromJson('retail_call_cdrs', ['cdr_id', 'retail_account_id', 'start_time']),
+  recordTransactions: insertFromJson('balance_transactions', TRANSACTION_COLUMNS),
+  readBalances: joinJson('SELECT t.entity_type, t.entity_id, t.balance, t.reserved', 'balances', ['entity_type', 'entity_id']),
+  writeBalances: insertFromJson(
+    'balances',
+    ['entity_type', 'entity_id', 'balance', 'reserved', 'currency', 'updated_at'],
+    'ON CONFLICT (entity_type, entity_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved, updated_at = excluded.updated_at',
+  ),
+  readLeases: joinJson('SELECT t.entity_type, t.entity_id, t.amount', 'credit_leases', ['node', 'entity_type', 'entity_id']),
+  writeLeases: insertFromJson(
+    'credit_leases',
+    ['node', 'entity_type', 'entity_id', 'amount', 'updated_at'],
+    'ON CONFLICT (node, entity_type, entity_id) DO UPDATE SET amount = excluded.amount, updated_at = excluded.updated_at',
+  ),
   readBalance: 'SELECT balance, reserved FROM balances WHERE entity_type = ? AND entity_id = ?',
-  writeBalance: `INSERT INTO balances (entity_type, entity_id, balance, reserved, currency, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT (entity_type, entity_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved, updated_at = excluded.updated_at`,
   openBalance: `INSERT INTO balances (entity_type, entity_id, balance, reserved, currency, updated_at) VALUES (?, ?, '0.00', '0.00', ?, ?)
     ON CONFLICT (entity_type, entity_id) DO NOTHING`,
-  recordTransaction: `INSERT INTO balance_transactions (entity_type, entity_id, transaction_type, amount, balance_after, currency, description, cdr_id, call_id, created_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   readLease: 'SELECT amount FROM credit_leases WHERE node = ? AND entity_type = ? AND entity_id = ?',
-  writeLease: `INSERT INTO credit_leases (node, entity_type, entity_id, amount, updated_at) VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (node, entity_type, entity_id) DO UPDATE SET amount = excluded.amount, updated_at = excluded.updated_at`,
-  readCdr: 'SELECT id, account_charge FROM cdrs WHERE sip_call_id = ?',
-  writeCdr: `INSERT INTO cdrs (node, ${CDR_COLUMNS.join(', ')}) VALUES (?, ${CDR_COLUMNS.map(() => '?').join(', ')}) RETURNING id`,
-  writeRetailCdr: 'INSERT INTO retail_call_cdrs (cdr_id, retail_account_id, start_time) VALUES (?, ?, ?)',
   readOverrun: 'SELECT uncovered FROM account_overruns WHERE entity_type = ? AND entity_id = ?',
   writeOverrun: `INSERT INTO account_overruns (entity_type, entity_id, uncovered, cdrs, last_call_id, updated_at) VALUES (?, ?, ?, 1, ?, ?)
     ON CONFLICT (entity_type, entity_id) DO UPDATE SET uncovered = excluded.uncovered, cdrs = account_overruns.cdrs + 1,
@@ -133,24 +184,102 @@ export class LedgerSteps {
 
   /** The two halves of applyChange, for a caller that writes a balance once after several transactions. */
   *recordTransaction(key: BalanceKey, change: BalanceChange): Steps<void> {
-    const { next, transaction: t } = change;
-    yield* runSql(
-      LEDGER_SQL.recordTransaction,
-      key.entityType,
-      key.entityId,
-      t.transaction_type,
-      t.amount,
-      next.balance,
-      key.currency,
-      t.description,
-      t.cdr_id,
-      t.call_id,
-      now(),
-    );
+    yield* this.recordTransactions([{ key, change }]);
   }
 
   *writeBalance(key: BalanceKey, next: BalanceState): Steps<void> {
-    yield* runSql(LEDGER_SQL.writeBalance, key.entityType, key.entityId, next.balance, next.reserved, key.currency, now());
+    yield* this.writeBalances([{ key, next }]);
+  }
+
+  /** Many transactions, in order (`change` of each: see recordTransaction), in one statement. */
+  *recordTransactions(changes: readonly { key: BalanceKey; change: BalanceChange }[]): Steps<void> {
+    if (changes.length === 0) return;
+    const at = now();
+    const rows = changes.map(({ key, change: { next, transaction: t } }) => ({
+      entity_type: key.entityType,
+      entity_id: key.entityId,
+      transaction_type: t.transaction_type,
+      amount: t.amount,
+      balance_after: next.balance,
+      currency: key.currency,
+      description: t.description,
+      cdr_id: t.cdr_id,
+      call_id: t.call_id,
+      created_at: at,
+    }));
+    yield* runSql(LEDGER_SQL.recordTransactions, JSON.stringify(rows));
+  }
+
+  /** These entities' balances (absent: none written yet), in one statement. */
+  *balances(keys: readonly BalanceKey[]): Steps<Map<string, BalanceState>> {
+    const rows = yield* allRows<{ entity_type: string; entity_id: number; balance: string; reserved: string }>(
+      LEDGER_SQL.readBalances,
+      JSON.stringify(keys.map((key) => ({ entity_type: key.entityType, entity_id: key.entityId }))),
+    );
+    return new Map(rows.map((row) => [`${row.entity_type}:${row.entity_id}`, { balance: row.balance, reserved: row.reserved }]));
+  }
+
+  *writeBalances(rows: readonly { key: BalanceKey; next: BalanceState }[]): Steps<void> {
+    if (rows.length === 0) return;
+    const at = now();
+    const json = rows.map(({ key, next }) => ({
+      entity_type: key.entityType,
+      entity_id: key.entityId,
+      balance: next.balance,
+      reserved: next.reserved,
+      currency: key.currency,
+      updated_at: at,
+    }));
+    yield* runSql(LEDGER_SQL.writeBalances, JSON.stringify(json));
+  }
+
+  /** The node's leases on these entities (absent: none), in one statement. */
+  *leases(node: string, keys: readonly { entityType: string; entityId: number }[]): Steps<Map<string, string>> {
+    const rows = yield* allRows<{ entity_type: string; entity_id: number; amount: string }>(
+      LEDGER_SQL.readLeases,
+      JSON.stringify(keys.map((key) => ({ node, entity_type: key.entityType, entity_id: key.entityId }))),
+    );
+    return new Map(rows.map((row) => [`${row.entity_type}:${row.entity_id}`, row.amount]));
+  }
+
+  *setLeases(node: string, leases: readonly { entityType: string; entityId: number; amount: string }[]): Steps<void> {
+    if (leases.length === 0) return;
+    const at = now();
+    const rows = leases.map((lease) => ({
+      node,
+      entity_type: lease.entityType,
+      entity_id: lease.entityId,
+      amount: lease.amount,
+      updated_at: at,
+    }));
+    yield* runSql(LEDGER_SQL.writeLeases, JSON.stringify(rows));
+  }
+
+  /** Which of these calls have a settled CDR already, in one statement. */
+  *settledCdrs(callIds: readonly string[]): Steps<Set<string>> {
+    if (callIds.length === 0) return new Set();
+    const rows = yield* allRows<{ sip_call_id: string }>(LEDGER_SQL.settledCdrs, JSON.stringify(callIds));
+    return new Set(rows.map((row) => row.sip_call_id));
+  }
+
+  /** Inserts settled CDRs (no two with one call id) in one statement; their ids by call id. */
+  *insertCdrs(node: string, cdrs: readonly SettlementCdr[]): Steps<Map<string, number>> {
+    if (cdrs.length === 0) return new Map();
+    // `uncovered` is absent from older nodes' settlements: NULL, not known.
+    const rows = cdrs.map((cdr) =>
+      Object.fromEntries([['node', node], ...CDR_COLUMNS.map((column): [string, unknown] => [column, cdr[column] ?? null])]),
+    );
+    const ids = yield* allRows<{ id: number; sip_call_id: string }>(LEDGER_SQL.insertCdrs, JSON.stringify(rows));
+    const byCall = new Map(ids.map((row) => [row.sip_call_id, Number(row.id)]));
+    const retail = cdrs
+      .filter((cdr) => cdr.retail_account_id !== undefined && cdr.retail_account_id !== null)
+      .map((cdr) => ({
+        cdr_id: byCall.get(cdr.sip_call_id),
+        retail_account_id: cdr.retail_account_id,
+        start_time: new Date(cdr.start_time).toISOString(),
+      }));
+    if (retail.length > 0) yield* runSql(LEDGER_SQL.insertRetailCdrs, JSON.stringify(retail));
+    return byCall;
   }
 
   /** Locks the node's round row (PostgreSQL; made if missing): first lock of any work writing the node's leases. */
@@ -172,21 +301,7 @@ export class LedgerSteps {
   }
 
   *setLease(node: string, entityType: string, entityId: number, amount: string): Steps<void> {
-    yield* runSql(LEDGER_SQL.writeLease, node, entityType, entityId, amount, now());
-  }
-
-  *findCdr(sipCallId: string): Steps<{ id: number; account_charge: string } | null> {
-    return (yield* getRow<{ id: number; account_charge: string }>(LEDGER_SQL.readCdr, sipCallId)) ?? null;
-  }
-
-  /** Inserts a settled CDR and returns its id. */
-  *insertCdr(node: string, cdr: SettlementCdr): Steps<number> {
-    // `uncovered` is absent from older nodes' settlements: NULL, not known.
-    const row = yield* getRow<{ id: number }>(LEDGER_SQL.writeCdr, node, ...CDR_COLUMNS.map((column) => cdr[column] ?? null));
-    const id = Number(row!.id);
-    if (cdr.retail_account_id !== undefined && cdr.retail_account_id !== null)
-      yield* runSql(LEDGER_SQL.writeRetailCdr, id, cdr.retail_account_id, new Date(cdr.start_time).toISOString());
-    return id;
+    yield* this.setLeases(node, [{ entityType, entityId, amount }]);
   }
 
   /** An account's overrun so far, decimal string ('0' before the first). */
