@@ -20,7 +20,7 @@ import {
  * balance row another transaction inserted first): it is then run again from the start, whole.
  */
 const RETRYABLE = new Set(['40001', '40P01', '23505']);
-export const MAX_ATTEMPTS = 5;
+const MAX_ATTEMPTS = 5;
 
 export class PgLedgerStore implements MoneyStore {
   private readonly steps = new LedgerSteps();

@@ -149,7 +149,7 @@ export function* applyNodeSync(tx: LedgerSteps, request: NodeSyncRequest & { seq
     );
   yield* tx.setLastRound(node, request.seq);
 
-  // Every entity the round may touch, read once, and (PostgreSQL) their balances locked before any is read.
+  // Every entity the round may touch, read once; (PostgreSQL) their balances are locked before any is read.
   const entities = new Map<string, LedgerEntity | null>();
   const findEntity = (type: EntityType, id: number): LedgerEntity | null => entities.get(`${type}:${id}`) ?? null;
   const wanted: [EntityType, number][] = [
@@ -160,20 +160,22 @@ export function* applyNodeSync(tx: LedgerSteps, request: NodeSyncRequest & { seq
     ),
     ...request.leases.map((ask): [EntityType, number] => [ask.entity_type, ask.entity_id]),
   ];
-  for (const [type, id] of wanted) {
-    const key = `${type}:${id}`;
-    if (!entities.has(key)) entities.set(key, entityFromRow(type, id, yield* tx.entityRow(type, id)));
-  }
-  const known = [...entities.values()].filter((entity) => entity !== null);
-  yield* tx.lockBalances(known.map(balanceKey));
-  const round = new RoundBalances(tx, node);
-  yield* round.read(known);
+  const rows = yield* tx.entityRows(wanted.map(([entityType, entityId]) => ({ entityType, entityId })));
+  for (const [type, id] of wanted) entities.set(`${type}:${id}`, entityFromRow(type, id, rows.get(`${type}:${id}`) ?? null));
 
-  // The round's CDRs not settled before (by an earlier round whose answer was lost), once each, inserted together.
+  // The round's CDRs not settled before (by an earlier round whose answer was lost), once each, inserted
+  // together; before the balances are locked, as is every read that does not need them, so that the other
+  // nodes' rounds wait on this one's balances only for the arithmetic and its writes.
   const fresh = new Map<string, SettlementCdr>();
   const before = yield* tx.settledCdrs(request.settlements.map((cdr) => cdr.sip_call_id));
   for (const cdr of request.settlements) if (!before.has(cdr.sip_call_id) && !fresh.has(cdr.sip_call_id)) fresh.set(cdr.sip_call_id, cdr);
   const cdrIds = yield* tx.insertCdrs(node, [...fresh.values()]);
+  const activeNodes = request.leases.some((ask) => new Decimal(ask.want).greaterThan(0)) ? yield* tx.activeNodes() : 0;
+
+  const known = [...entities.values()].filter((entity) => entity !== null);
+  yield* tx.lockBalances(known.map(balanceKey));
+  const round = new RoundBalances(tx, node);
+  yield* round.read(known);
 
   const settled: string[] = [];
   const unbilled: string[] = [];
@@ -224,7 +226,6 @@ export function* applyNodeSync(tx: LedgerSteps, request: NodeSyncRequest & { seq
 
   const unknown: LeaseState[] = [];
   const recalling = new Set<LedgerEntity>();
-  let activeNodes: number | undefined;
   for (const ask of request.leases) {
     const entity = findEntity(ask.entity_type, ask.entity_id);
     if (entity === null) {
@@ -245,7 +246,6 @@ export function* applyNodeSync(tx: LedgerSteps, request: NodeSyncRequest & { seq
     // A deactivated retail account is leased nothing more: no node may admit a new call on it.
     if (want.greaterThan(0) && entity.closed !== true) {
       const current = yield* round.balance(entity);
-      activeNodes ??= yield* tx.activeNodes();
       // A debit waiting on recalled lease comes first (lease-recall.ts withhold).
       const withheld = recalls?.withheldFrom(entity.entityType, entity.entityId) ?? new Decimal(0);
       const share = leaseShare(want, ask.need ?? null, new Decimal(headroom(entity, current)).minus(withheld), {

@@ -71,6 +71,14 @@ function joinJson(select: string, table: string, keys: readonly string[]): SqlTe
   };
 }
 
+/** `select` (ending in an id column) for the ids in one JSON array. */
+function byIds(select: string): SqlText {
+  return {
+    sql: `${select} IN (SELECT value FROM json_each(?))`,
+    postgres: `${select} IN (SELECT json_array_elements_text(?::json)::bigint)`,
+  };
+}
+
 const TRANSACTION_COLUMNS = [
   'entity_type',
   'entity_id',
@@ -121,6 +129,10 @@ export const LEDGER_SQL = {
     WHERE r.updated_at < ? AND l.amount != '0' ORDER BY l.node, l.entity_type, l.entity_id`,
   readAccount: 'SELECT * FROM customer_accounts WHERE id = ?',
   readCarrier: 'SELECT * FROM carrier_trunks WHERE id = ?',
+  readAccounts: byIds('SELECT * FROM customer_accounts WHERE id'),
+  readCarriers: byIds('SELECT * FROM carrier_trunks WHERE id'),
+  readRetails: byIds(`SELECT r.id, p.currency, 'prepaid' AS billing_mode, NULL AS credit_limit, r.status FROM retail_accounts r
+    JOIN partner_products p ON p.id = r.partner_product_id WHERE r.id`),
   // A retail account's billing terms: always prepaid, in its product's currency (deactivated or not: a call
   // that ran before the deactivation is still billed; new leases are refused by settlement's status check).
   readRetail: `SELECT p.currency, 'prepaid' AS billing_mode, NULL AS credit_limit, r.status FROM retail_accounts r
@@ -348,6 +360,21 @@ export class LedgerSteps {
     const sql =
       entityType === 'customer' ? LEDGER_SQL.readAccount : entityType === 'retail' ? LEDGER_SQL.readRetail : LEDGER_SQL.readCarrier;
     return (yield* getRow<Row>(sql, entityId)) ?? null;
+  }
+
+  /** The rows of these entities (see entityRow), one statement per kind of entity; keyed `type:id`, absent when none. */
+  *entityRows(entities: readonly { entityType: string; entityId: number }[]): Steps<Map<string, Row>> {
+    const rows = new Map<string, Row>();
+    for (const [type, sql] of [
+      ['customer', LEDGER_SQL.readAccounts],
+      ['retail', LEDGER_SQL.readRetails],
+      ['carrier', LEDGER_SQL.readCarriers],
+    ] as const) {
+      const ids = [...new Set(entities.filter((entity) => entity.entityType === type).map((entity) => entity.entityId))];
+      if (ids.length === 0) continue;
+      for (const row of yield* allRows<Row>(sql, JSON.stringify(ids))) rows.set(`${type}:${Number(row.id)}`, row);
+    }
+    return rows;
   }
 
   *nodeExists(hostname: string): Steps<boolean> {
