@@ -30,17 +30,7 @@ export async function openLedgerWorld(location: string, nodes: readonly string[]
   await seedRows(
     handle.config,
     CUSTOMER_ACCOUNTS,
-    accounts.map((id) => ({
-      id,
-      name: `Prepaid ${id}`,
-      status: 'active',
-      currency: 'AUD',
-      billing_mode: 'prepaid',
-      credit_limit: null,
-      warning_threshold: null,
-      auto_cutoff_enabled: false,
-      auto_cutoff_behaviour: 'block_new',
-    })),
+    accounts.map((id) => prepaidAccount(id, `Prepaid ${id}`)),
   );
   for (const hostname of nodes) {
     const node = await handle.config.insert('opensips_nodes', {
@@ -78,6 +68,21 @@ export async function openLedgerWorld(location: string, nodes: readonly string[]
       }));
     },
     close: () => handle.close(),
+  };
+}
+
+/** A prepaid AUD customer account as the admin API takes it, with no limit or cut-off of its own. */
+export function prepaidAccount(id: number, name: string): Record<string, unknown> {
+  return {
+    id,
+    name,
+    status: 'active',
+    currency: 'AUD',
+    billing_mode: 'prepaid',
+    credit_limit: null,
+    warning_threshold: null,
+    auto_cutoff_enabled: false,
+    auto_cutoff_behaviour: 'block_new',
   };
 }
 

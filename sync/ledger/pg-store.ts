@@ -3,15 +3,7 @@ import type { Row } from '../store/config-store.js';
 import { inPgTransaction } from '../store/pg-database.js';
 import { runPgSteps, type Steps } from './sql-steps.js';
 import { LedgerSteps, ledgerReads } from './steps.js';
-import {
-  changeBalanceSteps,
-  type BalanceChange,
-  type BalanceKey,
-  type BalanceState,
-  type CdrFilter,
-  type MoneyStore,
-  type Overrun,
-} from './store.js';
+import { StepsLedgerStore } from './store.js';
 
 /**
  * The ledger on PostgreSQL: the same money logic as on SQLite (steps.ts), each transaction READ COMMITTED
@@ -22,12 +14,14 @@ import {
 const RETRYABLE = new Set(['40001', '40P01', '23505']);
 const MAX_ATTEMPTS = 5;
 
-export class PgLedgerStore implements MoneyStore {
+export class PgLedgerStore extends StepsLedgerStore {
   private readonly steps = new LedgerSteps();
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(private readonly pool: pg.Pool) {
+    super();
+  }
 
-  async run<T>(work: (tx: LedgerSteps) => Steps<T>): Promise<T> {
+  override async run<T>(work: (tx: LedgerSteps) => Steps<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await inPgTransaction(this.pool, (client) => runPgSteps(client, work(this.steps)), 'BEGIN ISOLATION LEVEL READ COMMITTED');
@@ -38,35 +32,7 @@ export class PgLedgerStore implements MoneyStore {
     }
   }
 
-  changeBalance(key: BalanceKey, change: (current: BalanceState) => BalanceChange): Promise<BalanceState> {
-    return this.run((tx) => changeBalanceSteps(tx, key, change));
-  }
-
-  leasesOf(entityType: string, entityId: number): Promise<{ node: string; amount: string; updated_at: string }[]> {
-    return this.read(ledgerReads.leasesOf(entityType, entityId));
-  }
-
-  moneyRounds(): Promise<{ node: string; last_seq: number; updated_at: string; leases_held: number }[]> {
-    return this.read(ledgerReads.moneyRounds());
-  }
-
-  searchCdrs(filter: CdrFilter): Promise<Row[]> {
-    return this.read(ledgerReads.searchCdrs(filter));
-  }
-
-  getBalance(entityType: string, entityId: number): Promise<BalanceState & { id: number | null; updated_at: string | null }> {
-    return this.read(ledgerReads.getBalance(entityType, entityId));
-  }
-
-  openBalance(key: BalanceKey): Promise<BalanceState & { id: number; updated_at: string }> {
-    return this.run(() => ledgerReads.openBalance(key));
-  }
-
-  getOverrun(entityType: string, entityId: number): Promise<Overrun> {
-    return this.read(ledgerReads.getOverrun(entityType, entityId));
-  }
-
-  listTransactions(entityType: string, entityId: number, limit: number, offset: number): Promise<{ rows: Row[]; total: number }> {
+  override listTransactions(entityType: string, entityId: number, limit: number, offset: number): Promise<{ rows: Row[]; total: number }> {
     // One snapshot for the count and the page: REPEATABLE READ, read only.
     return inPgTransaction(
       this.pool,
@@ -76,7 +42,7 @@ export class PgLedgerStore implements MoneyStore {
   }
 
   /** A read of one statement: any connection of the pool, no transaction. */
-  private async read<T>(steps: Steps<T>): Promise<T> {
+  protected async read<T>(steps: Steps<T>): Promise<T> {
     const client = await this.pool.connect();
     try {
       return await runPgSteps(client, steps);

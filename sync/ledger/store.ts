@@ -108,27 +108,16 @@ export interface BalanceChange {
   transaction: { transaction_type: string; amount: string; description: string | null; cdr_id: number | null; call_id: string | null };
 }
 
-export class SqliteLedgerStore implements LedgerStore {
-  private readonly steps: SqliteSteps;
-  private readonly ledgerSteps = new LedgerSteps();
-  private readonly tx: SqliteLedgerTx;
-
-  constructor(private readonly db: Database.Database) {
-    this.steps = new SqliteSteps(db);
-    this.tx = new SqliteLedgerTx(this.steps, this.ledgerSteps);
-  }
+/**
+ * What both engines' stores share: the money work and the reads are steps (steps.ts); an engine says how
+ * it runs them, in a transaction (`run`) and as a plain read (`read`).
+ */
+export abstract class StepsLedgerStore implements MoneyStore {
+  abstract run<T>(work: (tx: LedgerSteps) => Steps<T>): Promise<T>;
+  protected abstract read<T>(steps: Steps<T>): Promise<T>;
 
   changeBalance(key: BalanceKey, change: (current: BalanceState) => BalanceChange): Promise<BalanceState> {
     return this.run((tx) => changeBalanceSteps(tx, key, change));
-  }
-
-  transaction<T>(work: (tx: LedgerTx) => T): Promise<T> {
-    // IMMEDIATE: take the write lock before reading, so a concurrent writer cannot slip in between.
-    return Promise.resolve(this.db.transaction(() => work(this.tx)).immediate());
-  }
-
-  run<T>(work: (tx: LedgerSteps) => Steps<T>): Promise<T> {
-    return Promise.resolve(this.db.transaction(() => this.steps.run(work(this.ledgerSteps))).immediate());
   }
 
   leasesOf(entityType: string, entityId: number): Promise<{ node: string; amount: string; updated_at: string }[]> {
@@ -148,7 +137,7 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   openBalance(key: BalanceKey): Promise<BalanceState & { id: number; updated_at: string }> {
-    return this.read(ledgerReads.openBalance(key));
+    return this.run(() => ledgerReads.openBalance(key));
   }
 
   getOverrun(entityType: string, entityId: number): Promise<Overrun> {
@@ -158,8 +147,29 @@ export class SqliteLedgerStore implements LedgerStore {
   listTransactions(entityType: string, entityId: number, limit: number, offset: number): Promise<{ rows: Row[]; total: number }> {
     return this.read(ledgerReads.listTransactions(entityType, entityId, limit, offset));
   }
+}
 
-  private read<T>(steps: Steps<T>): Promise<T> {
+export class SqliteLedgerStore extends StepsLedgerStore implements LedgerStore {
+  private readonly steps: SqliteSteps;
+  private readonly ledgerSteps = new LedgerSteps();
+  private readonly tx: SqliteLedgerTx;
+
+  constructor(private readonly db: Database.Database) {
+    super();
+    this.steps = new SqliteSteps(db);
+    this.tx = new SqliteLedgerTx(this.steps, this.ledgerSteps);
+  }
+
+  transaction<T>(work: (tx: LedgerTx) => T): Promise<T> {
+    // IMMEDIATE: take the write lock before reading, so a concurrent writer cannot slip in between.
+    return Promise.resolve(this.db.transaction(() => work(this.tx)).immediate());
+  }
+
+  run<T>(work: (tx: LedgerSteps) => Steps<T>): Promise<T> {
+    return Promise.resolve(this.db.transaction(() => this.steps.run(work(this.ledgerSteps))).immediate());
+  }
+
+  protected read<T>(steps: Steps<T>): Promise<T> {
     return Promise.resolve(this.steps.run(steps));
   }
 }

@@ -9,6 +9,7 @@ import { NodeSilence } from '../../sync/ledger/lease-reclaim.js';
 import { applyNodeSync, reclaimSilentNodesLeases } from '../../sync/ledger/settlement.js';
 import { openCentreStores } from '../../sync/stores.js';
 import { seedRows } from '../../sync/admin/seed.js';
+import { prepaidAccount } from '../../src/devkit/ledger-world.js';
 
 /**
  * The centre's wall clock stepping forward must not take back a live node's lease: the store's record
@@ -21,19 +22,7 @@ it("takes back a node's lease only when its own monotonic clock agrees the node 
   const stores = openCentreStores(path);
   const store = stores.config;
   const now = new Date().toISOString();
-  await seedRows(store, CUSTOMER_ACCOUNTS, [
-    {
-      id: 1,
-      name: 'Prepaid',
-      status: 'active',
-      currency: 'AUD',
-      billing_mode: 'prepaid',
-      credit_limit: null,
-      warning_threshold: null,
-      auto_cutoff_enabled: false,
-      auto_cutoff_behaviour: 'block_new',
-    },
-  ]);
+  await seedRows(store, CUSTOMER_ACCOUNTS, [prepaidAccount(1, 'Prepaid')]);
   await store.insert('opensips_nodes', {
     hostname: 'node-a',
     mi_socket_address: 'http://127.0.0.1:9/mi',
