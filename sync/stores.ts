@@ -1,4 +1,5 @@
-import { SqliteLedgerStore } from './ledger/store.js';
+import { PgLedgerStore } from './ledger/pg-store.js';
+import { SqliteLedgerStore, type MoneyStore } from './ledger/store.js';
 import { SqliteConfigStore, type ConfigStore } from './store/config-store.js';
 import { openDatabase, schemaVersion, walPathOf } from './store/database.js';
 import { WalFlusher } from './store/wal-flush.js';
@@ -48,11 +49,13 @@ export function openCentreStores(
 }
 
 /**
- * The configuration store alone, on either engine, migrated: what `migrate` and `sync-run` need. (The
- * ledger, the partner API's store and rate-deck updates are on SQLite only so far: openCentreStores.)
+ * The configuration store and the ledger, on either engine, migrated: what `migrate` and `sync-run` need,
+ * and the money rounds (the partner API's store, rate-deck updates and the delta log's serving side are on
+ * SQLite only so far: openCentreStores).
  */
 export interface ConfigStoreHandle {
   config: ConfigStore;
+  ledger: MoneyStore;
   schemaVersion(): Promise<number>;
   close(): Promise<void>;
 }
@@ -63,6 +66,7 @@ export async function openConfigStore(location: StoreLocation): Promise<ConfigSt
     return {
       // With the delta log: a snapshot must carry the sequence of the live changes it includes.
       config: new SqliteConfigStore(db, new DeltaLog(db, DEFAULT_DELTA_RETENTION)),
+      ledger: new SqliteLedgerStore(db),
       schemaVersion: () => Promise.resolve(schemaVersion(db)),
       close: () => {
         db.close();
@@ -73,6 +77,7 @@ export async function openConfigStore(location: StoreLocation): Promise<ConfigSt
   const pool = await openPgDatabase(location.url);
   return {
     config: new PgConfigStore(pool, new PgDeltaLog(DEFAULT_DELTA_RETENTION)),
+    ledger: new PgLedgerStore(pool),
     schemaVersion: () => pgSchemaVersion(pool),
     close: () => pool.end(),
   };

@@ -71,7 +71,7 @@ export function deltaRoutes(context: DeltaRoutesContext): Route[] {
     if (after === null) throw new RequestError('invalid_parameter', 'after is required: the last delta sequence the node applied');
     const waitMs = queryInteger(params, 'wait_ms', 0, MAX_WAIT_MS) ?? MAX_WAIT_MS;
     try {
-      await ledger.transaction((tx) => authenticateNode(tx, node, request.authorization));
+      await ledger.run((tx) => authenticateNode(tx, node, request.authorization));
     } catch (error) {
       if (!(error instanceof NodeSyncRefusal)) throw error;
       if (error.code === 'node_unauthenticated')

@@ -43,7 +43,7 @@ export function startLeaseReclaim(ledger: LedgerStore, log: Logger, leaseValidSe
   const silence = new NodeSilence(reclaimAfterMs);
   const sweep = async (): Promise<void> => {
     const silentSince = new Date(Date.now() - reclaimAfterMs).toISOString();
-    const reclaimed = await ledger.transaction((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
+    const reclaimed = await ledger.run((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
     for (const lease of reclaimed) {
       log.warn(
         { node: lease.node, entity_type: lease.entityType, entity_id: lease.entityId, amount: lease.amount, silent_since: silentSince },

@@ -1,7 +1,8 @@
 import { bearerToken } from '../../src/core/http/bearer.js';
 import { matchesDigest } from '../../src/core/protocol/node-credential.js';
 import { NodeSyncRefusal } from './settlement.js';
-import type { LedgerTx } from './store.js';
+import type { Steps } from './sql-steps.js';
+import type { LedgerSteps } from './steps.js';
 
 /**
  * A money round is the node's own only when it carries the secret the centre issued that node
@@ -13,21 +14,21 @@ import type { LedgerTx } from './store.js';
  * During a rotation the previous secret is accepted until the node first presents the new one; from that
  * round on the previous is forgotten.
  */
-export function authenticateRound(tx: LedgerTx, node: string, authorization: string | undefined): void {
-  const { nodeId, current, previousKept } = authenticateNode(tx, node, authorization);
-  if (current && previousKept) tx.forgetPreviousSecret(nodeId);
+export function* authenticateRound(tx: LedgerSteps, node: string, authorization: string | undefined): Steps<void> {
+  const { nodeId, current, previousKept } = yield* authenticateNode(tx, node, authorization);
+  if (current && previousKept) yield* tx.forgetPreviousSecret(nodeId);
 }
 
 /**
  * Whether a request carries the node's secret (current or, during a rotation, previous), read-only: the
  * money round above forgets the previous one; other node requests (the delta channel, sync/deltas/) only ask.
  */
-export function authenticateNode(
-  tx: LedgerTx,
+export function* authenticateNode(
+  tx: LedgerSteps,
   node: string,
   authorization: string | undefined,
-): { nodeId: number; current: boolean; previousKept: boolean } {
-  const credential = tx.nodeCredential(node);
+): Steps<{ nodeId: number; current: boolean; previousKept: boolean }> {
+  const credential = yield* tx.nodeCredential(node);
   if (credential === null) throw new NodeSyncRefusal('unknown_node', `node ${node} is not registered in opensips_nodes`);
   const presented = bearerToken(authorization);
   const refused = new NodeSyncRefusal('node_unauthenticated', `the request does not carry node ${node}'s secret`);

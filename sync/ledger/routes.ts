@@ -7,8 +7,8 @@ import type { IncomingRequest, OutgoingResponse, Route } from '../../src/core/ht
 import { type LeaseAsk, type NodeSyncReply, type NodeSyncRequest, type SettlementCdr } from '../../src/core/protocol/node-sync.js';
 import { isDecimalString } from '../../src/core/rating/rating.js';
 import { CURRENCIES } from '../../src/core/snapshot/schema.js';
-import { authenticateRound } from './node-auth.js';
-import { NodeSyncRefusal, applyNodeSync } from './settlement.js';
+import { nodeRound } from './node-round.js';
+import { NodeSyncRefusal } from './settlement.js';
 import { adminRoute, readBody } from '../http/handlers.js';
 import type { NodeSilence } from './lease-reclaim.js';
 import { LeaseRecalls } from './lease-recall.js';
@@ -175,14 +175,7 @@ export function ledgerRoutes(context: LedgerRoutesContext): Route[] {
         // A resend of the last applied round, byte for byte (its answer was lost), gets that round's answer
         // again and applies nothing: the node then counts what the centre counted.
         const digest = createHash('sha256').update(request.body).digest('hex');
-        const reply: NodeSyncReply = await ledger.transaction((tx) => {
-          authenticateRound(tx, round.node, request.authorization);
-          const kept = tx.lastRoundReply(round.node, round.seq, digest);
-          if (kept !== null) return JSON.parse(kept) as NodeSyncReply;
-          const applied = applyNodeSync(tx, round, recalls);
-          tx.recordRoundReply(round.node, digest, JSON.stringify(applied));
-          return applied;
-        });
+        const reply: NodeSyncReply = await ledger.run((tx) => nodeRound(tx, round, digest, request.authorization, recalls));
         context.nodeSilence.heard(round.node);
         // Committed: lease handed back (or a recalled node's answer) refreshes the nodes waiting for it.
         recalls.roundApplied(round.node, round.leases, reply.leases);
@@ -202,7 +195,7 @@ export function ledgerRoutes(context: LedgerRoutesContext): Route[] {
         // A node whose journal was reset learns where to continue its round numbers.
         const lastSeq =
           error.code === 'stale_round' || error.code === 'round_out_of_sequence'
-            ? await ledger.transaction((tx) => tx.lastRound(round.node))
+            ? await ledger.run((tx) => tx.lastRound(round.node))
             : undefined;
         return { status: statusOf(error.code), body: errorBody(error.code, error.message, { last_seq: lastSeq }) };
       }

@@ -1,6 +1,8 @@
 import { Decimal } from '../../src/core/money/decimal.js';
-import type { LeaseState, NodeSyncReply, NodeSyncRequest } from '../../src/core/protocol/node-sync.js';
-import type { BalanceChange, BalanceKey, BalanceState, LedgerTx } from './store.js';
+import type { LeaseState, NodeSyncReply, NodeSyncRequest, SettlementCdr } from '../../src/core/protocol/node-sync.js';
+import type { BalanceChange, BalanceKey, BalanceState } from './store.js';
+import type { Steps } from './sql-steps.js';
+import type { LedgerSteps } from './steps.js';
 import { entityFromRow, headroom, money, type EntityType, type LedgerEntity } from './balance.js';
 import type { LeaseRecalls } from './lease-recall.js';
 
@@ -27,54 +29,79 @@ export class NodeSyncRefusal extends Error {
 }
 
 /**
- * The balances and this node's leases a round touches, each read once and written once when the round is
- * done: a round settles up to a thousand CDRs, mostly of a few accounts, and a balance and a lease written
- * per CDR were four of its seven statements. Every transaction row is still written as it happens, with
- * the balance after it.
+ * The balances and this node's leases a round touches, all read in one statement each and written in one
+ * each when the round is done, with the round's transaction rows (each with the balance after it, in the
+ * order they happened): a round settles up to a thousand CDRs, mostly of a few accounts, and on PostgreSQL
+ * every statement is a round trip.
  */
 class RoundBalances {
   private readonly balances = new Map<string, { key: BalanceKey; state: BalanceState; dirty: boolean }>();
   private readonly leases = new Map<string, { entityType: EntityType; entityId: number; amount: string; dirty: boolean }>();
+  private readonly transactions: { key: BalanceKey; change: BalanceChange }[] = [];
 
   constructor(
-    private readonly tx: LedgerTx,
+    private readonly tx: LedgerSteps,
     private readonly node: string,
   ) {}
 
-  balance(entity: LedgerEntity): BalanceState {
-    return this.balanceEntry(entity).state;
+  /** Reads the balances of `entities` and the node's leases on them, two statements for all. */
+  *read(entities: readonly LedgerEntity[]): Steps<void> {
+    if (entities.length === 0) return;
+    const keys = entities.map(balanceKey);
+    const balances = yield* this.tx.balances(keys);
+    const leases = yield* this.tx.leases(this.node, keys);
+    for (const key of keys) {
+      const id = `${key.entityType}:${key.entityId}`;
+      this.balances.set(id, { key, state: balances.get(id) ?? { balance: '0', reserved: '0' }, dirty: false });
+      this.leases.set(id, {
+        entityType: key.entityType,
+        entityId: key.entityId,
+        amount: leases.get(id) ?? '0',
+        dirty: false,
+      });
+    }
   }
 
-  apply(entity: LedgerEntity, change: BalanceChange): void {
-    const entry = this.balanceEntry(entity);
-    this.tx.recordTransaction(entry.key, change);
+  *balance(entity: LedgerEntity): Steps<BalanceState> {
+    return (yield* this.balanceEntry(entity)).state;
+  }
+
+  *apply(entity: LedgerEntity, change: BalanceChange): Steps<void> {
+    const entry = yield* this.balanceEntry(entity);
+    this.transactions.push({ key: entry.key, change });
     entry.state = change.next;
     entry.dirty = true;
   }
 
-  lease(entity: LedgerEntity): string {
-    return this.leaseEntry(entity).amount;
+  *lease(entity: LedgerEntity): Steps<string> {
+    return (yield* this.leaseEntry(entity)).amount;
   }
 
-  setLease(entity: LedgerEntity, amount: string): void {
-    const entry = this.leaseEntry(entity);
+  *setLease(entity: LedgerEntity, amount: string): Steps<void> {
+    const entry = yield* this.leaseEntry(entity);
     entry.amount = amount;
     entry.dirty = true;
   }
 
   /** Writes what changed; the round's transaction commits it with the transaction rows. */
-  flush(): void {
-    for (const entry of this.balances.values()) if (entry.dirty) this.tx.writeBalance(entry.key, entry.state);
-    for (const entry of this.leases.values()) if (entry.dirty) this.tx.setLease(this.node, entry.entityType, entry.entityId, entry.amount);
+  *flush(): Steps<void> {
+    yield* this.tx.recordTransactions(this.transactions);
+    yield* this.tx.writeBalances(
+      [...this.balances.values()].filter((entry) => entry.dirty).map((entry) => ({ key: entry.key, next: entry.state })),
+    );
+    yield* this.tx.setLeases(
+      this.node,
+      [...this.leases.values()].filter((entry) => entry.dirty),
+    );
   }
 
-  private balanceEntry(entity: LedgerEntity) {
+  private *balanceEntry(entity: LedgerEntity) {
     const id = `${entity.entityType}:${entity.entityId}`;
     let entry = this.balances.get(id);
     if (entry === undefined) {
       entry = {
-        key: { entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency },
-        state: this.tx.balance(entity.entityType, entity.entityId),
+        key: balanceKey(entity),
+        state: yield* this.tx.balance(entity.entityType, entity.entityId),
         dirty: false,
       };
       this.balances.set(id, entry);
@@ -82,14 +109,14 @@ class RoundBalances {
     return entry;
   }
 
-  private leaseEntry(entity: LedgerEntity) {
+  private *leaseEntry(entity: LedgerEntity) {
     const id = `${entity.entityType}:${entity.entityId}`;
     let entry = this.leases.get(id);
     if (entry === undefined) {
       entry = {
         entityType: entity.entityType,
         entityId: entity.entityId,
-        amount: this.tx.lease(this.node, entity.entityType, entity.entityId),
+        amount: yield* this.tx.lease(this.node, entity.entityType, entity.entityId),
         dirty: false,
       };
       this.leases.set(id, entry);
@@ -102,15 +129,15 @@ class RoundBalances {
 export const MAX_ROUND_JUMP = 1_000_000_000;
 
 /**
- * `recalls`: where a round that finds an entity short marks the other nodes holding lease on it (their next
+ * The caller has locked the node's round row (LedgerSteps.lockRound: node-round.ts). `recalls`: where a round that finds an entity short marks the other nodes holding lease on it (their next
  * answers tell them to hand back what their calls do not hold).
  */
-export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: number }, recalls?: LeaseRecalls): NodeSyncReply {
+export function* applyNodeSync(tx: LedgerSteps, request: NodeSyncRequest & { seq: number }, recalls?: LeaseRecalls): Steps<NodeSyncReply> {
   const { node } = request;
-  if (!tx.nodeExists(node)) throw new NodeSyncRefusal('unknown_node', `node ${node} is not registered in opensips_nodes`);
+  if (!(yield* tx.nodeExists(node))) throw new NodeSyncRefusal('unknown_node', `node ${node} is not registered in opensips_nodes`);
   // A round that arrives after a newer one (it timed out at the node and was resent) is stale: applying it
   // late would hand back lease the node has already been told it holds.
-  const lastSeq = tx.lastRound(node);
+  const lastSeq = yield* tx.lastRound(node);
   if (request.seq <= lastSeq)
     throw new NodeSyncRefusal('stale_round', `round ${request.seq} is older than the last applied for node ${node}`);
   // A round numbered far past the last would, once applied, make every genuine round after it stale: the
@@ -120,27 +147,44 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
       'round_out_of_sequence',
       `round ${request.seq} is more than ${MAX_ROUND_JUMP} past the last applied for node ${node} (${lastSeq})`,
     );
-  tx.setLastRound(node, request.seq);
+  yield* tx.setLastRound(node, request.seq);
 
+  // Every entity the round may touch, read once; (PostgreSQL) their balances are locked before any is read.
   const entities = new Map<string, LedgerEntity | null>();
-  const findEntity = (type: EntityType, id: number): LedgerEntity | null => {
-    const key = `${type}:${id}`;
-    let entity = entities.get(key);
-    if (entity === undefined) {
-      entity = entityFromRow(type, id, tx.entityRow(type, id));
-      entities.set(key, entity);
-    }
-    return entity;
-  };
+  const findEntity = (type: EntityType, id: number): LedgerEntity | null => entities.get(`${type}:${id}`) ?? null;
+  const wanted: [EntityType, number][] = [
+    ...request.settlements.map((cdr): [EntityType, number] =>
+      cdr.retail_account_id === undefined || cdr.retail_account_id === null
+        ? ['customer', cdr.customer_account_id]
+        : ['retail', cdr.retail_account_id],
+    ),
+    ...request.leases.map((ask): [EntityType, number] => [ask.entity_type, ask.entity_id]),
+  ];
+  const rows = yield* tx.entityRows(wanted.map(([entityType, entityId]) => ({ entityType, entityId })));
+  for (const [type, id] of wanted) entities.set(`${type}:${id}`, entityFromRow(type, id, rows.get(`${type}:${id}`) ?? null));
+
+  // The round's CDRs not settled before (by an earlier round whose answer was lost), once each, inserted
+  // together; before the balances are locked, as is every read that does not need them, so that the other
+  // nodes' rounds wait on this one's balances only for the arithmetic and its writes.
+  const fresh = new Map<string, SettlementCdr>();
+  const before = yield* tx.settledCdrs(request.settlements.map((cdr) => cdr.sip_call_id));
+  for (const cdr of request.settlements) if (!before.has(cdr.sip_call_id) && !fresh.has(cdr.sip_call_id)) fresh.set(cdr.sip_call_id, cdr);
+  const cdrIds = yield* tx.insertCdrs(node, [...fresh.values()]);
+  const activeNodes = request.leases.some((ask) => new Decimal(ask.want).greaterThan(0)) ? yield* tx.activeNodes() : 0;
+
+  const known = [...entities.values()].filter((entity) => entity !== null);
+  yield* tx.lockBalances(known.map(balanceKey));
   const round = new RoundBalances(tx, node);
+  yield* round.read(known);
 
   const settled: string[] = [];
   const unbilled: string[] = [];
   const touched = new Set<LedgerEntity>();
   for (const cdr of request.settlements) {
     settled.push(cdr.sip_call_id);
-    if (tx.findCdr(cdr.sip_call_id) !== null) continue; // settled by an earlier round whose answer was lost
-    const cdrId = tx.insertCdr(node, cdr);
+    const cdrId = cdrIds.get(cdr.sip_call_id);
+    if (cdrId === undefined) continue; // settled before, or earlier in this round
+    cdrIds.delete(cdr.sip_call_id);
     // A call through a partner product's access number is billed to the retail account, not the trunk's account.
     const retail = cdr.retail_account_id ?? null;
     const account = retail === null ? findEntity('customer', cdr.customer_account_id) : findEntity('retail', retail);
@@ -152,15 +196,15 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
     }
     touched.add(account);
     const charge = new Decimal(cdr.account_charge);
-    const current = round.balance(account);
-    const lease = new Decimal(round.lease(account));
+    const current = yield* round.balance(account);
+    const lease = new Decimal(yield* round.lease(account));
     const consumed = Decimal.min(charge, lease);
-    round.setLease(account, lease.minus(consumed).toFixed());
+    yield* round.setLease(account, lease.minus(consumed).toFixed());
     const balance = new Decimal(current.balance);
     const reserved = new Decimal(current.reserved);
     // Prepaid: the funds go down. Postpaid: the usage goes up.
     const nextBalance = account.billingMode === 'prepaid' ? balance.minus(charge) : balance.plus(charge);
-    round.apply(account, {
+    yield* round.apply(account, {
       next: { balance: money(nextBalance, balance, charge), reserved: money(reserved.minus(consumed), reserved, consumed) },
       transaction: {
         transaction_type: 'debit',
@@ -175,49 +219,47 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
     // next leases are smaller by the uncovered part without a second deduction (docs/decisions.md).
     const uncovered = new Decimal(cdr.uncovered ?? '0');
     if (uncovered.greaterThan(0)) {
-      const total = new Decimal(tx.overrun(account.entityType, account.entityId)).plus(uncovered);
-      tx.addOverrunCdr(account.entityType, account.entityId, money(total, total, uncovered), cdr.sip_call_id);
+      const total = new Decimal(yield* tx.overrun(account.entityType, account.entityId)).plus(uncovered);
+      yield* tx.addOverrunCdr(account.entityType, account.entityId, money(total, total, uncovered), cdr.sip_call_id);
     }
   }
 
   const unknown: LeaseState[] = [];
   const recalling = new Set<LedgerEntity>();
-  let activeNodes: number | undefined;
   for (const ask of request.leases) {
     const entity = findEntity(ask.entity_type, ask.entity_id);
     if (entity === null) {
       // Not in this store (restored from an older backup?): no lease, rather than refuse the round, which would
       // leave the node's other entities and its CDRs stuck behind this one.
-      tx.setLease(node, ask.entity_type, ask.entity_id, '0');
+      yield* tx.setLease(node, ask.entity_type, ask.entity_id, '0');
       unknown.push({ entity_type: ask.entity_type, entity_id: ask.entity_id, granted: '0', headroom: '0' });
       continue;
     }
     touched.add(entity);
-    let lease = new Decimal(round.lease(entity));
+    let lease = new Decimal(yield* round.lease(entity));
     const giveBack = Decimal.min(new Decimal(ask.give_back), lease);
     if (giveBack.greaterThan(0)) {
       lease = lease.minus(giveBack);
-      round.apply(entity, leaseRelease(round.balance(entity), giveBack, `credit lease returned by node ${node}`));
+      yield* round.apply(entity, leaseRelease(yield* round.balance(entity), giveBack, `credit lease returned by node ${node}`));
     }
     const want = new Decimal(ask.want);
     // A deactivated retail account is leased nothing more: no node may admit a new call on it.
     if (want.greaterThan(0) && entity.closed !== true) {
-      const current = round.balance(entity);
-      activeNodes ??= tx.activeNodes();
+      const current = yield* round.balance(entity);
       // A debit waiting on recalled lease comes first (lease-recall.ts withhold).
       const withheld = recalls?.withheldFrom(entity.entityType, entity.entityId) ?? new Decimal(0);
       const share = leaseShare(want, ask.need ?? null, new Decimal(headroom(entity, current)).minus(withheld), {
         nodes: activeNodes,
         perCall: ask.per_call ?? null,
       });
-      if (share.short && recalls !== undefined && recallOthers(tx, recalls, node, entity, share.grant, ask.need ?? null))
+      if (share.short && recalls !== undefined && (yield* recallOthers(tx, recalls, node, entity, share.grant, ask.need ?? null)))
         recalling.add(entity);
       // Whole micro-units: the node counts in them.
       const grant = share.grant.toDecimalPlaces(6, Decimal.ROUND_DOWN);
       if (grant.greaterThan(0)) {
         lease = lease.plus(grant);
         const reserved = new Decimal(current.reserved);
-        round.apply(entity, {
+        yield* round.apply(entity, {
           next: { balance: current.balance, reserved: money(reserved.plus(grant), reserved, grant) },
           transaction: {
             transaction_type: 'reserve',
@@ -229,20 +271,19 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
         });
       }
     }
-    round.setLease(entity, lease.toFixed());
+    yield* round.setLease(entity, lease.toFixed());
   }
-  round.flush();
+  yield* round.flush();
 
-  const leases: LeaseState[] = [
-    ...unknown,
-    ...[...touched].map((entity) => ({
+  const leases: LeaseState[] = [...unknown];
+  for (const entity of touched)
+    leases.push({
       entity_type: entity.entityType,
       entity_id: entity.entityId,
-      granted: round.lease(entity),
-      headroom: new Decimal(headroom(entity, round.balance(entity))).toDecimalPlaces(6, Decimal.ROUND_DOWN).toFixed(),
+      granted: yield* round.lease(entity),
+      headroom: new Decimal(headroom(entity, yield* round.balance(entity))).toDecimalPlaces(6, Decimal.ROUND_DOWN).toFixed(),
       ...(recalling.has(entity) ? { recalling: true } : {}),
-    })),
-  ];
+    });
   return { settled, unbilled, leases };
 }
 
@@ -252,19 +293,19 @@ export function applyNodeSync(tx: LedgerTx, request: NodeSyncRequest & { seq: nu
  * back, and its call may wait for that: the answer says `recalling`); else at the holders' next rounds, for
  * the calls to come. Returns whether a recall is under way for the asking node's call.
  */
-function recallOthers(
-  tx: LedgerTx,
+function* recallOthers(
+  tx: LedgerSteps,
   recalls: LeaseRecalls,
   node: string,
   entity: LedgerEntity,
   grant: Decimal,
   need: string | null,
-): boolean {
+): Steps<boolean> {
   const { entityType, entityId } = entity;
   const urgent = need !== null && grant.lessThan(new Decimal(need));
-  for (const holder of tx.leaseHolders(entityType, entityId)) {
+  for (const holder of yield* tx.leaseHolders(entityType, entityId)) {
     if (holder === node) continue;
-    if (urgent) recalls.recallNow(holder, entityType, entityId, tx.lease(holder, entityType, entityId));
+    if (urgent) recalls.recallNow(holder, entityType, entityId, yield* tx.lease(holder, entityType, entityId));
     else recalls.mark(holder, entityType, entityId);
   }
   if (!urgent) return false;
@@ -347,22 +388,39 @@ export interface ReclaimedLease {
  * comes back asks again. `stillSilent` has the last word per node (the caller's own clock). Returns what
  * was taken back, per lease.
  */
-export function reclaimSilentNodesLeases(tx: LedgerTx, silentSince: string, stillSilent: (node: string) => boolean): ReclaimedLease[] {
+export function* reclaimSilentNodesLeases(
+  tx: LedgerSteps,
+  silentSince: string,
+  stillSilent: (node: string) => boolean,
+): Steps<ReclaimedLease[]> {
+  // PostgreSQL: the silent nodes' round rows first (in node order), then the balances, as a round locks
+  // them; the leases are read again once locked, since a round may have come in meanwhile.
+  const silentNodes = new Set((yield* tx.silentNodesLeases(silentSince)).map((lease) => lease.node).filter(stillSilent));
+  if (silentNodes.size === 0) return [];
+  for (const node of [...silentNodes].sort()) yield* tx.lockRound(node);
+  const leases = (yield* tx.silentNodesLeases(silentSince)).filter((lease) => silentNodes.has(lease.node) && stillSilent(lease.node));
+  const entities = new Map<string, LedgerEntity | null>();
+  for (const lease of leases)
+    entities.set(
+      `${lease.entity_type}:${lease.entity_id}`,
+      entityFromRow(lease.entity_type, lease.entity_id, yield* tx.entityRow(lease.entity_type, lease.entity_id)),
+    );
+  yield* tx.lockBalances([...entities.values()].filter((entity) => entity !== null).map(balanceKey));
   const reclaimed: ReclaimedLease[] = [];
-  for (const lease of tx.silentNodesLeases(silentSince)) {
-    if (!stillSilent(lease.node)) continue;
+  for (const lease of leases) {
     const amount = new Decimal(lease.amount);
-    tx.setLease(lease.node, lease.entity_type, lease.entity_id, '0');
-    tx.forgetRoundReply(lease.node); // it names the lease taken back
-    const entity = entityFromRow(lease.entity_type, lease.entity_id, tx.entityRow(lease.entity_type, lease.entity_id));
+    yield* tx.setLease(lease.node, lease.entity_type, lease.entity_id, '0');
+    yield* tx.forgetRoundReply(lease.node); // it names the lease taken back
+    const entity = entities.get(`${lease.entity_type}:${lease.entity_id}`) ?? null;
     if (entity !== null && amount.greaterThan(0)) {
       const description = `credit lease of node ${lease.node} lapsed: no money round from it since before ${silentSince}`;
-      tx.applyChange(
-        { entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency },
-        leaseRelease(tx.balance(entity.entityType, entity.entityId), amount, description),
-      );
+      yield* tx.applyChange(balanceKey(entity), leaseRelease(yield* tx.balance(entity.entityType, entity.entityId), amount, description));
     }
     reclaimed.push({ node: lease.node, entityType: lease.entity_type, entityId: lease.entity_id, amount: lease.amount });
   }
   return reclaimed;
+}
+
+function balanceKey(entity: LedgerEntity): BalanceKey {
+  return { entityType: entity.entityType, entityId: entity.entityId, currency: entity.currency };
 }

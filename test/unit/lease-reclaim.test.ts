@@ -9,6 +9,7 @@ import { NodeSilence } from '../../sync/ledger/lease-reclaim.js';
 import { applyNodeSync, reclaimSilentNodesLeases } from '../../sync/ledger/settlement.js';
 import { openCentreStores } from '../../sync/stores.js';
 import { seedRows } from '../../sync/admin/seed.js';
+import { prepaidAccount } from '../../src/devkit/ledger-world.js';
 
 /**
  * The centre's wall clock stepping forward must not take back a live node's lease: the store's record
@@ -21,19 +22,7 @@ it("takes back a node's lease only when its own monotonic clock agrees the node 
   const stores = openCentreStores(path);
   const store = stores.config;
   const now = new Date().toISOString();
-  await seedRows(store, CUSTOMER_ACCOUNTS, [
-    {
-      id: 1,
-      name: 'Prepaid',
-      status: 'active',
-      currency: 'AUD',
-      billing_mode: 'prepaid',
-      credit_limit: null,
-      warning_threshold: null,
-      auto_cutoff_enabled: false,
-      auto_cutoff_behaviour: 'block_new',
-    },
-  ]);
+  await seedRows(store, CUSTOMER_ACCOUNTS, [prepaidAccount(1, 'Prepaid')]);
   await store.insert('opensips_nodes', {
     hostname: 'node-a',
     mi_socket_address: 'http://127.0.0.1:9/mi',
@@ -46,7 +35,7 @@ it("takes back a node's lease only when its own monotonic clock agrees the node 
     next: { balance: '10.00', reserved: '0' },
     transaction: { transaction_type: 'credit', amount: '10.00', description: 'funding', cdr_id: null, call_id: null },
   }));
-  const reply = await stores.ledger.transaction((tx) =>
+  const reply = await stores.ledger.run((tx) =>
     applyNodeSync(tx, {
       node: 'node-a',
       seq: 1,
@@ -66,13 +55,13 @@ it("takes back a node's lease only when its own monotonic clock agrees the node 
   const silentSince = new Date(Date.now() - 2400).toISOString();
 
   clock = 1000; // heard a second ago
-  const early = await stores.ledger.transaction((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
+  const early = await stores.ledger.run((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
   assert.deepEqual(early, []);
   assert.equal(await stores.ledger.transaction((tx) => tx.lease('node-a', 'customer', 1)), '4');
   assert.equal((await stores.ledger.getBalance('customer', 1)).reserved, '4.00');
 
   clock = 2400; // unheard for the whole reclaim time: both clocks agree
-  const late = await stores.ledger.transaction((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
+  const late = await stores.ledger.run((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
   assert.deepEqual(late, [{ node: 'node-a', entityType: 'customer', entityId: 1, amount: '4' }]);
   assert.equal(await stores.ledger.transaction((tx) => tx.lease('node-a', 'customer', 1)), '0');
   const balance = await stores.ledger.getBalance('customer', 1);

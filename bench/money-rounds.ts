@@ -1,0 +1,97 @@
+/**
+ * Money rounds at the centre on SQLite and on PostgreSQL, in the same run (issue 21's target: p99 < 20 ms
+ * on PostgreSQL at 3 nodes × 2k calls/s). Three nodes each send a round every 200 ms (the sidecar's
+ * interval), all at once, for `--seconds`; a round carries the CDRs of 200 ms at `--calls` calls/s (400 at
+ * 2k/s) spread over `--accounts` prepaid accounts, and a lease ask for each account it billed. Timed: the
+ * round's transaction as the node-sync route runs it (nodeRound), not HTTP. Needs the machine's PostgreSQL
+ * (postgres@127.0.0.1:5432, database test; a scratch schema, dropped after).
+ *
+ *   node dist/bench/money-rounds.js [--seconds 10] [--calls 2000] [--accounts 20]
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { openLedgerWorld, settledCall, type LedgerWorld } from '../src/devkit/ledger-world.js';
+import { medianAndTail } from './live-world.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    calls: { type: 'string', default: '2000' },
+    accounts: { type: 'string', default: '20' },
+  },
+});
+const seconds = Number(values.seconds);
+const callsPerRound = Math.round((Number(values.calls) * 200) / 1000);
+const accounts = Array.from({ length: Number(values.accounts) }, (_, i) => i + 1);
+const NODES = ['node-1', 'node-2', 'node-3'];
+const ROUND_MS = 200;
+const SERVER = 'postgres://postgres@127.0.0.1:5432/test';
+
+/** One node's rounds for the run, each timed; calls are numbered per node so no two rounds bill one CDR. */
+async function node(world: LedgerWorld, name: string, until: number): Promise<number[]> {
+  const times: number[] = [];
+  let call = 0;
+  while (Date.now() < until) {
+    const started = performance.now();
+    const settlements = Array.from({ length: callsPerRound }, () => {
+      call++;
+      return settledCall(`${name}-${call}`, accounts[call % accounts.length], '0.0125');
+    });
+    const billed = [...new Set(settlements.map((cdr) => cdr.customer_account_id))];
+    await world.round(name, {
+      settlements,
+      leases: billed.map((id) => ({ entity_type: 'customer' as const, entity_id: id, want: '1', give_back: '0' })),
+    });
+    const ms = performance.now() - started;
+    times.push(ms);
+    await sleep(Math.max(0, ROUND_MS - ms));
+  }
+  return times;
+}
+
+async function bench(location: string): Promise<{ rounds: number; p50_ms: number; p99_ms: number }> {
+  const world = await openLedgerWorld(location, NODES, accounts);
+  try {
+    for (const id of accounts) await world.fund(id, '1000000.00');
+    const until = Date.now() + seconds * 1000;
+    const times = (await Promise.all(NODES.map((name) => node(world, name, until)))).flat();
+    return { rounds: times.length, ...medianAndTail(times) };
+  } finally {
+    await world.close();
+  }
+}
+
+const schema = `bench_money_${randomBytes(4).toString('hex')}`;
+const admin = new pg.Client({ connectionString: SERVER });
+await admin.connect();
+await admin.query(`CREATE SCHEMA ${schema}`);
+try {
+  const sqlite = await bench(`sqlite:${join(mkdtempSync(join(tmpdir(), 'money-rounds-bench-')), 'config.db')}`);
+  const postgres = await bench(`${SERVER}?options=${encodeURIComponent(`-c search_path=${schema}`)}`);
+  const load = execFileSync('uptime', { encoding: 'utf8' }).trim();
+  console.log(
+    JSON.stringify(
+      {
+        nodes: NODES.length,
+        calls_per_round: callsPerRound,
+        accounts: accounts.length,
+        seconds,
+        sqlite,
+        postgres,
+        target_p99_ms: 20,
+        load,
+      },
+      null,
+      2,
+    ),
+  );
+} finally {
+  await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+  await admin.end();
+}

@@ -1,0 +1,29 @@
+import type { NodeSyncReply, NodeSyncRequest } from '../../src/core/protocol/node-sync.js';
+import type { LeaseRecalls } from './lease-recall.js';
+import { authenticateRound } from './node-auth.js';
+import { applyNodeSync } from './settlement.js';
+import type { Steps } from './sql-steps.js';
+import type { LedgerSteps } from './steps.js';
+
+/**
+ * A node's money round (POST /api/ledger/node-sync) as one transaction's work, on either engine: the
+ * node's secret checked, then a resend of the last applied round (byte for byte, `digest` its body's; its
+ * answer was lost) gets that round's answer again and applies nothing, else the round is applied and its
+ * answer kept for such a resend. The round row is locked first (PostgreSQL), so a resend racing the round
+ * it repeats waits and then finds the kept answer.
+ */
+export function* nodeRound(
+  tx: LedgerSteps,
+  round: NodeSyncRequest & { seq: number },
+  digest: string,
+  authorization: string | undefined,
+  recalls?: LeaseRecalls,
+): Steps<NodeSyncReply> {
+  yield* authenticateRound(tx, round.node, authorization);
+  yield* tx.lockRound(round.node);
+  const kept = yield* tx.lastRoundReply(round.node, round.seq, digest);
+  if (kept !== null) return JSON.parse(kept) as NodeSyncReply;
+  const applied = yield* applyNodeSync(tx, round, recalls);
+  yield* tx.recordRoundReply(round.node, digest, JSON.stringify(applied));
+  return applied;
+}

@@ -1,0 +1,101 @@
+import type Database from 'better-sqlite3';
+import type pg from 'pg';
+
+/**
+ * Money logic written once for both engines: a function* that `yield*`s each SQL statement as a step and
+ * gets its result back. On SQLite the steps run synchronously, inside one `immediate` transaction on the
+ * one shared connection, so no other write interleaves between them; on PostgreSQL each step is awaited on
+ * one client inside a transaction (PgLedgerStore locks the rows it writes). SQL is SQLite's, with `?`
+ * placeholders; `postgres` gives PostgreSQL's text where it differs, and a step `onlyOn` one engine is
+ * skipped (answers nothing) on the other, for the explicit row locks SQLite's write lock makes needless.
+ */
+export interface SqlStep {
+  kind: 'get' | 'all' | 'run';
+  sql: string;
+  postgres?: string;
+  onlyOn?: 'postgres';
+  params: readonly unknown[];
+}
+
+export type Steps<T> = Generator<SqlStep, T, unknown>;
+
+/** The first row, or undefined. */
+export function* getRow<R>(sql: string | SqlText, ...params: unknown[]): Steps<R | undefined> {
+  return (yield { kind: 'get', ...text(sql), params }) as R | undefined;
+}
+
+export function* allRows<R>(sql: string | SqlText, ...params: unknown[]): Steps<R[]> {
+  return (yield { kind: 'all', ...text(sql), params }) as R[];
+}
+
+/** A write; how many rows it changed. */
+export function* runSql(sql: string | SqlText, ...params: unknown[]): Steps<number> {
+  return (yield { kind: 'run', ...text(sql), params }) as number;
+}
+
+/** A statement whose text differs between the engines, or that runs on one only. */
+export interface SqlText {
+  sql: string;
+  postgres?: string;
+  onlyOn?: 'postgres';
+}
+
+function text(sql: string | SqlText): SqlText {
+  return typeof sql === 'string' ? { sql } : sql;
+}
+
+/** Runs steps on SQLite, synchronously: the caller holds the transaction. Statements are prepared once. */
+export class SqliteSteps {
+  private readonly prepared = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Database.Database) {}
+
+  run<T>(steps: Steps<T>): T {
+    let next = steps.next();
+    while (!next.done) {
+      const step = next.value;
+      next = steps.next(step.onlyOn === 'postgres' ? skipped(step) : this.execute(step));
+    }
+    return next.value;
+  }
+
+  private execute(step: SqlStep): unknown {
+    let statement = this.prepared.get(step.sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(step.sql);
+      this.prepared.set(step.sql, statement);
+    }
+    if (step.kind === 'get') return statement.get(...step.params);
+    if (step.kind === 'all') return statement.all(...step.params);
+    return statement.run(...step.params).changes;
+  }
+}
+
+function skipped(step: SqlStep): unknown {
+  return step.kind === 'all' ? [] : step.kind === 'run' ? 0 : undefined;
+}
+
+const numbered = new Map<string, string>();
+
+/** SQLite's `?` placeholders as PostgreSQL's `$1…` (our statements hold no `?` inside string literals). */
+function postgresText(step: SqlStep): string {
+  const source = step.postgres ?? step.sql;
+  let result = numbered.get(source);
+  if (result === undefined) {
+    let n = 0;
+    result = source.replace(/\?/g, () => `$${++n}`);
+    numbered.set(source, result);
+  }
+  return result;
+}
+
+/** Runs steps on PostgreSQL, one awaited statement at a time on `client` (the caller holds the transaction). */
+export async function runPgSteps<T>(client: pg.ClientBase, steps: Steps<T>): Promise<T> {
+  let next = steps.next();
+  while (!next.done) {
+    const step = next.value;
+    const result = await client.query({ text: postgresText(step), values: step.params as unknown[] });
+    next = steps.next(step.kind === 'get' ? result.rows[0] : step.kind === 'all' ? result.rows : (result.rowCount ?? 0));
+  }
+  return next.value;
+}

@@ -1,0 +1,488 @@
+import type { EntityType, SettlementCdr } from '../../src/core/protocol/node-sync.js';
+import { Decimal } from '../../src/core/money/decimal.js';
+import type { Row } from '../store/config-store.js';
+import { allRows, getRow, runSql, type SqlText, type Steps } from './sql-steps.js';
+import type { BalanceChange, BalanceKey, BalanceState, CdrFilter, NodeCredentialDigests, Overrun } from './store.js';
+
+/**
+ * The ledger's statements and reads as steps (sql-steps.ts), the one text both engines run. A lease amount
+ * is not zero however many zeros it is written with ("0", "0.00"): read as text, never as a float.
+ */
+const NON_ZERO = { sql: "amount GLOB '*[1-9]*'", postgres: "amount ~ '[1-9]'" };
+const nonZero = (sql: (test: string) => string) => ({ sql: sql(NON_ZERO.sql), postgres: sql(NON_ZERO.postgres) });
+
+export const CDR_COLUMNS = [
+  'sip_call_id',
+  'node_cdr_id',
+  'customer_account_id',
+  'customer_trunk_id',
+  'carrier_trunk_id',
+  'carrier_gateway_id',
+  'ani',
+  'dnis',
+  'start_time',
+  'answer_time',
+  'end_time',
+  'duration_seconds',
+  'sip_response_code',
+  'billable_duration_customer',
+  'billable_duration_vendor',
+  'customer_rate_deck_id',
+  'carrier_rate_deck_id',
+  'customer_cost',
+  'customer_currency',
+  'customer_decimal_precision',
+  'customer_rounding_direction',
+  'vendor_cost',
+  'vendor_currency',
+  'vendor_decimal_precision',
+  'vendor_rounding_direction',
+  'account_charge',
+  'account_currency',
+  'created_at',
+  'uncovered',
+] as const satisfies readonly (keyof SettlementCdr)[];
+
+/**
+ * Many rows in one statement, passed as one JSON array of objects (a round's CDRs, its transactions, its
+ * balances): a statement per row costs PostgreSQL a round trip each, a thousand of them per round.
+ * SQLite reads the array with json_each, PostgreSQL with json_populate_recordset over the table's row type.
+ */
+function fromJson(table: string, columns: readonly string[], as = 'k'): { sql: string; postgres: string } {
+  return {
+    sql: `SELECT ${columns.map((column) => `json_extract(${as}.value, '$.${column}') AS ${column}`).join(', ')} FROM json_each(?) ${as}`,
+    postgres: `SELECT ${columns.map((column) => `${as}.${column}`).join(', ')} FROM json_populate_recordset(NULL::${table}, ?::json) ${as}`,
+  };
+}
+
+function insertFromJson(table: string, columns: readonly string[], tail = ''): SqlText {
+  const rows = fromJson(table, columns);
+  const insert = `INSERT INTO ${table} (${columns.join(', ')}) `;
+  // WHERE true: SQLite's parser needs it before an ON CONFLICT after INSERT ... SELECT.
+  return { sql: `${insert}${rows.sql} WHERE true ${tail}`, postgres: `${insert}${rows.postgres} WHERE true ${tail}` };
+}
+
+/** Rows of `table` matching the JSON array's keys (`keys`), joined as `t`. */
+function joinJson(select: string, table: string, keys: readonly string[]): SqlText {
+  const on = (value: (key: string) => string) => keys.map((key) => `t.${key} = ${value(key)}`).join(' AND ');
+  return {
+    sql: `${select} FROM ${table} t JOIN json_each(?) k ON ${on((key) => `json_extract(k.value, '$.${key}')`)}`,
+    postgres: `${select} FROM ${table} t JOIN json_populate_recordset(NULL::${table}, ?::json) k ON ${on((key) => `k.${key}`)}`,
+  };
+}
+
+/** `select` (ending in an id column) for the ids in one JSON array. */
+function byIds(select: string): SqlText {
+  return {
+    sql: `${select} IN (SELECT value FROM json_each(?))`,
+    postgres: `${select} IN (SELECT json_array_elements_text(?::json)::bigint)`,
+  };
+}
+
+const TRANSACTION_COLUMNS = [
+  'entity_type',
+  'entity_id',
+  'transaction_type',
+  'amount',
+  'balance_after',
+  'currency',
+  'description',
+  'cdr_id',
+  'call_id',
+  'created_at',
+] as const;
+
+export const LEDGER_SQL = {
+  settledCdrs: {
+    sql: 'SELECT sip_call_id FROM cdrs WHERE sip_call_id IN (SELECT value FROM json_each(?))',
+    postgres: 'SELECT sip_call_id FROM cdrs WHERE sip_call_id IN (SELECT json_array_elements_text(?::json))',
+  },
+  insertCdrs: insertFromJson('cdrs', ['node', ...CDR_COLUMNS], 'RETURNING id, sip_call_id'),
+  insertRetailCdrs: insertFromJson('retail_call_cdrs', ['cdr_id', 'retail_account_id', 'start_time']),
+  recordTransactions: insertFromJson('balance_transactions', TRANSACTION_COLUMNS),
+  readBalances: joinJson('SELECT t.entity_type, t.entity_id, t.balance, t.reserved', 'balances', ['entity_type', 'entity_id']),
+  writeBalances: insertFromJson(
+    'balances',
+    ['entity_type', 'entity_id', 'balance', 'reserved', 'currency', 'updated_at'],
+    'ON CONFLICT (entity_type, entity_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved, updated_at = excluded.updated_at',
+  ),
+  readLeases: joinJson('SELECT t.entity_type, t.entity_id, t.amount', 'credit_leases', ['node', 'entity_type', 'entity_id']),
+  writeLeases: insertFromJson(
+    'credit_leases',
+    ['node', 'entity_type', 'entity_id', 'amount', 'updated_at'],
+    'ON CONFLICT (node, entity_type, entity_id) DO UPDATE SET amount = excluded.amount, updated_at = excluded.updated_at',
+  ),
+  readBalance: 'SELECT balance, reserved FROM balances WHERE entity_type = ? AND entity_id = ?',
+  openBalance: `INSERT INTO balances (entity_type, entity_id, balance, reserved, currency, updated_at) VALUES (?, ?, '0.00', '0.00', ?, ?)
+    ON CONFLICT (entity_type, entity_id) DO NOTHING`,
+  readLease: 'SELECT amount FROM credit_leases WHERE node = ? AND entity_type = ? AND entity_id = ?',
+  readOverrun: 'SELECT uncovered FROM account_overruns WHERE entity_type = ? AND entity_id = ?',
+  writeOverrun: `INSERT INTO account_overruns (entity_type, entity_id, uncovered, cdrs, last_call_id, updated_at) VALUES (?, ?, ?, 1, ?, ?)
+    ON CONFLICT (entity_type, entity_id) DO UPDATE SET uncovered = excluded.uncovered, cdrs = account_overruns.cdrs + 1,
+      last_call_id = excluded.last_call_id, updated_at = excluded.updated_at`,
+  readRound: 'SELECT last_seq FROM node_money_rounds WHERE node = ?',
+  writeRound: `INSERT INTO node_money_rounds (node, last_seq, updated_at) VALUES (?, ?, ?)
+    ON CONFLICT (node) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
+  readRoundReply: 'SELECT last_reply FROM node_money_rounds WHERE node = ? AND last_seq = ? AND last_digest = ?',
+  writeRoundReply: 'UPDATE node_money_rounds SET last_digest = ?, last_reply = ? WHERE node = ?',
+  silentLeases: `SELECT l.node, l.entity_type, l.entity_id, l.amount FROM credit_leases l JOIN node_money_rounds r ON r.node = l.node
+    WHERE r.updated_at < ? AND l.amount != '0' ORDER BY l.node, l.entity_type, l.entity_id`,
+  readAccount: 'SELECT * FROM customer_accounts WHERE id = ?',
+  readCarrier: 'SELECT * FROM carrier_trunks WHERE id = ?',
+  readAccounts: byIds('SELECT * FROM customer_accounts WHERE id'),
+  readCarriers: byIds('SELECT * FROM carrier_trunks WHERE id'),
+  readRetails: byIds(`SELECT r.id, p.currency, 'prepaid' AS billing_mode, NULL AS credit_limit, r.status FROM retail_accounts r
+    JOIN partner_products p ON p.id = r.partner_product_id WHERE r.id`),
+  // A retail account's billing terms: always prepaid, in its product's currency (deactivated or not: a call
+  // that ran before the deactivation is still billed; new leases are refused by settlement's status check).
+  readRetail: `SELECT p.currency, 'prepaid' AS billing_mode, NULL AS credit_limit, r.status FROM retail_accounts r
+    JOIN partner_products p ON p.id = r.partner_product_id WHERE r.id = ?`,
+  readNode: 'SELECT 1 AS found FROM opensips_nodes WHERE hostname = ?',
+  readCredential: `SELECT n.id AS node_id, c.secret_hash, c.previous_secret_hash FROM opensips_nodes n
+    LEFT JOIN node_credentials c ON c.id = n.id WHERE n.hostname = ?`,
+  forgetPrevious:
+    'UPDATE node_credentials SET previous_secret_hash = NULL, previous_push_token = NULL WHERE id = ? AND previous_secret_hash IS NOT NULL',
+  countActiveNodes: "SELECT COUNT(*) AS count FROM opensips_nodes WHERE status = 'active'",
+  // By node: credit_leases is keyed (node, entity), so each registered node is one key lookup, not a scan of
+  // every lease (a round leasing call by call reads this for each ask; CROSS JOIN keeps that loop order).
+  // A node no longer registered is not asked to give back; its leases lapse with its silence.
+  leaseHolders: `SELECT l.node, l.amount FROM opensips_nodes n CROSS JOIN credit_leases l
+    ON l.node = n.hostname AND l.entity_type = ? AND l.entity_id = ?`,
+  /**
+   * PostgreSQL's explicit locks (READ COMMITTED: docs/decisions.md). The node's round row first, made if it
+   * is the node's first round: every writer of a node's leases (its rounds, the reclaim of a silent node's)
+   * takes it, so they queue. SQLite's immediate transaction already holds the one write lock.
+   */
+  lockRound: {
+    sql: 'SELECT 1',
+    postgres: `WITH made AS (INSERT INTO node_money_rounds (node, last_seq, updated_at) VALUES (?, 0, ?) ON CONFLICT (node) DO NOTHING)
+      SELECT last_seq FROM node_money_rounds WHERE node = $1 FOR UPDATE`,
+    onlyOn: 'postgres' as const,
+  },
+  /**
+   * Then every balance the work writes, in one order (entity_type, entity_id) so two rounds never wait on
+   * each other crosswise; a balance not yet written is made (at zero) first, as a row that does not exist
+   * cannot be locked and two rounds would both read it as zero.
+   */
+  makeBalances: {
+    sql: 'SELECT 1',
+    postgres: `INSERT INTO balances (entity_type, entity_id, balance, reserved, currency, updated_at)
+      SELECT k.entity_type, k.entity_id, '0.00', '0.00', k.currency, $2 FROM json_populate_recordset(NULL::balances, $1::json) k
+      ORDER BY k.entity_type, k.entity_id ON CONFLICT (entity_type, entity_id) DO NOTHING`,
+    onlyOn: 'postgres' as const,
+  },
+  lockBalances: {
+    sql: 'SELECT 1',
+    postgres: `SELECT b.id FROM balances b JOIN json_populate_recordset(NULL::balances, $1::json) k
+      ON b.entity_type = k.entity_type AND b.entity_id = k.entity_id ORDER BY b.entity_type, b.entity_id FOR UPDATE OF b`,
+    onlyOn: 'postgres' as const,
+  },
+};
+
+const now = (): string => new Date().toISOString();
+
+/** The ledger's reads and writes inside one transaction, as steps: what the money logic (settlement.ts) runs on either engine. */
+export class LedgerSteps {
+  /** Current balance; zeros before the entity's first transaction. */
+  *balance(entityType: string, entityId: number): Steps<BalanceState> {
+    return (yield* getRow<BalanceState>(LEDGER_SQL.readBalance, entityType, entityId)) ?? { balance: '0', reserved: '0' };
+  }
+
+  /** Writes the new balance and the transaction that explains it. */
+  *applyChange(key: BalanceKey, change: BalanceChange): Steps<void> {
+    yield* this.writeBalance(key, change.next);
+    yield* this.recordTransaction(key, change);
+  }
+
+  /** The two halves of applyChange, for a caller that writes a balance once after several transactions. */
+  *recordTransaction(key: BalanceKey, change: BalanceChange): Steps<void> {
+    yield* this.recordTransactions([{ key, change }]);
+  }
+
+  *writeBalance(key: BalanceKey, next: BalanceState): Steps<void> {
+    yield* this.writeBalances([{ key, next }]);
+  }
+
+  /** Many transactions, in order (`change` of each: see recordTransaction), in one statement. */
+  *recordTransactions(changes: readonly { key: BalanceKey; change: BalanceChange }[]): Steps<void> {
+    if (changes.length === 0) return;
+    const at = now();
+    const rows = changes.map(({ key, change: { next, transaction: t } }) => ({
+      entity_type: key.entityType,
+      entity_id: key.entityId,
+      transaction_type: t.transaction_type,
+      amount: t.amount,
+      balance_after: next.balance,
+      currency: key.currency,
+      description: t.description,
+      cdr_id: t.cdr_id,
+      call_id: t.call_id,
+      created_at: at,
+    }));
+    yield* runSql(LEDGER_SQL.recordTransactions, JSON.stringify(rows));
+  }
+
+  /** These entities' balances (absent: none written yet), in one statement. */
+  *balances(keys: readonly BalanceKey[]): Steps<Map<string, BalanceState>> {
+    const rows = yield* allRows<{ entity_type: string; entity_id: number; balance: string; reserved: string }>(
+      LEDGER_SQL.readBalances,
+      JSON.stringify(keys.map((key) => ({ entity_type: key.entityType, entity_id: key.entityId }))),
+    );
+    return new Map(rows.map((row) => [`${row.entity_type}:${row.entity_id}`, { balance: row.balance, reserved: row.reserved }]));
+  }
+
+  *writeBalances(rows: readonly { key: BalanceKey; next: BalanceState }[]): Steps<void> {
+    if (rows.length === 0) return;
+    const at = now();
+    const json = rows.map(({ key, next }) => ({
+      entity_type: key.entityType,
+      entity_id: key.entityId,
+      balance: next.balance,
+      reserved: next.reserved,
+      currency: key.currency,
+      updated_at: at,
+    }));
+    yield* runSql(LEDGER_SQL.writeBalances, JSON.stringify(json));
+  }
+
+  /** The node's leases on these entities (absent: none), in one statement. */
+  *leases(node: string, keys: readonly { entityType: string; entityId: number }[]): Steps<Map<string, string>> {
+    const rows = yield* allRows<{ entity_type: string; entity_id: number; amount: string }>(
+      LEDGER_SQL.readLeases,
+      JSON.stringify(keys.map((key) => ({ node, entity_type: key.entityType, entity_id: key.entityId }))),
+    );
+    return new Map(rows.map((row) => [`${row.entity_type}:${row.entity_id}`, row.amount]));
+  }
+
+  *setLeases(node: string, leases: readonly { entityType: string; entityId: number; amount: string }[]): Steps<void> {
+    if (leases.length === 0) return;
+    const at = now();
+    const rows = leases.map((lease) => ({
+      node,
+      entity_type: lease.entityType,
+      entity_id: lease.entityId,
+      amount: lease.amount,
+      updated_at: at,
+    }));
+    yield* runSql(LEDGER_SQL.writeLeases, JSON.stringify(rows));
+  }
+
+  /** Which of these calls have a settled CDR already, in one statement. */
+  *settledCdrs(callIds: readonly string[]): Steps<Set<string>> {
+    if (callIds.length === 0) return new Set();
+    const rows = yield* allRows<{ sip_call_id: string }>(LEDGER_SQL.settledCdrs, JSON.stringify(callIds));
+    return new Set(rows.map((row) => row.sip_call_id));
+  }
+
+  /** Inserts settled CDRs (no two with one call id) in one statement; their ids by call id. */
+  *insertCdrs(node: string, cdrs: readonly SettlementCdr[]): Steps<Map<string, number>> {
+    if (cdrs.length === 0) return new Map();
+    // `uncovered` is absent from older nodes' settlements: NULL, not known.
+    const rows = cdrs.map((cdr) =>
+      Object.fromEntries([['node', node], ...CDR_COLUMNS.map((column): [string, unknown] => [column, cdr[column] ?? null])]),
+    );
+    const ids = yield* allRows<{ id: number; sip_call_id: string }>(LEDGER_SQL.insertCdrs, JSON.stringify(rows));
+    const byCall = new Map(ids.map((row) => [row.sip_call_id, Number(row.id)]));
+    const retail = cdrs
+      .filter((cdr) => cdr.retail_account_id !== undefined && cdr.retail_account_id !== null)
+      .map((cdr) => ({
+        cdr_id: byCall.get(cdr.sip_call_id),
+        retail_account_id: cdr.retail_account_id,
+        start_time: new Date(cdr.start_time).toISOString(),
+      }));
+    if (retail.length > 0) yield* runSql(LEDGER_SQL.insertRetailCdrs, JSON.stringify(retail));
+    return byCall;
+  }
+
+  /** Locks the node's round row (PostgreSQL; made if missing): first lock of any work writing the node's leases. */
+  *lockRound(node: string): Steps<void> {
+    yield* getRow(LEDGER_SQL.lockRound, node, now());
+  }
+
+  /** Locks these balances (PostgreSQL), made at zero where missing, in one order; after lockRound. */
+  *lockBalances(keys: readonly BalanceKey[]): Steps<void> {
+    if (keys.length === 0) return;
+    const rows = JSON.stringify(keys.map((key) => ({ entity_type: key.entityType, entity_id: key.entityId, currency: key.currency })));
+    yield* runSql(LEDGER_SQL.makeBalances, rows, now());
+    yield* allRows(LEDGER_SQL.lockBalances, rows);
+  }
+
+  /** A node's lease on an entity, decimal string ('0' when none). */
+  *lease(node: string, entityType: string, entityId: number): Steps<string> {
+    return (yield* getRow<{ amount: string }>(LEDGER_SQL.readLease, node, entityType, entityId))?.amount ?? '0';
+  }
+
+  *setLease(node: string, entityType: string, entityId: number, amount: string): Steps<void> {
+    yield* this.setLeases(node, [{ entityType, entityId, amount }]);
+  }
+
+  /** An account's overrun so far, decimal string ('0' before the first). */
+  *overrun(entityType: string, entityId: number): Steps<string> {
+    return (yield* getRow<{ uncovered: string }>(LEDGER_SQL.readOverrun, entityType, entityId))?.uncovered ?? '0';
+  }
+
+  /** Writes an account's new overrun total after one more CDR (`callId`) added to it. */
+  *addOverrunCdr(entityType: string, entityId: number, total: string, callId: string): Steps<void> {
+    yield* runSql(LEDGER_SQL.writeOverrun, entityType, entityId, total, callId, now());
+  }
+
+  /** The last money round applied for a node, 0 before its first. */
+  *lastRound(node: string): Steps<number> {
+    return (yield* getRow<{ last_seq: number }>(LEDGER_SQL.readRound, node))?.last_seq ?? 0;
+  }
+
+  *setLastRound(node: string, seq: number): Steps<void> {
+    yield* runSql(LEDGER_SQL.writeRound, node, seq, now());
+  }
+
+  /** The answer to the node's last applied round, when `seq` is that round's and `digest` its body's; else null. */
+  *lastRoundReply(node: string, seq: number, digest: string): Steps<string | null> {
+    return (yield* getRow<{ last_reply: string | null }>(LEDGER_SQL.readRoundReply, node, seq, digest))?.last_reply ?? null;
+  }
+
+  /** Keeps the answer to the round just applied (after setLastRound), for a resend of it. */
+  *recordRoundReply(node: string, digest: string, reply: string): Steps<void> {
+    yield* runSql(LEDGER_SQL.writeRoundReply, digest, reply, node);
+  }
+
+  /** The kept answer no longer tells the node's leases (they were taken back): a resend is then stale. */
+  *forgetRoundReply(node: string): Steps<void> {
+    yield* runSql(LEDGER_SQL.writeRoundReply, null, null, node);
+  }
+
+  /** Leases (non-zero) of nodes whose last money round was applied before `before` (ISO time). */
+  *silentNodesLeases(before: string): Steps<{ node: string; entity_type: EntityType; entity_id: number; amount: string }[]> {
+    return yield* allRows(LEDGER_SQL.silentLeases, before);
+  }
+
+  /** Raw row of a customer account, carrier trunk or retail account (currency, billing_mode, credit_limit, status), for its billing terms. */
+  *entityRow(entityType: string, entityId: number): Steps<Row | null> {
+    const sql =
+      entityType === 'customer' ? LEDGER_SQL.readAccount : entityType === 'retail' ? LEDGER_SQL.readRetail : LEDGER_SQL.readCarrier;
+    return (yield* getRow<Row>(sql, entityId)) ?? null;
+  }
+
+  /** The rows of these entities (see entityRow), one statement per kind of entity; keyed `type:id`, absent when none. */
+  *entityRows(entities: readonly { entityType: string; entityId: number }[]): Steps<Map<string, Row>> {
+    const rows = new Map<string, Row>();
+    for (const [type, sql] of [
+      ['customer', LEDGER_SQL.readAccounts],
+      ['retail', LEDGER_SQL.readRetails],
+      ['carrier', LEDGER_SQL.readCarriers],
+    ] as const) {
+      const ids = [...new Set(entities.filter((entity) => entity.entityType === type).map((entity) => entity.entityId))];
+      if (ids.length === 0) continue;
+      for (const row of yield* allRows<Row>(sql, JSON.stringify(ids))) rows.set(`${type}:${Number(row.id)}`, row);
+    }
+    return rows;
+  }
+
+  *nodeExists(hostname: string): Steps<boolean> {
+    return (yield* getRow(LEDGER_SQL.readNode, hostname)) !== undefined;
+  }
+
+  /** Nodes registered as active (taking calls): the most that may share an entity's headroom. */
+  *activeNodes(): Steps<number> {
+    return Number((yield* getRow<{ count: number }>(LEDGER_SQL.countActiveNodes))!.count);
+  }
+
+  /** The nodes holding a non-zero lease on an entity. */
+  *leaseHolders(entityType: string, entityId: number): Steps<string[]> {
+    return (yield* allRows<{ node: string; amount: string }>(LEDGER_SQL.leaseHolders, entityType, entityId))
+      .filter((row) => new Decimal(row.amount).greaterThan(0))
+      .map((row) => row.node);
+  }
+
+  /** The node's credential digests; null when no node has this hostname. */
+  *nodeCredential(hostname: string): Steps<NodeCredentialDigests | null> {
+    const row = yield* getRow<{ node_id: number; secret_hash: string | null; previous_secret_hash: string | null }>(
+      LEDGER_SQL.readCredential,
+      hostname,
+    );
+    if (row === undefined) return null;
+    return { nodeId: row.node_id, secretHash: row.secret_hash, previousSecretHash: row.previous_secret_hash };
+  }
+
+  /** The node has used its new secret: its previous one is refused from now on. */
+  *forgetPreviousSecret(nodeId: number): Steps<void> {
+    yield* runSql(LEDGER_SQL.forgetPrevious, nodeId);
+  }
+}
+
+/** The ledger's reads outside a money transaction (the admin API, the console), as steps for either engine. */
+export const ledgerReads = {
+  *leasesOf(entityType: string, entityId: number): Steps<{ node: string; amount: string; updated_at: string }[]> {
+    return yield* allRows(
+      nonZero(
+        (test) => `SELECT node, amount, updated_at FROM credit_leases WHERE entity_type = ? AND entity_id = ? AND ${test} ORDER BY node`,
+      ),
+      entityType,
+      entityId,
+    );
+  },
+
+  *moneyRounds(): Steps<{ node: string; last_seq: number; updated_at: string; leases_held: number }[]> {
+    const rows = yield* allRows<{ node: string; last_seq: number; updated_at: string; leases_held: number }>(
+      nonZero(
+        (
+          test,
+        ) => `SELECT r.node, r.last_seq, r.updated_at, (SELECT COUNT(*) FROM credit_leases WHERE node = r.node AND ${test}) AS leases_held
+          FROM node_money_rounds r ORDER BY r.node`,
+      ),
+    );
+    return rows.map((row) => ({ ...row, leases_held: Number(row.leases_held) }));
+  },
+
+  *searchCdrs(filter: CdrFilter): Steps<Row[]> {
+    const conditions: string[] = [];
+    const values: (string | number)[] = [];
+    const add = (sql: string, value: string | number | null): void => {
+      if (value === null) return;
+      conditions.push(sql);
+      values.push(value);
+    };
+    add('start_time >= ?', filter.startFrom);
+    add('start_time <= ?', filter.startTo);
+    add('customer_account_id = ?', filter.customerAccountId ?? null);
+    add('customer_trunk_id = ?', filter.customerTrunkId);
+    add('carrier_trunk_id = ?', filter.carrierTrunkId);
+    add('sip_call_id = ?', filter.sipCallId);
+    const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+    return yield* allRows(
+      `SELECT * FROM cdrs ${where} ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?`,
+      ...values,
+      filter.limit,
+      filter.offset,
+    );
+  },
+
+  *getBalance(entityType: string, entityId: number): Steps<BalanceState & { id: number | null; updated_at: string | null }> {
+    const row = yield* getRow<{ id: number; balance: string; reserved: string; updated_at: string }>(
+      'SELECT id, balance, reserved, updated_at FROM balances WHERE entity_type = ? AND entity_id = ?',
+      entityType,
+      entityId,
+    );
+    return row ?? { id: null, balance: '0', reserved: '0', updated_at: null };
+  },
+
+  *openBalance(key: BalanceKey): Steps<BalanceState & { id: number; updated_at: string }> {
+    yield* runSql(LEDGER_SQL.openBalance, key.entityType, key.entityId, key.currency, now());
+    return (yield* ledgerReads.getBalance(key.entityType, key.entityId)) as BalanceState & { id: number; updated_at: string };
+  },
+
+  *getOverrun(entityType: string, entityId: number): Steps<Overrun> {
+    const row = yield* getRow<Overrun>(
+      'SELECT uncovered, cdrs, last_call_id, updated_at FROM account_overruns WHERE entity_type = ? AND entity_id = ?',
+      entityType,
+      entityId,
+    );
+    return row ?? { uncovered: '0.00', cdrs: 0, last_call_id: null, updated_at: null };
+  },
+
+  *listTransactions(entityType: string, entityId: number, limit: number, offset: number): Steps<{ rows: Row[]; total: number }> {
+    const where = 'FROM balance_transactions WHERE entity_type = ? AND entity_id = ?';
+    const total = (yield* getRow<{ total: number }>(`SELECT COUNT(*) AS total ${where}`, entityType, entityId))!.total;
+    const rows = yield* allRows<Row>(`SELECT * ${where} ORDER BY id DESC LIMIT ? OFFSET ?`, entityType, entityId, limit, offset);
+    return { rows, total: Number(total) };
+  },
+};

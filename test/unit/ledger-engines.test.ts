@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Decimal } from '../../src/core/money/decimal.js';
+import { openLedgerWorld, settledCall, type LedgerWorld } from '../../src/devkit/ledger-world.js';
+import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
+
+/**
+ * The ledger's guarantees, the same cases on both engines: SQLite (one write lock) and PostgreSQL (READ
+ * COMMITTED with the round's row locks, sync/ledger/pg-store.ts). The PostgreSQL half is skipped only
+ * when the server does not answer.
+ */
+const unreachable = await postgresUnreachable();
+const NODES = ['node-a', 'node-b', 'node-c'];
+const PREPAID = 1;
+const cdr = (callId: string, charge: string) => settledCall(callId, PREPAID, charge);
+
+for (const engine of ['sqlite', 'postgres'] as const) {
+  describe(`the ledger on ${engine}`, { skip: engine === 'postgres' ? (unreachable ?? false) : false }, () => {
+    let world: LedgerWorld;
+    let scratch: ScratchSchema | null = null;
+    const round: LedgerWorld['round'] = (node, body, resend) => world.round(node, body, resend);
+    const fund = (amount: string) => world.fund(PREPAID, amount);
+    const balance = () => world.handle.ledger.getBalance('customer', PREPAID);
+    /** Every node's lease on the account handed back, so a case starts with the whole balance as headroom. */
+    const giveAllBack = async () => {
+      for (const node of NODES) {
+        const held = (await world.handle.ledger.leasesOf('customer', PREPAID)).find((lease) => lease.node === node)?.amount ?? '0';
+        await round(node, { settlements: [], leases: [{ entity_type: 'customer', entity_id: PREPAID, want: '0', give_back: held }] });
+      }
+    };
+
+    before(async () => {
+      scratch = engine === 'postgres' ? await scratchSchema('ledger_engines') : null;
+      const location = scratch?.url ?? `sqlite:${join(mkdtempSync(join(tmpdir(), 'ledger-engines-')), 'config.db')}`;
+      world = await openLedgerWorld(location, NODES, [PREPAID]);
+    });
+
+    after(async () => {
+      await world.close();
+      await scratch?.drop();
+    });
+
+    it('settles a round: the CDR debits the account, out of the node lease, and the ask is leased out of the headroom', async () => {
+      await fund('10.00');
+      const granted = await round('node-a', {
+        settlements: [],
+        leases: [{ entity_type: 'customer', entity_id: PREPAID, want: '4', give_back: '0' }],
+      });
+      assert.equal(granted.leases[0].granted, '4');
+      const reply = await round('node-a', { settlements: [cdr('call-1', '1.5')], leases: [] });
+      assert.deepEqual(reply.settled, ['call-1']);
+      assert.equal(reply.leases[0].granted, '2.5');
+      const after = await balance();
+      assert.equal(after.balance, '8.50');
+      assert.equal(after.reserved, '2.50');
+      await giveAllBack();
+    });
+
+    it('bills a CDR once, whichever round and node brings it again', async () => {
+      const before = await balance();
+      await round('node-b', { settlements: [cdr('call-2', '1'), cdr('call-2', '1')], leases: [] });
+      await round('node-b', { settlements: [cdr('call-2', '1')], leases: [] });
+      // Three nodes' rounds bringing one new CDR at the same moment (on PostgreSQL the second insert meets the
+      // first's unique key, 23505, and its round runs again, finding the CDR settled).
+      for (let n = 0; n < 5; n++)
+        await Promise.all(NODES.map((node) => round(node, { settlements: [cdr(`call-2-${n}`, '1')], leases: [] })));
+      assert.equal((await balance()).balance, new Decimal(before.balance).minus(6).toFixed(2));
+      const rows = await world.handle.ledger.searchCdrs({
+        startFrom: null,
+        startTo: null,
+        customerTrunkId: null,
+        carrierTrunkId: null,
+        sipCallId: null,
+        limit: 10,
+        offset: 0,
+      });
+      const calls = rows.map((row) => String(row.sip_call_id)).filter((id) => id.startsWith('call-2'));
+      assert.deepEqual(calls.sort(), ['call-2', 'call-2-0', 'call-2-1', 'call-2-2', 'call-2-3', 'call-2-4']);
+    });
+
+    it('answers a resent round with its first answer and applies nothing again', async () => {
+      const body = {
+        settlements: [cdr('call-3', '0.5')],
+        leases: [{ entity_type: 'customer' as const, entity_id: PREPAID, want: '1', give_back: '0' }],
+      };
+      const first = await round('node-c', body);
+      const after = await balance();
+      const { total } = await world.handle.ledger.listTransactions('customer', PREPAID, 1, 0);
+      const again = await round('node-c', body, true);
+      assert.deepEqual(again, first);
+      assert.deepEqual(await balance(), after);
+      assert.equal((await world.handle.ledger.listTransactions('customer', PREPAID, 1, 0)).total, total);
+      await giveAllBack();
+    });
+
+    it('never leases the same headroom twice to rounds of different nodes at the same moment', async () => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const funds = await balance();
+        const headroom = new Decimal(funds.balance).minus(funds.reserved);
+        const ask = { settlements: [], leases: [{ entity_type: 'customer' as const, entity_id: PREPAID, want: '100', give_back: '0' }] };
+        const replies = await Promise.all([round('node-a', ask), round('node-b', ask)]);
+        const granted = replies.map((reply) => reply.leases[0].granted);
+        const total = granted.reduce((sum, amount) => sum.plus(amount), new Decimal(0));
+        assert.ok(total.equals(headroom), `granted ${granted.join(' + ')} of ${headroom.toFixed()}`);
+        const leases = await world.handle.ledger.leasesOf('customer', PREPAID);
+        const held = leases.reduce((sum, lease) => sum.plus(lease.amount), new Decimal(0));
+        assert.ok(held.equals((await balance()).reserved), 'reserved is the sum of the leases');
+        assert.ok(held.equals(headroom), `leases ${held.toFixed()} of ${headroom.toFixed()}`);
+        await giveAllBack();
+      }
+    });
+  });
+}
