@@ -49,10 +49,6 @@ export interface CallTranslation {
   expiresAtMs: number;
 }
 
-export function translationKey(aNumber: string, accessNumber: string): string {
-  return `${aNumber}\u0000${accessNumber}`;
-}
-
 export function compileTranslation(row: CallTranslationRow): CallTranslation {
   return {
     id: row.id,
