@@ -739,26 +739,35 @@ describe('opensips-config: the script against real processes', () => {
     });
   });
 
+  /**
+   * What route[cdr_answered] or route[cdr_unanswered], then route[cdr_send], put in their variables for a call
+   * decided into `state`: started at `start` (unix seconds), answered at `answer` (null: not), ended at `end`.
+   */
+  const cdrSamples = (
+    callId: string,
+    state: Record<string, Sample>,
+    call: { start: number; answer: number | null; end: number; code: number; ani?: Sample },
+  ): Record<string, Sample> => ({
+    '$var(c_call_id)': callId,
+    '$var(c_ctid)': state['$avp(ctid)'],
+    '$var(c_carrier)': state['$avp(carrier)'],
+    '$var(c_gateway)': state['$avp(gateway)'],
+    '$var(c_ani)': call.ani ?? state['$avp(ani)'],
+    '$var(c_dnis)': state['$avp(dnis)'],
+    '$var(c_start_time)': rfc3339(call.start),
+    '$avp(c_answer_time)': call.answer === null ? null : rfc3339(call.answer),
+    '$avp(c_retail)': state['$avp(retail)'],
+    '$var(c_end_time)': rfc3339(call.end),
+    '$var(c_duration)': call.answer === null ? 0 : call.end - call.answer,
+    '$var(c_code)': call.code,
+  });
+
   it('call/decide then cdrs/ingest: an answered call is admitted, capped, rated and reconciled', async () => {
     const { state } = await decide(invite('203.0.113.77', 'cfg-money-1@203.0.113.77'));
     const start = Math.floor(Date.now() / 1000) - 120;
     const answer = start + 5;
     const end = answer + 73;
-    // What route[cdr_answered] and route[cdr_send] put in their variables.
-    const ingest = await ask('/api/cdrs/ingest', {
-      '$var(c_call_id)': 'cfg-money-1@203.0.113.77',
-      '$var(c_ctid)': state['$avp(ctid)'],
-      '$var(c_carrier)': state['$avp(carrier)'],
-      '$var(c_gateway)': state['$avp(gateway)'],
-      '$var(c_ani)': state['$avp(ani)'],
-      '$var(c_dnis)': state['$avp(dnis)'],
-      '$var(c_start_time)': rfc3339(start),
-      '$avp(c_answer_time)': rfc3339(answer),
-      '$avp(c_retail)': state['$avp(retail)'],
-      '$var(c_end_time)': rfc3339(end),
-      '$var(c_duration)': end - answer,
-      '$var(c_code)': 200,
-    });
+    const ingest = await ask('/api/cdrs/ingest', cdrSamples('cfg-money-1@203.0.113.77', state, { start, answer, end, code: 200 }));
     assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
     for (const field of ['cdr_id', 'customer_cost', 'customer_currency', 'vendor_cost', 'vendor_currency', 'reconciled', 'adjustment'])
       assert.ok(field in ingest.body, field);
@@ -775,20 +784,10 @@ describe('opensips-config: the script against real processes', () => {
     const withheld = /\$avp\(ani\) == ""\)\s*\$dlg_val\(ani\) = "([^"]*)";/.exec(routes.get('store_call_vals')!);
     assert.ok(withheld !== null, 'the script records a withheld caller with a stand-in number');
     const start = Math.floor(Date.now() / 1000) - 30;
-    const ingest = await ask('/api/cdrs/ingest', {
-      '$var(c_call_id)': 'cfg-money-2@203.0.113.77',
-      '$var(c_ctid)': state['$avp(ctid)'],
-      '$var(c_carrier)': state['$avp(carrier)'],
-      '$var(c_gateway)': state['$avp(gateway)'],
-      '$var(c_ani)': withheld[1],
-      '$var(c_dnis)': state['$avp(dnis)'],
-      '$var(c_start_time)': rfc3339(start),
-      '$avp(c_answer_time)': null,
-      '$avp(c_retail)': state['$avp(retail)'],
-      '$var(c_end_time)': rfc3339(start + 20),
-      '$var(c_duration)': 0,
-      '$var(c_code)': 486,
-    });
+    const ingest = await ask(
+      '/api/cdrs/ingest',
+      cdrSamples('cfg-money-2@203.0.113.77', state, { start, answer: null, end: start + 20, code: 486, ani: withheld[1] }),
+    );
     assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
     assert.equal(ingest.body.reconciled, true);
   });
@@ -811,20 +810,10 @@ describe('opensips-config: the script against real processes', () => {
     // Released before its CDR comes (the reservation could also have expired): the CDR's own field says whose it is.
     assert.equal((await ask('/api/opensips/call/release', { $ci: 'cfg-retail-1@203.0.113.77' })).body.released, true);
     const start = Math.floor(Date.now() / 1000) - 60;
-    const ingest = await ask('/api/cdrs/ingest', {
-      '$var(c_call_id)': 'cfg-retail-1@203.0.113.77',
-      '$var(c_ctid)': state['$avp(ctid)'],
-      '$var(c_carrier)': state['$avp(carrier)'],
-      '$var(c_gateway)': state['$avp(gateway)'],
-      '$var(c_ani)': state['$avp(ani)'],
-      '$var(c_dnis)': state['$avp(dnis)'],
-      '$var(c_start_time)': rfc3339(start),
-      '$avp(c_answer_time)': rfc3339(start + 2),
-      '$var(c_end_time)': rfc3339(start + 32),
-      '$var(c_duration)': 30,
-      '$var(c_code)': 200,
-      '$avp(c_retail)': state['$avp(retail)'],
-    });
+    const ingest = await ask(
+      '/api/cdrs/ingest',
+      cdrSamples('cfg-retail-1@203.0.113.77', state, { start, answer: start + 2, end: start + 32, code: 200 }),
+    );
     assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
     // Settled to the retail account, not the product trunk's own: its balance is down by exactly the cost.
     await eventually(async () => {
