@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { Delta, LiveTable } from '../../src/core/protocol/deltas.js';
 import { snapshotRow } from '../snapshot/build.js';
 import { callTranslationRow, retailProductRow } from '../snapshot/retail-rows.js';
+import type { DeltaFeed, RecentDelta } from './feed.js';
 import { DeltaWaiters } from './waiters.js';
 
 /**
@@ -118,7 +119,7 @@ export function logReach(after: number, last: number, oldest: () => number | nul
   return held === null || held > after + 1 ? 'snapshot_required' : 'readable';
 }
 
-export class DeltaLog {
+export class DeltaLog implements DeltaFeed {
   private readonly sql;
   private readonly waiters = new DeltaWaiters();
   /** The live tables appended to since the last commit was announced (a rolled-back one stays until the next: one drouting follow more at worst). */
@@ -181,8 +182,8 @@ export class DeltaLog {
   }
 
   /** The newest `limit` deltas, newest first, without their rows: what changed and when, for operators. */
-  recent(limit: number): { seq: number; committed_at: string; table: LiveTable; op: 'upsert' | 'delete'; id: number }[] {
-    return this.sql.recent.all(limit) as { seq: number; committed_at: string; table: LiveTable; op: 'upsert' | 'delete'; id: number }[];
+  recent(limit: number): RecentDelta[] {
+    return this.sql.recent.all(limit) as RecentDelta[];
   }
 
   /** The oldest sequence still held; null when the log holds none (all trimmed, or none yet). */

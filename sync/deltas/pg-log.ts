@@ -1,5 +1,6 @@
 import pg from 'pg';
-import type { Delta, LiveTable } from '../../src/core/protocol/deltas.js';
+import type { Delta } from '../../src/core/protocol/deltas.js';
+import type { DeltaFeed, RecentDelta } from './feed.js';
 import { redactedError } from '../store/database-url.js';
 import type { PgChangeLog } from '../store/pg-config-store.js';
 import {
@@ -69,7 +70,7 @@ const RECONNECT_MS = 1000;
  * its commit was announced returns at once. If that connection drops, it is made again every second, and
  * every held ask reads again once it is back (what committed meanwhile was not heard).
  */
-export class PgDeltaFeed {
+export class PgDeltaFeed implements DeltaFeed {
   private readonly waiters = new DeltaWaiters();
   private listener: pg.Client | null = null;
   private closed = false;
@@ -131,12 +132,12 @@ export class PgDeltaFeed {
     return (await this.pool.query<{ seq: number | null }>('SELECT MIN(seq) AS seq FROM delta_log')).rows[0].seq;
   }
 
-  async recent(limit: number): Promise<{ seq: number; committed_at: string; table: LiveTable; op: 'upsert' | 'delete'; id: number }[]> {
+  async recent(limit: number): Promise<RecentDelta[]> {
     const { rows } = await this.pool.query(
       'SELECT seq, committed_at, table_name AS "table", op, row_id AS id FROM delta_log ORDER BY seq DESC LIMIT $1',
       [limit],
     );
-    return rows as { seq: number; committed_at: string; table: LiveTable; op: 'upsert' | 'delete'; id: number }[];
+    return rows as RecentDelta[];
   }
 
   /** As DeltaLog.read. Commits become visible in sequence order (the counter row's lock), so what is read is never gapped. */

@@ -11,7 +11,7 @@ import { NodeSyncRefusal } from '../ledger/settlement.js';
 import type { LeaseRecalls } from '../ledger/lease-recall.js';
 import type { LedgerStore } from '../ledger/store.js';
 import type { ConfigStore } from '../store/config-store.js';
-import type { DeltaLog } from './log.js';
+import type { DeltaFeed } from './feed.js';
 
 /**
  * The live channel's centre end (issue 18), the embedded transport: a node asks
@@ -47,7 +47,8 @@ export interface NodeProgress {
 export interface DeltaRoutesContext {
   store: ConfigStore;
   ledger: LedgerStore;
-  deltas: DeltaLog;
+  /** SQLite's DeltaLog, or the PostgreSQL feed (feed.ts). */
+  deltas: DeltaFeed;
   log: Logger;
   /** A routing sync in the background (sync/main.ts). */
   requestSync: (reason: string) => void;
@@ -81,7 +82,7 @@ export function deltaRoutes(context: DeltaRoutesContext): Route[] {
     const seen: NodeProgress = { applied_seq: after, seen_at: new Date().toISOString(), waiting: false, snapshot_required: false };
     progress.set(node, seen);
     // snapshot=1: the node cannot apply what follows its sequence (a delta names a row only a sync carries).
-    let batch = queryFlag(params, 'snapshot') ? null : deltas.read(after, MAX_BATCH);
+    let batch = queryFlag(params, 'snapshot') ? null : await deltas.read(after, MAX_BATCH);
     // Held until a delta commits or a money signal for this node comes (or the wait ends).
     let superseded = false;
     if (batch !== null && batch.length === 0 && waitMs > 0 && money?.hasSignals(node) !== true) {
@@ -94,7 +95,7 @@ export function deltaRoutes(context: DeltaRoutesContext): Route[] {
         superseded = listener.superseded;
       }
       seen.waiting = false;
-      batch = deltas.read(after, MAX_BATCH);
+      batch = await deltas.read(after, MAX_BATCH);
     }
     if (batch === null) {
       seen.snapshot_required = true;
@@ -102,7 +103,7 @@ export function deltaRoutes(context: DeltaRoutesContext): Route[] {
       if (Date.now() - last >= SNAPSHOT_ASK_MS) {
         snapshotAsked.set(node, Date.now());
         log.info(
-          { node, after, last_seq: deltas.lastSeq(), oldest_seq: deltas.oldestSeq() },
+          { node, after, last_seq: await deltas.lastSeq(), oldest_seq: await deltas.oldestSeq() },
           'node behind the delta log: a sync sends it a snapshot',
         );
         context.requestSync(`node ${node} is behind the delta log`);
@@ -115,7 +116,7 @@ export function deltaRoutes(context: DeltaRoutesContext): Route[] {
     const signals = superseded ? undefined : money?.takeSignals(node);
     const answer: DeltaBatch = {
       deltas: batch ?? [],
-      last_seq: deltas.lastSeq(),
+      last_seq: await deltas.lastSeq(),
       snapshot_required: batch === null,
       ...(signals === undefined ? {} : { money: signals }),
     };
@@ -125,14 +126,14 @@ export function deltaRoutes(context: DeltaRoutesContext): Route[] {
   return [
     { ...adminRoute('GET', '/api/nodes/deltas', 0, ask), readsAuthorization: true },
     adminRoute('GET', '/api/opensips/deltas', 0, async () => {
-      const last = deltas.lastSeq();
+      const last = await deltas.lastSeq();
       const { rows } = await context.store.list('opensips_nodes', { where: {}, limit: null, offset: 0 });
       return json(200, {
         last_seq: last,
-        oldest_seq: deltas.oldestSeq(),
+        oldest_seq: await deltas.oldestSeq(),
         retention: { count: deltas.retention.count, seconds: deltas.retention.seconds },
         // What changed last (the console's Sync page): the rows themselves are in the snapshot and the nodes.
-        recent: deltas.recent(RECENT_SHOWN),
+        recent: await deltas.recent(RECENT_SHOWN),
         nodes: rows.map((node) => {
           const seen = progress.get(node.hostname as string);
           return {
