@@ -37,7 +37,7 @@ export class PgDeltaLog implements PgChangeLog {
     return isLiveStoreTable(storeTable);
   }
 
-  async append(client: pg.PoolClient, storeTable: string, id: number, row: Record<string, unknown> | null): Promise<number> {
+  async append(client: pg.ClientBase, storeTable: string, id: number, row: Record<string, unknown> | null): Promise<number> {
     const query = relatedRowsQuery(storeTable, id, row);
     const related = query === null ? [] : (await client.query<Record<string, unknown>>(query.sql.replace('?', '$1'), [query.param])).rows;
     let seq = 0;

@@ -17,7 +17,28 @@ export interface SqlStep {
   params: readonly unknown[];
 }
 
-export type Steps<T> = Generator<SqlStep, T, unknown>;
+/**
+ * A step that is not one statement but an engine's own call, made on the transaction's connection: a live
+ * change's delta, which each engine's delta log appends its own way (sync/deltas/). The side for the other
+ * engine is never needed by the store that yields it.
+ */
+export interface EngineStep {
+  kind: 'engine';
+  sqlite?: () => unknown;
+  postgres?: (client: pg.ClientBase) => Promise<unknown>;
+}
+
+export type Steps<T> = Generator<SqlStep | EngineStep, T, unknown>;
+
+/** `sqlite` on SQLite (synchronously, inside the transaction), `postgres` on PostgreSQL (on its client). */
+export function* onEngine<T>(sides: { sqlite?: () => T; postgres?: (client: pg.ClientBase) => Promise<T> }): Steps<T> {
+  return (yield { kind: 'engine', ...sides }) as T;
+}
+
+function engineSide<S>(side: S | undefined, engine: string): S {
+  if (side === undefined) throw new Error(`an engine step with no ${engine} side ran on ${engine}`);
+  return side;
+}
 
 /** The first row, or undefined. */
 export function* getRow<R>(sql: string | SqlText, ...params: unknown[]): Steps<R | undefined> {
@@ -54,7 +75,8 @@ export class SqliteSteps {
     let next = steps.next();
     while (!next.done) {
       const step = next.value;
-      next = steps.next(step.onlyOn === 'postgres' ? skipped(step) : this.execute(step));
+      if (step.kind === 'engine') next = steps.next(engineSide(step.sqlite, 'SQLite')());
+      else next = steps.next(step.onlyOn === 'postgres' ? skipped(step) : this.execute(step));
     }
     return next.value;
   }
@@ -94,6 +116,10 @@ export async function runPgSteps<T>(client: pg.ClientBase, steps: Steps<T>): Pro
   let next = steps.next();
   while (!next.done) {
     const step = next.value;
+    if (step.kind === 'engine') {
+      next = steps.next(await engineSide(step.postgres, 'PostgreSQL')(client));
+      continue;
+    }
     const result = await client.query({ text: postgresText(step), values: step.params as unknown[] });
     next = steps.next(step.kind === 'get' ? result.rows[0] : step.kind === 'all' ? result.rows : (result.rowCount ?? 0));
   }

@@ -27,7 +27,7 @@ type Queryable = pg.Pool | pg.PoolClient;
 export interface PgChangeLog {
   isLive(table: string): boolean;
   /** `row`: the row after the write, null when it deleted `id`. Returns the delta's sequence. */
-  append(client: pg.PoolClient, table: string, id: number, row: Row | null): Promise<number>;
+  append(client: pg.ClientBase, table: string, id: number, row: Row | null): Promise<number>;
 }
 
 /**
