@@ -1,10 +1,10 @@
 import { PgLedgerStore } from './ledger/pg-store.js';
-import { SqliteLedgerStore, type MoneyStore } from './ledger/store.js';
+import { SqliteLedgerStore, type LedgerStore } from './ledger/store.js';
 import { SqliteConfigStore, type ConfigStore } from './store/config-store.js';
 import { openDatabase, schemaVersion, walPathOf } from './store/database.js';
 import { WalFlusher } from './store/wal-flush.js';
 import { RateDeckUpdateStore } from './rate-deck-updates/store.js';
-import { PartnerStore } from './partner/store.js';
+import { PartnerStore, pgLiveChanges, sqliteLiveChanges } from './partner/store.js';
 import { DEFAULT_DELTA_RETENTION, DeltaLog, type DeltaRetention } from './deltas/log.js';
 import { PgDeltaLog } from './deltas/pg-log.js';
 import { PgConfigStore } from './store/pg-config-store.js';
@@ -36,11 +36,12 @@ export function openCentreStores(
   const flusher = new WalFlusher(walPathOf(path), onFlushFailure);
   const deltas = new DeltaLog(db, deltaRetention);
   const config = new SqliteConfigStore(db, deltas);
+  const ledger = new SqliteLedgerStore(db);
   return {
     config,
-    ledger: new SqliteLedgerStore(db),
+    ledger,
     deckUpdates: new RateDeckUpdateStore(db, () => config.ratesWrittenElsewhere(), deltas),
-    partner: new PartnerStore(db, deltas),
+    partner: new PartnerStore(ledger, sqliteLiveChanges(deltas)),
     deltas,
     flushed: () => flusher.flushed(),
     schemaVersion: () => schemaVersion(db),
@@ -49,13 +50,14 @@ export function openCentreStores(
 }
 
 /**
- * The configuration store and the ledger, on either engine, migrated: what `migrate` and `sync-run` need,
- * and the money rounds (the partner API's store, rate-deck updates and the delta log's serving side are on
- * SQLite only so far: openCentreStores).
+ * The configuration store, the ledger and the partner API's store, on either engine, migrated: what `migrate`
+ * and `sync-run` need, the money rounds and the partner writes (rate-deck updates and the delta log's serving
+ * side are on SQLite only so far: openCentreStores).
  */
 export interface ConfigStoreHandle {
   config: ConfigStore;
-  ledger: MoneyStore;
+  ledger: LedgerStore;
+  partner: PartnerStore;
   schemaVersion(): Promise<number>;
   close(): Promise<void>;
 }
@@ -63,10 +65,13 @@ export interface ConfigStoreHandle {
 export async function openConfigStore(location: StoreLocation): Promise<ConfigStoreHandle> {
   if (location.engine === 'sqlite') {
     const db = openDatabase(location.path);
+    const deltas = new DeltaLog(db, DEFAULT_DELTA_RETENTION);
+    const ledger = new SqliteLedgerStore(db);
     return {
       // With the delta log: a snapshot must carry the sequence of the live changes it includes.
-      config: new SqliteConfigStore(db, new DeltaLog(db, DEFAULT_DELTA_RETENTION)),
-      ledger: new SqliteLedgerStore(db),
+      config: new SqliteConfigStore(db, deltas),
+      ledger,
+      partner: new PartnerStore(ledger, sqliteLiveChanges(deltas)),
       schemaVersion: () => Promise.resolve(schemaVersion(db)),
       close: () => {
         db.close();
@@ -75,9 +80,12 @@ export async function openConfigStore(location: StoreLocation): Promise<ConfigSt
     };
   }
   const pool = await openPgDatabase(location.url);
+  const deltas = new PgDeltaLog(DEFAULT_DELTA_RETENTION);
+  const ledger = new PgLedgerStore(pool);
   return {
-    config: new PgConfigStore(pool, new PgDeltaLog(DEFAULT_DELTA_RETENTION)),
-    ledger: new PgLedgerStore(pool),
+    config: new PgConfigStore(pool, deltas),
+    ledger,
+    partner: new PartnerStore(ledger, pgLiveChanges(deltas)),
     schemaVersion: () => pgSchemaVersion(pool),
     close: () => pool.end(),
   };

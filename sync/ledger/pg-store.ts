@@ -42,7 +42,7 @@ export class PgLedgerStore extends StepsLedgerStore {
   }
 
   /** A read of one statement: any connection of the pool, no transaction. */
-  protected async read<T>(steps: Steps<T>): Promise<T> {
+  async read<T>(steps: Steps<T>): Promise<T> {
     const client = await this.pool.connect();
     try {
       return await runPgSteps(client, steps);

@@ -11,13 +11,8 @@ import { LedgerSteps, ledgerReads } from './steps.js';
  * plane's database with the configuration store (sync/store/), so a round reads an account's billing
  * terms in the same transaction it debits the account in.
  */
-export interface LedgerStore extends MoneyStore {
-  /** Runs `work` as one atomic unit over the ledger's tables, holding the write lock throughout (SQLite only: see `run`). */
-  transaction<T>(work: (tx: LedgerTx) => T): Promise<T>;
-}
-
 /** The ledger on either engine (SQLite: SqliteLedgerStore; PostgreSQL: pg-store.ts). */
-export interface MoneyStore {
+export interface LedgerStore {
   /**
    * Reads an entity's balance, lets `change` decide the new one, and writes it with its transaction
    * record, all in one transaction (no other change to that balance interleaves). `change` throws to
@@ -31,6 +26,11 @@ export interface MoneyStore {
    * server aborts it for a serialization failure, a deadlock or a unique key another transaction just took.
    */
   run<T>(work: (tx: LedgerSteps) => Steps<T>): Promise<T>;
+  /**
+   * Runs steps that only read, outside a money transaction (SQLite: at once on its connection; PostgreSQL: on
+   * any connection of the pool, each statement its own snapshot). The partner API's reads use it too.
+   */
+  read<T>(steps: Steps<T>): Promise<T>;
   /** Settled CDRs, newest first. */
   searchCdrs(filter: CdrFilter): Promise<Row[]>;
   /** An entity's balance; zeros (and null id) before its first transaction. */
@@ -48,19 +48,6 @@ export interface MoneyStore {
   leasesOf(entityType: string, entityId: number): Promise<{ node: string; amount: string; updated_at: string }[]>;
   /** Each node's last applied money round and how many non-zero leases it holds (the console's Network page). */
   moneyRounds(): Promise<{ node: string; last_seq: number; updated_at: string; leases_held: number }[]>;
-}
-
-/** The ledger's reads and writes inside one transaction (see LedgerStore.transaction). */
-export interface LedgerTx {
-  /** Current balance; zeros before the entity's first transaction. */
-  balance(entityType: string, entityId: number): BalanceState;
-  /** Writes the new balance and the transaction that explains it. */
-  applyChange(key: BalanceKey, change: BalanceChange): void;
-  writeBalance(key: BalanceKey, next: BalanceState): void;
-  /** A node's lease on an entity, decimal string ('0' when none). */
-  lease(node: string, entityType: string, entityId: number): string;
-  /** The nodes holding a non-zero lease on an entity. */
-  leaseHolders(entityType: string, entityId: number): string[];
 }
 
 /** What the centre keeps of a node's secret (sync/admin/node-credentials.ts); null hashes: none issued. */
@@ -112,9 +99,9 @@ export interface BalanceChange {
  * What both engines' stores share: the money work and the reads are steps (steps.ts); an engine says how
  * it runs them, in a transaction (`run`) and as a plain read (`read`).
  */
-export abstract class StepsLedgerStore implements MoneyStore {
+export abstract class StepsLedgerStore implements LedgerStore {
   abstract run<T>(work: (tx: LedgerSteps) => Steps<T>): Promise<T>;
-  protected abstract read<T>(steps: Steps<T>): Promise<T>;
+  abstract read<T>(steps: Steps<T>): Promise<T>;
 
   changeBalance(key: BalanceKey, change: (current: BalanceState) => BalanceChange): Promise<BalanceState> {
     return this.run((tx) => changeBalanceSteps(tx, key, change));
@@ -149,27 +136,21 @@ export abstract class StepsLedgerStore implements MoneyStore {
   }
 }
 
-export class SqliteLedgerStore extends StepsLedgerStore implements LedgerStore {
+export class SqliteLedgerStore extends StepsLedgerStore {
   private readonly steps: SqliteSteps;
   private readonly ledgerSteps = new LedgerSteps();
-  private readonly tx: SqliteLedgerTx;
 
   constructor(private readonly db: Database.Database) {
     super();
     this.steps = new SqliteSteps(db);
-    this.tx = new SqliteLedgerTx(this.steps, this.ledgerSteps);
-  }
-
-  transaction<T>(work: (tx: LedgerTx) => T): Promise<T> {
-    // IMMEDIATE: take the write lock before reading, so a concurrent writer cannot slip in between.
-    return Promise.resolve(this.db.transaction(() => work(this.tx)).immediate());
   }
 
   run<T>(work: (tx: LedgerSteps) => Steps<T>): Promise<T> {
+    // IMMEDIATE: take the write lock before reading, so a concurrent writer cannot slip in between.
     return Promise.resolve(this.db.transaction(() => this.steps.run(work(this.ledgerSteps))).immediate());
   }
 
-  protected read<T>(steps: Steps<T>): Promise<T> {
+  read<T>(steps: Steps<T>): Promise<T> {
     return Promise.resolve(this.steps.run(steps));
   }
 }
@@ -184,32 +165,4 @@ export function* changeBalanceSteps(
   const next = change(yield* tx.balance(key.entityType, key.entityId));
   yield* tx.applyChange(key, next);
   return next.next;
-}
-
-/** LedgerTx over the steps, each run at once on SQLite's connection (the caller holds the transaction). */
-class SqliteLedgerTx implements LedgerTx {
-  constructor(
-    private readonly steps: SqliteSteps,
-    private readonly tx: LedgerSteps,
-  ) {}
-
-  balance(entityType: string, entityId: number): BalanceState {
-    return this.steps.run(this.tx.balance(entityType, entityId));
-  }
-
-  applyChange(key: BalanceKey, change: BalanceChange): void {
-    this.steps.run(this.tx.applyChange(key, change));
-  }
-
-  writeBalance(key: BalanceKey, next: BalanceState): void {
-    this.steps.run(this.tx.writeBalance(key, next));
-  }
-
-  lease(node: string, entityType: string, entityId: number): string {
-    return this.steps.run(this.tx.lease(node, entityType, entityId));
-  }
-
-  leaseHolders(entityType: string, entityId: number): string[] {
-    return this.steps.run(this.tx.leaseHolders(entityType, entityId));
-  }
 }

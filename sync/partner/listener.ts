@@ -57,10 +57,12 @@ const HOUR_MS = 3_600_000;
  * does not hold the process up: it ends with the control plane).
  */
 function startPruning(partner: PartnerStore, retentionHours: number, log: Logger): void {
-  const prune = (): void => {
-    const pruned = partner.prune(new Date(Date.now() - retentionHours * HOUR_MS).toISOString());
+  const prune = async (): Promise<void> => {
+    const pruned = await partner.prune(new Date(Date.now() - retentionHours * HOUR_MS).toISOString());
     if (pruned.kept + pruned.translations > 0) log.info({ ...pruned, retention_hours: retentionHours }, 'partner records pruned');
   };
-  prune();
-  setInterval(prune, HOUR_MS).unref();
+  // A prune that fails (the database away a moment) is tried again at the next hour.
+  const pruneLogged = (): void => void prune().catch((error: unknown) => log.error({ err: error }, 'partner prune failed'));
+  pruneLogged();
+  setInterval(pruneLogged, HOUR_MS).unref();
 }

@@ -6,14 +6,16 @@ import type { IncomingRequest, OutgoingResponse, Route } from '../../src/core/ht
 import { Decimal } from '../../src/core/money/decimal.js';
 import type { PARTNER_OPERATIONS } from '../admin/resources.js';
 import { money } from '../ledger/balance.js';
-import type { BalanceKey, LedgerStore, LedgerTx } from '../ledger/store.js';
+import type { Steps } from '../ledger/sql-steps.js';
+import type { LedgerSteps } from '../ledger/steps.js';
+import type { BalanceKey, LedgerStore } from '../ledger/store.js';
 import { hashPassword } from '../portal/password.js';
 import { tellNodes } from '../ledger/balance-routes.js';
 import { debitRecallingLeases } from '../ledger/debit-recall.js';
 import type { LeaseRecalls } from '../ledger/lease-recall.js';
 import { decimalsOf, exactAmount } from './amount.js';
 import { KeysUnavailable, PartnerAuthenticator, TokenRefusal, type PartnerIdentity } from './auth.js';
-import { newAccountCode, twelveDigits } from './codes.js';
+import { twelveDigits } from './codes.js';
 import { JsonNumber, RawNumber, canonicalJson, stringifyWithRawNumbers, type ExactJson } from './exact-json.js';
 import {
   accountCode,
@@ -71,6 +73,8 @@ interface Answer {
   body: Record<string, unknown>;
   /** The retail account whose balance the write changed: the nodes holding or waiting for it are told once it commits. */
   balanceChanged?: number;
+  /** The retail account whose nodes' leases are recalled once the write commits (delete_account). */
+  recallLeases?: number;
 }
 
 /** debit_balance beyond what is not leased, while the balance itself has it: the leases are recalled and it is tried again. */
@@ -84,8 +88,12 @@ class HeldInLeasesRefusal extends RequestError {
   }
 }
 
-/** What a write does inside its transaction; it throws a RequestError to refuse (then nothing is written). */
-type WriteWork = (tx: LedgerTx) => Answer;
+/**
+ * What a write does inside its transaction, as steps on either engine; it throws a RequestError to refuse
+ * (then nothing is written). On PostgreSQL it may run more than once (a retried transaction): no effect
+ * outside the database belongs in it.
+ */
+type WriteWork = (tx: LedgerSteps) => Steps<Answer>;
 
 interface OperationSpec {
   name: PartnerOperation;
@@ -106,15 +114,15 @@ const DAY_MS = 86_400_000;
 const MAX_TTL_SECONDS = 86_400;
 
 export function partnerRoutes(context: PartnerApiContext): Route[] {
-  const { partner, ledger, recalls } = context;
+  const { partner, ledger } = context;
 
   /** The product the request is about: the body's, else the token's, else the tenant's only active one. */
-  const productOf = (body: Body, scope: Scope, nullable = false): PartnerProduct => {
+  const productOf = async (body: Body, scope: Scope, nullable = false): Promise<PartnerProduct> => {
     const named = optionalString(body, 'product_id', 64, nullable) ?? scope.identity.productId;
     let product: PartnerProduct | null;
-    if (named !== null) product = partner.product(scope.tenant.id, named);
+    if (named !== null) product = await partner.read(partner.product(scope.tenant.id, named));
     else {
-      const active = partner.activeProducts(scope.tenant.id);
+      const active = await partner.read(partner.activeProducts(scope.tenant.id));
       if (active.length !== 1) throw new RequestError('invalid_field', 'product_id is required: the tenant has more than one product');
       product = active[0];
     }
@@ -126,22 +134,23 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
     return product;
   };
 
-  const accountOf = (body: Body, product: PartnerProduct): RetailAccount => {
+  /** The account the body names; inside a write (`forUpdate`), locked for the write's transaction. */
+  function* accountOf(body: Body, product: PartnerProduct, forUpdate = false): Steps<RetailAccount> {
     const code = accountCode('account', body.account);
-    const account = partner.account(product.id, code);
+    const account = yield* partner.account(product.id, code, forUpdate);
     // Another tenant's or product's account is answered exactly as one that does not exist: never visible.
     if (account === null) throw new RequestError('account_not_found', `no account ${code} in product ${product.product_id}`);
     return account;
-  };
+  }
 
   /** call_history and setup_call list 403, not 404, for an account outside the tenant's product. */
-  const scopedAccountOf = (body: Body, product: PartnerProduct, name = 'account'): RetailAccount => {
+  function* scopedAccountOf(body: Body, product: PartnerProduct, name = 'account', forUpdate = false): Steps<RetailAccount> {
     const code = accountCode(name, body[name]);
-    const account = partner.account(product.id, code);
+    const account = yield* partner.account(product.id, code, forUpdate);
     if (account === null)
       throw new RequestError('account_out_of_scope', `no account ${code} in this tenant's product ${product.product_id}`);
     return account;
-  };
+  }
 
   const scopeFields = (scope: Scope, product: PartnerProduct, code: string): Record<string, unknown> => ({
     tenant_id: scope.tenant.tenant_id,
@@ -159,13 +168,16 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
   /** topup and debit_balance: one ledger transaction on the retail account's balance. */
   const moneyWrite =
     (kind: 'credit' | 'debit') =>
-    (body: Body, scope: Scope, transactionId: string): Promise<WriteWork> => {
-      const product = productOf(body, scope);
+    async (body: Body, scope: Scope, transactionId: string): Promise<WriteWork> => {
+      const product = await productOf(body, scope);
       const amount = exactAmount('amount', body.amount, product.currency);
-      return Promise.resolve((tx) => {
-        const account = accountOf(body, product);
+      return function* (tx) {
+        // The account locked before its balance (PostgreSQL), as every write to it does: a delete_account
+        // racing this waits, and is seen.
+        const account = yield* accountOf(body, product, true);
         if (account.status !== 'active') throw new RequestError('account_deactivated', `account ${account.account_code} is deactivated`);
-        const current = tx.balance(RETAIL, account.id);
+        yield* tx.lockBalances([balanceKey(account, product)]);
+        const current = yield* tx.balance(RETAIL, account.id);
         const before = new Decimal(current.balance);
         const change = new Decimal(amount);
         // Available is what nodes do not hold in credit leases for calls (reserved): a debit may not take that.
@@ -176,7 +188,7 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
             : new RequestError('insufficient_balance', message);
         }
         const after = money(kind === 'credit' ? before.plus(change) : before.minus(change), before, change);
-        tx.applyChange(balanceKey(account, product), {
+        yield* tx.applyChange(balanceKey(account, product), {
           next: { balance: after, reserved: current.reserved },
           transaction: {
             transaction_type: kind,
@@ -198,7 +210,7 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
           },
           balanceChanged: account.id,
         };
-      });
+      };
     };
 
   const operations: OperationSpec[] = [
@@ -206,8 +218,8 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
       name: 'get_balance',
       fields: SCOPE_FIELDS,
       read: async (body, scope) => {
-        const product = productOf(body, scope);
-        const account = accountOf(body, product);
+        const product = await productOf(body, scope);
+        const account = await partner.read(accountOf(body, product));
         const state = await ledger.getBalance(RETAIL, account.id);
         // Never rounded: a call's charge can carry up to 6 decimals (the trunk's precision), and a balance shown
         // to the cent would not be the one the ledger holds.
@@ -233,12 +245,12 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
     {
       name: 'call_history',
       fields: SCOPE_FIELDS,
-      read: (body, scope) => {
-        const product = productOf(body, scope);
-        const account = scopedAccountOf(body, product);
+      read: async (body, scope) => {
+        const product = await productOf(body, scope);
+        const account = await partner.read(scopedAccountOf(body, product));
         const since = new Date(Date.now() - HISTORY_DAYS * DAY_MS).toISOString();
         const decimals = decimalsOf(product.currency);
-        const calls = partner.calls(account.id, since, HISTORY_CALLS).map((call) => ({
+        const calls = (await partner.read(partner.calls(account.id, since, HISTORY_CALLS))).map((call) => ({
           called_number: call.dnis,
           duration_seconds: call.billable_duration_customer,
           // The charge as the ledger debited it, written with the currency's decimals (never through a double).
@@ -246,7 +258,7 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
             new Decimal(call.account_charge).toFixed(Math.max(decimals, new Decimal(call.account_charge).decimalPlaces())),
           ),
         }));
-        return Promise.resolve({ status: 200, body: { ...scopeFields(scope, product, account.account_code), calls } });
+        return { status: 200, body: { ...scopeFields(scope, product, account.account_code), calls } };
       },
     },
     { name: 'topup', fields: [...SCOPE_FIELDS, 'amount'], write: moneyWrite('credit') },
@@ -257,7 +269,7 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
       write: async (body, scope) => {
         if (body.product_id === undefined && scope.identity.productId === null)
           throw new RequestError('invalid_field', 'product_id is required');
-        const product = productOf(body, scope);
+        const product = await productOf(body, scope);
         const initial =
           body.initial_balance === undefined ? '0' : exactAmount('initial_balance', body.initial_balance, product.currency, true);
         const requiresPin = optionalBoolean(body, 'requires_pin') ?? product.requires_pin === 1;
@@ -266,14 +278,13 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
         // scrypt runs off the event loop, the transaction may not wait for it).
         const pin = requiresPin ? twelveDigits() : null;
         const pinHash = pin === null ? null : await hashPassword(pin);
-        return (tx) => {
-          if (externalUserId !== null && partner.holderOf(product.id, externalUserId) !== null)
+        return function* (tx) {
+          if (externalUserId !== null && (yield* partner.holderOf(product.id, externalUserId)) !== null)
             throw new RequestError('external_user_id_taken', 'another account of this product has this external_user_id');
-          const code = newAccountCode((candidate) => partner.codeTaken(candidate));
-          const id = partner.createAccount(product.id, code, externalUserId, pinHash);
+          const { id, code } = yield* partner.createAccount(product.id, externalUserId, pinHash);
           const zero = money(new Decimal(0));
           if (new Decimal(initial).greaterThan(0))
-            tx.applyChange(
+            yield* tx.applyChange(
               { entityType: RETAIL, entityId: id, currency: product.currency },
               {
                 next: { balance: initial, reserved: '0' },
@@ -286,7 +297,7 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
                 },
               },
             );
-          else tx.writeBalance({ entityType: RETAIL, entityId: id, currency: product.currency }, { balance: zero, reserved: '0' });
+          else yield* tx.writeBalance({ entityType: RETAIL, entityId: id, currency: product.currency }, { balance: zero, reserved: '0' });
           return {
             status: 201,
             body: {
@@ -303,24 +314,22 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
     {
       name: 'delete_account',
       fields: ['account', 'product_id', 'reason'],
-      write: (body, scope) => {
-        const product = productOf(body, scope, true);
+      write: async (body, scope) => {
+        const product = await productOf(body, scope, true);
         const reason = optionalString(body, 'reason', 500, true);
         accountCode('account', body.account);
-        return Promise.resolve((tx) => {
-          const account = accountOf(body, product);
+        return function* () {
+          const account = yield* accountOf(body, product, true);
           // A repeat is 200 with the first deactivation's time and reason: deleting is soft and happens once.
           const at = account.deactivated_at ?? new Date().toISOString();
           if (account.deactivated_at === null) {
-            partner.deactivate(account.id, at, reason);
+            yield* partner.deactivate(account.id, at, reason);
             // No call through a translation set up before (each ended one is a delta in this transaction), and the
-            // credit nodes hold for it comes back at once, over the live channel (what a live call holds stays until
-            // it ends; the centre leases it nothing more).
-            partner.endTranslations(account.id, at);
-            for (const node of tx.leaseHolders(RETAIL, account.id))
-              recalls.recallNow(node, RETAIL, account.id, tx.lease(node, RETAIL, account.id), true);
+            // credit nodes hold for it comes back once this commits (recallLeases).
+            yield* partner.endTranslations(account.id, at);
           }
           return {
+            recallLeases: account.deactivated_at === null ? account.id : undefined,
             status: 200,
             body: {
               tenant_id: scope.tenant.tenant_id,
@@ -331,24 +340,23 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
               reason: account.deactivated_at === null ? reason : account.deactivation_reason,
             },
           };
-        });
+        };
       },
     },
     {
       name: 'change_cli',
       fields: ['account', 'product_id', 'external_user_id', 'cli'],
-      write: (body, scope) => {
-        const product = productOf(body, scope, true);
+      write: async (body, scope) => {
+        const product = await productOf(body, scope, true);
         accountCode('account', body.account);
         const externalUserId = callerId(body, false)!;
-        return Promise.resolve((tx) => {
-          void tx;
-          const account = accountOf(body, product);
+        return function* () {
+          const account = yield* accountOf(body, product, true);
           if (account.status !== 'active') throw new RequestError('account_deactivated', `account ${account.account_code} is deactivated`);
-          const holder = partner.holderOf(product.id, externalUserId);
+          const holder = yield* partner.holderOf(product.id, externalUserId);
           if (holder !== null && holder !== account.id)
             throw new RequestError('external_user_id_taken', 'another account of this product has this external_user_id');
-          partner.changeCli(account.id, externalUserId);
+          yield* partner.changeCli(account.id, externalUserId);
           return {
             status: 200,
             body: {
@@ -358,26 +366,26 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
               external_user_id: externalUserId,
             },
           };
-        });
+        };
       },
     },
     {
       name: 'setup_call',
       fields: ['a_number', 'b_number', 'access_number', 'account_number', 'ttl', 'product_id', 'currency'],
-      write: (body, scope) => {
+      write: async (body, scope) => {
         const aNumber = phoneNumber(body, 'a_number');
         const bNumber = phoneNumber(body, 'b_number');
         const accessNumber = phoneNumber(body, 'access_number');
         const ttl = ttlSeconds(body.ttl);
-        const product = productOf(body, scope);
+        const product = await productOf(body, scope);
         if (!(product.access_numbers ?? '').split(',').includes(accessNumber))
           throw new RequestError('invalid_access_number', `access_number is not one of product ${product.product_id}'s access numbers`);
         accountCode('account_number', body.account_number);
-        return Promise.resolve(() => {
-          const account = scopedAccountOf(body, product, 'account_number');
+        return function* () {
+          const account = yield* scopedAccountOf(body, product, 'account_number', true);
           if (account.status !== 'active') throw new RequestError('account_deactivated', `account ${account.account_code} is deactivated`);
           const now = Date.now();
-          const insertId = partner.addTranslation(
+          const insertId = yield* partner.addTranslation(
             account,
             aNumber,
             accessNumber,
@@ -389,7 +397,7 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
             status: 200,
             body: { message: 'Call setup saved successfully', insertId, ...scopeFields(scope, product, account.account_code) },
           };
-        });
+        };
       },
     },
   ];
@@ -450,7 +458,7 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
       context.log.info({ correlation_id: correlation, operation: spec.name, reason: error.message }, 'partner token refused');
       throw new RequestError('partner_token_invalid', 'missing or invalid authorization');
     }
-    const tenant = context.partner.tenant(identity.tenantId);
+    const tenant = await context.partner.read(context.partner.tenant(identity.tenantId));
     if (tenant === null || tenant.status !== 'active')
       throw new RequestError('partner_tenant_not_active', 'the tenant is unknown or not active');
     if (!tenant.operations.split(',').includes(spec.name))
@@ -470,21 +478,23 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
       .update(canonicalJson(body as Record<string, ExactJson>))
       .digest('hex');
     const work = await spec.write!(body, scope, key!);
+    const { partner } = context;
     const attempt = () =>
-      context.ledger.transaction((tx): { kept: KeptAnswer } | { fresh: { status: number; text: string; balanceChanged?: number } } => {
-        // Checked inside the transaction that writes it: two requests with one key cannot both pass here.
-        const kept = context.partner.kept(tenant.tenant_id, spec.name, key!);
+      context.ledger.run(function* (tx): Steps<{ kept: KeptAnswer } | { fresh: Answer & { text: string } }> {
+        // Checked inside the transaction that writes it, the key held: two requests with one key cannot both pass here.
+        yield* partner.lockKey(tenant.tenant_id, spec.name, key!);
+        const kept = yield* partner.kept(tenant.tenant_id, spec.name, key!);
         if (kept !== null) return { kept };
-        const answer = work(tx);
+        const answer = yield* work(tx);
         const text = stringifyWithRawNumbers({ ...answer.body, correlation_id: correlation, transaction_id: key });
-        context.partner.keep(tenant.tenant_id, spec.name, key!, {
+        yield* partner.keep(tenant.tenant_id, spec.name, key!, {
           request_digest: digest,
           status: answer.status,
           // A PIN is shown once: the kept answer (replayed to a retry) never holds it.
           body: 'pin_12' in answer.body && answer.body.pin_12 !== null ? text.replace(/"pin_12":"[0-9]{12}"/, '"pin_12":null') : text,
           transaction_id: key!,
         });
-        return { fresh: { status: answer.status, text, balanceChanged: answer.balanceChanged } };
+        return { fresh: { ...answer, text } };
       });
     // A debit the leases stand in the way of recalls them and is tried again (each try its own transaction).
     const outcome = await debitRecallingLeases(context, attempt, (error) =>
@@ -506,7 +516,13 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
       { correlation_id: correlation, operation: spec.name, tenant: tenant.tenant_id, transaction_id: key },
       'partner write done',
     );
-    if (outcome.fresh.balanceChanged !== undefined) await tellNodes(context, RETAIL, outcome.fresh.balanceChanged);
+    const { recallLeases, balanceChanged } = outcome.fresh;
+    // The credit nodes hold for a deleted account comes back at once, over the live channel (what a live call
+    // holds stays until it ends; the centre leases it nothing more).
+    if (recallLeases !== undefined)
+      for (const lease of await context.ledger.leasesOf(RETAIL, recallLeases))
+        context.recalls.recallNow(lease.node, RETAIL, recallLeases, lease.amount, true);
+    if (balanceChanged !== undefined) await tellNodes(context, RETAIL, balanceChanged);
     return { status: outcome.fresh.status, body: outcome.fresh.text, headers: { ...headers, 'X-Transaction-Id': key! } };
   } catch (error) {
     const refusal = refusalResponse(error);

@@ -1,11 +1,16 @@
-import type Database from 'better-sqlite3';
-import type { ChangeLog } from '../store/config-store.js';
+import { onEngine, allRows, getRow, runSql, type Steps } from '../ledger/sql-steps.js';
+import type { LedgerStore } from '../ledger/store.js';
+import type { ChangeLog, Row } from '../store/config-store.js';
+import type { PgChangeLog } from '../store/pg-config-store.js';
+import { twelveDigits } from './codes.js';
 
 /**
  * The partner API's tables (migration 11): tenants and products as the admin API wrote them, retail
- * accounts, and the answers kept for idempotent writes. Every method is synchronous so that a write's
- * checks, its change and its kept answer run inside one ledger transaction (LedgerStore.transaction, the
- * same database connection): nothing can interleave, and a crash leaves all of it or none.
+ * accounts, and the answers kept for idempotent writes, on either engine. Every method is steps
+ * (ledger/sql-steps.ts), so a write's checks, its change, its money and its kept answer run inside one ledger
+ * transaction (LedgerStore.run): on SQLite under the one write lock, on PostgreSQL READ COMMITTED with the
+ * locks each read-modify-write takes (`lockKey`, the ledger's balance locks), run again whole when the server
+ * aborts it. A crash leaves all of it or none. Reads outside a write go through `read`.
  *
  * A translation set up or ended is a live change (issue 18): its delta is appended in that same transaction,
  * and the caller calls committed() after the commit, which wakes the nodes' waiting asks, so a node can route
@@ -54,102 +59,142 @@ export interface KeptAnswer {
   transaction_id: string;
 }
 
+/** Where a partner write's live changes go: each engine's delta log, appended on the write's own connection. */
+export interface LiveChanges {
+  append(table: string, id: number, row: Row): Steps<number>;
+  /** After the commit of a transaction that appended. */
+  committed(): void;
+}
+
+export function sqliteLiveChanges(log: ChangeLog): LiveChanges {
+  return { append: (table, id, row) => onEngine({ sqlite: () => log.append(table, id, row) }), committed: () => log.committed() };
+}
+
+/** PostgreSQL's log announces a commit itself (its NOTIFY is delivered at commit): nothing to do after. */
+export function pgLiveChanges(log: PgChangeLog): LiveChanges {
+  return { append: (table, id, row) => onEngine({ postgres: (client) => log.append(client, table, id, row) }), committed: () => undefined };
+}
+
+const PRODUCT_COLUMNS = 'id, partner_tenant_id, product_id, currency, requires_pin, status, access_numbers';
+
+/**
+ * The key class of the advisory lock a partner write takes on its Idempotency-Key (PostgreSQL): ours, and
+ * apart from the sync lock's (store/pg-sync-lock.ts).
+ */
+const IDEMPOTENCY_LOCK_CLASS = 0x5eed_0019;
+
 export class PartnerStore {
-  private readonly sql;
   /** Deltas appended since the last committed(): only then is there anything to wake the nodes for. */
   private appended = false;
 
   constructor(
-    db: Database.Database,
-    /** The delta log (sync/deltas/log.ts); null: no live changes (a store opened for a one-off job). */
-    private readonly deltas: ChangeLog | null = null,
-  ) {
-    this.sql = {
-      tenant: db.prepare('SELECT id, tenant_id, status, operations FROM partner_tenants WHERE tenant_id = ?'),
-      product: db.prepare(
-        'SELECT id, partner_tenant_id, product_id, currency, requires_pin, status, access_numbers FROM partner_products WHERE partner_tenant_id = ? AND product_id = ?',
-      ),
-      activeProducts: db.prepare(
-        "SELECT id, partner_tenant_id, product_id, currency, requires_pin, status, access_numbers FROM partner_products WHERE partner_tenant_id = ? AND status = 'active'",
-      ),
-      account: db.prepare('SELECT * FROM retail_accounts WHERE partner_product_id = ? AND account_code = ?'),
-      codeTaken: db.prepare('SELECT 1 FROM retail_accounts WHERE account_code = ?'),
-      holderOf: db.prepare('SELECT id FROM retail_accounts WHERE partner_product_id = ? AND external_user_id = ?'),
-      insertAccount: db.prepare(
-        `INSERT INTO retail_accounts (partner_product_id, account_code, external_user_id, requires_pin, pin_hash, status, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, 'active', ?, ?)`,
-      ),
-      deactivate: db.prepare(
-        "UPDATE retail_accounts SET status = 'deactivated', deactivated_at = ?, deactivation_reason = ?, updated_at = ? WHERE id = ?",
-      ),
-      changeCli: db.prepare('UPDATE retail_accounts SET external_user_id = ?, updated_at = ? WHERE id = ?'),
-      // The account's answered calls since `since`, newest first (retail_call_cdrs is indexed by account and start).
-      calls: db.prepare(
-        `SELECT c.dnis, c.billable_duration_customer, c.account_charge FROM retail_call_cdrs r JOIN cdrs c ON c.id = r.cdr_id
-         WHERE r.retail_account_id = ? AND r.start_time >= ? AND c.answer_time IS NOT NULL
-         ORDER BY r.start_time DESC, r.cdr_id DESC LIMIT ?`,
-      ),
-      insertTranslation: db.prepare(
-        `INSERT INTO call_translations (retail_account_id, partner_product_id, a_number, access_number, b_number, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      translation: db.prepare('SELECT * FROM call_translations WHERE id = ?'),
-      // One translation per caller and access number (partner contract note 57): a new one ends those before it.
-      supersede: db.prepare('UPDATE call_translations SET expires_at = ? WHERE a_number = ? AND access_number = ? AND expires_at > ?'),
-      endTranslations: db.prepare('UPDATE call_translations SET expires_at = ? WHERE retail_account_id = ? AND expires_at > ? RETURNING *'),
-      pruneTranslations: db.prepare('DELETE FROM call_translations WHERE expires_at < ?'),
-      pruneKept: db.prepare('DELETE FROM partner_idempotency WHERE created_at < ?'),
-      kept: db.prepare(
-        'SELECT request_digest, status, body, transaction_id FROM partner_idempotency WHERE tenant_id = ? AND operation = ? AND idempotency_key = ?',
-      ),
-      keep: db.prepare(
-        `INSERT INTO partner_idempotency (tenant_id, operation, idempotency_key, request_digest, status, body, transaction_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-    };
+    private readonly ledger: LedgerStore,
+    /** The delta log; null: no live changes (a store opened for a one-off job). */
+    private readonly live: LiveChanges | null = null,
+  ) {}
+
+  /** Runs steps that only read, outside a write's transaction. */
+  read<T>(steps: Steps<T>): Promise<T> {
+    return this.ledger.read(steps);
   }
 
-  tenant(tenantId: string): PartnerTenant | null {
-    return (this.sql.tenant.get(tenantId) as PartnerTenant | undefined) ?? null;
+  *tenant(tenantId: string): Steps<PartnerTenant | null> {
+    return (
+      (yield* getRow<PartnerTenant>('SELECT id, tenant_id, status, operations FROM partner_tenants WHERE tenant_id = ?', tenantId)) ?? null
+    );
   }
 
-  product(tenant: number, productId: string): PartnerProduct | null {
-    return (this.sql.product.get(tenant, productId) as PartnerProduct | undefined) ?? null;
+  *product(tenant: number, productId: string): Steps<PartnerProduct | null> {
+    return (
+      (yield* getRow<PartnerProduct>(
+        `SELECT ${PRODUCT_COLUMNS} FROM partner_products WHERE partner_tenant_id = ? AND product_id = ?`,
+        tenant,
+        productId,
+      )) ?? null
+    );
   }
 
-  activeProducts(tenant: number): PartnerProduct[] {
-    return this.sql.activeProducts.all(tenant) as PartnerProduct[];
+  *activeProducts(tenant: number): Steps<PartnerProduct[]> {
+    return yield* allRows<PartnerProduct>(
+      `SELECT ${PRODUCT_COLUMNS} FROM partner_products WHERE partner_tenant_id = ? AND status = 'active' ORDER BY id`,
+      tenant,
+    );
   }
 
-  account(product: number, code: string): RetailAccount | null {
-    return (this.sql.account.get(product, code) as RetailAccount | undefined) ?? null;
-  }
-
-  codeTaken(code: string): boolean {
-    return this.sql.codeTaken.get(code) !== undefined;
+  /**
+   * The account with this code in this product. Inside a write it is locked (PostgreSQL: `FOR UPDATE`), so
+   * a concurrent delete_account or change_cli on it waits for the write that read it.
+   */
+  *account(product: number, code: string, forUpdate = false): Steps<RetailAccount | null> {
+    const sql = 'SELECT * FROM retail_accounts WHERE partner_product_id = ? AND account_code = ?';
+    return (yield* getRow<RetailAccount>(forUpdate ? { sql, postgres: `${sql} FOR UPDATE` } : sql, product, code)) ?? null;
   }
 
   /** The account of this product whose external_user_id (CLI) this is, if any. */
-  holderOf(product: number, externalUserId: string): number | null {
-    return (this.sql.holderOf.get(product, externalUserId) as { id: number } | undefined)?.id ?? null;
+  *holderOf(product: number, externalUserId: string): Steps<number | null> {
+    return (
+      (yield* getRow<{ id: number }>(
+        'SELECT id FROM retail_accounts WHERE partner_product_id = ? AND external_user_id = ?',
+        product,
+        externalUserId,
+      ))?.id ?? null
+    );
   }
 
-  createAccount(product: number, code: string, externalUserId: string | null, pinHash: string | null): number {
+  /** A new account with a fresh code (drawn again while taken); its id and code. */
+  *createAccount(product: number, externalUserId: string | null, pinHash: string | null): Steps<{ id: number; code: string }> {
+    let code: string | null = null;
+    for (let draw = 0; draw < 100 && code === null; draw++) {
+      // Codes starting 0 are as good as any (inputs are left-padded).
+      const candidate = twelveDigits();
+      if ((yield* getRow('SELECT 1 AS taken FROM retail_accounts WHERE account_code = ?', candidate)) === undefined) code = candidate;
+    }
+    if (code === null) throw new Error('no free account code after 100 draws');
     const now = new Date().toISOString();
-    return Number(this.sql.insertAccount.run(product, code, externalUserId, pinHash === null ? 0 : 1, pinHash, now, now).lastInsertRowid);
+    const row = yield* getRow<{ id: number }>(
+      `INSERT INTO retail_accounts (partner_product_id, account_code, external_user_id, requires_pin, pin_hash, status, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, 'active', ?, ?) RETURNING id`,
+      product,
+      code,
+      externalUserId,
+      pinHash === null ? 0 : 1,
+      pinHash,
+      now,
+      now,
+    );
+    return { id: row!.id, code };
   }
 
-  deactivate(account: number, at: string, reason: string | null): void {
-    this.sql.deactivate.run(at, reason, at, account);
+  *deactivate(account: number, at: string, reason: string | null): Steps<void> {
+    yield* runSql(
+      "UPDATE retail_accounts SET status = 'deactivated', deactivated_at = ?, deactivation_reason = ?, updated_at = ? WHERE id = ?",
+      at,
+      reason,
+      at,
+      account,
+    );
   }
 
-  changeCli(account: number, externalUserId: string): void {
-    this.sql.changeCli.run(externalUserId, new Date().toISOString(), account);
+  *changeCli(account: number, externalUserId: string): Steps<void> {
+    yield* runSql(
+      'UPDATE retail_accounts SET external_user_id = ?, updated_at = ? WHERE id = ?',
+      externalUserId,
+      new Date().toISOString(),
+      account,
+    );
   }
 
   /** Up to `limit` answered calls billed to the account that started at or after `since` (ISO time), newest first. */
-  calls(account: number, since: string, limit: number): RetailCall[] {
-    return this.sql.calls.all(account, since, limit) as RetailCall[];
+  *calls(account: number, since: string, limit: number): Steps<RetailCall[]> {
+    // retail_call_cdrs is indexed by account and start.
+    return yield* allRows<RetailCall>(
+      `SELECT c.dnis, c.billable_duration_customer, c.account_charge FROM retail_call_cdrs r JOIN cdrs c ON c.id = r.cdr_id
+       WHERE r.retail_account_id = ? AND r.start_time >= ? AND c.answer_time IS NOT NULL
+       ORDER BY r.start_time DESC, r.cdr_id DESC LIMIT ?`,
+      account,
+      since,
+      limit,
+    );
   }
 
   /**
@@ -157,21 +202,49 @@ export class PartnerStore {
    * and appends its delta; its id is setup_call's insertId. The ones it ends need no delta: on a node the newer
    * translation replaces them (src/core/snapshot/retail-index.ts).
    */
-  addTranslation(account: RetailAccount, aNumber: string, accessNumber: string, bNumber: string, now: string, expiresAt: string): number {
-    const { id, partner_product_id: product } = account;
-    this.sql.supersede.run(now, aNumber, accessNumber, now);
-    const insertId = Number(this.sql.insertTranslation.run(id, product, aNumber, accessNumber, bNumber, now, expiresAt).lastInsertRowid);
-    this.live(insertId, this.sql.translation.get(insertId) as Record<string, unknown>);
-    return insertId;
+  *addTranslation(
+    account: RetailAccount,
+    aNumber: string,
+    accessNumber: string,
+    bNumber: string,
+    now: string,
+    expiresAt: string,
+  ): Steps<number> {
+    // One translation per caller and access number (partner contract note 57): a new one ends those before it.
+    yield* runSql(
+      'UPDATE call_translations SET expires_at = ? WHERE a_number = ? AND access_number = ? AND expires_at > ?',
+      now,
+      aNumber,
+      accessNumber,
+      now,
+    );
+    const row = (yield* getRow<Row>(
+      `INSERT INTO call_translations (retail_account_id, partner_product_id, a_number, access_number, b_number, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+      account.id,
+      account.partner_product_id,
+      aNumber,
+      accessNumber,
+      bNumber,
+      now,
+      expiresAt,
+    ))!;
+    yield* this.changed(row);
+    return row.id as number;
   }
 
   /**
    * Ends the account's live translations now (a deactivated account places no call through them), each a delta
    * that carries its end as expires_at; how many.
    */
-  endTranslations(account: number, now: string): number {
-    const ended = this.sql.endTranslations.all(now, account, now) as Record<string, unknown>[];
-    for (const row of ended) this.live(row.id as number, row);
+  *endTranslations(account: number, now: string): Steps<number> {
+    const ended = yield* allRows<Row>(
+      'UPDATE call_translations SET expires_at = ? WHERE retail_account_id = ? AND expires_at > ? RETURNING *',
+      now,
+      account,
+      now,
+    );
+    for (const row of ended) yield* this.changed(row);
     return ended.length;
   }
 
@@ -179,29 +252,62 @@ export class PartnerStore {
   committed(): void {
     if (!this.appended) return;
     this.appended = false;
-    this.deltas?.committed();
+    this.live?.committed();
   }
 
-  private live(id: number, row: Record<string, unknown>): void {
-    if (this.deltas === null) return;
-    this.deltas.append('call_translations', id, row);
+  private *changed(row: Row): Steps<void> {
+    if (this.live === null) return;
+    yield* this.live.append('call_translations', row.id as number, row);
     this.appended = true;
   }
 
   /**
    * Forgets what is older than `before` (ISO time): kept answers written before it (a retry of such a key
-   * runs as a new request) and translations that ended before it (nothing reads them again).
+   * runs as a new request) and translations that ended before it (nothing reads them again). One transaction.
    */
-  prune(before: string): { kept: number; translations: number } {
-    return { kept: this.sql.pruneKept.run(before).changes, translations: this.sql.pruneTranslations.run(before).changes };
+  prune(before: string): Promise<{ kept: number; translations: number }> {
+    return this.ledger.run(function* () {
+      const kept = yield* runSql('DELETE FROM partner_idempotency WHERE created_at < ?', before);
+      const translations = yield* runSql('DELETE FROM call_translations WHERE expires_at < ?', before);
+      return { kept, translations };
+    });
   }
 
-  kept(tenantId: string, operation: string, key: string): KeptAnswer | null {
-    return (this.sql.kept.get(tenantId, operation, key) as KeptAnswer | undefined) ?? null;
+  /**
+   * Holds the write's Idempotency-Key until the transaction ends (PostgreSQL: a transaction-scoped advisory
+   * lock; SQLite's write lock already holds everything): a second request with the key waits here, then
+   * finds the first's kept answer. Without it, READ COMMITTED lets the second run the work on what the first
+   * changed (a debit refused for want of the balance the first took) before the kept answer's key stops it.
+   */
+  *lockKey(tenantId: string, operation: string, key: string): Steps<void> {
+    yield* getRow(
+      {
+        sql: 'SELECT 1',
+        postgres: "SELECT pg_advisory_xact_lock(?, hashtext(current_schema() || ' ' || ? || ' ' || ? || ' ' || ?))",
+        onlyOn: 'postgres',
+      },
+      IDEMPOTENCY_LOCK_CLASS,
+      tenantId,
+      operation,
+      key,
+    );
   }
 
-  keep(tenantId: string, operation: string, key: string, answer: KeptAnswer): void {
-    this.sql.keep.run(
+  *kept(tenantId: string, operation: string, key: string): Steps<KeptAnswer | null> {
+    return (
+      (yield* getRow<KeptAnswer>(
+        'SELECT request_digest, status, body, transaction_id FROM partner_idempotency WHERE tenant_id = ? AND operation = ? AND idempotency_key = ?',
+        tenantId,
+        operation,
+        key,
+      )) ?? null
+    );
+  }
+
+  *keep(tenantId: string, operation: string, key: string, answer: KeptAnswer): Steps<void> {
+    yield* runSql(
+      `INSERT INTO partner_idempotency (tenant_id, operation, idempotency_key, request_digest, status, body, transaction_id, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       tenantId,
       operation,
       key,

@@ -57,13 +57,13 @@ it("takes back a node's lease only when its own monotonic clock agrees the node 
   clock = 1000; // heard a second ago
   const early = await stores.ledger.run((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
   assert.deepEqual(early, []);
-  assert.equal(await stores.ledger.transaction((tx) => tx.lease('node-a', 'customer', 1)), '4');
+  assert.equal(await stores.ledger.run((tx) => tx.lease('node-a', 'customer', 1)), '4');
   assert.equal((await stores.ledger.getBalance('customer', 1)).reserved, '4.00');
 
   clock = 2400; // unheard for the whole reclaim time: both clocks agree
   const late = await stores.ledger.run((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
   assert.deepEqual(late, [{ node: 'node-a', entityType: 'customer', entityId: 1, amount: '4' }]);
-  assert.equal(await stores.ledger.transaction((tx) => tx.lease('node-a', 'customer', 1)), '0');
+  assert.equal(await stores.ledger.run((tx) => tx.lease('node-a', 'customer', 1)), '0');
   const balance = await stores.ledger.getBalance('customer', 1);
   assert.equal(balance.reserved, '0.00');
   assert.equal(balance.balance, '10.00');

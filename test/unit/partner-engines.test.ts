@@ -1,0 +1,227 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { PARTNER_AUDIENCE, PARTNER_ISSUER, makePartnerKey, partnerToken } from '../../src/devkit/partner-tokens.js';
+import type { Route } from '../../src/core/http/server.js';
+import { LeaseRecalls } from '../../sync/ledger/lease-recall.js';
+import { allRows, getRow } from '../../sync/ledger/sql-steps.js';
+import { PartnerAuthenticator } from '../../sync/partner/auth.js';
+import { partnerRoutes } from '../../sync/partner/routes.js';
+import { parseStoreLocation } from '../../sync/store/store-location.js';
+import { openConfigStore, type ConfigStoreHandle } from '../../sync/stores.js';
+import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
+
+/**
+ * The partner API's writes and store, the same cases on both engines: SQLite (one write lock) and PostgreSQL
+ * (READ COMMITTED, the Idempotency-Key's advisory lock and the rows' locks, retried whole: sync/partner/store.ts).
+ * The routes are driven directly, as the listener would. The PostgreSQL half is skipped only when the server
+ * does not answer.
+ */
+const unreachable = await postgresUnreachable();
+const ACCESS = '61280000000';
+const CALLER = '61400111222';
+
+interface Reply {
+  status: number;
+  text: string;
+  json: Record<string, unknown>;
+}
+
+for (const engine of ['sqlite', 'postgres'] as const) {
+  describe(`the partner API on ${engine}`, { skip: engine === 'postgres' ? (unreachable ?? false) : false }, () => {
+    let handle: ConfigStoreHandle;
+    let scratch: ScratchSchema | null = null;
+    let routes: Route[];
+    let token: string;
+    let keys = 0;
+    let account = '';
+
+    const post = async (operation: string, body: Record<string, unknown>, key = `key-${++keys}`): Promise<Reply> => {
+      const route = routes.find((candidate) => candidate.path === `/${operation}`)!;
+      const response = await route.handler({
+        method: 'POST',
+        path: route.path,
+        params: {},
+        remoteAddress: '',
+        query: '',
+        contentType: 'application/json',
+        body: Buffer.from(JSON.stringify(body)),
+        authorization: `Bearer ${token}`,
+        headers: { 'idempotency-key': key, 'x-correlation-id': '' },
+      });
+      const text = String(response.body);
+      return { status: response.status, text, json: JSON.parse(text) as Record<string, unknown> };
+    };
+    const balance = async () => (await post('get_balance', { account, product_id: 'p1' })).json.total_balance;
+    const debits = () =>
+      handle.ledger.read(
+        allRows<{ amount: string }>(
+          "SELECT amount FROM balance_transactions WHERE entity_type = 'retail' AND transaction_type = 'debit' ORDER BY id",
+        ),
+      );
+    const liveTranslations = () =>
+      handle.ledger.read(
+        allRows<{ id: number; b_number: string }>(
+          'SELECT id, b_number FROM call_translations WHERE expires_at > ? ORDER BY id',
+          new Date().toISOString(),
+        ),
+      );
+    const lastDelta = () =>
+      handle.ledger.read(
+        getRow<{ table_name: string; row_id: number }>('SELECT table_name, row_id FROM delta_log ORDER BY seq DESC LIMIT 1'),
+      );
+
+    before(async () => {
+      scratch = engine === 'postgres' ? await scratchSchema('partner_engines') : null;
+      const dir = mkdtempSync(join(tmpdir(), 'partner-engines-'));
+      handle = await openConfigStore(parseStoreLocation(scratch?.url ?? `sqlite:${join(dir, 'config.db')}`));
+      const now = new Date().toISOString();
+      const tenant = await handle.config.insert('partner_tenants', {
+        tenant_id: 'acme',
+        name: 'Acme',
+        status: 'active',
+        operations: 'get_balance,topup,debit_balance,create_account,delete_account,change_cli,setup_call,call_history',
+        created_at: now,
+        updated_at: now,
+      });
+      await handle.config.insert('partner_products', {
+        partner_tenant_id: tenant.id,
+        product_id: 'p1',
+        currency: 'AUD',
+        access_numbers: ACCESS,
+        requires_pin: 0,
+        status: 'active',
+        created_at: now,
+        updated_at: now,
+      });
+      const key = await makePartnerKey('k1');
+      const jwksFile = join(dir, 'jwks.json');
+      writeFileSync(jwksFile, JSON.stringify({ keys: [key.jwk] }));
+      token = await partnerToken(key, { tenant: 'acme' });
+      routes = partnerRoutes({
+        partner: handle.partner,
+        ledger: handle.ledger,
+        recalls: new LeaseRecalls(),
+        auth: new PartnerAuthenticator({ issuer: PARTNER_ISSUER, audience: PARTNER_AUDIENCE, jwksUrl: null, jwksFile }),
+        log: pino({ level: 'silent' }),
+        stagePrefix: '',
+        flushed: () => Promise.resolve(),
+      });
+    });
+
+    after(async () => {
+      await handle.close();
+      await scratch?.drop();
+    });
+
+    it('creates an account with a 12-digit code, and keeps only the hash of its PIN', async () => {
+      const created = await post('create_account', { product_id: 'p1', requires_pin: true, external_user_id: CALLER });
+      assert.equal(created.status, 201, created.text);
+      account = String(created.json.account_code_12);
+      assert.match(account, /^[0-9]{12}$/);
+      const pin = String(created.json.pin_12);
+      assert.match(pin, /^[0-9]{12}$/);
+      const row = await handle.ledger.read(
+        getRow<{ pin_hash: string | null }>('SELECT pin_hash FROM retail_accounts WHERE account_code = ?', account),
+      );
+      assert.ok(row?.pin_hash !== null && row?.pin_hash !== undefined && !row.pin_hash.includes(pin), 'a hash, not the PIN');
+      const taken = await post('create_account', { product_id: 'p1', external_user_id: CALLER });
+      assert.equal(taken.json.reason_code, 'external_user_id_taken');
+    });
+
+    it('tops up and debits with the balance before and after, and refuses a debit beyond what is available, changing nothing', async () => {
+      const topup = await post('topup', { account, product_id: 'p1', amount: 10 });
+      assert.equal(topup.status, 200, topup.text);
+      assert.deepEqual([topup.json.balance_before, topup.json.balance_after], [0, 10]);
+      const debit = await post('debit_balance', { account, product_id: 'p1', amount: 4.5 });
+      assert.deepEqual([debit.json.balance_before, debit.json.balance_after], [10, 5.5]);
+      const before = await debits();
+      const refused = await post('debit_balance', { account, product_id: 'p1', amount: 6 });
+      assert.equal(refused.json.reason_code, 'insufficient_balance', refused.text);
+      assert.equal(await balance(), 5.5);
+      assert.deepEqual(await debits(), before);
+    });
+
+    it('replays the kept answer to a retry, and refuses a different body under the same key', async () => {
+      const first = await post('topup', { account, product_id: 'p1', amount: 1 }, 'retry-1');
+      const again = await post('topup', { account, product_id: 'p1', amount: 1 }, 'retry-1');
+      assert.equal(again.status, first.status);
+      assert.equal(again.text, first.text);
+      assert.equal(await balance(), 6.5);
+      const other = await post('topup', { account, product_id: 'p1', amount: 2 }, 'retry-1');
+      assert.equal(other.json.reason_code, 'idempotency_conflict', other.text);
+      assert.equal(await balance(), 6.5);
+    });
+
+    it('executes two concurrent requests with one key once, both answered with its answer', async () => {
+      for (let round = 0; round < 3; round++) {
+        const { balance_after: funds } = (await post('topup', { account, product_id: 'p1', amount: 2 })).json;
+        // Connections open and idle, so neither request waits for one while the other runs its transaction.
+        await Promise.all([1, 2, 3, 4].map(() => handle.ledger.run(() => getRow('SELECT 1 AS warm'))));
+        // The whole balance: run twice, the second would be refused for want of it.
+        const body = { account, product_id: 'p1', amount: funds };
+        const before = (await debits()).length;
+        const [one, two] = await Promise.all([
+          post('debit_balance', body, `twice-${round}`),
+          post('debit_balance', body, `twice-${round}`),
+        ]);
+        assert.equal(one.status, 200, one.text);
+        assert.equal(two.text, one.text);
+        assert.equal(await balance(), 0);
+        assert.equal((await debits()).length, before + 1);
+      }
+    });
+
+    it('keeps the newest translation for a caller and access number, each set up as a live delta', async () => {
+      const call = (bNumber: string) =>
+        post('setup_call', {
+          a_number: `+${CALLER}`,
+          b_number: bNumber,
+          access_number: ACCESS,
+          account_number: account,
+          ttl: 600,
+          product_id: 'p1',
+        });
+      const first = await call('61298765432');
+      assert.equal(first.status, 200, first.text);
+      const second = await call('61298765433');
+      assert.deepEqual(await liveTranslations(), [{ id: second.json.insertId, b_number: '61298765433' }]);
+      assert.deepEqual(await lastDelta(), { table_name: 'call_translations', row_id: second.json.insertId });
+    });
+
+    it('deletes an account: its translations end (a delta), and it takes no more money', async () => {
+      const [live] = await liveTranslations();
+      const deleted = await post('delete_account', { account, product_id: 'p1', reason: 'closed' });
+      assert.equal(deleted.json.status, 'deactivated', deleted.text);
+      assert.deepEqual(await liveTranslations(), []);
+      assert.deepEqual(await lastDelta(), { table_name: 'call_translations', row_id: live.id });
+      assert.equal((await post('topup', { account, product_id: 'p1', amount: 1 })).json.reason_code, 'account_deactivated');
+    });
+
+    it('prunes kept answers written, and translations ended, before the cut-off, and nothing younger', async () => {
+      const other = String((await post('create_account', { product_id: 'p1' })).json.account_code_12);
+      const setUp = await post('setup_call', {
+        a_number: CALLER,
+        b_number: '61298765434',
+        access_number: ACCESS,
+        account_number: other,
+        ttl: 600,
+      });
+      const kept = (await handle.ledger.read(allRows('SELECT 1 AS kept FROM partner_idempotency'))).length;
+      assert.deepEqual(await handle.partner.prune('2025-01-01T00:00:00.000Z'), { kept: 0, translations: 0 });
+      const later = new Date(Date.now() + 60_000).toISOString();
+      assert.deepEqual(await handle.partner.prune(later), { kept, translations: 2 });
+      assert.deepEqual(await handle.ledger.read(allRows('SELECT 1 AS kept FROM partner_idempotency')), []);
+      assert.deepEqual(
+        await liveTranslations(),
+        [{ id: setUp.json.insertId, b_number: '61298765434' }],
+        'a live translation is never pruned',
+      );
+      // The retry of a pruned key runs as a new request.
+      assert.equal((await post('topup', { account, product_id: 'p1', amount: 1 }, 'retry-1')).json.reason_code, 'account_deactivated');
+    });
+  });
+}
