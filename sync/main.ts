@@ -51,11 +51,11 @@ async function main(): Promise<void> {
     await handle.close();
     process.exit(report.sidecar_results.every((result) => result.success) ? 0 : 1);
   }
-  // Serving needs the ledger, the partner API's store and rate-deck updates too: refused whole on an engine
-  // that lacks any of them, rather than an admin API whose money endpoints fail.
+  // Serving needs rate-deck updates and the delta log's serving side too: refused whole on an engine that lacks
+  // any of them, rather than an admin API whose endpoints half-work.
   if (config.store.engine !== 'sqlite')
     throw new Error(
-      `serving on PostgreSQL (${config.store.shown}) is not available yet: the configuration store is ported, the ledger, partner and rate-deck update stores are not (issue 21). Use a SQLite --store for serve; migrate and sync-run work on PostgreSQL`,
+      `serving on PostgreSQL (${config.store.shown}) is not available yet: the configuration, ledger and partner stores are ported, the rate-deck update store and the delta log's serving side are not (issue 21). Use a SQLite --store for serve; migrate and sync-run work on PostgreSQL`,
     );
   // A failed WAL fdatasync is final (store/wal-flush.ts): stop rather than acknowledge writes the disk may not hold.
   const stores = openCentreStores(config.store.path, config.deltaRetention, (error) => {
