@@ -37,6 +37,10 @@ async function admit(node: SidecarProcess, callId: string): Promise<any> {
   return answer.body;
 }
 
+async function gauge(node: SidecarProcess, name: string): Promise<number> {
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec((await node.get('/metrics')).text)?.[1] ?? NaN);
+}
+
 async function admitted(node: SidecarProcess, outcome: string): Promise<number> {
   const pattern = new RegExp(`^sidecar_decisions_total\\{endpoint="call_admit",outcome="${outcome}"\\} (\\d+)$`, 'm');
   return Number(pattern.exec((await node.get('/metrics')).text)?.[1] ?? 0);
@@ -111,6 +115,8 @@ describe('money channel: a top-up', () => {
     await eventually(async () => assert.ok(new Decimal((await balance(world)).reserved).greaterThan(CALL), 'node 2 leased the top-up'));
     const held = await leases(world);
     assert.deepEqual([...held.keys()], ['node-2']);
+    // The centre committed the lease before answering the round: the node holds it once it has the answer.
+    await eventually(async () => assert.equal(await gauge(world.sidecars[1], 'sidecar_credit_leases_held'), 1));
 
     const next = await admit(world.sidecars[1], 'next@top-up');
     assert.equal(next.allowed, true, JSON.stringify(next));

@@ -938,6 +938,13 @@ export class NodeCredit {
     return this.reservations.size;
   }
 
+  /** Accounts this node holds a credit lease on now (granted by the centre and not handed back). */
+  get leaseCount(): number {
+    let count = 0;
+    for (const entity of this.entities) if (entity.grantedMicro > 0) count++;
+    return count;
+  }
+
   /** Entities holding lease or live calls: their figures are asked for at start-up (unsettled CDRs go in the same round). */
   refreshAll(): void {
     for (const map of [this.customers, this.carriers, this.retails]) {

@@ -31,6 +31,7 @@ export function startCreditUpkeep(
   metrics.reservationsHeld.collectFrom(() => credit.heldCount);
   metrics.cdrOutbox.collectFrom(() => credit.outboxSize);
   metrics.centreAnswerAge.collectFrom(() => credit.centreAnswerAge(Date.now()));
+  metrics.leasesHeld.collectFrom(() => credit.leaseCount);
   metrics.leasesLapsed.collectFrom(() => (credit.leasesLapsed ? 1 : 0));
   let tick = 0;
   const timer = setInterval(() => {

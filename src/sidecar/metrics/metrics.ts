@@ -189,6 +189,7 @@ export class SidecarMetrics {
     'sidecar_centre_answer_age_seconds',
     'Seconds since the control plane last answered a money round (NaN before the first).',
   );
+  readonly leasesHeld = new Gauge('sidecar_credit_leases_held', 'Accounts this node holds a credit lease on.');
   readonly leasesLapsed = new Gauge(
     'sidecar_credit_leases_lapsed',
     '1 while no leases are admitted on: no answered money round within their validity.',
@@ -287,6 +288,7 @@ export class SidecarMetrics {
       this.reservationsHeld,
       this.cdrOutbox,
       this.centreAnswerAge,
+      this.leasesHeld,
       this.leasesLapsed,
       this.centreRounds,
       this.moneySignals,
