@@ -2,6 +2,7 @@ import { createCidrIndexBuilder, type CidrIndex } from '../net/cidr-index.js';
 import { changeCidrIndex, cidrOverlaySize, type CidrChange } from '../net/cidr-overlay.js';
 import type { CompiledSnapshot, CustomerTrunk } from './model.js';
 import type { SmallTables, SnapshotTables } from './schema.js';
+import { idPosition } from './rows.js';
 
 /**
  * The IP auth index: which active customer trunk a source address belongs to (call/auth identifies the
@@ -71,17 +72,8 @@ function entryOf(
   return trunk !== undefined && trunks.customerTrunks[trunk].active ? { cidr: row.cidr, value: trunk } : null;
 }
 
-/**
- * The row with `id`. Rows come in id order (snapshots and live changes keep it), so a binary search finds
- * it; a miss (a row added or deleted) is confirmed by a scan, so tables out of order still answer right.
- */
+/** The row with `id`: the node's tables are in id order (live.ts), so a binary search finds it. */
 function rowById(rows: readonly IpAuthRow[], id: number): IpAuthRow | undefined {
-  let low = 0;
-  let high = rows.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (rows[middle].id < id) low = middle + 1;
-    else high = middle;
-  }
-  return rows[low]?.id === id ? rows[low] : rows.find((row) => row.id === id);
+  const at = idPosition(rows, id);
+  return rows[at]?.id === id ? rows[at] : undefined;
 }
