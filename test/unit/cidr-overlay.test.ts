@@ -1,18 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createCidrIndexBuilder, createCidrMatches, lookupCidr, type CidrIndex } from '../../src/core/net/cidr-index.js';
+import { createCidrIndexBuilder, type CidrIndex } from '../../src/core/net/cidr-index.js';
 import { changeCidrIndex, cidrOverlaySize, type CidrChange } from '../../src/core/net/cidr-overlay.js';
+import { cidrAnswer } from '../helpers/cidr.js';
 import { mulberry32 as prng } from '../helpers/fuzz-requests.js';
-
-/** Values found, most specific network first; within a network as a sorted list (an overlay keeps no insertion order). */
-function answer(index: CidrIndex, ip: string): number[][] {
-  const out = createCidrMatches();
-  const count = lookupCidr(index, ip, out);
-  const groups: number[][] = [];
-  for (let k = 0; k < count; k++)
-    groups.push([...out.values.subarray(k === 0 ? 0 : out.groupEnds[k - 1], out.groupEnds[k])].sort((a, b) => a - b));
-  return groups;
-}
 
 function built(entries: readonly (readonly [string, number])[]): CidrIndex {
   const builder = createCidrIndexBuilder();
@@ -64,15 +55,15 @@ describe('CIDR index overlay (live changes)', () => {
         }
         const previous = index;
         const before = structuredClone(previous);
-        const answersBefore = ips.map((ip) => answer(previous, ip));
+        const answersBefore = ips.map((ip) => cidrAnswer(previous, ip));
         const changed = changeCidrIndex(previous, changes);
         assert.ok(changed !== null, `seed ${seed} step ${step}: a removal of a held network was refused`);
         index = changed;
         const scratch = built(entries);
-        for (const ip of ips) assert.deepEqual(answer(index, ip), answer(scratch, ip), `seed ${seed} step ${step}: ${ip}`);
+        for (const ip of ips) assert.deepEqual(cidrAnswer(index, ip), cidrAnswer(scratch, ip), `seed ${seed} step ${step}: ${ip}`);
         assert.deepEqual(previous, before, 'the index changed from is left as it was');
         assert.deepEqual(
-          ips.map((ip) => answer(previous, ip)),
+          ips.map((ip) => cidrAnswer(previous, ip)),
           answersBefore,
         );
         assert.equal(index.v4, previous.v4, 'the built tries are shared, not copied');
@@ -88,12 +79,12 @@ describe('CIDR index overlay (live changes)', () => {
       ['10.0.0.7/32', 3],
     ]);
     const once = changeCidrIndex(index, [{ cidr: '10.0.0.9/24', value: 3, count: -1 }])!;
-    assert.deepEqual(answer(once, '10.0.0.7'), [[3], [3, 4]]);
+    assert.deepEqual(cidrAnswer(once, '10.0.0.7'), [[3], [3, 4]]);
     const twice = changeCidrIndex(once, [{ cidr: '10.0.0.0/24', value: 3, count: -1 }])!;
-    assert.deepEqual(answer(twice, '10.0.0.8'), [[4]]);
+    assert.deepEqual(cidrAnswer(twice, '10.0.0.8'), [[4]]);
     const gone = changeCidrIndex(twice, [{ cidr: '10.0.0.0/24', value: 4, count: -1 }])!;
-    assert.deepEqual(answer(gone, '10.0.0.8'), [], 'a network left with no value is not reported');
-    assert.deepEqual(answer(gone, '10.0.0.7'), [[3]]);
+    assert.deepEqual(cidrAnswer(gone, '10.0.0.8'), [], 'a network left with no value is not reported');
+    assert.deepEqual(cidrAnswer(gone, '10.0.0.7'), [[3]]);
   });
 
   it('refuses to take out what the index does not hold', () => {
@@ -121,6 +112,6 @@ describe('CIDR index overlay (live changes)', () => {
       { cidr: '10.1.0.0/16', value: 1, count: 1 },
     ])!;
     assert.equal(back.overlay, undefined);
-    assert.deepEqual(answer(back, '10.1.2.3'), [[1]]);
+    assert.deepEqual(cidrAnswer(back, '10.1.2.3'), [[1]]);
   });
 });

@@ -1,21 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createCidrMatches, lookupCidr, type CidrIndex } from '../../src/core/net/cidr-index.js';
 import type { Delta } from '../../src/core/protocol/deltas.js';
 import { applyDeltas, type LiveState } from '../../src/core/snapshot/live.js';
 import { routingTables } from '../fixtures/routing.js';
+import { cidrAnswer } from '../helpers/cidr.js';
 import { mulberry32 } from '../helpers/fuzz-requests.js';
 import { compiledTables, liveStateOf } from '../helpers/live-state.js';
-
-/** The IP auth index's answer for `ip`: trunk indexes per network, most specific first, each network's sorted. */
-function callers(index: CidrIndex, ip: string): number[][] {
-  const out = createCidrMatches();
-  const count = lookupCidr(index, ip, out);
-  const groups: number[][] = [];
-  for (let k = 0; k < count; k++)
-    groups.push([...out.values.subarray(k === 0 ? 0 : out.groupEnds[k - 1], out.groupEnds[k])].sort((a, b) => a - b));
-  return groups;
-}
 
 const PROBES = [
   ...Array.from({ length: 64 }, (_, i) => `203.0.113.${i * 4 + 2}`),
@@ -79,15 +69,16 @@ describe('IP auth after live changes', () => {
         }
       }
       const previous = state;
-      const answersBefore = PROBES.map((ip) => callers(previous.compiled.ipAuth, ip));
+      const answersBefore = PROBES.map((ip) => cidrAnswer(previous.compiled.ipAuth, ip));
       const result = applyDeltas(state, deltas);
       assert.ok(result.ok, result.ok ? '' : result.reason);
       state = result.state;
       if (state.compiled.ipAuth.overlay !== undefined) overlaid++;
       const scratch = compiledTables({ ...state.tables, rate_deck_rates: routingTables().rate_deck_rates }, seq);
-      for (const ip of PROBES) assert.deepEqual(callers(state.compiled.ipAuth, ip), callers(scratch.ipAuth, ip), `step ${step}: ${ip}`);
+      for (const ip of PROBES)
+        assert.deepEqual(cidrAnswer(state.compiled.ipAuth, ip), cidrAnswer(scratch.ipAuth, ip), `step ${step}: ${ip}`);
       assert.deepEqual(
-        PROBES.map((ip) => callers(previous.compiled.ipAuth, ip)),
+        PROBES.map((ip) => cidrAnswer(previous.compiled.ipAuth, ip)),
         answersBefore,
         'a request holding the state before still sees the networks before',
       );
