@@ -162,8 +162,8 @@ const addedNodes = new Int32Array(MAX_DEPTH);
 const addedDepths = new Int32Array(MAX_DEPTH);
 let removedTaken = new Uint8Array(16);
 
-/** How many values the last walk's nodes hold (module state, so a walk returns one number and allocates nothing). */
-let walkTotal = 0;
+/** How many values the last walk's nodes hold (scratch, so a walk returns one number and allocates nothing). */
+const walkTotal = new Int32Array(1);
 
 /**
  * Walks `bits` bits of scratchWords down the trie; the nodes holding values on the way land in `nodes`
@@ -185,30 +185,15 @@ function walk(trie: CidrTrie, bits: number, nodes: Int32Array, depths: Int32Arra
     node = child[node * 2 + bitAt(scratchWords, depth)];
     if (node === 0) break;
   }
-  walkTotal = total;
+  walkTotal[0] = total;
   return found;
 }
 
-/**
- * The networks found walking `bits` bits of scratchWords, reported from the deepest up. The walk of
- * `walk`, inlined: this is call/auth's per-INVITE path, and an index without an overlay is the usual one.
- */
+/** The networks found walking `bits` bits of scratchWords, reported from the deepest up. */
 function collect(trie: CidrTrie, bits: number, out: CidrMatches): number {
-  const { child, valueStart, values } = trie;
-  let found = 0;
-  let total = 0;
-  let node = 0;
-  for (let depth = 0; ; depth++) {
-    const count = valueStart[node + 1] - valueStart[node];
-    if (count > 0) {
-      pathNodes[found++] = node;
-      total += count;
-    }
-    if (depth === bits) break;
-    node = child[node * 2 + bitAt(scratchWords, depth)];
-    if (node === 0) break;
-  }
-  if (total > out.values.length) out.values = new Int32Array(total * 2); // rare: very many values along one path
+  const found = walk(trie, bits, pathNodes, pathDepths);
+  if (walkTotal[0] > out.values.length) out.values = new Int32Array(walkTotal[0] * 2); // rare: very many values along one path
+  const { valueStart, values } = trie;
   let written = 0;
   for (let k = 0; k < found; k++) {
     const matched = pathNodes[found - 1 - k];
@@ -230,9 +215,10 @@ function collectWithOverlay(
   out: CidrMatches,
 ): number {
   const baseFound = walk(base, bits, pathNodes, pathDepths);
-  const baseTotal = walkTotal;
+  const baseTotal = walkTotal[0];
   const addedFound = walk(added, bits, addedNodes, addedDepths);
-  if (baseTotal + walkTotal > out.values.length) out.values = new Int32Array((baseTotal + walkTotal) * 2);
+  const total = baseTotal + walkTotal[0];
+  if (total > out.values.length) out.values = new Int32Array(total * 2);
   let b = baseFound - 1;
   let a = addedFound - 1;
   let written = 0;
