@@ -27,6 +27,8 @@ function main(): void {
   const gateway = tables.carrier_gateways.find((row) => row.carrier_trunk_id === carrier.id)!;
   const registration = tables.sip_registrations.at(0);
   const config = tables.lcr_config.at(0);
+  const ipAuth = tables.trunk_ip_auth.find((row) => row.trunk_type === 'customer' && row.trunk_id === trunk.id)!;
+  const calling = tables.customer_trunks.find((row) => row.status === 'active')!;
   /** A delta upserting `row` into `table` (its sequence is filled in when applied). */
   const upsert = (table: Delta['table'], row: { id: number } & Record<string, unknown>): Omit<Delta, 'seq'> => ({
     table,
@@ -35,8 +37,19 @@ function main(): void {
     row,
   });
   const either = <T>(i: number, a: T, b: T): T => (i % 2 === 0 ? a : b);
+  const remove = (table: Delta['table'], id: number): Omit<Delta, 'seq'> => ({ table, op: 'delete', id, row: null });
   /** Each kind's i-th change. */
   const kinds: Record<string, ((i: number) => Omit<Delta, 'seq'>) | null> = {
+    // A trunk's CIDR added, then the same one removed: the IP auth index changes by one network each time.
+    cidr_added_removed: (i) =>
+      either(
+        i,
+        upsert('trunk_ip_auth', { id: 9_000_000, trunk_type: 'customer', trunk_id: trunk.id, cidr: '203.0.113.0/28' }),
+        remove('trunk_ip_auth', 9_000_000),
+      ),
+    cidr_changed: (i) => upsert('trunk_ip_auth', { ...ipAuth, cidr: either(i, '198.51.100.7/32', ipAuth.cidr) }),
+    // Suspending a trunk takes all its CIDRs out of IP auth; reactivating puts them back.
+    customer_trunk_status: (i) => upsert('customer_trunks', { ...calling, status: either(i, 'suspended', 'active') }),
     customer_trunk_limit: (i) => upsert('customer_trunks', { ...trunk, cps_limit: 100 + i }),
     carrier_trunk_limit: (i) => upsert('carrier_trunks', { ...carrier, cps_limit: 100 + i }),
     carrier_trunk_status: (i) => upsert('carrier_trunks', { ...carrier, status: either(i, 'suspended', 'active') }),

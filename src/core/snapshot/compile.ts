@@ -1,4 +1,3 @@
-import { createCidrIndexBuilder } from '../net/cidr-index.js';
 import { parseIPv4 } from '../net/ip.js';
 import { parseDigestAlgorithm } from '../digest/digest.js';
 import { buildPrefixTrie, buildPrefixTrieFromText, permute } from '../trie/prefix-trie.js';
@@ -26,10 +25,10 @@ import {
   type SipRegistration,
   type Trunk,
 } from './model.js';
-import type { CidrIndex } from '../net/cidr-index.js';
 import type { LiveTable } from './delta.js';
 import type { FailoverAction, SmallTables, Snapshot, SnapshotTables, TrunkRow } from './schema.js';
 import { compileRetail } from './retail-index.js';
+import { compileIpAuth, reviseIpAuth } from './ip-auth.js';
 
 /**
  * The compiler: a validated snapshot's tables into the indexes of the compiled model (model.ts). Runs in
@@ -132,7 +131,11 @@ export function recompileLive(
   }
   if (callersChanged || changed.has('sip_registrations'))
     next.registrations = compileRegistrations(tables, next.customerTrunks, next.customerTrunkById);
-  if (callersChanged || changed.has('trunk_ip_auth')) next.ipAuth = compileIpAuth(tables, next.customerTrunks, next.customerTrunkById);
+  // The CIDR index changes by the networks that came or went (ip-auth.ts), unless trunks' dense indexes moved.
+  if (!sameIndexes(previous.customerTrunkById, next.customerTrunkById))
+    next.ipAuth = compileIpAuth(tables, next.customerTrunks, next.customerTrunkById);
+  else if (callersChanged || changed.has('trunk_ip_auth'))
+    next.ipAuth = reviseIpAuth(previous, previousTables, next, tables, changed.get('trunk_ip_auth'));
   // A carrier's trunk row, gateways and failover rules make one compiled carrier; carriers nothing touched are reused.
   if (changed.has('carrier_trunks') || changed.has('carrier_gateways') || changed.has('failover_rules')) {
     const { carriers, carrierById } = compileCarriers(tables, previous.deckById, { previousTables, compiled: previous });
@@ -251,20 +254,6 @@ function compileCustomerTrunk(
     techPrefix: row.tech_prefix ?? '',
     sellDeck,
   };
-}
-
-function compileIpAuth(
-  tables: Pick<SnapshotTables, 'trunk_ip_auth'>,
-  customerTrunks: CustomerTrunk[],
-  customerTrunkById: Map<number, number>,
-): CidrIndex {
-  const ipAuthBuilder = createCidrIndexBuilder();
-  for (const row of tables.trunk_ip_auth) {
-    if (row.trunk_type !== 'customer') continue; // carrier CIDRs identify inbound carrier traffic, not callers we route for
-    const trunk = customerTrunkById.get(row.trunk_id)!;
-    if (customerTrunks[trunk].active) ipAuthBuilder.add(row.cidr, trunk);
-  }
-  return ipAuthBuilder.build();
 }
 
 function compileRegistrations(

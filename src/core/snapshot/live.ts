@@ -4,6 +4,7 @@ import { applyRetailDeltas } from './retail-index.js';
 import type { CompiledSnapshot } from './model.js';
 import type { SmallTables, SnapshotTables } from './schema.js';
 import { validateSnapshot } from './validate.js';
+import { idPosition } from './rows.js';
 
 /**
  * Applying live changes (deltas, src/core/protocol/deltas.ts) to what a node serves, without recompiling the
@@ -53,7 +54,7 @@ export function applyDeltas(state: LiveState, deltas: readonly Delta[], nowMs: n
     }
     let rows = copies.get(delta.table);
     if (rows === undefined) {
-      rows = [...(state.tables[delta.table] as { id: number }[])];
+      rows = (state.tables[delta.table] as { id: number }[]).slice();
       copies.set(delta.table, rows);
     }
     applyRow(rows, delta);
@@ -157,24 +158,17 @@ function changeProblem(tables: SmallTables, upserted: Map<LiveTable, Map<number,
  * snapshot's rows come in, so a compile from these tables agrees with one from the centre's next snapshot).
  */
 function applyRow(rows: { id: number }[], delta: Delta): void {
-  const at = rows.findIndex((row) => row.id === delta.id);
+  // Rows are in id order (snapshots are read ORDER BY id, and this keeps it): a binary search finds the row
+  // or where it goes, where a scan of 100k CIDR rows cost the apply most of a millisecond.
+  const at = idPosition(rows, delta.id);
+  const found = at < rows.length && rows[at].id === delta.id;
   if (delta.op === 'delete') {
-    if (at >= 0) rows.splice(at, 1);
+    if (found) rows.splice(at, 1);
     return;
   }
   const row = delta.row as unknown as { id: number };
-  if (at >= 0) {
-    rows[at] = row;
-    return;
-  }
-  let low = 0;
-  let high = rows.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (rows[middle].id < delta.id) low = middle + 1;
-    else high = middle;
-  }
-  rows.splice(low, 0, row);
+  if (found) rows[at] = row;
+  else rows.splice(at, 0, row);
 }
 
 /**
