@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   const recalls = new LeaseRecalls();
   const scheduler = new RateDeckScheduler(stores.deckUpdates, log, requestSync);
   // Before the server listens: updates that fell due while the control plane was down are activated first.
-  scheduler.start();
+  await scheduler.start();
   const metricsSampler = new MetricsSampler(stores.config, nodePolicy, config.consoleSampleSeconds * 1000, log);
   metricsSampler.start();
   const server = await startServer({

@@ -3,7 +3,7 @@ import { SqliteLedgerStore, type LedgerStore } from './ledger/store.js';
 import { SqliteConfigStore, type ConfigStore } from './store/config-store.js';
 import { openDatabase, schemaVersion, walPathOf } from './store/database.js';
 import { WalFlusher } from './store/wal-flush.js';
-import { RateDeckUpdateStore } from './rate-deck-updates/store.js';
+import { SqliteRateDeckUpdateStore, type RateDeckUpdateStore } from './rate-deck-updates/store.js';
 import { PartnerStore, pgLiveChanges, sqliteLiveChanges } from './partner/store.js';
 import { DEFAULT_DELTA_RETENTION, DeltaLog, type DeltaRetention } from './deltas/log.js';
 import { PgDeltaLog } from './deltas/pg-log.js';
@@ -40,7 +40,7 @@ export function openCentreStores(
   return {
     config,
     ledger,
-    deckUpdates: new RateDeckUpdateStore(db, () => config.ratesWrittenElsewhere(), deltas),
+    deckUpdates: new SqliteRateDeckUpdateStore(db, () => config.ratesWrittenElsewhere(), deltas),
     partner: new PartnerStore(ledger, sqliteLiveChanges(deltas)),
     deltas,
     flushed: () => flusher.flushed(),

@@ -6,8 +6,9 @@ import type { Route } from '../../src/core/http/server.js';
 import { storeValues, type Fields } from '../admin/fields.js';
 import { RATE_DECK_RATES, RATE_DECKS } from '../admin/resources.js';
 import { adminRoute, mustExist, PAGE_PARAMS, pageOf, pathId, readBody, type AdminHandler } from '../http/handlers.js';
-import type { ConfigStore, ImportedRate, Row } from '../store/config-store.js';
+import type { ConfigStore, Row } from '../store/config-store.js';
 import type { RateDeckScheduler } from './scheduler.js';
+import type { UpdateRate } from './steps.js';
 import type { RateDeckUpdateStore, Reinstatement, UpdateStatus } from './store.js';
 
 /**
@@ -60,7 +61,7 @@ function shown(row: Row, rates: number): Record<string, unknown> {
   };
 }
 
-function ratesIn(body: Record<string, unknown>): Omit<ImportedRate, 'effective_at'>[] {
+function ratesIn(body: Record<string, unknown>): UpdateRate[] {
   const given = body.rates;
   if (given === undefined || given === null) return [];
   if (!Array.isArray(given)) throw new RequestError('invalid_field', 'rates must be an array of rates');
@@ -81,7 +82,7 @@ function ratesIn(body: Record<string, unknown>): Omit<ImportedRate, 'effective_a
     if (prefixes.has(values.prefix as string))
       throw new RequestError('invalid_field', `rates[${index}]: prefix ${String(values.prefix)} is given twice`);
     prefixes.add(values.prefix as string);
-    return values as unknown as Omit<ImportedRate, 'effective_at'>;
+    return values as unknown as UpdateRate;
   });
 }
 
@@ -91,26 +92,23 @@ export function rateDeckUpdateRoutes(context: RateDeckUpdateContext): Route[] {
   const add = (method: Route['method'], path: string, handler: AdminHandler): void => {
     routes.push(adminRoute(method, path, context.maxBodyBytes, handler));
   };
-  const mustFind = (id: number): Row => {
-    const row = deckUpdates.get(id);
+  const mustFind = async (id: number): Promise<Row> => {
+    const row = await deckUpdates.get(id);
     if (row === null) throw new RequestError('not_found', `rate deck update ${id} not found`);
     return row;
   };
 
   // A bare array, as the schema answers (the prose's {data, meta} example is the other reading: note 43).
-  add('GET', PATH, (request) => {
+  add('GET', PATH, async (request) => {
     const params = parseQuery(request.query, ['status', ...PAGE_PARAMS]);
     const status = params.get('status');
     if (status !== null && !STATUSES.includes(status as UpdateStatus))
       throw new RequestError('invalid_parameter', `status must be one of ${STATUSES.join(', ')}`);
     const page = pageOf(params);
-    const rows = deckUpdates.list(status as UpdateStatus | null, page.limit, page.offset);
-    return Promise.resolve(
-      json(
-        200,
-        rows.map((row) => shown(row, deckUpdates.ratesOf(row.id as number))),
-      ),
-    );
+    const rows = await deckUpdates.list(status as UpdateStatus | null, page.limit, page.offset);
+    const shownRows: Record<string, unknown>[] = [];
+    for (const row of rows) shownRows.push(shown(row, await deckUpdates.ratesOf(row.id as number)));
+    return json(200, shownRows);
   });
 
   add('POST', PATH, async (request) => {
@@ -129,7 +127,7 @@ export function rateDeckUpdateRoutes(context: RateDeckUpdateContext): Route[] {
         );
       updateType = 'incremental';
     }
-    const created = deckUpdates.create(
+    const created = await deckUpdates.create(
       {
         rate_deck_id: deckId,
         update_type: updateType,
@@ -143,47 +141,47 @@ export function rateDeckUpdateRoutes(context: RateDeckUpdateContext): Route[] {
     // Sidecars hold the new rates ahead of their time, so they switch at it even if this process is down then.
     if (rates.length > 0) context.requestSync(`rate deck update ${String(created.id)} brought ${rates.length} rates`);
     // One already due is activated here, before the answer, which then shows it as it is (active).
-    scheduler.rearm();
-    return json(201, shown(deckUpdates.get(created.id as number) ?? created, rates.length));
+    await scheduler.rearm();
+    return json(201, shown((await deckUpdates.get(created.id as number)) ?? created, rates.length));
   });
 
-  add('GET', `${PATH}/{id}`, (request) => {
-    const row = mustFind(pathId(request, 'id'));
+  add('GET', `${PATH}/{id}`, async (request) => {
+    const row = await mustFind(pathId(request, 'id'));
     // Added: who was told, suspended, downloaded, reinstated: the acknowledgements the contract says it tracks.
-    const notifications = deckUpdates.notifications(row.id as number).map((notification) => ({
+    const notifications = (await deckUpdates.notifications(row.id as number)).map((notification) => ({
       customer_trunk_id: notification.customer_trunk_id,
       notified_at: notification.notified_at,
       suspended_at: notification.suspended_at,
       downloaded_at: notification.downloaded_at,
       reinstated_at: notification.reinstated_at,
     }));
-    return Promise.resolve(json(200, { ...shown(row, deckUpdates.ratesOf(row.id as number)), notifications }));
+    return json(200, { ...shown(row, await deckUpdates.ratesOf(row.id as number)), notifications });
   });
 
-  add('DELETE', `${PATH}/{id}`, (request) => {
+  add('DELETE', `${PATH}/{id}`, async (request) => {
     const id = pathId(request, 'id');
     // An update already due is activated, not deleted: its rates may have priced calls by now.
-    scheduler.activateDue();
-    const rates = deckUpdates.ratesOf(id);
-    const outcome = deckUpdates.removePending(id);
+    await scheduler.activateDue();
+    const rates = await deckUpdates.ratesOf(id);
+    const outcome = await deckUpdates.removePending(id);
     if (outcome === 'not_found') throw new RequestError('not_found', `rate deck update ${id} not found`);
     if (outcome === 'not_pending')
       throw new RequestError(
         'update_not_pending',
-        `rate deck update ${id} is ${String(mustFind(id).status)}; only a pending update can be deleted`,
+        `rate deck update ${id} is ${String((await mustFind(id)).status)}; only a pending update can be deleted`,
       );
     if (rates > 0) context.requestSync(`rate deck update ${id} deleted with its ${rates} rates`);
-    scheduler.rearm();
-    return Promise.resolve(NO_CONTENT);
+    await scheduler.rearm();
+    return NO_CONTENT;
   });
 
   add('POST', `${PATH}/{id}/download/{trunk_id}`, async (request) => {
     const id = pathId(request, 'id');
     const trunkId = pathId(request, 'trunk_id');
-    mustFind(id);
+    await mustFind(id);
     await mustExist(store, 'customer_trunks', trunkId, 'customer trunk');
     const now = new Date().toISOString();
-    const notification = deckUpdates.recordDownload(id, trunkId, now);
+    const notification = await deckUpdates.recordDownload(id, trunkId, now);
     if (notification === null)
       throw new RequestError(
         'not_found',
@@ -192,7 +190,7 @@ export function rateDeckUpdateRoutes(context: RateDeckUpdateContext): Route[] {
     // The contract: a reinstatement that fails is logged and does not fail the request; the download stands.
     let reinstatement: Reinstatement = { reinstated: false, stillSuspendedBy: [] };
     try {
-      reinstatement = deckUpdates.reinstate(notification, now);
+      reinstatement = await deckUpdates.reinstate(notification, now);
     } catch (error) {
       context.log.error({ err: error, rate_deck_update_id: id, customer_trunk_id: trunkId }, 'download recorded, trunk not reinstated');
     }

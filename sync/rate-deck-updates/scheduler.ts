@@ -24,9 +24,9 @@ export class RateDeckScheduler {
   ) {}
 
   /** Activates what is already due, then waits for the next. */
-  start(): void {
+  start(): Promise<void> {
     this.stopped = false;
-    this.rearm();
+    return this.rearm();
   }
 
   stop(): void {
@@ -36,8 +36,8 @@ export class RateDeckScheduler {
   }
 
   /** Activates every update due now (also called before a delete, so a due update is not deleted as pending). */
-  activateDue(): Activation[] {
-    const activations = this.store.activateDue(new Date(this.clock()).toISOString());
+  async activateDue(): Promise<Activation[]> {
+    const activations = await this.store.activateDue(new Date(this.clock()).toISOString());
     for (const activation of activations)
       this.log.info(
         {
@@ -53,26 +53,32 @@ export class RateDeckScheduler {
     return activations;
   }
 
-  /** Sets the timer for the earliest pending update (after activating any already due). */
-  rearm(): void {
+  /** Sets the timer for the earliest pending update (after activating any already due). Never rejects. */
+  async rearm(): Promise<void> {
     if (this.stopped) return;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    let due: string | null;
     try {
-      this.activateDue();
+      await this.activateDue();
+      due = await this.store.nextDue();
     } catch (error) {
-      // The database refused (busy, full disk): the updates stay pending, and are tried again shortly.
+      // The database refused (busy, full disk, unreachable): the updates stay pending, and are tried again shortly.
       this.log.error({ err: error }, 'rate deck updates could not be activated; retrying');
       this.arm(1_000);
       return;
     }
-    const due = this.store.nextDue();
-    if (due === null) return;
+    if (due === null) {
+      this.arm(null);
+      return;
+    }
     this.arm(Math.min(Math.max(Date.parse(due) - this.clock(), 0), LONGEST_WAIT_MS));
   }
 
-  private arm(delayMs: number): void {
-    this.timer = setTimeout(() => this.rearm(), delayMs);
+  /** One timer at most, however many re-arms overlapped (each awaits the database); null: none. */
+  private arm(delayMs: number | null): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (delayMs === null || this.stopped) return;
+    this.timer = setTimeout(() => void this.rearm(), delayMs);
     // The server keeps the process alive; a pending update alone must not.
     this.timer.unref();
   }

@@ -329,6 +329,11 @@ function planImport(rows: readonly ImportedRate[]): {
 }
 
 function columnsOf(rows: readonly ImportedRate[]): unknown[] {
+  return [...rateTermColumns(rows), rows.map((row) => row.effective_at)];
+}
+
+/** A rate's terms, one array per column, in the order the unnest inserts take them (here and rate-deck updates). */
+export function rateTermColumns(rows: readonly Omit<ImportedRate, 'effective_at'>[]): unknown[][] {
   return [
     rows.map((row) => row.prefix),
     rows.map((row) => row.destination_name),
@@ -336,6 +341,5 @@ function columnsOf(rows: readonly ImportedRate[]): unknown[] {
     rows.map((row) => row.rate_type),
     rows.map((row) => row.billing_increment_initial),
     rows.map((row) => row.billing_increment_step),
-    rows.map((row) => row.effective_at),
   ];
 }
