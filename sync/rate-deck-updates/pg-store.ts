@@ -11,7 +11,7 @@ const RATES_BATCH = 5_000;
 
 /**
  * Rate-deck updates on PostgreSQL: the same steps as on SQLite (steps.ts), each method one READ COMMITTED
- * transaction whose `FOR UPDATE` steps lock what it changes. The rate rows an update writes or deletes move
+ * transaction whose row-locking steps lock what it changes. The rate rows an update writes or deletes move
  * migration 14's count (its statement trigger on rate_deck_rates), so every control plane's configuration
  * store reads the rates again: nothing to tell it here.
  */

@@ -7,7 +7,7 @@ import type { ImportedRate, Row } from '../store/config-store.js';
  * A trunk whose status a transaction changes is pushed onto `changed`: the engine appends its
  * customer_trunks delta in the same transaction, after the last step (the row as the transaction leaves it).
  *
- * On PostgreSQL (READ COMMITTED) the `FOR UPDATE` steps hold apart what SQLite's one writer serialises:
+ * On PostgreSQL (READ COMMITTED) the row-locking steps hold apart what SQLite's one writer serialises:
  * an activation locks its deck (two updates of one deck activated at once would each leave the other
  * active) and the trunks it notifies; a reinstatement locks its trunk (a concurrent activation's new
  * suspension is then seen, not overwritten).
@@ -121,7 +121,8 @@ export function* activate(id: number, now: string, changed: number[]): Steps<Act
   const pending = yield* getUpdate(id);
   if (pending === null) return null;
   const deckId = pending.rate_deck_id as number;
-  yield* getRow({ sql: '', onlyOn: 'postgres', postgres: 'SELECT id FROM rate_decks WHERE id = ? FOR UPDATE' }, deckId);
+  // NO KEY: rows that reference the deck (an update created meanwhile, its rates) are not held up by it.
+  yield* getRow({ sql: '', onlyOn: 'postgres', postgres: 'SELECT id FROM rate_decks WHERE id = ? FOR NO KEY UPDATE' }, deckId);
   // The guard: a second scheduler (or this one after a restart) finds nothing left to do.
   const claimed = yield* runSql(
     "UPDATE rate_deck_updates SET status = 'active', activated_at = ? WHERE id = ? AND status = 'pending'",
@@ -143,7 +144,10 @@ export function* activate(id: number, now: string, changed: number[]): Steps<Act
   // Every customer trunk the deck is assigned to now; a closed trunk (deleted) is not told anything.
   const trunksSql = `SELECT t.id, t.status FROM customer_trunk_rate_decks a JOIN customer_trunks t ON t.id = a.customer_trunk_id
      WHERE a.rate_deck_id = ? AND a.is_active = 1 AND t.status <> 'closed' ORDER BY t.id`;
-  const trunks = yield* allRows<{ id: number; status: string }>({ sql: trunksSql, postgres: `${trunksSql} FOR UPDATE OF t` }, deckId);
+  const trunks = yield* allRows<{ id: number; status: string }>(
+    { sql: trunksSql, postgres: `${trunksSql} FOR NO KEY UPDATE OF t` },
+    deckId,
+  );
   const suspended: number[] = [];
   for (const trunk of trunks) {
     // An active trunk is suspended for this reason; one already suspended for an earlier update's download
@@ -204,7 +208,7 @@ export function* reinstate(notification: Row, now: string, changed: number[]): S
   const unchanged: Reinstatement = { reinstated: false, stillSuspendedBy: [] };
   if (notification.suspended_at === null || notification.reinstated_at !== null) return unchanged;
   const trunkId = notification.customer_trunk_id as number;
-  yield* getRow({ sql: '', onlyOn: 'postgres', postgres: 'SELECT id FROM customer_trunks WHERE id = ? FOR UPDATE' }, trunkId);
+  yield* getRow({ sql: '', onlyOn: 'postgres', postgres: 'SELECT id FROM customer_trunks WHERE id = ? FOR NO KEY UPDATE' }, trunkId);
   const update = (yield* getUpdate(notification.rate_deck_update_id as number))!;
   const lifted = yield* runSql(
     `UPDATE rate_deck_customer_notifications SET reinstated_at = ?

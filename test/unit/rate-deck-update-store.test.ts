@@ -46,11 +46,53 @@ interface Centre {
   other(): Promise<{ updates: RateDeckUpdateStore; close(): Promise<void> }>;
   /**
    * Runs `work` (activations racing) so that each has read the update as pending before any claims it: on
-   * PostgreSQL the deck's row is held locked until every activation waits on it; on SQLite each reads its
+   * PostgreSQL the update's row is held locked until every activation waits on it; on SQLite each reads its
    * due list synchronously before the first await, so two started together both see it pending.
    */
-  race<T>(deckId: number, racers: number, work: () => Promise<T>): Promise<T>;
+  race<T>(updateId: number, racers: number, work: () => Promise<T>): Promise<T>;
+  /** PostgreSQL: a transaction of the test's own holding the rows `sql` locks (SQLite has no row locks). */
+  hold(sql: string, params: unknown[]): Promise<HeldLock>;
   close(): Promise<void>;
+}
+
+/** Rows held locked by a transaction of the test's own, until released; who waits on it, directly or behind another waiter. */
+class HeldLock {
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly client: pg.PoolClient,
+    private readonly pid: number,
+  ) {}
+
+  static async take(pool: pg.Pool, sql: string, params: unknown[]): Promise<HeldLock> {
+    const client = await pool.connect();
+    await client.query('BEGIN');
+    await client.query(sql, params);
+    return new HeldLock(pool, client, (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+  }
+
+  /** Resolves once `count` sessions wait on this lock, directly or transitively (the second in a queue waits on the first). */
+  async waitedOnBy(count: number, also: HeldLock | null = null): Promise<void> {
+    const pids = also === null ? [this.pid] : [this.pid, also.pid];
+    const waiting = async (): Promise<number> =>
+      (
+        await this.pool.query<{ n: number }>(
+          `WITH RECURSIVE waits(pid) AS (
+             SELECT pid FROM pg_stat_activity WHERE pg_blocking_pids(pid) && $1::int[]
+             UNION SELECT a.pid FROM pg_stat_activity a JOIN waits w ON w.pid = ANY(pg_blocking_pids(a.pid)))
+           SELECT COUNT(*) AS n FROM waits`,
+          [pids],
+        )
+      ).rows[0].n;
+    while ((await waiting()) < count) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+
+  async release(): Promise<void> {
+    try {
+      await this.client.query('COMMIT');
+    } finally {
+      this.client.release();
+    }
+  }
 }
 
 async function sqliteCentre(): Promise<Centre> {
@@ -71,7 +113,8 @@ async function sqliteCentre(): Promise<Centre> {
       const other = openCentreStores(path);
       return Promise.resolve({ updates: other.deckUpdates, close: () => Promise.resolve(other.close()) });
     },
-    race: (_deckId, _racers, work) => work(),
+    race: (_updateId, _racers, work) => work(),
+    hold: () => Promise.reject(new Error('SQLite has no row locks')),
     close: () => Promise.resolve(stores.close()),
   };
 }
@@ -97,32 +140,16 @@ async function postgresCentre(): Promise<Centre> {
       const other = await updateStore();
       return { updates: other.updates, close: () => Promise.resolve() };
     },
-    race: async (deckId, racers, work) => {
-      const blocker = await pool.connect();
-      try {
-        await blocker.query('BEGIN');
-        await blocker.query('SELECT id FROM rate_decks WHERE id = $1 FOR UPDATE', [deckId]);
-        const pid = (await blocker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
-        const raced = work();
-        // Until every racer waits on the deck's lock (the second behind the first: hence transitively), each
-        // having read the update as pending by then.
-        const waiting = async (): Promise<number> =>
-          (
-            await pool.query<{ n: number }>(
-              `WITH RECURSIVE waits(pid) AS (
-                 SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))
-                 UNION SELECT a.pid FROM pg_stat_activity a JOIN waits w ON w.pid = ANY(pg_blocking_pids(a.pid)))
-               SELECT COUNT(*) AS n FROM waits`,
-              [pid],
-            )
-          ).rows[0].n;
-        while ((await waiting()) < racers) await new Promise((resolve) => setTimeout(resolve, 10));
-        await blocker.query('COMMIT');
-        return await raced;
-      } finally {
-        blocker.release();
-      }
+    race: async (updateId, racers, work) => {
+      const update = await HeldLock.take(pool, 'SELECT id FROM rate_deck_updates WHERE id = $1 FOR UPDATE', [updateId]);
+      const raced = work();
+      // Every racer waits to claim the update (the second behind the first, or on the deck's lock behind it):
+      // each has read the update as pending by then.
+      await update.waitedOnBy(racers);
+      await update.release();
+      return raced;
     },
+    hold: (sql, params) => HeldLock.take(pool, sql, params),
     close: async () => {
       for (const opened of pools) await opened.end();
       await seeded.close();
@@ -259,7 +286,9 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       );
       const deltasBefore = (await centre.trunkStatuses(10)).length;
       const other = await centre.other();
-      const activations = (await centre.race(1, 2, () => Promise.all([updates.activateDue(T2), other.updates.activateDue(T2)]))).flat();
+      const activations = (
+        await centre.race(update.id as number, 2, () => Promise.all([updates.activateDue(T2), other.updates.activateDue(T2)]))
+      ).flat();
       await other.close();
       assert.deepEqual(
         activations.map((activation) => [activation.id, activation.notified, activation.suspended]),
@@ -268,5 +297,41 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       assert.equal((await updates.notifications(update.id as number)).length, 3, 'each trunk told once');
       assert.deepEqual((await centre.trunkStatuses(10)).slice(deltasBefore), ['suspended'], 'one suspension, one delta');
     });
+
+    it(
+      'leaves one update of a deck active when two control planes activate two of its updates at once',
+      { skip: engine !== 'postgres' },
+      async () => {
+        // The first control plane has read only A as due and waits to claim it (A's row held); the second, with
+        // B created meanwhile (earlier effective_at, so first in its list), would claim B and supersede what is
+        // active, then wait for the trunks (held). Without the deck's lock each then commits unaware of the
+        // other (neither's supersede saw the other active): two active updates of one deck.
+        const a = await updates.create(
+          { rate_deck_id: 1, update_type: 'incremental', effective_at: T1, suspend_until_downloaded: false, created_by: null },
+          [],
+          T0,
+        );
+        const updateRow = await centre.hold('SELECT id FROM rate_deck_updates WHERE id = $1 FOR UPDATE', [a.id]);
+        const trunks = await centre.hold('SELECT id FROM customer_trunks WHERE id IN (10, 11, 14) FOR UPDATE', []);
+        const first = updates.activateDue(T2);
+        await updateRow.waitedOnBy(1, trunks);
+        const b = await updates.create(
+          { rate_deck_id: 1, update_type: 'incremental', effective_at: T0, suspend_until_downloaded: false, created_by: null },
+          [],
+          T0,
+        );
+        const other = await centre.other();
+        const second = other.updates.activateDue(T2);
+        await updateRow.waitedOnBy(2, trunks);
+        await updateRow.release();
+        await trunks.waitedOnBy(2);
+        await trunks.release();
+        await Promise.all([first, second]);
+        await other.close();
+        const active = (await updates.list('active', null, 0)).filter((row) => row.rate_deck_id === 1).map((row) => row.id);
+        assert.deepEqual(active, [b.id], 'the one activated last supersedes the other');
+        assert.equal((await updates.get(a.id as number))!.status, 'superseded');
+      },
+    );
   });
 }
