@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { runPgSteps, runSql, type Steps } from '../ledger/sql-steps.js';
-import type { Row } from '../store/config-store.js';
+import { pgLiveChanges, type LiveChanges } from '../partner/store.js';
 import { inPgTransaction } from '../store/pg-database.js';
 import { rateTermColumns, type PgChangeLog } from '../store/pg-config-store.js';
 import { UPDATE_RATE_COLUMNS, type RatesWriter } from './steps.js';
@@ -16,12 +16,15 @@ const RATES_BATCH = 5_000;
  * store reads the rates again: nothing to tell it here.
  */
 export class PgRateDeckUpdateStore extends StepsRateDeckUpdateStore {
+  protected readonly live: LiveChanges | null;
+
   constructor(
     private readonly pool: pg.Pool,
     /** The delta log: a trunk this store suspends or reinstates reaches the nodes as a live change too. */
-    private readonly changes: PgChangeLog | null = null,
+    changes: PgChangeLog | null = null,
   ) {
     super();
+    this.live = changes === null ? null : pgLiveChanges(changes);
   }
 
   protected readonly writeRates: RatesWriter = function* (deckId, updateId, rates, from, now) {
@@ -42,20 +45,8 @@ export class PgRateDeckUpdateStore extends StepsRateDeckUpdateStore {
     }
   };
 
-  protected write<T>(work: (changed: number[]) => Steps<T>): Promise<T> {
-    return inPgTransaction(
-      this.pool,
-      async (client) => {
-        const changed: number[] = [];
-        const result = await runPgSteps(client, work(changed));
-        for (const id of changed) {
-          const row = (await client.query<Row>('SELECT * FROM customer_trunks WHERE id = $1', [id])).rows[0];
-          await this.changes?.append(client, 'customer_trunks', id, row);
-        }
-        return result;
-      },
-      'BEGIN ISOLATION LEVEL READ COMMITTED',
-    );
+  protected write<T>(work: Steps<T>): Promise<T> {
+    return inPgTransaction(this.pool, (client) => runPgSteps(client, work), 'BEGIN ISOLATION LEVEL READ COMMITTED');
   }
 
   /** A read of one statement: any connection of the pool, no transaction. */

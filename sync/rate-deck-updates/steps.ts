@@ -1,11 +1,12 @@
 import { allRows, getRow, runSql, type Steps } from '../ledger/sql-steps.js';
+import type { LiveChanges } from '../partner/store.js';
 import type { ImportedRate, Row } from '../store/config-store.js';
 
 /**
  * The rate-deck update logic written once for both engines (the ledger's steps: sync/ledger/sql-steps.ts):
  * each function is one transaction's statements; store.ts runs them on SQLite, pg-store.ts on PostgreSQL.
- * A trunk whose status a transaction changes is pushed onto `changed`: the engine appends its
- * customer_trunks delta in the same transaction, after the last step (the row as the transaction leaves it).
+ * A trunk whose status a transaction changes has its customer_trunks delta appended in that transaction, by
+ * the engine's delta log (`live`, an engine step).
  *
  * On PostgreSQL (READ COMMITTED) the row-locking steps hold apart what SQLite's one writer serialises:
  * an activation locks its deck (two updates of one deck activated at once would each leave the other
@@ -117,7 +118,7 @@ export function* dueIds(now: string): Steps<number[]> {
 }
 
 /** One update made active, its deck's previous active update superseded, its trunks notified (and suspended). Null if it was not pending. */
-export function* activate(id: number, now: string, changed: number[]): Steps<Activation | null> {
+export function* activate(id: number, now: string, live: LiveChanges | null): Steps<Activation | null> {
   const pending = yield* getUpdate(id);
   if (pending === null) return null;
   const deckId = pending.rate_deck_id as number;
@@ -161,7 +162,7 @@ export function* activate(id: number, now: string, changed: number[]): Steps<Act
           now,
           trunk.id,
         )) > 0;
-      if (suspendedNow) changed.push(trunk.id);
+      if (suspendedNow) yield* trunkChanged(live, trunk.id);
       suspends = suspendedNow || (trunk.status === 'suspended' && (yield* waitsForDownload(trunk.id)).length > 0);
     }
     if (suspends) suspended.push(trunk.id);
@@ -174,6 +175,12 @@ export function* activate(id: number, now: string, changed: number[]): Steps<Act
     );
   }
   return { id, rate_deck_id: deckId, notified: trunks.map((trunk) => trunk.id), suspended, superseded };
+}
+
+/** Inside the transaction that changed trunk `id`'s status: its delta, the row as it now is. */
+function* trunkChanged(live: LiveChanges | null, id: number): Steps<void> {
+  if (live === null) return;
+  yield* live.append('customer_trunks', id, (yield* getRow<Row>('SELECT * FROM customer_trunks WHERE id = ?', id))!);
 }
 
 /** The updates whose suspension of the trunk still waits for its download. */
@@ -204,7 +211,7 @@ export function* recordDownload(updateId: number, trunkId: number, now: string):
  * earlier updates: the trunk now holds a newer deck than they asked for), and the trunk is made active
  * unless a suspension it does not answer (a newer update's, another deck's) still waits for a download.
  */
-export function* reinstate(notification: Row, now: string, changed: number[]): Steps<Reinstatement> {
+export function* reinstate(notification: Row, now: string, live: LiveChanges | null): Steps<Reinstatement> {
   const unchanged: Reinstatement = { reinstated: false, stillSuspendedBy: [] };
   if (notification.suspended_at === null || notification.reinstated_at !== null) return unchanged;
   const trunkId = notification.customer_trunk_id as number;
@@ -226,6 +233,6 @@ export function* reinstate(notification: Row, now: string, changed: number[]): S
   if (others.length > 0) return { reinstated: false, stillSuspendedBy: others };
   const reinstated =
     (yield* runSql("UPDATE customer_trunks SET status = 'active', updated_at = ? WHERE id = ? AND status = 'suspended'", now, trunkId)) > 0;
-  if (reinstated) changed.push(trunkId);
+  if (reinstated) yield* trunkChanged(live, trunkId);
   return { reinstated, stillSuspendedBy: [] };
 }

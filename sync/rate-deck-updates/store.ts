@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { runSql, SqliteSteps, type Steps } from '../ledger/sql-steps.js';
+import { sqliteLiveChanges, type LiveChanges } from '../partner/store.js';
 import type { ChangeLog, Row } from '../store/config-store.js';
 import * as steps from './steps.js';
 import {
@@ -50,18 +51,19 @@ export interface RateDeckUpdateStore {
 }
 
 /**
- * The store over steps.ts: an engine says how it runs one transaction of steps (`write`: the trunks the
- * steps pushed onto `changed` get their deltas in it) and a plain read, and how it writes an update's rates.
+ * The store over steps.ts: an engine says how it runs one transaction of steps (`write`) and a plain read,
+ * how it writes an update's rates, and where a trunk's delta goes (`live`: its delta log, or none).
  */
 export abstract class StepsRateDeckUpdateStore implements RateDeckUpdateStore {
-  protected abstract write<T>(work: (changed: number[]) => Steps<T>): Promise<T>;
+  protected abstract write<T>(work: Steps<T>): Promise<T>;
   protected abstract read<T>(work: Steps<T>): Promise<T>;
   protected abstract readonly writeRates: RatesWriter;
+  protected abstract readonly live: LiveChanges | null;
   /** After a transaction that wrote rate rows (SQLite's rate cache is told; PostgreSQL's trigger counts them). */
   protected ratesChanged(): void {}
 
   async create(update: NewUpdate, rates: readonly UpdateRate[], now: string): Promise<Row> {
-    const created = await this.write(() => steps.createUpdate(update, rates, now, this.writeRates));
+    const created = await this.write(steps.createUpdate(update, rates, now, this.writeRates));
     if (rates.length > 0) this.ratesChanged();
     return created;
   }
@@ -83,7 +85,7 @@ export abstract class StepsRateDeckUpdateStore implements RateDeckUpdateStore {
   }
 
   async removePending(id: number): Promise<'removed' | 'not_pending' | 'not_found'> {
-    const outcome = await this.write(() => steps.removePending(id));
+    const outcome = await this.write(steps.removePending(id));
     if (outcome === 'removed') this.ratesChanged();
     return outcome;
   }
@@ -95,34 +97,39 @@ export abstract class StepsRateDeckUpdateStore implements RateDeckUpdateStore {
   async activateDue(now: string): Promise<Activation[]> {
     const done: Activation[] = [];
     for (const id of await this.read(steps.dueIds(now))) {
-      const activation = await this.write((changed) => steps.activate(id, now, changed));
+      const activation = await this.write(steps.activate(id, now, this.live));
+      this.live?.committed(); // nodes waiting for deltas read again
       if (activation !== null) done.push(activation);
     }
     return done;
   }
 
   recordDownload(updateId: number, trunkId: number, now: string): Promise<Row | null> {
-    return this.write(() => steps.recordDownload(updateId, trunkId, now));
+    return this.write(steps.recordDownload(updateId, trunkId, now));
   }
 
-  reinstate(notification: Row, now: string): Promise<Reinstatement> {
-    return this.write((changed) => steps.reinstate(notification, now, changed));
+  async reinstate(notification: Row, now: string): Promise<Reinstatement> {
+    const reinstatement = await this.write(steps.reinstate(notification, now, this.live));
+    this.live?.committed(); // nodes waiting for deltas read again
+    return reinstatement;
   }
 }
 
 /** SQLite: each method's steps run synchronously inside one `immediate` transaction on the shared connection. */
 export class SqliteRateDeckUpdateStore extends StepsRateDeckUpdateStore {
   private readonly steps: SqliteSteps;
+  protected readonly live: LiveChanges | null;
 
   constructor(
     private readonly db: Database.Database,
     /** Told when this store wrote rate rows: the configuration store caches the rate columns it reads. */
     private readonly ratesWritten: () => void = () => undefined,
     /** The delta log: a trunk this store suspends or reinstates reaches the nodes as a live change too. */
-    private readonly changes: ChangeLog | null = null,
+    changes: ChangeLog | null = null,
   ) {
     super();
     this.steps = new SqliteSteps(db);
+    this.live = changes === null ? null : sqliteLiveChanges(changes);
   }
 
   /** One row per statement: SQLite's statements are prepared once and cost no round trip. */
@@ -148,18 +155,8 @@ export class SqliteRateDeckUpdateStore extends StepsRateDeckUpdateStore {
     this.ratesWritten();
   }
 
-  protected write<T>(work: (changed: number[]) => Steps<T>): Promise<T> {
-    const changed: number[] = [];
-    const result = this.db
-      .transaction(() => {
-        const outcome = this.steps.run(work(changed));
-        for (const id of changed)
-          this.changes?.append('customer_trunks', id, this.db.prepare('SELECT * FROM customer_trunks WHERE id = ?').get(id) as Row);
-        return outcome;
-      })
-      .immediate();
-    if (changed.length > 0) this.changes?.committed(); // nodes waiting for deltas read again
-    return Promise.resolve(result);
+  protected write<T>(work: Steps<T>): Promise<T> {
+    return Promise.resolve(this.db.transaction(() => this.steps.run(work)).immediate());
   }
 
   protected read<T>(work: Steps<T>): Promise<T> {
