@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   // any of them, rather than an admin API whose endpoints half-work.
   if (config.store.engine !== 'sqlite')
     throw new Error(
-      `serving on PostgreSQL (${config.store.shown}) is not available yet: the configuration, ledger and partner stores are ported, the rate-deck update store and the delta log's serving side are not (issue 21). Use a SQLite --store for serve; migrate and sync-run work on PostgreSQL`,
+      `serving on PostgreSQL (${config.store.shown}) is not available yet: the configuration, ledger, partner and rate-deck update stores are ported, the serving wiring and the delta log's serving side are not (issue 21). Use a SQLite --store for serve; migrate and sync-run work on PostgreSQL`,
     );
   // A failed WAL fdatasync is final (store/wal-flush.ts): stop rather than acknowledge writes the disk may not hold.
   const stores = openCentreStores(config.store.path, config.deltaRetention, (error) => {
