@@ -39,9 +39,11 @@ describe('operator console', () => {
     browser = await launchBrowser();
   });
 
+  // Either may be missing when before() failed part-way (no Chromium, say): the world still stops, or its
+  // processes would hold the file open until the runner's timeout.
   after(async () => {
-    await browser.close();
-    await world.stop();
+    await (browser as Browser | undefined)?.close();
+    await (world as MoneyWorld | undefined)?.stop();
   });
 
   it('serves its files with content types and nothing outside its directory', async () => {
