@@ -29,6 +29,8 @@ export class FakeOpensipsMi {
   delayMs = 0;
   /** Answer dr_reload with a JSON-RPC error. */
   failReload = false;
+  /** Answer this many of the next dlg_end_dlg calls with a JSON-RPC error (a busy OpenSIPS). */
+  failDialogEnds = 0;
   private loaded = { gateways: 0, carriers: 0, rules: 0, date: '' };
   /** Dialogs by Call-ID; `endedAt` is when dlg_end_dlg ended one (epoch ms). */
   readonly dialogs = new Map<string, { did: string; state: number; endedAt: number | null }>();
@@ -75,6 +77,10 @@ export class FakeOpensipsMi {
         return reply({ Dialog: { ID: dialog.did, state: dialog.state, callid } });
       }
       case 'dlg_end_dlg': {
+        if (this.failDialogEnds > 0) {
+          this.failDialogEnds--;
+          return error(500, 'Internal error');
+        }
         const id = (request.params as { dialog_id?: unknown } | undefined)?.dialog_id;
         const found = [...this.dialogs].find(([callid, dialog]) => dialog.state !== DELETED && (dialog.did === id || callid === id));
         if (found === undefined) return error(404, 'Requested Dialog not found');

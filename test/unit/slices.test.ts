@@ -6,7 +6,10 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import { costBoundMicro, type CallPrice } from '../../src/core/rating/cost-bound.js';
 import { NodeCredit, type Plan, type SliceAction } from '../../src/sidecar/credit/node-credit.js';
-import { endAt, renewAt } from '../../src/sidecar/credit/slices.js';
+import { SliceKeeper, endAt, renewAt } from '../../src/sidecar/credit/slices.js';
+import { parseMiAddress } from '../../src/core/mi/client.js';
+import { FakeOpensipsMi } from '../../src/devkit/fake-opensips-mi.js';
+import { SidecarMetrics } from '../../src/sidecar/metrics/metrics.js';
 import { MoneyJournal } from '../../src/sidecar/journal/journal.js';
 
 /**
@@ -178,5 +181,27 @@ describe('prepaid in slices (NodeCredit)', () => {
       assert.equal(second.kind, 'check');
       assert.equal(second.dialogId, 'f67d52b7.322');
       assert.equal(second.paidUntil, T0 + 3 * SLICE * 1000);
+    }));
+});
+
+describe('ending a sliced call over MI (SliceKeeper)', () => {
+  it('keeps trying past the paid time while OpenSIPS fails, until the reservation lapses, and ends the call', () =>
+    withCredit(async (credit) => {
+      const mi = new FakeOpensipsMi(null);
+      const address = parseMiAddress(await mi.startHttp())!;
+      try {
+        mi.openDialog('late@t', '7.1');
+        mi.failDialogEnds = 3; // a busy OpenSIPS: the first tries fail, the paid time is already up
+        const keeper = new SliceKeeper(credit, address, new SidecarMetrics(), log);
+        const now = Date.now();
+        keeper.act([{ kind: 'end', slot: 0, id: 1, callId: 'late@t', dialogId: '7.1', paidUntil: now - 1000, expiresAt: now + 60_000 }]);
+        await new Promise<void>((resolve) => {
+          const ended = (): void => (mi.dialogs.get('late@t')!.endedAt === null ? void setTimeout(ended, 50) : resolve());
+          ended();
+        });
+        assert.equal(mi.calls.filter((call) => call.method === 'dlg_end_dlg').length, 4, 'three failures, then the end');
+      } finally {
+        mi.close();
+      }
     }));
 });

@@ -144,6 +144,8 @@ export interface SliceAction {
   callId: string;
   dialogId: string;
   paidUntil: number;
+  /** When the reservation lapses (its grace after the paid time): an end still failing by then is given up. */
+  expiresAt: number;
 }
 
 export interface AdmitRequest {
@@ -730,7 +732,15 @@ export class NodeCredit {
         .write({ op: 'extend', id, amountMicro, expiresAt, slice: JSON.stringify(terms) })
         .catch((error: unknown) => this.log.error({ err: error, reservation: id }, 'slice not journalled'));
     if (action === null) return null;
-    return { kind: action, slot, id, callId: this.reservations.read(slot).callId, dialogId: terms.dialogId, paidUntil: terms.paidUntil };
+    return {
+      kind: action,
+      slot,
+      id,
+      callId: this.reservations.read(slot).callId,
+      dialogId: terms.dialogId,
+      paidUntil: terms.paidUntil,
+      expiresAt,
+    };
   }
 
   /** OpenSIPS no longer has the call's dialog and no CDR came: its reservation ends now. */

@@ -81,21 +81,31 @@ export class SliceKeeper {
     }
   }
 
-  /** Ends the call, retrying a failed MI call until its paid time is up. */
+  /**
+   * Ends the call, retrying a failed MI call (a busy OpenSIPS, a timeout) until its reservation lapses. Past
+   * its paid time the call runs unpaid, so it is not given up then: each retry that lands cuts the overrun
+   * its CDR will be charged (a first failure that once ended the tries left calls running until they hung up).
+   */
   private async end(action: SliceAction): Promise<void> {
     const fields = { call_id: action.callId, dialog_id: action.dialogId, paid_until: new Date(action.paidUntil).toISOString() };
+    let overdue = false;
     for (;;) {
       try {
         await miCall(this.mi, 'dlg_end_dlg', { dialog_id: action.dialogId }, MI_TIMEOUT_MS);
         this.metrics.sliceEvents.inc({ event: 'ended' });
-        this.log.info(fields, 'call ended over MI: its next slice could not be paid');
+        this.log.info({ ...fields, late: overdue }, 'call ended over MI: its next slice could not be paid');
         return;
       } catch (error) {
         if (notFound(error)) return; // it ended on its own meanwhile
-        if (Date.now() + END_RETRY_MS >= action.paidUntil) {
+        const now = Date.now();
+        if (now + END_RETRY_MS >= action.expiresAt) {
           this.metrics.sliceEvents.inc({ event: 'end_failed' });
           this.log.error({ ...fields, err: error }, 'could not end a call whose credit ran out: its CDR is charged all the same');
           return;
+        }
+        if (!overdue && now >= action.paidUntil) {
+          overdue = true;
+          this.log.warn({ ...fields, err: error }, 'a call past its paid time could not be ended yet: still trying');
         }
         await new Promise((resolve) => setTimeout(resolve, END_RETRY_MS));
       }
