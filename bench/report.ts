@@ -92,7 +92,7 @@ function sidecarSection(result: Record<string, unknown>): string[] {
   const rows = result.rows as Row[];
   const lines = [
     `In-process (${cell(micro.size)}: ${cell(micro.rateRows)} rate rows, ${cell(micro.cidrs)} CIDRs): snapshot compile ${cell(micro.compileSeconds)} s ` +
-      `(decode ${cell(micro.decodeSeconds)} s, validate ${cell(micro.validateSeconds)} s); call/auth median ${cell(micro.authMedianMicros)} µs (through an access number ${cell(micro.retailAuthMedianMicros)} µs), ` +
+      `(decode ${cell(micro.decodeSeconds)} s, validate ${cell(micro.validateSeconds)} s); call/auth median ${cell(micro.authMedianMicros)} µs${micro.retailAuthMedianMicros === undefined ? '' : ` (through an access number ${cell(micro.retailAuthMedianMicros)} µs)`}, ` +
       `call/route median ${cell(micro.routeMedianMicros)} µs. Sidecar RSS ${cell(result.sidecarRssBeforeLoadMB)} MB after start, ${cell(result.sidecarRssMB)} MB after the load and a swap.`,
     '',
     '| scenario | rate/s | p50 µs | p99 µs | p99.9 µs | max µs | errors | CPU µs/req | event loop µs/req | against the floor |',
