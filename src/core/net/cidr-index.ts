@@ -193,14 +193,19 @@ function walk(trie: CidrTrie, bits: number, nodes: Int32Array, depths: Int32Arra
 function collect(trie: CidrTrie, bits: number, out: CidrMatches): number {
   const found = walk(trie, bits, pathNodes, pathDepths);
   if (walkTotal[0] > out.values.length) out.values = new Int32Array(walkTotal[0] * 2); // rare: very many values along one path
-  const { valueStart, values } = trie;
   let written = 0;
   for (let k = 0; k < found; k++) {
-    const matched = pathNodes[found - 1 - k];
-    for (let v = valueStart[matched]; v < valueStart[matched + 1]; v++) out.values[written++] = values[v];
+    written = copyValues(trie, pathNodes[found - 1 - k], out, written);
     out.groupEnds[k] = written;
   }
   return found;
+}
+
+/** Copies trie node `node`'s values into `out` from `written` on; returns where the next value goes. */
+function copyValues(trie: CidrTrie, node: number, out: CidrMatches, written: number): number {
+  const { valueStart, values } = trie;
+  for (let v = valueStart[node]; v < valueStart[node + 1]; v++) out.values[written++] = values[v];
+  return written;
 }
 
 /**
@@ -227,10 +232,7 @@ function collectWithOverlay(
     const depth = Math.max(b >= 0 ? pathDepths[b] : -1, a >= 0 ? addedDepths[a] : -1);
     const start = written;
     if (b >= 0 && pathDepths[b] === depth) written = copyKept(base, pathNodes[b--], removed, out, written);
-    if (a >= 0 && addedDepths[a] === depth) {
-      const node = addedNodes[a--];
-      for (let v = added.valueStart[node]; v < added.valueStart[node + 1]; v++) out.values[written++] = added.values[v];
-    }
+    if (a >= 0 && addedDepths[a] === depth) written = copyValues(added, addedNodes[a--], out, written);
     if (written > start) out.groupEnds[groups++] = written;
   }
   return groups;
@@ -244,12 +246,9 @@ function copyKept(
   out: CidrMatches,
   written: number,
 ): number {
-  const { valueStart, values } = trie;
   const gone = removed.get(node);
-  if (gone === undefined) {
-    for (let v = valueStart[node]; v < valueStart[node + 1]; v++) out.values[written++] = values[v];
-    return written;
-  }
+  if (gone === undefined) return copyValues(trie, node, out, written);
+  const { valueStart, values } = trie;
   if (gone.length > removedTaken.length) removedTaken = new Uint8Array(gone.length * 2);
   removedTaken.fill(0, 0, gone.length);
   for (let v = valueStart[node]; v < valueStart[node + 1]; v++) {
