@@ -104,6 +104,9 @@ describe('money endpoints: bad input', () => {
     await refused('/api/cdrs/ingest', { ...CDR, start_time: '2026-13-45T99:00:00Z' }, 400, /start_time must be an RFC 3339/);
     await refused('/api/cdrs/ingest', { ...CDR, start_time: '2026-01-15' }, 400, /start_time/);
     await refused('/api/cdrs/ingest', { ...CDR, sip_response_code: 99 }, 400, /sip_response_code/);
+    // The retail account a CDR names (an access-number call): a positive integer id, nothing else.
+    for (const retail of [0, -3, 1.5, '12', 2 ** 60, { id: 1 }])
+      await refused('/api/cdrs/ingest', { ...CDR, retail_account_id: retail }, 400, /retail_account_id/);
     await refused('/api/cdrs/ingest', { ...CDR, customer_trunk_id: 999 }, 422, /customer_trunk_id 999/);
     await refused('/api/cdrs/ingest', { ...CDR, dnis: '4420123456' }, 422, /no rate/);
   });
