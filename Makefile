@@ -3,7 +3,7 @@
 NODE_MODULES := node_modules/.package-lock.json
 SIZE ?= demo
 
-.PHONY: run test test-unit build lint format bench bench-full perf-doc clean opensips-config
+.PHONY: run test test-unit build lint format bench bench-full perf-doc clean opensips-config browser
 
 # `npm install` with the lockfile rather than `npm ci`: the registry this project builds from lacks the
 # darwin/win32 builds of msgpackr-extract (an optional dependency), and `npm ci` refuses a lockfile without them.
@@ -23,8 +23,18 @@ lint: build
 format: $(NODE_MODULES)
 	npm run --silent format
 
+# The console's end-to-end tests drive Debian's Chromium (test/helpers/browser.ts); npm downloads no browser.
+# Installed when missing and this is root on Debian (CI, a fresh project machine); elsewhere, install it yourself.
+CHROMIUM_PATH ?= /usr/bin/chromium
+browser:
+	@if [ ! -x "$(CHROMIUM_PATH)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	  else echo "no Chromium at $(CHROMIUM_PATH): the console tests will fail (apt-get install chromium)" >&2; fi; \
+	fi
+
 # Every test: in-process ones (test/unit/) and the ones that start real processes (test/process/).
-test: build
+test: build browser
 	npm test --silent
 
 # The in-process tests alone: seconds, for the edit-build-test loop.
