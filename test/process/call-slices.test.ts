@@ -17,6 +17,16 @@ import type { SidecarProcess } from '../helpers/sidecar.js';
 const SLICE_ARGS = ['--slice-seconds', '8'];
 /** The least a call is admitted with when the balance left is short of a slice: one 6-s increment, 0.0026. */
 const LEAST_SLICE_COST = new Decimal('0.0026');
+/**
+ * The longest any call on a balance can last: every slice bought at the least cost, all of them by one call, and
+ * a slice's margin. Ended calls keep their reservations until their CDRs, so the calls share what the balance
+ * buys; but how they share it is up to the nodes' leases: a call on a node with lease to spare keeps buying
+ * slices while the others' nodes refuse (seen: 46 s on an idle machine, past a minute on a loaded one).
+ */
+function longestCallMs(balance: string): number {
+  const leastSlices = new Decimal(balance).div(LEAST_SLICE_COST).floor().toNumber();
+  return (leastSlices * 6 + 8) * 1000;
+}
 
 interface Admitted {
   node: number;
@@ -160,37 +170,44 @@ describe('prepaid in slices: three nodes, one account', () => {
     for (const mi of mis) mi.close();
   });
 
-  it('carries a call per slice the balance affords, ends each when the balance is spent, and bills no more than it had', async () => {
-    const admitted = (
-      await Promise.all(
-        Array.from({ length: 45 }, (_, i) =>
-          decide(world.sidecars[i % 3], mis[i % 3], i % 3, `c${i}@three-nodes`, `${[...(i + 1).toString(16)].reverse().join('')}.1`),
-        ),
-      )
-    ).filter((call): call is Admitted => call !== null);
-    // One slice each: 0.10 affords 19 of them (a whole 2-hour reservation would have let one call in).
-    assert.ok(admitted.length >= 12, `${admitted.length} calls admitted on 0.10`);
-    assert.ok(LEAST_SLICE_COST.mul(admitted.length).lessThanOrEqualTo(BALANCE), `${admitted.length} calls of at least 0.0026 exceed 0.10`);
+  it(
+    'carries a call per slice the balance affords, ends each when the balance is spent, and bills no more than it had',
+    { timeout: longestCallMs(BALANCE) + 60_000 },
+    async () => {
+      const admitted = (
+        await Promise.all(
+          Array.from({ length: 45 }, (_, i) =>
+            decide(world.sidecars[i % 3], mis[i % 3], i % 3, `c${i}@three-nodes`, `${[...(i + 1).toString(16)].reverse().join('')}.1`),
+          ),
+        )
+      ).filter((call): call is Admitted => call !== null);
+      // One slice each: 0.10 affords 19 of them (a whole 2-hour reservation would have let one call in).
+      assert.ok(admitted.length >= 12, `${admitted.length} calls admitted on 0.10`);
+      assert.ok(
+        LEAST_SLICE_COST.mul(admitted.length).lessThanOrEqualTo(BALANCE),
+        `${admitted.length} calls of at least 0.0026 exceed 0.10`,
+      );
 
-    // Every call keeps going until its node ends it: the balance runs out for all of them.
-    await eventually(() => {
-      const running = admitted.filter((call) => mis[call.node].dialogs.get(call.callId)!.endedAt === null);
-      assert.equal(running.length, 0, `${running.length} calls still running`);
-      return Promise.resolve();
-    }, 60_000);
+      // Every call keeps going until its node ends it: the balance runs out for all of them.
+      await eventually(() => {
+        const running = admitted.filter((call) => mis[call.node].dialogs.get(call.callId)!.endedAt === null);
+        assert.equal(running.length, 0, `${running.length} calls still running`);
+        return Promise.resolve();
+      }, longestCallMs(BALANCE));
 
-    let charged = new Decimal(0);
-    for (const call of admitted) {
-      const endedAt = mis[call.node].dialogs.get(call.callId)!.endedAt!;
-      const ingest = await world.sidecars[call.node].post('/api/cdrs/ingest', cdr(call, endedAt));
-      assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
-      assert.ok(new Decimal(ingest.body.adjustment as string).lessThanOrEqualTo(0), `${call.callId} charged beyond its reservation`);
-      charged = charged.plus(ingest.body.customer_cost as string);
-    }
-    assert.ok(charged.lessThanOrEqualTo(BALANCE), `charged ${charged.toFixed()} of ${BALANCE}`);
-    await eventually(async () => {
-      const now = await balance(world);
-      assert.equal(new Decimal(now.balance).toFixed(4), new Decimal(BALANCE).minus(charged).toFixed(4));
-    }, 10_000);
-  });
+      let charged = new Decimal(0);
+      for (const call of admitted) {
+        const endedAt = mis[call.node].dialogs.get(call.callId)!.endedAt!;
+        const ingest = await world.sidecars[call.node].post('/api/cdrs/ingest', cdr(call, endedAt));
+        assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
+        assert.ok(new Decimal(ingest.body.adjustment as string).lessThanOrEqualTo(0), `${call.callId} charged beyond its reservation`);
+        charged = charged.plus(ingest.body.customer_cost as string);
+      }
+      assert.ok(charged.lessThanOrEqualTo(BALANCE), `charged ${charged.toFixed()} of ${BALANCE}`);
+      await eventually(async () => {
+        const now = await balance(world);
+        assert.equal(new Decimal(now.balance).toFixed(4), new Decimal(BALANCE).minus(charged).toFixed(4));
+      }, 10_000);
+    },
+  );
 });
