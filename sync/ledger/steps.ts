@@ -146,8 +146,13 @@ export const LEDGER_SQL = {
   // By node: credit_leases is keyed (node, entity), so each registered node is one key lookup, not a scan of
   // every lease (a round leasing call by call reads this for each ask; CROSS JOIN keeps that loop order).
   // A node no longer registered is not asked to give back; its leases lapse with its silence.
-  leaseHolders: `SELECT l.node, l.amount FROM opensips_nodes n CROSS JOIN credit_leases l
-    ON l.node = n.hostname AND l.entity_type = ? AND l.entity_id = ?`,
+  // SQLite's CROSS JOIN fixes the join order (nodes outer); PostgreSQL has no CROSS JOIN … ON and plans its own.
+  leaseHolders: {
+    sql: `SELECT l.node, l.amount FROM opensips_nodes n CROSS JOIN credit_leases l
+      ON l.node = n.hostname AND l.entity_type = ? AND l.entity_id = ?`,
+    postgres: `SELECT l.node, l.amount FROM opensips_nodes n JOIN credit_leases l
+      ON l.node = n.hostname AND l.entity_type = ? AND l.entity_id = ?`,
+  },
   /**
    * PostgreSQL's explicit locks (READ COMMITTED: docs/decisions.md). The node's round row first, made if it
    * is the node's first round: every writer of a node's leases (its rounds, the reclaim of a silent node's)

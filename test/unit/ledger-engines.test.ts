@@ -96,6 +96,14 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       await giveAllBack();
     });
 
+    it('names the nodes holding lease on an account (whom a short ask recalls), and no others', async () => {
+      await giveAllBack();
+      await round('node-b', { settlements: [], leases: [{ entity_type: 'customer', entity_id: PREPAID, want: '1', give_back: '0' }] });
+      assert.deepEqual(await world.handle.ledger.run((tx) => tx.leaseHolders('customer', PREPAID)), ['node-b']);
+      await giveAllBack();
+      assert.deepEqual(await world.handle.ledger.run((tx) => tx.leaseHolders('customer', PREPAID)), []);
+    });
+
     it('never leases the same headroom twice to rounds of different nodes at the same moment', async () => {
       for (let attempt = 0; attempt < 5; attempt++) {
         const funds = await balance();
