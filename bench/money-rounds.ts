@@ -55,13 +55,36 @@ async function node(world: LedgerWorld, name: string, until: number): Promise<nu
   return times;
 }
 
-async function bench(location: string): Promise<{ rounds: number; p50_ms: number; p99_ms: number }> {
+/**
+ * Counts the statements sent to PostgreSQL (every pg client's queries, BEGIN and COMMIT included) until
+ * `stop`: a round's round trips, the figure that decides its latency on an idle server and that, unlike the
+ * latency, does not move with the machine's load.
+ */
+function countStatements(): { stop(): number } {
+  const client = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const query = client.query;
+  let count = 0;
+  client.query = function (this: unknown, ...args: unknown[]) {
+    count++;
+    return query.apply(this, args);
+  };
+  return {
+    stop: () => {
+      client.query = query;
+      return count;
+    },
+  };
+}
+
+async function bench(location: string): Promise<{ rounds: number; p50_ms: number; p99_ms: number; statements_per_round?: number }> {
   const world = await openLedgerWorld(location, NODES, accounts);
   try {
     for (const id of accounts) await world.fund(id, '1000000.00');
     const until = Date.now() + seconds * 1000;
+    const statements = location.startsWith('postgres') ? countStatements() : null;
     const times = (await Promise.all(NODES.map((name) => node(world, name, until)))).flat();
-    return { rounds: times.length, ...medianAndTail(times) };
+    const perRound = statements === null ? {} : { statements_per_round: statements.stop() / times.length };
+    return { rounds: times.length, ...medianAndTail(times), ...perRound };
   } finally {
     await world.close();
   }

@@ -1,16 +1,16 @@
 import type { NodeSyncReply, NodeSyncRequest } from '../../src/core/protocol/node-sync.js';
 import type { LeaseRecalls } from './lease-recall.js';
 import { authenticateRound } from './node-auth.js';
-import { applyNodeSync } from './settlement.js';
+import { applyNodeSync, checkRoundSeq } from './settlement.js';
 import type { Steps } from './sql-steps.js';
 import type { LedgerSteps } from './steps.js';
 
 /**
  * A node's money round (POST /api/ledger/node-sync) as one transaction's work, on either engine: the
  * node's secret checked, then a resend of the last applied round (byte for byte, `digest` its body's; its
- * answer was lost) gets that round's answer again and applies nothing, else the round is applied and its
- * answer kept for such a resend. The round row is locked first (PostgreSQL), so a resend racing the round
- * it repeats waits and then finds the kept answer.
+ * answer was lost) gets that round's answer again and applies nothing, else the round's number is checked,
+ * the round applied and recorded as the node's last, its answer kept for such a resend. The round row is
+ * locked first (PostgreSQL), so a resend racing the round it repeats waits and then finds the kept answer.
  */
 export function* nodeRound(
   tx: LedgerSteps,
@@ -20,10 +20,10 @@ export function* nodeRound(
   recalls?: LeaseRecalls,
 ): Steps<NodeSyncReply> {
   yield* authenticateRound(tx, round.node, authorization);
-  yield* tx.lockRound(round.node);
-  const kept = yield* tx.lastRoundReply(round.node, round.seq, digest);
-  if (kept !== null) return JSON.parse(kept) as NodeSyncReply;
+  const { lastSeq, keptReply } = yield* tx.openRound(round.node, digest);
+  if (keptReply !== null && lastSeq === round.seq) return JSON.parse(keptReply) as NodeSyncReply;
+  checkRoundSeq(round.node, round.seq, lastSeq);
   const applied = yield* applyNodeSync(tx, round, recalls);
-  yield* tx.recordRoundReply(round.node, digest, JSON.stringify(applied));
+  yield* tx.recordRound(round.node, round.seq, digest, JSON.stringify(applied));
   return applied;
 }

@@ -44,21 +44,20 @@ class RoundBalances {
     private readonly node: string,
   ) {}
 
-  /** Reads the balances of `entities` and the node's leases on them, two statements for all. */
+  /** Locks (PostgreSQL) and reads the balances of `entities` and the node's leases on them, one statement for all. */
   *read(entities: readonly LedgerEntity[]): Steps<void> {
     if (entities.length === 0) return;
     const keys = entities.map(balanceKey);
-    const balances = yield* this.tx.balances(keys);
-    const leases = yield* this.tx.leases(this.node, keys);
+    const found = yield* this.tx.roundBalances(this.node, keys);
     for (const key of keys) {
       const id = `${key.entityType}:${key.entityId}`;
-      this.balances.set(id, { key, state: balances.get(id) ?? { balance: '0', reserved: '0' }, dirty: false });
-      this.leases.set(id, {
-        entityType: key.entityType,
-        entityId: key.entityId,
-        amount: leases.get(id) ?? '0',
+      const row = found.get(id);
+      this.balances.set(id, {
+        key,
+        state: row === undefined ? { balance: '0', reserved: '0' } : { balance: row.balance, reserved: row.reserved },
         dirty: false,
       });
+      this.leases.set(id, { entityType: key.entityType, entityId: key.entityId, amount: row?.lease ?? '0', dirty: false });
     }
   }
 
@@ -83,14 +82,12 @@ class RoundBalances {
     entry.dirty = true;
   }
 
-  /** Writes what changed; the round's transaction commits it with the transaction rows. */
+  /** Writes what changed, with the transaction rows, in one round trip on PostgreSQL; the round's transaction commits it. */
   *flush(): Steps<void> {
-    yield* this.tx.recordTransactions(this.transactions);
-    yield* this.tx.writeBalances(
-      [...this.balances.values()].filter((entry) => entry.dirty).map((entry) => ({ key: entry.key, next: entry.state })),
-    );
-    yield* this.tx.setLeases(
+    yield* this.tx.writeRound(
       this.node,
+      this.transactions,
+      [...this.balances.values()].filter((entry) => entry.dirty).map((entry) => ({ key: entry.key, next: entry.state })),
       [...this.leases.values()].filter((entry) => entry.dirty),
     );
   }
@@ -128,26 +125,28 @@ class RoundBalances {
 /** How far past the node's last applied round a round's number may be (see applyNodeSync). */
 export const MAX_ROUND_JUMP = 1_000_000_000;
 
+/** Refuses a round whose number does not follow the node's last applied round (`lastSeq`). */
+export function checkRoundSeq(node: string, seq: number, lastSeq: number): void {
+  // A round that arrives after a newer one (it timed out at the node and was resent) is stale: applying it
+  // late would hand back lease the node has already been told it holds.
+  if (seq <= lastSeq) throw new NodeSyncRefusal('stale_round', `round ${seq} is older than the last applied for node ${node}`);
+  // A round numbered far past the last would, once applied, make every genuine round after it stale: the
+  // node's money would stop for good. A node moves its numbers on by at most a block (1,000,000) per restart.
+  if (seq > lastSeq + MAX_ROUND_JUMP)
+    throw new NodeSyncRefusal(
+      'round_out_of_sequence',
+      `round ${seq} is more than ${MAX_ROUND_JUMP} past the last applied for node ${node} (${lastSeq})`,
+    );
+}
+
 /**
- * The caller has locked the node's round row (LedgerSteps.lockRound: node-round.ts). `recalls`: where a round that finds an entity short marks the other nodes holding lease on it (their next
- * answers tell them to hand back what their calls do not hold).
+ * A round's settlement and leases. The caller (node-round.ts) has authenticated the node (so it is
+ * registered), opened its round (its row locked, the number checked) and records it after. `recalls`: where
+ * a round that finds an entity short marks the other nodes holding lease on it (their next answers tell them
+ * to hand back what their calls do not hold).
  */
 export function* applyNodeSync(tx: LedgerSteps, request: NodeSyncRequest & { seq: number }, recalls?: LeaseRecalls): Steps<NodeSyncReply> {
   const { node } = request;
-  if (!(yield* tx.nodeExists(node))) throw new NodeSyncRefusal('unknown_node', `node ${node} is not registered in opensips_nodes`);
-  // A round that arrives after a newer one (it timed out at the node and was resent) is stale: applying it
-  // late would hand back lease the node has already been told it holds.
-  const lastSeq = yield* tx.lastRound(node);
-  if (request.seq <= lastSeq)
-    throw new NodeSyncRefusal('stale_round', `round ${request.seq} is older than the last applied for node ${node}`);
-  // A round numbered far past the last would, once applied, make every genuine round after it stale: the
-  // node's money would stop for good. A node moves its numbers on by at most a block (1,000,000) per restart.
-  if (request.seq > lastSeq + MAX_ROUND_JUMP)
-    throw new NodeSyncRefusal(
-      'round_out_of_sequence',
-      `round ${request.seq} is more than ${MAX_ROUND_JUMP} past the last applied for node ${node} (${lastSeq})`,
-    );
-  yield* tx.setLastRound(node, request.seq);
 
   // Every entity the round may touch, read once; (PostgreSQL) their balances are locked before any is read.
   const entities = new Map<string, LedgerEntity | null>();
@@ -163,17 +162,15 @@ export function* applyNodeSync(tx: LedgerSteps, request: NodeSyncRequest & { seq
   const rows = yield* tx.entityRows(wanted.map(([entityType, entityId]) => ({ entityType, entityId })));
   for (const [type, id] of wanted) entities.set(`${type}:${id}`, entityFromRow(type, id, rows.get(`${type}:${id}`) ?? null));
 
-  // The round's CDRs not settled before (by an earlier round whose answer was lost), once each, inserted
-  // together; before the balances are locked, as is every read that does not need them, so that the other
+  // The round's CDRs, once each, inserted together but those settled before (by an earlier round whose answer
+  // was lost); before the balances are locked, as is every read that does not need them, so that the other
   // nodes' rounds wait on this one's balances only for the arithmetic and its writes.
   const fresh = new Map<string, SettlementCdr>();
-  const before = yield* tx.settledCdrs(request.settlements.map((cdr) => cdr.sip_call_id));
-  for (const cdr of request.settlements) if (!before.has(cdr.sip_call_id) && !fresh.has(cdr.sip_call_id)) fresh.set(cdr.sip_call_id, cdr);
+  for (const cdr of request.settlements) if (!fresh.has(cdr.sip_call_id)) fresh.set(cdr.sip_call_id, cdr);
   const cdrIds = yield* tx.insertCdrs(node, [...fresh.values()]);
   const activeNodes = request.leases.some((ask) => new Decimal(ask.want).greaterThan(0)) ? yield* tx.activeNodes() : 0;
 
   const known = [...entities.values()].filter((entity) => entity !== null);
-  yield* tx.lockBalances(known.map(balanceKey));
   const round = new RoundBalances(tx, node);
   yield* round.read(known);
 

@@ -28,7 +28,17 @@ export interface EngineStep {
   postgres?: (client: pg.ClientBase) => Promise<unknown>;
 }
 
-export type Steps<T> = Generator<SqlStep | EngineStep, T, unknown>;
+/**
+ * Writes that go together, none reading another's result: on SQLite run one after the other, on PostgreSQL
+ * sent as one statement (each a data-modifying WITH of it), one round trip for all. No two may write the same
+ * row (PostgreSQL runs them against one snapshot, in no set order). Each text uses `?` placeholders only.
+ */
+export interface WritesStep {
+  kind: 'writes';
+  writes: SqlStep[];
+}
+
+export type Steps<T> = Generator<SqlStep | EngineStep | WritesStep, T, unknown>;
 
 /** `sqlite` on SQLite (synchronously, inside the transaction), `postgres` on PostgreSQL (on its client). */
 export function* onEngine<T>(sides: { sqlite?: () => T; postgres?: (client: pg.ClientBase) => Promise<T> }): Steps<T> {
@@ -54,6 +64,12 @@ export function* runSql(sql: string | SqlText, ...params: unknown[]): Steps<numb
   return (yield { kind: 'run', ...text(sql), params }) as number;
 }
 
+/** Writes (see WritesStep) in one round trip on PostgreSQL; nothing when `writes` is empty. */
+export function* runWrites(writes: readonly { sql: string | SqlText; params: readonly unknown[] }[]): Steps<void> {
+  if (writes.length === 0) return;
+  yield { kind: 'writes', writes: writes.map((write) => ({ kind: 'run' as const, ...text(write.sql), params: write.params })) };
+}
+
 /** A statement whose text differs between the engines, or that runs on one only. */
 export interface SqlText {
   sql: string;
@@ -76,7 +92,10 @@ export class SqliteSteps {
     while (!next.done) {
       const step = next.value;
       if (step.kind === 'engine') next = steps.next(engineSide(step.sqlite, 'SQLite')());
-      else next = steps.next(step.onlyOn === 'postgres' ? skipped(step) : this.execute(step));
+      else if (step.kind === 'writes') {
+        for (const write of step.writes) if (write.onlyOn !== 'postgres') this.execute(write);
+        next = steps.next(undefined);
+      } else next = steps.next(step.onlyOn === 'postgres' ? skipped(step) : this.execute(step));
     }
     return next.value;
   }
@@ -111,6 +130,20 @@ function postgresText(step: SqlStep): string {
   return result;
 }
 
+/** Writes as one PostgreSQL statement: `WITH w0 AS (…), w1 AS (…) SELECT 1`, their parameters in order. */
+function pgWrites(step: WritesStep): { text: string; values: unknown[] } {
+  const parts: string[] = [];
+  const values: unknown[] = [];
+  for (const write of step.writes) {
+    const source = write.postgres ?? write.sql;
+    if (/\$\d/.test(source)) throw new Error('a write sent with others must use ? placeholders');
+    parts.push(`w${parts.length} AS (${source})`);
+    values.push(...write.params);
+  }
+  let n = 0;
+  return { text: `WITH ${parts.join(', ')} SELECT 1`.replace(/\?/g, () => `$${++n}`), values };
+}
+
 /** Runs steps on PostgreSQL, one awaited statement at a time on `client` (the caller holds the transaction). */
 export async function runPgSteps<T>(client: pg.ClientBase, steps: Steps<T>): Promise<T> {
   let next = steps.next();
@@ -118,6 +151,11 @@ export async function runPgSteps<T>(client: pg.ClientBase, steps: Steps<T>): Pro
     const step = next.value;
     if (step.kind === 'engine') {
       next = steps.next(await engineSide(step.postgres, 'PostgreSQL')(client));
+      continue;
+    }
+    if (step.kind === 'writes') {
+      await client.query(pgWrites(step));
+      next = steps.next(undefined);
       continue;
     }
     const result = await client.query({ text: postgresText(step), values: step.params as unknown[] });

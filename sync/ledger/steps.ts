@@ -1,7 +1,7 @@
 import type { EntityType, SettlementCdr } from '../../src/core/protocol/node-sync.js';
 import { Decimal } from '../../src/core/money/decimal.js';
 import type { Row } from '../store/config-store.js';
-import { allRows, getRow, runSql, type SqlText, type Steps } from './sql-steps.js';
+import { allRows, getRow, runSql, runWrites, type SqlText, type Steps } from './sql-steps.js';
 import type { BalanceChange, BalanceKey, BalanceState, CdrFilter, NodeCredentialDigests, Overrun } from './store.js';
 
 /**
@@ -62,15 +62,6 @@ function insertFromJson(table: string, columns: readonly string[], tail = ''): S
   return { sql: `${insert}${rows.sql} WHERE true ${tail}`, postgres: `${insert}${rows.postgres} WHERE true ${tail}` };
 }
 
-/** Rows of `table` matching the JSON array's keys (`keys`), joined as `t`. */
-function joinJson(select: string, table: string, keys: readonly string[]): SqlText {
-  const on = (value: (key: string) => string) => keys.map((key) => `t.${key} = ${value(key)}`).join(' AND ');
-  return {
-    sql: `${select} FROM ${table} t JOIN json_each(?) k ON ${on((key) => `json_extract(k.value, '$.${key}')`)}`,
-    postgres: `${select} FROM ${table} t JOIN json_populate_recordset(NULL::${table}, ?::json) k ON ${on((key) => `k.${key}`)}`,
-  };
-}
-
 /** `select` (ending in an id column) for the ids in one JSON array. */
 function byIds(select: string): SqlText {
   return {
@@ -93,20 +84,26 @@ const TRANSACTION_COLUMNS = [
 ] as const;
 
 export const LEDGER_SQL = {
-  settledCdrs: {
-    sql: 'SELECT sip_call_id FROM cdrs WHERE sip_call_id IN (SELECT value FROM json_each(?))',
-    postgres: 'SELECT sip_call_id FROM cdrs WHERE sip_call_id IN (SELECT json_array_elements_text(?::json))',
-  },
-  insertCdrs: insertFromJson('cdrs', ['node', ...CDR_COLUMNS], 'RETURNING id, sip_call_id'),
+  // A CDR settled before (an earlier round whose answer was lost, or another node's) is not inserted and not
+  // returned; on PostgreSQL one that another round is inserting right now waits for that round's outcome.
+  insertCdrs: insertFromJson('cdrs', ['node', ...CDR_COLUMNS], 'ON CONFLICT (sip_call_id) DO NOTHING RETURNING id, sip_call_id'),
   insertRetailCdrs: insertFromJson('retail_call_cdrs', ['cdr_id', 'retail_account_id', 'start_time']),
   recordTransactions: insertFromJson('balance_transactions', TRANSACTION_COLUMNS),
-  readBalances: joinJson('SELECT t.entity_type, t.entity_id, t.balance, t.reserved', 'balances', ['entity_type', 'entity_id']),
   writeBalances: insertFromJson(
     'balances',
     ['entity_type', 'entity_id', 'balance', 'reserved', 'currency', 'updated_at'],
     'ON CONFLICT (entity_type, entity_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved, updated_at = excluded.updated_at',
   ),
-  readLeases: joinJson('SELECT t.entity_type, t.entity_id, t.amount', 'credit_leases', ['node', 'entity_type', 'entity_id']),
+  /** A round's balances with the node's lease on each, locked (PostgreSQL) in one order as lockBalances does. */
+  roundBalances: {
+    sql: `SELECT t.entity_type, t.entity_id, t.balance, t.reserved, l.amount AS lease FROM balances t
+      JOIN json_each(?) k ON t.entity_type = json_extract(k.value, '$.entity_type') AND t.entity_id = json_extract(k.value, '$.entity_id')
+      LEFT JOIN credit_leases l ON l.node = ? AND l.entity_type = t.entity_type AND l.entity_id = t.entity_id`,
+    postgres: `SELECT t.entity_type, t.entity_id, t.balance, t.reserved, l.amount AS lease FROM balances t
+      JOIN json_populate_recordset(NULL::balances, ?::json) k ON t.entity_type = k.entity_type AND t.entity_id = k.entity_id
+      LEFT JOIN credit_leases l ON l.node = ? AND l.entity_type = t.entity_type AND l.entity_id = t.entity_id
+      ORDER BY t.entity_type, t.entity_id FOR UPDATE OF t`,
+  },
   writeLeases: insertFromJson(
     'credit_leases',
     ['node', 'entity_type', 'entity_id', 'amount', 'updated_at'],
@@ -121,9 +118,19 @@ export const LEDGER_SQL = {
     ON CONFLICT (entity_type, entity_id) DO UPDATE SET uncovered = excluded.uncovered, cdrs = account_overruns.cdrs + 1,
       last_call_id = excluded.last_call_id, updated_at = excluded.updated_at`,
   readRound: 'SELECT last_seq FROM node_money_rounds WHERE node = ?',
-  writeRound: `INSERT INTO node_money_rounds (node, last_seq, updated_at) VALUES (?, ?, ?)
-    ON CONFLICT (node) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
-  readRoundReply: 'SELECT last_reply FROM node_money_rounds WHERE node = ? AND last_seq = ? AND last_digest = ?',
+  /** The node's round row, locked (PostgreSQL): its last round, and that round's answer when `digest` is its body's. */
+  openRound: {
+    sql: 'SELECT last_seq, CASE WHEN last_digest = ? THEN last_reply END AS kept FROM node_money_rounds WHERE node = ?',
+    postgres: 'SELECT last_seq, CASE WHEN last_digest = ? THEN last_reply END AS kept FROM node_money_rounds WHERE node = ? FOR UPDATE',
+  },
+  makeRound: {
+    sql: 'SELECT 1',
+    postgres: 'INSERT INTO node_money_rounds (node, last_seq, updated_at) VALUES (?, 0, ?) ON CONFLICT (node) DO NOTHING',
+    onlyOn: 'postgres' as const,
+  },
+  writeRoundWithReply: `INSERT INTO node_money_rounds (node, last_seq, updated_at, last_digest, last_reply) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (node) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at,
+      last_digest = excluded.last_digest, last_reply = excluded.last_reply`,
   writeRoundReply: 'UPDATE node_money_rounds SET last_digest = ?, last_reply = ? WHERE node = ?',
   silentLeases: `SELECT l.node, l.entity_type, l.entity_id, l.amount FROM credit_leases l JOIN node_money_rounds r ON r.node = l.node
     WHERE r.updated_at < ? AND l.amount != '0' ORDER BY l.node, l.entity_type, l.entity_id`,
@@ -137,7 +144,6 @@ export const LEDGER_SQL = {
   // that ran before the deactivation is still billed; new leases are refused by settlement's status check).
   readRetail: `SELECT p.currency, 'prepaid' AS billing_mode, NULL AS credit_limit, r.status FROM retail_accounts r
     JOIN partner_products p ON p.id = r.partner_product_id WHERE r.id = ?`,
-  readNode: 'SELECT 1 AS found FROM opensips_nodes WHERE hostname = ?',
   readCredential: `SELECT n.id AS node_id, c.secret_hash, c.previous_secret_hash FROM opensips_nodes n
     LEFT JOIN node_credentials c ON c.id = n.id WHERE n.hostname = ?`,
   forgetPrevious:
@@ -186,6 +192,54 @@ export const LEDGER_SQL = {
 
 const now = (): string => new Date().toISOString();
 
+type Write = { sql: SqlText; params: unknown[] };
+
+/** Transaction rows, in order, each with the balance after it; none when `changes` is empty. */
+function transactionsWrite(changes: readonly { key: BalanceKey; change: BalanceChange }[]): Write[] {
+  if (changes.length === 0) return [];
+  const at = now();
+  const rows = changes.map(({ key, change: { next, transaction: t } }) => ({
+    entity_type: key.entityType,
+    entity_id: key.entityId,
+    transaction_type: t.transaction_type,
+    amount: t.amount,
+    balance_after: next.balance,
+    currency: key.currency,
+    description: t.description,
+    cdr_id: t.cdr_id,
+    call_id: t.call_id,
+    created_at: at,
+  }));
+  return [{ sql: LEDGER_SQL.recordTransactions, params: [JSON.stringify(rows)] }];
+}
+
+function balancesWrite(balances: readonly { key: BalanceKey; next: BalanceState }[]): Write[] {
+  if (balances.length === 0) return [];
+  const at = now();
+  const rows = balances.map(({ key, next }) => ({
+    entity_type: key.entityType,
+    entity_id: key.entityId,
+    balance: next.balance,
+    reserved: next.reserved,
+    currency: key.currency,
+    updated_at: at,
+  }));
+  return [{ sql: LEDGER_SQL.writeBalances, params: [JSON.stringify(rows)] }];
+}
+
+function leasesWrite(node: string, leases: readonly { entityType: string; entityId: number; amount: string }[]): Write[] {
+  if (leases.length === 0) return [];
+  const at = now();
+  const rows = leases.map((lease) => ({
+    node,
+    entity_type: lease.entityType,
+    entity_id: lease.entityId,
+    amount: lease.amount,
+    updated_at: at,
+  }));
+  return [{ sql: LEDGER_SQL.writeLeases, params: [JSON.stringify(rows)] }];
+}
+
 /** The ledger's reads and writes inside one transaction, as steps: what the money logic (settlement.ts) runs on either engine. */
 export class LedgerSteps {
   /** Current balance; zeros before the entity's first transaction. */
@@ -210,76 +264,48 @@ export class LedgerSteps {
 
   /** Many transactions, in order (`change` of each: see recordTransaction), in one statement. */
   *recordTransactions(changes: readonly { key: BalanceKey; change: BalanceChange }[]): Steps<void> {
-    if (changes.length === 0) return;
-    const at = now();
-    const rows = changes.map(({ key, change: { next, transaction: t } }) => ({
-      entity_type: key.entityType,
-      entity_id: key.entityId,
-      transaction_type: t.transaction_type,
-      amount: t.amount,
-      balance_after: next.balance,
-      currency: key.currency,
-      description: t.description,
-      cdr_id: t.cdr_id,
-      call_id: t.call_id,
-      created_at: at,
-    }));
-    yield* runSql(LEDGER_SQL.recordTransactions, JSON.stringify(rows));
+    yield* runWrites(transactionsWrite(changes));
   }
 
-  /** These entities' balances (absent: none written yet), in one statement. */
-  *balances(keys: readonly BalanceKey[]): Steps<Map<string, BalanceState>> {
-    const rows = yield* allRows<{ entity_type: string; entity_id: number; balance: string; reserved: string }>(
-      LEDGER_SQL.readBalances,
-      JSON.stringify(keys.map((key) => ({ entity_type: key.entityType, entity_id: key.entityId }))),
+  /**
+   * A money round's balances and the node's lease on each, keyed `type:id`, in one statement: on PostgreSQL
+   * locked in one order (as lockBalances), a balance never written made at zero first. On SQLite a balance
+   * never written is absent (zero).
+   */
+  *roundBalances(node: string, keys: readonly BalanceKey[]): Steps<Map<string, BalanceState & { lease: string | null }>> {
+    const json = JSON.stringify(keys.map((key) => ({ entity_type: key.entityType, entity_id: key.entityId, currency: key.currency })));
+    type Found = { entity_type: string; entity_id: number; balance: string; reserved: string; lease: string | null };
+    let rows = yield* allRows<Found>(LEDGER_SQL.roundBalances, json, node);
+    if (rows.length < new Set(keys.map((key) => `${key.entityType}:${key.entityId}`)).size) {
+      // Some never written (an account's first money): made (PostgreSQL), then read and locked again.
+      // Read again even when this made none: a round racing this one may have made them meanwhile.
+      yield* runSql(LEDGER_SQL.makeBalances, json, now());
+      rows = yield* allRows<Found>(LEDGER_SQL.roundBalances, json, node);
+    }
+    return new Map(
+      rows.map((row) => [`${row.entity_type}:${row.entity_id}`, { balance: row.balance, reserved: row.reserved, lease: row.lease }]),
     );
-    return new Map(rows.map((row) => [`${row.entity_type}:${row.entity_id}`, { balance: row.balance, reserved: row.reserved }]));
+  }
+
+  /** A money round's writes, in one round trip on PostgreSQL: its transactions, the balances and the node's leases they changed. */
+  *writeRound(
+    node: string,
+    transactions: readonly { key: BalanceKey; change: BalanceChange }[],
+    balances: readonly { key: BalanceKey; next: BalanceState }[],
+    leases: readonly { entityType: string; entityId: number; amount: string }[],
+  ): Steps<void> {
+    yield* runWrites([...transactionsWrite(transactions), ...balancesWrite(balances), ...leasesWrite(node, leases)]);
   }
 
   *writeBalances(rows: readonly { key: BalanceKey; next: BalanceState }[]): Steps<void> {
-    if (rows.length === 0) return;
-    const at = now();
-    const json = rows.map(({ key, next }) => ({
-      entity_type: key.entityType,
-      entity_id: key.entityId,
-      balance: next.balance,
-      reserved: next.reserved,
-      currency: key.currency,
-      updated_at: at,
-    }));
-    yield* runSql(LEDGER_SQL.writeBalances, JSON.stringify(json));
-  }
-
-  /** The node's leases on these entities (absent: none), in one statement. */
-  *leases(node: string, keys: readonly { entityType: string; entityId: number }[]): Steps<Map<string, string>> {
-    const rows = yield* allRows<{ entity_type: string; entity_id: number; amount: string }>(
-      LEDGER_SQL.readLeases,
-      JSON.stringify(keys.map((key) => ({ node, entity_type: key.entityType, entity_id: key.entityId }))),
-    );
-    return new Map(rows.map((row) => [`${row.entity_type}:${row.entity_id}`, row.amount]));
+    yield* runWrites(balancesWrite(rows));
   }
 
   *setLeases(node: string, leases: readonly { entityType: string; entityId: number; amount: string }[]): Steps<void> {
-    if (leases.length === 0) return;
-    const at = now();
-    const rows = leases.map((lease) => ({
-      node,
-      entity_type: lease.entityType,
-      entity_id: lease.entityId,
-      amount: lease.amount,
-      updated_at: at,
-    }));
-    yield* runSql(LEDGER_SQL.writeLeases, JSON.stringify(rows));
+    yield* runWrites(leasesWrite(node, leases));
   }
 
-  /** Which of these calls have a settled CDR already, in one statement. */
-  *settledCdrs(callIds: readonly string[]): Steps<Set<string>> {
-    if (callIds.length === 0) return new Set();
-    const rows = yield* allRows<{ sip_call_id: string }>(LEDGER_SQL.settledCdrs, JSON.stringify(callIds));
-    return new Set(rows.map((row) => row.sip_call_id));
-  }
-
-  /** Inserts settled CDRs (no two with one call id) in one statement; their ids by call id. */
+  /** Inserts settled CDRs (no two with one call id) in one statement, but those settled before; the new ones' ids by call id. */
   *insertCdrs(node: string, cdrs: readonly SettlementCdr[]): Steps<Map<string, number>> {
     if (cdrs.length === 0) return new Map();
     // `uncovered` is absent from older nodes' settlements: NULL, not known.
@@ -336,18 +362,24 @@ export class LedgerSteps {
     return (yield* getRow<{ last_seq: number }>(LEDGER_SQL.readRound, node))?.last_seq ?? 0;
   }
 
-  *setLastRound(node: string, seq: number): Steps<void> {
-    yield* runSql(LEDGER_SQL.writeRound, node, seq, now());
+  /**
+   * Opens a node's money round: its round row locked (PostgreSQL; made on the node's first round), the last
+   * round applied, and that round's kept answer when `digest` is its body's (a resend; else null).
+   */
+  *openRound(node: string, digest: string): Steps<{ lastSeq: number; keptReply: string | null }> {
+    let row = yield* getRow<{ last_seq: number; kept: string | null }>(LEDGER_SQL.openRound, digest, node);
+    if (row === undefined) {
+      // The node's first round: the row made, then read and locked by a statement of its own, which sees it
+      // also when a round of the same node racing this one made it first.
+      yield* runSql(LEDGER_SQL.makeRound, node, now());
+      row = yield* getRow<{ last_seq: number; kept: string | null }>(LEDGER_SQL.openRound, digest, node);
+    }
+    return { lastSeq: Number(row?.last_seq ?? 0), keptReply: row?.kept ?? null };
   }
 
-  /** The answer to the node's last applied round, when `seq` is that round's and `digest` its body's; else null. */
-  *lastRoundReply(node: string, seq: number, digest: string): Steps<string | null> {
-    return (yield* getRow<{ last_reply: string | null }>(LEDGER_SQL.readRoundReply, node, seq, digest))?.last_reply ?? null;
-  }
-
-  /** Keeps the answer to the round just applied (after setLastRound), for a resend of it. */
-  *recordRoundReply(node: string, digest: string, reply: string): Steps<void> {
-    yield* runSql(LEDGER_SQL.writeRoundReply, digest, reply, node);
+  /** Records the round just applied as the node's last, with its answer (kept for a resend of it). */
+  *recordRound(node: string, seq: number, digest: string, reply: string): Steps<void> {
+    yield* runSql(LEDGER_SQL.writeRoundWithReply, node, seq, now(), digest, reply);
   }
 
   /** The kept answer no longer tells the node's leases (they were taken back): a resend is then stale. */
@@ -380,10 +412,6 @@ export class LedgerSteps {
       for (const row of yield* allRows<Row>(sql, JSON.stringify(ids))) rows.set(`${type}:${Number(row.id)}`, row);
     }
     return rows;
-  }
-
-  *nodeExists(hostname: string): Steps<boolean> {
-    return (yield* getRow(LEDGER_SQL.readNode, hostname)) !== undefined;
   }
 
   /** Nodes registered as active (taking calls): the most that may share an entity's headroom. */

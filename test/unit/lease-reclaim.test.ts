@@ -35,14 +35,17 @@ it("takes back a node's lease only when its own monotonic clock agrees the node 
     next: { balance: '10.00', reserved: '0' },
     transaction: { transaction_type: 'credit', amount: '10.00', description: 'funding', cdr_id: null, call_id: null },
   }));
-  const reply = await stores.ledger.run((tx) =>
-    applyNodeSync(tx, {
+  // The round applied and recorded as node-round.ts does (without the node's secret): its row says when node-a was last heard.
+  const reply = await stores.ledger.run(function* (tx) {
+    const applied = yield* applyNodeSync(tx, {
       node: 'node-a',
       seq: 1,
       settlements: [],
       leases: [{ entity_type: 'customer', entity_id: 1, want: '4.00', give_back: '0' }],
-    }),
-  );
+    });
+    yield* tx.recordRound('node-a', 1, 'test', JSON.stringify(applied));
+    return applied;
+  });
   assert.equal(reply.leases[0].granted, '4');
 
   let clock = 0;

@@ -63,8 +63,8 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       const before = await balance();
       await round('node-b', { settlements: [cdr('call-2', '1'), cdr('call-2', '1')], leases: [] });
       await round('node-b', { settlements: [cdr('call-2', '1')], leases: [] });
-      // Three nodes' rounds bringing one new CDR at the same moment (on PostgreSQL the second insert meets the
-      // first's unique key, 23505, and its round runs again, finding the CDR settled).
+      // Three nodes' rounds bringing one new CDR at the same moment (on PostgreSQL the second insert waits for
+      // the first's round and, once it commits, skips the CDR: ON CONFLICT DO NOTHING).
       for (let n = 0; n < 5; n++)
         await Promise.all(NODES.map((node) => round(node, { settlements: [cdr(`call-2-${n}`, '1')], leases: [] })));
       assert.equal((await balance()).balance, new Decimal(before.balance).minus(6).toFixed(2));
