@@ -240,7 +240,9 @@ describe('money path: leases lapse with silence', () => {
     world = await startMoneyWorld({
       sidecars: 2,
       controlArgs: ['--lease-valid-seconds', '2'],
-      sidecarArgs: ['--centre-timeout-ms', '300'],
+      // Long enough for a round on a loaded machine (at 300 ms, with the suite and builds on 2 cores at load 15, the
+      // first admission gave up on its round after 300 ms and was refused: the case took 500 ms); a dead centre refuses the connection at once anyway.
+      sidecarArgs: ['--centre-timeout-ms', '2000'],
     });
     await world.control.post('/api/balances/customer/1/balance/credit', { amount: '1.00' });
   });
