@@ -21,6 +21,9 @@ async function start(script: string, args: string[], ready: string): Promise<Chi
   return (await startService(script, args, ready, { onLine: (line) => process.stdout.write(`${line}\n`) })).child;
 }
 
+/** The control plane and the sidecar, once started: stopped with the stack, also when it fails. */
+const children: ChildProcess[] = [];
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -77,7 +80,6 @@ async function main(): Promise<void> {
     writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
   }
 
-  const children: ChildProcess[] = [];
   const stop = (): void => {
     for (const child of children) child.kill('SIGTERM');
     process.exit(0);
@@ -185,6 +187,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`demo stack failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  // fetch's own message is only "fetch failed": what failed is its cause.
+  const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : '';
+  process.stderr.write(`demo stack failed: ${error instanceof Error ? error.message : String(error)}${cause}\n`);
+  // The services started so far would keep their ports, and the next `make run` would fail on them.
+  for (const child of children) child.kill('SIGTERM');
   process.exit(1);
 });
