@@ -6,6 +6,9 @@
  *   node dist/sync/main.js sync-run [--data-dir ...]     (one routing sync, for cron and scripts)
  *   node dist/sync/main.js migrate --store postgres://…  (creates or updates the schema, then exits)
  *
+ * With --store postgres://…, several control planes may serve one database: all answer every API, the one
+ * holding the sync lock runs the syncs (store/pg-leadership.ts).
+ *
  * Options: sync/config.ts, documented in docs/operations.md.
  */
 import { startServer } from '../src/core/http/server.js';
