@@ -180,6 +180,9 @@ export class SyncJob {
           (result) => result,
           (error: unknown) => `drouting rows not built: ${(error as Error).message}`,
         );
+    // The lead may have passed while the store was read (this centre's lock connection broke): the new leader
+    // syncs on taking it, so this one records and sends nothing rather than push beside it.
+    if (!this.leads()) throw new RequestError('sync_elsewhere');
     let version = await this.store.lastSnapshotVersion();
     let bytes: Uint8Array | null = null;
     if (!followLive) {
