@@ -8,7 +8,8 @@ import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpe
 /**
  * Two control planes serving one PostgreSQL store (issue 21), three nodes given both (`--control-url a,b`,
  * so they talk to the first until it fails). A live change made on the second reaches the nodes following
- * the first; only the first (it started first and holds the sync lock) syncs; and a stream of prepaid calls
+ * the first; only the first (it started first and holds the sync lock) syncs, the second handing it the
+ * syncs its own changes need; and a stream of prepaid calls
  * on one small balance, during which the first is killed with SIGKILL, is billed exactly: nothing
  * overspent, each CDR once, the balance the start less the rated costs, and the second takes the lead.
  */
@@ -56,6 +57,20 @@ describe('two control planes on one PostgreSQL store', { skip: unreachable ?? fa
     assert.equal(refused.body.reason_code, 'sync_elsewhere');
     const synced = await first.post('/api/opensips/routing/sync', {});
     assert.equal(synced.status, 200, JSON.stringify(synced.body));
+  });
+
+  it('hands a background sync asked of the second centre (a rate-deck update brought rates) to the first', async () => {
+    const [first, second] = world!.centres;
+    const created = await second.send('POST', '/api/rate-deck-updates', {
+      rate_deck_id: 1,
+      update_type: 'incremental',
+      effective_at: '2099-01-01T00:00:00Z',
+      rates: [{ prefix: '6178', destination_name: 'Future', rate_per_minute: '0.0100' }],
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const reason = `asked by another control plane: rate deck update ${created.body.id} brought 1 rates`;
+    await first.waitForLog((line) => line.includes(reason) && line.includes('background sync'), 20_000);
+    assert.ok(!second.logs.some((line) => line.includes('background sync done')), 'the second ran no sync of its own');
   });
 
   it('bills a stream of calls exactly across a kill -9 of the leading centre, and the other takes the lead', async (t) => {
@@ -110,7 +125,8 @@ describe('two control planes on one PostgreSQL store', { skip: unreachable ?? fa
     const cdrs = (await second.get('/api/cdrs/search?customer_trunk_id=10')).body as { sip_call_id: string }[];
     assert.deepEqual(cdrs.map((cdr) => cdr.sip_call_id).sort(), [...admitted].sort());
 
-    // The lead passed: the survivor syncs now.
+    // The lead passed: the survivor synced on taking it, and syncs when asked now.
+    await second.waitForLog((line) => line.includes('this control plane took the lead') && line.includes('background sync'), 20_000);
     await eventually(async () => {
       const synced = await second.post('/api/opensips/routing/sync', {});
       assert.equal(synced.status, 200, JSON.stringify(synced.body));
