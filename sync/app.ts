@@ -13,7 +13,7 @@ import { rateImportRoutes } from './admin/rate-import.js';
 import { RESOURCES } from './admin/resources.js';
 import { adminRoutes } from './admin/routes.js';
 import type { SyncJob } from './distribution/sync-job.js';
-import type { DeltaLog } from './deltas/log.js';
+import type { DeltaFeed } from './deltas/feed.js';
 import { deltaRoutes } from './deltas/routes.js';
 import { answeredWhenDurable } from './http/durable.js';
 import { balanceRoutes } from './ledger/balance-routes.js';
@@ -53,8 +53,8 @@ export interface ControlPlaneContext {
   requestSync: (reason: string) => void;
   /** The sidecars' metrics, sampled by the centre for the console's Network and Live pages. */
   metricsSampler: MetricsSampler;
-  /** The delta log the nodes follow (sync/deltas/). */
-  deltas: DeltaLog;
+  /** The delta log the nodes follow (sync/deltas/), on either engine. */
+  deltas: DeltaFeed;
   /** Lease recalls and money signals shared by the money rounds, the balances, the nodes' channel and the partner API (absent: one of their own). */
   recalls?: LeaseRecalls;
   /** The store's group commit (store/wal-flush.ts): a write is answered once it is on disk. Absent: nothing to wait for. */

@@ -6,6 +6,9 @@
  *   node dist/sync/main.js sync-run [--data-dir ...]     (one routing sync, for cron and scripts)
  *   node dist/sync/main.js migrate --store postgres://…  (creates or updates the schema, then exits)
  *
+ * With --store postgres://…, several control planes may serve one database: all answer every API, the one
+ * holding the sync lock runs the syncs (store/pg-leadership.ts).
+ *
  * Options: sync/config.ts, documented in docs/operations.md.
  */
 import { startServer } from '../src/core/http/server.js';
@@ -22,7 +25,11 @@ import { loadNodePolicy } from './nodes/policy.js';
 import { RateDeckScheduler } from './rate-deck-updates/scheduler.js';
 import { startPartnerApi } from './partner/listener.js';
 import { PgSyncLock } from './store/pg-sync-lock.js';
-import { openCentreStores, openConfigStore } from './stores.js';
+import { askLeaderToSync, PgLeadership } from './store/pg-leadership.js';
+import { openConfigStore, openServingStores } from './stores.js';
+
+/** How often a control plane that does not lead asks for the sync lock: the lead passes within this (and a connect) of its holder's death. */
+const LEAD_RETRY_MS = 1000;
 
 async function main(): Promise<void> {
   const config = loadControlConfig(process.argv.slice(2), process.env);
@@ -51,19 +58,21 @@ async function main(): Promise<void> {
     await handle.close();
     process.exit(report.sidecar_results.every((result) => result.success) ? 0 : 1);
   }
-  // Serving needs rate-deck updates and the delta log's serving side too: refused whole on an engine that lacks
-  // any of them, rather than an admin API whose endpoints half-work.
-  if (config.store.engine !== 'sqlite')
-    throw new Error(
-      `serving on PostgreSQL (${config.store.shown}) is not available yet: the configuration, ledger, partner and rate-deck update stores are ported, the serving wiring and the delta log's serving side are not (issue 21). Use a SQLite --store for serve; migrate and sync-run work on PostgreSQL`,
-    );
   // A failed WAL fdatasync is final (store/wal-flush.ts): stop rather than acknowledge writes the disk may not hold.
-  const stores = openCentreStores(config.store.path, config.deltaRetention, (error) => {
+  const stores = await openServingStores(config.store, config.deltaRetention, (error) => {
     log.fatal({ err: error }, 'the database could not be synced to disk: stopping');
     process.exit(70);
   });
   await seedLocalhost(stores.config);
-  const syncJob = new SyncJob(stores.config, log, nodePolicy, { miTimeoutMs: config.miTimeoutMs, flushed: stores.flushed });
+  // On a store other control planes share, only the holder of the sync lock syncs and writes drouting; the
+  // others ask it (askLeaderToSync), and a centre taking the lead syncs at once: what was asked while none led,
+  // or what a holder killed mid-sync left half-sent, reaches the nodes.
+  const leadership =
+    config.store.engine === 'postgres'
+      ? await PgLeadership.start(config.store.url, log, LEAD_RETRY_MS, (reason) => requestSync(`asked by another control plane: ${reason}`))
+      : null;
+  const leads = (): boolean => leadership?.isLeading() ?? true;
+  const syncJob = new SyncJob(stores.config, log, nodePolicy, { miTimeoutMs: config.miTimeoutMs, flushed: stores.flushed, leads });
 
   const leaseReclaim = startLeaseReclaim(stores.ledger, log, config.leaseValidSeconds);
   // What the scheduler and the rate-deck update routes change (a trunk suspended or reinstated, rates brought
@@ -71,6 +80,12 @@ async function main(): Promise<void> {
   // its own, as an operator's sync would carry it; so does the snapshot a node behind the delta log needs
   // (sync/deltas/routes.ts).
   const requestSync = (reason: string): void => {
+    if (!leads()) {
+      askLeaderToSync(stores.pool!, reason).catch((error: unknown) =>
+        log.error({ err: error, reason }, 'the leading control plane could not be asked for a sync'),
+      );
+      return;
+    }
     syncJob.run().then(
       (report) => {
         const failed = report.sidecar_results.filter((result) => !result.success);
@@ -82,10 +97,21 @@ async function main(): Promise<void> {
   };
   // OpenSIPS's drouting tables follow live changes too, coalesced (they are the path calls take without a sidecar).
   const droutingFollow = new DroutingFollow(syncJob, config.droutingFollowSeconds, log);
-  stores.deltas.onCommitted((tables) => droutingFollow.committed(tables));
+  // On PostgreSQL every control plane hears every commit; the leader alone writes drouting.
+  stores.deltas.onCommitted((tables) => {
+    if (leads()) droutingFollow.committed(tables);
+  });
+  leadership?.onChange((leading) => {
+    if (leading) requestSync('this control plane took the lead');
+  });
   // Deltas past the retention's age go (the count is held as each is appended).
-  stores.deltas.trimByAge();
-  const deltaTrim = setInterval(() => stores.deltas.trimByAge(), 60_000);
+  const trimDeltas = (): void => {
+    Promise.resolve()
+      .then(() => stores.deltas.trimByAge())
+      .catch((error: unknown) => log.error({ err: error }, 'old deltas could not be trimmed'));
+  };
+  trimDeltas();
+  const deltaTrim = setInterval(trimDeltas, 60_000);
   deltaTrim.unref();
   // One set of lease recalls: the money rounds carry them to the nodes, delete_account marks them too.
   const recalls = new LeaseRecalls();
@@ -127,7 +153,8 @@ async function main(): Promise<void> {
       port: server.port,
       data_dir: config.dataDir,
       store: config.store.shown,
-      schema_version: stores.schemaVersion(),
+      schema_version: await stores.schemaVersion(),
+      leads: leads(),
       node_files_roots: nodePolicy.files.roots,
       node_hosts: nodePolicy.hosts.text,
       partner_api: partnerServer === null ? 'off' : `${config.partner!.host}:${partnerServer.port}${config.partner!.stagePrefix}`,
@@ -143,10 +170,11 @@ async function main(): Promise<void> {
     metricsSampler.stop();
     server.close();
     partnerServer?.close();
-    void syncJob.close().finally(() => {
-      stores.close();
-      process.exit(0);
-    });
+    void syncJob
+      .close()
+      .then(() => leadership?.stop())
+      .then(() => stores.close())
+      .finally(() => process.exit(0));
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));

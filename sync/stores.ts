@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { PgLedgerStore } from './ledger/pg-store.js';
 import { SqliteLedgerStore, type LedgerStore } from './ledger/store.js';
 import { SqliteConfigStore, type ConfigStore } from './store/config-store.js';
@@ -6,7 +7,10 @@ import { WalFlusher } from './store/wal-flush.js';
 import { SqliteRateDeckUpdateStore, type RateDeckUpdateStore } from './rate-deck-updates/store.js';
 import { PartnerStore, pgLiveChanges, sqliteLiveChanges } from './partner/store.js';
 import { DEFAULT_DELTA_RETENTION, DeltaLog, type DeltaRetention } from './deltas/log.js';
-import { PgDeltaLog } from './deltas/pg-log.js';
+import type { DeltaFeed } from './deltas/feed.js';
+import { PgDeltaFeed, PgDeltaLog } from './deltas/pg-log.js';
+import { PgRateDeckUpdateStore } from './rate-deck-updates/pg-store.js';
+import type { LiveTable } from '../src/core/protocol/deltas.js';
 import { PgConfigStore } from './store/pg-config-store.js';
 import { openPgDatabase, pgSchemaVersion } from './store/pg-database.js';
 import type { StoreLocation } from './store/store-location.js';
@@ -88,5 +92,61 @@ export async function openConfigStore(location: StoreLocation): Promise<ConfigSt
     partner: new PartnerStore(ledger, pgLiveChanges(deltas)),
     schemaVersion: () => pgSchemaVersion(pool),
     close: () => pool.end(),
+  };
+}
+
+/** The delta log as a serving control plane uses it, on either engine: what the nodes read, and what drouting follows. */
+export interface ServedDeltaLog extends DeltaFeed {
+  /** Told of the tables each commit of live changes changed (on PostgreSQL: any control plane's commits). */
+  onCommitted(listener: (tables: ReadonlySet<LiveTable>) => void): void;
+  trimByAge(): number | Promise<number>;
+}
+
+/** Every store `serve` needs, on either engine (CentreStores is the SQLite one, synchronous where SQLite is). */
+export interface ServingStores {
+  config: ConfigStore;
+  ledger: LedgerStore;
+  deckUpdates: RateDeckUpdateStore;
+  partner: PartnerStore;
+  deltas: ServedDeltaLog;
+  flushed: () => Promise<void>;
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+  /** The PostgreSQL pool (null on SQLite): what asks the leading control plane for a sync (store/pg-leadership.ts). */
+  pool: pg.Pool | null;
+}
+
+export async function openServingStores(
+  location: StoreLocation,
+  deltaRetention: DeltaRetention,
+  onFlushFailure: (error: Error) => void,
+): Promise<ServingStores> {
+  if (location.engine === 'sqlite') {
+    const stores = openCentreStores(location.path, deltaRetention, onFlushFailure);
+    return {
+      ...stores,
+      schemaVersion: () => Promise.resolve(stores.schemaVersion()),
+      close: () => Promise.resolve(stores.close()),
+      pool: null,
+    };
+  }
+  const pool = await openPgDatabase(location.url);
+  // Each write commits before it is answered; PostgreSQL's own fsync at commit is what makes it durable.
+  const deltas = new PgDeltaLog(deltaRetention);
+  const feed = await PgDeltaFeed.open(pool, location.url, deltaRetention);
+  const ledger = new PgLedgerStore(pool);
+  return {
+    config: new PgConfigStore(pool, deltas),
+    ledger,
+    deckUpdates: new PgRateDeckUpdateStore(pool, deltas),
+    partner: new PartnerStore(ledger, pgLiveChanges(deltas)),
+    deltas: feed,
+    flushed: () => Promise.resolve(),
+    schemaVersion: () => pgSchemaVersion(pool),
+    close: async () => {
+      await feed.close();
+      await pool.end();
+    },
+    pool,
   };
 }

@@ -1,6 +1,6 @@
 import { json } from '../../src/core/http/respond.js';
 import type { Route } from '../../src/core/http/server.js';
-import type { DeltaLog } from '../deltas/log.js';
+import type { DeltaFeed } from '../deltas/feed.js';
 import type { SyncJob } from '../distribution/sync-job.js';
 import type { LedgerStore } from '../ledger/store.js';
 import type { NodePolicy } from '../nodes/policy.js';
@@ -21,7 +21,7 @@ export function networkRoutes(context: {
   syncJob: SyncJob;
   nodePolicy: NodePolicy;
   metricsSampler: MetricsSampler;
-  deltas: DeltaLog;
+  deltas: DeltaFeed;
   leaseValidSeconds: number;
 }): Route[] {
   return [
@@ -61,7 +61,7 @@ export function networkRoutes(context: {
           checked_at: new Date().toISOString(),
           // A node's leases lapse after this long without a money round: the page marks a node silent that long.
           lease_valid_seconds: context.leaseValidSeconds,
-          delta_seq: context.deltas.lastSeq(),
+          delta_seq: await context.deltas.lastSeq(),
           last_sync:
             last === null
               ? null

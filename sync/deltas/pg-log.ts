@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Delta } from '../../src/core/protocol/deltas.js';
+import type { Delta, LiveTable } from '../../src/core/protocol/deltas.js';
 import type { DeltaFeed, RecentDelta } from './feed.js';
 import { redactedError } from '../store/database-url.js';
 import type { PgChangeLog } from '../store/pg-config-store.js';
@@ -76,6 +76,11 @@ export class PgDeltaFeed implements DeltaFeed {
   private closed = false;
   private schema = '';
   private heard = 0;
+  private readonly committedListeners: ((tables: ReadonlySet<LiveTable>) => void)[] = [];
+  /** The sequence up to which the committed listeners were told (null until the first listen: no change before it is told). */
+  private told: number | null = null;
+  /** One read of the changed tables at a time, in order. */
+  private telling: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -98,6 +103,7 @@ export class PgDeltaFeed implements DeltaFeed {
       if (schema !== this.schema) return;
       this.heard = Math.max(this.heard, Number(seq));
       this.waiters.wakeAll();
+      this.tellCommitted();
     });
     client.on('end', () => {
       if (this.listener === client) this.listener = null;
@@ -110,12 +116,46 @@ export class PgDeltaFeed implements DeltaFeed {
       // Listening from here: what committed before (while the connection was down, say) is read once.
       const { rows } = await client.query<{ last_seq: number }>('SELECT last_seq FROM delta_sequence WHERE id = 1');
       this.heard = Math.max(this.heard, rows[0].last_seq);
+      this.told ??= this.heard;
     } catch (error) {
       await client.end().catch(() => undefined);
       throw redactedError(error, this.url);
     }
     this.listener = client;
     this.waiters.wakeAll();
+    this.tellCommitted();
+  }
+
+  /**
+   * As DeltaLog.onCommitted, for changes committed by any control plane on the store: told, in sequence order,
+   * of the tables the deltas announced since the last telling changed (what drouting follows). Changes
+   * committed while the listening connection was down are told once it is back.
+   */
+  onCommitted(listener: (tables: ReadonlySet<LiveTable>) => void): void {
+    this.committedListeners.push(listener);
+  }
+
+  private tellCommitted(): void {
+    if (this.committedListeners.length === 0) {
+      // Nobody to tell: a listener added later is told of what commits after it, not before.
+      this.told = this.heard;
+      return;
+    }
+    this.telling = this.telling
+      .then(async () => {
+        const from = this.told ?? this.heard;
+        const upTo = this.heard;
+        if (upTo <= from) return;
+        const { rows } = await this.pool.query<{ table_name: LiveTable }>(
+          'SELECT DISTINCT table_name FROM delta_log WHERE seq > $1 AND seq <= $2',
+          [from, upTo],
+        );
+        this.told = upTo;
+        const tables = new Set(rows.map((row) => row.table_name));
+        if (tables.size > 0) for (const listener of this.committedListeners) listener(tables);
+      })
+      // `told` stays where it was: the next announcement reads the same deltas again.
+      .catch(() => undefined);
   }
 
   private async reconnect(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { RequestError } from '../../src/core/http/errors.js';
 import { encodeSnapshot, peekSnapshotHeader } from '../../src/core/snapshot/codec.js';
 import type { SnapshotTables } from '../../src/core/snapshot/schema.js';
 import { createHash } from 'node:crypto';
@@ -70,16 +71,22 @@ export class SyncJob {
   private readonly push: PushOptions;
   private readonly miTimeoutMs: number;
   private readonly flushed: () => Promise<void>;
+  private readonly leads: () => boolean;
 
   constructor(
     private readonly store: ConfigStore,
     private readonly log: Logger,
     /** Every node's addresses are held to it again at each sync: a row stored before the rule fails its node. */
     private readonly policy: NodePolicy,
-    /** `flushed`: the store's group commit (store/wal-flush.ts), awaited before anything read is sent. */
-    options: { push?: PushOptions; miTimeoutMs?: number; flushed?: () => Promise<void> } = {},
+    /**
+     * `flushed`: the store's group commit (store/wal-flush.ts), awaited before anything read is sent.
+     * `leads`: whether this control plane may sync now; on a store several share, only the one holding the sync
+     * lock (store/pg-leadership.ts): a sync asked of another is refused (sync_elsewhere), never run beside it.
+     */
+    options: { push?: PushOptions; miTimeoutMs?: number; flushed?: () => Promise<void>; leads?: () => boolean } = {},
   ) {
     this.push = options.push ?? DEFAULT_PUSH;
+    this.leads = options.leads ?? (() => true);
     this.flushed = options.flushed ?? (() => Promise.resolve());
     // Large reloads take seconds on OpenSIPS (383k rules: 4-8 s).
     this.miTimeoutMs = options.miTimeoutMs ?? 30_000;
@@ -102,6 +109,7 @@ export class SyncJob {
   run(options: { force?: boolean; followLive?: boolean } = {}): Promise<SyncReport> {
     const force = options.force === true;
     const followLive = options.followLive === true && !force;
+    if (!this.leads()) return Promise.reject(new RequestError('sync_elsewhere'));
     if (this.running === null) {
       if (!followLive) this.history.started(force);
       this.running = this.execute(force, followLive)
@@ -172,6 +180,9 @@ export class SyncJob {
           (result) => result,
           (error: unknown) => `drouting rows not built: ${(error as Error).message}`,
         );
+    // The lead may have passed while the store was read (this centre's lock connection broke): the new leader
+    // syncs on taking it, so this one records and sends nothing rather than push beside it.
+    if (!this.leads()) throw new RequestError('sync_elsewhere');
     let version = await this.store.lastSnapshotVersion();
     let bytes: Uint8Array | null = null;
     if (!followLive) {

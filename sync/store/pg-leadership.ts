@@ -1,5 +1,18 @@
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { PgSyncLock } from './pg-sync-lock.js';
+
+/**
+ * The channel on which a control plane that does not lead asks the leader for a background sync (a rate-deck
+ * update activated, a node behind the delta log): `<schema> <reason>`. The leader hears it on its lock
+ * connection (PgSyncLock.listen); centres on other schemas of the database ignore it.
+ */
+export const SYNC_REQUEST_CHANNEL = 'sync_request';
+
+/** Asks whichever control plane leads on this store for a sync. With none leading, the next to lead syncs when it takes the lead. */
+export async function askLeaderToSync(pool: pg.Pool, reason: string): Promise<void> {
+  await pool.query("SELECT pg_notify($1, current_schema() || ' ' || $2)", [SYNC_REQUEST_CHANNEL, reason]);
+}
 
 /**
  * Which of the control planes sharing one PostgreSQL store runs the routing sync and the drouting writes:
@@ -20,11 +33,20 @@ export class PgLeadership {
     private readonly url: string,
     private readonly log: Logger,
     private readonly retryMs: number,
+    private readonly onSyncRequest: (reason: string) => void,
   ) {}
 
-  /** Starts trying at once; resolves after the first try (leading or not). */
-  static async start(url: string, log: Logger, retryMs = 2000): Promise<PgLeadership> {
-    const leadership = new PgLeadership(url, log, retryMs);
+  /**
+   * Starts trying at once; resolves after the first try (leading or not). `onSyncRequest`: while leading, told
+   * of every sync another centre asks for (askLeaderToSync).
+   */
+  static async start(
+    url: string,
+    log: Logger,
+    retryMs = 2000,
+    onSyncRequest: (reason: string) => void = () => undefined,
+  ): Promise<PgLeadership> {
+    const leadership = new PgLeadership(url, log, retryMs, onSyncRequest);
     await leadership.attempt();
     return leadership;
   }
@@ -45,7 +67,15 @@ export class PgLeadership {
     let lock: PgSyncLock | null = null;
     try {
       lock = await PgSyncLock.tryTake(this.url, () => this.lost(lock!));
+      const schema = lock?.schema;
+      await lock?.listen(SYNC_REQUEST_CHANNEL, (payload) => {
+        const space = payload.indexOf(' ');
+        if (payload.slice(0, space) === schema) this.onSyncRequest(payload.slice(space + 1));
+      });
     } catch (error) {
+      // Not leading without hearing the others' requests: the lock goes back and is asked for again.
+      await lock?.release();
+      lock = null;
       this.log.warn({ err: error }, 'the sync lock could not be asked for; trying again');
     }
     // stop() may have come while the lock was asked for: TypeScript keeps `this.stopped` narrowed across the await.

@@ -14,7 +14,11 @@ export const SYNC_LOCK_CLASS = 0x5eed_0022;
 export class PgSyncLock {
   private released = false;
 
-  private constructor(private readonly client: pg.Client) {}
+  private constructor(
+    private readonly client: pg.Client,
+    /** The store's schema: what the lock is keyed by, and what notifications for this store name. */
+    readonly schema: string,
+  ) {}
 
   /**
    * The lock when it was free, null when another control plane holds it. `onLost`: its connection ended
@@ -25,11 +29,12 @@ export class PgSyncLock {
     client.on('error', () => undefined);
     try {
       await client.connect();
-      const { rows } = await client.query<{ taken: boolean }>('SELECT pg_try_advisory_lock($1, hashtext(current_schema())) AS taken', [
-        SYNC_LOCK_CLASS,
-      ]);
+      const { rows } = await client.query<{ taken: boolean; schema: string }>(
+        'SELECT pg_try_advisory_lock($1, hashtext(current_schema())) AS taken, current_schema() AS schema',
+        [SYNC_LOCK_CLASS],
+      );
       if (rows[0].taken) {
-        const lock = new PgSyncLock(client);
+        const lock = new PgSyncLock(client, rows[0].schema);
         client.on('end', () => {
           if (!lock.released) onLost?.();
         });
@@ -41,6 +46,17 @@ export class PgSyncLock {
     }
     await client.end().catch(() => undefined);
     return null;
+  }
+
+  /**
+   * Hears `channel`'s notifications on the lock's own connection: only while the lock is held, so what is
+   * announced there reaches whichever control plane holds it, and no other.
+   */
+  async listen(channel: string, onPayload: (payload: string) => void): Promise<void> {
+    this.client.on('notification', (message) => {
+      if (message.channel === channel && message.payload !== undefined) onPayload(message.payload);
+    });
+    await this.client.query(`LISTEN ${channel}`);
   }
 
   /** Closing the connection releases the lock. */

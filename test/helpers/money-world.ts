@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SnapshotDescription } from '../../src/core/snapshot/schema.js';
-import { openCentreStores } from '../../sync/stores.js';
+import { openConfigStore } from '../../sync/stores.js';
+import { parseStoreLocation } from '../../sync/store/store-location.js';
 import { issueNodeSecret } from '../../sync/store/node-credentials.js';
 import { seedStore } from '../../sync/admin/seed.js';
 import { routingSnapshotBytes, routingTables } from '../fixtures/routing.js';
@@ -11,10 +12,14 @@ import { SidecarProcess } from './sidecar.js';
 /**
  * The money path with real processes: a control plane whose store holds the
  * fixture world and N registered nodes, and N sidecars (node-1..node-N) that
- * serve the same world and settle with the control plane.
+ * serve the same world and settle with the control plane. On a PostgreSQL
+ * store, several control planes may share it, every node given all of them.
  */
 export interface MoneyWorld {
+  /** The first control plane (the only one unless `centres` asked for more). */
   control: SidecarProcess;
+  /** Every control plane, in the order the nodes' --control-url lists them. */
+  centres: SidecarProcess[];
   sidecars: SidecarProcess[];
   snapshotFile: string;
   /** Each node's secret with the centre (node-1 first): what its sidecar sends as a Bearer on money rounds. */
@@ -32,14 +37,21 @@ export async function startMoneyWorld(options: {
   /** Arguments for one node only (its own OpenSIPS MI, say). */
   nodeArgs?: (index: number) => string[];
   controlArgs?: string[];
-  /** The nodes' --control-url, given the control plane's URL (a list with other centres, say); the URL itself by default. */
+  /** The nodes' --control-url, given the control planes' URLs, comma-separated (a list with a dead one, say); that list by default. */
   controlUrl?: (control: string) => string;
+  /** The centres' --store: a postgres:// URL (a scratch schema); by default a SQLite file of the first centre's. */
+  store?: string;
+  /** How many control planes serve the store (more than one needs a PostgreSQL `store`); 1 by default. */
+  centres?: number;
 }): Promise<MoneyWorld> {
   const root = mkdtempSync(join(tmpdir(), 'money-world-'));
-  const controlDir = join(root, 'control');
-  mkdirSync(controlDir);
-  const stores = openCentreStores(join(controlDir, 'config.db'));
-  const store = stores.config;
+  const centreDirs = Array.from({ length: options.centres ?? 1 }, (_, index) =>
+    join(root, index === 0 ? 'control' : `control-${index + 1}`),
+  );
+  for (const dir of centreDirs) mkdirSync(dir);
+  const storeArg = options.store ?? join(centreDirs[0], 'config.db');
+  const handle = await openConfigStore(parseStoreLocation(storeArg));
+  const store = handle.config;
   await seedStore(store, routingTables(options.change));
   const now = new Date().toISOString();
   const secrets: string[] = [];
@@ -57,15 +69,20 @@ export async function startMoneyWorld(options: {
     secrets.push(secret);
     writeFileSync(join(root, `node-${i}.secret`), `${secret}\n`, { mode: 0o600 });
   }
-  stores.close();
+  await handle.close();
   const snapshotFile = join(root, 'routing.msgpack');
   writeFileSync(snapshotFile, routingSnapshotBytes(1, options.change));
-  const control = await SidecarProcess.startControlPlane({ dataDir: controlDir, args: options.controlArgs });
+  // One after another: the first to start takes the sync lead (on a shared store), as the tests expect.
+  const centres: SidecarProcess[] = [];
+  for (const dataDir of centreDirs)
+    centres.push(await SidecarProcess.startControlPlane({ dataDir, args: ['--store', storeArg, ...(options.controlArgs ?? [])] }));
+  const [control] = centres;
+  const controlUrls = centres.map((centre) => centre.url).join(',');
   const sidecarArgs = (index: number): string[] => [
     '--node-name',
     `node-${index + 1}`,
     '--control-url',
-    options.controlUrl?.(control.url) ?? control.url,
+    options.controlUrl?.(controlUrls) ?? controlUrls,
     '--snapshot',
     snapshotFile,
     '--centre-secret-file',
@@ -80,13 +97,14 @@ export async function startMoneyWorld(options: {
   );
   return {
     control,
+    centres,
     sidecars,
     snapshotFile,
     secrets,
     secretFile: (index: number) => join(root, `node-${index + 1}.secret`),
     sidecarArgs,
     stop: async () => {
-      await Promise.all([control.kill(), ...sidecars.map((sidecar) => sidecar.kill())]);
+      await Promise.all([...centres, ...sidecars].map((service) => service.kill()));
     },
   };
 }

@@ -9,12 +9,13 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { MIGRATIONS } from '../../sync/store/migrations.js';
 import { SYNC_LOCK_CLASS } from '../../sync/store/pg-sync-lock.js';
+import { SidecarProcess } from '../helpers/sidecar.js';
 import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
 
 /**
  * The control plane's commands on a PostgreSQL store, as an operator runs them: `migrate` creates the
- * schema (and is a no-op the second time), `sync-run` works on it, and serving, whose ledger is not on
- * PostgreSQL yet, is refused at start with a message that does not show the password.
+ * schema (and is a no-op the second time), `sync-run` works on it (one at a time), and `serve` answers the
+ * admin API from it, never showing the password.
  */
 const LATEST = MIGRATIONS[MIGRATIONS.length - 1].version;
 const MAIN = join(import.meta.dirname, '../../sync/main.js');
@@ -112,11 +113,29 @@ describe('the centre on a PostgreSQL store', { skip: unreachable ?? false }, () 
     assert.equal(run.status, 0, run.stderr);
   });
 
-  it('refuses to serve on PostgreSQL before the ledger is ported, naming the store without its password', () => {
-    const serve = control(['--store', url, '--port', '0']);
-    assert.equal(serve.status, 1);
-    assert.match(serve.stderr, /serving on PostgreSQL .* is not available yet/);
-    assert.ok(!serve.stderr.includes('hunter2'), serve.stderr);
+  it('serves on PostgreSQL, its log naming the store without its password', async () => {
+    const centre = await SidecarProcess.startControlPlane({ args: ['--store', url] });
+    try {
+      assert.equal((await centre.get('/api/health')).status, 200);
+      const listening = await centre.waitForLog((line) => line.includes('control plane listening'));
+      assert.equal((JSON.parse(listening) as { schema_version: number }).schema_version, LATEST);
+      assert.ok(!centre.logs.join('\n').includes('hunter2'));
+      // The admin API is answered from the PostgreSQL store.
+      const rule = await centre.post('/api/block-rules', {
+        scope: 'global',
+        block_type: 'dnis',
+        pattern: '61400777',
+        match_type: 'prefix',
+      });
+      assert.equal(rule.status, 201, JSON.stringify(rule.body));
+      const client = new pg.Client({ connectionString: scratch.url });
+      await client.connect();
+      const stored = await client.query("SELECT 1 FROM block_rules WHERE pattern = '61400777'");
+      await client.end();
+      assert.equal(stored.rows.length, 1);
+    } finally {
+      await centre.kill();
+    }
   });
 });
 

@@ -8,8 +8,8 @@ import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpe
 
 /**
  * The delta log's read side on PostgreSQL, for two control planes on one database: a change written through
- * one centre's store wakes the other centre's held ask (NOTIFY at commit), both read the same deltas in
- * order, and a node the log no longer reaches, or one ahead of it, is told to take a snapshot.
+ * one centre's store wakes the other centre's held ask (NOTIFY at commit) and tells it the tables changed,
+ * both read the same deltas in order, and a node the log no longer reaches, or one ahead of it, is told to take a snapshot.
  */
 const unreachable = await postgresUnreachable();
 
@@ -62,6 +62,12 @@ describe('PostgreSQL delta feed', { skip: unreachable ?? false }, () => {
     }
     // Announced already: an ask that starts waiting after the commit returns at once.
     await feeds[0].waitPast(last, 600_000);
+  });
+
+  it('tells the other centre which tables a commit changed (what its drouting follows)', async () => {
+    const told = new Promise<ReadonlySet<string>>((resolve) => feeds[1].onCommitted(resolve));
+    await writer.insert('block_rules', blockRule('61989'));
+    assert.deepEqual([...(await told)], ['block_rules']);
   });
 
   it('reads in order, and sends a node behind the retention to a snapshot', async () => {

@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import pino from 'pino';
-import { PgLeadership } from '../../sync/store/pg-leadership.js';
+import { askLeaderToSync, PgLeadership } from '../../sync/store/pg-leadership.js';
 import { SYNC_LOCK_CLASS } from '../../sync/store/pg-sync-lock.js';
 import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
 
 /**
  * Two control planes on one PostgreSQL store: exactly one leads (holds the sync lock); the other takes the
  * lead when the first gives it up; a leader whose lock connection the server ends stops leading, and the
- * lead is taken again.
+ * lead is taken again; a sync asked of any centre reaches the leader alone.
  */
 const unreachable = await postgresUnreachable();
 const RETRY_MS = 100;
@@ -28,8 +28,8 @@ describe('leadership of the routing sync on PostgreSQL', { skip: unreachable ?? 
   let admin: pg.Client | undefined;
   const log = pino({ level: 'silent' });
   const started: PgLeadership[] = [];
-  const start = async (): Promise<PgLeadership> => {
-    const leadership = await PgLeadership.start(scratch!.url, log, RETRY_MS);
+  const start = async (onSyncRequest?: (reason: string) => void): Promise<PgLeadership> => {
+    const leadership = await PgLeadership.start(scratch!.url, log, RETRY_MS, onSyncRequest);
     started.push(leadership);
     return leadership;
   };
@@ -86,5 +86,23 @@ describe('leadership of the routing sync on PostgreSQL', { skip: unreachable ?? 
     });
     assert.equal([leader, standby].filter((leadership) => leadership.isLeading()).length, 1);
     assert.notEqual(await holder(), pid);
+  });
+
+  it('hands a sync asked of any centre to the leader, and to no other', async () => {
+    await Promise.all(started.map((leadership) => leadership.stop()));
+    const asked: string[][] = [[], []];
+    const leader = await start((reason) => asked[0].push(reason));
+    const other = await start((reason) => asked[1].push(reason));
+    assert.deepEqual([leader.isLeading(), other.isLeading()], [true, false]);
+    const pool = new pg.Pool({ connectionString: scratch!.url });
+    try {
+      await askLeaderToSync(pool, 'rate deck update 7 activated');
+      // Notifications reach only sessions that LISTEN, and only the leader's lock connection does: no wait can
+      // make the other hear it. The wait is for the leader's, which the test's own timeout bounds.
+      while (asked[0].length === 0) await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+      assert.deepEqual(asked, [['rate deck update 7 activated'], []]);
+    } finally {
+      await pool.end();
+    }
   });
 });

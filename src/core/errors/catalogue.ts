@@ -110,6 +110,7 @@ export const CATALOGUE = {
   partner_keys_unavailable: error(503, 'the token signing keys cannot be fetched; retry later'),
   sidecar_not_http: error(409, 'the node has no HTTP sidecar address to ask'),
   sidecar_unreachable: error(502, "the node's sidecar did not answer"),
+  sync_elsewhere: error(409, 'another control plane on this store runs the routing sync'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ReasonCode = keyof typeof CATALOGUE;
