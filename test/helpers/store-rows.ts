@@ -1,0 +1,41 @@
+import Database from 'better-sqlite3';
+import pg from 'pg';
+
+/**
+ * A control plane's store read directly, whichever its engine: what a process test checks was written (or
+ * was not). `store` is the centre's --store: a SQLite file path, or a postgres:// URL (a scratch schema's,
+ * test/helpers/postgres.ts). SQL uses `?` placeholders and text both engines take; each read opens its own
+ * connection (SQLite read-only), so nothing is held between reads while the centre writes or is killed.
+ */
+export interface StoreRows {
+  all<T>(sql: string, ...params: unknown[]): Promise<T[]>;
+  get<T>(sql: string, ...params: unknown[]): Promise<T | undefined>;
+}
+
+const INT8 = 20;
+/** COUNT(*), ids and the store's integers are int8 on PostgreSQL: numbers, as SQLite gives them (and as the centre reads them). */
+const bigintAsNumber = ((oid: number, format?: 'text' | 'binary') =>
+  oid === INT8 ? (text: string) => Number(text) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser;
+
+export function storeRows(store: string): StoreRows {
+  const all = store.startsWith('postgres')
+    ? async <T>(sql: string, ...params: unknown[]): Promise<T[]> => {
+        const client = new pg.Client({ connectionString: store, types: { getTypeParser: bigintAsNumber } });
+        await client.connect();
+        try {
+          let n = 0;
+          return (await client.query({ text: sql.replace(/\?/g, () => `$${++n}`), values: params })).rows as T[];
+        } finally {
+          await client.end();
+        }
+      }
+    : <T>(sql: string, ...params: unknown[]): Promise<T[]> => {
+        const db = new Database(store, { readonly: true });
+        try {
+          return Promise.resolve(db.prepare(sql).all(...params) as T[]);
+        } finally {
+          db.close();
+        }
+      };
+  return { all, get: async (sql, ...params) => (await all(sql, ...params))[0] as never };
+}
