@@ -8,7 +8,7 @@ import { MIGRATIONS, postgresSql } from './migrations.js';
  * far below 2^53, and a row must look the same whichever engine it came from.
  */
 const BIGINT_OID = 20;
-const TYPES = {
+export const PG_TYPES = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
     oid === BIGINT_OID
       ? (text: string) => Number(text)
@@ -22,7 +22,7 @@ const TYPES = {
 const MIGRATION_LOCK = 0x5eed_0021;
 
 export async function openPgDatabase(url: string): Promise<pg.Pool> {
-  const pool = new pg.Pool({ connectionString: url, connectionTimeoutMillis: 10_000, max: 10, types: TYPES });
+  const pool = new pg.Pool({ connectionString: url, connectionTimeoutMillis: 10_000, max: 10, types: PG_TYPES });
   // An idle connection the server drops would otherwise be an uncaught 'error' event; the pool replaces it.
   pool.on('error', () => undefined);
   try {

@@ -1,10 +1,11 @@
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { PG_TYPES } from '../../sync/store/pg-database.js';
 
 /**
  * A control plane's store read directly, whichever its engine: what a process test checks was written (or
  * was not). `store` is the centre's --store: a SQLite file path, or a postgres:// URL (a scratch schema's,
- * test/helpers/postgres.ts). SQL uses `?` placeholders and text both engines take; each read opens its own
+ * test/helpers/postgres.ts). Integers come back as numbers from both, as the centre reads them. SQL uses `?` placeholders and text both engines take; each read opens its own
  * connection (SQLite read-only), so nothing is held between reads while the centre writes or is killed.
  */
 export interface StoreRows {
@@ -12,15 +13,10 @@ export interface StoreRows {
   get<T>(sql: string, ...params: unknown[]): Promise<T | undefined>;
 }
 
-const INT8 = 20;
-/** COUNT(*), ids and the store's integers are int8 on PostgreSQL: numbers, as SQLite gives them (and as the centre reads them). */
-const bigintAsNumber = ((oid: number, format?: 'text' | 'binary') =>
-  oid === INT8 ? (text: string) => Number(text) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser;
-
 export function storeRows(store: string): StoreRows {
   const all = store.startsWith('postgres')
     ? async <T>(sql: string, ...params: unknown[]): Promise<T[]> => {
-        const client = new pg.Client({ connectionString: store, types: { getTypeParser: bigintAsNumber } });
+        const client = new pg.Client({ connectionString: store, types: PG_TYPES });
         await client.connect();
         try {
           let n = 0;
