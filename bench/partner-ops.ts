@@ -5,13 +5,17 @@
  * open-loop stream of get_balance and one of topup (each with its own Idempotency-Key). Latency is taken
  * from each request's scheduled send time, so a stall counts against every request it delayed.
  *
- *   node dist/bench/partner-ops.js [--rate 500] [--seconds 10] [--accounts 50]
+ * Each stream also reports the control plane's CPU per request (process CPU time / requests), the figure
+ * that a change moves on a loaded box where the latencies are mostly other processes' noise.
+ *
+ *   node dist/bench/partner-ops.js [--rate 500] [--seconds 10] [--accounts 50] [--control-flags '--cpu-prof ...']
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONTROL_MAIN } from '../src/devkit/paths.js';
+import { startCpuMeter, type CpuPerRequest } from '../src/devkit/process-cpu.js';
 import { makePartnerKey, partnerControlArgs, partnerToken, partnerUrlOf } from '../src/devkit/partner-tokens.js';
 import { startService } from '../src/devkit/service-process.js';
 import { medianAndTail, send } from './live-world.js';
@@ -31,6 +35,8 @@ async function main(): Promise<void> {
       rate: { type: 'string', default: '500' },
       seconds: { type: 'string', default: '10' },
       accounts: { type: 'string', default: '50' },
+      // Node/V8 flags for the control plane, space-separated (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
+      'control-flags': { type: 'string', default: '' },
     },
   });
   const rate = Number(values.rate);
@@ -44,6 +50,7 @@ async function main(): Promise<void> {
     ['--port', '0', '--data-dir', join(dir, 'control'), ...partnerControlArgs(jwks)],
     // Logged after the partner listener's own line (partnerUrlOf reads that one).
     'control plane listening',
+    { execArgv: values['control-flags'].split(' ').filter((flag) => flag !== '') },
   );
   try {
     const base = `http://127.0.0.1:${control.port}`;
@@ -87,8 +94,9 @@ async function main(): Promise<void> {
     }
 
     /** `operation` at `rate`/s for `seconds`, open loop: each request is sent at its slot, answered or not. */
-    const stream = async (operation: string, body: (i: number) => Record<string, unknown>): Promise<StreamResult> => {
+    const stream = async (operation: string, body: (i: number) => Record<string, unknown>): Promise<StreamResult & CpuPerRequest> => {
       const total = rate * seconds;
+      const meter = startCpuMeter(control.child.pid!);
       const latencies: number[] = [];
       let errors = 0;
       const pending: Promise<void>[] = [];
@@ -109,7 +117,13 @@ async function main(): Promise<void> {
       }
       await Promise.all(pending);
       const sorted = latencies.sort((a, b) => a - b);
-      return { requests: total, errors, ...medianAndTail(sorted), max_ms: Math.round(sorted[sorted.length - 1] * 10) / 10 };
+      return {
+        requests: total,
+        errors,
+        ...medianAndTail(sorted),
+        max_ms: Math.round(sorted[sorted.length - 1] * 10) / 10,
+        ...meter(total),
+      };
     };
 
     const account = (i: number): string => accounts[(i * 7) % accounts.length];
