@@ -8,7 +8,7 @@
  * Each stream also reports the control plane's CPU per request (process CPU time / requests), the figure
  * that a change moves on a loaded box where the latencies are mostly other processes' noise.
  *
- *   node dist/bench/partner-ops.js [--rate 500] [--seconds 10] [--accounts 50] [--control-flags '--cpu-prof ...']
+ *   node dist/bench/partner-ops.js [--rate 500] [--seconds 10] [--accounts 50] [--control-flags='--cpu-prof ...']
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
