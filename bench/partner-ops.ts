@@ -130,12 +130,17 @@ async function main(): Promise<void> {
     await stream('get_balance', (i) => ({ account: account(i) })); // warm-up: JIT, connections
     const reads = await stream('get_balance', (i) => ({ account: account(i) }));
     const writes = await stream('topup', (i) => ({ account: account(i), amount: 0.01 }));
+    // How much of a write's latency is its wait for the group commit's fdatasync: the control plane logs the
+    // flush's figures as it stops (they include the 2 × accounts writes of the set-up).
+    control.child.kill('SIGTERM');
+    const stopping = JSON.parse(await control.waitForLine((line) => line.includes('"msg":"stopping"'))) as { group_commit: unknown };
     reportResult('partner-ops', `node dist/bench/partner-ops.js ${process.argv.slice(2).join(' ')}`.trim(), {
       rate,
       seconds,
       accounts: accounts.length,
       get_balance: reads,
       topup: writes,
+      group_commit: stopping.group_commit,
       load_average_1m: Math.round(loadavg()[0] * 10) / 10,
     });
   } finally {
