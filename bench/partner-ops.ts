@@ -24,6 +24,8 @@ import { reportResult } from './results.js';
 interface StreamResult {
   requests: number;
   errors: number;
+  /** The errors by HTTP status, or by the client's error (a refused or reset connection) when no answer came. */
+  error_kinds: Record<string, number>;
   p50_ms: number;
   p99_ms: number;
   max_ms: number;
@@ -99,6 +101,11 @@ async function main(): Promise<void> {
       const meter = startCpuMeter(control.child.pid!);
       const latencies: number[] = [];
       let errors = 0;
+      const errorKinds: Record<string, number> = {};
+      const failed = (kind: string): void => {
+        errors++;
+        errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+      };
       const pending: Promise<void>[] = [];
       const start = performance.now() + 50;
       for (let i = 0; i < total; i++) {
@@ -109,9 +116,10 @@ async function main(): Promise<void> {
           call(operation, body(i)).then(
             (status) => {
               if (status === 200) latencies.push(performance.now() - slot);
-              else errors++;
+              else failed(String(status));
             },
-            () => void errors++,
+            (error: unknown) =>
+              failed(error instanceof Error ? String((error.cause as { code?: string } | undefined)?.code ?? error.message) : 'error'),
           ),
         );
       }
@@ -120,6 +128,7 @@ async function main(): Promise<void> {
       return {
         requests: total,
         errors,
+        error_kinds: errorKinds,
         ...medianAndTail(sorted),
         max_ms: Math.round(sorted[sorted.length - 1] * 10) / 10,
         ...meter(total),
