@@ -10,6 +10,7 @@
  *
  *   node dist/bench/partner-ops.js [--rate 500] [--seconds 10] [--accounts 50] [--control-flags='--cpu-prof ...']
  */
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -153,7 +154,9 @@ async function main(): Promise<void> {
       load_average_1m: Math.round(loadavg()[0] * 10) / 10,
     });
   } finally {
-    control.child.kill('SIGTERM');
+    // Once: a second SIGTERM while it stops would kill it before it writes a --cpu-prof profile.
+    if (!control.child.killed) control.child.kill('SIGTERM');
+    if (control.child.exitCode === null && control.child.signalCode === null) await once(control.child, 'exit');
     rmSync(dir, { recursive: true, force: true });
   }
 }
