@@ -2,7 +2,8 @@
  * The group commit's fdatasync of the centre's WAL, two ways, in turn on the same database: the file opened
  * and closed for each sync (before 2026-12-06), and the descriptor kept open (sync/store/wal-file.ts). One
  * committed row before each sync, as a write does. Reports this process's CPU per sync (all threads: the
- * syncs run on libuv's pool) and the wall time per sync; on a loaded box the CPU is the figure to compare.
+ * syncs run on libuv's pool; and the event loop's thread alone, the insert included) and the wall time per
+ * sync; on a loaded box the CPU is the figure to compare.
  *
  *   node dist/bench/wal-sync.js [--syncs 2000] [--rounds 3]
  */
@@ -39,10 +40,11 @@ async function main(): Promise<void> {
       opened_each_time: () => openedEachTime(walPath),
       kept_open: () => kept.dataSync(),
     };
-    const results: Record<string, { cpu_us_per_sync: number; wall_us_per_sync: number }[]> = {};
+    const results: Record<string, { cpu_us_per_sync: number; loop_us_per_sync: number; wall_us_per_sync: number }[]> = {};
     for (let round = 0; round < Number(values.rounds); round++) {
       for (const [name, sync] of Object.entries(ways)) {
         const cpuBefore = cpuSeconds(process.pid);
+        const loopBefore = cpuSeconds(process.pid, true);
         const wallBefore = performance.now();
         for (let i = 0; i < syncs; i++) {
           insert.run(i);
@@ -50,6 +52,7 @@ async function main(): Promise<void> {
         }
         (results[name] ??= []).push({
           cpu_us_per_sync: Math.round(((cpuSeconds(process.pid) - cpuBefore) * 1e6) / syncs),
+          loop_us_per_sync: Math.round(((cpuSeconds(process.pid, true) - loopBefore) * 1e6) / syncs),
           wall_us_per_sync: Math.round(((performance.now() - wallBefore) * 1000) / syncs),
         });
       }
