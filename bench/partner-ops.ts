@@ -5,13 +5,18 @@
  * open-loop stream of get_balance and one of topup (each with its own Idempotency-Key). Latency is taken
  * from each request's scheduled send time, so a stall counts against every request it delayed.
  *
- *   node dist/bench/partner-ops.js [--rate 500] [--seconds 10] [--accounts 50]
+ * Each stream also reports the control plane's CPU per request (process CPU time / requests), the figure
+ * that a change moves on a loaded box where the latencies are mostly other processes' noise.
+ *
+ *   node dist/bench/partner-ops.js [--rate 500] [--seconds 10] [--accounts 50] [--control-flags='--cpu-prof ...']
  */
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONTROL_MAIN } from '../src/devkit/paths.js';
+import { startCpuMeter, type CpuPerRequest } from '../src/devkit/process-cpu.js';
 import { makePartnerKey, partnerControlArgs, partnerToken, partnerUrlOf } from '../src/devkit/partner-tokens.js';
 import { startService } from '../src/devkit/service-process.js';
 import { medianAndTail, send } from './live-world.js';
@@ -20,6 +25,8 @@ import { reportResult } from './results.js';
 interface StreamResult {
   requests: number;
   errors: number;
+  /** The errors by HTTP status, or by the client's error (a refused or reset connection) when no answer came. */
+  error_kinds: Record<string, number>;
   p50_ms: number;
   p99_ms: number;
   max_ms: number;
@@ -31,6 +38,8 @@ async function main(): Promise<void> {
       rate: { type: 'string', default: '500' },
       seconds: { type: 'string', default: '10' },
       accounts: { type: 'string', default: '50' },
+      // Node/V8 flags for the control plane, space-separated (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
+      'control-flags': { type: 'string', default: '' },
     },
   });
   const rate = Number(values.rate);
@@ -44,6 +53,7 @@ async function main(): Promise<void> {
     ['--port', '0', '--data-dir', join(dir, 'control'), ...partnerControlArgs(jwks)],
     // Logged after the partner listener's own line (partnerUrlOf reads that one).
     'control plane listening',
+    { execArgv: values['control-flags'].split(' ').filter((flag) => flag !== '') },
   );
   try {
     const base = `http://127.0.0.1:${control.port}`;
@@ -87,10 +97,16 @@ async function main(): Promise<void> {
     }
 
     /** `operation` at `rate`/s for `seconds`, open loop: each request is sent at its slot, answered or not. */
-    const stream = async (operation: string, body: (i: number) => Record<string, unknown>): Promise<StreamResult> => {
+    const stream = async (operation: string, body: (i: number) => Record<string, unknown>): Promise<StreamResult & CpuPerRequest> => {
       const total = rate * seconds;
+      const meter = startCpuMeter(control.child.pid!);
       const latencies: number[] = [];
       let errors = 0;
+      const errorKinds: Record<string, number> = {};
+      const failed = (kind: string): void => {
+        errors++;
+        errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+      };
       const pending: Promise<void>[] = [];
       const start = performance.now() + 50;
       for (let i = 0; i < total; i++) {
@@ -101,31 +117,46 @@ async function main(): Promise<void> {
           call(operation, body(i)).then(
             (status) => {
               if (status === 200) latencies.push(performance.now() - slot);
-              else errors++;
+              else failed(String(status));
             },
-            () => void errors++,
+            (error: unknown) =>
+              failed(error instanceof Error ? String((error.cause as { code?: string } | undefined)?.code ?? error.message) : 'error'),
           ),
         );
       }
       await Promise.all(pending);
       const sorted = latencies.sort((a, b) => a - b);
-      return { requests: total, errors, ...medianAndTail(sorted), max_ms: Math.round(sorted[sorted.length - 1] * 10) / 10 };
+      return {
+        requests: total,
+        errors,
+        error_kinds: errorKinds,
+        ...medianAndTail(sorted),
+        max_ms: Math.round(sorted[sorted.length - 1] * 10) / 10,
+        ...meter(total),
+      };
     };
 
     const account = (i: number): string => accounts[(i * 7) % accounts.length];
     await stream('get_balance', (i) => ({ account: account(i) })); // warm-up: JIT, connections
     const reads = await stream('get_balance', (i) => ({ account: account(i) }));
     const writes = await stream('topup', (i) => ({ account: account(i), amount: 0.01 }));
+    // How much of a write's latency is its wait for the group commit's fdatasync: the control plane logs the
+    // flush's figures as it stops (they include the 2 × accounts writes of the set-up).
+    control.child.kill('SIGTERM');
+    const stopping = JSON.parse(await control.waitForLine((line) => line.includes('"msg":"stopping"'))) as { group_commit: unknown };
     reportResult('partner-ops', `node dist/bench/partner-ops.js ${process.argv.slice(2).join(' ')}`.trim(), {
       rate,
       seconds,
       accounts: accounts.length,
       get_balance: reads,
       topup: writes,
+      group_commit: stopping.group_commit,
       load_average_1m: Math.round(loadavg()[0] * 10) / 10,
     });
   } finally {
-    control.child.kill('SIGTERM');
+    // Once: a second SIGTERM while it stops would kill it before it writes a --cpu-prof profile.
+    if (!control.child.killed) control.child.kill('SIGTERM');
+    if (control.child.exitCode === null && control.child.signalCode === null) await once(control.child, 'exit');
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -13,7 +13,7 @@
  * Node/V8 flags to the sidecar.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,7 @@ import type { LoadResult } from './load.js';
 import { againstFloor, saveResult } from './results.js';
 import type { TrafficHints } from '../src/devkit/dataset.js';
 import { CONTROL_MAIN, DATASET_CLI, REPO, SIDECAR_MAIN } from '../src/devkit/paths.js';
+import { startCpuMeter, type CpuPerRequest } from '../src/devkit/process-cpu.js';
 import { startService, type ServiceProcess } from '../src/devkit/service-process.js';
 import { CUSTOMER_ACCOUNTS } from '../sync/admin/resources.js';
 import { openCentreStores } from '../sync/stores.js';
@@ -99,35 +100,6 @@ async function startControlPlane(dir: string, accounts: TrafficHints['accounts']
   }
   stores.close();
   return startService(CONTROL_MAIN, ['--port', '0', '--data-dir', dir], 'control plane listening');
-}
-
-/** utime + stime of a process (all its threads), or of its main thread (the event loop), in seconds. */
-function cpuSeconds(pid: number, mainThreadOnly = false): number {
-  const fields = readFileSync(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8')
-    .split(') ')[1]
-    .split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/**
- * CPU seconds of a process's threads other than the event loop, by kind: `background` are the threads
- * we lower to nice 19 (money-log applier, snapshot compile), `helpers` the rest (V8's GC and compiler
- * helpers, libuv's pool), which run at the event loop's own priority and so compete with it for a core.
- */
-function helperCpuSeconds(pid: number): { background: number; helpers: number } {
-  const totals = { background: 0, helpers: 0 };
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    if (tid === String(pid)) continue;
-    try {
-      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
-      const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
-      if (Number(fields[16]) > 0) totals.background += seconds;
-      else totals.helpers += seconds;
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return totals;
 }
 
 function lcm(a: number, b: number): number {
@@ -283,32 +255,12 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   // CPU per request of the whole process and of its event loop alone: on a noisy machine the tails swing
   // between identical runs, while what a request costs the event loop does not.
-  const measure = async (
-    label: string,
-    port: number,
-    pid: number,
-    rate: number,
-    file: string,
-  ): Promise<
-    LoadResult & {
-      cpuMicrosPerRequest: number;
-      loopMicrosPerRequest: number;
-      backgroundMicrosPerRequest: number;
-      helperMicrosPerRequest: number;
-    }
-  > => {
-    const cpuBefore = cpuSeconds(pid);
-    const loopBefore = cpuSeconds(pid, true);
-    const threadsBefore = helperCpuSeconds(pid);
+  const measure = async (label: string, port: number, pid: number, rate: number, file: string): Promise<LoadResult & CpuPerRequest> => {
+    const meter = startCpuMeter(pid);
     const result = await load(port, rate, profile.seconds, profile.connections, file);
-    const perRequest = (seconds: number): number => Math.round((seconds * 1e6) / Math.max(1, result.answered));
-    const cpuMicrosPerRequest = perRequest(cpuSeconds(pid) - cpuBefore);
-    const loopMicrosPerRequest = perRequest(cpuSeconds(pid, true) - loopBefore);
-    const threadsAfter = helperCpuSeconds(pid);
-    const backgroundMicrosPerRequest = perRequest(threadsAfter.background - threadsBefore.background);
-    const helperMicrosPerRequest = perRequest(threadsAfter.helpers - threadsBefore.helpers);
+    const cpu = meter(result.answered);
     process.stderr.write(`${label}: ${JSON.stringify(result)}\n`);
-    return { ...result, cpuMicrosPerRequest, loopMicrosPerRequest, backgroundMicrosPerRequest, helperMicrosPerRequest };
+    return { ...result, ...cpu };
   };
   // Warm both servers (JIT) before measuring.
   await load(sidecar.port, 0, 2, profile.connections, routeFile);

@@ -162,7 +162,7 @@ async function main(): Promise<void> {
     'control plane listening',
   );
   const stop = (signal: string): void => {
-    log.info({ signal }, 'stopping');
+    log.info({ signal, group_commit: stores.flushTiming() }, 'stopping');
     leaseReclaim.stop();
     clearInterval(deltaTrim);
     droutingFollow.close();

@@ -26,6 +26,8 @@ export interface CentreStores {
   deltas: DeltaLog;
   /** Resolves once every commit made before the call is on disk (group commit, store/wal-flush.ts): await it before acknowledging a write. */
   flushed: () => Promise<void>;
+  /** The group commit's syncs and its callers' waits so far (logged at stop: the flush's share of a write's latency). */
+  flushTiming(): { syncs: number; sync_ms_mean: number; waits: number; wait_ms_mean: number };
   schemaVersion(): number;
   close(): void;
 }
@@ -48,8 +50,16 @@ export function openCentreStores(
     partner: new PartnerStore(ledger, sqliteLiveChanges(deltas)),
     deltas,
     flushed: () => flusher.flushed(),
+    flushTiming: () => {
+      const { syncMs, waits, waitMs } = flusher.timing;
+      const mean = (total: number, count: number): number => (count === 0 ? 0 : Math.round((total / count) * 1000) / 1000);
+      return { syncs: flusher.syncs, sync_ms_mean: mean(syncMs, flusher.syncs), waits, wait_ms_mean: mean(waitMs, waits) };
+    },
     schemaVersion: () => schemaVersion(db),
-    close: () => db.close(),
+    close: () => {
+      db.close();
+      void flusher.close();
+    },
   };
 }
 

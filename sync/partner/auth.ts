@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type FlattenedJWSInput, type JWTVerifyGetKey } from 'jose';
 import { JWT_BEARER_MAX, bearerToken } from '../../src/core/http/bearer.js';
 import type { PartnerApiConfig } from './config.js';
+import { VerifiedTokens } from './verified-tokens.js';
 
 /**
  * A partner's credential, checked as API Gateway's Cognito authorizer checks an ID token: `Authorization:
@@ -32,11 +33,31 @@ const FETCH_FAILURES = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID']);
 /** Clocks of the issuer and this box may differ by this much. */
 const LEEWAY_SECONDS = 30;
 
+/** Verified tokens remembered (verified-tokens.ts): a few per partner app, for every tenant at once. */
+const VERIFIED_TOKENS = 1024;
+
+export interface AuthenticatorOptions {
+  /** The clock, in milliseconds since the epoch (tests move it). */
+  now?: () => number;
+  /** The key set, instead of the configured URL or file (tests rotate keys in it). */
+  keys?: JWTVerifyGetKey;
+  verifiedTokens?: number;
+}
+
 export class PartnerAuthenticator {
   private readonly keys: JWTVerifyGetKey;
+  private readonly now: () => number;
+  readonly verified: VerifiedTokens<PartnerIdentity>;
 
-  constructor(private readonly config: Pick<PartnerApiConfig, 'issuer' | 'audience' | 'jwksUrl' | 'jwksFile'>) {
-    if (config.jwksUrl !== null) {
+  constructor(
+    private readonly config: Pick<PartnerApiConfig, 'issuer' | 'audience' | 'jwksUrl' | 'jwksFile'>,
+    options: AuthenticatorOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.verified = new VerifiedTokens(options.verifiedTokens ?? VERIFIED_TOKENS, LEEWAY_SECONDS);
+    if (options.keys !== undefined) {
+      this.keys = options.keys;
+    } else if (config.jwksUrl !== null) {
       // jose caches the set, fetches it again when a token names a kid it does not hold (at most every 30 s),
       // and times a fetch out: a token signed with a freshly rotated key verifies without a restart.
       this.keys = createRemoteJWKSet(new URL(config.jwksUrl), {
@@ -52,28 +73,62 @@ export class PartnerAuthenticator {
   async identify(authorization: string | undefined): Promise<PartnerIdentity> {
     const token = bearerToken(authorization, JWT_BEARER_MAX);
     if (token === null) throw new TokenRefusal('no Bearer token');
-    let payload: Record<string, unknown>;
+    const nowSeconds = Math.floor(this.now() / 1000);
+    const known = this.verified.find(token, nowSeconds);
+    if (known !== null) {
+      // The key set is asked again on every use (cheap: jose keeps the imported keys): a kid rotated out of
+      // the set, or one now naming another key, sends the token to a full verification, which refuses it.
+      if ((await this.keyOf(known.header, token)) === known.key) return known.identity;
+      this.verified.forget(token);
+    }
+    return this.verify(token, nowSeconds);
+  }
+
+  /** The key the set holds for this header now, or null if it holds none (or cannot be had). */
+  private async keyOf(header: { alg: string; kid?: string }, token: string): Promise<unknown> {
+    const [protectedHeader, payload, signature] = token.split('.');
+    const input: FlattenedJWSInput = { protected: protectedHeader, payload, signature };
     try {
-      ({ payload } = await jwtVerify(token, this.keys, {
+      return await this.keys(header, input);
+    } catch {
+      return null;
+    }
+  }
+
+  private async verify(token: string, nowSeconds: number): Promise<PartnerIdentity> {
+    let verified;
+    try {
+      verified = await jwtVerify(token, this.keys, {
         algorithms: ['RS256'],
         issuer: this.config.issuer,
         audience: this.config.audience,
         clockTolerance: LEEWAY_SECONDS,
         requiredClaims: ['exp'],
-      }));
+        currentDate: new Date(nowSeconds * 1000),
+      });
     } catch (error) {
       if (!(error instanceof errors.JOSEError) || FETCH_FAILURES.has(error.code) || error.message.startsWith('Expected 200 OK'))
         throw new KeysUnavailable(`the JWKS could not be fetched: ${error instanceof Error ? error.message : String(error)}`);
       throw new TokenRefusal(`token refused: ${error.code}`);
     }
+    const { payload, protectedHeader } = verified;
     if (payload.token_use !== 'id') throw new TokenRefusal('not an ID token (token_use must be id)');
     const tenant = payload['custom:tenant_id'];
     if (typeof tenant !== 'string' || tenant === '') throw new TokenRefusal('the token carries no custom:tenant_id');
     const product = payload['custom:product_id'];
-    return {
+    const identity: PartnerIdentity = Object.freeze({
       tenantId: tenant,
       productId: typeof product === 'string' && product !== '' ? product : null,
       subject: typeof payload.sub === 'string' ? payload.sub : null,
-    };
+    });
+    // Remembered only once every check above passed: a refused token is verified in full each time.
+    this.verified.remember(token, {
+      identity,
+      exp: payload.exp!,
+      nbf: payload.nbf ?? null,
+      header: { alg: protectedHeader.alg, ...(protectedHeader.kid === undefined ? {} : { kid: protectedHeader.kid }) },
+      key: verified.key,
+    });
+    return identity;
   }
 }

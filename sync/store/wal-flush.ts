@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { WalFile } from './wal-file.js';
 
 /**
  * Group commit for the centre's SQLite database. The database runs `synchronous = NORMAL` in WAL mode: a
@@ -16,17 +16,39 @@ export class WalFlusher {
   private running: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
   private failed: Error | null = null;
+  private readonly file: WalFile | null;
+  private readonly syncFile: (path: string) => Promise<void>;
   /** fdatasyncs done (for tests and metrics). */
   syncs = 0;
+  /** How long the syncs took, and how long callers waited for theirs (a write's share of its latency). */
+  readonly timing = { syncMs: 0, waits: 0, waitMs: 0 };
 
   constructor(
     private readonly walPath: string | null,
     private readonly onFailure: (error: Error) => void = () => {},
-    private readonly syncFile: (path: string) => Promise<void> = dataSync,
-  ) {}
+    syncFile?: (path: string) => Promise<void>,
+  ) {
+    this.file = syncFile === undefined && walPath !== null ? new WalFile(walPath) : null;
+    this.syncFile = syncFile ?? (() => this.file!.dataSync());
+  }
 
-  /** Resolves once every commit made before this call is on disk. */
-  flushed(): Promise<void> {
+  /** Resolves once every commit made before this call is on disk; its wait is added to `timing`. */
+  async flushed(): Promise<void> {
+    const start = performance.now();
+    try {
+      await this.flush();
+    } finally {
+      this.timing.waits += 1;
+      this.timing.waitMs += performance.now() - start;
+    }
+  }
+
+  /** Closes the kept WAL descriptor (after the database is closed). */
+  close(): Promise<void> {
+    return this.file?.close() ?? Promise.resolve();
+  }
+
+  private flush(): Promise<void> {
     if (this.walPath === null) return Promise.resolve();
     if (this.failed !== null) return Promise.reject(this.failed);
     if (this.running === null) return this.start();
@@ -43,9 +65,11 @@ export class WalFlusher {
   }
 
   private start(): Promise<void> {
+    const started = performance.now();
     const run = this.syncFile(this.walPath!).then(
       () => {
         this.syncs += 1;
+        this.timing.syncMs += performance.now() - started;
       },
       (error: unknown) => {
         this.failed = error instanceof Error ? error : new Error(String(error));
@@ -59,25 +83,5 @@ export class WalFlusher {
     // The waiters see the sync's outcome; `running` (which also settles) only orders the next one.
     this.running.catch(() => {});
     return run;
-  }
-}
-
-/**
- * fdatasync of the file, opened for this sync: SQLite may recreate the WAL (it deletes it when the last
- * connection closes), so a descriptor kept open could point at a file no longer in use. No WAL yet means
- * nothing has been committed since the last checkpoint: nothing to sync.
- */
-async function dataSync(path: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
   }
 }

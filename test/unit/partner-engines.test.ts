@@ -38,6 +38,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     let token: string;
     let keys = 0;
     let account = '';
+    let tenantRowId = 0;
 
     const post = async (operation: string, body: Record<string, unknown>, key = `key-${++keys}`): Promise<Reply> => {
       const route = routes.find((candidate) => candidate.path === `/${operation}`)!;
@@ -87,6 +88,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         created_at: now,
         updated_at: now,
       });
+      tenantRowId = Number(tenant.id);
       await handle.config.insert('partner_products', {
         partner_tenant_id: tenant.id,
         product_id: 'p1',
@@ -222,6 +224,16 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       );
       // The retry of a pruned key runs as a new request.
       assert.equal((await post('topup', { account, product_id: 'p1', amount: 1 }, 'retry-1')).json.reason_code, 'account_deactivated');
+    });
+
+    it('checks the tenant on every request, though its token is remembered as verified: suspended, or the operation withdrawn', async () => {
+      const other = String((await post('create_account', { product_id: 'p1' })).json.account_code_12);
+      assert.equal((await post('get_balance', { account: other, product_id: 'p1' })).status, 200);
+      await handle.config.update('partner_tenants', tenantRowId, { status: 'suspended' });
+      assert.equal((await post('get_balance', { account: other, product_id: 'p1' })).json.reason_code, 'partner_tenant_not_active');
+      await handle.config.update('partner_tenants', tenantRowId, { status: 'active', operations: 'topup' });
+      assert.equal((await post('get_balance', { account: other, product_id: 'p1' })).json.reason_code, 'partner_operation_not_allowed');
+      assert.equal((await post('topup', { account: other, product_id: 'p1', amount: 1 })).status, 200);
     });
   });
 }

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { IncomingRequest, Route } from '../../src/core/http/server.js';
 import { answeredWhenDurable } from '../../sync/http/durable.js';
 import { openDatabase, walPathOf } from '../../sync/store/database.js';
+import { WalFile } from '../../sync/store/wal-file.js';
 import { WalFlusher } from '../../sync/store/wal-flush.js';
 
 /** A sync that finishes when the test says so. */
@@ -87,6 +88,80 @@ describe('group commit (WalFlusher)', () => {
       assert.equal(walPathOf(':memory:'), null);
       const memory = new WalFlusher(null, undefined, () => Promise.reject(new Error('never called')));
       await memory.flushed();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the kept WAL descriptor (WalFile)', () => {
+  const fileAt = (path: string): string => {
+    const stats = statSync(path);
+    return `${stats.dev}:${stats.ino}`;
+  };
+
+  it('opens the WAL once for many syncs, across checkpoints that restart or truncate it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wal-file-'));
+    try {
+      const path = join(dir, 'centre.db');
+      const db = openDatabase(path);
+      const wal = new WalFile(walPathOf(path)!);
+      db.exec('CREATE TABLE t (x)');
+      for (let i = 0; i < 3; i++) {
+        db.prepare('INSERT INTO t VALUES (?)').run(i);
+        await wal.dataSync();
+      }
+      db.pragma('wal_checkpoint(RESTART)');
+      db.prepare('INSERT INTO t VALUES (?)').run(3);
+      await wal.dataSync();
+      db.pragma('wal_checkpoint(TRUNCATE)');
+      assert.equal(statSync(walPathOf(path)!).size, 0);
+      db.prepare('INSERT INTO t VALUES (?)').run(4);
+      await wal.dataSync();
+      // The same inode throughout: the frames written after each checkpoint are in the file held open.
+      assert.equal(wal.opens, 1);
+      assert.equal(wal.heldFile, fileAt(walPathOf(path)!));
+      db.close();
+      await wal.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('follows a WAL deleted and created anew (last connection closed, journal mode left WAL and back)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wal-file-'));
+    try {
+      const path = join(dir, 'centre.db');
+      const walPath = walPathOf(path)!;
+      let db = openDatabase(path);
+      const wal = new WalFile(walPath);
+      db.exec('CREATE TABLE t (x)');
+      await wal.dataSync();
+      const first = wal.heldFile;
+      assert.equal(first, fileAt(walPath));
+
+      // The last connection's close checkpoints and deletes the WAL: nothing to sync, the old descriptor let go.
+      db.close();
+      await wal.dataSync();
+      assert.equal(wal.heldFile, '');
+
+      db = openDatabase(path);
+      db.prepare('INSERT INTO t VALUES (?)').run(1);
+      await wal.dataSync();
+      assert.equal(wal.heldFile, fileAt(walPath));
+      assert.equal(wal.opens, 2);
+
+      // Out of WAL and back, with no sync in between: a new file at the path, found by its inode.
+      const held = wal.heldFile;
+      db.pragma('journal_mode = DELETE');
+      db.pragma('journal_mode = WAL');
+      db.prepare('INSERT INTO t VALUES (?)').run(2);
+      assert.notEqual(fileAt(walPath), held);
+      await wal.dataSync();
+      assert.equal(wal.heldFile, fileAt(walPath));
+      assert.equal(wal.opens, 3);
+      db.close();
+      await wal.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
