@@ -15,6 +15,14 @@ import { PgConfigStore } from './store/pg-config-store.js';
 import { openPgDatabase, pgSchemaVersion } from './store/pg-database.js';
 import type { StoreLocation } from './store/store-location.js';
 
+/** The group commit's syncs and its callers' waits so far (logged at stop: the flush's share of a write's latency). */
+export interface FlushTiming {
+  syncs: number;
+  sync_ms_mean: number;
+  waits: number;
+  wait_ms_mean: number;
+}
+
 /** The control plane's stores over its one database: the configuration, the ledger, and rate-deck updates. */
 export interface CentreStores {
   config: SqliteConfigStore;
@@ -26,8 +34,7 @@ export interface CentreStores {
   deltas: DeltaLog;
   /** Resolves once every commit made before the call is on disk (group commit, store/wal-flush.ts): await it before acknowledging a write. */
   flushed: () => Promise<void>;
-  /** The group commit's syncs and its callers' waits so far (logged at stop: the flush's share of a write's latency). */
-  flushTiming(): { syncs: number; sync_ms_mean: number; waits: number; wait_ms_mean: number };
+  flushTiming(): FlushTiming;
   schemaVersion(): number;
   close(): void;
 }
@@ -120,6 +127,8 @@ export interface ServingStores {
   partner: PartnerStore;
   deltas: ServedDeltaLog;
   flushed: () => Promise<void>;
+  /** null on PostgreSQL: no group commit of ours there (its own fsync at commit makes a write durable). */
+  flushTiming(): FlushTiming | null;
   schemaVersion(): Promise<number>;
   close(): Promise<void>;
   /** The PostgreSQL pool (null on SQLite): what asks the leading control plane for a sync (store/pg-leadership.ts). */
@@ -152,6 +161,7 @@ export async function openServingStores(
     partner: new PartnerStore(ledger, pgLiveChanges(deltas)),
     deltas: feed,
     flushed: () => Promise.resolve(),
+    flushTiming: () => null,
     schemaVersion: () => pgSchemaVersion(pool),
     close: async () => {
       await feed.close();
