@@ -314,8 +314,9 @@ export class LedgerSteps {
     );
     const ids = yield* allRows<{ id: number; sip_call_id: string }>(LEDGER_SQL.insertCdrs, JSON.stringify(rows));
     const byCall = new Map(ids.map((row) => [row.sip_call_id, Number(row.id)]));
+    // Only the CDRs inserted now: one settled before has its retail row already (and no id here).
     const retail = cdrs
-      .filter((cdr) => cdr.retail_account_id !== undefined && cdr.retail_account_id !== null)
+      .filter((cdr) => cdr.retail_account_id !== undefined && cdr.retail_account_id !== null && byCall.has(cdr.sip_call_id))
       .map((cdr) => ({
         cdr_id: byCall.get(cdr.sip_call_id),
         retail_account_id: cdr.retail_account_id,

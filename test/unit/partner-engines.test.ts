@@ -6,7 +6,10 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { PARTNER_AUDIENCE, PARTNER_ISSUER, makePartnerKey, partnerToken } from '../../src/devkit/partner-tokens.js';
 import type { Route } from '../../src/core/http/server.js';
+import type { SettlementCdr } from '../../src/core/protocol/node-sync.js';
+import { settledCall } from '../../src/devkit/ledger-world.js';
 import { LeaseRecalls } from '../../sync/ledger/lease-recall.js';
+import { applyNodeSync } from '../../sync/ledger/settlement.js';
 import { allRows, getRow } from '../../sync/ledger/sql-steps.js';
 import { PartnerAuthenticator } from '../../sync/partner/auth.js';
 import { partnerRoutes } from '../../sync/partner/routes.js';
@@ -175,6 +178,34 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         assert.equal(await balance(), 0);
         assert.equal((await debits()).length, before + 1);
       }
+    });
+
+    it('bills a retail call once when a later money round brings its CDR again, and that round still settles', async () => {
+      assert.equal((await post('topup', { account, product_id: 'p1', amount: 2 })).status, 200);
+      const { id } = (await handle.ledger.read(getRow<{ id: number }>('SELECT id FROM retail_accounts WHERE account_code = ?', account)))!;
+      const retailCdr = (callId: string, charge: string) => ({ ...settledCall(callId, 0, charge), retail_account_id: Number(id) });
+      // As node-round.ts runs it, without the node's secret (this store has no nodes).
+      let seq = 0;
+      const round = (settlements: SettlementCdr[]) =>
+        handle.ledger.run(function* (tx) {
+          const request = { node: 'node-r', seq: ++seq, settlements, leases: [] };
+          const applied = yield* applyNodeSync(tx, request);
+          yield* tx.recordRound('node-r', request.seq, `round-${request.seq}`, JSON.stringify(applied));
+          return applied;
+        });
+      assert.deepEqual((await round([retailCdr('retail-1', '0.50')])).settled, ['retail-1']);
+      assert.equal(await balance(), 1.5);
+      // Its answer was lost: the node sends the CDR again, with a new one.
+      const again = await round([retailCdr('retail-1', '0.50'), retailCdr('retail-2', '0.25')]);
+      assert.deepEqual(again.settled, ['retail-1', 'retail-2']);
+      assert.equal(await balance(), 1.25);
+      const linked = await handle.ledger.read(
+        allRows<{ n: number }>(
+          "SELECT COUNT(*) AS n FROM retail_call_cdrs r JOIN cdrs c ON c.id = r.cdr_id WHERE c.sip_call_id IN ('retail-1', 'retail-2')",
+        ),
+      );
+      assert.equal(Number(linked[0].n), 2, 'one retail row per call, each naming its own CDR');
+      assert.equal(Number((await handle.ledger.read(allRows<{ n: number }>('SELECT COUNT(*) AS n FROM retail_call_cdrs')))[0].n), 2);
     });
 
     it('keeps the newest translation for a caller and access number, each set up as a live delta', async () => {
