@@ -19,11 +19,12 @@ export interface PartnerWorld {
   account: (topup: number | null) => Promise<string>;
 }
 
-export async function startPartnerWorld(accessNumber: string, sidecars: number): Promise<PartnerWorld> {
+/** `store`: the centre's --store (a scratch schema's postgres:// URL); by default its own SQLite file. */
+export async function startPartnerWorld(accessNumber: string, sidecars: number, store?: string): Promise<PartnerWorld> {
   const key = await makePartnerKey('world-key');
   const jwks = join(mkdtempSync(join(tmpdir(), 'partner-world-')), 'jwks.json');
   writeFileSync(jwks, JSON.stringify({ keys: [key.jwk] }));
-  const world = await startMoneyWorld({ sidecars, controlArgs: partnerControlArgs(jwks) });
+  const world = await startMoneyWorld({ sidecars, store, controlArgs: partnerControlArgs(jwks) });
   const tenant = await world.control.post('/api/partner-tenants', { tenant_id: 'acme', name: 'Acme' });
   assert.equal(tenant.status, 201, JSON.stringify(tenant.body));
   const product = await world.control.post('/api/partner-products', {
