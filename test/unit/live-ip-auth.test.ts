@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Delta } from '../../src/core/protocol/deltas.js';
 import { applyDeltas, type LiveState } from '../../src/core/snapshot/live.js';
+import { allRows } from '../../src/core/snapshot/row-chunks.js';
 import { routingTables } from '../fixtures/routing.js';
 import { cidrAnswer } from '../helpers/cidr.js';
 import { mulberry32 } from '../helpers/fuzz-requests.js';
@@ -39,7 +40,7 @@ describe('IP auth after live changes', () => {
     for (let step = 0; step < 80; step++) {
       const deltas: Delta[] = [];
       for (let k = Math.floor(random() * 3); k >= 0; k--) {
-        const rows = state.tables.trunk_ip_auth;
+        const rows = allRows(state.tables.trunk_ip_auth);
         const roll = random();
         if (roll < 0.4) {
           const id = nextId++;
@@ -74,7 +75,10 @@ describe('IP auth after live changes', () => {
       assert.ok(result.ok, result.ok ? '' : result.reason);
       state = result.state;
       if (state.compiled.ipAuth.overlay !== undefined) overlaid++;
-      const scratch = compiledTables({ ...state.tables, rate_deck_rates: routingTables().rate_deck_rates }, seq);
+      const scratch = compiledTables(
+        { ...state.tables, trunk_ip_auth: allRows(state.tables.trunk_ip_auth), rate_deck_rates: routingTables().rate_deck_rates },
+        seq,
+      );
       for (const ip of PROBES)
         assert.deepEqual(cidrAnswer(state.compiled.ipAuth, ip), cidrAnswer(scratch.ipAuth, ip), `step ${step}: ${ip}`);
       assert.deepEqual(
