@@ -46,7 +46,8 @@ export const IP_AUTH_OVERLAY_LIMIT = 4096;
 /**
  * The IP auth index after a live change that kept every customer trunk's dense index: the previous index
  * with an overlay of the networks that came and went — the `touched` trunk_ip_auth rows, and every row of
- * a trunk that started or stopped being allowed to call — instead of 100k networks built again.
+ * a trunk that started or stopped being allowed to call (`flipped`, dense indexes) — instead of 100k
+ * networks built again.
  */
 export function reviseIpAuth(
   previous: CompiledSnapshot,
@@ -54,12 +55,10 @@ export function reviseIpAuth(
   next: Pick<CompiledSnapshot, 'customerTrunks' | 'customerTrunkById'>,
   tables: Pick<SmallTables, 'trunk_ip_auth'>,
   touched: ReadonlySet<number> | undefined,
+  flipped: readonly number[],
 ): CidrIndex {
-  const flipped = new Set<number>();
-  for (let trunk = 0; trunk < next.customerTrunks.length; trunk++)
-    if (next.customerTrunks[trunk].active !== previous.customerTrunks[trunk].active) flipped.add(next.customerTrunks[trunk].id);
   const rows = new Set(touched);
-  for (const trunkId of flipped) for (const row of rowsInGroup(tables.trunk_ip_auth, trunkId)) rows.add(row.id);
+  for (const trunk of flipped) for (const row of rowsInGroup(tables.trunk_ip_auth, next.customerTrunks[trunk].id)) rows.add(row.id);
   const changes: CidrChange[] = [];
   for (const id of rows) {
     const before = entryOf(findRow(previousTables.trunk_ip_auth, id), previous);
