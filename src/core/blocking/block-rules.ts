@@ -7,6 +7,7 @@ import {
   BLOCKS_DNIS,
   type BlockRuleIndex,
 } from '../snapshot/model.js';
+import { findCustomerBlockWithOverlay, markCarrierBlocksWithOverlay } from './block-rule-overlay.js';
 
 /**
  * Block rules: ANI/DNIS deny lists by scope (global, a customer trunk, a
@@ -22,80 +23,32 @@ export interface BlockHit {
   number: 'ani' | 'dnis';
 }
 
-/** A rule that matched: the index holding it (the built trie's or its overlay's), its position there, at what depth. */
-type Visit = (index: BlockRuleIndex, term: number, depth: number) => void;
-
 /**
- * Calls `visit` for every rule whose pattern matches `digits` and that applies to this kind of number (exact
- * rules only at the full length), shallow to deep and, at one depth, in rule id order. With an overlay of live
- * changes (block-rule-index.ts) the overlay's trie is walked in step, its rules merged in by id, and the built
- * trie's rules it replaces skipped: the same rules, in the same order, as a trie built from scratch, so the
- * same rule decides.
+ * Calls `visit` for every rule whose pattern matches `digits` and that applies
+ * to this kind of number (exact rules only at the full length).
  */
-function forEachMatchingRule(index: BlockRuleIndex, digits: string, applies: number, visit: Visit): void {
-  const overlay = index.overlay;
-  if (overlay === undefined) {
-    // Every index from a snapshot, so most calls: the one trie alone. The merged walk below gives the same
-    // answers, but measured ~40% dearer per call on this path (docs/performance-log.md, 2026-12-06).
-    const { children, termStart } = index.trie;
-    let node = 0;
-    for (let depth = 1; depth <= digits.length; depth++) {
-      node = children[node * 10 + digits.charCodeAt(depth - 1) - 48];
-      if (node === 0) return;
-      const end = termStart[node + 1];
-      for (let term = termStart[node]; term < end; term++) {
-        if ((index.appliesTo[term] & applies) === 0) continue;
-        if (index.exact[term] === 1 && depth !== digits.length) continue;
-        visit(index, term, depth);
-      }
-    }
-    return;
-  }
-  const built = index.trie;
-  const extra = overlay.rules;
+function forEachMatchingRule(index: BlockRuleIndex, digits: string, applies: number, visit: (term: number, depth: number) => void): void {
+  const { children, termStart } = index.trie;
   let node = 0;
-  let extraNode = 0;
   for (let depth = 1; depth <= digits.length; depth++) {
-    const digit = digits.charCodeAt(depth - 1) - 48;
-    // 0 (or past the array, for a character that is not a digit): no child.
-    if (node >= 0) node = built.children[node * 10 + digit] > 0 ? built.children[node * 10 + digit] : -1;
-    if (extraNode >= 0) extraNode = extra.trie.children[extraNode * 10 + digit] > 0 ? extra.trie.children[extraNode * 10 + digit] : -1;
-    if (node < 0 && extraNode < 0) return;
-    let term = node < 0 ? 0 : built.termStart[node];
-    const end = node < 0 ? 0 : built.termStart[node + 1];
-    let extraTerm = extraNode < 0 ? 0 : extra.trie.termStart[extraNode];
-    const extraEnd = extraNode < 0 ? 0 : extra.trie.termStart[extraNode + 1];
-    while (term < end || extraTerm < extraEnd) {
-      if (extraTerm >= extraEnd || (term < end && index.ruleId[term] < extra.ruleId[extraTerm])) {
-        if (!overlay.replaced.has(index.ruleId[term])) visitIfApplies(index, term, depth, digits, applies, visit);
-        term++;
-      } else {
-        visitIfApplies(extra, extraTerm, depth, digits, applies, visit);
-        extraTerm++;
-      }
+    node = children[node * 10 + digits.charCodeAt(depth - 1) - 48];
+    if (node === 0) return;
+    const end = termStart[node + 1];
+    for (let term = termStart[node]; term < end; term++) {
+      if ((index.appliesTo[term] & applies) === 0) continue;
+      if (index.exact[term] === 1 && depth !== digits.length) continue;
+      visit(term, depth);
     }
   }
 }
 
-function visitIfApplies(index: BlockRuleIndex, term: number, depth: number, digits: string, applies: number, visit: Visit): void {
-  if ((index.appliesTo[term] & applies) === 0) return;
-  if (index.exact[term] === 1 && depth !== digits.length) return;
-  visit(index, term, depth);
-}
-
-/** The deepest global or customer-trunk rule matching `digits` (the lowest id among equally deep ones). */
-function bestCustomerTerm(
-  index: BlockRuleIndex,
-  digits: string,
-  applies: number,
-  trunk: number,
-): { index: BlockRuleIndex; term: number; depth: number } {
-  const best = { index, term: -1, depth: 0 };
-  forEachMatchingRule(index, digits, applies, (holder, term, depth) => {
-    const scope = holder.scope[term];
-    if (scope !== BLOCK_SCOPE_GLOBAL && !(scope === BLOCK_SCOPE_CUSTOMER_TRUNK && holder.scopeIndex[term] === trunk)) return;
+/** The deepest global or customer-trunk rule matching `digits`. */
+function bestCustomerTerm(index: BlockRuleIndex, digits: string, applies: number, trunk: number): { term: number; depth: number } {
+  const best = { term: -1, depth: 0 };
+  forEachMatchingRule(index, digits, applies, (term, depth) => {
+    const scope = index.scope[term];
+    if (scope !== BLOCK_SCOPE_GLOBAL && !(scope === BLOCK_SCOPE_CUSTOMER_TRUNK && index.scopeIndex[term] === trunk)) return;
     if (best.term < 0 || depth > best.depth) {
-      best.index = holder;
       best.term = term;
       best.depth = depth;
     }
@@ -103,22 +56,19 @@ function bestCustomerTerm(
   return best;
 }
 
-function hit(index: BlockRuleIndex, term: number, number: 'ani' | 'dnis'): BlockHit {
+export function hit(index: BlockRuleIndex, term: number, number: 'ani' | 'dnis'): BlockHit {
   return { ruleId: index.ruleId[term], sipCode: index.sipCode[term], blockType: BLOCK_TYPES[index.blockType[term]], number };
-}
-
-/** Whether the index holds no rule at all: most worlds' carriers have none, and the call skips the walk. */
-function holdsNone(index: BlockRuleIndex): boolean {
-  return index.ruleId.length === 0 && (index.overlay === undefined || index.overlay.rules.ruleId.length === 0);
 }
 
 /** Global and customer-trunk rules against a call's numbers (ANI may be '' when withheld). */
 export function findCustomerBlock(index: BlockRuleIndex, trunk: number, ani: string, dnis: string): BlockHit | null {
-  if (holdsNone(index)) return null;
+  // An index changed live walks its overlay too (block-rule-overlay.ts); one from a snapshot, this path as it was.
+  if (index.overlay !== undefined) return findCustomerBlockWithOverlay(index, trunk, ani, dnis);
+  if (index.ruleId.length === 0) return null;
   const onDnis = bestCustomerTerm(index, dnis, BLOCKS_DNIS, trunk);
-  const onAni = ani.length > 0 ? bestCustomerTerm(index, ani, BLOCKS_ANI, trunk) : { index, term: -1, depth: 0 };
+  const onAni = ani.length > 0 ? bestCustomerTerm(index, ani, BLOCKS_ANI, trunk) : { term: -1, depth: 0 };
   if (onDnis.term < 0 && onAni.term < 0) return null;
-  return onDnis.depth >= onAni.depth ? hit(onDnis.index, onDnis.term, 'dnis') : hit(onAni.index, onAni.term, 'ani');
+  return onDnis.depth >= onAni.depth ? hit(index, onDnis.term, 'dnis') : hit(index, onAni.term, 'ani');
 }
 
 /**
@@ -134,13 +84,14 @@ export function markCarrierBlocks(
   blockedRule: Int32Array,
   generation: number,
 ): boolean {
-  if (holdsNone(index)) return false;
+  if (index.overlay !== undefined) return markCarrierBlocksWithOverlay(index, ani, dnis, stamp, blockedRule, generation);
+  if (index.ruleId.length === 0) return false;
   let any = false;
-  const mark = (holder: BlockRuleIndex, term: number): void => {
-    if (holder.scope[term] !== BLOCK_SCOPE_CARRIER_TRUNK) return;
-    const carrier = holder.scopeIndex[term];
+  const mark = (term: number): void => {
+    if (index.scope[term] !== BLOCK_SCOPE_CARRIER_TRUNK) return;
+    const carrier = index.scopeIndex[term];
     stamp[carrier] = generation;
-    blockedRule[carrier] = holder.ruleId[term];
+    blockedRule[carrier] = index.ruleId[term];
     any = true;
   };
   forEachMatchingRule(index, dnis, BLOCKS_DNIS, mark);
