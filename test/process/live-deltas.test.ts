@@ -4,76 +4,24 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import {
+  admin,
+  allCaughtUp,
+  auth,
+  deltaSeq,
+  lastSeq,
+  lcrCarriers,
+  MOBILE,
+  onEvery,
+  routedCarrier,
+  TRUNK_10_SOURCE,
+} from '../helpers/live-nodes.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 
 /**
  * Live changes (issue 18) with real processes: a control plane and three sidecars following its delta log.
  * Every check waits for a condition (a sidecar's delta_seq, an answer), never for time.
  */
-
-const TRUNK_10_SOURCE = '203.0.113.5';
-const MOBILE = '61400123456';
-
-async function auth(node: SidecarProcess, sourceIp: string, dnis = MOBILE): Promise<Record<string, any>> {
-  const answer = await node.post('/api/opensips/call/auth', {
-    source_ip: sourceIp,
-    call_id: `live-${Math.random()}`,
-    ani: '6125550100',
-    dnis,
-  });
-  assert.equal(answer.status, 200, JSON.stringify(answer.body));
-  return answer.body as Record<string, any>;
-}
-
-async function lcrCarriers(node: SidecarProcess): Promise<number[]> {
-  const answer = await node.post('/api/lcr/lookup', { customer_trunk_id: 10, dnis: MOBILE });
-  assert.equal(answer.status, 200, JSON.stringify(answer.body));
-  return (answer.body.carriers as { carrier_trunk_id: number }[]).map((carrier) => carrier.carrier_trunk_id);
-}
-
-/** The carrier call/route picks first: answered from the route cache once warm. */
-async function routedCarrier(node: SidecarProcess): Promise<number> {
-  const answer = await node.post('/api/opensips/call/route', {
-    customer_trunk_id: 10,
-    ani: '6125550100',
-    dnis: MOBILE,
-    attempt: 1,
-    tried_carrier_trunk_ids: [],
-  });
-  assert.equal(answer.status, 200, JSON.stringify(answer.body));
-  return answer.body.carrier_trunk_id as number;
-}
-
-async function deltaSeq(node: SidecarProcess): Promise<number> {
-  const health = await node.get('/api/health');
-  return health.body.delta_seq as number;
-}
-
-async function lastSeq(world: MoneyWorld): Promise<number> {
-  const status = await world.control.get('/api/opensips/deltas');
-  assert.equal(status.status, 200, status.text);
-  return status.body.last_seq as number;
-}
-
-/** Every node has applied everything the centre has committed. */
-async function allCaughtUp(world: MoneyWorld, nodes: SidecarProcess[] = world.sidecars, ms = 20_000): Promise<number> {
-  const last = await lastSeq(world);
-  await eventually(async () => {
-    for (const node of nodes) assert.equal(await deltaSeq(node), last, `${node.url} at the centre's last delta`);
-  }, ms);
-  return last;
-}
-
-/** Each of `nodes` answers `check` (waited for: a delta takes a round trip). */
-async function onEvery(nodes: SidecarProcess[], check: (node: SidecarProcess) => Promise<void>): Promise<void> {
-  await Promise.all(nodes.map((node) => eventually(() => check(node), 10_000)));
-}
-
-async function admin(world: MoneyWorld, method: string, path: string, body?: unknown): Promise<any> {
-  const answer = await world.control.send(method, path, body);
-  assert.ok(answer.status >= 200 && answer.status < 300, `${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
 
 /** A TCP proxy in front of the control plane that the test can cut and restore: a node's channel partitioned. */
 class CuttableProxy {

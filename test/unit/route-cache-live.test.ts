@@ -71,9 +71,16 @@ describe('the route cache across live changes', () => {
       },
     ]);
     assert.ok(blocked.lcr.routeCacheSize > 0, 'the cache came over');
+    assert.notEqual(blocked.snapshot.blockRules.overlay, undefined, 'the rule rode the overlay on the built rule trie');
     const fresh = new DecisionEngine(blocked.snapshot, blocked.tables);
     assert.notEqual(cheapestCarrierId(blocked), before);
     assert.equal(cheapestCarrierId(blocked), cheapestCarrierId(fresh));
+
+    // The rule deleted again: the carrier comes back through the same kept cache.
+    const unblocked = after(blocked, [{ seq: 2, table: 'block_rules', op: 'delete', id: 90, row: null }]);
+    assert.ok(unblocked.lcr.routeCacheSize > 0, 'the cache came over');
+    assert.equal(cheapestCarrierId(unblocked), before);
+    assert.equal(cheapestCarrierId(blocked), cheapestCarrierId(fresh), 'the engine before the delete still blocks');
 
     // Take the carrier now chosen off the deck's allowlist: the cache starts empty and the answer moves on.
     const chosen = cheapestCarrierId(blocked);

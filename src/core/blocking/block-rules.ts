@@ -7,6 +7,7 @@ import {
   BLOCKS_DNIS,
   type BlockRuleIndex,
 } from '../snapshot/model.js';
+import { findCustomerBlockWithOverlay, markCarrierBlocksWithOverlay } from './block-rule-overlay.js';
 
 /**
  * Block rules: ANI/DNIS deny lists by scope (global, a customer trunk, a
@@ -55,12 +56,14 @@ function bestCustomerTerm(index: BlockRuleIndex, digits: string, applies: number
   return best;
 }
 
-function hit(index: BlockRuleIndex, term: number, number: 'ani' | 'dnis'): BlockHit {
+export function hit(index: BlockRuleIndex, term: number, number: 'ani' | 'dnis'): BlockHit {
   return { ruleId: index.ruleId[term], sipCode: index.sipCode[term], blockType: BLOCK_TYPES[index.blockType[term]], number };
 }
 
 /** Global and customer-trunk rules against a call's numbers (ANI may be '' when withheld). */
 export function findCustomerBlock(index: BlockRuleIndex, trunk: number, ani: string, dnis: string): BlockHit | null {
+  // An index changed live walks its overlay too (block-rule-overlay.ts); one from a snapshot, this path as it was.
+  if (index.overlay !== undefined) return findCustomerBlockWithOverlay(index, trunk, ani, dnis);
   if (index.ruleId.length === 0) return null;
   const onDnis = bestCustomerTerm(index, dnis, BLOCKS_DNIS, trunk);
   const onAni = ani.length > 0 ? bestCustomerTerm(index, ani, BLOCKS_ANI, trunk) : { term: -1, depth: 0 };
@@ -81,6 +84,7 @@ export function markCarrierBlocks(
   blockedRule: Int32Array,
   generation: number,
 ): boolean {
+  if (index.overlay !== undefined) return markCarrierBlocksWithOverlay(index, ani, dnis, stamp, blockedRule, generation);
   if (index.ruleId.length === 0) return false;
   let any = false;
   const mark = (term: number): void => {

@@ -5,6 +5,8 @@ import type { CompiledSnapshot } from './model.js';
 import type { SmallTables, SnapshotTables } from './schema.js';
 import { validateSnapshot } from './validate.js';
 import { idPosition } from './rows.js';
+import { allRows, withoutRow, withRow } from './row-chunks.js';
+import { customerTrunkOfRow, ipAuthRowsOf } from './ip-auth.js';
 
 /**
  * Applying live changes (deltas, src/core/protocol/deltas.ts) to what a node serves, without recompiling the
@@ -39,6 +41,7 @@ export function applyDeltas(state: LiveState, deltas: readonly Delta[], nowMs: n
   const pending = deltas.filter((delta) => delta.seq > seq);
   if (pending.length === 0) return { ok: true, state, applied: 0 };
   const copies = new Map<LiveTable, { id: number }[]>();
+  let ipAuthRows = state.tables.trunk_ip_auth;
   const upserted = new Map<LiveTable, Map<number, unknown>>();
   const touched = new Map<LiveTable, Set<number>>();
   const retail: Delta[] = [];
@@ -52,12 +55,20 @@ export function applyDeltas(state: LiveState, deltas: readonly Delta[], nowMs: n
       retail.push(delta);
       continue;
     }
-    let rows = copies.get(delta.table);
-    if (rows === undefined) {
-      rows = (state.tables[delta.table] as { id: number }[]).slice();
-      copies.set(delta.table, rows);
+    if (delta.table === 'trunk_ip_auth') {
+      // Chunked: one chunk is copied, not the 100k rows (row-chunks.ts).
+      ipAuthRows =
+        delta.op === 'delete'
+          ? withoutRow(ipAuthRows, delta.id, customerTrunkOfRow)
+          : withRow(ipAuthRows, delta.row as unknown as SnapshotTables['trunk_ip_auth'][number], customerTrunkOfRow);
+    } else {
+      let rows = copies.get(delta.table);
+      if (rows === undefined) {
+        rows = (state.tables[delta.table] as { id: number }[]).slice();
+        copies.set(delta.table, rows);
+      }
+      applyRow(rows, delta);
     }
-    applyRow(rows, delta);
     const changed = upserted.get(delta.table) ?? new Map<number, unknown>();
     if (delta.op === 'upsert') changed.set(delta.id, delta.row);
     else changed.delete(delta.id);
@@ -66,7 +77,7 @@ export function applyDeltas(state: LiveState, deltas: readonly Delta[], nowMs: n
     // Accounts and trunks are what other rows name: deleting one is checked against every table.
     if (delta.op === 'delete' && NAMED_BY_OTHER_ROWS.has(delta.table)) deletesReferenced = true;
   }
-  const tables: SmallTables = { ...state.tables, ...(Object.fromEntries(copies) as Partial<SmallTables>) };
+  const tables: SmallTables = { ...state.tables, ...(Object.fromEntries(copies) as Partial<SmallTables>), trunk_ip_auth: ipAuthRows };
   const problem = changeProblem(tables, upserted, deletesReferenced);
   if (problem !== null) return { ok: false, code: 'invalid', reason: `deltas up to ${seq} refused: ${problem}` };
   const retailApplied = retail.length === 0 ? null : applyRetailDeltas(state.compiled.retail, retail, nowMs);
@@ -85,7 +96,7 @@ const NAMED_BY_OTHER_ROWS: ReadonlySet<LiveTable> = new Set(['customer_accounts'
 
 const RETAIL_TABLES: ReadonlySet<LiveTable> = new Set(['retail_products', 'call_translations']);
 
-const NO_ROWS: SmallTables = {
+const NO_ROWS: Omit<SnapshotTables, 'rate_deck_rates'> = {
   customer_accounts: [],
   customer_trunks: [],
   trunk_ip_auth: [],
@@ -113,17 +124,17 @@ function changeProblem(tables: SmallTables, upserted: Map<LiveTable, Map<number,
   for (const [table, changed] of upserted) rows[table] = [...changed.values()];
   // The rate rows are not looked at (rates: false): a placeholder stands in for them.
   const noRates = undefined as unknown as SnapshotTables['rate_deck_rates'];
-  const own = validateSnapshot({ ...(rows as unknown as SmallTables), rate_deck_rates: noRates }, { rates: false, references: false });
+  const own = validateSnapshot({ ...(rows as unknown as SnapshotTables), rate_deck_rates: noRates }, { rates: false, references: false });
   if (!own.ok) return own.reason;
   if (deletesReferenced) {
-    const whole = validateSnapshot({ ...tables, rate_deck_rates: noRates }, { rates: false });
+    const whole = validateSnapshot({ ...tables, trunk_ip_auth: allRows(tables.trunk_ip_auth), rate_deck_rates: noRates }, { rates: false });
     return whole.ok ? null : whole.reason;
   }
   const has = (list: readonly { id: number }[], id: number | null): boolean => id !== null && list.some((row) => row.id === id);
   for (const row of rows.customer_trunks as SmallTables['customer_trunks'])
     if (!has(tables.customer_accounts, row.customer_account_id))
       return `customer_trunks ${row.id}: customer_account_id ${row.customer_account_id} does not exist`;
-  for (const row of rows.trunk_ip_auth as SmallTables['trunk_ip_auth'])
+  for (const row of rows.trunk_ip_auth as SnapshotTables['trunk_ip_auth'])
     if (!has(row.trunk_type === 'customer' ? tables.customer_trunks : tables.carrier_trunks, row.trunk_id))
       return `trunk_ip_auth ${row.id}: ${row.trunk_type} trunk ${row.trunk_id} does not exist`;
   for (const row of rows.block_rules as SmallTables['block_rules']) {
@@ -180,5 +191,5 @@ export function smallTablesOf(tables: SnapshotTables): SmallTables {
   delete small.rate_deck_rates;
   delete small.retail_products;
   delete small.call_translations;
-  return small as SmallTables;
+  return { ...(small as Omit<SnapshotTables, 'rate_deck_rates'>), trunk_ip_auth: ipAuthRowsOf(tables.trunk_ip_auth) };
 }

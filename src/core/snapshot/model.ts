@@ -165,6 +165,22 @@ export interface BlockRuleIndex {
   exact: Uint8Array;
   sipCode: Int32Array;
   blockType: Uint8Array;
+  /**
+   * After live block-rule changes (block-rule-index.ts): the rules changed since this trie was built. Lookups
+   * skip this trie's entries for `replaced` ids and walk `rules` beside it. None in an index fresh from a snapshot.
+   */
+  overlay?: BlockRuleOverlay;
+}
+
+export interface BlockRuleOverlay {
+  /** The enforced rules among those changed (active, scope not 'route'), compiled on their own. */
+  rules: BlockRuleIndex;
+  /** Every rule id changed since the trie was built: created, edited, deactivated or deleted. */
+  replaced: ReadonlySet<number>;
+  /** The rule ids the built trie holds (shared by every later overlay on it). */
+  builtIds: ReadonlySet<number>;
+  /** How many rules the index enforces in all. */
+  count: number;
 }
 
 export const BLOCK_TYPES = ['ani', 'dnis', 'number_code'] as const;

@@ -1,4 +1,5 @@
 import type { RetailTables } from './retail.js';
+import type { RowChunks } from './row-chunks.js';
 /**
  * The routing snapshot: every table the per-call decisions read, as the control
  * plane exported it at one instant. Field names are the switch API's
@@ -223,8 +224,11 @@ export interface SnapshotTables extends RetailTables {
   delta_seq?: number;
 }
 
-/** Every table but the rate rows: what a node keeps beside the compiled snapshot to apply deltas to. */
-export type SmallTables = Omit<SnapshotTables, 'rate_deck_rates'>;
+/**
+ * Every table but the rate rows: what a node keeps beside the compiled snapshot to apply deltas to. The CIDRs
+ * (100k rows in the wholesale world) are held in chunks, so a change to one copies one chunk (row-chunks.ts).
+ */
+export type SmallTables = Omit<SnapshotTables, 'rate_deck_rates' | 'trunk_ip_auth'> & { trunk_ip_auth: RowChunks<TrunkIpAuthRow> };
 
 /** The readable description (JSON) the CLI turns into a snapshot: rates as rows. */
 export type SnapshotDescription = Omit<SnapshotTables, 'rate_deck_rates'> & { rate_deck_rates: RateRow[] };
