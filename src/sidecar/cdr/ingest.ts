@@ -99,7 +99,8 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
       account_charge: accountCharge,
       account_currency: accountCurrency,
       created_at: iso(now),
-      ...(retail === null ? {} : { retail_account_id: retail }),
+      // Always present (null: a wholesale call, written as absent): one object shape, no spread of a partial one.
+      retail_account_id: retail,
     },
     // Only an account held to a limit can be overrun; one without is billed whatever it spends (retail: prepaid).
     retail !== null || account.enforcesHeadroom,
