@@ -5,7 +5,7 @@ import { parseMicro } from '../../core/money/micro.js';
 import { isoInstant as iso } from '../../core/time/iso-instant.js';
 import { ingestAnswer } from './answer.js';
 import { rateCallRecord, type CallRecord } from './rating.js';
-import type { NodeCredit } from '../credit/node-credit.js';
+import { NO_RESERVATION, type NodeCredit } from '../credit/node-credit.js';
 
 /**
  * POST /api/cdrs/ingest at the node: rate the call, close its reservation,
@@ -63,8 +63,8 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
   // (its trunk's) currency, held to its balance. Known by the reservation the call holds; once that is gone
   // (released, or expired before a late CDR), by the account the CDR names, or the call would be billed to
   // the product trunk's own account.
-  const reserved = credit.reservedEntity(record.sip_call_id);
-  const retail = reserved !== null ? (reserved.type === 'retail' ? reserved.id : null) : (record.retail_account_id ?? null);
+  const reservation = credit.reservationOf(record.sip_call_id);
+  const retail = reservation !== NO_RESERVATION ? credit.retailOf(reservation) : (record.retail_account_id ?? null);
   const accountCharge = retail === null ? rated.accountCharge : customer.cost;
   const accountCurrency = retail === null ? rated.accountCurrency : customer.currency;
   const chargeMicro = parseMicro(accountCharge); // exact: a trunk's precision is at most 6 decimals
@@ -106,6 +106,7 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
     retail !== null || account.enforcesHeadroom,
     (id, reservedMicro, uncoveredMicro) => ingestAnswer(id, customer, vendor, chargeMicro, reservedMicro, uncoveredMicro),
     now,
+    reservation,
   );
   await recorded.committed;
   const overrun: Overrun | null =

@@ -213,6 +213,8 @@ const REACHED_KEY = 'centre_reached_at';
 /** The lease validity the centre last gave, in ms, for the time after a restart before its next answer. */
 const VALIDITY_KEY = 'lease_valid_ms';
 const NO_SLOT = -1;
+/** reservationOf's answer for a call that holds no live reservation. */
+export const NO_RESERVATION = NO_SLOT;
 /**
  * A lease ask is sized to the node's own demand: what it reserved on the entity over the last demand window
  * or two, at least twice TOP_UP_CALLS calls like the one that prompted it (and --lease-chunk); the centre
@@ -579,12 +581,19 @@ export class NodeCredit {
     if (trunkId !== null) this.ports.giveBack(trunkId);
   }
 
-  /** Whom the call's live reservation is held against; null: the call holds none (never admitted, or ended). */
-  reservedEntity(callId: string): EntityRef | null {
-    const slot = this.reservations.find(callId);
-    if (slot === NO_SLOT) return null;
-    const entity = this.entities[this.reservations.entityIndex(slot)];
-    return { type: entity.type, id: entity.id };
+  /**
+   * The call's live reservation (NO_RESERVATION: it holds none: never admitted, or ended), for `retailOf` and
+   * `recordCdr`: one lookup of the Call-ID serves both. Valid until the event loop turns (a release or an
+   * expiry may reuse the slot), so it is taken and used in one synchronous stretch.
+   */
+  reservationOf(callId: string): number {
+    return this.reservations.find(callId);
+  }
+
+  /** The retail account a reservation is held against; null: another kind of entity's. */
+  retailOf(reservation: number): number | null {
+    const entity = this.entities[this.reservations.entityIndex(reservation)];
+    return entity.type === 'retail' ? entity.id : null;
   }
 
   /**
@@ -594,7 +603,8 @@ export class NodeCredit {
    * but said in the answer and carried to the centre with the settlement. It needs no separate deduction
    * here: `spentMicro` takes the whole charge while `heldMicro` gave back only the reservation, so what the
    * lease has left for the next calls is already smaller by it. `result` builds the answer from the CDR's
-   * id, what its reservation held (null when there was none) and the uncovered amount.
+   * id, what its reservation held (null when there was none) and the uncovered amount. `reservation`: the
+   * call's, from `reservationOf` in the same synchronous stretch.
    */
   recordCdr(
     cdr: Omit<StoredCdr, 'id' | 'settlement' | 'result'>,
@@ -602,12 +612,13 @@ export class NodeCredit {
     heldToLimit: boolean,
     result: (id: number, reservedMicro: number | null, uncoveredMicro: number) => string,
     now: number,
+    reservation: number,
   ): { result: string; committed: Promise<void>; reservedMicro: number | null; uncoveredMicro: number } {
     const id = this.nextCdrId++;
     // A call through an access number is the retail account's (its settlement names it); any other, its account's.
     const retail = settlement.retail_account_id ?? null;
     const entity = this.entity(retail === null ? { type: 'customer', id: cdr.account_id } : { type: 'retail', id: retail });
-    const slot = this.reservations.find(cdr.sip_call_id);
+    const slot = reservation;
     let reservationId = 0;
     let reservedMicro: number | null = null;
     if (slot !== NO_SLOT) {
