@@ -6,7 +6,13 @@
  * names the carrier its route chose. A final pass resends a thousand CDRs:
  * the duplicate answers.
  *
- *   node dist/bench/cdr-ingest.js [--cdrs 100000] [--size wholesale]
+ * `--through handler` sends each CDR as the request body OpenSIPS sends (bytes, the times as ISO text) to the
+ * endpoint's own handler, so the body parse, the field checks, the metrics and the answer are counted too;
+ * `--through ingest` (the default) calls ingestCdr with a parsed record. `--warm-up N` CDRs go first,
+ * outside the measured section (the JIT; default a fifth of the CDRs, at most 10,000). Under callgrind,
+ * `--dump-before='node::CPUUsage*'` cuts the run at the measured section's two process.cpuUsage() calls.
+ *
+ *   node dist/bench/cdr-ingest.js [--cdrs 100000] [--size wholesale] [--through ingest|handler] [--warm-up N]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,14 +24,29 @@ import type { CallRecord } from '../src/sidecar/cdr/rating.js';
 import { MoneyJournal } from '../src/sidecar/journal/journal.js';
 import { NodeCredit } from '../src/sidecar/credit/node-credit.js';
 import { routeCall } from '../src/sidecar/routing/route.js';
+import type { IncomingRequest, OutgoingResponse } from '../src/core/http/server.js';
+import { sidecarContext } from '../src/sidecar/http/context.js';
+import { moneyRoutes } from '../src/sidecar/http/money-routes.js';
+import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
+import type { SnapshotService } from '../src/sidecar/snapshot/service.js';
+import type { DecisionEngine } from '../src/sidecar/engine/engine.js';
+import type { Logger } from 'pino';
 import { BENCH_CREDIT, loadWorld } from './bench-world.js';
 import { reportResult } from './results.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { cdrs: { type: 'string', default: '100000' }, size: { type: 'string', default: 'wholesale' } },
+    options: {
+      cdrs: { type: 'string', default: '100000' },
+      size: { type: 'string', default: 'wholesale' },
+      through: { type: 'string', default: 'ingest' },
+      'warm-up': { type: 'string' },
+    },
   });
   const count = Number(values.cdrs);
+  if (values.through !== 'ingest' && values.through !== 'handler') throw new Error('--through is ingest or handler');
+  const warmUp = values['warm-up'] === undefined ? Math.min(10_000, Math.floor(count / 5)) : Number(values['warm-up']);
+  if (!(warmUp >= 0 && warmUp < count)) throw new Error('--warm-up must be at least 0 and less than --cdrs');
   const { engine, traffic } = loadWorld(values.size);
   const started = Date.now() - 600_000; // calls that ended minutes ago, rated by the rates in force then
   const records: CallRecord[] = [];
@@ -69,23 +90,21 @@ async function main(): Promise<void> {
   const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
   const credit = new NodeCredit(journal, BENCH_CREDIT, log);
   const statuses: Partial<Record<number, number>> = {};
+  const count1 = (status: number): void => void (statuses[status] = (statuses[status] ?? 0) + 1);
+  const one =
+    values.through === 'handler'
+      ? throughHandler(engine, credit, log, records, count1)
+      : (k: number) => ingestCdr(engine, credit, records[k], Date.now()).then((answer) => count1(answer.status));
   const ingest = async (from: number, to: number): Promise<number> => {
     const begun = performance.now();
     for (let i = from; i < to; i += 10) {
       const turn: Promise<void>[] = [];
-      for (let k = i; k < Math.min(i + 10, to); k++) {
-        turn.push(
-          ingestCdr(engine, credit, records[k], Date.now()).then(
-            (answer) => void (statuses[answer.status] = (statuses[answer.status] ?? 0) + 1),
-          ),
-        );
-      }
+      for (let k = i; k < Math.min(i + 10, to); k++) turn.push(one(k));
       await Promise.all(turn);
     }
     return ((performance.now() - begun) * 1000) / (to - from);
   };
   try {
-    const warmUp = Math.min(10_000, Math.floor(count / 5));
     await ingest(0, warmUp); // JIT
     const cpuBefore = process.cpuUsage();
     const wallMicros = await ingest(warmUp, count);
@@ -103,6 +122,59 @@ async function main(): Promise<void> {
     await journal.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The endpoint's handler as the server calls it, with each CDR's body as OpenSIPS sends it: JSON bytes, the
+ * times as ISO text. The bodies are encoded before the run, as uWS hands them over already read.
+ */
+function throughHandler(
+  engine: DecisionEngine,
+  credit: NodeCredit,
+  log: Logger,
+  records: readonly CallRecord[],
+  count: (status: number) => void,
+): (k: number) => Promise<void> {
+  const context = sidecarContext({
+    snapshots: { engine } as SnapshotService,
+    credit,
+    metrics: new SidecarMetrics(),
+    counters: undefined as never, // the money routes count no calls
+    log,
+    maxBodyBytes: 65_536,
+    maxSnapshotBytes: 0,
+    startedAt: Date.now(),
+  });
+  const handler = moneyRoutes(context).find((route) => route.path === '/api/cdrs/ingest')!.handler;
+  const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+  const encoder = new TextEncoder();
+  const requests: IncomingRequest[] = records.map((record) => ({
+    method: 'POST',
+    path: '/api/cdrs/ingest',
+    params: {},
+    remoteAddress: '',
+    query: '',
+    contentType: 'application/json',
+    body: encoder.encode(
+      JSON.stringify({
+        sip_call_id: record.sip_call_id,
+        customer_trunk_id: record.customer_trunk_id,
+        carrier_trunk_id: record.carrier_trunk_id,
+        carrier_gateway_id: record.carrier_gateway_id,
+        ani: record.ani,
+        dnis: record.dnis,
+        start_time: iso(record.startMs),
+        answer_time: iso(record.answerMs),
+        end_time: iso(record.endMs),
+        duration_seconds: record.duration_seconds,
+        sip_response_code: record.sip_response_code,
+      }),
+    ),
+  }));
+  return async (k) => {
+    const response: OutgoingResponse = await handler(requests[k]);
+    count(response.status);
+  };
 }
 
 main().catch((error: unknown) => {

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { quoteJson } from '../../src/core/json/quote.js';
+import { formatMicro } from '../../src/core/money/micro.js';
+import { ingestAnswer } from '../../src/sidecar/cdr/answer.js';
+import type { RatedSide } from '../../src/sidecar/cdr/rating.js';
 import { authorizeCall } from '../../src/sidecar/auth/call-auth.js';
 import { LivePorts } from '../../src/sidecar/limits/live-ports.js';
 import { encodeCallAuthDecision, encodeRouteDecision } from '../../src/sidecar/call/encode.js';
@@ -97,5 +101,46 @@ describe('the settlement encoder writes the same bytes as JSON.stringify', () =>
     for (const settlement of [base, unanswered])
       for (const uncovered of ['0.00', '0.0325'])
         assert.equal(encodeSettlement(settlement, 42, uncovered), JSON.stringify({ ...settlement, uncovered, node_cdr_id: 42 }));
+  });
+});
+
+describe('the cdrs/ingest answer is the bytes JSON.stringify writes of the contract object', () => {
+  it('with and without a reservation, covered or not, costs of any sign', () => {
+    const side = (cost: string, currency: 'AUD' | 'USD'): RatedSide => ({
+      rateDeckId: 1,
+      billableSeconds: 60,
+      cost,
+      currency,
+      precision: 4,
+      rounding: 'up',
+    });
+    for (const [customer, vendor] of [
+      [side('0.0325', 'AUD'), side('0.0100', 'USD')],
+      [side('0.0000', 'USD'), side('-1.5000', 'USD')],
+    ])
+      for (const chargeMicro of [0, 32_500, 1_000_000_007])
+        for (const reservedMicro of [null, 0, 32_500, 50_000])
+          for (const uncoveredMicro of [0, 1, 32_500]) {
+            const contract = {
+              cdr_id: 7,
+              customer_cost: customer.cost,
+              customer_currency: customer.currency,
+              vendor_cost: vendor.cost,
+              vendor_currency: vendor.currency,
+              reconciled: uncoveredMicro === 0,
+              adjustment: reservedMicro === null ? null : formatMicro(chargeMicro - reservedMicro, 4),
+              uncovered: formatMicro(uncoveredMicro, 4),
+            };
+            assert.equal(ingestAnswer(7, customer, vendor, chargeMicro, reservedMicro, uncoveredMicro), JSON.stringify(contract));
+          }
+  });
+});
+
+describe('quoteJson writes what JSON.stringify writes of a string', () => {
+  it('for printable ASCII, quotes, backslashes, control characters, non-ASCII and lone surrogates', () => {
+    const samples = ['', 'a', 'cdr-1@bench', '61255500100', 'say "hi"', 'back\\slash', 'tab\tnew\nline', '\x00\x1f\x7f', 'é', '日本', '😀'];
+    samples.push('\ud800', 'x\udfffy', '~ !#$%&()*+,-./:;<=>?@[]^_`{|}');
+    for (let code = 0; code < 0x3000; code++) samples.push(`a${String.fromCharCode(code)}b`);
+    for (const value of samples) assert.equal(quoteJson(value), JSON.stringify(value), `for ${JSON.stringify(value)}`);
   });
 });

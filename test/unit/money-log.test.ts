@@ -484,6 +484,7 @@ describe('money journal: a record the log refuses (a full disk)', () => {
           false,
           (id) => JSON.stringify({ cdr_id: id }),
           Date.now(),
+          credit.reservationOf('c@refused'),
         );
       const append = appender.append.bind(appender);
       appender.append = () => {

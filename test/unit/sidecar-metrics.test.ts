@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Counter, Gauge, Histogram, SidecarMetrics } from '../../src/sidecar/metrics/metrics.js';
+import { Counter, Gauge, Histogram, SeriesByLabel, SidecarMetrics } from '../../src/sidecar/metrics/metrics.js';
 
 /**
  * Every metric SidecarMetrics declares is in what /metrics renders: render() lists them by hand, and one
@@ -17,5 +17,23 @@ describe('sidecar metrics exposition', () => {
     const rendered = metrics.render();
     const missing = declared.filter((metric) => !rendered.includes(`# TYPE ${metric.name} `)).map((metric) => metric.name);
     assert.deepEqual(missing, []);
+  });
+
+  it('counts a series by label through a kept handle as inc() with that label does', () => {
+    const byHandle = new Counter('c_total', 'h');
+    const byInc = new Counter('c_total', 'h');
+    const byKind = new SeriesByLabel(byHandle, 'kind');
+    for (const [kind, by] of [
+      ['unadmitted', 1],
+      ['beyond_reservation', 2],
+      ['unadmitted', 5],
+      ['a "quoted"\\kind', 1],
+    ] as const) {
+      byKind.of(kind).value += by;
+      byInc.inc({ kind }, by);
+    }
+    assert.equal(byHandle.render(), byInc.render());
+    assert.match(byHandle.render(), /^c_total\{kind="unadmitted"\} 6$/m);
+    assert.equal(byKind.of('unadmitted'), byHandle.labels({ kind: 'unadmitted' }), 'one handle per label value');
   });
 });

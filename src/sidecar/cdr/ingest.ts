@@ -1,9 +1,11 @@
 import type { DecisionEngine } from '../engine/engine.js';
 import { RequestError } from '../../core/http/errors.js';
-import { formatMicro, parseMicro } from '../../core/money/micro.js';
+import { quoteJson } from '../../core/json/quote.js';
+import { parseMicro } from '../../core/money/micro.js';
 import { isoInstant as iso } from '../../core/time/iso-instant.js';
+import { ingestAnswer } from './answer.js';
 import { rateCallRecord, type CallRecord } from './rating.js';
-import type { NodeCredit } from '../credit/node-credit.js';
+import { NO_RESERVATION, type NodeCredit } from '../credit/node-credit.js';
 
 /**
  * POST /api/cdrs/ingest at the node: rate the call, close its reservation,
@@ -31,12 +33,11 @@ export interface Overrun {
 /**
  * The figures that make a CDR what it is: a resend carries the same ones. The bytes are JSON.stringify's of
  * the array (fingerprints journalled before are compared with these), written by a template: numbers are
- * whole and finite (the request parser's), so only the two strings need JSON's escaping.
+ * whole and finite (the request parser's), so only the two strings need JSON's quoting (quoteJson).
  */
 function fingerprintOf(record: CallRecord): string {
-  const str = JSON.stringify;
   return (
-    `[${record.customer_trunk_id},${record.carrier_trunk_id},${record.carrier_gateway_id},${str(record.ani)},${str(record.dnis)},` +
+    `[${record.customer_trunk_id},${record.carrier_trunk_id},${record.carrier_gateway_id},${quoteJson(record.ani)},${quoteJson(record.dnis)},` +
     `${record.startMs},${record.answerMs},${record.endMs},${record.duration_seconds},${record.sip_response_code}` +
     // Only when named, so a wholesale CDR's fingerprint is what it was before the field existed (journals keep them).
     (record.retail_account_id === undefined || record.retail_account_id === null ? ']' : `,${record.retail_account_id}]`)
@@ -62,8 +63,8 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
   // (its trunk's) currency, held to its balance. Known by the reservation the call holds; once that is gone
   // (released, or expired before a late CDR), by the account the CDR names, or the call would be billed to
   // the product trunk's own account.
-  const reserved = credit.reservedEntity(record.sip_call_id);
-  const retail = reserved !== null ? (reserved.type === 'retail' ? reserved.id : null) : (record.retail_account_id ?? null);
+  const reservation = credit.reservationOf(record.sip_call_id);
+  const retail = reservation !== NO_RESERVATION ? credit.retailOf(reservation) : (record.retail_account_id ?? null);
   const accountCharge = retail === null ? rated.accountCharge : customer.cost;
   const accountCurrency = retail === null ? rated.accountCurrency : customer.currency;
   const chargeMicro = parseMicro(accountCharge); // exact: a trunk's precision is at most 6 decimals
@@ -98,24 +99,14 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
       account_charge: accountCharge,
       account_currency: accountCurrency,
       created_at: iso(now),
-      ...(retail === null ? {} : { retail_account_id: retail }),
+      // Always present (null: a wholesale call, written as absent): one object shape, no spread of a partial one.
+      retail_account_id: retail,
     },
     // Only an account held to a limit can be overrun; one without is billed whatever it spends (retail: prepaid).
     retail !== null || account.enforcesHeadroom,
-    (id, reservedMicro, uncoveredMicro) =>
-      JSON.stringify({
-        cdr_id: id,
-        customer_cost: customer.cost,
-        customer_currency: customer.currency,
-        vendor_cost: vendor.cost,
-        vendor_currency: vendor.currency,
-        // false: billed, but beyond what was reserved for it (`uncovered`, in the account's currency).
-        reconciled: uncoveredMicro === 0,
-        // The charge less what was reserved: negative when part of the reservation went back.
-        adjustment: reservedMicro === null ? null : formatMicro(chargeMicro - reservedMicro, 4),
-        uncovered: formatMicro(uncoveredMicro, 4),
-      }),
+    (id, reservedMicro, uncoveredMicro) => ingestAnswer(id, customer, vendor, chargeMicro, reservedMicro, uncoveredMicro),
     now,
+    reservation,
   );
   await recorded.committed;
   const overrun: Overrun | null =

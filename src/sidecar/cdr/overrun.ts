@@ -9,8 +9,8 @@ import type { Overrun } from './ingest.js';
  * and a warning naming the call and the account. No number or caller in the log: the Call-ID finds the CDR.
  */
 export function reportOverrun(metrics: SidecarMetrics, log: Logger, overrun: Overrun): void {
-  metrics.cdrOverruns.inc({ kind: overrun.kind });
-  metrics.cdrUncoveredMicro.inc({ currency: overrun.currency }, overrun.uncoveredMicro);
+  metrics.cdrOverrunsByKind.of(overrun.kind).value++;
+  metrics.cdrUncoveredByCurrency.of(overrun.currency).value += overrun.uncoveredMicro;
   log.warn(
     {
       sip_call_id: overrun.sipCallId,

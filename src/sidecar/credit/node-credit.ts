@@ -213,6 +213,8 @@ const REACHED_KEY = 'centre_reached_at';
 /** The lease validity the centre last gave, in ms, for the time after a restart before its next answer. */
 const VALIDITY_KEY = 'lease_valid_ms';
 const NO_SLOT = -1;
+/** reservationOf's answer for a call that holds no live reservation. */
+export const NO_RESERVATION = NO_SLOT;
 /**
  * A lease ask is sized to the node's own demand: what it reserved on the entity over the last demand window
  * or two, at least twice TOP_UP_CALLS calls like the one that prompted it (and --lease-chunk); the centre
@@ -579,12 +581,19 @@ export class NodeCredit {
     if (trunkId !== null) this.ports.giveBack(trunkId);
   }
 
-  /** Whom the call's live reservation is held against; null: the call holds none (never admitted, or ended). */
-  reservedEntity(callId: string): EntityRef | null {
-    const slot = this.reservations.find(callId);
-    if (slot === NO_SLOT) return null;
-    const entity = this.entities[this.reservations.entityIndex(slot)];
-    return { type: entity.type, id: entity.id };
+  /**
+   * The call's live reservation (NO_RESERVATION: it holds none: never admitted, or ended), for `retailOf` and
+   * `recordCdr`: one lookup of the Call-ID serves both. Valid until the event loop turns (a release or an
+   * expiry may reuse the slot), so it is taken and used in one synchronous stretch.
+   */
+  reservationOf(callId: string): number {
+    return this.reservations.find(callId);
+  }
+
+  /** The retail account a reservation is held against; null: another kind of entity's. */
+  retailOf(reservation: number): number | null {
+    const entity = this.entities[this.reservations.entityIndex(reservation)];
+    return entity.type === 'retail' ? entity.id : null;
   }
 
   /**
@@ -594,7 +603,8 @@ export class NodeCredit {
    * but said in the answer and carried to the centre with the settlement. It needs no separate deduction
    * here: `spentMicro` takes the whole charge while `heldMicro` gave back only the reservation, so what the
    * lease has left for the next calls is already smaller by it. `result` builds the answer from the CDR's
-   * id, what its reservation held (null when there was none) and the uncovered amount.
+   * id, what its reservation held (null when there was none) and the uncovered amount. `reservation`: the
+   * call's, from `reservationOf` in the same synchronous stretch.
    */
   recordCdr(
     cdr: Omit<StoredCdr, 'id' | 'settlement' | 'result'>,
@@ -602,12 +612,13 @@ export class NodeCredit {
     heldToLimit: boolean,
     result: (id: number, reservedMicro: number | null, uncoveredMicro: number) => string,
     now: number,
+    reservation: number,
   ): { result: string; committed: Promise<void>; reservedMicro: number | null; uncoveredMicro: number } {
     const id = this.nextCdrId++;
     // A call through an access number is the retail account's (its settlement names it); any other, its account's.
     const retail = settlement.retail_account_id ?? null;
     const entity = this.entity(retail === null ? { type: 'customer', id: cdr.account_id } : { type: 'retail', id: retail });
-    const slot = this.reservations.find(cdr.sip_call_id);
+    const slot = reservation;
     let reservationId = 0;
     let reservedMicro: number | null = null;
     if (slot !== NO_SLOT) {
@@ -619,25 +630,36 @@ export class NodeCredit {
     entity.spentMicro += cdr.charge_micro;
     const settlementJson = encodeSettlement(settlement, id, formatMicro(uncoveredMicro));
     this.outbox.set(cdr.sip_call_id, { id, sipCallId: cdr.sip_call_id, entity, chargeMicro: cdr.charge_micro, settlementJson });
-    const stored: StoredCdr = { ...cdr, id, settlement: settlementJson, result: result(id, reservedMicro, uncoveredMicro) };
+    // Each field named, in one order: a spread of `cdr` took V8's generic copy, ~8% of a CDR's event loop.
+    const stored: StoredCdr = {
+      id,
+      sip_call_id: cdr.sip_call_id,
+      fingerprint: cdr.fingerprint,
+      result: result(id, reservedMicro, uncoveredMicro),
+      settlement: settlementJson,
+      account_id: cdr.account_id,
+      charge_micro: cdr.charge_micro,
+    };
     // Registered before the write: a journal that refuses at once calls undoRefused from inside write().
     const committing = { cdr: stored, committed: NOT_YET_WRITTEN };
     this.committingCdrs.set(cdr.sip_call_id, committing);
     // If the record is refused, undoRefused() takes the CDR back (and makes its reservation live again).
-    const committed = this.journal.write(
-      {
-        op: 'cdr',
-        id,
-        sipCallId: stored.sip_call_id,
-        fingerprint: stored.fingerprint,
-        result: stored.result,
-        settlement: stored.settlement,
-        accountId: stored.account_id,
-        chargeMicro: stored.charge_micro,
-        createdAt: now,
-      },
-      ...(reservedMicro === null ? [] : [{ op: 'finish', id: reservationId, state: 'settled', at: now } as const]),
-    );
+    const op: JournalOp = {
+      op: 'cdr',
+      id,
+      sipCallId: stored.sip_call_id,
+      fingerprint: stored.fingerprint,
+      result: stored.result,
+      settlement: stored.settlement,
+      accountId: stored.account_id,
+      chargeMicro: stored.charge_micro,
+      createdAt: now,
+    };
+    // Two calls rather than a spread of a conditional array into one: the common case passes one op.
+    const committed =
+      reservedMicro === null
+        ? this.journal.write(op)
+        : this.journal.write(op, { op: 'finish', id: reservationId, state: 'settled', at: now });
     committing.committed = committed;
     this.forgetOnceSettled(committed, cdr.sip_call_id);
     return { result: stored.result, committed, reservedMicro, uncoveredMicro };

@@ -1,17 +1,19 @@
+import { quoteJson } from '../../core/json/quote.js';
 import type { SettlementCdr } from '../../core/protocol/node-sync.js';
 
 /**
  * A rated CDR as the node journals it and sends it to the centre for settlement, encoded by a template:
  * JSON.stringify's generic walk over the 28 fields (after the object spread that added the node's id) was
  * a tenth of a CDR's time on the event loop. Strings still go through JSON.stringify, so escaping stays
- * right; test/unit/encode.test.ts pins the bytes to JSON.stringify's. Only the fields a request supplies
+ * right (quoteJson: JSON.stringify's bytes, without its call for plain ASCII); test/unit/encode.test.ts pins
+ * the bytes to JSON.stringify's. Only the fields a request supplies
  * (sip_call_id, ani, dnis) can hold a character JSON escapes: the times are written by isoInstant, the
  * amounts by the money formatters (digits, a sign, a point), currencies and rounding directions are the
  * schema's closed sets; those are quoted as they are (`q`), a tenth of a CDR's JSON.stringify calls fewer.
  */
 export type Settlement = Omit<SettlementCdr, 'node_cdr_id' | 'uncovered'>;
 
-const str = JSON.stringify;
+const str = quoteJson;
 /** A string our own code wrote from a closed alphabet (no quote, backslash or control character): quoted as it is. */
 const q = (value: string): string => `"${value}"`;
 /** Numbers as JSON.stringify writes them (NaN and ±Infinity as null): the money log embeds this text as JSON. */

@@ -2,6 +2,7 @@ import { BodyReader, NUMBER_TEXT, type IntegerBounds, type StringLimit } from '.
 import { RequestError } from '../../core/http/errors.js';
 import { parseMicro } from '../../core/money/micro.js';
 import { parseIPv4, parseIPv6 } from '../../core/net/ip.js';
+import { parseInstant } from '../../core/time/parse-instant.js';
 import { MAX_NUMBER_DIGITS, normalizeNumber } from '../../core/numbers/normalize.js';
 import type { DecisionEngine } from '../engine/engine.js';
 import type { SnapshotService } from '../snapshot/service.js';
@@ -55,13 +56,11 @@ export function moneyField(reader: BodyReader, name: string, required: boolean):
   return micro;
 }
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
-
 /** An RFC 3339 timestamp, epoch ms; an optional one may be '' (not given). */
 export function timeField(reader: BodyReader, name: string, required: boolean): number | null {
   const text = required ? reader.requiredString(name, { maxLength: 40 }) : reader.string(name, { maxLength: 40 });
   if (text === undefined || (!required && text === '')) return null;
-  const ms = RFC3339.test(text) ? Date.parse(text) : NaN;
+  const ms = parseInstant(text);
   if (Number.isNaN(ms)) throw new RequestError('invalid_field', `${name} must be an RFC 3339 timestamp such as 2026-01-15T08:30:00Z`);
   return ms;
 }

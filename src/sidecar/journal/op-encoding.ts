@@ -1,3 +1,4 @@
+import { quoteJson } from '../../core/json/quote.js';
 import type { JournalOp } from './ops.js';
 
 /**
@@ -33,15 +34,15 @@ function encodeOp(op: JournalOp): string {
   switch (op.op) {
     case 'cdr':
       return (
-        `{"op":"cdr","id":${num(op.id)},"sipCallId":${str(op.sipCallId)},"fingerprint":${str(op.fingerprint)},` +
+        `{"op":"cdr","id":${num(op.id)},"sipCallId":${quoteJson(op.sipCallId)},"fingerprint":${str(op.fingerprint)},` +
         `"result":${embedded(op.result)},"settlement":${embedded(op.settlement)},"accountId":${num(op.accountId)},` +
         `"chargeMicro":${num(op.chargeMicro)},"createdAt":${num(op.createdAt)}}`
       );
     case 'finish':
-      return `{"op":"finish","id":${num(op.id)},"state":${str(op.state)},"at":${num(op.at)}}`;
+      return `{"op":"finish","id":${num(op.id)},"state":${quoteJson(op.state)},"at":${num(op.at)}}`;
     case 'reserve':
       return (
-        `{"op":"reserve","id":${num(op.id)},"callId":${str(op.callId)},"entityType":${str(op.entityType)},` +
+        `{"op":"reserve","id":${num(op.id)},"callId":${quoteJson(op.callId)},"entityType":${quoteJson(op.entityType)},` +
         `"entityId":${num(op.entityId)},"amountMicro":${num(op.amountMicro)},"maxDuration":${numOrNull(op.maxDuration)},` +
         `"createdAt":${num(op.createdAt)},"expiresAt":${num(op.expiresAt)},"answer":${embedded(op.answer)},` +
         `"slice":${op.slice === null ? 'null' : embedded(op.slice)}` +

@@ -49,6 +49,27 @@ export class Counter {
   }
 }
 
+/**
+ * A counter's series by the value of its one label, each handle made once: the label set is rendered and
+ * looked up by its text only the first time a value is seen (a per-CDR count paid both every time).
+ */
+export class SeriesByLabel {
+  private readonly handles = new Map<string, CounterHandle>();
+  constructor(
+    private readonly counter: Counter,
+    private readonly label: string,
+  ) {}
+
+  of(value: string): CounterHandle {
+    let handle = this.handles.get(value);
+    if (handle === undefined) {
+      handle = this.counter.labels({ [this.label]: value });
+      this.handles.set(value, handle);
+    }
+    return handle;
+  }
+}
+
 export class Gauge {
   private readonly values = new Map<string, number>();
   constructor(
@@ -207,6 +228,8 @@ export class SidecarMetrics {
     'sidecar_cdr_uncovered_micro_total',
     'What those CDRs charged beyond their reservations, micro-units (1e-6) of the account currency, by currency.',
   );
+  readonly cdrOverrunsByKind = new SeriesByLabel(this.cdrOverruns, 'kind');
+  readonly cdrUncoveredByCurrency = new SeriesByLabel(this.cdrUncoveredMicro, 'currency');
   /** The console's Live page: where calls were sent, and which SIP failures sent them on. */
   readonly carrierRoutes = new Counter(
     'sidecar_carrier_routes_total',
