@@ -309,9 +309,12 @@ export class LedgerSteps {
   *insertCdrs(node: string, cdrs: readonly SettlementCdr[]): Steps<Map<string, number>> {
     if (cdrs.length === 0) return new Map();
     // `uncovered` is absent from older nodes' settlements: NULL, not known.
-    const rows = cdrs.map((cdr) =>
-      Object.fromEntries([['node', node], ...CDR_COLUMNS.map((column): [string, unknown] => [column, cdr[column] ?? null])]),
-    );
+    // A loop, not Object.fromEntries over [column, value] pairs: a 400-CDR round built 10,000 of those arrays.
+    const rows = cdrs.map((cdr) => {
+      const row: Record<string, unknown> = { node };
+      for (const column of CDR_COLUMNS) row[column] = cdr[column] ?? null;
+      return row;
+    });
     const ids = yield* allRows<{ id: number; sip_call_id: string }>(LEDGER_SQL.insertCdrs, JSON.stringify(rows));
     const byCall = new Map(ids.map((row) => [row.sip_call_id, Number(row.id)]));
     // Only the CDRs inserted now: one settled before has its retail row already (and no id here).
