@@ -325,10 +325,18 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     let admitted = admission === null;
     let complete = !expectsBody;
     let refused = false;
+    // uWS's resume() arms its 10 s idle timeout (HTTP_TIMEOUT_S), which only the body's last chunk clears: a
+    // socket resumed after the whole request arrived would be closed, with no reply, under a handler slower
+    // than that (a sync of the wholesale world: an empty reply at ~12 s). Such a socket stays paused until
+    // the answer is about to be written.
+    let resumeWhenAnswered = false;
     const finish = (): void => {
       handedOver = true;
       const bytes = body?.bytes() ?? new Uint8Array(0);
-      dispatch(exchange, route, params, query, contentType, bytes, () => body?.release());
+      dispatch(exchange, route, params, query, contentType, bytes, () => {
+        body?.release();
+        if (resumeWhenAnswered && !exchange.aborted) res.resume();
+      });
     };
     const refuse = (outcome: AppendOutcome): void => {
       refused = true;
@@ -357,10 +365,12 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
             return;
           }
           admitted = true;
-          // Resume even when the body is complete: the socket stays paused otherwise, and the next request on
-          // this keep-alive connection would never be read.
-          res.resume();
-          if (complete) finish();
+          if (complete) {
+            // Resumed once answered (see resumeWhenAnswered): else the next request on this keep-alive
+            // connection would never be read.
+            resumeWhenAnswered = true;
+            finish();
+          } else res.resume();
         },
         (error: unknown) => {
           options.onHandlerError?.(error, route.path);
