@@ -10,6 +10,7 @@
  * a control plane and three sidecars beside it, figures are an upper bound, and only the ratio is the target.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -96,8 +97,12 @@ async function main(): Promise<void> {
   const quietAgain = await route();
 
   // A sidecar killed during changes, started again: from its start to serving the centre's latest version.
-  sidecars[2].child.kill('SIGKILL');
+  const killed = sidecars[2].child;
+  const gone = killed.exitCode !== null || killed.signalCode !== null ? Promise.resolve() : once(killed, 'exit');
+  killed.kill('SIGKILL');
   for (let i = 0; i < 20; i++) await change();
+  // Its port is free only once the process is gone: with the wholesale world in memory that takes a moment.
+  await gone;
   const last = await world.lastSeq();
   const started = performance.now();
   const restarted = await world.restart(2);
