@@ -96,13 +96,20 @@ export async function startLiveWorld(
     );
   };
   const sidecars: ServiceProcess[] = [];
-  for (const [index, node] of nodes.entries()) {
-    const sidecar = await startSidecar(index, 0);
-    sidecars.push(sidecar);
-    await send(`${base}/api/opensips-nodes/${node.id}`, 'PUT', { sidecar_address: `http://127.0.0.1:${sidecar.port}` });
+  try {
+    for (const [index, node] of nodes.entries()) {
+      const sidecar = await startSidecar(index, 0);
+      sidecars.push(sidecar);
+      await send(`${base}/api/opensips-nodes/${node.id}`, 'PUT', { sidecar_address: `http://127.0.0.1:${sidecar.port}` });
+    }
+    const sync = (await send(`${base}/api/opensips/routing/sync`, 'POST')) as unknown as { sidecar_results: { success: boolean }[] };
+    if (!sync.sidecar_results.every((result) => result.success)) throw new Error(`the base sync failed: ${JSON.stringify(sync)}`);
+  } catch (error) {
+    // A world that failed to start is stopped: with the wholesale world each process holds a gigabyte or more,
+    // and a failed run left four of them behind.
+    for (const service of [...sidecars, control]) service.child.kill('SIGTERM');
+    throw error;
   }
-  const sync = (await send(`${base}/api/opensips/routing/sync`, 'POST')) as unknown as { sidecar_results: { success: boolean }[] };
-  if (!sync.sidecar_results.every((result) => result.success)) throw new Error(`the base sync failed: ${JSON.stringify(sync)}`);
   return {
     dataset,
     base,
