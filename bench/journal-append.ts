@@ -5,19 +5,18 @@
  *
  *   node dist/bench/journal-append.js [--writes 10000] [--durability normal|full]
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { cpuSeconds } from '../src/devkit/process-cpu.js';
 import { MoneyJournal } from '../src/sidecar/journal/journal.js';
 import type { JournalOp } from '../src/sidecar/journal/ops.js';
 import { reportResult } from './results.js';
 
-function mainThreadCpuSeconds(): number {
-  const fields = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
+/** This process's event-loop thread's CPU so far, in seconds. */
+const mainThreadCpuSeconds = (): number => cpuSeconds(process.pid, true);
 
 const reserve = (id: number): JournalOp => ({
   op: 'reserve',
