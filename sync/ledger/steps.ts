@@ -194,6 +194,11 @@ const now = (): string => new Date().toISOString();
 
 type Write = { sql: SqlText; params: unknown[] };
 
+/** Records a round just applied as the node's last, with its answer (kept for a resend of it): recordRound as a write to send with others. */
+export function roundRecord(node: string, seq: number, digest: string, reply: string): Write {
+  return { sql: { sql: LEDGER_SQL.writeRoundWithReply }, params: [node, seq, now(), digest, reply] };
+}
+
 /** Transaction rows, in order, each with the balance after it; none when `changes` is empty. */
 function transactionsWrite(changes: readonly { key: BalanceKey; change: BalanceChange }[]): Write[] {
   if (changes.length === 0) return [];
@@ -287,14 +292,18 @@ export class LedgerSteps {
     );
   }
 
-  /** A money round's writes, in one round trip on PostgreSQL: its transactions, the balances and the node's leases they changed. */
+  /**
+   * A money round's writes, in one round trip on PostgreSQL: its transactions, the balances and the node's
+   * leases they changed, and `also` (the round's record: roundRecord).
+   */
   *writeRound(
     node: string,
     transactions: readonly { key: BalanceKey; change: BalanceChange }[],
     balances: readonly { key: BalanceKey; next: BalanceState }[],
     leases: readonly { entityType: string; entityId: number; amount: string }[],
+    also: readonly Write[] = [],
   ): Steps<void> {
-    yield* runWrites([...transactionsWrite(transactions), ...balancesWrite(balances), ...leasesWrite(node, leases)]);
+    yield* runWrites([...transactionsWrite(transactions), ...balancesWrite(balances), ...leasesWrite(node, leases), ...also]);
   }
 
   *writeBalances(rows: readonly { key: BalanceKey; next: BalanceState }[]): Steps<void> {
@@ -383,7 +392,7 @@ export class LedgerSteps {
 
   /** Records the round just applied as the node's last, with its answer (kept for a resend of it). */
   *recordRound(node: string, seq: number, digest: string, reply: string): Steps<void> {
-    yield* runSql(LEDGER_SQL.writeRoundWithReply, node, seq, now(), digest, reply);
+    yield* runWrites([roundRecord(node, seq, digest, reply)]);
   }
 
   /** The kept answer no longer tells the node's leases (they were taken back): a resend is then stale. */
