@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { Decimal } from '../../src/core/money/decimal.js';
-import type { NodeSyncReply, NodeSyncRequest, SettlementCdr } from '../../src/core/protocol/node-sync.js';
+import type { NodeSyncRequest, SettlementCdr } from '../../src/core/protocol/node-sync.js';
 import { settledCall } from '../../src/devkit/ledger-world.js';
 import { money, type LedgerEntity } from '../../sync/ledger/balance.js';
 import { applyNodeSync, leaseShareUnits, SCARCE_CALLS_PER_NODE } from '../../sync/ledger/settlement.js';
@@ -273,7 +273,7 @@ it('settles random rounds exactly as the decimal path did: transactions, balance
     const steps = applyNodeSync(tx, request);
     const done = steps.next();
     assert.ok(done.done, 'a round in memory yields no step');
-    const answer = done.value as NodeSyncReply;
+    const answer = done.value;
     const expected = decimalRound(
       held.map((entry) => ({ ...entry })),
       request,
