@@ -11,37 +11,40 @@ import type { BalanceChange, BalanceKey, BalanceState, CdrFilter, NodeCredential
 const NON_ZERO = { sql: "amount GLOB '*[1-9]*'", postgres: "amount ~ '[1-9]'" };
 const nonZero = (sql: (test: string) => string) => ({ sql: sql(NON_ZERO.sql), postgres: sql(NON_ZERO.postgres) });
 
-export const CDR_COLUMNS = [
-  'sip_call_id',
-  'node_cdr_id',
-  'customer_account_id',
-  'customer_trunk_id',
-  'carrier_trunk_id',
-  'carrier_gateway_id',
-  'ani',
-  'dnis',
-  'start_time',
-  'answer_time',
-  'end_time',
-  'duration_seconds',
-  'sip_response_code',
-  'billable_duration_customer',
-  'billable_duration_vendor',
-  'customer_rate_deck_id',
-  'carrier_rate_deck_id',
-  'customer_cost',
-  'customer_currency',
-  'customer_decimal_precision',
-  'customer_rounding_direction',
-  'vendor_cost',
-  'vendor_currency',
-  'vendor_decimal_precision',
-  'vendor_rounding_direction',
-  'account_charge',
-  'account_currency',
-  'created_at',
-  'uncovered',
-] as const satisfies readonly (keyof SettlementCdr)[];
+/** A settled CDR's columns (but its node's name) and their PostgreSQL types (the schema's INTEGER is BIGINT there: migrations.ts). */
+const CDR_FIELDS = {
+  sip_call_id: 'text',
+  node_cdr_id: 'bigint',
+  customer_account_id: 'bigint',
+  customer_trunk_id: 'bigint',
+  carrier_trunk_id: 'bigint',
+  carrier_gateway_id: 'bigint',
+  ani: 'text',
+  dnis: 'text',
+  start_time: 'text',
+  answer_time: 'text',
+  end_time: 'text',
+  duration_seconds: 'bigint',
+  sip_response_code: 'bigint',
+  billable_duration_customer: 'bigint',
+  billable_duration_vendor: 'bigint',
+  customer_rate_deck_id: 'bigint',
+  carrier_rate_deck_id: 'bigint',
+  customer_cost: 'text',
+  customer_currency: 'text',
+  customer_decimal_precision: 'bigint',
+  customer_rounding_direction: 'text',
+  vendor_cost: 'text',
+  vendor_currency: 'text',
+  vendor_decimal_precision: 'bigint',
+  vendor_rounding_direction: 'text',
+  account_charge: 'text',
+  account_currency: 'text',
+  created_at: 'text',
+  uncovered: 'text',
+} as const satisfies Partial<Record<keyof SettlementCdr, 'text' | 'bigint'>>;
+
+export const CDR_COLUMNS = Object.keys(CDR_FIELDS) as (keyof typeof CDR_FIELDS)[];
 
 /**
  * Many rows in one statement, passed as one JSON array of objects (a round's CDRs, its transactions, its
@@ -115,26 +118,8 @@ const TRANSACTION_COLUMNS: readonly Column[] = [
   ['created_at', 'text'],
 ];
 
-/** The CDR columns that are integers (the rest are text); with the node's name first, what a settled CDR's row holds. */
-const CDR_INTEGERS: ReadonlySet<string> = new Set([
-  'node_cdr_id',
-  'customer_account_id',
-  'customer_trunk_id',
-  'carrier_trunk_id',
-  'carrier_gateway_id',
-  'duration_seconds',
-  'sip_response_code',
-  'billable_duration_customer',
-  'billable_duration_vendor',
-  'customer_rate_deck_id',
-  'carrier_rate_deck_id',
-  'customer_decimal_precision',
-  'vendor_decimal_precision',
-]);
-const CDR_ROW: readonly Column[] = [
-  ['node', 'text'],
-  ...CDR_COLUMNS.map((name): Column => [name, CDR_INTEGERS.has(name) ? 'bigint' : 'text']),
-];
+/** A settled CDR's row: the node's name, then the CDR's columns. */
+const CDR_ROW: readonly Column[] = [['node', 'text'], ...CDR_COLUMNS.map((name): Column => [name, CDR_FIELDS[name]])];
 
 export const LEDGER_SQL = {
   // A CDR settled before (an earlier round whose answer was lost, or another node's) is not inserted and not
