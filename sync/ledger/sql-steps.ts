@@ -15,15 +15,18 @@ export interface SqlStep {
   postgres?: string;
   onlyOn?: 'postgres';
   params: readonly unknown[];
-  /**
-   * Parameters that differ between the engines (many rows: one JSON array for SQLite, an array per column for
-   * PostgreSQL's unnest), made only for the engine that runs the step; `params` is then unused.
-   */
+  /** Many rows' parameters, each engine's own way (EngineParams), made only for the engine that runs the step; `params` is then unused. */
   perEngine?: EngineParams;
 }
 
+/**
+ * Many rows in one step. SQLite: one parameter list per row, the statement run once for each (in-process, a
+ * prepared insert per row costs an eighth of the CPU of reading the rows out of one JSON array: 2.5 ms against
+ * 19.8 for 400 CDRs), the rows it returns concatenated. PostgreSQL: the statement's parameters (an array per
+ * column for unnest), one round trip for all.
+ */
 export interface EngineParams {
-  sqlite: () => readonly unknown[];
+  sqlite: () => readonly (readonly unknown[])[];
   postgres: () => readonly unknown[];
 }
 
@@ -126,10 +129,18 @@ export class SqliteSteps {
       statement = this.db.prepare(step.sql);
       this.prepared.set(step.sql, statement);
     }
-    const params = step.perEngine?.sqlite() ?? step.params;
-    if (step.kind === 'get') return statement.get(...params);
-    if (step.kind === 'all') return statement.all(...params);
-    return statement.run(...params).changes;
+    if (step.perEngine !== undefined) {
+      const rows: unknown[] = [];
+      let changes = 0;
+      for (const params of step.perEngine.sqlite()) {
+        if (step.kind === 'run') changes += statement.run(...params).changes;
+        else rows.push(...statement.all(...params));
+      }
+      return step.kind === 'run' ? changes : step.kind === 'all' ? rows : rows[0];
+    }
+    if (step.kind === 'get') return statement.get(...step.params);
+    if (step.kind === 'all') return statement.all(...step.params);
+    return statement.run(...step.params).changes;
   }
 }
 
