@@ -4,9 +4,12 @@
  * interval), all at once, for `--seconds`; a round carries the CDRs of 200 ms at `--calls` calls/s (400 at
  * 2k/s) spread over `--accounts` prepaid accounts, and a lease ask for each account it billed. Timed: the
  * round's transaction as the node-sync route runs it (nodeRound), not HTTP. Needs the machine's PostgreSQL
- * (postgres@127.0.0.1:5432, database test; a scratch schema, dropped after).
+ * (postgres@127.0.0.1:5432, database test, or TEST_POSTGRES_URL as the tests take it; a scratch schema,
+ * dropped after). Then one node alone (`solo`): its rounds one after another, each timed and its event
+ * loop's CPU counted, the CDRs made before the clock starts: a round's own cost, which unlike the
+ * three-node latency hardly moves with the machine's load.
  *
- *   node dist/bench/money-rounds.js [--seconds 10] [--calls 2000] [--accounts 20]
+ *   node dist/bench/money-rounds.js [--seconds 10] [--calls 2000] [--accounts 20] [--solo-rounds 100]
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,7 +19,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import type { NodeSyncRequest } from '../src/core/protocol/node-sync.js';
 import { openLedgerWorld, settledCall, type LedgerWorld } from '../src/devkit/ledger-world.js';
+import { cpuSeconds } from '../src/devkit/process-cpu.js';
 import { medianAndTail } from './live-world.js';
 
 const { values } = parseArgs({
@@ -24,6 +29,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     calls: { type: 'string', default: '2000' },
     accounts: { type: 'string', default: '20' },
+    'solo-rounds': { type: 'string', default: '100' },
   },
 });
 const seconds = Number(values.seconds);
@@ -31,23 +37,29 @@ const callsPerRound = Math.round((Number(values.calls) * 200) / 1000);
 const accounts = Array.from({ length: Number(values.accounts) }, (_, i) => i + 1);
 const NODES = ['node-1', 'node-2', 'node-3'];
 const ROUND_MS = 200;
-const SERVER = 'postgres://postgres@127.0.0.1:5432/test';
+const SERVER = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const soloRounds = Number(values['solo-rounds']);
 
-/** One node's rounds for the run, each timed; calls are numbered per node so no two rounds bill one CDR. */
+/** A round's body: `callsPerRound` CDRs numbered on from `first` (so no two rounds bill one CDR), an ask per account billed. */
+function roundBody(name: string, first: number): Omit<NodeSyncRequest, 'node' | 'seq'> {
+  const settlements = Array.from({ length: callsPerRound }, (_, i) =>
+    settledCall(`${name}-${first + i}`, accounts[(first + i) % accounts.length], '0.0125'),
+  );
+  const billed = [...new Set(settlements.map((cdr) => cdr.customer_account_id))];
+  return {
+    settlements,
+    leases: billed.map((id) => ({ entity_type: 'customer' as const, entity_id: id, want: '1', give_back: '0' })),
+  };
+}
+
+/** One node's rounds for the run, each timed. */
 async function node(world: LedgerWorld, name: string, until: number): Promise<number[]> {
   const times: number[] = [];
   let call = 0;
   while (Date.now() < until) {
     const started = performance.now();
-    const settlements = Array.from({ length: callsPerRound }, () => {
-      call++;
-      return settledCall(`${name}-${call}`, accounts[call % accounts.length], '0.0125');
-    });
-    const billed = [...new Set(settlements.map((cdr) => cdr.customer_account_id))];
-    await world.round(name, {
-      settlements,
-      leases: billed.map((id) => ({ entity_type: 'customer' as const, entity_id: id, want: '1', give_back: '0' })),
-    });
+    await world.round(name, roundBody(name, call + 1));
+    call += callsPerRound;
     const ms = performance.now() - started;
     times.push(ms);
     await sleep(Math.max(0, ROUND_MS - ms));
@@ -76,7 +88,30 @@ function countStatements(): { stop(): number } {
   };
 }
 
-async function bench(location: string): Promise<{ rounds: number; p50_ms: number; p99_ms: number; statements_per_round?: number }> {
+/** One node's rounds one after another, none of the others sending: each round's wall time and the event loop's CPU per round. */
+async function solo(
+  world: LedgerWorld,
+  name: string,
+): Promise<{ rounds: number; p50_ms: number; p99_ms: number; cpu_ms_per_round: number }> {
+  const bodies = Array.from({ length: soloRounds }, (_, i) => roundBody(name, 1_000_000_000 + i * callsPerRound));
+  const times: number[] = [];
+  const cpuBefore = cpuSeconds(process.pid, true);
+  for (const body of bodies) {
+    const started = performance.now();
+    await world.round(name, body);
+    times.push(performance.now() - started);
+  }
+  const cpuMs = ((cpuSeconds(process.pid, true) - cpuBefore) * 1000) / soloRounds;
+  return { rounds: soloRounds, ...medianAndTail(times), cpu_ms_per_round: Math.round(cpuMs * 100) / 100 };
+}
+
+async function bench(location: string): Promise<{
+  rounds: number;
+  p50_ms: number;
+  p99_ms: number;
+  statements_per_round?: number;
+  solo: Awaited<ReturnType<typeof solo>>;
+}> {
   const world = await openLedgerWorld(location, NODES, accounts);
   try {
     for (const id of accounts) await world.fund(id, '1000000.00');
@@ -84,7 +119,7 @@ async function bench(location: string): Promise<{ rounds: number; p50_ms: number
     const statements = location.startsWith('postgres') ? countStatements() : null;
     const times = (await Promise.all(NODES.map((name) => node(world, name, until)))).flat();
     const perRound = statements === null ? {} : { statements_per_round: statements.stop() / times.length };
-    return { rounds: times.length, ...medianAndTail(times), ...perRound };
+    return { rounds: times.length, ...medianAndTail(times), ...perRound, solo: await solo(world, NODES[0]) };
   } finally {
     await world.close();
   }

@@ -1,9 +1,10 @@
 import { Decimal } from '../../src/core/money/decimal.js';
 import type { LeaseState, NodeSyncReply, NodeSyncRequest, SettlementCdr } from '../../src/core/protocol/node-sync.js';
 import type { BalanceChange, BalanceKey, BalanceState } from './store.js';
-import type { Steps } from './sql-steps.js';
-import type { LedgerSteps } from './steps.js';
-import { entityFromRow, headroom, money, type EntityType, type LedgerEntity } from './balance.js';
+import type { SqlText, Steps } from './sql-steps.js';
+import { entityFromRow, money, type EntityType, type LedgerEntity } from './balance.js';
+import { roundRecord, type LedgerSteps } from './steps.js';
+import { max, min, moneyText, plain, toUnits, truncate } from './units.js';
 import type { LeaseRecalls } from './lease-recall.js';
 
 /**
@@ -29,14 +30,33 @@ export class NodeSyncRefusal extends Error {
 }
 
 /**
- * The balances and this node's leases a round touches, all read in one statement each and written in one
- * each when the round is done, with the round's transaction rows (each with the balance after it, in the
- * order they happened): a round settles up to a thousand CDRs, mostly of a few accounts, and on PostgreSQL
- * every statement is a round trip.
+ * An entity's figures through a round, as integer units (units.ts): read once under the balance's lock and
+ * written once when the round is done. `balanceText` is what the balance is written as (a change's own
+ * `money` string, else the string read, kept as it was); `reserved` is formatted only when written, from the
+ * operands of its last change (balance.ts `money` counts their places), the lease as decimal.js's toFixed().
+ */
+interface Figures {
+  key: BalanceKey;
+  balance: bigint;
+  balanceText: string;
+  reserved: bigint;
+  /** The string read, until a change; then null and `reservedOperands` give the places. */
+  reservedText: string | null;
+  reservedOperands: [bigint, bigint];
+  balanceChanged: boolean;
+  lease: bigint;
+  leaseChanged: boolean;
+}
+
+/**
+ * The balances and this node's leases a round touches, all read (and on PostgreSQL locked) in one statement
+ * and written in one when the round is done, with the round's transaction rows (each with the balance after
+ * it, in the order they happened): a round settles up to a thousand CDRs, mostly of a few accounts, and on
+ * PostgreSQL every statement is a round trip. The arithmetic between is on integers: no decimal.js number
+ * per CDR (issue 21: it was most of a round's time under the balance locks).
  */
 class RoundBalances {
-  private readonly balances = new Map<string, { key: BalanceKey; state: BalanceState; dirty: boolean }>();
-  private readonly leases = new Map<string, { entityType: EntityType; entityId: number; amount: string; dirty: boolean }>();
+  private readonly figures = new Map<string, Figures>();
   private readonly transactions: { key: BalanceKey; change: BalanceChange }[] = [];
 
   constructor(
@@ -52,74 +72,74 @@ class RoundBalances {
     for (const key of keys) {
       const id = `${key.entityType}:${key.entityId}`;
       const row = found.get(id);
-      this.balances.set(id, {
+      const balanceText = row?.balance ?? '0';
+      const reservedText = row?.reserved ?? '0';
+      this.figures.set(id, {
         key,
-        state: row === undefined ? { balance: '0', reserved: '0' } : { balance: row.balance, reserved: row.reserved },
-        dirty: false,
+        balance: toUnits(balanceText),
+        balanceText,
+        reserved: toUnits(reservedText),
+        reservedText,
+        reservedOperands: [0n, 0n],
+        balanceChanged: false,
+        lease: toUnits(row?.lease ?? '0'),
+        leaseChanged: false,
       });
-      this.leases.set(id, { entityType: key.entityType, entityId: key.entityId, amount: row?.lease ?? '0', dirty: false });
     }
   }
 
-  *balance(entity: LedgerEntity): Steps<BalanceState> {
-    return (yield* this.balanceEntry(entity)).state;
+  /** The entity's figures (read by `read`: every entity a round touches is). */
+  of(entity: LedgerEntity): Figures {
+    const figures = this.figures.get(`${entity.entityType}:${entity.entityId}`);
+    if (figures === undefined) throw new Error(`${entity.entityType} ${entity.entityId} was not read with the round's balances`);
+    return figures;
   }
 
-  *apply(entity: LedgerEntity, change: BalanceChange): Steps<void> {
-    const entry = yield* this.balanceEntry(entity);
-    this.transactions.push({ key: entry.key, change });
-    entry.state = change.next;
-    entry.dirty = true;
+  /** A transaction on the entity: `balance` (units and its string) and `reserved` (its new value and the two operands of its change). */
+  record(
+    figures: Figures,
+    balance: { units: bigint; text: string } | null,
+    reserved: { units: bigint; operands: [bigint, bigint] },
+    transaction: BalanceChange['transaction'],
+  ): void {
+    if (balance !== null) {
+      figures.balance = balance.units;
+      figures.balanceText = balance.text;
+    }
+    figures.reserved = reserved.units;
+    figures.reservedText = null;
+    figures.reservedOperands = reserved.operands;
+    figures.balanceChanged = true;
+    // The reserved string of a transaction's row is never read: only the balance after it is recorded.
+    this.transactions.push({ key: figures.key, change: { next: { balance: figures.balanceText, reserved: '' }, transaction } });
   }
 
-  *lease(entity: LedgerEntity): Steps<string> {
-    return (yield* this.leaseEntry(entity)).amount;
+  /** What the balance is written as: the balance's string, `reserved` formatted from its last change. */
+  state(figures: Figures): BalanceState {
+    return {
+      balance: figures.balanceText,
+      reserved: figures.reservedText ?? moneyText(figures.reserved, ...figures.reservedOperands),
+    };
   }
 
-  *setLease(entity: LedgerEntity, amount: string): Steps<void> {
-    const entry = yield* this.leaseEntry(entity);
-    entry.amount = amount;
-    entry.dirty = true;
-  }
-
-  /** Writes what changed, with the transaction rows, in one round trip on PostgreSQL; the round's transaction commits it. */
-  *flush(): Steps<void> {
+  /** Writes what changed, with the transaction rows (and `also`, the round's record), in one round trip on PostgreSQL. */
+  *flush(also: { sql: SqlText; params: unknown[] }[] = []): Steps<void> {
+    const all = [...this.figures.values()];
     yield* this.tx.writeRound(
       this.node,
       this.transactions,
-      [...this.balances.values()].filter((entry) => entry.dirty).map((entry) => ({ key: entry.key, next: entry.state })),
-      [...this.leases.values()].filter((entry) => entry.dirty),
+      all.filter((figures) => figures.balanceChanged).map((figures) => ({ key: figures.key, next: this.state(figures) })),
+      all
+        .filter((figures) => figures.leaseChanged)
+        .map((figures) => ({ entityType: figures.key.entityType, entityId: figures.key.entityId, amount: plain(figures.lease) })),
+      also,
     );
   }
+}
 
-  private *balanceEntry(entity: LedgerEntity) {
-    const id = `${entity.entityType}:${entity.entityId}`;
-    let entry = this.balances.get(id);
-    if (entry === undefined) {
-      entry = {
-        key: balanceKey(entity),
-        state: yield* this.tx.balance(entity.entityType, entity.entityId),
-        dirty: false,
-      };
-      this.balances.set(id, entry);
-    }
-    return entry;
-  }
-
-  private *leaseEntry(entity: LedgerEntity) {
-    const id = `${entity.entityType}:${entity.entityId}`;
-    let entry = this.leases.get(id);
-    if (entry === undefined) {
-      entry = {
-        entityType: entity.entityType,
-        entityId: entity.entityId,
-        amount: yield* this.tx.lease(this.node, entity.entityType, entity.entityId),
-        dirty: false,
-      };
-      this.leases.set(id, entry);
-    }
-    return entry;
-  }
+/** An entity's headroom in units (balance.ts `headroom`): funds (prepaid) or credit limit less usage (postpaid), less what is leased. */
+function headroomUnits(entity: LedgerEntity, figures: Figures, creditLimit: bigint): bigint {
+  return entity.billingMode === 'prepaid' ? figures.balance - figures.reserved : creditLimit - figures.balance - figures.reserved;
 }
 
 /** How far past the node's last applied round a round's number may be (see applyNodeSync). */
@@ -141,14 +161,25 @@ export function checkRoundSeq(node: string, seq: number, lastSeq: number): void 
 
 /**
  * A round's settlement and leases. The caller (node-round.ts) has authenticated the node (so it is
- * registered), opened its round (its row locked, the number checked) and records it after. `recalls`: where
- * a round that finds an entity short marks the other nodes holding lease on it (their next answers tell them
- * to hand back what their calls do not hold).
+ * registered), opened its round (its row locked, the number checked) and records it after, or has it recorded
+ * with the round's writes (`record`: the round's number and body digest; one statement fewer while the
+ * balances are locked). `recalls`: where a round that finds an entity short marks the other nodes holding
+ * lease on it (their next answers tell them to hand back what their calls do not hold).
+ *
+ * Everything that does not need the balances comes before they are locked (PostgreSQL): the entities' rows,
+ * the CDRs' insert, the charges parsed and the transactions' descriptions made; then the balances are locked
+ * and read in one statement, the arithmetic is integers (units.ts), and one statement writes it all. Other
+ * nodes' rounds on the same accounts wait on this one's balances only for that.
  */
-export function* applyNodeSync(tx: LedgerSteps, request: NodeSyncRequest & { seq: number }, recalls?: LeaseRecalls): Steps<NodeSyncReply> {
+export function* applyNodeSync(
+  tx: LedgerSteps,
+  request: NodeSyncRequest & { seq: number },
+  recalls?: LeaseRecalls,
+  record?: { digest: string },
+): Steps<NodeSyncReply> {
   const { node } = request;
 
-  // Every entity the round may touch, read once; (PostgreSQL) their balances are locked before any is read.
+  // Every entity the round may touch, read once.
   const entities = new Map<string, LedgerEntity | null>();
   const findEntity = (type: EntityType, id: number): LedgerEntity | null => entities.get(`${type}:${id}`) ?? null;
   const wanted: [EntityType, number][] = [
@@ -163,20 +194,25 @@ export function* applyNodeSync(tx: LedgerSteps, request: NodeSyncRequest & { seq
   for (const [type, id] of wanted) entities.set(`${type}:${id}`, entityFromRow(type, id, rows.get(`${type}:${id}`) ?? null));
 
   // The round's CDRs, once each, inserted together but those settled before (by an earlier round whose answer
-  // was lost); before the balances are locked, as is every read that does not need them, so that the other
-  // nodes' rounds wait on this one's balances only for the arithmetic and its writes.
+  // was lost).
   const fresh = new Map<string, SettlementCdr>();
   for (const cdr of request.settlements) if (!fresh.has(cdr.sip_call_id)) fresh.set(cdr.sip_call_id, cdr);
   const cdrIds = yield* tx.insertCdrs(node, [...fresh.values()]);
-  const activeNodes = request.leases.some((ask) => new Decimal(ask.want).greaterThan(0)) ? yield* tx.activeNodes() : 0;
+  const asks = request.leases.map((ask) => ({
+    ask,
+    entity: findEntity(ask.entity_type, ask.entity_id),
+    want: toUnits(ask.want),
+    giveBack: toUnits(ask.give_back),
+    need: ask.need === undefined || ask.need === null ? null : toUnits(ask.need),
+    perCall: ask.per_call === undefined || ask.per_call === null ? null : toUnits(ask.per_call),
+  }));
+  const activeNodes = asks.some((ask) => ask.want > 0n) ? yield* tx.activeNodes() : 0;
 
-  const known = [...entities.values()].filter((entity) => entity !== null);
-  const round = new RoundBalances(tx, node);
-  yield* round.read(known);
-
+  // What each new CDR bills, worked out before the balances are locked.
   const settled: string[] = [];
   const unbilled: string[] = [];
   const touched = new Set<LedgerEntity>();
+  const bills: { account: LedgerEntity; charge: bigint; amount: string; cdrId: number; callId: string; uncovered: bigint }[] = [];
   for (const cdr of request.settlements) {
     settled.push(cdr.sip_call_id);
     const cdrId = cdrIds.get(cdr.sip_call_id);
@@ -192,39 +228,48 @@ export function* applyNodeSync(tx: LedgerSteps, request: NodeSyncRequest & { seq
       continue;
     }
     touched.add(account);
-    const charge = new Decimal(cdr.account_charge);
-    const current = yield* round.balance(account);
-    const lease = new Decimal(yield* round.lease(account));
-    const consumed = Decimal.min(charge, lease);
-    yield* round.setLease(account, lease.minus(consumed).toFixed());
-    const balance = new Decimal(current.balance);
-    const reserved = new Decimal(current.reserved);
+    const charge = toUnits(cdr.account_charge);
+    const uncovered = cdr.uncovered === undefined || cdr.uncovered === null ? 0n : toUnits(cdr.uncovered);
+    bills.push({ account, charge, amount: moneyText(charge, charge), cdrId, callId: cdr.sip_call_id, uncovered });
+  }
+  const creditLimits = new Map<LedgerEntity, bigint>();
+  for (const entity of entities.values())
+    if (entity !== null) creditLimits.set(entity, entity.billingMode === 'prepaid' ? 0n : toUnits(entity.creditLimit ?? '0'));
+
+  // (PostgreSQL) the balances locked, in one order, and read with the node's leases.
+  const round = new RoundBalances(tx, node);
+  yield* round.read([...creditLimits.keys()]);
+
+  for (const bill of bills) {
+    const figures = round.of(bill.account);
+    const { charge } = bill;
+    // The debit consumes the node's lease, since the node spent it.
+    const consumed = min(charge, figures.lease);
+    figures.lease -= consumed;
+    figures.leaseChanged = true;
     // Prepaid: the funds go down. Postpaid: the usage goes up.
-    const nextBalance = account.billingMode === 'prepaid' ? balance.minus(charge) : balance.plus(charge);
-    yield* round.apply(account, {
-      next: { balance: money(nextBalance, balance, charge), reserved: money(reserved.minus(consumed), reserved, consumed) },
-      transaction: {
-        transaction_type: 'debit',
-        amount: money(charge, charge),
-        description: `call ${cdr.sip_call_id}`,
-        cdr_id: cdrId,
-        call_id: cdr.sip_call_id,
-      },
-    });
-    // Billed beyond what the node had reserved for it: recorded per account for the operator (GET balance).
-    // The debit above already lowered the headroom every later lease comes out of by the whole charge, so the
-    // next leases are smaller by the uncovered part without a second deduction (docs/decisions.md).
-    const uncovered = new Decimal(cdr.uncovered ?? '0');
-    if (uncovered.greaterThan(0)) {
-      const total = new Decimal(yield* tx.overrun(account.entityType, account.entityId)).plus(uncovered);
-      yield* tx.addOverrunCdr(account.entityType, account.entityId, money(total, total, uncovered), cdr.sip_call_id);
-    }
+    const balance = figures.balance;
+    const nextBalance = bill.account.billingMode === 'prepaid' ? balance - charge : balance + charge;
+    round.record(
+      figures,
+      { units: nextBalance, text: moneyText(nextBalance, balance, charge) },
+      { units: figures.reserved - consumed, operands: [figures.reserved, consumed] },
+      { transaction_type: 'debit', amount: bill.amount, description: `call ${bill.callId}`, cdr_id: bill.cdrId, call_id: bill.callId },
+    );
+  }
+  // Billed beyond what the node had reserved for it: recorded per account for the operator (GET balance).
+  // The debit above already lowered the headroom every later lease comes out of by the whole charge, so the
+  // next leases are smaller by the uncovered part without a second deduction (docs/decisions.md).
+  for (const bill of bills) {
+    if (bill.uncovered <= 0n) continue;
+    const { entityType, entityId } = bill.account;
+    const total = toUnits(yield* tx.overrun(entityType, entityId)) + bill.uncovered;
+    yield* tx.addOverrunCdr(entityType, entityId, moneyText(total, total, bill.uncovered), bill.callId);
   }
 
   const unknown: LeaseState[] = [];
   const recalling = new Set<LedgerEntity>();
-  for (const ask of request.leases) {
-    const entity = findEntity(ask.entity_type, ask.entity_id);
+  for (const { ask, entity, want, giveBack: asked, need, perCall } of asks) {
     if (entity === null) {
       // Not in this store (restored from an older backup?): no lease, rather than refuse the round, which would
       // leave the node's other entities and its CDRs stuck behind this one.
@@ -233,55 +278,60 @@ export function* applyNodeSync(tx: LedgerSteps, request: NodeSyncRequest & { seq
       continue;
     }
     touched.add(entity);
-    let lease = new Decimal(yield* round.lease(entity));
-    const giveBack = Decimal.min(new Decimal(ask.give_back), lease);
-    if (giveBack.greaterThan(0)) {
-      lease = lease.minus(giveBack);
-      yield* round.apply(entity, leaseRelease(yield* round.balance(entity), giveBack, `credit lease returned by node ${node}`));
+    const figures = round.of(entity);
+    const giveBack = min(asked, figures.lease);
+    if (giveBack > 0n) {
+      figures.lease -= giveBack;
+      // `reserved` is the sum of the nodes' leases, and the amount one of them: never below zero.
+      round.record(
+        figures,
+        null,
+        { units: max(0n, figures.reserved - giveBack), operands: [figures.reserved, giveBack] },
+        leaseTransaction('release', giveBack, `credit lease returned by node ${node}`),
+      );
     }
-    const want = new Decimal(ask.want);
     // A deactivated retail account is leased nothing more: no node may admit a new call on it.
-    if (want.greaterThan(0) && entity.closed !== true) {
-      const current = yield* round.balance(entity);
+    if (want > 0n && entity.closed !== true) {
       // A debit waiting on recalled lease comes first (lease-recall.ts withhold).
-      const withheld = recalls?.withheldFrom(entity.entityType, entity.entityId) ?? new Decimal(0);
-      const share = leaseShare(want, ask.need ?? null, new Decimal(headroom(entity, current)).minus(withheld), {
-        nodes: activeNodes,
-        perCall: ask.per_call ?? null,
-      });
-      if (share.short && recalls !== undefined && (yield* recallOthers(tx, recalls, node, entity, share.grant, ask.need ?? null)))
+      const withheld = recalls === undefined ? 0n : toUnits(recalls.withheldFrom(entity.entityType, entity.entityId).toFixed());
+      const left = headroomUnits(entity, figures, creditLimits.get(entity)!) - withheld;
+      const share = leaseShareUnits(want, need, left, { nodes: activeNodes, perCall });
+      if (share.short && recalls !== undefined && (yield* recallOthers(tx, recalls, node, entity, share.grant, need)))
         recalling.add(entity);
       // Whole micro-units: the node counts in them.
-      const grant = share.grant.toDecimalPlaces(6, Decimal.ROUND_DOWN);
-      if (grant.greaterThan(0)) {
-        lease = lease.plus(grant);
-        const reserved = new Decimal(current.reserved);
-        yield* round.apply(entity, {
-          next: { balance: current.balance, reserved: money(reserved.plus(grant), reserved, grant) },
-          transaction: {
-            transaction_type: 'reserve',
-            amount: money(grant, grant),
-            description: `credit lease granted to node ${node}`,
-            cdr_id: null,
-            call_id: null,
-          },
-        });
+      const grant = truncate(share.grant, 6);
+      if (grant > 0n) {
+        figures.lease += grant;
+        round.record(
+          figures,
+          null,
+          { units: figures.reserved + grant, operands: [figures.reserved, grant] },
+          leaseTransaction('reserve', grant, `credit lease granted to node ${node}`),
+        );
       }
     }
-    yield* round.setLease(entity, lease.toFixed());
+    figures.leaseChanged = true;
   }
-  yield* round.flush();
 
   const leases: LeaseState[] = [...unknown];
-  for (const entity of touched)
+  for (const entity of touched) {
+    const figures = round.of(entity);
     leases.push({
       entity_type: entity.entityType,
       entity_id: entity.entityId,
-      granted: yield* round.lease(entity),
-      headroom: new Decimal(headroom(entity, yield* round.balance(entity))).toDecimalPlaces(6, Decimal.ROUND_DOWN).toFixed(),
+      granted: plain(figures.lease),
+      headroom: plain(truncate(headroomUnits(entity, figures, creditLimits.get(entity)!), 6)),
       ...(recalling.has(entity) ? { recalling: true } : {}),
     });
-  return { settled, unbilled, leases };
+  }
+  const reply: NodeSyncReply = { settled, unbilled, leases };
+  yield* round.flush(record === undefined ? [] : [roundRecord(node, request.seq, record.digest, JSON.stringify(reply))]);
+  return reply;
+}
+
+/** A lease's transaction row (`release` or `reserve`) for `amount`. */
+function leaseTransaction(type: 'release' | 'reserve', amount: bigint, description: string): BalanceChange['transaction'] {
+  return { transaction_type: type, amount: moneyText(amount, amount), description, cdr_id: null, call_id: null };
 }
 
 /**
@@ -295,11 +345,11 @@ function* recallOthers(
   recalls: LeaseRecalls,
   node: string,
   entity: LedgerEntity,
-  grant: Decimal,
-  need: string | null,
+  grant: bigint,
+  need: bigint | null,
 ): Steps<boolean> {
   const { entityType, entityId } = entity;
-  const urgent = need !== null && grant.lessThan(new Decimal(need));
+  const urgent = need !== null && grant < need;
   for (const holder of yield* tx.leaseHolders(entityType, entityId)) {
     if (holder === node) continue;
     if (urgent) recalls.recallNow(holder, entityType, entityId, yield* tx.lease(holder, entityType, entityId));
@@ -333,24 +383,42 @@ export const SCARCE_CALLS_PER_NODE = 4;
  *    it wants (its recent demand); when the share is less than SCARCE_CALLS_PER_NODE calls, only the need;
  *  - else (an older node that sends no call size): the need or half the headroom, whichever is more;
  *  - no need at all (an older node): up to the whole headroom.
+ * In integer units (units.ts); half the headroom is cut to the units' last place, which settlement's cut
+ * of the grant to whole micro-units makes no difference to (both cut down, and min and max keep order).
  */
+export function leaseShareUnits(
+  want: bigint,
+  need: bigint | null,
+  headroomLeft: bigint,
+  sharing?: { nodes: number; perCall: bigint | null },
+): { grant: bigint; short: boolean } {
+  if (headroomLeft <= 0n) return { grant: 0n, short: need !== null && need > 0n };
+  const whole = min(want, headroomLeft);
+  if (need === null) return { grant: whole, short: false };
+  if (headroomLeft <= need) return { grant: whole, short: need > 0n };
+  const unit = need > 0n ? need : sharing !== undefined ? sharing.perCall : null;
+  if (sharing === undefined || unit === null || unit <= 0n) return { grant: min(whole, max(need, headroomLeft / 2n)), short: false };
+  const nodes = BigInt(Math.max(1, sharing.nodes));
+  // The share (headroom / nodes) against SCARCE_CALLS_PER_NODE calls, and in whole calls, without dividing twice.
+  if (headroomLeft < unit * BigInt(SCARCE_CALLS_PER_NODE) * nodes) return { grant: min(whole, need), short: need > 0n };
+  return { grant: min(whole, max(need, (headroomLeft / (nodes * unit)) * unit)), short: false };
+}
+
+/** leaseShareUnits on decimal.js numbers and strings (the edges: tests, callers outside a round). */
 export function leaseShare(
   want: Decimal,
   need: string | null,
   headroomLeft: Decimal,
   sharing?: LeaseSharing,
 ): { grant: Decimal; short: boolean } {
-  if (headroomLeft.lessThanOrEqualTo(0)) return { grant: new Decimal(0), short: need !== null && new Decimal(need).greaterThan(0) };
-  const whole = Decimal.min(want, headroomLeft);
-  if (need === null) return { grant: whole, short: false };
-  const needed = new Decimal(need);
-  if (headroomLeft.lessThanOrEqualTo(needed)) return { grant: whole, short: needed.greaterThan(0) };
-  const unit = needed.greaterThan(0) ? needed : sharing !== undefined && sharing.perCall !== null ? new Decimal(sharing.perCall) : null;
-  if (sharing === undefined || unit === null || unit.lessThanOrEqualTo(0))
-    return { grant: Decimal.min(whole, Decimal.max(needed, headroomLeft.div(2))), short: false };
-  const share = headroomLeft.div(Math.max(1, sharing.nodes));
-  if (share.lessThan(unit.mul(SCARCE_CALLS_PER_NODE))) return { grant: Decimal.min(whole, needed), short: needed.greaterThan(0) };
-  return { grant: Decimal.min(whole, Decimal.max(needed, share.div(unit).floor().mul(unit))), short: false };
+  const perCall = sharing?.perCall ?? null;
+  const share = leaseShareUnits(
+    toUnits(want.toFixed()),
+    need === null ? null : toUnits(need),
+    toUnits(headroomLeft.toFixed()),
+    sharing === undefined ? undefined : { nodes: sharing.nodes, perCall: perCall === null ? null : toUnits(perCall) },
+  );
+  return { grant: new Decimal(plain(share.grant)), short: share.short };
 }
 
 /** What a node's ask gets out of the entity's headroom (see leaseShare). */

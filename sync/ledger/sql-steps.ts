@@ -15,6 +15,19 @@ export interface SqlStep {
   postgres?: string;
   onlyOn?: 'postgres';
   params: readonly unknown[];
+  /** Many rows' parameters, each engine's own way (EngineParams), made only for the engine that runs the step; `params` is then unused. */
+  perEngine?: EngineParams;
+}
+
+/**
+ * Many rows in one step. SQLite: one parameter list per row, the statement run once for each (in-process, a
+ * prepared insert per row costs an eighth of the CPU of reading the rows out of one JSON array: 2.5 ms against
+ * 19.8 for 400 CDRs), the rows it returns concatenated. PostgreSQL: the statement's parameters (an array per
+ * column for unnest), one round trip for all.
+ */
+export interface EngineParams {
+  sqlite: () => readonly (readonly unknown[])[];
+  postgres: () => readonly unknown[];
 }
 
 /**
@@ -64,10 +77,20 @@ export function* runSql(sql: string | SqlText, ...params: unknown[]): Steps<numb
   return (yield { kind: 'run', ...text(sql), params }) as number;
 }
 
+/** Rows read with parameters of each engine's own (see SqlStep perEngine). */
+export function* allRowsPerEngine<R>(sql: SqlText, perEngine: EngineParams): Steps<R[]> {
+  return (yield { kind: 'all', ...sql, params: [], perEngine }) as R[];
+}
+
 /** Writes (see WritesStep) in one round trip on PostgreSQL; nothing when `writes` is empty. */
-export function* runWrites(writes: readonly { sql: string | SqlText; params: readonly unknown[] }[]): Steps<void> {
+export function* runWrites(
+  writes: readonly { sql: string | SqlText; params: readonly unknown[]; perEngine?: EngineParams }[],
+): Steps<void> {
   if (writes.length === 0) return;
-  yield { kind: 'writes', writes: writes.map((write) => ({ kind: 'run' as const, ...text(write.sql), params: write.params })) };
+  yield {
+    kind: 'writes',
+    writes: writes.map((write) => ({ kind: 'run' as const, ...text(write.sql), params: write.params, perEngine: write.perEngine })),
+  };
 }
 
 /** A statement whose text differs between the engines, or that runs on one only. */
@@ -106,6 +129,15 @@ export class SqliteSteps {
       statement = this.db.prepare(step.sql);
       this.prepared.set(step.sql, statement);
     }
+    if (step.perEngine !== undefined) {
+      const rows: unknown[] = [];
+      let changes = 0;
+      for (const params of step.perEngine.sqlite()) {
+        if (step.kind === 'run') changes += statement.run(...params).changes;
+        else rows.push(...statement.all(...params));
+      }
+      return step.kind === 'run' ? changes : step.kind === 'all' ? rows : rows[0];
+    }
     if (step.kind === 'get') return statement.get(...step.params);
     if (step.kind === 'all') return statement.all(...step.params);
     return statement.run(...step.params).changes;
@@ -138,7 +170,7 @@ function pgWrites(step: WritesStep): { text: string; values: unknown[] } {
     const source = write.postgres ?? write.sql;
     if (/\$\d/.test(source)) throw new Error('a write sent with others must use ? placeholders');
     parts.push(`w${parts.length} AS (${source})`);
-    values.push(...write.params);
+    values.push(...(write.perEngine?.postgres() ?? write.params));
   }
   let n = 0;
   return { text: `WITH ${parts.join(', ')} SELECT 1`.replace(/\?/g, () => `$${++n}`), values };
@@ -158,7 +190,8 @@ export async function runPgSteps<T>(client: pg.ClientBase, steps: Steps<T>): Pro
       next = steps.next(undefined);
       continue;
     }
-    const result = await client.query({ text: postgresText(step), values: step.params as unknown[] });
+    const values = (step.perEngine?.postgres() ?? step.params) as unknown[];
+    const result = await client.query({ text: postgresText(step), values });
     next = steps.next(step.kind === 'get' ? result.rows[0] : step.kind === 'all' ? result.rows : (result.rowCount ?? 0));
   }
   return next.value;
