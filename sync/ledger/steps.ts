@@ -62,6 +62,23 @@ function insertFromJson(table: string, columns: readonly string[], tail = ''): S
   return { sql: `${insert}${rows.sql} WHERE true ${tail}`, postgres: `${insert}${rows.postgres} WHERE true ${tail}` };
 }
 
+/**
+ * An insert of rows that is sent as the JSON array (insertFromJson) when there are several, and as one row of
+ * plain parameters when there is one: a partner top-up or debit writes one balance and one transaction, and for
+ * a single row the array's JSON.stringify, SQLite's json_each and a json_extract per column cost more than the
+ * row itself. Same text on both engines (`?` become `$n` on PostgreSQL).
+ */
+interface RowsInsert {
+  many: SqlText;
+  one: SqlText;
+  columns: readonly string[];
+}
+
+function rowsInsert(table: string, columns: readonly string[], tail = ''): RowsInsert {
+  const one = `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ${tail}`;
+  return { many: insertFromJson(table, columns, tail), one: { sql: one }, columns };
+}
+
 /** `select` (ending in an id column) for the ids in one JSON array. */
 function byIds(select: string): SqlText {
   return {
@@ -88,8 +105,8 @@ export const LEDGER_SQL = {
   // returned; on PostgreSQL one that another round is inserting right now waits for that round's outcome.
   insertCdrs: insertFromJson('cdrs', ['node', ...CDR_COLUMNS], 'ON CONFLICT (sip_call_id) DO NOTHING RETURNING id, sip_call_id'),
   insertRetailCdrs: insertFromJson('retail_call_cdrs', ['cdr_id', 'retail_account_id', 'start_time']),
-  recordTransactions: insertFromJson('balance_transactions', TRANSACTION_COLUMNS),
-  writeBalances: insertFromJson(
+  recordTransactions: rowsInsert('balance_transactions', TRANSACTION_COLUMNS),
+  writeBalances: rowsInsert(
     'balances',
     ['entity_type', 'entity_id', 'balance', 'reserved', 'currency', 'updated_at'],
     'ON CONFLICT (entity_type, entity_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved, updated_at = excluded.updated_at',
@@ -104,7 +121,7 @@ export const LEDGER_SQL = {
       LEFT JOIN credit_leases l ON l.node = ? AND l.entity_type = t.entity_type AND l.entity_id = t.entity_id
       ORDER BY t.entity_type, t.entity_id FOR UPDATE OF t`,
   },
-  writeLeases: insertFromJson(
+  writeLeases: rowsInsert(
     'credit_leases',
     ['node', 'entity_type', 'entity_id', 'amount', 'updated_at'],
     'ON CONFLICT (node, entity_type, entity_id) DO UPDATE SET amount = excluded.amount, updated_at = excluded.updated_at',
@@ -194,6 +211,13 @@ const now = (): string => new Date().toISOString();
 
 type Write = { sql: SqlText; params: unknown[] };
 
+/** `rows` (objects keyed by `insert`'s columns) as one write: none, one row's parameters, or the JSON array. */
+function insertRows(insert: RowsInsert, rows: readonly Record<string, unknown>[]): Write[] {
+  if (rows.length === 0) return [];
+  if (rows.length === 1) return [{ sql: insert.one, params: insert.columns.map((column) => rows[0][column] ?? null) }];
+  return [{ sql: insert.many, params: [JSON.stringify(rows)] }];
+}
+
 /** Transaction rows, in order, each with the balance after it; none when `changes` is empty. */
 function transactionsWrite(changes: readonly { key: BalanceKey; change: BalanceChange }[]): Write[] {
   if (changes.length === 0) return [];
@@ -210,7 +234,7 @@ function transactionsWrite(changes: readonly { key: BalanceKey; change: BalanceC
     call_id: t.call_id,
     created_at: at,
   }));
-  return [{ sql: LEDGER_SQL.recordTransactions, params: [JSON.stringify(rows)] }];
+  return insertRows(LEDGER_SQL.recordTransactions, rows);
 }
 
 function balancesWrite(balances: readonly { key: BalanceKey; next: BalanceState }[]): Write[] {
@@ -224,7 +248,7 @@ function balancesWrite(balances: readonly { key: BalanceKey; next: BalanceState 
     currency: key.currency,
     updated_at: at,
   }));
-  return [{ sql: LEDGER_SQL.writeBalances, params: [JSON.stringify(rows)] }];
+  return insertRows(LEDGER_SQL.writeBalances, rows);
 }
 
 function leasesWrite(node: string, leases: readonly { entityType: string; entityId: number; amount: string }[]): Write[] {
@@ -237,7 +261,7 @@ function leasesWrite(node: string, leases: readonly { entityType: string; entity
     amount: lease.amount,
     updated_at: at,
   }));
-  return [{ sql: LEDGER_SQL.writeLeases, params: [JSON.stringify(rows)] }];
+  return insertRows(LEDGER_SQL.writeLeases, rows);
 }
 
 /** The ledger's reads and writes inside one transaction, as steps: what the money logic (settlement.ts) runs on either engine. */
