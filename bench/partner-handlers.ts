@@ -133,7 +133,7 @@ async function main(): Promise<void> {
       `${JSON.stringify({ requests, concurrency, rounds, group_commit: stores.flushTiming(), load_average_1m: Math.round(loadavg()[0] * 10) / 10 })}\n`,
     );
   } finally {
-    stores.close();
+    await stores.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
