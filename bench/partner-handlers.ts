@@ -16,6 +16,7 @@ import pino from 'pino';
 import type { Route } from '../src/core/http/server.js';
 import { createLogger } from '../src/core/logger.js';
 import { cpuSeconds } from '../src/devkit/process-cpu.js';
+import { insertPartnerTenant, partnerRequest } from '../src/devkit/partner-world.js';
 import { PARTNER_AUDIENCE, PARTNER_ISSUER, makePartnerKey, partnerToken } from '../src/devkit/partner-tokens.js';
 import { LeaseRecalls } from '../sync/ledger/lease-recall.js';
 import { PartnerAuthenticator } from '../sync/partner/auth.js';
@@ -36,24 +37,11 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'partner-handlers-'));
   const stores = openCentreStores(join(dir, 'config.db'));
   try {
-    const now = new Date().toISOString();
-    const tenant = await stores.config.insert('partner_tenants', {
-      tenant_id: 'bench',
-      name: 'Bench',
-      status: 'active',
-      operations: 'get_balance,topup,debit_balance,create_account',
-      created_at: now,
-      updated_at: now,
-    });
-    await stores.config.insert('partner_products', {
-      partner_tenant_id: tenant.id,
-      product_id: 'bench_au',
-      currency: 'AUD',
-      requires_pin: 0,
-      status: 'active',
-      created_at: now,
-      updated_at: now,
-    });
+    await insertPartnerTenant(
+      stores.config,
+      { tenant_id: 'bench', name: 'Bench', operations: 'get_balance,topup,debit_balance,create_account' },
+      { product_id: 'bench_au', currency: 'AUD' },
+    );
     const key = await makePartnerKey('bench');
     const jwksFile = join(dir, 'jwks.json');
     writeFileSync(jwksFile, JSON.stringify({ keys: [key.jwk] }));
@@ -71,17 +59,7 @@ async function main(): Promise<void> {
     let keys = 0;
     const post = async (operation: string, body: Record<string, unknown>): Promise<string> => {
       const route = routes.find((candidate) => candidate.path === `/${operation}`) as Route;
-      const response = await route.handler({
-        method: 'POST',
-        path: route.path,
-        params: {},
-        remoteAddress: '127.0.0.1',
-        query: '',
-        contentType: 'application/json',
-        body: Buffer.from(JSON.stringify(body)),
-        authorization: `Bearer ${token}`,
-        headers: { 'idempotency-key': `bench-${++keys}` },
-      });
+      const response = await route.handler(partnerRequest(route.path, body, token, { 'idempotency-key': `bench-${++keys}` }));
       if (response.status !== 200 && response.status !== 201) throw new Error(`${operation}: ${response.status} ${String(response.body)}`);
       return String(response.body);
     };
