@@ -68,7 +68,7 @@ async function main(): Promise<void> {
       updated_at: now,
     });
   }
-  stores.close();
+  await stores.close();
   // The nodes' drouting databases are in `dir`: the control plane may touch node files under its roots only.
   const control = await start(
     CONTROL_MAIN,

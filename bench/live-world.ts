@@ -79,7 +79,7 @@ export async function startLiveWorld(
     writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
     nodes.push({ name: `node-${n}`, id: node.id as number, secretFile });
   }
-  stores.close();
+  await stores.close();
   const control = await startService(
     CONTROL_MAIN,
     ['--port', '0', '--data-dir', join(dir, 'control'), ...controlArgs],

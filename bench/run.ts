@@ -98,7 +98,7 @@ async function startControlPlane(dir: string, accounts: TrafficHints['accounts']
       transaction: { transaction_type: 'credit', amount: '1000000.00', description: 'bench funding', cdr_id: null, call_id: null },
     }));
   }
-  stores.close();
+  await stores.close();
   return startService(CONTROL_MAIN, ['--port', '0', '--data-dir', dir], 'control plane listening');
 }
 

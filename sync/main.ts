@@ -59,10 +59,16 @@ async function main(): Promise<void> {
     process.exit(report.sidecar_results.every((result) => result.success) ? 0 : 1);
   }
   // A failed WAL fdatasync is final (store/wal-flush.ts): stop rather than acknowledge writes the disk may not hold.
-  const stores = await openServingStores(config.store, config.deltaRetention, (error) => {
-    log.fatal({ err: error }, 'the database could not be synced to disk: stopping');
-    process.exit(70);
-  });
+  const stores = await openServingStores(
+    config.store,
+    config.deltaRetention,
+    (error) => {
+      log.fatal({ err: error }, 'the database could not be synced to disk: stopping');
+      process.exit(70);
+    },
+    // Nothing committed is at risk (the WAL keeps it and grows); the next pass tries again.
+    (reason) => log.warn({ reason }, 'WAL checkpoint failed'),
+  );
   await seedLocalhost(stores.config);
   // On a store other control planes share, only the holder of the sync lock syncs and writes drouting; the
   // others ask it (askLeaderToSync), and a centre taking the lead syncs at once: what was asked while none led,

@@ -3,6 +3,7 @@ import { PgLedgerStore } from './ledger/pg-store.js';
 import { SqliteLedgerStore, type LedgerStore } from './ledger/store.js';
 import { SqliteConfigStore, type ConfigStore } from './store/config-store.js';
 import { openDatabase, schemaVersion, walPathOf } from './store/database.js';
+import { WalCheckpointer } from './store/checkpointer.js';
 import { WalFlusher } from './store/wal-flush.js';
 import { SqliteRateDeckUpdateStore, type RateDeckUpdateStore } from './rate-deck-updates/store.js';
 import { PartnerStore, pgLiveChanges, sqliteLiveChanges } from './partner/store.js';
@@ -36,7 +37,8 @@ export interface CentreStores {
   flushed: () => Promise<void>;
   flushTiming(): FlushTiming;
   schemaVersion(): number;
-  close(): void;
+  /** Closes the database; resolves once the checkpointer's last pass is done. */
+  close(): Promise<void>;
 }
 
 /** `deltaRetention`: how much of the delta log is kept (sync/deltas/log.ts). */
@@ -44,9 +46,16 @@ export function openCentreStores(
   path: string,
   deltaRetention: DeltaRetention = DEFAULT_DELTA_RETENTION,
   onFlushFailure?: (error: Error) => void,
+  onCheckpointFailure: (message: string) => void = () => {},
 ): CentreStores {
   const db = openDatabase(path);
   const flusher = new WalFlusher(walPathOf(path), onFlushFailure);
+  // Checkpoints on their own thread, not inside the event loop's commits (store/checkpointer.ts).
+  let checkpointer: WalCheckpointer | null = null;
+  if (walPathOf(path) !== null) {
+    db.pragma('wal_autocheckpoint = 0');
+    checkpointer = new WalCheckpointer(path, onCheckpointFailure);
+  }
   const deltas = new DeltaLog(db, deltaRetention);
   const config = new SqliteConfigStore(db, deltas);
   const ledger = new SqliteLedgerStore(db);
@@ -63,9 +72,9 @@ export function openCentreStores(
       return { syncs: flusher.syncs, sync_ms_mean: mean(syncMs, flusher.syncs), waits, wait_ms_mean: mean(waitMs, waits) };
     },
     schemaVersion: () => schemaVersion(db),
-    close: () => {
+    close: async () => {
       db.close();
-      void flusher.close();
+      await Promise.all([flusher.close(), checkpointer?.stop()]);
     },
   };
 }
@@ -139,13 +148,13 @@ export async function openServingStores(
   location: StoreLocation,
   deltaRetention: DeltaRetention,
   onFlushFailure: (error: Error) => void,
+  onCheckpointFailure?: (message: string) => void,
 ): Promise<ServingStores> {
   if (location.engine === 'sqlite') {
-    const stores = openCentreStores(location.path, deltaRetention, onFlushFailure);
+    const stores = openCentreStores(location.path, deltaRetention, onFlushFailure, onCheckpointFailure);
     return {
       ...stores,
       schemaVersion: () => Promise.resolve(stores.schemaVersion()),
-      close: () => Promise.resolve(stores.close()),
       pool: null,
     };
   }

@@ -65,7 +65,7 @@ async function main(): Promise<void> {
         transaction: { transaction_type: 'credit', amount: '50.00', description: 'demo funding', cdr_id: null, call_id: null },
       }));
     }
-    stores.close();
+    await stores.close();
   }
 
   // A fresh secret for the demo node at every start (a data directory from before node credentials has
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     const node = (await stores.config.list('opensips_nodes', { where: { hostname: 'opensips-demo-01' }, limit: 1, offset: 0 })).rows.at(0);
     if (node === undefined) throw new Error(`${controlDb} has no node opensips-demo-01: remove ${dataDir} to start over`);
     const { secret } = await issueNodeSecret(stores.config, node.id as number, false);
-    stores.close();
+    await stores.close();
     writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
   }
 

@@ -90,6 +90,24 @@ function rowsParams<T>(columns: readonly Column[], items: readonly T[], value: (
   };
 }
 
+/**
+ * An insert of rows that is sent as the JSON array (insertFromJson) when there are several, and as one row of
+ * plain parameters when there is one: a partner top-up or debit writes one balance, and for a single row the
+ * array's JSON.stringify, SQLite's json_each and a json_extract per column cost more than the row itself. Same
+ * text on both engines (`?` become `$n` on PostgreSQL). Balances and leases, a few rows per round at most; the
+ * rows a round writes per CDR go through insertRows.
+ */
+interface RowsInsert {
+  many: SqlText;
+  one: SqlText;
+  columns: readonly string[];
+}
+
+function rowsInsert(table: string, columns: readonly string[], tail = ''): RowsInsert {
+  const one = `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ${tail}`;
+  return { many: insertFromJson(table, columns, tail), one: { sql: one }, columns };
+}
+
 /** `select` (ending in an id column) for the ids in one JSON array. */
 function byIds(select: string): SqlText {
   return {
@@ -120,7 +138,7 @@ export const LEDGER_SQL = {
   insertCdrs: insertRows('cdrs', CDR_ROW, 'ON CONFLICT (sip_call_id) DO NOTHING RETURNING id, sip_call_id'),
   insertRetailCdrs: insertFromJson('retail_call_cdrs', ['cdr_id', 'retail_account_id', 'start_time']),
   recordTransactions: insertRows('balance_transactions', TRANSACTION_COLUMNS),
-  writeBalances: insertFromJson(
+  writeBalances: rowsInsert(
     'balances',
     ['entity_type', 'entity_id', 'balance', 'reserved', 'currency', 'updated_at'],
     'ON CONFLICT (entity_type, entity_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved, updated_at = excluded.updated_at',
@@ -135,7 +153,7 @@ export const LEDGER_SQL = {
       LEFT JOIN credit_leases l ON l.node = ? AND l.entity_type = t.entity_type AND l.entity_id = t.entity_id
       ORDER BY t.entity_type, t.entity_id FOR UPDATE OF t`,
   },
-  writeLeases: insertFromJson(
+  writeLeases: rowsInsert(
     'credit_leases',
     ['node', 'entity_type', 'entity_id', 'amount', 'updated_at'],
     'ON CONFLICT (node, entity_type, entity_id) DO UPDATE SET amount = excluded.amount, updated_at = excluded.updated_at',
@@ -230,6 +248,13 @@ export function roundRecord(node: string, seq: number, digest: string, reply: st
   return { sql: { sql: LEDGER_SQL.writeRoundWithReply }, params: [node, seq, now(), digest, reply] };
 }
 
+/** `rows` (objects keyed by `insert`'s columns) as one write: none, one row's parameters, or the JSON array. */
+function rowsWrite(insert: RowsInsert, rows: readonly Record<string, unknown>[]): Write[] {
+  if (rows.length === 0) return [];
+  if (rows.length === 1) return [{ sql: insert.one, params: insert.columns.map((column) => rows[0][column] ?? null) }];
+  return [{ sql: insert.many, params: [JSON.stringify(rows)] }];
+}
+
 /** Transaction rows, in order, each with the balance after it; none when `changes` is empty. */
 function transactionsWrite(changes: readonly { key: BalanceKey; change: BalanceChange }[]): Write[] {
   if (changes.length === 0) return [];
@@ -264,7 +289,7 @@ function balancesWrite(balances: readonly { key: BalanceKey; next: BalanceState 
     currency: key.currency,
     updated_at: at,
   }));
-  return [{ sql: LEDGER_SQL.writeBalances, params: [JSON.stringify(rows)] }];
+  return rowsWrite(LEDGER_SQL.writeBalances, rows);
 }
 
 function leasesWrite(node: string, leases: readonly { entityType: string; entityId: number; amount: string }[]): Write[] {
@@ -277,7 +302,7 @@ function leasesWrite(node: string, leases: readonly { entityType: string; entity
     amount: lease.amount,
     updated_at: at,
   }));
-  return [{ sql: LEDGER_SQL.writeLeases, params: [JSON.stringify(rows)] }];
+  return rowsWrite(LEDGER_SQL.writeLeases, rows);
 }
 
 /** The ledger's reads and writes inside one transaction, as steps: what the money logic (settlement.ts) runs on either engine. */

@@ -7,7 +7,7 @@ import { Decimal } from '../../src/core/money/decimal.js';
 import type { PARTNER_OPERATIONS } from '../admin/resources.js';
 import { money } from '../ledger/balance.js';
 import type { Steps } from '../ledger/sql-steps.js';
-import type { LedgerSteps } from '../ledger/steps.js';
+import { ledgerReads, type LedgerSteps } from '../ledger/steps.js';
 import type { BalanceKey, LedgerStore } from '../ledger/store.js';
 import { hashPassword } from '../portal/password.js';
 import { tellNodes } from '../ledger/balance-routes.js';
@@ -114,15 +114,15 @@ const DAY_MS = 86_400_000;
 const MAX_TTL_SECONDS = 86_400;
 
 export function partnerRoutes(context: PartnerApiContext): Route[] {
-  const { partner, ledger } = context;
+  const { partner } = context;
 
   /** The product the request is about: the body's, else the token's, else the tenant's only active one. */
-  const productOf = async (body: Body, scope: Scope, nullable = false): Promise<PartnerProduct> => {
+  function* productIn(body: Body, scope: Scope, nullable = false): Steps<PartnerProduct> {
     const named = optionalString(body, 'product_id', 64, nullable) ?? scope.identity.productId;
     let product: PartnerProduct | null;
-    if (named !== null) product = await partner.read(partner.product(scope.tenant.id, named));
+    if (named !== null) product = yield* partner.product(scope.tenant.id, named);
     else {
-      const active = await partner.read(partner.activeProducts(scope.tenant.id));
+      const active = yield* partner.activeProducts(scope.tenant.id);
       if (active.length !== 1) throw new RequestError('invalid_field', 'product_id is required: the tenant has more than one product');
       product = active[0];
     }
@@ -132,7 +132,9 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
     if (currency !== null && currency !== product.currency)
       throw new RequestError('partner_out_of_scope', `product ${product.product_id} is in ${product.currency}, not ${currency}`);
     return product;
-  };
+  }
+
+  const productOf = (body: Body, scope: Scope, nullable = false): Promise<PartnerProduct> => partner.read(productIn(body, scope, nullable));
 
   /** The account the body names; inside a write (`forUpdate`), locked for the write's transaction. */
   function* accountOf(body: Body, product: PartnerProduct, forUpdate = false): Steps<RetailAccount> {
@@ -218,9 +220,14 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
       name: 'get_balance',
       fields: SCOPE_FIELDS,
       read: async (body, scope) => {
-        const product = await productOf(body, scope);
-        const account = await partner.read(accountOf(body, product));
-        const state = await ledger.getBalance(RETAIL, account.id);
+        // One read (on SQLite one read transaction): the product, the account and its balance, from one state.
+        const { product, account, state } = await partner.read(
+          (function* () {
+            const product = yield* productIn(body, scope);
+            const account = yield* accountOf(body, product);
+            return { product, account, state: yield* ledgerReads.getBalance(RETAIL, account.id) };
+          })(),
+        );
         // Never rounded: a call's charge can carry up to 6 decimals (the trunk's precision), and a balance shown
         // to the cent would not be the one the ledger holds.
         const held = new Decimal(state.balance);

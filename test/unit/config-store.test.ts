@@ -24,22 +24,22 @@ const rateOf = async (store: ConfigStore, prefix: string, deck: number): Promise
 const LATEST = MIGRATIONS[MIGRATIONS.length - 1].version;
 
 describe('config store', () => {
-  it('migrates a new file to the latest schema, and again on reopening without harm', () => {
+  it('migrates a new file to the latest schema, and again on reopening without harm', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'store-')), 'config.db');
     // The last migration's number, whatever it is: branches that each add one are renumbered when merged.
     const first = openCentreStores(path);
     assert.equal(first.schemaVersion(), LATEST);
-    first.close();
+    await first.close();
     const again = openCentreStores(path);
     assert.equal(again.schemaVersion(), LATEST);
-    again.close();
+    await again.close();
   });
 
   it("migration 10 rewrites stored spellings to the contract's: hash_algorithm lowercase, node statuses within its enum", async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'store-')), 'config.db');
     const stores = openCentreStores(path);
     await seedStore(stores.config, routingTables());
-    stores.close();
+    await stores.close();
     // A store as version 9 left it: the spellings it accepted then, and migration 10 not yet applied.
     const raw = new Database(path);
     raw.prepare("UPDATE trunk_sip_registrations SET hash_algorithm = 'MD5' WHERE id = 1").run();
@@ -70,7 +70,7 @@ describe('config store', () => {
         ['n-offline', 'disabled'],
       ],
     );
-    reopened.close();
+    await reopened.close();
   });
 
   it("reuses the rate columns until a rate changes, here or in another process's connection", async () => {
@@ -88,12 +88,12 @@ describe('config store', () => {
     // Another connection's write (the sync-run command, a second control plane process).
     const other = openCentreStores(path);
     await other.config.update('rate_deck_rates', row.id as number, { rate_per_minute: '0.0270' });
-    other.close();
+    await other.close();
     assert.equal(await rateOf(store, '614', 1), '0.0270');
     // A write elsewhere leaves the cache alone.
     const cached = (await store.readRoutingData([])).rates;
     await store.update('customer_trunks', 10, { name: 'Renamed' });
     assert.equal((await store.readRoutingData([])).rates, cached);
-    stores.close();
+    await stores.close();
   });
 });

@@ -8,6 +8,7 @@ import { PARTNER_AUDIENCE, PARTNER_ISSUER, makePartnerKey, partnerToken } from '
 import type { Route } from '../../src/core/http/server.js';
 import type { SettlementCdr } from '../../src/core/protocol/node-sync.js';
 import { settledCall } from '../../src/devkit/ledger-world.js';
+import { insertPartnerTenant, partnerRequest } from '../../src/devkit/partner-world.js';
 import { LeaseRecalls } from '../../sync/ledger/lease-recall.js';
 import { applyNodeSync } from '../../sync/ledger/settlement.js';
 import { allRows, getRow } from '../../sync/ledger/sql-steps.js';
@@ -45,17 +46,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
 
     const post = async (operation: string, body: Record<string, unknown>, key = `key-${++keys}`): Promise<Reply> => {
       const route = routes.find((candidate) => candidate.path === `/${operation}`)!;
-      const response = await route.handler({
-        method: 'POST',
-        path: route.path,
-        params: {},
-        remoteAddress: '',
-        query: '',
-        contentType: 'application/json',
-        body: Buffer.from(JSON.stringify(body)),
-        authorization: `Bearer ${token}`,
-        headers: { 'idempotency-key': key, 'x-correlation-id': '' },
-      });
+      const response = await route.handler(partnerRequest(route.path, body, token, { 'idempotency-key': key, 'x-correlation-id': '' }));
       const text = String(response.body);
       return { status: response.status, text, json: JSON.parse(text) as Record<string, unknown> };
     };
@@ -82,26 +73,16 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       scratch = engine === 'postgres' ? await scratchSchema('partner_engines') : null;
       const dir = mkdtempSync(join(tmpdir(), 'partner-engines-'));
       handle = await openConfigStore(parseStoreLocation(scratch?.url ?? `sqlite:${join(dir, 'config.db')}`));
-      const now = new Date().toISOString();
-      const tenant = await handle.config.insert('partner_tenants', {
-        tenant_id: 'acme',
-        name: 'Acme',
-        status: 'active',
-        operations: 'get_balance,topup,debit_balance,create_account,delete_account,change_cli,setup_call,call_history',
-        created_at: now,
-        updated_at: now,
-      });
+      const tenant = await insertPartnerTenant(
+        handle.config,
+        {
+          tenant_id: 'acme',
+          name: 'Acme',
+          operations: 'get_balance,topup,debit_balance,create_account,delete_account,change_cli,setup_call,call_history',
+        },
+        { product_id: 'p1', currency: 'AUD', access_numbers: ACCESS },
+      );
       tenantRowId = Number(tenant.id);
-      await handle.config.insert('partner_products', {
-        partner_tenant_id: tenant.id,
-        product_id: 'p1',
-        currency: 'AUD',
-        access_numbers: ACCESS,
-        requires_pin: 0,
-        status: 'active',
-        created_at: now,
-        updated_at: now,
-      });
       const key = await makePartnerKey('k1');
       const jwksFile = join(dir, 'jwks.json');
       writeFileSync(jwksFile, JSON.stringify({ keys: [key.jwk] }));

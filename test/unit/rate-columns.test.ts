@@ -39,7 +39,7 @@ async function storeWithRates(): Promise<string> {
       await store.importRates(deck.id as number, rows, 'error');
     }
   }
-  stores.close();
+  await stores.close();
   return path;
 }
 
@@ -69,9 +69,9 @@ for (const [what, update] of [
   });
 }
 
-test('an empty rate table reads as empty columns', () => {
+test('an empty rate table reads as empty columns', async () => {
   const path = join(mkdtempSync(join(tmpdir(), 'rate-columns-')), 'config.db');
-  openCentreStores(path).close();
+  await openCentreStores(path).close();
   const db = new Database(path, { readonly: true });
   const columns = readRateColumns(db);
   assert.equal(columns.rate_deck_id.length, 0);
