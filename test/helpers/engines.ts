@@ -38,7 +38,7 @@ export interface EngineStore {
 export async function engineStore(engine: Engine, label: string): Promise<EngineStore> {
   if (engine === 'sqlite') return { url: undefined, drop: () => Promise.resolve() };
   const scratch = await scratchDatabase(label);
-  return { url: scratch.url, drop: scratch.drop };
+  return { url: scratch.url, drop: () => scratch.drop() };
 }
 
 /** A control plane alone on `engine`'s store; `stop` kills it and drops its database. */
