@@ -241,7 +241,7 @@ async function main(): Promise<void> {
     reportResult('control', command, await measure(values, null));
     return;
   }
-  const results: Record<string, Record<string, unknown>> = {};
+  const results: Partial<Record<'sqlite' | 'postgres', Record<string, unknown>>> = {};
   for (const engine of engines) {
     if (engine === 'sqlite') {
       results.sqlite = await measure(values, null);
