@@ -7,6 +7,7 @@ import { parseStoreLocation } from '../../sync/store/store-location.js';
 import { issueNodeSecret } from '../../sync/store/node-credentials.js';
 import { seedStore } from '../../sync/admin/seed.js';
 import { routingSnapshotBytes, routingTables } from '../fixtures/routing.js';
+import { engineStore, type Engine } from './engines.js';
 import { SidecarProcess } from './sidecar.js';
 
 /**
@@ -22,11 +23,14 @@ export interface MoneyWorld {
   centres: SidecarProcess[];
   sidecars: SidecarProcess[];
   snapshotFile: string;
+  /** The centres' --store: the first centre's SQLite file, or the PostgreSQL URL (store-rows.ts reads either). */
+  store: string;
   /** Each node's secret with the centre (node-1 first): what its sidecar sends as a Bearer on money rounds. */
   secrets: string[];
   /** Where node-(index+1)'s sidecar reads its secret from (--centre-secret-file). */
   secretFile(index: number): string;
   sidecarArgs(index: number): string[];
+  /** Kills every process, and drops the PostgreSQL database the world made for `engine`. */
   stop(): Promise<void>;
 }
 
@@ -39,8 +43,10 @@ export async function startMoneyWorld(options: {
   controlArgs?: string[];
   /** The nodes' --control-url, given the control planes' URLs, comma-separated (a list with a dead one, say); that list by default. */
   controlUrl?: (control: string) => string;
-  /** The centres' --store: a postgres:// URL (a scratch schema); by default a SQLite file of the first centre's. */
+  /** The centres' --store: a postgres:// URL the caller made (a scratch schema); else chosen by `engine`. */
   store?: string;
+  /** Without `store`: `postgres` makes the world a database of its own (dropped by `stop`); a SQLite file of the first centre's by default. */
+  engine?: Engine;
   /** How many control planes serve the store (more than one needs a PostgreSQL `store`); 1 by default. */
   centres?: number;
 }): Promise<MoneyWorld> {
@@ -49,7 +55,23 @@ export async function startMoneyWorld(options: {
     join(root, index === 0 ? 'control' : `control-${index + 1}`),
   );
   for (const dir of centreDirs) mkdirSync(dir);
-  const storeArg = options.store ?? join(centreDirs[0], 'config.db');
+  const scratch = options.store === undefined ? await engineStore(options.engine ?? 'sqlite', 'world') : null;
+  const storeArg = options.store ?? scratch?.url ?? join(centreDirs[0], 'config.db');
+  try {
+    return await startOn(storeArg, root, centreDirs, options, async () => await scratch?.drop());
+  } catch (error) {
+    await scratch?.drop();
+    throw error;
+  }
+}
+
+async function startOn(
+  storeArg: string,
+  root: string,
+  centreDirs: string[],
+  options: Parameters<typeof startMoneyWorld>[0],
+  dropStore: () => Promise<void>,
+): Promise<MoneyWorld> {
   const handle = await openConfigStore(parseStoreLocation(storeArg));
   const store = handle.config;
   await seedStore(store, routingTables(options.change));
@@ -74,8 +96,19 @@ export async function startMoneyWorld(options: {
   writeFileSync(snapshotFile, routingSnapshotBytes(1, options.change));
   // One after another: the first to start takes the sync lead (on a shared store), as the tests expect.
   const centres: SidecarProcess[] = [];
-  for (const dataDir of centreDirs)
-    centres.push(await SidecarProcess.startControlPlane({ dataDir, args: ['--store', storeArg, ...(options.controlArgs ?? [])] }));
+  const sidecars: SidecarProcess[] = [];
+  // A world that fails part-way stops what it started, so its database can be dropped.
+  const stop = async (): Promise<void> => {
+    await Promise.all([...centres, ...sidecars].map((service) => service.kill()));
+    await dropStore();
+  };
+  try {
+    for (const dataDir of centreDirs)
+      centres.push(await SidecarProcess.startControlPlane({ dataDir, args: ['--store', storeArg, ...(options.controlArgs ?? [])] }));
+  } catch (error) {
+    await Promise.all(centres.map((centre) => centre.kill()));
+    throw error;
+  }
   const [control] = centres;
   const controlUrls = centres.map((centre) => centre.url).join(',');
   const sidecarArgs = (index: number): string[] => [
@@ -90,22 +123,27 @@ export async function startMoneyWorld(options: {
     ...(options.sidecarArgs ?? []),
     ...(options.nodeArgs?.(index) ?? []),
   ];
-  const sidecars = await Promise.all(
+  const started = await Promise.allSettled(
     Array.from({ length: options.sidecars }, (_, index) =>
       SidecarProcess.start({ dataDir: join(root, `sidecar-${index + 1}`), args: sidecarArgs(index) }),
     ),
   );
+  for (const result of started) if (result.status === 'fulfilled') sidecars.push(result.value);
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed !== undefined) {
+    await Promise.all([...centres, ...sidecars].map((service) => service.kill()));
+    throw failed.reason;
+  }
   return {
     control,
     centres,
     sidecars,
     snapshotFile,
+    store: storeArg,
     secrets,
     secretFile: (index: number) => join(root, `node-${index + 1}.secret`),
     sidecarArgs,
-    stop: async () => {
-      await Promise.all([...centres, ...sidecars].map((service) => service.kill()));
-    },
+    stop,
   };
 }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Engine } from './engines.js';
 import { startMoneyWorld, type MoneyWorld } from './money-world.js';
 import { makePartnerKey, partnerCaller, partnerControlArgs, partnerUrlOf } from './partner.js';
 
@@ -19,12 +20,12 @@ export interface PartnerWorld {
   account: (topup: number | null) => Promise<string>;
 }
 
-/** `store`: the centre's --store (a scratch schema's postgres:// URL); by default its own SQLite file. */
-export async function startPartnerWorld(accessNumber: string, sidecars: number, store?: string): Promise<PartnerWorld> {
+/** `engine`: the centre's store (money-world.ts: on PostgreSQL a database of the world's own, dropped by its stop); SQLite by default. */
+export async function startPartnerWorld(accessNumber: string, sidecars: number, engine: Engine = 'sqlite'): Promise<PartnerWorld> {
   const key = await makePartnerKey('world-key');
   const jwks = join(mkdtempSync(join(tmpdir(), 'partner-world-')), 'jwks.json');
   writeFileSync(jwks, JSON.stringify({ keys: [key.jwk] }));
-  const world = await startMoneyWorld({ sidecars, store, controlArgs: partnerControlArgs(jwks) });
+  const world = await startMoneyWorld({ sidecars, engine, controlArgs: partnerControlArgs(jwks) });
   const tenant = await world.control.post('/api/partner-tenants', { tenant_id: 'acme', name: 'Acme' });
   assert.equal(tenant.status, 201, JSON.stringify(tenant.body));
   const product = await world.control.post('/api/partner-products', {

@@ -35,6 +35,22 @@ export async function postgresUnreachable(): Promise<string | null> {
   }
 }
 
+/**
+ * A database of its own (`t_<label>_<random>`) for one test world, dropped after with FORCE (a control plane
+ * killed -9 may leave its sessions behind): the store then lives in `public`, as a production store does, and
+ * its advisory locks and NOTIFY channels, which PostgreSQL scopes per database, meet no other test's.
+ */
+export async function scratchDatabase(label: string): Promise<ScratchSchema> {
+  const name = `t_${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
+  await admin((client) => client.query(`CREATE DATABASE ${name}`));
+  const url = new URL(SERVER);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: () => admin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+  };
+}
+
 export async function scratchSchema(label: string): Promise<ScratchSchema> {
   const schema = `t_${label}_${randomBytes(4).toString('hex')}`;
   await admin((client) => client.query(`CREATE SCHEMA ${schema}`));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { assertErrorResponse } from '../helpers/errors.js';
+import { forEachEngine } from '../helpers/engines.js';
 import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
 
 /**
@@ -8,11 +9,11 @@ import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
  * carrier trunk 20): an update that names nothing to change, and one that leaves the store in a shape
  * every later routing sync refuses.
  */
-describe('admin updates refuse what they cannot honestly write', () => {
+forEachEngine('admin updates refuse what they cannot honestly write', (engine) => {
   let world: MoneyWorld;
 
   before(async () => {
-    world = await startMoneyWorld({ sidecars: 0 });
+    world = await startMoneyWorld({ engine, sidecars: 0 });
   });
 
   after(async () => {

@@ -4,17 +4,19 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { FakeOpensipsMi } from '../../src/devkit/fake-opensips-mi.js';
+import { forEachEngine, startCentre, type Centre } from '../helpers/engines.js';
 import { assertErrorResponse } from '../helpers/errors.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 
-/** The control plane and sidecars as real processes: configure through the admin API, sync, route. */
+/** The control plane and sidecars as real processes: configure through the admin API, sync, route; on each engine of the centre's store. */
 
 const assertError = assertErrorResponse;
 
-describe('control plane', () => {
+forEachEngine('control plane', (engine) => {
+  let centre: Centre;
   let control: SidecarProcess;
   let sidecarA: SidecarProcess;
   let sidecarB: SidecarProcess;
@@ -28,21 +30,22 @@ describe('control plane', () => {
   const miAddresses: string[] = [];
 
   before(async () => {
-    [control, sidecarA, sidecarB] = await Promise.all([
+    [centre, sidecarA, sidecarB] = await Promise.all([
       // The nodes' FIFO, drouting databases and drop directory are in these two: the node files roots.
       // drouting follows live changes only at syncs here: the test counts each node's reloads.
-      SidecarProcess.startControlPlane({
+      startCentre(engine, 'control_plane', {
         args: ['--mi-timeout-ms', '1500', '--node-files-root', `${nodeDir},${watchDir}`, '--drouting-follow-seconds', '0'],
       }),
       SidecarProcess.start(),
       SidecarProcess.start(),
     ]);
+    control = centre.control;
     sidecarC = await SidecarProcess.start({ args: ['--watch-dir', watchDir] });
     miAddresses.push(await mi[0].startHttp(), await mi[1].startUdp(), mi[2].startFifo(join(nodeDir, 'opensips_fifo')));
   });
   after(async () => {
     for (const fake of mi) fake.close();
-    await Promise.all([control.kill(), sidecarA.kill(), sidecarB.kill(), sidecarC.kill()]);
+    await Promise.all([centre.stop(), sidecarA.kill(), sidecarB.kill(), sidecarC.kill()]);
   });
 
   const created = async (path: string, body: unknown): Promise<any> => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { Decimal } from '../../src/core/money/decimal.js';
+import { forEachEngine } from '../helpers/engines.js';
 import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
 
 /**
@@ -8,10 +9,10 @@ import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
  * otherwise that credit stays leased to a node that is gone, refused to every other, until the centre
  * takes it back after the lease validity (15 minutes by default).
  */
-describe('a node that stops', () => {
+forEachEngine('a node that stops', (engine) => {
   let world: MoneyWorld;
   before(async () => {
-    world = await startMoneyWorld({ sidecars: 1 });
+    world = await startMoneyWorld({ engine, sidecars: 1 });
     assert.equal((await world.control.post('/api/balances/customer/1/balance/credit', { amount: '10.00' })).status, 200);
   });
   after(() => world.stop());

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { Decimal } from '../../src/core/money/decimal.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
 import { MOBILE } from '../helpers/cdrs.js';
+import { forEachEngine } from '../helpers/engines.js';
 
 /**
  * One prepaid balance, three nodes: the credit goes to the node whose call needs it, not to the first node
@@ -26,10 +27,10 @@ async function admit(world: MoneyWorld, node: number, callId: string): Promise<a
   return answer.body;
 }
 
-describe('lease sharing: three nodes, a balance for exactly ten calls', () => {
+forEachEngine('lease sharing: three nodes, a balance for exactly ten calls', (engine) => {
   let world: MoneyWorld;
   before(async () => {
-    world = await startMoneyWorld({ sidecars: 3 });
+    world = await startMoneyWorld({ engine, sidecars: 3 });
     await credit(world, CALL.mul(10));
   });
   after(() => world.stop());
@@ -53,10 +54,10 @@ describe('lease sharing: three nodes, a balance for exactly ten calls', () => {
   });
 });
 
-describe('lease sharing: a top-up', () => {
+forEachEngine('lease sharing: a top-up', (engine) => {
   let world: MoneyWorld;
   before(async () => {
-    world = await startMoneyWorld({ sidecars: 3 });
+    world = await startMoneyWorld({ engine, sidecars: 3 });
     await credit(world, CALL);
   });
   after(() => world.stop());
@@ -77,11 +78,11 @@ describe('lease sharing: a top-up', () => {
   });
 });
 
-describe('lease sharing: a node holding more than its calls need gives the rest back when another node is short', () => {
+forEachEngine('lease sharing: a node holding more than its calls need gives the rest back when another node is short', (engine) => {
   let world: MoneyWorld;
   before(async () => {
     // Calls refused at once rather than waiting for the recall (money-channel.test.ts has the wait).
-    world = await startMoneyWorld({ sidecars: 3, sidecarArgs: ['--recall-wait-ms', '0'] });
+    world = await startMoneyWorld({ engine, sidecars: 3, sidecarArgs: ['--recall-wait-ms', '0'] });
     await credit(world, CALL.mul(200));
   });
   after(() => world.stop());

@@ -1,21 +1,24 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { trunk10Settlement } from '../helpers/cdrs.js';
-import { SidecarProcess } from '../helpers/sidecar.js';
+import { forEachEngine, startCentre, type Centre } from '../helpers/engines.js';
+import type { SidecarProcess } from '../helpers/sidecar.js';
 
-/** Balances at the centre, over HTTP against the real control plane. */
+/** Balances at the centre, over HTTP against the real control plane, on each engine of its store. */
 
 /** A node's money round carries the secret the centre answered when the node was created. */
 const bearer = (secret: string): Record<string, string> => ({ authorization: `Bearer ${secret}` });
 
-describe('ledger', () => {
+forEachEngine('ledger', (engine) => {
+  let centre: Centre;
   let control: SidecarProcess;
   let prepaid: number;
   let postpaid: number;
   let carrier: number;
 
   before(async () => {
-    control = await SidecarProcess.startControlPlane();
+    centre = await startCentre(engine, 'ledger');
+    control = centre.control;
     prepaid = (
       await control.send('POST', '/api/customer-accounts', {
         name: 'Prepaid Pty',
@@ -37,7 +40,7 @@ describe('ledger', () => {
     ).body.id;
     carrier = (await control.send('POST', '/api/carrier-trunks', { name: 'Carrier', currency: 'AUD' })).body.id;
   });
-  after(() => control.kill());
+  after(() => centre.stop());
 
   const balance = async (type: string, id: number): Promise<any> => (await control.get(`/api/balances/${type}/${id}/balance`)).body;
   const apply = (type: string, id: number, operation: string, body: unknown) =>

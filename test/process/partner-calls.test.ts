@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { Decimal } from '../../src/core/money/decimal.js';
 import { MOBILE, trunk10Cdr } from '../helpers/cdrs.js';
+import { forEachEngine } from '../helpers/engines.js';
 import { eventually, type MoneyWorld } from '../helpers/money-world.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 import { startPartnerWorld, type PartnerWorld } from '../helpers/partner-world.js';
-import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
 
 /**
  * Issue 19's call path end to end, with real processes: a control plane serving the partner API (tokens from a
@@ -14,279 +14,267 @@ import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpe
  * number on the product's trunk, admitted against the retail account; its CDR is rated and settled to the
  * account, shows in call_history, and the balance is down by exactly the rated cost. Unknown callers, expired
  * translations, exhausted and deactivated accounts are refused. The centre's store on SQLite and on PostgreSQL
- * (a scratch schema; skipped only when the server does not answer).
+ * (a database of its own; skipped only when the server does not answer).
  */
 const ACCESS_NUMBER = '61280000000';
-const unreachable = await postgresUnreachable();
 
-for (const engine of ['sqlite', 'postgres'] as const) {
-  describe(
-    `calls through a partner access number, the centre on ${engine}`,
-    { timeout: 300_000, skip: engine === 'postgres' ? (unreachable ?? false) : false },
-    () => {
-      let world: MoneyWorld;
-      let scratch: ScratchSchema | null = null;
-      let partner: PartnerWorld['partner'];
-      let account: PartnerWorld['account'];
+forEachEngine(
+  'calls through a partner access number',
+  (engine) => {
+    let world: MoneyWorld;
+    let partner: PartnerWorld['partner'];
+    let account: PartnerWorld['account'];
 
-      before(async () => {
-        scratch = engine === 'postgres' ? await scratchSchema('partner_calls') : null;
-        ({ world, partner, account } = await startPartnerWorld(ACCESS_NUMBER, 1, scratch?.url));
-        const node = await world.control.send('PUT', '/api/opensips-nodes/1', { sidecar_address: world.sidecars[0].url });
-        assert.equal(node.status, 200, JSON.stringify(node.body));
+    before(async () => {
+      ({ world, partner, account } = await startPartnerWorld(ACCESS_NUMBER, 1, engine));
+      const node = await world.control.send('PUT', '/api/opensips-nodes/1', { sidecar_address: world.sidecars[0].url });
+      assert.equal(node.status, 200, JSON.stringify(node.body));
+    });
+
+    let restarted: SidecarProcess | null = null;
+    after(async () => {
+      await Promise.all([(world as MoneyWorld | undefined)?.stop(), restarted?.kill()]);
+    });
+
+    const setup = async (code: string, caller: string, ttl = 600): Promise<void> => {
+      const saved = await partner('setup_call', {
+        a_number: `+${caller}`,
+        b_number: `+${MOBILE}`,
+        access_number: `+${ACCESS_NUMBER}`,
+        account_number: code,
+        ttl,
       });
+      assert.equal(saved.status, 200, saved.text);
+    };
 
-      let restarted: SidecarProcess | null = null;
-      after(async () => {
-        await Promise.all([(world as MoneyWorld | undefined)?.stop(), restarted?.kill()]);
-        await scratch?.drop();
+    /** A routing sync, checked to have reached the node: these tests take translations by snapshot (partner-live.test.ts: by delta). */
+    const sync = async (): Promise<void> => {
+      const report = await world.control.post('/api/opensips/routing/sync', {});
+      const pushed = (report.body.sidecar_results as { hostname: string; success: boolean }[]).find((entry) => entry.hostname === 'node-1');
+      assert.ok(pushed?.success, JSON.stringify(report.body));
+    };
+
+    /** OpenSIPS's INVITE from trunk 10's network to the access number, decided in one request. */
+    const dial = async (caller: string, callId: string): Promise<any> => {
+      const decided = await world.sidecars[0].post('/api/opensips/call/decide', {
+        source_ip: '203.0.113.77',
+        call_id: callId,
+        ani: caller,
+        dnis: ACCESS_NUMBER,
+        ruri: `sip:${ACCESS_NUMBER}@203.0.113.5`,
+        from: `<sip:${caller}@203.0.113.77>;tag=a1`,
+        to: `<sip:${ACCESS_NUMBER}@203.0.113.5>`,
+        pai: `<sip:${caller}@203.0.113.77>`,
       });
+      assert.equal(decided.status, 200, JSON.stringify(decided.body));
+      return decided.body;
+    };
 
-      const setup = async (code: string, caller: string, ttl = 600): Promise<void> => {
-        const saved = await partner('setup_call', {
-          a_number: `+${caller}`,
-          b_number: `+${MOBILE}`,
-          access_number: `+${ACCESS_NUMBER}`,
-          account_number: code,
-          ttl,
-        });
-        assert.equal(saved.status, 200, saved.text);
-      };
+    const balance = async (code: string): Promise<string> => {
+      const reply = await partner('get_balance', { account: code });
+      assert.equal(reply.status, 200, reply.text);
+      return /"total_balance":(-?[0-9.]+)/.exec(reply.text)![1];
+    };
 
-      /** A routing sync, checked to have reached the node: these tests take translations by snapshot (partner-live.test.ts: by delta). */
-      const sync = async (): Promise<void> => {
-        const report = await world.control.post('/api/opensips/routing/sync', {});
-        const pushed = (report.body.sidecar_results as { hostname: string; success: boolean }[]).find(
-          (entry) => entry.hostname === 'node-1',
-        );
-        assert.ok(pushed?.success, JSON.stringify(report.body));
-      };
+    it('routes a translated call on the product trunk, bills the retail account exactly, and lists it in call_history', async () => {
+      const code = await account(5);
+      const caller = '61255500111';
+      await setup(code, caller);
+      await sync();
 
-      /** OpenSIPS's INVITE from trunk 10's network to the access number, decided in one request. */
-      const dial = async (caller: string, callId: string): Promise<any> => {
-        const decided = await world.sidecars[0].post('/api/opensips/call/decide', {
-          source_ip: '203.0.113.77',
-          call_id: callId,
-          ani: caller,
-          dnis: ACCESS_NUMBER,
-          ruri: `sip:${ACCESS_NUMBER}@203.0.113.5`,
-          from: `<sip:${caller}@203.0.113.77>;tag=a1`,
-          to: `<sip:${ACCESS_NUMBER}@203.0.113.5>`,
-          pai: `<sip:${caller}@203.0.113.77>`,
-        });
-        assert.equal(decided.status, 200, JSON.stringify(decided.body));
-        return decided.body;
-      };
+      const decided = await dial(caller, 'retail-call-1@test');
+      assert.equal(decided.allowed, true, JSON.stringify(decided));
+      assert.equal(decided.auth.customer_trunk_id, 10);
+      assert.equal(decided.auth.dnis, MOBILE, 'routed to the translated number');
+      assert.ok(Number.isSafeInteger(decided.auth.retail_account_id));
+      assert.equal(decided.route.allowed, true, JSON.stringify(decided.route));
 
-      const balance = async (code: string): Promise<string> => {
-        const reply = await partner('get_balance', { account: code });
-        assert.equal(reply.status, 200, reply.text);
-        return /"total_balance":(-?[0-9.]+)/.exec(reply.text)![1];
-      };
+      const cdr = trunk10Cdr('retail-call-1@test', 73, { startMs: Date.now() - 90_000 }, { ani: caller });
+      const ingested = await world.sidecars[0].post('/api/cdrs/ingest', cdr);
+      assert.equal(ingested.status, 201, JSON.stringify(ingested.body));
+      const cost = ingested.body.customer_cost as string;
+      assert.ok(new Decimal(cost).greaterThan(0), cost);
 
-      it('routes a translated call on the product trunk, bills the retail account exactly, and lists it in call_history', async () => {
-        const code = await account(5);
-        const caller = '61255500111';
-        await setup(code, caller);
-        await sync();
+      await eventually(async () => {
+        const history = await partner('call_history', { account: code });
+        assert.equal(history.status, 200, history.text);
+        assert.equal(history.body.calls.length, 1, history.text);
+        assert.equal(history.body.calls[0].called_number, MOBILE);
+        assert.equal(history.body.calls[0].duration_seconds, 78, 'billed in 6/6 increments');
+        assert.ok(history.text.includes(`"amount_charged":${cost}`), `${history.text} shows ${cost}`);
+      }, 20_000);
+      // Down by exactly the rated cost once the node has settled (its lease returned or not, the balance is what was spent).
+      await eventually(async () => {
+        const shown = await balance(code);
+        assert.ok(new Decimal(shown).equals(new Decimal(5).minus(cost)), `balance ${shown}, 5 less ${cost}`);
+      }, 20_000);
+    });
 
-        const decided = await dial(caller, 'retail-call-1@test');
-        assert.equal(decided.allowed, true, JSON.stringify(decided));
-        assert.equal(decided.auth.customer_trunk_id, 10);
-        assert.equal(decided.auth.dnis, MOBILE, 'routed to the translated number');
-        assert.ok(Number.isSafeInteger(decided.auth.retail_account_id));
-        assert.equal(decided.route.allowed, true, JSON.stringify(decided.route));
+    it('refuses an unknown caller, an expired translation, an exhausted balance and a deactivated account', async () => {
+      const rich = await account(5);
+      const poor = await account(null);
+      const closing = await account(5);
+      await setup(rich, '61255500211', 1);
+      await setup(poor, '61255500311');
+      await setup(closing, '61255500411');
+      await sync();
 
-        const cdr = trunk10Cdr('retail-call-1@test', 73, { startMs: Date.now() - 90_000 }, { ani: caller });
-        const ingested = await world.sidecars[0].post('/api/cdrs/ingest', cdr);
-        assert.equal(ingested.status, 201, JSON.stringify(ingested.body));
-        const cost = ingested.body.customer_cost as string;
-        assert.ok(new Decimal(cost).greaterThan(0), cost);
-
-        await eventually(async () => {
-          const history = await partner('call_history', { account: code });
-          assert.equal(history.status, 200, history.text);
-          assert.equal(history.body.calls.length, 1, history.text);
-          assert.equal(history.body.calls[0].called_number, MOBILE);
-          assert.equal(history.body.calls[0].duration_seconds, 78, 'billed in 6/6 increments');
-          assert.ok(history.text.includes(`"amount_charged":${cost}`), `${history.text} shows ${cost}`);
-        }, 20_000);
-        // Down by exactly the rated cost once the node has settled (its lease returned or not, the balance is what was spent).
-        await eventually(async () => {
-          const shown = await balance(code);
-          assert.ok(new Decimal(shown).equals(new Decimal(5).minus(cost)), `balance ${shown}, 5 less ${cost}`);
-        }, 20_000);
+      const unknown = await dial('61255500999', 'retail-unknown@test');
+      assert.deepEqual(
+        [unknown.allowed, unknown.stage, unknown.reason_code, unknown.reject_code],
+        [false, 'auth', 'no_call_translation', 404],
+      );
+      const exhausted = await dial('61255500311', 'retail-poor@test');
+      assert.deepEqual(
+        [exhausted.allowed, exhausted.stage, exhausted.reason_code, exhausted.reject_code],
+        [false, 'admit', 'insufficient_balance', 402],
+      );
+      // The contract's separate endpoints, as a script without call/decide asks them: call/auth names the retail
+      // account, call/admit given it reserves against it (trunk 10's own account has the money; the retail one not).
+      assert.equal((await world.control.post('/api/balances/customer/1/balance/credit', { amount: '10.00' })).status, 200);
+      const auth = await world.sidecars[0].post('/api/opensips/call/auth', {
+        source_ip: '203.0.113.77',
+        call_id: 'retail-separate@test',
+        ani: '61255500311',
+        dnis: ACCESS_NUMBER,
       });
-
-      it('refuses an unknown caller, an expired translation, an exhausted balance and a deactivated account', async () => {
-        const rich = await account(5);
-        const poor = await account(null);
-        const closing = await account(5);
-        await setup(rich, '61255500211', 1);
-        await setup(poor, '61255500311');
-        await setup(closing, '61255500411');
-        await sync();
-
-        const unknown = await dial('61255500999', 'retail-unknown@test');
-        assert.deepEqual(
-          [unknown.allowed, unknown.stage, unknown.reason_code, unknown.reject_code],
-          [false, 'auth', 'no_call_translation', 404],
-        );
-        const exhausted = await dial('61255500311', 'retail-poor@test');
-        assert.deepEqual(
-          [exhausted.allowed, exhausted.stage, exhausted.reason_code, exhausted.reject_code],
-          [false, 'admit', 'insufficient_balance', 402],
-        );
-        // The contract's separate endpoints, as a script without call/decide asks them: call/auth names the retail
-        // account, call/admit given it reserves against it (trunk 10's own account has the money; the retail one not).
-        assert.equal((await world.control.post('/api/balances/customer/1/balance/credit', { amount: '10.00' })).status, 200);
-        const auth = await world.sidecars[0].post('/api/opensips/call/auth', {
-          source_ip: '203.0.113.77',
+      assert.deepEqual([auth.body.allowed, auth.body.customer_trunk_id, auth.body.dnis], [true, 10, MOBILE], JSON.stringify(auth.body));
+      const admit = (retail: number | undefined) =>
+        world.sidecars[0].post('/api/opensips/call/admit', {
+          customer_trunk_id: 10,
+          dnis: MOBILE,
           call_id: 'retail-separate@test',
-          ani: '61255500311',
-          dnis: ACCESS_NUMBER,
+          ...(retail === undefined ? {} : { retail_account_id: retail }),
         });
-        assert.deepEqual([auth.body.allowed, auth.body.customer_trunk_id, auth.body.dnis], [true, 10, MOBILE], JSON.stringify(auth.body));
-        const admit = (retail: number | undefined) =>
-          world.sidecars[0].post('/api/opensips/call/admit', {
-            customer_trunk_id: 10,
-            dnis: MOBILE,
-            call_id: 'retail-separate@test',
-            ...(retail === undefined ? {} : { retail_account_id: retail }),
-          });
-        const separate = await admit(auth.body.retail_account_id as number);
-        assert.deepEqual(
-          [separate.body.allowed, separate.body.reason_code],
-          [false, 'insufficient_balance'],
-          JSON.stringify(separate.body),
-        );
-        const wholesale = await admit(undefined);
-        assert.equal(wholesale.body.allowed, true, 'the same call as a wholesale one is admitted on the trunk account');
-        assert.equal((await world.sidecars[0].post('/api/opensips/call/release', { call_id: 'retail-separate@test' })).status, 200);
+      const separate = await admit(auth.body.retail_account_id as number);
+      assert.deepEqual([separate.body.allowed, separate.body.reason_code], [false, 'insufficient_balance'], JSON.stringify(separate.body));
+      const wholesale = await admit(undefined);
+      assert.equal(wholesale.body.allowed, true, 'the same call as a wholesale one is admitted on the trunk account');
+      assert.equal((await world.sidecars[0].post('/api/opensips/call/release', { call_id: 'retail-separate@test' })).status, 200);
 
-        const live = await dial('61255500411', 'retail-closing@test');
-        assert.equal(live.allowed, true, JSON.stringify(live));
-        assert.equal((await world.sidecars[0].post('/api/opensips/call/release', { call_id: 'retail-closing@test' })).status, 200);
+      const live = await dial('61255500411', 'retail-closing@test');
+      assert.equal(live.allowed, true, JSON.stringify(live));
+      assert.equal((await world.sidecars[0].post('/api/opensips/call/release', { call_id: 'retail-closing@test' })).status, 200);
 
-        // The one-second translation: refused once it has expired, even before another sync.
-        const translationEnds = Date.now() + 1_000;
-        await eventually(() => Promise.resolve(assert.ok(Date.now() > translationEnds)), 5_000);
-        const expired = await dial('61255500211', 'retail-expired@test');
-        assert.deepEqual([expired.allowed, expired.stage, expired.reason_code], [false, 'auth', 'no_call_translation']);
+      // The one-second translation: refused once it has expired, even before another sync.
+      const translationEnds = Date.now() + 1_000;
+      await eventually(() => Promise.resolve(assert.ok(Date.now() > translationEnds)), 5_000);
+      const expired = await dial('61255500211', 'retail-expired@test');
+      assert.deepEqual([expired.allowed, expired.stage, expired.reason_code], [false, 'auth', 'no_call_translation']);
 
-        assert.equal((await partner('delete_account', { account: closing })).status, 200);
-        // No operator sync: delete_account asks for one in the background, and the node stops taking the call.
-        await eventually(async () => {
-          const refused = await dial('61255500411', 'retail-closed-probe@test');
-          assert.equal(refused.reason_code, 'no_call_translation', JSON.stringify(refused));
-        }, 30_000);
-        // Had a probe been admitted before the sync landed, it holds nothing after this.
-        assert.equal((await world.sidecars[0].post('/api/opensips/call/release', { call_id: 'retail-closed-probe@test' })).status, 200);
-        const closed = await dial('61255500411', 'retail-closed@test');
-        assert.deepEqual([closed.allowed, closed.stage, closed.reason_code], [false, 'auth', 'no_call_translation']);
-        assert.equal(await balance(poor), '0.00');
-      });
+      assert.equal((await partner('delete_account', { account: closing })).status, 200);
+      // No operator sync: delete_account asks for one in the background, and the node stops taking the call.
+      await eventually(async () => {
+        const refused = await dial('61255500411', 'retail-closed-probe@test');
+        assert.equal(refused.reason_code, 'no_call_translation', JSON.stringify(refused));
+      }, 30_000);
+      // Had a probe been admitted before the sync landed, it holds nothing after this.
+      assert.equal((await world.sidecars[0].post('/api/opensips/call/release', { call_id: 'retail-closed-probe@test' })).status, 200);
+      const closed = await dial('61255500411', 'retail-closed@test');
+      assert.deepEqual([closed.allowed, closed.stage, closed.reason_code], [false, 'auth', 'no_call_translation']);
+      assert.equal(await balance(poor), '0.00');
+    });
 
-      it('debit_balance of credit the node holds leased recalls it over the live channel and debits exactly', async () => {
-        const code = await account(5);
-        await setup(code, '61255500511');
-        await sync();
-        // A call leases the node what it needs (3.0001 of the 5), then ends without a CDR: the node holds it unused.
-        const call = await dial('61255500511', 'retail-leased@test');
-        assert.equal(call.allowed, true, JSON.stringify(call));
-        assert.equal((await world.sidecars[0].post('/api/opensips/call/release', { call_id: 'retail-leased@test' })).status, 200);
-        const before = await partner('get_balance', { account: code });
-        assert.match(before.text, /"available_balance":1\.9999\b/, before.text);
+    it('debit_balance of credit the node holds leased recalls it over the live channel and debits exactly', async () => {
+      const code = await account(5);
+      await setup(code, '61255500511');
+      await sync();
+      // A call leases the node what it needs (3.0001 of the 5), then ends without a CDR: the node holds it unused.
+      const call = await dial('61255500511', 'retail-leased@test');
+      assert.equal(call.allowed, true, JSON.stringify(call));
+      assert.equal((await world.sidecars[0].post('/api/opensips/call/release', { call_id: 'retail-leased@test' })).status, 200);
+      const before = await partner('get_balance', { account: code });
+      assert.match(before.text, /"available_balance":1\.9999\b/, before.text);
 
-        // The whole balance: more than is available, which the node's lease stands in the way of until it is recalled.
-        const debited = await partner('debit_balance', { account: code, amount: 5 });
-        assert.equal(debited.status, 200, debited.text);
-        assert.match(debited.text, /"balance_after":0\.00\b/);
-        const after = await partner('get_balance', { account: code });
-        assert.match(after.text, /"total_balance":0\.00\b.*"available_balance":0\.00\b/, after.text);
-        // Nothing more to take: refused, and nothing changes.
-        const refused = await partner('debit_balance', { account: code, amount: 0.01 });
-        assert.equal(refused.status, 400, refused.text);
-        assert.equal(await balance(code), '0.00');
-      });
+      // The whole balance: more than is available, which the node's lease stands in the way of until it is recalled.
+      const debited = await partner('debit_balance', { account: code, amount: 5 });
+      assert.equal(debited.status, 200, debited.text);
+      assert.match(debited.text, /"balance_after":0\.00\b/);
+      const after = await partner('get_balance', { account: code });
+      assert.match(after.text, /"total_balance":0\.00\b.*"available_balance":0\.00\b/, after.text);
+      // Nothing more to take: refused, and nothing changes.
+      const refused = await partner('debit_balance', { account: code, amount: 0.01 });
+      assert.equal(refused.status, 400, refused.text);
+      assert.equal(await balance(code), '0.00');
+    });
 
-      it('a CDR that comes after its reservation is gone is still billed to the retail account it names', async () => {
-        const code = await account(5);
-        const caller = '61255500611';
-        await setup(code, caller);
-        await sync();
-        const decided = await dial(caller, 'retail-late@test');
-        assert.equal(decided.allowed, true, JSON.stringify(decided));
-        // The reservation ends first (released, or expired on a long call): nothing at the node says whose the call was.
-        assert.equal((await world.sidecars[0].post('/api/opensips/call/release', { call_id: 'retail-late@test' })).status, 200);
-        const cdr = {
-          ...trunk10Cdr('retail-late@test', 40, { startMs: Date.now() - 60_000 }, { ani: caller }),
-          retail_account_id: decided.auth.retail_account_id as number,
-        };
-        const ingested = await world.sidecars[0].post('/api/cdrs/ingest', cdr);
-        assert.equal(ingested.status, 201, JSON.stringify(ingested.body));
-        const cost = ingested.body.customer_cost as string;
-        assert.equal(ingested.body.reconciled, false, 'billed beyond a reservation it no longer held');
-        await eventually(async () => {
-          const shown = await balance(code);
-          assert.ok(new Decimal(shown).equals(new Decimal(5).minus(cost)), `balance ${shown}, 5 less ${cost}`);
-        }, 20_000);
-        // The same CDR naming another account is a different CDR under that Call-ID.
-        const other = await world.sidecars[0].post('/api/cdrs/ingest', { ...cdr, retail_account_id: cdr.retail_account_id + 1 });
-        assert.equal(other.status, 409, JSON.stringify(other.body));
-      });
+    it('a CDR that comes after its reservation is gone is still billed to the retail account it names', async () => {
+      const code = await account(5);
+      const caller = '61255500611';
+      await setup(code, caller);
+      await sync();
+      const decided = await dial(caller, 'retail-late@test');
+      assert.equal(decided.allowed, true, JSON.stringify(decided));
+      // The reservation ends first (released, or expired on a long call): nothing at the node says whose the call was.
+      assert.equal((await world.sidecars[0].post('/api/opensips/call/release', { call_id: 'retail-late@test' })).status, 200);
+      const cdr = {
+        ...trunk10Cdr('retail-late@test', 40, { startMs: Date.now() - 60_000 }, { ani: caller }),
+        retail_account_id: decided.auth.retail_account_id as number,
+      };
+      const ingested = await world.sidecars[0].post('/api/cdrs/ingest', cdr);
+      assert.equal(ingested.status, 201, JSON.stringify(ingested.body));
+      const cost = ingested.body.customer_cost as string;
+      assert.equal(ingested.body.reconciled, false, 'billed beyond a reservation it no longer held');
+      await eventually(async () => {
+        const shown = await balance(code);
+        assert.ok(new Decimal(shown).equals(new Decimal(5).minus(cost)), `balance ${shown}, 5 less ${cost}`);
+      }, 20_000);
+      // The same CDR naming another account is a different CDR under that Call-ID.
+      const other = await world.sidecars[0].post('/api/cdrs/ingest', { ...cdr, retail_account_id: cdr.retail_account_id + 1 });
+      assert.equal(other.status, 409, JSON.stringify(other.body));
+    });
 
-      it('after a kill -9 of the node in a stream of retail calls, every acknowledged CDR is billed to the account once', async () => {
-        const code = await account(50);
-        const caller = '61255500511';
-        await setup(code, caller);
-        await sync();
-        const node = world.sidecars[0];
-        const attempted = new Map<string, Record<string, unknown>>();
-        const acknowledged = new Map<string, unknown>();
-        let stop = false;
-        const worker = async (id: number): Promise<void> => {
-          for (let i = 0; !stop; i++) {
-            const callId = `retail-k${id}-${i}@durability`;
-            try {
-              const decided = await dial(caller, callId);
-              if (!decided.allowed) continue;
-              const figures = trunk10Cdr(callId, 1 + ((id * 7 + i) % 90), { startMs: Date.now() - 120_000 }, { ani: caller });
-              attempted.set(callId, figures);
-              const ingested = await node.post('/api/cdrs/ingest', figures);
-              if (ingested.status === 201) acknowledged.set(callId, ingested.body);
-            } catch {
-              return; // the node is gone: this request was never acknowledged
-            }
+    it('after a kill -9 of the node in a stream of retail calls, every acknowledged CDR is billed to the account once', async () => {
+      const code = await account(50);
+      const caller = '61255500511';
+      await setup(code, caller);
+      await sync();
+      const node = world.sidecars[0];
+      const attempted = new Map<string, Record<string, unknown>>();
+      const acknowledged = new Map<string, unknown>();
+      let stop = false;
+      const worker = async (id: number): Promise<void> => {
+        for (let i = 0; !stop; i++) {
+          const callId = `retail-k${id}-${i}@durability`;
+          try {
+            const decided = await dial(caller, callId);
+            if (!decided.allowed) continue;
+            const figures = trunk10Cdr(callId, 1 + ((id * 7 + i) % 90), { startMs: Date.now() - 120_000 }, { ani: caller });
+            attempted.set(callId, figures);
+            const ingested = await node.post('/api/cdrs/ingest', figures);
+            if (ingested.status === 201) acknowledged.set(callId, ingested.body);
+          } catch {
+            return; // the node is gone: this request was never acknowledged
           }
-        };
-        const workers = Array.from({ length: 4 }, (_, id) => worker(id));
-        // By count, not by time: a slow machine only takes longer.
-        while (acknowledged.size < 30) await new Promise((resolve) => setTimeout(resolve, 20));
-        await node.kill('SIGKILL');
-        stop = true;
-        await Promise.all(workers);
-
-        // Every CDR sent again, as OpenSIPS retries: an acknowledged one is a duplicate with its first answer; one
-        // whose answer was lost is either (it was durable) or is taken now. Each is billed once either way.
-        restarted = await SidecarProcess.start({ dataDir: node.dataDir, args: world.sidecarArgs(0) });
-        let total = new Decimal(0);
-        for (const [callId, figures] of attempted) {
-          const resent = await restarted.post('/api/cdrs/ingest', figures);
-          const first = acknowledged.get(callId);
-          if (first !== undefined) {
-            assert.equal(resent.status, 200, `${callId}: ${JSON.stringify(resent.body)}`);
-            assert.deepEqual(resent.body, first);
-          } else assert.ok(resent.status === 200 || resent.status === 201, `${callId}: ${JSON.stringify(resent.body)}`);
-          total = total.plus(resent.body.customer_cost as string);
         }
-        await eventually(async () => {
-          const shown = await balance(code);
-          assert.ok(new Decimal(shown).equals(new Decimal(50).minus(total)), `balance ${shown}, 50 less ${total.toFixed()}`);
-          const history = await partner('call_history', { account: code });
-          assert.equal(history.body.calls.length, 10, history.text);
-        }, 30_000);
-      });
-    },
-  );
-}
+      };
+      const workers = Array.from({ length: 4 }, (_, id) => worker(id));
+      // By count, not by time: a slow machine only takes longer.
+      while (acknowledged.size < 30) await new Promise((resolve) => setTimeout(resolve, 20));
+      await node.kill('SIGKILL');
+      stop = true;
+      await Promise.all(workers);
+
+      // Every CDR sent again, as OpenSIPS retries: an acknowledged one is a duplicate with its first answer; one
+      // whose answer was lost is either (it was durable) or is taken now. Each is billed once either way.
+      restarted = await SidecarProcess.start({ dataDir: node.dataDir, args: world.sidecarArgs(0) });
+      let total = new Decimal(0);
+      for (const [callId, figures] of attempted) {
+        const resent = await restarted.post('/api/cdrs/ingest', figures);
+        const first = acknowledged.get(callId);
+        if (first !== undefined) {
+          assert.equal(resent.status, 200, `${callId}: ${JSON.stringify(resent.body)}`);
+          assert.deepEqual(resent.body, first);
+        } else assert.ok(resent.status === 200 || resent.status === 201, `${callId}: ${JSON.stringify(resent.body)}`);
+        total = total.plus(resent.body.customer_cost as string);
+      }
+      await eventually(async () => {
+        const shown = await balance(code);
+        assert.ok(new Decimal(shown).equals(new Decimal(50).minus(total)), `balance ${shown}, 50 less ${total.toFixed()}`);
+        const history = await partner('call_history', { account: code });
+        assert.equal(history.body.calls.length, 10, history.text);
+      }, 30_000);
+    });
+  },
+  { timeout: 300_000 },
+);

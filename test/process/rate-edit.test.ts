@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
+import { forEachEngine } from '../helpers/engines.js';
 import { assertErrorResponse } from '../helpers/errors.js';
 import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
 import { trunk10Cdr } from '../helpers/cdrs.js';
@@ -14,7 +15,7 @@ import { trunk10Cdr } from '../helpers/cdrs.js';
 /** A 73-second answered call from trunk 10 to MOBILE; billed 78 s (6/6 increments on deck 1's 614 row). */
 const cdr = (sipCallId: string, startMs: number): Record<string, unknown> => trunk10Cdr(sipCallId, 73, { startMs });
 
-describe('editing a rate in force', () => {
+forEachEngine('editing a rate in force', (engine) => {
   let world: MoneyWorld;
   let rateId: number;
   const rates = async (prefix: string): Promise<any[]> =>
@@ -29,7 +30,7 @@ describe('editing a rate in force', () => {
   };
 
   before(async () => {
-    world = await startMoneyWorld({ sidecars: 1 });
+    world = await startMoneyWorld({ engine, sidecars: 1 });
     const node = await world.control.send('PUT', '/api/opensips-nodes/1', { sidecar_address: world.sidecars[0].url });
     assert.equal(node.status, 200, JSON.stringify(node.body));
     await sync();

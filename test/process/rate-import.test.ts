@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { forEachEngine, startCentre, type Centre } from '../helpers/engines.js';
 import { parseIncrement, parseRateCsv } from '../../sync/admin/rate-import.js';
-import { SidecarProcess } from '../helpers/sidecar.js';
+import type { SidecarProcess } from '../helpers/sidecar.js';
 
 const DEFAULT_AT = '2026-01-01T00:00:00.000Z';
 
@@ -80,14 +81,16 @@ describe('CSV rate sheets', () => {
   });
 });
 
-describe('rate import over HTTP', () => {
+forEachEngine('rate import over HTTP', (engine) => {
+  let centre: Centre;
   let control: SidecarProcess;
   let deckId: number;
   before(async () => {
-    control = await SidecarProcess.startControlPlane();
+    centre = await startCentre(engine, 'rate_import');
+    control = centre.control;
     deckId = (await control.send('POST', '/api/rate-decks', { name: 'Cost', deck_type: 'carrier', currency: 'AUD' })).body.id;
   });
-  after(() => control.kill());
+  after(() => centre.stop());
 
   const rates = (prefixes: string[], rate: string) =>
     prefixes.map((prefix) => ({ prefix, destination_name: `D ${prefix}`, rate_per_minute: rate, effective_at: '2025-06-01T00:00:00Z' }));
