@@ -9,22 +9,15 @@
  *
  *   node dist/bench/call-mix.js [--calls 20000] [--size demo] [--warm-up N]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import pino from 'pino';
 import type { IncomingRequest, OutgoingResponse, Route } from '../src/core/http/server.js';
-import { NodeCredit } from '../src/sidecar/credit/node-credit.js';
 import { callRoutes } from '../src/sidecar/http/call-routes.js';
 import { sidecarContext } from '../src/sidecar/http/context.js';
 import { moneyRoutes } from '../src/sidecar/http/money-routes.js';
-import { MoneyJournal } from '../src/sidecar/journal/journal.js';
 import { CallCounters } from '../src/sidecar/limits/call-counters.js';
 import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
-import { routeCall } from '../src/sidecar/routing/route.js';
 import type { SnapshotService } from '../src/sidecar/snapshot/service.js';
-import { BENCH_CREDIT, loadWorld } from './bench-world.js';
+import { firstRoute, loadWorld, openBenchCredit } from './bench-world.js';
 import { reportResult } from './results.js';
 
 /** A call's CDR comes this many calls after its INVITE, as in make bench's mix (the call has ended by then). */
@@ -43,21 +36,7 @@ async function main(): Promise<void> {
   if (!(warmUp > CDR_LAG && warmUp < calls)) throw new Error(`--warm-up must be more than ${CDR_LAG} and less than --calls`);
   const { engine, traffic } = loadWorld(values.size);
 
-  const dir = mkdtempSync(join(tmpdir(), 'call-mix-'));
-  const log = pino({ level: 'silent' });
-  const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
-  const credit = new NodeCredit(journal, BENCH_CREDIT, log);
-  // Every account holds a lease that never runs out: no call waits for a round with a centre.
-  credit.applyReply(
-    credit.takeRound(0),
-    {
-      settled: [],
-      unbilled: [],
-      leases: traffic.accounts.map((account) => ({ entity_type: 'customer', entity_id: account.id, granted: '999999999', headroom: '0' })),
-      lease_valid_seconds: 86_400,
-    },
-    Date.now(),
-  );
+  const { credit, log, close } = openBenchCredit('call-mix', traffic);
   const context = sidecarContext({
     snapshots: { engine } as SnapshotService,
     credit,
@@ -104,21 +83,7 @@ async function main(): Promise<void> {
         to: `<sip:${dnis}@example.net>`,
       }),
     );
-    const { decision } = routeCall(
-      engine,
-      {
-        customer_trunk_id: trunkId,
-        dnis,
-        ani: null,
-        attempt: 1,
-        previous_carrier_trunk_id: null,
-        previous_gateway_id: null,
-        previous_failure_code: null,
-        tried_carrier_trunk_ids: [],
-        tried_gateway_ids: [],
-      },
-      started,
-    );
+    const decision = firstRoute(engine, trunkId, dnis, started);
     if (decision.allowed && i % 10 === 0)
       requests.push(
         request('/api/opensips/call/reroute', {
@@ -197,8 +162,7 @@ async function main(): Promise<void> {
       statuses,
     });
   } finally {
-    await journal.close();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 }
 
