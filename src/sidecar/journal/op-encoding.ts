@@ -34,7 +34,7 @@ function encodeOp(op: JournalOp): string {
   switch (op.op) {
     case 'cdr':
       return (
-        `{"op":"cdr","id":${num(op.id)},"sipCallId":${quoteJson(op.sipCallId)},"fingerprint":${quoteJson(op.fingerprint)},` +
+        `{"op":"cdr","id":${num(op.id)},"sipCallId":${quoteJson(op.sipCallId)},"fingerprint":${str(op.fingerprint)},` +
         `"result":${embedded(op.result)},"settlement":${embedded(op.settlement)},"accountId":${num(op.accountId)},` +
         `"chargeMicro":${num(op.chargeMicro)},"createdAt":${num(op.createdAt)}}`
       );
