@@ -1,6 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CreditSettings } from '../src/sidecar/credit/node-credit.js';
+import pino, { type Logger } from 'pino';
+import { NodeCredit, type CreditSettings } from '../src/sidecar/credit/node-credit.js';
+import { MoneyJournal } from '../src/sidecar/journal/journal.js';
+import { routeCall, type RouteDecision } from '../src/sidecar/routing/route.js';
 import { DecisionEngine } from '../src/sidecar/engine/engine.js';
 import { decodeSnapshot, encodeSnapshot } from '../src/core/snapshot/codec.js';
 import { compileSnapshot } from '../src/core/snapshot/compile.js';
@@ -41,3 +45,51 @@ export const BENCH_CREDIT: CreditSettings = {
   offlinePostpaid: 'allow',
   sliceSeconds: null,
 };
+
+/** The route a call's first INVITE gets (call/route's first attempt, nothing tried): the carrier its CDR names. */
+export function firstRoute(engine: DecisionEngine, trunkId: number, dnis: string, now: number): RouteDecision {
+  return routeCall(
+    engine,
+    {
+      customer_trunk_id: trunkId,
+      dnis,
+      ani: null,
+      attempt: 1,
+      previous_carrier_trunk_id: null,
+      previous_gateway_id: null,
+      previous_failure_code: null,
+      tried_carrier_trunk_ids: [],
+      tried_gateway_ids: [],
+    },
+    now,
+  ).decision;
+}
+
+/**
+ * A node's credit over a money journal in a scratch directory, every account of the world holding a lease that
+ * never runs out (no admission waits for a round with a centre). `close` ends the journal and removes the directory.
+ */
+export function openBenchCredit(name: string, traffic: TrafficHints): { credit: NodeCredit; log: Logger; close: () => Promise<void> } {
+  const dir = mkdtempSync(join(tmpdir(), `${name}-`));
+  const log = pino({ level: 'silent' });
+  const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
+  const credit = new NodeCredit(journal, BENCH_CREDIT, log);
+  credit.applyReply(
+    credit.takeRound(0),
+    {
+      settled: [],
+      unbilled: [],
+      leases: traffic.accounts.map((account) => ({ entity_type: 'customer', entity_id: account.id, granted: '999999999', headroom: '0' })),
+      lease_valid_seconds: 86_400,
+    },
+    Date.now(),
+  );
+  return {
+    credit,
+    log,
+    close: async () => {
+      await journal.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -23,7 +23,6 @@ import { ingestCdr } from '../src/sidecar/cdr/ingest.js';
 import type { CallRecord } from '../src/sidecar/cdr/rating.js';
 import { MoneyJournal } from '../src/sidecar/journal/journal.js';
 import { NodeCredit } from '../src/sidecar/credit/node-credit.js';
-import { routeCall } from '../src/sidecar/routing/route.js';
 import type { IncomingRequest, OutgoingResponse } from '../src/core/http/server.js';
 import { sidecarContext } from '../src/sidecar/http/context.js';
 import { moneyRoutes } from '../src/sidecar/http/money-routes.js';
@@ -31,7 +30,7 @@ import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
 import type { SnapshotService } from '../src/sidecar/snapshot/service.js';
 import type { DecisionEngine } from '../src/sidecar/engine/engine.js';
 import type { Logger } from 'pino';
-import { BENCH_CREDIT, loadWorld } from './bench-world.js';
+import { BENCH_CREDIT, firstRoute, loadWorld } from './bench-world.js';
 import { reportResult } from './results.js';
 
 async function main(): Promise<void> {
@@ -53,21 +52,7 @@ async function main(): Promise<void> {
   for (let i = 0; records.length < count; i++) {
     const [, , trunkId] = traffic.callers[i % traffic.callers.length];
     const dnis = traffic.numbers[i % traffic.numbers.length];
-    const { decision } = routeCall(
-      engine,
-      {
-        customer_trunk_id: trunkId,
-        dnis,
-        ani: null,
-        attempt: 1,
-        previous_carrier_trunk_id: null,
-        previous_gateway_id: null,
-        previous_failure_code: null,
-        tried_carrier_trunk_ids: [],
-        tried_gateway_ids: [],
-      },
-      started,
-    );
+    const decision = firstRoute(engine, trunkId, dnis, started);
     if (!decision.allowed) continue;
     const duration = (i * 37) % 300;
     records.push({

@@ -9,17 +9,11 @@
  * Uses bench/data/<size>.msgpack and its traffic file when present (make bench writes them), else
  * generates the dataset.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import pino from 'pino';
 import { admitCall } from '../src/sidecar/admission/admit.js';
-import { MoneyJournal } from '../src/sidecar/journal/journal.js';
-import { NodeCredit } from '../src/sidecar/credit/node-credit.js';
 import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
-import { BENCH_CREDIT, loadWorld } from './bench-world.js';
+import { loadWorld, openBenchCredit } from './bench-world.js';
 import { reportResult } from './results.js';
 
 async function main(): Promise<void> {
@@ -36,22 +30,7 @@ async function main(): Promise<void> {
   if (gc === undefined) throw new Error('run with node --expose-gc');
   const { engine, traffic } = loadWorld(values.size);
 
-  const dir = mkdtempSync(join(tmpdir(), 'live-calls-'));
-  const log = pino({ level: 'silent' });
-  const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
-  const credit = new NodeCredit(journal, BENCH_CREDIT, log);
-  // As if the centre had just answered a round granting every account a lease that covers the run: no round
-  // with a centre during it, and the leases are valid (a node that never heard from a centre admits on none).
-  credit.applyReply(
-    credit.takeRound(0),
-    {
-      settled: [],
-      unbilled: [],
-      leases: traffic.accounts.map((account) => ({ entity_type: 'customer', entity_id: account.id, granted: '999999999', headroom: '0' })),
-      lease_valid_seconds: 86_400,
-    },
-    Date.now(),
-  );
+  const { credit, log, close } = openBenchCredit('live-calls', traffic);
   const context = { engine, credit, metrics: new SidecarMetrics(), log };
   const admit = async (from: number, to: number): Promise<void> => {
     for (let i = from; i < to; i += 10) {
@@ -112,8 +91,7 @@ async function main(): Promise<void> {
       scavenges: { count: scavenges.length, p50_ms: quantile(0.5), p90_ms: quantile(0.9), max_ms: quantile(1) },
     });
   } finally {
-    await journal.close();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 }
 

@@ -9,7 +9,9 @@
  *
  * --rate, --call-rate and --cdr-rate replace the profile's fixed rates (a machine that cannot carry the
  * floor at 10k/s measures nothing but its own queue there). --scenarios pairs stops after the route/admit
- * pairs and auth (a quicker loop when working on admission's tail); --sidecar-flags='--cpu-prof ...' passes
+ * pairs and auth (a quicker loop when working on admission's tail); --scenarios mix runs the per-call mix
+ * alone (with --sidecar-flags='--cpu-prof', a profile of the sidecar under what OpenSIPS sends, nothing else
+ * in it); --size replaces the profile's world (demo: a quicker start); --sidecar-flags='--cpu-prof ...' passes
  * Node/V8 flags to the sidecar.
  */
 import { spawn } from 'node:child_process';
@@ -138,13 +140,16 @@ async function main(): Promise<void> {
       // Node/V8 flags for the sidecar, space-separated (e.g. --cpu-prof, or a GC setting to compare).
       'sidecar-flags': { type: 'string', default: '' },
       // `pairs`: stop after the route/admit pairs and auth (a quicker loop when working on admission's tail).
+      // `mix`: the per-call mix alone.
       scenarios: { type: 'string', default: 'all' },
+      size: { type: 'string' },
     },
   });
   const chosen = PROFILES[values.profile] as Profile | undefined;
   if (chosen === undefined) throw new Error(`unknown profile ${values.profile}`);
   const profile: Profile = {
     ...chosen,
+    size: values.size ?? chosen.size,
     rates: values.rate === undefined ? chosen.rates : [Number(values.rate)],
     callRates: values['call-rate'] === undefined ? chosen.callRates : [Number(values['call-rate'])],
   };
@@ -268,7 +273,8 @@ async function main(): Promise<void> {
   await load(sidecar.port, 2_000, 3, profile.connections, warmAdmitFile);
   await load(floor.port, 0, 2, profile.connections, routeFile);
 
-  for (const rate of profile.rates) {
+  const mixAlone = values.scenarios === 'mix';
+  for (const rate of mixAlone ? [] : profile.rates) {
     const floorResult = await measure(`floor ${rate}/s`, floor.port, floor.child.pid!, rate, routeFile);
     const pairs: { route: Awaited<ReturnType<typeof measure>>; admit: Awaited<ReturnType<typeof measure>>; ratio: number }[] = [];
     for (const admitFile of admitFiles) {
@@ -357,21 +363,23 @@ async function main(): Promise<void> {
     }
     const cdrFile = join(DATA, 'cdr-requests.json');
     writeFileSync(cdrFile, JSON.stringify(cdrRequests));
-    const cdrResult = await measure(`cdr ingest ${cdrRate}/s`, sidecar.port, sidecar.child.pid!, cdrRate, cdrFile);
-    const drainStarted = performance.now();
-    let outbox = Number.NaN;
-    while (performance.now() - drainStarted < 30_000) {
-      const metrics = await (await fetch(`http://127.0.0.1:${sidecar.port}/metrics`)).text();
-      outbox = Number(/^sidecar_cdr_outbox (\d+)$/m.exec(metrics)?.[1] ?? NaN);
-      if (outbox === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    if (!mixAlone) {
+      const cdrResult = await measure(`cdr ingest ${cdrRate}/s`, sidecar.port, sidecar.child.pid!, cdrRate, cdrFile);
+      const drainStarted = performance.now();
+      let outbox = Number.NaN;
+      while (performance.now() - drainStarted < 30_000) {
+        const metrics = await (await fetch(`http://127.0.0.1:${sidecar.port}/metrics`)).text();
+        outbox = Number(/^sidecar_cdr_outbox (\d+)$/m.exec(metrics)?.[1] ?? NaN);
+        if (outbox === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      rows.push({
+        scenario: `cdr ingest @ ${cdrRate}/s`,
+        ...cdrResult,
+        outbox_drained_seconds_after_load: Math.round((performance.now() - drainStarted) / 100) / 10,
+        outbox_left: outbox,
+      });
     }
-    rows.push({
-      scenario: `cdr ingest @ ${cdrRate}/s`,
-      ...cdrResult,
-      outbox_drained_seconds_after_load: Math.round((performance.now() - drainStarted) / 100) / 10,
-      outbox_left: outbox,
-    });
 
     // What the OpenSIPS script sends per call: call/decide (auth, admit, route in one); for one call in ten the
     // carrier fails (503), so call/reroute; and the CDR, a few hundred calls later (the call has ended by then).
@@ -448,30 +456,33 @@ async function main(): Promise<void> {
       }
     }
 
-    const floorClosed = await measure('floor closed loop', floor.port, floor.child.pid!, 0, routeFile);
-    const routeClosed = await measure('route closed loop', sidecar.port, sidecar.child.pid!, 0, routeFile);
-    rows.push({ scenario: 'floor closed loop', ...floorClosed, throughput_ratio: 1 });
-    rows.push({
-      scenario: 'route closed loop',
-      ...routeClosed,
-      throughput_ratio: Math.round((routeClosed.achievedRate / floorClosed.achievedRate) * 100) / 100,
-    });
+    // The closed loops and the swap: not with the mix alone.
+    if (!mixAlone) {
+      const floorClosed = await measure('floor closed loop', floor.port, floor.child.pid!, 0, routeFile);
+      const routeClosed = await measure('route closed loop', sidecar.port, sidecar.child.pid!, 0, routeFile);
+      rows.push({ scenario: 'floor closed loop', ...floorClosed, throughput_ratio: 1 });
+      rows.push({
+        scenario: 'route closed loop',
+        ...routeClosed,
+        throughput_ratio: Math.round((routeClosed.achievedRate / floorClosed.achievedRate) * 100) / 100,
+      });
 
-    // Snapshot swap under load: a new version arrives while route traffic runs.
-    const swapLoad = load(sidecar.port, 5_000, profile.seconds + 4, profile.connections, routeFile);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    const swapStarted = performance.now();
-    const put = await fetch(`http://127.0.0.1:${sidecar.port}/api/snapshot`, { method: 'PUT', body: readFileSync(snapshotNext) });
-    const swapBody = (await put.json()) as Record<string, unknown>;
-    const swapWallSeconds = (performance.now() - swapStarted) / 1000;
-    const swapResult = await swapLoad;
-    rows.push({
-      scenario: 'route @ 5000/s during snapshot swap',
-      ...swapResult,
-      put_status: put.status,
-      ...swapBody,
-      put_wall_seconds: Math.round(swapWallSeconds * 100) / 100,
-    });
+      // Snapshot swap under load: a new version arrives while route traffic runs.
+      const swapLoad = load(sidecar.port, 5_000, profile.seconds + 4, profile.connections, routeFile);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const swapStarted = performance.now();
+      const put = await fetch(`http://127.0.0.1:${sidecar.port}/api/snapshot`, { method: 'PUT', body: readFileSync(snapshotNext) });
+      const swapBody = (await put.json()) as Record<string, unknown>;
+      const swapWallSeconds = (performance.now() - swapStarted) / 1000;
+      const swapResult = await swapLoad;
+      rows.push({
+        scenario: 'route @ 5000/s during snapshot swap',
+        ...swapResult,
+        put_status: put.status,
+        ...swapBody,
+        put_wall_seconds: Math.round(swapWallSeconds * 100) / 100,
+      });
+    }
   }
   const sidecarRss = rssMB(sidecar.child.pid!);
 
@@ -479,7 +490,8 @@ async function main(): Promise<void> {
   floor.child.kill();
   control.child.kill();
 
-  const file = saveResult('bench', `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(), {
+  // The mix alone is a profiling run, not make bench's: saved apart, so perf-doc keeps the whole run's page.
+  const file = saveResult(mixAlone ? 'bench-mix' : 'bench', `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(), {
     profile: values.profile,
     micro,
     sidecarRssMB: sidecarRss,

@@ -103,6 +103,18 @@ describe('money endpoints: bad input', () => {
     await refused('/api/cdrs/ingest', { ...CDR, duration_seconds: 200 }, 400, /longer than the time/);
     await refused('/api/cdrs/ingest', { ...CDR, start_time: '2026-13-45T99:00:00Z' }, 400, /start_time must be an RFC 3339/);
     await refused('/api/cdrs/ingest', { ...CDR, start_time: '2026-01-15' }, 400, /start_time/);
+    // Dates and times that do not exist, which Date.parse would have read as other instants (March 2, the next
+    // midnight) and the CDR billed at them: refused as invalid_field, in the common shape and the rarer ones.
+    for (const [field, text] of [
+      ['start_time', '2026-02-30T08:30:00Z'],
+      ['end_time', '2026-04-31T08:31:35Z'],
+      ['answer_time', '2026-01-15T24:00:00Z'],
+      ['start_time', '2026-02-29 08:30:00.1234Z'],
+    ]) {
+      const answer = await post('/api/cdrs/ingest', { ...CDR, [field]: text });
+      assertErrorResponse(answer, 400, new RegExp(`${field} must be an RFC 3339`));
+      assert.equal(answer.body.reason_code, 'invalid_field');
+    }
     await refused('/api/cdrs/ingest', { ...CDR, sip_response_code: 99 }, 400, /sip_response_code/);
     // The retail account a CDR names (an access-number call): a positive integer id, nothing else.
     for (const retail of [0, -3, 1.5, '12', 2 ** 60, { id: 1 }])

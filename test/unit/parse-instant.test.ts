@@ -3,9 +3,28 @@ import { describe, it } from 'node:test';
 import { parseInstant } from '../../src/core/time/parse-instant.js';
 import { isoInstant } from '../../src/core/time/iso-instant.js';
 
-/** What the CDR endpoint read before parseInstant, the reference it must equal for every text. */
+/**
+ * What the CDR endpoint read before parseInstant, the reference it must equal for every text: the regex and
+ * Date.parse, but only where the date and time of day written exist. Date.parse rolls an impossible date into
+ * another (2026-02-30 is March 2); the reference checks that by writing the instant back with Date's UTC
+ * fields, so it shares no code with parseInstant's own check.
+ */
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
-const reference = (text: string): number => (RFC3339.test(text) ? Date.parse(text) : Number.NaN);
+function exists(text: string): boolean {
+  const [year, month, day, hour, minute, second] = [0, 5, 8, 11, 14, 17].map((at, i) => Number(text.slice(at, at + (i === 0 ? 4 : 2))));
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second);
+  return (
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day &&
+    date.getUTCHours() === hour &&
+    date.getUTCMinutes() === minute &&
+    date.getUTCSeconds() === second
+  );
+}
+const reference = (text: string): number => (RFC3339.test(text) && exists(text) ? Date.parse(text) : Number.NaN);
 
 /** A seeded generator, so that a failure names a text that fails again. */
 function lcg(seed: number): () => number {
@@ -22,7 +41,7 @@ function same(text: string): void {
   assert.ok(Object.is(parseInstant(text), reference(text)), `${JSON.stringify(text)}: ${parseInstant(text)} against ${reference(text)}`);
 }
 
-describe('parseInstant reads an RFC 3339 timestamp as the regex and Date.parse did', () => {
+describe('parseInstant reads an RFC 3339 timestamp as the regex and Date.parse did, refusing dates and times that do not exist', () => {
   it('over random instants written by toISOString and with offsets', () => {
     const random = lcg(6);
     for (let i = 0; i < 100_000; i++) {
@@ -112,6 +131,15 @@ describe('parseInstant reads an RFC 3339 timestamp as the regex and Date.parse d
     ];
     for (const text of texts) same(text);
     assert.equal(parseInstant('2026-01-15T08:30:00Z'), Date.UTC(2026, 0, 15, 8, 30), 'the reference agrees with plain arithmetic');
+    // Date.parse reads these as other instants (March 2, the next day's midnight); they are refused in every shape.
+    for (const text of [
+      '2026-02-30T10:00:00Z',
+      '2026-02-30t10:00:00z',
+      '2026-02-30 10:00:00.1234Z',
+      '2026-01-15T24:00:00Z',
+      '2026-04-31T00:00:00+01:00',
+    ])
+      assert.ok(Number.isNaN(parseInstant(text)), text);
     assert.equal(parseInstant('2026-01-15T18:30:00.250+10:00'), Date.UTC(2026, 0, 15, 8, 30, 0, 250));
   });
 });

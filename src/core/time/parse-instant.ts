@@ -1,12 +1,13 @@
 /**
- * An RFC 3339 timestamp as epoch ms: what `RFC3339.test(text) ? Date.parse(text) : NaN` gives, for every
- * text. A CDR carries three, and the regex and Date.parse (a call into the runtime's general date parser)
- * were ~4% of a CDR's event-loop time. The shapes OpenSIPS and toISOString write (`YYYY-MM-DDTHH:MM:SS`,
- * optional `.mmm`, then `Z` or `±HH:MM`) with an existing date and time of day are read here, by integer
- * arithmetic; anything else (other fraction lengths, a lower-case or space separator, hour 24, second 60,
- * a day the month lacks, which Date.parse rolls into the next month) goes to the regex and Date.parse as
- * before, so every edge stays exactly theirs.
- * test/unit/parse-instant.test.ts pins it to them over random and edge inputs.
+ * An RFC 3339 timestamp as epoch ms, NaN for anything else: what `RFC3339.test(text) ? Date.parse(text) :
+ * NaN` gives, except that a date or time of day that does not exist is NaN too. Date.parse rolls a day the
+ * month lacks into the next month (2026-02-30 is read as March 2) and hour 24 into the next day: a CDR with
+ * such a time was billed for a call at another instant than the one the switch wrote, so it is refused.
+ * A CDR carries three, and the regex and Date.parse (a call into the runtime's general date parser) were ~4% of
+ * a CDR's event-loop time. The shapes OpenSIPS and toISOString write (`YYYY-MM-DDTHH:MM:SS`, optional
+ * `.mmm`, then `Z` or `±HH:MM`) are read here, by integer arithmetic; the rarer ones (other fraction lengths,
+ * a lower-case or space separator) go to the regex and Date.parse, once their fields are checked to exist.
+ * test/unit/parse-instant.test.ts pins it to that reference over random and edge inputs.
  */
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 
@@ -45,6 +46,15 @@ function daysFromCivil(year: number, month: number, day: number): number {
   return era * 146_097 + dayOfEra - 719_468;
 }
 
+/**
+ * Whether the date and time of day at the fixed places of an RFC 3339 text exist: month 1–12, a day the month
+ * has, hour 0–23, minute and second 0–59 (Date.parse refuses a leap second's 60 as well). Negative: not digits.
+ */
+function fieldsExist(year: number, month: number, day: number, hour: number, minute: number, second: number): boolean {
+  if (year < 0 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return false;
+  return hour >= 0 && hour <= 23 && minute >= 0 && minute <= 59 && second >= 0 && second <= 59;
+}
+
 /** The common shapes; NaN: not one of them (the caller then asks the regex and Date.parse). */
 function parseCommon(text: string): number {
   const length = text.length;
@@ -63,8 +73,7 @@ function parseCommon(text: string): number {
   const hour = digits(text, 11, 2);
   const minute = digits(text, 14, 2);
   const second = digits(text, 17, 2);
-  if (year < 0 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return Number.NaN;
-  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return Number.NaN;
+  if (!fieldsExist(year, month, day, hour, minute, second)) return Number.NaN;
   let at = 19;
   let ms = 0;
   if (text.charCodeAt(at) === DOT) {
@@ -89,5 +98,15 @@ function parseCommon(text: string): number {
 export function parseInstant(text: string): number {
   const ms = parseCommon(text);
   if (!Number.isNaN(ms)) return ms;
-  return RFC3339.test(text) ? Date.parse(text) : Number.NaN;
+  if (!RFC3339.test(text)) return Number.NaN;
+  // The regex put every field at its fixed place.
+  const exists = fieldsExist(
+    digits(text, 0, 4),
+    digits(text, 5, 2),
+    digits(text, 8, 2),
+    digits(text, 11, 2),
+    digits(text, 14, 2),
+    digits(text, 17, 2),
+  );
+  return exists ? Date.parse(text) : Number.NaN;
 }
