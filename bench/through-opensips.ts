@@ -280,6 +280,7 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
   const carrierPorts = await Promise.all(Array.from({ length: options.carriers }, () => freePort('udp')));
   const world = await startWorld(dir, options, carrierPorts);
   const opensipsLogs: string[] = [];
+  let opensips: ChildProcess | null = null;
   try {
     let sidecarPid = world.sidecar.child.pid!;
     let sidecarPort = world.sidecar.port;
@@ -333,8 +334,7 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
       db.close();
     }
 
-    const opensips = spawnLogged(options.opensips, ['-F', '-f', cfg, '-m', String(options.shmMb), '-M', '64', '-w', dir], opensipsLogs);
-    children.push(opensips);
+    opensips = spawnLogged(options.opensips, ['-F', '-f', cfg, '-m', String(options.shmMb), '-M', '64', '-w', dir], opensipsLogs);
     await waitForSip(sipPort, opensips, opensipsLogs);
 
     const sippLogs: string[] = [];
@@ -422,11 +422,29 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
     process.stderr.write(`OpenSIPS said:\n${opensipsLogs.join('').slice(-4000)}\n`);
     throw error;
   } finally {
+    if (opensips !== null) await stopOpensips(opensips);
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
     world.stop();
-    // OpenSIPS's workers are its children: the main process's SIGKILL leaves them to be reaped by init.
-    await new Promise((resolve) => setTimeout(resolve, 500));
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * SIGTERM to the main process, which stops its workers; whatever of its tree is left after 5 s is killed.
+ * (Killing the main process alone leaves the workers running, holding the SIP port and our stderr pipe.)
+ */
+async function stopOpensips(opensips: ChildProcess): Promise<void> {
+  if (opensips.exitCode !== null || opensips.pid === undefined) return;
+  const tree = processTree(opensips.pid);
+  const exited = new Promise((resolve) => opensips.once('exit', resolve));
+  opensips.kill('SIGTERM');
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+  for (const pid of tree) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
   }
 }
 
