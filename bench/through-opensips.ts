@@ -270,6 +270,9 @@ interface RunResult {
   opensips_cpu_us_per_call: number;
   cdrs_ingested: number;
   cdrs_spooled: number;
+  /** OpenSIPS's ERROR and WARNING lines over the run (the first few go to stderr): a failed call says why there. */
+  opensips_errors: number;
+  opensips_warnings: number;
   load_average_before: number[];
   load_average_after: number[];
 }
@@ -390,6 +393,10 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
       kind === 'real'
         ? (await realCdrs(sidecarPort)) - cdrsBefore
         : (((await send(`http://127.0.0.1:${sidecarPort}/counts`, 'GET'))['/api/cdrs/ingest'] as number | undefined) ?? 0);
+    const logLines = opensipsLogs.join('').split('\n');
+    const errors = logLines.filter((line) => line.includes('ERROR:'));
+    const warnings = logLines.filter((line) => line.includes('WARNING:'));
+    for (const line of [...errors.slice(0, 5), ...warnings.slice(0, 5)]) process.stderr.write(`  opensips: ${line}\n`);
     const spoolDb = new Database(world.spool, { readonly: true });
     const spooled = (spoolDb.prepare("SELECT count(*) AS n FROM opensips_spool WHERE kind = 'cdr'").get() as { n: number }).n;
     spoolDb.close();
@@ -415,6 +422,8 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
       opensips_cpu_us_per_call: perCall(treeCpuSeconds(opensips.pid!) - opensipsCpuBefore),
       cdrs_ingested: cdrs,
       cdrs_spooled: spooled,
+      opensips_errors: errors.length,
+      opensips_warnings: warnings.length,
       load_average_before: loadBefore.map((value) => Math.round(value * 100) / 100),
       load_average_after: loadavg().map((value) => Math.round(value * 100) / 100),
     };
