@@ -109,7 +109,7 @@ export default tseslint.config(
   // The floor the benchmark compares against, and the trivial sidecar OpenSIPS is measured against, are bare
   // uWebSockets.js servers by design.
   {
-    files: ['src/core/http/server.ts', 'bench/floor-server.ts', 'bench/trivial-sidecar.ts'],
+    files: ['src/core/http/server.ts', 'bench/floor-server.ts', 'bench/trivial-sidecar.ts', 'bench/uws-answer.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: [ONE_DECIMAL_TYPE] }] },
   },
   { files: ['src/core/money/decimal.ts'], rules: { 'no-restricted-imports': ['error', { paths: [UWS_ONLY_IN_SERVER] }] } },

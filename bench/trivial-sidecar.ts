@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import uWS from 'uWebSockets.js';
+import { answerParsed } from './uws-answer.js';
 
 /** A call/decide answer as the real sidecar gives it for an allowed call (docs/contract-notes.md, note 33). */
 export function builtInDecideAnswer(destination: string): string {
@@ -81,20 +82,8 @@ function main(): void {
     .post('/*', (res, req) => {
       const path = req.getUrl();
       const answer = answers.get(path) ?? ['404 Not Found', JSON.stringify({ error: 'not_found' })];
-      let aborted = false;
-      res.onAborted(() => {
-        aborted = true;
-      });
-      let body: Buffer | null = null;
-      res.onData((chunk, isLast) => {
-        const part = Buffer.from(new Uint8Array(chunk));
-        body = body === null ? part : Buffer.concat([body, part]);
-        if (!isLast || aborted) return;
-        JSON.parse(body.toString());
+      answerParsed(res, answer[0], answer[1], () => {
         counts[path] = (counts[path] ?? 0) + 1;
-        res.cork(() => {
-          res.writeStatus(answer[0]).writeHeader('Content-Type', 'application/json').end(answer[1]);
-        });
       });
     })
     .listen('127.0.0.1', Number(values.port), (socket) => {
