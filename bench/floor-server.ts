@@ -10,6 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import uWS from 'uWebSockets.js';
+import { answerParsed } from './uws-answer.js';
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: '0' }, 'body-bytes': { type: 'string', default: '330' } } });
 const filler = Number(values['body-bytes']) - '{"allowed":true,"pad":""}'.length;
@@ -17,22 +18,7 @@ const fixed = JSON.stringify({ allowed: true, pad: 'x'.repeat(Math.max(0, filler
 
 uWS
   .App()
-  .any('/*', (res) => {
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    let body: Buffer | null = null;
-    res.onData((chunk, isLast) => {
-      const part = Buffer.from(new Uint8Array(chunk));
-      body = body === null ? part : Buffer.concat([body, part]);
-      if (!isLast || aborted) return;
-      JSON.parse(body.toString());
-      res.cork(() => {
-        res.writeStatus('200 OK').writeHeader('Content-Type', 'application/json').end(fixed);
-      });
-    });
-  })
+  .any('/*', (res) => answerParsed(res, '200 OK', fixed))
   .listen('127.0.0.1', Number(values.port), (socket) => {
     if (!socket) process.exit(1);
     process.stdout.write(`${JSON.stringify({ msg: 'floor listening', port: uWS.us_socket_local_port(socket) })}\n`);

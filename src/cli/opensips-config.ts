@@ -49,6 +49,8 @@ export interface OpensipsValues {
   log_target: 'syslog' | 'stderr';
   max_call_duration_seconds: number;
   spool_db_path: string;
+  /** One DECIDE-US log line per INVITE (bench/through-opensips.ts reads them); optional, off by default. */
+  decision_timing_log: boolean;
 }
 
 type Key = keyof OpensipsValues;
@@ -129,6 +131,13 @@ function digestAlgorithms(key: string, raw: unknown): string {
   return canonical.join(',');
 }
 
+function flag(key: string, raw: unknown): boolean {
+  // The environment gives strings: "true" and "false" stand for the JSON file's booleans.
+  const value = typeof raw === 'string' ? ({ true: true, false: false } as Record<string, boolean>)[raw.trim()] : raw;
+  if (typeof value !== 'boolean') throw new ConfigError(`${key} must be true or false, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
 const PARSERS: { [K in Key]: (key: string, raw: unknown) => OpensipsValues[K] } = {
   sidecar_host: ipAddress,
   sidecar_port: (key, raw) => integer(key, raw, 1, 65535),
@@ -165,7 +174,11 @@ const PARSERS: { [K in Key]: (key: string, raw: unknown) => OpensipsValues[K] } 
     if (!/^\/[^"'\s]*[^/"'\s]$/.test(value)) throw new ConfigError(`${key} must be an absolute file path, got ${JSON.stringify(raw)}`);
     return value;
   },
+  decision_timing_log: flag,
 };
+
+/** The values a node may leave out (measurement switches), with what they mean then. */
+const DEFAULTS: Partial<Record<Key, unknown>> = { decision_timing_log: false };
 
 export const VALUE_KEYS = Object.keys(PARSERS) as Key[];
 
@@ -191,6 +204,7 @@ export function loadValues(file: unknown, env: NodeJS.ProcessEnv = {}): Opensips
       );
     raw[key] = value;
   }
+  for (const [key, value] of Object.entries(DEFAULTS)) raw[key] ??= value;
   const missing = VALUE_KEYS.filter((key) => raw[key] === undefined || raw[key] === null);
   if (missing.length > 0) {
     throw new ConfigError(
@@ -242,6 +256,8 @@ export function placeholderValues(values: OpensipsValues): Record<string, string
     SIP_REALM: values.sip_realm,
     DIGEST_ALGORITHMS: values.digest_algorithms,
     MAX_CALL_DURATION_SECONDS: String(values.max_call_duration_seconds),
+    DECISION_TIMING_START: values.decision_timing_log ? '$avp(decide_t0) := $Tsm;' : '# (decision_timing_log off)',
+    DECISION_TIMING_LOG: values.decision_timing_log ? 'route(decision_timing);' : '# (decision_timing_log off)',
   };
 }
 

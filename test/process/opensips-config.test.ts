@@ -375,6 +375,23 @@ describe('opensips-config: rendering', () => {
     }
   });
 
+  it('times each INVITE to its decision only when decision_timing_log asks, from the INVITE to the answer route', () => {
+    const off = render().script;
+    assert.doesNotMatch(off, /decide_t0 :=|route\(decision_timing\);/, 'off by default: no clock read, no log line');
+    for (const env of [{}, { OPENSIPS_CFG_DECISION_TIMING_LOG: 'true' }]) {
+      const values = loadValues(Object.keys(env).length === 0 ? { ...exampleFile(), decision_timing_log: true } : exampleFile(), env);
+      const routes = routeBodies(renderTemplate(TEMPLATE, values));
+      const invite = routes.get('invite')!;
+      // the clock is read before the first step that costs anything (the digest, the dialog) and before the request
+      assert.ok(invite.indexOf('$avp(decide_t0) := $Tsm;') < invite.indexOf('create_dialog('), invite);
+      const answer = routes.get('call_decide_answer')!.trim();
+      assert.ok(answer.startsWith('route(decision_timing);'), 'logged first thing in the answer route, whatever the answer');
+      const timing = routes.get('decision_timing')!;
+      assert.match(timing, /xlog\("L_NOTICE", "DECIDE-US \$var\(decide_us\) http=\$avp\(sc_code\) \$ci\\n"\);/);
+      assert.doesNotMatch(timing, /\$T[sS]\b/, 'one clock: $Ts and $Tsm disagree near a second boundary');
+    }
+  });
+
   it('computes UTC timestamps in the script itself, whatever the time zone', () => {
     const rfc3339 = routeBodies(render().script).get('rfc3339')!;
     const samples = [0, 951_782_400 /* 2000-02-29 */, 1_700_000_000, 1_767_225_599 /* 2025-12-31T23:59:59 */, 2_147_483_647];
@@ -472,6 +489,11 @@ describe('opensips-config: render command refuses bad input', () => {
       'a database URL without a driver',
       () => ({ ...exampleFile(), drouting_db_url: '/var/lib/opensips/drouting.db' }),
       /drouting_db_url must be sqlite:\/\/\/absolute\/path\.db/,
+    ],
+    [
+      'a timing switch that is not a boolean',
+      () => ({ ...exampleFile(), decision_timing_log: 'yes' }),
+      /decision_timing_log must be true or false/,
     ],
     [
       'an unknown digest algorithm',
