@@ -201,7 +201,7 @@ async function startWorld(dir: string, options: Options, carrierPorts: number[])
   });
   const nodeId = node.id as number;
   const { secret } = await issueNodeSecret(stores.config, nodeId, false);
-  stores.close();
+  await stores.close();
   const secretFile = join(dir, 'node.secret');
   writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
 
