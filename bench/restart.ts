@@ -16,7 +16,7 @@ import { rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { COMPILED_IMAGE_FILE } from '../src/sidecar/snapshot/compiled-image.js';
+import { compiledImagePath } from '../src/sidecar/snapshot/compiled-image.js';
 import { send, startLiveWorld } from './live-world.js';
 
 interface Restart {
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     await during;
     await gone;
     for (let i = 0; i < changes; i++) await change();
-    if (!withImage) rmSync(join(dataDir, COMPILED_IMAGE_FILE), { force: true });
+    if (!withImage) rmSync(compiledImagePath(join(dataDir, 'sidecar.db')), { force: true });
     const last = await world.lastSeq();
     const started = performance.now();
     // A port of its own: the one it had stays taken while the connections it held are in TIME_WAIT.
