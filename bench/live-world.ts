@@ -108,8 +108,20 @@ export async function startLiveWorld(
       sidecars.push(sidecar);
       await send(`${base}/api/opensips-nodes/${node.id}`, 'PUT', { sidecar_address: `http://127.0.0.1:${sidecar.port}` });
     }
-    const sync = (await send(`${base}/api/opensips/routing/sync`, 'POST')) as unknown as { sidecar_results: { success: boolean }[] };
-    if (!sync.sidecar_results.every((result) => result.success)) throw new Error(`the base sync failed: ${JSON.stringify(sync)}`);
+    const sync = (await send(`${base}/api/opensips/routing/sync`, 'POST')) as unknown as {
+      snapshot_version: number;
+      sidecar_results: { success: boolean }[];
+    };
+    // On a loaded machine a wholesale compile can outlast the centre's push timeout: the sidecar still serves
+    // the snapshot once compiled, and is waited for (a few minutes at most) rather than the run given up.
+    const deadline = Date.now() + 300_000;
+    for (const sidecar of sidecars) {
+      const health = `http://127.0.0.1:${sidecar.port}/api/health`;
+      while ((await send(health, 'GET')).snapshot_version !== sync.snapshot_version) {
+        if (Date.now() > deadline) throw new Error(`the base sync failed: ${JSON.stringify(sync)}`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
   } catch (error) {
     // A world that failed to start is stopped: with the wholesale world each process holds a gigabyte or more,
     // and a failed run left four of them behind.

@@ -10,7 +10,7 @@ import { smallTablesOf } from '../../src/core/snapshot/live.js';
 import { SidecarMetrics } from '../../src/sidecar/metrics/metrics.js';
 import {
   compiledImagePath,
-  encodeCompiledImage,
+  draftCompiledImage,
   readCompiledImage,
   writeCompiledImage,
   type ImageKey,
@@ -46,7 +46,7 @@ describe('compiled image', () => {
   it('reads back the very state the compile made: every index, every table live changes apply to', async () => {
     const { state, key } = compiledState(world);
     const path = join(directory(), 'sidecar.db.compiled');
-    await writeCompiledImage(path, encodeCompiledImage(state, key));
+    await writeCompiledImage(path, draftCompiledImage(state, key));
     const read = readCompiledImage(path, key);
     assert.ok(read.ok, read.ok ? '' : read.reason);
     assert.deepStrictEqual(read.state, compiledState(world).state);
@@ -56,7 +56,7 @@ describe('compiled image', () => {
     const { state, key } = compiledState(routingSnapshotBytes(3));
     const dir = directory();
     const path = join(dir, 'sidecar.db.compiled');
-    await writeCompiledImage(path, encodeCompiledImage(state, key));
+    await writeCompiledImage(path, draftCompiledImage(state, key));
     const whole = readFileSync(path);
     const reasonFor = (bytes: Uint8Array, asked: ImageKey = key): string => {
       writeFileSync(path, bytes);

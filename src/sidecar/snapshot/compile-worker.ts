@@ -15,7 +15,7 @@ import { smallTablesOf } from '../../core/snapshot/live.js';
 import type { SmallTables } from '../../core/snapshot/schema.js';
 import { SnapshotStore } from './store.js';
 import { validateSnapshot } from '../../core/snapshot/validate.js';
-import { compiledImagePath, encodeCompiledImage, writeCompiledImage } from './compiled-image.js';
+import { compiledImagePath, draftCompiledImage, writeCompiledImage, type ImageDraft } from './compiled-image.js';
 
 /** `force`: take the snapshot whatever version serves, and forget stored ones above it (the centre's recovery). */
 export type WorkerRequest =
@@ -32,9 +32,9 @@ export type WorkerReply =
 export type ImageReport = { id: number; image: true; written: boolean; seconds: number; reason?: string };
 
 type Refusal = { ok: false; code: SnapshotRefusal | 'snapshot_store'; reason: string };
-/** image: the compiled image's bytes (encoded before the state's buffers are transferred away); a string: why none. */
+/** image: the compiled image's draft (taken before the state's buffers are transferred away); a string: why none. */
 type Prepared =
-  { ok: true; compiled: CompiledSnapshot; tables: SmallTables; transfer: ArrayBuffer[]; image: Uint8Array | string } | Refusal;
+  { ok: true; compiled: CompiledSnapshot; tables: SmallTables; transfer: ArrayBuffer[]; image: ImageDraft | string } | Refusal;
 
 yieldToEventLoop();
 const nice = threadNice();
@@ -62,12 +62,12 @@ function prepare(bytes: Uint8Array, servingVersion: number, persist: boolean, fo
     }
   }
   const tables = smallTablesOf(decoded.snapshot.tables);
-  let image: Uint8Array | string;
+  let image: ImageDraft | string;
   try {
-    image = encodeCompiledImage({ compiled, tables }, { version: decoded.snapshot.version, checksum: decoded.snapshot.checksum });
+    image = draftCompiledImage({ compiled, tables }, { version: decoded.snapshot.version, checksum: decoded.snapshot.checksum });
   } catch (error) {
     // Only the next start's shortcut is lost: it compiles the stored snapshot, as without an image.
-    image = `cannot encode it: ${(error as Error).message}`;
+    image = `cannot draft it: ${(error as Error).message}`;
   }
   return { ok: true, compiled, tables, transfer, image };
 }
@@ -90,7 +90,7 @@ function reply(id: number, started: number, prepared: Prepared): void {
 }
 
 /** The compiled image written where the next start reads it, after the answer: the swap does not wait for the disk. */
-async function persistImage(id: number, image: Uint8Array | string): Promise<void> {
+async function persistImage(id: number, image: ImageDraft | string): Promise<void> {
   const started = performance.now();
   let report: ImageReport;
   if (typeof image === 'string') report = { id, image: true, written: false, seconds: 0, reason: image };

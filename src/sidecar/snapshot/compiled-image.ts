@@ -90,13 +90,14 @@ interface ArrayEntry {
   bytes: number;
 }
 
+/** Offsets are from the body's start, the first 8-byte boundary after the header. */
 interface Header {
   format: number;
   build: string;
   snapshot: ImageKey;
-  skeleton: { offset: number; bytes: number };
   arrays: ArrayEntry[];
-  /** Offset of the trailing digest: the file's length less DIGEST_BYTES. */
+  skeleton: { offset: number; bytes: number };
+  /** Where the trailing digest is: the body's length. */
   digestAt: number;
 }
 
@@ -121,45 +122,56 @@ export function buildFingerprint(): string {
 const align8 = (n: number): number => (n + 7) & ~7;
 
 /**
- * The image of `state` (freshly compiled from the snapshot `key`), as bytes for writeCompiledImage, which seals
- * them with their digest. Copies every typed array: the compile worker hands the state's buffers to the main
- * thread (transferred), then writes these.
+ * What the compile worker takes from a state before handing its buffers to the main thread (transferred, so
+ * gone from the worker): every typed array copied into one block, and the rest as it is (it was cloned, not
+ * transferred). writeCompiledImage makes the image of it after the worker has answered.
  */
-export function encodeCompiledImage(state: ImageState, key: ImageKey): Uint8Array {
-  const arrays: { path: (string | number)[]; array: TypedArray }[] = [];
-  const skeleton = packr.pack(withoutTypedArrays(state, [], arrays));
-  const entries: ArrayEntry[] = [];
-  // Offsets in the body; the header (whose length they do not depend on) comes before it.
-  let at = align8(skeleton.byteLength);
-  for (const { path, array } of arrays) {
-    entries.push({ path, type: array.constructor.name as TypedArrayName, offset: at, bytes: array.byteLength });
+export interface ImageDraft {
+  key: ImageKey;
+  /** The state with its typed arrays left out (null where each was). */
+  skeleton: unknown;
+  arrays: ArrayEntry[];
+  /** Every typed array's bytes, each at its entry's offset (8-byte aligned). */
+  block: Uint8Array;
+}
+
+/** The draft of `state`'s image (freshly compiled from the snapshot `key`): the copy of its typed arrays, before they go. */
+export function draftCompiledImage(state: ImageState, key: ImageKey): ImageDraft {
+  const found: { path: (string | number)[]; array: TypedArray }[] = [];
+  const skeleton = withoutTypedArrays(state, [], found);
+  const arrays: ArrayEntry[] = [];
+  let at = 0;
+  for (const { path, array } of found) {
+    arrays.push({ path, type: array.constructor.name as TypedArrayName, offset: at, bytes: array.byteLength });
     at = align8(at + array.byteLength);
   }
-  const bodyBytes = at;
-  // The header holds absolute offsets: its own length is fixed first with placeholders of the same width.
-  const draft = (bodyStart: number): Header => ({
+  const block = new Uint8Array(at);
+  for (const [i, { array }] of found.entries())
+    block.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), arrays[i].offset);
+  return { key, skeleton, arrays, block };
+}
+
+/** The image's bytes: the header, the typed arrays, the skeleton and the digest of all before it. */
+function encodeCompiledImage(draft: ImageDraft): Uint8Array {
+  const skeleton = packr.pack(draft.skeleton);
+  const header: Header = {
     format: FORMAT,
     build: buildFingerprint(),
-    snapshot: key,
-    skeleton: { offset: bodyStart, bytes: skeleton.byteLength },
-    arrays: entries.map((entry) => ({ ...entry, offset: bodyStart + entry.offset })),
-    digestAt: bodyStart + bodyBytes,
-  });
-  let bodyStart = align8(MAGIC.length + 4);
-  for (;;) {
-    const headerBytes = Buffer.byteLength(JSON.stringify(draft(bodyStart)));
-    const needed = align8(MAGIC.length + 4 + headerBytes);
-    if (needed === bodyStart) break;
-    bodyStart = needed;
-  }
-  const header = Buffer.from(JSON.stringify(draft(bodyStart)));
-  const image = Buffer.alloc(bodyStart + bodyBytes + DIGEST_BYTES);
+    snapshot: draft.key,
+    arrays: draft.arrays,
+    skeleton: { offset: draft.block.byteLength, bytes: skeleton.byteLength },
+    digestAt: draft.block.byteLength + skeleton.byteLength,
+  };
+  const headerText = Buffer.from(JSON.stringify(header));
+  const bodyStart = align8(MAGIC.length + 4 + headerText.length);
+  const image = Buffer.alloc(bodyStart + header.digestAt + DIGEST_BYTES);
   MAGIC.copy(image, 0);
-  image.writeUInt32LE(header.length, MAGIC.length);
-  header.copy(image, MAGIC.length + 4);
-  image.set(skeleton, bodyStart);
-  for (const [i, { array }] of arrays.entries())
-    image.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), bodyStart + entries[i].offset);
+  image.writeUInt32LE(headerText.length, MAGIC.length);
+  headerText.copy(image, MAGIC.length + 4);
+  image.set(draft.block, bodyStart);
+  image.set(skeleton, bodyStart + header.skeleton.offset);
+  const digestAt = bodyStart + header.digestAt;
+  image.set(createHash('sha256').update(image.subarray(0, digestAt)).digest(), digestAt);
   return image;
 }
 
@@ -206,13 +218,11 @@ function withoutTypedArrays(
 }
 
 /**
- * Writes the image (encodeCompiledImage's bytes, sealed here with the digest of all before it: after the
- * worker's answer, not before it) where a restart looks for it: to a temporary file, synced, renamed over the old one, the
- * directory synced. Owner-only: it holds every registration's HA1, as sidecar.db does.
+ * Writes the image of `draft` where a restart looks for it: to a temporary file, synced, renamed over the old
+ * one, the directory synced. Owner-only: it holds every registration's HA1, as sidecar.db does.
  */
-export async function writeCompiledImage(path: string, image: Uint8Array): Promise<void> {
-  const digestAt = image.byteLength - DIGEST_BYTES;
-  image.set(createHash('sha256').update(image.subarray(0, digestAt)).digest(), digestAt);
+export async function writeCompiledImage(path: string, draft: ImageDraft): Promise<void> {
+  const image = encodeCompiledImage(draft);
   const temporary = `${path}.tmp`;
   await writePrivateFile(temporary, image, { durable: true });
   await rename(temporary, path);
@@ -250,22 +260,24 @@ export function readCompiledImage(path: string, key: ImageKey): ImageRead {
     const code = (error as NodeJS.ErrnoException).code;
     return { ok: false, reason: code === 'ENOENT' ? 'no compiled image' : `cannot read it: ${(error as Error).message}` };
   }
-  const header = readHeader(image);
-  if (typeof header === 'string') return { ok: false, reason: header };
+  const read = readHeader(image);
+  if (typeof read === 'string') return { ok: false, reason: read };
+  const { header, bodyStart } = read;
   if (header.build !== buildFingerprint()) return { ok: false, reason: 'written by another build' };
   if (header.snapshot.version !== key.version || header.snapshot.checksum !== key.checksum)
     return {
       ok: false,
       reason: `it is of snapshot version ${header.snapshot.version}, the newest stored is version ${key.version}`,
     };
-  const digest = createHash('sha256').update(image.subarray(0, header.digestAt)).digest();
-  if (!digest.equals(image.subarray(header.digestAt))) return { ok: false, reason: 'its checksum does not match (torn or corrupt)' };
+  const digestAt = bodyStart + header.digestAt;
+  const digest = createHash('sha256').update(image.subarray(0, digestAt)).digest();
+  if (!digest.equals(image.subarray(digestAt))) return { ok: false, reason: 'its checksum does not match (torn or corrupt)' };
   try {
-    const { offset, bytes } = header.skeleton;
-    const state = packr.unpack(image.subarray(offset, offset + bytes)) as Record<string, unknown>;
+    const skeletonAt = bodyStart + header.skeleton.offset;
+    const state = packr.unpack(image.subarray(skeletonAt, skeletonAt + header.skeleton.bytes)) as Record<string, unknown>;
     for (const entry of header.arrays) {
       const Type = TYPED_ARRAYS[entry.type];
-      const array = new Type(buffer, entry.offset, entry.bytes / Type.BYTES_PER_ELEMENT);
+      const array = new Type(buffer, bodyStart + entry.offset, entry.bytes / Type.BYTES_PER_ELEMENT);
       let holder: Record<string | number, unknown> = state;
       for (const step of entry.path.slice(0, -1)) holder = holder[step] as Record<string | number, unknown>;
       holder[entry.path[entry.path.length - 1]] = array;
@@ -276,8 +288,8 @@ export function readCompiledImage(path: string, key: ImageKey): ImageRead {
   }
 }
 
-/** The header, checked for what the rest of the read relies on (offsets inside the file, known types); else why not. */
-function readHeader(image: Uint8Array): Header | string {
+/** The header and where the body starts, checked for what the rest of the read relies on (offsets inside the file, known types); else why not. */
+function readHeader(image: Uint8Array): { header: Header; bodyStart: number } | string {
   const bytes = Buffer.from(image.buffer, image.byteOffset, image.byteLength);
   if (bytes.length < MAGIC.length + 4 + DIGEST_BYTES || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return 'not a compiled image';
   const length = bytes.readUInt32LE(MAGIC.length);
@@ -288,8 +300,9 @@ function readHeader(image: Uint8Array): Header | string {
     return 'its header is not readable (torn or corrupt)';
   }
   if (header.format !== FORMAT) return `its format is ${String(header.format)}, not ${FORMAT}`;
-  if (header.digestAt !== bytes.length - DIGEST_BYTES)
-    return `it is ${bytes.length} bytes, its header says ${header.digestAt + DIGEST_BYTES} (torn)`;
+  const bodyStart = align8(MAGIC.length + 4 + length);
+  if (bodyStart + header.digestAt !== bytes.length - DIGEST_BYTES)
+    return `it is ${bytes.length} bytes, its header says ${bodyStart + header.digestAt + DIGEST_BYTES} (torn)`;
   const inside = (offset: number, size: number): boolean =>
     Number.isSafeInteger(offset) && Number.isSafeInteger(size) && offset >= 0 && size >= 0 && offset + size <= header.digestAt;
   if (!inside(header.skeleton.offset, header.skeleton.bytes)) return 'its skeleton lies outside the file';
@@ -298,5 +311,5 @@ function readHeader(image: Uint8Array): Header | string {
     if (Type === undefined || !inside(entry.offset, entry.bytes) || entry.offset % 8 !== 0 || entry.bytes % Type.BYTES_PER_ELEMENT !== 0)
       return `its array at ${entry.path.join('.')} is not where an array can be`;
   }
-  return header;
+  return { header, bodyStart };
 }
