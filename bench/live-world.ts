@@ -99,6 +99,8 @@ export async function startLiveWorld(
       SIDECAR_MAIN,
       [...args, '--control-url', base, '--centre-secret-file', node.secretFile, ...sidecarArgs],
       'sidecar listening',
+      // A wholesale compile at start-up (no compiled image) on a loaded machine can take past a minute.
+      { timeoutMs: 300_000 },
     );
   };
   const sidecars: ServiceProcess[] = [];
