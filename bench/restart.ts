@@ -59,6 +59,9 @@ async function main(): Promise<void> {
 
   const restart = async (withImage: boolean): Promise<Restart> => {
     // Changes the sidecar applies and stores, then a kill in the middle of them, then changes it misses.
+    // The image of what the last start compiled is written after it serves, by a thread at nice 19: a start
+    // measured with its image waits for it (on a loaded machine a kill soon after the start beat it).
+    if (withImage) await world.sidecars[0].waitForLine((line) => line.includes('"compiled image written"'), 300_000);
     for (let i = 0; i < changes; i++) await change();
     const killed = world.sidecars[0].child;
     const gone = once(killed, 'exit');
