@@ -38,12 +38,18 @@ export function medianAndTail(ms: number[]): { p50_ms: number; p99_ms: number } 
 
 export interface LiveWorld {
   dataset: Dataset;
+  /** Where the control plane's and each node's data directories are (node-1, node-2, …). */
+  dir: string;
   /** The control plane's base URL. */
   base: string;
   control: ServiceProcess;
   sidecars: ServiceProcess[];
-  /** Starts node `index`'s sidecar again (after a kill) on its data directory, as it was started. */
-  restart: (index: number) => Promise<ServiceProcess>;
+  /**
+   * Starts node `index`'s sidecar again (after a kill) on its data directory, as it was started. `newPort`: on a
+   * port of its own, made the node's sidecar address at the centre: the old port stays taken for a minute when the
+   * killed sidecar had connections open (their TIME_WAIT is the server's side, and uWebSockets.js cannot bind past it).
+   */
+  restart: (index: number, options?: { newPort?: boolean }) => Promise<ServiceProcess>;
   /** The centre's last committed delta, and a sidecar's applied one. */
   lastSeq: () => Promise<number>;
   appliedSeq: (sidecar: ServiceProcess) => Promise<number>;
@@ -93,6 +99,8 @@ export async function startLiveWorld(
       SIDECAR_MAIN,
       [...args, '--control-url', base, '--centre-secret-file', node.secretFile, ...sidecarArgs],
       'sidecar listening',
+      // A wholesale compile at start-up (no compiled image) on a loaded machine can take past a minute.
+      { timeoutMs: 300_000 },
     );
   };
   const sidecars: ServiceProcess[] = [];
@@ -102,8 +110,20 @@ export async function startLiveWorld(
       sidecars.push(sidecar);
       await send(`${base}/api/opensips-nodes/${node.id}`, 'PUT', { sidecar_address: `http://127.0.0.1:${sidecar.port}` });
     }
-    const sync = (await send(`${base}/api/opensips/routing/sync`, 'POST')) as unknown as { sidecar_results: { success: boolean }[] };
-    if (!sync.sidecar_results.every((result) => result.success)) throw new Error(`the base sync failed: ${JSON.stringify(sync)}`);
+    const sync = (await send(`${base}/api/opensips/routing/sync`, 'POST')) as unknown as {
+      snapshot_version: number;
+      sidecar_results: { success: boolean }[];
+    };
+    // On a loaded machine a wholesale compile can outlast the centre's push timeout: the sidecar still serves
+    // the snapshot once compiled, and is waited for (a few minutes at most) rather than the run given up.
+    const deadline = Date.now() + 300_000;
+    for (const sidecar of sidecars) {
+      const health = `http://127.0.0.1:${sidecar.port}/api/health`;
+      while ((await send(health, 'GET')).snapshot_version !== sync.snapshot_version) {
+        if (Date.now() > deadline) throw new Error(`the base sync failed: ${JSON.stringify(sync)}`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
   } catch (error) {
     // A world that failed to start is stopped: with the wholesale world each process holds a gigabyte or more,
     // and a failed run left four of them behind.
@@ -112,11 +132,17 @@ export async function startLiveWorld(
   }
   return {
     dataset,
+    dir,
     base,
     control,
     sidecars,
-    // The same port: the centre knows the node's sidecar by its address.
-    restart: async (index) => (sidecars[index] = await startSidecar(index, sidecars[index].port)),
+    // The same port unless asked: the centre knows the node's sidecar by its address.
+    restart: async (index, options = {}) => {
+      const sidecar = await startSidecar(index, options.newPort === true ? 0 : sidecars[index].port);
+      if (options.newPort === true)
+        await send(`${base}/api/opensips-nodes/${nodes[index].id}`, 'PUT', { sidecar_address: `http://127.0.0.1:${sidecar.port}` });
+      return (sidecars[index] = sidecar);
+    },
     lastSeq: async () => (await send(`${base}/api/opensips/deltas`, 'GET')).last_seq as number,
     appliedSeq: async (sidecar) => (await send(`http://127.0.0.1:${sidecar.port}/api/health`, 'GET')).delta_seq as number,
     stop: () => {

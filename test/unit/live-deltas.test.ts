@@ -94,6 +94,14 @@ describe('applying deltas', () => {
     assert.equal(result.state.tables.customer_trunks, state.tables.customer_trunks);
   });
 
+  it('refuses the delete of a trunk other rows still name', () => {
+    const state = liveStateOf(routingTables());
+    // Checked by reference only (live.ts): the CIDRs and registrations of trunk 10 name it, nothing parses them again.
+    const named = applyDeltas(state, [{ seq: 1, table: 'customer_trunks', op: 'delete', id: 10, row: null }]);
+    assert.equal(named.ok ? null : named.code, 'invalid');
+    assert.match(named.ok ? '' : named.reason, /customer trunk 10 does not exist/);
+  });
+
   it('skips what it already has, and refuses a gap or an invalid row whole', () => {
     const state = liveStateOf(routingTables());
     const first = applyDeltas(state, [{ seq: 1, table: 'block_rules', op: 'upsert', id: 50, row: blockRule(50, '61477') }]);

@@ -22,8 +22,9 @@ export function makePrivateDatabaseFile(path: string): void {
 /**
  * Writes `bytes` to a new owner-only file at `path`. O_EXCL and O_NOFOLLOW: a file or symlink someone
  * left under that name is removed and never written through (a symlink would redirect the write).
+ * `durable`: synced to disk before it resolves (a file about to be renamed into place).
  */
-export async function writePrivateFile(path: string, bytes: Uint8Array): Promise<void> {
+export async function writePrivateFile(path: string, bytes: Uint8Array, options: { durable?: boolean } = {}): Promise<void> {
   const flags = constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW;
   let handle;
   try {
@@ -35,6 +36,7 @@ export async function writePrivateFile(path: string, bytes: Uint8Array): Promise
   }
   try {
     await handle.writeFile(bytes);
+    if (options.durable === true) await handle.sync();
   } finally {
     await handle.close();
   }

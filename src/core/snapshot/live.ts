@@ -3,7 +3,7 @@ import { recompileLive } from './compile.js';
 import { applyRetailDeltas } from './retail-index.js';
 import type { CompiledSnapshot } from './model.js';
 import type { SmallTables, SnapshotTables } from './schema.js';
-import { validateSnapshot } from './validate.js';
+import { validateReferences, validateSnapshot } from './validate.js';
 import { idPosition } from './rows.js';
 import { allRows, withoutRow, withRow } from './row-chunks.js';
 import { customerTrunkOfRow, ipAuthRowsOf } from './ip-auth.js';
@@ -117,7 +117,7 @@ const NO_ROWS: Omit<SnapshotTables, 'rate_deck_rates'> = {
  * What a snapshot's validation would say of the changed rows, checked in time proportional to the change, not
  * to the tables (100k CIDRs must not be parsed again for one block rule): the rows the batch wrote, each on its
  * own (fields, values), then what they name, looked up in the tables after the change. A delete of an account or
- * a trunk, which other rows name, is checked against the whole tables.
+ * a trunk, which other rows name, has every reference in the tables checked (not every row's fields again).
  */
 function changeProblem(tables: SmallTables, upserted: Map<LiveTable, Map<number, unknown>>, deletesReferenced: boolean): string | null {
   const rows = { ...NO_ROWS } as unknown as Record<string, unknown[]>;
@@ -127,7 +127,8 @@ function changeProblem(tables: SmallTables, upserted: Map<LiveTable, Map<number,
   const own = validateSnapshot({ ...(rows as unknown as SnapshotTables), rate_deck_rates: noRates }, { rates: false, references: false });
   if (!own.ok) return own.reason;
   if (deletesReferenced) {
-    const whole = validateSnapshot({ ...tables, trunk_ip_auth: allRows(tables.trunk_ip_auth), rate_deck_rates: noRates }, { rates: false });
+    // The other rows were checked each on its own when they came: only what they name can have gone.
+    const whole = validateReferences({ ...tables, trunk_ip_auth: allRows(tables.trunk_ip_auth), rate_deck_rates: noRates });
     return whole.ok ? null : whole.reason;
   }
   const has = (list: readonly { id: number }[], id: number | null): boolean => id !== null && list.some((row) => row.id === id);

@@ -217,6 +217,16 @@ export function validateSnapshot(tables: SnapshotTables, options: { rates?: bool
   return problem === null ? { ok: true } : { ok: false, ...problem };
 }
 
+/**
+ * Only whether every row names rows that exist (rate rows left out): for a node whose rows were each checked
+ * already (by their snapshot or their delta), after a delete of an account or a trunk, which other rows name.
+ * Parsing 100k CIDRs again to delete one trunk is what this spares.
+ */
+export function validateReferences(tables: SnapshotTables): ValidationResult {
+  const problem = checkReferences(tables, false);
+  return problem === null ? { ok: true } : { ok: false, ...problem };
+}
+
 /** What a field's kind asks for, in the words of the refusal. */
 function expected(kind: FieldKind): string {
   if (typeof kind !== 'string') return `one of ${kind.join('|')}`;

@@ -3,7 +3,11 @@ import type { Logger } from 'pino';
 import { DecisionEngine } from '../engine/engine.js';
 import type { SidecarMetrics } from '../metrics/metrics.js';
 import { snapshotShapeRefusal, type SnapshotRefusal } from '../../core/snapshot/codec.js';
-import type { WorkerReply, WorkerRequest } from './compile-worker.js';
+import type { ImageReport, WorkerReply, WorkerRequest } from './compile-worker.js';
+import { compiledImagePath, readCompiledImage, type ImageKey } from './compiled-image.js';
+import { SnapshotStore } from './store.js';
+import type { CompiledSnapshot } from '../../core/snapshot/model.js';
+import type { SmallTables } from '../../core/snapshot/schema.js';
 import type { Delta } from '../../core/protocol/deltas.js';
 import { routeCachesOutlive } from '../../core/lcr/lcr.js';
 import { applyDeltas, type ApplyResult } from '../../core/snapshot/live.js';
@@ -16,6 +20,8 @@ export type SnapshotRefusalCode = SnapshotRefusal | 'snapshot_store' | 'no_snaps
 
 /** Snapshots that may wait behind the one compiling, by default: a push and a retry, not a backlog. */
 export const DEFAULT_MAX_QUEUED_SNAPSHOTS = 2;
+/** How long a stop waits for the running job (its compiled image being written) before ending its worker. */
+const CLOSE_WAIT_MS = 2000;
 
 export type IngestResult =
   { ok: true; version: number; compileSeconds: number; swapSeconds: number } | { ok: false; code: SnapshotRefusalCode; reason: string };
@@ -91,10 +97,43 @@ export class SnapshotService {
     return result;
   }
 
-  /** Serves the newest stored snapshot that still verifies; false when there is none. */
+  /**
+   * Serves the newest stored snapshot that still verifies; false when there is none. From its compiled image
+   * when that is whole and of the newest stored snapshot (compiled-image.ts), else compiled in the worker,
+   * which writes the image for the next start.
+   */
   async restore(): Promise<boolean> {
+    if (this.restoreFromImage()) return true;
     const result = await this.run({ kind: 'restore', id: 0 }, 'store');
     return result.ok;
+  }
+
+  /**
+   * The compiled image read on the event loop, synchronously: at start-up, before the sidecar listens, nothing
+   * else waits, and reading it here spares a worker's start and the copy of the state out of it.
+   */
+  private restoreFromImage(): boolean {
+    const started = performance.now();
+    const store = new SnapshotStore(this.dbPath);
+    let key: ImageKey | null;
+    try {
+      key = store.newest();
+    } finally {
+      store.close();
+    }
+    if (key === null) return false;
+    const image = readCompiledImage(compiledImagePath(this.dbPath), key);
+    if (!image.ok) {
+      this.log.info({ version: key.version, reason: image.reason }, 'compiled image not used: compiling the stored snapshot');
+      return false;
+    }
+    this.serve(image.state.compiled, image.state.tables, 'store', {
+      forced: false,
+      compileSeconds: null,
+      imageBytes: image.bytes,
+      started,
+    });
+    return true;
   }
 
   /**
@@ -114,16 +153,35 @@ export class SnapshotService {
     return this.run({ kind: 'ingest', id: 0, bytes, servingVersion: 0, force: options.force === true }, source);
   }
 
+  /** Resolves once no ingest or restore runs: the last one's compiled image is written (or failed to be). */
+  async idle(): Promise<void> {
+    await this.queue;
+  }
+
+  /**
+   * Waits a moment for a worker writing a compiled image (a stop right after a push still leaves the next start
+   * its image), then ends whatever worker runs.
+   */
   async close(): Promise<void> {
+    await Promise.race([this.queue, new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
     await this.worker?.terminate();
     this.deltaStore.close();
   }
 
+  /**
+   * The caller has its answer once the snapshot serves; the next job starts once this one's worker is done
+   * (it writes the compiled image after answering), so one worker runs at a time.
+   */
   private run(request: WorkerRequest, source: SnapshotSource): Promise<IngestResult> {
     this.pending++;
-    const job = this.queue.then(() => this.execute(request, source)).finally(() => this.pending--);
-    this.queue = job.catch(() => undefined);
-    return job;
+    const job = this.queue.then(() => this.execute(request, source));
+    this.queue = job
+      .then(
+        ({ finished }) => finished,
+        () => undefined,
+      )
+      .finally(() => this.pending--);
+    return job.then(({ result }) => result);
   }
 
   private refused(source: SnapshotSource, code: SnapshotRefusalCode, reason: string): IngestResult {
@@ -132,43 +190,54 @@ export class SnapshotService {
     return { ok: false, code, reason };
   }
 
-  private async execute(request: WorkerRequest, source: SnapshotSource): Promise<IngestResult> {
+  private async execute(request: WorkerRequest, source: SnapshotSource): Promise<{ result: IngestResult; finished: Promise<void> }> {
     const id = this.nextId++;
     const message: WorkerRequest = request.kind === 'ingest' ? { ...request, id, servingVersion: this.version } : { ...request, id };
-    const reply = await this.runInWorker(message);
-    if (!reply.ok) {
-      this.metrics.snapshotLoads.inc({ source, result: reply.code.replace(/^snapshot_/, '') });
-      const level = reply.code === 'snapshot_stale_version' || reply.code === 'no_snapshot' ? 'info' : 'warn';
-      this.log[level]({ source, code: reply.code, reason: reply.reason, serving_version: this.version }, 'snapshot refused');
-      return { ok: false, code: reply.code, reason: reply.reason };
+    const { reply, finished } = this.runInWorker(message);
+    const answer = await reply;
+    if (!answer.ok) {
+      this.metrics.snapshotLoads.inc({ source, result: answer.code.replace(/^snapshot_/, '') });
+      const level = answer.code === 'snapshot_stale_version' || answer.code === 'no_snapshot' ? 'info' : 'warn';
+      this.log[level]({ source, code: answer.code, reason: answer.reason, serving_version: this.version }, 'snapshot refused');
+      return { result: { ok: false, code: answer.code, reason: answer.reason }, finished };
     }
+    const forced = request.kind === 'ingest' && request.force;
+    const result = this.serve(answer.compiled, answer.tables, source, { forced, compileSeconds: answer.compileSeconds, nice: answer.nice });
+    return { result, finished };
+  }
+
+  /**
+   * Swaps a snapshot into service (with the node's stored deltas past it): compiled in the worker
+   * (`compileSeconds`), or read from its compiled image (`imageBytes`, the read started at `started`).
+   */
+  private serve(
+    compiled: CompiledSnapshot,
+    tables: SmallTables,
+    source: SnapshotSource,
+    how:
+      | { forced: boolean; compileSeconds: number; nice: number | null }
+      | { forced: false; compileSeconds: null; imageBytes: number; started: number },
+  ): IngestResult {
     const replaced = this.version;
     const swapStarted = performance.now();
-    this.current = this.withStoredDeltas(new DecisionEngine(reply.compiled, reply.tables), request.kind === 'ingest' && request.force);
+    this.current = this.withStoredDeltas(new DecisionEngine(compiled, tables), how.forced);
     const swapSeconds = (performance.now() - swapStarted) / 1000;
     this.metrics.deltaSeq.set(this.current.snapshot.deltaSeq);
     for (const listener of this.swapListeners) listener();
-    const { version, createdAt, counts } = reply.compiled;
+    const { version, createdAt, counts } = compiled;
     this.metrics.snapshotLoads.inc({ source, result: 'ok' });
-    this.metrics.compileSeconds.observe(reply.compileSeconds);
+    if (how.compileSeconds !== null) this.metrics.compileSeconds.observe(how.compileSeconds);
     this.metrics.swapSeconds.observe(swapSeconds);
     this.metrics.snapshotVersion.set(version);
     this.metrics.snapshotCreated.set(Date.parse(createdAt) / 1000);
-    this.log.info(
-      {
-        source,
-        version,
-        created_at: createdAt,
-        compile_seconds: reply.compileSeconds,
-        compile_thread_nice: reply.nice,
-        swap_seconds: swapSeconds,
-        counts,
-      },
-      'snapshot in service',
-    );
-    if (reply.compiled.version < replaced)
-      this.log.warn({ version: reply.compiled.version, replaced_version: replaced }, 'snapshot forced in below the version that served');
-    return { ok: true, version, compileSeconds: reply.compileSeconds, swapSeconds };
+    const loaded =
+      how.compileSeconds !== null
+        ? { compile_seconds: how.compileSeconds, compile_thread_nice: how.nice }
+        : { compiled_image_bytes: how.imageBytes, image_read_seconds: (swapStarted - how.started) / 1000 };
+    this.log.info({ source, version, created_at: createdAt, ...loaded, swap_seconds: swapSeconds, counts }, 'snapshot in service');
+    if (compiled.version < replaced)
+      this.log.warn({ version: compiled.version, replaced_version: replaced }, 'snapshot forced in below the version that served');
+    return { ok: true, version, compileSeconds: how.compileSeconds ?? 0, swapSeconds };
   }
 
   /**
@@ -199,27 +268,42 @@ export class SnapshotService {
     return new DecisionEngine(result.state.compiled, result.state.tables);
   }
 
-  private runInWorker(message: WorkerRequest): Promise<WorkerReply> {
-    return new Promise<WorkerReply>((resolve) => {
-      const worker = new Worker(new URL('./compile-worker.js', import.meta.url), { workerData: { dbPath: this.dbPath } });
-      this.worker = worker;
-      let answered = false;
-      worker.once('message', (reply: WorkerReply) => {
-        answered = true;
-        resolve(reply);
+  /**
+   * `reply`: the worker's answer; `finished`: once it has exited (after writing the compiled image of what it
+   * compiled, or at once after a refusal). Never rejects.
+   */
+  private runInWorker(message: WorkerRequest): { reply: Promise<WorkerReply>; finished: Promise<void> } {
+    const worker = new Worker(new URL('./compile-worker.js', import.meta.url), { workerData: { dbPath: this.dbPath } });
+    this.worker = worker;
+    let answer: (reply: WorkerReply) => void = () => undefined;
+    const reply = new Promise<WorkerReply>((resolve) => (answer = resolve));
+    let answered = false;
+    worker.on('message', (received: WorkerReply | ImageReport) => {
+      if ('image' in received) {
+        if (received.written) this.log.info({ seconds: received.seconds }, 'compiled image written');
+        else this.log.warn({ reason: received.reason }, 'compiled image not written: the next start compiles the stored snapshot');
         void worker.terminate();
-      });
-      worker.on('error', (error) => this.log.error({ err: error }, 'compile worker failed'));
+        return;
+      }
+      answered = true;
+      answer(received);
+      // A refusal leaves nothing to write; a worker that compiled ends once it has written the image.
+      if (!received.ok) void worker.terminate();
+    });
+    worker.on('error', (error) => this.log.error({ err: error }, 'compile worker failed'));
+    const finished = new Promise<void>((resolve) =>
       worker.once('exit', (code) => {
         if (this.worker === worker) this.worker = null;
         // A worker that died (out of memory on a huge snapshot) fails its job; the serving snapshot stays.
-        if (!answered) resolve({ id: message.id, ok: false, code: 'snapshot_store', reason: `compile worker exited with code ${code}` });
-      });
-      // Hand large bodies over instead of copying them when the bytes own their whole buffer.
-      const bytes = message.kind === 'ingest' ? message.bytes : null;
-      const transferable =
-        bytes !== null && bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && bytes.byteLength === bytes.buffer.byteLength;
-      worker.postMessage(message, transferable ? [bytes.buffer] : []);
-    });
+        if (!answered) answer({ id: message.id, ok: false, code: 'snapshot_store', reason: `compile worker exited with code ${code}` });
+        resolve();
+      }),
+    );
+    // Hand large bodies over instead of copying them when the bytes own their whole buffer.
+    const bytes = message.kind === 'ingest' ? message.bytes : null;
+    const transferable =
+      bytes !== null && bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && bytes.byteLength === bytes.buffer.byteLength;
+    worker.postMessage(message, transferable ? [bytes.buffer] : []);
+    return { reply, finished };
   }
 }

@@ -52,16 +52,24 @@ export class SnapshotStore {
     })();
   }
 
-  /** Newest first. */
-  list(): StoredSnapshot[] {
-    const rows = this.db.prepare('SELECT version, bytes FROM snapshots ORDER BY version DESC').all() as {
-      version: number;
-      bytes: Buffer;
-    }[];
-    return rows.map((row) => ({
-      version: row.version,
-      bytes: new Uint8Array(row.bytes.buffer, row.bytes.byteOffset, row.bytes.byteLength),
-    }));
+  /**
+   * Newest first, each read only when asked for: the newest usually verifies, and reading both 95 MB blobs of
+   * the wholesale world up front cost a restart a second.
+   */
+  *newestFirst(): Generator<StoredSnapshot> {
+    const versions = this.db.prepare('SELECT version FROM snapshots ORDER BY version DESC').pluck().all() as number[];
+    const read = this.db.prepare('SELECT bytes FROM snapshots WHERE version = ?').pluck();
+    for (const version of versions) {
+      const bytes = read.get(version) as Buffer | undefined;
+      if (bytes !== undefined) yield { version, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+    }
+  }
+
+  /** The newest stored snapshot's version and checksum, without its bytes: what its compiled image must name. */
+  newest(): { version: number; checksum: string } | null {
+    const row = this.db.prepare('SELECT version, checksum FROM snapshots ORDER BY version DESC LIMIT 1').get() as
+      { version: number; checksum: string } | undefined;
+    return row ?? null;
   }
 
   close(): void {
