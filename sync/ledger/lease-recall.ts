@@ -141,7 +141,10 @@ export class LeaseRecalls {
       const key = keyOf(ask.entity_type, ask.entity_id);
       const gaveBack = /[1-9]/.test(ask.give_back);
       const recalled = this.outstanding.get(key);
-      const answered = recalled?.delete(node) === true;
+      // Only an ask built after the node acted on the recall answers it. A round already in flight as the recall
+      // was made names the entity with nothing given back; taken as the answer, it ended a debit's wait for
+      // lease the node was about to hand back ("nothing came back": refused, flaky at load).
+      const answered = ask.answers_recall !== false && recalled?.delete(node) === true;
       if (recalled !== undefined && recalled.size === 0) this.outstanding.delete(key);
       const lease = granted.get(key);
       if (answered && !gaveBack && lease !== undefined) this.nothingSpare.set(`${node}|${key}`, { lease, at: Date.now() });

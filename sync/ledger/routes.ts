@@ -23,7 +23,20 @@ const MAX_SETTLEMENTS = 5000;
 const MAX_LEASE_ASKS = 5000;
 
 type FieldKind =
-  'id' | 'id?' | 'string' | 'string?' | 'money' | 'count' | 'code?' | 'currency' | 'precision' | 'rounding' | 'time' | 'time?' | 'money?';
+  | 'id'
+  | 'id?'
+  | 'string'
+  | 'string?'
+  | 'money'
+  | 'count'
+  | 'code?'
+  | 'currency'
+  | 'precision'
+  | 'rounding'
+  | 'time'
+  | 'time?'
+  | 'money?'
+  | 'boolean?';
 
 const SETTLEMENT_FIELD_KINDS: Record<keyof SettlementCdr, FieldKind> = {
   sip_call_id: 'string',
@@ -71,6 +84,7 @@ const CHECKS: Record<string, (value: unknown) => boolean> = {
   precision: (value) => value === 4 || value === 5 || value === 6,
   rounding: (value) => value === 'up' || value === 'down' || value === 'standard',
   time: (value) => typeof value === 'string' && value.length <= 40 && !Number.isNaN(Date.parse(value)),
+  boolean: (value) => typeof value === 'boolean',
 };
 
 interface FieldCheck {
@@ -111,6 +125,7 @@ const LEASE_FIELDS = compileFields({
   give_back: 'money',
   need: 'money?',
   per_call: 'money?',
+  answers_recall: 'boolean?',
 } satisfies Record<keyof LeaseAsk, FieldKind>);
 
 function nodeSyncRequest(body: Record<string, unknown>): NodeSyncRequest & { seq: number } {

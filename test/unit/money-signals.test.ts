@@ -58,6 +58,18 @@ describe('lease recalls on the channel', () => {
     assert.equal(recalls.recallNow('node-1', 'customer', 7, '6.00'), true, 'leased more since');
   });
 
+  it('does not take a round built before the node acted on the recall for its answer', () => {
+    const recalls = new LeaseRecalls();
+    recalls.recallNow('node-1', 'customer', 7, '3.00', true);
+    // In flight as the recall was made: it names the entity, gives nothing back, and says it answers no recall.
+    recalls.roundApplied('node-1', [{ ...ask('0'), answers_recall: false }], [state('3.00')]);
+    assert.equal(recalls.recalling('customer', 7), true, 'still waiting for the answer');
+    assert.equal(recalls.returns, 0, 'a waiting debit is not told that nothing came back');
+    recalls.roundApplied('node-1', [{ ...ask('3.00'), answers_recall: true }], [state('0')]);
+    assert.equal(recalls.recalling('customer', 7), false);
+    assert.equal(recalls.returns, 1);
+  });
+
   it('stops waiting for a recalled node that does not answer (its channel is down, or it died)', () => {
     const realNow = Date.now;
     let now = realNow();

@@ -84,6 +84,12 @@ export interface LeaseAsk {
   per_call?: string | null;
   /** Unused lease handed back. */
   give_back: string;
+  /**
+   * This ask is the node's answer to a recall of the entity it was sent: `give_back` is all it could spare
+   * after acting on it. false: the round was built without one (it may have been in flight as the recall was
+   * made, so it cannot say what the node has to spare). Absent (an older node): any ask is taken as the answer.
+   */
+  answers_recall?: boolean | null;
 }
 
 export interface NodeSyncRequest {

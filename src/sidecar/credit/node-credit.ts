@@ -874,6 +874,7 @@ export class NodeCredit {
             need: formatMicro(Math.min(entity.needMicro, entity.wantMicro)),
             per_call: entity.perCallMicro > 0 ? formatMicro(entity.perCallMicro) : null,
             give_back: formatMicro(entity.giveBackMicro),
+            answers_recall: answersRecall,
           },
           waiters: entity.waiters,
         });
@@ -924,7 +925,12 @@ export class NodeCredit {
       .catch((error: unknown) => this.log.error({ err: error }, 'settlement not journalled: the centre will answer the resend as settled'));
     for (const { waiters } of round.asks) for (const resolve of waiters) resolve(true);
     if (reply.recall !== undefined && reply.recall.length > 0) {
-      for (const recall of reply.recall) this.entity({ type: recall.entity_type, id: recall.entity_id }).recalled = true;
+      for (const recall of reply.recall) {
+        const entity = this.entity({ type: recall.entity_type, id: recall.entity_id });
+        entity.recalled = true;
+        // Answered explicitly in the next round, as a recall over the channel is (answers_recall).
+        entity.recallSignalled = true;
+      }
       void this.requestRound(false);
     }
   }
