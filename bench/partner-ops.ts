@@ -6,7 +6,9 @@
  * from each request's scheduled send time, so a stall counts against every request it delayed.
  *
  * Each stream also reports the control plane's CPU per request (process CPU time / requests), the figure
- * that a change moves on a loaded box where the latencies are mostly other processes' noise.
+ * that a change moves on a loaded box where the latencies are mostly other processes' noise. The same client
+ * drives the uWS floor (bench/floor-server.ts: parse the body, answer a fixed one) at the same rate in the same
+ * run: the p99 this box gives a server that does nothing, beside which the partner API's p99 is read.
  *
  *   node dist/bench/partner-ops.js [--rate 500] [--seconds 10] [--accounts 50] [--control-flags='--cpu-prof ...']
  */
@@ -14,6 +16,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CONTROL_MAIN } from '../src/devkit/paths.js';
 import { startCpuMeter, type CpuPerRequest } from '../src/devkit/process-cpu.js';
@@ -21,6 +24,8 @@ import { makePartnerKey, partnerControlArgs, partnerToken, partnerUrlOf } from '
 import { startService } from '../src/devkit/service-process.js';
 import { medianAndTail, send } from './live-world.js';
 import { reportResult } from './results.js';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
 
 interface StreamResult {
   requests: number;
@@ -67,8 +72,8 @@ async function main(): Promise<void> {
     const partnerUrl = partnerUrlOf(control.logs);
     const token = await partnerToken(key, { tenant: 'bench' });
     let keys = 0;
-    const call = async (operation: string, body: Record<string, unknown>): Promise<number> => {
-      const response = await fetch(`${partnerUrl}/${operation}`, {
+    const call = async (operation: string, body: Record<string, unknown>, url = partnerUrl): Promise<number> => {
+      const response = await fetch(`${url}/${operation}`, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -97,9 +102,13 @@ async function main(): Promise<void> {
     }
 
     /** `operation` at `rate`/s for `seconds`, open loop: each request is sent at its slot, answered or not. */
-    const stream = async (operation: string, body: (i: number) => Record<string, unknown>): Promise<StreamResult & CpuPerRequest> => {
+    const stream = async (
+      operation: string,
+      body: (i: number) => Record<string, unknown>,
+      server: { url: string; pid: number } = { url: partnerUrl, pid: control.child.pid! },
+    ): Promise<StreamResult & CpuPerRequest> => {
       const total = rate * seconds;
-      const meter = startCpuMeter(control.child.pid!);
+      const meter = startCpuMeter(server.pid);
       const latencies: number[] = [];
       let errors = 0;
       const errorKinds: Record<string, number> = {};
@@ -114,7 +123,7 @@ async function main(): Promise<void> {
         const wait = slot - performance.now();
         if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
         pending.push(
-          call(operation, body(i)).then(
+          call(operation, body(i), server.url).then(
             (status) => {
               if (status === 200) latencies.push(performance.now() - slot);
               else failed(String(status));
@@ -140,6 +149,15 @@ async function main(): Promise<void> {
     await stream('get_balance', (i) => ({ account: account(i) })); // warm-up: JIT, connections
     const reads = await stream('get_balance', (i) => ({ account: account(i) }));
     const writes = await stream('topup', (i) => ({ account: account(i), amount: 0.01 }));
+    const floorServer = await startService(join(HERE, 'floor-server.js'), ['--port', '0', '--body-bytes', '200'], 'floor listening');
+    let floor: StreamResult & CpuPerRequest;
+    try {
+      const onFloor = { url: `http://127.0.0.1:${floorServer.port}`, pid: floorServer.child.pid! };
+      await stream('topup', (i) => ({ account: account(i), amount: 0.01 }), onFloor); // warm-up
+      floor = await stream('topup', (i) => ({ account: account(i), amount: 0.01 }), onFloor);
+    } finally {
+      floorServer.child.kill('SIGTERM');
+    }
     // How much of a write's latency is its wait for the group commit's fdatasync: the control plane logs the
     // flush's figures as it stops (they include the 2 × accounts writes of the set-up).
     control.child.kill('SIGTERM');
@@ -150,6 +168,11 @@ async function main(): Promise<void> {
       accounts: accounts.length,
       get_balance: reads,
       topup: writes,
+      floor,
+      p99_vs_floor: {
+        get_balance: Math.round((reads.p99_ms / floor.p99_ms) * 10) / 10,
+        topup: Math.round((writes.p99_ms / floor.p99_ms) * 10) / 10,
+      },
       group_commit: stopping.group_commit,
       load_average_1m: Math.round(loadavg()[0] * 10) / 10,
     });
