@@ -16,6 +16,7 @@ import { sidecarContext } from '../src/sidecar/http/context.js';
 import { moneyRoutes } from '../src/sidecar/http/money-routes.js';
 import { CallCounters } from '../src/sidecar/limits/call-counters.js';
 import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
+import { jsonPost } from '../src/devkit/requests.js';
 import type { SnapshotService } from '../src/sidecar/snapshot/service.js';
 import { firstRoute, loadWorld, openBenchCredit } from './bench-world.js';
 import { reportResult } from './results.js';
@@ -55,16 +56,6 @@ async function main(): Promise<void> {
 
   // The bodies, encoded before the run as uWS hands them over already read. Each call's route is asked once
   // beforehand, so its CDR and its reroute name the carrier and gateway its route chose.
-  const encoder = new TextEncoder();
-  const request = (path: string, body: unknown): IncomingRequest => ({
-    method: 'POST',
-    path,
-    params: {},
-    remoteAddress: '',
-    query: '',
-    contentType: 'application/json',
-    body: encoder.encode(JSON.stringify(body)),
-  });
   const started = Date.now() - 600_000;
   // What goes out at call i: its own requests, after the CDR of the call CDR_LAG earlier.
   const perCall: IncomingRequest[][] = Array.from({ length: calls }, () => []);
@@ -73,7 +64,7 @@ async function main(): Promise<void> {
     const dnis = traffic.numbers[i % traffic.numbers.length];
     const requests = perCall[i];
     requests.push(
-      request('/api/opensips/call/decide', {
+      jsonPost('/api/opensips/call/decide', {
         source_ip: ip,
         call_id: `mix-${i}@bench`,
         ani: '61255500100',
@@ -86,7 +77,7 @@ async function main(): Promise<void> {
     const decision = firstRoute(engine, trunkId, dnis, started);
     if (decision.allowed && i % 10 === 0)
       requests.push(
-        request('/api/opensips/call/reroute', {
+        jsonPost('/api/opensips/call/reroute', {
           customer_trunk_id: trunkId,
           ani: '61255500100',
           dnis,
@@ -102,7 +93,7 @@ async function main(): Promise<void> {
     const duration = (i * 37) % 300;
     if (decision.allowed && i + CDR_LAG < calls)
       perCall[i + CDR_LAG].push(
-        request('/api/cdrs/ingest', {
+        jsonPost('/api/cdrs/ingest', {
           sip_call_id: `mix-${i}@bench`,
           customer_trunk_id: trunkId,
           carrier_trunk_id: decision.carrier_trunk_id,

@@ -1,4 +1,5 @@
 import type { IncomingRequest } from '../core/http/server.js';
+import { jsonPost } from './requests.js';
 import type { ConfigStore, Row } from '../../sync/store/config-store.js';
 
 /**
@@ -25,15 +26,5 @@ export async function insertPartnerTenant(
 
 /** A JSON POST to `path` with the bearer token and headers given. */
 export function partnerRequest(path: string, body: unknown, token: string, headers: Record<string, string>): IncomingRequest {
-  return {
-    method: 'POST',
-    path,
-    params: {},
-    remoteAddress: '',
-    query: '',
-    contentType: 'application/json',
-    body: Buffer.from(JSON.stringify(body)),
-    authorization: `Bearer ${token}`,
-    headers,
-  };
+  return { ...jsonPost(path, body), authorization: `Bearer ${token}`, headers };
 }
