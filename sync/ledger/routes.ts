@@ -6,6 +6,7 @@ import { json } from '../../src/core/http/respond.js';
 import type { IncomingRequest, OutgoingResponse, Route } from '../../src/core/http/server.js';
 import { type LeaseAsk, type NodeSyncReply, type NodeSyncRequest, type SettlementCdr } from '../../src/core/protocol/node-sync.js';
 import { isDecimalString } from '../../src/core/rating/rating.js';
+import { parseInstant } from '../../src/core/time/parse-instant.js';
 import { CURRENCIES } from '../../src/core/snapshot/schema.js';
 import { nodeRound } from './node-round.js';
 import { NodeSyncRefusal } from './settlement.js';
@@ -83,7 +84,9 @@ const CHECKS: Record<string, (value: unknown) => boolean> = {
   currency: (value) => CURRENCY_SET.has(value),
   precision: (value) => value === 4 || value === 5 || value === 6,
   rounding: (value) => value === 'up' || value === 'down' || value === 'standard',
-  time: (value) => typeof value === 'string' && value.length <= 40 && !Number.isNaN(Date.parse(value)),
+  // The node's own CDR times, as it checked them (parseInstant: RFC 3339, and a date that exists; Date.parse
+  // rolls 2026-02-30 into March).
+  time: (value) => typeof value === 'string' && value.length <= 40 && !Number.isNaN(parseInstant(value)),
   boolean: (value) => typeof value === 'boolean',
 };
 

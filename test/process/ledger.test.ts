@@ -184,6 +184,33 @@ forEachEngine('ledger', (engine) => {
     assert.equal(found[0].customer_account_id, 999_999);
   });
 
+  it("refuses a node's round with a CDR time that does not exist, recording nothing", async () => {
+    const node = await control.send('POST', '/api/opensips-nodes', {
+      hostname: 'node-bad-time',
+      mi_socket_address: 'http://127.0.0.1:9/mi',
+    });
+    assert.equal(node.status, 201, JSON.stringify(node.body));
+    // Date.parse reads 2026-02-30 as 2 March: the centre would bill a time the switch never wrote.
+    for (const [field, value] of [
+      ['start_time', '2026-02-30T08:30:00.000Z'],
+      ['end_time', '2026-01-15T24:00:00.000Z'],
+      ['created_at', 'Thu, 15 Jan 2026 08:31:19 GMT'],
+    ]) {
+      const cdr = { ...trunk10Settlement(`bad-time-${field}@test`, 73, '0.0325'), [field]: value };
+      const round = await control.send(
+        'POST',
+        '/api/ledger/node-sync',
+        { node: 'node-bad-time', seq: 1, settlements: [cdr], leases: [] },
+        bearer(node.body.node_secret),
+      );
+      assert.equal(round.status, 400, `${field} ${value}: ${JSON.stringify(round.body)}`);
+      assert.equal(round.body.reason_code ?? round.body.code, 'invalid_field', JSON.stringify(round.body));
+      assert.match(round.body.error, new RegExp(`settlements\\[0\\]\\.${field}`));
+      const found = (await control.get(`/api/cdrs/search?sip_call_id=bad-time-${field}%40test`)).body;
+      assert.deepEqual(found, [], 'nothing recorded');
+    }
+  });
+
   it('settles several CDRs of one account in a round: each debit with its own balance_after, the lease and balance written once', async () => {
     const node = await control.send('POST', '/api/opensips-nodes', { hostname: 'node-batch', mi_socket_address: 'http://127.0.0.1:9/mi' });
     assert.equal(node.status, 201);
