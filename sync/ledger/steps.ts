@@ -69,9 +69,10 @@ function insertFromJson(table: string, columns: readonly string[], tail = ''): S
 type Column = readonly [name: string, type: 'text' | 'bigint'];
 
 /**
- * Many rows in one insert (EngineParams): SQLite runs it once per row, PostgreSQL reads an array per column
+ * Rows in one insert (EngineParams): SQLite runs it once per row, PostgreSQL reads an array per column
  * (unnest): the server inserts a 400-CDR round's rows in a third of the time json_populate_recordset took, and
- * the client builds one array per column instead of an object per row (performance log, issue 21).
+ * the client builds one array per column instead of an object per row (performance log, issue 21). A partner's
+ * top-up writes one balance: on SQLite that is one plain insert, no JSON array to build and take apart.
  */
 function insertRows(table: string, columns: readonly Column[], tail = ''): SqlText {
   const names = columns.map(([name]) => name).join(', ');
@@ -88,24 +89,6 @@ function rowsParams<T>(columns: readonly Column[], items: readonly T[], value: (
     sqlite: () => items.map((item) => columns.map(([name]) => value(item, name))),
     postgres: () => columns.map(([name]) => items.map((item) => value(item, name))),
   };
-}
-
-/**
- * An insert of rows that is sent as the JSON array (insertFromJson) when there are several, and as one row of
- * plain parameters when there is one: a partner top-up or debit writes one balance, and for a single row the
- * array's JSON.stringify, SQLite's json_each and a json_extract per column cost more than the row itself. Same
- * text on both engines (`?` become `$n` on PostgreSQL). Balances and leases, a few rows per round at most; the
- * rows a round writes per CDR go through insertRows.
- */
-interface RowsInsert {
-  many: SqlText;
-  one: SqlText;
-  columns: readonly string[];
-}
-
-function rowsInsert(table: string, columns: readonly string[], tail = ''): RowsInsert {
-  const one = `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ${tail}`;
-  return { many: insertFromJson(table, columns, tail), one: { sql: one }, columns };
 }
 
 /** `select` (ending in an id column) for the ids in one JSON array. */
@@ -129,6 +112,23 @@ const TRANSACTION_COLUMNS: readonly Column[] = [
   ['created_at', 'text'],
 ];
 
+const BALANCE_COLUMNS: readonly Column[] = [
+  ['entity_type', 'text'],
+  ['entity_id', 'bigint'],
+  ['balance', 'text'],
+  ['reserved', 'text'],
+  ['currency', 'text'],
+  ['updated_at', 'text'],
+];
+
+const LEASE_COLUMNS: readonly Column[] = [
+  ['node', 'text'],
+  ['entity_type', 'text'],
+  ['entity_id', 'bigint'],
+  ['amount', 'text'],
+  ['updated_at', 'text'],
+];
+
 /** A settled CDR's row: the node's name, then the CDR's columns. */
 const CDR_ROW: readonly Column[] = [['node', 'text'], ...CDR_COLUMNS.map((name): Column => [name, CDR_FIELDS[name]])];
 
@@ -138,9 +138,9 @@ export const LEDGER_SQL = {
   insertCdrs: insertRows('cdrs', CDR_ROW, 'ON CONFLICT (sip_call_id) DO NOTHING RETURNING id, sip_call_id'),
   insertRetailCdrs: insertFromJson('retail_call_cdrs', ['cdr_id', 'retail_account_id', 'start_time']),
   recordTransactions: insertRows('balance_transactions', TRANSACTION_COLUMNS),
-  writeBalances: rowsInsert(
+  writeBalances: insertRows(
     'balances',
-    ['entity_type', 'entity_id', 'balance', 'reserved', 'currency', 'updated_at'],
+    BALANCE_COLUMNS,
     'ON CONFLICT (entity_type, entity_id) DO UPDATE SET balance = excluded.balance, reserved = excluded.reserved, updated_at = excluded.updated_at',
   ),
   /** A round's balances with the node's lease on each, locked (PostgreSQL) in one order as lockBalances does. */
@@ -153,9 +153,9 @@ export const LEDGER_SQL = {
       LEFT JOIN credit_leases l ON l.node = ? AND l.entity_type = t.entity_type AND l.entity_id = t.entity_id
       ORDER BY t.entity_type, t.entity_id FOR UPDATE OF t`,
   },
-  writeLeases: rowsInsert(
+  writeLeases: insertRows(
     'credit_leases',
-    ['node', 'entity_type', 'entity_id', 'amount', 'updated_at'],
+    LEASE_COLUMNS,
     'ON CONFLICT (node, entity_type, entity_id) DO UPDATE SET amount = excluded.amount, updated_at = excluded.updated_at',
   ),
   readBalance: 'SELECT balance, reserved FROM balances WHERE entity_type = ? AND entity_id = ?',
@@ -248,11 +248,10 @@ export function roundRecord(node: string, seq: number, digest: string, reply: st
   return { sql: { sql: LEDGER_SQL.writeRoundWithReply }, params: [node, seq, now(), digest, reply] };
 }
 
-/** `rows` (objects keyed by `insert`'s columns) as one write: none, one row's parameters, or the JSON array. */
-function rowsWrite(insert: RowsInsert, rows: readonly Record<string, unknown>[]): Write[] {
+/** `rows` (objects keyed by `columns`' names) as one write of insertRows's `sql`; none when there are none. */
+function rowsWrite(sql: SqlText, columns: readonly Column[], rows: readonly Record<string, unknown>[]): Write[] {
   if (rows.length === 0) return [];
-  if (rows.length === 1) return [{ sql: insert.one, params: insert.columns.map((column) => rows[0][column] ?? null) }];
-  return [{ sql: insert.many, params: [JSON.stringify(rows)] }];
+  return [{ sql, params: [], perEngine: rowsParams(columns, rows, (row, column) => row[column] ?? null) }];
 }
 
 /** Transaction rows, in order, each with the balance after it; none when `changes` is empty. */
@@ -289,7 +288,7 @@ function balancesWrite(balances: readonly { key: BalanceKey; next: BalanceState 
     currency: key.currency,
     updated_at: at,
   }));
-  return rowsWrite(LEDGER_SQL.writeBalances, rows);
+  return rowsWrite(LEDGER_SQL.writeBalances, BALANCE_COLUMNS, rows);
 }
 
 function leasesWrite(node: string, leases: readonly { entityType: string; entityId: number; amount: string }[]): Write[] {
@@ -302,7 +301,7 @@ function leasesWrite(node: string, leases: readonly { entityType: string; entity
     amount: lease.amount,
     updated_at: at,
   }));
-  return rowsWrite(LEDGER_SQL.writeLeases, rows);
+  return rowsWrite(LEDGER_SQL.writeLeases, LEASE_COLUMNS, rows);
 }
 
 /** The ledger's reads and writes inside one transaction, as steps: what the money logic (settlement.ts) runs on either engine. */
