@@ -47,13 +47,13 @@ export const BENCH_CREDIT: CreditSettings = {
 };
 
 /** The route a call's first INVITE gets (call/route's first attempt, nothing tried): the carrier its CDR names. */
-export function firstRoute(engine: DecisionEngine, trunkId: number, dnis: string, now: number): RouteDecision {
+export function firstRoute(engine: DecisionEngine, trunkId: number, dnis: string, now: number, ani: string | null = null): RouteDecision {
   return routeCall(
     engine,
     {
       customer_trunk_id: trunkId,
       dnis,
-      ani: null,
+      ani,
       attempt: 1,
       previous_carrier_trunk_id: null,
       previous_gateway_id: null,
@@ -63,6 +63,22 @@ export function firstRoute(engine: DecisionEngine, trunkId: number, dnis: string
     },
     now,
   ).decision;
+}
+
+/** The call/reroute the OpenSIPS script sends when a call's first carrier (its gateway) answered 503. */
+export function rerouteAfter503(trunkId: number, dnis: string, carrier: number, gateway: number): Record<string, unknown> {
+  return {
+    customer_trunk_id: trunkId,
+    ani: '61255500100',
+    dnis,
+    attempt: 2,
+    tried_carrier_trunk_ids: [carrier],
+    tried_gateway_ids: [gateway],
+    previous_carrier_trunk_id: carrier,
+    previous_gateway_id: gateway,
+    previous_failure_code: 503,
+    failure_code: 503,
+  };
 }
 
 /**

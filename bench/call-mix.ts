@@ -18,7 +18,7 @@ import { CallCounters } from '../src/sidecar/limits/call-counters.js';
 import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
 import { jsonPost } from '../src/devkit/requests.js';
 import type { SnapshotService } from '../src/sidecar/snapshot/service.js';
-import { firstRoute, loadWorld, openBenchCredit } from './bench-world.js';
+import { firstRoute, loadWorld, openBenchCredit, rerouteAfter503 } from './bench-world.js';
 import { reportResult } from './results.js';
 
 /** A call's CDR comes this many calls after its INVITE, as in make bench's mix (the call has ended by then). */
@@ -77,18 +77,7 @@ async function main(): Promise<void> {
     const decision = firstRoute(engine, trunkId, dnis, started);
     if (decision.allowed && i % 10 === 0)
       requests.push(
-        jsonPost('/api/opensips/call/reroute', {
-          customer_trunk_id: trunkId,
-          ani: '61255500100',
-          dnis,
-          attempt: 2,
-          tried_carrier_trunk_ids: [decision.carrier_trunk_id],
-          tried_gateway_ids: [decision.carrier_gateway_id],
-          previous_carrier_trunk_id: decision.carrier_trunk_id,
-          previous_gateway_id: decision.carrier_gateway_id,
-          previous_failure_code: 503,
-          failure_code: 503,
-        }),
+        jsonPost('/api/opensips/call/reroute', rerouteAfter503(trunkId, dnis, decision.carrier_trunk_id, decision.carrier_gateway_id)),
       );
     const duration = (i * 37) % 300;
     if (decision.allowed && i + CDR_LAG < calls)

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { authorizeCall } from '../src/sidecar/auth/call-auth.js';
 import { LivePorts } from '../src/sidecar/limits/live-ports.js';
 import { DecisionEngine } from '../src/sidecar/engine/engine.js';
-import { routeCall } from '../src/sidecar/routing/route.js';
+import { firstRoute } from './bench-world.js';
 import { decodeSnapshot, encodeSnapshot } from '../src/core/snapshot/codec.js';
 import { compileSnapshot } from '../src/core/snapshot/compile.js';
 import { validateSnapshot } from '../src/core/snapshot/validate.js';
@@ -122,21 +122,7 @@ export function runMicro(sizeName: string): MicroResult {
   let total = 0;
   const routeMedianMicros = medianOfBatches(200, 2000, (i) => {
     const [, , trunkId] = callers[i % callers.length];
-    const { decision } = routeCall(
-      engine,
-      {
-        customer_trunk_id: trunkId,
-        dnis: numbers[(i * 7) % numbers.length],
-        ani: '61255500100',
-        attempt: 1,
-        previous_carrier_trunk_id: null,
-        previous_gateway_id: null,
-        previous_failure_code: null,
-        tried_carrier_trunk_ids: [],
-        tried_gateway_ids: [],
-      },
-      now,
-    );
+    const decision = firstRoute(engine, trunkId, numbers[(i * 7) % numbers.length], now, '61255500100');
     total++;
     if (decision.allowed) allowed++;
   });

@@ -19,6 +19,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { rerouteAfter503 } from './bench-world.js';
 import type { LoadResult } from './load.js';
 import { againstFloor, saveResult } from './results.js';
 import type { TrafficHints } from '../src/devkit/dataset.js';
@@ -405,18 +406,7 @@ async function main(): Promise<void> {
         });
         const route = routed.get(n);
         if (route !== undefined && i % 10 === 0) {
-          json('/api/opensips/call/reroute', {
-            customer_trunk_id: trunkId,
-            ani: '61255500100',
-            dnis,
-            attempt: 2,
-            tried_carrier_trunk_ids: [route.carrier],
-            tried_gateway_ids: [route.gateway],
-            previous_carrier_trunk_id: route.carrier,
-            previous_gateway_id: route.gateway,
-            previous_failure_code: 503,
-            failure_code: 503,
-          });
+          json('/api/opensips/call/reroute', rerouteAfter503(trunkId, dnis, route.carrier, route.gateway));
         }
         const ended = i - 300;
         const endedRoute = routed.get(ended % 5000);
