@@ -211,6 +211,43 @@ forEachEngine('ledger', (engine) => {
     }
   });
 
+  it('refuses a lease ask whose answers_recall is not a boolean, changing nothing', async () => {
+    const node = await control.send('POST', '/api/opensips-nodes', {
+      hostname: 'node-bad-recall',
+      mi_socket_address: 'http://127.0.0.1:9/mi',
+    });
+    assert.equal(node.status, 201, JSON.stringify(node.body));
+    for (const hostile of ['yes', 1, { $ne: null }, []]) {
+      const round = await control.send(
+        'POST',
+        '/api/ledger/node-sync',
+        {
+          node: 'node-bad-recall',
+          seq: 1,
+          settlements: [],
+          leases: [{ entity_type: 'customer', entity_id: prepaid, want: '1.00', give_back: '0', answers_recall: hostile }],
+        },
+        bearer(node.body.node_secret),
+      );
+      assert.equal(round.status, 400, `${JSON.stringify(hostile)}: ${JSON.stringify(round.body)}`);
+      assert.match(round.body.error, /leases\[0\]\.answers_recall/);
+    }
+    // The refused rounds took nothing: the same seq with a well-formed ask is this node's first round.
+    const first = await control.send(
+      'POST',
+      '/api/ledger/node-sync',
+      {
+        node: 'node-bad-recall',
+        seq: 1,
+        settlements: [],
+        leases: [{ entity_type: 'customer', entity_id: prepaid, want: '0', give_back: '0', answers_recall: false }],
+      },
+      bearer(node.body.node_secret),
+    );
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.equal(first.body.leases[0].granted, '0', 'no lease was granted by a refused round');
+  });
+
   it('settles several CDRs of one account in a round: each debit with its own balance_after, the lease and balance written once', async () => {
     const node = await control.send('POST', '/api/opensips-nodes', { hostname: 'node-batch', mi_socket_address: 'http://127.0.0.1:9/mi' });
     assert.equal(node.status, 201);
