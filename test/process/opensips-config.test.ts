@@ -392,6 +392,22 @@ describe('opensips-config: rendering', () => {
     }
   });
 
+  it('logs to syslog at the facility syslog_facility names (LOCAL0 when left out), or to stderr without one', () => {
+    assert.match(render().script, /^syslog_enabled=yes\nsyslog_facility=LOG_LOCAL0$/m);
+    for (const [given, rendered] of [
+      ['LOG_LOCAL3', 'LOG_LOCAL3'],
+      ['local5', 'LOG_LOCAL5'],
+      ['daemon', 'LOG_DAEMON'],
+    ]) {
+      assert.match(render({ syslog_facility: given }).script, new RegExp(`^syslog_facility=${rendered}$`, 'm'), given);
+      const fromEnv = renderTemplate(TEMPLATE, loadValues(exampleFile(), { OPENSIPS_CFG_SYSLOG_FACILITY: given }));
+      assert.match(fromEnv, new RegExp(`^syslog_facility=${rendered}$`, 'm'), `${given} from the environment`);
+    }
+    const stderr = render({ log_target: 'stderr', syslog_facility: 'LOG_LOCAL2' }).script;
+    assert.match(stderr, /^stderror_enabled=yes\nsyslog_enabled=no$/m);
+    assert.doesNotMatch(stderr, /^syslog_facility=/m);
+  });
+
   it('computes UTC timestamps in the script itself, whatever the time zone', () => {
     const rfc3339 = routeBodies(render().script).get('rfc3339')!;
     const samples = [0, 951_782_400 /* 2000-02-29 */, 1_700_000_000, 1_767_225_599 /* 2025-12-31T23:59:59 */, 2_147_483_647];
@@ -494,6 +510,11 @@ describe('opensips-config: render command refuses bad input', () => {
       'a timing switch that is not a boolean',
       () => ({ ...exampleFile(), decision_timing_log: 'yes' }),
       /decision_timing_log must be true or false/,
+    ],
+    [
+      'a syslog facility OpenSIPS does not know',
+      () => ({ ...exampleFile(), syslog_facility: 'LOCAL8' }),
+      /syslog_facility must be a syslog facility such as LOG_LOCAL0/,
     ],
     [
       'an unknown digest algorithm',
