@@ -11,6 +11,7 @@
  *
  *   node dist/bench/through-opensips.js --opensips /work/lab/opensips/sbin/opensips --sidecar both \
  *     --rate 1000 --seconds 30 [--workers 4] [--modules DIR] [--call-seconds 2] [--carriers 2] [--size demo] [--write]
+ *     [--template FILE]   (a variant of opensips-config/opensips.cfg.tmpl, rendered with the same values)
  *
  * Also from the environment: OPENSIPS_BIN, OPENSIPS_MODULES, SIPP_BIN. --write keeps the result under
  * bench/results/ (through-opensips-<time>.json); without it the JSON goes to stdout only.
@@ -46,6 +47,10 @@ interface Options {
   carriers: number;
   size: string;
   shmMb: number;
+  /** The script template: the shipped one, or a variant being measured against it. */
+  template: string;
+  /** OpenSIPS's memory allocator (-a), for shared and private memory; null: its built-in default. */
+  allocator: string | null;
 }
 
 /** The caller's number; the dialled one is taken from the world (one the caller's deck routes). */
@@ -327,7 +332,7 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
       decision_timing_log: true,
     });
     const cfg = join(dir, 'opensips.cfg');
-    writeFileSync(cfg, renderTemplate(readFileSync(DEFAULT_TEMPLATE, 'utf8'), values));
+    writeFileSync(cfg, renderTemplate(readFileSync(options.template, 'utf8'), values));
     if (kind === 'trivial') {
       // The real sidecar creates the spool table at start (--opensips-spool) and may not have got that far.
       const db = new Database(world.spool);
@@ -337,7 +342,12 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
       db.close();
     }
 
-    opensips = spawnLogged(options.opensips, ['-F', '-f', cfg, '-m', String(options.shmMb), '-M', '64', '-w', dir], opensipsLogs);
+    const allocator = options.allocator === null ? [] : ['-a', options.allocator];
+    opensips = spawnLogged(
+      options.opensips,
+      ['-F', '-f', cfg, '-m', String(options.shmMb), '-M', '64', ...allocator, '-w', dir],
+      opensipsLogs,
+    );
     await waitForSip(sipPort, opensips, opensipsLogs);
 
     const sippLogs: string[] = [];
@@ -481,6 +491,8 @@ async function main(): Promise<void> {
       size: { type: 'string', default: 'demo' },
       shm: { type: 'string', default: '1024' },
       write: { type: 'boolean', default: false },
+      template: { type: 'string', default: DEFAULT_TEMPLATE },
+      allocator: { type: 'string' },
     },
   });
   if (!['real', 'trivial', 'both'].includes(values.sidecar)) throw new Error('--sidecar must be real, trivial or both');
@@ -500,6 +512,8 @@ async function main(): Promise<void> {
     carriers: Number(values.carriers),
     size: values.size,
     shmMb: Number(values.shm),
+    template: values.template,
+    allocator: values.allocator ?? null,
   };
   const kinds: SidecarKind[] = values.sidecar === 'both' ? ['trivial', 'real'] : [values.sidecar as SidecarKind];
   const runs: RunResult[] = [];
@@ -522,6 +536,8 @@ async function main(): Promise<void> {
     bench: 'through-opensips',
     at: new Date().toISOString(),
     opensips: options.opensips,
+    template: options.template,
+    allocator: options.allocator,
     runs,
     // The target: 100% completed and each ratio at most 1.3.
     ratios:

@@ -47,6 +47,8 @@ export interface OpensipsValues {
   module_path: string;
   log_level: number;
   log_target: 'syslog' | 'stderr';
+  /** The syslog facility (OpenSIPS's name, LOG_LOCAL0 … LOG_LOCAL7, LOG_DAEMON, …) when log_target is syslog; optional, LOG_LOCAL0. */
+  syslog_facility: string;
   max_call_duration_seconds: number;
   spool_db_path: string;
   /** One DECIDE-US log line per INVITE (bench/through-opensips.ts reads them); optional, off by default. */
@@ -131,6 +133,39 @@ function digestAlgorithms(key: string, raw: unknown): string {
   return canonical.join(',');
 }
 
+/** The facilities OpenSIPS 3.6 knows (str_fac in its dprint.c); it refuses any other name at start. */
+const SYSLOG_FACILITIES = [
+  'LOG_AUTH',
+  'LOG_AUTHPRIV',
+  'LOG_CRON',
+  'LOG_DAEMON',
+  'LOG_FTP',
+  'LOG_KERN',
+  'LOG_LPR',
+  'LOG_MAIL',
+  'LOG_NEWS',
+  'LOG_SYSLOG',
+  'LOG_USER',
+  'LOG_UUCP',
+  'LOG_LOCAL0',
+  'LOG_LOCAL1',
+  'LOG_LOCAL2',
+  'LOG_LOCAL3',
+  'LOG_LOCAL4',
+  'LOG_LOCAL5',
+  'LOG_LOCAL6',
+  'LOG_LOCAL7',
+];
+
+/** A syslog facility as the operator's syslog names it (`local3`) or as OpenSIPS does (`LOG_LOCAL3`). */
+function syslogFacility(key: string, raw: unknown): string {
+  const value = text(key, raw).toUpperCase();
+  const name = value.startsWith('LOG_') ? value : `LOG_${value}`;
+  if (!SYSLOG_FACILITIES.includes(name))
+    throw new ConfigError(`${key} must be a syslog facility such as LOG_LOCAL0 … LOG_LOCAL7 or LOG_DAEMON, got ${JSON.stringify(raw)}`);
+  return name;
+}
+
 function flag(key: string, raw: unknown): boolean {
   // The environment gives strings: "true" and "false" stand for the JSON file's booleans.
   const value = typeof raw === 'string' ? ({ true: true, false: false } as Record<string, boolean>)[raw.trim()] : raw;
@@ -168,6 +203,7 @@ const PARSERS: { [K in Key]: (key: string, raw: unknown) => OpensipsValues[K] } 
   },
   log_level: (key, raw) => integer(key, raw, -3, 4),
   log_target: (key, raw) => oneOf(key, raw, ['syslog', 'stderr'] as const),
+  syslog_facility: syslogFacility,
   max_call_duration_seconds: (key, raw) => integer(key, raw, 60, 7 * 86_400),
   spool_db_path: (key, raw) => {
     const value = text(key, raw);
@@ -178,7 +214,7 @@ const PARSERS: { [K in Key]: (key: string, raw: unknown) => OpensipsValues[K] } 
 };
 
 /** The values a node may leave out (measurement switches), with what they mean then. */
-const DEFAULTS: Partial<Record<Key, unknown>> = { decision_timing_log: false };
+const DEFAULTS: Partial<Record<Key, unknown>> = { decision_timing_log: false, syslog_facility: 'LOG_LOCAL0' };
 
 export const VALUE_KEYS = Object.keys(PARSERS) as Key[];
 
@@ -239,7 +275,7 @@ export function placeholderValues(values: OpensipsValues): Record<string, string
     LOG_TARGET:
       values.log_target === 'stderr'
         ? 'stderror_enabled=yes\nsyslog_enabled=no'
-        : 'stderror_enabled=no\nsyslog_enabled=yes\nsyslog_facility=LOG_LOCAL0',
+        : `stderror_enabled=no\nsyslog_enabled=yes\nsyslog_facility=${values.syslog_facility}`,
     // drouting's driver, and SQLite for the spool (once if drouting is on SQLite too).
     DB_MODULES: [...new Set([DB_MODULES[scheme], DB_MODULES.sqlite])].map((module) => `loadmodule "${module}"`).join('\n'),
     SPOOL_DB_URL: `sqlite://${values.spool_db_path}`,

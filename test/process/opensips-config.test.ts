@@ -392,6 +392,22 @@ describe('opensips-config: rendering', () => {
     }
   });
 
+  it('logs to syslog at the facility syslog_facility names (LOCAL0 when left out), or to stderr without one', () => {
+    assert.match(render().script, /^syslog_enabled=yes\nsyslog_facility=LOG_LOCAL0$/m);
+    for (const [given, rendered] of [
+      ['LOG_LOCAL3', 'LOG_LOCAL3'],
+      ['local5', 'LOG_LOCAL5'],
+      ['daemon', 'LOG_DAEMON'],
+    ]) {
+      assert.match(render({ syslog_facility: given }).script, new RegExp(`^syslog_facility=${rendered}$`, 'm'), given);
+      const fromEnv = renderTemplate(TEMPLATE, loadValues(exampleFile(), { OPENSIPS_CFG_SYSLOG_FACILITY: given }));
+      assert.match(fromEnv, new RegExp(`^syslog_facility=${rendered}$`, 'm'), `${given} from the environment`);
+    }
+    const stderr = render({ log_target: 'stderr', syslog_facility: 'LOG_LOCAL2' }).script;
+    assert.match(stderr, /^stderror_enabled=yes\nsyslog_enabled=no$/m);
+    assert.doesNotMatch(stderr, /^syslog_facility=/m);
+  });
+
   it('computes UTC timestamps in the script itself, whatever the time zone', () => {
     const rfc3339 = routeBodies(render().script).get('rfc3339')!;
     const samples = [0, 951_782_400 /* 2000-02-29 */, 1_700_000_000, 1_767_225_599 /* 2025-12-31T23:59:59 */, 2_147_483_647];
@@ -494,6 +510,11 @@ describe('opensips-config: render command refuses bad input', () => {
       'a timing switch that is not a boolean',
       () => ({ ...exampleFile(), decision_timing_log: 'yes' }),
       /decision_timing_log must be true or false/,
+    ],
+    [
+      'a syslog facility OpenSIPS does not know',
+      () => ({ ...exampleFile(), syslog_facility: 'LOCAL8' }),
+      /syslog_facility must be a syslog facility such as LOG_LOCAL0/,
     ],
     [
       'an unknown digest algorithm',
@@ -871,21 +892,26 @@ describe('opensips-config: the script against real processes', () => {
   });
 
   it('spools a CDR or release the sidecar does not take, also when the connection is refused', () => {
-    // launch() to a refused connection never runs its report route and leaves the code at 0 (OpenSIPS 3.6.8's async.c).
-    for (const [route, code, kind] of [
-      ['cdr_send', 'cdr_code', 'cdr'],
-      ['release', 'release_code', 'release'],
+    // Synchronous: rest_client sets the code to 0 when nothing came back (refused, timed out), and the report
+    // route, run right after, spools whatever was not taken. No launch(): a refused launch() never ran its
+    // report route, and each one cost a curl handle and two scans of the reactor (docs/performance-log.md).
+    assert.doesNotMatch(script, /^\s*launch\(/m);
+    for (const [route, code, report] of [
+      ['cdr_send', 'cdr_code', 'cdr_report'],
+      ['release', 'release_code', 'release_report'],
     ] as const) {
       const body = routes.get(route)!;
-      assert.match(body, new RegExp(`\\$var\\(${code}\\) = -1;(\\s*#[^\\n]*)*\\s*launch\\(`), `${route} marks the code before launch()`);
-      assert.match(body, new RegExp(`if \\(\\$var\\(${code}\\) == 0\\)\\s*route\\(spool, "${kind}", \\$var\\(sc_req\\)\\);`));
+      assert.match(
+        body,
+        new RegExp(`\\$var\\(${code}\\) = 0;\\s*rest_post\\([^\\n]*, \\$var\\(${code}\\)\\);\\s*route\\(${report}\\);`),
+        `${route} resets the code, posts, then reports`,
+      );
     }
     assert.match(
       routes.get('cdr_report')!,
-      /if \(\$var\(cdr_code\) != 201 && \$var\(cdr_code\) != 200\)\s*route\(spool, "cdr", \$param\(1\)\);/,
+      /if \(\$var\(cdr_code\) != 201 && \$var\(cdr_code\) != 200\)\s*route\(spool, "cdr", \$var\(sc_req\)\);/,
     );
-    assert.match(routes.get('release_report')!, /if \(\$var\(release_code\) != 200\)\s*route\(spool, "release", \$param\(1\)\);/);
-    assert.match(routes.get('release')!, /release_report, "\$var\(sc_req\)"\);/, 'the report route gets the body to spool');
+    assert.match(routes.get('release_report')!, /if \(\$var\(release_code\) != 200\)\s*route\(spool, "release", \$var\(sc_req\)\);/);
     assert.match(script, /^modparam\("sqlops", "db_url", "sqlite:\/\/\/var\/lib\/opensips\/spool\.db"\)$/m);
   });
 
