@@ -145,6 +145,8 @@ export function parseRateCsv(text: string, defaultEffectiveAt: string, forceEffe
     if (!/^[0-9]{1,32}$/.test(prefix)) problems.push(`invalid prefix ${JSON.stringify(prefix.slice(0, 40))}`);
     const name = cell(record, 'destination_name');
     if (name === '') problems.push('destination_name is empty');
+    // As the admin API's fields (fields.ts): PostgreSQL's text cannot hold it.
+    if (name.includes('\u0000')) problems.push('destination_name contains the NUL character');
     const rate = cell(record, 'rate');
     try {
       storeValue('rate', RATE_DECK_RATES.fields.rate_per_minute, rate);
