@@ -5,11 +5,15 @@
  * (no conflict check: the floor any COPY-based import would stand on). Needs the machine's PostgreSQL
  * (postgres@127.0.0.1:5432, database test; a scratch schema, dropped after) and psql.
  *
- *   node dist/bench/pg-store.js [--import-rows 150000] [--read-rows 2000000]
+ * Each timing comes with the CPU it took: this process's, and for PostgreSQL the store's server backends'
+ * (their /proc times, so the server must be on this machine): on a shared machine the wall clock moves with
+ * the load and the CPU much less. `--read-rows 0` leaves the read out; `--repeat n` imports n times over.
+ *
+ *   node dist/bench/pg-store.js [--import-rows 150000] [--read-rows 2000000] [--repeat 1]
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,11 +23,18 @@ import { parseStoreLocation } from '../sync/store/store-location.js';
 import { openConfigStore } from '../sync/stores.js';
 
 const { values } = parseArgs({
-  options: { 'import-rows': { type: 'string', default: '150000' }, 'read-rows': { type: 'string', default: '2000000' } },
+  options: {
+    'import-rows': { type: 'string', default: '150000' },
+    'read-rows': { type: 'string', default: '2000000' },
+    repeat: { type: 'string', default: '1' },
+  },
 });
 const importRows = Number(values['import-rows']);
 const readRows = Number(values['read-rows']);
+const repeat = Number(values.repeat);
 const SERVER = 'postgres://postgres@127.0.0.1:5432/test';
+/** The store's connections name themselves, so that their server backends' CPU can be found. */
+const APPLICATION = `pg-store-bench-${process.pid}`;
 
 function rates(count: number, base: number): ImportedRate[] {
   return Array.from({ length: count }, (_, i) => ({
@@ -37,10 +48,39 @@ function rates(count: number, base: number): ImportedRate[] {
   }));
 }
 
-async function seconds<T>(work: () => Promise<T>): Promise<[number, T]> {
+/** CPU seconds (user + system) the store's server backends have used so far: 0 where none is connected. */
+async function backendCpu(admin: pg.Client): Promise<number> {
+  const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [APPLICATION]);
+  let ticks = 0;
+  for (const { pid } of rows) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the backend ended between the query and the read
+    }
+  }
+  return ticks / 100;
+}
+
+interface Timing {
+  seconds: number;
+  /** This process's CPU seconds. */
+  client: number;
+  /** The store's server backends' CPU seconds (PostgreSQL only). */
+  server: number;
+}
+
+const show = (t: Timing): string => `${t.seconds.toFixed(2)} s (CPU: node ${t.client.toFixed(2)} s, server ${t.server.toFixed(2)} s)`;
+
+async function timed<T>(admin: pg.Client, work: () => Promise<T>): Promise<[Timing, T]> {
+  const serverBefore = await backendCpu(admin);
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const result = await work();
-  return [(performance.now() - started) / 1000, result];
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  return [{ seconds, client: (cpu.user + cpu.system) / 1e6, server: (await backendCpu(admin)) - serverBefore }, result];
 }
 
 async function newDeck(store: ConfigStore): Promise<number> {
@@ -62,19 +102,21 @@ const admin = new pg.Client({ connectionString: SERVER });
 await admin.connect();
 await admin.query(`CREATE SCHEMA ${schema}`);
 const dir = mkdtempSync(join(tmpdir(), 'pg-store-bench-'));
-const pgUrl = `${SERVER}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+const pgUrl = `${SERVER}?options=${encodeURIComponent(`-c search_path=${schema}`)}&application_name=${APPLICATION}`;
 try {
   const engines = {
     sqlite: await openConfigStore(parseStoreLocation(join(dir, 'config.db'))),
     postgres: await openConfigStore(parseStoreLocation(pgUrl)),
   };
   const imported = rates(importRows, 100_000_000);
-  for (const [engine, handle] of Object.entries(engines)) {
-    const deck = await newDeck(handle.config);
-    const [s, counts] = await seconds(() => handle.config.importRates(deck, imported, 'error'));
-    console.log(`${engine} importRates ${importRows} rows (new deck): ${s.toFixed(2)} s ${JSON.stringify(counts)}`);
-    const [again] = await seconds(() => handle.config.importRates(deck, imported, 'overwrite'));
-    console.log(`${engine} importRates ${importRows} rows again, overwrite: ${again.toFixed(2)} s`);
+  for (let round = 0; round < repeat; round++) {
+    for (const [engine, handle] of Object.entries(engines)) {
+      const deck = await newDeck(handle.config);
+      const [first, counts] = await timed(admin, () => handle.config.importRates(deck, imported, 'error'));
+      console.log(`${engine} importRates ${importRows} rows (new deck): ${show(first)} ${JSON.stringify(counts)}`);
+      const [again] = await timed(admin, () => handle.config.importRates(deck, imported, 'overwrite'));
+      console.log(`${engine} importRates ${importRows} rows again, overwrite: ${show(again)}`);
+    }
   }
   // COPY's floor: the same rows as text, into a table like rate_deck_rates, by psql.
   const tsv = join(dir, 'rates.tsv');
@@ -99,7 +141,7 @@ try {
       .join('\n') + '\n',
   );
   await admin.query(`CREATE TABLE ${schema}.copy_target (LIKE ${schema}.rate_deck_rates INCLUDING ALL)`);
-  const [copy] = await seconds(() => {
+  const [copy] = await timed(admin, () => {
     execFileSync('psql', [
       SERVER,
       '-q',
@@ -108,10 +150,10 @@ try {
     ]);
     return Promise.resolve();
   });
-  console.log(`postgres COPY (psql \\copy) ${importRows} rows: ${copy.toFixed(2)} s`);
+  console.log(`postgres COPY (psql \\copy) ${importRows} rows: ${copy.seconds.toFixed(2)} s`);
 
   // The snapshot's read: fill both stores to readRows rows, then read every row three times.
-  for (const [engine, handle] of Object.entries(engines)) {
+  for (const [engine, handle] of readRows > 0 ? Object.entries(engines) : []) {
     const have = (await handle.config.list('rate_deck_rates', { where: {}, limit: 0, offset: 0 })).total;
     const deck = await newDeck(handle.config);
     for (let done = have; done < readRows; done += 200_000)
@@ -121,9 +163,9 @@ try {
     for (let i = 0; i < 3; i++) {
       // SQLite would answer from its cache: dropped, so both engines read every row.
       (handle.config as { ratesWrittenElsewhere?: () => void }).ratesWrittenElsewhere?.();
-      const [s, data] = await seconds(() => handle.config.readRoutingData([]));
+      const [time, data] = await timed(admin, () => handle.config.readRoutingData([]));
       rows = data.rates.prefix_end.length;
-      times.push(s.toFixed(2));
+      times.push(show(time));
     }
     console.log(`${engine} readRoutingData, ${rows} rate rows (cache dropped each time): ${times.join(', ')} s`);
   }

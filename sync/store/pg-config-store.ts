@@ -3,7 +3,6 @@ import type { RateColumns } from '../../src/core/snapshot/schema.js';
 import {
   HISTORY_ROW_COLUMNS,
   historyRowValues,
-  RateConflictError,
   type ConfigStore,
   type ConflictMode,
   type ImportCounts,
@@ -14,9 +13,7 @@ import {
 import { identifier } from './database.js';
 import { inPgTransaction } from './pg-database.js';
 import { readPgRateColumns } from './pg-rate-columns.js';
-
-/** Rows an import sends per INSERT: one array parameter per column (unnest), so the count is not bound by parameters. */
-const IMPORT_BATCH = 20_000;
+import { importRatesByCopy } from './pg-rate-import.js';
 
 type Queryable = pg.Pool | pg.PoolClient;
 
@@ -228,51 +225,7 @@ export class PgConfigStore implements ConfigStore {
   }
 
   async importRates(rateDeckId: number, rows: readonly ImportedRate[], onConflict: ConflictMode): Promise<ImportCounts> {
-    const plan = planImport(rows);
-    const now = new Date().toISOString();
-    const overwrite = onConflict === 'overwrite';
-    // A stored key keeps its row on skip and error; on overwrite it takes the file's last terms for that key,
-    // as the row-by-row import would leave it (each row after the key's first write an update).
-    const conflict = overwrite
-      ? `DO UPDATE SET destination_name = EXCLUDED.destination_name, rate_per_minute = EXCLUDED.rate_per_minute,
-           rate_type = EXCLUDED.rate_type, billing_increment_initial = EXCLUDED.billing_increment_initial,
-           billing_increment_step = EXCLUDED.billing_increment_step, updated_at = EXCLUDED.updated_at`
-      : 'DO NOTHING';
-    return this.write('rate_deck_rates', async (client) => {
-      const counts: ImportCounts = { imported: 0, updated: 0, skipped: 0 };
-      let stored = 0;
-      let firstStored = Infinity; // the first row, in the file's order, whose key was already stored
-      for (let start = 0; start < plan.unique.length; start += IMPORT_BATCH) {
-        const batch = plan.unique.slice(start, start + IMPORT_BATCH);
-        const terms = batch.map((index) => rows[overwrite ? plan.last.get(keyOf(rows[index]))! : index]);
-        // One statement per batch; xmax is 0 on a row this statement inserted, not on one it updated.
-        const result = await client.query<{ inserted: boolean; prefix: string; effective_at: string }>(
-          `INSERT INTO rate_deck_rates (rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial,
-             billing_increment_step, effective_at, created_at, updated_at)
-           SELECT $1, prefix, destination_name, rate_per_minute, rate_type, initial, step, effective_at, $2, $2
-             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[])
-               AS r(prefix, destination_name, rate_per_minute, rate_type, initial, step, effective_at)
-           ON CONFLICT (rate_deck_id, prefix, effective_at) ${conflict}
-           RETURNING (xmax = 0) AS inserted, prefix, effective_at`,
-          [rateDeckId, now, ...columnsOf(terms)],
-        );
-        const added = new Set(result.rows.filter((row) => row.inserted).map(keyOf));
-        counts.imported += added.size;
-        stored += batch.length - added.size;
-        if (firstStored === Infinity && added.size < batch.length)
-          firstStored = batch.find((index) => !added.has(keyOf(rows[index]))) ?? Infinity;
-      }
-      if (onConflict === 'error') {
-        // The first row, in the file's order, that meets a stored row or an earlier row of the file.
-        const first = Math.min(plan.firstRepeat ?? Infinity, firstStored);
-        if (first !== Infinity) throw new RateConflictError(rows[first].prefix, rows[first].effective_at, first); // rolls back
-      } else if (overwrite) {
-        counts.updated = stored + plan.repeats;
-      } else {
-        counts.skipped = stored + plan.repeats;
-      }
-      return counts;
-    });
+    return this.write('rate_deck_rates', (client) => importRatesByCopy(client, rateDeckId, rows, onConflict));
   }
 
   async lastSnapshotVersion(): Promise<number> {
@@ -302,41 +255,7 @@ async function getRow(db: Queryable, table: string, id: number): Promise<Row | n
   return (await db.query<Row>(`SELECT * FROM ${identifier(table)} WHERE id = $1`, [id])).rows[0] ?? null;
 }
 
-const keyOf = (row: Pick<ImportedRate, 'prefix' | 'effective_at'>): string => `${row.prefix}\u0000${row.effective_at}`;
-
-/**
- * An import as the row-by-row one sees it: a key (prefix and effective_at) met again later in the same file
- * is a conflict with the row the file itself just wrote. `unique` holds each key's first row, `last` each
- * key's last row, `repeats` how many rows repeat an earlier key, `firstRepeat` the first of them.
- */
-function planImport(rows: readonly ImportedRate[]): {
-  unique: number[];
-  last: Map<string, number>;
-  repeats: number;
-  firstRepeat: number | null;
-} {
-  const last = new Map<string, number>();
-  const unique: number[] = [];
-  let repeats = 0;
-  let firstRepeat: number | null = null;
-  rows.forEach((row, index) => {
-    const key = keyOf(row);
-    if (last.has(key)) {
-      repeats++;
-      firstRepeat ??= index;
-    } else {
-      unique.push(index);
-    }
-    last.set(key, index);
-  });
-  return { unique, last, repeats, firstRepeat };
-}
-
-function columnsOf(rows: readonly ImportedRate[]): unknown[] {
-  return [...rateTermColumns(rows), rows.map((row) => row.effective_at)];
-}
-
-/** A rate's terms, one array per column, in the order the unnest inserts take them (here and rate-deck updates). */
+/** A rate's terms, one array per column, in the order the rate-deck updates' unnest insert takes them. */
 export function rateTermColumns(rows: readonly Omit<ImportedRate, 'effective_at'>[]): unknown[][] {
   return [
     rows.map((row) => row.prefix),

@@ -13,7 +13,11 @@ export interface StoreRows {
   get<T>(sql: string, ...params: unknown[]): Promise<T | undefined>;
 }
 
-export function storeRows(store: string): StoreRows {
+/**
+ * `writable`: the SQLite file opened for writing too, for a test that plants a row the admin API would refuse
+ * (a statement without RETURNING then answers no rows).
+ */
+export function storeRows(store: string, { writable = false } = {}): StoreRows {
   const all = store.startsWith('postgres')
     ? async <T>(sql: string, ...params: unknown[]): Promise<T[]> => {
         const client = new pg.Client({ connectionString: store, types: PG_TYPES });
@@ -26,9 +30,14 @@ export function storeRows(store: string): StoreRows {
         }
       }
     : <T>(sql: string, ...params: unknown[]): Promise<T[]> => {
-        const db = new Database(store, { readonly: true });
+        const db = new Database(store, { readonly: !writable });
         try {
-          return Promise.resolve(db.prepare(sql).all(...params) as T[]);
+          const statement = db.prepare(sql);
+          if (!statement.reader) {
+            statement.run(...params);
+            return Promise.resolve([]);
+          }
+          return Promise.resolve(statement.all(...params) as T[]);
         } finally {
           db.close();
         }

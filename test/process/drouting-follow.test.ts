@@ -2,16 +2,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { FakeOpensipsMi } from '../../src/devkit/fake-opensips-mi.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { forEachEngine } from '../helpers/engines.js';
 
 /**
  * drouting follows live changes (issue 18): after one sync wrote a node's drouting tables, a gateway added and
  * a carrier suspended through the admin API reach those tables, reloaded over MI, with no further sync.
  */
-describe('drouting follows live changes', () => {
+forEachEngine('drouting follows live changes', (engine) => {
   const nodeDir = mkdtempSync(join(tmpdir(), 'drouting-follow-'));
   const droutingDb = join(nodeDir, 'opensips-01.sqlite');
   const mi = new FakeOpensipsMi(droutingDb);
@@ -20,6 +21,7 @@ describe('drouting follows live changes', () => {
   before(async () => {
     const miAddress = await mi.startHttp();
     world = await startMoneyWorld({
+      engine,
       sidecars: 1,
       controlArgs: ['--drouting-follow-seconds', '1', '--node-files-root', nodeDir, '--mi-timeout-ms', '5000'],
     });

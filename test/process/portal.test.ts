@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
+import { after, before, it } from 'node:test';
+import { forEachEngine, startCentre, type Centre } from '../helpers/engines.js';
 import { assertErrorResponse } from '../helpers/errors.js';
-import { SidecarProcess } from '../helpers/sidecar.js';
+import type { SidecarProcess } from '../helpers/sidecar.js';
+import { storeRows } from '../helpers/store-rows.js';
 
 /**
- * The customer portal against a real control plane and its SQLite store: two customers, each logged in with
+ * The customer portal against a real control plane and its store, on each engine: two customers, each logged in with
  * its own token, see and change only their own account, trunks, rates, CDRs and balance, and only what their
  * can_* flags allow; sessions end at logout and at expiry; failed logins are throttled; the password is
  * never answered, and neither it nor a token reaches the store or the log in the clear.
@@ -17,7 +17,8 @@ function refused(response: { status: number; body: any }, status: number, patter
   assert.equal(response.body.reason_code, code);
 }
 
-describe('customer portal', () => {
+forEachEngine('customer portal', (engine) => {
+  let centre: Centre;
   let control: SidecarProcess;
   const ids: Record<string, number> = {};
   const tokens: Record<string, string> = {};
@@ -36,7 +37,8 @@ describe('customer portal', () => {
   const login = (username: string, password: string) => control.post('/api/auth/login', { username, password });
 
   before(async () => {
-    control = await SidecarProcess.startControlPlane();
+    centre = await startCentre(engine, 'portal');
+    control = centre.control;
     const alpha = await created('/api/customer-accounts', {
       name: 'Alpha Telecom',
       currency: 'AUD',
@@ -88,22 +90,23 @@ describe('customer portal', () => {
       password_hash: 'b'.repeat(32),
       hash_algorithm: 'MD5',
     });
-    // One CDR each, written as settlement writes them (the ledger's table, in the control plane's SQLite).
-    const db = new Database(join(control.dataDir, 'config.db'));
-    const insert = db.prepare(
-      `INSERT INTO cdrs (sip_call_id, node, node_cdr_id, customer_account_id, customer_trunk_id, carrier_trunk_id, carrier_gateway_id,
+    // One CDR each, written as settlement writes them (the ledger's table, in the control plane's store).
+    const db = storeRows(centre.store, { writable: true });
+    const insert = (...values: unknown[]): Promise<unknown[]> =>
+      db.all(
+        `INSERT INTO cdrs (sip_call_id, node, node_cdr_id, customer_account_id, customer_trunk_id, carrier_trunk_id, carrier_gateway_id,
         ani, dnis, start_time, answer_time, end_time, duration_seconds, sip_response_code, billable_duration_customer,
         billable_duration_vendor, customer_cost, customer_currency, customer_decimal_precision, customer_rounding_direction,
         vendor_cost, vendor_currency, vendor_decimal_precision, vendor_rounding_direction, account_charge, account_currency, created_at)
        VALUES (?, 'node-1', ?, ?, ?, 7, 9, '61290000000', '61390000000', ?, ?, ?, 60, 200, 60, 60, '0.0200', 'AUD', 4, 'standard',
         '0.0100', 'AUD', 4, 'standard', '0.0200', 'AUD', ?)`,
-    );
+        ...values,
+      );
     const at = '2026-11-01T10:00:00.000Z';
-    insert.run('alpha-call', 1, ids.alpha, ids.alphaTrunk, at, at, '2026-11-01T10:01:00.000Z', at);
-    insert.run('beta-call', 2, ids.beta, ids.betaTrunk, at, at, '2026-11-01T10:01:00.000Z', at);
-    db.close();
+    await insert('alpha-call', 1, ids.alpha, ids.alphaTrunk, at, at, '2026-11-01T10:01:00.000Z', at);
+    await insert('beta-call', 2, ids.beta, ids.betaTrunk, at, at, '2026-11-01T10:01:00.000Z', at);
   });
-  after(() => control.kill());
+  after(() => centre.stop());
 
   it('logs a customer in with the username normalised and answers the token once, never the password', async () => {
     const response = await login('ALPHA', PASSWORDS.alpha);
@@ -130,13 +133,11 @@ describe('customer portal', () => {
     for (const secret of [PASSWORDS.alpha, 'password', tokens.alpha]) assert.equal(answers.includes(secret), false, secret);
 
     // At rest: a slow hash apart from the account row, the token only as its SHA-256.
-    const db = new Database(join(control.dataDir, 'config.db'), { readonly: true });
-    const hash = (
-      db.prepare('SELECT password_hash FROM customer_portal_credentials WHERE id = ?').get(ids.alpha) as { password_hash: string }
-    ).password_hash;
+    const db = storeRows(centre.store);
+    const hash = (await db.get<{ password_hash: string }>('SELECT password_hash FROM customer_portal_credentials WHERE id = ?', ids.alpha))!
+      .password_hash;
     assert.match(hash, /^scrypt\$\d+\$\d+\$\d+\$/);
-    const stored = JSON.stringify(db.prepare('SELECT * FROM customer_auth_tokens').all());
-    db.close();
+    const stored = JSON.stringify(await db.all('SELECT * FROM customer_auth_tokens'));
     assert.equal(stored.includes(tokens.alpha), false);
     const logs = control.logs.join('\n');
     assert.match(logs, /portal login/);
@@ -305,9 +306,10 @@ describe('customer portal', () => {
     refused(await as('made-up-token').send('GET', `/api/customer-accounts/${ids.alpha}`), 401, /./, 'session_expired');
 
     // Expiry: the session's 24 hours are over (its row says so, as it would a day later).
-    const db = new Database(join(control.dataDir, 'config.db'));
-    db.prepare("UPDATE customer_auth_tokens SET expires_at = '2020-01-01T00:00:00.000Z' WHERE customer_account_id = ?").run(ids.beta);
-    db.close();
+    await storeRows(centre.store, { writable: true }).all(
+      "UPDATE customer_auth_tokens SET expires_at = '2020-01-01T00:00:00.000Z' WHERE customer_account_id = ?",
+      ids.beta,
+    );
     refused(await as(tokens.beta).send('GET', `/api/customer-accounts/${ids.beta}`), 401, /./, 'session_expired');
 
     // A new password ends the sessions the old one opened.

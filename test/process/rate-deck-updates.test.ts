@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { assertErrorResponse } from '../helpers/errors.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { forEachEngine } from '../helpers/engines.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 import { MOBILE, trunk10Cdr } from '../helpers/cdrs.js';
 
@@ -33,7 +34,7 @@ async function until(iso: string): Promise<void> {
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
 }
 
-describe('rate-deck updates', () => {
+forEachEngine('rate-deck updates', (engine) => {
   let world: MoneyWorld;
   /**
    * The control plane now serving, restarted on its data directory (on a new port: the old one may not be free
@@ -44,7 +45,7 @@ describe('rate-deck updates', () => {
 
   const restartControlPlane = async (): Promise<void> => {
     await control.kill();
-    control = await SidecarProcess.startControlPlane({ dataDir: controlDir });
+    control = await SidecarProcess.startControlPlane({ dataDir: controlDir, args: ['--store', world.store] });
   };
   const update = async (id: number): Promise<any> => {
     const response = await control.get(`/api/rate-deck-updates/${id}`);
@@ -56,7 +57,7 @@ describe('rate-deck updates', () => {
     (await world.sidecars[0].post('/api/opensips/call/auth', { source_ip: TRUNK_10_SOURCE, dnis: MOBILE, ani: '61255501234' })).body;
 
   before(async () => {
-    world = await startMoneyWorld({ sidecars: 1 });
+    world = await startMoneyWorld({ sidecars: 1, engine });
     control = world.control;
     controlDir = join(dirname(world.snapshotFile), 'control');
     const node = await control.send('PUT', '/api/opensips-nodes/1', { sidecar_address: world.sidecars[0].url });
@@ -88,7 +89,7 @@ describe('rate-deck updates', () => {
     // Down across the update's time: the restarted control plane activates it as it starts.
     await control.kill();
     await until(effectiveAt);
-    control = await SidecarProcess.startControlPlane({ dataDir: controlDir });
+    control = await SidecarProcess.startControlPlane({ dataDir: controlDir, args: ['--store', world.store] });
     const active = await update(id);
     assert.equal(active.status, 'active');
     assert.ok(active.activated_at >= effectiveAt, `activated at ${active.activated_at as string}, due ${effectiveAt}`);

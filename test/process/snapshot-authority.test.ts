@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { snapshotPushToken } from '../../src/core/protocol/node-credential.js';
 import { routingSnapshotBytes } from '../fixtures/routing.js';
 import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
+import { forEachEngine } from '../helpers/engines.js';
 
 /**
  * Snapshot versions come from the control plane alone. A node handed a version far ahead of the centre's
  * (a PUT straight to its sidecar) refuses the centre's snapshots as stale: the sync must report it failed,
  * not taken, while it serves old rules; `sync?force=1` brings it back, and it stays back across a restart.
  */
-describe('snapshot versions have one authority', () => {
+forEachEngine('snapshot versions have one authority', (engine) => {
   let world: MoneyWorld;
   let restarted: SidecarProcess | null = null;
   // An INVITE from an address no CIDR admits, by the SIP registration the test adds to trunk 10: registrations
@@ -40,7 +41,7 @@ describe('snapshot versions have one authority', () => {
     ]);
 
   before(async () => {
-    world = await startMoneyWorld({ sidecars: 2 });
+    world = await startMoneyWorld({ engine, sidecars: 2 });
     const nodes = (await world.control.get('/api/opensips-nodes')).body.data as { id: number; hostname: string }[];
     for (const node of nodes) {
       const index = Number(node.hostname.replace('node-', '')) - 1;

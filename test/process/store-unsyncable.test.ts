@@ -1,23 +1,23 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
+import { after, before, it } from 'node:test';
+import { forEachEngine } from '../helpers/engines.js';
 import { assertErrorResponse } from '../helpers/errors.js';
 import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { storeRows } from '../helpers/store-rows.js';
 
 /**
  * What the admin API accepts, a sync can serve: the API refuses what the sidecar's snapshot validation
  * refuses (issue 17, finding 3), and a row that reaches the store another way makes the sync answer 422
  * naming it, while the node keeps serving the snapshot it has.
  */
-describe('field rules shared by the admin API and the snapshot', () => {
+forEachEngine('field rules shared by the admin API and the snapshot', (engine) => {
   let world: MoneyWorld;
   const sync = (): Promise<{ status: number; body: any }> => world.control.send('POST', '/api/opensips/routing/sync');
   const serving = async (): Promise<number> => (await world.sidecars[0].get('/api/snapshot')).body.version as number;
 
   before(async () => {
-    world = await startMoneyWorld({ sidecars: 1 });
+    world = await startMoneyWorld({ sidecars: 1, engine });
     const node = await world.control.send('PUT', '/api/opensips-nodes/1', { sidecar_address: world.sidecars[0].url });
     assert.equal(node.status, 200, JSON.stringify(node.body));
   });
@@ -116,38 +116,34 @@ describe('field rules shared by the admin API and the snapshot', () => {
     const version = await serving();
     assert.equal(version, good.body.snapshot_version);
 
-    const db = new Database(join(world.control.dataDir, 'config.db'));
-    try {
-      const planted = db
-        .prepare(
-          `INSERT INTO exchange_rates (from_currency, to_currency, rate, effective_at, created_at) VALUES ('USD', 'AUD', '-0', ?, ?)`,
-        )
-        .run('2099-06-01T00:00:00.000Z', new Date().toISOString()).lastInsertRowid;
-      const refused = await sync();
-      assertErrorResponse(refused, 422, new RegExp(`exchange_rates ${planted} \\(rate\\) would be refused by the sidecar`));
-      assert.equal(refused.body.reason_code, 'store_unsyncable');
-      assert.deepEqual([refused.body.table, refused.body.id, refused.body.field], ['exchange_rates', Number(planted), 'rate']);
-      assert.equal(await serving(), version, 'the node still serves the last good snapshot');
-      db.prepare('DELETE FROM exchange_rates WHERE id = ?').run(planted);
+    // Planted straight into the store, past the admin API's checks.
+    const db = storeRows(world.store, { writable: true });
+    const [{ id: planted }] = await db.all<{ id: number }>(
+      `INSERT INTO exchange_rates (from_currency, to_currency, rate, effective_at, created_at) VALUES ('USD', 'AUD', '-0', ?, ?) RETURNING id`,
+      '2099-06-01T00:00:00.000Z',
+      new Date().toISOString(),
+    );
+    const refused = await sync();
+    assertErrorResponse(refused, 422, new RegExp(`exchange_rates ${planted} \\(rate\\) would be refused by the sidecar`));
+    assert.equal(refused.body.reason_code, 'store_unsyncable');
+    assert.deepEqual([refused.body.table, refused.body.id, refused.body.field], ['exchange_rates', planted, 'rate']);
+    assert.equal(await serving(), version, 'the node still serves the last good snapshot');
+    await db.all('DELETE FROM exchange_rates WHERE id = ?', planted);
 
-      // A rate row travels without its id: the answer still names the store's row.
-      const rateRow = db
-        .prepare(
-          `INSERT INTO rate_deck_rates (rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, effective_at, created_at, updated_at)
-           VALUES (1, '6199', 'Planted', '-0.5', 'per_minute', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')`,
-        )
-        .run().lastInsertRowid;
-      const rateRefused = await sync();
-      assertErrorResponse(rateRefused, 422);
-      assert.deepEqual(
-        [rateRefused.body.reason_code, rateRefused.body.table, rateRefused.body.id, rateRefused.body.field],
-        ['store_unsyncable', 'rate_deck_rates', Number(rateRow), 'rate_per_minute'],
-      );
-      assert.equal(await serving(), version);
-      db.prepare('DELETE FROM rate_deck_rates WHERE id = ?').run(rateRow);
-    } finally {
-      db.close();
-    }
+    // A rate row travels without its id: the answer still names the store's row.
+    const [{ id: rateRow }] = await db.all<{ id: number }>(
+      `INSERT INTO rate_deck_rates (rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, effective_at, created_at, updated_at)
+         VALUES (1, '6199', 'Planted', '-0.5', 'per_minute', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')
+         RETURNING id`,
+    );
+    const rateRefused = await sync();
+    assertErrorResponse(rateRefused, 422);
+    assert.deepEqual(
+      [rateRefused.body.reason_code, rateRefused.body.table, rateRefused.body.id, rateRefused.body.field],
+      ['store_unsyncable', 'rate_deck_rates', rateRow, 'rate_per_minute'],
+    );
+    assert.equal(await serving(), version);
+    await db.all('DELETE FROM rate_deck_rates WHERE id = ?', rateRow);
     const again = await sync();
     assert.equal(again.status, 200, JSON.stringify(again.body));
     assert.ok(again.body.snapshot_version > version);

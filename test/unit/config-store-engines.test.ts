@@ -277,6 +277,66 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(await deckPrices(store, deck), before, 'a refused import writes nothing');
     });
 
+    it("imports into a deck with no rows yet as into one with rows: the file's repeats skipped, overwritten or refused", async () => {
+      const file = [rate('341', '0.1'), rate('342', '0.2'), rate('341', '0.3')];
+      const skipDeck = await newDeck(store, 'Empty, skip');
+      assert.deepEqual(await store.importRates(skipDeck, file, 'skip'), { imported: 2, updated: 0, skipped: 1 });
+      assert.deepEqual(await deckPrices(store, skipDeck), { '341@2026-01-01': '0.1', '342@2026-01-01': '0.2' });
+      const overwriteDeck = await newDeck(store, 'Empty, overwrite');
+      assert.deepEqual(await store.importRates(overwriteDeck, file, 'overwrite'), { imported: 2, updated: 1, skipped: 0 });
+      assert.deepEqual(await deckPrices(store, overwriteDeck), { '341@2026-01-01': '0.3', '342@2026-01-01': '0.2' });
+      const errorDeck = await newDeck(store, 'Empty, error');
+      await assert.rejects(
+        async () => store.importRates(errorDeck, file, 'error'),
+        (error: unknown) => error instanceof RateConflictError && error.index === 2 && error.prefix === '341',
+      );
+      assert.deepEqual(await deckPrices(store, errorDeck), {}, 'a refused import writes nothing');
+    });
+
+    it('keeps text as it was sent, whatever it holds: tabs, line ends, backslashes, quotes, \\N and non-ASCII', async () => {
+      // COPY's text format ends a field at a tab and a row at a line end, reads a backslash as an escape and
+      // \N as null: none of that may leak from a destination name into the stored rows.
+      const hostile = [
+        'Tab\there',
+        'Line\nend',
+        'Carriage\rreturn\r\n',
+        'Back\\slash\\',
+        '\\N',
+        '\\',
+        '\\t not a tab',
+        '"quoted", \'single\'; DROP TABLE rate_deck_rates; --',
+        'Zürich ☎ 📞',
+        ' padded ',
+      ];
+      const file = hostile.map((name, i) => ({ ...rate(String(3500 + i), `0.0${i}`), destination_name: name }));
+      for (const [mode, rows] of [
+        ['error', file],
+        // The same keys again, each with its name reversed: the temporary table's path, on overwrite.
+        ['overwrite', file.map((row) => ({ ...row, destination_name: [...row.destination_name].reverse().join('') }))],
+      ] as const) {
+        const deck =
+          mode === 'error'
+            ? await newDeck(store, 'Hostile')
+            : ((await store.list('rate_decks', { where: { name: 'Hostile' }, limit: 1, offset: 0 })).rows[0].id as number);
+        await store.importRates(deck, rows, mode);
+        const stored = (await store.list('rate_deck_rates', { where: { rate_deck_id: deck }, limit: null, offset: 0 })).rows;
+        assert.deepEqual(
+          stored.map((row) => [row.prefix, row.destination_name, row.rate_per_minute, row.billing_increment_initial]),
+          rows.map((row) => [row.prefix, row.destination_name, row.rate_per_minute, null]),
+          mode,
+        );
+        const { rates } = await store.readRoutingData([]);
+        const read = Array.from(rates.rate_deck_id.keys())
+          .filter((i) => rates.rate_deck_id[i] === deck)
+          .map((i) => rates.destination_names[rates.destination_name[i]]);
+        assert.deepEqual(
+          read,
+          rows.map((row) => row.destination_name),
+          `${mode}: the snapshot's read`,
+        );
+      }
+    });
+
     it('reads every rate row, row by row, when a name holds the text the chunked read cuts at', async () => {
       const deck = await newDeck(store, 'Awkward');
       await store.importRates(deck, [{ ...rate('4480', '0.0100'), destination_name: 'Odd\u0001Name' }, rate('4481', '0.0200')], 'error');
