@@ -41,6 +41,31 @@ describe('logs keep secrets out', () => {
     assert.doesNotMatch(lines[0], /ha1secret|t0k|abc/);
   });
 
+  it("redacts a child logger's bindings and an error's fields, and leaves the logged objects as they were", () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const failure = Object.assign(new Error('refused'), { secret: 'n0de' });
+    const registration = { password_hash: 'ha1secret', username: 'alice' };
+    const child = createLogger('info', 'test', sink)
+      .child({ api: 'partner', secret: 'b1nding' })
+      .child({ node: { node_secret: 'deeper' } });
+    child.error({ err: failure, registration }, 'failed');
+    const entry = JSON.parse(lines[0]) as Record<string, any>;
+    assert.deepEqual(
+      [entry.api, entry.secret, entry.node.node_secret, entry.err.message, entry.err.type, entry.err.secret, entry.registration.username],
+      ['partner', '[redacted]', '[redacted]', 'refused', 'Error', '[redacted]', 'alice'],
+    );
+    assert.doesNotMatch(lines[0], /n0de|b1nding|deeper|ha1secret/);
+    // The caller's objects are not changed: what is censored is a copy.
+    assert.equal(failure.secret, 'n0de');
+    assert.equal(registration.password_hash, 'ha1secret');
+  });
+
   describe('a refused REGISTER on the real sidecar', () => {
     let sidecar: SidecarProcess;
     before(async () => {
