@@ -6,15 +6,21 @@ import { createLogger } from '../../src/core/logger.js';
 import { routingSnapshotBytes } from '../fixtures/routing.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 
+/** A log destination that keeps each line written to it. */
+function captured(): { lines: string[]; sink: Writable } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  return { lines, sink };
+}
+
 describe('logs keep secrets out', () => {
   it('redacts password hashes, digest responses, authorization headers and tokens wherever they sit', () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(chunk.toString());
-        done();
-      },
-    });
+    const { lines, sink } = captured();
     const log = createLogger('info', 'test', sink);
     log.info(
       {
@@ -42,13 +48,7 @@ describe('logs keep secrets out', () => {
   });
 
   it("redacts a child logger's bindings and an error's fields, and leaves the logged objects as they were", () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(chunk.toString());
-        done();
-      },
-    });
+    const { lines, sink } = captured();
     const failure = Object.assign(new Error('refused'), { secret: 'n0de' });
     const registration = { password_hash: 'ha1secret', username: 'alice' };
     const child = createLogger('info', 'test', sink)
