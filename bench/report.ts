@@ -72,7 +72,12 @@ const BENCHES: { kind: string; title: string; what: string }[] = [
   {
     kind: 'partner-ops',
     title: 'Partner API at a fixed rate (`node dist/bench/partner-ops.js`)',
-    what: 'get_balance, then topup, each open-loop at the rate for the time given, against a control plane on its embedded store; latency from each request’s scheduled send.',
+    what:
+      'The floor (bench/floor-server.ts, with topup’s requests), then get_balance, call_history, topup and setup_call, each open-loop ' +
+      'at the rate for the time given, against a control plane on its embedded store, by the driver named (`node`: fetch; `wrk2`: ' +
+      'wrk2 at a constant rate, coordinated omission corrected); latency from each request’s scheduled send. CPU per request is the ' +
+      'server’s (the floor’s process for the floor). The tail against the floor’s in the same run is the figure to read on this ' +
+      'shared machine, not the absolute one.',
   },
 ];
 
@@ -89,24 +94,37 @@ function provenance(saved: SavedResult & { file: string }): string {
 
 function sidecarSection(result: Record<string, unknown>): string[] {
   const micro = result.micro as Record<string, unknown>;
-  const rows = result.rows as Row[];
   const lines = [
     `In-process (${cell(micro.size)}: ${cell(micro.rateRows)} rate rows, ${cell(micro.cidrs)} CIDRs): snapshot compile ${cell(micro.compileSeconds)} s ` +
       `(decode ${cell(micro.decodeSeconds)} s, validate ${cell(micro.validateSeconds)} s); call/auth median ${cell(micro.authMedianMicros)} µs${micro.retailAuthMedianMicros === undefined ? '' : ` (through an access number ${cell(micro.retailAuthMedianMicros)} µs)`}, ` +
       `call/route median ${cell(micro.routeMedianMicros)} µs. Sidecar RSS ${cell(result.sidecarRssBeforeLoadMB)} MB after start, ${cell(result.sidecarRssMB)} MB after the load and a swap.`,
     '',
+    ...scenarioTable(result.rows as Row[]),
+  ];
+  const notes = result.notes as string[];
+  if (notes.length > 0) lines.push('', ...notes.map((note) => `- ${note.trim()}`));
+  return lines;
+}
+
+/** Scenarios driven the same way in one run, each beside the floor's. */
+function scenarioTable(rows: Row[]): string[] {
+  const lines = [
     '| scenario | rate/s | p50 µs | p99 µs | p99.9 µs | max µs | errors | CPU µs/req | event loop µs/req | against the floor |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const row of rows) {
-    const versus = againstFloor(row);
     lines.push(
-      `| ${row.scenario} | ${cell(row.achievedRate)} | ${cell(row.p50)} | ${cell(row.p99)} | ${cell(row.p999)} | ${cell(row.max)} | ${cell(row.errors)} | ${cell(row.cpuMicrosPerRequest)} | ${cell(row.loopMicrosPerRequest)} | ${versus} |`,
+      `| ${row.scenario} | ${cell(row.achievedRate)} | ${cell(row.p50)} | ${cell(row.p99)} | ${cell(row.p999)} | ${cell(row.max)} | ${cell(row.errors)} | ${cell(row.cpuMicrosPerRequest)} | ${cell(row.loopMicrosPerRequest)} | ${againstFloor(row)} |`,
     );
   }
-  const notes = result.notes as string[];
-  if (notes.length > 0) lines.push('', ...notes.map((note) => `- ${note.trim()}`));
   return lines;
+}
+
+/** The partner API's streams as a scenario table (results from before it had rows: every figure as it is). */
+function partnerSection(result: Record<string, unknown>): string[] {
+  if (!Array.isArray(result.rows)) return figuresSection(result);
+  const { rows, ...figures } = result;
+  return [...scenarioTable(rows as Row[]), '', ...figuresSection(figures)];
 }
 
 function figuresSection(result: Record<string, unknown>): string[] {
@@ -129,7 +147,8 @@ export function renderPerformanceDoc(results: Map<string, SavedResult & { file: 
       continue;
     }
     lines.push('', `## ${bench.title}`, '', bench.what, '', `From ${provenance(saved)}.`, '');
-    lines.push(...(bench.kind === 'bench' ? sidecarSection(saved.result) : figuresSection(saved.result)));
+    const section = bench.kind === 'bench' ? sidecarSection : bench.kind === 'partner-ops' ? partnerSection : figuresSection;
+    lines.push(...section(saved.result));
   }
   if (missing.length > 0) lines.push('', '## Not measured for this page', '', ...missing.map((title) => `- ${title}`));
   return `${lines.join('\n')}\n`;

@@ -1,32 +1,71 @@
 import pino, { type Logger } from 'pino';
 
-/** Credential material never reaches a log line, whatever object it rides in. */
-export const REDACTED_PATHS = [
+/**
+ * Credential material never reaches a log line, whatever object it rides in: a field of one of these names is
+ * written as '[redacted]', in the logged object itself or in any object (or array, or error) one level inside it.
+ */
+export const REDACTED_FIELDS: ReadonlySet<string> = new Set([
   'password_hash',
-  '*.password_hash',
   // A portal login's password (the admin API's account bodies, the login body), should one ever ride in a log object.
   'password',
-  '*.password',
   'ha1',
-  '*.ha1',
   'auth_response',
-  '*.auth_response',
   'authorization',
-  '*.authorization',
   'token',
-  '*.token',
   'response',
-  '*.response',
   // A node's secret with the centre (sidecar config, the admin API's create and rotate answers).
   'centreSecret',
-  '*.centreSecret',
   'node_secret',
-  '*.node_secret',
   'secret',
-  '*.secret',
-];
+]);
+
+const CENSOR = '[redacted]';
+
+const FIELDS = [...REDACTED_FIELDS];
+
+/**
+ * `value` with its redacted fields censored: itself when it has none (no copy), else a copy with its prototype.
+ * The names are looked up, the value's fields not walked: a buffer or a long array costs the same as a small object.
+ */
+function censored<T extends object>(value: T): T {
+  let copy: Record<string, unknown> | null = null;
+  for (const name of FIELDS) {
+    if (!Object.prototype.hasOwnProperty.call(value, name) || (value as Record<string, unknown>)[name] === undefined) continue;
+    // An error keeps its message, stack and class (pino's err serializer reads them); an array stays an array.
+    copy ??= Object.create(Object.getPrototypeOf(value) as object, Object.getOwnPropertyDescriptors(value)) as Record<string, unknown>;
+    copy[name] = CENSOR;
+  }
+  return (copy as T | null) ?? value;
+}
+
+/**
+ * A log object with the redacted fields censored at its top level and one level in: the object passed to the log
+ * call is never changed (a copy is made only when something is censored). This replaces pino's `redact` with
+ * wildcard paths (`*.token`), which cost ~4× the rest of a line (19 against 5 µs a line in-process, every line:
+ * its wildcard runs for every field); here a line with nothing to censor costs a set look-up per field.
+ */
+export function redactCredentials(object: Record<string, unknown>): Record<string, unknown> {
+  let result = censored(object);
+  for (const key in object) {
+    const value = object[key];
+    if (value === null || typeof value !== 'object' || REDACTED_FIELDS.has(key)) continue;
+    const inner = censored(value);
+    if (inner === value) continue;
+    if (result === object) result = { ...object };
+    result[key] = inner;
+  }
+  return result;
+}
 
 export function createLogger(level: string, name: string, destination?: pino.DestinationStream): Logger {
-  const options = { name, level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
-  return destination === undefined ? pino(options) : pino(options, destination);
+  const options: pino.LoggerOptions = { name, level, formatters: { log: redactCredentials } };
+  const logger = destination === undefined ? pino(options) : pino(options, destination);
+  // A child's bindings are censored too. pino gives children no bindings formatter, but every descendant is made by
+  // Object.create from its parent, so this `child` is the one each of them calls.
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with the parent (any descendant) as this
+  const pinoChild = logger.child;
+  logger.child = function (this: Logger, bindings, childOptions) {
+    return pinoChild.call(this, redactCredentials(bindings), childOptions);
+  } as typeof logger.child;
+  return logger;
 }

@@ -95,12 +95,17 @@ class HeldInLeasesRefusal extends RequestError {
  */
 type WriteWork = (tx: LedgerSteps) => Steps<Answer>;
 
+/**
+ * An operation's part of the request's one read (handle runs it after the tenant's checks, in the same read: on
+ * SQLite one read transaction, on PostgreSQL one client). A read answers from it; a write checks the request
+ * there and returns the work to run in the idempotent transaction (a promise of it when it must first wait for
+ * something off the event loop: create_account's PIN hash).
+ */
 interface OperationSpec {
   name: PartnerOperation;
   fields: readonly string[];
-  /** Reads answer directly; writes return the work to run in the idempotent transaction. */
-  read?: (body: Body, scope: Scope) => Promise<Answer>;
-  write?: (body: Body, scope: Scope, transactionId: string) => Promise<WriteWork>;
+  read?: (body: Body, scope: Scope) => Steps<Answer>;
+  write?: (body: Body, scope: Scope, transactionId: string) => Steps<WriteWork | Promise<WriteWork>>;
 }
 
 const SCOPE_FIELDS = ['account', 'product_id', 'currency'] as const;
@@ -134,8 +139,6 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
     return product;
   }
 
-  const productOf = (body: Body, scope: Scope, nullable = false): Promise<PartnerProduct> => partner.read(productIn(body, scope, nullable));
-
   /** The account the body names; inside a write (`forUpdate`), locked for the write's transaction. */
   function* accountOf(body: Body, product: PartnerProduct, forUpdate = false): Steps<RetailAccount> {
     const code = accountCode('account', body.account);
@@ -168,10 +171,9 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
   });
 
   /** topup and debit_balance: one ledger transaction on the retail account's balance. */
-  const moneyWrite =
-    (kind: 'credit' | 'debit') =>
-    async (body: Body, scope: Scope, transactionId: string): Promise<WriteWork> => {
-      const product = await productOf(body, scope);
+  const moneyWrite = (kind: 'credit' | 'debit') =>
+    function* (body: Body, scope: Scope, transactionId: string): Steps<WriteWork> {
+      const product = yield* productIn(body, scope);
       const amount = exactAmount('amount', body.amount, product.currency);
       return function* (tx) {
         // The account locked before its balance (PostgreSQL), as every write to it does: a delete_account
@@ -219,15 +221,11 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
     {
       name: 'get_balance',
       fields: SCOPE_FIELDS,
-      read: async (body, scope) => {
-        // One read (on SQLite one read transaction): the product, the account and its balance, from one state.
-        const { product, account, state } = await partner.read(
-          (function* () {
-            const product = yield* productIn(body, scope);
-            const account = yield* accountOf(body, product);
-            return { product, account, state: yield* ledgerReads.getBalance(RETAIL, account.id) };
-          })(),
-        );
+      read: function* (body, scope) {
+        // Within the request's one read: the product, the account and its balance come from one state.
+        const product = yield* productIn(body, scope);
+        const account = yield* accountOf(body, product);
+        const state = yield* ledgerReads.getBalance(RETAIL, account.id);
         // Never rounded: a call's charge can carry up to 6 decimals (the trunk's precision), and a balance shown
         // to the cent would not be the one the ledger holds.
         const held = new Decimal(state.balance);
@@ -252,12 +250,12 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
     {
       name: 'call_history',
       fields: SCOPE_FIELDS,
-      read: async (body, scope) => {
-        const product = await productOf(body, scope);
-        const account = await partner.read(scopedAccountOf(body, product));
+      read: function* (body, scope) {
+        const product = yield* productIn(body, scope);
+        const account = yield* scopedAccountOf(body, product);
         const since = new Date(Date.now() - HISTORY_DAYS * DAY_MS).toISOString();
         const decimals = decimalsOf(product.currency);
-        const calls = (await partner.read(partner.calls(account.id, since, HISTORY_CALLS))).map((call) => ({
+        const calls = (yield* partner.calls(account.id, since, HISTORY_CALLS)).map((call) => ({
           called_number: call.dnis,
           duration_seconds: call.billable_duration_customer,
           // The charge as the ledger debited it, written with the currency's decimals (never through a double).
@@ -273,10 +271,10 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
     {
       name: 'create_account',
       fields: ['product_id', 'initial_balance', 'requires_pin', 'external_user_id', 'cli'],
-      write: async (body, scope) => {
+      write: function* (body, scope) {
         if (body.product_id === undefined && scope.identity.productId === null)
           throw new RequestError('invalid_field', 'product_id is required');
-        const product = await productOf(body, scope);
+        const product = yield* productIn(body, scope);
         const initial =
           body.initial_balance === undefined ? '0' : exactAmount('initial_balance', body.initial_balance, product.currency, true);
         const requiresPin = optionalBoolean(body, 'requires_pin') ?? product.requires_pin === 1;
@@ -284,45 +282,46 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
         // The PIN is shown once, in this answer; only its scrypt hash is stored (hashed before the transaction:
         // scrypt runs off the event loop, the transaction may not wait for it).
         const pin = requiresPin ? twelveDigits() : null;
-        const pinHash = pin === null ? null : await hashPassword(pin);
-        return function* (tx) {
-          if (externalUserId !== null && (yield* partner.holderOf(product.id, externalUserId)) !== null)
-            throw new RequestError('external_user_id_taken', 'another account of this product has this external_user_id');
-          const { id, code } = yield* partner.createAccount(product.id, externalUserId, pinHash);
-          const zero = money(new Decimal(0));
-          if (new Decimal(initial).greaterThan(0))
-            yield* tx.applyChange(
-              { entityType: RETAIL, entityId: id, currency: product.currency },
-              {
-                next: { balance: initial, reserved: '0' },
-                transaction: {
-                  transaction_type: 'credit',
-                  amount: initial,
-                  description: 'partner create_account initial_balance',
-                  cdr_id: null,
-                  call_id: null,
+        const work = (pinHash: string | null): WriteWork =>
+          function* (tx) {
+            if (externalUserId !== null && (yield* partner.holderOf(product.id, externalUserId)) !== null)
+              throw new RequestError('external_user_id_taken', 'another account of this product has this external_user_id');
+            const { id, code } = yield* partner.createAccount(product.id, externalUserId, pinHash);
+            const zero = money(new Decimal(0));
+            if (new Decimal(initial).greaterThan(0))
+              yield* tx.applyChange(
+                { entityType: RETAIL, entityId: id, currency: product.currency },
+                {
+                  next: { balance: initial, reserved: '0' },
+                  transaction: {
+                    transaction_type: 'credit',
+                    amount: initial,
+                    description: 'partner create_account initial_balance',
+                    cdr_id: null,
+                    call_id: null,
+                  },
                 },
+              );
+            else yield* tx.writeBalance({ entityType: RETAIL, entityId: id, currency: product.currency }, { balance: zero, reserved: '0' });
+            return {
+              status: 201,
+              body: {
+                ...scopeFields(scope, product, code),
+                initial_balance: new RawNumber(money(new Decimal(initial))),
+                requires_pin: requiresPin,
+                external_user_id: externalUserId,
+                pin_12: pin,
               },
-            );
-          else yield* tx.writeBalance({ entityType: RETAIL, entityId: id, currency: product.currency }, { balance: zero, reserved: '0' });
-          return {
-            status: 201,
-            body: {
-              ...scopeFields(scope, product, code),
-              initial_balance: new RawNumber(money(new Decimal(initial))),
-              requires_pin: requiresPin,
-              external_user_id: externalUserId,
-              pin_12: pin,
-            },
+            };
           };
-        };
+        return pin === null ? work(null) : hashPassword(pin).then(work);
       },
     },
     {
       name: 'delete_account',
       fields: ['account', 'product_id', 'reason'],
-      write: async (body, scope) => {
-        const product = await productOf(body, scope, true);
+      write: function* (body, scope) {
+        const product = yield* productIn(body, scope, true);
         const reason = optionalString(body, 'reason', 500, true);
         accountCode('account', body.account);
         return function* () {
@@ -353,8 +352,8 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
     {
       name: 'change_cli',
       fields: ['account', 'product_id', 'external_user_id', 'cli'],
-      write: async (body, scope) => {
-        const product = await productOf(body, scope, true);
+      write: function* (body, scope) {
+        const product = yield* productIn(body, scope, true);
         accountCode('account', body.account);
         const externalUserId = callerId(body, false)!;
         return function* () {
@@ -379,12 +378,12 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
     {
       name: 'setup_call',
       fields: ['a_number', 'b_number', 'access_number', 'account_number', 'ttl', 'product_id', 'currency'],
-      write: async (body, scope) => {
+      write: function* (body, scope) {
         const aNumber = phoneNumber(body, 'a_number');
         const bNumber = phoneNumber(body, 'b_number');
         const accessNumber = phoneNumber(body, 'access_number');
         const ttl = ttlSeconds(body.ttl);
-        const product = await productOf(body, scope);
+        const product = yield* productIn(body, scope);
         if (!(product.access_numbers ?? '').split(',').includes(accessNumber))
           throw new RequestError('invalid_access_number', `access_number is not one of product ${product.product_id}'s access numbers`);
         accountCode('account_number', body.account_number);
@@ -450,7 +449,8 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
   const correlation = correlationId(request.headers?.['x-correlation-id']);
   const headers: Record<string, string> = { 'X-Correlation-Id': correlation };
   // Set once the write's Idempotency-Key is known valid: its refusals name it, as the contract's ErrorResponse allows.
-  let transactionId: string | null = null;
+  // (A holder: it is set inside the request's read, a closure.)
+  const named: { transactionId: string | null } = { transactionId: null };
   try {
     // The authorizer first, as at API Gateway: an unauthenticated caller learns nothing about its body.
     let identity: PartnerIdentity;
@@ -465,27 +465,45 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
       context.log.info({ correlation_id: correlation, operation: spec.name, reason: error.message }, 'partner token refused');
       throw new RequestError('partner_token_invalid', 'missing or invalid authorization');
     }
-    const tenant = await context.partner.read(context.partner.tenant(identity.tenantId));
-    if (tenant === null || tenant.status !== 'active')
-      throw new RequestError('partner_tenant_not_active', 'the tenant is unknown or not active');
-    if (!tenant.operations.split(',').includes(spec.name))
-      throw new RequestError('partner_operation_not_allowed', `the tenant may not call ${spec.name}`);
+    // The request's own checks are made now and refused, if at all, after the tenant's, in the order the contract's
+    // errors always came: so the tenant can be read in the operation's own read (one read a request, not one for
+    // the tenant and one or three for the operation).
     const contentType = request.contentType;
-    if (contentType !== '' && mediaType(contentType) !== 'application/json')
-      throw new RequestError('unsupported_media_type', 'content-type must be application/json');
-    const key = spec.write === undefined ? null : idempotencyKey(request.headers?.['idempotency-key']);
-    transactionId = key;
-    const body = partnerBody(request.body, spec.fields);
-    const scope: Scope = { tenant, identity, correlation };
-    if (spec.read !== undefined) {
-      const answer = await spec.read(body, scope);
-      return respond(answer.status, { ...answer.body, correlation_id: correlation }, headers);
-    }
+    const mediaTypeRefused = contentType !== '' && mediaType(contentType) !== 'application/json';
+    let key: string | null = null;
+    let keyChecked = false;
+    let body: Body = {};
+    let refusal: Error | null = null;
+    if (!mediaTypeRefused)
+      try {
+        key = spec.write === undefined ? null : idempotencyKey(request.headers?.['idempotency-key']);
+        keyChecked = true;
+        body = partnerBody(request.body, spec.fields);
+      } catch (error) {
+        refusal = error instanceof Error ? error : new Error(String(error));
+      }
+    const { partner } = context;
+    const prepared = await partner.read(
+      (function* (): Steps<{ tenant: PartnerTenant; answer: Answer } | { tenant: PartnerTenant; work: WriteWork | Promise<WriteWork> }> {
+        const tenant = yield* partner.tenant(identity.tenantId);
+        if (tenant === null || tenant.status !== 'active')
+          throw new RequestError('partner_tenant_not_active', 'the tenant is unknown or not active');
+        if (!tenant.operations.split(',').includes(spec.name))
+          throw new RequestError('partner_operation_not_allowed', `the tenant may not call ${spec.name}`);
+        if (mediaTypeRefused) throw new RequestError('unsupported_media_type', 'content-type must be application/json');
+        if (keyChecked) named.transactionId = key;
+        if (refusal !== null) throw refusal;
+        const scope: Scope = { tenant, identity, correlation };
+        if (spec.read !== undefined) return { tenant, answer: yield* spec.read(body, scope) };
+        return { tenant, work: yield* spec.write!(body, scope, key!) };
+      })(),
+    );
+    if ('answer' in prepared) return respond(prepared.answer.status, { ...prepared.answer.body, correlation_id: correlation }, headers);
+    const { tenant } = prepared;
     const digest = createHash('sha256')
       .update(canonicalJson(body as Record<string, ExactJson>))
       .digest('hex');
-    const work = await spec.write!(body, scope, key!);
-    const { partner } = context;
+    const work = await prepared.work;
     const attempt = () =>
       context.ledger.run(function* (tx): Steps<{ kept: KeptAnswer } | { fresh: Answer & { text: string } }> {
         // Checked inside the transaction that writes it, the key held: two requests with one key cannot both pass here.
@@ -538,7 +556,10 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
     context.log.info({ correlation_id: correlation, operation: spec.name, reason_code: code, message }, 'partner request refused');
     return {
       status: refusal.status,
-      body: errorBody(code, message, { correlation_id: correlation, ...(transactionId === null ? {} : { transaction_id: transactionId }) }),
+      body: errorBody(code, message, {
+        correlation_id: correlation,
+        ...(named.transactionId === null ? {} : { transaction_id: named.transactionId }),
+      }),
       headers,
     };
   }

@@ -6,15 +6,21 @@ import { createLogger } from '../../src/core/logger.js';
 import { routingSnapshotBytes } from '../fixtures/routing.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 
+/** A log destination that keeps each line written to it. */
+function captured(): { lines: string[]; sink: Writable } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  return { lines, sink };
+}
+
 describe('logs keep secrets out', () => {
   it('redacts password hashes, digest responses, authorization headers and tokens wherever they sit', () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(chunk.toString());
-        done();
-      },
-    });
+    const { lines, sink } = captured();
     const log = createLogger('info', 'test', sink);
     log.info(
       {
@@ -39,6 +45,25 @@ describe('logs keep secrets out', () => {
       ['[redacted]', '[redacted]', 'alice', '[redacted]', '[redacted]', '[redacted]'],
     );
     assert.doesNotMatch(lines[0], /ha1secret|t0k|abc/);
+  });
+
+  it("redacts a child logger's bindings and an error's fields, and leaves the logged objects as they were", () => {
+    const { lines, sink } = captured();
+    const failure = Object.assign(new Error('refused'), { secret: 'n0de' });
+    const registration = { password_hash: 'ha1secret', username: 'alice' };
+    const child = createLogger('info', 'test', sink)
+      .child({ api: 'partner', secret: 'b1nding' })
+      .child({ node: { node_secret: 'deeper' } });
+    child.error({ err: failure, registration }, 'failed');
+    const entry = JSON.parse(lines[0]) as Record<string, any>;
+    assert.deepEqual(
+      [entry.api, entry.secret, entry.node.node_secret, entry.err.message, entry.err.type, entry.err.secret, entry.registration.username],
+      ['partner', '[redacted]', '[redacted]', 'refused', 'Error', '[redacted]', 'alice'],
+    );
+    assert.doesNotMatch(lines[0], /n0de|b1nding|deeper|ha1secret/);
+    // The caller's objects are not changed: what is censored is a copy.
+    assert.equal(failure.secret, 'n0de');
+    assert.equal(registration.password_hash, 'ha1secret');
   });
 
   describe('a refused REGISTER on the real sidecar', () => {
