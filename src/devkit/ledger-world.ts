@@ -59,7 +59,7 @@ export async function openLedgerWorld(location: string, nodes: readonly string[]
       seq.set(node, next);
       const request = { node, ...body, seq: next };
       const digest = createHash('sha256').update(JSON.stringify(request)).digest('hex');
-      return handle.ledger.run((tx) => nodeRound(tx, request, digest, `Bearer ${SECRET}`));
+      return handle.ledger.run((tx) => nodeRound(tx, request, digest, `Bearer ${SECRET}`), { unlockBeforeFlush: true });
     },
     fund: async (account, amount) => {
       await handle.ledger.changeBalance({ entityType: 'customer', entityId: account, currency: 'AUD' }, (current) => ({
