@@ -13,7 +13,12 @@
  * run on this machine) and the WAL written per round (the cluster's, so other sessions' writes count too
  * on a shared server).
  *
- *   node dist/bench/money-rounds.js [--seconds 10] [--calls 2000] [--accounts 20] [--solo-rounds 100]
+ * `--compare-commit N` (PostgreSQL): then N blocks alternating the round's commit as the route makes it (its row
+ * locks released at its commit record, the answer waiting for the flush: pg-store.ts) with a plain synchronous
+ * COMMIT, each block three nodes at once for 15 rounds then 20 solo rounds: both see the same load, which a
+ * run of each one after the other on this shared box does not.
+ *
+ *   node dist/bench/money-rounds.js [--seconds 10] [--calls 2000] [--accounts 20] [--solo-rounds 100] [--compare-commit 0]
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -34,6 +39,7 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '2000' },
     accounts: { type: 'string', default: '20' },
     'solo-rounds': { type: 'string', default: '100' },
+    'compare-commit': { type: 'string', default: '0' },
   },
 });
 const seconds = Number(values.seconds);
@@ -43,6 +49,7 @@ const NODES = ['node-1', 'node-2', 'node-3'];
 const ROUND_MS = 200;
 const SERVER = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const soloRounds = Number(values['solo-rounds']);
+const compareBlocks = Number(values['compare-commit']);
 /** The bench's connections' name at the server, to find their backends. */
 const APPLICATION = `money-rounds-${process.pid}`;
 
@@ -162,12 +169,38 @@ async function solo(world: LedgerWorld, name: string, server: pg.Client | null):
   return result;
 }
 
+/** --compare-commit: blocks alternating the route's commit (`unlock`) and a plain synchronous one (`sync`); each block's rounds numbered on. */
+async function compareCommit(world: LedgerWorld, blocks: number): Promise<Record<string, unknown>> {
+  const sides = { sync: { three: [] as number[], solo: [] as number[] }, unlock: { three: [] as number[], solo: [] as number[] } };
+  let call = 2_000_000_000;
+  const timed = async (name: string, unlock: boolean): Promise<number> => {
+    const body = roundBody(name, call);
+    call += callsPerRound;
+    const started = performance.now();
+    await world.round(name, body, false, unlock);
+    return performance.now() - started;
+  };
+  for (let block = 0; block < blocks; block++) {
+    const side = block % 2 === 0 ? 'sync' : 'unlock';
+    for (let i = 0; i < 15; i++) {
+      const started = performance.now();
+      sides[side].three.push(...(await Promise.all(NODES.map((name) => timed(name, side === 'unlock')))));
+      await sleep(Math.max(0, ROUND_MS - (performance.now() - started)));
+    }
+    for (let i = 0; i < 20; i++) sides[side].solo.push(await timed(NODES[0], side === 'unlock'));
+  }
+  return Object.fromEntries(
+    Object.entries(sides).map(([side, { three, solo }]) => [side, { three_nodes: medianAndTail(three), solo: medianAndTail(solo) }]),
+  );
+}
+
 async function bench(location: string): Promise<{
   rounds: number;
   p50_ms: number;
   p99_ms: number;
   statements_per_round?: number;
   solo: Record<string, unknown>;
+  compare_commit?: Record<string, unknown>;
 }> {
   const world = await openLedgerWorld(location, NODES, accounts);
   try {
@@ -189,6 +222,7 @@ async function bench(location: string): Promise<{
       ...medianAndTail(times),
       ...perRound,
       solo: await solo(world, NODES[0], location.startsWith('postgres') ? admin : null),
+      ...(location.startsWith('postgres') && compareBlocks > 0 ? { compare_commit: await compareCommit(world, compareBlocks) } : {}),
     };
   } finally {
     await world.close();
