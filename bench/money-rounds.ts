@@ -7,9 +7,18 @@
  * (postgres@127.0.0.1:5432, database test, or TEST_POSTGRES_URL as the tests take it; a scratch schema,
  * dropped after). Then one node alone (`solo`): its rounds one after another, each timed and its event
  * loop's CPU counted, the CDRs made before the clock starts: a round's own cost, which unlike the
- * three-node latency hardly moves with the machine's load.
+ * three-node latency hardly moves with the machine's load. On PostgreSQL the solo rounds also report where
+ * the server's part goes: each statement's time as the client sees it (send to result, by its first words),
+ * the CPU of the bench's own server backends (found by application_name, read from /proc: the server must
+ * run on this machine) and the WAL written per round (the cluster's, so other sessions' writes count too
+ * on a shared server).
  *
- *   node dist/bench/money-rounds.js [--seconds 10] [--calls 2000] [--accounts 20] [--solo-rounds 100]
+ * `--compare-commit N` (PostgreSQL): then N blocks alternating the round's commit as the route makes it (its row
+ * locks released at its commit record, the answer waiting for the flush: pg-store.ts) with a plain synchronous
+ * COMMIT, each block three nodes at once for 15 rounds then 20 solo rounds: both see the same load, which a
+ * run of each one after the other on this shared box does not.
+ *
+ *   node dist/bench/money-rounds.js [--seconds 10] [--calls 2000] [--accounts 20] [--solo-rounds 100] [--compare-commit 0]
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -30,6 +39,7 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '2000' },
     accounts: { type: 'string', default: '20' },
     'solo-rounds': { type: 'string', default: '100' },
+    'compare-commit': { type: 'string', default: '0' },
   },
 });
 const seconds = Number(values.seconds);
@@ -39,6 +49,9 @@ const NODES = ['node-1', 'node-2', 'node-3'];
 const ROUND_MS = 200;
 const SERVER = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const soloRounds = Number(values['solo-rounds']);
+const compareBlocks = Number(values['compare-commit']);
+/** The bench's connections' name at the server, to find their backends. */
+const APPLICATION = `money-rounds-${process.pid}`;
 
 /** A round's body: `callsPerRound` CDRs numbered on from `first` (so no two rounds bill one CDR), an ask per account billed. */
 function roundBody(name: string, first: number): Omit<NodeSyncRequest, 'node' | 'seq'> {
@@ -67,34 +80,76 @@ async function node(world: LedgerWorld, name: string, until: number): Promise<nu
   return times;
 }
 
+/** A statement's label: its first words, enough to tell the round's statements apart. */
+function label(query: unknown): string {
+  const text = typeof query === 'string' ? query : ((query as { text?: string }).text ?? '?');
+  return text.replace(/\s+/g, ' ').slice(0, 48);
+}
+
 /**
- * Counts the statements sent to PostgreSQL (every pg client's queries, BEGIN and COMMIT included) until
- * `stop`: a round's round trips, the figure that decides its latency on an idle server and that, unlike the
- * latency, does not move with the machine's load.
+ * Times every statement sent to PostgreSQL (every pg client's, BEGIN and COMMIT included; send to result) by
+ * label until `stop`: how many per round and their mean ms. The count is a round's round trips, the figure that
+ * decides its latency on an idle server and that, unlike the latency, does not move with the machine's load.
  */
-function countStatements(): { stop(): number } {
+function timeStatements(): { stop(rounds: number): Record<string, { per_round: number; mean_ms: number }> } {
   const client = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
   const query = client.query;
-  let count = 0;
+  const totals = new Map<string, { count: number; ms: number }>();
   client.query = function (this: unknown, ...args: unknown[]) {
-    count++;
-    return query.apply(this, args);
+    const started = performance.now();
+    const result = query.apply(this, args);
+    const entry = totals.get(label(args[0])) ?? { count: 0, ms: 0 };
+    totals.set(label(args[0]), entry);
+    const done = (): void => {
+      entry.count++;
+      entry.ms += performance.now() - started;
+    };
+    if (result instanceof Promise) result.then(done, done);
+    return result;
   };
   return {
-    stop: () => {
+    stop: (rounds) => {
       client.query = query;
-      return count;
+      return Object.fromEntries(
+        [...totals].map(([name, { count, ms }]) => [
+          name,
+          { per_round: Math.round((count / rounds) * 100) / 100, mean_ms: Math.round((ms / count) * 100) / 100 },
+        ]),
+      );
     },
   };
 }
 
+/** The CPU seconds of each of this bench's server backends (PostgreSQL on this machine) by pid, and the cluster's WAL position in bytes. */
+async function serverCounters(admin: pg.Client): Promise<{ cpu: Map<number, number>; wal: bigint }> {
+  const pids = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [APPLICATION]);
+  const cpu = new Map<number, number>();
+  for (const { pid } of pids.rows) {
+    try {
+      cpu.set(pid, cpuSeconds(pid));
+    } catch {
+      // a backend on another machine, or one that ended: not counted
+    }
+  }
+  const wal = await admin.query<{ lsn: string }>("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS lsn");
+  return { cpu, wal: BigInt(wal.rows[0].lsn.split('.')[0]) };
+}
+
+/** CPU seconds the backends alive at both readings spent between them (one the pool closed meanwhile is left out). */
+function backendSeconds(before: Map<number, number>, after: Map<number, number>): number {
+  let seconds = 0;
+  for (const [pid, cpu] of after) seconds += cpu - (before.get(pid) ?? cpu);
+  return seconds;
+}
+
 /** One node's rounds one after another, none of the others sending: each round's wall time and the event loop's CPU per round. */
-async function solo(
-  world: LedgerWorld,
-  name: string,
-): Promise<{ rounds: number; p50_ms: number; p99_ms: number; cpu_ms_per_round: number }> {
+async function solo(world: LedgerWorld, name: string, server: pg.Client | null): Promise<Record<string, unknown>> {
   const bodies = Array.from({ length: soloRounds }, (_, i) => roundBody(name, 1_000_000_000 + i * callsPerRound));
   const times: number[] = [];
+  // One round first, so the backend the rounds run on exists before its CPU is read.
+  await world.round(name, roundBody(name, 900_000_000));
+  const serverBefore = server === null ? null : await serverCounters(server);
+  const statements = server === null ? null : timeStatements();
   const cpuBefore = cpuSeconds(process.pid, true);
   for (const body of bodies) {
     const started = performance.now();
@@ -102,7 +157,41 @@ async function solo(
     times.push(performance.now() - started);
   }
   const cpuMs = ((cpuSeconds(process.pid, true) - cpuBefore) * 1000) / soloRounds;
-  return { rounds: soloRounds, ...medianAndTail(times), cpu_ms_per_round: Math.round(cpuMs * 100) / 100 };
+  const round2 = (value: number): number => Math.round(value * 100) / 100;
+  const result: Record<string, unknown> = { rounds: soloRounds, ...medianAndTail(times), cpu_ms_per_round: round2(cpuMs) };
+  if (server !== null && serverBefore !== null && statements !== null) {
+    const perStatement = statements.stop(soloRounds);
+    const after = await serverCounters(server);
+    result.server_backend_cpu_ms_per_round = round2((backendSeconds(serverBefore.cpu, after.cpu) * 1000) / soloRounds);
+    result.wal_kb_per_round = round2(Number(after.wal - serverBefore.wal) / 1024 / soloRounds);
+    result.statements = perStatement;
+  }
+  return result;
+}
+
+/** --compare-commit: blocks alternating the route's commit (`unlock`) and a plain synchronous one (`sync`); each block's rounds numbered on. */
+async function compareCommit(world: LedgerWorld, blocks: number): Promise<Record<string, unknown>> {
+  const sides = { sync: { three: [] as number[], solo: [] as number[] }, unlock: { three: [] as number[], solo: [] as number[] } };
+  let call = 2_000_000_000;
+  const timed = async (name: string, unlock: boolean): Promise<number> => {
+    const body = roundBody(name, call);
+    call += callsPerRound;
+    const started = performance.now();
+    await world.round(name, body, false, unlock);
+    return performance.now() - started;
+  };
+  for (let block = 0; block < blocks; block++) {
+    const side = block % 2 === 0 ? 'sync' : 'unlock';
+    for (let i = 0; i < 15; i++) {
+      const started = performance.now();
+      sides[side].three.push(...(await Promise.all(NODES.map((name) => timed(name, side === 'unlock')))));
+      await sleep(Math.max(0, ROUND_MS - (performance.now() - started)));
+    }
+    for (let i = 0; i < 20; i++) sides[side].solo.push(await timed(NODES[0], side === 'unlock'));
+  }
+  return Object.fromEntries(
+    Object.entries(sides).map(([side, { three, solo }]) => [side, { three_nodes: medianAndTail(three), solo: medianAndTail(solo) }]),
+  );
 }
 
 async function bench(location: string): Promise<{
@@ -110,16 +199,31 @@ async function bench(location: string): Promise<{
   p50_ms: number;
   p99_ms: number;
   statements_per_round?: number;
-  solo: Awaited<ReturnType<typeof solo>>;
+  solo: Record<string, unknown>;
+  compare_commit?: Record<string, unknown>;
 }> {
   const world = await openLedgerWorld(location, NODES, accounts);
   try {
     for (const id of accounts) await world.fund(id, '1000000.00');
     const until = Date.now() + seconds * 1000;
-    const statements = location.startsWith('postgres') ? countStatements() : null;
+    const statements = location.startsWith('postgres') ? timeStatements() : null;
     const times = (await Promise.all(NODES.map((name) => node(world, name, until)))).flat();
-    const perRound = statements === null ? {} : { statements_per_round: statements.stop() / times.length };
-    return { rounds: times.length, ...medianAndTail(times), ...perRound, solo: await solo(world, NODES[0]) };
+    const timed = statements?.stop(times.length);
+    // The balances' read waits for the locks other nodes' rounds hold: its time here against the solo rounds' is the queue.
+    const perRound =
+      timed === undefined
+        ? {}
+        : {
+            statements_per_round: Math.round(Object.values(timed).reduce((sum, { per_round }) => sum + per_round, 0) * 100) / 100,
+            statements: timed,
+          };
+    return {
+      rounds: times.length,
+      ...medianAndTail(times),
+      ...perRound,
+      solo: await solo(world, NODES[0], location.startsWith('postgres') ? admin : null),
+      ...(location.startsWith('postgres') && compareBlocks > 0 ? { compare_commit: await compareCommit(world, compareBlocks) } : {}),
+    };
   } finally {
     await world.close();
   }
@@ -131,7 +235,7 @@ await admin.connect();
 await admin.query(`CREATE SCHEMA ${schema}`);
 try {
   const sqlite = await bench(`sqlite:${join(mkdtempSync(join(tmpdir(), 'money-rounds-bench-')), 'config.db')}`);
-  const postgres = await bench(`${SERVER}?options=${encodeURIComponent(`-c search_path=${schema}`)}`);
+  const postgres = await bench(`${SERVER}?options=${encodeURIComponent(`-c search_path=${schema}`)}&application_name=${APPLICATION}`);
   const load = execFileSync('uptime', { encoding: 'utf8' }).trim();
   console.log(
     JSON.stringify(

@@ -15,8 +15,11 @@ import { openConfigStore, type ConfigStoreHandle } from '../../sync/stores.js';
  */
 export interface LedgerWorld {
   handle: ConfigStoreHandle;
-  /** One money round of `node`, numbered after its last (`resend`: the same number again). */
-  round(node: string, body: Omit<NodeSyncRequest, 'node' | 'seq'>, resend?: boolean): Promise<NodeSyncReply>;
+  /**
+   * One money round of `node`, numbered after its last (`resend`: the same number again), run as the node-sync
+   * route runs it (`unlockBeforeFlush`) unless `unlockBeforeFlush` is false (the bench's comparison).
+   */
+  round(node: string, body: Omit<NodeSyncRequest, 'node' | 'seq'>, resend?: boolean, unlockBeforeFlush?: boolean): Promise<NodeSyncReply>;
   /** Sets a prepaid account's funds to `amount` (a top-up's transaction). */
   fund(account: number, amount: string): Promise<void>;
   close(): Promise<void>;
@@ -54,12 +57,12 @@ export async function openLedgerWorld(location: string, nodes: readonly string[]
   const seq = new Map<string, number>();
   return {
     handle,
-    round: (node, body, resend = false) => {
+    round: (node, body, resend = false, unlockBeforeFlush = true) => {
       const next = (seq.get(node) ?? 0) + (resend ? 0 : 1);
       seq.set(node, next);
       const request = { node, ...body, seq: next };
       const digest = createHash('sha256').update(JSON.stringify(request)).digest('hex');
-      return handle.ledger.run((tx) => nodeRound(tx, request, digest, `Bearer ${SECRET}`));
+      return handle.ledger.run((tx) => nodeRound(tx, request, digest, `Bearer ${SECRET}`), { unlockBeforeFlush });
     },
     fund: async (account, amount) => {
       await handle.ledger.changeBalance({ entityType: 'customer', entityId: account, currency: 'AUD' }, (current) => ({

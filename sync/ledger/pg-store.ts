@@ -3,7 +3,7 @@ import type { Row } from '../store/config-store.js';
 import { inPgTransaction } from '../store/pg-database.js';
 import { runPgSteps, type Steps } from './sql-steps.js';
 import { LedgerSteps, ledgerReads } from './steps.js';
-import { StepsLedgerStore } from './store.js';
+import { StepsLedgerStore, type RunOptions } from './store.js';
 
 /**
  * The ledger on PostgreSQL: the same money logic as on SQLite (steps.ts), each transaction READ COMMITTED
@@ -14,6 +14,29 @@ import { StepsLedgerStore } from './store.js';
 const RETRYABLE = new Set(['40001', '40P01', '23505']);
 const MAX_ATTEMPTS = 5;
 
+const BEGIN = 'BEGIN ISOLATION LEVEL READ COMMITTED';
+
+/**
+ * A money round's transaction (RunOptions.unlockBeforeFlush). Its COMMIT does not wait for the WAL flush
+ * (`synchronous_commit` off for this transaction only), so its row locks are released as soon as its commit
+ * record is written, and the next round on the same balances starts while this one's fsync runs. In the same
+ * round trip a transaction of its own writes one WAL record (a transactional logical message, which any role
+ * may emit and nothing reads) and commits with the session's `synchronous_commit` (on): its commit record
+ * comes after the round's, so waiting for its flush is waiting for the round's. (A transaction that writes no
+ * WAL before its commit record is not flushed at commit, even with an xid: pg_current_xact_id() alone does not
+ * do; the engines test checks the flush.) The answer leaves only after that: an acknowledged round survives a
+ * crash as before, and concurrent rounds' flushes still share the server's group commit.
+ * What changes: another transaction may read the round's figures before they are on disk. One that then writes
+ * (another round, a debit) commits after the round in the WAL, so its own flush covers the round: nothing
+ * durable can depend on a round that a crash takes back, and that round was not acknowledged (its node sends
+ * it again). A read that acknowledges nothing (an admin GET) may show it, as SQLite's NORMAL commits are read
+ * before their group fdatasync.
+ */
+const UNLOCK_BEFORE_FLUSH = [
+  `${BEGIN}; SET LOCAL synchronous_commit = off`,
+  "COMMIT; SELECT pg_logical_emit_message(true, 'money-round', '')",
+] as const;
+
 export class PgLedgerStore extends StepsLedgerStore {
   private readonly steps = new LedgerSteps();
 
@@ -21,10 +44,11 @@ export class PgLedgerStore extends StepsLedgerStore {
     super();
   }
 
-  override async run<T>(work: (tx: LedgerSteps) => Steps<T>): Promise<T> {
+  override async run<T>(work: (tx: LedgerSteps) => Steps<T>, options: RunOptions = {}): Promise<T> {
+    const [begin, commit] = options.unlockBeforeFlush === true ? UNLOCK_BEFORE_FLUSH : [BEGIN, 'COMMIT'];
     for (let attempt = 1; ; attempt++) {
       try {
-        return await inPgTransaction(this.pool, (client) => runPgSteps(client, work(this.steps)), 'BEGIN ISOLATION LEVEL READ COMMITTED');
+        return await inPgTransaction(this.pool, (client) => runPgSteps(client, work(this.steps)), begin, commit);
       } catch (error) {
         const code = (error as { code?: unknown }).code;
         if (attempt >= MAX_ATTEMPTS || typeof code !== 'string' || !RETRYABLE.has(code)) throw error;

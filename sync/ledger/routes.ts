@@ -193,7 +193,9 @@ export function ledgerRoutes(context: LedgerRoutesContext): Route[] {
         // A resend of the last applied round, byte for byte (its answer was lost), gets that round's answer
         // again and applies nothing: the node then counts what the centre counted.
         const digest = createHash('sha256').update(request.body).digest('hex');
-        const reply: NodeSyncReply = await ledger.run((tx) => nodeRound(tx, round, digest, request.authorization, recalls));
+        const reply: NodeSyncReply = await ledger.run((tx) => nodeRound(tx, round, digest, request.authorization, recalls), {
+          unlockBeforeFlush: true,
+        });
         context.nodeSilence.heard(round.node);
         // Committed: lease handed back (or a recalled node's answer) refreshes the nodes waiting for it.
         recalls.roundApplied(round.node, round.leases, reply.leases);

@@ -25,7 +25,7 @@ export interface LedgerStore {
    * (LedgerSteps.lockRound, lockBalances), and run again from the start (`work` called anew) when the
    * server aborts it for a serialization failure, a deadlock or a unique key another transaction just took.
    */
-  run<T>(work: (tx: LedgerSteps) => Steps<T>): Promise<T>;
+  run<T>(work: (tx: LedgerSteps) => Steps<T>, options?: RunOptions): Promise<T>;
   /**
    * Runs steps that only read, outside a money transaction (SQLite: at once on its connection; PostgreSQL: on
    * any connection of the pool, each statement its own snapshot). The partner API's reads use it too.
@@ -48,6 +48,17 @@ export interface LedgerStore {
   leasesOf(entityType: string, entityId: number): Promise<{ node: string; amount: string; updated_at: string }[]>;
   /** Each node's last applied money round and how many non-zero leases it holds (the console's Network page). */
   moneyRounds(): Promise<{ node: string; last_seq: number; updated_at: string; leases_held: number }[]>;
+}
+
+export interface RunOptions {
+  /**
+   * PostgreSQL: the transaction's row locks are released as soon as its commit record is written, and `run`
+   * resolves once the server has flushed it to disk (pg-store.ts): so the next round waiting on the same
+   * balances does not wait for this one's fsync too, while nothing is answered before it is durable. Only for
+   * work that appends no delta (a delta's NOTIFY wakes the nodes at commit, which must not precede the flush):
+   * the money rounds. SQLite: no difference (its group commit is the route's `flushed()`).
+   */
+  unlockBeforeFlush?: boolean;
 }
 
 /** What the centre keeps of a node's secret (sync/admin/node-credentials.ts); null hashes: none issued. */
@@ -100,7 +111,7 @@ export interface BalanceChange {
  * it runs them, in a transaction (`run`) and as a plain read (`read`).
  */
 export abstract class StepsLedgerStore implements LedgerStore {
-  abstract run<T>(work: (tx: LedgerSteps) => Steps<T>): Promise<T>;
+  abstract run<T>(work: (tx: LedgerSteps) => Steps<T>, options?: RunOptions): Promise<T>;
   abstract read<T>(steps: Steps<T>): Promise<T>;
 
   changeBalance(key: BalanceKey, change: (current: BalanceState) => BalanceChange): Promise<BalanceState> {

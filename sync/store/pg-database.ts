@@ -74,8 +74,16 @@ export async function pgSchemaVersion(pool: pg.Pool): Promise<number> {
   return (await pool.query<{ version: number }>('SELECT MAX(version) AS version FROM schema_migrations')).rows[0].version;
 }
 
-/** Runs `work` in one transaction on one connection of the pool: committed when it resolves, rolled back when it throws. */
-export async function inPgTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+/**
+ * Runs `work` in one transaction on one connection of the pool: committed when it resolves, rolled back when it
+ * throws. `begin` and `commit` are sent as they are (simple protocol: each may be several statements, one round trip).
+ */
+export async function inPgTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+  begin = 'BEGIN',
+  commit = 'COMMIT',
+): Promise<T> {
   const client = await pool.connect();
   // A connection whose ROLLBACK failed is in no known state: destroyed, not handed to the next caller.
   let broken: Error | undefined;
@@ -83,7 +91,7 @@ export async function inPgTransaction<T>(pool: pg.Pool, work: (client: pg.PoolCl
     await client.query(begin);
     try {
       const result = await work(client);
-      await client.query('COMMIT');
+      await client.query(commit);
       return result;
     } catch (error) {
       await client.query('ROLLBACK').catch((rollbackError: unknown) => (broken = rollbackError as Error));

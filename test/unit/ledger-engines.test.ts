@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Decimal } from '../../src/core/money/decimal.js';
 import { openLedgerWorld, settledCall, type LedgerWorld } from '../../src/devkit/ledger-world.js';
+import { getRow } from '../../sync/ledger/sql-steps.js';
 import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
 
 /**
@@ -120,5 +121,34 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         await giveAllBack();
       }
     });
+
+    // A round's locks go at its commit record, before the flush (pg-store.ts UNLOCK_BEFORE_FLUSH); its answer
+    // must still wait for the flush, and the connection go back to the pool committing synchronously.
+    it(
+      'answers a round only once its commit is on disk (PostgreSQL: its locks released before the flush)',
+      {
+        skip: engine === 'sqlite' ? 'SQLite: the route awaits its group fdatasync' : false,
+      },
+      async () => {
+        for (let n = 0; n < 20; n++) {
+          let beforeCommit = '';
+          await world.handle.ledger.run(
+            function* (tx) {
+              yield* tx.lockRound('node-c');
+              yield* tx.setLease('node-c', 'customer', PREPAID, '0');
+              beforeCommit = (yield* getRow<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn'))!.lsn;
+            },
+            { unlockBeforeFlush: true },
+          );
+          const after = await world.handle.ledger.read(
+            getRow<{ flushed: boolean; mode: string }>(
+              "SELECT pg_current_wal_flush_lsn() > ?::pg_lsn AS flushed, current_setting('synchronous_commit') AS mode",
+              beforeCommit,
+            ),
+          );
+          assert.deepEqual(after, { flushed: true, mode: 'on' });
+        }
+      },
+    );
   });
 }
