@@ -7,7 +7,10 @@
  * endpoints answer. `--warm-up N` calls go first, outside the measured section (the JIT); under callgrind,
  * `--dump-before='node::CPUUsage*'` cuts the run at the measured section's two process.cpuUsage() calls.
  *
- *   node dist/bench/call-mix.js [--calls 20000] [--size demo] [--warm-up N]
+ * `--no-cdrs` leaves the CDRs out: the decisions alone (call/decide and call/reroute), as the CDR ingest has
+ * its own bench (cdr-ingest.ts).
+ *
+ *   node dist/bench/call-mix.js [--calls 20000] [--size demo] [--warm-up N] [--no-cdrs]
  */
 import { parseArgs } from 'node:util';
 import type { IncomingRequest, OutgoingResponse, Route } from '../src/core/http/server.js';
@@ -30,6 +33,7 @@ async function main(): Promise<void> {
       calls: { type: 'string', default: '20000' },
       size: { type: 'string', default: 'demo' },
       'warm-up': { type: 'string' },
+      'no-cdrs': { type: 'boolean', default: false },
     },
   });
   const calls = Number(values.calls);
@@ -80,7 +84,7 @@ async function main(): Promise<void> {
         jsonPost('/api/opensips/call/reroute', rerouteAfter503(trunkId, dnis, decision.carrier_trunk_id, decision.carrier_gateway_id)),
       );
     const duration = (i * 37) % 300;
-    if (decision.allowed && i + CDR_LAG < calls)
+    if (decision.allowed && i + CDR_LAG < calls && !values['no-cdrs'])
       perCall[i + CDR_LAG].push(
         jsonPost('/api/cdrs/ingest', {
           sip_call_id: `mix-${i}@bench`,
