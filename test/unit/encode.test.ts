@@ -95,7 +95,10 @@ describe('the admission answers are the bytes JSON.stringify writes of the contr
         const headroom = formatMicro(headroomMicro);
         const admit = { allowed: true, headroom, reject_code: null, reject_reason: null, max_duration_seconds: maxDurationSeconds };
         assert.equal(renderAnswer('admit', headroomMicro, maxDurationSeconds), JSON.stringify(admit));
-        assert.equal(renderAnswer('check', headroomMicro, maxDurationSeconds), JSON.stringify({ allowed: true, headroom, message: 'call admitted' }));
+        assert.equal(
+          renderAnswer('check', headroomMicro, maxDurationSeconds),
+          JSON.stringify({ allowed: true, headroom, message: 'call admitted' }),
+        );
       }
   });
 });
