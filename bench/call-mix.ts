@@ -7,7 +7,11 @@
  * endpoints answer. `--warm-up N` calls go first, outside the measured section (the JIT); under callgrind,
  * `--dump-before='node::CPUUsage*'` cuts the run at the measured section's two process.cpuUsage() calls.
  *
- *   node dist/bench/call-mix.js [--calls 20000] [--size demo] [--warm-up N]
+ * `--no-cdrs` ends each call with a call/release instead of its CDR: the decisions (call/decide and call/reroute)
+ * with the calls still ending (so ports and credit come back as in the mix), without the CDR ingest, which has
+ * its own bench (cdr-ingest.ts).
+ *
+ *   node dist/bench/call-mix.js [--calls 20000] [--size demo] [--warm-up N] [--no-cdrs]
  */
 import { parseArgs } from 'node:util';
 import type { IncomingRequest, OutgoingResponse, Route } from '../src/core/http/server.js';
@@ -30,6 +34,7 @@ async function main(): Promise<void> {
       calls: { type: 'string', default: '20000' },
       size: { type: 'string', default: 'demo' },
       'warm-up': { type: 'string' },
+      'no-cdrs': { type: 'boolean', default: false },
     },
   });
   const calls = Number(values.calls);
@@ -53,6 +58,7 @@ async function main(): Promise<void> {
   const decide = handlerOf('/api/opensips/call/decide');
   const reroute = handlerOf('/api/opensips/call/reroute');
   const ingest = handlerOf('/api/cdrs/ingest');
+  const release = handlerOf('/api/opensips/call/release');
 
   // The bodies, encoded before the run as uWS hands them over already read. Each call's route is asked once
   // beforehand, so its CDR and its reroute name the carrier and gateway its route chose.
@@ -80,7 +86,9 @@ async function main(): Promise<void> {
         jsonPost('/api/opensips/call/reroute', rerouteAfter503(trunkId, dnis, decision.carrier_trunk_id, decision.carrier_gateway_id)),
       );
     const duration = (i * 37) % 300;
-    if (decision.allowed && i + CDR_LAG < calls)
+    if (decision.allowed && i + CDR_LAG < calls && values['no-cdrs'])
+      perCall[i + CDR_LAG].push(jsonPost('/api/opensips/call/release', { call_id: `mix-${i}@bench` }));
+    else if (decision.allowed && i + CDR_LAG < calls)
       perCall[i + CDR_LAG].push(
         jsonPost('/api/cdrs/ingest', {
           sip_call_id: `mix-${i}@bench`,
@@ -101,6 +109,7 @@ async function main(): Promise<void> {
     '/api/opensips/call/decide': decide,
     '/api/opensips/call/reroute': reroute,
     '/api/cdrs/ingest': ingest,
+    '/api/opensips/call/release': release,
   };
   const statuses: Record<string, number> = {};
   let requestCount = 0;

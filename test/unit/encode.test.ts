@@ -7,6 +7,7 @@ import type { RatedSide } from '../../src/sidecar/cdr/rating.js';
 import { authorizeCall } from '../../src/sidecar/auth/call-auth.js';
 import { LivePorts } from '../../src/sidecar/limits/live-ports.js';
 import { encodeCallAuthDecision, encodeRouteDecision } from '../../src/sidecar/call/encode.js';
+import { renderAnswer } from '../../src/sidecar/credit/reservation-answer.js';
 import { encodeSettlement, type Settlement } from '../../src/sidecar/credit/settlement.js';
 import { routeCall } from '../../src/sidecar/routing/route.js';
 import { routingTables } from '../fixtures/routing.js';
@@ -84,6 +85,21 @@ describe('hot-path encoders write the same bytes as JSON.stringify', () => {
       rtpengine_enabled: false,
     };
     assert.equal(encodeCallAuthDecision(odd), JSON.stringify(odd));
+  });
+});
+
+describe('the admission answers are the bytes JSON.stringify writes of the contract objects', () => {
+  it('for call/admit and call-admit/check, any headroom, capped or not', () => {
+    for (const headroomMicro of [0, 1, 32_500, -1_500_000, 123_456_789_012, Number.NaN])
+      for (const maxDurationSeconds of [null, 0, 7200]) {
+        const headroom = formatMicro(headroomMicro);
+        const admit = { allowed: true, headroom, reject_code: null, reject_reason: null, max_duration_seconds: maxDurationSeconds };
+        assert.equal(renderAnswer('admit', headroomMicro, maxDurationSeconds), JSON.stringify(admit));
+        assert.equal(
+          renderAnswer('check', headroomMicro, maxDurationSeconds),
+          JSON.stringify({ allowed: true, headroom, message: 'call admitted' }),
+        );
+      }
   });
 });
 

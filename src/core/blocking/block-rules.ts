@@ -24,35 +24,56 @@ export interface BlockHit {
 }
 
 /**
- * Calls `visit` for every rule whose pattern matches `digits` and that applies
- * to this kind of number (exact rules only at the full length).
+ * The rules whose pattern matches `digits` and that apply to this kind of number (exact rules only at the
+ * full length), shallowest first: their terms in `matched.terms`, their depths in `matched.depths`, the count
+ * returned. Into scratch arrays rather than through a callback: the closure and the result objects were
+ * allocations on every call/auth and call/route. Valid until the next call.
  */
-function forEachMatchingRule(index: BlockRuleIndex, digits: string, applies: number, visit: (term: number, depth: number) => void): void {
+const matched = { terms: new Int32Array(64), depths: new Int32Array(64) };
+
+function matchingRules(index: BlockRuleIndex, digits: string, applies: number): number {
   const { children, termStart } = index.trie;
+  let count = 0;
   let node = 0;
   for (let depth = 1; depth <= digits.length; depth++) {
     node = children[node * 10 + digits.charCodeAt(depth - 1) - 48];
-    if (node === 0) return;
+    if (node === 0) break;
     const end = termStart[node + 1];
     for (let term = termStart[node]; term < end; term++) {
       if ((index.appliesTo[term] & applies) === 0) continue;
       if (index.exact[term] === 1 && depth !== digits.length) continue;
-      visit(term, depth);
+      if (count === matched.terms.length) {
+        const terms = new Int32Array(count * 2);
+        const depths = new Int32Array(count * 2);
+        terms.set(matched.terms);
+        depths.set(matched.depths);
+        matched.terms = terms;
+        matched.depths = depths;
+      }
+      matched.terms[count] = term;
+      matched.depths[count] = depth;
+      count++;
     }
   }
+  return count;
 }
 
-/** The deepest global or customer-trunk rule matching `digits`. */
-function bestCustomerTerm(index: BlockRuleIndex, digits: string, applies: number, trunk: number): { term: number; depth: number } {
-  const best = { term: -1, depth: 0 };
-  forEachMatchingRule(index, digits, applies, (term, depth) => {
+/** The deepest global or customer-trunk rule matching `digits` (-1: none; the first of the deepest); its depth left in `bestDepth`. */
+let bestDepth = 0;
+
+function bestCustomerTerm(index: BlockRuleIndex, digits: string, applies: number, trunk: number): number {
+  const count = matchingRules(index, digits, applies);
+  let best = -1;
+  bestDepth = 0;
+  for (let i = 0; i < count; i++) {
+    const term = matched.terms[i];
     const scope = index.scope[term];
-    if (scope !== BLOCK_SCOPE_GLOBAL && !(scope === BLOCK_SCOPE_CUSTOMER_TRUNK && index.scopeIndex[term] === trunk)) return;
-    if (best.term < 0 || depth > best.depth) {
-      best.term = term;
-      best.depth = depth;
+    if (scope !== BLOCK_SCOPE_GLOBAL && !(scope === BLOCK_SCOPE_CUSTOMER_TRUNK && index.scopeIndex[term] === trunk)) continue;
+    if (best < 0 || matched.depths[i] > bestDepth) {
+      best = term;
+      bestDepth = matched.depths[i];
     }
-  });
+  }
   return best;
 }
 
@@ -66,9 +87,11 @@ export function findCustomerBlock(index: BlockRuleIndex, trunk: number, ani: str
   if (index.overlay !== undefined) return findCustomerBlockWithOverlay(index, trunk, ani, dnis);
   if (index.ruleId.length === 0) return null;
   const onDnis = bestCustomerTerm(index, dnis, BLOCKS_DNIS, trunk);
-  const onAni = ani.length > 0 ? bestCustomerTerm(index, ani, BLOCKS_ANI, trunk) : { term: -1, depth: 0 };
-  if (onDnis.term < 0 && onAni.term < 0) return null;
-  return onDnis.depth >= onAni.depth ? hit(index, onDnis.term, 'dnis') : hit(index, onAni.term, 'ani');
+  const dnisDepth = bestDepth;
+  const onAni = ani.length > 0 ? bestCustomerTerm(index, ani, BLOCKS_ANI, trunk) : -1;
+  const aniDepth = onAni < 0 ? 0 : bestDepth;
+  if (onDnis < 0 && onAni < 0) return null;
+  return dnisDepth >= aniDepth ? hit(index, onDnis, 'dnis') : hit(index, onAni, 'ani');
 }
 
 /**
@@ -86,15 +109,30 @@ export function markCarrierBlocks(
 ): boolean {
   if (index.overlay !== undefined) return markCarrierBlocksWithOverlay(index, ani, dnis, stamp, blockedRule, generation);
   if (index.ruleId.length === 0) return false;
+  // Two walks, no closure: every routed call comes here.
+  const onDnis = markCarrierRules(index, dnis, BLOCKS_DNIS, stamp, blockedRule, generation);
+  const onAni = ani.length > 0 && markCarrierRules(index, ani, BLOCKS_ANI, stamp, blockedRule, generation);
+  return onDnis || onAni;
+}
+
+/** markCarrierBlocks for one of the call's numbers: the carrier-trunk rules among those matching `digits`. */
+function markCarrierRules(
+  index: BlockRuleIndex,
+  digits: string,
+  applies: number,
+  stamp: Int32Array,
+  blockedRule: Int32Array,
+  generation: number,
+): boolean {
+  const count = matchingRules(index, digits, applies);
   let any = false;
-  const mark = (term: number): void => {
-    if (index.scope[term] !== BLOCK_SCOPE_CARRIER_TRUNK) return;
+  for (let i = 0; i < count; i++) {
+    const term = matched.terms[i];
+    if (index.scope[term] !== BLOCK_SCOPE_CARRIER_TRUNK) continue;
     const carrier = index.scopeIndex[term];
     stamp[carrier] = generation;
     blockedRule[carrier] = index.ruleId[term];
     any = true;
-  };
-  forEachMatchingRule(index, dnis, BLOCKS_DNIS, mark);
-  if (ani.length > 0) forEachMatchingRule(index, ani, BLOCKS_ANI, mark);
+  }
   return any;
 }

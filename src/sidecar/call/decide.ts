@@ -1,4 +1,5 @@
 import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js';
+import { quoteJson } from '../../core/json/quote.js';
 import { admitCall, type AdmitContext, type Answer } from '../admission/admit.js';
 import { authorizeCall, type CallAuthAllowed, type CallAuthRequest } from '../auth/call-auth.js';
 import { authorizeRegister, type RegisterAuthRequest } from '../auth/register-auth.js';
@@ -61,7 +62,7 @@ function decided(stage: Stage, refusal: RefusalCode | null, parts: Parts, sipCod
 
 function refusalHead(code: RefusalCode, sipCode?: number): string {
   const fields = refusalFields(code, sipCode);
-  return `"reject_code":${fields.reject_code},"reject_reason":${str(fields.reject_reason)},"reason_code":"${code}"`;
+  return `"reject_code":${fields.reject_code},"reject_reason":${quoteJson(fields.reject_reason)},"reason_code":"${code}"`;
 }
 
 export function decideCall(context: CallContext, request: DecideRequest, now: number): Decided | Promise<Decided> {

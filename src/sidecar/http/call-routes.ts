@@ -1,6 +1,6 @@
 import { BodyReader, SIP_CODE, parseJsonObject } from '../../core/http/body.js';
 import type { OutgoingResponse, Route } from '../../core/http/server.js';
-import { decideCall, rerouteCall, type CallContext, type Decided } from '../call/decide.js';
+import { decideCall, rerouteCall, type CallContext, type Decided, type DecideRequest } from '../call/decide.js';
 import { readCallAuth, readDialogId, readDigest, readRoute } from './call-requests.js';
 import type { SidecarContext } from './context.js';
 import { callIdField, servingEngine } from './fields.js';
@@ -28,7 +28,10 @@ export function callRoutes(context: SidecarContext): Route[] {
   return [
     post('/api/opensips/call/decide', (request) => {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
-      const call = { ...readCallAuth(reader), call_id: callIdField(reader, 'call_id', true)! };
+      // call/auth's fields, then the Call-ID, which call/decide requires (and checks): set on the object read,
+      // not spread into a copy of it.
+      const call = readCallAuth(reader) as DecideRequest['call'];
+      call.call_id = callIdField(reader, 'call_id', true)!;
       // Credentials on the INVITE: register/auth's fields, checked before the caller is identified.
       const digest = reader.string('auth_response') === undefined ? null : readDigest(reader);
       const dialogId = readDialogId(reader);
