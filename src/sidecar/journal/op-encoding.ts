@@ -13,8 +13,8 @@ import { decodeRatedOp, encodeRatedOp } from './rated-cdr.js';
  * those fields as strings, read as they always did. test/unit/op-encoding.test.ts pins both.
  *
  * A field embedded as JSON must be JSON, or the record would not parse and the log would end there: every
- * one is written by this process (JSON.stringify, or settlement.ts's template, which escapes what a request
- * supplied and writes a non-finite number as null), never taken from a request as text, and `embedded`
+ * one is written by this process (JSON.stringify, or a template that escapes what a request supplied and
+ * writes a non-finite number as null), never taken from a request as text, and `embedded`
  * writes anything not shaped like an object or array as a string instead.
  */
 const str = JSON.stringify;
