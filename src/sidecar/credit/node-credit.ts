@@ -630,7 +630,10 @@ export class NodeCredit {
     cdr.reservedMicro = reservedMicro;
     cdr.uncoveredMicro = heldToLimit ? Math.max(0, cdr.chargeMicro - (reservedMicro ?? 0)) : 0;
     entity.spentMicro += cdr.chargeMicro;
-    this.outbox.set(cdr.sipCallId, new OutboxEntry(id, cdr.sipCallId, entity, cdr.chargeMicro, cdr, null));
+    // The settlement text is made now and kept flat, not when the round goes: kept until its round, a CDR's
+    // object with its strings and boxed times costs each scavenge more than one flat string does (callgrind,
+    // docs/performance-log.md 2026-12-07).
+    this.outbox.set(cdr.sipCallId, new OutboxEntry(id, cdr.sipCallId, entity, cdr.chargeMicro, null, flat(settlementText(cdr))));
     // Registered before the write: a journal that refuses at once calls undoRefused from inside write().
     const committing = { cdr, committed: NOT_YET_WRITTEN };
     this.committingCdrs.set(cdr.sipCallId, committing);
@@ -1018,6 +1021,15 @@ export class NodeCredit {
       );
     }
   }
+}
+
+/**
+ * A settlement's text as one flat string (reading a character flattens a concatenation's tree; the check keeps
+ * the read from being optimised away), so that it survives as one object rather than sixty.
+ */
+function flat(text: string): string {
+  if (text.charCodeAt(0) !== 0x7b) throw new Error('a settlement is a JSON object');
+  return text;
 }
 
 /** The retail account a journalled settlement names (read once per unsettled CDR at start), else null. */
