@@ -113,7 +113,19 @@ describe('a CDR fingerprint is the bytes JSON.stringify writes of its figures', 
     const named = { ...c, answerMs: null, sipResponseCode: null, namedRetailAccountId: 9, ani: 'a"\\b' };
     assert.equal(
       fingerprintOf(named),
-      JSON.stringify([c.customerTrunkId, c.carrierTrunkId, c.carrierGatewayId, 'a"\\b', c.dnis, c.startMs, null, c.endMs, c.durationSeconds, null, 9]),
+      JSON.stringify([
+        c.customerTrunkId,
+        c.carrierTrunkId,
+        c.carrierGatewayId,
+        'a"\\b',
+        c.dnis,
+        c.startMs,
+        null,
+        c.endMs,
+        c.durationSeconds,
+        null,
+        9,
+      ]),
     );
   });
 });

@@ -29,7 +29,15 @@ const rated: RatedCdr = {
 function everyOp(): JournalOp[] {
   return [
     rated,
-    { ...rated, id: 43, sipCallId: 'cdr-43', answerMs: ANSWERED_CDR.answerMs, reservedMicro: 0, retailAccountId: null, namedRetailAccountId: 5 },
+    {
+      ...rated,
+      id: 43,
+      sipCallId: 'cdr-43',
+      answerMs: ANSWERED_CDR.answerMs,
+      reservedMicro: 0,
+      retailAccountId: null,
+      namedRetailAccountId: 5,
+    },
     // A CDR as logs written before 2026-12-07 hold it, with its texts.
     {
       op: 'cdr',
@@ -118,10 +126,10 @@ describe('journal op encoding', () => {
       op.op === 'rated'
         ? { op: 'rated', v: figures(op) }
         : op.op === 'cdr'
-        ? { ...op, result: JSON.parse(op.result), settlement: JSON.parse(op.settlement) }
-        : op.op === 'reserve'
-          ? { ...op, answer: JSON.parse(op.answer), slice: op.slice === null ? null : JSON.parse(op.slice) }
-          : op,
+          ? { ...op, result: JSON.parse(op.result), settlement: JSON.parse(op.settlement) }
+          : op.op === 'reserve'
+            ? { ...op, answer: JSON.parse(op.answer), slice: op.slice === null ? null : JSON.parse(op.slice) }
+            : op,
     );
     assert.equal(encodeOps(everyOp()), JSON.stringify(asValues));
   });

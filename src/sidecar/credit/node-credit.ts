@@ -182,22 +182,14 @@ export type AdmitOutcome =
 const NOT_YET_WRITTEN: Promise<void> = Promise.resolve();
 
 /** A settlement on its way to the centre. */
-export class OutboxEntry {
-  constructor(
-    /** The CDR's id in the journal: the outbox is in id order. */
-    readonly id: number,
-    readonly sipCallId: string,
-    readonly entity: EntityMoney,
-    readonly chargeMicro: number,
-    /** The CDR as rated here (null: read back from money.db at start, `text` holds it). */
-    private readonly cdr: RatedCdr | null,
-    private text: string | null,
-  ) {}
-
-  /** The SettlementCdr as JSON, as sent: written when a round first takes it, not for every CDR as it comes. */
-  get settlementJson(): string {
-    return (this.text ??= settlementText(this.cdr!));
-  }
+export interface OutboxEntry {
+  /** The CDR's id in the journal: the outbox is in id order. */
+  id: number;
+  sipCallId: string;
+  entity: EntityMoney;
+  chargeMicro: number;
+  /** The SettlementCdr as JSON, as sent (journal/rated-cdr.ts: settlementText). */
+  settlementJson: string;
 }
 
 export interface Round {
@@ -633,14 +625,17 @@ export class NodeCredit {
     // The settlement text is made now and kept flat, not when the round goes: kept until its round, a CDR's
     // object with its strings and boxed times costs each scavenge more than one flat string does (callgrind,
     // docs/performance-log.md 2026-12-07).
-    this.outbox.set(cdr.sipCallId, new OutboxEntry(id, cdr.sipCallId, entity, cdr.chargeMicro, null, flat(settlementText(cdr))));
+    const settlementJson = flat(settlementText(cdr));
+    this.outbox.set(cdr.sipCallId, { id, sipCallId: cdr.sipCallId, entity, chargeMicro: cdr.chargeMicro, settlementJson });
     // Registered before the write: a journal that refuses at once calls undoRefused from inside write().
     const committing = { cdr, committed: NOT_YET_WRITTEN };
     this.committingCdrs.set(cdr.sipCallId, committing);
     // If the record is refused, undoRefused() takes the CDR back (and makes its reservation live again).
     // Two calls rather than a spread of a conditional array into one: the common case passes one op.
     const committed =
-      reservedMicro === null ? this.journal.write(cdr) : this.journal.write(cdr, { op: 'finish', id: reservationId, state: 'settled', at: now });
+      reservedMicro === null
+        ? this.journal.write(cdr)
+        : this.journal.write(cdr, { op: 'finish', id: reservationId, state: 'settled', at: now });
     committing.committed = committed;
     this.forgetOnceSettled(committed, cdr.sipCallId);
     return committed;
@@ -648,7 +643,9 @@ export class NodeCredit {
 
   /** A call through an access number is the retail account's (its settlement names it); any other, its account's. */
   private billedEntity(cdr: RatedCdr): EntityMoney {
-    return this.entity(cdr.retailAccountId === null ? { type: 'customer', id: cdr.accountId } : { type: 'retail', id: cdr.retailAccountId });
+    return this.entity(
+      cdr.retailAccountId === null ? { type: 'customer', id: cdr.accountId } : { type: 'retail', id: cdr.retailAccountId },
+    );
   }
 
   /** `sipCallId` leaves `committingCdrs` once its record settles (then the journal answers for it, or it was undone). */
@@ -1015,10 +1012,13 @@ export class NodeCredit {
       const retail = retailAccountOf(stored.settlement);
       const entity = this.entity(retail === null ? { type: 'customer', id: stored.account_id } : { type: 'retail', id: retail });
       entity.spentMicro += stored.charge_micro;
-      this.outbox.set(
-        stored.sip_call_id,
-        new OutboxEntry(stored.id, stored.sip_call_id, entity, stored.charge_micro, null, stored.settlement),
-      );
+      this.outbox.set(stored.sip_call_id, {
+        id: stored.id,
+        sipCallId: stored.sip_call_id,
+        entity,
+        chargeMicro: stored.charge_micro,
+        settlementJson: stored.settlement,
+      });
     }
   }
 }

@@ -5,12 +5,11 @@ import { isoInstant as iso } from '../../core/time/iso-instant.js';
 
 /**
  * A rated CDR as the node keeps it: one object per CDR, its figures as numbers and the rated sides as rating
- * made them. It is the money journal's op (appended as a short JSON array), the duplicate check's entry until
- * money.db has it, and the outbox's until the centre settles it. The texts made of it — the settlement the
- * centre receives, the answer, the fingerprint a resend is compared by — are written only where they are
- * needed: the settlement when a round is sent, all three by the applier thread for money.db's columns, the
- * answer once for the request. Writing the settlement (~900 characters, ~60 concatenations) and embedding it
- * in the log record for every CDR was a fifth of a CDR's event loop (docs/performance-log.md, 2026-12-07).
+ * made them. It is the money journal's op (appended as a short JSON array, not with its texts embedded: their
+ * CRC, UTF-8 write and flattening were a tenth of a CDR's event loop), the committing CDR, and the duplicate
+ * check's entry until money.db has it. The texts made of it — the settlement the centre receives, the answer,
+ * the fingerprint a resend is compared by — are written where they are needed: all three by the applier
+ * thread for money.db's columns, the settlement at ingest for the outbox, the answer once for the request.
  */
 export interface RatedSide {
   rateDeckId: number | null;

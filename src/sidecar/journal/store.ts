@@ -152,7 +152,16 @@ export class JournalStore {
         return;
       case 'rated':
         // money.db keeps the texts (a restart's outbox, a resend's answer): written here, on the applier's thread.
-        s.insertCdr.run(op.id, op.sipCallId, fingerprintOf(op), answerText(op), settlementText(op), op.accountId, op.chargeMicro, op.createdAt);
+        s.insertCdr.run(
+          op.id,
+          op.sipCallId,
+          fingerprintOf(op),
+          answerText(op),
+          settlementText(op),
+          op.accountId,
+          op.chargeMicro,
+          op.createdAt,
+        );
         return;
       case 'settledThrough':
         s.writeMeta.run(SETTLED_THROUGH, op.id);
