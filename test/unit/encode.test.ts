@@ -2,16 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { quoteJson } from '../../src/core/json/quote.js';
 import { formatMicro } from '../../src/core/money/micro.js';
-import { ingestAnswer } from '../../src/sidecar/cdr/answer.js';
-import type { RatedSide } from '../../src/sidecar/cdr/rating.js';
+import { answerText, fingerprintOf, settlementText, type RatedSide } from '../../src/sidecar/journal/rated-cdr.js';
 import { authorizeCall } from '../../src/sidecar/auth/call-auth.js';
 import { LivePorts } from '../../src/sidecar/limits/live-ports.js';
 import { encodeCallAuthDecision, encodeRouteDecision } from '../../src/sidecar/call/encode.js';
 import { renderAnswer } from '../../src/sidecar/credit/reservation-answer.js';
-import { encodeSettlement, type Settlement } from '../../src/sidecar/credit/settlement.js';
 import { routeCall } from '../../src/sidecar/routing/route.js';
 import { routingTables } from '../fixtures/routing.js';
-import { ANSWERED_SETTLEMENT } from '../fixtures/settlement.js';
+import { ANSWERED_CDR, settlementObject } from '../fixtures/settlement.js';
 import { engineFor } from '../helpers/engine.js';
 
 const engine = engineFor(routingTables());
@@ -104,19 +102,47 @@ describe('the admission answers are the bytes JSON.stringify writes of the contr
 });
 
 describe('the settlement encoder writes the same bytes as JSON.stringify', () => {
-  it('for answered and unanswered CDRs, with strings that need escaping', () => {
-    const base = ANSWERED_SETTLEMENT;
-    const unanswered: Settlement = {
+  it('for answered and unanswered CDRs, covered or not, retail or not, with strings that need escaping', () => {
+    const base = ANSWERED_CDR;
+    const unanswered = {
       ...base,
-      answer_time: null,
-      sip_response_code: null,
-      customer_rate_deck_id: null,
-      carrier_rate_deck_id: null,
-      duration_seconds: 0,
+      answerMs: null,
+      sipResponseCode: null,
+      durationSeconds: 0,
+      customer: { ...base.customer, rateDeckId: null },
+      vendor: { ...base.vendor, rateDeckId: null },
     };
-    for (const settlement of [base, unanswered])
-      for (const uncovered of ['0.00', '0.0325'])
-        assert.equal(encodeSettlement(settlement, 42, uncovered), JSON.stringify({ ...settlement, uncovered, node_cdr_id: 42 }));
+    for (const cdr of [base, unanswered])
+      for (const uncoveredMicro of [0, 32_500])
+        for (const retailAccountId of [null, 9]) {
+          const variant = { ...cdr, uncoveredMicro, retailAccountId };
+          assert.equal(settlementText(variant), JSON.stringify(settlementObject(variant)));
+        }
+  });
+});
+
+describe('a CDR fingerprint is the bytes JSON.stringify writes of its figures', () => {
+  it('with the retail account only when the request named one', () => {
+    const c = ANSWERED_CDR;
+    const figures = [c.customerTrunkId, c.carrierTrunkId, c.carrierGatewayId, c.ani, c.dnis, c.startMs, c.answerMs, c.endMs];
+    assert.equal(fingerprintOf(c), JSON.stringify([...figures, c.durationSeconds, c.sipResponseCode]));
+    const named = { ...c, answerMs: null, sipResponseCode: null, namedRetailAccountId: 9, ani: 'a"\\b' };
+    assert.equal(
+      fingerprintOf(named),
+      JSON.stringify([
+        c.customerTrunkId,
+        c.carrierTrunkId,
+        c.carrierGatewayId,
+        'a"\\b',
+        c.dnis,
+        c.startMs,
+        null,
+        c.endMs,
+        c.durationSeconds,
+        null,
+        9,
+      ]),
+    );
   });
 });
 
@@ -147,7 +173,8 @@ describe('the cdrs/ingest answer is the bytes JSON.stringify writes of the contr
               adjustment: reservedMicro === null ? null : formatMicro(chargeMicro - reservedMicro, 4),
               uncovered: formatMicro(uncoveredMicro, 4),
             };
-            assert.equal(ingestAnswer(7, customer, vendor, chargeMicro, reservedMicro, uncoveredMicro), JSON.stringify(contract));
+            const cdr = { ...ANSWERED_CDR, id: 7, customer, vendor, chargeMicro, reservedMicro, uncoveredMicro };
+            assert.equal(answerText(cdr), JSON.stringify(contract));
           }
   });
 });

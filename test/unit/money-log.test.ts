@@ -21,6 +21,7 @@ import {
 import type { JournalOp } from '../../src/sidecar/journal/ops.js';
 import { applySegment, recoverLog } from '../../src/sidecar/journal/replay.js';
 import { JournalStore } from '../../src/sidecar/journal/store.js';
+import type { RatedCdr } from '../../src/sidecar/journal/rated-cdr.js';
 
 /**
  * The money log under the journal: records that a crash cut short or that
@@ -449,43 +450,36 @@ describe('money journal: a record the log refuses (a full disk)', () => {
       const admitted = admit('c@refused');
       assert.ok(!(admitted instanceof Promise) && admitted.kind === 'reserved');
       await admitted.committed;
-      const record = () =>
-        credit.recordCdr(
-          { sip_call_id: 'c@refused', fingerprint: '[1]', account_id: 7, charge_micro: 1_200_000 },
-          {
-            sip_call_id: 'c@refused',
-            customer_trunk_id: 1,
-            customer_account_id: 7,
-            carrier_trunk_id: 2,
-            carrier_gateway_id: 3,
-            ani: '1',
-            dnis: '2',
-            start_time: '2026-12-05T10:00:00.000Z',
-            answer_time: '2026-12-05T10:00:01.000Z',
-            end_time: '2026-12-05T10:01:01.000Z',
-            duration_seconds: 60,
-            sip_response_code: 200,
-            billable_duration_customer: 60,
-            billable_duration_vendor: 60,
-            customer_rate_deck_id: 1,
-            carrier_rate_deck_id: 2,
-            customer_cost: '1.2000',
-            customer_currency: 'AUD',
-            customer_decimal_precision: 4,
-            customer_rounding_direction: 'up',
-            vendor_cost: '0.5000',
-            vendor_currency: 'AUD',
-            vendor_decimal_precision: 4,
-            vendor_rounding_direction: 'up',
-            account_charge: '1.2000',
-            account_currency: 'AUD',
-            created_at: '2026-12-05T10:01:02.000Z',
-          },
-          false,
-          (id) => JSON.stringify({ cdr_id: id }),
-          Date.now(),
-          credit.reservationOf('c@refused'),
-        );
+      const record = () => {
+        const cdr: RatedCdr = {
+          op: 'rated',
+          id: 0,
+          sipCallId: 'c@refused',
+          customerTrunkId: 1,
+          accountId: 7,
+          carrierTrunkId: 2,
+          carrierGatewayId: 3,
+          ani: '1',
+          dnis: '2',
+          startMs: Date.parse('2026-12-05T10:00:00.000Z'),
+          answerMs: Date.parse('2026-12-05T10:00:01.000Z'),
+          endMs: Date.parse('2026-12-05T10:01:01.000Z'),
+          durationSeconds: 60,
+          sipResponseCode: 200,
+          customer: { rateDeckId: 1, billableSeconds: 60, cost: '1.2000', currency: 'AUD', precision: 4, rounding: 'up' },
+          vendor: { rateDeckId: 2, billableSeconds: 60, cost: '0.5000', currency: 'AUD', precision: 4, rounding: 'up' },
+          accountCharge: '1.2000',
+          accountCurrency: 'AUD',
+          chargeMicro: 1_200_000,
+          createdAt: Date.parse('2026-12-05T10:01:02.000Z'),
+          reservedMicro: null,
+          uncoveredMicro: 0,
+          retailAccountId: null,
+          namedRetailAccountId: null,
+        };
+        const committed = credit.recordCdr(cdr, false, Date.now(), credit.reservationOf('c@refused'));
+        return { committed, reservedMicro: cdr.reservedMicro };
+      };
       const append = appender.append.bind(appender);
       appender.append = () => {
         throw new LogAppendError('no space left on device', 'ENOSPC', true);

@@ -1,36 +1,51 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeSettlement, type Settlement } from '../../src/sidecar/credit/settlement.js';
 import { renderAnswer } from '../../src/sidecar/credit/reservation-answer.js';
 import { decodeRecords, encodeRecord } from '../../src/sidecar/journal/log.js';
 import { decodeOps, encodeOps } from '../../src/sidecar/journal/op-encoding.js';
 import type { JournalOp } from '../../src/sidecar/journal/ops.js';
-import { ANSWERED_SETTLEMENT } from '../fixtures/settlement.js';
+import { settlementText, type RatedCdr } from '../../src/sidecar/journal/rated-cdr.js';
+import { ANSWERED_CDR } from '../fixtures/settlement.js';
 
 /**
  * The log's op encoding: the hot ops' templates, with their JSON-text fields embedded as JSON, read back
  * as the very ops that were written, and records written before (plain JSON.stringify, those fields as
  * strings) read as they always did.
  */
-const settlement: Settlement = {
-  ...ANSWERED_SETTLEMENT,
-  sip_call_id: 'a"b\\c\u2028\u00e9@host',
+const rated: RatedCdr = {
+  ...ANSWERED_CDR,
+  sipCallId: 'a"b\\c\u2028\u00e9@host',
   ani: '61"255\n50100',
-  answer_time: null,
-  sip_response_code: null,
-  customer_rate_deck_id: null,
+  answerMs: null,
+  sipResponseCode: null,
+  customer: { ...ANSWERED_CDR.customer, rateDeckId: null },
+  reservedMicro: null,
+  uncoveredMicro: 32_500,
+  retailAccountId: 9,
+  namedRetailAccountId: null,
 };
 
-/** One of every op, the hot ones as the node makes them (strings that need escaping included). */
+/** One of every op the log has held, the hot ones as the node makes them (strings that need escaping included). */
 function everyOp(): JournalOp[] {
   return [
+    rated,
+    {
+      ...rated,
+      id: 43,
+      sipCallId: 'cdr-43',
+      answerMs: ANSWERED_CDR.answerMs,
+      reservedMicro: 0,
+      retailAccountId: null,
+      namedRetailAccountId: 5,
+    },
+    // A CDR as logs written before 2026-12-07 hold it, with its texts.
     {
       op: 'cdr',
       id: 7,
-      sipCallId: settlement.sip_call_id,
-      fingerprint: JSON.stringify([10, 21, 211, settlement.ani, '61400123456', 1, null, 3, 73, null]),
+      sipCallId: rated.sipCallId,
+      fingerprint: JSON.stringify([10, 21, 211, rated.ani, '61400123456', 1, null, 3, 73, null]),
       result: JSON.stringify({ cdr_id: 7, customer_cost: '0.0325', reconciled: false, adjustment: null, uncovered: '0.0325' }),
-      settlement: encodeSettlement(settlement, 7, '0.0325'),
+      settlement: settlementText(rated),
       accountId: 1,
       chargeMicro: 32_500,
       createdAt: 1_733_400_000_123,
@@ -85,6 +100,15 @@ function everyOp(): JournalOp[] {
   ];
 }
 
+/** A rated CDR's op in a record: its figures in this order (the log's format: a change is a new op). */
+const figures = (c: RatedCdr): unknown[] => [
+  ...[c.id, c.sipCallId, c.customerTrunkId, c.accountId, c.carrierTrunkId, c.carrierGatewayId, c.ani, c.dnis],
+  ...[c.startMs, c.answerMs, c.endMs, c.durationSeconds, c.sipResponseCode],
+  ...[c.customer, c.vendor].flatMap((s) => [s.rateDeckId, s.billableSeconds, s.cost, s.currency, s.precision, s.rounding]),
+  ...[c.accountCharge, c.accountCurrency, c.chargeMicro, c.createdAt, c.reservedMicro, c.uncoveredMicro],
+  ...[c.retailAccountId, c.namedRetailAccountId],
+];
+
 describe('journal op encoding', () => {
   it('reads back every op exactly as written, the JSON-text fields byte for byte', () => {
     const ops = everyOp();
@@ -97,24 +121,26 @@ describe('journal op encoding', () => {
     for (const op of ops) assert.deepEqual(decodeOps(encodeOps([op])), [op]);
   });
 
-  it('writes what JSON.stringify writes once the JSON-text fields are values', () => {
+  it('writes what JSON.stringify writes once the JSON-text fields are values (a rated CDR: its figures as an array)', () => {
     const asValues = everyOp().map((op) =>
-      op.op === 'cdr'
-        ? { ...op, result: JSON.parse(op.result), settlement: JSON.parse(op.settlement) }
-        : op.op === 'reserve'
-          ? { ...op, answer: JSON.parse(op.answer), slice: op.slice === null ? null : JSON.parse(op.slice) }
-          : op,
+      op.op === 'rated'
+        ? { op: 'rated', v: figures(op) }
+        : op.op === 'cdr'
+          ? { ...op, result: JSON.parse(op.result), settlement: JSON.parse(op.settlement) }
+          : op.op === 'reserve'
+            ? { ...op, answer: JSON.parse(op.answer), slice: op.slice === null ? null : JSON.parse(op.slice) }
+            : op,
     );
     assert.equal(encodeOps(everyOp()), JSON.stringify(asValues));
   });
 
   it('reads records written before, with those fields as strings, unchanged', () => {
-    const ops = everyOp();
+    const ops = everyOp().filter((op) => op.op !== 'rated');
     assert.deepEqual(decodeOps(JSON.stringify(ops)), ops);
   });
 
   it('writes a field that is not JSON text of an object or array as a string, and reads it back the same', () => {
-    const odd: JournalOp = { ...(everyOp()[0] as Extract<JournalOp, { op: 'cdr' }>), result: 'not json {', settlement: '' };
+    const odd: JournalOp = { ...(everyOp()[2] as Extract<JournalOp, { op: 'cdr' }>), result: 'not json {', settlement: '' };
     const text = encodeOps([odd]);
     assert.doesNotThrow(() => JSON.parse(text));
     assert.deepEqual(decodeOps(text), [odd]);
@@ -125,10 +151,13 @@ describe('journal op encoding', () => {
     assert.deepEqual(JSON.parse(encodeOps([op])), [{ op: 'finish', id: null, state: 'released', at: null }]);
   });
 
-  it('embeds a settlement as valid JSON whatever its numbers hold', () => {
-    const odd = { ...settlement, duration_seconds: NaN, customer_rate_deck_id: Infinity, sip_response_code: null };
-    const op: JournalOp = { ...(everyOp()[0] as Extract<JournalOp, { op: 'cdr' }>), settlement: encodeSettlement(odd, NaN, '0.00') };
-    assert.deepEqual(decodeOps(encodeOps([op])), [op]);
+  it('writes a rated CDR as valid JSON whatever its numbers hold, and its settlement too', () => {
+    const odd: RatedCdr = { ...rated, id: NaN, durationSeconds: NaN, customer: { ...rated.customer, rateDeckId: Infinity } };
+    const [back] = decodeOps(encodeOps([odd])) as RatedCdr[];
+    assert.equal(back.id, null);
+    assert.equal(back.durationSeconds, null);
+    assert.equal(back.customer.rateDeckId, null);
+    assert.doesNotThrow(() => JSON.parse(settlementText(odd)));
   });
 
   it('round-trips through a whole log record', () => {

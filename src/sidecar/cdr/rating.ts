@@ -4,7 +4,8 @@ import { exchangeRateInForce } from '../../core/lcr/lcr.js';
 import { formatFixed } from '../../core/money/nano.js';
 import { billableSeconds, convertMoney, rateCallNano } from '../../core/rating/rating.js';
 import type { Trunk } from '../../core/snapshot/model.js';
-import type { Currency, DecimalPrecision, RoundingDirection } from '../../core/snapshot/schema.js';
+import type { Currency } from '../../core/snapshot/schema.js';
+import type { RatedSide } from '../journal/rated-cdr.js';
 
 /**
  * Rating one finished call (POST /api/cdrs/ingest): the customer cost from the
@@ -37,14 +38,8 @@ export interface CallRecord {
   retail_account_id?: number | null;
 }
 
-export interface RatedSide {
-  rateDeckId: number | null;
-  billableSeconds: number;
-  cost: string;
-  currency: Currency;
-  precision: DecimalPrecision;
-  rounding: RoundingDirection;
-}
+/** One side's rating, kept as it is in the CDR's record (journal/rated-cdr.ts). */
+export type { RatedSide } from '../journal/rated-cdr.js';
 
 export interface RatedCall {
   accountId: number;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { formatMicro, parseMicro } from '../../core/money/micro.js';
 import { parseStoredAnswer, renderAnswer } from './reservation-answer.js';
-import { JournalWriteError, type MoneyJournal, type StoredCdr, type StoredReservation } from '../journal/journal.js';
+import { JournalWriteError, storedCdrOf, type MoneyJournal, type StoredCdr, type StoredReservation } from '../journal/journal.js';
 import type { JournalOp } from '../journal/ops.js';
 import {
   DEFAULT_LEASE_VALID_SECONDS,
@@ -13,7 +13,7 @@ import {
 import type { MoneySignals } from '../../core/protocol/deltas.js';
 import { affordableBillable } from '../../core/rating/cost-bound.js';
 import { DEFAULT_SLICE_SECONDS, SLICE_RETRY_MS, endAt, renewAt } from './slices.js';
-import { encodeSettlement, type Settlement } from './settlement.js';
+import { settlementText, type RatedCdr } from '../journal/rated-cdr.js';
 import { ReservationTable, type AnswerKind, type ReservationRecord, type SliceTerms } from './reservation-table.js';
 import { LivePorts } from '../limits/live-ports.js';
 
@@ -188,7 +188,7 @@ export interface OutboxEntry {
   sipCallId: string;
   entity: EntityMoney;
   chargeMicro: number;
-  /** The SettlementCdr as JSON, as journalled and as sent. */
+  /** The SettlementCdr as JSON, as sent (journal/rated-cdr.ts: settlementText). */
   settlementJson: string;
 }
 
@@ -236,7 +236,7 @@ export class NodeCredit {
   /** Live calls per customer trunk: a port lives as long as its call's reservation (limits/live-ports.ts). */
   readonly ports = new LivePorts();
   private readonly outbox = new Map<string, OutboxEntry>();
-  private readonly committingCdrs = new Map<string, { cdr: StoredCdr; committed: Promise<void> }>();
+  private readonly committingCdrs = new Map<string, { cdr: RatedCdr; committed: Promise<void> }>();
   /**
    * The CDRs of the record being filled, to leave `committingCdrs` once it settles: one reaction per
    * record, not two closures and a reaction per CDR (a refused record's CDRs are undone by undoRefused).
@@ -502,11 +502,11 @@ export class NodeCredit {
   /** A record the journal could not make durable: its reservations were never admitted (the endpoint answers 503). */
   private undoRefused(ops: JournalOp[], error: Error): void {
     for (const [i, op] of ops.entries()) {
-      if (op.op === 'cdr') {
+      if (op.op === 'rated') {
         // recordCdr writes the finish of the reservation the CDR closed right after it, in the same write.
         const next = ops[i + 1] as JournalOp | undefined;
         const closed = next?.op === 'finish' && next.state === 'settled' ? next.id : null;
-        this.undoRefusedCdr(op.sipCallId, op.accountId, op.chargeMicro, closed, error);
+        this.undoRefusedCdr(op, closed, error);
         continue;
       }
       if (op.op !== 'reserve') continue;
@@ -522,11 +522,13 @@ export class NodeCredit {
   }
 
   /** A CDR whose record was refused: not billed here, not sent to the centre, and the call it closed is live again. */
-  private undoRefusedCdr(sipCallId: string, accountId: number, chargeMicro: number, reservationId: number | null, error: Error): void {
+  private undoRefusedCdr(cdr: RatedCdr, reservationId: number | null, error: Error): void {
+    const { sipCallId } = cdr;
     const committing = this.committingCdrs.get(sipCallId);
     if (committing === undefined) return; // not this process's CDR in the making (nothing of it was counted)
     this.committingCdrs.delete(sipCallId);
-    this.entity({ type: 'customer', id: accountId }).spentMicro -= chargeMicro;
+    // The entity recordCdr charged: the retail account's for a call through an access number.
+    this.billedEntity(cdr).spentMicro -= cdr.chargeMicro;
     this.outbox.delete(sipCallId);
     const slot = this.reservations.find(sipCallId);
     if (reservationId !== null && slot !== NO_SLOT) {
@@ -602,22 +604,13 @@ export class NodeCredit {
    * not cover (all of the charge without one) is `uncoveredMicro`: billed all the same (the call happened),
    * but said in the answer and carried to the centre with the settlement. It needs no separate deduction
    * here: `spentMicro` takes the whole charge while `heldMicro` gave back only the reservation, so what the
-   * lease has left for the next calls is already smaller by it. `result` builds the answer from the CDR's
-   * id, what its reservation held (null when there was none) and the uncovered amount. `reservation`: the
-   * call's, from `reservationOf` in the same synchronous stretch.
+   * lease has left for the next calls is already smaller by it. Fills in the CDR's `id`, `reservedMicro`
+   * (what its reservation held, null when there was none) and `uncoveredMicro`. `reservation`: the call's,
+   * from `reservationOf` in the same synchronous stretch.
    */
-  recordCdr(
-    cdr: Omit<StoredCdr, 'id' | 'settlement' | 'result'>,
-    settlement: Settlement,
-    heldToLimit: boolean,
-    result: (id: number, reservedMicro: number | null, uncoveredMicro: number) => string,
-    now: number,
-    reservation: number,
-  ): { result: string; committed: Promise<void>; reservedMicro: number | null; uncoveredMicro: number } {
-    const id = this.nextCdrId++;
-    // A call through an access number is the retail account's (its settlement names it); any other, its account's.
-    const retail = settlement.retail_account_id ?? null;
-    const entity = this.entity(retail === null ? { type: 'customer', id: cdr.account_id } : { type: 'retail', id: retail });
+  recordCdr(cdr: RatedCdr, heldToLimit: boolean, now: number, reservation: number): Promise<void> {
+    const id = (cdr.id = this.nextCdrId++);
+    const entity = this.billedEntity(cdr);
     const slot = reservation;
     let reservationId = 0;
     let reservedMicro: number | null = null;
@@ -626,43 +619,33 @@ export class NodeCredit {
       const amountMicro = this.reservations.amountMicro(slot);
       if (this.finish(slot, reservationId)) reservedMicro = amountMicro;
     }
-    const uncoveredMicro = heldToLimit ? Math.max(0, cdr.charge_micro - (reservedMicro ?? 0)) : 0;
-    entity.spentMicro += cdr.charge_micro;
-    const settlementJson = encodeSettlement(settlement, id, formatMicro(uncoveredMicro));
-    this.outbox.set(cdr.sip_call_id, { id, sipCallId: cdr.sip_call_id, entity, chargeMicro: cdr.charge_micro, settlementJson });
-    // Each field named, in one order: a spread of `cdr` took V8's generic copy, ~8% of a CDR's event loop.
-    const stored: StoredCdr = {
-      id,
-      sip_call_id: cdr.sip_call_id,
-      fingerprint: cdr.fingerprint,
-      result: result(id, reservedMicro, uncoveredMicro),
-      settlement: settlementJson,
-      account_id: cdr.account_id,
-      charge_micro: cdr.charge_micro,
-    };
+    cdr.reservedMicro = reservedMicro;
+    cdr.uncoveredMicro = heldToLimit ? Math.max(0, cdr.chargeMicro - (reservedMicro ?? 0)) : 0;
+    entity.spentMicro += cdr.chargeMicro;
+    // The settlement text is made now and kept flat, not when the round goes: kept until its round, a CDR's
+    // object with its strings and boxed times costs each scavenge more than one flat string does (callgrind,
+    // docs/performance-log.md 2026-12-07).
+    const settlementJson = flat(settlementText(cdr));
+    this.outbox.set(cdr.sipCallId, { id, sipCallId: cdr.sipCallId, entity, chargeMicro: cdr.chargeMicro, settlementJson });
     // Registered before the write: a journal that refuses at once calls undoRefused from inside write().
-    const committing = { cdr: stored, committed: NOT_YET_WRITTEN };
-    this.committingCdrs.set(cdr.sip_call_id, committing);
+    const committing = { cdr, committed: NOT_YET_WRITTEN };
+    this.committingCdrs.set(cdr.sipCallId, committing);
     // If the record is refused, undoRefused() takes the CDR back (and makes its reservation live again).
-    const op: JournalOp = {
-      op: 'cdr',
-      id,
-      sipCallId: stored.sip_call_id,
-      fingerprint: stored.fingerprint,
-      result: stored.result,
-      settlement: stored.settlement,
-      accountId: stored.account_id,
-      chargeMicro: stored.charge_micro,
-      createdAt: now,
-    };
     // Two calls rather than a spread of a conditional array into one: the common case passes one op.
     const committed =
       reservedMicro === null
-        ? this.journal.write(op)
-        : this.journal.write(op, { op: 'finish', id: reservationId, state: 'settled', at: now });
+        ? this.journal.write(cdr)
+        : this.journal.write(cdr, { op: 'finish', id: reservationId, state: 'settled', at: now });
     committing.committed = committed;
-    this.forgetOnceSettled(committed, cdr.sip_call_id);
-    return { result: stored.result, committed, reservedMicro, uncoveredMicro };
+    this.forgetOnceSettled(committed, cdr.sipCallId);
+    return committed;
+  }
+
+  /** A call through an access number is the retail account's (its settlement names it); any other, its account's. */
+  private billedEntity(cdr: RatedCdr): EntityMoney {
+    return this.entity(
+      cdr.retailAccountId === null ? { type: 'customer', id: cdr.accountId } : { type: 'retail', id: cdr.retailAccountId },
+    );
   }
 
   /** `sipCallId` leaves `committingCdrs` once its record settles (then the journal answers for it, or it was undone). */
@@ -683,7 +666,8 @@ export class NodeCredit {
   /** A CDR already taken under this Call-ID (committed, or committing: then wait for `committed`). */
   findCdr(sipCallId: string): { cdr: StoredCdr; committed: Promise<void> } | null {
     const committing = this.committingCdrs.get(sipCallId);
-    if (committing !== undefined) return committing;
+    // Its texts are made only now: a resend is rare, and a new CDR never needs them here.
+    if (committing !== undefined) return { cdr: storedCdrOf(committing.cdr), committed: committing.committed };
     const cdr = this.journal.findCdr(sipCallId);
     return cdr === null ? null : { cdr, committed: Promise.resolve() };
   }
@@ -1037,6 +1021,15 @@ export class NodeCredit {
       });
     }
   }
+}
+
+/**
+ * A settlement's text as one flat string (reading a character flattens a concatenation's tree; the check keeps
+ * the read from being optimised away), so that it survives as one object rather than sixty.
+ */
+function flat(text: string): string {
+  if (text.charCodeAt(0) !== 0x7b) throw new Error('a settlement is a JSON object');
+  return text;
 }
 
 /** The retail account a journalled settlement names (read once per unsettled CDR at start), else null. */

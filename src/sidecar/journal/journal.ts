@@ -6,6 +6,7 @@ import { CdrFilter } from './cdr-filter.js';
 import type { FilterLoaderMessage } from './cdr-filter-loader.js';
 import { encodeRecord, LogAppendError, LogAppender, packPosition, RecordEncoder } from './log.js';
 import { SETTLED_THROUGH, type JournalOp } from './ops.js';
+import { answerText, fingerprintOf, settlementText, type RatedCdr } from './rated-cdr.js';
 import { recoverLog } from './replay.js';
 import { JournalStore, type SkippedOp } from './store.js';
 import type { WriterReply } from './writer.js';
@@ -59,6 +60,22 @@ export interface StoredCdr {
   charge_micro: number;
 }
 
+/** A CDR's op: as nodes write it, or with its texts (as logs from before 2026-12-07 hold it). */
+type CdrOp = RatedCdr | Extract<JournalOp, { op: 'cdr' }>;
+
+/** A rated CDR as money.db will hold it (a resend found it before the applier wrote it). */
+export function storedCdrOf(cdr: RatedCdr): StoredCdr {
+  return {
+    id: cdr.id,
+    sip_call_id: cdr.sipCallId,
+    fingerprint: fingerprintOf(cdr),
+    result: answerText(cdr),
+    settlement: settlementText(cdr),
+    account_id: cdr.accountId,
+    charge_micro: cdr.chargeMicro,
+  };
+}
+
 export interface StoredLease {
   entity_type: EntityType;
   entity_id: number;
@@ -89,8 +106,6 @@ class Batch {
     return this.writes.length === 1 ? this.writes[0] : this.writes.flat();
   }
 }
-
-type CdrOp = Extract<JournalOp, { op: 'cdr' }>;
 
 /** Told of every batch the log refused, before its writers hear of it: what the ops stood for must be undone. */
 export type RefusalListener = (ops: JournalOp[], error: JournalWriteError) => void;
@@ -134,7 +149,7 @@ export class MoneyJournal {
   private readonly counters = new Map<string, number>();
   /**
    * CDRs in the log that money.db does not have yet, for the duplicate check; in id order. The ops
-   * themselves: a StoredCdr is made only for a resend that finds one (one object less per CDR).
+   * themselves: a StoredCdr (and its texts) is made only for a resend that finds one.
    */
   private readonly unappliedCdrs = new Map<string, CdrOp>();
   /** Every CDR money.db or the log may have, so that a new CDR's duplicate check need not read money.db. */
@@ -316,7 +331,7 @@ export class MoneyJournal {
   }
 
   private refuse(batch: Batch, ops: JournalOp[], error: JournalWriteError): void {
-    for (const op of ops) if (op.op === 'cdr') this.unappliedCdrs.delete(op.sipCallId);
+    for (const op of ops) if (op.op === 'rated' || op.op === 'cdr') this.unappliedCdrs.delete(op.sipCallId);
     try {
       this.refusalListener(ops, error);
     } finally {
@@ -326,7 +341,7 @@ export class MoneyJournal {
 
   private holdCdrs(ops: JournalOp[]): void {
     for (const op of ops) {
-      if (op.op !== 'cdr') continue;
+      if (op.op !== 'rated' && op.op !== 'cdr') continue;
       this.unappliedCdrs.set(op.sipCallId, op);
       this.knownCdrs.add(op.sipCallId, op.id, op.createdAt);
     }
@@ -371,15 +386,17 @@ export class MoneyJournal {
   findCdr(sipCallId: string): StoredCdr | null {
     const unapplied = this.unappliedCdrs.get(sipCallId);
     if (unapplied !== undefined)
-      return {
-        id: unapplied.id,
-        sip_call_id: unapplied.sipCallId,
-        fingerprint: unapplied.fingerprint,
-        result: unapplied.result,
-        settlement: unapplied.settlement,
-        account_id: unapplied.accountId,
-        charge_micro: unapplied.chargeMicro,
-      };
+      return unapplied.op === 'rated'
+        ? storedCdrOf(unapplied)
+        : {
+            id: unapplied.id,
+            sip_call_id: unapplied.sipCallId,
+            fingerprint: unapplied.fingerprint,
+            result: unapplied.result,
+            settlement: unapplied.settlement,
+            account_id: unapplied.accountId,
+            charge_micro: unapplied.chargeMicro,
+          };
     if (this.cdrFilterReady && !this.knownCdrs.mightHave(sipCallId)) return null;
     return (this.statements.findCdr.get(sipCallId) as StoredCdr | undefined) ?? null;
   }

@@ -1,5 +1,6 @@
 import { quoteJson } from '../../core/json/quote.js';
 import type { JournalOp } from './ops.js';
+import { decodeRatedOp, encodeRatedOp } from './rated-cdr.js';
 
 /**
  * The ops of a log record as JSON text, and back. The hot ops (a CDR, a reservation, its finish) are
@@ -12,8 +13,8 @@ import type { JournalOp } from './ops.js';
  * those fields as strings, read as they always did. test/unit/op-encoding.test.ts pins both.
  *
  * A field embedded as JSON must be JSON, or the record would not parse and the log would end there: every
- * one is written by this process (JSON.stringify, or settlement.ts's template, which escapes what a request
- * supplied and writes a non-finite number as null), never taken from a request as text, and `embedded`
+ * one is written by this process (JSON.stringify, or a template that escapes what a request supplied and
+ * writes a non-finite number as null), never taken from a request as text, and `embedded`
  * writes anything not shaped like an object or array as a string instead.
  */
 const str = JSON.stringify;
@@ -32,6 +33,9 @@ function embedded(json: string): string {
 
 function encodeOp(op: JournalOp): string {
   switch (op.op) {
+    case 'rated':
+      return encodeRatedOp(op);
+    // Written by nodes before 2026-12-07 (and by tests of reading their logs).
     case 'cdr':
       return (
         `{"op":"cdr","id":${num(op.id)},"sipCallId":${quoteJson(op.sipCallId)},"fingerprint":${str(op.fingerprint)},` +
@@ -72,8 +76,10 @@ const text = (value: unknown): string => (typeof value === 'string' ? value : st
 /** Ops parsed from a record's payload, with their JSON-text fields as the text they were written from. */
 export function decodeOps(payload: string): JournalOp[] {
   const ops = JSON.parse(payload) as JournalOp[];
-  for (const op of ops) {
-    if (op.op === 'cdr') {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i];
+    if (op.op === 'rated') ops[i] = decodeRatedOp((op as unknown as { v: unknown[] }).v);
+    else if (op.op === 'cdr') {
       op.result = text(op.result);
       op.settlement = text(op.settlement);
     } else if (op.op === 'reserve') {

@@ -1,4 +1,5 @@
 import type { EntityType } from '../../core/protocol/node-sync.js';
+import type { RatedCdr } from './rated-cdr.js';
 
 /**
  * What the money journal records, as plain data: the log carries them
@@ -27,6 +28,9 @@ export type JournalOp =
   /** `ended`: OpenSIPS no longer has the call's dialog, and no CDR came. */
   | { op: 'finish'; id: number; state: 'settled' | 'released' | 'expired' | 'ended'; at: number }
   | { op: 'lease'; entityType: EntityType; entityId: number; grantedMicro: number; headroomMicro: number | null }
+  /** A rated CDR (rated-cdr.ts); since 2026-12-07 the only op a node writes for one. */
+  | RatedCdr
+  /** A rated CDR as logs written before 2026-12-07 hold it, with its texts: still read and applied. */
   | {
       op: 'cdr';
       id: number;

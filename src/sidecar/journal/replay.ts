@@ -47,7 +47,7 @@ function readFrom(path: string, offset: number, limit: number): Buffer {
 
 function lastCdrIdOf(ops: JournalOp[]): number {
   let id = 0;
-  for (const op of ops) if (op.op === 'cdr' && op.id > id) id = op.id;
+  for (const op of ops) if ((op.op === 'rated' || op.op === 'cdr') && op.id > id) id = op.id;
   return id;
 }
 

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { SETTLED_THROUGH, migrateSchema, type JournalOp } from './ops.js';
+import { answerText, fingerprintOf, settlementText } from './rated-cdr.js';
 
 /**
  * money.db's writing side: applies the log's ops (journal-log.ts), together
@@ -148,6 +149,19 @@ export class JournalStore {
         return;
       case 'cdr':
         s.insertCdr.run(op.id, op.sipCallId, op.fingerprint, op.result, op.settlement, op.accountId, op.chargeMicro, op.createdAt);
+        return;
+      case 'rated':
+        // money.db keeps the texts (a restart's outbox, a resend's answer): written here, on the applier's thread.
+        s.insertCdr.run(
+          op.id,
+          op.sipCallId,
+          fingerprintOf(op),
+          answerText(op),
+          settlementText(op),
+          op.accountId,
+          op.chargeMicro,
+          op.createdAt,
+        );
         return;
       case 'settledThrough':
         s.writeMeta.run(SETTLED_THROUGH, op.id);
