@@ -79,6 +79,25 @@ const BENCHES: { kind: string; title: string; what: string }[] = [
       'server’s (the floor’s process for the floor). The tail against the floor’s in the same run is the figure to read on this ' +
       'shared machine, not the absolute one.',
   },
+  {
+    kind: 'through-opensips',
+    title: 'Through a real OpenSIPS (`node dist/bench/through-opensips.js`)',
+    what:
+      'The rendered opensips-config script in a real OpenSIPS (built outside the repository: opensips-config/README.md), SIPp ' +
+      'placing calls at a rate to SIPp carriers, first with the trivial sidecar (bench/trivial-sidecar.ts, the real answers’ ' +
+      'bytes), then with the real one and its control plane: calls completed, each INVITE’s decision as OpenSIPS times it ' +
+      '(`DECIDE-US`), CPU per completed call of the sidecar and of OpenSIPS.',
+  },
+  {
+    kind: 'control-engines',
+    title: 'The control plane on each store engine (`node dist/bench/control-bench.js --engines sqlite,postgres`)',
+    what: 'The control-plane bench above, once with the centre on SQLite and once on PostgreSQL, in the same run.',
+  },
+  {
+    kind: 'control-csv-engines',
+    title: 'A 150k-row CSV rate upload on each store engine (`node dist/bench/control-bench.js --engines sqlite,postgres --csv-only`)',
+    what: 'The upload alone through the admin API, with the control plane’s CPU, on SQLite and on PostgreSQL in the same run.',
+  },
 ];
 
 /** A figure for a table cell: numbers and words as they are, anything structured as compact JSON. */
@@ -127,6 +146,26 @@ function partnerSection(result: Record<string, unknown>): string[] {
   return [...scenarioTable(rows as Row[]), '', ...figuresSection(figures)];
 }
 
+/** One row per sidecar kind, then the ratios the issue's target is stated in. */
+function throughOpensipsSection(result: Record<string, unknown>): string[] {
+  const runs = result.runs as Record<string, unknown>[];
+  const lines = [
+    '| sidecar | calls/s | seconds | workers | completed % | decide p50 µs | decide p99 µs | sidecar CPU µs/call | event loop µs/call | OpenSIPS CPU µs/call | CDRs ingested | spooled | load before, after |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const run of runs) {
+    const decide = run.decide as Record<string, unknown>;
+    const load = (key: string) => (run[key] as number[])[0];
+    lines.push(
+      `| ${cell(run.sidecar)} | ${cell(run.rate)} | ${cell(run.seconds)} | ${cell(run.workers)} | ${cell(run.completed_pct)} | ${cell(decide.p50_us)} | ${cell(decide.p99_us)} | ` +
+        `${cell(run.sidecar_cpu_us_per_call)} | ${cell(run.sidecar_loop_cpu_us_per_call)} | ${cell(run.opensips_cpu_us_per_call)} | ${cell(run.cdrs_ingested)} | ${cell(run.cdrs_spooled)} | ${load('load_average_before')}, ${load('load_average_after')} |`,
+    );
+  }
+  if (result.ratios !== null)
+    lines.push('', `Real / trivial: ${cell(result.ratios)} (target: 100% completed, each ratio ≤ 1.3 for the decision, ≤ 1.5 for CPU).`);
+  return lines;
+}
+
 function figuresSection(result: Record<string, unknown>): string[] {
   return ['| figure | value |', '| --- | --- |', ...Object.entries(result).map(([name, value]) => `| ${name} | ${cell(value)} |`)];
 }
@@ -147,7 +186,14 @@ export function renderPerformanceDoc(results: Map<string, SavedResult & { file: 
       continue;
     }
     lines.push('', `## ${bench.title}`, '', bench.what, '', `From ${provenance(saved)}.`, '');
-    const section = bench.kind === 'bench' ? sidecarSection : bench.kind === 'partner-ops' ? partnerSection : figuresSection;
+    const section =
+      bench.kind === 'bench'
+        ? sidecarSection
+        : bench.kind === 'partner-ops'
+          ? partnerSection
+          : bench.kind === 'through-opensips'
+            ? throughOpensipsSection
+            : figuresSection;
     lines.push(...section(saved.result));
   }
   if (missing.length > 0) lines.push('', '## Not measured for this page', '', ...missing.map((title) => `- ${title}`));

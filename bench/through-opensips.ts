@@ -33,6 +33,7 @@ import { issueNodeSecret } from '../sync/store/node-credentials.js';
 import { openCentreStores } from '../sync/stores.js';
 import { seedStore } from '../sync/admin/seed.js';
 import { percentile, send } from './live-world.js';
+import { saveResult } from './results.js';
 
 type SidecarKind = 'real' | 'trivial';
 
@@ -549,13 +550,12 @@ async function main(): Promise<void> {
           }
         : null,
   };
-  const text = JSON.stringify(result, null, 2);
-  process.stdout.write(`${text}\n`);
-  if (values.write) {
-    const file = join(REPO, 'bench', 'results', `through-opensips-${result.at.replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, `${text}\n`);
-    process.stderr.write(`written to ${file}\n`);
-  }
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  // Kept in the results' common shape, so `make perf-doc` shows the newest run beside the other benches.
+  if (values.write)
+    process.stderr.write(
+      `written to ${saveResult('through-opensips', `node dist/bench/through-opensips.js ${process.argv.slice(2).join(' ')}`, result)}\n`,
+    );
 }
 
 main().catch((error: unknown) => {
