@@ -46,6 +46,11 @@ export interface Field {
 
 export type Fields = Record<string, Field>;
 
+/** The longest text a field takes: its own limit, else 255 (the admin API's and the CSV upload's rule alike). */
+export function maxLengthOf(field: Field): number {
+  return field.maxLength ?? 255;
+}
+
 function fail(message: string): never {
   throw new RequestError('invalid_field', message);
 }
@@ -87,7 +92,7 @@ export function storeValue(name: string, field: Field, value: unknown): unknown 
   if (typeof value !== 'string') fail(`${name} must be a string`);
   // PostgreSQL's text cannot hold U+0000: refused here on either engine, not a 500 from one of them.
   if (value.includes('\u0000')) fail(`${name} must not contain the NUL character`);
-  const maxLength = field.maxLength ?? 255;
+  const maxLength = maxLengthOf(field);
   if (value.length > maxLength) fail(`${name} is longer than ${maxLength} characters`);
   switch (kind) {
     case 'string': {

@@ -7,7 +7,7 @@ import { json } from '../../src/core/http/respond.js';
 import type { Route } from '../../src/core/http/server.js';
 import { adminRoute, mustExist, pathId, readBody, type AdminHandler } from '../http/handlers.js';
 import type { AdminContext } from './crud.js';
-import { storeValue, storeValues } from './fields.js';
+import { maxLengthOf, storeValue, storeValues } from './fields.js';
 import { RATE_DECK_RATES, RATE_DECKS } from './resources.js';
 
 /**
@@ -17,6 +17,7 @@ import { RATE_DECK_RATES, RATE_DECKS } from './resources.js';
  */
 const CONFLICT_MODES: readonly ConflictMode[] = ['skip', 'overwrite', 'error'];
 const MAX_ROWS = 500_000;
+const DESTINATION_NAME_MAX = maxLengthOf(RATE_DECK_RATES.fields.destination_name);
 
 function conflictMode(value: unknown): ConflictMode {
   if (value === undefined || value === null || value === '') return 'skip';
@@ -147,6 +148,8 @@ export function parseRateCsv(text: string, defaultEffectiveAt: string, forceEffe
     if (name === '') problems.push('destination_name is empty');
     // As the admin API's fields (fields.ts): PostgreSQL's text cannot hold it.
     if (name.includes('\u0000')) problems.push('destination_name contains the NUL character');
+    // As long as the JSON rows allow, not whatever length a spreadsheet cell holds.
+    if (name.length > DESTINATION_NAME_MAX) problems.push(`destination_name is longer than ${DESTINATION_NAME_MAX} characters`);
     const rate = cell(record, 'rate');
     try {
       storeValue('rate', RATE_DECK_RATES.fields.rate_per_minute, rate);

@@ -58,13 +58,13 @@ describe('CSV rate sheets', () => {
   });
 
   it('reports every broken row by line and keeps none', () => {
-    const csv =
-      'prefix,destination_name,rate,billing_increment,rate_type\n61,Australia,0.01,1/1,per_minute\n61a,Bad,0.01,,\n62,,1e-3,6-6,per_second\n63,Fine,0.02,,\n64,"Nul\u0000Name",0.02,,\n';
+    const csv = `prefix,destination_name,rate,billing_increment,rate_type\n61,Australia,0.01,1/1,per_minute\n61a,Bad,0.01,,\n62,,1e-3,6-6,per_second\n63,Fine,0.02,,\n64,"Nul\u0000Name",0.02,,\n65,${'x'.repeat(256)},0.02,,\n66,${'y'.repeat(255)},0.02,,\n`;
     const { errors } = parseRateCsv(csv, DEFAULT_AT);
     assert.deepEqual(errors, [
       'line 3: invalid prefix "61a"',
       'line 4: destination_name is empty; invalid rate "1e-3"; invalid billing_increment "6-6" (expected like 60/60); invalid rate_type',
       'line 6: destination_name contains the NUL character',
+      'line 7: destination_name is longer than 255 characters',
     ]);
   });
 
