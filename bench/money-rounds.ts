@@ -32,6 +32,7 @@ import type { NodeSyncRequest } from '../src/core/protocol/node-sync.js';
 import { openLedgerWorld, settledCall, type LedgerWorld } from '../src/devkit/ledger-world.js';
 import { cpuSeconds } from '../src/devkit/process-cpu.js';
 import { medianAndTail } from './live-world.js';
+import { saveResult } from './results.js';
 
 const { values } = parseArgs({
   options: {
@@ -237,22 +238,19 @@ try {
   const sqlite = await bench(`sqlite:${join(mkdtempSync(join(tmpdir(), 'money-rounds-bench-')), 'config.db')}`);
   const postgres = await bench(`${SERVER}?options=${encodeURIComponent(`-c search_path=${schema}`)}&application_name=${APPLICATION}`);
   const load = execFileSync('uptime', { encoding: 'utf8' }).trim();
-  console.log(
-    JSON.stringify(
-      {
-        nodes: NODES.length,
-        calls_per_round: callsPerRound,
-        accounts: accounts.length,
-        seconds,
-        sqlite,
-        postgres,
-        target_p99_ms: 20,
-        load,
-      },
-      null,
-      2,
-    ),
-  );
+  const result = {
+    nodes: NODES.length,
+    calls_per_round: callsPerRound,
+    accounts: accounts.length,
+    seconds,
+    sqlite,
+    postgres,
+    target_p99_ms: 20,
+    load,
+  };
+  console.log(JSON.stringify(result, null, 2));
+  // Kept for `make perf-doc`, as the other benches' results are.
+  saveResult('money-rounds', `node dist/bench/money-rounds.js ${process.argv.slice(2).join(' ')}`.trim(), result);
 } finally {
   await admin.query(`DROP SCHEMA ${schema} CASCADE`);
   await admin.end();

@@ -89,6 +89,15 @@ const BENCHES: { kind: string; title: string; what: string }[] = [
       '(`DECIDE-US`), CPU per completed call of the sidecar and of OpenSIPS.',
   },
   {
+    kind: 'money-rounds',
+    title: 'Money rounds at the centre (`node dist/bench/money-rounds.js`)',
+    what:
+      'Three nodes send the centre their money rounds at once, each round the CDRs of 200 ms at the given calls/s with ' +
+      'their settlements and lease asks, against the ledger on SQLite and on PostgreSQL in the same run; then one node ' +
+      'alone (solo), with the centre’s CPU and, on PostgreSQL, its server backends’ CPU per round. With `--compare-commit N`, ' +
+      'the round’s commit with its locks released before the flush alternated with a plain synchronous one.',
+  },
+  {
     kind: 'control-engines',
     title: 'The control plane on each store engine (`node dist/bench/control-bench.js --engines sqlite,postgres`)',
     what: 'The control-plane bench above, once with the centre on SQLite and once on PostgreSQL, in the same run.',
@@ -166,6 +175,34 @@ function throughOpensipsSection(result: Record<string, unknown>): string[] {
   return lines;
 }
 
+/** A row per engine (three nodes, then one alone), the commit comparison when it ran. */
+function moneyRoundsSection(result: Record<string, unknown>): string[] {
+  const lines = [
+    `${cell(result.nodes)} nodes, ${cell(result.calls_per_round)} CDRs a round, ${cell(result.accounts)} accounts, ${cell(result.seconds)} s; target p99 < ${cell(result.target_p99_ms)} ms; ${cell(result.load)}.`,
+    '',
+    '| engine | p50 ms | p99 ms | solo p50 ms | solo p99 ms | centre CPU ms/round (solo) | server CPU ms/round (solo) | statements/round |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const compared: string[] = [];
+  for (const engine of ['sqlite', 'postgres']) {
+    const figures = result[engine] as Record<string, unknown> | undefined;
+    if (figures === undefined) continue;
+    const solo = (figures.solo ?? {}) as Record<string, unknown>;
+    lines.push(
+      `| ${engine} | ${cell(figures.p50_ms)} | ${cell(figures.p99_ms)} | ${cell(solo.p50_ms)} | ${cell(solo.p99_ms)} | ${cell(solo.cpu_ms_per_round)} | ${cell(solo.server_backend_cpu_ms_per_round)} | ${cell(figures.statements_per_round)} |`,
+    );
+    const comparison = figures.compare_commit as
+      Record<string, { three_nodes: Record<string, unknown>; solo: Record<string, unknown> }> | undefined;
+    if (comparison !== undefined)
+      for (const [commit, phases] of Object.entries(comparison))
+        compared.push(
+          `- ${engine}, ${commit} commit: three nodes p50 ${cell(phases.three_nodes.p50_ms)} / p99 ${cell(phases.three_nodes.p99_ms)} ms, solo p50 ${cell(phases.solo.p50_ms)} / p99 ${cell(phases.solo.p99_ms)} ms`,
+        );
+  }
+  if (compared.length > 0) lines.push('', ...compared);
+  return lines;
+}
+
 function figuresSection(result: Record<string, unknown>): string[] {
   return ['| figure | value |', '| --- | --- |', ...Object.entries(result).map(([name, value]) => `| ${name} | ${cell(value)} |`)];
 }
@@ -193,7 +230,9 @@ export function renderPerformanceDoc(results: Map<string, SavedResult & { file: 
           ? partnerSection
           : bench.kind === 'through-opensips'
             ? throughOpensipsSection
-            : figuresSection;
+            : bench.kind === 'money-rounds'
+              ? moneyRoundsSection
+              : figuresSection;
     lines.push(...section(saved.result));
   }
   if (missing.length > 0) lines.push('', '## Not measured for this page', '', ...missing.map((title) => `- ${title}`));
