@@ -22,6 +22,7 @@ import type { JournalOp } from '../../src/sidecar/journal/ops.js';
 import { applySegment, recoverLog } from '../../src/sidecar/journal/replay.js';
 import { JournalStore } from '../../src/sidecar/journal/store.js';
 import type { RatedCdr } from '../../src/sidecar/journal/rated-cdr.js';
+import { ANSWERED_CDR } from '../fixtures/settlement.js';
 
 /**
  * The money log under the journal: records that a crash cut short or that
@@ -451,31 +452,16 @@ describe('money journal: a record the log refuses (a full disk)', () => {
       assert.ok(!(admitted instanceof Promise) && admitted.kind === 'reserved');
       await admitted.committed;
       const record = () => {
+        // The answered call of the encoders' fixture, on this world's account, charged 1.20 AUD.
         const cdr: RatedCdr = {
-          op: 'rated',
+          ...ANSWERED_CDR,
           id: 0,
           sipCallId: 'c@refused',
-          customerTrunkId: 1,
           accountId: 7,
-          carrierTrunkId: 2,
-          carrierGatewayId: 3,
-          ani: '1',
-          dnis: '2',
-          startMs: Date.parse('2026-12-05T10:00:00.000Z'),
-          answerMs: Date.parse('2026-12-05T10:00:01.000Z'),
-          endMs: Date.parse('2026-12-05T10:01:01.000Z'),
-          durationSeconds: 60,
-          sipResponseCode: 200,
-          customer: { rateDeckId: 1, billableSeconds: 60, cost: '1.2000', currency: 'AUD', precision: 4, rounding: 'up' },
-          vendor: { rateDeckId: 2, billableSeconds: 60, cost: '0.5000', currency: 'AUD', precision: 4, rounding: 'up' },
+          customer: { ...ANSWERED_CDR.customer, cost: '1.2000' },
           accountCharge: '1.2000',
-          accountCurrency: 'AUD',
           chargeMicro: 1_200_000,
-          createdAt: Date.parse('2026-12-05T10:01:02.000Z'),
           reservedMicro: null,
-          uncoveredMicro: 0,
-          retailAccountId: null,
-          namedRetailAccountId: null,
         };
         const committed = credit.recordCdr(cdr, false, Date.now(), credit.reservationOf('c@refused'));
         return { committed, reservedMicro: cdr.reservedMicro };
