@@ -32,7 +32,7 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
   const taken = credit.findCdr(record.sip_call_id);
   if (taken !== null) {
     await taken.committed;
-    if (taken.cdr.fingerprint !== fingerprintOf(record)) {
+    if (taken.cdr.fingerprint !== requestFingerprint(record)) {
       throw new RequestError('cdr_conflict', `a different CDR was already ingested under sip_call_id ${record.sip_call_id.slice(0, 128)}`);
     }
     return { status: 200, body: taken.cdr.result, overrun: null };
@@ -95,7 +95,7 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
 }
 
 /** A request's fingerprint, to compare with the one its Call-ID's CDR was taken with. */
-function fingerprintOf(record: CallRecord): string {
+function requestFingerprint(record: CallRecord): string {
   return fingerprintText(
     record.customer_trunk_id,
     record.carrier_trunk_id,
