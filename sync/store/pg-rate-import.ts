@@ -159,7 +159,7 @@ export async function importRatesByCopy(
          SELECT $1, prefix, destination_name, rate_per_minute, rate_type, initial, step, effective_at, $2, $2 FROM rate_import ORDER BY ord
          ${resolution}
          RETURNING (xmax = 0) AS inserted)
-       SELECT count(*) FILTER (WHERE inserted) AS imported FROM written`,
+       SELECT (count(*) FILTER (WHERE inserted))::int AS imported FROM written`,
       [rateDeckId, now],
     )
   ).rows[0];
