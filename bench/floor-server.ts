@@ -11,6 +11,7 @@
 import { parseArgs } from 'node:util';
 import uWS from 'uWebSockets.js';
 import { answerParsed } from './uws-answer.js';
+import { exitWithParent } from '../src/core/exit-with-parent.js';
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: '0' }, 'body-bytes': { type: 'string', default: '330' } } });
 const filler = Number(values['body-bytes']) - '{"allowed":true,"pad":""}'.length;
@@ -21,5 +22,6 @@ uWS
   .any('/*', (res) => answerParsed(res, '200 OK', fixed))
   .listen('127.0.0.1', Number(values.port), (socket) => {
     if (!socket) process.exit(1);
+    exitWithParent(() => process.exit(0));
     process.stdout.write(`${JSON.stringify({ msg: 'floor listening', port: uWS.us_socket_local_port(socket) })}\n`);
   });

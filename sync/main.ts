@@ -27,6 +27,7 @@ import { startPartnerApi } from './partner/listener.js';
 import { PgSyncLock } from './store/pg-sync-lock.js';
 import { askLeaderToSync, PgLeadership } from './store/pg-leadership.js';
 import { openConfigStore, openServingStores } from './stores.js';
+import { exitWithParent } from '../src/core/exit-with-parent.js';
 
 /** How often a control plane that does not lead asks for the sync lock: the lead passes within this (and a connect) of its holder's death. */
 const LEAD_RETRY_MS = 1000;
@@ -184,6 +185,7 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  exitWithParent(stop);
 }
 
 main().catch((error: unknown) => {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { EXIT_WITH_PARENT_ENV } from '../core/exit-with-parent.js';
 
 /**
  * Starts one of our services (sidecar, control plane, floor) as a child
@@ -32,7 +33,11 @@ export function startService(
   readyMessage: string,
   options: StartOptions = {},
 ): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [...(options.execArgv ?? []), script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // stdin is the child's line to us: it stops when the pipe ends, that is when this process goes (exit-with-parent.ts).
+  const child = spawn(process.execPath, [...(options.execArgv ?? []), script, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, [EXIT_WITH_PARENT_ENV]: '1' },
+  });
   const logs: string[] = [];
   const lines = new EventEmitter();
   const waitForLine = (matches: (line: string) => boolean, timeoutMs = 10_000): Promise<string> => {

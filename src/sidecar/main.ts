@@ -27,6 +27,7 @@ import { CallCounters } from './limits/call-counters.js';
 import { SidecarMetrics } from './metrics/metrics.js';
 import { SnapshotService } from './snapshot/service.js';
 import { watchSnapshotDirectory } from './snapshot/watch.js';
+import { exitWithParent } from '../core/exit-with-parent.js';
 
 async function main(): Promise<void> {
   // Milliseconds from the process's start (performance's time origin) to the end of each start-up step, logged
@@ -158,6 +159,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  exitWithParent(stop);
 }
 
 main().catch((error: unknown) => {
