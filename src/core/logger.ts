@@ -4,7 +4,7 @@ import pino, { type Logger } from 'pino';
  * Credential material never reaches a log line, whatever object it rides in: a field of one of these names is
  * written as '[redacted]', in the logged object itself or in any object (or array, or error) one level inside it.
  */
-export const REDACTED_FIELDS: ReadonlySet<string> = new Set([
+const REDACTED_FIELDS: ReadonlySet<string> = new Set([
   'password_hash',
   // A portal login's password (the admin API's account bodies, the login body), should one ever ride in a log object.
   'password',
