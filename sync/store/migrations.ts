@@ -312,6 +312,15 @@ export const MIGRATIONS: readonly Migration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION count_rate_rows_change();
     `,
   },
+  {
+    version: 15,
+    description: "each settled CDR names its round's debit row: one debit per account per money round, not one per CDR",
+    // A round writes one debit row per account it bills (the charges' total), not one per CDR: the ledger rows were
+    // most of a round's writes (docs/decisions.md). Each CDR keeps its own charge and names that row; NULL for a CDR
+    // billed to no account here, and for those settled before this migration (each has a debit row of its own,
+    // whose cdr_id names it). No index: nothing reads CDRs by it yet.
+    sql: 'ALTER TABLE cdrs ADD COLUMN debit_transaction_id INTEGER;',
+  },
 ];
 
 /**
