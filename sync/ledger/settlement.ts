@@ -3,8 +3,8 @@ import type { LeaseState, NodeSyncReply, NodeSyncRequest, SettlementCdr } from '
 import type { BalanceChange, BalanceKey, BalanceState } from './store.js';
 import type { SqlText, Steps } from './sql-steps.js';
 import { entityFromRow, money, type EntityType, type LedgerEntity } from './balance.js';
-import { roundRecord, type LedgerSteps } from './steps.js';
-import { max, min, moneyText, plain, toUnits, truncate } from './units.js';
+import { roundRecord, type LedgerSteps, type TransactionRow } from './steps.js';
+import { max, min, moneyText, places, plain, toUnits, truncate } from './units.js';
 import type { LeaseRecalls } from './lease-recall.js';
 
 /**
@@ -57,7 +57,7 @@ interface Figures {
  */
 class RoundBalances {
   private readonly figures = new Map<string, Figures>();
-  private readonly transactions: { key: BalanceKey; change: BalanceChange }[] = [];
+  private readonly transactions: TransactionRow[] = [];
 
   constructor(
     private readonly tx: LedgerSteps,
@@ -95,13 +95,8 @@ class RoundBalances {
     return figures;
   }
 
-  /** A transaction on the entity: `balance` (units and its string) and `reserved` (its new value and the two operands of its change). */
-  record(
-    figures: Figures,
-    balance: { units: bigint; text: string } | null,
-    reserved: { units: bigint; operands: [bigint, bigint] },
-    transaction: BalanceChange['transaction'],
-  ): void {
+  /** A change of the entity's figures: `balance` (units and its string) and `reserved` (its new value and the two operands of its change). */
+  change(figures: Figures, balance: { units: bigint; text: string } | null, reserved: { units: bigint; operands: [bigint, bigint] }): void {
     if (balance !== null) {
       figures.balance = balance.units;
       figures.balanceText = balance.text;
@@ -110,8 +105,25 @@ class RoundBalances {
     figures.reservedText = null;
     figures.reservedOperands = reserved.operands;
     figures.balanceChanged = true;
-    // The reserved string of a transaction's row is never read: only the balance after it is recorded.
-    this.transactions.push({ key: figures.key, change: { next: { balance: figures.balanceText, reserved: '' }, transaction } });
+  }
+
+  /**
+   * A transaction row for the entity's figures as they now are; `id` when taken beforehand (a debit, whose
+   * CDRs name it). The reserved string of a transaction's row is never read: only the balance after it is recorded.
+   */
+  note(figures: Figures, transaction: BalanceChange['transaction'], id?: number): void {
+    this.transactions.push({ key: figures.key, change: { next: { balance: figures.balanceText, reserved: '' }, transaction }, id });
+  }
+
+  /** A change (see `change`) and its transaction row. */
+  record(
+    figures: Figures,
+    balance: { units: bigint; text: string } | null,
+    reserved: { units: bigint; operands: [bigint, bigint] },
+    transaction: BalanceChange['transaction'],
+  ): void {
+    this.change(figures, balance, reserved);
+    this.note(figures, transaction);
   }
 
   /** What the balance is written as: the balance's string, `reserved` formatted from its last change. */
@@ -193,11 +205,17 @@ export function* applyNodeSync(
   const rows = yield* tx.entityRows(wanted.map(([entityType, entityId]) => ({ entityType, entityId })));
   for (const [type, id] of wanted) entities.set(`${type}:${id}`, entityFromRow(type, id, rows.get(`${type}:${id}`) ?? null));
 
-  // The round's CDRs, once each, inserted together but those settled before (by an earlier round whose answer
-  // was lost).
-  const fresh = new Map<string, SettlementCdr>();
-  for (const cdr of request.settlements) if (!fresh.has(cdr.sip_call_id)) fresh.set(cdr.sip_call_id, cdr);
-  const cdrIds = yield* tx.insertCdrs(node, [...fresh.values()]);
+  // The round's CDRs, once each, and the account each bills (none: an account this store does not know).
+  const fresh = new Map<string, { cdr: SettlementCdr; account: LedgerEntity | null }>();
+  for (const cdr of request.settlements) {
+    if (fresh.has(cdr.sip_call_id)) continue;
+    // A call through a partner product's access number is billed to the retail account, not the trunk's account.
+    const retail = cdr.retail_account_id ?? null;
+    fresh.set(cdr.sip_call_id, {
+      cdr,
+      account: retail === null ? findEntity('customer', cdr.customer_account_id) : findEntity('retail', retail),
+    });
+  }
   const asks = request.leases.map((ask) => ({
     ask,
     entity: findEntity(ask.entity_type, ask.entity_id),
@@ -207,31 +225,6 @@ export function* applyNodeSync(
     perCall: ask.per_call === undefined || ask.per_call === null ? null : toUnits(ask.per_call),
   }));
   const activeNodes = asks.some((ask) => ask.want > 0n) ? yield* tx.activeNodes() : 0;
-
-  // What each new CDR bills, worked out before the balances are locked.
-  const settled: string[] = [];
-  const unbilled: string[] = [];
-  const touched = new Set<LedgerEntity>();
-  const bills: { account: LedgerEntity; charge: bigint; amount: string; cdrId: number; callId: string; uncovered: bigint }[] = [];
-  for (const cdr of request.settlements) {
-    settled.push(cdr.sip_call_id);
-    const cdrId = cdrIds.get(cdr.sip_call_id);
-    if (cdrId === undefined) continue; // settled before, or earlier in this round
-    cdrIds.delete(cdr.sip_call_id);
-    // A call through a partner product's access number is billed to the retail account, not the trunk's account.
-    const retail = cdr.retail_account_id ?? null;
-    const account = retail === null ? findEntity('customer', cdr.customer_account_id) : findEntity('retail', retail);
-    if (account === null) {
-      // The node's snapshot knows an account this store does not (restored from an older backup?): keep
-      // the CDR, bill nothing, and say so, rather than refuse the round and stall the node's money.
-      unbilled.push(cdr.sip_call_id);
-      continue;
-    }
-    touched.add(account);
-    const charge = toUnits(cdr.account_charge);
-    const uncovered = cdr.uncovered === undefined || cdr.uncovered === null ? 0n : toUnits(cdr.uncovered);
-    bills.push({ account, charge, amount: moneyText(charge, charge), cdrId, callId: cdr.sip_call_id, uncovered });
-  }
   const creditLimits = new Map<LedgerEntity, bigint>();
   for (const entity of entities.values())
     if (entity !== null) creditLimits.set(entity, entity.billingMode === 'prepaid' ? 0n : toUnits(entity.creditLimit ?? '0'));
@@ -240,6 +233,47 @@ export function* applyNodeSync(
   const round = new RoundBalances(tx, node);
   yield* round.read([...creditLimits.keys()]);
 
+  // One debit row per account billed (docs/decisions.md), its id taken now, under the balance's lock, so that
+  // the account's rows number in the order they were applied; each CDR is inserted naming it. The CDRs settled
+  // before (by an earlier round whose answer was lost, or another node's) are not inserted and bill nothing:
+  // an account whose CDRs all were leaves its id unused.
+  const billed = [...new Set([...fresh.values()].flatMap(({ account }) => (account === null ? [] : [account])))];
+  const ids = yield* tx.transactionIds(billed.length);
+  const debitIds = new Map(billed.map((account, i) => [account, ids[i]]));
+  const cdrIds = yield* tx.insertCdrs(
+    node,
+    [...fresh.values()].map(({ cdr }) => cdr),
+    (cdr) => {
+      const account = fresh.get(cdr.sip_call_id)!.account;
+      return account === null ? null : debitIds.get(account)!;
+    },
+  );
+
+  // What each new CDR bills, in the round's order.
+  const settled: string[] = [];
+  const unbilled: string[] = [];
+  const touched = new Set<LedgerEntity>();
+  const bills: { account: LedgerEntity; charge: bigint; cdrId: number; callId: string; uncovered: bigint }[] = [];
+  for (const cdr of request.settlements) {
+    settled.push(cdr.sip_call_id);
+    const cdrId = cdrIds.get(cdr.sip_call_id);
+    if (cdrId === undefined) continue; // settled before, or earlier in this round
+    cdrIds.delete(cdr.sip_call_id);
+    const { account } = fresh.get(cdr.sip_call_id)!;
+    if (account === null) {
+      // The node's snapshot knows an account this store does not (restored from an older backup?): keep
+      // the CDR, bill nothing, and say so, rather than refuse the round and stall the node's money.
+      unbilled.push(cdr.sip_call_id);
+      continue;
+    }
+    touched.add(account);
+    const uncovered = cdr.uncovered === undefined || cdr.uncovered === null ? 0n : toUnits(cdr.uncovered);
+    bills.push({ account, charge: toUnits(cdr.account_charge), cdrId, callId: cdr.sip_call_id, uncovered });
+  }
+
+  // Each bill applied in turn (the balance's string as each step wrote it before: units.ts), the account's
+  // debit row written once, for them all, with the balance after the last.
+  const debits = new Map<LedgerEntity, { figures: Figures; total: bigint; widest: bigint; calls: number; first: (typeof bills)[0] }>();
   for (const bill of bills) {
     const figures = round.of(bill.account);
     const { charge } = bill;
@@ -250,13 +284,21 @@ export function* applyNodeSync(
     // Prepaid: the funds go down. Postpaid: the usage goes up.
     const balance = figures.balance;
     const nextBalance = bill.account.billingMode === 'prepaid' ? balance - charge : balance + charge;
-    round.record(
+    round.change(
       figures,
       { units: nextBalance, text: moneyText(nextBalance, balance, charge) },
       { units: figures.reserved - consumed, operands: [figures.reserved, consumed] },
-      { transaction_type: 'debit', amount: bill.amount, description: `call ${bill.callId}`, cdr_id: bill.cdrId, call_id: bill.callId },
     );
+    const debit = debits.get(bill.account);
+    if (debit === undefined) debits.set(bill.account, { figures, total: charge, widest: charge, calls: 1, first: bill });
+    else {
+      debit.total += charge;
+      debit.calls++;
+      if (places(charge) > places(debit.widest)) debit.widest = charge;
+    }
   }
+  for (const [account, { figures, total, widest, calls, first }] of debits)
+    round.note(figures, debitTransaction(node, request.seq, moneyText(total, widest), calls, first), debitIds.get(account));
   // Billed beyond what the node had reserved for it: recorded per account for the operator (GET balance).
   // The debit above already lowered the headroom every later lease comes out of by the whole charge, so the
   // next leases are smaller by the uncovered part without a second deduction (docs/decisions.md).
@@ -327,6 +369,23 @@ export function* applyNodeSync(
   const reply: NodeSyncReply = { settled, unbilled, leases };
   yield* round.flush(record === undefined ? [] : [roundRecord(node, request.seq, record.digest, JSON.stringify(reply))]);
   return reply;
+}
+
+/**
+ * An account's debit row for a round's calls (`amount` their charges' total): one call's names it as a debit per
+ * CDR did (its CDR and call id); several are described by their count, the node and the round, each CDR naming
+ * the row (cdrs.debit_transaction_id).
+ */
+function debitTransaction(
+  node: string,
+  seq: number,
+  amount: string,
+  calls: number,
+  first: { cdrId: number; callId: string },
+): BalanceChange['transaction'] {
+  if (calls === 1)
+    return { transaction_type: 'debit', amount, description: `call ${first.callId}`, cdr_id: first.cdrId, call_id: first.callId };
+  return { transaction_type: 'debit', amount, description: `${calls} calls (node ${node}, round ${seq})`, cdr_id: null, call_id: null };
 }
 
 /** A lease's transaction row (`release` or `reserve`) for `amount`. */

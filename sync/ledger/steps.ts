@@ -129,8 +129,15 @@ const LEASE_COLUMNS: readonly Column[] = [
   ['updated_at', 'text'],
 ];
 
-/** A settled CDR's row: the node's name, then the CDR's columns. */
-const CDR_ROW: readonly Column[] = [['node', 'text'], ...CDR_COLUMNS.map((name): Column => [name, CDR_FIELDS[name]])];
+/** A settled CDR's row: the node's name, the CDR's columns, then the id of the round's debit row that charged it (null: billed to no account here). */
+const CDR_ROW: readonly Column[] = [
+  ['node', 'text'],
+  ...CDR_COLUMNS.map((name): Column => [name, CDR_FIELDS[name]]),
+  ['debit_transaction_id', 'bigint'],
+];
+
+/** A round's debit rows: their ids are taken under the balances' locks (transactionIds), before the CDRs that name them are inserted. */
+const DEBIT_COLUMNS: readonly Column[] = [['id', 'bigint'], ...TRANSACTION_COLUMNS];
 
 export const LEDGER_SQL = {
   // A CDR settled before (an earlier round whose answer was lost, or another node's) is not inserted and not
@@ -138,6 +145,17 @@ export const LEDGER_SQL = {
   insertCdrs: insertRows('cdrs', CDR_ROW, 'ON CONFLICT (sip_call_id) DO NOTHING RETURNING id, sip_call_id'),
   insertRetailCdrs: insertFromJson('retail_call_cdrs', ['cdr_id', 'retail_account_id', 'start_time']),
   recordTransactions: insertRows('balance_transactions', TRANSACTION_COLUMNS),
+  recordDebits: insertRows('balance_transactions', DEBIT_COLUMNS),
+  /**
+   * Ids for a round's debit rows, taken while its balances are locked, so an account's rows still number in
+   * the order they were applied (the transactions list is newest first by id). SQLite: the ids its next inserts
+   * would take (the write lock is held until they are made); PostgreSQL: the identity's sequence.
+   */
+  transactionIds: {
+    sql: `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+      SELECT (SELECT COALESCE(MAX(id), 0) FROM balance_transactions) + i AS id FROM n`,
+    postgres: "SELECT nextval(pg_get_serial_sequence('balance_transactions', 'id')) AS id FROM generate_series(1, ?)",
+  },
   writeBalances: insertRows(
     'balances',
     BALANCE_COLUMNS,
@@ -254,12 +272,24 @@ function rowsWrite(sql: SqlText, columns: readonly Column[], rows: readonly Reco
   return [{ sql, params: [], perEngine: rowsParams(columns, rows, (row, column) => row[column] ?? null) }];
 }
 
-/** Transaction rows, in order, each with the balance after it; none when `changes` is empty. */
-function transactionsWrite(changes: readonly { key: BalanceKey; change: BalanceChange }[]): Write[] {
+/** A transaction row to write: the balance it was applied to, the change, and its id when taken beforehand (a round's debit). */
+export interface TransactionRow {
+  key: BalanceKey;
+  change: BalanceChange;
+  id?: number;
+}
+
+/**
+ * Transaction rows, each with the balance after it; none when `changes` is empty. Those with an id first (a
+ * round's debits, whose ids were taken before the rest are numbered), then the others in order.
+ */
+function transactionsWrite(changes: readonly TransactionRow[]): Write[] {
   if (changes.length === 0) return [];
   const at = now();
-  const value = ({ key, change: { next, transaction: t } }: { key: BalanceKey; change: BalanceChange }, column: string): unknown => {
+  const value = ({ key, change: { next, transaction: t }, id }: TransactionRow, column: string): unknown => {
     switch (column) {
+      case 'id':
+        return id;
       case 'entity_type':
         return key.entityType;
       case 'entity_id':
@@ -274,7 +304,13 @@ function transactionsWrite(changes: readonly { key: BalanceKey; change: BalanceC
         return t[column as keyof BalanceChange['transaction']];
     }
   };
-  return [{ sql: LEDGER_SQL.recordTransactions, params: [], perEngine: rowsParams(TRANSACTION_COLUMNS, changes, value) }];
+  const numbered = changes.filter((row) => row.id !== undefined);
+  const rest = numbered.length === 0 ? changes : changes.filter((row) => row.id === undefined);
+  const writes: Write[] = [];
+  if (numbered.length > 0) writes.push({ sql: LEDGER_SQL.recordDebits, params: [], perEngine: rowsParams(DEBIT_COLUMNS, numbered, value) });
+  if (rest.length > 0)
+    writes.push({ sql: LEDGER_SQL.recordTransactions, params: [], perEngine: rowsParams(TRANSACTION_COLUMNS, rest, value) });
+  return writes;
 }
 
 function balancesWrite(balances: readonly { key: BalanceKey; next: BalanceState }[]): Write[] {
@@ -327,7 +363,7 @@ export class LedgerSteps {
   }
 
   /** Many transactions, in order (`change` of each: see recordTransaction), in one statement. */
-  *recordTransactions(changes: readonly { key: BalanceKey; change: BalanceChange }[]): Steps<void> {
+  *recordTransactions(changes: readonly TransactionRow[]): Steps<void> {
     yield* runWrites(transactionsWrite(changes));
   }
 
@@ -357,7 +393,7 @@ export class LedgerSteps {
    */
   *writeRound(
     node: string,
-    transactions: readonly { key: BalanceKey; change: BalanceChange }[],
+    transactions: readonly TransactionRow[],
     balances: readonly { key: BalanceKey; next: BalanceState }[],
     leases: readonly { entityType: string; entityId: number; amount: string }[],
     also: readonly Write[] = [],
@@ -373,12 +409,15 @@ export class LedgerSteps {
     yield* runWrites(leasesWrite(node, leases));
   }
 
-  /** Inserts settled CDRs (no two with one call id) in one statement, but those settled before; the new ones' ids by call id. */
-  *insertCdrs(node: string, cdrs: readonly SettlementCdr[]): Steps<Map<string, number>> {
+  /**
+   * Inserts settled CDRs (no two with one call id) in one statement, but those settled before; the new ones' ids
+   * by call id. `debitOf`: the id of the round's debit row that charges the CDR (null: none).
+   */
+  *insertCdrs(node: string, cdrs: readonly SettlementCdr[], debitOf: (cdr: SettlementCdr) => number | null): Steps<Map<string, number>> {
     if (cdrs.length === 0) return new Map();
     // `uncovered` is absent from older nodes' settlements: NULL, not known.
     const value = (cdr: SettlementCdr, column: string): unknown =>
-      column === 'node' ? node : (cdr[column as keyof SettlementCdr] ?? null);
+      column === 'node' ? node : column === 'debit_transaction_id' ? debitOf(cdr) : (cdr[column as keyof SettlementCdr] ?? null);
     const ids = yield* allRowsPerEngine<{ id: number; sip_call_id: string }>(LEDGER_SQL.insertCdrs, rowsParams(CDR_ROW, cdrs, value));
     const byCall = new Map(ids.map((row) => [row.sip_call_id, Number(row.id)]));
     // Only the CDRs inserted now: one settled before has its retail row already (and no id here).
@@ -391,6 +430,12 @@ export class LedgerSteps {
       }));
     if (retail.length > 0) yield* runSql(LEDGER_SQL.insertRetailCdrs, JSON.stringify(retail));
     return byCall;
+  }
+
+  /** `count` ids for transaction rows written later in this transaction (LEDGER_SQL.transactionIds): under the balances' locks. */
+  *transactionIds(count: number): Steps<number[]> {
+    if (count === 0) return [];
+    return (yield* allRows<{ id: number | string }>(LEDGER_SQL.transactionIds, count)).map((row) => Number(row.id));
   }
 
   /** Locks the node's round row (PostgreSQL; made if missing): first lock of any work writing the node's leases. */

@@ -248,7 +248,7 @@ forEachEngine('ledger', (engine) => {
     assert.equal(first.body.leases[0].granted, '0', 'no lease was granted by a refused round');
   });
 
-  it('settles several CDRs of one account in a round: each debit with its own balance_after, the lease and balance written once', async () => {
+  it('settles several CDRs of one account in a round: one debit row for them all, named by each CDR with its own charge', async () => {
     const node = await control.send('POST', '/api/opensips-nodes', { hostname: 'node-batch', mi_socket_address: 'http://127.0.0.1:9/mi' });
     assert.equal(node.status, 201);
     const account = (
@@ -318,18 +318,30 @@ forEachEngine('ledger', (engine) => {
     assert.equal(round.status, 200, JSON.stringify(round.body));
     assert.deepEqual(round.body.leases, [{ entity_type: 'customer', entity_id: account, granted: '0', headroom: '6.2654' }]);
     const rows = (await control.get(`/api/balances/customer/${account}/transactions`)).body.data as {
+      id: number;
       transaction_type: string;
       amount: string;
       balance_after: string;
+      description: string;
       call_id: string | null;
+      cdr_id: number | null;
     }[];
-    assert.deepEqual(rows.map((row) => [row.transaction_type, row.amount, row.balance_after, row.call_id]).reverse(), [
-      ['credit', '10.00', '10.00', null],
-      ['reserve', '4.00', '10.00', null],
-      ['debit', '1.2345', '8.7655', 'batch-1@test'],
-      ['debit', '2.50', '6.2655', 'batch-2@test'],
-      ['debit', '0.0001', '6.2654', 'batch-3@test'],
-      ['release', '0.2654', '6.2654', null],
+    assert.deepEqual(rows.map((row) => [row.transaction_type, row.amount, row.balance_after, row.description, row.cdr_id]).reverse(), [
+      ['credit', '10.00', '10.00', null, null],
+      ['reserve', '4.00', '10.00', 'credit lease granted to node node-batch', null],
+      ['debit', '3.7346', '6.2654', '3 calls (node node-batch, round 2)', null],
+      ['release', '0.2654', '6.2654', 'credit lease returned by node node-batch', null],
+    ]);
+    const debit = rows.find((row) => row.transaction_type === 'debit')!;
+    const cdrs = (await control.get(`/api/cdrs/search?customer_account_id=${account}`)).body as {
+      sip_call_id: string;
+      account_charge: string;
+      debit_transaction_id: number;
+    }[];
+    assert.deepEqual(cdrs.map((row) => [row.sip_call_id, row.account_charge, row.debit_transaction_id]).sort(), [
+      ['batch-1@test', '1.2345', debit.id],
+      ['batch-2@test', '2.5000', debit.id],
+      ['batch-3@test', '0.0001', debit.id],
     ]);
     const state = await balance('customer', account);
     assert.deepEqual([state.balance, state.reserved, state.headroom], ['6.2654', '0.0000', '6.2654']);

@@ -95,6 +95,7 @@ for (const durability of ['normal', 'full'] as const)
           const billed = (await world.control.get('/api/cdrs/search?customer_trunk_id=10&limit=1000')).body as {
             sip_call_id: string;
             account_charge: string;
+            debit_transaction_id: number;
           }[];
           for (const callId of cdrs.keys())
             assert.ok(
@@ -105,10 +106,21 @@ for (const durability of ['normal', 'full'] as const)
           const total = billed.reduce((sum, row) => sum.plus(row.account_charge), new Decimal(0));
           const state = (await world.control.get('/api/balances/customer/1/balance')).body;
           assert.equal(new Decimal(state.balance).toFixed(6), new Decimal(100).minus(total).toFixed(6));
+          // One debit row per account per round: each CDR names the row that charged it, and each row is its CDRs' total.
           const debits = (
-            (await world.control.get('/api/balances/customer/1/transactions?page_size=1000')).body.data as { transaction_type: string }[]
+            (await world.control.get('/api/balances/customer/1/transactions?page_size=1000')).body.data as {
+              id: number;
+              transaction_type: string;
+              amount: string;
+            }[]
           ).filter((row) => row.transaction_type === 'debit');
-          assert.equal(debits.length, billed.length);
+          const charged = new Map<number, Decimal>();
+          for (const row of billed)
+            charged.set(row.debit_transaction_id, (charged.get(row.debit_transaction_id) ?? new Decimal(0)).plus(row.account_charge));
+          assert.deepEqual(
+            debits.map((row) => [row.id, new Decimal(row.amount).toFixed(6)]).sort((a, b) => Number(a[0]) - Number(b[0])),
+            [...charged].map(([id, sum]) => [id, sum.toFixed(6)]).sort((a, b) => Number(a[0]) - Number(b[0])),
+          );
         }, 15_000);
       });
     },

@@ -82,6 +82,52 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(calls.sort(), ['call-2', 'call-2-0', 'call-2-1', 'call-2-2', 'call-2-3', 'call-2-4']);
     });
 
+    it('writes one debit row per account per round, each CDR naming it, the rows numbered in the order they were applied', async () => {
+      await fund('20.00');
+      const before = await balance();
+      const since = Number((await world.handle.ledger.listTransactions('customer', PREPAID, 1, 0)).rows[0].id);
+      // Three nodes at once, each round three CDRs, one of them brought by every node (billed once).
+      for (let n = 0; n < 4; n++)
+        await Promise.all(
+          NODES.map((node) =>
+            round(node, {
+              settlements: [cdr(`rows-${n}-${node}-a`, '0.25'), cdr(`rows-${n}-${node}-b`, '0.5'), cdr(`rows-${n}-shared`, '1')],
+              leases: [],
+            }),
+          ),
+        );
+      const cdrs = (
+        await world.handle.ledger.searchCdrs({
+          startFrom: null,
+          startTo: null,
+          customerTrunkId: null,
+          carrierTrunkId: null,
+          sipCallId: null,
+          limit: 1000,
+          offset: 0,
+        })
+      ).filter((row) => String(row.sip_call_id).startsWith('rows-'));
+      assert.equal(cdrs.length, 4 * 7);
+      const rows = (await world.handle.ledger.listTransactions('customer', PREPAID, 1000, 0)).rows
+        .filter((row) => Number(row.id) > since)
+        .reverse();
+      assert.equal(rows.length, 12, 'one debit row per round');
+      // Each row is the total of the CDRs naming it, and the balance after it is the one before less that total.
+      let running = new Decimal(before.balance);
+      for (const row of rows) {
+        assert.equal(row.transaction_type, 'debit');
+        const named = cdrs.filter((cdr) => Number(cdr.debit_transaction_id) === Number(row.id));
+        assert.ok(named.length === 2 || named.length === 3, `row ${String(row.id)} names ${named.length} CDRs`);
+        const total = named.reduce((sum, cdr) => sum.plus(String(cdr.account_charge)), new Decimal(0));
+        assert.equal(new Decimal(String(row.amount)).toFixed(6), total.toFixed(6));
+        assert.match(String(row.description), new RegExp(`^${named.length} calls \\(node ${String(named[0].node)}, round \\d+\\)$`));
+        running = running.minus(total);
+        assert.equal(new Decimal(String(row.balance_after)).toFixed(6), running.toFixed(6), 'the rows chain in id order');
+      }
+      assert.equal(new Decimal((await balance()).balance).toFixed(6), running.toFixed(6));
+      assert.equal(running.toFixed(2), new Decimal(before.balance).minus(4 * (3 * 0.75 + 1)).toFixed(2));
+    });
+
     it('answers a resent round with its first answer and applies nothing again', async () => {
       const body = {
         settlements: [cdr('call-3', '0.5')],

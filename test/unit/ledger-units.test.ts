@@ -130,6 +130,10 @@ function memoryLedger(held: Held[], activeNodes: number) {
       return new Map(cdrs.map((cdr) => [cdr.sip_call_id, nextCdr++]));
     },
     // eslint-disable-next-line require-yield
+    *transactionIds(count: number) {
+      return Array.from({ length: count }, (_, i) => 1000 + i);
+    },
+    // eslint-disable-next-line require-yield
     *activeNodes() {
       return activeNodes;
     },
@@ -169,6 +173,8 @@ function decimalRound(held: Held[], request: NodeSyncRequest, activeNodes: numbe
     return money(limit.minus(balance).minus(reserved), limit, balance, reserved);
   };
   const touched = new Set<number>();
+  // One debit row per account, in the order of its first CDR: the charges' total and the balance after the last.
+  const debits = new Map<number, { charges: Decimal[]; balanceAfter: string }>();
   for (const cdr of request.settlements) {
     const entry = state.get(cdr.customer_account_id)!;
     touched.add(cdr.customer_account_id);
@@ -180,12 +186,17 @@ function decimalRound(held: Held[], request: NodeSyncRequest, activeNodes: numbe
     const balance = new Decimal(entry.balance);
     const reserved = new Decimal(entry.reserved);
     const nextBalance = entry.entity.billingMode === 'prepaid' ? balance.minus(charge) : balance.plus(charge);
-    apply(
-      cdr.customer_account_id,
-      { balance: money(nextBalance, balance, charge), reserved: money(reserved.minus(consumed), reserved, consumed) },
-      'debit',
-      money(charge, charge),
-    );
+    entry.balance = money(nextBalance, balance, charge);
+    entry.reserved = money(reserved.minus(consumed), reserved, consumed);
+    entry.changed = true;
+    const debit = debits.get(cdr.customer_account_id) ?? { charges: [], balanceAfter: '' };
+    debit.charges.push(charge);
+    debit.balanceAfter = entry.balance;
+    debits.set(cdr.customer_account_id, debit);
+  }
+  for (const [id, { charges, balanceAfter }] of debits) {
+    const total = charges.reduce((sum, charge) => sum.plus(charge), new Decimal(0));
+    transactions.push({ id, type: 'debit', amount: money(total, ...charges), balanceAfter });
   }
   for (const ask of request.leases) {
     const entry = state.get(ask.entity_id)!;
