@@ -5,7 +5,7 @@
  * moves far less than it moves latency: partner-ops.js's p99 is made of them (every millisecond a request keeps
  * the loop is a millisecond the requests behind it queue), so a change to the path is judged here first.
  *
- *   node dist/bench/partner-handlers.js [--requests 5000] [--concurrency 8] [--rounds 3]
+ *   node dist/bench/partner-handlers.js [--requests 5000] [--concurrency 8] [--rounds 3] [--operations get_balance,topup,setup_call]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -23,6 +23,24 @@ import { PartnerAuthenticator } from '../sync/partner/auth.js';
 import { partnerRoutes } from '../sync/partner/routes.js';
 import { openCentreStores } from '../sync/stores.js';
 
+const ACCESS_NUMBER = '61290000000';
+
+/** Each operation's body for its i-th request: accounts in turn; setup_call's caller the account's own (each ends the one before it). */
+const BODIES: Record<string, (accounts: readonly string[], i: number) => Record<string, unknown>> = {
+  get_balance: (accounts, i) => ({ account: accounts[(i * 7) % accounts.length] }),
+  topup: (accounts, i) => ({ account: accounts[(i * 7) % accounts.length], amount: 0.01 }),
+  setup_call: (accounts, i) => {
+    const at = (i * 7) % accounts.length;
+    return {
+      a_number: `+614${String(at).padStart(8, '0')}`,
+      b_number: '+61412345678',
+      access_number: `+${ACCESS_NUMBER}`,
+      account_number: accounts[at],
+      ttl: 600,
+    };
+  },
+};
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -30,17 +48,21 @@ async function main(): Promise<void> {
       concurrency: { type: 'string', default: '8' },
       rounds: { type: 'string', default: '3' },
       accounts: { type: 'string', default: '50' },
+      operations: { type: 'string', default: 'get_balance,topup' },
     },
   });
   const requests = Number(values.requests);
   const concurrency = Number(values.concurrency);
+  const operations = values.operations.split(',');
+  for (const operation of operations)
+    if (!Object.hasOwn(BODIES, operation)) throw new Error(`no operation ${operation}: ${Object.keys(BODIES).join(', ')}`);
   const dir = mkdtempSync(join(tmpdir(), 'partner-handlers-'));
   const stores = openCentreStores(join(dir, 'config.db'));
   try {
     await insertPartnerTenant(
       stores.config,
-      { tenant_id: 'bench', name: 'Bench', operations: 'get_balance,topup,debit_balance,create_account' },
-      { product_id: 'bench_au', currency: 'AUD' },
+      { tenant_id: 'bench', name: 'Bench', operations: 'get_balance,topup,debit_balance,create_account,setup_call' },
+      { product_id: 'bench_au', currency: 'AUD', access_numbers: ACCESS_NUMBER },
     );
     const key = await makePartnerKey('bench');
     const jwksFile = join(dir, 'jwks.json');
@@ -99,13 +121,11 @@ async function main(): Promise<void> {
         scavengesPer1000: Math.round(((scavenges - scavengesBefore) * 1000 * 10) / requests) / 10,
       };
     };
-    const account = (i: number): string => accounts[(i * 7) % accounts.length];
     const rounds = [];
     for (let round = 0; round < Number(values.rounds); round++) {
-      rounds.push({
-        get_balance: await measure('get_balance', (i) => ({ account: account(i) })),
-        topup: await measure('topup', (i) => ({ account: account(i), amount: 0.01 })),
-      });
+      const figures: Record<string, Awaited<ReturnType<typeof measure>>> = {};
+      for (const operation of operations) figures[operation] = await measure(operation, (i) => BODIES[operation](accounts, i));
+      rounds.push(figures);
     }
     process.stdout.write(
       `${JSON.stringify({ requests, concurrency, rounds, group_commit: stores.flushTiming(), load_average_1m: Math.round(loadavg()[0] * 10) / 10 })}\n`,

@@ -154,12 +154,15 @@ export class DeltaLog implements DeltaFeed {
   append(storeTable: string, id: number, row: Row | null): number {
     const query = relatedRowsQuery(storeTable, id, row);
     const related = query === null ? [] : (this.db.prepare(query.sql).all(query.param) as Row[]);
-    let seq = this.lastSeq();
+    // The counter is read only when the change became no delta (a tenant without products): a partner's
+    // setup_call appends one, and a statement less in its transaction.
+    let seq: number | null = null;
     for (const { table, op, id: rowId, body } of deltaLogRows(storeTable, id, row, related)) {
       seq = (this.sql.next.get() as { last_seq: number }).last_seq;
       this.sql.insert.run(seq, new Date().toISOString(), table, op, rowId, body);
       this.appended.add(table);
     }
+    if (seq === null) return this.lastSeq();
     if (seq > this.retention.count) this.sql.trimBelow.run(seq - this.retention.count);
     return seq;
   }

@@ -10,7 +10,6 @@ import type { Steps } from '../ledger/sql-steps.js';
 import { ledgerReads, type LedgerSteps } from '../ledger/steps.js';
 import type { BalanceKey, LedgerStore } from '../ledger/store.js';
 import { hashPassword } from '../portal/password.js';
-import { tellNodes } from '../ledger/balance-routes.js';
 import { debitRecallingLeases } from '../ledger/debit-recall.js';
 import type { LeaseRecalls } from '../ledger/lease-recall.js';
 import { decimalsOf, exactAmount } from './amount.js';
@@ -71,11 +70,23 @@ interface Scope {
 interface Answer {
   status: number;
   body: Record<string, unknown>;
-  /** The retail account whose balance the write changed: the nodes holding or waiting for it are told once it commits. */
-  balanceChanged?: number;
-  /** The retail account whose nodes' leases are recalled once the write commits (delete_account). */
-  recallLeases?: number;
+  /**
+   * The retail account whose balance the write changed, and the leases nodes hold on it as it commits: those
+   * nodes, and the ones waiting for it, are told once it is on disk.
+   */
+  balanceChanged?: AccountLeases;
+  /** The retail account whose nodes' leases (as the write commits) are recalled once it is on disk (delete_account). */
+  recallLeases?: AccountLeases;
 }
+
+/** A retail account and the non-zero leases nodes hold on it, read in the write's transaction. */
+interface AccountLeases {
+  accountId: number;
+  leases: { node: string; amount: string }[];
+}
+
+/** A write's outcome: the answer kept by an earlier request with its key, or its own. */
+type Outcome = { kept: KeptAnswer } | { fresh: Answer & { text: string } };
 
 /** debit_balance beyond what is not leased, while the balance itself has it: the leases are recalled and it is tried again. */
 class HeldInLeasesRefusal extends RequestError {
@@ -96,10 +107,11 @@ class HeldInLeasesRefusal extends RequestError {
 type WriteWork = (tx: LedgerSteps) => Steps<Answer>;
 
 /**
- * An operation's part of the request's one read (handle runs it after the tenant's checks, in the same read: on
- * SQLite one read transaction, on PostgreSQL one client). A read answers from it; a write checks the request
- * there and returns the work to run in the idempotent transaction (a promise of it when it must first wait for
- * something off the event loop: create_account's PIN hash).
+ * An operation's part of the request's one transaction (handle runs it after the tenant's checks, in the same
+ * one). A read answers from it (on SQLite one read transaction, on PostgreSQL one client). A write checks the
+ * request there and returns the work to run next in that same write transaction, where the key is checked and
+ * the answer kept; or a promise of the work when it must first wait for something off the event loop
+ * (create_account's PIN hash), which then runs in a second transaction.
  */
 interface OperationSpec {
   name: PartnerOperation;
@@ -202,6 +214,9 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
             call_id: null,
           },
         });
+        // Who holds lease of it, read here rather than in a read transaction after the commit: what a round
+        // leases after this commit is leased from the new balance already.
+        const leases = yield* ledgerReads.leasesOf(RETAIL, account.id);
         return {
           status: 200,
           body: {
@@ -212,7 +227,7 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
             balance_after: new RawNumber(after),
             ledger_logged: true,
           },
-          balanceChanged: account.id,
+          balanceChanged: { accountId: account.id, leases },
         };
       };
     };
@@ -335,7 +350,10 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
             yield* partner.endTranslations(account.id, at);
           }
           return {
-            recallLeases: account.deactivated_at === null ? account.id : undefined,
+            recallLeases:
+              account.deactivated_at === null
+                ? { accountId: account.id, leases: yield* ledgerReads.leasesOf(RETAIL, account.id) }
+                : undefined,
             status: 200,
             body: {
               tenant_id: scope.tenant.tenant_id,
@@ -449,7 +467,7 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
   const correlation = correlationId(request.headers?.['x-correlation-id']);
   const headers: Record<string, string> = { 'X-Correlation-Id': correlation };
   // Set once the write's Idempotency-Key is known valid: its refusals name it, as the contract's ErrorResponse allows.
-  // (A holder: it is set inside the request's read, a closure.)
+  // (A holder: it is set inside the request's transaction, a closure.)
   const named: { transactionId: string | null } = { transactionId: null };
   try {
     // The authorizer first, as at API Gateway: an unauthenticated caller learns nothing about its body.
@@ -466,7 +484,7 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
       throw new RequestError('partner_token_invalid', 'missing or invalid authorization');
     }
     // The request's own checks are made now and refused, if at all, after the tenant's, in the order the contract's
-    // errors always came: so the tenant can be read in the operation's own read (one read a request, not one for
+    // errors always came: so the tenant can be read in the operation's own transaction (one a request, not one for
     // the tenant and one or three for the operation).
     const contentType = request.contentType;
     const mediaTypeRefused = contentType !== '' && mediaType(contentType) !== 'application/json';
@@ -483,46 +501,67 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
         refusal = error instanceof Error ? error : new Error(String(error));
       }
     const { partner } = context;
-    const prepared = await partner.read(
-      (function* (): Steps<{ tenant: PartnerTenant; answer: Answer } | { tenant: PartnerTenant; work: WriteWork | Promise<WriteWork> }> {
-        const tenant = yield* partner.tenant(identity.tenantId);
-        if (tenant === null || tenant.status !== 'active')
-          throw new RequestError('partner_tenant_not_active', 'the tenant is unknown or not active');
-        if (!tenant.operations.split(',').includes(spec.name))
-          throw new RequestError('partner_operation_not_allowed', `the tenant may not call ${spec.name}`);
-        if (mediaTypeRefused) throw new RequestError('unsupported_media_type', 'content-type must be application/json');
-        if (keyChecked) named.transactionId = key;
-        if (refusal !== null) throw refusal;
-        const scope: Scope = { tenant, identity, correlation };
-        if (spec.read !== undefined) return { tenant, answer: yield* spec.read(body, scope) };
-        return { tenant, work: yield* spec.write!(body, scope, key!) };
-      })(),
-    );
-    if ('answer' in prepared) return respond(prepared.answer.status, { ...prepared.answer.body, correlation_id: correlation }, headers);
-    const { tenant } = prepared;
-    const digest = createHash('sha256')
-      .update(canonicalJson(body as Record<string, ExactJson>))
-      .digest('hex');
-    const work = await prepared.work;
-    const attempt = () =>
-      context.ledger.run(function* (tx): Steps<{ kept: KeptAnswer } | { fresh: Answer & { text: string } }> {
-        // Checked inside the transaction that writes it, the key held: two requests with one key cannot both pass here.
-        yield* partner.lockKey(tenant.tenant_id, spec.name, key!);
-        const kept = yield* partner.kept(tenant.tenant_id, spec.name, key!);
-        if (kept !== null) return { kept };
-        const answer = yield* work(tx);
-        const text = stringifyWithRawNumbers({ ...answer.body, correlation_id: correlation, transaction_id: key });
-        yield* partner.keep(tenant.tenant_id, spec.name, key!, {
-          request_digest: digest,
-          status: answer.status,
-          // A PIN is shown once: the kept answer (replayed to a retry) never holds it.
-          body: 'pin_12' in answer.body && answer.body.pin_12 !== null ? text.replace(/"pin_12":"[0-9]{12}"/, '"pin_12":null') : text,
-          transaction_id: key!,
-        });
-        return { fresh: { ...answer, text } };
+    /** The tenant's checks, then the request's refusal if it had one: its scope. */
+    const scoped = function* (): Steps<Scope> {
+      const tenant = yield* partner.tenant(identity.tenantId);
+      if (tenant === null || tenant.status !== 'active')
+        throw new RequestError('partner_tenant_not_active', 'the tenant is unknown or not active');
+      if (!tenant.operations.split(',').includes(spec.name))
+        throw new RequestError('partner_operation_not_allowed', `the tenant may not call ${spec.name}`);
+      if (mediaTypeRefused) throw new RequestError('unsupported_media_type', 'content-type must be application/json');
+      if (keyChecked) named.transactionId = key;
+      if (refusal !== null) throw refusal;
+      return { tenant, identity, correlation };
+    };
+    if (spec.read !== undefined) {
+      const answer = await partner.read(
+        (function* (): Steps<Answer> {
+          return yield* spec.read!(body, yield* scoped());
+        })(),
+      );
+      return respond(answer.status, { ...answer.body, correlation_id: correlation }, headers);
+    }
+    const digest =
+      refusal === null && !mediaTypeRefused
+        ? createHash('sha256')
+            .update(canonicalJson(body as Record<string, ExactJson>))
+            .digest('hex')
+        : '';
+    /** The key checked and the work done, its answer kept: inside the transaction that writes them. */
+    const idempotent = function* (tenant: PartnerTenant, work: WriteWork, tx: LedgerSteps): Steps<Outcome> {
+      // Checked inside the transaction that writes it, the key held: two requests with one key cannot both pass here.
+      yield* partner.lockKey(tenant.tenant_id, spec.name, key!);
+      const kept = yield* partner.kept(tenant.tenant_id, spec.name, key!);
+      if (kept !== null) return { kept };
+      const answer = yield* work(tx);
+      const text = stringifyWithRawNumbers({ ...answer.body, correlation_id: correlation, transaction_id: key });
+      yield* partner.keep(tenant.tenant_id, spec.name, key!, {
+        request_digest: digest,
+        status: answer.status,
+        // A PIN is shown once: the kept answer (replayed to a retry) never holds it.
+        body: 'pin_12' in answer.body && answer.body.pin_12 !== null ? text.replace(/"pin_12":"[0-9]{12}"/, '"pin_12":null') : text,
+        transaction_id: key!,
       });
+      return { fresh: { ...answer, text } };
+    };
+    // The tenant's and the request's checks, the key and the work in one write transaction: a read transaction
+    // before it cost a write as much as its statements did. Only work that must first wait off the event loop
+    // (create_account's PIN hash) leaves it after the checks and runs in a second one, as every write once did.
+    const attempt = async (): Promise<{ tenant: PartnerTenant; outcome: Outcome }> => {
+      const done = await context.ledger.run(function* (tx): Steps<
+        { tenant: PartnerTenant; outcome: Outcome } | { tenant: PartnerTenant; pending: Promise<WriteWork> }
+      > {
+        const scope = yield* scoped();
+        const work = yield* spec.write!(body, scope, key!);
+        if (work instanceof Promise) return { tenant: scope.tenant, pending: work };
+        return { tenant: scope.tenant, outcome: yield* idempotent(scope.tenant, work, tx) };
+      });
+      if (!('pending' in done)) return done;
+      const work = await done.pending;
+      return { tenant: done.tenant, outcome: await context.ledger.run((tx) => idempotent(done.tenant, work, tx)) };
+    };
     // A debit the leases stand in the way of recalls them and is tried again (each try its own transaction).
-    const outcome = await debitRecallingLeases(context, attempt, (error) =>
+    const { tenant, outcome } = await debitRecallingLeases(context, attempt, (error) =>
       error instanceof HeldInLeasesRefusal ? { entityType: RETAIL, entityId: error.accountId, amount: error.amount } : null,
     );
     // Committed: the nodes waiting on the delta channel read the translations it set up or ended (their answer
@@ -545,9 +584,14 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
     // The credit nodes hold for a deleted account comes back at once, over the live channel (what a live call
     // holds stays until it ends; the centre leases it nothing more).
     if (recallLeases !== undefined)
-      for (const lease of await context.ledger.leasesOf(RETAIL, recallLeases))
-        context.recalls.recallNow(lease.node, RETAIL, recallLeases, lease.amount, true);
-    if (balanceChanged !== undefined) await tellNodes(context, RETAIL, balanceChanged);
+      for (const lease of recallLeases.leases) context.recalls.recallNow(lease.node, RETAIL, recallLeases.accountId, lease.amount, true);
+    // The nodes holding lease of a changed balance (read in its transaction), and those waiting for it, ask again.
+    if (balanceChanged !== undefined)
+      context.recalls.balanceChanged(
+        RETAIL,
+        balanceChanged.accountId,
+        balanceChanged.leases.map((lease) => lease.node),
+      );
     return { status: outcome.fresh.status, body: outcome.fresh.text, headers: { ...headers, 'X-Transaction-Id': key! } };
   } catch (error) {
     const refusal = refusalResponse(error);

@@ -76,6 +76,11 @@ export function pgLiveChanges(log: PgChangeLog): LiveChanges {
 }
 
 const PRODUCT_COLUMNS = 'id, partner_tenant_id, product_id, currency, requires_pin, status, access_numbers';
+/**
+ * A retail account's columns as RetailAccount has them: not its PIN hash (a hundred characters, made a JS string on
+ * every write that reads the account) nor its timestamps. Each column of a row read costs its own property.
+ */
+const ACCOUNT_COLUMNS = 'id, partner_product_id, account_code, external_user_id, requires_pin, status, deactivated_at, deactivation_reason';
 
 /**
  * The key class of the advisory lock a partner write takes on its Idempotency-Key (PostgreSQL): ours, and
@@ -126,7 +131,7 @@ export class PartnerStore {
    * a concurrent delete_account or change_cli on it waits for the write that read it.
    */
   *account(product: number, code: string, forUpdate = false): Steps<RetailAccount | null> {
-    const sql = 'SELECT * FROM retail_accounts WHERE partner_product_id = ? AND account_code = ?';
+    const sql = `SELECT ${ACCOUNT_COLUMNS} FROM retail_accounts WHERE partner_product_id = ? AND account_code = ?`;
     return (yield* getRow<RetailAccount>(forUpdate ? { sql, postgres: `${sql} FOR UPDATE` } : sql, product, code)) ?? null;
   }
 
