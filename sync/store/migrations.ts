@@ -331,6 +331,14 @@ export const MIGRATIONS: readonly Migration[] = [
     // customer-trunk index stays: customer trunks are many, each a small share, and the planner uses it.
     sql: 'DROP INDEX cdrs_carrier_trunk;',
   },
+  {
+    version: 17,
+    description: "credit leases found by the account they lease, not by a scan of every node's",
+    // A top-up (partner API, admin) reads who holds leases of the account inside its write transaction, to tell
+    // those nodes; on PostgreSQL that read runs under the account's row lock. The primary key leads with the node,
+    // so without this the read scans every lease of every node (nodes x accounts rows).
+    sql: 'CREATE INDEX credit_leases_entity ON credit_leases (entity_type, entity_id);',
+  },
 ];
 
 /**
