@@ -295,6 +295,12 @@ interface RunResult {
   decide: { count: number; not_200: number; p50_us: number; p99_us: number; mean_us: number };
   sidecar_cpu_us_per_call: number;
   sidecar_loop_cpu_us_per_call: number;
+  /**
+   * The same per request OpenSIPS sent (call/decide, reroute, release, CDR): comparable with the per-call mix's
+   * figures (bench/run.js), which are per request; per completed call also grows with the calls that failed.
+   */
+  sidecar_cpu_us_per_request: number;
+  sidecar_loop_cpu_us_per_request: number;
   /** The sidecar's other threads: nice 19 ones (money-log applier, snapshot compile) and the rest (V8's GC and compiler, libuv). */
   sidecar_background_cpu_us_per_call: number;
   sidecar_helper_cpu_us_per_call: number;
@@ -447,6 +453,13 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
         Math.round(((n - (requestsBefore[path] ?? 0)) / Math.max(1, completed)) * 1000) / 1000,
       ]),
     );
+    // What OpenSIPS asked (not /metrics, nor the control plane's pushes): per request, the figure the per-call mix gives.
+    const opensipsRequests = Object.entries(requestsAfter)
+      .filter(([path]) => path.startsWith('/api/opensips/') || path === '/api/cdrs/ingest')
+      .reduce((sum, [path, n]) => sum + n - (requestsBefore[path] ?? 0), 0);
+    const sidecarCpu = cpuSeconds(sidecarPid) - sidecarCpuBefore;
+    const sidecarLoop = cpuSeconds(sidecarPid, true) - sidecarLoopBefore;
+    const perRequest = (seconds: number): number => Math.round((seconds * 1e6) / Math.max(1, opensipsRequests));
     const samples = decideSamples(opensipsLogs).slice(decideLinesBefore);
     const us = samples.map((sample) => sample.us);
     const cdrs =
@@ -477,8 +490,10 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
         p99_us: us.length === 0 ? 0 : percentile(us, 99),
         mean_us: us.length === 0 ? 0 : Math.round(us.reduce((a, b) => a + b, 0) / us.length),
       },
-      sidecar_cpu_us_per_call: perCall(cpuSeconds(sidecarPid) - sidecarCpuBefore),
-      sidecar_loop_cpu_us_per_call: perCall(cpuSeconds(sidecarPid, true) - sidecarLoopBefore),
+      sidecar_cpu_us_per_call: perCall(sidecarCpu),
+      sidecar_loop_cpu_us_per_call: perCall(sidecarLoop),
+      sidecar_cpu_us_per_request: perRequest(sidecarCpu),
+      sidecar_loop_cpu_us_per_request: perRequest(sidecarLoop),
       sidecar_background_cpu_us_per_call: perCall(sidecarThreads.background - sidecarThreadsBefore.background),
       sidecar_helper_cpu_us_per_call: perCall(sidecarThreads.helpers - sidecarThreadsBefore.helpers),
       control_cpu_us_per_call: perCall(controlCpu),
