@@ -12,6 +12,8 @@
  *   node dist/bench/through-opensips.js --opensips /work/lab/opensips/sbin/opensips --sidecar both \
  *     --rate 1000 --seconds 30 [--workers 4] [--modules DIR] [--call-seconds 2] [--carriers 2] [--size demo] [--write]
  *     [--template FILE]   (a variant of opensips-config/opensips.cfg.tmpl, rendered with the same values)
+ *     [--sidecar-flags='--cpu-prof --cpu-prof-dir=DIR']   (Node flags for the real sidecar)
+ *     [--logs DIR]   (keeps each run's OpenSIPS, SIPp and sidecar logs there)
  *
  * Also from the environment: OPENSIPS_BIN, OPENSIPS_MODULES, SIPP_BIN. --write keeps the result under
  * bench/results/ (through-opensips-<time>.json); without it the JSON goes to stdout only.
@@ -27,7 +29,7 @@ import Database from 'better-sqlite3';
 import { loadValues, renderTemplate, DEFAULT_TEMPLATE } from '../src/cli/opensips-config.js';
 import { generateDataset, SIZES } from '../src/devkit/dataset.js';
 import { CONTROL_MAIN, DIST, REPO, SIDECAR_MAIN } from '../src/devkit/paths.js';
-import { cpuSeconds } from '../src/devkit/process-cpu.js';
+import { cpuSeconds, helperCpuSeconds } from '../src/devkit/process-cpu.js';
 import { startService, type ServiceProcess } from '../src/devkit/service-process.js';
 import { issueNodeSecret } from '../sync/store/node-credentials.js';
 import { openCentreStores } from '../sync/stores.js';
@@ -52,6 +54,10 @@ interface Options {
   template: string;
   /** OpenSIPS's memory allocator (-a), for shared and private memory; null: its built-in default. */
   allocator: string | null;
+  /** Node flags for the real sidecar (--cpu-prof --cpu-prof-dir=DIR: a profile of it under what OpenSIPS sends). */
+  sidecarFlags: string[];
+  /** Where to keep each run's logs (OpenSIPS, SIPp, the sidecar), to see why calls failed; null: not kept. */
+  logs: string | null;
 }
 
 /** The caller's number; the dialled one is taken from the world (one the caller's deck routes). */
@@ -231,6 +237,7 @@ async function startWorld(dir: string, options: Options, carrierPorts: number[])
         ...['--centre-secret-file', secretFile, '--opensips-spool', spool],
       ],
       'sidecar listening',
+      { execArgv: options.sidecarFlags },
     );
     services.push(sidecar);
     await send(`${base}/api/opensips-nodes/${nodeId}`, 'PUT', { sidecar_address: `http://127.0.0.1:${sidecar.port}` });
@@ -273,6 +280,19 @@ interface RunResult {
   decide: { count: number; not_200: number; p50_us: number; p99_us: number; mean_us: number };
   sidecar_cpu_us_per_call: number;
   sidecar_loop_cpu_us_per_call: number;
+  /**
+   * The same per request OpenSIPS sent (call/decide, reroute, release, CDR): comparable with the per-call mix's
+   * figures (bench/run.js), which are per request; per completed call also grows with the calls that failed.
+   */
+  sidecar_cpu_us_per_request: number;
+  sidecar_loop_cpu_us_per_request: number;
+  /** The sidecar's other threads: nice 19 ones (money-log applier, snapshot compile) and the rest (V8's GC and compiler, libuv). */
+  sidecar_background_cpu_us_per_call: number;
+  sidecar_helper_cpu_us_per_call: number;
+  /** The control plane (its share of each call: the money rounds), 0 with the trivial sidecar (it is not running then). */
+  control_cpu_us_per_call: number;
+  /** Requests the sidecar answered per completed call, by endpoint (real sidecar: its /metrics; trivial: its /counts). */
+  sidecar_requests_per_call: Record<string, number>;
   opensips_cpu_us_per_call: number;
   cdrs_ingested: number;
   cdrs_spooled: number;
@@ -289,6 +309,7 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
   const carrierPorts = await Promise.all(Array.from({ length: options.carriers }, () => freePort('udp')));
   const world = await startWorld(dir, options, carrierPorts);
   const opensipsLogs: string[] = [];
+  const sippLogs: string[] = [];
   let opensips: ChildProcess | null = null;
   try {
     let sidecarPid = world.sidecar.child.pid!;
@@ -351,7 +372,6 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
     );
     await waitForSip(sipPort, opensips, opensipsLogs);
 
-    const sippLogs: string[] = [];
     for (const port of carrierPorts) {
       const uas = spawnLogged(
         options.sipp,
@@ -362,12 +382,20 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
 
+    if (kind === 'real') {
+      // After its first snapshot the sidecar writes its compiled image (1-2 s of a nice-19 thread, which then ends):
+      // start-up work, which landed in the measured window of some runs (up to ~300 µs per call over 6,000 calls).
+      await world.sidecar.waitForLine((line) => line.includes('"compiled image written"'), 60_000).catch(() => undefined);
+    }
     const calls = options.rate * options.seconds;
     const statFile = join(dir, 'uac.csv');
     const cdrsBefore = kind === 'real' ? await realCdrs(sidecarPort) : 0;
     const loadBefore = loadavg();
     const sidecarCpuBefore = cpuSeconds(sidecarPid);
     const sidecarLoopBefore = cpuSeconds(sidecarPid, true);
+    const sidecarThreadsBefore = helperCpuSeconds(sidecarPid);
+    const controlCpuBefore = kind === 'real' ? cpuSeconds(world.control.child.pid!) : 0;
+    const requestsBefore = await sidecarRequests(kind, sidecarPort);
     const opensipsCpuBefore = treeCpuSeconds(opensips.pid!);
     const decideLinesBefore = decideSamples(opensipsLogs).length;
     const uac = spawnLogged(
@@ -398,6 +426,22 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
     const failed = Number(stats['FailedCall(C)']);
     const attempted = Number(stats['TotalCallCreated']);
     const perCall = (seconds: number): number => Math.round((seconds * 1e6) / Math.max(1, completed));
+    const sidecarThreads = helperCpuSeconds(sidecarPid);
+    const controlCpu = kind === 'real' ? cpuSeconds(world.control.child.pid!) - controlCpuBefore : 0;
+    const requestsAfter = await sidecarRequests(kind, sidecarPort);
+    const requestsPerCall = Object.fromEntries(
+      Object.entries(requestsAfter).map(([path, n]) => [
+        path,
+        Math.round(((n - (requestsBefore[path] ?? 0)) / Math.max(1, completed)) * 1000) / 1000,
+      ]),
+    );
+    // What OpenSIPS asked (not /metrics, nor the control plane's pushes): per request, the figure the per-call mix gives.
+    const opensipsRequests = Object.entries(requestsAfter)
+      .filter(([path]) => path.startsWith('/api/opensips/') || path === '/api/cdrs/ingest')
+      .reduce((sum, [path, n]) => sum + n - (requestsBefore[path] ?? 0), 0);
+    const sidecarCpu = cpuSeconds(sidecarPid) - sidecarCpuBefore;
+    const sidecarLoop = cpuSeconds(sidecarPid, true) - sidecarLoopBefore;
+    const perRequest = (seconds: number): number => Math.round((seconds * 1e6) / Math.max(1, opensipsRequests));
     const samples = decideSamples(opensipsLogs).slice(decideLinesBefore);
     const us = samples.map((sample) => sample.us);
     const cdrs =
@@ -428,8 +472,14 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
         p99_us: us.length === 0 ? 0 : percentile(us, 99),
         mean_us: us.length === 0 ? 0 : Math.round(us.reduce((a, b) => a + b, 0) / us.length),
       },
-      sidecar_cpu_us_per_call: perCall(cpuSeconds(sidecarPid) - sidecarCpuBefore),
-      sidecar_loop_cpu_us_per_call: perCall(cpuSeconds(sidecarPid, true) - sidecarLoopBefore),
+      sidecar_cpu_us_per_call: perCall(sidecarCpu),
+      sidecar_loop_cpu_us_per_call: perCall(sidecarLoop),
+      sidecar_cpu_us_per_request: perRequest(sidecarCpu),
+      sidecar_loop_cpu_us_per_request: perRequest(sidecarLoop),
+      sidecar_background_cpu_us_per_call: perCall(sidecarThreads.background - sidecarThreadsBefore.background),
+      sidecar_helper_cpu_us_per_call: perCall(sidecarThreads.helpers - sidecarThreadsBefore.helpers),
+      control_cpu_us_per_call: perCall(controlCpu),
+      sidecar_requests_per_call: requestsPerCall,
       opensips_cpu_us_per_call: perCall(treeCpuSeconds(opensips.pid!) - opensipsCpuBefore),
       cdrs_ingested: cdrs,
       cdrs_spooled: spooled,
@@ -445,6 +495,12 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
     if (opensips !== null) await stopOpensips(opensips);
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
     world.stop();
+    if (options.logs !== null) {
+      mkdirSync(options.logs, { recursive: true });
+      writeFileSync(join(options.logs, `${kind}-opensips.log`), opensipsLogs.join(''));
+      writeFileSync(join(options.logs, `${kind}-sipp.log`), sippLogs.join(''));
+      writeFileSync(join(options.logs, `${kind}-sidecar.log`), `${world.sidecar.logs.join('\n')}\n`);
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -473,6 +529,16 @@ async function realCdrs(port: number): Promise<number> {
   return metric(text, 'sidecar_decisions_total{endpoint="cdr_ingest",outcome="rated"}');
 }
 
+/** Requests answered so far by endpoint: the real sidecar's sidecar_http_requests_total (all statuses), the trivial one's /counts. */
+async function sidecarRequests(kind: SidecarKind, port: number): Promise<Record<string, number>> {
+  if (kind === 'trivial') return (await send(`http://127.0.0.1:${port}/counts`, 'GET')) as Record<string, number>;
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const counts: Record<string, number> = {};
+  for (const match of text.matchAll(/^sidecar_http_requests_total\{[^}]*route="([^"]+)"[^}]*\} (\d+)$/gm))
+    counts[match[1]] = (counts[match[1]] ?? 0) + Number(match[2]);
+  return counts;
+}
+
 function decideSamples(logs: string[]): { us: number; code: number }[] {
   return [...logs.join('').matchAll(/DECIDE-US (\d+) http=(\d+)/g)].map((match) => ({ us: Number(match[1]), code: Number(match[2]) }));
 }
@@ -494,6 +560,8 @@ async function main(): Promise<void> {
       write: { type: 'boolean', default: false },
       template: { type: 'string', default: DEFAULT_TEMPLATE },
       allocator: { type: 'string' },
+      'sidecar-flags': { type: 'string', default: '' },
+      logs: { type: 'string' },
     },
   });
   if (!['real', 'trivial', 'both'].includes(values.sidecar)) throw new Error('--sidecar must be real, trivial or both');
@@ -515,6 +583,8 @@ async function main(): Promise<void> {
     shmMb: Number(values.shm),
     template: values.template,
     allocator: values.allocator ?? null,
+    sidecarFlags: values['sidecar-flags'].split(' ').filter((flag) => flag !== ''),
+    logs: values.logs ?? null,
   };
   const kinds: SidecarKind[] = values.sidecar === 'both' ? ['trivial', 'real'] : [values.sidecar as SidecarKind];
   const runs: RunResult[] = [];

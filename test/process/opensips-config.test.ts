@@ -162,13 +162,16 @@ function buildBody(lines: BodyLine[], samples: Record<string, Sample>): Record<s
   return body;
 }
 
-/** The `$avp(x) := $json(<root>/path)` assignments of a route: which answer field feeds which AVP (paths may go into sub-objects). */
+/**
+ * The `$avp(x) := $json(<root>/path)` and `$var(x) = $json(<root>/path)` assignments of a route: which answer
+ * field feeds which AVP or script variable (paths may go into sub-objects).
+ */
 function avpsFromAnswer(routeBody: string, answer: Record<string, unknown>, root = 'res'): Record<string, Sample> {
   const avps: Record<string, Sample> = {};
-  for (const match of routeBody.matchAll(/\$avp\(([a-z_]+)\) := \$json\(([a-z]+)\/([a-z_/]+)\);/g)) {
-    if (match[2] !== root) continue;
-    const value = at(answer, match[3]);
-    avps[`$avp(${match[1]})`] =
+  for (const match of routeBody.matchAll(/\$(avp|var)\(([a-z_]+)\) :?= \$json\(([a-z]+)\/([a-z_/]+)\);/g)) {
+    if (match[3] !== root) continue;
+    const value = at(answer, match[4]);
+    avps[`$${match[1]}(${match[2]})`] =
       value === undefined || value === null ? null : typeof value === 'boolean' ? String(value) : (value as string | number);
   }
   return avps;
@@ -321,8 +324,8 @@ describe('opensips-config: rendering', () => {
     assert.match(script, /^modparam\("dialog", "default_timeout", 14400\)$/m);
     assert.match(script, /\$avp\(attempt\) >= 3\)/);
     assert.match(script, /\$var\(policy\) = "reject";/);
-    assert.match(script, /\$avp\(cps_limit\) := 5;/);
-    assert.match(script, /\$avp\(port_limit\) := 20;/);
+    assert.match(script, /\$var\(cps_limit\) = 5;/);
+    assert.match(script, /\$var\(port_limit\) = 20;/);
     assert.match(script, /www_challenge\("sip\.crazytel\.com\.au", "auth", "MD5"\);/);
     assert.doesNotMatch(script, /async\(/, 'sync mode makes no async() call');
     for (const line of script.split('\n').filter((l) => l.includes('rest_post(')))
@@ -676,12 +679,12 @@ describe('opensips-config: the script against real processes', () => {
     assert.equal(state['$avp(ctid)'], 10);
     assert.equal(state['$avp(ani)'], '6125550100');
     assert.equal(state['$avp(dnis)'], '61400123456');
-    assert.equal(state['$avp(cps_limit)'], 10);
-    assert.equal(state['$avp(port_limit)'], 30);
-    assert.ok(Number.isInteger(state['$avp(max_duration)']) && (state['$avp(max_duration)'] as number) > 0, 'the script caps the dialog');
+    assert.equal(state['$var(cps_limit)'], 10);
+    assert.equal(state['$var(port_limit)'], 30);
+    assert.ok(Number.isInteger(state['$var(max_duration)']) && (state['$var(max_duration)'] as number) > 0, 'the script caps the dialog');
     assert.equal(state['$avp(carrier)'], 21);
     assert.equal(state['$avp(gateway)'], 211);
-    assert.equal(state['$avp(dest)'], 'sip:61400123456@[2001:db8::50]:5080');
+    assert.equal(state['$var(dest)'], 'sip:61400123456@[2001:db8::50]:5080');
   });
 
   it('call/decide: an unknown source gets exactly the refusal the script answers with a digest challenge', async () => {
@@ -847,8 +850,8 @@ describe('opensips-config: the script against real processes', () => {
     });
     assert.equal(body.allowed, true, JSON.stringify(body));
     assert.equal(state['$avp(dnis)'], '61400123456', 'routed to the translated number');
-    assert.ok(Number.isSafeInteger(state['$avp(retail)']), 'the script keeps the retail account');
-    assert.match(routes.get('store_call_vals')!, /\$dlg_val\(retail\) = \$avp\(retail\);/);
+    assert.ok(Number.isSafeInteger(state['$var(retail)']), 'the script keeps the retail account');
+    assert.match(routes.get('store_call_vals')!, /\$dlg_val\(retail\) = \$var\(retail\);/);
     assert.match(routes.get('cdr_send')!, /\$avp\(c_retail\) := \$\(dlg_val\(retail\)\{s\.int\}\);/);
     // Released before its CDR comes (the reservation could also have expired): the CDR's own field says whose it is.
     assert.equal((await ask('/api/opensips/call/release', { $ci: 'cfg-retail-1@203.0.113.77' })).body.released, true);
