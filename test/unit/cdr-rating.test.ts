@@ -209,6 +209,25 @@ describe('CDR rating', () => {
     assert.deepEqual([call(73), before, call(73), before].map(vendorCost), ['0.0400', '0.0440', '0.0400', '0.0440']);
   });
 
+  it("finds both decks' rows in one walk as a lookup per deck does, from the cache or past it", () => {
+    const tables = () => routingTables(sell614({ effective_at: '2023-01-01T00:00:00.000Z' }));
+    const { lcr, snapshot } = engineFor(tables());
+    // Another engine, its own cache filled by rowAt alone: a row rowsAt cached wrongly would not be read back as right.
+    const reference = engineFor(tables()).lcr;
+    const decks = [-1, ...snapshot.decks.map((_, deck) => deck)];
+    const older = Date.parse('2024-06-01T00:00:00Z');
+    // Each moment twice: the first fills the cache (the current span), the second reads it.
+    for (const at of [START, START, older, older, START])
+      for (const dnis of ['61400123456', '6113', '614', '4420123', '19005550100'])
+        for (const first of decks)
+          for (const second of decks) {
+            lcr.rowsAt(first, second, dnis, at);
+            const pair = [...lcr.pair];
+            const one = (deck: number): number => (deck < 0 ? -1 : reference.rowAt(deck, dnis, at));
+            assert.deepEqual(pair, [one(first), one(second)], `${dnis} decks ${first}, ${second} at ${at}`);
+          }
+  });
+
   it('refuses what it cannot rate, naming why', () => {
     const engine = engineFor(routingTables());
     const refused = (record: CallRecord): string => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { jsonNumber } from '../../src/core/json/number.js';
 import { quoteJson } from '../../src/core/json/quote.js';
 import { formatMicro } from '../../src/core/money/micro.js';
 import { answerText, fingerprintOf, settlementText, type RatedSide } from '../../src/sidecar/journal/rated-cdr.js';
@@ -185,5 +186,24 @@ describe('quoteJson writes what JSON.stringify writes of a string', () => {
     samples.push('\ud800', 'x\udfffy', '~ !#$%&()*+,-./:;<=>?@[]^_`{|}');
     for (let code = 0; code < 0x3000; code++) samples.push(`a${String.fromCharCode(code)}b`);
     for (const value of samples) assert.equal(quoteJson(value), JSON.stringify(value), `for ${JSON.stringify(value)}`);
+  });
+});
+
+describe('jsonNumber writes what JSON.stringify writes of a number', () => {
+  it('for epoch milliseconds, the edges of its split, and what it leaves to String()', () => {
+    const samples = [0, -0, 1, -1, 0.5, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 1, 1e6, 1e9, 1e15 - 1, 1e15, 1e15 + 1, 2 ** 53 - 1];
+    samples.push(-(2 ** 31), -1796000000000, 1796000000000.5, 1e21, 1.5e300, Number.MAX_VALUE, Number.MIN_VALUE, NaN, Infinity, -Infinity);
+    for (let high = 2147; high < 1e9; high = high * 3 + 1)
+      for (const low of [0, 1, 9, 10, 99_999, 100_000, 999_999]) samples.push(high * 1e6 + low);
+    // Epoch ms from 1970 to 2100 and beyond: a million, seeded (xorshift32).
+    let seed = 0x2545f491;
+    const next = (): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) / 2 ** 32;
+    };
+    for (let i = 0; i < 1_000_000; i++) samples.push(Math.floor(next() * 1e15));
+    for (const value of samples) assert.equal(jsonNumber(value), JSON.stringify(value), `for ${value}`);
   });
 });

@@ -142,6 +142,8 @@ export class LcrEngine {
   private readonly rowCache: Map<number, number>;
   private cacheFrom = Number.POSITIVE_INFINITY;
   private cacheUntil = Number.NEGATIVE_INFINITY;
+  /** rowsAt's answer. */
+  readonly pair = new Int32Array(2);
   // Outputs of the last classify().
   private costRow = -1;
   private originalCostNano = NaN;
@@ -255,6 +257,52 @@ export class LcrEngine {
     this.matcher.want(deck);
     this.matcher.walk(this.snapshot.rates, digits, at);
     return this.matcher.match(deck);
+  }
+
+  /**
+   * rowAt for two decks and one number (a CDR's sell and cost decks): the number's trie node found once and,
+   * for what the cache does not hold, one walk down its digits for both decks, where two rowAt calls walk
+   * twice (the walk visits every deck's rows on the way: most of what rating a CDR cost). A deck < 0 has
+   * no row (-1). The rows land in `pair` ([first, second]), valid until the next call.
+   */
+  rowsAt(first: number, second: number, digits: string, at: number): void {
+    const pair = this.pair;
+    const cached = this.cacheFrom === Number.POSITIVE_INFINITY || (at >= this.cacheFrom && at < this.cacheUntil);
+    let node = 0;
+    let firstRow: number | undefined = -1;
+    let secondRow: number | undefined = -1;
+    if (cached) {
+      if (at < this.cacheFrom || at >= this.cacheUntil) this.resetCache(at);
+      node = this.deepestNode(digits);
+      const nodeCount = this.snapshot.rates.trie.nodeCount;
+      if (first >= 0) firstRow = this.rowCache.get(first * nodeCount + node);
+      if (second >= 0) secondRow = this.rowCache.get(second * nodeCount + node);
+    } else {
+      firstRow = first >= 0 ? undefined : -1;
+      secondRow = second >= 0 ? undefined : -1;
+    }
+    if (firstRow === undefined || secondRow === undefined) {
+      const { matcher } = this;
+      matcher.begin();
+      if (firstRow === undefined) matcher.want(first);
+      if (secondRow === undefined) matcher.want(second);
+      matcher.walk(this.snapshot.rates, digits, at);
+      if (firstRow === undefined) {
+        firstRow = matcher.match(first);
+        if (cached) this.cacheRow(first, node, firstRow);
+      }
+      if (secondRow === undefined) {
+        secondRow = matcher.match(second);
+        if (cached) this.cacheRow(second, node, secondRow);
+      }
+    }
+    pair[0] = firstRow;
+    pair[1] = secondRow;
+  }
+
+  private cacheRow(deck: number, node: number, row: number): void {
+    if (this.rowCache.size >= ROUTE_CACHE_LIMIT) this.rowCache.clear();
+    this.rowCache.set(deck * this.snapshot.rates.trie.nodeCount + node, row);
   }
 
   /** The trie node a number's digits lead to (where the rate walk would stop). */

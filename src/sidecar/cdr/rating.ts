@@ -57,7 +57,7 @@ function rateSide(
   trunk: Trunk,
   deck: number,
   dnis: string,
-  at: number,
+  row: number,
   durationSeconds: number,
 ): RatedSide | string {
   const { snapshot } = engine;
@@ -69,7 +69,6 @@ function rateSide(
   if (durationSeconds === 0)
     return { rateDeckId, billableSeconds: 0, cost: formatFixed(0, precision, precision), currency, precision, rounding };
   if (deck < 0) return 'has no rate deck';
-  const row = engine.lcr.rowAt(deck, dnis, at);
   if (row < 0) return `has no rate for ${dnis} in deck ${snapshot.decks[deck].id} at the call's start`;
   const rates = snapshot.rates;
   const increments = {
@@ -96,9 +95,13 @@ export function rateCallRecord(engine: DecisionEngine, record: CallRecord): Rati
   if (carrierIndex === undefined) return { ok: false, message: `carrier_trunk_id ${record.carrier_trunk_id} is not a known carrier trunk` };
   const trunk = snapshot.customerTrunks[trunkIndex];
   const carrier = snapshot.carriers[carrierIndex];
-  const customer = rateSide(engine, trunk, trunk.sellDeck, record.dnis, record.startMs, record.duration_seconds);
+  // Both decks' rows in one walk down the number, in force when the call started (none needed for a call not answered).
+  const rows = engine.lcr.pair;
+  if (record.duration_seconds === 0) rows.fill(-1);
+  else engine.lcr.rowsAt(trunk.sellDeck, carrier.costDeck, record.dnis, record.startMs);
+  const customer = rateSide(engine, trunk, trunk.sellDeck, record.dnis, rows[0], record.duration_seconds);
   if (typeof customer === 'string') return { ok: false, message: `customer trunk ${trunk.id} ${customer}` };
-  const vendor = rateSide(engine, carrier, carrier.costDeck, record.dnis, record.startMs, record.duration_seconds);
+  const vendor = rateSide(engine, carrier, carrier.costDeck, record.dnis, rows[1], record.duration_seconds);
   if (typeof vendor === 'string') return { ok: false, message: `carrier trunk ${carrier.id} ${vendor}` };
 
   const account = snapshot.accounts.get(trunk.accountId)!;

@@ -88,7 +88,8 @@ export interface StoredLease {
  * callbacks) per write was a good part of what each admission left for the GC.
  */
 class Batch {
-  readonly writes: JournalOp[][] = [];
+  /** The ops of every write, in order: pushed one by one (Array.prototype.flat over the writes was 3% of a CDR's event loop). */
+  readonly ops: JournalOp[] = [];
   readonly durable: Promise<void>;
   resolve!: () => void;
   reject!: (error: Error) => void;
@@ -100,10 +101,6 @@ class Batch {
     });
     // Every writer awaits or catches it; this keeps a refusal nobody waits for from being an unhandled rejection.
     this.durable.catch(() => undefined);
-  }
-
-  ops(): JournalOp[] {
-    return this.writes.length === 1 ? this.writes[0] : this.writes.flat();
   }
 }
 
@@ -262,7 +259,8 @@ export class MoneyJournal {
       this.refusalListener(ops, this.broken);
       return Promise.reject(this.broken);
     }
-    this.pending.writes.push(ops);
+    const pending = this.pending.ops;
+    for (let i = 0; i < ops.length; i++) pending.push(ops[i]);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -272,7 +270,7 @@ export class MoneyJournal {
 
   /** Resolves once every write made so far is durable (rejects if the last of them was refused). */
   written(): Promise<void> {
-    if (this.pending.writes.length > 0) return this.pending.durable;
+    if (this.pending.ops.length > 0) return this.pending.durable;
     let last: Promise<void> = DURABLE;
     for (const { batch } of this.inFlight.values()) last = batch.durable;
     return last;
@@ -286,9 +284,9 @@ export class MoneyJournal {
     this.flushScheduled = false;
     if (this.inFlight.size > 0) return;
     const batch = this.pending;
-    if (batch.writes.length === 0) return;
+    if (batch.ops.length === 0) return;
     this.pending = new Batch();
-    const ops = batch.ops();
+    const { ops } = batch;
     if (this.broken !== null) return this.refuse(batch, ops, this.broken);
     this.holdCdrs(ops);
     if (this.appender !== null) {
@@ -384,6 +382,9 @@ export class MoneyJournal {
 
   // Reads: start-up recovery, and the duplicate check of CDR ingest (memory; one indexed row only when the filter says it may be there).
   findCdr(sipCallId: string): StoredCdr | null {
+    // The filter first: every CDR held in memory was added to it as it was (holdCdrs), so its "no" answers for
+    // memory as for money.db, and a new CDR (nearly every one) costs no lookup in the map of those not yet applied.
+    if (this.cdrFilterReady && !this.knownCdrs.mightHave(sipCallId)) return null;
     const unapplied = this.unappliedCdrs.get(sipCallId);
     if (unapplied !== undefined)
       return unapplied.op === 'rated'
@@ -397,7 +398,6 @@ export class MoneyJournal {
             account_id: unapplied.accountId,
             charge_micro: unapplied.chargeMicro,
           };
-    if (this.cdrFilterReady && !this.knownCdrs.mightHave(sipCallId)) return null;
     return (this.statements.findCdr.get(sipCallId) as StoredCdr | undefined) ?? null;
   }
   lastCdrId(): number {
@@ -469,7 +469,7 @@ export class MoneyJournal {
   async close(): Promise<void> {
     await this.cdrFilterLoader?.terminate();
     this.flush();
-    while ((this.inFlight.size > 0 || this.pending.writes.length > 0) && this.broken === null)
+    while ((this.inFlight.size > 0 || this.pending.ops.length > 0) && this.broken === null)
       await new Promise((resolve) => setTimeout(resolve, 5));
     if (this.writer !== null) {
       const writer = this.writer;

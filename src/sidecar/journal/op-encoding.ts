@@ -1,3 +1,4 @@
+import { jsonNumber } from '../../core/json/number.js';
 import { quoteJson } from '../../core/json/quote.js';
 import type { JournalOp } from './ops.js';
 import { decodeRatedOp, encodeRatedOp } from './rated-cdr.js';
@@ -19,8 +20,7 @@ import { decodeRatedOp, encodeRatedOp } from './rated-cdr.js';
  */
 const str = JSON.stringify;
 
-/** A number as JSON.stringify writes it (NaN and ±Infinity as null), so a record is always valid JSON. */
-const num = (value: number): string => (Number.isFinite(value) ? String(value) : 'null');
+const num = jsonNumber;
 
 const numOrNull = (value: number | null | undefined): string => (value === null || value === undefined ? 'null' : num(value));
 

@@ -1,3 +1,4 @@
+import { jsonNumber } from '../../core/json/number.js';
 import { quoteJson } from '../../core/json/quote.js';
 import { formatMicro } from '../../core/money/micro.js';
 import type { Currency, DecimalPrecision, RoundingDirection } from '../../core/snapshot/schema.js';
@@ -56,8 +57,7 @@ export interface RatedCdr {
   namedRetailAccountId: number | null;
 }
 
-/** Numbers as JSON.stringify writes them (NaN and ±Infinity as null), so the texts are always valid JSON. */
-const num = (value: number): string => (Number.isFinite(value) ? String(value) : 'null');
+const num = jsonNumber;
 const numOrNull = (value: number | null): string => (value === null ? 'null' : num(value));
 
 /**
