@@ -483,7 +483,7 @@ export class NodeCredit {
     if (trunkId !== null) this.ports.take(trunkId);
     // If the record is refused, undoRefused() takes the reservation back.
     const committed = this.journal.write({
-      op: 'reserve',
+      op: 'held',
       id,
       callId,
       entityType: entity.type,
@@ -492,7 +492,8 @@ export class NodeCredit {
       maxDuration: plan.maxDurationSeconds,
       createdAt: now,
       expiresAt,
-      answer,
+      answerKind,
+      headroomMicro,
       slice: slice === null ? null : JSON.stringify(slice),
       trunkId,
     });
@@ -509,7 +510,7 @@ export class NodeCredit {
         this.undoRefusedCdr(op, closed, error);
         continue;
       }
-      if (op.op !== 'reserve') continue;
+      if (op.op !== 'held') continue;
       const slot = this.reservations.find(op.callId);
       if (slot === NO_SLOT) continue;
       // Read before drop() frees the slot.

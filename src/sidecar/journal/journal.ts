@@ -88,7 +88,8 @@ export interface StoredLease {
  * callbacks) per write was a good part of what each admission left for the GC.
  */
 class Batch {
-  readonly writes: JournalOp[][] = [];
+  /** Every write's ops, in order (pushed one by one: flattening a list of lists per record cost more than the writes). */
+  readonly ops: JournalOp[] = [];
   readonly durable: Promise<void>;
   resolve!: () => void;
   reject!: (error: Error) => void;
@@ -100,10 +101,6 @@ class Batch {
     });
     // Every writer awaits or catches it; this keeps a refusal nobody waits for from being an unhandled rejection.
     this.durable.catch(() => undefined);
-  }
-
-  ops(): JournalOp[] {
-    return this.writes.length === 1 ? this.writes[0] : this.writes.flat();
   }
 }
 
@@ -262,7 +259,8 @@ export class MoneyJournal {
       this.refusalListener(ops, this.broken);
       return Promise.reject(this.broken);
     }
-    this.pending.writes.push(ops);
+    const queued = this.pending.ops;
+    for (let i = 0; i < ops.length; i++) queued.push(ops[i]);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -272,7 +270,7 @@ export class MoneyJournal {
 
   /** Resolves once every write made so far is durable (rejects if the last of them was refused). */
   written(): Promise<void> {
-    if (this.pending.writes.length > 0) return this.pending.durable;
+    if (this.pending.ops.length > 0) return this.pending.durable;
     let last: Promise<void> = DURABLE;
     for (const { batch } of this.inFlight.values()) last = batch.durable;
     return last;
@@ -286,9 +284,9 @@ export class MoneyJournal {
     this.flushScheduled = false;
     if (this.inFlight.size > 0) return;
     const batch = this.pending;
-    if (batch.writes.length === 0) return;
+    if (batch.ops.length === 0) return;
     this.pending = new Batch();
-    const ops = batch.ops();
+    const ops = batch.ops;
     if (this.broken !== null) return this.refuse(batch, ops, this.broken);
     this.holdCdrs(ops);
     if (this.appender !== null) {
@@ -469,7 +467,7 @@ export class MoneyJournal {
   async close(): Promise<void> {
     await this.cdrFilterLoader?.terminate();
     this.flush();
-    while ((this.inFlight.size > 0 || this.pending.writes.length > 0) && this.broken === null)
+    while ((this.inFlight.size > 0 || this.pending.ops.length > 0) && this.broken === null)
       await new Promise((resolve) => setTimeout(resolve, 5));
     if (this.writer !== null) {
       const writer = this.writer;
