@@ -62,7 +62,7 @@ function everyOp(): JournalOp[] {
       createdAt: 1_733_400_000_123,
       expiresAt: 1_733_407_260_123,
       answerKind: 'admit',
-      headroomMicro: -5,
+      headroom: '-0.000005',
       slice: JSON.stringify({ seconds: 300, paidUntil: 1_733_400_300_000, dialogId: 'd"1' }),
       trunkId: 10,
     },
@@ -77,7 +77,7 @@ function everyOp(): JournalOp[] {
       createdAt: 1,
       expiresAt: 2,
       answerKind: 'check',
-      headroomMicro: 0,
+      headroom: '0.00',
       slice: null,
       trunkId: null,
     },
@@ -133,8 +133,8 @@ function everyOp(): JournalOp[] {
 
 /** A reservation's op in a record: its figures in this order (the log's format: a change is a new op). */
 const held = (r: Extract<JournalOp, { op: 'held' }>): unknown[] => [
-  ...[r.id, r.callId, r.entityType, r.entityId, r.amountMicro, r.maxDuration, r.createdAt, r.expiresAt],
-  ...[r.answerKind, r.headroomMicro, r.slice === null ? null : JSON.parse(r.slice), r.trunkId],
+  ...[r.id, r.callId, r.entityType, r.entityId, r.amountMicro, r.maxDuration, r.createdAt, r.expiresAt - r.createdAt],
+  ...[r.answerKind, r.headroom, r.slice === null ? null : JSON.parse(r.slice), r.trunkId],
 ];
 
 /** A rated CDR's op in a record: its figures in this order (the log's format: a change is a new op). */
@@ -201,9 +201,9 @@ describe('journal op encoding', () => {
 
   it('writes a reservation as valid JSON whatever its numbers and slice text hold', () => {
     const base = everyOp().find((op) => op.op === 'held')!;
-    const odd: JournalOp = { ...base, headroomMicro: NaN, expiresAt: Infinity, slice: 'not json {' };
+    const odd: JournalOp = { ...base, amountMicro: NaN, trunkId: Infinity, slice: 'not json {' };
     const [back] = decodeOps(encodeOps([odd]));
-    assert.deepEqual(back, { ...odd, headroomMicro: null, expiresAt: null });
+    assert.deepEqual(back, { ...odd, amountMicro: null, trunkId: null });
   });
 
   it('round-trips through a whole log record', () => {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { formatMicro, parseMicro } from '../../core/money/micro.js';
-import { parseStoredAnswer, renderAnswer } from './reservation-answer.js';
+import { answerWithHeadroom, parseStoredAnswer, renderAnswer } from './reservation-answer.js';
 import { JournalWriteError, storedCdrOf, type MoneyJournal, type StoredCdr, type StoredReservation } from '../journal/journal.js';
 import type { JournalOp } from '../journal/ops.js';
 import {
@@ -467,7 +467,8 @@ export class NodeCredit {
     entity.heldMicro += plan.amountMicro;
     entity.recordDemand(plan.amountMicro, now);
     const headroomMicro = entity.headroomMicro;
-    const answer = renderAnswer(answerKind, headroomMicro, plan.maxDurationSeconds);
+    const headroom = formatMicro(headroomMicro);
+    const answer = answerWithHeadroom(answerKind, headroom, plan.maxDurationSeconds);
     this.reservations.hold({
       id,
       callId,
@@ -493,7 +494,7 @@ export class NodeCredit {
       createdAt: now,
       expiresAt,
       answerKind,
-      headroomMicro,
+      headroom,
       slice: slice === null ? null : JSON.stringify(slice),
       trunkId,
     });

@@ -1,6 +1,6 @@
 import { quoteJson } from '../../core/json/quote.js';
 import type { EntityType } from '../../core/protocol/node-sync.js';
-import { renderAnswer } from '../credit/reservation-answer.js';
+import { answerWithHeadroom } from '../credit/reservation-answer.js';
 import type { AnswerKind } from '../credit/reservation-table.js';
 
 /**
@@ -20,11 +20,12 @@ export interface HeldReservation {
   maxDuration: number | null;
   /** Epoch ms. */
   createdAt: number;
+  /** Epoch ms (in the record: the milliseconds after createdAt, a small integer, which is quicker to write). */
   expiresAt: number;
   /** Which answer the call got: call/admit's or call-admit/check's. */
   answerKind: AnswerKind;
-  /** The headroom the answer gave. */
-  headroomMicro: number;
+  /** The headroom the answer gave, as it wrote it (formatMicro's text: the answer is made of it, and writing the number would cost the event loop a double's conversion). */
+  headroom: string;
   /** A sliced call's SliceTerms as JSON; null: the whole call is reserved. */
   slice: string | null;
   /** The customer trunk whose port the call holds; null: none. */
@@ -33,7 +34,7 @@ export interface HeldReservation {
 
 /** The answer the admission gave, as money.db keeps it (a repeated Call-ID after a restart gets it again). */
 export function answerOf(held: HeldReservation): string {
-  return renderAnswer(held.answerKind, held.headroomMicro, held.maxDuration);
+  return answerWithHeadroom(held.answerKind, held.headroom, held.maxDuration);
 }
 
 /** Numbers as JSON.stringify writes them (NaN and ±Infinity as null), so a record is always valid JSON. */
@@ -41,7 +42,9 @@ const num = (value: number): string => (Number.isFinite(value) ? String(value) :
 const numOrNull = (value: number | null): string => (value === null ? 'null' : num(value));
 
 /**
- * The op in a log record: the figures as one JSON array, in the order below (`v`). The slice terms are
+ * The op in a log record: the figures as one JSON array, in the order below (`v`), the expiry as milliseconds
+ * after createdAt. The headroom is formatMicro's text, quoted by quoteJson like the Call-ID (no escaping
+ * needed for its digits, sign and point, but nothing is trusted to be so here). The slice terms are
  * JSON.stringify's text of an object, so they go in as the value they are (decodeHeldOp gives the text back).
  * The entity type and the answer kind are closed sets, quoted as they are. The order is the format: a change
  * to it is a new op name, and this one stays readable.
@@ -49,8 +52,8 @@ const numOrNull = (value: number | null): string => (value === null ? 'null' : n
 export function encodeHeldOp(held: HeldReservation): string {
   return (
     `{"op":"held","v":[${num(held.id)},${quoteJson(held.callId)},"${held.entityType}",${num(held.entityId)},` +
-    `${num(held.amountMicro)},${numOrNull(held.maxDuration)},${num(held.createdAt)},${num(held.expiresAt)},` +
-    `"${held.answerKind}",${num(held.headroomMicro)},${held.slice === null ? 'null' : embeddedObject(held.slice)},` +
+    `${num(held.amountMicro)},${numOrNull(held.maxDuration)},${num(held.createdAt)},${num(held.expiresAt - held.createdAt)},` +
+    `"${held.answerKind}",${quoteJson(held.headroom)},${held.slice === null ? 'null' : embeddedObject(held.slice)},` +
     `${numOrNull(held.trunkId)}]}`
   );
 }
@@ -72,9 +75,9 @@ export function decodeHeldOp(v: unknown[]): HeldReservation {
     amountMicro: v[4] as number,
     maxDuration: v[5] as number | null,
     createdAt: v[6] as number,
-    expiresAt: v[7] as number,
+    expiresAt: (v[6] as number) + (v[7] as number),
     answerKind: v[8] as AnswerKind,
-    headroomMicro: v[9] as number,
+    headroom: v[9] as string,
     slice: slice === null || typeof slice === 'string' ? slice : JSON.stringify(slice),
     trunkId: v[11] as number | null,
   };
