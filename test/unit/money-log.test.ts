@@ -22,7 +22,7 @@ import type { JournalOp } from '../../src/sidecar/journal/ops.js';
 import { applySegment, recoverLog } from '../../src/sidecar/journal/replay.js';
 import { JournalStore } from '../../src/sidecar/journal/store.js';
 import type { RatedCdr } from '../../src/sidecar/journal/rated-cdr.js';
-import { renderAnswer } from '../../src/sidecar/credit/reservation-answer.js';
+import { renderAnswer } from '../../src/sidecar/journal/reservation-answer.js';
 import { ANSWERED_CDR } from '../fixtures/settlement.js';
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { renderAnswer } from '../../src/sidecar/credit/reservation-answer.js';
+import { renderAnswer } from '../../src/sidecar/journal/reservation-answer.js';
 import { decodeRecords, encodeRecord } from '../../src/sidecar/journal/log.js';
 import { decodeOps, encodeOps } from '../../src/sidecar/journal/op-encoding.js';
 import type { JournalOp } from '../../src/sidecar/journal/ops.js';

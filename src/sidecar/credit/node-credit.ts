@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { formatMicro, parseMicro } from '../../core/money/micro.js';
-import { answerWithHeadroom, parseStoredAnswer, renderAnswer } from './reservation-answer.js';
+import { answerWithHeadroom, parseStoredAnswer, renderAnswer } from '../journal/reservation-answer.js';
 import { JournalWriteError, storedCdrOf, type MoneyJournal, type StoredCdr, type StoredReservation } from '../journal/journal.js';
 import type { JournalOp } from '../journal/ops.js';
 import {

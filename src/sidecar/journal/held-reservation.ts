@@ -1,7 +1,6 @@
 import { quoteJson } from '../../core/json/quote.js';
 import type { EntityType } from '../../core/protocol/node-sync.js';
-import { answerWithHeadroom } from '../credit/reservation-answer.js';
-import type { AnswerKind } from '../credit/reservation-table.js';
+import { answerWithHeadroom, type AnswerKind } from './reservation-answer.js';
 
 /**
  * A reservation as the node journals it since 2026-12-07: its figures, without the admission's answer text.

@@ -1,5 +1,7 @@
 import { formatMicro, parseMicro } from '../../core/money/micro.js';
-import type { AnswerKind } from './reservation-table.js';
+
+/** Which answer an admission gave (and a repeated Call-ID gets again): call/admit's or call-admit/check's. */
+export type AnswerKind = 'admit' | 'check';
 
 /**
  * What an admission answered, rendered from the reservation's figures: the
