@@ -7,7 +7,7 @@ import { answerText, fingerprintOf, settlementText, type RatedSide } from '../..
 import { authorizeCall } from '../../src/sidecar/auth/call-auth.js';
 import { LivePorts } from '../../src/sidecar/limits/live-ports.js';
 import { encodeCallAuthDecision, encodeRouteDecision } from '../../src/sidecar/call/encode.js';
-import { renderAnswer } from '../../src/sidecar/credit/reservation-answer.js';
+import { renderAnswer } from '../../src/sidecar/journal/reservation-answer.js';
 import { routeCall } from '../../src/sidecar/routing/route.js';
 import { routingTables } from '../fixtures/routing.js';
 import { ANSWERED_CDR, settlementObject } from '../fixtures/settlement.js';

@@ -22,6 +22,7 @@ import type { JournalOp } from '../../src/sidecar/journal/ops.js';
 import { applySegment, recoverLog } from '../../src/sidecar/journal/replay.js';
 import { JournalStore } from '../../src/sidecar/journal/store.js';
 import type { RatedCdr } from '../../src/sidecar/journal/rated-cdr.js';
+import { renderAnswer } from '../../src/sidecar/journal/reservation-answer.js';
 import { ANSWERED_CDR } from '../fixtures/settlement.js';
 
 /**
@@ -30,7 +31,7 @@ import { ANSWERED_CDR } from '../fixtures/settlement.js';
  * reach money.db exactly once, across segments, partial passes and
  * restarts; CDRs not yet applied are still found for the duplicate check.
  */
-const reserve = (id: number): JournalOp => ({
+const reserve = (id: number): Extract<JournalOp, { op: 'reserve' }> => ({
   op: 'reserve',
   id,
   callId: `call-${id}@log`,
@@ -184,6 +185,64 @@ describe('money log: into money.db', () => {
         segment: 1_000_000,
         offset: 64 * 1024 * 1024 + 12_345,
       });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('replays reservations journalled with their answer text (logs from before 2026-12-07) and with its figures alike', () => {
+    const { dir, dbPath, logDir } = scratch();
+    try {
+      const figures = { entityType: 'customer' as const, entityId: 1, amountMicro: 5, createdAt: 1, expiresAt: 2 };
+      const slice = JSON.stringify({ seconds: 300, paidUntil: 1_733_400_300_000, dialogId: 'd"1' });
+      const appender = new LogAppender(logDir, 0, false);
+      appender.append(
+        encodeRecord([
+          { ...reserve(1), answer: renderAnswer('admit', 2_500_000, 60), maxDuration: 60 },
+          { ...reserve(2), answer: renderAnswer('check', -1_250, null), maxDuration: null, slice },
+        ]),
+      );
+      appender.append(
+        encodeRecord([
+          {
+            op: 'held',
+            id: 3,
+            callId: 'c"3',
+            ...figures,
+            maxDuration: 60,
+            answerKind: 'admit',
+            headroom: '2.50',
+            slice: null,
+            trunkId: 4,
+          },
+          {
+            op: 'held',
+            id: 4,
+            callId: 'c4',
+            ...figures,
+            maxDuration: null,
+            answerKind: 'check',
+            headroom: '-0.00125',
+            slice,
+            trunkId: null,
+          },
+        ]),
+      );
+      appender.close();
+      const store = new JournalStore(dbPath);
+      recoverLog(store, logDir);
+      store.close();
+      const db = new Database(dbPath, { readonly: true });
+      const rows = db.prepare('SELECT id, call_id, answer, slice, customer_trunk_id FROM reservations ORDER BY id').all();
+      db.close();
+      const admitted = renderAnswer('admit', 2_500_000, 60);
+      const checked = renderAnswer('check', -1_250, null);
+      assert.deepEqual(rows, [
+        { id: 1, call_id: 'call-1@log', answer: admitted, slice: null, customer_trunk_id: null },
+        { id: 2, call_id: 'call-2@log', answer: checked, slice, customer_trunk_id: null },
+        { id: 3, call_id: 'c"3', answer: admitted, slice: null, customer_trunk_id: 4 },
+        { id: 4, call_id: 'c4', answer: checked, slice, customer_trunk_id: null },
+      ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -415,6 +474,45 @@ describe('money journal: a record the log refuses (a full disk)', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }
+
+  it('answers a Call-ID admitted before a restart with the bytes it answered then, from the log and from money.db', async () => {
+    const { dir, dbPath, logDir } = scratch();
+    const log = pino({ level: 'silent' });
+    const admitOn = (credit: NodeCredit, callId: string) =>
+      credit.admit({
+        entity: { type: 'customer', id: 7 },
+        callId,
+        plan,
+        enforce: false,
+        admitWhenUnreachable: true,
+        answer: 'admit',
+        port: null,
+        now: Date.now(),
+      });
+    try {
+      // A node from before 2026-12-07 left a reservation with its answer text in the log.
+      const legacyAnswer = renderAnswer('admit', 1_234_500, 60);
+      const appender = new LogAppender(logDir, 0, false);
+      appender.append(encodeRecord([{ ...reserve(1), callId: 'old@restart', entityId: 7, answer: legacyAnswer }]));
+      appender.close();
+      const journal = new MoneyJournal(dbPath, 'normal', log);
+      const credit = new NodeCredit(journal, settings, log);
+      const first = admitOn(credit, 'new@restart');
+      assert.ok(!(first instanceof Promise) && first.kind === 'reserved');
+      await first.committed;
+      await journal.close();
+
+      const reopened = new MoneyJournal(dbPath, 'normal', log);
+      const again = new NodeCredit(reopened, settings, log);
+      const repeated = await admitOn(again, 'new@restart');
+      assert.deepEqual(repeated.kind === 'replayed' ? repeated.answer : repeated.kind, first.answer);
+      const old = await admitOn(again, 'old@restart');
+      assert.deepEqual(old.kind === 'replayed' ? old.answer : old.kind, legacyAnswer);
+      await reopened.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('acknowledges none of its admissions, takes their reservations back, and keeps working once the disk has room', () =>
     withCredit(async ({ journal, appender, account, admit, dbPath }) => {

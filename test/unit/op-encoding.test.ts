@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { renderAnswer } from '../../src/sidecar/credit/reservation-answer.js';
+import { renderAnswer } from '../../src/sidecar/journal/reservation-answer.js';
 import { decodeRecords, encodeRecord } from '../../src/sidecar/journal/log.js';
 import { decodeOps, encodeOps } from '../../src/sidecar/journal/op-encoding.js';
 import type { JournalOp } from '../../src/sidecar/journal/ops.js';
@@ -52,6 +52,37 @@ function everyOp(): JournalOp[] {
     },
     { op: 'finish', id: 3, state: 'settled', at: 1_733_400_000_123 },
     {
+      op: 'held',
+      id: 8,
+      callId: 'call-"8"\u2028@x',
+      entityType: 'retail',
+      entityId: 4,
+      amountMicro: 2_500_000,
+      maxDuration: 7200,
+      createdAt: 1_733_400_000_123,
+      expiresAt: 1_733_407_260_123,
+      answerKind: 'admit',
+      headroom: '-0.000005',
+      slice: JSON.stringify({ seconds: 300, paidUntil: 1_733_400_300_000, dialogId: 'd"1' }),
+      trunkId: 10,
+    },
+    {
+      op: 'held',
+      id: 9,
+      callId: 'c9',
+      entityType: 'carrier',
+      entityId: 3,
+      amountMicro: 1,
+      maxDuration: null,
+      createdAt: 1,
+      expiresAt: 2,
+      answerKind: 'check',
+      headroom: '0.00',
+      slice: null,
+      trunkId: null,
+    },
+    // A reservation as logs written before 2026-12-07 hold it, with its answer text.
+    {
       op: 'reserve',
       id: 3,
       callId: 'call-"3"@x',
@@ -100,6 +131,12 @@ function everyOp(): JournalOp[] {
   ];
 }
 
+/** A reservation's op in a record: its figures in this order (the log's format: a change is a new op). */
+const held = (r: Extract<JournalOp, { op: 'held' }>): unknown[] => [
+  ...[r.id, r.callId, r.entityType, r.entityId, r.amountMicro, r.maxDuration, r.createdAt, r.expiresAt - r.createdAt],
+  ...[r.answerKind, r.headroom, r.slice === null ? null : JSON.parse(r.slice), r.trunkId],
+];
+
 /** A rated CDR's op in a record: its figures in this order (the log's format: a change is a new op). */
 const figures = (c: RatedCdr): unknown[] => [
   ...[c.id, c.sipCallId, c.customerTrunkId, c.accountId, c.carrierTrunkId, c.carrierGatewayId, c.ani, c.dnis],
@@ -125,17 +162,19 @@ describe('journal op encoding', () => {
     const asValues = everyOp().map((op) =>
       op.op === 'rated'
         ? { op: 'rated', v: figures(op) }
-        : op.op === 'cdr'
-          ? { ...op, result: JSON.parse(op.result), settlement: JSON.parse(op.settlement) }
-          : op.op === 'reserve'
-            ? { ...op, answer: JSON.parse(op.answer), slice: op.slice === null ? null : JSON.parse(op.slice) }
-            : op,
+        : op.op === 'held'
+          ? { op: 'held', v: held(op) }
+          : op.op === 'cdr'
+            ? { ...op, result: JSON.parse(op.result), settlement: JSON.parse(op.settlement) }
+            : op.op === 'reserve'
+              ? { ...op, answer: JSON.parse(op.answer), slice: op.slice === null ? null : JSON.parse(op.slice) }
+              : op,
     );
     assert.equal(encodeOps(everyOp()), JSON.stringify(asValues));
   });
 
   it('reads records written before, with those fields as strings, unchanged', () => {
-    const ops = everyOp().filter((op) => op.op !== 'rated');
+    const ops = everyOp().filter((op) => op.op !== 'rated' && op.op !== 'held');
     assert.deepEqual(decodeOps(JSON.stringify(ops)), ops);
   });
 
@@ -158,6 +197,13 @@ describe('journal op encoding', () => {
     assert.equal(back.durationSeconds, null);
     assert.equal(back.customer.rateDeckId, null);
     assert.doesNotThrow(() => JSON.parse(settlementText(odd)));
+  });
+
+  it('writes a reservation as valid JSON whatever its numbers and slice text hold', () => {
+    const base = everyOp().find((op) => op.op === 'held')!;
+    const odd: JournalOp = { ...base, amountMicro: NaN, trunkId: Infinity, slice: 'not json {' };
+    const [back] = decodeOps(encodeOps([odd]));
+    assert.deepEqual(back, { ...odd, amountMicro: null, trunkId: null });
   });
 
   it('round-trips through a whole log record', () => {

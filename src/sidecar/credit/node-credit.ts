@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { formatMicro, parseMicro } from '../../core/money/micro.js';
-import { parseStoredAnswer, renderAnswer } from './reservation-answer.js';
+import { answerWithHeadroom, parseStoredAnswer, renderAnswer } from '../journal/reservation-answer.js';
 import { JournalWriteError, storedCdrOf, type MoneyJournal, type StoredCdr, type StoredReservation } from '../journal/journal.js';
 import type { JournalOp } from '../journal/ops.js';
 import {
@@ -467,7 +467,8 @@ export class NodeCredit {
     entity.heldMicro += plan.amountMicro;
     entity.recordDemand(plan.amountMicro, now);
     const headroomMicro = entity.headroomMicro;
-    const answer = renderAnswer(answerKind, headroomMicro, plan.maxDurationSeconds);
+    const headroom = formatMicro(headroomMicro);
+    const answer = answerWithHeadroom(answerKind, headroom, plan.maxDurationSeconds);
     this.reservations.hold({
       id,
       callId,
@@ -483,7 +484,7 @@ export class NodeCredit {
     if (trunkId !== null) this.ports.take(trunkId);
     // If the record is refused, undoRefused() takes the reservation back.
     const committed = this.journal.write({
-      op: 'reserve',
+      op: 'held',
       id,
       callId,
       entityType: entity.type,
@@ -492,7 +493,8 @@ export class NodeCredit {
       maxDuration: plan.maxDurationSeconds,
       createdAt: now,
       expiresAt,
-      answer,
+      answerKind,
+      headroom,
       slice: slice === null ? null : JSON.stringify(slice),
       trunkId,
     });
@@ -509,7 +511,7 @@ export class NodeCredit {
         this.undoRefusedCdr(op, closed, error);
         continue;
       }
-      if (op.op !== 'reserve') continue;
+      if (op.op !== 'held') continue;
       const slot = this.reservations.find(op.callId);
       if (slot === NO_SLOT) continue;
       // Read before drop() frees the slot.

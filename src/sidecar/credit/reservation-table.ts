@@ -1,4 +1,5 @@
 import { hashCallId } from '../journal/call-id-hash.js';
+import type { AnswerKind } from '../journal/reservation-answer.js';
 
 /**
  * The node's reservations by Call-ID — live ones, and the most recently
@@ -18,7 +19,8 @@ import { hashCallId } from '../journal/call-id-hash.js';
  * Slots are reused: a caller that keeps a slot across an await checks the
  * reservation's id (`isHeld(slot, id)`) before acting on it.
  */
-export type AnswerKind = 'admit' | 'check';
+// The journal's, which writes the answer into money.db from the kind (held-reservation.ts).
+export type { AnswerKind } from '../journal/reservation-answer.js';
 
 /**
  * A call whose credit is reserved slice by slice (credit/slices.ts): what it has paid for so far, the price

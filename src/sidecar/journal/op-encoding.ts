@@ -1,13 +1,14 @@
 import { jsonNumber } from '../../core/json/number.js';
 import { quoteJson } from '../../core/json/quote.js';
 import type { JournalOp } from './ops.js';
+import { decodeHeldOp, encodeHeldOp } from './held-reservation.js';
 import { decodeRatedOp, encodeRatedOp } from './rated-cdr.js';
 
 /**
  * The ops of a log record as JSON text, and back. The hot ops (a CDR, a reservation, its finish) are
  * written by templates rather than JSON.stringify's generic walk, and the fields that already hold JSON
- * text (a CDR's answer and settlement; a reservation's answer and slice terms) go into the
- * record as JSON values, not as strings inside it: escaping the settlement's sixty quotes again, for every
+ * text (a CDR's answer and settlement; a reservation's slice terms, and its answer in logs from before
+ * 2026-12-07) go into the record as JSON values, not as strings inside it: escaping the settlement's sixty quotes again, for every
  * CDR, was most of what encoding a record cost the event loop. Reading a record turns those values back
  * into the very text they were (every such field is made by JSON.stringify or a template pinned to its
  * bytes, so JSON.stringify of the parsed value gives it again), and records written before this, with
@@ -42,8 +43,11 @@ function encodeOp(op: JournalOp): string {
         `"result":${embedded(op.result)},"settlement":${embedded(op.settlement)},"accountId":${num(op.accountId)},` +
         `"chargeMicro":${num(op.chargeMicro)},"createdAt":${num(op.createdAt)}}`
       );
+    case 'held':
+      return encodeHeldOp(op);
     case 'finish':
       return `{"op":"finish","id":${num(op.id)},"state":${quoteJson(op.state)},"at":${num(op.at)}}`;
+    // Written by nodes before 2026-12-07 (and by tests of reading their logs).
     case 'reserve':
       return (
         `{"op":"reserve","id":${num(op.id)},"callId":${quoteJson(op.callId)},"entityType":${quoteJson(op.entityType)},` +
@@ -79,6 +83,7 @@ export function decodeOps(payload: string): JournalOp[] {
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i];
     if (op.op === 'rated') ops[i] = decodeRatedOp((op as unknown as { v: unknown[] }).v);
+    else if (op.op === 'held') ops[i] = decodeHeldOp((op as unknown as { v: unknown[] }).v);
     else if (op.op === 'cdr') {
       op.result = text(op.result);
       op.settlement = text(op.settlement);

@@ -1,4 +1,5 @@
 import type { EntityType } from '../../core/protocol/node-sync.js';
+import type { HeldReservation } from './held-reservation.js';
 import type { RatedCdr } from './rated-cdr.js';
 
 /**
@@ -7,6 +8,9 @@ import type { RatedCdr } from './rated-cdr.js';
  * (journal-store.ts). One write is a list of ops made durable together.
  */
 export type JournalOp =
+  /** A reservation (held-reservation.ts); since 2026-12-07 the only op a node writes for one. */
+  | HeldReservation
+  /** A reservation as logs written before 2026-12-07 hold it, with its answer text: still read and applied. */
   | {
       op: 'reserve';
       id: number;

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { SETTLED_THROUGH, migrateSchema, type JournalOp } from './ops.js';
+import { answerOf } from './held-reservation.js';
 import { answerText, fingerprintOf, settlementText } from './rated-cdr.js';
 
 /**
@@ -123,6 +124,22 @@ export class JournalStore {
   private apply(op: JournalOp): void {
     const s = this.statements;
     switch (op.op) {
+      case 'held':
+        // The answer column from the reservation's figures: written here, on the applier's thread.
+        s.insertReservation.run(
+          op.id,
+          op.callId,
+          op.entityType,
+          op.entityId,
+          op.amountMicro,
+          op.maxDuration,
+          op.createdAt,
+          op.expiresAt,
+          answerOf(op),
+          op.slice,
+          op.trunkId,
+        );
+        return;
       case 'reserve':
         s.insertReservation.run(
           op.id,

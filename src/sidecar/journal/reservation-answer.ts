@@ -1,5 +1,7 @@
 import { formatMicro, parseMicro } from '../../core/money/micro.js';
-import type { AnswerKind } from './reservation-table.js';
+
+/** Which answer an admission gave (and a repeated Call-ID gets again): call/admit's or call-admit/check's. */
+export type AnswerKind = 'admit' | 'check';
 
 /**
  * What an admission answered, rendered from the reservation's figures: the
@@ -9,10 +11,14 @@ import type { AnswerKind } from './reservation-table.js';
  * `max_duration_seconds`; `call-admit/check` its own shape.
  */
 export function renderAnswer(kind: AnswerKind, headroomMicro: number, maxDurationSeconds: number | null): string {
+  return answerWithHeadroom(kind, formatMicro(headroomMicro), maxDurationSeconds);
+}
+
+/** renderAnswer with the headroom already written by formatMicro (the journal keeps that text: held-reservation.ts). */
+export function answerWithHeadroom(kind: AnswerKind, headroom: string, maxDurationSeconds: number | null): string {
   // A template, not JSON.stringify of an object (every admitted call pays for this): formatMicro writes only
   // digits, '-' and '.', which need no quoting, and a duration is an integer or null. test/unit/encode.test.ts
   // pins the bytes to JSON.stringify's.
-  const headroom = formatMicro(headroomMicro);
   return kind === 'admit'
     ? `{"allowed":true,"headroom":"${headroom}","reject_code":null,"reject_reason":null,"max_duration_seconds":${maxDurationSeconds === null ? 'null' : maxDurationSeconds}}`
     : `{"allowed":true,"headroom":"${headroom}","message":"call admitted"}`;

@@ -1,0 +1,83 @@
+import { quoteJson } from '../../core/json/quote.js';
+import type { EntityType } from '../../core/protocol/node-sync.js';
+import { answerWithHeadroom, type AnswerKind } from './reservation-answer.js';
+
+/**
+ * A reservation as the node journals it since 2026-12-07: its figures, without the admission's answer text.
+ * The answer is made of three of them (renderAnswer: the kind, the headroom, the maximum duration), so
+ * money.db's answer column is written from them on the applier's thread (answerOf) instead of the event
+ * loop copying the text into every record: the `reserve` op it replaces embedded it, and was the longest
+ * part of every admission's record. Logs written before still hold `reserve` ops, read and applied as ever.
+ */
+export interface HeldReservation {
+  op: 'held';
+  id: number;
+  callId: string;
+  entityType: EntityType;
+  entityId: number;
+  amountMicro: number;
+  maxDuration: number | null;
+  /** Epoch ms. */
+  createdAt: number;
+  /** Epoch ms (in the record: the milliseconds after createdAt, a small integer, which is quicker to write). */
+  expiresAt: number;
+  /** Which answer the call got: call/admit's or call-admit/check's. */
+  answerKind: AnswerKind;
+  /** The headroom the answer gave, as it wrote it (formatMicro's text: the answer is made of it, and writing the number would cost the event loop a double's conversion). */
+  headroom: string;
+  /** A sliced call's SliceTerms as JSON; null: the whole call is reserved. */
+  slice: string | null;
+  /** The customer trunk whose port the call holds; null: none. */
+  trunkId: number | null;
+}
+
+/** The answer the admission gave, as money.db keeps it (a repeated Call-ID after a restart gets it again). */
+export function answerOf(held: HeldReservation): string {
+  return answerWithHeadroom(held.answerKind, held.headroom, held.maxDuration);
+}
+
+/** Numbers as JSON.stringify writes them (NaN and ±Infinity as null), so a record is always valid JSON. */
+const num = (value: number): string => (Number.isFinite(value) ? String(value) : 'null');
+const numOrNull = (value: number | null): string => (value === null ? 'null' : num(value));
+
+/**
+ * The op in a log record: the figures as one JSON array, in the order below (`v`), the expiry as milliseconds
+ * after createdAt. The headroom is formatMicro's text, quoted by quoteJson like the Call-ID (no escaping
+ * needed for its digits, sign and point, but nothing is trusted to be so here). The slice terms are
+ * JSON.stringify's text of an object, so they go in as the value they are (decodeHeldOp gives the text back).
+ * The entity type and the answer kind are closed sets, quoted as they are. The order is the format: a change
+ * to it is a new op name, and this one stays readable.
+ */
+export function encodeHeldOp(held: HeldReservation): string {
+  return (
+    `{"op":"held","v":[${num(held.id)},${quoteJson(held.callId)},"${held.entityType}",${num(held.entityId)},` +
+    `${num(held.amountMicro)},${numOrNull(held.maxDuration)},${num(held.createdAt)},${num(held.expiresAt - held.createdAt)},` +
+    `"${held.answerKind}",${quoteJson(held.headroom)},${held.slice === null ? 'null' : embeddedObject(held.slice)},` +
+    `${numOrNull(held.trunkId)}]}`
+  );
+}
+
+/** JSON text of an object as a value of the record; anything else as a string, so the record stays valid JSON. */
+function embeddedObject(json: string): string {
+  return json.charCodeAt(0) === 0x7b && json.charCodeAt(json.length - 1) === 0x7d ? json : JSON.stringify(json);
+}
+
+/** encodeHeldOp's array back to the reservation it was written from. */
+export function decodeHeldOp(v: unknown[]): HeldReservation {
+  const slice = v[10];
+  return {
+    op: 'held',
+    id: v[0] as number,
+    callId: v[1] as string,
+    entityType: v[2] as EntityType,
+    entityId: v[3] as number,
+    amountMicro: v[4] as number,
+    maxDuration: v[5] as number | null,
+    createdAt: v[6] as number,
+    expiresAt: (v[6] as number) + (v[7] as number),
+    answerKind: v[8] as AnswerKind,
+    headroom: v[9] as string,
+    slice: slice === null || typeof slice === 'string' ? slice : JSON.stringify(slice),
+    trunkId: v[11] as number | null,
+  };
+}
