@@ -367,8 +367,20 @@ export const MIGRATIONS: readonly Migration[] = [
         END $$;
       CREATE TRIGGER rate_rows_deck_inserted AFTER INSERT ON rate_deck_rates REFERENCING NEW TABLE AS written
         FOR EACH STATEMENT EXECUTE FUNCTION check_rate_rows_deck();
-      CREATE TRIGGER rate_rows_deck_updated AFTER UPDATE ON rate_deck_rates REFERENCING NEW TABLE AS written
-        FOR EACH STATEMENT EXECUTE FUNCTION check_rate_rows_deck();
+      -- A row moved to another deck, checked as it moves: an update that keeps the deck (an overwrite's,
+      -- a revision's) costs nothing, as it cost the foreign key nothing.
+      CREATE FUNCTION check_moved_rate_row_deck() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          UPDATE rate_decks SET id = id WHERE id = NEW.rate_deck_id;
+          IF NOT FOUND THEN
+            RAISE EXCEPTION 'insert or update on table "rate_deck_rates" violates foreign key constraint "rate_deck_rates_rate_deck_id_fkey"'
+              USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'rate_deck_rates_rate_deck_id_fkey',
+                DETAIL = format('Key (rate_deck_id)=(%s) is not present in table "rate_decks".', NEW.rate_deck_id);
+          END IF;
+          RETURN NULL;
+        END $$;
+      CREATE TRIGGER rate_row_deck_moved AFTER UPDATE OF rate_deck_id ON rate_deck_rates
+        FOR EACH ROW WHEN (NEW.rate_deck_id IS DISTINCT FROM OLD.rate_deck_id) EXECUTE FUNCTION check_moved_rate_row_deck();
       CREATE FUNCTION refuse_named_deck_removal() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
           IF TG_OP = 'TRUNCATE' THEN
