@@ -33,6 +33,7 @@ import { seedStore } from '../sync/admin/seed.js';
 import { FakeOpensipsMi } from '../src/devkit/fake-opensips-mi.js';
 import { generateDataset, SIZES } from '../src/devkit/dataset.js';
 import { CONTROL_MAIN, SIDECAR_MAIN } from '../src/devkit/paths.js';
+import { rateSheetCsv } from './rate-sheet.js';
 import { reportResult } from './results.js';
 import { startService, type ServiceProcess } from '../src/devkit/service-process.js';
 
@@ -69,13 +70,8 @@ async function uploadCsv(
       body: JSON.stringify({ name: 'CSV bench', deck_type: 'carrier', currency: 'USD' }),
     })
   ).json()) as { id: number };
-  const lines = ['prefix,destination_name,rate,billing_increment,rate_type,effective_at'];
-  for (let i = 0; i < rows; i++)
-    lines.push(
-      `${1000000 + i},"Destination ${i % 5000}, Mobile",0.${String(100 + (i % 9000)).padStart(4, '0')},${i % 3 === 0 ? '60/60' : '6/6'},${i % 100 === 0 ? 'per_call' : 'per_minute'},2026-01-01`,
-    );
   const form = new FormData();
-  form.append('file', new Blob([lines.join('\n')], { type: 'text/csv' }), 'deck.csv');
+  form.append('file', new Blob([rateSheetCsv(rows)], { type: 'text/csv' }), 'deck.csv');
   const [user, system] = cpuSeconds(controlPid);
   const started = performance.now();
   const upload = await fetch(`${base}/api/rate-decks/${deck.id}/rates/csv`, { method: 'POST', body: form });

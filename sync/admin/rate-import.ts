@@ -1,5 +1,4 @@
 import busboy from 'busboy';
-import { parse } from 'csv-parse/sync';
 import { RequestError } from '../../src/core/http/errors.js';
 import type { IncomingRequest } from '../../src/core/http/server.js';
 import { RateConflictError, type ConflictMode, type ImportedRate } from '../store/config-store.js';
@@ -7,6 +6,7 @@ import { json } from '../../src/core/http/respond.js';
 import type { Route } from '../../src/core/http/server.js';
 import { adminRoute, mustExist, pathId, readBody, type AdminHandler } from '../http/handlers.js';
 import type { AdminContext } from './crud.js';
+import { eachCsvRecord } from './csv-records.js';
 import { maxLengthOf, storeValue, storeValues } from './fields.js';
 import { RATE_DECK_RATES, RATE_DECKS } from './resources.js';
 
@@ -106,72 +106,110 @@ export interface CsvImport {
 
 /** Turns a CSV rate sheet into rows; every problem is reported with its line (the header is line 1). */
 export function parseRateCsv(text: string, defaultEffectiveAt: string, forceEffectiveAt = false): CsvImport {
-  let records: string[][];
+  let sheet = new SheetReader(defaultEffectiveAt, forceEffectiveAt);
   try {
-    records = parse(text, { bom: true, relax_column_count: true, skip_empty_lines: true, trim: true }) as string[][];
+    eachCsvRecord(
+      text,
+      (record) => sheet.add(record),
+      () => (sheet = new SheetReader(defaultEffectiveAt, forceEffectiveAt)),
+    );
   } catch (error) {
     return { rows: [], errors: [`not a readable CSV file: ${(error as Error).message}`] };
   }
-  if (records.length === 0) return { rows: [], errors: ['the file is empty'] };
-  const headers = records[0].map(normaliseHeader);
-  const column: Partial<Record<string, number>> = {};
-  for (const [name, aliases] of Object.entries(HEADER_ALIASES)) {
-    const index = headers.findIndex((header) => aliases.includes(header));
-    if (index >= 0) column[name] = index;
-  }
-  const missing = ['prefix', 'destination_name', 'rate'].filter((name) => column[name] === undefined);
-  if (missing.length > 0)
-    return { rows: [], errors: [`line 1: missing required column(s) ${missing.join(', ')} (found: ${headers.join(', ')})`] };
-  if (records.length - 1 > MAX_ROWS) return { rows: [], errors: [`more than ${MAX_ROWS} rows`] };
+  return sheet.result();
+}
 
-  const rows: ImportedRate[] = [];
-  const errors: string[] = [];
+/**
+ * A sheet's records as they come (the header first): the rows, and each bad row's line. The whole file is
+ * read even past the hundredth error, as only its end shows it readable and its rows counted.
+ */
+class SheetReader {
+  private records = 0;
+  private headers: string[] = [];
+  private readonly column: Partial<Record<string, number>> = {};
+  private missing: string[] = [];
+  private readonly rows: ImportedRate[] = [];
+  private readonly errors: string[] = [];
   // A sheet's rows share a handful of dates: each distinct text is read once (Date.parse and toISOString
   // per row were a sixth of a 150k-row sheet's parse).
-  const effectiveTimes = new Map<string, string | null>();
-  const effectiveAtOf = (text: string): string | null => {
-    let value = effectiveTimes.get(text);
-    if (value === undefined) effectiveTimes.set(text, (value = parseUtc(text)));
-    return value;
-  };
-  const cell = (record: string[], name: string): string => {
-    const index = column[name];
+  private readonly effectiveTimes = new Map<string, string | null>();
+
+  constructor(
+    private readonly defaultEffectiveAt: string,
+    private readonly forceEffectiveAt: boolean,
+  ) {}
+
+  add(record: readonly string[]): void {
+    this.records++;
+    if (this.records === 1) this.readHeader(record);
+    // Past the row limit nothing more is kept: the answer is that limit's error.
+    else if (this.missing.length === 0 && this.errors.length < 100 && this.records - 1 <= MAX_ROWS) this.readRow(record, this.records);
+  }
+
+  result(): CsvImport {
+    if (this.records === 0) return { rows: [], errors: ['the file is empty'] };
+    if (this.missing.length > 0)
+      return {
+        rows: [],
+        errors: [`line 1: missing required column(s) ${this.missing.join(', ')} (found: ${this.headers.join(', ')})`],
+      };
+    if (this.records - 1 > MAX_ROWS) return { rows: [], errors: [`more than ${MAX_ROWS} rows`] };
+    if (this.rows.length === 0 && this.errors.length === 0) this.errors.push('the file has a header but no rows');
+    return { rows: this.rows, errors: this.errors };
+  }
+
+  private readHeader(record: readonly string[]): void {
+    this.headers = record.map(normaliseHeader);
+    for (const [name, aliases] of Object.entries(HEADER_ALIASES)) {
+      const index = this.headers.findIndex((header) => aliases.includes(header));
+      if (index >= 0) this.column[name] = index;
+    }
+    this.missing = ['prefix', 'destination_name', 'rate'].filter((name) => this.column[name] === undefined);
+  }
+
+  private cell(record: readonly string[], name: string): string {
+    const index = this.column[name];
     return index === undefined ? '' : (record.at(index) ?? '').trim();
-  };
-  for (let i = 1; i < records.length && errors.length < 100; i++) {
-    const record = records[i];
-    const line = i + 1;
+  }
+
+  private effectiveAtOf(text: string): string | null {
+    let value = this.effectiveTimes.get(text);
+    if (value === undefined) this.effectiveTimes.set(text, (value = parseUtc(text)));
+    return value;
+  }
+
+  private readRow(record: readonly string[], line: number): void {
     const problems: string[] = [];
-    const prefix = cell(record, 'prefix').replace(/^\+/, '');
+    const prefix = this.cell(record, 'prefix').replace(/^\+/, '');
     if (!/^[0-9]{1,32}$/.test(prefix)) problems.push(`invalid prefix ${JSON.stringify(prefix.slice(0, 40))}`);
-    const name = cell(record, 'destination_name');
+    const name = this.cell(record, 'destination_name');
     if (name === '') problems.push('destination_name is empty');
     // As the admin API's fields (fields.ts): PostgreSQL's text cannot hold it.
     if (name.includes('\u0000')) problems.push('destination_name contains the NUL character');
     // As long as the JSON rows allow, not whatever length a spreadsheet cell holds.
     if (name.length > DESTINATION_NAME_MAX) problems.push(`destination_name is longer than ${DESTINATION_NAME_MAX} characters`);
-    const rate = cell(record, 'rate');
+    const rate = this.cell(record, 'rate');
     try {
       storeValue('rate', RATE_DECK_RATES.fields.rate_per_minute, rate);
     } catch {
       problems.push(`invalid rate ${JSON.stringify(rate.slice(0, 40))}`);
     }
-    const incrementText = cell(record, 'billing_increment');
+    const incrementText = this.cell(record, 'billing_increment');
     const increment = incrementText === '' ? ([1, 1] as [number, number]) : parseIncrement(incrementText);
     if (increment === null) problems.push(`invalid billing_increment ${JSON.stringify(incrementText.slice(0, 20))} (expected like 60/60)`);
-    const typeText = cell(record, 'rate_type')
+    const typeText = this.cell(record, 'rate_type')
       .toLowerCase()
       .replace(/[\s-]+/g, '_');
     const rateType = typeText === '' ? 'per_minute' : typeText;
     if (rateType !== 'per_minute' && rateType !== 'per_call') problems.push('invalid rate_type');
-    const effectiveText = cell(record, 'effective_at');
-    const effectiveAt = effectiveText === '' || forceEffectiveAt ? defaultEffectiveAt : effectiveAtOf(effectiveText);
+    const effectiveText = this.cell(record, 'effective_at');
+    const effectiveAt = effectiveText === '' || this.forceEffectiveAt ? this.defaultEffectiveAt : this.effectiveAtOf(effectiveText);
     if (effectiveAt === null) problems.push(`invalid effective_at ${JSON.stringify(effectiveText.slice(0, 40))}`);
     if (problems.length > 0) {
-      errors.push(`line ${line}: ${problems.join('; ')}`);
-      continue;
+      this.errors.push(`line ${line}: ${problems.join('; ')}`);
+      return;
     }
-    rows.push({
+    this.rows.push({
       prefix,
       destination_name: name,
       rate_per_minute: rate,
@@ -181,12 +219,12 @@ export function parseRateCsv(text: string, defaultEffectiveAt: string, forceEffe
       effective_at: effectiveAt!,
     });
   }
-  if (rows.length === 0 && errors.length === 0) errors.push('the file has a header but no rows');
-  return { rows, errors };
 }
 
 /** The multipart form: the file (field `file` or `csv`) and the upload-level fields. */
-function readMultipart(request: IncomingRequest): Promise<{ file: Buffer | null; fields: Partial<Record<string, string>> }> {
+export function readMultipart(
+  request: Pick<IncomingRequest, 'contentType' | 'body'>,
+): Promise<{ file: Buffer | null; fields: Partial<Record<string, string>> }> {
   return new Promise((resolve, reject) => {
     let parser: busboy.Busboy;
     try {

@@ -303,9 +303,14 @@ export class SqliteConfigStore implements ConfigStore {
   importRates(rateDeckId: number, rows: readonly ImportedRate[], onConflict: ConflictMode): Promise<ImportCounts> {
     this.wrote('rate_deck_rates');
     const find = this.db.prepare('SELECT id FROM rate_deck_rates WHERE rate_deck_id = ? AND prefix = ? AND effective_at = ?');
+    // Into a deck with no rows (a new deck, the usual upload) the insert meets a repeated key itself, by its
+    // unique index's probe, and then writes nothing: a lookup first for every row was an eighth of such an
+    // import's CPU. Into a deck with rows the lookup comes first, as most rows may meet a stored one.
+    const empty = this.db.prepare('SELECT 1 FROM rate_deck_rates WHERE rate_deck_id = ? LIMIT 1').get(rateDeckId) === undefined;
     const insert = this.db.prepare(
       `INSERT INTO rate_deck_rates (rate_deck_id, prefix, destination_name, rate_per_minute, rate_type, billing_increment_initial,
-        billing_increment_step, effective_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        billing_increment_step, effective_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (rate_deck_id, prefix, effective_at) DO NOTHING`,
     );
     const update = this.db.prepare(
       `UPDATE rate_deck_rates SET destination_name = ?, rate_per_minute = ?, rate_type = ?, billing_increment_initial = ?,
@@ -315,8 +320,9 @@ export class SqliteConfigStore implements ConfigStore {
     const counts: ImportCounts = { imported: 0, updated: 0, skipped: 0 };
     this.db.transaction(() => {
       rows.forEach((row, index) => {
-        const existing = find.get(rateDeckId, row.prefix, row.effective_at) as { id: number } | undefined;
-        if (existing === undefined) {
+        let existing = empty ? undefined : (find.get(rateDeckId, row.prefix, row.effective_at) as { id: number } | undefined);
+        const inserted =
+          existing === undefined &&
           insert.run(
             rateDeckId,
             row.prefix,
@@ -328,11 +334,13 @@ export class SqliteConfigStore implements ConfigStore {
             row.effective_at,
             now,
             now,
-          );
+          ).changes > 0;
+        if (inserted) {
           counts.imported++;
         } else if (onConflict === 'skip') {
           counts.skipped++;
         } else if (onConflict === 'overwrite') {
+          existing ??= find.get(rateDeckId, row.prefix, row.effective_at) as { id: number };
           update.run(
             row.destination_name,
             row.rate_per_minute,

@@ -382,6 +382,24 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       assert.ok(referenced instanceof RequestError && referenced.code === 'still_referenced', String(referenced));
     });
 
+    it("refuses a rate whose deck does not exist, and a deck's removal while rates name it, as the admin API's 409s", async () => {
+      const refused = (work: () => Promise<unknown>): Promise<unknown> => (async () => work())().then(undefined, constraintRefusal);
+      const now = new Date().toISOString();
+      const missing = await refused(() =>
+        store.insert('rate_deck_rates', { ...rate('4499', '0.0100'), rate_deck_id: 987_654, created_at: now, updated_at: now }),
+      );
+      assert.ok(missing instanceof RequestError && missing.code === 'still_referenced', String(missing));
+      const imported = await refused(() => store.importRates(987_654, [rate('4498', '0.0100')], 'error'));
+      assert.ok(imported instanceof RequestError && imported.code === 'still_referenced', String(imported));
+      const deck = await newDeck(store, 'Named by a rate');
+      await store.importRates(deck, [rate('4497', '0.0100')], 'error');
+      const removal = await refused(() => store.remove('rate_decks', deck));
+      assert.ok(removal instanceof RequestError && removal.code === 'still_referenced', String(removal));
+      const [row] = (await store.list('rate_deck_rates', { where: { rate_deck_id: deck }, limit: null, offset: 0 })).rows;
+      assert.equal(await store.remove('rate_deck_rates', row.id as number), true);
+      assert.equal(await store.remove('rate_decks', deck), true);
+    });
+
     it('keeps snapshot versions', async () => {
       const last = await store.lastSnapshotVersion();
       await store.recordSnapshot(last + 1, new Date().toISOString(), 'abc', { rate_rows: 1 });
