@@ -13,14 +13,15 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import type { ConfigStore, ImportedRate } from '../sync/store/config-store.js';
+import type { ImportedRate } from '../sync/store/config-store.js';
 import { parseStoreLocation } from '../sync/store/store-location.js';
 import { openConfigStore } from '../sync/stores.js';
+import { backendCpu, newRateDeck } from './pg-bench.js';
 
 const { values } = parseArgs({
   options: {
@@ -49,20 +50,6 @@ function rates(count: number, base: number): ImportedRate[] {
 }
 
 /** CPU seconds (user + system) the store's server backends have used so far: 0 where none is connected. */
-async function backendCpu(admin: pg.Client): Promise<number> {
-  const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [APPLICATION]);
-  let ticks = 0;
-  for (const { pid } of rows) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // the backend ended between the query and the read
-    }
-  }
-  return ticks / 100;
-}
-
 interface Timing {
   seconds: number;
   /** This process's CPU seconds. */
@@ -74,27 +61,13 @@ interface Timing {
 const show = (t: Timing): string => `${t.seconds.toFixed(2)} s (CPU: node ${t.client.toFixed(2)} s, server ${t.server.toFixed(2)} s)`;
 
 async function timed<T>(admin: pg.Client, work: () => Promise<T>): Promise<[Timing, T]> {
-  const serverBefore = await backendCpu(admin);
+  const serverBefore = await backendCpu(admin, APPLICATION);
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const result = await work();
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
-  return [{ seconds, client: (cpu.user + cpu.system) / 1e6, server: (await backendCpu(admin)) - serverBefore }, result];
-}
-
-async function newDeck(store: ConfigStore): Promise<number> {
-  const now = new Date().toISOString();
-  return (
-    await store.insert('rate_decks', {
-      name: 'bench',
-      deck_type: 'sell',
-      currency: 'AUD',
-      description: null,
-      created_at: now,
-      updated_at: now,
-    })
-  ).id as number;
+  return [{ seconds, client: (cpu.user + cpu.system) / 1e6, server: (await backendCpu(admin, APPLICATION)) - serverBefore }, result];
 }
 
 const schema = `bench_${randomBytes(4).toString('hex')}`;
@@ -111,7 +84,7 @@ try {
   const imported = rates(importRows, 100_000_000);
   for (let round = 0; round < repeat; round++) {
     for (const [engine, handle] of Object.entries(engines)) {
-      const deck = await newDeck(handle.config);
+      const deck = await newRateDeck(handle.config, 'AUD');
       const [first, counts] = await timed(admin, () => handle.config.importRates(deck, imported, 'error'));
       console.log(`${engine} importRates ${importRows} rows (new deck): ${show(first)} ${JSON.stringify(counts)}`);
       const [again] = await timed(admin, () => handle.config.importRates(deck, imported, 'overwrite'));
@@ -155,7 +128,7 @@ try {
   // The snapshot's read: fill both stores to readRows rows, then read every row three times.
   for (const [engine, handle] of readRows > 0 ? Object.entries(engines) : []) {
     const have = (await handle.config.list('rate_deck_rates', { where: {}, limit: 0, offset: 0 })).total;
-    const deck = await newDeck(handle.config);
+    const deck = await newRateDeck(handle.config, 'AUD');
     for (let done = have; done < readRows; done += 200_000)
       await handle.config.importRates(deck, rates(Math.min(200_000, readRows - done), 200_000_000 + done), 'error');
     const times: string[] = [];

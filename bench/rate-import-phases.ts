@@ -8,7 +8,7 @@
  *   node dist/bench/rate-import-phases.js [--rows 150000] [--rounds 3]
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,33 +16,18 @@ import { parse } from 'csv-parse/sync';
 import pg from 'pg';
 import { eachCsvRecord } from '../sync/admin/csv-records.js';
 import { parseRateCsv, readMultipart } from '../sync/admin/rate-import.js';
-import type { ConfigStore } from '../sync/store/config-store.js';
 import { parseStoreLocation } from '../sync/store/store-location.js';
 import { openConfigStore } from '../sync/stores.js';
 import { rateSheetCsv } from './rate-sheet.js';
+import { backendCpu, newRateDeck } from './pg-bench.js';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '150000' }, rounds: { type: 'string', default: '3' } } });
 const SERVER = 'postgres://postgres@127.0.0.1:5432/test';
 const APPLICATION = `rate-import-phases-${process.pid}`;
 
-/** CPU seconds the store's server backends have used so far. */
-async function backendCpu(admin: pg.Client): Promise<number> {
-  const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [APPLICATION]);
-  let ticks = 0;
-  for (const { pid } of rows) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // the backend ended between the query and the read
-    }
-  }
-  return ticks / 100;
-}
-
 const totals = new Map<string, { wall: number[]; node: number[]; server: number[] }>();
 async function phase<T>(admin: pg.Client, name: string, work: () => T | Promise<T>): Promise<T> {
-  const server = await backendCpu(admin);
+  const server = await backendCpu(admin, APPLICATION);
   const cpu = process.cpuUsage();
   const started = performance.now();
   const result = await work();
@@ -51,23 +36,9 @@ async function phase<T>(admin: pg.Client, name: string, work: () => T | Promise<
   const entry = totals.get(name) ?? { wall: [], node: [], server: [] };
   entry.wall.push(wall);
   entry.node.push((used.user + used.system) / 1e6);
-  entry.server.push((await backendCpu(admin)) - server);
+  entry.server.push((await backendCpu(admin, APPLICATION)) - server);
   totals.set(name, entry);
   return result;
-}
-
-async function newDeck(store: ConfigStore): Promise<number> {
-  const now = new Date().toISOString();
-  return (
-    await store.insert('rate_decks', {
-      name: 'bench',
-      deck_type: 'sell',
-      currency: 'USD',
-      description: null,
-      created_at: now,
-      updated_at: now,
-    })
-  ).id as number;
 }
 
 const schema = `bench_${randomBytes(4).toString('hex')}`;
@@ -104,7 +75,7 @@ try {
     const { rows, errors } = await phase(admin, 'parseRateCsv', () => parseRateCsv(text, now));
     if (errors.length > 0) throw new Error(errors[0]);
     for (const [engine, handle] of Object.entries(engines)) {
-      const deck = await newDeck(handle.config);
+      const deck = await newRateDeck(handle.config, 'USD');
       await phase(admin, `${engine} importRates new deck`, () => handle.config.importRates(deck, rows, 'error'));
       await phase(admin, `${engine} importRates overwrite`, () => handle.config.importRates(deck, rows, 'overwrite'));
     }
