@@ -125,21 +125,6 @@ export class JournalStore {
     const s = this.statements;
     switch (op.op) {
       case 'held':
-        // The answer column from the reservation's figures: written here, on the applier's thread.
-        s.insertReservation.run(
-          op.id,
-          op.callId,
-          op.entityType,
-          op.entityId,
-          op.amountMicro,
-          op.maxDuration,
-          op.createdAt,
-          op.expiresAt,
-          answerOf(op),
-          op.slice,
-          op.trunkId,
-        );
-        return;
       case 'reserve':
         s.insertReservation.run(
           op.id,
@@ -150,7 +135,9 @@ export class JournalStore {
           op.maxDuration,
           op.createdAt,
           op.expiresAt,
-          op.answer,
+          // A held reservation's answer column is made from its figures, here on the applier's thread; an old
+          // log's reserve op carries the text.
+          op.op === 'held' ? answerOf(op) : op.answer,
           op.slice,
           op.trunkId ?? null,
         );
