@@ -18,3 +18,8 @@ export function jsonNumber(value: number): string {
 }
 
 const SIX_ZEROS = '000000';
+
+/** jsonNumber, or null for a missing value (null, or absent from records written before the field was). */
+export function jsonNumberOrNull(value: number | null | undefined): string {
+  return value === null || value === undefined ? 'null' : jsonNumber(value);
+}

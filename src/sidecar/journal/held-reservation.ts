@@ -1,3 +1,5 @@
+import { embeddedJson } from '../../core/json/embedded.js';
+import { jsonNumber as num, jsonNumberOrNull as numOrNull } from '../../core/json/number.js';
 import { quoteJson } from '../../core/json/quote.js';
 import type { EntityType } from '../../core/protocol/node-sync.js';
 import { answerWithHeadroom, type AnswerKind } from './reservation-answer.js';
@@ -36,10 +38,6 @@ export function answerOf(held: HeldReservation): string {
   return answerWithHeadroom(held.answerKind, held.headroom, held.maxDuration);
 }
 
-/** Numbers as JSON.stringify writes them (NaN and ±Infinity as null), so a record is always valid JSON. */
-const num = (value: number): string => (Number.isFinite(value) ? String(value) : 'null');
-const numOrNull = (value: number | null): string => (value === null ? 'null' : num(value));
-
 /**
  * The op in a log record: the figures as one JSON array, in the order below (`v`), the expiry as milliseconds
  * after createdAt. The headroom is formatMicro's text, quoted by quoteJson like the Call-ID (no escaping
@@ -52,14 +50,9 @@ export function encodeHeldOp(held: HeldReservation): string {
   return (
     `{"op":"held","v":[${num(held.id)},${quoteJson(held.callId)},"${held.entityType}",${num(held.entityId)},` +
     `${num(held.amountMicro)},${numOrNull(held.maxDuration)},${num(held.createdAt)},${num(held.expiresAt - held.createdAt)},` +
-    `"${held.answerKind}",${quoteJson(held.headroom)},${held.slice === null ? 'null' : embeddedObject(held.slice)},` +
+    `"${held.answerKind}",${quoteJson(held.headroom)},${held.slice === null ? 'null' : embeddedJson(held.slice)},` +
     `${numOrNull(held.trunkId)}]}`
   );
-}
-
-/** JSON text of an object as a value of the record; anything else as a string, so the record stays valid JSON. */
-function embeddedObject(json: string): string {
-  return json.charCodeAt(0) === 0x7b && json.charCodeAt(json.length - 1) === 0x7d ? json : JSON.stringify(json);
 }
 
 /** encodeHeldOp's array back to the reservation it was written from. */

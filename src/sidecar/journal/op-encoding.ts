@@ -1,4 +1,5 @@
-import { jsonNumber } from '../../core/json/number.js';
+import { embeddedJson as embedded } from '../../core/json/embedded.js';
+import { jsonNumber as num, jsonNumberOrNull as numOrNull } from '../../core/json/number.js';
 import { quoteJson } from '../../core/json/quote.js';
 import type { JournalOp } from './ops.js';
 import { decodeHeldOp, encodeHeldOp } from './held-reservation.js';
@@ -20,17 +21,6 @@ import { decodeRatedOp, encodeRatedOp } from './rated-cdr.js';
  * writes anything not shaped like an object or array as a string instead.
  */
 const str = JSON.stringify;
-
-const num = jsonNumber;
-
-const numOrNull = (value: number | null | undefined): string => (value === null || value === undefined ? 'null' : num(value));
-
-/** JSON text as a value of the record; anything that does not look like an object or array is written as a string. */
-function embedded(json: string): string {
-  const first = json.charCodeAt(0);
-  const last = json.charCodeAt(json.length - 1);
-  return (first === 0x7b && last === 0x7d) || (first === 0x5b && last === 0x5d) ? json : str(json);
-}
 
 function encodeOp(op: JournalOp): string {
   switch (op.op) {

@@ -1,4 +1,4 @@
-import { jsonNumber } from '../../core/json/number.js';
+import { jsonNumber as num, jsonNumberOrNull as numOrNull } from '../../core/json/number.js';
 import { quoteJson } from '../../core/json/quote.js';
 import { formatMicro } from '../../core/money/micro.js';
 import type { Currency, DecimalPrecision, RoundingDirection } from '../../core/snapshot/schema.js';
@@ -56,9 +56,6 @@ export interface RatedCdr {
   /** The retail account the request named (part of its fingerprint); null: none. */
   namedRetailAccountId: number | null;
 }
-
-const num = jsonNumber;
-const numOrNull = (value: number | null): string => (value === null ? 'null' : num(value));
 
 /**
  * The figures that make a CDR what it is: a resend carries the same ones. The bytes are JSON.stringify's of
