@@ -439,6 +439,18 @@ describe('money journal: a record the log refuses (a full disk)', () => {
     sliceSeconds: null,
   };
   const plan = () => ({ amountMicro: 5_000_000, maxDurationSeconds: 60, slice: null });
+  // Postpaid without cutoff: admitted without a lease, so only the journal decides.
+  const admitOn = (credit: NodeCredit, callId: string) =>
+    credit.admit({
+      entity: { type: 'customer', id: 7 },
+      callId,
+      plan,
+      enforce: false,
+      admitWhenUnreachable: true,
+      answer: 'admit',
+      port: null,
+      now: Date.now(),
+    });
 
   /** A journal and credit on a scratch directory, with the log's appender to fail on demand. */
   async function withCredit(
@@ -456,18 +468,7 @@ describe('money journal: a record the log refuses (a full disk)', () => {
     try {
       const journal = new MoneyJournal(dbPath, 'normal', log);
       const credit = new NodeCredit(journal, settings, log);
-      // Postpaid without cutoff: admitted without a lease, so only the journal decides.
-      const admit = (callId: string) =>
-        credit.admit({
-          entity: { type: 'customer', id: 7 },
-          callId,
-          plan,
-          enforce: false,
-          admitWhenUnreachable: true,
-          answer: 'admit',
-          port: null,
-          now: Date.now(),
-        });
+      const admit = (callId: string) => admitOn(credit, callId);
       const appender = (journal as unknown as { appender: LogAppender }).appender;
       await run({ journal, appender, account: credit.entity({ type: 'customer', id: 7 }), admit, dbPath, credit });
     } finally {
@@ -478,17 +479,6 @@ describe('money journal: a record the log refuses (a full disk)', () => {
   it('answers a Call-ID admitted before a restart with the bytes it answered then, from the log and from money.db', async () => {
     const { dir, dbPath, logDir } = scratch();
     const log = pino({ level: 'silent' });
-    const admitOn = (credit: NodeCredit, callId: string) =>
-      credit.admit({
-        entity: { type: 'customer', id: 7 },
-        callId,
-        plan,
-        enforce: false,
-        admitWhenUnreachable: true,
-        answer: 'admit',
-        port: null,
-        now: Date.now(),
-      });
     try {
       // A node from before 2026-12-07 left a reservation with its answer text in the log.
       const legacyAnswer = renderAnswer('admit', 1_234_500, 60);
