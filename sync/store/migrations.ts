@@ -353,15 +353,20 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: 'SELECT 1',
     postgres: `
       ALTER TABLE rate_deck_rates DROP CONSTRAINT rate_deck_rates_rate_deck_id_fkey;
+      -- The foreign key's own error, for both checks below: the admin API maps it to still_referenced.
+      CREATE FUNCTION refuse_missing_rate_deck(deck BIGINT) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+          RAISE EXCEPTION 'insert or update on table "rate_deck_rates" violates foreign key constraint "rate_deck_rates_rate_deck_id_fkey"'
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'rate_deck_rates_rate_deck_id_fkey',
+              DETAIL = format('Key (rate_deck_id)=(%s) is not present in table "rate_decks".', deck);
+        END $$;
       CREATE FUNCTION check_rate_rows_deck() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE missing BIGINT;
         BEGIN
           UPDATE rate_decks SET id = id WHERE id IN (SELECT DISTINCT rate_deck_id FROM written);
           SELECT w.rate_deck_id INTO missing FROM written w WHERE NOT EXISTS (SELECT 1 FROM rate_decks d WHERE d.id = w.rate_deck_id) LIMIT 1;
           IF FOUND THEN
-            RAISE EXCEPTION 'insert or update on table "rate_deck_rates" violates foreign key constraint "rate_deck_rates_rate_deck_id_fkey"'
-              USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'rate_deck_rates_rate_deck_id_fkey',
-                DETAIL = format('Key (rate_deck_id)=(%s) is not present in table "rate_decks".', missing);
+            PERFORM refuse_missing_rate_deck(missing);
           END IF;
           RETURN NULL;
         END $$;
@@ -373,9 +378,7 @@ export const MIGRATIONS: readonly Migration[] = [
         BEGIN
           UPDATE rate_decks SET id = id WHERE id = NEW.rate_deck_id;
           IF NOT FOUND THEN
-            RAISE EXCEPTION 'insert or update on table "rate_deck_rates" violates foreign key constraint "rate_deck_rates_rate_deck_id_fkey"'
-              USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'rate_deck_rates_rate_deck_id_fkey',
-                DETAIL = format('Key (rate_deck_id)=(%s) is not present in table "rate_decks".', NEW.rate_deck_id);
+            PERFORM refuse_missing_rate_deck(NEW.rate_deck_id);
           END IF;
           RETURN NULL;
         END $$;
