@@ -226,9 +226,9 @@ function at(answer: unknown, path: string): unknown {
   return value;
 }
 
-/** The answer paths a route reads under `root` ($json(res/…) for an answer, $json(route/…) for a route decision). */
-const jsonReads = (routeBody: string, root = 'res'): string[] => [
-  ...new Set([...routeBody.matchAll(new RegExp(`\\$json\\(${root}\\/([a-z_/]+)\\)`, 'g'))].map((match) => match[1])),
+/** The answer paths a route reads ($json(res/…): a sidecar answer, read where it is). */
+const jsonReads = (routeBody: string): string[] => [
+  ...new Set([...routeBody.matchAll(/\$json\(res\/([a-z_/]+)\)/g)].map((match) => match[1])),
 ];
 
 /**
@@ -417,6 +417,25 @@ describe('opensips-config: rendering', () => {
     }
   });
 
+  it('keeps what crosses a sidecar call in AVPs when the request suspends (async), in $vars when it does not', () => {
+    for (const mode of ['sync', 'async'] as const) {
+      const values = loadValues({ ...exampleFile(), rest_mode: mode, decision_timing_log: true });
+      const script = renderTemplate(TEMPLATE, values);
+      const [other, used] = mode === 'async' ? ['var', 'avp'] : ['avp', 'var'];
+      for (const name of ['sc_code', 'sc_body', 'decide_t0']) {
+        assert.match(script, new RegExp(`\\$${used}\\(${name}\\)`), `${mode}: ${name}`);
+        // a $var does not survive a suspension: async mode must never read one the request set before it
+        assert.doesNotMatch(script, new RegExp(`\\$${other}\\(${name}\\)`), `${mode}: ${name} only as $${used}`);
+      }
+      const decide = routeBodies(script).get('call_decide_ask')!;
+      assert.match(decide, new RegExp(`rest_post\\([^\\n]*, \\$${used}\\(sc_body\\), , \\$${used}\\(sc_code\\)\\)`));
+    }
+    assert.throws(
+      () => renderTemplate('route[x] {\n\t$x = {{KEPT}};\n}\n', loadValues(exampleFile())),
+      /template line 2: .* needs a variable name/,
+    );
+  });
+
   it('sets each module parameter after loading its module, as OpenSIPS requires', () => {
     for (const url of ['sqlite:///var/lib/opensips/drouting.db', 'mysql://opensips:pw@127.0.0.1/opensips']) {
       const { script } = render({ drouting_db_url: url });
@@ -440,11 +459,12 @@ describe('opensips-config: rendering', () => {
       const routes = routeBodies(renderTemplate(TEMPLATE, values));
       const invite = routes.get('invite')!;
       // the clock is read before the first step that costs anything (the digest, the dialog) and before the request
-      assert.ok(invite.indexOf('$avp(decide_t0) := $Tsm;') < invite.indexOf('create_dialog('), invite);
+      assert.ok(invite.indexOf('$var(decide_t0) = $Tsm;') < invite.indexOf('create_dialog('), invite);
       const answer = routes.get('call_decide_answer')!.trim();
       assert.ok(answer.startsWith('route(decision_timing);'), 'logged first thing in the answer route, whatever the answer');
       const timing = routes.get('decision_timing')!;
-      assert.match(timing, /xlog\("L_NOTICE", "DECIDE-US \$var\(decide_us\) http=\$avp\(sc_code\) \$ci\\n"\);/);
+      assert.match(timing, /\$var\(decide_us\) = \$Tsm - \$var\(decide_t0\);/);
+      assert.match(timing, /xlog\("L_NOTICE", "DECIDE-US \$var\(decide_us\) http=\$var\(sc_code\) \$ci\\n"\);/);
       assert.doesNotMatch(timing, /\$T[sS]\b/, 'one clock: $Ts and $Tsm disagree near a second boundary');
     }
   });
@@ -712,7 +732,7 @@ describe('opensips-config: the script against real processes', () => {
     const state = { ...samples, ...firstAttempt() };
     if (answer.body.allowed !== true) return { body: answer.body, state };
     Object.assign(state, avpsFromAnswer(routes.get('call_decide_answer')!, answer.body));
-    Object.assign(state, avpsFromAnswer(routes.get('route_answer')!, answer.body.route, 'route'));
+    Object.assign(state, avpsFromAnswer(routes.get('route_answer')!, answer.body));
     return { body: answer.body, state };
   };
 
@@ -819,7 +839,7 @@ describe('opensips-config: the script against real processes', () => {
     assert.equal(second.body.action, 'retry_next', JSON.stringify(second.body));
     assert.match(routes.get('reroute_answer')!, /\$json\(res\/action\) != "retry_next"/);
     assert.equal(second.body.route.allowed, true);
-    Object.assign(state, avpsFromAnswer(routes.get('route_answer')!, second.body.route, 'route'));
+    Object.assign(state, avpsFromAnswer(routes.get('route_answer')!, second.body));
     assert.equal(state['$avp(carrier)'], 20);
 
     const busy = await ask('/api/opensips/call/reroute', {
@@ -992,28 +1012,28 @@ describe('opensips-config: the script against real processes', () => {
   it('reads only fields the answers carry, and reads answers only in the routes that receive them', () => {
     const resumeRoutes = new Map(calls.filter((call) => call.resume !== null).map((call) => [call.resume!, call.path]));
     const graph = routeGraph(script, calls);
-    /** The answer a route reads: its own as a resume route, or the one resume route that calls it. */
-    const answerOf = (name: string): string | undefined => {
+    /**
+     * The answers a route reads: its own as a resume route, or those of the resume routes that call it (route_answer
+     * reads the route decision inside call/decide's answer and inside call/reroute's). None: it receives no answer.
+     */
+    const answersOf = (name: string): string[] => {
       const own = resumeRoutes.get(name);
-      if (own !== undefined) return own;
+      if (own !== undefined) return [own];
       const callers = [...graph].filter(([, targets]) => targets.has(name)).map(([caller]) => caller);
-      return callers.length === 1 ? resumeRoutes.get(callers[0]) : undefined;
+      const paths = callers.map((caller) => resumeRoutes.get(caller));
+      return paths.every((path) => path !== undefined) ? [...new Set(paths)] : [];
     };
     const has = (seen: unknown[], path: string): boolean => seen.some((answer) => at(answer, path) !== undefined);
     for (const [name, body] of routes) {
       const reads = jsonReads(body);
       if (reads.length === 0) continue;
-      const path = answerOf(name);
-      assert.ok(path !== undefined, `route ${name} reads $json(res/…) but receives no sidecar answer`);
-      const seen = answers.get(path) ?? [];
-      assert.ok(seen.length > 0, `no ${path} answer was seen`);
-      for (const field of reads) assert.ok(has(seen, field), `route ${name} reads ${field}, which no ${path} answer carries`);
+      const paths = answersOf(name);
+      assert.ok(paths.length > 0, `route ${name} reads $json(res/…) but is reached where no sidecar answer is`);
+      // (one of them is enough: a call/decide answer refused at its route stage never reaches route_answer's refusal)
+      for (const path of paths) assert.ok((answers.get(path) ?? []).length > 0, `no ${path} answer was seen`);
+      const seen = paths.flatMap((path) => answers.get(path)!);
+      for (const field of reads) assert.ok(has(seen, field), `route ${name} reads ${field}, which no ${paths.join(' or ')} answer carries`);
     }
-    // route[route_answer] reads a route decision, from call/decide's answer and from call/reroute's.
-    const decisions = [...(answers.get('/api/opensips/call/decide') ?? []), ...(answers.get('/api/opensips/call/reroute') ?? [])]
-      .map((answer) => answer.route)
-      .filter((route) => route !== null && route !== undefined);
-    for (const field of jsonReads(routes.get('route_answer')!, 'route'))
-      assert.ok(has(decisions, field), `route_answer reads ${field}, which no route decision carries`);
+    assert.deepEqual(answersOf('route_answer').sort(), ['/api/opensips/call/decide', '/api/opensips/call/reroute']);
   });
 });
