@@ -422,7 +422,7 @@ describe('opensips-config: rendering', () => {
       const values = loadValues({ ...exampleFile(), rest_mode: mode, decision_timing_log: true });
       const script = renderTemplate(TEMPLATE, values);
       const [other, used] = mode === 'async' ? ['var', 'avp'] : ['avp', 'var'];
-      for (const name of ['sc_code', 'sc_body', 'decide_t0']) {
+      for (const name of ['sc_code', 'sc_body', 'decide_t0', 'start_ts']) {
         assert.match(script, new RegExp(`\\$${used}\\(${name}\\)`), `${mode}: ${name}`);
         // a $var does not survive a suspension: async mode must never read one the request set before it
         assert.doesNotMatch(script, new RegExp(`\\$${other}\\(${name}\\)`), `${mode}: ${name} only as $${used}`);
