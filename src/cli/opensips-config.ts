@@ -292,23 +292,38 @@ export function placeholderValues(values: OpensipsValues): Record<string, string
     SIP_REALM: values.sip_realm,
     DIGEST_ALGORITHMS: values.digest_algorithms,
     MAX_CALL_DURATION_SECONDS: String(values.max_call_duration_seconds),
-    DECISION_TIMING_START: values.decision_timing_log ? '$avp(decide_t0) := $Tsm;' : '# (decision_timing_log off)',
+    DECISION_TIMING_START: values.decision_timing_log ? `${kept(values, 'decide_t0')} = $Tsm;` : '# (decision_timing_log off)',
     DECISION_TIMING_LOG: values.decision_timing_log ? 'route(decision_timing);' : '# (decision_timing_log off)',
   };
+}
+
+/**
+ * {{KEPT name}}: a value the script keeps from before a sidecar call to its answer route. In async mode the
+ * request suspends and other messages run in the process meanwhile, so it must be an AVP (kept with the
+ * transaction); in sync mode the answer route runs right after rest_post in the same execution, and a $var
+ * does, without the shared-memory allocation each AVP assignment is (thousands of instructions in OpenSIPS's
+ * allocator, measured with callgrind: docs/performance-log.md). `$avp(x) :=` and `$var(x) =` both replace.
+ */
+export function kept(values: OpensipsValues, name: string): string {
+  return values.rest_mode === 'async' ? `$avp(${name})` : `$var(${name})`;
 }
 
 /**
  * One sidecar call: {{SIDECAR_POST path resume_route}} (the configured mode)
  * or {{SIDECAR_POST_SYNC path resume_route}} (always synchronous: failure
  * routes cannot suspend). The body is $var(sc_req); the answer lands in
- * $avp(sc_body) and its HTTP status in $avp(sc_code) (0: no answer), which
- * the resume route reads in both modes. After the call the script never
- * continues past the macro: async() suspends it, and the synchronous form
- * ends with exit once the resume route has run.
+ * {{KEPT sc_body}} and its HTTP status in {{KEPT sc_code}} (0: no answer),
+ * which the resume route reads. After the call the script never continues
+ * past the macro: async() suspends it, and the synchronous form ends with
+ * exit once the resume route has run. rest_client leaves both untouched when
+ * nothing came back: the code is reset first, and the body is read only
+ * after a 200 (in sync mode it is not reset: a $var set to a shorter or NULL
+ * value is allocated again at the next longer one).
  */
 function sidecarPost(values: OpensipsValues, mode: RestMode, path: string, resume: string): string[] {
-  const call = `rest_post("${placeholderValues(values).SIDECAR_URL}${path}", $var(sc_req), "application/json", $avp(sc_body), , $avp(sc_code))`;
-  const reset = ['$avp(sc_code) := 0;', '$avp(sc_body) := NULL;'];
+  const [body, code] = [kept(values, 'sc_body'), kept(values, 'sc_code')];
+  const call = `rest_post("${placeholderValues(values).SIDECAR_URL}${path}", $var(sc_req), "application/json", ${body}, , ${code})`;
+  const reset = values.rest_mode === 'async' ? [`${code} := 0;`, `${body} := NULL;`] : [`${code} = 0;`];
   if (mode === 'async') return [...reset, `async(${call}, ${resume}, ${values.rest_curl_timeout});`];
   return [...reset, `${call};`, `route(${resume});`, 'exit;'];
 }
@@ -331,6 +346,11 @@ export function renderTemplate(template: string, values: OpensipsValues): string
     }
     const rendered = line.replace(/\{\{\s*([^{}]*?)\s*\}\}/g, (whole, name: string) => {
       const [word, argument = ''] = name.split(/\s+/);
+      if (word === 'KEPT') {
+        if (/^[a-z0-9_]+$/.test(argument)) return kept(values, argument);
+        errors.push(`${where}: ${whole} needs a variable name`);
+        return whole;
+      }
       if (word === 'REASON_CODE') {
         // The script compares the answers' stable codes, taken from the catalogue so that a typo cannot ship.
         const entry = (CATALOGUE as Record<string, CatalogueEntry | undefined>)[argument];
