@@ -151,7 +151,7 @@ async function measure(values: Options, store: string | null): Promise<Record<st
   started = performance.now();
   const sync = (await (await fetch(`${base}/api/opensips/routing/sync`, { method: 'POST' })).json()) as {
     rules: number;
-    sidecar_results: { success: boolean; duration_ms: number }[];
+    sidecar_results: { success: boolean; duration_ms: number; error: string | null }[];
     reload_results: { success: boolean; duration_ms: number }[];
   };
   const syncSeconds = (performance.now() - started) / 1000;
@@ -252,6 +252,8 @@ async function measure(values: Options, store: string | null): Promise<Record<st
     drouting_rules: sync.rules,
     sidecars_ok: sync.sidecar_results.filter((node) => node.success).length,
     sidecar_push_ms: sync.sidecar_results.map((node) => node.duration_ms),
+    // A push that failed timed nothing worth comparing: why, so that a run with failures is not read as a figure.
+    sidecar_errors: sync.sidecar_results.filter((node) => !node.success).map((node) => node.error),
     reloads_ok: sync.reload_results.filter((node) => node.success).length,
     reload_ms: sync.reload_results.map((node) => node.duration_ms),
     csv_rows: upload.count,

@@ -4,7 +4,7 @@ import { DEFAULT_BODY_BUDGET_BYTES } from '../core/http/body-budget.js';
 import { parseMiAddress, type MiAddress } from '../core/mi/client.js';
 import { parseMicro } from '../core/money/micro.js';
 import type { CentreSecretSource } from './centre/credential.js';
-import { DEFAULT_SLICE_SECONDS } from './credit/slices.js';
+import { DEFAULT_SLICE_SECONDS, defaultEndMarginMs, renewLeadMs } from './credit/slices.js';
 import type { Durability } from './journal/journal.js';
 
 /** Sidecar settings: command-line flags, else SIDECAR_* environment variables, else defaults. */
@@ -39,6 +39,8 @@ export interface SidecarConfig {
   /** This node's OpenSIPS MI (to end calls whose credit ran out); null: none, so calls are reserved whole. */
   opensipsMi: MiAddress | null;
   sliceSeconds: number;
+  /** How long before its paid time a sliced call that could not buy its next slice is ended, ms. */
+  sliceEndMarginMs: number;
   /** The SQLite file the OpenSIPS script spools undelivered CDRs and releases into; null: none. */
   opensipsSpool: string | null;
   /** How long the centre may hold the node's ask for live changes (the delta channel's long poll). */
@@ -75,6 +77,7 @@ export const SIDECAR_OPTIONS = {
   'lease-idle-seconds': { env: 'SIDECAR_LEASE_IDLE_SECONDS', fallback: '60' },
   'opensips-mi': { env: 'SIDECAR_OPENSIPS_MI', fallback: '', shownDefault: 'none' },
   'slice-seconds': { env: 'SIDECAR_SLICE_SECONDS', fallback: String(DEFAULT_SLICE_SECONDS) },
+  'slice-end-margin-ms': { env: 'SIDECAR_SLICE_END_MARGIN_MS', fallback: '', shownDefault: 'a quarter of a slice, at most 6000' },
   'opensips-spool': { env: 'SIDECAR_OPENSIPS_SPOOL', fallback: '', shownDefault: 'none' },
   'delta-wait-ms': { env: 'SIDECAR_DELTA_WAIT_MS', fallback: '8000' },
   'recall-wait-ms': { env: 'SIDECAR_RECALL_WAIT_MS', fallback: '300' },
@@ -89,6 +92,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
   const opensipsMi = mi === null ? null : parseMiAddress(mi);
   if (opensipsMi === null && mi !== null)
     throw new Error('--opensips-mi must be http://host:port/mi (mi_http), udp:host:port (mi_datagram) or /path/to/fifo (mi_fifo)');
+  const sliceSeconds = options.integer('slice-seconds', 4, 86_400);
+  // Below the renewal's lead, so that a call short of its next slice is still retried before it is ended.
+  const sliceEndMarginMs =
+    options.optional('slice-end-margin-ms') === null
+      ? defaultEndMarginMs(sliceSeconds)
+      : options.integer('slice-end-margin-ms', 0, renewLeadMs(sliceSeconds) - 1);
   const controlUrl = options.optional('control-url');
   const controlUrls = controlUrl === null ? null : controlUrl.split(',').map((url) => url.trim());
   if (controlUrls !== null && (controlUrls.length > 8 || controlUrls.some((url) => !/^https?:\/\/[^/,\s]+$/.test(url))))
@@ -118,7 +127,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
     centreTimeoutMs: options.integer('centre-timeout-ms', 50, 60_000),
     leaseIdleSeconds: options.integer('lease-idle-seconds', 1, 86_400),
     opensipsMi,
-    sliceSeconds: options.integer('slice-seconds', 4, 86_400),
+    sliceSeconds,
+    sliceEndMarginMs,
     opensipsSpool: options.optional('opensips-spool'),
     // The centre holds an ask at most 8 s (under uWebSockets.js's idle close): more is refused there.
     deltaWaitMs: options.integer('delta-wait-ms', 0, 8000),

@@ -59,6 +59,7 @@ async function main(): Promise<void> {
       idleReturnMs: config.leaseIdleSeconds * 1000,
       offlinePostpaid: config.offlinePostpaid,
       sliceSeconds: config.opensipsMi === null ? null : config.sliceSeconds,
+      sliceEndMarginMs: config.sliceEndMarginMs,
       // Only with the live channel: the refresh a recall ends with comes over it.
       recallWaitMs: config.controlUrls === null ? 0 : config.recallWaitMs,
     },

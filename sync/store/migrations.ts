@@ -404,6 +404,16 @@ export const MIGRATIONS: readonly Migration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION refuse_named_deck_removal();
     `,
   },
+  {
+    version: 19,
+    description: "CDRs found by customer account and start time: the portal's CDR pages and the console's account view",
+    // The CDR search by account (every portal request names the customer's own: sync/portal/access-rules.ts) had
+    // no index: it walked cdrs_start back in time, filtering, through every other account's calls until it had
+    // a page, so a small account's page read most of the table. Money rounds pay for it on each CDR insert
+    // (docs/performance-log.md, 2026-12-07, issue 21: the insert cost measured with and without). Built in the
+    // migration's transaction: on a large PostgreSQL cdrs table, CDR inserts wait for the build.
+    sql: 'CREATE INDEX cdrs_customer_account ON cdrs(customer_account_id, start_time);',
+  },
 ];
 
 /**

@@ -293,6 +293,48 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(await deckPrices(store, errorDeck), {}, 'a refused import writes nothing');
     });
 
+    it("overwrites a stored key's row in place (its id and created_at kept) and numbers the new keys after, in the file's order", async () => {
+      const deck = await newDeck(store, 'Overwritten in place');
+      await store.importRates(deck, [rate('351', '0.1'), rate('352', '0.2')], 'error');
+      const rowsOf = async (): Promise<Row[]> =>
+        (await store.list('rate_deck_rates', { where: { rate_deck_id: deck }, limit: null, offset: 0 })).rows.sort(
+          (a, b) => (a.id as number) - (b.id as number),
+        );
+      const stored = await rowsOf();
+      // The import's clock must move past the first import's, or a kept created_at could not be told from a new one.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const file = [rate('353', '0.3'), { ...rate('352', '0.22'), destination_name: 'Renamed', billing_increment_initial: 60 }];
+      file.push(rate('351', '0.11'), rate('354', '0.4'), rate('353', '0.33'));
+      assert.deepEqual(await store.importRates(deck, file, 'overwrite'), { imported: 2, updated: 3, skipped: 0 });
+      const after = await rowsOf();
+      const terms = (row: Row): unknown[] => [
+        row.prefix,
+        row.destination_name,
+        row.rate_per_minute,
+        row.billing_increment_initial,
+        row.billing_increment_step,
+      ];
+      assert.deepEqual(after.map(terms), [
+        ['351', 'Dest 351', '0.11', null, null],
+        ['352', 'Renamed', '0.22', 60, null],
+        ['353', 'Dest 353', '0.33', null, null],
+        ['354', 'Dest 354', '0.4', null, null],
+      ]);
+      assert.deepEqual(
+        after.slice(0, 2).map((row) => [row.id, row.created_at]),
+        stored.map((row) => [row.id, row.created_at]),
+        'the stored keys keep their rows',
+      );
+      const importedAt = after[2].created_at as string;
+      assert.notEqual(importedAt, stored[0].created_at);
+      assert.deepEqual(
+        after.map((row) => row.updated_at),
+        after.map(() => importedAt),
+        'every row the file named carries the import time',
+      );
+      assert.equal(after[3].created_at, importedAt);
+    });
+
     it('keeps text as it was sent, whatever it holds: tabs, line ends, backslashes, quotes, \\N and non-ASCII', async () => {
       // COPY's text format ends a field at a tab and a row at a line end, reads a backslash as an escape and
       // \N as null: none of that may leak from a destination name into the stored rows.

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { costBoundMicro, type CallPrice } from '../../src/core/rating/cost-bound.js';
-import { NodeCredit, type Plan, type SliceAction } from '../../src/sidecar/credit/node-credit.js';
-import { SliceKeeper, endAt, renewAt } from '../../src/sidecar/credit/slices.js';
+import { NodeCredit, type CreditSettings, type Plan, type SliceAction } from '../../src/sidecar/credit/node-credit.js';
+import { SliceKeeper, defaultEndMarginMs, endAt, renewAt } from '../../src/sidecar/credit/slices.js';
 import { parseMiAddress } from '../../src/core/mi/client.js';
 import { FakeOpensipsMi } from '../../src/devkit/fake-opensips-mi.js';
 import { SidecarMetrics } from '../../src/sidecar/metrics/metrics.js';
@@ -44,11 +44,14 @@ const firstSlice =
     };
   };
 
-async function withCredit(run: (credit: NodeCredit, reopen: () => Promise<NodeCredit>) => Promise<void>): Promise<void> {
+async function withCredit(
+  run: (credit: NodeCredit, reopen: () => Promise<NodeCredit>) => Promise<void>,
+  changed: Partial<CreditSettings> = {},
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'slices-'));
   let journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
   const open = (): NodeCredit => {
-    const credit = new NodeCredit(journal, settings, log);
+    const credit = new NodeCredit(journal, { ...settings, ...changed }, log);
     // The centre cannot be reached for more: only the lease granted below is there.
     credit.connect(() => {
       credit.roundFailed(credit.takeRound(0));
@@ -140,19 +143,28 @@ describe('prepaid in slices (NodeCredit)', () => {
       assert.equal(account.heldMicro, 0);
     }));
 
-  it('is ended no later than the end margin before its paid time, however the upkeep ticks fall', () =>
-    withCredit(async (credit) => {
-      grant(credit, costBoundMicro(PRICE, 90), T0); // one slice and half of the next
-      await admit(credit, 'c2@t', '1.1', T0);
-      const paidUntil = T0 + SLICE * 1000;
-      let ended: SliceAction | undefined;
-      for (let now = renewAt({ paidUntil }, SLICE); ended === undefined && now < T0 + 200_000; now += 250) {
-        ended = credit.expire(now).slices.find((action) => action.kind === 'end');
-        if (ended !== undefined) assert.ok(now <= endAt({ paidUntil: ended.paidUntil }, SLICE) + 250, `ended at +${now - T0} ms`);
-      }
-      assert.ok(ended !== undefined);
-      assert.equal(ended.paidUntil, T0 + 90_000, 'it bought the half slice the lease still had');
-    }));
+  for (const margin of [undefined, 20_000])
+    it(`is ended no later than the end margin (${margin ?? 'the default'}) before its paid time, however the upkeep ticks fall`, () =>
+      withCredit(
+        async (credit) => {
+          grant(credit, costBoundMicro(PRICE, 90), T0); // one slice and half of the next
+          await admit(credit, 'c2@t', '1.1', T0);
+          const paidUntil = T0 + SLICE * 1000;
+          const marginMs = margin ?? defaultEndMarginMs(SLICE);
+          let ended: SliceAction | undefined;
+          let last = 0;
+          for (let now = renewAt({ paidUntil }, SLICE); ended === undefined && now < T0 + 200_000; now += 250) {
+            ended = credit.expire(now).slices.find((action) => action.kind === 'end');
+            last = now;
+          }
+          assert.ok(ended !== undefined);
+          assert.equal(ended.paidUntil, T0 + 90_000, 'it bought the half slice the lease still had');
+          const endsAt = endAt({ paidUntil: ended.paidUntil }, marginMs);
+          // Not before the margin (the retries run until then), and within one upkeep tick of it.
+          assert.ok(last >= endsAt && last <= endsAt + 250, `ended at +${last - T0} ms, due at +${endsAt - T0} ms`);
+        },
+        { sliceEndMarginMs: margin },
+      ));
 
   it('gives the reservation back at once when OpenSIPS no longer has the dialog', () =>
     withCredit(async (credit) => {

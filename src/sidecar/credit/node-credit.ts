@@ -12,7 +12,7 @@ import {
 } from '../../core/protocol/node-sync.js';
 import type { MoneySignals } from '../../core/protocol/deltas.js';
 import { affordableBillable } from '../../core/rating/cost-bound.js';
-import { DEFAULT_SLICE_SECONDS, SLICE_RETRY_MS, endAt, renewAt } from './slices.js';
+import { DEFAULT_SLICE_SECONDS, SLICE_RETRY_MS, defaultEndMarginMs, endAt, renewAt } from './slices.js';
 import { settlementText, type RatedCdr } from '../journal/rated-cdr.js';
 import { ReservationTable, type AnswerKind, type ReservationRecord, type SliceTerms } from './reservation-table.js';
 import { LivePorts } from '../limits/live-ports.js';
@@ -43,6 +43,11 @@ export interface CreditSettings {
   offlinePostpaid: 'allow' | 'deny';
   /** Seconds of call a slice pays for (credit/slices.ts); null: admission reserves the whole call (no MI to end calls with). */
   sliceSeconds: number | null;
+  /**
+   * How long before its paid time a call that could not buy its next slice is ended, ms; absent: a quarter of
+   * a slice, at most 6 s (defaultEndMarginMs). Less than the renewal's lead (renewLeadMs), or no retry is left.
+   */
+  sliceEndMarginMs?: number;
   /**
    * How long an admission the centre could not lease for may wait while the centre recalls other nodes'
    * unused lease for it (the answer says `recalling`), for the refresh that follows over the live channel;
@@ -722,13 +727,15 @@ export class NodeCredit {
       const needMicro = slice === null ? 0 : Math.max(0, slice.amountMicro - amountMicro);
       void this.askForLease(entity, Math.max(this.settings.leaseChunkMicro, needMicro), needMicro, now);
     } else if (entity.availableMicro < this.settings.leaseChunkMicro / 4) this.topUp(entity, this.settings.leaseChunkMicro, now);
+    // After any part of a slice bought above: the end is due ahead of the paid time as it now stands.
+    const endsAt = endAt(terms, this.settings.sliceEndMarginMs ?? defaultEndMarginMs(sliceSeconds));
     let expiresAt: number;
     let action: SliceAction['kind'] | null = null;
     if (whole) {
       expiresAt = renewAt(terms, sliceSeconds);
       action = 'check';
-    } else if (now < endAt(terms, sliceSeconds)) {
-      expiresAt = Math.min(now + SLICE_RETRY_MS, endAt(terms, sliceSeconds));
+    } else if (now < endsAt) {
+      expiresAt = Math.min(now + SLICE_RETRY_MS, endsAt);
     } else {
       terms.ending = true;
       expiresAt = terms.paidUntil + this.settings.reservationGraceSeconds * 1000;

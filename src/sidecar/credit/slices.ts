@@ -25,18 +25,29 @@ export const SLICE_RETRY_MS = 1000;
 const MI_TIMEOUT_MS = 1000;
 const END_RETRY_MS = 250;
 
-/** When a sliced call buys its next slice: early enough for a round with the centre when the lease is short. */
+/** How long before its paid time runs out a sliced call buys its next slice: early enough for a round with the centre when the lease is short. */
+export function renewLeadMs(sliceSeconds: number): number {
+  return Math.min(30_000, (sliceSeconds * 1000) / 2);
+}
+
+/** When a sliced call buys its next slice. */
 export function renewAt(terms: Pick<SliceTerms, 'paidUntil'>, sliceSeconds: number): number {
-  return terms.paidUntil - Math.min(30_000, (sliceSeconds * 1000) / 2);
+  return terms.paidUntil - renewLeadMs(sliceSeconds);
 }
 
 /**
- * When a call that could not buy its next slice is ended: ahead of its paid time by the upkeep tick, the MI
- * round trip and the BYEs (the CDR's end is when OpenSIPS has them answered; a party that does not answer
- * holds it for tm's fr_timeout, 5 s in the shipped script), and the whole-second timestamps of the CDR.
+ * How long before its paid time a call that could not buy its next slice is ended, unless the node is given
+ * --slice-end-margin-ms: the upkeep tick, the MI round trip and the BYEs (the CDR's end is when OpenSIPS has
+ * them answered; a party that does not answer holds it for tm's fr_timeout, 5 s in the shipped script), and
+ * the whole-second timestamps of the CDR. 6 s, a quarter of a slice for short ones.
  */
-export function endAt(terms: Pick<SliceTerms, 'paidUntil'>, sliceSeconds: number): number {
-  return terms.paidUntil - Math.min(6_000, (sliceSeconds * 1000) / 4);
+export function defaultEndMarginMs(sliceSeconds: number): number {
+  return Math.min(6_000, (sliceSeconds * 1000) / 4);
+}
+
+/** When a call that could not buy its next slice is ended: `marginMs` ahead of its paid time. */
+export function endAt(terms: Pick<SliceTerms, 'paidUntil'>, marginMs: number): number {
+  return terms.paidUntil - marginMs;
 }
 
 /**
