@@ -14,6 +14,9 @@
  *     [--template FILE]   (a variant of opensips-config/opensips.cfg.tmpl, rendered with the same values)
  *     [--sidecar-flags='--cpu-prof --cpu-prof-dir=DIR']   (Node flags for the real sidecar)
  *     [--logs DIR]   (keeps each run's OpenSIPS, SIPp and sidecar logs there)
+ *     [--warm-up-seconds N]   (calls at the same rate before the measured ones, not counted: a sidecar just started
+ *       spends its first ~10 s of traffic compiling its hot code on V8's helper threads, ~450 ms of CPU at 300
+ *       calls/s, which a 20 s run divided among its calls as if every call paid it)
  *
  * Also from the environment: OPENSIPS_BIN, OPENSIPS_MODULES, SIPP_BIN. --write keeps the result under
  * bench/results/ (through-opensips-<time>.json); without it the JSON goes to stdout only.
@@ -58,6 +61,8 @@ interface Options {
   sidecarFlags: string[];
   /** Where to keep each run's logs (OpenSIPS, SIPp, the sidecar), to see why calls failed; null: not kept. */
   logs: string | null;
+  /** Calls placed at the rate for this long before the measured ones (0: none), and not counted. */
+  warmUpSeconds: number;
 }
 
 /** The caller's number; the dialled one is taken from the world (one the caller's deck routes). */
@@ -273,6 +278,8 @@ interface RunResult {
   seconds: number;
   workers: number;
   call_seconds: number;
+  /** Calls at the rate before the measured ones, not counted (the sidecar's JIT warm-up). */
+  warm_up_seconds: number;
   calls_attempted: number;
   calls_completed: number;
   calls_failed: number;
@@ -387,6 +394,33 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
       // start-up work, which landed in the measured window of some runs (up to ~300 µs per call over 6,000 calls).
       await world.sidecar.waitForLine((line) => line.includes('"compiled image written"'), 60_000).catch(() => undefined);
     }
+    /** SIPp placing `calls` calls at the rate through OpenSIPS; settles when it has ended. */
+    const placeCalls = async (calls: number, statFile: string): Promise<void> => {
+      const uac = spawnLogged(
+        options.sipp,
+        [
+          `127.0.0.1:${sipPort}`,
+          ...['-sf', join(SCENARIOS, 'uac-rr.xml'), '-i', '127.0.0.1', '-p', String(await freePort('udp'))],
+          ...['-s', world.dnis, '-key', 'ani', ANI, '-r', String(options.rate), '-m', String(calls)],
+          ...['-d', String(options.callSeconds * 1000), '-l', String(options.rate * (options.callSeconds + 10))],
+          // a call whose next message does not come within 10 s has failed (OpenSIPS's own timers are 5 s)
+          ...['-recv_timeout', '10000', '-nostdin', '-trace_stat', '-stf', statFile, '-fd', '1'],
+        ],
+        sippLogs,
+      );
+      children.push(uac);
+      const guardMs = (calls / options.rate + options.callSeconds + 60) * 1000;
+      await new Promise<void>((resolve, reject) => {
+        const guard = setTimeout(() => reject(new Error(`SIPp did not finish in ${guardMs} ms:\n${sippLogs.join('')}`)), guardMs);
+        uac.on('exit', () => {
+          clearTimeout(guard);
+          resolve();
+        });
+      });
+      // The last CDRs are launched as their BYEs pass: give them time to land before counting.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    };
+    if (options.warmUpSeconds > 0) await placeCalls(options.rate * options.warmUpSeconds, join(dir, 'warm-up.csv'));
     const calls = options.rate * options.seconds;
     const statFile = join(dir, 'uac.csv');
     const cdrsBefore = kind === 'real' ? await realCdrs(sidecarPort) : 0;
@@ -398,29 +432,7 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
     const requestsBefore = await sidecarRequests(kind, sidecarPort);
     const opensipsCpuBefore = treeCpuSeconds(opensips.pid!);
     const decideLinesBefore = decideSamples(opensipsLogs).length;
-    const uac = spawnLogged(
-      options.sipp,
-      [
-        `127.0.0.1:${sipPort}`,
-        ...['-sf', join(SCENARIOS, 'uac-rr.xml'), '-i', '127.0.0.1', '-p', String(await freePort('udp'))],
-        ...['-s', world.dnis, '-key', 'ani', ANI, '-r', String(options.rate), '-m', String(calls)],
-        ...['-d', String(options.callSeconds * 1000), '-l', String(options.rate * (options.callSeconds + 10))],
-        // a call whose next message does not come within 10 s has failed (OpenSIPS's own timers are 5 s)
-        ...['-recv_timeout', '10000', '-nostdin', '-trace_stat', '-stf', statFile, '-fd', '1'],
-      ],
-      sippLogs,
-    );
-    children.push(uac);
-    const guardMs = (options.seconds + options.callSeconds + 60) * 1000;
-    await new Promise<void>((resolve, reject) => {
-      const guard = setTimeout(() => reject(new Error(`SIPp did not finish in ${guardMs} ms:\n${sippLogs.join('')}`)), guardMs);
-      uac.on('exit', () => {
-        clearTimeout(guard);
-        resolve();
-      });
-    });
-    // The last CDRs are launched as their BYEs pass: give them time to land before counting.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await placeCalls(calls, statFile);
     const stats = sippStats(statFile);
     const completed = Number(stats['SuccessfulCall(C)']);
     const failed = Number(stats['FailedCall(C)']);
@@ -461,6 +473,7 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
       seconds: options.seconds,
       workers: options.workers,
       call_seconds: options.callSeconds,
+      warm_up_seconds: options.warmUpSeconds,
       calls_attempted: attempted,
       calls_completed: completed,
       calls_failed: failed,
@@ -562,6 +575,7 @@ async function main(): Promise<void> {
       allocator: { type: 'string' },
       'sidecar-flags': { type: 'string', default: '' },
       logs: { type: 'string' },
+      'warm-up-seconds': { type: 'string', default: '0' },
     },
   });
   if (!['real', 'trivial', 'both'].includes(values.sidecar)) throw new Error('--sidecar must be real, trivial or both');
@@ -585,6 +599,7 @@ async function main(): Promise<void> {
     allocator: values.allocator ?? null,
     sidecarFlags: values['sidecar-flags'].split(' ').filter((flag) => flag !== ''),
     logs: values.logs ?? null,
+    warmUpSeconds: Number(values['warm-up-seconds']),
   };
   const kinds: SidecarKind[] = values.sidecar === 'both' ? ['trivial', 'real'] : [values.sidecar as SidecarKind];
   const runs: RunResult[] = [];
