@@ -79,17 +79,26 @@ function insertFromJson(table: string, columns: readonly string[], tail = ''): S
 type Column = readonly [name: string, type: 'text' | 'bigint'];
 
 /**
+ * PostgreSQL's rows from an array per column, each column named: `unnest` of each in the select list, which
+ * PostgreSQL steps through together, a row at a time. `FROM unnest(a, b, …)` copies each array's elements into
+ * a tuplestore of its own first: a sixth of a 400-CDR insert's server CPU (perf of the backend; schedstat 6.3 →
+ * 5.3 ms a round). The arrays are of one length, so the two forms give the same rows.
+ */
+function unnestColumns(columns: readonly Column[]): string {
+  return columns.map(([name, type]) => `unnest(?::${type}[]) AS ${name}`).join(', ');
+}
+
+/**
  * Rows in one insert (EngineParams): SQLite runs it once per row, PostgreSQL reads an array per column
- * (unnest): the server inserts a 400-CDR round's rows in a third of the time json_populate_recordset took, and
- * the client builds one array per column instead of an object per row (performance log, issue 21). A partner's
- * top-up writes one balance: on SQLite that is one plain insert, no JSON array to build and take apart.
+ * (unnestColumns): the server inserts a 400-CDR round's rows in a third of the time json_populate_recordset took,
+ * and the client builds one array per column instead of an object per row (performance log, issue 21). A
+ * partner's top-up writes one balance: on SQLite that is one plain insert, no JSON array to build and take apart.
  */
 function insertRows(table: string, columns: readonly Column[], tail = ''): SqlText {
   const names = columns.map(([name]) => name).join(', ');
-  const arrays = columns.map(([, type]) => `?::${type}[]`).join(', ');
   return {
     sql: `INSERT INTO ${table} (${names}) VALUES (${columns.map(() => '?').join(', ')}) ${tail}`,
-    postgres: `INSERT INTO ${table} (${names}) SELECT * FROM unnest(${arrays}) WHERE true ${tail}`,
+    postgres: `INSERT INTO ${table} (${names}) SELECT ${unnestColumns(columns)} WHERE true ${tail}`,
     prepared: true,
   };
 }
@@ -159,7 +168,6 @@ const CDR_ROW: readonly Column[] = [['node', 'text'], ...CDR_COLUMNS.map((name):
  */
 function insertCdrsSql(): SqlText {
   const names = CDR_ROW.slice(0, -1).map(([name]) => name);
-  const arrays = CDR_ROW.map(([, type]) => `?::${type}[]`).join(', ');
   const tail = 'ON CONFLICT (sip_call_id) DO NOTHING RETURNING id, sip_call_id, debit_transaction_id';
   const columns = `${names.join(', ')}, debit_transaction_id`;
   return {
@@ -168,7 +176,7 @@ function insertCdrsSql(): SqlText {
     postgres: `WITH debit_ids AS (
         SELECT n, nextval(pg_get_serial_sequence('balance_transactions', 'id')) AS id FROM generate_series(1, ?::bigint) n)
       INSERT INTO cdrs (${columns}) SELECT ${names.map((name) => `c.${name}`).join(', ')}, d.id
-      FROM unnest(${arrays}) AS c(${CDR_ROW.map(([name]) => name).join(', ')}) LEFT JOIN debit_ids d ON d.n = c.debit
+      FROM (SELECT ${unnestColumns(CDR_ROW)}) c LEFT JOIN debit_ids d ON d.n = c.debit
       WHERE true ${tail}`,
     prepared: true,
   };
