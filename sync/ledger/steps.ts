@@ -107,8 +107,35 @@ function insertRows(table: string, columns: readonly Column[], tail = ''): SqlTe
 function rowsParams<T>(columns: readonly Column[], items: readonly T[], value: (item: T, column: string) => unknown): EngineParams {
   return {
     sqlite: () => items.map((item) => columns.map(([name]) => value(item, name))),
-    postgres: () => columns.map(([name]) => items.map((item) => value(item, name))),
+    // The values are a CDR's or a ledger row's columns: strings, numbers and nulls.
+    postgres: () => columns.map(([name]) => arrayText(items.map((item) => value(item, name) as ArrayElement))),
   };
+}
+
+/** An element that must be escaped in an array's text: a double quote or a backslash. */
+const ESCAPED = /["\\]/;
+
+/**
+ * An array parameter in PostgreSQL's text form (`{"a","b",NULL}`), made here rather than by pg, which escapes
+ * each element with two regular expressions: a 400-CDR round's 12,400 values were a fifth of the centre's own
+ * CPU for the round (--cpu-prof). Elements are strings and numbers (a CDR's columns, a ledger row's), or null;
+ * a column with neither null nor a character to escape, the common case, is one join.
+ */
+type ArrayElement = string | number | null | undefined;
+
+function arrayText(values: readonly ArrayElement[]): string {
+  let plain = true;
+  for (const element of values)
+    if (element === null || element === undefined || (typeof element === 'string' && ESCAPED.test(element))) {
+      plain = false;
+      break;
+    }
+  if (plain) return values.length === 0 ? '{}' : `{"${values.join('","')}"}`;
+  return `{${values
+    .map((element) =>
+      element === null || element === undefined ? 'NULL' : `"${String(element).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`,
+    )
+    .join(',')}}`;
 }
 
 /** `select` (ending in an id column) for the ids in one JSON array. */
