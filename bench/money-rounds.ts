@@ -30,7 +30,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import type { NodeSyncRequest } from '../src/core/protocol/node-sync.js';
 import { openLedgerWorld, settledCall, type LedgerWorld } from '../src/devkit/ledger-world.js';
-import { cpuSeconds } from '../src/devkit/process-cpu.js';
+import { runSeconds } from '../src/devkit/process-cpu.js';
 import { medianAndTail } from './live-world.js';
 import { saveResult } from './results.js';
 
@@ -127,7 +127,8 @@ async function serverCounters(admin: pg.Client): Promise<{ cpu: Map<number, numb
   const cpu = new Map<number, number>();
   for (const { pid } of pids.rows) {
     try {
-      cpu.set(pid, cpuSeconds(pid));
+      // A backend is one thread: the scheduler's nanoseconds, not stat's ticks (40 rounds of ~7 ms each).
+      cpu.set(pid, runSeconds(pid));
     } catch {
       // a backend on another machine, or one that ended: not counted
     }
@@ -151,13 +152,13 @@ async function solo(world: LedgerWorld, name: string, server: pg.Client | null):
   await world.round(name, roundBody(name, 900_000_000));
   const serverBefore = server === null ? null : await serverCounters(server);
   const statements = server === null ? null : timeStatements();
-  const cpuBefore = cpuSeconds(process.pid, true);
+  const cpuBefore = runSeconds(process.pid);
   for (const body of bodies) {
     const started = performance.now();
     await world.round(name, body);
     times.push(performance.now() - started);
   }
-  const cpuMs = ((cpuSeconds(process.pid, true) - cpuBefore) * 1000) / soloRounds;
+  const cpuMs = ((runSeconds(process.pid) - cpuBefore) * 1000) / soloRounds;
   const round2 = (value: number): number => Math.round(value * 100) / 100;
   const result: Record<string, unknown> = { rounds: soloRounds, ...medianAndTail(times), cpu_ms_per_round: round2(cpuMs) };
   if (server !== null && serverBefore !== null && statements !== null) {

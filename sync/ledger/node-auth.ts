@@ -3,6 +3,7 @@ import { matchesDigest } from '../../src/core/protocol/node-credential.js';
 import { NodeSyncRefusal } from './settlement.js';
 import type { Steps } from './sql-steps.js';
 import type { LedgerSteps } from './steps.js';
+import type { NodeCredentialDigests } from './store.js';
 
 /**
  * A money round is the node's own only when it carries the secret the centre issued that node
@@ -14,8 +15,13 @@ import type { LedgerSteps } from './steps.js';
  * During a rotation the previous secret is accepted until the node first presents the new one; from that
  * round on the previous is forgotten.
  */
-export function* authenticateRound(tx: LedgerSteps, node: string, authorization: string | undefined): Steps<void> {
-  const { nodeId, current, previousKept } = yield* authenticateNode(tx, node, authorization);
+export function* authenticateRound(
+  tx: LedgerSteps,
+  node: string,
+  authorization: string | undefined,
+  credential: NodeCredentialDigests | null,
+): Steps<void> {
+  const { nodeId, current, previousKept } = checkNodeSecret(credential, node, authorization);
   if (current && previousKept) yield* tx.forgetPreviousSecret(nodeId);
 }
 
@@ -28,7 +34,15 @@ export function* authenticateNode(
   node: string,
   authorization: string | undefined,
 ): Steps<{ nodeId: number; current: boolean; previousKept: boolean }> {
-  const credential = yield* tx.nodeCredential(node);
+  return checkNodeSecret(yield* tx.nodeCredential(node), node, authorization);
+}
+
+/** authenticateNode on the node's credential as read (the money round reads it with the round's other opening reads). */
+function checkNodeSecret(
+  credential: NodeCredentialDigests | null,
+  node: string,
+  authorization: string | undefined,
+): { nodeId: number; current: boolean; previousKept: boolean } {
   if (credential === null) throw new NodeSyncRefusal('unknown_node', `node ${node} is not registered in opensips_nodes`);
   const presented = bearerToken(authorization);
   const refused = new NodeSyncRefusal('node_unauthenticated', `the request does not carry node ${node}'s secret`);

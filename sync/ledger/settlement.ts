@@ -6,6 +6,7 @@ import { entityFromRow, money, type EntityType, type LedgerEntity } from './bala
 import { roundRecord, type LedgerSteps, type TransactionRow } from './steps.js';
 import { max, min, moneyText, places, plain, toUnits, truncate } from './units.js';
 import type { LeaseRecalls } from './lease-recall.js';
+import type { Row } from '../store/config-store.js';
 
 /**
  * One node's money round at the centre (POST /api/ledger/node-sync), applied
@@ -171,6 +172,23 @@ export function checkRoundSeq(node: string, seq: number, lastSeq: number): void 
     );
 }
 
+/** Every entity a round may touch: the accounts its CDRs bill (a retail account's, else the trunk's) and those it asks lease of. */
+export function roundEntities(request: NodeSyncRequest): { entityType: EntityType; entityId: number }[] {
+  return [
+    ...request.settlements.map((cdr) =>
+      cdr.retail_account_id === undefined || cdr.retail_account_id === null
+        ? { entityType: 'customer' as const, entityId: cdr.customer_account_id }
+        : { entityType: 'retail' as const, entityId: cdr.retail_account_id },
+    ),
+    ...request.leases.map((ask) => ({ entityType: ask.entity_type, entityId: ask.entity_id })),
+  ];
+}
+
+/** Whether a round asks for lease (its grants are then shared among the active nodes). */
+export function roundLeasesAsked(request: NodeSyncRequest): boolean {
+  return request.leases.some((ask) => toUnits(ask.want) > 0n);
+}
+
 /**
  * A round's settlement and leases. The caller (node-round.ts) has authenticated the node (so it is
  * registered), opened its round (its row locked, the number checked) and records it after, or has it recorded
@@ -188,22 +206,17 @@ export function* applyNodeSync(
   request: NodeSyncRequest & { seq: number },
   recalls?: LeaseRecalls,
   record?: { digest: string },
+  opened?: { entityRows: Map<string, Row>; activeNodes: number },
 ): Steps<NodeSyncReply> {
   const { node } = request;
 
-  // Every entity the round may touch, read once.
+  // Every entity the round may touch, read once (by the caller, with the round's other opening reads: nodeRound).
   const entities = new Map<string, LedgerEntity | null>();
   const findEntity = (type: EntityType, id: number): LedgerEntity | null => entities.get(`${type}:${id}`) ?? null;
-  const wanted: [EntityType, number][] = [
-    ...request.settlements.map((cdr): [EntityType, number] =>
-      cdr.retail_account_id === undefined || cdr.retail_account_id === null
-        ? ['customer', cdr.customer_account_id]
-        : ['retail', cdr.retail_account_id],
-    ),
-    ...request.leases.map((ask): [EntityType, number] => [ask.entity_type, ask.entity_id]),
-  ];
-  const rows = yield* tx.entityRows(wanted.map(([entityType, entityId]) => ({ entityType, entityId })));
-  for (const [type, id] of wanted) entities.set(`${type}:${id}`, entityFromRow(type, id, rows.get(`${type}:${id}`) ?? null));
+  const wanted = roundEntities(request);
+  const rows = opened?.entityRows ?? (yield* tx.entityRows(wanted));
+  for (const { entityType, entityId } of wanted)
+    entities.set(`${entityType}:${entityId}`, entityFromRow(entityType, entityId, rows.get(`${entityType}:${entityId}`) ?? null));
 
   // The round's CDRs, once each, and the account each bills (none: an account this store does not know).
   const fresh = new Map<string, { cdr: SettlementCdr; account: LedgerEntity | null }>();
@@ -224,7 +237,7 @@ export function* applyNodeSync(
     need: ask.need === undefined || ask.need === null ? null : toUnits(ask.need),
     perCall: ask.per_call === undefined || ask.per_call === null ? null : toUnits(ask.per_call),
   }));
-  const activeNodes = asks.some((ask) => ask.want > 0n) ? yield* tx.activeNodes() : 0;
+  const activeNodes = opened?.activeNodes ?? (roundLeasesAsked(request) ? yield* tx.activeNodes() : 0);
   const creditLimits = new Map<LedgerEntity, bigint>();
   for (const entity of entities.values())
     if (entity !== null) creditLimits.set(entity, entity.billingMode === 'prepaid' ? 0n : toUnits(entity.creditLimit ?? '0'));
@@ -234,20 +247,21 @@ export function* applyNodeSync(
   yield* round.read([...creditLimits.keys()]);
 
   // One debit row per account billed (docs/decisions.md), its id taken now, under the balance's lock, so that
-  // the account's rows number in the order they were applied; each CDR is inserted naming it. The CDRs settled
-  // before (by an earlier round whose answer was lost, or another node's) are not inserted and bill nothing:
-  // an account whose CDRs all were leaves its id unused.
+  // the account's rows number in the order they were applied, by the statement that inserts the CDRs naming it
+  // (insertCdrs). The CDRs settled before (by an earlier round whose answer was lost, or another node's) are not
+  // inserted and bill nothing: an account whose CDRs all were leaves its id unused.
   const billed = [...new Set([...fresh.values()].flatMap(({ account }) => (account === null ? [] : [account])))];
-  const ids = yield* tx.transactionIds(billed.length);
-  const debitIds = new Map(billed.map((account, i) => [account, ids[i]]));
+  const debitOrder = new Map(billed.map((account, i) => [account, i + 1]));
   const cdrIds = yield* tx.insertCdrs(
     node,
     [...fresh.values()].map(({ cdr }) => cdr),
+    billed.length,
     (cdr) => {
       const account = fresh.get(cdr.sip_call_id)!.account;
-      return account === null ? null : debitIds.get(account)!;
+      return account === null ? null : debitOrder.get(account)!;
     },
   );
+  const debitIds = new Map<LedgerEntity, number>();
 
   // What each new CDR bills, in the round's order.
   const settled: string[] = [];
@@ -256,9 +270,10 @@ export function* applyNodeSync(
   const bills: { account: LedgerEntity; charge: bigint; cdrId: number; callId: string; uncovered: bigint }[] = [];
   for (const cdr of request.settlements) {
     settled.push(cdr.sip_call_id);
-    const cdrId = cdrIds.get(cdr.sip_call_id);
-    if (cdrId === undefined) continue; // settled before, or earlier in this round
+    const inserted = cdrIds.get(cdr.sip_call_id);
+    if (inserted === undefined) continue; // settled before, or earlier in this round
     cdrIds.delete(cdr.sip_call_id);
+    const { cdrId, debitId } = inserted;
     const { account } = fresh.get(cdr.sip_call_id)!;
     if (account === null) {
       // The node's snapshot knows an account this store does not (restored from an older backup?): keep
@@ -267,6 +282,7 @@ export function* applyNodeSync(
       continue;
     }
     touched.add(account);
+    debitIds.set(account, debitId!);
     const uncovered = cdr.uncovered === undefined || cdr.uncovered === null ? 0n : toUnits(cdr.uncovered);
     bills.push({ account, charge: toUnits(cdr.account_charge), cdrId, callId: cdr.sip_call_id, uncovered });
   }

@@ -82,6 +82,32 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(calls.sort(), ['call-2', 'call-2-0', 'call-2-1', 'call-2-2', 'call-2-3', 'call-2-4']);
     });
 
+    it("keeps a CDR's text as the node sent it, whatever characters a Call-ID holds, and bills it once", async () => {
+      const before = await balance();
+      // SIP allows quotes and backslashes in a Call-ID; braces, commas and the word NULL mean something in an
+      // array's text, which is how PostgreSQL receives a round's columns.
+      const odd = ['q"uote-1', 'back\\slash-1', '{brace,comma}-1', 'NULL', ' spaced "\\" -1'];
+      const sent = odd.map((callId, i) => ({ ...cdr(callId, '0.5'), ani: `ani"${i}\\`, uncovered: i % 2 === 0 ? null : '0.01' }));
+      const reply = await round('node-a', { settlements: sent, leases: [] });
+      assert.deepEqual(reply.settled, odd);
+      await round('node-b', { settlements: sent, leases: [] });
+      assert.equal((await balance()).balance, new Decimal(before.balance).minus(2.5).toFixed(2));
+      for (const [i, callId] of odd.entries()) {
+        const [row] = await world.handle.ledger.searchCdrs({
+          startFrom: null,
+          startTo: null,
+          customerTrunkId: null,
+          carrierTrunkId: null,
+          sipCallId: callId,
+          limit: 10,
+          offset: 0,
+        });
+        assert.equal(row.ani, `ani"${i}\\`);
+        assert.equal(row.uncovered, i % 2 === 0 ? null : '0.01');
+      }
+      await giveAllBack();
+    });
+
     it('writes one debit row per account per round, each CDR naming it, the rows numbered in the order they were applied', async () => {
       await fund('20.00');
       const before = await balance();

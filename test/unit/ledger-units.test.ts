@@ -126,12 +126,8 @@ function memoryLedger(held: Held[], activeNodes: number) {
       );
     },
     // eslint-disable-next-line require-yield
-    *insertCdrs(_node: string, cdrs: SettlementCdr[]) {
-      return new Map(cdrs.map((cdr) => [cdr.sip_call_id, nextCdr++]));
-    },
-    // eslint-disable-next-line require-yield
-    *transactionIds(count: number) {
-      return Array.from({ length: count }, (_, i) => 1000 + i);
+    *insertCdrs(_node: string, cdrs: SettlementCdr[], _debits: number, debitOf: (cdr: SettlementCdr) => number | null) {
+      return new Map(cdrs.map((cdr) => [cdr.sip_call_id, { cdrId: nextCdr++, debitId: 1000 + (debitOf(cdr) ?? 0) }]));
     },
     // eslint-disable-next-line require-yield
     *activeNodes() {
