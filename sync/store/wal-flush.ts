@@ -3,10 +3,11 @@ import { WalFile } from './wal-file.js';
 /**
  * fdatasyncs of the WAL that may run at once. Two: a commit made while one runs starts its own at once instead
  * of waiting for the running one to end and then for a whole sync more, so a slow sync (this disk's run 5-50 ms
- * now and then) is waited out once, not once and a half. Commits of 6 pages at 500/s, four alternations
- * (performance log, 2026-12-07 12:21): acknowledgement p99 4.2-10.1 ms one at a time, 2.4-4.7 ms two at once.
- * Not more: they share libuv's four-thread pool with the process's other file work and the PIN hashes, and a
- * third at once did no better in the same test.
+ * now and then) is waited out once, not once and a half. Commits of 6 pages at 500/s (performance log,
+ * 2026-12-07 12:21 and 12:43): with the disk quiet, acknowledgement p99 4.2-10.1 ms one at a time against 2.4-4.7
+ * ms two at once; with it busy, p50 2.2-4.0 against 0.6-1.7 ms (p99 no better). The price is more syncs (up to
+ * one a commit) and their CPU on the pool. Not more: they share libuv's four-thread pool with the process's other
+ * file work and the PIN hashes, and a third at once did no better.
  */
 export const SYNCS_AT_ONCE = 2;
 
