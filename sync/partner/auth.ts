@@ -1,5 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type FlattenedJWSInput, type JWTVerifyGetKey } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  jwksCache,
+  jwtVerify,
+  type FlattenedJWSInput,
+  type JWKSCacheInput,
+  type JWTVerifyGetKey,
+} from 'jose';
 import { JWT_BEARER_MAX, bearerToken } from '../../src/core/http/bearer.js';
 import type { PartnerApiConfig } from './config.js';
 import { VerifiedTokens } from './verified-tokens.js';
@@ -46,6 +55,11 @@ export interface AuthenticatorOptions {
 
 export class PartnerAuthenticator {
   private readonly keys: JWTVerifyGetKey;
+  /**
+   * Which content of the key set answers now, or null when that is not known (the set may change under us):
+   * while it is the one a cached token's key came from, the set would give that token the same key again.
+   */
+  private readonly keySetVersion: () => number | null;
   private readonly now: () => number;
   readonly verified: VerifiedTokens<PartnerIdentity>;
 
@@ -57,16 +71,25 @@ export class PartnerAuthenticator {
     this.verified = new VerifiedTokens(options.verifiedTokens ?? VERIFIED_TOKENS, LEEWAY_SECONDS);
     if (options.keys !== undefined) {
       this.keys = options.keys;
+      this.keySetVersion = () => null;
     } else if (config.jwksUrl !== null) {
       // jose caches the set, fetches it again when a token names a kid it does not hold (at most every 30 s),
-      // and times a fetch out: a token signed with a freshly rotated key verifies without a restart.
-      this.keys = createRemoteJWKSet(new URL(config.jwksUrl), {
+      // and times a fetch out: a token signed with a freshly rotated key verifies without a restart. It stamps
+      // `uat` on the cache object it is given at each fetch: the set's content changes only then.
+      const fetched: JWKSCacheInput = {};
+      const remote = createRemoteJWKSet(new URL(config.jwksUrl), {
         cooldownDuration: 30_000,
         cacheMaxAge: 10 * 60_000,
         timeoutDuration: 5000,
+        [jwksCache]: fetched,
       });
+      this.keys = remote;
+      // Past its age the set is fetched again on the next ask: unknown until then.
+      this.keySetVersion = () => (remote.fresh && 'uat' in fetched ? fetched.uat : null);
     } else {
       this.keys = createLocalJWKSet(JSON.parse(readFileSync(config.jwksFile!, 'utf8')) as Parameters<typeof createLocalJWKSet>[0]);
+      // Read once, at start: the set never changes in this process.
+      this.keySetVersion = () => 0;
     }
   }
 
@@ -76,9 +99,17 @@ export class PartnerAuthenticator {
     const nowSeconds = Math.floor(this.now() / 1000);
     const known = this.verified.find(token, nowSeconds);
     if (known !== null) {
-      // The key set is asked again on every use (cheap: jose keeps the imported keys): a kid rotated out of
-      // the set, or one now naming another key, sends the token to a full verification, which refuses it.
-      if ((await this.keyOf(known.header, token)) === known.key) return known.identity;
+      // The key set is asked again whenever its content may have changed since it gave the token's key (a
+      // fetch, or the set's age past): a kid rotated out of the set, or one now naming another key, sends the
+      // token to a full verification, which refuses it. Between fetches the set answers the same key for the
+      // same header (jose keeps the imported keys), so it is not asked on every use: asking was an await and a
+      // search of the set per request.
+      const version = this.keySetVersion();
+      if (version !== null && version === known.keySet) return known.identity;
+      if ((await this.keyOf(known.header, token)) === known.key) {
+        known.keySet = version;
+        return known.identity;
+      }
       this.verified.forget(token);
     }
     return this.verify(token, nowSeconds);
@@ -96,6 +127,8 @@ export class PartnerAuthenticator {
   }
 
   private async verify(token: string, nowSeconds: number): Promise<PartnerIdentity> {
+    // Read before the key is: a fetch during the verification leaves the entry with an older version, asked again.
+    const keySet = this.keySetVersion();
     let verified;
     try {
       verified = await jwtVerify(token, this.keys, {
@@ -128,6 +161,7 @@ export class PartnerAuthenticator {
       nbf: payload.nbf ?? null,
       header: { alg: protectedHeader.alg, ...(protectedHeader.kid === undefined ? {} : { kid: protectedHeader.kid }) },
       key: verified.key,
+      keySet,
     });
     return identity;
   }

@@ -1,4 +1,4 @@
-import { onEngine, allRows, getRow, runSql, type Steps } from '../ledger/sql-steps.js';
+import { onEngine, allRows, getRow, runSql, type SqlText, type Steps } from '../ledger/sql-steps.js';
 import type { LedgerStore } from '../ledger/store.js';
 import type { ChangeLog, Row } from '../store/config-store.js';
 import type { PgChangeLog } from '../store/pg-config-store.js';
@@ -83,6 +83,15 @@ const PRODUCT_COLUMNS = 'id, partner_tenant_id, product_id, currency, requires_p
 const ACCOUNT_COLUMNS = 'id, partner_product_id, account_code, external_user_id, requires_pin, status, deactivated_at, deactivation_reason';
 
 /**
+ * Statements with the columns above, made once: a template literal in the method made a new string each call,
+ * which the prepared-statement cache then hashed whole (~0.4 µs a statement, two or three a partner request).
+ */
+const PRODUCT_SQL = `SELECT ${PRODUCT_COLUMNS} FROM partner_products WHERE partner_tenant_id = ? AND product_id = ?`;
+const ACTIVE_PRODUCTS_SQL = `SELECT ${PRODUCT_COLUMNS} FROM partner_products WHERE partner_tenant_id = ? AND status = 'active' ORDER BY id`;
+const ACCOUNT_SQL = `SELECT ${ACCOUNT_COLUMNS} FROM retail_accounts WHERE partner_product_id = ? AND account_code = ?`;
+const ACCOUNT_FOR_UPDATE: SqlText = { sql: ACCOUNT_SQL, postgres: `${ACCOUNT_SQL} FOR UPDATE` };
+
+/**
  * The key class of the advisory lock a partner write takes on its Idempotency-Key (PostgreSQL): ours, and
  * apart from the sync lock's (store/pg-sync-lock.ts).
  */
@@ -110,20 +119,11 @@ export class PartnerStore {
   }
 
   *product(tenant: number, productId: string): Steps<PartnerProduct | null> {
-    return (
-      (yield* getRow<PartnerProduct>(
-        `SELECT ${PRODUCT_COLUMNS} FROM partner_products WHERE partner_tenant_id = ? AND product_id = ?`,
-        tenant,
-        productId,
-      )) ?? null
-    );
+    return (yield* getRow<PartnerProduct>(PRODUCT_SQL, tenant, productId)) ?? null;
   }
 
   *activeProducts(tenant: number): Steps<PartnerProduct[]> {
-    return yield* allRows<PartnerProduct>(
-      `SELECT ${PRODUCT_COLUMNS} FROM partner_products WHERE partner_tenant_id = ? AND status = 'active' ORDER BY id`,
-      tenant,
-    );
+    return yield* allRows<PartnerProduct>(ACTIVE_PRODUCTS_SQL, tenant);
   }
 
   /**
@@ -131,8 +131,7 @@ export class PartnerStore {
    * a concurrent delete_account or change_cli on it waits for the write that read it.
    */
   *account(product: number, code: string, forUpdate = false): Steps<RetailAccount | null> {
-    const sql = `SELECT ${ACCOUNT_COLUMNS} FROM retail_accounts WHERE partner_product_id = ? AND account_code = ?`;
-    return (yield* getRow<RetailAccount>(forUpdate ? { sql, postgres: `${sql} FOR UPDATE` } : sql, product, code)) ?? null;
+    return (yield* getRow<RetailAccount>(forUpdate ? ACCOUNT_FOR_UPDATE : ACCOUNT_SQL, product, code)) ?? null;
   }
 
   /** The account of this product whose external_user_id (CLI) this is, if any. */

@@ -8,7 +8,8 @@ import type { KeyLike } from 'jose';
  * Keyed by the exact token string, so a token differing in any character (a tampered payload or signature) is
  * never found here and is verified in full. An entry is kept no longer than the token's `exp` plus the clock
  * leeway, and the authenticator uses it only while the token's `kid` still resolves to the very key that
- * verified it. Bounded: at `capacity` the entry used least recently makes room.
+ * verified it (the set asked again whenever its content may have changed). Bounded: at `capacity` the entry
+ * used least recently makes room.
  */
 export interface VerifiedToken<Identity> {
   identity: Identity;
@@ -18,6 +19,8 @@ export interface VerifiedToken<Identity> {
   /** The header the key was chosen by, to ask the key set again, and the key it gave. */
   header: { alg: string; kid?: string };
   key: KeyLike | Uint8Array;
+  /** The key set's content (PartnerAuthenticator's version) that last gave `key` for `header`; null: ask it again. */
+  keySet: number | null;
 }
 
 export class VerifiedTokens<Identity> {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { createServer } from 'node:http';
+import { describe, it, mock } from 'node:test';
 import { createLocalJWKSet, type JWK, type JWTVerifyGetKey } from 'jose';
 import { PARTNER_AUDIENCE, PARTNER_ISSUER, makePartnerKey, partnerToken, type PartnerKey } from '../../src/devkit/partner-tokens.js';
 import { PartnerAuthenticator, TokenRefusal } from '../../sync/partner/auth.js';
@@ -119,5 +120,46 @@ describe('the verified-token cache', () => {
     assert.notEqual(again, identities[1]);
     assert.equal(again.tenantId, 't2');
     assert.equal(auth.verified.size, 3);
+  });
+
+  it('asks a remote key set again only once it was fetched anew or grew old, and then refuses a token whose kid left it', async () => {
+    const key = await makePartnerKey('k1');
+    const next = await makePartnerKey('k2');
+    let published: JWK[] = [key.jwk];
+    let fetches = 0;
+    const server = createServer((_request, response) => {
+      fetches += 1;
+      response.setHeader('content-type', 'application/json');
+      response.end(JSON.stringify({ keys: published }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    // jose times its refetch cooldown and the set's age by Date: moved by the test (its timers are left alone).
+    mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    try {
+      const jwksUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/jwks.json`;
+      const auth = new PartnerAuthenticator({ ...CONFIG, jwksUrl });
+      const token = await partnerToken(key);
+      const identity = await auth.identify(`Bearer ${token}`);
+      assert.equal(await auth.identify(`Bearer ${token}`), identity);
+      assert.equal(fetches, 1);
+
+      // Past its age (10 minutes) the set is fetched again before the cached token is answered; the kid is still
+      // there (the key imported anew, so the token is verified again, and accepted).
+      mock.timers.tick(11 * 60_000);
+      assert.deepEqual(await auth.identify(`Bearer ${token}`), identity);
+      assert.equal(fetches, 2);
+
+      // Rotated: a token with the new kid makes jose fetch the set (past its 30 s cooldown), and the cached
+      // token, whose kid the new set lacks, is verified again and refused.
+      published = [next.jwk];
+      mock.timers.tick(31_000);
+      await auth.identify(`Bearer ${await partnerToken(next)}`);
+      assert.equal(fetches, 3);
+      await assert.rejects(auth.identify(`Bearer ${token}`), refusal('ERR_JWKS_NO_MATCHING_KEY'));
+      assert.equal(auth.verified.size, 1);
+    } finally {
+      mock.timers.reset();
+      server.close();
+    }
   });
 });
