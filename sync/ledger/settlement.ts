@@ -197,7 +197,7 @@ export function roundLeasesAsked(request: NodeSyncRequest): boolean {
  * lease on it (their next answers tell them to hand back what their calls do not hold).
  *
  * Everything that does not need the balances comes before they are locked (PostgreSQL): the entities' rows,
- * the CDRs' insert, the charges parsed and the transactions' descriptions made; then the balances are locked
+ * the CDRs' insert (with its debit rows' ids); then the balances are locked
  * and read in one statement, the arithmetic is integers (units.ts), and one statement writes it all. Other
  * nodes' rounds on the same accounts wait on this one's balances only for that.
  */
@@ -242,14 +242,12 @@ export function* applyNodeSync(
   for (const entity of entities.values())
     if (entity !== null) creditLimits.set(entity, entity.billingMode === 'prepaid' ? 0n : toUnits(entity.creditLimit ?? '0'));
 
-  // (PostgreSQL) the balances locked, in one order, and read with the node's leases.
-  const round = new RoundBalances(tx, node);
-  yield* round.read([...creditLimits.keys()]);
-
-  // One debit row per account billed (docs/decisions.md), its id taken now, under the balance's lock, so that
-  // the account's rows number in the order they were applied, by the statement that inserts the CDRs naming it
-  // (insertCdrs). The CDRs settled before (by an earlier round whose answer was lost, or another node's) are not
-  // inserted and bill nothing: an account whose CDRs all were leaves its id unused.
+  // One debit row per account billed (docs/decisions.md), its id taken by the statement that inserts the CDRs
+  // naming it (insertCdrs), before the balances are locked: the round's biggest statement, outside the locks other
+  // nodes' rounds on the same accounts wait for. The row's place in its account's list is taken when it is
+  // written, under the lock (recordTransactions `posted`). The CDRs settled before (by an earlier round whose
+  // answer was lost, or another node's) are not inserted and bill nothing: an account whose CDRs all were leaves
+  // its id unused.
   const billed = [...new Set([...fresh.values()].flatMap(({ account }) => (account === null ? [] : [account])))];
   const debitOrder = new Map(billed.map((account, i) => [account, i + 1]));
   const cdrIds = yield* tx.insertCdrs(
@@ -262,6 +260,10 @@ export function* applyNodeSync(
     },
   );
   const debitIds = new Map<LedgerEntity, number>();
+
+  // (PostgreSQL) the balances locked, in one order, and read with the node's leases.
+  const round = new RoundBalances(tx, node);
+  yield* round.read([...creditLimits.keys()]);
 
   // What each new CDR bills, in the round's order.
   const settled: string[] = [];
