@@ -250,9 +250,12 @@ export function* applyNodeSync(
   // its id unused.
   const billed = [...new Set([...fresh.values()].flatMap(({ account }) => (account === null ? [] : [account])))];
   const debitOrder = new Map(billed.map((account, i) => [account, i + 1]));
+  // In call id order: two rounds bringing the same new CDRs wait for each other's (ON CONFLICT waits for the
+  // transaction inserting a call id), and in one order neither can be waiting for the other at once (a deadlock:
+  // a second's stall, then the round again). Without any balance locked, nothing else orders them.
   const cdrIds = yield* tx.insertCdrs(
     node,
-    [...fresh.values()].map(({ cdr }) => cdr),
+    [...fresh.values()].map(({ cdr }) => cdr).sort((a, b) => (a.sip_call_id < b.sip_call_id ? -1 : a.sip_call_id > b.sip_call_id ? 1 : 0)),
     billed.length,
     (cdr) => {
       const account = fresh.get(cdr.sip_call_id)!.account;
