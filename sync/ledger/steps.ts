@@ -184,6 +184,12 @@ const LEASE_COLUMNS: readonly Column[] = [
 const CDR_ROW: readonly Column[] = [['node', 'text'], ...CDR_COLUMNS.map((name): Column => [name, CDR_FIELDS[name]]), ['debit', 'bigint']];
 
 /**
+ * The sequence of `balance_transactions`' ids (PostgreSQL), looked up once per statement (a subquery without
+ * outer references is run once): looked up per row, it cost 2.9 µs a row against 0.4 (psql, 40,000 rows).
+ */
+const TRANSACTION_IDS = "(SELECT pg_get_serial_sequence('balance_transactions', 'id')::regclass)";
+
+/**
  * A round's CDRs in one statement, each naming its debit row, whose id is taken in the same statement, without a
  * round trip of its own. The statement runs before the round locks its balances (the biggest of a round's
  * statements, it would otherwise be inside the locks other nodes' rounds queue on): the ids say which row
@@ -202,7 +208,7 @@ function insertCdrsSql(): SqlText {
     sql: `INSERT INTO cdrs (${columns}) VALUES (${names.map(() => '?').join(', ')},
       (SELECT COALESCE(MAX(id), 0) FROM balance_transactions) + ?) ${tail}`,
     postgres: `WITH debit_ids AS (
-        SELECT n, nextval(pg_get_serial_sequence('balance_transactions', 'id')) AS id FROM generate_series(1, ?::bigint) n)
+        SELECT n, nextval(${TRANSACTION_IDS}) AS id FROM generate_series(1, ?::bigint) n)
       INSERT INTO cdrs (${columns}) SELECT ${names.map((name) => `c.${name}`).join(', ')}, d.id
       FROM (SELECT ${unnestColumns(CDR_ROW)}) c LEFT JOIN debit_ids d ON d.n = c.debit
       WHERE true ${tail}`,
@@ -231,7 +237,7 @@ function recordTransactionsSql(): SqlText {
     // The number in a subquery of its own: its rows come out of the unnest one by one, in the arrays' order.
     postgres: `INSERT INTO balance_transactions (id, posted, ${names.join(', ')})
       SELECT COALESCE(t.id, t.posted), t.posted, ${names.map((name) => `t.${name}`).join(', ')}
-      FROM (SELECT nextval(pg_get_serial_sequence('balance_transactions', 'id')) AS posted, u.* FROM (SELECT ${unnestColumns(NUMBERED_COLUMNS)}) u) t`,
+      FROM (SELECT nextval(${TRANSACTION_IDS}) AS posted, u.* FROM (SELECT ${unnestColumns(NUMBERED_COLUMNS)}) u) t`,
     prepared: true,
   };
 }
