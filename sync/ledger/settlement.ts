@@ -197,7 +197,7 @@ export function roundLeasesAsked(request: NodeSyncRequest): boolean {
  * lease on it (their next answers tell them to hand back what their calls do not hold).
  *
  * Everything that does not need the balances comes before they are locked (PostgreSQL): the entities' rows,
- * the CDRs' insert (with its debit rows' ids); then the balances are locked
+ * the CDRs' insert (with its debit rows' ids), each charge parsed; then the balances are locked
  * and read in one statement, the arithmetic is integers (units.ts), and one statement writes it all. Other
  * nodes' rounds on the same accounts wait on this one's balances only for that.
  */
@@ -264,11 +264,7 @@ export function* applyNodeSync(
   );
   const debitIds = new Map<LedgerEntity, number>();
 
-  // (PostgreSQL) the balances locked, in one order, and read with the node's leases.
-  const round = new RoundBalances(tx, node);
-  yield* round.read([...creditLimits.keys()]);
-
-  // What each new CDR bills, in the round's order.
+  // What each new CDR bills, in the round's order (each charge parsed before the balances are locked).
   const settled: string[] = [];
   const unbilled: string[] = [];
   const touched = new Set<LedgerEntity>();
@@ -291,6 +287,10 @@ export function* applyNodeSync(
     const uncovered = cdr.uncovered === undefined || cdr.uncovered === null ? 0n : toUnits(cdr.uncovered);
     bills.push({ account, charge: toUnits(cdr.account_charge), cdrId, callId: cdr.sip_call_id, uncovered });
   }
+
+  // (PostgreSQL) the balances locked, in one order, and read with the node's leases.
+  const round = new RoundBalances(tx, node);
+  yield* round.read([...creditLimits.keys()]);
 
   // Each bill applied in turn (the balance's string as each step wrote it before: units.ts), the account's
   // debit row written once, for them all, with the balance after the last.
