@@ -11,7 +11,8 @@
  * the server's part goes: each statement's time as the client sees it (send to result, by its first words),
  * the CPU of the bench's own server backends (found by application_name, read from /proc: the server must
  * run on this machine) and the WAL written per round (the cluster's, so other sessions' writes count too
- * on a shared server).
+ * on a shared server). The three-node phase also reports how long a round held its balances' locks
+ * (`balances_locked`, as the client saw it): the span the other nodes' rounds on the same accounts queue for.
  *
  * `--compare-commit N` (PostgreSQL): then N blocks alternating the round's commit as the route makes it (its row
  * locks released at its commit record, the answer waiting for the flush: pg-store.ts) with a plain synchronous
@@ -87,28 +88,43 @@ function label(query: unknown): string {
   return text.replace(/\s+/g, ' ').slice(0, 48);
 }
 
+/** The round's statement that locks its balances (LEDGER_SQL.roundBalances), by its label's first words. */
+const LOCKS_BALANCES = 'SELECT t.entity_type, t.entity_id, t.balance';
+
 /**
  * Times every statement sent to PostgreSQL (every pg client's, BEGIN and COMMIT included; send to result) by
  * label until `stop`: how many per round and their mean ms. The count is a round's round trips, the figure that
  * decides its latency on an idle server and that, unlike the latency, does not move with the machine's load.
+ * Also how long each round held its balances' locks, as its client saw it: from the answer to the statement that
+ * took them to the COMMIT's sending (the server releases them as it reads the COMMIT: pg-store.ts). With three
+ * nodes at once, that span is what the others' rounds queue for.
  */
-function timeStatements(): { stop(rounds: number): Record<string, { per_round: number; mean_ms: number }> } {
+function timeStatements(): { stop(rounds: number): Record<string, { per_round: number; mean_ms: number }>; locksHeld: number[] } {
   const client = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
   const query = client.query;
   const totals = new Map<string, { count: number; ms: number }>();
-  client.query = function (this: unknown, ...args: unknown[]) {
+  const locked = new WeakMap<object, number>();
+  const locksHeld: number[] = [];
+  client.query = function (this: object, ...args: unknown[]) {
     const started = performance.now();
+    const name = label(args[0]);
+    if (name.startsWith('COMMIT') && locked.has(this)) {
+      locksHeld.push(started - locked.get(this)!);
+      locked.delete(this);
+    }
     const result = query.apply(this, args);
-    const entry = totals.get(label(args[0])) ?? { count: 0, ms: 0 };
-    totals.set(label(args[0]), entry);
+    const entry = totals.get(name) ?? { count: 0, ms: 0 };
+    totals.set(name, entry);
     const done = (): void => {
       entry.count++;
       entry.ms += performance.now() - started;
+      if (name.startsWith(LOCKS_BALANCES)) locked.set(this, performance.now());
     };
     if (result instanceof Promise) result.then(done, done);
     return result;
   };
   return {
+    locksHeld,
     stop: (rounds) => {
       client.query = query;
       return Object.fromEntries(
@@ -213,10 +229,11 @@ async function bench(location: string): Promise<{
     const timed = statements?.stop(times.length);
     // The balances' read waits for the locks other nodes' rounds hold: its time here against the solo rounds' is the queue.
     const perRound =
-      timed === undefined
+      timed === undefined || statements === null
         ? {}
         : {
             statements_per_round: Math.round(Object.values(timed).reduce((sum, { per_round }) => sum + per_round, 0) * 100) / 100,
+            balances_locked: medianAndTail(statements.locksHeld),
             statements: timed,
           };
     return {

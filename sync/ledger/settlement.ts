@@ -197,7 +197,7 @@ export function roundLeasesAsked(request: NodeSyncRequest): boolean {
  * lease on it (their next answers tell them to hand back what their calls do not hold).
  *
  * Everything that does not need the balances comes before they are locked (PostgreSQL): the entities' rows,
- * the CDRs' insert, the charges parsed and the transactions' descriptions made; then the balances are locked
+ * the CDRs' insert (with its debit rows' ids), each charge parsed; then the balances are locked
  * and read in one statement, the arithmetic is integers (units.ts), and one statement writes it all. Other
  * nodes' rounds on the same accounts wait on this one's balances only for that.
  */
@@ -242,19 +242,20 @@ export function* applyNodeSync(
   for (const entity of entities.values())
     if (entity !== null) creditLimits.set(entity, entity.billingMode === 'prepaid' ? 0n : toUnits(entity.creditLimit ?? '0'));
 
-  // (PostgreSQL) the balances locked, in one order, and read with the node's leases.
-  const round = new RoundBalances(tx, node);
-  yield* round.read([...creditLimits.keys()]);
-
-  // One debit row per account billed (docs/decisions.md), its id taken now, under the balance's lock, so that
-  // the account's rows number in the order they were applied, by the statement that inserts the CDRs naming it
-  // (insertCdrs). The CDRs settled before (by an earlier round whose answer was lost, or another node's) are not
-  // inserted and bill nothing: an account whose CDRs all were leaves its id unused.
+  // One debit row per account billed (docs/decisions.md), its id taken by the statement that inserts the CDRs
+  // naming it (insertCdrs), before the balances are locked: the round's biggest statement, outside the locks other
+  // nodes' rounds on the same accounts wait for. The row's place in its account's list is taken when it is
+  // written, under the lock (recordTransactions `posted`). The CDRs settled before (by an earlier round whose
+  // answer was lost, or another node's) are not inserted and bill nothing: an account whose CDRs all were leaves
+  // its id unused.
   const billed = [...new Set([...fresh.values()].flatMap(({ account }) => (account === null ? [] : [account])))];
   const debitOrder = new Map(billed.map((account, i) => [account, i + 1]));
+  // In call id order: two rounds bringing the same new CDRs wait for each other's (ON CONFLICT waits for the
+  // transaction inserting a call id), and in one order neither can be waiting for the other at once (a deadlock:
+  // a second's stall, then the round again). Without any balance locked, nothing else orders them.
   const cdrIds = yield* tx.insertCdrs(
     node,
-    [...fresh.values()].map(({ cdr }) => cdr),
+    [...fresh.values()].map(({ cdr }) => cdr).sort((a, b) => (a.sip_call_id < b.sip_call_id ? -1 : a.sip_call_id > b.sip_call_id ? 1 : 0)),
     billed.length,
     (cdr) => {
       const account = fresh.get(cdr.sip_call_id)!.account;
@@ -263,7 +264,7 @@ export function* applyNodeSync(
   );
   const debitIds = new Map<LedgerEntity, number>();
 
-  // What each new CDR bills, in the round's order.
+  // What each new CDR bills, in the round's order (each charge parsed before the balances are locked).
   const settled: string[] = [];
   const unbilled: string[] = [];
   const touched = new Set<LedgerEntity>();
@@ -286,6 +287,10 @@ export function* applyNodeSync(
     const uncovered = cdr.uncovered === undefined || cdr.uncovered === null ? 0n : toUnits(cdr.uncovered);
     bills.push({ account, charge: toUnits(cdr.account_charge), cdrId, callId: cdr.sip_call_id, uncovered });
   }
+
+  // (PostgreSQL) the balances locked, in one order, and read with the node's leases.
+  const round = new RoundBalances(tx, node);
+  yield* round.read([...creditLimits.keys()]);
 
   // Each bill applied in turn (the balance's string as each step wrote it before: units.ts), the account's
   // debit row written once, for them all, with the balance after the last.

@@ -414,6 +414,21 @@ export const MIGRATIONS: readonly Migration[] = [
     // migration's transaction: on a large PostgreSQL cdrs table, CDR inserts wait for the build.
     sql: 'CREATE INDEX cdrs_customer_account ON cdrs(customer_account_id, start_time);',
   },
+  {
+    version: 20,
+    description: "an account's transaction rows listed in the order they were applied, by a number each takes as it is posted",
+    // A money round's debit rows take their ids with the round's CDRs, which now go in before the round locks its
+    // balances (issue 21: the CDR insert out of the locks other nodes' rounds wait on), so an id no longer says
+    // where a row comes in its account's list. `posted` does: taken as each row is written, under its balance's
+    // lock (sync/ledger/steps.ts recordTransactions). The rows written before are posted as their ids, which were
+    // taken under the lock until now. The list's index moves to it.
+    sql: `
+      ALTER TABLE balance_transactions ADD COLUMN posted INTEGER;
+      UPDATE balance_transactions SET posted = id;
+      CREATE INDEX balance_transactions_posted ON balance_transactions(entity_type, entity_id, posted);
+      DROP INDEX balance_transactions_entity;
+    `,
+  },
 ];
 
 /**

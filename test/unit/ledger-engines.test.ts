@@ -82,6 +82,25 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(calls.sort(), ['call-2', 'call-2-0', 'call-2-1', 'call-2-2', 'call-2-3', 'call-2-4']);
     });
 
+    it('bills CDRs once when two nodes bring the same new ones at once, in opposite orders', async () => {
+      const before = await balance();
+      // The CDRs go in before a round locks its balances, so two such rounds insert at the same moment, each
+      // waiting on the call ids the other took first (PostgreSQL: sent in opposite orders, they deadlocked in 12
+      // of 20 pairs of 300-CDR rounds, each a second's stall and a round run again, before the insert was sorted).
+      for (let n = 0; n < 5; n++) {
+        const calls = Array.from({ length: 100 }, (_, i) => cdr(`twice-${n}-${String(i).padStart(3, '0')}`, '0.01'));
+        const replies = await Promise.all([
+          round('node-a', { settlements: calls, leases: [] }),
+          round('node-b', { settlements: [...calls].reverse(), leases: [] }),
+        ]);
+        assert.deepEqual(
+          replies[0].settled,
+          calls.map((call) => call.sip_call_id),
+        );
+      }
+      assert.equal((await balance()).balance, new Decimal(before.balance).minus(5 * 100 * 0.01).toFixed(2));
+    });
+
     it("keeps a CDR's text as the node sent it, whatever characters a Call-ID holds, and bills it once", async () => {
       const before = await balance();
       // SIP allows quotes and backslashes in a Call-ID; braces, commas and the word NULL mean something in an
@@ -108,17 +127,20 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       await giveAllBack();
     });
 
-    it('writes one debit row per account per round, each CDR naming it, the rows numbered in the order they were applied', async () => {
-      await fund('20.00');
+    it('writes one debit row per account per round, each CDR naming it, the rows listed in the order they were applied', async () => {
+      await giveAllBack();
+      await fund('30.00');
       const before = await balance();
-      const since = Number((await world.handle.ledger.listTransactions('customer', PREPAID, 1, 0)).rows[0].id);
-      // Three nodes at once, each round three CDRs, one of them brought by every node (billed once).
-      for (let n = 0; n < 4; n++)
+      const earlier = (await world.handle.ledger.listTransactions('customer', PREPAID, 1, 0)).total;
+      // Three nodes at once, each round three CDRs, one of them brought by every node (billed once), and a lease
+      // ask: a round's debit id is taken before it locks the balance, its lease rows' after (PostgreSQL), so the
+      // ids of rounds racing for the balance come out of the order the rows were applied in; the list must not.
+      for (let n = 0; n < 6; n++)
         await Promise.all(
           NODES.map((node) =>
             round(node, {
               settlements: [cdr(`rows-${n}-${node}-a`, '0.25'), cdr(`rows-${n}-${node}-b`, '0.5'), cdr(`rows-${n}-shared`, '1')],
-              leases: [],
+              leases: [{ entity_type: 'customer', entity_id: PREPAID, want: '0.01', give_back: n % 2 === 0 ? '0' : '0.01' }],
             }),
           ),
         );
@@ -133,25 +155,27 @@ for (const engine of ['sqlite', 'postgres'] as const) {
           offset: 0,
         })
       ).filter((row) => String(row.sip_call_id).startsWith('rows-'));
-      assert.equal(cdrs.length, 4 * 7);
-      const rows = (await world.handle.ledger.listTransactions('customer', PREPAID, 1000, 0)).rows
-        .filter((row) => Number(row.id) > since)
-        .reverse();
-      assert.equal(rows.length, 12, 'one debit row per round');
-      // Each row is the total of the CDRs naming it, and the balance after it is the one before less that total.
+      assert.equal(cdrs.length, 6 * 7);
+      const list = await world.handle.ledger.listTransactions('customer', PREPAID, 1000, 0);
+      const rows = list.rows.slice(0, list.total - earlier).reverse();
+      assert.equal(rows.filter((row) => row.transaction_type === 'debit').length, 18, 'one debit row per round');
+      // Each debit row is the total of the CDRs naming it, and every row's balance after it is the one after the
+      // row listed before it, less that total for a debit (a lease's rows leave the balance as it was).
       let running = new Decimal(before.balance);
       for (const row of rows) {
-        assert.equal(row.transaction_type, 'debit');
-        const named = cdrs.filter((cdr) => Number(cdr.debit_transaction_id) === Number(row.id));
-        assert.ok(named.length === 2 || named.length === 3, `row ${String(row.id)} names ${named.length} CDRs`);
-        const total = named.reduce((sum, cdr) => sum.plus(String(cdr.account_charge)), new Decimal(0));
-        assert.equal(new Decimal(String(row.amount)).toFixed(6), total.toFixed(6));
-        assert.match(String(row.description), new RegExp(`^${named.length} calls \\(node ${String(named[0].node)}, round \\d+\\)$`));
-        running = running.minus(total);
-        assert.equal(new Decimal(String(row.balance_after)).toFixed(6), running.toFixed(6), 'the rows chain in id order');
+        if (row.transaction_type === 'debit') {
+          const named = cdrs.filter((cdr) => Number(cdr.debit_transaction_id) === Number(row.id));
+          assert.ok(named.length === 2 || named.length === 3, `row ${String(row.id)} names ${named.length} CDRs`);
+          const total = named.reduce((sum, cdr) => sum.plus(String(cdr.account_charge)), new Decimal(0));
+          assert.equal(new Decimal(String(row.amount)).toFixed(6), total.toFixed(6));
+          assert.match(String(row.description), new RegExp(`^${named.length} calls \\(node ${String(named[0].node)}, round \\d+\\)$`));
+          running = running.minus(total);
+        } else assert.ok(['reserve', 'release'].includes(String(row.transaction_type)), String(row.transaction_type));
+        assert.equal(new Decimal(String(row.balance_after)).toFixed(6), running.toFixed(6), 'the rows chain in the order listed');
       }
       assert.equal(new Decimal((await balance()).balance).toFixed(6), running.toFixed(6));
-      assert.equal(running.toFixed(2), new Decimal(before.balance).minus(4 * (3 * 0.75 + 1)).toFixed(2));
+      assert.equal(running.toFixed(2), new Decimal(before.balance).minus(6 * (3 * 0.75 + 1)).toFixed(2));
+      await giveAllBack();
     });
 
     it('answers a resent round with its first answer and applies nothing again', async () => {
