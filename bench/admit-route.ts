@@ -7,12 +7,16 @@
  * share one money-log record, as the endpoint's do), and the event loop's CPU is read from the scheduler's
  * nanoseconds for this thread alone (the money-log applier has its own thread). `--only route|admit` runs one
  * kind alone, for a profile (`--cpu-profile FILE`: V8's sampling profile of the measured section alone, 100 µs
- * samples) or, under callgrind, `--dump-before='node::CPUUsage*'` around the measured section.
+ * samples), under perf (`--perf-control FIFO` with `perf record -D -1 --control=fifo:FIFO`: enabled around the
+ * measured section, so kernel time, the write() of each record, shows too) or, under callgrind,
+ * `--dump-before='node::CPUUsage*'` around the measured section.
  *
- *   node dist/bench/admit-route.js [--size wholesale] [--requests 50000] [--blocks 10] [--per-turn 4] [--only admit]
- *     [--cpu-profile FILE]
+ * `--warm-up N` admissions (and twice as many routes) go first, outside the measured section (the JIT).
+ *
+ *   node dist/bench/admit-route.js [--size wholesale] [--requests 50000] [--blocks 10] [--per-turn 4] [--warm-up 5000] [--only admit]
+ *     [--cpu-profile FILE] [--perf-control FIFO]
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
 import type { IncomingRequest, Route } from '../src/core/http/server.js';
@@ -38,8 +42,10 @@ async function main(): Promise<void> {
       requests: { type: 'string', default: '50000' },
       blocks: { type: 'string', default: '10' },
       'per-turn': { type: 'string', default: '4' },
+      'warm-up': { type: 'string', default: '5000' },
       only: { type: 'string' },
       'cpu-profile': { type: 'string' },
+      'perf-control': { type: 'string' },
     },
   });
   const requests = Number(values.requests);
@@ -83,7 +89,7 @@ async function main(): Promise<void> {
   const admitBodies = Array.from({ length: requests }, (_, i) =>
     jsonPost('/api/opensips/call/admit', { customer_trunk_id: callOf(i).trunkId, dnis: callOf(i).dnis, call_id: `bench-${i}@opensips` }),
   );
-  const warmAdmits = Array.from({ length: 5000 }, (_, i) =>
+  const warmAdmits = Array.from({ length: Number(values['warm-up']) }, (_, i) =>
     jsonPost('/api/opensips/call/admit', { customer_trunk_id: callOf(i).trunkId, dnis: callOf(i).dnis, call_id: `warm-${i}@opensips` }),
   );
 
@@ -106,7 +112,7 @@ async function main(): Promise<void> {
 
   try {
     // JIT: both kinds, before anything is measured.
-    await run(routeBodies, 0, 10_000);
+    await run(routeBodies, 0, 2 * warmAdmits.length);
     await run(warmAdmits, 0, warmAdmits.length);
     const perBlock = Math.floor(requests / blocks);
     let routeNs = 0;
@@ -119,6 +125,8 @@ async function main(): Promise<void> {
       await session.post('Profiler.setSamplingInterval', { interval: 100 });
       await session.post('Profiler.start');
     }
+    const perf = values['perf-control'] === undefined ? null : openSync(values['perf-control'], 'w');
+    if (perf !== null) writeSync(perf, 'enable\n');
     const cpuBefore = process.cpuUsage();
     for (let b = 0; b < blocks; b++) {
       if (only !== 'admit') {
@@ -133,6 +141,7 @@ async function main(): Promise<void> {
       }
     }
     const cpu = process.cpuUsage(cpuBefore);
+    if (perf !== null) writeSync(perf, 'disable\n');
     if (session !== null) {
       const { profile } = await session.post('Profiler.stop');
       writeFileSync(profileFile!, JSON.stringify(profile));
