@@ -4,12 +4,12 @@ import { quoteJson } from '../../core/json/quote.js';
 import type { JournalOp } from './ops.js';
 import { JsonBytes } from '../../core/json/json-bytes.js';
 import { decodeHeldOp, writeHeldOp } from './held-reservation.js';
-import { decodeRatedOp, encodeRatedOp } from './rated-cdr.js';
+import { decodeRatedOp, writeRatedOp } from './rated-cdr.js';
 
 /**
  * The ops of a log record as JSON text, and back. The hot ops are not written by JSON.stringify's generic
- * walk: a reservation and a finish (one of each per admitted call) straight into the record's bytes
- * (JsonBytes: no string is made of them), a CDR by a template. The fields that already hold JSON
+ * walk: a CDR, a reservation and a finish (one of each per call) straight into the record's bytes
+ * (JsonBytes: no string is made of them). The fields that already hold JSON
  * text (a CDR's answer and settlement; a reservation's slice terms, and its answer in logs from before
  * 2026-12-07) go into the record as JSON values, not as strings inside it: escaping the settlement's sixty quotes again, for every
  * CDR, was most of what encoding a record cost the event loop. Reading a record turns those values back
@@ -25,10 +25,8 @@ import { decodeRatedOp, encodeRatedOp } from './rated-cdr.js';
 const str = JSON.stringify;
 
 /** An op that is not written straight into bytes (writeOp), as text. */
-function encodeOp(op: Exclude<JournalOp, { op: 'held' | 'finish' }>): string {
+function encodeOp(op: Exclude<JournalOp, { op: 'held' | 'finish' | 'rated' }>): string {
   switch (op.op) {
-    case 'rated':
-      return encodeRatedOp(op);
     // Written by nodes before 2026-12-07 (and by tests of reading their logs).
     case 'cdr':
       return (
@@ -55,8 +53,9 @@ function encodeOp(op: Exclude<JournalOp, { op: 'held' | 'finish' }>): string {
   }
 }
 
-/** One op into the record: a reservation and a finish (one of each per admitted call) straight as bytes, the rest as text. */
+/** One op into the record: a CDR, a reservation and a finish (one of each per call) straight as bytes, the rest as text. */
 function writeOp(out: JsonBytes, op: JournalOp): void {
+  if (op.op === 'rated') return writeRatedOp(out, op);
   if (op.op === 'held') return writeHeldOp(out, op);
   if (op.op === 'finish') {
     out.raw('{"op":"finish","id":');
