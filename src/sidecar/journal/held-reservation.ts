@@ -1,6 +1,5 @@
 import { embeddedJson } from '../../core/json/embedded.js';
-import { jsonNumber as num, jsonNumberOrNull as numOrNull } from '../../core/json/number.js';
-import { quoteJson } from '../../core/json/quote.js';
+import type { JsonBytes } from '../../core/json/json-bytes.js';
 import type { EntityType } from '../../core/protocol/node-sync.js';
 import { answerWithHeadroom, type AnswerKind } from './reservation-answer.js';
 
@@ -40,22 +39,42 @@ export function answerOf(held: HeldReservation): string {
 
 /**
  * The op in a log record: the figures as one JSON array, in the order below (`v`), the expiry as milliseconds
- * after createdAt. The headroom is formatMicro's text, quoted by quoteJson like the Call-ID (no escaping
- * needed for its digits, sign and point, but nothing is trusted to be so here). The slice terms are
- * JSON.stringify's text of an object, so they go in as the value they are (decodeHeldOp gives the text back).
- * The entity type and the answer kind are closed sets, quoted as they are. The order is the format: a change
- * to it is a new op name, and this one stays readable.
+ * after createdAt. The headroom is formatMicro's text, quoted like the Call-ID (no escaping needed for its
+ * digits, sign and point, but nothing is trusted to be so here). The slice terms are JSON.stringify's text of
+ * an object, so they go in as the value they are (decodeHeldOp gives the text back). The entity type and the
+ * answer kind are closed sets, written as they are. The order is the format: a change to it is a new op name,
+ * and this one stays readable. Written straight into the record's bytes (JsonBytes): one is written for every
+ * admission.
  */
-export function encodeHeldOp(held: HeldReservation): string {
-  return (
-    `{"op":"held","v":[${num(held.id)},${quoteJson(held.callId)},"${held.entityType}",${num(held.entityId)},` +
-    `${num(held.amountMicro)},${numOrNull(held.maxDuration)},${num(held.createdAt)},${num(held.expiresAt - held.createdAt)},` +
-    `"${held.answerKind}",${quoteJson(held.headroom)},${held.slice === null ? 'null' : embeddedJson(held.slice)},` +
-    `${numOrNull(held.trunkId)}]}`
-  );
+export function writeHeldOp(out: JsonBytes, held: HeldReservation): void {
+  out.raw('{"op":"held","v":[');
+  out.number(held.id);
+  out.raw(',');
+  out.string(held.callId);
+  out.raw(',"');
+  out.raw(held.entityType);
+  out.raw('",');
+  out.number(held.entityId);
+  out.raw(',');
+  out.number(held.amountMicro);
+  out.raw(',');
+  out.numberOrNull(held.maxDuration);
+  out.raw(',');
+  out.number(held.createdAt);
+  out.raw(',');
+  out.number(held.expiresAt - held.createdAt);
+  out.raw(',"');
+  out.raw(held.answerKind);
+  out.raw('",');
+  out.string(held.headroom);
+  out.raw(',');
+  out.raw(held.slice === null ? 'null' : embeddedJson(held.slice));
+  out.raw(',');
+  out.numberOrNull(held.trunkId);
+  out.raw(']}');
 }
 
-/** encodeHeldOp's array back to the reservation it was written from. */
+/** writeHeldOp's array back to the reservation it was written from. */
 export function decodeHeldOp(v: unknown[]): HeldReservation {
   const slice = v[10];
   return {

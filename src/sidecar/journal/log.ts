@@ -2,7 +2,8 @@ import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { JournalOp } from './ops.js';
-import { decodeOps, encodeOps } from './op-encoding.js';
+import { JsonBytes } from '../../core/json/json-bytes.js';
+import { decodeOps, writeOps } from './op-encoding.js';
 
 /**
  * The money journal's log: what the node acknowledges is first appended
@@ -47,37 +48,36 @@ export function listSegments(dir: string): number[] {
     .sort((a, b) => a - b);
 }
 
-/** Writes a record of `payload` at the start of `target`, which has room for it; returns the record's length. */
-function writeRecord(target: Buffer, payload: string): number {
-  const length = target.write(payload, HEADER_BYTES);
-  target.writeUInt32LE(length, 0);
-  target.writeUInt32LE(crc32(target.subarray(HEADER_BYTES, HEADER_BYTES + length)), 4);
-  return HEADER_BYTES + length;
-}
-
-/** A record in memory of its own (durability `full`: it is transferred to the writer thread). */
-export function encodeRecord(ops: JournalOp[]): Buffer {
-  const payload = encodeOps(ops);
-  // Not from Buffer's shared pool: a transferred buffer takes its whole memory with it.
-  const record = Buffer.allocUnsafeSlow(HEADER_BYTES + Buffer.byteLength(payload));
-  writeRecord(record, payload);
-  return record;
-}
-
 /**
  * Encodes records into one buffer it keeps (durability `normal`: the append is done with a record before
- * the next is encoded), so that a record leaves no memory behind for the GC.
+ * the next is encoded), the ops written straight into it (op-encoding.ts: writeOps), so that a record
+ * leaves no memory behind for the GC.
  */
 export class RecordEncoder {
-  private scratch = Buffer.allocUnsafeSlow(64 * 1024);
+  private readonly out = new JsonBytes();
 
   /** The record, valid until the next call. */
   encode(ops: JournalOp[]): Buffer {
-    const payload = encodeOps(ops);
-    const room = HEADER_BYTES + payload.length * 3; // UTF-8 takes at most three bytes per UTF-16 code unit
-    if (room > this.scratch.length) this.scratch = Buffer.allocUnsafeSlow(room);
-    return this.scratch.subarray(0, writeRecord(this.scratch, payload));
+    const { out } = this;
+    out.reset(HEADER_BYTES);
+    writeOps(out, ops);
+    const record = out.bytes;
+    const end = out.length;
+    record.writeUInt32LE(end - HEADER_BYTES, 0);
+    record.writeUInt32LE(crc32(record.subarray(HEADER_BYTES, end)), 4);
+    return record.subarray(0, end);
   }
+}
+
+const shared = new RecordEncoder();
+
+/** A record in memory of its own (durability `full`: it is transferred to the writer thread). */
+export function encodeRecord(ops: JournalOp[]): Buffer {
+  const encoded = shared.encode(ops);
+  // Not from Buffer's shared pool: a transferred buffer takes its whole memory with it.
+  const record = Buffer.allocUnsafeSlow(encoded.length);
+  encoded.copy(record);
+  return record;
 }
 
 export interface DecodedRecords {

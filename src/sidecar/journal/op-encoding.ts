@@ -2,12 +2,14 @@ import { embeddedJson as embedded } from '../../core/json/embedded.js';
 import { jsonNumber as num, jsonNumberOrNull as numOrNull } from '../../core/json/number.js';
 import { quoteJson } from '../../core/json/quote.js';
 import type { JournalOp } from './ops.js';
-import { decodeHeldOp, encodeHeldOp } from './held-reservation.js';
-import { decodeRatedOp, encodeRatedOp } from './rated-cdr.js';
+import { JsonBytes } from '../../core/json/json-bytes.js';
+import { decodeHeldOp, writeHeldOp } from './held-reservation.js';
+import { decodeRatedOp, writeRatedOp } from './rated-cdr.js';
 
 /**
- * The ops of a log record as JSON text, and back. The hot ops (a CDR, a reservation, its finish) are
- * written by templates rather than JSON.stringify's generic walk, and the fields that already hold JSON
+ * The ops of a log record as JSON text, and back. The hot ops are not written by JSON.stringify's generic
+ * walk: a CDR, a reservation and a finish (one of each per call) straight into the record's bytes
+ * (JsonBytes: no string is made of them). The fields that already hold JSON
  * text (a CDR's answer and settlement; a reservation's slice terms, and its answer in logs from before
  * 2026-12-07) go into the record as JSON values, not as strings inside it: escaping the settlement's sixty quotes again, for every
  * CDR, was most of what encoding a record cost the event loop. Reading a record turns those values back
@@ -22,10 +24,9 @@ import { decodeRatedOp, encodeRatedOp } from './rated-cdr.js';
  */
 const str = JSON.stringify;
 
-function encodeOp(op: JournalOp): string {
+/** An op that is not written straight into bytes (writeOp), as text. */
+function encodeOp(op: Exclude<JournalOp, { op: 'held' | 'finish' | 'rated' }>): string {
   switch (op.op) {
-    case 'rated':
-      return encodeRatedOp(op);
     // Written by nodes before 2026-12-07 (and by tests of reading their logs).
     case 'cdr':
       return (
@@ -33,10 +34,6 @@ function encodeOp(op: JournalOp): string {
         `"result":${embedded(op.result)},"settlement":${embedded(op.settlement)},"accountId":${num(op.accountId)},` +
         `"chargeMicro":${num(op.chargeMicro)},"createdAt":${num(op.createdAt)}}`
       );
-    case 'held':
-      return encodeHeldOp(op);
-    case 'finish':
-      return `{"op":"finish","id":${num(op.id)},"state":${quoteJson(op.state)},"at":${num(op.at)}}`;
     // Written by nodes before 2026-12-07 (and by tests of reading their logs).
     case 'reserve':
       return (
@@ -56,12 +53,38 @@ function encodeOp(op: JournalOp): string {
   }
 }
 
-/** The record's payload: the ops as a JSON array. */
+/** One op into the record: a CDR, a reservation and a finish (one of each per call) straight as bytes, the rest as text. */
+function writeOp(out: JsonBytes, op: JournalOp): void {
+  if (op.op === 'rated') return writeRatedOp(out, op);
+  if (op.op === 'held') return writeHeldOp(out, op);
+  if (op.op === 'finish') {
+    out.raw('{"op":"finish","id":');
+    out.number(op.id);
+    out.raw(',"state":');
+    out.string(op.state);
+    out.raw(',"at":');
+    out.number(op.at);
+    out.raw('}');
+    return;
+  }
+  out.raw(encodeOp(op));
+}
+
+/** The record's payload: the ops as a JSON array, appended to `out`. */
+export function writeOps(out: JsonBytes, ops: JournalOp[]): void {
+  out.raw('[');
+  for (let i = 0; i < ops.length; i++) {
+    if (i > 0) out.raw(',');
+    writeOp(out, ops[i]);
+  }
+  out.raw(']');
+}
+
+/** writeOps's payload as text (tests, and what reads it back). */
 export function encodeOps(ops: JournalOp[]): string {
-  if (ops.length === 1) return `[${encodeOp(ops[0])}]`;
-  let text = '[';
-  for (let i = 0; i < ops.length; i++) text += i === 0 ? encodeOp(ops[i]) : `,${encodeOp(ops[i])}`;
-  return `${text}]`;
+  const out = new JsonBytes(1024);
+  writeOps(out, ops);
+  return out.bytes.toString('utf8', 0, out.length);
 }
 
 /** An embedded field back to the JSON text it was; a string (a record from before, or `embedded`'s fallback) as it is. */

@@ -1,4 +1,5 @@
 import { jsonNumber as num, jsonNumberOrNull as numOrNull } from '../../core/json/number.js';
+import type { JsonBytes } from '../../core/json/json-bytes.js';
 import { quoteJson } from '../../core/json/quote.js';
 import { formatMicro } from '../../core/money/micro.js';
 import type { Currency, DecimalPrecision, RoundingDirection } from '../../core/snapshot/schema.js';
@@ -145,22 +146,77 @@ export function settlementText(cdr: RatedCdr): string {
   );
 }
 
-const sideText = (s: RatedSide): string =>
-  `${numOrNull(s.rateDeckId)},${num(s.billableSeconds)},"${s.cost}","${s.currency}",${num(s.precision)},"${s.rounding}"`;
+/** A rated side's figures in the op's array: deck, billable seconds, cost, currency, precision, rounding. */
+function writeSide(out: JsonBytes, s: RatedSide): void {
+  out.numberOrNull(s.rateDeckId);
+  out.raw(',');
+  out.number(s.billableSeconds);
+  out.raw(',"');
+  out.raw(s.cost);
+  out.raw('","');
+  out.raw(s.currency);
+  out.raw('",');
+  out.number(s.precision);
+  out.raw(',"');
+  out.raw(s.rounding);
+  out.raw('"');
+}
 
 /**
  * The op in a log record: the figures as one JSON array, in the order below (`v`), a fifth of the settlement's
- * length. The order is the format: a change to it is a new op name, and this one stays readable.
+ * length. The order is the format: a change to it is a new op name, and this one stays readable. Written
+ * straight into the record's bytes (JsonBytes), as a reservation's is: one for every CDR. The costs and the
+ * account charge are the money formatters' text and the currencies and roundings the schema's closed sets,
+ * written as they are, as the template before this did.
  */
-export function encodeRatedOp(cdr: RatedCdr): string {
-  return (
-    `{"op":"rated","v":[${num(cdr.id)},${quoteJson(cdr.sipCallId)},${num(cdr.customerTrunkId)},${num(cdr.accountId)},` +
-    `${num(cdr.carrierTrunkId)},${num(cdr.carrierGatewayId)},${quoteJson(cdr.ani)},${quoteJson(cdr.dnis)},` +
-    `${num(cdr.startMs)},${numOrNull(cdr.answerMs)},${num(cdr.endMs)},${num(cdr.durationSeconds)},${numOrNull(cdr.sipResponseCode)},` +
-    `${sideText(cdr.customer)},${sideText(cdr.vendor)},"${cdr.accountCharge}","${cdr.accountCurrency}",${num(cdr.chargeMicro)},` +
-    `${num(cdr.createdAt)},${numOrNull(cdr.reservedMicro)},${num(cdr.uncoveredMicro)},${numOrNull(cdr.retailAccountId)},` +
-    `${numOrNull(cdr.namedRetailAccountId)}]}`
-  );
+export function writeRatedOp(out: JsonBytes, cdr: RatedCdr): void {
+  out.raw('{"op":"rated","v":[');
+  out.number(cdr.id);
+  out.raw(',');
+  out.string(cdr.sipCallId);
+  out.raw(',');
+  out.number(cdr.customerTrunkId);
+  out.raw(',');
+  out.number(cdr.accountId);
+  out.raw(',');
+  out.number(cdr.carrierTrunkId);
+  out.raw(',');
+  out.number(cdr.carrierGatewayId);
+  out.raw(',');
+  out.string(cdr.ani);
+  out.raw(',');
+  out.string(cdr.dnis);
+  out.raw(',');
+  out.number(cdr.startMs);
+  out.raw(',');
+  out.numberOrNull(cdr.answerMs);
+  out.raw(',');
+  out.number(cdr.endMs);
+  out.raw(',');
+  out.number(cdr.durationSeconds);
+  out.raw(',');
+  out.numberOrNull(cdr.sipResponseCode);
+  out.raw(',');
+  writeSide(out, cdr.customer);
+  out.raw(',');
+  writeSide(out, cdr.vendor);
+  out.raw(',"');
+  out.raw(cdr.accountCharge);
+  out.raw('","');
+  out.raw(cdr.accountCurrency);
+  out.raw('",');
+  out.number(cdr.chargeMicro);
+  out.raw(',');
+  out.number(cdr.createdAt);
+  out.raw(',');
+  out.numberOrNull(cdr.reservedMicro);
+  out.raw(',');
+  out.number(cdr.uncoveredMicro);
+  out.raw(',');
+  out.numberOrNull(cdr.retailAccountId);
+  out.raw(',');
+  out.numberOrNull(cdr.namedRetailAccountId);
+  out.raw(']}');
 }
 
 function sideOf(v: unknown[], at: number): RatedSide {
@@ -174,7 +230,7 @@ function sideOf(v: unknown[], at: number): RatedSide {
   };
 }
 
-/** encodeRatedOp's array back to the CDR it was written from. */
+/** writeRatedOp's array back to the CDR it was written from. */
 export function decodeRatedOp(v: unknown[]): RatedCdr {
   return {
     op: 'rated',
