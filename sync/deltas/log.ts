@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Delta, LiveTable } from '../../src/core/protocol/deltas.js';
+import { StatementsPerLimit } from '../../src/core/sqlite/limit.js';
 import { snapshotRow } from '../snapshot/build.js';
 import { callTranslationRow, retailProductRow } from '../snapshot/retail-rows.js';
 import type { DeltaFeed, RecentDelta } from './feed.js';
@@ -135,10 +136,15 @@ export class DeltaLog implements DeltaFeed {
       last: db.prepare('SELECT last_seq FROM delta_sequence WHERE id = 1'),
       insert: db.prepare('INSERT INTO delta_log (seq, committed_at, table_name, op, row_id, row) VALUES (?, ?, ?, ?, ?, ?)'),
       oldest: db.prepare('SELECT MIN(seq) AS seq FROM delta_log'),
-      read: db.prepare('SELECT seq, table_name, op, row_id, row FROM delta_log WHERE seq > ? ORDER BY seq LIMIT ?'),
+      // Per limit, its count in the text (src/core/sqlite/limit.ts): each node's ask for deltas runs it.
+      read: new StatementsPerLimit((limit) =>
+        db.prepare(`SELECT seq, table_name, op, row_id, row FROM delta_log WHERE seq > ? ORDER BY seq ${limit}`),
+      ),
       trimBelow: db.prepare('DELETE FROM delta_log WHERE seq <= ?'),
       trimBefore: db.prepare('DELETE FROM delta_log WHERE committed_at < ?'),
-      recent: db.prepare('SELECT seq, committed_at, table_name AS "table", op, row_id AS id FROM delta_log ORDER BY seq DESC LIMIT ?'),
+      recent: new StatementsPerLimit((limit) =>
+        db.prepare(`SELECT seq, committed_at, table_name AS "table", op, row_id AS id FROM delta_log ORDER BY seq DESC ${limit}`),
+      ),
     };
   }
 
@@ -186,7 +192,8 @@ export class DeltaLog implements DeltaFeed {
 
   /** The newest `limit` deltas, newest first, without their rows: what changed and when, for operators. */
   recent(limit: number): RecentDelta[] {
-    return this.sql.recent.all(limit) as RecentDelta[];
+    const { statement, params } = this.sql.recent.get(limit);
+    return statement.all(...params) as RecentDelta[];
   }
 
   /** The oldest sequence still held; null when the log holds none (all trimmed, or none yet). */
@@ -202,7 +209,8 @@ export class DeltaLog implements DeltaFeed {
     const last = this.lastSeq();
     const reach = logReach(after, last, () => this.oldestSeq());
     if (reach !== 'readable') return reach === 'up_to_date' ? [] : null;
-    return (this.sql.read.all(after, limit) as DeltaLogRow[]).map(deltaOfRow);
+    const { statement, params } = this.sql.read.get(limit);
+    return (statement.all(after, ...params) as DeltaLogRow[]).map(deltaOfRow);
   }
 
   /** Resolves when a delta past `after` has committed, or after `ms`, or when `signal` aborts (whichever first). */

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
+import { sqliteLimit } from '../../src/core/sqlite/limit.js';
 
 /**
  * Money logic written once for both engines: a function* that `yield*`s each SQL statement as a step and
@@ -87,6 +88,20 @@ export function* allRows<R>(sql: string | SqlText, ...params: unknown[]): Steps<
   return (yield { kind: 'all', ...text(sql), params }) as R[];
 }
 
+/**
+ * A page of rows: `sql` up to its LIMIT, the page's clause appended. On SQLite the limit is written into the text
+ * (src/core/sqlite/limit.ts: a bound LIMIT is compiled again on every run there), on PostgreSQL it stays bound:
+ * there the text stays one, and a bound LIMIT costs nothing more.
+ */
+export function* pageOfRows<R>(sql: string, params: readonly unknown[], page: { limit: number; offset?: number }): Steps<R[]> {
+  const limit = sqliteLimit(page.limit);
+  const offset = page.offset === undefined ? { sql: '', params: [] } : { sql: ' OFFSET ?', params: [page.offset] };
+  return yield* allRowsPerEngine<R>(
+    { sql: `${sql} ${limit.sql}${offset.sql}`, postgres: `${sql} LIMIT ?${offset.sql}` },
+    { sqlite: () => [[...params, ...limit.params, ...offset.params]], postgres: () => [...params, page.limit, ...offset.params] },
+  );
+}
+
 /** A write; how many rows it changed. */
 export function* runSql(sql: string | SqlText, ...params: unknown[]): Steps<number> {
   return (yield { kind: 'run', ...text(sql), params }) as number;
@@ -133,6 +148,12 @@ function text(sql: string | SqlText): SqlText {
   return typeof sql === 'string' ? { sql } : sql;
 }
 
+/**
+ * Most statements SqliteSteps holds prepared; past it, it starts afresh. Pages (pageOfRows) make a text per
+ * limit, and the CDR search one per combination of filters too: without a bound they would pile up.
+ */
+const MAX_PREPARED = 512;
+
 /** Runs steps on SQLite, synchronously: the caller holds the transaction. Statements are prepared once. */
 export class SqliteSteps {
   private readonly prepared = new Map<string, Database.Statement>();
@@ -157,6 +178,7 @@ export class SqliteSteps {
   private execute(step: SqlStep): unknown {
     let statement = this.prepared.get(step.sql);
     if (statement === undefined) {
+      if (this.prepared.size >= MAX_PREPARED) this.prepared.clear();
       statement = this.db.prepare(step.sql);
       this.prepared.set(step.sql, statement);
     }

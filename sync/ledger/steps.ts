@@ -5,6 +5,7 @@ import {
   allRows,
   allRowsPerEngine,
   getRow,
+  pageOfRows,
   readTogether,
   runSql,
   runWrites,
@@ -768,12 +769,7 @@ export const ledgerReads = {
     add('carrier_trunk_id = ?', filter.carrierTrunkId);
     add('sip_call_id = ?', filter.sipCallId);
     const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
-    return yield* allRows(
-      `SELECT * FROM cdrs ${where} ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?`,
-      ...values,
-      filter.limit,
-      filter.offset,
-    );
+    return yield* pageOfRows<Row>(`SELECT * FROM cdrs ${where} ORDER BY start_time DESC, id DESC`, values, filter);
   },
 
   *getBalance(entityType: string, entityId: number): Steps<BalanceState & { id: number | null; updated_at: string | null }> {
@@ -804,12 +800,10 @@ export const ledgerReads = {
     const total = (yield* getRow<{ total: number }>(`SELECT COUNT(*) AS total ${where}`, entityType, entityId))!.total;
     // Newest first in the order they were applied to the balance (`posted`: recordTransactions), each row as it
     // was before migration 20 gave it that column.
-    const rows = yield* allRows<Row>(
-      `SELECT id, ${TRANSACTION_COLUMNS.map(([name]) => name).join(', ')} ${where} ORDER BY posted DESC LIMIT ? OFFSET ?`,
-      entityType,
-      entityId,
-      limit,
-      offset,
+    const rows = yield* pageOfRows<Row>(
+      `SELECT id, ${TRANSACTION_COLUMNS.map(([name]) => name).join(', ')} ${where} ORDER BY posted DESC`,
+      [entityType, entityId],
+      { limit, offset },
     );
     return { rows, total: Number(total) };
   },

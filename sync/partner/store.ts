@@ -1,4 +1,4 @@
-import { onEngine, allRows, getRow, runSql, type SqlText, type Steps } from '../ledger/sql-steps.js';
+import { onEngine, allRows, getRow, pageOfRows, runSql, type SqlText, type Steps } from '../ledger/sql-steps.js';
 import type { LedgerStore } from '../ledger/store.js';
 import type { ChangeLog, Row } from '../store/config-store.js';
 import type { PgChangeLog } from '../store/pg-config-store.js';
@@ -191,13 +191,12 @@ export class PartnerStore {
   /** Up to `limit` answered calls billed to the account that started at or after `since` (ISO time), newest first. */
   *calls(account: number, since: string, limit: number): Steps<RetailCall[]> {
     // retail_call_cdrs is indexed by account and start.
-    return yield* allRows<RetailCall>(
+    return yield* pageOfRows<RetailCall>(
       `SELECT c.dnis, c.billable_duration_customer, c.account_charge FROM retail_call_cdrs r JOIN cdrs c ON c.id = r.cdr_id
        WHERE r.retail_account_id = ? AND r.start_time >= ? AND c.answer_time IS NOT NULL
-       ORDER BY r.start_time DESC, r.cdr_id DESC LIMIT ?`,
-      account,
-      since,
-      limit,
+       ORDER BY r.start_time DESC, r.cdr_id DESC`,
+      [account, since],
+      { limit },
     );
   }
 

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
+import { sqliteLimit } from '../../core/sqlite/limit.js';
 
 /**
  * What OpenSIPS could not hand to this sidecar while it was down or not answering: the script's
@@ -35,7 +36,9 @@ interface Row {
 
 export class OpensipsSpool {
   private readonly db: Database.Database;
-  private readonly next: Database.Statement<[number], Row>;
+  private readonly next: Database.Statement<number[], Row>;
+  /** BATCH written into the statement's text (sqliteLimit): a bound LIMIT is compiled again on every run. */
+  private readonly batch = sqliteLimit(BATCH);
   private readonly remove: Database.Statement<[number]>;
   private readonly removeAll: (ids: number[]) => void;
   private timer: NodeJS.Timeout | null = null;
@@ -50,7 +53,7 @@ export class OpensipsSpool {
   ) {
     this.db = new Database(path, { timeout: 0 });
     this.db.exec(SPOOL_SCHEMA);
-    this.next = this.db.prepare('SELECT id, kind, body FROM opensips_spool ORDER BY id LIMIT ?');
+    this.next = this.db.prepare(`SELECT id, kind, body FROM opensips_spool ORDER BY id ${this.batch.sql}`);
     this.remove = this.db.prepare('DELETE FROM opensips_spool WHERE id = ?');
     this.removeAll = this.db.transaction((ids: number[]) => {
       for (const id of ids) this.remove.run(id);
@@ -83,7 +86,7 @@ export class OpensipsSpool {
     for (;;) {
       let rows: Row[];
       try {
-        rows = this.next.all(BATCH);
+        rows = this.next.all(...this.batch.params);
       } catch (error) {
         if (!busy(error)) this.log.error({ err: error, spool: this.path }, 'cannot read the OpenSIPS spool');
         return taken;
