@@ -7,7 +7,7 @@
  *   node --expose-gc dist/bench/micro.js --size wholesale
  */
 import { parseArgs } from 'node:util';
-import { authorizeCall } from '../src/sidecar/auth/call-auth.js';
+import { authorizeCall, type CallAuthDecision } from '../src/sidecar/auth/call-auth.js';
 import { LivePorts } from '../src/sidecar/limits/live-ports.js';
 import { DecisionEngine } from '../src/sidecar/engine/engine.js';
 import { firstRoute } from './bench-world.js';
@@ -31,6 +31,16 @@ export interface MicroResult {
   retailAuthMedianMicros: number;
   routeMedianMicros: number;
   routeAllowedShare: number;
+  /** call/auth of the same calls made wholesale: the same trunk's callers dialling the translated numbers. */
+  sameTrunkAuthMedianMicros: number;
+  /**
+   * call/decide's in-memory chain, auth then the first route (of the translated number, on the product's trunk,
+   * for a retail call), per call, wholesale (the same callers dialling those numbers on that trunk) and retail
+   * in the same run. Admission is left out: it reserves
+   * against the node's credit journal (call-mix.js measures the whole handler).
+   */
+  decisionMedianMicros: number;
+  retailDecisionMedianMicros: number;
 }
 
 function medianOfBatches(batches: number, batchSize: number, run: (i: number) => void): number {
@@ -69,6 +79,9 @@ function addRetail(dataset: Dataset): void {
   }));
 }
 
+/** A string as the request parser hands it over: flat, its own copy. */
+const flat = (text: string): string => JSON.parse(JSON.stringify(text)) as string;
+
 export function runMicro(sizeName: string): MicroResult {
   const dataset = generateDataset(SIZES[sizeName]);
   addRetail(dataset);
@@ -98,13 +111,19 @@ export function runMicro(sizeName: string): MicroResult {
   const { callers, numbers } = dataset.traffic;
   const now = Date.now();
   const ports = new LivePorts();
-  const auth = (ip: string, ani: string, dnis: string): boolean =>
+  const authorize = (ip: string, ani: string, dnis: string): CallAuthDecision =>
     authorizeCall(
       engine,
       { source_ip: ip, call_id: null, ani, dnis, ruri: null, pai: null, ppi: null, rpid: null, username: null, domain: null },
       ports,
       now,
-    ).decision.allowed;
+    ).decision;
+  const auth = (ip: string, ani: string, dnis: string): boolean => authorize(ip, ani, dnis).allowed;
+  /** Auth, then the first route of what auth answered: false if either refuses. */
+  const decide = (ip: string, ani: string, dnis: string): boolean => {
+    const caller = authorize(ip, ani, dnis);
+    return caller.allowed && firstRoute(engine, caller.customer_trunk_id, caller.dnis, now, caller.ani).allowed;
+  };
   const authMedianMicros = medianOfBatches(200, 2000, (i) => {
     const [ip, techPrefix] = callers[i % callers.length];
     auth(ip, '61255500100', techPrefix + numbers[i % numbers.length]);
@@ -112,11 +131,27 @@ export function runMicro(sizeName: string): MicroResult {
   // The same trunk's network dialling the access number, a different set-up caller each time. The numbers
   // are made before, flat, as the request parser hands them over (a string built per call would be measured).
   const [retailIp, retailPrefix] = callers[0];
-  const retailCallers = Array.from({ length: 20_000 }, (_, i) => JSON.parse(JSON.stringify(retailCaller(i * 7919))) as string);
+  const retailCallers = Array.from({ length: 20_000 }, (_, i) => flat(retailCaller(i * 7919)));
   const dialledAccess = retailPrefix + ACCESS_NUMBER;
   const retailAuthMedianMicros = medianOfBatches(200, 2000, (i) => {
     // Every one is translated: a refusal would be measuring the cheaper path.
     if (!auth(retailIp, retailCallers[i % retailCallers.length], dialledAccess)) throw new Error('a set-up retail call was refused');
+  });
+  // The same calls made wholesale: each set-up caller on the same trunk dialling its translation's number itself,
+  // so both chains route the same numbers on the same deck and differ only by the access number's lookups.
+  const dialledDirect = Array.from({ length: retailCallers.length }, (_, k) =>
+    flat(retailPrefix + dataset.traffic.numbers[((k * 7919) % RETAIL_TRANSLATIONS) % numbers.length]),
+  );
+  const sameTrunkAuthMedianMicros = medianOfBatches(200, 2000, (i) => {
+    const k = i % retailCallers.length;
+    if (!auth(retailIp, retailCallers[k], dialledDirect[k])) throw new Error('a wholesale call was refused');
+  });
+  const decisionMedianMicros = medianOfBatches(200, 2000, (i) => {
+    const k = i % retailCallers.length;
+    decide(retailIp, retailCallers[k], dialledDirect[k]);
+  });
+  const retailDecisionMedianMicros = medianOfBatches(200, 2000, (i) => {
+    decide(retailIp, retailCallers[i % retailCallers.length], dialledAccess);
   });
   let allowed = 0;
   let total = 0;
@@ -140,6 +175,9 @@ export function runMicro(sizeName: string): MicroResult {
     retailAuthMedianMicros,
     routeMedianMicros,
     routeAllowedShare: Math.round((allowed / total) * 100) / 100,
+    sameTrunkAuthMedianMicros,
+    decisionMedianMicros,
+    retailDecisionMedianMicros,
   };
 }
 

@@ -125,7 +125,11 @@ function sidecarSection(result: Record<string, unknown>): string[] {
   const lines = [
     `In-process (${cell(micro.size)}: ${cell(micro.rateRows)} rate rows, ${cell(micro.cidrs)} CIDRs): snapshot compile ${cell(micro.compileSeconds)} s ` +
       `(decode ${cell(micro.decodeSeconds)} s, validate ${cell(micro.validateSeconds)} s); call/auth median ${cell(micro.authMedianMicros)} µs${micro.retailAuthMedianMicros === undefined ? '' : ` (through an access number ${cell(micro.retailAuthMedianMicros)} µs)`}, ` +
-      `call/route median ${cell(micro.routeMedianMicros)} µs. Sidecar RSS ${cell(result.sidecarRssBeforeLoadMB)} MB after start, ${cell(result.sidecarRssMB)} MB after the load and a swap.`,
+      `call/route median ${cell(micro.routeMedianMicros)} µs` +
+      (micro.retailDecisionMedianMicros === undefined
+        ? ''
+        : `; auth → route of the same calls on one trunk ${cell(micro.decisionMedianMicros)} µs wholesale, ${cell(micro.retailDecisionMedianMicros)} µs through an access number`) +
+      `. Sidecar RSS ${cell(result.sidecarRssBeforeLoadMB)} MB after start, ${cell(result.sidecarRssMB)} MB after the load and a swap.`,
     '',
     ...scenarioTable(result.rows as Row[]),
   ];

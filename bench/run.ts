@@ -504,7 +504,7 @@ async function main(): Promise<void> {
 
   const lines = [
     `in-process (${micro.size}: ${micro.rateRows} rate rows, ${micro.cidrs} CIDRs): compile ${micro.compileSeconds} s (decode ${micro.decodeSeconds} s, validate ${micro.validateSeconds} s), ` +
-      `auth median ${micro.authMedianMicros} µs (retail ${micro.retailAuthMedianMicros}), route median ${micro.routeMedianMicros} µs, RSS ${micro.rssMB} MB`,
+      `auth median ${micro.authMedianMicros} µs (retail ${micro.retailAuthMedianMicros}), route median ${micro.routeMedianMicros} µs, auth → route ${micro.decisionMedianMicros} µs (retail ${micro.retailDecisionMedianMicros}), RSS ${micro.rssMB} MB`,
     `sidecar RSS: ${sidecarRssAfterLoad} MB after start, ${sidecarRss} MB after load and swap`,
     '',
     `${'scenario'.padEnd(40)} ${'rate/s'.padStart(8)} ${'p50 µs'.padStart(8)} ${'p99 µs'.padStart(8)} ${'p99.9'.padStart(8)} ${'max'.padStart(8)} ${'errors'.padStart(7)} ${'cpu µs'.padStart(7)} ${'loop µs'.padStart(7)}  vs floor`,

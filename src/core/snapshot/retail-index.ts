@@ -19,8 +19,11 @@ import {
  * Translations may be hundreds of thousands (one per caller and access number), and setup_call is frequent:
  * copying one Map of them per change costs milliseconds. They are held in TRANSLATION_BUCKETS Maps by the
  * caller's number instead, so a change copies the one bucket it lands in (plus the array of bucket pointers).
- * Within a bucket, a caller's number leads to its translations (one per access number it was set up for,
- * almost always one), never copied in place. The lookup on the call path hashes nothing in JavaScript and
+ * Within a bucket, a caller's number leads to its translation, or to a list of them when it was set up for
+ * more than one access number (rare); never changed in place. The lone translation is held without a list
+ * around it, and every translation through one access number shares that number's string: on a table this
+ * size each object a lookup visits is a cache miss, and the list and a per-row copy of the access number
+ * were two of them (bench/micro.ts, 2026-12-07). The lookup on the call path hashes nothing in JavaScript and
  * builds no key: the bucket comes from the number's last digits, and the Map is keyed by the caller's number
  * as the request carried it (an earlier key of caller and access number joined cost 5.6 µs a call against
  * 0.35 µs for a wholesale call/auth, bench/micro.ts).
@@ -35,12 +38,20 @@ export interface RetailIndex {
   accessNumbers: Map<string, RetailProduct>;
   /** Product id -> its access numbers: what a change to the product takes out of accessNumbers. */
   productNumbers: Map<number, readonly string[]>;
-  /** TRANSLATION_BUCKETS Maps, caller's number -> the newest translation per access number set up for it. */
+  /** TRANSLATION_BUCKETS Maps, caller's number -> the newest translation per access number set up for it (one: unlisted). */
   translations: readonly TranslationBucket[];
   translationCount: number;
 }
 
-type TranslationBucket = Map<string, readonly CallTranslation[]>;
+type Held = CallTranslation | readonly CallTranslation[];
+type TranslationBucket = Map<string, Held>;
+
+// Array.isArray narrows a readonly list to any[]: this keeps its type.
+const isList = (held: Held): held is readonly CallTranslation[] => Array.isArray(held);
+/** A caller's translations as a list, whichever way they are held. */
+const listOf = (held: Held | undefined): readonly CallTranslation[] => (held === undefined ? [] : isList(held) ? held : [held]);
+/** A caller's translations as held: the lone one bare. */
+const heldOf = (list: readonly CallTranslation[]): Held => (list.length === 1 ? list[0] : list);
 
 /** The last four digits of a phone number are as good as random: they pick the bucket, in constant time. */
 function bucketOf(aNumber: string): number {
@@ -53,6 +64,7 @@ function bucketOf(aNumber: string): number {
 export function translationFor(index: RetailIndex, aNumber: string, accessNumber: string): CallTranslation | undefined {
   const held = index.translations[bucketOf(aNumber)].get(aNumber);
   if (held === undefined) return undefined;
+  if (!isList(held)) return held.accessNumber === accessNumber ? held : undefined;
   for (const translation of held) if (translation.accessNumber === accessNumber) return translation;
   return undefined;
 }
@@ -61,27 +73,43 @@ export function translationFor(index: RetailIndex, aNumber: string, accessNumber
  * A translation replaces the held one for its caller and access number unless that one is newer (setup_call
  * ids grow): newest wins, in any order. The caller's list is replaced, not changed: the index in service may share it.
  */
-function putTranslation(bucket: TranslationBucket, row: CallTranslationRow): void {
-  const held = bucket.get(row.a_number) ?? [];
+function putTranslation(bucket: TranslationBucket, row: CallTranslationRow, shared: SharedNumbers): void {
+  const held = listOf(bucket.get(row.a_number));
   const at = held.findIndex((translation) => translation.accessNumber === row.access_number);
   if (at >= 0 && held[at].id > row.id) return;
   const translation = compileTranslation(row);
-  bucket.set(row.a_number, at < 0 ? [...held, translation] : held.map((old, index) => (index === at ? translation : old)));
+  translation.accessNumber = shared(translation.accessNumber);
+  bucket.set(row.a_number, heldOf(at < 0 ? [...held, translation] : held.map((old, index) => (index === at ? translation : old))));
+}
+
+/** The one string per access number that the translations through it share: the products' own where held. */
+type SharedNumbers = (accessNumber: string) => string;
+
+function sharedNumbers(accessNumbers: ReadonlyMap<string, RetailProduct>): SharedNumbers {
+  const strings = new Map<string, string>();
+  for (const number of accessNumbers.keys()) strings.set(number, number);
+  return (accessNumber) => {
+    const held = strings.get(accessNumber);
+    if (held !== undefined) return held;
+    strings.set(accessNumber, accessNumber);
+    return accessNumber;
+  };
 }
 
 /** Keeps what `keep` says of `bucket`'s translations, replacing only the lists it changes. */
 function filterBucket(bucket: TranslationBucket, keep: (translation: CallTranslation) => boolean): void {
   for (const [aNumber, held] of bucket) {
-    const kept = held.filter(keep);
-    if (kept.length === held.length) continue;
+    const list = listOf(held);
+    const kept = list.filter(keep);
+    if (kept.length === list.length) continue;
     if (kept.length === 0) bucket.delete(aNumber);
-    else bucket.set(aNumber, kept);
+    else bucket.set(aNumber, heldOf(kept));
   }
 }
 
 function sizeOf(bucket: TranslationBucket): number {
   let size = 0;
-  for (const held of bucket.values()) size += held.length;
+  for (const held of bucket.values()) size += isList(held) ? held.length : 1;
   return size;
 }
 
@@ -94,7 +122,8 @@ export function compileRetail(tables: RetailTables): RetailIndex {
     productNumbers.set(row.id, row.access_numbers);
   }
   const translations = Array.from({ length: TRANSLATION_BUCKETS }, (): TranslationBucket => new Map());
-  for (const row of tables.call_translations ?? []) putTranslation(translations[bucketOf(row.a_number)], row);
+  const shared = sharedNumbers(accessNumbers);
+  for (const row of tables.call_translations ?? []) putTranslation(translations[bucketOf(row.a_number)], row, shared);
   let translationCount = 0;
   for (const bucket of translations) translationCount += sizeOf(bucket);
   return { accessNumbers, productNumbers, translations, translationCount };
@@ -112,6 +141,7 @@ export function applyRetailDeltas(index: RetailIndex, deltas: readonly Delta[], 
   let productNumbers = index.productNumbers;
   let buckets = index.translations;
   const touched = new Set<number>();
+  const shared = sharedNumbers(index.accessNumbers);
   const writable = (bucket: number): TranslationBucket => {
     if (buckets === index.translations) buckets = [...index.translations];
     if (!touched.has(bucket)) {
@@ -145,7 +175,7 @@ export function applyRetailDeltas(index: RetailIndex, deltas: readonly Delta[], 
       if (row === null) {
         // The centre ends a translation by sending it expired; a delete (by id only) is found by looking.
         const holds = (bucket: TranslationBucket): boolean => {
-          for (const held of bucket.values()) if (held.some((translation) => translation.id === delta.id)) return true;
+          for (const held of bucket.values()) if (listOf(held).some((translation) => translation.id === delta.id)) return true;
           return false;
         };
         const at = buckets.findIndex(holds);
@@ -155,7 +185,7 @@ export function applyRetailDeltas(index: RetailIndex, deltas: readonly Delta[], 
       const problem = retailProblem({ call_translations: [row as unknown as CallTranslationRow] });
       if (problem !== null) return { ok: false, reason: `delta ${delta.seq}: ${problem}` };
       const translation = row as unknown as CallTranslationRow;
-      putTranslation(writable(bucketOf(translation.a_number)), translation);
+      putTranslation(writable(bucketOf(translation.a_number)), translation, shared);
     }
   }
   let translationCount = index.translationCount;
