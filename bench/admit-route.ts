@@ -21,13 +21,9 @@ import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
 import type { IncomingRequest, Route } from '../src/core/http/server.js';
 import { decisionRoutes } from '../src/sidecar/http/decision-routes.js';
-import { sidecarContext } from '../src/sidecar/http/context.js';
 import { moneyRoutes } from '../src/sidecar/http/money-routes.js';
-import { CallCounters } from '../src/sidecar/limits/call-counters.js';
-import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
 import { jsonPost } from '../src/devkit/requests.js';
-import type { SnapshotService } from '../src/sidecar/snapshot/service.js';
-import { loadWorld, openBenchCredit } from './bench-world.js';
+import { benchHandlers, loadWorld, openBenchCredit } from './bench-world.js';
 import { reportResult } from './results.js';
 
 /** The event loop's own CPU time in ns (its thread's schedstat: the applier and V8's helpers are other threads). */
@@ -55,18 +51,7 @@ async function main(): Promise<void> {
   if (only !== null && only !== 'route' && only !== 'admit') throw new Error('--only is route or admit');
   const { engine, traffic } = loadWorld(values.size);
   const { credit, log, close } = openBenchCredit('admit-route', traffic);
-  const context = sidecarContext({
-    snapshots: { engine } as SnapshotService,
-    credit,
-    metrics: new SidecarMetrics(),
-    counters: new CallCounters((trunkId) => engine.knowsTrunk(trunkId)),
-    log,
-    maxBodyBytes: 65_536,
-    maxSnapshotBytes: 0,
-    startedAt: Date.now(),
-  });
-  const routes = [...decisionRoutes(context), ...moneyRoutes(context)];
-  const handlerOf = (path: string): Route['handler'] => routes.find((route) => route.path === path)!.handler;
+  const handlerOf = benchHandlers(engine, credit, log, [decisionRoutes, moneyRoutes]);
   const handlers: Record<string, Route['handler']> = {
     '/api/opensips/call/route': handlerOf('/api/opensips/call/route'),
     '/api/opensips/call/admit': handlerOf('/api/opensips/call/admit'),

@@ -10,6 +10,11 @@ import { decodeSnapshot, encodeSnapshot } from '../src/core/snapshot/codec.js';
 import { compileSnapshot } from '../src/core/snapshot/compile.js';
 import { generateDataset, SIZES, type TrafficHints } from '../src/devkit/dataset.js';
 import { REPO } from '../src/devkit/paths.js';
+import type { Route } from '../src/core/http/server.js';
+import { sidecarContext, type SidecarContext } from '../src/sidecar/http/context.js';
+import { CallCounters } from '../src/sidecar/limits/call-counters.js';
+import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
+import type { SnapshotService } from '../src/sidecar/snapshot/service.js';
 
 /**
  * The in-process benches' world: the dataset `make bench` wrote under
@@ -107,5 +112,34 @@ export function openBenchCredit(name: string, traffic: TrafficHints): { credit: 
       await journal.close();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * The sidecar's endpoint handlers over a bench world's engine and credit, called in-process without uWS (the
+ * benches that count the sidecar's own work per request): `routeSets` picks which of the sidecar's route lists
+ * to take, and the answer finds a path's handler among them.
+ */
+export function benchHandlers(
+  engine: DecisionEngine,
+  credit: NodeCredit,
+  log: Logger,
+  routeSets: readonly ((context: SidecarContext) => Route[])[],
+): (path: string) => Route['handler'] {
+  const context = sidecarContext({
+    snapshots: { engine } as SnapshotService,
+    credit,
+    metrics: new SidecarMetrics(),
+    counters: new CallCounters((trunkId) => engine.knowsTrunk(trunkId)),
+    log,
+    maxBodyBytes: 65_536,
+    maxSnapshotBytes: 0,
+    startedAt: Date.now(),
+  });
+  const routes = routeSets.flatMap((routesOf) => routesOf(context));
+  return (path) => {
+    const route = routes.find((candidate) => candidate.path === path);
+    if (route === undefined) throw new Error(`no handler for ${path}`);
+    return route.handler;
   };
 }

@@ -16,13 +16,9 @@
 import { parseArgs } from 'node:util';
 import type { IncomingRequest, OutgoingResponse, Route } from '../src/core/http/server.js';
 import { callRoutes } from '../src/sidecar/http/call-routes.js';
-import { sidecarContext } from '../src/sidecar/http/context.js';
 import { moneyRoutes } from '../src/sidecar/http/money-routes.js';
-import { CallCounters } from '../src/sidecar/limits/call-counters.js';
-import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
 import { jsonPost } from '../src/devkit/requests.js';
-import type { SnapshotService } from '../src/sidecar/snapshot/service.js';
-import { firstRoute, loadWorld, openBenchCredit, rerouteAfter503 } from './bench-world.js';
+import { benchHandlers, firstRoute, loadWorld, openBenchCredit, rerouteAfter503 } from './bench-world.js';
 import { reportResult } from './results.js';
 
 /** A call's CDR comes this many calls after its INVITE, as in make bench's mix (the call has ended by then). */
@@ -43,18 +39,7 @@ async function main(): Promise<void> {
   const { engine, traffic } = loadWorld(values.size);
 
   const { credit, log, close } = openBenchCredit('call-mix', traffic);
-  const context = sidecarContext({
-    snapshots: { engine } as SnapshotService,
-    credit,
-    metrics: new SidecarMetrics(),
-    counters: new CallCounters((trunkId) => engine.knowsTrunk(trunkId)),
-    log,
-    maxBodyBytes: 65_536,
-    maxSnapshotBytes: 0,
-    startedAt: Date.now(),
-  });
-  const routes = [...callRoutes(context), ...moneyRoutes(context)];
-  const handlerOf = (path: string): Route['handler'] => routes.find((route) => route.path === path)!.handler;
+  const handlerOf = benchHandlers(engine, credit, log, [callRoutes, moneyRoutes]);
   const decide = handlerOf('/api/opensips/call/decide');
   const reroute = handlerOf('/api/opensips/call/reroute');
   const ingest = handlerOf('/api/cdrs/ingest');
