@@ -260,10 +260,7 @@ export class LcrEngine {
       const cached = this.rowCache.get(deck * this.snapshot.rates.trie.nodeCount + node);
       if (cached !== undefined) return cached;
     }
-    this.matcher.begin();
-    this.matcher.want(deck);
-    this.matcher.walk(this.snapshot.rates, digits, now);
-    const row = this.matcher.match(deck);
+    const row = DeckMatcher.matchOne(this.snapshot.rates, deck, digits, now);
     this.cacheRow(deck, node, row);
     return row;
   }
@@ -294,10 +291,7 @@ export class LcrEngine {
    */
   rowAt(deck: number, digits: string, at: number): number {
     if (this.cacheFrom === Number.POSITIVE_INFINITY || (at >= this.cacheFrom && at < this.cacheUntil)) return this.rowNow(deck, digits, at);
-    this.matcher.begin();
-    this.matcher.want(deck);
-    this.matcher.walk(this.snapshot.rates, digits, at);
-    return this.matcher.match(deck);
+    return DeckMatcher.matchOne(this.snapshot.rates, deck, digits, at);
   }
 
   /**
