@@ -67,6 +67,19 @@ describe('route cache', () => {
     assert.ok(routed > 1000, `only ${routed} routed`);
   });
 
+  it("leaves the sell deck's row cached for admission, the row a lookup of its own finds", () => {
+    const dataset = generateDataset(SIZES.small, 17);
+    const engine = engineFor(dataset.tables);
+    const reference = engineFor(dataset.tables).lcr;
+    const trunks = engine.snapshot.customerTrunks.filter((trunk) => trunk.active && trunk.sellDeck >= 0).slice(0, 20);
+    const numbers = dataset.traffic.numbers.slice(0, 100);
+    for (const trunk of trunks)
+      for (const dnis of numbers) {
+        routeCarrier(engine, trunk.id, dnis, NOW); // a cold route cache: the route's walk fills the row cache
+        assert.equal(engine.lcr.rowNow(trunk.sellDeck, dnis, NOW), reference.rowAt(trunk.sellDeck, dnis, NOW), `${trunk.id} ${dnis}`);
+      }
+  });
+
   it("finds one deck's row by its binary search as the walk over every deck's rows does", () => {
     // DeckMatcher.matchOne (admission's price row) against begin/want/walk/match, every deck, either side of
     // every effective_at, on the dataset's numbers, their prefixes and numbers the trie ends early on.

@@ -229,12 +229,16 @@ export class LcrEngine {
     const sellDeck = query.sellDeck ?? snapshot.customerTrunks[query.trunk].sellDeck;
     if (sellDeck < 0) return -1;
     if (query.now < this.cacheFrom || query.now >= this.cacheUntil) this.resetCache(query.now);
-    const key = sellDeck * snapshot.rates.trie.nodeCount + this.deepestNode(query.dnis);
+    const node = this.deepestNode(query.dnis);
+    const key = sellDeck * snapshot.rates.trie.nodeCount + node;
     let ordered = this.routeCache.get(key);
     if (ordered === undefined) {
       ordered = this.orderByPathChecks(query);
       if (this.routeCache.size >= ROUTE_CACHE_LIMIT) this.routeCache.clear();
       this.routeCache.set(key, ordered);
+      // The walk matched the sell deck's row too: call/admit, which prices this call next, finds it cached.
+      if (this.rowTables[sellDeck] === undefined) this.newRowTable(sellDeck);
+      this.cacheRow(sellDeck, node, this.sellRow);
     } else if (ordered.length > 0) {
       this.anyBlocked = markCarrierBlocks(snapshot.blockRules, query.ani, query.dnis, this.blockStamp, this.blockedRule, ++this.generation);
     }
