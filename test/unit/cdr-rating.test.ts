@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { LcrEngine } from '../../src/core/lcr/lcr.js';
 import { rateCallRecord, type CallRecord } from '../../src/sidecar/cdr/rating.js';
 import type { SnapshotDescription } from '../../src/core/snapshot/schema.js';
 import { engineFor } from '../helpers/engine.js';
@@ -226,6 +227,34 @@ describe('CDR rating', () => {
             const one = (deck: number): number => (deck < 0 ? -1 : reference.rowAt(deck, dnis, at));
             assert.deepEqual(pair, [one(first), one(second)], `${dnis} decks ${first}, ${second} at ${at}`);
           }
+  });
+
+  it("reads a deck's rows alike with or without a row table of its own (admission's), however many fit", () => {
+    // rowNow (admission) keeps its decks' rows in a table per deck while the budget allows, rowsAt (rating) the
+    // others' in a Map; once a deck has a table, either lookup must read and fill it (not rows the Map had).
+    const tables = () => routingTables(sell614({ effective_at: '2023-01-01T00:00:00.000Z' }));
+    const reference = engineFor(tables()).lcr;
+    const numbers = ['61400123456', '6113', '614', '4420123', '19005550100'];
+    const budget = LcrEngine.rowTableBytes;
+    try {
+      for (const tablesThatFit of [Infinity, 0, 1]) {
+        const { lcr, snapshot } = engineFor(tables());
+        LcrEngine.rowTableBytes = tablesThatFit === Infinity ? budget : tablesThatFit * snapshot.rates.trie.nodeCount * 4;
+        const decks = snapshot.decks.map((_, deck) => deck);
+        const expected = (deck: number, dnis: string): number => reference.rowAt(deck, dnis, START);
+        for (const dnis of numbers) for (const deck of decks) lcr.rowsAt(deck, -1, dnis, START); // the Map, first
+        for (const deck of decks) {
+          for (const dnis of numbers) assert.equal(lcr.rowNow(deck, dnis, START), expected(deck, dnis), `rowNow ${dnis} deck ${deck}`);
+          for (const dnis of numbers)
+            for (const other of decks) {
+              lcr.rowsAt(deck, other, dnis, START);
+              assert.deepEqual([...lcr.pair], [expected(deck, dnis), expected(other, dnis)], `rowsAt ${dnis} decks ${deck}, ${other}`);
+            }
+        }
+      }
+    } finally {
+      LcrEngine.rowTableBytes = budget;
+    }
   });
 
   it('refuses what it cannot rate, naming why', () => {

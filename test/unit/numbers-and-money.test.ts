@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { addPercentFloor, formatNano, mulNano, parseNano } from '../../src/core/money/nano.js';
+import { addPercentFloor, formatAnyFixed, formatFixed, formatNano, mulNano, parseNano } from '../../src/core/money/nano.js';
 import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../src/core/numbers/normalize.js';
 
 describe('number normalisation', () => {
@@ -62,6 +62,46 @@ describe('nano-unit money', () => {
       ],
       ['0.0250', '0.123456789', '12.0000', '-1.5000', '0.0000', '1.520000'],
     );
+  });
+
+  it('formats every integer as the text-trimming formatter does (the headroom of every admission)', () => {
+    // The arithmetic formatter (trailing zeros dropped from the number) against the one that trims the text.
+    let seed = 11;
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const edges = [
+      0,
+      -0,
+      1,
+      -1,
+      9,
+      10,
+      99,
+      100,
+      999_999,
+      1_000_000,
+      1_000_001,
+      10_000_000,
+      123_000_000,
+      Number.MAX_SAFE_INTEGER,
+      -Number.MAX_SAFE_INTEGER,
+    ];
+    const values = [...edges, ...Array.from({ length: 20_000 }, () => Math.floor((random() - 0.3) * 10 ** Math.floor(random() * 16)))];
+    for (const value of values)
+      for (const [decimals, minDecimals] of [
+        [6, 2],
+        [9, 4],
+        [9, 6],
+        [6, 0],
+        [6, 6],
+        [0, 0],
+        [2, 2],
+        [4, 6],
+      ])
+        assert.equal(
+          formatFixed(value, decimals, minDecimals),
+          formatAnyFixed(value, decimals, minDecimals),
+          `${value} ${decimals} ${minDecimals}`,
+        );
   });
 
   it('multiplies exactly past 2^53 and rounds half away from zero', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { DeckMatcher } from '../../src/core/lcr/rate-match.js';
 import { generateDataset, SIZES } from '../../src/devkit/dataset.js';
 import { routeCall } from '../../src/sidecar/routing/route.js';
 import { FUTURE, routingTables } from '../fixtures/routing.js';
@@ -64,6 +65,43 @@ describe('route cache', () => {
       }
     }
     assert.ok(routed > 1000, `only ${routed} routed`);
+  });
+
+  it("leaves the sell deck's row cached for admission, the row a lookup of its own finds", () => {
+    const dataset = generateDataset(SIZES.small, 17);
+    const engine = engineFor(dataset.tables);
+    const reference = engineFor(dataset.tables).lcr;
+    const trunks = engine.snapshot.customerTrunks.filter((trunk) => trunk.active && trunk.sellDeck >= 0).slice(0, 20);
+    const numbers = dataset.traffic.numbers.slice(0, 100);
+    for (const trunk of trunks)
+      for (const dnis of numbers) {
+        routeCarrier(engine, trunk.id, dnis, NOW); // a cold route cache: the route's walk fills the row cache
+        assert.equal(engine.lcr.rowNow(trunk.sellDeck, dnis, NOW), reference.rowAt(trunk.sellDeck, dnis, NOW), `${trunk.id} ${dnis}`);
+      }
+  });
+
+  it("finds one deck's row by its binary search as the walk over every deck's rows does", () => {
+    // DeckMatcher.matchOne (admission's price row) against begin/want/walk/match, every deck, either side of
+    // every effective_at, on the dataset's numbers, their prefixes and numbers the trie ends early on.
+    const dataset = generateDataset(SIZES.small, 13);
+    const { snapshot } = engineFor(dataset.tables);
+    const { rates } = snapshot;
+    const matcher = new DeckMatcher(snapshot.decks.length);
+    const numbers = dataset.traffic.numbers.slice(0, 150).flatMap((dnis) => [dnis, dnis.slice(0, 3), dnis.slice(0, 6), `${dnis}9`]);
+    numbers.push('', '0', '999999999999', '1');
+    const moments = [0, ...Array.from(snapshot.effectiveTimes).flatMap((at) => [at - 1, at]), Number.MAX_SAFE_INTEGER];
+    let matched = 0;
+    for (const at of moments)
+      for (const dnis of numbers)
+        for (let deck = 0; deck < snapshot.decks.length; deck++) {
+          matcher.begin();
+          matcher.want(deck);
+          matcher.walk(rates, dnis, at);
+          const row = DeckMatcher.matchOne(rates, deck, dnis, at);
+          assert.equal(row, matcher.match(deck), `deck ${deck} ${dnis} at ${at}`);
+          if (row >= 0) matched++;
+        }
+    assert.ok(matched > 1000, `${matched} matches`); // the comparison met rows, not only misses
   });
 
   it('moves on when a rate row or exchange rate takes effect, and back for an earlier time', () => {

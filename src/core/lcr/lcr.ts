@@ -95,6 +95,11 @@ const EMPTY_ORDER = new Int32Array(0);
 const NO_IDS: readonly number[] = Object.freeze([]);
 /** Bound on cached (deck, prefix) entries; beyond it the cache starts over. */
 const ROUTE_CACHE_LIMIT = 200_000;
+/**
+ * Bound on the bytes of admission's per-deck row tables (4 per trie node and deck); decks beyond it keep
+ * their rows in the Map. A deck's table is a tenth of the trie's own children array, so a few sell decks fit.
+ */
+const ROW_TABLE_BYTES = 64 * 1024 * 1024;
 
 /**
  * The live tables the route and row caches do not read. The caches hold, per sell deck and prefix, what
@@ -120,6 +125,8 @@ export function routeCachesOutlive(changedTables: Iterable<string>): boolean {
 }
 
 export class LcrEngine {
+  /** ROW_TABLE_BYTES; the tests lower it to hold decks with and without a table to the same rows. */
+  static rowTableBytes = ROW_TABLE_BYTES;
   readonly matcher: DeckMatcher;
   private readonly blockStamp: Int32Array;
   private readonly blockedRule: Int32Array;
@@ -140,6 +147,14 @@ export class LcrEngine {
   private readonly routeCache: Map<number, Int32Array>;
   /** Admission's price lookup: the deck's row per (deck, deepest node), for the same span. */
   private readonly rowCache: Map<number, number>;
+  /**
+   * The same for the decks admission prices from (sell decks, while ROW_TABLE_BYTES allows): per trie node,
+   * 0 not looked up yet, else 2 + the row (1: no row). One typed-array read where the Map's lookup touched
+   * its buckets and entries, cold after the rest of a request: most of what the lookup cost (issue 16).
+   * A deck with a table has its rows looked up and cached there, by rowNow and rowsAt alike; null: a deck
+   * the budget had no room for (its rows in the Map); undefined: not priced by rowNow in this span.
+   */
+  private readonly rowTables: (Int32Array | null | undefined)[];
   private cacheFrom = Number.POSITIVE_INFINITY;
   private cacheUntil = Number.NEGATIVE_INFINITY;
   /** rowsAt's answer. */
@@ -164,6 +179,8 @@ export class LcrEngine {
     this.blockedRule = new Int32Array(snapshot.carriers.length);
     this.routeCache = carryCachesFrom?.routeCache ?? new Map<number, Int32Array>();
     this.rowCache = carryCachesFrom?.rowCache ?? new Map<number, number>();
+    // Carried with the Map: the same span and trie (both are keyed by trie node).
+    this.rowTables = carryCachesFrom?.rowTables ?? [];
     if (carryCachesFrom !== null) {
       this.cacheFrom = carryCachesFrom.cacheFrom;
       this.cacheUntil = carryCachesFrom.cacheUntil;
@@ -212,12 +229,16 @@ export class LcrEngine {
     const sellDeck = query.sellDeck ?? snapshot.customerTrunks[query.trunk].sellDeck;
     if (sellDeck < 0) return -1;
     if (query.now < this.cacheFrom || query.now >= this.cacheUntil) this.resetCache(query.now);
-    const key = sellDeck * snapshot.rates.trie.nodeCount + this.deepestNode(query.dnis);
+    const node = this.deepestNode(query.dnis);
+    const key = sellDeck * snapshot.rates.trie.nodeCount + node;
     let ordered = this.routeCache.get(key);
     if (ordered === undefined) {
       ordered = this.orderByPathChecks(query);
       if (this.routeCache.size >= ROUTE_CACHE_LIMIT) this.routeCache.clear();
       this.routeCache.set(key, ordered);
+      // The walk matched the sell deck's row too: call/admit, which prices this call next, finds it cached.
+      if (this.rowTables[sellDeck] === undefined) this.newRowTable(sellDeck);
+      this.cacheRow(sellDeck, node, this.sellRow);
     } else if (ordered.length > 0) {
       this.anyBlocked = markCarrierBlocks(snapshot.blockRules, query.ani, query.dnis, this.blockStamp, this.blockedRule, ++this.generation);
     }
@@ -233,17 +254,38 @@ export class LcrEngine {
    */
   rowNow(deck: number, digits: string, now: number): number {
     if (now < this.cacheFrom || now >= this.cacheUntil) this.resetCache(now);
-    const key = deck * this.snapshot.rates.trie.nodeCount + this.deepestNode(digits);
-    let row = this.rowCache.get(key);
-    if (row === undefined) {
-      this.matcher.begin();
-      this.matcher.want(deck);
-      this.matcher.walk(this.snapshot.rates, digits, now);
-      row = this.matcher.match(deck);
-      if (this.rowCache.size >= ROUTE_CACHE_LIMIT) this.rowCache.clear();
-      this.rowCache.set(key, row);
+    const node = this.deepestNode(digits);
+    let table = this.rowTables[deck];
+    if (table === undefined) table = this.newRowTable(deck);
+    if (table !== null) {
+      const cached = table[node];
+      if (cached !== 0) return cached - 2;
+    } else {
+      const cached = this.rowCache.get(deck * this.snapshot.rates.trie.nodeCount + node);
+      if (cached !== undefined) return cached;
     }
+    const row = DeckMatcher.matchOne(this.snapshot.rates, deck, digits, now);
+    this.cacheRow(deck, node, row);
     return row;
+  }
+
+  /** A row table for `deck` if the budget has room for one (null: the deck's rows stay in the Map). */
+  private newRowTable(deck: number): Int32Array | null {
+    const nodeCount = this.snapshot.rates.trie.nodeCount;
+    let tables = 0;
+    for (const table of this.rowTables) if (table) tables++;
+    // Rows rowsAt put in the Map for this deck before stay there unread until the span ends: as right, only idle.
+    const table = (tables + 1) * nodeCount * 4 > LcrEngine.rowTableBytes ? null : new Int32Array(nodeCount);
+    this.rowTables[deck] = table;
+    return table;
+  }
+
+  /** The cached row of `deck` at `node`; undefined: not looked up in this span. */
+  private cachedRow(deck: number, node: number): number | undefined {
+    const table = this.rowTables[deck];
+    if (!table) return this.rowCache.get(deck * this.snapshot.rates.trie.nodeCount + node);
+    const cached = table[node];
+    return cached === 0 ? undefined : cached - 2;
   }
 
   /**
@@ -253,10 +295,7 @@ export class LcrEngine {
    */
   rowAt(deck: number, digits: string, at: number): number {
     if (this.cacheFrom === Number.POSITIVE_INFINITY || (at >= this.cacheFrom && at < this.cacheUntil)) return this.rowNow(deck, digits, at);
-    this.matcher.begin();
-    this.matcher.want(deck);
-    this.matcher.walk(this.snapshot.rates, digits, at);
-    return this.matcher.match(deck);
+    return DeckMatcher.matchOne(this.snapshot.rates, deck, digits, at);
   }
 
   /**
@@ -274,9 +313,8 @@ export class LcrEngine {
     if (cached) {
       if (at < this.cacheFrom || at >= this.cacheUntil) this.resetCache(at);
       node = this.deepestNode(digits);
-      const nodeCount = this.snapshot.rates.trie.nodeCount;
-      if (first >= 0) firstRow = this.rowCache.get(first * nodeCount + node);
-      if (second >= 0) secondRow = this.rowCache.get(second * nodeCount + node);
+      if (first >= 0) firstRow = this.cachedRow(first, node);
+      if (second >= 0) secondRow = this.cachedRow(second, node);
     } else {
       firstRow = first >= 0 ? undefined : -1;
       secondRow = second >= 0 ? undefined : -1;
@@ -301,6 +339,11 @@ export class LcrEngine {
   }
 
   private cacheRow(deck: number, node: number, row: number): void {
+    const table = this.rowTables[deck];
+    if (table) {
+      table[node] = row + 2;
+      return;
+    }
     if (this.rowCache.size >= ROUTE_CACHE_LIMIT) this.rowCache.clear();
     this.rowCache.set(deck * this.snapshot.rates.trie.nodeCount + node, row);
   }
@@ -321,6 +364,8 @@ export class LcrEngine {
   private resetCache(now: number): void {
     this.routeCache.clear();
     this.rowCache.clear();
+    // Emptied in place, as the Map is: an engine that carried them over shares them.
+    this.rowTables.length = 0;
     const times = this.snapshot.effectiveTimes;
     // First time after now (binary search over the compile worker's sorted list).
     let low = 0;

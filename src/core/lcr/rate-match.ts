@@ -50,6 +50,38 @@ export class DeckMatcher {
     }
   }
 
+  /**
+   * The match of one deck alone (what begin, want(deck), walk and match answer), without looking at the other
+   * decks' rows: a node's rows sit by deck (compileRates), so the deck's are found by a binary search, where
+   * walk reads every deck's rows at every node of the number (admission's price row, looked up per call).
+   */
+  static matchOne(index: RateIndex, deck: number, digits: string, now: number): number {
+    const { children, termStart } = index.trie;
+    const { deck: deckOf, effectiveAt } = index;
+    let node = 0;
+    let best = -1;
+    for (let depth = 0; depth < digits.length; depth++) {
+      node = children[node * 10 + digits.charCodeAt(depth) - 48];
+      if (node === 0) break;
+      let low = termStart[node];
+      let high = termStart[node + 1];
+      const end = high;
+      // The first of the node's rows whose deck is not below `deck`.
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if (deckOf[middle] < deck) low = middle + 1;
+        else high = middle;
+      }
+      // Newest first: the first in force wins at this depth, and a deeper one over it.
+      for (let term = low; term < end && deckOf[term] === deck; term++) {
+        if (effectiveAt[term] > now) continue;
+        best = term;
+        break;
+      }
+    }
+    return best;
+  }
+
   /** Matched rate row (position in the RateIndex columns), or -1. */
   match(deck: number): number {
     return this.wanted[deck] === this.generation ? this.bestTerm[deck] : -1;

@@ -55,8 +55,33 @@ export function parseFixed(text: string, decimals: number, maxIntegerDigits: num
   return negative ? -value : value;
 }
 
+/** '', '0', '00', …: a fraction's leading zeros. */
+const ZEROS = Array.from({ length: 16 }, (_, n) => '0'.repeat(n));
+
 /** Formats an integer count of 10^-decimals units with at least `minDecimals` decimals and no trailing zeros beyond them. */
 export function formatFixed(value: number, decimals: number, minDecimals: number): string {
+  const unit = POWERS_OF_TEN[decimals];
+  const negative = value < 0;
+  const abs = negative ? -value : value;
+  if (!Number.isSafeInteger(abs)) return formatAnyFixed(value, decimals, minDecimals);
+  const whole = Math.floor(abs / unit);
+  // The trailing zeros dropped from the number, not its text: no padStart and slice per call (every
+  // admission's headroom is formatted). The same text as formatAnyFixed for every safe integer (money.test).
+  let fraction = abs - whole * unit;
+  let end = decimals;
+  while (end > minDecimals && fraction % 10 === 0) {
+    fraction /= 10;
+    end--;
+  }
+  if (end === 0) return negative ? '-' + whole : '' + whole;
+  let width = 1;
+  while (width < end && fraction >= POWERS_OF_TEN[width]) width++;
+  const text = whole + '.' + ZEROS[end - width] + fraction;
+  return negative ? '-' + text : text;
+}
+
+/** formatFixed by its text, for whatever is not a safe integer (exported for the test that holds the two equal). */
+export function formatAnyFixed(value: number, decimals: number, minDecimals: number): string {
   const unit = POWERS_OF_TEN[decimals];
   const negative = value < 0;
   const abs = negative ? -value : value;
