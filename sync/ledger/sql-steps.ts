@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { sqliteLimit } from '../../src/core/sqlite/limit.js';
+import { StatementCache } from '../../src/core/sqlite/statement-cache.js';
 
 /**
  * Money logic written once for both engines: a function* that `yield*`s each SQL statement as a step and
@@ -156,9 +157,11 @@ const MAX_PREPARED = 512;
 
 /** Runs steps on SQLite, synchronously: the caller holds the transaction. Statements are prepared once. */
 export class SqliteSteps {
-  private readonly prepared = new Map<string, Database.Statement>();
+  private readonly prepared: StatementCache<Database.Statement>;
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(db: Database.Database) {
+    this.prepared = new StatementCache((sql) => db.prepare(sql), MAX_PREPARED);
+  }
 
   run<T>(steps: Steps<T>): T {
     let next = steps.next();
@@ -176,12 +179,7 @@ export class SqliteSteps {
   }
 
   private execute(step: SqlStep): unknown {
-    let statement = this.prepared.get(step.sql);
-    if (statement === undefined) {
-      if (this.prepared.size >= MAX_PREPARED) this.prepared.clear();
-      statement = this.db.prepare(step.sql);
-      this.prepared.set(step.sql, statement);
-    }
+    const statement = this.prepared.get(step.sql);
     if (step.perEngine !== undefined) {
       const rows: unknown[] = [];
       let changes = 0;

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { RateColumns } from '../../src/core/snapshot/schema.js';
 import { sqliteLimit } from '../../src/core/sqlite/limit.js';
+import { StatementCache } from '../../src/core/sqlite/statement-cache.js';
 import { identifier } from './database.js';
 import { readRateColumns } from './rate-columns.js';
 
@@ -137,7 +138,7 @@ export class SqliteConfigStore implements ConfigStore {
    * afresh). Their texts vary only by table, filter columns and order, so there are few; the cap only guards
    * against a caller that would vary them without end.
    */
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements = new StatementCache((sql) => this.db.prepare(sql), MAX_CACHED_STATEMENTS);
 
   constructor(
     private readonly db: Database.Database,
@@ -165,17 +166,7 @@ export class SqliteConfigStore implements ConfigStore {
   }
 
   private row(table: string, id: number): Row | null {
-    return (this.statement(`SELECT * FROM ${identifier(table)} WHERE id = ?`).get(id) as Row | undefined) ?? null;
-  }
-
-  private statement(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
-    if (statement === undefined) {
-      if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.clear();
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
+    return (this.statements.get(`SELECT * FROM ${identifier(table)} WHERE id = ?`).get(id) as Row | undefined) ?? null;
   }
 
   list(table: string, query: ListQuery): Promise<{ rows: Row[]; total: number }> {
@@ -186,17 +177,15 @@ export class SqliteConfigStore implements ConfigStore {
         : ` WHERE ${columns.map((column) => (query.where[column] === null ? `${column} IS NULL` : `${column} = ?`)).join(' AND ')}`;
     const values = columns.map((column) => query.where[column]).filter((value) => value !== null);
     const from = `FROM ${identifier(table)}${where}`;
-    const total = (this.statement(`SELECT COUNT(*) AS total ${from}`).get(...values) as { total: number }).total;
+    const total = (this.statements.get(`SELECT COUNT(*) AS total ${from}`).get(...values) as { total: number }).total;
     const limit = query.limit === null ? -1 : query.limit;
     const [orderColumn, direction] = (query.orderBy ?? 'id').split(' ');
     const order = `${identifier(orderColumn)}${direction === 'DESC' ? ' DESC' : ''}`;
     // The count in the text, the offset bound (src/core/sqlite/limit.ts): statements stay cached per limit.
     const page = sqliteLimit(limit);
-    const rows = this.statement(`SELECT * ${from} ORDER BY ${order} ${page.sql} OFFSET ?`).all(
-      ...values,
-      ...page.params,
-      query.offset,
-    ) as Row[];
+    const rows = this.statements
+      .get(`SELECT * ${from} ORDER BY ${order} ${page.sql} OFFSET ?`)
+      .all(...values, ...page.params, query.offset) as Row[];
     return Promise.resolve({ rows, total });
   }
 

@@ -255,15 +255,9 @@ export class LcrEngine {
   rowNow(deck: number, digits: string, now: number): number {
     if (now < this.cacheFrom || now >= this.cacheUntil) this.resetCache(now);
     const node = this.deepestNode(digits);
-    let table = this.rowTables[deck];
-    if (table === undefined) table = this.newRowTable(deck);
-    if (table !== null) {
-      const cached = table[node];
-      if (cached !== 0) return cached - 2;
-    } else {
-      const cached = this.rowCache.get(deck * this.snapshot.rates.trie.nodeCount + node);
-      if (cached !== undefined) return cached;
-    }
+    if (this.rowTables[deck] === undefined) this.newRowTable(deck);
+    const cached = this.cachedRow(deck, node);
+    if (cached !== undefined) return cached;
     const row = DeckMatcher.matchOne(this.snapshot.rates, deck, digits, now);
     this.cacheRow(deck, node, row);
     return row;

@@ -1,3 +1,5 @@
+import { StatementCache } from './statement-cache.js';
+
 /**
  * A LIMIT for a SQLite statement with its count written into the text rather than bound. SQLite (3.49) plans
  * with a bound LIMIT's value, so a prepared statement whose LIMIT is a `?` is compiled again each time it is
@@ -28,19 +30,16 @@ const MAX_LIMITS = 64;
  * (a node's ask for deltas, a fixed batch): `prepare` gets the LIMIT clause to put into its text.
  */
 export class StatementsPerLimit<S> {
-  private readonly statements = new Map<string, S>();
+  private readonly statements: StatementCache<S>;
 
-  constructor(private readonly prepare: (limit: string) => S) {}
+  /** `prepare` is given the LIMIT clause (the cache's key), not a whole statement's text. */
+  constructor(prepare: (limit: string) => S) {
+    this.statements = new StatementCache(prepare, MAX_LIMITS);
+  }
 
   /** The statement for `limit`, and the parameters to pass where its LIMIT stands (sqliteLimit's `params`). */
   get(limit: number): { statement: S; params: number[] } {
     const clause = sqliteLimit(limit);
-    let statement = this.statements.get(clause.sql);
-    if (statement === undefined) {
-      if (this.statements.size >= MAX_LIMITS) this.statements.clear();
-      statement = this.prepare(clause.sql);
-      this.statements.set(clause.sql, statement);
-    }
-    return { statement, params: clause.params };
+    return { statement: this.statements.get(clause.sql), params: clause.params };
   }
 }

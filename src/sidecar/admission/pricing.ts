@@ -1,6 +1,6 @@
 import type { DecisionEngine } from '../engine/engine.js';
 import { exchangeRateInForce } from '../../core/lcr/lcr.js';
-import { mulNano } from '../../core/money/nano.js';
+import { POWERS_OF_TEN, mulNano } from '../../core/money/nano.js';
 import type { CustomerTrunk } from '../../core/snapshot/model.js';
 import type { CallPrice } from '../../core/rating/cost-bound.js';
 
@@ -10,9 +10,6 @@ import type { CallPrice } from '../../core/rating/cost-bound.js';
  * rating will charge. Integer micro/nano arithmetic: this runs on every INVITE.
  */
 
-/** A trunk's billing unit in micro-units, by its decimal precision: `10 ** (6 - precision)` is a call to pow() per INVITE. */
-const UNIT_MICRO: readonly number[] = [1_000_000, 100_000, 10_000, 1000, 100, 10, 1];
-
 export type PriceResult = { ok: true; price: CallPrice } | { ok: false; reason: 'no_rate_deck' | 'no_rate' | 'no_exchange_rate' };
 
 export function priceCall(engine: DecisionEngine, trunk: CustomerTrunk, accountCurrency: string, dnis: string, now: number): PriceResult {
@@ -21,7 +18,8 @@ export function priceCall(engine: DecisionEngine, trunk: CustomerTrunk, accountC
   if (row < 0) return { ok: false, reason: 'no_rate' };
   const { snapshot } = engine;
   const rates = snapshot.rates;
-  const unitMicro = UNIT_MICRO[trunk.decimalPrecision];
+  // A trunk's billing unit in micro-units, from the table: `10 ** (6 - precision)` is a call to pow() per INVITE.
+  const unitMicro = POWERS_OF_TEN[6 - trunk.decimalPrecision];
   let rateNano = rates.rateNano[row];
   let slackMicro = unitMicro;
   const deckCurrency = snapshot.decks[trunk.sellDeck].currency;
