@@ -266,8 +266,8 @@ export function* applyNodeSync(
   // its id unused.
   const billed = [...new Set([...fresh.values()].flatMap(({ account }) => (account === null ? [] : [account])))];
   const debitOrder = new Map(billed.map((account, i) => [account, i + 1]));
-  // In call id order: two rounds bringing the same new CDRs wait for each other's (ON CONFLICT waits for the
-  // transaction inserting a call id), and in one order neither can be waiting for the other at once (a deadlock:
+  // In call id order: two rounds bringing the same new CDRs wait for each other's (the call id's unique index waits
+  // for the transaction inserting it), and in one order neither can be waiting for the other at once (a deadlock:
   // a second's stall, then the round again). Without any balance locked, nothing else orders them.
   const cdrIds = yield* tx.insertCdrs(
     node,
