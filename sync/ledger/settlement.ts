@@ -32,14 +32,18 @@ export class NodeSyncRefusal extends Error {
 
 /**
  * An entity's figures through a round, as integer units (units.ts): read once under the balance's lock and
- * written once when the round is done. `balanceText` is what the balance is written as (a change's own
- * `money` string, else the string read, kept as it was); `reserved` is formatted only when written, from the
- * operands of its last change (balance.ts `money` counts their places), the lease as decimal.js's toFixed().
+ * written once when the round is done. The balance and `reserved` are each written as the string read, kept as
+ * it was, until a change; then formatted only when written (or noted in a transaction row), from the operands of
+ * their last change (balance.ts `money` counts their places): a round's 400 debits of one account set its balance
+ * 400 times and write it once, and formatting each (two `places` of up to twelve BigInt divisions, a toString)
+ * was a fifth of the centre's settlement, inside the balance locks. The lease is written as decimal.js's toFixed().
  */
 interface Figures {
   key: BalanceKey;
   balance: bigint;
-  balanceText: string;
+  /** The string read, until a change; then null and `balanceOperands` give the places. */
+  balanceText: string | null;
+  balanceOperands: [bigint, bigint];
   reserved: bigint;
   /** The string read, until a change; then null and `reservedOperands` give the places. */
   reservedText: string | null;
@@ -79,6 +83,7 @@ class RoundBalances {
         key,
         balance: toUnits(balanceText),
         balanceText,
+        balanceOperands: [0n, 0n],
         reserved: toUnits(reservedText),
         reservedText,
         reservedOperands: [0n, 0n],
@@ -96,11 +101,16 @@ class RoundBalances {
     return figures;
   }
 
-  /** A change of the entity's figures: `balance` (units and its string) and `reserved` (its new value and the two operands of its change). */
-  change(figures: Figures, balance: { units: bigint; text: string } | null, reserved: { units: bigint; operands: [bigint, bigint] }): void {
+  /** A change of the entity's figures: `balance` and `reserved`, each its new value and the two operands of its change. */
+  change(
+    figures: Figures,
+    balance: { units: bigint; operands: [bigint, bigint] } | null,
+    reserved: { units: bigint; operands: [bigint, bigint] },
+  ): void {
     if (balance !== null) {
       figures.balance = balance.units;
-      figures.balanceText = balance.text;
+      figures.balanceText = null;
+      figures.balanceOperands = balance.operands;
     }
     figures.reserved = reserved.units;
     figures.reservedText = null;
@@ -113,13 +123,13 @@ class RoundBalances {
    * CDRs name it). The reserved string of a transaction's row is never read: only the balance after it is recorded.
    */
   note(figures: Figures, transaction: BalanceChange['transaction'], id?: number): void {
-    this.transactions.push({ key: figures.key, change: { next: { balance: figures.balanceText, reserved: '' }, transaction }, id });
+    this.transactions.push({ key: figures.key, change: { next: { balance: balanceText(figures), reserved: '' }, transaction }, id });
   }
 
   /** A change (see `change`) and its transaction row. */
   record(
     figures: Figures,
-    balance: { units: bigint; text: string } | null,
+    balance: { units: bigint; operands: [bigint, bigint] } | null,
     reserved: { units: bigint; operands: [bigint, bigint] },
     transaction: BalanceChange['transaction'],
   ): void {
@@ -127,10 +137,10 @@ class RoundBalances {
     this.note(figures, transaction);
   }
 
-  /** What the balance is written as: the balance's string, `reserved` formatted from its last change. */
+  /** What the balance is written as: each figure's string read, or formatted from its last change. */
   state(figures: Figures): BalanceState {
     return {
-      balance: figures.balanceText,
+      balance: balanceText(figures),
       reserved: figures.reservedText ?? moneyText(figures.reserved, ...figures.reservedOperands),
     };
   }
@@ -148,6 +158,12 @@ class RoundBalances {
       also,
     );
   }
+}
+
+/** The balance as written: the string read, or (once) formatted from its last change's operands, as balance.ts `money` would. */
+function balanceText(figures: Figures): string {
+  figures.balanceText ??= moneyText(figures.balance, ...figures.balanceOperands);
+  return figures.balanceText;
 }
 
 /** An entity's headroom in units (balance.ts `headroom`): funds (prepaid) or credit limit less usage (postpaid), less what is leased. */
@@ -250,8 +266,8 @@ export function* applyNodeSync(
   // its id unused.
   const billed = [...new Set([...fresh.values()].flatMap(({ account }) => (account === null ? [] : [account])))];
   const debitOrder = new Map(billed.map((account, i) => [account, i + 1]));
-  // In call id order: two rounds bringing the same new CDRs wait for each other's (ON CONFLICT waits for the
-  // transaction inserting a call id), and in one order neither can be waiting for the other at once (a deadlock:
+  // In call id order: two rounds bringing the same new CDRs wait for each other's (the call id's unique index waits
+  // for the transaction inserting it), and in one order neither can be waiting for the other at once (a deadlock:
   // a second's stall, then the round again). Without any balance locked, nothing else orders them.
   const cdrIds = yield* tx.insertCdrs(
     node,
@@ -292,8 +308,8 @@ export function* applyNodeSync(
   const round = new RoundBalances(tx, node);
   yield* round.read([...creditLimits.keys()]);
 
-  // Each bill applied in turn (the balance's string as each step wrote it before: units.ts), the account's
-  // debit row written once, for them all, with the balance after the last.
+  // Each bill applied in turn (the balance's string, formatted once after the last, as that step wrote it
+  // before: units.ts), the account's debit row written once, for them all, with the balance after the last.
   const debits = new Map<LedgerEntity, { figures: Figures; total: bigint; widest: bigint; calls: number; first: (typeof bills)[0] }>();
   for (const bill of bills) {
     const figures = round.of(bill.account);
@@ -307,7 +323,7 @@ export function* applyNodeSync(
     const nextBalance = bill.account.billingMode === 'prepaid' ? balance - charge : balance + charge;
     round.change(
       figures,
-      { units: nextBalance, text: moneyText(nextBalance, balance, charge) },
+      { units: nextBalance, operands: [balance, charge] },
       { units: figures.reserved - consumed, operands: [figures.reserved, consumed] },
     );
     const debit = debits.get(bill.account);
@@ -315,7 +331,8 @@ export function* applyNodeSync(
     else {
       debit.total += charge;
       debit.calls++;
-      if (places(charge) > places(debit.widest)) debit.widest = charge;
+      // Most of an account's calls cost the same: no places counted for a charge equal to the widest so far.
+      if (charge !== debit.widest && places(charge) > places(debit.widest)) debit.widest = charge;
     }
   }
   for (const [account, { figures, total, widest, calls, first }] of debits)

@@ -198,23 +198,55 @@ const TRANSACTION_IDS = "(SELECT pg_get_serial_sequence('balance_transactions', 
  * under the balance's lock). PostgreSQL takes `?` ids from the identity's sequence, one per account billed, in
  * the accounts' order (a volatile CTE is run once, whole); SQLite names the ids its next inserts would take
  * (MAX + n: its write lock is held until they are made). A CDR settled before (an earlier round whose answer was
- * lost, or another node's) is not inserted and not returned; on PostgreSQL one that another round is inserting
- * right now waits for that round's outcome. Returns each new CDR's id and its debit row's.
+ * lost, or another node's) is not inserted and not returned. On PostgreSQL that is a NOT EXISTS rather than ON
+ * CONFLICT DO NOTHING, whose speculative insertion (a check of the call id's index before each row, a speculative
+ * lock and a second WAL record per row) cost 5% more of the insert's server CPU (performance log, pg-rounds): the
+ * unique index still refuses a call id twice, so one that another round is inserting right now waits for that
+ * round's outcome and, when it committed, this round fails on the unique key and is run again whole (PgLedgerStore
+ * retries 23505), then finding it settled: the rare case (two nodes settling one call at once) pays a round
+ * again, the common one (every round) less. Returns each new CDR's id and its debit row's: SQLite a row per CDR,
+ * PostgreSQL one row whose `inserted` is them all as one JSON array of [call id, id, debit id] (insertedCdrs).
  */
 function insertCdrsSql(): SqlText {
   const names = CDR_ROW.slice(0, -1).map(([name]) => name);
-  const tail = 'ON CONFLICT (sip_call_id) DO NOTHING RETURNING id, sip_call_id, debit_transaction_id';
+  const returning = 'RETURNING id, sip_call_id, debit_transaction_id';
   const columns = `${names.join(', ')}, debit_transaction_id`;
   return {
     sql: `INSERT INTO cdrs (${columns}) VALUES (${names.map(() => '?').join(', ')},
-      (SELECT COALESCE(MAX(id), 0) FROM balance_transactions) + ?) ${tail}`,
+      (SELECT COALESCE(MAX(id), 0) FROM balance_transactions) + ?) ON CONFLICT (sip_call_id) DO NOTHING ${returning}`,
     postgres: `WITH debit_ids AS (
-        SELECT n, nextval(${TRANSACTION_IDS}) AS id FROM generate_series(1, ?::bigint) n)
-      INSERT INTO cdrs (${columns}) SELECT ${names.map((name) => `c.${name}`).join(', ')}, d.id
-      FROM (SELECT ${unnestColumns(CDR_ROW)}) c LEFT JOIN debit_ids d ON d.n = c.debit
-      WHERE true ${tail}`,
+        SELECT n, nextval(${TRANSACTION_IDS}) AS id FROM generate_series(1, ?::bigint) n),
+      inserted AS (INSERT INTO cdrs (${columns}) SELECT ${names.map((name) => `c.${name}`).join(', ')}, d.id
+        FROM (SELECT ${unnestColumns(CDR_ROW)}) c LEFT JOIN debit_ids d ON d.n = c.debit
+        WHERE NOT EXISTS (SELECT 1 FROM cdrs settled WHERE settled.sip_call_id = c.sip_call_id) ${returning})
+      SELECT json_agg(json_build_array(sip_call_id, id, debit_transaction_id)) AS inserted FROM inserted`,
     prepared: true,
   };
+}
+
+/** A CDR the insert took (SQLite: a row of its RETURNING). */
+type InsertedCdrRow = { id: number; sip_call_id: string; debit_transaction_id: number | null };
+
+/**
+ * insertCdrs' answer, by call id. PostgreSQL's is one row, the CDRs inserted as one JSON array (parsed by the pool as
+ * one value): a row per CDR was 400 messages a round for the centre's one event loop to parse into objects, and
+ * as many for the server to send.
+ */
+function insertedCdrs(
+  answer: readonly (InsertedCdrRow | { inserted: [string, number, number | null][] | null })[],
+): Map<string, { cdrId: number; debitId: number | null }> {
+  const byCall = new Map<string, { cdrId: number; debitId: number | null }>();
+  for (const row of answer) {
+    if ('inserted' in row) {
+      for (const [callId, cdrId, debitId] of row.inserted ?? []) byCall.set(callId, { cdrId, debitId });
+      continue;
+    }
+    byCall.set(row.sip_call_id, {
+      cdrId: Number(row.id),
+      debitId: row.debit_transaction_id === null ? null : Number(row.debit_transaction_id),
+    });
+  }
+  return byCall;
 }
 
 /** Transaction rows with their ids: a round's debits' were taken with the CDRs that name them (insertCdrs), the others' are null. */
@@ -569,19 +601,11 @@ export class LedgerSteps {
     const value = (cdr: SettlementCdr, column: string): unknown =>
       column === 'node' ? node : column === 'debit' ? debitOf(cdr) : (cdr[column as keyof SettlementCdr] ?? null);
     const rows = rowsParams(CDR_ROW, cdrs, value);
-    const inserted = yield* allRowsPerEngine<{ id: number; sip_call_id: string; debit_transaction_id: number | null }>(
-      LEDGER_SQL.insertCdrs,
-      {
-        sqlite: rows.sqlite,
-        postgres: () => [debits, ...rows.postgres()],
-      },
-    );
-    const byCall = new Map(
-      inserted.map((row) => [
-        row.sip_call_id,
-        { cdrId: Number(row.id), debitId: row.debit_transaction_id === null ? null : Number(row.debit_transaction_id) },
-      ]),
-    );
+    const answer = yield* allRowsPerEngine<InsertedCdrRow | { inserted: [string, number, number | null][] | null }>(LEDGER_SQL.insertCdrs, {
+      sqlite: rows.sqlite,
+      postgres: () => [debits, ...rows.postgres()],
+    });
+    const byCall = insertedCdrs(answer);
     // Only the CDRs inserted now: one settled before has its retail row already (and no id here).
     const retail = cdrs
       .filter((cdr) => cdr.retail_account_id !== undefined && cdr.retail_account_id !== null && byCall.has(cdr.sip_call_id))
