@@ -56,12 +56,12 @@ function medianOfBatches(batches: number, batchSize: number, run: (i: number) =>
 }
 
 /** A partner with many callers set up at once: what a retail call's lookups run against. */
-const RETAIL_TRANSLATIONS = 100_000;
-const ACCESS_NUMBER = '61280000000';
-const retailCaller = (i: number): string => `6125${String(5_000_000 + (i % RETAIL_TRANSLATIONS))}`;
+export const RETAIL_TRANSLATIONS = 100_000;
+export const ACCESS_NUMBER = '61280000000';
+export const retailCaller = (i: number): string => `6125${String(5_000_000 + (i % RETAIL_TRANSLATIONS))}`;
 
 /** One partner product on the first caller's trunk, and RETAIL_TRANSLATIONS live translations through it. */
-function addRetail(dataset: Dataset): void {
+export function addRetail(dataset: Dataset): void {
   const [, , trunkId] = dataset.traffic.callers[0];
   const trunk = dataset.tables.customer_trunks.find((row) => row.id === trunkId)!;
   dataset.tables.retail_products = [
@@ -80,7 +80,7 @@ function addRetail(dataset: Dataset): void {
 }
 
 /** A string as the request parser hands it over: flat, its own copy. */
-const flat = (text: string): string => JSON.parse(JSON.stringify(text)) as string;
+export const flat = (text: string): string => JSON.parse(JSON.stringify(text)) as string;
 
 export function runMicro(sizeName: string): MicroResult {
   const dataset = generateDataset(SIZES[sizeName]);
