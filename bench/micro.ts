@@ -82,6 +82,26 @@ export function addRetail(dataset: Dataset): void {
 /** A string as the request parser hands it over: flat, its own copy. */
 export const flat = (text: string): string => JSON.parse(JSON.stringify(text)) as string;
 
+/** call/auth of a request with these numbers, and call/decide's in-memory chain (auth, then the first route of what auth answered: false if either refuses). */
+export function deciders(
+  engine: DecisionEngine,
+  ports: LivePorts,
+  now: number,
+): { authorize: (ip: string, ani: string, dnis: string) => CallAuthDecision; decide: (ip: string, ani: string, dnis: string) => boolean } {
+  const authorize = (ip: string, ani: string, dnis: string): CallAuthDecision =>
+    authorizeCall(
+      engine,
+      { source_ip: ip, call_id: null, ani, dnis, ruri: null, pai: null, ppi: null, rpid: null, username: null, domain: null },
+      ports,
+      now,
+    ).decision;
+  const decide = (ip: string, ani: string, dnis: string): boolean => {
+    const caller = authorize(ip, ani, dnis);
+    return caller.allowed && firstRoute(engine, caller.customer_trunk_id, caller.dnis, now, caller.ani).allowed;
+  };
+  return { authorize, decide };
+}
+
 export function runMicro(sizeName: string): MicroResult {
   const dataset = generateDataset(SIZES[sizeName]);
   addRetail(dataset);
@@ -110,20 +130,8 @@ export function runMicro(sizeName: string): MicroResult {
 
   const { callers, numbers } = dataset.traffic;
   const now = Date.now();
-  const ports = new LivePorts();
-  const authorize = (ip: string, ani: string, dnis: string): CallAuthDecision =>
-    authorizeCall(
-      engine,
-      { source_ip: ip, call_id: null, ani, dnis, ruri: null, pai: null, ppi: null, rpid: null, username: null, domain: null },
-      ports,
-      now,
-    ).decision;
+  const { authorize, decide } = deciders(engine, new LivePorts(), now);
   const auth = (ip: string, ani: string, dnis: string): boolean => authorize(ip, ani, dnis).allowed;
-  /** Auth, then the first route of what auth answered: false if either refuses. */
-  const decide = (ip: string, ani: string, dnis: string): boolean => {
-    const caller = authorize(ip, ani, dnis);
-    return caller.allowed && firstRoute(engine, caller.customer_trunk_id, caller.dnis, now, caller.ani).allowed;
-  };
   const authMedianMicros = medianOfBatches(200, 2000, (i) => {
     const [ip, techPrefix] = callers[i % callers.length];
     auth(ip, '61255500100', techPrefix + numbers[i % numbers.length]);

@@ -4,7 +4,7 @@
  * number itself) with each kind run in turn, a whole pass over the callers a block, and each block's cost read
  * from the process's CPU time (getrusage) rather than the clock, so other processes on a shared machine add
  * no time of their own (they still cost caches). Kinds alternate within each round; the figure is the median
- * over rounds, µs a call.
+ * over rounds, µs a call (the first round fills the route caches: the median leaves it out).
  *
  *   auth → route, wholesale / retail: call/decide's in-memory chain as micro.js has it (admission left out)
  *   auth, wholesale / retail: call/auth alone
@@ -13,15 +13,14 @@
  *   node --expose-gc dist/bench/retail-pair.js [--rounds 15]
  */
 import { parseArgs } from 'node:util';
-import { authorizeCall, type CallAuthDecision } from '../src/sidecar/auth/call-auth.js';
+import type { CallAuthDecision } from '../src/sidecar/auth/call-auth.js';
 import { LivePorts } from '../src/sidecar/limits/live-ports.js';
 import { DecisionEngine } from '../src/sidecar/engine/engine.js';
 import { lookupAccessNumber } from '../src/sidecar/retail/access-numbers.js';
-import { firstRoute } from './bench-world.js';
 import { decodeSnapshot, encodeSnapshot } from '../src/core/snapshot/codec.js';
 import { compileSnapshot } from '../src/core/snapshot/compile.js';
 import { generateDataset, SIZES } from '../src/devkit/dataset.js';
-import { ACCESS_NUMBER, addRetail, flat, RETAIL_TRANSLATIONS, retailCaller } from './micro.js';
+import { ACCESS_NUMBER, addRetail, deciders, flat, RETAIL_TRANSLATIONS, retailCaller } from './micro.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '15' } } });
 const dataset = generateDataset(SIZES.wholesale);
@@ -35,7 +34,6 @@ const engine = new DecisionEngine(structuredClone(compiled, { transfer }));
 
 const { callers, numbers } = dataset.traffic;
 const now = Date.now();
-const ports = new LivePorts();
 const [ip, prefix] = callers[0];
 const CALLERS = 20_000;
 const aNumbers = Array.from({ length: CALLERS }, (_, i) => flat(retailCaller(i * 7919)));
@@ -43,17 +41,9 @@ const dialledAccess = flat(prefix + ACCESS_NUMBER);
 const dialledDirect = Array.from({ length: CALLERS }, (_, k) =>
   flat(prefix + numbers[((k * 7919) % RETAIL_TRANSLATIONS) % numbers.length]),
 );
-const authorize = (ani: string, dnis: string): CallAuthDecision =>
-  authorizeCall(
-    engine,
-    { source_ip: ip, call_id: null, ani, dnis, ruri: null, pai: null, ppi: null, rpid: null, username: null, domain: null },
-    ports,
-    now,
-  ).decision;
-const decide = (ani: string, dnis: string): boolean => {
-  const caller = authorize(ani, dnis);
-  return caller.allowed && firstRoute(engine, caller.customer_trunk_id, caller.dnis, now, caller.ani).allowed;
-};
+const { authorize: authorizeFrom, decide: decideFrom } = deciders(engine, new LivePorts(), now);
+const authorize = (ani: string, dnis: string): CallAuthDecision => authorizeFrom(ip, ani, dnis);
+const decide = (ani: string, dnis: string): boolean => decideFrom(ip, ani, dnis);
 let routed = 0;
 const kinds: Record<string, (k: number) => void> = {
   'auth → route, wholesale': (k) => void (routed += decide(aNumbers[k], dialledDirect[k]) ? 1 : 0),
