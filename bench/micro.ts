@@ -56,12 +56,12 @@ function medianOfBatches(batches: number, batchSize: number, run: (i: number) =>
 }
 
 /** A partner with many callers set up at once: what a retail call's lookups run against. */
-const RETAIL_TRANSLATIONS = 100_000;
-const ACCESS_NUMBER = '61280000000';
-const retailCaller = (i: number): string => `6125${String(5_000_000 + (i % RETAIL_TRANSLATIONS))}`;
+export const RETAIL_TRANSLATIONS = 100_000;
+export const ACCESS_NUMBER = '61280000000';
+export const retailCaller = (i: number): string => `6125${String(5_000_000 + (i % RETAIL_TRANSLATIONS))}`;
 
 /** One partner product on the first caller's trunk, and RETAIL_TRANSLATIONS live translations through it. */
-function addRetail(dataset: Dataset): void {
+export function addRetail(dataset: Dataset): void {
   const [, , trunkId] = dataset.traffic.callers[0];
   const trunk = dataset.tables.customer_trunks.find((row) => row.id === trunkId)!;
   dataset.tables.retail_products = [
@@ -80,7 +80,27 @@ function addRetail(dataset: Dataset): void {
 }
 
 /** A string as the request parser hands it over: flat, its own copy. */
-const flat = (text: string): string => JSON.parse(JSON.stringify(text)) as string;
+export const flat = (text: string): string => JSON.parse(JSON.stringify(text)) as string;
+
+/** call/auth of a request with these numbers, and call/decide's in-memory chain (auth, then the first route of what auth answered: false if either refuses). */
+export function deciders(
+  engine: DecisionEngine,
+  ports: LivePorts,
+  now: number,
+): { authorize: (ip: string, ani: string, dnis: string) => CallAuthDecision; decide: (ip: string, ani: string, dnis: string) => boolean } {
+  const authorize = (ip: string, ani: string, dnis: string): CallAuthDecision =>
+    authorizeCall(
+      engine,
+      { source_ip: ip, call_id: null, ani, dnis, ruri: null, pai: null, ppi: null, rpid: null, username: null, domain: null },
+      ports,
+      now,
+    ).decision;
+  const decide = (ip: string, ani: string, dnis: string): boolean => {
+    const caller = authorize(ip, ani, dnis);
+    return caller.allowed && firstRoute(engine, caller.customer_trunk_id, caller.dnis, now, caller.ani).allowed;
+  };
+  return { authorize, decide };
+}
 
 export function runMicro(sizeName: string): MicroResult {
   const dataset = generateDataset(SIZES[sizeName]);
@@ -110,20 +130,8 @@ export function runMicro(sizeName: string): MicroResult {
 
   const { callers, numbers } = dataset.traffic;
   const now = Date.now();
-  const ports = new LivePorts();
-  const authorize = (ip: string, ani: string, dnis: string): CallAuthDecision =>
-    authorizeCall(
-      engine,
-      { source_ip: ip, call_id: null, ani, dnis, ruri: null, pai: null, ppi: null, rpid: null, username: null, domain: null },
-      ports,
-      now,
-    ).decision;
+  const { authorize, decide } = deciders(engine, new LivePorts(), now);
   const auth = (ip: string, ani: string, dnis: string): boolean => authorize(ip, ani, dnis).allowed;
-  /** Auth, then the first route of what auth answered: false if either refuses. */
-  const decide = (ip: string, ani: string, dnis: string): boolean => {
-    const caller = authorize(ip, ani, dnis);
-    return caller.allowed && firstRoute(engine, caller.customer_trunk_id, caller.dnis, now, caller.ani).allowed;
-  };
   const authMedianMicros = medianOfBatches(200, 2000, (i) => {
     const [ip, techPrefix] = callers[i % callers.length];
     auth(ip, '61255500100', techPrefix + numbers[i % numbers.length]);

@@ -99,3 +99,120 @@ describe('the retail index under live changes', () => {
     assert.match(clash.reason, /belongs to product 1/);
   });
 });
+
+describe('translation records in the retail index', () => {
+  const live = (index: RetailIndex, aNumber: string, access: string, now = NOW) => {
+    const found = lookupAccessNumber(index, aNumber, access, now);
+    return found.kind === 'translated' ? found.translation.id : found.kind;
+  };
+  const row = (id: number, aNumber: string, access = ACCESS, expiresAt = '2026-12-06T04:00:00Z'): CallTranslationRow => ({
+    ...translation(id, aNumber, expiresAt),
+    access_number: access,
+  });
+
+  it('tells callers apart by every digit, their number of digits and leading zeros, up to 32 digits', () => {
+    const callers = ['61400111222', '061400111222', '0061400111222', '614001112220', '61400111220'];
+    callers.push('12345678901234567890123456789012', '12345678901234567890123456789013', '123456789012345', '1234567890123456');
+    // Many sharing their first 15 digits (one key number) and differing after, so lookups meet them on the way.
+    for (let at = 0; at < 2000; at += 2) callers.push(`614001112220000${at}`, `6140011122200001234567890${at}`);
+    const longest = (group: number, at: number): string => `6140011122200001234567890${10000 + group}${at}`;
+    for (let group = 0; group < 50; group++) for (let at = 0; at < 100; at += 2) callers.push(longest(group, at));
+    const index = compileRetail({
+      retail_products: [product(1, [ACCESS])],
+      call_translations: callers.map((aNumber, at) => row(at + 1, aNumber)),
+    });
+    assert.equal(index.translationCount, callers.length);
+    callers.forEach((aNumber, at) => assert.equal(translationFor(index, aNumber, ACCESS)?.id, at + 1, aNumber));
+    const strangers = ['6140011122', '614001112221', '1234567890123456789012345678901', '12345678901234567890123456789012345', ''];
+    // ':' is the digit after 9: read as a digit, "...1:" would be "...20"'s key.
+    strangers.push('6140011121:', '61400l11222');
+    for (let at = 1; at < 2000; at += 2) strangers.push(`614001112220000${at}`, `6140011122200001234567890${at}`);
+    for (let group = 0; group < 50; group++) for (let at = 1; at < 100; at += 2) strangers.push(longest(group, at));
+    for (const stranger of strangers) assert.equal(translationFor(index, stranger, ACCESS), undefined, stranger);
+  });
+
+  it('holds a caller set up for two access numbers twice, replaces one without the other, and finds one a product takes later', () => {
+    const other = '61280000009';
+    let index = compileRetail({
+      retail_products: [product(1, [ACCESS])],
+      call_translations: [row(1, '61400111222'), row(2, '61400111222', other)],
+    });
+    assert.equal(live(index, '61400111222', ACCESS), 1);
+    assert.equal(live(index, '61400111222', other), 'not_access_number', 'no product has that number yet');
+    index = applied(index, [
+      upsert('call_translations', row(7, '61400111222', other)),
+      upsert('retail_products', product(1, [ACCESS, other])),
+    ]);
+    assert.equal(live(index, '61400111222', other), 7, 'replaced');
+    assert.equal(live(index, '61400111222', ACCESS), 1, 'the other access number keeps its own');
+    assert.equal(index.translationCount, 2);
+    const resent: CallTranslationRow = { ...row(7, '61400111222', other), b_number: '61290000000' };
+    const again = applied(index, [upsert('call_translations', resent)]);
+    assert.equal(translationFor(again, '61400111222', other)?.bNumber, '61290000000', 'the same id again replaces (a resent row)');
+    const gone = applied(again, [{ seq: ++seq, table: 'call_translations', op: 'delete', id: 1, row: null }]);
+    assert.equal(live(gone, '61400111222', ACCESS), 'no_translation', 'deleted by id');
+    assert.equal(live(gone, '61400111222', other), 7);
+    assert.equal(gone.translationCount, 1);
+  });
+
+  it('is live until the exact millisecond it expires, in a lookup and when a change touches its bucket', () => {
+    const expiry = Date.parse('2026-12-06T04:00:00Z');
+    const index = base();
+    assert.equal(live(index, '61400111222', ACCESS, expiry - 1), 1);
+    assert.equal(live(index, '61400111222', ACCESS, expiry), 'no_translation');
+    // A resent row lands in its own bucket: kept when applied a millisecond before it expires, dropped at it.
+    const before = applied(index, [upsert('call_translations', translation(1, '61400111222'))], expiry - 1);
+    assert.equal(translationFor(before, '61400111222', ACCESS)?.id, 1);
+    const at = applied(index, [upsert('call_translations', translation(1, '61400111222'))], expiry);
+    assert.equal(translationFor(at, '61400111222', ACCESS), undefined);
+  });
+
+  it('answers as the rows say for thousands of callers, after changes in any order', () => {
+    let state = 7;
+    const random = (below: number): number => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return state % below;
+    };
+    const accessNumbers = [ACCESS, '61280000001', '0061280000002'];
+    const callers = Array.from(
+      { length: 3000 },
+      (_, at) => (at % 7 === 0 ? '0' : '') + String(61400000000 + random(1e9)) + (at % 11 === 0 ? '123456789' : ''),
+    );
+    const expected = new Map<string, CallTranslationRow>();
+    const keep = (row: CallTranslationRow): void => {
+      const key = `${row.a_number} ${row.access_number}`;
+      if ((expected.get(key)?.id ?? 0) <= row.id) expected.set(key, row);
+    };
+    const made = (id: number): CallTranslationRow => ({
+      ...row(id, callers[random(callers.length)], accessNumbers[random(accessNumbers.length)]),
+      retail_account_id: 1 + random(50),
+      b_number: String(61200000000 + random(1e9)),
+    });
+    const rows = Array.from({ length: 6000 }, (_, at) => made(at + 1));
+    rows.forEach(keep);
+    let index = compileRetail({ retail_products: [product(1, accessNumbers)], call_translations: rows });
+    const changes = Array.from({ length: 2000 }, () => made(1 + random(9000)));
+    for (let from = 0; from < changes.length; from += 250) {
+      const batch = changes.slice(from, from + 250);
+      index = applied(
+        index,
+        batch.map((change) => upsert('call_translations', change)),
+      );
+      batch.forEach(keep);
+    }
+    assert.equal(index.translationCount, expected.size);
+    for (const [key, want] of expected) {
+      const [aNumber, access] = key.split(' ');
+      const found = lookupAccessNumber(index, aNumber, access, NOW);
+      assert.ok(found.kind === 'translated', key);
+      assert.deepEqual(found.translation, {
+        id: want.id,
+        retailAccountId: want.retail_account_id,
+        productId: 1,
+        accessNumber: access,
+        bNumber: want.b_number,
+        expiresAtMs: Date.parse(want.expires_at),
+      });
+    }
+  });
+});

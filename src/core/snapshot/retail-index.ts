@@ -17,116 +17,257 @@ import {
  * call sees a translation before its change or after it, never half of it.
  *
  * Translations may be hundreds of thousands (one per caller and access number), and setup_call is frequent:
- * copying one Map of them per change costs milliseconds. They are held in TRANSLATION_BUCKETS Maps by the
- * caller's number instead, so a change copies the one bucket it lands in (plus the array of bucket pointers).
- * Within a bucket, a caller's number leads to its translation, or to a list of them when it was set up for
- * more than one access number (rare); never changed in place. The lone translation is held without a list
- * around it, and every translation through one access number shares that number's string: on a table this
- * size each object a lookup visits is a cache miss, and the list and a per-row copy of the access number
- * were two of them (bench/micro.ts, 2026-12-07). The lookup on the call path hashes nothing in JavaScript and
- * builds no key: the bucket comes from the number's last digits, and the Map is keyed by the caller's number
- * as the request carried it (an earlier key of caller and access number joined cost 5.6 µs a call against
- * 0.35 µs for a wholesale call/auth, bench/micro.ts).
+ * copying all of them per change costs milliseconds. They are held in TRANSLATION_BUCKETS buckets by their
+ * key's hash instead, so a change rebuilds the one bucket it lands in (plus the array of bucket pointers).
+ *
+ * A bucket holds its translations as numbers in one Float64Array, open-addressed by the key's hash, a record
+ * of RECORD numbers a slot: the caller's digits (as up to three numbers), the access number's key, expiry,
+ * id, account and product, all exact in a double. On a table this size each separate object a lookup reads
+ * is a cache miss (and a TLB miss, in a 600 MB process): a Map's table, its key string, the translation, its
+ * boxed expiry, its access number's string and the b-number were six or more a retail call, and made its
+ * decisions cost twice a wholesale call's (bench/micro.ts, 2026-12-07). A record is one or two cache lines;
+ * only the b-number string, which the call goes on with, is read beside it. Nothing is built per call: the
+ * caller's digits are read into the key numbers, and the access number's key is one read of a small Map.
  * Expired translations are dropped from the buckets a change touches; the others go with the next snapshot.
  * Products are few: a product change copies their two Maps.
  */
 export const TRANSLATION_BUCKETS = 1024;
+/** A key's bucket is its hash's top bits; its slot, the low ones. */
+const BUCKET_SHIFT = 32 - Math.log2(TRANSLATION_BUCKETS);
 
-/** Plain Maps and arrays, so the compile worker can post them to the main thread. */
+// A record's fields, by offset. CALLER_HIGH 0 is an empty slot: a caller's key number is never 0.
+const CALLER_HIGH = 0;
+const CALLER_MIDDLE = 1;
+const CALLER_LOW = 2;
+const ACCESS = 3;
+const EXPIRES = 4;
+const ID = 5;
+const ACCOUNT = 6;
+const PRODUCT = 7;
+const RECORD = 8;
+/**
+ * Digits per key number: 1 then up to 15 digits is below 2^53 (exact), and the leading 1 keeps "012" and
+ * "12" apart. Three numbers hold the 32 digits a number may have (retail.ts); a number without the third (or
+ * second) has 0 there.
+ */
+const KEY_DIGITS = 15;
+const MAX_CALLER_DIGITS = 3 * KEY_DIGITS;
+
+/** Plain Maps, arrays and typed arrays, so the compile worker can post them to the main thread. */
 export interface RetailIndex {
   /** Access number digits -> its product. */
   accessNumbers: Map<string, RetailProduct>;
   /** Product id -> its access numbers: what a change to the product takes out of accessNumbers. */
   productNumbers: Map<number, readonly string[]>;
-  /** TRANSLATION_BUCKETS Maps, caller's number -> the newest translation per access number set up for it (one: unlisted). */
+  /**
+   * Access number digits -> the number translation records hold for it (from 1; never reused by this index
+   * or those applied from it). Every access number a held translation names has one, a product's or not.
+   */
+  accessKeys: Map<string, number>;
+  /** TRANSLATION_BUCKETS buckets of translations, by their key's hash. */
   translations: readonly TranslationBucket[];
   translationCount: number;
 }
 
-type Held = CallTranslation | readonly CallTranslation[];
-type TranslationBucket = Map<string, Held>;
+export interface TranslationBucket {
+  /** RECORD numbers a slot; slots a power of two, at least one of them empty (where a probe ends). */
+  records: Float64Array;
+  /** Each slot's b-number ('' when empty). */
+  bNumbers: readonly string[];
+  count: number;
+}
 
-// Array.isArray narrows a readonly list to any[]: this keeps its type.
-const isList = (held: Held): held is readonly CallTranslation[] => Array.isArray(held);
-/** A caller's translations as a list, whichever way they are held. */
-const listOf = (held: Held | undefined): readonly CallTranslation[] => (held === undefined ? [] : isList(held) ? held : [held]);
-/** A caller's translations as held: the lone one bare. */
-const heldOf = (list: readonly CallTranslation[]): Held => (list.length === 1 ? list[0] : list);
+/** A translation as a change edits it, before it is written into a bucket. */
+interface Entry {
+  high: number;
+  middle: number;
+  low: number;
+  access: number;
+  expiresAtMs: number;
+  id: number;
+  retailAccountId: number;
+  productId: number;
+  bNumber: string;
+}
 
-/** The last four digits of a phone number are as good as random: they pick the bucket, in constant time. */
-function bucketOf(aNumber: string): number {
-  let hash = aNumber.length;
-  for (let at = Math.max(0, aNumber.length - 4); at < aNumber.length; at++) hash = hash * 31 + aNumber.charCodeAt(at);
-  return hash & (TRANSLATION_BUCKETS - 1);
+// readCaller's answer: the caller's key numbers (the event loop runs one lookup at a time).
+let keyHigh = 0;
+let keyMiddle = 0;
+let keyLow = 0;
+
+/** Reads a caller's digits into keyHigh/keyMiddle/keyLow; false when it is not 1..45 digits (no translation has it). */
+function readCaller(aNumber: string): boolean {
+  const length = aNumber.length;
+  if (length === 0 || length > MAX_CALLER_DIGITS) return false;
+  keyMiddle = 0;
+  keyLow = 0;
+  let key = 1;
+  for (let at = 0; at < length;) {
+    const digit = aNumber.charCodeAt(at) - 48;
+    if (digit < 0 || digit > 9) return false;
+    key = key * 10 + digit;
+    at++;
+    if (at === length || at % KEY_DIGITS === 0) {
+      if (at <= KEY_DIGITS) keyHigh = key;
+      else if (at <= 2 * KEY_DIGITS) keyMiddle = key;
+      else keyLow = key;
+      key = 1;
+    }
+  }
+  return true;
+}
+
+/** Mixes a key number (an integer below 2^53) into a 32-bit hash, both its halves. */
+function mix(hash: number, value: number): number {
+  hash = Math.imul(hash ^ (value | 0), 0x01000193);
+  return Math.imul(hash ^ ((value / 4294967296) | 0), 0x01000193);
+}
+
+/** The key's hash, an unsigned 32-bit number. */
+function hashOf(high: number, middle: number, low: number, access: number): number {
+  let hash = mix(mix(mix(Math.imul(access, 0x9e3779b1), high), middle), low);
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  return hash >>> 0;
+}
+
+/** The slot of readCaller's key and `access` in `bucket`, else -1. */
+function slotOf(bucket: TranslationBucket, hash: number, access: number): number {
+  const records = bucket.records;
+  const mask = records.length / RECORD - 1;
+  for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+    const at = slot * RECORD;
+    const high = records[at + CALLER_HIGH];
+    if (high === 0) return -1;
+    if (
+      high === keyHigh &&
+      records[at + CALLER_MIDDLE] === keyMiddle &&
+      records[at + CALLER_LOW] === keyLow &&
+      records[at + ACCESS] === access
+    )
+      return slot;
+  }
 }
 
 /** The translation held for this caller and access number, live or not (the caller checks expiry). */
 export function translationFor(index: RetailIndex, aNumber: string, accessNumber: string): CallTranslation | undefined {
-  const held = index.translations[bucketOf(aNumber)].get(aNumber);
-  if (held === undefined) return undefined;
-  if (!isList(held)) return held.accessNumber === accessNumber ? held : undefined;
-  for (const translation of held) if (translation.accessNumber === accessNumber) return translation;
-  return undefined;
-}
-
-/**
- * A translation replaces the held one for its caller and access number unless that one is newer (setup_call
- * ids grow): newest wins, in any order. The caller's list is replaced, not changed: the index in service may share it.
- */
-function putTranslation(bucket: TranslationBucket, row: CallTranslationRow, shared: SharedNumbers): void {
-  const held = listOf(bucket.get(row.a_number));
-  const at = held.findIndex((translation) => translation.accessNumber === row.access_number);
-  if (at >= 0 && held[at].id > row.id) return;
-  const translation = compileTranslation(row);
-  translation.accessNumber = shared(translation.accessNumber);
-  bucket.set(row.a_number, heldOf(at < 0 ? [...held, translation] : held.map((old, index) => (index === at ? translation : old))));
-}
-
-/** The one string per access number that the translations through it share: the products' own where held. */
-type SharedNumbers = (accessNumber: string) => string;
-
-function sharedNumbers(accessNumbers: ReadonlyMap<string, RetailProduct>): SharedNumbers {
-  const strings = new Map<string, string>();
-  for (const number of accessNumbers.keys()) strings.set(number, number);
-  return (accessNumber) => {
-    const held = strings.get(accessNumber);
-    if (held !== undefined) return held;
-    strings.set(accessNumber, accessNumber);
-    return accessNumber;
+  const access = index.accessKeys.get(accessNumber);
+  if (access === undefined || !readCaller(aNumber)) return undefined;
+  const hash = hashOf(keyHigh, keyMiddle, keyLow, access);
+  const bucket = index.translations[hash >>> BUCKET_SHIFT];
+  const slot = slotOf(bucket, hash, access);
+  if (slot < 0) return undefined;
+  const records = bucket.records;
+  const at = slot * RECORD;
+  return {
+    id: records[at + ID],
+    retailAccountId: records[at + ACCOUNT],
+    productId: records[at + PRODUCT],
+    accessNumber,
+    bNumber: bucket.bNumbers[slot],
+    expiresAtMs: records[at + EXPIRES],
   };
 }
 
-/** Keeps what `keep` says of `bucket`'s translations, replacing only the lists it changes. */
-function filterBucket(bucket: TranslationBucket, keep: (translation: CallTranslation) => boolean): void {
-  for (const [aNumber, held] of bucket) {
-    const list = listOf(held);
-    const kept = list.filter(keep);
-    if (kept.length === list.length) continue;
-    if (kept.length === 0) bucket.delete(aNumber);
-    else bucket.set(aNumber, heldOf(kept));
+/** A bucket holding `entries`, with at least twice as many slots (so one at least is empty). */
+function bucketOf(entries: readonly Entry[]): TranslationBucket {
+  let slots = 1;
+  while (slots < entries.length * 2) slots *= 2;
+  const records = new Float64Array(slots * RECORD);
+  const bNumbers = new Array<string>(slots).fill('');
+  const mask = slots - 1;
+  for (const entry of entries) {
+    let slot = hashOf(entry.high, entry.middle, entry.low, entry.access) & mask;
+    while (records[slot * RECORD + CALLER_HIGH] !== 0) slot = (slot + 1) & mask;
+    const at = slot * RECORD;
+    records[at + CALLER_HIGH] = entry.high;
+    records[at + CALLER_MIDDLE] = entry.middle;
+    records[at + CALLER_LOW] = entry.low;
+    records[at + ACCESS] = entry.access;
+    records[at + EXPIRES] = entry.expiresAtMs;
+    records[at + ID] = entry.id;
+    records[at + ACCOUNT] = entry.retailAccountId;
+    records[at + PRODUCT] = entry.productId;
+    bNumbers[slot] = entry.bNumber;
   }
+  return { records, bNumbers, count: entries.length };
 }
 
-function sizeOf(bucket: TranslationBucket): number {
-  let size = 0;
-  for (const held of bucket.values()) size += isList(held) ? held.length : 1;
-  return size;
+/** A bucket's translations, for a change to edit. */
+function entriesOf(bucket: TranslationBucket): Entry[] {
+  const { records, bNumbers } = bucket;
+  const entries: Entry[] = [];
+  for (let at = 0; at < records.length; at += RECORD) {
+    if (records[at + CALLER_HIGH] === 0) continue;
+    entries.push({
+      high: records[at + CALLER_HIGH],
+      middle: records[at + CALLER_MIDDLE],
+      low: records[at + CALLER_LOW],
+      access: records[at + ACCESS],
+      expiresAtMs: records[at + EXPIRES],
+      id: records[at + ID],
+      retailAccountId: records[at + ACCOUNT],
+      productId: records[at + PRODUCT],
+      bNumber: bNumbers[at / RECORD],
+    });
+  }
+  return entries;
+}
+
+/** Whether a bucket's records hold the translation with this id. */
+function holdsId(records: Float64Array, id: number): boolean {
+  for (let at = 0; at < records.length; at += RECORD) if (records[at + ID] === id && records[at + CALLER_HIGH] !== 0) return true;
+  return false;
+}
+
+/** The entries of bucket `at`, for a change to edit (a new list the first time). */
+type Editing = (at: number) => Entry[];
+
+/**
+ * Puts a translation among its bucket's entries: it replaces the one held for its caller and access number
+ * unless that one is newer (setup_call ids grow), so newest wins, in any order.
+ */
+function putTranslation(editing: Editing, row: CallTranslationRow, access: number): void {
+  // retailProblem has checked the digits (1..32 of them).
+  readCaller(row.a_number);
+  const entries = editing(hashOf(keyHigh, keyMiddle, keyLow, access) >>> BUCKET_SHIFT);
+  const { id, retailAccountId, productId, bNumber, expiresAtMs } = compileTranslation(row);
+  const entry: Entry = { high: keyHigh, middle: keyMiddle, low: keyLow, access, expiresAtMs, id, retailAccountId, productId, bNumber };
+  const held = entries.findIndex(
+    (other) => other.access === access && other.high === entry.high && other.middle === entry.middle && other.low === entry.low,
+  );
+  if (held < 0) entries.push(entry);
+  else if (entries[held].id <= id) entries[held] = entry;
+}
+
+/** An access number's key, given one (by `accessKeys`, which it may add to) the first time a translation names it. */
+function accessKeyOf(accessKeys: Map<string, number>, accessNumber: string): number {
+  const held = accessKeys.get(accessNumber);
+  if (held !== undefined) return held;
+  const key = accessKeys.size + 1;
+  accessKeys.set(accessNumber, key);
+  return key;
 }
 
 export function compileRetail(tables: RetailTables): RetailIndex {
   const accessNumbers = new Map<string, RetailProduct>();
   const productNumbers = new Map<number, readonly string[]>();
+  const accessKeys = new Map<string, number>();
   for (const row of tables.retail_products ?? []) {
     const product = compileProduct(row);
-    for (const number of row.access_numbers) accessNumbers.set(number, product);
+    for (const number of row.access_numbers) {
+      accessNumbers.set(number, product);
+      accessKeyOf(accessKeys, number);
+    }
     productNumbers.set(row.id, row.access_numbers);
   }
-  const translations = Array.from({ length: TRANSLATION_BUCKETS }, (): TranslationBucket => new Map());
-  const shared = sharedNumbers(accessNumbers);
-  for (const row of tables.call_translations ?? []) putTranslation(translations[bucketOf(row.a_number)], row, shared);
+  const entries = Array.from({ length: TRANSLATION_BUCKETS }, (): Entry[] => []);
+  const editing: Editing = (at) => entries[at];
+  for (const row of tables.call_translations ?? []) putTranslation(editing, row, accessKeyOf(accessKeys, row.access_number));
   let translationCount = 0;
-  for (const bucket of translations) translationCount += sizeOf(bucket);
-  return { accessNumbers, productNumbers, translations, translationCount };
+  for (const bucket of entries) translationCount += bucket.length;
+  return { accessNumbers, productNumbers, accessKeys, translations: entries.map(bucketOf), translationCount };
 }
 
 export type RetailApply = { ok: true; index: RetailIndex } | { ok: false; reason: string };
@@ -139,16 +280,15 @@ export type RetailApply = { ok: true; index: RetailIndex } | { ok: false; reason
 export function applyRetailDeltas(index: RetailIndex, deltas: readonly Delta[], nowMs: number): RetailApply {
   let accessNumbers = index.accessNumbers;
   let productNumbers = index.productNumbers;
-  let buckets = index.translations;
-  const touched = new Set<number>();
-  const shared = sharedNumbers(index.accessNumbers);
-  const writable = (bucket: number): TranslationBucket => {
-    if (buckets === index.translations) buckets = [...index.translations];
-    if (!touched.has(bucket)) {
-      (buckets as TranslationBucket[])[bucket] = new Map(buckets[bucket]);
-      touched.add(bucket);
+  let accessKeys = index.accessKeys;
+  const edited = new Map<number, Entry[]>();
+  const editing: Editing = (at) => {
+    let entries = edited.get(at);
+    if (entries === undefined) {
+      entries = entriesOf(index.translations[at]);
+      edited.set(at, entries);
     }
-    return buckets[bucket];
+    return entries;
   };
   for (const delta of deltas) {
     const row = delta.row;
@@ -174,25 +314,30 @@ export function applyRetailDeltas(index: RetailIndex, deltas: readonly Delta[], 
     } else if (delta.table === 'call_translations') {
       if (row === null) {
         // The centre ends a translation by sending it expired; a delete (by id only) is found by looking.
-        const holds = (bucket: TranslationBucket): boolean => {
-          for (const held of bucket.values()) if (listOf(held).some((translation) => translation.id === delta.id)) return true;
-          return false;
-        };
-        const at = buckets.findIndex(holds);
-        if (at >= 0) filterBucket(writable(at), (translation) => translation.id !== delta.id);
+        const holds = (bucket: TranslationBucket, at: number): boolean =>
+          edited.get(at)?.some((entry) => entry.id === delta.id) ?? holdsId(bucket.records, delta.id);
+        const at = index.translations.findIndex(holds);
+        if (at >= 0)
+          edited.set(
+            at,
+            editing(at).filter((entry) => entry.id !== delta.id),
+          );
         continue;
       }
       const problem = retailProblem({ call_translations: [row as unknown as CallTranslationRow] });
       if (problem !== null) return { ok: false, reason: `delta ${delta.seq}: ${problem}` };
       const translation = row as unknown as CallTranslationRow;
-      putTranslation(writable(bucketOf(translation.a_number)), translation, shared);
+      if (!accessKeys.has(translation.access_number) && accessKeys === index.accessKeys) accessKeys = new Map(accessKeys);
+      putTranslation(editing, translation, accessKeyOf(accessKeys, translation.access_number));
     }
   }
+  let buckets = index.translations;
   let translationCount = index.translationCount;
-  for (const at of touched) {
-    const bucket = buckets[at];
-    filterBucket(bucket, (translation) => translation.expiresAtMs > nowMs);
-    translationCount += sizeOf(bucket) - sizeOf(index.translations[at]);
+  for (const [at, entries] of edited) {
+    if (buckets === index.translations) buckets = [...index.translations];
+    const bucket = bucketOf(entries.filter((entry) => entry.expiresAtMs > nowMs));
+    (buckets as TranslationBucket[])[at] = bucket;
+    translationCount += bucket.count - index.translations[at].count;
   }
-  return { ok: true, index: { accessNumbers, productNumbers, translations: buckets, translationCount } };
+  return { ok: true, index: { accessNumbers, productNumbers, accessKeys, translations: buckets, translationCount } };
 }

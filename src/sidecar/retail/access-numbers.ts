@@ -7,7 +7,8 @@ import { translationFor, type RetailIndex } from '../../core/snapshot/retail-ind
  * to one retail account, until it expires. The routing snapshot carries the products' access numbers and
  * the translations live when it was built (src/core/snapshot/retail.ts).
  *
- * `lookup` is pure: the index and the time in, the answer out; nothing on the call path but two Map reads.
+ * `lookup` is pure: the index and the time in, the answer out; on the call path, two reads of small Maps and
+ * one translation record (retail-index.ts says why a record, not an object).
  * Between snapshots the index changes only by the live channel's deltas (issue 18: a setup_call, an account
  * or product that stops being live), applied copy-on-write into a new index that is swapped in whole
  * (src/core/snapshot/retail-index.ts), so a call sees a change before or after it, never half of it.

@@ -1,0 +1,77 @@
+/**
+ * A retail call's decisions beside the same call made wholesale (issue 19's target), in CPU time: micro.js's
+ * pair (same trunk, the same 20,000 set-up callers, 100,000 live translations; wholesale dials the translated
+ * number itself) with each kind run in turn, a whole pass over the callers a block, and each block's cost read
+ * from the process's CPU time (getrusage) rather than the clock, so other processes on a shared machine add
+ * no time of their own (they still cost caches). Kinds alternate within each round; the figure is the median
+ * over rounds, µs a call (the first round fills the route caches: the median leaves it out).
+ *
+ *   auth → route, wholesale / retail: call/decide's in-memory chain as micro.js has it (admission left out)
+ *   auth, wholesale / retail: call/auth alone
+ *   lookup: lookupAccessNumber alone (access number, translation, expiry), the retail call's own step
+ *
+ *   node --expose-gc dist/bench/retail-pair.js [--rounds 15]
+ */
+import { parseArgs } from 'node:util';
+import type { CallAuthDecision } from '../src/sidecar/auth/call-auth.js';
+import { LivePorts } from '../src/sidecar/limits/live-ports.js';
+import { DecisionEngine } from '../src/sidecar/engine/engine.js';
+import { lookupAccessNumber } from '../src/sidecar/retail/access-numbers.js';
+import { decodeSnapshot, encodeSnapshot } from '../src/core/snapshot/codec.js';
+import { compileSnapshot } from '../src/core/snapshot/compile.js';
+import { generateDataset, SIZES } from '../src/devkit/dataset.js';
+import { ACCESS_NUMBER, addRetail, deciders, flat, RETAIL_TRANSLATIONS, retailCaller } from './micro.js';
+
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '15' } } });
+const dataset = generateDataset(SIZES.wholesale);
+addRetail(dataset);
+const decoded = decodeSnapshot(encodeSnapshot(dataset.tables, 1), 0);
+if (!decoded.ok) throw new Error(decoded.reason);
+const { compiled, transfer } = compileSnapshot(decoded.snapshot);
+// As in the sidecar: the compiled snapshot reaches the main thread through structured clone.
+const engine = new DecisionEngine(structuredClone(compiled, { transfer }));
+(globalThis as { gc?: () => void }).gc?.();
+
+const { callers, numbers } = dataset.traffic;
+const now = Date.now();
+const [ip, prefix] = callers[0];
+const CALLERS = 20_000;
+const aNumbers = Array.from({ length: CALLERS }, (_, i) => flat(retailCaller(i * 7919)));
+const dialledAccess = flat(prefix + ACCESS_NUMBER);
+const dialledDirect = Array.from({ length: CALLERS }, (_, k) =>
+  flat(prefix + numbers[((k * 7919) % RETAIL_TRANSLATIONS) % numbers.length]),
+);
+const { authorize: authorizeFrom, decide: decideFrom } = deciders(engine, new LivePorts(), now);
+const authorize = (ani: string, dnis: string): CallAuthDecision => authorizeFrom(ip, ani, dnis);
+const decide = (ani: string, dnis: string): boolean => decideFrom(ip, ani, dnis);
+let routed = 0;
+const kinds: Record<string, (k: number) => void> = {
+  'auth → route, wholesale': (k) => void (routed += decide(aNumbers[k], dialledDirect[k]) ? 1 : 0),
+  'auth → route, retail': (k) => void (routed += decide(aNumbers[k], dialledAccess) ? 1 : 0),
+  'auth, wholesale': (k) => {
+    if (!authorize(aNumbers[k], dialledDirect[k]).allowed) throw new Error('a wholesale call was refused');
+  },
+  'auth, retail': (k) => {
+    if (!authorize(aNumbers[k], dialledAccess).allowed) throw new Error('a set-up retail call was refused');
+  },
+  lookup: (k) => {
+    if (lookupAccessNumber(engine.snapshot.retail, aNumbers[k], ACCESS_NUMBER, now).kind !== 'translated')
+      throw new Error('no translation');
+  },
+};
+
+const cpuNanos = (): number => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) * 1000;
+};
+const perCall: Record<string, number[]> = Object.fromEntries(Object.keys(kinds).map((name) => [name, []]));
+for (let round = 0; round < Number(values.rounds); round++) {
+  for (const [name, run] of Object.entries(kinds)) {
+    const started = cpuNanos();
+    for (let k = 0; k < CALLERS; k++) run(k);
+    perCall[name].push((cpuNanos() - started) / 1000 / CALLERS);
+  }
+}
+const median = (list: number[]): number => Math.round([...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] * 1000) / 1000;
+const result = Object.fromEntries(Object.entries(perCall).map(([name, list]) => [name, median(list)]));
+process.stdout.write(`${JSON.stringify({ ...result, routedShare: routed / (CALLERS * 2 * Number(values.rounds)) })}\n`);
