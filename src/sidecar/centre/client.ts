@@ -56,8 +56,8 @@ export class CentreClient {
     return this.centres[this.current].base;
   }
 
-  /** Resolves with the status and body, or rejects (unreachable, reset, timed out after timeoutMs). */
-  async post(path: string, body: string): Promise<CentreReply> {
+  /** Resolves with the status and body, or rejects (unreachable, reset, timed out after timeoutMs). Bytes: UTF-8. */
+  async post(path: string, body: string | Buffer): Promise<CentreReply> {
     return this.request('POST', path, body);
   }
 
@@ -73,7 +73,7 @@ export class CentreClient {
    * (money rounds are numbered, CDRs keyed, the delta ask names its sequence), since that centre may have
    * taken it. Either way the next request goes to the next centre.
    */
-  private async request(method: 'GET' | 'POST', path: string, body: string | null, signal?: AbortSignal): Promise<CentreReply> {
+  private async request(method: 'GET' | 'POST', path: string, body: string | Buffer | null, signal?: AbortSignal): Promise<CentreReply> {
     for (let tried = 1; ; tried++) {
       const centre = this.centres[this.current];
       try {
@@ -92,7 +92,7 @@ export class CentreClient {
     centre: Centre,
     method: 'GET' | 'POST',
     path: string,
-    body: string | null,
+    body: string | Buffer | null,
     signal?: AbortSignal,
   ): Promise<CentreReply> {
     try {
@@ -114,13 +114,21 @@ export class CentreClient {
     for (const centre of this.centres) centre.agent.destroy();
   }
 
-  private send(centre: Centre, method: 'GET' | 'POST', path: string, body: string | null, signal?: AbortSignal): Promise<CentreReply> {
+  private send(
+    centre: Centre,
+    method: 'GET' | 'POST',
+    path: string,
+    body: string | Buffer | null,
+    signal?: AbortSignal,
+  ): Promise<CentreReply> {
     return new Promise((resolve, reject) => {
       const request = centre.transport.request(`${centre.base}${path}`, {
         method,
         agent: centre.agent,
         headers: {
-          ...(body === null ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
+          ...(body === null
+            ? {}
+            : { 'content-type': 'application/json', 'content-length': typeof body === 'string' ? Buffer.byteLength(body) : body.length }),
           ...(this.authorization === null ? {} : { authorization: this.authorization() }),
         },
         ...(signal === undefined ? {} : { signal }),
