@@ -3,6 +3,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { CentreClient } from '../../src/sidecar/centre/client.js';
+import { RoundBody } from '../../src/sidecar/centre/round-body.js';
+import { settlementText } from '../../src/sidecar/journal/rated-cdr.js';
+import { ANSWERED_CDR } from '../fixtures/settlement.js';
 
 /** The node's HTTP client for money rounds, against a real server on loopback. */
 describe('centre client', () => {
@@ -47,6 +50,26 @@ describe('centre client', () => {
       'POST /api/ledger/node-sync application/json {"n":3}',
     ]);
     assert.equal(connections - before, 1);
+    client.close();
+  });
+
+  it("posts a money round's body written as bytes: the settlements spliced in as they were journalled, beyond ASCII too", async () => {
+    handle = (_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    const client = new CentreClient(base, 2000);
+    const builder = new RoundBody();
+    // Two hundred CDRs (past the builder's first buffer), whose Call-IDs need escaping and are not ASCII.
+    const settlements = Array.from({ length: 200 }, (_, i) => ({
+      settlementJson: settlementText({ ...ANSWERED_CDR, id: i + 1, sipCallId: `${ANSWERED_CDR.sipCallId}-é-${i}` }),
+    }));
+    const head = { node: 'nöde', seq: 7, leases: [{ entity_type: 'customer', entity_id: 1 }] };
+    const expected = JSON.stringify({ ...head, settlements: settlements.map((entry) => JSON.parse(entry.settlementJson) as unknown) });
+    bodies.length = 0;
+    const body = builder.write(head, settlements);
+    await client.post('/api/ledger/node-sync', body);
+    assert.deepEqual(bodies, [`POST /api/ledger/node-sync application/json ${expected}`]);
+    // The next round's body is built in the same place: the one handed to a request stays as it was.
+    builder.write({ node: 'n', seq: 8, leases: [] }, []);
+    assert.equal(body.toString('utf8'), expected);
     client.close();
   });
 

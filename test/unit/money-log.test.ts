@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import { BACKGROUND_NICE } from '../../src/sidecar/threads/background-thread.js';
-import { JournalWriteError, MoneyJournal } from '../../src/sidecar/journal/journal.js';
+import { JournalWriteError, MoneyJournal, storedCdrOf } from '../../src/sidecar/journal/journal.js';
 import { NodeCredit, type EntityMoney } from '../../src/sidecar/credit/node-credit.js';
 import {
   decodeRecords,
@@ -243,6 +243,44 @@ describe('money log: into money.db', () => {
         { id: 3, call_id: 'c"3', answer: admitted, slice: null, customer_trunk_id: 4 },
         { id: 4, call_id: 'c4', answer: checked, slice, customer_trunk_id: null },
       ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reads a rated CDR back from money.db's figures with the texts it was taken with, beside CDRs journalled with their texts, in a money.db made before the figures column", async () => {
+    const { dir, dbPath, logDir } = scratch();
+    const log = pino({ level: 'silent' });
+    try {
+      // money.db as nodes made it before: no `rated` column, one unsettled CDR row with its texts.
+      const old = new Database(dbPath);
+      old.exec(`CREATE TABLE cdrs (
+        id INTEGER PRIMARY KEY, sip_call_id TEXT NOT NULL UNIQUE, fingerprint TEXT NOT NULL, result TEXT NOT NULL,
+        settlement TEXT NOT NULL, account_id INTEGER NOT NULL, charge_micro INTEGER NOT NULL, created_at INTEGER NOT NULL)`);
+      old.prepare('INSERT INTO cdrs VALUES (1, ?, ?, ?, ?, 1, 10, 1)').run('old@db', 'f-old', '{"cdr_id":1}', '{"node_cdr_id":1}');
+      old.close();
+      const rated: RatedCdr = { ...ANSWERED_CDR, id: 3 };
+      const appender = new LogAppender(logDir, 0, false);
+      appender.append(encodeRecord([cdr(2), rated]));
+      appender.close();
+      const journal = new MoneyJournal(dbPath, 'normal', log); // start-up applies the log into money.db
+      const expected = [
+        {
+          id: 1,
+          sip_call_id: 'old@db',
+          fingerprint: 'f-old',
+          result: '{"cdr_id":1}',
+          settlement: '{"node_cdr_id":1}',
+          account_id: 1,
+          charge_micro: 10,
+        },
+        { id: 2, sip_call_id: 'cdr-2@log', fingerprint: 'f2', result: '{"cdr_id":2}', settlement: '{}', account_id: 1, charge_micro: 20 },
+        storedCdrOf(rated),
+      ];
+      assert.deepEqual(journal.unsettledCdrs(), expected);
+      assert.deepEqual(journal.findCdr(rated.sipCallId), storedCdrOf(rated));
+      assert.deepEqual(journal.findCdr('old@db'), expected[0]);
+      await journal.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -13,6 +13,9 @@ export interface CentreReply {
   text: string;
 }
 
+/** What a request sends: JSON as text or as its UTF-8 bytes (a money round's, written once: round-body.ts); null: none. */
+type RequestBody = string | Buffer | null;
+
 /** The control plane's replies are small; a larger one is not the control plane's. */
 const MAX_REPLY_BYTES = 16 * 1024 * 1024;
 /** Below uWebSockets.js's ~10 s idle close, so a kept connection is not reused as the server drops it. */
@@ -56,8 +59,8 @@ export class CentreClient {
     return this.centres[this.current].base;
   }
 
-  /** Resolves with the status and body, or rejects (unreachable, reset, timed out after timeoutMs). */
-  async post(path: string, body: string): Promise<CentreReply> {
+  /** Resolves with the status and body, or rejects (unreachable, reset, timed out after timeoutMs). Bytes: UTF-8. */
+  async post(path: string, body: NonNullable<RequestBody>): Promise<CentreReply> {
     return this.request('POST', path, body);
   }
 
@@ -73,7 +76,7 @@ export class CentreClient {
    * (money rounds are numbered, CDRs keyed, the delta ask names its sequence), since that centre may have
    * taken it. Either way the next request goes to the next centre.
    */
-  private async request(method: 'GET' | 'POST', path: string, body: string | null, signal?: AbortSignal): Promise<CentreReply> {
+  private async request(method: 'GET' | 'POST', path: string, body: RequestBody, signal?: AbortSignal): Promise<CentreReply> {
     for (let tried = 1; ; tried++) {
       const centre = this.centres[this.current];
       try {
@@ -92,7 +95,7 @@ export class CentreClient {
     centre: Centre,
     method: 'GET' | 'POST',
     path: string,
-    body: string | null,
+    body: RequestBody,
     signal?: AbortSignal,
   ): Promise<CentreReply> {
     try {
@@ -114,13 +117,15 @@ export class CentreClient {
     for (const centre of this.centres) centre.agent.destroy();
   }
 
-  private send(centre: Centre, method: 'GET' | 'POST', path: string, body: string | null, signal?: AbortSignal): Promise<CentreReply> {
+  private send(centre: Centre, method: 'GET' | 'POST', path: string, body: RequestBody, signal?: AbortSignal): Promise<CentreReply> {
     return new Promise((resolve, reject) => {
       const request = centre.transport.request(`${centre.base}${path}`, {
         method,
         agent: centre.agent,
         headers: {
-          ...(body === null ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
+          ...(body === null
+            ? {}
+            : { 'content-type': 'application/json', 'content-length': typeof body === 'string' ? Buffer.byteLength(body) : body.length }),
           ...(this.authorization === null ? {} : { authorization: this.authorization() }),
         },
         ...(signal === undefined ? {} : { signal }),

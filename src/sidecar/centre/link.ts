@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { SidecarMetrics } from '../metrics/metrics.js';
 import { CentreClient } from './client.js';
+import { RoundBody } from './round-body.js';
 import type { CentreCredential } from './credential.js';
 import type { MoneyJournal } from '../journal/journal.js';
 import type { NodeCredit } from '../credit/node-credit.js';
@@ -40,6 +41,7 @@ export class CentreLink {
   private lastFailureLog = 0;
   private soon: Promise<boolean> | null = null;
   private readonly client: CentreClient | null;
+  private readonly body = new RoundBody();
 
   constructor(
     private readonly options: CentreLinkOptions,
@@ -149,13 +151,12 @@ export class CentreLink {
     try {
       // Lease handed back is first journalled as gone (a restart must not admit on it once the centre has it back).
       if (round.durable !== null) await round.durable;
-      // The settlements are journalled as JSON already: splice those strings rather than serialise them again.
       const head: Omit<NodeSyncRequest, 'settlements'> & { seq: number } = {
         node: this.options.node,
         seq: await this.nextSeq(),
         leases: round.asks.map((entry) => entry.ask),
       };
-      const body = `${JSON.stringify(head).slice(0, -1)},"settlements":[${round.settlements.map((entry) => entry.settlementJson).join(',')}]}`;
+      const body = this.body.write(head, round.settlements);
       const { status, text } = await this.client.post('/api/ledger/node-sync', body);
       if (status >= 200 && status < 300) {
         this.credit.applyReply(round, JSON.parse(text) as NodeSyncReply, Date.now());

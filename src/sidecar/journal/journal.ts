@@ -6,7 +6,7 @@ import { CdrFilter } from './cdr-filter.js';
 import type { FilterLoaderMessage } from './cdr-filter-loader.js';
 import { encodeRecord, LogAppendError, LogAppender, packPosition, RecordEncoder } from './log.js';
 import { SETTLED_THROUGH, type JournalOp } from './ops.js';
-import { answerText, fingerprintOf, settlementText, type RatedCdr } from './rated-cdr.js';
+import { answerText, decodeRatedBytes, fingerprintOf, settlementText, type RatedCdr } from './rated-cdr.js';
 import { recoverLog } from './replay.js';
 import { JournalStore, type SkippedOp } from './store.js';
 import type { WriterReply } from './writer.js';
@@ -74,6 +74,16 @@ export function storedCdrOf(cdr: RatedCdr): StoredCdr {
     account_id: cdr.accountId,
     charge_micro: cdr.chargeMicro,
   };
+}
+
+/** A row of money.db's cdrs: a rated CDR's figures in `rated` (its texts empty), or, from older logs, the texts. */
+type CdrRow = StoredCdr & { rated: Uint8Array | null };
+
+/** The CDR a row holds, with its texts (made from its figures when the row keeps those). */
+function storedCdrOfRow(row: CdrRow): StoredCdr {
+  if (row.rated !== null) return storedCdrOf(decodeRatedBytes(row.rated));
+  const { id, sip_call_id, fingerprint, result, settlement, account_id, charge_micro } = row;
+  return { id, sip_call_id, fingerprint, result, settlement, account_id, charge_micro };
 }
 
 export interface StoredLease {
@@ -215,7 +225,7 @@ export class MoneyJournal {
     const db = this.db;
     return {
       findCdr: db.prepare(
-        'SELECT id, sip_call_id, fingerprint, result, settlement, account_id, charge_micro FROM cdrs WHERE sip_call_id = ?',
+        'SELECT id, sip_call_id, fingerprint, result, settlement, account_id, charge_micro, rated FROM cdrs WHERE sip_call_id = ?',
       ),
       maxCdrId: db.prepare('SELECT MAX(id) AS id FROM cdrs'),
       readMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
@@ -402,7 +412,8 @@ export class MoneyJournal {
             account_id: unapplied.accountId,
             charge_micro: unapplied.chargeMicro,
           };
-    return (this.statements.findCdr.get(sipCallId) as StoredCdr | undefined) ?? null;
+    const row = this.statements.findCdr.get(sipCallId) as CdrRow | undefined;
+    return row === undefined ? null : storedCdrOfRow(row);
   }
   lastCdrId(): number {
     return (this.statements.maxCdrId.get() as { id: number | null }).id ?? 0;
@@ -428,7 +439,12 @@ export class MoneyJournal {
   }
 
   unsettledCdrs(): StoredCdr[] {
-    return this.db.prepare('SELECT * FROM cdrs WHERE id > ? ORDER BY id').all(this.settledThrough()) as StoredCdr[];
+    const rows = this.db
+      .prepare(
+        'SELECT id, sip_call_id, fingerprint, result, settlement, account_id, charge_micro, rated FROM cdrs WHERE id > ? ORDER BY id',
+      )
+      .all(this.settledThrough()) as CdrRow[];
+    return rows.map(storedCdrOfRow);
   }
 
   private settledThrough(): number {

@@ -69,9 +69,14 @@ export const SCHEMA = `
   CREATE TABLE IF NOT EXISTS leases (
     entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, granted_micro INTEGER NOT NULL, headroom_micro INTEGER,
     PRIMARY KEY (entity_type, entity_id));
+  -- A CDR the node rated itself keeps its figures in \`rated\` (the log's \`rated\` op, UTF-8 JSON, ~330 bytes) and
+  -- leaves fingerprint, result and settlement empty: the texts (~1.2 KB) are made from the figures when read
+  -- (a resend, a restart's outbox), which is rare, instead of by the applier for every CDR. Rows from logs
+  -- written before (the \`cdr\` op) keep their texts and no \`rated\`.
   CREATE TABLE IF NOT EXISTS cdrs (
     id INTEGER PRIMARY KEY, sip_call_id TEXT NOT NULL UNIQUE, fingerprint TEXT NOT NULL, result TEXT NOT NULL,
-    settlement TEXT NOT NULL, account_id INTEGER NOT NULL, charge_micro INTEGER NOT NULL, created_at INTEGER NOT NULL);
+    settlement TEXT NOT NULL, account_id INTEGER NOT NULL, charge_micro INTEGER NOT NULL, created_at INTEGER NOT NULL,
+    rated BLOB);
   CREATE INDEX IF NOT EXISTS cdrs_created ON cdrs(created_at);
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 `;
@@ -83,4 +88,6 @@ export function migrateSchema(db: { exec(sql: string): unknown; prepare(sql: str
   if (!columns.includes('slice')) db.exec('ALTER TABLE reservations ADD COLUMN slice TEXT');
   // Live calls per trunk are counted from held reservations at start-up; rows from before hold no port.
   if (!columns.includes('customer_trunk_id')) db.exec('ALTER TABLE reservations ADD COLUMN customer_trunk_id INTEGER');
+  const cdrColumns = (db.prepare('PRAGMA table_info(cdrs)').all() as { name: string }[]).map((column) => column.name);
+  if (!cdrColumns.includes('rated')) db.exec('ALTER TABLE cdrs ADD COLUMN rated BLOB');
 }

@@ -10,8 +10,9 @@ import { isoInstant as iso } from '../../core/time/iso-instant.js';
  * made them. It is the money journal's op (appended as a short JSON array, not with its texts embedded: their
  * CRC, UTF-8 write and flattening were a tenth of a CDR's event loop), the committing CDR, and the duplicate
  * check's entry until money.db has it. The texts made of it — the settlement the centre receives, the answer,
- * the fingerprint a resend is compared by — are written where they are needed: all three by the applier
- * thread for money.db's columns, the settlement at ingest for the outbox, the answer once for the request.
+ * the fingerprint a resend is compared by — are written where they are needed: the settlement at ingest for
+ * the outbox, the answer once for the request, all three when money.db's row is read (a resend, a restart's
+ * outbox); money.db keeps the figures (its `rated` column: this op's bytes).
  */
 export interface RatedSide {
   rateDeckId: number | null;
@@ -258,4 +259,10 @@ export function decodeRatedOp(v: unknown[]): RatedCdr {
     retailAccountId: v[31] as number | null,
     namedRetailAccountId: v[32] as number | null,
   };
+}
+
+/** A CDR as money.db's \`rated\` column holds it (writeRatedOp's bytes) back to the CDR. */
+export function decodeRatedBytes(bytes: Uint8Array): RatedCdr {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  return decodeRatedOp((JSON.parse(text) as { v: unknown[] }).v);
 }
