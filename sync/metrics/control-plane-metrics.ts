@@ -147,7 +147,7 @@ export class ControlPlaneMetrics {
   private readonly lastRoundAt = new Map<string, number>();
   private readonly partner = new Map<string, CounterHandle>();
   private readonly tables = new Map<string, CounterHandle>();
-  /** Read at each scrape (the delta log's head, the nodes' progress, the lead): scrape-route.ts. */
+  /** Read at each scrape before rendering: what is not counted as it happens (the delta log's head, the nodes' progress). */
   private readonly readings: (() => void | Promise<void>)[] = [];
 
   constructor(engine: 'sqlite' | 'postgres') {
@@ -180,8 +180,7 @@ export class ControlPlaneMetrics {
     });
   }
 
-  /** Called at each scrape before rendering: a reading of what is not counted as it happens. */
-  readAtScrape(read: () => void | Promise<void>): void {
+  private readAtScrape(read: () => void | Promise<void>): void {
     this.readings.push(read);
   }
 
