@@ -14,12 +14,14 @@ import { RESOURCES } from './admin/resources.js';
 import { adminRoutes } from './admin/routes.js';
 import type { SyncJob } from './distribution/sync-job.js';
 import type { DeltaFeed } from './deltas/feed.js';
-import { deltaRoutes } from './deltas/routes.js';
+import { deltaRoutes, type NodeProgress } from './deltas/routes.js';
 import { answeredWhenDurable } from './http/durable.js';
 import { balanceRoutes } from './ledger/balance-routes.js';
 import type { NodeSilence } from './ledger/lease-reclaim.js';
 import { LeaseRecalls } from './ledger/lease-recall.js';
 import { ledgerRoutes } from './ledger/routes.js';
+import type { ControlPlaneMetrics } from './metrics/control-plane-metrics.js';
+import { metricsRoute } from './metrics/scrape-route.js';
 import { rateDeckUpdateRoutes } from './rate-deck-updates/routes.js';
 import type { RateDeckScheduler } from './rate-deck-updates/scheduler.js';
 import type { RateDeckUpdateStore } from './rate-deck-updates/store.js';
@@ -61,6 +63,10 @@ export interface ControlPlaneContext {
   flushed?: () => Promise<void>;
   /** Called after every successful configuration write. */
   onChange?: (table: string) => void;
+  /** The control plane's metrics, counted by the routes and served on GET /metrics (absent: neither). */
+  metrics?: ControlPlaneMetrics;
+  /** The token a scraper may present instead of scraping from an auth_ips address (sync/metrics/scrape-route.ts). */
+  metricsToken?: string | null;
 }
 
 /** The admin API's body limit (rate sheets and money rounds declare their own). */
@@ -68,7 +74,17 @@ export const ADMIN_MAX_BODY_BYTES = 1024 * 1024;
 
 export function buildControlPlaneRoutes(given: ControlPlaneContext): Route[] {
   // One set of recalls and money signals for the rounds, the balances and the nodes' channel.
-  const context = { ...given, recalls: given.recalls ?? new LeaseRecalls() };
+  // Each node's last delta ask: the delta routes keep it, the metrics read every node's lag from it.
+  const progress = new Map<string, NodeProgress>();
+  const { metrics } = given;
+  const context = {
+    ...given,
+    recalls: given.recalls ?? new LeaseRecalls(),
+    progress,
+    onRound: metrics?.moneyRound.bind(metrics),
+    onSnapshotRequired: metrics?.snapshotRequired.bind(metrics),
+  };
+  metrics?.followDeltas(context.deltas, progress);
   const routes = [
     ...RESOURCES.flatMap((resource) => resourceRoutes(resource, context)),
     ...adminRoutes(context),
@@ -97,6 +113,16 @@ export function buildControlPlaneRoutes(given: ControlPlaneContext): Route[] {
         allowlisted: (address) => isAllowlisted(context.store, address),
       }),
       { method: 'GET', path: '/api/health', maxBodyBytes: 0, handler: () => json(200, { status: 'ok', valkey: 'disabled' }) },
+      // Its own admission (the allowlist, or the scrape token), not the admin API's: a portal token is no scrape token.
+      ...(metrics === undefined
+        ? []
+        : [
+            metricsRoute(metrics, {
+              token: context.metricsToken ?? null,
+              allowlisted: (address) => isAllowlisted(context.store, address),
+              log: context.log,
+            }),
+          ]),
     ],
     flushed,
   );

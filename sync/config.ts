@@ -1,5 +1,7 @@
 import { LOG_LEVELS, OptionReader, type OptionTable } from '../src/core/config/options.js';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { bearerToken } from '../src/core/http/bearer.js';
 import { DEFAULT_BODY_BUDGET_BYTES } from '../src/core/http/body-budget.js';
 import { DEFAULT_LEASE_VALID_SECONDS } from '../src/core/protocol/node-sync.js';
 import { DEFAULT_NODE_HOSTS, parseHostAllowlist } from './nodes/hosts.js';
@@ -31,6 +33,8 @@ export interface ControlConfig {
   deltaRetention: DeltaRetention;
   /** drouting follows live changes at most once per this many seconds (sync/distribution/drouting-follow.ts); 0: off. */
   droutingFollowSeconds: number;
+  /** The token a Prometheus may scrape GET /metrics with instead of from an auth_ips address; null: none. */
+  metricsToken: string | null;
   /** `sync-run`: one routing sync, its report on stdout, then exit. `migrate`: the schema brought up to date, then exit. */
   command: 'serve' | 'sync-run' | 'migrate';
 }
@@ -55,6 +59,7 @@ export const CONTROL_OPTIONS = {
   'delta-retention-count': { env: 'CONTROL_DELTA_RETENTION_COUNT', fallback: String(DEFAULT_DELTA_RETENTION.count) },
   'delta-retention-seconds': { env: 'CONTROL_DELTA_RETENTION_SECONDS', fallback: String(DEFAULT_DELTA_RETENTION.seconds) },
   'drouting-follow-seconds': { env: 'CONTROL_DROUTING_FOLLOW_SECONDS', fallback: '5' },
+  'metrics-token-file': { env: 'CONTROL_METRICS_TOKEN_FILE', fallback: '', shownDefault: 'none (CONTROL_METRICS_TOKEN)' },
   'partner-host': { env: 'CONTROL_PARTNER_HOST', fallback: '127.0.0.1' },
   'partner-port': { env: 'CONTROL_PARTNER_PORT', fallback: '8081' },
   'partner-stage-prefix': { env: 'CONTROL_PARTNER_STAGE_PREFIX', fallback: '', shownDefault: 'none' },
@@ -98,8 +103,27 @@ export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): Contr
       seconds: options.integer('delta-retention-seconds', 1, 365 * 86_400),
     },
     droutingFollowSeconds: options.integer('drouting-follow-seconds', 0, 3600),
+    metricsToken: metricsToken(options.optional('metrics-token-file'), env.CONTROL_METRICS_TOKEN),
     command,
   };
+}
+
+/** A guessable token would open the metrics to anyone who can reach the admin listener. */
+const METRICS_TOKEN_MIN = 16;
+
+/**
+ * The scrape token, from a file (read at start; a new token needs a restart), else the environment: never a
+ * flag, since flags show in the process table. It must be one Bearer token (token68) of 16 characters or more.
+ */
+function metricsToken(file: string | null, value: string | undefined): string | null {
+  const token = (file === null ? (value ?? '') : readFileSync(file, 'utf8')).trim();
+  if (token === '') {
+    if (file !== null) throw new Error(`--metrics-token-file ${file} is empty`);
+    return null;
+  }
+  if (token.length < METRICS_TOKEN_MIN || bearerToken(`Bearer ${token}`) !== token)
+    throw new Error(`the metrics token must be at least ${METRICS_TOKEN_MIN} characters of A-Z a-z 0-9 - . _ ~ + / (a trailing = allowed)`);
+  return token;
 }
 
 /** Refused at start, naming the flag, rather than at the first node. */

@@ -24,6 +24,8 @@ import { startLeaseReclaim } from './ledger/lease-reclaim.js';
 import { loadNodePolicy } from './nodes/policy.js';
 import { RateDeckScheduler } from './rate-deck-updates/scheduler.js';
 import { startPartnerApi } from './partner/listener.js';
+import { ControlPlaneMetrics } from './metrics/control-plane-metrics.js';
+import { adminApiOf } from './metrics/scrape-route.js';
 import { PgSyncLock } from './store/pg-sync-lock.js';
 import { askLeaderToSync, PgLeadership } from './store/pg-leadership.js';
 import { openConfigStore, openServingStores } from './stores.js';
@@ -79,9 +81,18 @@ async function main(): Promise<void> {
       ? await PgLeadership.start(config.store.url, log, LEAD_RETRY_MS, (reason) => requestSync(`asked by another control plane: ${reason}`))
       : null;
   const leads = (): boolean => leadership?.isLeading() ?? true;
-  const syncJob = new SyncJob(stores.config, log, nodePolicy, { miTimeoutMs: config.miTimeoutMs, flushed: stores.flushed, leads });
+  // What an operator graphs and alerts on (GET /metrics on this listener: sync/metrics/).
+  const metrics = new ControlPlaneMetrics(config.store.engine);
+  metrics.syncLeader.collectFrom(() => (leads() ? 1 : 0));
+  leadership?.onChange(() => metrics.leadershipChanges.inc());
+  const syncJob = new SyncJob(stores.config, log, nodePolicy, {
+    miTimeoutMs: config.miTimeoutMs,
+    flushed: stores.flushed,
+    leads,
+    observe: (kind, seconds, report) => metrics.syncFinished(kind, seconds, report),
+  });
 
-  const leaseReclaim = startLeaseReclaim(stores.ledger, log, config.leaseValidSeconds);
+  const leaseReclaim = startLeaseReclaim(stores.ledger, log, config.leaseValidSeconds, (count) => metrics.leasesReclaimed.inc({}, count));
   // What the scheduler and the rate-deck update routes change (a trunk suspended or reinstated, rates brought
   // or taken away), and a partner's delete_account that ended translations, reaches the sidecars by a sync of
   // its own, as an operator's sync would carry it; so does the snapshot a node behind the delta log needs
@@ -146,14 +157,23 @@ async function main(): Promise<void> {
       deltas: stores.deltas,
       recalls,
       flushed: stores.flushed,
+      onChange: (table) => metrics.configWritten(table),
+      metrics,
+      metricsToken: config.metricsToken,
     }),
     remoteAddress: true,
+    observe: metrics.observer(adminApiOf),
     bodyBudgetBytes: config.maxInflightBodyBytes,
     onHandlerError: (error, route) => log.error({ err: error, route }, 'handler failed'),
   });
   // The internet-facing partner API, on a listener of its own (never behind the admin allowlist's routes).
   const partnerServer =
-    config.partner === null ? null : await startPartnerApi(config.partner, { ...stores, recalls }, log, config.maxInflightBodyBytes);
+    config.partner === null
+      ? null
+      : await startPartnerApi(config.partner, { ...stores, recalls }, log, config.maxInflightBodyBytes, {
+          observe: metrics.observer(() => 'partner'),
+          onOperation: (operation, outcome) => metrics.partnerOperation(operation, outcome),
+        });
   log.info(
     {
       host: config.host,
@@ -164,6 +184,7 @@ async function main(): Promise<void> {
       leads: leads(),
       node_files_roots: nodePolicy.files.roots,
       node_hosts: nodePolicy.hosts.text,
+      metrics: config.metricsToken === null ? 'auth_ips' : 'auth_ips or scrape token',
       partner_api: partnerServer === null ? 'off' : `${config.partner!.host}:${partnerServer.port}${config.partner!.stagePrefix}`,
     },
     'control plane listening',
@@ -175,6 +196,7 @@ async function main(): Promise<void> {
     droutingFollow.close();
     scheduler.stop();
     metricsSampler.stop();
+    metrics.process.stop();
     server.close();
     partnerServer?.close();
     void syncJob

@@ -56,11 +56,15 @@ export interface DeltaRoutesContext {
   recalls?: LeaseRecalls;
   /** The store's group commit (store/wal-flush.ts). */
   flushed?: () => Promise<void>;
+  /** Each node's last ask, by hostname (absent: one of the routes' own); the metrics read the nodes' lag from it. */
+  progress?: Map<string, NodeProgress>;
+  /** Told of each ask answered snapshot_required (the metrics). */
+  onSnapshotRequired?: () => void;
 }
 
 export function deltaRoutes(context: DeltaRoutesContext): Route[] {
   const { deltas, ledger, log, recalls: money } = context;
-  const progress = new Map<string, NodeProgress>();
+  const progress = context.progress ?? new Map<string, NodeProgress>();
   const snapshotAsked = new Map<string, number>();
 
   const ask = async (request: IncomingRequest) => {
@@ -99,6 +103,7 @@ export function deltaRoutes(context: DeltaRoutesContext): Route[] {
     }
     if (batch === null) {
       seen.snapshot_required = true;
+      context.onSnapshotRequired?.();
       const last = snapshotAsked.get(node) ?? 0;
       if (Date.now() - last >= SNAPSHOT_ASK_MS) {
         snapshotAsked.set(node, Date.now());

@@ -43,6 +43,9 @@ export interface SyncReport {
   sidecar_results: SidecarResult[];
 }
 
+/** Told of every run's end (the control plane's metrics): its report, or null when it failed before one. */
+export type SyncObserver = (kind: 'sync' | 'drouting_follow', seconds: number, report: SyncReport | null) => void;
+
 /** What the drouting rows depend on: the rate columns, every other table but block rules, and what is in force. */
 interface DroutingInputs {
   rates: object;
@@ -72,6 +75,7 @@ export class SyncJob {
   private readonly miTimeoutMs: number;
   private readonly flushed: () => Promise<void>;
   private readonly leads: () => boolean;
+  private readonly observe: SyncObserver;
 
   constructor(
     private readonly store: ConfigStore,
@@ -83,8 +87,15 @@ export class SyncJob {
      * `leads`: whether this control plane may sync now; on a store several share, only the one holding the sync
      * lock (store/pg-leadership.ts): a sync asked of another is refused (sync_elsewhere), never run beside it.
      */
-    options: { push?: PushOptions; miTimeoutMs?: number; flushed?: () => Promise<void>; leads?: () => boolean } = {},
+    options: {
+      push?: PushOptions;
+      miTimeoutMs?: number;
+      flushed?: () => Promise<void>;
+      leads?: () => boolean;
+      observe?: SyncObserver;
+    } = {},
   ) {
+    this.observe = options.observe ?? (() => undefined);
     this.push = options.push ?? DEFAULT_PUSH;
     this.leads = options.leads ?? (() => true);
     this.flushed = options.flushed ?? (() => Promise.resolve());
@@ -112,15 +123,19 @@ export class SyncJob {
     if (!this.leads()) return Promise.reject(new RequestError('sync_elsewhere'));
     if (this.running === null) {
       if (!followLive) this.history.started(force);
+      const kind = followLive ? 'drouting_follow' : 'sync';
+      const started = performance.now();
       this.running = this.execute(force, followLive)
         .then(
           (report) => {
+            this.observe(kind, (performance.now() - started) / 1000, report);
             if (followLive) return report;
             const record = this.history.finished({ report });
             this.last = { report, finishedAt: record?.finished_at ?? new Date().toISOString() };
             return report;
           },
           (error: unknown) => {
+            this.observe(kind, (performance.now() - started) / 1000, null);
             if (!followLive) this.history.finished({ error: error instanceof Error ? error.message : String(error) });
             throw error;
           },

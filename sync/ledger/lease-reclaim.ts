@@ -38,13 +38,20 @@ export class NodeSilence {
  * for want of headroom they have. Checks a few times per validity period.
  * The node-sync handler tells `silence` of every round it answers.
  */
-export function startLeaseReclaim(ledger: LedgerStore, log: Logger, leaseValidSeconds: number): { stop: () => void; silence: NodeSilence } {
+export function startLeaseReclaim(
+  ledger: LedgerStore,
+  log: Logger,
+  leaseValidSeconds: number,
+  /** Told how many leases each sweep took back (the metrics). */
+  reclaimed: (count: number) => void = () => undefined,
+): { stop: () => void; silence: NodeSilence } {
   const reclaimAfterMs = leaseReclaimSeconds(leaseValidSeconds) * 1000;
   const silence = new NodeSilence(reclaimAfterMs);
   const sweep = async (): Promise<void> => {
     const silentSince = new Date(Date.now() - reclaimAfterMs).toISOString();
-    const reclaimed = await ledger.run((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
-    for (const lease of reclaimed) {
+    const taken = await ledger.run((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
+    reclaimed(taken.length);
+    for (const lease of taken) {
       log.warn(
         { node: lease.node, entity_type: lease.entityType, entity_id: lease.entityId, amount: lease.amount, silent_since: silentSince },
         'credit lease of a silent node taken back',

@@ -1,7 +1,7 @@
 import type { NodeSyncReply, NodeSyncRequest } from '../../src/core/protocol/node-sync.js';
 import type { LeaseRecalls } from './lease-recall.js';
 import { authenticateRound } from './node-auth.js';
-import { applyNodeSync, checkRoundSeq, roundEntities, roundLeasesAsked } from './settlement.js';
+import { applyNodeSync, checkRoundSeq, roundEntities, roundLeasesAsked, type RoundTally } from './settlement.js';
 import type { Steps } from './sql-steps.js';
 import type { LedgerSteps } from './steps.js';
 
@@ -20,13 +20,18 @@ export function* nodeRound(
   digest: string,
   authorization: string | undefined,
   recalls?: LeaseRecalls,
+  /** What the round did, for the metrics; a resend applies nothing and leaves it at zero. */
+  tally?: RoundTally,
 ): Steps<NodeSyncReply> {
   const opened = yield* tx.openNodeRound(round.node, digest, roundEntities(round), roundLeasesAsked(round));
   yield* authenticateRound(tx, round.node, authorization, opened.credential);
   // The node's first round has no round row yet: made now, once the node is known to be itself.
   const { lastSeq, keptReply } = opened.round ?? (yield* tx.openRound(round.node, digest));
-  if (keptReply !== null && lastSeq === round.seq) return JSON.parse(keptReply) as NodeSyncReply;
+  if (keptReply !== null && lastSeq === round.seq) {
+    if (tally !== undefined) tally.resent = true;
+    return JSON.parse(keptReply) as NodeSyncReply;
+  }
   checkRoundSeq(round.node, round.seq, lastSeq);
   // Recorded with the round's own writes: one statement fewer while its balances are locked.
-  return yield* applyNodeSync(tx, round, recalls, { digest }, opened);
+  return yield* applyNodeSync(tx, round, recalls, { digest }, opened, tally);
 }

@@ -9,7 +9,7 @@ import { isDecimalString } from '../../src/core/rating/rating.js';
 import { parseInstant } from '../../src/core/time/parse-instant.js';
 import { CURRENCIES } from '../../src/core/snapshot/schema.js';
 import { nodeRound } from './node-round.js';
-import { NodeSyncRefusal } from './settlement.js';
+import { emptyTally, NodeSyncRefusal, type RoundObserver } from './settlement.js';
 import { adminRoute, readBody } from '../http/handlers.js';
 import type { NodeSilence } from './lease-reclaim.js';
 import { LeaseRecalls } from './lease-recall.js';
@@ -176,6 +176,8 @@ export interface LedgerRoutesContext {
   log: Logger;
   /** Lease the centre wants back, told to nodes in their round answers; shared with the partner API (delete_account). */
   recalls?: LeaseRecalls;
+  /** Told of each round's result and what it did (the metrics; absent: nobody). */
+  onRound?: RoundObserver;
 }
 
 /** The money round's route: it reads the node's credential from the Authorization header. */
@@ -188,14 +190,32 @@ export function ledgerRoutes(context: LedgerRoutesContext): Route[] {
   const recalls = context.recalls ?? new LeaseRecalls();
   return [
     nodeSyncRoute(async (request: IncomingRequest) => {
-      const round = nodeSyncRequest(readBody(request));
+      const started = performance.now();
+      const seconds = (): number => (performance.now() - started) / 1000;
+      let round: NodeSyncRequest & { seq: number };
+      try {
+        round = nodeSyncRequest(readBody(request));
+      } catch (error) {
+        context.onRound?.('invalid', seconds());
+        throw error;
+      }
+      // A round that committed is counted once, whatever happens after.
+      let counted = false;
       try {
         // A resend of the last applied round, byte for byte (its answer was lost), gets that round's answer
         // again and applies nothing: the node then counts what the centre counted.
         const digest = createHash('sha256').update(request.body).digest('hex');
-        const reply: NodeSyncReply = await ledger.run((tx) => nodeRound(tx, round, digest, request.authorization, recalls), {
-          unlockBeforeFlush: true,
-        });
+        // Each attempt of the transaction counts afresh (PostgreSQL runs one the server aborted again, whole).
+        const tally = emptyTally();
+        const reply: NodeSyncReply = await ledger.run(
+          (tx) => {
+            Object.assign(tally, emptyTally());
+            return nodeRound(tx, round, digest, request.authorization, recalls, tally);
+          },
+          { unlockBeforeFlush: true },
+        );
+        counted = true;
+        context.onRound?.(tally.resent ? 'resent' : 'ok', seconds(), round.node, tally);
         context.nodeSilence.heard(round.node);
         // Committed: lease handed back (or a recalled node's answer) refreshes the nodes waiting for it.
         recalls.roundApplied(round.node, round.leases, reply.leases);
@@ -206,6 +226,7 @@ export function ledgerRoutes(context: LedgerRoutesContext): Route[] {
           ...(recall.length > 0 ? { recall } : {}),
         } satisfies NodeSyncReply);
       } catch (error) {
+        if (!counted) context.onRound?.(error instanceof NodeSyncRefusal ? error.code : 'error', seconds());
         if (!(error instanceof NodeSyncRefusal)) throw error;
         if (error.code === 'node_unauthenticated')
           context.log.warn(

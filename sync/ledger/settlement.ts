@@ -31,6 +31,36 @@ export class NodeSyncRefusal extends Error {
 }
 
 /**
+ * What a round did, for the control plane's metrics (sync/metrics/): CDRs recorded (each once), of them those
+ * billed to no account, and leases granted or handed back, per entity type. Filled by one attempt of the round's
+ * transaction: a retried one (PostgreSQL) starts from a fresh tally.
+ */
+export interface RoundTally {
+  /** The round was a resend of the last applied one: its kept answer again, nothing applied. */
+  resent: boolean;
+  settled: number;
+  unbilled: number;
+  granted: Record<EntityType, number>;
+  returned: Record<EntityType, number>;
+}
+
+/** How a money round ended, as the metrics count it: answered, answered again, bad body, failed, or refused. */
+export type RoundResult = 'ok' | 'resent' | 'invalid' | 'error' | NodeSyncRefusal['code'];
+
+/** Told of every money round answered (the control plane's metrics); `node` and `tally` once the node proved its secret. */
+export type RoundObserver = (result: RoundResult, seconds: number, node?: string, tally?: RoundTally) => void;
+
+export function emptyTally(): RoundTally {
+  return {
+    resent: false,
+    settled: 0,
+    unbilled: 0,
+    granted: { customer: 0, carrier: 0, retail: 0 },
+    returned: { customer: 0, carrier: 0, retail: 0 },
+  };
+}
+
+/**
  * An entity's figures through a round, as integer units (units.ts): read once under the balance's lock and
  * written once when the round is done. The balance and `reserved` are each written as the string read, kept as
  * it was, until a change; then formatted only when written (or noted in a transaction row), from the operands of
@@ -223,6 +253,7 @@ export function* applyNodeSync(
   recalls?: LeaseRecalls,
   record?: { digest: string },
   opened?: { entityRows: Map<string, Row>; activeNodes: number },
+  tally?: RoundTally,
 ): Steps<NodeSyncReply> {
   const { node } = request;
 
@@ -290,12 +321,14 @@ export function* applyNodeSync(
     const inserted = cdrIds.get(cdr.sip_call_id);
     if (inserted === undefined) continue; // settled before, or earlier in this round
     cdrIds.delete(cdr.sip_call_id);
+    if (tally !== undefined) tally.settled++;
     const { cdrId, debitId } = inserted;
     const { account } = fresh.get(cdr.sip_call_id)!;
     if (account === null) {
       // The node's snapshot knows an account this store does not (restored from an older backup?): keep
       // the CDR, bill nothing, and say so, rather than refuse the round and stall the node's money.
       unbilled.push(cdr.sip_call_id);
+      if (tally !== undefined) tally.unbilled++;
       continue;
     }
     touched.add(account);
@@ -362,6 +395,7 @@ export function* applyNodeSync(
     const giveBack = min(asked, figures.lease);
     if (giveBack > 0n) {
       figures.lease -= giveBack;
+      if (tally !== undefined) tally.returned[entity.entityType]++;
       // `reserved` is the sum of the nodes' leases, and the amount one of them: never below zero.
       round.record(
         figures,
@@ -382,6 +416,7 @@ export function* applyNodeSync(
       const grant = truncate(share.grant, 6);
       if (grant > 0n) {
         figures.lease += grant;
+        if (tally !== undefined) tally.granted[entity.entityType]++;
         round.record(
           figures,
           null,

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { json } from '../../src/core/http/respond.js';
-import { startServer, type RunningServer } from '../../src/core/http/server.js';
+import { startServer, type RequestObserver, type RunningServer } from '../../src/core/http/server.js';
 import type { PartnerApiConfig } from './config.js';
 import type { LeaseRecalls } from '../ledger/lease-recall.js';
 import type { LedgerStore } from '../ledger/store.js';
@@ -22,6 +22,8 @@ export async function startPartnerApi(
   },
   log: Logger,
   bodyBudgetBytes: number,
+  /** Told of its requests and operations (the metrics). It serves no /metrics: this listener faces the internet. */
+  counting: { observe?: RequestObserver; onOperation?: (operation: string, outcome: string) => void } = {},
 ): Promise<RunningServer> {
   const partnerLog = log.child({ api: 'partner' });
   const server = await startServer({
@@ -36,10 +38,12 @@ export async function startPartnerApi(
         log: partnerLog,
         stagePrefix: config.stagePrefix,
         flushed: stores.flushed,
+        onOperation: counting.onOperation,
       }),
       { method: 'GET', path: `${config.stagePrefix}/health`, maxBodyBytes: 0, handler: () => json(200, { status: 'ok' }) },
     ],
     bodyBudgetBytes,
+    observe: counting.observe,
     onHandlerError: (error, route) => partnerLog.error({ err: error, route }, 'partner handler failed'),
   });
   partnerLog.info(

@@ -54,6 +54,11 @@ export interface PartnerApiContext {
   stagePrefix: string;
   /** The store's group commit (store/wal-flush.ts): a write, or the replay of a kept one, is answered once it is on disk. */
   flushed: () => Promise<void>;
+  /**
+   * Told of each operation's outcome (the metrics): ok, replayed, error, or the refusal's code. Never the tenant
+   * or the account: a label of either would be unbounded.
+   */
+  onOperation?: (operation: string, outcome: string) => void;
 }
 
 /** Partner bodies are a handful of short fields. */
@@ -519,6 +524,7 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
           return yield* spec.read!(body, yield* scoped());
         })(),
       );
+      context.onOperation?.(spec.name, 'ok');
       return respond(answer.status, { ...answer.body, correlation_id: correlation }, headers);
     }
     const digest =
@@ -574,12 +580,14 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
       if (kept.request_digest !== digest)
         throw new RequestError('idempotency_conflict', 'Idempotency key already used with a different request');
       context.log.info({ correlation_id: correlation, operation: spec.name, tenant: tenant.tenant_id }, 'partner write replayed');
+      context.onOperation?.(spec.name, 'replayed');
       return { status: kept.status, body: kept.body, headers: { ...headers, 'X-Transaction-Id': kept.transaction_id } };
     }
     context.log.info(
       { correlation_id: correlation, operation: spec.name, tenant: tenant.tenant_id, transaction_id: key },
       'partner write done',
     );
+    context.onOperation?.(spec.name, 'ok');
     const { recallLeases, balanceChanged } = outcome.fresh;
     // The credit nodes hold for a deleted account comes back at once, over the live channel (what a live call
     // holds stays until it ends; the centre leases it nothing more).
@@ -595,8 +603,12 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
     return { status: outcome.fresh.status, body: outcome.fresh.text, headers: { ...headers, 'X-Transaction-Id': key! } };
   } catch (error) {
     const refusal = refusalResponse(error);
-    if (refusal === null) throw error;
+    if (refusal === null) {
+      context.onOperation?.(spec.name, 'error');
+      throw error;
+    }
     const { code, message } = error as RequestError;
+    context.onOperation?.(spec.name, code);
     context.log.info({ correlation_id: correlation, operation: spec.name, reason_code: code, message }, 'partner request refused');
     return {
       status: refusal.status,

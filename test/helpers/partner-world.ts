@@ -21,11 +21,17 @@ export interface PartnerWorld {
 }
 
 /** `engine`: the centre's store (money-world.ts: on PostgreSQL a database of the world's own, dropped by its stop); SQLite by default. */
-export async function startPartnerWorld(accessNumber: string, sidecars: number, engine: Engine = 'sqlite'): Promise<PartnerWorld> {
+export async function startPartnerWorld(
+  accessNumber: string,
+  sidecars: number,
+  engine: Engine = 'sqlite',
+  /** More of the control plane's arguments (a metrics token file, say). */
+  controlArgs: string[] = [],
+): Promise<PartnerWorld> {
   const key = await makePartnerKey('world-key');
   const jwks = join(mkdtempSync(join(tmpdir(), 'partner-world-')), 'jwks.json');
   writeFileSync(jwks, JSON.stringify({ keys: [key.jwk] }));
-  const world = await startMoneyWorld({ sidecars, engine, controlArgs: partnerControlArgs(jwks) });
+  const world = await startMoneyWorld({ sidecars, engine, controlArgs: [...partnerControlArgs(jwks), ...controlArgs] });
   const tenant = await world.control.post('/api/partner-tenants', { tenant_id: 'acme', name: 'Acme' });
   assert.equal(tenant.status, 201, JSON.stringify(tenant.body));
   const product = await world.control.post('/api/partner-products', {

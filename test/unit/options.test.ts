@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/sidecar/config.js';
 import { loadControlConfig } from '../../sync/config.js';
@@ -21,6 +24,7 @@ describe('options', () => {
       partner: null, // no partner listener without --partner-jwt-issuer
       deltaRetention: { count: 100_000, seconds: 86_400 },
       droutingFollowSeconds: 5,
+      metricsToken: null, // only auth_ips addresses may scrape /metrics
       store: { engine: 'sqlite', path: 'data/control/config.db', shown: 'data/control/config.db' },
       command: 'serve',
     });
@@ -40,6 +44,23 @@ describe('options', () => {
     assert.equal(loadControlConfig(['migrate'], {}).command, 'migrate');
     assert.equal(loadControlConfig(['--drouting-follow-seconds', '0'], { CONTROL_DROUTING_FOLLOW_SECONDS: '9' }).droutingFollowSeconds, 0);
     assert.equal(loadControlConfig([], { CONTROL_DROUTING_FOLLOW_SECONDS: '9' }).droutingFollowSeconds, 9);
+  });
+
+  it('reads the metrics scrape token from its file, else CONTROL_METRICS_TOKEN, and refuses a weak or malformed one', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'metrics-token-')), 'token');
+    writeFileSync(file, 'from-the-file-0123456789\n');
+    const env = { CONTROL_METRICS_TOKEN: 'from-the-environment-0123' };
+    assert.equal(loadControlConfig(['--metrics-token-file', file], env).metricsToken, 'from-the-file-0123456789');
+    assert.equal(loadControlConfig([], env).metricsToken, 'from-the-environment-0123');
+    for (const token of ['short', 'has a space in it 0123456', 'quote"0123456789abcdef']) {
+      assert.throws(
+        () => loadControlConfig([], { CONTROL_METRICS_TOKEN: token }),
+        /the metrics token must be at least 16 characters/,
+        token,
+      );
+    }
+    writeFileSync(file, '\n');
+    assert.throws(() => loadControlConfig(['--metrics-token-file', file], {}), /is empty/);
   });
 
   it('reads the store location: config.db in the data directory by default, a path, sqlite:, or postgres:// shown without its password', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Counter, Gauge, Histogram, SeriesByLabel, SidecarMetrics } from '../../src/sidecar/metrics/metrics.js';
+import { Counter, Gauge, Histogram, SeriesByLabel } from '../../src/core/metrics/exposition.js';
+import { SidecarMetrics } from '../../src/sidecar/metrics/metrics.js';
 
 /**
  * Every metric SidecarMetrics declares is in what /metrics renders: render() lists them by hand, and one

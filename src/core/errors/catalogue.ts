@@ -90,6 +90,7 @@ export const CATALOGUE = {
   too_many_attempts: error(429, 'too many failed logins; retry later'),
   authentication_required: error(401, 'no portal session given'),
   session_expired: error(401, 'the portal session has expired or ended'),
+  metrics_token_invalid: error(401, 'the request does not carry the metrics scrape token'),
   permission_denied: error(403, 'the portal session may not do this'),
   update_not_pending: error(400, 'only a pending rate deck update can be deleted'),
   partner_token_invalid: error(403, 'missing or invalid authorization'),
