@@ -122,12 +122,6 @@ const ENDING = 2;
 const reversedHex = (value: number): string => [...value.toString(16)].reverse().join('');
 const fromReversedHex = (text: string): number => Number.parseInt([...text].reverse().join(''), 16);
 
-function storedInline(key: string): boolean {
-  if (key.length > KEY_BYTES) return false;
-  for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) > 0xff) return false;
-  return true;
-}
-
 export class ReservationTable {
   private readonly pages: Page[] = [];
   private slotsUsed = 0;
@@ -148,6 +142,9 @@ export class ReservationTable {
   private finishedHead = 0;
   private finishedCount = 0;
   private finishCounter = 0;
+  /** hashOf's last key and its hash. */
+  private lastKey = '';
+  private lastHash = hashCallId('');
 
   /** `indexSlots` (a power of two): tests start small to exercise the index's growth. */
   constructor(
@@ -167,7 +164,7 @@ export class ReservationTable {
   /** The slot of the live or recently finished reservation under this Call-ID, or -1. */
   find(callId: string): number {
     const mask = this.index.length - 1;
-    const hash = hashCallId(callId);
+    const hash = this.hashOf(callId);
     for (let at = hash & mask; ; at = (at + 1) & mask) {
       const entry = this.index[at];
       if (entry === 0) return NONE;
@@ -357,15 +354,11 @@ export class ReservationTable {
     page.finishSeq[offset] = 0;
     this.writeSlice(page, offset, record.slice);
     const key = record.callId;
-    if (storedInline(key)) {
-      page.keyLength[offset] = key.length;
-      const base = offset * KEY_BYTES;
-      for (let i = 0; i < key.length; i++) page.keys[base + i] = key.charCodeAt(i);
-    } else {
+    if (!this.storeInline(page, offset, key)) {
       page.keyLength[offset] = LONG_KEY;
       this.longKeys.set(slot, key);
     }
-    const hash = hashCallId(key);
+    const hash = this.hashOf(key);
     page.hash[offset] = hash;
     if ((this.indexed + 1) * 2 > this.index.length) this.growIndex();
     const mask = this.index.length - 1;
@@ -374,6 +367,33 @@ export class ReservationTable {
     this.index[at] = slot + 1;
     this.indexed++;
     return slot;
+  }
+
+  /**
+   * hashCallId, once per Call-ID an admission looks up and then holds: the hash of the last key looked up is
+   * kept (an admission's find and insert are given the same string).
+   */
+  private hashOf(key: string): number {
+    if (key === this.lastKey) return this.lastHash;
+    const hash = hashCallId(key);
+    this.lastKey = key;
+    this.lastHash = hash;
+    return hash;
+  }
+
+  /** Copies a Latin-1 Call-ID of up to KEY_BYTES into the slot, checking as it copies; false: it stays a string. */
+  private storeInline(page: Page, offset: number, key: string): boolean {
+    const length = key.length;
+    if (length > KEY_BYTES) return false;
+    const { keys } = page;
+    const base = offset * KEY_BYTES;
+    for (let i = 0; i < length; i++) {
+      const code = key.charCodeAt(i);
+      if (code > 0xff) return false;
+      keys[base + i] = code;
+    }
+    page.keyLength[offset] = length;
+    return true;
   }
 
   private allocate(): number {

@@ -99,6 +99,11 @@ export function spoolHandlers(context: SpoolContext): Record<SpoolKind, SpoolHan
 export function moneyRoutes(context: SidecarContext): Route[] {
   const { snapshots, credit, metrics, post } = context;
   const admitContext = () => ({ engine: servingEngine(snapshots), credit, metrics, log: context.log });
+  // Made once, not a closure per admission.
+  const admitted = (answer: Answer): OutgoingResponse => {
+    metrics.decided('call_admit', answer.outcome);
+    return { status: 200, body: answer.body };
+  };
 
   return [
     post('/api/opensips/call/admit', (request) => {
@@ -114,10 +119,7 @@ export function moneyRoutes(context: SidecarContext): Route[] {
       };
       if (input.dnis === null && input.estimatedCostMicro === null)
         throw new RequestError('invalid_field', 'dnis is required (or estimated_cost)');
-      return whenCommitted(admitCall(admitContext(), input, Date.now()), (answer) => {
-        metrics.decided('call_admit', answer.outcome);
-        return { status: 200, body: answer.body };
-      });
+      return whenCommitted(admitCall(admitContext(), input, Date.now()), admitted);
     }),
 
     post('/api/opensips/call/release', (request) => releaseBody(context, parseJsonObject(request.body, request.contentType))),

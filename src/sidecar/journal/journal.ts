@@ -102,17 +102,24 @@ class Batch {
   readonly ops: JournalOp[] = [];
   readonly durable: Promise<void>;
   resolve!: () => void;
-  reject!: (error: Error) => void;
+  private refuse!: (error: Error) => void;
 
   constructor() {
     this.durable = new Promise<void>((resolve, reject) => {
       this.resolve = resolve;
-      this.reject = reject;
+      this.refuse = reject;
     });
+  }
+
+  reject(error: Error): void {
     // Every writer awaits or catches it; this keeps a refusal nobody waits for from being an unhandled rejection.
-    this.durable.catch(() => undefined);
+    // Attached only here: on every record, the handler was a promise and a reaction more for each admission turn.
+    this.durable.catch(ignoreRefusal);
+    this.refuse(error);
   }
 }
+
+function ignoreRefusal(): void {}
 
 /** Told of every batch the log refused, before its writers hear of it: what the ops stood for must be undone. */
 export type RefusalListener = (ops: JournalOp[], error: JournalWriteError) => void;
@@ -151,6 +158,8 @@ export class MoneyJournal {
   private readonly applier: Worker;
   private pending = new Batch();
   private flushScheduled = false;
+  /** flush, made once: the turn's setImmediate takes it without a closure per record. */
+  private readonly flushOnce = (): void => this.flush();
   /** Records at the writer thread (durability `full`), with the ops each holds. */
   private readonly inFlight = new Map<number, { ops: JournalOp[]; batch: Batch }>();
   private refusalListener: RefusalListener = () => undefined;
@@ -277,7 +286,7 @@ export class MoneyJournal {
     for (let i = 0; i < ops.length; i++) pending.push(ops[i]);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(this.flushOnce);
     }
     return this.pending.durable;
   }
