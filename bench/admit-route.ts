@@ -31,7 +31,7 @@
  */
 import { openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import type { IncomingRequest, Route } from '../src/core/http/server.js';
 import { DecisionEngine } from '../src/sidecar/engine/engine.js';
 import { decisionRoutes } from '../src/sidecar/http/decision-routes.js';
@@ -118,7 +118,7 @@ function openWorld(pairing: Pairing, engine: DecisionEngine, traffic: TrafficHin
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       size: { type: 'string', default: 'wholesale' },
       requests: { type: 'string', default: '50000' },

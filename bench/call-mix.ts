@@ -13,7 +13,7 @@
  *
  *   node dist/bench/call-mix.js [--calls 20000] [--size demo] [--warm-up N] [--no-cdrs]
  */
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import type { IncomingRequest, OutgoingResponse, Route } from '../src/core/http/server.js';
 import { callRoutes } from '../src/sidecar/http/call-routes.js';
 import { moneyRoutes } from '../src/sidecar/http/money-routes.js';
@@ -25,7 +25,7 @@ import { reportResult } from './results.js';
 const CDR_LAG = 300;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       calls: { type: 'string', default: '20000' },
       size: { type: 'string', default: 'demo' },

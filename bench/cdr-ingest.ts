@@ -23,7 +23,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import pino from 'pino';
 import { cpuSeconds } from '../src/devkit/process-cpu.js';
 import { ingestCdr } from '../src/sidecar/cdr/ingest.js';
@@ -42,7 +42,7 @@ import { BENCH_CREDIT, firstRoute, loadWorld } from './bench-world.js';
 import { reportResult } from './results.js';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       cdrs: { type: 'string', default: '100000' },
       size: { type: 'string', default: 'wholesale' },

@@ -24,7 +24,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openConfigStore } from '../sync/stores.js';
@@ -264,7 +264,7 @@ async function measure(values: Options, store: string | null): Promise<Record<st
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       size: { type: 'string', default: 'wholesale' },
       'csv-rows': { type: 'string', default: '150000' },

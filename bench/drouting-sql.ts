@@ -11,7 +11,7 @@
  *   node dist/bench/drouting-sql.js [--rules 300000]
  */
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { parseMiAddress } from '../src/core/mi/client.js';
@@ -20,7 +20,7 @@ import type { DroutingData } from '../sync/drouting/rules.js';
 import { writeDroutingSql } from '../sync/drouting/sql-writer.js';
 import { reloadNode } from '../sync/mi/reload.js';
 
-const { values } = parseArgs({ options: { rules: { type: 'string', default: '300000' } } });
+const { values } = benchArgs({ options: { rules: { type: 'string', default: '300000' } } });
 const ruleCount = Number(values.rules);
 
 /** Rows shaped like the wholesale world's: 20 groups, 50 carriers of 2 gateways, numeric prefixes. */

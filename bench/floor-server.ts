@@ -8,12 +8,12 @@
  *
  *   node dist/bench/floor-server.js --port 0 --body-bytes 330
  */
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import uWS from 'uWebSockets.js';
 import { answerParsed } from './uws-answer.js';
 import { exitWithParent } from '../src/core/exit-with-parent.js';
 
-const { values } = parseArgs({ options: { port: { type: 'string', default: '0' }, 'body-bytes': { type: 'string', default: '330' } } });
+const { values } = benchArgs({ options: { port: { type: 'string', default: '0' }, 'body-bytes': { type: 'string', default: '330' } } });
 const filler = Number(values['body-bytes']) - '{"allowed":true,"pad":""}'.length;
 const fixed = JSON.stringify({ allowed: true, pad: 'x'.repeat(Math.max(0, filler)) });
 

@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import { openDatabase, walPathOf } from '../sync/store/database.js';
 import { WalFlusher } from '../sync/store/wal-flush.js';
 import { percentile } from './live-world.js';
@@ -19,7 +19,7 @@ import { percentile } from './live-world.js';
 const COMMIT_BYTES = 20_000;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       rate: { type: 'string', default: '500' },
       seconds: { type: 'string', default: '10' },

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import pino from 'pino';
 import { cpuSeconds } from '../src/devkit/process-cpu.js';
 import { MoneyJournal } from '../src/sidecar/journal/journal.js';
@@ -33,7 +33,7 @@ const reserve = (id: number): JournalOp => ({
 });
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: { writes: { type: 'string', default: '10000' }, durability: { type: 'string', default: 'normal' } },
   });
   const writes = Number(values.writes);

@@ -10,7 +10,7 @@
  * kinds (for a profile of one).
  */
 import { loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import { generateDataset, SIZES } from '../src/devkit/dataset.js';
 import { compileSnapshot } from '../src/core/snapshot/compile.js';
 import type { Delta } from '../src/core/protocol/deltas.js';
@@ -18,7 +18,7 @@ import { applyDeltas, smallTablesOf, type LiveState } from '../src/core/snapshot
 import { medianAndTail } from './live-world.js';
 
 function main(): void {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: { size: { type: 'string', default: 'small' }, changes: { type: 'string', default: '50' }, kinds: { type: 'string' } },
   });
   const only = values.kinds === undefined ? null : new Set(values.kinds.split(','));

@@ -10,14 +10,14 @@
  * generates the dataset.
  */
 import { PerformanceObserver } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import { admitCall } from '../src/sidecar/admission/admit.js';
 import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
 import { loadWorld, openBenchCredit } from './bench-world.js';
 import { reportResult } from './results.js';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       calls: { type: 'string', default: '1000000' },
       size: { type: 'string', default: 'wholesale' },

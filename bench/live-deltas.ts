@@ -11,12 +11,12 @@
  * Needs an idle machine for figures worth quoting; a busy one gives an upper bound.
  */
 import { loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import type { ServiceProcess } from '../src/devkit/service-process.js';
 import { medianAndTail, send, startLiveWorld, type Answer } from './live-world.js';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: 'small' }, changes: { type: 'string', default: '50' } } });
+  const { values } = benchArgs({ options: { size: { type: 'string', default: 'small' }, changes: { type: 'string', default: '50' } } });
   const changes = Number(values.changes);
   const { dataset, base, sidecars, lastSeq, appliedSeq, stop } = await startLiveWorld(values.size);
 

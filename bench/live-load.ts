@@ -15,7 +15,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import type { LoadResult } from './load.js';
 import { send, startLiveWorld } from './live-world.js';
 
@@ -36,7 +36,7 @@ function runLoad(port: number, rate: number, seconds: number, connections: numbe
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       size: { type: 'string', default: 'small' },
       'route-rate': { type: 'string', default: '5000' },

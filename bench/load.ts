@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 
 export interface LoadResult {
   sent: number;
@@ -195,7 +195,7 @@ function percentiles(latencies: Float64Array): { p50: number; p99: number; p999:
 }
 
 if (process.argv[1]?.endsWith('load.js') === true) {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       port: { type: 'string' },
       rate: { type: 'string', default: '10000' },

@@ -6,7 +6,7 @@
  *
  *   node --expose-gc dist/bench/micro.js --size wholesale
  */
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import { authorizeCall, type CallAuthDecision } from '../src/sidecar/auth/call-auth.js';
 import { LivePorts } from '../src/sidecar/limits/live-ports.js';
 import { DecisionEngine } from '../src/sidecar/engine/engine.js';
@@ -190,6 +190,6 @@ export function runMicro(sizeName: string): MicroResult {
 }
 
 if (process.argv[1]?.endsWith('micro.js') === true) {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: 'wholesale' } } });
+  const { values } = benchArgs({ options: { size: { type: 'string', default: 'wholesale' } } });
   process.stdout.write(`${JSON.stringify(runMicro(values.size))}\n`);
 }

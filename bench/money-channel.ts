@@ -12,7 +12,7 @@
  *
  * Needs an idle machine for figures worth quoting; a busy one gives an upper bound.
  */
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import type { ServiceProcess } from '../src/devkit/service-process.js';
 import { medianAndTail, send, startLiveWorld } from './live-world.js';
 
@@ -22,7 +22,7 @@ function summarise(ms: number[]): { count: number; p50_ms: number; p99_ms: numbe
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       size: { type: 'string', default: 'small' },
       rounds: { type: 'string', default: '50' },

@@ -27,7 +27,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import pg from 'pg';
 import type { NodeSyncRequest } from '../src/core/protocol/node-sync.js';
 import { openLedgerWorld, settledCall, type LedgerWorld } from '../src/devkit/ledger-world.js';
@@ -35,7 +35,7 @@ import { runSeconds } from '../src/devkit/process-cpu.js';
 import { medianAndTail } from './live-world.js';
 import { saveResult } from './results.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs({
   options: {
     seconds: { type: 'string', default: '10' },
     calls: { type: 'string', default: '2000' },

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import pino from 'pino';
 import type { Route } from '../src/core/http/server.js';
 import { createLogger } from '../src/core/logger.js';
@@ -46,7 +46,7 @@ const BODIES: Record<string, (accounts: readonly string[], i: number) => Record<
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       requests: { type: 'string', default: '5000' },
       concurrency: { type: 'string', default: '8' },

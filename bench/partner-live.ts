@@ -12,7 +12,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import { makePartnerKey, partnerCaller, partnerControlArgs, partnerUrlOf } from '../src/devkit/partner-tokens.js';
 import type { ServiceProcess } from '../src/devkit/service-process.js';
 import { medianAndTail, send, startLiveWorld, type Answer } from './live-world.js';
@@ -20,7 +20,7 @@ import { medianAndTail, send, startLiveWorld, type Answer } from './live-world.j
 const ACCESS_NUMBER = '61280000000';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: 'small' }, calls: { type: 'string', default: '50' } } });
+  const { values } = benchArgs({ options: { size: { type: 'string', default: 'small' }, calls: { type: 'string', default: '50' } } });
   const calls = Number(values.calls);
   const key = await makePartnerKey('bench-key');
   const jwks = join(mkdtempSync(join(tmpdir(), 'partner-bench-')), 'jwks.json');

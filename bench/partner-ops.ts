@@ -29,7 +29,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import { CONTROL_MAIN, REPO } from '../src/devkit/paths.js';
 import { startCpuMeter, type CpuPerRequest } from '../src/devkit/process-cpu.js';
 import { makePartnerKey, partnerControlArgs, partnerToken, partnerUrlOf } from '../src/devkit/partner-tokens.js';
@@ -200,7 +201,7 @@ function wrk2Driver(
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       rate: { type: 'string', default: '500' },
       seconds: { type: 'string', default: '10' },

@@ -16,14 +16,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import pg from 'pg';
 import type { ImportedRate } from '../sync/store/config-store.js';
 import { parseStoreLocation } from '../sync/store/store-location.js';
 import { openConfigStore } from '../sync/stores.js';
 import { backendCpu, newRateDeck } from './pg-bench.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs({
   options: {
     'import-rows': { type: 'string', default: '150000' },
     'read-rows': { type: 'string', default: '2000000' },

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import { parse } from 'csv-parse/sync';
 import pg from 'pg';
 import { eachCsvRecord } from '../sync/admin/csv-records.js';
@@ -21,7 +21,7 @@ import { openConfigStore } from '../sync/stores.js';
 import { rateSheetCsv } from './rate-sheet.js';
 import { backendCpu, newRateDeck } from './pg-bench.js';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '150000' }, rounds: { type: 'string', default: '3' } } });
+const { values } = benchArgs({ options: { rows: { type: 'string', default: '150000' }, rounds: { type: 'string', default: '3' } } });
 const SERVER = 'postgres://postgres@127.0.0.1:5432/test';
 const APPLICATION = `rate-import-phases-${process.pid}`;
 

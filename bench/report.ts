@@ -7,7 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import { REPO } from '../src/devkit/paths.js';
 import { againstFloor, newestResults, type SavedResult } from './results.js';
 
@@ -244,7 +244,7 @@ export function renderPerformanceDoc(results: Map<string, SavedResult & { file: 
 }
 
 function main(): void {
-  const { values } = parseArgs({ options: { out: { type: 'string', default: join(REPO, 'docs', 'performance.md') } } });
+  const { values } = benchArgs({ options: { out: { type: 'string', default: join(REPO, 'docs', 'performance.md') } } });
   const results = newestResults();
   writeFileSync(values.out, renderPerformanceDoc(results));
   process.stdout.write(`wrote ${values.out} from ${results.size} result${results.size === 1 ? '' : 's'}\n`);

@@ -15,7 +15,7 @@ import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import { compiledImagePath } from '../src/sidecar/snapshot/compiled-image.js';
 import { send, startLiveWorld } from './live-world.js';
 
@@ -27,7 +27,7 @@ interface Restart {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       size: { type: 'string', default: 'small' },
       runs: { type: 'string', default: '3' },

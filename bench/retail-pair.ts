@@ -12,7 +12,7 @@
  *
  *   node --expose-gc dist/bench/retail-pair.js [--rounds 15]
  */
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import type { CallAuthDecision } from '../src/sidecar/auth/call-auth.js';
 import { LivePorts } from '../src/sidecar/limits/live-ports.js';
 import { DecisionEngine } from '../src/sidecar/engine/engine.js';
@@ -22,7 +22,7 @@ import { compileSnapshot } from '../src/core/snapshot/compile.js';
 import { generateDataset, SIZES } from '../src/devkit/dataset.js';
 import { ACCESS_NUMBER, addRetail, deciders, flat, RETAIL_TRANSLATIONS, retailCaller } from './micro.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '15' } } });
+const { values } = benchArgs({ options: { rounds: { type: 'string', default: '15' } } });
 const dataset = generateDataset(SIZES.wholesale);
 addRetail(dataset);
 const decoded = decodeSnapshot(encodeSnapshot(dataset.tables, 1), 0);

@@ -17,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import { fileURLToPath } from 'node:url';
 import { rerouteAfter503 } from './bench-world.js';
 import type { LoadResult } from './load.js';
@@ -132,7 +132,7 @@ async function load(port: number, rate: number, seconds: number, connections: nu
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       profile: { type: 'string', default: 'short' },
       rate: { type: 'string' },

@@ -27,7 +27,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import Database from 'better-sqlite3';
 import { loadValues, renderTemplate, DEFAULT_TEMPLATE } from '../src/cli/opensips-config.js';
 import { generateDataset, SIZES } from '../src/devkit/dataset.js';
@@ -557,7 +557,7 @@ function decideSamples(logs: string[]): { us: number; code: number }[] {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       opensips: { type: 'string', default: process.env.OPENSIPS_BIN ?? 'opensips' },
       modules: { type: 'string', default: process.env.OPENSIPS_MODULES },

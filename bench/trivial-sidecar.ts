@@ -14,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import uWS from 'uWebSockets.js';
 import { answerParsed } from './uws-answer.js';
 
@@ -53,7 +53,7 @@ export function builtInDecideAnswer(destination: string): string {
 }
 
 function main(): void {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       port: { type: 'string', default: '0' },
       'decide-answer': { type: 'string' },

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import { cpuSeconds } from '../src/devkit/process-cpu.js';
 import { openDatabase, walPathOf } from '../sync/store/database.js';
 import { WalFile } from '../sync/store/wal-file.js';
@@ -26,7 +26,7 @@ async function openedEachTime(path: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { syncs: { type: 'string', default: '2000' }, rounds: { type: 'string', default: '3' } } });
+  const { values } = benchArgs({ options: { syncs: { type: 'string', default: '2000' }, rounds: { type: 'string', default: '3' } } });
   const syncs = Number(values.syncs);
   const dir = mkdtempSync(join(tmpdir(), 'wal-sync-'));
   try {
