@@ -118,18 +118,19 @@ export function openBenchCredit(name: string, traffic: TrafficHints): { credit: 
 /**
  * The sidecar's endpoint handlers over a bench world's engine and credit, called in-process without uWS (the
  * benches that count the sidecar's own work per request): `routeSets` picks which of the sidecar's route lists
- * to take, and the answer finds a path's handler among them.
+ * to take, and the answer finds a path's handler among them; `metrics` is theirs to count in (a bench reads it).
  */
 export function benchHandlers(
   engine: DecisionEngine,
   credit: NodeCredit,
   log: Logger,
   routeSets: readonly ((context: SidecarContext) => Route[])[],
+  metrics = new SidecarMetrics(),
 ): (path: string) => Route['handler'] {
   const context = sidecarContext({
     snapshots: { engine } as SnapshotService,
     credit,
-    metrics: new SidecarMetrics(),
+    metrics,
     counters: new CallCounters((trunkId) => engine.knowsTrunk(trunkId)),
     log,
     maxBodyBytes: 65_536,

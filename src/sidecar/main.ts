@@ -153,6 +153,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping');
     server.close();
     clearInterval(upkeep);
+    metrics.process.stop();
     spool?.close();
     void Promise.all([centre.finish(2000), follower?.stop()])
       .then(() => Promise.all([watcher?.close(), snapshots.close(), journal.close()]))

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { routingSnapshotBytes } from '../fixtures/routing.js';
 import { assertErrorResponse } from '../helpers/errors.js';
+import { parseExposition } from '../helpers/exposition.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 
 /** The runtime endpoints over real HTTP against a real sidecar process. */
@@ -272,5 +273,11 @@ describe('sidecar over HTTP', () => {
     // The console's Live charts: routes by carrier, failovers by SIP code (the 486 asked above).
     assert.match(metrics.text, /^sidecar_carrier_routes_total\{carrier_trunk_id="\d+"\} [1-9]\d*$/m);
     assert.match(metrics.text, /^sidecar_failovers_total\{sip_code="486",action="[a-z_]+"\} [1-9]\d*$/m);
+    // The process's own health, read by the real process: event-loop lag (what every INVITE waits on), RSS once.
+    const parsed = parseExposition(metrics.text);
+    for (const name of ['nodejs_eventloop_lag_p99_seconds', 'nodejs_eventloop_lag_max_seconds', 'nodejs_heap_size_used_bytes'])
+      assert.ok(Number.isFinite(parsed.value(name)), `${name} is served`);
+    assert.ok(parsed.value('process_cpu_seconds_total')! > 0);
+    assert.equal(parsed.series('process_resident_memory_bytes').length, 1);
   });
 });
