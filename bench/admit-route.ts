@@ -29,9 +29,10 @@
  *   node dist/bench/admit-route.js [--size wholesale] [--requests 50000] [--blocks 10] [--per-turn 4] [--warm-up 20000]
  *     [--pairing same|old] [--only admit] [--cpu-profile FILE] [--perf-control FIFO]
  */
-import { openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { openSync, writeFileSync, writeSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { benchArgs } from './bench-args.js';
+import { runNanos } from '../src/devkit/process-cpu.js';
 import type { IncomingRequest, Route } from '../src/core/http/server.js';
 import { DecisionEngine } from '../src/sidecar/engine/engine.js';
 import { decisionRoutes } from '../src/sidecar/http/decision-routes.js';
@@ -40,11 +41,6 @@ import { jsonPost } from '../src/devkit/requests.js';
 import type { TrafficHints } from '../src/devkit/dataset.js';
 import { benchHandlers, loadWorld, openBenchCredit } from './bench-world.js';
 import { reportResult } from './results.js';
-
-/** The event loop's own CPU time in ns (its thread's schedstat: the applier and V8's helpers are other threads). */
-function loopNanos(): number {
-  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
-}
 
 const PAIRINGS = ['same', 'old'] as const;
 type Pairing = (typeof PAIRINGS)[number];
@@ -183,14 +179,14 @@ async function main(): Promise<void> {
       // Which pairing goes first swaps from block to block: neither always follows the other's admissions.
       for (const world of b % 2 === 0 ? worlds : [...worlds].reverse()) {
         if (only !== 'admit') {
-          const started = loopNanos();
+          const started = runNanos(process.pid);
           await run(world, world.routes, b * perBlock, (b + 1) * perBlock);
-          world.routeNs += loopNanos() - started;
+          world.routeNs += runNanos(process.pid) - started;
         }
         if (only !== 'route') {
-          const started = loopNanos();
+          const started = runNanos(process.pid);
           await run(world, world.admits, b * perBlock, (b + 1) * perBlock);
-          world.admitNs += loopNanos() - started;
+          world.admitNs += runNanos(process.pid) - started;
         }
       }
     }

@@ -13,7 +13,8 @@
  *   node dist/bench/process-metrics.js [--size wholesale] [--requests 200000] [--blocks 20] [--idle-ms 2000] [--idle-rounds 6] [--renders 2000]
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
+import { runNanos } from '../src/devkit/process-cpu.js';
 import type { IncomingRequest } from '../src/core/http/server.js';
 import { renderAll } from '../src/core/metrics/exposition.js';
 import { ProcessMetrics } from '../src/core/metrics/process.js';
@@ -22,11 +23,6 @@ import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
 import { jsonPost } from '../src/devkit/requests.js';
 import { benchHandlers, loadWorld, openBenchCredit } from './bench-world.js';
 import { reportResult } from './results.js';
-
-/** The event loop's own CPU time in ns (its thread's schedstat: V8's helper threads are other threads). */
-function loopNanos(): number {
-  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
-}
 
 /** How many times the event loop's thread went to sleep and was woken. */
 function loopWakeUps(): number {
@@ -111,13 +107,13 @@ function realisticState(metrics: SidecarMetrics): void {
 /** CPU per call of `work` on the event loop, in µs, over `times` calls (after as many to warm the JIT). */
 function loopMicrosPer(times: number, work: () => unknown): number {
   for (let i = 0; i < times; i++) work();
-  const started = loopNanos();
+  const started = runNanos(process.pid);
   for (let i = 0; i < times; i++) work();
-  return round2((loopNanos() - started) / times / 1000);
+  return round2((runNanos(process.pid) - started) / times / 1000);
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: {
       size: { type: 'string', default: 'wholesale' },
       requests: { type: 'string', default: '200000' },
@@ -153,9 +149,9 @@ async function main(): Promise<void> {
   for (let r = 0; r < idleRounds; r++)
     for (const ms of r % 2 === 0 ? resolutions : [...resolutions].reverse()) {
       const sampler = ms === 0 ? null : new ProcessMetrics(ms);
-      const [started, woken] = [loopNanos(), loopWakeUps()];
+      const [started, woken] = [runNanos(process.pid), loopWakeUps()];
       await sleep(idleMs);
-      idleNs.set(ms, idleNs.get(ms)! + loopNanos() - started);
+      idleNs.set(ms, idleNs.get(ms)! + runNanos(process.pid) - started);
       idleWakeUps.set(ms, idleWakeUps.get(ms)! + loopWakeUps() - woken);
       sampler?.stop();
     }
@@ -196,9 +192,9 @@ async function main(): Promise<void> {
   for (let b = 0; b < blocks; b++) {
     const on = b % 4 === 1 || b % 4 === 2; // off on on off: neither always first
     const sampler = on ? new ProcessMetrics() : null;
-    const started = loopNanos();
+    const started = runNanos(process.pid);
     await run(b * perBlock, (b + 1) * perBlock);
-    routeNs[on ? 'on' : 'off'] += loopNanos() - started;
+    routeNs[on ? 'on' : 'off'] += runNanos(process.pid) - started;
     sampler?.stop();
   }
   await close();
