@@ -1,5 +1,13 @@
 import type { RequestObserver } from '../../src/core/http/server.js';
-import { Counter, Gauge, Histogram, renderAll, type CounterHandle, type HistogramHandle } from '../../src/core/metrics/exposition.js';
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  renderAll,
+  SeriesByLabel,
+  type CounterHandle,
+  type HistogramHandle,
+} from '../../src/core/metrics/exposition.js';
 import { ProcessMetrics } from '../../src/core/metrics/process.js';
 import type { EntityType } from '../../src/core/protocol/node-sync.js';
 import type { ReloadResult } from '../mi/reload.js';
@@ -138,7 +146,7 @@ export class ControlPlaneMetrics {
   readonly process = new ProcessMetrics();
 
   private readonly apis = new Map<string, ApiSeries>();
-  private readonly rounds = new Map<RoundResult, CounterHandle>();
+  private readonly rounds = new SeriesByLabel(this.moneyRounds, 'result');
   private readonly grants = new Map(ENTITY_TYPES.map((type) => [type, this.leaseGrants.labels({ entity_type: type })]));
   private readonly returns = new Map(ENTITY_TYPES.map((type) => [type, this.leaseReturns.labels({ entity_type: type })]));
   private readonly settled = this.cdrsSettled.labels();
@@ -146,7 +154,7 @@ export class ControlPlaneMetrics {
   private readonly snapshotsRequired = this.deltaSnapshotsRequired.labels();
   private readonly lastRoundAt = new Map<string, number>();
   private readonly partner = new Map<string, CounterHandle>();
-  private readonly tables = new Map<string, CounterHandle>();
+  private readonly tables = new SeriesByLabel(this.configWrites, 'table');
   /** Read at each scrape before rendering: what is not counted as it happens (the delta log's head, the nodes' progress). */
   private readonly readings: (() => void | Promise<void>)[] = [];
 
@@ -156,7 +164,7 @@ export class ControlPlaneMetrics {
     this.lastSyncTime.set(0);
     // Every series an operator alerts on is there from the start, at zero: a rate() over a series that
     // appears only with its first failure misses that failure.
-    for (const result of ['ok', 'invalid', 'node_unauthenticated'] as const) this.roundHandle(result);
+    for (const result of ['ok', 'invalid', 'node_unauthenticated'] as const) this.rounds.of(result);
     for (const kind of ['sync', 'drouting_follow'] as const)
       for (const result of ['ok', 'partial', 'failed']) this.syncs.labels({ kind, result });
     this.leasesReclaimed.labels();
@@ -219,15 +227,9 @@ export class ControlPlaneMetrics {
     return series;
   }
 
-  private roundHandle(result: RoundResult): CounterHandle {
-    let handle = this.rounds.get(result);
-    if (handle === undefined) this.rounds.set(result, (handle = this.moneyRounds.labels({ result })));
-    return handle;
-  }
-
   /** A money round answered: `node` only once the node proved its secret (ok, resent), `tally` what it did. */
   moneyRound(result: RoundResult, seconds: number, node?: string, tally?: RoundTally): void {
-    this.roundHandle(result).value++;
+    this.rounds.of(result).value++;
     if (result !== 'ok' && result !== 'resent') return;
     this.moneyRoundSeconds.observe(seconds);
     if (node !== undefined) this.lastRoundAt.set(node, Date.now());
@@ -284,8 +286,6 @@ export class ControlPlaneMetrics {
   }
 
   configWritten(table: string): void {
-    let handle = this.tables.get(table);
-    if (handle === undefined) this.tables.set(table, (handle = this.configWrites.labels({ table })));
-    handle.value++;
+    this.tables.of(table).value++;
   }
 }
