@@ -1,9 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { bearerToken } from '../../src/core/http/bearer.js';
 import { errorBody, statusOf } from '../../src/core/http/errors.js';
 import type { Admission, Route } from '../../src/core/http/server.js';
 import { EXPOSITION_CONTENT_TYPE } from '../../src/core/metrics/exposition.js';
+import { sameSecret } from '../../src/core/protocol/node-credential.js';
 import type { ControlPlaneMetrics } from './control-plane-metrics.js';
 
 /**
@@ -21,11 +21,10 @@ export function metricsRoute(
   metrics: ControlPlaneMetrics,
   access: { token: string | null; allowlisted: (address: string) => Promise<boolean>; log: Logger },
 ): Route {
-  const wanted = access.token === null ? null : digest(access.token);
   const admit: Admission = async (remoteAddress, path, authorization) => {
     if (authorization !== undefined && authorization !== '') {
       const token = bearerToken(authorization);
-      if (wanted !== null && token !== null && timingSafeEqual(digest(token), wanted)) return null;
+      if (access.token !== null && token !== null && sameSecret(token, access.token)) return null;
       access.log.warn({ remote_address: remoteAddress, path }, 'metrics scrape refused: it does not carry the scrape token');
       return { status: statusOf('metrics_token_invalid'), body: errorBody('metrics_token_invalid') };
     }
@@ -41,11 +40,6 @@ export function metricsRoute(
     admit,
     handler: async () => ({ status: 200, body: await metrics.render(), contentType: EXPOSITION_CONTENT_TYPE }),
   };
-}
-
-/** Compared as digests: equal lengths for timingSafeEqual, and no early exit on the first differing byte. */
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token).digest();
 }
 
 /**
