@@ -85,6 +85,10 @@ export function buildControlPlaneRoutes(given: ControlPlaneContext): Route[] {
     onSnapshotRequired: metrics?.snapshotRequired.bind(metrics),
   };
   metrics?.followDeltas(context.deltas, progress);
+  metrics?.followNodes(async () => {
+    const { rows } = await given.store.list('opensips_nodes', { where: {}, limit: null, offset: 0 });
+    return rows.map((row) => row.hostname as string);
+  });
   const routes = [
     ...RESOURCES.flatMap((resource) => resourceRoutes(resource, context)),
     ...adminRoutes(context),

@@ -5,6 +5,7 @@ import {
   Histogram,
   renderAll,
   SeriesByLabel,
+  SeriesByLabelPair,
   type CounterHandle,
   type HistogramHandle,
 } from '../../src/core/metrics/exposition.js';
@@ -153,8 +154,9 @@ export class ControlPlaneMetrics {
   private readonly unbilled = this.cdrsUnbilled.labels();
   private readonly snapshotsRequired = this.deltaSnapshotsRequired.labels();
   private readonly lastRoundAt = new Map<string, number>();
-  private readonly partner = new Map<string, CounterHandle>();
+  private readonly partner = new SeriesByLabelPair(this.partnerOperations, 'operation', 'outcome');
   private readonly tables = new SeriesByLabel(this.configWrites, 'table');
+  private nodeHostnames: (() => Promise<readonly string[]>) | null = null;
   /** Read at each scrape before rendering: what is not counted as it happens (the delta log's head, the nodes' progress). */
   private readonly readings: (() => void | Promise<void>)[] = [];
 
@@ -188,6 +190,31 @@ export class ControlPlaneMetrics {
     });
   }
 
+  /**
+   * The registered nodes' hostnames, read at each scrape after the other readings: a node deleted (here or on
+   * another control plane sharing the store) or renamed drops its per-node series, which would otherwise stay
+   * until a restart.
+   */
+  followNodes(hostnames: () => Promise<readonly string[]>): void {
+    this.nodeHostnames = hostnames;
+  }
+
+  private async forgetGoneNodes(): Promise<void> {
+    if (this.nodeHostnames === null) return;
+    const known = new Set(await this.nodeHostnames());
+    const keep = (node: string): boolean => known.has(node);
+    for (const node of this.lastRoundAt.keys()) if (!keep(node)) this.lastRoundAt.delete(node);
+    for (const metric of [
+      this.snapshotPushes,
+      this.droutingReloads,
+      this.sidecarReachable,
+      this.droutingLoaded,
+      this.nodeDeltaLag,
+      this.nodeDeltaAskAge,
+    ])
+      metric.retain('node', keep);
+  }
+
   private readAtScrape(read: () => void | Promise<void>): void {
     this.readings.push(read);
   }
@@ -195,6 +222,7 @@ export class ControlPlaneMetrics {
   async render(): Promise<string> {
     for (const read of this.readings) await read();
     this.process.collect();
+    await this.forgetGoneNodes();
     this.nodeLastRound.clear();
     for (const [node, at] of this.lastRoundAt) this.nodeLastRound.set(Math.round(at / 1000), { node });
     return renderAll(this) + renderAll(this.process);
@@ -279,10 +307,7 @@ export class ControlPlaneMetrics {
 
   /** A partner operation answered (`operation` one of the API's names, `outcome` ok, replayed, error or a refusal code). */
   partnerOperation(operation: string, outcome: string): void {
-    const key = `${operation} ${outcome}`;
-    let handle = this.partner.get(key);
-    if (handle === undefined) this.partner.set(key, (handle = this.partnerOperations.labels({ operation, outcome })));
-    handle.value++;
+    this.partner.of(operation, outcome).value++;
   }
 
   configWritten(table: string): void {

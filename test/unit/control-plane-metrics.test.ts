@@ -34,6 +34,51 @@ describe('control plane metrics', () => {
     assert.equal(parsed.value('control_plane_syncs_total', { kind: 'sync', result: 'partial' }), 1);
   });
 
+  it("drops a deleted node's series at the next scrape, and keeps the others'", async () => {
+    const fresh = new ControlPlaneMetrics('sqlite');
+    try {
+      let registered = ['edge-1', 'edge-2'];
+      fresh.followNodes(() => Promise.resolve(registered));
+      const result = (hostname: string) => ({ node_id: 1, hostname, success: true, version: 3, attempts: 1, duration_ms: 1, error: null });
+      const reload = (hostname: string) => ({ node_id: 1, hostname, success: true, skipped: false, duration_ms: 1, error: null });
+      fresh.syncFinished('sync', 0.1, {
+        snapshot_version: 3,
+        sidecar_results: [result('edge-1'), result('edge-2')],
+        reload_results: [reload('edge-1'), reload('edge-2')],
+      });
+      for (const node of registered) fresh.moneyRound('ok', 0.01, node);
+      const nodesIn = (text: string, name: string) =>
+        parseExposition(text)
+          .series(name)
+          .map((series) => series.labels.node)
+          .sort();
+      const perNode = [
+        'control_plane_snapshot_pushes_total',
+        'control_plane_node_sidecar_reachable',
+        'control_plane_drouting_reloads_total',
+        'control_plane_node_drouting_loaded',
+        'control_plane_node_last_round_timestamp_seconds',
+      ];
+      let text = await fresh.render();
+      for (const name of perNode) assert.deepEqual(nodesIn(text, name), ['edge-1', 'edge-2'], name);
+
+      registered = ['edge-1'];
+      text = await fresh.render();
+      for (const name of perNode) assert.deepEqual(nodesIn(text, name), ['edge-1'], name);
+      assert.equal(parseExposition(text).value('control_plane_snapshot_pushes_total', { node: 'edge-1', result: 'ok' }), 1);
+      // The kept node still counts through the handles made before.
+      fresh.moneyRound('ok', 0.01, 'edge-1');
+      fresh.partnerOperation('topup', 'ok');
+      fresh.partnerOperation('topup', 'ok');
+      fresh.partnerOperation('topup', 'insufficient_funds');
+      const parsed = parseExposition(await fresh.render());
+      assert.equal(parsed.value('control_plane_partner_operations_total', { operation: 'topup', outcome: 'ok' }), 2);
+      assert.equal(parsed.value('control_plane_partner_operations_total', { operation: 'topup', outcome: 'insufficient_funds' }), 1);
+    } finally {
+      fresh.process.stop();
+    }
+  });
+
   it('keeps the HTTP series to the API groups, whatever paths are asked', async () => {
     const observe = metrics.observer(adminApiOf);
     for (let i = 0; i < 100; i++) observe('unmatched', 404, 0.001);

@@ -15,12 +15,24 @@ function labelText(labels: Labels): string {
   return parts.length === 0 ? '' : `{${parts.join(',')}}`;
 }
 
+/** Drops from `series` (and `labelSets`) each series whose `label` has a value `keep` refuses. */
+function retainSeries(series: Map<string, unknown>, labelSets: Map<string, Labels>, label: string, keep: (value: string) => boolean): void {
+  for (const [key, labels] of labelSets) {
+    if (Object.hasOwn(labels, label) && !keep(labels[label])) {
+      series.delete(key);
+      labelSets.delete(key);
+    }
+  }
+}
+
 export interface CounterHandle {
   value: number;
 }
 
 export class Counter {
   private readonly series = new Map<string, CounterHandle>();
+  /** Each series' labels, by its key: what `retain` judges. */
+  private readonly labelSets = new Map<string, Labels>();
   constructor(
     readonly name: string,
     readonly help: string,
@@ -33,8 +45,17 @@ export class Counter {
     if (handle === undefined) {
       handle = { value: 0 };
       this.series.set(key, handle);
+      this.labelSets.set(key, { ...labels });
     }
     return handle;
+  }
+
+  /**
+   * Drops every series whose `label` has a value `keep` refuses (a node deleted): a handle kept elsewhere for it
+   * still counts, but is no longer rendered, so whoever keeps handles drops them too.
+   */
+  retain(label: string, keep: (value: string) => boolean): void {
+    retainSeries(this.series, this.labelSets, label, keep);
   }
 
   inc(labels: Labels = {}, by = 1): void {
@@ -69,8 +90,31 @@ export class SeriesByLabel {
   }
 }
 
+/** SeriesByLabel for a counter with two labels: a handle per pair of values, looked up without making a key. */
+export class SeriesByLabelPair {
+  private readonly handles = new Map<string, Map<string, CounterHandle>>();
+  constructor(
+    private readonly counter: Counter,
+    private readonly first: string,
+    private readonly second: string,
+  ) {}
+
+  of(first: string, second: string): CounterHandle {
+    let bySecond = this.handles.get(first);
+    if (bySecond === undefined) this.handles.set(first, (bySecond = new Map<string, CounterHandle>()));
+    let handle = bySecond.get(second);
+    if (handle === undefined) {
+      handle = this.counter.labels({ [this.first]: first, [this.second]: second });
+      bySecond.set(second, handle);
+    }
+    return handle;
+  }
+}
+
 export class Gauge {
   private readonly values = new Map<string, number>();
+  /** Each series' labels, by its key: what `retain` judges. */
+  private readonly labelSets = new Map<string, Labels>();
   constructor(
     readonly name: string,
     readonly help: string,
@@ -83,12 +127,20 @@ export class Gauge {
   }
 
   set(value: number, labels: Labels = {}): void {
-    this.values.set(labelText(labels), value);
+    const key = labelText(labels);
+    if (!this.values.has(key)) this.labelSets.set(key, { ...labels });
+    this.values.set(key, value);
   }
 
   /** Forgets every labelled series: a gauge refilled at each scrape drops what is gone (a node deleted). */
   clear(): void {
     this.values.clear();
+    this.labelSets.clear();
+  }
+
+  /** Drops every series whose `label` has a value `keep` refuses (as Counter.retain). */
+  retain(label: string, keep: (value: string) => boolean): void {
+    retainSeries(this.values, this.labelSets, label, keep);
   }
 
   render(): string {
