@@ -26,7 +26,7 @@ import { createSocket } from 'node:dgram';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { benchArgs } from './bench-args.js';
 import Database from 'better-sqlite3';
 import { loadValues, renderTemplate, DEFAULT_TEMPLATE } from '../src/cli/opensips-config.js';
@@ -71,6 +71,13 @@ const ANI = '61255500100';
 const NO_LIMIT = 32767;
 const TRIVIAL_MAIN = join(DIST, 'bench', 'trivial-sidecar.js');
 const SCENARIOS = join(REPO, 'bench', 'sipp');
+/**
+ * SIPp's socket buffers (its default, 64 KiB, which Linux doubles): at 1,000 calls/s a carrier's socket
+ * overflowed whenever SIPp was descheduled for a few tens of ms on the two shared cores, and each dropped
+ * INVITE or BYE came back from OpenSIPS as a 408 five seconds later: a failed call no sidecar caused. As large
+ * as the script's SIP socket (sip_receive_buffer_bytes); the kernel grants at most net.core.rmem_max.
+ */
+const SIPP_BUFFERS = ['-buff_size', String(2 * 1024 * 1024)];
 
 async function freePort(kind: 'udp' | 'tcp'): Promise<number> {
   if (kind === 'udp') {
@@ -283,6 +290,8 @@ interface RunResult {
   calls_attempted: number;
   calls_completed: number;
   calls_failed: number;
+  /** SIPp's failure counters that are not zero (e.g. an unexpected message: OpenSIPS answered 408); `--logs` keeps each message. */
+  calls_failed_by: Record<string, number>;
   completed_pct: number;
   decide: { count: number; not_200: number; p50_us: number; p99_us: number; mean_us: number };
   sidecar_cpu_us_per_call: number;
@@ -382,7 +391,11 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
     for (const port of carrierPorts) {
       const uas = spawnLogged(
         options.sipp,
-        ['-sf', join(SCENARIOS, 'uas-rr.xml'), '-i', '127.0.0.1', '-p', String(port), '-nostdin', '-max_socket', '4096'],
+        [
+          ...['-sf', join(SCENARIOS, 'uas-rr.xml'), '-i', '127.0.0.1', '-p', String(port), '-nostdin', '-max_socket', '4096'],
+          ...SIPP_BUFFERS,
+          ...(options.logs === null ? [] : ['-trace_err', '-error_file', join(options.logs, `${kind}-carrier-${port}-sipp-errors.log`)]),
+        ],
         sippLogs,
       );
       children.push(uas);
@@ -405,6 +418,11 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
           ...['-d', String(options.callSeconds * 1000), '-l', String(options.rate * (options.callSeconds + 10))],
           // a call whose next message does not come within 10 s has failed (OpenSIPS's own timers are 5 s)
           ...['-recv_timeout', '10000', '-nostdin', '-trace_stat', '-stf', statFile, '-fd', '1'],
+          ...SIPP_BUFFERS,
+          // With --logs, every message a call failed on (SIPp prints only the first few).
+          ...(options.logs === null
+            ? []
+            : ['-trace_err', '-error_file', join(options.logs, `${kind}-${basename(statFile, '.csv')}-sipp-errors.log`)]),
         ],
         sippLogs,
       );
@@ -437,6 +455,11 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
     const completed = Number(stats['SuccessfulCall(C)']);
     const failed = Number(stats['FailedCall(C)']);
     const attempted = Number(stats['TotalCallCreated']);
+    const failedBy = Object.fromEntries(
+      Object.entries(stats)
+        .filter(([name, n]) => name.startsWith('Failed') && name.endsWith('(C)') && name !== 'FailedCall(C)' && Number(n) > 0)
+        .map(([name, n]) => [name.slice('Failed'.length, -'(C)'.length), Number(n)]),
+    );
     const perCall = (seconds: number): number => Math.round((seconds * 1e6) / Math.max(1, completed));
     const sidecarThreads = helperCpuSeconds(sidecarPid);
     const controlCpu = kind === 'real' ? cpuSeconds(world.control.child.pid!) - controlCpuBefore : 0;
@@ -477,6 +500,7 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
       calls_attempted: attempted,
       calls_completed: completed,
       calls_failed: failed,
+      calls_failed_by: failedBy,
       completed_pct: Math.round((completed / Math.max(1, calls)) * 10000) / 100,
       decide: {
         count: us.length,
@@ -601,6 +625,7 @@ async function main(): Promise<void> {
     logs: values.logs ?? null,
     warmUpSeconds: Number(values['warm-up-seconds']),
   };
+  if (options.logs !== null) mkdirSync(options.logs, { recursive: true });
   const kinds: SidecarKind[] = values.sidecar === 'both' ? ['trivial', 'real'] : [values.sidecar as SidecarKind];
   const runs: RunResult[] = [];
   for (const kind of kinds) {

@@ -51,6 +51,11 @@ export interface OpensipsValues {
   syslog_facility: string;
   max_call_duration_seconds: number;
   spool_db_path: string;
+  /**
+   * The most OpenSIPS asks the kernel for as each SIP socket's receive buffer (its `maxbuffer`); optional, 2 MiB.
+   * The kernel grants at most net.core.rmem_max, doubled.
+   */
+  sip_receive_buffer_bytes: number;
   /** One DECIDE-US log line per INVITE (bench/through-opensips.ts reads them); optional, off by default. */
   decision_timing_log: boolean;
 }
@@ -210,11 +215,16 @@ const PARSERS: { [K in Key]: (key: string, raw: unknown) => OpensipsValues[K] } 
     if (!/^\/[^"'\s]*[^/"'\s]$/.test(value)) throw new ConfigError(`${key} must be an absolute file path, got ${JSON.stringify(raw)}`);
     return value;
   },
+  sip_receive_buffer_bytes: (key, raw) => integer(key, raw, 65_536, 64 * 1024 * 1024),
   decision_timing_log: flag,
 };
 
 /** The values a node may leave out (measurement switches), with what they mean then. */
-const DEFAULTS: Partial<Record<Key, unknown>> = { decision_timing_log: false, syslog_facility: 'LOG_LOCAL0' };
+const DEFAULTS: Partial<Record<Key, unknown>> = {
+  decision_timing_log: false,
+  syslog_facility: 'LOG_LOCAL0',
+  sip_receive_buffer_bytes: 2 * 1024 * 1024,
+};
 
 export const VALUE_KEYS = Object.keys(PARSERS) as Key[];
 
@@ -267,6 +277,7 @@ export function placeholderValues(values: OpensipsValues): Record<string, string
   const scheme = values.drouting_db_url.slice(0, values.drouting_db_url.indexOf(':'));
   return {
     SIDECAR_URL: `http://${hostPort(values.sidecar_host, values.sidecar_port)}`,
+    SIP_RECEIVE_BUFFER_BYTES: String(values.sip_receive_buffer_bytes),
     LISTENERS: values.listeners.map((item) => `socket=${item.proto}:${hostPort(item.host, item.port)}`).join('\n'),
     WORKERS: [`udp_workers=${values.udp_workers}`, ...(tcp ? [`tcp_workers=${values.tcp_workers}`] : [])].join('\n'),
     TRANSPORT_MODULES: tcp ? 'loadmodule "proto_tcp.so"' : '# no TCP listener: proto_tcp not loaded',

@@ -485,6 +485,15 @@ describe('opensips-config: rendering', () => {
     assert.doesNotMatch(stderr, /^syslog_facility=/m);
   });
 
+  it("caps each SIP socket's receive buffer at sip_receive_buffer_bytes (2 MiB when left out), refusing sizes out of range", () => {
+    assert.match(render().script, /^maxbuffer=2097152$/m);
+    assert.match(render({ sip_receive_buffer_bytes: 8_388_608 }).script, /^maxbuffer=8388608$/m);
+    const fromEnv = renderTemplate(TEMPLATE, loadValues(exampleFile(), { OPENSIPS_CFG_SIP_RECEIVE_BUFFER_BYTES: '524288' }));
+    assert.match(fromEnv, /^maxbuffer=524288$/m);
+    for (const bad of [0, 65_535, 64 * 1024 * 1024 + 1, 1.5, '2MB'])
+      assert.throws(() => render({ sip_receive_buffer_bytes: bad }), /sip_receive_buffer_bytes/, String(bad));
+  });
+
   it('computes UTC timestamps in the script itself, whatever the time zone', () => {
     const routes = routeBodies(render().script);
     const iso = (unix: number): string => new Date(unix * 1000).toISOString().replace('.000Z', 'Z');
