@@ -3,6 +3,7 @@ import { SETTLED_THROUGH, migrateSchema, type JournalOp } from './ops.js';
 import { answerOf } from './held-reservation.js';
 import { writeRatedOp } from './rated-cdr.js';
 import { JsonBytes } from '../../core/json/json-bytes.js';
+import { finishedInPass, type FinishedInPass } from './finished-in-pass.js';
 
 /**
  * money.db's writing side: applies the log's ops (journal-log.ts), together
@@ -50,9 +51,11 @@ export class JournalStore {
     migrateSchema(this.db);
     this.statements = this.prepare();
     this.applyInTransaction = this.db.transaction((ops: JournalOp[], position: LogPosition, skipped: SkippedOp[] | null) => {
+      // Op by op when some are skipped: a reservation refused on a constraint leaves its finish to apply alone, as it always did.
+      const finished = skipped === null ? finishedInPass(ops) : null;
       for (const op of ops) {
         try {
-          this.apply(op);
+          this.apply(op, finished);
         } catch (error) {
           if (skipped === null || !isConstraintError(error)) throw error;
           skipped.push({
@@ -70,8 +73,8 @@ export class JournalStore {
     const db = this.db;
     return {
       insertReservation: db.prepare(
-        `INSERT INTO reservations (id, call_id, entity_type, entity_id, amount_micro, max_duration, created_at, expires_at, state, answer, slice, customer_trunk_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?)`,
+        `INSERT INTO reservations (id, call_id, entity_type, entity_id, amount_micro, max_duration, created_at, expires_at, state, finished_at, answer, slice, customer_trunk_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       extendReservation: db.prepare(`UPDATE reservations SET amount_micro = ?, expires_at = ?, slice = ? WHERE id = ? AND state = 'held'`),
       finishReservation: db.prepare(`UPDATE reservations SET state = ?, finished_at = ? WHERE id = ? AND state = 'held'`),
@@ -128,11 +131,13 @@ export class JournalStore {
     this.statements.writeMeta.run(OFFSET_KEY, position.offset);
   }
 
-  private apply(op: JournalOp): void {
+  private apply(op: JournalOp, finished: FinishedInPass | null): void {
     const s = this.statements;
     switch (op.op) {
       case 'held':
-      case 'reserve':
+      case 'reserve': {
+        // Finished later in this pass: the row goes in as it will be at the commit (finished-in-pass.ts).
+        const finish = finished?.finishOf.get(op);
         s.insertReservation.run(
           op.id,
           op.callId,
@@ -142,6 +147,8 @@ export class JournalStore {
           op.maxDuration,
           op.createdAt,
           op.expiresAt,
+          finish === undefined ? 'held' : finish.state,
+          finish === undefined ? null : finish.at,
           // A held reservation's answer column is made from its figures, here on the applier's thread; an old
           // log's reserve op carries the text.
           op.op === 'held' ? answerOf(op) : op.answer,
@@ -149,10 +156,12 @@ export class JournalStore {
           op.trunkId ?? null,
         );
         return;
+      }
       case 'extend':
         s.extendReservation.run(op.amountMicro, op.expiresAt, op.slice, op.id);
         return;
       case 'finish':
+        if (finished?.folded.has(op) === true) return;
         s.finishReservation.run(op.state, op.at, op.id);
         return;
       case 'lease':
