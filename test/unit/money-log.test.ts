@@ -394,6 +394,48 @@ describe('money log: into money.db', () => {
     }
   });
 
+  it("writes a rated CDR's row from the record's bytes as it would from the parsed op", () => {
+    const cdrs: RatedCdr[] = [
+      { ...ANSWERED_CDR, id: 1, sipCallId: 'é"]}\\@x' },
+      { ...ANSWERED_CDR, id: 2, sipCallId: 'plain@x', chargeMicro: 7, createdAt: 99 },
+      { ...ANSWERED_CDR, id: 3, sipCallId: 'three@x', accountId: 5, answerMs: null, reservedMicro: null, retailAccountId: 8 },
+    ];
+    const records = [
+      [cdrs[0], { op: 'finish', id: 1, state: 'settled', at: 5 }],
+      [reserve(9), cdrs[1], cdrs[2]],
+    ] as JournalOp[][];
+    const rows = (dbPath: string): unknown[] => {
+      const db = new Database(dbPath, { readonly: true });
+      try {
+        return db.prepare('SELECT * FROM cdrs ORDER BY id').all();
+      } finally {
+        db.close();
+      }
+    };
+    const fromLog = scratch();
+    const fromOps = scratch();
+    try {
+      const appender = new LogAppender(fromLog.logDir, 0, false);
+      for (const ops of records) appender.append(encodeRecord(ops));
+      appender.close();
+      const store = new JournalStore(fromLog.dbPath);
+      assert.equal(recoverLog(store, fromLog.logDir).applied[0].lastCdrId, 3);
+      store.close();
+      // The parsed ops, each rated CDR written again by writeRatedOp (what the applier did before).
+      const reference = new JournalStore(fromOps.dbPath);
+      reference.applyOps(
+        records.flatMap((ops) => decodeRecords(encodeRecord(ops)).ops),
+        { segment: 1, offset: 0 },
+      );
+      reference.close();
+      assert.equal(rows(fromLog.dbPath).length, 3);
+      assert.deepEqual(rows(fromLog.dbPath), rows(fromOps.dbPath));
+    } finally {
+      rmSync(fromLog.dir, { recursive: true, force: true });
+      rmSync(fromOps.dir, { recursive: true, force: true });
+    }
+  });
+
   it('reads passes into memory it keeps, each pass its own records', () => {
     const { dir, dbPath, logDir } = scratch();
     try {

@@ -1,4 +1,5 @@
 import type { JournalOp } from './ops.js';
+import type { AppliedOp } from './rated-row.js';
 
 type Finish = Extract<JournalOp, { op: 'finish' }>;
 type Reservation = Extract<JournalOp, { op: 'held' | 'reserve' }>;
@@ -20,7 +21,7 @@ export interface FinishedInPass {
   folded: Set<Finish>;
 }
 
-export function finishedInPass(ops: readonly JournalOp[]): FinishedInPass {
+export function finishedInPass(ops: readonly AppliedOp[]): FinishedInPass {
   const finishOf = new Map<Reservation, Finish>();
   const folded = new Set<Finish>();
   // Reservations admitted in this pass and still held at this point of it, by id.
@@ -48,6 +49,7 @@ export function finishedInPass(ops: readonly JournalOp[]): FinishedInPass {
       // Neither reads nor writes reservations.
       case 'lease':
       case 'rated':
+      case 'ratedRow':
       case 'cdr':
       case 'settledThrough':
       case 'counter':

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync, rmSync } from 'node:fs';
 import { decodeRecords, listSegments, segmentPath } from './log.js';
-import type { JournalOp } from './ops.js';
+import { decodeOpsToApply, type AppliedOp } from './rated-row.js';
 import type { JournalStore, LogPosition, SkippedOp } from './store.js';
 
 /**
@@ -64,9 +64,9 @@ function readFrom(path: string, offset: number, limit: number, buffer: SegmentBu
   }
 }
 
-function lastCdrIdOf(ops: JournalOp[]): number {
+function lastCdrIdOf(ops: AppliedOp[]): number {
   let id = 0;
-  for (const op of ops) if ((op.op === 'rated' || op.op === 'cdr') && op.id > id) id = op.id;
+  for (const op of ops) if ((op.op === 'ratedRow' || op.op === 'rated' || op.op === 'cdr') && op.id > id) id = op.id;
   return id;
 }
 
@@ -86,7 +86,7 @@ export function applySegment(
   buffer: SegmentBuffer | null = null,
 ): SegmentApplied {
   const path = segmentPath(dir, position.segment);
-  const decoded = decodeRecords(readFrom(path, position.offset, limit, buffer));
+  const decoded = decodeRecords(readFrom(path, position.offset, limit, buffer), decodeOpsToApply);
   const next = final ? { segment: position.segment + 1, offset: 0 } : { segment: position.segment, offset: position.offset + decoded.end };
   const applied: SegmentApplied = {
     segment: position.segment,
