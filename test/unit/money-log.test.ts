@@ -19,7 +19,7 @@ import {
   unpackPosition,
 } from '../../src/sidecar/journal/log.js';
 import type { JournalOp } from '../../src/sidecar/journal/ops.js';
-import { applySegment, recoverLog } from '../../src/sidecar/journal/replay.js';
+import { applySegment, recoverLog, SegmentBuffer } from '../../src/sidecar/journal/replay.js';
 import { JournalStore } from '../../src/sidecar/journal/store.js';
 import type { RatedCdr } from '../../src/sidecar/journal/rated-cdr.js';
 import { renderAnswer } from '../../src/sidecar/journal/reservation-answer.js';
@@ -299,6 +299,167 @@ describe('money log: into money.db', () => {
       assert.equal(applied[0].skipped.length, 1);
       assert.match(applied[0].skipped[0].code ?? '', /^SQLITE_CONSTRAINT/);
       assert.deepEqual(reservationIds(dbPath), [1, 2]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes a reservation admitted and finished in one pass as op-by-op application leaves it, finishing it once', () => {
+    const held = (id: number): JournalOp => ({
+      op: 'held',
+      id,
+      callId: `held-${id}@log`,
+      entityType: 'customer',
+      entityId: 1,
+      amountMicro: 7 * id,
+      maxDuration: 60,
+      createdAt: 10 * id,
+      expiresAt: 10 * id + 60_000,
+      answerKind: 'admit',
+      headroom: '2.50',
+      slice: null,
+      trunkId: 3,
+    });
+    const finish = (id: number, state: 'settled' | 'released' | 'expired' | 'ended', at: number): JournalOp => ({
+      op: 'finish',
+      id,
+      state,
+      at,
+    });
+    const ops: JournalOp[] = [
+      held(1),
+      reserve(2),
+      held(3),
+      held(4),
+      held(5),
+      finish(1, 'settled', 100), // folded into 1's row
+      { op: 'extend', id: 3, amountMicro: 99, expiresAt: 500, slice: '{"seconds":30}' },
+      finish(3, 'ended', 110), // after an extend: both applied as they are
+      finish(2, 'released', 120), // an old log's reserve op, folded too
+      { op: 'prune', reservationsBefore: 1_000, cdrsBefore: 0 }, // deletes 1 and 2, finished before it; 3 too
+      finish(4, 'expired', 130), // 4 finished after the prune: the prune must not see it finished
+      finish(1, 'released', 140), // a second finish finds no held row: 1 stays as the first left it (deleted)
+      finish(9, 'settled', 150), // no such reservation
+      held(6),
+      finish(6, 'settled', 160),
+      finish(6, 'ended', 170), // the second finish of a folded one changes nothing
+      held(7),
+      { op: 'extend', id: 7, amountMicro: 99, expiresAt: 500, slice: '{"seconds":30}' },
+      finish(7, 'ended', 180), // after an extend: both applied as they are
+    ];
+    const rows = (dbPath: string): unknown[] => {
+      const db = new Database(dbPath, { readonly: true });
+      try {
+        return db.prepare('SELECT * FROM reservations ORDER BY id').all();
+      } finally {
+        db.close();
+      }
+    };
+    const folded = scratch();
+    const oneByOne = scratch();
+    try {
+      const store = new JournalStore(folded.dbPath);
+      assert.deepEqual(store.applyOps(ops, { segment: 0, offset: 1 }), []);
+      store.close();
+      // Each op in a transaction of its own: nothing to fold, the statements as they always ran.
+      const reference = new JournalStore(oneByOne.dbPath);
+      ops.forEach((op, i) => reference.applyOps([op], { segment: 0, offset: i + 1 }));
+      reference.close();
+      const expected = rows(oneByOne.dbPath);
+      assert.deepEqual(
+        (expected as { id: number; state: string; finished_at: number | null }[]).map(({ id, state, finished_at }) => [
+          id,
+          state,
+          finished_at,
+        ]),
+        [
+          [4, 'expired', 130],
+          [5, 'held', null],
+          [6, 'settled', 160],
+          [7, 'ended', 180],
+        ],
+      );
+      assert.deepEqual(rows(folded.dbPath), expected);
+      assert.deepEqual((expected[3] as { amount_micro: number }).amount_micro, 99, 'the extend applied');
+      const db = new Database(folded.dbPath, { readonly: true });
+      assert.deepEqual(
+        db.prepare("SELECT id FROM reservations WHERE state = 'held' ORDER BY id").all(),
+        [{ id: 5 }],
+        'the held index holds only the live one',
+      );
+      db.close();
+    } finally {
+      rmSync(folded.dir, { recursive: true, force: true });
+      rmSync(oneByOne.dir, { recursive: true, force: true });
+    }
+  });
+
+  it("writes a rated CDR's row from the record's bytes as it would from the parsed op", () => {
+    const cdrs: RatedCdr[] = [
+      { ...ANSWERED_CDR, id: 1, sipCallId: 'é"]}\\@x' },
+      { ...ANSWERED_CDR, id: 2, sipCallId: 'plain@x', chargeMicro: 7, createdAt: 99 },
+      { ...ANSWERED_CDR, id: 3, sipCallId: 'three@x', accountId: 5, answerMs: null, reservedMicro: null, retailAccountId: 8 },
+    ];
+    const records = [
+      [cdrs[0], { op: 'finish', id: 1, state: 'settled', at: 5 }],
+      [reserve(9), cdrs[1], cdrs[2]],
+    ] as JournalOp[][];
+    const rows = (dbPath: string): unknown[] => {
+      const db = new Database(dbPath, { readonly: true });
+      try {
+        return db.prepare('SELECT * FROM cdrs ORDER BY id').all();
+      } finally {
+        db.close();
+      }
+    };
+    const fromLog = scratch();
+    const fromOps = scratch();
+    try {
+      const appender = new LogAppender(fromLog.logDir, 0, false);
+      for (const ops of records) appender.append(encodeRecord(ops));
+      appender.close();
+      const store = new JournalStore(fromLog.dbPath);
+      assert.equal(recoverLog(store, fromLog.logDir).applied[0].lastCdrId, 3);
+      store.close();
+      // The parsed ops, each rated CDR written again by writeRatedOp (what the applier did before).
+      const reference = new JournalStore(fromOps.dbPath);
+      reference.applyOps(
+        records.flatMap((ops) => decodeRecords(encodeRecord(ops)).ops),
+        { segment: 1, offset: 0 },
+      );
+      reference.close();
+      assert.equal(rows(fromLog.dbPath).length, 3);
+      assert.deepEqual(rows(fromLog.dbPath), rows(fromOps.dbPath));
+    } finally {
+      rmSync(fromLog.dir, { recursive: true, force: true });
+      rmSync(fromOps.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads passes into memory it keeps, each pass its own records', () => {
+    const { dir, dbPath, logDir } = scratch();
+    try {
+      const appender = new LogAppender(logDir, 0, false);
+      const store = new JournalStore(dbPath);
+      const buffer = new SegmentBuffer();
+      let position = store.position();
+      // A long pass, then shorter ones: a kept buffer longer than the read must not hand the last pass's tail back.
+      for (const [first, count] of [
+        [1, 40],
+        [41, 1],
+        [42, 3],
+      ]) {
+        for (let id = first; id < first + count; id++) appender.append(encodeRecord([reserve(id)]));
+        const result = applySegment(store, logDir, position, false, Number.POSITIVE_INFINITY, buffer);
+        assert.equal(result.lostBytes, 0);
+        position = result.position;
+      }
+      appender.close();
+      store.close();
+      assert.deepEqual(
+        reservationIds(dbPath),
+        Array.from({ length: 44 }, (_, i) => i + 1),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

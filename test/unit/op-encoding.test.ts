@@ -5,6 +5,7 @@ import { decodeRecords, encodeRecord } from '../../src/sidecar/journal/log.js';
 import { decodeOps, encodeOps } from '../../src/sidecar/journal/op-encoding.js';
 import type { JournalOp } from '../../src/sidecar/journal/ops.js';
 import { settlementText, type RatedCdr } from '../../src/sidecar/journal/rated-cdr.js';
+import { decodeOpsToApply } from '../../src/sidecar/journal/rated-row.js';
 import { ANSWERED_CDR } from '../fixtures/settlement.js';
 
 /**
@@ -183,6 +184,40 @@ describe('journal op encoding', () => {
     const text = encodeOps([odd]);
     assert.doesNotThrow(() => JSON.parse(text));
     assert.deepEqual(decodeOps(text), [odd]);
+  });
+
+  it("gives the applier a rated CDR's row with the op's bytes as the record holds them, and every other op as decodeOps does", () => {
+    const tricky: JournalOp[] = [
+      { ...rated, id: 44, sipCallId: ']},{"op":"rated","v":[1,"x"]}]', ani: '\\"]' },
+      { ...(everyOp().find((op) => op.op === 'held') as JournalOp & { op: 'held' }), callId: '{"op":"rated","v":[' },
+      { ...rated, id: 45, sipCallId: 'plain-45@host', chargeMicro: NaN },
+    ];
+    const all = [...everyOp(), ...tricky];
+    for (const ops of [all, [...all].reverse(), ...all.map((op) => [op]), [tricky[0], tricky[2]]]) {
+      const payload = Buffer.from(encodeOps(ops));
+      const applied = decodeOpsToApply(payload);
+      const parsed = decodeOps(payload.toString('utf8'));
+      assert.equal(applied.length, ops.length);
+      for (const [i, op] of ops.entries()) {
+        const got = applied[i];
+        if (op.op !== 'rated') {
+          assert.deepEqual(got, parsed[i]);
+          continue;
+        }
+        assert.equal(got.op, 'ratedRow');
+        const { bytes, ...figures } = got;
+        assert.deepEqual(figures, {
+          op: 'ratedRow',
+          id: op.id,
+          sipCallId: op.sipCallId,
+          accountId: op.accountId,
+          chargeMicro: Number.isFinite(op.chargeMicro) ? op.chargeMicro : null,
+          createdAt: op.createdAt,
+        });
+        // The bytes writeRatedOp writes for it: the op alone in a payload, less the array's brackets.
+        assert.equal(Buffer.from(bytes).toString('utf8'), encodeOps([op]).slice(1, -1));
+      }
+    }
   });
 
   it('keeps a record valid JSON whatever a number field holds', () => {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { yieldToEventLoop } from '../threads/background-thread.js';
 import { segmentPath, unpackPosition } from './log.js';
-import { applySegment } from './replay.js';
+import { applySegment, SegmentBuffer } from './replay.js';
 import { JournalStore, type SkippedOp } from './store.js';
 
 /**
@@ -28,6 +28,7 @@ const { dbPath, dir, intervalMs, durable } = workerData as {
 yieldToEventLoop();
 const store = new JournalStore(dbPath);
 let position = store.position();
+const buffer = new SegmentBuffer();
 const post = (message: ApplierMessage): void => parentPort!.postMessage(message);
 
 function pass(): void {
@@ -39,7 +40,7 @@ function pass(): void {
     // Whether a later segment exists is asked before reading: if it does, the read sees this one whole.
     const final = existsSync(segmentPath(dir, position.segment + 1));
     const limit = synced === null || final || synced.segment > position.segment ? Number.POSITIVE_INFINITY : synced.offset;
-    const result = applySegment(store, dir, position, final, limit);
+    const result = applySegment(store, dir, position, final, limit, buffer);
     position = result.position;
     if (result.lastCdrId > 0 || result.skipped.length > 0 || result.lostBytes > 0) {
       post({ type: 'applied', lastCdrId: result.lastCdrId, skipped: result.skipped, lostBytes: result.lostBytes, segment: result.segment });

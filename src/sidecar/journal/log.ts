@@ -80,17 +80,23 @@ export function encodeRecord(ops: JournalOp[]): Buffer {
   return record;
 }
 
-export interface DecodedRecords {
-  ops: JournalOp[];
+export interface DecodedRecords<Op = JournalOp> {
+  ops: Op[];
   /** Offset just past the last whole record read. */
   end: number;
   /** Bytes after `end` that are not a whole, valid record (a torn tail, or a record still being written). */
   trailing: number;
 }
 
-/** The whole records in `bytes`, stopping at the first that is cut short or fails its CRC. */
-export function decodeRecords(bytes: Buffer): DecodedRecords {
-  const ops: JournalOp[] = [];
+/**
+ * The whole records in `bytes`, stopping at the first that is cut short or fails its CRC. `decode`: a record's
+ * payload to its ops (the applier's keeps rated CDRs' bytes as they are: rated-row.ts).
+ */
+export function decodeRecords<Op = JournalOp>(
+  bytes: Buffer,
+  decode: (payload: Buffer) => Op[] = (payload) => decodeOps(payload.toString('utf8')) as Op[],
+): DecodedRecords<Op> {
+  const ops: Op[] = [];
   let offset = 0;
   while (offset + HEADER_BYTES <= bytes.length) {
     const length = bytes.readUInt32LE(offset);
@@ -98,7 +104,7 @@ export function decodeRecords(bytes: Buffer): DecodedRecords {
     if (payloadStart + length > bytes.length) break;
     const payload = bytes.subarray(payloadStart, payloadStart + length);
     if (crc32(payload) !== bytes.readUInt32LE(offset + 4)) break;
-    for (const op of decodeOps(payload.toString('utf8'))) ops.push(op);
+    for (const op of decode(payload)) ops.push(op);
     offset = payloadStart + length;
   }
   return { ops, end: offset, trailing: bytes.length - offset };

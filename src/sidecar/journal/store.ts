@@ -3,6 +3,8 @@ import { SETTLED_THROUGH, migrateSchema, type JournalOp } from './ops.js';
 import { answerOf } from './held-reservation.js';
 import { writeRatedOp } from './rated-cdr.js';
 import { JsonBytes } from '../../core/json/json-bytes.js';
+import { finishedInPass, type FinishedInPass } from './finished-in-pass.js';
+import type { AppliedOp } from './rated-row.js';
 
 /**
  * money.db's writing side: applies the log's ops (journal-log.ts), together
@@ -36,10 +38,13 @@ const OFFSET_KEY = 'log_offset';
 export class JournalStore {
   private readonly db: Database.Database;
   private readonly statements: ReturnType<JournalStore['prepare']>;
-  /** A rated CDR's \`rated\` column is written here, as the log's op (writeRatedOp), then copied by the bind. */
+  /**
+   * A rated CDR given as the op (not as a row read from a record: rated-row.ts) has its \`rated\` column written
+   * here, as the log's op (writeRatedOp), then copied by the bind.
+   */
   private readonly ratedBytes = new JsonBytes(4096);
   /** With `skipped`, an op refused on a constraint is noted there instead of failing the transaction. */
-  private readonly applyInTransaction: (ops: JournalOp[], position: LogPosition, skipped: SkippedOp[] | null) => void;
+  private readonly applyInTransaction: (ops: AppliedOp[], position: LogPosition, skipped: SkippedOp[] | null) => void;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -49,14 +54,16 @@ export class JournalStore {
     this.db.pragma('busy_timeout = 5000');
     migrateSchema(this.db);
     this.statements = this.prepare();
-    this.applyInTransaction = this.db.transaction((ops: JournalOp[], position: LogPosition, skipped: SkippedOp[] | null) => {
+    this.applyInTransaction = this.db.transaction((ops: AppliedOp[], position: LogPosition, skipped: SkippedOp[] | null) => {
+      // Op by op when some are skipped: a reservation refused on a constraint leaves its finish to apply alone, as it always did.
+      const finished = skipped === null ? finishedInPass(ops) : null;
       for (const op of ops) {
         try {
-          this.apply(op);
+          this.apply(op, finished);
         } catch (error) {
           if (skipped === null || !isConstraintError(error)) throw error;
           skipped.push({
-            op: op.op,
+            op: op.op === 'ratedRow' ? 'rated' : op.op,
             code: (error as { code: string }).code,
             message: error instanceof Error ? error.message : String(error),
           });
@@ -70,8 +77,8 @@ export class JournalStore {
     const db = this.db;
     return {
       insertReservation: db.prepare(
-        `INSERT INTO reservations (id, call_id, entity_type, entity_id, amount_micro, max_duration, created_at, expires_at, state, answer, slice, customer_trunk_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?)`,
+        `INSERT INTO reservations (id, call_id, entity_type, entity_id, amount_micro, max_duration, created_at, expires_at, state, finished_at, answer, slice, customer_trunk_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       extendReservation: db.prepare(`UPDATE reservations SET amount_micro = ?, expires_at = ?, slice = ? WHERE id = ? AND state = 'held'`),
       finishReservation: db.prepare(`UPDATE reservations SET state = ?, finished_at = ? WHERE id = ? AND state = 'held'`),
@@ -103,7 +110,7 @@ export class JournalStore {
    * skipped (the rest still apply) and returned; any other failure (a full disk, I/O) applies
    * nothing and throws, to be tried again.
    */
-  applyOps(ops: JournalOp[], position: LogPosition): SkippedOp[] {
+  applyOps(ops: AppliedOp[], position: LogPosition): SkippedOp[] {
     try {
       this.applyInTransaction(ops, position, null);
       return [];
@@ -128,11 +135,13 @@ export class JournalStore {
     this.statements.writeMeta.run(OFFSET_KEY, position.offset);
   }
 
-  private apply(op: JournalOp): void {
+  private apply(op: AppliedOp, finished: FinishedInPass | null): void {
     const s = this.statements;
     switch (op.op) {
       case 'held':
-      case 'reserve':
+      case 'reserve': {
+        // Finished later in this pass: the row goes in as it will be at the commit (finished-in-pass.ts).
+        const finish = finished?.finishOf.get(op);
         s.insertReservation.run(
           op.id,
           op.callId,
@@ -142,6 +151,8 @@ export class JournalStore {
           op.maxDuration,
           op.createdAt,
           op.expiresAt,
+          finish === undefined ? 'held' : finish.state,
+          finish === undefined ? null : finish.at,
           // A held reservation's answer column is made from its figures, here on the applier's thread; an old
           // log's reserve op carries the text.
           op.op === 'held' ? answerOf(op) : op.answer,
@@ -149,10 +160,12 @@ export class JournalStore {
           op.trunkId ?? null,
         );
         return;
+      }
       case 'extend':
         s.extendReservation.run(op.amountMicro, op.expiresAt, op.slice, op.id);
         return;
       case 'finish':
+        if (finished?.folded.has(op) === true) return;
         s.finishReservation.run(op.state, op.at, op.id);
         return;
       case 'lease':
@@ -160,6 +173,10 @@ export class JournalStore {
         return;
       case 'cdr':
         s.insertCdr.run(op.id, op.sipCallId, op.fingerprint, op.result, op.settlement, op.accountId, op.chargeMicro, op.createdAt);
+        return;
+      // From a record: the op's bytes as the log holds them are the column (rated-row.ts).
+      case 'ratedRow':
+        s.insertRatedCdr.run(op.id, op.sipCallId, op.accountId, op.chargeMicro, op.createdAt, op.bytes);
         return;
       case 'rated': {
         // The figures, not the texts (ops.ts, the cdrs table): a restart's outbox and a resend's answer make
