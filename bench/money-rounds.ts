@@ -81,22 +81,27 @@ function roundBody(name: string, first: number): Omit<NodeSyncRequest, 'node' | 
 }
 
 /**
- * One node's rounds for the run, each timed, one in each ROUND_MS period. `aligned`: every node's at the start
- * of each period, all at once, the worst case (a round queues behind the other two on 2 cores); `random`: each
- * at a random point of each period, as independent sidecars' rounds fall (each node's timer starts with its
- * process and drifts on its own), so two or three meet only by chance, in about the share of time they would.
- * The body is made before the clock starts: a real node makes it on its own machine, not on the centre's cores.
+ * One node's rounds for the run, each timed, about one every ROUND_MS. `aligned`: every node's first at once,
+ * and each next one ROUND_MS after the last one started, as the bench always ran them (the nodes drift apart
+ * only by their timers' lateness, so most rounds still meet the other two: a round queues behind them on 2
+ * cores); `random`: each at a random point of each period, as independent sidecars' rounds fall (each node's
+ * timer starts with its process and drifts on its own), so two or three meet only by chance, in about the share
+ * of time they would. The body is made before the clock starts: a real node makes it on its own machine.
  */
 async function node(world: LedgerWorld, name: string, until: number, phase: Phase, first = 0): Promise<number[]> {
   const times: number[] = [];
   let call = first;
-  for (let period = Date.now(); period < until; period += ROUND_MS) {
+  const at = (period: number): number => period + (phase === 'random' ? Math.random() * ROUND_MS : 0);
+  let period = Date.now();
+  for (let next = at(period); next < until; next = at(period)) {
     const body = roundBody(name, call + 1);
     call += callsPerRound;
-    await sleep(Math.max(0, period + (phase === 'random' ? Math.random() * ROUND_MS : 0) - Date.now()));
+    await sleep(Math.max(0, next - Date.now()));
+    const startedAt = Date.now();
     const started = performance.now();
     await world.round(name, body);
     times.push(performance.now() - started);
+    period = phase === 'aligned' ? startedAt + ROUND_MS : period + ROUND_MS;
   }
   return times;
 }
