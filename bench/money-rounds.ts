@@ -1,11 +1,13 @@
 /**
  * Money rounds at the centre on SQLite and on PostgreSQL, in the same run (issue 21's target: p99 < 20 ms
  * on PostgreSQL at 3 nodes × 2k calls/s). Three nodes each send a round every 200 ms (the sidecar's
- * interval), all at once, for `--seconds`; a round carries the CDRs of 200 ms at `--calls` calls/s (400 at
- * 2k/s) spread over `--accounts` prepaid accounts, and a lease ask for each account it billed. Timed: the
- * round's transaction as the node-sync route runs it (nodeRound), not HTTP. Needs the machine's PostgreSQL
- * (postgres@127.0.0.1:5432, database test, or TEST_POSTGRES_URL as the tests take it; a scratch schema,
- * dropped after). Then one node alone (`solo`): its rounds one after another, each timed and its event
+ * interval), all at once (`--phase aligned`, the worst case, and what the target has been read on) or each
+ * at a random point of every 200 ms (`--phase random`: independent sidecars, whose timers start with their
+ * processes), for `--seconds`; a round carries the CDRs of 200 ms at `--calls` calls/s (400 at 2k/s) spread
+ * over `--accounts` prepaid accounts, and a lease ask for each account it billed, made before its clock
+ * starts (a node makes it on its own machine, not on the centre's cores). Timed: the round's transaction as
+ * the node-sync route runs it (nodeRound), not HTTP. Needs the machine's PostgreSQL (postgres@127.0.0.1:5432,
+ * database test, or TEST_POSTGRES_URL as the tests take it; a scratch schema, dropped after). Then one node alone (`solo`): its rounds one after another, each timed and its event
  * loop's CPU counted, the CDRs made before the clock starts: a round's own cost, which unlike the
  * three-node latency hardly moves with the machine's load. On PostgreSQL the solo rounds also report where
  * the server's part goes: each statement's time as the client sees it (send to result, by its first words),
@@ -14,12 +16,16 @@
  * on a shared server). The three-node phase also reports how long a round held its balances' locks
  * (`balances_locked`, as the client saw it): the span the other nodes' rounds on the same accounts queue for.
  *
+ * `--compare-phase N`: then N blocks of 3 s of three nodes' rounds, alternating `aligned` and `random`, so both
+ * see the same load (on this shared box, runs one after the other do not).
+ *
  * `--compare-commit N` (PostgreSQL): then N blocks alternating the round's commit as the route makes it (its row
  * locks released at its commit record, the answer waiting for the flush: pg-store.ts) with a plain synchronous
  * COMMIT, each block three nodes at once for 15 rounds then 20 solo rounds: both see the same load, which a
  * run of each one after the other on this shared box does not.
  *
- *   node dist/bench/money-rounds.js [--seconds 10] [--calls 2000] [--accounts 20] [--solo-rounds 100] [--compare-commit 0]
+ *   node dist/bench/money-rounds.js [--seconds 10] [--calls 2000] [--accounts 20] [--solo-rounds 100]
+ *     [--compare-commit 0] [--phase aligned] [--compare-phase 0]
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -42,6 +48,8 @@ const { values } = benchArgs({
     accounts: { type: 'string', default: '20' },
     'solo-rounds': { type: 'string', default: '100' },
     'compare-commit': { type: 'string', default: '0' },
+    'compare-phase': { type: 'string', default: '0' },
+    phase: { type: 'string', default: 'aligned' },
   },
 });
 const seconds = Number(values.seconds);
@@ -52,6 +60,11 @@ const ROUND_MS = 200;
 const SERVER = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const soloRounds = Number(values['solo-rounds']);
 const compareBlocks = Number(values['compare-commit']);
+const phaseBlocks = Number(values['compare-phase']);
+type Phase = 'aligned' | 'random';
+const PHASES: readonly Phase[] = ['aligned', 'random'];
+const phase = values.phase as Phase;
+if (!PHASES.includes(phase)) throw new Error(`--phase is one of ${PHASES.join(', ')}, not ${values.phase}`);
 /** The bench's connections' name at the server, to find their backends. */
 const APPLICATION = `money-rounds-${process.pid}`;
 
@@ -67,17 +80,28 @@ function roundBody(name: string, first: number): Omit<NodeSyncRequest, 'node' | 
   };
 }
 
-/** One node's rounds for the run, each timed. */
-async function node(world: LedgerWorld, name: string, until: number): Promise<number[]> {
+/**
+ * One node's rounds for the run, each timed, about one every ROUND_MS. `aligned`: every node's first at once,
+ * and each next one ROUND_MS after the last one started, as the bench always ran them (the nodes drift apart
+ * only by their timers' lateness, so most rounds still meet the other two: a round queues behind them on 2
+ * cores); `random`: each at a random point of each period, as independent sidecars' rounds fall (each node's
+ * timer starts with its process and drifts on its own), so two or three meet only by chance, in about the share
+ * of time they would. The body is made before the clock starts: a real node makes it on its own machine.
+ */
+async function node(world: LedgerWorld, name: string, until: number, phase: Phase, first = 0): Promise<number[]> {
   const times: number[] = [];
-  let call = 0;
-  while (Date.now() < until) {
-    const started = performance.now();
-    await world.round(name, roundBody(name, call + 1));
+  let call = first;
+  const at = (period: number): number => period + (phase === 'random' ? Math.random() * ROUND_MS : 0);
+  let period = Date.now();
+  for (let next = at(period); next < until; next = at(period)) {
+    const body = roundBody(name, call + 1);
     call += callsPerRound;
-    const ms = performance.now() - started;
-    times.push(ms);
-    await sleep(Math.max(0, ROUND_MS - ms));
+    await sleep(Math.max(0, next - Date.now()));
+    const startedAt = Date.now();
+    const started = performance.now();
+    await world.round(name, body);
+    times.push(performance.now() - started);
+    period = phase === 'aligned' ? startedAt + ROUND_MS : period + ROUND_MS;
   }
   return times;
 }
@@ -212,6 +236,21 @@ async function compareCommit(world: LedgerWorld, blocks: number): Promise<Record
   );
 }
 
+/**
+ * --compare-phase: blocks of three nodes' rounds for 3 s each, alternating `aligned` and `random`, so both see
+ * the same load; each block's CDRs numbered on from a range of its own (none settled before).
+ */
+async function comparePhase(world: LedgerWorld, blocks: number): Promise<Record<string, unknown>> {
+  const times: Record<Phase, number[]> = { aligned: [], random: [] };
+  for (let block = 0; block < blocks; block++) {
+    const side = PHASES[block % 2];
+    const until = Date.now() + 3000;
+    const first = 3_000_000_000 + block * 10_000_000;
+    times[side].push(...(await Promise.all(NODES.map((name) => node(world, name, until, side, first)))).flat());
+  }
+  return Object.fromEntries(PHASES.map((side) => [side, medianAndTail(times[side])]));
+}
+
 async function bench(location: string): Promise<{
   rounds: number;
   p50_ms: number;
@@ -219,13 +258,14 @@ async function bench(location: string): Promise<{
   statements_per_round?: number;
   solo: Record<string, unknown>;
   compare_commit?: Record<string, unknown>;
+  compare_phase?: Record<string, unknown>;
 }> {
   const world = await openLedgerWorld(location, NODES, accounts);
   try {
     for (const id of accounts) await world.fund(id, '1000000.00');
     const until = Date.now() + seconds * 1000;
     const statements = location.startsWith('postgres') ? timeStatements() : null;
-    const times = (await Promise.all(NODES.map((name) => node(world, name, until)))).flat();
+    const times = (await Promise.all(NODES.map((name) => node(world, name, until, phase)))).flat();
     const timed = statements?.stop(times.length);
     // The balances' read waits for the locks other nodes' rounds hold: its time here against the solo rounds' is the queue.
     const perRound =
@@ -242,6 +282,7 @@ async function bench(location: string): Promise<{
       ...perRound,
       solo: await solo(world, NODES[0], location.startsWith('postgres') ? admin : null),
       ...(location.startsWith('postgres') && compareBlocks > 0 ? { compare_commit: await compareCommit(world, compareBlocks) } : {}),
+      ...(phaseBlocks > 0 ? { compare_phase: await comparePhase(world, phaseBlocks) } : {}),
     };
   } finally {
     await world.close();
@@ -258,6 +299,7 @@ try {
   const load = execFileSync('uptime', { encoding: 'utf8' }).trim();
   const result = {
     nodes: NODES.length,
+    phase,
     calls_per_round: callsPerRound,
     accounts: accounts.length,
     seconds,
