@@ -2,6 +2,7 @@ import { markCarrierBlocks } from '../blocking/block-rules.js';
 import { addPercentFloor, mulNano } from '../money/nano.js';
 import type { CarrierEligibility, CompiledSnapshot, LcrConfig } from '../snapshot/model.js';
 import type { Currency } from '../snapshot/schema.js';
+import { deepestNode } from '../trie/prefix-trie.js';
 import { DeckMatcher } from './rate-match.js';
 
 /**
@@ -64,6 +65,11 @@ export interface LcrQuery {
   sellDeck?: number;
   /** Normalised DNIS, tech prefix already stripped. */
   dnis: string;
+  /**
+   * The trie node `dnis` reaches in this engine's snapshot (deepestNode), when the caller already knows it:
+   * a retail call's translation carries its b-number's (retail-index.ts). Absent or -1: walked here.
+   */
+  dnisNode?: number;
   ani: string;
   triedCarrierIds: readonly number[];
   triedGatewayIds: readonly number[];
@@ -229,7 +235,7 @@ export class LcrEngine {
     const sellDeck = query.sellDeck ?? snapshot.customerTrunks[query.trunk].sellDeck;
     if (sellDeck < 0) return -1;
     if (query.now < this.cacheFrom || query.now >= this.cacheUntil) this.resetCache(query.now);
-    const node = this.deepestNode(query.dnis);
+    const node = query.dnisNode !== undefined && query.dnisNode >= 0 ? query.dnisNode : this.deepestNode(query.dnis);
     const key = sellDeck * snapshot.rates.trie.nodeCount + node;
     let ordered = this.routeCache.get(key);
     if (ordered === undefined) {
@@ -344,14 +350,7 @@ export class LcrEngine {
 
   /** The trie node a number's digits lead to (where the rate walk would stop). */
   private deepestNode(digits: string): number {
-    const { children } = this.snapshot.rates.trie;
-    let node = 0;
-    for (let i = 0; i < digits.length; i++) {
-      const child = children[node * 10 + digits.charCodeAt(i) - 48];
-      if (child === 0) break;
-      node = child;
-    }
-    return node;
+    return deepestNode(this.snapshot.rates.trie, digits);
   }
 
   /** Starts a cache for the span around `now` in which no rate row or exchange rate takes effect. */

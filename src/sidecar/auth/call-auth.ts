@@ -2,7 +2,7 @@ import { findCustomerBlock } from '../../core/blocking/block-rules.js';
 import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js';
 import type { DecisionEngine } from '../engine/engine.js';
 import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
-import { registrationKey, type CustomerTrunk } from '../../core/snapshot/model.js';
+import { registrationKey, type CustomerTrunk, type RateIndex } from '../../core/snapshot/model.js';
 import { lookupCidr } from '../../core/net/cidr-index.js';
 import type { LivePorts } from '../limits/live-ports.js';
 import { lookupAccessNumber } from '../retail/access-numbers.js';
@@ -37,6 +37,13 @@ export interface CallAuthAllowed {
    * billed for it. `customer_trunk_id` is then the product's trunk and `dnis` the translated number.
    */
   retail_account_id?: number;
+  /**
+   * Not answered (the encoders leave it out): the translated number's trie node in `dnisRates`, the serving
+   * snapshot's rates when auth ran, found when the translation was set up. call/decide hands both to its route
+   * step, which uses the node only while those rates still serve (routeCall).
+   */
+  dnisNode?: number;
+  dnisRates?: RateIndex;
 }
 
 export interface CallAuthRejected {
@@ -154,7 +161,12 @@ export function authorizeCall(
     const productTrunk = engine.customerTrunkIndex(access.product.customerTrunkId ?? 0);
     if (productTrunk < 0 || !engine.snapshot.customerTrunks[productTrunk].active)
       return { decision: { allowed: false, ...refusalFields('customer_trunk_not_active') }, outcome: 'not_authorised' };
-    return allowOn(engine, productTrunk, ani, access.translation.bNumber, ports, access.translation.retailAccountId);
+    const decided = allowOn(engine, productTrunk, ani, access.translation.bNumber, ports, access.translation.retailAccountId);
+    if (decided.decision.allowed && access.translation.bNumberNode >= 0) {
+      decided.decision.dnisNode = access.translation.bNumberNode;
+      decided.decision.dnisRates = engine.snapshot.rates;
+    }
+    return decided;
   }
   return allowOn(engine, identity.trunk, ani, identity.dnis, ports, null);
 }

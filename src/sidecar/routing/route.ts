@@ -1,6 +1,7 @@
 import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js';
 import type { DecisionEngine } from '../engine/engine.js';
 import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
+import type { RateIndex } from '../../core/snapshot/model.js';
 
 /** POST /api/opensips/call/route, validated. */
 export interface RouteRequest {
@@ -14,6 +15,9 @@ export interface RouteRequest {
   previous_failure_code: number | null;
   tried_carrier_trunk_ids: readonly number[];
   tried_gateway_ids: readonly number[];
+  /** From call/auth's answer in the same call/decide (CallAuthAllowed): `dnis`'s trie node in `dnisRates`. */
+  dnisNode?: number;
+  dnisRates?: RateIndex;
 }
 
 export interface RouteAllowed {
@@ -59,6 +63,8 @@ export function routeCall(engine: DecisionEngine, request: RouteRequest, now: nu
   const carrierIndex = engine.lcr.cheapest({
     trunk: trunkIndex,
     dnis,
+    // Known only for the rates it was found in: a snapshot swapped in since (admission may wait) walks again.
+    dnisNode: request.dnisRates === engine.snapshot.rates ? request.dnisNode : undefined,
     ani: normalizeAni(request.ani),
     triedCarrierIds: request.tried_carrier_trunk_ids,
     triedGatewayIds: request.tried_gateway_ids,
