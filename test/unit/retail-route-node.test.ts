@@ -7,6 +7,8 @@ import type { SnapshotDescription, SnapshotTables } from '../../src/core/snapsho
 import { deepestNode } from '../../src/core/trie/prefix-trie.js';
 import { authorizeCall, type CallAuthAllowed } from '../../src/sidecar/auth/call-auth.js';
 import { firstAttempt } from '../../src/sidecar/call/decide.js';
+import { knownNode } from '../../src/core/lcr/lcr.js';
+import { priceCall, type PriceResult } from '../../src/sidecar/admission/pricing.js';
 import { DecisionEngine } from '../../src/sidecar/engine/engine.js';
 import { LivePorts } from '../../src/sidecar/limits/live-ports.js';
 import { routeCall, type RouteDecision } from '../../src/sidecar/routing/route.js';
@@ -102,12 +104,29 @@ function plainRoute(fresh: DecisionEngine, caller: CallAuthAllowed, now = NOW): 
   return routeCall(fresh, request, now).decision;
 }
 
+/** Admission's price of what auth answered on `engine`, with the node it knows (as call/decide asks it). */
+function knownPrice(engine: DecisionEngine, caller: CallAuthAllowed, now = NOW): PriceResult {
+  const trunk = engine.snapshot.customerTrunks[engine.customerTrunkIndex(caller.customer_trunk_id)];
+  return priceCall(engine, trunk, 'AUD', caller.dnis, now, knownNode(caller, engine.snapshot.rates));
+}
+
+/** The same from `fresh`, walked. */
+function plainPrice(fresh: DecisionEngine, caller: CallAuthAllowed, now = NOW): PriceResult {
+  const trunk = fresh.snapshot.customerTrunks[fresh.customerTrunkIndex(caller.customer_trunk_id)];
+  return priceCall(fresh, trunk, 'AUD', caller.dnis, now);
+}
+
 /** Every prefix the fixture's rates hold (and withOtherRates'). */
 const RATED_PREFIXES = ['61', '614', '6140', '61400', '6113', '1900'];
 
 /** Routes every rated prefix, so the route cache has an entry at every node a stale node could name. */
 function fillRouteCache(engine: DecisionEngine, now = NOW): void {
-  for (const prefix of RATED_PREFIXES) for (const tail of ['', '9', '99999']) routeCall(engine, plainRequest(prefix + tail), now);
+  const trunk = engine.snapshot.customerTrunks[engine.customerTrunkIndex(10)];
+  for (const prefix of RATED_PREFIXES)
+    for (const tail of ['', '9', '99999']) {
+      routeCall(engine, plainRequest(prefix + tail), now);
+      priceCall(engine, trunk, 'AUD', prefix + tail, now);
+    }
 }
 
 function plainRequest(dnis: string) {
@@ -124,7 +143,7 @@ function plainRequest(dnis: string) {
   };
 }
 
-describe("a retail call's route node", () => {
+describe("a retail call's route node, in call/decide's route and admission steps", () => {
   it("is the walk's node of the b-number, and call/decide's route with it is call/route's without it", () => {
     const engine = engineOf(withRetail());
     const fresh = engineOf(withRetail());
@@ -136,6 +155,7 @@ describe("a retail call's route node", () => {
       assert.equal(caller.dnisRates, engine.snapshot.rates);
       const route = routeCall(engine, firstAttempt(caller), NOW).decision;
       assert.deepEqual(route, plainRoute(fresh, caller), bNumber);
+      assert.deepEqual(knownPrice(engine, caller), plainPrice(fresh, caller), bNumber);
       routes.add(route.allowed ? `carrier ${route.carrier_trunk_id}` : route.reason_code);
     }
     assert.ok(routes.size >= 2, `the numbers route differently: ${[...routes].join(', ')}`);
@@ -172,6 +192,7 @@ describe("a retail call's route node", () => {
       const caller = allowed(before, aNumber);
       if (caller.dnisNode !== deepestNode(swapped.snapshot.rates.trie, bNumber)) moved++;
       assert.deepEqual(routeCall(swapped, firstAttempt(caller), NOW).decision, plainRoute(fresh, caller), bNumber);
+      assert.deepEqual(knownPrice(swapped, caller), plainPrice(fresh, caller), bNumber);
     }
     assert.ok(moved > 0, "the new snapshot's trie numbers some b-number's node otherwise");
     // The new snapshot's own translations carry its own trie's nodes.
@@ -204,6 +225,7 @@ describe("a retail call's route node", () => {
     assert.equal(caller.dnis, '61299990000');
     assert.equal(caller.dnisNode, deepestNode(replaced.snapshot.rates.trie, '61299990000'));
     assert.deepEqual(routeCall(replaced, firstAttempt(caller), NOW).decision, plainRoute(engineOf(withRetail()), caller));
+    assert.deepEqual(knownPrice(replaced, caller), plainPrice(engineOf(withRetail()), caller));
     // The engine it replaced still answers the old number, with the old number's node.
     assert.equal(allowed(engine, '6125550100').dnisNode, deepestNode(engine.snapshot.rates.trie, '61400123456'));
 
@@ -221,5 +243,7 @@ describe("a retail call's route node", () => {
     const atLater = routeCall(engine, firstAttempt(caller), after).decision;
     assert.deepEqual(atNow, plainRoute(engineOf(withRetail()), caller, NOW));
     assert.deepEqual(atLater, plainRoute(engineOf(withRetail()), caller, after));
+    assert.deepEqual(knownPrice(engine, caller, NOW), plainPrice(engineOf(withRetail()), caller, NOW));
+    assert.deepEqual(knownPrice(engine, caller, after), plainPrice(engineOf(withRetail()), caller, after));
   });
 });

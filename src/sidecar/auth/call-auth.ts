@@ -2,7 +2,8 @@ import { findCustomerBlock } from '../../core/blocking/block-rules.js';
 import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js';
 import type { DecisionEngine } from '../engine/engine.js';
 import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
-import { registrationKey, type CustomerTrunk, type RateIndex } from '../../core/snapshot/model.js';
+import { registrationKey, type CustomerTrunk } from '../../core/snapshot/model.js';
+import type { KnownDnisNode } from '../../core/lcr/lcr.js';
 import { lookupCidr } from '../../core/net/cidr-index.js';
 import type { LivePorts } from '../limits/live-ports.js';
 import { lookupAccessNumber } from '../retail/access-numbers.js';
@@ -21,7 +22,11 @@ export interface CallAuthRequest {
   domain: string | null;
 }
 
-export interface CallAuthAllowed {
+/**
+ * `dnisNode`/`dnisRates` (KnownDnisNode) are not answered (the encoders leave them out): a retail call's
+ * translated number's rate-trie node, which call/decide hands to admission and route.
+ */
+export interface CallAuthAllowed extends KnownDnisNode {
   allowed: true;
   trunk_type: 'customer';
   customer_trunk_id: number;
@@ -37,13 +42,6 @@ export interface CallAuthAllowed {
    * billed for it. `customer_trunk_id` is then the product's trunk and `dnis` the translated number.
    */
   retail_account_id?: number;
-  /**
-   * Not answered (the encoders leave it out): the translated number's trie node in `dnisRates`, the serving
-   * snapshot's rates when auth ran, found when the translation was set up. call/decide hands both to its route
-   * step, which uses the node only while those rates still serve (routeCall).
-   */
-  dnisNode?: number;
-  dnisRates?: RateIndex;
 }
 
 export interface CallAuthRejected {

@@ -98,6 +98,8 @@ export function decideCall(context: CallContext, request: DecideRequest, now: nu
       estimatedCostMicro: null,
       dialogId: request.dialogId,
       retailAccountId: caller.retail_account_id ?? null,
+      dnisNode: caller.dnisNode,
+      dnisRates: caller.dnisRates,
     },
     now,
   );

@@ -1,10 +1,11 @@
 import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js';
 import type { DecisionEngine } from '../engine/engine.js';
 import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
-import type { RateIndex } from '../../core/snapshot/model.js';
+import { knownNode, type KnownDnisNode } from '../../core/lcr/lcr.js';
 
 /** POST /api/opensips/call/route, validated. */
-export interface RouteRequest {
+/** `dnisNode`/`dnisRates`: only from call/decide, what its auth step knew of the number (KnownDnisNode). */
+export interface RouteRequest extends KnownDnisNode {
   customer_trunk_id: number;
   /** The DNIS call/auth returned: normalised, tech prefix already stripped (it is not stripped again). */
   dnis: string;
@@ -15,9 +16,6 @@ export interface RouteRequest {
   previous_failure_code: number | null;
   tried_carrier_trunk_ids: readonly number[];
   tried_gateway_ids: readonly number[];
-  /** From call/auth's answer in the same call/decide (CallAuthAllowed): `dnis`'s trie node in `dnisRates`. */
-  dnisNode?: number;
-  dnisRates?: RateIndex;
 }
 
 export interface RouteAllowed {
@@ -63,8 +61,7 @@ export function routeCall(engine: DecisionEngine, request: RouteRequest, now: nu
   const carrierIndex = engine.lcr.cheapest({
     trunk: trunkIndex,
     dnis,
-    // Known only for the rates it was found in: a snapshot swapped in since (admission may wait) walks again.
-    dnisNode: request.dnisRates === engine.snapshot.rates ? request.dnisNode : undefined,
+    dnisNode: knownNode(request, engine.snapshot.rates),
     ani: normalizeAni(request.ani),
     triedCarrierIds: request.tried_carrier_trunk_ids,
     triedGatewayIds: request.tried_gateway_ids,
