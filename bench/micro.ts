@@ -11,6 +11,8 @@ import { authorizeCall, type CallAuthDecision } from '../src/sidecar/auth/call-a
 import { LivePorts } from '../src/sidecar/limits/live-ports.js';
 import { DecisionEngine } from '../src/sidecar/engine/engine.js';
 import { firstRoute } from './bench-world.js';
+import { firstAttempt } from '../src/sidecar/call/decide.js';
+import { routeCall } from '../src/sidecar/routing/route.js';
 import { decodeSnapshot, encodeSnapshot } from '../src/core/snapshot/codec.js';
 import { compileSnapshot } from '../src/core/snapshot/compile.js';
 import { validateSnapshot } from '../src/core/snapshot/validate.js';
@@ -82,7 +84,7 @@ export function addRetail(dataset: Dataset): void {
 /** A string as the request parser hands it over: flat, its own copy. */
 export const flat = (text: string): string => JSON.parse(JSON.stringify(text)) as string;
 
-/** call/auth of a request with these numbers, and call/decide's in-memory chain (auth, then the first route of what auth answered: false if either refuses). */
+/** call/auth of a request with these numbers, and call/decide's in-memory chain (auth, then the first route of what auth answered, as decide.ts asks it: false if either refuses). */
 export function deciders(
   engine: DecisionEngine,
   ports: LivePorts,
@@ -97,7 +99,8 @@ export function deciders(
     ).decision;
   const decide = (ip: string, ani: string, dnis: string): boolean => {
     const caller = authorize(ip, ani, dnis);
-    return caller.allowed && firstRoute(engine, caller.customer_trunk_id, caller.dnis, now, caller.ani).allowed;
+    // The route step as call/decide asks it (firstAttempt: what auth knows of a retail number's route goes along).
+    return caller.allowed && routeCall(engine, firstAttempt(caller), now).decision.allowed;
   };
   return { authorize, decide };
 }

@@ -7,6 +7,9 @@
  * over rounds, µs a call (the first round fills the route caches: the median leaves it out).
  *
  *   auth → route, wholesale / retail: call/decide's in-memory chain as micro.js has it (admission left out)
+ *   auth → price → route: the same with admission's price of the call (priceCall, as admitCall asks it: the
+ *     part of admission that reads the number) between them; the reservation itself is left out (it books
+ *     against the node's credit journal, a customer account's or a retail account's)
  *   auth, wholesale / retail: call/auth alone
  *   lookup: lookupAccessNumber alone (access number, translation, expiry), the retail call's own step
  *
@@ -17,6 +20,10 @@ import type { CallAuthDecision } from '../src/sidecar/auth/call-auth.js';
 import { LivePorts } from '../src/sidecar/limits/live-ports.js';
 import { DecisionEngine } from '../src/sidecar/engine/engine.js';
 import { lookupAccessNumber } from '../src/sidecar/retail/access-numbers.js';
+import { knownNode } from '../src/core/lcr/lcr.js';
+import { priceCall } from '../src/sidecar/admission/pricing.js';
+import { firstAttempt } from '../src/sidecar/call/decide.js';
+import { routeCall } from '../src/sidecar/routing/route.js';
 import { decodeSnapshot, encodeSnapshot } from '../src/core/snapshot/codec.js';
 import { compileSnapshot } from '../src/core/snapshot/compile.js';
 import { generateDataset, SIZES } from '../src/devkit/dataset.js';
@@ -42,12 +49,25 @@ const dialledDirect = Array.from({ length: CALLERS }, (_, k) =>
   flat(prefix + numbers[((k * 7919) % RETAIL_TRANSLATIONS) % numbers.length]),
 );
 const { authorize: authorizeFrom, decide: decideFrom } = deciders(engine, new LivePorts(), now);
+const trunk = engine.snapshot.customerTrunks[engine.customerTrunkIndex(callers[0][2])];
+// The product's currency is its trunk's (addRetail), so both kinds are priced in the trunk account's.
+const currency = engine.snapshot.accounts.get(trunk.accountId)!.currency;
+const decidePriced = (ani: string, dnis: string): boolean => {
+  const caller = authorizeFrom(ip, ani, dnis);
+  return (
+    caller.allowed &&
+    priceCall(engine, trunk, currency, caller.dnis, now, knownNode(caller, engine.snapshot.rates)).ok &&
+    routeCall(engine, firstAttempt(caller), now).decision.allowed
+  );
+};
 const authorize = (ani: string, dnis: string): CallAuthDecision => authorizeFrom(ip, ani, dnis);
 const decide = (ani: string, dnis: string): boolean => decideFrom(ip, ani, dnis);
 let routed = 0;
 const kinds: Record<string, (k: number) => void> = {
   'auth → route, wholesale': (k) => void (routed += decide(aNumbers[k], dialledDirect[k]) ? 1 : 0),
   'auth → route, retail': (k) => void (routed += decide(aNumbers[k], dialledAccess) ? 1 : 0),
+  'auth → price → route, wholesale': (k) => void (routed += decidePriced(aNumbers[k], dialledDirect[k]) ? 1 : 0),
+  'auth → price → route, retail': (k) => void (routed += decidePriced(aNumbers[k], dialledAccess) ? 1 : 0),
   'auth, wholesale': (k) => {
     if (!authorize(aNumbers[k], dialledDirect[k]).allowed) throw new Error('a wholesale call was refused');
   },
@@ -74,4 +94,4 @@ for (let round = 0; round < Number(values.rounds); round++) {
 }
 const median = (list: number[]): number => Math.round([...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] * 1000) / 1000;
 const result = Object.fromEntries(Object.entries(perCall).map(([name, list]) => [name, median(list)]));
-process.stdout.write(`${JSON.stringify({ ...result, routedShare: routed / (CALLERS * 2 * Number(values.rounds)) })}\n`);
+process.stdout.write(`${JSON.stringify({ ...result, routedShare: routed / (CALLERS * 4 * Number(values.rounds)) })}\n`);

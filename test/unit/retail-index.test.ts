@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { Delta } from '../../src/core/protocol/deltas.js';
 import type { CallTranslationRow, RetailProductRow } from '../../src/core/snapshot/retail.js';
 import { applyRetailDeltas, compileRetail, translationFor, type RetailIndex } from '../../src/core/snapshot/retail-index.js';
+import { buildPrefixTrie, deepestNode, type PrefixTrie } from '../../src/core/trie/prefix-trie.js';
 import { lookupAccessNumber } from '../../src/sidecar/retail/access-numbers.js';
 
 /** Live retail changes (issue 19 on issue 18's channel): copy-on-write by bucket, newest wins, expired dropped. */
@@ -38,8 +39,8 @@ const base = (): RetailIndex =>
     call_translations: [translation(1, '61400111222'), translation(2, '61400333444')],
   });
 
-function applied(index: RetailIndex, deltas: Delta[], now = NOW): RetailIndex {
-  const result = applyRetailDeltas(index, deltas, now);
+function applied(index: RetailIndex, deltas: Delta[], now = NOW, rateTrie: PrefixTrie | null = null): RetailIndex {
+  const result = applyRetailDeltas(index, deltas, now, rateTrie);
   assert.ok(result.ok, result.ok ? '' : result.reason);
   return result.index;
 }
@@ -190,13 +191,17 @@ describe('translation records in the retail index', () => {
     });
     const rows = Array.from({ length: 6000 }, (_, at) => made(at + 1));
     rows.forEach(keep);
-    let index = compileRetail({ retail_products: [product(1, accessNumbers)], call_translations: rows });
+    // Rates' prefixes some b-numbers reach, to several depths: each translation carries its b-number's node.
+    const { trie } = buildPrefixTrie(['612', '6120', '61201', '612012', '6121', '61299', '6129']);
+    let index = compileRetail({ retail_products: [product(1, accessNumbers)], call_translations: rows }, trie);
     const changes = Array.from({ length: 2000 }, () => made(1 + random(9000)));
     for (let from = 0; from < changes.length; from += 250) {
       const batch = changes.slice(from, from + 250);
       index = applied(
         index,
         batch.map((change) => upsert('call_translations', change)),
+        NOW,
+        trie,
       );
       batch.forEach(keep);
     }
@@ -212,6 +217,7 @@ describe('translation records in the retail index', () => {
         accessNumber: access,
         bNumber: want.b_number,
         expiresAtMs: Date.parse(want.expires_at),
+        bNumberNode: deepestNode(trie, want.b_number),
       });
     }
   });

@@ -1,7 +1,8 @@
 import { markCarrierBlocks } from '../blocking/block-rules.js';
 import { addPercentFloor, mulNano } from '../money/nano.js';
-import type { CarrierEligibility, CompiledSnapshot, LcrConfig } from '../snapshot/model.js';
+import type { CarrierEligibility, CompiledSnapshot, LcrConfig, RateIndex } from '../snapshot/model.js';
 import type { Currency } from '../snapshot/schema.js';
+import { deepestNode } from '../trie/prefix-trie.js';
 import { DeckMatcher } from './rate-match.js';
 
 /**
@@ -64,10 +65,30 @@ export interface LcrQuery {
   sellDeck?: number;
   /** Normalised DNIS, tech prefix already stripped. */
   dnis: string;
+  /**
+   * The trie node `dnis` reaches in this engine's snapshot (deepestNode), when the caller already knows it
+   * (knownNode). Absent or -1: walked here.
+   */
+  dnisNode?: number;
   ani: string;
   triedCarrierIds: readonly number[];
   triedGatewayIds: readonly number[];
   now: number;
+}
+
+/**
+ * What call/auth knows of a retail call's number (CallAuthAllowed): its node in the rate trie of `dnisRates`,
+ * the serving rates when auth ran, found when the translation was set up (retail-index.ts). call/decide hands
+ * it to admission and route, which use it instead of walking the digits again.
+ */
+export interface KnownDnisNode {
+  dnisNode?: number;
+  dnisRates?: RateIndex;
+}
+
+/** The known node while the rates it was found in still serve (admission may wait, a snapshot may swap in), else -1: walk. */
+export function knownNode(known: KnownDnisNode, rates: RateIndex): number {
+  return known.dnisRates === rates && known.dnisNode !== undefined ? known.dnisNode : -1;
 }
 
 /** Classification codes (indexes into STATUS_NAMES); 0 is ok. */
@@ -229,7 +250,7 @@ export class LcrEngine {
     const sellDeck = query.sellDeck ?? snapshot.customerTrunks[query.trunk].sellDeck;
     if (sellDeck < 0) return -1;
     if (query.now < this.cacheFrom || query.now >= this.cacheUntil) this.resetCache(query.now);
-    const node = this.deepestNode(query.dnis);
+    const node = query.dnisNode !== undefined && query.dnisNode >= 0 ? query.dnisNode : this.deepestNode(query.dnis);
     const key = sellDeck * snapshot.rates.trie.nodeCount + node;
     let ordered = this.routeCache.get(key);
     if (ordered === undefined) {
@@ -250,11 +271,12 @@ export class LcrEngine {
 
   /**
    * The row of the longest prefix of `digits` in force now in one deck (what matchDeckRow finds), cached as
-   * call/route's carriers are: admission prices every INVITE from the sell deck.
+   * call/route's carriers are: admission prices every INVITE from the sell deck. `digitsNode`: the digits'
+   * trie node when known (knownNode), else -1.
    */
-  rowNow(deck: number, digits: string, now: number): number {
+  rowNow(deck: number, digits: string, now: number, digitsNode = -1): number {
     if (now < this.cacheFrom || now >= this.cacheUntil) this.resetCache(now);
-    const node = this.deepestNode(digits);
+    const node = digitsNode >= 0 ? digitsNode : this.deepestNode(digits);
     if (this.rowTables[deck] === undefined) this.newRowTable(deck);
     const cached = this.cachedRow(deck, node);
     if (cached !== undefined) return cached;
@@ -344,14 +366,7 @@ export class LcrEngine {
 
   /** The trie node a number's digits lead to (where the rate walk would stop). */
   private deepestNode(digits: string): number {
-    const { children } = this.snapshot.rates.trie;
-    let node = 0;
-    for (let i = 0; i < digits.length; i++) {
-      const child = children[node * 10 + digits.charCodeAt(i) - 48];
-      if (child === 0) break;
-      node = child;
-    }
-    return node;
+    return deepestNode(this.snapshot.rates.trie, digits);
   }
 
   /** Starts a cache for the span around `now` in which no rate row or exchange rate takes effect. */

@@ -1,3 +1,4 @@
+import { deepestNode, type PrefixTrie } from '../trie/prefix-trie.js';
 import type { Delta } from './delta.js';
 import {
   compileProduct,
@@ -22,14 +23,20 @@ import {
  *
  * A bucket holds its translations as numbers in one Float64Array, open-addressed by the key's hash, a record
  * of RECORD numbers a slot: the caller's digits (as up to three numbers), the access number's key, expiry,
- * id, account and product, all exact in a double. On a table this size each separate object a lookup reads
- * is a cache miss (and a TLB miss, in a 600 MB process): a Map's table, its key string, the translation, its
- * boxed expiry, its access number's string and the b-number were six or more a retail call, and made its
- * decisions cost twice a wholesale call's (bench/micro.ts, 2026-12-07). A record is one or two cache lines;
- * only the b-number string, which the call goes on with, is read beside it. Nothing is built per call: the
- * caller's digits are read into the key numbers, and the access number's key is one read of a small Map.
- * Expired translations are dropped from the buckets a change touches; the others go with the next snapshot.
- * Products are few: a product change copies their two Maps.
+ * id, account, product and the b-number's node in the snapshot's rate trie, all exact in a double. On a table
+ * this size each separate object a lookup reads is a cache miss (and a TLB miss, in a 600 MB process): a Map's
+ * table, its key string, the translation, its boxed expiry, its access number's string and the b-number were
+ * six or more a retail call, and made its decisions cost twice a wholesale call's (bench/micro.ts,
+ * 2026-12-07). A record is one or two cache lines; only the b-number string, which the call goes on with, is
+ * read beside it. Nothing is built per call: the caller's digits are read into the key numbers, and the access
+ * number's key is one read of a small Map. Expired translations are dropped from the buckets a change touches;
+ * the others go with the next snapshot. Products are few: a product change copies their two Maps.
+ *
+ * The b-number's node is where call/decide's admission and route steps would stop walking its digits down the
+ * rate trie (their caches are keyed by it): found once when the translation is compiled or applied, so a
+ * retail call's steps after auth skip the walk (two walks of 11 digits through a 3.6 MB trie, mostly misses:
+ * ~0.3 µs each, 2026-12-07, branch retail-route). A node holds for the rates it was found in only; the index
+ * is compiled with its snapshot, and the rates are not a live table, so the two go together.
  */
 export const TRANSLATION_BUCKETS = 1024;
 /** A key's bucket is its hash's top bits; its slot, the low ones. */
@@ -44,7 +51,8 @@ const EXPIRES = 4;
 const ID = 5;
 const ACCOUNT = 6;
 const PRODUCT = 7;
-const RECORD = 8;
+const ROUTE_NODE = 8;
+const RECORD = 9;
 /**
  * Digits per key number: 1 then up to 15 digits is below 2^53 (exact), and the leading 1 keeps "012" and
  * "12" apart. Three numbers hold the 32 digits a number may have (retail.ts); a number without the third (or
@@ -88,6 +96,7 @@ interface Entry {
   retailAccountId: number;
   productId: number;
   bNumber: string;
+  routeNode: number;
 }
 
 // readCaller's answer: the caller's key numbers (the event loop runs one lookup at a time).
@@ -167,6 +176,7 @@ export function translationFor(index: RetailIndex, aNumber: string, accessNumber
     accessNumber,
     bNumber: bucket.bNumbers[slot],
     expiresAtMs: records[at + EXPIRES],
+    bNumberNode: records[at + ROUTE_NODE],
   };
 }
 
@@ -189,6 +199,7 @@ function bucketOf(entries: readonly Entry[]): TranslationBucket {
     records[at + ID] = entry.id;
     records[at + ACCOUNT] = entry.retailAccountId;
     records[at + PRODUCT] = entry.productId;
+    records[at + ROUTE_NODE] = entry.routeNode;
     bNumbers[slot] = entry.bNumber;
   }
   return { records, bNumbers, count: entries.length };
@@ -210,6 +221,7 @@ function entriesOf(bucket: TranslationBucket): Entry[] {
       retailAccountId: records[at + ACCOUNT],
       productId: records[at + PRODUCT],
       bNumber: bNumbers[at / RECORD],
+      routeNode: records[at + ROUTE_NODE],
     });
   }
   return entries;
@@ -228,12 +240,25 @@ type Editing = (at: number) => Entry[];
  * Puts a translation among its bucket's entries: it replaces the one held for its caller and access number
  * unless that one is newer (setup_call ids grow), so newest wins, in any order.
  */
-function putTranslation(editing: Editing, row: CallTranslationRow, access: number): void {
+function putTranslation(editing: Editing, row: CallTranslationRow, access: number, rateTrie: PrefixTrie | null): void {
   // retailProblem has checked the digits (1..32 of them).
   readCaller(row.a_number);
   const entries = editing(hashOf(keyHigh, keyMiddle, keyLow, access) >>> BUCKET_SHIFT);
   const { id, retailAccountId, productId, bNumber, expiresAtMs } = compileTranslation(row);
-  const entry: Entry = { high: keyHigh, middle: keyMiddle, low: keyLow, access, expiresAtMs, id, retailAccountId, productId, bNumber };
+  // The b-number is digits (retailProblem), what call/route's normalisation hands the walk unchanged.
+  const routeNode = rateTrie === null ? -1 : deepestNode(rateTrie, bNumber);
+  const entry: Entry = {
+    high: keyHigh,
+    middle: keyMiddle,
+    low: keyLow,
+    access,
+    expiresAtMs,
+    id,
+    retailAccountId,
+    productId,
+    bNumber,
+    routeNode,
+  };
   const held = entries.findIndex(
     (other) => other.access === access && other.high === entry.high && other.middle === entry.middle && other.low === entry.low,
   );
@@ -250,7 +275,12 @@ function accessKeyOf(accessKeys: Map<string, number>, accessNumber: string): num
   return key;
 }
 
-export function compileRetail(tables: RetailTables): RetailIndex {
+/**
+ * `rateTrie`: the rates' trie of the snapshot the index is compiled into (null: the translations' route nodes
+ * are not known, -1). An index holds route nodes of its own snapshot's trie only: a new snapshot compiles a new
+ * index, and the rates are not a live table, so live changes (applyRetailDeltas) keep the same trie.
+ */
+export function compileRetail(tables: RetailTables, rateTrie: PrefixTrie | null = null): RetailIndex {
   const accessNumbers = new Map<string, RetailProduct>();
   const productNumbers = new Map<number, readonly string[]>();
   const accessKeys = new Map<string, number>();
@@ -264,7 +294,7 @@ export function compileRetail(tables: RetailTables): RetailIndex {
   }
   const entries = Array.from({ length: TRANSLATION_BUCKETS }, (): Entry[] => []);
   const editing: Editing = (at) => entries[at];
-  for (const row of tables.call_translations ?? []) putTranslation(editing, row, accessKeyOf(accessKeys, row.access_number));
+  for (const row of tables.call_translations ?? []) putTranslation(editing, row, accessKeyOf(accessKeys, row.access_number), rateTrie);
   let translationCount = 0;
   for (const bucket of entries) translationCount += bucket.length;
   return { accessNumbers, productNumbers, accessKeys, translations: entries.map(bucketOf), translationCount };
@@ -277,7 +307,12 @@ export type RetailApply = { ok: true; index: RetailIndex } | { ok: false; reason
  * A product is live while it and its tenant are active: the centre sends a delete when it stops being live.
  * A row the snapshot checks would refuse, or an access number another product holds, refuses the batch.
  */
-export function applyRetailDeltas(index: RetailIndex, deltas: readonly Delta[], nowMs: number): RetailApply {
+export function applyRetailDeltas(
+  index: RetailIndex,
+  deltas: readonly Delta[],
+  nowMs: number,
+  rateTrie: PrefixTrie | null = null,
+): RetailApply {
   let accessNumbers = index.accessNumbers;
   let productNumbers = index.productNumbers;
   let accessKeys = index.accessKeys;
@@ -328,7 +363,7 @@ export function applyRetailDeltas(index: RetailIndex, deltas: readonly Delta[], 
       if (problem !== null) return { ok: false, reason: `delta ${delta.seq}: ${problem}` };
       const translation = row as unknown as CallTranslationRow;
       if (!accessKeys.has(translation.access_number) && accessKeys === index.accessKeys) accessKeys = new Map(accessKeys);
-      putTranslation(editing, translation, accessKeyOf(accessKeys, translation.access_number));
+      putTranslation(editing, translation, accessKeyOf(accessKeys, translation.access_number), rateTrie);
     }
   }
   let buckets = index.translations;

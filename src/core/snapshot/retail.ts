@@ -47,6 +47,11 @@ export interface CallTranslation {
   accessNumber: string;
   bNumber: string;
   expiresAtMs: number;
+  /**
+   * The trie node the b-number reaches in the rates of the snapshot holding the translation (deepestNode, as
+   * call/route and admission walk it), found when the translation is compiled; -1 when not known.
+   */
+  bNumberNode: number;
 }
 
 export function compileTranslation(row: CallTranslationRow): CallTranslation {
@@ -57,6 +62,7 @@ export function compileTranslation(row: CallTranslationRow): CallTranslation {
     accessNumber: row.access_number,
     bNumber: row.b_number,
     expiresAtMs: Date.parse(row.expires_at),
+    bNumberNode: -1,
   };
 }
 

@@ -76,3 +76,15 @@ export function permute<T extends Int32Array | Uint32Array | Uint16Array | Uint8
   for (let i = 0; i < order.length; i++) out[i] = column[order[i]];
   return out;
 }
+
+/** The deepest node a number's digits reach (0: not even its first digit): where a walk down them stops. */
+export function deepestNode(trie: PrefixTrie, digits: string): number {
+  const { children } = trie;
+  let node = 0;
+  for (let i = 0; i < digits.length; i++) {
+    const child = children[node * 10 + digits.charCodeAt(i) - 48];
+    if (child === 0) break;
+    node = child;
+  }
+  return node;
+}

@@ -6,6 +6,7 @@ import { formatMicro } from '../../core/money/micro.js';
 import { isRoutableDnis, normalizeNumber } from '../../core/numbers/normalize.js';
 import { affordable, affordableBillable, type CallPrice } from '../../core/rating/cost-bound.js';
 import type { CustomerAccount, CustomerTrunk } from '../../core/snapshot/model.js';
+import { knownNode, type KnownDnisNode } from '../../core/lcr/lcr.js';
 import { priceCall } from './pricing.js';
 import { estimatedCostTerms, type EstimatedCostTerms } from './estimated-cost.js';
 import type { AdmitOutcome, EntityMoney, NodeCredit, Plan } from '../credit/node-credit.js';
@@ -17,7 +18,8 @@ import type { EntityType } from '../../core/protocol/node-sync.js';
  * duration, and say how long the call may last) and POST
  * /api/call-admit/check (reserve a given amount against an entity).
  */
-export interface AdmitCallInput {
+/** `dnisNode`/`dnisRates`: only from call/decide, what its auth step knew of the number (KnownDnisNode). */
+export interface AdmitCallInput extends KnownDnisNode {
   customer_trunk_id: number;
   dnis: string | null;
   call_id: string | null;
@@ -85,10 +87,11 @@ function estimatePrice(
   currency: string,
   dnisText: string | null,
   now: number,
+  dnisNode: number,
 ): CallPrice | null {
   const dnis = normalizeNumber(dnisText ?? '');
   if (dnis === null || !isRoutableDnis(dnis)) return null;
-  const priced = priceCall(context.engine, trunk, currency, dnis, now);
+  const priced = priceCall(context.engine, trunk, currency, dnis, now, dnisNode);
   return priced.ok ? priced.price : null;
 }
 
@@ -145,13 +148,17 @@ export function admitCall(context: AdmitContext, input: AdmitCallInput, now: num
     // Held to a limit (prepaid, or postpaid with cutoff): the call is capped, or it could run past what was reserved.
     plan = account.enforcesHeadroom
       ? capped(
-          estimatedCostTerms(estimatePrice(context, trunk, account.currency, input.dnis, now), estimated, credit.settings.admissionSeconds),
+          estimatedCostTerms(
+            estimatePrice(context, trunk, account.currency, input.dnis, now, knownNode(input, engine.snapshot.rates)),
+            estimated,
+            credit.settings.admissionSeconds,
+          ),
         )
       : exactly(estimated);
   } else {
     const dnis = normalizeNumber(input.dnis ?? '');
     if (dnis === null || !isRoutableDnis(dnis)) return refusal('invalid_dnis');
-    const priced = priceCall(engine, trunk, account.currency, dnis, now);
+    const priced = priceCall(engine, trunk, account.currency, dnis, now, knownNode(input, engine.snapshot.rates));
     if (!priced.ok) return refusal(priced.reason);
     const sliceSeconds = credit.settings.sliceSeconds;
     // Slices need a way to end the call (the dialog, over MI) and a limit to enforce; a per-call price is paid once.

@@ -12,9 +12,17 @@ import type { CallPrice } from '../../core/rating/cost-bound.js';
 
 export type PriceResult = { ok: true; price: CallPrice } | { ok: false; reason: 'no_rate_deck' | 'no_rate' | 'no_exchange_rate' };
 
-export function priceCall(engine: DecisionEngine, trunk: CustomerTrunk, accountCurrency: string, dnis: string, now: number): PriceResult {
+/** `dnisNode`: the number's rate-trie node when known (knownNode), else -1. */
+export function priceCall(
+  engine: DecisionEngine,
+  trunk: CustomerTrunk,
+  accountCurrency: string,
+  dnis: string,
+  now: number,
+  dnisNode = -1,
+): PriceResult {
   if (trunk.sellDeck < 0) return { ok: false, reason: 'no_rate_deck' };
-  const row = engine.lcr.rowNow(trunk.sellDeck, dnis, now);
+  const row = engine.lcr.rowNow(trunk.sellDeck, dnis, now, dnisNode);
   if (row < 0) return { ok: false, reason: 'no_rate' };
   const { snapshot } = engine;
   const rates = snapshot.rates;

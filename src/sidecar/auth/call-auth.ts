@@ -3,6 +3,7 @@ import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js'
 import type { DecisionEngine } from '../engine/engine.js';
 import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
 import { registrationKey, type CustomerTrunk } from '../../core/snapshot/model.js';
+import type { KnownDnisNode } from '../../core/lcr/lcr.js';
 import { lookupCidr } from '../../core/net/cidr-index.js';
 import type { LivePorts } from '../limits/live-ports.js';
 import { lookupAccessNumber } from '../retail/access-numbers.js';
@@ -21,7 +22,11 @@ export interface CallAuthRequest {
   domain: string | null;
 }
 
-export interface CallAuthAllowed {
+/**
+ * `dnisNode`/`dnisRates` (KnownDnisNode) are not answered (the encoders leave them out): a retail call's
+ * translated number's rate-trie node, which call/decide hands to admission and route.
+ */
+export interface CallAuthAllowed extends KnownDnisNode {
   allowed: true;
   trunk_type: 'customer';
   customer_trunk_id: number;
@@ -154,7 +159,12 @@ export function authorizeCall(
     const productTrunk = engine.customerTrunkIndex(access.product.customerTrunkId ?? 0);
     if (productTrunk < 0 || !engine.snapshot.customerTrunks[productTrunk].active)
       return { decision: { allowed: false, ...refusalFields('customer_trunk_not_active') }, outcome: 'not_authorised' };
-    return allowOn(engine, productTrunk, ani, access.translation.bNumber, ports, access.translation.retailAccountId);
+    const decided = allowOn(engine, productTrunk, ani, access.translation.bNumber, ports, access.translation.retailAccountId);
+    if (decided.decision.allowed && access.translation.bNumberNode >= 0) {
+      decided.decision.dnisNode = access.translation.bNumberNode;
+      decided.decision.dnisRates = engine.snapshot.rates;
+    }
+    return decided;
   }
   return allowOn(engine, identity.trunk, ani, identity.dnis, ports, null);
 }

@@ -98,6 +98,8 @@ export function decideCall(context: CallContext, request: DecideRequest, now: nu
       estimatedCostMicro: null,
       dialogId: request.dialogId,
       retailAccountId: caller.retail_account_id ?? null,
+      dnisNode: caller.dnisNode,
+      dnisRates: caller.dnisRates,
     },
     now,
   );
@@ -131,9 +133,9 @@ function afterAdmission(
   return { body: decided('route', route.decision.reason_code, parts), stage: 'route', committed: released };
 }
 
-/** What the script sent to call/route for a call's first carrier. */
-function firstAttempt(caller: CallAuthAllowed): RouteRequest {
-  return {
+/** What the script sent to call/route for a call's first carrier (and what auth knows of the number's route, for a retail call). */
+export function firstAttempt(caller: CallAuthAllowed): RouteRequest {
+  const request: RouteRequest = {
     customer_trunk_id: caller.customer_trunk_id,
     dnis: caller.dnis,
     ani: caller.ani,
@@ -144,6 +146,12 @@ function firstAttempt(caller: CallAuthAllowed): RouteRequest {
     tried_carrier_trunk_ids: NO_IDS,
     tried_gateway_ids: NO_IDS,
   };
+  // Added, not spread, as auth adds them: a wholesale call's request keeps its shape.
+  if (caller.dnisRates !== undefined) {
+    request.dnisNode = caller.dnisNode;
+    request.dnisRates = caller.dnisRates;
+  }
+  return request;
 }
 
 const NO_IDS: readonly number[] = Object.freeze([]);

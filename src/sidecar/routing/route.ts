@@ -1,9 +1,11 @@
 import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js';
 import type { DecisionEngine } from '../engine/engine.js';
 import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
+import { knownNode, type KnownDnisNode } from '../../core/lcr/lcr.js';
 
 /** POST /api/opensips/call/route, validated. */
-export interface RouteRequest {
+/** `dnisNode`/`dnisRates`: only from call/decide, what its auth step knew of the number (KnownDnisNode). */
+export interface RouteRequest extends KnownDnisNode {
   customer_trunk_id: number;
   /** The DNIS call/auth returned: normalised, tech prefix already stripped (it is not stripped again). */
   dnis: string;
@@ -59,6 +61,7 @@ export function routeCall(engine: DecisionEngine, request: RouteRequest, now: nu
   const carrierIndex = engine.lcr.cheapest({
     trunk: trunkIndex,
     dnis,
+    dnisNode: knownNode(request, engine.snapshot.rates),
     ani: normalizeAni(request.ani),
     triedCarrierIds: request.tried_carrier_trunk_ids,
     triedGatewayIds: request.tried_gateway_ids,
