@@ -16,7 +16,7 @@
  *
  * Every `--settle-every N` CDRs (default 1000: a round every 200 ms at 5,000 CDRs/s) the outbox goes to a
  * centre that settles all of it, as the node's link does it: the round's body written as the link writes
- * it, made bytes as the HTTP client makes it, and the reply applied. 0: never (the outbox grows to every CDR).
+ * it (centre/round-body.ts: the bytes the HTTP client sends), and the reply applied. 0: never (the outbox grows to every CDR).
  *
  *   node dist/bench/cdr-ingest.js [--cdrs 100000] [--size wholesale] [--through ingest|handler] [--warm-up N] [--settle-every N]
  */
@@ -30,6 +30,7 @@ import { ingestCdr } from '../src/sidecar/cdr/ingest.js';
 import type { CallRecord } from '../src/sidecar/cdr/rating.js';
 import { MoneyJournal } from '../src/sidecar/journal/journal.js';
 import { NodeCredit } from '../src/sidecar/credit/node-credit.js';
+import { RoundBody } from '../src/sidecar/centre/round-body.js';
 import type { IncomingRequest, OutgoingResponse } from '../src/core/http/server.js';
 import type { NodeSyncReply } from '../src/core/protocol/node-sync.js';
 import { sidecarContext } from '../src/sidecar/http/context.js';
@@ -129,12 +130,14 @@ async function main(): Promise<void> {
   }
 }
 
+/** The round's body as the link writes it (one kept for the run, as the link keeps one). */
+const roundBody = new RoundBody();
+
 /** A money round with a centre that settles every CDR in it (centre/link.ts's body, without the network). */
 function settleRound(credit: NodeCredit, maxSettlements: number): void {
   const round = credit.takeRound(maxSettlements);
   const head = { node: 'bench', seq: 1, leases: round.asks.map((entry) => entry.ask) };
-  const body = `${JSON.stringify(head).slice(0, -1)},"settlements":[${round.settlements.map((entry) => entry.settlementJson).join(',')}]}`;
-  if (Buffer.from(body).length === 0) throw new Error('empty round');
+  if (roundBody.write(head, round.settlements).length === 0) throw new Error('empty round');
   const reply: NodeSyncReply = { settled: round.settlements.map((entry) => entry.sipCallId), unbilled: [], leases: [] };
   credit.applyReply(round, reply, Date.now());
 }
