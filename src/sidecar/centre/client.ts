@@ -170,7 +170,10 @@ export class CentreClient {
   }
 }
 
-/** `body` written BODY_PIECE_BYTES at a time, one piece a turn (setImmediate: after the I/O waiting then). */
+/**
+ * `body` written BODY_PIECE_BYTES at a time, one piece a turn (setImmediate: after the I/O waiting then), the first
+ * one too: making the request is a turn's work of its own.
+ */
 function writeInPieces(request: http.ClientRequest, body: Buffer): void {
   let at = 0;
   const next = (): void => {
@@ -184,5 +187,5 @@ function writeInPieces(request: http.ClientRequest, body: Buffer): void {
       setImmediate(next);
     }
   };
-  next();
+  setImmediate(next);
 }
