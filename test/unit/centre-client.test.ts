@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { CentreClient } from '../../src/sidecar/centre/client.js';
+import { BODY_PIECE_BYTES, CentreClient } from '../../src/sidecar/centre/client.js';
 import { RoundBody } from '../../src/sidecar/centre/round-body.js';
 import { settlementText } from '../../src/sidecar/journal/rated-cdr.js';
 import { ANSWERED_CDR } from '../fixtures/settlement.js';
@@ -70,6 +70,36 @@ describe('centre client', () => {
     // The next round's body is built in the same place: the one handed to a request stays as it was.
     builder.write({ node: 'n', seq: 8, leases: [] }, []);
     assert.equal(body.toString('utf8'), expected);
+    client.close();
+  });
+
+  it('writes a large body a piece per event-loop turn, so requests waiting meanwhile are served between pieces', async () => {
+    // The request ends at the server only once every piece has been written: count the turns the loop made by then.
+    let turns = 0;
+    let turnsAtEnd = -1;
+    handle = (_request, response) => {
+      turnsAtEnd = turns;
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    };
+    const client = new CentreClient(base, 2000);
+    const pieces = 6;
+    // Multi-byte characters across the pieces' boundaries: the bytes are split, the body arrives whole.
+    const text = JSON.stringify({ pad: 'é'.repeat((pieces * BODY_PIECE_BYTES) / 2 - 8) });
+    const body = Buffer.from(text);
+    assert.ok(body.length > (pieces - 1) * BODY_PIECE_BYTES);
+    let counting = true;
+    const count = (): void => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    bodies.length = 0;
+    const reply = await client.post('/api/ledger/node-sync', body);
+    counting = false;
+    assert.equal(reply.status, 200);
+    assert.deepEqual(bodies, [`POST /api/ledger/node-sync application/json ${text}`]);
+    // One piece a turn: the other work (here, the counter) ran between every two of them.
+    assert.ok(turnsAtEnd >= pieces - 1, `${turnsAtEnd} turns while ${pieces} pieces were written`);
     client.close();
   });
 
