@@ -70,14 +70,15 @@ function engineOf(tables: SnapshotTables, version = 1): DecisionEngine {
   return new DecisionEngine(structuredClone(compileSnapshot(snapshot).compiled), smallTablesOf(tables));
 }
 
-function dialAccess(engine: DecisionEngine, aNumber: string, now = NOW) {
+/** call/auth from the access number's trunk: to the access number, or to `dnis` (a wholesale call on the same trunk). */
+function dialAccess(engine: DecisionEngine, aNumber: string, now = NOW, dnis = ACCESS) {
   return authorizeCall(
     engine,
     {
       source_ip: '203.0.113.77',
       call_id: null,
       ani: aNumber,
-      dnis: ACCESS,
+      dnis,
       ruri: null,
       pai: null,
       ppi: null,
@@ -160,23 +161,7 @@ describe("a retail call's route node, in call/decide's route and admission steps
     }
     assert.ok(routes.size >= 2, `the numbers route differently: ${[...routes].join(', ')}`);
     // A wholesale call's answer carries none.
-    const ordinary = authorizeCall(
-      engine,
-      {
-        source_ip: '203.0.113.77',
-        call_id: null,
-        ani: '6125550100',
-        dnis: '61400123456',
-        ruri: null,
-        pai: null,
-        ppi: null,
-        rpid: null,
-        username: null,
-        domain: null,
-      },
-      new LivePorts(),
-      NOW,
-    ).decision;
+    const ordinary = dialAccess(engine, '6125550100', NOW, '61400123456');
     assert.ok(ordinary.allowed);
     assert.deepEqual([ordinary.dnisNode, ordinary.dnisRates], [undefined, undefined]);
   });
