@@ -92,9 +92,11 @@ const BENCHES: { kind: string; title: string; what: string }[] = [
     kind: 'money-rounds',
     title: 'Money rounds at the centre (`node dist/bench/money-rounds.js`)',
     what:
-      'Three nodes send the centre their money rounds at once, each round the CDRs of 200 ms at the given calls/s with ' +
+      'Three nodes send the centre their money rounds every 200 ms, each round the CDRs of 200 ms at the given calls/s with ' +
       'their settlements and lease asks, against the ledger on SQLite and on PostgreSQL in the same run; then one node ' +
-      'alone (solo), with the centre’s CPU and, on PostgreSQL, its server backends’ CPU per round. With `--compare-commit N`, ' +
+      'alone (solo), with the centre’s CPU and, on PostgreSQL, its server backends’ CPU per round. The three nodes’ rounds ' +
+      'start together (`--phase aligned`, the worst case) or each at a random point of the 200 ms (`--phase random`, as ' +
+      'independent sidecars’ timers fall); `--compare-phase N` alternates the two in one run. With `--compare-commit N`, ' +
       'the round’s commit with its locks released before the flush alternated with a plain synchronous one.',
   },
   {
@@ -182,7 +184,7 @@ function throughOpensipsSection(result: Record<string, unknown>): string[] {
 /** A row per engine (three nodes, then one alone), the commit comparison when it ran. */
 function moneyRoundsSection(result: Record<string, unknown>): string[] {
   const lines = [
-    `${cell(result.nodes)} nodes, ${cell(result.calls_per_round)} CDRs a round, ${cell(result.accounts)} accounts, ${cell(result.seconds)} s; target p99 < ${cell(result.target_p99_ms)} ms; ${cell(result.load)}.`,
+    `${cell(result.nodes)} nodes (${cell(result.phase ?? 'aligned')} rounds), ${cell(result.calls_per_round)} CDRs a round, ${cell(result.accounts)} accounts, ${cell(result.seconds)} s; target p99 < ${cell(result.target_p99_ms)} ms; ${cell(result.load)}.`,
     '',
     '| engine | p50 ms | p99 ms | solo p50 ms | solo p99 ms | centre CPU ms/round (solo) | server CPU ms/round (solo) | statements/round |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -197,6 +199,13 @@ function moneyRoundsSection(result: Record<string, unknown>): string[] {
     );
     const comparison = figures.compare_commit as
       Record<string, { three_nodes: Record<string, unknown>; solo: Record<string, unknown> }> | undefined;
+    const byPhase = figures.compare_phase as Record<string, Record<string, unknown>> | undefined;
+    if (byPhase !== undefined)
+      compared.push(
+        `- ${engine}, three nodes by phase: ${Object.entries(byPhase)
+          .map(([phase, run]) => `${phase} p50 ${cell(run.p50_ms)} / p99 ${cell(run.p99_ms)} ms`)
+          .join(', ')}`,
+      );
     if (comparison !== undefined)
       for (const [commit, phases] of Object.entries(comparison))
         compared.push(
