@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { NodeCredit, type CreditSettings } from '../src/sidecar/credit/node-credit.js';
 import { MoneyJournal } from '../src/sidecar/journal/journal.js';
-import { routeCall, type RouteDecision } from '../src/sidecar/routing/route.js';
+import { firstAttemptRequest, routeCall, type RouteDecision } from '../src/sidecar/routing/route.js';
 import { DecisionEngine } from '../src/sidecar/engine/engine.js';
 import { decodeSnapshot, encodeSnapshot } from '../src/core/snapshot/codec.js';
 import { compileSnapshot } from '../src/core/snapshot/compile.js';
@@ -53,21 +53,7 @@ export const BENCH_CREDIT: CreditSettings = {
 
 /** The route a call's first INVITE gets (call/route's first attempt, nothing tried): the carrier its CDR names. */
 export function firstRoute(engine: DecisionEngine, trunkId: number, dnis: string, now: number, ani: string | null = null): RouteDecision {
-  return routeCall(
-    engine,
-    {
-      customer_trunk_id: trunkId,
-      dnis,
-      ani,
-      attempt: 1,
-      previous_carrier_trunk_id: null,
-      previous_gateway_id: null,
-      previous_failure_code: null,
-      tried_carrier_trunk_ids: [],
-      tried_gateway_ids: [],
-    },
-    now,
-  ).decision;
+  return routeCall(engine, firstAttemptRequest(trunkId, dnis, ani), now).decision;
 }
 
 /** The call/reroute the OpenSIPS script sends when a call's first carrier (its gateway) answered 503. */

@@ -8,7 +8,7 @@ import { authorizeCall } from '../../src/sidecar/auth/call-auth.js';
 import { LivePorts } from '../../src/sidecar/limits/live-ports.js';
 import { encodeCallAuthDecision, encodeRouteDecision } from '../../src/sidecar/call/encode.js';
 import { renderAnswer } from '../../src/sidecar/journal/reservation-answer.js';
-import { routeCall } from '../../src/sidecar/routing/route.js';
+import { firstAttemptRequest, routeCall } from '../../src/sidecar/routing/route.js';
 import { routingTables } from '../fixtures/routing.js';
 import { ANSWERED_CDR, settlementObject } from '../fixtures/settlement.js';
 import { engineFor } from '../helpers/engine.js';
@@ -25,17 +25,7 @@ describe('hot-path encoders write the same bytes as JSON.stringify', () => {
         for (const triedCarriers of tried) {
           const { decision } = routeCall(
             engine,
-            {
-              customer_trunk_id: trunk,
-              dnis,
-              ani: '6125550100',
-              attempt: 1,
-              previous_carrier_trunk_id: null,
-              previous_gateway_id: null,
-              previous_failure_code: null,
-              tried_carrier_trunk_ids: triedCarriers,
-              tried_gateway_ids: [],
-            },
+            { ...firstAttemptRequest(trunk, dnis, '6125550100'), tried_carrier_trunk_ids: triedCarriers },
             Date.parse('2026-11-24T12:00:00Z'),
           );
           if (decision.allowed) allowed++;

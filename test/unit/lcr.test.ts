@@ -3,29 +3,14 @@ import { describe, it } from 'node:test';
 import { failoverAction } from '../../src/sidecar/routing/failover.js';
 import { lcrLookup } from '../../src/sidecar/routing/lcr-lookup.js';
 import { lookupRate } from '../../src/sidecar/routing/rate-lookup.js';
-import { routeCall, type RouteRequest } from '../../src/sidecar/routing/route.js';
+import { firstAttemptRequest, routeCall, type RouteRequest } from '../../src/sidecar/routing/route.js';
 import { FUTURE, routingTables } from '../fixtures/routing.js';
 import { engineFor } from '../helpers/engine.js';
 
 const NOW = Date.parse('2026-11-24T12:00:00Z');
 
 function route(engine: ReturnType<typeof engineFor>, fields: Partial<RouteRequest> = {}) {
-  return routeCall(
-    engine,
-    {
-      customer_trunk_id: 10,
-      dnis: '61400123456',
-      ani: '6125550100',
-      attempt: 1,
-      previous_carrier_trunk_id: null,
-      previous_gateway_id: null,
-      previous_failure_code: null,
-      tried_carrier_trunk_ids: [],
-      tried_gateway_ids: [],
-      ...fields,
-    },
-    NOW,
-  ).decision;
+  return routeCall(engine, { ...firstAttemptRequest(10, '61400123456', '6125550100'), ...fields }, NOW).decision;
 }
 
 describe('call route', () => {

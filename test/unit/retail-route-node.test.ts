@@ -11,7 +11,7 @@ import { knownNode } from '../../src/core/lcr/lcr.js';
 import { priceCall, type PriceResult } from '../../src/sidecar/admission/pricing.js';
 import { DecisionEngine } from '../../src/sidecar/engine/engine.js';
 import { LivePorts } from '../../src/sidecar/limits/live-ports.js';
-import { routeCall, type RouteDecision } from '../../src/sidecar/routing/route.js';
+import { firstAttemptRequest, routeCall, type RouteDecision } from '../../src/sidecar/routing/route.js';
 import { FUTURE, routingTables } from '../fixtures/routing.js';
 
 /**
@@ -131,17 +131,7 @@ function fillRouteCache(engine: DecisionEngine, now = NOW): void {
 }
 
 function plainRequest(dnis: string) {
-  return {
-    customer_trunk_id: 10,
-    dnis,
-    ani: '6125550100',
-    attempt: 1,
-    previous_carrier_trunk_id: null,
-    previous_gateway_id: null,
-    previous_failure_code: null,
-    tried_carrier_trunk_ids: [],
-    tried_gateway_ids: [],
-  };
+  return firstAttemptRequest(10, dnis, '6125550100');
 }
 
 describe("a retail call's route node, in call/decide's route and admission steps", () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DeckMatcher } from '../../src/core/lcr/rate-match.js';
 import { generateDataset, SIZES } from '../../src/devkit/dataset.js';
-import { routeCall } from '../../src/sidecar/routing/route.js';
+import { firstAttemptRequest, routeCall } from '../../src/sidecar/routing/route.js';
 import { FUTURE, routingTables } from '../fixtures/routing.js';
 import { engineFor } from '../helpers/engine.js';
 
@@ -18,21 +18,7 @@ function routeCarrier(
   tried: number[] = [],
   ani = '',
 ): number | null {
-  const { decision } = routeCall(
-    engine,
-    {
-      customer_trunk_id: trunkId,
-      dnis,
-      ani,
-      attempt: 1,
-      previous_carrier_trunk_id: null,
-      previous_gateway_id: null,
-      previous_failure_code: null,
-      tried_carrier_trunk_ids: tried,
-      tried_gateway_ids: [],
-    },
-    now,
-  );
+  const { decision } = routeCall(engine, { ...firstAttemptRequest(trunkId, dnis, ani), tried_carrier_trunk_ids: tried }, now);
   return decision.allowed ? decision.carrier_trunk_id : null;
 }
 

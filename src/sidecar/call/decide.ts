@@ -6,7 +6,7 @@ import { authorizeRegister, type RegisterAuthRequest } from '../auth/register-au
 import { encodeCallAuthDecision, encodeRouteDecision } from './encode.js';
 import type { CallCounters } from '../limits/call-counters.js';
 import { failoverAction } from '../routing/failover.js';
-import { routeCall, type RouteRequest } from '../routing/route.js';
+import { firstAttemptRequest, routeCall, type RouteRequest } from '../routing/route.js';
 
 /**
  * An INVITE decided in one request (POST /api/opensips/call/decide), as a chain of the steps the contract
@@ -135,17 +135,7 @@ function afterAdmission(
 
 /** What the script sent to call/route for a call's first carrier (and what auth knows of the number's route, for a retail call). */
 export function firstAttempt(caller: CallAuthAllowed): RouteRequest {
-  const request: RouteRequest = {
-    customer_trunk_id: caller.customer_trunk_id,
-    dnis: caller.dnis,
-    ani: caller.ani,
-    attempt: 1,
-    previous_carrier_trunk_id: null,
-    previous_gateway_id: null,
-    previous_failure_code: null,
-    tried_carrier_trunk_ids: NO_IDS,
-    tried_gateway_ids: NO_IDS,
-  };
+  const request = firstAttemptRequest(caller.customer_trunk_id, caller.dnis, caller.ani);
   // Added, not spread, as auth adds them: a wholesale call's request keeps its shape.
   if (caller.dnisRates !== undefined) {
     request.dnisNode = caller.dnisNode;
@@ -153,8 +143,6 @@ export function firstAttempt(caller: CallAuthAllowed): RouteRequest {
   }
   return request;
 }
-
-const NO_IDS: readonly number[] = Object.freeze([]);
 
 /**
  * A carrier failed (or was over its limits): its failover rule, then the next carrier, in one request

@@ -3,8 +3,10 @@ import type { DecisionEngine } from '../engine/engine.js';
 import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
 import { knownNode, type KnownDnisNode } from '../../core/lcr/lcr.js';
 
-/** POST /api/opensips/call/route, validated. */
-/** `dnisNode`/`dnisRates`: only from call/decide, what its auth step knew of the number (KnownDnisNode). */
+/**
+ * POST /api/opensips/call/route, validated. `dnisNode`/`dnisRates`: only from call/decide, what its auth step knew
+ * of the number (KnownDnisNode).
+ */
 export interface RouteRequest extends KnownDnisNode {
   customer_trunk_id: number;
   /** The DNIS call/auth returned: normalised, tech prefix already stripped (it is not stripped again). */
@@ -43,6 +45,23 @@ export interface RouteRejected {
 export type RouteDecision = RouteAllowed | RouteRejected;
 
 /** Outcome label for metrics and logs. */
+const NO_IDS: readonly number[] = Object.freeze([]);
+
+/** A call's first carrier: nothing tried or failed yet (what the script sends call/route for attempt 1). */
+export function firstAttemptRequest(customerTrunkId: number, dnis: string, ani: string | null): RouteRequest {
+  return {
+    customer_trunk_id: customerTrunkId,
+    dnis,
+    ani,
+    attempt: 1,
+    previous_carrier_trunk_id: null,
+    previous_gateway_id: null,
+    previous_failure_code: null,
+    tried_carrier_trunk_ids: NO_IDS,
+    tried_gateway_ids: NO_IDS,
+  };
+}
+
 export type RouteOutcome = 'routed' | 'no_route' | 'unknown_trunk' | 'trunk_not_active' | 'invalid_dnis';
 
 /** A refused route (a function, not a closure made on every call: most calls are routed). */
