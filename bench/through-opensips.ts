@@ -29,7 +29,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { benchArgs } from './bench-args.js';
 import Database from 'better-sqlite3';
-import { loadValues, renderTemplate, DEFAULT_TEMPLATE } from '../src/cli/opensips-config.js';
+import { DEFAULT_SIP_RECEIVE_BUFFER_BYTES, loadValues, renderTemplate, DEFAULT_TEMPLATE } from '../src/cli/opensips-config.js';
 import { generateDataset, SIZES } from '../src/devkit/dataset.js';
 import { CONTROL_MAIN, DIST, REPO, SIDECAR_MAIN } from '../src/devkit/paths.js';
 import { cpuSeconds, helperCpuSeconds } from '../src/devkit/process-cpu.js';
@@ -77,7 +77,7 @@ const SCENARIOS = join(REPO, 'bench', 'sipp');
  * INVITE or BYE came back from OpenSIPS as a 408 five seconds later: a failed call no sidecar caused. As large
  * as the script's SIP socket (sip_receive_buffer_bytes); the kernel grants at most net.core.rmem_max.
  */
-const SIPP_BUFFERS = ['-buff_size', String(2 * 1024 * 1024)];
+const SIPP_BUFFERS = ['-buff_size', String(DEFAULT_SIP_RECEIVE_BUFFER_BYTES)];
 
 async function freePort(kind: 'udp' | 'tcp'): Promise<number> {
   if (kind === 'udp') {

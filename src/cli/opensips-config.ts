@@ -220,10 +220,13 @@ const PARSERS: { [K in Key]: (key: string, raw: unknown) => OpensipsValues[K] } 
 };
 
 /** The values a node may leave out (measurement switches), with what they mean then. */
+/** What `sip_receive_buffer_bytes` is when left out (bench/through-opensips.ts gives SIPp the same). */
+export const DEFAULT_SIP_RECEIVE_BUFFER_BYTES = 2 * 1024 * 1024;
+
 const DEFAULTS: Partial<Record<Key, unknown>> = {
   decision_timing_log: false,
   syslog_facility: 'LOG_LOCAL0',
-  sip_receive_buffer_bytes: 2 * 1024 * 1024,
+  sip_receive_buffer_bytes: DEFAULT_SIP_RECEIVE_BUFFER_BYTES,
 };
 
 export const VALUE_KEYS = Object.keys(PARSERS) as Key[];

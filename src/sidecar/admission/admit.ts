@@ -17,8 +17,8 @@ import type { EntityType } from '../../core/protocol/node-sync.js';
  * trunk's sell rate, reserve what the account can afford up to the admission
  * duration, and say how long the call may last) and POST
  * /api/call-admit/check (reserve a given amount against an entity).
+ * `dnisNode`/`dnisRates`: only from call/decide, what its auth step knew of the number (KnownDnisNode).
  */
-/** `dnisNode`/`dnisRates`: only from call/decide, what its auth step knew of the number (KnownDnisNode). */
 export interface AdmitCallInput extends KnownDnisNode {
   customer_trunk_id: number;
   dnis: string | null;

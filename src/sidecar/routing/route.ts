@@ -44,7 +44,6 @@ export interface RouteRejected {
 
 export type RouteDecision = RouteAllowed | RouteRejected;
 
-/** Outcome label for metrics and logs. */
 const NO_IDS: readonly number[] = Object.freeze([]);
 
 /** A call's first carrier: nothing tried or failed yet (what the script sends call/route for attempt 1). */
@@ -62,6 +61,7 @@ export function firstAttemptRequest(customerTrunkId: number, dnis: string, ani: 
   };
 }
 
+/** Outcome label for metrics and logs. */
 export type RouteOutcome = 'routed' | 'no_route' | 'unknown_trunk' | 'trunk_not_active' | 'invalid_dnis';
 
 /** A refused route (a function, not a closure made on every call: most calls are routed). */
