@@ -17,6 +17,7 @@ import { decodeSnapshot, encodeSnapshot } from '../src/core/snapshot/codec.js';
 import { compileSnapshot } from '../src/core/snapshot/compile.js';
 import { validateSnapshot } from '../src/core/snapshot/validate.js';
 import { generateDataset, SIZES, type Dataset } from '../src/devkit/dataset.js';
+import { callAuthRequest } from '../src/devkit/requests.js';
 
 export interface MicroResult {
   size: string;
@@ -91,12 +92,7 @@ export function deciders(
   now: number,
 ): { authorize: (ip: string, ani: string, dnis: string) => CallAuthDecision; decide: (ip: string, ani: string, dnis: string) => boolean } {
   const authorize = (ip: string, ani: string, dnis: string): CallAuthDecision =>
-    authorizeCall(
-      engine,
-      { source_ip: ip, call_id: null, ani, dnis, ruri: null, pai: null, ppi: null, rpid: null, username: null, domain: null },
-      ports,
-      now,
-    ).decision;
+    authorizeCall(engine, callAuthRequest(ip, { ani, dnis }), ports, now).decision;
   const decide = (ip: string, ani: string, dnis: string): boolean => {
     const caller = authorize(ip, ani, dnis);
     // The route step as call/decide asks it (firstAttempt: what auth knows of a retail number's route goes along).

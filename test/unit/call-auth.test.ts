@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { authorizeCall, type CallAuthRequest } from '../../src/sidecar/auth/call-auth.js';
+import { callAuthRequest } from '../../src/devkit/requests.js';
 import { LivePorts } from '../../src/sidecar/limits/live-ports.js';
 import { routingTables } from '../fixtures/routing.js';
 import { engineFor } from '../helpers/engine.js';
@@ -10,19 +11,7 @@ const engine = engineFor(routingTables());
 function auth(fields: Partial<CallAuthRequest>, ports = new LivePorts(), over = engine) {
   return authorizeCall(
     over,
-    {
-      source_ip: '203.0.113.77',
-      call_id: 'abc123@opensips',
-      ani: '6125550100',
-      dnis: '61400123456',
-      ruri: null,
-      pai: null,
-      ppi: null,
-      rpid: null,
-      username: null,
-      domain: null,
-      ...fields,
-    },
+    { ...callAuthRequest('203.0.113.77', { call_id: 'abc123@opensips', ani: '6125550100', dnis: '61400123456' }), ...fields },
     ports,
   );
 }
@@ -65,18 +54,7 @@ describe('call auth: identifying the trunk', () => {
       );
       const decision = authorizeCall(
         engineWithConflict,
-        {
-          source_ip: '203.0.113.10',
-          call_id: null,
-          ani: null,
-          dnis: '999961400123456',
-          ruri: null,
-          pai: null,
-          ppi: null,
-          rpid: null,
-          username: null,
-          domain: null,
-        },
+        callAuthRequest('203.0.113.10', { dnis: '999961400123456' }),
         new LivePorts(),
       ).decision;
       assert.equal(decision.allowed && decision.customer_trunk_id, 11, order);

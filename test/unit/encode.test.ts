@@ -5,6 +5,7 @@ import { quoteJson } from '../../src/core/json/quote.js';
 import { formatMicro } from '../../src/core/money/micro.js';
 import { answerText, fingerprintOf, settlementText, type RatedSide } from '../../src/sidecar/journal/rated-cdr.js';
 import { authorizeCall } from '../../src/sidecar/auth/call-auth.js';
+import { callAuthRequest } from '../../src/devkit/requests.js';
 import { LivePorts } from '../../src/sidecar/limits/live-ports.js';
 import { encodeCallAuthDecision, encodeRouteDecision } from '../../src/sidecar/call/encode.js';
 import { renderAnswer } from '../../src/sidecar/journal/reservation-answer.js';
@@ -43,22 +44,7 @@ describe('hot-path encoders write the same bytes as JSON.stringify', () => {
       ['10.0.0.1', '61400123456', ''],
       ['203.0.113.77', '19001234567', ''],
     ]) {
-      const { decision } = authorizeCall(
-        engine,
-        {
-          source_ip: sourceIp,
-          call_id: null,
-          ani,
-          dnis,
-          ruri: null,
-          pai: null,
-          ppi: null,
-          rpid: null,
-          username: null,
-          domain: null,
-        },
-        new LivePorts(),
-      );
+      const { decision } = authorizeCall(engine, callAuthRequest(sourceIp, { ani, dnis }), new LivePorts());
       assert.equal(encodeCallAuthDecision(decision), JSON.stringify(decision));
     }
     const odd = {

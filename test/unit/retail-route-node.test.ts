@@ -6,6 +6,7 @@ import { applyDeltas, smallTablesOf } from '../../src/core/snapshot/live.js';
 import type { SnapshotDescription, SnapshotTables } from '../../src/core/snapshot/schema.js';
 import { deepestNode } from '../../src/core/trie/prefix-trie.js';
 import { authorizeCall, type CallAuthAllowed } from '../../src/sidecar/auth/call-auth.js';
+import { callAuthRequest } from '../../src/devkit/requests.js';
 import { firstAttempt } from '../../src/sidecar/call/decide.js';
 import { knownNode } from '../../src/core/lcr/lcr.js';
 import { priceCall, type PriceResult } from '../../src/sidecar/admission/pricing.js';
@@ -72,23 +73,7 @@ function engineOf(tables: SnapshotTables, version = 1): DecisionEngine {
 
 /** call/auth from the access number's trunk: to the access number, or to `dnis` (a wholesale call on the same trunk). */
 function dialAccess(engine: DecisionEngine, aNumber: string, now = NOW, dnis = ACCESS) {
-  return authorizeCall(
-    engine,
-    {
-      source_ip: '203.0.113.77',
-      call_id: null,
-      ani: aNumber,
-      dnis,
-      ruri: null,
-      pai: null,
-      ppi: null,
-      rpid: null,
-      username: null,
-      domain: null,
-    },
-    new LivePorts(),
-    now,
-  ).decision;
+  return authorizeCall(engine, callAuthRequest('203.0.113.77', { ani: aNumber, dnis }), new LivePorts(), now).decision;
 }
 
 function allowed(engine: DecisionEngine, aNumber: string): CallAuthAllowed {
