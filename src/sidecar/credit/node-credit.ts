@@ -931,7 +931,10 @@ export class NodeCredit {
   private applyLease(state: LeaseState, now: number) {
     const entity = this.entity({ type: state.entity_type, id: state.entity_id });
     const before = entity.availableMicro;
-    entity.grantedMicro = parseMicro(state.granted);
+    // Lease handed back since this round was taken (an idle return while it was in flight) goes in the next
+    // round: the centre's figure still holds it, and it stays counted as gone, or the node would admit on
+    // lease that the next round hands back to the centre's headroom (overspend).
+    entity.grantedMicro = parseMicro(state.granted) - entity.giveBackMicro;
     entity.centreHeadroomMicro = parseMicro(state.headroom);
     entity.recallPending = state.recalling === true;
     if (entity.availableMicro <= before && entity.centreHeadroomMicro <= 0) entity.dryUntil = now + 1000;
