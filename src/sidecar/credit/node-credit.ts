@@ -534,9 +534,14 @@ export class NodeCredit {
     const committing = this.committingCdrs.get(sipCallId);
     if (committing === undefined) return; // not this process's CDR in the making (nothing of it was counted)
     this.committingCdrs.delete(sipCallId);
-    // The entity recordCdr charged: the retail account's for a call through an access number.
-    this.billedEntity(cdr).spentMicro -= cdr.chargeMicro;
-    this.outbox.delete(sipCallId);
+    // Out of the outbox, and its charge off what the entity spent (the retail account's for a call through an
+    // access number): unless a round already settled it (durability full: a round may carry a CDR before its
+    // record is synced), which took the charge off then; the centre has it once, and the resend is a duplicate.
+    const entry = this.outbox.get(sipCallId);
+    if (entry !== undefined && entry.id === cdr.id) {
+      this.outbox.delete(sipCallId);
+      entry.entity.spentMicro -= cdr.chargeMicro;
+    }
     const slot = this.reservations.find(sipCallId);
     if (reservationId !== null && slot !== NO_SLOT) {
       const amountMicro = this.reservations.amountMicro(slot);
