@@ -28,6 +28,7 @@ type FieldKind =
   | 'id?'
   | 'string'
   | 'string?'
+  | 'text'
   | 'money'
   | 'count'
   | 'code?'
@@ -46,7 +47,8 @@ const SETTLEMENT_FIELD_KINDS: Record<keyof SettlementCdr, FieldKind> = {
   customer_account_id: 'id',
   carrier_trunk_id: 'id',
   carrier_gateway_id: 'id',
-  ani: 'string',
+  // A withheld caller's ANI is empty: the node bills the call all the same (cdrs/ingest).
+  ani: 'text',
   dnis: 'string',
   start_time: 'time',
   answer_time: 'time?',
@@ -80,6 +82,8 @@ const CHECKS: Record<string, (value: unknown) => boolean> = {
   count: (value) => isInteger(value) && value >= 0,
   code: (value) => isInteger(value) && value >= 100 && value <= 699,
   string: (value) => typeof value === 'string' && value.length > 0 && value.length <= 256,
+  /** A string that may be empty. */
+  text: (value) => typeof value === 'string' && value.length <= 256,
   money: (value) => typeof value === 'string' && isDecimalString(value) && !value.startsWith('-'),
   currency: (value) => CURRENCY_SET.has(value),
   precision: (value) => value === 4 || value === 5 || value === 6,

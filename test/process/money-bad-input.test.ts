@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { assertErrorResponse } from '../helpers/errors.js';
-import { startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
+import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
 
 /**
  * Bad input on the money endpoints: a clear 4xx, and the ledger unchanged
@@ -141,6 +141,17 @@ describe('money endpoints: bad input', () => {
     const ingested = await post('/api/cdrs/ingest', { ...CDR, sip_call_id: 'withheld@test', ani: 'anonymous' });
     assert.equal(ingested.status, 201, JSON.stringify(ingested.body));
     assert.equal((await post('/api/cdrs/ingest', { ...CDR, sip_call_id: 'withheld-2@test', ani: '' })).status, 201);
+    // And settled at the centre: a settlement the centre refuses would hold back every round after it.
+    await eventually(async () => {
+      for (const callId of ['withheld@test', 'withheld-2@test']) {
+        const found = (await world.control.get(`/api/cdrs/search?sip_call_id=${callId}`)).body as { ani: string }[];
+        assert.deepEqual(
+          found.map((cdr) => cdr.ani),
+          [''],
+          callId,
+        );
+      }
+    });
   });
 
   it('still answers valid requests afterwards', async () => {

@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import pino from 'pino';
+import type { SettlementCdr } from '../../src/core/protocol/node-sync.js';
+import { ingestCdr } from '../../src/sidecar/cdr/ingest.js';
+import { NodeCredit } from '../../src/sidecar/credit/node-credit.js';
+import { MoneyJournal } from '../../src/sidecar/journal/journal.js';
 import { LcrEngine } from '../../src/core/lcr/lcr.js';
 import { rateCallRecord, type CallRecord } from '../../src/sidecar/cdr/rating.js';
 import type { SnapshotDescription } from '../../src/core/snapshot/schema.js';
@@ -14,6 +22,14 @@ import { routingTables } from '../fixtures/routing.js';
  * 0.0120). USD->AUD is 1.5, so AUD->USD divides by it.
  */
 const START = Date.parse('2026-01-15T08:30:00Z');
+const CREDIT_SETTINGS = {
+  admissionSeconds: 3600,
+  reservationGraceSeconds: 60,
+  leaseChunkMicro: 0,
+  idleReturnMs: 3_600_000,
+  offlinePostpaid: 'deny' as const,
+  sliceSeconds: null,
+};
 
 function call(duration: number, extra: Partial<CallRecord> = {}): CallRecord {
   return {
@@ -192,6 +208,26 @@ describe('CDR rating', () => {
       assert.deepEqual([accountCharge, accountCurrency], entry.charge ?? [entry.customer[0], 'AUD']);
     });
   }
+
+  it("a call through an access number is charged in its product's currency, its trunk's: converted from the deck's", async () => {
+    // The retail account's balance is in the product's currency, which is its trunk's (admission reserves in it);
+    // the trunk's sell deck may be in another, as any customer trunk's may. Its reservation gone, the CDR names it.
+    const dir = mkdtempSync(join(tmpdir(), 'retail-charge-'));
+    const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', pino({ level: 'silent' }));
+    try {
+      const credit = new NodeCredit(journal, CREDIT_SETTINGS, pino({ level: 'silent' }));
+      const engine = engineFor(routingTables(trunk10({ currency: 'USD' })));
+      const answer = await ingestCdr(engine, credit, call(73, { retail_account_id: 5 }), START + 80_000);
+      assert.equal(answer.status, 201);
+      const settlement = JSON.parse(credit.takeRound(10).settlements[0].settlementJson) as SettlementCdr;
+      assert.deepEqual([settlement.customer_cost, settlement.customer_currency], ['0.0325', 'AUD']);
+      assert.deepEqual([settlement.account_charge, settlement.account_currency], ['0.0217', 'USD'], '0.0325 AUD / 1.5');
+      assert.equal(credit.entity({ type: 'retail', id: 5 }).spentMicro, 21_700);
+    } finally {
+      await journal.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('one engine rates calls either side of a rate change by the rate in force at each start, in any order', () => {
     // The engine caches rate rows for the span without a rate change that "now" is in; an older call must not be

@@ -163,6 +163,35 @@ it('journals a lease handed back before the round that hands it back is sent, so
   }
 });
 
+it('keeps an idle lease handed back while a round is in flight as gone when that round is answered', async () => {
+  await withCredit(async (credit) => {
+    answer(credit, credit.takeRound(0), { leases: [lease(10_000, 0)] });
+    assert.equal((await admit(credit, 'j@idle', 1000)).kind, 'reserved');
+    // A round in flight that names the account (a CDR of it settling, here its figures asked for)...
+    credit.learnHeadroom(credit.entity(ACCOUNT), NOW);
+    const inFlight = credit.takeRound(0);
+    // ... while the upkeep hands the idle lease back: 9000 counted as gone at once, to go in the next round.
+    credit.returnIdleLeases(NOW + 1, 0);
+    assert.equal(credit.entity(ACCOUNT).availableMicro, 0);
+    // The answer names the lease as the centre held it when that round was applied: the 9000 has not reached it yet.
+    answer(credit, inFlight, { leases: [lease(10_000, 0)] });
+    assert.equal(credit.entity(ACCOUNT).availableMicro, 0, 'the 9000 on its way back is not admitted on again');
+    const giving = credit.takeRound(0);
+    assert.deepEqual(
+      giving.asks.map((entry) => micro(entry.ask.give_back)),
+      [9000],
+    );
+    // Before that round's answer, a call of 5000 must not be admitted on the lease being handed back.
+    const meanwhile = admit(credit, 'k@idle', 5000);
+    assert.ok(meanwhile instanceof Promise, 'nothing left in the lease: it asks the centre');
+    answer(credit, giving, { leases: [lease(1000, 9000)] });
+    assert.equal(credit.entity(ACCOUNT).availableMicro, 0);
+    assert.equal(credit.entity(ACCOUNT).heldMicro, 1000);
+    answer(credit, credit.takeRound(0), { leases: [lease(1000, 0)] });
+    assert.equal((await meanwhile).kind, 'refused');
+  });
+});
+
 /** The live channel (issue 18): the centre's money signals, and an admission waiting while a recall is under way. */
 const SIGNALLED = { entity_type: 'customer' as const, entity_id: 7 };
 

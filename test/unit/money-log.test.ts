@@ -24,6 +24,7 @@ import { JournalStore } from '../../src/sidecar/journal/store.js';
 import type { RatedCdr } from '../../src/sidecar/journal/rated-cdr.js';
 import { renderAnswer } from '../../src/sidecar/journal/reservation-answer.js';
 import { ANSWERED_CDR } from '../fixtures/settlement.js';
+import type { WriterReply } from '../../src/sidecar/journal/writer.js';
 
 /**
  * The money log under the journal: records that a crash cut short or that
@@ -776,6 +777,56 @@ describe('money journal: a record the log refuses (a full disk)', () => {
       assert.equal(credit.outboxSize, 1);
       await journal.close();
     }));
+
+  it('a CDR the centre settled before the writer refused its record (durability full) is taken off what was spent once', async () => {
+    const { dir, dbPath } = scratch();
+    const log = pino({ level: 'silent' });
+    const journal = new MoneyJournal(dbPath, 'full', log);
+    try {
+      const credit = new NodeCredit(journal, settings, log);
+      credit.connect(() => Promise.resolve(true));
+      const account = credit.entity({ type: 'customer', id: 7 });
+      const admitted = admitOn(credit, 'd@refused');
+      assert.ok(!(admitted instanceof Promise) && admitted.kind === 'reserved');
+      await admitted.committed;
+      // The writer thread syncs the next record slowly, then fails it: the round goes meanwhile.
+      const inner = journal as unknown as {
+        writer: { postMessage: (message: { seq: number }, transfer: unknown[]) => void };
+        settle: (reply: WriterReply) => void;
+      };
+      const held: number[] = [];
+      const post = inner.writer.postMessage.bind(inner.writer);
+      // The next record is kept from the writer (its reply is the test's); the ones after go on.
+      inner.writer.postMessage = (message, transfer) => (held.length === 0 ? held.push(message.seq) : post(message, transfer));
+      const cdr: RatedCdr = {
+        ...ANSWERED_CDR,
+        id: 0,
+        sipCallId: 'd@refused',
+        accountId: 7,
+        customer: { ...ANSWERED_CDR.customer, cost: '1.2000' },
+        accountCharge: '1.2000',
+        chargeMicro: 1_200_000,
+        reservedMicro: null,
+      };
+      const committed = credit.recordCdr(cdr, false, Date.now(), credit.reservationOf('d@refused'));
+      const round = credit.takeRound(10);
+      assert.deepEqual(
+        round.settlements.map((entry) => entry.sipCallId),
+        ['d@refused'],
+      );
+      credit.applyReply(round, { settled: ['d@refused'], unbilled: [], leases: [], lease_valid_seconds: 86_400 }, Date.now());
+      assert.equal(account.spentMicro, 0, 'settled: no longer spent here');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(held.length, 1, 'the record is at the writer');
+      inner.settle({ seq: held[0], failure: { message: 'input/output error', code: 'EIO', intact: true } });
+      await assert.rejects(committed, JournalWriteError);
+      assert.equal(account.spentMicro, 0, 'its charge is not taken off a second time');
+      assert.equal(account.heldMicro, 5_000_000, 'the call is live again, its CDR to come again (the centre has it once)');
+    } finally {
+      await journal.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('refuses every later admission, holding nothing, once the log could not be cut back', () =>
     withCredit(async ({ journal, appender, account, admit }) => {

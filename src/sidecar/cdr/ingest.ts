@@ -38,10 +38,6 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
     return { status: 200, body: taken.cdr.result, overrun: null };
   }
 
-  const rating = rateCallRecord(engine, record);
-  if (!rating.ok) throw new RequestError('unrateable_cdr', rating.message);
-  const { rated } = rating;
-  const { customer } = rated;
   // A call admitted through an access number is the retail account's: billed the sell cost in its product's
   // (its trunk's) currency, held to its balance. Known by the reservation the call holds; once that is gone
   // (released, or expired before a late CDR), by the account the CDR names, or the call would be billed to
@@ -49,8 +45,10 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
   const reservation = credit.reservationOf(record.sip_call_id);
   const named = record.retail_account_id ?? null;
   const retail = reservation !== NO_RESERVATION ? credit.retailOf(reservation) : named;
-  const accountCharge = retail === null ? rated.accountCharge : customer.cost;
-  const accountCurrency = retail === null ? rated.accountCurrency : customer.currency;
+  const rating = rateCallRecord(engine, record, retail === null ? 'account' : 'retail');
+  if (!rating.ok) throw new RequestError('unrateable_cdr', rating.message);
+  const { rated } = rating;
+  const { accountCharge, accountCurrency } = rated;
   const account = engine.snapshot.accounts.get(rated.accountId)!;
   // One object per CDR, every field named in one order: the journal's op, the outbox's, the duplicate check's.
   const cdr: RatedCdr = {
@@ -68,7 +66,7 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
     endMs: record.endMs,
     durationSeconds: record.duration_seconds,
     sipResponseCode: record.sip_response_code,
-    customer,
+    customer: rated.customer,
     vendor: rated.vendor,
     accountCharge,
     accountCurrency,

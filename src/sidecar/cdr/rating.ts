@@ -45,7 +45,7 @@ export interface RatedCall {
   accountId: number;
   customer: RatedSide;
   vendor: RatedSide;
-  /** Customer cost in the account's currency. */
+  /** Customer cost in the currency of the balance it is charged to (rateCallRecord's `billed`). */
   accountCharge: string;
   accountCurrency: Currency;
 }
@@ -86,7 +86,12 @@ function rateSide(
   };
 }
 
-export function rateCallRecord(engine: DecisionEngine, record: CallRecord): RatingResult {
+/**
+ * `billed`: whose balance the call is charged to: the trunk's customer account (its currency), or for a call
+ * through a partner product's access number the retail account (the product's currency, which is its trunk's:
+ * admission reserved in it). The trunk's sell deck may be in another currency than either: converted.
+ */
+export function rateCallRecord(engine: DecisionEngine, record: CallRecord, billed: 'account' | 'retail' = 'account'): RatingResult {
   const { snapshot } = engine;
   const trunkIndex = snapshot.customerTrunkById.get(record.customer_trunk_id);
   if (trunkIndex === undefined)
@@ -105,12 +110,13 @@ export function rateCallRecord(engine: DecisionEngine, record: CallRecord): Rati
   if (typeof vendor === 'string') return { ok: false, message: `carrier trunk ${carrier.id} ${vendor}` };
 
   const account = snapshot.accounts.get(trunk.accountId)!;
+  const accountCurrency = billed === 'retail' ? trunk.currency : account.currency;
   let accountCharge = customer.cost;
-  if (account.currency !== customer.currency) {
-    const fx = exchangeRateInForce(snapshot, customer.currency, account.currency, record.startMs);
+  if (accountCurrency !== customer.currency) {
+    const fx = exchangeRateInForce(snapshot, customer.currency, accountCurrency, record.startMs);
     if (fx === null)
-      return { ok: false, message: `no exchange rate ${customer.currency}->${account.currency} in force at the call's start` };
+      return { ok: false, message: `no exchange rate ${customer.currency}->${accountCurrency} in force at the call's start` };
     accountCharge = convertMoney(customer.cost, fx.rate, fx.inverse, trunk.decimalPrecision, trunk.roundingDirection);
   }
-  return { ok: true, rated: { accountId: account.id, customer, vendor, accountCharge, accountCurrency: account.currency } };
+  return { ok: true, rated: { accountId: account.id, customer, vendor, accountCharge, accountCurrency } };
 }

@@ -534,9 +534,14 @@ export class NodeCredit {
     const committing = this.committingCdrs.get(sipCallId);
     if (committing === undefined) return; // not this process's CDR in the making (nothing of it was counted)
     this.committingCdrs.delete(sipCallId);
-    // The entity recordCdr charged: the retail account's for a call through an access number.
-    this.billedEntity(cdr).spentMicro -= cdr.chargeMicro;
-    this.outbox.delete(sipCallId);
+    // Out of the outbox, and its charge off what the entity spent (the retail account's for a call through an
+    // access number): unless a round already settled it (durability full: a round may carry a CDR before its
+    // record is synced), which took the charge off then; the centre has it once, and the resend is a duplicate.
+    const entry = this.outbox.get(sipCallId);
+    if (entry !== undefined && entry.id === cdr.id) {
+      this.outbox.delete(sipCallId);
+      entry.entity.spentMicro -= cdr.chargeMicro;
+    }
     const slot = this.reservations.find(sipCallId);
     if (reservationId !== null && slot !== NO_SLOT) {
       const amountMicro = this.reservations.amountMicro(slot);
@@ -931,7 +936,10 @@ export class NodeCredit {
   private applyLease(state: LeaseState, now: number) {
     const entity = this.entity({ type: state.entity_type, id: state.entity_id });
     const before = entity.availableMicro;
-    entity.grantedMicro = parseMicro(state.granted);
+    // Lease handed back since this round was taken (an idle return while it was in flight) goes in the next
+    // round: the centre's figure still holds it, and it stays counted as gone, or the node would admit on
+    // lease that the next round hands back to the centre's headroom (overspend).
+    entity.grantedMicro = parseMicro(state.granted) - entity.giveBackMicro;
     entity.centreHeadroomMicro = parseMicro(state.headroom);
     entity.recallPending = state.recalling === true;
     if (entity.availableMicro <= before && entity.centreHeadroomMicro <= 0) entity.dryUntil = now + 1000;
