@@ -55,6 +55,8 @@ for (const durability of ['normal', 'full'] as const)
         const node = world.sidecars[0];
         const admits = new Map<string, unknown>();
         const cdrs = new Map<string, { figures: ReturnType<typeof cdrFor>; result: unknown }>();
+        /** Calls whose CDR was sent, acknowledged or not (the node may have died with it written but unanswered). */
+        const ended = new Set<string>();
         let stop = false;
         const worker = async (id: number): Promise<void> => {
           for (let i = 0; !stop; i++) {
@@ -65,6 +67,7 @@ for (const durability of ['normal', 'full'] as const)
               admits.set(callId, admit.body);
               if (i % 3 === 2) continue; // a third of the calls are still up when the node dies
               const figures = cdrFor(callId, 1 + ((id * 7 + i) % 90));
+              ended.add(callId);
               const ingested = await node.post('/api/cdrs/ingest', figures);
               if (ingested.status === 201) cdrs.set(callId, { figures, result: ingested.body });
             } catch {
@@ -80,9 +83,13 @@ for (const durability of ['normal', 'full'] as const)
         await Promise.all(workers);
 
         restarted = await SidecarProcess.start({ dataDir: node.dataDir, args: world.sidecarArgs(0) });
+        // A live call's admission repeated gets its first answer; an ended call's Call-ID is refused as reused,
+        // which the node can only say if it kept the reservation and its end.
         for (const [callId, answer] of admits) {
           const again = await restarted.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: callId });
-          assert.deepEqual(again.body, answer, `admission of ${callId} after restart`);
+          const reused = (again.body as { reason_code?: string }).reason_code === 'call_id_reused';
+          if (cdrs.has(callId)) assert.ok(reused, `admission of ${callId}, ended, after restart: ${JSON.stringify(again.body)}`);
+          else if (!(reused && ended.has(callId))) assert.deepEqual(again.body, answer, `admission of ${callId} after restart`);
         }
         // Every acknowledged CDR, resent with the figures it was acknowledged with, is a duplicate now.
         for (const [callId, { figures, result }] of cdrs) {

@@ -112,6 +112,31 @@ describe('ports held by reservations', () => {
       }
     }));
 
+  it('refuses a Call-ID of an ended call (call_id_reused), holding nothing, before and after a restart', () =>
+    withJournal(async (dir) => {
+      const path = join(dir, 'money.db');
+      const journal = new MoneyJournal(path, 'normal', log);
+      try {
+        const credit = new NodeCredit(journal, settings, log);
+        await admitted(credit, 'ended@ports');
+        assert.equal(await credit.release('ended@ports', NOW + 1000), true);
+        // Answered from its first admission, it would be a second call holding nothing and billed nowhere.
+        assert.equal(await refusedFor(credit, 'ended@ports'), 'call_id_reused');
+        assert.equal(credit.heldCount, 0);
+        assert.equal(credit.ports.current(TRUNK), 0, 'the refused call takes no port');
+      } finally {
+        await journal.close();
+      }
+      const reopened = new MoneyJournal(path, 'normal', log);
+      try {
+        const credit = new NodeCredit(reopened, settings, log);
+        assert.equal(await refusedFor(credit, 'ended@ports'), 'call_id_reused', 'the ended calls are kept across a restart');
+        await admitted(credit, 'new@ports');
+      } finally {
+        await reopened.close();
+      }
+    }));
+
   it('frees the port of a call that never reported when its reservation expires', () =>
     withJournal(async (dir) => {
       const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);

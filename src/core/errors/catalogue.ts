@@ -46,6 +46,7 @@ export const CATALOGUE = {
   insufficient_balance: refusal(402, 'insufficient balance', 400),
   credit_unavailable: refusal(402, 'credit unavailable'),
   port_limit_reached: refusal(503, 'port limit reached'),
+  call_id_reused: refusal(403, 'call id already used by an ended call'),
   no_call_translation: refusal(404, 'no call set up for this caller'),
 
   // Requests refused as a whole.

@@ -181,7 +181,11 @@ export type AdmitWait = 'lease' | 'recall' | null;
 export type AdmitOutcome =
   | { kind: 'reserved'; answer: string; entity: EntityMoney; waited: AdmitWait; committed: Promise<void> }
   | { kind: 'replayed'; answer: string }
-  | { kind: 'refused'; reason: 'insufficient_balance' | 'credit_unavailable' | 'port_limit_reached'; entity: EntityMoney };
+  | {
+      kind: 'refused';
+      reason: 'insufficient_balance' | 'credit_unavailable' | 'port_limit_reached' | 'call_id_reused';
+      entity: EntityMoney;
+    };
 
 /** A committing CDR's promise until its write is queued (replaced at once; read by nothing in between). */
 const NOT_YET_WRITTEN: Promise<void> = Promise.resolve();
@@ -295,8 +299,15 @@ export class NodeCredit {
   admit(request: AdmitRequest): AdmitOutcome | Promise<AdmitOutcome> {
     const { callId, plan, now } = request;
     const existing = this.reservations.find(callId);
-    if (existing !== NO_SLOT) return this.replay(existing);
     const entity = this.entity(request.entity);
+    if (existing !== NO_SLOT) {
+      // A retry of a live call's admission gets its first answer. A Call-ID whose call has ended is not that call
+      // again: answering it `allowed` would admit a second call holding nothing, whose CDR the duplicate check
+      // then refuses (one CDR a Call-ID, as the contract dedupes them): a free call for whoever reuses Call-IDs.
+      if (!this.reservations.isHeld(existing, this.reservations.id(existing)))
+        return { kind: 'refused', reason: 'call_id_reused', entity };
+      return this.replay(existing);
+    }
     // call/auth refuses a full trunk before this; checked again where the port is taken, as calls admitted
     // after waiting for the centre were all authorised while none of them held a port yet.
     if (this.portsFull(request)) return { kind: 'refused', reason: 'port_limit_reached', entity };
