@@ -1,7 +1,7 @@
 /**
  * Money rounds at the centre on SQLite and on PostgreSQL, in the same run (issue 21's target: p99 < 20 ms
  * on PostgreSQL at 3 nodes × 2k calls/s). Three nodes each send a round every 200 ms (the sidecar's
- * interval), all at once (`--phase aligned`, the worst case, and what the target has been read on) or each
+ * interval; see --round-cdrs), all at once (`--phase aligned`, the worst case, and what the target has been read on) or each
  * at a random point of every 200 ms (`--phase random`: independent sidecars, whose timers start with their
  * processes), for `--seconds`; a round carries the CDRs of 200 ms at `--calls` calls/s (400 at 2k/s) spread
  * over `--accounts` prepaid accounts, and a lease ask for each account it billed, made before its clock
@@ -19,13 +19,23 @@
  * `--compare-phase N`: then N blocks of 3 s of three nodes' rounds, alternating `aligned` and `random`, so both
  * see the same load (on this shared box, runs one after the other do not).
  *
+ * `--round-cdrs N`: rounds of N CDRs instead, each node sending one as often as N are due at `--calls` (every
+ * N / calls seconds: 50 ms for 100 at 2k/s), as a sidecar does with `--round-cdrs` (centre/link.ts) when its
+ * calls fill a round before the 200 ms interval. `--compare-round-cdrs 400,200,100`: then, for each of those
+ * sizes in turn, `--compare-round-passes` times (the order reversed every other pass), a 3 s block of three nodes
+ * (in `--phase`) and 8,000 CDRs of solo rounds: for each size the three nodes' latency, the centre's CPU (this
+ * process: the round's transaction as the route runs it, without HTTP, plus the bench's own hash of the body) and
+ * the server backends' CPU per CDR, the solo rounds' CPU per round, and a straight line through the latter: a
+ * round's fixed CPU and a CDR's, what smaller rounds pay for their latency.
+ *
  * `--compare-commit N` (PostgreSQL): then N blocks alternating the round's commit as the route makes it (its row
  * locks released at its commit record, the answer waiting for the flush: pg-store.ts) with a plain synchronous
  * COMMIT, each block three nodes at once for 15 rounds then 20 solo rounds: both see the same load, which a
  * run of each one after the other on this shared box does not.
  *
  *   node dist/bench/money-rounds.js [--seconds 10] [--calls 2000] [--accounts 20] [--solo-rounds 100]
- *     [--compare-commit 0] [--phase aligned] [--compare-phase 0]
+ *     [--compare-commit 0] [--phase aligned] [--compare-phase 0] [--round-cdrs N]
+ *     [--compare-round-cdrs 400,200,100] [--compare-round-passes 2]
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -95,12 +105,12 @@ function roundBody(name: string, first: number, cdrs = callsPerRound): Omit<Node
 }
 
 /**
- * One node's rounds for the run, each timed, about one every ROUND_MS. `aligned`: every node's first at once,
- * and each next one ROUND_MS after the last one started, as the bench always ran them (the nodes drift apart
- * only by their timers' lateness, so most rounds still meet the other two: a round queues behind them on 2
- * cores); `random`: each at a random point of each period, as independent sidecars' rounds fall (each node's
+ * One node's rounds of `cdrs` CDRs for the run, each timed, about one every roundMs(cdrs) (a period: 200 ms for
+ * the sidecar's interval). `aligned`: every node's first at once, and each next one a period after the last one
+ * started, as the bench always ran them (the nodes drift apart only by their timers' lateness, so most rounds
+ * still meet the other two: a round queues behind them on 2 cores); `random`: each at a random point of each period, as independent sidecars' rounds fall (each node's
  * timer starts with its process and drifts on its own), so two or three meet only by chance, in about the share
- * of time they would. The body is made before the clock starts: a real node makes it on its own machine.
+ * of time they would. The bodies are made before the first round: a real node makes them on its own machine.
  */
 async function node(world: LedgerWorld, name: string, until: number, phase: Phase, first = 0, cdrs = callsPerRound): Promise<number[]> {
   return sendRounds(world, name, until, phase, blockBodies(name, until, first, cdrs), roundMs(cdrs));
