@@ -57,11 +57,13 @@ export interface SidecarConfig {
 export const MAX_ROUND_CDRS = 1000;
 /**
  * CDRs that send a money round before its 200 ms interval: the interval's round at 1,000 calls/s, so a node at
- * or below that rate does not round more often, and above it each round stays near this size. On PostgreSQL at
+ * or below that rate does not round more often, and above ~1,350 calls/s (where 200 come before the interval's
+ * next background round is due: CentreLink.roundFull) each round stays near this size. On PostgreSQL at
  * 3 nodes × 2,000 calls/s (bench/money-rounds.ts, docs/performance-log.md 2026-12-07 "money rounds by size"),
- * rounds of 200 against the interval's 400: p50 about −40%, p99 about −40% (noisy), the centre's and its
- * server's CPU a CDR +25–35% (a round costs them ~1.5–2 ms whatever its size). 100 reached the p99 < 20 ms of
- * issue 21 in some runs, at +80% CPU a CDR and twice the rounds at 1,000 calls/s: an operator's choice.
+ * rounds of 200 against the interval's 400: p50 about −40%, p99 lower in half the runs (the box's noise sets it),
+ * the centre's and its server's CPU a CDR +25–35% (a round costs them ~1.5–2 ms whatever its size). 100 and 150
+ * reached issue 21's p99 < 20 ms once each, at +80% / +40% CPU a CDR and more rounds at 1,000 calls/s: an
+ * operator's choice.
  */
 export const DEFAULT_ROUND_CDRS = 200;
 
