@@ -1,7 +1,7 @@
 /**
  * Money rounds at the centre on SQLite and on PostgreSQL, in the same run (issue 21's target: p99 < 20 ms
  * on PostgreSQL at 3 nodes × 2k calls/s). Three nodes each send a round every 200 ms (the sidecar's
- * interval), all at once (`--phase aligned`, the worst case, and what the target has been read on) or each
+ * interval; see --round-cdrs), all at once (`--phase aligned`, the worst case, and what the target has been read on) or each
  * at a random point of every 200 ms (`--phase random`: independent sidecars, whose timers start with their
  * processes), for `--seconds`; a round carries the CDRs of 200 ms at `--calls` calls/s (400 at 2k/s) spread
  * over `--accounts` prepaid accounts, and a lease ask for each account it billed, made before its clock
@@ -19,13 +19,23 @@
  * `--compare-phase N`: then N blocks of 3 s of three nodes' rounds, alternating `aligned` and `random`, so both
  * see the same load (on this shared box, runs one after the other do not).
  *
+ * `--round-cdrs N`: rounds of N CDRs instead, each node sending one as often as N are due at `--calls` (every
+ * N / calls seconds: 50 ms for 100 at 2k/s), as a sidecar does with `--round-cdrs` (centre/link.ts) when its
+ * calls fill a round before the 200 ms interval. `--compare-round-cdrs 400,200,100`: then, for each of those
+ * sizes in turn, `--compare-round-passes` times (the order reversed every other pass), a 3 s block of three nodes
+ * (in `--phase`) and 8,000 CDRs of solo rounds: for each size the three nodes' latency, the centre's CPU (this
+ * process: the round's transaction as the route runs it, without HTTP, plus the bench's own hash of the body) and
+ * the server backends' CPU per CDR, the solo rounds' CPU per round, and a straight line through the latter: a
+ * round's fixed CPU and a CDR's, what smaller rounds pay for their latency.
+ *
  * `--compare-commit N` (PostgreSQL): then N blocks alternating the round's commit as the route makes it (its row
  * locks released at its commit record, the answer waiting for the flush: pg-store.ts) with a plain synchronous
  * COMMIT, each block three nodes at once for 15 rounds then 20 solo rounds: both see the same load, which a
  * run of each one after the other on this shared box does not.
  *
  *   node dist/bench/money-rounds.js [--seconds 10] [--calls 2000] [--accounts 20] [--solo-rounds 100]
- *     [--compare-commit 0] [--phase aligned] [--compare-phase 0]
+ *     [--compare-commit 0] [--phase aligned] [--compare-phase 0] [--round-cdrs N]
+ *     [--compare-round-cdrs 400,200,100] [--compare-round-passes 2]
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -50,13 +60,27 @@ const { values } = benchArgs({
     'compare-commit': { type: 'string', default: '0' },
     'compare-phase': { type: 'string', default: '0' },
     phase: { type: 'string', default: 'aligned' },
+    'round-cdrs': { type: 'string', default: '' },
+    'compare-round-cdrs': { type: 'string', default: '' },
+    'compare-round-passes': { type: 'string', default: '2' },
   },
 });
 const seconds = Number(values.seconds);
-const callsPerRound = Math.round((Number(values.calls) * 200) / 1000);
+/** Each node's calls a second: a round of N CDRs is due every N / callsPerSecond seconds. */
+const callsPerSecond = Number(values.calls);
+/** The CDRs of one 200 ms interval at --calls, the sidecar's round; --round-cdrs sends rounds of that many instead, each as soon as they are due. */
+const callsPerRound = values['round-cdrs'] === '' ? Math.round((callsPerSecond * 200) / 1000) : Number(values['round-cdrs']);
+if (!(Number.isInteger(callsPerRound) && callsPerRound > 0))
+  throw new Error(`--round-cdrs is a positive integer, not ${values['round-cdrs']}`);
+const comparedSizes = values['compare-round-cdrs'] === '' ? [] : values['compare-round-cdrs'].split(',').map(Number);
+if (comparedSizes.some((size) => !(Number.isInteger(size) && size > 0)))
+  throw new Error(`--compare-round-cdrs is positive integers separated by commas, not ${values['compare-round-cdrs']}`);
+const sizePasses = Number(values['compare-round-passes']);
 const accounts = Array.from({ length: Number(values.accounts) }, (_, i) => i + 1);
 const NODES = ['node-1', 'node-2', 'node-3'];
-const ROUND_MS = 200;
+/** How often a node's round of `callsPerRound` CDRs is due at --calls calls/s (200 ms unless --round-cdrs says otherwise). */
+const roundMs = (cdrs: number): number => (cdrs * 1000) / callsPerSecond;
+const ROUND_MS = roundMs(callsPerRound);
 const SERVER = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const soloRounds = Number(values['solo-rounds']);
 const compareBlocks = Number(values['compare-commit']);
@@ -68,9 +92,9 @@ if (!PHASES.includes(phase)) throw new Error(`--phase is one of ${PHASES.join(',
 /** The bench's connections' name at the server, to find their backends. */
 const APPLICATION = `money-rounds-${process.pid}`;
 
-/** A round's body: `callsPerRound` CDRs numbered on from `first` (so no two rounds bill one CDR), an ask per account billed. */
-function roundBody(name: string, first: number): Omit<NodeSyncRequest, 'node' | 'seq'> {
-  const settlements = Array.from({ length: callsPerRound }, (_, i) =>
+/** A round's body: `cdrs` CDRs numbered on from `first` (so no two rounds bill one CDR), an ask per account billed. */
+function roundBody(name: string, first: number, cdrs = callsPerRound): Omit<NodeSyncRequest, 'node' | 'seq'> {
+  const settlements = Array.from({ length: cdrs }, (_, i) =>
     settledCall(`${name}-${first + i}`, accounts[(first + i) % accounts.length], '0.0125'),
   );
   const billed = [...new Set(settlements.map((cdr) => cdr.customer_account_id))];
@@ -81,27 +105,41 @@ function roundBody(name: string, first: number): Omit<NodeSyncRequest, 'node' | 
 }
 
 /**
- * One node's rounds for the run, each timed, about one every ROUND_MS. `aligned`: every node's first at once,
- * and each next one ROUND_MS after the last one started, as the bench always ran them (the nodes drift apart
- * only by their timers' lateness, so most rounds still meet the other two: a round queues behind them on 2
- * cores); `random`: each at a random point of each period, as independent sidecars' rounds fall (each node's
+ * One node's rounds of `cdrs` CDRs for the run, each timed, about one every roundMs(cdrs) (a period: 200 ms for
+ * the sidecar's interval). `aligned`: every node's first at once, and each next one a period after the last one
+ * started, as the bench always ran them (the nodes drift apart only by their timers' lateness, so most rounds
+ * still meet the other two: a round queues behind them on 2 cores); `random`: each at a random point of each period, as independent sidecars' rounds fall (each node's
  * timer starts with its process and drifts on its own), so two or three meet only by chance, in about the share
- * of time they would. The body is made before the clock starts: a real node makes it on its own machine.
+ * of time they would. The bodies are made before the first round: a real node makes them on its own machine.
  */
-async function node(world: LedgerWorld, name: string, until: number, phase: Phase, first = 0): Promise<number[]> {
+async function node(world: LedgerWorld, name: string, until: number, phase: Phase, first = 0, cdrs = callsPerRound): Promise<number[]> {
+  return sendRounds(world, name, until, phase, blockBodies(name, until, first, cdrs), roundMs(cdrs));
+}
+
+/** The bodies a node can send from now until `until`, one every `roundMs(cdrs)` (and one more for a late timer), CDRs numbered on from `first`. */
+function blockBodies(name: string, until: number, first: number, cdrs: number): Omit<NodeSyncRequest, 'node' | 'seq'>[] {
+  return Array.from({ length: Math.ceil((until - Date.now()) / roundMs(cdrs)) + 2 }, (_, i) => roundBody(name, first + 1 + i * cdrs, cdrs));
+}
+
+/** node()'s rounds, of bodies made beforehand (so a block's CPU counts the centre's work only), one every `period` ms. */
+async function sendRounds(
+  world: LedgerWorld,
+  name: string,
+  until: number,
+  phase: Phase,
+  bodies: Omit<NodeSyncRequest, 'node' | 'seq'>[],
+  period: number,
+): Promise<number[]> {
   const times: number[] = [];
-  let call = first;
-  const at = (period: number): number => period + (phase === 'random' ? Math.random() * ROUND_MS : 0);
-  let period = Date.now();
-  for (let next = at(period); next < until; next = at(period)) {
-    const body = roundBody(name, call + 1);
-    call += callsPerRound;
+  const at = (start: number): number => start + (phase === 'random' ? Math.random() * period : 0);
+  let start = Date.now();
+  for (let next = at(start), i = 0; next < until && i < bodies.length; next = at(start), i++) {
     await sleep(Math.max(0, next - Date.now()));
     const startedAt = Date.now();
     const started = performance.now();
-    await world.round(name, body);
+    await world.round(name, bodies[i]);
     times.push(performance.now() - started);
-    period = phase === 'aligned' ? startedAt + ROUND_MS : period + ROUND_MS;
+    start = phase === 'aligned' ? startedAt + period : start + period;
   }
   return times;
 }
@@ -251,6 +289,116 @@ async function comparePhase(world: LedgerWorld, blocks: number): Promise<Record<
   return Object.fromEntries(PHASES.map((side) => [side, medianAndTail(times[side])]));
 }
 
+/** The centre's CPU (this process) and its server backends' (PostgreSQL on this machine; null on SQLite) over `work`, in ms. */
+async function counted<T>(
+  server: pg.Client | null,
+  work: () => Promise<T>,
+): Promise<{ result: T; centreMs: number; serverMs: number | null }> {
+  const serverBefore = server === null ? null : await serverCounters(server);
+  const cpuBefore = runSeconds(process.pid);
+  const result = await work();
+  const centreMs = (runSeconds(process.pid) - cpuBefore) * 1000;
+  const serverMs =
+    server === null || serverBefore === null ? null : backendSeconds(serverBefore.cpu, (await serverCounters(server)).cpu) * 1000;
+  return { result, centreMs, serverMs };
+}
+
+/** Solo rounds' CDRs in a --compare-round-cdrs block, whatever the size: the same work in each, a few rounds of the largest. */
+const SOLO_CDRS_PER_BLOCK = 8000;
+
+/**
+ * --compare-round-cdrs: each pass runs every size in turn (the order reversed every other pass, A B C C B A, so
+ * on this shared box each sees the same load), each a 3 s block of three nodes (in --phase) sending rounds of
+ * that many CDRs as often as they are due at --calls calls/s, then SOLO_CDRS_PER_BLOCK CDRs in solo rounds of
+ * it. For each size: the three nodes' latency and the CPU per CDR of the centre and the server over those blocks;
+ * the solo rounds' latency and CPU per round; and a straight line through the solo CPU by size: the fixed cost of
+ * a round and the cost of a CDR, what a smaller round pays for its lower latency.
+ */
+async function compareSizes(
+  world: LedgerWorld,
+  server: pg.Client | null,
+  sizes: number[],
+  passes: number,
+): Promise<Record<string, unknown>> {
+  const empty = () => ({ times: [] as number[], rounds: 0, cdrs: 0, centreMs: 0, serverMs: 0 });
+  const sides = new Map(sizes.map((size) => [size, { three: empty(), solo: empty() }]));
+  let first = 4_000_000_000;
+  for (let pass = 0; pass < passes; pass++) {
+    for (const size of pass % 2 === 0 ? sizes : [...sizes].reverse()) {
+      const side = sides.get(size)!;
+      const until = Date.now() + 3000;
+      const bodies = NODES.map((name) => blockBodies(name, until, first, size));
+      first += 10_000_000;
+      const three = await counted(server, async () =>
+        (await Promise.all(NODES.map((name, i) => sendRounds(world, name, until, phase, bodies[i], roundMs(size))))).flat(),
+      );
+      side.three.times.push(...three.result);
+      side.three.rounds += three.result.length;
+      side.three.cdrs += three.result.length * size;
+      side.three.centreMs += three.centreMs;
+      side.three.serverMs += three.serverMs ?? 0;
+      const soloBodies = Array.from({ length: Math.ceil(SOLO_CDRS_PER_BLOCK / size) }, (_, i) =>
+        roundBody(NODES[0], first + i * size, size),
+      );
+      first += 10_000_000;
+      const solo = await counted(server, async () => {
+        const times: number[] = [];
+        for (const body of soloBodies) {
+          const started = performance.now();
+          await world.round(NODES[0], body);
+          times.push(performance.now() - started);
+        }
+        return times;
+      });
+      side.solo.times.push(...solo.result);
+      side.solo.rounds += solo.result.length;
+      side.solo.cdrs += solo.result.length * size;
+      side.solo.centreMs += solo.centreMs;
+      side.solo.serverMs += solo.serverMs ?? 0;
+    }
+  }
+  const round2 = (value: number): number => Math.round(value * 100) / 100;
+  const bySize = Object.fromEntries(
+    [...sides].map(([size, { three, solo }]) => [
+      size,
+      {
+        round_every_ms: round2(roundMs(size)),
+        three_nodes: {
+          rounds: three.rounds,
+          ...medianAndTail(three.times),
+          centre_cpu_us_per_cdr: round2((three.centreMs * 1000) / three.cdrs),
+          ...(server === null ? {} : { server_cpu_us_per_cdr: round2((three.serverMs * 1000) / three.cdrs) }),
+        },
+        solo: {
+          rounds: solo.rounds,
+          ...medianAndTail(solo.times),
+          centre_cpu_ms_per_round: round2(solo.centreMs / solo.rounds),
+          ...(server === null ? {} : { server_cpu_ms_per_round: round2(solo.serverMs / solo.rounds) }),
+        },
+      },
+    ]),
+  );
+  // Least squares of the solo CPU a round against its CDRs: intercept = a round's fixed cost, slope = a CDR's.
+  const line = (perRound: (solo: ReturnType<typeof empty>) => number) => {
+    const points = [...sides].map(([size, { solo }]) => [size, perRound(solo)] as const);
+    const meanX = points.reduce((sum, [x]) => sum + x, 0) / points.length;
+    const meanY = points.reduce((sum, [, y]) => sum + y, 0) / points.length;
+    const slope =
+      points.reduce((sum, [x, y]) => sum + (x - meanX) * (y - meanY), 0) / points.reduce((sum, [x]) => sum + (x - meanX) ** 2, 0);
+    return { fixed_ms_per_round: round2(meanY - slope * meanX), us_per_cdr: round2(slope * 1000) };
+  };
+  const fit =
+    sizes.length < 2
+      ? {}
+      : {
+          solo_cpu_fit: {
+            centre: line((solo) => solo.centreMs / solo.rounds),
+            ...(server === null ? {} : { server: line((solo) => solo.serverMs / solo.rounds) }),
+          },
+        };
+  return { phase, passes, by_round_cdrs: bySize, ...fit };
+}
+
 async function bench(location: string): Promise<{
   rounds: number;
   p50_ms: number;
@@ -259,6 +407,7 @@ async function bench(location: string): Promise<{
   solo: Record<string, unknown>;
   compare_commit?: Record<string, unknown>;
   compare_phase?: Record<string, unknown>;
+  compare_round_cdrs?: Record<string, unknown>;
 }> {
   const world = await openLedgerWorld(location, NODES, accounts);
   try {
@@ -283,6 +432,9 @@ async function bench(location: string): Promise<{
       solo: await solo(world, NODES[0], location.startsWith('postgres') ? admin : null),
       ...(location.startsWith('postgres') && compareBlocks > 0 ? { compare_commit: await compareCommit(world, compareBlocks) } : {}),
       ...(phaseBlocks > 0 ? { compare_phase: await comparePhase(world, phaseBlocks) } : {}),
+      ...(comparedSizes.length > 0
+        ? { compare_round_cdrs: await compareSizes(world, location.startsWith('postgres') ? admin : null, comparedSizes, sizePasses) }
+        : {}),
     };
   } finally {
     await world.close();
@@ -301,6 +453,7 @@ try {
     nodes: NODES.length,
     phase,
     calls_per_round: callsPerRound,
+    round_every_ms: ROUND_MS,
     accounts: accounts.length,
     seconds,
     sqlite,

@@ -97,7 +97,9 @@ const BENCHES: { kind: string; title: string; what: string }[] = [
       'alone (solo), with the centre’s CPU and, on PostgreSQL, its server backends’ CPU per round. The three nodes’ rounds ' +
       'start together (`--phase aligned`, the worst case) or each at a random point of the 200 ms (`--phase random`, as ' +
       'independent sidecars’ timers fall); `--compare-phase N` alternates the two in one run. With `--compare-commit N`, ' +
-      'the round’s commit with its locks released before the flush alternated with a plain synchronous one.',
+      'the round’s commit with its locks released before the flush alternated with a plain synchronous one. With ' +
+      '`--compare-round-cdrs`, rounds of each size given (sent as often as that many CDRs are due, as the sidecar’s ' +
+      '`--round-cdrs` sends them) alternated: the three nodes’ latency and the CPU per CDR at the centre and its server.',
   },
   {
     kind: 'control-engines',
@@ -184,7 +186,7 @@ function throughOpensipsSection(result: Record<string, unknown>): string[] {
 /** A row per engine (three nodes, then one alone), the commit comparison when it ran. */
 function moneyRoundsSection(result: Record<string, unknown>): string[] {
   const lines = [
-    `${cell(result.nodes)} nodes (${cell(result.phase ?? 'aligned')} rounds), ${cell(result.calls_per_round)} CDRs a round, ${cell(result.accounts)} accounts, ${cell(result.seconds)} s; target p99 < ${cell(result.target_p99_ms)} ms; ${cell(result.load)}.`,
+    `${cell(result.nodes)} nodes (${cell(result.phase ?? 'aligned')} rounds), ${cell(result.calls_per_round)} CDRs a round (one every ${cell(result.round_every_ms ?? 200)} ms), ${cell(result.accounts)} accounts, ${cell(result.seconds)} s; target p99 < ${cell(result.target_p99_ms)} ms; ${cell(result.load)}.`,
     '',
     '| engine | p50 ms | p99 ms | solo p50 ms | solo p99 ms | centre CPU ms/round (solo) | server CPU ms/round (solo) | statements/round |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -206,6 +208,30 @@ function moneyRoundsSection(result: Record<string, unknown>): string[] {
           .map(([phase, run]) => `${phase} p50 ${cell(run.p50_ms)} / p99 ${cell(run.p99_ms)} ms`)
           .join(', ')}`,
       );
+    const bySize = figures.compare_round_cdrs as
+      | {
+          phase: string;
+          by_round_cdrs: Record<string, { round_every_ms: number; three_nodes: Record<string, unknown> }>;
+          solo_cpu_fit?: Record<string, Record<string, unknown>>;
+        }
+      | undefined;
+    if (bySize !== undefined) {
+      compared.push(
+        `- ${engine}, three nodes (${bySize.phase}) by round size: ${Object.entries(bySize.by_round_cdrs)
+          .map(
+            ([cdrs, { round_every_ms, three_nodes }]) =>
+              `${cdrs} CDRs every ${cell(round_every_ms)} ms p50 ${cell(three_nodes.p50_ms)} / p99 ${cell(three_nodes.p99_ms)} ms, ` +
+              `CPU µs a CDR centre ${cell(three_nodes.centre_cpu_us_per_cdr)} server ${cell(three_nodes.server_cpu_us_per_cdr ?? '–')}`,
+          )
+          .join('; ')}`,
+      );
+      if (bySize.solo_cpu_fit !== undefined)
+        compared.push(
+          `- ${engine}, a solo round's CPU by its size: ${Object.entries(bySize.solo_cpu_fit)
+            .map(([side, fit]) => `${side} ${cell(fit.fixed_ms_per_round)} ms a round + ${cell(fit.us_per_cdr)} µs a CDR`)
+            .join(', ')}`,
+        );
+    }
     if (comparison !== undefined)
       for (const [commit, phases] of Object.entries(comparison))
         compared.push(

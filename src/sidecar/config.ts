@@ -35,6 +35,8 @@ export interface SidecarConfig {
   leaseChunkMicro: number;
   offlinePostpaid: 'allow' | 'deny';
   centreTimeoutMs: number;
+  /** A money round goes as soon as this many CDRs have come since the last (0: only every 200 ms). */
+  roundCdrs: number;
   leaseIdleSeconds: number;
   /** This node's OpenSIPS MI (to end calls whose credit ran out); null: none, so calls are reserved whole. */
   opensipsMi: MiAddress | null;
@@ -50,6 +52,20 @@ export interface SidecarConfig {
   /** Where this node's secret with the centre comes from (a file, else CENTRE_SECRET); null: none given. */
   centreSecret: CentreSecretSource | null;
 }
+
+/** The most CDRs one money round carries (CentreLinkOptions.maxSettlements); more wait for the next. */
+export const MAX_ROUND_CDRS = 1000;
+/**
+ * CDRs that send a money round before its 200 ms interval: the interval's round at 1,000 calls/s, so a node at
+ * or below that rate does not round more often, and above ~1,350 calls/s (where 200 come before the interval's
+ * next background round is due: CentreLink.roundFull) each round stays near this size. On PostgreSQL at
+ * 3 nodes × 2,000 calls/s (bench/money-rounds.ts, docs/performance-log.md 2026-12-07 "money rounds by size"),
+ * rounds of 200 against the interval's 400: p50 about −40%, p99 lower in half the runs (the box's noise sets it),
+ * the centre's and its server's CPU a CDR +25–35% (a round costs them ~1.5–2 ms whatever its size). 100 and 150
+ * reached issue 21's p99 < 20 ms once each, at +80% / +40% CPU a CDR and more rounds at 1,000 calls/s: an
+ * operator's choice.
+ */
+export const DEFAULT_ROUND_CDRS = 200;
 
 /** Every option, as docs/operations.md explains it. */
 export const SIDECAR_OPTIONS = {
@@ -74,6 +90,7 @@ export const SIDECAR_OPTIONS = {
   'lease-chunk': { env: 'SIDECAR_LEASE_CHUNK', fallback: '10.00' },
   'postpaid-offline': { env: 'SIDECAR_POSTPAID_OFFLINE', fallback: 'allow' },
   'centre-timeout-ms': { env: 'SIDECAR_CENTRE_TIMEOUT_MS', fallback: '2000' },
+  'round-cdrs': { env: 'SIDECAR_ROUND_CDRS', fallback: String(DEFAULT_ROUND_CDRS) },
   'lease-idle-seconds': { env: 'SIDECAR_LEASE_IDLE_SECONDS', fallback: '60' },
   'opensips-mi': { env: 'SIDECAR_OPENSIPS_MI', fallback: '', shownDefault: 'none' },
   'slice-seconds': { env: 'SIDECAR_SLICE_SECONDS', fallback: String(DEFAULT_SLICE_SECONDS) },
@@ -125,6 +142,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
     leaseChunkMicro,
     offlinePostpaid: options.oneOf('postpaid-offline', ['allow', 'deny'] as const),
     centreTimeoutMs: options.integer('centre-timeout-ms', 50, 60_000),
+    // Up to a round's most CDRs (main.ts's maxSettlements): a larger count would never be reached by one round.
+    roundCdrs: options.integer('round-cdrs', 0, MAX_ROUND_CDRS),
     leaseIdleSeconds: options.integer('lease-idle-seconds', 1, 86_400),
     opensipsMi,
     sliceSeconds,

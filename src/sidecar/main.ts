@@ -16,7 +16,7 @@ import { CentreCredential } from './centre/credential.js';
 import { CentreLink } from './centre/link.js';
 import { LongPollChannel } from './deltas/channel.js';
 import { DeltaFollower } from './deltas/follower.js';
-import { loadConfig } from './config.js';
+import { loadConfig, MAX_ROUND_CDRS } from './config.js';
 import { NodeCredit } from './credit/node-credit.js';
 import { OpensipsSpool } from './cdr/spool.js';
 import { SliceKeeper } from './credit/slices.js';
@@ -81,7 +81,8 @@ async function main(): Promise<void> {
       node: config.nodeName,
       timeoutMs: config.centreTimeoutMs,
       intervalMs: 200,
-      maxSettlements: 1000,
+      roundCdrs: config.roundCdrs,
+      maxSettlements: MAX_ROUND_CDRS,
       credential,
     },
     credit,

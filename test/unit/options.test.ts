@@ -112,6 +112,9 @@ describe('options', () => {
     assert.equal(loadConfig([], {}).sliceEndMarginMs, 6000);
     assert.equal(loadConfig(['--slice-seconds', '8'], {}).sliceEndMarginMs, 2000);
     assert.equal(loadConfig(['--slice-seconds', '12'], { SIDECAR_SLICE_END_MARGIN_MS: '4500' }).sliceEndMarginMs, 4500);
+    // A round of the 200 ms interval's CDRs at 1,000 calls/s unless told; 0 turns the count off.
+    assert.equal(loadConfig([], {}).roundCdrs, 200);
+    assert.equal(loadConfig([], { SIDECAR_ROUND_CDRS: '0' }).roundCdrs, 0);
     const refused: [string[], RegExp][] = [
       [['--port=-1'], /--port must be an integer from 0 to 65535/],
       [['--max-body-bytes', '10'], /--max-body-bytes must be an integer from 1024/],
@@ -122,6 +125,8 @@ describe('options', () => {
       [['--control-url', 'http://a:8080,file:///etc/passwd'], /--control-url must be/],
       [['--control-url', Array.from({ length: 9 }, (_, i) => `http://c${i}:8080`).join(',')], /up to 8 of them/],
       [['--log-level', 'loud'], /--log-level must be one of/],
+      // More than a round carries could never send one.
+      [['--round-cdrs', '1001'], /--round-cdrs must be an integer from 0 to 1000/],
       // As long as the renewal's lead (half a slice): no retry of the next slice would be left before the end.
       [['--slice-seconds', '12', '--slice-end-margin-ms', '6000'], /--slice-end-margin-ms must be an integer from 0 to 5999/],
       [['--slice-end-margin-ms=-1'], /--slice-end-margin-ms must be an integer from 0 to 29999/],

@@ -23,6 +23,11 @@ export interface CentreLinkOptions {
   timeoutMs: number;
   /** How often the outbox is sent while it has CDRs. */
   intervalMs: number;
+  /**
+   * A round also goes as soon as this many CDRs have come since the last one (0: only every `intervalMs`): at a
+   * high call rate, an interval's CDRs make a round too large for the centre to settle quickly (issue 21).
+   */
+  roundCdrs?: number;
   maxSettlements: number;
   /** This node's secret with the centre, sent on every round; null: none (the centre refuses the rounds). */
   credential?: CentreCredential | null;
@@ -41,6 +46,8 @@ export class CentreLink {
   private timer: NodeJS.Timeout | null = null;
   private lastFailureLog = 0;
   private soon: Promise<boolean> | null = null;
+  /** Whether the last round reached the centre: while it does not, only the interval retries (roundFull). */
+  private answering = true;
   private readonly client: CentreClient | null;
   private readonly body = new RoundBody();
 
@@ -57,6 +64,8 @@ export class CentreLink {
         ? null
         : new CentreClient(options.urls, options.timeoutMs, credential === null ? null : () => credential.authorization());
     credit.connect((urgent) => (urgent ? this.round() : this.roundSoon()));
+    const roundCdrs = options.roundCdrs ?? 0;
+    if (roundCdrs > 0) credit.sendRoundAt(roundCdrs, () => this.roundFull());
   }
 
   start(): void {
@@ -101,6 +110,20 @@ export class CentreLink {
     return this.soon;
   }
 
+  /**
+   * `roundCdrs` CDRs are waiting: their round goes now (or right after the one in flight), in a turn of its own
+   * rather than the ingest's, and the interval restarts from it, so at a rate that fills rounds the interval
+   * sends none of its own. Not when a background round is due within BACKGROUND_DELAY_MS anyway (it takes these
+   * CDRs: near the rate where the count and the interval meet, both would go, the second with a few CDRs), nor
+   * while the centre is not answering (a round per `roundCdrs` CDRs would build a body of the whole outbox each
+   * time only to fail; the interval retries, as before).
+   */
+  private roundFull(): void {
+    if (!this.answering || this.soon !== null) return;
+    this.timer?.refresh();
+    setImmediate(() => void this.round());
+  }
+
   /** Runs a round now (or right after the one in flight); resolves whether it reached the centre. */
   round(): Promise<boolean> {
     return new Promise((resolve) => {
@@ -121,6 +144,7 @@ export class CentreLink {
       } catch (error) {
         this.log.error({ err: error }, 'money round failed');
       }
+      this.answering = reached;
       for (const resolve of listeners) resolve(reached);
       if (more && reached) this.listeners.push(() => undefined); // the outbox has more than one round's worth
     }

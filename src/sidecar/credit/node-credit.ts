@@ -252,6 +252,10 @@ export class NodeCredit {
    */
   private committingRecord: { durable: Promise<void>; sipCallIds: string[] } | null = null;
   private requestRound: RoundTrigger = () => Promise.resolve(false);
+  /** CDRs recorded since the last round was taken; at `roundCdrs` (0: never), `roundFull` is called once (sendRoundAt). */
+  private cdrsSinceRound = 0;
+  private roundCdrs = 0;
+  private roundFull: () => void = () => undefined;
   /** Leases are good for this long after the last answered round (the centre says how long). */
   private leaseValidMs = DEFAULT_LEASE_VALID_SECONDS * 1000;
   private reachedAt: number;
@@ -278,6 +282,16 @@ export class NodeCredit {
   /** Where rounds go (the CentreLink); until set, the centre is unreachable. */
   connect(trigger: RoundTrigger): void {
     this.requestRound = trigger;
+  }
+
+  /**
+   * Calls `full` once `cdrs` CDRs have been recorded since the last round was taken, and not again before the
+   * next is taken: the link then sends them at once rather than at its next interval. At high call rates an
+   * interval's CDRs make a round that takes the centre too long (issue 21, docs/performance-log.md 2026-12-07).
+   */
+  sendRoundAt(cdrs: number, full: () => void): void {
+    this.roundCdrs = cdrs;
+    this.roundFull = full;
   }
 
   entity(ref: EntityRef): EntityMoney {
@@ -661,6 +675,8 @@ export class NodeCredit {
         : this.journal.write(cdr, { op: 'finish', id: reservationId, state: 'settled', at: now });
     committing.committed = committed;
     this.forgetOnceSettled(committed, cdr.sipCallId);
+    // After its write is queued, as the interval's rounds are taken. One compare a CDR; 0 never equals the count.
+    if (++this.cdrsSinceRound === this.roundCdrs) this.roundFull();
     return committed;
   }
 
@@ -839,6 +855,7 @@ export class NodeCredit {
 
   /** Everything due to go to the centre now (at most `maxSettlements` CDRs). */
   takeRound(maxSettlements: number): Round {
+    this.cdrsSinceRound = 0;
     const settlements: OutboxEntry[] = [];
     for (const entry of this.outbox.values()) {
       if (settlements.length >= maxSettlements) break;
