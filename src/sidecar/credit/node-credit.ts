@@ -318,8 +318,7 @@ export class NodeCredit {
       // A retry of a live call's admission gets its first answer. A Call-ID whose call has ended is not that call
       // again: answering it `allowed` would admit a second call holding nothing, whose CDR the duplicate check
       // then refuses (one CDR a Call-ID, as the contract dedupes them): a free call for whoever reuses Call-IDs.
-      if (!this.reservations.isHeld(existing, this.reservations.id(existing)))
-        return { kind: 'refused', reason: 'call_id_reused', entity };
+      if (!this.reservations.isHeld(existing, this.reservations.id(existing))) return { kind: 'refused', reason: 'call_id_reused', entity };
       return this.replay(existing);
     }
     // call/auth refuses a full trunk before this; checked again where the port is taken, as calls admitted
