@@ -67,6 +67,9 @@ forEachEngine('money path: one node and the centre', (engine) => {
     const conflicting = await node.post('/api/cdrs/ingest', cdr('call-a@test', 74));
     assert.equal(conflicting.status, 409);
     assert.match(conflicting.body.error, /different CDR/);
+    // The call has ended: its Call-ID again is a second call its CDR could not bill, refused.
+    const reused = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'call-a@test' });
+    assert.equal(reused.body.reason_code, 'call_id_reused');
 
     await eventually(async () => {
       const state = await balance();
@@ -111,6 +114,14 @@ forEachEngine('money path: one node and the centre', (engine) => {
     assert.equal(next.body.allowed, true);
     assert.equal(next.body.max_duration_seconds, 2316); // 0.9675 covers 2316 s (0.9650 + 0.0001)
     await node.post('/api/opensips/call/release', { call_id: 'call-d@test' });
+  });
+
+  it('refuses a Call-ID it holds a CDR of, though no reservation was made under it (call_id_reused)', async () => {
+    // An unanswered call never admitted here (a CDR costs nothing and needs no reservation): its Call-ID is taken.
+    assert.equal((await node.post('/api/cdrs/ingest', cdr('cdr-only@test', 0))).status, 201);
+    const reused = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: 'cdr-only@test' });
+    assert.equal(reused.body.reason_code, 'call_id_reused');
+    assert.equal(reused.body.allowed, false);
   });
 
   it('checks and reserves a given amount for an entity (call-admit/check)', async () => {

@@ -424,6 +424,15 @@ export class MoneyJournal {
     const row = this.statements.findCdr.get(sipCallId) as CdrRow | undefined;
     return row === undefined ? null : storedCdrOfRow(row);
   }
+  /**
+   * Whether this node holds a CDR under the Call-ID, for admission's reuse check (NodeCredit.admit). Only once the
+   * filter is loaded: while it loads at start-up a check would read money.db for every call; until then the
+   * recently ended reservations in memory answer alone.
+   */
+  hasCdr(sipCallId: string): boolean {
+    return this.cdrFilterReady && this.findCdr(sipCallId) !== null;
+  }
+
   lastCdrId(): number {
     return (this.statements.maxCdrId.get() as { id: number | null }).id ?? 0;
   }
