@@ -164,6 +164,34 @@ forEachEngine('money path: one node and the centre', (engine) => {
     assert.ok(stale.body.last_seq > 1);
     assert.equal((await world.control.post('/api/ledger/node-sync', { ...round, node: 'node-9', seq: 10 ** 12 })).status, 404);
   });
+
+  it('charges a call answered for under a second (0 s) its first increment, and its per_call charge, through to the centre', async () => {
+    // OpenSIPS's whole-second duration says 0 for a call that connected and ended within its first second.
+    const underASecond = (sipCallId: string, dnis: string) =>
+      cdr(sipCallId, 0, { dnis, answer_time: '2026-01-15T08:30:05Z', end_time: '2026-01-15T08:30:05Z', sip_response_code: 200 });
+    // Each admitted first (the first holds all the balance affords until its CDR): the reservation covers the charge.
+    const admitAndIngest = async (callId: string, dnis: string) => {
+      assert.equal((await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis, call_id: callId })).body.allowed, true);
+      const ingested = await node.post('/api/cdrs/ingest', underASecond(callId, dnis));
+      assert.equal(ingested.status, 201);
+      return ingested;
+    };
+    const perMinute = await admitAndIngest('zero-a@test', MOBILE);
+    // 6/6 sells the first 6 s at 0.0250/min; the carrier's 60/60 costs a minute at 0.0200.
+    assert.deepEqual([perMinute.body.customer_cost, perMinute.body.vendor_cost, perMinute.body.uncovered], ['0.0025', '0.0200', '0.0000']);
+    const perCall = await admitAndIngest('zero-b@test', '6113555000');
+    assert.deepEqual([perCall.body.customer_cost, perCall.body.vendor_cost, perCall.body.uncovered], ['0.3300', '0.2000', '0.0000']);
+
+    await eventually(async () => assert.equal((await balance()).balance, '0.635')); // 0.9675 - 0.0025 - 0.3300
+    const settled = async (callId: string): Promise<any> =>
+      (await world.control.get(`/api/cdrs/search?sip_call_id=${encodeURIComponent(callId)}`)).body[0];
+    const [a, b] = [await settled('zero-a@test'), await settled('zero-b@test')];
+    assert.deepEqual(
+      [a.duration_seconds, a.billable_duration_customer, a.billable_duration_vendor, a.customer_cost, a.status],
+      [0, 6, 60, '0.0025', 'answered'],
+    );
+    assert.deepEqual([b.duration_seconds, b.billable_duration_customer, b.customer_cost, b.vendor_cost], [0, 0, '0.3300', '0.2000']);
+  });
 });
 
 forEachEngine('money path: unused lease goes back', (engine) => {

@@ -76,8 +76,9 @@ describe('admission pricing', () => {
     assert.deepEqual(priceCall(noFx, noFxTrunk, 'USD', MOBILE, NOW), { ok: false, reason: 'no_exchange_rate' });
   });
 
-  // The prepaid promise: a call that lasts no longer than admission said never costs more than was reserved.
-  for (const [label, change] of [
+  // The prepaid promise: a call that lasts no longer than admission said never costs more than was reserved,
+  // one answered for under a second (0 s, billed its first increment or its per-call charge) included.
+  for (const [label, change, dnis = MOBILE] of [
     ['AUD account, 6/6, standard', undefined],
     [
       'USD account (converted), 1/1, up, 6 decimals',
@@ -103,27 +104,33 @@ describe('admission pricing', () => {
         d.rate_deck_rates.find((row) => row.rate_deck_id === 1 && row.prefix === '614')!.rate_per_minute = '0.0333337';
       },
     ],
+    ['USD account (converted), per_call', (d: SnapshotDescription) => (d.customer_accounts[0].currency = 'USD'), '6113555000'],
   ] as const) {
     it(`never lets a capped call cost more than its reservation: ${label}`, () => {
-      const { price, engine } = priced(change);
+      const { price, engine } = priced(change, dnis);
       let seed = 7;
       const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
       for (let i = 0; i < 400; i++) {
-        const balance = 1 + Math.floor(random() * 3_000_000);
+        // Every fourth call answered for under a second, on a balance that affords little more than the first
+        // increment (the least admission reserves); the others the longest call admitted, or any shorter.
+        const underASecond = i % 4 === 1;
+        const balance = underASecond
+          ? costBoundMicro(price, price.initial) + Math.floor(random() * 100)
+          : 1 + Math.floor(random() * 3_000_000);
         const fit = affordable(price, balance, 7200);
         if (fit === null) continue;
         assert.ok(fit.amountMicro <= balance);
-        const duration = i % 2 === 0 ? fit.maxDurationSeconds : Math.floor(random() * (fit.maxDurationSeconds + 1));
+        const duration = underASecond ? 0 : i % 4 === 0 ? fit.maxDurationSeconds : Math.floor(random() * (fit.maxDurationSeconds + 1));
         const rated = rateCallRecord(engine, {
           sip_call_id: `c${i}`,
           customer_trunk_id: 10,
           carrier_trunk_id: 20,
           carrier_gateway_id: 201,
           ani: '61255500100',
-          dnis: MOBILE,
+          dnis,
           startMs: NOW,
-          answerMs: duration === 0 ? null : NOW,
-          endMs: NOW + duration * 1000,
+          answerMs: NOW,
+          endMs: NOW + duration * 1000 + 400,
           duration_seconds: duration,
           sip_response_code: 200,
         });

@@ -31,6 +31,7 @@ const CREDIT_SETTINGS = {
   sliceSeconds: null,
 };
 
+/** A call of `duration` s from its answer; 0 s is a call never answered (no answer_time, a 486). */
 function call(duration: number, extra: Partial<CallRecord> = {}): CallRecord {
   return {
     sip_call_id: 'case@test',
@@ -47,6 +48,10 @@ function call(duration: number, extra: Partial<CallRecord> = {}): CallRecord {
     ...extra,
   };
 }
+
+/** A call answered that ended within its first second: OpenSIPS's whole-second $DLG_lifetime says 0. */
+const underASecond = (extra: Partial<CallRecord> = {}): CallRecord =>
+  call(0, { answerMs: START + 5000, endMs: START + 5400, sip_response_code: 200, ...extra });
 
 const trunk10 = (fields: Record<string, unknown>) => (d: SnapshotDescription) => Object.assign(d.customer_trunks[0], fields);
 const sell614 = (fields: Record<string, unknown>) => (d: SnapshotDescription) =>
@@ -88,6 +93,33 @@ const CASES: Case[] = [
     record: call(0, { dnis: '6113555000' }),
     customer: ['0.0000', 'AUD', 0],
     vendor: ['0.0000', 'AUD', 0],
+  },
+  {
+    name: 'answered, under a second (0 s): the first increment on both sides, 6 s and 60 s',
+    record: underASecond(),
+    customer: ['0.0025', 'AUD', 6],
+    vendor: ['0.0200', 'AUD', 60],
+  },
+  {
+    name: 'answered, under a second, 1/1: billed as 1 s, 0.000416.. standard -> 0.0004',
+    change: trunk10({ billing_increment_initial: 1, billing_increment_step: 1 }),
+    record: underASecond(),
+    customer: ['0.0004', 'AUD', 1],
+    vendor: ['0.0200', 'AUD', 60],
+  },
+  {
+    name: 'per_call answered, under a second: charged once on both sides',
+    record: underASecond({ dnis: '6113555000' }),
+    customer: ['0.3300', 'AUD', 0],
+    vendor: ['0.2000', 'AUD', 0],
+  },
+  {
+    name: 'a USD account, answered under a second: the first increment converted, 0.0025 / 1.5 -> 0.0017',
+    change: (d) => (d.customer_accounts[0].currency = 'USD'),
+    record: underASecond(),
+    customer: ['0.0025', 'AUD', 6],
+    vendor: ['0.0200', 'AUD', 60],
+    charge: ['0.0017', 'USD'],
   },
   {
     name: '60/60: 61 s bills two minutes',
@@ -304,5 +336,13 @@ describe('CDR rating', () => {
     assert.match(refused(call(60, { carrier_trunk_id: 999 })), /carrier_trunk_id 999 is not a known carrier trunk/);
     assert.match(refused(call(60, { dnis: '4420123' })), /customer trunk 10 has no rate for 4420123/);
     assert.match(refused(call(60, { dnis: '19005550100', carrier_trunk_id: 21 })), /carrier trunk 21 has no rate for 19005550100/);
+    // Answered for under a second is answered: rated, so it needs a rate like any other.
+    assert.match(refused(underASecond({ dnis: '4420123' })), /customer trunk 10 has no rate for 4420123/);
+  });
+
+  it('rates an unanswered call zero without a rate for its number', () => {
+    const result = rateCallRecord(engineFor(routingTables()), call(0, { dnis: '4420123' }));
+    assert.ok(result.ok, result.ok ? '' : result.message);
+    assert.deepEqual([result.rated.customer.cost, result.rated.vendor.cost, result.rated.accountCharge], ['0.0000', '0.0000', '0.0000']);
   });
 });

@@ -15,9 +15,10 @@ import {
 /**
  * The CDR path rates in integers (nano-unit rates, one exact rounding) instead of decimal.js. Proven equal
  * to the decimal path it replaced over random calls: rates from a tenth of a thousandth to hundreds a
- * minute with up to nine decimals, durations from a second to a day, every increment shape, precision and
- * rounding, per-minute and per-call; and the conversion to the account's currency both ways. A seeded
- * generator: a failure names a case that fails again.
+ * minute with up to nine decimals, answered durations from 0 s (under a second: billed its first
+ * increment, or its per-call charge) to a day, every increment shape, precision and rounding, per-minute
+ * and per-call; and the conversion to the account's currency both ways. A seeded generator: a failure
+ * names a case that fails again.
  */
 const CASES = 1_000_000;
 
@@ -48,6 +49,8 @@ describe('integer rating equals the decimal path', () => {
   it(`rates ${CASES.toLocaleString('en')} random calls to the same string`, () => {
     const random = generator(20261204);
     let differences = 0;
+    // 0-second calls charged something: the cases the 0 s rule is proven on (were they all 0, it would not be).
+    let zeroSecondsCharged = 0;
     for (let i = 0; i < CASES; i++) {
       // Rates: mostly wholesale-sized (up to 1.0/min), some up to 999/min; 0 to 9 decimals.
       const scale = random() < 0.9 ? 1e9 : 1e12;
@@ -67,8 +70,10 @@ describe('integer rating equals the decimal path', () => {
         differences++;
         assert.fail(`case ${i}: ${JSON.stringify(input)}: integer ${integer}, decimal ${decimal}`);
       }
+      if (duration === 0 && /[1-9]/.test(integer)) zeroSecondsCharged++;
     }
     assert.equal(differences, 0);
+    assert.ok(zeroSecondsCharged > 10_000, `only ${zeroSecondsCharged} answered 0 s calls were charged`);
   });
 
   it('rates past 2^53 (the BigInt path) as the decimal path does', () => {

@@ -13,7 +13,11 @@ import {
 
 describe('billable seconds', () => {
   const cases: [initial: number, step: number, duration: number, billable: number][] = [
-    [60, 60, 0, 0],
+    // 0 s: answered and ended within the first second (OpenSIPS's whole seconds, cut down): the first increment.
+    [60, 60, 0, 60],
+    [6, 6, 0, 6],
+    [30, 6, 0, 30],
+    [1, 1, 0, 1],
     [60, 60, 1, 60],
     [60, 60, 59, 60],
     [60, 60, 60, 60],
@@ -106,11 +110,13 @@ describe('rating a call', () => {
     ['large, 6 dp up', '12.345678', 3601, 1, 1, 6, 'up', '740.946442'],
     ['large, 6 dp down', '12.345678', 3601, 1, 1, 6, 'down', '740.946441'],
     ['large, 6 dp standard', '12.345678', 3601, 1, 1, 6, 'standard', '740.946441'],
-    // unanswered calls cost nothing, whatever the increments
-    ['unanswered per minute', '0.1200', 0, 60, 60, 4, 'up', '0.0000'],
+    // answered for under a second (0 s): the first increment, never free (unanswered calls are not rated at all)
+    ['0 s at 60/60', '0.1200', 0, 60, 60, 4, 'up', '0.1200'],
+    ['0 s at 1/1: 0.12 / 60 = 0.002', '0.1200', 0, 1, 1, 4, 'up', '0.0020'],
+    ['0 s at 1/1, down: 0.0333 / 60 = 0.000555', '0.0333', 0, 1, 1, 4, 'down', '0.0005'],
     ['zero rate', '0', 125, 1, 1, 5, 'up', '0.00000'],
-    // per_call rows: the flat charge once per connected call
-    ['per call, unanswered', '0.3300', 0, 60, 60, 4, 'up', '0.0000', 'per_call'],
+    // per_call rows: the flat charge once per connected call, however short
+    ['per call, 0 s', '0.3300', 0, 60, 60, 4, 'up', '0.3300', 'per_call'],
     ['per call, 1 s', '0.3300', 1, 60, 60, 4, 'up', '0.3300', 'per_call'],
     ['per call, an hour', '0.3300', 3601, 1, 1, 6, 'standard', '0.330000', 'per_call'],
     ['per call rounded once', '0.33335', 10, 1, 1, 4, 'standard', '0.3334', 'per_call'],

@@ -2,8 +2,10 @@ import { Decimal, type Rounding } from '../money/decimal.js';
 import { formatFixed, parseNano } from '../money/nano.js';
 
 /**
- * Rating one call: billing increments, then the rate, then one rounding at the
+ * Rating one answered call: billing increments, then the rate, then one rounding at the
  * end to the trunk's precision and direction, in the one decimal type (money/decimal.ts).
+ * An unanswered call costs nothing and is never rated here (sidecar/cdr/rating.ts knows it
+ * by its missing answer_time): a duration of 0 is an answered call that lasted under a second.
  */
 
 export type RateType = 'per_minute' | 'per_call';
@@ -23,11 +25,14 @@ const ROUNDING: Record<RoundingDirection, Rounding> = {
   standard: Decimal.ROUND_HALF_UP,
 };
 
-/** Billable seconds: 0 when unanswered; else at least `initial`, then whole `step`s (30/6: 31 s bills 36). */
+/**
+ * An answered call's billable seconds: at least `initial`, then whole `step`s (30/6: 31 s bills 36). 0 s
+ * bills `initial` too: OpenSIPS reports whole seconds, cut down, so a call that connected and ended within
+ * its first second says 0, and the carrier bills it its first increment all the same.
+ */
 export function billableSeconds(durationSeconds: number, increments: BillingIncrements): number {
   if (!Number.isInteger(durationSeconds) || durationSeconds < 0)
     throw new RangeError(`duration must be a whole number of seconds >= 0, got ${durationSeconds}`);
-  if (durationSeconds === 0) return 0;
   if (durationSeconds <= increments.initial) return increments.initial;
   return increments.initial + Math.ceil((durationSeconds - increments.initial) / increments.step) * increments.step;
 }
@@ -36,6 +41,7 @@ export interface RateCallInput {
   /** Decimal string in the rate's currency. */
   rate: string;
   rateType: RateType;
+  /** From answer to end, whole seconds as OpenSIPS reports them (0: the call lasted under a second). */
   durationSeconds: number;
   increments: BillingIncrements;
   precision: DecimalPrecision;
@@ -43,7 +49,8 @@ export interface RateCallInput {
 }
 
 /**
- * The call's cost, with exactly `precision` decimals. per_call: the rate once per answered call. In
+ * The answered call's cost, with exactly `precision` decimals. per_call: the rate once, whatever the
+ * duration (0 included); per_minute: at least the first increment. In
  * integers (the rate in nano-units, one exact rounding): this runs for every CDR. A rate with more than
  * nine decimals, or a negative one, takes the decimal path, which is the reference the integer one is
  * proven equal to (test/unit/rating-integer.test.ts).
@@ -57,10 +64,7 @@ export function rateCall(input: RateCallInput): string {
 /** rateCall in decimal.js: rate × billable ÷ 60 at 40 significant digits, then toFixed with the trunk's rounding. */
 export function rateCallDecimal(input: RateCallInput): string {
   const billable = billableSeconds(input.durationSeconds, input.increments);
-  let cost: Decimal;
-  if (billable === 0) cost = new Decimal(0);
-  else if (input.rateType === 'per_call') cost = new Decimal(input.rate);
-  else cost = new Decimal(input.rate).mul(billable).div(60);
+  const cost = input.rateType === 'per_call' ? new Decimal(input.rate) : new Decimal(input.rate).mul(billable).div(60);
   return cost.toFixed(input.precision, ROUNDING[input.rounding]);
 }
 
@@ -78,7 +82,6 @@ export function rateCallNano(
 ): string {
   const billable = billableSeconds(durationSeconds, increments);
   const unit = NANO_PER_UNIT[precision];
-  if (billable === 0) return formatFixed(0, precision, precision);
   if (rateType === 'per_call') return formatFixed(divideRounded(rateNano, unit, rounding), precision, precision);
   const numerator = rateNano * billable;
   if (Number.isSafeInteger(numerator)) return formatFixed(divideRounded(numerator, 60 * unit, rounding), precision, precision);

@@ -14,8 +14,11 @@ import type { RatedSide } from '../journal/rated-cdr.js';
  * increments (else the trunk's), charged once per answered call for per_call
  * rows, and rounded once to the trunk's precision and direction. The account
  * is charged the customer cost converted to its currency (rounded again, the
- * same way). Unanswered calls cost zero. Integer arithmetic throughout
- * (core/rating/rating.ts), proven equal to the decimal path by test.
+ * same way). A call is answered when it has an answer_time, however short: one
+ * that lasted under a second (duration 0) is charged like any other, its first
+ * increment or its per_call charge, on both sides. Unanswered calls cost zero
+ * and need no rate. Integer arithmetic throughout (core/rating/rating.ts),
+ * proven equal to the decimal path by test.
  */
 export interface CallRecord {
   sip_call_id: string;
@@ -58,6 +61,7 @@ function rateSide(
   deck: number,
   dnis: string,
   row: number,
+  answered: boolean,
   durationSeconds: number,
 ): RatedSide | string {
   const { snapshot } = engine;
@@ -66,8 +70,7 @@ function rateSide(
   const currency = deck >= 0 ? snapshot.decks[deck].currency : trunk.currency;
   const precision = trunk.decimalPrecision;
   const rounding = trunk.roundingDirection;
-  if (durationSeconds === 0)
-    return { rateDeckId, billableSeconds: 0, cost: formatFixed(0, precision, precision), currency, precision, rounding };
+  if (!answered) return { rateDeckId, billableSeconds: 0, cost: formatFixed(0, precision, precision), currency, precision, rounding };
   if (deck < 0) return 'has no rate deck';
   if (row < 0) return `has no rate for ${dnis} in deck ${snapshot.decks[deck].id} at the call's start`;
   const rates = snapshot.rates;
@@ -101,12 +104,14 @@ export function rateCallRecord(engine: DecisionEngine, record: CallRecord, bille
   const trunk = snapshot.customerTrunks[trunkIndex];
   const carrier = snapshot.carriers[carrierIndex];
   // Both decks' rows in one walk down the number, in force when the call started (none needed for a call not answered).
+  // Answered is answer_time, not the duration: a call that connected for under a second reports 0 seconds.
+  const answered = record.answerMs !== null;
   const rows = engine.lcr.pair;
-  if (record.duration_seconds === 0) rows.fill(-1);
+  if (!answered) rows.fill(-1);
   else engine.lcr.rowsAt(trunk.sellDeck, carrier.costDeck, record.dnis, record.startMs);
-  const customer = rateSide(engine, trunk, trunk.sellDeck, record.dnis, rows[0], record.duration_seconds);
+  const customer = rateSide(engine, trunk, trunk.sellDeck, record.dnis, rows[0], answered, record.duration_seconds);
   if (typeof customer === 'string') return { ok: false, message: `customer trunk ${trunk.id} ${customer}` };
-  const vendor = rateSide(engine, carrier, carrier.costDeck, record.dnis, rows[1], record.duration_seconds);
+  const vendor = rateSide(engine, carrier, carrier.costDeck, record.dnis, rows[1], answered, record.duration_seconds);
   if (typeof vendor === 'string') return { ok: false, message: `carrier trunk ${carrier.id} ${vendor}` };
 
   const account = snapshot.accounts.get(trunk.accountId)!;
