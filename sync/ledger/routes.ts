@@ -4,7 +4,13 @@ import { RequestError, errorBody, statusOf } from '../../src/core/http/errors.js
 import { parseQuery, queryInteger } from '../../src/core/http/query.js';
 import { json } from '../../src/core/http/respond.js';
 import type { IncomingRequest, OutgoingResponse, Route } from '../../src/core/http/server.js';
-import { type LeaseAsk, type NodeSyncReply, type NodeSyncRequest, type SettlementCdr } from '../../src/core/protocol/node-sync.js';
+import {
+  MAX_LEASE_ASKS,
+  type LeaseAsk,
+  type NodeSyncReply,
+  type NodeSyncRequest,
+  type SettlementCdr,
+} from '../../src/core/protocol/node-sync.js';
 import { isDecimalString } from '../../src/core/rating/rating.js';
 import { parseInstant } from '../../src/core/time/parse-instant.js';
 import { CURRENCIES } from '../../src/core/snapshot/schema.js';
@@ -21,7 +27,6 @@ import type { LedgerStore } from './store.js';
  * leases) and GET /api/cdrs/search over the settled CDRs.
  */
 const MAX_SETTLEMENTS = 5000;
-const MAX_LEASE_ASKS = 5000;
 
 type FieldKind =
   | 'id'

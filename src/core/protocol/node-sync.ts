@@ -141,6 +141,13 @@ export interface LeaseRecall {
   entity_id: number;
 }
 
+/**
+ * The most lease asks one round carries: the centre refuses a round with more (400 invalid_field), and a node
+ * with more entities to ask after (a lapse or a restart asks after every lease it holds) sends them in the rounds
+ * that follow at once.
+ */
+export const MAX_LEASE_ASKS = 5000;
+
 /** The centre's default, and what a node assumes before its first answered round. */
 export const DEFAULT_LEASE_VALID_SECONDS = 900;
 

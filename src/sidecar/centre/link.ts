@@ -146,7 +146,7 @@ export class CentreLink {
       }
       this.answering = reached;
       for (const resolve of listeners) resolve(reached);
-      if (more && reached) this.listeners.push(() => undefined); // the outbox has more than one round's worth
+      if (more && reached) this.listeners.push(() => undefined); // more than one round's worth of CDRs or lease asks
     }
     this.running = false;
   }
@@ -192,7 +192,8 @@ export class CentreLink {
         this.credit.applyReply(round, JSON.parse(text) as NodeSyncReply, Date.now());
         this.metrics.centreRounds.inc({ result: 'ok' });
         this.metrics.centreRoundSeconds.observe((performance.now() - started) / 1000);
-        return { reached: true, more: round.settlements.length === this.options.maxSettlements };
+        // More CDRs than a round carries, or more lease asks (a lapse or a restart asks after every lease): the rest go at once.
+        return { reached: true, more: round.settlements.length === this.options.maxSettlements || round.leftOut.length > 0 };
       }
       if (status === 409) await this.catchUp(text);
       failure =

@@ -5,6 +5,7 @@ import { JournalWriteError, storedCdrOf, type MoneyJournal, type StoredCdr, type
 import type { JournalOp } from '../journal/ops.js';
 import {
   DEFAULT_LEASE_VALID_SECONDS,
+  MAX_LEASE_ASKS,
   type EntityType,
   type LeaseAsk,
   type LeaseState,
@@ -96,6 +97,8 @@ export class EntityMoney {
   giveBackMicro = 0;
   /** An ask for this entity is in a round in flight. */
   asking = false;
+  /** The lapse (NodeCredit.lapses) an answered round taken during it last gave this entity's figures in; 0: none. */
+  confirmedInLapse = 0;
   waiters: ((reached: boolean) => void)[] = [];
   constructor(
     readonly type: EntityType,
@@ -187,6 +190,12 @@ export type AdmitOutcome =
       entity: EntityMoney;
     };
 
+/**
+ * The waiter of an ask no admission waits on (figures wanted at a start, a refresh, learnHeadroom): a round
+ * with more asks than it carries takes the ones admissions wait on first.
+ */
+const NO_ONE_WAITING = (): void => undefined;
+
 /** A committing CDR's promise until its write is queued (replaced at once; read by nothing in between). */
 const NOT_YET_WRITTEN: Promise<void> = Promise.resolve();
 
@@ -204,8 +213,18 @@ export interface OutboxEntry {
 export interface Round {
   settlements: OutboxEntry[];
   asks: { entity: EntityMoney; ask: LeaseAsk; waiters: ((reached: boolean) => void)[] }[];
-  /** Taken while this node's leases had lapsed: it asks for every entity, so its answer gives every lease afresh. */
+  /**
+   * Taken while this node's leases had lapsed, and it asks after every entity holding lease or live calls that
+   * no answered round has since the lapse began: with its answer, every lease has been given afresh.
+   */
   confirmsLeases: boolean;
+  /** The lapse it was taken in (NodeCredit.lapses), 0: taken while the leases were valid. */
+  lapse: number;
+  /**
+   * Entities with asks left out of this round (more than MAX_LEASE_ASKS were due), kept as they were for the
+   * next round, which the link sends at once; empty when none was.
+   */
+  leftOut: EntityMoney[];
   /**
    * The journal record of the smaller leases this round gives back (idle or recalled), or null: the round is
    * sent only once it is durable, so a node killed meanwhile does not restart on a lease the centre took back.
@@ -261,8 +280,10 @@ export class NodeCredit {
   private reachedAt: number;
   /** performance.now() at the last answered round in this process (NaN: none since the start). */
   private reachedAtMonotonic = Number.NaN;
-  /** No answered round for longer than the leases are valid: admit on none until a round confirms them all. */
+  /** No answered round for longer than the leases are valid: admit on none until rounds have confirmed them all. */
   private lapsed = false;
+  /** Counts lapses: the one under way is `lapses` (entities confirmed in it carry its number). */
+  private lapses = 0;
   private nextCdrId: number;
   private nextReservationId: number;
 
@@ -346,6 +367,7 @@ export class NodeCredit {
     if (this.lapsed) return false;
     if (this.sinceAnswered(now) < this.leaseValidMs) return true;
     this.lapsed = true;
+    this.lapses++;
     if (this.reachedAt === 0)
       // A new node: nothing lapsed, there is nothing yet (this used to be logged as a lapse "since 1970").
       this.log.info('no money round answered yet: admissions wait for the control plane to grant the first leases');
@@ -382,6 +404,9 @@ export class NodeCredit {
     let refreshes = entity.refreshCount;
     // At once, whatever an earlier answer said (dryUntil): the centre may have been topped up since.
     let reached = await this.askForLease(entity, this.wantFor(entity, needMicro, now), needMicro, now, true);
+    // Its entity confirmed but not yet every lease (more than one round's asks): it waits in the rounds that
+    // confirm the rest, its entity asked after in each (first, as it has a waiter) so each goes out non-empty.
+    while (reached && this.lapsed) reached = await this.askForLease(entity, 0, 0, now, true);
     let recalled = false;
     for (;;) {
       // The same call id may have been admitted while we waited.
@@ -444,7 +469,7 @@ export class NodeCredit {
       }
       // Nobody waits: this node takes the new figures, and a lease sized to its demand if it has calls on the entity.
       if (entity.perCallMicro > 0) entity.wantMicro = Math.max(entity.wantMicro, this.wantFor(entity, entity.perCallMicro, now));
-      entity.waiters.push(() => undefined);
+      entity.waiters.push(NO_ONE_WAITING);
     }
     if (signals.recall.length > 0 || signals.refresh.length > 0) void this.requestRound(true);
   }
@@ -850,7 +875,7 @@ export class NodeCredit {
   /** Gets the centre's figures for an entity in the next background round (an ask that wants nothing). */
   learnHeadroom(entity: EntityMoney, now: number): void {
     if (entity.asking || entity.waiters.length > 0 || now < entity.dryUntil) return;
-    entity.waiters.push(() => undefined);
+    entity.waiters.push(NO_ONE_WAITING);
     void this.requestRound(false);
   }
 
@@ -861,66 +886,107 @@ export class NodeCredit {
     void this.requestRound(false);
   }
 
-  /** Everything due to go to the centre now (at most `maxSettlements` CDRs). */
-  takeRound(maxSettlements: number): Round {
+  /**
+   * Everything due to go to the centre now: at most `maxSettlements` CDRs and `maxAsks` lease asks. Entities
+   * beyond `maxAsks` keep what they have to ask for the next round (Round.leftOut), admissions waiting first.
+   */
+  takeRound(maxSettlements: number, maxAsks = MAX_LEASE_ASKS): Round {
     this.cdrsSinceRound = 0;
     const settlements: OutboxEntry[] = [];
     for (const entry of this.outbox.values()) {
       if (settlements.length >= maxSettlements) break;
       settlements.push(entry);
     }
-    const asks: Round['asks'] = [];
-    const returned: JournalOp[] = [];
-    const confirmsLeases = this.lapsed;
+    const lapse = this.lapsed ? this.lapses : 0;
+    let due: EntityMoney[] = [];
     for (const map of [this.customers, this.carriers, this.retails]) {
       for (const entity of map.values()) {
-        const confirm = confirmsLeases && (entity.grantedMicro !== 0 || entity.heldMicro !== 0);
-        // A recall is acted on now, not when it arrived: the admissions that waited on that round have reserved
-        // their share since. A node with calls waiting for more keeps what it has for them.
-        if (entity.recalled && entity.waiters.length === 0) {
-          entity.recalled = false;
-          entity.wantMicro = 0;
-          entity.needMicro = 0;
-          if (entity.availableMicro > 0) {
-            entity.giveBackMicro += entity.availableMicro;
-            // Counted as gone at once, as an idle return is.
-            entity.grantedMicro -= entity.availableMicro;
+        // A recall is acted on in the round the entity goes in (takeAsk), unless calls are waiting for more.
+        const actsOnRecall = entity.recalled && entity.waiters.length === 0;
+        if (
+          entity.waiters.length === 0 &&
+          entity.giveBackMicro === 0 &&
+          !entity.recallSignalled &&
+          (actsOnRecall ? entity.availableMicro <= 0 : entity.wantMicro === 0) &&
+          !this.confirms(entity, lapse)
+        ) {
+          // Nothing to ask: a recall with nothing to spare only cancels a top-up.
+          if (actsOnRecall) {
+            entity.recalled = false;
+            entity.wantMicro = 0;
+            entity.needMicro = 0;
           }
+          continue;
         }
-        // A recall that came over the channel is answered even with nothing to give back: the centre waits for it.
-        const answersRecall = entity.recallSignalled;
-        entity.recallSignalled = false;
-        if (entity.wantMicro === 0 && entity.giveBackMicro === 0 && entity.waiters.length === 0 && !confirm && !answersRecall) continue;
-        if (entity.giveBackMicro > 0)
-          returned.push({
-            op: 'lease',
-            entityType: entity.type,
-            entityId: entity.id,
-            grantedMicro: entity.grantedMicro,
-            headroomMicro: Number.isNaN(entity.centreHeadroomMicro) ? null : entity.centreHeadroomMicro,
-          });
-        asks.push({
-          entity,
-          ask: {
-            entity_type: entity.type,
-            entity_id: entity.id,
-            want: formatMicro(entity.wantMicro),
-            need: formatMicro(Math.min(entity.needMicro, entity.wantMicro)),
-            per_call: entity.perCallMicro > 0 ? formatMicro(entity.perCallMicro) : null,
-            give_back: formatMicro(entity.giveBackMicro),
-            answers_recall: answersRecall,
-          },
-          waiters: entity.waiters,
-        });
-        entity.wantMicro = 0;
-        entity.needMicro = 0;
-        entity.giveBackMicro = 0;
-        entity.waiters = [];
-        entity.asking = true;
+        due.push(entity);
       }
     }
+    let leftOut: EntityMoney[] = [];
+    if (due.length > maxAsks) {
+      // More than the centre takes in a round (a lapse or a restart asks after every lease): the asks admissions
+      // wait on go first; the others stay as they are for the rounds that follow at once.
+      const admitting = (entity: EntityMoney): boolean => entity.waiters.some((waiter) => waiter !== NO_ONE_WAITING);
+      const ordered = due.filter(admitting).concat(due.filter((entity) => !admitting(entity)));
+      due = ordered.slice(0, maxAsks);
+      leftOut = ordered.slice(maxAsks);
+    }
+    const asks: Round['asks'] = [];
+    const returned: JournalOp[] = [];
+    for (const entity of due) asks.push(this.takeAsk(entity, returned));
     const durable = returned.length === 0 ? null : this.journal.write(...returned);
-    return { settlements, asks, confirmsLeases, durable };
+    const confirmsLeases = lapse !== 0 && !leftOut.some((entity) => this.confirms(entity, lapse));
+    return { settlements, asks, confirmsLeases, lapse, leftOut, durable };
+  }
+
+  /** During lapse `lapse` (0: none), the entity's figures are still to be asked for (it holds lease or live calls). */
+  private confirms(entity: EntityMoney, lapse: number): boolean {
+    return lapse !== 0 && entity.confirmedInLapse !== lapse && (entity.grantedMicro !== 0 || entity.heldMicro !== 0);
+  }
+
+  /** The entity's ask in the round being taken; what it asked for is cleared (the answer or a failure settles it). */
+  private takeAsk(entity: EntityMoney, returned: JournalOp[]): Round['asks'][number] {
+    // A recall is acted on now, not when it arrived: the admissions that waited on that round have reserved
+    // their share since. A node with calls waiting for more keeps what it has for them.
+    if (entity.recalled && entity.waiters.length === 0) {
+      entity.recalled = false;
+      entity.wantMicro = 0;
+      entity.needMicro = 0;
+      if (entity.availableMicro > 0) {
+        entity.giveBackMicro += entity.availableMicro;
+        // Counted as gone at once, as an idle return is.
+        entity.grantedMicro -= entity.availableMicro;
+      }
+    }
+    // A recall that came over the channel is answered even with nothing to give back: the centre waits for it.
+    const answersRecall = entity.recallSignalled;
+    entity.recallSignalled = false;
+    if (entity.giveBackMicro > 0)
+      returned.push({
+        op: 'lease',
+        entityType: entity.type,
+        entityId: entity.id,
+        grantedMicro: entity.grantedMicro,
+        headroomMicro: Number.isNaN(entity.centreHeadroomMicro) ? null : entity.centreHeadroomMicro,
+      });
+    const taken = {
+      entity,
+      ask: {
+        entity_type: entity.type,
+        entity_id: entity.id,
+        want: formatMicro(entity.wantMicro),
+        need: formatMicro(Math.min(entity.needMicro, entity.wantMicro)),
+        per_call: entity.perCallMicro > 0 ? formatMicro(entity.perCallMicro) : null,
+        give_back: formatMicro(entity.giveBackMicro),
+        answers_recall: answersRecall,
+      },
+      waiters: entity.waiters,
+    };
+    entity.wantMicro = 0;
+    entity.needMicro = 0;
+    entity.giveBackMicro = 0;
+    entity.waiters = [];
+    entity.asking = true;
+    return taken;
   }
 
   /** The centre's answer to a round: settled CDRs leave the outbox, leases take the centre's figures. */
@@ -931,8 +997,11 @@ export class NodeCredit {
         .setCounter(VALIDITY_KEY, this.leaseValidMs)
         .catch((error: unknown) => this.log.error({ err: error }, 'lease validity not journalled'));
     }
-    // After a lapse, only a round that asked for every lease says what this node holds now (the centre may have taken them back).
-    if (!this.lapsed || round.confirmsLeases) {
+    // During a lapse, an entity's figures count as what this node holds now (the centre may have taken the lease
+    // back) from an answered round taken in it; the lapse ends with the round that completes them all.
+    const confirming = this.lapsed && round.lapse === this.lapses;
+    if (confirming) for (const { entity } of round.asks) entity.confirmedInLapse = this.lapses;
+    if (!this.lapsed || (confirming && round.confirmsLeases)) {
       this.lapsed = false;
       this.reachedAt = now;
       this.reachedAtMonotonic = performance.now();
@@ -994,6 +1063,13 @@ export class NodeCredit {
       for (const resolve of waiters) resolve(false);
       entity.dryUntil = 0;
     }
+    // The admissions left out of it get its answer too: the link sends no next round at once after a failure.
+    for (const entity of round.leftOut) {
+      if (entity.waiters.length === 0) continue;
+      const waiters = entity.waiters;
+      entity.waiters = [];
+      for (const resolve of waiters) resolve(false);
+    }
   }
 
   get outboxSize(): number {
@@ -1023,7 +1099,7 @@ export class NodeCredit {
   /** Entities holding lease or live calls: their figures are asked for at start-up (unsettled CDRs go in the same round). */
   refreshAll(): void {
     for (const map of [this.customers, this.carriers, this.retails]) {
-      for (const entity of map.values()) if (entity.grantedMicro !== 0 || entity.heldMicro !== 0) entity.waiters.push(() => undefined);
+      for (const entity of map.values()) if (entity.grantedMicro !== 0 || entity.heldMicro !== 0) entity.waiters.push(NO_ONE_WAITING);
     }
     void this.requestRound(true);
   }
