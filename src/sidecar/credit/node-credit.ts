@@ -335,13 +335,7 @@ export class NodeCredit {
     const { callId, plan, now } = request;
     const existing = this.reservations.find(callId);
     const entity = this.entity(request.entity);
-    if (existing !== NO_SLOT) {
-      // A retry of a live call's admission gets its first answer. A Call-ID whose call has ended is not that call
-      // again: answering it `allowed` would admit a second call holding nothing, whose CDR the duplicate check
-      // then refuses (one CDR a Call-ID, as the contract dedupes them): a free call for whoever reuses Call-IDs.
-      if (!this.reservations.isHeld(existing, this.reservations.id(existing))) return { kind: 'refused', reason: 'call_id_reused', entity };
-      return this.replay(existing);
-    }
+    if (existing !== NO_SLOT) return this.answerRepeated(existing, entity);
     // The same for a Call-ID this node holds a CDR of whose reservation has left memory (or that had none): a
     // new reservation would be held, but its CDR refused as a conflict and never billed. The CDR filter answers
     // in memory; money.db is read only when it says "maybe" (a reuse, or one of its rare false positives).
@@ -411,7 +405,7 @@ export class NodeCredit {
     for (;;) {
       // The same call id may have been admitted while we waited.
       const raced = this.reservations.find(callId);
-      if (raced !== NO_SLOT) return this.replay(raced);
+      if (raced !== NO_SLOT) return this.answerRepeated(raced, entity);
       // Calls that did not wait may have taken the trunk's last ports meanwhile.
       if (this.portsFull(request)) return { kind: 'refused', reason: 'port_limit_reached', entity };
       const decided =
@@ -495,6 +489,17 @@ export class NodeCredit {
   /** Lease to ask for: this node's recent demand on the entity, at least a few calls like this one and --lease-chunk. */
   private wantFor(entity: EntityMoney, callMicro: number, now: number): number {
     return Math.max(this.settings.leaseChunkMicro, 2 * TOP_UP_CALLS * callMicro, entity.recentDemandMicro(now));
+  }
+
+  /**
+   * An admission under a Call-ID the table holds. A retry of a live call's admission gets its first answer. A
+   * Call-ID whose call has ended is not that call again: answering it `allowed` would admit a second call holding
+   * nothing, whose CDR the duplicate check then refuses (one CDR a Call-ID, as the contract dedupes them): a free
+   * call for whoever reuses Call-IDs.
+   */
+  private answerRepeated(slot: number, entity: EntityMoney): AdmitOutcome | Promise<AdmitOutcome> {
+    if (!this.reservations.isHeld(slot, this.reservations.id(slot))) return { kind: 'refused', reason: 'call_id_reused', entity };
+    return this.replay(slot);
   }
 
   /** The first answer again, once the reservation it made is durable. */
