@@ -14,6 +14,8 @@
  *     [--template FILE]   (a variant of opensips-config/opensips.cfg.tmpl, rendered with the same values)
  *     [--sidecar-flags='--cpu-prof --cpu-prof-dir=DIR']   (Node flags for the real sidecar)
  *     [--logs DIR]   (keeps each run's OpenSIPS, SIPp and sidecar logs there)
+ *     [--sidecar-nice=N]   (the sidecar's event-loop thread at nice N, the trivial one's too, so the ratio stays fair:
+ *       a deployment's process priority (systemd's Nice=); below 0 needs root or CAP_SYS_NICE)
  *     [--warm-up-seconds N]   (calls at the same rate before the measured ones, not counted: a sidecar just started
  *       spends its first ~10 s of traffic compiling its hot code on V8's helper threads, ~450 ms of CPU at 300
  *       calls/s, which a 20 s run divided among its calls as if every call paid it)
@@ -25,14 +27,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg, setPriority, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { benchArgs } from './bench-args.js';
 import Database from 'better-sqlite3';
 import { DEFAULT_SIP_RECEIVE_BUFFER_BYTES, loadValues, renderTemplate, DEFAULT_TEMPLATE } from '../src/cli/opensips-config.js';
 import { generateDataset, SIZES } from '../src/devkit/dataset.js';
 import { CONTROL_MAIN, DIST, REPO, SIDECAR_MAIN } from '../src/devkit/paths.js';
-import { cpuSeconds, helperCpuSeconds } from '../src/devkit/process-cpu.js';
+import { cpuSeconds, helperCpuSeconds, runQueueSeconds } from '../src/devkit/process-cpu.js';
 import { startService, type ServiceProcess } from '../src/devkit/service-process.js';
 import { issueNodeSecret } from '../sync/store/node-credentials.js';
 import { openCentreStores } from '../sync/stores.js';
@@ -63,6 +65,8 @@ interface Options {
   logs: string | null;
   /** Calls placed at the rate for this long before the measured ones (0: none), and not counted. */
   warmUpSeconds: number;
+  /** Both sidecars' event-loop threads at this nice value; null: as started (the bench's own). */
+  sidecarNice: number | null;
 }
 
 /** The caller's number; the dialled one is taken from the world (one the caller's deck routes). */
@@ -297,6 +301,13 @@ interface RunResult {
   sidecar_cpu_us_per_call: number;
   sidecar_loop_cpu_us_per_call: number;
   /**
+   * Time the sidecar's event loop spent runnable but waiting for a core, per call: most of what OpenSIPS sees of a
+   * decide beyond the sidecar's own work, on cores the sidecar shares with OpenSIPS's workers and SIPp.
+   */
+  sidecar_loop_run_queue_us_per_call: number;
+  /** The nice value the sidecar's event-loop thread ran at (--sidecar-nice). */
+  sidecar_nice: number | null;
+  /**
    * The same per request OpenSIPS sent (call/decide, reroute, release, CDR): comparable with the per-call mix's
    * figures (bench/run.js), which are per request; per completed call also grows with the calls that failed.
    */
@@ -341,6 +352,9 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
       sidecarPid = trivial.child.pid!;
       sidecarPort = trivial.port;
     }
+    // The event loop's thread only (setpriority on a thread id), as yieldToEventLoop does for the background ones;
+    // those, started niced to 19, stay so.
+    if (options.sidecarNice !== null) setPriority(sidecarPid, options.sidecarNice);
 
     const sipPort = await freePort('udp');
     const values = loadValues({
@@ -445,6 +459,7 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
     const loadBefore = loadavg();
     const sidecarCpuBefore = cpuSeconds(sidecarPid);
     const sidecarLoopBefore = cpuSeconds(sidecarPid, true);
+    const sidecarWaitBefore = runQueueSeconds(sidecarPid);
     const sidecarThreadsBefore = helperCpuSeconds(sidecarPid);
     const controlCpuBefore = kind === 'real' ? cpuSeconds(world.control.child.pid!) : 0;
     const requestsBefore = await sidecarRequests(kind, sidecarPort);
@@ -476,6 +491,7 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
       .reduce((sum, [path, n]) => sum + n - (requestsBefore[path] ?? 0), 0);
     const sidecarCpu = cpuSeconds(sidecarPid) - sidecarCpuBefore;
     const sidecarLoop = cpuSeconds(sidecarPid, true) - sidecarLoopBefore;
+    const sidecarWait = runQueueSeconds(sidecarPid) - sidecarWaitBefore;
     const perRequest = (seconds: number): number => Math.round((seconds * 1e6) / Math.max(1, opensipsRequests));
     const samples = decideSamples(opensipsLogs).slice(decideLinesBefore);
     const us = samples.map((sample) => sample.us);
@@ -511,6 +527,8 @@ async function runOnce(kind: SidecarKind, options: Options): Promise<RunResult> 
       },
       sidecar_cpu_us_per_call: perCall(sidecarCpu),
       sidecar_loop_cpu_us_per_call: perCall(sidecarLoop),
+      sidecar_loop_run_queue_us_per_call: perCall(sidecarWait),
+      sidecar_nice: options.sidecarNice,
       sidecar_cpu_us_per_request: perRequest(sidecarCpu),
       sidecar_loop_cpu_us_per_request: perRequest(sidecarLoop),
       sidecar_background_cpu_us_per_call: perCall(sidecarThreads.background - sidecarThreadsBefore.background),
@@ -598,6 +616,7 @@ async function main(): Promise<void> {
       template: { type: 'string', default: DEFAULT_TEMPLATE },
       allocator: { type: 'string' },
       'sidecar-flags': { type: 'string', default: '' },
+      'sidecar-nice': { type: 'string' },
       logs: { type: 'string' },
       'warm-up-seconds': { type: 'string', default: '0' },
     },
@@ -622,6 +641,7 @@ async function main(): Promise<void> {
     template: values.template,
     allocator: values.allocator ?? null,
     sidecarFlags: values['sidecar-flags'].split(' ').filter((flag) => flag !== ''),
+    sidecarNice: values['sidecar-nice'] === undefined ? null : Number(values['sidecar-nice']),
     logs: values.logs ?? null,
     warmUpSeconds: Number(values['warm-up-seconds']),
   };
@@ -635,7 +655,7 @@ async function main(): Promise<void> {
     const run = await runOnce(kind, options);
     process.stderr.write(
       `  ${run.calls_completed}/${run.rate * run.seconds} calls completed (${run.completed_pct}%), decide p50 ${run.decide.p50_us} µs p99 ${run.decide.p99_us} µs, ` +
-        `sidecar ${run.sidecar_cpu_us_per_call} µs CPU/call, OpenSIPS ${run.opensips_cpu_us_per_call} µs CPU/call, ` +
+        `sidecar ${run.sidecar_cpu_us_per_call} µs CPU/call (its event loop waited ${run.sidecar_loop_run_queue_us_per_call} µs/call for a core), OpenSIPS ${run.opensips_cpu_us_per_call} µs CPU/call, ` +
         `CDRs ${run.cdrs_ingested} (+${run.cdrs_spooled} spooled), load ${run.load_average_before[0]} -> ${run.load_average_after[0]}\n`,
     );
     runs.push(run);

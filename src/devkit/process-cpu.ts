@@ -31,6 +31,16 @@ export function runNanos(pid: number): number {
 }
 
 /**
+ * How long a thread has waited, runnable, for a core (/proc/<pid>/schedstat's second field: for a process, its
+ * main thread), in seconds. On a box whose cores OpenSIPS's workers, SIPp and the sidecar share, this is the
+ * part of a request's latency that is neither the sidecar's work nor the network: its event loop woken by a
+ * request but not yet running.
+ */
+export function runQueueSeconds(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+}
+
+/**
  * CPU seconds of a process's threads other than the event loop, by kind: `background` are the threads
  * we lower to nice 19 (money-log applier, snapshot compile), `helpers` the rest (V8's GC and compiler
  * helpers, libuv's pool), which run at the event loop's own priority and so compete with it for a core.
