@@ -84,6 +84,15 @@ describe('admin API requests made by another site through an operator browser', 
     assert.equal(answer.body.reason_code, 'cross_site_request');
   });
 
+  it('serves the console only to be shown on its own, never framed by another page (a click there would be a change made here)', async () => {
+    for (const path of ['/console', '/console/index.html']) {
+      const response = await fetch(`${control.url}${path}`);
+      assert.equal(response.status, 200, path);
+      assert.equal(response.headers.get('x-frame-options'), 'DENY', path);
+      assert.equal(response.headers.get('content-security-policy'), "frame-ancestors 'none'", path);
+    }
+  });
+
   it("admits the console's own requests and a script's (no browser headers)", async () => {
     const own = await post(control.port, '/api/auth/ips', JSON.stringify({ ip_address: '198.51.100.9' }), {
       origin: `http://127.0.0.1:${control.port}`,
