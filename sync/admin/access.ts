@@ -67,8 +67,36 @@ export function guardAdminApi(routes: readonly Route[], store: ConfigStore, log:
   };
   return routes.map((route): Route => {
     if (route.readsAuthorization === true) return { ...route, admit: allowlist };
-    return { ...route, admit, readsAuthorization: true, handler: portalAware(route, store, log) };
+    return {
+      ...route,
+      admit,
+      readsAuthorization: true,
+      readsHeaders: [...(route.readsHeaders ?? []), ...BROWSER_SITE_HEADERS],
+      handler: portalAware(route, store, log),
+    };
   });
+}
+
+/** What a browser says about the page a request was made for (an operator's scripts send none of them). */
+const BROWSER_SITE_HEADERS = ['sec-fetch-site', 'origin', 'host'] as const;
+
+/**
+ * Whether a browser made this request for a page of another site. An operator is known by address alone, and
+ * every page the operator's browser shows has that address: without this, a page elsewhere could POST to the
+ * admin API (a Blob body has no Content-Type, so no CORS preflight, and a body without one is read as JSON)
+ * and add its own address to auth_ips. Sec-Fetch-Site, when sent, decides (it stays `same-origin` behind a
+ * proxy that rewrites Host); a browser without it still sends Origin on a cross-origin POST.
+ */
+function madeForAnotherSite(headers: Record<string, string> | undefined): boolean {
+  const site = headers?.['sec-fetch-site'] ?? '';
+  if (site !== '') return site === 'cross-site' || site === 'same-site';
+  const origin = headers?.origin ?? '';
+  if (origin === '') return false;
+  try {
+    return new URL(origin).host !== (headers?.host ?? '').toLowerCase();
+  } catch {
+    return true; // `null` (a sandboxed frame, a file) or anything unreadable: no page of ours
+  }
 }
 
 /** The route's handler for operators; for a portal request, the same handler behind the portal's rule for it. */
@@ -76,7 +104,12 @@ function portalAware(route: Route, store: ConfigStore, log: Logger): Route['hand
   const rule = PORTAL_RULES.get(`${route.method} ${route.path}`);
   return guard(async (request) => {
     const token = bearerToken(request.authorization);
-    if (token === null) return route.handler(request);
+    if (token === null) {
+      // A read changes nothing and its answer stays with the browser (no CORS headers): a link from elsewhere still opens the console.
+      if (route.method !== 'GET' && madeForAnotherSite(request.headers))
+        throw new RequestError('cross_site_request', `${route.method} ${route.path} was made by a browser for another site`);
+      return route.handler(request);
+    }
     const customer = await portalCustomer(store, token);
     if (rule === undefined) throw new RequestError('permission_denied', `a portal session may not call ${route.method} ${route.path}`);
     if (rule.flag !== null && customer.account[rule.flag] !== 1)

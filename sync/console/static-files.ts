@@ -22,6 +22,12 @@ const CONTENT_TYPES: Record<string, string> = {
  * from the operators' network, where the bytes cost nothing next to a page running yesterday's script.
  */
 const CACHE_CONTROL = 'no-cache';
+/**
+ * Never inside another site's frame: a page elsewhere could frame the console over its own buttons, and the
+ * operator's click would be the console's own same-origin request (a sync, a credit), which cross-site refusal
+ * (admin/access.ts) lets through. The header for browsers that predate frame-ancestors too.
+ */
+const NOT_FRAMED = { 'X-Frame-Options': 'DENY', 'Content-Security-Policy': "frame-ancestors 'none'" };
 
 const notFound = (name: string): OutgoingResponse => ({
   status: 404,
@@ -38,7 +44,7 @@ async function serve(directory: string, name: string): Promise<OutgoingResponse>
       status: 200,
       body,
       contentType: CONTENT_TYPES[match[1]],
-      headers: { 'Cache-Control': CACHE_CONTROL, 'X-Content-Type-Options': 'nosniff' },
+      headers: { 'Cache-Control': CACHE_CONTROL, 'X-Content-Type-Options': 'nosniff', ...NOT_FRAMED },
     };
   } catch {
     return notFound(name);

@@ -46,13 +46,16 @@ export function authRoutes(context: AuthRoutesContext): Route[] {
       log.warn({ username, remote_address: address, retry_after: wait }, 'portal login refused: too many failed attempts');
       return { status: statusOf('too_many_attempts'), body: errorBody('too_many_attempts'), headers: { 'Retry-After': String(wait) } };
     }
+    // Counted as failed before its password is checked (scrypt takes a while off the event loop), in the same
+    // step as the throttle's check: guesses sent at once are then held back as guesses sent one after another.
+    // Counted after, every guess sent before the first was checked passed the check.
+    throttle.failed(username, address);
     const account = (await store.list(CUSTOMER_ACCOUNTS, { where: { username }, limit: 1, offset: 0 })).rows.at(0) ?? null;
     if (!(await passwordMatches(store, account === null ? null : (account.id as number), password))) {
-      throttle.failed(username, address);
       log.warn({ username, remote_address: address }, 'portal login failed');
       throw new RequestError('login_failed');
     }
-    throttle.succeeded(username);
+    throttle.succeeded(username, address);
     if (account!.status !== 'active') {
       log.warn({ username, customer_account_id: account!.id, status: account!.status }, 'portal login refused: account not active');
       throw new RequestError('login_account_not_active', `customer account is ${String(account!.status)}`);

@@ -1,8 +1,10 @@
 /**
  * Brute force against portal logins, held back: failures are counted per username and per source address
  * over a sliding window, and past the limit a login is answered 429 without its password being checked, until
- * the oldest failure leaves the window. A success clears the username's failures (not the address's: one
- * address trying many usernames is what the address limit is for).
+ * the oldest failure leaves the window. A login is counted as failed while its password is checked, so that
+ * logins sent at once are held back as those sent one after another. A success clears the username's
+ * failures (not the address's, but for its own: one address trying many usernames is what the address
+ * limit is for).
  *
  * In memory, for the one control plane there is today: a restart forgets the counts, and two control planes
  * would each count their own (a shared store is the production-databases issue's; docs/operations.md says so).
@@ -47,8 +49,13 @@ export class LoginThrottle {
     while (this.failures.size > MAX_KEYS) this.failures.delete(this.failures.keys().next().value as string);
   }
 
-  succeeded(username: string): void {
+  /**
+   * A login that was counted as failed while its password was checked (auth-routes.ts) succeeded: the
+   * username's failures are cleared, and the address's count loses that one login.
+   */
+  succeeded(username: string, address: string): void {
     this.failures.delete(`user:${username}`);
+    this.failures.get(`addr:${address}`)?.pop();
   }
 
   private recent(key: string, now: number): number[] {

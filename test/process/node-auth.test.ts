@@ -309,6 +309,18 @@ describe('node authentication: snapshot pushes', () => {
     assert.equal((await sidecar.get('/api/snapshot')).body.version, serving + 1);
   });
 
+  it('refuses a push without the push token from its headers alone, before holding any of its body', async () => {
+    // A snapshot may be hundreds of megabytes: a caller without the token must not have the sidecar hold that much
+    // (the body budget it would fill is the one OpenSIPS's requests share). No body byte is ever sent, so the
+    // answer can only come from the headers; before, the sidecar waited for the declared bytes.
+    const answer = await world.sidecars[0].raw(
+      'PUT /api/snapshot HTTP/1.1\r\nHost: test\r\nContent-Type: application/msgpack\r\nContent-Length: 50000000\r\n\r\n',
+      { quietMs: 20_000 },
+    );
+    assert.match(answer, /^HTTP\/1\.1 401 /);
+    assert.match(answer, /"reason_code":"node_unauthenticated"/);
+  });
+
   it("the centre's routing sync carries the push token, and the node takes it", async () => {
     const sidecar = world.sidecars[0];
     assert.equal((await world.control.send('PUT', '/api/opensips-nodes/1', { sidecar_address: sidecar.url })).status, 200);

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import type { IncomingRequest } from '../../src/core/http/server.js';
+import { authRoutes } from '../../sync/portal/auth-routes.js';
 import { hashPassword, verifyPassword } from '../../sync/portal/password.js';
+import type { ConfigStore } from '../../sync/store/config-store.js';
 import { LoginThrottle } from '../../sync/portal/throttle.js';
 import { normaliseUsername, usernameProblem } from '../../sync/portal/username.js';
 
@@ -28,7 +32,9 @@ describe('portal login', () => {
     let now = 5_000_000;
     const throttle = new LoginThrottle(undefined, () => now);
     for (let i = 0; i < 4; i++) throttle.failed('acme@wholesale', '198.51.100.7');
-    throttle.succeeded('acme@wholesale');
+    // A login is counted as failed while its password is checked; this one was right.
+    throttle.failed('acme@wholesale', '198.51.100.7');
+    throttle.succeeded('acme@wholesale', '198.51.100.7');
     for (let i = 0; i < 15; i++) throttle.failed(`guess${i}@wholesale`, '198.51.100.7');
     assert.equal(throttle.retryAfterSeconds('acme@wholesale', '198.51.100.7'), 0, '19 from the address');
     throttle.failed('last@wholesale', '198.51.100.7');
@@ -36,6 +42,36 @@ describe('portal login', () => {
     assert.equal(throttle.retryAfterSeconds('acme@wholesale', '198.51.100.8'), 0);
     now += 900_000;
     assert.equal(throttle.retryAfterSeconds('acme@wholesale', '198.51.100.7'), 0);
+  });
+
+  it('counts a login while its password is checked: guesses sent at once get no more tries than one after another', async () => {
+    // No account by that name: each guess is checked against the decoy hash, as long as a real one takes.
+    const store = {
+      list: () => Promise.resolve({ rows: [], total: 0 }),
+      get: () => Promise.resolve(null),
+    } as unknown as ConfigStore;
+    const [login] = authRoutes({
+      store,
+      log: pino({ level: 'silent' }),
+      maxBodyBytes: 1024,
+      throttle: new LoginThrottle(),
+      allowlisted: () => Promise.resolve(false),
+    });
+    const guess = (i: number): IncomingRequest => ({
+      method: 'POST',
+      path: '/api/auth/login',
+      params: {},
+      remoteAddress: '192.0.2.1',
+      query: '',
+      contentType: 'application/json',
+      body: Buffer.from(JSON.stringify({ username: 'acme', password: `guess-${i}-password` })),
+    });
+    const answers = await Promise.all(Array.from({ length: 8 }, async (_, i) => login.handler(guess(i))));
+    assert.deepEqual(
+      answers.map((answer) => answer.status).sort(),
+      [401, 401, 401, 401, 401, 429, 429, 429],
+      'five passwords tried, as five sent one after another would be',
+    );
   });
 
   it('keeps passwords as salted scrypt hashes that verify only the same password', async () => {

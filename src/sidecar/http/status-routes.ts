@@ -97,12 +97,14 @@ export function statusRoutes(context: SidecarContext): Route[] {
       retainsBody: true,
       readsQuery: true,
       readsAuthorization: true,
+      // Only the centre that issued this node's secret may replace what it routes with: decided from the headers,
+      // so a caller without the push token never has the sidecar hold a snapshot-sized body.
+      admit: (_address, _path, authorization) => {
+        if (context.admitsSnapshotPush === undefined || context.admitsSnapshotPush(authorization)) return null;
+        context.log.warn("snapshot push refused: it does not carry the push token for this node's secret");
+        return { status: statusOf('node_unauthenticated'), body: errorBody('node_unauthenticated') };
+      },
       handler: async (request) => {
-        // Only the centre that issued this node's secret may replace what it routes with.
-        if (context.admitsSnapshotPush !== undefined && !context.admitsSnapshotPush(request.authorization)) {
-          context.log.warn("snapshot push refused: it does not carry the push token for this node's secret");
-          return { status: statusOf('node_unauthenticated'), body: errorBody('node_unauthenticated') };
-        }
         let force: boolean;
         try {
           force = queryFlag(parseQuery(request.query, ['force']), 'force');
