@@ -67,6 +67,8 @@ export interface ControlPlaneContext {
   metrics?: ControlPlaneMetrics;
   /** The token a scraper may present instead of scraping from an auth_ips address (sync/metrics/scrape-route.ts). */
   metricsToken?: string | null;
+  /** Names an operator's Host may give besides IP literals and localhost (`--admin-hostnames`; absent: none). */
+  adminHostnames?: readonly string[];
 }
 
 /** The admin API's body limit (rate sheets and money rounds declare their own). */
@@ -107,7 +109,7 @@ export function buildControlPlaneRoutes(given: ControlPlaneContext): Route[] {
   const flushed = context.flushed ?? (() => Promise.resolve());
   return answeredWhenDurable(
     [
-      ...guardAdminApi(routes, context.store, context.log),
+      ...guardAdminApi(routes, context.store, context.log, context.adminHostnames),
       // Open to any address: how a customer gets (and ends) a portal session.
       ...authRoutes({
         store: context.store,

@@ -5,6 +5,7 @@ import { bearerToken } from '../src/core/http/bearer.js';
 import { DEFAULT_BODY_BUDGET_BYTES } from '../src/core/http/body-budget.js';
 import { DEFAULT_LEASE_VALID_SECONDS } from '../src/core/protocol/node-sync.js';
 import { DEFAULT_NODE_HOSTS, parseHostAllowlist } from './nodes/hosts.js';
+import { parseAdminHostnames } from './admin/admin-hosts.js';
 import type { PartnerApiConfig } from './partner/config.js';
 import { DEFAULT_DELTA_RETENTION, type DeltaRetention } from './deltas/log.js';
 import { parseStoreLocation, type StoreLocation } from './store/store-location.js';
@@ -35,6 +36,8 @@ export interface ControlConfig {
   droutingFollowSeconds: number;
   /** The token a Prometheus may scrape GET /metrics with instead of from an auth_ips address; null: none. */
   metricsToken: string | null;
+  /** Names the admin API and console answer an operator under, besides IP literals and localhost (sync/admin/admin-hosts.ts). */
+  adminHostnames: string[];
   /** `sync-run`: one routing sync, its report on stdout, then exit. `migrate`: the schema brought up to date, then exit. */
   command: 'serve' | 'sync-run' | 'migrate';
 }
@@ -50,6 +53,7 @@ export const CONTROL_OPTIONS = {
   'lease-valid-seconds': { env: 'CONTROL_LEASE_VALID_SECONDS', fallback: String(DEFAULT_LEASE_VALID_SECONDS) },
   'node-files-root': { env: 'CONTROL_NODE_FILES_ROOT', fallback: '', shownDefault: '<data-dir>/nodes' },
   'node-hosts': { env: 'CONTROL_NODE_HOSTS', fallback: DEFAULT_NODE_HOSTS },
+  'admin-hostnames': { env: 'CONTROL_ADMIN_HOSTNAMES', fallback: '', shownDefault: 'none (IP literals and localhost)' },
   'console-sample-seconds': { env: 'CONTROL_CONSOLE_SAMPLE_SECONDS', fallback: '10' },
   'max-inflight-body-bytes': {
     env: 'CONTROL_MAX_INFLIGHT_BODY_BYTES',
@@ -104,6 +108,7 @@ export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): Contr
     },
     droutingFollowSeconds: options.integer('drouting-follow-seconds', 0, 3600),
     metricsToken: metricsToken(options.optional('metrics-token-file'), env.CONTROL_METRICS_TOKEN),
+    adminHostnames: parseAdminHostnames(options.string('admin-hostnames')),
     command,
   };
 }

@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import { bearerToken } from '../../src/core/http/bearer.js';
-import { RequestError, errorBody } from '../../src/core/http/errors.js';
+import { RequestError, errorBody, statusOf } from '../../src/core/http/errors.js';
 import { guard } from '../../src/core/http/guard.js';
 import type { OutgoingResponse, Route } from '../../src/core/http/server.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../../src/core/net/ip.js';
 import { PORTAL_RULES, type PortalCustomer } from '../portal/access-rules.js';
+import { namesControlPlane } from './admin-hosts.js';
 import { findSession } from '../portal/sessions.js';
 import type { ConfigStore } from '../store/config-store.js';
 
@@ -47,20 +48,41 @@ export async function seedLocalhost(store: ConfigStore): Promise<void> {
  * - a request with `Authorization: Bearer <token>` is a customer's portal request, whatever its address: the
  *   token must open a live session (else 401 session_expired, and it is not tried as an operator's), and the
  *   handler then runs only as the portal's rules allow (sync/portal/access-rules.ts);
- * - any other request is the operator's: its address must be an active `auth_ips` entry (else 403).
+ * - any other request is the operator's: its address must be an active `auth_ips` entry (else 403), and its
+ *   Host must name the control plane (admin-hosts.ts; else 421 admin_host_not_allowed). A portal
+ *   request is not held to the Host: its token is nothing a page elsewhere has, and a customer's portal may
+ *   reach the control plane through a proxy under its own name.
  *
  * A route that reads its own credential from the header (a node's money round) is left to it: only the
  * allowlist guards it, and its Bearer is the node's secret, not a portal token.
  */
-export function guardAdminApi(routes: readonly Route[], store: ConfigStore, log: Logger): Route[] {
+export function guardAdminApi(
+  routes: readonly Route[],
+  store: ConfigStore,
+  log: Logger,
+  /** Names besides IP literals and localhost an operator's Host may give (`--admin-hostnames`). */
+  adminHostnames: readonly string[] = [],
+): Route[] {
+  const hostnames = new Set(adminHostnames);
   const allowlist = async (remoteAddress: string, path: string): Promise<OutgoingResponse | null> => {
     if (await isAuthorised(store, remoteAddress)) return null;
     log.warn({ remote_address: remoteAddress, path }, 'admin request from an address not in auth_ips');
     return { status: 403, body: errorBody('address_not_allowed') };
   };
-  const admit = async (remoteAddress: string, path: string, authorization?: string): Promise<OutgoingResponse | null> => {
+  const admit = async (
+    remoteAddress: string,
+    path: string,
+    authorization?: string,
+    headers?: Record<string, string>,
+  ): Promise<OutgoingResponse | null> => {
     const token = bearerToken(authorization);
-    if (token === null) return allowlist(remoteAddress, path);
+    if (token === null) {
+      const refused = await allowlist(remoteAddress, path);
+      const host = headers?.host ?? '';
+      if (refused !== null || namesControlPlane(host, hostnames)) return refused;
+      log.warn({ remote_address: remoteAddress, path, host: host.slice(0, 300) }, 'operator request for a host name not the control plane');
+      return { status: statusOf('admin_host_not_allowed'), body: errorBody('admin_host_not_allowed') };
+    }
     if ((await findSession(store, token)).ok) return null;
     log.info({ remote_address: remoteAddress, path }, 'portal request with an unknown, expired or ended session');
     return { status: 401, body: errorBody('session_expired') };

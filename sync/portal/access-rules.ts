@@ -1,6 +1,7 @@
 import { parseJsonObject } from '../../src/core/http/body.js';
 import { RequestError } from '../../src/core/http/errors.js';
 import type { IncomingRequest } from '../../src/core/http/server.js';
+import { cidrsOverlap, parseCidr } from '../../src/core/net/ip.js';
 import type { ConfigStore, Row } from '../store/config-store.js';
 
 /**
@@ -120,6 +121,30 @@ async function record(store: ConfigStore, table: string, request: IncomingReques
   return (await store.get(table, id)) ?? notFound(noun, id);
 }
 
+/**
+ * call/auth takes the most specific network holding a caller's address, then the longest tech prefix: a
+ * customer that gave its trunk another account's address, or a network inside or around it, would have that
+ * account's calls taken as its own trunk's. So a network a portal request sets may share no address with
+ * one of another customer account's trunks (409 network_of_another_account). Only a network the request
+ * changes is checked: one the operator stored (carriers do share addresses, told apart by tech prefix)
+ * stays the operator's decision. The refusal names neither the other account nor its network.
+ */
+async function mustNotReachOtherAccounts(values: Row, current: Row | null, customer: PortalCustomer, store: ConfigStore): Promise<void> {
+  const network = typeof values.cidr === 'string' ? parseCidr(values.cidr) : null;
+  // Not a network: the handler refuses it (invalid_field). The same network again: nothing changes.
+  if (network === null || network.canonical === current?.cidr) return;
+  const { rows } = await store.list('trunk_ip_auth', { where: { trunk_type: 'customer' }, limit: null, offset: 0 });
+  for (const row of rows) {
+    if (customer.trunkIds.has(row.trunk_id as number)) continue;
+    const other = parseCidr(String(row.cidr));
+    if (other !== null && cidrsOverlap(network, other))
+      throw new RequestError(
+        'network_of_another_account',
+        `${network.canonical} shares addresses with a network another customer account calls from; ask the operator`,
+      );
+  }
+}
+
 /** Trunk IP auth and SIP registrations: records of the customer's trunks, each governed by its own four flags. */
 function trunkRecordRules(
   path: string,
@@ -128,16 +153,19 @@ function trunkRecordRules(
   flags: { view: PortalFlag; create: PortalFlag; modify: PortalFlag; delete: PortalFlag },
   owned: (row: Row, customer: PortalCustomer) => boolean,
   writable: ReadonlySet<string> | null,
+  /** A check of what a create or update sets beyond its fields and owner (trunk IP auth: its network). */
+  mayClaim: (values: Row, current: Row | null, customer: PortalCustomer, store: ConfigStore) => Promise<void> = () => Promise.resolve(),
 ): [string, PortalRule][] {
   const mine = async (request: IncomingRequest, customer: PortalCustomer, store: ConfigStore): Promise<void> => {
     const row = await record(store, table, request, 'id', noun);
     if (!owned(row, customer)) notFound(noun, row.id);
   };
-  const checkBody = (request: IncomingRequest, customer: PortalCustomer, current: Row | null): void => {
+  const checkBody = async (request: IncomingRequest, customer: PortalCustomer, store: ConfigStore, current: Row | null): Promise<void> => {
     const values = body(request);
     if (writable !== null) onlyFields(values, writable, noun);
     if (!owned({ ...current, ...values }, customer))
       throw new RequestError('permission_denied', `a ${noun} only for a trunk of your own account`);
+    await mayClaim(values, current, customer, store);
   };
   return [
     [
@@ -165,9 +193,9 @@ function trunkRecordRules(
       `POST ${path}`,
       {
         flag: flags.create,
-        check: (request, customer) => {
-          checkBody(request, customer, null);
-          return pass(request);
+        check: async (request, customer, store) => {
+          await checkBody(request, customer, store, null);
+          return { request };
         },
       },
     ],
@@ -177,7 +205,7 @@ function trunkRecordRules(
         flag: flags.modify,
         check: async (request, customer, store) => {
           await mine(request, customer, store);
-          checkBody(request, customer, await store.get(table, idParam(request, 'id')));
+          await checkBody(request, customer, store, await store.get(table, idParam(request, 'id')));
           return { request };
         },
       },
@@ -274,6 +302,7 @@ export const PORTAL_RULES: ReadonlyMap<string, PortalRule> = new Map<string, Por
     { view: 'can_view_trunk_ips', create: 'can_create_trunk_ips', modify: 'can_modify_trunk_ips', delete: 'can_delete_trunk_ips' },
     (row, customer) => row.trunk_type === 'customer' && customer.trunkIds.has(row.trunk_id as number),
     null,
+    mustNotReachOtherAccounts,
   ),
   ...trunkRecordRules(
     '/api/sip-registrations',

@@ -17,22 +17,35 @@ interface Answer {
   body: any;
 }
 
-/** A POST as a browser sends a Blob body: no Content-Type, and the headers given. */
-function post(port: number, path: string, body: string, headers: Record<string, string>): Promise<Answer> {
+/** A JSON answer parsed; a page (the console's) as its text. */
+function jsonOrText(text: string): any {
+  if (text === '') return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** A request with exactly the headers given (a POST as a browser sends a Blob body: no Content-Type); Host among them if given. */
+function ask(port: number, method: string, path: string, body: string, headers: Record<string, string>): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const sent = request(
-      { host: '127.0.0.1', port, path, method: 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
+      { host: '127.0.0.1', port, path, method, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
       (response) => {
         let text = '';
         response.setEncoding('utf8');
         response.on('data', (chunk: string) => (text += chunk));
-        response.on('end', () => resolve({ status: response.statusCode!, body: text === '' ? null : JSON.parse(text) }));
+        response.on('end', () => resolve({ status: response.statusCode!, body: jsonOrText(text) }));
       },
     );
     sent.on('error', reject);
     sent.end(body);
   });
 }
+
+const post = (port: number, path: string, body: string, headers: Record<string, string>): Promise<Answer> =>
+  ask(port, 'POST', path, body, headers);
 
 describe('admin API requests made by another site through an operator browser', () => {
   let control: SidecarProcess;
@@ -109,5 +122,125 @@ describe('admin API requests made by another site through an operator browser', 
     const script = await post(control.port, '/api/auth/ips', JSON.stringify({ ip_address: '198.51.100.11' }), {});
     assert.equal(script.status, 201, JSON.stringify(script.body));
     for (const ip of ['198.51.100.9', '198.51.100.10', '198.51.100.11']) assert.equal(await allowlisted(ip), true, ip);
+  });
+});
+
+/**
+ * DNS rebinding: a page on attacker.example whose name is made to resolve to the control plane's address is
+ * same-origin with it in the operator's browser (Sec-Fetch-Site same-origin, Origin its own Host), so the check
+ * above lets it through, and it could read as well as change. Its requests carry its own name as Host: an
+ * operator's request is answered only under an IP literal, localhost or a name the operator listed.
+ */
+describe('admin API requests under a name rebound to the control plane', () => {
+  let control: SidecarProcess;
+
+  before(async () => {
+    control = await SidecarProcess.startControlPlane({ args: ['--admin-hostnames', 'control.example.test,Ops.Example.Test'] });
+  });
+
+  after(async () => {
+    await control.kill();
+  });
+
+  /** What a page served under `host` has its browser send: that Host, and its own origin (same-origin by now). */
+  const fromPage = (host: string): Record<string, string> => ({
+    host,
+    origin: `http://${host}`,
+    'sec-fetch-site': 'same-origin',
+    'content-type': 'application/json',
+  });
+  const allowlisted = async (ip: string): Promise<boolean> =>
+    ((await control.get('/api/auth/ips')).body as { ip_address: string }[]).some((row) => row.ip_address === ip);
+
+  it('refuses a rebound page its reads and its changes (421) and changes nothing', async () => {
+    const host = `attacker.example:${control.port}`;
+    for (const [method, path, body] of [
+      ['GET', '/api/auth/ips', ''],
+      ['GET', '/api/customer-accounts', ''],
+      ['GET', '/console', ''],
+      ['POST', '/api/auth/ips', JSON.stringify({ ip_address: '198.51.100.20' })],
+    ] as const) {
+      const answer = await ask(control.port, method, path, body, fromPage(host));
+      assert.equal(answer.status, 421, `${method} ${path}: ${JSON.stringify(answer.body)}`);
+      assert.equal(answer.body.reason_code, 'admin_host_not_allowed', `${method} ${path}`);
+    }
+    assert.equal(await allowlisted('198.51.100.20'), false);
+    assert.match(control.logs.join('\n'), /operator request for a host name not the control plane/);
+  });
+
+  it('refuses a name that only looks like the control plane', async () => {
+    for (const host of [
+      'control.example.test.attacker.example',
+      `sub.control.example.test:${control.port}`,
+      `127.0.0.1.attacker.example:${control.port}`,
+      `localhost.attacker.example:${control.port}`,
+      `127.0.0.1:${control.port}:${control.port}`,
+    ]) {
+      const answer = await ask(control.port, 'GET', '/api/auth/ips', '', { host });
+      assert.equal(answer.status, 421, `${host}: ${JSON.stringify(answer.body)}`);
+      assert.equal(answer.body.reason_code, 'admin_host_not_allowed', host);
+    }
+  });
+
+  it('answers the operator under an IP literal, localhost or a listed name, with or without a port', async () => {
+    const hosts = [
+      `127.0.0.1:${control.port}`,
+      '127.0.0.1',
+      `[::1]:${control.port}`,
+      `localhost:${control.port}`,
+      'LOCALHOST',
+      `control.example.test:${control.port}`,
+      'ops.example.test.',
+    ];
+    for (const [i, host] of hosts.entries()) {
+      const read = await ask(control.port, 'GET', '/api/auth/ips', '', fromPage(host));
+      assert.equal(read.status, 200, `${host}: ${JSON.stringify(read.body)}`);
+      const write = await ask(
+        control.port,
+        'POST',
+        '/api/auth/ips',
+        JSON.stringify({ ip_address: `198.51.100.${30 + i}` }),
+        fromPage(host),
+      );
+      assert.equal(write.status, 201, `${host}: ${JSON.stringify(write.body)}`);
+    }
+    const page = await ask(control.port, 'GET', '/console', '', { host: `control.example.test:${control.port}` });
+    assert.equal(page.status, 200);
+  });
+
+  it("leaves portal sessions, the nodes' routes and health to their own credentials, whatever the Host", async () => {
+    const host = { host: 'portal.example', 'content-type': 'application/json' };
+    const account = await control.send('POST', '/api/customer-accounts', {
+      name: 'Rebind Pty',
+      currency: 'AUD',
+      username: 'rebind',
+      password: 'rebind-secret-1',
+    });
+    assert.equal(account.status, 201, JSON.stringify(account.body));
+    const login = await ask(
+      control.port,
+      'POST',
+      '/api/auth/login',
+      JSON.stringify({ username: 'rebind', password: 'rebind-secret-1' }),
+      host,
+    );
+    assert.equal(login.status, 200, JSON.stringify(login.body));
+    // A customer's portal may sit behind a proxy under its own name: its token, no page elsewhere has it, is what counts.
+    const own = await ask(control.port, 'GET', `/api/customer-accounts/${account.body.id}`, '', {
+      ...host,
+      authorization: `Bearer ${login.body.token}`,
+    });
+    assert.equal(own.status, 200, JSON.stringify(own.body));
+    const round = await ask(
+      control.port,
+      'POST',
+      '/api/ledger/node-sync',
+      JSON.stringify({ node: 'node-1', seq: 1, settlements: [], leases: [] }),
+      host,
+    );
+    // The money round's own answer (no such node), not the Host's.
+    assert.equal(round.status, 404, JSON.stringify(round.body));
+    assert.equal(round.body.reason_code, 'unknown_node');
+    assert.equal((await ask(control.port, 'GET', '/api/health', '', host)).status, 200);
   });
 });

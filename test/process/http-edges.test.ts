@@ -72,8 +72,9 @@ function closedUnanswered(port: number, raw: string): Promise<boolean> {
   );
 }
 
+/** A request head as a script sends it; its Host names the control plane, as an operator's must (421 else). */
 function head(method: string, path: string, headers: Record<string, string | number>): string {
-  return `${method} ${path} HTTP/1.1\r\nHost: test\r\n${Object.entries(headers)
+  return `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(headers)
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('')}\r\n`;
 }

@@ -272,6 +272,47 @@ forEachEngine('customer portal', (engine) => {
     );
   });
 
+  it("refuses a customer a network that reaches another account's trunk (the caller's address decides whose call it is); the operator keeps full control", async () => {
+    const beta = as(tokens.beta);
+    const ipRows = async (): Promise<string[]> =>
+      ((await operator.send('GET', '/api/trunk-ip-auth')).body as { cidr: string }[]).map((row) => row.cidr).sort();
+    const before = await ipRows();
+    const claim = (cidr: string) => beta.send('POST', '/api/trunk-ip-auth', { trunk_type: 'customer', trunk_id: ids.betaTrunk, cidr });
+    // Alpha calls from 198.51.100.0/24: the same network, one host of it, a network inside or around it, its
+    // IPv4-mapped forms and the whole address space would all have Alpha's calls identified as Beta's trunk.
+    for (const cidr of [
+      '198.51.100.0/24',
+      '198.51.100.7',
+      '198.51.100.7/32',
+      '198.51.100.128/25',
+      '198.51.0.0/16',
+      '::ffff:198.51.100.7',
+      '::ffff:198.51.100.0/120',
+      '0.0.0.0/0',
+      '::/0',
+    ])
+      refused(await claim(cidr), 409, /shares addresses with a network another customer account calls from/, 'network_of_another_account');
+    assert.deepEqual(await ipRows(), before, 'nothing was added');
+    assert.equal((await claim('198.51.101.0/24')).status, 201, 'the network next to it');
+    assert.equal((await claim('203.0.113.128/25')).status, 201, "inside a network of Beta's own trunk");
+
+    // A change of network is held to the same rule; a network the operator stored, shared on purpose, stays as it was.
+    assert.equal((await operator.send('PUT', `/api/customer-accounts/${ids.beta}`, { can_modify_trunk_ips: true })).status, 200);
+    refused(
+      await beta.send('PUT', `/api/trunk-ip-auth/${ids.betaIp}`, { cidr: '198.51.100.64/26' }),
+      409,
+      /./,
+      'network_of_another_account',
+    );
+    assert.equal((await operator.send('GET', `/api/trunk-ip-auth/${ids.betaIp}`)).body.cidr, '203.0.113.0/24');
+    const shared = await created('/api/trunk-ip-auth', { trunk_type: 'customer', trunk_id: ids.betaTrunk, cidr: '198.51.100.9/32' });
+    const kept = await beta.send('PUT', `/api/trunk-ip-auth/${shared.id}`, { cidr: '198.51.100.9', description: 'shared carrier' });
+    assert.equal(kept.status, 200, JSON.stringify(kept.body));
+    assert.deepEqual([kept.body.cidr, kept.body.description], ['198.51.100.9/32', 'shared carrier']);
+    refused(await beta.send('PUT', `/api/trunk-ip-auth/${shared.id}`, { cidr: '198.51.100.10' }), 409, /./, 'network_of_another_account');
+    assert.equal((await operator.send('DELETE', `/api/trunk-ip-auth/${shared.id}`)).status, 204);
+  });
+
   it('answers 403 where the can_* flag is false', async () => {
     const alpha = as(tokens.alpha);
     // can_view_sip_registrations and can_create_trunk_ips are not Alpha's; Beta has them.

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createCidrIndexBuilder, createCidrMatches, lookupCidr, type CidrIndex } from '../../src/core/net/cidr-index.js';
-import { addressGroups, cidrContains, formatIPv4, formatIPv6, parseCidr, parseIPv4, parseIPv6 } from '../../src/core/net/ip.js';
+import {
+  addressGroups,
+  cidrContains,
+  cidrsOverlap,
+  formatIPv4,
+  formatIPv6,
+  parseCidr,
+  parseIPv4,
+  parseIPv6,
+} from '../../src/core/net/ip.js';
 
 function groupsOf(text: string): number[] | null {
   const out = new Uint16Array(8);
@@ -183,6 +192,29 @@ describe('IP parsing', () => {
     assert.equal(holds('::/0', '10.0.0.1'), true); // as the mapped address it is
     assert.equal(addressGroups('10.0.0.1/8'), null);
     assert.equal(addressGroups('not an address'), null);
+  });
+
+  it('says whether two networks share an address, either way round and across the IPv4-mapped form', () => {
+    const overlap = (a: string, b: string): boolean => cidrsOverlap(parseCidr(a)!, parseCidr(b)!);
+    const pairs: [string, string, boolean][] = [
+      ['203.0.113.7/32', '203.0.113.7', true],
+      ['203.0.113.0/24', '203.0.113.7/32', true], // around
+      ['203.0.113.128/25', '203.0.113.0/24', true], // inside
+      ['203.0.113.0/25', '203.0.113.128/25', false], // side by side
+      ['198.51.100.0/24', '203.0.113.0/24', false],
+      ['0.0.0.0/0', '192.0.2.1', true],
+      ['::ffff:203.0.113.7', '203.0.113.0/24', true],
+      ['::ffff:203.0.113.0/120', '203.0.113.200/29', true],
+      ['::ffff:198.51.100.0/120', '203.0.113.0/24', false],
+      ['::/0', '203.0.113.7', true],
+      ['2001:db8::/32', '203.0.113.0/24', false],
+      ['2001:db8::/32', '2001:db8:1::1', true],
+      ['2001:db8::/33', '2001:db8:8000::/33', false],
+    ];
+    for (const [a, b, expected] of pairs) {
+      assert.equal(overlap(a, b), expected, `${a} ${b}`);
+      assert.equal(overlap(b, a), expected, `${b} ${a}`);
+    }
   });
 });
 

@@ -25,6 +25,7 @@ describe('options', () => {
       deltaRetention: { count: 100_000, seconds: 86_400 },
       droutingFollowSeconds: 5,
       metricsToken: null, // only auth_ips addresses may scrape /metrics
+      adminHostnames: [], // an operator's Host: IP literals and localhost only
       store: { engine: 'sqlite', path: 'data/control/config.db', shown: 'data/control/config.db' },
       command: 'serve',
     });
@@ -44,6 +45,11 @@ describe('options', () => {
     assert.equal(loadControlConfig(['migrate'], {}).command, 'migrate');
     assert.equal(loadControlConfig(['--drouting-follow-seconds', '0'], { CONTROL_DROUTING_FOLLOW_SECONDS: '9' }).droutingFollowSeconds, 0);
     assert.equal(loadControlConfig([], { CONTROL_DROUTING_FOLLOW_SECONDS: '9' }).droutingFollowSeconds, 9);
+    assert.deepEqual(loadControlConfig(['--admin-hostnames', ' Control.Example.NET., console '], {}).adminHostnames, [
+      'control.example.net',
+      'console',
+    ]);
+    assert.deepEqual(loadControlConfig([], { CONTROL_ADMIN_HOSTNAMES: 'ops.internal' }).adminHostnames, ['ops.internal']);
   });
 
   it('reads the metrics scrape token from its file, else CONTROL_METRICS_TOKEN, and refuses a weak or malformed one', () => {
@@ -99,6 +105,13 @@ describe('options', () => {
       [['--host', 'http://x'], {}, /--host must be a host name or an IP address/],
       [['--colour', 'red'], {}, /Unknown option '--colour'/],
       [['--node-hosts', 'http://x'], {}, /--node-hosts: "http:\/\/x" is neither a host name nor an IP address or network/],
+      [
+        ['--admin-hostnames', 'ok.example,https://console.example'],
+        {},
+        /--admin-hostnames: "https:\/\/console.example" is not a host name/,
+      ],
+      [[], { CONTROL_ADMIN_HOSTNAMES: 'console.example:8080' }, /--admin-hostnames: "console.example:8080" is not a host name/],
+      [['--admin-hostnames', '*.example.net'], {}, /--admin-hostnames: "\*.example.net" is not a host name/],
       [['sync-now'], {}, /unknown command "sync-now"/],
       [['sync-run', 'twice'], {}, /unknown command "sync-run twice"/],
     ];

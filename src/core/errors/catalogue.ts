@@ -66,6 +66,8 @@ export const CATALOGUE = {
   still_referenced: error(409, 'other records still refer to this one'),
   address_not_allowed: error(403, 'source address not authorised'),
   cross_site_request: error(403, 'a change another site asked an operator browser to make'),
+  admin_host_not_allowed: error(421, 'the Host header does not name this control plane'),
+  network_of_another_account: error(409, 'the network overlaps one another customer account calls from'),
   cdr_conflict: error(409, 'a different CDR was already ingested under this sip_call_id'),
   unrateable_cdr: error(422, 'the CDR cannot be rated'),
   unknown_node: error(404, 'the node is not registered'),

@@ -55,7 +55,8 @@ export interface Route {
   /**
    * Who may call, decided from the connection at header time, before any body byte is buffered: null admits,
    * a response refuses (and the connection is closed). The control plane's auth_ips check, or its portal
-   * session check when the route `readsAuthorization` (the header is read before the admission runs).
+   * session check when the route `readsAuthorization` (the header is read before the admission runs); the
+   * headers in `readsHeaders` are given to it too (the admin API's Host check).
    */
   admit?: Admission;
   /** The handler checks a credential: the Authorization header is read (the hot-path routes skip it). */
@@ -71,6 +72,7 @@ export type Admission = (
   remoteAddress: string,
   path: string,
   authorization?: string,
+  headers?: Record<string, string>,
 ) => OutgoingResponse | null | Promise<OutgoingResponse | null>;
 
 export interface RequestObserver {
@@ -312,7 +314,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       return;
     }
     const expectsBody = method !== 'GET' && (chunked || (declared.bytes ?? 0) > 0);
-    const admission = route.admit === undefined ? null : guardAdmission(route.admit, exchange.remoteAddress, path, exchange.authorization);
+    const admission = route.admit === undefined ? null : guardAdmission(route.admit, exchange, path);
     if (admission !== null && !(admission instanceof Promise)) {
       writeResponse(exchange, admission, observe, true);
       return;
@@ -431,14 +433,9 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
 }
 
 /** Runs an admission hook; a hook that throws refuses with 500 rather than throwing into uWS. */
-function guardAdmission(
-  admit: Admission,
-  remoteAddress: string,
-  path: string,
-  authorization: string | undefined,
-): OutgoingResponse | null | Promise<OutgoingResponse | null> {
+function guardAdmission(admit: Admission, exchange: Exchange, path: string): OutgoingResponse | null | Promise<OutgoingResponse | null> {
   try {
-    return admit(remoteAddress, path, authorization);
+    return admit(exchange.remoteAddress, path, exchange.authorization, exchange.headers);
   } catch (error) {
     return Promise.reject(error instanceof Error ? error : new Error(String(error)));
   }

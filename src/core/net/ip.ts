@@ -202,16 +202,20 @@ export function parseCidr(text: string): ParsedCidr | null {
   return { family: 6, prefixLength: length, canonical: `${formatIPv6(groups)}/${length}`, v4: -1, v6: groups };
 }
 
+/** An IPv4 address (uint32) as the eight groups of its IPv4-mapped IPv6 form. */
+function mappedGroups(v4: number): Uint16Array {
+  const groups = new Uint16Array(8);
+  groups[5] = 0xffff;
+  groups[6] = v4 >>> 16;
+  groups[7] = v4 & 0xffff;
+  return groups;
+}
+
 /** The address's eight IPv6 groups, IPv4 as IPv4-mapped; null when the text is not an address. */
 export function addressGroups(text: string): Uint16Array | null {
-  const groups = new Uint16Array(8);
   const v4 = parseIPv4(text);
-  if (v4 >= 0) {
-    groups[5] = 0xffff;
-    groups[6] = v4 >>> 16;
-    groups[7] = v4 & 0xffff;
-    return groups;
-  }
+  if (v4 >= 0) return mappedGroups(v4);
+  const groups = new Uint16Array(8);
   return parseIPv6(text, groups) ? groups : null;
 }
 
@@ -230,4 +234,15 @@ export function cidrContains(network: ParsedCidr, groups: Uint16Array): boolean 
     if ((groups[g] & mask) !== network.v6![g]) return false;
   }
   return true;
+}
+
+/**
+ * Whether two networks share an address. Networks are nested or apart, so they share one exactly when one
+ * holds the other's network address. Through cidrContains an IPv4 network and its IPv4-mapped IPv6 form
+ * (203.0.113.0/24, ::ffff:203.0.113.0/120) are the same hosts, as they are to a dual-stack socket, and an
+ * IPv6 network around the mapped range (::/0) reaches every IPv4 one.
+ */
+export function cidrsOverlap(a: ParsedCidr, b: ParsedCidr): boolean {
+  const groupsOf = (cidr: ParsedCidr): Uint16Array => cidr.v6 ?? mappedGroups(cidr.v4);
+  return cidrContains(a, groupsOf(b)) || cidrContains(b, groupsOf(a));
 }
