@@ -13,6 +13,7 @@ import { rateCallRecord, type CallRecord } from '../../src/sidecar/cdr/rating.js
 import type { SnapshotDescription } from '../../src/core/snapshot/schema.js';
 import { engineFor } from '../helpers/engine.js';
 import { routingTables } from '../fixtures/routing.js';
+import { CREDIT_SETTINGS } from '../helpers/credit.js';
 
 /**
  * Rating cases worked out by hand. The fixture: trunk 10 sells from deck 1
@@ -22,14 +23,6 @@ import { routingTables } from '../fixtures/routing.js';
  * 0.0120). USD->AUD is 1.5, so AUD->USD divides by it.
  */
 const START = Date.parse('2026-01-15T08:30:00Z');
-const CREDIT_SETTINGS = {
-  admissionSeconds: 3600,
-  reservationGraceSeconds: 60,
-  leaseChunkMicro: 0,
-  idleReturnMs: 3_600_000,
-  offlinePostpaid: 'deny' as const,
-  sliceSeconds: null,
-};
 
 /** A call of `duration` s from its answer; 0 s is a call never answered (no answer_time, a 486). */
 function call(duration: number, extra: Partial<CallRecord> = {}): CallRecord {

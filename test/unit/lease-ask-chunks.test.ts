@@ -11,6 +11,7 @@ import { CentreLink } from '../../src/sidecar/centre/link.js';
 import { NodeCredit, type AdmitOutcome, type Round } from '../../src/sidecar/credit/node-credit.js';
 import { MoneyJournal } from '../../src/sidecar/journal/journal.js';
 import { SidecarMetrics } from '../../src/sidecar/metrics/metrics.js';
+import { CREDIT_SETTINGS } from '../helpers/credit.js';
 
 /**
  * The centre takes at most MAX_LEASE_ASKS lease asks a round (a round with more is refused whole, 400). A node
@@ -19,14 +20,6 @@ import { SidecarMetrics } from '../../src/sidecar/metrics/metrics.js';
  * ends only once every lease has been confirmed, or the node refuses every prepaid call for good.
  */
 const log = pino({ level: 'silent' });
-const settings = {
-  admissionSeconds: 3600,
-  reservationGraceSeconds: 60,
-  leaseChunkMicro: 0,
-  idleReturnMs: 3_600_000,
-  offlinePostpaid: 'deny' as const,
-  sliceSeconds: null,
-};
 const NOW = 1_800_000_000_000;
 /** Each account's lease: room for a few calls of CALL_MICRO. */
 const LEASE_MICRO = 10_000;
@@ -35,7 +28,7 @@ const CALL_MICRO = 1000;
 async function withCredit(run: (credit: NodeCredit, journal: MoneyJournal) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'lease-ask-chunks-'));
   const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
-  const credit = new NodeCredit(journal, settings, log);
+  const credit = new NodeCredit(journal, CREDIT_SETTINGS, log);
   // The test takes and answers each round itself (unless a CentreLink it makes does).
   credit.connect(() => Promise.resolve(true));
   try {

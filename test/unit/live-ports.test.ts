@@ -8,6 +8,7 @@ import pino from 'pino';
 import { NodeCredit, type AdmitOutcome, type Plan } from '../../src/sidecar/credit/node-credit.js';
 import { MoneyJournal } from '../../src/sidecar/journal/journal.js';
 import { LivePorts } from '../../src/sidecar/limits/live-ports.js';
+import { CREDIT_SETTINGS } from '../helpers/credit.js';
 
 /**
  * Live calls per customer trunk: the counter itself, and its life with NodeCredit's reservations (a port is
@@ -44,14 +45,6 @@ describe('LivePorts', () => {
 });
 
 const log = pino({ level: 'silent' });
-const settings = {
-  admissionSeconds: 3600,
-  reservationGraceSeconds: 60,
-  leaseChunkMicro: 0,
-  idleReturnMs: 3_600_000,
-  offlinePostpaid: 'deny' as const,
-  sliceSeconds: null,
-};
 const NOW = 1_800_000_000_000;
 const TRUNK = 10;
 const LIMIT = 2;
@@ -96,7 +89,7 @@ describe('ports held by reservations', () => {
     withJournal(async (dir) => {
       const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
       try {
-        const credit = new NodeCredit(journal, settings, log);
+        const credit = new NodeCredit(journal, CREDIT_SETTINGS, log);
         await admitted(credit, 'a@ports');
         await admitted(credit, 'b@ports');
         assert.equal(credit.ports.current(TRUNK), 2);
@@ -117,7 +110,7 @@ describe('ports held by reservations', () => {
       const path = join(dir, 'money.db');
       const journal = new MoneyJournal(path, 'normal', log);
       try {
-        const credit = new NodeCredit(journal, settings, log);
+        const credit = new NodeCredit(journal, CREDIT_SETTINGS, log);
         await admitted(credit, 'ended@ports');
         assert.equal(await credit.release('ended@ports', NOW + 1000), true);
         // Answered from its first admission, it would be a second call holding nothing and billed nowhere.
@@ -129,7 +122,7 @@ describe('ports held by reservations', () => {
       }
       const reopened = new MoneyJournal(path, 'normal', log);
       try {
-        const credit = new NodeCredit(reopened, settings, log);
+        const credit = new NodeCredit(reopened, CREDIT_SETTINGS, log);
         assert.equal(await refusedFor(credit, 'ended@ports'), 'call_id_reused', 'the ended calls are kept across a restart');
         await admitted(credit, 'new@ports');
       } finally {
@@ -141,7 +134,7 @@ describe('ports held by reservations', () => {
     withJournal(async (dir) => {
       const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
       try {
-        const credit = new NodeCredit(journal, settings, log);
+        const credit = new NodeCredit(journal, CREDIT_SETTINGS, log);
         await admitted(credit, 'a@silent');
         await admitted(credit, 'b@silent');
         // Its longest call (60 s) plus the grace period (60 s), and a ten-second expiry window.
@@ -160,7 +153,7 @@ describe('ports held by reservations', () => {
       const path = join(dir, 'money.db');
       let journal = new MoneyJournal(path, 'normal', log);
       try {
-        const credit = new NodeCredit(journal, settings, log);
+        const credit = new NodeCredit(journal, CREDIT_SETTINGS, log);
         await admitted(credit, 'a@restart');
         await admitted(credit, 'b@restart');
         assert.equal(await refusedFor(credit, 'c@restart'), 'port_limit_reached');
@@ -168,7 +161,7 @@ describe('ports held by reservations', () => {
         await journal.close();
 
         journal = new MoneyJournal(path, 'normal', log);
-        const restarted = new NodeCredit(journal, settings, log);
+        const restarted = new NodeCredit(journal, CREDIT_SETTINGS, log);
         assert.equal(restarted.ports.current(TRUNK), 1, 'a@restart is still live; b@restart was released');
         await admitted(restarted, 'd@restart');
         assert.equal(await refusedFor(restarted, 'e@restart'), 'port_limit_reached');
@@ -183,7 +176,7 @@ describe('ports held by reservations', () => {
     withJournal(async (dir) => {
       const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
       try {
-        const credit = new NodeCredit(journal, settings, log);
+        const credit = new NodeCredit(journal, CREDIT_SETTINGS, log);
         const outcome = await credit.admit({
           entity: { type: 'customer', id: 7 },
           callId: 'x@check',
@@ -219,7 +212,7 @@ describe('ports after an upgrade', () => {
 
       const journal = new MoneyJournal(path, 'normal', log);
       try {
-        const credit = new NodeCredit(journal, settings, log);
+        const credit = new NodeCredit(journal, CREDIT_SETTINGS, log);
         assert.equal(credit.heldCount, 1, 'the old live call is recovered');
         assert.deepEqual(credit.ports.trunks(), [], 'but holds no port: its trunk was never recorded');
         await admitted(credit, 'new@upgrade');

@@ -13,6 +13,7 @@ import { NO_RESERVATION, NodeCredit, type Round } from '../../src/sidecar/credit
 import { MoneyJournal } from '../../src/sidecar/journal/journal.js';
 import { SidecarMetrics } from '../../src/sidecar/metrics/metrics.js';
 import { ANSWERED_CDR } from '../fixtures/settlement.js';
+import { CREDIT_SETTINGS } from '../helpers/credit.js';
 
 /**
  * --round-cdrs (CentreLinkOptions.roundCdrs): a money round goes as soon as that many CDRs have come since the
@@ -37,18 +38,7 @@ interface World {
 async function withLink(centre: boolean, run: (world: World) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'round-cdrs-'));
   const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
-  const credit = new NodeCredit(
-    journal,
-    {
-      admissionSeconds: 3600,
-      reservationGraceSeconds: 60,
-      leaseChunkMicro: 0,
-      idleReturnMs: 3_600_000,
-      offlinePostpaid: 'deny',
-      sliceSeconds: null,
-    },
-    log,
-  );
+  const credit = new NodeCredit(journal, CREDIT_SETTINGS, log);
   const received: string[][] = [];
   // A centre that settles every CDR of a round.
   const server: Server = createServer((request, response) => {
