@@ -17,9 +17,8 @@ export interface CallPrice {
   slackMicro: number;
 }
 
-/** Upper bound, micro-units, of what a call billed for `billable` seconds costs. */
+/** Upper bound, micro-units, of what a call billed for `billable` seconds costs (never 0 s: billableSeconds). */
 export function costBoundMicro(price: CallPrice, billable: number): number {
-  if (billable === 0) return 0;
   const nano = price.perCall ? price.rateNano : Math.ceil((price.rateNano * billable) / 60);
   return nanoToMicroCeil(nano) + price.slackMicro;
 }
