@@ -135,6 +135,18 @@ export class EntityMoney {
   get headroomMicro(): number {
     return this.availableMicro + (Number.isNaN(this.centreHeadroomMicro) ? 0 : this.centreHeadroomMicro);
   }
+
+  /** It holds lease or live calls: its figures are asked for at a start and confirmed after a lapse. */
+  get holdsCredit(): boolean {
+    return this.grantedMicro !== 0 || this.heldMicro !== 0;
+  }
+
+  /** The centre's recall is acted on (or dropped): the top-up this node wanted for the entity is cancelled with it. */
+  dropRecall(): void {
+    this.recalled = false;
+    this.wantMicro = 0;
+    this.needMicro = 0;
+  }
 }
 
 export interface Plan {
@@ -916,11 +928,7 @@ export class NodeCredit {
           !this.confirms(entity, lapse)
         ) {
           // Nothing to ask: a recall with nothing to spare only cancels a top-up.
-          if (actsOnRecall) {
-            entity.recalled = false;
-            entity.wantMicro = 0;
-            entity.needMicro = 0;
-          }
+          if (actsOnRecall) entity.dropRecall();
           continue;
         }
         due.push(entity);
@@ -945,7 +953,7 @@ export class NodeCredit {
 
   /** During lapse `lapse` (0: none), the entity's figures are still to be asked for (it holds lease or live calls). */
   private confirms(entity: EntityMoney, lapse: number): boolean {
-    return lapse !== 0 && entity.confirmedInLapse !== lapse && (entity.grantedMicro !== 0 || entity.heldMicro !== 0);
+    return lapse !== 0 && entity.confirmedInLapse !== lapse && entity.holdsCredit;
   }
 
   /** The entity's ask in the round being taken; what it asked for is cleared (the answer or a failure settles it). */
@@ -953,9 +961,7 @@ export class NodeCredit {
     // A recall is acted on now, not when it arrived: the admissions that waited on that round have reserved
     // their share since. A node with calls waiting for more keeps what it has for them.
     if (entity.recalled && entity.waiters.length === 0) {
-      entity.recalled = false;
-      entity.wantMicro = 0;
-      entity.needMicro = 0;
+      entity.dropRecall();
       if (entity.availableMicro > 0) {
         entity.giveBackMicro += entity.availableMicro;
         // Counted as gone at once, as an idle return is.
@@ -1104,7 +1110,7 @@ export class NodeCredit {
   /** Entities holding lease or live calls: their figures are asked for at start-up (unsettled CDRs go in the same round). */
   refreshAll(): void {
     for (const map of [this.customers, this.carriers, this.retails]) {
-      for (const entity of map.values()) if (entity.grantedMicro !== 0 || entity.heldMicro !== 0) entity.waiters.push(NO_ONE_WAITING);
+      for (const entity of map.values()) if (entity.holdsCredit) entity.waiters.push(NO_ONE_WAITING);
     }
     void this.requestRound(true);
   }
