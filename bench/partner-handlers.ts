@@ -24,6 +24,7 @@ import { insertPartnerTenant, partnerRequest } from '../src/devkit/partner-world
 import { PARTNER_AUDIENCE, PARTNER_ISSUER, makePartnerKey, partnerToken } from '../src/devkit/partner-tokens.js';
 import { LeaseRecalls } from '../sync/ledger/lease-recall.js';
 import { PartnerAuthenticator } from '../sync/partner/auth.js';
+import { DEFAULT_PARTNER_LIMITS, PartnerLimits } from '../sync/partner/limits.js';
 import { partnerRoutes } from '../sync/partner/routes.js';
 import { openCentreStores } from '../sync/stores.js';
 
@@ -84,6 +85,8 @@ async function main(): Promise<void> {
       log: createLogger('info', 'control', pino.destination('/dev/null')).child({ api: 'partner' }),
       stagePrefix: '',
       flushed: stores.flushed,
+      // The per-address check is part of a request's cost; the tenant's rate is off: this loop runs past any.
+      limits: new PartnerLimits({ ...DEFAULT_PARTNER_LIMITS, tenantRate: null }),
     });
     let keys = 0;
     const post = async (operation: string, body: Record<string, unknown>): Promise<string> => {

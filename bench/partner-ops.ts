@@ -35,6 +35,7 @@ import { CONTROL_MAIN, REPO } from '../src/devkit/paths.js';
 import { startCpuMeter, type CpuPerRequest } from '../src/devkit/process-cpu.js';
 import { makePartnerKey, partnerControlArgs, partnerToken, partnerUrlOf } from '../src/devkit/partner-tokens.js';
 import { startService } from '../src/devkit/service-process.js';
+import { DEFAULT_TENANT_RATE } from '../sync/partner/limits.js';
 import { percentile, send } from './live-world.js';
 import { reportResult } from './results.js';
 
@@ -228,7 +229,13 @@ async function main(): Promise<void> {
   writeFileSync(jwks, JSON.stringify({ keys: [key.jwk] }));
   const control = await startService(
     CONTROL_MAIN,
-    ['--port', '0', '--data-dir', join(dir, 'control'), ...partnerControlArgs(jwks)],
+    [
+      ...['--port', '0', '--data-dir', join(dir, 'control'), ...partnerControlArgs(jwks)],
+      // The tenant's rate limit twice the bench's rate, two seconds of it at once (the defaults at the default
+      // 500 req/s): a bench at a higher --rate measures the API, not its limit.
+      ...['--partner-tenant-rate', String(Math.max(2 * rate, DEFAULT_TENANT_RATE.perSecond))],
+      ...['--partner-tenant-burst', String(Math.max(4 * rate, DEFAULT_TENANT_RATE.burst))],
+    ],
     // Logged after the partner listener's own line (partnerUrlOf reads that one).
     'control plane listening',
     { execArgv: values['control-flags'].split(' ').filter((flag) => flag !== '') },

@@ -6,7 +6,9 @@ import { DEFAULT_BODY_BUDGET_BYTES } from '../src/core/http/body-budget.js';
 import { DEFAULT_LEASE_VALID_SECONDS } from '../src/core/protocol/node-sync.js';
 import { DEFAULT_NODE_HOSTS, parseHostAllowlist } from './nodes/hosts.js';
 import { parseAdminHostnames } from './admin/admin-hosts.js';
-import type { PartnerApiConfig } from './partner/config.js';
+import type { PartnerApiConfig, PartnerLimitsConfig } from './partner/config.js';
+import { parseTrustedProxies } from './partner/client-address.js';
+import { DEFAULT_PARTNER_LIMITS, DEFAULT_TENANT_RATE } from './partner/limits.js';
 import { DEFAULT_DELTA_RETENTION, type DeltaRetention } from './deltas/log.js';
 import { parseStoreLocation, type StoreLocation } from './store/store-location.js';
 
@@ -72,6 +74,14 @@ export const CONTROL_OPTIONS = {
   'partner-jwks-url': { env: 'CONTROL_PARTNER_JWKS_URL', fallback: '', shownDefault: 'none' },
   'partner-jwks-file': { env: 'CONTROL_PARTNER_JWKS_FILE', fallback: '', shownDefault: 'none' },
   'partner-retention-hours': { env: 'CONTROL_PARTNER_RETENTION_HOURS', fallback: '168' },
+  'partner-tenant-rate': { env: 'CONTROL_PARTNER_TENANT_RATE', fallback: String(DEFAULT_TENANT_RATE.perSecond) },
+  'partner-tenant-burst': { env: 'CONTROL_PARTNER_TENANT_BURST', fallback: String(DEFAULT_TENANT_RATE.burst) },
+  'partner-auth-failures-per-minute': {
+    env: 'CONTROL_PARTNER_AUTH_FAILURES_PER_MINUTE',
+    fallback: String(DEFAULT_PARTNER_LIMITS.authFailures.perMinute),
+  },
+  'partner-auth-failure-burst': { env: 'CONTROL_PARTNER_AUTH_FAILURE_BURST', fallback: String(DEFAULT_PARTNER_LIMITS.authFailures.burst) },
+  'partner-trusted-proxies': { env: 'CONTROL_PARTNER_TRUSTED_PROXIES', fallback: '', shownDefault: 'none (the socket address)' },
 } as const satisfies OptionTable;
 
 export function loadControlConfig(argv: string[], env: NodeJS.ProcessEnv): ControlConfig {
@@ -163,6 +173,20 @@ function partnerConfig(options: OptionReader<typeof CONTROL_OPTIONS>): PartnerAp
     jwksUrl: url === '' ? null : url,
     jwksFile: file === '' ? null : file,
     retentionHours: options.integer('partner-retention-hours', 1, 24 * 366),
+    limits: partnerLimits(options),
+  };
+}
+
+/** The partner API's limits (sync/partner/limits.ts); a tenant rate of 0 turns that one off (a gateway in front limits already). */
+function partnerLimits(options: OptionReader<typeof CONTROL_OPTIONS>): PartnerLimitsConfig {
+  const rate = options.integer('partner-tenant-rate', 0, 1_000_000);
+  return {
+    authFailures: {
+      perMinute: options.integer('partner-auth-failures-per-minute', 1, 1_000_000),
+      burst: options.integer('partner-auth-failure-burst', 1, 1_000_000),
+    },
+    tenantRate: rate === 0 ? null : { perMinute: rate * 60, burst: options.integer('partner-tenant-burst', 1, 10_000_000) },
+    trustedProxies: parseTrustedProxies(options.string('partner-trusted-proxies')),
   };
 }
 

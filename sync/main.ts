@@ -174,6 +174,7 @@ async function main(): Promise<void> {
       : await startPartnerApi(config.partner, { ...stores, recalls }, log, config.maxInflightBodyBytes, {
           observe: metrics.observer(() => 'partner'),
           onOperation: (operation, outcome) => metrics.partnerOperation(operation, outcome),
+          onThrottled: (limit) => metrics.partnerThrottled(limit),
         });
   log.info(
     {

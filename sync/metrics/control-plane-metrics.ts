@@ -16,6 +16,7 @@ import type { SidecarResult } from '../distribution/push.js';
 import type { DeltaFeed } from '../deltas/feed.js';
 import type { NodeProgress } from '../deltas/routes.js';
 import type { RoundResult, RoundTally } from '../ledger/settlement.js';
+import type { ThrottleLimit } from '../partner/limits.js';
 
 /**
  * Every metric the control plane exposes on GET /metrics (sync/metrics/scrape-route.ts; the table is in
@@ -134,6 +135,10 @@ export class ControlPlaneMetrics {
     'control_plane_partner_operations_total',
     'Partner API operations by operation and outcome: ok, replayed (an Idempotency-Key seen before), error, or the refusal code.',
   );
+  readonly partnerThrottles = new Counter(
+    'control_plane_partner_throttled_total',
+    'Partner API requests answered 429 by a limit: address_auth_failures (unverified tokens from one address) or tenant_rate.',
+  );
   readonly configWrites = new Counter('control_plane_config_writes_total', 'Configuration writes through the admin API, by table.');
   readonly storeInfo = new Gauge('control_plane_store_info', 'The store engine (sqlite or postgres): always 1.');
   readonly syncLeader = new Gauge(
@@ -156,6 +161,7 @@ export class ControlPlaneMetrics {
   private readonly lastRoundAt = new Map<string, number>();
   private readonly partner = new SeriesByLabelPair(this.partnerOperations, 'operation', 'outcome');
   private readonly tables = new SeriesByLabel(this.configWrites, 'table');
+  private readonly throttles = new SeriesByLabel(this.partnerThrottles, 'limit');
   private nodeHostnames: (() => Promise<readonly string[]>) | null = null;
   /** Read at each scrape before rendering: what is not counted as it happens (the delta log's head, the nodes' progress). */
   private readonly readings: (() => void | Promise<void>)[] = [];
@@ -169,6 +175,7 @@ export class ControlPlaneMetrics {
     for (const result of ['ok', 'invalid', 'node_unauthenticated'] as const) this.rounds.of(result);
     for (const kind of ['sync', 'drouting_follow'] as const)
       for (const result of ['ok', 'partial', 'failed']) this.syncs.labels({ kind, result });
+    for (const limit of ['address_auth_failures', 'tenant_rate'] as const) this.throttles.of(limit);
     this.leasesReclaimed.labels();
     this.leadershipChanges.labels();
   }
@@ -308,6 +315,11 @@ export class ControlPlaneMetrics {
   /** A partner operation answered (`operation` one of the API's names, `outcome` ok, replayed, error or a refusal code). */
   partnerOperation(operation: string, outcome: string): void {
     this.partner.of(operation, outcome).value++;
+  }
+
+  /** A partner request refused by one of the API's limits (sync/partner/limits.ts). */
+  partnerThrottled(limit: ThrottleLimit): void {
+    this.throttles.of(limit).value++;
   }
 
   configWritten(table: string): void {

@@ -93,9 +93,17 @@ export class PartnerAuthenticator {
     }
   }
 
-  async identify(authorization: string | undefined): Promise<PartnerIdentity> {
+  /**
+   * The token's identity, or a TokenRefusal. `unverified` is called first when the request carries no token
+   * already verified (none at all, or one to be verified now), before anything of it is checked: the
+   * per-address limit spends the attempt there, and may refuse it by throwing.
+   */
+  async identify(authorization: string | undefined, unverified: () => void = () => undefined): Promise<PartnerIdentity> {
     const token = bearerToken(authorization, JWT_BEARER_MAX);
-    if (token === null) throw new TokenRefusal('no Bearer token');
+    if (token === null) {
+      unverified();
+      throw new TokenRefusal('no Bearer token');
+    }
     const nowSeconds = Math.floor(this.now() / 1000);
     const known = this.verified.find(token, nowSeconds);
     if (known !== null) {
@@ -112,6 +120,7 @@ export class PartnerAuthenticator {
       }
       this.verified.forget(token);
     }
+    unverified();
     return this.verify(token, nowSeconds);
   }
 

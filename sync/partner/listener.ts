@@ -5,6 +5,7 @@ import type { PartnerApiConfig } from './config.js';
 import type { LeaseRecalls } from '../ledger/lease-recall.js';
 import type { LedgerStore } from '../ledger/store.js';
 import { PartnerAuthenticator } from './auth.js';
+import { PartnerLimits, type ThrottleLimit } from './limits.js';
 import { partnerRoutes } from './routes.js';
 import type { PartnerStore } from './store.js';
 
@@ -23,7 +24,11 @@ export async function startPartnerApi(
   log: Logger,
   bodyBudgetBytes: number,
   /** Told of its requests and operations (the metrics). It serves no /metrics: this listener faces the internet. */
-  counting: { observe?: RequestObserver; onOperation?: (operation: string, outcome: string) => void } = {},
+  counting: {
+    observe?: RequestObserver;
+    onOperation?: (operation: string, outcome: string) => void;
+    onThrottled?: (limit: ThrottleLimit) => void;
+  } = {},
 ): Promise<RunningServer> {
   const partnerLog = log.child({ api: 'partner' });
   const server = await startServer({
@@ -39,10 +44,14 @@ export async function startPartnerApi(
         stagePrefix: config.stagePrefix,
         flushed: stores.flushed,
         onOperation: counting.onOperation,
+        limits: new PartnerLimits(config.limits),
+        onThrottled: counting.onThrottled,
       }),
       { method: 'GET', path: `${config.stagePrefix}/health`, maxBodyBytes: 0, handler: () => json(200, { status: 'ok' }) },
     ],
     bodyBudgetBytes,
+    // The per-address limit on refused tokens keys on it (limits.ts).
+    remoteAddress: true,
     observe: counting.observe,
     onHandlerError: (error, route) => partnerLog.error({ err: error, route }, 'partner handler failed'),
   });

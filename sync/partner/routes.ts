@@ -15,6 +15,7 @@ import type { LeaseRecalls } from '../ledger/lease-recall.js';
 import { decimalsOf, exactAmount } from './amount.js';
 import { KeysUnavailable, PartnerAuthenticator, TokenRefusal, type PartnerIdentity } from './auth.js';
 import { twelveDigits } from './codes.js';
+import { ThrottledRequest, type PartnerLimits, type ThrottleLimit } from './limits.js';
 import { JsonNumber, RawNumber, canonicalJson, stringifyWithRawNumbers, type ExactJson } from './exact-json.js';
 import {
   accountCode,
@@ -59,6 +60,10 @@ export interface PartnerApiContext {
    * or the account: a label of either would be unbounded.
    */
   onOperation?: (operation: string, outcome: string) => void;
+  /** What one caller may cost: the per-address limit on unverified tokens, the per-tenant rate (limits.ts). */
+  limits: PartnerLimits;
+  /** Told of each request a limit refused (the metrics), by which limit. */
+  onThrottled?: (limit: ThrottleLimit) => void;
 }
 
 /** Partner bodies are a handful of short fields. */
@@ -437,7 +442,7 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
     maxBodyBytes: PARTNER_MAX_BODY_BYTES,
     retainsBody: true,
     readsAuthorization: true,
-    readsHeaders: ['idempotency-key', 'x-correlation-id'],
+    readsHeaders: ['idempotency-key', 'x-correlation-id', ...(context.limits.addresses.trustsProxies ? ['x-forwarded-for'] : [])],
     handler: (request) => handle(context, spec, request),
   }));
 }
@@ -476,18 +481,29 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
   const named: { transactionId: string | null } = { transactionId: null };
   try {
     // The authorizer first, as at API Gateway: an unauthenticated caller learns nothing about its body.
+    // Spent before the token is checked, given back once it verified (limits.ts). The client's key is worked out
+    // only then: a token already verified (nearly every request) needs none.
+    let client = '';
+    let spent = false as boolean; // set inside the callback, which narrowing does not follow
     let identity: PartnerIdentity;
     try {
-      identity = await context.auth.identify(request.authorization);
+      identity = await context.auth.identify(request.authorization, () => {
+        client = context.limits.addresses.keyOf(request.remoteAddress, request.headers?.['x-forwarded-for']);
+        context.limits.spendAuthAttempt(client);
+        spent = true;
+      });
+      if (spent) context.limits.authAttemptPassed(client);
     } catch (error) {
       if (error instanceof KeysUnavailable) {
+        if (spent) context.limits.authAttemptPassed(client);
         context.log.error({ correlation_id: correlation, operation: spec.name, reason: error.message }, 'partner signing keys unavailable');
         throw new RequestError('partner_keys_unavailable', 'the signing keys cannot be fetched; retry later');
       }
       if (!(error instanceof TokenRefusal)) throw error;
-      context.log.info({ correlation_id: correlation, operation: spec.name, reason: error.message }, 'partner token refused');
+      context.log.info({ correlation_id: correlation, operation: spec.name, reason: error.message, client }, 'partner token refused');
       throw new RequestError('partner_token_invalid', 'missing or invalid authorization');
     }
+    context.limits.spendTenantRequest(identity.tenantId);
     // The request's own checks are made now and refused, if at all, after the tenant's, in the order the contract's
     // errors always came: so the tenant can be read in the operation's own transaction (one a request, not one for
     // the tenant and one or three for the operation).
@@ -609,7 +625,11 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
     }
     const { code, message } = error as RequestError;
     context.onOperation?.(spec.name, code);
-    context.log.info({ correlation_id: correlation, operation: spec.name, reason_code: code, message }, 'partner request refused');
+    if (error instanceof ThrottledRequest) {
+      // Not logged one by one: a flood of them is what the limit is for; the metrics count them.
+      context.onThrottled?.(error.limit);
+      headers['Retry-After'] = String(error.retryAfterSeconds);
+    } else context.log.info({ correlation_id: correlation, operation: spec.name, reason_code: code, message }, 'partner request refused');
     return {
       status: refusal.status,
       body: errorBody(code, message, {

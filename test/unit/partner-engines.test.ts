@@ -14,6 +14,7 @@ import { applyNodeSync } from '../../sync/ledger/settlement.js';
 import { allRows, getRow } from '../../sync/ledger/sql-steps.js';
 import { PartnerAuthenticator } from '../../sync/partner/auth.js';
 import { partnerRoutes } from '../../sync/partner/routes.js';
+import { DEFAULT_PARTNER_LIMITS, PartnerLimits } from '../../sync/partner/limits.js';
 import { parseStoreLocation } from '../../sync/store/store-location.js';
 import { openConfigStore, type ConfigStoreHandle } from '../../sync/stores.js';
 import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
@@ -95,6 +96,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         log: pino({ level: 'silent' }),
         stagePrefix: '',
         flushed: () => Promise.resolve(),
+        limits: new PartnerLimits(DEFAULT_PARTNER_LIMITS),
       });
     });
 

@@ -113,6 +113,8 @@ export const CATALOGUE = {
   account_out_of_scope: error(403, "the account is not one of the tenant's product's"),
   invalid_access_number: error(400, "the access number is not one of the product's"),
   partner_keys_unavailable: error(503, 'the token signing keys cannot be fetched; retry later'),
+  partner_auth_throttled: error(429, 'too many refused tokens from this address; retry later'),
+  partner_rate_limited: error(429, "the tenant's requests are over its rate; retry later"),
   sidecar_not_http: error(409, 'the node has no HTTP sidecar address to ask'),
   sidecar_unreachable: error(502, "the node's sidecar did not answer"),
   sync_elsewhere: error(409, 'another control plane on this store runs the routing sync'),
