@@ -126,6 +126,7 @@ export function buildControlPlaneRoutes(given: ControlPlaneContext): Route[] {
             metricsRoute(metrics, {
               token: context.metricsToken ?? null,
               allowlisted: (address) => isAllowlisted(context.store, address),
+              adminHostnames: context.adminHostnames ?? [],
               log: context.log,
             }),
           ]),

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { LOG_LEVELS, OptionReader, type OptionTable } from '../core/config/options.js';
 import { DEFAULT_BODY_BUDGET_BYTES } from '../core/http/body-budget.js';
+import { parseHostnames } from '../core/http/host-names.js';
 import { parseMiAddress, type MiAddress } from '../core/mi/client.js';
 import { parseMicro } from '../core/money/micro.js';
 import type { CentreSecretSource } from './centre/credential.js';
@@ -51,6 +52,8 @@ export interface SidecarConfig {
   recallWaitMs: number;
   /** Where this node's secret with the centre comes from (a file, else CENTRE_SECRET); null: none given. */
   centreSecret: CentreSecretSource | null;
+  /** Names GET /metrics answers under besides IP literals and localhost (src/core/http/host-names.ts: DNS rebinding). */
+  metricsHostnames: string[];
 }
 
 /** The most CDRs one money round carries (CentreLinkOptions.maxSettlements); more wait for the next. */
@@ -99,6 +102,7 @@ export const SIDECAR_OPTIONS = {
   'delta-wait-ms': { env: 'SIDECAR_DELTA_WAIT_MS', fallback: '8000' },
   'recall-wait-ms': { env: 'SIDECAR_RECALL_WAIT_MS', fallback: '300' },
   'centre-secret-file': { env: 'SIDECAR_CENTRE_SECRET_FILE', fallback: '', shownDefault: 'none (CENTRE_SECRET)' },
+  'metrics-hostnames': { env: 'SIDECAR_METRICS_HOSTNAMES', fallback: '', shownDefault: 'none (IP literals and localhost)' },
 } as const satisfies OptionTable;
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfig {
@@ -154,5 +158,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
     // A waiting admission holds an OpenSIPS worker (synchronous rest_client): kept short.
     recallWaitMs: options.integer('recall-wait-ms', 0, 300),
     centreSecret,
+    metricsHostnames: parseHostnames(options.string('metrics-hostnames'), '--metrics-hostnames'),
   };
 }

@@ -127,6 +127,7 @@ async function main(): Promise<void> {
       maxBodyBytes: config.maxBodyBytes,
       maxSnapshotBytes: config.maxSnapshotBytes,
       startedAt: Date.now(),
+      metricsHostnames: config.metricsHostnames,
       ...(credential === null ? {} : { admitsSnapshotPush: (authorization: string | undefined) => credential.admitsPush(authorization) }),
     }),
     observe: (route, status, seconds) => metrics.observeRequest(route, status, seconds),

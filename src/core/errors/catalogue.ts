@@ -67,6 +67,7 @@ export const CATALOGUE = {
   address_not_allowed: error(403, 'source address not authorised'),
   cross_site_request: error(403, 'a change another site asked an operator browser to make'),
   admin_host_not_allowed: error(421, 'the Host header does not name this control plane'),
+  metrics_host_not_allowed: error(421, 'the Host header does not name this sidecar'),
   network_of_another_account: error(409, 'the network overlaps one another customer account calls from'),
   cdr_conflict: error(409, 'a different CDR was already ingested under this sip_call_id'),
   unrateable_cdr: error(422, 'the CDR cannot be rated'),

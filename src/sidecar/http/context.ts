@@ -23,6 +23,8 @@ export interface SidecarContext {
    * no secret was given, and any push is taken (a warning at start).
    */
   admitsSnapshotPush?: (authorization: string | undefined) => boolean;
+  /** Names GET /metrics answers under besides IP literals and localhost (`--metrics-hostnames`); absent: none. */
+  metricsHostnames?: readonly string[];
   /** A POST endpoint with a JSON body of at most maxBodyBytes; refusals become error responses. */
   post: (path: string, handler: Handler) => Route;
   get: (path: string, handler: Handler) => Route;

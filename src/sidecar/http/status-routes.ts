@@ -1,5 +1,6 @@
 import { BodyReader, ID, parseJsonObject } from '../../core/http/body.js';
 import { RequestError, errorBody, statusOf } from '../../core/http/errors.js';
+import { namesThisServer } from '../../core/http/host-names.js';
 import { parseQuery, queryFlag, queryInteger } from '../../core/http/query.js';
 import { json } from '../../core/http/respond.js';
 import type { Route } from '../../core/http/server.js';
@@ -83,7 +84,7 @@ export function statusRoutes(context: SidecarContext): Route[] {
       });
     }),
 
-    get('/metrics', () => ({ status: 200, body: metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' })),
+    metricsRoute(context),
 
     get('/api/snapshot', () => {
       const { version, createdAt, checksum, counts, deltaSeq } = servingEngine(snapshots).snapshot;
@@ -126,4 +127,19 @@ export function statusRoutes(context: SidecarContext): Route[] {
       },
     },
   ];
+}
+
+/**
+ * GET /metrics, under a Host that names the sidecar only. It listens on loopback, which a browser on the node
+ * reaches too: a page whose name is rebound to 127.0.0.1 would read the node's metrics as its own origin. Its
+ * requests carry its own name as Host, which is refused (421 metrics_host_not_allowed). Only this route reads
+ * the header: the call endpoints, OpenSIPS's hot path, copy no header they do not need.
+ */
+function metricsRoute(context: SidecarContext): Route {
+  const hostnames = new Set(context.metricsHostnames ?? []);
+  const route = context.get('/metrics', (request) => {
+    if (!namesThisServer(request.headers?.host ?? '', hostnames)) throw new RequestError('metrics_host_not_allowed');
+    return { status: 200, body: context.metrics.render(), contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+  });
+  return { ...route, readsHeaders: ['host'] };
 }
