@@ -4,7 +4,7 @@ import { RequestError, errorBody, statusOf } from '../../src/core/http/errors.js
 import { guard } from '../../src/core/http/guard.js';
 import type { OutgoingResponse, Route } from '../../src/core/http/server.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../../src/core/net/ip.js';
-import { PORTAL_RULES, type PortalCustomer } from '../portal/access-rules.js';
+import { PORTAL_RULES, type PortalCustomer, type PortalPass } from '../portal/access-rules.js';
 import { namesControlPlane } from './admin-hosts.js';
 import { findSession } from '../portal/sessions.js';
 import type { ConfigStore } from '../store/config-store.js';
@@ -136,8 +136,12 @@ function portalAware(route: Route, store: ConfigStore, log: Logger): Route['hand
     if (rule === undefined) throw new RequestError('permission_denied', `a portal session may not call ${route.method} ${route.path}`);
     if (rule.flag !== null && customer.account[rule.flag] !== 1)
       throw new RequestError('permission_denied', `${rule.flag} is not granted to this account`);
-    const passed = await rule.check(request, customer, store);
-    const response = await route.handler(passed.request);
+    const checkedAndRun = async (): Promise<{ passed: PortalPass; response: OutgoingResponse }> => {
+      const passed = await rule.check(request, customer, store);
+      return { passed, response: await route.handler(passed.request) };
+    };
+    const { passed, response } =
+      rule.exclusive === undefined ? await checkedAndRun() : await store.exclusively(rule.exclusive, checkedAndRun);
     if (response.status >= 200 && response.status < 300 && passed.narrow !== undefined && typeof response.body === 'string')
       return { ...response, body: JSON.stringify(passed.narrow(JSON.parse(response.body))) };
     if (route.method !== 'GET' && response.status < 300)

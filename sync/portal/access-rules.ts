@@ -59,6 +59,11 @@ export interface PortalPass {
 interface PortalRule {
   flag: PortalFlag | null;
   check: (request: IncomingRequest, customer: PortalCustomer, store: ConfigStore) => Promise<PortalPass>;
+  /**
+   * The check and the handler's write run as one (ConfigStore.exclusively of this name): the check reads
+   * other accounts' rows that a write made meanwhile would change (a network claimed by two sessions at once).
+   */
+  exclusive?: string;
 }
 
 /** Customer trunk fields a customer may set; the rest (limits, billing, status, trust) are the operator's. */
@@ -129,6 +134,12 @@ async function record(store: ConfigStore, table: string, request: IncomingReques
  * changes is checked: one the operator stored (carriers do share addresses, told apart by tech prefix)
  * stays the operator's decision. The refusal names neither the other account nor its network.
  */
+/**
+ * Held from a portal's network check until its write is stored: two sessions claiming overlapping networks at
+ * once would each read the other's as not there yet, and both be stored.
+ */
+const CUSTOMER_NETWORKS_LOCK = 'portal customer networks';
+
 async function mustNotReachOtherAccounts(values: Row, current: Row | null, customer: PortalCustomer, store: ConfigStore): Promise<void> {
   const network = typeof values.cidr === 'string' ? parseCidr(values.cidr) : null;
   // Not a network: the handler refuses it (invalid_field). The same network again: nothing changes.
@@ -153,8 +164,14 @@ function trunkRecordRules(
   flags: { view: PortalFlag; create: PortalFlag; modify: PortalFlag; delete: PortalFlag },
   owned: (row: Row, customer: PortalCustomer) => boolean,
   writable: ReadonlySet<string> | null,
-  /** A check of what a create or update sets beyond its fields and owner (trunk IP auth: its network). */
-  mayClaim: (values: Row, current: Row | null, customer: PortalCustomer, store: ConfigStore) => Promise<void> = () => Promise.resolve(),
+  /**
+   * A check of what a create or update sets beyond its fields and owner (trunk IP auth: its network), made with
+   * the write under the lock it names.
+   */
+  claim: {
+    check: (values: Row, current: Row | null, customer: PortalCustomer, store: ConfigStore) => Promise<void>;
+    lock: string;
+  } | null = null,
 ): [string, PortalRule][] {
   const mine = async (request: IncomingRequest, customer: PortalCustomer, store: ConfigStore): Promise<void> => {
     const row = await record(store, table, request, 'id', noun);
@@ -165,7 +182,7 @@ function trunkRecordRules(
     if (writable !== null) onlyFields(values, writable, noun);
     if (!owned({ ...current, ...values }, customer))
       throw new RequestError('permission_denied', `a ${noun} only for a trunk of your own account`);
-    await mayClaim(values, current, customer, store);
+    await claim?.check(values, current, customer, store);
   };
   return [
     [
@@ -193,6 +210,7 @@ function trunkRecordRules(
       `POST ${path}`,
       {
         flag: flags.create,
+        exclusive: claim?.lock,
         check: async (request, customer, store) => {
           await checkBody(request, customer, store, null);
           return { request };
@@ -203,6 +221,7 @@ function trunkRecordRules(
       `PUT ${path}/{id}`,
       {
         flag: flags.modify,
+        exclusive: claim?.lock,
         check: async (request, customer, store) => {
           await mine(request, customer, store);
           await checkBody(request, customer, store, await store.get(table, idParam(request, 'id')));
@@ -302,7 +321,7 @@ export const PORTAL_RULES: ReadonlyMap<string, PortalRule> = new Map<string, Por
     { view: 'can_view_trunk_ips', create: 'can_create_trunk_ips', modify: 'can_modify_trunk_ips', delete: 'can_delete_trunk_ips' },
     (row, customer) => row.trunk_type === 'customer' && customer.trunkIds.has(row.trunk_id as number),
     null,
-    mustNotReachOtherAccounts,
+    { check: mustNotReachOtherAccounts, lock: CUSTOMER_NETWORKS_LOCK },
   ),
   ...trunkRecordRules(
     '/api/sip-registrations',

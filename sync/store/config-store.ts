@@ -4,6 +4,7 @@ import { sqliteLimit } from '../../src/core/sqlite/limit.js';
 import { StatementCache } from '../../src/core/sqlite/statement-cache.js';
 import { identifier } from './database.js';
 import { readRateColumns } from './rate-columns.js';
+import { OneAtATime } from './one-at-a-time.js';
 
 /**
  * The control plane's configuration store: the admin API's records, the rate rows, and the snapshot
@@ -56,6 +57,13 @@ export interface ConfigStore {
   lastSnapshotVersion(): Promise<number>;
   /** `deltaSeq`: the delta sequence the snapshot includes (its base). */
   recordSnapshot(version: number, createdAt: string, checksum: string, counts: Record<string, number>, deltaSeq?: number): Promise<void>;
+  /**
+   * Runs `work` while no other `exclusively` of the same `name` runs: in this process, and on PostgreSQL in
+   * any control plane sharing the store (a session advisory lock, released when the work ends or its
+   * connection does). For a check that reads several rows and a write that must not be made on what it read
+   * once another write changed it (a portal's network claim: access-rules.ts).
+   */
+  exclusively<T>(name: string, work: () => Promise<T>): Promise<T>;
 }
 
 /**
@@ -139,6 +147,8 @@ export class SqliteConfigStore implements ConfigStore {
    * against a caller that would vary them without end.
    */
   private readonly statements = new StatementCache((sql) => this.db.prepare(sql), MAX_CACHED_STATEMENTS);
+  /** One connection serves this process, the only one on the file: holding work apart in memory is enough. */
+  private readonly oneAtATime = new OneAtATime();
 
   constructor(
     private readonly db: Database.Database,
@@ -163,6 +173,10 @@ export class SqliteConfigStore implements ConfigStore {
     })();
     if (result.changed) deltas.committed();
     return result.result;
+  }
+
+  exclusively<T>(name: string, work: () => Promise<T>): Promise<T> {
+    return this.oneAtATime.run(name, work);
   }
 
   private row(table: string, id: number): Row | null {

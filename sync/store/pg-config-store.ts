@@ -14,8 +14,15 @@ import { identifier } from './database.js';
 import { inPgTransaction } from './pg-database.js';
 import { readPgRateColumns } from './pg-rate-columns.js';
 import { importRatesByCopy } from './pg-rate-import.js';
+import { OneAtATime } from './one-at-a-time.js';
 
 type Queryable = pg.Pool | pg.PoolClient;
+
+/**
+ * The key class of ConfigStore.exclusively's advisory locks (the name and the schema make the second half):
+ * ours, apart from the sync lock's, the migrations' and the partner writes'.
+ */
+const EXCLUSIVE_LOCK_CLASS = 0x5eed_0023;
 
 /**
  * Where a write to a live table records its delta on PostgreSQL, inside the write's transaction (the one there
@@ -44,6 +51,31 @@ export class PgConfigStore implements ConfigStore {
     private readonly pool: pg.Pool,
     private readonly deltas: PgChangeLog | null = null,
   ) {}
+
+  /** A process's runs wait for each other here first: one pooled connection at a time holds the lock. */
+  private readonly oneAtATime = new OneAtATime();
+
+  exclusively<T>(name: string, work: () => Promise<T>): Promise<T> {
+    return this.oneAtATime.run(name, async () => {
+      const client = await this.pool.connect();
+      let broken = false;
+      try {
+        await client.query("SELECT pg_advisory_lock($1, hashtext(current_schema() || ' ' || $2::text))", [EXCLUSIVE_LOCK_CLASS, name]);
+        try {
+          return await work();
+        } finally {
+          await client
+            .query("SELECT pg_advisory_unlock($1, hashtext(current_schema() || ' ' || $2::text))", [EXCLUSIVE_LOCK_CLASS, name])
+            .catch(() => {
+              broken = true;
+            });
+        }
+      } finally {
+        // A connection the unlock failed on is closed, not pooled: closing it is what frees the lock then.
+        client.release(broken);
+      }
+    });
+  }
 
   /** The write's delta, in its transaction, when the table is live (issue 18). */
   private async logged(client: pg.PoolClient, table: string, id: number, row: Row | null): Promise<void> {
