@@ -138,9 +138,17 @@ const MAX_TTL_SECONDS = 86_400;
 export function partnerRoutes(context: PartnerApiContext): Route[] {
   const { partner } = context;
 
-  /** The product the request is about: the body's, else the token's, else the tenant's only active one. */
+  /**
+   * The product the request is about: the body's, else the token's, else the tenant's only active one. A token
+   * that carries a product (custom:product_id) is scoped to it: the body may repeat it, not name a sibling
+   * (the body is the caller's to write; the claim is the issuer's).
+   */
   function* productIn(body: Body, scope: Scope, nullable = false): Steps<PartnerProduct> {
-    const named = optionalString(body, 'product_id', 64, nullable) ?? scope.identity.productId;
+    const fromBody = optionalString(body, 'product_id', 64, nullable);
+    const fromToken = scope.identity.productId;
+    if (fromBody !== null && fromToken !== null && fromBody !== fromToken)
+      throw new RequestError('partner_out_of_scope', `the token is scoped to product ${JSON.stringify(fromToken)}`);
+    const named = fromBody ?? fromToken;
     let product: PartnerProduct | null;
     if (named !== null) product = yield* partner.product(scope.tenant.id, named);
     else {
