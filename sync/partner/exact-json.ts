@@ -133,13 +133,32 @@ export function canonicalJson(value: ExactJson): string {
 
 /** An exact decimal string as a JSON number in an answer (the contract's balances are numbers). */
 export class RawNumber {
-  constructor(readonly text: string) {}
+  constructor(readonly text: string) {
+    // Written into the answer as it is: it must be a JSON number, or the answer would not be JSON.
+    if (!/^-?[0-9]+(?:\.[0-9]+)?$/.test(text)) throw new Error(`not a decimal: ${JSON.stringify(text)}`);
+  }
 }
 
-const MARK = '\u0001num:';
-
-/** JSON.stringify, with each RawNumber written as its digits (never through a double). */
+/**
+ * JSON.stringify, with each RawNumber written as its digits (never through a double). Written here rather than
+ * through a JSON.stringify replacer that marks each RawNumber with a string and then rewrites the marks: a
+ * caller's own string (external_user_id, reason, echoed back) can hold any mark, and came back a number.
+ */
 export function stringifyWithRawNumbers(value: unknown): string {
-  const text = JSON.stringify(value, (_key, item: unknown) => (item instanceof RawNumber ? `${MARK}${item.text}` : item));
-  return text.replace(/"\\u0001num:(-?[0-9]+(?:\.[0-9]+)?)"/g, '$1');
+  if (value instanceof RawNumber) return value.text;
+  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : stringifyWithRawNumbers(item))).join(',')}]`;
+  if (value === null || typeof value !== 'object' || typeof (value as { toJSON?: unknown }).toJSON === 'function')
+    return JSON.stringify(value);
+  let fields = '';
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item === undefined) continue;
+    fields += (fields === '' ? '"' : ',"') + escapedKey(key) + '":' + stringifyWithRawNumbers(item);
+  }
+  return `{${fields}}`;
+}
+
+/** A key as JSON.stringify writes it, without its quotes; the answers' keys are plain words, written as they are. */
+function escapedKey(key: string): string {
+  return /^[A-Za-z0-9_*]*$/.test(key) ? key : JSON.stringify(key).slice(1, -1);
 }
