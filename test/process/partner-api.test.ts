@@ -275,8 +275,8 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         const key = freshKey();
         const first = await call('topup', { account, amount: 2.25, product_id: 'prepaid_au' }, { key, correlation: 'first' });
         assert.equal(first.status, 200, first.text);
-        // Same request, keys reordered and spaced differently: the same request.
-        const replay = await call('topup', `{ "product_id": "prepaid_au", "amount": 2.25, "account": "${account}" }`, {
+        // Same request, keys reordered, spaced differently and the amount written another way: the same request.
+        const replay = await call('topup', `{ "product_id": "prepaid_au", "amount": 2.250, "account": "${account}" }`, {
           key,
           correlation: 'second',
         });

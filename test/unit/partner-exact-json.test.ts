@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RawNumber, stringifyWithRawNumbers } from '../../sync/partner/exact-json.js';
+import { RawNumber, canonicalJson, parseExactJson, stringifyWithRawNumbers } from '../../sync/partner/exact-json.js';
 
 /** How the partner API writes its answers: balances as JSON numbers from their exact decimals, everything else as JSON.stringify would. */
 describe('partner answers with exact numbers', () => {
@@ -32,5 +32,36 @@ describe('partner answers with exact numbers', () => {
 
   it('refuses to make a RawNumber of anything but decimal digits', () => {
     for (const text of ['', '1e5', '"1"', '1,2', 'NaN', '1.']) assert.throws(() => new RawNumber(text), /not a decimal/);
+  });
+});
+
+/** The form a write's body is compared in (the Idempotency-Key's "same request body"). */
+describe('the canonical form of a partner body', () => {
+  const canonical = (text: string): string => canonicalJson(parseExactJson(text));
+
+  it('is the same for the same JSON: keys in any order, any spacing, a number written any way that means the same value', () => {
+    const amounts = ['2.25', '2.250', '225e-2', '0.225E+1', '22.5e-1', '0.0000225e5'];
+    const forms = amounts.map((amount) => canonical(`{"amount":${amount},"account":"000000000042"}`));
+    forms.push(canonical('{ "account" : "000000000042" ,\n "amount" : 2.25 }'));
+    assert.deepEqual(new Set(forms).size, 1, forms.join(' '));
+    for (const same of [
+      ['1', '1.0', '10e-1', '0.1e1', '1E0', '1e+0', '1.000e0'],
+      ['0', '-0', '0.00', '0e7', '-0.0e-3'],
+      ['100', '1e2', '1.00E2', '100.0'],
+      ['1e400', '10e399', '0.1e401'],
+      ['-3.5e-300', '-35e-301'],
+    ])
+      assert.equal(new Set(same.map((number) => canonical(`[${number}]`))).size, 1, same.join(' '));
+  });
+
+  it('differs for bodies that mean different things', () => {
+    const different = ['1', '-1', '1.01', '0.1', '0.01', '10', '1e400', '1e401', '1e-400', '1e-401', '"1"', 'true', 'null'];
+    assert.equal(new Set(different.map((value) => canonical(`{"amount":${value}}`))).size, different.length);
+    assert.notEqual(canonical('{"a":"x","b":"y"}'), canonical('{"a":"y","b":"x"}'));
+  });
+
+  it("stays as short as the number's digits, however large its exponent", () => {
+    assert.ok(canonical('[1e999999999999999999999]').length < 40);
+    assert.ok(canonical('[1e-999999999999999999999]').length < 40);
   });
 });
