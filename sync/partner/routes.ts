@@ -535,10 +535,14 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
       context.onOperation?.(spec.name, 'ok');
       return respond(answer.status, { ...answer.body, correlation_id: correlation }, headers);
     }
+    // The request is its body and, when the token carries one, its product: a kept answer is replayed only to a
+    // caller that could have made the request (a token of another product gets a conflict, not that product's
+    // answer, which is returned before the work's scope checks run). A token without a product digests as before.
     const digest =
       refusal === null && !mediaTypeRefused
         ? createHash('sha256')
             .update(canonicalJson(body as Record<string, ExactJson>))
+            .update(identity.productId === null ? '' : `\ncustom:product_id=${identity.productId}`)
             .digest('hex')
         : '';
     /** The key checked and the work done, its answer kept: inside the transaction that writes them. */

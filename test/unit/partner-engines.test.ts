@@ -45,6 +45,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     let tenantRowId = 0;
     /** A token carrying the product context custom:product_id = p1. */
     let p1Token: string;
+    let signingKey: Awaited<ReturnType<typeof makePartnerKey>>;
 
     /** A partner call with the tenant's token (no product context) unless `bearer` is another. */
     const post = async (operation: string, body: Record<string, unknown>, key = `key-${++keys}`, bearer = token): Promise<Reply> => {
@@ -91,6 +92,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       writeFileSync(jwksFile, JSON.stringify({ keys: [key.jwk] }));
       token = await partnerToken(key, { tenant: 'acme' });
       p1Token = await partnerToken(key, { tenant: 'acme', product: 'p1' });
+      signingKey = key;
       routes = partnerRoutes({
         partner: handle.partner,
         ledger: handle.ledger,
@@ -171,6 +173,14 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         const untouched = await post('get_balance', { account: p2Account, product_id: 'p2' });
         assert.equal(untouched.json.total_balance, 5, untouched.text);
         assert.equal(untouched.json.status, 'active', untouched.text);
+        // Nor through a replay: a p2 token sending a p2 request's key and body again is not answered with it.
+        const p2Token = await partnerToken(signingKey, { tenant: 'acme', product: 'p2' });
+        const kept = await post('topup', { account: p2Account, amount: 1 }, 'scoped-replay', p2Token);
+        assert.equal(kept.status, 200, kept.text);
+        const replayed = await post('topup', { account: p2Account, amount: 1 }, 'scoped-replay', p1Token);
+        assert.equal(replayed.status, 409, replayed.text);
+        assert.equal(replayed.json.reason_code, 'idempotency_conflict', replayed.text);
+        assert.equal((await post('topup', { account: p2Account, amount: 1 }, 'scoped-replay', p2Token)).text, kept.text);
       } finally {
         await handle.config.update('partner_products', Number(p2.id), { status: 'closed' });
       }
