@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RawNumber, canonicalJson, parseExactJson, stringifyWithRawNumbers } from '../../sync/partner/exact-json.js';
+import { exactAmount } from '../../sync/partner/amount.js';
+import { JsonNumber, RawNumber, canonicalJson, parseExactJson, stringifyWithRawNumbers } from '../../sync/partner/exact-json.js';
 
 /** How the partner API writes its answers: balances as JSON numbers from their exact decimals, everything else as JSON.stringify would. */
 describe('partner answers with exact numbers', () => {
@@ -63,5 +64,35 @@ describe('the canonical form of a partner body', () => {
   it("stays as short as the number's digits, however large its exponent", () => {
     assert.ok(canonical('[1e999999999999999999999]').length < 40);
     assert.ok(canonical('[1e-999999999999999999999]').length < 40);
+  });
+});
+
+/** Amounts read from the number as the client wrote it (sync/partner/amount.ts). */
+describe('partner amounts', () => {
+  const amount = (text: string, allowZero = false): string => exactAmount('amount', new JsonNumber(text), 'AUD', allowZero);
+
+  it('takes an amount of the currency’s decimals exactly, however it is written', () => {
+    for (const [text, exact] of [
+      ['0.1', '0.10'],
+      ['10', '10.00'],
+      ['1.000', '1.00'],
+      ['225e-2', '2.25'],
+      ['999999999999999.99', '999999999999999.99'],
+    ])
+      assert.equal(amount(text), exact);
+    assert.equal(amount('0', true), '0.00');
+    assert.equal(amount('0e-99999999999999999999', true), '0.00');
+  });
+
+  it('refuses a positive amount too small for the currency, even one below what decimal.js can hold (it reads that as 0)', () => {
+    for (const text of ['0.001', '1e-7', '1e-400', '1e-99999999999999999999', '5e-9000000000000001'])
+      for (const allowZero of [false, true])
+        assert.throws(() => amount(text, allowZero), /more than the 2 decimals AUD has/, `${text} (opening balance: ${allowZero})`);
+  });
+
+  it('refuses zero or less, and from 10^15 up', () => {
+    for (const text of ['0', '-0', '-1', '0e5']) assert.throws(() => amount(text), /more than zero/, text);
+    for (const text of ['1e15', '1e21', '1e400', '1e99999999999999999999'])
+      assert.throws(() => amount(text), /larger than the ledger/, text);
   });
 });
