@@ -22,6 +22,8 @@ export async function makePartnerKey(kid: string): Promise<PartnerKey> {
 export interface TokenShape {
   /** custom:tenant_id; null: the claim is left out. */
   tenant?: string | null;
+  /** custom:product_id (the product context a token may carry); absent unless given. */
+  product?: string;
   kid?: string;
   issuer?: string;
   audience?: string;
@@ -34,6 +36,7 @@ export async function partnerToken(key: PartnerKey, shape: TokenShape = {}): Pro
   const now = Math.floor(Date.now() / 1000);
   const claims: Record<string, unknown> = { token_use: shape.tokenUse ?? 'id', 'cognito:username': 'partner-user' };
   if (shape.tenant !== null) claims['custom:tenant_id'] = shape.tenant ?? 'acme';
+  if (shape.product !== undefined) claims['custom:product_id'] = shape.product;
   const jwt = new SignJWT(claims)
     .setProtectedHeader({ alg: 'RS256', kid: shape.kid ?? key.jwk.kid! })
     .setIssuer(shape.issuer ?? PARTNER_ISSUER)

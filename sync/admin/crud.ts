@@ -42,8 +42,8 @@ async function mustReference(store: ConfigStore, table: string, id: unknown, fie
 /** The fields of an OpenSIPS node that make the control plane write files or send requests. */
 const NODE_ADDRESSES = ['sidecar_address', 'mi_socket_address', 'drouting_db'];
 
-/** `changes`: an update's fields (a create checks everything). */
-async function checkRecord(resource: Resource, context: AdminContext, record: Row, changes?: Row): Promise<void> {
+/** `changes`: an update's fields, `current` the record it changes (a create checks everything). */
+async function checkRecord(resource: Resource, context: AdminContext, record: Row, changes?: Row, current?: Row): Promise<void> {
   const { store } = context;
   for (const [name, field] of Object.entries(resource.fields)) {
     if (field.references !== undefined) await mustReference(store, field.references, record[name], name);
@@ -78,7 +78,23 @@ async function checkRecord(resource: Resource, context: AdminContext, record: Ro
   if (resource.table === 'partner_products') {
     await mustFitProduct(store, record);
     await mustOwnAccessNumbers(store, record);
+    if (current !== undefined) await mustKeepCurrency(store, current, record);
   }
+}
+
+/**
+ * A product's retail accounts hold their balances in its currency (their ledger rows, every top-up, debit and call
+ * since): a new currency would relabel those amounts, not convert them, and mix two currencies in one balance.
+ * Once the product has an account, its currency stays (a product in another currency is another product).
+ */
+async function mustKeepCurrency(store: ConfigStore, current: Row, record: Row): Promise<void> {
+  if (record.currency === current.currency) return;
+  const { total } = await store.list('retail_accounts', { where: { partner_product_id: current.id as number }, limit: 1, offset: 0 });
+  if (total > 0)
+    throw new RequestError(
+      'still_referenced',
+      `partner product ${current.id as number} has retail accounts with balances in ${String(current.currency)}: its currency cannot change`,
+    );
 }
 
 /**
@@ -291,7 +307,7 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
       const body = readBody(request);
       const changes: Row = storeValues(resource.fields, body, 'update', resource.portalLogin === true ? ['password'] : []);
       const password = portalPassword(resource, body, 'update');
-      await checkRecord(resource, context, { ...current, ...changes }, changes);
+      await checkRecord(resource, context, { ...current, ...changes }, changes, current);
       changes.updated_at = new Date().toISOString();
       const updated =
         resource.history === true

@@ -21,9 +21,13 @@ export function decimalsOf(currency: string): number {
 export function exactAmount(name: string, value: ExactJson | undefined, currency: string, allowZero = false): string {
   if (!(value instanceof JsonNumber)) throw new RequestError('invalid_amount', `${name} must be a JSON number`);
   const amount = new Decimal(value.text);
+  const decimals = decimalsOf(currency);
+  // Below decimal.js's smallest exponent (1e-9e15) a number reads as 0: one whose digits are not all zeros is a
+  // positive amount far finer than the currency, not an opening balance of zero.
+  if (amount.isZero() && /[1-9]/.test(value.text.split(/[eE]/)[0]))
+    throw new RequestError('invalid_amount', `${name} has more than the ${decimals} decimals ${currency} has`);
   if (amount.isNegative() || (!allowZero && amount.isZero()))
     throw new RequestError('invalid_amount', `${name} must be ${allowZero ? 'zero or more' : 'more than zero'}`);
-  const decimals = decimalsOf(currency);
   if (amount.decimalPlaces() > decimals)
     throw new RequestError('invalid_amount', `${name} has more than the ${decimals} decimals ${currency} has`);
   if (amount.greaterThanOrEqualTo(LIMIT)) throw new RequestError('invalid_amount', `${name} is larger than the ledger holds`);

@@ -119,9 +119,14 @@ export function parseExactJson(text: string): ExactJson {
   return result;
 }
 
-/** The canonical text of a body: keys sorted, numbers as sent. Two bodies are "the same request" when theirs are equal. */
+/**
+ * The canonical text of a body: keys sorted, each number by its exact value (canonicalNumber). Two bodies are
+ * "the same request" when theirs are equal: a retry whose client wrote `10.0` where it first wrote `10` is the
+ * same top-up, and answered with the first one's answer, not a 409 that the client may take for "not done" and
+ * send again under a new key.
+ */
 export function canonicalJson(value: ExactJson): string {
-  if (value instanceof JsonNumber) return value.text;
+  if (value instanceof JsonNumber) return canonicalNumber(value.text);
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object')
     return `{${Object.keys(value)
@@ -131,15 +136,56 @@ export function canonicalJson(value: ExactJson): string {
   return JSON.stringify(value);
 }
 
-/** An exact decimal string as a JSON number in an answer (the contract's balances are numbers). */
-export class RawNumber {
-  constructor(readonly text: string) {}
+/** Beyond this many zeros a canonical number is written with an exponent: a hostile `1e999999` stays short. */
+const PLAIN_ZEROS = 40;
+
+/**
+ * A JSON number's exact value written one way (no double in between): `1`, `1.0`, `10e-1` and `0.1e1` are all
+ * `1`, `-0` is `0`, `2.250` is `2.25`. Its significant digits and power of ten decide the text, so equal values
+ * give equal texts and different values different ones.
+ */
+function canonicalNumber(text: string): string {
+  const [, sign, whole, fraction = '', exponent = '0'] = /^(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?$/.exec(text)!;
+  const significant = (whole + fraction).replace(/^0+/, '');
+  if (significant === '') return '0';
+  const digits = significant.replace(/0+$/, '');
+  const power = BigInt(exponent) - BigInt(fraction.length) + BigInt(significant.length - digits.length);
+  if (power >= 0n && power <= PLAIN_ZEROS) return sign + digits + '0'.repeat(Number(power));
+  if (power < 0n && -power <= PLAIN_ZEROS) {
+    const point = digits.length + Number(power);
+    return sign + (point > 0 ? `${digits.slice(0, point)}.${digits.slice(point)}` : `0.${'0'.repeat(-point)}${digits}`);
+  }
+  return `${sign}${digits}e${power}`;
 }
 
-const MARK = '\u0001num:';
+/** An exact decimal string as a JSON number in an answer (the contract's balances are numbers). */
+export class RawNumber {
+  constructor(readonly text: string) {
+    // Written into the answer as it is: it must be a JSON number, or the answer would not be JSON.
+    if (!/^-?[0-9]+(?:\.[0-9]+)?$/.test(text)) throw new Error(`not a decimal: ${JSON.stringify(text)}`);
+  }
+}
 
-/** JSON.stringify, with each RawNumber written as its digits (never through a double). */
+/**
+ * JSON.stringify, with each RawNumber written as its digits (never through a double). Written here rather than
+ * through a JSON.stringify replacer that marks each RawNumber with a string and then rewrites the marks: a
+ * caller's own string (external_user_id, reason, echoed back) can hold any mark, and came back a number.
+ */
 export function stringifyWithRawNumbers(value: unknown): string {
-  const text = JSON.stringify(value, (_key, item: unknown) => (item instanceof RawNumber ? `${MARK}${item.text}` : item));
-  return text.replace(/"\\u0001num:(-?[0-9]+(?:\.[0-9]+)?)"/g, '$1');
+  if (value instanceof RawNumber) return value.text;
+  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : stringifyWithRawNumbers(item))).join(',')}]`;
+  if (value === null || typeof value !== 'object' || typeof (value as { toJSON?: unknown }).toJSON === 'function')
+    return JSON.stringify(value);
+  let fields = '';
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item === undefined) continue;
+    fields += (fields === '' ? '"' : ',"') + escapedKey(key) + '":' + stringifyWithRawNumbers(item);
+  }
+  return `{${fields}}`;
+}
+
+/** A key as JSON.stringify writes it, without its quotes; the answers' keys are plain words, written as they are. */
+function escapedKey(key: string): string {
+  return /^[A-Za-z0-9_*]*$/.test(key) ? key : JSON.stringify(key).slice(1, -1);
 }

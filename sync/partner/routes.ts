@@ -143,9 +143,17 @@ const MAX_TTL_SECONDS = 86_400;
 export function partnerRoutes(context: PartnerApiContext): Route[] {
   const { partner } = context;
 
-  /** The product the request is about: the body's, else the token's, else the tenant's only active one. */
+  /**
+   * The product the request is about: the body's, else the token's, else the tenant's only active one. A token
+   * that carries a product (custom:product_id) is scoped to it: the body may repeat it, not name a sibling
+   * (the body is the caller's to write; the claim is the issuer's).
+   */
   function* productIn(body: Body, scope: Scope, nullable = false): Steps<PartnerProduct> {
-    const named = optionalString(body, 'product_id', 64, nullable) ?? scope.identity.productId;
+    const fromBody = optionalString(body, 'product_id', 64, nullable);
+    const fromToken = scope.identity.productId;
+    if (fromBody !== null && fromToken !== null && fromBody !== fromToken)
+      throw new RequestError('partner_out_of_scope', `the token is scoped to product ${JSON.stringify(fromToken)}`);
+    const named = fromBody ?? fromToken;
     let product: PartnerProduct | null;
     if (named !== null) product = yield* partner.product(scope.tenant.id, named);
     else {
@@ -543,10 +551,14 @@ async function handle(context: PartnerApiContext, spec: OperationSpec, request: 
       context.onOperation?.(spec.name, 'ok');
       return respond(answer.status, { ...answer.body, correlation_id: correlation }, headers);
     }
+    // The request is its body and, when the token carries one, its product: a kept answer is replayed only to a
+    // caller that could have made the request (a token of another product gets a conflict, not that product's
+    // answer, which is returned before the work's scope checks run). A token without a product digests as before.
     const digest =
       refusal === null && !mediaTypeRefused
         ? createHash('sha256')
             .update(canonicalJson(body as Record<string, ExactJson>))
+            .update(identity.productId === null ? '' : `\ncustom:product_id=${identity.productId}`)
             .digest('hex')
         : '';
     /** The key checked and the work done, its answer kept: inside the transaction that writes them. */

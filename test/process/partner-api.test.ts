@@ -275,8 +275,8 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         const key = freshKey();
         const first = await call('topup', { account, amount: 2.25, product_id: 'prepaid_au' }, { key, correlation: 'first' });
         assert.equal(first.status, 200, first.text);
-        // Same request, keys reordered and spaced differently: the same request.
-        const replay = await call('topup', `{ "product_id": "prepaid_au", "amount": 2.25, "account": "${account}" }`, {
+        // Same request, keys reordered, spaced differently and the amount written another way: the same request.
+        const replay = await call('topup', `{ "product_id": "prepaid_au", "amount": 2.250, "account": "${account}" }`, {
           key,
           correlation: 'second',
         });
@@ -550,6 +550,37 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         assert.equal((await control.send('PUT', `/api/partner-products/${ok.body.id}`, { status: 'closed' })).status, 200);
         const afterClose = await control.send('PUT', `/api/partner-products/${second.body.id}`, { access_numbers: '15550199,15550100' });
         assert.equal(afterClose.status, 200, JSON.stringify(afterClose.body));
+      });
+
+      it("admin API: a product's currency stays while it has accounts (their balances are in it)", async () => {
+        const acme = (await control.get('/api/partner-tenants?tenant_id=acme')).body.data[0] as { id: number };
+        const product = await control.post('/api/partner-products', {
+          partner_tenant_id: acme.id,
+          product_id: 'denominated',
+          currency: 'AUD',
+          requires_pin: false,
+        });
+        assert.equal(product.status, 201, JSON.stringify(product.body));
+        // No account yet: the currency is still the operator's to correct.
+        const corrected = await control.send('PUT', `/api/partner-products/${product.body.id}`, { currency: 'USD' });
+        assert.equal(corrected.status, 200, JSON.stringify(corrected.body));
+        assert.equal((await control.send('PUT', `/api/partner-products/${product.body.id}`, { currency: 'AUD' })).status, 200);
+        const created = await call('create_account', { product_id: 'denominated', initial_balance: 10 });
+        assert.equal(created.status, 201, created.text);
+        const account = created.body.account_code_12 as string;
+        // Ten dollars in AUD would have become ten in USD, and every later top-up and call added in USD to them.
+        const refused = await control.send('PUT', `/api/partner-products/${product.body.id}`, { currency: 'USD' });
+        assert.equal(refused.status, 409, JSON.stringify(refused.body));
+        assert.equal(refused.body.reason_code, 'still_referenced');
+        const reply = await call('get_balance', { account, product_id: 'denominated' });
+        assert.equal(reply.status, 200, reply.text);
+        assert.equal(reply.body.currency, 'AUD');
+        assert.equal(reply.body.total_balance, 10);
+        // Any other change to it is made as before.
+        assert.equal(
+          (await control.send('PUT', `/api/partner-products/${product.body.id}`, { currency: 'AUD', requires_pin: true })).status,
+          200,
+        );
       });
 
       /** The retail account's row id at the centre (what nodes name it by). */

@@ -44,10 +44,14 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     let keys = 0;
     let account = '';
     let tenantRowId = 0;
+    /** A token carrying the product context custom:product_id = p1. */
+    let p1Token: string;
+    let signingKey: Awaited<ReturnType<typeof makePartnerKey>>;
 
-    const post = async (operation: string, body: Record<string, unknown>, key = `key-${++keys}`): Promise<Reply> => {
+    /** A partner call with the tenant's token (no product context) unless `bearer` is another. */
+    const post = async (operation: string, body: Record<string, unknown>, key = `key-${++keys}`, bearer = token): Promise<Reply> => {
       const route = routes.find((candidate) => candidate.path === `/${operation}`)!;
-      const response = await route.handler(partnerRequest(route.path, body, token, { 'idempotency-key': key, 'x-correlation-id': '' }));
+      const response = await route.handler(partnerRequest(route.path, body, bearer, { 'idempotency-key': key, 'x-correlation-id': '' }));
       const text = String(response.body);
       return { status: response.status, text, json: JSON.parse(text) as Record<string, unknown> };
     };
@@ -88,6 +92,8 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       const jwksFile = join(dir, 'jwks.json');
       writeFileSync(jwksFile, JSON.stringify({ keys: [key.jwk] }));
       token = await partnerToken(key, { tenant: 'acme' });
+      p1Token = await partnerToken(key, { tenant: 'acme', product: 'p1' });
+      signingKey = key;
       routes = partnerRoutes({
         partner: handle.partner,
         ledger: handle.ledger,
@@ -131,6 +137,55 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       assert.equal(refused.json.reason_code, 'insufficient_balance', refused.text);
       assert.equal(await balance(), 5.5);
       assert.deepEqual(await debits(), before);
+    });
+
+    it('keeps a token that carries a product (custom:product_id) to that product: a body naming another is 403', async () => {
+      // A second product of the tenant, with an account of its own; closed again at the end (the later cases
+      // name no product, and rely on the tenant having one).
+      const now = new Date().toISOString();
+      const p2 = await handle.config.insert('partner_products', {
+        partner_tenant_id: tenantRowId,
+        product_id: 'p2',
+        currency: 'AUD',
+        requires_pin: 0,
+        status: 'active',
+        created_at: now,
+        updated_at: now,
+      });
+      try {
+        const p2Account = String((await post('create_account', { product_id: 'p2', initial_balance: 5 })).json.account_code_12);
+        // Through the p1 token: the token's product when the body names none, or names it.
+        assert.equal((await post('get_balance', { account }, undefined, p1Token)).status, 200);
+        assert.equal((await post('get_balance', { account, product_id: 'p1' }, undefined, p1Token)).status, 200);
+        const reads = [
+          post('get_balance', { account: p2Account, product_id: 'p2' }, undefined, p1Token),
+          post('call_history', { account: p2Account, product_id: 'p2' }, undefined, p1Token),
+        ];
+        const writes = [
+          post('topup', { account: p2Account, product_id: 'p2', amount: 1 }, undefined, p1Token),
+          post('debit_balance', { account: p2Account, product_id: 'p2', amount: 5 }, undefined, p1Token),
+          post('create_account', { product_id: 'p2' }, undefined, p1Token),
+          post('change_cli', { account: p2Account, product_id: 'p2', cli: '61400999888' }, undefined, p1Token),
+          post('delete_account', { account: p2Account, product_id: 'p2' }, undefined, p1Token),
+        ];
+        for (const refused of await Promise.all([...reads, ...writes])) {
+          assert.equal(refused.status, 403, refused.text);
+          assert.equal(refused.json.reason_code, 'partner_out_of_scope', refused.text);
+        }
+        const untouched = await post('get_balance', { account: p2Account, product_id: 'p2' });
+        assert.equal(untouched.json.total_balance, 5, untouched.text);
+        assert.equal(untouched.json.status, 'active', untouched.text);
+        // Nor through a replay: a p2 token sending a p2 request's key and body again is not answered with it.
+        const p2Token = await partnerToken(signingKey, { tenant: 'acme', product: 'p2' });
+        const kept = await post('topup', { account: p2Account, amount: 1 }, 'scoped-replay', p2Token);
+        assert.equal(kept.status, 200, kept.text);
+        const replayed = await post('topup', { account: p2Account, amount: 1 }, 'scoped-replay', p1Token);
+        assert.equal(replayed.status, 409, replayed.text);
+        assert.equal(replayed.json.reason_code, 'idempotency_conflict', replayed.text);
+        assert.equal((await post('topup', { account: p2Account, amount: 1 }, 'scoped-replay', p2Token)).text, kept.text);
+      } finally {
+        await handle.config.update('partner_products', Number(p2.id), { status: 'closed' });
+      }
     });
 
     it('replays the kept answer to a retry, and refuses a different body under the same key', async () => {
