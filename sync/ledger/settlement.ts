@@ -3,7 +3,7 @@ import type { LeaseState, NodeSyncReply, NodeSyncRequest, SettlementCdr } from '
 import type { BalanceChange, BalanceKey, BalanceState } from './store.js';
 import type { SqlText, Steps } from './sql-steps.js';
 import { entityFromRow, money, type EntityType, type LedgerEntity } from './balance.js';
-import { roundRecord, type LedgerSteps, type TransactionRow } from './steps.js';
+import { cdrIdentity, roundRecord, type LedgerSteps, type TransactionRow } from './steps.js';
 import { max, min, moneyText, places, plain, toUnits, truncate } from './units.js';
 import type { LeaseRecalls } from './lease-recall.js';
 import type { Row } from '../store/config-store.js';
@@ -11,8 +11,9 @@ import type { Row } from '../store/config-store.js';
 /**
  * One node's money round at the centre (POST /api/ledger/node-sync), applied
  * in one transaction:
- *  - each rated CDR is recorded once (by sip_call_id) and debited from its
- *    account; the debit consumes the node's lease, since the node spent it;
+ *  - each rated CDR is recorded once (by its sip_call_id and start_time:
+ *    cdrIdentity) and debited from its account; the debit consumes the
+ *    node's lease, since the node spent it;
  *  - each lease ask hands back what the node no longer needs and grants what
  *    it wants, never more than the entity's headroom, so the leases of all
  *    nodes together never exceed it;
@@ -265,13 +266,14 @@ export function* applyNodeSync(
   for (const { entityType, entityId } of wanted)
     entities.set(`${entityType}:${entityId}`, entityFromRow(entityType, entityId, rows.get(`${entityType}:${entityId}`) ?? null));
 
-  // The round's CDRs, once each, and the account each bills (none: an account this store does not know).
+  // The round's CDRs, once each (by cdrIdentity), and the account each bills (none: an account this store does not know).
   const fresh = new Map<string, { cdr: SettlementCdr; account: LedgerEntity | null }>();
-  for (const cdr of request.settlements) {
-    if (fresh.has(cdr.sip_call_id)) continue;
+  const identities = request.settlements.map((cdr) => cdrIdentity(cdr.sip_call_id, cdr.start_time));
+  for (const [i, cdr] of request.settlements.entries()) {
+    if (fresh.has(identities[i])) continue;
     // A call through a partner product's access number is billed to the retail account, not the trunk's account.
     const retail = cdr.retail_account_id ?? null;
-    fresh.set(cdr.sip_call_id, {
+    fresh.set(identities[i], {
       cdr,
       account: retail === null ? findEntity('customer', cdr.customer_account_id) : findEntity('retail', retail),
     });
@@ -297,17 +299,17 @@ export function* applyNodeSync(
   // its id unused.
   const billed = [...new Set([...fresh.values()].flatMap(({ account }) => (account === null ? [] : [account])))];
   const debitOrder = new Map(billed.map((account, i) => [account, i + 1]));
-  // In call id order: two rounds bringing the same new CDRs wait for each other's (the call id's unique index waits
-  // for the transaction inserting it), and in one order neither can be waiting for the other at once (a deadlock:
+  // In one order (by identity): two rounds bringing the same new CDRs wait for each other's (the unique index waits
+  // for the transaction inserting a key), and in one order neither can be waiting for the other at once (a deadlock:
   // a second's stall, then the round again). Without any balance locked, nothing else orders them.
+  const debitOf = new Map<SettlementCdr, number | null>(
+    [...fresh.values()].map(({ cdr, account }) => [cdr, account === null ? null : debitOrder.get(account)!]),
+  );
   const cdrIds = yield* tx.insertCdrs(
     node,
-    [...fresh.values()].map(({ cdr }) => cdr).sort((a, b) => (a.sip_call_id < b.sip_call_id ? -1 : a.sip_call_id > b.sip_call_id ? 1 : 0)),
+    [...fresh.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, { cdr }]) => cdr),
     billed.length,
-    (cdr) => {
-      const account = fresh.get(cdr.sip_call_id)!.account;
-      return account === null ? null : debitOrder.get(account)!;
-    },
+    (cdr) => debitOf.get(cdr) ?? null,
   );
   const debitIds = new Map<LedgerEntity, number>();
 
@@ -316,14 +318,14 @@ export function* applyNodeSync(
   const unbilled: string[] = [];
   const touched = new Set<LedgerEntity>();
   const bills: { account: LedgerEntity; charge: bigint; cdrId: number; callId: string; uncovered: bigint }[] = [];
-  for (const cdr of request.settlements) {
+  for (const [i, cdr] of request.settlements.entries()) {
     settled.push(cdr.sip_call_id);
-    const inserted = cdrIds.get(cdr.sip_call_id);
+    const inserted = cdrIds.get(identities[i]);
     if (inserted === undefined) continue; // settled before, or earlier in this round
-    cdrIds.delete(cdr.sip_call_id);
+    cdrIds.delete(identities[i]);
     if (tally !== undefined) tally.settled++;
     const { cdrId, debitId } = inserted;
-    const { account } = fresh.get(cdr.sip_call_id)!;
+    const { account } = fresh.get(identities[i])!;
     if (account === null) {
       // The node's snapshot knows an account this store does not (restored from an older backup?): keep
       // the CDR, bill nothing, and say so, rather than refuse the round and stall the node's money.

@@ -198,50 +198,62 @@ const TRANSACTION_IDS = "(SELECT pg_get_serial_sequence('balance_transactions', 
  * under the balance's lock). PostgreSQL takes `?` ids from the identity's sequence, one per account billed, in
  * the accounts' order (a volatile CTE is run once, whole); SQLite names the ids its next inserts would take
  * (MAX + n: its write lock is held until they are made). A CDR settled before (an earlier round whose answer was
- * lost, or another node's) is not inserted and not returned. On PostgreSQL that is a NOT EXISTS rather than ON
+ * lost, or another node's: the same Call-ID and start, cdrIdentity) is not inserted and not returned. On PostgreSQL that is a NOT EXISTS rather than ON
  * CONFLICT DO NOTHING, whose speculative insertion (a check of the call id's index before each row, a speculative
  * lock and a second WAL record per row) cost 5% more of the insert's server CPU (performance log, pg-rounds): the
- * unique index still refuses a call id twice, so one that another round is inserting right now waits for that
+ * unique index still refuses a CDR twice, so one that another round is inserting right now waits for that
  * round's outcome and, when it committed, this round fails on the unique key and is run again whole (PgLedgerStore
  * retries 23505), then finding it settled: the rare case (two nodes settling one call at once) pays a round
  * again, the common one (every round) less. Returns each new CDR's id and its debit row's: SQLite a row per CDR,
- * PostgreSQL one row whose `inserted` is them all as one JSON array of [call id, id, debit id] (insertedCdrs).
+ * PostgreSQL one row whose `inserted` is them all as one JSON array of [call id, start, id, debit id] (insertedCdrs).
  */
 function insertCdrsSql(): SqlText {
   const names = CDR_ROW.slice(0, -1).map(([name]) => name);
-  const returning = 'RETURNING id, sip_call_id, debit_transaction_id';
+  const returning = 'RETURNING id, sip_call_id, start_time, debit_transaction_id';
   const columns = `${names.join(', ')}, debit_transaction_id`;
   return {
     sql: `INSERT INTO cdrs (${columns}) VALUES (${names.map(() => '?').join(', ')},
-      (SELECT COALESCE(MAX(id), 0) FROM balance_transactions) + ?) ON CONFLICT (sip_call_id) DO NOTHING ${returning}`,
+      (SELECT COALESCE(MAX(id), 0) FROM balance_transactions) + ?) ON CONFLICT (sip_call_id, start_time) DO NOTHING ${returning}`,
     postgres: `WITH debit_ids AS (
         SELECT n, nextval(${TRANSACTION_IDS}) AS id FROM generate_series(1, ?::bigint) n),
       inserted AS (INSERT INTO cdrs (${columns}) SELECT ${names.map((name) => `c.${name}`).join(', ')}, d.id
         FROM (SELECT ${unnestColumns(CDR_ROW)}) c LEFT JOIN debit_ids d ON d.n = c.debit
-        WHERE NOT EXISTS (SELECT 1 FROM cdrs settled WHERE settled.sip_call_id = c.sip_call_id) ${returning})
-      SELECT json_agg(json_build_array(sip_call_id, id, debit_transaction_id)) AS inserted FROM inserted`,
+        WHERE NOT EXISTS (SELECT 1 FROM cdrs settled WHERE settled.sip_call_id = c.sip_call_id AND settled.start_time = c.start_time)
+        ${returning})
+      SELECT json_agg(json_build_array(sip_call_id, start_time, id, debit_transaction_id)) AS inserted FROM inserted`,
     prepared: true,
   };
 }
 
-/** A CDR the insert took (SQLite: a row of its RETURNING). */
-type InsertedCdrRow = { id: number; sip_call_id: string; debit_transaction_id: number | null };
+/** A CDR the insert took (SQLite: a row of its RETURNING; PostgreSQL: an element of its one row's array). */
+type PgInsertedCdr = [sipCallId: string, startTime: string, id: number, debitTransactionId: number | null];
+type InsertedCdrRow = { id: number; sip_call_id: string; start_time: string; debit_transaction_id: number | null };
 
 /**
- * insertCdrs' answer, by call id. PostgreSQL's is one row, the CDRs inserted as one JSON array (parsed by the pool as
+ * A settled CDR's identity at the centre (migration 21): its Call-ID and its call's start as the node wrote it. A
+ * CDR again under both is the same call resent, settled once; a Call-ID under another start is another call that
+ * reused it (a carrier's, a broken UA's), recorded and billed. The start's length goes first, so that no two pairs
+ * make one key whatever characters a Call-ID holds.
+ */
+export function cdrIdentity(sipCallId: string, startTime: string): string {
+  return `${startTime.length}:${startTime}${sipCallId}`;
+}
+
+/**
+ * insertCdrs' answer, by CDR identity (cdrIdentity). PostgreSQL's is one row, the CDRs inserted as one JSON array (parsed by the pool as
  * one value): a row per CDR was 400 messages a round for the centre's one event loop to parse into objects, and
  * as many for the server to send.
  */
 function insertedCdrs(
-  answer: readonly (InsertedCdrRow | { inserted: [string, number, number | null][] | null })[],
+  answer: readonly (InsertedCdrRow | { inserted: PgInsertedCdr[] | null })[],
 ): Map<string, { cdrId: number; debitId: number | null }> {
   const byCall = new Map<string, { cdrId: number; debitId: number | null }>();
   for (const row of answer) {
     if ('inserted' in row) {
-      for (const [callId, cdrId, debitId] of row.inserted ?? []) byCall.set(callId, { cdrId, debitId });
+      for (const [callId, startTime, cdrId, debitId] of row.inserted ?? []) byCall.set(cdrIdentity(callId, startTime), { cdrId, debitId });
       continue;
     }
-    byCall.set(row.sip_call_id, {
+    byCall.set(cdrIdentity(row.sip_call_id, row.start_time), {
       cdrId: Number(row.id),
       debitId: row.debit_transaction_id === null ? null : Number(row.debit_transaction_id),
     });
@@ -585,10 +597,10 @@ export class LedgerSteps {
   }
 
   /**
-   * Inserts settled CDRs (no two with one call id) in one statement, but those settled before, with the ids of the
+   * Inserts settled CDRs (no two of one identity: cdrIdentity) in one statement, but those settled before, with the ids of the
    * round's debit rows that charge them (LEDGER_SQL.insertCdrs: taken now, so call it while the balances are
    * locked). `debitOf`: which debit row charges the CDR (1 for the round's first account billed, and so on, up to
-   * `debits`; null: none). The new CDRs' ids and their debit rows' ids, by call id.
+   * `debits`; null: none). The new CDRs' ids and their debit rows' ids, by cdrIdentity.
    */
   *insertCdrs(
     node: string,
@@ -601,21 +613,24 @@ export class LedgerSteps {
     const value = (cdr: SettlementCdr, column: string): unknown =>
       column === 'node' ? node : column === 'debit' ? debitOf(cdr) : (cdr[column as keyof SettlementCdr] ?? null);
     const rows = rowsParams(CDR_ROW, cdrs, value);
-    const answer = yield* allRowsPerEngine<InsertedCdrRow | { inserted: [string, number, number | null][] | null }>(LEDGER_SQL.insertCdrs, {
+    const answer = yield* allRowsPerEngine<InsertedCdrRow | { inserted: PgInsertedCdr[] | null }>(LEDGER_SQL.insertCdrs, {
       sqlite: rows.sqlite,
       postgres: () => [debits, ...rows.postgres()],
     });
-    const byCall = insertedCdrs(answer);
+    const byCdr = insertedCdrs(answer);
     // Only the CDRs inserted now: one settled before has its retail row already (and no id here).
     const retail = cdrs
-      .filter((cdr) => cdr.retail_account_id !== undefined && cdr.retail_account_id !== null && byCall.has(cdr.sip_call_id))
+      .filter(
+        (cdr) =>
+          cdr.retail_account_id !== undefined && cdr.retail_account_id !== null && byCdr.has(cdrIdentity(cdr.sip_call_id, cdr.start_time)),
+      )
       .map((cdr) => ({
-        cdr_id: byCall.get(cdr.sip_call_id)!.cdrId,
+        cdr_id: byCdr.get(cdrIdentity(cdr.sip_call_id, cdr.start_time))!.cdrId,
         retail_account_id: cdr.retail_account_id,
         start_time: new Date(cdr.start_time).toISOString(),
       }));
     if (retail.length > 0) yield* runSql(LEDGER_SQL.insertRetailCdrs, JSON.stringify(retail));
-    return byCall;
+    return byCdr;
   }
 
   /** Locks the node's round row (PostgreSQL; made if missing): first lock of any work writing the node's leases. */

@@ -19,6 +19,15 @@ export interface Migration {
 
 const TIMESTAMPS = `created_at TEXT NOT NULL, updated_at TEXT NOT NULL`;
 
+/** The centre's cdrs table's columns as migration 20 left them, which migration 21's rebuild copies. */
+const CDR_TABLE_COLUMNS = [
+  'id, sip_call_id, node, node_cdr_id, customer_account_id, customer_trunk_id, carrier_trunk_id, carrier_gateway_id, ani, dnis',
+  'start_time, answer_time, end_time, duration_seconds, sip_response_code, billable_duration_customer, billable_duration_vendor',
+  'customer_rate_deck_id, carrier_rate_deck_id, customer_cost, customer_currency, customer_decimal_precision',
+  'customer_rounding_direction, vendor_cost, vendor_currency, vendor_decimal_precision, vendor_rounding_direction',
+  'account_charge, account_currency, created_at, uncovered, debit_transaction_id',
+].join(', ');
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -427,6 +436,46 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE balance_transactions SET posted = id;
       CREATE INDEX balance_transactions_posted ON balance_transactions(entity_type, entity_id, posted);
       DROP INDEX balance_transactions_entity;
+    `,
+  },
+  {
+    version: 21,
+    description: "a settled CDR is known by its Call-ID and its call's start: a Call-ID reused by a later call is a new call, billed",
+    // Under the Call-ID alone, a carrier's (or a broken UA's) Call-ID used again by another call, on another node or
+    // on the same one after its CDR was pruned there, was taken for a resend of the first call and billed nothing
+    // (docs/contract-notes.md, note 60). A resend is the same call again: same Call-ID, same start as the node wrote
+    // it. SQLite cannot drop a UNIQUE written in the column's definition, so the table is rebuilt with every
+    // column, id and index; retail_call_cdrs names CDRs by id (a foreign key, enforced here), so its rows step
+    // aside while the table they name is dropped and come back once the rebuilt one has the same ids.
+    sql: `
+      CREATE TEMP TABLE retail_call_cdrs_kept AS SELECT cdr_id, retail_account_id, start_time FROM retail_call_cdrs;
+      DELETE FROM retail_call_cdrs;
+      CREATE TABLE cdrs_rekeyed (
+        id INTEGER PRIMARY KEY, sip_call_id TEXT NOT NULL, node TEXT NOT NULL, node_cdr_id INTEGER NOT NULL,
+        customer_account_id INTEGER NOT NULL, customer_trunk_id INTEGER NOT NULL, carrier_trunk_id INTEGER NOT NULL,
+        carrier_gateway_id INTEGER NOT NULL, ani TEXT NOT NULL, dnis TEXT NOT NULL, start_time TEXT NOT NULL, answer_time TEXT,
+        end_time TEXT NOT NULL, duration_seconds INTEGER NOT NULL, sip_response_code INTEGER,
+        billable_duration_customer INTEGER NOT NULL, billable_duration_vendor INTEGER NOT NULL,
+        customer_rate_deck_id INTEGER, carrier_rate_deck_id INTEGER,
+        customer_cost TEXT NOT NULL, customer_currency TEXT NOT NULL, customer_decimal_precision INTEGER NOT NULL,
+        customer_rounding_direction TEXT NOT NULL, vendor_cost TEXT NOT NULL, vendor_currency TEXT NOT NULL,
+        vendor_decimal_precision INTEGER NOT NULL, vendor_rounding_direction TEXT NOT NULL,
+        account_charge TEXT NOT NULL, account_currency TEXT NOT NULL, created_at TEXT NOT NULL, uncovered TEXT,
+        debit_transaction_id INTEGER, UNIQUE (sip_call_id, start_time));
+      INSERT INTO cdrs_rekeyed (${CDR_TABLE_COLUMNS}) SELECT ${CDR_TABLE_COLUMNS} FROM cdrs;
+      DROP TABLE cdrs;
+      ALTER TABLE cdrs_rekeyed RENAME TO cdrs;
+      CREATE INDEX cdrs_start ON cdrs(start_time);
+      CREATE INDEX cdrs_customer_trunk ON cdrs(customer_trunk_id, start_time);
+      CREATE INDEX cdrs_customer_account ON cdrs(customer_account_id, start_time);
+      INSERT INTO retail_call_cdrs (cdr_id, retail_account_id, start_time) SELECT cdr_id, retail_account_id, start_time FROM retail_call_cdrs_kept;
+      DROP TABLE retail_call_cdrs_kept;
+    `,
+    // The key's constraint by the name PostgreSQL gave the column's UNIQUE (migration 4); the new one's index
+    // still leads with the Call-ID, so the CDR search by Call-ID keeps an index.
+    postgres: `
+      ALTER TABLE cdrs DROP CONSTRAINT cdrs_sip_call_id_key;
+      ALTER TABLE cdrs ADD CONSTRAINT cdrs_sip_call_id_start_time_key UNIQUE (sip_call_id, start_time);
     `,
   },
 ];

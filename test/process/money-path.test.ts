@@ -4,7 +4,7 @@ import { forEachEngine } from '../helpers/engines.js';
 import type { SnapshotDescription } from '../../src/core/snapshot/schema.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
-import { MOBILE, trunk10Cdr } from '../helpers/cdrs.js';
+import { CALL_START_MS, MOBILE, trunk10Cdr } from '../helpers/cdrs.js';
 
 const cdr = (sipCallId: string, durationSeconds: number, extra: Record<string, unknown> = {}) =>
   trunk10Cdr(sipCallId, durationSeconds, {}, extra);
@@ -191,6 +191,51 @@ forEachEngine('money path: one node and the centre', (engine) => {
       [0, 6, 60, '0.0025', 'answered'],
     );
     assert.deepEqual([b.duration_seconds, b.billable_duration_customer, b.customer_cost, b.vendor_cost], [0, 0, '0.3300', '0.2000']);
+  });
+});
+
+forEachEngine('money path: a Call-ID two calls used', (engine) => {
+  let world: MoneyWorld;
+  before(async () => {
+    world = await startMoneyWorld({ engine, sidecars: 2 });
+    await world.control.post('/api/balances/customer/1/balance/credit', { amount: '5.00' });
+  });
+  after(() => world.stop());
+
+  it('bills both calls, each once: a carrier reused the Call-ID on another node an hour later', async () => {
+    const callId = 'reused-by-carrier@test';
+    const later = { startMs: CALL_START_MS + 3_600_000 };
+    for (const [node, times] of [
+      [world.sidecars[0], {}],
+      [world.sidecars[1], later],
+    ] as const) {
+      // Each node admits it: neither has seen the Call-ID.
+      const admitted = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: MOBILE, call_id: callId });
+      assert.equal(admitted.body.allowed, true);
+      assert.equal((await node.post('/api/cdrs/ingest', trunk10Cdr(callId, 73, times))).status, 201);
+    }
+    // The first call's CDR resent to its node: the first answer, nothing billed again.
+    assert.equal((await world.sidecars[0].post('/api/cdrs/ingest', trunk10Cdr(callId, 73))).status, 200);
+    type Found = { start_time: string; node: string; account_charge: string };
+    const found = async () => (await world.control.get(`/api/cdrs/search?sip_call_id=${encodeURIComponent(callId)}`)).body as Found[];
+    await eventually(async () => assert.equal((await found()).length, 2));
+    assert.deepEqual(
+      (await found()).map((row) => [row.start_time, row.node, row.account_charge]),
+      [
+        [new Date(later.startMs).toISOString(), 'node-2', '0.0325'],
+        [new Date(CALL_START_MS).toISOString(), 'node-1', '0.0325'],
+      ],
+    );
+    await eventually(async () => assert.equal((await world.control.get('/api/balances/customer/1/balance')).body.balance, '4.9350'));
+    type Transaction = { transaction_type: string; amount: string; call_id: string | null };
+    const transactions = (await world.control.get('/api/balances/customer/1/transactions')).body.data as Transaction[];
+    assert.deepEqual(
+      transactions.filter((row) => row.transaction_type === 'debit').map((row) => [row.amount, row.call_id]),
+      [
+        ['0.0325', callId],
+        ['0.0325', callId],
+      ],
+    );
   });
 });
 

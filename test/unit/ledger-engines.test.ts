@@ -127,6 +127,63 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       await giveAllBack();
     });
 
+    it('bills each call that used one Call-ID (another start: another node, or the same one after its prune), each once', async () => {
+      await giveAllBack();
+      await fund('20.00');
+      const before = await balance();
+      const callAt = (start: string, charge: string) => ({
+        ...cdr('reused@carrier', charge),
+        start_time: start,
+        answer_time: start,
+        end_time: new Date(Date.parse(start) + 60_000).toISOString(),
+      });
+      const first = callAt('2026-12-01T10:00:00.000Z', '1');
+      const onAnotherNode = callAt('2026-12-01T10:30:00.000Z', '2');
+      const afterPrune = callAt('2026-12-01T12:00:00.000Z', '4');
+      // Two calls under the Call-ID in one round: a node holds one CDR a Call-ID, but the centre does not lean on it.
+      const twoInOneRound = [callAt('2026-12-02T09:00:00.000Z', '0.5'), callAt('2026-12-02T09:05:00.000Z', '0.25')];
+      assert.deepEqual((await round('node-a', { settlements: [first], leases: [] })).settled, ['reused@carrier']);
+      assert.deepEqual((await round('node-b', { settlements: [onAnotherNode], leases: [] })).settled, ['reused@carrier']);
+      await round('node-a', { settlements: [afterPrune], leases: [] });
+      await round('node-b', { settlements: twoInOneRound, leases: [] });
+      assert.equal((await balance()).balance, new Decimal(before.balance).minus(7.75).toFixed(2), 'every call billed');
+
+      // Resends: by the node that sent each, by another node (a CDR rated again after its node pruned it is the
+      // same call), and one with other figures (the node refuses those, cdr_conflict; the centre keeps the first):
+      // each answered settled, none billed again.
+      const resent = await round('node-c', {
+        settlements: [first, { ...onAnotherNode, account_charge: '9', customer_cost: '9' }, afterPrune, ...twoInOneRound],
+        leases: [],
+      });
+      assert.deepEqual(resent.settled, Array(5).fill('reused@carrier'));
+      await round('node-a', { settlements: [first, afterPrune], leases: [] });
+      await round('node-b', { settlements: [onAnotherNode, ...twoInOneRound], leases: [] });
+      assert.equal((await balance()).balance, new Decimal(before.balance).minus(7.75).toFixed(2), 'no call billed twice');
+
+      const found = await world.handle.ledger.searchCdrs({
+        startFrom: null,
+        startTo: null,
+        customerTrunkId: null,
+        carrierTrunkId: null,
+        sipCallId: 'reused@carrier',
+        limit: 10,
+        offset: 0,
+      });
+      assert.deepEqual(
+        found.map((row) => [row.start_time, row.account_charge, row.node]),
+        [
+          ['2026-12-02T09:05:00.000Z', '0.25', 'node-b'],
+          ['2026-12-02T09:00:00.000Z', '0.5', 'node-b'],
+          ['2026-12-01T12:00:00.000Z', '4', 'node-a'],
+          ['2026-12-01T10:30:00.000Z', '2', 'node-b'],
+          ['2026-12-01T10:00:00.000Z', '1', 'node-a'],
+        ],
+      );
+      // Each CDR names the debit row that charged it: the last round's one row for both its calls.
+      assert.equal(new Set(found.map((row) => Number(row.debit_transaction_id))).size, 4);
+      await giveAllBack();
+    });
+
     it('writes one debit row per account per round, each CDR naming it, the rows listed in the order they were applied', async () => {
       await giveAllBack();
       await fund('30.00');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Decimal } from '../../src/core/money/decimal.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -218,19 +219,28 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       }
     });
 
+    /** A retail call of the account (`start`: when it began), as a node settles it. */
+    const retailCall = async () => {
+      const { id } = (await handle.ledger.read(getRow<{ id: number }>('SELECT id FROM retail_accounts WHERE account_code = ?', account)))!;
+      return (callId: string, charge: string, start?: string): SettlementCdr => ({
+        ...settledCall(callId, 0, charge),
+        retail_account_id: Number(id),
+        ...(start === undefined ? {} : { start_time: start, answer_time: start, end_time: start }),
+      });
+    };
+    // A money round as node-round.ts runs it, without the node's secret (this store has no nodes).
+    let seq = 0;
+    const round = (settlements: SettlementCdr[]) =>
+      handle.ledger.run(function* (tx) {
+        const request = { node: 'node-r', seq: ++seq, settlements, leases: [] };
+        const applied = yield* applyNodeSync(tx, request);
+        yield* tx.recordRound('node-r', request.seq, `round-${request.seq}`, JSON.stringify(applied));
+        return applied;
+      });
+
     it('bills a retail call once when a later money round brings its CDR again, and that round still settles', async () => {
       assert.equal((await post('topup', { account, product_id: 'p1', amount: 2 })).status, 200);
-      const { id } = (await handle.ledger.read(getRow<{ id: number }>('SELECT id FROM retail_accounts WHERE account_code = ?', account)))!;
-      const retailCdr = (callId: string, charge: string) => ({ ...settledCall(callId, 0, charge), retail_account_id: Number(id) });
-      // As node-round.ts runs it, without the node's secret (this store has no nodes).
-      let seq = 0;
-      const round = (settlements: SettlementCdr[]) =>
-        handle.ledger.run(function* (tx) {
-          const request = { node: 'node-r', seq: ++seq, settlements, leases: [] };
-          const applied = yield* applyNodeSync(tx, request);
-          yield* tx.recordRound('node-r', request.seq, `round-${request.seq}`, JSON.stringify(applied));
-          return applied;
-        });
+      const retailCdr = await retailCall();
       assert.deepEqual((await round([retailCdr('retail-1', '0.50')])).settled, ['retail-1']);
       assert.equal(await balance(), 1.5);
       // Its answer was lost: the node sends the CDR again, with a new one.
@@ -244,6 +254,28 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       );
       assert.equal(Number(linked[0].n), 2, 'one retail row per call, each naming its own CDR');
       assert.equal(Number((await handle.ledger.read(allRows<{ n: number }>('SELECT COUNT(*) AS n FROM retail_call_cdrs')))[0].n), 2);
+    });
+
+    it('bills two retail calls under one Call-ID (another start) each once, each linked to its own CDR', async () => {
+      const retailCdr = await retailCall();
+      const before = String(await balance());
+      const first = retailCdr('retail-reused', '0.30', '2026-12-01T10:00:00.000Z');
+      const second = retailCdr('retail-reused', '0.20', '2026-12-01T11:00:00.000Z');
+      await round([first]);
+      // The second call, with the first's CDR again (a resend): the second billed, the first not again.
+      assert.deepEqual((await round([first, second])).settled, ['retail-reused', 'retail-reused']);
+      await round([second]);
+      assert.equal(String(await balance()), new Decimal(before).minus('0.50').toString());
+      const linked = await handle.ledger.read(
+        allRows<{ start_time: string; linked_start: string; account_charge: string }>(
+          `SELECT c.start_time, r.start_time AS linked_start, c.account_charge FROM retail_call_cdrs r JOIN cdrs c ON c.id = r.cdr_id
+            WHERE c.sip_call_id = 'retail-reused' ORDER BY c.start_time`,
+        ),
+      );
+      assert.deepEqual(linked, [
+        { start_time: first.start_time, linked_start: first.start_time, account_charge: '0.30' },
+        { start_time: second.start_time, linked_start: second.start_time, account_charge: '0.20' },
+      ]);
     });
 
     it('keeps the newest translation for a caller and access number, each set up as a live delta', async () => {
