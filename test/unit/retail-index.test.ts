@@ -25,6 +25,11 @@ const translation = (id: number, aNumber: string, expiresAt = '2026-12-06T04:00:
   b_number: `6129876543${id % 10}`,
   expires_at: expiresAt,
 });
+/** The snapshot's decks, id -> dense index: deck 1 first, deck 3 second. */
+const DECKS: ReadonlyMap<number, number> = new Map([
+  [1, 0],
+  [3, 1],
+]);
 let seq = 0;
 const upsert = (table: 'retail_products' | 'call_translations', row: { id: number }): Delta => ({
   seq: ++seq,
@@ -40,7 +45,7 @@ const base = (): RetailIndex =>
   });
 
 function applied(index: RetailIndex, deltas: Delta[], now = NOW, rateTrie: PrefixTrie | null = null): RetailIndex {
-  const result = applyRetailDeltas(index, deltas, now, rateTrie);
+  const result = applyRetailDeltas(index, deltas, now, { rateTrie, deckById: DECKS });
   assert.ok(result.ok, result.ok ? '' : result.reason);
   return result.index;
 }
@@ -98,6 +103,19 @@ describe('the retail index under live changes', () => {
     const clash = applyRetailDeltas(back, [upsert('retail_products', product(2, [ACCESS]))], NOW);
     assert.ok(!clash.ok);
     assert.match(clash.reason, /belongs to product 1/);
+  });
+
+  it("resolves a product's sell deck to the snapshot's deck index when compiled, and again when a delta changes it", () => {
+    const index = compileRetail({ retail_products: [product(1, [ACCESS])] }, { rateTrie: null, deckById: DECKS });
+    assert.equal(index.accessNumbers.get(ACCESS)?.sellDeck, 0, 'deck 1 is the first deck');
+    const withDeck = (deck: number | null): RetailProductRow => ({ ...product(1, [ACCESS]), rate_deck_id: deck });
+    const moved = applied(index, [upsert('retail_products', withDeck(3))]);
+    assert.deepEqual([moved.accessNumbers.get(ACCESS)?.rateDeckId, moved.accessNumbers.get(ACCESS)?.sellDeck], [3, 1]);
+    assert.equal(index.accessNumbers.get(ACCESS)?.sellDeck, 0, 'the index in service keeps its deck');
+    const none = applied(moved, [upsert('retail_products', withDeck(null))]);
+    assert.equal(none.accessNumbers.get(ACCESS)?.sellDeck, null, "no deck named: the trunk's");
+    const unknown = applied(moved, [upsert('retail_products', withDeck(7))]);
+    assert.equal(unknown.accessNumbers.get(ACCESS)?.sellDeck, -1, 'a deck not in the snapshot: none (its calls are refused)');
   });
 });
 
@@ -193,7 +211,10 @@ describe('translation records in the retail index', () => {
     rows.forEach(keep);
     // Rates' prefixes some b-numbers reach, to several depths: each translation carries its b-number's node.
     const { trie } = buildPrefixTrie(['612', '6120', '61201', '612012', '6121', '61299', '6129']);
-    let index = compileRetail({ retail_products: [product(1, accessNumbers)], call_translations: rows }, trie);
+    let index = compileRetail(
+      { retail_products: [product(1, accessNumbers)], call_translations: rows },
+      { rateTrie: trie, deckById: DECKS },
+    );
     const changes = Array.from({ length: 2000 }, () => made(1 + random(9000)));
     for (let from = 0; from < changes.length; from += 250) {
       const batch = changes.slice(from, from + 250);

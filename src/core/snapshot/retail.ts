@@ -37,6 +37,13 @@ export interface RetailProduct {
   id: number;
   customerTrunkId: number | null;
   rateDeckId: number | null;
+  /**
+   * The sell deck its calls are priced, routed and rated with, as the snapshot's dense deck index, found when the
+   * product is compiled or applied (decks are not a live table, so the index holds for the snapshot's life):
+   * null when the product names no deck (its calls use the trunk's assigned deck), -1 when the deck it names is
+   * not in the snapshot (its calls are refused no_rate_deck rather than sold at another deck's rates).
+   */
+  sellDeck: number | null;
   currency: Currency;
 }
 
@@ -66,8 +73,10 @@ export function compileTranslation(row: CallTranslationRow): CallTranslation {
   };
 }
 
-export function compileProduct(row: RetailProductRow): RetailProduct {
-  return { id: row.id, customerTrunkId: row.customer_trunk_id, rateDeckId: row.rate_deck_id, currency: row.currency };
+/** `deckById`: the snapshot's deck id -> dense index. */
+export function compileProduct(row: RetailProductRow, deckById: ReadonlyMap<number, number>): RetailProduct {
+  const sellDeck = row.rate_deck_id === null ? null : (deckById.get(row.rate_deck_id) ?? -1);
+  return { id: row.id, customerTrunkId: row.customer_trunk_id, rateDeckId: row.rate_deck_id, sellDeck, currency: row.currency };
 }
 
 const DIGITS = /^[0-9]{1,32}$/;
