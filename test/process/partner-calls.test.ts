@@ -274,16 +274,18 @@ forEachEngine(
 
       // The CDR as the script sends it: naming the retail account and the sell deck call/decide answered.
       const named = { ani: caller, retail_account_id: decided.auth.retail_account_id, customer_rate_deck_id: deckId };
-      const ingested = await world.sidecars[0].post(
-        '/api/cdrs/ingest',
-        trunk10Cdr('retail-deck-1@test', 73, { startMs: Date.now() - 90_000 }, named),
-      );
+      const cdr = trunk10Cdr('retail-deck-1@test', 73, { startMs: Date.now() - 90_000 }, named);
+      const ingested = await world.sidecars[0].post('/api/cdrs/ingest', cdr);
       assert.equal(ingested.status, 201, JSON.stringify(ingested.body));
       assert.ok(
         new Decimal(ingested.body.customer_cost as string).equals('1.2'),
         `73 s billed as 2 minutes: ${ingested.body.customer_cost}`,
       );
       assert.equal(ingested.body.reconciled, true, 'within what admission reserved at the same price');
+      // Sent again, it is the same CDR; naming another deck, a different one under that Call-ID.
+      assert.deepEqual((await world.sidecars[0].post('/api/cdrs/ingest', cdr)).body, ingested.body);
+      const otherDeck = await world.sidecars[0].post('/api/cdrs/ingest', { ...cdr, customer_rate_deck_id: 1 });
+      assert.equal(otherDeck.status, 409, JSON.stringify(otherDeck.body));
       const rows = storeRows(world.store);
       await eventually(async () => {
         const shown = await balance(code);
