@@ -297,6 +297,29 @@ forEachEngine(
         assert.equal(settled?.customer_rate_deck_id, deckId, 'the CDR at the centre names the deck it was rated with');
       }, 20_000);
 
+      // The separate endpoints: call/auth names the deck; call/admit and call/route given it price and route with it.
+      const node = world.sidecars[0];
+      const auth = await node.post('/api/opensips/call/auth', {
+        source_ip: '203.0.113.77',
+        call_id: 'retail-deck-separate@test',
+        ani: caller,
+        dnis: ACCESS_NUMBER,
+      });
+      assert.equal(auth.body.customer_rate_deck_id, deckId, JSON.stringify(auth.body));
+      const call = { customer_trunk_id: 10, dnis: MOBILE, call_id: 'retail-deck-separate@test' };
+      const admitted = await node.post('/api/opensips/call/admit', {
+        ...call,
+        retail_account_id: auth.body.retail_account_id,
+        customer_rate_deck_id: deckId,
+      });
+      assert.equal(admitted.body.allowed, true, JSON.stringify(admitted.body));
+      const capped = admitted.body.max_duration_seconds as number;
+      assert.ok(capped > 0 && capped < 480 && capped % 60 === 0, `whole minutes of what is left at 0.6000: ${capped}`);
+      const routed = await node.post('/api/opensips/call/route', { ...call, customer_rate_deck_id: deckId });
+      assert.equal(routed.body.carrier_trunk_id, 20, JSON.stringify(routed.body));
+      assert.equal((await node.post('/api/opensips/call/route', call)).body.carrier_trunk_id, 21, "without it, the trunk's deck");
+      assert.equal((await node.post('/api/opensips/call/release', { call_id: 'retail-deck-separate@test' })).status, 200);
+
       // No deck named: the trunk's again (the product as the other tests have it), by a live change.
       await productDeck(null);
       const plain = await dial(caller, 'retail-deck-2@test');
