@@ -86,6 +86,7 @@ export function applyDeltas(state: LiveState, deltas: readonly Delta[], nowMs: n
       : applyRetailDeltas(state.compiled.retail, retail, nowMs, {
           rateTrie: state.compiled.rates.trie,
           deckById: state.compiled.deckById,
+          decks: state.compiled.decks,
         });
   if (retailApplied?.ok === false) return { ok: false, code: 'invalid', reason: `deltas up to ${seq} refused: ${retailApplied.reason}` };
   const compiled = recompileLive(state.compiled, state.tables, tables, touched, seq);

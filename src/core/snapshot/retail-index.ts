@@ -9,6 +9,7 @@ import {
   type RetailProduct,
   type RetailProductRow,
   type RetailTables,
+  type SellDecks,
 } from './retail.js';
 
 /**
@@ -277,24 +278,23 @@ function accessKeyOf(accessKeys: Map<string, number>, accessNumber: string): num
 
 /**
  * What of its snapshot an index is compiled against: the rates' trie (null: the translations' route nodes are
- * not known, -1) and the deck id -> dense index Map (products' sell decks). An index holds route nodes and deck
+ * not known, -1) and its decks (products' sell decks). An index holds route nodes and deck
  * indexes of its own snapshot only: a new snapshot compiles a new index, and neither the rates nor the decks
  * are live tables, so live changes (applyRetailDeltas) are applied against the same ones.
  */
-export interface RetailBasis {
+export interface RetailBasis extends SellDecks {
   rateTrie: PrefixTrie | null;
-  deckById: ReadonlyMap<number, number>;
 }
 
-const NO_BASIS: RetailBasis = { rateTrie: null, deckById: new Map() };
+const NO_BASIS: RetailBasis = { rateTrie: null, deckById: new Map(), decks: [] };
 
 export function compileRetail(tables: RetailTables, basis: RetailBasis = NO_BASIS): RetailIndex {
-  const { rateTrie, deckById } = basis;
+  const rateTrie = basis.rateTrie;
   const accessNumbers = new Map<string, RetailProduct>();
   const productNumbers = new Map<number, readonly string[]>();
   const accessKeys = new Map<string, number>();
   for (const row of tables.retail_products ?? []) {
-    const product = compileProduct(row, deckById);
+    const product = compileProduct(row, basis);
     for (const number of row.access_numbers) {
       accessNumbers.set(number, product);
       accessKeyOf(accessKeys, number);
@@ -317,7 +317,7 @@ export type RetailApply = { ok: true; index: RetailIndex } | { ok: false; reason
  * A row the snapshot checks would refuse, or an access number another product holds, refuses the batch.
  */
 export function applyRetailDeltas(index: RetailIndex, deltas: readonly Delta[], nowMs: number, basis: RetailBasis = NO_BASIS): RetailApply {
-  const { rateTrie, deckById } = basis;
+  const rateTrie = basis.rateTrie;
   let accessNumbers = index.accessNumbers;
   let productNumbers = index.productNumbers;
   let accessKeys = index.accessKeys;
@@ -345,7 +345,7 @@ export function applyRetailDeltas(index: RetailIndex, deltas: readonly Delta[], 
       if (row === null) continue;
       const product = row as unknown as RetailProductRow;
       // A product's deck resolved here, once per change, not per call: a changed rate_deck_id sells from the next call on.
-      const compiled = compileProduct(product, deckById);
+      const compiled = compileProduct(product, basis);
       for (const number of product.access_numbers) {
         const other = accessNumbers.get(number);
         if (other !== undefined) return { ok: false, reason: `delta ${delta.seq}: access number ${number} belongs to product ${other.id}` };

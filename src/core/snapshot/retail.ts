@@ -73,9 +73,16 @@ export function compileTranslation(row: CallTranslationRow): CallTranslation {
   };
 }
 
-/** `deckById`: the snapshot's deck id -> dense index. */
-export function compileProduct(row: RetailProductRow, deckById: ReadonlyMap<number, number>): RetailProduct {
-  const sellDeck = row.rate_deck_id === null ? null : (deckById.get(row.rate_deck_id) ?? -1);
+/** The snapshot's decks a product may sell with: deck id -> dense index, and each deck's kind. */
+export interface SellDecks {
+  deckById: ReadonlyMap<number, number>;
+  decks: readonly { deckType: 'customer' | 'carrier' }[];
+}
+
+export function compileProduct(row: RetailProductRow, { deckById, decks }: SellDecks): RetailProduct {
+  const deck = row.rate_deck_id === null ? undefined : deckById.get(row.rate_deck_id);
+  // A carrier deck sells nothing (the admin API refuses one for a product): as a deck the snapshot lacks.
+  const sellDeck = row.rate_deck_id === null ? null : deck !== undefined && decks[deck].deckType === 'customer' ? deck : -1;
   return { id: row.id, customerTrunkId: row.customer_trunk_id, rateDeckId: row.rate_deck_id, sellDeck, currency: row.currency };
 }
 
