@@ -1,6 +1,6 @@
 import { RequestError } from '../../src/core/http/errors.js';
 import { parseQuery } from '../../src/core/http/query.js';
-import { mustFitAssignments } from './deck-assignments.js';
+import { mustFitAssignments, mustFitProducts } from './deck-assignments.js';
 import { json, NO_CONTENT } from '../../src/core/http/respond.js';
 import type { IncomingRequest, Route } from '../../src/core/http/server.js';
 import { adminRoute, mustExist, PAGE_PARAMS, pageOf, pathId, readBody, type AdminHandler } from '../http/handlers.js';
@@ -74,7 +74,10 @@ async function checkRecord(resource: Resource, context: AdminContext, record: Ro
     if (!check.ok) throw new RequestError(check.code, check.message);
   }
   if (resource.table === 'lcr_config' && record.cache_ttl_seconds === 0) record.cache_ttl_seconds = 300; // the contract: 0 means the default
-  if (resource.table === 'rate_decks' && record.id !== undefined) await mustFitAssignments(store, record);
+  if (resource.table === 'rate_decks' && record.id !== undefined) {
+    await mustFitAssignments(store, record);
+    await mustFitProducts(store, record);
+  }
   if (resource.table === 'partner_products') {
     await mustFitProduct(store, record);
     await mustOwnAccessNumbers(store, record);

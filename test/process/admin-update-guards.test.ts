@@ -40,4 +40,30 @@ forEachEngine('admin updates refuse what they cannot honestly write', (engine) =
     const spare = (await world.control.send('POST', '/api/rate-decks', { name: 'Spare', deck_type: 'carrier', currency: 'AUD' })).body;
     assert.equal((await world.control.send('PUT', `/api/rate-decks/${spare.id}`, { deck_type: 'customer' })).status, 200);
   });
+
+  it("a partner product's sell deck stays a customer deck in the product's currency, and a product takes no other", async () => {
+    const control = world.control;
+    const deck = (await control.send('POST', '/api/rate-decks', { name: 'Retail', deck_type: 'customer', currency: 'AUD' })).body;
+    const tenant = (await control.send('POST', '/api/partner-tenants', { tenant_id: 'guards', name: 'Guards' })).body;
+    const product = await control.send('POST', '/api/partner-products', {
+      partner_tenant_id: tenant.id,
+      product_id: 'guarded',
+      currency: 'AUD',
+      rate_deck_id: deck.id,
+    });
+    assert.equal(product.status, 201, JSON.stringify(product.body));
+    for (const change of [{ currency: 'USD' }, { deck_type: 'carrier' }]) {
+      const answer = await control.send('PUT', `/api/rate-decks/${deck.id}`, change);
+      assertErrorResponse(answer, 422, /partner product \d+'s \(guarded\) sell deck/);
+      assert.equal(answer.body.reason_code, 'reference_mismatch');
+    }
+    assert.equal((await control.get(`/api/rate-decks/${deck.id}`)).body.currency, 'AUD');
+    const usd = (await control.send('POST', '/api/rate-decks', { name: 'Retail USD', deck_type: 'customer', currency: 'USD' })).body;
+    const moved = await control.send('PUT', `/api/partner-products/${product.body.id}`, { rate_deck_id: usd.id });
+    assertErrorResponse(moved, 422, /is in USD, the product in AUD/);
+    assert.equal(moved.body.reason_code, 'reference_mismatch');
+    // Closed, the product sells nothing: its deck may change.
+    assert.equal((await control.send('PUT', `/api/partner-products/${product.body.id}`, { status: 'closed' })).status, 200);
+    assert.equal((await control.send('PUT', `/api/rate-decks/${deck.id}`, { currency: 'USD' })).status, 200);
+  });
 });

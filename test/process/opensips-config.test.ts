@@ -893,6 +893,7 @@ describe('opensips-config: the script against real processes', () => {
       '$avp(dnis)': state['$avp(dnis)'],
       '$var(rfc3339)': rfc3339(call.start),
       '$var(retail)': state['$var(retail)'] ?? null,
+      '$avp(sell_deck)': state['$avp(sell_deck)'] ?? null,
       '$avp(carrier)': state['$avp(carrier)'],
       '$avp(gateway)': state['$avp(gateway)'],
     });
@@ -952,6 +953,13 @@ describe('opensips-config: the script against real processes', () => {
       parts.get('cdr')!.find((line) => line.field === 'retail_account_id'),
       { field: 'retail_account_id', op: '=', expr: '$var(retail)' },
       'the CDR kept with the dialog names the retail account',
+    );
+    // And the product's sell deck (the fixture product names deck 1), which rates it.
+    assert.equal(state['$avp(sell_deck)'], 1, "the script keeps the product's sell deck");
+    assert.deepEqual(
+      parts.get('cdr')!.find((line) => line.field === 'customer_rate_deck_id'),
+      { field: 'customer_rate_deck_id', op: '=', expr: '$avp(sell_deck)' },
+      'the CDR kept with the dialog names the sell deck',
     );
     // Released before its CDR comes (the reservation could also have expired): the CDR's own field says whose it is.
     assert.equal((await ask('/api/opensips/call/release', { $ci: 'cfg-retail-1@203.0.113.77' })).body.released, true);

@@ -6,6 +6,7 @@ import { forEachEngine } from '../helpers/engines.js';
 import { eventually, type MoneyWorld } from '../helpers/money-world.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 import { startPartnerWorld, type PartnerWorld } from '../helpers/partner-world.js';
+import { storeRows } from '../helpers/store-rows.js';
 
 /**
  * Issue 19's call path end to end, with real processes: a control plane serving the partner API (tokens from a
@@ -24,9 +25,10 @@ forEachEngine(
     let world: MoneyWorld;
     let partner: PartnerWorld['partner'];
     let account: PartnerWorld['account'];
+    let productId: number;
 
     before(async () => {
-      ({ world, partner, account } = await startPartnerWorld(ACCESS_NUMBER, 1, engine));
+      ({ world, partner, account, productId } = await startPartnerWorld(ACCESS_NUMBER, 1, engine));
       const node = await world.control.send('PUT', '/api/opensips-nodes/1', { sidecar_address: world.sidecars[0].url });
       assert.equal(node.status, 200, JSON.stringify(node.body));
     });
@@ -222,6 +224,113 @@ forEachEngine(
       // The same CDR naming another account is a different CDR under that Call-ID.
       const other = await world.sidecars[0].post('/api/cdrs/ingest', { ...cdr, retail_account_id: cdr.retail_account_id + 1 });
       assert.equal(other.status, 409, JSON.stringify(other.body));
+    });
+
+    it("prices, caps, routes, rates and bills a product's calls with its own sell deck, following live changes to it", async () => {
+      // A deck of its own: 614 at 0.6000 a minute in whole minutes, carrier 20 only. Trunk 10's deck 1 (the
+      // product's until now) sells it at 0.0250 in 6-second increments, carrier 21 the cheapest: every figure
+      // below tells the two apart.
+      const control = world.control;
+      const deck = await control.post('/api/rate-decks', { name: 'Retail AUD', deck_type: 'customer', currency: 'AUD' });
+      assert.equal(deck.status, 201, JSON.stringify(deck.body));
+      const deckId = deck.body.id as number;
+      const rate = await control.post(`/api/rate-decks/${deckId}/rates`, {
+        prefix: '614',
+        destination_name: 'Australia Mobile',
+        rate_per_minute: '0.6000',
+        billing_increment_initial: 60,
+        billing_increment_step: 60,
+        effective_at: '2026-01-01T00:00:00Z',
+      });
+      assert.equal(rate.status, 201, JSON.stringify(rate.body));
+      assert.equal((await control.post(`/api/rate-decks/${deckId}/allowlist`, { carrier_trunk_id: 20 })).status, 201);
+      const code = await account(5);
+      const caller = '61255500711';
+      await setup(code, caller);
+      // The deck and its rates come with a snapshot (rates are not a live table); the product's change after it, live.
+      await sync();
+      const productDeck = async (deckOrNull: number | null): Promise<void> => {
+        const changed = await control.send('PUT', `/api/partner-products/${productId}`, { rate_deck_id: deckOrNull });
+        assert.equal(changed.status, 200, JSON.stringify(changed.body));
+        await eventually(async () => {
+          const probe = await world.sidecars[0].post('/api/opensips/call/auth', {
+            source_ip: '203.0.113.77',
+            call_id: 'retail-deck-probe@test',
+            ani: caller,
+            dnis: ACCESS_NUMBER,
+          });
+          assert.equal(probe.body.allowed, true, JSON.stringify(probe.body));
+          assert.equal(probe.body.customer_rate_deck_id, deckOrNull ?? undefined, JSON.stringify(probe.body));
+        }, 20_000);
+      };
+      await productDeck(deckId);
+
+      const decided = await dial(caller, 'retail-deck-1@test');
+      assert.equal(decided.allowed, true, JSON.stringify(decided));
+      assert.equal(decided.auth.customer_rate_deck_id, deckId);
+      // 5.00 at 0.6000 a minute buys 8 whole minutes (at deck 1's price, the admission maximum).
+      assert.equal(decided.admit.max_duration_seconds, 480, JSON.stringify(decided.admit));
+      assert.equal(decided.route.carrier_trunk_id, 20, "the product deck's allowlist");
+
+      // The CDR as the script sends it: naming the retail account and the sell deck call/decide answered.
+      const named = { ani: caller, retail_account_id: decided.auth.retail_account_id, customer_rate_deck_id: deckId };
+      const cdr = trunk10Cdr('retail-deck-1@test', 73, { startMs: Date.now() - 90_000 }, named);
+      const ingested = await world.sidecars[0].post('/api/cdrs/ingest', cdr);
+      assert.equal(ingested.status, 201, JSON.stringify(ingested.body));
+      assert.ok(
+        new Decimal(ingested.body.customer_cost as string).equals('1.2'),
+        `73 s billed as 2 minutes: ${ingested.body.customer_cost}`,
+      );
+      assert.equal(ingested.body.reconciled, true, 'within what admission reserved at the same price');
+      // Sent again, it is the same CDR; naming another deck, a different one under that Call-ID.
+      assert.deepEqual((await world.sidecars[0].post('/api/cdrs/ingest', cdr)).body, ingested.body);
+      const otherDeck = await world.sidecars[0].post('/api/cdrs/ingest', { ...cdr, customer_rate_deck_id: 1 });
+      assert.equal(otherDeck.status, 409, JSON.stringify(otherDeck.body));
+      const rows = storeRows(world.store);
+      await eventually(async () => {
+        const shown = await balance(code);
+        assert.ok(new Decimal(shown).equals('3.8'), `balance ${shown}, 5 less 1.20`);
+        const settled = await rows.get<{ customer_rate_deck_id: number }>(
+          'SELECT customer_rate_deck_id FROM cdrs WHERE sip_call_id = ?',
+          'retail-deck-1@test',
+        );
+        assert.equal(settled?.customer_rate_deck_id, deckId, 'the CDR at the centre names the deck it was rated with');
+      }, 20_000);
+
+      // The separate endpoints: call/auth names the deck; call/admit and call/route given it price and route with it.
+      const node = world.sidecars[0];
+      const auth = await node.post('/api/opensips/call/auth', {
+        source_ip: '203.0.113.77',
+        call_id: 'retail-deck-separate@test',
+        ani: caller,
+        dnis: ACCESS_NUMBER,
+      });
+      assert.equal(auth.body.customer_rate_deck_id, deckId, JSON.stringify(auth.body));
+      const call = { customer_trunk_id: 10, dnis: MOBILE, call_id: 'retail-deck-separate@test' };
+      const admitted = await node.post('/api/opensips/call/admit', {
+        ...call,
+        retail_account_id: auth.body.retail_account_id,
+        customer_rate_deck_id: deckId,
+      });
+      assert.equal(admitted.body.allowed, true, JSON.stringify(admitted.body));
+      const capped = admitted.body.max_duration_seconds as number;
+      assert.ok(capped > 0 && capped < 480 && capped % 60 === 0, `whole minutes of what is left at 0.6000: ${capped}`);
+      const routed = await node.post('/api/opensips/call/route', { ...call, customer_rate_deck_id: deckId });
+      assert.equal(routed.body.carrier_trunk_id, 20, JSON.stringify(routed.body));
+      assert.equal((await node.post('/api/opensips/call/route', call)).body.carrier_trunk_id, 21, "without it, the trunk's deck");
+      assert.equal((await node.post('/api/opensips/call/release', { call_id: 'retail-deck-separate@test' })).status, 200);
+
+      // No deck named: the trunk's again (the product as the other tests have it), by a live change.
+      await productDeck(null);
+      const plain = await dial(caller, 'retail-deck-2@test');
+      assert.equal(plain.allowed, true, JSON.stringify(plain));
+      assert.equal(plain.route.carrier_trunk_id, 21, "deck 1's cheapest carrier");
+      const trunkDeck = await world.sidecars[0].post(
+        '/api/cdrs/ingest',
+        trunk10Cdr('retail-deck-2@test', 73, { startMs: Date.now() - 90_000 }, { ani: caller }),
+      );
+      assert.equal(trunkDeck.status, 201, JSON.stringify(trunkDeck.body));
+      assert.ok(new Decimal(trunkDeck.body.customer_cost as string).equals('0.0325'), `78 s at 0.0250: ${trunkDeck.body.customer_cost}`);
     });
 
     it('after a kill -9 of the node in a stream of retail calls, every acknowledged CDR is billed to the account once', async () => {

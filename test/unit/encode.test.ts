@@ -121,6 +121,15 @@ describe('a CDR fingerprint is the bytes JSON.stringify writes of its figures', 
       ]),
     );
   });
+
+  it('with the sell deck after the retail account (null when only the deck is named), only when the request named one', () => {
+    const c = ANSWERED_CDR;
+    const figures = [c.customerTrunkId, c.carrierTrunkId, c.carrierGatewayId, c.ani, c.dnis, c.startMs, c.answerMs, c.endMs];
+    const base = [...figures, c.durationSeconds, c.sipResponseCode];
+    assert.equal(fingerprintOf({ ...c, namedRetailAccountId: 9, namedRateDeckId: 5 }), JSON.stringify([...base, 9, 5]));
+    assert.equal(fingerprintOf({ ...c, namedRateDeckId: 5 }), JSON.stringify([...base, null, 5]));
+    assert.notEqual(fingerprintOf({ ...c, namedRateDeckId: 5 }), fingerprintOf({ ...c, namedRetailAccountId: 5 }));
+  });
 });
 
 describe('the cdrs/ingest answer is the bytes JSON.stringify writes of the contract object', () => {

@@ -38,6 +38,7 @@ function everyOp(): JournalOp[] {
       reservedMicro: 0,
       retailAccountId: null,
       namedRetailAccountId: 5,
+      namedRateDeckId: 2,
     },
     // A CDR as logs written before 2026-12-07 hold it, with its texts.
     {
@@ -144,7 +145,7 @@ const figures = (c: RatedCdr): unknown[] => [
   ...[c.startMs, c.answerMs, c.endMs, c.durationSeconds, c.sipResponseCode],
   ...[c.customer, c.vendor].flatMap((s) => [s.rateDeckId, s.billableSeconds, s.cost, s.currency, s.precision, s.rounding]),
   ...[c.accountCharge, c.accountCurrency, c.chargeMicro, c.createdAt, c.reservedMicro, c.uncoveredMicro],
-  ...[c.retailAccountId, c.namedRetailAccountId],
+  ...[c.retailAccountId, c.namedRetailAccountId, c.namedRateDeckId],
 ];
 
 describe('journal op encoding', () => {
@@ -172,6 +173,11 @@ describe('journal op encoding', () => {
               : op,
     );
     assert.equal(encodeOps(everyOp()), JSON.stringify(asValues));
+  });
+
+  it('reads a rated CDR written before the named sell deck (33 figures) as naming none', () => {
+    const before = { op: 'rated', v: figures(rated).slice(0, 33) };
+    assert.deepEqual(decodeOps(JSON.stringify([before])), [{ ...rated, namedRateDeckId: null }]);
   });
 
   it('reads records written before, with those fields as strings, unchanged', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Delta } from '../../src/core/protocol/deltas.js';
-import type { CallTranslationRow, RetailProductRow } from '../../src/core/snapshot/retail.js';
+import type { CallTranslationRow, RetailProductRow, SellDecks } from '../../src/core/snapshot/retail.js';
 import { applyRetailDeltas, compileRetail, translationFor, type RetailIndex } from '../../src/core/snapshot/retail-index.js';
 import { buildPrefixTrie, deepestNode, type PrefixTrie } from '../../src/core/trie/prefix-trie.js';
 import { lookupAccessNumber } from '../../src/sidecar/retail/access-numbers.js';
@@ -25,6 +25,15 @@ const translation = (id: number, aNumber: string, expiresAt = '2026-12-06T04:00:
   b_number: `6129876543${id % 10}`,
   expires_at: expiresAt,
 });
+/** The snapshot's decks: customer deck 1 first, customer deck 3 second, carrier deck 101 third. */
+const DECKS: SellDecks = {
+  deckById: new Map([
+    [1, 0],
+    [3, 1],
+    [101, 2],
+  ]),
+  decks: [{ deckType: 'customer' }, { deckType: 'customer' }, { deckType: 'carrier' }],
+};
 let seq = 0;
 const upsert = (table: 'retail_products' | 'call_translations', row: { id: number }): Delta => ({
   seq: ++seq,
@@ -40,7 +49,7 @@ const base = (): RetailIndex =>
   });
 
 function applied(index: RetailIndex, deltas: Delta[], now = NOW, rateTrie: PrefixTrie | null = null): RetailIndex {
-  const result = applyRetailDeltas(index, deltas, now, rateTrie);
+  const result = applyRetailDeltas(index, deltas, now, { rateTrie, ...DECKS });
   assert.ok(result.ok, result.ok ? '' : result.reason);
   return result.index;
 }
@@ -98,6 +107,21 @@ describe('the retail index under live changes', () => {
     const clash = applyRetailDeltas(back, [upsert('retail_products', product(2, [ACCESS]))], NOW);
     assert.ok(!clash.ok);
     assert.match(clash.reason, /belongs to product 1/);
+  });
+
+  it("resolves a product's sell deck to the snapshot's deck index when compiled, and again when a delta changes it", () => {
+    const index = compileRetail({ retail_products: [product(1, [ACCESS])] }, { rateTrie: null, ...DECKS });
+    assert.equal(index.accessNumbers.get(ACCESS)?.sellDeck, 0, 'deck 1 is the first deck');
+    const withDeck = (deck: number | null): RetailProductRow => ({ ...product(1, [ACCESS]), rate_deck_id: deck });
+    const moved = applied(index, [upsert('retail_products', withDeck(3))]);
+    assert.deepEqual([moved.accessNumbers.get(ACCESS)?.rateDeckId, moved.accessNumbers.get(ACCESS)?.sellDeck], [3, 1]);
+    assert.equal(index.accessNumbers.get(ACCESS)?.sellDeck, 0, 'the index in service keeps its deck');
+    const none = applied(moved, [upsert('retail_products', withDeck(null))]);
+    assert.equal(none.accessNumbers.get(ACCESS)?.sellDeck, null, "no deck named: the trunk's");
+    const unknown = applied(moved, [upsert('retail_products', withDeck(7))]);
+    assert.equal(unknown.accessNumbers.get(ACCESS)?.sellDeck, -1, 'a deck not in the snapshot: none (its calls are refused)');
+    const carrier = applied(moved, [upsert('retail_products', withDeck(101))]);
+    assert.equal(carrier.accessNumbers.get(ACCESS)?.sellDeck, -1, 'a carrier deck: none either');
   });
 });
 
@@ -193,7 +217,7 @@ describe('translation records in the retail index', () => {
     rows.forEach(keep);
     // Rates' prefixes some b-numbers reach, to several depths: each translation carries its b-number's node.
     const { trie } = buildPrefixTrie(['612', '6120', '61201', '612012', '6121', '61299', '6129']);
-    let index = compileRetail({ retail_products: [product(1, accessNumbers)], call_translations: rows }, trie);
+    let index = compileRetail({ retail_products: [product(1, accessNumbers)], call_translations: rows }, { rateTrie: trie, ...DECKS });
     const changes = Array.from({ length: 2000 }, () => made(1 + random(9000)));
     for (let from = 0; from < changes.length; from += 250) {
       const batch = changes.slice(from, from + 250);

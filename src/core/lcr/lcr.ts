@@ -91,6 +91,28 @@ export function knownNode(known: KnownDnisNode, rates: RateIndex): number {
   return known.dnisRates === rates && known.dnisNode !== undefined ? known.dnisNode : -1;
 }
 
+/**
+ * A retail call's sell deck, when its partner product names one (issue 19): `sellDeckId` is the deck's id;
+ * absent, the call sells with its trunk's assigned deck. call/auth also hands on the deck's dense index, which
+ * the product was compiled to (retail.ts), with `sellDeckRates`, the rates of the snapshot it indexes: decks are
+ * not a live table, so an index holds while those rates serve; a request naming the deck by id only (the
+ * separate endpoints, a CDR) is found by it.
+ */
+export interface KnownSellDeck {
+  sellDeckId?: number;
+  sellDeck?: number;
+  sellDeckRates?: RateIndex;
+}
+
+/** The deck (dense index, -1: none in this snapshot) a call to `trunk` sells with: its product's when named, else the trunk's. */
+export function sellDeckOf(known: KnownSellDeck, snapshot: CompiledSnapshot, trunkSellDeck: number): number {
+  if (known.sellDeckId === undefined) return trunkSellDeck;
+  if (known.sellDeckRates === snapshot.rates && known.sellDeck !== undefined) return known.sellDeck;
+  const deck = snapshot.deckById.get(known.sellDeckId);
+  // A carrier deck sells nothing (the admin API refuses one for a product).
+  return deck !== undefined && snapshot.decks[deck].deckType === 'customer' ? deck : -1;
+}
+
 /** Classification codes (indexes into STATUS_NAMES); 0 is ok. */
 const OK = 0;
 const STATUS_NAMES: readonly CandidateStatus[] = [

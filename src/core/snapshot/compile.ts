@@ -55,7 +55,7 @@ export function compileSnapshot(snapshot: Snapshot): CompileResult {
   const blockRules = compileBlockRules(tables, customerTrunkById, carrierById);
   const exchangeRates = compileExchangeRates(tables);
   const ipAuth = compileIpAuth(tables, customerTrunks, customerTrunkById);
-  const retail = compileRetail(tables, rates.trie);
+  const retail = compileRetail(tables, { rateTrie: rates.trie, deckById, decks });
   const compiled: CompiledSnapshot = {
     version: snapshot.version,
     createdAt: snapshot.created_at,

@@ -80,7 +80,14 @@ export function applyDeltas(state: LiveState, deltas: readonly Delta[], nowMs: n
   const tables: SmallTables = { ...state.tables, ...(Object.fromEntries(copies) as Partial<SmallTables>), trunk_ip_auth: ipAuthRows };
   const problem = changeProblem(tables, upserted, deletesReferenced);
   if (problem !== null) return { ok: false, code: 'invalid', reason: `deltas up to ${seq} refused: ${problem}` };
-  const retailApplied = retail.length === 0 ? null : applyRetailDeltas(state.compiled.retail, retail, nowMs, state.compiled.rates.trie);
+  const retailApplied =
+    retail.length === 0
+      ? null
+      : applyRetailDeltas(state.compiled.retail, retail, nowMs, {
+          rateTrie: state.compiled.rates.trie,
+          deckById: state.compiled.deckById,
+          decks: state.compiled.decks,
+        });
   if (retailApplied?.ok === false) return { ok: false, code: 'invalid', reason: `deltas up to ${seq} refused: ${retailApplied.reason}` };
   const compiled = recompileLive(state.compiled, state.tables, tables, touched, seq);
   if (retailApplied !== null) {

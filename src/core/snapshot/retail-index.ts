@@ -9,6 +9,7 @@ import {
   type RetailProduct,
   type RetailProductRow,
   type RetailTables,
+  type SellDecks,
 } from './retail.js';
 
 /**
@@ -276,16 +277,24 @@ function accessKeyOf(accessKeys: Map<string, number>, accessNumber: string): num
 }
 
 /**
- * `rateTrie`: the rates' trie of the snapshot the index is compiled into (null: the translations' route nodes
- * are not known, -1). An index holds route nodes of its own snapshot's trie only: a new snapshot compiles a new
- * index, and the rates are not a live table, so live changes (applyRetailDeltas) keep the same trie.
+ * What of its snapshot an index is compiled against: the rates' trie (null: the translations' route nodes are
+ * not known, -1) and its decks (products' sell decks). An index holds route nodes and deck
+ * indexes of its own snapshot only: a new snapshot compiles a new index, and neither the rates nor the decks
+ * are live tables, so live changes (applyRetailDeltas) are applied against the same ones.
  */
-export function compileRetail(tables: RetailTables, rateTrie: PrefixTrie | null = null): RetailIndex {
+export interface RetailBasis extends SellDecks {
+  rateTrie: PrefixTrie | null;
+}
+
+const NO_BASIS: RetailBasis = { rateTrie: null, deckById: new Map(), decks: [] };
+
+export function compileRetail(tables: RetailTables, basis: RetailBasis = NO_BASIS): RetailIndex {
+  const rateTrie = basis.rateTrie;
   const accessNumbers = new Map<string, RetailProduct>();
   const productNumbers = new Map<number, readonly string[]>();
   const accessKeys = new Map<string, number>();
   for (const row of tables.retail_products ?? []) {
-    const product = compileProduct(row);
+    const product = compileProduct(row, basis);
     for (const number of row.access_numbers) {
       accessNumbers.set(number, product);
       accessKeyOf(accessKeys, number);
@@ -307,12 +316,8 @@ export type RetailApply = { ok: true; index: RetailIndex } | { ok: false; reason
  * A product is live while it and its tenant are active: the centre sends a delete when it stops being live.
  * A row the snapshot checks would refuse, or an access number another product holds, refuses the batch.
  */
-export function applyRetailDeltas(
-  index: RetailIndex,
-  deltas: readonly Delta[],
-  nowMs: number,
-  rateTrie: PrefixTrie | null = null,
-): RetailApply {
+export function applyRetailDeltas(index: RetailIndex, deltas: readonly Delta[], nowMs: number, basis: RetailBasis = NO_BASIS): RetailApply {
+  const rateTrie = basis.rateTrie;
   let accessNumbers = index.accessNumbers;
   let productNumbers = index.productNumbers;
   let accessKeys = index.accessKeys;
@@ -339,7 +344,8 @@ export function applyRetailDeltas(
       productNumbers.delete(delta.id);
       if (row === null) continue;
       const product = row as unknown as RetailProductRow;
-      const compiled = compileProduct(product);
+      // A product's deck resolved here, once per change, not per call: a changed rate_deck_id sells from the next call on.
+      const compiled = compileProduct(product, basis);
       for (const number of product.access_numbers) {
         const other = accessNumbers.get(number);
         if (other !== undefined) return { ok: false, reason: `delta ${delta.seq}: access number ${number} belongs to product ${other.id}` };

@@ -37,6 +37,13 @@ export interface RetailProduct {
   id: number;
   customerTrunkId: number | null;
   rateDeckId: number | null;
+  /**
+   * The sell deck its calls are priced, routed and rated with, as the snapshot's dense deck index, found when the
+   * product is compiled or applied (decks are not a live table, so the index holds for the snapshot's life):
+   * null when the product names no deck (its calls use the trunk's assigned deck), -1 when the deck it names is
+   * not in the snapshot (its calls are refused no_rate_deck rather than sold at another deck's rates).
+   */
+  sellDeck: number | null;
   currency: Currency;
 }
 
@@ -66,8 +73,17 @@ export function compileTranslation(row: CallTranslationRow): CallTranslation {
   };
 }
 
-export function compileProduct(row: RetailProductRow): RetailProduct {
-  return { id: row.id, customerTrunkId: row.customer_trunk_id, rateDeckId: row.rate_deck_id, currency: row.currency };
+/** The snapshot's decks a product may sell with: deck id -> dense index, and each deck's kind. */
+export interface SellDecks {
+  deckById: ReadonlyMap<number, number>;
+  decks: readonly { deckType: 'customer' | 'carrier' }[];
+}
+
+export function compileProduct(row: RetailProductRow, { deckById, decks }: SellDecks): RetailProduct {
+  const deck = row.rate_deck_id === null ? undefined : deckById.get(row.rate_deck_id);
+  // A carrier deck sells nothing (the admin API refuses one for a product): as a deck the snapshot lacks.
+  const sellDeck = row.rate_deck_id === null ? null : deck !== undefined && decks[deck].deckType === 'customer' ? deck : -1;
+  return { id: row.id, customerTrunkId: row.customer_trunk_id, rateDeckId: row.rate_deck_id, sellDeck, currency: row.currency };
 }
 
 const DIGITS = /^[0-9]{1,32}$/;

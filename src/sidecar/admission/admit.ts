@@ -6,7 +6,7 @@ import { formatMicro } from '../../core/money/micro.js';
 import { isRoutableDnis, normalizeNumber } from '../../core/numbers/normalize.js';
 import { affordable, affordableBillable, type CallPrice } from '../../core/rating/cost-bound.js';
 import type { CustomerAccount, CustomerTrunk } from '../../core/snapshot/model.js';
-import { knownNode, type KnownDnisNode } from '../../core/lcr/lcr.js';
+import { knownNode, sellDeckOf, type KnownDnisNode, type KnownSellDeck } from '../../core/lcr/lcr.js';
 import { priceCall } from './pricing.js';
 import { estimatedCostTerms, type EstimatedCostTerms } from './estimated-cost.js';
 import type { AdmitOutcome, EntityMoney, NodeCredit, Plan } from '../credit/node-credit.js';
@@ -18,8 +18,10 @@ import type { EntityType } from '../../core/protocol/node-sync.js';
  * duration, and say how long the call may last) and POST
  * /api/call-admit/check (reserve a given amount against an entity).
  * `dnisNode`/`dnisRates`: only from call/decide, what its auth step knew of the number (KnownDnisNode).
+ * `sellDeckId`: a retail call's product's deck (call/auth's `customer_rate_deck_id`), which prices it instead of
+ * the trunk's; its index only from call/decide (KnownSellDeck).
  */
-export interface AdmitCallInput extends KnownDnisNode {
+export interface AdmitCallInput extends KnownDnisNode, KnownSellDeck {
   customer_trunk_id: number;
   dnis: string | null;
   call_id: string | null;
@@ -88,10 +90,11 @@ function estimatePrice(
   dnisText: string | null,
   now: number,
   dnisNode: number,
+  sellDeck: number,
 ): CallPrice | null {
   const dnis = normalizeNumber(dnisText ?? '');
   if (dnis === null || !isRoutableDnis(dnis)) return null;
-  const priced = priceCall(context.engine, trunk, currency, dnis, now, dnisNode);
+  const priced = priceCall(context.engine, trunk, currency, dnis, now, dnisNode, sellDeck);
   return priced.ok ? priced.price : null;
 }
 
@@ -141,6 +144,7 @@ export function admitCall(context: AdmitContext, input: AdmitCallInput, now: num
   if (!trunk.active) return refusal('customer_trunk_not_active');
   const retail = input.retailAccountId ?? null;
   const account = retail === null ? engine.snapshot.accounts.get(trunk.accountId)! : retailTerms(retail, trunk);
+  const sellDeck = sellDeckOf(input, engine.snapshot, trunk.sellDeck);
 
   let plan: (availableMicro: number, headroomMicro: number) => Plan | null;
   const estimated = input.estimatedCostMicro;
@@ -149,7 +153,7 @@ export function admitCall(context: AdmitContext, input: AdmitCallInput, now: num
     plan = account.enforcesHeadroom
       ? capped(
           estimatedCostTerms(
-            estimatePrice(context, trunk, account.currency, input.dnis, now, knownNode(input, engine.snapshot.rates)),
+            estimatePrice(context, trunk, account.currency, input.dnis, now, knownNode(input, engine.snapshot.rates), sellDeck),
             estimated,
             credit.settings.admissionSeconds,
           ),
@@ -158,7 +162,7 @@ export function admitCall(context: AdmitContext, input: AdmitCallInput, now: num
   } else {
     const dnis = normalizeNumber(input.dnis ?? '');
     if (dnis === null || !isRoutableDnis(dnis)) return refusal('invalid_dnis');
-    const priced = priceCall(engine, trunk, account.currency, dnis, now, knownNode(input, engine.snapshot.rates));
+    const priced = priceCall(engine, trunk, account.currency, dnis, now, knownNode(input, engine.snapshot.rates), sellDeck);
     if (!priced.ok) return refusal(priced.reason);
     const sliceSeconds = credit.settings.sliceSeconds;
     // Slices need a way to end the call (the dialog, over MI) and a limit to enforce; a per-call price is paid once.

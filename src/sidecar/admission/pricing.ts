@@ -5,14 +5,17 @@ import type { CustomerTrunk } from '../../core/snapshot/model.js';
 import type { CallPrice } from '../../core/rating/cost-bound.js';
 
 /**
- * A call's price for admission: the trunk's sell rate for the DNIS, converted to the account's currency,
+ * A call's price for admission: the sell rate for the DNIS (the trunk's deck, or a retail call's product's), converted to the account's currency,
  * with the rounding slack that makes its cost bound (core/rating/cost-bound.ts) an upper bound on what
  * rating will charge. Integer micro/nano arithmetic: this runs on every INVITE.
  */
 
 export type PriceResult = { ok: true; price: CallPrice } | { ok: false; reason: 'no_rate_deck' | 'no_rate' | 'no_exchange_rate' };
 
-/** `dnisNode`: the number's rate-trie node when known (knownNode), else -1. */
+/**
+ * `dnisNode`: the number's rate-trie node when known (knownNode), else -1. `sellDeck`: the deck the call sells
+ * with (sellDeckOf: a retail call's product's), the trunk's assigned one unless given.
+ */
 export function priceCall(
   engine: DecisionEngine,
   trunk: CustomerTrunk,
@@ -20,9 +23,10 @@ export function priceCall(
   dnis: string,
   now: number,
   dnisNode = -1,
+  sellDeck = trunk.sellDeck,
 ): PriceResult {
-  if (trunk.sellDeck < 0) return { ok: false, reason: 'no_rate_deck' };
-  const row = engine.lcr.rowNow(trunk.sellDeck, dnis, now, dnisNode);
+  if (sellDeck < 0) return { ok: false, reason: 'no_rate_deck' };
+  const row = engine.lcr.rowNow(sellDeck, dnis, now, dnisNode);
   if (row < 0) return { ok: false, reason: 'no_rate' };
   const { snapshot } = engine;
   const rates = snapshot.rates;
@@ -30,7 +34,7 @@ export function priceCall(
   const unitMicro = POWERS_OF_TEN[6 - trunk.decimalPrecision];
   let rateNano = rates.rateNano[row];
   let slackMicro = unitMicro;
-  const deckCurrency = snapshot.decks[trunk.sellDeck].currency;
+  const deckCurrency = snapshot.decks[sellDeck].currency;
   if (deckCurrency !== accountCurrency) {
     const fx = exchangeRateInForce(snapshot, deckCurrency, accountCurrency as typeof deckCurrency, now);
     if (fx === null) return { ok: false, reason: 'no_exchange_rate' };

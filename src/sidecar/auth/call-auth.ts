@@ -3,7 +3,7 @@ import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js'
 import type { DecisionEngine } from '../engine/engine.js';
 import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
 import { registrationKey, type CustomerTrunk } from '../../core/snapshot/model.js';
-import type { KnownDnisNode } from '../../core/lcr/lcr.js';
+import type { KnownDnisNode, KnownSellDeck } from '../../core/lcr/lcr.js';
 import { lookupCidr } from '../../core/net/cidr-index.js';
 import type { LivePorts } from '../limits/live-ports.js';
 import { lookupAccessNumber } from '../retail/access-numbers.js';
@@ -23,10 +23,12 @@ export interface CallAuthRequest {
 }
 
 /**
- * `dnisNode`/`dnisRates` (KnownDnisNode) are not answered (the encoders leave them out): a retail call's
- * translated number's rate-trie node, which call/decide hands to admission and route.
+ * `dnisNode`/`dnisRates` (KnownDnisNode) and `sellDeck`/`sellDeckRates` (KnownSellDeck) are not answered (the
+ * encoders leave them out): a retail call's translated number's rate-trie node and its product's sell deck,
+ * which call/decide hands to admission and route. `sellDeckId` is never set here: the answer's
+ * `customer_rate_deck_id` is that id.
  */
-export interface CallAuthAllowed extends KnownDnisNode {
+export interface CallAuthAllowed extends KnownDnisNode, Omit<KnownSellDeck, 'sellDeckId'> {
   allowed: true;
   trunk_type: 'customer';
   customer_trunk_id: number;
@@ -42,6 +44,12 @@ export interface CallAuthAllowed extends KnownDnisNode {
    * billed for it. `customer_trunk_id` is then the product's trunk and `dnis` the translated number.
    */
   retail_account_id?: number;
+  /**
+   * That call's sell deck, when its product names one (else the trunk's assigned deck): the script passes it on
+   * to call/route, call/reroute and the CDR (and call/admit, with the separate endpoints), which price, route
+   * and rate the call with it.
+   */
+  customer_rate_deck_id?: number;
 }
 
 export interface CallAuthRejected {
@@ -160,9 +168,17 @@ export function authorizeCall(
     if (productTrunk < 0 || !engine.snapshot.customerTrunks[productTrunk].active)
       return { decision: { allowed: false, ...refusalFields('customer_trunk_not_active') }, outcome: 'not_authorised' };
     const decided = allowOn(engine, productTrunk, ani, access.translation.bNumber, ports, access.translation.retailAccountId);
-    if (decided.decision.allowed && access.translation.bNumberNode >= 0) {
-      decided.decision.dnisNode = access.translation.bNumberNode;
-      decided.decision.dnisRates = engine.snapshot.rates;
+    const allowed = decided.decision;
+    if (allowed.allowed && access.translation.bNumberNode >= 0) {
+      allowed.dnisNode = access.translation.bNumberNode;
+      allowed.dnisRates = engine.snapshot.rates;
+    }
+    // The product's deck, its dense index found when the product was compiled or applied: nothing looked up per call.
+    const product = access.product;
+    if (allowed.allowed && product.rateDeckId !== null) {
+      allowed.customer_rate_deck_id = product.rateDeckId;
+      allowed.sellDeck = product.sellDeck!;
+      allowed.sellDeckRates = engine.snapshot.rates;
     }
     return decided;
   }

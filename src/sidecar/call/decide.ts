@@ -100,6 +100,9 @@ export function decideCall(context: CallContext, request: DecideRequest, now: nu
       retailAccountId: caller.retail_account_id ?? null,
       dnisNode: caller.dnisNode,
       dnisRates: caller.dnisRates,
+      sellDeckId: caller.customer_rate_deck_id,
+      sellDeck: caller.sellDeck,
+      sellDeckRates: caller.sellDeckRates,
     },
     now,
   );
@@ -133,13 +136,18 @@ function afterAdmission(
   return { body: decided('route', route.decision.reason_code, parts), stage: 'route', committed: released };
 }
 
-/** What the script sent to call/route for a call's first carrier (and what auth knows of the number's route, for a retail call). */
+/** What the script sent to call/route for a call's first carrier (and what auth knows of the number's route and sell deck, for a retail call). */
 export function firstAttempt(caller: CallAuthAllowed): RouteRequest {
   const request = firstAttemptRequest(caller.customer_trunk_id, caller.dnis, caller.ani);
   // Added, not spread, as auth adds them: a wholesale call's request keeps its shape.
   if (caller.dnisRates !== undefined) {
     request.dnisNode = caller.dnisNode;
     request.dnisRates = caller.dnisRates;
+  }
+  if (caller.customer_rate_deck_id !== undefined) {
+    request.sellDeckId = caller.customer_rate_deck_id;
+    request.sellDeck = caller.sellDeck;
+    request.sellDeckRates = caller.sellDeckRates;
   }
   return request;
 }

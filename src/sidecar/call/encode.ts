@@ -27,6 +27,7 @@ export function encodeCallAuthDecision(decision: CallAuthDecision): string {
     `{"allowed":true,"trunk_type":"customer","customer_trunk_id":${decision.customer_trunk_id},"ani":${quoteJson(decision.ani)},` +
     `"dnis":${quoteJson(decision.dnis)},"cps_limit":${decision.cps_limit},"port_limit":${decision.port_limit},` +
     `"per_minute_rate_limit":${decision.per_minute_rate_limit},"sip_trusted":${decision.sip_trusted},"rtpengine_enabled":${decision.rtpengine_enabled}` +
-    (decision.retail_account_id === undefined ? '}' : `,"retail_account_id":${decision.retail_account_id}}`)
+    (decision.retail_account_id === undefined ? '' : `,"retail_account_id":${decision.retail_account_id}`) +
+    (decision.customer_rate_deck_id === undefined ? '}' : `,"customer_rate_deck_id":${decision.customer_rate_deck_id}}`)
   );
 }

@@ -76,6 +76,7 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
     uncoveredMicro: 0, // recordCdr's
     retailAccountId: retail,
     namedRetailAccountId: named,
+    namedRateDeckId: record.customer_rate_deck_id ?? null,
   };
   // Only an account held to a limit can be overrun; one without is billed whatever it spends (retail: prepaid).
   await credit.recordCdr(cdr, retail !== null || account.enforcesHeadroom, now, reservation);
@@ -106,5 +107,6 @@ function requestFingerprint(record: CallRecord): string {
     record.duration_seconds,
     record.sip_response_code,
     record.retail_account_id,
+    record.customer_rate_deck_id,
   );
 }

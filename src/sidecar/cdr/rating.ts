@@ -1,6 +1,6 @@
 import type { DecisionEngine } from '../engine/engine.js';
 import { rateTypeOf } from '../routing/lcr-lookup.js';
-import { exchangeRateInForce } from '../../core/lcr/lcr.js';
+import { exchangeRateInForce, sellDeckOf } from '../../core/lcr/lcr.js';
 import { formatFixed } from '../../core/money/nano.js';
 import { billableSeconds, convertMoney, rateCallNano } from '../../core/rating/rating.js';
 import type { Trunk } from '../../core/snapshot/model.js';
@@ -39,6 +39,12 @@ export interface CallRecord {
    * or expired) by the time its CDR comes: the reservation is otherwise what says whose the call is.
    */
   retail_account_id?: number | null;
+  /**
+   * That call's sell deck when its partner product names one (call/auth's `customer_rate_deck_id`, kept with
+   * the dialog as the retail account is): the customer side is rated with it instead of the trunk's assigned
+   * deck, as admission priced it. Absent or null: the trunk's.
+   */
+  customer_rate_deck_id?: number | null;
 }
 
 /** One side's rating, kept as it is in the CDR's record (journal/rated-cdr.ts). */
@@ -92,7 +98,8 @@ function rateSide(
 /**
  * `billed`: whose balance the call is charged to: the trunk's customer account (its currency), or for a call
  * through a partner product's access number the retail account (the product's currency, which is its trunk's:
- * admission reserved in it). The trunk's sell deck may be in another currency than either: converted.
+ * admission reserved in it). The sell deck (the trunk's, or the one the CDR names: its product's) may be in
+ * another currency than either: converted.
  */
 export function rateCallRecord(engine: DecisionEngine, record: CallRecord, billed: 'account' | 'retail' = 'account'): RatingResult {
   const { snapshot } = engine;
@@ -103,13 +110,16 @@ export function rateCallRecord(engine: DecisionEngine, record: CallRecord, bille
   if (carrierIndex === undefined) return { ok: false, message: `carrier_trunk_id ${record.carrier_trunk_id} is not a known carrier trunk` };
   const trunk = snapshot.customerTrunks[trunkIndex];
   const carrier = snapshot.carriers[carrierIndex];
+  const named = record.customer_rate_deck_id ?? null;
+  const sellDeck = named === null ? trunk.sellDeck : sellDeckOf({ sellDeckId: named }, snapshot, -1);
+  if (sellDeck < 0 && named !== null) return { ok: false, message: `customer_rate_deck_id ${named} is not a known customer rate deck` };
   // Both decks' rows in one walk down the number, in force when the call started (none needed for a call not answered).
   // Answered is answer_time, not the duration: a call that connected for under a second reports 0 seconds.
   const answered = record.answerMs !== null;
   const rows = engine.lcr.pair;
   if (!answered) rows.fill(-1);
-  else engine.lcr.rowsAt(trunk.sellDeck, carrier.costDeck, record.dnis, record.startMs);
-  const customer = rateSide(engine, trunk, trunk.sellDeck, record.dnis, rows[0], answered, record.duration_seconds);
+  else engine.lcr.rowsAt(sellDeck, carrier.costDeck, record.dnis, record.startMs);
+  const customer = rateSide(engine, trunk, sellDeck, record.dnis, rows[0], answered, record.duration_seconds);
   if (typeof customer === 'string') return { ok: false, message: `customer trunk ${trunk.id} ${customer}` };
   const vendor = rateSide(engine, carrier, carrier.costDeck, record.dnis, rows[1], answered, record.duration_seconds);
   if (typeof vendor === 'string') return { ok: false, message: `carrier trunk ${carrier.id} ${vendor}` };

@@ -67,6 +67,8 @@ export function readRoute(reader: BodyReader): RouteRequest {
     previous_failure_code: reader.integer('previous_failure_code', SIP_CODE) ?? null,
     tried_carrier_trunk_ids: reader.integerArray('tried_carrier_trunk_ids'),
     tried_gateway_ids: reader.integerArray('tried_gateway_ids'),
+    // call/auth's answer for a call through a partner access number whose product names its sell deck: routed by that deck.
+    sellDeckId: reader.integer('customer_rate_deck_id', ID),
   };
 }
 

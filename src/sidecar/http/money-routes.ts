@@ -34,6 +34,7 @@ function callRecord(reader: BodyReader): CallRecord {
     duration_seconds: reader.requiredInteger('duration_seconds', DURATION),
     sip_response_code: reader.integer('sip_response_code', SIP_CODE) ?? null,
     retail_account_id: reader.integer('retail_account_id', ID) ?? null,
+    customer_rate_deck_id: reader.integer('customer_rate_deck_id', ID) ?? null,
   };
   if (record.endMs < record.startMs) throw new RequestError('invalid_field', 'end_time is before start_time');
   if (record.answerMs === null) {
@@ -116,6 +117,8 @@ export function moneyRoutes(context: SidecarContext): Route[] {
         dialogId: readDialogId(reader),
         // call/auth's answer for a call through a partner access number (the script passes it on): billed to it.
         retailAccountId: reader.integer('retail_account_id', ID) ?? null,
+        // And its product's sell deck, when it names one: priced with it instead of the trunk's.
+        sellDeckId: reader.integer('customer_rate_deck_id', ID),
       };
       if (input.dnis === null && input.estimatedCostMicro === null)
         throw new RequestError('invalid_field', 'dnis is required (or estimated_cost)');

@@ -57,6 +57,8 @@ export interface RatedCdr {
   retailAccountId: number | null;
   /** The retail account the request named (part of its fingerprint); null: none. */
   namedRetailAccountId: number | null;
+  /** The sell deck the request named (`customer_rate_deck_id`, part of its fingerprint); null: none (the trunk's). */
+  namedRateDeckId: number | null;
 }
 
 /**
@@ -76,12 +78,16 @@ export function fingerprintText(
   durationSeconds: number,
   sipResponseCode: number | null,
   namedRetailAccountId: number | null | undefined,
+  namedRateDeckId: number | null | undefined,
 ): string {
+  const retail = namedRetailAccountId ?? null;
+  const deck = namedRateDeckId ?? null;
   return (
     `[${customerTrunkId},${carrierTrunkId},${carrierGatewayId},${quoteJson(ani)},${quoteJson(dnis)},` +
     `${startMs},${answerMs},${endMs},${durationSeconds},${sipResponseCode}` +
-    // Only when named, so a wholesale CDR's fingerprint is what it was before the field existed (journals keep them).
-    (namedRetailAccountId === undefined || namedRetailAccountId === null ? ']' : `,${namedRetailAccountId}]`)
+    // Each only when named (the deck after the account, null when only the deck is), so a CDR naming neither has
+    // the fingerprint it had before the fields existed, and one naming the account only, before the deck (journals keep them).
+    (deck !== null ? `,${retail},${deck}]` : retail !== null ? `,${retail}]` : ']')
   );
 }
 
@@ -98,6 +104,7 @@ export function fingerprintOf(cdr: RatedCdr): string {
     cdr.durationSeconds,
     cdr.sipResponseCode,
     cdr.namedRetailAccountId,
+    cdr.namedRateDeckId,
   );
 }
 
@@ -165,7 +172,8 @@ function writeSide(out: JsonBytes, s: RatedSide): void {
 
 /**
  * The op in a log record: the figures as one JSON array, in the order below (`v`), a fifth of the settlement's
- * length. The order is the format: a change to it is a new op name, and this one stays readable. Written
+ * length. The order is the format: a change to it is a new op name, and this one stays readable; only a figure
+ * appended at the end (namedRateDeckId, read as null from records without it) keeps the name. Written
  * straight into the record's bytes (JsonBytes), as a reservation's is: one for every CDR. The costs and the
  * account charge are the money formatters' text and the currencies and roundings the schema's closed sets,
  * written as they are, as the template before this did.
@@ -217,6 +225,8 @@ export function writeRatedOp(out: JsonBytes, cdr: RatedCdr): void {
   out.numberOrNull(cdr.retailAccountId);
   out.raw(',');
   out.numberOrNull(cdr.namedRetailAccountId);
+  out.raw(',');
+  out.numberOrNull(cdr.namedRateDeckId);
   out.raw(']}');
 }
 
@@ -258,6 +268,8 @@ export function decodeRatedOp(v: unknown[]): RatedCdr {
     uncoveredMicro: v[30] as number,
     retailAccountId: v[31] as number | null,
     namedRetailAccountId: v[32] as number | null,
+    // Records written before the field hold 33 figures.
+    namedRateDeckId: (v[33] as number | null | undefined) ?? null,
   };
 }
 

@@ -1,13 +1,14 @@
 import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js';
 import type { DecisionEngine } from '../engine/engine.js';
 import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
-import { knownNode, type KnownDnisNode } from '../../core/lcr/lcr.js';
+import { knownNode, sellDeckOf, type KnownDnisNode, type KnownSellDeck } from '../../core/lcr/lcr.js';
 
 /**
  * POST /api/opensips/call/route, validated. `dnisNode`/`dnisRates`: only from call/decide, what its auth step knew
- * of the number (KnownDnisNode).
+ * of the number (KnownDnisNode). `sellDeckId`: a retail call's product's deck (the request's
+ * `customer_rate_deck_id`), whose allowlist and margin rules route it; its index only from call/decide.
  */
-export interface RouteRequest extends KnownDnisNode {
+export interface RouteRequest extends KnownDnisNode, KnownSellDeck {
   customer_trunk_id: number;
   /** The DNIS call/auth returned: normalised, tech prefix already stripped (it is not stripped again). */
   dnis: string;
@@ -79,6 +80,7 @@ export function routeCall(engine: DecisionEngine, request: RouteRequest, now: nu
 
   const carrierIndex = engine.lcr.cheapest({
     trunk: trunkIndex,
+    sellDeck: sellDeckOf(request, engine.snapshot, trunk.sellDeck),
     dnis,
     dnisNode: knownNode(request, engine.snapshot.rates),
     ani: normalizeAni(request.ani),
