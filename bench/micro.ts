@@ -67,8 +67,11 @@ export const retailCaller = (i: number): string => `6125${String(5_000_000 + (i 
 export function addRetail(dataset: Dataset): void {
   const [, , trunkId] = dataset.traffic.callers[0];
   const trunk = dataset.tables.customer_trunks.find((row) => row.id === trunkId)!;
+  // The product names its trunk's own sell deck: the same prices as the wholesale call, by the path a product
+  // with a deck of its own takes (the deck carried from auth to admission, the route and the CDR).
+  const sellDeck = dataset.tables.customer_trunk_rate_decks.find((row) => row.customer_trunk_id === trunkId)!.rate_deck_id;
   dataset.tables.retail_products = [
-    { id: 1, customer_trunk_id: trunkId, rate_deck_id: null, currency: trunk.currency, access_numbers: [ACCESS_NUMBER] },
+    { id: 1, customer_trunk_id: trunkId, rate_deck_id: sellDeck, currency: trunk.currency, access_numbers: [ACCESS_NUMBER] },
   ];
   const expires = new Date(Date.now() + 86_400_000).toISOString();
   dataset.tables.call_translations = Array.from({ length: RETAIL_TRANSLATIONS }, (_, i) => ({
