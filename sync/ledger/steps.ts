@@ -598,8 +598,9 @@ export class LedgerSteps {
 
   /**
    * Inserts settled CDRs (no two of one identity: cdrIdentity) in one statement, but those settled before, with the ids of the
-   * round's debit rows that charge them (LEDGER_SQL.insertCdrs: taken now, so call it while the balances are
-   * locked). `debitOf`: which debit row charges the CDR (1 for the round's first account billed, and so on, up to
+   * round's debit rows that charge them (LEDGER_SQL.insertCdrs: the ids taken now, before the balances are locked, so
+   * the round's biggest statement runs outside the locks other nodes' rounds wait for; a debit row's place in its
+   * account's list is taken under the lock, when the row is written). `debitOf`: which debit row charges the CDR (1 for the round's first account billed, and so on, up to
    * `debits`; null: none). The new CDRs' ids and their debit rows' ids, by cdrIdentity.
    */
   *insertCdrs(
