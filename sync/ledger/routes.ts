@@ -12,6 +12,7 @@ import {
   type SettlementCdr,
 } from '../../src/core/protocol/node-sync.js';
 import { isDecimalString } from '../../src/core/rating/rating.js';
+import { isoInstant } from '../../src/core/time/iso-instant.js';
 import { parseInstant } from '../../src/core/time/parse-instant.js';
 import { CURRENCIES } from '../../src/core/snapshot/schema.js';
 import { nodeRound } from './node-round.js';
@@ -124,7 +125,10 @@ function checkObject<T>(value: unknown, fields: readonly FieldCheck[], what: str
     const fieldValue = record[field] ?? null;
     if (!(optional && fieldValue === null) && !check(fieldValue))
       throw new RequestError('invalid_field', `${what}.${field} is missing or not a valid ${kind}`);
-    checked[field] = fieldValue;
+    // A time is kept in one spelling (UTC, milliseconds, as isoInstant writes it): a CDR's identity is its Call-ID
+    // and its start compared as text (contract note 60), and the CDR search compares times as text too; a node
+    // writing the same instant another RFC 3339 way (an offset, no fraction) must not bill a resend again.
+    checked[field] = kind === 'time' && fieldValue !== null ? isoInstant(parseInstant(fieldValue as string)) : fieldValue;
   }
   return checked as T;
 }

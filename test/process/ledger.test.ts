@@ -211,6 +211,53 @@ forEachEngine('ledger', (engine) => {
     }
   });
 
+  it("bills a resend once when its node spells the call's start another RFC 3339 way, and keeps one spelling", async () => {
+    const node = await control.send('POST', '/api/opensips-nodes', {
+      hostname: 'node-spelling',
+      mi_socket_address: 'http://127.0.0.1:9/mi',
+    });
+    assert.equal(node.status, 201, JSON.stringify(node.body));
+    // A CDR's identity is its Call-ID and start compared as text (contract note 60): the same instant with an
+    // offset and no fraction is the same call, not a second one to bill.
+    const account = await control.send('POST', '/api/customer-accounts', {
+      name: 'Spelling Pty',
+      currency: 'AUD',
+      billing_mode: 'postpaid',
+      credit_limit: '100.00',
+      username: 'spelling',
+      password: 'spelling-pass-1',
+    });
+    assert.equal(account.status, 201, JSON.stringify(account.body));
+    const extra = { customer_account_id: account.body.id };
+    const written = trunk10Settlement('spelling@test', 73, '0.0325', {}, extra);
+    const instant = Date.parse(written.start_time as string);
+    const asOffset = new Date(instant + 2 * 3_600_000).toISOString().replace(/\.\d{3}Z$/, '+02:00');
+    assert.notEqual(asOffset, written.start_time);
+    assert.equal(Date.parse(asOffset), instant);
+    const balances: string[] = [(await balance('customer', account.body.id)).balance];
+    for (const [seq, start] of [
+      [1, written.start_time],
+      [2, asOffset],
+    ] as const) {
+      const round = await control.send(
+        'POST',
+        '/api/ledger/node-sync',
+        { node: 'node-spelling', seq, settlements: [{ ...written, start_time: start }], leases: [] },
+        bearer(node.body.node_secret),
+      );
+      assert.equal(round.status, 200, JSON.stringify(round.body));
+      balances.push((await balance('customer', account.body.id)).balance);
+    }
+    const found = (await control.get('/api/cdrs/search?sip_call_id=spelling%40test')).body;
+    assert.deepEqual(
+      found.map((row: { start_time: string }) => row.start_time),
+      [written.start_time],
+      'one CDR, its start in one spelling',
+    );
+    assert.notEqual(balances[1], balances[0], 'billed');
+    assert.equal(balances[2], balances[1], 'billed once');
+  });
+
   it('refuses a lease ask whose answers_recall is not a boolean, changing nothing', async () => {
     const node = await control.send('POST', '/api/opensips-nodes', {
       hostname: 'node-bad-recall',
