@@ -55,6 +55,11 @@ export class PgLeadership {
     return this.lock !== null;
   }
 
+  /** The term of the lead held (PgSyncLock.term); null while not leading. */
+  term(): number | null {
+    return this.lock?.term ?? null;
+  }
+
   /** Told of every change: true when this centre takes the lead, false when it loses it. */
   onChange(listener: (leading: boolean) => void): () => void {
     this.listeners.add(listener);

@@ -18,6 +18,12 @@ export class PgSyncLock {
     private readonly client: pg.Client,
     /** The store's schema: what the lock is keyed by, and what notifications for this store name. */
     readonly schema: string,
+    /**
+     * This holding's number, higher than every holder's before it (sync_lead_terms, taken under the lock): the
+     * fence a node's drouting database keeps (sync/drouting/writer.ts SYNC_TERM_ROW), so a holder that lost the
+     * lock without knowing it yet (stalled, or its connection cut) is refused there once a later one has written.
+     */
+    readonly term: number,
   ) {}
 
   /**
@@ -34,7 +40,10 @@ export class PgSyncLock {
         [SYNC_LOCK_CLASS],
       );
       if (rows[0].taken) {
-        const lock = new PgSyncLock(client, rows[0].schema);
+        const taken = await client.query<{ term: number }>(
+          'INSERT INTO sync_lead_terms (taken_at) VALUES (to_char(clock_timestamp() AT TIME ZONE \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\')) RETURNING id AS term',
+        );
+        const lock = new PgSyncLock(client, rows[0].schema, Number(taken.rows[0].term));
         client.on('end', () => {
           if (!lock.released) onLost?.();
         });

@@ -4,6 +4,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { askLeaderToSync, PgLeadership } from '../../sync/store/pg-leadership.js';
 import { SYNC_LOCK_CLASS } from '../../sync/store/pg-sync-lock.js';
+import { openPgDatabase } from '../../sync/store/pg-database.js';
 import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
 
 /**
@@ -36,6 +37,8 @@ describe('leadership of the routing sync on PostgreSQL', { skip: unreachable ?? 
 
   before(async () => {
     scratch = await scratchSchema('leadership');
+    // Migrated, as a control plane's store is before it asks for the lead (the lead's terms are a table of it).
+    await (await openPgDatabase(scratch.url)).end();
     admin = new pg.Client({ connectionString: scratch.url });
     await admin.connect();
   });
@@ -61,10 +64,14 @@ describe('leadership of the routing sync on PostgreSQL', { skip: unreachable ?? 
     const second = await start();
     assert.equal(first.isLeading(), true);
     assert.equal(second.isLeading(), false);
+    assert.equal(second.term(), null);
+    const firstTerm = first.term()!;
     const taken = nextChange(second);
     await first.stop();
     assert.equal(await taken, true);
     assert.equal(second.isLeading(), true);
+    // The node databases' fence (sync/drouting/writer.ts SYNC_TERM_ROW): a later holder's term is higher.
+    assert.ok(second.term()! > firstTerm, `${second.term()} after ${firstTerm}`);
     assert.notEqual(await holder(), null);
   });
 
