@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { redactedError } from './database-url.js';
+import { keepSessionOpen } from './pg-database.js';
 
 /**
  * The lock that makes one control plane at a time run the routing sync (the snapshot build, the pushes, the
@@ -35,6 +36,8 @@ export class PgSyncLock {
     client.on('error', () => undefined);
     try {
       await client.connect();
+      // The lock lasts as long as the session: a server's idle timeout must not end it.
+      await keepSessionOpen(client);
       const { rows } = await client.query<{ taken: boolean; schema: string }>(
         'SELECT pg_try_advisory_lock($1, hashtext(current_schema())) AS taken, current_schema() AS schema',
         [SYNC_LOCK_CLASS],

@@ -95,6 +95,22 @@ describe('leadership of the routing sync on PostgreSQL', { skip: unreachable ?? 
     assert.notEqual(await holder(), pid);
   });
 
+  it("keeps the lead through the server's idle session timeout (a DBA's idle_session_timeout on the role or database)", async () => {
+    await Promise.all(started.map((leadership) => leadership.stop()));
+    // The centre's URL as a server with a 100 ms idle_session_timeout would have its sessions start.
+    const url = new URL(scratch!.url);
+    url.searchParams.set('options', `${url.searchParams.get('options') ?? ''} -c idle_session_timeout=100`);
+    const leadership = await PgLeadership.start(url.toString(), log, RETRY_MS);
+    started.push(leadership);
+    assert.equal(leadership.isLeading(), true);
+    const changes: boolean[] = [];
+    leadership.onChange((leading) => changes.push(leading));
+    // Ten times the timeout idle: a lock session the server ends is a lost lead (and a sync at each taking).
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.deepEqual(changes, [], 'the lead never changed hands');
+    assert.equal(leadership.isLeading(), true);
+  });
+
   it('hands a sync asked of any centre to the leader, and to no other', async () => {
     await Promise.all(started.map((leadership) => leadership.stop()));
     const asked: string[][] = [[], []];
