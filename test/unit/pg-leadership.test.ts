@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import pino from 'pino';
@@ -93,6 +94,44 @@ describe('leadership of the routing sync on PostgreSQL', { skip: unreachable ?? 
     });
     assert.equal([leader, standby].filter((leadership) => leadership.isLeading()).length, 1);
     assert.notEqual(await holder(), pid);
+  });
+
+  it('stops leading when its lock connection goes silent without a reset (a firewall dropping the flow, a partition)', async () => {
+    await Promise.all(started.map((leadership) => leadership.stop()));
+    // The way to the server: a relay that can go silent, taking everything sent and passing nothing on either way.
+    const sockets = new Set<net.Socket>();
+    let silent = false;
+    const relay = net.createServer((inbound) => {
+      const outbound = net.connect(5432, '127.0.0.1');
+      for (const socket of [inbound, outbound]) {
+        sockets.add(socket);
+        socket.on('error', () => undefined);
+      }
+      inbound.on('data', (chunk) => silent || outbound.write(chunk));
+      outbound.on('data', (chunk) => silent || inbound.write(chunk));
+      inbound.on('close', () => outbound.destroy());
+      outbound.on('close', () => inbound.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = new URL(scratch!.url);
+      url.port = String((relay.address() as net.AddressInfo).port);
+      const leadership = await PgLeadership.start(url.toString(), log, RETRY_MS, undefined, 100);
+      started.push(leadership);
+      assert.equal(leadership.isLeading(), true);
+      const lost = nextChange(leadership);
+      silent = true;
+      // No reset, no close: only the holder's own question, unanswered, can tell it. Bounded, as it never came before.
+      let bound: NodeJS.Timeout | undefined;
+      const unheard = new Promise<string>((resolve) => (bound = setTimeout(() => resolve('still leading'), 30_000)));
+      assert.equal(await Promise.race([lost, unheard]), false, 'the leader hears it no longer leads');
+      clearTimeout(bound);
+      assert.equal(leadership.isLeading(), false);
+      await leadership.stop();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => relay.close(resolve));
+    }
   });
 
   it("keeps the lead through the server's idle session timeout (a DBA's idle_session_timeout on the role or database)", async () => {
