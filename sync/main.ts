@@ -53,7 +53,7 @@ async function main(): Promise<void> {
       throw new Error(`another control plane is running the sync on ${config.store.shown} (it holds the sync lock): nothing done`);
     }
     await seedLocalhost(handle.config);
-    const syncJob = new SyncJob(handle.config, log, nodePolicy, { miTimeoutMs: config.miTimeoutMs });
+    const syncJob = new SyncJob(handle.config, log, nodePolicy, { miTimeoutMs: config.miTimeoutMs, term: () => lock?.term ?? null });
     const report = await syncJob.run();
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     await syncJob.close();
@@ -89,6 +89,7 @@ async function main(): Promise<void> {
     miTimeoutMs: config.miTimeoutMs,
     flushed: stores.flushed,
     leads,
+    term: () => leadership?.term() ?? null,
     observe: (kind, seconds, report) => metrics.syncFinished(kind, seconds, report),
   });
 

@@ -27,18 +27,27 @@ async function isAuthorised(store: ConfigStore, address: string): Promise<boolea
   return rows.length > 0;
 }
 
-/** A fresh store lets this machine in, so the operator can add the others. */
+/**
+ * A fresh store lets this machine in, so the operator can add the others. Control planes starting together on
+ * one PostgreSQL store may all find it missing and all insert it: the unique key lets one in, and the others
+ * find it there afterwards (rather than stop at start on the duplicate key).
+ */
 export async function seedLocalhost(store: ConfigStore): Promise<void> {
-  const { rows } = await store.list('auth_ips', { where: { ip_address: '127.0.0.1' }, limit: 1, offset: 0 });
-  if (rows.length > 0) return;
+  const seeded = async (): Promise<boolean> =>
+    (await store.list('auth_ips', { where: { ip_address: '127.0.0.1' }, limit: 1, offset: 0 })).rows.length > 0;
+  if (await seeded()) return;
   const now = new Date().toISOString();
-  await store.insert('auth_ips', {
-    ip_address: '127.0.0.1',
-    description: 'localhost seed',
-    is_active: 1,
-    created_at: now,
-    updated_at: now,
-  });
+  try {
+    await store.insert('auth_ips', {
+      ip_address: '127.0.0.1',
+      description: 'localhost seed',
+      is_active: 1,
+      created_at: now,
+      updated_at: now,
+    });
+  } catch (error) {
+    if (!(await seeded())) throw error;
+  }
 }
 
 /**

@@ -10,6 +10,7 @@ import { apiRecord, storeValue, storeValues } from './fields.js';
 import { RATE_HISTORY_COLUMNS, reviseRate } from './rate-revision.js';
 import { CARRIER_TRUNK_IPS, CUSTOMER_TRUNKS, OPENSIPS_NODES, type Resource } from './resources.js';
 import { checkNodeTargets } from '../nodes/targets.js';
+import { redactDatabaseUrl } from '../store/database-url.js';
 import type { NodePolicy } from '../nodes/policy.js';
 import { issueNodeSecret } from '../store/node-credentials.js';
 import { setPassword } from '../portal/credentials.js';
@@ -180,24 +181,43 @@ async function present(resource: Resource, store: ConfigStore, record: Row, mode
   return record;
 }
 
+/** The fields a read may ask for by name (`?include=`): the secret ones and the database URLs (see Resource). */
+function revealable(resource: Resource): readonly string[] {
+  return [...(resource.secret ?? []), ...(resource.databaseUrls ?? [])];
+}
+
 /** The secret fields a read asked for by name (`?include=password_hash`); others named are refused. */
 function revealed(resource: Resource, params: URLSearchParams): Set<string> {
   const asked = params.getAll('include').flatMap((value) => value.split(','));
   for (const name of asked)
-    if (!(resource.secret ?? []).includes(name))
+    if (!revealable(resource).includes(name))
       throw new RequestError(
         'invalid_parameter',
-        `include takes ${(resource.secret ?? []).join(', ') || 'nothing here'}, not ${name.slice(0, 64)}`,
+        `include takes ${revealable(resource).join(', ') || 'nothing here'}, not ${name.slice(0, 64)}`,
       );
   return new Set(asked);
 }
 
-/** The record without the secret fields not asked for. */
+/** A database URL as answered: its password `***` (a file path, or a URL without one, as it is). */
+function concealedUrl(value: unknown): unknown {
+  if (typeof value !== 'string' || !URL.canParse(value)) return value;
+  const url = new URL(value);
+  return url.password === '' ? value : redactDatabaseUrl(url);
+}
+
+/** The record without the secret fields not asked for, and its database URLs' passwords unless asked for. */
 function conceal(resource: Resource, record: Row, reveal: ReadonlySet<string> = new Set()): Row {
-  if (resource.secret === undefined) return record;
+  if (resource.secret === undefined && resource.databaseUrls === undefined) return record;
   const shown = { ...record };
-  for (const name of resource.secret) if (!reveal.has(name)) delete shown[name];
+  for (const name of resource.secret ?? []) if (!reveal.has(name)) delete shown[name];
+  for (const name of resource.databaseUrls ?? []) if (!reveal.has(name) && name in shown) shown[name] = concealedUrl(shown[name]);
   return shown;
+}
+
+/** An update's database URLs that are the stored ones as answered (password `***`): not changes, the stored password stays. */
+function keepConcealed(resource: Resource, current: Row, changes: Row): void {
+  for (const name of resource.databaseUrls ?? [])
+    if (name in changes && changes[name] !== current[name] && changes[name] === concealedUrl(current[name])) delete changes[name];
 }
 
 /**
@@ -253,7 +273,7 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
         ...resource.filters,
         ...PAGE_PARAMS,
         'active_only',
-        ...(resource.secret === undefined ? [] : ['include']),
+        ...(revealable(resource).length === 0 ? [] : ['include']),
       ]);
       const reveal = revealed(resource, params);
       const where: Record<string, string | number | null> = {};
@@ -293,14 +313,14 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
       if (resource.table === OPENSIPS_NODES.table) {
         // The node's credential for its money rounds, answered this once (contract note 39).
         const { secret } = await issueNodeSecret(store, created.id as number, false);
-        return json(201, { ...shown(created), node_secret: secret });
+        return json(201, { ...conceal(resource, shown(created)), node_secret: secret });
       }
       return json(201, conceal(resource, shown(created)));
     });
   }
   if (resource.operations.includes('get')) {
     add('GET', itemPath, async (request) => {
-      const reveal = resource.secret === undefined ? new Set<string>() : revealed(resource, parseQuery(request.query, ['include']));
+      const reveal = revealable(resource).length === 0 ? new Set<string>() : revealed(resource, parseQuery(request.query, ['include']));
       return json(200, await present(resource, store, conceal(resource, shown(await item(request)), reveal), 'item'));
     });
   }
@@ -310,6 +330,7 @@ export function resourceRoutes(resource: Resource, context: AdminContext): Route
       const body = readBody(request);
       const changes: Row = storeValues(resource.fields, body, 'update', resource.portalLogin === true ? ['password'] : []);
       const password = portalPassword(resource, body, 'update');
+      keepConcealed(resource, current, changes);
       await checkRecord(resource, context, { ...current, ...changes }, changes, current);
       changes.updated_at = new Date().toISOString();
       const updated =

@@ -40,6 +40,12 @@ export interface Resource {
    */
   secret?: readonly string[];
   /**
+   * Fields holding a database URL whose password no answer shows (`***` in its place) unless the read asks
+   * for the field by name (`?include=drouting_db`), as `secret`; an update giving the URL as answered keeps
+   * the stored password (a record read and sent back with a change must not store `***`).
+   */
+  databaseUrls?: readonly string[];
+  /**
    * Rates keep the terms they had before an edit as history rows (rate-revision.ts): lists, gets and
    * edits see only the rates themselves, a delete takes the history with it.
    */
@@ -334,6 +340,8 @@ export const OPENSIPS_NODES: Resource = {
     // The contract's enum only (note 45): a node that is not `active` is not synced, whatever else it is.
     status: status(),
   },
+  // A MySQL/PostgreSQL drouting_db carries the password OpenSIPS's db_url needs.
+  databaseUrls: ['drouting_db'],
   filters: ['status'],
   list: 'paged',
   deletion: 'hard',

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Delta, LiveTable } from '../../src/core/protocol/deltas.js';
 import type { DeltaFeed, RecentDelta } from './feed.js';
 import { redactedError } from '../store/database-url.js';
+import { keepSessionOpen } from '../store/pg-database.js';
 import type { PgChangeLog } from '../store/pg-config-store.js';
 import {
   DEFAULT_DELTA_RETENTION,
@@ -111,6 +112,7 @@ export class PgDeltaFeed implements DeltaFeed {
     });
     try {
       await client.connect();
+      await keepSessionOpen(client);
       this.schema = (await client.query<{ schema: string }>('SELECT current_schema() AS schema')).rows[0].schema;
       await client.query(`LISTEN ${DELTA_CHANNEL}`);
       // Listening from here: what committed before (while the connection was down, say) is read once.

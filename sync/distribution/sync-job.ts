@@ -75,6 +75,7 @@ export class SyncJob {
   private readonly miTimeoutMs: number;
   private readonly flushed: () => Promise<void>;
   private readonly leads: () => boolean;
+  private readonly term: () => number | null;
   private readonly observe: SyncObserver;
 
   constructor(
@@ -92,12 +93,18 @@ export class SyncJob {
       miTimeoutMs?: number;
       flushed?: () => Promise<void>;
       leads?: () => boolean;
+      /**
+       * The sync lead term this control plane holds (store/pg-sync-lock.ts), taken as a sync starts and written
+       * with its drouting as the node databases' fence (drouting/writer.ts SYNC_TERM_ROW); null: no fence.
+       */
+      term?: () => number | null;
       observe?: SyncObserver;
     } = {},
   ) {
     this.observe = options.observe ?? (() => undefined);
     this.push = options.push ?? DEFAULT_PUSH;
     this.leads = options.leads ?? (() => true);
+    this.term = options.term ?? (() => null);
     this.flushed = options.flushed ?? (() => Promise.resolve());
     // Large reloads take seconds on OpenSIPS (383k rules: 4-8 s).
     this.miTimeoutMs = options.miTimeoutMs ?? 30_000;
@@ -161,6 +168,8 @@ export class SyncJob {
   }
 
   private async execute(force: boolean, followLive: boolean): Promise<SyncReport> {
+    // The term the store is read under: should the lead pass meanwhile, a node the next leader has written refuses these rows.
+    const term = this.term();
     const started = performance.now();
     const phases: Record<string, number> = {};
     let mark = started;
@@ -286,7 +295,7 @@ export class SyncJob {
       }
       const { checksum, counts } = drouting;
       reloads.push(
-        reloadNode(target, counts, checksum, (database) => this.drouting.write(checksum, database), this.miTimeoutMs).then(
+        reloadNode(target, counts, checksum, (database) => this.drouting.write(checksum, database, term), this.miTimeoutMs).then(
           async (result) => {
             if (result.success && !result.skipped)
               await this.store.update('opensips_nodes', result.node_id, {

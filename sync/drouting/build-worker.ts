@@ -19,7 +19,8 @@ import { droutingChecksum, writeDrouting } from './writer.js';
 
 export type DroutingRequest =
   | { kind: 'build'; id: number; tables: SnapshotTables; now: number }
-  | { kind: 'write'; id: number; checksum: string; target: DroutingDatabase };
+  /** `term`: the writing control plane's sync lead term, the node database's fence (writer.ts SYNC_TERM_ROW); null: none. */
+  | { kind: 'write'; id: number; checksum: string; target: DroutingDatabase; term: number | null };
 
 export interface DroutingCounts {
   gateways: number;
@@ -56,16 +57,16 @@ async function build(tables: SnapshotTables, now: number): Promise<{ checksum: s
   return { checksum, counts };
 }
 
-async function write(checksum: string, target: DroutingDatabase): Promise<void> {
+async function write(checksum: string, target: DroutingDatabase, term: number | null): Promise<void> {
   if (last === null || last.checksum !== checksum) throw new Error('the drouting rows to write are not the last ones built');
-  if (target.kind === 'sqlite') writeDrouting(target.path, last.data);
-  else await writeDroutingSql(target, last.data);
+  if (target.kind === 'sqlite') writeDrouting(target.path, last.data, term);
+  else await writeDroutingSql(target, last.data, { term });
 }
 
 async function answer(request: DroutingRequest): Promise<DroutingReply> {
   try {
     if (request.kind === 'build') return { id: request.id, ok: true, ...(await build(request.tables, request.now)) };
-    await write(request.checksum, request.target);
+    await write(request.checksum, request.target, request.term);
     return { id: request.id, ok: true, written: true };
   } catch (error) {
     return { id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) };

@@ -13,9 +13,9 @@ export interface BuiltDrouting {
 }
 
 /** Copies one node database's drouting tables into another, in a thread of its own (copy-worker.ts). */
-function copyInThread(from: string, to: string): Promise<void> {
+function copyInThread(from: string, to: string, term: number | null): Promise<void> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./copy-worker.js', import.meta.url), { workerData: { from, to } });
+    const worker = new Worker(new URL('./copy-worker.js', import.meta.url), { workerData: { from, to, term } });
     worker.once('message', (reply: { ok: boolean; error?: string }) => (reply.ok ? resolve() : reject(new Error(reply.error))));
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`drouting copy exited (${code})`)));
@@ -53,11 +53,12 @@ export class DroutingBuilder {
    * Writes the rows of the build with this checksum into a node database. The first SQLite node
    * is written row by row (1.2 s for 312k rules); the others copy its tables inside SQLite (0.45 s),
    * each in a thread of its own, side by side. A MySQL/PostgreSQL node is always written by the worker
-   * (sql-writer.ts): another server's tables cannot be copied from a local file.
+   * (sql-writer.ts): another server's tables cannot be copied from a local file. `term`: this control plane's
+   * sync lead term, checked against the node database's fence (writer.ts SYNC_TERM_ROW); null: no fence.
    */
-  async write(checksum: string, target: DroutingDatabase): Promise<void> {
+  async write(checksum: string, target: DroutingDatabase, term: number | null = null): Promise<void> {
     if (target.kind !== 'sqlite') {
-      const reply = await this.ask({ kind: 'write', id: 0, checksum, target });
+      const reply = await this.ask({ kind: 'write', id: 0, checksum, target, term });
       if (!reply.ok) throw new Error(reply.error);
       return;
     }
@@ -65,13 +66,13 @@ export class DroutingBuilder {
     const first = this.firstWritten?.checksum === checksum ? this.firstWritten : null;
     if (first !== null && first.path !== path && (await first.done)) {
       try {
-        await copyInThread(first.path, path);
+        await copyInThread(first.path, path, term);
         return;
       } catch {
         // the first node's file is gone or changed: write the rows again
       }
     }
-    const done = this.ask({ kind: 'write', id: 0, checksum, target }).then((reply) => {
+    const done = this.ask({ kind: 'write', id: 0, checksum, target, term }).then((reply) => {
       if (!reply.ok) throw new Error(reply.error);
     });
     if (first === null)

@@ -6,9 +6,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { copyDrouting } from './writer.js';
 
-const { from, to } = workerData as { from: string; to: string };
+const { from, to, term } = workerData as { from: string; to: string; term: number | null };
 try {
-  copyDrouting(from, to);
+  copyDrouting(from, to, term);
   parentPort!.postMessage({ ok: true });
 } catch (error) {
   parentPort!.postMessage({ ok: false, error: error instanceof Error ? error.message : String(error) });

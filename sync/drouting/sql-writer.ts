@@ -5,7 +5,7 @@ import { redactedError } from '../store/database-url.js';
 import { OUR_TABLES, type DroutingDatabase } from './node-database.js';
 import type { DroutingData } from './rules.js';
 import { MYSQL_TABLES, POSTGRES_TABLES } from './sql-schema.js';
-import { DROUTING_TABLE_VERSIONS } from './writer.js';
+import { DROUTING_TABLE_VERSIONS, SYNC_TERM_ROW } from './writer.js';
 
 /**
  * Writes drouting rows (and the permissions `address` rows) into a node's MySQL/MariaDB or PostgreSQL
@@ -201,7 +201,20 @@ async function loadRows(connection: mysql.Connection, table: string, columns: st
   }
 }
 
-async function writeMysql(url: string, tables: TableRows[], flags: string[]): Promise<void> {
+/**
+ * The fence's check, inside the write's transaction: `current` is the term the node's `version` row holds now
+ * that this write has raised it to its own (GREATEST: never lowered), and locked it till the commit. A term above
+ * this write's is a control plane that took the lead later and has written the node: this one no longer leads.
+ */
+function checkTerm(current: number | undefined, term: number): void {
+  if (current !== undefined && Number(current) > term)
+    throw new Error(
+      `a control plane that took the sync lead later (term ${Number(current)}) has written this node's drouting; ` +
+        `this one (term ${term}) no longer leads: nothing written`,
+    );
+}
+
+async function writeMysql(url: string, tables: TableRows[], flags: string[], term: number | null): Promise<void> {
   const connection = await mysql.createConnection({ uri: url, connectTimeout: 10_000, multipleStatements: false, flags });
   try {
     // A table someone else holds locked fails this node after LOCK_WAIT_S rather than InnoDB's 50 s:
@@ -215,6 +228,15 @@ async function writeMysql(url: string, tables: TableRows[], flags: string[]): Pr
     checkSchema(present as { table_name: string; column_name: string }[], tables);
     await connection.beginTransaction();
     try {
+      if (term !== null) {
+        // First: the row lock a writer of a later term waits for, or this write waits for theirs and then sees it.
+        await connection.query(
+          'INSERT INTO version (table_name, table_version) VALUES (?, ?) ON DUPLICATE KEY UPDATE table_version = GREATEST(table_version, VALUES(table_version))',
+          [SYNC_TERM_ROW, term],
+        );
+        const [fence] = await connection.query('SELECT table_version FROM version WHERE table_name = ?', [SYNC_TERM_ROW]);
+        checkTerm((fence as { table_version: number }[])[0]?.table_version, term);
+      }
       // DELETE, not TRUNCATE: TRUNCATE is DDL in MySQL and would commit the transaction half-way.
       for (const { table } of tables) await connection.query(`DELETE FROM ${table}`);
       let load = true;
@@ -239,7 +261,7 @@ async function writeMysql(url: string, tables: TableRows[], flags: string[]): Pr
   }
 }
 
-async function writePostgres(url: string, tables: TableRows[]): Promise<void> {
+async function writePostgres(url: string, tables: TableRows[], term: number | null): Promise<void> {
   // PostgreSQL waits for a lock forever by default; the same bound as on MySQL.
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, lock_timeout: LOCK_WAIT_S * 1000 });
   // An error on an idle client (the server going away) would otherwise be an uncaught 'error' event.
@@ -263,6 +285,15 @@ async function writePostgres(url: string, tables: TableRows[]): Promise<void> {
     checkSchema(present.rows, tables);
     await client.query('BEGIN');
     try {
+      if (term !== null) {
+        // First: the row lock a writer of a later term waits for, or this write waits for theirs and then sees it.
+        const fence = await client.query<{ table_version: number }>(
+          `INSERT INTO version (table_name, table_version) VALUES ($1, $2) ON CONFLICT (table_name)
+             DO UPDATE SET table_version = GREATEST(version.table_version, excluded.table_version) RETURNING table_version`,
+          [SYNC_TERM_ROW, term],
+        );
+        checkTerm(fence.rows[0]?.table_version, term);
+      }
       for (const { table } of tables) await client.query(`DELETE FROM ${table}`);
       for (const { table, columns, rows } of tables) {
         // One array parameter per column (unnest): 10 parameters per batch however many rows, where a
@@ -301,6 +332,8 @@ export interface SqlWriteOptions {
    * `local_infile` off does, which is how the tests reach the batched-INSERT path on a server that allows it.
    */
   mysqlFlags?: string[];
+  /** The writing control plane's sync lead term (writer.ts SYNC_TERM_ROW); null or absent: no fence (a store no other centre shares). */
+  term?: number | null;
 }
 
 export async function writeDroutingSql(
@@ -310,7 +343,10 @@ export async function writeDroutingSql(
 ): Promise<void> {
   const tables = tableRows(data);
   try {
-    await (target.kind === 'mysql' ? writeMysql(target.url, tables, options.mysqlFlags ?? []) : writePostgres(target.url, tables));
+    const term = options.term ?? null;
+    await (target.kind === 'mysql'
+      ? writeMysql(target.url, tables, options.mysqlFlags ?? [], term)
+      : writePostgres(target.url, tables, term));
   } catch (error) {
     throw redactedError(error, target.url);
   }

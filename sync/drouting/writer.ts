@@ -23,6 +23,16 @@ export const DROUTING_TABLE_VERSIONS: Record<string, number> = {
   address: 5,
 };
 
+/**
+ * The fence against a control plane that no longer leads (issue 21): a row of the node's `version` table (which
+ * OpenSIPS reads by table name only) holding the highest sync lead term (store/pg-sync-lock.ts) that has written
+ * this node. A write raises it to its own term first, in its transaction, and is refused, with nothing changed,
+ * when it holds a higher one: a centre that lost the lead mid-sync (its lock connection dropped, or it stalled
+ * while another took over) cannot overwrite what the new leader wrote with rows built from what it read before.
+ * Its dr_reload after a refused write is not sent; one sent anyway loads what the new leader wrote.
+ */
+export const SYNC_TERM_ROW = 'drouting_writer_term';
+
 const CREATE_TABLES = `
 CREATE TABLE IF NOT EXISTS version (table_name CHAR(32) NOT NULL, table_version INTEGER DEFAULT 0 NOT NULL, CONSTRAINT version_t_name_idx UNIQUE (table_name));
 CREATE TABLE IF NOT EXISTS dr_gateways (
@@ -88,13 +98,14 @@ const DR_TABLES = ['dr_gateways', 'dr_carriers', 'dr_rules', 'dr_groups', 'addre
  * SQLite (ATTACH + INSERT ... SELECT): the same rows for every node without
  * paying for JS inserts again.
  */
-export function copyDrouting(fromPath: string, toPath: string): void {
+export function copyDrouting(fromPath: string, toPath: string, term: number | null = null): void {
   // ATTACH would create a missing source as an empty database.
   if (!existsSync(fromPath)) throw new Error(`${fromPath} does not exist`);
   const db = openNodeDatabase(toPath);
   try {
     db.prepare('ATTACH DATABASE ? AS source').run(fromPath);
     db.transaction(() => {
+      fence(db, term);
       for (const table of DR_TABLES) {
         db.exec(`DELETE FROM main.${table}`);
         db.exec(`INSERT INTO main.${table} SELECT * FROM source.${table}`);
@@ -106,7 +117,22 @@ export function copyDrouting(fromPath: string, toPath: string): void {
   }
 }
 
-export function writeDrouting(path: string, data: DroutingData): void {
+/** SQLite's side of the fence (SYNC_TERM_ROW), inside the write's immediate transaction. */
+function fence(db: Database.Database, term: number | null): void {
+  if (term === null) return;
+  db.prepare(
+    'INSERT INTO version (table_name, table_version) VALUES (?, ?) ON CONFLICT (table_name) DO UPDATE SET table_version = max(table_version, excluded.table_version)',
+  ).run(SYNC_TERM_ROW, term);
+  const current = (db.prepare('SELECT table_version FROM version WHERE table_name = ?').get(SYNC_TERM_ROW) as { table_version: number })
+    .table_version;
+  if (current > term)
+    throw new Error(
+      `a control plane that took the sync lead later (term ${current}) has written this node's drouting; ` +
+        `this one (term ${term}) no longer leads: nothing written`,
+    );
+}
+
+export function writeDrouting(path: string, data: DroutingData, term: number | null = null): void {
   const db = openNodeDatabase(path);
   try {
     const insertGateway = db.prepare(
@@ -126,6 +152,7 @@ export function writeDrouting(path: string, data: DroutingData): void {
       'INSERT INTO address (grp, ip, mask, port, proto, pattern, context_info) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     db.transaction(() => {
+      fence(db, term);
       for (const table of DR_TABLES) db.exec(`DELETE FROM ${table}`);
       for (const row of data.gateways) insertGateway.run(row);
       for (const row of data.carriers) insertCarrier.run(row);

@@ -8,7 +8,10 @@ import { reclaimSilentNodesLeases } from './settlement.js';
  * that time on the wall clock (it must outlive a restart), but a wall clock that steps forward would
  * make a live node look silent and its leases would be taken back while it still admits on them. So a
  * lease is taken back only when both clocks agree: silent in the store, and unheard by this process
- * for the reclaim time (counted from its start for a node it has not heard yet).
+ * for the reclaim time (counted from its start for a node it has not heard yet). A node that failed over
+ * to another control plane sharing a PostgreSQL store is unheard here however live it is: the store's
+ * time alone speaks for it, which is why on PostgreSQL that time is the server's clock, written and
+ * compared (LedgerSteps.silenceCutoff), never one centre's clock against another's.
  */
 export class NodeSilence {
   private readonly heardAt = new Map<string, number>();
@@ -48,12 +51,17 @@ export function startLeaseReclaim(
   const reclaimAfterMs = leaseReclaimSeconds(leaseValidSeconds) * 1000;
   const silence = new NodeSilence(reclaimAfterMs);
   const sweep = async (): Promise<void> => {
-    const silentSince = new Date(Date.now() - reclaimAfterMs).toISOString();
-    const taken = await ledger.run((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
+    const taken = await ledger.run((tx) => reclaimSilentNodesLeases(tx, reclaimAfterMs, (node) => silence.silent(node)));
     reclaimed(taken.length);
     for (const lease of taken) {
       log.warn(
-        { node: lease.node, entity_type: lease.entityType, entity_id: lease.entityId, amount: lease.amount, silent_since: silentSince },
+        {
+          node: lease.node,
+          entity_type: lease.entityType,
+          entity_id: lease.entityId,
+          amount: lease.amount,
+          silent_since: lease.silentSince,
+        },
         'credit lease of a silent node taken back',
       );
     }

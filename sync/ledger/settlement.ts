@@ -577,21 +577,25 @@ export interface ReclaimedLease {
   entityType: EntityType;
   entityId: number;
   amount: string;
+  /** The cutoff (ISO): no money round from the node since before it. */
+  silentSince: string;
 }
 
 /**
- * Credit leased to nodes the centre has not heard from since `silentSince` (ISO time) goes back to its
- * accounts: the lease drops to zero and the entity's `reserved` with it, each with a `release`
- * transaction. Safe because such a node stopped admitting on those leases before now (they lapse at the
- * node after `lease_valid_seconds` without an answered round; the centre waits longer), and a node that
- * comes back asks again. `stillSilent` has the last word per node (the caller's own clock). Returns what
- * was taken back, per lease.
+ * Credit leased to nodes the centre has not heard from for `silentForMs` goes back to its accounts: the
+ * lease drops to zero and the entity's `reserved` with it, each with a `release` transaction. Safe because
+ * such a node stopped admitting on those leases before now (they lapse at the node after
+ * `lease_valid_seconds` without an answered round; the centre waits longer), and a node that comes back asks
+ * again. Silent by the clock the rounds' times were written by (LedgerSteps.silenceCutoff: on PostgreSQL the
+ * server's, since another control plane may have answered the node), and `stillSilent` has the last word per
+ * node (the caller's own monotonic clock). Returns what was taken back, per lease.
  */
 export function* reclaimSilentNodesLeases(
   tx: LedgerSteps,
-  silentSince: string,
+  silentForMs: number,
   stillSilent: (node: string) => boolean,
 ): Steps<ReclaimedLease[]> {
+  const silentSince = yield* tx.silenceCutoff(silentForMs);
   // PostgreSQL: the silent nodes' round rows first (in node order), then the balances, as a round locks
   // them; the leases are read again once locked, since a round may have come in meanwhile.
   const silentNodes = new Set((yield* tx.silentNodesLeases(silentSince)).map((lease) => lease.node).filter(stillSilent));
@@ -615,7 +619,7 @@ export function* reclaimSilentNodesLeases(
       const description = `credit lease of node ${lease.node} lapsed: no money round from it since before ${silentSince}`;
       yield* tx.applyChange(balanceKey(entity), leaseRelease(yield* tx.balance(entity.entityType, entity.entityId), amount, description));
     }
-    reclaimed.push({ node: lease.node, entityType: lease.entity_type, entityId: lease.entity_id, amount: lease.amount });
+    reclaimed.push({ node: lease.node, entityType: lease.entity_type, entityId: lease.entity_id, amount: lease.amount, silentSince });
   }
   return reclaimed;
 }

@@ -287,6 +287,17 @@ function recordTransactionsSql(): SqlText {
   };
 }
 
+/**
+ * A PostgreSQL time as this store writes times (ISO 8601 UTC, milliseconds, as JS's toISOString): text that
+ * compares in time order with the times written by the centres' clocks.
+ */
+function databaseTime(timestamp: string): string {
+  return `to_char((${timestamp}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}
+
+/** The server's clock, for a time that control planes on different machines compare (a node's last round). */
+const DATABASE_NOW = databaseTime('clock_timestamp()');
+
 export const LEDGER_SQL = {
   insertCdrs: insertCdrsSql(),
   insertRetailCdrs: insertFromJson('retail_call_cdrs', ['cdr_id', 'retail_account_id', 'start_time']),
@@ -332,11 +343,25 @@ export const LEDGER_SQL = {
     postgres: 'INSERT INTO node_money_rounds (node, last_seq, updated_at) VALUES (?, 0, ?) ON CONFLICT (node) DO NOTHING',
     onlyOn: 'postgres' as const,
   },
+  /**
+   * The round's time: on PostgreSQL the server's clock (DATABASE_NOW), not the centre's. Control planes sharing
+   * the store compare it with their reclaim's cutoff (silenceCutoff): a round one of them answered must not look
+   * old to another whose clock runs ahead of the first's.
+   */
   writeRoundWithReply: {
     sql: `INSERT INTO node_money_rounds (node, last_seq, updated_at, last_digest, last_reply) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (node) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at,
       last_digest = excluded.last_digest, last_reply = excluded.last_reply`,
+    postgres: `INSERT INTO node_money_rounds (node, last_seq, updated_at, last_digest, last_reply) VALUES (?, ?, ${DATABASE_NOW}, ?, ?)
+    ON CONFLICT (node) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at,
+      last_digest = excluded.last_digest, last_reply = excluded.last_reply`,
     prepared: true,
+  },
+  /** When a node last heard before is silent (PostgreSQL): the server's clock less the reclaim time, as the rounds' times are written. */
+  silenceCutoff: {
+    sql: 'SELECT 1',
+    postgres: `SELECT ${databaseTime('now() - make_interval(secs => ?::double precision / 1000)')} AS cutoff`,
+    onlyOn: 'postgres' as const,
   },
   writeRoundReply: 'UPDATE node_money_rounds SET last_digest = ?, last_reply = ? WHERE node = ?',
   silentLeases: `SELECT l.node, l.entity_type, l.entity_id, l.amount FROM credit_leases l JOIN node_money_rounds r ON r.node = l.node
@@ -405,9 +430,16 @@ const now = (): string => new Date().toISOString();
 
 type Write = { sql: SqlText; params: unknown[]; perEngine?: EngineParams };
 
-/** Records a round just applied as the node's last, with its answer (kept for a resend of it): recordRound as a write to send with others. */
+/**
+ * Records a round just applied as the node's last, with its answer (kept for a resend of it): recordRound as a
+ * write to send with others. Its time is the centre's clock on SQLite, the server's on PostgreSQL (writeRoundWithReply).
+ */
 export function roundRecord(node: string, seq: number, digest: string, reply: string): Write {
-  return { sql: LEDGER_SQL.writeRoundWithReply, params: [node, seq, now(), digest, reply] };
+  return {
+    sql: LEDGER_SQL.writeRoundWithReply,
+    params: [],
+    perEngine: { sqlite: () => [[node, seq, now(), digest, reply]], postgres: () => [node, seq, digest, reply] },
+  };
 }
 
 /** `rows` (objects keyed by `columns`' names) as one write of insertRows's `sql`; none when there are none. */
@@ -694,6 +726,16 @@ export class LedgerSteps {
   /** The kept answer no longer tells the node's leases (they were taken back): a resend is then stale. */
   *forgetRoundReply(node: string): Steps<void> {
     yield* runSql(LEDGER_SQL.writeRoundReply, null, null, node);
+  }
+
+  /**
+   * The time (ISO) before which a node's last money round makes it silent, `silentForMs` ago: by the server's
+   * clock on PostgreSQL, which every control plane sharing the store writes the rounds' times by; by this
+   * process's on SQLite, the one process that writes them there.
+   */
+  *silenceCutoff(silentForMs: number): Steps<string> {
+    const row = yield* getRow<{ cutoff: string }>(LEDGER_SQL.silenceCutoff, silentForMs);
+    return row?.cutoff ?? new Date(Date.now() - silentForMs).toISOString();
   }
 
   /** Leases (non-zero) of nodes whose last money round was applied before `before` (ISO time). */

@@ -478,6 +478,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE cdrs ADD CONSTRAINT cdrs_sip_call_id_start_time_key UNIQUE (sip_call_id, start_time);
     `,
   },
+  {
+    version: 22,
+    description: 'sync lead terms: each holding of the sync lock numbered, the fence of the node databases drouting is written into',
+    // A control plane that took the sync lock (store/pg-sync-lock.ts) takes the next number here; its drouting
+    // writes carry it, and a node database that a later holder has written refuses an earlier one's
+    // (sync/drouting/writer.ts SYNC_TERM_ROW). Unused on SQLite, where one process holds the store.
+    sql: 'CREATE TABLE sync_lead_terms (id INTEGER PRIMARY KEY, taken_at TEXT NOT NULL);',
+  },
 ];
 
 /**

@@ -70,6 +70,19 @@ async function migratePg(pool: pg.Pool): Promise<void> {
   }
 }
 
+/**
+ * A session the control plane holds open for its life while it mostly sits idle (the sync lock's, the delta
+ * feed's LISTEN): exempt from the idle timeouts a server, role or database may set (`idle_session_timeout`,
+ * PostgreSQL 14 on). Ended by the server each time it is idle that long, the sync lock went with it and the
+ * lead passed back and forth, a full sync at every taking; the delta feed made its connection again and read
+ * again. Set through pg_settings so that a server without the setting (before 14) is not refused.
+ */
+export async function keepSessionOpen(client: pg.ClientBase): Promise<void> {
+  await client.query(
+    "SELECT set_config(name, '0', false) FROM pg_settings WHERE name IN ('idle_session_timeout', 'idle_in_transaction_session_timeout')",
+  );
+}
+
 export async function pgSchemaVersion(pool: pg.Pool): Promise<number> {
   return (await pool.query<{ version: number }>('SELECT MAX(version) AS version FROM schema_migrations')).rows[0].version;
 }

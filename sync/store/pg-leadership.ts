@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { PgSyncLock } from './pg-sync-lock.js';
+import { LOCK_HEARTBEAT_MS, PgSyncLock } from './pg-sync-lock.js';
 
 /**
  * The channel on which a control plane that does not lead asks the leader for a background sync (a rate-deck
@@ -34,25 +34,32 @@ export class PgLeadership {
     private readonly log: Logger,
     private readonly retryMs: number,
     private readonly onSyncRequest: (reason: string) => void,
+    private readonly heartbeatMs: number,
   ) {}
 
   /**
    * Starts trying at once; resolves after the first try (leading or not). `onSyncRequest`: while leading, told
-   * of every sync another centre asks for (askLeaderToSync).
+   * of every sync another centre asks for (askLeaderToSync). `heartbeatMs`: see LOCK_HEARTBEAT_MS.
    */
   static async start(
     url: string,
     log: Logger,
     retryMs = 2000,
     onSyncRequest: (reason: string) => void = () => undefined,
+    heartbeatMs = LOCK_HEARTBEAT_MS,
   ): Promise<PgLeadership> {
-    const leadership = new PgLeadership(url, log, retryMs, onSyncRequest);
+    const leadership = new PgLeadership(url, log, retryMs, onSyncRequest, heartbeatMs);
     await leadership.attempt();
     return leadership;
   }
 
   isLeading(): boolean {
     return this.lock !== null;
+  }
+
+  /** The term of the lead held (PgSyncLock.term); null while not leading. */
+  term(): number | null {
+    return this.lock?.term ?? null;
   }
 
   /** Told of every change: true when this centre takes the lead, false when it loses it. */
@@ -66,7 +73,7 @@ export class PgLeadership {
     if (this.stopped || this.lock !== null) return;
     let lock: PgSyncLock | null = null;
     try {
-      lock = await PgSyncLock.tryTake(this.url, () => this.lost(lock!));
+      lock = await PgSyncLock.tryTake(this.url, () => this.lost(lock!), this.heartbeatMs);
       const schema = lock?.schema;
       await lock?.listen(SYNC_REQUEST_CHANNEL, (payload) => {
         const space = payload.indexOf(' ');

@@ -282,6 +282,27 @@ describe('drouting into MariaDB and PostgreSQL node databases', () => {
     }
   });
 
+  it("shows a node database URL's password to no admin answer but a read that asks for it, and keeps it through an update that sends the URL as shown", async () => {
+    const url = `mysql://root:kept-secret-4@127.0.0.1:3306/${names.maria}`;
+    const shown = `mysql://root:***@127.0.0.1:3306/${names.maria}`;
+    const node = await created('/api/opensips-nodes', { hostname: 'shown-node', mi_socket_address: miUrl.maria, drouting_db: url });
+    assert.equal(node.drouting_db, shown, 'the create answer');
+    assert.equal((await control.send('GET', `/api/opensips-nodes/${node.id}`)).body.drouting_db, shown);
+    const list = await control.send('GET', '/api/opensips-nodes?limit=1000');
+    assert.doesNotMatch(JSON.stringify(list.body), /kept-secret-4|hunter2-wrong|pg-secret-9/);
+    // The record as read, sent back with a change (a console form, a script): the password stays the stored one.
+    const updated = await control.send('PUT', `/api/opensips-nodes/${node.id}`, {
+      mi_socket_address: node.mi_socket_address,
+      drouting_db: node.drouting_db,
+      status: 'suspended',
+    });
+    assert.equal(updated.status, 200, JSON.stringify(updated.body));
+    assert.equal(updated.body.drouting_db, shown);
+    const asked = await control.send('GET', `/api/opensips-nodes/${node.id}?include=drouting_db`);
+    assert.equal(asked.body.drouting_db, url, 'asked for by name');
+    assert.equal((await control.send('DELETE', `/api/opensips-nodes/${node.id}`)).status, 204);
+  });
+
   it('a second sync replaces the rows, and a refused write leaves the rows already there', async () => {
     // What the refusing databases held before: now they must keep it through the failing write.
     const narrow = await mariadb(names.narrow);

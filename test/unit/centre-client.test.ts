@@ -149,6 +149,17 @@ describe('centre client', () => {
     client.close();
   });
 
+  it('moves on from a control plane that answers 500 (it lost its store): the next request goes to the next one', async () => {
+    handle = (request, response) =>
+      response.writeHead(request.url === '/store-gone' ? 500 : 200, { 'content-type': 'application/json' }).end('{"from":"first"}');
+    const client = new CentreClient([base, 'http://127.0.0.1:9'], 2000);
+    const seen = bodies.length;
+    assert.equal((await client.post('/store-gone', '{"seq":7}')).status, 500, 'its answer is given back');
+    assert.equal(bodies.length - seen, 1, 'sent once: the caller retries it as after a lost reply');
+    assert.equal(client.base, 'http://127.0.0.1:9');
+    client.close();
+  });
+
   it('does not send a request the centre may have taken to another one: only the next request goes there', async () => {
     handle = (_request, response) => response.destroy(); // took the request, then failed
     const client = new CentreClient([base, 'http://127.0.0.1:9'], 2000);

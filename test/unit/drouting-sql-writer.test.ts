@@ -158,4 +158,34 @@ describe('drouting SQL writer on real MariaDB and PostgreSQL', () => {
     assert.deepEqual(await mariaTables(inserted), before.inserted);
     assert.deepEqual(await pgTables(), before.pg);
   });
+
+  /**
+   * Two control planes on one store: one lost the sync lead mid-sync (its lock connection cut, or stalled while the
+   * other took over) and writes after the new leader, with rows built from what it read before. The node's
+   * database refuses it, whole, by the fence row in `version`; the new leader's later syncs go on.
+   */
+  it("refuses the write of a control plane whose lead term is older than the last that wrote the node's database", async () => {
+    const leader = data('61');
+    const deposed = data('44');
+    const writes = [
+      { name: 'LOAD DATA', write: (rows: DroutingData, term: number) => writeDroutingSql(mysqlTarget(loaded), rows, { term }) },
+      {
+        name: 'INSERT',
+        write: (rows: DroutingData, term: number) => writeDroutingSql(mysqlTarget(inserted), rows, { ...NO_LOCAL_INFILE, term }),
+      },
+      { name: 'PostgreSQL', write: (rows: DroutingData, term: number) => writeDroutingSql(pgTarget, rows, { term }) },
+    ];
+    const tables = [() => mariaTables(loaded), () => mariaTables(inserted), () => pgTables()];
+    for (const [i, { name, write }] of writes.entries()) {
+      await write(leader, 7);
+      await assert.rejects(write(deposed, 6), /later \(term 7\).*this one \(term 6\) no longer leads/, name);
+      assert.deepEqual(await tables[i](), expected(leader), `${name}: the leader's rows stay`);
+      // The same term again (the leader's next sync) and a later one are written.
+      await write(deposed, 7);
+      assert.deepEqual(await tables[i](), expected(deposed), name);
+      await write(leader, 9);
+      await assert.rejects(write(deposed, 8), /term 9/, name);
+      assert.deepEqual(await tables[i](), expected(leader), name);
+    }
+  });
 });

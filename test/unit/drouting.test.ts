@@ -188,4 +188,36 @@ describe('drouting export', () => {
       await builder.close();
     }
   });
+
+  it("refuses, whole, a write or a copy of a control plane whose lead term is older than the last that wrote the node's file", async () => {
+    const tables = routingTables();
+    const data = await buildDroutingData(engineFor(tables).snapshot, now, tables.trunk_ip_auth);
+    const dir = mkdtempSync(join(tmpdir(), 'drouting-term-'));
+    const path = join(dir, 'opensips.sqlite');
+    const rules = (file: string): number => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return (db.prepare('SELECT COUNT(*) AS n FROM dr_rules').get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    writeDrouting(path, data, 3);
+    assert.throws(() => writeDrouting(path, { ...data, rules: data.rules.slice(0, 1) }, 2), /later \(term 3\).*\(term 2\) no longer leads/);
+    assert.equal(rules(path), data.rules.length, "the later leader's rows stay");
+    writeDrouting(path, { ...data, rules: data.rules.slice(0, 1) }, 3);
+    assert.equal(rules(path), 1);
+
+    // Through the worker, the first node written and the next copied from it.
+    const builder = new DroutingBuilder();
+    try {
+      const built = await builder.build(tables, now);
+      const node = (n: number) => ({ kind: 'sqlite' as const, path: join(dir, `opensips-${n}.sqlite`) });
+      await builder.write(built.checksum, node(1), 5);
+      await builder.write(built.checksum, node(2), 5);
+      for (const n of [1, 2]) await assert.rejects(builder.write(built.checksum, node(n), 4), /term 5/, `node ${n}`);
+    } finally {
+      await builder.close();
+    }
+  });
 });

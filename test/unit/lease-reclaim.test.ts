@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import { CUSTOMER_ACCOUNTS } from '../../sync/admin/resources.js';
 import { NodeSilence } from '../../sync/ledger/lease-reclaim.js';
 import { applyNodeSync, reclaimSilentNodesLeases } from '../../sync/ledger/settlement.js';
@@ -68,17 +68,19 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       silence.heard('node-a');
       // The wall clock jumps an hour ahead: in the store, node-a's last round is now an hour old.
       await stores.ledger.run(() => runSql('UPDATE node_money_rounds SET updated_at = ?', new Date(Date.now() - 3_600_000).toISOString()));
-      const silentSince = new Date(Date.now() - 2400).toISOString();
 
       clock = 1000; // heard a second ago
-      const early = await stores.ledger.run((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
+      const early = await stores.ledger.run((tx) => reclaimSilentNodesLeases(tx, 2400, (node) => silence.silent(node)));
       assert.deepEqual(early, []);
       assert.equal(await stores.ledger.run((tx) => tx.lease('node-a', 'customer', 1)), '4');
       assert.equal((await stores.ledger.getBalance('customer', 1)).reserved, '4.00');
 
       clock = 2400; // unheard for the whole reclaim time: both clocks agree
-      const late = await stores.ledger.run((tx) => reclaimSilentNodesLeases(tx, silentSince, (node) => silence.silent(node)));
-      assert.deepEqual(late, [{ node: 'node-a', entityType: 'customer', entityId: 1, amount: '4' }]);
+      const late = await stores.ledger.run((tx) => reclaimSilentNodesLeases(tx, 2400, (node) => silence.silent(node)));
+      assert.deepEqual(
+        late.map(({ node, entityType, entityId, amount }) => ({ node, entityType, entityId, amount })),
+        [{ node: 'node-a', entityType: 'customer', entityId: 1, amount: '4' }],
+      );
       assert.equal(await stores.ledger.run((tx) => tx.lease('node-a', 'customer', 1)), '0');
       const balance = await stores.ledger.getBalance('customer', 1);
       assert.equal(balance.reserved, '0.00');
@@ -86,6 +88,67 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     });
   });
 }
+
+/**
+ * Two control planes sharing one PostgreSQL store, their clocks ten minutes apart (an NTP outage, a VM resumed).
+ * A node answered by centre B moments ago is live; centre A, which has not heard it (the node failed over to B),
+ * has only the store's time of the node's last round to go by. Written by B's clock and compared with A's, that
+ * round looked ten minutes old and A took back the lease the node was still admitting calls on.
+ */
+describe('the silent-node reclaim with two control planes on one PostgreSQL store', { skip: unreachable ?? false }, () => {
+  let scratch: ScratchSchema;
+  let centreA: ConfigStoreHandle;
+  let centreB: ConfigStoreHandle;
+  before(async () => {
+    scratch = await scratchSchema('lease_reclaim_two');
+    centreA = await openConfigStore(parseStoreLocation(scratch.url));
+    centreB = await openConfigStore(parseStoreLocation(scratch.url));
+  });
+  after(async () => {
+    await centreA.close();
+    await centreB.close();
+    await scratch.drop();
+  });
+
+  it("does not take back the lease of a node another control plane answered, whatever that centre's clock says", async () => {
+    const now = new Date().toISOString();
+    await seedRows(centreA.config, CUSTOMER_ACCOUNTS, [prepaidAccount(1, 'Prepaid')]);
+    await centreA.config.insert('opensips_nodes', {
+      hostname: 'node-a',
+      mi_socket_address: 'http://127.0.0.1:9/mi',
+      region: 'test',
+      status: 'active',
+      created_at: now,
+      updated_at: now,
+    });
+    await centreA.ledger.changeBalance({ entityType: 'customer', entityId: 1, currency: 'AUD' }, () => ({
+      next: { balance: '10.00', reserved: '0' },
+      transaction: { transaction_type: 'credit', amount: '10.00', description: 'funding', cdr_id: null, call_id: null },
+    }));
+
+    // Centre B answers node-a's round, its clock ten minutes behind centre A's.
+    mock.timers.enable({ apis: ['Date'], now: Date.now() - 600_000 });
+    try {
+      await centreB.ledger.run(function* (tx) {
+        const applied = yield* applyNodeSync(tx, {
+          node: 'node-a',
+          seq: 1,
+          settlements: [],
+          leases: [{ entity_type: 'customer', entity_id: 1, want: '4.00', give_back: '0' }],
+        });
+        yield* tx.recordRound('node-a', 1, 'test', JSON.stringify(applied));
+      });
+    } finally {
+      mock.timers.reset();
+    }
+
+    // Centre A has not heard node-a for its whole reclaim time (the node talks to B): only the store can say it is live.
+    const taken = await centreA.ledger.run((tx) => reclaimSilentNodesLeases(tx, 60_000, () => true));
+    assert.deepEqual(taken, [], 'node-a was answered by centre B moments ago');
+    assert.equal(await centreA.ledger.run((tx) => tx.lease('node-a', 'customer', 1)), '4');
+    assert.equal((await centreA.ledger.getBalance('customer', 1)).reserved, '4.00');
+  });
+});
 
 it('counts a node it has not heard yet as silent only from its own start', () => {
   let clock = 500;

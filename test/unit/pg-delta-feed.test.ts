@@ -86,4 +86,24 @@ describe('PostgreSQL delta feed', { skip: unreachable ?? false }, () => {
       [first + 4, first + 3],
     );
   });
+
+  it("keeps its listening session through the server's idle session timeout", async () => {
+    // The URL as a server with a 100 ms idle_session_timeout would have its sessions start, named to be found.
+    const url = new URL(scratch!.url);
+    url.searchParams.set('options', `${url.searchParams.get('options') ?? ''} -c idle_session_timeout=100 -c application_name=idle_feed`);
+    const feed = await PgDeltaFeed.open(pools[0], url.toString());
+    try {
+      const sessions = async (): Promise<number[]> =>
+        (await pools[1].query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name = 'idle_feed'")).rows.map(
+          (row) => row.pid,
+        );
+      const listening = await sessions();
+      assert.equal(listening.length, 1);
+      // Ten times the timeout idle: ended by the server, the session would be gone, or made again under another pid.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      assert.deepEqual(await sessions(), listening);
+    } finally {
+      await feed.close();
+    }
+  });
 });

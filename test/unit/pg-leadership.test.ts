@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import pino from 'pino';
 import { askLeaderToSync, PgLeadership } from '../../sync/store/pg-leadership.js';
 import { SYNC_LOCK_CLASS } from '../../sync/store/pg-sync-lock.js';
+import { openPgDatabase } from '../../sync/store/pg-database.js';
 import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
 
 /**
@@ -36,6 +38,8 @@ describe('leadership of the routing sync on PostgreSQL', { skip: unreachable ?? 
 
   before(async () => {
     scratch = await scratchSchema('leadership');
+    // Migrated, as a control plane's store is before it asks for the lead (the lead's terms are a table of it).
+    await (await openPgDatabase(scratch.url)).end();
     admin = new pg.Client({ connectionString: scratch.url });
     await admin.connect();
   });
@@ -61,10 +65,14 @@ describe('leadership of the routing sync on PostgreSQL', { skip: unreachable ?? 
     const second = await start();
     assert.equal(first.isLeading(), true);
     assert.equal(second.isLeading(), false);
+    assert.equal(second.term(), null);
+    const firstTerm = first.term()!;
     const taken = nextChange(second);
     await first.stop();
     assert.equal(await taken, true);
     assert.equal(second.isLeading(), true);
+    // The node databases' fence (sync/drouting/writer.ts SYNC_TERM_ROW): a later holder's term is higher.
+    assert.ok(second.term()! > firstTerm, `${second.term()} after ${firstTerm}`);
     assert.notEqual(await holder(), null);
   });
 
@@ -86,6 +94,60 @@ describe('leadership of the routing sync on PostgreSQL', { skip: unreachable ?? 
     });
     assert.equal([leader, standby].filter((leadership) => leadership.isLeading()).length, 1);
     assert.notEqual(await holder(), pid);
+  });
+
+  it('stops leading when its lock connection goes silent without a reset (a firewall dropping the flow, a partition)', async () => {
+    await Promise.all(started.map((leadership) => leadership.stop()));
+    // The way to the server: a relay that can go silent, taking everything sent and passing nothing on either way.
+    const sockets = new Set<net.Socket>();
+    let silent = false;
+    const relay = net.createServer((inbound) => {
+      const outbound = net.connect(5432, '127.0.0.1');
+      for (const socket of [inbound, outbound]) {
+        sockets.add(socket);
+        socket.on('error', () => undefined);
+      }
+      inbound.on('data', (chunk) => silent || outbound.write(chunk));
+      outbound.on('data', (chunk) => silent || inbound.write(chunk));
+      inbound.on('close', () => outbound.destroy());
+      outbound.on('close', () => inbound.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = new URL(scratch!.url);
+      url.port = String((relay.address() as net.AddressInfo).port);
+      const leadership = await PgLeadership.start(url.toString(), log, RETRY_MS, undefined, 100);
+      started.push(leadership);
+      assert.equal(leadership.isLeading(), true);
+      const lost = nextChange(leadership);
+      silent = true;
+      // No reset, no close: only the holder's own question, unanswered, can tell it. Bounded, as it never came before.
+      let bound: NodeJS.Timeout | undefined;
+      const unheard = new Promise<string>((resolve) => (bound = setTimeout(() => resolve('still leading'), 30_000)));
+      assert.equal(await Promise.race([lost, unheard]), false, 'the leader hears it no longer leads');
+      clearTimeout(bound);
+      assert.equal(leadership.isLeading(), false);
+      await leadership.stop();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => relay.close(resolve));
+    }
+  });
+
+  it("keeps the lead through the server's idle session timeout (a DBA's idle_session_timeout on the role or database)", async () => {
+    await Promise.all(started.map((leadership) => leadership.stop()));
+    // The centre's URL as a server with a 100 ms idle_session_timeout would have its sessions start.
+    const url = new URL(scratch!.url);
+    url.searchParams.set('options', `${url.searchParams.get('options') ?? ''} -c idle_session_timeout=100`);
+    const leadership = await PgLeadership.start(url.toString(), log, RETRY_MS);
+    started.push(leadership);
+    assert.equal(leadership.isLeading(), true);
+    const changes: boolean[] = [];
+    leadership.onChange((leading) => changes.push(leading));
+    // Ten times the timeout idle: a lock session the server ends is a lost lead (and a sync at each taking).
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.deepEqual(changes, [], 'the lead never changed hands');
+    assert.equal(leadership.isLeading(), true);
   });
 
   it('hands a sync asked of any centre to the leader, and to no other', async () => {

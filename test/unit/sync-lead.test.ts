@@ -3,10 +3,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import pino from 'pino';
 import { RequestError } from '../../src/core/http/errors.js';
 import { seedStore } from '../../sync/admin/seed.js';
 import { SyncJob } from '../../sync/distribution/sync-job.js';
+import { SYNC_TERM_ROW } from '../../sync/drouting/writer.js';
 import { loadNodePolicy } from '../../sync/nodes/policy.js';
 import { openCentreStores, type CentreStores } from '../../sync/stores.js';
 import { routingTables } from '../fixtures/routing.js';
@@ -19,8 +21,10 @@ import { routingTables } from '../fixtures/routing.js';
 describe('a sync on a control plane that does not lead', () => {
   let stores: CentreStores;
   const log = pino({ level: 'silent' });
-  const policy = loadNodePolicy([mkdtempSync(join(tmpdir(), 'sync-lead-'))], '127.0.0.0/8');
-  const job = (leads: () => boolean): SyncJob => new SyncJob(stores.config, log, policy, { leads });
+  const nodeFiles = mkdtempSync(join(tmpdir(), 'sync-lead-'));
+  const policy = loadNodePolicy([nodeFiles], '127.0.0.0/8');
+  const job = (leads: () => boolean, term: number | null = null): SyncJob =>
+    new SyncJob(stores.config, log, policy, { leads, term: () => term });
   const refusedAsElsewhere = (error: unknown): boolean => error instanceof RequestError && error.code === 'sync_elsewhere';
 
   before(async () => {
@@ -45,6 +49,34 @@ describe('a sync on a control plane that does not lead', () => {
     assert.equal(asked, 2, 'asked at the start and again before recording');
     assert.equal(await stores.config.lastSnapshotVersion(), before);
     await sync.close();
+  });
+
+  it("writes its lead term with a node's drouting, and a centre whose lead is older is refused there", async () => {
+    const droutingDb = join(nodeFiles, 'opensips.sqlite');
+    const now = new Date().toISOString();
+    // Nothing answers MI on port 9: the rows are written, the reload fails, as for a node whose OpenSIPS is not up.
+    await stores.config.insert('opensips_nodes', {
+      hostname: 'node-term',
+      mi_socket_address: 'http://127.0.0.1:9/mi',
+      drouting_db: droutingDb,
+      region: 'test',
+      status: 'active',
+      created_at: now,
+      updated_at: now,
+    });
+    const reload = (report: { reload_results: { hostname: string; error: string | null }[] }): string | null =>
+      report.reload_results.find((result) => result.hostname === 'node-term')!.error;
+    const leader = job(() => true, 8);
+    assert.match(reload(await leader.run()) ?? '', /drouting tables written to .* OpenSIPS did not answer/);
+    const db = new Database(droutingDb, { readonly: true });
+    const fence = (): unknown => db.prepare('SELECT table_version FROM version WHERE table_name = ?').get(SYNC_TERM_ROW);
+    assert.deepEqual(fence(), { table_version: 8 });
+    // A centre that held the lead before (term 7), still syncing as if it led.
+    const deposed = job(() => true, 7);
+    assert.match(reload(await deposed.run({ force: true })) ?? '', /cannot write drouting tables .*term 8.*\(term 7\) no longer leads/);
+    assert.deepEqual(fence(), { table_version: 8 });
+    db.close();
+    await Promise.all([leader.close(), deposed.close()]);
   });
 
   it('runs and records a snapshot on the centre that leads', async () => {

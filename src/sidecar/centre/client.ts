@@ -36,10 +36,14 @@ interface Centre {
 }
 
 /**
- * Answers that say this control plane cannot serve now (a proxy in front of a stopped one, a centre
- * starting or stopping), where another may: the next request goes to the next centre.
+ * Answers that say this control plane cannot serve now, where another may: the next request goes to the next
+ * centre. Every 5xx: a proxy in front of a stopped one (502, 504), a centre starting or stopping (503), and a
+ * centre that has lost its store (500: its PostgreSQL connections cut or refused while the other centre's are
+ * fine), which answered every money round 500 for as long as it ran and held its nodes there, their leases
+ * lapsing, with a healthy centre listed next. A 500 that is the request's own fault meets the same at the next
+ * centre, and the node comes back round.
  */
-const NOT_SERVING = new Set([502, 503, 504]);
+const notServing = (status: number): boolean => status >= 500;
 /** Errors before the request was sent: it certainly did not reach that centre. */
 const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
@@ -88,7 +92,7 @@ export class CentreClient {
       const centre = this.centres[this.current];
       try {
         const reply = await this.sendOnce(centre, method, path, body, signal);
-        if (NOT_SERVING.has(reply.status)) this.moveOn(centre);
+        if (notServing(reply.status)) this.moveOn(centre);
         return reply;
       } catch (error) {
         if (signal?.aborted) throw error;
