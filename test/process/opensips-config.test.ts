@@ -505,6 +505,20 @@ describe('opensips-config: rendering', () => {
     assert.ok(nonceExpire > 0 && nonceExpire * 1000 <= CREDENTIAL_MEMORY_MS, `nonce_expire ${nonceExpire} s outlives the sidecar's memory`);
   });
 
+  it('answers 503 All Routes Busy, not the 404 of a missing route, when the carriers left were all skipped for their limits', () => {
+    const routes = routeBodies(render().script);
+    const answer = routes.get('route_answer')!;
+    // The refusal branch (no carrier left), before any relay: a skip is the only way carriers are tried by then.
+    const refused = answer.slice(answer.indexOf('if ($json(res/route/allowed) != "true")'), answer.indexOf('$avp(carrier) :='));
+    assert.match(
+      refused,
+      /route\(release\);\s*if \(\$avp\(tried_carriers\) != NULL\) \{[^}]*send_reply\(503, "All Routes Busy"\);\s*exit;\s*\}\s*send_reply\(\$json\(res\/route\/reject_code\)/,
+    );
+    // The same words as when the attempts run out on skipped carriers, and the skips are what start the list.
+    assert.match(answer, /\$avp\(attempt\) >= \d+\) \{[\s\S]*?send_reply\(503, "All Routes Busy"\)/);
+    assert.match(routes.get('mark_tried')!, /\$avp\(tried_carriers\) := "\[\]";/);
+  });
+
   it('computes UTC timestamps in the script itself, whatever the time zone', () => {
     const routes = routeBodies(render().script);
     const iso = (unix: number): string => new Date(unix * 1000).toISOString().replace('.000Z', 'Z');
