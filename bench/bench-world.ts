@@ -13,6 +13,7 @@ import { REPO } from '../src/devkit/paths.js';
 import type { Route } from '../src/core/http/server.js';
 import { sidecarContext, type SidecarContext } from '../src/sidecar/http/context.js';
 import { CallCounters } from '../src/sidecar/limits/call-counters.js';
+import { DigestReplayGuard } from '../src/sidecar/auth/digest-replay.js';
 import { SidecarMetrics } from '../src/sidecar/metrics/metrics.js';
 import type { SnapshotService } from '../src/sidecar/snapshot/service.js';
 
@@ -118,6 +119,7 @@ export function benchHandlers(
     credit,
     metrics,
     counters: new CallCounters((trunkId) => engine.knowsTrunk(trunkId)),
+    digestReplays: new DigestReplayGuard(),
     log,
     maxBodyBytes: 65_536,
     maxSnapshotBytes: 0,

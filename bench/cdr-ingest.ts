@@ -158,6 +158,7 @@ function throughHandler(
     credit,
     metrics: new SidecarMetrics(),
     counters: undefined as never, // the money routes count no calls
+    digestReplays: undefined as never, // nor check credentials
     log,
     maxBodyBytes: 65_536,
     maxSnapshotBytes: 0,

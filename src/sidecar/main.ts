@@ -24,6 +24,7 @@ import { spoolHandlers } from './http/money-routes.js';
 import { startCreditUpkeep } from './credit/upkeep.js';
 import { MoneyJournal } from './journal/journal.js';
 import { CallCounters } from './limits/call-counters.js';
+import { DigestReplayGuard } from './auth/digest-replay.js';
 import { SidecarMetrics } from './metrics/metrics.js';
 import { SnapshotService } from './snapshot/service.js';
 import { watchSnapshotDirectory } from './snapshot/watch.js';
@@ -123,6 +124,7 @@ async function main(): Promise<void> {
       credit,
       metrics,
       counters: new CallCounters((trunkId) => snapshots.engine?.knowsTrunk(trunkId) === true),
+      digestReplays: new DigestReplayGuard(),
       log,
       maxBodyBytes: config.maxBodyBytes,
       maxSnapshotBytes: config.maxSnapshotBytes,

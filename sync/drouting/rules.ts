@@ -104,6 +104,10 @@ function addressRows(snapshot: CompiledSnapshot, ipAuth: readonly TrunkIpAuthRow
     // Only accounts whose spending is not limited: without the sidecar nothing can hold a prepaid (or
     // cut-off) account to its balance, so their calls get 503 in degraded mode instead of going through free.
     if (snapshot.accounts.get(trunk.accountId)?.enforcesHeadroom !== false) continue;
+    // Nor trunks identified by a tech prefix: the script's degraded path cannot strip it, so the dialled
+    // digits went to drouting with it ("99" + 61400123456 matched Kyrgyzstan's 996), were relayed so and
+    // billed at that route's rate. Their calls get 503 while the sidecar is away, as registered trunks' do.
+    if (trunk.techPrefix !== '') continue;
     const [ip, length] = auth.cidr.split('/');
     rows.push({
       grp: snapshot.decks[trunk.sellDeck].id,

@@ -18,7 +18,7 @@ const md5 = (text: string): string => createHash('md5').update(text).digest('hex
 function digestHeader(uri: string, cnonce = 'c0ffee'): string {
   const [username, realm, password, nonce, nc] = ['acme_trunk_01', 'sip.crazytel.com.au', 's3cret', 'bm9uY2U', '00000001'];
   const response = md5(`${md5(`${username}:${realm}:${password}`)}:${nonce}:${nc}:${cnonce}:auth:${md5(`INVITE:${uri}`)}`);
-  return `Digest username="${username}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5, cnonce="c0ffee", qop=auth, nc=${nc}`;
+  return `Digest username="${username}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5, cnonce="${cnonce}", qop=auth, nc=${nc}`;
 }
 
 interface Call {
@@ -179,6 +179,37 @@ describe('call/decide and call/reroute answer as the separate endpoints do', () 
     for (const stage of ['digest:false', 'auth:false', 'admit:false', 'route:false', 'route:true'])
       assert.ok(stages.includes(stage), `no call ended at ${stage}: ${stages.join(' ')}`);
     assert.ok(reasons.includes('port_limit_reached'), `no call was refused for its trunk's ports: ${reasons.join(' ')}`);
+  });
+
+  it('takes digest credentials once: sent again, either way, they are refused before the caller is identified', async () => {
+    const uri = 'sip:61400123456@203.0.113.5';
+    const call: Call = {
+      name: 'a replayed digest',
+      source_ip: '198.18.0.1',
+      dnis: '61400123456',
+      call_id: 'eq-replay@t',
+      digest: { auth_response: digestHeader(uri, 'feedface'), uri },
+    };
+    const first = await oneTrip!.sidecars[0].post('/api/opensips/call/decide', { ...invite(call), ...digestFields(call) });
+    assert.equal((first.body.digest as { allowed: boolean }).allowed, true, JSON.stringify(first.body));
+    const replay = await oneTrip!.sidecars[0].post('/api/opensips/call/decide', {
+      ...invite({ ...call, call_id: 'eq-replay-2@t' }),
+      ...digestFields(call),
+    });
+    assert.deepEqual(
+      { stage: replay.body.stage, reason_code: replay.body.reason_code, auth: replay.body.auth, admit: replay.body.admit },
+      { stage: 'digest', reason_code: 'credentials_reused', auth: null, admit: null },
+    );
+    const register = separate!.sidecars[0];
+    const fields = { source_ip: call.source_ip, ...digestFields(call) };
+    assert.equal((await register.post('/api/opensips/register/auth', fields)).body.allowed, true);
+    assert.deepEqual((await register.post('/api/opensips/register/auth', fields)).body, {
+      allowed: false,
+      reject_code: 403,
+      reject_reason: 'credentials already used',
+      reason_code: 'credentials_reused',
+    });
+    await oneTrip!.sidecars[0].post('/api/opensips/call/release', { call_id: call.call_id });
   });
 
   it('leaves the same reservations held: a release of each call finds the same', async () => {

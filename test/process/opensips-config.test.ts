@@ -12,6 +12,7 @@ import { Decimal } from '../../src/core/money/decimal.js';
 import { eventually, type MoneyWorld } from '../helpers/money-world.js';
 import { startPartnerWorld, type PartnerWorld } from '../helpers/partner-world.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
+import { CREDENTIAL_MEMORY_MS } from '../../src/sidecar/auth/digest-replay.js';
 
 /**
  * The OpenSIPS script (opensips-config/) against the real sidecar: render it,
@@ -492,6 +493,30 @@ describe('opensips-config: rendering', () => {
     assert.match(fromEnv, /^maxbuffer=524288$/m);
     for (const bad of [0, 65_535, 64 * 1024 * 1024 + 1, 1.5, '2MB'])
       assert.throws(() => render({ sip_receive_buffer_bytes: bad }), /sip_receive_buffer_bytes/, String(bad));
+  });
+
+  it('answers credentials the sidecar has already taken with a fresh challenge, and keeps nonces no longer than it remembers them', () => {
+    const { script } = render();
+    const routes = routeBodies(script);
+    // OpenSIPS's one-use nonce check never runs with the placeholder password: the sidecar's is the only one.
+    assert.match(routes.get('call_refused')!, /reason_code\) == "credentials_reused"\) \{\s*proxy_challenge\(/);
+    assert.match(routes.get('register_answer')!, /reason_code\) == "credentials_reused"\) \{\s*(#[^\n]*\s*)?www_challenge\(/);
+    const nonceExpire = Number(/modparam\("auth", "nonce_expire", (\d+)\)/.exec(script)?.[1]);
+    assert.ok(nonceExpire > 0 && nonceExpire * 1000 <= CREDENTIAL_MEMORY_MS, `nonce_expire ${nonceExpire} s outlives the sidecar's memory`);
+  });
+
+  it('answers 503 All Routes Busy, not the 404 of a missing route, when the carriers left were all skipped for their limits', () => {
+    const routes = routeBodies(render().script);
+    const answer = routes.get('route_answer')!;
+    // The refusal branch (no carrier left), before any relay: a skip is the only way carriers are tried by then.
+    const refused = answer.slice(answer.indexOf('if ($json(res/route/allowed) != "true")'), answer.indexOf('$avp(carrier) :='));
+    assert.match(
+      refused,
+      /route\(release\);\s*if \(\$avp\(tried_carriers\) != NULL\) \{[^}]*send_reply\(503, "All Routes Busy"\);\s*exit;\s*\}\s*send_reply\(\$json\(res\/route\/reject_code\)/,
+    );
+    // The same words as when the attempts run out on skipped carriers, and the skips are what start the list.
+    assert.match(answer, /\$avp\(attempt\) >= \d+\) \{[\s\S]*?send_reply\(503, "All Routes Busy"\)/);
+    assert.match(routes.get('mark_tried')!, /\$avp\(tried_carriers\) := "\[\]";/);
   });
 
   it('computes UTC timestamps in the script itself, whatever the time zone', () => {

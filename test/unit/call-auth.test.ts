@@ -191,6 +191,22 @@ describe('call auth: block rules', () => {
     assert.equal(!onDnis.allowed && onDnis.reject_reason, 'dnis blocked');
   });
 
+  it('holds a caller whose number is unusable to the rules by its digits: adding a digit or a letter does not unblock it', () => {
+    // 16+ digits or a stray character make the number unusable (ANI ""), but the digits still reach the carrier.
+    for (const ani of ['6188123456789012345', '61881234567x', 'sip:61881234567#1@203.0.113.77', '+61 88 1234 567*']) {
+      const decision = auth({ ani }).decision;
+      assert.equal(!decision.allowed && decision.reason_code, 'ani_blocked', ani);
+      assert.equal(!decision.allowed && decision.reject_code, 488, ani);
+    }
+    const exact = auth({ ani: '6125550199;x' }).decision;
+    assert.equal(!exact.allowed && exact.reason_code, 'ani_blocked', 'the exact number with a parameter');
+    // What the rules do not match still passes, its number as unusable as before.
+    for (const ani of ['6125550100000000000', 'anonymous', '61255501x']) {
+      const decision = auth({ ani }).decision;
+      assert.equal(decision.allowed && decision.ani, '', ani);
+    }
+  });
+
   it('ignores inactive rules', () => {
     assert.equal(auth({ dnis: '61411000000' }).decision.allowed, true);
   });

@@ -107,6 +107,26 @@ describe('drouting export', () => {
     }
   });
 
+  it('gives trunks identified by a tech prefix no address rows: the degraded path would route and bill the prefix as dialled', async () => {
+    const unlimited = (description: SnapshotDescription): void => {
+      description.customer_accounts[0] = { ...description.customer_accounts[0], billing_mode: 'postpaid', credit_limit: '500.00' };
+    };
+    const trunksWithRows = async (change: (description: SnapshotDescription) => void): Promise<string[]> => {
+      const tables = routingTables(change);
+      const data = await buildDroutingData(engineFor(tables).snapshot, now, tables.trunk_ip_auth);
+      return [...new Set(data.addresses.map((row) => row.context_info))].sort();
+    };
+    assert.deepEqual(await trunksWithRows(unlimited), ['10']);
+    // The same trunks without their prefixes have rows: it is the prefix that keeps them out.
+    assert.deepEqual(
+      await trunksWithRows((description) => {
+        unlimited(description);
+        for (const trunk of description.customer_trunks) trunk.tech_prefix = null;
+      }),
+      ['10', '11', '14'],
+    );
+  });
+
   it('writes the tables OpenSIPS reads, with their version rows, replacing the old rows', async () => {
     // Account 1 postpaid without a cutoff: nothing limits its spending, so its trunks route in degraded mode.
     const tables = routingTables((description) => {
@@ -125,13 +145,11 @@ describe('drouting export', () => {
     );
     // The degraded mode's source addresses: active trunks with a sell deck of unlimited accounts, most specific
     // first; group = the sell deck, context = the trunk. Trunk 12 (suspended account) and 13 (suspended) have
-    // none; 11 and 14 share a /32.
+    // none, nor 11 and 14 (tech prefixes 9999 and 99, which the degraded path cannot strip).
     const addresses = db.prepare('SELECT grp, ip, mask, port, proto, context_info FROM address ORDER BY id').all();
     assert.deepEqual(
       addresses,
       [
-        { grp: 1, ip: '203.0.113.10', mask: 32, port: 0, proto: 'any', context_info: '11' },
-        { grp: 1, ip: '203.0.113.10', mask: 32, port: 0, proto: 'any', context_info: '14' },
         { grp: 1, ip: '2001:db8:10::', mask: 48, port: 0, proto: 'any', context_info: '10' },
         { grp: 1, ip: '203.0.113.0', mask: 24, port: 0, proto: 'any', context_info: '10' },
       ].sort((a, b) => b.mask - a.mask),

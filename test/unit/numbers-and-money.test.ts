@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { addPercentFloor, formatAnyFixed, formatFixed, formatNano, mulNano, parseNano } from '../../src/core/money/nano.js';
-import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../src/core/numbers/normalize.js';
+import { blockingDigits, isRoutableDnis, normalizeAni, normalizeNumber } from '../../src/core/numbers/normalize.js';
 
 describe('number normalisation', () => {
   const cases: [string, string | null][] = [
@@ -29,6 +29,23 @@ describe('number normalisation', () => {
 
   it('accepts DNIS lengths of 7 to 15 digits', () => {
     assert.deepEqual(['123456', '1234567', '123456789012345', '1234567890123456'].map(isRoutableDnis), [false, true, true, false]);
+  });
+
+  it('keeps the digits of an unusable number for the block rules: all of them, or those before a stray character', () => {
+    assert.deepEqual(
+      [
+        blockingDigits(null),
+        blockingDigits(''),
+        blockingDigits('anonymous'),
+        blockingDigits('1'.repeat(16)),
+        blockingDigits('+612 5550 0100'),
+        blockingDigits('"Bob" <sip:+6188123x@host;user=phone>'),
+        blockingDigits('6188+123'),
+        blockingDigits('mailto:6188123'),
+        blockingDigits('1'.repeat(513)),
+      ],
+      ['', '', '', '1'.repeat(16), '61255500100', '6188123', '6188', '', ''],
+    );
   });
 
   it('turns a withheld or unusable ANI into an empty string', () => {

@@ -33,6 +33,7 @@ export const CATALOGUE = {
   // Calls and registrations refused (call/auth, register/auth, call/route, call/admit, the route simulator).
   source_ip_not_authorised: refusal(403, 'source ip not authorised'),
   invalid_credentials: refusal(403, 'invalid credentials'),
+  credentials_reused: refusal(403, 'credentials already used'),
   invalid_dnis: refusal(484, 'invalid dnis'),
   ani_blocked: refusal(403, 'ani blocked'),
   dnis_blocked: refusal(403, 'dnis blocked'),

@@ -13,6 +13,26 @@ const MAX_INPUT_LENGTH = 512;
 export function normalizeNumber(raw: string): string | null {
   if (raw.length === 0 || raw.length > MAX_INPUT_LENGTH) return null;
   if (isAllDigits(raw)) return raw; // what OpenSIPS sends nearly always
+  return scanDigits(raw, false);
+}
+
+/**
+ * The digits a caller's number is held to block rules by: all of them, however many (normalizeAni gives up
+ * past 15), and of a number with a character numbers do not have, the digits before it ("6188123x":
+ * 6188123). A caller whose number is blocked is not let through by adding a digit or a letter to it,
+ * while "anonymous" still has none. '' when there are none.
+ */
+export function blockingDigits(raw: string | null | undefined): string {
+  if (raw === null || raw === undefined || raw.length === 0 || raw.length > MAX_INPUT_LENGTH) return '';
+  if (isAllDigits(raw)) return raw;
+  return scanDigits(raw, true) ?? '';
+}
+
+/**
+ * The digits of a number given as a URI, a header value or with separators. `leading`: stop at the first
+ * character a number does not have and answer the digits before it; else such a character answers null.
+ */
+function scanDigits(raw: string, leading: boolean): string | null {
   let text = raw;
   const open = text.indexOf('<');
   if (open >= 0) {
@@ -37,9 +57,9 @@ export function normalizeNumber(raw: string): string | null {
     if (c >= 48 && c <= 57) {
       digits += text[i];
     } else if (c === 43 /* + */) {
-      if (digits.length > 0) return null; // '+' only leads
+      if (digits.length > 0) return leading ? digits : null; // '+' only leads
     } else if (c !== 32 && c !== 45 && c !== 46 && c !== 40 && c !== 41 /* space - . ( ) */) {
-      return null;
+      return leading ? digits : null;
     }
   }
   return digits.length > 0 ? digits : null;

@@ -1,7 +1,7 @@
 import { findCustomerBlock } from '../../core/blocking/block-rules.js';
 import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js';
 import type { DecisionEngine } from '../engine/engine.js';
-import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
+import { blockingDigits, isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
 import { registrationKey, type CustomerTrunk } from '../../core/snapshot/model.js';
 import type { KnownDnisNode, KnownSellDeck } from '../../core/lcr/lcr.js';
 import { lookupCidr } from '../../core/net/cidr-index.js';
@@ -130,6 +130,15 @@ export function callerNumber(trunk: CustomerTrunk, request: Pick<CallAuthRequest
 }
 
 /**
+ * The caller's number as block rules see it: callerNumber, or when that is '' (withheld, or not a usable
+ * number), what digits the From header still has (blockingDigits). Otherwise a blocked caller got through
+ * by making the number unusable ("61881234567890123", "6188123x"), and it reached the carrier so.
+ */
+export function blockedCallerNumber(ani: string, request: Pick<CallAuthRequest, 'ani'>): string {
+  return ani !== '' ? ani : blockingDigits(request.ani);
+}
+
+/**
  * `ports`: the node's live calls per trunk. A trunk with all its ports taken is refused here (503, so the
  * customer can try elsewhere) after the block rules, which refuse for good; admission checks again where
  * the port is taken (credit/node-credit.ts).
@@ -167,7 +176,15 @@ export function authorizeCall(
     const productTrunk = engine.customerTrunkIndex(access.product.customerTrunkId ?? 0);
     if (productTrunk < 0 || !engine.snapshot.customerTrunks[productTrunk].active)
       return { decision: { allowed: false, ...refusalFields('customer_trunk_not_active') }, outcome: 'not_authorised' };
-    const decided = allowOn(engine, productTrunk, ani, access.translation.bNumber, ports, access.translation.retailAccountId);
+    const decided = allowOn(
+      engine,
+      productTrunk,
+      ani,
+      blockedCallerNumber(ani, request),
+      access.translation.bNumber,
+      ports,
+      access.translation.retailAccountId,
+    );
     const allowed = decided.decision;
     if (allowed.allowed && access.translation.bNumberNode >= 0) {
       allowed.dnisNode = access.translation.bNumberNode;
@@ -182,20 +199,24 @@ export function authorizeCall(
     }
     return decided;
   }
-  return allowOn(engine, identity.trunk, ani, identity.dnis, ports, null);
+  return allowOn(engine, identity.trunk, ani, blockedCallerNumber(ani, request), identity.dnis, ports, null);
 }
 
-/** The call may go on as trunk `index`'s, to `dnis`, unless a block rule or the trunk's ports say no. */
+/**
+ * The call may go on as trunk `index`'s, to `dnis`, unless a block rule or the trunk's ports say no.
+ * `blockedAni`: the caller's number as block rules see it (blockedCallerNumber).
+ */
 function allowOn(
   engine: DecisionEngine,
   index: number,
   ani: string,
+  blockedAni: string,
   dnis: string,
   ports: LivePorts,
   retailAccountId: number | null,
 ): { decision: CallAuthDecision; outcome: CallAuthOutcome } {
   const trunk = engine.snapshot.customerTrunks[index];
-  const block = findCustomerBlock(engine.snapshot.blockRules, index, ani, dnis);
+  const block = findCustomerBlock(engine.snapshot.blockRules, index, blockedAni, dnis);
   if (block !== null) {
     return {
       decision: {

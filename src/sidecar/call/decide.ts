@@ -5,6 +5,7 @@ import { authorizeCall, type CallAuthAllowed, type CallAuthRequest } from '../au
 import { authorizeRegister, type RegisterAuthRequest } from '../auth/register-auth.js';
 import { encodeCallAuthDecision, encodeRouteDecision } from './encode.js';
 import type { CallCounters } from '../limits/call-counters.js';
+import type { DigestReplayGuard } from '../auth/digest-replay.js';
 import { failoverAction } from '../routing/failover.js';
 import { firstAttemptRequest, routeCall, type RouteRequest } from '../routing/route.js';
 
@@ -24,6 +25,8 @@ import { firstAttemptRequest, routeCall, type RouteRequest } from '../routing/ro
  */
 export interface CallContext extends AdmitContext {
   counters: CallCounters;
+  /** Digest credentials already taken (the INVITE's Proxy-Authorization is good once). */
+  digestReplays: DigestReplayGuard;
 }
 
 export interface DecideRequest {
@@ -71,7 +74,7 @@ export function decideCall(context: CallContext, request: DecideRequest, now: nu
   let call = request.call;
 
   if (request.digest !== null) {
-    const { decision, outcome } = authorizeRegister(engine, request.digest);
+    const { decision, outcome } = authorizeRegister(engine, request.digest, context.digestReplays, now);
     metrics.decided('register_auth', outcome);
     parts.digest = str(decision);
     if (!decision.allowed) return { body: decided('digest', decision.reason_code, parts), stage: 'digest', committed: null };

@@ -23,6 +23,7 @@ export function callRoutes(context: SidecarContext): Route[] {
     metrics: context.metrics,
     log: context.log,
     counters: context.counters,
+    digestReplays: context.digestReplays,
   });
 
   return [

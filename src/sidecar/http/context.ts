@@ -5,6 +5,7 @@ import type { IncomingRequest, OutgoingResponse, Route } from '../../core/http/s
 import type { NodeCredit } from '../credit/node-credit.js';
 import { JournalWriteError } from '../journal/journal.js';
 import type { CallCounters } from '../limits/call-counters.js';
+import type { DigestReplayGuard } from '../auth/digest-replay.js';
 import type { SidecarMetrics } from '../metrics/metrics.js';
 import type { SnapshotService } from '../snapshot/service.js';
 
@@ -14,6 +15,8 @@ export interface SidecarContext {
   credit: NodeCredit;
   metrics: SidecarMetrics;
   counters: CallCounters;
+  /** Digest credentials register/auth and call/decide have taken: each is good once (auth/digest-replay.ts). */
+  digestReplays: DigestReplayGuard;
   log: Logger;
   maxBodyBytes: number;
   maxSnapshotBytes: number;

@@ -41,7 +41,7 @@ export function decisionRoutes(context: SidecarContext): Route[] {
     post('/api/opensips/register/auth', (request) => {
       const reader = new BodyReader(parseJsonObject(request.body, request.contentType));
       const input = readDigest(reader);
-      const { decision, outcome, detail } = authorizeRegister(servingEngine(snapshots), input);
+      const { decision, outcome, detail } = authorizeRegister(servingEngine(snapshots), input, context.digestReplays, Date.now());
       decided('register_auth', outcome);
       if (!decision.allowed)
         context.log.debug(
