@@ -210,8 +210,10 @@ export class SyncJob {
     let version = await this.store.lastSnapshotVersion();
     let bytes: Uint8Array | null = null;
     if (!followLive) {
-      // Time-based versions stay ahead of what nodes serve even if the store is rebuilt from scratch.
-      version = Math.max(version + 1, Date.now());
+      // None when another centre took the lead since this sync started: this snapshot, read before, would outrank its.
+      const next = await this.store.nextSnapshotVersion(term);
+      if (next === null) throw new RequestError('sync_elsewhere');
+      version = next;
       const createdAt = new Date().toISOString();
       bytes = encodeSnapshot(built.tables, version, createdAt);
       await this.store.recordSnapshot(version, createdAt, peekSnapshotHeader(bytes)?.checksum ?? '', built.counts, built.tables.delta_seq);

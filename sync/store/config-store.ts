@@ -55,6 +55,15 @@ export interface ConfigStore {
   importRates(rateDeckId: number, rows: readonly ImportedRate[], onConflict: ConflictMode): Promise<ImportCounts>;
   /** The last snapshot version built, 0 before the first. */
   lastSnapshotVersion(): Promise<number>;
+  /**
+   * The version the next snapshot takes: above every one handed out before, and at least the time in
+   * milliseconds, so versions stay ahead of what nodes serve even if the store is rebuilt from scratch. On
+   * PostgreSQL the database numbers it (its clock, its last version), so versions grow across the control
+   * planes sharing the store whatever their own clocks say. `term`: the sync lead term the sync read the store
+   * under (store/pg-sync-lock.ts); null, no fence. Answers null, nothing handed out, when a later term has been
+   * taken: this centre no longer leads, and a snapshot it pushed now would outrank the new leader's.
+   */
+  nextSnapshotVersion(term: number | null): Promise<number | null>;
   /** `deltaSeq`: the delta sequence the snapshot includes (its base). */
   recordSnapshot(version: number, createdAt: string, checksum: string, counts: Record<string, number>, deltaSeq?: number): Promise<void>;
   /**
@@ -392,6 +401,11 @@ export class SqliteConfigStore implements ConfigStore {
   lastSnapshotVersion(): Promise<number> {
     const row = this.db.prepare('SELECT MAX(version) AS version FROM snapshot_versions').get() as { version: number | null };
     return Promise.resolve(row.version ?? 0);
+  }
+
+  async nextSnapshotVersion(): Promise<number> {
+    // One process holds a SQLite store (and so leads): its own clock and last version are the only ones.
+    return Math.max((await this.lastSnapshotVersion()) + 1, Date.now());
   }
 
   recordSnapshot(version: number, createdAt: string, checksum: string, counts: Record<string, number>, deltaSeq?: number): Promise<void> {

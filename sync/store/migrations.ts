@@ -486,6 +486,18 @@ export const MIGRATIONS: readonly Migration[] = [
     // (sync/drouting/writer.ts SYNC_TERM_ROW). Unused on SQLite, where one process holds the store.
     sql: 'CREATE TABLE sync_lead_terms (id INTEGER PRIMARY KEY, taken_at TEXT NOT NULL);',
   },
+  {
+    version: 24,
+    description: 'the last snapshot version handed out, moved by the database so versions grow across control planes',
+    // On PostgreSQL a sync takes its snapshot's version here in one statement, from the server's clock and the
+    // last version handed out (store/pg-config-store.ts nextSnapshotVersion): each centre's own clock let one
+    // running ahead number an older snapshot above a newer one. Starts at the last version recorded. Unused on
+    // SQLite, where one process holds the store.
+    sql: `
+      CREATE TABLE snapshot_version_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), last_version INTEGER NOT NULL);
+      INSERT INTO snapshot_version_sequence (id, last_version) SELECT 1, COALESCE(MAX(version), 0) FROM snapshot_versions;
+    `,
+  },
 ];
 
 /**

@@ -266,6 +266,23 @@ export class PgConfigStore implements ConfigStore {
     );
   }
 
+  async nextSnapshotVersion(term: number | null): Promise<number | null> {
+    // One statement: the row's lock orders centres that ask at once, and the later one counts from the
+    // earlier one's version. The term is compared in the same statement, so a lead taken before it is seen.
+    // The versions recorded count too: one recorded other than through here is never handed out again.
+    const { rows } = await this.pool.query<{ version: number }>(
+      `UPDATE snapshot_version_sequence
+          SET last_version = GREATEST(
+                last_version + 1,
+                (SELECT COALESCE(MAX(version), 0) + 1 FROM snapshot_versions),
+                floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+        WHERE id = 1 AND ($1::bigint IS NULL OR $1::bigint >= (SELECT COALESCE(MAX(id), 0) FROM sync_lead_terms))
+        RETURNING last_version AS version`,
+      [term],
+    );
+    return rows[0]?.version ?? null;
+  }
+
   async recordSnapshot(
     version: number,
     createdAt: string,
