@@ -196,7 +196,7 @@ describe('drouting into MariaDB and PostgreSQL node databases', () => {
       customer_account_id: account.id,
       name: 'Acme Primary',
       currency: 'AUD',
-      tech_prefix: '9999',
+      // No tech prefix: a trunk known by one gets no address rows (OpenSIPS's degraded path cannot strip it).
     });
     // A registration: its user is a dr_groups row.
     await created('/api/sip-registrations', {
