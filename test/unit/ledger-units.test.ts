@@ -5,7 +5,7 @@ import type { NodeSyncRequest, SettlementCdr } from '../../src/core/protocol/nod
 import { settledCall } from '../../src/devkit/ledger-world.js';
 import { money, type LedgerEntity } from '../../sync/ledger/balance.js';
 import { applyNodeSync, leaseShareUnits, SCARCE_CALLS_PER_NODE } from '../../sync/ledger/settlement.js';
-import type { LedgerSteps } from '../../sync/ledger/steps.js';
+import { cdrIdentity, type LedgerSteps } from '../../sync/ledger/steps.js';
 import type { BalanceChange, BalanceKey, BalanceState } from '../../sync/ledger/store.js';
 import { fixed, max, min, moneyText, places, plain, toUnits, truncate } from '../../sync/ledger/units.js';
 import { mulberry32 } from '../helpers/fuzz-requests.js';
@@ -127,7 +127,9 @@ function memoryLedger(held: Held[], activeNodes: number) {
     },
     // eslint-disable-next-line require-yield
     *insertCdrs(_node: string, cdrs: SettlementCdr[], _debits: number, debitOf: (cdr: SettlementCdr) => number | null) {
-      return new Map(cdrs.map((cdr) => [cdr.sip_call_id, { cdrId: nextCdr++, debitId: 1000 + (debitOf(cdr) ?? 0) }]));
+      return new Map(
+        cdrs.map((cdr) => [cdrIdentity(cdr.sip_call_id, cdr.start_time), { cdrId: nextCdr++, debitId: 1000 + (debitOf(cdr) ?? 0) }]),
+      );
     },
     // eslint-disable-next-line require-yield
     *activeNodes() {
