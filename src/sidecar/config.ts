@@ -50,6 +50,8 @@ export interface SidecarConfig {
   deltaWaitMs: number;
   /** How long an admission may wait while the centre recalls other nodes' unused lease for it (0: not at all). */
   recallWaitMs: number;
+  /** An admission still waiting on the centre after this long is refused and reserves nothing (credit/node-credit.ts). */
+  admissionDeadlineMs: number;
   /** Where this node's secret with the centre comes from (a file, else CENTRE_SECRET); null: none given. */
   centreSecret: CentreSecretSource | null;
   /** Names GET /metrics answers under besides IP literals and localhost (src/core/http/host-names.ts: DNS rebinding). */
@@ -101,6 +103,7 @@ export const SIDECAR_OPTIONS = {
   'opensips-spool': { env: 'SIDECAR_OPENSIPS_SPOOL', fallback: '', shownDefault: 'none' },
   'delta-wait-ms': { env: 'SIDECAR_DELTA_WAIT_MS', fallback: '8000' },
   'recall-wait-ms': { env: 'SIDECAR_RECALL_WAIT_MS', fallback: '300' },
+  'admission-deadline-ms': { env: 'SIDECAR_ADMISSION_DEADLINE_MS', fallback: '900' },
   'centre-secret-file': { env: 'SIDECAR_CENTRE_SECRET_FILE', fallback: '', shownDefault: 'none (CENTRE_SECRET)' },
   'metrics-hostnames': { env: 'SIDECAR_METRICS_HOSTNAMES', fallback: '', shownDefault: 'none (IP literals and localhost)' },
 } as const satisfies OptionTable;
@@ -157,6 +160,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
     deltaWaitMs: options.integer('delta-wait-ms', 0, 8000),
     // A waiting admission holds an OpenSIPS worker (synchronous rest_client): kept short.
     recallWaitMs: options.integer('recall-wait-ms', 0, 300),
+    // Below the script's rest_curl_timeout (1 s by default), after which OpenSIPS answers the call itself.
+    admissionDeadlineMs: options.integer('admission-deadline-ms', 50, 60_000),
     centreSecret,
     metricsHostnames: parseHostnames(options.string('metrics-hostnames'), '--metrics-hostnames'),
   };

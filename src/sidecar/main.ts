@@ -63,6 +63,7 @@ async function main(): Promise<void> {
       sliceEndMarginMs: config.sliceEndMarginMs,
       // Only with the live channel: the refresh a recall ends with comes over it.
       recallWaitMs: config.controlUrls === null ? 0 : config.recallWaitMs,
+      admissionDeadlineMs: config.admissionDeadlineMs,
     },
     log,
   );

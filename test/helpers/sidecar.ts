@@ -32,7 +32,12 @@ export class SidecarProcess {
   }
 
   static start(options: { dataDir?: string; args?: string[] } = {}): Promise<SidecarProcess> {
-    return SidecarProcess.spawn(SIDECAR_MAIN, 'sidecar listening', options);
+    // A test's admissions may wait on a centre slowed by the whole suite on two cores: past the production
+    // deadline (900 ms, sized to OpenSIPS's 1 s) they would be refused and the test flake. A test's own args win.
+    return SidecarProcess.spawn(SIDECAR_MAIN, 'sidecar listening', {
+      ...options,
+      args: ['--admission-deadline-ms', '10000', ...(options.args ?? [])],
+    });
   }
 
   static startControlPlane(options: { dataDir?: string; args?: string[] } = {}): Promise<SidecarProcess> {

@@ -129,6 +129,28 @@ it('asks the centre before refusing a call, even right after it said the account
   });
 });
 
+it('refuses an admission the centre answered after --admission-deadline-ms, reserving nothing (OpenSIPS stopped waiting)', async () => {
+  await withCredit(
+    async (credit) => {
+      const late = admit(credit, 'e@late', 1000);
+      assert.ok(late instanceof Promise, 'no lease yet: it asks');
+      const round = credit.takeRound(0);
+      // The centre's answer comes well after the deadline (a timer may fire early by the loop's staleness: 4x).
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      answer(credit, round, { leases: [lease(10_000, 90_000)] });
+      const outcome = await late;
+      assert.deepEqual([outcome.kind, outcome.kind === 'refused' ? outcome.reason : null], ['refused', 'credit_unavailable']);
+      assert.equal(credit.entity(ACCOUNT).heldMicro, 0, 'nothing held for a call OpenSIPS has already answered');
+      assert.equal(credit.entity(ACCOUNT).availableMicro, 10_000, 'the lease it brought stays for the next calls');
+      // The Call-ID is not taken: OpenSIPS's retry of it (or its next call) is admitted on the lease at once.
+      const next = admit(credit, 'e@late', 1000);
+      assert.ok(!(next instanceof Promise), 'within the lease: no wait');
+      assert.equal(next.kind, 'reserved');
+    },
+    { admissionDeadlineMs: 50 },
+  );
+});
+
 it('journals a lease handed back before the round that hands it back is sent, so a restart does not admit on it', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lease-return-'));
   let journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);

@@ -55,6 +55,13 @@ export interface CreditSettings {
    * 0 or absent: refused at once, as before the channel.
    */
   recallWaitMs?: number;
+  /**
+   * How long an admission may wait on the centre before it is refused (`credit_unavailable`) and reserves
+   * nothing, ms; absent: as long as its rounds take. OpenSIPS stops waiting for the answer after the script's
+   * rest_curl_timeout (1 s by default) and answers the call itself: an admission made after that would hold a
+   * reservation and a port for a call never placed, until the reservation expired.
+   */
+  admissionDeadlineMs?: number;
 }
 
 export interface EntityRef {
@@ -403,6 +410,7 @@ export class NodeCredit {
   /** The lease does not cover the call: ask the centre for more, then decide. */
   private async admitAfterAsking(request: AdmitRequest, entity: EntityMoney): Promise<AdmitOutcome> {
     const { callId, plan, now } = request;
+    const deadline = performance.now() + (this.settings.admissionDeadlineMs ?? Number.POSITIVE_INFINITY);
     const full = plan(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
     const needMicro = full?.amountMicro ?? 0;
     if (needMicro > 0) entity.perCallMicro = needMicro;
@@ -423,7 +431,10 @@ export class NodeCredit {
       const decided =
         (this.leasesValid(now) ? plan(entity.availableMicro, entity.headroomMicro) : null) ??
         (!reached && request.admitWhenUnreachable ? full : null);
-      if (decided !== null) return this.reserve(request, entity, decided, recalled ? 'recall' : 'lease');
+      if (decided !== null) {
+        if (performance.now() > deadline) return this.tooLate(entity);
+        return this.reserve(request, entity, decided, recalled ? 'recall' : 'lease');
+      }
       // Short, while the centre recalls other nodes' unused lease for this call: wait (a bounded moment) for the
       // refresh it sends once that lease is back, and ask again. Nothing blocks meanwhile: a timer and a promise.
       const left = waitUntil - performance.now();
@@ -434,6 +445,22 @@ export class NodeCredit {
       reached = await this.askForLease(entity, this.wantFor(entity, needMicro, now), needMicro, now, true);
     }
     return { kind: 'refused', reason: reached ? 'insufficient_balance' : 'credit_unavailable', entity };
+  }
+
+  /** When an admission past its deadline was last logged: one line a second at most, however many there are. */
+  private lateLoggedAt = 0;
+
+  /** An admission that could be made only after OpenSIPS stopped waiting for it: refused, nothing held. */
+  private tooLate(entity: EntityMoney): AdmitOutcome {
+    const at = performance.now();
+    if (at - this.lateLoggedAt >= 1000) {
+      this.lateLoggedAt = at;
+      this.log.warn(
+        { entity_type: entity.type, entity_id: entity.id, admission_deadline_ms: this.settings.admissionDeadlineMs },
+        'admission refused: the centre answered after the deadline (OpenSIPS has stopped waiting); nothing reserved',
+      );
+    }
+    return { kind: 'refused', reason: 'credit_unavailable', entity };
   }
 
   /** Resolves true at the entity's next refresh from the centre, false after `ms` without one. */
