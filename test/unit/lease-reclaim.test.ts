@@ -15,6 +15,24 @@ import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpe
 
 const unreachable = await postgresUnreachable();
 
+/** What a node's round finds: prepaid account 1 funded with 10.00, and node-a active. */
+async function seedFundedNode(stores: ConfigStoreHandle): Promise<void> {
+  const now = new Date().toISOString();
+  await seedRows(stores.config, CUSTOMER_ACCOUNTS, [prepaidAccount(1, 'Prepaid')]);
+  await stores.config.insert('opensips_nodes', {
+    hostname: 'node-a',
+    mi_socket_address: 'http://127.0.0.1:9/mi',
+    region: 'test',
+    status: 'active',
+    created_at: now,
+    updated_at: now,
+  });
+  await stores.ledger.changeBalance({ entityType: 'customer', entityId: 1, currency: 'AUD' }, () => ({
+    next: { balance: '10.00', reserved: '0' },
+    transaction: { transaction_type: 'credit', amount: '10.00', description: 'funding', cdr_id: null, call_id: null },
+  }));
+}
+
 /**
  * On both engines (PostgreSQL skipped only when its server does not answer): the centre's wall clock stepping forward must not take back a live node's lease: the store's record
  * of the node's last round then looks old, but this process heard the node moments ago on its own
@@ -35,21 +53,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     });
 
     it("takes back a node's lease only when its own monotonic clock agrees the node is silent, whatever the wall clock did", async () => {
-      const store = stores.config;
-      const now = new Date().toISOString();
-      await seedRows(store, CUSTOMER_ACCOUNTS, [prepaidAccount(1, 'Prepaid')]);
-      await store.insert('opensips_nodes', {
-        hostname: 'node-a',
-        mi_socket_address: 'http://127.0.0.1:9/mi',
-        region: 'test',
-        status: 'active',
-        created_at: now,
-        updated_at: now,
-      });
-      await stores.ledger.changeBalance({ entityType: 'customer', entityId: 1, currency: 'AUD' }, () => ({
-        next: { balance: '10.00', reserved: '0' },
-        transaction: { transaction_type: 'credit', amount: '10.00', description: 'funding', cdr_id: null, call_id: null },
-      }));
+      await seedFundedNode(stores);
       // The round applied and recorded as node-round.ts does (without the node's secret): its row says when node-a was last heard.
       const reply = await stores.ledger.run(function* (tx) {
         const applied = yield* applyNodeSync(tx, {
@@ -111,20 +115,7 @@ describe('the silent-node reclaim with two control planes on one PostgreSQL stor
   });
 
   it("does not take back the lease of a node another control plane answered, whatever that centre's clock says", async () => {
-    const now = new Date().toISOString();
-    await seedRows(centreA.config, CUSTOMER_ACCOUNTS, [prepaidAccount(1, 'Prepaid')]);
-    await centreA.config.insert('opensips_nodes', {
-      hostname: 'node-a',
-      mi_socket_address: 'http://127.0.0.1:9/mi',
-      region: 'test',
-      status: 'active',
-      created_at: now,
-      updated_at: now,
-    });
-    await centreA.ledger.changeBalance({ entityType: 'customer', entityId: 1, currency: 'AUD' }, () => ({
-      next: { balance: '10.00', reserved: '0' },
-      transaction: { transaction_type: 'credit', amount: '10.00', description: 'funding', cdr_id: null, call_id: null },
-    }));
+    await seedFundedNode(centreA);
 
     // Centre B answers node-a's round, its clock ten minutes behind centre A's.
     mock.timers.enable({ apis: ['Date'], now: Date.now() - 600_000 });
