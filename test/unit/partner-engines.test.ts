@@ -347,6 +347,21 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(racing.map((reply) => reply.status).sort(), [201, 409], racing.map((reply) => reply.text).join('\n'));
     });
 
+    it('refuses a top-up that would take a balance to 10^15 or more (the ledger holds 15 integer digits), changing nothing', async () => {
+      const rich = String(
+        (await post('create_account', { product_id: 'p1', requires_pin: false, initial_balance: 999999999999999 })).json.account_code_12,
+      );
+      const read = async () => /"total_balance":([0-9.]+)/.exec((await post('get_balance', { account: rich, product_id: 'p1' })).text)?.[1];
+      assert.equal((await post('topup', { account: rich, product_id: 'p1', amount: 0.99 })).status, 200, 'just below the bound');
+      assert.equal(await read(), '999999999999999.99');
+      const refused = await post('topup', { account: rich, product_id: 'p1', amount: 0.01 });
+      assert.equal(refused.status, 400, refused.text);
+      assert.equal(refused.json.reason_code, 'invalid_amount');
+      assert.match(String(refused.json.error), /1000000000000000\.00: the ledger holds balances below 10\^15/);
+      assert.equal(await read(), '999999999999999.99');
+      assert.equal((await post('debit_balance', { account: rich, product_id: 'p1', amount: 0.01 })).status, 200, 'a debit still is');
+    });
+
     it('prunes kept answers written, and translations ended, before the cut-off, and nothing younger', async () => {
       const other = String((await post('create_account', { product_id: 'p1' })).json.account_code_12);
       const setUp = await post('setup_call', {
