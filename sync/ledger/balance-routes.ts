@@ -5,6 +5,7 @@ import { isDecimalString } from '../../src/core/rating/rating.js';
 import { debitRecallingLeases } from './debit-recall.js';
 import type { LeaseRecalls } from './lease-recall.js';
 import {
+  BalanceLimitRefusal,
   LedgerRefusal,
   findEntity,
   headroom,
@@ -93,6 +94,7 @@ export function balanceRoutes(context: BalanceRoutesContext): Route[] {
         );
       } catch (error) {
         if (error instanceof LedgerRefusal) throw new RequestError('insufficient_balance', error.message);
+        if (error instanceof BalanceLimitRefusal) throw new RequestError('invalid_field', `amount: ${error.message}`);
         throw error;
       }
       // Committed: the nodes holding or waiting for this balance ask again (a top-up is leased at once).

@@ -37,6 +37,26 @@ export class LedgerRefusal extends Error {
   }
 }
 
+/**
+ * The ledger holds amounts of 15 integer digits (isDecimalString; src/core/money/decimal.ts): a balance stays below
+ * 10^15 either side of zero, as every amount written to it does. Beyond, the admin API could not take it back
+ * as an amount, and a partner client reading it as a double would not see its cents.
+ */
+export const LEDGER_LIMIT = new Decimal('1e15');
+
+/** Whether a change may leave the balance at `next` (from `balance`): within the ledger, or no further out than it was. */
+export function ledgerHolds(next: Decimal, balance: Decimal): boolean {
+  return next.abs().lessThan(LEDGER_LIMIT) || next.abs().lessThanOrEqualTo(balance.abs());
+}
+
+/** A credit, debit or adjustment that would take the balance to 10^15 or more (either side of zero): refused, nothing written. */
+export class BalanceLimitRefusal extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BalanceLimitRefusal';
+  }
+}
+
 export async function findEntity(store: ConfigStore, entityType: EntityType, entityId: number): Promise<LedgerEntity | null> {
   // Retail accounts are the partner API's (sync/partner/), not an admin balance resource.
   if (entityType === 'retail') return null;
@@ -101,6 +121,10 @@ export function operationChange(
         next.greaterThanOrEqualTo(0),
       );
     }
+    if (!ledgerHolds(next, balance))
+      throw new BalanceLimitRefusal(
+        `the balance would be ${money(next, balance, amount)}: the ledger holds balances below 10^15 either side of zero`,
+      );
     return {
       next: { balance: money(next, balance, amount), reserved: current.reserved },
       transaction: {

@@ -1,4 +1,5 @@
 import { Decimal } from '../../src/core/money/decimal.js';
+import { MAX_MICRO_TEXT } from '../../src/core/money/micro.js';
 import type { LeaseState, NodeSyncReply, NodeSyncRequest, SettlementCdr } from '../../src/core/protocol/node-sync.js';
 import type { BalanceChange, BalanceKey, BalanceState } from './store.js';
 import type { SqlText, Steps } from './sql-steps.js';
@@ -200,6 +201,19 @@ function balanceText(figures: Figures): string {
 /** An entity's headroom in units (balance.ts `headroom`): funds (prepaid) or credit limit less usage (postpaid), less what is leased. */
 function headroomUnits(entity: LedgerEntity, figures: Figures, creditLimit: bigint): bigint {
   return entity.billingMode === 'prepaid' ? figures.balance - figures.reserved : creditLimit - figures.balance - figures.reserved;
+}
+
+/** The most a node reads as an amount (src/core/money/micro.ts), either side of zero, in units. */
+const NODE_AMOUNT_LIMIT = toUnits(MAX_MICRO_TEXT);
+
+/**
+ * The headroom as a node is told it: in whole micro-units (the node counts in them), and within what it reads.
+ * Beyond that it read none (NaN) and asked for a round on every admission; a balance or credit limit of 10^9
+ * or more (the ledger holds 15 integer digits) is plenty for any call, so the node is told its maximum, and a
+ * deficit beyond it its minimum (no headroom either way).
+ */
+export function nodeHeadroom(units: bigint): bigint {
+  return max(-NODE_AMOUNT_LIMIT, min(NODE_AMOUNT_LIMIT, truncate(units, 6)));
 }
 
 /** How far past the node's last applied round a round's number may be (see applyNodeSync). */
@@ -437,7 +451,7 @@ export function* applyNodeSync(
       entity_type: entity.entityType,
       entity_id: entity.entityId,
       granted: plain(figures.lease),
-      headroom: plain(truncate(headroomUnits(entity, figures, creditLimits.get(entity)!), 6)),
+      headroom: plain(nodeHeadroom(headroomUnits(entity, figures, creditLimits.get(entity)!))),
       ...(recalling.has(entity) ? { recalling: true } : {}),
     });
   }

@@ -1,5 +1,6 @@
 import { RequestError } from '../../src/core/http/errors.js';
 import { Decimal } from '../../src/core/money/decimal.js';
+import { LEDGER_LIMIT } from '../ledger/balance.js';
 import { JsonNumber, type ExactJson } from './exact-json.js';
 
 /**
@@ -9,9 +10,6 @@ import { JsonNumber, type ExactJson } from './exact-json.js';
 
 /** Minor units of the currencies the engine rates in (src/core/snapshot/schema.ts CURRENCIES). */
 const MINOR_UNITS: Record<string, number> = { AUD: 2, USD: 2 };
-
-/** The ledger holds 15 integer digits (src/core/money/decimal.ts). */
-const LIMIT = new Decimal('1e15');
 
 export function decimalsOf(currency: string): number {
   return MINOR_UNITS[currency] ?? 2;
@@ -30,6 +28,6 @@ export function exactAmount(name: string, value: ExactJson | undefined, currency
     throw new RequestError('invalid_amount', `${name} must be ${allowZero ? 'zero or more' : 'more than zero'}`);
   if (amount.decimalPlaces() > decimals)
     throw new RequestError('invalid_amount', `${name} has more than the ${decimals} decimals ${currency} has`);
-  if (amount.greaterThanOrEqualTo(LIMIT)) throw new RequestError('invalid_amount', `${name} is larger than the ledger holds`);
+  if (amount.greaterThanOrEqualTo(LEDGER_LIMIT)) throw new RequestError('invalid_amount', `${name} is larger than the ledger holds`);
   return amount.toFixed(decimals);
 }

@@ -5,7 +5,7 @@ import { RequestError, errorBody, refusalResponse } from '../../src/core/http/er
 import type { IncomingRequest, OutgoingResponse, Route } from '../../src/core/http/server.js';
 import { Decimal } from '../../src/core/money/decimal.js';
 import type { PARTNER_OPERATIONS } from '../admin/resources.js';
-import { money } from '../ledger/balance.js';
+import { ledgerHolds, money } from '../ledger/balance.js';
 import type { Steps } from '../ledger/sql-steps.js';
 import { ledgerReads, type LedgerSteps } from '../ledger/steps.js';
 import type { BalanceKey, LedgerStore } from '../ledger/store.js';
@@ -221,7 +221,13 @@ export function partnerRoutes(context: PartnerApiContext): Route[] {
             ? new HeldInLeasesRefusal(message, account.id, change)
             : new RequestError('insufficient_balance', message);
         }
-        const after = money(kind === 'credit' ? before.plus(change) : before.minus(change), before, change);
+        const next = kind === 'credit' ? before.plus(change) : before.minus(change);
+        if (!ledgerHolds(next, before))
+          throw new RequestError(
+            'invalid_amount',
+            `amount would take the balance to ${money(next, before, change)}: the ledger holds balances below 10^15`,
+          );
+        const after = money(next, before, change);
         yield* tx.applyChange(balanceKey(account, product), {
           next: { balance: after, reserved: current.reserved },
           transaction: {

@@ -134,11 +134,15 @@ export class PartnerStore {
     return (yield* getRow<RetailAccount>(forUpdate ? ACCOUNT_FOR_UPDATE : ACCOUNT_SQL, product, code)) ?? null;
   }
 
-  /** The account of this product whose external_user_id (CLI) this is, if any. */
+  /**
+   * The live account of this product whose external_user_id (CLI) this is, if any. A deactivated account keeps
+   * its CLI (its history) but no longer holds it: the CLI is unique among the product's live accounts only
+   * (migration 23's index, which this reads through).
+   */
   *holderOf(product: number, externalUserId: string): Steps<number | null> {
     return (
       (yield* getRow<{ id: number }>(
-        'SELECT id FROM retail_accounts WHERE partner_product_id = ? AND external_user_id = ?',
+        'SELECT id FROM retail_accounts WHERE partner_product_id = ? AND external_user_id = ? AND deactivated_at IS NULL',
         product,
         externalUserId,
       ))?.id ?? null

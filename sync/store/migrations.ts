@@ -19,6 +19,11 @@ export interface Migration {
 
 const TIMESTAMPS = `created_at TEXT NOT NULL, updated_at TEXT NOT NULL`;
 
+/** The columns of the tables migration 23's rebuild copies, as migrations 11 and 13 made them (none added since). */
+const RETAIL_ACCOUNT_COLUMNS =
+  'id, partner_product_id, account_code, external_user_id, requires_pin, pin_hash, status, deactivated_at, deactivation_reason, created_at, updated_at';
+const CALL_TRANSLATION_COLUMNS = 'id, retail_account_id, partner_product_id, a_number, access_number, b_number, created_at, expires_at';
+
 /** The centre's cdrs table's columns as migration 20 left them, which migration 21's rebuild copies. */
 const CDR_TABLE_COLUMNS = [
   'id, sip_call_id, node, node_cdr_id, customer_account_id, customer_trunk_id, carrier_trunk_id, carrier_gateway_id, ani, dnis',
@@ -485,6 +490,41 @@ export const MIGRATIONS: readonly Migration[] = [
     // writes carry it, and a node database that a later holder has written refuses an earlier one's
     // (sync/drouting/writer.ts SYNC_TERM_ROW). Unused on SQLite, where one process holds the store.
     sql: 'CREATE TABLE sync_lead_terms (id INTEGER PRIMARY KEY, taken_at TEXT NOT NULL);',
+  },
+  {
+    version: 23,
+    description: "a CLI is unique among a product's live accounts: a deactivated account's no longer keeps it from a new account",
+    // The key over every account of a product kept a closed account's CLI (external_user_id) for good: its owner
+    // could never open an account again with their own number (create_account and change_cli: 409). The
+    // deactivated account keeps the value (its history still reads it); the key holds only while
+    // deactivated_at is NULL (only delete_account sets it, and nothing clears it). SQLite cannot drop a UNIQUE
+    // written in the table's definition, so the table is rebuilt with every column and id; retail_call_cdrs and
+    // call_translations name accounts by id (foreign keys, enforced here, and foreign_keys cannot be switched
+    // off inside the migration's transaction), so their rows step aside while the table they name is dropped
+    // and come back once the rebuilt one has the same ids. account_code's UNIQUE is rebuilt with the table.
+    sql: `
+      CREATE TEMP TABLE retail_call_cdrs_kept AS SELECT cdr_id, retail_account_id, start_time FROM retail_call_cdrs;
+      CREATE TEMP TABLE call_translations_kept AS SELECT ${CALL_TRANSLATION_COLUMNS} FROM call_translations;
+      DELETE FROM retail_call_cdrs;
+      DELETE FROM call_translations;
+      CREATE TABLE retail_accounts_rekeyed (
+        id INTEGER PRIMARY KEY, partner_product_id INTEGER NOT NULL REFERENCES partner_products(id), account_code TEXT NOT NULL UNIQUE,
+        external_user_id TEXT, requires_pin INTEGER NOT NULL, pin_hash TEXT, status TEXT NOT NULL, deactivated_at TEXT,
+        deactivation_reason TEXT, ${TIMESTAMPS});
+      INSERT INTO retail_accounts_rekeyed (${RETAIL_ACCOUNT_COLUMNS}) SELECT ${RETAIL_ACCOUNT_COLUMNS} FROM retail_accounts;
+      DROP TABLE retail_accounts;
+      ALTER TABLE retail_accounts_rekeyed RENAME TO retail_accounts;
+      CREATE UNIQUE INDEX retail_accounts_live_cli ON retail_accounts(partner_product_id, external_user_id) WHERE deactivated_at IS NULL;
+      INSERT INTO retail_call_cdrs (cdr_id, retail_account_id, start_time) SELECT cdr_id, retail_account_id, start_time FROM retail_call_cdrs_kept;
+      INSERT INTO call_translations (${CALL_TRANSLATION_COLUMNS}) SELECT ${CALL_TRANSLATION_COLUMNS} FROM call_translations_kept;
+      DROP TABLE retail_call_cdrs_kept;
+      DROP TABLE call_translations_kept;
+    `,
+    // The key's constraint by the name PostgreSQL gave the table's UNIQUE (migration 11).
+    postgres: `
+      ALTER TABLE retail_accounts DROP CONSTRAINT retail_accounts_partner_product_id_external_user_id_key;
+      CREATE UNIQUE INDEX retail_accounts_live_cli ON retail_accounts(partner_product_id, external_user_id) WHERE deactivated_at IS NULL;
+    `,
   },
   {
     version: 24,

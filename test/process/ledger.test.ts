@@ -100,6 +100,8 @@ forEachEngine('ledger', (engine) => {
       ['credit', {}, /decimal string/],
       ['credit', { amount: '1.00', cdr_id: 'x' }, /cdr_id/],
       ['credit', { amount: '1'.repeat(20) }, /decimal string/],
+      // 974.9675 + this is 10^15 and more: past the 15 integer digits the ledger holds.
+      ['credit', { amount: '999999999999999.99' }, /below 10\^15/],
     ] as const) {
       const response = await apply('customer', prepaid, operation, body);
       assert.equal(response.status, 400, `${operation} ${JSON.stringify(body)}`);
@@ -110,6 +112,38 @@ forEachEngine('ledger', (engine) => {
     assert.equal((await control.get('/api/balances/customer/abc/balance')).status, 400);
     assert.equal((await apply('customer', prepaid, 'credit', '{"amount":')).status, 400);
     assert.deepEqual(await balance('customer', prepaid), before);
+  });
+
+  it('keeps a balance below 10^15 either side of zero: a credit or adjustment past it is refused, changing nothing', async () => {
+    const big = (
+      await control.send('POST', '/api/customer-accounts', {
+        name: 'Big Pty',
+        currency: 'AUD',
+        billing_mode: 'prepaid',
+        username: 'big',
+        password: 'big-pass-1',
+      })
+    ).body.id as number;
+    const refuse = async (operation: string, amount: string, balanceText: string) => {
+      const before = await balance('customer', big);
+      const refused = await apply('customer', big, operation, { amount });
+      assert.equal(refused.status, 400, JSON.stringify(refused.body));
+      assert.equal(refused.body.reason_code, 'invalid_field');
+      assert.equal(
+        refused.body.error,
+        `amount: the balance would be ${balanceText}: the ledger holds balances below 10^15 either side of zero`,
+      );
+      assert.deepEqual(await balance('customer', big), before);
+    };
+    assert.equal((await apply('customer', big, 'credit', { amount: '999999999999999.99' })).status, 200);
+    assert.equal((await balance('customer', big)).balance, '999999999999999.99');
+    await refuse('credit', '0.01', '1000000000000000.00');
+    await refuse('adjust', '0.01', '1000000000000000.00');
+    // Back towards zero is taken, and past it as far as the ledger holds.
+    assert.equal((await apply('customer', big, 'adjust', { amount: '-999999999999999.99' })).status, 200);
+    assert.equal((await apply('customer', big, 'adjust', { amount: '-999999999999999.99' })).status, 200);
+    assert.equal((await balance('customer', big)).balance, '-999999999999999.99');
+    await refuse('adjust', '-0.01', '-1000000000000000.00');
   });
 
   it('lists transactions newest first with balance_after, paginated', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { forEachEngine } from '../helpers/engines.js';
+import { Decimal } from '../../src/core/money/decimal.js';
 import type { SnapshotDescription } from '../../src/core/snapshot/schema.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
@@ -263,6 +264,31 @@ forEachEngine('money path: unused lease goes back', (engine) => {
       const state = (await world.control.get('/api/balances/customer/1/balance')).body;
       assert.deepEqual([state.reserved, state.headroom], ['0.30', '9.70']);
     }, 15_000);
+  });
+});
+
+forEachEngine('money path: a balance past what a node reads', (engine) => {
+  let world: MoneyWorld;
+  before(async () => {
+    world = await startMoneyWorld({ engine, sidecars: 1 });
+    // 2 x 10^9: more than the node's amounts hold (9 integer digits, src/core/money/micro.ts).
+    const credit = await world.control.post('/api/balances/customer/1/balance/credit', { amount: '2000000000.00' });
+    assert.equal(credit.status, 200, JSON.stringify(credit.body));
+  });
+  after(() => world.stop());
+
+  it("is plenty to the node: the centre's headroom, told as the most the node reads, counts in the answer", async () => {
+    const admitted = await world.sidecars[0].post('/api/opensips/call/admit', {
+      customer_trunk_id: 10,
+      dnis: MOBILE,
+      call_id: 'rich@test',
+    });
+    assert.equal(admitted.body.allowed, true, JSON.stringify(admitted.body));
+    // The node's own lease (--lease-chunk) and the centre's headroom beyond it: before, the node could not read a
+    // headroom of 10^9 or more, counted none, and answered its lease alone (and asked the centre every admission).
+    const headroom = new Decimal(admitted.body.headroom as string);
+    assert.ok(headroom.greaterThan('999999999.999999') && headroom.lessThan('1000001000'), admitted.body.headroom as string);
+    assert.equal((await world.control.get('/api/balances/customer/1/balance')).body.balance, '2000000000.00');
   });
 });
 

@@ -316,6 +316,31 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         assert.equal(new Set(creates.map((answer): string => answer.body.account_code_12 as string)).size, 1, 'one account created');
       });
 
+      it("gives a CLI to one live account: concurrent sign-ups with it get one 201, and a deleted account's CLI is free again", async () => {
+        const cli = '+61400555000';
+        const bearer = await token();
+        const signUps = () =>
+          Promise.all(
+            Array.from({ length: 6 }, () => call('create_account', { product_id: 'prepaid_au', requires_pin: false, cli }, { bearer })),
+          );
+        for (const round of ['first', 'after the deletion']) {
+          const answers = await signUps();
+          const statuses = answers.map((answer) => answer.status).sort();
+          assert.deepEqual(statuses, [201, 409, 409, 409, 409, 409], `${round}: ${answers.map((answer) => answer.text).join('\n')}`);
+          assert.ok(answers.every((answer) => answer.status === 201 || answer.body.reason_code === 'external_user_id_taken'));
+          const created = answers.find((answer) => answer.status === 201)!.body.account_code_12 as string;
+          const deleted = await call('delete_account', { account: created, product_id: 'prepaid_au', reason: 'closure' });
+          assert.equal(deleted.status, 200, deleted.text);
+          // The closed account is still read, and keeps its CLI.
+          assert.equal(await balanceOf(created), '0.00');
+        }
+        const holders = await database().all<{ status: string }>('SELECT status FROM retail_accounts WHERE external_user_id = ?', cli);
+        assert.deepEqual(
+          holders.map((holder) => holder.status),
+          ['deactivated', 'deactivated'],
+        );
+      });
+
       it('refuses bad tokens with 403 and changes nothing', async () => {
         const account = await createAccount();
         const rows = await ledgerRows();

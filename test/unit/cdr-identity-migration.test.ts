@@ -3,15 +3,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
-import pg from 'pg';
 import { settledCall } from '../../src/devkit/ledger-world.js';
 import { allRows, runSql } from '../../sync/ledger/sql-steps.js';
-import { MIGRATIONS, postgresSql } from '../../sync/store/migrations.js';
-import { PG_TYPES } from '../../sync/store/pg-database.js';
+import { MIGRATIONS } from '../../sync/store/migrations.js';
 import { parseStoreLocation } from '../../sync/store/store-location.js';
 import { openConfigStore, type ConfigStoreHandle } from '../../sync/stores.js';
 import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
+import { insertSql, migrateThrough, openRaw } from '../helpers/unmigrated-store.js';
 
 /**
  * Migration 21 (a settled CDR known by its Call-ID and start) on a store that has CDRs, on both engines: SQLite
@@ -23,53 +21,6 @@ const BEFORE = 20;
 const at = '2026-12-01T10:00:00.000Z';
 const later = '2026-12-01T11:00:00.000Z';
 const NOW = '2026-12-01T12:00:00.000Z';
-
-/** A store's database opened directly, without migrating it: statements with `?` placeholders, on either engine. */
-interface RawStore {
-  exec(sql: string): Promise<void>;
-  run(sql: string, ...params: unknown[]): Promise<void>;
-  all(sql: string): Promise<Record<string, unknown>[]>;
-  close(): Promise<void>;
-}
-
-async function openRaw(engine: 'sqlite' | 'postgres', location: string): Promise<RawStore> {
-  if (engine === 'sqlite') {
-    const db = new Database(location.slice('sqlite:'.length));
-    db.pragma('foreign_keys = ON');
-    return {
-      exec: (sql) => Promise.resolve(void db.exec(sql)),
-      run: (sql, ...params) => Promise.resolve(void db.prepare(sql).run(...params)),
-      all: (sql) => Promise.resolve(db.prepare(sql).all() as Record<string, unknown>[]),
-      close: () => Promise.resolve(void db.close()),
-    };
-  }
-  const client = new pg.Client({ connectionString: location, types: PG_TYPES });
-  await client.connect();
-  return {
-    exec: async (sql) => void (await client.query(sql)),
-    run: async (sql, ...params) => {
-      let n = 0;
-      await client.query(
-        sql.replace(/\?/g, () => `$${++n}`),
-        params,
-      );
-    },
-    all: async (sql) => (await client.query<Record<string, unknown>>(sql)).rows,
-    close: () => client.end(),
-  };
-}
-
-/** A store migrated through migration 20 and no further, as a control plane of that build left it. */
-async function migrateTo20(engine: 'sqlite' | 'postgres', raw: RawStore): Promise<void> {
-  const integer = engine === 'sqlite' ? 'INTEGER' : 'BIGINT';
-  await raw.exec(`CREATE TABLE schema_migrations (version ${integer} PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)`);
-  for (const migration of MIGRATIONS.filter(({ version }) => version <= BEFORE)) {
-    await raw.exec('BEGIN');
-    await raw.exec(engine === 'sqlite' ? migration.sql : postgresSql(migration));
-    await raw.run('INSERT INTO schema_migrations VALUES (?, ?, ?)', migration.version, migration.description, NOW);
-    await raw.exec('COMMIT');
-  }
-}
 
 /** A CDR row as the centre stored it: the round's columns, its node, its id and its debit row's. */
 function cdrRow(id: number, callId: string, start: string): Record<string, unknown> {
@@ -83,12 +34,6 @@ function cdrRow(id: number, callId: string, start: string): Record<string, unkno
     uncovered: '0.00',
     debit_transaction_id: id,
   };
-}
-
-/** An insert of `row`'s columns, `?` for each value. */
-function insertSql(table: string, row: Record<string, unknown>): string {
-  const columns = Object.keys(row);
-  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
 }
 
 async function insert(handle: ConfigStoreHandle, table: string, row: Record<string, unknown>): Promise<void> {
@@ -116,7 +61,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       const location = scratch?.url ?? `sqlite:${join(mkdtempSync(join(tmpdir(), 'cdr-identity-')), 'config.db')}`;
       // The rows a centre of the build before held: a retail account, CDRs, one of them its call.
       const raw = await openRaw(engine, location);
-      await migrateTo20(engine, raw);
+      await migrateThrough(engine, raw, BEFORE, NOW);
       const put = (table: string, row: Record<string, unknown>) => raw.run(insertSql(table, row), ...Object.values(row));
       await put('partner_tenants', {
         id: 1,

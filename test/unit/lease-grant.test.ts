@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { Decimal } from '../../src/core/money/decimal.js';
-import { leaseGrant, leaseShare } from '../../sync/ledger/settlement.js';
+import { MAX_MICRO_TEXT, parseMicro } from '../../src/core/money/micro.js';
+import { leaseGrant, leaseShare, nodeHeadroom } from '../../sync/ledger/settlement.js';
+import { plain, toUnits } from '../../sync/ledger/units.js';
 
 /** The centre's share of an entity's headroom per ask: the whole want when there is plenty, never more than half beyond a call's need when there is not. */
 it('grants a lease ask by want, need and headroom', () => {
@@ -51,4 +53,23 @@ it('shares an entity’s headroom among the active nodes, in whole calls, and ca
       `want ${want}, need ${need}, per call ${perCall}, headroom ${headroom}, ${nodes} nodes`,
     );
   }
+});
+
+/** The headroom a node is told: cut to whole micro-units, and within what the node reads (9 integer digits), either side of zero. */
+it('tells a node a headroom it can read', () => {
+  const cases: [headroom: string, told: string][] = [
+    ['12.3456789', '12.345678'],
+    ['999999999.999999', MAX_MICRO_TEXT],
+    ['1000000000', MAX_MICRO_TEXT],
+    ['999999999999999.999999999999', MAX_MICRO_TEXT],
+    ['-5.5', '-5.5'],
+    ['-1000000000.5', `-${MAX_MICRO_TEXT}`], // a postpaid account far over its limit: none, as any deficit
+  ];
+  for (const [headroom, told] of cases) {
+    const text = plain(nodeHeadroom(toUnits(headroom)));
+    assert.equal(text, told, headroom);
+    assert.ok(Number.isFinite(parseMicro(text)), `the node reads ${text}`);
+  }
+  // One micro-unit more than the maximum is what the node could not read.
+  assert.ok(Number.isNaN(parseMicro('1000000000')));
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Decimal } from '../../src/core/money/decimal.js';
+import { MAX_MICRO_TEXT, parseMicro } from '../../src/core/money/micro.js';
 import { openLedgerWorld, settledCall, type LedgerWorld } from '../../src/devkit/ledger-world.js';
 import { getRow } from '../../sync/ledger/sql-steps.js';
 import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
@@ -273,6 +274,25 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         assert.ok(held.equals(headroom), `leases ${held.toFixed()} of ${headroom.toFixed()}`);
         await giveAllBack();
       }
+    });
+
+    it("tells a node a headroom past what it reads (10^9) as the most it reads: plenty, not unknown, and the ledger's own figures whole", async () => {
+      const before = await balance();
+      const ask = { settlements: [], leases: [{ entity_type: 'customer' as const, entity_id: PREPAID, want: '4', give_back: '0' }] };
+      for (const funds of ['999999999.999999', '1000000000', '5000000000000.25', '999999999999999.99']) {
+        await fund(funds);
+        const reply = await round('node-a', ask);
+        assert.equal(reply.leases[0].granted, '4');
+        // What the node then reads (it read NaN, "no headroom known", and asked for a round on every admission).
+        assert.equal(
+          reply.leases[0].headroom,
+          new Decimal(funds).minus(4).greaterThan(MAX_MICRO_TEXT) ? MAX_MICRO_TEXT : new Decimal(funds).minus(4).toFixed(),
+        );
+        assert.ok(Number.isFinite(parseMicro(reply.leases[0].headroom)), reply.leases[0].headroom);
+        assert.equal((await balance()).balance, funds, 'the balance itself is kept whole');
+        await giveAllBack();
+      }
+      await fund(before.balance);
     });
 
     // A round's locks go at its commit record, before the flush (pg-store.ts UNLOCK_BEFORE_FLUSH); its answer

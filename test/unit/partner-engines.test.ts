@@ -304,6 +304,64 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       assert.equal((await post('topup', { account, product_id: 'p1', amount: 1 })).json.reason_code, 'account_deactivated');
     });
 
+    it("frees a deleted account's CLI for a new account (the deleted one keeps it), and gives a CLI to one live account", async () => {
+      // `account` was deleted above with CALLER as its CLI: its owner may sign up again with their own number.
+      const again = await post('create_account', { product_id: 'p1', requires_pin: false, external_user_id: CALLER });
+      assert.equal(again.status, 201, again.text);
+      const renewed = String(again.json.account_code_12);
+      const taken = await post('create_account', { product_id: 'p1', cli: CALLER });
+      assert.equal(taken.status, 409, taken.text);
+      assert.equal(taken.json.reason_code, 'external_user_id_taken');
+      const closed = await post('get_balance', { account, product_id: 'p1' });
+      assert.equal(closed.status, 200, 'the deleted account is still read');
+      const holders = await handle.ledger.read(
+        allRows<{ account_code: string; status: string }>(
+          'SELECT account_code, status FROM retail_accounts WHERE external_user_id = ? ORDER BY id',
+          CALLER,
+        ),
+      );
+      assert.deepEqual(holders, [
+        { account_code: account, status: 'deactivated' },
+        { account_code: renewed, status: 'active' },
+      ]);
+      // change_cli: refused while a live account holds the CLI, given once that one is deleted.
+      const other = String(
+        (await post('create_account', { product_id: 'p1', requires_pin: false, cli: '61400999000' })).json.account_code_12,
+      );
+      assert.equal(
+        (await post('change_cli', { account: other, product_id: 'p1', cli: CALLER })).json.reason_code,
+        'external_user_id_taken',
+      );
+      assert.equal((await post('delete_account', { account: renewed, product_id: 'p1' })).status, 200);
+      const moved = await post('change_cli', { account: other, product_id: 'p1', cli: CALLER });
+      assert.equal(moved.status, 200, moved.text);
+      assert.equal(
+        (await post('change_cli', { account: renewed, product_id: 'p1', cli: '61400999001' })).json.reason_code,
+        'account_deactivated',
+      );
+
+      // Two sign-ups with one new CLI at once (PostgreSQL: both read no holder, one insert waits on the other's key).
+      const racing = await Promise.all(
+        [1, 2].map(() => post('create_account', { product_id: 'p1', requires_pin: false, cli: '61400999002' })),
+      );
+      assert.deepEqual(racing.map((reply) => reply.status).sort(), [201, 409], racing.map((reply) => reply.text).join('\n'));
+    });
+
+    it('refuses a top-up that would take a balance to 10^15 or more (the ledger holds 15 integer digits), changing nothing', async () => {
+      const rich = String(
+        (await post('create_account', { product_id: 'p1', requires_pin: false, initial_balance: 999999999999999 })).json.account_code_12,
+      );
+      const read = async () => /"total_balance":([0-9.]+)/.exec((await post('get_balance', { account: rich, product_id: 'p1' })).text)?.[1];
+      assert.equal((await post('topup', { account: rich, product_id: 'p1', amount: 0.99 })).status, 200, 'just below the bound');
+      assert.equal(await read(), '999999999999999.99');
+      const refused = await post('topup', { account: rich, product_id: 'p1', amount: 0.01 });
+      assert.equal(refused.status, 400, refused.text);
+      assert.equal(refused.json.reason_code, 'invalid_amount');
+      assert.match(String(refused.json.error), /1000000000000000\.00: the ledger holds balances below 10\^15/);
+      assert.equal(await read(), '999999999999999.99');
+      assert.equal((await post('debit_balance', { account: rich, product_id: 'p1', amount: 0.01 })).status, 200, 'a debit still is');
+    });
+
     it('prunes kept answers written, and translations ended, before the cut-off, and nothing younger', async () => {
       const other = String((await post('create_account', { product_id: 'p1' })).json.account_code_12);
       const setUp = await post('setup_call', {

@@ -8,6 +8,11 @@ import { formatFixed, parseFixed } from './nano.js';
  */
 export const MICRO_DECIMALS = 6;
 const MAX_INTEGER_DIGITS = 9;
+/**
+ * The largest amount parseMicro reads (9 integer digits, 6 decimals). A headroom the centre sends beyond it is
+ * sent as it (sync/ledger/settlement.ts): a node could not read more, and more means "plenty" to admission.
+ */
+export const MAX_MICRO_TEXT = '999999999.999999';
 
 /** Micro-units from decimal text; NaN when it has more than 6 decimals or 9 integer digits. */
 export function parseMicro(text: string): number {
