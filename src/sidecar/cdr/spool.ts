@@ -11,7 +11,7 @@ import { sqliteLimit } from '../../core/sqlite/limit.js';
  * answer (nothing is billed twice) and a release of a finished reservation releases nothing. So each CDR is
  * billed exactly once.
  *
- * A CDR this node cannot rate with what it serves (its trunk gone or inactive, no rate or exchange rate in force: a
+ * A CDR this node cannot rate with what it serves (its trunk not in the snapshot, no rate or exchange rate in force: a
  * gap in the configuration, not in the CDR) is parked: its row stays, the rows behind it are taken all the same,
  * and it is rated again once the serving state has changed since its last attempt (a snapshot, a live delta),
  * at most PARKED_RETRIES a pass, so a gap nobody fills costs nothing each second. It is billed then as any other;

@@ -80,7 +80,7 @@ type SpoolContext = Pick<SidecarContext, 'snapshots' | 'credit' | 'metrics' | 'l
 
 /**
  * The refusals a later snapshot or live delta can lift: the CDR is sound, the configuration it is rated with
- * has a gap (its trunk deleted or inactive, no rate, no exchange rate in force). The endpoint answers them
+ * has a gap (its trunk or deck not in the snapshot, no rate, no exchange rate in force). The endpoint answers them
  * 422 all the same (the contract's answer; the script spools what is not 201/200), and the spool parks them.
  */
 const PARKED_REFUSALS: ReadonlySet<string> = new Set(['unrateable_cdr']);
