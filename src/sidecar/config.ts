@@ -46,6 +46,8 @@ export interface SidecarConfig {
   sliceEndMarginMs: number;
   /** The SQLite file the OpenSIPS script spools undelivered CDRs and releases into; null: none. */
   opensipsSpool: string | null;
+  /** A spooled CDR still unrateable this many days after it was spooled is dropped (logged whole). */
+  spoolParkDays: number;
   /** How long the centre may hold the node's ask for live changes (the delta channel's long poll). */
   deltaWaitMs: number;
   /** How long an admission may wait while the centre recalls other nodes' unused lease for it (0: not at all). */
@@ -101,6 +103,7 @@ export const SIDECAR_OPTIONS = {
   'slice-seconds': { env: 'SIDECAR_SLICE_SECONDS', fallback: String(DEFAULT_SLICE_SECONDS) },
   'slice-end-margin-ms': { env: 'SIDECAR_SLICE_END_MARGIN_MS', fallback: '', shownDefault: 'a quarter of a slice, at most 6000' },
   'opensips-spool': { env: 'SIDECAR_OPENSIPS_SPOOL', fallback: '', shownDefault: 'none' },
+  'spool-park-days': { env: 'SIDECAR_SPOOL_PARK_DAYS', fallback: '7' },
   'delta-wait-ms': { env: 'SIDECAR_DELTA_WAIT_MS', fallback: '8000' },
   'recall-wait-ms': { env: 'SIDECAR_RECALL_WAIT_MS', fallback: '300' },
   'admission-deadline-ms': { env: 'SIDECAR_ADMISSION_DEADLINE_MS', fallback: '900' },
@@ -156,6 +159,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): SidecarConfi
     sliceSeconds,
     sliceEndMarginMs,
     opensipsSpool: options.optional('opensips-spool'),
+    spoolParkDays: options.integer('spool-park-days', 1, 365),
     // The centre holds an ask at most 8 s (under uWebSockets.js's idle close): more is refused there.
     deltaWaitMs: options.integer('delta-wait-ms', 0, 8000),
     // A waiting admission holds an OpenSIPS worker (synchronous rest_client): kept short.

@@ -143,7 +143,12 @@ async function main(): Promise<void> {
   const spool =
     config.opensipsSpool === null
       ? null
-      : new OpensipsSpool(config.opensipsSpool, spoolHandlers({ snapshots, credit, metrics, log }), config.maxBodyBytes, log);
+      : new OpensipsSpool(config.opensipsSpool, spoolHandlers({ snapshots, credit, metrics, log }), config.maxBodyBytes, log, {
+          // A snapshot or a live delta changes one of the two: a parked CDR is rated again after either.
+          servingState: () => `${snapshots.version}:${snapshots.deltaSeq}`,
+          parkDays: config.spoolParkDays,
+        });
+  if (spool !== null) metrics.spoolParked.collectFrom(() => spool.parkedCount);
   spool?.start();
   startup.listening = Math.round(performance.now());
   log.info(

@@ -11,7 +11,8 @@ import { SidecarProcess } from '../helpers/sidecar.js';
 /**
  * No CDR lost while the sidecar is down: OpenSIPS spools what it could not deliver (route[spool], the
  * script's own INSERT run here on the spool file), and the sidecar takes it when it is back, each CDR
- * billed once however often it was spooled and wherever the sidecar was killed.
+ * billed once however often it was spooled and wherever the sidecar was killed. A CDR it cannot rate with the
+ * snapshot it serves (a rate missing) is parked in the spool, not dropped, and billed once a sync brings the rate.
  */
 const SPOOL_DIR = mkdtempSync(join(tmpdir(), 'opensips-spool-'));
 const SPOOL = join(SPOOL_DIR, 'spool.db');
@@ -129,5 +130,63 @@ describe('OpenSIPS spool: the sidecar down while calls end', () => {
       assert.equal(byCall.size, before + count);
       for (const [callId, { count: times }] of byCall) assert.equal(times, 1, `${callId} billed ${times} times`);
     }, 30_000);
+  });
+
+  it('parks a CDR it cannot rate, takes the rows behind it, and bills it once when a sync brings its rate', async () => {
+    const parkedGauge = async (): Promise<number> => {
+      const match = /^sidecar_spool_parked_cdrs (\d+)$/m.exec((await node.get('/metrics')).text);
+      assert.ok(match !== null, 'the gauge is exported');
+      return Number(match[1]);
+    };
+    const placed = await world.control.send('PUT', '/api/opensips-nodes/1', { sidecar_address: node.url });
+    assert.equal(placed.status, 200, JSON.stringify(placed.body));
+    // Deck 1 sells 1900 numbers; carrier 21's cost deck (102) has no rate for them: a gap in the configuration.
+    const gap = { ...cdrOf('rate-gap@t', 40), dnis: '19005550100' };
+    const malformed = { ...cdrOf('malformed@t', 20), duration_seconds: -1 };
+    const behind = cdrOf('after-gap@t', 20);
+    assert.equal((await node.post('/api/cdrs/ingest', gap)).status, 422, "the endpoint still answers the contract's 422");
+    spool(
+      SPOOL,
+      [
+        ['cdr', gap],
+        ['cdr', malformed],
+        ['cdr', behind],
+      ],
+      statement,
+    );
+
+    const parkedLine = await node.waitForLog((line) => line.includes('spooled CDR parked'));
+    assert.match(parkedLine, /"reason":"unrateable_cdr"/);
+    assert.match(parkedLine, /"sip_call_id":"rate-gap@t"/);
+    await eventually(async () => {
+      assert.equal(spooledRows(SPOOL), 1, 'the parked CDR stays; the malformed one is dropped, the one behind taken');
+      assert.equal((await recorded()).get('after-gap@t')?.count, 1);
+      assert.equal(await parkedGauge(), 1);
+    });
+    assert.ok(node.logs.some((line) => line.includes('spooled request refused') && line.includes('duration_seconds')));
+    const before = await recorded();
+    assert.equal(before.has('rate-gap@t'), false);
+    assert.equal(before.has('malformed@t'), false);
+
+    const rate = await world.control.send('POST', '/api/rate-decks/102/rates', {
+      prefix: '1900',
+      destination_name: 'US premium',
+      rate_per_minute: '0.1000',
+      effective_at: '2020-01-01T00:00:00Z',
+    });
+    assert.equal(rate.status, 201, JSON.stringify(rate.body));
+    const synced = await world.control.send('POST', '/api/opensips/routing/sync');
+    assert.equal(synced.status, 200, JSON.stringify(synced.body));
+    assert.ok(
+      synced.body.sidecar_results.every((result: { success: boolean }) => result.success),
+      JSON.stringify(synced.body.sidecar_results),
+    );
+
+    await node.waitForLog((line) => line.includes('parked CDR billed') && line.includes('rate-gap@t'));
+    await eventually(async () => {
+      assert.equal(spooledRows(SPOOL), 0);
+      assert.equal((await recorded()).get('rate-gap@t')?.count, 1, 'billed once');
+      assert.equal(await parkedGauge(), 0);
+    });
   });
 });

@@ -11,6 +11,12 @@ import { sqliteLimit } from '../../core/sqlite/limit.js';
  * answer (nothing is billed twice) and a release of a finished reservation releases nothing. So each CDR is
  * billed exactly once.
  *
+ * A CDR this node cannot rate with what it serves (its trunk not in the snapshot, no rate or exchange rate in force: a
+ * gap in the configuration, not in the CDR) is parked: its row stays, the rows behind it are taken all the same,
+ * and it is rated again once the serving state has changed since its last attempt (a snapshot, a live delta),
+ * at most PARKED_RETRIES a pass, so a gap nobody fills costs nothing each second. It is billed then as any other;
+ * one still parked after `--spool-park-days` is dropped with an error, as a refusal is.
+ *
  * The drain runs on the event loop, in small batches and without waiting on locks (busy timeout 0: a row
  * OpenSIPS is writing is taken at the next pass), since the table is empty except after an outage.
  */
@@ -25,24 +31,68 @@ export type SpoolHandler = (body: Record<string, unknown>) => Promise<void>;
 /** The sidecar cannot take it yet (no snapshot, the journal refusing writes): the row stays. */
 export class SpoolRetry extends Error {}
 
+/** The sidecar cannot rate it with what it serves now (`code`: the refusal's): parked until that changes. */
+export class SpoolPark extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** How parked rows are kept: against which serving state they were last tried, and for how long. */
+export interface SpoolParking {
+  /** Changes whenever the serving snapshot or its live deltas do (version and delta sequence). */
+  servingState: () => string;
+  /** A row still parked this many days after OpenSIPS spooled it is dropped. */
+  parkDays: number;
+}
+
 const BATCH = 100;
 const DRAIN_EVERY_MS = 1000;
+/** Most parked rows rated again in one pass (after a change): a deck fixed for thousands of them takes a few seconds. */
+export const PARKED_RETRIES = 100;
 
 interface Row {
   id: number;
   kind: string;
   body: string;
+  /** Unix seconds, OpenSIPS's $Ts. */
+  created_at: number;
 }
+
+interface Parked {
+  createdAt: number;
+  callId: string;
+  /** servingState() when it was last tried; null: try it at the next pass (the sidecar could not then). */
+  triedAt: string | null;
+}
+
+/** taken: billed (or released); dropped: refused for good, logged. Both are deleted. */
+type Outcome =
+  | { kind: 'taken' }
+  | { kind: 'dropped' }
+  | { kind: 'retry' }
+  | { kind: 'parked'; code: string; message: string; callId: string; triedAt: string };
 
 export class OpensipsSpool {
   private readonly db: Database.Database;
   private readonly next: Database.Statement<number[], Row>;
+  private readonly one: Database.Statement<[number], Row>;
   /** BATCH written into the statement's text (sqliteLimit): a bound LIMIT is compiled again on every run. */
   private readonly batch = sqliteLimit(BATCH);
   private readonly remove: Database.Statement<[number]>;
   private readonly removeAll: (ids: number[]) => void;
   private timer: NodeJS.Timeout | null = null;
   private draining: Promise<number> | null = null;
+  /**
+   * Every row at or below it is parked or gone: new rows are read past it, so a parked row holds back none
+   * behind it. In memory: after a restart every row is tried once again, which parks the parked ones again.
+   */
+  private cursor = 0;
+  /** By spool id, in id order (the cursor only rises). */
+  private readonly parked = new Map<number, Parked>();
 
   constructor(
     readonly path: string,
@@ -50,10 +100,12 @@ export class OpensipsSpool {
     /** A spooled body longer than this is refused as the HTTP endpoint would refuse it. */
     private readonly maxBodyBytes: number,
     private readonly log: Logger,
+    private readonly parking: SpoolParking,
   ) {
     this.db = new Database(path, { timeout: 0 });
     this.db.exec(SPOOL_SCHEMA);
-    this.next = this.db.prepare(`SELECT id, kind, body FROM opensips_spool ORDER BY id ${this.batch.sql}`);
+    this.next = this.db.prepare(`SELECT id, kind, body, created_at FROM opensips_spool WHERE id > ? ORDER BY id ${this.batch.sql}`);
+    this.one = this.db.prepare('SELECT id, kind, body, created_at FROM opensips_spool WHERE id = ?');
     this.remove = this.db.prepare('DELETE FROM opensips_spool WHERE id = ?');
     this.removeAll = this.db.transaction((ids: number[]) => {
       for (const id of ids) this.remove.run(id);
@@ -77,40 +129,106 @@ export class OpensipsSpool {
     return this.draining;
   }
 
-  /**
-   * A batch at a time, its rows taken together (their journal commits share a flush, as concurrent requests'
-   * do) and deleted together once all are durable.
-   */
+  /** CDRs parked in the spool now (the sidecar_spool_parked_cdrs gauge). */
+  get parkedCount(): number {
+    return this.parked.size;
+  }
+
   private async pass(): Promise<number> {
-    let taken = 0;
-    for (;;) {
-      let rows: Row[];
-      try {
-        rows = this.next.all(...this.batch.params);
-      } catch (error) {
-        if (!busy(error)) this.log.error({ err: error, spool: this.path }, 'cannot read the OpenSIPS spool');
-        return taken;
-      }
-      if (rows.length === 0) return taken;
-      const outcomes = await Promise.all(rows.map((row) => this.take(row)));
-      const done = rows.filter((_, i) => outcomes[i]);
-      try {
-        this.removeAll(done.map((row) => row.id));
-      } catch (error) {
-        // Taken but still there: taken again at the next pass, which changes nothing.
-        if (!busy(error)) this.log.error({ err: error, spool: this.path }, 'cannot delete from the OpenSIPS spool');
-        return taken;
-      }
-      taken += done.length;
-      if (done.length < rows.length) return taken; // the sidecar cannot take some yet: later
+    try {
+      return (await this.takeNew()) + (await this.retryParked());
+    } catch (error) {
+      // Whatever is not yet deleted is taken again at the next pass, which changes nothing.
+      if (!busy(error)) this.log.error({ err: error, spool: this.path }, 'cannot read or delete from the OpenSIPS spool');
+      return 0;
     }
   }
 
-  /** False: keep the row and stop this pass. */
-  private async take(row: Row): Promise<boolean> {
+  /**
+   * The rows past the cursor, a batch at a time, its rows taken together (their journal commits share a flush,
+   * as concurrent requests' do) and deleted together once all are durable.
+   */
+  private async takeNew(): Promise<number> {
+    let taken = 0;
+    for (;;) {
+      const rows = this.next.all(this.cursor, ...this.batch.params);
+      if (rows.length === 0) return taken;
+      const outcomes = await Promise.all(rows.map((row) => this.take(row)));
+      const done = rows.filter((_, i) => deleted(outcomes[i]));
+      this.removeAll(done.map((row) => row.id));
+      taken += done.length;
+      // The cursor passes what was taken or parked, up to the first row the sidecar cannot take yet.
+      const waiting = outcomes.findIndex((outcome) => outcome.kind === 'retry');
+      const through = waiting === -1 ? rows.length : waiting;
+      for (let i = 0; i < through; i++) {
+        const outcome = outcomes[i];
+        if (outcome.kind !== 'parked') continue;
+        this.parked.set(rows[i].id, { createdAt: rows[i].created_at, callId: outcome.callId, triedAt: outcome.triedAt });
+        this.log.warn(
+          { reason: outcome.code, sip_call_id: outcome.callId, spool_id: rows[i].id, message: outcome.message },
+          'spooled CDR parked: it cannot be rated until a snapshot or live change fills the gap',
+        );
+      }
+      if (through > 0) this.cursor = rows[through - 1].id;
+      if (waiting !== -1) return taken; // the sidecar cannot take some yet: later
+    }
+  }
+
+  /** Drops those parked too long; rates again at most PARKED_RETRIES of those the serving state changed under. */
+  private async retryParked(): Promise<number> {
+    if (this.parked.size === 0) return 0;
+    const oldest = Math.floor(Date.now() / 1000) - this.parking.parkDays * 86_400;
+    const state = this.parking.servingState();
+    const due: number[] = [];
+    const expired: number[] = [];
+    for (const [id, parked] of this.parked) {
+      if (parked.createdAt < oldest) expired.push(id);
+      else if (parked.triedAt !== state && due.length < PARKED_RETRIES) due.push(id);
+    }
+    if (expired.length > 0) this.dropExpired(expired);
+    const rows: Row[] = [];
+    for (const id of due) {
+      const row = this.one.get(id);
+      // Gone: deleted by hand.
+      if (row === undefined) this.parked.delete(id);
+      else rows.push(row);
+    }
+    const outcomes = await Promise.all(rows.map((row) => this.take(row)));
+    const done = rows.filter((_, i) => deleted(outcomes[i]));
+    // Tried again at the next pass unless parked again: a taken row the delete below misses is then deleted.
+    rows.forEach((row, i) => {
+      const outcome = outcomes[i];
+      this.parked.get(row.id)!.triedAt = outcome.kind === 'parked' ? outcome.triedAt : null;
+    });
+    this.removeAll(done.map((row) => row.id));
+    rows.forEach((row, i) => {
+      if (outcomes[i].kind === 'taken')
+        this.log.info({ sip_call_id: this.parked.get(row.id)!.callId, spool_id: row.id }, 'parked CDR billed');
+      if (deleted(outcomes[i])) this.parked.delete(row.id);
+    });
+    return done.length;
+  }
+
+  private dropExpired(ids: number[]): void {
+    for (const id of ids) {
+      const row = this.one.get(id);
+      const body = row === undefined ? null : Buffer.from(row.body, 'base64').toString('utf8').slice(0, 4096);
+      // Logged whole, as a refused request is, for a replay by hand once the configuration is fixed.
+      this.log.error(
+        { sip_call_id: this.parked.get(id)!.callId, spool_id: id, park_days: this.parking.parkDays, body },
+        'parked CDR dropped: still unrateable after --spool-park-days',
+      );
+    }
+    this.removeAll(ids);
+    for (const id of ids) this.parked.delete(id);
+  }
+
+  private async take(row: Row): Promise<Outcome> {
     const handler = row.kind === 'cdr' || row.kind === 'release' ? this.handlers[row.kind] : undefined;
     const text = Buffer.from(row.body, 'base64').toString('utf8');
     let body: unknown;
+    // Before the attempt: a change while it runs is seen as one after it, and tried again.
+    const triedAt = this.parking.servingState();
     try {
       if (handler === undefined) throw new Error(`unknown kind ${JSON.stringify(row.kind)}`);
       if (Buffer.byteLength(text) > this.maxBodyBytes) throw new Error(`body longer than ${this.maxBodyBytes} bytes`);
@@ -118,12 +236,16 @@ export class OpensipsSpool {
       if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error('body is not a JSON object');
       await handler(body as Record<string, unknown>);
       this.log.debug({ kind: row.kind, spool_id: row.id }, 'spooled request taken');
-      return true;
+      return TAKEN;
     } catch (error) {
-      if (error instanceof SpoolRetry) return false;
+      if (error instanceof SpoolRetry) return RETRY;
+      if (error instanceof SpoolPark) {
+        const callId = String((body as { sip_call_id?: unknown }).sip_call_id);
+        return { kind: 'parked', code: error.code, message: error.message, callId, triedAt };
+      }
       // It would be refused again: logged whole for an operator, and dropped from the spool.
       this.log.error({ err: error, kind: row.kind, spool_id: row.id, body: text.slice(0, 4096) }, 'spooled request refused');
-      return true;
+      return DROPPED;
     }
   }
 
@@ -132,6 +254,15 @@ export class OpensipsSpool {
     this.db.close();
   }
 }
+
+/** Taken or refused for good: the row goes. */
+function deleted(outcome: Outcome): boolean {
+  return outcome.kind === 'taken' || outcome.kind === 'dropped';
+}
+
+const TAKEN: Outcome = { kind: 'taken' };
+const DROPPED: Outcome = { kind: 'dropped' };
+const RETRY: Outcome = { kind: 'retry' };
 
 function busy(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;

@@ -6,7 +6,7 @@ import { admitCall, checkAndReserve, type Answer } from '../admission/admit.js';
 import { ingestCdr } from '../cdr/ingest.js';
 import { reportOverrun } from '../cdr/overrun.js';
 import type { CallRecord } from '../cdr/rating.js';
-import { SpoolRetry, type SpoolHandler, type SpoolKind } from '../cdr/spool.js';
+import { SpoolPark, SpoolRetry, type SpoolHandler, type SpoolKind } from '../cdr/spool.js';
 import { JournalWriteError } from '../journal/journal.js';
 import { readDialogId } from './call-requests.js';
 import type { SidecarContext } from './context.js';
@@ -79,9 +79,17 @@ async function releaseBody(context: SpoolContext, body: Record<string, unknown>)
 type SpoolContext = Pick<SidecarContext, 'snapshots' | 'credit' | 'metrics' | 'log'>;
 
 /**
+ * The refusals a later snapshot or live delta can lift: the CDR is sound, the configuration it is rated with
+ * has a gap (its trunk or deck not in the snapshot, no rate, no exchange rate in force). The endpoint answers them
+ * 422 all the same (the contract's answer; the script spools what is not 201/200), and the spool parks them.
+ */
+const PARKED_REFUSALS: ReadonlySet<string> = new Set(['unrateable_cdr']);
+
+/**
  * What OpenSIPS spooled while this sidecar was down (cdr/spool.ts), taken with the same checks, ingest and
  * release as the endpoints. A refusal the endpoint answers with 503 (no snapshot yet, the journal refusing
- * writes) keeps the row for later; any other refusal would come again, so it drops it.
+ * writes) keeps the row for later; an unrateable CDR is parked until the serving state changes; any other
+ * refusal (a malformed body, a conflicting duplicate) would come again, so it drops it.
  */
 export function spoolHandlers(context: SpoolContext): Record<SpoolKind, SpoolHandler> {
   const retryLater =
@@ -90,6 +98,7 @@ export function spoolHandlers(context: SpoolContext): Record<SpoolKind, SpoolHan
       try {
         await take(context, body);
       } catch (error) {
+        if (error instanceof RequestError && PARKED_REFUSALS.has(error.code)) throw new SpoolPark(error.code, error.message);
         const unavailable = error instanceof JournalWriteError || (error instanceof RequestError && statusOf(error.code) === 503);
         throw unavailable ? new SpoolRetry(String(error)) : error;
       }

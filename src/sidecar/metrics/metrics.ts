@@ -50,6 +50,11 @@ export class SidecarMetrics {
   /** The money path's figures, read at each scrape from the ledger (see main.ts). */
   readonly reservationsHeld = new Gauge('sidecar_reservations_held', 'Reservations of calls in progress.');
   readonly cdrOutbox = new Gauge('sidecar_cdr_outbox', 'Rated CDRs not yet settled by the control plane.');
+  /** Read from the OpenSIPS spool (main.ts). */
+  readonly spoolParked = new Gauge(
+    'sidecar_spool_parked_cdrs',
+    'Spooled CDRs this node cannot rate with the snapshot it serves (unrateable_cdr), kept until a change lets it.',
+  );
   readonly centreRounds = new Counter('sidecar_centre_rounds_total', 'Money rounds with the control plane, by result.');
   readonly moneySignals = new Counter(
     'sidecar_money_signals_total',
