@@ -239,11 +239,18 @@ function decimalRound(held: Held[], request: NodeSyncRequest, activeNodes: numbe
     leases: entries.filter((entry) => entry.leaseSet).map((entry) => [entry.entity.entityId, entry.lease]),
     answer: [...touched].map((id) => {
       const entry = state.get(id)!;
-      const room = new Decimal(headroom(entry)).toDecimalPlaces(6, Decimal.ROUND_DOWN).toFixed();
+      // Told to the node within what it reads (999999999.999999 either side: settlement.ts nodeHeadroom).
+      const told = Decimal.max(
+        NODE_LIMIT.negated(),
+        Decimal.min(NODE_LIMIT, new Decimal(headroom(entry)).toDecimalPlaces(6, Decimal.ROUND_DOWN)),
+      );
+      const room = told.toFixed();
       return { entity_type: 'customer', entity_id: id, granted: entry.lease, headroom: room };
     }),
   };
 }
+
+const NODE_LIMIT = new Decimal('999999999.999999');
 
 it('settles random rounds exactly as the decimal path did: transactions, balances, leases and the answer', { timeout: 600_000 }, () => {
   const rounds = Math.max(1, Math.round(CASES / 200));

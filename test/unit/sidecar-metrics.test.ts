@@ -32,6 +32,8 @@ const SIDECAR_TYPES_BEFORE = [
   ['sidecar_cdr_uncovered_micro_total', 'counter'],
   ['sidecar_carrier_routes_total', 'counter'],
   ['sidecar_failovers_total', 'counter'],
+  // Since 2026-12-08: CDRs the node could not rate yet, kept in the OpenSIPS spool (cdr/spool.ts).
+  ['sidecar_spool_parked_cdrs', 'gauge'],
 ] as const;
 
 /** What the process metrics added: the Node.js names (RSS was there already, and stays one series). */
