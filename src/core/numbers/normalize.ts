@@ -25,14 +25,13 @@ const NO_NUMBERS: readonly string[] = Object.freeze([]);
  *  - every digit, whatever stands among them ("x6188123", "6x188123": 6188123; a stack that drops what is not
  *    a digit presents that);
  *  - the digits before the first character a number does not have ("6188123x9": 6188123; one that stops there).
- * A SIP URI's escapes are read first ("%2B6188123" is +6188123 to any SIP stack). None for "anonymous".
+ * The number's escapes are read ("%2B6188123" is +6188123 to any SIP stack). None for "anonymous".
  */
 export function blockingNumbers(raw: string | null | undefined): readonly string[] {
   if (raw === null || raw === undefined || raw.length === 0 || raw.length > MAX_INPUT_LENGTH) return NO_NUMBERS;
   if (isAllDigits(raw)) return [raw];
-  const text = raw.includes('%') ? raw.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))) : raw;
-  const leading = scanDigits(text, 'leading') ?? '';
-  const every = scanDigits(text, 'every') ?? '';
+  const leading = scanDigits(raw, 'leading') ?? '';
+  const every = scanDigits(raw, 'every') ?? '';
   if (leading === every) return leading === '' ? NO_NUMBERS : [leading];
   return leading === '' ? [every] : [leading, every];
 }
@@ -59,6 +58,9 @@ function scanDigits(raw: string, mode: 'strict' | 'leading' | 'every'): string |
   if (at >= 0) text = text.slice(0, at);
   const semicolon = text.indexOf(';');
   if (semicolon >= 0) text = text.slice(0, semicolon);
+  // The number's own escapes, once it is cut from the URI (an escaped ':' or '@' is part of it, not the URI's).
+  if (mode !== 'strict' && text.includes('%'))
+    text = text.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 
   let digits = '';
   for (let i = 0; i < text.length; i++) {
