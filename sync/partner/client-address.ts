@@ -26,13 +26,13 @@ export class ClientAddresses {
     if (!this.trusted(peer) || forwardedFor === undefined || forwardedFor === '') return keyOfGroups(peer);
     const hops = forwardedFor.split(',');
     for (let i = hops.length - 1; i >= 0; i--) {
-      const hop = addressGroups(hops[i].trim());
+      const hop = hopGroups(hops[i].trim());
       // A hop the proxy wrote that is not an address: the proxy is misconfigured; the proxy itself is keyed.
       if (hop === null) return keyOfGroups(peer);
       if (!this.trusted(hop)) return keyOfGroups(hop);
     }
     // Every hop a trusted proxy: the leftmost (the request began at one of them).
-    return keyOfGroups(addressGroups(hops[0].trim())!);
+    return keyOfGroups(hopGroups(hops[0].trim())!);
   }
 
   private trusted(groups: Uint16Array): boolean {
@@ -53,6 +53,22 @@ export function parseTrustedProxies(text: string): ParsedCidr[] {
         throw new Error(`--partner-trusted-proxies: ${JSON.stringify(entry.slice(0, 100))} is not an address or network`);
       return network;
     });
+}
+
+/** An IPv4 address with a port ("198.51.100.1:50123"). */
+const IPV4_WITH_PORT = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/;
+/** An IPv6 address in brackets, with a port or without ("[2001:db8::1]:443"). */
+const IPV6_BRACKETED = /^\[([^\]]+)\](?::\d{1,5})?$/;
+
+/**
+ * An X-Forwarded-For entry's address. Some proxies write the client's port with it (Azure's Application Gateway):
+ * read as not an address, every client behind such a proxy was keyed as the proxy, one allowance for them all.
+ */
+function hopGroups(hop: string): Uint16Array | null {
+  const groups = addressGroups(hop);
+  if (groups !== null) return groups;
+  const match = IPV4_WITH_PORT.exec(hop) ?? IPV6_BRACKETED.exec(hop);
+  return match === null ? null : addressGroups(match[1]);
 }
 
 function keyOfGroups(groups: Uint16Array): string {

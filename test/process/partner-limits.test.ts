@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { parseExposition } from '../helpers/exposition.js';
@@ -41,6 +42,27 @@ async function ask(url: string, bearer: string, headers: Record<string, string> 
     body: JSON.stringify({ account: '1' }),
   });
   return { status: response.status, body: await response.json(), retryAfter: response.headers.get('retry-after') };
+}
+
+/** The reason code of a request whose X-Forwarded-For is sent as separate lines, in order (fetch would join them). */
+function reasonWithLines(url: string, bearer: string, forwardedFor: string[]): Promise<string> {
+  const body = JSON.stringify({ account: '1' });
+  return new Promise((resolve, reject) => {
+    const sent = request(
+      `${url}/get_balance`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}`, 'x-forwarded-for': forwardedFor },
+      },
+      (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        response.on('end', () => resolve((JSON.parse(text) as { reason_code: string }).reason_code));
+      },
+    );
+    sent.on('error', reject);
+    sent.end(body);
+  });
 }
 
 async function throttled(control: SidecarProcess, limit: string): Promise<number> {
@@ -103,6 +125,9 @@ describe('partner API limits', { timeout: 120_000 }, () => {
       assert.equal(await reason('203.0.113.7'), 'partner_auth_throttled');
       // What the caller wrote left of what the proxy appended changes nothing.
       assert.equal(await reason('203.0.113.8, 203.0.113.7'), 'partner_auth_throttled');
+      // Nor when the proxy appends its own line after the caller's (HAProxy's option forwardfor) rather than
+      // extending the caller's: the header is every line, not the first.
+      assert.equal(await reasonWithLines(url, forged, ['203.0.113.9', '203.0.113.7']), 'partner_auth_throttled');
       assert.equal(await reason('203.0.113.8'), 'partner_token_invalid', 'another client behind the proxy has its own allowance');
       assert.equal(await reason(), 'partner_token_invalid', 'the proxy itself, without the header, is one more client');
     } finally {

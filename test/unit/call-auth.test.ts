@@ -198,6 +198,19 @@ describe('call auth: block rules', () => {
       assert.equal(!decision.allowed && decision.reason_code, 'ani_blocked', ani);
       assert.equal(!decision.allowed && decision.reject_code, 488, ani);
     }
+    // Nor does a character before the digits, among them, or the '+' escaped as a SIP URI may write it: the
+    // carrier reads the digits all the same (a stack that unescapes the user part, one that drops what is not a digit).
+    for (const ani of [
+      'x61881234567',
+      '*61881234567',
+      '%2B61881234567',
+      'sip:%2b61881234567@203.0.113.77',
+      '6x1881234567',
+      'a%3A61881234567',
+    ]) {
+      const decision = auth({ ani }).decision;
+      assert.equal(!decision.allowed && decision.reason_code, 'ani_blocked', ani);
+    }
     const exact = auth({ ani: '6125550199;x' }).decision;
     assert.equal(!exact.allowed && exact.reason_code, 'ani_blocked', 'the exact number with a parameter');
     // What the rules do not match still passes, its number as unusable as before.

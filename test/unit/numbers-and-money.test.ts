@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { addPercentFloor, formatAnyFixed, formatFixed, formatNano, mulNano, parseNano } from '../../src/core/money/nano.js';
-import { blockingDigits, isRoutableDnis, normalizeAni, normalizeNumber } from '../../src/core/numbers/normalize.js';
+import { blockingNumbers, isRoutableDnis, normalizeAni, normalizeNumber } from '../../src/core/numbers/normalize.js';
 
 describe('number normalisation', () => {
   const cases: [string, string | null][] = [
@@ -31,20 +31,36 @@ describe('number normalisation', () => {
     assert.deepEqual(['123456', '1234567', '123456789012345', '1234567890123456'].map(isRoutableDnis), [false, true, true, false]);
   });
 
-  it('keeps the digits of an unusable number for the block rules: all of them, or those before a stray character', () => {
+  it('keeps the digits of an unusable number for the block rules: all of them, and those before a stray character', () => {
     assert.deepEqual(
       [
-        blockingDigits(null),
-        blockingDigits(''),
-        blockingDigits('anonymous'),
-        blockingDigits('1'.repeat(16)),
-        blockingDigits('+612 5550 0100'),
-        blockingDigits('"Bob" <sip:+6188123x@host;user=phone>'),
-        blockingDigits('6188+123'),
-        blockingDigits('mailto:6188123'),
-        blockingDigits('1'.repeat(513)),
+        blockingNumbers(null),
+        blockingNumbers(''),
+        blockingNumbers('anonymous'),
+        blockingNumbers('1'.repeat(16)),
+        blockingNumbers('+612 5550 0100'),
+        blockingNumbers('"Bob" <sip:+6188123x@host;user=phone>'),
+        blockingNumbers('6188+123'),
+        blockingNumbers('mailto:6188123'),
+        blockingNumbers('1'.repeat(513)),
+        blockingNumbers('x6188123'),
+        blockingNumbers('%2B6188123'),
+        blockingNumbers('6188123x9'),
       ],
-      ['', '', '', '1'.repeat(16), '61255500100', '6188123', '6188', '', ''],
+      [
+        [],
+        [],
+        [],
+        ['1'.repeat(16)],
+        ['61255500100'],
+        ['6188123'],
+        ['6188', '6188123'],
+        [],
+        [],
+        ['6188123'],
+        ['6188123'],
+        ['6188123', '61881239'],
+      ],
     );
   });
 

@@ -57,6 +57,12 @@ describe('partner limits', () => {
     assert.equal(proxied.keyOf('10.1.2.3', '6.6.6.6, 198.51.100.1, 192.0.2.1'), '198.51.100.1', 'past every trusted hop, no further');
     assert.equal(proxied.keyOf('10.1.2.3', ''), '10.1.2.3', 'no header: the proxy itself');
     assert.equal(proxied.keyOf('10.1.2.3', 'nonsense'), '10.1.2.3', 'a hop that is not an address: the proxy itself');
+    // A proxy that writes the client's port with its address (Azure's Application Gateway does) still names it: read
+    // as the proxy itself, every client behind it shared one allowance, which one forger could spend for all.
+    assert.equal(proxied.keyOf('10.1.2.3', '198.51.100.1:50123'), '198.51.100.1');
+    assert.equal(proxied.keyOf('10.1.2.3', '[2001:db8:1:2::5]:443'), '2001:db8:1:2::/64');
+    assert.equal(proxied.keyOf('10.1.2.3', '[2001:db8:1:2::5]'), '2001:db8:1:2::/64');
+    assert.equal(proxied.keyOf('10.1.2.3', '198.51.100.1:port'), '10.1.2.3', 'not a port: the proxy itself');
     assert.equal(proxied.keyOf('10.1.2.3', '10.9.9.9'), '10.9.9.9', 'every hop trusted: the first');
     assert.equal(proxied.keyOf('203.0.113.9', '198.51.100.1'), '203.0.113.9', "an untrusted peer's header is not read");
     assert.throws(() => parseTrustedProxies('10.0.0.0/8,proxy.example'), /proxy\.example/);

@@ -282,11 +282,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     }
     // Headers can only be read now, before the body arrives.
     if (route.readsAuthorization === true) exchange.authorization = req.getHeader('authorization');
-    if (route.readsHeaders !== undefined) {
-      const headers: Record<string, string> = {};
-      for (const name of route.readsHeaders) headers[name] = req.getHeader(name);
-      exchange.headers = headers;
-    }
+    if (route.readsHeaders !== undefined) exchange.headers = readHeaders(req, route.readsHeaders);
     const contentLength = req.getHeader('content-length');
     const contentType = req.getHeader('content-type');
     const query = route.method === 'GET' || route.method === 'DELETE' || route.readsQuery === true ? req.getQuery() : '';
@@ -446,6 +442,24 @@ function truncate(text: string): string {
 }
 
 const NO_LENGTH: DeclaredLength = Object.freeze({ ok: true, bytes: null });
+
+/**
+ * The named headers, each a header sent more than once read as all its lines joined by ", " in order (RFC 9110
+ * 5.3), not as its first line (uWS's getHeader). A proxy may add its X-Forwarded-For as a line of its own after
+ * the caller's (HAProxy's option forwardfor does): read by its first line, the address the partner API's limits
+ * key on was the one the caller wrote, a fresh allowance of forged tokens per request. A repeated Host reads as
+ * no host name at all, so the host checks refuse it.
+ */
+function readHeaders(req: uWS.HttpRequest, names: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of names) headers[name] = req.getHeader(name);
+  const lines = new Map<string, string[]>();
+  req.forEach((name, value) => {
+    if (name in headers) lines.set(name, [...(lines.get(name) ?? []), value]);
+  });
+  for (const [name, values] of lines) if (values.length > 1) headers[name] = values.join(', ');
+  return headers;
+}
 
 /** Every Content-Length header of the request, in order (read only when the first is not a plain number). */
 function contentLengths(req: uWS.HttpRequest): string[] {

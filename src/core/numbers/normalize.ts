@@ -13,26 +13,34 @@ const MAX_INPUT_LENGTH = 512;
 export function normalizeNumber(raw: string): string | null {
   if (raw.length === 0 || raw.length > MAX_INPUT_LENGTH) return null;
   if (isAllDigits(raw)) return raw; // what OpenSIPS sends nearly always
-  return scanDigits(raw, false);
+  return scanDigits(raw, 'strict');
+}
+
+/** No reading: a withheld caller, or a number without digits (shared: withheld calls allocate nothing). */
+const NO_NUMBERS: readonly string[] = Object.freeze([]);
+
+/**
+ * The numbers a caller's unusable number (normalizeAni gives up on it) is held to block rules by: the carrier
+ * reads digits in it all the same, and may read them either way, so both count:
+ *  - every digit, whatever stands among them ("x6188123", "6x188123": 6188123; a stack that drops what is not
+ *    a digit presents that);
+ *  - the digits before the first character a number does not have ("6188123x9": 6188123; one that stops there).
+ * The number's escapes are read ("%2B6188123" is +6188123 to any SIP stack). None for "anonymous".
+ */
+export function blockingNumbers(raw: string | null | undefined): readonly string[] {
+  if (raw === null || raw === undefined || raw.length === 0 || raw.length > MAX_INPUT_LENGTH) return NO_NUMBERS;
+  if (isAllDigits(raw)) return [raw];
+  const leading = scanDigits(raw, 'leading') ?? '';
+  const every = scanDigits(raw, 'every') ?? '';
+  if (leading === every) return leading === '' ? NO_NUMBERS : [leading];
+  return leading === '' ? [every] : [leading, every];
 }
 
 /**
- * The digits a caller's number is held to block rules by: all of them, however many (normalizeAni gives up
- * past 15), and of a number with a character numbers do not have, the digits before it ("6188123x":
- * 6188123). A caller whose number is blocked is not let through by adding a digit or a letter to it,
- * while "anonymous" still has none. '' when there are none.
+ * The digits of a number given as a URI, a header value or with separators. A character a number does not have
+ * (or a '+' after the first digit): `strict` answers null, `leading` the digits before it, `every` skips it.
  */
-export function blockingDigits(raw: string | null | undefined): string {
-  if (raw === null || raw === undefined || raw.length === 0 || raw.length > MAX_INPUT_LENGTH) return '';
-  if (isAllDigits(raw)) return raw;
-  return scanDigits(raw, true) ?? '';
-}
-
-/**
- * The digits of a number given as a URI, a header value or with separators. `leading`: stop at the first
- * character a number does not have and answer the digits before it; else such a character answers null.
- */
-function scanDigits(raw: string, leading: boolean): string | null {
+function scanDigits(raw: string, mode: 'strict' | 'leading' | 'every'): string | null {
   let text = raw;
   const open = text.indexOf('<');
   if (open >= 0) {
@@ -50,6 +58,9 @@ function scanDigits(raw: string, leading: boolean): string | null {
   if (at >= 0) text = text.slice(0, at);
   const semicolon = text.indexOf(';');
   if (semicolon >= 0) text = text.slice(0, semicolon);
+  // The number's own escapes, once it is cut from the URI (an escaped ':' or '@' is part of it, not the URI's).
+  if (mode !== 'strict' && text.includes('%'))
+    text = text.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 
   let digits = '';
   for (let i = 0; i < text.length; i++) {
@@ -57,9 +68,9 @@ function scanDigits(raw: string, leading: boolean): string | null {
     if (c >= 48 && c <= 57) {
       digits += text[i];
     } else if (c === 43 /* + */) {
-      if (digits.length > 0) return leading ? digits : null; // '+' only leads
+      if (digits.length > 0 && mode !== 'every') return mode === 'leading' ? digits : null; // '+' only leads
     } else if (c !== 32 && c !== 45 && c !== 46 && c !== 40 && c !== 41 /* space - . ( ) */) {
-      return leading ? digits : null;
+      if (mode !== 'every') return mode === 'leading' ? digits : null;
     }
   }
   return digits.length > 0 ? digits : null;

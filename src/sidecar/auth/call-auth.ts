@@ -1,8 +1,8 @@
-import { findCustomerBlock } from '../../core/blocking/block-rules.js';
+import { findCustomerBlock, type BlockHit } from '../../core/blocking/block-rules.js';
 import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js';
 import type { DecisionEngine } from '../engine/engine.js';
-import { blockingDigits, isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
-import { registrationKey, type CustomerTrunk } from '../../core/snapshot/model.js';
+import { blockingNumbers, isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
+import { registrationKey, type BlockRuleIndex, type CustomerTrunk } from '../../core/snapshot/model.js';
 import type { KnownDnisNode, KnownSellDeck } from '../../core/lcr/lcr.js';
 import { lookupCidr } from '../../core/net/cidr-index.js';
 import type { LivePorts } from '../limits/live-ports.js';
@@ -130,12 +130,23 @@ export function callerNumber(trunk: CustomerTrunk, request: Pick<CallAuthRequest
 }
 
 /**
- * The caller's number as block rules see it: callerNumber, or when that is '' (withheld, or not a usable
- * number), what digits the From header still has (blockingDigits). Otherwise a blocked caller got through
- * by making the number unusable ("61881234567890123", "6188123x"), and it reached the carrier so.
+ * The block rule a call to `dnis` on trunk `index` meets, if any. Its caller is held to the rules by its number,
+ * or when that is '' (withheld, or not a usable number) by every reading of the digits From still has
+ * (blockingNumbers). Otherwise a blocked caller got through by making the number unusable ("61881234567890123",
+ * "6188123x", "x6188123", "%2B6188123"), and it reached the carrier so.
  */
-export function blockedCallerNumber(ani: string, request: Pick<CallAuthRequest, 'ani'>): string {
-  return ani !== '' ? ani : blockingDigits(request.ani);
+export function callerBlock(
+  rules: BlockRuleIndex,
+  index: number,
+  ani: string,
+  request: Pick<CallAuthRequest, 'ani'>,
+  dnis: string,
+): BlockHit | null {
+  if (ani !== '') return findCustomerBlock(rules, index, ani, dnis);
+  const numbers = blockingNumbers(request.ani);
+  let block = findCustomerBlock(rules, index, numbers.length > 0 ? numbers[0] : '', dnis);
+  for (let i = 1; block === null && i < numbers.length; i++) block = findCustomerBlock(rules, index, numbers[i], dnis);
+  return block;
 }
 
 /**
@@ -176,15 +187,7 @@ export function authorizeCall(
     const productTrunk = engine.customerTrunkIndex(access.product.customerTrunkId ?? 0);
     if (productTrunk < 0 || !engine.snapshot.customerTrunks[productTrunk].active)
       return { decision: { allowed: false, ...refusalFields('customer_trunk_not_active') }, outcome: 'not_authorised' };
-    const decided = allowOn(
-      engine,
-      productTrunk,
-      ani,
-      blockedCallerNumber(ani, request),
-      access.translation.bNumber,
-      ports,
-      access.translation.retailAccountId,
-    );
+    const decided = allowOn(engine, productTrunk, ani, request, access.translation.bNumber, ports, access.translation.retailAccountId);
     const allowed = decided.decision;
     if (allowed.allowed && access.translation.bNumberNode >= 0) {
       allowed.dnisNode = access.translation.bNumberNode;
@@ -199,24 +202,24 @@ export function authorizeCall(
     }
     return decided;
   }
-  return allowOn(engine, identity.trunk, ani, blockedCallerNumber(ani, request), identity.dnis, ports, null);
+  return allowOn(engine, identity.trunk, ani, request, identity.dnis, ports, null);
 }
 
 /**
  * The call may go on as trunk `index`'s, to `dnis`, unless a block rule or the trunk's ports say no.
- * `blockedAni`: the caller's number as block rules see it (blockedCallerNumber).
+ * `request`: the caller's number as sent, which block rules read when `ani` is '' (callerBlock).
  */
 function allowOn(
   engine: DecisionEngine,
   index: number,
   ani: string,
-  blockedAni: string,
+  request: Pick<CallAuthRequest, 'ani'>,
   dnis: string,
   ports: LivePorts,
   retailAccountId: number | null,
 ): { decision: CallAuthDecision; outcome: CallAuthOutcome } {
   const trunk = engine.snapshot.customerTrunks[index];
-  const block = findCustomerBlock(engine.snapshot.blockRules, index, blockedAni, dnis);
+  const block = callerBlock(engine.snapshot.blockRules, index, ani, request, dnis);
   if (block !== null) {
     return {
       decision: {

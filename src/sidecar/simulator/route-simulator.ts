@@ -1,6 +1,5 @@
 import { Decimal } from '../../core/money/decimal.js';
-import { blockedCallerNumber, callerNumber } from '../auth/call-auth.js';
-import { findCustomerBlock } from '../../core/blocking/block-rules.js';
+import { callerBlock, callerNumber } from '../auth/call-auth.js';
 import type { DecisionEngine } from '../engine/engine.js';
 import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js';
 import { RequestError } from '../../core/http/errors.js';
@@ -107,7 +106,7 @@ export function simulateRoute(
   const dnis = trunk.techPrefix !== '' && dialled.startsWith(trunk.techPrefix) ? dialled.slice(trunk.techPrefix.length) : dialled;
   const dnisValid = check('dnis_valid', isRoutableDnis(dnis), 'invalid_dnis');
   const ani = callerNumber(trunk, { ani: request.ani, pai: null, ppi: null, rpid: null });
-  const block = dnisValid ? findCustomerBlock(snapshot.blockRules, trunkIndex, blockedCallerNumber(ani, request), dnis) : null;
+  const block = dnisValid ? callerBlock(snapshot.blockRules, trunkIndex, ani, request, dnis) : null;
   check('block_rules', block === null, block?.number === 'ani' ? 'ani_blocked' : 'dnis_blocked', block?.sipCode);
   check('ports', !ports.full(trunk.id, trunk.portLimit), 'port_limit_reached');
   check('rate_deck_assigned', trunk.sellDeck >= 0, 'no_rate_deck');
