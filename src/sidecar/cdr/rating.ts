@@ -110,9 +110,13 @@ export function rateCallRecord(engine: DecisionEngine, record: CallRecord, bille
   if (carrierIndex === undefined) return { ok: false, message: `carrier_trunk_id ${record.carrier_trunk_id} is not a known carrier trunk` };
   const trunk = snapshot.customerTrunks[trunkIndex];
   const carrier = snapshot.carriers[carrierIndex];
+  // The deck the call was sold with (its product's), while the snapshot has it. A CDR comes after its call: one
+  // whose deck has gone since (its product moved to another deck and the old one was deleted while the call was
+  // up) is rated with its trunk's deck as it stands, as a wholesale call is, rather than refused and parked in
+  // the spool for a deck that never comes back; the CDR records the deck it was rated with.
   const named = record.customer_rate_deck_id ?? null;
-  const sellDeck = named === null ? trunk.sellDeck : sellDeckOf({ sellDeckId: named }, snapshot, -1);
-  if (sellDeck < 0 && named !== null) return { ok: false, message: `customer_rate_deck_id ${named} is not a known customer rate deck` };
+  const namedDeck = named === null ? -1 : sellDeckOf({ sellDeckId: named }, snapshot, -1);
+  const sellDeck = namedDeck >= 0 ? namedDeck : trunk.sellDeck;
   // Both decks' rows in one walk down the number, in force when the call started (none needed for a call not answered).
   // Answered is answer_time, not the duration: a call that connected for under a second reports 0 seconds.
   const answered = record.answerMs !== null;
