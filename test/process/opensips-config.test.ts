@@ -501,6 +501,9 @@ describe('opensips-config: rendering', () => {
     // OpenSIPS's one-use nonce check never runs with the placeholder password: the sidecar's is the only one.
     assert.match(routes.get('call_refused')!, /reason_code\) == "credentials_reused"\) \{\s*proxy_challenge\(/);
     assert.match(routes.get('register_answer')!, /reason_code\) == "credentials_reused"\) \{\s*(#[^\n]*\s*)?www_challenge\(/);
+    // So a retransmission is absorbed by the transaction, not asked again (refused as a reuse): REGISTER as INVITE.
+    const register = routes.get('register')!;
+    assert.ok(register.indexOf('t_newtran();') >= 0 && register.indexOf('t_newtran();') < register.indexOf('route(digest_body)'));
     const nonceExpire = Number(/modparam\("auth", "nonce_expire", (\d+)\)/.exec(script)?.[1]);
     assert.ok(nonceExpire > 0 && nonceExpire * 1000 <= CREDENTIAL_MEMORY_MS, `nonce_expire ${nonceExpire} s outlives the sidecar's memory`);
   });
