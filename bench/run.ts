@@ -26,6 +26,7 @@ import type { TrafficHints } from '../src/devkit/dataset.js';
 import { CONTROL_MAIN, DATASET_CLI, REPO, SIDECAR_MAIN } from '../src/devkit/paths.js';
 import { startCpuMeter, type CpuPerRequest } from '../src/devkit/process-cpu.js';
 import { startService, type ServiceProcess } from '../src/devkit/service-process.js';
+import { snapshotPushToken } from '../src/core/protocol/node-credential.js';
 import { CUSTOMER_ACCOUNTS } from '../sync/admin/resources.js';
 import { openCentreStores } from '../sync/stores.js';
 import { seedRows } from '../sync/admin/seed.js';
@@ -495,7 +496,14 @@ async function main(): Promise<void> {
       const swapLoad = load(sidecar.port, 5_000, profile.seconds + 4, profile.connections, routeFile);
       await new Promise((resolve) => setTimeout(resolve, 1500));
       const swapStarted = performance.now();
-      const put = await fetch(`http://127.0.0.1:${sidecar.port}/api/snapshot`, { method: 'PUT', body: readFileSync(snapshotNext) });
+      // As the control plane pushes it: with the push token for the node's secret (a push without it is refused
+      // from its headers, and the connection closed under the upload).
+      const pushToken = snapshotPushToken(readFileSync(join(dataDir, 'control', 'bench-node.secret'), 'utf8').trim());
+      const put = await fetch(`http://127.0.0.1:${sidecar.port}/api/snapshot`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${pushToken}` },
+        body: readFileSync(snapshotNext),
+      });
       const swapBody = (await put.json()) as Record<string, unknown>;
       const swapWallSeconds = (performance.now() - swapStarted) / 1000;
       const swapResult = await swapLoad;
