@@ -116,6 +116,23 @@ function compileFields(fields: Record<string, FieldKind>): FieldCheck[] {
   });
 }
 
+/**
+ * A CDR's start in the one spelling the centre keeps (UTC, milliseconds, as isoInstant and so the node write it):
+ * its identity is its Call-ID and start compared as text (contract note 60), and the CDR search's range compares
+ * starts as text too, so a node writing the same instant another RFC 3339 way (an offset, no fraction) must not
+ * bill a resend again. Already in that spelling (every node's CDR), it is taken as it is: a round carries up to
+ * 1,000 of them. Checked before (parseInstant), so the digits are a time that exists.
+ */
+function canonicalInstant(text: string): string {
+  const canonical =
+    text.length === 24 &&
+    text.charCodeAt(10) === 84 && // T
+    text.charCodeAt(19) === 46 && // .
+    text.charCodeAt(23) === 90 && // Z
+    text.charCodeAt(17) <= 53; // seconds below 60: a leap second is spelled as the next minute
+  return canonical ? text : isoInstant(parseInstant(text));
+}
+
 function checkObject<T>(value: unknown, fields: readonly FieldCheck[], what: string): T {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new RequestError('invalid_field', `${what} must be an object`);
@@ -125,10 +142,7 @@ function checkObject<T>(value: unknown, fields: readonly FieldCheck[], what: str
     const fieldValue = record[field] ?? null;
     if (!(optional && fieldValue === null) && !check(fieldValue))
       throw new RequestError('invalid_field', `${what}.${field} is missing or not a valid ${kind}`);
-    // A time is kept in one spelling (UTC, milliseconds, as isoInstant writes it): a CDR's identity is its Call-ID
-    // and its start compared as text (contract note 60), and the CDR search compares times as text too; a node
-    // writing the same instant another RFC 3339 way (an offset, no fraction) must not bill a resend again.
-    checked[field] = kind === 'time' && fieldValue !== null ? isoInstant(parseInstant(fieldValue as string)) : fieldValue;
+    checked[field] = field === 'start_time' ? canonicalInstant(fieldValue as string) : fieldValue;
   }
   return checked as T;
 }
