@@ -59,3 +59,27 @@ export function insertSql(table: string, row: Record<string, unknown>): string {
   const columns = Object.keys(row);
   return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
 }
+
+/** Partner tenant 1 and its product 1 (AUD), as a centre of an earlier build held them: what retail rows name. */
+export async function putPartnerProduct(raw: RawStore, now: string, requiresPin: boolean): Promise<void> {
+  const put = (table: string, row: Record<string, unknown>) => raw.run(insertSql(table, row), ...Object.values(row));
+  await put('partner_tenants', {
+    id: 1,
+    tenant_id: 'tenant',
+    name: 'Tenant',
+    status: 'active',
+    operations: '[]',
+    created_at: now,
+    updated_at: now,
+  });
+  await put('partner_products', {
+    id: 1,
+    partner_tenant_id: 1,
+    product_id: 'product',
+    currency: 'AUD',
+    requires_pin: requiresPin ? 1 : 0,
+    status: 'active',
+    created_at: now,
+    updated_at: now,
+  });
+}

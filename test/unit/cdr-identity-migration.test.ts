@@ -9,7 +9,7 @@ import { MIGRATIONS } from '../../sync/store/migrations.js';
 import { parseStoreLocation } from '../../sync/store/store-location.js';
 import { openConfigStore, type ConfigStoreHandle } from '../../sync/stores.js';
 import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
-import { insertSql, migrateThrough, openRaw } from '../helpers/unmigrated-store.js';
+import { insertSql, migrateThrough, openRaw, putPartnerProduct } from '../helpers/unmigrated-store.js';
 
 /**
  * Migration 21 (a settled CDR known by its Call-ID and start) on a store that has CDRs, on both engines: SQLite
@@ -63,25 +63,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       const raw = await openRaw(engine, location);
       await migrateThrough(engine, raw, BEFORE, NOW);
       const put = (table: string, row: Record<string, unknown>) => raw.run(insertSql(table, row), ...Object.values(row));
-      await put('partner_tenants', {
-        id: 1,
-        tenant_id: 'tenant',
-        name: 'Tenant',
-        status: 'active',
-        operations: '[]',
-        created_at: NOW,
-        updated_at: NOW,
-      });
-      await put('partner_products', {
-        id: 1,
-        partner_tenant_id: 1,
-        product_id: 'product',
-        currency: 'AUD',
-        requires_pin: 0,
-        status: 'active',
-        created_at: NOW,
-        updated_at: NOW,
-      });
+      await putPartnerProduct(raw, NOW, false);
       await put('retail_accounts', {
         id: 1,
         partner_product_id: 1,

@@ -15,6 +15,20 @@ import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpe
 
 const unreachable = await postgresUnreachable();
 
+/** node-a's round asking 4.00 of account 1, applied and recorded as node-round.ts does (without the node's secret): its row says when node-a was last heard. */
+function leaseRound(stores: ConfigStoreHandle) {
+  return stores.ledger.run(function* (tx) {
+    const applied = yield* applyNodeSync(tx, {
+      node: 'node-a',
+      seq: 1,
+      settlements: [],
+      leases: [{ entity_type: 'customer', entity_id: 1, want: '4.00', give_back: '0' }],
+    });
+    yield* tx.recordRound('node-a', 1, 'test', JSON.stringify(applied));
+    return applied;
+  });
+}
+
 /** What a node's round finds: prepaid account 1 funded with 10.00, and node-a active. */
 async function seedFundedNode(stores: ConfigStoreHandle): Promise<void> {
   const now = new Date().toISOString();
@@ -54,17 +68,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
 
     it("takes back a node's lease only when its own monotonic clock agrees the node is silent, whatever the wall clock did", async () => {
       await seedFundedNode(stores);
-      // The round applied and recorded as node-round.ts does (without the node's secret): its row says when node-a was last heard.
-      const reply = await stores.ledger.run(function* (tx) {
-        const applied = yield* applyNodeSync(tx, {
-          node: 'node-a',
-          seq: 1,
-          settlements: [],
-          leases: [{ entity_type: 'customer', entity_id: 1, want: '4.00', give_back: '0' }],
-        });
-        yield* tx.recordRound('node-a', 1, 'test', JSON.stringify(applied));
-        return applied;
-      });
+      const reply = await leaseRound(stores);
       assert.equal(reply.leases[0].granted, '4');
 
       let clock = 0;
@@ -120,15 +124,7 @@ describe('the silent-node reclaim with two control planes on one PostgreSQL stor
     // Centre B answers node-a's round, its clock ten minutes behind centre A's.
     mock.timers.enable({ apis: ['Date'], now: Date.now() - 600_000 });
     try {
-      await centreB.ledger.run(function* (tx) {
-        const applied = yield* applyNodeSync(tx, {
-          node: 'node-a',
-          seq: 1,
-          settlements: [],
-          leases: [{ entity_type: 'customer', entity_id: 1, want: '4.00', give_back: '0' }],
-        });
-        yield* tx.recordRound('node-a', 1, 'test', JSON.stringify(applied));
-      });
+      await leaseRound(centreB);
     } finally {
       mock.timers.reset();
     }

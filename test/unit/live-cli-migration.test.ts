@@ -9,7 +9,7 @@ import { MIGRATIONS } from '../../sync/store/migrations.js';
 import { parseStoreLocation } from '../../sync/store/store-location.js';
 import { openConfigStore, type ConfigStoreHandle } from '../../sync/stores.js';
 import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
-import { insertSql, migrateThrough, openRaw } from '../helpers/unmigrated-store.js';
+import { insertSql, migrateThrough, openRaw, putPartnerProduct } from '../helpers/unmigrated-store.js';
 
 /**
  * Migration 23 (a CLI unique among a product's live accounts only) on a store holding a deactivated and a live
@@ -61,25 +61,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       const raw = await openRaw(engine, location);
       await migrateThrough(engine, raw, MIGRATION - 1, NOW);
       const put = (table: string, row: Record<string, unknown>) => raw.run(insertSql(table, row), ...Object.values(row));
-      await put('partner_tenants', {
-        id: 1,
-        tenant_id: 't',
-        name: 'T',
-        status: 'active',
-        operations: '[]',
-        created_at: NOW,
-        updated_at: NOW,
-      });
-      await put('partner_products', {
-        id: 1,
-        partner_tenant_id: 1,
-        product_id: 'p',
-        currency: 'AUD',
-        requires_pin: 1,
-        status: 'active',
-        created_at: NOW,
-        updated_at: NOW,
-      });
+      await putPartnerProduct(raw, NOW, true);
       await put('retail_accounts', account(5, '000000000005', CLOSED_CLI, '2026-11-30T09:00:00.000Z'));
       await put('retail_accounts', account(9, '000000000009', LIVE_CLI, null));
       await put('cdrs', {
