@@ -71,6 +71,15 @@ async function throttled(control: SidecarProcess, limit: string): Promise<number
   return parseExposition(scrape.text).value('control_plane_partner_throttled_total', { limit }) ?? -1;
 }
 
+/** Waits (10 s at most) for `done`: log lines arrive on their own time. */
+async function until(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!done()) {
+    assert.ok(Date.now() < deadline, 'the log lines did not come');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 const refusedLogLines = (control: SidecarProcess): number => control.logs.filter((line) => line.includes('partner token refused')).length;
 
 async function startControl(limits: string[]): Promise<{ control: SidecarProcess; url: string }> {
@@ -93,7 +102,11 @@ describe('partner API limits', { timeout: 120_000 }, () => {
         assert.equal(refused.status, 403, JSON.stringify(refused.body));
         assert.equal(refused.body.reason_code, 'partner_token_invalid');
       }
+      // A refusal's log line reaches this process after its answer (the control plane's stdout): all three first.
+      await until(() => refusedLogLines(control) === 3);
       const verifiedBefore = refusedLogLines(control);
+      const tenantRefusals = () => control.logs.filter((line) => line.includes('"reason_code":"partner_tenant_not_active"')).length;
+      const tenantRefusalsBefore = tenantRefusals();
       const unchecked = await ask(url, forged, { 'x-forwarded-for': '198.51.100.99' });
       assert.equal(unchecked.status, 429, JSON.stringify(unchecked.body));
       assert.equal(unchecked.body.reason_code, 'partner_auth_throttled');
@@ -103,9 +116,12 @@ describe('partner API limits', { timeout: 120_000 }, () => {
       const fresh = await partnerToken(signing, { tenant: 'acme', expiresIn: 1800 });
       assert.equal((await ask(url, fresh)).body.reason_code, 'partner_auth_throttled');
       assert.equal((await ask(url, 'not-a-jwt')).body.reason_code, 'partner_auth_throttled');
-      assert.equal(refusedLogLines(control), verifiedBefore, 'no token was checked once the address was over its allowance');
       // The partner app's token, verified before, costs no verification: it still passes.
       assert.equal((await ask(url, current)).body.reason_code, 'partner_tenant_not_active');
+      // Its refusal's line comes after any line of the requests before it (one stream, in order): once it is in,
+      // a token verified meanwhile would have logged already.
+      await until(() => tenantRefusals() > tenantRefusalsBefore);
+      assert.equal(refusedLogLines(control), verifiedBefore, 'no token was checked once the address was over its allowance');
       assert.equal(await throttled(control, 'address_auth_failures'), 3);
     } finally {
       await control.kill();
