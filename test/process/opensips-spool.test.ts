@@ -163,7 +163,7 @@ describe('OpenSIPS spool: the sidecar down while calls end', () => {
       assert.equal((await recorded()).get('after-gap@t')?.count, 1);
       assert.equal(await parkedGauge(), 1);
     });
-    assert.ok(node.logs.some((line) => line.includes('spooled request refused') && line.includes('duration_seconds')));
+    await node.waitForLog((line) => line.includes('spooled request refused') && line.includes('duration_seconds'));
     const before = await recorded();
     assert.equal(before.has('rate-gap@t'), false);
     assert.equal(before.has('malformed@t'), false);
