@@ -1,6 +1,7 @@
 import { markCarrierBlocks } from '../blocking/block-rules.js';
 import { addPercentFloor, mulNano } from '../money/nano.js';
 import type { CarrierEligibility, CompiledSnapshot, LcrConfig, RateIndex } from '../snapshot/model.js';
+import { sellingDeck } from '../snapshot/retail.js';
 import type { Currency } from '../snapshot/schema.js';
 import { deepestNode } from '../trie/prefix-trie.js';
 import { DeckMatcher } from './rate-match.js';
@@ -108,9 +109,7 @@ export interface KnownSellDeck {
 export function sellDeckOf(known: KnownSellDeck, snapshot: CompiledSnapshot, trunkSellDeck: number): number {
   if (known.sellDeckId === undefined) return trunkSellDeck;
   if (known.sellDeckRates === snapshot.rates && known.sellDeck !== undefined) return known.sellDeck;
-  const deck = snapshot.deckById.get(known.sellDeckId);
-  // A carrier deck sells nothing (the admin API refuses one for a product).
-  return deck !== undefined && snapshot.decks[deck].deckType === 'customer' ? deck : -1;
+  return sellingDeck(snapshot, known.sellDeckId);
 }
 
 /** Classification codes (indexes into STATUS_NAMES); 0 is ok. */

@@ -79,10 +79,17 @@ export interface SellDecks {
   decks: readonly { deckType: 'customer' | 'carrier' }[];
 }
 
-export function compileProduct(row: RetailProductRow, { deckById, decks }: SellDecks): RetailProduct {
-  const deck = row.rate_deck_id === null ? undefined : deckById.get(row.rate_deck_id);
-  // A carrier deck sells nothing (the admin API refuses one for a product): as a deck the snapshot lacks.
-  const sellDeck = row.rate_deck_id === null ? null : deck !== undefined && decks[deck].deckType === 'customer' ? deck : -1;
+/**
+ * The dense index of the deck `id` names as a sell deck, -1 when the snapshot has none: a carrier deck sells nothing
+ * (the admin API refuses one for a product), as a deck the snapshot lacks.
+ */
+export function sellingDeck({ deckById, decks }: SellDecks, id: number): number {
+  const deck = deckById.get(id);
+  return deck !== undefined && decks[deck].deckType === 'customer' ? deck : -1;
+}
+
+export function compileProduct(row: RetailProductRow, decks: SellDecks): RetailProduct {
+  const sellDeck = row.rate_deck_id === null ? null : sellingDeck(decks, row.rate_deck_id);
   return { id: row.id, customerTrunkId: row.customer_trunk_id, rateDeckId: row.rate_deck_id, sellDeck, currency: row.currency };
 }
 
