@@ -629,11 +629,12 @@ export class LedgerSteps {
   }
 
   /**
-   * Inserts settled CDRs (no two of one identity: cdrIdentity) in one statement, but those settled before, with the ids of the
-   * round's debit rows that charge them (LEDGER_SQL.insertCdrs: the ids taken now, before the balances are locked, so
-   * the round's biggest statement runs outside the locks other nodes' rounds wait for; a debit row's place in its
-   * account's list is taken under the lock, when the row is written). `debitOf`: which debit row charges the CDR (1 for the round's first account billed, and so on, up to
-   * `debits`; null: none). The new CDRs' ids and their debit rows' ids, by cdrIdentity.
+   * Inserts settled CDRs (no two of one identity: cdrIdentity) in one statement, but those settled before, with
+   * the ids of the round's debit rows that charge them (LEDGER_SQL.insertCdrs: the ids taken now, before the
+   * balances are locked, so the round's biggest statement runs outside the locks other nodes' rounds wait for; a
+   * debit row's place in its account's list is taken under the lock, when the row is written). `debitOf`: which
+   * debit row charges the CDR (1 for the round's first account billed, and so on, up to `debits`; null: none).
+   * The new CDRs' ids and their debit rows' ids, by cdrIdentity.
    */
   *insertCdrs(
     node: string,
@@ -652,16 +653,15 @@ export class LedgerSteps {
     });
     const byCdr = insertedCdrs(answer);
     // Only the CDRs inserted now: one settled before has its retail row already (and no id here).
-    const retail = cdrs
-      .filter(
-        (cdr) =>
-          cdr.retail_account_id !== undefined && cdr.retail_account_id !== null && byCdr.has(cdrIdentity(cdr.sip_call_id, cdr.start_time)),
-      )
-      .map((cdr) => ({
-        cdr_id: byCdr.get(cdrIdentity(cdr.sip_call_id, cdr.start_time))!.cdrId,
-        retail_account_id: cdr.retail_account_id,
-        start_time: new Date(cdr.start_time).toISOString(),
-      }));
+    const retail = cdrs.flatMap((cdr) => {
+      const inserted =
+        cdr.retail_account_id === undefined || cdr.retail_account_id === null
+          ? undefined
+          : byCdr.get(cdrIdentity(cdr.sip_call_id, cdr.start_time));
+      return inserted === undefined
+        ? []
+        : [{ cdr_id: inserted.cdrId, retail_account_id: cdr.retail_account_id, start_time: new Date(cdr.start_time).toISOString() }];
+    });
     if (retail.length > 0) yield* runSql(LEDGER_SQL.insertRetailCdrs, JSON.stringify(retail));
     return byCdr;
   }
