@@ -144,9 +144,12 @@ export function callerBlock(
 ): BlockHit | null {
   if (ani !== '') return findCustomerBlock(rules, index, ani, dnis);
   const numbers = blockingNumbers(request.ani);
-  let block = findCustomerBlock(rules, index, numbers.length > 0 ? numbers[0] : '', dnis);
-  for (let i = 1; block === null && i < numbers.length; i++) block = findCustomerBlock(rules, index, numbers[i], dnis);
-  return block;
+  if (numbers.length === 0) return findCustomerBlock(rules, index, '', dnis);
+  for (const number of numbers) {
+    const block = findCustomerBlock(rules, index, number, dnis);
+    if (block !== null) return block;
+  }
+  return null;
 }
 
 /**
