@@ -16,28 +16,18 @@ forEachEngine('ledger', (engine) => {
   let postpaid: number;
   let carrier: number;
 
+  /** A customer account made through the admin API, its portal login `username`: its id. */
+  const newAccount = async (name: string, username: string, terms: Record<string, unknown>): Promise<number> => {
+    const made = await control.send('POST', '/api/customer-accounts', { name, username, password: `${username}-pass-1`, ...terms });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    return made.body.id as number;
+  };
+
   before(async () => {
     centre = await startCentre(engine, 'ledger');
     control = centre.control;
-    prepaid = (
-      await control.send('POST', '/api/customer-accounts', {
-        name: 'Prepaid Pty',
-        currency: 'AUD',
-        billing_mode: 'prepaid',
-        username: 'prepaid',
-        password: 'prepaid-pass-1',
-      })
-    ).body.id;
-    postpaid = (
-      await control.send('POST', '/api/customer-accounts', {
-        name: 'Postpaid Ltd',
-        username: 'postpaid',
-        password: 'postpaid-pass-1',
-        currency: 'USD',
-        billing_mode: 'postpaid',
-        credit_limit: '5000.00',
-      })
-    ).body.id;
+    prepaid = await newAccount('Prepaid Pty', 'prepaid', { currency: 'AUD', billing_mode: 'prepaid' });
+    postpaid = await newAccount('Postpaid Ltd', 'postpaid', { currency: 'USD', billing_mode: 'postpaid', credit_limit: '5000.00' });
     carrier = (await control.send('POST', '/api/carrier-trunks', { name: 'Carrier', currency: 'AUD' })).body.id;
   });
   after(() => centre.stop());
@@ -115,15 +105,7 @@ forEachEngine('ledger', (engine) => {
   });
 
   it('keeps a balance below 10^15 either side of zero: a credit or adjustment past it is refused, changing nothing', async () => {
-    const big = (
-      await control.send('POST', '/api/customer-accounts', {
-        name: 'Big Pty',
-        currency: 'AUD',
-        billing_mode: 'prepaid',
-        username: 'big',
-        password: 'big-pass-1',
-      })
-    ).body.id as number;
+    const big = await newAccount('Big Pty', 'big', { currency: 'AUD', billing_mode: 'prepaid' });
     const refuse = async (operation: string, amount: string, balanceText: string) => {
       const before = await balance('customer', big);
       const refused = await apply('customer', big, operation, { amount });
@@ -253,22 +235,14 @@ forEachEngine('ledger', (engine) => {
     assert.equal(node.status, 201, JSON.stringify(node.body));
     // A CDR's identity is its Call-ID and start compared as text (contract note 60): the same instant with an
     // offset and no fraction is the same call, not a second one to bill.
-    const account = await control.send('POST', '/api/customer-accounts', {
-      name: 'Spelling Pty',
-      currency: 'AUD',
-      billing_mode: 'postpaid',
-      credit_limit: '100.00',
-      username: 'spelling',
-      password: 'spelling-pass-1',
-    });
-    assert.equal(account.status, 201, JSON.stringify(account.body));
-    const extra = { customer_account_id: account.body.id };
+    const account = await newAccount('Spelling Pty', 'spelling', { currency: 'AUD', billing_mode: 'postpaid', credit_limit: '100.00' });
+    const extra = { customer_account_id: account };
     const written = trunk10Settlement('spelling@test', 73, '0.0325', {}, extra);
     const instant = Date.parse(written.start_time as string);
     const asOffset = new Date(instant + 2 * 3_600_000).toISOString().replace(/\.\d{3}Z$/, '+02:00');
     assert.notEqual(asOffset, written.start_time);
     assert.equal(Date.parse(asOffset), instant);
-    const balances: string[] = [(await balance('customer', account.body.id)).balance];
+    const balances: string[] = [(await balance('customer', account)).balance];
     for (const [seq, start] of [
       [1, written.start_time],
       [2, asOffset],
@@ -280,7 +254,7 @@ forEachEngine('ledger', (engine) => {
         bearer(node.body.node_secret),
       );
       assert.equal(round.status, 200, JSON.stringify(round.body));
-      balances.push((await balance('customer', account.body.id)).balance);
+      balances.push((await balance('customer', account)).balance);
     }
     const found = (await control.get('/api/cdrs/search?sip_call_id=spelling%40test')).body;
     assert.deepEqual(
@@ -332,15 +306,7 @@ forEachEngine('ledger', (engine) => {
   it('settles several CDRs of one account in a round: one debit row for them all, named by each CDR with its own charge', async () => {
     const node = await control.send('POST', '/api/opensips-nodes', { hostname: 'node-batch', mi_socket_address: 'http://127.0.0.1:9/mi' });
     assert.equal(node.status, 201);
-    const account = (
-      await control.send('POST', '/api/customer-accounts', {
-        name: 'Batch Pty',
-        currency: 'AUD',
-        billing_mode: 'prepaid',
-        username: 'batch',
-        password: 'batch-pass-1',
-      })
-    ).body.id;
+    const account = await newAccount('Batch Pty', 'batch', { currency: 'AUD', billing_mode: 'prepaid' });
     await apply('customer', account, 'credit', { amount: '10.00' });
     const grant = await control.send(
       'POST',
