@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Decimal } from '../../src/core/money/decimal.js';
 import { FakeOpensipsMi } from '../../src/devkit/fake-opensips-mi.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
-import type { SidecarProcess } from '../helpers/sidecar.js';
+import { SidecarProcess } from '../helpers/sidecar.js';
 
 /**
  * Prepaid in slices with real processes: a control plane, nodes started with --opensips-mi pointing at the
@@ -225,4 +225,65 @@ describe('prepaid in slices: three nodes, one account', () => {
       }, 10_000);
     },
   );
+});
+
+describe('prepaid in slices: when ending a call over MI goes wrong', () => {
+  const mi = new FakeOpensipsMi(null);
+  let world: MoneyWorld;
+
+  before(async () => {
+    const url = await mi.startHttp();
+    world = await startMoneyWorld({ sidecars: 1, sidecarArgs: ['--opensips-mi', url, ...SLICE_ARGS] });
+  });
+  after(async () => {
+    await world.stop();
+    mi.close();
+  });
+
+  /** Waits until OpenSIPS (the double) has had the call's dialog ended. */
+  async function endedOverMi(callId: string, ms: number): Promise<number> {
+    await eventually(() => {
+      assert.notEqual(mi.dialogs.get(callId)!.endedAt, null, `${callId} still running`);
+      return Promise.resolve();
+    }, ms);
+    return mi.dialogs.get(callId)!.endedAt!;
+  }
+
+  it('ends a call that OpenSIPS lists under another dialog id than the admission named, under the listed one', async () => {
+    await credit(world, '0.0110'); // two slices, as above
+    const call = await decide(world.sidecars[0], mi, 0, 'moved@slices', '2a1.5');
+    assert.ok(call !== null, 'admitted');
+    // The dialog is up, but not under the id the script sent (a replication peer's takeover gives it a new one).
+    mi.openDialog(call.callId, '9.2');
+    const endedAt = await endedOverMi(call.callId, 40_000);
+    assert.deepEqual(
+      mi.calls.filter((request) => request.method === 'dlg_end_dlg').map((request) => request.params),
+      [{ dialog_id: '2a1.5' }, { dialog_id: '9.2' }],
+      'the id the script sent, then the one OpenSIPS lists for the Call-ID',
+    );
+    const ingest = await world.sidecars[0].post('/api/cdrs/ingest', cdr(call, endedAt));
+    assert.equal(ingest.status, 201, JSON.stringify(ingest.body));
+    assertCutAtItsPaidTime(call.callId, ingest.body);
+  });
+
+  it('ends, once restarted, a call the node was ending when it was killed', async () => {
+    await credit(world, '0.0110');
+    const call = await decide(world.sidecars[0], mi, 0, 'restarted@slices', '3.7');
+    assert.ok(call !== null, 'admitted');
+    mi.failDialogEnds = 1_000_000; // a busy OpenSIPS: every try fails
+    await eventually(() => {
+      const tries = mi.calls.filter(
+        (request) => request.method === 'dlg_end_dlg' && (request.params as { dialog_id: string }).dialog_id === '3.7',
+      );
+      assert.ok(tries.length >= 2, `${tries.length} tries to end it`);
+      return Promise.resolve();
+    }, 40_000);
+    const killed = world.sidecars[0];
+    await killed.kill('SIGKILL');
+    mi.failDialogEnds = 0;
+    world.sidecars[0] = await SidecarProcess.start({ dataDir: killed.dataDir, args: world.sidecarArgs(0) });
+    // Before, the restarted node held the reservation until the grace period was over and never asked again:
+    // the call ran on, unpaid, until its cap.
+    await endedOverMi(call.callId, 20_000);
+  });
 });

@@ -305,6 +305,12 @@ export class NodeCredit {
   private lapses = 0;
   private nextCdrId: number;
   private nextReservationId: number;
+  /**
+   * Sliced calls the last run had begun to end (out of credit) and still held: the MI calls ending them died
+   * with that process, so the first upkeep tick asks for their ends again. Without it such a call ran on unpaid
+   * until its dialog's cap, its reservation given back after the grace period.
+   */
+  private endsToResume: { slot: number; id: number }[] = [];
 
   constructor(
     private readonly journal: MoneyJournal,
@@ -795,6 +801,10 @@ export class NodeCredit {
   expire(now: number): { expired: number; slices: SliceAction[] } {
     let expired = 0;
     const slices: SliceAction[] = [];
+    if (this.endsToResume.length > 0) {
+      for (const { slot, id } of this.endsToResume) if (this.reservations.isHeld(slot, id)) slices.push(this.endAgain(slot));
+      this.endsToResume = [];
+    }
     for (const slot of this.reservations.due(now)) {
       const id = this.reservations.id(slot);
       const terms = this.reservations.slice(slot);
@@ -865,6 +875,12 @@ export class NodeCredit {
       paidUntil: terms.paidUntil,
       expiresAt,
     };
+  }
+
+  /** The end of a call whose reservation is already ending (its terms say so), as renewSlice asked for it. */
+  private endAgain(slot: number): SliceAction {
+    const { id, callId, expiresAt, slice } = this.reservations.read(slot);
+    return { kind: 'end', slot, id, callId, dialogId: slice!.dialogId, paidUntil: slice!.paidUntil, expiresAt };
   }
 
   /** OpenSIPS no longer has the call's dialog and no CDR came: its reservation ends now. */
@@ -1167,7 +1183,8 @@ export class NodeCredit {
     for (const stored of this.journal.heldReservations()) {
       const record = this.fromStored(stored);
       this.entities[record.entityIndex].heldMicro += stored.amount_micro;
-      this.reservations.hold(record);
+      const slot = this.reservations.hold(record);
+      if (record.slice?.ending === true) this.endsToResume.push({ slot, id: record.id });
       // The live calls a restarted node counts are the ones it still holds reservations for.
       if (record.trunkId !== null) this.ports.take(record.trunkId);
     }

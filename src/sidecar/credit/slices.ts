@@ -77,6 +77,18 @@ export class SliceKeeper {
     for (const action of actions) void (action.kind === 'end' ? this.end(action) : this.check(action));
   }
 
+  /** The id of the dialog OpenSIPS has for this Call-ID; null: none; undefined: it could not be asked. */
+  private async listedDialogId(callId: string): Promise<string | null | undefined> {
+    try {
+      const result = await miCall(this.mi, 'dlg_list', { callid: callId }, MI_TIMEOUT_MS);
+      if (ended(result)) return null;
+      const id = (result as { Dialog: { ID?: unknown } }).Dialog.ID;
+      return typeof id === 'string' ? id : undefined;
+    } catch (error) {
+      return notFound(error) ? null : undefined;
+    }
+  }
+
   private async check(action: SliceAction): Promise<void> {
     let gone: boolean;
     try {
@@ -100,14 +112,29 @@ export class SliceKeeper {
   private async end(action: SliceAction): Promise<void> {
     const fields = { call_id: action.callId, dialog_id: action.dialogId, paid_until: new Date(action.paidUntil).toISOString() };
     let overdue = false;
+    let dialogId = action.dialogId;
     for (;;) {
       try {
-        await miCall(this.mi, 'dlg_end_dlg', { dialog_id: action.dialogId }, MI_TIMEOUT_MS);
+        await miCall(this.mi, 'dlg_end_dlg', { dialog_id: dialogId }, MI_TIMEOUT_MS);
         this.metrics.sliceEvents.inc({ event: 'ended' });
-        this.log.info({ ...fields, late: overdue }, 'call ended over MI: its next slice could not be paid');
+        this.log.info({ ...fields, ended_dialog_id: dialogId, late: overdue }, 'call ended over MI: its next slice could not be paid');
         return;
       } catch (error) {
-        if (notFound(error)) return; // it ended on its own meanwhile
+        if (notFound(error)) {
+          // OpenSIPS has no dialog by that id: the call ended on its own meanwhile, or its dialog is under
+          // another id (one taken over from a replication peer is given a new one): taken as ended, that call
+          // ran on unpaid until its cap. Its Call-ID says which: ended under the id OpenSIPS lists for it.
+          const listed = await this.listedDialogId(action.callId);
+          if (listed === null) return;
+          if (listed !== undefined && listed !== dialogId) {
+            this.log.warn(
+              { ...fields, listed_dialog_id: listed },
+              'sliced call to end is under another dialog id in OpenSIPS: ending that one',
+            );
+            dialogId = listed;
+            continue;
+          }
+        }
         const now = Date.now();
         if (now + END_RETRY_MS >= action.expiresAt) {
           this.metrics.sliceEvents.inc({ event: 'end_failed' });
