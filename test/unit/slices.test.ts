@@ -137,10 +137,28 @@ describe('prepaid in slices (NodeCredit)', () => {
       assert.ok(account.heldMicro <= lease);
       assert.equal(actions.filter((action) => action.kind === 'check').length, 15, 'a dialog check with each whole slice bought');
 
-      // Ending: nothing more happens until the grace period is over, then the reservation expires.
+      // Ending: the call may run on until its dialog's cap (3600 s from the admission) if the end does not land
+      // (an MI down), so the reservation is held until then and the grace period, and the keeper tries as long.
+      assert.equal(end.expiresAt, T0 + (3600 + GRACE) * 1000);
+      assert.deepEqual(credit.expire(end.paidUntil + GRACE * 1000), { expired: 0, slices: [] });
+      assert.deepEqual(credit.expire(end.expiresAt - 1), { expired: 0, slices: [] });
+      assert.deepEqual(credit.expire(end.expiresAt), { expired: 1, slices: [] });
+      assert.equal(account.heldMicro, 0);
+    }));
+
+  it('once the end lands, holds the reservation a grace period past the paid time for the CDR, not until the cap', () =>
+    withCredit(async (credit) => {
+      grant(credit, costBoundMicro(PRICE, 90), T0); // one slice and half of the next
+      await admit(credit, 'c5@t', '5.1', T0);
+      let end: SliceAction | undefined;
+      for (let now = T0; end === undefined && now < T0 + 200_000; now += 250)
+        end = credit.expire(now).slices.find((action) => action.kind === 'end');
+      assert.ok(end !== undefined);
+      assert.equal(end.paidUntil, T0 + 90_000);
+      credit.endedOverMi(end.slot, end.id, end.paidUntil - 5000);
       assert.deepEqual(credit.expire(end.paidUntil + GRACE * 1000 - 1), { expired: 0, slices: [] });
       assert.deepEqual(credit.expire(end.paidUntil + GRACE * 1000), { expired: 1, slices: [] });
-      assert.equal(account.heldMicro, 0);
+      assert.equal(credit.entity({ type: 'customer', id: 7 }).heldMicro, 0);
     }));
 
   for (const margin of [undefined, 20_000])
@@ -202,16 +220,48 @@ describe('ending a sliced call over MI (SliceKeeper)', () => {
       const mi = new FakeOpensipsMi(null);
       const address = parseMiAddress(await mi.startHttp())!;
       try {
+        const now = Date.now();
+        grant(credit, costBoundMicro(PRICE, SLICE), now);
+        await admit(credit, 'late@t', '7.1', now);
+        const slot = credit.reservationOf('late@t');
         mi.openDialog('late@t', '7.1');
         mi.failDialogEnds = 3; // a busy OpenSIPS: the first tries fail, the paid time is already up
         const keeper = new SliceKeeper(credit, address, new SidecarMetrics(), log);
-        const now = Date.now();
-        keeper.act([{ kind: 'end', slot: 0, id: 1, callId: 'late@t', dialogId: '7.1', paidUntil: now - 1000, expiresAt: now + 60_000 }]);
+        keeper.act([{ kind: 'end', slot, id: 1, callId: 'late@t', dialogId: '7.1', paidUntil: now - 1000, expiresAt: now + 60_000 }]);
         await new Promise<void>((resolve) => {
           const ended = (): void => (mi.dialogs.get('late@t')!.endedAt === null ? void setTimeout(ended, 50) : resolve());
           ended();
         });
         assert.equal(mi.calls.filter((call) => call.method === 'dlg_end_dlg').length, 4, 'three failures, then the end');
+      } finally {
+        mi.close();
+      }
+    }));
+
+  it('holds the reservation of a call it ended a grace period past its paid time, not until its cap', () =>
+    withCredit(async (credit) => {
+      const mi = new FakeOpensipsMi(null);
+      const address = parseMiAddress(await mi.startHttp())!;
+      try {
+        const t0 = Date.now();
+        grant(credit, costBoundMicro(PRICE, SLICE), t0); // one slice: the call is to be ended at its first renewal
+        await admit(credit, 'short@t', '8.1', t0);
+        mi.openDialog('short@t', '8.1');
+        let end: SliceAction | undefined;
+        for (let now = t0; end === undefined && now < t0 + 200_000; now += 250)
+          end = credit.expire(now).slices.find((action) => action.kind === 'end');
+        assert.ok(end !== undefined);
+        const lapses = end.paidUntil + GRACE * 1000;
+        assert.equal(credit.expire(lapses).expired, 0, 'until it is ended, held until the cap');
+        new SliceKeeper(credit, address, new SidecarMetrics(), log).act([end]);
+        // The keeper shortens the reservation once OpenSIPS has answered: polled, as the answer lands in its own time.
+        let expired = 0;
+        for (let tries = 0; expired === 0 && tries < 200; tries++) {
+          await new Promise((resolve) => setTimeout(resolve, 25));
+          expired = credit.expire(lapses).expired;
+        }
+        assert.notEqual(mi.dialogs.get('short@t')!.endedAt, null, 'ended over MI');
+        assert.equal(expired, 1, 'the reservation lapses a grace period past the paid time');
       } finally {
         mi.close();
       }

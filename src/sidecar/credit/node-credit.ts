@@ -857,7 +857,12 @@ export class NodeCredit {
       expiresAt = Math.min(now + SLICE_RETRY_MS, endsAt);
     } else {
       terms.ending = true;
-      expiresAt = terms.paidUntil + this.settings.reservationGraceSeconds * 1000;
+      // Held until the dialog's cap has surely ended the call, as a whole call's reservation is, unless the
+      // keeper ends it sooner (endedOverMi): until then the call may run on (an MI down), and a reservation given
+      // back while it does lets other calls spend what its CDR will be charged. Paid time counts from the admission.
+      const admittedAt = terms.paidUntil - terms.paidBillable * 1000;
+      const capSeconds = this.reservations.read(slot).maxDurationSeconds ?? this.settings.admissionSeconds;
+      expiresAt = Math.max(terms.paidUntil, admittedAt + capSeconds * 1000) + this.settings.reservationGraceSeconds * 1000;
       action = 'end';
     }
     this.reservations.update(slot, amountMicro, terms, expiresAt);
@@ -881,6 +886,19 @@ export class NodeCredit {
   private endAgain(slot: number): SliceAction {
     const { id, callId, expiresAt, slice } = this.reservations.read(slot);
     return { kind: 'end', slot, id, callId, dialogId: slice!.dialogId, paidUntil: slice!.paidUntil, expiresAt };
+  }
+
+  /**
+   * A call being ended is ended (or OpenSIPS no longer has it): its reservation waits a grace period past its paid
+   * time (or now, if later) for the CDR, no longer until the dialog's cap. Not journalled: a restarted node asks
+   * for the end again (endsToResume), and learns the same.
+   */
+  endedOverMi(slot: number, id: number, now: number): void {
+    if (!this.reservations.isHeld(slot, id)) return;
+    const terms = this.reservations.slice(slot);
+    if (terms === null) return;
+    const expiresAt = Math.max(now, terms.paidUntil) + this.settings.reservationGraceSeconds * 1000;
+    this.reservations.update(slot, this.reservations.amountMicro(slot), terms, expiresAt);
   }
 
   /** OpenSIPS no longer has the call's dialog and no CDR came: its reservation ends now. */

@@ -24,6 +24,8 @@ export const DEFAULT_SLICE_SECONDS = 300;
 export const SLICE_RETRY_MS = 1000;
 const MI_TIMEOUT_MS = 1000;
 const END_RETRY_MS = 250;
+/** A call that cannot be ended is tried again more and more slowly, down to this often: it may take until its cap. */
+const END_RETRY_MAX_MS = 5000;
 
 /** How long before its paid time runs out a sliced call buys its next slice: early enough for a round with the centre when the lease is short. */
 export function renewLeadMs(sliceSeconds: number): number {
@@ -105,17 +107,22 @@ export class SliceKeeper {
   }
 
   /**
-   * Ends the call, retrying a failed MI call (a busy OpenSIPS, a timeout) until its reservation lapses. Past
-   * its paid time the call runs unpaid, so it is not given up then: each retry that lands cuts the overrun
-   * its CDR will be charged (a first failure that once ended the tries left calls running until they hung up).
+   * Ends the call, retrying a failed MI call (a busy OpenSIPS, a timeout, an MI down) until its reservation
+   * lapses, which for a call being ended is when its dialog's cap has surely ended it. Past its paid time the
+   * call runs unpaid, so it is not given up then: each retry that lands cuts the overrun its CDR will be charged
+   * (a first failure that once ended the tries left calls running until they hung up; giving up a grace period
+   * past the paid time left them running until their cap, hours on a large balance, whatever the MI did after).
+   * Once the call is ended (or found gone), its reservation waits a grace period for the CDR, no longer.
    */
   private async end(action: SliceAction): Promise<void> {
     const fields = { call_id: action.callId, dialog_id: action.dialogId, paid_until: new Date(action.paidUntil).toISOString() };
     let overdue = false;
     let dialogId = action.dialogId;
+    let retryMs = END_RETRY_MS;
     for (;;) {
       try {
         await miCall(this.mi, 'dlg_end_dlg', { dialog_id: dialogId }, MI_TIMEOUT_MS);
+        this.credit.endedOverMi(action.slot, action.id, Date.now());
         this.metrics.sliceEvents.inc({ event: 'ended' });
         this.log.info({ ...fields, ended_dialog_id: dialogId, late: overdue }, 'call ended over MI: its next slice could not be paid');
         return;
@@ -125,7 +132,10 @@ export class SliceKeeper {
           // another id (one taken over from a replication peer is given a new one): taken as ended, that call
           // ran on unpaid until its cap. Its Call-ID says which: ended under the id OpenSIPS lists for it.
           const listed = await this.listedDialogId(action.callId);
-          if (listed === null) return;
+          if (listed === null) {
+            this.credit.endedOverMi(action.slot, action.id, Date.now());
+            return;
+          }
           if (listed !== undefined && listed !== dialogId) {
             this.log.warn(
               { ...fields, listed_dialog_id: listed },
@@ -136,7 +146,7 @@ export class SliceKeeper {
           }
         }
         const now = Date.now();
-        if (now + END_RETRY_MS >= action.expiresAt) {
+        if (now + retryMs >= action.expiresAt) {
           this.metrics.sliceEvents.inc({ event: 'end_failed' });
           this.log.error({ ...fields, err: error }, 'could not end a call whose credit ran out: its CDR is charged all the same');
           return;
@@ -145,7 +155,8 @@ export class SliceKeeper {
           overdue = true;
           this.log.warn({ ...fields, err: error }, 'a call past its paid time could not be ended yet: still trying');
         }
-        await new Promise((resolve) => setTimeout(resolve, END_RETRY_MS));
+        await new Promise((resolve) => setTimeout(resolve, retryMs));
+        retryMs = Math.min(END_RETRY_MAX_MS, 2 * retryMs);
       }
     }
   }
