@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { costBoundMicro, type CallPrice } from '../../src/core/rating/cost-bound.js';
@@ -266,4 +267,44 @@ describe('ending a sliced call over MI (SliceKeeper)', () => {
         mi.close();
       }
     }));
+
+  it(
+    'stops trying to end a call whose reservation has ended meanwhile, and never ends a new call under its Call-ID',
+    { timeout: 30_000 },
+    () =>
+      withCredit(async (credit) => {
+        const mi = new FakeOpensipsMi(null);
+        const address = parseMiAddress(await mi.startHttp())!;
+        const lines: string[] = [];
+        const sink = new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            lines.push(chunk.toString());
+            done();
+          },
+        });
+        try {
+          const now = Date.now();
+          grant(credit, costBoundMicro(PRICE, SLICE), now);
+          await admit(credit, 'reused@t', '4.1', now);
+          const slot = credit.reservationOf('reused@t');
+          mi.openDialog('reused@t', '4.1');
+          mi.delayMs = 3000; // a busy OpenSIPS: the tries time out (1 s) until the test is done below
+          new SliceKeeper(credit, address, new SidecarMetrics(), pino({ level: 'info' }, sink)).act([
+            { kind: 'end', slot, id: 1, callId: 'reused@t', dialogId: '4.1', paidUntil: now - 1000, expiresAt: now + 60_000 },
+          ]);
+          while (!mi.calls.some((call) => call.method === 'dlg_end_dlg')) await new Promise((resolve) => setTimeout(resolve, 10));
+          // Meanwhile the call hangs up, its release comes, and a new call reuses the Call-ID (a dialog of its own).
+          mi.hangUp('reused@t');
+          assert.equal(await credit.release('reused@t', Date.now()), true);
+          mi.openDialog('reused@t', '4.2');
+          mi.delayMs = 0;
+          while (!lines.some((line) => line.includes('holds no reservation any more')))
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          assert.equal(mi.dialogs.get('reused@t')!.endedAt, null, 'the new call under the Call-ID is not ended');
+          for (const call of mi.calls) assert.notDeepEqual(call.params, { dialog_id: '4.2' }, 'nothing asked to end the new call');
+        } finally {
+          mi.close();
+        }
+      }),
+  );
 });

@@ -901,6 +901,11 @@ export class NodeCredit {
     this.reservations.update(slot, this.reservations.amountMicro(slot), terms, expiresAt);
   }
 
+  /** Whether `slot` still holds the live reservation `id` (a SliceAction's, after an await). */
+  holds(slot: number, id: number): boolean {
+    return this.reservations.isHeld(slot, id);
+  }
+
   /** OpenSIPS no longer has the call's dialog and no CDR came: its reservation ends now. */
   dialogGone(slot: number, id: number, now: number): boolean {
     if (!this.finish(slot, id)) return false;

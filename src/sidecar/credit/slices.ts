@@ -120,6 +120,12 @@ export class SliceKeeper {
     let dialogId = action.dialogId;
     let retryMs = END_RETRY_MS;
     for (;;) {
+      // A call whose CDR (or release) came while the end was being retried has ended: not tried again. Its Call-ID
+      // may be a new call's by then (a UA or carrier reusing them), which the lookup below would have ended.
+      if (!this.credit.holds(action.slot, action.id)) {
+        this.log.info(fields, 'sliced call to end holds no reservation any more (its CDR or release came): not ended');
+        return;
+      }
       try {
         await miCall(this.mi, 'dlg_end_dlg', { dialog_id: dialogId }, MI_TIMEOUT_MS);
         this.credit.endedOverMi(action.slot, action.id, Date.now());
