@@ -287,3 +287,28 @@ describe('prepaid in slices: when ending a call over MI goes wrong', () => {
     await endedOverMi(call.callId, 20_000);
   });
 });
+
+describe('prepaid in slices: while the MI does not answer', () => {
+  const mi = new FakeOpensipsMi(null);
+  let world: MoneyWorld;
+
+  before(async () => {
+    const url = await mi.startHttp();
+    world = await startMoneyWorld({ sidecars: 1, sidecarArgs: ['--opensips-mi', url, ...SLICE_ARGS] });
+    await credit(world, '1.00');
+  });
+  after(() => world.stop());
+
+  it('reserves whole calls, so that calls it could not end cannot together run past the balance', async () => {
+    const node = world.sidecars[0];
+    mi.close(); // OpenSIPS's MI goes away: nothing answers on its port
+    await node.waitForLog((line) => line.includes('OpenSIPS MI does not answer'), 30_000);
+    // 1.00 at 0.0250/min affords 40 minutes: the first call reserves all of it (in slices it would reserve 0.0051),
+    // and a second call on the account is refused, as without slices.
+    const first = await decide(node, mi, 0, 'mi-down-1@slices', '1.3');
+    assert.ok(first !== null, 'admitted');
+    const second = await node.post('/api/opensips/call/decide', invite('mi-down-2@slices', '2.3'));
+    assert.equal(second.body.allowed, false, JSON.stringify(second.body));
+    assert.equal(second.body.reason_code, 'insufficient_balance', JSON.stringify(second.body));
+  });
+});

@@ -307,4 +307,29 @@ describe('ending a sliced call over MI (SliceKeeper)', () => {
         }
       }),
   );
+
+  it('tells admission whether the MI answers: slices stop while it does not, and come back when it does', () =>
+    withCredit(async (credit) => {
+      const mi = new FakeOpensipsMi(null);
+      const url = await mi.startHttp();
+      const keeper = new SliceKeeper(credit, parseMiAddress(url)!, new SidecarMetrics(), log);
+      const settled = async (expected: boolean): Promise<void> => {
+        keeper.probe();
+        for (let tries = 0; credit.slicesEnforceable !== expected && tries < 400; tries++)
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        assert.equal(credit.slicesEnforceable, expected);
+      };
+      await settled(true); // the double answers uptime with "Method not found": an answer all the same
+      mi.close();
+      await settled(false);
+      const back = new FakeOpensipsMi(null);
+      try {
+        const keeperBack = new SliceKeeper(credit, parseMiAddress(await back.startHttp())!, new SidecarMetrics(), log);
+        keeperBack.probe();
+        for (let tries = 0; !credit.slicesEnforceable && tries < 400; tries++) await new Promise((resolve) => setTimeout(resolve, 25));
+        assert.equal(credit.slicesEnforceable, true);
+      } finally {
+        back.close();
+      }
+    }));
 });

@@ -311,6 +311,11 @@ export class NodeCredit {
    * until its dialog's cap, its reservation given back after the grace period.
    */
   private endsToResume: { slot: number; id: number }[] = [];
+  /**
+   * Whether calls admitted now may be reserved in slices: the node's MI answers (SliceKeeper.probe), so a call
+   * short of its next slice can be ended. While it does not, admission reserves whole calls.
+   */
+  slicesEnforceable = true;
 
   constructor(
     private readonly journal: MoneyJournal,

@@ -68,12 +68,40 @@ function ended(result: unknown): boolean {
 
 /** Talks to the node's OpenSIPS for NodeCredit's sliced calls: ends those out of credit, finds those already gone. */
 export class SliceKeeper {
+  /** A probe of the MI is under way. */
+  private probing = false;
+
   constructor(
     private readonly credit: NodeCredit,
     private readonly mi: MiAddress,
     private readonly metrics: SidecarMetrics,
     private readonly log: Logger,
   ) {}
+
+  /**
+   * Asks the MI for anything (`uptime`): any JSON-RPC answer, an error included, says it answers. While it does
+   * not, admission reserves whole calls (NodeCredit.slicesEnforceable): a sliced call is capped only at what the
+   * whole balance affords, so calls admitted in slices that could not be ended would each run up to that, and
+   * together past the balance. The upkeep calls this every few seconds.
+   */
+  probe(): void {
+    if (this.probing) return;
+    this.probing = true;
+    miCall(this.mi, 'uptime', null, MI_TIMEOUT_MS)
+      .then(
+        () => this.answered(true, null),
+        (error: unknown) => this.answered(error instanceof MiError && error.code === 'RPC', error),
+      )
+      .finally(() => (this.probing = false));
+  }
+
+  private answered(answers: boolean, error: unknown): void {
+    if (answers === this.credit.slicesEnforceable) return;
+    this.credit.slicesEnforceable = answers;
+    if (answers) this.log.info('OpenSIPS MI answers again: prepaid calls are reserved in slices again');
+    else
+      this.log.warn({ err: error }, 'OpenSIPS MI does not answer: prepaid calls are reserved whole until it does (no call could be ended)');
+  }
 
   act(actions: SliceAction[]): void {
     for (const action of actions) void (action.kind === 'end' ? this.end(action) : this.check(action));
