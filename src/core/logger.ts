@@ -77,14 +77,14 @@ function stdoutDestination(): pino.DestinationStream {
   stream.flushSync = () => {
     const writeSync = fs.writeSync;
     const giveUpAt = Date.now() + EXIT_FLUSH_MS;
-    fs.writeSync = ((fd: number, data: string | NodeJS.ArrayBufferView, ...rest: unknown[]): number => {
+    fs.writeSync = (fd: number, data: string | NodeJS.ArrayBufferView, ...rest: unknown[]): number => {
       try {
         return (writeSync as (...args: unknown[]) => number)(fd, data, ...rest);
       } catch (error) {
         if (fd !== stdout || ((error as NodeJS.ErrnoException).code === 'EAGAIN' && Date.now() < giveUpAt)) throw error;
         return typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.byteLength;
       }
-    });
+    };
     try {
       flushSync();
     } finally {
