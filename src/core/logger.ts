@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import pino, { type Logger } from 'pino';
 
 /**
@@ -57,9 +58,45 @@ export function redactCredentials(object: Record<string, unknown>): Record<strin
   return result;
 }
 
+/** How long the exit's flush waits on a stdout reader that does not read, before what is left is dropped. */
+const EXIT_FLUSH_MS = 5_000;
+
+/**
+ * stdout as pino makes it by default (asynchronous writes to fd 1, flushed synchronously at exit by pino's exit
+ * hook), with that flush bounded. sonic-boom 4.2.1's flushSync sleeps 100 ms and writes again after any error
+ * but an EAGAIN it is told to give up on: with the pipe's reader gone (EPIPE) the process hung in its exit for
+ * ever, and with a reader that stopped reading (EAGAIN) until it read again. pino stops logging on an EPIPE that
+ * an asynchronous write meets; one that only the exit's flush meets (the reader died while the pipe was full) was
+ * that hang. flushSync writes through fs.writeSync: for its one synchronous call, a write to stdout that fails
+ * for good (or still cannot be made after EXIT_FLUSH_MS) counts as written, so the flush ends and the process exits.
+ */
+function stdoutDestination(): pino.DestinationStream {
+  const stdout = 1;
+  const stream = pino.destination({ dest: stdout, sync: false });
+  const flushSync = stream.flushSync.bind(stream);
+  stream.flushSync = () => {
+    const writeSync = fs.writeSync;
+    const giveUpAt = Date.now() + EXIT_FLUSH_MS;
+    fs.writeSync = (fd: number, data: string | NodeJS.ArrayBufferView, ...rest: unknown[]): number => {
+      try {
+        return (writeSync as (...args: unknown[]) => number)(fd, data, ...rest);
+      } catch (error) {
+        if (fd !== stdout || ((error as NodeJS.ErrnoException).code === 'EAGAIN' && Date.now() < giveUpAt)) throw error;
+        return typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.byteLength;
+      }
+    };
+    try {
+      flushSync();
+    } finally {
+      fs.writeSync = writeSync;
+    }
+  };
+  return stream;
+}
+
 export function createLogger(level: string, name: string, destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = { name, level, formatters: { log: redactCredentials } };
-  const logger = destination === undefined ? pino(options) : pino(options, destination);
+  const logger = pino(options, destination ?? stdoutDestination());
   // A child's bindings are censored too. pino gives children no bindings formatter, but every descendant is made by
   // Object.create from its parent, so this `child` is the one each of them calls.
   // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with the parent (any descendant) as this

@@ -24,16 +24,21 @@ export type Spooled = ['cdr' | 'release', Record<string, unknown>];
 export function spool(path: string, requests: Spooled[], statement = spoolStatement()): void {
   const db = new Database(path);
   try {
-    for (const [kind, body] of requests) {
-      const sql = statement
-        .replace("'$param(1)'", `'${kind}'`)
-        .replace("'$var(spool_body)'", `'${Buffer.from(JSON.stringify(body)).toString('base64')}'`)
-        .replace('$Ts', String(Math.floor(Date.now() / 1000)));
-      assert.doesNotMatch(sql, /\$/, `every variable of ${statement} is filled`);
-      db.exec(sql);
-    }
+    spoolInto(db, requests, statement);
   } finally {
     db.close();
+  }
+}
+
+/** The same INSERTs on a connection the caller holds (in a transaction of its own, say). */
+export function spoolInto(db: Database.Database, requests: Spooled[], statement = spoolStatement()): void {
+  for (const [kind, body] of requests) {
+    const sql = statement
+      .replace("'$param(1)'", `'${kind}'`)
+      .replace("'$var(spool_body)'", `'${Buffer.from(JSON.stringify(body)).toString('base64')}'`)
+      .replace('$Ts', String(Math.floor(Date.now() / 1000)));
+    assert.doesNotMatch(sql, /\$/, `every variable of ${statement} is filled`);
+    db.exec(sql);
   }
 }
 

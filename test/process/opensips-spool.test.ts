@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { mkdtempSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Decimal } from '../../src/core/money/decimal.js';
 import { eventually, startMoneyWorld, type MoneyWorld } from '../helpers/money-world.js';
-import { spool, spoolStatement, spooledRows, type Spooled } from '../helpers/opensips-spool.js';
+import { spool, spoolInto, spoolStatement, spooledRows, type Spooled } from '../helpers/opensips-spool.js';
 import { SidecarProcess } from '../helpers/sidecar.js';
 
 /**
@@ -33,6 +34,27 @@ const cdrOf = (callId: string, seconds: number): Record<string, unknown> => {
     sip_response_code: 200,
   };
 };
+
+/** Whether a process other than this one has `path` open (Linux: its /proc/<pid>/fd links). */
+function openElsewhere(path: string): boolean {
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // gone, or not ours to look at
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === path) return true;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return false;
+}
 
 describe('OpenSIPS spool: the sidecar down while calls end', () => {
   let world: MoneyWorld;
@@ -129,6 +151,31 @@ describe('OpenSIPS spool: the sidecar down while calls end', () => {
       const byCall = await recorded();
       assert.equal(byCall.size, before + count);
       for (const [callId, { count: times }] of byCall) assert.equal(times, 1, `${callId} billed ${times} times`);
+    }, 30_000);
+  });
+
+  it('starts while OpenSIPS holds the spool locked (writing a row), and takes the row once it is written', async () => {
+    await node.kill('SIGTERM');
+    // OpenSIPS in the middle of spooling a CDR: its write transaction holds the file until it commits.
+    const writer = new Database(SPOOL);
+    writer.exec('BEGIN EXCLUSIVE');
+    spoolInto(writer, [['cdr', cdrOf('locked@t', 42)]], statement);
+    try {
+      const starting = SidecarProcess.start({ dataDir: node.dataDir, args: world.sidecarArgs(0) });
+      starting.catch(() => undefined); // looked at below, once the lock is gone
+      // The sidecar has reached the spool (before, it refused to start: "database is locked").
+      while (!openElsewhere(SPOOL)) await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      writer.exec('COMMIT');
+      node = await starting;
+      world.sidecars[0] = node;
+    } finally {
+      if (writer.inTransaction) writer.exec('ROLLBACK');
+      writer.close();
+    }
+    await eventually(async () => {
+      assert.equal(spooledRows(SPOOL), 0);
+      assert.equal((await recorded()).get('locked@t')?.count, 1);
     }, 30_000);
   });
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { costBoundMicro, type CallPrice } from '../../src/core/rating/cost-bound.js';
@@ -137,10 +138,28 @@ describe('prepaid in slices (NodeCredit)', () => {
       assert.ok(account.heldMicro <= lease);
       assert.equal(actions.filter((action) => action.kind === 'check').length, 15, 'a dialog check with each whole slice bought');
 
-      // Ending: nothing more happens until the grace period is over, then the reservation expires.
+      // Ending: the call may run on until its dialog's cap (3600 s from the admission) if the end does not land
+      // (an MI down), so the reservation is held until then and the grace period, and the keeper tries as long.
+      assert.equal(end.expiresAt, T0 + (3600 + GRACE) * 1000);
+      assert.deepEqual(credit.expire(end.paidUntil + GRACE * 1000), { expired: 0, slices: [] });
+      assert.deepEqual(credit.expire(end.expiresAt - 1), { expired: 0, slices: [] });
+      assert.deepEqual(credit.expire(end.expiresAt), { expired: 1, slices: [] });
+      assert.equal(account.heldMicro, 0);
+    }));
+
+  it('once the end lands, holds the reservation a grace period past the paid time for the CDR, not until the cap', () =>
+    withCredit(async (credit) => {
+      grant(credit, costBoundMicro(PRICE, 90), T0); // one slice and half of the next
+      await admit(credit, 'c5@t', '5.1', T0);
+      let end: SliceAction | undefined;
+      for (let now = T0; end === undefined && now < T0 + 200_000; now += 250)
+        end = credit.expire(now).slices.find((action) => action.kind === 'end');
+      assert.ok(end !== undefined);
+      assert.equal(end.paidUntil, T0 + 90_000);
+      credit.endedOverMi(end.slot, end.id, end.paidUntil - 5000);
       assert.deepEqual(credit.expire(end.paidUntil + GRACE * 1000 - 1), { expired: 0, slices: [] });
       assert.deepEqual(credit.expire(end.paidUntil + GRACE * 1000), { expired: 1, slices: [] });
-      assert.equal(account.heldMicro, 0);
+      assert.equal(credit.entity({ type: 'customer', id: 7 }).heldMicro, 0);
     }));
 
   for (const margin of [undefined, 20_000])
@@ -202,11 +221,14 @@ describe('ending a sliced call over MI (SliceKeeper)', () => {
       const mi = new FakeOpensipsMi(null);
       const address = parseMiAddress(await mi.startHttp())!;
       try {
+        const now = Date.now();
+        grant(credit, costBoundMicro(PRICE, SLICE), now);
+        await admit(credit, 'late@t', '7.1', now);
+        const slot = credit.reservationOf('late@t');
         mi.openDialog('late@t', '7.1');
         mi.failDialogEnds = 3; // a busy OpenSIPS: the first tries fail, the paid time is already up
         const keeper = new SliceKeeper(credit, address, new SidecarMetrics(), log);
-        const now = Date.now();
-        keeper.act([{ kind: 'end', slot: 0, id: 1, callId: 'late@t', dialogId: '7.1', paidUntil: now - 1000, expiresAt: now + 60_000 }]);
+        keeper.act([{ kind: 'end', slot, id: 1, callId: 'late@t', dialogId: '7.1', paidUntil: now - 1000, expiresAt: now + 60_000 }]);
         await new Promise<void>((resolve) => {
           const ended = (): void => (mi.dialogs.get('late@t')!.endedAt === null ? void setTimeout(ended, 50) : resolve());
           ended();
@@ -214,6 +236,100 @@ describe('ending a sliced call over MI (SliceKeeper)', () => {
         assert.equal(mi.calls.filter((call) => call.method === 'dlg_end_dlg').length, 4, 'three failures, then the end');
       } finally {
         mi.close();
+      }
+    }));
+
+  it('holds the reservation of a call it ended a grace period past its paid time, not until its cap', () =>
+    withCredit(async (credit) => {
+      const mi = new FakeOpensipsMi(null);
+      const address = parseMiAddress(await mi.startHttp())!;
+      try {
+        const t0 = Date.now();
+        grant(credit, costBoundMicro(PRICE, SLICE), t0); // one slice: the call is to be ended at its first renewal
+        await admit(credit, 'short@t', '8.1', t0);
+        mi.openDialog('short@t', '8.1');
+        let end: SliceAction | undefined;
+        for (let now = t0; end === undefined && now < t0 + 200_000; now += 250)
+          end = credit.expire(now).slices.find((action) => action.kind === 'end');
+        assert.ok(end !== undefined);
+        const lapses = end.paidUntil + GRACE * 1000;
+        assert.equal(credit.expire(lapses).expired, 0, 'until it is ended, held until the cap');
+        new SliceKeeper(credit, address, new SidecarMetrics(), log).act([end]);
+        // The keeper shortens the reservation once OpenSIPS has answered: polled, as the answer lands in its own time.
+        let expired = 0;
+        for (let tries = 0; expired === 0 && tries < 200; tries++) {
+          await new Promise((resolve) => setTimeout(resolve, 25));
+          expired = credit.expire(lapses).expired;
+        }
+        assert.notEqual(mi.dialogs.get('short@t')!.endedAt, null, 'ended over MI');
+        assert.equal(expired, 1, 'the reservation lapses a grace period past the paid time');
+      } finally {
+        mi.close();
+      }
+    }));
+
+  it(
+    'stops trying to end a call whose reservation has ended meanwhile, and never ends a new call under its Call-ID',
+    { timeout: 30_000 },
+    () =>
+      withCredit(async (credit) => {
+        const mi = new FakeOpensipsMi(null);
+        const address = parseMiAddress(await mi.startHttp())!;
+        const lines: string[] = [];
+        const sink = new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            lines.push(chunk.toString());
+            done();
+          },
+        });
+        try {
+          const now = Date.now();
+          grant(credit, costBoundMicro(PRICE, SLICE), now);
+          await admit(credit, 'reused@t', '4.1', now);
+          const slot = credit.reservationOf('reused@t');
+          mi.openDialog('reused@t', '4.1');
+          mi.delayMs = 3000; // a busy OpenSIPS: the tries time out (1 s) until the test is done below
+          new SliceKeeper(credit, address, new SidecarMetrics(), pino({ level: 'info' }, sink)).act([
+            { kind: 'end', slot, id: 1, callId: 'reused@t', dialogId: '4.1', paidUntil: now - 1000, expiresAt: now + 60_000 },
+          ]);
+          while (!mi.calls.some((call) => call.method === 'dlg_end_dlg')) await new Promise((resolve) => setTimeout(resolve, 10));
+          // Meanwhile the call hangs up, its release comes, and a new call reuses the Call-ID (a dialog of its own).
+          mi.hangUp('reused@t');
+          assert.equal(await credit.release('reused@t', Date.now()), true);
+          mi.openDialog('reused@t', '4.2');
+          mi.delayMs = 0;
+          while (!lines.some((line) => line.includes('holds no reservation any more')))
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          assert.equal(mi.dialogs.get('reused@t')!.endedAt, null, 'the new call under the Call-ID is not ended');
+          for (const call of mi.calls) assert.notDeepEqual(call.params, { dialog_id: '4.2' }, 'nothing asked to end the new call');
+        } finally {
+          mi.close();
+        }
+      }),
+  );
+
+  it('tells admission whether the MI answers: slices stop while it does not, and come back when it does', () =>
+    withCredit(async (credit) => {
+      const mi = new FakeOpensipsMi(null);
+      const url = await mi.startHttp();
+      const keeper = new SliceKeeper(credit, parseMiAddress(url)!, new SidecarMetrics(), log);
+      const settled = async (expected: boolean): Promise<void> => {
+        keeper.probe();
+        for (let tries = 0; credit.slicesEnforceable !== expected && tries < 400; tries++)
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        assert.equal(credit.slicesEnforceable, expected);
+      };
+      await settled(true); // the double answers uptime with "Method not found": an answer all the same
+      mi.close();
+      await settled(false);
+      const back = new FakeOpensipsMi(null);
+      try {
+        const keeperBack = new SliceKeeper(credit, parseMiAddress(await back.startHttp())!, new SidecarMetrics(), log);
+        keeperBack.probe();
+        for (let tries = 0; !credit.slicesEnforceable && tries < 400; tries++) await new Promise((resolve) => setTimeout(resolve, 25));
+        assert.equal(credit.slicesEnforceable, true);
+      } finally {
+        back.close();
       }
     }));
 });

@@ -165,8 +165,10 @@ export function admitCall(context: AdmitContext, input: AdmitCallInput, now: num
     const priced = priceCall(engine, trunk, account.currency, dnis, now, knownNode(input, engine.snapshot.rates), sellDeck);
     if (!priced.ok) return refusal(priced.reason);
     const sliceSeconds = credit.settings.sliceSeconds;
-    // Slices need a way to end the call (the dialog, over MI) and a limit to enforce; a per-call price is paid once.
-    const sliced = sliceSeconds !== null && input.dialogId !== null && account.enforcesHeadroom && !priced.price.perCall;
+    // Slices need a way to end the call (the dialog, over an MI that answers) and a limit to enforce; a per-call
+    // price is paid once.
+    const sliced =
+      sliceSeconds !== null && input.dialogId !== null && credit.slicesEnforceable && account.enforcesHeadroom && !priced.price.perCall;
     plan = sliced
       ? inSlices(priced.price, credit.settings.admissionSeconds, sliceSeconds, input.dialogId!)
       : wholeCall(priced.price, credit.settings.admissionSeconds);

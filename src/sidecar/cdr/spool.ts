@@ -50,6 +50,8 @@ export interface SpoolParking {
 }
 
 const BATCH = 100;
+/** How long opening the spool waits for a lock OpenSIPS holds (its write of a row takes milliseconds). */
+const OPEN_BUSY_MS = 10_000;
 const DRAIN_EVERY_MS = 1000;
 /** Most parked rows rated again in one pass (after a change): a deck fixed for thousands of them takes a few seconds. */
 export const PARKED_RETRIES = 100;
@@ -102,8 +104,12 @@ export class OpensipsSpool {
     private readonly log: Logger,
     private readonly parking: SpoolParking,
   ) {
-    this.db = new Database(path, { timeout: 0 });
+    // OpenSIPS writes the file while this sidecar starts (it spools every call that ends meanwhile): opening it
+    // waits out a write's lock, as a pass does not need to. Without, a start that met one failed ("database is
+    // locked"), and a sidecar could not come back while OpenSIPS was busy spooling.
+    this.db = new Database(path, { timeout: OPEN_BUSY_MS });
     this.db.exec(SPOOL_SCHEMA);
+    this.db.pragma('busy_timeout = 0');
     this.next = this.db.prepare(`SELECT id, kind, body, created_at FROM opensips_spool WHERE id > ? ORDER BY id ${this.batch.sql}`);
     this.one = this.db.prepare('SELECT id, kind, body, created_at FROM opensips_spool WHERE id = ?');
     this.remove = this.db.prepare('DELETE FROM opensips_spool WHERE id = ?');

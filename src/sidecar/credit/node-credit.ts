@@ -305,6 +305,17 @@ export class NodeCredit {
   private lapses = 0;
   private nextCdrId: number;
   private nextReservationId: number;
+  /**
+   * Sliced calls the last run had begun to end (out of credit) and still held: the MI calls ending them died
+   * with that process, so the first upkeep tick asks for their ends again. Without it such a call ran on unpaid
+   * until its dialog's cap, its reservation given back after the grace period.
+   */
+  private endsToResume: { slot: number; id: number }[] = [];
+  /**
+   * Whether calls admitted now may be reserved in slices: the node's MI answers (SliceKeeper.probe), so a call
+   * short of its next slice can be ended. While it does not, admission reserves whole calls.
+   */
+  slicesEnforceable = true;
 
   constructor(
     private readonly journal: MoneyJournal,
@@ -795,6 +806,10 @@ export class NodeCredit {
   expire(now: number): { expired: number; slices: SliceAction[] } {
     let expired = 0;
     const slices: SliceAction[] = [];
+    if (this.endsToResume.length > 0) {
+      for (const { slot, id } of this.endsToResume) if (this.reservations.isHeld(slot, id)) slices.push(this.endAgain(slot));
+      this.endsToResume = [];
+    }
     for (const slot of this.reservations.due(now)) {
       const id = this.reservations.id(slot);
       const terms = this.reservations.slice(slot);
@@ -847,7 +862,12 @@ export class NodeCredit {
       expiresAt = Math.min(now + SLICE_RETRY_MS, endsAt);
     } else {
       terms.ending = true;
-      expiresAt = terms.paidUntil + this.settings.reservationGraceSeconds * 1000;
+      // Held until the dialog's cap has surely ended the call, as a whole call's reservation is, unless the
+      // keeper ends it sooner (endedOverMi): until then the call may run on (an MI down), and a reservation given
+      // back while it does lets other calls spend what its CDR will be charged. Paid time counts from the admission.
+      const admittedAt = terms.paidUntil - terms.paidBillable * 1000;
+      const capSeconds = this.reservations.read(slot).maxDurationSeconds ?? this.settings.admissionSeconds;
+      expiresAt = Math.max(terms.paidUntil, admittedAt + capSeconds * 1000) + this.settings.reservationGraceSeconds * 1000;
       action = 'end';
     }
     this.reservations.update(slot, amountMicro, terms, expiresAt);
@@ -865,6 +885,30 @@ export class NodeCredit {
       paidUntil: terms.paidUntil,
       expiresAt,
     };
+  }
+
+  /** The end of a call whose reservation is already ending (its terms say so), as renewSlice asked for it. */
+  private endAgain(slot: number): SliceAction {
+    const { id, callId, expiresAt, slice } = this.reservations.read(slot);
+    return { kind: 'end', slot, id, callId, dialogId: slice!.dialogId, paidUntil: slice!.paidUntil, expiresAt };
+  }
+
+  /**
+   * A call being ended is ended (or OpenSIPS no longer has it): its reservation waits a grace period past its paid
+   * time (or now, if later) for the CDR, no longer until the dialog's cap. Not journalled: a restarted node asks
+   * for the end again (endsToResume), and learns the same.
+   */
+  endedOverMi(slot: number, id: number, now: number): void {
+    if (!this.reservations.isHeld(slot, id)) return;
+    const terms = this.reservations.slice(slot);
+    if (terms === null) return;
+    const expiresAt = Math.max(now, terms.paidUntil) + this.settings.reservationGraceSeconds * 1000;
+    this.reservations.update(slot, this.reservations.amountMicro(slot), terms, expiresAt);
+  }
+
+  /** Whether `slot` still holds the live reservation `id` (a SliceAction's, after an await). */
+  holds(slot: number, id: number): boolean {
+    return this.reservations.isHeld(slot, id);
   }
 
   /** OpenSIPS no longer has the call's dialog and no CDR came: its reservation ends now. */
@@ -1167,7 +1211,8 @@ export class NodeCredit {
     for (const stored of this.journal.heldReservations()) {
       const record = this.fromStored(stored);
       this.entities[record.entityIndex].heldMicro += stored.amount_micro;
-      this.reservations.hold(record);
+      const slot = this.reservations.hold(record);
+      if (record.slice?.ending === true) this.endsToResume.push({ slot, id: record.id });
       // The live calls a restarted node counts are the ones it still holds reservations for.
       if (record.trunkId !== null) this.ports.take(record.trunkId);
     }

@@ -24,6 +24,8 @@ export const DEFAULT_SLICE_SECONDS = 300;
 export const SLICE_RETRY_MS = 1000;
 const MI_TIMEOUT_MS = 1000;
 const END_RETRY_MS = 250;
+/** A call that cannot be ended is tried again more and more slowly, down to this often: it may take until its cap. */
+const END_RETRY_MAX_MS = 5000;
 
 /** How long before its paid time runs out a sliced call buys its next slice: early enough for a round with the centre when the lease is short. */
 export function renewLeadMs(sliceSeconds: number): number {
@@ -66,6 +68,9 @@ function ended(result: unknown): boolean {
 
 /** Talks to the node's OpenSIPS for NodeCredit's sliced calls: ends those out of credit, finds those already gone. */
 export class SliceKeeper {
+  /** A probe of the MI is under way. */
+  private probing = false;
+
   constructor(
     private readonly credit: NodeCredit,
     private readonly mi: MiAddress,
@@ -73,8 +78,45 @@ export class SliceKeeper {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * Asks the MI for anything (`uptime`): any JSON-RPC answer, an error included, says it answers. While it does
+   * not, admission reserves whole calls (NodeCredit.slicesEnforceable): a sliced call is capped only at what the
+   * whole balance affords, so calls admitted in slices that could not be ended would each run up to that, and
+   * together past the balance. The upkeep calls this every few seconds.
+   */
+  probe(): void {
+    if (this.probing) return;
+    this.probing = true;
+    miCall(this.mi, 'uptime', null, MI_TIMEOUT_MS)
+      .then(
+        () => this.answered(true, null),
+        (error: unknown) => this.answered(error instanceof MiError && error.code === 'RPC', error),
+      )
+      .finally(() => (this.probing = false));
+  }
+
+  private answered(answers: boolean, error: unknown): void {
+    if (answers === this.credit.slicesEnforceable) return;
+    this.credit.slicesEnforceable = answers;
+    if (answers) this.log.info('OpenSIPS MI answers again: prepaid calls are reserved in slices again');
+    else
+      this.log.warn({ err: error }, 'OpenSIPS MI does not answer: prepaid calls are reserved whole until it does (no call could be ended)');
+  }
+
   act(actions: SliceAction[]): void {
     for (const action of actions) void (action.kind === 'end' ? this.end(action) : this.check(action));
+  }
+
+  /** The id of the dialog OpenSIPS has for this Call-ID; null: none; undefined: it could not be asked. */
+  private async listedDialogId(callId: string): Promise<string | null | undefined> {
+    try {
+      const result = await miCall(this.mi, 'dlg_list', { callid: callId }, MI_TIMEOUT_MS);
+      if (ended(result)) return null;
+      const id = (result as { Dialog: { ID?: unknown } }).Dialog.ID;
+      return typeof id === 'string' ? id : undefined;
+    } catch (error) {
+      return notFound(error) ? null : undefined;
+    }
   }
 
   private async check(action: SliceAction): Promise<void> {
@@ -93,23 +135,52 @@ export class SliceKeeper {
   }
 
   /**
-   * Ends the call, retrying a failed MI call (a busy OpenSIPS, a timeout) until its reservation lapses. Past
-   * its paid time the call runs unpaid, so it is not given up then: each retry that lands cuts the overrun
-   * its CDR will be charged (a first failure that once ended the tries left calls running until they hung up).
+   * Ends the call, retrying a failed MI call (a busy OpenSIPS, a timeout, an MI down) until its reservation
+   * lapses, which for a call being ended is when its dialog's cap has surely ended it. Past its paid time the
+   * call runs unpaid, so it is not given up then: each retry that lands cuts the overrun its CDR will be charged
+   * (a first failure that once ended the tries left calls running until they hung up; giving up a grace period
+   * past the paid time left them running until their cap, hours on a large balance, whatever the MI did after).
+   * Once the call is ended (or found gone), its reservation waits a grace period for the CDR, no longer.
    */
   private async end(action: SliceAction): Promise<void> {
     const fields = { call_id: action.callId, dialog_id: action.dialogId, paid_until: new Date(action.paidUntil).toISOString() };
     let overdue = false;
+    let dialogId = action.dialogId;
+    let retryMs = END_RETRY_MS;
     for (;;) {
+      // A call whose CDR (or release) came while the end was being retried has ended: not tried again. Its Call-ID
+      // may be a new call's by then (a UA or carrier reusing them), which the lookup below would have ended.
+      if (!this.credit.holds(action.slot, action.id)) {
+        this.log.info(fields, 'sliced call to end holds no reservation any more (its CDR or release came): not ended');
+        return;
+      }
       try {
-        await miCall(this.mi, 'dlg_end_dlg', { dialog_id: action.dialogId }, MI_TIMEOUT_MS);
+        await miCall(this.mi, 'dlg_end_dlg', { dialog_id: dialogId }, MI_TIMEOUT_MS);
+        this.credit.endedOverMi(action.slot, action.id, Date.now());
         this.metrics.sliceEvents.inc({ event: 'ended' });
-        this.log.info({ ...fields, late: overdue }, 'call ended over MI: its next slice could not be paid');
+        this.log.info({ ...fields, ended_dialog_id: dialogId, late: overdue }, 'call ended over MI: its next slice could not be paid');
         return;
       } catch (error) {
-        if (notFound(error)) return; // it ended on its own meanwhile
+        if (notFound(error)) {
+          // OpenSIPS has no dialog by that id: the call ended on its own meanwhile, or its dialog is under
+          // another id (one taken over from a replication peer is given a new one): taken as ended, that call
+          // ran on unpaid until its cap. Its Call-ID says which: ended under the id OpenSIPS lists for it.
+          const listed = await this.listedDialogId(action.callId);
+          if (listed === null) {
+            this.credit.endedOverMi(action.slot, action.id, Date.now());
+            return;
+          }
+          if (listed !== undefined && listed !== dialogId) {
+            this.log.warn(
+              { ...fields, listed_dialog_id: listed },
+              'sliced call to end is under another dialog id in OpenSIPS: ending that one',
+            );
+            dialogId = listed;
+            continue;
+          }
+        }
         const now = Date.now();
-        if (now + END_RETRY_MS >= action.expiresAt) {
+        if (now + retryMs >= action.expiresAt) {
           this.metrics.sliceEvents.inc({ event: 'end_failed' });
           this.log.error({ ...fields, err: error }, 'could not end a call whose credit ran out: its CDR is charged all the same');
           return;
@@ -118,7 +189,8 @@ export class SliceKeeper {
           overdue = true;
           this.log.warn({ ...fields, err: error }, 'a call past its paid time could not be ended yet: still trying');
         }
-        await new Promise((resolve) => setTimeout(resolve, END_RETRY_MS));
+        await new Promise((resolve) => setTimeout(resolve, retryMs));
+        retryMs = Math.min(END_RETRY_MAX_MS, 2 * retryMs);
       }
     }
   }

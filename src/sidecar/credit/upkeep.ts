@@ -19,7 +19,7 @@ const LEASE_UPKEEP_TICKS = 5_000 / TICK_MS;
 
 /**
  * Every 250 ms: reservations due (sliced calls' next slices, whole calls past their expiry); every 5 s: idle
- * leases; every 5 min: old journal rows (in the applier thread).
+ * leases, and whether the MI answers (slices); every 5 min: old journal rows (in the applier thread).
  */
 export function startCreditUpkeep(
   credit: NodeCredit,
@@ -39,7 +39,10 @@ export function startCreditUpkeep(
     const due = credit.expire(now);
     if (due.expired > 0) log.info({ expired: due.expired }, 'reservations expired without a CDR');
     if (due.slices.length > 0) slices?.act(due.slices);
-    if (++tick % LEASE_UPKEEP_TICKS === 0) credit.returnIdleLeases(now);
+    if (++tick % LEASE_UPKEEP_TICKS === 0) {
+      credit.returnIdleLeases(now);
+      slices?.probe();
+    }
     if (tick % PRUNE_EVERY_TICKS === 0)
       void journal
         .write({ op: 'prune', reservationsBefore: now - RESERVATIONS_KEPT_MS, cdrsBefore: now - CDRS_KEPT_MS })
