@@ -8,7 +8,8 @@ import { queryBatch, type BatchStatement } from '../store/pg-batch.js';
  * Money logic written once for both engines: a function* that `yield*`s each SQL statement as a step and
  * gets its result back. On SQLite the steps run synchronously, inside one `immediate` transaction on the
  * one shared connection, so no other write interleaves between them; on PostgreSQL each step is awaited on
- * one client inside a transaction (PgLedgerStore locks the rows it writes). SQL is SQLite's, with `?`
+ * one client inside a transaction (PgLedgerStore locks the rows it writes), but writes, which answer nothing, go
+ * with the next step that is awaited (runPgSteps). SQL is SQLite's, with `?`
  * placeholders; `postgres` gives PostgreSQL's text where it differs, and a step `onlyOn` one engine is
  * skipped (answers nothing) on the other, for the explicit row locks SQLite's write lock makes needless.
  */
@@ -48,8 +49,9 @@ export interface EngineStep {
 
 /**
  * Writes that go together, none reading another's result: on SQLite run one after the other, on PostgreSQL
- * sent as one statement (each a data-modifying WITH of it), one round trip for all. No two may write the same
- * row (PostgreSQL runs them against one snapshot, in no set order). Each text uses `?` placeholders only.
+ * sent as one statement (each a data-modifying WITH of it), with the next step awaited (runPgSteps). No two
+ * may write the same row (PostgreSQL runs them against one snapshot, in no set order). Each text uses `?`
+ * placeholders only.
  */
 export interface WritesStep {
   kind: 'writes';
