@@ -302,7 +302,8 @@ const DATABASE_NOW = databaseTime('clock_timestamp()');
 
 export const LEDGER_SQL = {
   insertCdrs: insertCdrsSql(),
-  insertRetailCdrs: insertFromJson('retail_call_cdrs', ['cdr_id', 'retail_account_id', 'start_time']),
+  // Prepared: it goes with a money round's writes (insertCdrsAndLockBalances), which are then named as a whole.
+  insertRetailCdrs: { ...insertFromJson('retail_call_cdrs', ['cdr_id', 'retail_account_id', 'start_time']), prepared: true },
   recordTransactions: recordTransactionsSql(),
   writeBalances: insertRows(
     'balances',
@@ -649,11 +650,11 @@ export class LedgerSteps {
    * ids of the round's debit rows that charge them (LEDGER_SQL.insertCdrs: the ids taken now, before the balances
    * are locked, so the round's biggest statement runs outside the locks other nodes' rounds wait for; a debit row's
    * place in its account's list is taken under the lock, when the row is written); then the round's balances
-   * locked and read (LEDGER_SQL.roundBalances). One round trip on PostgreSQL: the lock is taken by the last statement sent,
-   * once the insert is done, as when each was a round trip of its own. `debitOf`: which debit row charges the CDR
-   * (1 for the round's first account billed, and so on, up to `debits`; null: none). Answers the new CDRs' ids and
-   * their debit rows' ids by cdrIdentity, the balances (roundBalancesFound), and the new retail CDRs' rows as a
-   * write for the round's last statement (they name the CDRs' ids, known only now).
+   * locked and read (LEDGER_SQL.roundBalances). One round trip on PostgreSQL: the lock is taken by the later
+   * statement, once the insert is done, as when each was a round trip of its own. `debitOf`: which debit row
+   * charges the CDR (1 for the round's first account billed, and so on, up to `debits`; null: none). Answers the
+   * new CDRs' ids and their debit rows' ids by cdrIdentity, the balances (roundBalancesFound), and the new retail
+   * CDRs' rows as a write for the round's last statement (they name the CDRs' ids, known only now).
    */
   *insertCdrsAndLockBalances(
     node: string,
