@@ -144,45 +144,64 @@ async function sendRounds(
   return times;
 }
 
-/** A statement's label: its first words, enough to tell the round's statements apart. */
-function label(query: unknown): string {
-  const text = typeof query === 'string' ? query : ((query as { text?: string }).text ?? '?');
-  return text.replace(/\s+/g, ' ').slice(0, 48);
+/** A query's text: a batch's (sync/store/pg-batch.ts) is its statements' joined by ';\n'. */
+function queryText(query: unknown): string {
+  return typeof query === 'string' ? query : ((query as { text?: string }).text ?? '?');
 }
 
-/** The round's statement that locks its balances (LEDGER_SQL.roundBalances), by its label's first words. */
+/** A query's label: each statement's first words (a batch's joined by ' + '), enough to tell the round's apart. */
+function label(query: unknown): string {
+  const parts = queryText(query).split(';\n');
+  return parts
+    .map((part) =>
+      part
+        .replace(/\s+/g, ' ')
+        .trim()
+        .slice(0, parts.length === 1 ? 48 : 32),
+    )
+    .join(' + ');
+}
+
+/** The round's statement that locks its balances (LEDGER_SQL.roundBalances), by its first words (alone, or in a batch). */
 const LOCKS_BALANCES = 'SELECT t.entity_type, t.entity_id, t.balance';
 
 /**
  * Times every statement sent to PostgreSQL (every pg client's, BEGIN and COMMIT included; send to result) by
- * label until `stop`: how many per round and their mean ms. The count is a round's round trips, the figure that
- * decides its latency on an idle server and that, unlike the latency, does not move with the machine's load.
+ * label until `stop`: how many per round, the statements in each (a batch's: sync/store/pg-batch.ts) and their
+ * mean ms. The count is a round's round trips, the figure that decides its latency on an idle server and that,
+ * unlike the latency, does not move with the machine's load; on a loaded one each waits twice for a core.
  * Also how long each round held its balances' locks, as its client saw it: from the answer to the statement that
  * took them to the COMMIT's sending (the server releases them as it reads the COMMIT: pg-store.ts). With three
  * nodes at once, that span is what the others' rounds queue for.
  */
-function timeStatements(): { stop(rounds: number): Record<string, { per_round: number; mean_ms: number }>; locksHeld: number[] } {
+function timeStatements(): {
+  stop(rounds: number): Record<string, { per_round: number; statements: number; mean_ms: number }>;
+  locksHeld: number[];
+} {
   const client = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
   const query = client.query;
-  const totals = new Map<string, { count: number; ms: number }>();
+  const totals = new Map<string, { count: number; ms: number; statements: number }>();
   const locked = new WeakMap<object, number>();
   const locksHeld: number[] = [];
   client.query = function (this: object, ...args: unknown[]) {
     const started = performance.now();
     const name = label(args[0]);
-    if (name.startsWith('COMMIT') && locked.has(this)) {
+    const locks = queryText(args[0]).includes(LOCKS_BALANCES);
+    if (/(^| \+ )COMMIT/.test(name) && locked.has(this)) {
       locksHeld.push(started - locked.get(this)!);
       locked.delete(this);
     }
     const result = query.apply(this, args);
-    const entry = totals.get(name) ?? { count: 0, ms: 0 };
+    // A batch (sync/store/pg-batch.ts) is returned as itself, its answer in `finished`.
+    const answered = result instanceof Promise ? result : (result as { finished?: Promise<unknown> } | undefined)?.finished;
+    const entry = totals.get(name) ?? { count: 0, ms: 0, statements: name.split(' + ').length };
     totals.set(name, entry);
     const done = (): void => {
       entry.count++;
       entry.ms += performance.now() - started;
-      if (name.startsWith(LOCKS_BALANCES)) locked.set(this, performance.now());
+      if (locks) locked.set(this, performance.now());
     };
-    if (result instanceof Promise) result.then(done, done);
+    if (answered instanceof Promise) answered.then(done, done);
     return result;
   };
   return {
@@ -190,9 +209,9 @@ function timeStatements(): { stop(rounds: number): Record<string, { per_round: n
     stop: (rounds) => {
       client.query = query;
       return Object.fromEntries(
-        [...totals].map(([name, { count, ms }]) => [
+        [...totals].map(([name, { count, ms, statements }]) => [
           name,
-          { per_round: Math.round((count / rounds) * 100) / 100, mean_ms: Math.round((ms / count) * 100) / 100 },
+          { per_round: Math.round((count / rounds) * 100) / 100, statements, mean_ms: Math.round((ms / count) * 100) / 100 },
         ]),
       );
     },
@@ -404,6 +423,7 @@ async function bench(location: string): Promise<{
   p50_ms: number;
   p99_ms: number;
   statements_per_round?: number;
+  round_trips_per_round?: number;
   solo: Record<string, unknown>;
   compare_commit?: Record<string, unknown>;
   compare_phase?: Record<string, unknown>;
@@ -421,7 +441,9 @@ async function bench(location: string): Promise<{
       timed === undefined || statements === null
         ? {}
         : {
-            statements_per_round: Math.round(Object.values(timed).reduce((sum, { per_round }) => sum + per_round, 0) * 100) / 100,
+            round_trips_per_round: Math.round(Object.values(timed).reduce((sum, { per_round }) => sum + per_round, 0) * 100) / 100,
+            statements_per_round:
+              Math.round(Object.values(timed).reduce((sum, { per_round, statements }) => sum + per_round * statements, 0) * 100) / 100,
             balances_locked: medianAndTail(statements.locksHeld),
             statements: timed,
           };

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Row } from '../store/config-store.js';
-import { inPgTransaction } from '../store/pg-database.js';
+import type { BatchStatement } from '../store/pg-batch.js';
+import { inPgTransaction, inPgTransactionOfWork } from '../store/pg-database.js';
 import { runPgSteps, type Steps } from './sql-steps.js';
 import { LedgerSteps, ledgerReads } from './steps.js';
 import { StepsLedgerStore, type RunOptions } from './store.js';
@@ -15,6 +16,9 @@ const RETRYABLE = new Set(['40001', '40P01', '23505']);
 const MAX_ATTEMPTS = 5;
 
 const BEGIN = 'BEGIN ISOLATION LEVEL READ COMMITTED';
+
+/** Each transaction's ends, sent with its first and after its last statement (sql-steps runPgSteps `around`). */
+const PLAIN: { begin: BatchStatement[]; commit: BatchStatement[] } = { begin: [{ text: BEGIN }], commit: [{ text: 'COMMIT' }] };
 
 /**
  * A money round's transaction (RunOptions.unlockBeforeFlush). Its COMMIT does not wait for the WAL flush
@@ -32,10 +36,11 @@ const BEGIN = 'BEGIN ISOLATION LEVEL READ COMMITTED';
  * it again). A read that acknowledges nothing (an admin GET) may show it, as SQLite's NORMAL commits are read
  * before their group fdatasync.
  */
-const UNLOCK_BEFORE_FLUSH = [
-  `${BEGIN}; SET LOCAL synchronous_commit = off`,
-  "COMMIT; SELECT pg_logical_emit_message(true, 'money-round', '')",
-] as const;
+const UNLOCK_BEFORE_FLUSH: typeof PLAIN = {
+  begin: [{ text: BEGIN }, { text: 'SET LOCAL synchronous_commit = off' }],
+  // After the COMMIT, in the same round trip: a transaction of its own, committed at the batch's Sync (pg-batch.ts).
+  commit: [{ text: 'COMMIT' }, { text: "SELECT pg_logical_emit_message(true, 'money-round', '')" }],
+};
 
 export class PgLedgerStore extends StepsLedgerStore {
   private readonly steps = new LedgerSteps();
@@ -45,10 +50,10 @@ export class PgLedgerStore extends StepsLedgerStore {
   }
 
   override async run<T>(work: (tx: LedgerSteps) => Steps<T>, options: RunOptions = {}): Promise<T> {
-    const [begin, commit] = options.unlockBeforeFlush === true ? UNLOCK_BEFORE_FLUSH : [BEGIN, 'COMMIT'];
+    const around = options.unlockBeforeFlush === true ? UNLOCK_BEFORE_FLUSH : PLAIN;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await inPgTransaction(this.pool, (client) => runPgSteps(client, work(this.steps)), begin, commit);
+        return await inPgTransactionOfWork(this.pool, (client) => runPgSteps(client, work(this.steps), around));
       } catch (error) {
         const code = (error as { code?: unknown }).code;
         if (attempt >= MAX_ATTEMPTS || typeof code !== 'string' || !RETRYABLE.has(code)) throw error;

@@ -4,7 +4,7 @@ import type { LeaseState, NodeSyncReply, NodeSyncRequest, SettlementCdr } from '
 import type { BalanceChange, BalanceKey, BalanceState } from './store.js';
 import type { SqlText, Steps } from './sql-steps.js';
 import { entityFromRow, money, type EntityType, type LedgerEntity } from './balance.js';
-import { cdrIdentity, roundRecord, type LedgerSteps, type TransactionRow } from './steps.js';
+import { cdrIdentity, roundRecord, type LedgerSteps, type RoundBalanceRows, type TransactionRow } from './steps.js';
 import { max, min, moneyText, places, plain, toUnits, truncate } from './units.js';
 import type { LeaseRecalls } from './lease-recall.js';
 import type { Row } from '../store/config-store.js';
@@ -101,12 +101,9 @@ class RoundBalances {
     private readonly node: string,
   ) {}
 
-  /** Locks (PostgreSQL) and reads the balances of `entities` and the node's leases on them, one statement for all. */
-  *read(entities: readonly LedgerEntity[]): Steps<void> {
-    if (entities.length === 0) return;
-    const keys = entities.map(balanceKey);
-    const found = yield* this.tx.roundBalances(this.node, keys);
-    for (const key of keys) {
+  /** Holds the balances of `entities` and the node's leases on them, as read (and on PostgreSQL locked) in one statement. */
+  hold(entities: readonly LedgerEntity[], found: RoundBalanceRows): void {
+    for (const key of entities.map(balanceKey)) {
       const id = `${key.entityType}:${key.entityId}`;
       const row = found.get(id);
       const balanceText = row?.balance ?? '0';
@@ -280,16 +277,21 @@ export function* applyNodeSync(
   for (const { entityType, entityId } of wanted)
     entities.set(`${entityType}:${entityId}`, entityFromRow(entityType, entityId, rows.get(`${entityType}:${entityId}`) ?? null));
 
-  // The round's CDRs, once each (by cdrIdentity), and the account each bills (none: an account this store does not know).
-  const fresh = new Map<string, { cdr: SettlementCdr; account: LedgerEntity | null }>();
+  // The round's CDRs, once each (by cdrIdentity), the account each bills (none: an account this store does not know)
+  // and what (parsed now: the balances are locked from the round trip that answers which CDRs are new).
+  const fresh = new Map<string, { cdr: SettlementCdr; account: LedgerEntity | null; charge: bigint; uncovered: bigint }>();
   const identities = request.settlements.map((cdr) => cdrIdentity(cdr.sip_call_id, cdr.start_time));
   for (const [i, cdr] of request.settlements.entries()) {
     if (fresh.has(identities[i])) continue;
     // A call through a partner product's access number is billed to the retail account, not the trunk's account.
     const retail = cdr.retail_account_id ?? null;
+    const account = retail === null ? findEntity('customer', cdr.customer_account_id) : findEntity('retail', retail);
+    const billing = account !== null;
     fresh.set(identities[i], {
       cdr,
-      account: retail === null ? findEntity('customer', cdr.customer_account_id) : findEntity('retail', retail),
+      account,
+      charge: billing ? toUnits(cdr.account_charge) : 0n,
+      uncovered: billing && cdr.uncovered !== undefined && cdr.uncovered !== null ? toUnits(cdr.uncovered) : 0n,
     });
   }
   const asks = request.leases.map((ask) => ({
@@ -319,15 +321,22 @@ export function* applyNodeSync(
   const debitOf = new Map<SettlementCdr, number | null>(
     [...fresh.values()].map(({ cdr, account }) => [cdr, account === null ? null : debitOrder.get(account)!]),
   );
-  const cdrIds = yield* tx.insertCdrs(
+  // Then, in the same round trip (PostgreSQL), the balances locked, in one order, and read with the node's leases.
+  const lockedEntities = [...creditLimits.keys()];
+  const {
+    cdrs: cdrIds,
+    balances,
+    retail,
+  } = yield* tx.insertCdrsAndLockBalances(
     node,
     [...fresh.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, { cdr }]) => cdr),
     billed.length,
     (cdr) => debitOf.get(cdr) ?? null,
+    lockedEntities.map(balanceKey),
   );
   const debitIds = new Map<LedgerEntity, number>();
 
-  // What each new CDR bills, in the round's order (each charge parsed before the balances are locked).
+  // What each new CDR bills, in the round's order.
   const settled: string[] = [];
   const unbilled: string[] = [];
   const touched = new Set<LedgerEntity>();
@@ -339,7 +348,7 @@ export function* applyNodeSync(
     cdrIds.delete(identities[i]);
     if (tally !== undefined) tally.settled++;
     const { cdrId, debitId } = inserted;
-    const { account } = fresh.get(identities[i])!;
+    const { account, charge, uncovered } = fresh.get(identities[i])!;
     if (account === null) {
       // The node's snapshot knows an account this store does not (restored from an older backup?): keep
       // the CDR, bill nothing, and say so, rather than refuse the round and stall the node's money.
@@ -349,13 +358,11 @@ export function* applyNodeSync(
     }
     touched.add(account);
     debitIds.set(account, debitId!);
-    const uncovered = cdr.uncovered === undefined || cdr.uncovered === null ? 0n : toUnits(cdr.uncovered);
-    bills.push({ account, charge: toUnits(cdr.account_charge), cdrId, callId: cdr.sip_call_id, uncovered });
+    bills.push({ account, charge, cdrId, callId: cdr.sip_call_id, uncovered });
   }
 
-  // (PostgreSQL) the balances locked, in one order, and read with the node's leases.
   const round = new RoundBalances(tx, node);
-  yield* round.read([...creditLimits.keys()]);
+  round.hold(lockedEntities, balances);
 
   // Each bill applied in turn (the balance's string, formatted once after the last, as that step wrote it
   // before: units.ts), the account's debit row written once, for them all, with the balance after the last.
@@ -456,7 +463,7 @@ export function* applyNodeSync(
     });
   }
   const reply: NodeSyncReply = { settled, unbilled, leases };
-  yield* round.flush(record === undefined ? [] : [roundRecord(node, request.seq, record.digest, JSON.stringify(reply))]);
+  yield* round.flush([...retail, ...(record === undefined ? [] : [roundRecord(node, request.seq, record.digest, JSON.stringify(reply))])]);
   return reply;
 }
 

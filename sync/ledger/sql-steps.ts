@@ -2,12 +2,14 @@ import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { sqliteLimit } from '../../src/core/sqlite/limit.js';
 import { StatementCache } from '../../src/core/sqlite/statement-cache.js';
+import { queryBatch, type BatchStatement } from '../store/pg-batch.js';
 
 /**
  * Money logic written once for both engines: a function* that `yield*`s each SQL statement as a step and
  * gets its result back. On SQLite the steps run synchronously, inside one `immediate` transaction on the
  * one shared connection, so no other write interleaves between them; on PostgreSQL each step is awaited on
- * one client inside a transaction (PgLedgerStore locks the rows it writes). SQL is SQLite's, with `?`
+ * one client inside a transaction (PgLedgerStore locks the rows it writes), but writes, which answer nothing, go
+ * with the next step that is awaited (runPgSteps). SQL is SQLite's, with `?`
  * placeholders; `postgres` gives PostgreSQL's text where it differs, and a step `onlyOn` one engine is
  * skipped (answers nothing) on the other, for the explicit row locks SQLite's write lock makes needless.
  */
@@ -47,8 +49,9 @@ export interface EngineStep {
 
 /**
  * Writes that go together, none reading another's result: on SQLite run one after the other, on PostgreSQL
- * sent as one statement (each a data-modifying WITH of it), one round trip for all. No two may write the same
- * row (PostgreSQL runs them against one snapshot, in no set order). Each text uses `?` placeholders only.
+ * sent as one statement (each a data-modifying WITH of it), with the next step awaited (runPgSteps). No two
+ * may write the same row (PostgreSQL runs them against one snapshot, in no set order). Each text uses `?`
+ * placeholders only.
  */
 export interface WritesStep {
   kind: 'writes';
@@ -68,7 +71,18 @@ export interface ReadsStep {
   reads: SqlStep[];
 }
 
-export type Steps<T> = Generator<SqlStep | EngineStep | WritesStep | ReadsStep, T, unknown>;
+/**
+ * Statements that go together in order, none needing another's answer, each answered as if run alone (`get` its
+ * first row, `all` its rows, `run` the rows it changed): on SQLite run one after the other, on PostgreSQL sent in
+ * one round trip (store/pg-batch.ts), each still a statement of its own, run in order, so a later one sees an
+ * earlier one's writes and a lock one takes is waited for where it stands among them.
+ */
+export interface TogetherStep {
+  kind: 'together';
+  steps: SqlStep[];
+}
+
+export type Steps<T> = Generator<SqlStep | EngineStep | WritesStep | ReadsStep | TogetherStep, T, unknown>;
 
 /** `sqlite` on SQLite (synchronously, inside the transaction), `postgres` on PostgreSQL (on its client). */
 export function* onEngine<T>(sides: { sqlite?: () => T; postgres?: (client: pg.ClientBase) => Promise<T> }): Steps<T> {
@@ -124,6 +138,17 @@ export function* runWrites(
   };
 }
 
+/** A statement to send with others (together): its kind, text and parameters, as getRow, allRows, runSql and allRowsPerEngine take them. */
+export function sqlStep(kind: SqlStep['kind'], sql: string | SqlText, params: readonly unknown[], perEngine?: EngineParams): SqlStep {
+  return { kind, ...text(sql), params, perEngine };
+}
+
+/** Statements (see TogetherStep) in one round trip on PostgreSQL; their answers in order. */
+export function* together(steps: readonly SqlStep[]): Steps<unknown[]> {
+  if (steps.length === 0) return [];
+  return (yield { kind: 'together', steps: [...steps] }) as unknown[];
+}
+
 /** Reads (see ReadsStep) in one round trip on PostgreSQL; their results in order. */
 export function* readTogether(
   reads: readonly { kind: 'get' | 'all'; sql: string | SqlText; params: readonly unknown[] }[],
@@ -173,7 +198,9 @@ export class SqliteSteps {
       else if (step.kind === 'writes') {
         for (const write of step.writes) if (write.onlyOn !== 'postgres') this.execute(write);
         next = steps.next(undefined);
-      } else next = steps.next(step.onlyOn === 'postgres' ? skipped(step) : this.execute(step));
+      } else if (step.kind === 'together')
+        next = steps.next(step.steps.map((one) => (one.onlyOn === 'postgres' ? skipped(one) : this.execute(one))));
+      else next = steps.next(step.onlyOn === 'postgres' ? skipped(step) : this.execute(step));
     }
     return next.value;
   }
@@ -268,28 +295,58 @@ function named(text: string, values: unknown[], prepared: boolean): pg.QueryConf
   return { name, text, values };
 }
 
-/** Runs steps on PostgreSQL, one awaited statement at a time on `client` (the caller holds the transaction). */
-export async function runPgSteps<T>(client: pg.ClientBase, steps: Steps<T>): Promise<T> {
+/** A step's answer from its statement's result: its first row (`get`), its rows (`all`) or how many it changed (`run`). */
+function answer(step: SqlStep, result: pg.QueryResult): unknown {
+  return step.kind === 'get' ? result.rows[0] : step.kind === 'all' ? result.rows : (result.rowCount ?? 0);
+}
+
+/** A single statement's query (its PostgreSQL text, its parameters, named when prepared). */
+function pgStatement(step: SqlStep): pg.QueryConfig {
+  return named(postgresText(step), (step.perEngine?.postgres() ?? step.params) as unknown[], step.prepared === true);
+}
+
+/**
+ * Runs steps on PostgreSQL on `client` (the caller holds the transaction, or has it made by `around`). A step whose
+ * answer the steps wait for is a round trip; writes (WritesStep), whose answer nothing waits for, are not: they go
+ * with the next step that is awaited, or with `around.commit` (store/pg-batch.ts). `around`: statements sent
+ * with the first step (a BEGIN) and after the last (a COMMIT), in the same round trips: a money round is then
+ * three (the BEGIN with its opening reads; its CDRs' insert with its balances' lock; its writes with the COMMIT)
+ * where it was six.
+ */
+export async function runPgSteps<T>(
+  client: pg.ClientBase,
+  steps: Steps<T>,
+  around: { begin?: readonly BatchStatement[]; commit?: readonly BatchStatement[] } = {},
+): Promise<T> {
+  let pending: BatchStatement[] = [...(around.begin ?? [])];
+  /** `statements` sent after those pending, in one round trip; their results (the pending ones' dropped). */
+  const send = async (statements: readonly pg.QueryConfig[]): Promise<pg.QueryResult[]> => {
+    if (pending.length === 0 && statements.length === 1) return [await client.query(statements[0])];
+    const batch = [...pending, ...(statements as BatchStatement[])];
+    pending = [];
+    if (batch.length === 0) return [];
+    return (await queryBatch(client, batch)).slice(batch.length - statements.length);
+  };
   let next = steps.next();
   while (!next.done) {
     const step = next.value;
     if (step.kind === 'engine') {
+      await send([]);
       next = steps.next(await engineSide(step.postgres, 'PostgreSQL')(client));
-      continue;
-    }
-    if (step.kind === 'writes') {
-      await client.query(pgWrites(step));
+    } else if (step.kind === 'writes') {
+      pending.push(pgWrites(step) as BatchStatement);
       next = steps.next(undefined);
-      continue;
+    } else if (step.kind === 'reads') {
+      const [result] = await send([pgReads(step)]);
+      next = steps.next(readResults(step, result.rows[0] as Record<string, unknown[] | null>));
+    } else if (step.kind === 'together') {
+      const results = await send(step.steps.map(pgStatement));
+      next = steps.next(step.steps.map((one, i) => answer(one, results[i])));
+    } else {
+      const [result] = await send([pgStatement(step)]);
+      next = steps.next(answer(step, result));
     }
-    if (step.kind === 'reads') {
-      const result = await client.query<Record<string, unknown[] | null>>(pgReads(step));
-      next = steps.next(readResults(step, result.rows[0]));
-      continue;
-    }
-    const values = (step.perEngine?.postgres() ?? step.params) as unknown[];
-    const result = await client.query(named(postgresText(step), values, step.prepared === true));
-    next = steps.next(step.kind === 'get' ? result.rows[0] : step.kind === 'all' ? result.rows : (result.rowCount ?? 0));
   }
+  await send((around.commit ?? []) as pg.QueryConfig[]);
   return next.value;
 }

@@ -3,13 +3,15 @@ import { Decimal } from '../../src/core/money/decimal.js';
 import type { Row } from '../store/config-store.js';
 import {
   allRows,
-  allRowsPerEngine,
   getRow,
   pageOfRows,
   readTogether,
   runSql,
   runWrites,
+  sqlStep,
+  together,
   type EngineParams,
+  type SqlStep,
   type SqlText,
   type Steps,
 } from './sql-steps.js';
@@ -300,7 +302,8 @@ const DATABASE_NOW = databaseTime('clock_timestamp()');
 
 export const LEDGER_SQL = {
   insertCdrs: insertCdrsSql(),
-  insertRetailCdrs: insertFromJson('retail_call_cdrs', ['cdr_id', 'retail_account_id', 'start_time']),
+  // Prepared: it goes with a money round's writes (insertCdrsAndLockBalances), which are then named as a whole.
+  insertRetailCdrs: { ...insertFromJson('retail_call_cdrs', ['cdr_id', 'retail_account_id', 'start_time']), prepared: true },
   recordTransactions: recordTransactionsSql(),
   writeBalances: insertRows(
     'balances',
@@ -440,6 +443,22 @@ export function roundRecord(node: string, seq: number, digest: string, reply: st
     params: [],
     perEngine: { sqlite: () => [[node, seq, now(), digest, reply]], postgres: () => [node, seq, digest, reply] },
   };
+}
+
+/** A balance as LEDGER_SQL.roundBalances reads it, with the node's lease on it. */
+type FoundBalance = { entity_type: string; entity_id: number; balance: string; reserved: string; lease: string | null };
+
+/** A round's balances and the node's lease on each, keyed `type:id` (LedgerSteps.insertCdrsAndLockBalances). */
+export type RoundBalanceRows = Map<string, BalanceState & { lease: string | null }>;
+
+/** Balance keys as the JSON array the balances' statements read. */
+function balanceKeysJson(keys: readonly BalanceKey[]): string {
+  return JSON.stringify(keys.map((key) => ({ entity_type: key.entityType, entity_id: key.entityId, currency: key.currency })));
+}
+
+/** The statement that locks (PostgreSQL) and reads a round's balances with the node's leases on them. */
+function roundBalancesStep(node: string, keys: readonly BalanceKey[]): SqlStep {
+  return sqlStep('all', LEDGER_SQL.roundBalances, [balanceKeysJson(keys), node]);
 }
 
 /** `rows` (objects keyed by `columns`' names) as one write of insertRows's `sql`; none when there are none. */
@@ -587,19 +606,17 @@ export class LedgerSteps {
   }
 
   /**
-   * A money round's balances and the node's lease on each, keyed `type:id`, in one statement: on PostgreSQL
-   * locked in one order (as lockBalances), a balance never written made at zero first. On SQLite a balance
-   * never written is absent (zero).
+   * A money round's balances and the node's lease on each, keyed `type:id`, from LEDGER_SQL.roundBalances' rows (on
+   * PostgreSQL locked in one order, as lockBalances); a balance never written (an account's first money) is made at
+   * zero on PostgreSQL, then all read and locked again. On SQLite a balance never written is absent (zero).
    */
-  *roundBalances(node: string, keys: readonly BalanceKey[]): Steps<Map<string, BalanceState & { lease: string | null }>> {
-    const json = JSON.stringify(keys.map((key) => ({ entity_type: key.entityType, entity_id: key.entityId, currency: key.currency })));
-    type Found = { entity_type: string; entity_id: number; balance: string; reserved: string; lease: string | null };
-    let rows = yield* allRows<Found>(LEDGER_SQL.roundBalances, json, node);
+  private *roundBalancesFound(node: string, keys: readonly BalanceKey[], found: FoundBalance[]): Steps<RoundBalanceRows> {
+    let rows = found;
     if (rows.length < new Set(keys.map((key) => `${key.entityType}:${key.entityId}`)).size) {
-      // Some never written (an account's first money): made (PostgreSQL), then read and locked again.
-      // Read again even when this made none: a round racing this one may have made them meanwhile.
+      // Made on PostgreSQL; read again even when this made none: a round racing this one may have made them meanwhile.
+      const json = balanceKeysJson(keys);
       yield* runSql(LEDGER_SQL.makeBalances, json, now());
-      rows = yield* allRows<Found>(LEDGER_SQL.roundBalances, json, node);
+      rows = yield* allRows<FoundBalance>(LEDGER_SQL.roundBalances, json, node);
     }
     return new Map(
       rows.map((row) => [`${row.entity_type}:${row.entity_id}`, { balance: row.balance, reserved: row.reserved, lease: row.lease }]),
@@ -629,29 +646,37 @@ export class LedgerSteps {
   }
 
   /**
-   * Inserts settled CDRs (no two of one identity: cdrIdentity) in one statement, but those settled before, with
-   * the ids of the round's debit rows that charge them (LEDGER_SQL.insertCdrs: the ids taken now, before the
-   * balances are locked, so the round's biggest statement runs outside the locks other nodes' rounds wait for; a
-   * debit row's place in its account's list is taken under the lock, when the row is written). `debitOf`: which
-   * debit row charges the CDR (1 for the round's first account billed, and so on, up to `debits`; null: none).
-   * The new CDRs' ids and their debit rows' ids, by cdrIdentity.
+   * A money round's settled CDRs inserted (no two of one identity: cdrIdentity), but those settled before, with the
+   * ids of the round's debit rows that charge them (LEDGER_SQL.insertCdrs: the ids taken now, before the balances
+   * are locked, so the round's biggest statement runs outside the locks other nodes' rounds wait for; a debit row's
+   * place in its account's list is taken under the lock, when the row is written); then the round's balances
+   * locked and read (LEDGER_SQL.roundBalances). One round trip on PostgreSQL: the lock is taken by the later
+   * statement, once the insert is done, as when each was a round trip of its own. `debitOf`: which debit row
+   * charges the CDR (1 for the round's first account billed, and so on, up to `debits`; null: none). Answers the
+   * new CDRs' ids and their debit rows' ids by cdrIdentity, the balances (roundBalancesFound), and the new retail
+   * CDRs' rows as a write for the round's last statement (they name the CDRs' ids, known only now).
    */
-  *insertCdrs(
+  *insertCdrsAndLockBalances(
     node: string,
     cdrs: readonly SettlementCdr[],
     debits: number,
     debitOf: (cdr: SettlementCdr) => number | null,
-  ): Steps<Map<string, { cdrId: number; debitId: number | null }>> {
-    if (cdrs.length === 0) return new Map();
+    keys: readonly BalanceKey[],
+  ): Steps<{ cdrs: Map<string, { cdrId: number; debitId: number | null }>; balances: RoundBalanceRows; retail: Write[] }> {
     // `uncovered` is absent from older nodes' settlements: NULL, not known.
     const value = (cdr: SettlementCdr, column: string): unknown =>
       column === 'node' ? node : column === 'debit' ? debitOf(cdr) : (cdr[column as keyof SettlementCdr] ?? null);
     const rows = rowsParams(CDR_ROW, cdrs, value);
-    const answer = yield* allRowsPerEngine<InsertedCdrRow | { inserted: PgInsertedCdr[] | null }>(LEDGER_SQL.insertCdrs, {
-      sqlite: rows.sqlite,
-      postgres: () => [debits, ...rows.postgres()],
-    });
-    const byCdr = insertedCdrs(answer);
+    const insert = sqlStep('all', LEDGER_SQL.insertCdrs, [], { sqlite: rows.sqlite, postgres: () => [debits, ...rows.postgres()] });
+    const answers = yield* together([
+      ...(cdrs.length === 0 ? [] : [insert]),
+      ...(keys.length === 0 ? [] : [roundBalancesStep(node, keys)]),
+    ]);
+    const byCdr = insertedCdrs(cdrs.length === 0 ? [] : (answers[0] as (InsertedCdrRow | { inserted: PgInsertedCdr[] | null })[]));
+    const balances: RoundBalanceRows =
+      keys.length === 0
+        ? new Map<string, never>()
+        : yield* this.roundBalancesFound(node, keys, answers[answers.length - 1] as FoundBalance[]);
     // Only the CDRs inserted now: one settled before has its retail row already (and no id here).
     const retail = cdrs.flatMap((cdr) => {
       const inserted =
@@ -662,8 +687,11 @@ export class LedgerSteps {
         ? []
         : [{ cdr_id: inserted.cdrId, retail_account_id: cdr.retail_account_id, start_time: new Date(cdr.start_time).toISOString() }];
     });
-    if (retail.length > 0) yield* runSql(LEDGER_SQL.insertRetailCdrs, JSON.stringify(retail));
-    return byCdr;
+    return {
+      cdrs: byCdr,
+      balances,
+      retail: retail.length === 0 ? [] : [{ sql: LEDGER_SQL.insertRetailCdrs, params: [JSON.stringify(retail)] }],
+    };
   }
 
   /** Locks the node's round row (PostgreSQL; made if missing): first lock of any work writing the node's leases. */
@@ -674,7 +702,7 @@ export class LedgerSteps {
   /** Locks these balances (PostgreSQL), made at zero where missing, in one order; after lockRound. */
   *lockBalances(keys: readonly BalanceKey[]): Steps<void> {
     if (keys.length === 0) return;
-    const rows = JSON.stringify(keys.map((key) => ({ entity_type: key.entityType, entity_id: key.entityId, currency: key.currency })));
+    const rows = balanceKeysJson(keys);
     yield* runSql(LEDGER_SQL.makeBalances, rows, now());
     yield* allRows(LEDGER_SQL.lockBalances, rows);
   }

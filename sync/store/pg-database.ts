@@ -91,25 +91,34 @@ export async function pgSchemaVersion(pool: pg.Pool): Promise<number> {
  * Runs `work` in one transaction on one connection of the pool: committed when it resolves, rolled back when it
  * throws. `begin` and `commit` are sent as they are (simple protocol: each may be several statements, one round trip).
  */
-export async function inPgTransaction<T>(
+export function inPgTransaction<T>(
   pool: pg.Pool,
   work: (client: pg.PoolClient) => Promise<T>,
   begin = 'BEGIN',
   commit = 'COMMIT',
 ): Promise<T> {
+  return inPgTransactionOfWork(pool, async (client) => {
+    await client.query(begin);
+    const result = await work(client);
+    await client.query(commit);
+    return result;
+  });
+}
+
+/**
+ * inPgTransaction where `work` sends the BEGIN and the COMMIT itself, each with other statements in one round trip
+ * (the ledger's: sql-steps runPgSteps `around`): rolled back when it throws, the connection then dropped if even
+ * the ROLLBACK failed.
+ */
+export async function inPgTransactionOfWork<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   // A connection whose ROLLBACK failed is in no known state: destroyed, not handed to the next caller.
   let broken: Error | undefined;
   try {
-    await client.query(begin);
-    try {
-      const result = await work(client);
-      await client.query(commit);
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => (broken = rollbackError as Error));
-      throw error;
-    }
+    return await work(client);
+  } catch (error) {
+    await client.query('ROLLBACK').catch((rollbackError: unknown) => (broken = rollbackError as Error));
+    throw error;
   } finally {
     client.release(broken);
   }

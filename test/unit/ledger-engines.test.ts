@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { Decimal } from '../../src/core/money/decimal.js';
 import { MAX_MICRO_TEXT, parseMicro } from '../../src/core/money/micro.js';
 import { openLedgerWorld, settledCall, type LedgerWorld } from '../../src/devkit/ledger-world.js';
+import pg from 'pg';
 import { getRow } from '../../sync/ledger/sql-steps.js';
 import { postgresUnreachable, scratchSchema, type ScratchSchema } from '../helpers/postgres.js';
 
@@ -294,6 +295,36 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       }
       await fund(before.balance);
     });
+
+    // Each round trip waits twice for a core on a loaded machine (the server's, then the event loop's): a round
+    // sends its BEGIN with its opening reads, its CDRs' insert with its balances' lock, its writes with its COMMIT.
+    it(
+      'settles a round with CDRs and a lease ask in three round trips (PostgreSQL)',
+      { skip: engine === 'sqlite' ? 'SQLite: in process, no round trips' : false },
+      async () => {
+        await fund('10.00');
+        // Not the node's first round (that one makes its round row, after the node is known: node-round.ts).
+        await round('node-a', { settlements: [], leases: [] });
+        const client = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+        const query = client.query;
+        let sent = 0;
+        client.query = function (this: unknown, ...args: unknown[]) {
+          sent++;
+          return query.apply(this, args);
+        };
+        try {
+          const reply = await round('node-a', {
+            settlements: [cdr('call-trips-1', '0.5'), cdr('call-trips-2', '0.25')],
+            leases: [{ entity_type: 'customer', entity_id: PREPAID, want: '1', give_back: '0' }],
+          });
+          assert.deepEqual(reply.settled, ['call-trips-1', 'call-trips-2']);
+        } finally {
+          client.query = query;
+        }
+        assert.equal(sent, 3);
+        await giveAllBack();
+      },
+    );
 
     // A round's locks go at its commit record, before the flush (pg-store.ts UNLOCK_BEFORE_FLUSH); its answer
     // must still wait for the flush, and the connection go back to the pool committing synchronously.

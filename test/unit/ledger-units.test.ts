@@ -126,18 +126,18 @@ function memoryLedger(held: Held[], activeNodes: number) {
       );
     },
     // eslint-disable-next-line require-yield
-    *insertCdrs(_node: string, cdrs: SettlementCdr[], _debits: number, debitOf: (cdr: SettlementCdr) => number | null) {
-      return new Map(
-        cdrs.map((cdr) => [cdrIdentity(cdr.sip_call_id, cdr.start_time), { cdrId: nextCdr++, debitId: 1000 + (debitOf(cdr) ?? 0) }]),
-      );
+    *insertCdrsAndLockBalances(_node: string, cdrs: SettlementCdr[], _debits: number, debitOf: (cdr: SettlementCdr) => number | null) {
+      return {
+        cdrs: new Map(
+          cdrs.map((cdr) => [cdrIdentity(cdr.sip_call_id, cdr.start_time), { cdrId: nextCdr++, debitId: 1000 + (debitOf(cdr) ?? 0) }]),
+        ),
+        balances: new Map([...byKey].map(([id, entry]) => [id, { balance: entry.balance, reserved: entry.reserved, lease: entry.lease }])),
+        retail: [],
+      };
     },
     // eslint-disable-next-line require-yield
     *activeNodes() {
       return activeNodes;
-    },
-    // eslint-disable-next-line require-yield
-    *roundBalances() {
-      return new Map([...byKey].map(([id, entry]) => [id, { balance: entry.balance, reserved: entry.reserved, lease: entry.lease }]));
     },
     // eslint-disable-next-line require-yield
     *writeRound(_node: string, transactions: never[], balances: never[], leases: never[]) {
