@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { JsonBytes } from '../../src/core/json/json-bytes.js';
+import { COMMA, JsonBytes, QUOTE } from '../../src/core/json/json-bytes.js';
 import { jsonNumber } from '../../src/core/json/number.js';
 import { quoteJson } from '../../src/core/json/quote.js';
 
@@ -72,9 +72,18 @@ describe('JSON written as bytes', () => {
         out.string(part);
         out.number(1_733_400_000_000 + i);
         out.raw('é,');
+        out.char(QUOTE);
+        out.char(COMMA);
       }
     }, 16);
-    assert.equal(text, parts.map((part, i) => `${quoteJson(part)}${1_733_400_000_000 + i}é,`).join(''));
+    assert.equal(text, parts.map((part, i) => `${quoteJson(part)}${1_733_400_000_000 + i}é,",`).join(''));
+    // Characters alone fill the buffer and grow it: the store at its end is not dropped.
+    assert.equal(
+      written((out) => {
+        for (let i = 0; i < 10; i++) out.char(i % 2 === 0 ? QUOTE : COMMA);
+      }, 4),
+      '",",",",",',
+    );
     const out = new JsonBytes(16);
     out.raw('[1]');
     out.reset(1);

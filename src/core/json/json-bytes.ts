@@ -8,6 +8,10 @@ for (let i = 0; i < 100; i++) {
   DIGIT_PAIRS[2 * i + 1] = 0x30 + (i % 10);
 }
 
+/** The characters the op writers put between figures (char()). */
+export const COMMA = 0x2c;
+export const QUOTE = 0x22;
+
 /**
  * JSON text written as UTF-8 bytes straight into one buffer that is kept and reused, the same bytes as the
  * string the template would make (jsonNumber's numbers, quoteJson's strings). For the money log's hot ops: a
@@ -43,6 +47,16 @@ export class JsonBytes {
     const grown = Buffer.allocUnsafeSlow(Math.max(needed, this.buffer.length * 2));
     this.buffer.copy(grown, 0, 0, this.length);
     this.buffer = grown;
+  }
+
+  /**
+   * One ASCII character (a separator, a quote, a bracket), stored. The op writers write one between every two
+   * figures: through raw() each was a call and a loop over a one-character string, ~180 instructions, and V8
+   * inlines a call this small into the writer (callgrind, docs/performance-log.md 2026-12-08).
+   */
+  char(code: number): void {
+    if (this.length === this.buffer.length) this.room(1);
+    this.buffer[this.length++] = code;
   }
 
   /** Text written as it is (UTF-8): a template's literal parts, or a value already made JSON. */

@@ -1,5 +1,5 @@
 import { embeddedJson } from '../../core/json/embedded.js';
-import type { JsonBytes } from '../../core/json/json-bytes.js';
+import { COMMA, QUOTE, type JsonBytes } from '../../core/json/json-bytes.js';
 import type { EntityType } from '../../core/protocol/node-sync.js';
 import { answerWithHeadroom, type AnswerKind } from './reservation-answer.js';
 
@@ -49,27 +49,31 @@ export function answerOf(held: HeldReservation): string {
 export function writeHeldOp(out: JsonBytes, held: HeldReservation): void {
   out.raw('{"op":"held","v":[');
   out.number(held.id);
-  out.raw(',');
+  out.char(COMMA);
   out.string(held.callId);
-  out.raw(',"');
+  out.char(COMMA);
+  out.char(QUOTE);
   out.raw(held.entityType);
-  out.raw('",');
+  out.char(QUOTE);
+  out.char(COMMA);
   out.number(held.entityId);
-  out.raw(',');
+  out.char(COMMA);
   out.number(held.amountMicro);
-  out.raw(',');
+  out.char(COMMA);
   out.numberOrNull(held.maxDuration);
-  out.raw(',');
+  out.char(COMMA);
   out.number(held.createdAt);
-  out.raw(',');
+  out.char(COMMA);
   out.number(held.expiresAt - held.createdAt);
-  out.raw(',"');
+  out.char(COMMA);
+  out.char(QUOTE);
   out.raw(held.answerKind);
-  out.raw('",');
+  out.char(QUOTE);
+  out.char(COMMA);
   out.string(held.headroom);
-  out.raw(',');
+  out.char(COMMA);
   out.raw(held.slice === null ? 'null' : embeddedJson(held.slice));
-  out.raw(',');
+  out.char(COMMA);
   out.numberOrNull(held.trunkId);
   out.raw(']}');
 }

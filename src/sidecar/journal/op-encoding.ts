@@ -2,7 +2,7 @@ import { embeddedJson as embedded } from '../../core/json/embedded.js';
 import { jsonNumber as num, jsonNumberOrNull as numOrNull } from '../../core/json/number.js';
 import { quoteJson } from '../../core/json/quote.js';
 import type { JournalOp } from './ops.js';
-import { JsonBytes } from '../../core/json/json-bytes.js';
+import { COMMA, JsonBytes } from '../../core/json/json-bytes.js';
 import { decodeHeldOp, writeHeldOp } from './held-reservation.js';
 import { decodeRatedOp, writeRatedOp } from './rated-cdr.js';
 
@@ -74,7 +74,7 @@ function writeOp(out: JsonBytes, op: JournalOp): void {
 export function writeOps(out: JsonBytes, ops: JournalOp[]): void {
   out.raw('[');
   for (let i = 0; i < ops.length; i++) {
-    if (i > 0) out.raw(',');
+    if (i > 0) out.char(COMMA);
     writeOp(out, ops[i]);
   }
   out.raw(']');
