@@ -522,6 +522,13 @@ describe('opensips-config: rendering', () => {
     assert.match(routes.get('mark_tried')!, /\$avp\(tried_carriers\) := "\[\]";/);
   });
 
+  it("checks a carrier's ports before its CPS: a carrier skipped for its ports takes no slot of the second", () => {
+    const limits = routeBodies(render().script).get('carrier_limits')!;
+    const ports = limits.indexOf('get_profile_size("carrier_calls"');
+    assert.ok(ports >= 0 && ports < limits.indexOf('rl_check("cps_carr_'), limits);
+    assert.match(limits, /\$var\(carrier_ok\) = 0;\s*return;\s*\}\s*\}\s*if \(\$var\(carrier_cps\) > 0\)/);
+  });
+
   it('computes UTC timestamps in the script itself, whatever the time zone', () => {
     const routes = routeBodies(render().script);
     const iso = (unix: number): string => new Date(unix * 1000).toISOString().replace('.000Z', 'Z');

@@ -160,9 +160,18 @@ export function firstAttempt(caller: CallAuthAllowed): RouteRequest {
  * (POST /api/opensips/call/reroute) instead of call/failover and call/route. `failureCode` null: nothing
  * failed (the script skipped a carrier at its limits), so no rule applies.
  */
-export function rerouteCall(context: CallContext, request: RouteRequest, failureCode: number | null, now: number): string {
+export function rerouteCall(
+  context: Pick<CallContext, 'engine' | 'metrics' | 'counters'>,
+  request: RouteRequest,
+  failureCode: number | null,
+  now: number,
+): string {
   const { engine, metrics } = context;
   let action = 'retry_next';
+  // Nothing failed: the script skipped the carrier it was handed (at its CPS or port limit; mark_tried put it
+  // last in the tried list) and sent it nothing, so the attempt counted for it when it was handed out goes back.
+  const tried = request.tried_carrier_trunk_ids;
+  if (failureCode === null && tried.length > 0) context.counters.giveBackAttempt('carrier', tried[tried.length - 1], now);
   if (failureCode !== null && request.previous_carrier_trunk_id !== null) {
     action = failoverAction(engine, {
       customer_trunk_id: request.customer_trunk_id,
