@@ -146,9 +146,13 @@ async function main(): Promise<void> {
       : new OpensipsSpool(config.opensipsSpool, spoolHandlers({ snapshots, credit, metrics, log }), config.maxBodyBytes, log, {
           // A snapshot or a live delta changes one of the two: a parked CDR is rated again after either.
           servingState: () => `${snapshots.version}:${snapshots.deltaSeq}`,
+          holdsCdr: (callId) => credit.hasCdr(callId),
           parkDays: config.spoolParkDays,
         });
-  if (spool !== null) metrics.spoolParked.collectFrom(() => spool.parkedCount);
+  if (spool !== null) {
+    metrics.spoolParked.collectFrom(() => spool.parkedCount);
+    credit.parkedCdr = (callId) => spool.holdsParked(callId);
+  }
   spool?.start();
   startup.listening = Math.round(performance.now());
   log.info(

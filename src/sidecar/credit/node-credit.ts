@@ -352,8 +352,11 @@ export class NodeCredit {
    */
   admit(request: AdmitRequest): AdmitOutcome | Promise<AdmitOutcome> {
     const { callId, plan, now } = request;
-    const existing = this.reservations.find(callId);
     const entity = this.entity(request.entity);
+    // A CDR of this Call-ID waits in the spool (parked, cdr/spool.ts): that call has ended, even while its
+    // reservation is held, so this is another call, refused as one whose CDR the node holds (not replayed).
+    if (this.parkedCdr(callId)) return { kind: 'refused', reason: 'call_id_reused', entity };
+    const existing = this.reservations.find(callId);
     if (existing !== NO_SLOT) return this.answerRepeated(existing, entity);
     // The same for a Call-ID this node holds a CDR of whose reservation has left memory (or that had none): a
     // new reservation would be held, but its CDR refused as a conflict and never billed. The CDR filter answers
@@ -774,8 +777,14 @@ export class NodeCredit {
     record.sipCallIds.push(sipCallId);
   }
 
+  /**
+   * Whether a CDR of this Call-ID is parked in the OpenSIPS spool (cdr/spool.ts, which the sidecar sets once it
+   * has one): taken under it, that CDR was not yet.
+   */
+  parkedCdr: (sipCallId: string) => boolean = () => false;
+
   /** Whether a CDR was taken under this Call-ID (committed or committing), without making its texts. */
-  private hasCdr(sipCallId: string): boolean {
+  hasCdr(sipCallId: string): boolean {
     return this.committingCdrs.has(sipCallId) || this.journal.hasCdr(sipCallId);
   }
 
