@@ -361,7 +361,7 @@ export class NodeCredit {
     // The same for a Call-ID this node holds a CDR of whose reservation has left memory (or that had none): a
     // new reservation would be held, but its CDR refused as a conflict and never billed. The CDR filter answers
     // in memory; money.db is read only when it says "maybe" (a reuse, or one of its rare false positives).
-    if (this.hasCdr(callId)) return { kind: 'refused', reason: 'call_id_reused', entity };
+    if (this.hasCdr(callId, this.reservations.hashOf(callId))) return { kind: 'refused', reason: 'call_id_reused', entity };
     // call/auth refuses a full trunk before this; checked again where the port is taken, as calls admitted
     // after waiting for the centre were all authorised while none of them held a port yet.
     if (this.portsFull(request)) return { kind: 'refused', reason: 'port_limit_reached', entity };
@@ -783,9 +783,12 @@ export class NodeCredit {
    */
   parkedCdr: (sipCallId: string) => boolean = () => false;
 
-  /** Whether a CDR was taken under this Call-ID (committed or committing), without making its texts. */
-  hasCdr(sipCallId: string): boolean {
-    return this.committingCdrs.has(sipCallId) || this.journal.hasCdr(sipCallId);
+  /**
+   * Whether a CDR was taken under this Call-ID (committed or committing), without making its texts. `callIdHash`:
+   * the Call-ID's hashCallId when the caller has it (an admission, from its reservation lookup).
+   */
+  hasCdr(sipCallId: string, callIdHash?: number): boolean {
+    return this.committingCdrs.has(sipCallId) || this.journal.hasCdr(sipCallId, callIdHash);
   }
 
   /** A CDR already taken under this Call-ID (committed, or committing: then wait for `committed`). */
