@@ -529,6 +529,15 @@ describe('opensips-config: rendering', () => {
     assert.match(limits, /\$var\(carrier_ok\) = 0;\s*return;\s*\}\s*\}\s*if \(\$var\(carrier_cps\) > 0\)/);
   });
 
+  it("reroutes with the caller number as sent when call/auth found none usable in it, for the carriers' ANI rules", () => {
+    const body = routeBodies(render().script).get('reroute_body')!;
+    assert.match(
+      body,
+      /\$var\(route_ani\) = \$avp\(ani\);\s*if \(\$avp\(ani\) == NULL \|\| \$avp\(ani\) == ""\)\s*\$var\(route_ani\) = \$fU;\s*# BODY/,
+    );
+    assert.match(body, /\$json\(req\/ani\) = \$var\(route_ani\);/);
+  });
+
   it('computes UTC timestamps in the script itself, whatever the time zone', () => {
     const routes = routeBodies(render().script);
     const iso = (unix: number): string => new Date(unix * 1000).toISOString().replace('.000Z', 'Z');
@@ -871,6 +880,8 @@ describe('opensips-config: the script against real processes', () => {
     assert.equal(state['$avp(carrier)'], 21);
     // The failure route's bookkeeping after carrier 21 answered 503 (as the script serialises its lists).
     Object.assign(state, {
+      // route[reroute_body]'s caller number: call/auth's, usable here.
+      '$var(route_ani)': state['$avp(ani)'],
       '$avp(attempt)': 2,
       '$avp(tried_carriers)': '[ 21 ]',
       '$avp(tried_gateways)': '[ 211 ]',
