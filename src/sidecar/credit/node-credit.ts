@@ -62,6 +62,23 @@ export interface CreditSettings {
    * reservation and a port for a call never placed, until the reservation expired.
    */
   admissionDeadlineMs?: number;
+  /**
+   * The clock reservations expire by in memory (the reservation table's windows), given the wall-clock `now`
+   * the caller passes; absent: that `now` itself (tests, whose `now` is already steady). The sidecar passes
+   * steadyEpochClock(): a wall-clock step (NTP) then neither expires every reservation at once nor keeps them
+   * all past their time. What is journalled keeps wall-clock instants.
+   */
+  steadyClock?: (now: number) => number;
+}
+
+/**
+ * Epoch ms as the wall clock read when it was made, advanced since by the monotonic clock (performance.now): it
+ * does not jump when the wall clock is stepped.
+ */
+export function steadyEpochClock(): (now: number) => number {
+  const wallAtStart = Date.now();
+  const monotonicAtStart = performance.now();
+  return () => wallAtStart + (performance.now() - monotonicAtStart);
 }
 
 export interface EntityRef {
@@ -580,7 +597,7 @@ export class NodeCredit {
       entityIndex: entity.index,
       amountMicro: plan.amountMicro,
       maxDurationSeconds: plan.maxDurationSeconds,
-      expiresAt,
+      expiresAt: this.steadyInstant(expiresAt, now),
       answerKind,
       headroomMicro,
       slice,
@@ -807,7 +824,7 @@ export class NodeCredit {
   expire(now: number): { expired: number; slices: SliceAction[] } {
     let expired = 0;
     const slices: SliceAction[] = [];
-    for (const slot of this.reservations.due(now)) {
+    for (const slot of this.reservations.due(this.steadyNow(now))) {
       const id = this.reservations.id(slot);
       const terms = this.reservations.slice(slot);
       if (terms !== null && !terms.ending) {
@@ -862,7 +879,7 @@ export class NodeCredit {
       expiresAt = terms.paidUntil + this.settings.reservationGraceSeconds * 1000;
       action = 'end';
     }
-    this.reservations.update(slot, amountMicro, terms, expiresAt);
+    this.reservations.update(slot, amountMicro, terms, this.steadyInstant(expiresAt, now));
     if (bought || terms.ending)
       this.journal
         .write({ op: 'extend', id, amountMicro, expiresAt, slice: JSON.stringify(terms) })
@@ -1154,7 +1171,17 @@ export class NodeCredit {
     void this.requestRound(true);
   }
 
-  private fromStored(stored: StoredReservation): ReservationRecord {
+  /** The steady clock's reading for the wall-clock `now` (CreditSettings.steadyClock). */
+  private steadyNow(now: number): number {
+    return this.settings.steadyClock === undefined ? now : this.settings.steadyClock(now);
+  }
+
+  /** A wall-clock instant (`now` being the wall clock's reading) on the steady clock the table expires by. */
+  private steadyInstant(wallInstant: number, now: number): number {
+    return this.steadyNow(now) + (wallInstant - now);
+  }
+
+  private fromStored(stored: StoredReservation, now: number): ReservationRecord {
     const { kind, headroomMicro } = parseStoredAnswer(stored.answer);
     return {
       id: stored.id,
@@ -1162,7 +1189,7 @@ export class NodeCredit {
       entityIndex: this.entity({ type: stored.entity_type, id: stored.entity_id }).index,
       amountMicro: stored.amount_micro,
       maxDurationSeconds: stored.max_duration,
-      expiresAt: stored.expires_at,
+      expiresAt: this.steadyInstant(stored.expires_at, now),
       answerKind: kind,
       headroomMicro,
       slice: stored.slice === null ? null : (JSON.parse(stored.slice) as SliceTerms),
@@ -1176,8 +1203,9 @@ export class NodeCredit {
       entity.grantedMicro = lease.granted_micro;
       entity.centreHeadroomMicro = lease.headroom_micro ?? NaN;
     }
+    const now = Date.now();
     for (const stored of this.journal.heldReservations()) {
-      const record = this.fromStored(stored);
+      const record = this.fromStored(stored, now);
       this.entities[record.entityIndex].heldMicro += stored.amount_micro;
       this.reservations.hold(record);
       // The live calls a restarted node counts are the ones it still holds reservations for.
@@ -1185,7 +1213,7 @@ export class NodeCredit {
     }
     for (const stored of this.journal.recentlyFinishedReservations(RECENT_LIMIT)) {
       // A live reservation under the same Call-ID (admitted again after this one left memory) answers for it.
-      if (this.reservations.find(stored.call_id) === NO_SLOT) this.reservations.remember(this.fromStored(stored));
+      if (this.reservations.find(stored.call_id) === NO_SLOT) this.reservations.remember(this.fromStored(stored, now));
     }
     for (const stored of this.journal.unsettledCdrs()) {
       const retail = retailAccountOf(stored.settlement);
