@@ -17,7 +17,7 @@ import { CentreLink } from './centre/link.js';
 import { LongPollChannel } from './deltas/channel.js';
 import { DeltaFollower } from './deltas/follower.js';
 import { loadConfig, MAX_ROUND_CDRS } from './config.js';
-import { NodeCredit } from './credit/node-credit.js';
+import { NodeCredit, steadyEpochClock } from './credit/node-credit.js';
 import { OpensipsSpool } from './cdr/spool.js';
 import { SliceKeeper } from './credit/slices.js';
 import { spoolHandlers } from './http/money-routes.js';
@@ -64,6 +64,7 @@ async function main(): Promise<void> {
       // Only with the live channel: the refresh a recall ends with comes over it.
       recallWaitMs: config.controlUrls === null ? 0 : config.recallWaitMs,
       admissionDeadlineMs: config.admissionDeadlineMs,
+      steadyClock: steadyEpochClock(),
     },
     log,
   );
@@ -146,9 +147,13 @@ async function main(): Promise<void> {
       : new OpensipsSpool(config.opensipsSpool, spoolHandlers({ snapshots, credit, metrics, log }), config.maxBodyBytes, log, {
           // A snapshot or a live delta changes one of the two: a parked CDR is rated again after either.
           servingState: () => `${snapshots.version}:${snapshots.deltaSeq}`,
+          holdsCdr: (callId) => credit.hasCdr(callId),
           parkDays: config.spoolParkDays,
         });
-  if (spool !== null) metrics.spoolParked.collectFrom(() => spool.parkedCount);
+  if (spool !== null) {
+    metrics.spoolParked.collectFrom(() => spool.parkedCount);
+    credit.parkedCdr = (callId) => spool.holdsParked(callId);
+  }
   spool?.start();
   startup.listening = Math.round(performance.now());
   log.info(

@@ -522,6 +522,22 @@ describe('opensips-config: rendering', () => {
     assert.match(routes.get('mark_tried')!, /\$avp\(tried_carriers\) := "\[\]";/);
   });
 
+  it("checks a carrier's ports before its CPS: a carrier skipped for its ports takes no slot of the second", () => {
+    const limits = routeBodies(render().script).get('carrier_limits')!;
+    const ports = limits.indexOf('get_profile_size("carrier_calls"');
+    assert.ok(ports >= 0 && ports < limits.indexOf('rl_check("cps_carr_'), limits);
+    assert.match(limits, /\$var\(carrier_ok\) = 0;\s*return;\s*\}\s*\}\s*if \(\$var\(carrier_cps\) > 0\)/);
+  });
+
+  it("reroutes with the caller number as sent when call/auth found none usable in it, for the carriers' ANI rules", () => {
+    const body = routeBodies(render().script).get('reroute_body')!;
+    assert.match(
+      body,
+      /\$var\(route_ani\) = \$avp\(ani\);\s*if \(\$avp\(ani\) == NULL \|\| \$avp\(ani\) == ""\)\s*\$var\(route_ani\) = \$fU;\s*# BODY/,
+    );
+    assert.match(body, /\$json\(req\/ani\) = \$var\(route_ani\);/);
+  });
+
   it('computes UTC timestamps in the script itself, whatever the time zone', () => {
     const routes = routeBodies(render().script);
     const iso = (unix: number): string => new Date(unix * 1000).toISOString().replace('.000Z', 'Z');
@@ -864,6 +880,8 @@ describe('opensips-config: the script against real processes', () => {
     assert.equal(state['$avp(carrier)'], 21);
     // The failure route's bookkeeping after carrier 21 answered 503 (as the script serialises its lists).
     Object.assign(state, {
+      // route[reroute_body]'s caller number: call/auth's, usable here.
+      '$var(route_ani)': state['$avp(ani)'],
       '$avp(attempt)': 2,
       '$avp(tried_carriers)': '[ 21 ]',
       '$avp(tried_gateways)': '[ 211 ]',

@@ -237,3 +237,64 @@ describe('OpenSIPS spool: the sidecar down while calls end', () => {
     });
   });
 });
+
+/**
+ * A parked CDR's Call-ID reused by the customer on the same node: that call is refused while the CDR waits (its
+ * call has ended, though its reservation is still held), and a later call's CDR that took the Call-ID first (it
+ * was admitted before the spool was read) does not get the parked one dropped as a 409: it waits for the Call-ID.
+ */
+describe('OpenSIPS spool: a parked CDR whose Call-ID the customer reuses', () => {
+  const spoolPath = join(SPOOL_DIR, 'reused.db');
+  let world: MoneyWorld;
+  let node: SidecarProcess;
+
+  before(async () => {
+    world = await startMoneyWorld({ sidecars: 1, sidecarArgs: ['--opensips-spool', spoolPath] });
+    node = world.sidecars[0];
+    assert.equal(
+      (await world.control.post('/api/balances/customer/1/balance/credit', { amount: '50.00', description: 'spool test' })).status,
+      200,
+    );
+    assert.equal((await world.control.send('PUT', '/api/opensips-nodes/1', { sidecar_address: node.url })).status, 200);
+  });
+  after(() => world.stop());
+
+  it('refuses the Call-ID while its CDR is parked, and keeps the parked CDR when a later CDR took the Call-ID', async () => {
+    // Call A is admitted (its reservation held), ends, and its CDR is spooled: carrier 21 has no cost for 1900.
+    const admitted = await node.post('/api/opensips/call/admit', { customer_trunk_id: 10, dnis: '19005550100', call_id: 'reused@t' });
+    assert.equal(admitted.body.allowed, true, JSON.stringify(admitted.body));
+    spool(spoolPath, [['cdr', { ...cdrOf('reused@t', 40), dnis: '19005550100' }]]);
+    await node.waitForLog((line) => line.includes('spooled CDR parked') && line.includes('"reason":"unrateable_cdr"'));
+
+    // The customer's next call under the same Call-ID is not call A's admission again.
+    const reused = await node.post('/api/opensips/call/decide', { source_ip: '203.0.113.77', call_id: 'reused@t', dnis: '61400123456' });
+    assert.deepEqual([reused.body.stage, reused.body.admit?.reason_code], ['admit', 'call_id_reused'], JSON.stringify(reused.body));
+
+    // A call under it that was admitted before the spool was read: its CDR takes the Call-ID on this node first.
+    const later = cdrOf('reused@t', 20);
+    assert.equal((await node.post('/api/cdrs/ingest', later)).status, 201);
+    await eventually(async () => {
+      const billed = (await world.control.get('/api/cdrs/search?limit=10&sip_call_id=reused%40t')).body as { start_time: string }[];
+      assert.deepEqual(
+        billed.map((cdr) => Date.parse(cdr.start_time)),
+        [Date.parse(String(later.start_time))],
+      );
+    });
+
+    // The gap filled, call A's CDR is rated again and meets the later one: it waits, parked, instead of being dropped.
+    const rate = await world.control.send('POST', '/api/rate-decks/102/rates', {
+      prefix: '1900',
+      destination_name: 'US premium',
+      rate_per_minute: '0.1000',
+      effective_at: '2020-01-01T00:00:00Z',
+    });
+    assert.equal(rate.status, 201, JSON.stringify(rate.body));
+    assert.equal((await world.control.send('POST', '/api/opensips/routing/sync')).status, 200);
+    await node.waitForLog((line) => line.includes('spooled CDR parked') && line.includes('"reason":"cdr_conflict"'));
+    assert.equal(spooledRows(spoolPath), 1, 'call A is still to bill');
+    assert.equal(
+      node.logs.some((line) => line.includes('spooled request refused')),
+      false,
+    );
+  });
+});

@@ -125,6 +125,27 @@ describe('call auth: numbers', () => {
     }
   });
 
+  it('names no trunk for a dialled number that is not one from an address tech-prefix trunks share', () => {
+    // 203.0.113.10/32 is trunks 11 (9999) and 14 (99); the /24 around it is trunk 10, without a prefix. The junk
+    // tells no prefix, so it is none of theirs for sure: read as '', it fell to trunk 10 and was named so.
+    const refused = { allowed: false, reject_code: 484, reject_reason: 'invalid dnis', reason_code: 'invalid_dnis' };
+    for (const dnis of ['abc', '9999abc', '99x61400123456', '+'])
+      assert.deepEqual(auth({ source_ip: '203.0.113.10', dnis }).decision, refused, dnis);
+    // Without the /24 the address is still authorised, to those two trunks: the number is what is wrong (not a
+    // 403 the script answers with a digest challenge).
+    const onlyPrefixed = engineFor(routingTables((description) => void description.trunk_ip_auth.splice(0, 1)));
+    assert.deepEqual(auth({ source_ip: '203.0.113.10', dnis: 'abc' }, new LivePorts(), onlyPrefixed).decision, refused);
+    // One trunk on every network holding the address: that trunk, tech prefix or not.
+    const onlyEleven = engineFor(
+      routingTables((description) => void (description.trunk_ip_auth = description.trunk_ip_auth.filter((row) => row.id === 2))),
+    );
+    assert.deepEqual(auth({ source_ip: '203.0.113.10', dnis: 'abc' }, new LivePorts(), onlyEleven).decision, {
+      ...refused,
+      trunk_type: 'customer',
+      customer_trunk_id: 11,
+    });
+  });
+
   it('checks the length after stripping the tech prefix', () => {
     const decision = auth({ source_ip: '203.0.113.10', dnis: '9999123456' }).decision; // 6 digits left
     assert.deepEqual(decision, {

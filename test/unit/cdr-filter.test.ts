@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CdrFilter } from '../../src/sidecar/journal/cdr-filter.js';
+import { ReservationTable } from '../../src/sidecar/credit/reservation-table.js';
 
 /**
  * The filter in front of CDR ingest's duplicate check: it may say "maybe"
@@ -41,6 +42,15 @@ describe('CDR filter', () => {
     assert.equal(filter.mightHave('old-settled@a'), false);
     assert.equal(filter.mightHave('recent@a'), true);
     assert.equal(filter.generationCount, 1);
+  });
+
+  it("takes the reservation table's hash of a Call-ID as its first hash, as admission hands it over", () => {
+    // Admission hashes the Call-ID once (NodeCredit.hasCdr): a table hashing otherwise would make the filter say
+    // "no" for a Call-ID it holds, and a reused Call-ID be admitted and never billed.
+    const filter = new CdrFilter(1000);
+    const table = new ReservationTable(16);
+    for (let n = 0; n < 1000; n++) filter.add(callId(n), n + 1, T0);
+    for (let n = 0; n < 1000; n++) assert.equal(filter.mightHave(callId(n), table.hashOf(callId(n))), true, callId(n));
   });
 
   it('says no when it holds nothing', () => {

@@ -6,6 +6,10 @@ import { lookupRate } from '../../src/sidecar/routing/rate-lookup.js';
 import { firstAttemptRequest, routeCall, type RouteRequest } from '../../src/sidecar/routing/route.js';
 import { FUTURE, routingTables } from '../fixtures/routing.js';
 import { engineFor } from '../helpers/engine.js';
+import { authorizeCall } from '../../src/sidecar/auth/call-auth.js';
+import { firstAttempt } from '../../src/sidecar/call/decide.js';
+import { callAuthRequest } from '../../src/devkit/requests.js';
+import { LivePorts } from '../../src/sidecar/limits/live-ports.js';
 
 const NOW = Date.parse('2026-11-24T12:00:00Z');
 
@@ -88,6 +92,39 @@ describe('call route', () => {
     const carrier21 = view.carriers.find((carrier) => carrier.carrier_trunk_id === 21);
     assert.equal(carrier21?.reason, 'blocked');
     assert.equal(carrier21.block_rule_id, 3);
+  });
+
+  it("holds a caller whose number is unusable to a carrier's ANI rule by its digits, as auth holds it to customer rules", () => {
+    const engine = engineFor(
+      routingTables((description) => {
+        description.block_rules.push({
+          id: 9,
+          scope: 'carrier_trunk',
+          scope_id: 21,
+          block_type: 'ani',
+          pattern: '6177712',
+          match_type: 'prefix',
+          sip_response_code: 403,
+          is_active: true,
+        });
+      }),
+    );
+    const carrierFor = (ani: string | null): number | false => {
+      const decision = route(engine, { ani });
+      return decision.allowed && decision.carrier_trunk_id;
+    };
+    assert.equal(carrierFor('6125550100'), 21, 'the cheapest carrier, unblocked');
+    assert.equal(carrierFor('6177712000'), 20);
+    // Unusable (a letter, too many digits, an escape): normalised to '' it met no ANI rule and reached carrier 21.
+    for (const ani of ['6177712x', 'x6177712', '61777120000000000', '%2B6177712', 'sip:6177712x@example.com'])
+      assert.equal(carrierFor(ani), 20, ani);
+    // Withheld, or no digits at all: no ANI rule applies, as at auth.
+    for (const ani of [null, '', 'anonymous']) assert.equal(carrierFor(ani), 21, String(ani));
+    // call/decide routes with the number as sent when auth found none usable in it.
+    const auth = authorizeCall(engine, callAuthRequest('203.0.113.77', { ani: '6177712x', dnis: '61400123456' }), new LivePorts()).decision;
+    assert.ok(auth.allowed && auth.ani === '');
+    const first = routeCall(engine, firstAttempt(auth, '6177712x'), NOW).decision;
+    assert.equal(first.allowed && first.carrier_trunk_id, 20);
   });
 
   it('reports a block rule ahead of the price when both exclude a carrier', () => {

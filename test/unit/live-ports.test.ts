@@ -130,6 +130,26 @@ describe('ports held by reservations', () => {
       }
     }));
 
+  it('expires a reservation by the steady clock: a wall-clock step neither ends it early nor keeps it', () =>
+    withJournal(async (dir) => {
+      const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);
+      try {
+        let steady = NOW;
+        const credit = new NodeCredit(journal, { ...CREDIT_SETTINGS, steadyClock: () => steady }, log);
+        await admitted(credit, 'a@stepped');
+        // 10 s on, NTP steps the wall clock an hour ahead: the call's 60 s and the grace period are not over.
+        steady = NOW + 10_000;
+        assert.equal(credit.expire(NOW + 3_600_000 + 10_000).expired, 0);
+        assert.equal(credit.ports.current(TRUNK), 1);
+        // Then two hours back: 130 s after its admission its time is over all the same.
+        steady = NOW + 130_000;
+        assert.equal(credit.expire(NOW - 7_200_000 + 130_000).expired, 1);
+        assert.equal(credit.ports.current(TRUNK), 0);
+      } finally {
+        await journal.close();
+      }
+    }));
+
   it('frees the port of a call that never reported when its reservation expires', () =>
     withJournal(async (dir) => {
       const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', log);

@@ -19,6 +19,8 @@ describe('OpenSIPS spool: parked CDRs', () => {
   let state: number;
   /** Call-IDs the handler cannot rate now. */
   let gaps: Set<string>;
+  /** Call-IDs the node holds another CDR under (the handler answers them cdr_conflict). */
+  let held: Set<string>;
   let attempts: Map<string, number>;
   let logs: { msg: string; sip_call_id?: string; reason?: string }[];
 
@@ -40,6 +42,7 @@ describe('OpenSIPS spool: parked CDRs', () => {
     path = join(dir, 'spool.db');
     state = 1;
     gaps = new Set();
+    held = new Set();
     attempts = new Map();
     logs = [];
     const db = new Database(path);
@@ -49,10 +52,12 @@ describe('OpenSIPS spool: parked CDRs', () => {
     const cdr = (body: Record<string, unknown>): Promise<void> => {
       const callId = String(body.sip_call_id);
       attempts.set(callId, (attempts.get(callId) ?? 0) + 1);
+      if (held.has(callId)) return Promise.reject(new SpoolPark('cdr_conflict', `another CDR under ${callId}`, 'call_id_free'));
       return gaps.has(callId) ? Promise.reject(new SpoolPark('unrateable_cdr', `no rate for ${callId}`)) : Promise.resolve();
     };
     spool = new OpensipsSpool(path, { cdr, release: () => Promise.resolve() }, 65_536, log, {
       servingState: () => String(state),
+      holdsCdr: (callId) => held.has(callId),
       parkDays: 7,
     });
   });
@@ -88,6 +93,22 @@ describe('OpenSIPS spool: parked CDRs', () => {
     assert.ok(logs.some((line) => line.msg === 'parked CDR billed' && line.sip_call_id === 'gap@t'));
     await spool.drain();
     assert.equal(attempts.get('gap@t'), 3);
+  });
+
+  it('keeps a CDR whose Call-ID the node holds another CDR under, and takes it once that one is gone, not before', async () => {
+    held.add('reused@t');
+    insert(['reused@t']);
+    assert.equal(await spool.drain(), 0);
+    assert.deepEqual([rows(), spool.parkedCount, spool.holdsParked('reused@t'), spool.holdsParked('other@t')], [1, 1, true, false]);
+    assert.ok(logs.some((line) => line.reason === 'cdr_conflict' && line.sip_call_id === 'reused@t'));
+    state = 2; // a snapshot changes nothing for it
+    await spool.drain();
+    assert.equal(attempts.get('reused@t'), 1);
+
+    held.clear(); // the other CDR settled and pruned
+    assert.equal(await spool.drain(), 1);
+    assert.deepEqual([attempts.get('reused@t'), rows(), spool.parkedCount, spool.holdsParked('reused@t')], [2, 0, 0, false]);
+    assert.ok(logs.some((line) => line.msg === 'parked CDR billed' && line.sip_call_id === 'reused@t'));
   });
 
   it('rates at most PARKED_RETRIES parked CDRs a pass', async () => {

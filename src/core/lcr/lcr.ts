@@ -72,6 +72,12 @@ export interface LcrQuery {
    */
   dnisNode?: number;
   ani: string;
+  /**
+   * `ani` '' for a caller number that is not usable (normalizeAni gave up on it): the readings of its digits
+   * (blockingNumbers) carrier ANI rules hold it to, as callerBlock holds it to customer rules. Otherwise "6188123x"
+   * got past a carrier's rule for 6188123 to that carrier.
+   */
+  callerReadings?: readonly string[];
   triedCarrierIds: readonly number[];
   triedGatewayIds: readonly number[];
   now: number;
@@ -282,7 +288,7 @@ export class LcrEngine {
       if (this.rowTables[sellDeck] === undefined) this.newRowTable(sellDeck);
       this.cacheRow(sellDeck, node, this.sellRow);
     } else if (ordered.length > 0) {
-      this.anyBlocked = markCarrierBlocks(snapshot.blockRules, query.ani, query.dnis, this.blockStamp, this.blockedRule, ++this.generation);
+      this.markBlocks(query);
     }
     for (let i = 0; i < ordered.length; i++) {
       if (this.passesCallChecks(ordered[i], query) === OK) return ordered[i];
@@ -465,8 +471,20 @@ export class LcrEngine {
     matcher.walk(snapshot.rates, query.dnis, query.now);
     const notRoutable = this.selectSellDeck(sellDeckIndex);
     if (notRoutable !== null) return notRoutable;
-    this.anyBlocked = markCarrierBlocks(snapshot.blockRules, query.ani, query.dnis, this.blockStamp, this.blockedRule, ++this.generation);
+    this.markBlocks(query);
     return null;
+  }
+
+  /** The carriers the call's block rules exclude, by its DNIS and caller (or the readings of an unusable caller's digits). */
+  private markBlocks(query: LcrQuery): void {
+    const rules = this.snapshot.blockRules;
+    const generation = ++this.generation;
+    this.anyBlocked = markCarrierBlocks(rules, query.ani, query.dnis, this.blockStamp, this.blockedRule, generation);
+    const readings = query.callerReadings;
+    if (query.ani !== '' || readings === undefined) return;
+    // Rare (an unusable caller number): the DNIS is walked again with each reading, its marks the same.
+    for (let i = 0; i < readings.length; i++)
+      if (markCarrierBlocks(rules, readings[i], query.dnis, this.blockStamp, this.blockedRule, generation)) this.anyBlocked = true;
   }
 
   /** The decks a walk must match for this sell deck: itself and its eligible carriers' cost decks. */

@@ -30,17 +30,23 @@ const NO_NUMBERS: readonly string[] = Object.freeze([]);
 export function blockingNumbers(raw: string | null | undefined): readonly string[] {
   if (raw === null || raw === undefined || raw.length === 0 || raw.length > MAX_INPUT_LENGTH) return NO_NUMBERS;
   if (isAllDigits(raw)) return [raw];
-  const leading = scanDigits(raw, 'leading') ?? '';
+  // One scan reads both: the leading digits are the first `leadingDigits` of every digit.
   const every = scanDigits(raw, 'every') ?? '';
+  const leading = leadingDigits < 0 ? every : every.slice(0, leadingDigits);
   if (leading === every) return leading === '' ? NO_NUMBERS : [leading];
   return leading === '' ? [every] : [leading, every];
 }
 
+/** `every`'s scan: how many of its digits come before the first character a number does not have (-1: all). */
+let leadingDigits = -1;
+
 /**
  * The digits of a number given as a URI, a header value or with separators. A character a number does not have
- * (or a '+' after the first digit): `strict` answers null, `leading` the digits before it, `every` skips it.
+ * (or a '+' after the first digit): `strict` answers null, `every` skips it (and leaves the count of digits
+ * before it in `leadingDigits`).
  */
-function scanDigits(raw: string, mode: 'strict' | 'leading' | 'every'): string | null {
+function scanDigits(raw: string, mode: 'strict' | 'every'): string | null {
+  leadingDigits = -1;
   let text = raw;
   const open = text.indexOf('<');
   if (open >= 0) {
@@ -59,7 +65,7 @@ function scanDigits(raw: string, mode: 'strict' | 'leading' | 'every'): string |
   const semicolon = text.indexOf(';');
   if (semicolon >= 0) text = text.slice(0, semicolon);
   // The number's own escapes, once it is cut from the URI (an escaped ':' or '@' is part of it, not the URI's).
-  if (mode !== 'strict' && text.includes('%'))
+  if (mode === 'every' && text.includes('%'))
     text = text.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 
   let digits = '';
@@ -68,9 +74,14 @@ function scanDigits(raw: string, mode: 'strict' | 'leading' | 'every'): string |
     if (c >= 48 && c <= 57) {
       digits += text[i];
     } else if (c === 43 /* + */) {
-      if (digits.length > 0 && mode !== 'every') return mode === 'leading' ? digits : null; // '+' only leads
+      if (digits.length > 0) {
+        // '+' only leads
+        if (mode === 'strict') return null;
+        if (leadingDigits < 0) leadingDigits = digits.length;
+      }
     } else if (c !== 32 && c !== 45 && c !== 46 && c !== 40 && c !== 41 /* space - . ( ) */) {
-      if (mode !== 'every') return mode === 'leading' ? digits : null;
+      if (mode === 'strict') return null;
+      if (leadingDigits < 0) leadingDigits = digits.length;
     }
   }
   return digits.length > 0 ? digits : null;

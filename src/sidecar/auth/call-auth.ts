@@ -164,7 +164,8 @@ export function authorizeCall(
   /** When a translation's expiry is judged (the request's time; callers pass theirs). */
   now: number = Date.now(),
 ): { decision: CallAuthDecision; outcome: CallAuthOutcome } {
-  const dialled = normalizeNumber(request.dnis ?? request.ruri ?? '') ?? '';
+  const dialled = normalizeNumber(request.dnis ?? request.ruri ?? '');
+  if (dialled === null) return unusableDialled(engine, request);
   const identity = identifyCaller(engine, request.source_ip, dialled, request.username, request.domain);
   if (identity === null) {
     return { decision: { allowed: false, ...refusalFields('source_ip_not_authorised') }, outcome: 'not_authorised' };
@@ -206,6 +207,42 @@ export function authorizeCall(
     return decided;
   }
   return allowOn(engine, identity.trunk, ani, request, identity.dnis, ports, null);
+}
+
+/**
+ * A dialled "number" that is not one (junk DNIS, or none): 484 whoever calls, but no tech prefix can be read from
+ * it, so the trunk is named (for the refused call's CDR) only when the source address alone tells it: every
+ * network holding it is that one trunk's. Read as digits, the junk would fall through the tech-prefix trunks of a
+ * network to a less specific network's trunk without one, and the refusal named a trunk the call may not be
+ * of. An address no trunk claims is looked up by registration, as identifyCaller does; neither: not authorised.
+ */
+function unusableDialled(engine: DecisionEngine, request: CallAuthRequest): { decision: CallAuthDecision; outcome: CallAuthOutcome } {
+  const trunk = trunkOfAddress(engine, request.source_ip, request.username, request.domain);
+  if (trunk === NOT_CLAIMED)
+    return { decision: { allowed: false, ...refusalFields('source_ip_not_authorised') }, outcome: 'not_authorised' };
+  const decision: CallAuthRejected = { allowed: false, ...refusalFields('invalid_dnis') };
+  if (trunk !== SEVERAL_TRUNKS) {
+    decision.trunk_type = 'customer';
+    decision.customer_trunk_id = engine.snapshot.customerTrunks[trunk].id;
+  }
+  return { decision, outcome: 'invalid_dnis' };
+}
+
+const NOT_CLAIMED = -1;
+const SEVERAL_TRUNKS = -2;
+
+/** The trunk index the source address (or registration) alone names, NOT_CLAIMED, or SEVERAL_TRUNKS. */
+function trunkOfAddress(engine: DecisionEngine, sourceIp: string, username: string | null, domain: string | null): number {
+  const { cidrMatches } = engine;
+  const networks = lookupCidr(engine.snapshot.ipAuth, sourceIp, cidrMatches);
+  const trunks = networks > 0 ? cidrMatches.groupEnds[networks - 1] : 0;
+  if (trunks > 0) {
+    const only = cidrMatches.values[0];
+    for (let i = 1; i < trunks; i++) if (cidrMatches.values[i] !== only) return SEVERAL_TRUNKS;
+    return only;
+  }
+  if (username === null || username === '') return NOT_CLAIMED;
+  return findRegistration(engine, username, domain) ?? NOT_CLAIMED;
 }
 
 /**

@@ -110,13 +110,13 @@ export function decideCall(context: CallContext, request: DecideRequest, now: nu
     now,
   );
   return admitted instanceof Promise
-    ? admitted.then((answer) => afterAdmission(context, call.call_id, caller, answer, parts, now))
-    : afterAdmission(context, call.call_id, caller, admitted, parts, now);
+    ? admitted.then((answer) => afterAdmission(context, call, caller, answer, parts, now))
+    : afterAdmission(context, call, caller, admitted, parts, now);
 }
 
 function afterAdmission(
   context: CallContext,
-  callId: string,
+  { call_id: callId, ani: sentAni }: DecideRequest['call'],
   caller: CallAuthAllowed,
   admission: Answer,
   parts: Parts,
@@ -126,7 +126,7 @@ function afterAdmission(
   parts.admit = admission.body;
   if (admission.refusal !== null) return { body: decided('admit', admission.refusal, parts), stage: 'admit', committed: null };
 
-  const route = routeCall(context.engine, firstAttempt(caller), now);
+  const route = routeCall(context.engine, firstAttempt(caller, sentAni), now);
   context.metrics.decided('call_route', route.outcome);
   parts.route = encodeRouteDecision(route.decision);
   if (route.decision.allowed) {
@@ -139,9 +139,13 @@ function afterAdmission(
   return { body: decided('route', route.decision.reason_code, parts), stage: 'route', committed: released };
 }
 
-/** What the script sent to call/route for a call's first carrier (and what auth knows of the number's route and sell deck, for a retail call). */
-export function firstAttempt(caller: CallAuthAllowed): RouteRequest {
-  const request = firstAttemptRequest(caller.customer_trunk_id, caller.dnis, caller.ani);
+/**
+ * What the script sent to call/route for a call's first carrier (and what auth knows of the number's route and sell
+ * deck, for a retail call). `sentAni`: the caller's number as sent, routed with when auth found none usable in it
+ * (carrier ANI rules read its digits, as auth's customer rules did: callerBlock).
+ */
+export function firstAttempt(caller: CallAuthAllowed, sentAni: string | null = null): RouteRequest {
+  const request = firstAttemptRequest(caller.customer_trunk_id, caller.dnis, caller.ani !== '' ? caller.ani : sentAni);
   // Added, not spread, as auth adds them: a wholesale call's request keeps its shape.
   if (caller.dnisRates !== undefined) {
     request.dnisNode = caller.dnisNode;
@@ -160,9 +164,18 @@ export function firstAttempt(caller: CallAuthAllowed): RouteRequest {
  * (POST /api/opensips/call/reroute) instead of call/failover and call/route. `failureCode` null: nothing
  * failed (the script skipped a carrier at its limits), so no rule applies.
  */
-export function rerouteCall(context: CallContext, request: RouteRequest, failureCode: number | null, now: number): string {
+export function rerouteCall(
+  context: Pick<CallContext, 'engine' | 'metrics' | 'counters'>,
+  request: RouteRequest,
+  failureCode: number | null,
+  now: number,
+): string {
   const { engine, metrics } = context;
   let action = 'retry_next';
+  // Nothing failed: the script skipped the carrier it was handed (at its CPS or port limit; mark_tried put it
+  // last in the tried list) and sent it nothing, so the attempt counted for it when it was handed out goes back.
+  const tried = request.tried_carrier_trunk_ids;
+  if (failureCode === null && tried.length > 0) context.counters.giveBackAttempt('carrier', tried[tried.length - 1], now);
   if (failureCode !== null && request.previous_carrier_trunk_id !== null) {
     action = failoverAction(engine, {
       customer_trunk_id: request.customer_trunk_id,

@@ -15,7 +15,9 @@ import { sqliteLimit } from '../../core/sqlite/limit.js';
  * gap in the configuration, not in the CDR) is parked: its row stays, the rows behind it are taken all the same,
  * and it is rated again once the serving state has changed since its last attempt (a snapshot, a live delta),
  * at most PARKED_RETRIES a pass, so a gap nobody fills costs nothing each second. It is billed then as any other;
- * one still parked after `--spool-park-days` is dropped with an error, as a refusal is.
+ * one still parked after `--spool-park-days` is dropped with an error, as a refusal is. A CDR whose Call-ID the node
+ * already holds another CDR under (different figures: the customer reused the Call-ID, and the later call's CDR came
+ * first) is parked too, until that CDR is pruned: dropped, as any other 409, it was a call never billed.
  *
  * The drain runs on the event loop, in small batches and without waiting on locks (busy timeout 0: a row
  * OpenSIPS is writing is taken at the next pass), since the table is empty except after an outage.
@@ -31,11 +33,18 @@ export type SpoolHandler = (body: Record<string, unknown>) => Promise<void>;
 /** The sidecar cannot take it yet (no snapshot, the journal refusing writes): the row stays. */
 export class SpoolRetry extends Error {}
 
-/** The sidecar cannot rate it with what it serves now (`code`: the refusal's): parked until that changes. */
+/**
+ * The sidecar cannot take it now (`code`: the refusal's): parked until what `until` names changes.
+ * - `serving_state`: it cannot be rated with what the node serves (a gap in the configuration);
+ * - `call_id_free`: the node holds another CDR under its Call-ID (the customer reused it for a later call whose
+ *   CDR came first). The node keeps one CDR a Call-ID, until that one is settled and pruned (an hour); this one
+ *   is a call of its own (the centre knows a CDR by Call-ID and start), billed once that Call-ID is free.
+ */
 export class SpoolPark extends Error {
   constructor(
     readonly code: string,
     message: string,
+    readonly until: 'serving_state' | 'call_id_free' = 'serving_state',
   ) {
     super(message);
   }
@@ -45,6 +54,8 @@ export class SpoolPark extends Error {
 export interface SpoolParking {
   /** Changes whenever the serving snapshot or its live deltas do (version and delta sequence). */
   servingState: () => string;
+  /** Whether the node holds a CDR under this Call-ID (a row parked `call_id_free` is tried once it does not). */
+  holdsCdr: (callId: string) => boolean;
   /** A row still parked this many days after OpenSIPS spooled it is dropped. */
   parkDays: number;
 }
@@ -67,6 +78,7 @@ interface Row {
 interface Parked {
   createdAt: number;
   callId: string;
+  until: SpoolPark['until'];
   /** servingState() when it was last tried; null: try it at the next pass (the sidecar could not then). */
   triedAt: string | null;
 }
@@ -76,7 +88,7 @@ type Outcome =
   | { kind: 'taken' }
   | { kind: 'dropped' }
   | { kind: 'retry' }
-  | { kind: 'parked'; code: string; message: string; callId: string; triedAt: string };
+  | { kind: 'parked'; code: string; message: string; callId: string; until: SpoolPark['until']; triedAt: string };
 
 export class OpensipsSpool {
   private readonly db: Database.Database;
@@ -95,6 +107,8 @@ export class OpensipsSpool {
   private cursor = 0;
   /** By spool id, in id order (the cursor only rises). */
   private readonly parked = new Map<number, Parked>();
+  /** How many rows parked under each Call-ID: admission refuses a Call-ID whose call's CDR waits here. */
+  private readonly parkedCallIds = new Map<string, number>();
 
   constructor(
     readonly path: string,
@@ -140,6 +154,29 @@ export class OpensipsSpool {
     return this.parked.size;
   }
 
+  /**
+   * Whether a CDR of this Call-ID waits here, parked: its call has ended, so a call under it now is another
+   * (answered `call_id_reused`, as one whose CDR the node holds). Admitted and billed, its CDR would take the
+   * Call-ID first, and the parked one would wait an hour behind it.
+   */
+  holdsParked(callId: string): boolean {
+    return this.parkedCallIds.size !== 0 && this.parkedCallIds.has(callId);
+  }
+
+  private park(id: number, parked: Parked): void {
+    this.parked.set(id, parked);
+    this.parkedCallIds.set(parked.callId, (this.parkedCallIds.get(parked.callId) ?? 0) + 1);
+  }
+
+  private unpark(id: number): void {
+    const parked = this.parked.get(id);
+    if (parked === undefined) return;
+    this.parked.delete(id);
+    const left = this.parkedCallIds.get(parked.callId)! - 1;
+    if (left === 0) this.parkedCallIds.delete(parked.callId);
+    else this.parkedCallIds.set(parked.callId, left);
+  }
+
   private async pass(): Promise<number> {
     try {
       return (await this.takeNew()) + (await this.retryParked());
@@ -169,11 +206,8 @@ export class OpensipsSpool {
       for (let i = 0; i < through; i++) {
         const outcome = outcomes[i];
         if (outcome.kind !== 'parked') continue;
-        this.parked.set(rows[i].id, { createdAt: rows[i].created_at, callId: outcome.callId, triedAt: outcome.triedAt });
-        this.log.warn(
-          { reason: outcome.code, sip_call_id: outcome.callId, spool_id: rows[i].id, message: outcome.message },
-          'spooled CDR parked: it cannot be rated until a snapshot or live change fills the gap',
-        );
+        this.park(rows[i].id, { createdAt: rows[i].created_at, callId: outcome.callId, until: outcome.until, triedAt: outcome.triedAt });
+        this.logParked(rows[i].id, outcome);
       }
       if (through > 0) this.cursor = rows[through - 1].id;
       if (waiting !== -1) return taken; // the sidecar cannot take some yet: later
@@ -189,14 +223,18 @@ export class OpensipsSpool {
     const expired: number[] = [];
     for (const [id, parked] of this.parked) {
       if (parked.createdAt < oldest) expired.push(id);
-      else if (parked.triedAt !== state && due.length < PARKED_RETRIES) due.push(id);
+      else if (
+        due.length < PARKED_RETRIES &&
+        (parked.until === 'serving_state' ? parked.triedAt !== state : !this.parking.holdsCdr(parked.callId))
+      )
+        due.push(id);
     }
     if (expired.length > 0) this.dropExpired(expired);
     const rows: Row[] = [];
     for (const id of due) {
       const row = this.one.get(id);
       // Gone: deleted by hand.
-      if (row === undefined) this.parked.delete(id);
+      if (row === undefined) this.unpark(id);
       else rows.push(row);
     }
     const outcomes = await Promise.all(rows.map((row) => this.take(row)));
@@ -204,15 +242,30 @@ export class OpensipsSpool {
     // Tried again at the next pass unless parked again: a taken row the delete below misses is then deleted.
     rows.forEach((row, i) => {
       const outcome = outcomes[i];
-      this.parked.get(row.id)!.triedAt = outcome.kind === 'parked' ? outcome.triedAt : null;
+      const parked = this.parked.get(row.id)!;
+      parked.triedAt = outcome.kind === 'parked' ? outcome.triedAt : null;
+      // Rated now, it may meet another CDR under its Call-ID (or, that one pruned, a gap again): it waits for that.
+      if (outcome.kind === 'parked' && outcome.until !== parked.until) {
+        parked.until = outcome.until;
+        this.logParked(row.id, outcome);
+      }
     });
     this.removeAll(done.map((row) => row.id));
     rows.forEach((row, i) => {
       if (outcomes[i].kind === 'taken')
         this.log.info({ sip_call_id: this.parked.get(row.id)!.callId, spool_id: row.id }, 'parked CDR billed');
-      if (deleted(outcomes[i])) this.parked.delete(row.id);
+      if (deleted(outcomes[i])) this.unpark(row.id);
     });
     return done.length;
+  }
+
+  private logParked(id: number, outcome: Extract<Outcome, { kind: 'parked' }>): void {
+    this.log.warn(
+      { reason: outcome.code, sip_call_id: outcome.callId, spool_id: id, message: outcome.message },
+      outcome.until === 'serving_state'
+        ? 'spooled CDR parked: it cannot be rated until a snapshot or live change fills the gap'
+        : 'spooled CDR parked: another CDR holds its Call-ID on this node until that one is settled and pruned',
+    );
   }
 
   private dropExpired(ids: number[]): void {
@@ -226,7 +279,7 @@ export class OpensipsSpool {
       );
     }
     this.removeAll(ids);
-    for (const id of ids) this.parked.delete(id);
+    for (const id of ids) this.unpark(id);
   }
 
   private async take(row: Row): Promise<Outcome> {
@@ -247,7 +300,7 @@ export class OpensipsSpool {
       if (error instanceof SpoolRetry) return RETRY;
       if (error instanceof SpoolPark) {
         const callId = String((body as { sip_call_id?: unknown }).sip_call_id);
-        return { kind: 'parked', code: error.code, message: error.message, callId, triedAt };
+        return { kind: 'parked', code: error.code, message: error.message, callId, until: error.until, triedAt };
       }
       // It would be refused again: logged whole for an operator, and dropped from the spool.
       this.log.error({ err: error, kind: row.kind, spool_id: row.id, body: text.slice(0, 4096) }, 'spooled request refused');

@@ -62,6 +62,23 @@ export interface CreditSettings {
    * reservation and a port for a call never placed, until the reservation expired.
    */
   admissionDeadlineMs?: number;
+  /**
+   * The clock reservations expire by in memory (the reservation table's windows), given the wall-clock `now`
+   * the caller passes; absent: that `now` itself (tests, whose `now` is already steady). The sidecar passes
+   * steadyEpochClock(): a wall-clock step (NTP) then neither expires every reservation at once nor keeps them
+   * all past their time. What is journalled keeps wall-clock instants.
+   */
+  steadyClock?: (now: number) => number;
+}
+
+/**
+ * Epoch ms as the wall clock read when it was made, advanced since by the monotonic clock (performance.now): it
+ * does not jump when the wall clock is stepped.
+ */
+export function steadyEpochClock(): (now: number) => number {
+  const wallAtStart = Date.now();
+  const monotonicAtStart = performance.now();
+  return () => wallAtStart + (performance.now() - monotonicAtStart);
 }
 
 export interface EntityRef {
@@ -363,13 +380,16 @@ export class NodeCredit {
    */
   admit(request: AdmitRequest): AdmitOutcome | Promise<AdmitOutcome> {
     const { callId, plan, now } = request;
-    const existing = this.reservations.find(callId);
     const entity = this.entity(request.entity);
+    // A CDR of this Call-ID waits in the spool (parked, cdr/spool.ts): that call has ended, even while its
+    // reservation is held, so this is another call, refused as one whose CDR the node holds (not replayed).
+    if (this.parkedCdr(callId)) return { kind: 'refused', reason: 'call_id_reused', entity };
+    const existing = this.reservations.find(callId);
     if (existing !== NO_SLOT) return this.answerRepeated(existing, entity);
     // The same for a Call-ID this node holds a CDR of whose reservation has left memory (or that had none): a
     // new reservation would be held, but its CDR refused as a conflict and never billed. The CDR filter answers
     // in memory; money.db is read only when it says "maybe" (a reuse, or one of its rare false positives).
-    if (this.hasCdr(callId)) return { kind: 'refused', reason: 'call_id_reused', entity };
+    if (this.hasCdr(callId, this.reservations.hashOf(callId))) return { kind: 'refused', reason: 'call_id_reused', entity };
     // call/auth refuses a full trunk before this; checked again where the port is taken, as calls admitted
     // after waiting for the centre were all authorised while none of them held a port yet.
     if (this.portsFull(request)) return { kind: 'refused', reason: 'port_limit_reached', entity };
@@ -588,7 +608,7 @@ export class NodeCredit {
       entityIndex: entity.index,
       amountMicro: plan.amountMicro,
       maxDurationSeconds: plan.maxDurationSeconds,
-      expiresAt,
+      expiresAt: this.steadyInstant(expiresAt, now),
       answerKind,
       headroomMicro,
       slice,
@@ -785,9 +805,18 @@ export class NodeCredit {
     record.sipCallIds.push(sipCallId);
   }
 
-  /** Whether a CDR was taken under this Call-ID (committed or committing), without making its texts. */
-  private hasCdr(sipCallId: string): boolean {
-    return this.committingCdrs.has(sipCallId) || this.journal.hasCdr(sipCallId);
+  /**
+   * Whether a CDR of this Call-ID is parked in the OpenSIPS spool (cdr/spool.ts, which the sidecar sets once it
+   * has one): taken under it, that CDR was not yet.
+   */
+  parkedCdr: (sipCallId: string) => boolean = () => false;
+
+  /**
+   * Whether a CDR was taken under this Call-ID (committed or committing), without making its texts. `callIdHash`:
+   * the Call-ID's hashCallId when the caller has it (an admission, from its reservation lookup).
+   */
+  hasCdr(sipCallId: string, callIdHash?: number): boolean {
+    return this.committingCdrs.has(sipCallId) || this.journal.hasCdr(sipCallId, callIdHash);
   }
 
   /** A CDR already taken under this Call-ID (committed, or committing: then wait for `committed`). */
@@ -807,10 +836,10 @@ export class NodeCredit {
     let expired = 0;
     const slices: SliceAction[] = [];
     if (this.endsToResume.length > 0) {
-      for (const { slot, id } of this.endsToResume) if (this.reservations.isHeld(slot, id)) slices.push(this.endAgain(slot));
+      for (const { slot, id } of this.endsToResume) if (this.reservations.isHeld(slot, id)) slices.push(this.endAgain(slot, now));
       this.endsToResume = [];
     }
-    for (const slot of this.reservations.due(now)) {
+    for (const slot of this.reservations.due(this.steadyNow(now))) {
       const id = this.reservations.id(slot);
       const terms = this.reservations.slice(slot);
       if (terms !== null && !terms.ending) {
@@ -870,7 +899,7 @@ export class NodeCredit {
       expiresAt = Math.max(terms.paidUntil, admittedAt + capSeconds * 1000) + this.settings.reservationGraceSeconds * 1000;
       action = 'end';
     }
-    this.reservations.update(slot, amountMicro, terms, expiresAt);
+    this.reservations.update(slot, amountMicro, terms, this.steadyInstant(expiresAt, now));
     if (bought || terms.ending)
       this.journal
         .write({ op: 'extend', id, amountMicro, expiresAt, slice: JSON.stringify(terms) })
@@ -888,9 +917,11 @@ export class NodeCredit {
   }
 
   /** The end of a call whose reservation is already ending (its terms say so), as renewSlice asked for it. */
-  private endAgain(slot: number): SliceAction {
+  private endAgain(slot: number, now: number): SliceAction {
     const { id, callId, expiresAt, slice } = this.reservations.read(slot);
-    return { kind: 'end', slot, id, callId, dialogId: slice!.dialogId, paidUntil: slice!.paidUntil, expiresAt };
+    // The table's expiry is on the steady clock; the keeper's retries read the wall clock.
+    const wallExpiresAt = expiresAt - this.steadyNow(now) + now;
+    return { kind: 'end', slot, id, callId, dialogId: slice!.dialogId, paidUntil: slice!.paidUntil, expiresAt: wallExpiresAt };
   }
 
   /**
@@ -903,7 +934,7 @@ export class NodeCredit {
     const terms = this.reservations.slice(slot);
     if (terms === null) return;
     const expiresAt = Math.max(now, terms.paidUntil) + this.settings.reservationGraceSeconds * 1000;
-    this.reservations.update(slot, this.reservations.amountMicro(slot), terms, expiresAt);
+    this.reservations.update(slot, this.reservations.amountMicro(slot), terms, this.steadyInstant(expiresAt, now));
   }
 
   /** Whether `slot` still holds the live reservation `id` (a SliceAction's, after an await). */
@@ -1186,7 +1217,17 @@ export class NodeCredit {
     void this.requestRound(true);
   }
 
-  private fromStored(stored: StoredReservation): ReservationRecord {
+  /** The steady clock's reading for the wall-clock `now` (CreditSettings.steadyClock). */
+  private steadyNow(now: number): number {
+    return this.settings.steadyClock === undefined ? now : this.settings.steadyClock(now);
+  }
+
+  /** A wall-clock instant (`now` being the wall clock's reading) on the steady clock the table expires by. */
+  private steadyInstant(wallInstant: number, now: number): number {
+    return this.steadyNow(now) + (wallInstant - now);
+  }
+
+  private fromStored(stored: StoredReservation, now: number): ReservationRecord {
     const { kind, headroomMicro } = parseStoredAnswer(stored.answer);
     return {
       id: stored.id,
@@ -1194,7 +1235,7 @@ export class NodeCredit {
       entityIndex: this.entity({ type: stored.entity_type, id: stored.entity_id }).index,
       amountMicro: stored.amount_micro,
       maxDurationSeconds: stored.max_duration,
-      expiresAt: stored.expires_at,
+      expiresAt: this.steadyInstant(stored.expires_at, now),
       answerKind: kind,
       headroomMicro,
       slice: stored.slice === null ? null : (JSON.parse(stored.slice) as SliceTerms),
@@ -1208,8 +1249,9 @@ export class NodeCredit {
       entity.grantedMicro = lease.granted_micro;
       entity.centreHeadroomMicro = lease.headroom_micro ?? NaN;
     }
+    const now = Date.now();
     for (const stored of this.journal.heldReservations()) {
-      const record = this.fromStored(stored);
+      const record = this.fromStored(stored, now);
       this.entities[record.entityIndex].heldMicro += stored.amount_micro;
       const slot = this.reservations.hold(record);
       if (record.slice?.ending === true) this.endsToResume.push({ slot, id: record.id });
@@ -1218,7 +1260,7 @@ export class NodeCredit {
     }
     for (const stored of this.journal.recentlyFinishedReservations(RECENT_LIMIT)) {
       // A live reservation under the same Call-ID (admitted again after this one left memory) answers for it.
-      if (this.reservations.find(stored.call_id) === NO_SLOT) this.reservations.remember(this.fromStored(stored));
+      if (this.reservations.find(stored.call_id) === NO_SLOT) this.reservations.remember(this.fromStored(stored, now));
     }
     for (const stored of this.journal.unsettledCdrs()) {
       const retail = retailAccountOf(stored.settlement);

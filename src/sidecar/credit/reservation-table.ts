@@ -371,9 +371,10 @@ export class ReservationTable {
 
   /**
    * hashCallId, once per Call-ID an admission looks up and then holds: the hash of the last key looked up is
-   * kept (an admission's find and insert are given the same string).
+   * kept (an admission's find and insert are given the same string, and its CDR check, NodeCredit.hasCdr, asks
+   * for it: the CDR filter's first hash is this one).
    */
-  private hashOf(key: string): number {
+  hashOf(key: string): number {
     if (key === this.lastKey) return this.lastHash;
     const hash = hashCallId(key);
     this.lastKey = key;

@@ -79,17 +79,22 @@ async function releaseBody(context: SpoolContext, body: Record<string, unknown>)
 type SpoolContext = Pick<SidecarContext, 'snapshots' | 'credit' | 'metrics' | 'log'>;
 
 /**
- * The refusals a later snapshot or live delta can lift: the CDR is sound, the configuration it is rated with
- * has a gap (its trunk or deck not in the snapshot, no rate, no exchange rate in force). The endpoint answers them
- * 422 all the same (the contract's answer; the script spools what is not 201/200), and the spool parks them.
+ * The refusals that can be lifted, and by what (SpoolPark): `unrateable_cdr` by a later snapshot or live delta
+ * (the CDR is sound, the configuration it is rated with has a gap: its trunk or deck not in the snapshot, no
+ * rate, no exchange rate in force); `cdr_conflict` by the prune of the other CDR the node holds under its Call-ID
+ * (a later call the customer made under it, whose CDR came first). The endpoint answers them 422 and 409 all the
+ * same (the contract's answers; the script spools what is not 201/200), and the spool parks them.
  */
-const PARKED_REFUSALS: ReadonlySet<string> = new Set(['unrateable_cdr']);
+const PARKED_REFUSALS: ReadonlyMap<string, SpoolPark['until']> = new Map([
+  ['unrateable_cdr', 'serving_state'],
+  ['cdr_conflict', 'call_id_free'],
+]);
 
 /**
  * What OpenSIPS spooled while this sidecar was down (cdr/spool.ts), taken with the same checks, ingest and
  * release as the endpoints. A refusal the endpoint answers with 503 (no snapshot yet, the journal refusing
- * writes) keeps the row for later; an unrateable CDR is parked until the serving state changes; any other
- * refusal (a malformed body, a conflicting duplicate) would come again, so it drops it.
+ * writes) keeps the row for later; an unrateable or conflicting CDR is parked (PARKED_REFUSALS); any other
+ * refusal (a malformed body) would come again, so it drops it.
  */
 export function spoolHandlers(context: SpoolContext): Record<SpoolKind, SpoolHandler> {
   const retryLater =
@@ -98,7 +103,10 @@ export function spoolHandlers(context: SpoolContext): Record<SpoolKind, SpoolHan
       try {
         await take(context, body);
       } catch (error) {
-        if (error instanceof RequestError && PARKED_REFUSALS.has(error.code)) throw new SpoolPark(error.code, error.message);
+        if (error instanceof RequestError) {
+          const until = PARKED_REFUSALS.get(error.code);
+          if (until !== undefined) throw new SpoolPark(error.code, error.message, until);
+        }
         const unavailable = error instanceof JournalWriteError || (error instanceof RequestError && statusOf(error.code) === 503);
         throw unavailable ? new SpoolRetry(String(error)) : error;
       }

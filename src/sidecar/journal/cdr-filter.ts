@@ -77,10 +77,13 @@ export class CdrFilter {
     generation.lastId = Math.max(generation.lastId, id);
   }
 
-  /** false: this node has no CDR under the Call-ID; true: it may have. */
-  mightHave(sipCallId: string): boolean {
+  /**
+   * false: this node has no CDR under the Call-ID; true: it may have. `callIdHash`: its hashCallId with the FNV basis, when
+   * the caller has it already (admission: the reservation table's hash of the Call-ID).
+   */
+  mightHave(sipCallId: string, callIdHash?: number): boolean {
     if (this.generations.length === 0) return false;
-    const h1 = hashCallId(sipCallId, FNV_OFFSET_BASIS);
+    const h1 = callIdHash ?? hashCallId(sipCallId, FNV_OFFSET_BASIS);
     const h2 = hashCallId(sipCallId, SECOND_SEED) | 1;
     for (const generation of this.generations) {
       let all = true;

@@ -404,10 +404,10 @@ export class MoneyJournal {
   }
 
   // Reads: start-up recovery, and the duplicate check of CDR ingest (memory; one indexed row only when the filter says it may be there).
-  findCdr(sipCallId: string): StoredCdr | null {
+  findCdr(sipCallId: string, callIdHash?: number): StoredCdr | null {
     // The filter first: every CDR held in memory was added to it as it was (holdCdrs), so its "no" answers for
     // memory as for money.db, and a new CDR (nearly every one) costs no lookup in the map of those not yet applied.
-    if (this.cdrFilterReady && !this.knownCdrs.mightHave(sipCallId)) return null;
+    if (this.cdrFilterReady && !this.knownCdrs.mightHave(sipCallId, callIdHash)) return null;
     const unapplied = this.unappliedCdrs.get(sipCallId);
     if (unapplied !== undefined)
       return unapplied.op === 'rated'
@@ -429,8 +429,8 @@ export class MoneyJournal {
    * filter is loaded: while it loads at start-up a check would read money.db for every call; until then the
    * recently ended reservations in memory answer alone.
    */
-  hasCdr(sipCallId: string): boolean {
-    return this.cdrFilterReady && this.findCdr(sipCallId) !== null;
+  hasCdr(sipCallId: string, callIdHash?: number): boolean {
+    return this.cdrFilterReady && this.findCdr(sipCallId, callIdHash) !== null;
   }
 
   lastCdrId(): number {

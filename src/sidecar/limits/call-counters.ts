@@ -7,7 +7,7 @@
  *   resets 60 s later (the contract's INCR + TTL, not a sliding window). A call
  *   refused for exceeding the limit is not counted.
  * - CPS: attempts seen by call/auth (customer) and call/route (carrier) in the
- *   current wall-clock second.
+ *   current wall-clock second; a carrier the script skipped (call/reroute without a failure) is given back.
  *
  * Only trunks the serving snapshot knows are counted: trunk_id comes from the request, and a map keyed by any
  * id a client sends grows without bound (100k made-up ids once cost 23 MB and a 649 ms listing).
@@ -74,6 +74,15 @@ export class CallCounters {
       counter.second = second;
       counter.count = 1;
     }
+  }
+
+  /**
+   * An attempt counted by recordAttempt that did not happen: a carrier call/route handed out and the script then
+   * skipped at its limits, without sending it anything. Counted in a second already over, it is gone already.
+   */
+  giveBackAttempt(type: TrunkType, trunkId: number, now: number): void {
+    const counter = this.cps[type].get(trunkId);
+    if (counter !== undefined && counter.second === Math.floor(now / 1000) && counter.count > 0) counter.count--;
   }
 
   cpsCurrent(type: TrunkType, trunkId: number, now: number): number {

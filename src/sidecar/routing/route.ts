@@ -1,6 +1,6 @@
 import { refusalFields, type RefusalCode } from '../../core/errors/catalogue.js';
 import type { DecisionEngine } from '../engine/engine.js';
-import { isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
+import { blockingNumbers, isRoutableDnis, normalizeAni, normalizeNumber } from '../../core/numbers/normalize.js';
 import { knownNode, sellDeckOf, type KnownDnisNode, type KnownSellDeck } from '../../core/lcr/lcr.js';
 
 /**
@@ -12,6 +12,7 @@ export interface RouteRequest extends KnownDnisNode, KnownSellDeck {
   customer_trunk_id: number;
   /** The DNIS call/auth returned: normalised, tech prefix already stripped (it is not stripped again). */
   dnis: string;
+  /** The caller's number: call/auth's, or as the caller sent it when that is '' (carrier ANI rules read its digits). */
   ani: string | null;
   attempt: number;
   previous_carrier_trunk_id: number | null;
@@ -77,13 +78,15 @@ export function routeCall(engine: DecisionEngine, request: RouteRequest, now: nu
   if (!trunk.active) return rejected(request, 'customer_trunk_not_active', 'trunk_not_active');
   const dnis = normalizeNumber(request.dnis);
   if (dnis === null || !isRoutableDnis(dnis)) return rejected(request, 'invalid_dnis', 'invalid_dnis');
+  const ani = normalizeAni(request.ani);
 
   const carrierIndex = engine.lcr.cheapest({
     trunk: trunkIndex,
     sellDeck: sellDeckOf(request, engine.snapshot, trunk.sellDeck),
     dnis,
     dnisNode: knownNode(request, engine.snapshot.rates),
-    ani: normalizeAni(request.ani),
+    ani,
+    callerReadings: ani === '' ? blockingNumbers(request.ani) : undefined,
     triedCarrierIds: request.tried_carrier_trunk_ids,
     triedGatewayIds: request.tried_gateway_ids,
     now,
