@@ -144,6 +144,13 @@ describe('admission pricing', () => {
     });
   }
 
+  // The largest rates and durations the node accepts take rate x seconds past 2^53, where a float product rounds.
+  it('bounds a cost whose nano-unit product passes 2^53 from above, exactly', () => {
+    const price: CallPrice = { rateNano: 157_258_296_966_552, perCall: false, initial: 1, step: 1, slackMicro: 0 };
+    const exactNano = (157_258_296_966_552n * 182_436n + 59n) / 60n;
+    assert.equal(costBoundMicro(price, 182_436), Number((exactNano + 999n) / 1000n));
+  });
+
   // Converted through the opposite pair (only USD->AUD configured, the account in USD): the node's inverse of
   // 1.1 is 0.909090909, a little under 1/1.1, and a premium rate multiplies that shortfall by its minutes.
   // The bound once fell 5 micro-units short of a 675 AUD/min call of 88 minutes: the CDR cost more than reserved.
