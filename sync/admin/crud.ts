@@ -84,6 +84,8 @@ async function checkRecord(resource: Resource, context: AdminContext, record: Ro
     await mustOwnAccessNumbers(store, record);
     if (current !== undefined) await mustKeepCurrency(store, current, record);
   }
+  if ((resource.table === 'customer_accounts' || resource.table === 'carrier_trunks') && current !== undefined)
+    await mustKeepBalanceCurrency(store, resource.table === 'customer_accounts' ? 'customer' : 'carrier', current, record);
 }
 
 /**
@@ -98,6 +100,25 @@ async function mustKeepCurrency(store: ConfigStore, current: Row, record: Row): 
     throw new RequestError(
       'still_referenced',
       `partner product ${current.id as number} has retail accounts with balances in ${String(current.currency)}: its currency cannot change`,
+    );
+}
+
+/**
+ * A customer account's or carrier trunk's balance is kept in its currency (the ledger takes the currency from its
+ * row): a new currency would relabel that balance (100.00 AUD read as 100.00 USD), and settle the calls its nodes
+ * rated in the old one against it unconverted. Once it has a balance, its currency stays; before, it may be fixed.
+ */
+async function mustKeepBalanceCurrency(store: ConfigStore, entityType: 'customer' | 'carrier', current: Row, record: Row): Promise<void> {
+  if (record.currency === current.currency) return;
+  const { rows } = await store.list('balances', {
+    where: { entity_type: entityType, entity_id: current.id as number },
+    limit: 1,
+    offset: 0,
+  });
+  if (rows.length > 0)
+    throw new RequestError(
+      'still_referenced',
+      `${entityType === 'customer' ? 'customer account' : 'carrier trunk'} ${current.id as number} has a balance in ${String(rows[0].currency)}: its currency cannot change`,
     );
 }
 

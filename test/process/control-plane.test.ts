@@ -415,6 +415,33 @@ forEachEngine('control plane', (engine) => {
     assert.equal((await control.get(`/api/trunk-ip-auth/${record.id}`)).status, 404);
   });
 
+  // The ledger takes an account's currency from its row: a new one would relabel its balance, not convert it.
+  it('keeps the currency of an account or carrier trunk that has a balance', async () => {
+    const account = await created('/api/customer-accounts', {
+      name: 'Yen Trading',
+      billing_mode: 'prepaid',
+      currency: 'AUD',
+      username: 'yen',
+      password: 'yen-pass-1',
+    });
+
+    // Created in the wrong currency and not used yet: it may be put right.
+    assert.equal((await control.send('PUT', `/api/customer-accounts/${account.id}`, { currency: 'USD' })).status, 200);
+    const credit = await control.send('POST', `/api/balances/customer/${account.id}/balance/credit`, { amount: '100.00' });
+    assert.equal(credit.status, 200, JSON.stringify(credit.body));
+    assertError(
+      await control.send('PUT', `/api/customer-accounts/${account.id}`, { currency: 'AUD' }),
+      409,
+      /has a balance in USD: its currency cannot change/,
+    );
+    assert.equal((await control.send('PUT', `/api/customer-accounts/${account.id}`, { name: 'Yen Trading Pty' })).status, 200);
+    const balance = (await control.get(`/api/balances/customer/${account.id}/balance`)).body;
+    assert.deepEqual([balance.balance, balance.currency], ['100.00', 'USD']);
+    const carrier = await created('/api/carrier-trunks', { name: 'Carrier JPY', currency: 'AUD' });
+    assert.equal((await control.send('POST', `/api/balances/carrier/${carrier.id}/balance/credit`, { amount: '5.00' })).status, 200);
+    assertError(await control.send('PUT', `/api/carrier-trunks/${carrier.id}`, { currency: 'USD' }), 409, /carrier trunk .* cannot change/);
+  });
+
   it('refuses every route but health to an address not in auth_ips', async () => {
     assert.equal((await control.send('POST', '/api/auth/ips', { ip_address: '127.0.0.1', is_active: false })).status, 201);
     assertError(await control.get('/api/customer-trunks'), 403, /not authorised/);

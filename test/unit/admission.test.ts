@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { affordable, costBoundMicro, type CallPrice } from '../../src/core/rating/cost-bound.js';
+import { billableSeconds } from '../../src/core/rating/rating.js';
 import { priceCall } from '../../src/sidecar/admission/pricing.js';
 import { rateCallRecord } from '../../src/sidecar/cdr/rating.js';
 import { parseMicro } from '../../src/core/money/micro.js';
@@ -142,4 +143,51 @@ describe('admission pricing', () => {
       }
     });
   }
+
+  // The largest rates and durations the node accepts take rate x seconds past 2^53, where a float product rounds.
+  it('bounds a cost whose nano-unit product passes 2^53 from above, exactly', () => {
+    const price: CallPrice = { rateNano: 157_258_296_966_552, perCall: false, initial: 1, step: 1, slackMicro: 0 };
+    const exactNano = (157_258_296_966_552n * 182_436n + 59n) / 60n;
+    assert.equal(costBoundMicro(price, 182_436), Number((exactNano + 999n) / 1000n));
+  });
+
+  // Converted through the opposite pair (only USD->AUD configured, the account in USD): the node's inverse of
+  // 1.1 is 0.909090909, a little under 1/1.1, and a premium rate multiplies that shortfall by its minutes.
+  // The bound once fell 5 micro-units short of a 675 AUD/min call of 88 minutes: the CDR cost more than reserved.
+  it('bounds a premium-rate call converted at the inverse of an exchange rate', () => {
+    for (const rate of ['675.0', '249.999999999', '31.7']) {
+      const { price, engine } = priced((d) => {
+        d.customer_accounts[0].currency = 'USD';
+        for (const fx of d.exchange_rates) fx.rate = '1.1';
+        Object.assign(d.customer_trunks[0], {
+          billing_increment_initial: 1,
+          billing_increment_step: 1,
+          decimal_precision: 6,
+          rounding_direction: 'up',
+        });
+        d.rate_deck_rates.find((row) => row.rate_deck_id === 1 && row.prefix === '614')!.rate_per_minute = rate;
+      });
+      for (let duration = 0; duration <= 7200; duration++) {
+        const rated = rateCallRecord(engine, {
+          sip_call_id: `p${duration}`,
+          customer_trunk_id: 10,
+          carrier_trunk_id: 20,
+          carrier_gateway_id: 201,
+          ani: '61255500100',
+          dnis: MOBILE,
+          startMs: NOW,
+          answerMs: NOW,
+          endMs: NOW + duration * 1000 + 400,
+          duration_seconds: duration,
+          sip_response_code: 200,
+        });
+        assert.ok(rated.ok, rated.ok ? '' : rated.message);
+        const bound = costBoundMicro(price, billableSeconds(duration, price));
+        assert.ok(
+          parseMicro(rated.rated.accountCharge) <= bound,
+          `${rate}/min for ${duration} s cost ${rated.rated.accountCharge}, bound ${bound}`,
+        );
+      }
+    }
+  });
 });

@@ -254,6 +254,31 @@ describe('CDR rating', () => {
     }
   });
 
+  // A node's amounts are micro-units with 9 integer digits (core/money/micro.ts): a charge past them read as NaN,
+  // and the account's spend with it, so every later admission on it compared with NaN. A mistyped rate does it:
+  // 250000 a minute for the ingest's seven days is 2,520,000,000.
+  it('refuses a CDR whose charge is more than a node can hold, rather than spend NaN', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'huge-charge-'));
+    const journal = new MoneyJournal(join(dir, 'money.db'), 'normal', pino({ level: 'silent' }));
+    try {
+      const credit = new NodeCredit(journal, CREDIT_SETTINGS, pino({ level: 'silent' }));
+      const engine = engineFor(routingTables(sell614({ rate_per_minute: '250000' })));
+      await assert.rejects(ingestCdr(engine, credit, call(604_800), START + 604_900_000), (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'unrateable_cdr');
+        assert.match(error.message, /2520000000\.0000 .*more than a node holds/);
+        return true;
+      });
+      assert.equal(credit.entity({ type: 'customer', id: 1 }).spentMicro, 0);
+      // The largest the node holds is still billed.
+      const engineAtMost = engineFor(routingTables(sell614({ rate_per_minute: '99206.349206' })));
+      assert.equal((await ingestCdr(engineAtMost, credit, call(604_800), START + 604_900_000)).status, 201);
+      assert.equal(credit.entity({ type: 'customer', id: 1 }).spentMicro, 999_999_999_996_500); // 999999999.9965
+    } finally {
+      await journal.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('one engine rates calls either side of a rate change by the rate in force at each start, in any order', () => {
     // The engine caches rate rows for the span without a rate change that "now" is in; an older call must not be
     // answered from that cache, nor drop it.

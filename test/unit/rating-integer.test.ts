@@ -76,6 +76,29 @@ describe('integer rating equals the decimal path', () => {
     assert.ok(zeroSecondsCharged > 10_000, `only ${zeroSecondsCharged} answered 0 s calls were charged`);
   });
 
+  // The edges the snapshot and the CDR ingest accept, which the calls above stay inside: rates up to the largest
+  // (999999.999999999), calls up to the ingest's seven days, billing increments up to a rate row's 65535 s.
+  it('rates 200,000 calls at the edges of what is accepted to the same string', () => {
+    const random = generator(8122026);
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
+    for (let i = 0; i < 200_000; i++) {
+      const step = 10 ** (9 - Math.floor(random() * 10));
+      const rateNano = Math.min(999_999_999_999_999, Math.floor((random() * pick([1e9, 1e12, 1e15])) / step) * step);
+      const rateType: RateType = random() < 0.1 ? 'per_call' : 'per_minute';
+      const durationSeconds = pick([0, 1, 604_800, Math.floor(random() * 604_801)]);
+      const increments = {
+        initial: random() < 0.5 ? pick([1, 6, 30, 60]) : 1 + Math.floor(random() * 65_535),
+        step: 1 + Math.floor(random() * 65_535),
+      };
+      const precision = pick(PRECISIONS);
+      const rounding = pick(ROUNDINGS);
+      const input = { rate: formatNano(rateNano), rateType, durationSeconds, increments, precision, rounding };
+      const integer = rateCallNano(rateNano, rateType, durationSeconds, increments, precision, rounding);
+      if (integer !== rateCallDecimal(input))
+        assert.fail(`case ${i}: ${JSON.stringify(input)}: integer ${integer}, decimal ${rateCallDecimal(input)}`);
+    }
+  });
+
   it('rates past 2^53 (the BigInt path) as the decimal path does', () => {
     const input = { rate: '9000000.123456789', rateType: 'per_minute' as const, durationSeconds: 604_800, precision: 6 as const };
     for (const rounding of ROUNDINGS) {

@@ -19,8 +19,12 @@ export interface CallPrice {
 
 /** Upper bound, micro-units, of what a call billed for `billable` seconds costs (never 0 s: billableSeconds). */
 export function costBoundMicro(price: CallPrice, billable: number): number {
-  const nano = price.perCall ? price.rateNano : Math.ceil((price.rateNano * billable) / 60);
-  return nanoToMicroCeil(nano) + price.slackMicro;
+  if (price.perCall) return nanoToMicroCeil(price.rateNano) + price.slackMicro;
+  const product = price.rateNano * billable;
+  if (Number.isSafeInteger(product)) return nanoToMicroCeil(Math.ceil(product / 60)) + price.slackMicro;
+  // Past 2^53 (a rate of thousands a minute for a day) the float product can round below the exact one, and the
+  // bound with it: in BigInt, rounded up once to micro-units (the two ceilings above are one).
+  return Number((BigInt(price.rateNano) * BigInt(billable) + 59_999n) / 60_000n) + price.slackMicro;
 }
 
 export interface Affordable {

@@ -38,10 +38,14 @@ export function priceCall(
   if (deckCurrency !== accountCurrency) {
     const fx = exchangeRateInForce(snapshot, deckCurrency, accountCurrency as typeof deckCurrency, now);
     if (fx === null) return { ok: false, reason: 'no_exchange_rate' };
-    // +1 nano: the converted rate is rounded at 1e-9; the bound must not fall below it.
-    rateNano = mulNano(rateNano, fx.rateNano) + 1;
+    // Rating converts by the exact rate (or divides by the opposite pair's), the bound by its nano-units. The
+    // inverse of the opposite pair is rounded to the nearest nano-unit, so up to half of one below the exact one
+    // (1/1.1 is 0.909090909): +1 makes it an upper bound, or that shortfall times a premium rate's minutes
+    // made the CDR cost more than was reserved. +1 on the product: it is rounded at 1e-9 too.
+    const fxUpNano = fx.inverse ? fx.rateNano + 1 : fx.rateNano;
+    rateNano = mulNano(rateNano, fxUpNano) + 1;
     // The deck-currency rounding, scaled by the exchange rate, then the final one.
-    slackMicro = unitMicro * (1 + Math.ceil(fx.rateNano / 1e9));
+    slackMicro = unitMicro * (1 + Math.ceil(fxUpNano / 1e9));
   }
   return {
     ok: true,

@@ -1,6 +1,6 @@
 import type { DecisionEngine } from '../engine/engine.js';
 import { RequestError } from '../../core/http/errors.js';
-import { parseMicro } from '../../core/money/micro.js';
+import { MAX_MICRO_TEXT, parseMicro } from '../../core/money/micro.js';
 import { answerText, fingerprintText, type RatedCdr } from '../journal/rated-cdr.js';
 import { rateCallRecord, type CallRecord } from './rating.js';
 import { NO_RESERVATION, type NodeCredit } from '../credit/node-credit.js';
@@ -49,6 +49,14 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
   if (!rating.ok) throw new RequestError('unrateable_cdr', rating.message);
   const { rated } = rating;
   const { accountCharge, accountCurrency } = rated;
+  // Exact: a trunk's precision is at most 6 decimals. NaN past the 9 integer digits a node's amounts hold (a
+  // mistyped rate for days): it would have made the account's spend NaN, and every admission on it with it.
+  const chargeMicro = parseMicro(accountCharge);
+  if (Number.isNaN(chargeMicro))
+    throw new RequestError(
+      'unrateable_cdr',
+      `the call's charge ${accountCharge} ${accountCurrency} is more than a node holds (${MAX_MICRO_TEXT})`,
+    );
   const account = engine.snapshot.accounts.get(rated.accountId)!;
   // One object per CDR, every field named in one order: the journal's op, the outbox's, the duplicate check's.
   const cdr: RatedCdr = {
@@ -70,7 +78,7 @@ export async function ingestCdr(engine: DecisionEngine, credit: NodeCredit, reco
     vendor: rated.vendor,
     accountCharge,
     accountCurrency,
-    chargeMicro: parseMicro(accountCharge), // exact: a trunk's precision is at most 6 decimals
+    chargeMicro,
     createdAt: now,
     reservedMicro: null, // recordCdr's
     uncoveredMicro: 0, // recordCdr's
