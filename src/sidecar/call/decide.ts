@@ -141,18 +141,16 @@ function afterAdmission(
 
 /** What the script sent to call/route for a call's first carrier (and what auth knows of the number's route and sell deck, for a retail call). */
 export function firstAttempt(caller: CallAuthAllowed): RouteRequest {
-  const request = firstAttemptRequest(caller.customer_trunk_id, caller.dnis, caller.ani);
-  // Added, not spread, as auth adds them: a wholesale call's request keeps its shape.
-  if (caller.dnisRates !== undefined) {
-    request.dnisNode = caller.dnisNode;
-    request.dnisRates = caller.dnisRates;
-  }
-  if (caller.customer_rate_deck_id !== undefined) {
-    request.sellDeckId = caller.customer_rate_deck_id;
-    request.sellDeck = caller.sellDeck;
-    request.sellDeckRates = caller.sellDeckRates;
-  }
-  return request;
+  return firstAttemptRequest(
+    caller.customer_trunk_id,
+    caller.dnis,
+    caller.ani,
+    caller.dnisNode,
+    caller.dnisRates,
+    caller.customer_rate_deck_id,
+    caller.sellDeck,
+    caller.sellDeckRates,
+  );
 }
 
 /**
