@@ -11,7 +11,7 @@
  *     part of admission that reads the number) between them; the reservation itself is left out (it books
  *     against the node's credit journal, a customer account's or a retail account's)
  *   auth, wholesale / retail: call/auth alone
- *   lookup: lookupAccessNumber alone (access number, translation, expiry), the retail call's own step
+ *   lookup: callAccess alone (access number, translation, expiry) as call/auth asks it, the retail call's own step
  *
  *   node --expose-gc dist/bench/retail-pair.js [--rounds 15]
  *
@@ -28,7 +28,7 @@ import { benchArgs } from './bench-args.js';
 import type { CallAuthDecision } from '../src/sidecar/auth/call-auth.js';
 import { LivePorts } from '../src/sidecar/limits/live-ports.js';
 import { DecisionEngine } from '../src/sidecar/engine/engine.js';
-import { lookupAccessNumber } from '../src/sidecar/retail/access-numbers.js';
+import { callAccess } from '../src/sidecar/retail/access-numbers.js';
 import { knownNode } from '../src/core/lcr/lcr.js';
 import { priceCall } from '../src/sidecar/admission/pricing.js';
 import { firstAttempt } from '../src/sidecar/call/decide.js';
@@ -86,8 +86,7 @@ const allKinds: Record<string, (k: number) => void> = {
     if (!authorize(aNumbers[k], dialledAccess).allowed) throw new Error('a set-up retail call was refused');
   },
   lookup: (k) => {
-    if (lookupAccessNumber(engine.snapshot.retail, aNumbers[k], ACCESS_NUMBER, now).kind !== 'translated')
-      throw new Error('no translation');
+    if (callAccess(engine.snapshot.retail, aNumbers[k], ACCESS_NUMBER, now).kind !== 'translated') throw new Error('no translation');
   },
 };
 

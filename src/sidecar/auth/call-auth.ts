@@ -6,7 +6,7 @@ import { registrationKey, type BlockRuleIndex, type CustomerTrunk } from '../../
 import type { KnownDnisNode, KnownSellDeck } from '../../core/lcr/lcr.js';
 import { lookupCidr } from '../../core/net/cidr-index.js';
 import type { LivePorts } from '../limits/live-ports.js';
-import { lookupAccessNumber } from '../retail/access-numbers.js';
+import { callAccess } from '../retail/access-numbers.js';
 
 /** POST /api/opensips/call/auth, validated. */
 export interface CallAuthRequest {
@@ -180,7 +180,8 @@ export function authorizeCall(
   // A partner product's access number: the call goes where the caller's live translation says, as a call of
   // the product's trunk billed to the retail account; without one (unknown caller, expired, account closed) it
   // goes nowhere.
-  const access = lookupAccessNumber(engine.snapshot.retail, ani, identity.dnis, now);
+  // Read before the next call's lookup (callAccess): nothing here waits.
+  const access = callAccess(engine.snapshot.retail, ani, identity.dnis, now);
   if (access.kind === 'no_translation')
     return {
       decision: { allowed: false, ...refusalFields('no_call_translation'), trunk_type: 'customer', customer_trunk_id: trunk.id },
