@@ -11,15 +11,24 @@
  *     part of admission that reads the number) between them; the reservation itself is left out (it books
  *     against the node's credit journal, a customer account's or a retail account's)
  *   auth, wholesale / retail: call/auth alone
- *   lookup: lookupAccessNumber alone (access number, translation, expiry), the retail call's own step
+ *   lookup: callAccess alone (access number, translation, expiry) as call/auth asks it, the retail call's own step
  *
  *   node --expose-gc dist/bench/retail-pair.js [--rounds 15]
+ *
+ * Instructions a call, on a shared machine: one kind alone (`--only 'auth → route, retail'`), its passes cut
+ * apart by `--dump-before='node::CPUUsage*'`. The dataset's generation and compile take too long under
+ * callgrind, so it runs uninstrumented until the bench, `--hold`, says so and waits for SIGUSR2:
+ *
+ *   valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes --dump-before='node::CPUUsage*' \
+ *     --callgrind-out-file=/tmp/cg/LABEL.%p node --single-threaded dist/bench/retail-pair.js --only KIND --rounds 3 --hold
+ *   # on "held PID" (stderr): callgrind_control -i on PID; kill -USR2 PID
+ *   # a call's instructions: a pass's `summary:` (LABEL.PID.N-01, N past the first) / 20,000
  */
 import { benchArgs } from './bench-args.js';
 import type { CallAuthDecision } from '../src/sidecar/auth/call-auth.js';
 import { LivePorts } from '../src/sidecar/limits/live-ports.js';
 import { DecisionEngine } from '../src/sidecar/engine/engine.js';
-import { lookupAccessNumber } from '../src/sidecar/retail/access-numbers.js';
+import { callAccess } from '../src/sidecar/retail/access-numbers.js';
 import { knownNode } from '../src/core/lcr/lcr.js';
 import { priceCall } from '../src/sidecar/admission/pricing.js';
 import { firstAttempt } from '../src/sidecar/call/decide.js';
@@ -29,7 +38,9 @@ import { compileSnapshot } from '../src/core/snapshot/compile.js';
 import { generateDataset, SIZES } from '../src/devkit/dataset.js';
 import { ACCESS_NUMBER, addRetail, deciders, flat, RETAIL_TRANSLATIONS, retailCaller } from './micro.js';
 
-const { values } = benchArgs({ options: { rounds: { type: 'string', default: '15' } } });
+const { values } = benchArgs({
+  options: { rounds: { type: 'string', default: '15' }, only: { type: 'string' }, hold: { type: 'boolean', default: false } },
+});
 const dataset = generateDataset(SIZES.wholesale);
 addRetail(dataset);
 const decoded = decodeSnapshot(encodeSnapshot(dataset.tables, 1), 0);
@@ -63,7 +74,7 @@ const decidePriced = (ani: string, dnis: string): boolean => {
 const authorize = (ani: string, dnis: string): CallAuthDecision => authorizeFrom(ip, ani, dnis);
 const decide = (ani: string, dnis: string): boolean => decideFrom(ip, ani, dnis);
 let routed = 0;
-const kinds: Record<string, (k: number) => void> = {
+const allKinds: Record<string, (k: number) => void> = {
   'auth → route, wholesale': (k) => void (routed += decide(aNumbers[k], dialledDirect[k]) ? 1 : 0),
   'auth → route, retail': (k) => void (routed += decide(aNumbers[k], dialledAccess) ? 1 : 0),
   'auth → price → route, wholesale': (k) => void (routed += decidePriced(aNumbers[k], dialledDirect[k]) ? 1 : 0),
@@ -75,15 +86,30 @@ const kinds: Record<string, (k: number) => void> = {
     if (!authorize(aNumbers[k], dialledAccess).allowed) throw new Error('a set-up retail call was refused');
   },
   lookup: (k) => {
-    if (lookupAccessNumber(engine.snapshot.retail, aNumbers[k], ACCESS_NUMBER, now).kind !== 'translated')
-      throw new Error('no translation');
+    if (callAccess(engine.snapshot.retail, aNumbers[k], ACCESS_NUMBER, now).kind !== 'translated') throw new Error('no translation');
   },
 };
+
+const only = values.only;
+if (only !== undefined && !(only in allKinds)) throw new Error(`--only: one of ${Object.keys(allKinds).join(', ')}`);
+const kinds = only === undefined ? allKinds : { [only]: allKinds[only] };
+if (values.hold) {
+  // Warmed up first, so the instrumented passes run optimised code, as the timed ones do after their first round.
+  for (const run of Object.values(kinds)) for (let k = 0; k < CALLERS; k++) run(k);
+  routed = 0;
+  process.stderr.write(`held ${process.pid}\n`);
+  // A signal's listener alone keeps no process alive: the timer does, until it comes.
+  const alive = setInterval(() => undefined, 1 << 30);
+  await new Promise((resume) => process.once('SIGUSR2', resume));
+  clearInterval(alive);
+}
 
 const cpuNanos = (): number => {
   const { user, system } = process.cpuUsage();
   return (user + system) * 1000;
 };
+// The kinds that count a routed call (auth alone and the lookup do not).
+const routing = Object.keys(kinds).filter((name) => name.includes('route')).length;
 const perCall: Record<string, number[]> = Object.fromEntries(Object.keys(kinds).map((name) => [name, []]));
 for (let round = 0; round < Number(values.rounds); round++) {
   for (const [name, run] of Object.entries(kinds)) {
@@ -94,4 +120,4 @@ for (let round = 0; round < Number(values.rounds); round++) {
 }
 const median = (list: number[]): number => Math.round([...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] * 1000) / 1000;
 const result = Object.fromEntries(Object.entries(perCall).map(([name, list]) => [name, median(list)]));
-process.stdout.write(`${JSON.stringify({ ...result, routedShare: routed / (CALLERS * 4 * Number(values.rounds)) })}\n`);
+process.stdout.write(`${JSON.stringify({ ...result, routedShare: routed / (CALLERS * routing * Number(values.rounds)) })}\n`);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { retailProblem, type CallTranslationRow, type RetailTables } from '../../src/core/snapshot/retail.js';
 import { compileRetail } from '../../src/core/snapshot/retail-index.js';
-import { lookupAccessNumber } from '../../src/sidecar/retail/access-numbers.js';
+import { callAccess, lookupAccessNumber } from '../../src/sidecar/retail/access-numbers.js';
 
 /** The access-number lookup the sidecar answers calls with (live changes to the index: retail-index.test.ts). */
 const NOW = Date.parse('2026-12-05T12:00:00Z');
@@ -40,6 +40,22 @@ describe('access numbers', () => {
     assert.equal(lookupAccessNumber(index, '61499999999', '61280000000', NOW).kind, 'no_translation', 'unknown caller');
     assert.equal(lookupAccessNumber(index, '61400111222', '61298765432', NOW).kind, 'not_access_number');
     assert.equal(lookupAccessNumber(index, '61400111222', '61280000000', Date.parse('2026-12-05T12:10:00Z')).kind, 'no_translation');
+  });
+
+  it('gives each caller its own translation: a kept answer stays after the next lookup, and a refused caller after a translated one is refused', () => {
+    const withSecond = tables();
+    withSecond.call_translations!.push(translation(4, '61400555666', '2026-12-05T12:30:00Z'));
+    const index = compileRetail(withSecond);
+    // callAccess answers every translated call in one object it writes over: what a caller keeps is a copy.
+    const first = lookupAccessNumber(index, '61400111222', '61280000000', NOW);
+    const second = lookupAccessNumber(index, '61400555666', '61280000000', NOW);
+    assert.ok(first.kind === 'translated' && second.kind === 'translated');
+    assert.deepEqual([first.translation.bNumber, first.translation.retailAccountId, first.translation.id], ['61298765432', 102, 2]);
+    assert.deepEqual([second.translation.bNumber, second.translation.retailAccountId, second.translation.id], ['61298765434', 104, 4]);
+    assert.equal(callAccess(index, '61400555666', '61280000000', NOW).kind, 'translated');
+    assert.equal(callAccess(index, '61400333444', '61280000000', NOW).kind, 'no_translation', 'expired, after a live one');
+    assert.equal(callAccess(index, '61499999999', '61280000000', NOW).kind, 'no_translation', 'unknown, after a live one');
+    assert.equal(callAccess(index, '61400555666', '61280000000', Date.parse('2026-12-05T12:30:00Z')).kind, 'no_translation');
   });
 
   it('takes a snapshot without the retail tables as one without access numbers, and refuses malformed ones', () => {

@@ -100,17 +100,19 @@ interface Entry {
   routeNode: number;
 }
 
-// readCaller's answer: the caller's key numbers (the event loop runs one lookup at a time).
-let keyHigh = 0;
-let keyMiddle = 0;
-let keyLow = 0;
+/**
+ * readCaller's answer: the caller's key numbers, high, middle and low (the event loop runs one lookup at a
+ * time). In a Float64Array, not three module variables: a key number is a double beyond a small integer's
+ * range, and a module variable holds one boxed, a new heap number on every store (every retail call).
+ */
+const callerKey = new Float64Array(3);
 
-/** Reads a caller's digits into keyHigh/keyMiddle/keyLow; false when it is not 1..45 digits (no translation has it). */
+/** Reads a caller's digits into callerKey; false when it is not 1..45 digits (no translation has it). */
 function readCaller(aNumber: string): boolean {
   const length = aNumber.length;
   if (length === 0 || length > MAX_CALLER_DIGITS) return false;
-  keyMiddle = 0;
-  keyLow = 0;
+  callerKey[1] = 0;
+  callerKey[2] = 0;
   let key = 1;
   for (let at = 0; at < length;) {
     const digit = aNumber.charCodeAt(at) - 48;
@@ -118,9 +120,7 @@ function readCaller(aNumber: string): boolean {
     key = key * 10 + digit;
     at++;
     if (at === length || at % KEY_DIGITS === 0) {
-      if (at <= KEY_DIGITS) keyHigh = key;
-      else if (at <= 2 * KEY_DIGITS) keyMiddle = key;
-      else keyLow = key;
+      callerKey[at <= KEY_DIGITS ? 0 : at <= 2 * KEY_DIGITS ? 1 : 2] = key;
       key = 1;
     }
   }
@@ -151,34 +151,48 @@ function slotOf(bucket: TranslationBucket, hash: number, access: number): number
     const high = records[at + CALLER_HIGH];
     if (high === 0) return -1;
     if (
-      high === keyHigh &&
-      records[at + CALLER_MIDDLE] === keyMiddle &&
-      records[at + CALLER_LOW] === keyLow &&
+      high === callerKey[0] &&
+      records[at + CALLER_MIDDLE] === callerKey[1] &&
+      records[at + CALLER_LOW] === callerKey[2] &&
       records[at + ACCESS] === access
     )
       return slot;
   }
 }
 
-/** The translation held for this caller and access number, live or not (the caller checks expiry). */
-export function translationFor(index: RetailIndex, aNumber: string, accessNumber: string): CallTranslation | undefined {
+/**
+ * findTranslation's answer, written over by every lookup: a call reads it before the next one (the event loop
+ * runs one at a time). An object per call, and one more for its boxed expiry, was garbage on every retail call.
+ */
+const found: CallTranslation = { id: 0, retailAccountId: 0, productId: 0, accessNumber: '', bNumber: '', expiresAtMs: 0, bNumberNode: 0 };
+
+/**
+ * The translation held for this caller and access number, live or not (the caller checks expiry), as the one
+ * object every lookup writes over: read it before the next lookup (translationFor gives one to keep).
+ */
+export function findTranslation(index: RetailIndex, aNumber: string, accessNumber: string): Readonly<CallTranslation> | undefined {
   const access = index.accessKeys.get(accessNumber);
   if (access === undefined || !readCaller(aNumber)) return undefined;
-  const hash = hashOf(keyHigh, keyMiddle, keyLow, access);
+  const hash = hashOf(callerKey[0], callerKey[1], callerKey[2], access);
   const bucket = index.translations[hash >>> BUCKET_SHIFT];
   const slot = slotOf(bucket, hash, access);
   if (slot < 0) return undefined;
   const records = bucket.records;
   const at = slot * RECORD;
-  return {
-    id: records[at + ID],
-    retailAccountId: records[at + ACCOUNT],
-    productId: records[at + PRODUCT],
-    accessNumber,
-    bNumber: bucket.bNumbers[slot],
-    expiresAtMs: records[at + EXPIRES],
-    bNumberNode: records[at + ROUTE_NODE],
-  };
+  found.id = records[at + ID];
+  found.retailAccountId = records[at + ACCOUNT];
+  found.productId = records[at + PRODUCT];
+  found.accessNumber = accessNumber;
+  found.bNumber = bucket.bNumbers[slot];
+  found.expiresAtMs = records[at + EXPIRES];
+  found.bNumberNode = records[at + ROUTE_NODE];
+  return found;
+}
+
+/** The translation held for this caller and access number, live or not, as an object of its own. */
+export function translationFor(index: RetailIndex, aNumber: string, accessNumber: string): CallTranslation | undefined {
+  const held = findTranslation(index, aNumber, accessNumber);
+  return held === undefined ? undefined : { ...held };
 }
 
 /** A bucket holding `entries`, with at least twice as many slots (so one at least is empty). */
@@ -244,14 +258,15 @@ type Editing = (at: number) => Entry[];
 function putTranslation(editing: Editing, row: CallTranslationRow, access: number, rateTrie: PrefixTrie | null): void {
   // retailProblem has checked the digits (1..32 of them).
   readCaller(row.a_number);
-  const entries = editing(hashOf(keyHigh, keyMiddle, keyLow, access) >>> BUCKET_SHIFT);
+  const [high, middle, low] = callerKey;
+  const entries = editing(hashOf(high, middle, low, access) >>> BUCKET_SHIFT);
   const { id, retailAccountId, productId, bNumber, expiresAtMs } = compileTranslation(row);
   // The b-number is digits (retailProblem), what call/route's normalisation hands the walk unchanged.
   const routeNode = rateTrie === null ? -1 : deepestNode(rateTrie, bNumber);
   const entry: Entry = {
-    high: keyHigh,
-    middle: keyMiddle,
-    low: keyLow,
+    high,
+    middle,
+    low,
     access,
     expiresAtMs,
     id,

@@ -6,7 +6,7 @@ import { registrationKey, type BlockRuleIndex, type CustomerTrunk } from '../../
 import type { KnownDnisNode, KnownSellDeck } from '../../core/lcr/lcr.js';
 import { lookupCidr } from '../../core/net/cidr-index.js';
 import type { LivePorts } from '../limits/live-ports.js';
-import { lookupAccessNumber } from '../retail/access-numbers.js';
+import { callAccess } from '../retail/access-numbers.js';
 
 /** POST /api/opensips/call/auth, validated. */
 export interface CallAuthRequest {
@@ -181,7 +181,8 @@ export function authorizeCall(
   // A partner product's access number: the call goes where the caller's live translation says, as a call of
   // the product's trunk billed to the retail account; without one (unknown caller, expired, account closed) it
   // goes nowhere.
-  const access = lookupAccessNumber(engine.snapshot.retail, ani, identity.dnis, now);
+  // Read before the next call's lookup (callAccess): nothing here waits.
+  const access = callAccess(engine.snapshot.retail, ani, identity.dnis, now);
   if (access.kind === 'no_translation')
     return {
       decision: { allowed: false, ...refusalFields('no_call_translation'), trunk_type: 'customer', customer_trunk_id: trunk.id },
@@ -191,22 +192,52 @@ export function authorizeCall(
     const productTrunk = engine.customerTrunkIndex(access.product.customerTrunkId ?? 0);
     if (productTrunk < 0 || !engine.snapshot.customerTrunks[productTrunk].active)
       return { decision: { allowed: false, ...refusalFields('customer_trunk_not_active') }, outcome: 'not_authorised' };
-    const decided = allowOn(engine, productTrunk, ani, request, access.translation.bNumber, ports, access.translation.retailAccountId);
-    const allowed = decided.decision;
-    if (allowed.allowed && access.translation.bNumberNode >= 0) {
-      allowed.dnisNode = access.translation.bNumberNode;
-      allowed.dnisRates = engine.snapshot.rates;
-    }
-    // The product's deck, its dense index found when the product was compiled or applied: nothing looked up per call.
-    const product = access.product;
-    if (allowed.allowed && product.rateDeckId !== null) {
-      allowed.customer_rate_deck_id = product.rateDeckId;
-      allowed.sellDeck = product.sellDeck!;
-      allowed.sellDeckRates = engine.snapshot.rates;
-    }
-    return decided;
+    const { translation, product } = access;
+    const refused = refusalOn(engine, productTrunk, ani, request, translation.bNumber, ports);
+    if (refused !== null) return refused;
+    const retailTrunk = engine.snapshot.customerTrunks[productTrunk];
+    const rates = engine.snapshot.rates;
+    // Made whole in one literal, every retail call in one shape: its six retail fields added one by one to the
+    // ordinary answer cost transitions and an out-of-object property store on every call (retail-pair,
+    // 2026-12-08). The node and deck are what the translation and product were compiled to: nothing looked up
+    // per call. A node of -1 (not known) and a product without a deck read as absent (knownNode, sellDeckOf).
+    const decision: CallAuthAllowed = {
+      allowed: true,
+      trunk_type: 'customer',
+      customer_trunk_id: retailTrunk.id,
+      ani,
+      dnis: translation.bNumber,
+      cps_limit: retailTrunk.cpsLimit,
+      port_limit: retailTrunk.portLimit,
+      per_minute_rate_limit: retailTrunk.perMinuteRateLimit,
+      sip_trusted: retailTrunk.sipTrusted,
+      rtpengine_enabled: retailTrunk.rtpengineEnabled,
+      retail_account_id: translation.retailAccountId,
+      dnisNode: translation.bNumberNode,
+      dnisRates: rates,
+      customer_rate_deck_id: product.rateDeckId ?? undefined,
+      sellDeck: product.sellDeck ?? undefined,
+      sellDeckRates: rates,
+    };
+    return { decision, outcome: 'allowed' };
   }
-  return allowOn(engine, identity.trunk, ani, request, identity.dnis, ports, null);
+  return (
+    refusalOn(engine, identity.trunk, ani, request, identity.dnis, ports) ?? {
+      decision: {
+        allowed: true,
+        trunk_type: 'customer',
+        customer_trunk_id: trunk.id,
+        ani,
+        dnis: identity.dnis,
+        cps_limit: trunk.cpsLimit,
+        port_limit: trunk.portLimit,
+        per_minute_rate_limit: trunk.perMinuteRateLimit,
+        sip_trusted: trunk.sipTrusted,
+        rtpengine_enabled: trunk.rtpengineEnabled,
+      },
+      outcome: 'allowed',
+    }
+  );
 }
 
 /**
@@ -246,18 +277,17 @@ function trunkOfAddress(engine: DecisionEngine, sourceIp: string, username: stri
 }
 
 /**
- * The call may go on as trunk `index`'s, to `dnis`, unless a block rule or the trunk's ports say no.
+ * Why the call may not go on as trunk `index`'s, to `dnis`: a block rule or the trunk's ports; null: it may.
  * `request`: the caller's number as sent, which block rules read when `ani` is '' (callerBlock).
  */
-function allowOn(
+function refusalOn(
   engine: DecisionEngine,
   index: number,
   ani: string,
   request: Pick<CallAuthRequest, 'ani'>,
   dnis: string,
   ports: LivePorts,
-  retailAccountId: number | null,
-): { decision: CallAuthDecision; outcome: CallAuthOutcome } {
+): { decision: CallAuthRejected; outcome: CallAuthOutcome } | null {
   const trunk = engine.snapshot.customerTrunks[index];
   const block = callerBlock(engine.snapshot.blockRules, index, ani, request, dnis);
   if (block !== null) {
@@ -277,19 +307,5 @@ function allowOn(
       outcome: 'port_limit',
     };
   }
-  const decision: CallAuthAllowed = {
-    allowed: true,
-    trunk_type: 'customer',
-    customer_trunk_id: trunk.id,
-    ani,
-    dnis,
-    cps_limit: trunk.cpsLimit,
-    port_limit: trunk.portLimit,
-    per_minute_rate_limit: trunk.perMinuteRateLimit,
-    sip_trusted: trunk.sipTrusted,
-    rtpengine_enabled: trunk.rtpengineEnabled,
-  };
-  // Added, not spread: a spread after the other properties is a runtime call (CopyDataProperties) on every call.
-  if (retailAccountId !== null) decision.retail_account_id = retailAccountId;
-  return { decision, outcome: 'allowed' };
+  return null;
 }

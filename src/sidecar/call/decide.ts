@@ -145,18 +145,16 @@ function afterAdmission(
  * (carrier ANI rules read its digits, as auth's customer rules did: callerBlock).
  */
 export function firstAttempt(caller: CallAuthAllowed, sentAni: string | null = null): RouteRequest {
-  const request = firstAttemptRequest(caller.customer_trunk_id, caller.dnis, caller.ani !== '' ? caller.ani : sentAni);
-  // Added, not spread, as auth adds them: a wholesale call's request keeps its shape.
-  if (caller.dnisRates !== undefined) {
-    request.dnisNode = caller.dnisNode;
-    request.dnisRates = caller.dnisRates;
-  }
-  if (caller.customer_rate_deck_id !== undefined) {
-    request.sellDeckId = caller.customer_rate_deck_id;
-    request.sellDeck = caller.sellDeck;
-    request.sellDeckRates = caller.sellDeckRates;
-  }
-  return request;
+  return firstAttemptRequest(
+    caller.customer_trunk_id,
+    caller.dnis,
+    caller.ani !== '' ? caller.ani : sentAni,
+    caller.dnisNode,
+    caller.dnisRates,
+    caller.customer_rate_deck_id,
+    caller.sellDeck,
+    caller.sellDeckRates,
+  );
 }
 
 /**

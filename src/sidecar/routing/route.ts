@@ -48,8 +48,22 @@ export type RouteDecision = RouteAllowed | RouteRejected;
 
 const NO_IDS: readonly number[] = Object.freeze([]);
 
-/** A call's first carrier: nothing tried or failed yet (what the script sends call/route for attempt 1). */
-export function firstAttemptRequest(customerTrunkId: number, dnis: string, ani: string | null): RouteRequest {
+/**
+ * A call's first carrier: nothing tried or failed yet (what the script sends call/route for attempt 1). The rest:
+ * what call/auth knew of a retail call's number and sell deck (call/decide's firstAttempt), absent for another call.
+ * Every request made here has every field, in one literal: a retail call's five added to it one by one cost
+ * transitions and an out-of-object property store on every call, and gave route a second shape to read.
+ */
+export function firstAttemptRequest(
+  customerTrunkId: number,
+  dnis: string,
+  ani: string | null,
+  dnisNode?: number,
+  dnisRates?: KnownDnisNode['dnisRates'],
+  sellDeckId?: number,
+  sellDeck?: number,
+  sellDeckRates?: KnownSellDeck['sellDeckRates'],
+): RouteRequest {
   return {
     customer_trunk_id: customerTrunkId,
     dnis,
@@ -60,6 +74,11 @@ export function firstAttemptRequest(customerTrunkId: number, dnis: string, ani: 
     previous_failure_code: null,
     tried_carrier_trunk_ids: NO_IDS,
     tried_gateway_ids: NO_IDS,
+    dnisNode,
+    dnisRates,
+    sellDeckId,
+    sellDeck,
+    sellDeckRates,
   };
 }
 
