@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
@@ -111,6 +112,36 @@ async function pgTables(): Promise<Record<string, string[]>> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A TCP relay to a real database that goes silent, as a host behind a network dropping packets does, from the
+ * moment the client sends `silentFrom` (plain text in both protocols): nothing more reaches either side.
+ */
+async function silencingRelay(port: number, silentFrom: string): Promise<{ port: number; close(): void }> {
+  const sockets: Socket[] = [];
+  const server = createServer((client) => {
+    const upstream = createConnection({ host: '127.0.0.1', port });
+    sockets.push(client, upstream);
+    let silent = false;
+    client.on('data', (chunk) => {
+      silent ||= chunk.includes(silentFrom);
+      if (!silent) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      if (!silent) client.write(chunk);
+    });
+    client.on('error', () => undefined);
+    upstream.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
 }
 
 const expected = (rows: DroutingData): Record<string, string[]> =>
@@ -253,6 +284,43 @@ describe('drouting SQL writer on real MariaDB and PostgreSQL', () => {
     await writeDroutingSql(mysqlTarget(inserted), rows, NO_LOCAL_INFILE);
     await writeDroutingSql(pgTarget, rows);
     const want = expected(rows);
+    assert.deepEqual(await mariaTables(loaded), want);
+    assert.deepEqual(await mariaTables(inserted), want);
+    assert.deepEqual(await pgTables(), want);
+  });
+
+  /**
+   * A node database that stops answering mid-write (its host behind a network that drops packets): the write
+   * gives up after a bounded time, where it used to wait for the kernel to give up on the connection (a quarter
+   * of an hour) with every other node's write queued behind it in the drouting worker; nothing is half-written.
+   */
+  it('gives up on a node database that stops answering mid-write, and leaves its rows as they were', { timeout: 120_000 }, async () => {
+    const written = data('47');
+    await writeDroutingSql(mysqlTarget(loaded), written);
+    await writeDroutingSql(mysqlTarget(inserted), written, NO_LOCAL_INFILE);
+    await writeDroutingSql(pgTarget, written);
+    const rows = data('49');
+    const cases = [
+      { name: 'LOAD DATA', port: 3306, url: (port: number) => `mysql://root@127.0.0.1:${port}/${loaded}`, options: {} },
+      { name: 'INSERT', port: 3306, url: (port: number) => `mysql://root@127.0.0.1:${port}/${inserted}`, options: NO_LOCAL_INFILE },
+      { name: 'PostgreSQL', port: 5432, url: (port: number) => `postgres://postgres@127.0.0.1:${port}/${onPostgres}`, options: {} },
+    ];
+    for (const { name, port, url, options } of cases) {
+      for (const silentFrom of ['DELETE FROM dr_rules', 'COMMIT']) {
+        const relay = await silencingRelay(port, silentFrom);
+        try {
+          const kind = port === 5432 ? ('postgres' as const) : ('mysql' as const);
+          await assert.rejects(
+            writeDroutingSql({ kind, url: url(relay.port), shown: name }, rows, { ...options, statementTimeoutMs: 1_000 }),
+            /timeout/i,
+            `${name}, silent from ${silentFrom}`,
+          );
+        } finally {
+          relay.close(); // the server sees the connection go, and rolls back
+        }
+      }
+    }
+    const want = expected(written);
     assert.deepEqual(await mariaTables(loaded), want);
     assert.deepEqual(await mariaTables(inserted), want);
     assert.deepEqual(await pgTables(), want);
