@@ -239,6 +239,10 @@ async function writeMysql(url: string, tables: TableRows[], flags: string[], ter
     // A table someone else holds locked fails this node after LOCK_WAIT_S rather than InnoDB's 50 s:
     // the drouting worker writes one node at a time, and every other node waits behind this one.
     await run(`SET SESSION innodb_lock_wait_timeout = ${LOCK_WAIT_S}`);
+    // Strict whatever the server's own sql_mode: a server configured without it (sql_mode = '') stores a value it
+    // cannot hold changed and says so only in a warning the batched INSERTs do not read: a source address's group
+    // of 70000 became 65535 (another deck's rules), a name in a latin1 table question marks.
+    await run("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'");
     // DDL commits by itself in MySQL: the tables are made (empty) before the transaction, never inside it.
     for (const statement of MYSQL_TABLES) await run(statement);
     const [present] = await run(
