@@ -96,9 +96,11 @@ export interface DroutingData {
  * while the admin API takes names of 255 characters and SIP usernames as long. So every row is built to
  * fit, for every engine alike (one checksum): descriptions, which only an operator reads, are cut short;
  * gateway lists keep their first entries whole (the cheapest carriers, the first gateways); a registration
- * whose username or domain cannot be stored is left out (its trunk gets 503 while the sidecar is away).
+ * whose username or domain cannot be stored is left out, and so is a source address whose group (its sell deck's
+ * id) is above `address.grp`'s SMALLINT (PostgreSQL's, signed, the narrower): their trunks get 503 while the
+ * sidecar is away.
  */
-const WIDTH = { description: 128, gwlist: 255, username: 64, domain: 128 } as const;
+const WIDTH = { description: 128, gwlist: 255, username: 64, domain: 128, addressGroup: 32_767 } as const;
 
 /** At most `width` characters (code points: what CHAR/VARCHAR count), for a description. */
 function clipped(text: string): string {
@@ -131,6 +133,7 @@ function addressRows(snapshot: CompiledSnapshot, ipAuth: readonly TrunkIpAuthRow
     // digits went to drouting with it ("99" + 61400123456 matched Kyrgyzstan's 996), were relayed so and
     // billed at that route's rate. Their calls get 503 while the sidecar is away, as registered trunks' do.
     if (trunk.techPrefix !== '') continue;
+    if (snapshot.decks[trunk.sellDeck].id > WIDTH.addressGroup) continue; // see WIDTH
     const [ip, length] = auth.cidr.split('/');
     rows.push({
       grp: snapshot.decks[trunk.sellDeck].id,
