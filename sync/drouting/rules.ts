@@ -90,6 +90,31 @@ export interface DroutingData {
   addresses: DrAddress[];
 }
 
+/**
+ * The widths of OpenSIPS's columns these values go into (scripts/{mysql,postgres}/drouting-create.sql): a
+ * MySQL/MariaDB in strict mode or a PostgreSQL refuses a longer value, and with it the node's whole write,
+ * while the admin API takes names of 255 characters and SIP usernames as long. So every row is built to
+ * fit, for every engine alike (one checksum): descriptions, which only an operator reads, are cut short;
+ * gateway lists keep their first entries whole (the cheapest carriers, the first gateways); a registration
+ * whose username or domain cannot be stored is left out, and so is a source address whose group (its sell deck's
+ * id) is above `address.grp`'s SMALLINT (PostgreSQL's, signed, the narrower): their trunks get 503 while the
+ * sidecar is away.
+ */
+const WIDTH = { description: 128, gwlist: 255, username: 64, domain: 128, addressGroup: 32_767 } as const;
+
+/** At most `width` characters (code points: what CHAR/VARCHAR count), for a description. */
+function clipped(text: string): string {
+  if (text.length <= WIDTH.description) return text;
+  return [...text].slice(0, WIDTH.description).join('');
+}
+
+/** A comma-separated list of at most WIDTH.gwlist characters, cut after its last whole entry that fits. */
+function fittedList(list: string): string {
+  if (list.length <= WIDTH.gwlist) return list;
+  const cut = list.lastIndexOf(',', WIDTH.gwlist);
+  return cut <= 0 ? '' : list.slice(0, cut);
+}
+
 export const gatewayId = (id: number): string => `gw${id}`;
 export const carrierId = (id: number): string => `cr${id}`;
 
@@ -108,6 +133,7 @@ function addressRows(snapshot: CompiledSnapshot, ipAuth: readonly TrunkIpAuthRow
     // digits went to drouting with it ("99" + 61400123456 matched Kyrgyzstan's 996), were relayed so and
     // billed at that route's rate. Their calls get 503 while the sidecar is away, as registered trunks' do.
     if (trunk.techPrefix !== '') continue;
+    if (snapshot.decks[trunk.sellDeck].id > WIDTH.addressGroup) continue; // see WIDTH
     const [ip, length] = auth.cidr.split('/');
     rows.push({
       grp: snapshot.decks[trunk.sellDeck].id,
@@ -152,20 +178,20 @@ export async function buildDroutingData(
         probe_mode: 0,
         state: 0,
         socket: null,
-        description: carrier.name,
+        description: clipped(carrier.name),
       });
     }
     const weighted = carrier.multiIpMode === 'load_balance';
     carriers.push({
       carrierid: carrierId(carrier.id),
-      gwlist: carrier.gateways
-        .map((gateway) => (weighted ? `${gatewayId(gateway.id)}=${gateway.weight}` : gatewayId(gateway.id)))
-        .join(','),
+      gwlist: fittedList(
+        carrier.gateways.map((gateway) => (weighted ? `${gatewayId(gateway.id)}=${gateway.weight}` : gatewayId(gateway.id))).join(','),
+      ),
       flags: 0,
       sort_alg: weighted ? 'W' : 'N',
       state: carrier.status === 'active' ? 0 : 1,
       attrs: String(carrier.id),
-      description: carrier.name,
+      description: clipped(carrier.name),
     });
   }
 
@@ -175,6 +201,7 @@ export async function buildDroutingData(
     const trunk = snapshot.customerTrunks[registration.customerTrunk];
     if (trunk.sellDeck < 0) continue;
     const [username, domain] = key.split('\u0000');
+    if (username.length > WIDTH.username || domain.length > WIDTH.domain) continue;
     groups.push({ username, domain, groupid: snapshot.decks[trunk.sellDeck].id, description: `customer trunk ${trunk.id}` });
   }
   groups.sort((a, b) => (registrationKey(a.username, a.domain ?? '') < registrationKey(b.username, b.domain ?? '') ? -1 : 1));
@@ -243,7 +270,7 @@ async function buildRules(snapshot: CompiledSnapshot, now: number): Promise<DrRu
         const orders = engine.orderedCarrierIdsByDeck(prefix, concerned, now);
         for (let i = 0; i < concerned.length; i++) {
           const s = concernedIndexes[i];
-          const gwlist = orders[i].map((id) => `#${carrierId(id)}`).join(',');
+          const gwlist = fittedList(orders[i].map((id) => `#${carrierId(id)}`).join(','));
           const lists = ruledLists[s];
           if ((lists.length > 0 ? lists[lists.length - 1] : '') === gwlist) continue; // drouting falls back to the same answer
           ruledDepths[s].push(depth);
@@ -259,7 +286,7 @@ async function buildRules(snapshot: CompiledSnapshot, now: number): Promise<DrRu
             sort_alg: 'N',
             sort_profile: null,
             attrs: null,
-            description: `${deck.name} ${prefix}`,
+            description: clipped(`${deck.name} ${prefix}`),
           });
         }
       }

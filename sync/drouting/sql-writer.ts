@@ -121,6 +121,15 @@ function tableRows(data: DroutingData): TableRows[] {
 /** Seconds a write waits for a lock on a node's table before failing that node. */
 const LOCK_WAIT_S = 10;
 
+/**
+ * Milliseconds one statement may go without an answer before the node's write is given up (the connection
+ * dropped, the server rolls back). Without it a database host that stops answering mid-write (a network
+ * that drops packets rather than refusing them) holds the write until the kernel gives up on the TCP
+ * connection, a quarter of an hour, and the drouting worker writes one node at a time: every node behind
+ * it waits. The slowest statement, 300k rules by LOAD DATA or DELETE, takes a few seconds.
+ */
+export const STATEMENT_TIMEOUT_MS = 60_000;
+
 /** Rows per INSERT: 5,000 rules are about 0.5 MB of SQL, well under MariaDB's default 16 MB max_allowed_packet. */
 const BATCH = 5_000;
 
@@ -182,11 +191,18 @@ const LOCAL_INFILE_REFUSED = new Set([1148, 3948, 4166]);
  * the caller inserts in batches instead. With LOCAL the server turns a value it cannot store (too long,
  * not a number) into a warning and goes on, so any warning is taken as the refusal it would have been.
  */
-async function loadRows(connection: mysql.Connection, table: string, columns: string[], rows: Value[][]): Promise<boolean> {
+async function loadRows(
+  connection: mysql.Connection,
+  table: string,
+  columns: string[],
+  rows: Value[][],
+  timeout: number,
+): Promise<boolean> {
   try {
     const [result] = await connection.query({
       sql: `LOAD DATA LOCAL INFILE 'drouting' INTO TABLE ${table} CHARACTER SET utf8mb4 (${columns.join(', ')})`,
       infileStreamFactory: () => Readable.from(tsvChunks(rows)),
+      timeout,
     });
     const warnings = (result as mysql.ResultSetHeader).warningStatus;
     if (warnings > 0) {
@@ -214,59 +230,78 @@ function checkTerm(current: number | undefined, term: number): void {
     );
 }
 
-async function writeMysql(url: string, tables: TableRows[], flags: string[], term: number | null): Promise<void> {
+async function writeMysql(url: string, tables: TableRows[], flags: string[], term: number | null, timeout: number): Promise<void> {
   const connection = await mysql.createConnection({ uri: url, connectTimeout: 10_000, multipleStatements: false, flags });
+  // Every statement bounded (STATEMENT_TIMEOUT_MS), the transaction's own included.
+  const run = (sql: string, values?: mysql.QueryOptions['values']) => connection.query({ sql, timeout }, values);
+  let silent = false;
   try {
     // A table someone else holds locked fails this node after LOCK_WAIT_S rather than InnoDB's 50 s:
     // the drouting worker writes one node at a time, and every other node waits behind this one.
-    await connection.query(`SET SESSION innodb_lock_wait_timeout = ${LOCK_WAIT_S}`);
+    await run(`SET SESSION innodb_lock_wait_timeout = ${LOCK_WAIT_S}`);
+    // Strict whatever the server's own sql_mode: a server configured without it (sql_mode = '') stores a value it
+    // cannot hold changed and says so only in a warning the batched INSERTs do not read: a source address's group
+    // of 70000 became 65535 (another deck's rules), a name in a latin1 table question marks.
+    await run("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'");
     // DDL commits by itself in MySQL: the tables are made (empty) before the transaction, never inside it.
-    for (const statement of MYSQL_TABLES) await connection.query(statement);
-    const [present] = await connection.query(
+    for (const statement of MYSQL_TABLES) await run(statement);
+    const [present] = await run(
       'SELECT table_name AS table_name, column_name AS column_name FROM information_schema.columns WHERE table_schema = DATABASE()',
     );
     checkSchema(present as { table_name: string; column_name: string }[], tables);
-    await connection.beginTransaction();
-    try {
-      if (term !== null) {
-        // First: the row lock a writer of a later term waits for, or this write waits for theirs and then sees it.
-        await connection.query(
-          'INSERT INTO version (table_name, table_version) VALUES (?, ?) ON DUPLICATE KEY UPDATE table_version = GREATEST(table_version, VALUES(table_version))',
-          [SYNC_TERM_ROW, term],
-        );
-        const [fence] = await connection.query('SELECT table_version FROM version WHERE table_name = ?', [SYNC_TERM_ROW]);
-        checkTerm((fence as { table_version: number }[])[0]?.table_version, term);
-      }
-      // DELETE, not TRUNCATE: TRUNCATE is DDL in MySQL and would commit the transaction half-way.
-      for (const { table } of tables) await connection.query(`DELETE FROM ${table}`);
-      let load = true;
-      for (const { table, columns, rows } of tables) {
-        const names = columns.map(([name]) => name);
-        if (rows.length === 0) continue;
-        if (load && (await loadRows(connection, table, names, rows))) continue;
-        load = false;
-        for (let start = 0; start < rows.length; start += BATCH)
-          await connection.query(`INSERT INTO ${table} (${names.join(', ')}) VALUES ?`, [rows.slice(start, start + BATCH)]);
-      }
-      const versions = Object.entries(DROUTING_TABLE_VERSIONS);
-      await connection.query('DELETE FROM version WHERE table_name IN (?)', [versions.map(([table]) => table)]);
-      await connection.query('INSERT INTO version (table_name, table_version) VALUES ?', [versions]);
-      await connection.commit();
-    } catch (error) {
-      await connection.rollback().catch(() => undefined);
-      throw error;
+    await run('START TRANSACTION');
+    if (term !== null) {
+      // First: the row lock a writer of a later term waits for, or this write waits for theirs and then sees it.
+      await run(
+        'INSERT INTO version (table_name, table_version) VALUES (?, ?) ON DUPLICATE KEY UPDATE table_version = GREATEST(table_version, VALUES(table_version))',
+        [SYNC_TERM_ROW, term],
+      );
+      const [fence] = await run('SELECT table_version FROM version WHERE table_name = ?', [SYNC_TERM_ROW]);
+      checkTerm((fence as { table_version: number }[])[0]?.table_version, term);
     }
+    // DELETE, not TRUNCATE: TRUNCATE is DDL in MySQL and would commit the transaction half-way.
+    for (const { table } of tables) await run(`DELETE FROM ${table}`);
+    let load = true;
+    for (const { table, columns, rows } of tables) {
+      const names = columns.map(([name]) => name);
+      if (rows.length === 0) continue;
+      if (load && (await loadRows(connection, table, names, rows, timeout))) continue;
+      load = false;
+      for (let start = 0; start < rows.length; start += BATCH)
+        await run(`INSERT INTO ${table} (${names.join(', ')}) VALUES ?`, [rows.slice(start, start + BATCH)]);
+    }
+    const versions = Object.entries(DROUTING_TABLE_VERSIONS);
+    await run('DELETE FROM version WHERE table_name IN (?)', [versions.map(([table]) => table)]);
+    await run('INSERT INTO version (table_name, table_version) VALUES ?', [versions]);
+    await run('COMMIT');
+  } catch (error) {
+    // Not after a statement that timed out: ROLLBACK and a polite close would wait on the same silent server.
+    // Dropping the connection rolls back what it left open.
+    silent = (error as { code?: string }).code === 'PROTOCOL_SEQUENCE_TIMEOUT';
+    if (!silent)
+      await run('ROLLBACK').catch((failed: unknown) => (silent = (failed as { code?: string }).code === 'PROTOCOL_SEQUENCE_TIMEOUT'));
+    throw error;
   } finally {
-    await connection.end().catch(() => undefined);
+    if (silent) connection.destroy();
+    else await connection.end().catch(() => undefined);
   }
 }
 
-async function writePostgres(url: string, tables: TableRows[], term: number | null): Promise<void> {
-  // PostgreSQL waits for a lock forever by default; the same bound as on MySQL.
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, lock_timeout: LOCK_WAIT_S * 1000 });
+async function writePostgres(url: string, tables: TableRows[], term: number | null, timeout: number): Promise<void> {
+  // PostgreSQL waits for a lock forever by default; the same bound as on MySQL. Every statement bounded (STATEMENT_TIMEOUT_MS).
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: 10_000,
+    lock_timeout: LOCK_WAIT_S * 1000,
+    query_timeout: timeout,
+  });
   // An error on an idle client (the server going away) would otherwise be an uncaught 'error' event.
   client.on('error', () => undefined);
   await client.connect();
+  // Not after a statement that timed out: ROLLBACK would queue behind it on the silent server, and so would a
+  // polite close. Dropping the connection rolls back what it left open.
+  const timedOut = (error: unknown): boolean => (error as Error).message === 'Query read timeout';
+  let silent = false;
   try {
     // PostgreSQL's DDL is transactional, but tables made apart keep the write's transaction about rows only, as on MySQL.
     const existing = await client.query<{ table_name: string }>(
@@ -318,11 +353,15 @@ async function writePostgres(url: string, tables: TableRows[], term: number | nu
       ]);
       await client.query('COMMIT');
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      if (!timedOut(error)) await client.query('ROLLBACK').catch((failed: unknown) => (silent = timedOut(failed)));
       throw error;
     }
+  } catch (error) {
+    silent ||= timedOut(error);
+    throw error;
   } finally {
-    await client.end().catch(() => undefined);
+    if (silent) (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    else await client.end().catch(() => undefined);
   }
 }
 
@@ -334,6 +373,8 @@ export interface SqlWriteOptions {
   mysqlFlags?: string[];
   /** The writing control plane's sync lead term (writer.ts SYNC_TERM_ROW); null or absent: no fence (a store no other centre shares). */
   term?: number | null;
+  /** STATEMENT_TIMEOUT_MS unless given (the tests' stalled database gives up sooner). */
+  statementTimeoutMs?: number;
 }
 
 export async function writeDroutingSql(
@@ -344,9 +385,10 @@ export async function writeDroutingSql(
   const tables = tableRows(data);
   try {
     const term = options.term ?? null;
+    const timeout = options.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS;
     await (target.kind === 'mysql'
-      ? writeMysql(target.url, tables, options.mysqlFlags ?? [], term)
-      : writePostgres(target.url, tables, term));
+      ? writeMysql(target.url, tables, options.mysqlFlags ?? [], term, timeout)
+      : writePostgres(target.url, tables, term, timeout));
   } catch (error) {
     throw redactedError(error, target.url);
   }

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import type { DroutingData } from '../../sync/drouting/rules.js';
+import { buildDroutingData, type DroutingData } from '../../sync/drouting/rules.js';
 import { writeDroutingSql } from '../../sync/drouting/sql-writer.js';
+import { md5, PAST, routingTables } from '../fixtures/routing.js';
+import { engineFor } from '../helpers/engine.js';
 
 /**
  * The SQL writer against the machine's real MariaDB and PostgreSQL (a scratch database each, dropped
@@ -111,6 +114,36 @@ async function pgTables(): Promise<Record<string, string[]>> {
   }
 }
 
+/**
+ * A TCP relay to a real database that goes silent, as a host behind a network dropping packets does, from the
+ * moment the client sends `silentFrom` (plain text in both protocols): nothing more reaches either side.
+ */
+async function silencingRelay(port: number, silentFrom: string): Promise<{ port: number; close(): void }> {
+  const sockets: Socket[] = [];
+  const server = createServer((client) => {
+    const upstream = createConnection({ host: '127.0.0.1', port });
+    sockets.push(client, upstream);
+    let silent = false;
+    client.on('data', (chunk) => {
+      silent ||= chunk.includes(silentFrom);
+      if (!silent) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      if (!silent) client.write(chunk);
+    });
+    client.on('error', () => undefined);
+    upstream.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
 const expected = (rows: DroutingData): Record<string, string[]> =>
   Object.fromEntries(Object.entries(TABLE_OF).map(([table, key]) => [table, sorted(rows[key])]));
 
@@ -187,5 +220,109 @@ describe('drouting SQL writer on real MariaDB and PostgreSQL', () => {
       await assert.rejects(write(deposed, 8), /term 9/, name);
       assert.deepEqual(await tables[i](), expected(leader), name);
     }
+  });
+
+  /**
+   * The admin API takes names and SIP usernames of 255 characters; OpenSIPS's columns are narrower (description
+   * 128, gwlist 255, username 64). Rows built from such a world are stored
+   * whole by every engine, where one long carrier name used to fail every MySQL/PostgreSQL node's write.
+   */
+  it('builds rows that fit OpenSIPS’s columns from names and lists longer than they hold', async () => {
+    const longName = 'Ω'.repeat(200) + 'x'.repeat(55); // 255 characters, 455 bytes in UTF-8
+    const many = Array.from({ length: 60 }, (_, i) => 1000 + i); // 60 carriers: "#cr1000," x 60 is 480 characters
+    const tables = routingTables((description) => {
+      description.rate_decks[0].name = longName;
+      description.carrier_trunks[0].name = longName;
+      for (const id of many) {
+        description.carrier_trunks.push({ ...description.carrier_trunks[0], id, name: `Carrier ${id}` });
+        description.carrier_trunk_rate_decks.push({ id, carrier_trunk_id: id, rate_deck_id: 101, is_active: true, assigned_at: PAST });
+        description.rate_deck_allowlist.push({ id, rate_deck_id: 1, carrier_trunk_id: id });
+        description.carrier_gateways.push({
+          id: id * 10,
+          carrier_trunk_id: id,
+          ip_address: '192.0.2.99',
+          port: 5060,
+          weight: 1,
+          priority: 1,
+          status: 'active',
+        });
+      }
+      // Carrier 20 (load-balanced) with 40 gateways: "gw20000=1," x 40 is 400 characters.
+      for (let i = 0; i < 40; i++)
+        description.carrier_gateways.push({
+          id: 20_000 + i,
+          carrier_trunk_id: 20,
+          ip_address: '203.0.113.52',
+          port: 5060,
+          weight: 1,
+          priority: 3,
+          status: 'active',
+        });
+      const username = 'u'.repeat(70);
+      description.sip_registrations.push({
+        ...description.sip_registrations[0],
+        id: 3,
+        username,
+        password_hash: md5(`${username}:sip.crazytel.com.au:s3cret`),
+      });
+    });
+    const rows = await buildDroutingData(engineFor(tables).snapshot, Date.parse('2026-11-24T12:00:00Z'), tables.trunk_ip_auth);
+    const rule61 = rows.rules.find((rule) => rule.prefix === '61')!;
+    const cr20 = rows.carriers.find((carrier) => carrier.carrierid === 'cr20')!;
+    // The lists keep their first entries, whole: the cheapest carriers, the gateways in priority order.
+    assert.match(rule61.gwlist, /^#cr21,#cr20,#cr1000,(#cr\d+,)+#cr\d+$/);
+    assert.ok(rule61.gwlist.length <= 255 && rule61.gwlist.length > 240, rule61.gwlist);
+    assert.match(cr20.gwlist, /^gw201=1,gw202=3,(gw\d+=1,)+gw\d+=1$/);
+    assert.ok(cr20.gwlist.length <= 255 && cr20.gwlist.length > 240, cr20.gwlist);
+    assert.deepEqual([...rows.carriers.find((carrier) => carrier.carrierid === 'cr20')!.description!].length, 128);
+    assert.deepEqual([...rule61.description!].length, 128);
+    assert.deepEqual(
+      rows.groups.map((group) => group.username),
+      ['acme_trunk_01'],
+    );
+    await writeDroutingSql(mysqlTarget(loaded), rows);
+    await writeDroutingSql(mysqlTarget(inserted), rows, NO_LOCAL_INFILE);
+    await writeDroutingSql(pgTarget, rows);
+    const want = expected(rows);
+    assert.deepEqual(await mariaTables(loaded), want);
+    assert.deepEqual(await mariaTables(inserted), want);
+    assert.deepEqual(await pgTables(), want);
+  });
+
+  /**
+   * A node database that stops answering mid-write (its host behind a network that drops packets): the write
+   * gives up after a bounded time, where it used to wait for the kernel to give up on the connection (a quarter
+   * of an hour) with every other node's write queued behind it in the drouting worker; nothing is half-written.
+   */
+  it('gives up on a node database that stops answering mid-write, and leaves its rows as they were', { timeout: 120_000 }, async () => {
+    const written = data('47');
+    await writeDroutingSql(mysqlTarget(loaded), written);
+    await writeDroutingSql(mysqlTarget(inserted), written, NO_LOCAL_INFILE);
+    await writeDroutingSql(pgTarget, written);
+    const rows = data('49');
+    const cases = [
+      { name: 'LOAD DATA', port: 3306, url: (port: number) => `mysql://root@127.0.0.1:${port}/${loaded}`, options: {} },
+      { name: 'INSERT', port: 3306, url: (port: number) => `mysql://root@127.0.0.1:${port}/${inserted}`, options: NO_LOCAL_INFILE },
+      { name: 'PostgreSQL', port: 5432, url: (port: number) => `postgres://postgres@127.0.0.1:${port}/${onPostgres}`, options: {} },
+    ];
+    for (const { name, port, url, options } of cases) {
+      for (const silentFrom of ['DELETE FROM dr_rules', 'COMMIT']) {
+        const relay = await silencingRelay(port, silentFrom);
+        try {
+          const kind = port === 5432 ? ('postgres' as const) : ('mysql' as const);
+          await assert.rejects(
+            writeDroutingSql({ kind, url: url(relay.port), shown: name }, rows, { ...options, statementTimeoutMs: 1_000 }),
+            /timeout/i,
+            `${name}, silent from ${silentFrom}`,
+          );
+        } finally {
+          relay.close(); // the server sees the connection go, and rolls back
+        }
+      }
+    }
+    const want = expected(written);
+    assert.deepEqual(await mariaTables(loaded), want);
+    assert.deepEqual(await mariaTables(inserted), want);
+    assert.deepEqual(await pgTables(), want);
   });
 });

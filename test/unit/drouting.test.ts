@@ -127,6 +127,28 @@ describe('drouting export', () => {
     );
   });
 
+  it("gives no address rows to a sell deck whose id is above address.grp's SMALLINT: every MySQL/PostgreSQL node would refuse its write", async () => {
+    const renumbered =
+      (id: number) =>
+      (description: SnapshotDescription): void => {
+        description.customer_accounts[0] = { ...description.customer_accounts[0], billing_mode: 'postpaid', credit_limit: '500.00' };
+        for (const deck of description.rate_decks) if (deck.id === 1) deck.id = id;
+        for (const rows of [description.rate_deck_rates, description.customer_trunk_rate_decks, description.rate_deck_allowlist])
+          for (const row of rows) if (row.rate_deck_id === 1) row.rate_deck_id = id;
+      };
+    const addressGroups = async (id: number): Promise<number[]> => {
+      const tables = routingTables(renumbered(id));
+      const data = await buildDroutingData(engineFor(tables).snapshot, now, tables.trunk_ip_auth);
+      assert.ok(
+        data.rules.some((rule) => rule.groupid === String(id)),
+        'its routes are still written',
+      );
+      return [...new Set(data.addresses.map((row) => row.grp))];
+    };
+    assert.deepEqual(await addressGroups(32_767), [32_767]);
+    assert.deepEqual(await addressGroups(32_768), []);
+  });
+
   it('writes the tables OpenSIPS reads, with their version rows, replacing the old rows', async () => {
     // Account 1 postpaid without a cutoff: nothing limits its spending, so its trunks route in degraded mode.
     const tables = routingTables((description) => {
