@@ -35,6 +35,23 @@ const cdrOf = (callId: string, seconds: number): Record<string, unknown> => {
   };
 };
 
+/** The rate the spooled calls to 1900 lacked, added to deck 102 and pushed to every node. */
+async function fillPremiumGap(world: MoneyWorld): Promise<void> {
+  const rate = await world.control.send('POST', '/api/rate-decks/102/rates', {
+    prefix: '1900',
+    destination_name: 'US premium',
+    rate_per_minute: '0.1000',
+    effective_at: '2020-01-01T00:00:00Z',
+  });
+  assert.equal(rate.status, 201, JSON.stringify(rate.body));
+  const synced = await world.control.send('POST', '/api/opensips/routing/sync');
+  assert.equal(synced.status, 200, JSON.stringify(synced.body));
+  assert.ok(
+    synced.body.sidecar_results.every((result: { success: boolean }) => result.success),
+    JSON.stringify(synced.body.sidecar_results),
+  );
+}
+
 /** Whether a process other than this one has `path` open (Linux: its /proc/<pid>/fd links). */
 function openElsewhere(path: string): boolean {
   for (const pid of readdirSync('/proc')) {
@@ -215,19 +232,7 @@ describe('OpenSIPS spool: the sidecar down while calls end', () => {
     assert.equal(before.has('rate-gap@t'), false);
     assert.equal(before.has('malformed@t'), false);
 
-    const rate = await world.control.send('POST', '/api/rate-decks/102/rates', {
-      prefix: '1900',
-      destination_name: 'US premium',
-      rate_per_minute: '0.1000',
-      effective_at: '2020-01-01T00:00:00Z',
-    });
-    assert.equal(rate.status, 201, JSON.stringify(rate.body));
-    const synced = await world.control.send('POST', '/api/opensips/routing/sync');
-    assert.equal(synced.status, 200, JSON.stringify(synced.body));
-    assert.ok(
-      synced.body.sidecar_results.every((result: { success: boolean }) => result.success),
-      JSON.stringify(synced.body.sidecar_results),
-    );
+    await fillPremiumGap(world);
 
     await node.waitForLog((line) => line.includes('parked CDR billed') && line.includes('rate-gap@t'));
     await eventually(async () => {
@@ -282,14 +287,7 @@ describe('OpenSIPS spool: a parked CDR whose Call-ID the customer reuses', () =>
     });
 
     // The gap filled, call A's CDR is rated again and meets the later one: it waits, parked, instead of being dropped.
-    const rate = await world.control.send('POST', '/api/rate-decks/102/rates', {
-      prefix: '1900',
-      destination_name: 'US premium',
-      rate_per_minute: '0.1000',
-      effective_at: '2020-01-01T00:00:00Z',
-    });
-    assert.equal(rate.status, 201, JSON.stringify(rate.body));
-    assert.equal((await world.control.send('POST', '/api/opensips/routing/sync')).status, 200);
+    await fillPremiumGap(world);
     await node.waitForLog((line) => line.includes('spooled CDR parked') && line.includes('"reason":"cdr_conflict"'));
     assert.equal(spooledRows(spoolPath), 1, 'call A is still to bill');
     assert.equal(

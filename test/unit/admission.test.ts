@@ -24,6 +24,25 @@ function priced(
   return { price: result.price, engine };
 }
 
+/** The account's charge for a call of trunk 10 to `dnis` answered at once and lasting `duration` seconds (the CDR rated). */
+function answeredCallCharge(engine: ReturnType<typeof engineFor>, dnis: string, duration: number, callId: string): string {
+  const rated = rateCallRecord(engine, {
+    sip_call_id: callId,
+    customer_trunk_id: 10,
+    carrier_trunk_id: 20,
+    carrier_gateway_id: 201,
+    ani: '61255500100',
+    dnis,
+    startMs: NOW,
+    answerMs: NOW,
+    endMs: NOW + duration * 1000 + 400,
+    duration_seconds: duration,
+    sip_response_code: 200,
+  });
+  assert.ok(rated.ok, rated.ok ? '' : rated.message);
+  return rated.rated.accountCharge;
+}
+
 describe('admission pricing', () => {
   it('reserves for the admission duration when the account can afford it', () => {
     const { price } = priced();
@@ -122,24 +141,8 @@ describe('admission pricing', () => {
         if (fit === null) continue;
         assert.ok(fit.amountMicro <= balance);
         const duration = underASecond ? 0 : i % 4 === 0 ? fit.maxDurationSeconds : Math.floor(random() * (fit.maxDurationSeconds + 1));
-        const rated = rateCallRecord(engine, {
-          sip_call_id: `c${i}`,
-          customer_trunk_id: 10,
-          carrier_trunk_id: 20,
-          carrier_gateway_id: 201,
-          ani: '61255500100',
-          dnis,
-          startMs: NOW,
-          answerMs: NOW,
-          endMs: NOW + duration * 1000 + 400,
-          duration_seconds: duration,
-          sip_response_code: 200,
-        });
-        assert.ok(rated.ok, rated.ok ? '' : rated.message);
-        assert.ok(
-          parseMicro(rated.rated.accountCharge) <= fit.amountMicro,
-          `${duration} s cost ${rated.rated.accountCharge}, reserved ${fit.amountMicro}`,
-        );
+        const charge = answeredCallCharge(engine, dnis, duration, `c${i}`);
+        assert.ok(parseMicro(charge) <= fit.amountMicro, `${duration} s cost ${charge}, reserved ${fit.amountMicro}`);
       }
     });
   }
@@ -168,25 +171,9 @@ describe('admission pricing', () => {
         d.rate_deck_rates.find((row) => row.rate_deck_id === 1 && row.prefix === '614')!.rate_per_minute = rate;
       });
       for (let duration = 0; duration <= 7200; duration++) {
-        const rated = rateCallRecord(engine, {
-          sip_call_id: `p${duration}`,
-          customer_trunk_id: 10,
-          carrier_trunk_id: 20,
-          carrier_gateway_id: 201,
-          ani: '61255500100',
-          dnis: MOBILE,
-          startMs: NOW,
-          answerMs: NOW,
-          endMs: NOW + duration * 1000 + 400,
-          duration_seconds: duration,
-          sip_response_code: 200,
-        });
-        assert.ok(rated.ok, rated.ok ? '' : rated.message);
+        const charge = answeredCallCharge(engine, MOBILE, duration, `p${duration}`);
         const bound = costBoundMicro(price, billableSeconds(duration, price));
-        assert.ok(
-          parseMicro(rated.rated.accountCharge) <= bound,
-          `${rate}/min for ${duration} s cost ${rated.rated.accountCharge}, bound ${bound}`,
-        );
+        assert.ok(parseMicro(charge) <= bound, `${rate}/min for ${duration} s cost ${charge}, bound ${bound}`);
       }
     }
   });
