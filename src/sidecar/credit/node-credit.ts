@@ -919,9 +919,16 @@ export class NodeCredit {
   /** The end of a call whose reservation is already ending (its terms say so), as renewSlice asked for it. */
   private endAgain(slot: number, now: number): SliceAction {
     const { id, callId, expiresAt, slice } = this.reservations.read(slot);
-    // The table's expiry is on the steady clock; the keeper's retries read the wall clock.
-    const wallExpiresAt = expiresAt - this.steadyNow(now) + now;
-    return { kind: 'end', slot, id, callId, dialogId: slice!.dialogId, paidUntil: slice!.paidUntil, expiresAt: wallExpiresAt };
+    // The keeper's retries read the wall clock.
+    return {
+      kind: 'end',
+      slot,
+      id,
+      callId,
+      dialogId: slice!.dialogId,
+      paidUntil: slice!.paidUntil,
+      expiresAt: this.wallInstant(expiresAt, now),
+    };
   }
 
   /**
@@ -1225,6 +1232,11 @@ export class NodeCredit {
   /** A wall-clock instant (`now` being the wall clock's reading) on the steady clock the table expires by. */
   private steadyInstant(wallInstant: number, now: number): number {
     return this.steadyNow(now) + (wallInstant - now);
+  }
+
+  /** steadyInstant's inverse: an instant of the table's (steady) clock on the wall clock whose reading is `now`. */
+  private wallInstant(steadyInstant: number, now: number): number {
+    return now + (steadyInstant - this.steadyNow(now));
   }
 
   private fromStored(stored: StoredReservation, now: number): ReservationRecord {
